@@ -1,0 +1,109 @@
+# wksp: GNU Make build.  `make` builds lib/libwksp.a, lib/libwksp.so (with
+# SONAME) and bin/wksp inside the tree.  `make test` installs missing build
+# dependencies, builds and runs every test; `make test SAN=1` runs the same
+# suite under ASan+UBSan (built into build/san/).  See README.md.
+
+VERSION       := 0.1.0
+SOVERSION     := 0
+PREFIX        ?= /usr/local
+DESTDIR       ?=
+
+CC            ?= cc
+ifeq ($(origin CC),default)
+CC            := gcc
+endif
+
+ifeq ($(SAN),1)
+OUT           := build/san
+OPT           := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDSAN         := -fsanitize=address,undefined
+else
+OUT           := .
+OPT           := -O2
+LDSAN         :=
+endif
+OBJ           := build/$(if $(filter 1,$(SAN)),san,rel)/obj
+
+WARN          := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS      += -Iinclude -Isrc -D_GNU_SOURCE -DWKSP_VERSION='"$(VERSION)"'
+CFLAGS        += -std=c17 $(OPT) -g $(WARN) -fPIC -fvisibility=hidden -pthread
+LDLIBS_LIB    := -llz4 -pthread
+LDLIBS_TEST   := -lcrypto -llz4 -pthread
+
+LIB_SRC       := $(sort $(wildcard src/util/*.c src/shmem/*.c src/wksp/*.c src/frame/*.c src/checkpt/*.c))
+CLI_SRC       := $(sort $(wildcard src/cli/*.c))
+TEST_SRC      := $(sort $(wildcard tests/*/test_*.c))
+BENCH_SRC     := $(sort $(wildcard bench/bench_*.c))
+FUZZ_SRC      := $(sort $(wildcard fuzz/fuzz_*.c))
+
+LIB_OBJ       := $(LIB_SRC:%.c=$(OBJ)/%.o)
+CLI_OBJ       := $(CLI_SRC:%.c=$(OBJ)/%.o)
+STATIC_LIB    := $(OUT)/lib/libwksp.a
+SHARED_LIB    := $(OUT)/lib/libwksp.so.$(VERSION)
+CLI_BIN       := $(OUT)/bin/wksp
+TEST_BIN      := $(TEST_SRC:tests/%.c=$(OUT)/build/tests/%)
+BENCH_BIN     := $(BENCH_SRC:bench/%.c=$(OUT)/build/bench/%)
+REPLAY_BIN    := $(FUZZ_SRC:fuzz/fuzz_%.c=$(OUT)/build/fuzz/replay_%)
+
+.PHONY: all deps test test-build bench demo fuzz install uninstall clean
+all: $(STATIC_LIB) $(SHARED_LIB) $(CLI_BIN)
+
+deps:
+	@scripts/deps.sh
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJ) src/libwksp.map
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libwksp.so.$(SOVERSION) -Wl,--version-script=src/libwksp.map \
+	    $(LDSAN) -o $@ $(LIB_OBJ) $(LDLIBS_LIB)
+	ln -sf libwksp.so.$(VERSION) $(OUT)/lib/libwksp.so.$(SOVERSION)
+	ln -sf libwksp.so.$(SOVERSION) $(OUT)/lib/libwksp.so
+
+$(CLI_BIN): $(CLI_OBJ) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDSAN) -o $@ $(CLI_OBJ) $(STATIC_LIB) $(LDLIBS_LIB)
+
+$(OUT)/build/tests/%: tests/%.c tests/test.h $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(STATIC_LIB) $(LDLIBS_TEST)
+
+$(OUT)/build/bench/%: bench/%.c $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(STATIC_LIB) $(LDLIBS_TEST)
+
+# gcc replay driver: the libFuzzer target linked with fuzz/replay.c, which
+# feeds it every file of its corpus (fuzz/corpus/<name>/).
+$(OUT)/build/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< fuzz/replay.c $(STATIC_LIB) $(LDLIBS_TEST)
+
+test-build: all $(TEST_BIN) $(REPLAY_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory test-build
+	@WKSP_BIN=$(abspath $(CLI_BIN)) tests/run.sh $(OUT)/build
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+# libFuzzer builds (clang): `make fuzz FUZZ_TIME=60` runs every target.
+FUZZ_TIME ?= 30
+fuzz: deps
+	@scripts/fuzz.sh $(FUZZ_TIME) $(FUZZ_SRC)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh $(abspath $(CLI_BIN))
+
+clean:
+	rm -rf build lib bin
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,203 @@
+/* wksp/wksp.h: workspaces, a robust shared-memory allocator.
+ *
+ * A workspace lives at the start of a memory region (named or anonymous,
+ * see wksp/shmem.h).  Its layout (FORMAT.md section 6 fixes the part that
+ * checkpoints depend on):
+ *
+ *   [0, 128)                       header
+ *   [128, 128 + 64*part_max)       partition records, 64 bytes each
+ *   [gaddr_lo, gaddr_hi)           data region, gaddr_lo = 128 + 64*part_max,
+ *                                  gaddr_hi = gaddr_lo + data_max
+ *
+ * A global address (gaddr) is a byte offset from the workspace start and
+ * means the same in every process; 0 is NULL.  An allocation is a partition
+ * [lo, hi) of the data region with a tag > 0 (tag 0 marks free space).
+ * The per-partition records are the single source of truth; every other
+ * structure (free-size index, address index, counts) is derived from them
+ * and rebuilt by wksp_rebuild().
+ *
+ * Concurrency: any number of threads and processes may call the allocator
+ * at once; metadata operations serialize on a robust process-shared lock.
+ * A process that dies holding the lock (even by SIGKILL) does not block the
+ * others: the next caller recovers the lock, completes or rolls back the
+ * interrupted operation from its journal, checks the metadata and goes on;
+ * no completed allocation is lost.  The lock does not stop writes into
+ * allocation contents.
+ *
+ * Errors: every call returns WKSP_SUCCESS (0) or a WKSP_ERR_* code and
+ * records a message (wksp_errmsg()).  Unless stated otherwise a failed call
+ * leaves the workspace as it was. */
+#ifndef WKSP_WKSP_H
+#define WKSP_WKSP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wksp/error.h"
+#include "wksp/shmem.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct wksp wksp_t; /* opaque; a pointer to the workspace's first byte */
+
+#define WKSP_ALIGN 128          /* alignment of a workspace's memory */
+#define WKSP_ALIGN_DEFAULT 4096 /* alignment used for align == 0 */
+#define WKSP_HDR_SZ 128
+#define WKSP_PART_SZ 64
+#define WKSP_PART_MAX_LIMIT 0xFFFFFFFFull
+
+/* One partition: [gaddr_lo, gaddr_hi) with its tag (0 = free). */
+typedef struct {
+  uint64_t gaddr_lo;
+  uint64_t gaddr_hi;
+  uint64_t tag;
+} wksp_part_t;
+
+/* Usage figures (wksp_usage). */
+typedef struct {
+  uint64_t total_max; /* part_max */
+  uint64_t total_cnt; /* partitions in use, allocated or free */
+  uint64_t total_sz;  /* data_max */
+  uint64_t free_cnt, free_sz; /* free partitions and their bytes */
+  uint64_t used_cnt, used_sz; /* allocated partitions (matching the tag set) and bytes */
+} wksp_usage_t;
+
+/* ---- sizing ------------------------------------------------------------ */
+
+/* Bytes needed for a workspace: align_up(128 + 64*part_max + data_max + 1,
+ * 128), or 0 if part_max is 0 or > 2^32-1, data_max is 0, or it overflows. */
+WKSP_API uint64_t wksp_footprint(uint64_t part_max, uint64_t data_max);
+
+/* A part_max suited to a region of `footprint` bytes whose allocations are
+ * typically `sz_typical` bytes (0 if nothing fits). */
+WKSP_API uint64_t wksp_part_max_est(uint64_t footprint, uint64_t sz_typical);
+
+/* The largest data_max with wksp_footprint(part_max, data_max) <= footprint
+ * (0 if none). */
+WKSP_API uint64_t wksp_data_max_est(uint64_t footprint, uint64_t part_max);
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+/* Formats a new, empty workspace at `mem` (128-aligned, at least
+ * wksp_footprint(part_max, data_max) writable bytes).  Errors: INVAL (NULL,
+ * misaligned, bad name, bad sizes). */
+WKSP_API int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max,
+                      uint64_t data_max, wksp_t **out);
+
+/* Checks that mem holds a workspace (magic, sizes) and returns a handle.
+ * Errors: INVAL (NULL), CORRUPT (not a workspace, with what was found). */
+WKSP_API int wksp_join(void *mem, wksp_t **out);
+
+/* Ends use of a handle from wksp_join (the memory is untouched). */
+WKSP_API int wksp_leave(wksp_t *w);
+
+/* Clears the magic so that the memory is no longer a workspace. */
+WKSP_API int wksp_delete(void *mem);
+
+/* Creates named region `name` of `sz` bytes (rounded up to the page size)
+ * holding a new workspace; part_max 0 picks wksp_part_max_est(sz, 64 KiB).
+ * Errors: as wksp_shmem_create and wksp_new; nothing is left on failure. */
+WKSP_API int wksp_new_named(const char *name, uint64_t sz, wksp_page_t page, uint32_t mode,
+                            uint32_t seed, uint64_t part_max);
+
+/* Anonymous workspace of `sz` bytes (freed by wksp_delete_anon). */
+WKSP_API int wksp_new_anon(const char *name, uint64_t sz, wksp_page_t page, uint32_t seed,
+                           uint64_t part_max, wksp_t **out);
+WKSP_API int wksp_delete_anon(wksp_t *w);
+
+#define WKSP_RDONLY 1 /* wksp_attach flag: read-only join */
+
+/* Joins the named workspace (shmem join + wksp_join); reference counted.
+ * A read-only attachment may only be queried: alloc/free/... return PERM. */
+WKSP_API int wksp_attach(const char *name, int flags, wksp_t **out);
+WKSP_API int wksp_detach(wksp_t *w);
+
+/* Removes the named region holding a workspace (must be one: CORRUPT if
+ * it is not). */
+WKSP_API int wksp_delete_named(const char *name);
+
+/* ---- accessors (no lock, never fail on a joined workspace) -------------- */
+WKSP_API const char *wksp_name(const wksp_t *w);
+WKSP_API uint32_t wksp_seed(const wksp_t *w);
+WKSP_API uint64_t wksp_part_max(const wksp_t *w);
+WKSP_API uint64_t wksp_data_max(const wksp_t *w);
+WKSP_API uint64_t wksp_gaddr_lo(const wksp_t *w);
+WKSP_API uint64_t wksp_gaddr_hi(const wksp_t *w);
+
+/* Local address of gaddr in this process (NULL for 0 or out of range), and
+ * the inverse (0 for NULL or an address outside the workspace). */
+WKSP_API void *wksp_laddr(const wksp_t *w, uint64_t gaddr);
+WKSP_API uint64_t wksp_gaddr(const wksp_t *w, const void *laddr);
+
+/* ---- allocation -------------------------------------------------------- */
+
+/* Allocates at least `sz` bytes aligned to `align` (0 = 4096; any power of
+ * two) with tag `tag` > 0.  *gaddr gets the aligned start, *lo / *hi
+ * (optional) the partition's extent; sz 0 gives *gaddr = 0 and SUCCESS.
+ * Best fit, O(log n).  Errors: INVAL (align, tag 0), PERM (read-only),
+ * FULL (no free range or no spare partition record; with the largest free
+ * range in the message), CORRUPT (metadata found inconsistent). */
+WKSP_API int wksp_alloc_at_least(wksp_t *w, uint64_t align, uint64_t sz, uint64_t tag,
+                                 uint64_t *gaddr, uint64_t *lo, uint64_t *hi);
+WKSP_API int wksp_alloc(wksp_t *w, uint64_t align, uint64_t sz, uint64_t tag, uint64_t *gaddr);
+
+/* Frees the allocation containing gaddr (any address inside it).  INVAL if
+ * gaddr is not inside an allocation (e.g. a double free). */
+WKSP_API int wksp_free(wksp_t *w, uint64_t gaddr);
+
+/* *tag = tag of the allocation containing gaddr, 0 if none. */
+WKSP_API int wksp_tag(wksp_t *w, uint64_t gaddr, uint64_t *tag);
+
+/* Allocations whose tag is in tags[0..tag_cnt), ascending gaddr; the first
+ * min(*cnt, out_max) are written to out, *cnt gets the total. */
+WKSP_API int wksp_tag_query(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_part_t *out,
+                            size_t out_max, size_t *cnt);
+
+/* Frees every allocation with a tag in tags[0..tag_cnt). */
+WKSP_API int wksp_tag_free(wksp_t *w, const uint64_t *tags, size_t tag_cnt);
+
+/* Every partition, free (tag 0) and allocated, ascending; as tag_query. */
+WKSP_API int wksp_part_list(wksp_t *w, wksp_part_t *out, size_t out_max, size_t *cnt);
+
+/* Fills the allocation containing gaddr with byte c. */
+WKSP_API int wksp_memset(wksp_t *w, uint64_t gaddr, int c);
+
+/* Frees everything; the seed becomes `seed`. */
+WKSP_API int wksp_reset(wksp_t *w, uint32_t seed);
+
+/* Usage; used_* count only allocations with a tag in tags[0..tag_cnt)
+ * (tag_cnt 0: all). */
+WKSP_API int wksp_usage(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_usage_t *out);
+
+/* ---- integrity --------------------------------------------------------- */
+
+/* Full metadata check: CORRUPT with a precise message on any inconsistency. */
+WKSP_API int wksp_verify(wksp_t *w);
+
+/* Rebuilds every derived structure from the partition records, with a new
+ * seed.  Never changes a completed allocation.  CORRUPT if records overlap
+ * or fall outside the data region (then nothing is changed). */
+WKSP_API int wksp_rebuild(wksp_t *w, uint32_t seed);
+
+/* ---- "name:gaddr" address strings ---------------------------------------- */
+
+#define WKSP_ADDR_MAX 64 /* bytes of a formatted address, NUL included */
+
+/* Writes "name:gaddr" (gaddr in decimal) into buf[WKSP_ADDR_MAX]. */
+WKSP_API int wksp_addr_format(const char *name, uint64_t gaddr, char *buf, size_t buf_sz);
+
+/* Parses "name:gaddr" (decimal or 0x hex gaddr). */
+WKSP_API int wksp_addr_parse(const char *addr, char name[WKSP_NAME_MAX], uint64_t *gaddr);
+
+/* Attaches the named workspace and returns the local address of gaddr;
+ * wksp_unmap(laddr) detaches.  Reference counted like wksp_attach. */
+WKSP_API int wksp_map(const char *addr, void **laddr);
+WKSP_API int wksp_unmap(void *laddr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

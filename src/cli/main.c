@@ -1,0 +1,3 @@
+/* placeholder removed once the CLI lands */
+#include <stdio.h>
+int main(void) { return 0; }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every test program and shell test and counts their PASS/FAIL lines.
+# A program that dies or exits non-zero without reporting a failure counts as
+# one failure.  Last line: "N passed, N failed".  Exit status 1 on any failure.
+#   tests/run.sh BUILD_DIR     (BUILD_DIR holds tests/ and fuzz/ binaries)
+set -u
+build=${1:?usage: tests/run.sh BUILD_DIR}
+root=$(cd "$(dirname "$0")/.." && pwd)
+timeout_s=${WKSP_TEST_TIMEOUT:-600}
+passed=0 failed=0
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+
+run_one() { # name, command...
+  local name=$1; shift
+  local out="$log/out" t0=$SECONDS
+  timeout -k 5 "$timeout_s" "$@" >"$out" 2>"$log/err"
+  local rc=$?
+  local p f
+  p=$(grep -c '^PASS ' "$out")
+  f=$(grep -c '^FAIL ' "$out")
+  grep '^FAIL ' "$out"
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    f=1; echo "FAIL $name (exit status $rc)"
+  fi
+  if [ "$f" -ne 0 ]; then
+    sed 's/^/    /' "$log/err" | tail -n 40
+  fi
+  printf '%-40s %4d passed %3d failed  %3ds\n' "$name" "$p" "$f" $((SECONDS - t0))
+  passed=$((passed + p)); failed=$((failed + f))
+}
+
+for t in $(find "$build/tests" -type f -perm -u+x 2>/dev/null | sort); do
+  run_one "${t#$build/}" "$t"
+done
+for t in $(find "$build/fuzz" -name 'replay_*' -type f 2>/dev/null | sort); do
+  n=${t##*/replay_}
+  run_one "fuzz/replay_$n" "$t" "$root/fuzz/corpus/$n"
+done
+for t in $(ls "$root"/tests/cli/*.sh 2>/dev/null | sort); do
+  run_one "tests/cli/${t##*/}" bash "$t"
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

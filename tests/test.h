@@ -1,0 +1,94 @@
+/* tests/test.h: the whole test framework.  A test program is a set of
+ * static void functions run by TEST_RUN(); each prints one line
+ *   PASS <program>/<test>      or      FAIL <program>/<test>
+ * which tests/run.sh counts.  CHECK stops the current test at its first
+ * failing condition and says where and why on stderr.
+ *
+ *   static void test_alloc_basic(void) { CHECK(x == 1); CHECK_EQ(a, b); }
+ *   int main(void) { TEST_RUN(test_alloc_basic); return test_done(); }
+ */
+#ifndef WKSP_TESTS_TEST_H
+#define WKSP_TESTS_TEST_H
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int test_cur_failed;
+static int test_n_failed;
+static int test_n_passed;
+
+/* Macros only because a failure must name its file, line and expression. */
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
+      test_cur_failed = 1;                                                       \
+      return;                                                                    \
+    }                                                                            \
+  } while (0)
+
+#define CHECK_EQ(a, b)                                                           \
+  do {                                                                           \
+    uint64_t check_a_ = (uint64_t)(a), check_b_ = (uint64_t)(b);                 \
+    if (check_a_ != check_b_) {                                                  \
+      fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%" PRIu64 " vs %" PRIu64 ")\n", \
+              __FILE__, __LINE__, #a, #b, check_a_, check_b_);                   \
+      test_cur_failed = 1;                                                       \
+      return;                                                                    \
+    }                                                                            \
+  } while (0)
+
+/* CHECK that a wksp call returned `want`, printing the recorded message
+ * when it did not. */
+#define CHECK_ERR(call, want)                                                    \
+  do {                                                                           \
+    int check_r_ = (call);                                                       \
+    if (check_r_ != (want)) {                                                    \
+      fprintf(stderr, "%s:%d: %s returned %d, want %d (%s)\n", __FILE__,         \
+              __LINE__, #call, check_r_, (int)(want), wksp_errmsg());            \
+      test_cur_failed = 1;                                                       \
+      return;                                                                    \
+    }                                                                            \
+  } while (0)
+
+#define CHECK_OK(call) CHECK_ERR(call, 0)
+
+#define TEST_RUN(fn) test_run_one(#fn, fn)
+
+static inline const char *test_prog_name(void) {
+  extern char *program_invocation_short_name;
+  return program_invocation_short_name;
+}
+
+static inline void test_run_one(const char *name, void (*fn)(void)) {
+  test_cur_failed = 0;
+  fn();
+  if (test_cur_failed) test_n_failed++; else test_n_passed++;
+  printf("%s %s/%s\n", test_cur_failed ? "FAIL" : "PASS", test_prog_name(), name);
+  fflush(stdout);
+}
+
+static inline int test_done(void) { return test_n_failed ? 1 : 0; }
+
+/* splitmix64: the deterministic generator used by tests and by the
+ * reference vectors' README. */
+static inline uint64_t test_rng(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* Seed for randomized tests: WKSP_TEST_SEED if set, else a fixed value, so a
+ * failure can be replayed.  The seed in use is printed once. */
+static inline uint64_t test_seed(void) {
+  const char *e = getenv("WKSP_TEST_SEED");
+  uint64_t s = e ? strtoull(e, NULL, 0) : 0x5eed1234ull;
+  fprintf(stderr, "%s: WKSP_TEST_SEED=%" PRIu64 "\n", test_prog_name(), s);
+  return s;
+}
+
+#endif
