@@ -54,6 +54,11 @@ typedef struct {
  * allocation contents.  CORRUPT / NOMEM with the scan freed. */
 int ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in);
 void ckpt_scan_fini(ckpt_scan_t *s);
+/* Helpers for the v1 and v2 scanners: copy the nine info strings (str[k] of
+ * len[k] bytes, no NUL needed) into owned memory; sort the allocations into
+ * info.parts and check they do not overlap (CORRUPT). */
+int ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT], const uint64_t len[CKPT_S_CNT]);
+int ckpt_scan_sort(ckpt_scan_t *s, const char *what);
 
 /* ---- thread pool (pool.c) ------------------------------------------------
  * Runs task(ctx, i) for i in [0, cnt) on `threads` threads (the caller is
