@@ -1,5 +1,5 @@
 /* src/wksp/wksp_private.h: the workspace's in-memory layout and the
- * allocator's internal interface (used by src/wksp/*.c, the named-workspace
+ * allocator's internal interface (used by src/wksp/ files, the named-workspace
  * glue, the checkpoint layer and the tests).  Not installed.
  *
  * ## Layout (fixed invariant: header <= 128 bytes, 64 bytes per record)
@@ -202,7 +202,7 @@ int wksp_private_reset(wksp_t *w, uint32_t seed);
  * under crashes (old or new contents after recovery). */
 int wksp_private_replace(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, uint32_t seed);
 
-/* ---- internals shared between src/wksp/*.c ------------------------------ */
+/* ---- internals shared between src/wksp/ files ------------------------------ */
 
 /* Lock held.  Marks the start / end of a metadata change (gen odd / even). */
 void wksp_private_write_begin(wksp_t *w);
