@@ -73,6 +73,11 @@ int ckpt_scan_sort(ckpt_scan_t *s, const char *what) {
 
 /* ---- v2 --------------------------------------------------------------------- */
 
+/* A cgroup frame as the appendix describes it. */
+typedef struct {
+  uint64_t off, cnt, next; /* start, allocations, where the next frame starts */
+} cg_t;
+
 typedef struct {
   ckpt_scan_t *s;
   const uint8_t *mem;
