@@ -257,7 +257,8 @@ static int st_appendix(stream_t *st, const ckpt_cmd_t *c, uint64_t off, uint64_t
                     (unsigned long long)n);
   uint8_t *arr = malloc(16 * n + 1);
   if (!arr) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: appendix", st->what);
-  int rc = wksp_frame_reader_data(st->r, arr, 16 * n);
+  int rc = wksp_frame_reader_data(st->r, arr, 8 * n); /* two buffers, see scan.c */
+  if (!rc) rc = wksp_frame_reader_data(st->r, arr + 8 * n, 8 * n);
   if (!rc) rc = wksp_frame_reader_close(st->r, NULL);
   if (rc) rc = st_fail(st, rc, "appendix");
   for (uint64_t i = 0; !rc && i < n; i++)

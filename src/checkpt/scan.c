@@ -217,7 +217,9 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
       break;
     }
     uint8_t *raw = (uint8_t *)arr;
-    rc = wksp_frame_reader_data(v->r, raw, 16 * C);
+    /* Two buffers: in an LZ4 frame each is chunked on its own. */
+    rc = wksp_frame_reader_data(v->r, raw, 8 * C);
+    if (!rc) rc = wksp_frame_reader_data(v->r, raw + 8 * C, 8 * C);
     if (!rc) rc = wksp_frame_reader_close(v->r, &end);
     if (rc) {
       rc = rd_fail(v, rc, "appendix arrays");
