@@ -154,14 +154,14 @@ static int plan_build(plan_t *pl, wksp_t *w) {
  * Cgroup frames are encoded by the pool's threads, each with its own sink
  * writer, and reach the fd strictly in cgroup order: only the thread holding
  * the "head" (the lowest cgroup not yet fully written) writes to the fd; the
- * others buffer their frame's bytes, up to PAR_BUF_MAX each, then wait for
+ * others buffer their frame's bytes, up to ckpt_par_buf_max (16 MiB) each, then wait for
  * their turn.  Tasks are handed out in increasing order, so the head's owner
  * never waits and the pipeline always progresses.  A frame's bytes do not
  * depend on its position (LZ4 history restarts at every frame), so the file
- * is byte-identical for every thread count.  Memory: threads x (PAR_BUF_MAX
+ * is byte-identical for every thread count.  Memory: threads x (16 MiB
  * + the frame writer's ~470 KiB), whatever the workspace size. */
 
-#define PAR_BUF_MAX (16ull << 20)
+uint64_t ckpt_par_buf_max = 16ull << 20;
 
 typedef struct {
   const plan_t *pl;
@@ -231,7 +231,7 @@ static int cg_sink(void *ctx, const struct iovec *iov, int cnt) {
     turn = c->par->head == c->g;
     pthread_mutex_unlock(&c->par->lock);
   }
-  if (!turn && c->buf_sz + total <= PAR_BUF_MAX) {
+  if (!turn && c->buf_sz + total <= ckpt_par_buf_max) {
     if (c->buf_sz + total > c->buf_cap) {
       uint64_t cap = c->buf_cap ? c->buf_cap : 1 << 20;
       while (cap < c->buf_sz + total) cap *= 2;

@@ -103,5 +103,8 @@ int ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in);
 /* When set, called by checkpoint workers before each cgroup; a non-zero
  * return makes that cgroup fail with FAIL (injected failure tests). */
 extern int (*ckpt_test_fail_hook)(uint64_t cgroup);
+/* Bytes a checkpoint worker may buffer while waiting for its frame's turn
+ * (16 MiB; tests lower it to exercise the waiting path). */
+extern uint64_t ckpt_par_buf_max;
 
 #endif

@@ -340,7 +340,7 @@ static int st_body(stream_t *st) {
                        (unsigned long long)off);
   }
   if (rc) return rc;
-  qsort(st->parts, st->cnt, sizeof *st->parts, cmp_part);
+  if (st->cnt) qsort(st->parts, st->cnt, sizeof *st->parts, cmp_part);
   for (uint64_t k = 1; k < st->cnt; k++)
     if (st->parts[k].gaddr_lo < st->parts[k - 1].gaddr_hi)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: allocations at %llu and %llu overlap", st->what,

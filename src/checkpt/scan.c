@@ -234,7 +234,7 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
     /* This volume's cgroups go in front of the later volumes' ones. */
     rc = cg_reserve(v, &cg, &cap, n + C);
     if (rc) break;
-    memmove(cg + C, cg, n * sizeof *cg);
+    if (n) memmove(cg + C, cg, n * sizeof *cg);
     n += C;
     uint64_t next = A;
     for (uint64_t i = C; !rc && i-- > 0;) {
