@@ -11,7 +11,7 @@
 #include "ckpt.h"
 #include "util/err.h"
 
-long ckpt_read_full(int fd, void *buf, size_t sz) {
+long wksp_private_ckpt_read_full(int fd, void *buf, size_t sz) {
   size_t got = 0;
   while (got < sz) {
     ssize_t n = read(fd, (uint8_t *)buf + got, sz - got);
@@ -63,7 +63,7 @@ static int tmp_dir_open(int *out) {
   return WKSP_SUCCESS;
 }
 
-int ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz) {
+int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz) {
   int tfd = -1, rc = tmp_dir_open(&tfd);
   if (rc) return rc;
   enum { BUF = 1 << 20 };
@@ -104,7 +104,7 @@ fail:
   return rc;
 }
 
-int ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label, int need_mem) {
+int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label, int need_mem) {
   memset(in, 0, sizeof *in);
   in->own_fd = -1;
   in->fd = fd;
@@ -128,15 +128,15 @@ int ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *labe
     return WKSP_SUCCESS;
   }
   if (!need_mem) return WKSP_SUCCESS;
-  rc = ckpt_input_spool(in, NULL, 0);
+  rc = wksp_private_ckpt_input_spool(in, NULL, 0);
   if (rc) goto fail;
   return WKSP_SUCCESS;
 fail:
-  ckpt_input_fini(in);
+  wksp_private_ckpt_input_fini(in);
   return rc;
 }
 
-void ckpt_input_fini(ckpt_input_t *in) {
+void wksp_private_ckpt_input_fini(ckpt_input_t *in) {
   if (in->map) munmap(in->map, in->map_sz);
   if (in->own_fd >= 0) close(in->own_fd);
   in->map = NULL;

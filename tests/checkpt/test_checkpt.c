@@ -258,8 +258,8 @@ static void test_byte_identity(void) {
       CHECK(!memcmp(a + v.cg_off[g], b + I.cgroups[g].off, end - v.cg_off[g]));
     }
     ckpt_ftr_t fa, fb;
-    ckpt_ftr_decode(&fa, a + asz - CKPT_FTR_SZ);
-    ckpt_ftr_decode(&fb, b + bsz - CKPT_FTR_SZ);
+    wksp_private_ckpt_ftr_decode(&fa, a + asz - CKPT_FTR_SZ);
+    wksp_private_ckpt_ftr_decode(&fb, b + bsz - CKPT_FTR_SZ);
     if (!v.cgroup_cnt) delta = bsz - asz;
     CHECK_EQ(bsz, asz + delta);
     CHECK_EQ(fb.frame_off, fa.frame_off + delta);
@@ -267,8 +267,8 @@ static void test_byte_identity(void) {
     fb.frame_off = fa.frame_off;
     fb.checkpt_sz = fa.checkpt_sz;
     uint8_t ea[CKPT_FTR_SZ], eb[CKPT_FTR_SZ];
-    ckpt_ftr_encode(ea, &fa);
-    ckpt_ftr_encode(eb, &fb);
+    wksp_private_ckpt_ftr_encode(ea, &fa);
+    wksp_private_ckpt_ftr_encode(eb, &fb);
     CHECK(!memcmp(ea, eb, CKPT_FTR_SZ));
     wksp_checkpt_info_free(&I);
     free(a);
@@ -327,9 +327,9 @@ static void test_publish_failure_leaves_nothing(void) {
   ws_fill(w, 300, 5000, 1, &rng);
   char path[512];
   snprintf(path, sizeof path, "%s/fail.ckpt", dir);
-  ckpt_test_fail_hook = fail_at_2;
+  wksp_private_ckpt_test_fail_hook = fail_at_2;
   int rc = wksp_checkpt(w, path, NULL);
-  ckpt_test_fail_hook = NULL;
+  wksp_private_ckpt_test_fail_hook = NULL;
   CHECK_ERR(rc, WKSP_ERR_FAIL);
   CHECK(strstr(wksp_errmsg(), "injected"));
   CHECK_EQ(dir_count(), 0);
@@ -428,11 +428,11 @@ static uint8_t *frames_of(const char *p, uint64_t *sz) {
   if (!b) return NULL;
   uint64_t lo = I.cgroup_cnt ? I.cgroups[0].off : 0, hi = I.cgroup_cnt ? I.cgroups[I.cgroup_cnt - 1].end : 0;
   ckpt_ftr_t f;
-  ckpt_ftr_decode(&f, b + n - CKPT_FTR_SZ);
+  wksp_private_ckpt_ftr_decode(&f, b + n - CKPT_FTR_SZ);
   f.frame_off = f.checkpt_sz = 0;
   uint8_t *out = malloc(hi - lo + CKPT_FTR_SZ + 8 * I.cgroup_cnt + 1);
   memcpy(out, b + lo, hi - lo);
-  ckpt_ftr_encode(out + (hi - lo), &f);
+  wksp_private_ckpt_ftr_encode(out + (hi - lo), &f);
   for (uint64_t g = 0; g < I.cgroup_cnt; g++) ckpt_st64(out + (hi - lo) + CKPT_FTR_SZ + 8 * g, I.cgroups[g].alloc_cnt);
   *sz = hi - lo + CKPT_FTR_SZ + 8 * I.cgroup_cnt;
   wksp_checkpt_info_free(&I);
@@ -492,10 +492,10 @@ static void test_parallel_identity_cap(void) { parallel_identity(131072, 8 << 20
  * here): workers that wait for their turn block instead of growing memory,
  * and the file is still identical. */
 static void test_parallel_identity_big_frames(void) {
-  uint64_t old = ckpt_par_buf_max;
-  ckpt_par_buf_max = 65536;
+  uint64_t old = wksp_private_ckpt_par_buf_max;
+  wksp_private_ckpt_par_buf_max = 65536;
   parallel_identity(256, 12 << 20, 90, 250000);
-  ckpt_par_buf_max = old;
+  wksp_private_ckpt_par_buf_max = old;
 }
 
 /* Pipes: a checkpoint written to a pipe by 3 threads restores identically. */
@@ -535,9 +535,9 @@ static void test_parallel_failure(void) {
   snprintf(p, sizeof p, "%s/pfail.ckpt", dir);
   int before = thread_count();
   for (uint32_t t = 1; t <= 4; t++) {
-    ckpt_test_fail_hook = fail_at_5;
+    wksp_private_ckpt_test_fail_hook = fail_at_5;
     int rc = wksp_checkpt(w, p, &(wksp_checkpt_opts_t){.threads = t});
-    ckpt_test_fail_hook = NULL;
+    wksp_private_ckpt_test_fail_hook = NULL;
     CHECK_ERR(rc, WKSP_ERR_FAIL);
     CHECK(strstr(wksp_errmsg(), "injected failure at cgroup 5"));
     CHECK_EQ(dir_count(), 0);
