@@ -23,10 +23,15 @@ typedef struct {
 } ckpt_input_t;
 
 /* Opens path (fd < 0) or fd.  A regular file is mapped; anything else is a
- * stream unless `need_mem`, which spools it to an unnamed temporary file
+ * stream unless flags has CKPT_IN_NEED_MEM, which spools it to an unnamed temporary file
  * first.  A stream's first `pre_sz` bytes may already have been consumed
  * by the caller and are passed in `pre` to be spooled in front. */
-int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label, int need_mem);
+enum {
+  CKPT_IN_NEED_MEM = 1, /* spool streams so that everything is mapped */
+  CKPT_IN_POPULATE = 2  /* prefault the mapping (restore reads every byte) */
+};
+int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label,
+                                 int flags);
 int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz);
 void wksp_private_ckpt_input_fini(ckpt_input_t *in);
 

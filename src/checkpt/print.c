@@ -188,7 +188,7 @@ static int print_any(int out_fd, const char *path, int in_fd, const char *label,
   out_t o = {.fd = out_fd};
   out(&o, "checkpt %s (verbose %d)\n", label, verbose);
   ckpt_input_t in;
-  int rc = wksp_private_ckpt_input_open(&in, path, in_fd, label, 1);
+  int rc = wksp_private_ckpt_input_open(&in, path, in_fd, label, CKPT_IN_NEED_MEM);
   if (rc) out(&o, "\tinvalid or unsupported (%s)\n", wksp_errmsg());
   else {
     rc = print_input(&o, &in, verbose);

@@ -405,7 +405,7 @@ static int restore_any(wksp_t *w, const char *path, int fd, const char *label,
                        const wksp_restore_opts_t *o) {
   if (!o) o = &ropts_default;
   ckpt_input_t in;
-  int rc = wksp_private_ckpt_input_open(&in, path, fd, label, 0);
+  int rc = wksp_private_ckpt_input_open(&in, path, fd, label, CKPT_IN_POPULATE);
   if (rc) return rc;
   rc = in.mem ? restore_mem(w, &in, o) : restore_stream(w, &in, o);
   wksp_private_ckpt_input_fini(&in);
@@ -427,7 +427,7 @@ int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out) {
   if (!out || (!path && fd < 0))
     return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_info: NULL out or no path / fd");
   ckpt_input_t in;
-  int rc = wksp_private_ckpt_input_open(&in, path, path ? -1 : fd, path ? path : "-", 1);
+  int rc = wksp_private_ckpt_input_open(&in, path, path ? -1 : fd, path ? path : "-", CKPT_IN_NEED_MEM);
   if (rc) return rc;
   ckpt_scan_t s;
   rc = wksp_private_ckpt_scan(&s, &in);
