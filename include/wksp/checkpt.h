@@ -164,7 +164,7 @@ typedef struct {
  * (set verify_first to get the file behaviour instead).  A pipe whose header
  * says the source data region is not inside w's is spooled as with
  * verify_first, so that the fit is checked before anything changes.
- * The input must not change while it is read. */
+ * The input must not change while it is read.
  *
  * Failure and the state of w afterwards:
  *   - INVAL (NULL w or path), PERM (read-only attachment), NOMEM, FAIL
