@@ -539,6 +539,85 @@ static void test_random_corruption(void) {
   CHECK(counts[1] > 0);
 }
 
+/* ---- seed corpus for fuzz/fuzz_frame.c ----------------------------------
+ * WKSP_FRAME_SEED_DIR=fuzz/corpus/frame build/tests/frame/test_frame_vectors
+ * writes, instead of testing, one seed per small vector frame and one per
+ * whole small checkpoint, in the fuzz target's input layout. */
+
+typedef struct {
+  uint8_t ops[1 + 4 * 63];
+  int nops;
+} seedops_t;
+
+static int seed_op(seedops_t *o, int op, uint64_t arg) {
+  if (o->nops == 63) return -1;
+  uint8_t *p = o->ops + 1 + 4 * o->nops++;
+  p[0] = (uint8_t)op;
+  p[1] = (uint8_t)arg;
+  p[2] = (uint8_t)(arg >> 8);
+  p[3] = (uint8_t)(arg >> 16);
+  return 0;
+}
+
+static int seed_frame_ops(seedops_t *o, const walk_t *wk, int f) {
+  const vframe_t *fr = &wk->frames[f];
+  for (int i = 0; i < fr->nbuf; i++) {
+    int b = fr->first_buf + i;
+    if (wk->szs[b] > 0x3fffff || seed_op(o, wk->is_meta[b] ? 0 : 1, wk->szs[b])) return -1;
+  }
+  return 0;
+}
+
+static void seed_write(const char *dir, const char *name, const seedops_t *o, int first_style,
+                       const uint8_t *bytes, size_t n) {
+  char path[PATH_MAX + 128];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  if (!f) return;
+  uint8_t b0 = (uint8_t)(o->nops | (first_style == WKSP_FRAME_LZ4 ? 64 : 0));
+  fwrite(&b0, 1, 1, f);
+  fwrite(o->ops + 1, 4, (size_t)o->nops, f);
+  fwrite(bytes, 1, n, f);
+  fclose(f);
+}
+
+static int write_seeds(const char *dir) {
+  int cnt = 0;
+  for (size_t v = 0; v < sizeof g_files / sizeof g_files[0]; v++) {
+    char name[128];
+    size_t n;
+    snprintf(name, sizeof name, "%s.ckpt", g_files[v]);
+    uint8_t *file = load(name, &n);
+    if (!file || walk_mem(file, n, &g_wk)) return -1;
+    for (int f = 0; f < g_wk.nframe; f++) {
+      const vframe_t *fr = &g_wk.frames[f];
+      seedops_t o = { 0 };
+      if (fr->end - fr->off > 256 * 1024 || seed_frame_ops(&o, &g_wk, f)) continue;
+      snprintf(name, sizeof name, "%s-frame%d", g_files[v], f);
+      seed_write(dir, name, &o, fr->style, file + fr->off, (size_t)(fr->end - fr->off));
+      cnt++;
+    }
+    if (n <= 256 * 1024) { /* the whole checkpoint, then again entering at frame 2 by a seek */
+      seedops_t o = { 0 };
+      int bad = 0;
+      for (int f = 0; f < g_wk.nframe && !bad; f++) {
+        if (f) bad = seed_op(&o, 2 | (g_wk.frames[f].style == WKSP_FRAME_LZ4 ? 4 : 0), 0);
+        bad = bad || seed_frame_ops(&o, &g_wk, f);
+      }
+      snprintf(name, sizeof name, "%s-all", g_files[v]);
+      if (!bad) seed_write(dir, name, &o, WKSP_FRAME_RAW, file, n), cnt++;
+      seedops_t o2 = { 0 };
+      bad = seed_op(&o2, 3 | (g_wk.frames[2].style == WKSP_FRAME_LZ4 ? 4 : 0), g_wk.frames[2].off) ||
+            seed_frame_ops(&o2, &g_wk, 2);
+      snprintf(name, sizeof name, "%s-seek", g_files[v]);
+      if (!bad) seed_write(dir, name, &o2, WKSP_FRAME_RAW, file, n), cnt++;
+    }
+    free(file);
+  }
+  fprintf(stderr, "wrote %d seeds to %s\n", cnt, dir);
+  return 0;
+}
+
 int main(void) {
   if (find_vectors()) {
     fprintf(stderr, "test_frame_vectors: reference vectors not found: set WKSP_VECTORS or put them "
@@ -549,6 +628,8 @@ int main(void) {
   fprintf(stderr, "test_frame_vectors: vectors in %s\n", g_vec_dir);
   g_wk.arena = malloc(ARENA_SZ);
   g_wk2.arena = malloc(ARENA_SZ);
+  const char *seed_dir = getenv("WKSP_FRAME_SEED_DIR");
+  if (seed_dir) return write_seeds(seed_dir) ? 1 : 0;
   TEST_RUN(test_vectors_decode_and_reencode);
   TEST_RUN(test_vectors_fd_and_pipe);
   TEST_RUN(test_truncation_every_length);
