@@ -21,11 +21,16 @@ typedef int (*visit_fn)(void *ctx, uint64_t lo, uint64_t hi, uint64_t tag);
 static int walk(const wksp_t *w, const char *who, visit_fn visit, void *ctx) {
   const wksp_rec_t *rec = wksp_private_rec(w);
   uint64_t n = w->part_max, expect = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w), steps = 0;
+  uint32_t prev = NUL;
   for (uint32_t i = 0; i != NUL; steps++) {
     if (i >= n || steps >= n)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: address list of \"%.39s\" %s (record %u)", who, w->name,
                       i >= n ? "links out of range" : "has a cycle", i);
     uint64_t lo = ld64(&rec[i].lo), hi = ld64(&rec[i].hi), tag = ld64(&rec[i].tag);
+    uint32_t back = ld32(&rec[i].prev);
+    if (back != prev)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: record %u of \"%.39s\" links back to %u, expected %u", who, i,
+                      w->name, back, prev);
     if (lo != expect || hi <= lo || hi > ghi)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: record %u of \"%.39s\" is [%lu,%lu), expected to start at %lu "
                       "and end by %lu", who, i, w->name, (unsigned long)lo, (unsigned long)hi,
@@ -33,6 +38,7 @@ static int walk(const wksp_t *w, const char *who, visit_fn visit, void *ctx) {
     int r = visit(ctx, lo, hi, tag);
     if (r) return r;
     expect = hi;
+    prev = i;
     i = ld32(&rec[i].next);
   }
   if (expect != ghi)
