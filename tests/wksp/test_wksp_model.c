@@ -168,7 +168,7 @@ static void test_model(void) {
            * space or outside (INVAL). */
           uint64_t g;
           size_t i = test_rng(&rng) % model.n;
-          for (size_t k = 0; k < model.n && !model.p[i].tag && test_rng(&rng) % 8; k++) i = (i + 1) % model.n;
+          for (size_t s = 0; s < model.n && !model.p[i].tag && test_rng(&rng) % 8; s++) i = (i + 1) % model.n;
           wksp_part_t p = model.p[i];
           g = p.gaddr_lo + test_rng(&rng) % (p.gaddr_hi - p.gaddr_lo);
           if (test_rng(&rng) % 50 == 0) g = test_rng(&rng) % (wksp_gaddr_hi(w) + 100);
