@@ -144,10 +144,14 @@ static int bulk_commit(wksp_t *w, uint32_t seed) {
   rec[0].jseed = seed;
   __atomic_store_n(&rec[0].jstate, WKSP_JOURNAL_APPLY, __ATOMIC_RELEASE);
   wksp_private_hook(WKSP_HOOK_BULK_COMMIT);
+  int changed = 0;
   for (uint64_t i = 0; i < w->part_max; i++) {
-    __atomic_store_n(&rec[i].tag, rec[i].new_tag, __ATOMIC_RELAXED);
-    __atomic_store_n(&rec[i].lo, rec[i].new_lo, __ATOMIC_RELEASE);
-    if (i == w->part_max / 2) wksp_private_hook(WKSP_HOOK_BULK_APPLY);
+    wksp_rec_t *p = &rec[i];
+    int differs = p->lo != p->new_lo || (p->new_lo && p->tag != p->new_tag);
+    __atomic_store_n(&p->tag, p->new_tag, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->lo, p->new_lo, __ATOMIC_RELEASE);
+    /* The crash point: right after the first real change. */
+    if (differs && !changed++) wksp_private_hook(WKSP_HOOK_BULK_APPLY);
   }
   w->seed = seed;
   wksp_private_hook(WKSP_HOOK_BULK_APPLIED);

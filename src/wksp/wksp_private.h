@@ -155,7 +155,7 @@ enum {
   WKSP_HOOK_FREE_END,        /* all done, gen still odd */
   WKSP_HOOK_BULK_SHADOW,     /* half of the shadow records written */
   WKSP_HOOK_BULK_COMMIT,     /* journal committed, nothing applied */
-  WKSP_HOOK_BULK_APPLY,      /* half of the records applied */
+  WKSP_HOOK_BULK_APPLY,      /* first changed record applied, others not */
   WKSP_HOOK_BULK_APPLIED,    /* all applied and seed set, not rebuilt */
   WKSP_HOOK_REBUILD_MERGE,   /* rebuild: first adjacent free pair merged */
   WKSP_HOOK_REBUILD_INDEX,   /* rebuild: list and idle stack done, no treaps */
