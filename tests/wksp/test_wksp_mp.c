@@ -173,7 +173,70 @@ static void test_threads(void) {
   CHECK(ok);
 }
 
+static int rdonly_all(const wksp_t *w) {
+  (void)w;
+  return 1;
+}
+
+/* A read-only reader (memory really mapped PROT_READ) queries while two
+ * writers work: it never crashes or writes, and every answer it gets is
+ * consistent; it may only give up with "no consistent read". */
+static void reader(wksp_t *w, size_t sz, double seconds, result_t *res) {
+  wksp_private_rdonly_fn = rdonly_all;
+  if (mprotect(w, sz, PROT_READ)) {
+    res->errors++;
+    return;
+  }
+  double end = now() + seconds;
+  while (now() < end) {
+    wksp_usage_t u;
+    int r = wksp_usage(w, NULL, 0, &u);
+    if (!r && (u.used_sz + u.free_sz != DATA_MAX || u.total_cnt != u.used_cnt + u.free_cnt)) res->errors++;
+    int v = wksp_verify(w);
+    for (int i = 0; i < 2; i++) {
+      int e = i ? v : r;
+      if (!e) res->ops++;
+      else if (e == WKSP_ERR_CORRUPT && strstr(wksp_errmsg(), "no consistent read")) res->full++;
+      else {
+        fprintf(stderr, "reader: %d %s\n", e, wksp_errmsg());
+        res->errors++;
+      }
+    }
+  }
+}
+
+static void test_rdonly_reader(void) {
+  size_t sz;
+  wksp_t *w = shared_wksp(&sz);
+  CHECK(w);
+  result_t *res = mmap(NULL, sizeof *res * 3, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  CHECK(res != MAP_FAILED);
+  pid_t pid[3];
+  for (int i = 0; i < 3; i++) {
+    pid[i] = fork();
+    CHECK(pid[i] >= 0);
+    if (!pid[i]) {
+      if (i < 2) worker(w, i, 1.0, &res[i]);
+      else reader(w, sz, 1.0, &res[i]);
+      _exit(res[i].errors ? 1 : 0);
+    }
+  }
+  int bad = 0;
+  for (int i = 0; i < 3; i++) {
+    int st;
+    waitpid(pid[i], &st, 0);
+    bad += !WIFEXITED(st) || WEXITSTATUS(st);
+  }
+  fprintf(stderr, "reader: %lu consistent answers, %lu gave up\n", res[2].ops, res[2].full);
+  int ok = res[2].ops > 0;
+  munmap(res, sizeof *res * 3);
+  munmap(w, sz);
+  CHECK_EQ(bad, 0);
+  CHECK(ok);
+}
+
 int main(void) {
+  TEST_RUN(test_rdonly_reader);
   TEST_RUN(test_processes);
   TEST_RUN(test_threads);
   return test_done();
