@@ -89,7 +89,7 @@ static int final_check(wksp_t *w, const result_t *res) {
   for (int id = 0; id < WORKERS; id++) {
     const result_t *r = &res[id];
     wksp_part_t parts[LIVE_MAX];
-    size_t cnt;
+    size_t cnt = 0;
     uint64_t tag = (uint64_t)id + 1;
     if (r->errors || wksp_tag_query(w, &tag, 1, parts, LIVE_MAX, &cnt) || cnt != r->n)
       return fprintf(stderr, "worker %d: %d errors, holds %zu, tag_query %zu\n", id, r->errors, r->n, cnt), 0;
