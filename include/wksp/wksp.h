@@ -56,7 +56,12 @@
  * INVAL for NULL, CORRUPT when the memory is no longer a workspace (magic
  * gone) or when the metadata was found inconsistent and could not be
  * repaired (the message names the record and field; the next writable call
- * retries the repair), PERM for mutating calls on a read-only attachment. */
+ * retries the repair), PERM for mutating calls on a read-only attachment.
+ * Damage found in the derived structures in the middle of a change makes
+ * that call fail with CORRUPT and flags the workspace, so the next call
+ * rebuilds it from the records first; the failed change then counts as
+ * interrupted (alloc: an allocation with that tag may exist; free: the
+ * allocation may be freed), exactly as if its process had died there. */
 #ifndef WKSP_WKSP_H
 #define WKSP_WKSP_H
 

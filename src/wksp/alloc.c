@@ -319,16 +319,18 @@ static int used_lookup(wksp_t *w, uint64_t gaddr, const char *who, uint32_t *out
  * neighbours. */
 static int release(wksp_t *w, uint32_t u) {
   wksp_rec_t *rec = wksp_private_rec(w);
+  /* Links checked before the first change: a damaged one fails the call
+   * with the allocation intact. */
+  uint32_t n = rec[u].next, p = rec[u].prev;
+  if (n != NUL && n >= w->part_max) return bad_link(w, u, "next", n);
+  if (p != NUL && p >= w->part_max) return bad_link(w, u, "prev", p);
+  if (n != NUL && rec[n].next != NUL && rec[n].next >= w->part_max) return bad_link(w, n, "next", rec[n].next);
   int r = treap_remove(w, u, 0);
   if (r) return r;
   wksp_private_hook(WKSP_HOOK_FREE_UNLINKED);
   __atomic_store_n(&rec[u].tag, 0, __ATOMIC_RELEASE); /* commit */
   wksp_private_hook(WKSP_HOOK_FREE_COMMIT);
-  uint32_t n = rec[u].next, p = rec[u].prev;
-  if (n != NUL && n >= w->part_max) return bad_link(w, u, "next", n);
-  if (p != NUL && p >= w->part_max) return bad_link(w, u, "prev", p);
   if (n != NUL && !rec[n].tag) {
-    if (rec[n].next != NUL && rec[n].next >= w->part_max) return bad_link(w, n, "next", rec[n].next);
     if ((r = treap_remove(w, n, 1))) return r;
     uint32_t nn = rec[n].next;
     rec[u].hi = rec[n].hi;
