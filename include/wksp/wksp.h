@@ -19,7 +19,7 @@
  * and rebuilt by wksp_rebuild().
  *
  * Allocation policy: best fit (the smallest free partition of at least
- * size + align - 1 bytes, the lowest address among equals), O(log n) alloc
+ * size + align - 1 bytes, the highest address among equals), O(log n) alloc
  * and free.  The allocated partition is exactly [aligned start, aligned
  * start + size); the alignment slack before it and the tail after it stay
  * free partitions, so an allocation takes at most 3 records.  When no spare

@@ -9,11 +9,16 @@
 
 /* ---- treaps ------------------------------------------------------------ */
 
-/* Does record a sort before record b?  Free treap: (size, lo); used: lo. */
+/* Does record a sort before record b?  Free treap: size ascending, then
+ * address descending (among equal sizes best fit takes the highest address:
+ * that reproduces the reference allocator's choice, which takes the most
+ * recently freed one, in far more cases than lowest-address-first); used
+ * treap: address. */
 static inline int key_less(const wksp_rec_t *rec, uint32_t a, uint32_t b, int is_free) {
   if (is_free) {
     uint64_t sa = rec[a].hi - rec[a].lo, sb = rec[b].hi - rec[b].lo;
     if (sa != sb) return sa < sb;
+    return rec[a].lo > rec[b].lo;
   }
   return rec[a].lo < rec[b].lo;
 }
@@ -113,7 +118,7 @@ int wksp_private_treap_insert(wksp_t *w, uint32_t x, int is_free) {
   return is_free ? treap_insert(w, x, 1) : treap_insert(w, x, 0);
 }
 
-/* Smallest free partition of at least `need` bytes (lowest address among
+/* Smallest free partition of at least `need` bytes (highest address among
  * equals), NUL if none. */
 static uint32_t free_fit(const wksp_t *w, uint64_t need) {
   const wksp_rec_t *rec = wksp_private_rec(w);

@@ -54,8 +54,8 @@
  * queries read optimistically and retry when gen changed or was odd.
  *
  * ## Treaps
- * Free partitions: treap keyed by (size, lo) (unique; best fit = smallest
- * size >= need, lowest address among equals).  Allocated partitions: treap
+ * Free partitions: treap keyed by (size ascending, lo descending) (unique;
+ * best fit = smallest size >= need, highest address among equals).  Allocated partitions: treap
  * keyed by lo.  Priority of record i: wksp_private_prio(seed, i), ties broken
  * by index, so the shape is a pure function of keys and seed.  Parent links
  * make removal O(1) expected (no descent from the root).  Idle records form
