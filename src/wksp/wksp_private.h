@@ -181,7 +181,9 @@ static inline void wksp_private_hook(int point) {
  * holder left gen odd).  SUCCESS, INVAL (NULL), PERM (read-only attachment),
  * CORRUPT (recovery failed: the lock is released and the next caller tries
  * again), NOMEM (recovery needs scratch memory), FAIL (pthread error).
- * Re-entrancy is not supported. */
+ * Not re-entrant: locking again from the holding thread is INVAL (the mutex
+ * is error-checking), so calling a public allocator function while holding
+ * the lock fails instead of deadlocking. */
 int wksp_private_lock(wksp_t *w);
 void wksp_private_unlock(wksp_t *w);
 

@@ -475,10 +475,12 @@ static void test_private_interface(void) {
   uint64_t g;
   CHECK_OK(wksp_alloc(w, 0, 500, 3, &g));
   CHECK_OK(wksp_private_lock(w));
+  int relock = wksp_private_lock(w); /* same thread: refused, no deadlock */
   wksp_part_t *list;
   uint64_t n;
   int r = wksp_private_alloc_list(w, &list, &n);
   wksp_private_unlock(w);
+  CHECK_ERR(relock, WKSP_ERR_INVAL);
   CHECK_OK(r);
   CHECK_EQ(n, 1);
   CHECK_EQ(list[0].gaddr_lo, g);
