@@ -230,13 +230,12 @@ static void slot_describe(const region_t *r, wksp_private_shmem_region_t *out) {
 }
 
 int wksp_private_shmem_find(const void *addr, wksp_private_shmem_region_t *out) {
-  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "shmem find: out is NULL");
+  if (!out) return WKSP_ERR_INVAL;
   table_lock();
   region_t *r = slot_containing((uintptr_t)addr);
   if (r) slot_describe(r, out);
   table_unlock();
-  if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "address %p is in no region joined by this process", addr);
-  return WKSP_SUCCESS;
+  return r ? WKSP_SUCCESS : WKSP_ERR_INVAL;
 }
 
 const char *wksp_shmem_name(const void *mem) {

@@ -28,8 +28,9 @@ typedef struct {
 int wksp_private_shmem_writable(const void *addr);
 
 /* Describes the region containing addr (any byte inside it).  SUCCESS, or
- * INVAL with a message when addr is in no joined or anonymous region.
- * Thread-safe (takes the join-table mutex). */
+ * INVAL when addr is in no joined or anonymous region (or out is NULL).
+ * Records no error: callers say what they expected.  Thread-safe (takes
+ * the join-table mutex). */
 int wksp_private_shmem_find(const void *addr, wksp_private_shmem_region_t *out);
 
 /* The directory holding regions of page kind `page`, written to
