@@ -498,7 +498,8 @@ enum { CHILD_SKIP = 77 };
 static int private_mount(const char *type, const char *opts, char *dir, size_t n) {
   if (geteuid() != 0) return CHILD_SKIP;
   if (unshare(CLONE_NEWNS)) return CHILD_SKIP;
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) return CHILD_SKIP;
+  /* Type and source are ignored for a propagation change; named for valgrind. */
+  if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL)) return CHILD_SKIP;
   snprintf(dir, n, "%s/mnt", tmp_dir);
   if (mkdir(dir, 0700)) return 1;
   if (mount("none", dir, type, 0, opts)) return CHILD_SKIP;
