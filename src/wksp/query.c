@@ -21,11 +21,16 @@ typedef int (*visit_fn)(void *ctx, uint64_t lo, uint64_t hi, uint64_t tag);
 static int walk(const wksp_t *w, const char *who, visit_fn visit, void *ctx) {
   const wksp_rec_t *rec = wksp_private_rec(w);
   uint64_t n = w->part_max, expect = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w), steps = 0;
+  uint32_t prev = NUL;
   for (uint32_t i = 0; i != NUL; steps++) {
     if (i >= n || steps >= n)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: address list of \"%.39s\" %s (record %u)", who, w->name,
                       i >= n ? "links out of range" : "has a cycle", i);
     uint64_t lo = ld64(&rec[i].lo), hi = ld64(&rec[i].hi), tag = ld64(&rec[i].tag);
+    uint32_t back = ld32(&rec[i].prev);
+    if (back != prev)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: record %u of \"%.39s\" links back to %u, expected %u", who, i,
+                      w->name, back, prev);
     if (lo != expect || hi <= lo || hi > ghi)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: record %u of \"%.39s\" is [%lu,%lu), expected to start at %lu "
                       "and end by %lu", who, i, w->name, (unsigned long)lo, (unsigned long)hi,
@@ -33,6 +38,7 @@ static int walk(const wksp_t *w, const char *who, visit_fn visit, void *ctx) {
     int r = visit(ctx, lo, hi, tag);
     if (r) return r;
     expect = hi;
+    prev = i;
     i = ld32(&rec[i].next);
   }
   if (expect != ghi)
@@ -68,16 +74,26 @@ static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_f
     uint64_t lo = ld64(&rec[t].lo), sz = ld64(&rec[t].hi) - lo, tag = ld64(&rec[t].tag);
     uint32_t kids[2] = {ld32(&rec[t].left), ld32(&rec[t].right)};
     int bad_kind = !lo || (is_free ? tag != 0 : tag == 0);
-    int bad_order = seen && (is_free ? (sz < psz || (sz == psz && lo <= plo)) : lo <= plo);
+    int bad_order = seen && (is_free ? (sz < psz || (sz == psz && lo >= plo)) : lo <= plo);
     if (bad_kind || bad_order || ++seen > expect) {
       r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": record %u [%lu,+%lu) tag %lu %s", who, kind,
                    w->name, t, (unsigned long)lo, (unsigned long)sz, (unsigned long)tag,
                    bad_kind ? "does not belong in it" : bad_order ? "is out of key order" : "is one node too many");
       goto done;
     }
+    if (t == root && ld32(&rec[t].parent) != NUL) {
+      r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": root %u has parent %u", who, kind, w->name, t,
+                   ld32(&rec[t].parent));
+      goto done;
+    }
     for (int c = 0; c < 2; c++) {
       uint32_t k = kids[c];
       if (k == NUL || k >= n) continue;
+      if (ld32(&rec[k].parent) != t) {
+        r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": record %u's parent is %u, expected %u", who,
+                     kind, w->name, k, ld32(&rec[k].parent), t);
+        goto done;
+      }
       uint32_t pt = wksp_private_prio(seed, t), pk = wksp_private_prio(seed, k);
       if (pk > pt || (pk == pt && k < t)) {
         r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": child %u outranks parent %u", who, kind,
@@ -123,9 +139,6 @@ int wksp_private_verify(const wksp_t *w, const char *who) {
   if (magic != WKSP_MAGIC || !wksp_footprint(n, w->data_max))
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header is not a valid workspace (magic 0x%016lx, part_max %lu, "
                     "data_max %lu)", who, (unsigned long)magic, (unsigned long)n, (unsigned long)w->data_max);
-  uint32_t js = ld32(&rec[0].jstate);
-  if (js != WKSP_JOURNAL_NONE)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: \"%.39s\" has a pending bulk journal (state 0x%08x)", who, w->name, js);
   verify_ctx_t c = {.w = w, .who = who};
   int r = walk(w, who, verify_visit, &c);
   if (r) return r;
