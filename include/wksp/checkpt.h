@@ -65,11 +65,12 @@ typedef struct {
   int style;             /* WKSP_CHECKPT_STYLE_*: 0 = V3; V1 cannot be written (INVAL) */
   uint32_t mode;         /* permission bits of the new file, applied exactly (no umask);
                             0 = 0600; > 07777 is INVAL */
-  uint32_t threads;      /* threads encoding cgroup frames in parallel; 0 = 1, at most
+  uint32_t threads;      /* threads encoding LZ4 cgroup frames in parallel (V2's RAW frames
+                            are plain copies, written by one); 0 = 1, at most
                             WKSP_CHECKPT_THREADS_MAX.  The file is byte-identical for every
                             count (frames are emitted in cgroup order).  Memory: about
-                            threads x 16.5 MiB (a frame waiting for its turn buffers at most
-                            16 MiB, then its thread waits), whatever the workspace size. */
+                            threads x 64.5 MiB (a frame waiting for its turn buffers at most
+                            64 MiB, then its thread waits), whatever the workspace size. */
   int overwrite;         /* replace an existing file at the path (else EXIST) */
   const char *uinfo;     /* user info text, NULL = ""; truncated to 16383 bytes */
   wksp_progress_fn_t progress;

@@ -154,14 +154,15 @@ static int plan_build(plan_t *pl, wksp_t *w) {
  * Cgroup frames are encoded by the pool's threads, each with its own sink
  * writer, and reach the fd strictly in cgroup order: only the thread holding
  * the "head" (the lowest cgroup not yet fully written) writes to the fd; the
- * others buffer their frame's bytes, up to wksp_private_ckpt_par_buf_max (16 MiB) each, then wait for
- * their turn.  Tasks are handed out in increasing order, so the head's owner
+ * others buffer their frame's bytes, up to wksp_private_ckpt_par_buf_max
+ * (64 MiB: a whole frame of 32 allocations of 2 MiB, so that workers rarely
+ * wait) each, then wait for their turn.  Tasks are handed out in increasing order, so the head's owner
  * never waits and the pipeline always progresses.  A frame's bytes do not
  * depend on its position (LZ4 history restarts at every frame), so the file
- * is byte-identical for every thread count.  Memory: threads x (16 MiB
+ * is byte-identical for every thread count.  Memory: threads x (64 MiB
  * + the frame writer's ~470 KiB), whatever the workspace size. */
 
-uint64_t wksp_private_ckpt_par_buf_max = 16ull << 20;
+uint64_t wksp_private_ckpt_par_buf_max = 64ull << 20;
 
 typedef struct {
   const plan_t *pl;
@@ -317,7 +318,10 @@ static int write_cgroups(int fd, plan_t *pl, int fsc, uint64_t pos0, const wksp_
   pthread_mutex_init(&p.lock, NULL);
   pthread_cond_init(&p.turn, NULL);
   if (pl->C) pl->cg_off[0] = pos0;
-  int rc = wksp_private_ckpt_pool_run(o->threads ? o->threads : 1, pl->C, par_task, &p);
+  /* RAW frames are plain copies: more threads would only add a buffer
+   * copy for the frames waiting their turn, so they are written by one. */
+  uint32_t threads = fsc == WKSP_FRAME_RAW ? 1 : o->threads ? o->threads : 1;
+  int rc = wksp_private_ckpt_pool_run(threads, pl->C, par_task, &p);
   pthread_cond_destroy(&p.turn);
   pthread_mutex_destroy(&p.lock);
   *pos = p.pos;

@@ -116,7 +116,7 @@ int wksp_private_ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in);
  * return makes that cgroup fail with FAIL (injected failure tests). */
 extern int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
 /* Bytes a checkpoint worker may buffer while waiting for its frame's turn
- * (16 MiB; tests lower it to exercise the waiting path). */
+ * (64 MiB; tests lower it to exercise the waiting path). */
 extern uint64_t wksp_private_ckpt_par_buf_max;
 
 #endif

@@ -488,7 +488,7 @@ static void test_parallel_identity_small(void) {
 }
 static void test_parallel_identity_cap(void) { parallel_identity(131072, 8 << 20, 62000, 48); }
 
-/* Frames larger than the per-thread buffer (lowered from 16 MiB to 64 KiB
+/* Frames larger than the per-thread buffer (lowered from 64 MiB to 64 KiB
  * here): workers that wait for their turn block instead of growing memory,
  * and the file is still identical. */
 static void test_parallel_identity_big_frames(void) {
