@@ -57,8 +57,10 @@ enum {
 #define WKSP_CHECKPT_UINFO_MAX 16383 /* bytes of user info kept (longer is truncated) */
 #define WKSP_CHECKPT_THREADS_MAX 256 /* larger thread counts are clamped to this */
 
-/* Progress callback: done / total bytes of allocation contents so far.
- * Called from the calling thread only, at most once per cgroup frame. */
+/* Progress callback: done / total bytes of allocation contents so far
+ * (total 0 when not known yet: restores from pipes).  Called from the
+ * calling thread only, at most once per cgroup frame; it must not call
+ * back into wksp on the same workspace (the lock is held). */
 typedef void (*wksp_progress_fn_t)(uint64_t done, uint64_t total, void *ctx);
 
 typedef struct {
@@ -89,8 +91,9 @@ typedef struct {
  *
  * Failure: INVAL (w or path NULL, style, mode), EXIST (path exists and no
  * overwrite; checked up front and again at the final link), CORRUPT
- * (workspace metadata), FAIL (open/write/fsync/link error with errno and
- * path; e.g. ENOSPC), NOMEM.  After any failure, and even if the process is
+ * (workspace metadata), PERM (read-only attachment: taking the lock needs
+ * write access), FAIL (open/write/fsync/link error with errno and path;
+ * e.g. ENOSPC), NOMEM.  After any failure, and even if the process is
  * killed at any moment, nothing new is left at `path` (an existing file
  * there is unchanged) and no temporary file remains, with two documented
  * exceptions: on a filesystem without O_TMPFILE a named temporary
@@ -105,7 +108,9 @@ WKSP_API int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t
  * path.  The caller owns fd (it is not closed, not fsynced).  opts->mode is
  * recorded in the info frame only; opts->overwrite is ignored.
  * Failure: as wksp_checkpt minus EXIST; after a failure the bytes already
- * written to fd stay there (the caller must discard them). */
+ * written to fd stay there (the caller must discard them).  A pipe whose
+ * reader went away gives FAIL (EPIPE) only if SIGPIPE is ignored or
+ * handled; otherwise the signal ends the process, as for any write. */
 WKSP_API int wksp_checkpt_fd(wksp_t *w, int fd, const char *path_label,
                              const wksp_checkpt_opts_t *opts);
 
