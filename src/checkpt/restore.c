@@ -10,6 +10,7 @@
  *   writing allocation bytes as they come (the first write resets the
  *   target); every later error resets the target to empty. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,6 +379,9 @@ static int st_body(stream_t *st) {
 }
 
 static int restore_stream(wksp_t *w, ckpt_input_t *in, const wksp_restore_opts_t *o) {
+  /* A larger pipe buffer lets the writer run ahead while we decode (best
+   * effort: not a pipe, or above the system's limit, changes nothing). */
+  fcntl(in->fd, F_SETPIPE_SZ, 1 << 20);
   uint8_t hdr[CKPT_HDR_SZ];
   long n = wksp_private_ckpt_read_full(in->fd, hdr, sizeof hdr);
   if (n < 0) return wksp_err(WKSP_ERR_FAIL, errno, "restore %s: read", in->label);
