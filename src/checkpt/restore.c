@@ -46,12 +46,11 @@ static int fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, const ch
   return wksp_err(WKSP_ERR_FULL, 0,
                   "%s: allocation [%llu,%llu) lies outside the target's data region [%llu,%llu) "
                   "(part_max %llu, data_max %llu); a target with part_max <= %llu and data_max >= "
-                  "128 + 64*(%llu - part_max) + %llu would hold it, e.g. part_max %llu data_max %llu",
+                  "%llu - 64*part_max would hold every range, e.g. part_max %llu data_max %llu",
                   what, (unsigned long long)bad->gaddr_lo, (unsigned long long)bad->gaddr_hi,
                   (unsigned long long)lo, (unsigned long long)hi,
                   (unsigned long long)wksp_part_max(w), (unsigned long long)wksp_data_max(w),
-                  (unsigned long long)pmax, (unsigned long long)pmax,
-                  (unsigned long long)(max_hi - WKSP_HDR_SZ - WKSP_PART_SZ * pmax),
+                  (unsigned long long)pmax, (unsigned long long)(max_hi - WKSP_HDR_SZ),
                   (unsigned long long)p, (unsigned long long)dmin);
 }
 
@@ -102,7 +101,8 @@ static int data_cgroup(void *ctx, uint64_t g) {
     uint64_t sz = p[k].gaddr_hi - p[k].gaddr_lo;
     if (scratch) {
       for (uint64_t at = 0; !rc && at < sz; at += WKSP_FRAME_CHUNK_MAX)
-        rc = wksp_frame_reader_data(r, scratch, sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX);
+        rc = wksp_frame_reader_data(
+            r, scratch, sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX);
       continue;
     }
     void *d = j->dest(j->ctx, &p[k]);
@@ -129,9 +129,10 @@ static int data_v1(void *ctx, uint64_t k) {
 }
 
 int wksp_private_ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
-                  ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx) {
+                               ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx) {
   data_job_t j = {.in = in, .s = s, .dest = dest, .done = done, .ctx = ctx};
-  if (s->info.pv.style == 1) return wksp_private_ckpt_pool_run(threads, s->info.alloc_cnt, data_v1, &j);
+  if (s->info.pv.style == 1)
+    return wksp_private_ckpt_pool_run(threads, s->info.alloc_cnt, data_v1, &j);
   return wksp_private_ckpt_pool_run(threads, s->info.cgroup_cnt, data_cgroup, &j);
 }
 
@@ -187,7 +188,7 @@ typedef struct {
   const char *what;
   const wksp_restore_opts_t *o;
   ckpt_hdr_t hdr;
-  int touched;       /* the target was reset */
+  int touched;        /* the target was reset */
   wksp_part_t *parts; /* in file order */
   uint64_t cnt, cap;
   uint64_t *vol_off, *vol_cnt; /* this volume's cgroup offsets / counts */
@@ -308,8 +309,10 @@ static int st_footer(stream_t *st, uint64_t vol_off) {
   if (rc) return rc;
   if (f.alloc_cnt != st->cnt || f.cgroup_cnt != st->cgroups || f.volume_cnt != st->volumes ||
       f.frame_off != vol_off)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: footer counts or volumes offset disagree with the "
-                                         "frames read", st->what);
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: footer counts or volumes offset disagree with the "
+                    "frames read",
+                    st->what);
   return WKSP_SUCCESS;
 }
 
@@ -349,8 +352,10 @@ static int st_body(stream_t *st) {
     if (rc) return rc;
     if (ckpt_cmd_is_volumes(&c)) {
       if (c.b != prev_app || st->vol_n)
-        return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: volumes command at %llu does not follow the "
-                                             "last appendix", st->what, (unsigned long long)off);
+        return wksp_err(WKSP_ERR_CORRUPT, 0,
+                        "%s: volumes command at %llu does not follow the "
+                        "last appendix",
+                        st->what, (unsigned long long)off);
       rc = wksp_frame_reader_close(st->r, NULL);
       if (rc) return st_fail(st, rc, "volumes");
       rc = st_footer(st, off);
@@ -358,8 +363,9 @@ static int st_body(stream_t *st) {
     }
     if (ckpt_cmd_is_appendix(&c)) rc = st_appendix(st, &c, off, &prev_app);
     else if (ckpt_cmd_is_meta(&c) || ckpt_cmd_is_data(&c)) rc = st_cgroup(st, c, off);
-    else rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: invalid command at %llu", st->what,
-                       (unsigned long long)off);
+    else
+      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: invalid command at %llu", st->what,
+                    (unsigned long long)off);
   }
   if (rc) return rc;
   if (st->cnt) qsort(st->parts, st->cnt, sizeof *st->parts, cmp_part);
@@ -452,7 +458,8 @@ int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out) {
   if (!out || (!path && fd < 0))
     return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_info: NULL out or no path / fd");
   ckpt_input_t in;
-  int rc = wksp_private_ckpt_input_open(&in, path, path ? -1 : fd, path ? path : "-", CKPT_IN_NEED_MEM);
+  int rc =
+      wksp_private_ckpt_input_open(&in, path, path ? -1 : fd, path ? path : "-", CKPT_IN_NEED_MEM);
   if (rc) return rc;
   ckpt_scan_t s;
   rc = wksp_private_ckpt_scan(&s, &in);

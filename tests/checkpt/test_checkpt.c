@@ -278,7 +278,8 @@ static void test_byte_identity(void) {
   }
 }
 
-/* ---- publication ------------------------------------------------------------------------------ */
+/* ---- publication ------------------------------------------------------------------------------
+ */
 
 static void test_publish_exist_overwrite_mode(void) {
   wksp_t *w = ws_new("pub", 1, 64, 1 << 20);
@@ -404,7 +405,6 @@ static void test_publish_sigkill(void) {
   ws_free(w);
 }
 
-
 /* ---- parallel checkpoint (issue 6) --------------------------------------------------------- */
 
 static int thread_count(void) {
@@ -426,14 +426,16 @@ static uint8_t *frames_of(const char *p, uint64_t *sz) {
   size_t n = 0;
   uint8_t *b = (uint8_t *)vec_slurp(p, &n);
   if (!b) return NULL;
-  uint64_t lo = I.cgroup_cnt ? I.cgroups[0].off : 0, hi = I.cgroup_cnt ? I.cgroups[I.cgroup_cnt - 1].end : 0;
+  uint64_t lo = I.cgroup_cnt ? I.cgroups[0].off : 0,
+           hi = I.cgroup_cnt ? I.cgroups[I.cgroup_cnt - 1].end : 0;
   ckpt_ftr_t f;
   wksp_private_ckpt_ftr_decode(&f, b + n - CKPT_FTR_SZ);
   f.frame_off = f.checkpt_sz = 0;
   uint8_t *out = malloc(hi - lo + CKPT_FTR_SZ + 8 * I.cgroup_cnt + 1);
   memcpy(out, b + lo, hi - lo);
   wksp_private_ckpt_ftr_encode(out + (hi - lo), &f);
-  for (uint64_t g = 0; g < I.cgroup_cnt; g++) ckpt_st64(out + (hi - lo) + CKPT_FTR_SZ + 8 * g, I.cgroups[g].alloc_cnt);
+  for (uint64_t g = 0; g < I.cgroup_cnt; g++)
+    ckpt_st64(out + (hi - lo) + CKPT_FTR_SZ + 8 * g, I.cgroups[g].alloc_cnt);
   *sz = hi - lo + CKPT_FTR_SZ + 8 * I.cgroup_cnt;
   wksp_checkpt_info_free(&I);
   free(b);
