@@ -240,7 +240,11 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
     uint64_t next = A;
     for (uint64_t i = C; !rc && i-- > 0;) {
       uint64_t off = ckpt_ld64(raw + 8 * i), cnt = ckpt_ld64(raw + 8 * (C + i));
-      if (off >= next || cnt > alloc_rem)
+      /* Every command takes at least 4 bytes (LZ4: 3-byte size + a block)
+       * and 24 in RAW: a count the frame cannot hold is rejected before
+       * any table is sized by it. */
+      uint64_t min_cmd = v->fsc == WKSP_FRAME_RAW ? CKPT_CMD_SZ : 4;
+      if (off >= next || cnt > alloc_rem || cnt >= (next - off) / min_cmd)
         rc = wksp_err(WKSP_ERR_CORRUPT, 0,
                       "%s: appendix at %llu: cgroup %llu offset %llu / count %llu invalid", v->what,
                       (unsigned long long)A, (unsigned long long)i, (unsigned long long)off,
