@@ -155,12 +155,13 @@ static int plan_build(plan_t *pl, wksp_t *w) {
  * writer, and reach the fd strictly in cgroup order: only the thread holding
  * the "head" (the lowest cgroup not yet fully written) writes to the fd; the
  * others buffer their frame's bytes, up to wksp_private_ckpt_par_buf_max
- * (64 MiB: a whole frame of 32 allocations of 2 MiB, so that workers rarely
- * wait) each, then wait for their turn.  Tasks are handed out in increasing order, so the head's
- * owner never waits and the pipeline always progresses.  A frame's bytes do not depend on its
- * position (LZ4 history restarts at every frame), so the file is byte-identical for every thread
- * count.  Memory: threads x (64 MiB
- * + the frame writer's ~470 KiB), whatever the workspace size. */
+ * each (64 MiB: a whole frame of 32 allocations of 2 MiB, so that workers
+ * rarely wait), then wait for their turn.  Tasks are handed out in
+ * increasing order, so the head's owner never waits and the pipeline always
+ * progresses.  A frame's bytes do not depend on its position (LZ4 history
+ * restarts at every frame), so the file is byte-identical for every thread
+ * count.  Memory: threads x (64 MiB + the frame writer's ~470 KiB),
+ * whatever the workspace size. */
 
 uint64_t wksp_private_ckpt_par_buf_max = 64ull << 20;
 
@@ -282,6 +283,10 @@ static int par_task(void *ctx, uint64_t g) {
   par_t *p = ctx;
   cg_out_t c = {.par = p, .g = g};
   int rc = WKSP_SUCCESS;
+  pthread_mutex_lock(&p->lock);
+  int stop = p->failed; /* another cgroup failed: its error is the one */
+  pthread_mutex_unlock(&p->lock);
+  if (stop) return WKSP_SUCCESS;
   if (wksp_private_ckpt_test_fail_hook && wksp_private_ckpt_test_fail_hook(g))
     rc = wksp_err(WKSP_ERR_FAIL, EIO, "injected failure at cgroup %llu", (unsigned long long)g);
   if (!rc) rc = encode_cgroup(&c);
