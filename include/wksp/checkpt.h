@@ -166,8 +166,11 @@ typedef struct {
  * validated before the first byte of w changes; then the cgroup frames are
  * decoded in parallel over opts->threads threads straight into w.
  * Pipes take the sequential path: header and info are checked first; the
- * cgroup frames are then restored as they arrive, on the calling thread
- * (set verify_first to get the file behaviour instead).  A pipe whose header
+ * cgroup frames are then restored as they arrive: on the calling thread for
+ * threads <= 1, else pipelined (the calling thread reads ahead and finds
+ * each frame's end from its commands and chunk headers while the other
+ * threads decode earlier frames; memory about 2 x threads x the largest
+ * compressed cgroup frame).  Set verify_first to get the file behaviour.  A pipe whose header
  * says the source data region is not inside w's is spooled as with
  * verify_first, so that the fit is checked before anything changes.
  * The input must not change while it is read.

@@ -157,22 +157,26 @@ static void test_vectors_restore(void) {
         ws_free(w);
       }
     }
-    /* Through a pipe (the stream path for v2, spooled for v1). */
-    wksp_t *w = ws_new("target", 5, v.part_max, v.data_max);
+    /* Through a pipe: the sequential and the pipelined (3 threads) stream
+     * paths for v2, spooled for v1. */
     size_t sz;
     uint8_t *b = (uint8_t *)vec_slurp(v.ckpt, &sz);
-    int pfd[2];
-    CHECK(b && !pipe(pfd));
-    pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
-    pthread_t th;
-    CHECK(!pthread_create(&th, NULL, pump_main, &pm));
-    wksp_restore_opts_t ro = {.seed = 3};
-    int rc = wksp_restore_fd(w, pfd[0], v.name, &ro);
-    close(pfd[0]);
-    pthread_join(th, NULL);
-    CHECK_OK(rc);
-    CHECK(check_manifest(w, &v));
-    ws_free(w);
+    CHECK(b);
+    for (uint32_t t = 1; t <= 3; t += 2) {
+      wksp_t *w = ws_new("target", 5, v.part_max, v.data_max);
+      int pfd[2];
+      CHECK(!pipe(pfd));
+      pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
+      pthread_t th;
+      CHECK(!pthread_create(&th, NULL, pump_main, &pm));
+      wksp_restore_opts_t ro = {.seed = 3, .threads = t};
+      int rc = wksp_restore_fd(w, pfd[0], v.name, &ro);
+      close(pfd[0]);
+      pthread_join(th, NULL);
+      CHECK_OK(rc);
+      CHECK(check_manifest(w, &v));
+      ws_free(w);
+    }
     free(b);
   }
 }
