@@ -176,6 +176,11 @@ typedef struct {
   uint64_t pos;     /* checkpoint offset of the next byte written to fd */
   uint64_t done_sz; /* allocation bytes of the cgroups written */
   int failed;
+  /* Frame buffers of finished tasks, reused by the next ones (fresh memory
+   * would cost a page fault per 4 KiB for every frame). */
+  uint8_t *spare[WKSP_CHECKPT_THREADS_MAX];
+  uint64_t spare_cap[WKSP_CHECKPT_THREADS_MAX];
+  uint32_t spare_cnt;
 } par_t;
 
 typedef struct {
@@ -285,6 +290,11 @@ static int par_task(void *ctx, uint64_t g) {
   int rc = WKSP_SUCCESS;
   pthread_mutex_lock(&p->lock);
   int stop = p->failed; /* another cgroup failed: its error is the one */
+  if (!stop && p->spare_cnt) {
+    p->spare_cnt--;
+    c.buf = p->spare[p->spare_cnt];
+    c.buf_cap = p->spare_cap[p->spare_cnt];
+  }
   pthread_mutex_unlock(&p->lock);
   if (stop) return WKSP_SUCCESS;
   if (wksp_private_ckpt_test_fail_hook && wksp_private_ckpt_test_fail_hook(g))
@@ -295,8 +305,12 @@ static int par_task(void *ctx, uint64_t g) {
   int e = !rc && !c.is_head ? wait_head(&c) : 0;
   int canceled = e == ECANCELED || (rc && wksp_errno() == ECANCELED);
   if (e && !canceled) rc = wksp_err(WKSP_ERR_FAIL, e, "cgroup %llu: write", (unsigned long long)g);
-  free(c.buf);
   pthread_mutex_lock(&p->lock);
+  if (c.buf && p->spare_cnt < WKSP_CHECKPT_THREADS_MAX) {
+    p->spare[p->spare_cnt] = c.buf;
+    p->spare_cap[p->spare_cnt++] = c.buf_cap;
+    c.buf = NULL;
+  }
   if (rc || canceled) p->failed = 1;
   else {
     const plan_t *pl = p->pl;
@@ -310,6 +324,7 @@ static int par_task(void *ctx, uint64_t g) {
   pthread_cond_broadcast(&p->turn);
   uint64_t done = p->done_sz;
   pthread_mutex_unlock(&p->lock);
+  free(c.buf);
   if (canceled) return WKSP_SUCCESS; /* another cgroup failed first: its error is the one */
   if (!rc && p->o->progress && pthread_equal(pthread_self(), p->caller))
     p->o->progress(done, p->pl->data_sz, p->o->progress_ctx);
@@ -327,6 +342,7 @@ static int write_cgroups(int fd, plan_t *pl, int fsc, uint64_t pos0, const wksp_
    * copy for the frames waiting their turn, so they are written by one. */
   uint32_t threads = fsc == WKSP_FRAME_RAW ? 1 : o->threads ? o->threads : 1;
   int rc = wksp_private_ckpt_pool_run(threads, pl->C, par_task, &p);
+  for (uint32_t i = 0; i < p.spare_cnt; i++) free(p.spare[i]);
   pthread_cond_destroy(&p.turn);
   pthread_mutex_destroy(&p.lock);
   *pos = p.pos;

@@ -444,6 +444,7 @@ static int st_body(stream_t *st) {
 
 typedef struct {
   uint8_t *buf;        /* owned; the frame is buf[at, at + len) */
+  uint64_t cap;        /* buf's size */
   uint64_t at, len, off;
   wksp_part_t *parts;  /* its allocations, owned */
   uint64_t n;
@@ -462,6 +463,11 @@ struct pipe_state {
   uint64_t q_head, q_cnt, q_max;
   int stop, err, err_errno;
   char msg[1024];
+  /* Buffers of decoded frames, reused as windows (fresh memory would cost
+   * a page fault per 4 KiB of every frame). */
+  uint8_t *spare[PIPE_QUEUE_MAX];
+  uint64_t spare_cap[PIPE_QUEUE_MAX];
+  uint32_t spare_cnt;
 };
 
 /* Reads until the window holds checkpoint offset `want` (excluded) or the
@@ -550,6 +556,13 @@ static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
     pipe_err(ps, rc);
   }
   wksp_frame_reader_fini(r);
+  pthread_mutex_lock(&ps->lock);
+  if (ps->spare_cnt < PIPE_QUEUE_MAX) {
+    ps->spare[ps->spare_cnt] = j->buf;
+    ps->spare_cap[ps->spare_cnt++] = j->cap;
+    j->buf = NULL;
+  }
+  pthread_mutex_unlock(&ps->lock);
   free(j->buf);
   free(j->parts);
 }
@@ -676,10 +689,18 @@ static int pipe_walk(struct pipe_state *ps, uint64_t first, uint64_t at, uint64_
 static int pipe_dispatch(struct pipe_state *ps, uint64_t off, uint64_t end, uint64_t first) {
   stream_t *st = ps->st;
   uint64_t n = st->cnt - first, rest = ps->base + ps->len - end;
-  pipe_job_t j = {.buf = ps->buf, .at = off - ps->base, .len = end - off, .off = off, .n = n};
+  pipe_job_t j = {.buf = ps->buf, .cap = ps->cap, .at = off - ps->base, .len = end - off,
+                  .off = off, .n = n};
   j.parts = malloc((n ? n : 1) * sizeof *j.parts);
   uint64_t cap = rest > (1u << 20) ? rest : 1u << 20;
-  uint8_t *nb = malloc(cap);
+  uint8_t *nb = NULL;
+  pthread_mutex_lock(&ps->lock);
+  if (ps->spare_cnt && ps->spare_cap[ps->spare_cnt - 1] >= cap) {
+    nb = ps->spare[--ps->spare_cnt];
+    cap = ps->spare_cap[ps->spare_cnt];
+  }
+  pthread_mutex_unlock(&ps->lock);
+  if (!nb) nb = malloc(cap);
   if (!j.parts || !nb) {
     free(j.parts);
     free(nb);
@@ -772,6 +793,7 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   if (!rc) rc = st_finish(st);
   pthread_cond_destroy(&ps->cv);
   pthread_mutex_destroy(&ps->lock);
+  for (uint32_t i = 0; i < ps->spare_cnt; i++) free(ps->spare[i]);
   free(ps->buf);
   free(ps);
   return rc;
