@@ -85,6 +85,19 @@ typedef int (*ckpt_done_fn_t)(void *ctx, const wksp_part_t *p, const void *bytes
 int wksp_private_ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
                                ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx);
 
+/* ---- restore (restore.c, stream.c) ---------------------------------------- */
+
+/* Mapped path: validate, lock, check the fit, decode, replace (restore.c). */
+int wksp_private_ckpt_restore_mem(wksp_t *w, const ckpt_input_t *in, const wksp_restore_opts_t *o);
+/* Stream path (stream.c); may spool in and go to the mapped path. */
+int wksp_private_ckpt_restore_stream(wksp_t *w, ckpt_input_t *in, const wksp_restore_opts_t *o);
+/* FULL with advice when a range of parts[0..cnt) (ascending) lies outside
+ * w's data region. */
+int wksp_private_ckpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
+                                const char *what);
+/* Appends "(target reset to empty)" to the current message; returns rc. */
+int wksp_private_ckpt_after_reset(int rc);
+
 /* ---- thread pool (pool.c) ------------------------------------------------
  * Runs task(ctx, i) for i in [0, cnt) on `threads` threads (the caller is
  * one of them), handing tasks out in increasing order.  The first failing
