@@ -452,6 +452,50 @@ static void test_lz4_in_place_identical(void) {
   free(exact.p);
 }
 
+
+/* Seeks on a file reader to arbitrary offsets after buffered and direct
+ * (large RAW) reads: the bytes read after each seek are the file's. */
+static void test_reader_seek_after_direct_reads(void) {
+  enum { N = 3u << 20 };
+  uint8_t *file = malloc(N), *buf = malloc(N);
+  ftl_fill_random(file, N, 4);
+  int fd = memfd_with(file, N);
+  CHECK(fd >= 0);
+  wksp_frame_reader_t *r;
+  CHECK_OK(wksp_frame_reader_init_fd(&r, fd));
+  uint64_t s = g_seed;
+  for (int i = 0; i < 200; i++) {
+    uint64_t at = ftl_rng(&s) % N;
+    size_t n = (size_t)(ftl_rng(&s) % 4 == 0 ? ftl_rng(&s) % (N - at + 1) : ftl_rng(&s) % 300);
+    if (n > N - at) n = (size_t)(N - at);
+    CHECK_OK(wksp_frame_reader_seek(r, at));
+    CHECK_OK(wksp_frame_reader_open(r, WKSP_FRAME_RAW, NULL));
+    CHECK_OK(wksp_frame_reader_data(r, buf, n));
+    CHECK(!memcmp(buf, file + at, n));
+    CHECK_OK(wksp_frame_reader_close(r, NULL));
+    CHECK_EQ(wksp_frame_reader_offset(r), at + n);
+  }
+  /* buffered read, large direct read, then a seek back a little */
+  for (int i = 0; i < 50; i++) {
+    uint64_t at = ftl_rng(&s) % (N / 2), back = 1 + ftl_rng(&s) % 300000;
+    CHECK_OK(wksp_frame_reader_seek(r, at));
+    CHECK_OK(wksp_frame_reader_open(r, WKSP_FRAME_RAW, NULL));
+    CHECK_OK(wksp_frame_reader_meta(r, buf, 100));
+    CHECK_OK(wksp_frame_reader_data(r, buf, 1u << 20));
+    CHECK_OK(wksp_frame_reader_close(r, NULL));
+    uint64_t to = at + 100 + (1u << 20) - back;
+    CHECK_OK(wksp_frame_reader_seek(r, to));
+    CHECK_OK(wksp_frame_reader_open(r, WKSP_FRAME_RAW, NULL));
+    CHECK_OK(wksp_frame_reader_meta(r, buf, 100));
+    CHECK(!memcmp(buf, file + to, 100));
+    CHECK_OK(wksp_frame_reader_close(r, NULL));
+  }
+  wksp_frame_reader_fini(r);
+  close(fd);
+  free(file);
+  free(buf);
+}
+
 /* ---- byte layout -------------------------------------------------------- */
 
 static void test_layout(void) {
@@ -807,6 +851,7 @@ int main(void) {
   TEST_RUN(test_writer_iov_overflow);
   TEST_RUN(test_reader_misuse);
   TEST_RUN(test_reader_corrupt);
+  TEST_RUN(test_reader_seek_after_direct_reads);
   TEST_RUN(test_many_small_buffers);
   TEST_RUN(test_lz4_in_place_identical);
   TEST_RUN(test_roundtrip_all_modes);
