@@ -25,7 +25,8 @@
  * size and, for a writer, must stay allocated and unchanged until the frame
  * is closed (large RAW data is written straight from the caller's memory at
  * close, and LZ4 compression reads earlier data buffers of the frame as its
- * history).  On disk both kinds are encoded identically; a reader may read a
+ * history; if a data buffer changes before close, the frame's contents are
+ * unspecified).  On disk both kinds are encoded identically; a reader may read a
  * buffer written as data with a meta call and vice versa.  A zero-length
  * buffer emits nothing.  Reader buffers belong to the caller again when the
  * call returns.
@@ -108,7 +109,7 @@ WKSP_API int wksp_frame_writer_init_fd(wksp_frame_writer_t **out, int fd);
 
 /* Creates a writer into memory [mem, mem+sz).  Nothing is buffered: each
  * call's bytes are in the region when it returns (LZ4 chunks are compressed
- * straight into it), and data buffers need not outlive the call.  A buffer
+ * straight into it); the data buffer rule above still holds.  A buffer
  * call that would write past the end is FAIL ("memory region of N bytes is
  * full"); the bytes before it stay written.  The writer never reads the
  * region.  INVAL: out NULL, or mem NULL with sz > 0; NOMEM. */
