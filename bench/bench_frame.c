@@ -328,7 +328,7 @@ static void run(const char *label, int text, size_t sz) {
   g_exact = 1;
   double wx = best(t_write_mem, &c);
   g_exact = 0;
-  row("  (plain reference ring path)", wx, "liblz4 compress_fast_continue", lz, mb);
+  row("  (reference ring path)", wx, "liblz4 compress_fast_continue", lz, mb);
   row("LZ4 write -> tmpfs file", wf, "liblz4 compress_fast_continue", lz, mb);
   double wo = best(t_write1_out, &c);
   row("LZ4 write -> tmpfs file", wf, "  same + write(2) of output", lz + wo, mb);
