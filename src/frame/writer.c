@@ -239,6 +239,12 @@ static int append_ref(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
 
 static LZ4_stream_t_internal *lz4_state(wksp_frame_writer_t *w) { return &w->lz4->internal_donotuse; }
 
+/* The in-place path needs the running liblz4 to be the one lz4.h describes;
+ * otherwise every chunk takes the ring path. */
+static int lz4_layout_known(void) {
+  return LZ4_versionNumber() == LZ4_VERSION_NUMBER && LZ4_sizeofState() == (int)sizeof(LZ4_stream_t);
+}
+
 static const uint8_t *ptr_back(const uint8_t *p, size_t n) {
   return (const uint8_t *)((uintptr_t)p - n); /* may precede the buffer; LZ4 only compares it */
 }
@@ -267,7 +273,7 @@ static void lz4_back_to_ring(wksp_frame_writer_t *w, size_t usz) {
 /* One chunk (usz <= FRAME_CHUNK).  first: the chunk starts its buffer. */
 static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz, int first) {
   const uint8_t *in;
-  if (!first && FRAME_RING - w->cursor >= usz && !w->exact) {
+  if (!first && FRAME_RING - w->cursor >= usz && !w->exact && lz4_layout_known()) {
     LZ4_stream_t_internal *st = lz4_state(w);
     st->dictionary = ptr_back(src, st->dictSize);
     in = src;
