@@ -8,12 +8,10 @@
  * buffers must stay unchanged until close.  Memory mode writes everything
  * straight into the region (LZ4 chunks compressed in place), one copy less.
  *
- * LZ4: to stay byte-identical with the reference, every chunk is copied into
- * the 192 KiB ring at the reference's cursor and compressed from there with
- * one LZ4 stream per frame.  LZ4's output depends on where its history lies
- * (contiguous prefix vs external dictionary), so compressing in place from
- * the caller's buffer would change the bytes; the ring copy costs a memcpy
- * per chunk, small next to compression. */
+ * LZ4: one LZ4 stream per frame, fed chunk by chunk exactly as the
+ * reference feeds it from its 192 KiB gather ring, so that the bytes are
+ * identical; most chunks of large data buffers are compressed in place
+ * without changing them (see the LZ4 section). */
 #include <errno.h>
 #include <lz4.h>
 #include <stdarg.h>
