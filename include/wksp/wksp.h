@@ -25,8 +25,11 @@
  * free partitions, so an allocation takes at most 3 records.  When no spare
  * record is left for the slack (taken first) or the tail, that piece stays
  * inside the allocation instead, which wksp_alloc_at_least reports in
- * *lo / *hi.  This matches the reference (Firedancer fd_wksp), so partition
- * layouts of its checkpoints are reproducible.
+ * *lo / *hi.  This is the reference's policy (Firedancer fd_wksp): replaying
+ * the allocation sequences of the reference vectors gives identical layouts,
+ * except that among free partitions of exactly equal size the reference
+ * takes the most recently freed one and we the highest address (same
+ * choice in most cases; tests/wksp/test_wksp_vectors.c).
  *
  * Concurrency: any number of threads and processes may call everything here
  * at once; metadata operations serialize on a robust, process-shared pthread
