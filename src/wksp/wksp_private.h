@@ -62,13 +62,17 @@
  * gen changed or was odd.
  *
  * ## Treaps
- * Free partitions: treap keyed by (size ascending, lo descending) (unique;
- * best fit = smallest size >= need, highest address among equals).
- * Allocated partitions: treap keyed by lo.  Priority of record i:
- * wksp_private_prio(seed, i), cached in the record (derived, set by
- * rebuild), ties broken by index, so the shape is a pure function of keys
- * and seed.  Parent links make removal O(1) expected (no descent from the
- * root).  Idle records form a stack linked through `left`. */
+ * Free partitions: treap keyed by size; further free partitions of a size
+ * already in the treap hang off that node in a same-size list (as in the
+ * reference: a new one goes to the list head, best fit takes the list head
+ * if there is one, else the node, and removing a node promotes the list
+ * head).  A list member links next / prev through left / parent and holds
+ * its own index in `same`.  This reproduces the reference's choices among
+ * equal sizes exactly.  Allocated partitions: treap keyed by lo.  Priority
+ * of record i: wksp_private_prio(seed, i), ties broken by index, so the
+ * shape is a pure function of the keys, the seed and the list order.
+ * Parent links make removal O(1) expected (no descent from the root).  Idle
+ * records form a stack linked through `left`. */
 #ifndef WKSP_SRC_WKSP_PRIVATE_H
 #define WKSP_SRC_WKSP_PRIVATE_H
 
@@ -115,7 +119,7 @@ typedef struct {
   uint32_t left;    /* treap children; left is the idle-stack link */
   uint32_t right;
   uint32_t parent;  /* treap parent */
-  uint32_t prio;    /* treap priority: wksp_private_prio(seed, index) */
+  uint32_t same;    /* free treap node: head of its same-size list; list member: own index */
   uint64_t new_lo;  /* bulk shadow of lo (record 0: the seed to install) */
   uint64_t new_tag; /* bulk shadow of tag */
 } wksp_rec_t;
