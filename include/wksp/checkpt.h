@@ -23,7 +23,7 @@
  *           partition records); the message says what part_max / data_max
  *           would work
  *   EXIST   the target path exists and overwrite was not asked for
- *   PERM    the workspace is attached read-only (restore)
+ *   PERM    the workspace is attached read-only (the lock needs write access)
  *   NOMEM   private memory could not be allocated
  *
  * Thread safety: every call may be made from any thread.  Checkpoint and
@@ -95,12 +95,14 @@ typedef struct {
  * write access), FAIL (open/write/fsync/link error with errno and path;
  * e.g. ENOSPC), NOMEM.  After any failure, and even if the process is
  * killed at any moment, nothing new is left at `path` (an existing file
- * there is unchanged) and no temporary file remains, with two documented
+ * there is unchanged) and no temporary file remains, with three documented
  * exceptions: on a filesystem without O_TMPFILE a named temporary
  * ".<name>.wksp-tmp.*" is used, which a SIGKILL can leave behind; with
  * overwrite, a SIGKILL between the link and the rename can leave such a
- * name.  The workspace is never modified (its lock is released on every
- * path). */
+ * name; with overwrite, if only the final directory fsync fails, the new
+ * (complete) file has already replaced the old one.  The workspace is never
+ * modified, apart from its lock word (released on every path; taking it may
+ * first repair metadata left by a process that died holding it). */
 WKSP_API int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts);
 
 /* Writes a checkpoint of w to fd (file, pipe, socket) from its current
@@ -137,7 +139,9 @@ WKSP_API int wksp_preview_fd(int fd, wksp_preview_t *out);
 
 typedef struct {
   uint32_t seed;     /* seed the target is rebuilt with */
-  uint32_t threads;  /* worker threads; 0 = 1 (the result is the same for every count) */
+  uint32_t threads;  /* threads; 0 = 1, at most WKSP_CHECKPT_THREADS_MAX: files decode
+                        cgroup frames in parallel, pipes use the pipelined reader.
+                        The result is the same for every count. */
   int verify_first;  /* all or nothing: check everything, LZ4 data included (one extra
                         decoding pass), before touching the target.  A pipe is first
                         spooled to an unnamed temporary file in $TMPDIR, else /tmp
@@ -170,9 +174,10 @@ typedef struct {
  * threads <= 1, else pipelined (the calling thread reads ahead and finds
  * each frame's end from its commands and chunk headers while the other
  * threads decode earlier frames; memory about 2 x threads x the largest
- * compressed cgroup frame).  Set verify_first to get the file behaviour.  A pipe whose header
- * says the source data region is not inside w's is spooled as with
- * verify_first, so that the fit is checked before anything changes.
+ * compressed cgroup frame).  Set verify_first to get the file behaviour.
+ * A pipe whose header says the source data region is not inside w's is
+ * spooled as with verify_first, so that the fit is checked before anything
+ * changes.
  * The input must not change while it is read.
  *
  * Failure and the state of w afterwards:
