@@ -134,5 +134,7 @@ extern int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
 /* Bytes a checkpoint worker may buffer while waiting for its frame's turn
  * (64 MiB; tests lower it to exercise the waiting path). */
 extern uint64_t wksp_private_ckpt_par_buf_max;
+/* Non-zero: publish as on a filesystem without O_TMPFILE (named temp). */
+extern int wksp_private_ckpt_test_no_tmpfile;
 
 #endif

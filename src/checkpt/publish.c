@@ -20,6 +20,8 @@
 #include "ckpt.h"
 #include "util/err.h"
 
+int wksp_private_ckpt_test_no_tmpfile;
+
 static const char *base_name(const char *path) {
   const char *s = strrchr(path, '/');
   return s ? s + 1 : path;
@@ -67,7 +69,9 @@ int wksp_private_ckpt_pub_open(ckpt_pub_t *p, const char *path, uint32_t mode, i
     rc = wksp_err(WKSP_ERR_EXIST, 0, "checkpt %s: file exists (overwrite not requested)", path);
     goto fail;
   }
-  p->fd = openat(p->dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  p->fd = wksp_private_ckpt_test_no_tmpfile
+              ? (errno = EOPNOTSUPP, -1)
+              : openat(p->dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (p->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
     p->tmp_name = tmp_name(base);
     if (!p->tmp_name) {

@@ -322,6 +322,74 @@ static void test_publish_exist_overwrite_mode(void) {
   ws_free(w);
 }
 
+/* Without O_TMPFILE (forced): a named temporary file, gone after success,
+ * after an injected failure and after EXIST; overwrite works. */
+static int fail_at_1(uint64_t g) { return g == 1; }
+
+static void test_publish_fallback_named_temp(void) {
+  wksp_t *w = ws_new("pub", 1, 1024, 4 << 20);
+  CHECK(w);
+  uint64_t rng = 9;
+  ws_fill(w, 200, 5000, 1, &rng);
+  char path[512];
+  snprintf(path, sizeof path, "%s/named.ckpt", dir);
+  wksp_private_ckpt_test_no_tmpfile = 1;
+  wksp_private_ckpt_test_fail_hook = fail_at_1;
+  int rc1 = wksp_checkpt(w, path, NULL);
+  int n1 = dir_count();
+  wksp_private_ckpt_test_fail_hook = NULL;
+  int rc2 = wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.mode = 0640});
+  int n2 = dir_count();
+  int rc3 = wksp_checkpt(w, path, NULL);
+  int rc4 = wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.overwrite = 1});
+  int n4 = dir_count();
+  wksp_private_ckpt_test_no_tmpfile = 0;
+  CHECK_EQ(rc1, WKSP_ERR_FAIL);
+  CHECK_EQ(n1, 0);
+  CHECK_OK(rc2);
+  CHECK_EQ(n2, 1);
+  CHECK_EQ(rc3, WKSP_ERR_EXIST);
+  CHECK_OK(rc4);
+  CHECK_EQ(n4, 1);
+  struct stat st;
+  CHECK(!stat(path, &st));
+  CHECK_EQ(st.st_mode & 07777, 0600);
+  wksp_checkpt_info_t I;
+  CHECK_OK(wksp_checkpt_info(path, -1, &I));
+  wksp_checkpt_info_free(&I);
+  unlink(path);
+  ws_free(w);
+}
+
+/* fd variants on a regular file at a non-zero position: offsets are
+ * relative to the checkpoint's first byte; restore maps from there. */
+static void test_fd_at_offset(void) {
+  wksp_t *w = ws_new("fdoff", 1, 1024, 4 << 20), *d = ws_new("dst", 1, 1024, 4 << 20);
+  CHECK(w && d);
+  uint64_t rng = 10;
+  ws_fill(w, 100, 5000, 1, &rng);
+  char path[512];
+  snprintf(path, sizeof path, "%s/fdoff.bin", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  CHECK(fd >= 0);
+  CHECK_EQ(write(fd, "0123456789", 10), 10);
+  CHECK_OK(wksp_checkpt_fd(w, fd, "fdoff", &(wksp_checkpt_opts_t){.style = 3, .threads = 2}));
+  CHECK_EQ(lseek(fd, 10, SEEK_SET), 10);
+  wksp_preview_t pv;
+  CHECK_OK(wksp_preview_fd(fd, &pv));
+  CHECK(!strcmp(pv.name, "fdoff"));
+  CHECK_EQ(lseek(fd, 10, SEEK_SET), 10);
+  CHECK_OK(wksp_restore_fd(d, fd, "fdoff", &(wksp_restore_opts_t){.threads = 2}));
+  close(fd);
+  uint8_t a[32], b[32];
+  ws_digest(w, a);
+  ws_digest(d, b);
+  CHECK(!memcmp(a, b, 32));
+  unlink(path);
+  ws_free(w);
+  ws_free(d);
+}
+
 /* An injected failure in the middle of writing leaves nothing behind. */
 static int fail_at_2(uint64_t g) { return g == 2; }
 
@@ -565,6 +633,8 @@ int main(void) {
   TEST_RUN(test_byte_identity);
   TEST_RUN(test_publish_exist_overwrite_mode);
   TEST_RUN(test_publish_failure_leaves_nothing);
+  TEST_RUN(test_publish_fallback_named_temp);
+  TEST_RUN(test_fd_at_offset);
   TEST_RUN(test_writer_corrupt_source);
   TEST_RUN(test_publish_sigkill);
   TEST_RUN(test_parallel_identity_small);
