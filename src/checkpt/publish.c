@@ -100,7 +100,10 @@ static int link_as(ckpt_pub_t *p, const char *name) {
   if (p->tmp_name) return linkat(p->dir_fd, p->tmp_name, p->dir_fd, name, 0);
   char proc[64];
   snprintf(proc, sizeof proc, "/proc/self/fd/%d", p->fd);
-  return linkat(AT_FDCWD, proc, p->dir_fd, name, AT_SYMLINK_FOLLOW);
+  int r = linkat(AT_FDCWD, proc, p->dir_fd, name, AT_SYMLINK_FOLLOW);
+  /* Without /proc, AT_EMPTY_PATH does the same (it needs privileges). */
+  if (r && errno == ENOENT) r = linkat(p->fd, "", p->dir_fd, name, AT_EMPTY_PATH);
+  return r;
 }
 
 int wksp_private_ckpt_pub_commit(ckpt_pub_t *p) {
