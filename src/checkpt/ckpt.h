@@ -19,8 +19,6 @@ typedef struct {
   void *map;          /* mapping to unmap (may start before mem) */
   size_t map_sz;
   int own_fd;         /* fd to close at fini (-1 none) */
-  int file_fd;        /* when mapped from a file: that file, for pread (-1 none) */
-  uint64_t file_base; /* file offset of mem[0] */
   const char *label;  /* path or label for messages */
 } ckpt_input_t;
 

@@ -53,8 +53,6 @@ static int map_fd(ckpt_input_t *in, int fd, uint64_t pos, uint64_t size, int pop
   in->map = m;
   in->map_sz = (size_t)size;
   in->mem = (const uint8_t *)m + pos;
-  in->file_fd = fd;
-  in->file_base = pos;
   return WKSP_SUCCESS;
 }
 
@@ -111,7 +109,7 @@ fail:
 int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label,
                                  int flags) {
   memset(in, 0, sizeof *in);
-  in->own_fd = in->file_fd = -1;
+  in->own_fd = -1;
   in->fd = fd;
   in->label = label ? label : path ? path : "-";
   if (path) {
