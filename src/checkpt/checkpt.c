@@ -343,6 +343,8 @@ static int write_cgroups(int fd, plan_t *pl, int fsc, uint64_t pos0, const wksp_
   uint32_t threads = fsc == WKSP_FRAME_RAW ? 1 : o->threads ? o->threads : 1;
   int rc = wksp_private_ckpt_pool_run(threads, pl->C, par_task, &p);
   for (uint32_t i = 0; i < p.spare_cnt; i++) free(p.spare[i]);
+  if (!rc && o->progress && p.done_sz < pl->data_sz) /* cgroups finished by other threads */
+    o->progress(pl->data_sz, pl->data_sz, o->progress_ctx);
   pthread_cond_destroy(&p.turn);
   pthread_mutex_destroy(&p.lock);
   *pos = p.pos;

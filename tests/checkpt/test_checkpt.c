@@ -482,6 +482,48 @@ static void test_two_volumes(void) {
   ws_free(w);
 }
 
+/* Progress: monotonic, from the calling thread, ending at done == total
+ * (also with 2 threads, where the other thread finishes some cgroups). */
+typedef struct {
+  uint64_t calls, last_done, last_total;
+  int bad;
+  pthread_t caller;
+} prog_t;
+
+static void prog_fn(uint64_t done, uint64_t total, void *ctx) {
+  prog_t *p = ctx;
+  if (done < p->last_done || !pthread_equal(pthread_self(), p->caller)) p->bad = 1;
+  p->calls++;
+  p->last_done = done;
+  p->last_total = total;
+}
+
+static void test_progress(void) {
+  wksp_t *w = ws_new("prog", 1, 2048, 8 << 20), *d = ws_new("dst", 1, 2048, 8 << 20);
+  CHECK(w && d);
+  uint64_t rng = 12;
+  ws_fill(w, 400, 30000, 1, &rng);
+  wksp_usage_t u;
+  CHECK_OK(wksp_usage(w, NULL, 0, &u));
+  char path[512];
+  snprintf(path, sizeof path, "%s/prog.ckpt", dir);
+  for (uint32_t t = 1; t <= 2; t++) {
+    prog_t c = {.caller = pthread_self()}, r = {.caller = pthread_self()};
+    wksp_checkpt_opts_t co = {.threads = t, .progress = prog_fn, .progress_ctx = &c};
+    CHECK_OK(wksp_checkpt(w, path, &co));
+    CHECK(c.calls > 0 && !c.bad);
+    CHECK_EQ(c.last_total, u.used_sz);
+    CHECK_EQ(c.last_done, u.used_sz);
+    wksp_restore_opts_t ro = {.threads = t, .progress = prog_fn, .progress_ctx = &r};
+    CHECK_OK(wksp_restore(d, path, &ro));
+    CHECK(r.calls > 0 && !r.bad);
+    CHECK_EQ(r.last_done, u.used_sz);
+    unlink(path);
+  }
+  ws_free(w);
+  ws_free(d);
+}
+
 /* An injected failure in the middle of writing leaves nothing behind. */
 static int fail_at_2(uint64_t g) { return g == 2; }
 
@@ -728,6 +770,7 @@ int main(void) {
   TEST_RUN(test_publish_fallback_named_temp);
   TEST_RUN(test_fd_at_offset);
   TEST_RUN(test_two_volumes);
+  TEST_RUN(test_progress);
   TEST_RUN(test_writer_corrupt_source);
   TEST_RUN(test_publish_sigkill);
   TEST_RUN(test_parallel_identity_small);
