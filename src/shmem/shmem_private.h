@@ -1,0 +1,56 @@
+/* Internal interface of the shmem layer, used by the workspace layer
+ * (src/wksp/) and by tests.  Not part of the public API. */
+#ifndef WKSP_SHMEM_PRIVATE_H
+#define WKSP_SHMEM_PRIVATE_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "wksp/shmem.h"
+
+/* What this process has mapped at some address (see wksp_private_shmem_find). */
+typedef struct {
+  void *mem;              /* first byte of the mapping (the address join / anon_new returned) */
+  uint64_t sz;            /* bytes mapped */
+  wksp_page_t page;       /* page kind */
+  int writable;           /* 1 read-write, 0 read-only */
+  int anon;               /* 1 anonymous region (name is "") */
+  char name[WKSP_NAME_MAX];
+} wksp_private_shmem_region_t;
+
+/* Is addr inside a region this process may write?  1 if addr lies in a
+ * read-write join or an anonymous region, 0 if it lies in a read-only join,
+ * -1 if it lies in no region known to this process (e.g. memory the caller
+ * mapped itself).  Records no error.  Lock-free (a sequence-locked scan of
+ * the join table, readers never block) and cheap enough to call on every
+ * allocator operation; thread-safe. */
+int wksp_private_shmem_writable(const void *addr);
+
+/* Describes the region containing addr (any byte inside it).  SUCCESS, or
+ * INVAL with a message when addr is in no joined or anonymous region.
+ * Thread-safe (takes the join-table mutex). */
+int wksp_private_shmem_find(const void *addr, wksp_private_shmem_region_t *out);
+
+/* The directory holding regions of page kind `page`, written to
+ * dir[dir_sz]: normal pages $WKSP_SHMEM_DIR (when set and not empty) else
+ * /dev/shm; huge and gigantic pages $WKSP_SHMEM_HUGE_DIR /
+ * $WKSP_SHMEM_GIGANTIC_DIR (which must be a hugetlbfs mount of that page
+ * size) else the first hugetlbfs mount of that page size in /proc/mounts.
+ * Errors: INVAL (bad page kind, dir_sz too small), UNSUP (no such mount,
+ * with a message saying how to configure one). */
+int wksp_private_shmem_dir(wksp_page_t page, char *dir, size_t dir_sz);
+
+/* As wksp_private_shmem_dir but records no error (for probing every page
+ * kind while looking a name up). */
+int wksp_private_shmem_dir_quiet(wksp_page_t page, char *dir, size_t dir_sz);
+
+/* Scans a /proc/mounts-format stream for the first hugetlbfs mount whose
+ * page size is page_sz (a mount without a pagesize= option has
+ * default_sz, the kernel's default huge page size).  Writes its unescaped
+ * mount point to dir[dir_sz] and returns 1; returns 0 when there is none
+ * (or the mount point does not fit).  Records no error. */
+int wksp_private_shmem_mounts_find(FILE *mounts, uint64_t page_sz, uint64_t default_sz, char *dir,
+                                   size_t dir_sz);
+
+#endif
