@@ -105,8 +105,11 @@ static const cli_cmd_t commands[] = {
      "Prints what checkpoint PATH (or standard input) holds.  LEVEL 0: style,\n"
      "name, seed, part_max, data_max; 1 (default): and the writer's identity;\n"
      "2: and mode, path, build and user info; 3: and a summary of the\n"
-     "allocations; 4: and every allocation.\n\n"
-     "  -v LEVEL             detail level 0..4 (default 1)\n" OPT_JSON OPT_BYTES},
+     "allocations and cgroup frames; 4: and every allocation; 5: and a hex dump\n"
+     "of every allocation.  --json gives the same fields (the header, the info\n"
+     "frame and the totals; with -v 3 the cgroup frames, with -v 4 the\n"
+     "allocations); it reads and checks the whole structure of the checkpoint.\n\n"
+     "  -v, --verbose LEVEL  detail level 0..5 (default 1)\n" OPT_JSON},
     {"styles", cmd_styles, "list checkpoint styles", "wksp styles",
      "Lists the checkpoint styles this build reads and writes.\n"},
 };
