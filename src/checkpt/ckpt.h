@@ -54,6 +54,21 @@ typedef struct {
  * allocation contents.  CORRUPT / NOMEM with the scan freed. */
 int ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in);
 void ckpt_scan_fini(ckpt_scan_t *s);
+/* Helpers for the v1 and v2 scanners: copy the nine info strings (str[k] of
+ * len[k] bytes, no NUL needed) into owned memory; sort the allocations into
+ * info.parts and check they do not overlap (CORRUPT). */
+int ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT], const uint64_t len[CKPT_S_CNT]);
+int ckpt_scan_sort(ckpt_scan_t *s, const char *what);
+
+/* ---- data phase (restore.c) ------------------------------------------------
+ * Decodes every allocation of a scanned, mapped checkpoint over `threads`
+ * threads: dest(ctx, p) says where p's bytes go, then done(ctx, p, bytes)
+ * (optional) is called.  Each cgroup frame's commands must match the scan
+ * and the frame must end where the next starts.  CORRUPT naming the frame. */
+typedef void *(*ckpt_dest_fn_t)(void *ctx, const wksp_part_t *p);
+typedef int (*ckpt_done_fn_t)(void *ctx, const wksp_part_t *p, const void *bytes);
+int ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
+                  ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx);
 
 /* ---- thread pool (pool.c) ------------------------------------------------
  * Runs task(ctx, i) for i in [0, cnt) on `threads` threads (the caller is

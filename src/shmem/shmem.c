@@ -427,7 +427,7 @@ int wksp_shmem_create(const char *name, uint64_t sz, wksp_page_t page, uint32_t 
   if (fd < 0) {
     if (errno == EEXIST) return wksp_err(WKSP_ERR_EXIST, 0, "%s: region %s already exists", who, path);
     if (errno == EACCES || errno == EPERM) return wksp_err(WKSP_ERR_PERM, errno, "%s: creating in %s", who, dir);
-    return wksp_err(WKSP_ERR_FAIL, errno, "%s: creating %s", who, path);
+    return wksp_err(WKSP_ERR_FAIL, errno, "%s: creating region %s in directory %s", who, name, dir);
   }
 
   /* fchmod rather than the umask: the mode must be exact and the umask is

@@ -125,9 +125,11 @@ static int check_huge_dir(wksp_page_t page, const char *dir, char *why, size_t w
   if ((uint64_t)sf.f_type != (uint64_t)HUGETLBFS_MAGIC || (uint64_t)sf.f_bsize != wksp_page_sz(page)) {
     snprintf(why, why_sz,
              "%s=%s is not a hugetlbfs mount with %s pages (found file system type 0x%lx, block "
-             "size %lu); mount one with `mount -t hugetlbfs -o pagesize=%s none %s`",
+             "size %lu); point it at one, e.g. made by `mount -t hugetlbfs -o pagesize=%s none "
+             "/mnt/wksp-%s`",
              env_name[page], dir, pagesize_opt[page], (unsigned long)sf.f_type,
-             (unsigned long)sf.f_bsize, pagesize_opt[page], dir);
+             (unsigned long)sf.f_bsize, pagesize_opt[page],
+             page == WKSP_PAGE_HUGE ? "huge" : "gigantic");
     return WKSP_ERR_UNSUP;
   }
   return WKSP_SUCCESS;

@@ -209,11 +209,20 @@ void wksp_private_write_begin(wksp_t *w);
 void wksp_private_write_end(wksp_t *w);
 
 /* Lock held, write_begin done.  Recomputes every derived structure from the
- * records.  recompute_hi: trust the tiling of the active records also for
- * allocated ones (after a bulk apply); otherwise an allocated record whose hi
- * disagrees with its successor is CORRUPT.  Checks run before any change, so
- * on failure nothing was changed.  CORRUPT, NOMEM. */
-int wksp_private_rebuild(wksp_t *w, int recompute_hi);
+ * records with priority seed `seed` (stored in the header), merging adjacent
+ * free partitions.  recompute_hi: trust the tiling of the active records also
+ * for allocated ones (after a bulk apply); otherwise an allocated record whose
+ * hi disagrees with its successor is CORRUPT (overlap or gap).  All checks run
+ * before the first change, so on failure nothing was changed.  CORRUPT, NOMEM. */
+int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed);
+
+/* Lock held, write_begin done: inserts active record x into the free
+ * (is_free) or used treap.  CORRUPT on a bad link. */
+int wksp_private_treap_insert(wksp_t *w, uint32_t x, int is_free);
+
+/* The allocated record with the greatest lo <= gaddr (WKSP_IDX_NULL if none);
+ * bounded and safe on read-only memory. */
+uint32_t wksp_private_used_find(const wksp_t *w, uint64_t gaddr);
 
 /* Full consistency check without writing (works on read-only memory; every
  * index is bounds-checked and every walk bounded).  who names the caller in
@@ -225,5 +234,18 @@ int wksp_private_verify(const wksp_t *w, const char *who);
  * or changes (bounded: about 1 s, then CORRUPT). */
 int wksp_private_query(wksp_t *w, const char *who, int (*fn)(const wksp_t *w, void *ctx),
                        void *ctx);
+
+/* Tag sets of the tag queries: linear search for a few tags, a sorted copy
+ * and binary search beyond.  init: INVAL (NULL tags with cnt > 0, a tag 0),
+ * NOMEM; fini frees. */
+typedef struct {
+  const uint64_t *tags;
+  size_t cnt;
+  uint64_t *sorted;
+} wksp_tagset_t;
+
+int wksp_private_tagset_init(wksp_tagset_t *s, const uint64_t *tags, size_t cnt, const char *who);
+void wksp_private_tagset_fini(wksp_tagset_t *s);
+int wksp_private_tagset_has(const wksp_tagset_t *s, uint64_t tag);
 
 #endif
