@@ -1,0 +1,488 @@
+/* Tests of the named-workspace glue (src/wksp/named.c): wksp_new_named,
+ * attach / detach, delete, anonymous workspaces, "name:gaddr" strings and
+ * wksp_map.  Regions live in a private temporary WKSP_SHMEM_DIR. */
+#include "../test.h"
+#include "shmem/shmem_private.h"
+#include "wksp/wksp.h"
+
+#include <dirent.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ===== TEST-ONLY STAND-IN FOR THE ALLOCATOR =================================
+ * The allocator (src/wksp/wksp.c etc., branch `alloc`) is written in
+ * parallel.  Until it is in this tree, named.c is linked against the
+ * minimal stand-in below, which only keeps the header fields the glue reads
+ * (FORMAT.md section 6 offsets).  It is compiled only while
+ * src/wksp/wksp_private.h (created by the allocator) does not exist, and
+ * its symbols are weak as well, so the real allocator always wins.  It is
+ * never part of the library. */
+#if !__has_include("../../src/wksp/wksp_private.h")
+#define FAKE_ALLOCATOR 1
+#define FAKE_MAGIC UINT64_C(0xF17EDA2C3731C591)
+
+typedef struct {
+  uint64_t magic, part_max, data_max, gaddr_lo, gaddr_hi;
+  char name[40];
+  uint32_t seed;
+} fake_hdr_t;
+
+#define WEAK __attribute__((weak))
+
+WEAK uint64_t wksp_footprint(uint64_t part_max, uint64_t data_max) {
+  if (!part_max || part_max > WKSP_PART_MAX_LIMIT || !data_max) return 0;
+  uint64_t off = 128 + 64 * part_max;
+  if (data_max > UINT64_MAX - 128 - off) return 0;
+  return (off + data_max + 1 + 127) & ~UINT64_C(127);
+}
+
+WEAK uint64_t wksp_part_max_est(uint64_t footprint, uint64_t sz_typical) {
+  if (!sz_typical || footprint < 4096) return 0;
+  uint64_t p = footprint / (64 + sz_typical);
+  return p ? p : 1;
+}
+
+WEAK uint64_t wksp_data_max_est(uint64_t footprint, uint64_t part_max) {
+  if (!part_max || part_max > WKSP_PART_MAX_LIMIT) return 0;
+  uint64_t fixed = 128 + 64 * part_max + 1;
+  footprint &= ~UINT64_C(127);
+  return footprint > fixed ? footprint - fixed : 0;
+}
+
+WEAK int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max, uint64_t data_max,
+                  wksp_t **out) {
+  if (!mem || !out || (uintptr_t)mem % WKSP_ALIGN || !wksp_footprint(part_max, data_max) ||
+      wksp_name_check(name))
+    return WKSP_ERR_INVAL;
+  fake_hdr_t *h = mem;
+  h->part_max = part_max;
+  h->data_max = data_max;
+  h->gaddr_lo = 128 + 64 * part_max;
+  h->gaddr_hi = h->gaddr_lo + data_max;
+  memset(h->name, 0, sizeof h->name);
+  memcpy(h->name, name, strlen(name));
+  h->seed = seed;
+  h->magic = FAKE_MAGIC;
+  *out = mem;
+  return WKSP_SUCCESS;
+}
+
+WEAK int wksp_join(void *mem, wksp_t **out) {
+  if (!mem || !out) return WKSP_ERR_INVAL;
+  if (((fake_hdr_t *)mem)->magic != FAKE_MAGIC) return WKSP_ERR_CORRUPT;
+  *out = mem;
+  return WKSP_SUCCESS;
+}
+
+WEAK int wksp_leave(wksp_t *w) { return w ? WKSP_SUCCESS : WKSP_ERR_INVAL; }
+
+WEAK int wksp_delete(void *mem) {
+  if (!mem || ((fake_hdr_t *)mem)->magic != FAKE_MAGIC) return WKSP_ERR_INVAL;
+  ((fake_hdr_t *)mem)->magic = 0;
+  return WKSP_SUCCESS;
+}
+
+WEAK const char *wksp_name(const wksp_t *w) { return ((const fake_hdr_t *)w)->name; }
+WEAK uint64_t wksp_part_max(const wksp_t *w) { return ((const fake_hdr_t *)w)->part_max; }
+WEAK uint64_t wksp_data_max(const wksp_t *w) { return ((const fake_hdr_t *)w)->data_max; }
+WEAK uint64_t wksp_gaddr_lo(const wksp_t *w) { return ((const fake_hdr_t *)w)->gaddr_lo; }
+WEAK uint64_t wksp_gaddr_hi(const wksp_t *w) { return ((const fake_hdr_t *)w)->gaddr_hi; }
+
+WEAK void *wksp_laddr(const wksp_t *w, uint64_t gaddr) {
+  const fake_hdr_t *h = (const fake_hdr_t *)w;
+  if (!gaddr || gaddr < h->gaddr_lo || gaddr > h->gaddr_hi) return NULL;
+  return (uint8_t *)w + gaddr;
+}
+#endif /* ===== end of the test-only stand-in ============================ */
+
+static char tmp_dir[64];
+
+static int has(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
+
+static int dir_count(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+  closedir(d);
+  return n;
+}
+
+/* ---- address strings --------------------------------------------------- */
+
+static void test_addr_format(void) {
+  char buf[WKSP_ADDR_MAX];
+  CHECK_OK(wksp_addr_format("ws", 123, buf, sizeof buf));
+  CHECK(!strcmp(buf, "ws:123"));
+  CHECK_OK(wksp_addr_format("a", 0, buf, sizeof buf));
+  CHECK(!strcmp(buf, "a:0"));
+  char n39[40];
+  memset(n39, 'q', 39);
+  n39[39] = 0;
+  CHECK_OK(wksp_addr_format(n39, UINT64_MAX, buf, sizeof buf)); /* the longest fits */
+  CHECK_EQ(strlen(buf), 39 + 1 + 20);
+  CHECK(!strcmp(buf + 40, "18446744073709551615"));
+
+  memset(buf, 'Z', sizeof buf);
+  CHECK_ERR(wksp_addr_format("ws", 123, buf, 6), WKSP_ERR_INVAL); /* needs 7 */
+  CHECK(has(wksp_errmsg(), "needs 7 bytes"));
+  CHECK_EQ(buf[0], 'Z');
+  CHECK_OK(wksp_addr_format("ws", 123, buf, 7));
+  CHECK_ERR(wksp_addr_format("ws", 1, NULL, 64), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_addr_format("bad:name", 1, buf, sizeof buf), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_addr_format(NULL, 1, buf, sizeof buf), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_addr_format("ws", 1, buf, 0), WKSP_ERR_INVAL);
+}
+
+static void test_addr_parse_good(void) {
+  static const struct {
+    const char *s, *name;
+    uint64_t gaddr;
+  } ok[] = {
+      {"a:0", "a", 0},
+      {"ws:123", "ws", 123},
+      {"ws:007", "ws", 7},
+      {"w.s-1_x:0x1F", "w.s-1_x", 31},
+      {"W:0X1f", "W", 31},
+      {"z:0x0", "z", 0},
+      {"x:18446744073709551615", "x", UINT64_MAX},
+      {"x:0xffffffffffffffff", "x", UINT64_MAX},
+      {"x:0x00000000000000000000ff", "x", 255},
+      {"qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq:42", "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq", 42},
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    char name[WKSP_NAME_MAX];
+    uint64_t g = 1;
+    CHECK_OK(wksp_addr_parse(ok[i].s, name, &g));
+    CHECK(!strcmp(name, ok[i].name));
+    CHECK_EQ(g, ok[i].gaddr);
+  }
+}
+
+static void test_addr_parse_bad(void) {
+  static const struct {
+    const char *s, *why;
+  } bad[] = {
+      {"", "no ':'"},
+      {"ws", "no ':'"},
+      {":12", "empty"},
+      {"ws:", "no digits"},
+      {"ws:0x", "no digits"},
+      {"ws:0X", "no digits"},
+      {"ws: 1", "0x20"},
+      {"ws:1 ", "0x20"},
+      {"ws:+1", "0x2b"},
+      {"ws:-1", "0x2d"},
+      {"ws:12a", "not a decimal digit"},
+      {"ws:0b1", "0x62"},
+      {"ws:0xg", "not a hex digit"},
+      {"ws:1:2", "0x3a"},
+      {"ws:18446744073709551616", "64 bits"},
+      {"ws:99999999999999999999999", "64 bits"},
+      {"ws:0x10000000000000000", "64 bits"},
+      {"_ws:1", "first byte"},
+      {"w s:1", "byte 1"},
+      {"qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq:1", "no ':'"}, /* 40-byte name */
+      {"ws\n:1", "byte 2"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char name[WKSP_NAME_MAX] = "keep";
+    uint64_t g = 77;
+    int rc = wksp_addr_parse(bad[i].s, name, &g);
+    if (rc != WKSP_ERR_INVAL || !has(wksp_errmsg(), bad[i].why))
+      fprintf(stderr, "case \"%s\": rc %d, message \"%s\"\n", bad[i].s, rc, wksp_errmsg());
+    CHECK_EQ(rc, WKSP_ERR_INVAL);
+    CHECK(has(wksp_errmsg(), bad[i].why));
+    CHECK(!strcmp(name, "keep") && g == 77); /* outputs untouched */
+  }
+  char name[WKSP_NAME_MAX];
+  uint64_t g;
+  CHECK_ERR(wksp_addr_parse(NULL, name, &g), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_addr_parse("a:1", NULL, &g), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_addr_parse("a:1", name, NULL), WKSP_ERR_INVAL);
+}
+
+static void test_addr_roundtrip(void) {
+  uint64_t s = test_seed();
+  static const char alpha[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.";
+  for (int i = 0; i < 20000; i++) {
+    char name[WKSP_NAME_MAX], back[WKSP_NAME_MAX], buf[WKSP_ADDR_MAX];
+    size_t len = 1 + test_rng(&s) % 39;
+    for (size_t k = 0; k < len; k++) name[k] = alpha[test_rng(&s) % (k ? 65 : 62)];
+    name[len] = 0;
+    uint64_t g = test_rng(&s) >> (test_rng(&s) % 64), g2;
+    CHECK_OK(wksp_addr_format(name, g, buf, sizeof buf));
+    CHECK_OK(wksp_addr_parse(buf, back, &g2));
+    CHECK(!strcmp(name, back));
+    CHECK_EQ(g, g2);
+    char hex[WKSP_ADDR_MAX];
+    snprintf(hex, sizeof hex, "%s:0x%" PRIx64, name, g);
+    CHECK_OK(wksp_addr_parse(hex, back, &g2));
+    CHECK_EQ(g, g2);
+  }
+}
+
+/* ---- named workspaces -------------------------------------------------- */
+
+static void test_new_attach_detach(void) {
+  CHECK_OK(wksp_new_named("w1", 1u << 20, WKSP_PAGE_NORMAL, 0600, 7, 0));
+  wksp_shmem_info_t info;
+  CHECK_OK(wksp_shmem_stat("w1", &info));
+  CHECK_EQ(info.sz, 1u << 20);
+  CHECK_EQ(info.mode, 0600);
+
+  wksp_t *w, *w2, *ro;
+  CHECK_OK(wksp_attach("w1", 0, &w));
+  CHECK_EQ((uintptr_t)w % 4096, 0);
+  CHECK(!strcmp(wksp_name(w), "w1"));
+  CHECK(wksp_part_max(w) > 0 && wksp_data_max(w) > 0);
+  CHECK(wksp_footprint(wksp_part_max(w), wksp_data_max(w)) <= info.sz);
+  CHECK_OK(wksp_attach("w1", 0, &w2));
+  CHECK(w == w2); /* reference counted: one mapping */
+  CHECK_EQ(wksp_private_shmem_writable(w), 1);
+
+  CHECK_OK(wksp_attach("w1", WKSP_RDONLY, &ro));
+  CHECK(ro != w);
+  CHECK_EQ(wksp_private_shmem_writable(ro), 0);
+  CHECK(!strcmp(wksp_name(ro), "w1"));
+  CHECK_OK(wksp_detach(ro));
+
+  CHECK_OK(wksp_detach(w));
+  CHECK(wksp_shmem_name(w) != NULL); /* still attached once */
+  CHECK_OK(wksp_detach(w2));
+  CHECK(wksp_shmem_name(w) == NULL);
+  CHECK_ERR(wksp_detach(w), WKSP_ERR_INVAL);
+
+  CHECK_ERR(wksp_attach("w1", 2, &w), WKSP_ERR_INVAL);
+  CHECK(has(wksp_errmsg(), "flags"));
+  CHECK_ERR(wksp_attach("w1", 0, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_attach("nope", 0, &w), WKSP_ERR_NOENT);
+  CHECK_ERR(wksp_attach("no pe", 0, &w), WKSP_ERR_INVAL);
+  CHECK_OK(wksp_delete_named("w1"));
+  CHECK_EQ(dir_count(tmp_dir), 0);
+}
+
+static void test_new_named_sizes(void) {
+  wksp_shmem_info_t info;
+  CHECK_OK(wksp_new_named("r", 10000, WKSP_PAGE_NORMAL, 0640, 1, 0)); /* rounded up to pages */
+  CHECK_OK(wksp_shmem_stat("r", &info));
+  CHECK_EQ(info.sz, 12288);
+  CHECK_EQ(info.mode, 0640);
+  CHECK_OK(wksp_delete_named("r"));
+
+  CHECK_OK(wksp_new_named("p", 1u << 20, WKSP_PAGE_NORMAL, 0600, 1, 100)); /* explicit part_max */
+  wksp_t *w;
+  CHECK_OK(wksp_attach("p", WKSP_RDONLY, &w));
+  CHECK_EQ(wksp_part_max(w), 100);
+  CHECK_OK(wksp_detach(w));
+  CHECK_OK(wksp_delete_named("p"));
+}
+
+/* Every failure leaves no region behind (and an existing one untouched). */
+static void test_new_named_failures(void) {
+  CHECK_ERR(wksp_new_named("f", 0, WKSP_PAGE_NORMAL, 0600, 1, 0), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new_named("f", UINT64_MAX, WKSP_PAGE_NORMAL, 0600, 1, 0), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new_named("f", 4096, (wksp_page_t)4, 0600, 1, 0), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new_named("f", 4096, WKSP_PAGE_NORMAL, 0600, 1, UINT64_C(1) << 40), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new_named("f", 1u << 20, WKSP_PAGE_NORMAL, 0600, 1, 1u << 20), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new_named("f", 4096, WKSP_PAGE_NORMAL, 07777, 1, 0), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new_named("f:1", 4096, WKSP_PAGE_NORMAL, 0600, 1, 0), WKSP_ERR_INVAL);
+  CHECK(has(wksp_errmsg(), "wksp_new_named"));
+  CHECK_ERR(wksp_new_named(NULL, 4096, WKSP_PAGE_NORMAL, 0600, 1, 0), WKSP_ERR_INVAL);
+  CHECK_EQ(dir_count(tmp_dir), 0);
+
+  CHECK_OK(wksp_new_named("f", 65536, WKSP_PAGE_NORMAL, 0600, 1, 0));
+  CHECK_ERR(wksp_new_named("f", 131072, WKSP_PAGE_NORMAL, 0600, 2, 0), WKSP_ERR_EXIST);
+  wksp_shmem_info_t info;
+  CHECK_OK(wksp_shmem_stat("f", &info));
+  CHECK_EQ(info.sz, 65536);
+  wksp_t *w;
+  CHECK_OK(wksp_attach("f", 0, &w)); /* still a good workspace */
+  CHECK_OK(wksp_detach(w));
+  CHECK_OK(wksp_delete_named("f"));
+
+  if (!getenv("WKSP_SHMEM_HUGE_DIR")) {
+    int rc = wksp_new_named("h", 1, WKSP_PAGE_HUGE, 0600, 1, 0);
+    CHECK(rc != WKSP_SUCCESS || !wksp_delete_named("h"));
+  }
+  CHECK_EQ(dir_count(tmp_dir), 0);
+}
+
+/* A region that is not a workspace, or whose header claims more bytes than
+ * the region has, is refused by attach and by delete_named. */
+static void test_attach_not_workspace(void) {
+  wksp_t *w;
+  CHECK_OK(wksp_shmem_create("plain", 8192, WKSP_PAGE_NORMAL, 0600));
+  CHECK_ERR(wksp_attach("plain", 0, &w), WKSP_ERR_CORRUPT);
+  CHECK(has(wksp_errmsg(), "wksp_attach plain"));
+  CHECK_ERR(wksp_delete_named("plain"), WKSP_ERR_CORRUPT);
+  CHECK(has(wksp_errmsg(), "wksp_delete_named"));
+  wksp_shmem_info_t info;
+  CHECK_OK(wksp_shmem_stat("plain", &info)); /* not deleted */
+
+  /* The first 8 KiB of a 1 MiB workspace copied into an 8 KiB region. */
+  CHECK_OK(wksp_new_named("big", 1u << 20, WKSP_PAGE_NORMAL, 0600, 1, 4));
+  void *big, *small;
+  CHECK_OK(wksp_shmem_join("big", 0, &big, NULL));
+  CHECK_OK(wksp_shmem_join("plain", 1, &small, NULL));
+  memcpy(small, big, 8192);
+  CHECK_OK(wksp_shmem_leave(big));
+  CHECK_OK(wksp_shmem_leave(small));
+  CHECK_ERR(wksp_attach("plain", WKSP_RDONLY, &w), WKSP_ERR_CORRUPT);
+  CHECK(wksp_shmem_name(small) == NULL); /* the failed attach left no join */
+
+  CHECK_OK(wksp_shmem_unlink("plain"));
+  CHECK_OK(wksp_delete_named("big"));
+  CHECK_ERR(wksp_delete_named("big"), WKSP_ERR_NOENT);
+}
+
+/* Deleting removes the name; an attachment keeps working until detached. */
+static void test_delete_while_attached(void) {
+  wksp_t *w;
+  CHECK_OK(wksp_new_named("d", 1u << 18, WKSP_PAGE_NORMAL, 0600, 1, 0));
+  CHECK_OK(wksp_attach("d", 0, &w));
+  CHECK_OK(wksp_delete_named("d"));
+  CHECK_ERR(wksp_attach("d", 0, &(wksp_t *){0}), WKSP_ERR_NOENT);
+  CHECK(!strcmp(wksp_name(w), "d"));
+  CHECK_OK(wksp_detach(w));
+  CHECK_EQ(dir_count(tmp_dir), 0);
+}
+
+static void test_anon_workspace(void) {
+  wksp_t *w;
+  CHECK_OK(wksp_new_anon("an", 100000, WKSP_PAGE_NORMAL, 3, 0, &w));
+  CHECK_EQ((uintptr_t)w % 4096, 0);
+  CHECK(!strcmp(wksp_name(w), "an"));
+  CHECK_EQ(wksp_private_shmem_writable(w), 1);
+  CHECK(wksp_shmem_name(w) == NULL);
+  CHECK_ERR(wksp_detach(w), WKSP_ERR_INVAL); /* not attached by name */
+  CHECK_ERR(wksp_delete_anon((wksp_t *)((uint8_t *)w + 4096)), WKSP_ERR_INVAL);
+  CHECK_OK(wksp_delete_anon(w));
+  CHECK_ERR(wksp_delete_anon(w), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_delete_anon(NULL), WKSP_ERR_INVAL);
+
+  CHECK_ERR(wksp_new_anon("an", 100000, WKSP_PAGE_NORMAL, 3, 0, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new_anon("a n", 100000, WKSP_PAGE_NORMAL, 3, 0, &w), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new_anon("an", 0, WKSP_PAGE_NORMAL, 3, 0, &w), WKSP_ERR_INVAL);
+
+  /* An attached named workspace is not anonymous. */
+  CHECK_OK(wksp_new_named("nm", 65536, WKSP_PAGE_NORMAL, 0600, 1, 0));
+  CHECK_OK(wksp_attach("nm", 0, &w));
+  CHECK_ERR(wksp_delete_anon(w), WKSP_ERR_INVAL);
+  CHECK(!strcmp(wksp_name(w), "nm")); /* and was not deleted */
+  CHECK_OK(wksp_detach(w));
+  CHECK_OK(wksp_delete_named("nm"));
+}
+
+static void test_map_unmap(void) {
+  wksp_t *w;
+  CHECK_OK(wksp_new_named("m", 1u << 20, WKSP_PAGE_NORMAL, 0600, 1, 0));
+  CHECK_OK(wksp_attach("m", 0, &w));
+  uint64_t lo = wksp_gaddr_lo(w);
+  char addr[WKSP_ADDR_MAX];
+  CHECK_OK(wksp_addr_format("m", lo + 100, addr, sizeof addr));
+  void *p;
+  CHECK_OK(wksp_map(addr, &p));
+  CHECK(p == (uint8_t *)w + lo + 100);
+  *(volatile uint8_t *)p = 9;
+  snprintf(addr, sizeof addr, "m:0x%" PRIx64, lo + 100);
+  void *p2;
+  CHECK_OK(wksp_map(addr, &p2));
+  CHECK(p2 == p);
+  CHECK_OK(wksp_unmap(p2));
+  CHECK_OK(wksp_unmap(p));
+  CHECK(wksp_shmem_name(w) != NULL); /* our own attach remains */
+
+  /* Failures leave no attachment behind. */
+  CHECK_ERR(wksp_map("m:0", &p), WKSP_ERR_INVAL);
+  snprintf(addr, sizeof addr, "m:%" PRIu64, wksp_gaddr_hi(w) + (1u << 20));
+  CHECK_ERR(wksp_map(addr, &p), WKSP_ERR_INVAL);
+  CHECK(has(wksp_errmsg(), "not inside workspace m"));
+  CHECK_ERR(wksp_map("m:zz", &p), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_map("gone:4096", &p), WKSP_ERR_NOENT);
+  CHECK_ERR(wksp_map(NULL, &p), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_map("m:1", NULL), WKSP_ERR_INVAL);
+  CHECK_OK(wksp_detach(w));
+  CHECK(wksp_shmem_name(w) == NULL);
+
+  int local;
+  CHECK_ERR(wksp_unmap(&local), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_unmap(NULL), WKSP_ERR_INVAL);
+  CHECK_OK(wksp_delete_named("m"));
+}
+
+/* Another process attaches by name and sees the same bytes. */
+static void test_attach_across_fork(void) {
+  wksp_t *w;
+  CHECK_OK(wksp_new_named("x", 1u << 18, WKSP_PAGE_NORMAL, 0600, 1, 0));
+  CHECK_OK(wksp_attach("x", 0, &w));
+  uint64_t g = wksp_gaddr_lo(w) + 8;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    char addr[WKSP_ADDR_MAX];
+    void *p;
+    int ok = !wksp_addr_format("x", g, addr, sizeof addr) && !wksp_map(addr, &p);
+    if (ok) *(volatile uint64_t *)p = 0x1122334455667788ull;
+    ok = ok && !wksp_unmap(p);
+    _exit(ok ? 0 : 1);
+  }
+  int st;
+  CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && !WEXITSTATUS(st));
+  CHECK_EQ(*(uint64_t *)wksp_laddr(w, g), 0x1122334455667788ull);
+  CHECK_OK(wksp_detach(w));
+  CHECK_OK(wksp_delete_named("x"));
+}
+
+#ifndef FAKE_ALLOCATOR
+/* With the real allocator: a read-only attachment refuses to mutate. */
+static void test_rdonly_alloc_perm(void) {
+  wksp_t *rw, *ro;
+  uint64_t g;
+  CHECK_OK(wksp_new_named("ro", 1u << 20, WKSP_PAGE_NORMAL, 0600, 1, 0));
+  CHECK_OK(wksp_attach("ro", 0, &rw));
+  CHECK_OK(wksp_attach("ro", WKSP_RDONLY, &ro));
+  CHECK_ERR(wksp_alloc(ro, 0, 100, 1, &g), WKSP_ERR_PERM);
+  CHECK_OK(wksp_alloc(rw, 0, 100, 1, &g));
+  CHECK_ERR(wksp_free(ro, g), WKSP_ERR_PERM);
+  CHECK_OK(wksp_free(rw, g));
+  CHECK_OK(wksp_detach(ro));
+  CHECK_OK(wksp_detach(rw));
+  CHECK_OK(wksp_delete_named("ro"));
+}
+#endif
+
+int main(void) {
+  snprintf(tmp_dir, sizeof tmp_dir, "%s/wksp-test-XXXXXX", access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
+  if (!mkdtemp(tmp_dir)) return 2;
+  setenv("WKSP_SHMEM_DIR", tmp_dir, 1);
+#ifdef FAKE_ALLOCATOR
+  fprintf(stderr, "note: src/wksp/wksp_private.h absent: using the test-only allocator stand-in\n");
+#endif
+
+  TEST_RUN(test_addr_format);
+  TEST_RUN(test_addr_parse_good);
+  TEST_RUN(test_addr_parse_bad);
+  TEST_RUN(test_addr_roundtrip);
+  TEST_RUN(test_new_attach_detach);
+  TEST_RUN(test_new_named_sizes);
+  TEST_RUN(test_new_named_failures);
+  TEST_RUN(test_attach_not_workspace);
+  TEST_RUN(test_delete_while_attached);
+  TEST_RUN(test_anon_workspace);
+  TEST_RUN(test_map_unmap);
+  TEST_RUN(test_attach_across_fork);
+#ifndef FAKE_ALLOCATOR
+  TEST_RUN(test_rdonly_alloc_perm);
+#endif
+
+  int left = dir_count(tmp_dir);
+  if (left) printf("FAIL %s/cleanup: %d files left in %s\n", test_prog_name(), left, tmp_dir);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
+  if (left && system(cmd)) left++;
+  rmdir(tmp_dir);
+  return test_done() || left;
+}
