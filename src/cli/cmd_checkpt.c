@@ -80,17 +80,18 @@ static int parse_threads(cli_t *c, const char *s, uint32_t *out) {
 }
 
 static void checkpt_summary(const progress_t *p, const char *name, const char *path, int to_stdout) {
-  char a[CLI_HUMAN_MAX], b[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX], ratio[48] = "";
+  char a[CLI_HUMAN_MAX], b[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX], ratio[64] = "";
   double dt = cli_now() - p->t0;
   struct stat st;
   if (!to_stdout && !stat(path, &st)) {
-    snprintf(ratio, sizeof ratio, " -> %s file", cli_human((uint64_t)st.st_size, p->bytes, b));
+    snprintf(ratio, sizeof ratio, " -> %s%s file", cli_human((uint64_t)st.st_size, p->bytes, b),
+             p->bytes ? " bytes" : "");
     if (st.st_size > 0)
       snprintf(ratio + strlen(ratio), sizeof ratio - strlen(ratio), " (%.2f:1)",
                (double)p->total / (double)st.st_size);
   }
-  fprintf(stderr, "wksp: checkpt: %s: %s of allocations%s in %.2f s, %s\n", name, cli_human(p->total, p->bytes, a),
-          ratio, dt, rate_str(p->total, dt, r));
+  fprintf(stderr, "checkpt: %s: %s%s of allocations%s in %.3f s, %s\n", name, cli_human(p->total, p->bytes, a),
+          p->bytes ? " bytes" : "", ratio, dt, rate_str(p->total, dt, r));
 }
 
 int cmd_checkpt(cli_t *c) {
@@ -177,8 +178,8 @@ int cmd_restore(cli_t *c) {
     if (verbose) {
       char a[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX];
       double dt = cli_now() - p.t0;
-      fprintf(stderr, "wksp: restore: %s: %s of allocations in %.2f s, %s\n", name, cli_human(p.total, bytes, a), dt,
-              rate_str(p.total, dt, r));
+      fprintf(stderr, "restore: %s: %s%s of allocations in %.3f s, %s\n", name, cli_human(p.total, bytes, a),
+              bytes ? " bytes" : "", dt, rate_str(p.total, dt, r));
     }
   }
   wksp_detach(w);

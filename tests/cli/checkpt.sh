@@ -50,8 +50,9 @@ err checkpt_missing_wksp 1 '^wksp: checkpt: attaching workspace "nope": ' "$W" c
 check checkpt_missing_wksp_no_file test ! -e "$T/x.ckpt"
 err checkpt_bad_dir 1 "^wksp: checkpt: writing checkpoint of \"src\" to \"$T/nodir/x.ckpt\": " \
   "$W" checkpt src "$T/nodir/x.ckpt"
-ok checkpt_verbose "$W" checkpt src "$T/c.ckpt" -v --bytes
-check checkpt_verbose_summary grep -Eq '^wksp: checkpt: src: [0-9]+ of allocations -> [0-9]+ file \([0-9.]+:1\) in [0-9.]+ s, ' "$T/err"
+run "$W" checkpt src "$T/c.ckpt" -v --bytes
+check checkpt_verbose [ "$RC" -eq 0 ]
+check checkpt_verbose_summary grep -Eq '^checkpt: src: 470537 bytes of allocations -> [0-9]+ bytes file \([0-9.]+:1\) in [0-9.]+ s, ' "$T/err"
 
 # ---- info ----------------------------------------------------------------------
 ok info "$W" info "$T/a.ckpt"
@@ -98,9 +99,12 @@ ok restore_file "$W" restore dst "$T/a.ckpt" --threads 2
 check restore_file_same same_allocs src dst
 ok restore_keeps_seed "$W" query dst --json
 json restore_seed "assert d['seed'] == 3 and d['name'] == 'dst' and 77 not in [x['tag'] for x in d['partitions']]"
-ok restore_seed_opt "$W" restore dst "$T/b.ckpt" --seed 11 -v
-check restore_verbose_summary grep -Eq '^wksp: restore: dst: .* of allocations in [0-9.]+ s, ' "$T/err"
+run "$W" restore dst "$T/b.ckpt" --seed 11 -v
+check restore_seed_opt [ "$RC" -eq 0 ]
+check restore_verbose_summary grep -Eq '^restore: dst: 460 KiB of allocations in [0-9.]+ s, ' "$T/err"
 check restore_v2_same same_allocs src dst
+ok restore_seed_set "$W" query dst --json
+json restore_seed_value "assert d['seed'] == 11"
 ok verify_restored "$W" verify dst
 err restore_missing_file 1 "^wksp: restore: restoring \"dst\" from \"$T/nope\": " "$W" restore dst "$T/nope"
 err restore_truncated 1 "^wksp: restore: restoring \"dst\" from \"$T/trunc.ckpt\": " "$W" restore dst "$T/trunc.ckpt"
