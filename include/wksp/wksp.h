@@ -96,26 +96,59 @@ WKSP_API int wksp_leave(wksp_t *w);
 /* Clears the magic so that the memory is no longer a workspace. */
 WKSP_API int wksp_delete(void *mem);
 
-/* Creates named region `name` of `sz` bytes (rounded up to the page size)
- * holding a new workspace; part_max 0 picks wksp_part_max_est(sz, 64 KiB).
- * Errors: as wksp_shmem_create and wksp_new; nothing is left on failure. */
+/* Creates named region `name` (see wksp/shmem.h) of `sz` bytes rounded up
+ * to the page size, with permission bits `mode`, holding a new, empty
+ * workspace named `name` that fills it: part_max 0 picks
+ * wksp_part_max_est(region size, 64 KiB), data_max is
+ * wksp_data_max_est(region size, part_max).  The creator is not left
+ * attached (use wksp_attach).  Errors: INVAL (bad name, sz 0 or too large,
+ * unknown page kind, a size too small for part_max partitions and some
+ * data, bad mode), and those of wksp_shmem_create (EXIST, UNSUP, PERM,
+ * FAIL: ENOSPC) and wksp_new.  On failure nothing is left: a region this
+ * call created is unlinked again, an existing one is untouched.  Process
+ * safe: of racing creators of one name exactly one succeeds. */
 WKSP_API int wksp_new_named(const char *name, uint64_t sz, wksp_page_t page, uint32_t mode,
                             uint32_t seed, uint64_t part_max);
 
-/* Anonymous workspace of `sz` bytes (freed by wksp_delete_anon). */
+/* Anonymous workspace (wksp_shmem_anon_new) of `sz` bytes rounded up to
+ * the page size, sized as in wksp_new_named; *out gets its handle, which
+ * is also the region's first byte (page-size aligned) and is valid in
+ * children forked afterwards.  Errors: INVAL (name, sz, page, out NULL,
+ * sizes), those of wksp_shmem_anon_new (UNSUP, FAIL) and of wksp_new;
+ * nothing is left on failure.
+ * wksp_delete_anon clears the workspace (wksp_delete) and unmaps it in
+ * this process.  INVAL if w is not the handle of a live anonymous
+ * workspace of this process (then nothing changes). */
 WKSP_API int wksp_new_anon(const char *name, uint64_t sz, wksp_page_t page, uint32_t seed,
                            uint64_t part_max, wksp_t **out);
 WKSP_API int wksp_delete_anon(wksp_t *w);
 
 #define WKSP_RDONLY 1 /* wksp_attach flag: read-only join */
 
-/* Joins the named workspace (shmem join + wksp_join); reference counted.
- * A read-only attachment may only be queried: alloc/free/... return PERM. */
+/* Attaches the named workspace: wksp_shmem_join (read-write, or read-only
+ * with WKSP_RDONLY) then wksp_join, then checks that the footprint the
+ * header claims fits in the region.  Reference counted per process and
+ * mode: attaching a name again in the same mode returns the same handle,
+ * and every attach needs one wksp_detach.  A read-only attachment is a
+ * PROT_READ mapping (a different handle than a read-write one): it may
+ * only be queried, and alloc / free / reset / ... return PERM.
+ * Errors: INVAL (bad name, out NULL, flags other than 0 / WKSP_RDONLY),
+ * NOENT (no such region), PERM (file permissions forbid the mode), CORRUPT
+ * (the region is not a workspace, or its header claims more bytes than the
+ * region has), FAIL.  *out is written only on success; a failed attach
+ * leaves no join behind.  Thread-safe.
+ * wksp_detach ends one attachment (wksp_leave + wksp_shmem_leave); the
+ * mapping goes at the last one.  INVAL if w is not the handle of an
+ * attachment of this process. */
 WKSP_API int wksp_attach(const char *name, int flags, wksp_t **out);
 WKSP_API int wksp_detach(wksp_t *w);
 
-/* Removes the named region holding a workspace (must be one: CORRUPT if
- * it is not). */
+/* Removes the named region holding workspace `name`.  It is attached
+ * read-only first to check that it is a workspace; then only its name is
+ * removed: processes still attached keep a working workspace until they
+ * detach, when the memory is freed.  Errors: INVAL (name), NOENT, PERM
+ * (cannot read the region, or cannot remove it from its directory),
+ * CORRUPT (the region is not a workspace: it is left alone), FAIL. */
 WKSP_API int wksp_delete_named(const char *name);
 
 /* ---- accessors (no lock, never fail on a joined workspace) -------------- */
@@ -185,14 +218,28 @@ WKSP_API int wksp_rebuild(wksp_t *w, uint32_t seed);
 
 #define WKSP_ADDR_MAX 64 /* bytes of a formatted address, NUL included */
 
-/* Writes "name:gaddr" (gaddr in decimal) into buf[WKSP_ADDR_MAX]. */
+/* Writes "name:gaddr" (gaddr in decimal) and a NUL into buf[buf_sz];
+ * WKSP_ADDR_MAX always suffices.  Errors: INVAL (bad name, buf NULL,
+ * buf_sz too small: the message says how many bytes are needed; buf is
+ * then untouched).  Pure, thread-safe. */
 WKSP_API int wksp_addr_format(const char *name, uint64_t gaddr, char *buf, size_t buf_sz);
 
-/* Parses "name:gaddr" (decimal or 0x hex gaddr). */
+/* Parses "name:gaddr": a valid name (1..39 bytes), ':', then the gaddr in
+ * decimal or as hex after 0x / 0X, with nothing else (no sign, spaces or
+ * trailing bytes).  Errors: INVAL, naming the problem: NULL argument, no
+ * ':' within the first 40 bytes, bad name, no digits, a byte that is not a
+ * digit, a value above 2^64-1.  name and *gaddr are written only on
+ * success.  Pure, thread-safe. */
 WKSP_API int wksp_addr_parse(const char *addr, char name[WKSP_NAME_MAX], uint64_t *gaddr);
 
-/* Attaches the named workspace and returns the local address of gaddr;
- * wksp_unmap(laddr) detaches.  Reference counted like wksp_attach. */
+/* Parses `addr` ("name:gaddr"), attaches workspace `name` read-write and
+ * sets *laddr = wksp_laddr(w, gaddr).  Reference counted like
+ * wksp_attach: every successful map needs one wksp_unmap.  Errors: INVAL
+ * (laddr NULL, bad address string, gaddr 0 or outside the workspace), and
+ * those of wksp_attach.  On failure no attachment is left.
+ * wksp_unmap(laddr) detaches the workspace containing laddr (any address
+ * inside its mapping, such as one wksp_map returned).  INVAL if laddr is
+ * in no attached workspace of this process. */
 WKSP_API int wksp_map(const char *addr, void **laddr);
 WKSP_API int wksp_unmap(void *laddr);
 

@@ -119,18 +119,20 @@ int ckpt_pub_commit(ckpt_pub_t *p) {
       goto fail;
     }
   } else {
+    /* The O_TMPFILE file first gets a temporary name of its own (the
+     * fallback file already has one), which rename moves over the target. */
     if (!p->tmp_name) {
-      p->tmp_name = tmp_name(base);
-      if (!p->tmp_name) {
+      char *name = tmp_name(base);
+      if (!name) {
         rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: temporary name", p->path);
         goto fail;
       }
-      if (link_as(p, p->tmp_name)) {
+      if (link_as(p, name)) {
         rc = wksp_err(WKSP_ERR_FAIL, errno, "checkpt %s: link temporary", p->path);
-        free(p->tmp_name);
-        p->tmp_name = NULL;
+        free(name);
         goto fail;
       }
+      p->tmp_name = name; /* from now on abort unlinks it */
     }
     if (renameat(p->dir_fd, p->tmp_name, p->dir_fd, base)) {
       rc = wksp_err(WKSP_ERR_FAIL, errno, "checkpt %s: rename", p->path);

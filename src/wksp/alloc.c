@@ -27,26 +27,40 @@ static inline uint32_t *root_of(wksp_t *w, int is_free) {
   return is_free ? &w->free_root : &w->used_root;
 }
 
+/* The link that points at x: its parent's child slot, or the root. */
+static inline uint32_t *link_to(wksp_t *w, uint32_t x, int is_free) {
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t par = rec[x].parent;
+  if (par == NUL) return root_of(w, is_free);
+  if (par >= w->part_max) return NULL;
+  return rec[par].left == x ? &rec[par].left : rec[par].right == x ? &rec[par].right : NULL;
+}
+
 /* Top-down insertion: descend while the nodes outrank x, then split the rest
  * of that subtree around x's key.  Every walk is bounded by part_max so that
  * a corrupted cycle gives CORRUPT instead of a hang. */
 static inline int treap_insert(wksp_t *w, uint32_t x, int is_free) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  uint32_t seed = w->seed, n = w->part_max, steps = 0;
+  uint32_t seed = w->seed, n = w->part_max, steps = 0, par = NUL;
   uint32_t *link = root_of(w, is_free);
   while (*link != NUL && prio_above(seed, *link, x)) {
     if (*link >= n || ++steps > n) goto corrupt;
-    link = key_less(rec, x, *link, is_free) ? &rec[*link].left : &rec[*link].right;
+    par = *link;
+    link = key_less(rec, x, par, is_free) ? &rec[par].left : &rec[par].right;
   }
-  uint32_t t = *link, *l = &rec[x].left, *r = &rec[x].right;
+  uint32_t t = *link, lown = x, rown = x, *l = &rec[x].left, *r = &rec[x].right;
   while (t != NUL) {
     if (t >= n || ++steps > n) goto corrupt;
     if (key_less(rec, t, x, is_free)) {
       *l = t;
+      rec[t].parent = lown;
+      lown = t;
       l = &rec[t].right;
       t = rec[t].right;
     } else {
       *r = t;
+      rec[t].parent = rown;
+      rown = t;
       r = &rec[t].left;
       t = rec[t].left;
     }
@@ -54,39 +68,44 @@ static inline int treap_insert(wksp_t *w, uint32_t x, int is_free) {
   *l = NUL;
   *r = NUL;
   *link = x;
+  rec[x].parent = par;
   return WKSP_SUCCESS;
 corrupt:
   return wksp_err(WKSP_ERR_CORRUPT, 0, "%s treap of \"%.39s\" has a bad link or a cycle",
                   is_free ? "free" : "used", w->name);
 }
 
-/* Finds x by key and replaces it by the merge of its subtrees. */
+/* Replaces x by the merge of its subtrees, starting at x's parent link. */
 static inline int treap_remove(wksp_t *w, uint32_t x, int is_free) {
   wksp_rec_t *rec = wksp_private_rec(w);
   uint32_t seed = w->seed, n = w->part_max, steps = 0;
-  uint32_t *link = root_of(w, is_free);
-  while (*link != x) {
-    if (*link >= n || ++steps > n) goto corrupt;
-    link = key_less(rec, x, *link, is_free) ? &rec[*link].left : &rec[*link].right;
-  }
-  uint32_t a = rec[x].left, b = rec[x].right;
+  uint32_t *link = link_to(w, x, is_free);
+  if (!link || *link != x) goto corrupt;
+  uint32_t own = rec[x].parent, a = rec[x].left, b = rec[x].right;
   while (a != NUL && b != NUL) {
     if (a >= n || b >= n || ++steps > n) goto corrupt;
     if (prio_above(seed, a, b)) {
       *link = a;
+      rec[a].parent = own;
+      own = a;
       link = &rec[a].right;
       a = rec[a].right;
     } else {
       *link = b;
+      rec[b].parent = own;
+      own = b;
       link = &rec[b].left;
       b = rec[b].left;
     }
   }
-  *link = a != NUL ? a : b;
-  rec[x].left = rec[x].right = NUL;
+  uint32_t rest = a != NUL ? a : b;
+  if (rest != NUL && rest >= n) goto corrupt;
+  *link = rest;
+  if (rest != NUL) rec[rest].parent = own;
+  rec[x].left = rec[x].right = rec[x].parent = NUL;
   return WKSP_SUCCESS;
 corrupt:
-  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s treap of \"%.39s\": record %u not found or bad link",
+  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s treap of \"%.39s\": record %u has a bad parent or child link",
                   is_free ? "free" : "used", w->name, x);
 }
 
@@ -150,14 +169,14 @@ static int idle_pop(wksp_t *w, uint32_t *out) {
   if (i >= w->part_max || rec[i].lo)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "idle stack of \"%.39s\" holds bad record %u", w->name, i);
   w->idle_top = rec[i].left;
-  rec[i].left = rec[i].right = NUL;
+  rec[i].left = rec[i].right = rec[i].parent = NUL;
   *out = i;
   return WKSP_SUCCESS;
 }
 
 static void idle_push(wksp_t *w, uint32_t i) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  rec[i].prev = rec[i].next = rec[i].right = NUL;
+  rec[i].prev = rec[i].next = rec[i].right = rec[i].parent = NUL;
   rec[i].left = w->idle_top;
   w->idle_top = i;
 }

@@ -91,14 +91,14 @@ int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed) {
     p->prev = k ? idx[k - 1] : NUL;
     p->next = k + 1 < keep ? idx[k + 1] : NUL;
     p->hi = k + 1 < keep ? rec[idx[k + 1]].lo : ghi;
-    p->left = p->right = NUL;
+    p->left = p->right = p->parent = NUL;
   }
   w->used_root = w->free_root = w->idle_top = NUL;
   for (uint64_t i = w->part_max; i-- > 0;) {
     wksp_rec_t *p = &rec[i];
     if (p->lo) continue;
     p->tag = p->hi = 0;
-    p->prev = p->next = p->right = NUL;
+    p->prev = p->next = p->right = p->parent = NUL;
     p->left = w->idle_top;
     w->idle_top = (uint32_t)i;
   }
@@ -142,19 +142,22 @@ static inline void shadow_set(wksp_t *w, uint64_t i, uint64_t lo, uint64_t tag) 
 static int bulk_commit(wksp_t *w, uint32_t seed) {
   wksp_rec_t *rec = wksp_private_rec(w);
   rec[0].jseed = seed;
-  __atomic_store_n(&rec[0].jstate, WKSP_JOURNAL_APPLY, __ATOMIC_RELEASE);
+  __atomic_store_n(&w->gen, w->gen | WKSP_GEN_JOURNAL, __ATOMIC_RELEASE);
   wksp_private_hook(WKSP_HOOK_BULK_COMMIT);
+  int changed = 0;
   for (uint64_t i = 0; i < w->part_max; i++) {
-    __atomic_store_n(&rec[i].tag, rec[i].new_tag, __ATOMIC_RELAXED);
-    __atomic_store_n(&rec[i].lo, rec[i].new_lo, __ATOMIC_RELEASE);
-    if (i == w->part_max / 2) wksp_private_hook(WKSP_HOOK_BULK_APPLY);
+    wksp_rec_t *p = &rec[i];
+    int differs = p->lo != p->new_lo || (p->new_lo && p->tag != p->new_tag);
+    __atomic_store_n(&p->tag, p->new_tag, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->lo, p->new_lo, __ATOMIC_RELEASE);
+    /* The crash point: right after the first real change. */
+    if (differs && !changed++) wksp_private_hook(WKSP_HOOK_BULK_APPLY);
   }
   w->seed = seed;
   wksp_private_hook(WKSP_HOOK_BULK_APPLIED);
   int r = wksp_private_rebuild(w, 1, seed);
   if (r) return r; /* journal stays: the next lock replays and retries */
-  __atomic_store_n(&rec[0].jstate, WKSP_JOURNAL_NONE, __ATOMIC_RELEASE);
-  wksp_private_write_end(w);
+  wksp_private_write_end(w); /* clears the journal bit */
   return WKSP_SUCCESS;
 }
 

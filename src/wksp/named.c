@@ -14,6 +14,20 @@
 #include "shmem/shmem_private.h"
 #include "util/err.h"
 
+/* The allocator (src/wksp/wksp.c, branch `alloc`) asks whether a workspace
+ * is mapped read-only through a hook that this glue installs.  Until the
+ * allocator is merged the hook does not exist; drop this #if then. */
+#if __has_include("wksp/wksp_private.h")
+#include "wksp/wksp_private.h"
+
+static int mapped_rdonly(const wksp_t *w) { return wksp_private_shmem_writable(w) == 0; }
+
+/* At load time, before any thread can be reading the hook. */
+__attribute__((constructor)) static void rdonly_hook_install(void) {
+  wksp_private_rdonly_fn = mapped_rdonly;
+}
+#endif
+
 #define TYPICAL_ALLOC_SZ (UINT64_C(64) << 10) /* part_max 0: sized for 64 KiB allocations */
 
 /* sz rounded up to a whole number of pages; 0 on overflow or bad page. */
@@ -28,8 +42,10 @@ static int size_parts(const char *who, const char *name, uint64_t sz, uint64_t *
                       uint64_t *data_max) {
   if (!*part_max) *part_max = wksp_part_max_est(sz, TYPICAL_ALLOC_SZ);
   if (!*part_max)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s %s: %lu bytes are too few for a workspace", who, name,
-                    (unsigned long)sz);
+    return wksp_err(WKSP_ERR_INVAL, 0,
+                    "%s %s: %lu bytes are too few for the default part_max (sized for %lu-byte "
+                    "allocations); pass part_max or a larger size",
+                    who, name, (unsigned long)sz, (unsigned long)TYPICAL_ALLOC_SZ);
   *data_max = wksp_data_max_est(sz, *part_max);
   if (!*data_max)
     return wksp_err(WKSP_ERR_INVAL, 0, "%s %s: %lu bytes cannot hold %lu partitions and any data",

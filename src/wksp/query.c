@@ -81,9 +81,19 @@ static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_f
                    bad_kind ? "does not belong in it" : bad_order ? "is out of key order" : "is one node too many");
       goto done;
     }
+    if (t == root && ld32(&rec[t].parent) != NUL) {
+      r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": root %u has parent %u", who, kind, w->name, t,
+                   ld32(&rec[t].parent));
+      goto done;
+    }
     for (int c = 0; c < 2; c++) {
       uint32_t k = kids[c];
       if (k == NUL || k >= n) continue;
+      if (ld32(&rec[k].parent) != t) {
+        r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": record %u's parent is %u, expected %u", who,
+                     kind, w->name, k, ld32(&rec[k].parent), t);
+        goto done;
+      }
       uint32_t pt = wksp_private_prio(seed, t), pk = wksp_private_prio(seed, k);
       if (pk > pt || (pk == pt && k < t)) {
         r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": child %u outranks parent %u", who, kind,
@@ -129,9 +139,6 @@ int wksp_private_verify(const wksp_t *w, const char *who) {
   if (magic != WKSP_MAGIC || !wksp_footprint(n, w->data_max))
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header is not a valid workspace (magic 0x%016lx, part_max %lu, "
                     "data_max %lu)", who, (unsigned long)magic, (unsigned long)n, (unsigned long)w->data_max);
-  uint32_t js = ld32(&rec[0].jstate);
-  if (js != WKSP_JOURNAL_NONE)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: \"%.39s\" has a pending bulk journal (state 0x%08x)", who, w->name, js);
   verify_ctx_t c = {.w = w, .who = who};
   int r = walk(w, who, verify_visit, &c);
   if (r) return r;

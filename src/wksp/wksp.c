@@ -112,7 +112,7 @@ int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max, uint
   for (uint64_t i = 0; i < part_max; i++) {
     uint32_t next_idle = i + 1 < part_max ? (uint32_t)(i + 1) : WKSP_IDX_NULL;
     rec[i] = (wksp_rec_t){.prev = WKSP_IDX_NULL, .next = WKSP_IDX_NULL, .left = next_idle,
-                          .right = WKSP_IDX_NULL};
+                          .right = WKSP_IDX_NULL, .parent = WKSP_IDX_NULL};
   }
   rec[0].lo = wksp_gaddr_lo(w);
   rec[0].hi = wksp_gaddr_hi(w);
@@ -191,13 +191,13 @@ uint64_t wksp_gaddr(const wksp_t *w, const void *laddr) {
 
 void wksp_private_write_begin(wksp_t *w) {
   uint32_t g = w->gen;
-  __atomic_store_n(&w->gen, g | 1u, __ATOMIC_RELAXED);
+  __atomic_store_n(&w->gen, g | WKSP_GEN_WRITING, __ATOMIC_RELAXED);
   __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 void wksp_private_write_end(wksp_t *w) {
   uint32_t g = w->gen;
-  __atomic_store_n(&w->gen, (g | 1u) + 1u, __ATOMIC_RELEASE);
+  __atomic_store_n(&w->gen, (g | WKSP_GEN_WRITING | WKSP_GEN_JOURNAL) + 1u, __ATOMIC_RELEASE);
 }
 
 /* Repairs after a holder died or left gen odd: replays a committed bulk
@@ -205,23 +205,16 @@ void wksp_private_write_end(wksp_t *w) {
  * failure gen stays odd so that the next locker tries again. */
 static int recover(wksp_t *w) {
   wksp_private_write_begin(w);
-  wksp_rec_t *r0 = wksp_private_rec(w);
-  uint32_t js = r0->jstate;
-  int recompute = 0;
-  if (js == WKSP_JOURNAL_APPLY) {
-    wksp_rec_t *rec = wksp_private_rec(w);
+  wksp_rec_t *rec = wksp_private_rec(w);
+  int replay = (w->gen & WKSP_GEN_JOURNAL) != 0;
+  if (replay) {
     for (uint64_t i = 0; i < w->part_max; i++) {
       __atomic_store_n(&rec[i].tag, rec[i].new_tag, __ATOMIC_RELAXED);
       __atomic_store_n(&rec[i].lo, rec[i].new_lo, __ATOMIC_RELEASE);
     }
-    w->seed = r0->jseed;
-    recompute = 1;
-  } else if (js != WKSP_JOURNAL_NONE) {
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "wksp recovery: record 0 journal state 0x%08x is unknown", js);
   }
-  int r = wksp_private_rebuild(w, recompute, w->seed);
+  int r = wksp_private_rebuild(w, replay, replay ? rec[0].jseed : w->seed);
   if (r) return wksp_err_wrap(r, "wksp recovery of \"%.39s\"", w->name);
-  __atomic_store_n(&r0->jstate, WKSP_JOURNAL_NONE, __ATOMIC_RELEASE);
   r = wksp_private_verify(w, "wksp recovery");
   if (r) return r;
   wksp_private_write_end(w);
@@ -238,7 +231,7 @@ int wksp_private_lock(wksp_t *w) {
     return wksp_err(WKSP_ERR_CORRUPT, e, "workspace \"%.39s\": lock not recoverable", w->name);
   if (e && e != EOWNERDEAD)
     return wksp_err(WKSP_ERR_FAIL, e, "workspace \"%.39s\": pthread_mutex_lock", w->name);
-  if (e == EOWNERDEAD || (w->gen & 1u)) {
+  if (e == EOWNERDEAD || (w->gen & (WKSP_GEN_WRITING | WKSP_GEN_JOURNAL))) {
     r = recover(w);
     /* Consistent even after a failed repair: gen stays odd, so the next
      * locker repairs again instead of finding the mutex unusable. */
@@ -270,7 +263,7 @@ int wksp_private_query(wksp_t *w, const char *who, int (*fn)(const wksp_t *w, vo
     if (i >= QUERY_SPIN_TRIES) nanosleep(&(struct timespec){0, 500000}, NULL);
     else if (i) sched_yield();
     g0 = __atomic_load_n(&w->gen, __ATOMIC_ACQUIRE);
-    if (g0 & 1u) continue;
+    if (g0 & (WKSP_GEN_WRITING | WKSP_GEN_JOURNAL)) continue;
     r = fn(w, ctx);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if (__atomic_load_n(&w->gen, __ATOMIC_RELAXED) == g0) return r;

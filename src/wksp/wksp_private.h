@@ -40,14 +40,14 @@
  * and stale derived data.
  *
  * Bulk operations (tag_free, reset, replace) write the complete new truth
- * into every record's shadow (new_lo, new_tag), then commit by storing
- * JOURNAL_APPLY into record 0's jstate (with the new seed in jseed), then
- * copy the shadows over (lo, tag), rebuild, and clear jstate.  Recovery
- * replays the copy when jstate is APPLY (idempotent), otherwise ignores the
- * shadows: the bulk operation is all or nothing.
+ * into every record's shadow (new_lo, new_tag) and the new seed into record
+ * 0's jseed, then commit by setting WKSP_GEN_JOURNAL in the header's gen,
+ * then copy the shadows over (lo, tag), rebuild, and clear the bit.
+ * Recovery replays the copy when the bit is set (idempotent), otherwise
+ * ignores the shadows: the bulk operation is all or nothing.
  *
- * `gen` (header) is a sequence counter: odd while a lock holder is changing
- * metadata.  A writer that dies leaves it odd, so the next wksp_private_lock
+ * `gen` (header) is a sequence counter: odd (WKSP_GEN_WRITING) while a lock
+ * holder is changing metadata.  A writer that dies leaves it odd, so the next wksp_private_lock
  * runs recovery (journal replay, merge, rebuild, verify) before anything
  * else, whether or not the robust mutex reported EOWNERDEAD.  Read-only
  * attachments cannot lock (the mutex lives in read-only memory), so their
@@ -57,9 +57,9 @@
  * Free partitions: treap keyed by (size, lo) (unique; best fit = smallest
  * size >= need, lowest address among equals).  Allocated partitions: treap
  * keyed by lo.  Priority of record i: wksp_private_prio(seed, i), ties broken
- * by index, so the shape is a pure function of keys and seed.  No parent
- * links: insert/remove are iterative top-down.  Idle records form a stack
- * linked through `left`. */
+ * by index, so the shape is a pure function of keys and seed.  Parent links
+ * make removal O(1) expected (no descent from the root).  Idle records form
+ * a stack linked through `left`. */
 #ifndef WKSP_SRC_WKSP_PRIVATE_H
 #define WKSP_SRC_WKSP_PRIVATE_H
 
@@ -71,7 +71,11 @@
 #define WKSP_MAGIC 0xF17EDA2C3731C591ull
 #define WKSP_IDX_NULL 0xFFFFFFFFu
 
-enum { WKSP_JOURNAL_NONE = 0, WKSP_JOURNAL_APPLY = 0x41504c59u /* "APLY" */ };
+/* Low bits of the header's gen; the rest counts completed changes. */
+enum {
+  WKSP_GEN_WRITING = 1u, /* a change is in progress (or its writer died) */
+  WKSP_GEN_JOURNAL = 2u  /* bulk shadows committed: recovery must replay */
+};
 
 /* Bytes reserved for the robust mutex: enough for glibc on x86-64 (40) and
  * aarch64 (48). */
@@ -87,7 +91,7 @@ struct wksp {
     pthread_mutex_t m; /* robust, process-shared */
     uint8_t sz[WKSP_LOCK_SZ];
   } lock;
-  uint32_t gen;       /* seqlock: odd = metadata being changed / needs repair */
+  uint32_t gen;       /* seqlock and journal bits (WKSP_GEN_*) */
   uint32_t used_root; /* treap of allocated partitions by lo */
   uint32_t free_root; /* treap of free partitions by (size, lo) */
   uint32_t idle_top;  /* stack of idle records (linked via left) */
@@ -101,8 +105,8 @@ typedef struct {
   uint32_t next;
   uint32_t left;    /* treap children; left is the idle-stack link */
   uint32_t right;
-  uint32_t jstate;  /* record 0 only: bulk journal state (WKSP_JOURNAL_*) */
-  uint32_t jseed;   /* record 0 only: seed the bulk operation installs */
+  uint32_t parent;  /* treap parent */
+  uint32_t jseed;   /* record 0 only: seed the committed bulk operation installs */
   uint64_t new_lo;  /* bulk shadow of lo */
   uint64_t new_tag; /* bulk shadow of tag */
 } wksp_rec_t;
@@ -155,7 +159,7 @@ enum {
   WKSP_HOOK_FREE_END,        /* all done, gen still odd */
   WKSP_HOOK_BULK_SHADOW,     /* half of the shadow records written */
   WKSP_HOOK_BULK_COMMIT,     /* journal committed, nothing applied */
-  WKSP_HOOK_BULK_APPLY,      /* half of the records applied */
+  WKSP_HOOK_BULK_APPLY,      /* first changed record applied, others not */
   WKSP_HOOK_BULK_APPLIED,    /* all applied and seed set, not rebuilt */
   WKSP_HOOK_REBUILD_MERGE,   /* rebuild: first adjacent free pair merged */
   WKSP_HOOK_REBUILD_INDEX,   /* rebuild: list and idle stack done, no treaps */

@@ -37,9 +37,10 @@ WEAK uint64_t wksp_footprint(uint64_t part_max, uint64_t data_max) {
 }
 
 WEAK uint64_t wksp_part_max_est(uint64_t footprint, uint64_t sz_typical) {
-  if (!sz_typical || footprint < 4096) return 0;
-  uint64_t p = footprint / (64 + sz_typical);
-  return p ? p : 1;
+  footprint &= ~UINT64_C(127);
+  if (!sz_typical || footprint < 129) return 0;
+  uint64_t p = (footprint - 129) / (64 + sz_typical);
+  return p < WKSP_PART_MAX_LIMIT ? p : WKSP_PART_MAX_LIMIT;
 }
 
 WEAK uint64_t wksp_data_max_est(uint64_t footprint, uint64_t part_max) {
@@ -266,11 +267,19 @@ static void test_new_attach_detach(void) {
 
 static void test_new_named_sizes(void) {
   wksp_shmem_info_t info;
-  CHECK_OK(wksp_new_named("r", 10000, WKSP_PAGE_NORMAL, 0640, 1, 0)); /* rounded up to pages */
+  CHECK_OK(wksp_new_named("r", 300000, WKSP_PAGE_NORMAL, 0640, 1, 0)); /* rounded up to pages */
   CHECK_OK(wksp_shmem_stat("r", &info));
-  CHECK_EQ(info.sz, 12288);
+  CHECK_EQ(info.sz, 303104);
   CHECK_EQ(info.mode, 0640);
   CHECK_OK(wksp_delete_named("r"));
+
+  /* Too small for the default part_max, fine with an explicit one. */
+  CHECK_ERR(wksp_new_named("s", 10000, WKSP_PAGE_NORMAL, 0600, 1, 0), WKSP_ERR_INVAL);
+  CHECK(has(wksp_errmsg(), "pass part_max"));
+  CHECK_OK(wksp_new_named("s", 10000, WKSP_PAGE_NORMAL, 0600, 1, 8));
+  CHECK_OK(wksp_shmem_stat("s", &info));
+  CHECK_EQ(info.sz, 12288);
+  CHECK_OK(wksp_delete_named("s"));
 
   CHECK_OK(wksp_new_named("p", 1u << 20, WKSP_PAGE_NORMAL, 0600, 1, 100)); /* explicit part_max */
   wksp_t *w;
@@ -293,11 +302,11 @@ static void test_new_named_failures(void) {
   CHECK_ERR(wksp_new_named(NULL, 4096, WKSP_PAGE_NORMAL, 0600, 1, 0), WKSP_ERR_INVAL);
   CHECK_EQ(dir_count(tmp_dir), 0);
 
-  CHECK_OK(wksp_new_named("f", 65536, WKSP_PAGE_NORMAL, 0600, 1, 0));
-  CHECK_ERR(wksp_new_named("f", 131072, WKSP_PAGE_NORMAL, 0600, 2, 0), WKSP_ERR_EXIST);
+  CHECK_OK(wksp_new_named("f", 1u << 18, WKSP_PAGE_NORMAL, 0600, 1, 0));
+  CHECK_ERR(wksp_new_named("f", 1u << 19, WKSP_PAGE_NORMAL, 0600, 2, 0), WKSP_ERR_EXIST);
   wksp_shmem_info_t info;
   CHECK_OK(wksp_shmem_stat("f", &info));
-  CHECK_EQ(info.sz, 65536);
+  CHECK_EQ(info.sz, 1u << 18);
   wksp_t *w;
   CHECK_OK(wksp_attach("f", 0, &w)); /* still a good workspace */
   CHECK_OK(wksp_detach(w));
@@ -352,7 +361,7 @@ static void test_delete_while_attached(void) {
 
 static void test_anon_workspace(void) {
   wksp_t *w;
-  CHECK_OK(wksp_new_anon("an", 100000, WKSP_PAGE_NORMAL, 3, 0, &w));
+  CHECK_OK(wksp_new_anon("an", 300000, WKSP_PAGE_NORMAL, 3, 0, &w));
   CHECK_EQ((uintptr_t)w % 4096, 0);
   CHECK(!strcmp(wksp_name(w), "an"));
   CHECK_EQ(wksp_private_shmem_writable(w), 1);
@@ -363,12 +372,12 @@ static void test_anon_workspace(void) {
   CHECK_ERR(wksp_delete_anon(w), WKSP_ERR_INVAL);
   CHECK_ERR(wksp_delete_anon(NULL), WKSP_ERR_INVAL);
 
-  CHECK_ERR(wksp_new_anon("an", 100000, WKSP_PAGE_NORMAL, 3, 0, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new_anon("an", 300000, WKSP_PAGE_NORMAL, 3, 0, NULL), WKSP_ERR_INVAL);
   CHECK_ERR(wksp_new_anon("a n", 100000, WKSP_PAGE_NORMAL, 3, 0, &w), WKSP_ERR_INVAL);
   CHECK_ERR(wksp_new_anon("an", 0, WKSP_PAGE_NORMAL, 3, 0, &w), WKSP_ERR_INVAL);
 
   /* An attached named workspace is not anonymous. */
-  CHECK_OK(wksp_new_named("nm", 65536, WKSP_PAGE_NORMAL, 0600, 1, 0));
+  CHECK_OK(wksp_new_named("nm", 1u << 18, WKSP_PAGE_NORMAL, 0600, 1, 0));
   CHECK_OK(wksp_attach("nm", 0, &w));
   CHECK_ERR(wksp_delete_anon(w), WKSP_ERR_INVAL);
   CHECK(!strcmp(wksp_name(w), "nm")); /* and was not deleted */

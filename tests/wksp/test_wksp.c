@@ -314,7 +314,7 @@ static void test_verify_detects(void) {
     void *p;
     size_t sz;
   } f[] = {{&rec[1].hi, 8}, {&rec[2].next, 4}, {&rec[3].prev, 4}, {&w->used_root, 4},
-           {&w->free_root, 4}, {&w->idle_top, 4}, {&rec[2].left, 4}, {&rec[15].lo, 8}, {&rec[0].jstate, 4}};
+           {&w->free_root, 4}, {&w->idle_top, 4}, {&rec[2].left, 4}, {&rec[15].lo, 8}, {&rec[3].parent, 4}};
   for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
     uint8_t save[8];
     memcpy(save, f[k].p, f[k].sz);
