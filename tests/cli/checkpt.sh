@@ -44,6 +44,7 @@ check checkpt_quiet_when_not_tty [ ! -s "$T/err" ]
 err checkpt_exists 1 "^wksp: checkpt: writing checkpoint of \"src\" to \"$T/a.ckpt\": .*\(use --force to replace it\)$" \
   "$W" checkpt src "$T/a.ckpt"
 ok checkpt_force "$W" checkpt src "$T/a.ckpt" --force --threads 1 --info "cli test"
+check checkpt_force_default_mode [ "$(stat -c %a "$T/a.ckpt")" = 600 ]
 ok checkpt_v2 "$W" checkpt src "$T/b.ckpt" --style v2 --threads 2
 check v2_bigger_than_v3 [ "$(stat -c %s "$T/b.ckpt")" -gt "$(stat -c %s "$T/a.ckpt")" ]
 err checkpt_missing_wksp 1 '^wksp: checkpt: attaching workspace "nope": ' "$W" checkpt nope "$T/x.ckpt"
@@ -64,7 +65,7 @@ json info_json_schema "
 assert d['schema'] == 1 and d['name'] == 'src' and d['seed'] == 3
 assert d['style'] == 2 and d['frame_style'] == 2 and d['part_max'] == 128
 assert d['file_sz'] == $(stat -c %s "$T/a.ckpt")
-assert d['info']['uinfo'] == 'cli test' and d['info']['mode'] == 0o640
+assert d['info']['uinfo'] == 'cli test' and d['info']['mode'] == 0o600
 for k in ('wallclock','app_id','thread_id','host_id','cpu_id','group_id','tid','user_id',
           'app','thread','host','cpu','group','user','path','binfo'):
     assert k in d['info'], k
