@@ -270,9 +270,12 @@ static void print_usage_text(const char *name, const uint64_t *tags, int ntags, 
   printf("partitions  %llu of %llu records in use\n", (unsigned long long)u->total_cnt,
          (unsigned long long)u->total_max);
   printf("data        %s\n", cli_human(u->total_sz, bytes, h));
-  printf("free        %s in %llu partitions\n", cli_human(u->free_sz, bytes, h), (unsigned long long)u->free_cnt);
-  printf("used        %s in %llu allocations", cli_human(u->used_sz, bytes, h), (unsigned long long)u->used_cnt);
-  for (int i = 0; i < ntags; i++) printf("%s%llu", i ? ", " : " with tags ", (unsigned long long)tags[i]);
+  printf("free        %s in %llu partition%s\n", cli_human(u->free_sz, bytes, h), (unsigned long long)u->free_cnt,
+         u->free_cnt == 1 ? "" : "s");
+  printf("used        %s in %llu allocation%s", cli_human(u->used_sz, bytes, h), (unsigned long long)u->used_cnt,
+         u->used_cnt == 1 ? "" : "s");
+  for (int i = 0; i < ntags; i++)
+    printf("%s%llu", i ? ", " : ntags == 1 ? " with tag " : " with tags ", (unsigned long long)tags[i]);
   printf("\n");
 }
 

@@ -36,15 +36,20 @@ static void progress_cb(uint64_t done, uint64_t total, void *ctx) {
   if (!p->draw) return;
   double now = cli_now(), dt = now - p->t0;
   /* Ten redraws a second are plenty; the last one is always drawn. */
-  if (done < total && p->drawn && now - p->last < 0.1) return;
+  if ((!total || done < total) && p->drawn && now - p->last < 0.1) return;
   p->last = now;
   p->drawn = 1;
   char a[CLI_HUMAN_MAX], b[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX], eta[32] = "";
   double rate = dt > 0 ? (double)done / dt : 0;
-  if (rate > 0 && done < total) snprintf(eta, sizeof eta, ", %.0f s left", (double)(total - done) / rate + 0.5);
-  unsigned pct = total ? (unsigned)((double)done * 100.0 / (double)total) : 100;
-  fprintf(stderr, "\r%s: %s of %s (%u%%), %s/s%s\033[K", p->c->cmd->name, cli_human(done, 0, a),
-          cli_human(total, 0, b), pct, cli_human((uint64_t)rate, 0, r), eta);
+  if (!total) {
+    /* A checkpoint read from a pipe does not say how much is coming. */
+    fprintf(stderr, "\r%s: %s, %s/s\033[K", p->c->cmd->name, cli_human(done, 0, a), cli_human((uint64_t)rate, 0, r));
+  } else {
+    if (rate > 0 && done < total) snprintf(eta, sizeof eta, ", %.0f s left", (double)(total - done) / rate + 0.5);
+    unsigned pct = (unsigned)((double)done * 100.0 / (double)total);
+    fprintf(stderr, "\r%s: %s of %s (%u%%), %s/s%s\033[K", p->c->cmd->name, cli_human(done, 0, a),
+            cli_human(total, 0, b), pct, cli_human((uint64_t)rate, 0, r), eta);
+  }
   fflush(stderr);
 }
 
@@ -88,10 +93,10 @@ static void checkpt_summary(const progress_t *p, const char *name, const char *p
              p->bytes ? " bytes" : "");
     if (st.st_size > 0)
       snprintf(ratio + strlen(ratio), sizeof ratio - strlen(ratio), " (%.2f:1)",
-               (double)p->total / (double)st.st_size);
+               (double)p->done / (double)st.st_size);
   }
-  fprintf(stderr, "checkpt: %s: %s%s of allocations%s in %.3f s, %s\n", name, cli_human(p->total, p->bytes, a),
-          p->bytes ? " bytes" : "", ratio, dt, rate_str(p->total, dt, r));
+  fprintf(stderr, "checkpt: %s: %s%s of allocations%s in %.3f s, %s\n", name, cli_human(p->done, p->bytes, a),
+          p->bytes ? " bytes" : "", ratio, dt, rate_str(p->done, dt, r));
 }
 
 int cmd_checkpt(cli_t *c) {
@@ -178,8 +183,8 @@ int cmd_restore(cli_t *c) {
     if (verbose) {
       char a[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX];
       double dt = cli_now() - p.t0;
-      fprintf(stderr, "restore: %s: %s%s of allocations in %.3f s, %s\n", name, cli_human(p.total, bytes, a),
-              bytes ? " bytes" : "", dt, rate_str(p.total, dt, r));
+      fprintf(stderr, "restore: %s: %s%s of allocations in %.3f s, %s\n", name, cli_human(p.done, bytes, a),
+              bytes ? " bytes" : "", dt, rate_str(p.done, dt, r));
     }
   }
   wksp_detach(w);

@@ -115,7 +115,7 @@ ok usage_tags_json "$W" usage w1 --tag 5 --tag 18446744073709551615 --json
 json usage_tags_schema '
 assert d["tags"] == [5, 18446744073709551615] and d["used_cnt"] == 2, d'
 ok usage_tag_text "$W" usage w1 --tag 5 --bytes
-out_has usage_tag_text_used '^used +100000 in 1 allocations with tags 5$'
+out_has usage_tag_text_used '^used +100000 in 1 allocation with tag 5$'
 
 # ---- query ------------------------------------------------------------------------
 ok query "$W" query w1
