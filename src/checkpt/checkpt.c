@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,7 +18,7 @@
 #include "wksp/frame.h"
 #include "wksp/wksp_private.h"
 
-int (*ckpt_test_fail_hook)(uint64_t cgroup);
+int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
 
 #ifndef WKSP_VERSION
 #define WKSP_VERSION "unknown"
@@ -105,7 +106,7 @@ typedef struct {
   wksp_part_t *parts; /* ascending */
   uint64_t cnt;
   uint64_t C;
-  uint64_t *cg_cnt, *cg_start, *order; /* see ckpt_cgroup_assign */
+  uint64_t *cg_cnt, *cg_start, *order; /* see wksp_private_ckpt_cgroup_assign */
   uint64_t *cg_off;                    /* frame offsets, then the counts (appendix arrays) */
   uint64_t data_sz;
 } plan_t;
@@ -144,93 +145,254 @@ static int plan_build(plan_t *pl, wksp_t *w) {
     prev = p->gaddr_hi;
     pl->data_sz += p->gaddr_hi - p->gaddr_lo;
   }
-  ckpt_cgroup_assign(pl->parts, pl->cnt, pl->cg_cnt, pl->cg_start, pl->order);
+  wksp_private_ckpt_cgroup_assign(pl->parts, pl->cnt, pl->cg_cnt, pl->cg_start, pl->order);
   return WKSP_SUCCESS;
 }
 
-/* ---- emission -------------------------------------------------------------------- */
+/* ---- parallel cgroup frames ----------------------------------------------------
+ *
+ * Cgroup frames are encoded by the pool's threads, each with its own sink
+ * writer, and reach the fd strictly in cgroup order: only the thread holding
+ * the "head" (the lowest cgroup not yet fully written) writes to the fd; the
+ * others buffer their frame's bytes, up to wksp_private_ckpt_par_buf_max (16 MiB) each, then wait for
+ * their turn.  Tasks are handed out in increasing order, so the head's owner
+ * never waits and the pipeline always progresses.  A frame's bytes do not
+ * depend on its position (LZ4 history restarts at every frame), so the file
+ * is byte-identical for every thread count.  Memory: threads x (16 MiB
+ * + the frame writer's ~470 KiB), whatever the workspace size. */
 
-static int write_cgroup(wksp_frame_writer_t *fw, const plan_t *pl, int fsc, uint64_t g,
-                        uint64_t *off) {
-  int rc = wksp_frame_writer_open(fw, fsc, off);
-  const uint64_t *idx = pl->order + pl->cg_start[g];
-  uint64_t n = pl->cg_cnt[g];
+uint64_t wksp_private_ckpt_par_buf_max = 16ull << 20;
+
+typedef struct {
+  const plan_t *pl;
+  int fd, fsc;
+  const wksp_checkpt_opts_t *o;
+  pthread_t caller;
+  pthread_mutex_t lock;
+  pthread_cond_t turn;
+  uint64_t head;     /* cgroup whose bytes go to the fd now */
+  uint64_t pos;      /* checkpoint offset of the next byte written to fd */
+  uint64_t done_sz;  /* allocation bytes of the cgroups written */
+  int failed;
+} par_t;
+
+typedef struct {
+  par_t *par;
+  uint64_t g;
+  uint8_t *buf; /* bytes waiting for the head */
+  uint64_t buf_sz, buf_cap;
+  int is_head;  /* the head was reached: write straight to the fd */
+} cg_out_t;
+
+static int fd_writev(int fd, const struct iovec *iov0, int cnt) {
+  struct iovec iov[1024];
+  memcpy(iov, iov0, (size_t)cnt * sizeof *iov);
+  int i = 0;
+  while (i < cnt) {
+    ssize_t n = writev(fd, iov + i, cnt - i > 1024 ? 1024 : cnt - i);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    while (i < cnt && (size_t)n >= iov[i].iov_len) n -= (ssize_t)iov[i++].iov_len;
+    if (i < cnt) {
+      iov[i].iov_base = (uint8_t *)iov[i].iov_base + n;
+      iov[i].iov_len -= (size_t)n;
+    }
+  }
+  return 0;
+}
+
+/* Waits until this cgroup is the head (ECANCELED if another one failed),
+ * then writes out what was buffered. */
+static int wait_head(cg_out_t *c) {
+  par_t *p = c->par;
+  pthread_mutex_lock(&p->lock);
+  while (p->head != c->g && !p->failed) pthread_cond_wait(&p->turn, &p->lock);
+  int failed = p->failed;
+  pthread_mutex_unlock(&p->lock);
+  if (failed) return ECANCELED;
+  c->is_head = 1;
+  int e = 0;
+  if (c->buf_sz) {
+    struct iovec v = {c->buf, c->buf_sz};
+    e = fd_writev(p->fd, &v, 1);
+    p->pos += c->buf_sz; /* only the head touches pos */
+    c->buf_sz = 0;
+  }
+  return e;
+}
+
+static int cg_sink(void *ctx, const struct iovec *iov, int cnt) {
+  cg_out_t *c = ctx;
+  uint64_t total = 0;
+  for (int i = 0; i < cnt; i++) total += iov[i].iov_len;
+  int turn = c->is_head;
+  if (!turn) {
+    pthread_mutex_lock(&c->par->lock);
+    turn = c->par->head == c->g;
+    pthread_mutex_unlock(&c->par->lock);
+  }
+  if (!turn && c->buf_sz + total <= wksp_private_ckpt_par_buf_max) {
+    if (c->buf_sz + total > c->buf_cap) {
+      uint64_t cap = c->buf_cap ? c->buf_cap : 1 << 20;
+      while (cap < c->buf_sz + total) cap *= 2;
+      uint8_t *b = realloc(c->buf, cap);
+      if (!b) return ENOMEM;
+      c->buf = b;
+      c->buf_cap = cap;
+    }
+    for (int i = 0; i < cnt; i++) {
+      memcpy(c->buf + c->buf_sz, iov[i].iov_base, iov[i].iov_len);
+      c->buf_sz += iov[i].iov_len;
+    }
+    return 0;
+  }
+  int e = c->is_head ? 0 : wait_head(c);
+  if (!e) e = fd_writev(c->par->fd, iov, cnt);
+  if (!e) c->par->pos += total;
+  return e;
+}
+
+/* Encodes cgroup g through a sink writer whose output is cg_sink. */
+static int encode_cgroup(cg_out_t *c) {
+  const plan_t *pl = c->par->pl;
+  wksp_frame_writer_t *fw = NULL;
+  int rc = wksp_frame_writer_init_sink(&fw, cg_sink, c);
+  if (!rc) rc = wksp_frame_writer_open(fw, c->par->fsc, NULL);
+  const uint64_t *idx = pl->order + pl->cg_start[c->g];
+  uint64_t n = pl->cg_cnt[c->g];
   uint8_t cmd[CKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k < n; k++) {
     const wksp_part_t *p = &pl->parts[idx[k]];
-    ckpt_cmd_encode(cmd, p->tag, p->gaddr_lo, p->gaddr_hi);
+    wksp_private_ckpt_cmd_encode(cmd, p->tag, p->gaddr_lo, p->gaddr_hi);
     rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
   }
-  ckpt_cmd_encode(cmd, 0, UINT64_MAX, UINT64_MAX);
+  wksp_private_ckpt_cmd_encode(cmd, 0, UINT64_MAX, UINT64_MAX);
   if (!rc) rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
   for (uint64_t k = 0; !rc && k < n; k++) {
     const wksp_part_t *p = &pl->parts[idx[k]];
     rc = wksp_frame_writer_data(fw, wksp_laddr(pl->w, p->gaddr_lo), p->gaddr_hi - p->gaddr_lo);
   }
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
+  int rc2 = wksp_frame_writer_fini(fw, NULL);
+  return rc ? rc : rc2;
+}
+
+static int par_task(void *ctx, uint64_t g) {
+  par_t *p = ctx;
+  cg_out_t c = {.par = p, .g = g};
+  int rc = WKSP_SUCCESS;
+  if (wksp_private_ckpt_test_fail_hook && wksp_private_ckpt_test_fail_hook(g))
+    rc = wksp_err(WKSP_ERR_FAIL, EIO, "injected failure at cgroup %llu", (unsigned long long)g);
+  if (!rc) rc = encode_cgroup(&c);
+  /* An empty-output frame cannot exist (the data command is 24 bytes), but
+   * the frame may still be fully buffered: write it out in turn. */
+  int e = !rc && !c.is_head ? wait_head(&c) : 0;
+  int canceled = e == ECANCELED || (rc && wksp_errno() == ECANCELED);
+  if (e && !canceled) rc = wksp_err(WKSP_ERR_FAIL, e, "cgroup %llu: write", (unsigned long long)g);
+  free(c.buf);
+  pthread_mutex_lock(&p->lock);
+  if (rc || canceled) p->failed = 1;
+  else {
+    const plan_t *pl = p->pl;
+    for (uint64_t k = 0; k < pl->cg_cnt[g]; k++) {
+      const wksp_part_t *q = &pl->parts[pl->order[pl->cg_start[g] + k]];
+      p->done_sz += q->gaddr_hi - q->gaddr_lo;
+    }
+    p->head = g + 1;
+    if (g + 1 < pl->C) pl->cg_off[g + 1] = p->pos;
+  }
+  pthread_cond_broadcast(&p->turn);
+  uint64_t done = p->done_sz;
+  pthread_mutex_unlock(&p->lock);
+  if (canceled) return WKSP_SUCCESS; /* another cgroup failed first: its error is the one */
+  if (!rc && p->o->progress && pthread_equal(pthread_self(), p->caller))
+    p->o->progress(done, p->pl->data_sz, p->o->progress_ctx);
   return rc;
 }
 
-static int write_all(wksp_frame_writer_t *fw, plan_t *pl, int fsc, const info_t *inf,
-                     const wksp_checkpt_opts_t *o) {
+/* Writes the cgroup frames at checkpoint offset pos0; *pos gets the end. */
+static int write_cgroups(int fd, plan_t *pl, int fsc, uint64_t pos0, const wksp_checkpt_opts_t *o,
+                         uint64_t *pos) {
+  par_t p = {.pl = pl, .fd = fd, .fsc = fsc, .o = o, .caller = pthread_self(), .pos = pos0};
+  pthread_mutex_init(&p.lock, NULL);
+  pthread_cond_init(&p.turn, NULL);
+  if (pl->C) pl->cg_off[0] = pos0;
+  int rc = wksp_private_ckpt_pool_run(o->threads ? o->threads : 1, pl->C, par_task, &p);
+  pthread_cond_destroy(&p.turn);
+  pthread_mutex_destroy(&p.lock);
+  *pos = p.pos;
+  return rc;
+}
+
+/* ---- emission -------------------------------------------------------------------- */
+
+static int write_head(int fd, const plan_t *pl, int fsc, const info_t *inf, ckpt_hdr_t *h,
+                      uint64_t *end) {
   wksp_t *w = pl->w;
-  ckpt_hdr_t h = {.magic = CKPT_MAGIC, .style = 2, .frame_style = fsc, .seed = wksp_seed(w),
-                  .part_max = wksp_part_max(w), .data_max = wksp_data_max(w)};
-  strncpy(h.name, wksp_name(w), CKPT_NAME_MAX - 1); /* zero-fills the rest */
-  uint8_t hdr[CKPT_HDR_SZ], info[CKPT_INFO_SZ], cmd[CKPT_CMD_SZ], ftr[CKPT_FTR_SZ];
-  ckpt_hdr_encode(hdr, &h);
-  ckpt_info_encode(info, &inf->info);
-  int rc = wksp_frame_writer_open(fw, WKSP_FRAME_RAW, NULL);
+  *h = (ckpt_hdr_t){.magic = CKPT_MAGIC, .style = 2, .frame_style = fsc, .seed = wksp_seed(w),
+                    .part_max = wksp_part_max(w), .data_max = wksp_data_max(w)};
+  strncpy(h->name, wksp_name(w), CKPT_NAME_MAX - 1); /* zero-fills the rest */
+  uint8_t hdr[CKPT_HDR_SZ], info[CKPT_INFO_SZ];
+  wksp_private_ckpt_hdr_encode(hdr, h);
+  wksp_private_ckpt_info_encode(info, &inf->info);
+  wksp_frame_writer_t *fw = NULL;
+  int rc = wksp_frame_writer_init_fd(&fw, fd);
+  if (!rc) rc = wksp_frame_writer_open(fw, WKSP_FRAME_RAW, NULL);
   if (!rc) rc = wksp_frame_writer_data(fw, hdr, sizeof hdr);
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
   if (!rc) rc = wksp_frame_writer_open(fw, fsc, NULL);
   if (!rc) rc = wksp_frame_writer_meta(fw, info, sizeof info);
   if (!rc) rc = wksp_frame_writer_data(fw, inf->blob, inf->blob_sz);
-  if (!rc) rc = wksp_frame_writer_close(fw, NULL);
-  uint64_t done = 0;
-  for (uint64_t g = 0; !rc && g < pl->C; g++) {
-    if (ckpt_test_fail_hook && ckpt_test_fail_hook(g)) {
-      rc = wksp_err(WKSP_ERR_FAIL, EIO, "injected failure at cgroup %llu", (unsigned long long)g);
-      break;
-    }
-    rc = write_cgroup(fw, pl, fsc, g, &pl->cg_off[g]);
-    for (uint64_t k = 0; !rc && k < pl->cg_cnt[g]; k++) {
-      const wksp_part_t *p = &pl->parts[pl->order[pl->cg_start[g] + k]];
-      done += p->gaddr_hi - p->gaddr_lo;
-    }
-    if (!rc && o->progress) o->progress(done, pl->data_sz, o->progress_ctx);
+  if (!rc) rc = wksp_frame_writer_close(fw, end);
+  int rc2 = wksp_frame_writer_fini(fw, NULL);
+  return rc ? rc : rc2;
+}
+
+/* Appendix, volumes and footer, starting at checkpoint offset base. */
+static int write_tail(int fd, const plan_t *pl, int fsc, const ckpt_hdr_t *h, uint64_t base) {
+  uint8_t cmd[CKPT_CMD_SZ], ftr[CKPT_FTR_SZ];
+  uint8_t *arr = malloc(16 * pl->C + 1); /* data buffers: kept until close */
+  if (!arr) return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt: appendix");
+  for (uint64_t g = 0; g < pl->C; g++) {
+    ckpt_st64(arr + 8 * g, pl->cg_off[g]);
+    ckpt_st64(arr + 8 * (pl->C + g), pl->cg_cnt[g]);
   }
-  /* Appendix arrays, as little-endian u64 (data buffers: kept until close). */
-  uint8_t *arr = NULL;
-  if (!rc && pl->C) {
-    arr = malloc(16 * pl->C);
-    if (!arr) rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt: appendix");
-    for (uint64_t g = 0; !rc && g < pl->C; g++) {
-      ckpt_st64(arr + 8 * g, pl->cg_off[g]);
-      ckpt_st64(arr + 8 * (pl->C + g), pl->cg_cnt[g]);
-    }
-  }
+  wksp_frame_writer_t *fw = NULL;
   uint64_t app_off = 0, vol_off = 0, ftr_off = 0;
+  int rc = wksp_frame_writer_init_fd(&fw, fd);
   if (!rc) rc = wksp_frame_writer_open(fw, fsc, &app_off);
-  ckpt_cmd_encode(cmd, 0, pl->C, 0);
+  app_off += base;
+  wksp_private_ckpt_cmd_encode(cmd, 0, pl->C, 0);
   if (!rc) rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
-  if (!rc && pl->C) rc = wksp_frame_writer_data(fw, arr, 8 * pl->C);
-  if (!rc && pl->C) rc = wksp_frame_writer_data(fw, arr + 8 * pl->C, 8 * pl->C);
+  if (!rc) rc = wksp_frame_writer_data(fw, arr, 8 * pl->C);
+  if (!rc) rc = wksp_frame_writer_data(fw, arr + 8 * pl->C, 8 * pl->C);
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
-  free(arr);
   if (!rc) rc = wksp_frame_writer_open(fw, fsc, &vol_off);
-  ckpt_cmd_encode(cmd, 0, UINT64_MAX, app_off);
+  vol_off += base;
+  wksp_private_ckpt_cmd_encode(cmd, 0, UINT64_MAX, app_off);
   if (!rc) rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
   if (!rc) rc = wksp_frame_writer_open(fw, WKSP_FRAME_RAW, &ftr_off);
+  ftr_off += base;
   ckpt_ftr_t f = {.alloc_cnt = pl->cnt, .cgroup_cnt = pl->C, .volume_cnt = 1,
                   .frame_off = vol_off, .checkpt_sz = ftr_off + CKPT_FTR_SZ,
-                  .data_max = h.data_max, .part_max = h.part_max, .seed = h.seed,
-                  .reserved = 0, .frame_style = fsc, .style = 2, .unmagic = ~h.magic};
-  memcpy(f.name, h.name, CKPT_NAME_MAX);
-  ckpt_ftr_encode(ftr, &f);
+                  .data_max = h->data_max, .part_max = h->part_max, .seed = h->seed,
+                  .reserved = 0, .frame_style = h->frame_style, .style = 2, .unmagic = ~h->magic};
+  memcpy(f.name, h->name, CKPT_NAME_MAX);
+  wksp_private_ckpt_ftr_encode(ftr, &f);
   if (!rc) rc = wksp_frame_writer_data(fw, ftr, sizeof ftr);
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
+  int rc2 = wksp_frame_writer_fini(fw, NULL);
+  free(arr);
+  return rc ? rc : rc2;
+}
+
+static int write_all(int fd, plan_t *pl, int fsc, const info_t *inf, const wksp_checkpt_opts_t *o) {
+  ckpt_hdr_t h;
+  uint64_t pos = 0, end = 0;
+  int rc = write_head(fd, pl, fsc, inf, &h, &pos);
+  if (!rc) rc = write_cgroups(fd, pl, fsc, pos, o, &end);
+  if (!rc) rc = write_tail(fd, pl, fsc, &h, end);
   return rc;
 }
 
@@ -255,7 +417,6 @@ static int checkpt_to(wksp_t *w, int fd, ckpt_pub_t *pub, const char *label,
   uint32_t mode = o->mode ? o->mode : 0600;
   info_t inf = {0};
   plan_t pl = {0};
-  wksp_frame_writer_t *fw = NULL;
   rc = info_build(&inf, label, mode, o->uinfo);
   if (rc) goto out;
   rc = wksp_private_lock(w);
@@ -264,14 +425,11 @@ static int checkpt_to(wksp_t *w, int fd, ckpt_pub_t *pub, const char *label,
     goto out;
   }
   rc = plan_build(&pl, w);
-  if (!rc) rc = wksp_frame_writer_init_fd(&fw, fd);
-  if (!rc) rc = write_all(fw, &pl, fsc, &inf, o);
-  if (fw) {
-    int rc2 = wksp_frame_writer_fini(fw, NULL);
-    if (!rc) rc = rc2;
+  if (!rc) {
+    rc = write_all(fd, &pl, fsc, &inf, o);
     if (rc == WKSP_ERR_FAIL) wksp_err_wrap(rc, "checkpt %s", label); /* I/O: name the target */
   }
-  if (!rc && pub) rc = ckpt_pub_commit(pub);
+  if (!rc && pub) rc = wksp_private_ckpt_pub_commit(pub);
   wksp_private_unlock(w);
 out:
   plan_fini(&pl);
@@ -293,9 +451,9 @@ int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts) {
   int rc = opts_check(opts, &fsc);
   if (rc) return rc;
   ckpt_pub_t pub;
-  rc = ckpt_pub_open(&pub, path, opts->mode ? opts->mode : 0600, opts->overwrite);
+  rc = wksp_private_ckpt_pub_open(&pub, path, opts->mode ? opts->mode : 0600, opts->overwrite);
   if (rc) return rc;
   rc = checkpt_to(w, pub.fd, &pub, path, opts);
-  ckpt_pub_abort(&pub);
+  wksp_private_ckpt_pub_abort(&pub);
   return rc;
 }

@@ -138,7 +138,7 @@ static int print_dump(out_t *o, const ckpt_input_t *in, const ckpt_scan_t *s) {
   }
   dump_t d = {.o = o, .buf = malloc(largest)};
   if (!d.buf) return wksp_err(WKSP_ERR_NOMEM, 0, "print: %llu-byte buffer", (unsigned long long)largest);
-  int rc = ckpt_data_run(in, s, 1, dump_dest, dump_done, &d);
+  int rc = wksp_private_ckpt_data_run(in, s, 1, dump_dest, dump_done, &d);
   free(d.buf);
   return rc;
 }
@@ -148,7 +148,7 @@ static int print_dump(out_t *o, const ckpt_input_t *in, const ckpt_scan_t *s) {
 static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
   wksp_preview_t pv;
   uint64_t n = in->sz < CKPT_PREVIEW_MAX ? in->sz : CKPT_PREVIEW_MAX;
-  int rc = n >= 12 ? ckpt_preview_any(in->mem, n, &pv, in->label)
+  int rc = n >= 12 ? wksp_private_ckpt_preview_any(in->mem, n, &pv, in->label)
                    : wksp_err(WKSP_ERR_FAIL, 0, "%s: only %llu bytes", in->label, (unsigned long long)n);
   if (rc) {
     out(o, "\tinvalid or unsupported (%s)\n", wksp_errmsg());
@@ -159,7 +159,7 @@ static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
     return WKSP_SUCCESS;
   }
   ckpt_scan_t s;
-  rc = ckpt_scan(&s, in);
+  rc = wksp_private_ckpt_scan(&s, in);
   if (rc) {
     print_preview(o, &pv);
     out(o, "\tinvalid or unsupported (%s)\n", wksp_errmsg());
@@ -179,7 +179,7 @@ static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
     rc = print_dump(o, in, &s);
     if (rc) out(o, "\tinvalid data (%s)\n", wksp_errmsg());
   }
-  ckpt_scan_fini(&s);
+  wksp_private_ckpt_scan_fini(&s);
   return rc;
 }
 
@@ -188,11 +188,11 @@ static int print_any(int out_fd, const char *path, int in_fd, const char *label,
   out_t o = {.fd = out_fd};
   out(&o, "checkpt %s (verbose %d)\n", label, verbose);
   ckpt_input_t in;
-  int rc = ckpt_input_open(&in, path, in_fd, label, 1);
+  int rc = wksp_private_ckpt_input_open(&in, path, in_fd, label, CKPT_IN_NEED_MEM);
   if (rc) out(&o, "\tinvalid or unsupported (%s)\n", wksp_errmsg());
   else {
     rc = print_input(&o, &in, verbose);
-    ckpt_input_fini(&in);
+    wksp_private_ckpt_input_fini(&in);
   }
   if (o.bad) return wksp_err(WKSP_ERR_FAIL, o.bad, "print: write to fd %d", out_fd);
   return rc;

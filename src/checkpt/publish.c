@@ -48,7 +48,7 @@ static char *tmp_name(const char *base) {
   return s;
 }
 
-int ckpt_pub_open(ckpt_pub_t *p, const char *path, uint32_t mode, int overwrite) {
+int wksp_private_ckpt_pub_open(ckpt_pub_t *p, const char *path, uint32_t mode, int overwrite) {
   memset(p, 0, sizeof *p);
   p->fd = p->dir_fd = -1;
   p->mode = mode;
@@ -86,7 +86,7 @@ int ckpt_pub_open(ckpt_pub_t *p, const char *path, uint32_t mode, int overwrite)
   }
   return WKSP_SUCCESS;
 fail:
-  ckpt_pub_abort(p);
+  wksp_private_ckpt_pub_abort(p);
   return rc;
 }
 
@@ -99,7 +99,7 @@ static int link_as(ckpt_pub_t *p, const char *name) {
   return linkat(AT_FDCWD, proc, p->dir_fd, name, AT_SYMLINK_FOLLOW);
 }
 
-int ckpt_pub_commit(ckpt_pub_t *p) {
+int wksp_private_ckpt_pub_commit(ckpt_pub_t *p) {
   const char *base = base_name(p->path);
   int rc;
   if (fchmod(p->fd, p->mode)) {
@@ -156,11 +156,11 @@ int ckpt_pub_commit(ckpt_pub_t *p) {
   }
   rc = WKSP_SUCCESS;
 fail:
-  ckpt_pub_abort(p);
+  wksp_private_ckpt_pub_abort(p);
   return rc;
 }
 
-void ckpt_pub_abort(ckpt_pub_t *p) {
+void wksp_private_ckpt_pub_abort(ckpt_pub_t *p) {
   if (p->tmp_name && p->dir_fd >= 0) unlinkat(p->dir_fd, p->tmp_name, 0);
   free(p->tmp_name);
   p->tmp_name = NULL;

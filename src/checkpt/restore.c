@@ -85,7 +85,7 @@ static int data_cgroup(void *ctx, uint64_t g) {
   for (uint64_t k = 0; !rc && k <= cg->alloc_cnt; k++) {
     rc = wksp_frame_reader_meta(r, b, sizeof b);
     ckpt_cmd_t c;
-    ckpt_cmd_decode(&c, b);
+    wksp_private_ckpt_cmd_decode(&c, b);
     int same = k < cg->alloc_cnt ? c.tag == p[k].tag && c.a == p[k].gaddr_lo && c.b == p[k].gaddr_hi
                                  : ckpt_cmd_is_data(&c);
     if (!rc && !same) rc = wksp_err(WKSP_ERR_CORRUPT, 0, "commands changed since validation");
@@ -113,11 +113,11 @@ static int data_v1(void *ctx, uint64_t k) {
   return j->done ? j->done(j->ctx, p, d) : WKSP_SUCCESS;
 }
 
-int ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
+int wksp_private_ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
                   ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx) {
   data_job_t j = {.in = in, .s = s, .dest = dest, .done = done, .ctx = ctx};
-  if (s->info.pv.style == 1) return ckpt_pool_run(threads, s->info.alloc_cnt, data_v1, &j);
-  return ckpt_pool_run(threads, s->info.cgroup_cnt, data_cgroup, &j);
+  if (s->info.pv.style == 1) return wksp_private_ckpt_pool_run(threads, s->info.alloc_cnt, data_v1, &j);
+  return wksp_private_ckpt_pool_run(threads, s->info.cgroup_cnt, data_cgroup, &j);
 }
 
 static void *dest_wksp(void *ctx, const wksp_part_t *p) { return wksp_laddr(ctx, p->gaddr_lo); }
@@ -132,7 +132,7 @@ static int restore_locked(wksp_t *w, const ckpt_input_t *in, const ckpt_scan_t *
   if (rc) return wksp_err_wrap(rc, "restore %s", in->label);
   rc = wksp_private_reset(w, o->seed);
   if (rc) return wksp_err_wrap(rc, "restore %s: reset", in->label);
-  rc = ckpt_data_run(in, s, o->threads ? o->threads : 1, dest_wksp, NULL, w);
+  rc = wksp_private_ckpt_data_run(in, s, o->threads ? o->threads : 1, dest_wksp, NULL, w);
   if (!rc) rc = wksp_private_replace(w, parts, cnt, o->seed);
   if (rc) {
     wksp_private_reset(w, o->seed); /* already empty unless replace half-failed */
@@ -144,7 +144,7 @@ static int restore_locked(wksp_t *w, const ckpt_input_t *in, const ckpt_scan_t *
 
 static int restore_mem(wksp_t *w, const ckpt_input_t *in, const wksp_restore_opts_t *o) {
   ckpt_scan_t s;
-  int rc = ckpt_scan(&s, in);
+  int rc = wksp_private_ckpt_scan(&s, in);
   if (rc) return rc;
   rc = wksp_private_lock(w);
   if (rc) {
@@ -153,7 +153,7 @@ static int restore_mem(wksp_t *w, const ckpt_input_t *in, const wksp_restore_opt
     rc = restore_locked(w, in, &s, o);
     wksp_private_unlock(w);
   }
-  ckpt_scan_fini(&s);
+  wksp_private_ckpt_scan_fini(&s);
   return rc;
 }
 
@@ -184,7 +184,7 @@ static int st_cmd(stream_t *st, ckpt_cmd_t *c) {
   uint8_t b[CKPT_CMD_SZ];
   int rc = wksp_frame_reader_meta(st->r, b, sizeof b);
   if (rc) return st_fail(st, rc, "command");
-  ckpt_cmd_decode(c, b);
+  wksp_private_ckpt_cmd_decode(c, b);
   return WKSP_SUCCESS;
 }
 
@@ -209,7 +209,7 @@ static int st_cgroup(stream_t *st, ckpt_cmd_t c, uint64_t off) {
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: more than %llu cgroup frames in a volume", st->what,
                     (unsigned long long)CKPT_CGROUP_MAX);
   while (!ckpt_cmd_is_data(&c)) {
-    rc = ckpt_meta_check(&c, src_lo, src_hi, off, st->what);
+    rc = wksp_private_ckpt_meta_check(&c, src_lo, src_hi, off, st->what);
     if (rc) return rc;
     if (c.a < prev_hi)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: cgroup frame at %llu: allocations out of order",
@@ -281,8 +281,8 @@ static int st_footer(stream_t *st, uint64_t vol_off) {
   if (rc) return st_fail(st, rc, "footer");
   off += STREAM_BASE;
   ckpt_ftr_t f;
-  ckpt_ftr_decode(&f, b);
-  rc = ckpt_ftr_check(&f, &st->hdr, off + CKPT_FTR_SZ, st->what);
+  wksp_private_ckpt_ftr_decode(&f, b);
+  rc = wksp_private_ckpt_ftr_check(&f, &st->hdr, off + CKPT_FTR_SZ, st->what);
   if (rc) return rc;
   if (f.alloc_cnt != st->cnt || f.cgroup_cnt != st->cgroups || f.volume_cnt != st->volumes ||
       f.frame_off != vol_off)
@@ -304,16 +304,16 @@ static int st_body(stream_t *st) {
   if (!rc) rc = wksp_frame_reader_meta(st->r, info, sizeof info);
   if (rc) return st_fail(st, rc, "info frame");
   ckpt_info_t I;
-  ckpt_info_decode(&I, info);
+  wksp_private_ckpt_info_decode(&I, info);
   uint64_t blob_sz;
-  rc = ckpt_info_check(&I, &blob_sz, st->what);
+  rc = wksp_private_ckpt_info_check(&I, &blob_sz, st->what);
   if (rc) return rc;
   uint8_t *blob = malloc(blob_sz);
   if (!blob) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: info", st->what);
   rc = wksp_frame_reader_data(st->r, blob, blob_sz);
   if (!rc) rc = wksp_frame_reader_close(st->r, NULL);
   if (rc) rc = st_fail(st, rc, "info strings");
-  if (!rc) rc = ckpt_info_blob_check(&I, blob, st->what);
+  if (!rc) rc = wksp_private_ckpt_info_blob_check(&I, blob, st->what);
   free(blob);
   uint64_t prev_app = 0;
   for (;;) {
@@ -340,7 +340,7 @@ static int st_body(stream_t *st) {
                        (unsigned long long)off);
   }
   if (rc) return rc;
-  qsort(st->parts, st->cnt, sizeof *st->parts, cmp_part);
+  if (st->cnt) qsort(st->parts, st->cnt, sizeof *st->parts, cmp_part);
   for (uint64_t k = 1; k < st->cnt; k++)
     if (st->parts[k].gaddr_lo < st->parts[k - 1].gaddr_hi)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: allocations at %llu and %llu overlap", st->what,
@@ -358,19 +358,19 @@ static int st_body(stream_t *st) {
 
 static int restore_stream(wksp_t *w, ckpt_input_t *in, const wksp_restore_opts_t *o) {
   uint8_t hdr[CKPT_HDR_SZ];
-  long n = ckpt_read_full(in->fd, hdr, sizeof hdr);
+  long n = wksp_private_ckpt_read_full(in->fd, hdr, sizeof hdr);
   if (n < 0) return wksp_err(WKSP_ERR_FAIL, errno, "restore %s: read", in->label);
   ckpt_hdr_t h;
-  if ((size_t)n == sizeof hdr) ckpt_hdr_decode(&h, hdr);
+  if ((size_t)n == sizeof hdr) wksp_private_ckpt_hdr_decode(&h, hdr);
   int spool = (size_t)n < sizeof hdr || h.magic != CKPT_MAGIC || o->verify_first;
   if (!spool) {
-    int rc = ckpt_hdr_check(&h, in->label);
+    int rc = wksp_private_ckpt_hdr_check(&h, in->label);
     if (rc) return rc;
     uint64_t slo = ckpt_gaddr_lo(h.part_max), shi = slo + h.data_max;
     spool = slo < wksp_gaddr_lo(w) || shi > wksp_gaddr_hi(w); /* may not fit: check first */
   }
   if (spool) {
-    int rc = ckpt_input_spool(in, hdr, (size_t)n);
+    int rc = wksp_private_ckpt_input_spool(in, hdr, (size_t)n);
     return rc ? rc : restore_mem(w, in, o);
   }
   stream_t st = {.w = w, .what = in->label, .o = o, .hdr = h};
@@ -405,10 +405,10 @@ static int restore_any(wksp_t *w, const char *path, int fd, const char *label,
                        const wksp_restore_opts_t *o) {
   if (!o) o = &ropts_default;
   ckpt_input_t in;
-  int rc = ckpt_input_open(&in, path, fd, label, 0);
+  int rc = wksp_private_ckpt_input_open(&in, path, fd, label, CKPT_IN_POPULATE);
   if (rc) return rc;
   rc = in.mem ? restore_mem(w, &in, o) : restore_stream(w, &in, o);
-  ckpt_input_fini(&in);
+  wksp_private_ckpt_input_fini(&in);
   return rc;
 }
 
@@ -427,17 +427,17 @@ int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out) {
   if (!out || (!path && fd < 0))
     return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_info: NULL out or no path / fd");
   ckpt_input_t in;
-  int rc = ckpt_input_open(&in, path, path ? -1 : fd, path ? path : "-", 1);
+  int rc = wksp_private_ckpt_input_open(&in, path, path ? -1 : fd, path ? path : "-", CKPT_IN_NEED_MEM);
   if (rc) return rc;
   ckpt_scan_t s;
-  rc = ckpt_scan(&s, &in);
-  ckpt_input_fini(&in);
+  rc = wksp_private_ckpt_scan(&s, &in);
+  wksp_private_ckpt_input_fini(&in);
   if (rc) return rc;
   *out = s.info;
   s.info.parts = NULL;
   s.info.cgroups = NULL;
   s.info.priv_ = NULL;
-  ckpt_scan_fini(&s);
+  wksp_private_ckpt_scan_fini(&s);
   return WKSP_SUCCESS;
 }
 

@@ -11,7 +11,7 @@
 #include "util/err.h"
 #include "wksp/frame.h"
 
-void ckpt_scan_fini(ckpt_scan_t *s) {
+void wksp_private_ckpt_scan_fini(ckpt_scan_t *s) {
   free(s->info.parts);
   free(s->info.cgroups);
   free(s->info.priv_);
@@ -22,7 +22,7 @@ void ckpt_scan_fini(ckpt_scan_t *s) {
   memset(s, 0, sizeof *s);
 }
 
-int ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT], const uint64_t len[CKPT_S_CNT]) {
+int wksp_private_ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT], const uint64_t len[CKPT_S_CNT]) {
   wksp_checkpt_info_t *I = &s->info;
   uint64_t total = 0;
   for (int k = CKPT_S_PATH; k < CKPT_S_CNT; k++) total += len[k] + 1;
@@ -51,7 +51,7 @@ static int cmp_part(const void *a, const void *b) {
   return x->gaddr_lo < y->gaddr_lo ? -1 : x->gaddr_lo > y->gaddr_lo;
 }
 
-int ckpt_scan_sort(ckpt_scan_t *s, const char *what) {
+int wksp_private_ckpt_scan_sort(ckpt_scan_t *s, const char *what) {
   uint64_t n = s->info.alloc_cnt;
   s->info.parts = malloc((n ? n : 1) * sizeof *s->info.parts);
   if (!s->info.parts) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: allocation list", what);
@@ -97,7 +97,7 @@ static int rd_fail(const v2_t *v, int rc, const char *where) {
 static int rd_cmd(wksp_frame_reader_t *r, ckpt_cmd_t *c) {
   uint8_t b[CKPT_CMD_SZ];
   int rc = wksp_frame_reader_meta(r, b, sizeof b);
-  if (!rc) ckpt_cmd_decode(c, b);
+  if (!rc) wksp_private_ckpt_cmd_decode(c, b);
   return rc;
 }
 
@@ -112,9 +112,9 @@ static int frame_cmd_at(v2_t *v, uint64_t off, ckpt_cmd_t *c, const char *where)
 static int v2_head(v2_t *v, uint64_t *info_end) {
   ckpt_scan_t *s = v->s;
   uint8_t hdr[CKPT_HDR_SZ], info[CKPT_INFO_SZ];
-  int rc = ckpt_preview_v2(v->mem, v->sz, &s->info.pv, v->what);
+  int rc = wksp_private_ckpt_preview_v2(v->mem, v->sz, &s->info.pv, v->what);
   if (rc) return rc;
-  ckpt_hdr_decode(&s->hdr, v->mem);
+  wksp_private_ckpt_hdr_decode(&s->hdr, v->mem);
   v->fsc = s->hdr.frame_style;
   if (v->sz <= CKPT_HDR_SZ + CKPT_FTR_SZ)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated: %llu bytes", v->what,
@@ -126,16 +126,16 @@ static int v2_head(v2_t *v, uint64_t *info_end) {
   if (!rc) rc = wksp_frame_reader_meta(v->r, info, sizeof info);
   if (rc) return rd_fail(v, rc, "info frame");
   ckpt_info_t I;
-  ckpt_info_decode(&I, info);
+  wksp_private_ckpt_info_decode(&I, info);
   uint64_t blob_sz = 0;
-  rc = ckpt_info_check(&I, &blob_sz, v->what);
+  rc = wksp_private_ckpt_info_check(&I, &blob_sz, v->what);
   if (rc) return rc;
   uint8_t *blob = malloc(blob_sz);
   if (!blob) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: info strings", v->what);
   rc = wksp_frame_reader_data(v->r, blob, blob_sz);
   if (!rc) rc = wksp_frame_reader_close(v->r, info_end);
   if (rc) rc = rd_fail(v, rc, "info strings");
-  if (!rc) rc = ckpt_info_blob_check(&I, blob, v->what);
+  if (!rc) rc = wksp_private_ckpt_info_blob_check(&I, blob, v->what);
   if (!rc) {
     const char *str[CKPT_S_CNT];
     uint64_t len[CKPT_S_CNT], at = 0;
@@ -144,7 +144,7 @@ static int v2_head(v2_t *v, uint64_t *info_end) {
       len[k] = I.sz[k] - 1;
       at += I.sz[k];
     }
-    rc = ckpt_scan_strings(s, str, len);
+    rc = wksp_private_ckpt_scan_strings(s, str, len);
   }
   free(blob);
   if (rc) return rc;
@@ -234,7 +234,7 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
     /* This volume's cgroups go in front of the later volumes' ones. */
     rc = cg_reserve(v, &cg, &cap, n + C);
     if (rc) break;
-    memmove(cg + C, cg, n * sizeof *cg);
+    if (n) memmove(cg + C, cg, n * sizeof *cg);
     n += C;
     uint64_t next = A;
     for (uint64_t i = C; !rc && i-- > 0;) {
@@ -316,7 +316,7 @@ static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
                           v->what, (unsigned long long)at, (unsigned long long)cg[g].cnt);
         break;
       }
-      rc = ckpt_meta_check(&c, src_lo, src_hi, coff, v->what);
+      rc = wksp_private_ckpt_meta_check(&c, src_lo, src_hi, coff, v->what);
       if (rc) return rc;
       if (c.a < prev_hi)
         return wksp_err(WKSP_ERR_CORRUPT, 0,
@@ -351,8 +351,8 @@ static int v2_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
   int rc = wksp_frame_reader_init_mem(&v.r, v.mem, v.sz);
   if (!rc) rc = v2_head(&v, &info_end);
   if (rc) goto out;
-  ckpt_ftr_decode(&s->ftr, v.mem + v.sz - CKPT_FTR_SZ);
-  rc = ckpt_ftr_check(&s->ftr, &s->hdr, v.sz, v.what);
+  wksp_private_ckpt_ftr_decode(&s->ftr, v.mem + v.sz - CKPT_FTR_SZ);
+  rc = wksp_private_ckpt_ftr_check(&s->ftr, &s->hdr, v.sz, v.what);
   if (!rc) rc = v2_volumes(&v, info_end, &cg, &n);
   if (!rc) rc = v2_cgroups(&v, cg, n);
   if (rc) goto out;
@@ -360,21 +360,21 @@ static int v2_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
   s->info.alloc_cnt = s->ftr.alloc_cnt;
   s->info.cgroup_cnt = n;
   s->info.volume_cnt = s->ftr.volume_cnt;
-  rc = ckpt_scan_sort(s, v.what);
+  rc = wksp_private_ckpt_scan_sort(s, v.what);
 out:
   free(cg);
   wksp_frame_reader_fini(v.r);
   return rc;
 }
 
-int ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
+int wksp_private_ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
   memset(s, 0, sizeof *s);
   if (in->sz < 12) {
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: only %llu bytes, not a checkpoint", in->label,
                     (unsigned long long)in->sz);
   }
   int rc = in->sz >= CKPT_HDR_SZ && ckpt_ld64(in->mem) == CKPT_MAGIC ? v2_scan(s, in)
-                                                                      : ckpt_v1_scan(s, in);
-  if (rc) ckpt_scan_fini(s);
+                                                                      : wksp_private_ckpt_v1_scan(s, in);
+  if (rc) wksp_private_ckpt_scan_fini(s);
   return rc;
 }

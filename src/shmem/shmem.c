@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,9 +201,12 @@ static region_t *slot_containing(uintptr_t addr) {
 
 int wksp_private_shmem_writable(const void *addr) {
   uintptr_t a = (uintptr_t)addr;
-  for (;;) {
+  for (unsigned spins = 0;; spins++) {
     uint32_t s0 = atomic_load_explicit(&table_seq, memory_order_acquire);
-    if (s0 & 1) continue; /* a change is in flight: it is a few stores long */
+    if (s0 & 1) { /* a change is in flight: a few stores, unless its thread got preempted */
+      if (spins > 64) sched_yield();
+      continue;
+    }
     int res = -1;
     size_t n = atomic_load_explicit(&table_hwm, memory_order_acquire);
     for (size_t i = 0; i < n; i++) {
@@ -226,13 +230,12 @@ static void slot_describe(const region_t *r, wksp_private_shmem_region_t *out) {
 }
 
 int wksp_private_shmem_find(const void *addr, wksp_private_shmem_region_t *out) {
-  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "shmem find: out is NULL");
+  if (!out) return WKSP_ERR_INVAL;
   table_lock();
   region_t *r = slot_containing((uintptr_t)addr);
   if (r) slot_describe(r, out);
   table_unlock();
-  if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "address %p is in no region joined by this process", addr);
-  return WKSP_SUCCESS;
+  return r ? WKSP_SUCCESS : WKSP_ERR_INVAL;
 }
 
 const char *wksp_shmem_name(const void *mem) {
@@ -287,8 +290,8 @@ static int fs_page(const struct statfs *sf) {
 /* The distinct directories of every configured page kind; dirs[k] is ""
  * for a kind with none (or the same directory as an earlier kind). */
 static void dirs_known(char dirs[3][PATH_MAX]) {
+  wksp_private_shmem_dirs(dirs);
   for (int k = 0; k < 3; k++) {
-    if (wksp_private_shmem_dir_quiet((wksp_page_t)k, dirs[k], PATH_MAX)) dirs[k][0] = 0;
     for (int j = 0; j < k; j++)
       if (dirs[k][0] && !strcmp(dirs[j], dirs[k])) dirs[k][0] = 0;
   }
@@ -301,30 +304,42 @@ static int path_join(char *out, const char *dir, const char *name) {
   return WKSP_SUCCESS;
 }
 
+/* Looks for region `name` in dir: 1 found (loc filled in), 0 not there,
+ * or a recorded error code. */
+static int locate_in(const char *who, const char *dir, const char *name, located_t *loc) {
+  int rc = path_join(loc->path, dir, name);
+  if (rc) return rc;
+  if (lstat(loc->path, &loc->st)) {
+    if (errno == ENOENT) return 0;
+    return wksp_err(WKSP_ERR_FAIL, errno, "%s: lstat %s", who, loc->path);
+  }
+  if (!S_ISREG(loc->st.st_mode))
+    return wksp_err(WKSP_ERR_NOENT, 0, "%s: %s is not a region (not a regular file)", who, loc->path);
+  struct statfs sf;
+  if (statfs(loc->path, &sf)) return wksp_err(WKSP_ERR_FAIL, errno, "%s: statfs %s", who, loc->path);
+  int page = fs_page(&sf);
+  if (page < 0)
+    return wksp_err(WKSP_ERR_UNSUP, 0, "%s: %s is on hugetlbfs with %lu-byte pages, not 2 MiB or 1 GiB",
+                    who, loc->path, (unsigned long)sf.f_bsize);
+  loc->page = (wksp_page_t)page;
+  return 1;
+}
+
 /* Finds region `name` (already checked) in the directories of every page
- * kind, in page order.  SUCCESS, NOENT (saying where it looked), FAIL. */
+ * kind, in page order.  The normal directory comes first and alone: most
+ * regions are there, and the huge page directories cost a read of
+ * /proc/mounts.  SUCCESS, NOENT (saying where it looked), FAIL, UNSUP. */
 static int locate(const char *who, const char *name, located_t *loc) {
   char dirs[3][PATH_MAX];
+  if (wksp_private_shmem_dir_quiet(WKSP_PAGE_NORMAL, dirs[0], PATH_MAX)) dirs[0][0] = 0;
+  int rc = dirs[0][0] ? locate_in(who, dirs[0], name, loc) : 0;
+  if (rc) return rc < 0 ? rc : WKSP_SUCCESS;
+
   dirs_known(dirs);
   char where[3 * PATH_MAX + 8] = "";
   for (int k = 0; k < 3; k++) {
     if (!dirs[k][0]) continue;
-    int rc = path_join(loc->path, dirs[k], name);
-    if (rc) return rc;
-    if (!lstat(loc->path, &loc->st)) {
-      struct statfs sf;
-      if (!S_ISREG(loc->st.st_mode))
-        return wksp_err(WKSP_ERR_NOENT, 0, "%s: %s is not a region (not a regular file)", who,
-                        loc->path);
-      if (statfs(loc->path, &sf)) return wksp_err(WKSP_ERR_FAIL, errno, "%s: statfs %s", who, loc->path);
-      int page = fs_page(&sf);
-      if (page < 0)
-        return wksp_err(WKSP_ERR_UNSUP, 0, "%s: %s is on hugetlbfs with %lu-byte pages, not 2 MiB or 1 GiB",
-                        who, loc->path, (unsigned long)sf.f_bsize);
-      loc->page = (wksp_page_t)page;
-      return WKSP_SUCCESS;
-    }
-    if (errno != ENOENT) return wksp_err(WKSP_ERR_FAIL, errno, "%s: lstat %s", who, loc->path);
+    if (k > 0 && (rc = locate_in(who, dirs[k], name, loc))) return rc < 0 ? rc : WKSP_SUCCESS;
     size_t w = strlen(where);
     snprintf(where + w, sizeof where - w, "%s%s", w ? ", " : "", dirs[k]);
   }

@@ -62,8 +62,22 @@ static int unescape(const char *s, size_t n, char *out, size_t out_sz) {
   return 1;
 }
 
-/* The page size of a hugetlbfs mount from its option string. */
-static uint64_t mount_page_sz(const char *opts, size_t n, uint64_t default_sz) {
+/* The kernel's default huge page size (Hugepagesize in /proc/meminfo), 0
+ * if unknown. */
+static uint64_t default_huge_sz(void) {
+  FILE *f = fopen("/proc/meminfo", "re");
+  if (!f) return 0;
+  char line[256];
+  unsigned long long kb = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "Hugepagesize: %llu kB", &kb) == 1) break;
+  fclose(f);
+  return (uint64_t)kb << 10;
+}
+
+/* The page size of a hugetlbfs mount from its option string; *default_sz
+ * (0: not read yet) is what a mount without pagesize= has. */
+static uint64_t mount_page_sz(const char *opts, size_t n, uint64_t *default_sz) {
   const char *end = opts + n;
   for (const char *o = opts; o < end;) {
     const char *comma = memchr(o, ',', (size_t)(end - o));
@@ -71,15 +85,18 @@ static uint64_t mount_page_sz(const char *opts, size_t n, uint64_t default_sz) {
     if ((size_t)(oe - o) > 9 && !memcmp(o, "pagesize=", 9)) return parse_size(o + 9, (size_t)(oe - o - 9));
     o = oe + 1;
   }
-  return default_sz;
+  if (!*default_sz) *default_sz = default_huge_sz();
+  return *default_sz;
 }
 
-int wksp_private_shmem_mounts_find(FILE *mounts, uint64_t page_sz, uint64_t default_sz, char *dir,
-                                   size_t dir_sz) {
+/* One pass over a /proc/mounts stream: for each k < n with dirs[k][0] == 0,
+ * the first hugetlbfs mount of page size want[k] goes to dirs[k]
+ * (unescaped; left "" if it does not fit in dir_sz). */
+static void scan_mounts(FILE *mounts, uint64_t default_sz, const uint64_t *want, char **dirs,
+                        size_t n, size_t dir_sz) {
   char *line = NULL;
   size_t cap = 0;
-  int found = 0;
-  while (!found && getline(&line, &cap, mounts) >= 0) {
+  while (getline(&line, &cap, mounts) >= 0) {
     /* fields: device mountpoint type options dump pass */
     const char *f[4];
     size_t len[4];
@@ -93,24 +110,30 @@ int wksp_private_shmem_mounts_find(FILE *mounts, uint64_t page_sz, uint64_t defa
       len[k] = (size_t)(p - f[k]);
     }
     if (k < 4 || len[2] != 9 || memcmp(f[2], "hugetlbfs", 9)) continue;
-    if (mount_page_sz(f[3], len[3], default_sz) != page_sz) continue;
-    found = unescape(f[1], len[1], dir, dir_sz);
+    uint64_t psz = mount_page_sz(f[3], len[3], &default_sz);
+    for (size_t i = 0; i < n; i++)
+      if (!dirs[i][0] && psz == want[i] && !unescape(f[1], len[1], dirs[i], dir_sz)) dirs[i][0] = 0;
   }
   free(line);
-  return found;
 }
 
-/* The kernel's default huge page size (Hugepagesize in /proc/meminfo), 0
- * if unknown. */
-static uint64_t default_huge_sz(void) {
-  FILE *f = fopen("/proc/meminfo", "re");
-  if (!f) return 0;
-  char line[256];
-  unsigned long long kb = 0;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "Hugepagesize: %llu kB", &kb) == 1) break;
+int wksp_private_shmem_mounts_find(FILE *mounts, uint64_t page_sz, uint64_t default_sz, char *dir,
+                                   size_t dir_sz) {
+  if (!dir_sz) return 0;
+  dir[0] = 0;
+  scan_mounts(mounts, default_sz, &page_sz, &dir, 1, dir_sz);
+  return dir[0] != 0;
+}
+
+/* Reads /proc/mounts once for the page kinds page[0..n) (n <= 3), filling
+ * the dirs[k] that are still "". */
+static void mounts_lookup(const wksp_page_t *page, char **dirs, size_t n, size_t dir_sz) {
+  uint64_t want[3];
+  for (size_t k = 0; k < n; k++) want[k] = wksp_page_sz(page[k]);
+  FILE *f = fopen("/proc/mounts", "re");
+  if (!f) return;
+  scan_mounts(f, 0, want, dirs, n, dir_sz);
   fclose(f);
-  return (uint64_t)kb << 10;
 }
 
 /* A user-named huge page directory must really be hugetlbfs of that page
@@ -164,13 +187,9 @@ static int dir_find(wksp_page_t page, char *dir, size_t dir_sz, char *why, size_
   }
   if (page == WKSP_PAGE_NORMAL) return copy_dir("/dev/shm", dir, dir_sz, why, why_sz);
 
-  FILE *f = fopen("/proc/mounts", "re");
-  int found = 0;
-  if (f) {
-    found = wksp_private_shmem_mounts_find(f, wksp_page_sz(page), default_huge_sz(), dir, dir_sz);
-    fclose(f);
-  }
-  if (found) return WKSP_SUCCESS;
+  dir[0] = 0;
+  mounts_lookup(&page, &dir, 1, dir_sz);
+  if (dir[0]) return WKSP_SUCCESS;
   snprintf(why, why_sz,
            "no hugetlbfs mount with %s pages: none in /proc/mounts and %s is not set; to use %s "
            "pages reserve some (/sys/kernel/mm/hugepages/*/nr_hugepages or the kernel command "
@@ -190,4 +209,22 @@ int wksp_private_shmem_dir(wksp_page_t page, char *dir, size_t dir_sz) {
 int wksp_private_shmem_dir_quiet(wksp_page_t page, char *dir, size_t dir_sz) {
   char why[1024];
   return dir_find(page, dir, dir_sz, why, sizeof why);
+}
+
+void wksp_private_shmem_dirs(char dirs[3][PATH_MAX]) {
+  wksp_page_t from_mounts[2];
+  char *mount_dirs[2];
+  size_t n = 0;
+  for (int k = 0; k < 3; k++) {
+    wksp_page_t page = (wksp_page_t)k;
+    const char *env = getenv(env_name[k]);
+    if (page == WKSP_PAGE_NORMAL || (env && *env)) {
+      if (wksp_private_shmem_dir_quiet(page, dirs[k], PATH_MAX)) dirs[k][0] = 0;
+    } else {
+      dirs[k][0] = 0;
+      from_mounts[n] = page;
+      mount_dirs[n++] = dirs[k];
+    }
+  }
+  if (n) mounts_lookup(from_mounts, mount_dirs, n, PATH_MAX);
 }

@@ -28,8 +28,9 @@ typedef struct {
 int wksp_private_shmem_writable(const void *addr);
 
 /* Describes the region containing addr (any byte inside it).  SUCCESS, or
- * INVAL with a message when addr is in no joined or anonymous region.
- * Thread-safe (takes the join-table mutex). */
+ * INVAL when addr is in no joined or anonymous region (or out is NULL).
+ * Records no error: callers say what they expected.  Thread-safe (takes
+ * the join-table mutex). */
 int wksp_private_shmem_find(const void *addr, wksp_private_shmem_region_t *out);
 
 /* The directory holding regions of page kind `page`, written to
@@ -45,9 +46,14 @@ int wksp_private_shmem_dir(wksp_page_t page, char *dir, size_t dir_sz);
  * kind while looking a name up). */
 int wksp_private_shmem_dir_quiet(wksp_page_t page, char *dir, size_t dir_sz);
 
+/* The directory of every page kind at once (dirs[page]; "" for a kind with
+ * none configured), reading /proc/mounts at most once.  Records no error. */
+void wksp_private_shmem_dirs(char dirs[3][PATH_MAX]);
+
 /* Scans a /proc/mounts-format stream for the first hugetlbfs mount whose
  * page size is page_sz (a mount without a pagesize= option has
- * default_sz, the kernel's default huge page size).  Writes its unescaped
+ * default_sz, the kernel's default huge page size; 0: read it from
+ * /proc/meminfo if such a mount is met).  Writes its unescaped
  * mount point to dir[dir_sz] and returns 1; returns 0 when there is none
  * (or the mount point does not fit).  Records no error. */
 int wksp_private_shmem_mounts_find(FILE *mounts, uint64_t page_sz, uint64_t default_sz, char *dir,

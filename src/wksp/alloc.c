@@ -9,11 +9,16 @@
 
 /* ---- treaps ------------------------------------------------------------ */
 
-/* Does record a sort before record b?  Free treap: (size, lo); used: lo. */
+/* Does record a sort before record b?  Free treap: size ascending, then
+ * address descending (among equal sizes best fit takes the highest address:
+ * that reproduces the reference allocator's choice, which takes the most
+ * recently freed one, in far more cases than lowest-address-first); used
+ * treap: address. */
 static inline int key_less(const wksp_rec_t *rec, uint32_t a, uint32_t b, int is_free) {
   if (is_free) {
     uint64_t sa = rec[a].hi - rec[a].lo, sb = rec[b].hi - rec[b].lo;
     if (sa != sb) return sa < sb;
+    return rec[a].lo > rec[b].lo;
   }
   return rec[a].lo < rec[b].lo;
 }
@@ -113,7 +118,7 @@ int wksp_private_treap_insert(wksp_t *w, uint32_t x, int is_free) {
   return is_free ? treap_insert(w, x, 1) : treap_insert(w, x, 0);
 }
 
-/* Smallest free partition of at least `need` bytes (lowest address among
+/* Smallest free partition of at least `need` bytes (highest address among
  * equals), NUL if none. */
 static uint32_t free_fit(const wksp_t *w, uint64_t need) {
   const wksp_rec_t *rec = wksp_private_rec(w);
@@ -183,6 +188,23 @@ static void idle_push(wksp_t *w, uint32_t i) {
 
 /* ---- alloc ------------------------------------------------------------- */
 
+static int bad_link(const wksp_t *w, uint32_t i, const char *field, uint32_t v) {
+  return wksp_err(WKSP_ERR_CORRUPT, 0, "record %u of \"%.39s\" has %s link %u (part_max %u)", i, w->name, field, v,
+                  w->part_max);
+}
+
+/* Lock held.  The free partition the free treap offers must really be one
+ * and hold the request; anything else means damaged metadata. */
+static int fit_check(const wksp_t *w, uint32_t f, uint64_t align, uint64_t sz) {
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  uint64_t lo = rec[f].lo, hi = rec[f].hi, r0 = (lo + align - 1) & ~(align - 1);
+  if (rec[f].tag || lo < wksp_gaddr_lo(w) || hi <= lo || hi > wksp_gaddr_hi(w) || r0 < lo || r0 > hi ||
+      hi - r0 < sz)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "free treap of \"%.39s\" offers record %u [%lu,%lu) tag %lu for %lu bytes",
+                    w->name, f, (unsigned long)lo, (unsigned long)hi, (unsigned long)rec[f].tag, (unsigned long)sz);
+  return WKSP_SUCCESS;
+}
+
 /* Lock held and write_begin done; f is the chosen free partition.  Carves
  * [r0, r0 + sz) out of it.  On CORRUPT gen stays odd (the next lock repairs). */
 static int carve(wksp_t *w, uint32_t f, uint64_t align, uint64_t sz, uint64_t tag, uint64_t *out_lo,
@@ -197,8 +219,10 @@ static int carve(wksp_t *w, uint32_t f, uint64_t align, uint64_t sz, uint64_t ta
   if (r0 > flo && (r = idle_pop(w, &a))) return r;
   if (r1 < fhi && (r = idle_pop(w, &t))) return r;
   uint64_t ahi = t != NUL ? r1 : fhi;
+  uint32_t fnx = rec[f].next;
+  if (fnx != NUL && fnx >= w->part_max) return bad_link(w, f, "next", fnx);
   if (t != NUL) {
-    uint32_t nx = rec[f].next;
+    uint32_t nx = fnx;
     rec[t].tag = 0;
     rec[t].hi = fhi;
     rec[t].prev = f;
@@ -263,9 +287,10 @@ int wksp_alloc_at_least(wksp_t *w, uint64_t align, uint64_t sz, uint64_t tag, ui
                     (unsigned long)need, (unsigned long)sz, (unsigned long)align, w->name,
                     (unsigned long)largest);
   }
-  wksp_private_write_begin(w);
+  wksp_private_write_begin(w); /* from here a failure leaves gen odd: repaired next lock */
   wksp_private_hook(WKSP_HOOK_ALLOC_BEGIN);
-  r = carve(w, f, align, sz, tag, lo, hi);
+  r = fit_check(w, f, align, sz);
+  if (!r) r = carve(w, f, align, sz, tag, lo, hi);
   if (!r) wksp_private_write_end(w);
   wksp_private_unlock(w);
   if (r) return wksp_err_wrap(r, "wksp_alloc");
@@ -288,7 +313,7 @@ static int used_lookup(wksp_t *w, uint64_t gaddr, const char *who, uint32_t *out
     return wksp_err(WKSP_ERR_INVAL, 0, "%s: gaddr %lu is outside the data region [%lu,%lu) of \"%.39s\"", who,
                     (unsigned long)gaddr, (unsigned long)glo, (unsigned long)ghi, w->name);
   uint32_t u = wksp_private_used_find(w, gaddr);
-  if (u == NUL || gaddr >= rec[u].hi)
+  if (u == NUL || gaddr >= rec[u].hi || !rec[u].tag)
     return wksp_err(WKSP_ERR_INVAL, 0, "%s: gaddr %lu of \"%.39s\" is not inside an allocation (free space)",
                     who, (unsigned long)gaddr, w->name);
   *out = u;
@@ -299,12 +324,17 @@ static int used_lookup(wksp_t *w, uint64_t gaddr, const char *who, uint32_t *out
  * neighbours. */
 static int release(wksp_t *w, uint32_t u) {
   wksp_rec_t *rec = wksp_private_rec(w);
+  /* Links checked before the first change: a damaged one fails the call
+   * with the allocation intact. */
+  uint32_t n = rec[u].next, p = rec[u].prev;
+  if (n != NUL && n >= w->part_max) return bad_link(w, u, "next", n);
+  if (p != NUL && p >= w->part_max) return bad_link(w, u, "prev", p);
+  if (n != NUL && rec[n].next != NUL && rec[n].next >= w->part_max) return bad_link(w, n, "next", rec[n].next);
   int r = treap_remove(w, u, 0);
   if (r) return r;
   wksp_private_hook(WKSP_HOOK_FREE_UNLINKED);
   __atomic_store_n(&rec[u].tag, 0, __ATOMIC_RELEASE); /* commit */
   wksp_private_hook(WKSP_HOOK_FREE_COMMIT);
-  uint32_t n = rec[u].next;
   if (n != NUL && !rec[n].tag) {
     if ((r = treap_remove(w, n, 1))) return r;
     uint32_t nn = rec[n].next;
@@ -315,7 +345,6 @@ static int release(wksp_t *w, uint32_t u) {
     idle_push(w, n);
     wksp_private_hook(WKSP_HOOK_FREE_MERGE_NEXT);
   }
-  uint32_t p = rec[u].prev;
   if (p != NUL && !rec[p].tag) {
     if ((r = treap_remove(w, p, 1))) return r;
     uint32_t nx = rec[u].next;

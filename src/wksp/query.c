@@ -74,7 +74,7 @@ static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_f
     uint64_t lo = ld64(&rec[t].lo), sz = ld64(&rec[t].hi) - lo, tag = ld64(&rec[t].tag);
     uint32_t kids[2] = {ld32(&rec[t].left), ld32(&rec[t].right)};
     int bad_kind = !lo || (is_free ? tag != 0 : tag == 0);
-    int bad_order = seen && (is_free ? (sz < psz || (sz == psz && lo <= plo)) : lo <= plo);
+    int bad_order = seen && (is_free ? (sz < psz || (sz == psz && lo >= plo)) : lo <= plo);
     if (bad_kind || bad_order || ++seen > expect) {
       r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": record %u [%lu,+%lu) tag %lu %s", who, kind,
                    w->name, t, (unsigned long)lo, (unsigned long)sz, (unsigned long)tag,

@@ -75,6 +75,8 @@ static int lock_init(wksp_t *w) {
   if (r) return wksp_err(WKSP_ERR_FAIL, r, "wksp_new: pthread_mutexattr_init");
   r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
   if (!r) r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+  /* Error checking: a thread locking twice gets EDEADLK instead of hanging. */
+  if (!r) r = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
   memset(&w->lock, 0, sizeof w->lock);
   if (!r) r = pthread_mutex_init(&w->lock.m, &a);
   pthread_mutexattr_destroy(&a);
@@ -229,6 +231,8 @@ int wksp_private_lock(wksp_t *w) {
   int e = pthread_mutex_lock(&w->lock.m);
   if (e == ENOTRECOVERABLE)
     return wksp_err(WKSP_ERR_CORRUPT, e, "workspace \"%.39s\": lock not recoverable", w->name);
+  if (e == EDEADLK)
+    return wksp_err(WKSP_ERR_INVAL, e, "workspace \"%.39s\": this thread already holds its lock", w->name);
   if (e && e != EOWNERDEAD)
     return wksp_err(WKSP_ERR_FAIL, e, "workspace \"%.39s\": pthread_mutex_lock", w->name);
   if (e == EOWNERDEAD || (w->gen & (WKSP_GEN_WRITING | WKSP_GEN_JOURNAL))) {

@@ -54,8 +54,8 @@
  * queries read optimistically and retry when gen changed or was odd.
  *
  * ## Treaps
- * Free partitions: treap keyed by (size, lo) (unique; best fit = smallest
- * size >= need, lowest address among equals).  Allocated partitions: treap
+ * Free partitions: treap keyed by (size ascending, lo descending) (unique;
+ * best fit = smallest size >= need, highest address among equals).  Allocated partitions: treap
  * keyed by lo.  Priority of record i: wksp_private_prio(seed, i), ties broken
  * by index, so the shape is a pure function of keys and seed.  Parent links
  * make removal O(1) expected (no descent from the root).  Idle records form
@@ -181,7 +181,9 @@ static inline void wksp_private_hook(int point) {
  * holder left gen odd).  SUCCESS, INVAL (NULL), PERM (read-only attachment),
  * CORRUPT (recovery failed: the lock is released and the next caller tries
  * again), NOMEM (recovery needs scratch memory), FAIL (pthread error).
- * Re-entrancy is not supported. */
+ * Not re-entrant: locking again from the holding thread is INVAL (the mutex
+ * is error-checking), so calling a public allocator function while holding
+ * the lock fails instead of deadlocking. */
 int wksp_private_lock(wksp_t *w);
 void wksp_private_unlock(wksp_t *w);
 

@@ -258,8 +258,8 @@ static void test_byte_identity(void) {
       CHECK(!memcmp(a + v.cg_off[g], b + I.cgroups[g].off, end - v.cg_off[g]));
     }
     ckpt_ftr_t fa, fb;
-    ckpt_ftr_decode(&fa, a + asz - CKPT_FTR_SZ);
-    ckpt_ftr_decode(&fb, b + bsz - CKPT_FTR_SZ);
+    wksp_private_ckpt_ftr_decode(&fa, a + asz - CKPT_FTR_SZ);
+    wksp_private_ckpt_ftr_decode(&fb, b + bsz - CKPT_FTR_SZ);
     if (!v.cgroup_cnt) delta = bsz - asz;
     CHECK_EQ(bsz, asz + delta);
     CHECK_EQ(fb.frame_off, fa.frame_off + delta);
@@ -267,8 +267,8 @@ static void test_byte_identity(void) {
     fb.frame_off = fa.frame_off;
     fb.checkpt_sz = fa.checkpt_sz;
     uint8_t ea[CKPT_FTR_SZ], eb[CKPT_FTR_SZ];
-    ckpt_ftr_encode(ea, &fa);
-    ckpt_ftr_encode(eb, &fb);
+    wksp_private_ckpt_ftr_encode(ea, &fa);
+    wksp_private_ckpt_ftr_encode(eb, &fb);
     CHECK(!memcmp(ea, eb, CKPT_FTR_SZ));
     wksp_checkpt_info_free(&I);
     free(a);
@@ -327,9 +327,9 @@ static void test_publish_failure_leaves_nothing(void) {
   ws_fill(w, 300, 5000, 1, &rng);
   char path[512];
   snprintf(path, sizeof path, "%s/fail.ckpt", dir);
-  ckpt_test_fail_hook = fail_at_2;
+  wksp_private_ckpt_test_fail_hook = fail_at_2;
   int rc = wksp_checkpt(w, path, NULL);
-  ckpt_test_fail_hook = NULL;
+  wksp_private_ckpt_test_fail_hook = NULL;
   CHECK_ERR(rc, WKSP_ERR_FAIL);
   CHECK(strstr(wksp_errmsg(), "injected"));
   CHECK_EQ(dir_count(), 0);
@@ -404,6 +404,148 @@ static void test_publish_sigkill(void) {
   ws_free(w);
 }
 
+
+/* ---- parallel checkpoint (issue 6) --------------------------------------------------------- */
+
+static int thread_count(void) {
+  DIR *h = opendir("/proc/self/task");
+  struct dirent *e;
+  int n = 0;
+  while (h && (e = readdir(h))) n += e->d_name[0] != '.';
+  if (h) closedir(h);
+  return n;
+}
+
+/* What must not depend on the thread count: the bytes of all cgroup frames
+ * (one region, frames back to back), each frame's allocation count, and
+ * the footer apart from the offsets that move with the info frame's
+ * length (its cpu name, for one, can change between runs). */
+static uint8_t *frames_of(const char *p, uint64_t *sz) {
+  wksp_checkpt_info_t I;
+  if (wksp_checkpt_info(p, -1, &I)) return NULL;
+  size_t n = 0;
+  uint8_t *b = (uint8_t *)vec_slurp(p, &n);
+  if (!b) return NULL;
+  uint64_t lo = I.cgroup_cnt ? I.cgroups[0].off : 0, hi = I.cgroup_cnt ? I.cgroups[I.cgroup_cnt - 1].end : 0;
+  ckpt_ftr_t f;
+  wksp_private_ckpt_ftr_decode(&f, b + n - CKPT_FTR_SZ);
+  f.frame_off = f.checkpt_sz = 0;
+  uint8_t *out = malloc(hi - lo + CKPT_FTR_SZ + 8 * I.cgroup_cnt + 1);
+  memcpy(out, b + lo, hi - lo);
+  wksp_private_ckpt_ftr_encode(out + (hi - lo), &f);
+  for (uint64_t g = 0; g < I.cgroup_cnt; g++) ckpt_st64(out + (hi - lo) + CKPT_FTR_SZ + 8 * g, I.cgroups[g].alloc_cnt);
+  *sz = hi - lo + CKPT_FTR_SZ + 8 * I.cgroup_cnt;
+  wksp_checkpt_info_free(&I);
+  free(b);
+  return out;
+}
+
+static void parallel_identity(uint64_t part_max, uint64_t data_max, uint64_t n, uint64_t max_sz) {
+  uint64_t rng = test_seed() ^ n;
+  wksp_t *w = ws_new("par", 1, part_max, data_max);
+  CHECK(w);
+  ws_fill(w, n, max_sz, 1, &rng);
+  static const uint32_t th[] = {1, 2, 3, 4, 8};
+  for (int style = 2; style <= 3; style++) {
+    uint8_t *ref = NULL;
+    uint64_t ref_sz = 0;
+    for (size_t i = 0; i < 5; i++) {
+      char p[512];
+      snprintf(p, sizeof p, "%s/par-%d.ckpt", dir, style);
+      unlink(p);
+      wksp_checkpt_opts_t o = {.style = style, .threads = th[i], .uinfo = "par"};
+      CHECK_OK(wksp_checkpt(w, p, &o));
+      uint64_t sz;
+      uint8_t *b = frames_of(p, &sz);
+      CHECK(b);
+      if (!ref) {
+        ref = b;
+        ref_sz = sz;
+      } else {
+        CHECK_EQ(sz, ref_sz);
+        CHECK(!memcmp(b, ref, sz));
+        free(b);
+      }
+      /* Restores with every thread count give the same workspace. */
+      wksp_t *d = ws_new("dst", 1, part_max, data_max);
+      CHECK_OK(wksp_restore(d, p, &(wksp_restore_opts_t){.seed = 5, .threads = th[i]}));
+      uint8_t a[32], c[32];
+      ws_digest(w, a);
+      ws_digest(d, c);
+      CHECK(!memcmp(a, c, 32));
+      ws_free(d);
+      unlink(p);
+    }
+    free(ref);
+  }
+  ws_free(w);
+}
+
+static void test_parallel_identity_small(void) {
+  parallel_identity(64, 1 << 20, 0, 1);
+  parallel_identity(64, 1 << 20, 1, 300000);
+  parallel_identity(2048, 8 << 20, 500, 40000);
+}
+static void test_parallel_identity_cap(void) { parallel_identity(131072, 8 << 20, 62000, 48); }
+
+/* Frames larger than the per-thread buffer (lowered from 16 MiB to 64 KiB
+ * here): workers that wait for their turn block instead of growing memory,
+ * and the file is still identical. */
+static void test_parallel_identity_big_frames(void) {
+  uint64_t old = wksp_private_ckpt_par_buf_max;
+  wksp_private_ckpt_par_buf_max = 65536;
+  parallel_identity(256, 12 << 20, 90, 250000);
+  wksp_private_ckpt_par_buf_max = old;
+}
+
+/* Pipes: a checkpoint written to a pipe by 3 threads restores identically. */
+static void test_parallel_pipe(void) {
+  uint64_t rng = 3;
+  wksp_t *w = ws_new("par", 1, 2048, 8 << 20);
+  CHECK(w);
+  ws_fill(w, 500, 40000, 1, &rng);
+  wksp_t *d = ws_new("dst", 1, 2048, 8 << 20);
+  int pfd[2];
+  CHECK(!pipe(pfd));
+  writer_t x = {.w = w, .fd = pfd[1], .o = {.style = 3, .threads = 3}};
+  pthread_t t;
+  CHECK(!pthread_create(&t, NULL, writer_main, &x));
+  int rc = wksp_restore_fd(d, pfd[0], "pipe", NULL);
+  close(pfd[0]);
+  pthread_join(t, NULL);
+  CHECK_OK(x.rc);
+  CHECK_OK(rc);
+  uint8_t a[32], c[32];
+  ws_digest(w, a);
+  ws_digest(d, c);
+  CHECK(!memcmp(a, c, 32));
+  ws_free(d);
+  ws_free(w);
+}
+
+static int fail_at_5(uint64_t g) { return g == 5; }
+
+/* A failing worker ends the checkpoint: no file, no thread left behind. */
+static void test_parallel_failure(void) {
+  wksp_t *w = ws_new("pub", 1, 2048, 8 << 20);
+  CHECK(w);
+  uint64_t rng = 8;
+  ws_fill(w, 600, 20000, 1, &rng);
+  char p[512];
+  snprintf(p, sizeof p, "%s/pfail.ckpt", dir);
+  int before = thread_count();
+  for (uint32_t t = 1; t <= 4; t++) {
+    wksp_private_ckpt_test_fail_hook = fail_at_5;
+    int rc = wksp_checkpt(w, p, &(wksp_checkpt_opts_t){.threads = t});
+    wksp_private_ckpt_test_fail_hook = NULL;
+    CHECK_ERR(rc, WKSP_ERR_FAIL);
+    CHECK(strstr(wksp_errmsg(), "injected failure at cgroup 5"));
+    CHECK_EQ(dir_count(), 0);
+    CHECK_EQ(thread_count(), before);
+  }
+  ws_free(w);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* readers that stop early close their pipe */
   mkdir_tmp();
@@ -419,6 +561,11 @@ int main(void) {
   TEST_RUN(test_publish_failure_leaves_nothing);
   TEST_RUN(test_writer_corrupt_source);
   TEST_RUN(test_publish_sigkill);
+  TEST_RUN(test_parallel_identity_small);
+  TEST_RUN(test_parallel_identity_cap);
+  TEST_RUN(test_parallel_identity_big_frames);
+  TEST_RUN(test_parallel_pipe);
+  TEST_RUN(test_parallel_failure);
   rm_dir(dir);
   rmdir(dir);
   return test_done();

@@ -103,10 +103,10 @@ static uint64_t trunc_points(const uint8_t *b, uint64_t sz, uint64_t *out) {
   for (size_t i = 0; i < 6; i++) out[n++] = fixed[i];
   ckpt_input_t in = {.mem = b, .sz = sz, .fd = -1, .own_fd = -1, .label = "x"};
   ckpt_scan_t s;
-  if (!ckpt_scan(&s, &in)) {
+  if (!wksp_private_ckpt_scan(&s, &in)) {
     for (uint64_t g = 0; g < s.info.cgroup_cnt && n < 200; g++)
       for (int d = -1; d <= 1; d++) out[n++] = s.info.cgroups[g].off + (uint64_t)d;
-    ckpt_scan_fini(&s);
+    wksp_private_ckpt_scan_fini(&s);
   }
   for (uint64_t i = 1; i < 40; i++) out[n++] = sz * i / 40;
   for (uint64_t i = 1; i <= 130; i += 7) out[n++] = sz - i;
@@ -240,12 +240,12 @@ static void test_overlap_detected_up_front(void) {
   CHECK(b);
   ckpt_input_t in = {.mem = b, .sz = sz, .fd = -1, .own_fd = -1, .label = "x"};
   ckpt_scan_t s;
-  CHECK_OK(ckpt_scan(&s, &in));
+  CHECK_OK(wksp_private_ckpt_scan(&s, &in));
   CHECK(s.info.cgroup_cnt >= 2);
   /* The first allocation of cgroup 1 gets the range of cgroup 0's first. */
   uint8_t *cmd1 = b + s.info.cgroups[1].off, *cmd0 = b + s.info.cgroups[0].off;
   uint64_t lo0 = ckpt_ld64(cmd0 + 8), lo1 = ckpt_ld64(cmd1 + 8), hi1 = ckpt_ld64(cmd1 + 16);
-  ckpt_scan_fini(&s);
+  wksp_private_ckpt_scan_fini(&s);
   uint64_t len = hi1 - lo1;
   ckpt_st64(cmd1 + 8, lo0);
   ckpt_st64(cmd1 + 16, lo0 + len);

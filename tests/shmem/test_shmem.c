@@ -498,7 +498,8 @@ enum { CHILD_SKIP = 77 };
 static int private_mount(const char *type, const char *opts, char *dir, size_t n) {
   if (geteuid() != 0) return CHILD_SKIP;
   if (unshare(CLONE_NEWNS)) return CHILD_SKIP;
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) return CHILD_SKIP;
+  /* Type and source are ignored for a propagation change; named for valgrind. */
+  if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL)) return CHILD_SKIP;
   snprintf(dir, n, "%s/mnt", tmp_dir);
   if (mkdir(dir, 0700)) return 1;
   if (mount("none", dir, type, 0, opts)) return CHILD_SKIP;
@@ -773,6 +774,39 @@ static void test_bad_args(void) {
   CHECK_ERR(wksp_private_shmem_dir(WKSP_PAGE_NORMAL, dir, 4), WKSP_ERR_INVAL); /* does not fit */
 }
 
+static int hook_calls;
+static void count_hook(int err, const char *msg, void *ctx) {
+  (void)err, (void)msg, (void)ctx;
+  hook_calls++;
+}
+
+/* Success records nothing (the log hook stays silent, even while names are
+ * looked up in directories that do not have them); a failure logs once. */
+static void test_log_hook_quiet(void) {
+  hook_calls = 0;
+  wksp_log_set(count_hook, NULL);
+  void *m, *a;
+  wksp_shmem_info_t info;
+  int rc = wksp_shmem_create("quiet", 4096, WKSP_PAGE_NORMAL, 0600);
+  rc = rc ? rc : wksp_shmem_join("quiet", 1, &m, NULL);
+  rc = rc ? rc : wksp_shmem_join("quiet", 0, &a, NULL);
+  rc = rc ? rc : wksp_shmem_stat("quiet", &info);
+  rc = rc ? rc : wksp_shmem_list(count_cb, &(int){0});
+  rc = rc ? rc : wksp_shmem_leave(a);
+  rc = rc ? rc : wksp_shmem_leave(m);
+  rc = rc ? rc : wksp_shmem_unlink("quiet");
+  rc = rc ? rc : wksp_shmem_anon_new(4096, WKSP_PAGE_NORMAL, &a);
+  rc = rc ? rc : wksp_shmem_anon_delete(a);
+  int quiet_calls = hook_calls;
+  int leave_rc = wksp_shmem_leave(&info);
+  int fail_calls = hook_calls - quiet_calls;
+  wksp_log_set(NULL, NULL);
+  CHECK_OK(rc);
+  CHECK_EQ(quiet_calls, 0);
+  CHECK_EQ(leave_rc, WKSP_ERR_INVAL);
+  CHECK_EQ(fail_calls, 1);
+}
+
 int main(void) {
   make_tmp_dir(tmp_dir, sizeof tmp_dir);
   setenv("WKSP_SHMEM_DIR", tmp_dir, 1);
@@ -815,6 +849,7 @@ int main(void) {
   TEST_RUN(test_threads);
   TEST_RUN(test_table_full);
   TEST_RUN(test_bad_args);
+  TEST_RUN(test_log_hook_quiet);
 
   int left = dir_count(tmp_dir);
   if (left) printf("FAIL %s/cleanup: %d files left in %s\n", test_prog_name(), left, tmp_dir);

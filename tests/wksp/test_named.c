@@ -445,6 +445,28 @@ static void test_attach_across_fork(void) {
   CHECK_OK(wksp_delete_named("x"));
 }
 
+static int hook_calls;
+static void count_hook(int err, const char *msg, void *ctx) {
+  (void)err, (void)msg, (void)ctx;
+  hook_calls++;
+}
+
+/* One failure, one logged message, even when the glue asks the shmem
+ * layer questions on the way. */
+static void test_failures_log_once(void) {
+  int local;
+  hook_calls = 0;
+  wksp_log_set(count_hook, NULL);
+  int r1 = wksp_detach((wksp_t *)&local), c1 = hook_calls;
+  int r2 = wksp_unmap(&local), c2 = hook_calls - c1;
+  int r3 = wksp_delete_anon((wksp_t *)&local), c3 = hook_calls - c1 - c2;
+  wksp_log_set(NULL, NULL);
+  CHECK_EQ(r1, WKSP_ERR_INVAL);
+  CHECK_EQ(r2, WKSP_ERR_INVAL);
+  CHECK_EQ(r3, WKSP_ERR_INVAL);
+  CHECK(c1 == 1 && c2 == 1 && c3 == 1);
+}
+
 #ifndef FAKE_ALLOCATOR
 /* With the real allocator: a read-only attachment refuses to mutate. */
 static void test_rdonly_alloc_perm(void) {
@@ -483,6 +505,7 @@ int main(void) {
   TEST_RUN(test_anon_workspace);
   TEST_RUN(test_map_unmap);
   TEST_RUN(test_attach_across_fork);
+  TEST_RUN(test_failures_log_once);
 #ifndef FAKE_ALLOCATOR
   TEST_RUN(test_rdonly_alloc_perm);
 #endif

@@ -326,6 +326,27 @@ static void test_verify_detects(void) {
   }
 }
 
+/* Damaged derived links are caught before any out-of-range access; the
+ * call fails CORRUPT and the next call repairs from the records. */
+static void test_self_repair(void) {
+  wksp_t *w = wksp_make(16, 1 << 16);
+  CHECK(w);
+  uint64_t g[3];
+  for (int i = 0; i < 3; i++) CHECK_OK(wksp_alloc(w, 1, 100, 1 + (uint64_t)i, &g[i]));
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t u = wksp_private_used_find(w, g[1]);
+  CHECK(u != WKSP_IDX_NULL);
+  rec[u].next = 0x17171717;
+  CHECK_ERR(wksp_free(w, g[1]), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "next link"));
+  uint64_t t;
+  CHECK_OK(wksp_tag(w, g[1], &t)); /* repaired by this call's lock */
+  CHECK_EQ(t, 2);
+  CHECK_OK(wksp_verify(w));
+  CHECK_OK(wksp_free(w, g[1]));
+  CHECK_OK(wksp_verify(w));
+}
+
 static void test_rebuild(void) {
   wksp_t *w = wksp_make(32, 1 << 16);
   CHECK(w);
@@ -454,10 +475,12 @@ static void test_private_interface(void) {
   uint64_t g;
   CHECK_OK(wksp_alloc(w, 0, 500, 3, &g));
   CHECK_OK(wksp_private_lock(w));
+  int relock = wksp_private_lock(w); /* same thread: refused, no deadlock */
   wksp_part_t *list;
   uint64_t n;
   int r = wksp_private_alloc_list(w, &list, &n);
   wksp_private_unlock(w);
+  CHECK_ERR(relock, WKSP_ERR_INVAL);
   CHECK_OK(r);
   CHECK_EQ(n, 1);
   CHECK_EQ(list[0].gaddr_lo, g);
@@ -516,6 +539,7 @@ int main(void) {
   TEST_RUN(test_tag_query_free_usage);
   TEST_RUN(test_memset);
   TEST_RUN(test_verify_detects);
+  TEST_RUN(test_self_repair);
   TEST_RUN(test_rebuild);
   TEST_RUN(test_rebuild_merges);
   TEST_RUN(test_rdonly);

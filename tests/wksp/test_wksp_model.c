@@ -48,7 +48,7 @@ static int model_alloc(model_t *m, uint64_t align, uint64_t sz, uint64_t tag, ui
   for (size_t i = 0; i < m->n; i++) {
     uint64_t s = m->p[i].gaddr_hi - m->p[i].gaddr_lo;
     if (m->p[i].tag || s < need) continue;
-    if (best == SIZE_MAX || s < m->p[best].gaddr_hi - m->p[best].gaddr_lo) best = i;
+    if (best == SIZE_MAX || s <= m->p[best].gaddr_hi - m->p[best].gaddr_lo) best = i; /* highest address */
   }
   if (best == SIZE_MAX) return WKSP_ERR_FULL;
   wksp_part_t f = m->p[best];
