@@ -131,8 +131,17 @@ t0=$(now_us)
 t1=$(now_us)
 fsz=$(stat -c %s "$ckpt")
 ratio=$(awk -v a="$used" -v b="$fsz" 'BEGIN { printf "%.2f", a / b }')
-say "   $(human "$used") of allocations -> $(human "$fsz") file (compression ratio ${ratio}:1) in $(secs $((t1 - t0))) s: $(rate "$used" $((t1 - t0)))"
-"$wksp" info "$ckpt" -v 0 | sed 's/^/   /'
+t_ckpt=$((t1 - t0))
+say "   $(human "$used") of allocations -> $(human "$fsz") file (compression ratio ${ratio}:1) in $(secs $t_ckpt) s: $(rate "$used" $t_ckpt)"
+"$wksp" info "$ckpt" --json -v 3 >"$tmp/info.json"
+python3 - "$tmp/info.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+i = d["info"]
+frames = "LZ4" if d["frame_style"] == 2 else "raw"
+print(f"   wksp info: style {d['style']} with {frames} frames, {d['alloc_cnt']} allocations in "
+      f"{d['cgroup_cnt']} cgroup frames, written by {i['user']}@{i['host']}, info \"{i['uinfo']}\"")
+EOF
 
 # ---- 4. restore from the file ------------------------------------------------------------------
 "$wksp" new "$B" --from "$ckpt"
@@ -140,7 +149,8 @@ say "== restore \"$B\" <- $ckpt"
 t0=$(now_us)
 "$wksp" restore "$B" "$ckpt"
 t1=$(now_us)
-say "   $(human "$used") in $(secs $((t1 - t0))) s: $(rate "$used" $((t1 - t0)))"
+t_rest=$((t1 - t0))
+say "   $(human "$used") in $(secs $t_rest) s: $(rate "$used" $t_rest)"
 
 # ---- 5. restore through a pipe -----------------------------------------------------------------------
 "$wksp" new "$C" --from "$ckpt"
@@ -148,7 +158,8 @@ say "== wksp checkpt \"$A\" - | wksp restore \"$C\" -"
 t0=$(now_us)
 "$wksp" checkpt "$A" - --quiet | "$wksp" restore "$C" -
 t1=$(now_us)
-say "   $(human "$used") through the pipe in $(secs $((t1 - t0))) s: $(rate "$used" $((t1 - t0)))"
+t_pipe=$((t1 - t0))
+say "   $(human "$used") through the pipe in $(secs $t_pipe) s: $(rate "$used" $t_pipe)"
 
 # ---- 6. verify ---------------------------------------------------------------------------------------
 say "== verify"
@@ -173,4 +184,8 @@ done
 t1=$(now_us)
 "$wksp" verify "$B" >/dev/null && "$wksp" verify "$C" >/dev/null
 say "   every allocation of \"$B\" and \"$C\" equals \"$A\" byte for byte ($(human $((used * 2))) compared in $(secs $((t1 - t0))) s); metadata verified"
+say "== summary"
+say "   workspaces     3 x $(human "$data_max") of data space; $(human "$used") in $nalloc allocations each"
+say "   checkpoint     $(human "$fsz") (v3), compression ratio ${ratio}:1"
+say "   throughput     checkpt $(rate "$used" $t_ckpt), restore from file $(rate "$used" $t_rest), checkpt | restore $(rate "$used" $t_pipe)"
 say "== demo ok; cleaning up"
