@@ -65,7 +65,11 @@ typedef struct {
   int style;             /* WKSP_CHECKPT_STYLE_*: 0 = V3; V1 cannot be written (INVAL) */
   uint32_t mode;         /* permission bits of the new file, applied exactly (no umask);
                             0 = 0600; > 07777 is INVAL */
-  uint32_t threads;      /* worker threads; 0 = 1 (the file is the same for every count) */
+  uint32_t threads;      /* threads encoding cgroup frames in parallel; 0 = 1, at most
+                            WKSP_CHECKPT_THREADS_MAX.  The file is byte-identical for every
+                            count (frames are emitted in cgroup order).  Memory: about
+                            threads x 16.5 MiB (a frame waiting for its turn buffers at most
+                            16 MiB, then its thread waits), whatever the workspace size. */
   int overwrite;         /* replace an existing file at the path (else EXIST) */
   const char *uinfo;     /* user info text, NULL = ""; truncated to 16383 bytes */
   wksp_progress_fn_t progress;
@@ -128,9 +132,11 @@ WKSP_API int wksp_preview_fd(int fd, wksp_preview_t *out);
 typedef struct {
   uint32_t seed;     /* seed the target is rebuilt with */
   uint32_t threads;  /* worker threads; 0 = 1 (the result is the same for every count) */
-  int verify_first;  /* pipes: read and check the whole checkpoint before touching
-                        the target (it is spooled to an unnamed temporary file in
-                        $TMPDIR, else /tmp; needs that much disk) */
+  int verify_first;  /* all or nothing: check everything, LZ4 data included (one extra
+                        decoding pass), before touching the target.  A pipe is first
+                        spooled to an unnamed temporary file in $TMPDIR, else /tmp
+                        (needs that much disk).  RAW data carries no check: only its
+                        structure can be verified. */
   wksp_progress_fn_t progress;
   void *progress_ctx;
 } wksp_restore_opts_t;
@@ -154,9 +160,11 @@ typedef struct {
  * validated before the first byte of w changes; then the cgroup frames are
  * decoded in parallel over opts->threads threads straight into w.
  * Pipes take the sequential path: header and info are checked first; the
- * cgroup frames are then restored as they arrive (set verify_first to get
- * the file behaviour instead).  A pipe whose header says the source data
- * region is not inside w's is spooled as with verify_first.
+ * cgroup frames are then restored as they arrive, on the calling thread
+ * (set verify_first to get the file behaviour instead).  A pipe whose header
+ * says the source data region is not inside w's is spooled as with
+ * verify_first, so that the fit is checked before anything changes.
+ * The input must not change while it is read.
  *
  * Failure and the state of w afterwards:
  *   - INVAL (NULL w or path), PERM (read-only attachment), NOMEM, FAIL
@@ -164,11 +172,14 @@ typedef struct {
  *     validation: w is untouched.
  *   - After the first change (only data errors on files: an LZ4 block that
  *     does not decode to its size, a frame that does not end where the
- *     appendix says; on pipes also a bad command, a truncated stream or a
- *     read error): w is reset to empty (every allocation freed, seed
- *     opts->seed) and the code is CORRUPT (FAIL for a read error, FULL for
- *     a pipe checkpoint that turns out not to fit); the message ends with
- *     "(target reset to empty)".
+ *     appendix says, none of which happens with verify_first; on pipes also
+ *     a bad command, a truncated stream or a read error): w is reset to
+ *     empty (every allocation freed, seed opts->seed) and the code is
+ *     CORRUPT (FAIL for a read error, FULL for a pipe checkpoint that turns
+ *     out not to fit); the message ends with "(target reset to empty)".
+ *   - Undetectable: a flipped bit inside RAW data, or inside LZ4 data that
+ *     still decodes to the right size, restores "successfully" with wrong
+ *     bytes (the format has no checksums, FORMAT.md 9.1).
  *   - If w's own metadata is inconsistent when locked: CORRUPT, untouched. */
 WKSP_API int wksp_restore(wksp_t *w, const char *path, const wksp_restore_opts_t *opts);
 

@@ -19,6 +19,8 @@ typedef struct {
   void *map;          /* mapping to unmap (may start before mem) */
   size_t map_sz;
   int own_fd;         /* fd to close at fini (-1 none) */
+  int file_fd;        /* when mapped from a file: that file, for pread (-1 none) */
+  uint64_t file_base; /* file offset of mem[0] */
   const char *label;  /* path or label for messages */
 } ckpt_input_t;
 
@@ -28,10 +30,13 @@ typedef struct {
  * by the caller and are passed in `pre` to be spooled in front. */
 enum {
   CKPT_IN_NEED_MEM = 1, /* spool streams so that everything is mapped */
-  CKPT_IN_POPULATE = 2  /* prefault the mapping (restore reads every byte) */
+  CKPT_IN_POPULATE = 2  /* prefault the whole mapping */
 };
 int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label,
                                  int flags);
+/* Prefaults [off, off+sz) of a mapped input before reading all of it (one
+ * call instead of a page fault per page). */
+void wksp_private_ckpt_input_populate(const ckpt_input_t *in, uint64_t off, uint64_t sz);
 int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz);
 void wksp_private_ckpt_input_fini(ckpt_input_t *in);
 
@@ -69,7 +74,9 @@ int wksp_private_ckpt_scan_sort(ckpt_scan_t *s, const char *what);
  * Decodes every allocation of a scanned, mapped checkpoint over `threads`
  * threads: dest(ctx, p) says where p's bytes go, then done(ctx, p, bytes)
  * (optional) is called.  Each cgroup frame's commands must match the scan
- * and the frame must end where the next starts.  CORRUPT naming the frame. */
+ * and the frame must end where the next starts.  CORRUPT naming the frame.
+ * dest NULL (v2 only): decode everything into scratch memory and discard it
+ * (verification). */
 typedef void *(*ckpt_dest_fn_t)(void *ctx, const wksp_part_t *p);
 typedef int (*ckpt_done_fn_t)(void *ctx, const wksp_part_t *p, const void *bytes);
 int wksp_private_ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,

@@ -53,6 +53,8 @@ static int map_fd(ckpt_input_t *in, int fd, uint64_t pos, uint64_t size, int pop
   in->map = m;
   in->map_sz = (size_t)size;
   in->mem = (const uint8_t *)m + pos;
+  in->file_fd = fd;
+  in->file_base = pos;
   return WKSP_SUCCESS;
 }
 
@@ -109,7 +111,7 @@ fail:
 int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label,
                                  int flags) {
   memset(in, 0, sizeof *in);
-  in->own_fd = -1;
+  in->own_fd = in->file_fd = -1;
   in->fd = fd;
   in->label = label ? label : path ? path : "-";
   if (path) {
@@ -137,6 +139,16 @@ int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, con
 fail:
   wksp_private_ckpt_input_fini(in);
   return rc;
+}
+
+void wksp_private_ckpt_input_populate(const ckpt_input_t *in, uint64_t off, uint64_t sz) {
+  if (!in->map || !sz) return;
+  uintptr_t page = 4096, a = (uintptr_t)(in->mem + off) & ~(page - 1);
+  uintptr_t e = (uintptr_t)(in->mem + off + sz);
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14; older kernels refuse it: harmless */
+#endif
+  madvise((void *)a, e - a, MADV_POPULATE_READ);
 }
 
 void wksp_private_ckpt_input_fini(ckpt_input_t *in) {

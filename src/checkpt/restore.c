@@ -76,6 +76,7 @@ static int data_cgroup(void *ctx, uint64_t g) {
   const ckpt_scan_t *s = j->s;
   const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
   const wksp_part_t *p = s->file_parts + s->cg_first[g];
+  wksp_private_ckpt_input_populate(j->in, cg->off, cg->end - cg->off);
   wksp_frame_reader_t *r = NULL;
   uint8_t b[CKPT_CMD_SZ];
   uint64_t end = 0;
@@ -90,11 +91,24 @@ static int data_cgroup(void *ctx, uint64_t g) {
                                  : ckpt_cmd_is_data(&c);
     if (!rc && !same) rc = wksp_err(WKSP_ERR_CORRUPT, 0, "commands changed since validation");
   }
+  /* Verification only (no dest): each allocation is decoded in 64 KiB
+   * pieces into scratch memory.  Pieces of 64 KiB from a buffer's start are
+   * exactly the writer's LZ4 chunks, so this decodes the same blocks. */
+  uint8_t *scratch = NULL;
+  if (!rc && !j->dest && !(scratch = malloc(WKSP_FRAME_CHUNK_MAX)))
+    rc = wksp_err(WKSP_ERR_NOMEM, 0, "verify buffer");
   for (uint64_t k = 0; !rc && k < cg->alloc_cnt; k++) {
+    uint64_t sz = p[k].gaddr_hi - p[k].gaddr_lo;
+    if (scratch) {
+      for (uint64_t at = 0; !rc && at < sz; at += WKSP_FRAME_CHUNK_MAX)
+        rc = wksp_frame_reader_data(r, scratch, sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX);
+      continue;
+    }
     void *d = j->dest(j->ctx, &p[k]);
-    rc = wksp_frame_reader_data(r, d, p[k].gaddr_hi - p[k].gaddr_lo);
+    rc = wksp_frame_reader_data(r, d, sz);
     if (!rc && j->done) rc = j->done(j->ctx, &p[k], d);
   }
+  free(scratch);
   if (!rc) rc = wksp_frame_reader_close(r, &end);
   if (!rc && end != cg->end)
     rc = wksp_err(WKSP_ERR_CORRUPT, 0, "frame ends at %llu, the next frame starts at %llu",
@@ -130,9 +144,16 @@ static int restore_locked(wksp_t *w, const ckpt_input_t *in, const ckpt_scan_t *
   int rc = fit_check(w, parts, cnt, in->label);
   if (!rc) rc = wksp_private_replace_check(w, parts, cnt);
   if (rc) return wksp_err_wrap(rc, "restore %s", in->label);
+  uint32_t threads = o->threads ? o->threads : 1;
+  /* All or nothing: decode every LZ4 frame once before changing anything
+   * (RAW data has nothing to decode, its structure is all there is). */
+  if (o->verify_first && s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_LZ4) {
+    rc = wksp_private_ckpt_data_run(in, s, threads, NULL, NULL, NULL);
+    if (rc) return wksp_err_wrap(rc, "restore %s: verify", in->label);
+  }
   rc = wksp_private_reset(w, o->seed);
   if (rc) return wksp_err_wrap(rc, "restore %s: reset", in->label);
-  rc = wksp_private_ckpt_data_run(in, s, o->threads ? o->threads : 1, dest_wksp, NULL, w);
+  rc = wksp_private_ckpt_data_run(in, s, threads, dest_wksp, NULL, w);
   if (!rc) rc = wksp_private_replace(w, parts, cnt, o->seed);
   if (rc) {
     wksp_private_reset(w, o->seed); /* already empty unless replace half-failed */
@@ -405,7 +426,7 @@ static int restore_any(wksp_t *w, const char *path, int fd, const char *label,
                        const wksp_restore_opts_t *o) {
   if (!o) o = &ropts_default;
   ckpt_input_t in;
-  int rc = wksp_private_ckpt_input_open(&in, path, fd, label, CKPT_IN_POPULATE);
+  int rc = wksp_private_ckpt_input_open(&in, path, fd, label, 0);
   if (rc) return rc;
   rc = in.mem ? restore_mem(w, &in, o) : restore_stream(w, &in, o);
   wksp_private_ckpt_input_fini(&in);

@@ -118,6 +118,7 @@ static void consume(wksp_frame_reader_t *r, size_t n) {
 /* Reads n raw bytes into dst: buffered bytes first, then large remainders
  * straight from the fd into dst. */
 static int read_raw(wksp_frame_reader_t *r, uint8_t *dst, size_t n) {
+  if (!n) return 0;
   if (r->fd < 0) {
     const uint8_t *p = NULL;
     int rc = peek(r, n, &p);
@@ -264,7 +265,8 @@ int wksp_frame_reader_init_mem(wksp_frame_reader_t **out, const void *mem, size_
     return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_init_mem: NULL memory of %zu bytes", sz);
   int rc = reader_new(out, -1, "wksp_frame_reader_init_mem");
   if (rc) return rc;
-  (*out)->mem = mem;
+  static const uint8_t empty[1];
+  (*out)->mem = mem ? mem : empty; /* no arithmetic on NULL */
   (*out)->mem_sz = sz;
   return 0;
 }

@@ -1,11 +1,12 @@
 /* Frame writer (FORMAT.md 2).
  *
- * Output model: everything the writer produces is described by a list of
- * iovecs, delivered in one go (writev, memcpy or the sink) when a frame
+ * Output model (fd and sink): everything the writer produces is described by
+ * a list of iovecs, delivered in one go (writev or the sink) when a frame
  * closes or when the list or the gather buffer fills up.  Small pieces (meta
  * buffers, small RAW data, compressed LZ4 chunks) are copied into the gather
  * buffer; large RAW data buffers are referenced in place, which is why data
- * buffers must stay unchanged until close.
+ * buffers must stay unchanged until close.  Memory mode writes everything
+ * straight into the region (LZ4 chunks compressed in place), one copy less.
  *
  * LZ4: to stay byte-identical with the reference, every chunk is copied into
  * the 192 KiB ring at the reference's cursor and compressed from there with
@@ -114,15 +115,7 @@ static int deliver(wksp_frame_writer_t *w) {
   int rc = 0;
   switch (w->out_kind) {
   case OUT_FD: rc = writev_all(w, w->iov, w->iovcnt); break;
-  case OUT_MEM: { /* room was checked when the bytes were accepted */
-    uint8_t *p = w->mem + w->delivered;
-    for (int i = 0; i < w->iovcnt; i++) {
-      memcpy(p, w->iov[i].iov_base, w->iov[i].iov_len);
-      p += w->iov[i].iov_len;
-    }
-    break;
-  }
-  default: {
+  default: { /* OUT_SINK; OUT_MEM never has pending iovecs */
     int e = w->sink(w->sink_ctx, w->iov, w->iovcnt);
     if (e)
       rc = wksp_err(WKSP_ERR_FAIL, e > 0 ? e : EIO,
@@ -173,8 +166,20 @@ static void gather_commit(wksp_frame_writer_t *w, size_t n) {
   w->off += n;
 }
 
+/* Memory mode never defers: bytes go straight to their place in the region
+ * (after check_room), so the gather buffer and iovecs stay unused. */
+static void mem_put(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
+  if (n) memcpy(w->mem + w->off, src, n);
+  w->off += n;
+  w->delivered = w->off;
+}
+
 static int append_copy(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
   int rc = check_room(w, n);
+  if (!rc && w->out_kind == OUT_MEM) {
+    mem_put(w, src, n);
+    return 0;
+  }
   while (!rc && n) {
     rc = gather_reserve(w, 1);
     if (rc) break;
@@ -190,6 +195,10 @@ static int append_copy(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
 
 static int append_ref(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
   int rc = check_room(w, n);
+  if (!rc && w->out_kind == OUT_MEM) {
+    mem_put(w, src, n);
+    return 0;
+  }
   if (!rc && w->iovcnt == IOV_CAP) rc = flush(w);
   if (rc) return rc;
   w->iov[w->iovcnt++] = (struct iovec){ .iov_base = (void *)src, .iov_len = n };
@@ -207,9 +216,11 @@ static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz) {
   uint8_t *in = w->ring + w->cursor;
   memcpy(in, src, usz);
   size_t bound = frame_csz_bound(usz);
-  int rc = gather_reserve(w, FRAME_CHUNK_HDR + bound);
+  /* memory mode compresses in place when the worst case fits the region */
+  int in_place = w->out_kind == OUT_MEM && FRAME_CHUNK_HDR + bound <= w->mem_sz - w->off;
+  int rc = in_place ? 0 : gather_reserve(w, FRAME_CHUNK_HDR + bound);
   if (rc) return rc;
-  uint8_t *out = w->gather + w->gather_used;
+  uint8_t *out = in_place ? w->mem + w->off : w->gather + w->gather_used;
   int csz = LZ4_compress_fast_continue(w->lz4, (const char *)in, (char *)out + FRAME_CHUNK_HDR,
                                        (int)usz, (int)bound, 1);
   if (csz <= 0)
@@ -221,8 +232,18 @@ static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz) {
   out[1] = (uint8_t)(csz >> 8);
   out[2] = (uint8_t)(csz >> 16);
   w->cursor += usz;
-  rc = check_room(w, FRAME_CHUNK_HDR + (size_t)csz);
-  if (!rc) gather_commit(w, FRAME_CHUNK_HDR + (size_t)csz);
+  size_t n = FRAME_CHUNK_HDR + (size_t)csz;
+  if (in_place) {
+    w->off += n;
+    w->delivered = w->off;
+    return 0;
+  }
+  rc = check_room(w, n);
+  if (!rc && w->out_kind == OUT_MEM) { /* near the region's end: staged in the gather buffer */
+    mem_put(w, out, n);
+    return 0;
+  }
+  if (!rc) gather_commit(w, n);
   return rc;
 }
 

@@ -23,8 +23,8 @@ static inline int key_less(const wksp_rec_t *rec, uint32_t a, uint32_t b, int is
   return rec[a].lo < rec[b].lo;
 }
 
-static inline int prio_above(uint32_t seed, uint32_t a, uint32_t b) {
-  uint32_t pa = wksp_private_prio(seed, a), pb = wksp_private_prio(seed, b);
+static inline int prio_above(const wksp_rec_t *rec, uint32_t a, uint32_t b) {
+  uint32_t pa = rec[a].prio, pb = rec[b].prio;
   return pa != pb ? pa > pb : a < b;
 }
 
@@ -46,10 +46,11 @@ static inline uint32_t *link_to(wksp_t *w, uint32_t x, int is_free) {
  * a corrupted cycle gives CORRUPT instead of a hang. */
 static inline int treap_insert(wksp_t *w, uint32_t x, int is_free) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  uint32_t seed = w->seed, n = w->part_max, steps = 0, par = NUL;
+  uint32_t n = w->part_max, steps = 0, par = NUL;
   uint32_t *link = root_of(w, is_free);
-  while (*link != NUL && prio_above(seed, *link, x)) {
+  while (*link != NUL) {
     if (*link >= n || ++steps > n) goto corrupt;
+    if (!prio_above(rec, *link, x)) break;
     par = *link;
     link = key_less(rec, x, par, is_free) ? &rec[par].left : &rec[par].right;
   }
@@ -83,13 +84,13 @@ corrupt:
 /* Replaces x by the merge of its subtrees, starting at x's parent link. */
 static inline int treap_remove(wksp_t *w, uint32_t x, int is_free) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  uint32_t seed = w->seed, n = w->part_max, steps = 0;
+  uint32_t n = w->part_max, steps = 0;
   uint32_t *link = link_to(w, x, is_free);
   if (!link || *link != x) goto corrupt;
   uint32_t own = rec[x].parent, a = rec[x].left, b = rec[x].right;
   while (a != NUL && b != NUL) {
     if (a >= n || b >= n || ++steps > n) goto corrupt;
-    if (prio_above(seed, a, b)) {
+    if (prio_above(rec, a, b)) {
       *link = a;
       rec[a].parent = own;
       own = a;

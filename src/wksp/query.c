@@ -55,7 +55,6 @@ static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_f
   const wksp_rec_t *rec = wksp_private_rec(w);
   const char *kind = is_free ? "free" : "used";
   uint64_t n = w->part_max, cap = expect + 1, sp = 0, seen = 0, psz = 0, plo = 0;
-  uint32_t seed = ld32(&w->seed);
   uint32_t *stack = malloc(cap * sizeof *stack);
   if (!stack) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: no memory to check the %s treap", who, kind);
   int r = WKSP_SUCCESS;
@@ -94,7 +93,7 @@ static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_f
                      kind, w->name, k, ld32(&rec[k].parent), t);
         goto done;
       }
-      uint32_t pt = wksp_private_prio(seed, t), pk = wksp_private_prio(seed, k);
+      uint32_t pt = ld32(&rec[t].prio), pk = ld32(&rec[k].prio);
       if (pk > pt || (pk == pt && k < t)) {
         r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": child %u outranks parent %u", who, kind,
                      w->name, k, t);
@@ -143,7 +142,14 @@ int wksp_private_verify(const wksp_t *w, const char *who) {
   int r = walk(w, who, verify_visit, &c);
   if (r) return r;
   uint64_t active = 0;
-  for (uint64_t i = 0; i < n; i++) active += ld64(&rec[i].lo) != 0;
+  uint32_t seed = ld32(&w->seed);
+  for (uint64_t i = 0; i < n; i++) {
+    active += ld64(&rec[i].lo) != 0;
+    uint32_t prio = ld32(&rec[i].prio);
+    if (prio != wksp_private_prio(seed, (uint32_t)i))
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: record %lu of \"%.39s\" has priority 0x%08x, expected 0x%08x for "
+                      "seed %u", who, (unsigned long)i, w->name, prio, wksp_private_prio(seed, (uint32_t)i), seed);
+  }
   if (active != c.cnt)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: \"%.39s\" has %lu active records but %lu on the address list", who,
                     w->name, (unsigned long)active, (unsigned long)c.cnt);

@@ -114,7 +114,8 @@ int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max, uint
   for (uint64_t i = 0; i < part_max; i++) {
     uint32_t next_idle = i + 1 < part_max ? (uint32_t)(i + 1) : WKSP_IDX_NULL;
     rec[i] = (wksp_rec_t){.prev = WKSP_IDX_NULL, .next = WKSP_IDX_NULL, .left = next_idle,
-                          .right = WKSP_IDX_NULL, .parent = WKSP_IDX_NULL};
+                          .right = WKSP_IDX_NULL, .parent = WKSP_IDX_NULL,
+                          .prio = wksp_private_prio(seed, (uint32_t)i)};
   }
   rec[0].lo = wksp_gaddr_lo(w);
   rec[0].hi = wksp_gaddr_hi(w);
@@ -212,10 +213,10 @@ static int recover(wksp_t *w) {
   if (replay) {
     for (uint64_t i = 0; i < w->part_max; i++) {
       __atomic_store_n(&rec[i].tag, rec[i].new_tag, __ATOMIC_RELAXED);
-      __atomic_store_n(&rec[i].lo, rec[i].new_lo, __ATOMIC_RELEASE);
+      __atomic_store_n(&rec[i].lo, wksp_private_shadow_lo(w, i), __ATOMIC_RELEASE);
     }
   }
-  int r = wksp_private_rebuild(w, replay, replay ? rec[0].jseed : w->seed);
+  int r = wksp_private_rebuild(w, replay, replay ? (uint32_t)rec[0].new_lo : w->seed);
   if (r) return wksp_err_wrap(r, "wksp recovery of \"%.39s\"", w->name);
   r = wksp_private_verify(w, "wksp recovery");
   if (r) return r;

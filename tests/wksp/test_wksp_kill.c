@@ -143,13 +143,16 @@ static int outcome_ok(wksp_t *w, int op, const alist_t *before, const alist_t *a
       if (!alist_has(before, after->p[i])) ok = after->p[i].tag == NEW_TAG;
     break;
   case OP_FREE: ok = !extra && kept + b_gone == before->n; break;
-  case OP_TAG_FREE: ok = !extra && (kept == before->n || kept == before->n - tag2); break;
-  case OP_RESET: ok = !extra && (kept == before->n || kept == 0); break;
-  case OP_REPLACE:
-    ok = (kept == before->n && !extra) ||
-         (after->n == 2 && !memcmp(after->p, replacement, sizeof replacement));
+  case OP_TAG_FREE: ok = !extra && (kept == before->n || kept == before->n - tag2) && wksp_seed(w) == 3; break;
+  case OP_RESET:
+    /* All or nothing, the seed included. */
+    ok = !extra && ((kept == before->n && wksp_seed(w) == 3) || (kept == 0 && wksp_seed(w) == 1234));
     break;
-  default: ok = kept == before->n && !extra; break;
+  case OP_REPLACE:
+    ok = (kept == before->n && !extra && wksp_seed(w) == 3) ||
+         (after->n == 2 && !memcmp(after->p, replacement, sizeof replacement) && wksp_seed(w) == 99);
+    break;
+  default: ok = kept == before->n && !extra && (wksp_seed(w) == 3 || wksp_seed(w) == 4321); break;
   }
   if (!ok)
     fprintf(stderr, "%s: before %zu allocations, kept %zu, %zu new, after %zu\n", op_name[op], before->n, kept,
