@@ -52,7 +52,7 @@ python3 - "$tmp" "$data_max" "$seed" <<'EOF'
 import random, struct, sys
 tmp, data_max, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(seed)
-max_sz = max(4096, min(16 << 20, data_max // 32))
+max_sz = max(4096, min(16 << 20, data_max // 8))
 src_sz = max_sz + max_sz // 2
 
 # Log-like text: timestamps, levels, key=value pairs, identifiers, numbers.
