@@ -44,6 +44,14 @@ say() { printf '%s\n' "$*"; }
 "$wksp" new "$A" "$size"
 data_max=$("$wksp" query "$A" --json | json_get 'd["data_max"]')
 say "== workspace \"$A\": $(human "$data_max") of data space, in ${WKSP_SHMEM_DIR:-/dev/shm}"
+# Three workspaces of this size must fit in the shared-memory filesystem
+# (tmpfs allocates pages as they are touched: about 3/4 of each).
+avail=$(( $(df -Pk "${WKSP_SHMEM_DIR:-/dev/shm}" | awk 'NR == 2 { print $4 }') * 1024 ))
+if [ "$avail" -lt $((data_max * 9 / 4)) ]; then
+  echo "demo: ${WKSP_SHMEM_DIR:-/dev/shm} has $(human "$avail") free; three workspaces need about $(human $((data_max * 9 / 4)));" \
+       "set WKSP_DEMO_SIZE lower (e.g. WKSP_DEMO_SIZE=256M)" >&2
+  exit 1
+fi
 
 # ---- 2. the data ----------------------------------------------------------------------
 # A plan (kind, size, offset into the kind's source file) and the source files
