@@ -220,7 +220,8 @@ int main(void) {
   wksp_t *dst = ws_make(data_max, part_max);
   uint64_t rng = 12345;
   ws_fill(&s, data_max, &rng);
-  printf("workspace: %llu MiB data region, %llu allocations (64 KiB..4 MiB), %llu bytes used (%.0f%%); "
+  printf("workspace: %llu MiB data region, %llu allocations (64 KiB..4 MiB), %llu bytes used "
+         "(%.0f%%); "
          "files in %s; best of %d\n",
          (unsigned long long)mb, (unsigned long long)s.cnt, (unsigned long long)s.bytes,
          100.0 * (double)s.bytes / (double)data_max, dir, reps);
@@ -231,10 +232,12 @@ int main(void) {
     ws_content(&s, text, text ? 1 : 2);
     limits_t L = {0};
     limits(&s, dir, reps, &L);
-    printf("\n%s contents: limits on the same bytes: liblz4 compress %.3f s (%.2f GB/s, ratio %.2f), "
-           "decompress %.3f s (%.2f GB/s), memcpy %.3f s (%.2f GB/s), one write(2) %.3f s (%.2f GB/s)\n",
-           text ? "text-like" : "random", L.lz4c, gb / L.lz4c, (double)s.bytes / (double)L.csz,
-           L.lz4d, gb / L.lz4d, L.memcpy_s, gb / L.memcpy_s, L.write_s, gb / L.write_s);
+    printf(
+        "\n%s contents: limits on the same bytes: liblz4 compress %.3f s (%.2f GB/s, ratio %.2f), "
+        "decompress %.3f s (%.2f GB/s), memcpy %.3f s (%.2f GB/s), one write(2) %.3f s (%.2f "
+        "GB/s)\n",
+        text ? "text-like" : "random", L.lz4c, gb / L.lz4c, (double)s.bytes / (double)L.csz, L.lz4d,
+        gb / L.lz4d, L.memcpy_s, gb / L.memcpy_s, L.write_s, gb / L.write_s);
     for (int style = 2; style <= 3; style++) {
       for (uint32_t t = 1; t <= 2; t++) {
         uint64_t fsz = 0;

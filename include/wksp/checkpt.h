@@ -57,19 +57,22 @@ enum {
 #define WKSP_CHECKPT_UINFO_MAX 16383 /* bytes of user info kept (longer is truncated) */
 #define WKSP_CHECKPT_THREADS_MAX 256 /* larger thread counts are clamped to this */
 
-/* Progress callback: done / total bytes of allocation contents so far.
- * Called from the calling thread only, at most once per cgroup frame. */
+/* Progress callback: done / total bytes of allocation contents so far
+ * (total 0 when not known yet: restores from pipes).  Called from the
+ * calling thread only, at most once per cgroup frame; it must not call
+ * back into wksp on the same workspace (the lock is held). */
 typedef void (*wksp_progress_fn_t)(uint64_t done, uint64_t total, void *ctx);
 
 typedef struct {
   int style;             /* WKSP_CHECKPT_STYLE_*: 0 = V3; V1 cannot be written (INVAL) */
   uint32_t mode;         /* permission bits of the new file, applied exactly (no umask);
                             0 = 0600; > 07777 is INVAL */
-  uint32_t threads;      /* threads encoding cgroup frames in parallel; 0 = 1, at most
+  uint32_t threads;      /* threads encoding LZ4 cgroup frames in parallel (V2's RAW frames
+                            are plain copies, written by one); 0 = 1, at most
                             WKSP_CHECKPT_THREADS_MAX.  The file is byte-identical for every
                             count (frames are emitted in cgroup order).  Memory: about
-                            threads x 16.5 MiB (a frame waiting for its turn buffers at most
-                            16 MiB, then its thread waits), whatever the workspace size. */
+                            threads x 64.5 MiB (a frame waiting for its turn buffers at most
+                            64 MiB, then its thread waits), whatever the workspace size. */
   int overwrite;         /* replace an existing file at the path (else EXIST) */
   const char *uinfo;     /* user info text, NULL = ""; truncated to 16383 bytes */
   wksp_progress_fn_t progress;
@@ -88,8 +91,9 @@ typedef struct {
  *
  * Failure: INVAL (w or path NULL, style, mode), EXIST (path exists and no
  * overwrite; checked up front and again at the final link), CORRUPT
- * (workspace metadata), FAIL (open/write/fsync/link error with errno and
- * path; e.g. ENOSPC), NOMEM.  After any failure, and even if the process is
+ * (workspace metadata), PERM (read-only attachment: taking the lock needs
+ * write access), FAIL (open/write/fsync/link error with errno and path;
+ * e.g. ENOSPC), NOMEM.  After any failure, and even if the process is
  * killed at any moment, nothing new is left at `path` (an existing file
  * there is unchanged) and no temporary file remains, with two documented
  * exceptions: on a filesystem without O_TMPFILE a named temporary
@@ -104,7 +108,9 @@ WKSP_API int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t
  * path.  The caller owns fd (it is not closed, not fsynced).  opts->mode is
  * recorded in the info frame only; opts->overwrite is ignored.
  * Failure: as wksp_checkpt minus EXIST; after a failure the bytes already
- * written to fd stay there (the caller must discard them). */
+ * written to fd stay there (the caller must discard them).  A pipe whose
+ * reader went away gives FAIL (EPIPE) only if SIGPIPE is ignored or
+ * handled; otherwise the signal ends the process, as for any write. */
 WKSP_API int wksp_checkpt_fd(wksp_t *w, int fd, const char *path_label,
                              const wksp_checkpt_opts_t *opts);
 
@@ -160,8 +166,11 @@ typedef struct {
  * validated before the first byte of w changes; then the cgroup frames are
  * decoded in parallel over opts->threads threads straight into w.
  * Pipes take the sequential path: header and info are checked first; the
- * cgroup frames are then restored as they arrive, on the calling thread
- * (set verify_first to get the file behaviour instead).  A pipe whose header
+ * cgroup frames are then restored as they arrive: on the calling thread for
+ * threads <= 1, else pipelined (the calling thread reads ahead and finds
+ * each frame's end from its commands and chunk headers while the other
+ * threads decode earlier frames; memory about 2 x threads x the largest
+ * compressed cgroup frame).  Set verify_first to get the file behaviour.  A pipe whose header
  * says the source data region is not inside w's is spooled as with
  * verify_first, so that the fit is checked before anything changes.
  * The input must not change while it is read.

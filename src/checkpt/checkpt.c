@@ -154,14 +154,16 @@ static int plan_build(plan_t *pl, wksp_t *w) {
  * Cgroup frames are encoded by the pool's threads, each with its own sink
  * writer, and reach the fd strictly in cgroup order: only the thread holding
  * the "head" (the lowest cgroup not yet fully written) writes to the fd; the
- * others buffer their frame's bytes, up to wksp_private_ckpt_par_buf_max (16 MiB) each, then wait for
- * their turn.  Tasks are handed out in increasing order, so the head's owner
- * never waits and the pipeline always progresses.  A frame's bytes do not
- * depend on its position (LZ4 history restarts at every frame), so the file
- * is byte-identical for every thread count.  Memory: threads x (16 MiB
- * + the frame writer's ~470 KiB), whatever the workspace size. */
+ * others buffer their frame's bytes, up to wksp_private_ckpt_par_buf_max
+ * each (64 MiB: a whole frame of 32 allocations of 2 MiB, so that workers
+ * rarely wait), then wait for their turn.  Tasks are handed out in
+ * increasing order, so the head's owner never waits and the pipeline always
+ * progresses.  A frame's bytes do not depend on its position (LZ4 history
+ * restarts at every frame), so the file is byte-identical for every thread
+ * count.  Memory: threads x (64 MiB + the frame writer's ~470 KiB),
+ * whatever the workspace size. */
 
-uint64_t wksp_private_ckpt_par_buf_max = 16ull << 20;
+uint64_t wksp_private_ckpt_par_buf_max = 64ull << 20;
 
 typedef struct {
   const plan_t *pl;
@@ -170,9 +172,9 @@ typedef struct {
   pthread_t caller;
   pthread_mutex_t lock;
   pthread_cond_t turn;
-  uint64_t head;     /* cgroup whose bytes go to the fd now */
-  uint64_t pos;      /* checkpoint offset of the next byte written to fd */
-  uint64_t done_sz;  /* allocation bytes of the cgroups written */
+  uint64_t head;    /* cgroup whose bytes go to the fd now */
+  uint64_t pos;     /* checkpoint offset of the next byte written to fd */
+  uint64_t done_sz; /* allocation bytes of the cgroups written */
   int failed;
 } par_t;
 
@@ -181,7 +183,7 @@ typedef struct {
   uint64_t g;
   uint8_t *buf; /* bytes waiting for the head */
   uint64_t buf_sz, buf_cap;
-  int is_head;  /* the head was reached: write straight to the fd */
+  int is_head; /* the head was reached: write straight to the fd */
 } cg_out_t;
 
 static int fd_writev(int fd, const struct iovec *iov0, int cnt) {
@@ -281,6 +283,10 @@ static int par_task(void *ctx, uint64_t g) {
   par_t *p = ctx;
   cg_out_t c = {.par = p, .g = g};
   int rc = WKSP_SUCCESS;
+  pthread_mutex_lock(&p->lock);
+  int stop = p->failed; /* another cgroup failed: its error is the one */
+  pthread_mutex_unlock(&p->lock);
+  if (stop) return WKSP_SUCCESS;
   if (wksp_private_ckpt_test_fail_hook && wksp_private_ckpt_test_fail_hook(g))
     rc = wksp_err(WKSP_ERR_FAIL, EIO, "injected failure at cgroup %llu", (unsigned long long)g);
   if (!rc) rc = encode_cgroup(&c);
@@ -317,7 +323,10 @@ static int write_cgroups(int fd, plan_t *pl, int fsc, uint64_t pos0, const wksp_
   pthread_mutex_init(&p.lock, NULL);
   pthread_cond_init(&p.turn, NULL);
   if (pl->C) pl->cg_off[0] = pos0;
-  int rc = wksp_private_ckpt_pool_run(o->threads ? o->threads : 1, pl->C, par_task, &p);
+  /* RAW frames are plain copies: more threads would only add a buffer
+   * copy for the frames waiting their turn, so they are written by one. */
+  uint32_t threads = fsc == WKSP_FRAME_RAW ? 1 : o->threads ? o->threads : 1;
+  int rc = wksp_private_ckpt_pool_run(threads, pl->C, par_task, &p);
   pthread_cond_destroy(&p.turn);
   pthread_mutex_destroy(&p.lock);
   *pos = p.pos;
@@ -329,8 +338,12 @@ static int write_cgroups(int fd, plan_t *pl, int fsc, uint64_t pos0, const wksp_
 static int write_head(int fd, const plan_t *pl, int fsc, const info_t *inf, ckpt_hdr_t *h,
                       uint64_t *end) {
   wksp_t *w = pl->w;
-  *h = (ckpt_hdr_t){.magic = CKPT_MAGIC, .style = 2, .frame_style = fsc, .seed = wksp_seed(w),
-                    .part_max = wksp_part_max(w), .data_max = wksp_data_max(w)};
+  *h = (ckpt_hdr_t){.magic = CKPT_MAGIC,
+                    .style = 2,
+                    .frame_style = fsc,
+                    .seed = wksp_seed(w),
+                    .part_max = wksp_part_max(w),
+                    .data_max = wksp_data_max(w)};
   strncpy(h->name, wksp_name(w), CKPT_NAME_MAX - 1); /* zero-fills the rest */
   uint8_t hdr[CKPT_HDR_SZ], info[CKPT_INFO_SZ];
   wksp_private_ckpt_hdr_encode(hdr, h);
@@ -374,10 +387,18 @@ static int write_tail(int fd, const plan_t *pl, int fsc, const ckpt_hdr_t *h, ui
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
   if (!rc) rc = wksp_frame_writer_open(fw, WKSP_FRAME_RAW, &ftr_off);
   ftr_off += base;
-  ckpt_ftr_t f = {.alloc_cnt = pl->cnt, .cgroup_cnt = pl->C, .volume_cnt = 1,
-                  .frame_off = vol_off, .checkpt_sz = ftr_off + CKPT_FTR_SZ,
-                  .data_max = h->data_max, .part_max = h->part_max, .seed = h->seed,
-                  .reserved = 0, .frame_style = h->frame_style, .style = 2, .unmagic = ~h->magic};
+  ckpt_ftr_t f = {.alloc_cnt = pl->cnt,
+                  .cgroup_cnt = pl->C,
+                  .volume_cnt = 1,
+                  .frame_off = vol_off,
+                  .checkpt_sz = ftr_off + CKPT_FTR_SZ,
+                  .data_max = h->data_max,
+                  .part_max = h->part_max,
+                  .seed = h->seed,
+                  .reserved = 0,
+                  .frame_style = h->frame_style,
+                  .style = 2,
+                  .unmagic = ~h->magic};
   memcpy(f.name, h->name, CKPT_NAME_MAX);
   wksp_private_ckpt_ftr_encode(ftr, &f);
   if (!rc) rc = wksp_frame_writer_data(fw, ftr, sizeof ftr);

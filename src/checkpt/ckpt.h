@@ -46,18 +46,20 @@ long wksp_private_ckpt_read_full(int fd, void *buf, size_t sz);
 
 /* ---- preview (preview.c) ------------------------------------------------- */
 #define CKPT_PREVIEW_MAX 165
-int wksp_private_ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out, const char *what);
-int wksp_private_ckpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out, const char *what);
+int wksp_private_ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out,
+                                 const char *what);
+int wksp_private_ckpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out,
+                                  const char *what);
 
 /* ---- scan (scan.c): the whole structure of a mapped checkpoint ----------- */
 typedef struct {
-  wksp_checkpt_info_t info;      /* the public description */
-  ckpt_hdr_t hdr;                /* v2 */
-  ckpt_ftr_t ftr;                /* v2 */
-  uint64_t *cg_next;             /* v2: where each cgroup frame must end */
-  uint64_t *cg_first;            /* index into file_parts of each cgroup's first allocation */
-  wksp_part_t *file_parts;       /* allocations in file order (cgroup by cgroup) */
-  uint64_t *v1_data_off;         /* v1: file offset of each allocation's bytes (file order) */
+  wksp_checkpt_info_t info; /* the public description */
+  ckpt_hdr_t hdr;           /* v2 */
+  ckpt_ftr_t ftr;           /* v2 */
+  uint64_t *cg_next;        /* v2: where each cgroup frame must end */
+  uint64_t *cg_first;       /* index into file_parts of each cgroup's first allocation */
+  wksp_part_t *file_parts;  /* allocations in file order (cgroup by cgroup) */
+  uint64_t *v1_data_off;    /* v1: file offset of each allocation's bytes (file order) */
 } ckpt_scan_t;
 
 /* Validates the whole structure of in->mem (v1 or v2) without decoding
@@ -67,7 +69,8 @@ void wksp_private_ckpt_scan_fini(ckpt_scan_t *s);
 /* Helpers for the v1 and v2 scanners: copy the nine info strings (str[k] of
  * len[k] bytes, no NUL needed) into owned memory; sort the allocations into
  * info.parts and check they do not overlap (CORRUPT). */
-int wksp_private_ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT], const uint64_t len[CKPT_S_CNT]);
+int wksp_private_ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT],
+                                   const uint64_t len[CKPT_S_CNT]);
 int wksp_private_ckpt_scan_sort(ckpt_scan_t *s, const char *what);
 
 /* ---- data phase (restore.c) ------------------------------------------------
@@ -80,7 +83,7 @@ int wksp_private_ckpt_scan_sort(ckpt_scan_t *s, const char *what);
 typedef void *(*ckpt_dest_fn_t)(void *ctx, const wksp_part_t *p);
 typedef int (*ckpt_done_fn_t)(void *ctx, const wksp_part_t *p, const void *bytes);
 int wksp_private_ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
-                  ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx);
+                               ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx);
 
 /* ---- thread pool (pool.c) ------------------------------------------------
  * Runs task(ctx, i) for i in [0, cnt) on `threads` threads (the caller is
@@ -93,10 +96,10 @@ int wksp_private_ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t ta
 
 /* ---- publish (publish.c) ---------------------------------------------- */
 typedef struct {
-  int fd;             /* write the checkpoint here */
+  int fd; /* write the checkpoint here */
   int dir_fd;
-  char *path;         /* target path (copy) */
-  char *tmp_name;     /* fallback named temp (NULL with O_TMPFILE) */
+  char *path;     /* target path (copy) */
+  char *tmp_name; /* fallback named temp (NULL with O_TMPFILE) */
   uint32_t mode;
   int overwrite;
 } ckpt_pub_t;
@@ -116,7 +119,7 @@ int wksp_private_ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in);
  * return makes that cgroup fail with FAIL (injected failure tests). */
 extern int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
 /* Bytes a checkpoint worker may buffer while waiting for its frame's turn
- * (16 MiB; tests lower it to exercise the waiting path). */
+ * (64 MiB; tests lower it to exercise the waiting path). */
 extern uint64_t wksp_private_ckpt_par_buf_max;
 
 #endif

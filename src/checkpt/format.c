@@ -30,8 +30,11 @@ void wksp_private_ckpt_hdr_decode(ckpt_hdr_t *h, const uint8_t in[CKPT_HDR_SZ]) 
 }
 
 void wksp_private_ckpt_info_encode(uint8_t out[CKPT_INFO_SZ], const ckpt_info_t *i) {
-  const uint64_t v[9] = {i->mode,     (uint64_t)i->wallclock, i->app_id, i->thread_id, i->host_id,
-                         i->cpu_id,   i->group_id,            i->tid,    i->user_id};
+  const uint64_t v[9] = {i->mode,     (uint64_t)i->wallclock,
+                         i->app_id,   i->thread_id,
+                         i->host_id,  i->cpu_id,
+                         i->group_id, i->tid,
+                         i->user_id};
   for (int k = 0; k < 9; k++) ckpt_st64(out + 8 * k, v[k]);
   for (int k = 0; k < CKPT_S_CNT; k++) ckpt_st64(out + 72 + 8 * k, i->sz[k]);
 }
@@ -166,14 +169,16 @@ int wksp_private_ckpt_info_blob_check(const ckpt_info_t *i, const uint8_t *blob,
   for (int k = 0; k < CKPT_S_CNT; k++) {
     const uint8_t *nul = memchr(s, 0, i->sz[k]);
     if (nul != s + i->sz[k] - 1)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: info %s string is not NUL-terminated at its size %llu",
-                      what, info_str_name[k], (unsigned long long)i->sz[k]);
+      return wksp_err(WKSP_ERR_CORRUPT, 0,
+                      "%s: info %s string is not NUL-terminated at its size %llu", what,
+                      info_str_name[k], (unsigned long long)i->sz[k]);
     s += i->sz[k];
   }
   return WKSP_SUCCESS;
 }
 
-int wksp_private_ckpt_ftr_check(const ckpt_ftr_t *f, const ckpt_hdr_t *h, uint64_t checkpt_sz, const char *what) {
+int wksp_private_ckpt_ftr_check(const ckpt_ftr_t *f, const ckpt_hdr_t *h, uint64_t checkpt_sz,
+                                const char *what) {
   const char *bad = NULL;
   if (f->checkpt_sz != checkpt_sz) bad = "checkpt_sz";
   else if (f->data_max != h->data_max) bad = "data_max";
@@ -186,13 +191,14 @@ int wksp_private_ckpt_ftr_check(const ckpt_ftr_t *f, const ckpt_hdr_t *h, uint64
   else if (f->unmagic != ~h->magic) bad = "unmagic";
   if (!bad) return WKSP_SUCCESS;
   if (f->checkpt_sz != checkpt_sz)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: footer checkpt_sz %llu, but the checkpoint is %llu bytes",
-                    what, (unsigned long long)f->checkpt_sz, (unsigned long long)checkpt_sz);
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: footer checkpt_sz %llu, but the checkpoint is %llu bytes", what,
+                    (unsigned long long)f->checkpt_sz, (unsigned long long)checkpt_sz);
   return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: footer %s does not match the header", what, bad);
 }
 
-int wksp_private_ckpt_meta_check(const ckpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi, uint64_t off,
-                    const char *what) {
+int wksp_private_ckpt_meta_check(const ckpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi,
+                                 uint64_t off, const char *what) {
   if (!c->tag)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: command at offset %llu is not an allocation (tag 0)",
                     what, (unsigned long long)off);
@@ -209,7 +215,7 @@ int wksp_private_ckpt_meta_check(const ckpt_cmd_t *c, uint64_t src_lo, uint64_t 
 /* ---- cgroup assignment --------------------------------------------------------- */
 
 void wksp_private_ckpt_cgroup_assign(const wksp_part_t *parts, uint64_t cnt, uint64_t *cg_cnt,
-                        uint64_t *cg_start, uint64_t *order) {
+                                     uint64_t *cg_start, uint64_t *order) {
   uint64_t C = ckpt_cgroup_cnt(cnt);
   if (!C) {
     cg_start[0] = 0;

@@ -73,8 +73,18 @@ typedef struct {
   uint64_t sz[9]; /* app, thread, host, cpu, group, user, path, binfo, uinfo (incl. NUL) */
 } ckpt_info_t;
 
-enum { CKPT_S_APP, CKPT_S_THREAD, CKPT_S_HOST, CKPT_S_CPU, CKPT_S_GROUP, CKPT_S_USER,
-       CKPT_S_PATH, CKPT_S_BINFO, CKPT_S_UINFO, CKPT_S_CNT };
+enum {
+  CKPT_S_APP,
+  CKPT_S_THREAD,
+  CKPT_S_HOST,
+  CKPT_S_CPU,
+  CKPT_S_GROUP,
+  CKPT_S_USER,
+  CKPT_S_PATH,
+  CKPT_S_BINFO,
+  CKPT_S_UINFO,
+  CKPT_S_CNT
+};
 
 typedef struct {
   uint64_t tag, a, b;
@@ -135,12 +145,13 @@ int wksp_private_ckpt_info_blob_check(const ckpt_info_t *i, const uint8_t *blob,
 
 /* Footer against header (every copied field, unmagic) and the expected
  * checkpoint size.  CORRUPT naming the first field that differs. */
-int wksp_private_ckpt_ftr_check(const ckpt_ftr_t *f, const ckpt_hdr_t *h, uint64_t checkpt_sz, const char *what);
+int wksp_private_ckpt_ftr_check(const ckpt_ftr_t *f, const ckpt_hdr_t *h, uint64_t checkpt_sz,
+                                const char *what);
 
 /* Meta command check: tag > 0 and src_lo <= a < b <= src_hi (the source
  * data region of the header).  CORRUPT naming the command's file offset. */
-int wksp_private_ckpt_meta_check(const ckpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi, uint64_t off,
-                    const char *what);
+int wksp_private_ckpt_meta_check(const ckpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi,
+                                 uint64_t off, const char *what);
 
 /* ---- cgroup assignment (FORMAT.md 3.9) ----------------------------------- */
 
@@ -157,7 +168,7 @@ static inline uint64_t ckpt_cgroup_cnt(uint64_t alloc_cnt) {
  * and ascending inside each group.  Arrays are caller-allocated (C+1 /
  * cnt entries). */
 void wksp_private_ckpt_cgroup_assign(const wksp_part_t *parts, uint64_t cnt, uint64_t *cg_cnt,
-                        uint64_t *cg_start, uint64_t *order);
+                                     uint64_t *cg_start, uint64_t *order);
 
 /* ---- v1 SVW integers (FORMAT.md 5.1) ------------------------------------- */
 

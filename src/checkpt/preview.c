@@ -7,7 +7,8 @@
 #include "ckpt.h"
 #include "util/err.h"
 
-int wksp_private_ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out, const char *what) {
+int wksp_private_ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out,
+                                 const char *what) {
   if (sz < CKPT_HDR_SZ)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %zu bytes, a v2 header needs %d", what, sz,
                     CKPT_HDR_SZ);
@@ -44,8 +45,8 @@ static int preview_v1(const uint8_t *p, size_t sz, wksp_preview_t *out, const ch
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 seed %llu does not fit 32 bits", what,
                     (unsigned long long)v[2]);
   if (!wksp_private_ckpt_sizes_valid(v[3], v[4]))
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 part_max %llu / data_max %llu are not valid",
-                    what, (unsigned long long)v[3], (unsigned long long)v[4]);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 part_max %llu / data_max %llu are not valid", what,
+                    (unsigned long long)v[3], (unsigned long long)v[4]);
   uint64_t len = v[13];
   if (len < 1 || len > CKPT_NAME_MAX - 1 || len > sz - used)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 name length %llu", what, (unsigned long long)len);
@@ -62,8 +63,10 @@ static int preview_v1(const uint8_t *p, size_t sz, wksp_preview_t *out, const ch
   return WKSP_SUCCESS;
 }
 
-int wksp_private_ckpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out, const char *what) {
-  if (sz >= CKPT_HDR_SZ && ckpt_ld64(p) == CKPT_MAGIC) return wksp_private_ckpt_preview_v2(p, sz, out, what);
+int wksp_private_ckpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out,
+                                  const char *what) {
+  if (sz >= CKPT_HDR_SZ && ckpt_ld64(p) == CKPT_MAGIC)
+    return wksp_private_ckpt_preview_v2(p, sz, out, what);
   return preview_v1(p, sz, out, what);
 }
 

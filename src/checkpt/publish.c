@@ -112,10 +112,9 @@ int wksp_private_ckpt_pub_commit(ckpt_pub_t *p) {
   }
   if (!p->overwrite) {
     if (link_as(p, base)) {
-      rc = errno == EEXIST
-               ? wksp_err(WKSP_ERR_EXIST, 0, "checkpt %s: file exists (overwrite not requested)",
-                          p->path)
-               : wksp_err(WKSP_ERR_FAIL, errno, "checkpt %s: link", p->path);
+      rc = errno == EEXIST ? wksp_err(WKSP_ERR_EXIST, 0,
+                                      "checkpt %s: file exists (overwrite not requested)", p->path)
+                           : wksp_err(WKSP_ERR_FAIL, errno, "checkpt %s: link", p->path);
       goto fail;
     }
   } else {

@@ -22,7 +22,8 @@ void wksp_private_ckpt_scan_fini(ckpt_scan_t *s) {
   memset(s, 0, sizeof *s);
 }
 
-int wksp_private_ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT], const uint64_t len[CKPT_S_CNT]) {
+int wksp_private_ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT],
+                                   const uint64_t len[CKPT_S_CNT]) {
   wksp_checkpt_info_t *I = &s->info;
   uint64_t total = 0;
   for (int k = CKPT_S_PATH; k < CKPT_S_CNT; k++) total += len[k] + 1;
@@ -226,9 +227,9 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
       break;
     }
     if (end != hi) {
-      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix frame at %llu ends at %llu, expected %llu",
-                    v->what, (unsigned long long)A, (unsigned long long)end,
-                    (unsigned long long)hi);
+      rc =
+          wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix frame at %llu ends at %llu, expected %llu",
+                   v->what, (unsigned long long)A, (unsigned long long)end, (unsigned long long)hi);
       break;
     }
     /* This volume's cgroups go in front of the later volumes' ones. */
@@ -239,7 +240,11 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
     uint64_t next = A;
     for (uint64_t i = C; !rc && i-- > 0;) {
       uint64_t off = ckpt_ld64(raw + 8 * i), cnt = ckpt_ld64(raw + 8 * (C + i));
-      if (off >= next || cnt > alloc_rem)
+      /* Every command takes at least 4 bytes (LZ4: 3-byte size + a block)
+       * and 24 in RAW: a count the frame cannot hold is rejected before
+       * any table is sized by it. */
+      uint64_t min_cmd = v->fsc == WKSP_FRAME_RAW ? CKPT_CMD_SZ : 4;
+      if (off >= next || cnt > alloc_rem || cnt >= (next - off) / min_cmd)
         rc = wksp_err(WKSP_ERR_CORRUPT, 0,
                       "%s: appendix at %llu: cgroup %llu offset %llu / count %llu invalid", v->what,
                       (unsigned long long)A, (unsigned long long)i, (unsigned long long)off,
@@ -373,8 +378,9 @@ int wksp_private_ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: only %llu bytes, not a checkpoint", in->label,
                     (unsigned long long)in->sz);
   }
-  int rc = in->sz >= CKPT_HDR_SZ && ckpt_ld64(in->mem) == CKPT_MAGIC ? v2_scan(s, in)
-                                                                      : wksp_private_ckpt_v1_scan(s, in);
+  int rc = in->sz >= CKPT_HDR_SZ && ckpt_ld64(in->mem) == CKPT_MAGIC
+               ? v2_scan(s, in)
+               : wksp_private_ckpt_v1_scan(s, in);
   if (rc) wksp_private_ckpt_scan_fini(s);
   return rc;
 }

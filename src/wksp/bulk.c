@@ -91,15 +91,14 @@ int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed) {
     p->prev = k ? idx[k - 1] : NUL;
     p->next = k + 1 < keep ? idx[k + 1] : NUL;
     p->hi = k + 1 < keep ? rec[idx[k + 1]].lo : ghi;
-    p->left = p->right = p->parent = NUL;
+    p->left = p->right = p->parent = p->same = NUL;
   }
   w->used_root = w->free_root = w->idle_top = NUL;
   for (uint64_t i = w->part_max; i-- > 0;) {
     wksp_rec_t *p = &rec[i];
-    p->prio = wksp_private_prio(seed, (uint32_t)i);
     if (p->lo) continue;
     p->tag = p->hi = 0;
-    p->prev = p->next = p->right = p->parent = NUL;
+    p->prev = p->next = p->right = p->parent = p->same = NUL;
     p->left = w->idle_top;
     w->idle_top = (uint32_t)i;
   }

@@ -114,8 +114,7 @@ int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max, uint
   for (uint64_t i = 0; i < part_max; i++) {
     uint32_t next_idle = i + 1 < part_max ? (uint32_t)(i + 1) : WKSP_IDX_NULL;
     rec[i] = (wksp_rec_t){.prev = WKSP_IDX_NULL, .next = WKSP_IDX_NULL, .left = next_idle,
-                          .right = WKSP_IDX_NULL, .parent = WKSP_IDX_NULL,
-                          .prio = wksp_private_prio(seed, (uint32_t)i)};
+                          .right = WKSP_IDX_NULL, .parent = WKSP_IDX_NULL, .same = WKSP_IDX_NULL};
   }
   rec[0].lo = wksp_gaddr_lo(w);
   rec[0].hi = wksp_gaddr_hi(w);

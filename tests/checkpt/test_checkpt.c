@@ -157,22 +157,26 @@ static void test_vectors_restore(void) {
         ws_free(w);
       }
     }
-    /* Through a pipe (the stream path for v2, spooled for v1). */
-    wksp_t *w = ws_new("target", 5, v.part_max, v.data_max);
+    /* Through a pipe: the sequential and the pipelined (3 threads) stream
+     * paths for v2, spooled for v1. */
     size_t sz;
     uint8_t *b = (uint8_t *)vec_slurp(v.ckpt, &sz);
-    int pfd[2];
-    CHECK(b && !pipe(pfd));
-    pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
-    pthread_t th;
-    CHECK(!pthread_create(&th, NULL, pump_main, &pm));
-    wksp_restore_opts_t ro = {.seed = 3};
-    int rc = wksp_restore_fd(w, pfd[0], v.name, &ro);
-    close(pfd[0]);
-    pthread_join(th, NULL);
-    CHECK_OK(rc);
-    CHECK(check_manifest(w, &v));
-    ws_free(w);
+    CHECK(b);
+    for (uint32_t t = 1; t <= 3; t += 2) {
+      wksp_t *w = ws_new("target", 5, v.part_max, v.data_max);
+      int pfd[2];
+      CHECK(!pipe(pfd));
+      pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
+      pthread_t th;
+      CHECK(!pthread_create(&th, NULL, pump_main, &pm));
+      wksp_restore_opts_t ro = {.seed = 3, .threads = t};
+      int rc = wksp_restore_fd(w, pfd[0], v.name, &ro);
+      close(pfd[0]);
+      pthread_join(th, NULL);
+      CHECK_OK(rc);
+      CHECK(check_manifest(w, &v));
+      ws_free(w);
+    }
     free(b);
   }
 }
@@ -278,7 +282,8 @@ static void test_byte_identity(void) {
   }
 }
 
-/* ---- publication ------------------------------------------------------------------------------ */
+/* ---- publication ------------------------------------------------------------------------------
+ */
 
 static void test_publish_exist_overwrite_mode(void) {
   wksp_t *w = ws_new("pub", 1, 64, 1 << 20);
@@ -404,7 +409,6 @@ static void test_publish_sigkill(void) {
   ws_free(w);
 }
 
-
 /* ---- parallel checkpoint (issue 6) --------------------------------------------------------- */
 
 static int thread_count(void) {
@@ -426,14 +430,16 @@ static uint8_t *frames_of(const char *p, uint64_t *sz) {
   size_t n = 0;
   uint8_t *b = (uint8_t *)vec_slurp(p, &n);
   if (!b) return NULL;
-  uint64_t lo = I.cgroup_cnt ? I.cgroups[0].off : 0, hi = I.cgroup_cnt ? I.cgroups[I.cgroup_cnt - 1].end : 0;
+  uint64_t lo = I.cgroup_cnt ? I.cgroups[0].off : 0,
+           hi = I.cgroup_cnt ? I.cgroups[I.cgroup_cnt - 1].end : 0;
   ckpt_ftr_t f;
   wksp_private_ckpt_ftr_decode(&f, b + n - CKPT_FTR_SZ);
   f.frame_off = f.checkpt_sz = 0;
   uint8_t *out = malloc(hi - lo + CKPT_FTR_SZ + 8 * I.cgroup_cnt + 1);
   memcpy(out, b + lo, hi - lo);
   wksp_private_ckpt_ftr_encode(out + (hi - lo), &f);
-  for (uint64_t g = 0; g < I.cgroup_cnt; g++) ckpt_st64(out + (hi - lo) + CKPT_FTR_SZ + 8 * g, I.cgroups[g].alloc_cnt);
+  for (uint64_t g = 0; g < I.cgroup_cnt; g++)
+    ckpt_st64(out + (hi - lo) + CKPT_FTR_SZ + 8 * g, I.cgroups[g].alloc_cnt);
   *sz = hi - lo + CKPT_FTR_SZ + 8 * I.cgroup_cnt;
   wksp_checkpt_info_free(&I);
   free(b);
@@ -488,7 +494,7 @@ static void test_parallel_identity_small(void) {
 }
 static void test_parallel_identity_cap(void) { parallel_identity(131072, 8 << 20, 62000, 48); }
 
-/* Frames larger than the per-thread buffer (lowered from 16 MiB to 64 KiB
+/* Frames larger than the per-thread buffer (lowered from 64 MiB to 64 KiB
  * here): workers that wait for their turn block instead of growing memory,
  * and the file is still identical. */
 static void test_parallel_identity_big_frames(void) {

@@ -6,6 +6,8 @@
 #include "vec.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void test_hash64(void) {
@@ -239,7 +241,54 @@ static void test_print_vectors(void) {
   close(fd);
 }
 
+/* Inputs from pipes: preview consumes the first bytes; info and print
+ * spool the stream. */
+static void test_pipes(void) {
+  for (size_t i = 0; i < VEC_CNT; i += 5) { /* v1-text, v3-text */
+    vec_t v;
+    CHECK(!vec_load(&v, i));
+    size_t sz;
+    char *b = vec_slurp(v.ckpt, &sz);
+    CHECK(b);
+    for (int what = 0; what < 3; what++) {
+      int p[2];
+      CHECK(!pipe(p));
+      pid_t pid = fork();
+      CHECK(pid >= 0);
+      if (!pid) {
+        close(p[0]);
+        size_t done = 0;
+        while (done < sz) {
+          ssize_t n = write(p[1], b + done, sz - done);
+          if (n <= 0) _exit(0);
+          done += (size_t)n;
+        }
+        _exit(0);
+      }
+      close(p[1]);
+      if (what == 0) {
+        wksp_preview_t pv;
+        CHECK_OK(wksp_preview_fd(p[0], &pv));
+        CHECK(!strcmp(pv.name, v.wname));
+      } else if (what == 1) {
+        wksp_checkpt_info_t I;
+        CHECK_OK(wksp_checkpt_info(NULL, p[0], &I));
+        CHECK_EQ(I.alloc_cnt, v.alloc_cnt);
+        wksp_checkpt_info_free(&I);
+      } else {
+        int null_fd = open("/dev/null", O_WRONLY);
+        CHECK_OK(wksp_checkpt_print_fd(null_fd, p[0], "pipe", 4));
+        close(null_fd);
+      }
+      close(p[0]);
+      waitpid(pid, NULL, 0);
+    }
+    free(b);
+  }
+}
+
 int main(void) {
+  signal(SIGPIPE, SIG_IGN);
   TEST_RUN(test_hash64);
   TEST_RUN(test_svw_examples);
   TEST_RUN(test_svw_roundtrip);
@@ -250,5 +299,6 @@ int main(void) {
   TEST_RUN(test_preview_vectors);
   TEST_RUN(test_info_vectors);
   TEST_RUN(test_print_vectors);
+  TEST_RUN(test_pipes);
   return test_done();
 }

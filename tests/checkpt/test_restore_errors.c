@@ -37,14 +37,20 @@ static int restore_case(wksp_t *w, const uint8_t *b, uint64_t sz, int use_pipe, 
   int rc;
   if (!use_pipe) {
     if (write_file(b, sz)) return -1;
-    rc = wksp_restore(w, path, &(wksp_restore_opts_t){.seed = 11, .threads = 2, .verify_first = verify_first});
+    rc = wksp_restore(
+        w, path, &(wksp_restore_opts_t){.seed = 11, .threads = 2, .verify_first = verify_first});
   } else {
     int pfd[2];
     if (pipe(pfd)) return -1;
     pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
     pthread_t th;
     pthread_create(&th, NULL, pump_main, &pm);
-    rc = wksp_restore_fd(w, pfd[0], "pipe", &(wksp_restore_opts_t){.seed = 11, .verify_first = verify_first});
+    /* Alternately the sequential and the pipelined (2 threads) reader. */
+    static unsigned turn;
+    uint32_t threads = 1 + (turn++ & 1);
+    rc = wksp_restore_fd(w, pfd[0], "pipe",
+                         &(wksp_restore_opts_t){.seed = 11, .threads = threads,
+                                                .verify_first = verify_first});
     close(pfd[0]);
     pthread_join(th, NULL);
   }
@@ -172,7 +178,8 @@ static void corruptions(uint8_t *b, uint64_t sz, int flips, int need_reset, uint
     if (bad) fprintf(stderr, "flip at %llu by 0x%02x\n", (unsigned long long)at, x);
     CHECK(!bad);
   }
-  fprintf(stderr, "corruptions: file ok %d untouched %d reset %d; pipe ok %d untouched %d reset %d\n",
+  fprintf(stderr,
+          "corruptions: file ok %d untouched %d reset %d; pipe ok %d untouched %d reset %d\n",
           tf.ok, tf.untouched, tf.reset, tp.ok, tp.untouched, tp.reset);
   CHECK(tf.untouched > 0);
   if (need_reset) CHECK(tf.reset > 0);

@@ -326,6 +326,41 @@ static void test_verify_detects(void) {
   }
 }
 
+/* Equal-size holes share a same-size list; damage to it is found, and the
+ * newest hole is the one reused (the reference's choice). */
+static void test_same_size_list(void) {
+  wksp_t *w = wksp_make(32, 1 << 16);
+  CHECK(w);
+  uint64_t g[7];
+  for (int i = 0; i < 7; i++) CHECK_OK(wksp_alloc(w, 1, 100, 1, &g[i]));
+  CHECK_OK(wksp_free(w, g[1]));
+  CHECK_OK(wksp_free(w, g[3]));
+  CHECK_OK(wksp_free(w, g[5]));
+  CHECK_OK(wksp_verify(w));
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t member = WKSP_IDX_NULL;
+  for (uint32_t i = 0; i < 32; i++)
+    if (rec[i].lo && !rec[i].tag && rec[i].same == i) member = i;
+  CHECK(member != WKSP_IDX_NULL);
+  uint32_t save = rec[member].parent;
+  rec[member].parent = 31;
+  CHECK_ERR(wksp_verify(w), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "same-size"));
+  rec[member].parent = save;
+  rec[member].same = WKSP_IDX_NULL;
+  CHECK_ERR(wksp_verify(w), WKSP_ERR_CORRUPT);
+  rec[member].same = member;
+  CHECK_OK(wksp_verify(w));
+  uint64_t x;
+  CHECK_OK(wksp_alloc(w, 1, 100, 2, &x));
+  CHECK_EQ(x, g[5]); /* newest hole first */
+  CHECK_OK(wksp_alloc(w, 1, 100, 2, &x));
+  CHECK_EQ(x, g[3]);
+  CHECK_OK(wksp_alloc(w, 1, 100, 2, &x));
+  CHECK_EQ(x, g[1]); /* the node last */
+  CHECK_OK(wksp_verify(w));
+}
+
 /* Damaged derived links are caught before any out-of-range access; the
  * call fails CORRUPT and the next call repairs from the records. */
 static void test_self_repair(void) {
@@ -578,6 +613,7 @@ int main(void) {
   TEST_RUN(test_tag_query_free_usage);
   TEST_RUN(test_memset);
   TEST_RUN(test_verify_detects);
+  TEST_RUN(test_same_size_list);
   TEST_RUN(test_self_repair);
   TEST_RUN(test_garbage_no_crash);
   TEST_RUN(test_rebuild);
