@@ -104,21 +104,6 @@ int wksp_private_ckpt_sizes_valid(uint64_t part_max, uint64_t data_max) {
   return data_max <= UINT64_MAX - 128 - data_off;
 }
 
-static int name_char_ok(unsigned char c, int first) {
-  int alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-  return alnum || (!first && (c == '_' || c == '-' || c == '.'));
-}
-
-size_t wksp_private_ckpt_name_len(const char *name, size_t field_sz) {
-  size_t n = 0;
-  while (n < field_sz && name[n]) {
-    if (!name_char_ok((unsigned char)name[n], n == 0)) return 0;
-    n++;
-  }
-  if (n == field_sz || n < 1 || n > CKPT_NAME_MAX - 1) return 0;
-  return n;
-}
-
 int wksp_private_ckpt_hdr_check(const ckpt_hdr_t *h, const char *what) {
   if (h->magic != CKPT_MAGIC)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header magic 0x%016llx, expected 0x%016llx", what,
@@ -131,7 +116,7 @@ int wksp_private_ckpt_hdr_check(const ckpt_hdr_t *h, const char *what) {
   if (h->reserved)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header reserved field %u, expected 0", what,
                     (unsigned)h->reserved);
-  if (!wksp_private_ckpt_name_len(h->name, CKPT_NAME_MAX))
+  if (!wksp_private_name_len(h->name))
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header workspace name is not a valid name", what);
   if (!wksp_private_ckpt_sizes_valid(h->part_max, h->data_max))
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header part_max %llu / data_max %llu are not valid",

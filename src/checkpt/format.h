@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shmem/shmem_private.h"
 #include "wksp/wksp.h"
 
 #define CKPT_MAGIC 0xF17EDA2C3731C591ull
@@ -125,10 +126,6 @@ static inline int ckpt_cmd_is_volumes(const ckpt_cmd_t *c) {
  * data_max >= 1, and the footprint does not overflow (FORMAT.md 3.2). */
 int wksp_private_ckpt_sizes_valid(uint64_t part_max, uint64_t data_max);
 static inline uint64_t ckpt_gaddr_lo(uint64_t part_max) { return 128 + 64 * part_max; }
-
-/* Name rule of FORMAT.md 1.2 on a 40-byte field: returns the length
- * (1..39) or 0 when invalid. */
-size_t wksp_private_ckpt_name_len(const char *name, size_t field_sz);
 
 /* Header checks of FORMAT.md 4.2 (magic, style 2, frame style supported,
  * reserved 0, name, sizes).  WKSP_SUCCESS or CORRUPT with a message naming

@@ -52,7 +52,7 @@ static int preview_v1(const uint8_t *p, size_t sz, wksp_preview_t *out, const ch
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 name length %llu", what, (unsigned long long)len);
   char name[CKPT_NAME_MAX] = {0};
   memcpy(name, p + used, len);
-  if (wksp_private_ckpt_name_len(name, CKPT_NAME_MAX) != len)
+  if (wksp_private_name_len(name) != len)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 workspace name is not a valid name", what);
   memset(out, 0, sizeof *out);
   out->style = 1;

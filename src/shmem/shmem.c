@@ -81,10 +81,9 @@ static size_t name_scan(const char *name, size_t *len) {
   return *len;
 }
 
-/* The name rule without recording an error (directory listings). */
-static int name_ok(const char *name) {
+size_t wksp_private_name_len(const char *name) {
   size_t len;
-  return name_scan(name, &len) == len && len >= 1 && len < WKSP_NAME_MAX;
+  return name_scan(name, &len) == len && len >= 1 && len < WKSP_NAME_MAX ? len : 0;
 }
 
 int wksp_name_check(const char *name) {
@@ -505,7 +504,7 @@ static int list_dir(const char *dir, wksp_shmem_info_t **v, size_t *n, size_t *c
   struct dirent *e;
   while (!rc && (e = readdir(d))) {
     struct stat st;
-    if (!name_ok(e->d_name)) continue;
+    if (!wksp_private_name_len(e->d_name)) continue;
     if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode)) continue;
     if (*n == *cap) {
       size_t c = *cap ? 2 * *cap : 64;

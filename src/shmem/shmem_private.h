@@ -9,6 +9,13 @@
 
 #include "wksp/shmem.h"
 
+/* The one implementation of the name rule (FORMAT.md 1.2), without
+ * recording an error: the name's length (1..39) if the first 40 bytes at
+ * name hold a valid NUL-terminated name, else 0.  Used wherever a name is
+ * checked quietly (directory listings, checkpoint fields); wksp_name_check
+ * is the same rule with a message. */
+size_t wksp_private_name_len(const char *name);
+
 /* What this process has mapped at some address (see wksp_private_shmem_find). */
 typedef struct {
   void *mem;              /* first byte of the mapping (the address join / anon_new returned) */

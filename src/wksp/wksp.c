@@ -44,26 +44,10 @@ uint64_t wksp_data_max_est(uint64_t footprint, uint64_t part_max) {
 
 /* ---- names ------------------------------------------------------------- */
 
-static int ascii_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-/* FORMAT.md 1.2 (a private copy so the allocator does not depend on the
- * shared-memory layer).  Returns 0 or an INVAL message for `who`. */
+/* wksp_name_check's verdict, with the calling function named. */
 static int name_check(const char *name, const char *who) {
-  if (!name) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL name", who);
-  size_t len = strnlen(name, WKSP_NAME_MAX);
-  if (!len) return wksp_err(WKSP_ERR_INVAL, 0, "%s: empty name", who);
-  if (len >= WKSP_NAME_MAX)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: name longer than %d bytes", who, WKSP_NAME_MAX - 1);
-  for (size_t i = 0; i < len; i++) {
-    char c = name[i];
-    int ok = ascii_alnum(c) || (i && (c == '_' || c == '-' || c == '.'));
-    if (!ok)
-      return wksp_err(WKSP_ERR_INVAL, 0, "%s: name \"%.*s\" has bad byte 0x%02x at %zu", who,
-                      (int)len, name, (unsigned)(unsigned char)c, i);
-  }
-  return WKSP_SUCCESS;
+  int r = wksp_name_check(name);
+  return r ? wksp_err_wrap(r, "%s", who) : WKSP_SUCCESS;
 }
 
 /* ---- lifetime ---------------------------------------------------------- */

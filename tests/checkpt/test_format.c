@@ -82,13 +82,13 @@ static void test_records_roundtrip(void) {
 
 static void test_name_rule(void) {
   char n[40] = "a.b-c_9";
-  CHECK_EQ(wksp_private_ckpt_name_len(n, 40), 7);
+  CHECK_EQ(wksp_private_name_len(n), 7);
   n[0] = '.';
-  CHECK_EQ(wksp_private_ckpt_name_len(n, 40), 0);
+  CHECK_EQ(wksp_private_name_len(n), 0);
   memset(n, 'x', 40);
-  CHECK_EQ(wksp_private_ckpt_name_len(n, 40), 0); /* no NUL */
+  CHECK_EQ(wksp_private_name_len(n), 0); /* no NUL */
   n[39] = 0;
-  CHECK_EQ(wksp_private_ckpt_name_len(n, 40), 39);
+  CHECK_EQ(wksp_private_name_len(n), 39);
   CHECK(!wksp_private_ckpt_sizes_valid(0, 1));
   CHECK(!wksp_private_ckpt_sizes_valid(1ull << 32, 1));
   CHECK(wksp_private_ckpt_sizes_valid(1, 1));
