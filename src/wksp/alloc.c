@@ -23,6 +23,12 @@ static inline int prio_above(uint32_t seed, uint32_t a, uint32_t b) {
   return pa != pb ? pa > pb : a < b;
 }
 
+/* Same with b's priority pb already hashed. */
+static inline int prio_above_p(uint32_t seed, uint32_t a, uint32_t b, uint32_t pb) {
+  uint32_t pa = wksp_private_prio(seed, a);
+  return pa != pb ? pa > pb : a < b;
+}
+
 static inline uint32_t *root_of(wksp_t *w, int is_free) {
   return is_free ? &w->free_root : &w->used_root;
 }
@@ -36,22 +42,20 @@ static inline uint32_t *link_to(wksp_t *w, uint32_t x, int is_free) {
   return rec[par].left == x ? &rec[par].left : rec[par].right == x ? &rec[par].right : NULL;
 }
 
-/* Top-down insertion: descend while the nodes outrank x, then split the rest
- * of that subtree around x's key.  Every walk is bounded by part_max so that
- * a corrupted cycle gives CORRUPT instead of a hang. */
-static inline int treap_insert(wksp_t *w, uint32_t x, int is_free) {
+static int treap_corrupt(const wksp_t *w, int is_free) {
+  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s treap of \"%.39s\" has a bad link or a cycle",
+                  is_free ? "free" : "used", w->name);
+}
+
+/* Second half of a top-down insertion: x takes the place of the subtree at
+ * *link (whose parent is par), which is split around x's key into x's
+ * children.  steps continues the caller's bound on the walk. */
+static inline int treap_split_at(wksp_t *w, uint32_t x, uint32_t *link, uint32_t par, uint32_t steps,
+                                 int is_free) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  uint32_t seed = w->seed, n = w->part_max, steps = 0, par = NUL;
-  uint32_t *link = root_of(w, is_free);
-  while (*link != NUL) {
-    if (*link >= n || ++steps > n) goto corrupt;
-    if (!prio_above(seed, *link, x)) break;
-    par = *link;
-    link = key_less(rec, x, par, is_free) ? &rec[par].left : &rec[par].right;
-  }
-  uint32_t t = *link, lown = x, rown = x, *l = &rec[x].left, *r = &rec[x].right;
+  uint32_t n = w->part_max, t = *link, lown = x, rown = x, *l = &rec[x].left, *r = &rec[x].right;
   while (t != NUL) {
-    if (t >= n || ++steps > n) goto corrupt;
+    if (t >= n || ++steps > n) return treap_corrupt(w, is_free);
     if (key_less(rec, t, x, is_free)) {
       *l = t;
       rec[t].parent = lown;
@@ -71,9 +75,23 @@ static inline int treap_insert(wksp_t *w, uint32_t x, int is_free) {
   *link = x;
   rec[x].parent = par;
   return WKSP_SUCCESS;
-corrupt:
-  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s treap of \"%.39s\" has a bad link or a cycle",
-                  is_free ? "free" : "used", w->name);
+}
+
+/* Top-down insertion: descend while the nodes outrank x, then split the rest
+ * of that subtree around x's key.  Every walk is bounded by part_max so that
+ * a corrupted cycle gives CORRUPT instead of a hang.  x's priority is hashed
+ * once, not at every level. */
+static inline int treap_insert(wksp_t *w, uint32_t x, int is_free) {
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t seed = w->seed, n = w->part_max, steps = 0, par = NUL, px = wksp_private_prio(seed, x);
+  uint32_t *link = root_of(w, is_free);
+  while (*link != NUL) {
+    if (*link >= n || ++steps > n) return treap_corrupt(w, is_free);
+    if (!prio_above_p(seed, *link, x, px)) break;
+    par = *link;
+    link = key_less(rec, x, par, is_free) ? &rec[par].left : &rec[par].right;
+  }
+  return treap_split_at(w, x, link, par, steps, is_free);
 }
 
 /* Replaces x by the merge of its subtrees, starting at x's parent link. */
@@ -117,26 +135,43 @@ static int free_corrupt(const wksp_t *w, uint32_t x, const char *what) {
 }
 
 /* Adds free record x: at the head of the same-size list when its size is
- * already in the treap, else as a treap node. */
+ * already in the treap, else as a treap node.  One descent serves both: it
+ * looks for the size and notes where x's priority would stop a top-down
+ * insertion, from which the split continues down the same path. */
 static int free_insert(wksp_t *w, uint32_t x) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  uint32_t n = w->part_max, t = w->free_root;
+  uint32_t n = w->part_max, seed = w->seed, px = wksp_private_prio(seed, x), steps = 0;
+  uint32_t *link = &w->free_root, par = NUL, *at = NULL, at_par = NUL, at_steps = 0;
   uint64_t sz = part_sz(rec, x);
-  for (uint32_t steps = 0; t != NUL; t = sz < part_sz(rec, t) ? rec[t].left : rec[t].right) {
+  for (uint32_t t = *link; t != NUL; t = *link) {
     if (t >= n || ++steps > n) return free_corrupt(w, t, "is a bad link or in a cycle");
-    if (part_sz(rec, t) != sz) continue;
-    uint32_t h = rec[t].same;
-    if (h != NUL && h >= n) return free_corrupt(w, t, "has a bad same-size list");
-    rec[x].same = x;
-    rec[x].left = h;
-    rec[x].parent = t;
-    rec[x].right = NUL;
-    if (h != NUL) rec[h].parent = x;
-    rec[t].same = x;
-    return WKSP_SUCCESS;
+    uint64_t tsz = part_sz(rec, t);
+    if (tsz == sz) {
+      uint32_t h = rec[t].same;
+      if (h != NUL && h >= n) return free_corrupt(w, t, "has a bad same-size list");
+      rec[x].same = x;
+      rec[x].left = h;
+      rec[x].parent = t;
+      rec[x].right = NUL;
+      if (h != NUL) rec[h].parent = x;
+      rec[t].same = x;
+      return WKSP_SUCCESS;
+    }
+    if (!at && !prio_above_p(seed, t, x, px)) {
+      at = link;
+      at_par = par;
+      at_steps = steps - 1;
+    }
+    par = t;
+    link = sz < tsz ? &rec[t].left : &rec[t].right;
+  }
+  if (!at) {
+    at = link;
+    at_par = par;
+    at_steps = steps;
   }
   rec[x].same = NUL;
-  return treap_insert(w, x, 1);
+  return treap_split_at(w, x, at, at_par, at_steps, 1);
 }
 
 /* Removes free record x from the list or the treap; a removed node's list
@@ -374,15 +409,36 @@ static int used_lookup(wksp_t *w, uint64_t gaddr, const char *who, uint32_t *out
   return WKSP_SUCCESS;
 }
 
+/* Starts loading record i's cache line (a hint: no effect on correctness,
+ * out-of-range indexes are skipped). */
+static inline void prefetch_rec(const wksp_rec_t *rec, uint32_t i, uint32_t n) {
+  if (i < n) __builtin_prefetch(&rec[i], 1);
+}
+
+/* The records a treap or list removal of i will touch. */
+static inline void prefetch_links(const wksp_rec_t *rec, uint32_t i, uint32_t n) {
+  prefetch_rec(rec, rec[i].parent, n);
+  prefetch_rec(rec, rec[i].left, n);
+  prefetch_rec(rec, rec[i].right, n);
+  prefetch_rec(rec, rec[i].same, n);
+}
+
 /* Lock held, write_begin done: frees record u and merges it with free
- * neighbours. */
+ * neighbours.  The records it will touch are scattered over the metadata:
+ * prefetching them as soon as their indexes are known overlaps the cache
+ * misses instead of taking them one after another. */
 static int release(wksp_t *w, uint32_t u) {
   wksp_rec_t *rec = wksp_private_rec(w);
   /* Links checked before the first change: a damaged one fails the call
    * with the allocation intact. */
   uint32_t n = rec[u].next, p = rec[u].prev;
+  prefetch_rec(rec, n, w->part_max);
+  prefetch_rec(rec, p, w->part_max);
+  prefetch_links(rec, u, w->part_max);
   if (n != NUL && n >= w->part_max) return bad_link(w, u, "next", n);
   if (p != NUL && p >= w->part_max) return bad_link(w, u, "prev", p);
+  if (p != NUL && !rec[p].tag) prefetch_links(rec, p, w->part_max);
+  if (n != NUL && !rec[n].tag) prefetch_links(rec, n, w->part_max);
   if (n != NUL && rec[n].next != NUL && rec[n].next >= w->part_max) return bad_link(w, n, "next", rec[n].next);
   int r = treap_remove(w, u, 0);
   if (r) return r;
