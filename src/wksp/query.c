@@ -168,10 +168,11 @@ int wksp_private_verify(const wksp_t *w, const char *who) {
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: \"%.39s\" has %lu active records but %lu on the address list", who,
                     w->name, (unsigned long)active, (unsigned long)c.cnt);
   uint64_t idle = n - active, k = 0;
-  for (uint32_t i = ld32(&w->idle_top); i != NUL; i = ld32(&rec[i].left)) {
-    if (i >= n || ld64(&rec[i].lo) || ++k > idle)
+  for (uint32_t i = ld32(&w->idle_top), up = NUL; i != NUL; up = i, i = ld32(&rec[i].left)) {
+    if (i >= n || ld64(&rec[i].lo) || ++k > idle || ld32(&rec[i].right) != up)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: idle stack of \"%.39s\" holds record %u (%s)", who, w->name, i,
-                      i >= n ? "out of range" : k > idle ? "too many entries: cycle" : "active record");
+                      i >= n ? "out of range" : k > idle ? "too many entries: cycle"
+                      : ld64(&rec[i].lo) ? "active record" : "back link does not lead to the record above");
   }
   if (k != idle)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: idle stack of \"%.39s\" has %lu records, expected %lu", who, w->name,

@@ -425,6 +425,39 @@ static void test_garbage_no_crash(void) {
   }
 }
 
+/* A new partition takes one of its home slots when one is idle, and an
+ * exact start is then found there without the used treap; any other
+ * address still goes through the treap.  Damage to the idle list's back
+ * links is found by verify. */
+static void test_home_slots(void) {
+  wksp_t *w = wksp_make(64, 1 << 18);
+  CHECK(w);
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint64_t g;
+  CHECK_OK(wksp_alloc(w, 0, 1000, 3, &g));
+  uint32_t h = wksp_private_home(w->part_max, g), at = WKSP_IDX_NULL;
+  for (uint32_t k = 0; k < WKSP_HOME_PROBE; k++)
+    if (rec[(h + k) % w->part_max].lo == g) at = (h + k) % w->part_max;
+  CHECK(at != WKSP_IDX_NULL);
+  uint32_t root = w->used_root;
+  w->used_root = WKSP_IDX_NULL; /* the treap can no longer answer */
+  CHECK_EQ(wksp_private_used_find(w, g), at);
+  CHECK_EQ(wksp_private_used_find(w, g + 1), WKSP_IDX_NULL);
+  w->used_root = root;
+  CHECK_EQ(wksp_private_used_find(w, g + 999), at);
+  CHECK_OK(wksp_verify(w));
+  /* A record below the top of the idle stack with a wrong back link. */
+  uint32_t top = w->idle_top, below = rec[top].left;
+  CHECK(below != WKSP_IDX_NULL);
+  rec[below].right = below;
+  CHECK_ERR(wksp_verify(w), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "back link"));
+  rec[below].right = top;
+  CHECK_OK(wksp_verify(w));
+  CHECK_OK(wksp_free(w, g));
+  CHECK_OK(wksp_verify(w));
+}
+
 /* wksp_part_find against the full partition list, at every partition's
  * first and last byte and at random addresses, while random allocations and
  * frees change the layout; then the bad inputs. */
@@ -686,6 +719,7 @@ int main(void) {
   TEST_RUN(test_tag_query_free_usage);
   TEST_RUN(test_memset);
   TEST_RUN(test_part_find);
+  TEST_RUN(test_home_slots);
   TEST_RUN(test_verify_detects);
   TEST_RUN(test_same_size_list);
   TEST_RUN(test_self_repair);
