@@ -150,7 +150,7 @@ static inline uint32_t wksp_private_prio(uint32_t seed, uint32_t idx) {
  * on (wrapping), so that looking up an exact start usually reads those few
  * adjacent records instead of descending the used treap.  A hint only:
  * nothing relies on a partition being at home. */
-enum { WKSP_HOME_PROBE = 4 };
+enum { WKSP_HOME_PROBE = 8 };
 
 static inline uint32_t wksp_private_home(uint32_t part_max, uint64_t lo) {
   uint64_t h = lo * 0x9E3779B97F4A7C15ull; /* Fibonacci hashing: the high bits mix every bit of lo */
