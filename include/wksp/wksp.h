@@ -241,7 +241,9 @@ WKSP_API int wksp_alloc_at_least(wksp_t *w, uint64_t align, uint64_t sz, uint64_
 WKSP_API int wksp_alloc(wksp_t *w, uint64_t align, uint64_t sz, uint64_t tag, uint64_t *gaddr);
 
 /* Frees the allocation containing gaddr (any address inside it) and merges
- * it with free neighbours.  O(log n).  INVAL (gaddr 0, outside the data
+ * it with free neighbours.  O(log n); finding the allocation is usually O(1)
+ * when gaddr is the start wksp_alloc returned (see wksp_private.h, home
+ * slots).  INVAL (gaddr 0, outside the data
  * region, or inside free space, e.g. a double free: nothing changes), PERM,
  * CORRUPT. */
 WKSP_API int wksp_free(wksp_t *w, uint64_t gaddr);
