@@ -135,16 +135,20 @@ static int free_corrupt(const wksp_t *w, uint32_t x, const char *what) {
 }
 
 /* Adds free record x: at the head of the same-size list when its size is
- * already in the treap, else as a treap node.  One descent serves both: it
- * looks for the size and notes where x's priority would stop a top-down
- * insertion, from which the split continues down the same path. */
+ * already in the treap, else as a treap node.  One descent, without hashing
+ * priorities (most inserts of small holes end in a list), remembers the
+ * path; a new node then finds where its priority stops a top-down insertion
+ * on that path and splits from there.  A path deeper than the buffer
+ * (practically impossible with random priorities) descends again. */
+enum { FREE_PATH_MAX = 64 };
+
 static int free_insert(wksp_t *w, uint32_t x) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  uint32_t n = w->part_max, seed = w->seed, px = wksp_private_prio(seed, x), steps = 0;
-  uint32_t *link = &w->free_root, par = NUL, *at = NULL, at_par = NUL, at_steps = 0;
+  uint32_t n = w->part_max, seed = w->seed, depth = 0, path[FREE_PATH_MAX], *link = &w->free_root;
+  uint32_t *links[FREE_PATH_MAX];
   uint64_t sz = part_sz(rec, x);
   for (uint32_t t = *link; t != NUL; t = *link) {
-    if (t >= n || ++steps > n) return free_corrupt(w, t, "is a bad link or in a cycle");
+    if (t >= n || depth + 1 > n) return free_corrupt(w, t, "is a bad link or in a cycle");
     uint64_t tsz = part_sz(rec, t);
     if (tsz == sz) {
       uint32_t h = rec[t].same;
@@ -157,21 +161,18 @@ static int free_insert(wksp_t *w, uint32_t x) {
       rec[t].same = x;
       return WKSP_SUCCESS;
     }
-    if (!at && !prio_above_p(seed, t, x, px)) {
-      at = link;
-      at_par = par;
-      at_steps = steps - 1;
+    if (depth < FREE_PATH_MAX) {
+      path[depth] = t;
+      links[depth] = link;
     }
-    par = t;
+    depth++;
     link = sz < tsz ? &rec[t].left : &rec[t].right;
   }
-  if (!at) {
-    at = link;
-    at_par = par;
-    at_steps = steps;
-  }
   rec[x].same = NUL;
-  return treap_split_at(w, x, at, at_par, at_steps, 1);
+  if (depth > FREE_PATH_MAX) return treap_insert(w, x, 1);
+  uint32_t px = wksp_private_prio(seed, x), k = 0;
+  while (k < depth && prio_above_p(seed, path[k], x, px)) k++;
+  return treap_split_at(w, x, k < depth ? links[k] : link, k ? path[k - 1] : NUL, k, 1);
 }
 
 /* Removes free record x from the list or the treap; a removed node's list
