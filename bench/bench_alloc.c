@@ -1,13 +1,29 @@
 /* Allocator benchmark: 10^5 allocations of random sizes 1 B .. 64 KiB with
  * the default alignment (4096), then freed in random order; ns per alloc and
- * per free, and the same sequence with malloc/free for comparison.  Times
- * are this thread's CPU time (stable on a loaded machine), best of rounds.
+ * per free, side by side with the same sequence through malloc/free, and the
+ * ratio of the pairs (wksp / malloc).
+ *
+ * What is measured, the same way for every allocator:
+ *   - one untimed warm-up round first, so that no timed round pays first-touch
+ *     page faults (wksp's metadata; malloc's heap, which the warm-up touches
+ *     page by page, since malloc's headers land in the data at addresses
+ *     that shift from round to round); malloc keeps 64 KiB blocks on its
+ *     heap (fixed M_MMAP_THRESHOLD) and a block pinned above them stops it
+ *     from returning the heap to the kernel between rounds (the faults/pair
+ *     column shows what is left);
+ *   - the best of the timed rounds, both in this thread's CPU time (steadier
+ *     on a shared machine) and in wall time (includes preemption);
+ *   - the allocators never touch the data they hand out beyond their own
+ *     headers (malloc writes one into each block, wksp keeps its records
+ *     apart from the data).
  *   make bench        (or build/bench/bench_alloc [rounds [allocations]]) */
 #include "wksp/wksp.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 
 enum { N_MAX = 100000 };
@@ -20,20 +36,77 @@ static uint64_t rng_next(uint64_t *s) {
   return z ^ (z >> 31);
 }
 
-static double now_ns(void) {
+static double clock_ns(clockid_t id) {
   struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  clock_gettime(id, &ts);
   return 1e9 * (double)ts.tv_sec + (double)ts.tv_nsec;
 }
+
+/* Times of one phase: thread CPU and wall. */
+typedef struct {
+  double cpu, wall, faults;
+} stamp_t;
+
+static stamp_t stamp(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_THREAD, &ru);
+  return (stamp_t){clock_ns(CLOCK_THREAD_CPUTIME_ID), clock_ns(CLOCK_MONOTONIC), (double)ru.ru_minflt + (double)ru.ru_majflt};
+}
+
+/* Best (smallest) alloc and free phase times over the timed rounds. */
+typedef struct {
+  const char *name;
+  double alloc_cpu, free_cpu, alloc_wall, free_wall;
+  double faults; /* page faults in all timed rounds */
+  int rounds;
+} result_t;
+
+static void result_add(result_t *r, stamp_t t0, stamp_t t1, stamp_t t2) {
+  if (t1.cpu - t0.cpu < r->alloc_cpu) r->alloc_cpu = t1.cpu - t0.cpu;
+  if (t2.cpu - t1.cpu < r->free_cpu) r->free_cpu = t2.cpu - t1.cpu;
+  if (t1.wall - t0.wall < r->alloc_wall) r->alloc_wall = t1.wall - t0.wall;
+  if (t2.wall - t1.wall < r->free_wall) r->free_wall = t2.wall - t1.wall;
+  r->faults += t2.faults - t0.faults;
+  r->rounds++;
+}
+
+static result_t result_new(const char *name) { return (result_t){name, 1e30, 1e30, 1e30, 1e30, 0, 0}; }
 
 static uint64_t sz[N_MAX], gaddr[N_MAX];
 static uint32_t order[N_MAX];
 static void *ptr[N_MAX];
 
-/* One measurement on a fresh workspace: shared 4 KiB pages (what a /dev/shm
- * workspace gets) or private memory with transparent huge pages (what a
- * hugetlbfs workspace gets: far fewer TLB misses on the metadata). */
-static int run_wksp(uint64_t total, int rounds, int huge) {
+/* Round 0 is the untimed warm-up. */
+static void run_malloc(int rounds, result_t *res) {
+  void *pin = NULL;
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  for (int r = 0; r <= rounds; r++) {
+    stamp_t t0 = stamp();
+    for (int i = 0; i < N; i++) ptr[i] = malloc(sz[i]);
+    stamp_t t1 = stamp();
+    /* A block above the others, never freed: the freed heap cannot merge
+     * into the top chunk, so glibc cannot trim it (M_TRIM_THRESHOLD is an
+     * int, smaller than this heap) and later rounds do not fault it in. */
+    if (!pin) {
+      pin = malloc(4096);
+      /* Later rounds place blocks, hence malloc's headers, at slightly
+       * different addresses (its bins and caches hold what the previous
+       * round freed): fault in every page of the heap now, so that no
+       * timed round pays a first touch. */
+      for (int i = 0; i < N; i++)
+        for (uint64_t o = 0; o < sz[i]; o += 4096) ((volatile char *)ptr[i])[o] = 0;
+    }
+    for (int i = 0; i < N; i++) free(ptr[order[i]]);
+    stamp_t t2 = stamp();
+    if (r) result_add(res, t0, t1, t2);
+  }
+  free(pin);
+}
+
+/* One workspace: shared 4 KiB pages (what a /dev/shm workspace gets) or
+ * private memory with transparent huge pages (what a hugetlbfs workspace
+ * gets: far fewer TLB misses on the metadata). */
+static int run_wksp(uint64_t total, int rounds, int huge, result_t *res) {
   uint64_t part_max = 3 * (uint64_t)N, data_max = total + (1 << 20);
   size_t fp = wksp_footprint(part_max, data_max);
   int flags = (huge ? MAP_PRIVATE : MAP_SHARED) | MAP_ANONYMOUS | MAP_NORESERVE;
@@ -44,24 +117,32 @@ static int run_wksp(uint64_t total, int rounds, int huge) {
     fprintf(stderr, "bench_alloc: cannot create a %zu-byte workspace: %s\n", fp, wksp_errmsg());
     return 1;
   }
-  double best_a = 1e30, best_f = 1e30;
   int rc = 0;
-  for (int r = 0; r < rounds && !rc; r++) {
-    double t0 = now_ns();
+  for (int r = 0; r <= rounds && !rc; r++) {
+    stamp_t t0 = stamp();
     for (int i = 0; i < N && !rc; i++) rc = wksp_alloc(w, 0, sz[i], 1, &gaddr[i]);
-    double t1 = now_ns();
+    stamp_t t1 = stamp();
     for (int i = 0; i < N && !rc; i++) rc = wksp_free(w, gaddr[order[i]]);
-    double t2 = now_ns();
-    if (t1 - t0 < best_a) best_a = t1 - t0;
-    if (t2 - t1 < best_f) best_f = t2 - t1;
+    stamp_t t2 = stamp();
+    if (r) result_add(res, t0, t1, t2);
   }
   if (!rc) rc = wksp_verify(w);
   if (rc) fprintf(stderr, "bench_alloc: %s\n", wksp_errmsg());
-  else
-    printf("  %-24s alloc %7.1f ns/op   free %7.1f ns/op   pair %7.1f ns\n",
-           huge ? "wksp (private, THP)" : "wksp (shared, 4K pages)", best_a / N, best_f / N, (best_a + best_f) / N);
   munmap(mem, fp);
   return rc != 0;
+}
+
+static void print_row(const char *clock, const result_t *r, const result_t *base) {
+  double pair = (r->alloc_cpu + r->free_cpu) / N, base_pair = (base->alloc_cpu + base->free_cpu) / N;
+  double a = r->alloc_cpu, f = r->free_cpu;
+  if (clock[0] == 'w') {
+    pair = (r->alloc_wall + r->free_wall) / N;
+    base_pair = (base->alloc_wall + base->free_wall) / N;
+    a = r->alloc_wall;
+    f = r->free_wall;
+  }
+  printf("  %-24s %-4s alloc %7.1f   free %7.1f   pair %7.1f ns   x%.2f malloc   %.3f faults/pair\n", r->name,
+         clock, a / N, f / N, pair, pair / base_pair, r->faults / ((double)r->rounds * N));
 }
 
 int main(int argc, char **argv) {
@@ -82,19 +163,14 @@ int main(int argc, char **argv) {
     order[i] = order[j];
     order[j] = t;
   }
-  printf("bench_alloc: %d allocations of 1 B..64 KiB (align 4096), random free order, best of %d rounds\n", N,
-         rounds);
-  double ma = 1e30, mf = 1e30;
-  for (int r = 0; r < rounds; r++) {
-    double t0 = now_ns();
-    for (int i = 0; i < N; i++) ptr[i] = malloc(sz[i]);
-    double t1 = now_ns();
-    for (int i = 0; i < N; i++) free(ptr[order[i]]);
-    double t2 = now_ns();
-    if (t1 - t0 < ma) ma = t1 - t0;
-    if (t2 - t1 < mf) mf = t2 - t1;
-  }
-  if (run_wksp(total, rounds, 0) || run_wksp(total, rounds, 1)) return 1;
-  printf("  %-24s alloc %7.1f ns/op   free %7.1f ns/op   pair %7.1f ns\n", "malloc", ma / N, mf / N, (ma + mf) / N);
+  printf("bench_alloc: %d allocations of 1 B..64 KiB (align 4096), random free order; 1 warm-up + best of %d "
+         "rounds; ns per op (cpu: thread CPU time, wall: elapsed)\n",
+         N, rounds);
+  result_t m = result_new("malloc"), ws = result_new("wksp (shared, 4K pages)"), wh = result_new("wksp (private, THP)");
+  run_malloc(rounds, &m);
+  if (run_wksp(total, rounds, 0, &ws) || run_wksp(total, rounds, 1, &wh)) return 1;
+  const result_t *rows[] = {&m, &ws, &wh};
+  for (int k = 0; k < 3; k++) print_row("cpu", rows[k], &m);
+  for (int k = 0; k < 3; k++) print_row("wall", rows[k], &m);
   return 0;
 }

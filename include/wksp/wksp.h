@@ -241,7 +241,9 @@ WKSP_API int wksp_alloc_at_least(wksp_t *w, uint64_t align, uint64_t sz, uint64_
 WKSP_API int wksp_alloc(wksp_t *w, uint64_t align, uint64_t sz, uint64_t tag, uint64_t *gaddr);
 
 /* Frees the allocation containing gaddr (any address inside it) and merges
- * it with free neighbours.  O(log n).  INVAL (gaddr 0, outside the data
+ * it with free neighbours.  O(log n); finding the allocation is usually O(1)
+ * when gaddr is the start wksp_alloc returned (see wksp_private.h, home
+ * slots).  INVAL (gaddr 0, outside the data
  * region, or inside free space, e.g. a double free: nothing changes), PERM,
  * CORRUPT. */
 WKSP_API int wksp_free(wksp_t *w, uint64_t gaddr);
@@ -250,6 +252,18 @@ WKSP_API int wksp_free(wksp_t *w, uint64_t gaddr);
  * space or outside the data region (not an error).  O(log n).  INVAL (NULL
  * w or tag), CORRUPT.  Works on read-only attachments. */
 WKSP_API int wksp_tag(wksp_t *w, uint64_t gaddr, uint64_t *tag);
+
+/* *out = the partition containing gaddr: the allocation (tag > 0, the whole
+ * partition [gaddr_lo, gaddr_hi) it occupies, alignment slack not included)
+ * or the free range (tag 0) around it.  The answer is a snapshot: another
+ * thread or process may free, merge or split the partition right after the
+ * call returns (hold your own reference to an allocation to keep it alive).
+ * O(log n) for an allocation, O(log n) plus one step along the address list
+ * for free space.  INVAL (NULL w or out; gaddr outside the data region
+ * [wksp_gaddr_lo, wksp_gaddr_hi), which includes 0), CORRUPT (metadata
+ * damaged: the message names the record).  *out is zeroed on failure.
+ * Works on read-only attachments (see above). */
+WKSP_API int wksp_part_find(wksp_t *w, uint64_t gaddr, wksp_part_t *out);
 
 /* Allocations whose tag is in tags[0..tag_cnt) (each tag > 0; tag_cnt 0
  * matches nothing), ascending gaddr; the first min(total, out_max) are

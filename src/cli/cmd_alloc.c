@@ -16,43 +16,16 @@ static int attach_addr(cli_t *c, const char *addr, int flags, wksp_t **w, uint64
   return cli_attach(c, name, flags, w);
 }
 
-/* The partition of the allocation containing gaddr.  The public API has no
- * direct lookup, so: the tag of the allocation, then the allocations with
- * that tag (ascending), then the one that contains gaddr. */
+/* The partition of the allocation containing gaddr (one O(log n) lookup,
+ * consistent even while other processes allocate and free). */
 static int find_alloc(cli_t *c, wksp_t *w, const char *addr, uint64_t gaddr, wksp_part_t *out) {
-  uint64_t tag;
-  wksp_part_t *parts = NULL;
-  size_t cnt = 0, max = 0;
-  int rc = CLI_FAIL;
-  if (wksp_tag(w, gaddr, &tag)) return cli_lib_err(c, "looking up %s", addr);
-  if (!tag) return cli_fail(c, "looking up %s: not inside an allocation", addr);
-  for (;;) {
-    if (wksp_tag_query(w, &tag, 1, parts, max, &cnt)) {
-      rc = cli_lib_err(c, "looking up %s", addr);
-      goto done;
-    }
-    if (cnt <= max) break;
-    /* More allocations than room (others may be allocating): grow, retry. */
-    free(parts);
-    max = cnt + 16;
-    parts = malloc(max * sizeof *parts);
-    if (!parts) {
-      rc = cli_fail(c, "looking up %s: out of memory", addr);
-      goto done;
-    }
-  }
-  for (size_t i = 0; i < cnt; i++) {
-    if (parts[i].gaddr_lo <= gaddr && gaddr < parts[i].gaddr_hi) {
-      *out = parts[i];
-      rc = CLI_GO;
-      goto done;
-    }
-  }
-  /* Freed by another process between the two calls. */
-  rc = cli_fail(c, "looking up %s: not inside an allocation", addr);
-done:
-  free(parts);
-  return rc;
+  uint64_t lo = wksp_gaddr_lo(w), hi = wksp_gaddr_hi(w);
+  if (gaddr < lo || gaddr >= hi)
+    return cli_fail(c, "looking up %s: not inside an allocation (outside the data region [%llu,%llu))", addr,
+                    (unsigned long long)lo, (unsigned long long)hi);
+  if (wksp_part_find(w, gaddr, out)) return cli_lib_err(c, "looking up %s", addr);
+  if (!out->tag) return cli_fail(c, "looking up %s: not inside an allocation", addr);
+  return CLI_GO;
 }
 
 int cmd_alloc(cli_t *c) {

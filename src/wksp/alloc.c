@@ -23,6 +23,12 @@ static inline int prio_above(uint32_t seed, uint32_t a, uint32_t b) {
   return pa != pb ? pa > pb : a < b;
 }
 
+/* Same with b's priority pb already hashed. */
+static inline int prio_above_p(uint32_t seed, uint32_t a, uint32_t b, uint32_t pb) {
+  uint32_t pa = wksp_private_prio(seed, a);
+  return pa != pb ? pa > pb : a < b;
+}
+
 static inline uint32_t *root_of(wksp_t *w, int is_free) {
   return is_free ? &w->free_root : &w->used_root;
 }
@@ -36,22 +42,20 @@ static inline uint32_t *link_to(wksp_t *w, uint32_t x, int is_free) {
   return rec[par].left == x ? &rec[par].left : rec[par].right == x ? &rec[par].right : NULL;
 }
 
-/* Top-down insertion: descend while the nodes outrank x, then split the rest
- * of that subtree around x's key.  Every walk is bounded by part_max so that
- * a corrupted cycle gives CORRUPT instead of a hang. */
-static inline int treap_insert(wksp_t *w, uint32_t x, int is_free) {
+static int treap_corrupt(const wksp_t *w, int is_free) {
+  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s treap of \"%.39s\" has a bad link or a cycle",
+                  is_free ? "free" : "used", w->name);
+}
+
+/* Second half of a top-down insertion: x takes the place of the subtree at
+ * *link (whose parent is par), which is split around x's key into x's
+ * children.  steps continues the caller's bound on the walk. */
+static inline int treap_split_at(wksp_t *w, uint32_t x, uint32_t *link, uint32_t par, uint32_t steps,
+                                 int is_free) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  uint32_t seed = w->seed, n = w->part_max, steps = 0, par = NUL;
-  uint32_t *link = root_of(w, is_free);
-  while (*link != NUL) {
-    if (*link >= n || ++steps > n) goto corrupt;
-    if (!prio_above(seed, *link, x)) break;
-    par = *link;
-    link = key_less(rec, x, par, is_free) ? &rec[par].left : &rec[par].right;
-  }
-  uint32_t t = *link, lown = x, rown = x, *l = &rec[x].left, *r = &rec[x].right;
+  uint32_t n = w->part_max, t = *link, lown = x, rown = x, *l = &rec[x].left, *r = &rec[x].right;
   while (t != NUL) {
-    if (t >= n || ++steps > n) goto corrupt;
+    if (t >= n || ++steps > n) return treap_corrupt(w, is_free);
     if (key_less(rec, t, x, is_free)) {
       *l = t;
       rec[t].parent = lown;
@@ -71,9 +75,23 @@ static inline int treap_insert(wksp_t *w, uint32_t x, int is_free) {
   *link = x;
   rec[x].parent = par;
   return WKSP_SUCCESS;
-corrupt:
-  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s treap of \"%.39s\" has a bad link or a cycle",
-                  is_free ? "free" : "used", w->name);
+}
+
+/* Top-down insertion: descend while the nodes outrank x, then split the rest
+ * of that subtree around x's key.  Every walk is bounded by part_max so that
+ * a corrupted cycle gives CORRUPT instead of a hang.  x's priority is hashed
+ * once, not at every level. */
+static inline int treap_insert(wksp_t *w, uint32_t x, int is_free) {
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t seed = w->seed, n = w->part_max, steps = 0, par = NUL, px = wksp_private_prio(seed, x);
+  uint32_t *link = root_of(w, is_free);
+  while (*link != NUL) {
+    if (*link >= n || ++steps > n) return treap_corrupt(w, is_free);
+    if (!prio_above_p(seed, *link, x, px)) break;
+    par = *link;
+    link = key_less(rec, x, par, is_free) ? &rec[par].left : &rec[par].right;
+  }
+  return treap_split_at(w, x, link, par, steps, is_free);
 }
 
 /* Replaces x by the merge of its subtrees, starting at x's parent link. */
@@ -117,26 +135,44 @@ static int free_corrupt(const wksp_t *w, uint32_t x, const char *what) {
 }
 
 /* Adds free record x: at the head of the same-size list when its size is
- * already in the treap, else as a treap node. */
+ * already in the treap, else as a treap node.  One descent, without hashing
+ * priorities (most inserts of small holes end in a list), remembers the
+ * path; a new node then finds where its priority stops a top-down insertion
+ * on that path and splits from there.  A path deeper than the buffer
+ * (practically impossible with random priorities) descends again. */
+enum { FREE_PATH_MAX = 64 };
+
 static int free_insert(wksp_t *w, uint32_t x) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  uint32_t n = w->part_max, t = w->free_root;
+  uint32_t n = w->part_max, seed = w->seed, depth = 0, path[FREE_PATH_MAX], *link = &w->free_root;
+  uint32_t *links[FREE_PATH_MAX];
   uint64_t sz = part_sz(rec, x);
-  for (uint32_t steps = 0; t != NUL; t = sz < part_sz(rec, t) ? rec[t].left : rec[t].right) {
-    if (t >= n || ++steps > n) return free_corrupt(w, t, "is a bad link or in a cycle");
-    if (part_sz(rec, t) != sz) continue;
-    uint32_t h = rec[t].same;
-    if (h != NUL && h >= n) return free_corrupt(w, t, "has a bad same-size list");
-    rec[x].same = x;
-    rec[x].left = h;
-    rec[x].parent = t;
-    rec[x].right = NUL;
-    if (h != NUL) rec[h].parent = x;
-    rec[t].same = x;
-    return WKSP_SUCCESS;
+  for (uint32_t t = *link; t != NUL; t = *link) {
+    if (t >= n || depth + 1 > n) return free_corrupt(w, t, "is a bad link or in a cycle");
+    uint64_t tsz = part_sz(rec, t);
+    if (tsz == sz) {
+      uint32_t h = rec[t].same;
+      if (h != NUL && h >= n) return free_corrupt(w, t, "has a bad same-size list");
+      rec[x].same = x;
+      rec[x].left = h;
+      rec[x].parent = t;
+      rec[x].right = NUL;
+      if (h != NUL) rec[h].parent = x;
+      rec[t].same = x;
+      return WKSP_SUCCESS;
+    }
+    if (depth < FREE_PATH_MAX) {
+      path[depth] = t;
+      links[depth] = link;
+    }
+    depth++;
+    link = sz < tsz ? &rec[t].left : &rec[t].right;
   }
   rec[x].same = NUL;
-  return treap_insert(w, x, 1);
+  if (depth > FREE_PATH_MAX) return treap_insert(w, x, 1);
+  uint32_t px = wksp_private_prio(seed, x), k = 0;
+  while (k < depth && prio_above_p(seed, path[k], x, px)) k++;
+  return treap_split_at(w, x, k < depth ? links[k] : link, k ? path[k - 1] : NUL, k, 1);
 }
 
 /* Removes free record x from the list or the treap; a removed node's list
@@ -199,11 +235,54 @@ static uint64_t free_largest(const wksp_t *w) {
   return sz;
 }
 
+/* Starts loading record i's cache line (a hint: no effect on correctness,
+ * out-of-range indexes are skipped). */
+static inline void prefetch_rec(const wksp_rec_t *rec, uint32_t i, uint32_t n) {
+  if (i < n) __builtin_prefetch(&rec[i], 1);
+}
+
+/* The records a treap or list removal of i will touch. */
+static inline void prefetch_links(const wksp_rec_t *rec, uint32_t i, uint32_t n) {
+  prefetch_rec(rec, rec[i].parent, n);
+  prefetch_rec(rec, rec[i].left, n);
+  prefetch_rec(rec, rec[i].right, n);
+  prefetch_rec(rec, rec[i].same, n);
+}
+
+/* ---- home slots ---------------------------------------------------------
+
+   A partition's record index does not matter to the layout (only to treap
+   shapes), so a newly activated partition takes, when one is idle, one of
+   the WKSP_HOME_PROBE consecutive records at wksp_private_home(lo).  A
+   record's lo never changes while it is active, so a lookup of an exact
+   partition start (what wksp_alloc returned, the common free) checks those
+   few adjacent records first and skips the treap descent, a chain of
+   dependent cache misses, when one of them is the allocation.  Anything
+   else (a gaddr inside an allocation, a record that found its home taken)
+   falls back to the descent: the slots are a hint, never the truth. */
+
+/* Allocated record that starts exactly at gaddr among gaddr's home slots,
+ * NUL if none.  Safe on read-only memory (single relaxed loads). */
+static inline uint32_t home_find(const wksp_t *w, uint64_t gaddr) {
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t n = w->part_max, i = wksp_private_home(n, gaddr);
+  for (uint32_t k = 0; k < WKSP_HOME_PROBE && k < n; k++, i = i + 1 < n ? i + 1 : 0)
+    __builtin_prefetch(&rec[i]);
+  i = wksp_private_home(n, gaddr);
+  for (uint32_t k = 0; k < WKSP_HOME_PROBE && k < n; k++, i = i + 1 < n ? i + 1 : 0)
+    if (__atomic_load_n(&rec[i].lo, __ATOMIC_RELAXED) == gaddr && __atomic_load_n(&rec[i].tag, __ATOMIC_RELAXED) &&
+        gaddr < __atomic_load_n(&rec[i].hi, __ATOMIC_RELAXED))
+      return i;
+  return NUL;
+}
+
 /* Allocated record with the greatest lo <= gaddr, NUL if none.  Works on
- * read-only memory (loads are single and bounds-checked). */
+ * read-only memory (loads are single and bounds-checked).  An allocation
+ * starting exactly at gaddr is unique, so its home slot answers directly. */
 uint32_t wksp_private_used_find(const wksp_t *w, uint64_t gaddr) {
   const wksp_rec_t *rec = wksp_private_rec(w);
-  uint32_t best = NUL, n = w->part_max;
+  uint32_t best = home_find(w, gaddr), n = w->part_max;
+  if (best != NUL) return best;
   uint32_t t = __atomic_load_n(&w->used_root, __ATOMIC_RELAXED);
   for (uint32_t steps = 0; t != NUL && t < n && steps <= n; steps++) {
     if (__atomic_load_n(&rec[t].lo, __ATOMIC_RELAXED) <= gaddr) {
@@ -216,27 +295,73 @@ uint32_t wksp_private_used_find(const wksp_t *w, uint64_t gaddr) {
   return best;
 }
 
-/* ---- idle stack -------------------------------------------------------- */
+/* ---- idle list ----------------------------------------------------------- */
 
-/* Pops an idle record into *out (NUL when none is left).  A popped record
- * that is active means the derived stack is corrupt. */
-static int idle_pop(wksp_t *w, uint32_t *out) {
+/* Idle records form a stack doubly linked through left (towards the bottom)
+ * and right (towards the top; NUL at the top), so that a home slot can be
+ * taken out of the middle in O(1). */
+
+static int idle_corrupt(const wksp_t *w, uint32_t i) {
+  return wksp_err(WKSP_ERR_CORRUPT, 0, "idle stack of \"%.39s\" holds bad record %u", w->name, i);
+}
+
+/* Unlinks idle record i (checked to be one). */
+static int idle_unlink(wksp_t *w, uint32_t i) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  uint32_t i = w->idle_top;
-  *out = NUL;
-  if (i == NUL) return WKSP_SUCCESS;
-  if (i >= w->part_max || rec[i].lo)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "idle stack of \"%.39s\" holds bad record %u", w->name, i);
-  w->idle_top = rec[i].left;
+  uint32_t n = w->part_max;
+  if (i >= n) return idle_corrupt(w, i);
+  uint32_t down = rec[i].left, up = rec[i].right;
+  if (rec[i].lo || (down != NUL && down >= n) || (up != NUL && up >= n)) return idle_corrupt(w, i);
+  if (up == NUL ? w->idle_top != i : rec[up].left != i) return idle_corrupt(w, i);
+  if (up == NUL) w->idle_top = down;
+  else rec[up].left = down;
+  if (down != NUL) rec[down].right = up;
   rec[i].left = rec[i].right = rec[i].parent = rec[i].same = NUL;
-  *out = i;
   return WKSP_SUCCESS;
 }
 
+/* Is record i idle and on the list? */
+static inline int idle_listed(const wksp_t *w, uint32_t i) {
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t up = rec[i].right;
+  if (rec[i].lo) return 0;
+  return up == NUL ? w->idle_top == i : up < w->part_max && rec[up].left == i;
+}
+
+static inline void home_prefetch(const wksp_t *w, uint64_t lo) {
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t n = w->part_max, i = wksp_private_home(n, lo);
+  for (uint32_t k = 0; k < WKSP_HOME_PROBE && k < n; k++, i = i + 1 < n ? i + 1 : 0) __builtin_prefetch(&rec[i], 1);
+}
+
+/* Chooses, without unlinking it, the idle record for a partition that will
+ * start at lo: one of lo's home slots if one is idle, else the top of the
+ * stack; never `taken` (chosen already by the same operation, still
+ * listed); NUL when none is left.  Prefetches what unlinking it touches. */
+static uint32_t idle_pick(const wksp_t *w, uint64_t lo, uint32_t taken) {
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t n = w->part_max, i = wksp_private_home(n, lo), pick = w->idle_top;
+  for (uint32_t k = 0; k < WKSP_HOME_PROBE && k < n; k++, i = i + 1 < n ? i + 1 : 0) {
+    if (i != taken && idle_listed(w, i)) {
+      pick = i;
+      break;
+    }
+  }
+  if (pick == taken && pick < n) pick = rec[pick].left;
+  if (pick < n) {
+    prefetch_rec(rec, rec[pick].left, n);
+    prefetch_rec(rec, rec[pick].right, n);
+  }
+  return pick;
+}
+
+/* Puts record i (just deactivated) on top of the stack. */
 static void idle_push(wksp_t *w, uint32_t i) {
   wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t top = w->idle_top;
   rec[i].prev = rec[i].next = rec[i].right = rec[i].parent = rec[i].same = NUL;
-  rec[i].left = w->idle_top;
+  rec[i].left = top;
+  if (top != NUL && top < w->part_max) rec[top].right = i;
   w->idle_top = i;
 }
 
@@ -266,12 +391,17 @@ static int carve(wksp_t *w, uint32_t f, uint64_t align, uint64_t sz, uint64_t ta
   wksp_rec_t *rec = wksp_private_rec(w);
   uint64_t flo = rec[f].lo, fhi = rec[f].hi;
   uint64_t r0 = (flo + align - 1) & ~(align - 1), r1 = r0 + sz;
+  /* The home slots load while the free index is updated. */
+  if (r0 > flo) home_prefetch(w, r0);
+  if (r1 < fhi) home_prefetch(w, r1);
   int r = free_remove(w, f);
   if (r) return r;
   wksp_private_hook(WKSP_HOOK_ALLOC_UNLINKED);
   uint32_t a = NUL, t = NUL;
-  if (r0 > flo && (r = idle_pop(w, &a))) return r;
-  if (r1 < fhi && (r = idle_pop(w, &t))) return r;
+  if (w->idle_top != NUL && r0 > flo) a = idle_pick(w, r0, NUL);
+  if (w->idle_top != NUL && r1 < fhi) t = idle_pick(w, r1, a);
+  if (a != NUL && (r = idle_unlink(w, a))) return r;
+  if (t != NUL && (r = idle_unlink(w, t))) return r;
   uint64_t ahi = t != NUL ? r1 : fhi;
   uint32_t fnx = rec[f].next;
   if (fnx != NUL && fnx >= w->part_max) return bad_link(w, f, "next", fnx);
@@ -375,14 +505,21 @@ static int used_lookup(wksp_t *w, uint64_t gaddr, const char *who, uint32_t *out
 }
 
 /* Lock held, write_begin done: frees record u and merges it with free
- * neighbours. */
+ * neighbours.  The records it will touch are scattered over the metadata:
+ * prefetching them as soon as their indexes are known overlaps the cache
+ * misses instead of taking them one after another. */
 static int release(wksp_t *w, uint32_t u) {
   wksp_rec_t *rec = wksp_private_rec(w);
   /* Links checked before the first change: a damaged one fails the call
    * with the allocation intact. */
   uint32_t n = rec[u].next, p = rec[u].prev;
+  prefetch_rec(rec, n, w->part_max);
+  prefetch_rec(rec, p, w->part_max);
+  prefetch_links(rec, u, w->part_max);
   if (n != NUL && n >= w->part_max) return bad_link(w, u, "next", n);
   if (p != NUL && p >= w->part_max) return bad_link(w, u, "prev", p);
+  if (p != NUL && !rec[p].tag) prefetch_links(rec, p, w->part_max);
+  if (n != NUL && !rec[n].tag) prefetch_links(rec, n, w->part_max);
   if (n != NUL && rec[n].next != NUL && rec[n].next >= w->part_max) return bad_link(w, n, "next", rec[n].next);
   int r = treap_remove(w, u, 0);
   if (r) return r;

@@ -100,6 +100,7 @@ int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed) {
     p->tag = p->hi = 0;
     p->prev = p->next = p->right = p->parent = p->same = NUL;
     p->left = w->idle_top;
+    if (w->idle_top != NUL) rec[w->idle_top].right = (uint32_t)i;
     w->idle_top = (uint32_t)i;
   }
   wksp_private_hook(WKSP_HOOK_REBUILD_INDEX);

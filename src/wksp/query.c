@@ -168,10 +168,11 @@ int wksp_private_verify(const wksp_t *w, const char *who) {
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: \"%.39s\" has %lu active records but %lu on the address list", who,
                     w->name, (unsigned long)active, (unsigned long)c.cnt);
   uint64_t idle = n - active, k = 0;
-  for (uint32_t i = ld32(&w->idle_top); i != NUL; i = ld32(&rec[i].left)) {
-    if (i >= n || ld64(&rec[i].lo) || ++k > idle)
+  for (uint32_t i = ld32(&w->idle_top), up = NUL; i != NUL; up = i, i = ld32(&rec[i].left)) {
+    if (i >= n || ld64(&rec[i].lo) || ++k > idle || ld32(&rec[i].right) != up)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: idle stack of \"%.39s\" holds record %u (%s)", who, w->name, i,
-                      i >= n ? "out of range" : k > idle ? "too many entries: cycle" : "active record");
+                      i >= n ? "out of range" : k > idle ? "too many entries: cycle"
+                      : ld64(&rec[i].lo) ? "active record" : "back link does not lead to the record above");
   }
   if (k != idle)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: idle stack of \"%.39s\" has %lu records, expected %lu", who, w->name,
@@ -210,6 +211,50 @@ int wksp_tag(wksp_t *w, uint64_t gaddr, uint64_t *tag) {
   tag_ctx_t c = {.gaddr = gaddr};
   int r = wksp_private_query(w, "wksp_tag", tag_fn, &c);
   if (!r) *tag = c.tag;
+  return r;
+}
+
+/* ---- part_find ----------------------------------------------------------- */
+
+typedef struct {
+  uint64_t gaddr;
+  wksp_part_t part;
+} find_ctx_t;
+
+/* The allocation with the greatest lo <= gaddr holds gaddr, or else the free
+ * partition right after it does (record 0, the lowest partition, when no
+ * allocation starts at or below gaddr).  The walk along the address list is
+ * bounded: free neighbours are merged, so it takes one step unless the
+ * metadata is damaged. */
+static int find_fn(const wksp_t *w, void *vctx) {
+  find_ctx_t *c = vctx;
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  uint64_t glo = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w);
+  if (c->gaddr < glo || c->gaddr >= ghi)
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_part_find: gaddr %lu is outside the data region [%lu,%lu) of \"%.39s\"",
+                    (unsigned long)c->gaddr, (unsigned long)glo, (unsigned long)ghi, w->name);
+  uint32_t n = w->part_max, u = wksp_private_used_find(w, c->gaddr);
+  uint32_t i = u != NUL ? u : 0;
+  for (uint32_t steps = 0; i < n && steps < n; steps++) {
+    uint64_t lo = ld64(&rec[i].lo), hi = ld64(&rec[i].hi);
+    if (!lo || lo > c->gaddr || hi <= lo) break;
+    if (c->gaddr < hi) {
+      c->part = (wksp_part_t){.gaddr_lo = lo, .gaddr_hi = hi, .tag = ld64(&rec[i].tag)};
+      return WKSP_SUCCESS;
+    }
+    i = ld32(&rec[i].next);
+  }
+  return wksp_err(WKSP_ERR_CORRUPT, 0,
+                  "wksp_part_find: no partition of \"%.39s\" holds gaddr %lu (address list broken at record %u)",
+                  w->name, (unsigned long)c->gaddr, i);
+}
+
+int wksp_part_find(wksp_t *w, uint64_t gaddr, wksp_part_t *out) {
+  if (out) *out = (wksp_part_t){0};
+  if (!w || !out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_part_find: NULL %s", w ? "out" : "workspace");
+  find_ctx_t c = {.gaddr = gaddr};
+  int r = wksp_private_query(w, "wksp_part_find", find_fn, &c);
+  if (!r) *out = c.part;
   return r;
 }
 

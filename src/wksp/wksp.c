@@ -95,13 +95,15 @@ int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max, uint
   w->idle_top = part_max > 1 ? 1 : WKSP_IDX_NULL;
   wksp_rec_t *rec = wksp_private_rec(w);
   for (uint64_t i = 0; i < part_max; i++) {
+    /* Idle stack 1, 2, ..., part_max-1 (doubly linked, see wksp_private.h). */
     uint32_t next_idle = i + 1 < part_max ? (uint32_t)(i + 1) : WKSP_IDX_NULL;
+    uint32_t prev_idle = i >= 2 ? (uint32_t)(i - 1) : WKSP_IDX_NULL;
     rec[i] = (wksp_rec_t){.prev = WKSP_IDX_NULL, .next = WKSP_IDX_NULL, .left = next_idle,
-                          .right = WKSP_IDX_NULL, .parent = WKSP_IDX_NULL, .same = WKSP_IDX_NULL};
+                          .right = prev_idle, .parent = WKSP_IDX_NULL, .same = WKSP_IDX_NULL};
   }
   rec[0].lo = wksp_gaddr_lo(w);
   rec[0].hi = wksp_gaddr_hi(w);
-  rec[0].left = WKSP_IDX_NULL;
+  rec[0].left = rec[0].right = WKSP_IDX_NULL;
   /* Joiners check the magic first: it goes in last. */
   __atomic_store_n(&w->magic, WKSP_MAGIC, __ATOMIC_RELEASE);
   *out = w;

@@ -72,7 +72,9 @@
  * of record i: wksp_private_prio(seed, i), ties broken by index, so the
  * shape is a pure function of the keys, the seed and the list order.
  * Parent links make removal O(1) expected (no descent from the root).  Idle
- * records form a stack linked through `left`. */
+ * records form a stack doubly linked through `left` (down) and `right` (up,
+ * NUL at the top), so that alloc can take a partition's home slot (below)
+ * out of the middle. */
 #ifndef WKSP_SRC_WKSP_PRIVATE_H
 #define WKSP_SRC_WKSP_PRIVATE_H
 
@@ -141,6 +143,18 @@ static inline uint32_t wksp_private_prio(uint32_t seed, uint32_t idx) {
   x *= 0x846ca68bu;
   x ^= x >> 16;
   return x;
+}
+
+/* Home slots (see alloc.c): a partition starting at lo preferably lives in
+ * one of the WKSP_HOME_PROBE records from wksp_private_home(part_max, lo)
+ * on (wrapping), so that looking up an exact start usually reads those few
+ * adjacent records instead of descending the used treap.  A hint only:
+ * nothing relies on a partition being at home. */
+enum { WKSP_HOME_PROBE = 8 };
+
+static inline uint32_t wksp_private_home(uint32_t part_max, uint64_t lo) {
+  uint64_t h = lo * 0x9E3779B97F4A7C15ull; /* Fibonacci hashing: the high bits mix every bit of lo */
+  return (uint32_t)(((h >> 32) * (uint64_t)part_max) >> 32);
 }
 
 /* Lo a committed bulk operation gives record i (record 0: always gaddr_lo;

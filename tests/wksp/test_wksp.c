@@ -410,7 +410,10 @@ static void test_garbage_no_crash(void) {
       switch (test_rng(&rng) % 7) {
       case 0: r = wksp_alloc(w, 1 << (test_rng(&rng) % 6), 1 + test_rng(&rng) % 2000, 3, &x); break;
       case 1: r = wksp_free(w, g[test_rng(&rng) % 16] + test_rng(&rng) % 8); break;
-      case 2: r = wksp_tag(w, g[test_rng(&rng) % 16], &t); break;
+      case 2:
+        r = test_rng(&rng) % 2 ? wksp_tag(w, g[test_rng(&rng) % 16], &t)
+                               : wksp_part_find(w, g[test_rng(&rng) % 16] + test_rng(&rng) % 4000, parts);
+        break;
       case 3: r = wksp_part_list(w, parts, 64, &cnt); break;
       case 4: r = wksp_usage(w, NULL, 0, &u); break;
       case 5: r = wksp_verify(w); break;
@@ -420,6 +423,85 @@ static void test_garbage_no_crash(void) {
       if (r) CHECK(errmsg_set());
     }
   }
+}
+
+/* A new partition takes one of its home slots when one is idle, and an
+ * exact start is then found there without the used treap; any other
+ * address still goes through the treap.  Damage to the idle list's back
+ * links is found by verify. */
+static void test_home_slots(void) {
+  wksp_t *w = wksp_make(64, 1 << 18);
+  CHECK(w);
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint64_t g;
+  CHECK_OK(wksp_alloc(w, 0, 1000, 3, &g));
+  uint32_t h = wksp_private_home(w->part_max, g), at = WKSP_IDX_NULL;
+  for (uint32_t k = 0; k < WKSP_HOME_PROBE; k++)
+    if (rec[(h + k) % w->part_max].lo == g) at = (h + k) % w->part_max;
+  CHECK(at != WKSP_IDX_NULL);
+  uint32_t root = w->used_root;
+  w->used_root = WKSP_IDX_NULL; /* the treap can no longer answer */
+  CHECK_EQ(wksp_private_used_find(w, g), at);
+  CHECK_EQ(wksp_private_used_find(w, g + 1), WKSP_IDX_NULL);
+  w->used_root = root;
+  CHECK_EQ(wksp_private_used_find(w, g + 999), at);
+  CHECK_OK(wksp_verify(w));
+  /* A record below the top of the idle stack with a wrong back link. */
+  uint32_t top = w->idle_top, below = rec[top].left;
+  CHECK(below != WKSP_IDX_NULL);
+  rec[below].right = below;
+  CHECK_ERR(wksp_verify(w), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "back link"));
+  rec[below].right = top;
+  CHECK_OK(wksp_verify(w));
+  CHECK_OK(wksp_free(w, g));
+  CHECK_OK(wksp_verify(w));
+}
+
+/* wksp_part_find against the full partition list, at every partition's
+ * first and last byte and at random addresses, while random allocations and
+ * frees change the layout; then the bad inputs. */
+static void test_part_find(void) {
+  enum { PARTS = 64 };
+  wksp_t *w = wksp_make(PARTS, 1 << 18);
+  CHECK(w);
+  uint64_t rng = test_seed(), g[24] = {0}, glo = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w);
+  wksp_part_t list[PARTS], p;
+  for (int round = 0; round < 200; round++) {
+    uint64_t *s = &g[test_rng(&rng) % 24];
+    if (*s) {
+      CHECK_OK(wksp_free(w, *s));
+      *s = 0;
+    } else {
+      wksp_alloc(w, 1ull << (test_rng(&rng) % 13), 1 + test_rng(&rng) % 20000, 1 + test_rng(&rng) % 5, s);
+    }
+    size_t cnt;
+    CHECK_OK(wksp_part_list(w, list, PARTS, &cnt));
+    for (size_t i = 0; i < cnt; i++) {
+      uint64_t probe[3] = {list[i].gaddr_lo, list[i].gaddr_hi - 1,
+                           list[i].gaddr_lo + test_rng(&rng) % (list[i].gaddr_hi - list[i].gaddr_lo)};
+      for (int k = 0; k < 3; k++) {
+        CHECK_OK(wksp_part_find(w, probe[k], &p));
+        CHECK_EQ(p.gaddr_lo, list[i].gaddr_lo);
+        CHECK_EQ(p.gaddr_hi, list[i].gaddr_hi);
+        CHECK_EQ(p.tag, list[i].tag);
+      }
+    }
+  }
+  CHECK_OK(wksp_part_find(w, glo, &p));
+  CHECK_EQ(p.gaddr_lo, glo);
+  CHECK_OK(wksp_part_find(w, ghi - 1, &p));
+  CHECK_EQ(p.gaddr_hi, ghi);
+  p.tag = 7;
+  CHECK_ERR(wksp_part_find(w, ghi, &p), WKSP_ERR_INVAL);
+  CHECK(strstr(wksp_errmsg(), "outside the data region"));
+  CHECK_EQ(p.tag, 0); /* zeroed on failure */
+  CHECK_ERR(wksp_part_find(w, glo - 1, &p), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_part_find(w, 0, &p), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_part_find(w, UINT64_MAX, &p), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_part_find(w, glo, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_part_find(NULL, glo, &p), WKSP_ERR_INVAL);
+  CHECK_OK(wksp_verify(w));
 }
 
 static void test_rebuild(void) {
@@ -526,6 +608,8 @@ static void test_rdonly(void) {
   size_t cnt;
   wksp_part_t parts[4];
   int q4 = wksp_part_list(ro, parts, 4, &cnt);
+  wksp_part_t found;
+  int q5 = wksp_part_find(ro, g + 50, &found);
   rdonly_pair_done("ro-test", w, ro);
   CHECK_ERR(r1, WKSP_ERR_PERM);
   CHECK_ERR(r2, WKSP_ERR_PERM);
@@ -542,6 +626,10 @@ static void test_rdonly(void) {
   CHECK_EQ(u.used_cnt, 1);
   CHECK_OK(q4);
   CHECK_EQ(cnt, 3);
+  CHECK_OK(q5);
+  CHECK_EQ(found.gaddr_lo, g);
+  CHECK_EQ(found.gaddr_hi, g + 100);
+  CHECK_EQ(found.tag, 9);
 }
 
 static void test_rdonly_stuck_writer(void) {
@@ -630,6 +718,8 @@ int main(void) {
   TEST_RUN(test_part_records_exhausted);
   TEST_RUN(test_tag_query_free_usage);
   TEST_RUN(test_memset);
+  TEST_RUN(test_part_find);
+  TEST_RUN(test_home_slots);
   TEST_RUN(test_verify_detects);
   TEST_RUN(test_same_size_list);
   TEST_RUN(test_self_repair);
