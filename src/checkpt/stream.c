@@ -292,7 +292,10 @@ typedef struct {
 #define PIPE_QUEUE_MAX WKSP_CHECKPT_THREADS_MAX
 
 struct pipe_state {
-  stream_t *st;
+  stream_t *st; /* the reading thread's; workers use only the copies below */
+  wksp_t *w;    /* copies of st's fields that never change, for the workers */
+  int frame_style;
+  const char *what;
   int fd, eof;
   uint8_t *buf; /* window: checkpoint bytes [base, base + len) */
   uint64_t cap, base, len;
@@ -372,18 +375,17 @@ static void pipe_err(struct pipe_state *ps, int rc) {
 
 /* Decodes a job's frame into the target (unless something already failed). */
 static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
-  stream_t *st = ps->st;
   pthread_mutex_lock(&ps->lock);
   int skip = ps->err != 0;
   pthread_mutex_unlock(&ps->lock);
   wksp_frame_reader_t *r = NULL;
   int rc = skip ? WKSP_SUCCESS : wksp_frame_reader_init_mem(&r, j->buf + j->at, j->len);
-  if (!skip && !rc) rc = wksp_frame_reader_open(r, st->hdr.frame_style, NULL);
+  if (!skip && !rc) rc = wksp_frame_reader_open(r, ps->frame_style, NULL);
   uint8_t b[CKPT_CMD_SZ];
   for (uint64_t k = 0; !skip && !rc && k <= j->n; k++) rc = wksp_frame_reader_meta(r, b, sizeof b);
   for (uint64_t k = 0; !skip && !rc && k < j->n; k++) {
     const wksp_part_t *p = &j->parts[k];
-    rc = wksp_frame_reader_data(r, wksp_laddr(st->w, p->gaddr_lo), p->gaddr_hi - p->gaddr_lo);
+    rc = wksp_frame_reader_data(r, wksp_laddr(ps->w, p->gaddr_lo), p->gaddr_hi - p->gaddr_lo);
   }
   uint64_t end = 0;
   if (!skip && !rc) rc = wksp_frame_reader_close(r, &end);
@@ -392,7 +394,7 @@ static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
                   (unsigned long long)(j->off + end), (unsigned long long)(j->off + j->len));
   if (rc) {
     if (rc == WKSP_ERR_FAIL) rc = WKSP_ERR_CORRUPT; /* the frame's bytes are all there */
-    wksp_err_wrap(rc, "%s: cgroup frame at %llu", st->what, (unsigned long long)j->off);
+    wksp_err_wrap(rc, "%s: cgroup frame at %llu", ps->what, (unsigned long long)j->off);
     pipe_err(ps, rc);
   }
   wksp_frame_reader_fini(r);
@@ -602,6 +604,9 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   struct pipe_state *ps = calloc(1, sizeof *ps);
   if (!ps) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: pipeline", st->what);
   ps->st = st;
+  ps->w = st->w;
+  ps->frame_style = st->hdr.frame_style;
+  ps->what = st->what;
   ps->fd = fd;
   ps->base = STREAM_BASE;
   ps->cap = 1 << 20;
