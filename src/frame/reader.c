@@ -44,6 +44,7 @@ struct wksp_frame_reader {
   uint64_t frame_off;
 
   int fail;                    /* sticky failure code; 0 while healthy */
+  int fail_errno;              /* and the errno behind it */
   char fail_msg[FAIL_MSG_MAX];
 
   uint8_t *hist;               /* HIST_SZ bytes, allocated at the first LZ4 open */
@@ -52,12 +53,13 @@ struct wksp_frame_reader {
 
 static int reader_set_failed(wksp_frame_reader_t *r, int rc) {
   r->fail = rc;
+  r->fail_errno = wksp_errno();
   snprintf(r->fail_msg, sizeof r->fail_msg, "%s", wksp_errmsg());
   return rc;
 }
 
 static int reader_refuse_failed(const wksp_frame_reader_t *r, const char *fn) {
-  return wksp_err(r->fail, 0, "%s: reader failed earlier: %s", fn, r->fail_msg);
+  return wksp_err_again(r->fail, r->fail_errno, "%s: reader failed earlier: %s", fn, r->fail_msg);
 }
 
 static int truncated(const wksp_frame_reader_t *r, size_t need, size_t have) {

@@ -46,6 +46,7 @@ struct wksp_frame_writer {
   uint64_t delivered;           /* bytes handed to the output */
 
   int fail;                     /* sticky failure code; 0 while healthy */
+  int fail_errno;               /* and the errno behind it */
   char fail_msg[FAIL_MSG_MAX];
 
   uint8_t *gather;              /* GATHER_SZ bytes */
@@ -65,12 +66,13 @@ struct wksp_frame_writer {
 /* Makes the writer failed with the error just recorded (the code rc). */
 static int writer_set_failed(wksp_frame_writer_t *w, int rc) {
   w->fail = rc;
+  w->fail_errno = wksp_errno();
   snprintf(w->fail_msg, sizeof w->fail_msg, "%s", wksp_errmsg());
   return rc;
 }
 
 static int writer_refuse_failed(const wksp_frame_writer_t *w, const char *fn) {
-  return wksp_err(w->fail, 0, "%s: writer failed earlier: %s", fn, w->fail_msg);
+  return wksp_err_again(w->fail, w->fail_errno, "%s: writer failed earlier: %s", fn, w->fail_msg);
 }
 
 /* Common entry checks of the buffer calls and close. */

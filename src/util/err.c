@@ -48,6 +48,16 @@ int wksp_err(int err, int errnum, const char *fmt, ...) {
   return err;
 }
 
+int wksp_err_again(int err, int errnum, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg_buf, MSG_MAX, fmt, ap);
+  va_end(ap);
+  msg_errno = errnum;
+  if (log_fn) log_fn(err, msg_buf, log_ctx);
+  return err;
+}
+
 int wksp_err_wrap(int err, const char *fmt, ...) {
   char out[MSG_MAX];
   va_list ap;

@@ -17,4 +17,10 @@ int wksp_err(int err, int errnum, const char *fmt, ...)
 int wksp_err_wrap(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Re-records a failure remembered from earlier (message text already
+ * complete, errnum the errno it had): unlike wksp_err, nothing is appended
+ * to the message, but wksp_errno() reports errnum again.  Returns err. */
+int wksp_err_again(int err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -613,6 +613,8 @@ static void test_writer_io_errors(void) {
   CHECK_EQ(wksp_errno(), ENOSPC);
   CHECK(strstr(wksp_errmsg(), "offset 0"));
   CHECK_ERR(wksp_frame_writer_fini(w, NULL), WKSP_ERR_FAIL);
+  CHECK_EQ(wksp_errno(), ENOSPC); /* a failed writer keeps reporting the cause */
+  CHECK(strstr(wksp_errmsg(), "No space left on device"));
   close(fd);
   /* a pipe whose reader is gone: EPIPE (SIGPIPE ignored) */
   int p[2];

@@ -30,6 +30,12 @@ static void test_message_and_errno(void) {
   CHECK(!strcmp(wksp_errmsg(), "restore f.ckpt: bad 7"));
 }
 
+static void test_again_keeps_errno(void) {
+  CHECK_EQ(wksp_err_again(WKSP_ERR_FAIL, EIO, "earlier: %s", "write: Input/output error"), WKSP_ERR_FAIL);
+  CHECK(!strcmp(wksp_errmsg(), "earlier: write: Input/output error"));
+  CHECK_EQ(wksp_errno(), EIO);
+}
+
 static void test_long_message_truncated(void) {
   char big[3000];
   memset(big, 'a', sizeof big - 1);
@@ -51,6 +57,7 @@ static void test_log_hook(void) {
 int main(void) {
   TEST_RUN(test_strerror);
   TEST_RUN(test_message_and_errno);
+  TEST_RUN(test_again_keeps_errno);
   TEST_RUN(test_long_message_truncated);
   TEST_RUN(test_log_hook);
   return test_done();
