@@ -22,6 +22,13 @@
 
 int wksp_private_ckpt_test_no_tmpfile;
 
+/* fsync, retried when a signal interrupts it (POSIX allows EINTR). */
+static int fsync_full(int fd) {
+  int r;
+  while ((r = fsync(fd)) && errno == EINTR) {}
+  return r;
+}
+
 static const char *base_name(const char *path) {
   const char *s = strrchr(path, '/');
   return s ? s + 1 : path;
@@ -113,7 +120,7 @@ int wksp_private_ckpt_pub_commit(ckpt_pub_t *p) {
     rc = wksp_err(WKSP_ERR_FAIL, errno, "checkpt %s: fchmod %o", p->path, p->mode);
     goto fail;
   }
-  if (fsync(p->fd)) {
+  if (fsync_full(p->fd)) {
     rc = wksp_err(WKSP_ERR_FAIL, errno, "checkpt %s: fsync", p->path);
     goto fail;
   }
@@ -152,7 +159,7 @@ int wksp_private_ckpt_pub_commit(ckpt_pub_t *p) {
     free(p->tmp_name);
     p->tmp_name = NULL;
   }
-  if (fsync(p->dir_fd)) {
+  if (fsync_full(p->dir_fd)) {
     /* The new name's durability is in doubt: keep the promise that a
      * failed checkpoint leaves nothing at the path (with overwrite the old
      * file is already replaced; the new one is left, complete). */
