@@ -695,6 +695,11 @@ static void test_parallel_identity_small(void) {
   parallel_identity(2048, 8 << 20, 500, 40000);
 }
 static void test_parallel_identity_cap(void) { parallel_identity(131072, 8 << 20, 62000, 48); }
+/* Allocations of several MiB: a v2 file restore reads them in 1 MiB
+ * pieces shared by the threads, so one allocation spans several pieces. */
+static void test_parallel_identity_large_allocs(void) {
+  parallel_identity(256, 24 << 20, 9, 3 << 20);
+}
 
 /* Frames larger than the per-thread buffer (lowered from 64 MiB to 64 KiB
  * here): workers that wait for their turn block instead of growing memory,
@@ -775,6 +780,7 @@ int main(void) {
   TEST_RUN(test_publish_sigkill);
   TEST_RUN(test_parallel_identity_small);
   TEST_RUN(test_parallel_identity_cap);
+  TEST_RUN(test_parallel_identity_large_allocs);
   TEST_RUN(test_parallel_identity_big_frames);
   TEST_RUN(test_parallel_pipe);
   TEST_RUN(test_parallel_failure);
