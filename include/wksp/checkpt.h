@@ -169,7 +169,10 @@ typedef struct {
  * appendix, every cgroup's allocation list: tag > 0, range inside source and
  * target, ascending and non-overlapping, count within part_max) is
  * validated before the first byte of w changes; then the cgroup frames are
- * decoded in parallel over opts->threads threads straight into w.
+ * decoded in parallel over opts->threads threads straight into w (RAW
+ * frames, v2: each frame's commands are checked again, then the data is
+ * read with pread(2) in 1 MiB pieces shared by the threads; a read error
+ * or a file shortened meanwhile is a data error as below).
  * Pipes take the sequential path: header and info are checked first; the
  * cgroup frames are then restored as they arrive: on the calling thread for
  * threads <= 1, else pipelined (the calling thread reads ahead and finds

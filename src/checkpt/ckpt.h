@@ -18,6 +18,7 @@ typedef struct {
   int fd;             /* stream fd (not owned) when mem is NULL */
   void *map;          /* mapping to unmap (may start before mem) */
   size_t map_sz;
+  int map_fd;         /* the mapped file, from its offset 0 (-1 none; not owned: see own_fd) */
   int own_fd;         /* fd to close at fini (-1 none) */
   const char *label;  /* path or label for messages */
 } ckpt_input_t;
@@ -41,6 +42,8 @@ void wksp_private_ckpt_input_fini(ckpt_input_t *in);
 /* Reads exactly sz bytes from fd (retrying EINTR / short reads).  Returns
  * the bytes read (< sz only at end of file) or -1 with errno. */
 long wksp_private_ckpt_read_full(int fd, void *buf, size_t sz);
+/* The same with pread(2) at file offset off (the fd's offset is unchanged). */
+long wksp_private_ckpt_read_full_at(int fd, void *buf, size_t sz, uint64_t off);
 
 /* ---- preview (preview.c) ------------------------------------------------- */
 #define CKPT_PREVIEW_MAX 165

@@ -23,6 +23,18 @@ long wksp_private_ckpt_read_full(int fd, void *buf, size_t sz) {
   return (long)got;
 }
 
+long wksp_private_ckpt_read_full_at(int fd, void *buf, size_t sz, uint64_t off) {
+  size_t got = 0;
+  while (got < sz) {
+    ssize_t n = pread(fd, (uint8_t *)buf + got, sz - got, (off_t)(off + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (!n) break;
+    got += (size_t)n;
+  }
+  return (long)got;
+}
+
 static int write_full(int fd, const void *buf, size_t sz) {
   size_t done = 0;
   while (done < sz) {
@@ -52,6 +64,7 @@ static int map_fd(ckpt_input_t *in, int fd, uint64_t pos, uint64_t size, int pop
   if (m == MAP_FAILED) return wksp_err(WKSP_ERR_FAIL, errno, "%s: mmap", in->label);
   in->map = m;
   in->map_sz = (size_t)size;
+  in->map_fd = fd;
   in->mem = (const uint8_t *)m + pos;
   return WKSP_SUCCESS;
 }
@@ -110,6 +123,7 @@ int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, con
                                  int flags) {
   memset(in, 0, sizeof *in);
   in->own_fd = -1;
+  in->map_fd = -1;
   in->fd = fd;
   in->label = label ? label : path ? path : "-";
   if (path) {
@@ -155,4 +169,5 @@ void wksp_private_ckpt_input_fini(ckpt_input_t *in) {
   in->map = NULL;
   in->mem = NULL;
   in->own_fd = -1;
+  in->map_fd = -1;
 }

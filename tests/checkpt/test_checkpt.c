@@ -363,7 +363,9 @@ static void test_publish_fallback_named_temp(void) {
 
 /* fd variants on a regular file at a non-zero position: offsets are
  * relative to the checkpoint's first byte; restore maps from there. */
-static void test_fd_at_offset(void) {
+/* A checkpoint written at a nonzero file offset restores from an fd
+ * positioned there (v2 reads its data with pread relative to it). */
+static void fd_at_offset(int style) {
   wksp_t *w = ws_new("fdoff", 1, 1024, 4 << 20), *d = ws_new("dst", 1, 1024, 4 << 20);
   CHECK(w && d);
   uint64_t rng = 10;
@@ -373,7 +375,7 @@ static void test_fd_at_offset(void) {
   int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
   CHECK(fd >= 0);
   CHECK_EQ(write(fd, "0123456789", 10), 10);
-  CHECK_OK(wksp_checkpt_fd(w, fd, "fdoff", &(wksp_checkpt_opts_t){.style = 3, .threads = 2}));
+  CHECK_OK(wksp_checkpt_fd(w, fd, "fdoff", &(wksp_checkpt_opts_t){.style = style, .threads = 2}));
   CHECK_EQ(lseek(fd, 10, SEEK_SET), 10);
   wksp_preview_t pv;
   CHECK_OK(wksp_preview_fd(fd, &pv));
@@ -388,6 +390,11 @@ static void test_fd_at_offset(void) {
   unlink(path);
   ws_free(w);
   ws_free(d);
+}
+
+static void test_fd_at_offset(void) {
+  fd_at_offset(2);
+  fd_at_offset(3);
 }
 
 /* Two volumes (FORMAT.md 3.1: readers accept `volume*`; our writer, like
@@ -695,6 +702,11 @@ static void test_parallel_identity_small(void) {
   parallel_identity(2048, 8 << 20, 500, 40000);
 }
 static void test_parallel_identity_cap(void) { parallel_identity(131072, 8 << 20, 62000, 48); }
+/* Allocations of several MiB: a v2 file restore reads them in 1 MiB
+ * pieces shared by the threads, so one allocation spans several pieces. */
+static void test_parallel_identity_large_allocs(void) {
+  parallel_identity(256, 24 << 20, 9, 3 << 20);
+}
 
 /* Frames larger than the per-thread buffer (lowered from 64 MiB to 64 KiB
  * here): workers that wait for their turn block instead of growing memory,
@@ -775,6 +787,7 @@ int main(void) {
   TEST_RUN(test_publish_sigkill);
   TEST_RUN(test_parallel_identity_small);
   TEST_RUN(test_parallel_identity_cap);
+  TEST_RUN(test_parallel_identity_large_allocs);
   TEST_RUN(test_parallel_identity_big_frames);
   TEST_RUN(test_parallel_pipe);
   TEST_RUN(test_parallel_failure);
