@@ -10,23 +10,58 @@
  *                                  gaddr_hi = gaddr_lo + data_max
  *
  * A global address (gaddr) is a byte offset from the workspace start and
- * means the same in every process; 0 is NULL.  An allocation is a partition
- * [lo, hi) of the data region with a tag > 0 (tag 0 marks free space).
- * The per-partition records are the single source of truth; every other
- * structure (free-size index, address index, counts) is derived from them
+ * means the same in every process; 0 is NULL.  The data region is always
+ * tiled exactly by partitions: an allocation is a partition [lo, hi) with a
+ * tag > 0, free space is partitions with tag 0 (adjacent free partitions are
+ * always merged).  Each partition uses one of the part_max records; the
+ * per-partition records are the single source of truth, every other
+ * structure (free-size index, address index, idle list) is derived from them
  * and rebuilt by wksp_rebuild().
  *
- * Concurrency: any number of threads and processes may call the allocator
- * at once; metadata operations serialize on a robust process-shared lock.
- * A process that dies holding the lock (even by SIGKILL) does not block the
- * others: the next caller recovers the lock, completes or rolls back the
- * interrupted operation from its journal, checks the metadata and goes on;
- * no completed allocation is lost.  The lock does not stop writes into
- * allocation contents.
+ * Allocation policy: best fit (the smallest free partition of at least
+ * size + align - 1 bytes, the lowest address among equals), O(log n) alloc
+ * and free.  The allocated partition is exactly [aligned start, aligned
+ * start + size); the alignment slack before it and the tail after it stay
+ * free partitions, so an allocation takes at most 3 records.  When no spare
+ * record is left for the slack (taken first) or the tail, that piece stays
+ * inside the allocation instead, which wksp_alloc_at_least reports in
+ * *lo / *hi.  This matches the reference (Firedancer fd_wksp), so partition
+ * layouts of its checkpoints are reproducible.
+ *
+ * Concurrency: any number of threads and processes may call everything here
+ * at once; metadata operations serialize on a robust, process-shared pthread
+ * mutex in the header (immune to PID reuse and PID namespaces: the kernel
+ * tracks the owning thread).  A process that dies holding the lock (even by
+ * SIGKILL, at any instruction) does not block the others: the next caller
+ * gets the lock, replays a committed bulk journal if there is one, merges
+ * and rebuilds every derived structure from the records, verifies, and goes
+ * on.  Outcome of the interrupted call: alloc and free are either complete
+ * or absent; tag_free, reset and (checkpoint) replace are all or nothing;
+ * rebuild leaves the old or new seed.  No completed allocation is ever lost
+ * or changed.  The lock does not cover allocation contents: writes into
+ * allocated memory are the caller's business.
+ *
+ * Read-only attachments (wksp_attach(..., WKSP_RDONLY)): the memory is
+ * mapped read-only, so the lock cannot be taken.  Mutating calls fail with
+ * PERM.  Queries (tag, tag_query, part_list, usage, verify) read without the
+ * lock under a sequence counter: they retry while a writer is active or when
+ * the counter changed during the read, and return a consistent snapshot.
+ * After about 1 s without one (a writer died and no writable process has
+ * repaired it yet, or changes never pause) they fail with CORRUPT saying so;
+ * nothing is written either way.
  *
  * Errors: every call returns WKSP_SUCCESS (0) or a WKSP_ERR_* code and
  * records a message (wksp_errmsg()).  Unless stated otherwise a failed call
- * leaves the workspace as it was. */
+ * leaves the workspace as it was.  Common to every call taking a wksp_t *:
+ * INVAL for NULL, CORRUPT when the memory is no longer a workspace (magic
+ * gone) or when the metadata was found inconsistent and could not be
+ * repaired (the message names the record and field; the next writable call
+ * retries the repair), PERM for mutating calls on a read-only attachment.
+ * Damage found in the derived structures in the middle of a change makes
+ * that call fail with CORRUPT and flags the workspace, so the next call
+ * rebuilds it from the records first; the failed change then counts as
+ * interrupted (alloc: an allocation with that tag may exist; free: the
+ * allocation may be freed), exactly as if its process had died there. */
 #ifndef WKSP_WKSP_H
 #define WKSP_WKSP_H
 
@@ -67,33 +102,48 @@ typedef struct {
 /* ---- sizing ------------------------------------------------------------ */
 
 /* Bytes needed for a workspace: align_up(128 + 64*part_max + data_max + 1,
- * 128), or 0 if part_max is 0 or > 2^32-1, data_max is 0, or it overflows. */
+ * 128), or 0 if part_max is 0 or > 2^32-1, data_max is 0, or
+ * data_max > 2^64-1 - 128 - (128 + 64*part_max) (FORMAT.md 3.2).  Pure. */
 WKSP_API uint64_t wksp_footprint(uint64_t part_max, uint64_t data_max);
 
 /* A part_max suited to a region of `footprint` bytes whose allocations are
- * typically `sz_typical` bytes (0 if nothing fits). */
+ * typically `sz_typical` bytes: (align_down(footprint, 128) - 1 - 128) /
+ * (64 + sz_typical), capped at 2^32-1 (as the reference).  0 if footprint
+ * or sz_typical is 0 or nothing fits.  Pure. */
 WKSP_API uint64_t wksp_part_max_est(uint64_t footprint, uint64_t sz_typical);
 
 /* The largest data_max with wksp_footprint(part_max, data_max) <= footprint
- * (0 if none). */
+ * (0 if none, or part_max is 0 or > 2^32-1).  Pure. */
 WKSP_API uint64_t wksp_data_max_est(uint64_t footprint, uint64_t part_max);
 
 /* ---- lifetime ---------------------------------------------------------- */
 
 /* Formats a new, empty workspace at `mem` (128-aligned, at least
- * wksp_footprint(part_max, data_max) writable bytes).  Errors: INVAL (NULL,
- * misaligned, bad name, bad sizes). */
+ * wksp_footprint(part_max, data_max) writable bytes; the caller owns the
+ * memory) named `name` (FORMAT.md 1.2) with treap seed `seed`, and sets *out
+ * (== mem).  Writes the header and all part_max records (O(part_max)); the
+ * data region is not touched.  The magic is written last, so a concurrent
+ * wksp_join never sees a half-formatted workspace.  Not safe against other
+ * users of the same memory.  Errors: INVAL (NULL, misaligned, bad name, bad
+ * sizes: nothing written), FAIL (mutex attribute setup: memory left without
+ * a magic). */
 WKSP_API int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max,
                       uint64_t data_max, wksp_t **out);
 
-/* Checks that mem holds a workspace (magic, sizes) and returns a handle.
- * Errors: INVAL (NULL), CORRUPT (not a workspace, with what was found). */
+/* Checks that mem holds a workspace (magic, part_max / data_max validity,
+ * name) and sets *out (== mem; *out = NULL on failure).  Only reads, so it
+ * works on read-only memory; the metadata itself is checked by the first
+ * locking call (or wksp_verify).  Errors: INVAL (NULL, misaligned), CORRUPT
+ * (not a workspace, with the magic / fields found). */
 WKSP_API int wksp_join(void *mem, wksp_t **out);
 
-/* Ends use of a handle from wksp_join (the memory is untouched). */
+/* Ends use of a handle from wksp_join (the memory is untouched; nothing is
+ * held per handle).  INVAL (NULL), CORRUPT (not a workspace). */
 WKSP_API int wksp_leave(wksp_t *w);
 
-/* Clears the magic so that the memory is no longer a workspace. */
+/* Clears the magic so that the memory is no longer a workspace (later joins
+ * and calls fail with CORRUPT).  The caller makes sure nobody else is using
+ * it.  INVAL (NULL), CORRUPT (not a workspace), PERM (read-only). */
 WKSP_API int wksp_delete(void *mem);
 
 /* Creates named region `name` (see wksp/shmem.h) of `sz` bytes rounded up
@@ -152,6 +202,9 @@ WKSP_API int wksp_detach(wksp_t *w);
 WKSP_API int wksp_delete_named(const char *name);
 
 /* ---- accessors (no lock, never fail on a joined workspace) -------------- */
+/* The header fields: name (NUL-terminated, lives in the workspace), seed
+ * (changes with reset / rebuild / restore), part_max, data_max, and the data
+ * region [gaddr_lo, gaddr_hi) = [128 + 64*part_max, gaddr_lo + data_max). */
 WKSP_API const char *wksp_name(const wksp_t *w);
 WKSP_API uint32_t wksp_seed(const wksp_t *w);
 WKSP_API uint64_t wksp_part_max(const wksp_t *w);
@@ -159,59 +212,96 @@ WKSP_API uint64_t wksp_data_max(const wksp_t *w);
 WKSP_API uint64_t wksp_gaddr_lo(const wksp_t *w);
 WKSP_API uint64_t wksp_gaddr_hi(const wksp_t *w);
 
-/* Local address of gaddr in this process (NULL for 0 or out of range), and
- * the inverse (0 for NULL or an address outside the workspace). */
+/* Local address of gaddr in this process: NULL unless gaddr_lo <= gaddr <=
+ * gaddr_hi (gaddr_hi itself gives the one-past-the-end pointer); and the
+ * inverse: 0 for NULL or an address outside [gaddr_lo, gaddr_hi].  Pure
+ * arithmetic, no lock. */
 WKSP_API void *wksp_laddr(const wksp_t *w, uint64_t gaddr);
 WKSP_API uint64_t wksp_gaddr(const wksp_t *w, const void *laddr);
 
 /* ---- allocation -------------------------------------------------------- */
 
 /* Allocates at least `sz` bytes aligned to `align` (0 = 4096; any power of
- * two) with tag `tag` > 0.  *gaddr gets the aligned start, *lo / *hi
- * (optional) the partition's extent; sz 0 gives *gaddr = 0 and SUCCESS.
- * Best fit, O(log n).  Errors: INVAL (align, tag 0), PERM (read-only),
- * FULL (no free range or no spare partition record; with the largest free
- * range in the message), CORRUPT (metadata found inconsistent). */
+ * two up to 2^63) with tag `tag` > 0.  *gaddr gets the aligned start, *lo /
+ * *hi (optional, may be NULL) the partition's extent: [*gaddr, *gaddr + sz)
+ * when spare records allowed trimming, else larger (see the policy above).
+ * sz 0 gives *gaddr = *lo = *hi = 0 and SUCCESS without checking align/tag
+ * beyond the power-of-two rule.  Best fit, O(log n).  Alignment holds for
+ * gaddrs; for local addresses only up to the alignment of the mapping (page
+ * size for shared-memory joins, see wksp/shmem.h).  On any failure *gaddr,
+ * *lo, *hi are 0 and nothing changed.  Errors: INVAL (NULL, align not a
+ * power of two, tag 0), PERM (read-only), FULL (no free partition of
+ * sz + align - 1 bytes; the message gives the largest free one), CORRUPT (as
+ * above: the metadata is left flagged and repaired by the next call).
+ * wksp_alloc is the same without *lo / *hi. */
 WKSP_API int wksp_alloc_at_least(wksp_t *w, uint64_t align, uint64_t sz, uint64_t tag,
                                  uint64_t *gaddr, uint64_t *lo, uint64_t *hi);
 WKSP_API int wksp_alloc(wksp_t *w, uint64_t align, uint64_t sz, uint64_t tag, uint64_t *gaddr);
 
-/* Frees the allocation containing gaddr (any address inside it).  INVAL if
- * gaddr is not inside an allocation (e.g. a double free). */
+/* Frees the allocation containing gaddr (any address inside it) and merges
+ * it with free neighbours.  O(log n).  INVAL (gaddr 0, outside the data
+ * region, or inside free space, e.g. a double free: nothing changes), PERM,
+ * CORRUPT. */
 WKSP_API int wksp_free(wksp_t *w, uint64_t gaddr);
 
-/* *tag = tag of the allocation containing gaddr, 0 if none. */
+/* *tag = tag of the allocation containing gaddr; 0 if gaddr is in free
+ * space or outside the data region (not an error).  O(log n).  INVAL (NULL
+ * w or tag), CORRUPT.  Works on read-only attachments. */
 WKSP_API int wksp_tag(wksp_t *w, uint64_t gaddr, uint64_t *tag);
 
-/* Allocations whose tag is in tags[0..tag_cnt), ascending gaddr; the first
- * min(*cnt, out_max) are written to out, *cnt gets the total. */
+/* Allocations whose tag is in tags[0..tag_cnt) (each tag > 0; tag_cnt 0
+ * matches nothing), ascending gaddr; the first min(total, out_max) are
+ * written to out (out may be NULL when out_max is 0), *cnt gets the total.
+ * O(partitions).  INVAL (NULL cnt, NULL out with out_max > 0, NULL tags with
+ * tag_cnt > 0, a tag 0), NOMEM (more than 8 tags need a sorted copy),
+ * CORRUPT.  Works on read-only attachments. */
 WKSP_API int wksp_tag_query(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_part_t *out,
                             size_t out_max, size_t *cnt);
 
-/* Frees every allocation with a tag in tags[0..tag_cnt). */
+/* Frees every allocation with a tag in tags[0..tag_cnt) (tag_cnt 0: none),
+ * atomically: a crash inside leaves all of them freed or none.
+ * O(part_max) when something matches.  INVAL (as tag_query), NOMEM, PERM,
+ * CORRUPT. */
 WKSP_API int wksp_tag_free(wksp_t *w, const uint64_t *tags, size_t tag_cnt);
 
-/* Every partition, free (tag 0) and allocated, ascending; as tag_query. */
+/* Every partition, free (tag 0) and allocated, ascending; output and
+ * errors as tag_query.  Works on read-only attachments. */
 WKSP_API int wksp_part_list(wksp_t *w, wksp_part_t *out, size_t out_max, size_t *cnt);
 
-/* Fills the allocation containing gaddr with byte c. */
+/* Fills the whole partition of the allocation containing gaddr with byte
+ * (unsigned char)c, holding the lock (so it cannot be freed meanwhile).
+ * INVAL (as wksp_free), PERM, CORRUPT. */
 WKSP_API int wksp_memset(wksp_t *w, uint64_t gaddr, int c);
 
-/* Frees everything; the seed becomes `seed`. */
+/* Frees everything (one free partition left) and sets the seed, all or
+ * nothing under crashes.  O(part_max).  PERM, CORRUPT. */
 WKSP_API int wksp_reset(wksp_t *w, uint32_t seed);
 
-/* Usage; used_* count only allocations with a tag in tags[0..tag_cnt)
- * (tag_cnt 0: all). */
+/* Usage figures: total_* and free_* for the whole workspace, used_* only
+ * for allocations with a tag in tags[0..tag_cnt) (tag_cnt 0: all).
+ * O(partitions).  *out is zeroed on failure.  INVAL (NULL out, tags as
+ * tag_query), NOMEM, CORRUPT.  Works on read-only attachments. */
 WKSP_API int wksp_usage(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_usage_t *out);
 
 /* ---- integrity --------------------------------------------------------- */
 
-/* Full metadata check: CORRUPT with a precise message on any inconsistency. */
+/* Full metadata check, without changing anything: header, address list
+ * (tiles the data region exactly, back links, no adjacent free
+ * partitions), every record active or on the idle stack exactly once, both
+ * treaps (key order, heap order, parent links, node counts).  CORRUPT with a
+ * message naming the record and what is wrong; NOMEM (scratch for the treap
+ * walks).  On a writable attachment it takes the lock, so a workspace left
+ * behind by a dead writer is repaired first and then checked.  Works on
+ * read-only attachments (see above).  O(part_max). */
 WKSP_API int wksp_verify(wksp_t *w);
 
-/* Rebuilds every derived structure from the partition records, with a new
- * seed.  Never changes a completed allocation.  CORRUPT if records overlap
- * or fall outside the data region (then nothing is changed). */
+/* Rebuilds every derived structure from the partition records with a new
+ * seed, merging adjacent free partitions.  Never changes an allocation.
+ * CORRUPT, with nothing changed (seed included), if the records do not tile
+ * the data region: two records start at the same address, one starts
+ * outside the data region, record 0 is not the lowest partition, or an
+ * allocation's end overlaps the next partition or leaves a gap.  NOMEM
+ * (scratch index, nothing changed), PERM.  O(part_max + n log n). */
 WKSP_API int wksp_rebuild(wksp_t *w, uint32_t seed);
 
 /* ---- "name:gaddr" address strings ---------------------------------------- */

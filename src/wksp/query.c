@@ -1,0 +1,322 @@
+/* Queries and verification.  Everything here only reads the workspace and
+ * must survive reading it while another process changes it (read-only
+ * attachments read without the lock, see wksp_private_query): every value is
+ * loaded once, every index bounds-checked, every walk bounded. */
+#include "wksp/wksp_private.h"
+#include "util/err.h"
+
+#include <stdlib.h>
+
+#define NUL WKSP_IDX_NULL
+
+static inline uint64_t ld64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline uint32_t ld32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
+/* ---- address-order walk ------------------------------------------------ */
+
+typedef int (*visit_fn)(void *ctx, uint64_t lo, uint64_t hi, uint64_t tag);
+
+/* Calls visit for every partition in address order, checking the tiling as
+ * it goes.  Stops at the first non-zero return of visit. */
+static int walk(const wksp_t *w, const char *who, visit_fn visit, void *ctx) {
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  uint64_t n = w->part_max, expect = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w), steps = 0;
+  uint32_t prev = NUL;
+  for (uint32_t i = 0; i != NUL; steps++) {
+    if (i >= n || steps >= n)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: address list of \"%.39s\" %s (record %u)", who, w->name,
+                      i >= n ? "links out of range" : "has a cycle", i);
+    uint64_t lo = ld64(&rec[i].lo), hi = ld64(&rec[i].hi), tag = ld64(&rec[i].tag);
+    uint32_t back = ld32(&rec[i].prev);
+    if (back != prev)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: record %u of \"%.39s\" links back to %u, expected %u", who, i,
+                      w->name, back, prev);
+    if (lo != expect || hi <= lo || hi > ghi)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: record %u of \"%.39s\" is [%lu,%lu), expected to start at %lu "
+                      "and end by %lu", who, i, w->name, (unsigned long)lo, (unsigned long)hi,
+                      (unsigned long)expect, (unsigned long)ghi);
+    int r = visit(ctx, lo, hi, tag);
+    if (r) return r;
+    expect = hi;
+    prev = i;
+    i = ld32(&rec[i].next);
+  }
+  if (expect != ghi)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: partitions of \"%.39s\" end at %lu, the data region at %lu", who,
+                    w->name, (unsigned long)expect, (unsigned long)ghi);
+  return WKSP_SUCCESS;
+}
+
+/* ---- verify ------------------------------------------------------------ */
+
+/* In-order walk of a treap with an explicit stack: keys strictly ascending,
+ * heap order of priorities, right kind of partition, expected node count. */
+static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_free, uint64_t expect) {
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  const char *kind = is_free ? "free" : "used";
+  uint64_t n = w->part_max, cap = expect + 1, sp = 0, seen = 0, psz = 0, plo = 0;
+  uint32_t seed = ld32(&w->seed);
+  uint32_t *stack = malloc(cap * sizeof *stack);
+  if (!stack) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: no memory to check the %s treap", who, kind);
+  int r = WKSP_SUCCESS;
+  uint32_t t = root;
+  while (t != NUL || sp) {
+    while (t != NUL) {
+      if (t >= n || sp == cap) {
+        r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": %s at record %u", who, kind, w->name,
+                     t >= n ? "link out of range" : "deeper than its node count (cycle)", t);
+        goto done;
+      }
+      stack[sp++] = t;
+      t = ld32(&rec[t].left);
+    }
+    t = stack[--sp];
+    uint64_t lo = ld64(&rec[t].lo), sz = ld64(&rec[t].hi) - lo, tag = ld64(&rec[t].tag);
+    uint32_t kids[2] = {ld32(&rec[t].left), ld32(&rec[t].right)};
+    int bad_kind = !lo || (is_free ? tag != 0 : tag == 0);
+    int bad_order = seen && (is_free ? (sz < psz || (sz == psz && lo <= plo)) : lo <= plo);
+    if (bad_kind || bad_order || ++seen > expect) {
+      r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": record %u [%lu,+%lu) tag %lu %s", who, kind,
+                   w->name, t, (unsigned long)lo, (unsigned long)sz, (unsigned long)tag,
+                   bad_kind ? "does not belong in it" : bad_order ? "is out of key order" : "is one node too many");
+      goto done;
+    }
+    if (t == root && ld32(&rec[t].parent) != NUL) {
+      r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": root %u has parent %u", who, kind, w->name, t,
+                   ld32(&rec[t].parent));
+      goto done;
+    }
+    for (int c = 0; c < 2; c++) {
+      uint32_t k = kids[c];
+      if (k == NUL || k >= n) continue;
+      if (ld32(&rec[k].parent) != t) {
+        r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": record %u's parent is %u, expected %u", who,
+                     kind, w->name, k, ld32(&rec[k].parent), t);
+        goto done;
+      }
+      uint32_t pt = wksp_private_prio(seed, t), pk = wksp_private_prio(seed, k);
+      if (pk > pt || (pk == pt && k < t)) {
+        r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": child %u outranks parent %u", who, kind,
+                     w->name, k, t);
+        goto done;
+      }
+    }
+    psz = sz;
+    plo = lo;
+    t = kids[1];
+  }
+  if (seen != expect)
+    r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\" has %lu nodes, expected %lu", who, kind, w->name,
+                 (unsigned long)seen, (unsigned long)expect);
+done:
+  free(stack);
+  return r;
+}
+
+typedef struct {
+  const wksp_t *w;
+  const char *who;
+  uint64_t cnt, used, free, prev_free, prev_lo;
+} verify_ctx_t;
+
+static int verify_visit(void *vctx, uint64_t lo, uint64_t hi, uint64_t tag) {
+  verify_ctx_t *c = vctx;
+  (void)hi;
+  if (!tag && c->prev_free)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: free partitions at %lu and %lu of \"%.39s\" are adjacent (not merged)",
+                    c->who, (unsigned long)c->prev_lo, (unsigned long)lo, c->w->name);
+  c->cnt++;
+  c->used += tag != 0;
+  c->free += tag == 0;
+  c->prev_free = !tag;
+  c->prev_lo = lo;
+  return WKSP_SUCCESS;
+}
+
+int wksp_private_verify(const wksp_t *w, const char *who) {
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  uint64_t magic = ld64(&w->magic), n = w->part_max;
+  if (magic != WKSP_MAGIC || !wksp_footprint(n, w->data_max))
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header is not a valid workspace (magic 0x%016lx, part_max %lu, "
+                    "data_max %lu)", who, (unsigned long)magic, (unsigned long)n, (unsigned long)w->data_max);
+  verify_ctx_t c = {.w = w, .who = who};
+  int r = walk(w, who, verify_visit, &c);
+  if (r) return r;
+  uint64_t active = 0;
+  for (uint64_t i = 0; i < n; i++) active += ld64(&rec[i].lo) != 0;
+  if (active != c.cnt)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: \"%.39s\" has %lu active records but %lu on the address list", who,
+                    w->name, (unsigned long)active, (unsigned long)c.cnt);
+  uint64_t idle = n - active, k = 0;
+  for (uint32_t i = ld32(&w->idle_top); i != NUL; i = ld32(&rec[i].left)) {
+    if (i >= n || ld64(&rec[i].lo) || ++k > idle)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: idle stack of \"%.39s\" holds record %u (%s)", who, w->name, i,
+                      i >= n ? "out of range" : k > idle ? "too many entries: cycle" : "active record");
+  }
+  if (k != idle)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: idle stack of \"%.39s\" has %lu records, expected %lu", who, w->name,
+                    (unsigned long)k, (unsigned long)idle);
+  r = treap_check(w, who, ld32(&w->used_root), 0, c.used);
+  if (!r) r = treap_check(w, who, ld32(&w->free_root), 1, c.free);
+  return r;
+}
+
+static int verify_fn(const wksp_t *w, void *ctx) {
+  (void)ctx;
+  return wksp_private_verify(w, "wksp_verify");
+}
+
+int wksp_verify(wksp_t *w) { return wksp_private_query(w, "wksp_verify", verify_fn, NULL); }
+
+/* ---- tag --------------------------------------------------------------- */
+
+typedef struct {
+  uint64_t gaddr, tag;
+} tag_ctx_t;
+
+static int tag_fn(const wksp_t *w, void *vctx) {
+  tag_ctx_t *c = vctx;
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  c->tag = 0;
+  if (c->gaddr < wksp_gaddr_lo(w) || c->gaddr >= wksp_gaddr_hi(w)) return WKSP_SUCCESS;
+  uint32_t u = wksp_private_used_find(w, c->gaddr);
+  if (u != NUL && c->gaddr < ld64(&rec[u].hi)) c->tag = ld64(&rec[u].tag);
+  return WKSP_SUCCESS;
+}
+
+int wksp_tag(wksp_t *w, uint64_t gaddr, uint64_t *tag) {
+  if (!tag) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_tag: NULL tag");
+  *tag = 0;
+  tag_ctx_t c = {.gaddr = gaddr};
+  int r = wksp_private_query(w, "wksp_tag", tag_fn, &c);
+  if (!r) *tag = c.tag;
+  return r;
+}
+
+/* ---- listings ---------------------------------------------------------- */
+
+typedef struct {
+  const wksp_tagset_t *set; /* NULL: every partition, free ones included */
+  wksp_part_t *out;
+  size_t out_max, cnt;
+} list_ctx_t;
+
+static int list_visit(void *vctx, uint64_t lo, uint64_t hi, uint64_t tag) {
+  list_ctx_t *c = vctx;
+  if (c->set && (!tag || !wksp_private_tagset_has(c->set, tag))) return 0;
+  if (c->cnt < c->out_max) c->out[c->cnt] = (wksp_part_t){.gaddr_lo = lo, .gaddr_hi = hi, .tag = tag};
+  c->cnt++;
+  return 0;
+}
+
+static int list_fn(const wksp_t *w, void *vctx) {
+  list_ctx_t *c = vctx;
+  c->cnt = 0;
+  return walk(w, c->set ? "wksp_tag_query" : "wksp_part_list", list_visit, c);
+}
+
+static int list_args(const char *who, wksp_part_t *out, size_t out_max, size_t *cnt) {
+  if (!cnt) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL cnt", who);
+  *cnt = 0;
+  if (out_max && !out) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL out with out_max %zu", who, out_max);
+  return WKSP_SUCCESS;
+}
+
+int wksp_tag_query(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_part_t *out, size_t out_max,
+                   size_t *cnt) {
+  int r = list_args("wksp_tag_query", out, out_max, cnt);
+  if (r) return r;
+  wksp_tagset_t set;
+  r = wksp_private_tagset_init(&set, tags, tag_cnt, "wksp_tag_query");
+  if (r) return r;
+  list_ctx_t c = {.set = &set, .out = out, .out_max = out_max};
+  r = wksp_private_query(w, "wksp_tag_query", list_fn, &c);
+  wksp_private_tagset_fini(&set);
+  if (!r) *cnt = c.cnt;
+  return r;
+}
+
+int wksp_part_list(wksp_t *w, wksp_part_t *out, size_t out_max, size_t *cnt) {
+  int r = list_args("wksp_part_list", out, out_max, cnt);
+  if (r) return r;
+  list_ctx_t c = {.out = out, .out_max = out_max};
+  r = wksp_private_query(w, "wksp_part_list", list_fn, &c);
+  if (!r) *cnt = c.cnt;
+  return r;
+}
+
+/* ---- usage ------------------------------------------------------------- */
+
+typedef struct {
+  const wksp_tagset_t *set;
+  wksp_usage_t u;
+} usage_ctx_t;
+
+static int usage_visit(void *vctx, uint64_t lo, uint64_t hi, uint64_t tag) {
+  usage_ctx_t *c = vctx;
+  c->u.total_cnt++;
+  if (!tag) {
+    c->u.free_cnt++;
+    c->u.free_sz += hi - lo;
+  } else if (!c->set->cnt || wksp_private_tagset_has(c->set, tag)) {
+    c->u.used_cnt++;
+    c->u.used_sz += hi - lo;
+  }
+  return 0;
+}
+
+static int usage_fn(const wksp_t *w, void *vctx) {
+  usage_ctx_t *c = vctx;
+  c->u = (wksp_usage_t){.total_max = w->part_max, .total_sz = w->data_max};
+  return walk(w, "wksp_usage", usage_visit, c);
+}
+
+int wksp_usage(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_usage_t *out) {
+  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_usage: NULL out");
+  *out = (wksp_usage_t){0};
+  wksp_tagset_t set;
+  int r = wksp_private_tagset_init(&set, tags, tag_cnt, "wksp_usage");
+  if (r) return r;
+  usage_ctx_t c = {.set = &set};
+  r = wksp_private_query(w, "wksp_usage", usage_fn, &c);
+  wksp_private_tagset_fini(&set);
+  if (!r) *out = c.u;
+  return r;
+}
+
+/* ---- checkpoint interface ---------------------------------------------- */
+
+typedef struct {
+  wksp_part_t *parts;
+  uint64_t cnt;
+} alloc_list_ctx_t;
+
+static int alloc_list_visit(void *vctx, uint64_t lo, uint64_t hi, uint64_t tag) {
+  alloc_list_ctx_t *c = vctx;
+  if (tag) c->parts[c->cnt++] = (wksp_part_t){.gaddr_lo = lo, .gaddr_hi = hi, .tag = tag};
+  return 0;
+}
+
+static int used_count_visit(void *vctx, uint64_t lo, uint64_t hi, uint64_t tag) {
+  (void)lo;
+  (void)hi;
+  *(uint64_t *)vctx += tag != 0;
+  return 0;
+}
+
+int wksp_private_alloc_list(wksp_t *w, wksp_part_t **parts, uint64_t *cnt) {
+  *parts = NULL;
+  *cnt = 0;
+  int r = wksp_private_verify(w, "alloc_list");
+  if (r) return r;
+  uint64_t used = 0;
+  walk(w, "alloc_list", used_count_visit, &used);
+  if (!used) return WKSP_SUCCESS;
+  alloc_list_ctx_t c = {.parts = malloc(used * sizeof *c.parts)};
+  if (!c.parts)
+    return wksp_err(WKSP_ERR_NOMEM, 0, "alloc_list: no memory for %lu partitions", (unsigned long)used);
+  walk(w, "alloc_list", alloc_list_visit, &c);
+  *parts = c.parts;
+  *cnt = c.cnt;
+  return WKSP_SUCCESS;
+}

@@ -1,0 +1,276 @@
+/* Workspace sizing, formatting, joining, accessors, the robust lock and the
+ * read paths for read-only attachments.  Layout and crash-safety design:
+ * wksp_private.h. */
+#include "wksp/wksp_private.h"
+#include "util/err.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+
+int (*wksp_private_rdonly_fn)(const wksp_t *w);
+void (*wksp_private_test_hook)(int point);
+
+static inline uint64_t data_off(uint64_t part_max) {
+  return WKSP_HDR_SZ + WKSP_PART_SZ * part_max;
+}
+
+/* ---- sizing ------------------------------------------------------------ */
+
+uint64_t wksp_footprint(uint64_t part_max, uint64_t data_max) {
+  if (!part_max || part_max > WKSP_PART_MAX_LIMIT || !data_max) return 0;
+  uint64_t off = data_off(part_max);
+  if (data_max > UINT64_MAX - WKSP_HDR_SZ - off) return 0;
+  uint64_t end = off + data_max + 1;
+  return (end + WKSP_ALIGN - 1) & ~(uint64_t)(WKSP_ALIGN - 1);
+}
+
+uint64_t wksp_part_max_est(uint64_t footprint, uint64_t sz_typical) {
+  footprint &= ~(uint64_t)(WKSP_ALIGN - 1);
+  if (!footprint || !sz_typical || sz_typical > UINT64_MAX - WKSP_PART_SZ) return 0;
+  uint64_t data_end = footprint - 1;
+  if (data_end < WKSP_HDR_SZ) return 0;
+  uint64_t part_max = (data_end - WKSP_HDR_SZ) / (WKSP_PART_SZ + sz_typical);
+  return part_max < WKSP_PART_MAX_LIMIT ? part_max : WKSP_PART_MAX_LIMIT;
+}
+
+uint64_t wksp_data_max_est(uint64_t footprint, uint64_t part_max) {
+  if (!part_max || part_max > WKSP_PART_MAX_LIMIT) return 0;
+  footprint &= ~(uint64_t)(WKSP_ALIGN - 1);
+  uint64_t off = data_off(part_max);
+  if (footprint <= off + 1) return 0;
+  return footprint - off - 1;
+}
+
+/* ---- names ------------------------------------------------------------- */
+
+static int ascii_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* FORMAT.md 1.2 (a private copy so the allocator does not depend on the
+ * shared-memory layer).  Returns 0 or an INVAL message for `who`. */
+static int name_check(const char *name, const char *who) {
+  if (!name) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL name", who);
+  size_t len = strnlen(name, WKSP_NAME_MAX);
+  if (!len) return wksp_err(WKSP_ERR_INVAL, 0, "%s: empty name", who);
+  if (len >= WKSP_NAME_MAX)
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s: name longer than %d bytes", who, WKSP_NAME_MAX - 1);
+  for (size_t i = 0; i < len; i++) {
+    char c = name[i];
+    int ok = ascii_alnum(c) || (i && (c == '_' || c == '-' || c == '.'));
+    if (!ok)
+      return wksp_err(WKSP_ERR_INVAL, 0, "%s: name \"%.*s\" has bad byte 0x%02x at %zu", who,
+                      (int)len, name, (unsigned)(unsigned char)c, i);
+  }
+  return WKSP_SUCCESS;
+}
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+static int lock_init(wksp_t *w) {
+  pthread_mutexattr_t a;
+  int r = pthread_mutexattr_init(&a);
+  if (r) return wksp_err(WKSP_ERR_FAIL, r, "wksp_new: pthread_mutexattr_init");
+  r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+  if (!r) r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+  memset(&w->lock, 0, sizeof w->lock);
+  if (!r) r = pthread_mutex_init(&w->lock.m, &a);
+  pthread_mutexattr_destroy(&a);
+  if (r) return wksp_err(WKSP_ERR_FAIL, r, "wksp_new: robust process-shared mutex init");
+  return WKSP_SUCCESS;
+}
+
+int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max, uint64_t data_max,
+             wksp_t **out) {
+  if (!mem || !out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_new: NULL %s", mem ? "out" : "mem");
+  *out = NULL;
+  if ((uintptr_t)mem % WKSP_ALIGN)
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_new: mem %p is not %d-byte aligned", mem, WKSP_ALIGN);
+  int r = name_check(name, "wksp_new");
+  if (r) return r;
+  if (!wksp_footprint(part_max, data_max))
+    return wksp_err(WKSP_ERR_INVAL, 0,
+                    "wksp_new: part_max %lu / data_max %lu invalid (need 1 <= part_max <= %llu, "
+                    "data_max >= 1, footprint within 2^64)",
+                    (unsigned long)part_max, (unsigned long)data_max, WKSP_PART_MAX_LIMIT);
+  wksp_t *w = mem;
+  __atomic_store_n(&w->magic, 0, __ATOMIC_RELEASE);
+  w->data_max = data_max;
+  w->part_max = (uint32_t)part_max;
+  w->seed = seed;
+  memset(w->name, 0, sizeof w->name);
+  memcpy(w->name, name, strlen(name));
+  r = lock_init(w);
+  if (r) return r;
+  w->gen = 0;
+  w->used_root = WKSP_IDX_NULL;
+  w->free_root = 0;
+  w->idle_top = part_max > 1 ? 1 : WKSP_IDX_NULL;
+  wksp_rec_t *rec = wksp_private_rec(w);
+  for (uint64_t i = 0; i < part_max; i++) {
+    uint32_t next_idle = i + 1 < part_max ? (uint32_t)(i + 1) : WKSP_IDX_NULL;
+    rec[i] = (wksp_rec_t){.prev = WKSP_IDX_NULL, .next = WKSP_IDX_NULL, .left = next_idle,
+                          .right = WKSP_IDX_NULL, .parent = WKSP_IDX_NULL};
+  }
+  rec[0].lo = wksp_gaddr_lo(w);
+  rec[0].hi = wksp_gaddr_hi(w);
+  rec[0].left = WKSP_IDX_NULL;
+  /* Joiners check the magic first: it goes in last. */
+  __atomic_store_n(&w->magic, WKSP_MAGIC, __ATOMIC_RELEASE);
+  *out = w;
+  return WKSP_SUCCESS;
+}
+
+int wksp_join(void *mem, wksp_t **out) {
+  if (!mem || !out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_join: NULL %s", mem ? "out" : "mem");
+  *out = NULL;
+  if ((uintptr_t)mem % WKSP_ALIGN)
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_join: mem %p is not %d-byte aligned", mem, WKSP_ALIGN);
+  const wksp_t *w = mem;
+  uint64_t magic = __atomic_load_n(&w->magic, __ATOMIC_ACQUIRE);
+  if (magic != WKSP_MAGIC)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "wksp_join: not a workspace (magic 0x%016lx, expected 0x%016llx)",
+                    (unsigned long)magic, WKSP_MAGIC);
+  if (!wksp_footprint(w->part_max, w->data_max))
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "wksp_join: header has invalid part_max %u / data_max %lu",
+                    w->part_max, (unsigned long)w->data_max);
+  char name[WKSP_NAME_MAX];
+  memcpy(name, w->name, sizeof name);
+  name[WKSP_NAME_MAX - 1] = 0;
+  if (memchr(w->name, 0, sizeof w->name) == NULL || name_check(name, "wksp_join"))
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "wksp_join: header holds an invalid name \"%.39s\"", name);
+  *out = mem;
+  return WKSP_SUCCESS;
+}
+
+static int handle_check(const wksp_t *w, const char *who) {
+  if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL workspace", who);
+  uint64_t magic = __atomic_load_n(&w->magic, __ATOMIC_ACQUIRE);
+  if (magic != WKSP_MAGIC)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: not a workspace (magic 0x%016lx)", who, (unsigned long)magic);
+  return WKSP_SUCCESS;
+}
+
+int wksp_leave(wksp_t *w) { return handle_check(w, "wksp_leave"); }
+
+int wksp_delete(void *mem) {
+  if (!mem) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_delete: NULL mem");
+  wksp_t *w = mem;
+  int r = handle_check(w, "wksp_delete");
+  if (r) return r;
+  if (wksp_private_is_rdonly(w))
+    return wksp_err(WKSP_ERR_PERM, 0, "wksp_delete: workspace \"%s\" is attached read-only", w->name);
+  __atomic_store_n(&w->magic, 0, __ATOMIC_RELEASE);
+  return WKSP_SUCCESS;
+}
+
+/* ---- accessors --------------------------------------------------------- */
+
+const char *wksp_name(const wksp_t *w) { return w->name; }
+uint32_t wksp_seed(const wksp_t *w) { return __atomic_load_n(&w->seed, __ATOMIC_RELAXED); }
+uint64_t wksp_part_max(const wksp_t *w) { return w->part_max; }
+uint64_t wksp_data_max(const wksp_t *w) { return w->data_max; }
+uint64_t wksp_gaddr_lo(const wksp_t *w) { return data_off(w->part_max); }
+uint64_t wksp_gaddr_hi(const wksp_t *w) { return data_off(w->part_max) + w->data_max; }
+
+void *wksp_laddr(const wksp_t *w, uint64_t gaddr) {
+  if (!w || gaddr < wksp_gaddr_lo(w) || gaddr > wksp_gaddr_hi(w)) return NULL;
+  return (uint8_t *)w + gaddr;
+}
+
+uint64_t wksp_gaddr(const wksp_t *w, const void *laddr) {
+  if (!w || !laddr) return 0;
+  uintptr_t base = (uintptr_t)w, p = (uintptr_t)laddr;
+  if (p < base + wksp_gaddr_lo(w) || p > base + wksp_gaddr_hi(w)) return 0;
+  return p - base;
+}
+
+/* ---- lock -------------------------------------------------------------- */
+
+void wksp_private_write_begin(wksp_t *w) {
+  uint32_t g = w->gen;
+  __atomic_store_n(&w->gen, g | WKSP_GEN_WRITING, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+void wksp_private_write_end(wksp_t *w) {
+  uint32_t g = w->gen;
+  __atomic_store_n(&w->gen, (g | WKSP_GEN_WRITING | WKSP_GEN_JOURNAL) + 1u, __ATOMIC_RELEASE);
+}
+
+/* Repairs after a holder died or left gen odd: replays a committed bulk
+ * journal, merges, rebuilds every derived structure and verifies.  On
+ * failure gen stays odd so that the next locker tries again. */
+static int recover(wksp_t *w) {
+  wksp_private_write_begin(w);
+  wksp_rec_t *rec = wksp_private_rec(w);
+  int replay = (w->gen & WKSP_GEN_JOURNAL) != 0;
+  if (replay) {
+    for (uint64_t i = 0; i < w->part_max; i++) {
+      __atomic_store_n(&rec[i].tag, rec[i].new_tag, __ATOMIC_RELAXED);
+      __atomic_store_n(&rec[i].lo, rec[i].new_lo, __ATOMIC_RELEASE);
+    }
+  }
+  int r = wksp_private_rebuild(w, replay, replay ? rec[0].jseed : w->seed);
+  if (r) return wksp_err_wrap(r, "wksp recovery of \"%.39s\"", w->name);
+  r = wksp_private_verify(w, "wksp recovery");
+  if (r) return r;
+  wksp_private_write_end(w);
+  return WKSP_SUCCESS;
+}
+
+int wksp_private_lock(wksp_t *w) {
+  int r = handle_check(w, "wksp_private_lock");
+  if (r) return r;
+  if (wksp_private_is_rdonly(w))
+    return wksp_err(WKSP_ERR_PERM, 0, "workspace \"%.39s\" is attached read-only", w->name);
+  int e = pthread_mutex_lock(&w->lock.m);
+  if (e == ENOTRECOVERABLE)
+    return wksp_err(WKSP_ERR_CORRUPT, e, "workspace \"%.39s\": lock not recoverable", w->name);
+  if (e && e != EOWNERDEAD)
+    return wksp_err(WKSP_ERR_FAIL, e, "workspace \"%.39s\": pthread_mutex_lock", w->name);
+  if (e == EOWNERDEAD || (w->gen & (WKSP_GEN_WRITING | WKSP_GEN_JOURNAL))) {
+    r = recover(w);
+    /* Consistent even after a failed repair: gen stays odd, so the next
+     * locker repairs again instead of finding the mutex unusable. */
+    if (e == EOWNERDEAD) pthread_mutex_consistent(&w->lock.m);
+    if (r) pthread_mutex_unlock(&w->lock.m);
+  }
+  return r;
+}
+
+void wksp_private_unlock(wksp_t *w) { pthread_mutex_unlock(&w->lock.m); }
+
+/* ---- consistent reads -------------------------------------------------- */
+
+enum { QUERY_TRIES = 2000, QUERY_SPIN_TRIES = 100 };
+
+int wksp_private_query(wksp_t *w, const char *who, int (*fn)(const wksp_t *w, void *ctx),
+                       void *ctx) {
+  int r = handle_check(w, who);
+  if (r) return r;
+  if (!wksp_private_is_rdonly(w)) {
+    r = wksp_private_lock(w);
+    if (r) return wksp_err_wrap(r, "%s", who);
+    r = fn(w, ctx);
+    wksp_private_unlock(w);
+    return r;
+  }
+  uint32_t g0 = 0;
+  for (int i = 0; i < QUERY_TRIES; i++) {
+    if (i >= QUERY_SPIN_TRIES) nanosleep(&(struct timespec){0, 500000}, NULL);
+    else if (i) sched_yield();
+    g0 = __atomic_load_n(&w->gen, __ATOMIC_ACQUIRE);
+    if (g0 & (WKSP_GEN_WRITING | WKSP_GEN_JOURNAL)) continue;
+    r = fn(w, ctx);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&w->gen, __ATOMIC_RELAXED) == g0) return r;
+  }
+  return wksp_err(WKSP_ERR_CORRUPT, 0,
+                  "%s: no consistent read of read-only workspace \"%.39s\" after %d tries (gen %u%s)",
+                  who, w->name, QUERY_TRIES, g0,
+                  (g0 & 1u) ? ": a change is in progress or its writer died; a read-write attach repairs it"
+                            : ": changing constantly");
+}

@@ -1,0 +1,547 @@
+/* Unit tests of the workspace allocator: every public call, good and bad
+ * input, plus the checkpoint-facing private interface. */
+#include "../test.h"
+#include "wksp/wksp_private.h"
+
+#include <sys/mman.h>
+
+static void *map_sz;
+static size_t map_len;
+
+/* A fresh 128-aligned, zeroed shared mapping of at least sz bytes. */
+static void *mem_new(size_t sz) {
+  if (map_sz) munmap(map_sz, map_len);
+  map_len = (sz + 4095) & ~(size_t)4095;
+  map_sz = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  return map_sz == MAP_FAILED ? (map_sz = NULL) : map_sz;
+}
+
+static wksp_t *wksp_make(uint64_t part_max, uint64_t data_max) {
+  void *mem = mem_new(wksp_footprint(part_max, data_max));
+  wksp_t *w = NULL;
+  if (!mem || wksp_new(mem, "unit", 42, part_max, data_max, &w)) return NULL;
+  return w;
+}
+
+static int errmsg_set(void) { return wksp_errmsg()[0] != 0; }
+
+static void test_footprint(void) {
+  CHECK_EQ(wksp_footprint(1, 1), 256);             /* 128+64+1+1 = 194 -> 256 */
+  CHECK_EQ(wksp_footprint(2, 62), 384);            /* 128+128+62+1 = 319 -> 384 */
+  CHECK_EQ(wksp_footprint(0, 1), 0);
+  CHECK_EQ(wksp_footprint(1, 0), 0);
+  CHECK_EQ(wksp_footprint(1ull << 32, 1), 0);
+  CHECK_EQ(wksp_footprint(WKSP_PART_MAX_LIMIT, 1) % 128, 0);
+  CHECK_EQ(wksp_footprint(1, UINT64_MAX), 0);
+  uint64_t off = 128 + 64;
+  CHECK_EQ(wksp_footprint(1, UINT64_MAX - 128 - off), UINT64_MAX - 127); /* largest valid */
+  CHECK_EQ(wksp_footprint(1, UINT64_MAX - 128 - off + 1), 0);
+  CHECK_EQ(wksp_footprint(1024, 2097152), 65664 + 2097152 + 128);
+}
+
+static void test_estimates(void) {
+  for (uint64_t fp = 256; fp < 1u << 20; fp = fp * 3 + 128) {
+    for (uint64_t pm = 1; pm < 64; pm += 7) {
+      uint64_t d = wksp_data_max_est(fp, pm);
+      if (!d) {
+        CHECK(wksp_footprint(pm, 1) > fp || wksp_footprint(pm, 1) == 0);
+        continue;
+      }
+      CHECK(wksp_footprint(pm, d) <= fp);
+      CHECK(wksp_footprint(pm, d + 1) > fp);
+    }
+    uint64_t pm = wksp_part_max_est(fp, 1000);
+    if (pm) CHECK(wksp_data_max_est(fp, pm) >= pm * 1000 - 1000);
+  }
+  CHECK_EQ(wksp_part_max_est(0, 10), 0);
+  CHECK_EQ(wksp_part_max_est(1 << 20, 0), 0);
+  CHECK_EQ(wksp_part_max_est(100, 10), 0);
+  CHECK_EQ(wksp_part_max_est(UINT64_MAX, 1), WKSP_PART_MAX_LIMIT);
+  CHECK_EQ(wksp_data_max_est(1 << 20, 0), 0);
+  CHECK_EQ(wksp_data_max_est(100, 1), 0);
+}
+
+static void test_new_join_delete(void) {
+  void *mem = mem_new(wksp_footprint(16, 4096));
+  CHECK(mem);
+  wksp_t *w = NULL;
+  CHECK_ERR(wksp_new(NULL, "a", 1, 16, 4096, &w), WKSP_ERR_INVAL);
+  CHECK(errmsg_set());
+  CHECK_ERR(wksp_new((char *)mem + 64, "a", 1, 16, 4096, &w), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new(mem, "", 1, 16, 4096, &w), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new(mem, "-bad", 1, 16, 4096, &w), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new(mem, "a/b", 1, 16, 4096, &w), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new(mem, "0123456789012345678901234567890123456789", 1, 16, 4096, &w), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new(mem, "a", 1, 0, 4096, &w), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new(mem, "a", 1, 16, 0, &w), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_join(mem, &w), WKSP_ERR_CORRUPT); /* zeros: not a workspace */
+  CHECK(strstr(wksp_errmsg(), "magic"));
+  CHECK_OK(wksp_new(mem, "good.name-1", 7, 16, 4096, &w));
+  CHECK(w == mem);
+  CHECK(!strcmp(wksp_name(w), "good.name-1"));
+  CHECK_EQ(wksp_seed(w), 7);
+  CHECK_EQ(wksp_part_max(w), 16);
+  CHECK_EQ(wksp_data_max(w), 4096);
+  CHECK_EQ(wksp_gaddr_lo(w), 128 + 64 * 16);
+  CHECK_EQ(wksp_gaddr_hi(w), 128 + 64 * 16 + 4096);
+  CHECK_OK(wksp_verify(w));
+  wksp_t *j = NULL;
+  CHECK_OK(wksp_join(mem, &j));
+  CHECK(j == w);
+  CHECK_ERR(wksp_join(NULL, &j), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_join((char *)mem + 1, &j), WKSP_ERR_INVAL);
+  CHECK(j == NULL);
+  CHECK_OK(wksp_join(mem, &j));
+  CHECK_OK(wksp_leave(j));
+  CHECK_ERR(wksp_leave(NULL), WKSP_ERR_INVAL);
+  /* Damaged header fields. */
+  w->part_max = 0;
+  CHECK_ERR(wksp_join(mem, &j), WKSP_ERR_CORRUPT);
+  w->part_max = 16;
+  w->name[0] = '-';
+  CHECK_ERR(wksp_join(mem, &j), WKSP_ERR_CORRUPT);
+  w->name[0] = 'g';
+  CHECK_OK(wksp_join(mem, &j));
+  CHECK_OK(wksp_delete(mem));
+  CHECK_ERR(wksp_join(mem, &j), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_delete(mem), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_delete(NULL), WKSP_ERR_INVAL);
+  uint64_t g;
+  CHECK_ERR(wksp_alloc(w, 0, 8, 1, &g), WKSP_ERR_CORRUPT); /* deleted */
+}
+
+static void test_laddr_gaddr(void) {
+  wksp_t *w = wksp_make(8, 8192);
+  CHECK(w);
+  uint64_t lo = wksp_gaddr_lo(w), hi = wksp_gaddr_hi(w);
+  CHECK(wksp_laddr(w, 0) == NULL);
+  CHECK(wksp_laddr(w, lo - 1) == NULL);
+  CHECK(wksp_laddr(w, hi + 1) == NULL);
+  CHECK(wksp_laddr(w, lo) == (uint8_t *)w + lo);
+  CHECK(wksp_laddr(w, hi) == (uint8_t *)w + hi);
+  CHECK_EQ(wksp_gaddr(w, (uint8_t *)w + lo + 5), lo + 5);
+  CHECK_EQ(wksp_gaddr(w, NULL), 0);
+  CHECK_EQ(wksp_gaddr(w, w), 0);
+  CHECK_EQ(wksp_gaddr(w, (uint8_t *)w + hi + 1), 0);
+}
+
+static void test_alloc_basic(void) {
+  wksp_t *w = wksp_make(16, 1 << 16);
+  CHECK(w);
+  uint64_t g, lo, hi, glo = wksp_gaddr_lo(w);
+  CHECK_OK(wksp_alloc_at_least(w, 0, 100, 5, &g, &lo, &hi));
+  CHECK_EQ(g % 4096, 0);
+  CHECK_EQ(lo, g);
+  CHECK_EQ(hi, g + 100); /* exact trim */
+  uint64_t t;
+  CHECK_OK(wksp_tag(w, g, &t));
+  CHECK_EQ(t, 5);
+  CHECK_OK(wksp_tag(w, g + 99, &t));
+  CHECK_EQ(t, 5);
+  CHECK_OK(wksp_tag(w, g + 100, &t));
+  CHECK_EQ(t, 0);
+  CHECK_OK(wksp_tag(w, 0, &t));
+  CHECK_EQ(t, 0);
+  CHECK_OK(wksp_tag(w, UINT64_MAX, &t));
+  CHECK_EQ(t, 0);
+  CHECK_ERR(wksp_tag(w, g, NULL), WKSP_ERR_INVAL);
+  /* Head slack and tail are free partitions. */
+  wksp_part_t parts[8];
+  size_t cnt;
+  CHECK_OK(wksp_part_list(w, parts, 8, &cnt));
+  CHECK_EQ(cnt, 3);
+  CHECK_EQ(parts[0].gaddr_lo, glo);
+  CHECK_EQ(parts[0].gaddr_hi, g);
+  CHECK_EQ(parts[0].tag, 0);
+  CHECK_EQ(parts[1].tag, 5);
+  CHECK_EQ(parts[2].gaddr_lo, g + 100);
+  CHECK_EQ(parts[2].gaddr_hi, wksp_gaddr_hi(w));
+  /* Alignment 1 reuses the head slack (best fit: smallest that fits). */
+  uint64_t g2;
+  CHECK_OK(wksp_alloc(w, 1, 10, 6, &g2));
+  CHECK_EQ(g2, glo);
+  /* Size 0: silent NULL. */
+  uint64_t g0 = 99;
+  CHECK_OK(wksp_alloc(w, 0, 0, 1, &g0));
+  CHECK_EQ(g0, 0);
+  CHECK_OK(wksp_alloc(w, 0, 0, 0, &g0)); /* even with tag 0 */
+  /* Bad input. */
+  CHECK_ERR(wksp_alloc(w, 3, 10, 1, &g0), WKSP_ERR_INVAL);
+  CHECK(strstr(wksp_errmsg(), "power of two"));
+  CHECK_ERR(wksp_alloc(w, 0, 10, 0, &g0), WKSP_ERR_INVAL);
+  CHECK(strstr(wksp_errmsg(), "tag"));
+  CHECK_ERR(wksp_alloc(NULL, 0, 10, 1, &g0), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_alloc(w, 0, 10, 1, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_alloc(w, 0, 1 << 20, 1, &g0), WKSP_ERR_FULL);
+  CHECK(strstr(wksp_errmsg(), "largest free"));
+  CHECK_ERR(wksp_alloc(w, 1ull << 63, 1, 1, &g0), WKSP_ERR_FULL);
+  CHECK_ERR(wksp_alloc(w, 1ull << 63, 1ull << 63, 1, &g0), WKSP_ERR_FULL);
+  CHECK_ERR(wksp_alloc(w, 0, UINT64_MAX, 1, &g0), WKSP_ERR_FULL);
+  CHECK_OK(wksp_verify(w));
+  /* Free from any address inside; double free; free space; outside. */
+  CHECK_OK(wksp_free(w, g + 50));
+  CHECK_ERR(wksp_free(w, g), WKSP_ERR_INVAL);
+  CHECK(strstr(wksp_errmsg(), "not inside an allocation"));
+  CHECK_ERR(wksp_free(w, 0), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_free(w, 5), WKSP_ERR_INVAL);
+  CHECK(strstr(wksp_errmsg(), "outside"));
+  CHECK_ERR(wksp_free(w, wksp_gaddr_hi(w)), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_free(NULL, g), WKSP_ERR_INVAL);
+  CHECK_OK(wksp_free(w, g2));
+  CHECK_OK(wksp_verify(w));
+  CHECK_OK(wksp_part_list(w, parts, 8, &cnt));
+  CHECK_EQ(cnt, 1); /* everything merged back */
+}
+
+static void test_alloc_large_align(void) {
+  wksp_t *w = wksp_make(64, 1 << 20);
+  CHECK(w);
+  uint64_t g;
+  CHECK_OK(wksp_alloc(w, 1 << 19, 1, 1, &g));
+  CHECK_EQ(g % (1 << 19), 0);
+  for (uint64_t a = 1; a <= 4096; a <<= 1) {
+    CHECK_OK(wksp_alloc(w, a, 3, 2, &g));
+    CHECK_EQ(g % a, 0);
+  }
+  CHECK_OK(wksp_verify(w));
+}
+
+static void test_part_records_exhausted(void) {
+  /* part_max 2: no record for head slack and tail: the allocation keeps
+   * them (alloc_at_least reports the real extent), later FULL is clean. */
+  wksp_t *w = wksp_make(2, 1 << 16);
+  CHECK(w);
+  uint64_t g, lo, hi;
+  CHECK_OK(wksp_alloc_at_least(w, 0, 10, 1, &g, &lo, &hi));
+  CHECK_EQ(g % 4096, 0);
+  CHECK_EQ(lo, g);                /* the one spare record took the head slack */
+  CHECK_EQ(hi, wksp_gaddr_hi(w)); /* none left for a tail */
+  CHECK_OK(wksp_alloc_at_least(w, 1, 10, 1, &g, &lo, &hi));
+  CHECK_EQ(lo, wksp_gaddr_lo(w)); /* the whole head slack */
+  CHECK_EQ(hi, lo + 4096 - wksp_gaddr_lo(w) % 4096);
+  CHECK_ERR(wksp_alloc(w, 1, 1, 1, &g), WKSP_ERR_FULL);
+  CHECK_OK(wksp_verify(w));
+  CHECK_OK(wksp_free(w, lo));
+  CHECK_OK(wksp_verify(w));
+}
+
+static void test_tag_query_free_usage(void) {
+  wksp_t *w = wksp_make(64, 1 << 16);
+  CHECK(w);
+  uint64_t g[12];
+  for (int i = 0; i < 12; i++) CHECK_OK(wksp_alloc(w, 64, 100 + (uint64_t)i, 1 + (uint64_t)i % 3, &g[i]));
+  uint64_t t13[2] = {1, 3};
+  wksp_part_t out[16];
+  size_t cnt;
+  CHECK_OK(wksp_tag_query(w, t13, 2, out, 16, &cnt));
+  CHECK_EQ(cnt, 8);
+  for (size_t i = 0; i < cnt; i++) {
+    CHECK(out[i].tag == 1 || out[i].tag == 3);
+    if (i) CHECK(out[i].gaddr_lo > out[i - 1].gaddr_lo);
+  }
+  CHECK_OK(wksp_tag_query(w, t13, 2, out, 3, &cnt)); /* truncated output, full count */
+  CHECK_EQ(cnt, 8);
+  CHECK_OK(wksp_tag_query(w, t13, 2, NULL, 0, &cnt));
+  CHECK_EQ(cnt, 8);
+  CHECK_ERR(wksp_tag_query(w, t13, 2, NULL, 4, &cnt), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_tag_query(w, t13, 2, out, 4, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_tag_query(w, NULL, 2, out, 4, &cnt), WKSP_ERR_INVAL);
+  uint64_t t0[2] = {1, 0};
+  CHECK_ERR(wksp_tag_query(w, t0, 2, out, 4, &cnt), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_tag_free(w, t0, 2), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_usage(w, t0, 2, &(wksp_usage_t){0}), WKSP_ERR_INVAL);
+  /* Many tags: the sorted path. */
+  uint64_t many[20];
+  for (int i = 0; i < 20; i++) many[i] = 1000 + (uint64_t)i;
+  many[7] = 2;
+  CHECK_OK(wksp_tag_query(w, many, 20, out, 16, &cnt));
+  CHECK_EQ(cnt, 4);
+  wksp_usage_t u;
+  CHECK_OK(wksp_usage(w, NULL, 0, &u));
+  CHECK_EQ(u.total_max, 64);
+  CHECK_EQ(u.total_sz, 1 << 16);
+  CHECK_EQ(u.used_cnt, 12);
+  CHECK_EQ(u.total_cnt, u.used_cnt + u.free_cnt);
+  CHECK_EQ(u.used_sz + u.free_sz, 1 << 16);
+  uint64_t want = 0;
+  for (int i = 0; i < 12; i++) want += 100 + (uint64_t)i;
+  CHECK_EQ(u.used_sz, want);
+  CHECK_OK(wksp_usage(w, t13, 2, &u));
+  CHECK_EQ(u.used_cnt, 8);
+  CHECK_ERR(wksp_usage(w, NULL, 0, NULL), WKSP_ERR_INVAL);
+  CHECK_OK(wksp_tag_free(w, t13, 2));
+  CHECK_OK(wksp_verify(w));
+  CHECK_OK(wksp_usage(w, NULL, 0, &u));
+  CHECK_EQ(u.used_cnt, 4);
+  for (int i = 0; i < 12; i++) {
+    uint64_t t;
+    CHECK_OK(wksp_tag(w, g[i], &t));
+    CHECK_EQ(t, (i % 3 == 1) ? 2 : 0);
+  }
+  CHECK_OK(wksp_tag_free(w, t13, 2)); /* nothing left with those tags */
+  CHECK_OK(wksp_tag_free(w, NULL, 0));
+  CHECK_OK(wksp_reset(w, 99));
+  CHECK_EQ(wksp_seed(w), 99);
+  CHECK_OK(wksp_usage(w, NULL, 0, &u));
+  CHECK_EQ(u.used_cnt, 0);
+  CHECK_EQ(u.total_cnt, 1);
+  CHECK_OK(wksp_verify(w));
+}
+
+static void test_memset(void) {
+  wksp_t *w = wksp_make(16, 1 << 16);
+  CHECK(w);
+  uint64_t g, lo, hi;
+  CHECK_OK(wksp_alloc_at_least(w, 0, 300, 1, &g, &lo, &hi));
+  CHECK_OK(wksp_memset(w, g + 10, 0xAB));
+  uint8_t *p = wksp_laddr(w, lo);
+  for (uint64_t i = 0; i < hi - lo; i++) CHECK_EQ(p[i], 0xAB);
+  CHECK_EQ(p[hi - lo], 0);
+  CHECK_ERR(wksp_memset(w, hi, 1), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_memset(w, 0, 1), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_memset(NULL, g, 1), WKSP_ERR_INVAL);
+}
+
+static void test_verify_detects(void) {
+  wksp_t *w = wksp_make(16, 1 << 16);
+  CHECK(w);
+  uint64_t g[4];
+  for (int i = 0; i < 4; i++) CHECK_OK(wksp_alloc(w, 64, 100, 1 + (uint64_t)i, &g[i]));
+  CHECK_OK(wksp_verify(w));
+  wksp_rec_t *rec = wksp_private_rec(w);
+  /* Each damage is found with a message, then undone. */
+  struct {
+    void *p;
+    size_t sz;
+  } f[] = {{&rec[1].hi, 8}, {&rec[2].next, 4}, {&rec[3].prev, 4}, {&w->used_root, 4},
+           {&w->free_root, 4}, {&w->idle_top, 4}, {&rec[2].left, 4}, {&rec[15].lo, 8}, {&rec[3].parent, 4}};
+  for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
+    uint8_t save[8];
+    memcpy(save, f[k].p, f[k].sz);
+    memset(f[k].p, 0x17, f[k].sz);
+    CHECK_ERR(wksp_verify(w), WKSP_ERR_CORRUPT);
+    CHECK(errmsg_set());
+    memcpy(f[k].p, save, f[k].sz);
+    CHECK_OK(wksp_verify(w));
+  }
+}
+
+/* Damaged derived links are caught before any out-of-range access; the
+ * call fails CORRUPT and the next call repairs from the records. */
+static void test_self_repair(void) {
+  wksp_t *w = wksp_make(16, 1 << 16);
+  CHECK(w);
+  uint64_t g[3];
+  for (int i = 0; i < 3; i++) CHECK_OK(wksp_alloc(w, 1, 100, 1 + (uint64_t)i, &g[i]));
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t u = wksp_private_used_find(w, g[1]);
+  CHECK(u != WKSP_IDX_NULL);
+  rec[u].next = 0x17171717;
+  CHECK_ERR(wksp_free(w, g[1]), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "next link"));
+  uint64_t t;
+  CHECK_OK(wksp_tag(w, g[1], &t)); /* repaired by this call's lock */
+  CHECK_EQ(t, 2);
+  CHECK_OK(wksp_verify(w));
+  CHECK_OK(wksp_free(w, g[1]));
+  CHECK_OK(wksp_verify(w));
+}
+
+static void test_rebuild(void) {
+  wksp_t *w = wksp_make(32, 1 << 16);
+  CHECK(w);
+  uint64_t g[8];
+  for (int i = 0; i < 8; i++) CHECK_OK(wksp_alloc(w, 8, 200 + (uint64_t)i, 1 + (uint64_t)i, &g[i]));
+  CHECK_OK(wksp_free(w, g[3]));
+  wksp_part_t before[32], after[32];
+  size_t nb, na;
+  CHECK_OK(wksp_part_list(w, before, 32, &nb));
+  /* Scramble derived data; rebuild restores it without touching allocations. */
+  wksp_rec_t *rec = wksp_private_rec(w);
+  for (int i = 0; i < 32; i++) rec[i].left = rec[i].right = rec[i].prev = rec[i].next = 7;
+  w->used_root = w->free_root = w->idle_top = 3;
+  CHECK_ERR(wksp_verify(w), WKSP_ERR_CORRUPT);
+  CHECK_OK(wksp_rebuild(w, 1234));
+  CHECK_EQ(wksp_seed(w), 1234);
+  CHECK_OK(wksp_verify(w));
+  CHECK_OK(wksp_part_list(w, after, 32, &na));
+  CHECK_EQ(na, nb);
+  CHECK(!memcmp(before, after, nb * sizeof *before));
+  /* Overlap: rebuild fails and changes nothing. */
+  uint32_t u = wksp_private_used_find(w, g[5]);
+  CHECK(u != WKSP_IDX_NULL);
+  rec[u].hi += 8;
+  size_t meta = wksp_gaddr_lo(w);
+  uint8_t *copy = malloc(meta);
+  CHECK(copy);
+  memcpy(copy, w, meta);
+  int r = wksp_rebuild(w, 5);
+  int same = !memcmp(copy, w, meta);
+  free(copy);
+  CHECK_EQ(r, WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "overlaps"));
+  CHECK(same);
+  rec[u].hi -= 8;
+  /* Duplicate start. */
+  uint32_t idle = w->idle_top;
+  rec[idle].lo = rec[u].lo;
+  CHECK_ERR(wksp_rebuild(w, 5), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "both start"));
+  rec[idle].lo = 0;
+  CHECK_OK(wksp_rebuild(w, 6));
+  CHECK_OK(wksp_verify(w));
+}
+
+/* Adjacent free partitions left by a crash are merged by rebuild. */
+static void test_rebuild_merges(void) {
+  wksp_t *w = wksp_make(8, 1 << 16);
+  CHECK(w);
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t i = w->idle_top;
+  rec[i].tag = 0;
+  rec[i].lo = wksp_gaddr_lo(w) + 1000;
+  CHECK_OK(wksp_rebuild(w, 1));
+  wksp_usage_t u;
+  CHECK_OK(wksp_usage(w, NULL, 0, &u));
+  CHECK_EQ(u.total_cnt, 1);
+  CHECK_OK(wksp_verify(w));
+}
+
+static int rdonly_all(const wksp_t *w) {
+  (void)w;
+  return 1;
+}
+
+static void test_rdonly(void) {
+  wksp_t *w = wksp_make(16, 1 << 16);
+  CHECK(w);
+  uint64_t g;
+  CHECK_OK(wksp_alloc(w, 0, 100, 9, &g));
+  CHECK_OK(mprotect(w, map_len, PROT_READ)); /* any write would fault */
+  wksp_private_rdonly_fn = rdonly_all;
+  uint64_t g2, t;
+  int r1 = wksp_alloc(w, 0, 10, 1, &g2);
+  int r2 = wksp_free(w, g);
+  int r3 = wksp_tag_free(w, &t, 0);
+  int r4 = wksp_reset(w, 1);
+  int r5 = wksp_rebuild(w, 1);
+  int r6 = wksp_memset(w, g, 0);
+  int r7 = wksp_private_lock(w);
+  int r8 = wksp_delete(w);
+  int q1 = wksp_verify(w);
+  int q2 = wksp_tag(w, g, &t);
+  wksp_usage_t u;
+  int q3 = wksp_usage(w, NULL, 0, &u);
+  size_t cnt;
+  wksp_part_t parts[4];
+  int q4 = wksp_part_list(w, parts, 4, &cnt);
+  /* A writer that died leaves gen odd: read-only queries give up cleanly. */
+  wksp_private_rdonly_fn = NULL;
+  mprotect(w, map_len, PROT_READ | PROT_WRITE);
+  CHECK_ERR(r1, WKSP_ERR_PERM);
+  CHECK_ERR(r2, WKSP_ERR_PERM);
+  CHECK_ERR(r3, WKSP_ERR_PERM);
+  CHECK_ERR(r4, WKSP_ERR_PERM);
+  CHECK_ERR(r5, WKSP_ERR_PERM);
+  CHECK_ERR(r6, WKSP_ERR_PERM);
+  CHECK_ERR(r7, WKSP_ERR_PERM);
+  CHECK_ERR(r8, WKSP_ERR_PERM);
+  CHECK_OK(q1);
+  CHECK_OK(q2);
+  CHECK_EQ(t, 9);
+  CHECK_OK(q3);
+  CHECK_EQ(u.used_cnt, 1);
+  CHECK_OK(q4);
+  CHECK_EQ(cnt, 3);
+}
+
+static void test_rdonly_stuck_writer(void) {
+  wksp_t *w = wksp_make(4, 4096);
+  CHECK(w);
+  w->gen |= 1; /* as if a writer died mid-change */
+  wksp_private_rdonly_fn = rdonly_all;
+  int r = wksp_verify(w);
+  wksp_private_rdonly_fn = NULL;
+  CHECK_EQ(r, WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "consistent"));
+  CHECK_OK(wksp_verify(w)); /* a writable locker repairs */
+  CHECK_EQ(w->gen & 1, 0);
+}
+
+static void test_private_interface(void) {
+  wksp_t *w = wksp_make(8, 1 << 16);
+  CHECK(w);
+  uint64_t glo = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w);
+  uint64_t g;
+  CHECK_OK(wksp_alloc(w, 0, 500, 3, &g));
+  CHECK_OK(wksp_private_lock(w));
+  wksp_part_t *list;
+  uint64_t n;
+  int r = wksp_private_alloc_list(w, &list, &n);
+  wksp_private_unlock(w);
+  CHECK_OK(r);
+  CHECK_EQ(n, 1);
+  CHECK_EQ(list[0].gaddr_lo, g);
+  CHECK_EQ(list[0].tag, 3);
+  free(list);
+  wksp_part_t p[4] = {{glo, glo + 10, 1}, {glo + 10, glo + 20, 2}, {glo + 100, glo + 200, 3}, {ghi - 5, ghi, 4}};
+  CHECK_OK(wksp_private_lock(w));
+  int c1 = wksp_private_replace_check(w, p, 4);
+  wksp_part_t bad[2] = {{glo, glo + 10, 1}, {glo + 5, glo + 20, 2}};
+  int c2 = wksp_private_replace_check(w, bad, 2);
+  bad[1] = (wksp_part_t){glo + 20, glo + 30, 0};
+  int c3 = wksp_private_replace_check(w, bad, 2);
+  bad[1] = (wksp_part_t){glo + 20, ghi + 1, 1};
+  int c4 = wksp_private_replace_check(w, bad, 2);
+  bad[0] = (wksp_part_t){glo - 1, glo + 1, 1};
+  int c5 = wksp_private_replace_check(w, bad, 1);
+  int r1 = wksp_private_reset(w, 5);
+  int r2 = wksp_private_replace(w, p, 4, 77);
+  int r3 = wksp_private_replace(w, bad, 1, 78); /* refused: nothing changes */
+  wksp_private_unlock(w);
+  CHECK_OK(c1);
+  CHECK_ERR(c2, WKSP_ERR_INVAL);
+  CHECK_ERR(c3, WKSP_ERR_INVAL);
+  CHECK_ERR(c4, WKSP_ERR_INVAL);
+  CHECK_ERR(c5, WKSP_ERR_INVAL);
+  CHECK_OK(r1);
+  CHECK_OK(r2);
+  CHECK_ERR(r3, WKSP_ERR_INVAL);
+  CHECK_EQ(wksp_seed(w), 77);
+  CHECK_OK(wksp_verify(w));
+  wksp_part_t out[8];
+  size_t cnt;
+  CHECK_OK(wksp_part_list(w, out, 8, &cnt));
+  CHECK_EQ(cnt, 6); /* 4 allocations, 2 gaps */
+  CHECK_EQ(out[0].tag, 1);
+  CHECK_EQ(out[2].tag, 0);
+  CHECK_EQ(out[5].gaddr_hi, ghi);
+  /* part_max 8 but 9 records needed: FULL. */
+  wksp_part_t many[5];
+  for (int i = 0; i < 5; i++) many[i] = (wksp_part_t){glo + 10 + 20 * (uint64_t)i, glo + 20 + 20 * (uint64_t)i, 1};
+  CHECK_OK(wksp_private_lock(w));
+  r = wksp_private_replace_check(w, many, 5);
+  wksp_private_unlock(w);
+  CHECK_ERR(r, WKSP_ERR_FULL);
+  CHECK(strstr(wksp_errmsg(), "part_max 8"));
+}
+
+int main(void) {
+  TEST_RUN(test_footprint);
+  TEST_RUN(test_estimates);
+  TEST_RUN(test_new_join_delete);
+  TEST_RUN(test_laddr_gaddr);
+  TEST_RUN(test_alloc_basic);
+  TEST_RUN(test_alloc_large_align);
+  TEST_RUN(test_part_records_exhausted);
+  TEST_RUN(test_tag_query_free_usage);
+  TEST_RUN(test_memset);
+  TEST_RUN(test_verify_detects);
+  TEST_RUN(test_self_repair);
+  TEST_RUN(test_rebuild);
+  TEST_RUN(test_rebuild_merges);
+  TEST_RUN(test_rdonly);
+  TEST_RUN(test_rdonly_stuck_writer);
+  TEST_RUN(test_private_interface);
+  return test_done();
+}
