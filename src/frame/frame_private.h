@@ -1,0 +1,29 @@
+/* Constants shared by the frame writer and reader (FORMAT.md 1.3, 2.3-2.5). */
+#ifndef WKSP_FRAME_PRIVATE_H
+#define WKSP_FRAME_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wksp/frame.h"
+
+enum {
+  FRAME_CHUNK = 65536,                       /* uncompressed bytes per LZ4 chunk */
+  FRAME_HIST = 65536,                        /* LZ4 back-references reach at most 65535 bytes */
+  FRAME_RING = 2 * 65536 + 65536,            /* reference gather ring (GATHER_RING_SZ) */
+  FRAME_CSZ_MAX = 65536 + 65536 / 255 + 16,  /* LZ4_COMPRESSBOUND(FRAME_CHUNK) */
+  FRAME_CHUNK_HDR = 3                        /* u24 LE block size before each block */
+};
+
+/* LZ4_COMPRESSBOUND for usz <= FRAME_CHUNK, without the macro's int casts. */
+static inline size_t frame_csz_bound(size_t usz) { return usz + usz / 255 + 16; }
+
+static inline int frame_style_ok(int style) {
+  return style == WKSP_FRAME_DEFAULT || style == WKSP_FRAME_RAW || style == WKSP_FRAME_LZ4;
+}
+
+static inline const char *frame_style_name(int style) {
+  return style == WKSP_FRAME_LZ4 ? "LZ4" : "RAW";
+}
+
+#endif

@@ -1,0 +1,379 @@
+/* Frame reader (FORMAT.md 2).
+ *
+ * Input: a memory region (bytes used in place) or an fd read through a
+ * private buffer; large RAW reads from an fd go straight into the caller's
+ * buffer.  Every size taken from the input is bounded before use.
+ *
+ * LZ4 history: instead of mirroring the writer's ring (FORMAT.md 2.5 says a
+ * reader need not), the reader keeps the frame's last 64 KiB of decoded bytes
+ * contiguous and decodes each block against them.  A read of at least one
+ * chunk (64 KiB) decodes straight into the caller's buffer: its first chunk
+ * uses the saved history as an external dictionary, every later chunk has the
+ * previous full chunk right before it in the caller's buffer; at the end the
+ * last 64 KiB are saved, since the caller may change its buffer after the
+ * call.  Smaller reads decode into the history buffer and are copied out. */
+#include <errno.h>
+#include <lz4.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "frame/frame_private.h"
+#include "util/err.h"
+
+enum {
+  RBUF_SZ = 256 * 1024,        /* fd read-ahead buffer; >= 3 + FRAME_CSZ_MAX */
+  HIST_SZ = 4 * FRAME_HIST,    /* history buffer: slides back to 64 KiB when full */
+  FAIL_MSG_MAX = 512
+};
+
+struct wksp_frame_reader {
+  const uint8_t *mem;          /* memory mode (fd < 0) */
+  size_t mem_sz;
+  int fd;                      /* fd mode */
+  int seekable;
+  uint64_t fd_base;            /* fd position of checkpoint offset 0 */
+  uint8_t *rbuf;               /* fd mode: bytes [rlo, rhi) are at offsets [off, ...) */
+  size_t rlo, rhi;
+
+  uint64_t off;                /* offset of the next byte to consume */
+  int style;                   /* style of the open frame; 0 outside a frame */
+  uint64_t frame_off;
+
+  int fail;                    /* sticky failure code; 0 while healthy */
+  char fail_msg[FAIL_MSG_MAX];
+
+  uint8_t *hist;               /* HIST_SZ bytes, allocated at the first LZ4 open */
+  size_t hist_len;             /* the frame's decoded bytes end at hist + hist_len */
+};
+
+static int reader_set_failed(wksp_frame_reader_t *r, int rc) {
+  r->fail = rc;
+  snprintf(r->fail_msg, sizeof r->fail_msg, "%s", wksp_errmsg());
+  return rc;
+}
+
+static int reader_refuse_failed(const wksp_frame_reader_t *r, const char *fn) {
+  return wksp_err(r->fail, 0, "%s: reader failed earlier: %s", fn, r->fail_msg);
+}
+
+static int truncated(const wksp_frame_reader_t *r, size_t need, size_t have) {
+  return wksp_err(WKSP_ERR_FAIL, 0,
+                  "frame reader: %s frame at offset %lu truncated at offset %lu "
+                  "(needed %zu bytes, input ended after %zu)",
+                  frame_style_name(r->style), (unsigned long)r->frame_off,
+                  (unsigned long)(r->off + have), need, have);
+}
+
+/* ---- input -------------------------------------------------------------- */
+
+/* read() into p, up to n bytes, retrying EINTR; returns bytes read (0 at
+ * EOF) or -1 with a recorded error. */
+static ssize_t read_some(const wksp_frame_reader_t *r, uint8_t *p, size_t n, uint64_t at) {
+  for (;;) {
+    ssize_t got = read(r->fd, p, n);
+    if (got >= 0) return got;
+    if (errno != EINTR) {
+      wksp_err(WKSP_ERR_FAIL, errno, "frame reader: %s frame at offset %lu: read at offset %lu failed",
+               frame_style_name(r->style), (unsigned long)r->frame_off, (unsigned long)at);
+      return -1;
+    }
+  }
+}
+
+/* Makes n (<= RBUF_SZ) bytes available contiguously at *p without
+ * consuming them. */
+static int peek(wksp_frame_reader_t *r, size_t n, const uint8_t **p) {
+  if (r->fd < 0) {
+    size_t have = r->mem_sz - (size_t)r->off;
+    if (have < n) return truncated(r, n, have);
+    *p = r->mem + r->off;
+    return 0;
+  }
+  if (r->rhi - r->rlo < n) {
+    if (RBUF_SZ - r->rlo < n) { /* not enough room behind: move the tail to the front */
+      memmove(r->rbuf, r->rbuf + r->rlo, r->rhi - r->rlo);
+      r->rhi -= r->rlo;
+      r->rlo = 0;
+    }
+    while (r->rhi - r->rlo < n) {
+      ssize_t got = read_some(r, r->rbuf + r->rhi, RBUF_SZ - r->rhi, r->off + (r->rhi - r->rlo));
+      if (got < 0) return WKSP_ERR_FAIL;
+      if (got == 0) return truncated(r, n, r->rhi - r->rlo);
+      r->rhi += (size_t)got;
+    }
+  }
+  *p = r->rbuf + r->rlo;
+  return 0;
+}
+
+static void consume(wksp_frame_reader_t *r, size_t n) {
+  r->off += n;
+  if (r->fd >= 0) r->rlo += n;
+}
+
+/* Reads n raw bytes into dst: buffered bytes first, then large remainders
+ * straight from the fd into dst. */
+static int read_raw(wksp_frame_reader_t *r, uint8_t *dst, size_t n) {
+  if (!n) return 0;
+  if (r->fd < 0) {
+    const uint8_t *p = NULL;
+    int rc = peek(r, n, &p);
+    if (rc) return rc;
+    memcpy(dst, p, n);
+    consume(r, n);
+    return 0;
+  }
+  size_t k = r->rhi - r->rlo < n ? r->rhi - r->rlo : n;
+  memcpy(dst, r->rbuf + r->rlo, k);
+  consume(r, k);
+  dst += k;
+  n -= k;
+  while (n >= RBUF_SZ / 2) { /* buffer is empty here */
+    ssize_t got = read_some(r, dst, n, r->off);
+    if (got < 0) return WKSP_ERR_FAIL;
+    if (got == 0) return truncated(r, n, 0);
+    r->off += (uint64_t)got;
+    dst += got;
+    n -= (size_t)got;
+  }
+  const uint8_t *p = NULL;
+  int rc = n ? peek(r, n, &p) : 0;
+  if (rc || !n) return rc;
+  memcpy(dst, p, n);
+  consume(r, n);
+  return 0;
+}
+
+/* ---- LZ4 ---------------------------------------------------------------- */
+
+/* Validates the next chunk's header and makes its block available: *blk,
+ * *csz. */
+static int chunk_get(wksp_frame_reader_t *r, size_t usz, const uint8_t **blk, size_t *csz) {
+  const uint8_t *p = NULL;
+  int rc = peek(r, FRAME_CHUNK_HDR, &p);
+  if (rc) return rc;
+  size_t n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16;
+  size_t bound = frame_csz_bound(usz);
+  if (n < 1 || n > bound)
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "frame reader: LZ4 frame at offset %lu: chunk at offset %lu has block size %zu, "
+                    "expected 1..%zu for a %zu-byte chunk",
+                    (unsigned long)r->frame_off, (unsigned long)r->off, n, bound, usz);
+  rc = peek(r, FRAME_CHUNK_HDR + n, &p);
+  if (rc) return rc;
+  *blk = p + FRAME_CHUNK_HDR;
+  *csz = n;
+  return 0;
+}
+
+/* Decodes the next chunk (usz bytes) to dst with dictionary [dict, dict+dsz)
+ * (adjacent to dst for prefix mode, elsewhere for external-dictionary mode). */
+static int chunk_decode(wksp_frame_reader_t *r, uint8_t *dst, size_t usz, const uint8_t *dict,
+                        size_t dsz) {
+  const uint8_t *blk = NULL;
+  size_t csz = 0;
+  int rc = chunk_get(r, usz, &blk, &csz);
+  if (rc) return rc;
+  int got = LZ4_decompress_safe_usingDict((const char *)blk, (char *)dst, (int)csz, (int)usz,
+                                          (const char *)dict, (int)dsz);
+  if (got != (int)usz)
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "frame reader: LZ4 frame at offset %lu: chunk at offset %lu: %zu-byte LZ4 block %s "
+                    "(expected exactly %zu bytes)",
+                    (unsigned long)r->frame_off, (unsigned long)r->off, csz,
+                    got < 0 ? "is not valid LZ4 for this frame's history" : "decodes to fewer bytes",
+                    usz);
+  consume(r, FRAME_CHUNK_HDR + csz);
+  return 0;
+}
+
+static size_t hist_dict_sz(const wksp_frame_reader_t *r) {
+  return r->hist_len < FRAME_HIST ? r->hist_len : FRAME_HIST;
+}
+
+/* A read of less than one chunk: decode into the history, copy out. */
+static int lz4_read_small(wksp_frame_reader_t *r, uint8_t *dst, size_t sz) {
+  if (HIST_SZ - r->hist_len < sz) { /* keep only the last 64 KiB */
+    size_t keep = hist_dict_sz(r);
+    memmove(r->hist, r->hist + r->hist_len - keep, keep);
+    r->hist_len = keep;
+  }
+  size_t dsz = hist_dict_sz(r);
+  uint8_t *at = r->hist + r->hist_len;
+  int rc = chunk_decode(r, at, sz, at - dsz, dsz);
+  if (rc) return rc;
+  memcpy(dst, at, sz);
+  r->hist_len += sz;
+  return 0;
+}
+
+/* A read of at least one chunk: decode straight into dst. */
+static int lz4_read_direct(wksp_frame_reader_t *r, uint8_t *dst, size_t sz) {
+  size_t dsz = hist_dict_sz(r);
+  int rc = chunk_decode(r, dst, FRAME_CHUNK, r->hist + r->hist_len - dsz, dsz);
+  for (size_t pos = FRAME_CHUNK; !rc && pos < sz; pos += FRAME_CHUNK) {
+    size_t usz = sz - pos < FRAME_CHUNK ? sz - pos : FRAME_CHUNK;
+    rc = chunk_decode(r, dst + pos, usz, dst + pos - FRAME_HIST, FRAME_HIST);
+  }
+  if (rc) return rc;
+  memcpy(r->hist, dst + sz - FRAME_HIST, FRAME_HIST);
+  r->hist_len = FRAME_HIST;
+  return 0;
+}
+
+static int lz4_read(wksp_frame_reader_t *r, uint8_t *dst, size_t sz) {
+  if (sz >= FRAME_CHUNK) return lz4_read_direct(r, dst, sz);
+  return sz ? lz4_read_small(r, dst, sz) : 0;
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+static int reader_new(wksp_frame_reader_t **out, int fd, const char *fn) {
+  wksp_frame_reader_t *r = calloc(1, sizeof *r);
+  uint8_t *b = fd >= 0 ? malloc(RBUF_SZ) : NULL;
+  if (!r || (fd >= 0 && !b)) {
+    free(r);
+    free(b);
+    return wksp_err(WKSP_ERR_NOMEM, errno, "%s: cannot allocate the reader", fn);
+  }
+  r->fd = fd;
+  r->rbuf = b;
+  *out = r;
+  return 0;
+}
+
+int wksp_frame_reader_init_fd(wksp_frame_reader_t **out, int fd) {
+  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_init_fd: NULL out");
+  *out = NULL;
+  if (fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_init_fd: bad fd %d", fd);
+  int rc = reader_new(out, fd, "wksp_frame_reader_init_fd");
+  if (rc) return rc;
+  off_t pos = lseek(fd, 0, SEEK_CUR);
+  (*out)->seekable = pos >= 0;
+  (*out)->fd_base = pos >= 0 ? (uint64_t)pos : 0;
+  return 0;
+}
+
+int wksp_frame_reader_init_mem(wksp_frame_reader_t **out, const void *mem, size_t sz) {
+  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_init_mem: NULL out");
+  *out = NULL;
+  if (!mem && sz)
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_init_mem: NULL memory of %zu bytes", sz);
+  int rc = reader_new(out, -1, "wksp_frame_reader_init_mem");
+  if (rc) return rc;
+  static const uint8_t empty[1];
+  (*out)->mem = mem ? mem : empty; /* no arithmetic on NULL */
+  (*out)->mem_sz = sz;
+  return 0;
+}
+
+int wksp_frame_reader_fini(wksp_frame_reader_t *r) {
+  if (r) {
+    free(r->hist);
+    free(r->rbuf);
+    free(r);
+  }
+  return 0;
+}
+
+static int seek_fd(wksp_frame_reader_t *r, uint64_t off) {
+  uint64_t buf_start = r->off - r->rlo;
+  if (off >= buf_start && off <= r->off + (r->rhi - r->rlo)) { /* inside the buffer */
+    r->rlo = (size_t)(off - buf_start);
+    r->off = off;
+    return 0;
+  }
+  struct stat st;
+  if (!fstat(r->fd, &st) && S_ISREG(st.st_mode) &&
+      (uint64_t)st.st_size - r->fd_base < off)
+    return wksp_err(WKSP_ERR_FAIL, 0,
+                    "wksp_frame_reader_seek: offset %lu is past the end of the checkpoint (%lu bytes)",
+                    (unsigned long)off, (unsigned long)((uint64_t)st.st_size - r->fd_base));
+  if (off > (uint64_t)INT64_MAX - r->fd_base ||
+      lseek(r->fd, (off_t)(r->fd_base + off), SEEK_SET) < 0)
+    return wksp_err(WKSP_ERR_FAIL, errno, "wksp_frame_reader_seek: lseek to offset %lu failed",
+                    (unsigned long)off);
+  r->rlo = r->rhi = 0;
+  r->off = off;
+  return 0;
+}
+
+int wksp_frame_reader_seek(wksp_frame_reader_t *r, uint64_t off) {
+  if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_seek: NULL reader");
+  if (r->fail) return reader_refuse_failed(r, "wksp_frame_reader_seek");
+  if (r->style)
+    return wksp_err(WKSP_ERR_INVAL, 0,
+                    "wksp_frame_reader_seek: %s frame opened at offset %lu is still open",
+                    frame_style_name(r->style), (unsigned long)r->frame_off);
+  if (r->fd >= 0 && !r->seekable)
+    return wksp_err(WKSP_ERR_UNSUP, 0,
+                    "wksp_frame_reader_seek: fd %d is not seekable (pipe or socket)", r->fd);
+  int rc = 0;
+  if (r->fd >= 0) rc = seek_fd(r, off);
+  else if (off > r->mem_sz)
+    rc = wksp_err(WKSP_ERR_FAIL, 0,
+                  "wksp_frame_reader_seek: offset %lu is past the end of the %zu-byte memory region",
+                  (unsigned long)off, r->mem_sz);
+  else r->off = off;
+  return rc ? reader_set_failed(r, rc) : 0;
+}
+
+int wksp_frame_reader_open(wksp_frame_reader_t *r, int style, uint64_t *off) {
+  if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_open: NULL reader");
+  if (r->fail) return reader_refuse_failed(r, "wksp_frame_reader_open");
+  if (r->style)
+    return wksp_err(WKSP_ERR_INVAL, 0,
+                    "wksp_frame_reader_open: %s frame opened at offset %lu is still open",
+                    frame_style_name(r->style), (unsigned long)r->frame_off);
+  if (!frame_style_ok(style))
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_open: unknown frame style %d", style);
+  if (style == WKSP_FRAME_LZ4) {
+    if (!r->hist && !(r->hist = malloc(HIST_SZ)))
+      return reader_set_failed(r, wksp_err(WKSP_ERR_NOMEM, errno,
+                                           "wksp_frame_reader_open: cannot allocate LZ4 history"));
+    r->hist_len = 0;
+  }
+  r->style = style == WKSP_FRAME_LZ4 ? WKSP_FRAME_LZ4 : WKSP_FRAME_RAW;
+  r->frame_off = r->off;
+  if (off) *off = r->off;
+  return 0;
+}
+
+static int reader_read(wksp_frame_reader_t *r, void *buf, size_t sz, int is_meta, const char *fn) {
+  if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL reader", fn);
+  if (r->fail) return reader_refuse_failed(r, fn);
+  if (!r->style)
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s: no frame is open (reader at offset %lu)", fn,
+                    (unsigned long)r->off);
+  if (!buf && sz) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL buffer of %zu bytes", fn, sz);
+  if (is_meta && sz > WKSP_FRAME_META_MAX)
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s: meta buffer of %zu bytes exceeds %lu", fn, sz,
+                    WKSP_FRAME_META_MAX);
+  int rc = r->style == WKSP_FRAME_LZ4 ? lz4_read(r, buf, sz) : read_raw(r, buf, sz);
+  return rc ? reader_set_failed(r, rc) : 0;
+}
+
+int wksp_frame_reader_meta(wksp_frame_reader_t *r, void *buf, size_t sz) {
+  return reader_read(r, buf, sz, 1, "wksp_frame_reader_meta");
+}
+
+int wksp_frame_reader_data(wksp_frame_reader_t *r, void *buf, size_t sz) {
+  return reader_read(r, buf, sz, 0, "wksp_frame_reader_data");
+}
+
+int wksp_frame_reader_close(wksp_frame_reader_t *r, uint64_t *off) {
+  if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_close: NULL reader");
+  if (r->fail) return reader_refuse_failed(r, "wksp_frame_reader_close");
+  if (!r->style)
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_close: no frame is open (offset %lu)",
+                    (unsigned long)r->off);
+  r->style = 0;
+  if (off) *off = r->off;
+  return 0;
+}
+
+uint64_t wksp_frame_reader_offset(const wksp_frame_reader_t *r) { return r ? r->off : 0; }

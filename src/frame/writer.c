@@ -1,0 +1,395 @@
+/* Frame writer (FORMAT.md 2).
+ *
+ * Output model (fd and sink): everything the writer produces is described by
+ * a list of iovecs, delivered in one go (writev or the sink) when a frame
+ * closes or when the list or the gather buffer fills up.  Small pieces (meta
+ * buffers, small RAW data, compressed LZ4 chunks) are copied into the gather
+ * buffer; large RAW data buffers are referenced in place, which is why data
+ * buffers must stay unchanged until close.  Memory mode writes everything
+ * straight into the region (LZ4 chunks compressed in place), one copy less.
+ *
+ * LZ4: to stay byte-identical with the reference, every chunk is copied into
+ * the 192 KiB ring at the reference's cursor and compressed from there with
+ * one LZ4 stream per frame.  LZ4's output depends on where its history lies
+ * (contiguous prefix vs external dictionary), so compressing in place from
+ * the caller's buffer would change the bytes; the ring copy costs a memcpy
+ * per chunk, small next to compression. */
+#include <errno.h>
+#include <lz4.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "frame/frame_private.h"
+#include "util/err.h"
+
+enum {
+  GATHER_SZ = 256 * 1024,   /* gather buffer; holds several compressed chunks */
+  GATHER_COPY_MAX = 16384,  /* RAW data up to this size is copied, larger is referenced */
+  IOV_CAP = 1024,           /* = IOV_MAX on Linux: one writev per delivery */
+  FAIL_MSG_MAX = 512
+};
+
+enum { OUT_SINK, OUT_FD, OUT_MEM };
+
+struct wksp_frame_writer {
+  int out_kind;
+  int fd;                       /* OUT_FD */
+  uint8_t *mem;                 /* OUT_MEM */
+  size_t mem_sz;
+  wksp_frame_sink_fn_t sink;    /* OUT_SINK */
+  void *sink_ctx;
+
+  int style;                    /* style of the open frame; 0 outside a frame */
+  uint64_t frame_off;           /* start of the open frame */
+  uint64_t off;                 /* bytes accepted (delivered + pending) */
+  uint64_t delivered;           /* bytes handed to the output */
+
+  int fail;                     /* sticky failure code; 0 while healthy */
+  char fail_msg[FAIL_MSG_MAX];
+
+  uint8_t *gather;              /* GATHER_SZ bytes */
+  size_t gather_used;
+  int tail_in_gather;           /* last iovec ends at gather + gather_used */
+  int iovcnt;
+  struct iovec iov[IOV_CAP];
+
+  LZ4_stream_t *lz4;            /* allocated at the first LZ4 open */
+  uint8_t *ring;                /* FRAME_RING bytes */
+  size_t cursor;                /* ring cursor, reset at every LZ4 open */
+};
+
+/* Makes the writer failed with the error just recorded (the code rc). */
+static int writer_set_failed(wksp_frame_writer_t *w, int rc) {
+  w->fail = rc;
+  snprintf(w->fail_msg, sizeof w->fail_msg, "%s", wksp_errmsg());
+  return rc;
+}
+
+static int writer_refuse_failed(const wksp_frame_writer_t *w, const char *fn) {
+  return wksp_err(w->fail, 0, "%s: writer failed earlier: %s", fn, w->fail_msg);
+}
+
+/* Common entry checks of the buffer calls and close. */
+static int writer_check_in_frame(const wksp_frame_writer_t *w, const char *fn) {
+  if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL writer", fn);
+  if (w->fail) return writer_refuse_failed(w, fn);
+  if (!w->style)
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s: no frame is open (writer at offset %lu)", fn,
+                    (unsigned long)w->off);
+  return 0;
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+/* Writes every byte of iov[0..cnt) to fd, continuing short writes and
+ * retrying EINTR.  Modifies iov. */
+static int writev_all(wksp_frame_writer_t *w, struct iovec *iov, int cnt) {
+  uint64_t at = w->delivered;
+  while (cnt > 0) {
+    ssize_t n = writev(w->fd, iov, cnt);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return wksp_err(WKSP_ERR_FAIL, errno, "frame writer: write to fd %d at offset %lu failed",
+                      w->fd, (unsigned long)at);
+    }
+    at += (uint64_t)n;
+    while (cnt > 0 && (size_t)n >= iov->iov_len) {
+      n -= (ssize_t)iov->iov_len;
+      iov++;
+      cnt--;
+    }
+    if (cnt > 0) {
+      iov->iov_base = (uint8_t *)iov->iov_base + n;
+      iov->iov_len -= (size_t)n;
+    }
+  }
+  return 0;
+}
+
+static int deliver(wksp_frame_writer_t *w) {
+  size_t total = 0;
+  for (int i = 0; i < w->iovcnt; i++) total += w->iov[i].iov_len;
+  int rc = 0;
+  switch (w->out_kind) {
+  case OUT_FD: rc = writev_all(w, w->iov, w->iovcnt); break;
+  default: { /* OUT_SINK; OUT_MEM never has pending iovecs */
+    int e = w->sink(w->sink_ctx, w->iov, w->iovcnt);
+    if (e)
+      rc = wksp_err(WKSP_ERR_FAIL, e > 0 ? e : EIO,
+                    "frame writer: sink failed on %zu bytes at offset %lu", total,
+                    (unsigned long)w->delivered);
+    break;
+  }
+  }
+  if (!rc) w->delivered += total;
+  return rc;
+}
+
+/* Delivers everything pending; the gather buffer and iovec list are empty
+ * afterwards (also after a failure, which fails the writer anyway). */
+static int flush(wksp_frame_writer_t *w) {
+  int rc = w->iovcnt ? deliver(w) : 0;
+  w->iovcnt = 0;
+  w->gather_used = 0;
+  w->tail_in_gather = 0;
+  return rc;
+}
+
+/* Memory mode: refuses bytes that would not fit the region. */
+static int check_room(const wksp_frame_writer_t *w, size_t n) {
+  if (w->out_kind != OUT_MEM || n <= w->mem_sz - w->off) return 0;
+  return wksp_err(WKSP_ERR_FAIL, ENOSPC,
+                  "frame writer: memory region of %zu bytes is full: %s frame at offset %lu "
+                  "needs %zu bytes at offset %lu",
+                  w->mem_sz, frame_style_name(w->style), (unsigned long)w->frame_off, n,
+                  (unsigned long)w->off);
+}
+
+/* Makes room for n contiguous gather bytes plus one iovec slot. */
+static int gather_reserve(wksp_frame_writer_t *w, size_t n) {
+  if (GATHER_SZ - w->gather_used >= n && (w->tail_in_gather || w->iovcnt < IOV_CAP)) return 0;
+  return flush(w);
+}
+
+/* Appends the n bytes just placed at gather + gather_used. */
+static void gather_commit(wksp_frame_writer_t *w, size_t n) {
+  if (w->tail_in_gather) {
+    w->iov[w->iovcnt - 1].iov_len += n;
+  } else {
+    w->iov[w->iovcnt++] = (struct iovec){ .iov_base = w->gather + w->gather_used, .iov_len = n };
+    w->tail_in_gather = 1;
+  }
+  w->gather_used += n;
+  w->off += n;
+}
+
+/* Memory mode never defers: bytes go straight to their place in the region
+ * (after check_room), so the gather buffer and iovecs stay unused. */
+static void mem_put(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
+  if (n) memcpy(w->mem + w->off, src, n);
+  w->off += n;
+  w->delivered = w->off;
+}
+
+static int append_copy(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
+  int rc = check_room(w, n);
+  if (!rc && w->out_kind == OUT_MEM) {
+    mem_put(w, src, n);
+    return 0;
+  }
+  while (!rc && n) {
+    rc = gather_reserve(w, 1);
+    if (rc) break;
+    size_t k = GATHER_SZ - w->gather_used;
+    if (k > n) k = n;
+    memcpy(w->gather + w->gather_used, src, k);
+    gather_commit(w, k);
+    src += k;
+    n -= k;
+  }
+  return rc;
+}
+
+static int append_ref(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
+  int rc = check_room(w, n);
+  if (!rc && w->out_kind == OUT_MEM) {
+    mem_put(w, src, n);
+    return 0;
+  }
+  if (!rc && w->iovcnt == IOV_CAP) rc = flush(w);
+  if (rc) return rc;
+  w->iov[w->iovcnt++] = (struct iovec){ .iov_base = (void *)src, .iov_len = n };
+  w->tail_in_gather = 0;
+  w->off += n;
+  return 0;
+}
+
+/* ---- LZ4 ---------------------------------------------------------------- */
+
+/* One chunk (usz <= FRAME_CHUNK), exactly as the reference: ring copy with
+ * wrap at chunk granularity, then compress from the ring. */
+static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz) {
+  if (FRAME_RING - w->cursor < usz) w->cursor = 0;
+  uint8_t *in = w->ring + w->cursor;
+  memcpy(in, src, usz);
+  size_t bound = frame_csz_bound(usz);
+  /* memory mode compresses in place when the worst case fits the region */
+  int in_place = w->out_kind == OUT_MEM && FRAME_CHUNK_HDR + bound <= w->mem_sz - w->off;
+  int rc = in_place ? 0 : gather_reserve(w, FRAME_CHUNK_HDR + bound);
+  if (rc) return rc;
+  uint8_t *out = in_place ? w->mem + w->off : w->gather + w->gather_used;
+  int csz = LZ4_compress_fast_continue(w->lz4, (const char *)in, (char *)out + FRAME_CHUNK_HDR,
+                                       (int)usz, (int)bound, 1);
+  if (csz <= 0)
+    return wksp_err(WKSP_ERR_FAIL, 0,
+                    "frame writer: LZ4 frame at offset %lu: LZ4 compression of a %zu-byte chunk "
+                    "at offset %lu failed (%d)",
+                    (unsigned long)w->frame_off, usz, (unsigned long)w->off, csz);
+  out[0] = (uint8_t)csz;
+  out[1] = (uint8_t)(csz >> 8);
+  out[2] = (uint8_t)(csz >> 16);
+  w->cursor += usz;
+  size_t n = FRAME_CHUNK_HDR + (size_t)csz;
+  if (in_place) {
+    w->off += n;
+    w->delivered = w->off;
+    return 0;
+  }
+  rc = check_room(w, n);
+  if (!rc && w->out_kind == OUT_MEM) { /* near the region's end: staged in the gather buffer */
+    mem_put(w, out, n);
+    return 0;
+  }
+  if (!rc) gather_commit(w, n);
+  return rc;
+}
+
+static int lz4_buffer(wksp_frame_writer_t *w, const uint8_t *src, size_t sz) {
+  int rc = 0;
+  while (!rc && sz) {
+    size_t usz = sz < FRAME_CHUNK ? sz : FRAME_CHUNK;
+    rc = lz4_chunk(w, src, usz);
+    src += usz;
+    sz -= usz;
+  }
+  return rc;
+}
+
+static int lz4_alloc(wksp_frame_writer_t *w) {
+  if (w->lz4) return 0;
+  w->ring = malloc(FRAME_RING);
+  w->lz4 = LZ4_createStream();
+  if (w->ring && w->lz4) return 0;
+  free(w->ring);
+  LZ4_freeStream(w->lz4);
+  w->ring = NULL;
+  w->lz4 = NULL;
+  return wksp_err(WKSP_ERR_NOMEM, errno, "wksp_frame_writer_open: cannot allocate the LZ4 state");
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+static int writer_new(wksp_frame_writer_t **out, int kind, const char *fn) {
+  wksp_frame_writer_t *w = calloc(1, sizeof *w);
+  uint8_t *g = malloc(GATHER_SZ);
+  if (!w || !g) {
+    free(w);
+    free(g);
+    *out = NULL;
+    return wksp_err(WKSP_ERR_NOMEM, errno, "%s: cannot allocate the writer", fn);
+  }
+  w->out_kind = kind;
+  w->fd = -1;
+  w->gather = g;
+  *out = w;
+  return 0;
+}
+
+int wksp_frame_writer_init_sink(wksp_frame_writer_t **out, wksp_frame_sink_fn_t write_fn,
+                                void *ctx) {
+  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_sink: NULL out");
+  *out = NULL;
+  if (!write_fn) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_sink: NULL write_fn");
+  int rc = writer_new(out, OUT_SINK, "wksp_frame_writer_init_sink");
+  if (!rc) {
+    (*out)->sink = write_fn;
+    (*out)->sink_ctx = ctx;
+  }
+  return rc;
+}
+
+int wksp_frame_writer_init_fd(wksp_frame_writer_t **out, int fd) {
+  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_fd: NULL out");
+  *out = NULL;
+  if (fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_fd: bad fd %d", fd);
+  int rc = writer_new(out, OUT_FD, "wksp_frame_writer_init_fd");
+  if (!rc) (*out)->fd = fd;
+  return rc;
+}
+
+int wksp_frame_writer_init_mem(wksp_frame_writer_t **out, void *mem, size_t sz) {
+  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_mem: NULL out");
+  *out = NULL;
+  if (!mem && sz)
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_mem: NULL memory of %zu bytes", sz);
+  int rc = writer_new(out, OUT_MEM, "wksp_frame_writer_init_mem");
+  if (!rc) {
+    (*out)->mem = mem;
+    (*out)->mem_sz = sz;
+  }
+  return rc;
+}
+
+int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
+  if (!w) return 0;
+  int rc = w->fail;
+  if (rc) rc = writer_refuse_failed(w, "wksp_frame_writer_fini");
+  else if (w->style)
+    rc = wksp_err(WKSP_ERR_INVAL, 0,
+                  "wksp_frame_writer_fini: %s frame opened at offset %lu was never closed",
+                  frame_style_name(w->style), (unsigned long)w->frame_off);
+  if (sz) *sz = w->delivered;
+  LZ4_freeStream(w->lz4);
+  free(w->ring);
+  free(w->gather);
+  free(w);
+  return rc;
+}
+
+int wksp_frame_writer_open(wksp_frame_writer_t *w, int style, uint64_t *off) {
+  if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_open: NULL writer");
+  if (w->fail) return writer_refuse_failed(w, "wksp_frame_writer_open");
+  if (w->style)
+    return wksp_err(WKSP_ERR_INVAL, 0,
+                    "wksp_frame_writer_open: %s frame opened at offset %lu is still open",
+                    frame_style_name(w->style), (unsigned long)w->frame_off);
+  if (!frame_style_ok(style))
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_open: unknown frame style %d", style);
+  if (style == WKSP_FRAME_LZ4) {
+    int rc = lz4_alloc(w);
+    if (rc) return writer_set_failed(w, rc);
+    LZ4_resetStream_fast(w->lz4);
+    w->cursor = 0;
+  }
+  w->style = style == WKSP_FRAME_LZ4 ? WKSP_FRAME_LZ4 : WKSP_FRAME_RAW;
+  w->frame_off = w->off;
+  if (off) *off = w->off;
+  return 0;
+}
+
+static int writer_append(wksp_frame_writer_t *w, const void *buf, size_t sz, int is_meta,
+                         const char *fn) {
+  int rc = writer_check_in_frame(w, fn);
+  if (rc) return rc;
+  if (!buf && sz) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL buffer of %zu bytes", fn, sz);
+  if (is_meta && sz > WKSP_FRAME_META_MAX)
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s: meta buffer of %zu bytes exceeds %lu", fn, sz,
+                    WKSP_FRAME_META_MAX);
+  if (w->style == WKSP_FRAME_LZ4) rc = lz4_buffer(w, buf, sz);
+  else if (is_meta || sz <= GATHER_COPY_MAX) rc = append_copy(w, buf, sz);
+  else rc = append_ref(w, buf, sz);
+  return rc ? writer_set_failed(w, rc) : 0;
+}
+
+int wksp_frame_writer_meta(wksp_frame_writer_t *w, const void *buf, size_t sz) {
+  return writer_append(w, buf, sz, 1, "wksp_frame_writer_meta");
+}
+
+int wksp_frame_writer_data(wksp_frame_writer_t *w, const void *buf, size_t sz) {
+  return writer_append(w, buf, sz, 0, "wksp_frame_writer_data");
+}
+
+int wksp_frame_writer_close(wksp_frame_writer_t *w, uint64_t *off) {
+  int rc = writer_check_in_frame(w, "wksp_frame_writer_close");
+  if (rc) return rc;
+  rc = flush(w);
+  if (rc) return writer_set_failed(w, rc);
+  w->style = 0;
+  if (off) *off = w->off;
+  return 0;
+}
+
+uint64_t wksp_frame_writer_offset(const wksp_frame_writer_t *w) { return w ? w->off : 0; }
