@@ -1,8 +1,39 @@
-/* wksp/checkpt.h: checkpoint a workspace to a file or pipe, preview, list
- * and restore checkpoints (FORMAT.md sections 3-5 and 7).
+/* wksp/checkpt.h: checkpoint a workspace to a file or pipe; preview, inspect,
+ * list and restore checkpoints (FORMAT.md sections 3-5 and 7).
  *
- * DRAFT CONTRACT: the checkpoint issue fills in every failure reason and the
- * state left behind after each. */
+ * Files are Firedancer fd_wksp "checkpoint v2" files: style V2 (RAW frames)
+ * or V3 (= v2 with LZ4 frames; the header says style 2).  For a workspace
+ * holding the same allocations, the header, every cgroup frame and the
+ * footer's fields are byte-identical to the reference writer's; only the
+ * info frame (time, host, process...) and the offsets that follow from its
+ * length differ.  Legacy v1 files (FORMAT.md 5) can be previewed, listed
+ * and restored, not written.
+ *
+ * Errors: every call returns WKSP_SUCCESS (0) or a negative WKSP_ERR_* code
+ * and records one message (wksp_errmsg()) naming the path, the field or
+ * offset, and what was expected versus found.  The codes used here:
+ *   INVAL   bad argument (NULL, unsupported style, mode > 07777, ...)
+ *   FAIL    an OS or I/O call failed (errno in the message / wksp_errno())
+ *   CORRUPT checkpoint bytes that cannot be right (bad magic, bad field,
+ *           inconsistent offsets, an LZ4 block that does not decode to its
+ *           size, a truncated file or pipe), or source workspace metadata
+ *           found inconsistent by the writer
+ *   FULL    the target workspace cannot hold the checkpoint (its data region
+ *           misses some original global addresses, or it has too few
+ *           partition records); the message says what part_max / data_max
+ *           would work
+ *   EXIST   the target path exists and overwrite was not asked for
+ *   PERM    the workspace is attached read-only (restore)
+ *   NOMEM   private memory could not be allocated
+ *
+ * Thread safety: every call may be made from any thread.  Checkpoint and
+ * restore take the workspace lock for their whole duration, so they are
+ * serialized with each other and with allocator calls on that workspace
+ * (from any process).  The lock does not stop application writes into
+ * allocation contents: a checkpoint taken while the application writes into
+ * its allocations captures those bytes in no particular order (as with the
+ * reference).  Worker threads are created and joined inside each call;
+ * none outlives it. */
 #ifndef WKSP_CHECKPT_H
 #define WKSP_CHECKPT_H
 
@@ -23,56 +54,179 @@ enum {
   WKSP_CHECKPT_STYLE_V3 = 3       /* framed, LZ4 frames (header says style 2) */
 };
 
-/* Progress callback: done / total bytes of allocation contents so far;
- * called from the calling thread only. */
+#define WKSP_CHECKPT_UINFO_MAX 16383 /* bytes of user info kept (longer is truncated) */
+#define WKSP_CHECKPT_THREADS_MAX 256 /* larger thread counts are clamped to this */
+
+/* Progress callback: done / total bytes of allocation contents so far.
+ * Called from the calling thread only, at most once per cgroup frame. */
 typedef void (*wksp_progress_fn_t)(uint64_t done, uint64_t total, void *ctx);
 
 typedef struct {
-  int style;             /* WKSP_CHECKPT_STYLE_*: 0 = V3 */
-  uint32_t mode;         /* permission bits of the new file, exactly; 0 = 0600 */
-  uint32_t threads;      /* worker threads; 0 = 1 */
-  int overwrite;         /* replace an existing file at the path */
+  int style;             /* WKSP_CHECKPT_STYLE_*: 0 = V3; V1 cannot be written (INVAL) */
+  uint32_t mode;         /* permission bits of the new file, applied exactly (no umask);
+                            0 = 0600; > 07777 is INVAL */
+  uint32_t threads;      /* worker threads; 0 = 1 (the file is the same for every count) */
+  int overwrite;         /* replace an existing file at the path (else EXIST) */
   const char *uinfo;     /* user info text, NULL = ""; truncated to 16383 bytes */
   wksp_progress_fn_t progress;
   void *progress_ctx;
 } wksp_checkpt_opts_t;
 
-/* Writes a checkpoint of w to `path`, published atomically and durably.
- * opts NULL = defaults. */
+/* Writes a checkpoint of w to `path`.  opts NULL = defaults.
+ *
+ * Steps: the workspace is locked; its partition list is walked and checked
+ * (any inconsistency: CORRUPT and no file is created); the file is written
+ * into an unnamed temporary file in the target's directory (O_TMPFILE), its
+ * mode set with fchmod (the process umask is neither used nor changed),
+ * fsynced, linked at `path` (never replacing an existing file unless
+ * opts->overwrite; then through a temporary name and rename(2)), and the
+ * directory fsynced; the lock is released.
+ *
+ * Failure: INVAL (w or path NULL, style, mode), EXIST (path exists and no
+ * overwrite; checked up front and again at the final link), CORRUPT
+ * (workspace metadata), FAIL (open/write/fsync/link error with errno and
+ * path; e.g. ENOSPC), NOMEM.  After any failure, and even if the process is
+ * killed at any moment, nothing new is left at `path` (an existing file
+ * there is unchanged) and no temporary file remains, with two documented
+ * exceptions: on a filesystem without O_TMPFILE a named temporary
+ * ".<name>.wksp-tmp.*" is used, which a SIGKILL can leave behind; with
+ * overwrite, a SIGKILL between the link and the rename can leave such a
+ * name.  The workspace is never modified (its lock is released on every
+ * path). */
 WKSP_API int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts);
 
 /* Writes a checkpoint of w to fd (file, pipe, socket) from its current
- * position; `path_label` is what the info frame records as the path. */
+ * position; `path_label` (NULL = "-") is what the info frame records as the
+ * path.  The caller owns fd (it is not closed, not fsynced).  opts->mode is
+ * recorded in the info frame only; opts->overwrite is ignored.
+ * Failure: as wksp_checkpt minus EXIST; after a failure the bytes already
+ * written to fd stay there (the caller must discard them). */
 WKSP_API int wksp_checkpt_fd(wksp_t *w, int fd, const char *path_label,
                              const wksp_checkpt_opts_t *opts);
 
 typedef struct {
   int style;          /* 1 or 2 (as in the file header) */
-  int frame_style;    /* v2: WKSP_FRAME_RAW or WKSP_FRAME_LZ4; v1: 0 */
+  int frame_style;    /* v2: WKSP_FRAME_RAW (1) or WKSP_FRAME_LZ4 (2); v1: 0 */
   char name[WKSP_NAME_MAX];
   uint32_t seed;
   uint64_t part_max;
   uint64_t data_max;
 } wksp_preview_t;
 
-/* Reads the first bytes of a checkpoint (v1 or v2) only. */
+/* Reads only the first bytes (at most 165) of a checkpoint, v1 or v2, and
+ * describes it.  Nothing past them is validated.
+ * Failure: INVAL (NULL), FAIL (cannot open or read at least 12 bytes),
+ * CORRUPT (neither a v2 header nor a v1 preamble; the message says why).
+ * *out is written only on success. */
 WKSP_API int wksp_preview(const char *path, wksp_preview_t *out);
 WKSP_API int wksp_preview_mem(const void *buf, size_t sz, wksp_preview_t *out);
 
+/* As wksp_preview on an fd from its current position.  It reads (consumes)
+ * up to 165 bytes: on a pipe those bytes are gone afterwards. */
+WKSP_API int wksp_preview_fd(int fd, wksp_preview_t *out);
+
 typedef struct {
   uint32_t seed;     /* seed the target is rebuilt with */
-  uint32_t threads;  /* worker threads; 0 = 1 */
-  int verify_first;  /* read and check all data before touching the target (pipes too) */
+  uint32_t threads;  /* worker threads; 0 = 1 (the result is the same for every count) */
+  int verify_first;  /* pipes: read and check the whole checkpoint before touching
+                        the target (it is spooled to an unnamed temporary file in
+                        $TMPDIR, else /tmp; needs that much disk) */
   wksp_progress_fn_t progress;
   void *progress_ctx;
 } wksp_restore_opts_t;
 
-/* Replaces every allocation of w by the checkpoint's. */
+/* Replaces every allocation of w by the checkpoint's: each at its original
+ * global address with its tag and bytes; the rest of the data region
+ * becomes free (bytes of free space are not cleared); the metadata is
+ * rebuilt with opts->seed (w's seed afterwards).  w keeps its name and size.
+ * v1 and v2/v3 files are accepted.
+ *
+ * A target of another size works when its data region contains every
+ * restored range and its part_max covers the allocations plus the free gaps
+ * between them (FORMAT.md 4.5).  This is checked before anything changes;
+ * the FULL message names the first range that does not fit and a part_max /
+ * data_max that would work.
+ *
+ * Files (anything mmap-able: regular files, also from restore_fd) take the
+ * random-access path: the whole structure (header, info, footer, volumes,
+ * appendix, every cgroup's allocation list: tag > 0, range inside source and
+ * target, ascending and non-overlapping, count within part_max) is
+ * validated before the first byte of w changes; then the cgroup frames are
+ * decoded in parallel over opts->threads threads straight into w.
+ * Pipes take the sequential path: header and info are checked first; the
+ * cgroup frames are then restored as they arrive (set verify_first to get
+ * the file behaviour instead).  A pipe whose header says the source data
+ * region is not inside w's is spooled as with verify_first.
+ *
+ * Failure and the state of w afterwards:
+ *   - INVAL (NULL w or path), PERM (read-only attachment), NOMEM, FAIL
+ *     (open/read/mmap error before any change), CORRUPT or FULL found during
+ *     validation: w is untouched.
+ *   - After the first change (only data errors on files: an LZ4 block that
+ *     does not decode to its size, a frame that does not end where the
+ *     appendix says; on pipes also a bad command, a truncated stream or a
+ *     read error): w is reset to empty (every allocation freed, seed
+ *     opts->seed) and the code is CORRUPT (FAIL for a read error, FULL for
+ *     a pipe checkpoint that turns out not to fit); the message ends with
+ *     "(target reset to empty)".
+ *   - If w's own metadata is inconsistent when locked: CORRUPT, untouched. */
 WKSP_API int wksp_restore(wksp_t *w, const char *path, const wksp_restore_opts_t *opts);
-WKSP_API int wksp_restore_fd(wksp_t *w, int fd, const wksp_restore_opts_t *opts);
 
-/* Human-readable listing to out_fd at the given verbosity (FORMAT.md 7). */
+/* As wksp_restore from fd's current position (the caller owns fd; a
+ * regular file is mapped, anything else is read sequentially).  `label`
+ * (NULL = "-") names the input in messages. */
+WKSP_API int wksp_restore_fd(wksp_t *w, int fd, const char *label, const wksp_restore_opts_t *opts);
+
+/* ---- inspection ---------------------------------------------------------- */
+
+typedef struct {
+  uint64_t off, end;  /* v2: the frame occupies file bytes [off, end) */
+  uint64_t alloc_cnt; /* allocations in the frame */
+  uint64_t data_sz;   /* uncompressed bytes: commands + allocation contents */
+} wksp_checkpt_cgroup_t;
+
+/* Everything a checkpoint says about itself (wksp_checkpt_info). */
+typedef struct {
+  wksp_preview_t pv;
+  uint64_t file_sz;              /* bytes of the checkpoint */
+  uint64_t mode;                 /* v2 only (v1: 0) */
+  int64_t wallclock;             /* ns since the epoch */
+  uint64_t app_id, thread_id, host_id, cpu_id, group_id, tid, user_id;
+  char app[40], thread[40], host[40], cpu[40], group[40], user[40];
+  const char *path, *binfo, *uinfo; /* NUL-terminated, owned by the info (v1 path: "") */
+  uint64_t alloc_cnt;            /* allocations */
+  uint64_t alloc_sz;             /* sum of their sizes */
+  uint64_t cgroup_cnt, volume_cnt; /* v2 (v1: 0) */
+  wksp_part_t *parts;            /* alloc_cnt entries, ascending gaddr_lo */
+  wksp_checkpt_cgroup_t *cgroups; /* cgroup_cnt entries in file order */
+  void *priv_;                   /* owned memory; released by wksp_checkpt_info_free */
+} wksp_checkpt_info_t;
+
+/* Reads and validates the whole structure of the checkpoint at path (or fd
+ * from its current position when path is NULL; a pipe is spooled to an
+ * unnamed temporary file) and describes it.  The allocation contents are
+ * not decoded, so LZ4 data errors are not found here (restore finds them).
+ * Failure: INVAL, FAIL, CORRUPT (as restore's validation), NOMEM; *out is
+ * then zeroed (wksp_checkpt_info_free on it is harmless).  On success free
+ * with wksp_checkpt_info_free. */
+WKSP_API int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out);
+WKSP_API void wksp_checkpt_info_free(wksp_checkpt_info_t *info);
+
+/* Human-readable listing of the checkpoint at path to out_fd (FORMAT.md 7):
+ *   < 0 nothing; 0 the preview fields; 1 + writer identity (magic,
+ *   wallclock, app, thread, host, cpu, group, tid, user, frame style);
+ *   2 + mode, path, build info, user info; 3 + summary (allocations,
+ *   bytes, cgroups, volumes, and per cgroup frame its offset, allocations,
+ *   bytes and compression ratio); 4 + one line per allocation (range, size,
+ *   tag); 5 + a hex dump of every allocation's bytes.
+ * An unreadable or invalid checkpoint is reported in the listing
+ * ("invalid or unsupported (<message>)") and its code returned.
+ * Returns WKSP_SUCCESS, the checkpoint's error code, or FAIL if writing to
+ * out_fd failed. */
 WKSP_API int wksp_checkpt_print(int out_fd, const char *path, int verbose);
+
+/* As wksp_checkpt_print reading from in_fd (label names it in the listing). */
+WKSP_API int wksp_checkpt_print_fd(int out_fd, int in_fd, const char *label, int verbose);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,255 @@
+/* Checkpoint / restore throughput beside the limits measured in the same
+ * run on the same bytes: liblz4 compression and decompression on one core
+ * (64 KiB blocks, the frame layer's chunk size), one memcpy, one write(2).
+ *
+ * Workspace: WKSP_BENCH_MB MiB of data region (default 1024), filled to 90%
+ * with allocations of 64 KiB .. 4 MiB; contents text-like (LZ4 ~2:1) then
+ * random.  Files go to $WKSP_BENCH_DIR (default /dev/shm, tmpfs).
+ * WKSP_BENCH_REPS (default 3): best of that many runs per figure. */
+#include <fcntl.h>
+#include <lz4.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wksp/checkpt.h"
+#include "wksp/wksp.h"
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static uint64_t rng_next(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static const char *const words[] = {
+    "slot",  "leader", "vote",   "bank",   "transaction", "shred",  "entry",   "block",
+    "fee",   "signer", "hash",   "parent", "root",        "epoch",  "stake",   "account",
+    "index", "replay", "gossip", "repair", "turbine",     "poh",    "tick",    "ledger",
+    "write", "read",   "lock",   "commit", "success",     "failed", "program", "readonly"};
+
+static void fill_text(uint8_t *p, uint64_t sz, uint64_t *rng) {
+  uint64_t i = 0;
+  while (i < sz) {
+    uint64_t r = rng_next(rng);
+    char tok[32];
+    int n = r % 5 == 0 ? snprintf(tok, sizeof tok, "%llu", (unsigned long long)(r >> 8) % 1000000)
+                       : snprintf(tok, sizeof tok, "%s", words[(r >> 8) % 32]);
+    char sep = (r >> 40) % 9 == 0 ? '\n' : (r >> 40) % 7 == 0 ? '=' : ' ';
+    for (int k = 0; k < n && i < sz; k++) p[i++] = (uint8_t)tok[k];
+    if (i < sz) p[i++] = (uint8_t)sep;
+  }
+}
+
+static void fill_random(uint8_t *p, uint64_t sz, uint64_t *rng) {
+  for (uint64_t i = 0; i < sz; i += 8) {
+    uint64_t x = rng_next(rng);
+    memcpy(p + i, &x, sz - i < 8 ? sz - i : 8);
+  }
+}
+
+typedef struct {
+  wksp_t *w;
+  wksp_part_t *parts;
+  uint64_t cnt, bytes;
+} ws_t;
+
+static wksp_t *ws_make(uint64_t data_max, uint64_t part_max) {
+  uint64_t fp = wksp_footprint(part_max, data_max);
+  void *mem = aligned_alloc(4096, (fp + 4095) & ~4095ull);
+  wksp_t *w = NULL;
+  if (!mem || wksp_new(mem, "bench", 1, part_max, data_max, &w)) {
+    fprintf(stderr, "bench: cannot create a %llu-byte workspace: %s\n", (unsigned long long)fp,
+            wksp_errmsg());
+    exit(1);
+  }
+  memset((uint8_t *)w + wksp_gaddr_lo(w), 0, data_max); /* fault the pages in */
+  return w;
+}
+
+static void ws_fill(ws_t *s, uint64_t data_max, uint64_t *rng) {
+  uint64_t target = data_max / 10 * 9;
+  s->parts = calloc(data_max / 65536 + 16, sizeof *s->parts);
+  while (s->bytes < target) {
+    uint64_t sz = 65536 + rng_next(rng) % (4 * 1048576 - 65536 + 1);
+    if (sz > target - s->bytes) sz = target - s->bytes;
+    if (sz < 4096) break;
+    uint64_t g, lo, hi;
+    if (wksp_alloc_at_least(s->w, 0, sz, 1 + rng_next(rng) % 100, &g, &lo, &hi)) break;
+    s->parts[s->cnt++] = (wksp_part_t){lo, hi, 1};
+    s->bytes += hi - lo;
+  }
+}
+
+static void ws_content(ws_t *s, int text, uint64_t seed) {
+  uint64_t rng = seed;
+  for (uint64_t k = 0; k < s->cnt; k++) {
+    uint8_t *p = wksp_laddr(s->w, s->parts[k].gaddr_lo);
+    uint64_t sz = s->parts[k].gaddr_hi - s->parts[k].gaddr_lo;
+    if (text) fill_text(p, sz, &rng);
+    else fill_random(p, sz, &rng);
+  }
+}
+
+/* ---- limits ----------------------------------------------------------------------------- */
+
+typedef struct {
+  double lz4c, lz4d, memcpy_s, write_s;
+  uint64_t csz;
+} limits_t;
+
+static void limits(const ws_t *s, const char *dir, int reps, limits_t *L) {
+  uint8_t *flat = malloc(s->bytes), *back = malloc(s->bytes);
+  uint64_t cap = (uint64_t)LZ4_compressBound(65536) * (s->bytes / 65536 + s->cnt + 1);
+  uint8_t *comp = malloc(cap);
+  uint64_t at = 0;
+  for (uint64_t k = 0; k < s->cnt; k++) {
+    uint64_t sz = s->parts[k].gaddr_hi - s->parts[k].gaddr_lo;
+    memcpy(flat + at, wksp_laddr(s->w, s->parts[k].gaddr_lo), sz);
+    at += sz;
+  }
+  memset(back, 1, s->bytes);
+  L->lz4c = L->lz4d = L->memcpy_s = L->write_s = 1e9;
+  uint32_t *csz = malloc((s->bytes / 65536 + 2) * sizeof *csz);
+  for (int r = 0; r < reps; r++) {
+    /* liblz4 on 64 KiB blocks (the frame layer's chunk size), each block
+     * independent: the plain one-core speed of the library on these bytes. */
+    double t0 = now();
+    uint64_t out = 0, nb = 0;
+    for (uint64_t off = 0; off < s->bytes; off += 65536, nb++) {
+      int n = (int)(s->bytes - off < 65536 ? s->bytes - off : 65536);
+      int c = LZ4_compress_default((const char *)flat + off, (char *)comp + out, n,
+                                   LZ4_compressBound(n));
+      csz[nb] = (uint32_t)c;
+      out += (uint64_t)c;
+    }
+    double t1 = now();
+    L->csz = out;
+    if (t1 - t0 < L->lz4c) L->lz4c = t1 - t0;
+    uint64_t in = 0;
+    t0 = now();
+    nb = 0;
+    for (uint64_t off = 0; off < s->bytes; off += 65536, nb++) {
+      int n = (int)(s->bytes - off < 65536 ? s->bytes - off : 65536);
+      LZ4_decompress_safe((const char *)comp + in, (char *)back + off, (int)csz[nb], n);
+      in += csz[nb];
+    }
+    t1 = now();
+    if (t1 - t0 < L->lz4d) L->lz4d = t1 - t0;
+    t0 = now();
+    memcpy(back, flat, s->bytes);
+    t1 = now();
+    if (t1 - t0 < L->memcpy_s) L->memcpy_s = t1 - t0;
+    char p[512];
+    snprintf(p, sizeof p, "%s/wksp-bench-write.bin", dir);
+    unlink(p);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    t0 = now();
+    uint64_t done = 0;
+    while (done < s->bytes) {
+      ssize_t n = write(fd, flat + done, s->bytes - done);
+      if (n <= 0) break;
+      done += (uint64_t)n;
+    }
+    t1 = now();
+    close(fd);
+    unlink(p);
+    if (t1 - t0 < L->write_s) L->write_s = t1 - t0;
+  }
+  free(csz);
+  free(flat);
+  free(back);
+  free(comp);
+}
+
+/* ---- checkpoint / restore ------------------------------------------------------------------ */
+
+static double run_checkpt(wksp_t *w, const char *path, int style, uint32_t threads, int reps,
+                          uint64_t *fsz) {
+  double best = 1e9;
+  for (int r = 0; r < reps; r++) {
+    unlink(path);
+    wksp_checkpt_opts_t o = {.style = style, .threads = threads};
+    double t0 = now();
+    if (wksp_checkpt(w, path, &o)) {
+      fprintf(stderr, "bench: checkpt: %s\n", wksp_errmsg());
+      exit(1);
+    }
+    double t = now() - t0;
+    if (t < best) best = t;
+  }
+  FILE *f = fopen(path, "rb");
+  fseek(f, 0, SEEK_END);
+  *fsz = (uint64_t)ftell(f);
+  fclose(f);
+  return best;
+}
+
+static double run_restore(wksp_t *dst, const char *path, uint32_t threads, int reps) {
+  double best = 1e9;
+  for (int r = 0; r < reps; r++) {
+    wksp_restore_opts_t o = {.seed = 1, .threads = threads};
+    double t0 = now();
+    if (wksp_restore(dst, path, &o)) {
+      fprintf(stderr, "bench: restore: %s\n", wksp_errmsg());
+      exit(1);
+    }
+    double t = now() - t0;
+    if (t < best) best = t;
+  }
+  return best;
+}
+
+int main(void) {
+  const char *e = getenv("WKSP_BENCH_MB");
+  uint64_t mb = e ? strtoull(e, NULL, 0) : 1024;
+  e = getenv("WKSP_BENCH_REPS");
+  int reps = e ? atoi(e) : 3;
+  const char *dir = getenv("WKSP_BENCH_DIR");
+  if (!dir) dir = "/dev/shm";
+  uint64_t data_max = mb << 20, part_max = data_max / 65536 * 2 + 64;
+  ws_t s = {.w = ws_make(data_max, part_max)};
+  wksp_t *dst = ws_make(data_max, part_max);
+  uint64_t rng = 12345;
+  ws_fill(&s, data_max, &rng);
+  printf("workspace: %llu MiB data region, %llu allocations (64 KiB..4 MiB), %llu bytes used (%.0f%%); "
+         "files in %s; best of %d\n",
+         (unsigned long long)mb, (unsigned long long)s.cnt, (unsigned long long)s.bytes,
+         100.0 * (double)s.bytes / (double)data_max, dir, reps);
+  char path[512];
+  snprintf(path, sizeof path, "%s/wksp-bench.ckpt", dir);
+  double gb = (double)s.bytes / 1e9;
+  for (int text = 1; text >= 0; text--) {
+    ws_content(&s, text, text ? 1 : 2);
+    limits_t L = {0};
+    limits(&s, dir, reps, &L);
+    printf("\n%s contents: limits on the same bytes: liblz4 compress %.3f s (%.2f GB/s, ratio %.2f), "
+           "decompress %.3f s (%.2f GB/s), memcpy %.3f s (%.2f GB/s), one write(2) %.3f s (%.2f GB/s)\n",
+           text ? "text-like" : "random", L.lz4c, gb / L.lz4c, (double)s.bytes / (double)L.csz,
+           L.lz4d, gb / L.lz4d, L.memcpy_s, gb / L.memcpy_s, L.write_s, gb / L.write_s);
+    for (int style = 2; style <= 3; style++) {
+      for (uint32_t t = 1; t <= 2; t++) {
+        uint64_t fsz = 0;
+        double c = run_checkpt(s.w, path, style, t, reps, &fsz);
+        double r = run_restore(dst, path, t, reps);
+        double climit = style == 3 ? L.lz4c : L.write_s, rlimit = style == 3 ? L.lz4d : L.memcpy_s;
+        printf("  v%d %u thread%s: checkpoint %.3f s (%.2f GB/s, %.2fx %s), file %llu bytes; "
+               "restore %.3f s (%.2f GB/s, %.2fx %s)\n",
+               style, t, t > 1 ? "s" : " ", c, gb / c, climit / c,
+               style == 3 ? "lz4 compress" : "write(2)", (unsigned long long)fsz, r, gb / r,
+               rlimit / r, style == 3 ? "lz4 decompress" : "memcpy");
+        fflush(stdout);
+      }
+    }
+    unlink(path);
+  }
+  return 0;
+}

@@ -1,0 +1,110 @@
+/* Internal interfaces shared by the checkpoint modules (not API). */
+#ifndef WKSP_CHECKPT_CKPT_H
+#define WKSP_CHECKPT_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "wksp/checkpt.h"
+
+/* ---- input (input.c) -----------------------------------------------------
+ * A checkpoint to read: either all of it in memory (a read-only mapping of
+ * a regular file, or of an unnamed temporary file a pipe was spooled into)
+ * or a sequential fd. */
+typedef struct {
+  const uint8_t *mem; /* checkpoint bytes when mapped (NULL: stream) */
+  uint64_t sz;        /* their count */
+  int fd;             /* stream fd (not owned) when mem is NULL */
+  void *map;          /* mapping to unmap (may start before mem) */
+  size_t map_sz;
+  int own_fd;         /* fd to close at fini (-1 none) */
+  const char *label;  /* path or label for messages */
+} ckpt_input_t;
+
+/* Opens path (fd < 0) or fd.  A regular file is mapped; anything else is a
+ * stream unless `need_mem`, which spools it to an unnamed temporary file
+ * first.  A stream's first `pre_sz` bytes may already have been consumed
+ * by the caller and are passed in `pre` to be spooled in front. */
+int ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label, int need_mem);
+int ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz);
+void ckpt_input_fini(ckpt_input_t *in);
+
+/* Reads exactly sz bytes from fd (retrying EINTR / short reads).  Returns
+ * the bytes read (< sz only at end of file) or -1 with errno. */
+long ckpt_read_full(int fd, void *buf, size_t sz);
+
+/* ---- preview (preview.c) ------------------------------------------------- */
+#define CKPT_PREVIEW_MAX 165
+int ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out, const char *what);
+int ckpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out, const char *what);
+
+/* ---- scan (scan.c): the whole structure of a mapped checkpoint ----------- */
+typedef struct {
+  wksp_checkpt_info_t info;      /* the public description */
+  ckpt_hdr_t hdr;                /* v2 */
+  ckpt_ftr_t ftr;                /* v2 */
+  uint64_t *cg_next;             /* v2: where each cgroup frame must end */
+  uint64_t *cg_first;            /* index into file_parts of each cgroup's first allocation */
+  wksp_part_t *file_parts;       /* allocations in file order (cgroup by cgroup) */
+  uint64_t *v1_data_off;         /* v1: file offset of each allocation's bytes (file order) */
+} ckpt_scan_t;
+
+/* Validates the whole structure of in->mem (v1 or v2) without decoding
+ * allocation contents.  CORRUPT / NOMEM with the scan freed. */
+int ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in);
+void ckpt_scan_fini(ckpt_scan_t *s);
+/* Helpers for the v1 and v2 scanners: copy the nine info strings (str[k] of
+ * len[k] bytes, no NUL needed) into owned memory; sort the allocations into
+ * info.parts and check they do not overlap (CORRUPT). */
+int ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT], const uint64_t len[CKPT_S_CNT]);
+int ckpt_scan_sort(ckpt_scan_t *s, const char *what);
+
+/* ---- data phase (restore.c) ------------------------------------------------
+ * Decodes every allocation of a scanned, mapped checkpoint over `threads`
+ * threads: dest(ctx, p) says where p's bytes go, then done(ctx, p, bytes)
+ * (optional) is called.  Each cgroup frame's commands must match the scan
+ * and the frame must end where the next starts.  CORRUPT naming the frame. */
+typedef void *(*ckpt_dest_fn_t)(void *ctx, const wksp_part_t *p);
+typedef int (*ckpt_done_fn_t)(void *ctx, const wksp_part_t *p, const void *bytes);
+int ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
+                  ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx);
+
+/* ---- thread pool (pool.c) ------------------------------------------------
+ * Runs task(ctx, i) for i in [0, cnt) on `threads` threads (the caller is
+ * one of them), handing tasks out in increasing order.  The first failing
+ * task's code and message win; tasks not yet started are then skipped.
+ * Returns SUCCESS or that code, with its message recorded on the calling
+ * thread. */
+typedef int (*ckpt_task_fn_t)(void *ctx, uint64_t i);
+int ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t task, void *ctx);
+
+/* ---- publish (publish.c) ---------------------------------------------- */
+typedef struct {
+  int fd;             /* write the checkpoint here */
+  int dir_fd;
+  char *path;         /* target path (copy) */
+  char *tmp_name;     /* fallback named temp (NULL with O_TMPFILE) */
+  uint32_t mode;
+  int overwrite;
+} ckpt_pub_t;
+
+/* Creates the temporary file for `path`.  EXIST (unless overwrite), FAIL. */
+int ckpt_pub_open(ckpt_pub_t *p, const char *path, uint32_t mode, int overwrite);
+/* fchmod, fsync, link into place, fsync the directory, close. */
+int ckpt_pub_commit(ckpt_pub_t *p);
+/* Discards everything (idempotent; also after commit). */
+void ckpt_pub_abort(ckpt_pub_t *p);
+
+/* ---- v1 (v1.c) ----------------------------------------------------------- */
+int ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in);
+
+/* ---- test hooks ---------------------------------------------------------- */
+/* When set, called by checkpoint workers before each cgroup; a non-zero
+ * return makes that cgroup fail with FAIL (injected failure tests). */
+extern int (*ckpt_test_fail_hook)(uint64_t cgroup);
+/* Bytes a checkpoint worker may buffer while waiting for its frame's turn
+ * (16 MiB; tests lower it to exercise the waiting path). */
+extern uint64_t ckpt_par_buf_max;
+
+#endif

@@ -1,0 +1,311 @@
+#include "format.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/err.h"
+
+/* ---- records ---------------------------------------------------------------- */
+
+void ckpt_hdr_encode(uint8_t out[CKPT_HDR_SZ], const ckpt_hdr_t *h) {
+  ckpt_st64(out + 0, h->magic);
+  ckpt_st32(out + 8, (uint32_t)h->style);
+  ckpt_st32(out + 12, (uint32_t)h->frame_style);
+  ckpt_st32(out + 16, h->reserved);
+  memcpy(out + 20, h->name, CKPT_NAME_MAX);
+  ckpt_st32(out + 60, h->seed);
+  ckpt_st64(out + 64, h->part_max);
+  ckpt_st64(out + 72, h->data_max);
+}
+
+void ckpt_hdr_decode(ckpt_hdr_t *h, const uint8_t in[CKPT_HDR_SZ]) {
+  h->magic = ckpt_ld64(in + 0);
+  h->style = (int32_t)ckpt_ld32(in + 8);
+  h->frame_style = (int32_t)ckpt_ld32(in + 12);
+  h->reserved = ckpt_ld32(in + 16);
+  memcpy(h->name, in + 20, CKPT_NAME_MAX);
+  h->seed = ckpt_ld32(in + 60);
+  h->part_max = ckpt_ld64(in + 64);
+  h->data_max = ckpt_ld64(in + 72);
+}
+
+void ckpt_info_encode(uint8_t out[CKPT_INFO_SZ], const ckpt_info_t *i) {
+  const uint64_t v[9] = {i->mode,     (uint64_t)i->wallclock, i->app_id, i->thread_id, i->host_id,
+                         i->cpu_id,   i->group_id,            i->tid,    i->user_id};
+  for (int k = 0; k < 9; k++) ckpt_st64(out + 8 * k, v[k]);
+  for (int k = 0; k < CKPT_S_CNT; k++) ckpt_st64(out + 72 + 8 * k, i->sz[k]);
+}
+
+void ckpt_info_decode(ckpt_info_t *i, const uint8_t in[CKPT_INFO_SZ]) {
+  i->mode = ckpt_ld64(in + 0);
+  i->wallclock = (int64_t)ckpt_ld64(in + 8);
+  i->app_id = ckpt_ld64(in + 16);
+  i->thread_id = ckpt_ld64(in + 24);
+  i->host_id = ckpt_ld64(in + 32);
+  i->cpu_id = ckpt_ld64(in + 40);
+  i->group_id = ckpt_ld64(in + 48);
+  i->tid = ckpt_ld64(in + 56);
+  i->user_id = ckpt_ld64(in + 64);
+  for (int k = 0; k < CKPT_S_CNT; k++) i->sz[k] = ckpt_ld64(in + 72 + 8 * k);
+}
+
+void ckpt_cmd_encode(uint8_t out[CKPT_CMD_SZ], uint64_t tag, uint64_t a, uint64_t b) {
+  ckpt_st64(out + 0, tag);
+  ckpt_st64(out + 8, a);
+  ckpt_st64(out + 16, b);
+}
+
+void ckpt_cmd_decode(ckpt_cmd_t *c, const uint8_t in[CKPT_CMD_SZ]) {
+  c->tag = ckpt_ld64(in + 0);
+  c->a = ckpt_ld64(in + 8);
+  c->b = ckpt_ld64(in + 16);
+}
+
+void ckpt_ftr_encode(uint8_t out[CKPT_FTR_SZ], const ckpt_ftr_t *f) {
+  ckpt_st64(out + 0, f->alloc_cnt);
+  ckpt_st64(out + 8, f->cgroup_cnt);
+  ckpt_st64(out + 16, f->volume_cnt);
+  ckpt_st64(out + 24, f->frame_off);
+  ckpt_st64(out + 32, f->checkpt_sz);
+  ckpt_st64(out + 40, f->data_max);
+  ckpt_st64(out + 48, f->part_max);
+  ckpt_st32(out + 56, f->seed);
+  memcpy(out + 60, f->name, CKPT_NAME_MAX);
+  ckpt_st32(out + 100, f->reserved);
+  ckpt_st32(out + 104, (uint32_t)f->frame_style);
+  ckpt_st32(out + 108, (uint32_t)f->style);
+  ckpt_st64(out + 112, f->unmagic);
+}
+
+void ckpt_ftr_decode(ckpt_ftr_t *f, const uint8_t in[CKPT_FTR_SZ]) {
+  f->alloc_cnt = ckpt_ld64(in + 0);
+  f->cgroup_cnt = ckpt_ld64(in + 8);
+  f->volume_cnt = ckpt_ld64(in + 16);
+  f->frame_off = ckpt_ld64(in + 24);
+  f->checkpt_sz = ckpt_ld64(in + 32);
+  f->data_max = ckpt_ld64(in + 40);
+  f->part_max = ckpt_ld64(in + 48);
+  f->seed = ckpt_ld32(in + 56);
+  memcpy(f->name, in + 60, CKPT_NAME_MAX);
+  f->reserved = ckpt_ld32(in + 100);
+  f->frame_style = (int32_t)ckpt_ld32(in + 104);
+  f->style = (int32_t)ckpt_ld32(in + 108);
+  f->unmagic = ckpt_ld64(in + 112);
+}
+
+/* ---- validation -------------------------------------------------------------- */
+
+int ckpt_sizes_valid(uint64_t part_max, uint64_t data_max) {
+  if (part_max < 1 || part_max > WKSP_PART_MAX_LIMIT || data_max < 1) return 0;
+  uint64_t data_off = ckpt_gaddr_lo(part_max);
+  return data_max <= UINT64_MAX - 128 - data_off;
+}
+
+static int name_char_ok(unsigned char c, int first) {
+  int alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  return alnum || (!first && (c == '_' || c == '-' || c == '.'));
+}
+
+size_t ckpt_name_len(const char *name, size_t field_sz) {
+  size_t n = 0;
+  while (n < field_sz && name[n]) {
+    if (!name_char_ok((unsigned char)name[n], n == 0)) return 0;
+    n++;
+  }
+  if (n == field_sz || n < 1 || n > CKPT_NAME_MAX - 1) return 0;
+  return n;
+}
+
+int ckpt_hdr_check(const ckpt_hdr_t *h, const char *what) {
+  if (h->magic != CKPT_MAGIC)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header magic 0x%016llx, expected 0x%016llx", what,
+                    (unsigned long long)h->magic, (unsigned long long)CKPT_MAGIC);
+  if (h->style != 2)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header style %d, expected 2", what, (int)h->style);
+  if (h->frame_style != 1 && h->frame_style != 2)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header frame_style_compressed %d, expected 1 or 2",
+                    what, (int)h->frame_style);
+  if (h->reserved)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header reserved field %u, expected 0", what,
+                    (unsigned)h->reserved);
+  if (!ckpt_name_len(h->name, CKPT_NAME_MAX))
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header workspace name is not a valid name", what);
+  if (!ckpt_sizes_valid(h->part_max, h->data_max))
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header part_max %llu / data_max %llu are not valid",
+                    what, (unsigned long long)h->part_max, (unsigned long long)h->data_max);
+  return WKSP_SUCCESS;
+}
+
+static const char *const info_str_name[CKPT_S_CNT] = {"app",  "thread", "host",  "cpu",  "group",
+                                                      "user", "path",   "binfo", "uinfo"};
+
+static uint64_t info_str_max(int k) {
+  if (k == CKPT_S_PATH) return CKPT_PATH_MAX;
+  if (k == CKPT_S_BINFO || k == CKPT_S_UINFO) return CKPT_INFO_STR_MAX;
+  return CKPT_LOG_NAME_MAX;
+}
+
+int ckpt_info_check(const ckpt_info_t *i, uint64_t *blob_sz, const char *what) {
+  uint64_t sum = 0;
+  for (int k = 0; k < CKPT_S_CNT; k++) {
+    if (i->sz[k] < 1 || i->sz[k] > info_str_max(k))
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: info %s size %llu, expected 1..%llu", what,
+                      info_str_name[k], (unsigned long long)i->sz[k],
+                      (unsigned long long)info_str_max(k));
+    sum += i->sz[k];
+  }
+  if (sum > CKPT_INFO_BLOB_MAX)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: info strings total %llu bytes, limit %llu", what,
+                    (unsigned long long)sum, (unsigned long long)CKPT_INFO_BLOB_MAX);
+  *blob_sz = sum;
+  return WKSP_SUCCESS;
+}
+
+int ckpt_info_blob_check(const ckpt_info_t *i, const uint8_t *blob, const char *what) {
+  const uint8_t *s = blob;
+  for (int k = 0; k < CKPT_S_CNT; k++) {
+    const uint8_t *nul = memchr(s, 0, i->sz[k]);
+    if (nul != s + i->sz[k] - 1)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: info %s string is not NUL-terminated at its size %llu",
+                      what, info_str_name[k], (unsigned long long)i->sz[k]);
+    s += i->sz[k];
+  }
+  return WKSP_SUCCESS;
+}
+
+int ckpt_ftr_check(const ckpt_ftr_t *f, const ckpt_hdr_t *h, uint64_t checkpt_sz, const char *what) {
+  const char *bad = NULL;
+  if (f->checkpt_sz != checkpt_sz) bad = "checkpt_sz";
+  else if (f->data_max != h->data_max) bad = "data_max";
+  else if (f->part_max != h->part_max) bad = "part_max";
+  else if (f->seed != h->seed) bad = "seed";
+  else if (memcmp(f->name, h->name, CKPT_NAME_MAX)) bad = "name";
+  else if (f->reserved != h->reserved) bad = "reserved";
+  else if (f->frame_style != h->frame_style) bad = "frame_style_compressed";
+  else if (f->style != h->style) bad = "style";
+  else if (f->unmagic != ~h->magic) bad = "unmagic";
+  if (!bad) return WKSP_SUCCESS;
+  if (f->checkpt_sz != checkpt_sz)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: footer checkpt_sz %llu, but the checkpoint is %llu bytes",
+                    what, (unsigned long long)f->checkpt_sz, (unsigned long long)checkpt_sz);
+  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: footer %s does not match the header", what, bad);
+}
+
+int ckpt_meta_check(const ckpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi, uint64_t off,
+                    const char *what) {
+  if (!c->tag)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: command at offset %llu is not an allocation (tag 0)",
+                    what, (unsigned long long)off);
+  if (!(src_lo <= c->a && c->a < c->b && c->b <= src_hi))
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: allocation at offset %llu has range [%llu,%llu) outside the source data "
+                    "region [%llu,%llu)",
+                    what, (unsigned long long)off, (unsigned long long)c->a,
+                    (unsigned long long)c->b, (unsigned long long)src_lo,
+                    (unsigned long long)src_hi);
+  return WKSP_SUCCESS;
+}
+
+/* ---- cgroup assignment --------------------------------------------------------- */
+
+void ckpt_cgroup_assign(const wksp_part_t *parts, uint64_t cnt, uint64_t *cg_cnt,
+                        uint64_t *cg_start, uint64_t *order) {
+  uint64_t C = ckpt_cgroup_cnt(cnt);
+  if (!C) {
+    cg_start[0] = 0;
+    return;
+  }
+  uint64_t load[CKPT_CGROUP_MAX]; /* bytes assigned to each group */
+  for (uint64_t g = 0; g < C; g++) load[g] = cg_cnt[g] = 0;
+  /* Pass 1, descending address as the reference: order[k] = group of k. */
+  uint64_t cursor = 0, last = 0;
+  for (uint64_t k = cnt; k-- > 0;) {
+    const wksp_part_t *p = &parts[k];
+    uint64_t h = ckpt_hash64(p->gaddr_lo);
+    uint64_t i0 = last, i1 = cursor, i2 = h % C, i3 = (h >> 32) % C;
+    uint64_t x = load[i0] <= load[i1] ? i0 : i1;
+    uint64_t y = load[i2] <= load[i3] ? i2 : i3;
+    uint64_t g = load[x] <= load[y] ? x : y;
+    cursor = cursor < C - 1 ? cursor + 1 : 0;
+    last = g;
+    cg_cnt[g]++;
+    load[g] += CKPT_CMD_SZ + (p->gaddr_hi - p->gaddr_lo);
+    order[k] = g;
+  }
+  cg_start[0] = 0;
+  for (uint64_t g = 0; g < C; g++) cg_start[g + 1] = cg_start[g] + cg_cnt[g];
+  /* Pass 2: stable counting sort by group, in place.  First order[k]
+   * becomes k's destination slot (ascending k keeps each group ascending),
+   * then the permutation is applied by following its cycles, marking
+   * placed slots with the top bit (cnt < 2^63 always). */
+  for (uint64_t g = 0; g < C; g++) load[g] = cg_start[g]; /* fill cursors */
+  for (uint64_t k = 0; k < cnt; k++) order[k] = load[order[k]]++;
+  const uint64_t done = 1ull << 63;
+  for (uint64_t k = 0; k < cnt; k++) {
+    if (order[k] & done) continue;
+    uint64_t src = k, dst = order[k];
+    while (!(order[dst] & done)) {
+      uint64_t next = order[dst];
+      order[dst] = src | done;
+      src = dst;
+      dst = next;
+    }
+  }
+  for (uint64_t k = 0; k < cnt; k++) order[k] &= ~done;
+}
+
+/* ---- SVW ------------------------------------------------------------------------ */
+
+size_t ckpt_svw_encode(uint8_t out[CKPT_SVW_MAX], uint64_t x) {
+  uint64_t e;
+  size_t w;
+  if (x < (1ull << 6)) e = x << 1, w = 1;
+  else if (x < (1ull << 10)) e = 0x8001ull | x << 3, w = 2;
+  else if (x < (1ull << 18)) {
+    e = (0x5ull | x << 3) & 0xFFFF;
+    e |= (0xA0ull | x >> 13) << 16;
+    w = 3;
+  } else if (x < (1ull << 24)) e = 0xC0000003ull | x << 4, w = 4;
+  else if (x < (1ull << 32)) {
+    e = (0xBull | x << 4) & 0xFFFFFFFFull;
+    e |= (0xD0ull | x >> 28) << 32;
+    w = 5;
+  } else if (x < (1ull << 56)) e = 0xE000000000000007ull | x << 4, w = 8;
+  else {
+    ckpt_st64(out, 0xFull | x << 4);
+    out[8] = (uint8_t)(0xF0 | x >> 60);
+    return 9;
+  }
+  for (size_t i = 0; i < w; i++) out[i] = (uint8_t)(e >> (8 * i));
+  return w;
+}
+
+size_t ckpt_svw_width(uint8_t b) {
+  if (!(b & 1)) return 1;
+  if ((b & 7) == 1) return 2;
+  if ((b & 7) == 5) return 3;
+  switch (b & 15) {
+  case 3: return 4;
+  case 11: return 5;
+  case 7: return 8;
+  default: return 9; /* 15: the only nibble left with low bits 111 */
+  }
+}
+
+size_t ckpt_svw_decode(const uint8_t *p, size_t avail, uint64_t *x) {
+  if (!avail) return 0;
+  size_t w = ckpt_svw_width(p[0]);
+  if (w > avail) return 0;
+  uint64_t e = 0;
+  for (size_t i = 0; i < w && i < 8; i++) e |= (uint64_t)p[i] << (8 * i);
+  switch (w) {
+  case 1: *x = e >> 1; break;
+  case 2: *x = (e >> 3) & 1023; break;
+  case 3: *x = ((e & 0xFFFF) >> 3) | (uint64_t)(p[2] & 0x1F) << 13; break;
+  case 4: *x = (e >> 4) & 0xFFFFFF; break;
+  case 5: *x = ((e & 0xFFFFFFFFull) >> 4) | (uint64_t)(p[4] & 0xF) << 28; break;
+  case 8: *x = (e >> 4) & ((1ull << 56) - 1); break;
+  default: *x = (e >> 4) | (uint64_t)p[8] << 60; break;
+  }
+  return w;
+}

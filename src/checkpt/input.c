@@ -1,0 +1,145 @@
+/* Opening a checkpoint for reading: map regular files, spool pipes to an
+ * unnamed temporary file when the caller needs random access. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "util/err.h"
+
+long ckpt_read_full(int fd, void *buf, size_t sz) {
+  size_t got = 0;
+  while (got < sz) {
+    ssize_t n = read(fd, (uint8_t *)buf + got, sz - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (!n) break;
+    got += (size_t)n;
+  }
+  return (long)got;
+}
+
+static int write_full(int fd, const void *buf, size_t sz) {
+  size_t done = 0;
+  while (done < sz) {
+    ssize_t n = write(fd, (const uint8_t *)buf + done, sz - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+/* Maps fd's bytes [pos, size) read-only. */
+static int map_fd(ckpt_input_t *in, int fd, uint64_t pos, uint64_t size) {
+  if (pos > size) pos = size;
+  in->sz = size - pos;
+  if (!size) {
+    static const uint8_t empty[1];
+    in->mem = empty;
+    return WKSP_SUCCESS;
+  }
+  if (size > (uint64_t)SIZE_MAX)
+    return wksp_err(WKSP_ERR_FAIL, 0, "%s: file of %llu bytes is too large to map", in->label,
+                    (unsigned long long)size);
+  void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (m == MAP_FAILED) return wksp_err(WKSP_ERR_FAIL, errno, "%s: mmap", in->label);
+  in->map = m;
+  in->map_sz = (size_t)size;
+  in->mem = (const uint8_t *)m + pos;
+  return WKSP_SUCCESS;
+}
+
+static int tmp_dir_open(int *out) {
+  const char *dir = getenv("TMPDIR");
+  if (!dir || !*dir) dir = "/tmp";
+  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return wksp_err(WKSP_ERR_FAIL, errno, "spool: temporary file in %s", dir);
+  *out = fd;
+  return WKSP_SUCCESS;
+}
+
+int ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz) {
+  int tfd = -1, rc = tmp_dir_open(&tfd);
+  if (rc) return rc;
+  enum { BUF = 1 << 20 };
+  uint8_t *buf = malloc(BUF);
+  if (!buf) {
+    rc = wksp_err(WKSP_ERR_NOMEM, 0, "%s: spool buffer", in->label);
+    goto fail;
+  }
+  if (pre_sz && write_full(tfd, pre, pre_sz)) {
+    rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: spool write", in->label);
+    goto fail;
+  }
+  uint64_t total = pre_sz;
+  for (;;) {
+    ssize_t n = read(in->fd, buf, BUF);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: read", in->label);
+      goto fail;
+    }
+    if (!n) break;
+    if (write_full(tfd, buf, (size_t)n)) {
+      rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: spool write", in->label);
+      goto fail;
+    }
+    total += (uint64_t)n;
+  }
+  free(buf);
+  buf = NULL;
+  rc = map_fd(in, tfd, 0, total);
+  if (rc) goto fail;
+  if (in->own_fd >= 0) close(in->own_fd);
+  in->own_fd = tfd;
+  return WKSP_SUCCESS;
+fail:
+  free(buf);
+  close(tfd);
+  return rc;
+}
+
+int ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label, int need_mem) {
+  memset(in, 0, sizeof *in);
+  in->own_fd = -1;
+  in->fd = fd;
+  in->label = label ? label : path ? path : "-";
+  if (path) {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return wksp_err(WKSP_ERR_FAIL, errno, "%s: open", path);
+    in->fd = in->own_fd = fd;
+  }
+  struct stat st;
+  int rc;
+  if (fstat(fd, &st)) {
+    rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: fstat", in->label);
+    goto fail;
+  }
+  if (S_ISREG(st.st_mode)) {
+    off_t pos = path ? 0 : lseek(fd, 0, SEEK_CUR);
+    if (pos < 0) pos = 0;
+    rc = map_fd(in, fd, (uint64_t)pos, (uint64_t)st.st_size);
+    if (rc) goto fail;
+    return WKSP_SUCCESS;
+  }
+  if (!need_mem) return WKSP_SUCCESS;
+  rc = ckpt_input_spool(in, NULL, 0);
+  if (rc) goto fail;
+  return WKSP_SUCCESS;
+fail:
+  ckpt_input_fini(in);
+  return rc;
+}
+
+void ckpt_input_fini(ckpt_input_t *in) {
+  if (in->map) munmap(in->map, in->map_sz);
+  if (in->own_fd >= 0) close(in->own_fd);
+  in->map = NULL;
+  in->mem = NULL;
+  in->own_fd = -1;
+}

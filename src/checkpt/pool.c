@@ -1,0 +1,65 @@
+/* A minimal fork-join pool over pthreads: tasks [0, cnt) handed out by an
+ * atomic counter; the calling thread works too.  Threads live only for one
+ * ckpt_pool_run call, so none can be left behind. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ckpt.h"
+#include "util/err.h"
+
+typedef struct {
+  ckpt_task_fn_t task;
+  void *ctx;
+  uint64_t cnt;
+  atomic_uint_fast64_t next;
+  atomic_int failed;
+  pthread_mutex_t lock; /* guards the first error below */
+  int err;
+  int err_errno;
+  char msg[1024];
+} pool_t;
+
+static void pool_fail(pool_t *p, int rc) {
+  pthread_mutex_lock(&p->lock);
+  if (!p->err) {
+    p->err = rc;
+    p->err_errno = wksp_errno();
+    snprintf(p->msg, sizeof p->msg, "%s", wksp_errmsg());
+  }
+  pthread_mutex_unlock(&p->lock);
+  atomic_store(&p->failed, 1);
+}
+
+static void *pool_worker(void *arg) {
+  pool_t *p = arg;
+  while (!atomic_load(&p->failed)) {
+    uint64_t i = atomic_fetch_add(&p->next, 1);
+    if (i >= p->cnt) break;
+    int rc = p->task(p->ctx, i);
+    if (rc) pool_fail(p, rc);
+  }
+  return NULL;
+}
+
+int ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t task, void *ctx) {
+  pool_t p = {.task = task, .ctx = ctx, .cnt = cnt};
+  atomic_init(&p.next, 0);
+  atomic_init(&p.failed, 0);
+  pthread_mutex_init(&p.lock, NULL);
+  if (threads > WKSP_CHECKPT_THREADS_MAX) threads = WKSP_CHECKPT_THREADS_MAX;
+  if (threads > cnt) threads = (uint32_t)cnt;
+  pthread_t tid[WKSP_CHECKPT_THREADS_MAX];
+  uint32_t started = 0;
+  /* A thread that cannot be created just means fewer workers. */
+  for (uint32_t t = 1; t < threads; t++) {
+    if (pthread_create(&tid[started], NULL, pool_worker, &p)) break;
+    started++;
+  }
+  pool_worker(&p);
+  for (uint32_t t = 0; t < started; t++) pthread_join(tid[t], NULL);
+  pthread_mutex_destroy(&p.lock);
+  if (!p.err) return WKSP_SUCCESS;
+  return wksp_err(p.err, 0, "%s", p.msg);
+}

@@ -1,0 +1,209 @@
+/* Human-readable listing of a checkpoint (FORMAT.md 7), with the levels the
+ * reference leaves empty for v2 implemented: 3 summary, 4 allocations, 5
+ * hex dump. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ckpt.h"
+#include "util/err.h"
+
+typedef struct {
+  int fd;
+  int bad; /* errno of the first failed write, or 0 */
+} out_t;
+
+__attribute__((format(printf, 2, 3))) static void out(out_t *o, const char *fmt, ...) {
+  if (o->bad) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vdprintf(o->fd, fmt, ap);
+  va_end(ap);
+  if (n < 0) o->bad = errno ? errno : EIO;
+}
+
+static void print_preview(out_t *o, const wksp_preview_t *pv) {
+  out(o, "\tstyle    %d\n\tname     %s\n\tseed     %u\n\tpart_max %llu\n\tdata_max %llu\n",
+      pv->style, pv->name, (unsigned)pv->seed, (unsigned long long)pv->part_max,
+      (unsigned long long)pv->data_max);
+}
+
+/* Prints a text field that may hold newlines (binfo): indented lines. */
+static void print_text(out_t *o, const char *label, const char *s) {
+  out(o, "\t%-8s", label);
+  if (!*s) out(o, " \"\"\n");
+  const char *p = s;
+  int first = 1;
+  while (*p) {
+    const char *e = strchr(p, '\n');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    out(o, "%s%.*s\n", first ? " " : "\t\t ", (int)n, p);
+    first = 0;
+    p += n + (e != NULL);
+  }
+}
+
+static void print_ident(out_t *o, const wksp_checkpt_info_t *I) {
+  char when[64] = "?";
+  time_t sec = (time_t)(I->wallclock / 1000000000);
+  struct tm tm;
+  if (gmtime_r(&sec, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  out(o, "\tmagic     0x%016llx\n", (unsigned long long)CKPT_MAGIC);
+  out(o, "\twallclock %lld (%s)\n", (long long)I->wallclock, when);
+  out(o, "\tapp       %llu (%s)\n", (unsigned long long)I->app_id, I->app);
+  out(o, "\tthread    %llu (%s)\n", (unsigned long long)I->thread_id, I->thread);
+  out(o, "\thost      %llu (%s)\n", (unsigned long long)I->host_id, I->host);
+  out(o, "\tcpu       %llu (%s)\n", (unsigned long long)I->cpu_id, I->cpu);
+  out(o, "\tgroup     %llu (%s)\n", (unsigned long long)I->group_id, I->group);
+  out(o, "\ttid       %llu\n", (unsigned long long)I->tid);
+  out(o, "\tuser      %llu (%s)\n", (unsigned long long)I->user_id, I->user);
+  if (I->pv.style == 2)
+    out(o, "\tframe_style_compressed %d (%s)\n", I->pv.frame_style,
+        I->pv.frame_style == 2 ? "lz4" : "raw");
+}
+
+static void print_summary(out_t *o, const wksp_checkpt_info_t *I) {
+  uint64_t lo = ckpt_gaddr_lo(I->pv.part_max);
+  out(o, "\tfile size   %llu bytes\n", (unsigned long long)I->file_sz);
+  out(o, "\tallocations %llu, %llu bytes (%.2f%% of data_max)\n", (unsigned long long)I->alloc_cnt,
+      (unsigned long long)I->alloc_sz, I->pv.data_max ? 100.0 * (double)I->alloc_sz / (double)I->pv.data_max : 0.0);
+  uint64_t largest = 0;
+  for (uint64_t k = 0; k < I->alloc_cnt; k++) {
+    uint64_t sz = I->parts[k].gaddr_hi - I->parts[k].gaddr_lo;
+    if (sz > largest) largest = sz;
+  }
+  out(o, "\tlargest     %llu bytes\n\tsource data region [%llu,%llu)\n", (unsigned long long)largest,
+      (unsigned long long)lo, (unsigned long long)(lo + I->pv.data_max));
+  if (I->pv.style != 2) return;
+  out(o, "\tcgroups     %llu, volumes %llu\n", (unsigned long long)I->cgroup_cnt,
+      (unsigned long long)I->volume_cnt);
+  for (uint64_t g = 0; g < I->cgroup_cnt; g++) {
+    const wksp_checkpt_cgroup_t *c = &I->cgroups[g];
+    uint64_t fsz = c->end - c->off;
+    out(o, "\t\tcgroup %4llu at %12llu: %6llu allocations, %12llu bytes -> %12llu in file (ratio %.3f)\n",
+        (unsigned long long)g, (unsigned long long)c->off, (unsigned long long)c->alloc_cnt,
+        (unsigned long long)c->data_sz, (unsigned long long)fsz,
+        fsz ? (double)c->data_sz / (double)fsz : 0.0);
+  }
+}
+
+static void print_allocs(out_t *o, const wksp_checkpt_info_t *I) {
+  for (uint64_t k = 0; k < I->alloc_cnt; k++) {
+    const wksp_part_t *p = &I->parts[k];
+    out(o, "\t\tpartition [%llu,%llu) sz %llu tag %llu\n", (unsigned long long)p->gaddr_lo,
+        (unsigned long long)p->gaddr_hi, (unsigned long long)(p->gaddr_hi - p->gaddr_lo),
+        (unsigned long long)p->tag);
+  }
+}
+
+/* ---- level 5: hex dump ------------------------------------------------------------ */
+
+typedef struct {
+  out_t *o;
+  uint8_t *buf;
+} dump_t;
+
+static void *dump_dest(void *ctx, const wksp_part_t *p) {
+  (void)p;
+  return ((dump_t *)ctx)->buf;
+}
+
+static int dump_done(void *ctx, const wksp_part_t *p, const void *bytes) {
+  out_t *o = ((dump_t *)ctx)->o;
+  const uint8_t *b = bytes;
+  uint64_t sz = p->gaddr_hi - p->gaddr_lo;
+  out(o, "\t\tpartition [%llu,%llu) tag %llu\n", (unsigned long long)p->gaddr_lo,
+      (unsigned long long)p->gaddr_hi, (unsigned long long)p->tag);
+  for (uint64_t at = 0; at < sz && !o->bad; at += 16) {
+    char hex[16 * 3 + 1] = "", asc[17] = "";
+    uint64_t n = sz - at < 16 ? sz - at : 16;
+    for (uint64_t i = 0; i < n; i++) {
+      snprintf(hex + 3 * i, 4, "%02x ", b[at + i]);
+      asc[i] = b[at + i] >= 32 && b[at + i] < 127 ? (char)b[at + i] : '.';
+    }
+    asc[n] = 0;
+    out(o, "\t\t%016llx: %-48s |%s|\n", (unsigned long long)(p->gaddr_lo + at), hex, asc);
+  }
+  return o->bad ? wksp_err(WKSP_ERR_FAIL, o->bad, "print: write") : WKSP_SUCCESS;
+}
+
+static int print_dump(out_t *o, const ckpt_input_t *in, const ckpt_scan_t *s) {
+  uint64_t largest = 1;
+  for (uint64_t k = 0; k < s->info.alloc_cnt; k++) {
+    uint64_t sz = s->info.parts[k].gaddr_hi - s->info.parts[k].gaddr_lo;
+    if (sz > largest) largest = sz;
+  }
+  dump_t d = {.o = o, .buf = malloc(largest)};
+  if (!d.buf) return wksp_err(WKSP_ERR_NOMEM, 0, "print: %llu-byte buffer", (unsigned long long)largest);
+  int rc = ckpt_data_run(in, s, 1, dump_dest, dump_done, &d);
+  free(d.buf);
+  return rc;
+}
+
+/* ---- entry points -------------------------------------------------------------------- */
+
+static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
+  wksp_preview_t pv;
+  uint64_t n = in->sz < CKPT_PREVIEW_MAX ? in->sz : CKPT_PREVIEW_MAX;
+  int rc = n >= 12 ? ckpt_preview_any(in->mem, n, &pv, in->label)
+                   : wksp_err(WKSP_ERR_FAIL, 0, "%s: only %llu bytes", in->label, (unsigned long long)n);
+  if (rc) {
+    out(o, "\tinvalid or unsupported (%s)\n", wksp_errmsg());
+    return rc;
+  }
+  if (verbose < 1) {
+    print_preview(o, &pv);
+    return WKSP_SUCCESS;
+  }
+  ckpt_scan_t s;
+  rc = ckpt_scan(&s, in);
+  if (rc) {
+    print_preview(o, &pv);
+    out(o, "\tinvalid or unsupported (%s)\n", wksp_errmsg());
+    return rc;
+  }
+  const wksp_checkpt_info_t *I = &s.info;
+  print_preview(o, &I->pv);
+  print_ident(o, I);
+  if (verbose >= 2) {
+    if (I->pv.style == 2) out(o, "\tmode      0%llo\n\tpath      %s\n", (unsigned long long)I->mode, I->path);
+    print_text(o, "binfo", I->binfo);
+    print_text(o, "uinfo", I->uinfo);
+  }
+  if (verbose >= 3) print_summary(o, I);
+  if (verbose >= 4 && verbose < 5) print_allocs(o, I);
+  if (verbose >= 5) {
+    rc = print_dump(o, in, &s);
+    if (rc) out(o, "\tinvalid data (%s)\n", wksp_errmsg());
+  }
+  ckpt_scan_fini(&s);
+  return rc;
+}
+
+static int print_any(int out_fd, const char *path, int in_fd, const char *label, int verbose) {
+  if (verbose < 0) return WKSP_SUCCESS;
+  out_t o = {.fd = out_fd};
+  out(&o, "checkpt %s (verbose %d)\n", label, verbose);
+  ckpt_input_t in;
+  int rc = ckpt_input_open(&in, path, in_fd, label, 1);
+  if (rc) out(&o, "\tinvalid or unsupported (%s)\n", wksp_errmsg());
+  else {
+    rc = print_input(&o, &in, verbose);
+    ckpt_input_fini(&in);
+  }
+  if (o.bad) return wksp_err(WKSP_ERR_FAIL, o.bad, "print: write to fd %d", out_fd);
+  return rc;
+}
+
+int wksp_checkpt_print(int out_fd, const char *path, int verbose) {
+  if (!path) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_print: NULL path");
+  return print_any(out_fd, path, -1, path, verbose);
+}
+
+int wksp_checkpt_print_fd(int out_fd, int in_fd, const char *label, int verbose) {
+  if (in_fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_print_fd: bad fd");
+  return print_any(out_fd, NULL, in_fd, label ? label : "-", verbose);
+}

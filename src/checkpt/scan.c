@@ -1,0 +1,380 @@
+/* Whole-structure validation of a mapped v2 checkpoint (FORMAT.md 4.2,
+ * 4.3), stricter than the reference: frames must be back to back (as every
+ * writer must produce them, and as the reference's streaming reader needs),
+ * allocations must be ascending inside a cgroup and non-overlapping
+ * overall, and every count must agree.  Nothing here decodes allocation
+ * contents. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt.h"
+#include "util/err.h"
+#include "wksp/frame.h"
+
+void ckpt_scan_fini(ckpt_scan_t *s) {
+  free(s->info.parts);
+  free(s->info.cgroups);
+  free(s->info.priv_);
+  free(s->cg_next);
+  free(s->cg_first);
+  free(s->file_parts);
+  free(s->v1_data_off);
+  memset(s, 0, sizeof *s);
+}
+
+int ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT], const uint64_t len[CKPT_S_CNT]) {
+  wksp_checkpt_info_t *I = &s->info;
+  uint64_t total = 0;
+  for (int k = CKPT_S_PATH; k < CKPT_S_CNT; k++) total += len[k] + 1;
+  char *own = malloc(total);
+  if (!own) return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt info strings");
+  free(I->priv_);
+  I->priv_ = own;
+  char *small[6] = {I->app, I->thread, I->host, I->cpu, I->group, I->user};
+  for (int k = 0; k < 6; k++) {
+    size_t n = len[k] < CKPT_LOG_NAME_MAX - 1 ? len[k] : CKPT_LOG_NAME_MAX - 1;
+    memcpy(small[k], str[k], n);
+    small[k][n] = 0;
+  }
+  const char **big[3] = {&I->path, &I->binfo, &I->uinfo};
+  for (int k = CKPT_S_PATH; k < CKPT_S_CNT; k++) {
+    memcpy(own, str[k], len[k]);
+    own[len[k]] = 0;
+    *big[k - CKPT_S_PATH] = own;
+    own += len[k] + 1;
+  }
+  return WKSP_SUCCESS;
+}
+
+static int cmp_part(const void *a, const void *b) {
+  const wksp_part_t *x = a, *y = b;
+  return x->gaddr_lo < y->gaddr_lo ? -1 : x->gaddr_lo > y->gaddr_lo;
+}
+
+int ckpt_scan_sort(ckpt_scan_t *s, const char *what) {
+  uint64_t n = s->info.alloc_cnt;
+  s->info.parts = malloc((n ? n : 1) * sizeof *s->info.parts);
+  if (!s->info.parts) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: allocation list", what);
+  if (n) memcpy(s->info.parts, s->file_parts, n * sizeof *s->info.parts);
+  qsort(s->info.parts, n, sizeof *s->info.parts, cmp_part);
+  s->info.alloc_sz = 0;
+  for (uint64_t k = 0; k < n; k++) {
+    const wksp_part_t *b = &s->info.parts[k];
+    s->info.alloc_sz += b->gaddr_hi - b->gaddr_lo;
+    if (!k) continue;
+    const wksp_part_t *a = b - 1;
+    if (b->gaddr_lo < a->gaddr_hi)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: allocations [%llu,%llu) and [%llu,%llu) overlap",
+                      what, (unsigned long long)a->gaddr_lo, (unsigned long long)a->gaddr_hi,
+                      (unsigned long long)b->gaddr_lo, (unsigned long long)b->gaddr_hi);
+  }
+  return WKSP_SUCCESS;
+}
+
+/* ---- v2 --------------------------------------------------------------------- */
+
+/* A cgroup frame as the appendix describes it. */
+typedef struct {
+  uint64_t off, cnt, next; /* start, allocations, where the next frame starts */
+} cg_t;
+
+typedef struct {
+  ckpt_scan_t *s;
+  const uint8_t *mem;
+  uint64_t sz;
+  const char *what;
+  int fsc;
+  wksp_frame_reader_t *r;
+} v2_t;
+
+/* A frame-layer failure while scanning means the bytes are bad (running
+ * out of bytes inside a mapped file is truncation): CORRUPT. */
+static int rd_fail(const v2_t *v, int rc, const char *where) {
+  if (rc == WKSP_ERR_FAIL) rc = WKSP_ERR_CORRUPT;
+  return wksp_err_wrap(rc, "%s: %s", v->what, where);
+}
+
+static int rd_cmd(wksp_frame_reader_t *r, ckpt_cmd_t *c) {
+  uint8_t b[CKPT_CMD_SZ];
+  int rc = wksp_frame_reader_meta(r, b, sizeof b);
+  if (!rc) ckpt_cmd_decode(c, b);
+  return rc;
+}
+
+/* Opens a frame of the compressed style at off and reads one command. */
+static int frame_cmd_at(v2_t *v, uint64_t off, ckpt_cmd_t *c, const char *where) {
+  int rc = wksp_frame_reader_seek(v->r, off);
+  if (!rc) rc = wksp_frame_reader_open(v->r, v->fsc, NULL);
+  if (!rc) rc = rd_cmd(v->r, c);
+  return rc ? rd_fail(v, rc, where) : WKSP_SUCCESS;
+}
+
+static int v2_head(v2_t *v, uint64_t *info_end) {
+  ckpt_scan_t *s = v->s;
+  uint8_t hdr[CKPT_HDR_SZ], info[CKPT_INFO_SZ];
+  int rc = ckpt_preview_v2(v->mem, v->sz, &s->info.pv, v->what);
+  if (rc) return rc;
+  ckpt_hdr_decode(&s->hdr, v->mem);
+  v->fsc = s->hdr.frame_style;
+  if (v->sz <= CKPT_HDR_SZ + CKPT_FTR_SZ)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated: %llu bytes", v->what,
+                    (unsigned long long)v->sz);
+  rc = wksp_frame_reader_open(v->r, WKSP_FRAME_RAW, NULL);
+  if (!rc) rc = wksp_frame_reader_data(v->r, hdr, sizeof hdr);
+  if (!rc) rc = wksp_frame_reader_close(v->r, NULL);
+  if (!rc) rc = wksp_frame_reader_open(v->r, v->fsc, NULL);
+  if (!rc) rc = wksp_frame_reader_meta(v->r, info, sizeof info);
+  if (rc) return rd_fail(v, rc, "info frame");
+  ckpt_info_t I;
+  ckpt_info_decode(&I, info);
+  uint64_t blob_sz = 0;
+  rc = ckpt_info_check(&I, &blob_sz, v->what);
+  if (rc) return rc;
+  uint8_t *blob = malloc(blob_sz);
+  if (!blob) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: info strings", v->what);
+  rc = wksp_frame_reader_data(v->r, blob, blob_sz);
+  if (!rc) rc = wksp_frame_reader_close(v->r, info_end);
+  if (rc) rc = rd_fail(v, rc, "info strings");
+  if (!rc) rc = ckpt_info_blob_check(&I, blob, v->what);
+  if (!rc) {
+    const char *str[CKPT_S_CNT];
+    uint64_t len[CKPT_S_CNT], at = 0;
+    for (int k = 0; k < CKPT_S_CNT; k++) {
+      str[k] = (const char *)blob + at;
+      len[k] = I.sz[k] - 1;
+      at += I.sz[k];
+    }
+    rc = ckpt_scan_strings(s, str, len);
+  }
+  free(blob);
+  if (rc) return rc;
+  wksp_checkpt_info_t *o = &s->info;
+  o->mode = I.mode;
+  o->wallclock = I.wallclock;
+  o->app_id = I.app_id;
+  o->thread_id = I.thread_id;
+  o->host_id = I.host_id;
+  o->cpu_id = I.cpu_id;
+  o->group_id = I.group_id;
+  o->tid = I.tid;
+  o->user_id = I.user_id;
+  return WKSP_SUCCESS;
+}
+
+/* Grows the cgroup table to hold n entries. */
+static int cg_reserve(v2_t *v, cg_t **cg, uint64_t *cap, uint64_t n) {
+  if (n <= *cap) return WKSP_SUCCESS;
+  uint64_t c = *cap ? 2 * *cap : 64;
+  while (c < n) c *= 2;
+  cg_t *p = realloc(*cg, c * sizeof *p);
+  if (!p) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: cgroup table", v->what);
+  *cg = p;
+  *cap = c;
+  return WKSP_SUCCESS;
+}
+
+/* Walks volumes -> appendix chain and fills cg[] (file order). */
+static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cnt) {
+  ckpt_scan_t *s = v->s;
+  const ckpt_ftr_t *f = &s->ftr;
+  uint64_t ftr_off = v->sz - CKPT_FTR_SZ, V = f->frame_off;
+  if (V < info_end || V >= ftr_off)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: footer frame_off %llu outside [%llu,%llu)", v->what,
+                    (unsigned long long)V, (unsigned long long)info_end,
+                    (unsigned long long)ftr_off);
+  ckpt_cmd_t c;
+  uint64_t end;
+  int rc = frame_cmd_at(v, V, &c, "volumes frame");
+  if (!rc && !ckpt_cmd_is_volumes(&c))
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: frame at %llu is not a volumes command", v->what,
+                  (unsigned long long)V);
+  if (!rc) rc = wksp_frame_reader_close(v->r, &end);
+  if (rc) return rc;
+  if (end != ftr_off)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: volumes frame ends at %llu, the footer is at %llu",
+                    v->what, (unsigned long long)end, (unsigned long long)ftr_off);
+  cg_t *cg = NULL;
+  uint64_t cap = 0, n = 0, hi = V, A = c.b;
+  uint64_t alloc_rem = f->alloc_cnt, cgroup_rem = f->cgroup_cnt, volume_rem = f->volume_cnt;
+  uint64_t *arr = malloc(16 * CKPT_CGROUP_MAX);
+  if (!arr) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: appendix", v->what);
+  while (!rc && A) {
+    if (!volume_rem || A < info_end || A >= hi) {
+      rc = wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: appendix offset %llu invalid (range [%llu,%llu), %llu volumes left)",
+                    v->what, (unsigned long long)A, (unsigned long long)info_end,
+                    (unsigned long long)hi, (unsigned long long)volume_rem);
+      break;
+    }
+    rc = frame_cmd_at(v, A, &c, "appendix frame");
+    if (rc) break;
+    uint64_t C = c.a;
+    if (!ckpt_cmd_is_appendix(&c) || C > CKPT_CGROUP_MAX || C > cgroup_rem) {
+      rc = wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: bad appendix command at %llu (cgroup count %llu, %llu left, max %llu)",
+                    v->what, (unsigned long long)A, (unsigned long long)C,
+                    (unsigned long long)cgroup_rem, (unsigned long long)CKPT_CGROUP_MAX);
+      break;
+    }
+    uint8_t *raw = (uint8_t *)arr;
+    /* Two buffers: in an LZ4 frame each is chunked on its own. */
+    rc = wksp_frame_reader_data(v->r, raw, 8 * C);
+    if (!rc) rc = wksp_frame_reader_data(v->r, raw + 8 * C, 8 * C);
+    if (!rc) rc = wksp_frame_reader_close(v->r, &end);
+    if (rc) {
+      rc = rd_fail(v, rc, "appendix arrays");
+      break;
+    }
+    if (end != hi) {
+      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix frame at %llu ends at %llu, expected %llu",
+                    v->what, (unsigned long long)A, (unsigned long long)end,
+                    (unsigned long long)hi);
+      break;
+    }
+    /* This volume's cgroups go in front of the later volumes' ones. */
+    rc = cg_reserve(v, &cg, &cap, n + C);
+    if (rc) break;
+    if (n) memmove(cg + C, cg, n * sizeof *cg);
+    n += C;
+    uint64_t next = A;
+    for (uint64_t i = C; !rc && i-- > 0;) {
+      uint64_t off = ckpt_ld64(raw + 8 * i), cnt = ckpt_ld64(raw + 8 * (C + i));
+      if (off >= next || cnt > alloc_rem)
+        rc = wksp_err(WKSP_ERR_CORRUPT, 0,
+                      "%s: appendix at %llu: cgroup %llu offset %llu / count %llu invalid", v->what,
+                      (unsigned long long)A, (unsigned long long)i, (unsigned long long)off,
+                      (unsigned long long)cnt);
+      alloc_rem -= rc ? 0 : cnt;
+      cg[i] = (cg_t){.off = off, .cnt = cnt, .next = next};
+      next = off;
+    }
+    if (rc) break;
+    uint64_t first = C ? cg[0].off : A, prev = c.b;
+    /* Back to back: the first volume starts right after the info frame,
+     * a later one right after the previous appendix frame (checked when
+     * that appendix's end is compared with its `hi`). */
+    if (prev ? prev >= first : first != info_end) {
+      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: volume at %llu does not follow %s at %llu", v->what,
+                    (unsigned long long)first, prev ? "the previous appendix" : "the info frame",
+                    (unsigned long long)(prev ? prev : info_end));
+      break;
+    }
+    cgroup_rem -= C;
+    volume_rem--;
+    hi = first;
+    A = prev;
+  }
+  free(arr);
+  if (!rc && hi != info_end)
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %llu bytes between the info frame and the volumes",
+                  v->what, (unsigned long long)(hi - info_end));
+  if (!rc && (alloc_rem || cgroup_rem || volume_rem))
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0,
+                  "%s: footer counts disagree with the appendices (%llu allocations, %llu cgroups, "
+                  "%llu volumes unaccounted for)",
+                  v->what, (unsigned long long)alloc_rem, (unsigned long long)cgroup_rem,
+                  (unsigned long long)volume_rem);
+  if (rc) {
+    free(cg);
+    return rc;
+  }
+  *cg_out = cg;
+  *cg_cnt = n;
+  return WKSP_SUCCESS;
+}
+
+/* Reads every cgroup's allocation list; RAW frames must also end exactly
+ * where the next frame starts (LZ4 ones are checked when decoded). */
+static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
+  ckpt_scan_t *s = v->s;
+  uint64_t src_lo = ckpt_gaddr_lo(s->hdr.part_max), src_hi = src_lo + s->hdr.data_max;
+  uint64_t total = s->ftr.alloc_cnt;
+  s->file_parts = malloc((total ? total : 1) * sizeof *s->file_parts);
+  s->cg_first = malloc((n + 1) * sizeof *s->cg_first);
+  s->cg_next = malloc((n ? n : 1) * sizeof *s->cg_next);
+  s->info.cgroups = calloc(n ? n : 1, sizeof *s->info.cgroups);
+  if (!s->file_parts || !s->cg_first || !s->cg_next || !s->info.cgroups)
+    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: tables for %llu allocations", v->what,
+                    (unsigned long long)total);
+  uint64_t k = 0;
+  for (uint64_t g = 0; g < n; g++) {
+    s->cg_first[g] = k;
+    s->cg_next[g] = cg[g].next;
+    uint64_t at = cg[g].off, data = 0, prev_hi = 0;
+    int rc = wksp_frame_reader_seek(v->r, at);
+    if (!rc) rc = wksp_frame_reader_open(v->r, v->fsc, NULL);
+    if (rc) return rd_fail(v, rc, "cgroup frame");
+    for (uint64_t i = 0; i <= cg[g].cnt; i++) {
+      ckpt_cmd_t c;
+      rc = rd_cmd(v->r, &c);
+      if (rc) return rd_fail(v, rc, "cgroup commands");
+      uint64_t coff = at + CKPT_CMD_SZ * i; /* exact for RAW, the frame for LZ4 */
+      if (i == cg[g].cnt) {
+        if (!ckpt_cmd_is_data(&c))
+          return wksp_err(WKSP_ERR_CORRUPT, 0,
+                          "%s: cgroup frame at %llu: %llu allocations then no data command",
+                          v->what, (unsigned long long)at, (unsigned long long)cg[g].cnt);
+        break;
+      }
+      rc = ckpt_meta_check(&c, src_lo, src_hi, coff, v->what);
+      if (rc) return rc;
+      if (c.a < prev_hi)
+        return wksp_err(WKSP_ERR_CORRUPT, 0,
+                        "%s: cgroup frame at %llu: allocation [%llu,%llu) not above the previous",
+                        v->what, (unsigned long long)at, (unsigned long long)c.a,
+                        (unsigned long long)c.b);
+      prev_hi = c.b;
+      data += c.b - c.a;
+      s->file_parts[k++] = (wksp_part_t){.gaddr_lo = c.a, .gaddr_hi = c.b, .tag = c.tag};
+    }
+    uint64_t usz = CKPT_CMD_SZ * (cg[g].cnt + 1) + data;
+    if (v->fsc == WKSP_FRAME_RAW && usz != cg[g].next - at)
+      return wksp_err(WKSP_ERR_CORRUPT, 0,
+                      "%s: RAW cgroup frame at %llu holds %llu bytes but spans %llu", v->what,
+                      (unsigned long long)at, (unsigned long long)usz,
+                      (unsigned long long)(cg[g].next - at));
+    wksp_frame_reader_fini(v->r); /* leave the frame: a fresh reader for the next */
+    v->r = NULL;
+    rc = wksp_frame_reader_init_mem(&v->r, v->mem, v->sz);
+    if (rc) return rc;
+    s->info.cgroups[g] = (wksp_checkpt_cgroup_t){
+        .off = at, .end = cg[g].next, .alloc_cnt = cg[g].cnt, .data_sz = usz};
+  }
+  s->cg_first[n] = k;
+  return WKSP_SUCCESS;
+}
+
+static int v2_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
+  v2_t v = {.s = s, .mem = in->mem, .sz = in->sz, .what = in->label};
+  cg_t *cg = NULL;
+  uint64_t n = 0, info_end = 0;
+  int rc = wksp_frame_reader_init_mem(&v.r, v.mem, v.sz);
+  if (!rc) rc = v2_head(&v, &info_end);
+  if (rc) goto out;
+  ckpt_ftr_decode(&s->ftr, v.mem + v.sz - CKPT_FTR_SZ);
+  rc = ckpt_ftr_check(&s->ftr, &s->hdr, v.sz, v.what);
+  if (!rc) rc = v2_volumes(&v, info_end, &cg, &n);
+  if (!rc) rc = v2_cgroups(&v, cg, n);
+  if (rc) goto out;
+  s->info.file_sz = v.sz;
+  s->info.alloc_cnt = s->ftr.alloc_cnt;
+  s->info.cgroup_cnt = n;
+  s->info.volume_cnt = s->ftr.volume_cnt;
+  rc = ckpt_scan_sort(s, v.what);
+out:
+  free(cg);
+  wksp_frame_reader_fini(v.r);
+  return rc;
+}
+
+int ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
+  memset(s, 0, sizeof *s);
+  if (in->sz < 12) {
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: only %llu bytes, not a checkpoint", in->label,
+                    (unsigned long long)in->sz);
+  }
+  int rc = in->sz >= CKPT_HDR_SZ && ckpt_ld64(in->mem) == CKPT_MAGIC ? v2_scan(s, in)
+                                                                      : ckpt_v1_scan(s, in);
+  if (rc) ckpt_scan_fini(s);
+  return rc;
+}

@@ -1,0 +1,128 @@
+/* Legacy v1 checkpoints (FORMAT.md 5): a stream of SVW integers and
+ * strings followed by the allocations.  Only reading is supported.  The
+ * whole stream is validated before a restore touches the target, which
+ * also removes the reference's bug of 5.3 (a first allocation that does not
+ * fit the target made it return success without restoring anything): here
+ * such a checkpoint is a FULL error with the target untouched. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt.h"
+#include "util/err.h"
+
+typedef struct {
+  const uint8_t *p;
+  uint64_t sz, at;
+  const char *what;
+} v1_rd_t;
+
+static int v1_int(v1_rd_t *r, uint64_t *x, const char *field) {
+  size_t n = ckpt_svw_decode(r->p + r->at, r->sz - r->at, x);
+  if (!n)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 %s truncated at offset %llu", r->what, field,
+                    (unsigned long long)r->at);
+  r->at += n;
+  return WKSP_SUCCESS;
+}
+
+/* A string: SVW length (<= max) then that many bytes without NUL. */
+static int v1_str(v1_rd_t *r, const char **s, uint64_t *len, uint64_t max, const char *field) {
+  int rc = v1_int(r, len, field);
+  if (rc) return rc;
+  if (*len > max || *len > r->sz - r->at)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 %s length %llu (max %llu, %llu bytes left)",
+                    r->what, field, (unsigned long long)*len, (unsigned long long)max,
+                    (unsigned long long)(r->sz - r->at));
+  *s = (const char *)r->p + r->at;
+  if (memchr(*s, 0, *len))
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 %s contains a NUL byte", r->what, field);
+  r->at += *len;
+  return WKSP_SUCCESS;
+}
+
+static int v1_head(ckpt_scan_t *s, v1_rd_t *r) {
+  static const char *const iname[13] = {"magic",   "style",     "seed",    "part_max", "data_max",
+                                        "wallclock", "app_id",  "thread_id", "host_id",  "cpu_id",
+                                        "group_id", "tid",      "user_id"};
+  uint64_t v[13];
+  int rc = 0;
+  for (int k = 0; !rc && k < 13; k++) rc = v1_int(r, &v[k], iname[k]);
+  if (rc) return rc;
+  rc = ckpt_preview_any(r->p, r->sz < CKPT_PREVIEW_MAX ? r->sz : CKPT_PREVIEW_MAX, &s->info.pv,
+                        r->what);
+  if (rc) return rc;
+  if (s->info.pv.style != 1)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: not a v1 checkpoint", r->what);
+  static const char *const sname[9] = {"name", "app",  "thread", "host", "cpu",
+                                       "group", "user", "binfo",  "uinfo"};
+  const char *str[9];
+  uint64_t len[9];
+  for (int k = 0; !rc && k < 9; k++) {
+    uint64_t max = k == 0 ? CKPT_NAME_MAX - 1 : k >= 7 ? CKPT_INFO_STR_MAX - 1 : CKPT_LOG_NAME_MAX - 1;
+    rc = v1_str(r, &str[k], &len[k], max, sname[k]);
+  }
+  if (rc) return rc;
+  /* Into the v2 order: app..user, path (none in v1), binfo, uinfo. */
+  const char *o_str[CKPT_S_CNT] = {str[1], str[2], str[3], str[4], str[5], str[6], "", str[7], str[8]};
+  uint64_t o_len[CKPT_S_CNT] = {len[1], len[2], len[3], len[4], len[5], len[6], 0, len[7], len[8]};
+  rc = ckpt_scan_strings(s, o_str, o_len);
+  if (rc) return rc;
+  wksp_checkpt_info_t *o = &s->info;
+  o->wallclock = (int64_t)v[5];
+  o->app_id = v[6];
+  o->thread_id = v[7];
+  o->host_id = v[8];
+  o->cpu_id = v[9];
+  o->group_id = v[10];
+  o->tid = v[11];
+  o->user_id = v[12];
+  return WKSP_SUCCESS;
+}
+
+static int v1_grow(ckpt_scan_t *s, uint64_t *cap, uint64_t n, const char *what) {
+  if (n < *cap) return WKSP_SUCCESS;
+  uint64_t c = *cap ? 2 * *cap : 64;
+  wksp_part_t *p = realloc(s->file_parts, c * sizeof *p);
+  if (p) s->file_parts = p;
+  uint64_t *d = p ? realloc(s->v1_data_off, c * sizeof *d) : NULL;
+  if (!d) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: allocation list", what);
+  s->v1_data_off = d;
+  *cap = c;
+  return WKSP_SUCCESS;
+}
+
+int ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
+  v1_rd_t r = {.p = in->mem, .sz = in->sz, .what = in->label};
+  int rc = v1_head(s, &r);
+  if (rc) return rc;
+  uint64_t src_lo = ckpt_gaddr_lo(s->info.pv.part_max), src_hi = src_lo + s->info.pv.data_max;
+  uint64_t n = 0, cap = 0;
+  for (;;) {
+    uint64_t tag, lo, sz, at = r.at;
+    rc = v1_int(&r, &tag, "allocation tag");
+    if (rc) return rc;
+    if (!tag) break;
+    rc = v1_int(&r, &lo, "allocation gaddr");
+    if (!rc) rc = v1_int(&r, &sz, "allocation size");
+    if (rc) return rc;
+    if (!(src_lo <= lo && sz && sz <= src_hi - lo))
+      return wksp_err(WKSP_ERR_CORRUPT, 0,
+                      "%s: v1 allocation at offset %llu: [%llu,+%llu) outside the source data "
+                      "region [%llu,%llu)",
+                      r.what, (unsigned long long)at, (unsigned long long)lo,
+                      (unsigned long long)sz, (unsigned long long)src_lo,
+                      (unsigned long long)src_hi);
+    if (sz > r.sz - r.at)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 allocation at offset %llu truncated", r.what,
+                      (unsigned long long)at);
+    rc = v1_grow(s, &cap, n, r.what);
+    if (rc) return rc;
+    s->file_parts[n] = (wksp_part_t){.gaddr_lo = lo, .gaddr_hi = lo + sz, .tag = tag};
+    s->v1_data_off[n] = r.at;
+    n++;
+    r.at += sz;
+  }
+  s->info.file_sz = r.at; /* bytes after the terminator are not part of it */
+  s->info.alloc_cnt = n;
+  return ckpt_scan_sort(s, r.what);
+}

@@ -1,0 +1,131 @@
+/* Workspace helpers for the checkpoint tests: create, fill, snapshot and
+ * compare workspaces. */
+#ifndef WKSP_TESTS_CHECKPT_WS_H
+#define WKSP_TESTS_CHECKPT_WS_H
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../test.h"
+#include "wksp/checkpt.h"
+#include "wksp/wksp.h"
+
+/* A workspace in private memory (freed by ws_free). */
+static inline wksp_t *ws_new(const char *name, uint32_t seed, uint64_t part_max, uint64_t data_max) {
+  uint64_t fp = wksp_footprint(part_max, data_max);
+  if (!fp) return NULL;
+  void *mem = aligned_alloc(4096, (fp + 4095) & ~4095ull);
+  if (!mem) return NULL;
+  wksp_t *w = NULL;
+  if (wksp_new(mem, name, seed, part_max, data_max, &w)) {
+    fprintf(stderr, "wksp_new: %s\n", wksp_errmsg());
+    free(mem);
+    return NULL;
+  }
+  return w;
+}
+
+static inline void ws_free(wksp_t *w) {
+  if (!w) return;
+  wksp_leave(w);
+  wksp_delete(w);
+  free(w);
+}
+
+/* n allocations of 1..max_sz bytes (alignment 1..4096 or default), random
+ * tags (some wide), random contents ("text" when text != 0), then about a
+ * third freed.  Returns the number of allocations refused (FULL). */
+static inline uint64_t ws_fill(wksp_t *w, uint64_t n, uint64_t max_sz, int text, uint64_t *rng) {
+  uint64_t *g = calloc(n + 1, sizeof *g), refused = 0;
+  static const char *const words[] = {"slot ", "leader ", "vote ", "bank ", "tx ", "shred\n"};
+  for (uint64_t k = 0; k < n; k++) {
+    uint64_t sz = 1 + test_rng(rng) % max_sz;
+    uint64_t r = test_rng(rng) % 14, align = r == 13 ? 0 : 1ull << r;
+    uint64_t tag = test_rng(rng) % 8 ? 1 + test_rng(rng) % 1000 : UINT64_MAX - test_rng(rng) % 4;
+    uint64_t lo, hi;
+    if (wksp_alloc_at_least(w, align, sz, tag, &g[k], &lo, &hi)) {
+      refused++;
+      g[k] = 0;
+      continue;
+    }
+    uint8_t *p = wksp_laddr(w, lo);
+    for (uint64_t i = 0; i < hi - lo;) {
+      if (text) {
+        const char *s = words[test_rng(rng) % 6];
+        for (; *s && i < hi - lo; s++) p[i++] = (uint8_t)*s;
+      } else {
+        uint64_t x = test_rng(rng);
+        for (int b = 0; b < 8 && i < hi - lo; b++) p[i++] = (uint8_t)(x >> (8 * b));
+      }
+    }
+  }
+  for (uint64_t k = 0; k < n; k++)
+    if (g[k] && test_rng(rng) % 3 == 0) wksp_free(w, g[k]);
+  free(g);
+  return refused;
+}
+
+/* The allocations of w (ascending), malloc'd; *cnt their number. */
+static inline wksp_part_t *ws_allocs(wksp_t *w, uint64_t *cnt) {
+  size_t n = 0;
+  if (wksp_part_list(w, NULL, 0, &n)) return NULL;
+  wksp_part_t *all = calloc(n + 1, sizeof *all);
+  if (wksp_part_list(w, all, n, &n)) {
+    free(all);
+    return NULL;
+  }
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (all[i].tag) all[m++] = all[i];
+  *cnt = m;
+  return all;
+}
+
+/* SHA-256 of every allocation, chained: one digest summarizing tags,
+ * ranges and bytes (compares two workspaces or a before/after state). */
+static inline void ws_digest(wksp_t *w, uint8_t out[32]) {
+  uint64_t n = 0;
+  wksp_part_t *p = ws_allocs(w, &n);
+  EVP_MD_CTX *c = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+  for (uint64_t k = 0; p && k < n; k++) {
+    EVP_DigestUpdate(c, &p[k], sizeof p[k]);
+    EVP_DigestUpdate(c, wksp_laddr(w, p[k].gaddr_lo), p[k].gaddr_hi - p[k].gaddr_lo);
+  }
+  EVP_DigestUpdate(c, &n, sizeof n);
+  unsigned len = 32;
+  EVP_DigestFinal_ex(c, out, &len);
+  EVP_MD_CTX_free(c);
+  free(p);
+}
+
+static inline void sha256_hex(const void *b, uint64_t sz, char out[65]) {
+  uint8_t d[32];
+  unsigned len = 32;
+  EVP_Digest(b, sz, d, &len, EVP_sha256(), NULL);
+  for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Pumps a buffer into a pipe from a thread (for pipe restores). */
+typedef struct {
+  int fd;
+  const uint8_t *b;
+  uint64_t sz;
+} pump_t;
+
+static inline void *pump_main(void *arg) {
+  pump_t *p = arg;
+  uint64_t done = 0;
+  while (done < p->sz) {
+    ssize_t n = write(p->fd, p->b + done, p->sz - done);
+    if (n <= 0) break;
+    done += (uint64_t)n;
+  }
+  close(p->fd);
+  return NULL;
+}
+
+#endif
