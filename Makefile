@@ -103,6 +103,39 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(abspath $(CLI_BIN))
 
+# Installation (PREFIX, DESTDIR and the directories below may be overridden).
+LIBDIR        ?= $(PREFIX)/lib
+INCLUDEDIR    ?= $(PREFIX)/include
+BINDIR        ?= $(PREFIX)/bin
+MANDIR        ?= $(PREFIX)/share/man
+PKGCONFIGDIR  ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR   ?= $(PREFIX)/share/bash-completion/completions
+INSTALL       ?= install
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR)/wksp $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(BASHCOMPDIR)
+	$(INSTALL) -m 644 include/wksp/*.h $(DESTDIR)$(INCLUDEDIR)/wksp/
+	$(INSTALL) -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libwksp.a
+	$(INSTALL) -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/libwksp.so.$(VERSION)
+	ln -sf libwksp.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libwksp.so.$(SOVERSION)
+	ln -sf libwksp.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libwksp.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' wksp.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/wksp.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/wksp.pc
+	$(INSTALL) -m 755 $(CLI_BIN) $(DESTDIR)$(BINDIR)/wksp
+	$(INSTALL) -m 644 docs/wksp.1 $(DESTDIR)$(MANDIR)/man1/wksp.1
+	$(INSTALL) -m 644 docs/libwksp.3 $(DESTDIR)$(MANDIR)/man3/libwksp.3
+	$(INSTALL) -m 644 completion/wksp.bash $(DESTDIR)$(BASHCOMPDIR)/wksp
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/wksp/,$(notdir $(wildcard include/wksp/*.h)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/wksp 2>/dev/null
+	rm -f $(DESTDIR)$(LIBDIR)/libwksp.a $(DESTDIR)$(LIBDIR)/libwksp.so \
+	    $(DESTDIR)$(LIBDIR)/libwksp.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libwksp.so.$(VERSION) \
+	    $(DESTDIR)$(PKGCONFIGDIR)/wksp.pc $(DESTDIR)$(BINDIR)/wksp \
+	    $(DESTDIR)$(MANDIR)/man1/wksp.1 $(DESTDIR)$(MANDIR)/man3/libwksp.3 $(DESTDIR)$(BASHCOMPDIR)/wksp
+
 clean:
 	rm -rf build lib bin
 

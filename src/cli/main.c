@@ -1,3 +1,180 @@
-/* placeholder removed once the CLI lands */
-#include <stdio.h>
-int main(void) { return 0; }
+/* wksp: the command-line tool.  `wksp COMMAND [ARGS]`, git style; this file
+ * holds the command table, the help texts and the dispatch.  See
+ * docs/wksp.1 for the manual. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef WKSP_VERSION
+#define WKSP_VERSION "unknown"
+#endif
+
+#define OPT_BYTES "  --bytes              print sizes as exact byte counts\n"
+#define OPT_JSON "  --json               print one JSON object (\"schema\":1; exact integers)\n"
+
+static const cli_cmd_t commands[] = {
+    {"new", cmd_new, "create a named workspace",
+     "wksp new NAME SIZE [--part-max N] [--page-size normal|huge|gigantic] [--mode OCTAL] [--seed N]\n"
+     "       wksp new NAME --from CKPT [--page-size normal|huge|gigantic] [--mode OCTAL]",
+     "Creates the named shared-memory region NAME of SIZE bytes (rounded up to the\n"
+     "page size) holding a new, empty workspace.  With --from, the workspace gets\n"
+     "the partition count and data size of checkpoint CKPT (and its seed), so that\n"
+     "`wksp restore NAME CKPT` fits; nothing is restored.\n\n"
+     "  --part-max N         partition records (most allocations + free gaps);\n"
+     "                       default: suited to 64 KiB allocations\n"
+     "  --page-size P        normal (4 KiB, default), huge (2 MiB), gigantic (1 GiB)\n"
+     "  --mode OCTAL         permission bits of the region (default 0600)\n"
+     "  --seed N             heap-priority seed (default 0)\n"
+     "  --from CKPT          size the workspace for checkpoint file CKPT\n"},
+    {"delete", cmd_delete, "delete a named workspace", "wksp delete NAME",
+     "Removes the named workspace.  Processes attached to it keep their mapping\n"
+     "until they detach.\n"},
+    {"list", cmd_list, "list named shared-memory regions", "wksp list [--json] [--bytes]",
+     "Lists every named region in the shared-memory directory ($WKSP_SHMEM_DIR,\n"
+     "default /dev/shm) with its size, page kind and permission bits.\n\n" OPT_JSON OPT_BYTES},
+    {"alloc", cmd_alloc, "allocate; prints NAME:GADDR", "wksp alloc NAME SIZE [--align N] [--tag T]",
+     "Allocates SIZE bytes in workspace NAME and prints the allocation's address\n"
+     "as NAME:GADDR (GADDR is the global address, a byte offset valid in every\n"
+     "process).\n\n"
+     "  --align N            alignment, a power of two (default 4096)\n"
+     "  --tag T              tag of the allocation, 1..2^64-1 (default 1)\n"},
+    {"free", cmd_free, "free an allocation", "wksp free NAME:GADDR",
+     "Frees the allocation containing NAME:GADDR.\n"},
+    {"tag", cmd_tag, "print the tag of an allocation", "wksp tag NAME:GADDR",
+     "Prints the tag of the allocation containing NAME:GADDR, or 0 if the\n"
+     "address is not inside an allocation.\n"},
+    {"tag-free", cmd_tag_free, "free every allocation with the given tags", "wksp tag-free NAME TAG...",
+     "Frees every allocation of workspace NAME whose tag is one of TAG...\n"},
+    {"memset", cmd_memset, "fill an allocation with one byte", "wksp memset NAME:GADDR BYTE",
+     "Fills the whole allocation containing NAME:GADDR with BYTE (0..255,\n"
+     "decimal or 0x hex).\n"},
+    {"write", cmd_write, "copy bytes into an allocation", "wksp write NAME:GADDR [FILE|-]",
+     "Copies the bytes of FILE (default: standard input) into the allocation\n"
+     "containing NAME:GADDR, starting at GADDR.  Input longer than the room from\n"
+     "GADDR to the end of the allocation is an error and nothing is written;\n"
+     "bytes after the copied ones are left as they were.\n"},
+    {"read", cmd_read, "print the bytes of an allocation", "wksp read NAME:GADDR [FILE|-]",
+     "Writes the bytes of the whole allocation (partition) containing NAME:GADDR\n"
+     "to FILE (created or truncated) or to standard output.\n"},
+    {"usage", cmd_usage, "print usage figures", "wksp usage NAME [--tag T]... [--json] [--bytes]",
+     "Prints the partition and byte counts of workspace NAME: total, free and\n"
+     "used.  With --tag (repeatable), \"used\" counts only allocations with one of\n"
+     "those tags.\n\n"
+     "  --tag T              count only allocations with tag T (repeatable)\n" OPT_JSON OPT_BYTES},
+    {"query", cmd_query, "list every partition", "wksp query NAME [--json] [--bytes]",
+     "Prints the workspace's parameters and every partition, free ones (tag 0)\n"
+     "included, in ascending address order.\n\n" OPT_JSON OPT_BYTES},
+    {"check", cmd_check, "quick health check", "wksp check NAME",
+     "Joins workspace NAME (checking its header) and takes its lock once, which\n"
+     "recovers the lock and finishes or rolls back an operation interrupted by a\n"
+     "dead process.  Prints \"NAME: ok\".  See also `wksp verify`.\n"},
+    {"verify", cmd_verify, "full metadata check", "wksp verify NAME",
+     "Checks every metadata structure of workspace NAME.  Prints \"NAME: ok\", or\n"
+     "fails naming the first inconsistency.\n"},
+    {"rebuild", cmd_rebuild, "rebuild derived metadata", "wksp rebuild NAME [--seed N]",
+     "Rebuilds every derived metadata structure of workspace NAME from its\n"
+     "partition records.  Never changes an allocation.\n\n"
+     "  --seed N             new heap-priority seed (default: keep the current one)\n"},
+    {"reset", cmd_reset, "free every allocation", "wksp reset NAME",
+     "Frees every allocation of workspace NAME (the seed is kept).\n"},
+    {"checkpt", cmd_checkpt, "write a checkpoint of a workspace",
+     "wksp checkpt NAME PATH|- [--style v2|v3] [--threads N] [--info TEXT] [--mode OCTAL] [--force]",
+     "Writes a checkpoint of workspace NAME to PATH (published atomically) or, with\n"
+     "\"-\", to standard output (refused when that is a terminal).  Progress is\n"
+     "shown on standard error when it is a terminal.\n\n"
+     "  --style v2|v3        v3 (default): LZ4-compressed frames; v2: raw frames\n"
+     "  --threads N          worker threads (default: online CPUs)\n"
+     "  --info TEXT          user info text stored in the checkpoint\n"
+     "  --mode OCTAL         permission bits of the file (default 0600)\n"
+     "  --force              replace an existing file at PATH\n"
+     "  -q, --quiet          no progress\n"
+     "  -v, --verbose        print a summary line on standard error\n" OPT_BYTES},
+    {"restore", cmd_restore, "restore a checkpoint into a workspace",
+     "wksp restore NAME PATH|- [--seed N] [--threads N]",
+     "Replaces every allocation of workspace NAME by those of the checkpoint at\n"
+     "PATH or, with \"-\", read from standard input (a pipe or file).  Progress is\n"
+     "shown on standard error when it is a terminal.\n\n"
+     "  --seed N             seed the workspace is rebuilt with (default: keep)\n"
+     "  --threads N          worker threads (default: online CPUs)\n"
+     "  --verify-first       read and check the whole checkpoint before changing\n"
+     "                       the workspace\n"
+     "  -q, --quiet          no progress\n"
+     "  -v, --verbose        print a summary line on standard error\n" OPT_BYTES},
+    {"info", cmd_info, "describe a checkpoint", "wksp info PATH|- [-v LEVEL] [--json]",
+     "Prints what checkpoint PATH (or standard input) holds.  LEVEL 0: style,\n"
+     "name, seed, part_max, data_max; 1 (default): and the writer's identity;\n"
+     "2: and mode, path, build and user info; 3: and a summary of the\n"
+     "allocations and cgroup frames; 4: and every allocation; 5: and a hex dump\n"
+     "of every allocation.  --json gives the same fields (the header, the info\n"
+     "frame and the totals; with -v 3 the cgroup frames, with -v 4 the\n"
+     "allocations); it reads and checks the whole structure of the checkpoint.\n\n"
+     "  -v, --verbose LEVEL  detail level 0..5 (default 1)\n" OPT_JSON},
+    {"styles", cmd_styles, "list checkpoint styles", "wksp styles",
+     "Lists the checkpoint styles this build reads and writes.\n"},
+};
+
+enum { CMD_CNT = sizeof commands / sizeof commands[0] };
+
+static void print_overview(FILE *f) {
+  fprintf(f,
+          "usage: wksp [--version] [--help] COMMAND [ARGS]\n\n"
+          "Named shared-memory workspaces and their checkpoints.\n\n"
+          "Commands:\n");
+  for (int i = 0; i < CMD_CNT; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f,
+          "\n`wksp COMMAND --help` or `wksp help COMMAND` describes a command.\n"
+          "Exit status: 0 success, 1 failure, 2 usage error.\n"
+          "Environment: WKSP_SHMEM_DIR, the directory of named regions (default /dev/shm).\n");
+}
+
+static const cli_cmd_t *find(const char *name) {
+  for (int i = 0; i < CMD_CNT; i++)
+    if (!strcmp(commands[i].name, name)) return &commands[i];
+  return NULL;
+}
+
+static const cli_cmd_t help_cmd = {"help", NULL, "", "wksp help [COMMAND]", ""};
+
+static int cmd_help(int argc, char **argv) {
+  cli_t c = {.cmd = &help_cmd};
+  if (argc > 1) return cli_usage_err(&c, "unexpected argument \"%s\" (usage: %s)", argv[1], help_cmd.usage);
+  if (argc == 0) {
+    print_overview(stdout);
+    return cli_flush(&c, CLI_OK);
+  }
+  const cli_cmd_t *cmd = find(argv[0]);
+  if (!cmd) return cli_usage_err(&c, "unknown command \"%s\" (see 'wksp help')", argv[0]);
+  printf("usage: %s\n\n%s", cmd->usage, cmd->help);
+  return cli_flush(&c, CLI_OK);
+}
+
+int main(int argc, char **argv) {
+  static const cli_cmd_t top = {"wksp", NULL, "", "wksp COMMAND [ARGS]", ""};
+  cli_t c = {.cmd = &top};
+  if (argc < 2) {
+    print_overview(stderr);
+    return CLI_USAGE;
+  }
+  const char *name = argv[1];
+  if (!strcmp(name, "--version") || !strcmp(name, "-V")) {
+    printf("wksp %s\n", WKSP_VERSION);
+    return cli_flush(&c, CLI_OK);
+  }
+  if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
+    print_overview(stdout);
+    return cli_flush(&c, CLI_OK);
+  }
+  if (!strcmp(name, "help")) return cmd_help(argc - 2, argv + 2);
+  const cli_cmd_t *cmd = find(name);
+  if (!cmd) {
+    if (name[0] == '-') return cli_usage_err(&c, "unknown option \"%s\" (see 'wksp help')", name);
+    return cli_usage_err(&c, "unknown command \"%s\" (see 'wksp help')", name);
+  }
+  c.cmd = cmd;
+  c.argc = argc - 2;
+  c.argv = argv + 2;
+  int rc = cmd->fn(&c);
+  cli_free(&c);
+  return rc;
+}

@@ -1,0 +1,87 @@
+# bash completion for wksp(1).  Installed as
+# $(PREFIX)/share/bash-completion/completions/wksp.
+
+_wksp_names() {
+  # Named regions in the shared-memory directory (the same place `wksp list`
+  # looks), without running wksp.
+  local dir=${WKSP_SHMEM_DIR:-/dev/shm} f
+  for f in "$dir"/*; do
+    [ -f "$f" ] && printf '%s\n' "${f##*/}"
+  done
+}
+
+_wksp() {
+  local cur prev words cword
+  if declare -F _init_completion >/dev/null; then
+    _init_completion -n : || return
+  else
+    cur=${COMP_WORDS[COMP_CWORD]}
+    prev=${COMP_WORDS[COMP_CWORD - 1]}
+    words=("${COMP_WORDS[@]}")
+    cword=$COMP_CWORD
+  fi
+
+  local cmds="new delete list alloc free tag tag-free memset write read usage query check
+              verify rebuild reset checkpt restore info styles help"
+  if [ "$cword" -eq 1 ]; then
+    COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
+    return
+  fi
+
+  local cmd=${words[1]} opts=""
+  case $cmd in
+    new) opts="--part-max --page-size --mode --seed --from" ;;
+    list) opts="--json --bytes" ;;
+    alloc) opts="--align --tag" ;;
+    usage) opts="--tag --json --bytes" ;;
+    query) opts="--json --bytes" ;;
+    rebuild) opts="--seed" ;;
+    checkpt) opts="--style --threads --info --mode --force --quiet --verbose --bytes" ;;
+    restore) opts="--seed --threads --verify-first --quiet --verbose --bytes" ;;
+    info) opts="-v --json" ;;
+    help) COMPREPLY=($(compgen -W "$cmds" -- "$cur")); return ;;
+  esac
+  opts+=" --help"
+
+  case $prev in
+    --page-size) COMPREPLY=($(compgen -W "normal huge gigantic" -- "$cur")); return ;;
+    --style) COMPREPLY=($(compgen -W "v2 v3" -- "$cur")); return ;;
+    -v) COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur")); return ;;
+    --from) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --part-max|--mode|--seed|--align|--tag|--threads|--info) return ;;
+  esac
+
+  if [[ $cur == -* ]]; then
+    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+    return
+  fi
+
+  # Position of the word among the positional arguments (1 = first).
+  local i pos=0
+  for ((i = 2; i < cword; i++)); do
+    case ${words[i]} in
+      --page-size|--style|-v|--from|--part-max|--mode|--seed|--align|--tag|--threads|--info) ((i++)) ;;
+      -*) ;;
+      *) ((pos++)) ;;
+    esac
+  done
+  ((pos++))
+
+  case $cmd in
+    new|delete|alloc|tag-free|usage|query|check|verify|rebuild|reset)
+      [ "$pos" -eq 1 ] && COMPREPLY=($(compgen -W "$(_wksp_names)" -- "$cur")) ;;
+    free|tag|memset|write|read)
+      if [ "$pos" -eq 1 ]; then
+        COMPREPLY=($(compgen -S : -W "$(_wksp_names)" -- "$cur"))
+        compopt -o nospace 2>/dev/null
+      elif [ "$pos" -eq 2 ] && [[ $cmd == write || $cmd == read ]]; then
+        COMPREPLY=($(compgen -f -- "$cur"))
+      fi ;;
+    checkpt|restore)
+      if [ "$pos" -eq 1 ]; then COMPREPLY=($(compgen -W "$(_wksp_names)" -- "$cur"))
+      elif [ "$pos" -eq 2 ]; then COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+    info)
+      [ "$pos" -eq 1 ] && COMPREPLY=($(compgen -f -- "$cur")) ;;
+  esac
+}
+complete -F _wksp wksp

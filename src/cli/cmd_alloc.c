@@ -1,0 +1,366 @@
+/* Allocation commands: alloc, free, tag, tag-free, memset, write, read,
+ * usage, query. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Parses "NAME:GADDR" and attaches its workspace. */
+static int attach_addr(cli_t *c, const char *addr, int flags, wksp_t **w, uint64_t *gaddr) {
+  char name[WKSP_NAME_MAX];
+  int rc = cli_addr(c, "address", addr, name, gaddr);
+  if (rc != CLI_GO) return rc;
+  return cli_attach(c, name, flags, w);
+}
+
+/* The partition of the allocation containing gaddr.  The public API has no
+ * direct lookup, so: the tag of the allocation, then the allocations with
+ * that tag (ascending), then the one that contains gaddr. */
+static int find_alloc(cli_t *c, wksp_t *w, const char *addr, uint64_t gaddr, wksp_part_t *out) {
+  uint64_t tag;
+  wksp_part_t *parts = NULL;
+  size_t cnt = 0, max = 0;
+  int rc = CLI_FAIL;
+  if (wksp_tag(w, gaddr, &tag)) return cli_lib_err(c, "looking up %s", addr);
+  if (!tag) return cli_fail(c, "looking up %s: not inside an allocation", addr);
+  for (;;) {
+    if (wksp_tag_query(w, &tag, 1, parts, max, &cnt)) {
+      rc = cli_lib_err(c, "looking up %s", addr);
+      goto done;
+    }
+    if (cnt <= max) break;
+    /* More allocations than room (others may be allocating): grow, retry. */
+    free(parts);
+    max = cnt + 16;
+    parts = malloc(max * sizeof *parts);
+    if (!parts) {
+      rc = cli_fail(c, "looking up %s: out of memory", addr);
+      goto done;
+    }
+  }
+  for (size_t i = 0; i < cnt; i++) {
+    if (parts[i].gaddr_lo <= gaddr && gaddr < parts[i].gaddr_hi) {
+      *out = parts[i];
+      rc = CLI_GO;
+      goto done;
+    }
+  }
+  /* Freed by another process between the two calls. */
+  rc = cli_fail(c, "looking up %s: not inside an allocation", addr);
+done:
+  free(parts);
+  return rc;
+}
+
+int cmd_alloc(cli_t *c) {
+  const char *align_s = NULL, *tag_s = NULL;
+  const cli_opt_t opts[] = {{"align", 0, CLI_OPT_ARG, &align_s}, {"tag", 0, CLI_OPT_ARG, &tag_s}, {NULL, 0, 0, NULL}};
+  int rc = cli_parse(c, opts, 2, 2);
+  if (rc != CLI_GO) return rc;
+  const char *name = c->pos[0];
+  uint64_t sz, align = 0, tag = 1, gaddr;
+  if ((rc = cli_size(c, "SIZE", c->pos[1], &sz)) != CLI_GO) return rc;
+  if (!sz) return cli_usage_err(c, "bad SIZE \"%s\": must be at least 1 byte", c->pos[1]);
+  if (align_s && (rc = cli_size(c, "--align", align_s, &align)) != CLI_GO) return rc;
+  if (tag_s && (rc = cli_tag(c, "--tag", tag_s, &tag)) != CLI_GO) return rc;
+  wksp_t *w;
+  if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
+  char addr[WKSP_ADDR_MAX];
+  if (wksp_alloc(w, align, sz, tag, &gaddr))
+    rc = cli_lib_err(c, "allocating %llu bytes in \"%s\"", (unsigned long long)sz, name);
+  else if (wksp_addr_format(name, gaddr, addr, sizeof addr))
+    rc = cli_lib_err(c, "formatting the address");
+  else
+    rc = printf("%s\n", addr) < 0 ? CLI_FAIL : CLI_OK;
+  wksp_detach(w);
+  return cli_flush(c, rc);
+}
+
+int cmd_free(cli_t *c) {
+  int rc = cli_parse(c, NULL, 1, 1);
+  if (rc != CLI_GO) return rc;
+  wksp_t *w;
+  uint64_t gaddr;
+  if ((rc = attach_addr(c, c->pos[0], 0, &w, &gaddr)) != CLI_GO) return rc;
+  rc = wksp_free(w, gaddr) ? cli_lib_err(c, "freeing %s", c->pos[0]) : CLI_OK;
+  wksp_detach(w);
+  return rc;
+}
+
+int cmd_tag(cli_t *c) {
+  int rc = cli_parse(c, NULL, 1, 1);
+  if (rc != CLI_GO) return rc;
+  wksp_t *w;
+  uint64_t gaddr, tag;
+  if ((rc = attach_addr(c, c->pos[0], WKSP_RDONLY, &w, &gaddr)) != CLI_GO) return rc;
+  if (wksp_tag(w, gaddr, &tag)) rc = cli_lib_err(c, "looking up %s", c->pos[0]);
+  else rc = printf("%llu\n", (unsigned long long)tag) < 0 ? CLI_FAIL : CLI_OK;
+  wksp_detach(w);
+  return cli_flush(c, rc);
+}
+
+/* Parses TAG arguments into a new array (freed by the caller). */
+static int parse_tags(cli_t *c, const char *what, const char **v, int n, uint64_t **out) {
+  *out = calloc((size_t)n + 1, sizeof **out);
+  if (!*out) return cli_fail(c, "out of memory");
+  for (int i = 0; i < n; i++) {
+    int rc = cli_tag(c, what, v[i], &(*out)[i]);
+    if (rc != CLI_GO) return rc;
+  }
+  return CLI_GO;
+}
+
+int cmd_tag_free(cli_t *c) {
+  int rc = cli_parse(c, NULL, 2, c->argc);
+  if (rc != CLI_GO) return rc;
+  uint64_t *tags = NULL;
+  wksp_t *w = NULL;
+  const char *name = c->pos[0];
+  if ((rc = parse_tags(c, "TAG", (const char **)c->pos + 1, c->npos - 1, &tags)) != CLI_GO) goto done;
+  if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) goto done;
+  rc = wksp_tag_free(w, tags, (size_t)c->npos - 1) ? cli_lib_err(c, "freeing tagged allocations in \"%s\"", name)
+                                                   : CLI_OK;
+  wksp_detach(w);
+done:
+  free(tags);
+  return rc;
+}
+
+int cmd_memset(cli_t *c) {
+  int rc = cli_parse(c, NULL, 2, 2);
+  if (rc != CLI_GO) return rc;
+  uint64_t gaddr, byte;
+  if ((rc = cli_u64(c, "BYTE", c->pos[1], &byte)) != CLI_GO) return rc;
+  if (byte > 255) return cli_usage_err(c, "bad BYTE \"%s\": must be 0..255", c->pos[1]);
+  wksp_t *w;
+  if ((rc = attach_addr(c, c->pos[0], 0, &w, &gaddr)) != CLI_GO) return rc;
+  rc = wksp_memset(w, gaddr, (int)byte) ? cli_lib_err(c, "filling %s", c->pos[0]) : CLI_OK;
+  wksp_detach(w);
+  return rc;
+}
+
+/* Opens FILE for reading or writing, "-" (or none) meaning stdin/stdout. */
+static int open_io(cli_t *c, const char *path, int out, int *fd) {
+  if (!path || !strcmp(path, "-")) {
+    *fd = out ? 1 : 0;
+    return CLI_GO;
+  }
+  *fd = out ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666) : open(path, O_RDONLY | O_CLOEXEC);
+  if (*fd < 0) return cli_os_err(c, errno, "opening \"%s\"", path);
+  return CLI_GO;
+}
+
+static void close_io(int fd) {
+  if (fd > 2) close(fd);
+}
+
+/* Reads all of fd into a new buffer, failing once it holds more than max
+ * bytes (*sz = max + 1 then).  *buf is freed by the caller. */
+static int slurp(int fd, uint64_t max, unsigned char **buf, uint64_t *sz) {
+  uint64_t cap = 0;
+  *buf = NULL;
+  *sz = 0;
+  for (;;) {
+    if (*sz == cap) {
+      if (cap > max) return 0;
+      uint64_t want = cap ? cap * 2 : 65536;
+      if (want > max + 1) want = max + 1;
+      unsigned char *p = realloc(*buf, want);
+      if (!p) return ENOMEM;
+      *buf = p;
+      cap = want;
+    }
+    ssize_t n = read(fd, *buf + *sz, cap - *sz);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return 0;
+    *sz += (uint64_t)n;
+  }
+}
+
+int cmd_write(cli_t *c) {
+  int rc = cli_parse(c, NULL, 1, 2);
+  if (rc != CLI_GO) return rc;
+  const char *addr = c->pos[0], *path = c->npos > 1 ? c->pos[1] : "-";
+  wksp_t *w = NULL;
+  uint64_t gaddr, sz;
+  unsigned char *buf = NULL;
+  int fd = -1;
+  wksp_part_t p;
+  if ((rc = attach_addr(c, addr, 0, &w, &gaddr)) != CLI_GO) return rc;
+  if ((rc = find_alloc(c, w, addr, gaddr, &p)) != CLI_GO) goto done;
+  if ((rc = open_io(c, path, 0, &fd)) != CLI_GO) goto done;
+  /* All input is read before anything is written, so too much input
+   * leaves the allocation untouched. */
+  uint64_t room = p.gaddr_hi - gaddr;
+  int e = slurp(fd, room, &buf, &sz);
+  if (e) {
+    rc = cli_os_err(c, e, "reading \"%s\"", path);
+    goto done;
+  }
+  if (sz > room) {
+    rc = cli_fail(c, "writing to %s: input \"%s\" is longer than the %llu bytes from %llu to the end of the allocation",
+                  addr, path, (unsigned long long)room, (unsigned long long)gaddr);
+    goto done;
+  }
+  if (sz) memcpy(wksp_laddr(w, gaddr), buf, sz);
+  rc = CLI_OK;
+done:
+  close_io(fd);
+  free(buf);
+  wksp_detach(w);
+  return rc;
+}
+
+/* Writes [p, p+sz) to fd. */
+static int write_all(int fd, const unsigned char *p, uint64_t sz) {
+  while (sz) {
+    ssize_t n = write(fd, p, sz < (1u << 30) ? sz : (1u << 30));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    p += n;
+    sz -= (uint64_t)n;
+  }
+  return 0;
+}
+
+int cmd_read(cli_t *c) {
+  int rc = cli_parse(c, NULL, 1, 2);
+  if (rc != CLI_GO) return rc;
+  const char *addr = c->pos[0], *path = c->npos > 1 ? c->pos[1] : "-";
+  wksp_t *w = NULL;
+  uint64_t gaddr;
+  int fd = -1;
+  wksp_part_t p;
+  if ((rc = attach_addr(c, addr, WKSP_RDONLY, &w, &gaddr)) != CLI_GO) return rc;
+  if ((rc = find_alloc(c, w, addr, gaddr, &p)) != CLI_GO) goto done;
+  if ((rc = open_io(c, path, 1, &fd)) != CLI_GO) goto done;
+  int e = write_all(fd, wksp_laddr(w, p.gaddr_lo), p.gaddr_hi - p.gaddr_lo);
+  if (fd > 2) {
+    /* close() is where a full disk or quota may be reported. */
+    if (close(fd) && !e) e = errno;
+    fd = -1;
+  }
+  rc = e ? cli_os_err(c, e, "writing %s to \"%s\"", addr, path) : CLI_OK;
+done:
+  close_io(fd);
+  wksp_detach(w);
+  return rc;
+}
+
+static void print_usage_json(const char *name, const uint64_t *tags, int ntags, const wksp_usage_t *u) {
+  printf("{\"schema\":1,\"name\":");
+  cli_json_str(stdout, name);
+  printf(",\"tags\":[");
+  for (int i = 0; i < ntags; i++) printf("%s%llu", i ? "," : "", (unsigned long long)tags[i]);
+  printf("],\"total_max\":%llu,\"total_cnt\":%llu,\"total_sz\":%llu,\"free_cnt\":%llu,\"free_sz\":%llu,"
+         "\"used_cnt\":%llu,\"used_sz\":%llu}\n",
+         (unsigned long long)u->total_max, (unsigned long long)u->total_cnt, (unsigned long long)u->total_sz,
+         (unsigned long long)u->free_cnt, (unsigned long long)u->free_sz, (unsigned long long)u->used_cnt,
+         (unsigned long long)u->used_sz);
+}
+
+static void print_usage_text(const char *name, const uint64_t *tags, int ntags, const wksp_usage_t *u,
+                             int bytes) {
+  char h[CLI_HUMAN_MAX];
+  printf("workspace   %s\n", name);
+  printf("partitions  %llu of %llu records in use\n", (unsigned long long)u->total_cnt,
+         (unsigned long long)u->total_max);
+  printf("data        %s\n", cli_human(u->total_sz, bytes, h));
+  printf("free        %s in %llu partition%s\n", cli_human(u->free_sz, bytes, h), (unsigned long long)u->free_cnt,
+         u->free_cnt == 1 ? "" : "s");
+  printf("used        %s in %llu allocation%s", cli_human(u->used_sz, bytes, h), (unsigned long long)u->used_cnt,
+         u->used_cnt == 1 ? "" : "s");
+  for (int i = 0; i < ntags; i++)
+    printf("%s%llu", i ? ", " : ntags == 1 ? " with tag " : " with tags ", (unsigned long long)tags[i]);
+  printf("\n");
+}
+
+int cmd_usage(cli_t *c) {
+  int json = 0, bytes = 0;
+  cli_list_t tag_l;
+  const cli_opt_t opts[] = {{"tag", 0, CLI_OPT_LIST, &tag_l},
+                            {"json", 0, CLI_OPT_FLAG, &json},
+                            {"bytes", 0, CLI_OPT_FLAG, &bytes},
+                            {NULL, 0, 0, NULL}};
+  int rc = cli_parse(c, opts, 1, 1);
+  if (rc != CLI_GO) return rc;
+  const char *name = c->pos[0];
+  uint64_t *tags = NULL;
+  wksp_t *w = NULL;
+  wksp_usage_t u;
+  if ((rc = parse_tags(c, "--tag", tag_l.v, tag_l.n, &tags)) != CLI_GO) goto done;
+  if ((rc = cli_attach(c, name, WKSP_RDONLY, &w)) != CLI_GO) goto done;
+  if (wksp_usage(w, tags, (size_t)tag_l.n, &u)) {
+    rc = cli_lib_err(c, "reading usage of \"%s\"", name);
+  } else {
+    if (json) print_usage_json(name, tags, tag_l.n, &u);
+    else print_usage_text(name, tags, tag_l.n, &u, bytes);
+    rc = CLI_OK;
+  }
+  wksp_detach(w);
+done:
+  free(tags);
+  return cli_flush(c, rc);
+}
+
+/* Every partition of w into a new array (freed by the caller). */
+static int list_parts(cli_t *c, wksp_t *w, wksp_part_t **parts, size_t *cnt) {
+  size_t max = 0;
+  *parts = NULL;
+  for (;;) {
+    if (wksp_part_list(w, *parts, max, cnt)) return cli_lib_err(c, "listing partitions of \"%s\"", wksp_name(w));
+    if (*cnt <= max) return CLI_GO;
+    free(*parts);
+    max = *cnt + 16;
+    *parts = malloc(max * sizeof **parts);
+    if (!*parts) return cli_fail(c, "listing partitions of \"%s\": out of memory", wksp_name(w));
+  }
+}
+
+static void print_query_json(wksp_t *w, const wksp_part_t *parts, size_t cnt) {
+  printf("{\"schema\":1,\"name\":");
+  cli_json_str(stdout, wksp_name(w));
+  printf(",\"seed\":%u,\"part_max\":%llu,\"data_max\":%llu,\"gaddr_lo\":%llu,\"gaddr_hi\":%llu,\"partitions\":[",
+         (unsigned)wksp_seed(w), (unsigned long long)wksp_part_max(w), (unsigned long long)wksp_data_max(w),
+         (unsigned long long)wksp_gaddr_lo(w), (unsigned long long)wksp_gaddr_hi(w));
+  for (size_t i = 0; i < cnt; i++)
+    printf("%s{\"gaddr_lo\":%llu,\"gaddr_hi\":%llu,\"tag\":%llu}", i ? "," : "",
+           (unsigned long long)parts[i].gaddr_lo, (unsigned long long)parts[i].gaddr_hi,
+           (unsigned long long)parts[i].tag);
+  printf("]}\n");
+}
+
+static void print_query_text(wksp_t *w, const wksp_part_t *parts, size_t cnt, int bytes) {
+  char h[CLI_HUMAN_MAX];
+  printf("workspace %s: seed %u, part_max %llu, data_max %s, data [%llu, %llu)\n", wksp_name(w),
+         (unsigned)wksp_seed(w), (unsigned long long)wksp_part_max(w), cli_human(wksp_data_max(w), bytes, h),
+         (unsigned long long)wksp_gaddr_lo(w), (unsigned long long)wksp_gaddr_hi(w));
+  printf("%20s %20s %12s %20s\n", "GADDR_LO", "GADDR_HI", "SIZE", "TAG (0 = free)");
+  for (size_t i = 0; i < cnt; i++)
+    printf("%20llu %20llu %12s %20llu\n", (unsigned long long)parts[i].gaddr_lo,
+           (unsigned long long)parts[i].gaddr_hi, cli_human(parts[i].gaddr_hi - parts[i].gaddr_lo, bytes, h),
+           (unsigned long long)parts[i].tag);
+}
+
+int cmd_query(cli_t *c) {
+  int json = 0, bytes = 0;
+  const cli_opt_t opts[] = {{"json", 0, CLI_OPT_FLAG, &json}, {"bytes", 0, CLI_OPT_FLAG, &bytes}, {NULL, 0, 0, NULL}};
+  int rc = cli_parse(c, opts, 1, 1);
+  if (rc != CLI_GO) return rc;
+  wksp_t *w;
+  wksp_part_t *parts = NULL;
+  size_t cnt = 0;
+  if ((rc = cli_attach(c, c->pos[0], WKSP_RDONLY, &w)) != CLI_GO) return rc;
+  if ((rc = list_parts(c, w, &parts, &cnt)) == CLI_GO) {
+    if (json) print_query_json(w, parts, cnt);
+    else print_query_text(w, parts, cnt, bytes);
+    rc = CLI_OK;
+  }
+  free(parts);
+  wksp_detach(w);
+  return cli_flush(c, rc);
+}

@@ -1,0 +1,293 @@
+/* Checkpoint commands: checkpt, restore, info, styles; and the progress
+ * display. */
+#include "cli.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- progress ------------------------------------------------------------ */
+
+/* Progress is drawn on stderr only when it is a terminal and not --quiet;
+ * the callback always runs, to learn the total for the summary. */
+typedef struct {
+  cli_t *c;
+  int draw, bytes;
+  double t0, last;
+  uint64_t done, total;
+  int drawn;
+} progress_t;
+
+static void progress_init(progress_t *p, cli_t *c, int quiet, int bytes) {
+  memset(p, 0, sizeof *p);
+  p->c = c;
+  p->draw = !quiet && isatty(2);
+  p->bytes = bytes;
+  p->t0 = p->last = cli_now();
+}
+
+static void progress_cb(uint64_t done, uint64_t total, void *ctx) {
+  progress_t *p = ctx;
+  p->done = done;
+  p->total = total;
+  if (!p->draw) return;
+  double now = cli_now(), dt = now - p->t0;
+  /* Ten redraws a second are plenty; the last one is always drawn. */
+  if ((!total || done < total) && p->drawn && now - p->last < 0.1) return;
+  p->last = now;
+  p->drawn = 1;
+  char a[CLI_HUMAN_MAX], b[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX], eta[32] = "";
+  double rate = dt > 0 ? (double)done / dt : 0;
+  if (!total) {
+    /* A checkpoint read from a pipe does not say how much is coming. */
+    fprintf(stderr, "\r%s: %s, %s/s\033[K", p->c->cmd->name, cli_human(done, 0, a), cli_human((uint64_t)rate, 0, r));
+  } else {
+    if (rate > 0 && done < total) snprintf(eta, sizeof eta, ", %.0f s left", (double)(total - done) / rate + 0.5);
+    unsigned pct = (unsigned)((double)done * 100.0 / (double)total);
+    fprintf(stderr, "\r%s: %s of %s (%u%%), %s/s%s\033[K", p->c->cmd->name, cli_human(done, 0, a),
+            cli_human(total, 0, b), pct, cli_human((uint64_t)rate, 0, r), eta);
+  }
+  fflush(stderr);
+}
+
+static void progress_end(progress_t *p) {
+  if (p->drawn) fputc('\n', stderr);
+}
+
+/* "1.23 GiB/s" from bytes and seconds. */
+static char *rate_str(uint64_t bytes, double dt, char buf[CLI_HUMAN_MAX]) {
+  char h[CLI_HUMAN_MAX];
+  snprintf(buf, CLI_HUMAN_MAX, "%s/s", cli_human(dt > 0 ? (uint64_t)((double)bytes / dt) : 0, 0, h));
+  return buf;
+}
+
+/* ---- checkpt ------------------------------------------------------------- */
+
+static int parse_style(cli_t *c, const char *s, int *style) {
+  if (!strcmp(s, "v3")) *style = WKSP_CHECKPT_STYLE_V3;
+  else if (!strcmp(s, "v2")) *style = WKSP_CHECKPT_STYLE_V2;
+  else if (!strcmp(s, "v1")) return cli_usage_err(c, "bad --style \"v1\": v1 checkpoints can be read, not written");
+  else return cli_usage_err(c, "bad --style \"%s\": want v2 or v3 (see 'wksp styles')", s);
+  return CLI_GO;
+}
+
+static int parse_threads(cli_t *c, const char *s, uint32_t *out) {
+  if (!s) {
+    *out = cli_ncpu();
+    return CLI_GO;
+  }
+  int rc = cli_u32(c, "--threads", s, out);
+  if (rc == CLI_GO && !*out) return cli_usage_err(c, "bad --threads \"%s\": must be at least 1", s);
+  return rc;
+}
+
+static void checkpt_summary(const progress_t *p, const char *name, const char *path, int to_stdout) {
+  char a[CLI_HUMAN_MAX], b[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX], ratio[64] = "";
+  double dt = cli_now() - p->t0;
+  struct stat st;
+  if (!to_stdout && !stat(path, &st)) {
+    snprintf(ratio, sizeof ratio, " -> %s%s file", cli_human((uint64_t)st.st_size, p->bytes, b),
+             p->bytes ? " bytes" : "");
+    if (st.st_size > 0)
+      snprintf(ratio + strlen(ratio), sizeof ratio - strlen(ratio), " (%.2f:1)",
+               (double)p->done / (double)st.st_size);
+  }
+  fprintf(stderr, "checkpt: %s: %s%s of allocations%s in %.3f s, %s\n", name, cli_human(p->done, p->bytes, a),
+          p->bytes ? " bytes" : "", ratio, dt, rate_str(p->done, dt, r));
+}
+
+int cmd_checkpt(cli_t *c) {
+  const char *style_s = NULL, *threads_s = NULL, *info = NULL, *mode_s = NULL;
+  int force = 0, quiet = 0, verbose = 0, bytes = 0;
+  const cli_opt_t opts[] = {{"style", 0, CLI_OPT_ARG, &style_s},   {"threads", 0, CLI_OPT_ARG, &threads_s},
+                            {"info", 0, CLI_OPT_ARG, &info},       {"mode", 0, CLI_OPT_ARG, &mode_s},
+                            {"force", 0, CLI_OPT_FLAG, &force},    {"quiet", 'q', CLI_OPT_FLAG, &quiet},
+                            {"verbose", 'v', CLI_OPT_FLAG, &verbose}, {"bytes", 0, CLI_OPT_FLAG, &bytes},
+                            {NULL, 0, 0, NULL}};
+  int rc = cli_parse(c, opts, 2, 2);
+  if (rc != CLI_GO) return rc;
+  const char *name = c->pos[0], *path = c->pos[1];
+  int to_stdout = !strcmp(path, "-");
+  wksp_checkpt_opts_t o = {.style = WKSP_CHECKPT_STYLE_V3, .mode = 0600, .overwrite = force, .uinfo = info};
+  if (style_s && (rc = parse_style(c, style_s, &o.style)) != CLI_GO) return rc;
+  if (mode_s && (rc = cli_mode(c, "--mode", mode_s, &o.mode)) != CLI_GO) return rc;
+  if ((rc = parse_threads(c, threads_s, &o.threads)) != CLI_GO) return rc;
+  if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
+  if (to_stdout && isatty(1))
+    return cli_fail(c, "writing checkpoint of \"%s\" to standard output: refusing to write to a terminal "
+                       "(redirect it to a file or pipe)", name);
+  wksp_t *w;
+  /* Checkpointing takes the workspace lock, so it needs a writable join. */
+  if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
+  progress_t p;
+  progress_init(&p, c, quiet, bytes);
+  o.progress = progress_cb;
+  o.progress_ctx = &p;
+  int err;
+  if (to_stdout) {
+    /* A reader that goes away must surface as a write error (and the lock
+     * be released), not kill us in the middle. */
+    signal(SIGPIPE, SIG_IGN);
+    err = wksp_checkpt_fd(w, 1, "-", &o);
+  } else {
+    err = wksp_checkpt(w, path, &o);
+  }
+  progress_end(&p);
+  if (err == WKSP_ERR_EXIST)
+    rc = cli_fail(c, "writing checkpoint of \"%s\" to \"%s\": %s (use --force to replace it)", name, path,
+                  wksp_errmsg());
+  else if (err)
+    rc = cli_lib_err(c, "writing checkpoint of \"%s\" to \"%s\"", name, to_stdout ? "standard output" : path);
+  else
+    rc = CLI_OK;
+  if (!err && verbose) checkpt_summary(&p, name, path, to_stdout);
+  wksp_detach(w);
+  return rc;
+}
+
+/* ---- restore ------------------------------------------------------------- */
+
+int cmd_restore(cli_t *c) {
+  const char *seed_s = NULL, *threads_s = NULL;
+  int quiet = 0, verbose = 0, bytes = 0, verify_first = 0;
+  const cli_opt_t opts[] = {{"seed", 0, CLI_OPT_ARG, &seed_s},       {"threads", 0, CLI_OPT_ARG, &threads_s},
+                            {"verify-first", 0, CLI_OPT_FLAG, &verify_first},
+                            {"quiet", 'q', CLI_OPT_FLAG, &quiet},     {"verbose", 'v', CLI_OPT_FLAG, &verbose},
+                            {"bytes", 0, CLI_OPT_FLAG, &bytes},       {NULL, 0, 0, NULL}};
+  int rc = cli_parse(c, opts, 2, 2);
+  if (rc != CLI_GO) return rc;
+  const char *name = c->pos[0], *path = c->pos[1];
+  int from_stdin = !strcmp(path, "-");
+  wksp_restore_opts_t o = {.verify_first = verify_first};
+  if (seed_s && (rc = cli_u32(c, "--seed", seed_s, &o.seed)) != CLI_GO) return rc;
+  if ((rc = parse_threads(c, threads_s, &o.threads)) != CLI_GO) return rc;
+  if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
+  if (from_stdin && isatty(0))
+    return cli_fail(c, "restoring \"%s\" from standard input: refusing to read a checkpoint from a terminal", name);
+  wksp_t *w;
+  if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
+  if (!seed_s) o.seed = wksp_seed(w);
+  progress_t p;
+  progress_init(&p, c, quiet, bytes);
+  o.progress = progress_cb;
+  o.progress_ctx = &p;
+  int err = from_stdin ? wksp_restore_fd(w, 0, "-", &o) : wksp_restore(w, path, &o);
+  progress_end(&p);
+  if (err) {
+    rc = cli_lib_err(c, "restoring \"%s\" from \"%s\"", name, from_stdin ? "standard input" : path);
+  } else {
+    rc = CLI_OK;
+    if (verbose) {
+      char a[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX];
+      double dt = cli_now() - p.t0;
+      fprintf(stderr, "restore: %s: %s%s of allocations in %.3f s, %s\n", name, cli_human(p.done, bytes, a),
+              bytes ? " bytes" : "", dt, rate_str(p.done, dt, r));
+    }
+  }
+  wksp_detach(w);
+  return rc;
+}
+
+/* ---- info ---------------------------------------------------------------- */
+
+static void json_u64(const char *key, uint64_t v) { printf(",\"%s\":%llu", key, (unsigned long long)v); }
+
+static void json_str_field(const char *key, const char *v) {
+  printf(",\"%s\":", key);
+  cli_json_str(stdout, v ? v : "");
+}
+
+static void print_info_json(const char *path, const wksp_checkpt_info_t *in, int verbose) {
+  const wksp_preview_t *pv = &in->pv;
+  printf("{\"schema\":1,\"path\":");
+  cli_json_str(stdout, path);
+  json_u64("file_sz", in->file_sz);
+  printf(",\"style\":%d,\"frame_style\":%d", pv->style, pv->frame_style);
+  json_str_field("name", pv->name);
+  json_u64("seed", pv->seed);
+  json_u64("part_max", pv->part_max);
+  json_u64("data_max", pv->data_max);
+  printf(",\"info\":{\"mode\":%llu,\"wallclock\":%lld", (unsigned long long)in->mode, (long long)in->wallclock);
+  json_u64("app_id", in->app_id);
+  json_u64("thread_id", in->thread_id);
+  json_u64("host_id", in->host_id);
+  json_u64("cpu_id", in->cpu_id);
+  json_u64("group_id", in->group_id);
+  json_u64("tid", in->tid);
+  json_u64("user_id", in->user_id);
+  json_str_field("app", in->app);
+  json_str_field("thread", in->thread);
+  json_str_field("host", in->host);
+  json_str_field("cpu", in->cpu);
+  json_str_field("group", in->group);
+  json_str_field("user", in->user);
+  json_str_field("path", in->path);
+  json_str_field("binfo", in->binfo);
+  json_str_field("uinfo", in->uinfo);
+  printf("}");
+  json_u64("alloc_cnt", in->alloc_cnt);
+  json_u64("alloc_sz", in->alloc_sz);
+  json_u64("cgroup_cnt", in->cgroup_cnt);
+  json_u64("volume_cnt", in->volume_cnt);
+  if (verbose >= 3) {
+    printf(",\"cgroups\":[");
+    for (uint64_t i = 0; i < in->cgroup_cnt; i++)
+      printf("%s{\"off\":%llu,\"end\":%llu,\"alloc_cnt\":%llu,\"data_sz\":%llu}", i ? "," : "",
+             (unsigned long long)in->cgroups[i].off, (unsigned long long)in->cgroups[i].end,
+             (unsigned long long)in->cgroups[i].alloc_cnt, (unsigned long long)in->cgroups[i].data_sz);
+    printf("]");
+  }
+  if (verbose >= 4) {
+    printf(",\"allocations\":[");
+    for (uint64_t i = 0; i < in->alloc_cnt; i++)
+      printf("%s{\"gaddr_lo\":%llu,\"gaddr_hi\":%llu,\"tag\":%llu}", i ? "," : "",
+             (unsigned long long)in->parts[i].gaddr_lo, (unsigned long long)in->parts[i].gaddr_hi,
+             (unsigned long long)in->parts[i].tag);
+    printf("]");
+  }
+  printf("}\n");
+}
+
+int cmd_info(cli_t *c) {
+  const char *verbose_s = NULL;
+  int json = 0;
+  const cli_opt_t opts[] = {{"verbose", 'v', CLI_OPT_ARG, &verbose_s}, {"json", 0, CLI_OPT_FLAG, &json}, {NULL, 0, 0, NULL}};
+  int rc = cli_parse(c, opts, 1, 1);
+  if (rc != CLI_GO) return rc;
+  const char *path = c->pos[0];
+  int from_stdin = !strcmp(path, "-");
+  uint32_t verbose = 1;
+  if (verbose_s && (rc = cli_u32(c, "-v", verbose_s, &verbose)) != CLI_GO) return rc;
+  if (verbose > 5) return cli_usage_err(c, "bad -v \"%s\": LEVEL is 0..5", verbose_s);
+  if (from_stdin && isatty(0))
+    return cli_fail(c, "reading a checkpoint from standard input: refusing to read from a terminal");
+  if (json) {
+    wksp_checkpt_info_t in;
+    if (wksp_checkpt_info(from_stdin ? NULL : path, from_stdin ? 0 : -1, &in))
+      return cli_lib_err(c, "reading checkpoint \"%s\"", path);
+    print_info_json(path, &in, (int)verbose);
+    wksp_checkpt_info_free(&in);
+    return cli_flush(c, CLI_OK);
+  }
+  fflush(stdout);
+  int err = from_stdin ? wksp_checkpt_print_fd(1, 0, "-", (int)verbose) : wksp_checkpt_print(1, path, (int)verbose);
+  /* The listing already shows an invalid checkpoint's reason; the status
+   * and one error line say it failed. */
+  if (err) return cli_lib_err(c, "reading checkpoint \"%s\"", path);
+  return CLI_OK;
+}
+
+/* ---- styles -------------------------------------------------------------- */
+
+int cmd_styles(cli_t *c) {
+  int rc = cli_parse(c, NULL, 0, 0);
+  if (rc != CLI_GO) return rc;
+  printf("STYLE  WRITE  READ  DESCRIPTION\n"
+         "v1     no     yes   legacy stream, no frames, no compression\n"
+         "v2     yes    yes   framed, raw (uncompressed) frames\n"
+         "v3     yes    yes   framed, LZ4 frames; the default (the file header says style 2)\n");
+  return cli_flush(c, CLI_OK);
+}

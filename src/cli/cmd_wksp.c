@@ -1,0 +1,159 @@
+/* Workspace commands: new, delete, list, check, verify, rebuild, reset. */
+#include "cli.h"
+
+#include <string.h>
+
+int cli_attach(cli_t *c, const char *name, int flags, wksp_t **out) {
+  int rc = cli_name(c, "workspace name", name);
+  if (rc != CLI_GO) return rc;
+  if (wksp_attach(name, flags, out)) return cli_lib_err(c, "attaching workspace \"%s\"", name);
+  return CLI_GO;
+}
+
+/* Sizes of a workspace that can hold checkpoint `path` (its part_max and
+ * data_max, so that every restored address fits). */
+static int size_from_checkpt(cli_t *c, const char *path, uint64_t *sz, uint64_t *part_max,
+                             uint32_t *seed) {
+  if (!strcmp(path, "-"))
+    return cli_usage_err(c, "bad --from \"-\": needs a file (reading standard input would consume it)");
+  wksp_preview_t pv;
+  if (wksp_preview(path, &pv)) return cli_lib_err(c, "reading checkpoint \"%s\"", path);
+  *sz = wksp_footprint(pv.part_max, pv.data_max);
+  if (!*sz)
+    return cli_fail(c, "sizing from checkpoint \"%s\": part_max %llu and data_max %llu give no valid workspace",
+                    path, (unsigned long long)pv.part_max, (unsigned long long)pv.data_max);
+  *part_max = pv.part_max;
+  *seed = pv.seed;
+  return CLI_GO;
+}
+
+int cmd_new(cli_t *c) {
+  const char *part_max_s = NULL, *page_s = NULL, *mode_s = NULL, *seed_s = NULL, *from = NULL;
+  const cli_opt_t opts[] = {{"part-max", 0, CLI_OPT_ARG, &part_max_s},
+                            {"page-size", 0, CLI_OPT_ARG, &page_s},
+                            {"mode", 0, CLI_OPT_ARG, &mode_s},
+                            {"seed", 0, CLI_OPT_ARG, &seed_s},
+                            {"from", 0, CLI_OPT_ARG, &from},
+                            {NULL, 0, 0, NULL}};
+  int rc = cli_parse(c, opts, 1, 2);
+  if (rc != CLI_GO) return rc;
+  const char *name = c->pos[0];
+  uint64_t sz = 0, part_max = 0;
+  uint32_t mode = 0600, seed = 0;
+  wksp_page_t page = WKSP_PAGE_NORMAL;
+  if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
+  if (page_s && (rc = cli_page(c, "--page-size", page_s, &page)) != CLI_GO) return rc;
+  if (mode_s && (rc = cli_mode(c, "--mode", mode_s, &mode)) != CLI_GO) return rc;
+  if (from) {
+    if (c->npos > 1) return cli_usage_err(c, "SIZE \"%s\" and --from exclude each other", c->pos[1]);
+    if (part_max_s || seed_s)
+      return cli_usage_err(c, "%s comes from the checkpoint with --from", part_max_s ? "--part-max" : "--seed");
+    if ((rc = size_from_checkpt(c, from, &sz, &part_max, &seed)) != CLI_GO) return rc;
+  } else {
+    if (c->npos < 2) return cli_usage_err(c, "missing argument SIZE (usage: wksp new NAME SIZE ...)");
+    if ((rc = cli_size(c, "SIZE", c->pos[1], &sz)) != CLI_GO) return rc;
+    if (part_max_s && (rc = cli_size(c, "--part-max", part_max_s, &part_max)) != CLI_GO) return rc;
+    if (part_max_s && !part_max) return cli_usage_err(c, "bad --part-max \"%s\": must be at least 1", part_max_s);
+    if (seed_s && (rc = cli_u32(c, "--seed", seed_s, &seed)) != CLI_GO) return rc;
+  }
+  if (wksp_new_named(name, sz, page, mode, seed, part_max))
+    return cli_lib_err(c, "creating workspace \"%s\"", name);
+  return CLI_OK;
+}
+
+int cmd_delete(cli_t *c) {
+  int rc = cli_parse(c, NULL, 1, 1);
+  if (rc != CLI_GO) return rc;
+  const char *name = c->pos[0];
+  if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
+  if (wksp_delete_named(name)) return cli_lib_err(c, "deleting workspace \"%s\"", name);
+  return CLI_OK;
+}
+
+typedef struct {
+  int json, bytes, cnt;
+} list_ctx_t;
+
+static int list_one(const wksp_shmem_info_t *info, void *arg) {
+  list_ctx_t *l = arg;
+  if (l->json) {
+    printf("%s{\"name\":", l->cnt ? "," : "");
+    cli_json_str(stdout, info->name);
+    printf(",\"size\":%llu,\"page\":\"%s\",\"mode\":\"%04o\"}", (unsigned long long)info->sz,
+           cli_page_name(info->page), (unsigned)info->mode);
+  } else {
+    char h[CLI_HUMAN_MAX];
+    if (!l->cnt) printf("%-39s %12s %-8s %s\n", "NAME", "SIZE", "PAGE", "MODE");
+    printf("%-39s %12s %-8s %04o\n", info->name, cli_human(info->sz, l->bytes, h), cli_page_name(info->page),
+           (unsigned)info->mode);
+  }
+  l->cnt++;
+  return 0;
+}
+
+int cmd_list(cli_t *c) {
+  list_ctx_t l = {0, 0, 0};
+  const cli_opt_t opts[] = {{"json", 0, CLI_OPT_FLAG, &l.json}, {"bytes", 0, CLI_OPT_FLAG, &l.bytes}, {NULL, 0, 0, NULL}};
+  int rc = cli_parse(c, opts, 0, 0);
+  if (rc != CLI_GO) return rc;
+  if (l.json) printf("{\"schema\":1,\"regions\":[");
+  /* The listing so far is printed even if the walk fails midway; the
+   * failure is then reported and the status says so. */
+  rc = wksp_shmem_list(list_one, &l) ? cli_lib_err(c, "listing regions") : CLI_OK;
+  if (l.json) printf("]}\n");
+  return cli_flush(c, rc);
+}
+
+int cmd_check(cli_t *c) {
+  int rc = cli_parse(c, NULL, 1, 1);
+  if (rc != CLI_GO) return rc;
+  wksp_t *w;
+  const char *name = c->pos[0];
+  if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
+  /* Taking the lock (any metadata call does) is what recovers it from a
+   * dead holder; usage is the cheapest such call. */
+  wksp_usage_t u;
+  if (wksp_usage(w, NULL, 0, &u)) rc = cli_lib_err(c, "checking workspace \"%s\"", name);
+  else rc = printf("%s: ok\n", name) < 0 ? CLI_FAIL : CLI_OK;
+  wksp_detach(w);
+  return cli_flush(c, rc);
+}
+
+int cmd_verify(cli_t *c) {
+  int rc = cli_parse(c, NULL, 1, 1);
+  if (rc != CLI_GO) return rc;
+  wksp_t *w;
+  const char *name = c->pos[0];
+  if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
+  if (wksp_verify(w)) rc = cli_lib_err(c, "verifying workspace \"%s\"", name);
+  else rc = printf("%s: ok\n", name) < 0 ? CLI_FAIL : CLI_OK;
+  wksp_detach(w);
+  return cli_flush(c, rc);
+}
+
+int cmd_rebuild(cli_t *c) {
+  const char *seed_s = NULL;
+  const cli_opt_t opts[] = {{"seed", 0, CLI_OPT_ARG, &seed_s}, {NULL, 0, 0, NULL}};
+  int rc = cli_parse(c, opts, 1, 1);
+  if (rc != CLI_GO) return rc;
+  uint32_t seed = 0;
+  if (seed_s && (rc = cli_u32(c, "--seed", seed_s, &seed)) != CLI_GO) return rc;
+  wksp_t *w;
+  const char *name = c->pos[0];
+  if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
+  if (!seed_s) seed = wksp_seed(w);
+  rc = wksp_rebuild(w, seed) ? cli_lib_err(c, "rebuilding workspace \"%s\"", name) : CLI_OK;
+  wksp_detach(w);
+  return rc;
+}
+
+int cmd_reset(cli_t *c) {
+  int rc = cli_parse(c, NULL, 1, 1);
+  if (rc != CLI_GO) return rc;
+  wksp_t *w;
+  const char *name = c->pos[0];
+  if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
+  rc = wksp_reset(w, wksp_seed(w)) ? cli_lib_err(c, "resetting workspace \"%s\"", name) : CLI_OK;
+  wksp_detach(w);
+  return rc;
+}

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Checkpoint commands: checkpt (file, stdout, --force, styles, refusing a
+# terminal), restore (file, pipe, stdin file), info (levels, --json against
+# its schema, stdin), styles, new --from; restores of the shared reference
+# vectors checked against their manifests (tags, ranges, SHA-256).
+. "$(dirname "$0")/lib.bash"
+
+# A small workspace with text, zeros, random and a wide tag.
+"$W" new src 4M --part-max 128 --seed 3 || { fail setup "new src"; done_tests; }
+gaddrs=()
+for spec in "100000 1" "5000 2" "300000 3" "1 18446744073709551615" "65536 4"; do
+  set -- $spec
+  a=$("$W" alloc src "$1" --tag "$2") || fail setup "alloc $spec"
+  gaddrs+=("$a")
+done
+seq 1 20000 | head -c 100000 >"$T/text"
+"$W" write "${gaddrs[0]}" "$T/text"
+"$W" memset "${gaddrs[1]}" 0
+head -c 300000 /dev/urandom >"$T/rand"
+"$W" write "${gaddrs[2]}" "$T/rand"
+printf 'Z' | "$W" write "${gaddrs[3]}" -
+"$W" memset "${gaddrs[4]}" 0x5a
+
+# same_allocs A B: the allocations (tag, range) and their bytes are equal.
+same_allocs() {
+  "$W" query "$1" --json >"$T/qa" && "$W" query "$2" --json >"$T/qb" || return 1
+  python3 - "$T/qa" "$T/qb" <<'EOF' || return 1
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+ua = [x for x in a["partitions"] if x["tag"]]
+ub = [x for x in b["partitions"] if x["tag"]]
+sys.exit(0 if ua == ub and ua else 1)
+EOF
+  local g
+  for g in "${gaddrs[@]}"; do
+    cmp -s <("$W" read "$1:${g#*:}") <("$W" read "$2:${g#*:}") || return 1
+  done
+}
+
+# ---- checkpt to a file --------------------------------------------------------
+ok checkpt_v3 "$W" checkpt src "$T/a.ckpt" --info "cli test" --mode 0640
+check checkpt_file_mode [ "$(stat -c %a "$T/a.ckpt")" = 640 ]
+check checkpt_quiet_when_not_tty [ ! -s "$T/err" ]
+err checkpt_exists 1 "^wksp: checkpt: writing checkpoint of \"src\" to \"$T/a.ckpt\": .*\(use --force to replace it\)$" \
+  "$W" checkpt src "$T/a.ckpt"
+ok checkpt_force "$W" checkpt src "$T/a.ckpt" --force --threads 1 --info "cli test"
+check checkpt_force_default_mode [ "$(stat -c %a "$T/a.ckpt")" = 600 ]
+ok checkpt_v2 "$W" checkpt src "$T/b.ckpt" --style v2 --threads 2
+check v2_bigger_than_v3 [ "$(stat -c %s "$T/b.ckpt")" -gt "$(stat -c %s "$T/a.ckpt")" ]
+err checkpt_missing_wksp 1 '^wksp: checkpt: attaching workspace "nope": ' "$W" checkpt nope "$T/x.ckpt"
+check checkpt_missing_wksp_no_file test ! -e "$T/x.ckpt"
+err checkpt_bad_dir 1 "^wksp: checkpt: writing checkpoint of \"src\" to \"$T/nodir/x.ckpt\": " \
+  "$W" checkpt src "$T/nodir/x.ckpt"
+run "$W" checkpt src "$T/c.ckpt" -v --bytes
+check checkpt_verbose [ "$RC" -eq 0 ]
+check checkpt_verbose_summary grep -Eq '^checkpt: src: 470537 bytes of allocations -> [0-9]+ bytes file \([0-9.]+:1\) in [0-9.]+ s, ' "$T/err"
+
+# ---- info ----------------------------------------------------------------------
+ok info "$W" info "$T/a.ckpt"
+out_has info_name 'src'
+ok info_v4 "$W" info "$T/a.ckpt" -v 4
+out_has info_v4_alloc '18446744073709551615'
+ok info_json "$W" info "$T/a.ckpt" --json -v 4
+json info_json_schema "
+assert d['schema'] == 1 and d['name'] == 'src' and d['seed'] == 3
+assert d['style'] == 2 and d['frame_style'] == 2 and d['part_max'] == 128
+assert d['file_sz'] == $(stat -c %s "$T/a.ckpt")
+assert d['info']['uinfo'] == 'cli test' and d['info']['mode'] == 0o600
+for k in ('wallclock','app_id','thread_id','host_id','cpu_id','group_id','tid','user_id',
+          'app','thread','host','cpu','group','user','path','binfo'):
+    assert k in d['info'], k
+assert d['alloc_cnt'] == 5 and d['alloc_sz'] == 100000 + 5000 + 300000 + 1 + 65536
+a = d['allocations']
+assert len(a) == 5 and a == sorted(a, key=lambda x: x['gaddr_lo'])
+assert sorted(x['tag'] for x in a) == [1, 2, 3, 4, 18446744073709551615]
+assert all(set(x) == {'gaddr_lo','gaddr_hi','tag'} for x in a)
+assert len(d['cgroups']) == d['cgroup_cnt'] >= 1"
+ok info_json_v1 "$W" info "$T/b.ckpt" --json
+json info_json_v1_fields "
+assert d['frame_style'] == 1 and 'allocations' not in d and 'cgroups' not in d
+assert d['info']['uinfo'] == ''"
+RUN_STDIN=$T/a.ckpt ok info_stdin_file "$W" info - -v 0
+out_has info_stdin_name 'src'
+cat "$T/a.ckpt" | "$W" info - --json >"$T/out" 2>"$T/err"
+json info_stdin_pipe_json "assert d['name'] == 'src' and d['alloc_cnt'] == 5"
+head -c 1000 "$T/a.ckpt" >"$T/trunc.ckpt"
+run "$W" info "$T/trunc.ckpt" --json
+check info_truncated_status [ "$RC" -eq 1 ]
+check info_truncated_msg grep -q "^wksp: info: reading checkpoint \"$T/trunc.ckpt\": " "$T/err"
+err info_missing_file 1 "^wksp: info: reading checkpoint \"$T/nope\": " "$W" info "$T/nope" --json
+run "$W" info "$T/nope"
+check info_missing_text_status [ "$RC" -eq 1 ]
+
+# ---- new --from and restore from a file ------------------------------------------------
+ok new_from "$W" new dst --from "$T/a.ckpt"
+ok new_from_sizes "$W" query dst --json
+json new_from_fits "assert d['part_max'] == 128 and d['data_max'] >= $("$W" query src --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["data_max"])')"
+"$W" alloc dst 1000 --tag 77 >/dev/null
+ok restore_file "$W" restore dst "$T/a.ckpt" --threads 2
+check restore_file_same same_allocs src dst
+ok restore_keeps_seed "$W" query dst --json
+json restore_seed "assert d['seed'] == 3 and d['name'] == 'dst' and 77 not in [x['tag'] for x in d['partitions']]"
+run "$W" restore dst "$T/b.ckpt" --seed 11 -v
+check restore_seed_opt [ "$RC" -eq 0 ]
+check restore_verbose_summary grep -Eq '^restore: dst: 460 KiB of allocations in [0-9.]+ s, ' "$T/err"
+check restore_v2_same same_allocs src dst
+ok restore_seed_set "$W" query dst --json
+json restore_seed_value "assert d['seed'] == 11"
+ok verify_restored "$W" verify dst
+err restore_missing_file 1 "^wksp: restore: restoring \"dst\" from \"$T/nope\": " "$W" restore dst "$T/nope"
+err restore_truncated 1 "^wksp: restore: restoring \"dst\" from \"$T/trunc.ckpt\": " "$W" restore dst "$T/trunc.ckpt"
+check restore_truncated_untouched same_allocs src dst
+err restore_missing_wksp 1 '^wksp: restore: attaching workspace "nope": ' "$W" restore nope "$T/a.ckpt"
+"$W" new tiny 64K --part-max 4
+err restore_too_small 1 "^wksp: restore: restoring \"tiny\" from \"$T/a.ckpt\": " "$W" restore tiny "$T/a.ckpt"
+
+# ---- pipes ----------------------------------------------------------------------------
+"$W" new piped --from "$T/a.ckpt"
+"$W" checkpt src - 2>"$T/err1" | "$W" restore piped - 2>"$T/err2"
+st=("${PIPESTATUS[@]}")
+check pipe_status [ "${st[0]}${st[1]}" = 00 ]
+check pipe_quiet [ ! -s "$T/err1" -a ! -s "$T/err2" ]
+check pipe_same same_allocs src piped
+"$W" reset piped
+"$W" checkpt src - --style v2 | "$W" restore piped - --verify-first
+check pipe_v2_verify_first same_allocs src piped
+RUN_STDIN=$T/a.ckpt ok restore_stdin_file "$W" restore piped -
+check restore_stdin_file_same same_allocs src piped
+"$W" checkpt src - >"$T/stdout.ckpt"
+ok info_stdout_ckpt "$W" info "$T/stdout.ckpt" --json
+json stdout_ckpt_path "assert d['info']['path'] == '-' and d['alloc_cnt'] == 5"
+head -c 5000 "$T/a.ckpt" | "$W" restore piped - 2>"$T/err"
+check pipe_truncated_fails [ "${PIPESTATUS[1]}" = 1 ]
+check pipe_truncated_msg grep -q '^wksp: restore: restoring "piped" from "standard input": ' "$T/err"
+"$W" checkpt src - 2>"$T/err" | head -c 100 >/dev/null
+check checkpt_broken_pipe [ "${PIPESTATUS[0]}" = 1 ]
+check checkpt_broken_pipe_msg grep -q '^wksp: checkpt: writing checkpoint of "src" to "standard output": ' "$T/err"
+ok check_after_broken_pipe "$W" check src
+
+# ---- terminals: refuse, and show progress -------------------------------------------------
+if command -v script >/dev/null; then
+  script -qec "'$W' checkpt src -" /dev/null >"$T/tty" 2>&1
+  check checkpt_refuses_tty grep -q 'wksp: checkpt: writing checkpoint of "src" to standard output: refusing to write to a terminal' "$T/tty"
+  script -qec "'$W' restore piped -" /dev/null >"$T/tty" 2>&1
+  check restore_refuses_tty grep -q 'refusing to read a checkpoint from a terminal' "$T/tty"
+  script -qec "'$W' checkpt src '$T/p.ckpt'" /dev/null >"$T/tty" 2>&1
+  check progress_on_tty grep -q 'checkpt: .* of .* (100%)' "$T/tty"
+  script -qec "'$W' checkpt src '$T/q.ckpt' --quiet" /dev/null >"$T/tty" 2>&1
+  check quiet_on_tty [ ! -s "$T/tty" ]
+fi
+
+# ---- styles ----------------------------------------------------------------------------
+ok styles "$W" styles
+out_has styles_v3 '^v3 +yes +yes'
+out_has styles_v1 '^v1 +no +yes'
+
+# ---- reference vectors ---------------------------------------------------------------------
+vec=""
+for d in "${WKSP_VECTORS:-}" "$ROOT/../shared/vectors" /work/shared/vectors; do
+  [ -n "$d" ] && [ -f "$d/README.md" ] && { vec=$d; break; }
+done
+if [ -n "$vec" ]; then
+  for m in "$vec"/*.json; do
+    v=$(basename "$m" .json)
+    n="vec-$v"
+    if ! "$W" new "$n" --from "$vec/$v.ckpt" 2>"$T/err"; then fail "vector_$v" "new --from: $(cat "$T/err")"; continue; fi
+    if ! "$W" restore "$n" "$vec/$v.ckpt" 2>"$T/err"; then fail "vector_$v" "restore: $(cat "$T/err")"; continue; fi
+    "$W" query "$n" --json >"$T/q.json"
+    python3 - "$m" "$T/q.json" >"$T/expect" <<'EOF'
+import json, sys
+m, q = (json.load(open(p)) for p in sys.argv[1:3])
+got = [(x["tag"], x["gaddr_lo"], x["gaddr_hi"]) for x in q["partitions"] if x["tag"]]
+want = [(x["tag"], x["gaddr_lo"], x["gaddr_hi"]) for x in m["partitions"]]
+if got != want:
+    print("MISMATCH", file=sys.stderr); sys.exit(1)
+for x in m["partitions"]:
+    print(x["gaddr_lo"], x["sha256"])
+EOF
+    if [ $? -ne 0 ]; then fail "vector_$v" "partitions differ from the manifest"; continue; fi
+    bad=0
+    while read -r g h; do
+      [ "$("$W" read "$n:$g" | sha256sum | cut -d' ' -f1)" = "$h" ] || { bad=1; break; }
+    done <"$T/expect"
+    if [ $bad = 0 ]; then pass "vector_$v"; else fail "vector_$v" "SHA-256 of $n:$g differs"; fi
+    "$W" info "$vec/$v.ckpt" --json -v 4 >"$T/out" 2>"$T/err"
+    json "vector_info_$v" "
+m = json.load(open('$m'))
+assert d['name'] == m['wksp']['name'] and d['seed'] == m['wksp']['seed']
+assert d['part_max'] == m['wksp']['part_max'] and d['data_max'] == m['wksp']['data_max']
+assert d['alloc_cnt'] == m['alloc_cnt'] and d['file_sz'] == m['file_size']
+assert d['info']['uinfo'] == m['uinfo'] or d['style'] == 1
+assert [(x['tag'], x['gaddr_lo'], x['gaddr_hi']) for x in d['allocations']] == \
+       [(x['tag'], x['gaddr_lo'], x['gaddr_hi']) for x in m['partitions']]"
+    "$W" delete "$n"
+  done
+else
+  echo "note: no reference vectors found (set WKSP_VECTORS); vector cases skipped" >&2
+fi
+
+done_tests
