@@ -115,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   state_t before;
   state_get(w, &before);
   lseek(fd, 0, SEEK_SET);
-  int rc = wksp_restore_fd(w, fd, "fuzz-v1", &(wksp_restore_opts_t){.seed = 2, .threads = 2});
+  int rc = wksp_restore_fd(w, fd, "fuzz-v1", &(wksp_restore_opts_t){.seed = 2, .threads = 1});
   check(w, rc, &before, &info, info_rc);
   close(fd);
 

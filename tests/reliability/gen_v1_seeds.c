@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 20; k++) p[k] = (uint8_t)('a' + k);
   }
   emit(argv[1], "several", w);
-  wksp_alloc(w, 64, 70000, UINT64_MAX, &g); /* wide tag, 3-byte SVW size */
+  wksp_alloc(w, 64, 1100, UINT64_MAX, &g); /* wide tag, 3-byte SVW size */
   emit(argv[1], "wide", w);
   return 0;
 }
