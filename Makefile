@@ -105,7 +105,7 @@ bench: deps
 # figure per promise (docs/RELIABILITY.md).  FUZZ_RUNS / REL_* tune them.
 reliability: deps
 	@$(MAKE) --no-print-directory test-build
-	@scripts/reliability.sh
+	@scripts/reliability.sh $(OUT)/build
 
 tsan: deps
 	@scripts/tsan.sh
