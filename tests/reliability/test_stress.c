@@ -156,8 +156,9 @@ static int check_copy(wksp_t *r) {
   for (uint64_t i = 0; i < n; i++) {
     int id = worker_of(p[i].tag);
     if (id < 0) {
+      fprintf(stderr, "checkpointer: restored tag %llu belongs to no worker\n", (unsigned long long)p[i].tag);
       free(p);
-      return fprintf(stderr, "checkpointer: restored tag %llu belongs to no worker\n", (unsigned long long)p[i].tag), 1;
+      return 1;
     }
     if (!intact(base, p[i].gaddr_lo, p[i].gaddr_hi, p[i].tag)) bad_per[id]++;
   }
