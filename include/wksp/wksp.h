@@ -19,14 +19,16 @@
  * and rebuilt by wksp_rebuild().
  *
  * Allocation policy: best fit (the smallest free partition of at least
- * size + align - 1 bytes, the lowest address among equals), O(log n) alloc
+ * size + align - 1 bytes; among equal sizes the same one as the reference,
+ * whose same-size lists prefer the most recently freed), O(log n) alloc
  * and free.  The allocated partition is exactly [aligned start, aligned
  * start + size); the alignment slack before it and the tail after it stay
  * free partitions, so an allocation takes at most 3 records.  When no spare
  * record is left for the slack (taken first) or the tail, that piece stays
  * inside the allocation instead, which wksp_alloc_at_least reports in
- * *lo / *hi.  This matches the reference (Firedancer fd_wksp), so partition
- * layouts of its checkpoints are reproducible.
+ * *lo / *hi.  This is the reference's policy (Firedancer fd_wksp): replaying
+ * the allocation sequences of the reference vectors gives identical layouts
+ * and usage figures (tests/wksp/test_wksp_vectors.c).
  *
  * Concurrency: any number of threads and processes may call everything here
  * at once; metadata operations serialize on a robust, process-shared pthread

@@ -9,12 +9,12 @@
 
 /* ---- treaps ------------------------------------------------------------ */
 
-/* Does record a sort before record b?  Free treap: (size, lo); used: lo. */
+static inline uint64_t part_sz(const wksp_rec_t *rec, uint32_t i) { return rec[i].hi - rec[i].lo; }
+
+/* Does record a sort before record b?  Free treap: size (unique among its
+ * nodes, equal sizes go to same-size lists); used treap: address. */
 static inline int key_less(const wksp_rec_t *rec, uint32_t a, uint32_t b, int is_free) {
-  if (is_free) {
-    uint64_t sa = rec[a].hi - rec[a].lo, sb = rec[b].hi - rec[b].lo;
-    if (sa != sb) return sa < sb;
-  }
+  if (is_free) return part_sz(rec, a) < part_sz(rec, b);
   return rec[a].lo < rec[b].lo;
 }
 
@@ -43,8 +43,9 @@ static inline int treap_insert(wksp_t *w, uint32_t x, int is_free) {
   wksp_rec_t *rec = wksp_private_rec(w);
   uint32_t seed = w->seed, n = w->part_max, steps = 0, par = NUL;
   uint32_t *link = root_of(w, is_free);
-  while (*link != NUL && prio_above(seed, *link, x)) {
+  while (*link != NUL) {
     if (*link >= n || ++steps > n) goto corrupt;
+    if (!prio_above(seed, *link, x)) break;
     par = *link;
     link = key_less(rec, x, par, is_free) ? &rec[par].left : &rec[par].right;
   }
@@ -109,23 +110,81 @@ corrupt:
                   is_free ? "free" : "used", w->name, x);
 }
 
-int wksp_private_treap_insert(wksp_t *w, uint32_t x, int is_free) {
-  return is_free ? treap_insert(w, x, 1) : treap_insert(w, x, 0);
+/* ---- free index: size treap plus same-size lists ----------------------- */
+
+static int free_corrupt(const wksp_t *w, uint32_t x, const char *what) {
+  return wksp_err(WKSP_ERR_CORRUPT, 0, "free index of \"%.39s\": record %u %s", w->name, x, what);
 }
 
-/* Smallest free partition of at least `need` bytes (lowest address among
- * equals), NUL if none. */
+/* Adds free record x: at the head of the same-size list when its size is
+ * already in the treap, else as a treap node. */
+static int free_insert(wksp_t *w, uint32_t x) {
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t n = w->part_max, t = w->free_root;
+  uint64_t sz = part_sz(rec, x);
+  for (uint32_t steps = 0; t != NUL; t = sz < part_sz(rec, t) ? rec[t].left : rec[t].right) {
+    if (t >= n || ++steps > n) return free_corrupt(w, t, "is a bad link or in a cycle");
+    if (part_sz(rec, t) != sz) continue;
+    uint32_t h = rec[t].same;
+    if (h != NUL && h >= n) return free_corrupt(w, t, "has a bad same-size list");
+    rec[x].same = x;
+    rec[x].left = h;
+    rec[x].parent = t;
+    rec[x].right = NUL;
+    if (h != NUL) rec[h].parent = x;
+    rec[t].same = x;
+    return WKSP_SUCCESS;
+  }
+  rec[x].same = NUL;
+  return treap_insert(w, x, 1);
+}
+
+/* Removes free record x from the list or the treap; a removed node's list
+ * head takes its place (re-inserted: priorities belong to records). */
+static int free_remove(wksp_t *w, uint32_t x) {
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t n = w->part_max;
+  if (rec[x].same == x) {
+    uint32_t pv = rec[x].parent, nx = rec[x].left;
+    if (pv >= n || (nx != NUL && nx >= n)) return free_corrupt(w, x, "has a bad same-size link");
+    uint32_t *slot = rec[pv].same == pv ? &rec[pv].left : &rec[pv].same;
+    if (*slot != x) return free_corrupt(w, x, "is not where its same-size list says");
+    *slot = nx;
+    if (nx != NUL) rec[nx].parent = pv;
+    rec[x].same = rec[x].left = rec[x].parent = NUL;
+    return WKSP_SUCCESS;
+  }
+  uint32_t h = rec[x].same;
+  if (h != NUL && (h >= n || rec[h].same != h)) return free_corrupt(w, x, "has a bad same-size list");
+  int r = treap_remove(w, x, 1);
+  rec[x].same = NUL;
+  if (r || h == NUL) return r;
+  uint32_t rest = rec[h].left;
+  if (rest != NUL && rest >= n) return free_corrupt(w, h, "has a bad same-size link");
+  rec[h].same = rest;
+  rec[h].left = rec[h].parent = NUL;
+  if (rest != NUL) rec[rest].parent = h;
+  return treap_insert(w, h, 1);
+}
+
+int wksp_private_treap_insert(wksp_t *w, uint32_t x, int is_free) {
+  return is_free ? free_insert(w, x) : treap_insert(w, x, 0);
+}
+
+/* Best fit: the node of the smallest size >= need, or rather its same-size
+ * list head if it has one (the reference's choice); NUL if none. */
 static uint32_t free_fit(const wksp_t *w, uint64_t need) {
   const wksp_rec_t *rec = wksp_private_rec(w);
   uint32_t best = NUL, t = w->free_root, n = w->part_max;
   for (uint32_t steps = 0; t != NUL && t < n && steps <= n; steps++) {
-    if (rec[t].hi - rec[t].lo >= need) {
+    if (part_sz(rec, t) >= need) {
       best = t;
       t = rec[t].left;
     } else {
       t = rec[t].right;
     }
   }
+  if (best != NUL && rec[best].same != NUL && rec[best].same < n) best = rec[best].same;
   return best;
 }
 
@@ -169,14 +228,14 @@ static int idle_pop(wksp_t *w, uint32_t *out) {
   if (i >= w->part_max || rec[i].lo)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "idle stack of \"%.39s\" holds bad record %u", w->name, i);
   w->idle_top = rec[i].left;
-  rec[i].left = rec[i].right = rec[i].parent = NUL;
+  rec[i].left = rec[i].right = rec[i].parent = rec[i].same = NUL;
   *out = i;
   return WKSP_SUCCESS;
 }
 
 static void idle_push(wksp_t *w, uint32_t i) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  rec[i].prev = rec[i].next = rec[i].right = rec[i].parent = NUL;
+  rec[i].prev = rec[i].next = rec[i].right = rec[i].parent = rec[i].same = NUL;
   rec[i].left = w->idle_top;
   w->idle_top = i;
 }
@@ -207,7 +266,7 @@ static int carve(wksp_t *w, uint32_t f, uint64_t align, uint64_t sz, uint64_t ta
   wksp_rec_t *rec = wksp_private_rec(w);
   uint64_t flo = rec[f].lo, fhi = rec[f].hi;
   uint64_t r0 = (flo + align - 1) & ~(align - 1), r1 = r0 + sz;
-  int r = treap_remove(w, f, 1);
+  int r = free_remove(w, f);
   if (r) return r;
   wksp_private_hook(WKSP_HOOK_ALLOC_UNLINKED);
   uint32_t a = NUL, t = NUL;
@@ -240,14 +299,14 @@ static int carve(wksp_t *w, uint32_t f, uint64_t align, uint64_t sz, uint64_t ta
     if (nx != NUL) rec[nx].prev = a;
     rec[f].next = a;
     rec[f].hi = r0;
-    if ((r = treap_insert(w, f, 1))) return r;
+    if ((r = free_insert(w, f))) return r;
     u = a;
   } else {
     __atomic_store_n(&rec[f].tag, tag, __ATOMIC_RELEASE); /* commit */
     wksp_private_hook(WKSP_HOOK_ALLOC_COMMIT);
   }
   if ((r = treap_insert(w, u, 0))) return r;
-  if (t != NUL && (r = treap_insert(w, t, 1))) return r;
+  if (t != NUL && (r = free_insert(w, t))) return r;
   *out_lo = rec[u].lo;
   *out_hi = ahi;
   wksp_private_hook(WKSP_HOOK_ALLOC_END);
@@ -331,7 +390,7 @@ static int release(wksp_t *w, uint32_t u) {
   __atomic_store_n(&rec[u].tag, 0, __ATOMIC_RELEASE); /* commit */
   wksp_private_hook(WKSP_HOOK_FREE_COMMIT);
   if (n != NUL && !rec[n].tag) {
-    if ((r = treap_remove(w, n, 1))) return r;
+    if ((r = free_remove(w, n))) return r;
     uint32_t nn = rec[n].next;
     rec[u].hi = rec[n].hi;
     rec[u].next = nn;
@@ -341,7 +400,7 @@ static int release(wksp_t *w, uint32_t u) {
     wksp_private_hook(WKSP_HOOK_FREE_MERGE_NEXT);
   }
   if (p != NUL && !rec[p].tag) {
-    if ((r = treap_remove(w, p, 1))) return r;
+    if ((r = free_remove(w, p))) return r;
     uint32_t nx = rec[u].next;
     rec[p].hi = rec[u].hi;
     rec[p].next = nx;
@@ -351,7 +410,7 @@ static int release(wksp_t *w, uint32_t u) {
     u = p;
     wksp_private_hook(WKSP_HOOK_FREE_MERGE_PREV);
   }
-  if ((r = treap_insert(w, u, 1))) return r;
+  if ((r = free_insert(w, u))) return r;
   wksp_private_hook(WKSP_HOOK_FREE_END);
   return WKSP_SUCCESS;
 }

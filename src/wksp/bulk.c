@@ -91,14 +91,14 @@ int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed) {
     p->prev = k ? idx[k - 1] : NUL;
     p->next = k + 1 < keep ? idx[k + 1] : NUL;
     p->hi = k + 1 < keep ? rec[idx[k + 1]].lo : ghi;
-    p->left = p->right = p->parent = NUL;
+    p->left = p->right = p->parent = p->same = NUL;
   }
   w->used_root = w->free_root = w->idle_top = NUL;
   for (uint64_t i = w->part_max; i-- > 0;) {
     wksp_rec_t *p = &rec[i];
     if (p->lo) continue;
     p->tag = p->hi = 0;
-    p->prev = p->next = p->right = p->parent = NUL;
+    p->prev = p->next = p->right = p->parent = p->same = NUL;
     p->left = w->idle_top;
     w->idle_top = (uint32_t)i;
   }
@@ -141,15 +141,16 @@ static inline void shadow_set(wksp_t *w, uint64_t i, uint64_t lo, uint64_t tag) 
  * applies, rebuilds, clears the journal. */
 static int bulk_commit(wksp_t *w, uint32_t seed) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  rec[0].jseed = seed;
+  rec[0].new_lo = seed; /* record 0's shadow lo is implied: gaddr_lo */
   __atomic_store_n(&w->gen, w->gen | WKSP_GEN_JOURNAL, __ATOMIC_RELEASE);
   wksp_private_hook(WKSP_HOOK_BULK_COMMIT);
   int changed = 0;
   for (uint64_t i = 0; i < w->part_max; i++) {
     wksp_rec_t *p = &rec[i];
-    int differs = p->lo != p->new_lo || (p->new_lo && p->tag != p->new_tag);
+    uint64_t lo = wksp_private_shadow_lo(w, i);
+    int differs = p->lo != lo || (lo && p->tag != p->new_tag);
     __atomic_store_n(&p->tag, p->new_tag, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->lo, p->new_lo, __ATOMIC_RELEASE);
+    __atomic_store_n(&p->lo, lo, __ATOMIC_RELEASE);
     /* The crash point: right after the first real change. */
     if (differs && !changed++) wksp_private_hook(WKSP_HOOK_BULK_APPLY);
   }

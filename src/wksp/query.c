@@ -49,8 +49,27 @@ static int walk(const wksp_t *w, const char *who, visit_fn visit, void *ctx) {
 
 /* ---- verify ------------------------------------------------------------ */
 
+/* Free treap node t's same-size list: members mark themselves, link back,
+ * are free and of the node's size; counted into *seen (bounded by expect). */
+static int same_check(const wksp_t *w, const char *who, uint32_t t, uint64_t sz, uint64_t *seen, uint64_t expect) {
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  uint64_t n = w->part_max;
+  uint32_t prev = t, m = ld32(&rec[t].same);
+  if (m == t) return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: free treap node %u of \"%.39s\" is marked as a list member",
+                              who, t, w->name);
+  for (; m != NUL; prev = m, m = ld32(&rec[m].left)) {
+    uint64_t lo = m < n ? ld64(&rec[m].lo) : 0;
+    if (m >= n || ld32(&rec[m].same) != m || ld32(&rec[m].parent) != prev || !lo || ld64(&rec[m].tag) ||
+        ld64(&rec[m].hi) - lo != sz || ++*seen > expect)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: same-size list of free node %u (size %lu) of \"%.39s\" has a bad "
+                      "member %u after %u", who, t, (unsigned long)sz, w->name, m, prev);
+  }
+  return WKSP_SUCCESS;
+}
+
 /* In-order walk of a treap with an explicit stack: keys strictly ascending,
- * heap order of priorities, right kind of partition, expected node count. */
+ * heap order of priorities, right kind of partition, parent links, and (free
+ * treap) the same-size lists; nodes and list members add up to expect. */
 static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_free, uint64_t expect) {
   const wksp_rec_t *rec = wksp_private_rec(w);
   const char *kind = is_free ? "free" : "used";
@@ -74,7 +93,7 @@ static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_f
     uint64_t lo = ld64(&rec[t].lo), sz = ld64(&rec[t].hi) - lo, tag = ld64(&rec[t].tag);
     uint32_t kids[2] = {ld32(&rec[t].left), ld32(&rec[t].right)};
     int bad_kind = !lo || (is_free ? tag != 0 : tag == 0);
-    int bad_order = seen && (is_free ? (sz < psz || (sz == psz && lo <= plo)) : lo <= plo);
+    int bad_order = seen && (is_free ? sz <= psz : lo <= plo);
     if (bad_kind || bad_order || ++seen > expect) {
       r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": record %u [%lu,+%lu) tag %lu %s", who, kind,
                    w->name, t, (unsigned long)lo, (unsigned long)sz, (unsigned long)tag,
@@ -101,12 +120,13 @@ static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_f
         goto done;
       }
     }
+    if (is_free && (r = same_check(w, who, t, sz, &seen, expect))) goto done;
     psz = sz;
     plo = lo;
     t = kids[1];
   }
   if (seen != expect)
-    r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\" has %lu nodes, expected %lu", who, kind, w->name,
+    r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s index of \"%.39s\" holds %lu partitions, expected %lu", who, kind, w->name,
                  (unsigned long)seen, (unsigned long)expect);
 done:
   free(stack);

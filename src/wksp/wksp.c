@@ -75,6 +75,8 @@ static int lock_init(wksp_t *w) {
   if (r) return wksp_err(WKSP_ERR_FAIL, r, "wksp_new: pthread_mutexattr_init");
   r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
   if (!r) r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+  /* Error checking: a thread locking twice gets EDEADLK instead of hanging. */
+  if (!r) r = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
   memset(&w->lock, 0, sizeof w->lock);
   if (!r) r = pthread_mutex_init(&w->lock.m, &a);
   pthread_mutexattr_destroy(&a);
@@ -112,7 +114,7 @@ int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max, uint
   for (uint64_t i = 0; i < part_max; i++) {
     uint32_t next_idle = i + 1 < part_max ? (uint32_t)(i + 1) : WKSP_IDX_NULL;
     rec[i] = (wksp_rec_t){.prev = WKSP_IDX_NULL, .next = WKSP_IDX_NULL, .left = next_idle,
-                          .right = WKSP_IDX_NULL, .parent = WKSP_IDX_NULL};
+                          .right = WKSP_IDX_NULL, .parent = WKSP_IDX_NULL, .same = WKSP_IDX_NULL};
   }
   rec[0].lo = wksp_gaddr_lo(w);
   rec[0].hi = wksp_gaddr_hi(w);
@@ -210,10 +212,10 @@ static int recover(wksp_t *w) {
   if (replay) {
     for (uint64_t i = 0; i < w->part_max; i++) {
       __atomic_store_n(&rec[i].tag, rec[i].new_tag, __ATOMIC_RELAXED);
-      __atomic_store_n(&rec[i].lo, rec[i].new_lo, __ATOMIC_RELEASE);
+      __atomic_store_n(&rec[i].lo, wksp_private_shadow_lo(w, i), __ATOMIC_RELEASE);
     }
   }
-  int r = wksp_private_rebuild(w, replay, replay ? rec[0].jseed : w->seed);
+  int r = wksp_private_rebuild(w, replay, replay ? (uint32_t)rec[0].new_lo : w->seed);
   if (r) return wksp_err_wrap(r, "wksp recovery of \"%.39s\"", w->name);
   r = wksp_private_verify(w, "wksp recovery");
   if (r) return r;
@@ -229,6 +231,8 @@ int wksp_private_lock(wksp_t *w) {
   int e = pthread_mutex_lock(&w->lock.m);
   if (e == ENOTRECOVERABLE)
     return wksp_err(WKSP_ERR_CORRUPT, e, "workspace \"%.39s\": lock not recoverable", w->name);
+  if (e == EDEADLK)
+    return wksp_err(WKSP_ERR_INVAL, e, "workspace \"%.39s\": this thread already holds its lock", w->name);
   if (e && e != EOWNERDEAD)
     return wksp_err(WKSP_ERR_FAIL, e, "workspace \"%.39s\": pthread_mutex_lock", w->name);
   if (e == EOWNERDEAD || (w->gen & (WKSP_GEN_WRITING | WKSP_GEN_JOURNAL))) {

@@ -4,7 +4,7 @@
  *
  * ## Layout (fixed invariant: header <= 128 bytes, 64 bytes per record)
  *
- *   [0, 128)                  wksp_hdr_t (struct wksp)
+ *   [0, 128)                  header (struct wksp, with the robust mutex)
  *   [128, 128 + 64*part_max)  wksp_rec_t records, index 0 .. part_max-1
  *   [gaddr_lo, gaddr_hi)      data region
  *
@@ -40,26 +40,39 @@
  * and stale derived data.
  *
  * Bulk operations (tag_free, reset, replace) write the complete new truth
- * into every record's shadow (new_lo, new_tag) and the new seed into record
- * 0's jseed, then commit by setting WKSP_GEN_JOURNAL in the header's gen,
- * then copy the shadows over (lo, tag), rebuild, and clear the bit.
- * Recovery replays the copy when the bit is set (idempotent), otherwise
- * ignores the shadows: the bulk operation is all or nothing.
+ * into every record's shadow (new_lo, new_tag), then commit by setting
+ * WKSP_GEN_JOURNAL in the header's gen, then copy the shadows over (lo,
+ * tag), rebuild, and clear the bit.  Recovery replays the copy when the bit
+ * is set (idempotent), otherwise ignores the shadows: the bulk operation is
+ * all or nothing.  Record 0 always stays the lowest partition, so its
+ * shadow lo is implied (gaddr_lo) and its new_lo slot carries the seed the
+ * bulk operation installs.  So the whole journal is one bit in the header
+ * plus 16 bytes per record, and the invariant's 128 + 64 bytes hold.
  *
  * `gen` (header) is a sequence counter: odd (WKSP_GEN_WRITING) while a lock
- * holder is changing metadata.  A writer that dies leaves it odd, so the next wksp_private_lock
- * runs recovery (journal replay, merge, rebuild, verify) before anything
- * else, whether or not the robust mutex reported EOWNERDEAD.  Read-only
- * attachments cannot lock (the mutex lives in read-only memory), so their
- * queries read optimistically and retry when gen changed or was odd.
+ * holder is changing metadata.  A writer that dies leaves it odd, so the
+ * next wksp_private_lock runs recovery (journal replay, merge, rebuild,
+ * verify) before anything else, whether or not the robust mutex reported
+ * EOWNERDEAD (which it does, via the kernel's robust futex list, for any
+ * thread that dies holding it: PIDs, their reuse and PID namespaces play no
+ * part).  Stores of a killed process that executed are visible to the next
+ * locker (the mutex orders them); release stores keep the truth's order on
+ * weakly ordered CPUs.  Read-only attachments cannot lock (the mutex lives
+ * in read-only memory), so their queries read optimistically and retry when
+ * gen changed or was odd.
  *
  * ## Treaps
- * Free partitions: treap keyed by (size, lo) (unique; best fit = smallest
- * size >= need, lowest address among equals).  Allocated partitions: treap
- * keyed by lo.  Priority of record i: wksp_private_prio(seed, i), ties broken
- * by index, so the shape is a pure function of keys and seed.  Parent links
- * make removal O(1) expected (no descent from the root).  Idle records form
- * a stack linked through `left`. */
+ * Free partitions: treap keyed by size; further free partitions of a size
+ * already in the treap hang off that node in a same-size list (as in the
+ * reference: a new one goes to the list head, best fit takes the list head
+ * if there is one, else the node, and removing a node promotes the list
+ * head).  A list member links next / prev through left / parent and holds
+ * its own index in `same`.  This reproduces the reference's choices among
+ * equal sizes exactly.  Allocated partitions: treap keyed by lo.  Priority
+ * of record i: wksp_private_prio(seed, i), ties broken by index, so the
+ * shape is a pure function of the keys, the seed and the list order.
+ * Parent links make removal O(1) expected (no descent from the root).  Idle
+ * records form a stack linked through `left`. */
 #ifndef WKSP_SRC_WKSP_PRIVATE_H
 #define WKSP_SRC_WKSP_PRIVATE_H
 
@@ -106,8 +119,8 @@ typedef struct {
   uint32_t left;    /* treap children; left is the idle-stack link */
   uint32_t right;
   uint32_t parent;  /* treap parent */
-  uint32_t jseed;   /* record 0 only: seed the committed bulk operation installs */
-  uint64_t new_lo;  /* bulk shadow of lo */
+  uint32_t same;    /* free treap node: head of its same-size list; list member: own index */
+  uint64_t new_lo;  /* bulk shadow of lo (record 0: the seed to install) */
   uint64_t new_tag; /* bulk shadow of tag */
 } wksp_rec_t;
 
@@ -127,6 +140,12 @@ static inline uint32_t wksp_private_prio(uint32_t seed, uint32_t idx) {
   x *= 0x846ca68bu;
   x ^= x >> 16;
   return x;
+}
+
+/* Lo a committed bulk operation gives record i (record 0: always gaddr_lo;
+ * its new_lo slot holds the seed). */
+static inline uint64_t wksp_private_shadow_lo(const wksp_t *w, uint64_t i) {
+  return i ? wksp_private_rec(w)[i].new_lo : WKSP_HDR_SZ + WKSP_PART_SZ * (uint64_t)w->part_max;
 }
 
 /* ---- read-only attachments ---------------------------------------------- */
@@ -181,7 +200,9 @@ static inline void wksp_private_hook(int point) {
  * holder left gen odd).  SUCCESS, INVAL (NULL), PERM (read-only attachment),
  * CORRUPT (recovery failed: the lock is released and the next caller tries
  * again), NOMEM (recovery needs scratch memory), FAIL (pthread error).
- * Re-entrancy is not supported. */
+ * Not re-entrant: locking again from the holding thread is INVAL (the mutex
+ * is error-checking), so calling a public allocator function while holding
+ * the lock fails instead of deadlocking. */
 int wksp_private_lock(wksp_t *w);
 void wksp_private_unlock(wksp_t *w);
 

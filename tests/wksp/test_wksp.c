@@ -326,6 +326,41 @@ static void test_verify_detects(void) {
   }
 }
 
+/* Equal-size holes share a same-size list; damage to it is found, and the
+ * newest hole is the one reused (the reference's choice). */
+static void test_same_size_list(void) {
+  wksp_t *w = wksp_make(32, 1 << 16);
+  CHECK(w);
+  uint64_t g[7];
+  for (int i = 0; i < 7; i++) CHECK_OK(wksp_alloc(w, 1, 100, 1, &g[i]));
+  CHECK_OK(wksp_free(w, g[1]));
+  CHECK_OK(wksp_free(w, g[3]));
+  CHECK_OK(wksp_free(w, g[5]));
+  CHECK_OK(wksp_verify(w));
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t member = WKSP_IDX_NULL;
+  for (uint32_t i = 0; i < 32; i++)
+    if (rec[i].lo && !rec[i].tag && rec[i].same == i) member = i;
+  CHECK(member != WKSP_IDX_NULL);
+  uint32_t save = rec[member].parent;
+  rec[member].parent = 31;
+  CHECK_ERR(wksp_verify(w), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "same-size"));
+  rec[member].parent = save;
+  rec[member].same = WKSP_IDX_NULL;
+  CHECK_ERR(wksp_verify(w), WKSP_ERR_CORRUPT);
+  rec[member].same = member;
+  CHECK_OK(wksp_verify(w));
+  uint64_t x;
+  CHECK_OK(wksp_alloc(w, 1, 100, 2, &x));
+  CHECK_EQ(x, g[5]); /* newest hole first */
+  CHECK_OK(wksp_alloc(w, 1, 100, 2, &x));
+  CHECK_EQ(x, g[3]);
+  CHECK_OK(wksp_alloc(w, 1, 100, 2, &x));
+  CHECK_EQ(x, g[1]); /* the node last */
+  CHECK_OK(wksp_verify(w));
+}
+
 /* Damaged derived links are caught before any out-of-range access; the
  * call fails CORRUPT and the next call repairs from the records. */
 static void test_self_repair(void) {
@@ -345,6 +380,45 @@ static void test_self_repair(void) {
   CHECK_OK(wksp_verify(w));
   CHECK_OK(wksp_free(w, g[1]));
   CHECK_OK(wksp_verify(w));
+}
+
+/* Random damage to the records (never to the header's mutex): every call
+ * returns some code without crashing, hanging or touching memory outside
+ * the workspace (ASan build), and the error codes are the documented ones. */
+static void test_garbage_no_crash(void) {
+  uint64_t rng = test_seed();
+  for (int it = 0; it < 300; it++) {
+    wksp_t *w = wksp_make(32, 1 << 16);
+    CHECK(w);
+    uint64_t g[16];
+    for (int i = 0; i < 16; i++) g[i] = 0, wksp_alloc(w, 1 << (test_rng(&rng) % 8), 1 + test_rng(&rng) % 3000, 1 + (uint64_t)i % 4, &g[i]);
+    uint8_t *meta = (uint8_t *)wksp_private_rec(w);
+    int hits = 1 + (int)(test_rng(&rng) % 8);
+    for (int k = 0; k < hits; k++) {
+      size_t off = test_rng(&rng) % (64 * 32);
+      meta[off] = (uint8_t)test_rng(&rng);
+    }
+    if (test_rng(&rng) % 4 == 0) w->used_root = (uint32_t)test_rng(&rng) % 40;
+    if (test_rng(&rng) % 4 == 0) w->gen |= 1; /* force a repair attempt */
+    for (int op = 0; op < 40; op++) {
+      uint64_t x, t;
+      wksp_part_t parts[64];
+      size_t cnt;
+      wksp_usage_t u;
+      int r;
+      switch (test_rng(&rng) % 7) {
+      case 0: r = wksp_alloc(w, 1 << (test_rng(&rng) % 6), 1 + test_rng(&rng) % 2000, 3, &x); break;
+      case 1: r = wksp_free(w, g[test_rng(&rng) % 16] + test_rng(&rng) % 8); break;
+      case 2: r = wksp_tag(w, g[test_rng(&rng) % 16], &t); break;
+      case 3: r = wksp_part_list(w, parts, 64, &cnt); break;
+      case 4: r = wksp_usage(w, NULL, 0, &u); break;
+      case 5: r = wksp_verify(w); break;
+      default: r = wksp_rebuild(w, (uint32_t)test_rng(&rng)); break;
+      }
+      CHECK(r == 0 || r == WKSP_ERR_INVAL || r == WKSP_ERR_CORRUPT || r == WKSP_ERR_FULL);
+      if (r) CHECK(errmsg_set());
+    }
+  }
 }
 
 static void test_rebuild(void) {
@@ -475,10 +549,12 @@ static void test_private_interface(void) {
   uint64_t g;
   CHECK_OK(wksp_alloc(w, 0, 500, 3, &g));
   CHECK_OK(wksp_private_lock(w));
+  int relock = wksp_private_lock(w); /* same thread: refused, no deadlock */
   wksp_part_t *list;
   uint64_t n;
   int r = wksp_private_alloc_list(w, &list, &n);
   wksp_private_unlock(w);
+  CHECK_ERR(relock, WKSP_ERR_INVAL);
   CHECK_OK(r);
   CHECK_EQ(n, 1);
   CHECK_EQ(list[0].gaddr_lo, g);
@@ -537,7 +613,9 @@ int main(void) {
   TEST_RUN(test_tag_query_free_usage);
   TEST_RUN(test_memset);
   TEST_RUN(test_verify_detects);
+  TEST_RUN(test_same_size_list);
   TEST_RUN(test_self_repair);
+  TEST_RUN(test_garbage_no_crash);
   TEST_RUN(test_rebuild);
   TEST_RUN(test_rebuild_merges);
   TEST_RUN(test_rdonly);

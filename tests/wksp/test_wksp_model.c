@@ -11,31 +11,101 @@
 
 enum { MODEL_MAX = 4096, OPS = 120000, BATCH = 400 };
 
+/* A partition of the model; free ones carry the reference's same-size
+ * bookkeeping: the first indexed free partition of a size is the "node",
+ * later ones are list members stamped in insertion order (best fit takes
+ * the newest member, else the node; removing the node promotes the newest
+ * member). */
 typedef struct {
-  wksp_part_t p[MODEL_MAX];
+  wksp_part_t p;
+  int indexed, node;
+  uint64_t stamp;
+} entry_t;
+
+typedef struct {
+  entry_t e[MODEL_MAX];
   size_t n;
-  uint64_t part_max;
+  uint64_t part_max, clock;
 } model_t;
+
+static uint64_t esz(const entry_t *e) { return e->p.gaddr_hi - e->p.gaddr_lo; }
+
+static void free_add(model_t *m, size_t i) {
+  int have = 0;
+  for (size_t j = 0; j < m->n; j++) have |= m->e[j].indexed && esz(&m->e[j]) == esz(&m->e[i]);
+  m->e[i].indexed = 1;
+  m->e[i].node = !have;
+  m->e[i].stamp = ++m->clock;
+}
+
+/* The newest indexed list member of size sz (SIZE_MAX if none). */
+static size_t newest_member(const model_t *m, uint64_t sz) {
+  size_t best = SIZE_MAX;
+  for (size_t j = 0; j < m->n; j++)
+    if (m->e[j].indexed && !m->e[j].node && esz(&m->e[j]) == sz &&
+        (best == SIZE_MAX || m->e[j].stamp > m->e[best].stamp))
+      best = j;
+  return best;
+}
+
+static void free_del(model_t *m, size_t i) {
+  m->e[i].indexed = 0;
+  if (!m->e[i].node) return;
+  size_t h = newest_member(m, esz(&m->e[i]));
+  if (h != SIZE_MAX) m->e[h].node = 1;
+}
+
+/* After a rebuild: free partitions re-enter the index in address order. */
+static void model_restamp(model_t *m) {
+  for (size_t i = 0; i < m->n; i++) m->e[i].indexed = 0;
+  for (size_t i = 0; i < m->n; i++)
+    if (!m->e[i].p.tag) free_add(m, i);
+}
 
 static void model_reset(model_t *m, wksp_t *w) {
   m->n = 1;
-  m->p[0] = (wksp_part_t){wksp_gaddr_lo(w), wksp_gaddr_hi(w), 0};
+  m->e[0] = (entry_t){.p = {wksp_gaddr_lo(w), wksp_gaddr_hi(w), 0}, .indexed = 1, .node = 1};
   m->part_max = wksp_part_max(w);
 }
 
 static void model_insert(model_t *m, size_t at, wksp_part_t p) {
-  memmove(&m->p[at + 1], &m->p[at], (m->n - at) * sizeof p);
-  m->p[at] = p;
+  memmove(&m->e[at + 1], &m->e[at], (m->n - at) * sizeof m->e[0]);
+  m->e[at] = (entry_t){.p = p};
   m->n++;
 }
 
+static void model_remove(model_t *m, size_t at) {
+  memmove(&m->e[at], &m->e[at + 1], (m->n - at - 1) * sizeof m->e[0]);
+  m->n--;
+}
+
+/* Frees partition i as the allocator does: absorb a free successor, then
+ * merge into a free predecessor, then index the result. */
+static void model_free(model_t *m, size_t i) {
+  if (i + 1 < m->n && !m->e[i + 1].p.tag) {
+    free_del(m, i + 1);
+    m->e[i].p.gaddr_hi = m->e[i + 1].p.gaddr_hi;
+    model_remove(m, i + 1);
+  }
+  if (i > 0 && !m->e[i - 1].p.tag) {
+    free_del(m, i - 1);
+    m->e[i - 1].p.gaddr_hi = m->e[i].p.gaddr_hi;
+    model_remove(m, i);
+    i--;
+  }
+  m->e[i].p.tag = 0;
+  free_add(m, i);
+}
+
+/* tag_free / reset / rebuild: merge everything, then rebuild the index. */
 static void model_merge(model_t *m) {
   size_t k = 0;
   for (size_t i = 0; i < m->n; i++) {
-    if (k && !m->p[i].tag && !m->p[k - 1].tag) m->p[k - 1].gaddr_hi = m->p[i].gaddr_hi;
-    else m->p[k++] = m->p[i];
+    if (k && !m->e[i].p.tag && !m->e[k - 1].p.tag) m->e[k - 1].p.gaddr_hi = m->e[i].p.gaddr_hi;
+    else m->e[k++] = m->e[i];
   }
   m->n = k;
+  model_restamp(m);
 }
 
 /* Predicts an allocation: returns 0 and the expected gaddr/extent, or FULL. */
@@ -43,15 +113,15 @@ static int model_alloc(model_t *m, uint64_t align, uint64_t sz, uint64_t tag, ui
                        uint64_t *hi) {
   if (!align) align = 4096;
   if (sz > UINT64_MAX - (align - 1)) return WKSP_ERR_FULL;
-  uint64_t need = sz + align - 1;
-  size_t best = SIZE_MAX;
-  for (size_t i = 0; i < m->n; i++) {
-    uint64_t s = m->p[i].gaddr_hi - m->p[i].gaddr_lo;
-    if (m->p[i].tag || s < need) continue;
-    if (best == SIZE_MAX || s < m->p[best].gaddr_hi - m->p[best].gaddr_lo) best = i;
-  }
-  if (best == SIZE_MAX) return WKSP_ERR_FULL;
-  wksp_part_t f = m->p[best];
+  uint64_t need = sz + align - 1, fit = UINT64_MAX;
+  for (size_t i = 0; i < m->n; i++)
+    if (!m->e[i].p.tag && esz(&m->e[i]) >= need && esz(&m->e[i]) < fit) fit = esz(&m->e[i]);
+  if (fit == UINT64_MAX) return WKSP_ERR_FULL;
+  size_t best = newest_member(m, fit);
+  for (size_t i = 0; best == SIZE_MAX && i < m->n; i++)
+    if (m->e[i].indexed && m->e[i].node && esz(&m->e[i]) == fit) best = i;
+  free_del(m, best);
+  wksp_part_t f = m->e[best].p;
   uint64_t r0 = (f.gaddr_lo + align - 1) & ~(align - 1), r1 = r0 + sz, idle = m->part_max - m->n;
   int head = r0 > f.gaddr_lo && idle > 0;
   idle -= (uint64_t)head;
@@ -59,15 +129,20 @@ static int model_alloc(model_t *m, uint64_t align, uint64_t sz, uint64_t tag, ui
   *g = r0;
   *lo = head ? r0 : f.gaddr_lo;
   *hi = tail ? r1 : f.gaddr_hi;
-  m->p[best] = (wksp_part_t){*lo, *hi, tag};
+  m->e[best] = (entry_t){.p = {*lo, *hi, tag}};
   if (tail) model_insert(m, best + 1, (wksp_part_t){r1, f.gaddr_hi, 0});
-  if (head) model_insert(m, best, (wksp_part_t){f.gaddr_lo, r0, 0});
+  if (head) {
+    model_insert(m, best, (wksp_part_t){f.gaddr_lo, r0, 0});
+    free_add(m, best);
+    best++;
+  }
+  if (tail) free_add(m, best + 1);
   return 0;
 }
 
 static size_t model_find(const model_t *m, uint64_t g) {
   for (size_t i = 0; i < m->n; i++)
-    if (g >= m->p[i].gaddr_lo && g < m->p[i].gaddr_hi) return i;
+    if (g >= m->e[i].p.gaddr_lo && g < m->e[i].p.gaddr_hi) return i;
   return SIZE_MAX;
 }
 
@@ -86,10 +161,10 @@ static int model_check(const model_t *m, wksp_t *w, uint64_t *rng) {
   if (wksp_part_list(w, got, MODEL_MAX, &cnt) || cnt != m->n)
     return fprintf(stderr, "part_list: %zu partitions, model %zu\n", cnt, m->n), 0;
   for (size_t i = 0; i < cnt; i++)
-    if (memcmp(&got[i], &m->p[i], sizeof got[i]))
+    if (memcmp(&got[i], &m->e[i].p, sizeof got[i]))
       return fprintf(stderr, "partition %zu: [%lu,%lu) tag %lu, model [%lu,%lu) tag %lu\n", i,
-                     got[i].gaddr_lo, got[i].gaddr_hi, got[i].tag, m->p[i].gaddr_lo, m->p[i].gaddr_hi,
-                     m->p[i].tag), 0;
+                     got[i].gaddr_lo, got[i].gaddr_hi, got[i].tag, m->e[i].p.gaddr_lo, m->e[i].p.gaddr_hi,
+                     m->e[i].p.tag), 0;
   uint64_t tags[3] = {1 + test_rng(rng) % 6, 1 + test_rng(rng) % 6, 1 + test_rng(rng) % 6};
   size_t tag_cnt = 1 + test_rng(rng) % 3;
   wksp_usage_t u;
@@ -97,11 +172,11 @@ static int model_check(const model_t *m, wksp_t *w, uint64_t *rng) {
   wksp_usage_t want = {.total_max = m->part_max, .total_cnt = m->n, .total_sz = wksp_data_max(w)};
   size_t q = 0;
   for (size_t i = 0; i < m->n; i++) {
-    uint64_t s = m->p[i].gaddr_hi - m->p[i].gaddr_lo;
-    if (!m->p[i].tag) {
+    uint64_t s = m->e[i].p.gaddr_hi - m->e[i].p.gaddr_lo;
+    if (!m->e[i].p.tag) {
       want.free_cnt++;
       want.free_sz += s;
-    } else if (tag_in(m->p[i].tag, tags, tag_cnt)) {
+    } else if (tag_in(m->e[i].p.tag, tags, tag_cnt)) {
       want.used_cnt++;
       want.used_sz += s;
       q++;
@@ -111,7 +186,7 @@ static int model_check(const model_t *m, wksp_t *w, uint64_t *rng) {
   if (wksp_tag_query(w, tags, tag_cnt, got, MODEL_MAX, &cnt) || cnt != q)
     return fprintf(stderr, "tag_query: %zu, model %zu\n", cnt, q), 0;
   for (size_t i = 0, k = 0; i < m->n; i++)
-    if (m->p[i].tag && tag_in(m->p[i].tag, tags, tag_cnt) && memcmp(&got[k++], &m->p[i], sizeof got[0]))
+    if (m->e[i].p.tag && tag_in(m->e[i].p.tag, tags, tag_cnt) && memcmp(&got[k++], &m->e[i].p, sizeof got[0]))
       return fprintf(stderr, "tag_query entry %zu differs\n", k - 1), 0;
   return 1;
 }
@@ -168,22 +243,19 @@ static void test_model(void) {
            * space or outside (INVAL). */
           uint64_t g;
           size_t i = test_rng(&rng) % model.n;
-          for (size_t s = 0; s < model.n && !model.p[i].tag && test_rng(&rng) % 8; s++) i = (i + 1) % model.n;
-          wksp_part_t p = model.p[i];
+          for (size_t s = 0; s < model.n && !model.e[i].p.tag && test_rng(&rng) % 8; s++) i = (i + 1) % model.n;
+          wksp_part_t p = model.e[i].p;
           g = p.gaddr_lo + test_rng(&rng) % (p.gaddr_hi - p.gaddr_lo);
           if (test_rng(&rng) % 50 == 0) g = test_rng(&rng) % (wksp_gaddr_hi(w) + 100);
           size_t at = model_find(&model, g);
-          int want = (at == SIZE_MAX || !model.p[at].tag) ? WKSP_ERR_INVAL : 0;
+          int want = (at == SIZE_MAX || !model.e[at].p.tag) ? WKSP_ERR_INVAL : 0;
           CHECK_ERR(wksp_free(w, g), want);
-          if (!want) {
-            model.p[at].tag = 0;
-            model_merge(&model);
-          }
+          if (!want) model_free(&model, at);
           frees += !want;
           bad += want != 0;
         } else if (r < 990) {
           uint64_t g;
-          wksp_part_t p = model.p[test_rng(&rng) % model.n];
+          wksp_part_t p = model.e[test_rng(&rng) % model.n].p;
           g = p.gaddr_lo + test_rng(&rng) % (p.gaddr_hi - p.gaddr_lo);
           uint64_t t;
           CHECK_OK(wksp_tag(w, g, &t));
@@ -192,10 +264,11 @@ static void test_model(void) {
           uint64_t tags[2] = {1 + test_rng(&rng) % 6, 1 + test_rng(&rng) % 6};
           CHECK_OK(wksp_tag_free(w, tags, 2));
           for (size_t i = 0; i < model.n; i++)
-            if (tag_in(model.p[i].tag, tags, 2)) model.p[i].tag = 0;
+            if (tag_in(model.e[i].p.tag, tags, 2)) model.e[i].p.tag = 0;
           model_merge(&model);
         } else if (r < 999) {
           CHECK_OK(wksp_rebuild(w, (uint32_t)test_rng(&rng)));
+          model_restamp(&model);
         } else {
           CHECK_OK(wksp_reset(w, (uint32_t)test_rng(&rng)));
           model_reset(&model, w);

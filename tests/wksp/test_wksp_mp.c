@@ -123,7 +123,7 @@ static void test_processes(void) {
     pid[i] = fork();
     CHECK(pid[i] >= 0);
     if (!pid[i]) {
-      worker(w, i, 2.0, &res[i]);
+      worker(w, i, 3.0, &res[i]);
       _exit(res[i].errors ? 1 : 0);
     }
   }
