@@ -23,10 +23,13 @@
  * Buffers: "meta" buffers are at most WKSP_FRAME_META_MAX bytes and may be
  * reused by the caller as soon as the call returns; "data" buffers have any
  * size and, for a writer, must stay allocated and unchanged until the frame
- * is closed (RAW data is written straight from the caller's memory at close,
- * without a copy).  On disk both kinds are encoded identically; a reader may
- * read a buffer written as data with a meta call and vice versa.  A
- * zero-length buffer emits nothing.
+ * is closed (large RAW data is written straight from the caller's memory at
+ * close, and LZ4 compression reads earlier data buffers of the frame as its
+ * history; if a data buffer changes before close, the frame's contents are
+ * unspecified).  On disk both kinds are encoded identically; a reader may read a
+ * buffer written as data with a meta call and vice versa.  A zero-length
+ * buffer emits nothing.  Reader buffers belong to the caller again when the
+ * call returns.
  *
  * Errors (return values; the message, from wksp_errmsg(), names the frame by
  * its start offset and the byte offset where the problem is):
@@ -91,9 +94,9 @@ typedef struct wksp_frame_reader wksp_frame_reader_t;
 typedef int (*wksp_frame_sink_fn_t)(void *ctx, const struct iovec *iov, int iovcnt);
 
 /* Creates a writer whose output goes to write_fn(ctx, ...).  The writer
- * allocates about 470 KiB (gather buffer, LZ4 state and ring, the latter only
+ * allocates about 480 KiB (256 KiB gather buffer; LZ4 state and 192 KiB ring
  * once an LZ4 frame is opened).  INVAL: out or write_fn NULL; NOMEM.  On
- * failure *out is NULL. */
+ * failure of any init, *out is NULL (when out is not NULL). */
 WKSP_API int wksp_frame_writer_init_sink(wksp_frame_writer_t **out, wksp_frame_sink_fn_t write_fn,
                                          void *ctx);
 
@@ -104,10 +107,12 @@ WKSP_API int wksp_frame_writer_init_sink(wksp_frame_writer_t **out, wksp_frame_s
  * closes, seeks or syncs the fd.  INVAL: out NULL or fd < 0; NOMEM. */
 WKSP_API int wksp_frame_writer_init_fd(wksp_frame_writer_t **out, int fd);
 
-/* Creates a writer into memory [mem, mem+sz).  A buffer call or close that
- * would write past the end is FAIL ("memory region of N bytes is full"), the
- * bytes before it stay written.  INVAL: out NULL, or mem NULL with sz > 0;
- * NOMEM. */
+/* Creates a writer into memory [mem, mem+sz).  Nothing is buffered: each
+ * call's bytes are in the region when it returns (LZ4 chunks are compressed
+ * straight into it); the data buffer rule above still holds.  A buffer
+ * call that would write past the end is FAIL ("memory region of N bytes is
+ * full"); the bytes before it stay written.  The writer never reads the
+ * region.  INVAL: out NULL, or mem NULL with sz > 0; NOMEM. */
 WKSP_API int wksp_frame_writer_init_mem(wksp_frame_writer_t **out, void *mem, size_t sz);
 
 /* Frees the writer (NULL: no-op, SUCCESS).  Closing the last frame is the

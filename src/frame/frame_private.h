@@ -26,4 +26,9 @@ static inline const char *frame_style_name(int style) {
   return style == WKSP_FRAME_LZ4 ? "LZ4" : "RAW";
 }
 
+/* Tests: exact != 0 makes the writer copy every LZ4 chunk into the ring, as
+ * the reference does, instead of compressing eligible chunks in place (the
+ * bytes must be the same either way). */
+void wksp_private_frame_writer_exact(wksp_frame_writer_t *w, int exact);
+
 #endif

@@ -132,7 +132,8 @@ static int read_raw(wksp_frame_reader_t *r, uint8_t *dst, size_t n) {
   consume(r, k);
   dst += k;
   n -= k;
-  while (n >= RBUF_SZ / 2) { /* buffer is empty here */
+  if (n >= RBUF_SZ / 2) r->rlo = r->rhi = 0; /* empty; its old bytes are no longer before off */
+  while (n >= RBUF_SZ / 2) {
     ssize_t got = read_some(r, dst, n, r->off);
     if (got < 0) return WKSP_ERR_FAIL;
     if (got == 0) return truncated(r, n, 0);

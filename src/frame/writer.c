@@ -8,12 +8,10 @@
  * buffers must stay unchanged until close.  Memory mode writes everything
  * straight into the region (LZ4 chunks compressed in place), one copy less.
  *
- * LZ4: to stay byte-identical with the reference, every chunk is copied into
- * the 192 KiB ring at the reference's cursor and compressed from there with
- * one LZ4 stream per frame.  LZ4's output depends on where its history lies
- * (contiguous prefix vs external dictionary), so compressing in place from
- * the caller's buffer would change the bytes; the ring copy costs a memcpy
- * per chunk, small next to compression. */
+ * LZ4: one LZ4 stream per frame, fed chunk by chunk exactly as the
+ * reference feeds it from its 192 KiB gather ring, so that the bytes are
+ * identical; most chunks of large data buffers are compressed in place
+ * without changing them (see the LZ4 section). */
 #include <errno.h>
 #include <lz4.h>
 #include <stdarg.h>
@@ -59,6 +57,9 @@ struct wksp_frame_writer {
   LZ4_stream_t *lz4;            /* allocated at the first LZ4 open */
   uint8_t *ring;                /* FRAME_RING bytes */
   size_t cursor;                /* ring cursor, reset at every LZ4 open */
+  int hist_in_caller;           /* the last chunk was compressed in place ... */
+  const uint8_t *hist_end;      /* ... and ended here, in a data buffer of this frame */
+  int exact;                    /* tests: every chunk through the ring, as the reference */
 };
 
 /* Makes the writer failed with the error just recorded (the code rc). */
@@ -209,18 +210,85 @@ static int append_ref(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
 
 /* ---- LZ4 ---------------------------------------------------------------- */
 
-/* One chunk (usz <= FRAME_CHUNK), exactly as the reference: ring copy with
- * wrap at chunk granularity, then compress from the ring. */
-static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz) {
-  if (FRAME_RING - w->cursor < usz) w->cursor = 0;
-  uint8_t *in = w->ring + w->cursor;
-  memcpy(in, src, usz);
+/* The reference copies every chunk into the ring and compresses it there.
+ * LZ4's output depends on that placement only through (a) the mode of each
+ * call, prefix (the source directly follows the stream's dictionary in
+ * memory) or external dictionary, (b) the stream's dictSize, and (c) the
+ * bytes LZ4 reads as history, at most 65535 bytes back.  The reference's
+ * dictionary always ends at the ring cursor, so its whole state is (cursor,
+ * dictSize).
+ *
+ * A chunk that is not the first of its data buffer and does not make the
+ * ring wrap is compressed by the reference in prefix mode, with history that
+ * is exactly the stream's preceding bytes: the same bytes lie right before
+ * the chunk in the caller's buffer (the previous chunk is a full 64 KiB one of
+ * the same buffer).  Such a chunk is compressed in place: the stream's
+ * dictionary pointer is moved to end at the chunk (dictSize unchanged), which
+ * is the reference's state translated to the caller's memory.  Every other
+ * chunk takes the reference path through the ring; before it, after in-place
+ * chunks, the reference's view is restored: for the usual ring wrap, LZ4
+ * trims the dictionary to the last 64 KiB, which are pointed to in the
+ * caller's buffer (the wrap chunk compresses in external-dictionary mode);
+ * otherwise the last 64 KiB are copied to where the reference's ring has them.
+ * Output is byte-identical (tests compare with the reference vectors and with
+ * the plain ring path on random buffer sequences); about 2 of 3 ring copies of
+ * large data buffers are saved.  This reads and sets two fields of liblz4's
+ * public stream struct (LZ4_stream_t.internal_donotuse, from lz4.h). */
+
+static LZ4_stream_t_internal *lz4_state(wksp_frame_writer_t *w) { return &w->lz4->internal_donotuse; }
+
+/* The in-place path needs the running liblz4 to be the one lz4.h describes;
+ * otherwise every chunk takes the ring path. */
+static int lz4_layout_known(void) {
+  return LZ4_versionNumber() == LZ4_VERSION_NUMBER && LZ4_sizeofState() == (int)sizeof(LZ4_stream_t);
+}
+
+static const uint8_t *ptr_back(const uint8_t *p, size_t n) {
+  return (const uint8_t *)((uintptr_t)p - n); /* may precede the buffer; LZ4 only compares it */
+}
+
+/* Makes the stream state the reference's again (dictionary in the ring)
+ * before a ring-path chunk of usz bytes, after in-place chunks. */
+static void lz4_back_to_ring(wksp_frame_writer_t *w, size_t usz) {
+  LZ4_stream_t_internal *st = lz4_state(w);
+  size_t dsz = st->dictSize, cur = w->cursor;
+  w->hist_in_caller = 0;
+  if (!dsz) return;
+  if (FRAME_RING - cur < usz && usz < cur && cur - dsz < usz && cur - usz >= FRAME_HIST) {
+    /* Ring wrap: the reference's dictionary [cur-dsz, cur) overlaps the
+     * chunk's new place [0, usz), so LZ4 trims it to its last 64 KiB and
+     * compresses in external-dictionary mode.  Same state, pointing at those
+     * bytes in the caller's buffer. */
+    st->dictSize = FRAME_HIST;
+    st->dictionary = w->hist_end - FRAME_HIST;
+    return;
+  }
+  size_t keep = dsz < FRAME_HIST ? dsz : FRAME_HIST;
+  memcpy(w->ring + cur - keep, w->hist_end - keep, keep);
+  st->dictionary = w->ring + cur - dsz;
+}
+
+/* One chunk (usz <= FRAME_CHUNK).  first: the chunk starts its buffer. */
+static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz, int first) {
+  const uint8_t *in;
+  if (!first && FRAME_RING - w->cursor >= usz && !w->exact && lz4_layout_known()) {
+    LZ4_stream_t_internal *st = lz4_state(w);
+    st->dictionary = ptr_back(src, st->dictSize);
+    in = src;
+    w->hist_in_caller = 1;
+    w->hist_end = src + usz;
+  } else {
+    if (w->hist_in_caller) lz4_back_to_ring(w, usz);
+    if (FRAME_RING - w->cursor < usz) w->cursor = 0;
+    memcpy(w->ring + w->cursor, src, usz);
+    in = w->ring + w->cursor;
+  }
   size_t bound = frame_csz_bound(usz);
-  /* memory mode compresses in place when the worst case fits the region */
-  int in_place = w->out_kind == OUT_MEM && FRAME_CHUNK_HDR + bound <= w->mem_sz - w->off;
-  int rc = in_place ? 0 : gather_reserve(w, FRAME_CHUNK_HDR + bound);
+  /* memory mode compresses straight into the region when the worst case fits */
+  int out_direct = w->out_kind == OUT_MEM && FRAME_CHUNK_HDR + bound <= w->mem_sz - w->off;
+  int rc = out_direct ? 0 : gather_reserve(w, FRAME_CHUNK_HDR + bound);
   if (rc) return rc;
-  uint8_t *out = in_place ? w->mem + w->off : w->gather + w->gather_used;
+  uint8_t *out = out_direct ? w->mem + w->off : w->gather + w->gather_used;
   int csz = LZ4_compress_fast_continue(w->lz4, (const char *)in, (char *)out + FRAME_CHUNK_HDR,
                                        (int)usz, (int)bound, 1);
   if (csz <= 0)
@@ -233,7 +301,7 @@ static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz) {
   out[2] = (uint8_t)(csz >> 16);
   w->cursor += usz;
   size_t n = FRAME_CHUNK_HDR + (size_t)csz;
-  if (in_place) {
+  if (out_direct) {
     w->off += n;
     w->delivered = w->off;
     return 0;
@@ -247,11 +315,11 @@ static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz) {
   return rc;
 }
 
-static int lz4_buffer(wksp_frame_writer_t *w, const uint8_t *src, size_t sz) {
+static int lz4_buffer(wksp_frame_writer_t *w, const uint8_t *src, size_t sz, int is_meta) {
   int rc = 0;
-  while (!rc && sz) {
+  for (int first = 1; !rc && sz; first = 0) {
     size_t usz = sz < FRAME_CHUNK ? sz : FRAME_CHUNK;
-    rc = lz4_chunk(w, src, usz);
+    rc = lz4_chunk(w, src, usz, first || is_meta);
     src += usz;
     sz -= usz;
   }
@@ -353,6 +421,7 @@ int wksp_frame_writer_open(wksp_frame_writer_t *w, int style, uint64_t *off) {
     if (rc) return writer_set_failed(w, rc);
     LZ4_resetStream_fast(w->lz4);
     w->cursor = 0;
+    w->hist_in_caller = 0;
   }
   w->style = style == WKSP_FRAME_LZ4 ? WKSP_FRAME_LZ4 : WKSP_FRAME_RAW;
   w->frame_off = w->off;
@@ -368,7 +437,7 @@ static int writer_append(wksp_frame_writer_t *w, const void *buf, size_t sz, int
   if (is_meta && sz > WKSP_FRAME_META_MAX)
     return wksp_err(WKSP_ERR_INVAL, 0, "%s: meta buffer of %zu bytes exceeds %lu", fn, sz,
                     WKSP_FRAME_META_MAX);
-  if (w->style == WKSP_FRAME_LZ4) rc = lz4_buffer(w, buf, sz);
+  if (w->style == WKSP_FRAME_LZ4) rc = lz4_buffer(w, buf, sz, is_meta);
   else if (is_meta || sz <= GATHER_COPY_MAX) rc = append_copy(w, buf, sz);
   else rc = append_ref(w, buf, sz);
   return rc ? writer_set_failed(w, rc) : 0;
@@ -393,3 +462,5 @@ int wksp_frame_writer_close(wksp_frame_writer_t *w, uint64_t *off) {
 }
 
 uint64_t wksp_frame_writer_offset(const wksp_frame_writer_t *w) { return w ? w->off : 0; }
+
+void wksp_private_frame_writer_exact(wksp_frame_writer_t *w, int exact) { w->exact = exact; }

@@ -12,6 +12,7 @@
 
 #include "../test.h"
 #include "frame_testlib.h"
+#include "frame/frame_private.h"
 #include "wksp/frame.h"
 
 /* ---- frame scripts ------------------------------------------------------ */
@@ -376,6 +377,125 @@ static void test_many_small_buffers(void) {
   free(out.p);
 }
 
+
+/* The in-place LZ4 path gives exactly the bytes of the plain ring path (the
+ * reference's algorithm) for random scripts and for patterns built to hit
+ * every ring position: runs of large buffers after small ones of every
+ * size class. */
+static int encode_both(tscript_t *sc, ftl_buf_t *fast, ftl_buf_t *exact) {
+  wksp_frame_writer_t *w;
+  int bad = 0;
+  for (int e = 0; e < 2 && !bad; e++) {
+    ftl_buf_t *out = e ? exact : fast;
+    out->sz = 0;
+    if (wksp_frame_writer_init_sink(&w, ftl_sink, out)) return -1;
+    wksp_private_frame_writer_exact(w, e);
+    bad = script_write(w, sc, e == 0);
+    bad = wksp_frame_writer_fini(w, NULL) || bad;
+  }
+  return bad || fast->sz != exact->sz || memcmp(fast->p, exact->p, fast->sz);
+}
+
+static void test_lz4_in_place_identical(void) {
+  ftl_buf_t fast = { 0 }, exact = { 0 };
+  for (int i = 0; i < 40; i++) {
+    tscript_t sc = script_new(g_seed * 31 + (uint64_t)i, 6u << 20);
+    for (int f = 0; f < sc.nframe; f++) sc.frames[f].style = WKSP_FRAME_LZ4;
+    int bad = encode_both(&sc, &fast, &exact);
+    script_free(&sc);
+    if (bad) fprintf(stderr, "script %d: in-place and ring outputs differ\n", i);
+    CHECK(!bad);
+  }
+  /* one LZ4 frame: a small buffer of size s0, then large buffers whose sizes
+   * put chunk boundaries at many ring offsets; text so that matches cross
+   * every boundary */
+  uint64_t s = g_seed;
+  enum { BIG = 4u << 20 };
+  uint8_t *big = malloc(BIG);
+  for (int i = 0; i < 80; i++) {
+    /* text, or random bytes repeating with a period just under 64 KiB: the
+     * matches then reach the far end of LZ4's window, where a wrong
+     * dictionary size or content would show */
+    if (i % 2 == 0) {
+      ftl_fill_text(big, BIG, 99 + (uint64_t)i);
+    } else {
+      size_t period = 65535 - (size_t)(ftl_rng(&s) % 4);
+      ftl_fill_random(big, period, (uint64_t)i);
+      for (size_t k = period; k < BIG; k++) big[k] = big[k - period];
+    }
+    tscript_t sc = { 0 };
+    sc.nframe = 1;
+    sc.frames = calloc(1, sizeof *sc.frames);
+    tframe_t *fr = &sc.frames[0];
+    fr->style = WKSP_FRAME_LZ4;
+    fr->bufs = calloc(8, sizeof *fr->bufs);
+    size_t sizes[8] = { (size_t)(ftl_rng(&s) % 70000), 65536 * 2 + (size_t)(ftl_rng(&s) % 200000),
+                        (size_t)(ftl_rng(&s) % 66000), 65536 + (size_t)(ftl_rng(&s) % 3),
+                        (size_t)(ftl_rng(&s) % 9) * 65536 + (size_t)(ftl_rng(&s) % 65537), 24,
+                        (size_t)(ftl_rng(&s) % 1000000), 131072 };
+    size_t at = 0; /* consecutive slices: the period continues across buffers */
+    for (int b = 0; b < 8; b++) {
+      tbuf_t *tb = &fr->bufs[fr->nbuf++];
+      tb->sz = sizes[b];
+      tb->is_meta = b == 5;
+      tb->buf = malloc(tb->sz + 1);
+      memcpy(tb->buf, big + at, tb->sz);
+      at += tb->sz;
+    }
+    int bad = encode_both(&sc, &fast, &exact);
+    script_free(&sc);
+    if (bad) fprintf(stderr, "ring pattern %d: in-place and ring outputs differ\n", i);
+    CHECK(!bad);
+  }
+  free(big);
+  free(fast.p);
+  free(exact.p);
+}
+
+
+/* Seeks on a file reader to arbitrary offsets after buffered and direct
+ * (large RAW) reads: the bytes read after each seek are the file's. */
+static void test_reader_seek_after_direct_reads(void) {
+  enum { N = 3u << 20 };
+  uint8_t *file = malloc(N), *buf = malloc(N);
+  ftl_fill_random(file, N, 4);
+  int fd = memfd_with(file, N);
+  CHECK(fd >= 0);
+  wksp_frame_reader_t *r;
+  CHECK_OK(wksp_frame_reader_init_fd(&r, fd));
+  uint64_t s = g_seed;
+  for (int i = 0; i < 200; i++) {
+    uint64_t at = ftl_rng(&s) % N;
+    size_t n = (size_t)(ftl_rng(&s) % 4 == 0 ? ftl_rng(&s) % (N - at + 1) : ftl_rng(&s) % 300);
+    if (n > N - at) n = (size_t)(N - at);
+    CHECK_OK(wksp_frame_reader_seek(r, at));
+    CHECK_OK(wksp_frame_reader_open(r, WKSP_FRAME_RAW, NULL));
+    CHECK_OK(wksp_frame_reader_data(r, buf, n));
+    CHECK(!memcmp(buf, file + at, n));
+    CHECK_OK(wksp_frame_reader_close(r, NULL));
+    CHECK_EQ(wksp_frame_reader_offset(r), at + n);
+  }
+  /* buffered read, large direct read, then a seek back a little */
+  for (int i = 0; i < 50; i++) {
+    uint64_t at = ftl_rng(&s) % (N / 2), back = 1 + ftl_rng(&s) % 300000;
+    CHECK_OK(wksp_frame_reader_seek(r, at));
+    CHECK_OK(wksp_frame_reader_open(r, WKSP_FRAME_RAW, NULL));
+    CHECK_OK(wksp_frame_reader_meta(r, buf, 100));
+    CHECK_OK(wksp_frame_reader_data(r, buf, 1u << 20));
+    CHECK_OK(wksp_frame_reader_close(r, NULL));
+    uint64_t to = at + 100 + (1u << 20) - back;
+    CHECK_OK(wksp_frame_reader_seek(r, to));
+    CHECK_OK(wksp_frame_reader_open(r, WKSP_FRAME_RAW, NULL));
+    CHECK_OK(wksp_frame_reader_meta(r, buf, 100));
+    CHECK(!memcmp(buf, file + to, 100));
+    CHECK_OK(wksp_frame_reader_close(r, NULL));
+  }
+  wksp_frame_reader_fini(r);
+  close(fd);
+  free(file);
+  free(buf);
+}
+
 /* ---- byte layout -------------------------------------------------------- */
 
 static void test_layout(void) {
@@ -731,7 +851,9 @@ int main(void) {
   TEST_RUN(test_writer_iov_overflow);
   TEST_RUN(test_reader_misuse);
   TEST_RUN(test_reader_corrupt);
+  TEST_RUN(test_reader_seek_after_direct_reads);
   TEST_RUN(test_many_small_buffers);
+  TEST_RUN(test_lz4_in_place_identical);
   TEST_RUN(test_roundtrip_all_modes);
   TEST_RUN(test_writer_eintr);
   TEST_RUN(test_reader_eintr);
