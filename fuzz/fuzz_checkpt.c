@@ -69,7 +69,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size <= 60000 && !pipe(p)) {
     if (write(p[1], data, size) != (ssize_t)size) abort();
     close(p[1]);
-    wksp_restore_fd(w, p[0], "fuzz-pipe", &(wksp_restore_opts_t){.seed = 3});
+    /* Sequential or pipelined reader, by the input's parity. */
+    uint32_t threads = 1 + (uint32_t)(size & 1);
+    wksp_restore_fd(w, p[0], "fuzz-pipe", &(wksp_restore_opts_t){.seed = 3, .threads = threads});
     close(p[0]);
     if (wksp_verify(w)) abort();
   }

@@ -23,7 +23,7 @@
  *           partition records); the message says what part_max / data_max
  *           would work
  *   EXIST   the target path exists and overwrite was not asked for
- *   PERM    the workspace is attached read-only (restore)
+ *   PERM    the workspace is attached read-only (the lock needs write access)
  *   NOMEM   private memory could not be allocated
  *
  * Thread safety: every call may be made from any thread.  Checkpoint and
@@ -57,15 +57,23 @@ enum {
 #define WKSP_CHECKPT_UINFO_MAX 16383 /* bytes of user info kept (longer is truncated) */
 #define WKSP_CHECKPT_THREADS_MAX 256 /* larger thread counts are clamped to this */
 
-/* Progress callback: done / total bytes of allocation contents so far.
- * Called from the calling thread only, at most once per cgroup frame. */
+/* Progress callback: done / total bytes of allocation contents so far
+ * (total 0 when not known yet: restores from pipes).  Called from the
+ * calling thread only, at most once per cgroup frame it handled, and (but
+ * for pipelined pipe restores) with done == total at the end; it must not
+ * call back into wksp on the same workspace (the lock is held). */
 typedef void (*wksp_progress_fn_t)(uint64_t done, uint64_t total, void *ctx);
 
 typedef struct {
   int style;             /* WKSP_CHECKPT_STYLE_*: 0 = V3; V1 cannot be written (INVAL) */
   uint32_t mode;         /* permission bits of the new file, applied exactly (no umask);
                             0 = 0600; > 07777 is INVAL */
-  uint32_t threads;      /* worker threads; 0 = 1 (the file is the same for every count) */
+  uint32_t threads;      /* threads encoding LZ4 cgroup frames in parallel (V2's RAW frames
+                            are plain copies, written by one); 0 = 1, at most
+                            WKSP_CHECKPT_THREADS_MAX.  The file is byte-identical for every
+                            count (frames are emitted in cgroup order).  Memory: about
+                            threads x 64.5 MiB (a frame waiting for its turn buffers at most
+                            64 MiB, then its thread waits), whatever the workspace size. */
   int overwrite;         /* replace an existing file at the path (else EXIST) */
   const char *uinfo;     /* user info text, NULL = ""; truncated to 16383 bytes */
   wksp_progress_fn_t progress;
@@ -84,15 +92,18 @@ typedef struct {
  *
  * Failure: INVAL (w or path NULL, style, mode), EXIST (path exists and no
  * overwrite; checked up front and again at the final link), CORRUPT
- * (workspace metadata), FAIL (open/write/fsync/link error with errno and
- * path; e.g. ENOSPC), NOMEM.  After any failure, and even if the process is
+ * (workspace metadata), PERM (read-only attachment: taking the lock needs
+ * write access), FAIL (open/write/fsync/link error with errno and path;
+ * e.g. ENOSPC), NOMEM.  After any failure, and even if the process is
  * killed at any moment, nothing new is left at `path` (an existing file
- * there is unchanged) and no temporary file remains, with two documented
+ * there is unchanged) and no temporary file remains, with three documented
  * exceptions: on a filesystem without O_TMPFILE a named temporary
  * ".<name>.wksp-tmp.*" is used, which a SIGKILL can leave behind; with
  * overwrite, a SIGKILL between the link and the rename can leave such a
- * name.  The workspace is never modified (its lock is released on every
- * path). */
+ * name; with overwrite, if only the final directory fsync fails, the new
+ * (complete) file has already replaced the old one.  The workspace is never
+ * modified, apart from its lock word (released on every path; taking it may
+ * first repair metadata left by a process that died holding it). */
 WKSP_API int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts);
 
 /* Writes a checkpoint of w to fd (file, pipe, socket) from its current
@@ -100,7 +111,9 @@ WKSP_API int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t
  * path.  The caller owns fd (it is not closed, not fsynced).  opts->mode is
  * recorded in the info frame only; opts->overwrite is ignored.
  * Failure: as wksp_checkpt minus EXIST; after a failure the bytes already
- * written to fd stay there (the caller must discard them). */
+ * written to fd stay there (the caller must discard them).  A pipe whose
+ * reader went away gives FAIL (EPIPE) only if SIGPIPE is ignored or
+ * handled; otherwise the signal ends the process, as for any write. */
 WKSP_API int wksp_checkpt_fd(wksp_t *w, int fd, const char *path_label,
                              const wksp_checkpt_opts_t *opts);
 
@@ -127,10 +140,14 @@ WKSP_API int wksp_preview_fd(int fd, wksp_preview_t *out);
 
 typedef struct {
   uint32_t seed;     /* seed the target is rebuilt with */
-  uint32_t threads;  /* worker threads; 0 = 1 (the result is the same for every count) */
-  int verify_first;  /* pipes: read and check the whole checkpoint before touching
-                        the target (it is spooled to an unnamed temporary file in
-                        $TMPDIR, else /tmp; needs that much disk) */
+  uint32_t threads;  /* threads; 0 = 1, at most WKSP_CHECKPT_THREADS_MAX: files decode
+                        cgroup frames in parallel, pipes use the pipelined reader.
+                        The result is the same for every count. */
+  int verify_first;  /* all or nothing: check everything, LZ4 data included (one extra
+                        decoding pass), before touching the target.  A pipe is first
+                        spooled to an unnamed temporary file in $TMPDIR, else /tmp
+                        (needs that much disk).  RAW data carries no check: only its
+                        structure can be verified. */
   wksp_progress_fn_t progress;
   void *progress_ctx;
 } wksp_restore_opts_t;
@@ -154,9 +171,15 @@ typedef struct {
  * validated before the first byte of w changes; then the cgroup frames are
  * decoded in parallel over opts->threads threads straight into w.
  * Pipes take the sequential path: header and info are checked first; the
- * cgroup frames are then restored as they arrive (set verify_first to get
- * the file behaviour instead).  A pipe whose header says the source data
- * region is not inside w's is spooled as with verify_first.
+ * cgroup frames are then restored as they arrive: on the calling thread for
+ * threads <= 1, else pipelined (the calling thread reads ahead and finds
+ * each frame's end from its commands and chunk headers while the other
+ * threads decode earlier frames; memory about 2 x threads x the largest
+ * compressed cgroup frame).  Set verify_first to get the file behaviour.
+ * A pipe whose header says the source data region is not inside w's is
+ * spooled as with verify_first, so that the fit is checked before anything
+ * changes.
+ * The input must not change while it is read.
  *
  * Failure and the state of w afterwards:
  *   - INVAL (NULL w or path), PERM (read-only attachment), NOMEM, FAIL
@@ -164,11 +187,14 @@ typedef struct {
  *     validation: w is untouched.
  *   - After the first change (only data errors on files: an LZ4 block that
  *     does not decode to its size, a frame that does not end where the
- *     appendix says; on pipes also a bad command, a truncated stream or a
- *     read error): w is reset to empty (every allocation freed, seed
- *     opts->seed) and the code is CORRUPT (FAIL for a read error, FULL for
- *     a pipe checkpoint that turns out not to fit); the message ends with
- *     "(target reset to empty)".
+ *     appendix says, none of which happens with verify_first; on pipes also
+ *     a bad command, a truncated stream or a read error): w is reset to
+ *     empty (every allocation freed, seed opts->seed) and the code is
+ *     CORRUPT (FAIL for a read error, FULL for a pipe checkpoint that turns
+ *     out not to fit); the message ends with "(target reset to empty)".
+ *   - Undetectable: a flipped bit inside RAW data, or inside LZ4 data that
+ *     still decodes to the right size, restores "successfully" with wrong
+ *     bytes (the format has no checksums, FORMAT.md 9.1).
  *   - If w's own metadata is inconsistent when locked: CORRUPT, untouched. */
 WKSP_API int wksp_restore(wksp_t *w, const char *path, const wksp_restore_opts_t *opts);
 

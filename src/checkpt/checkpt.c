@@ -18,7 +18,7 @@
 #include "wksp/frame.h"
 #include "wksp/wksp_private.h"
 
-int (*ckpt_test_fail_hook)(uint64_t cgroup);
+int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
 
 #ifndef WKSP_VERSION
 #define WKSP_VERSION "unknown"
@@ -106,7 +106,7 @@ typedef struct {
   wksp_part_t *parts; /* ascending */
   uint64_t cnt;
   uint64_t C;
-  uint64_t *cg_cnt, *cg_start, *order; /* see ckpt_cgroup_assign */
+  uint64_t *cg_cnt, *cg_start, *order; /* see wksp_private_ckpt_cgroup_assign */
   uint64_t *cg_off;                    /* frame offsets, then the counts (appendix arrays) */
   uint64_t data_sz;
 } plan_t;
@@ -145,7 +145,7 @@ static int plan_build(plan_t *pl, wksp_t *w) {
     prev = p->gaddr_hi;
     pl->data_sz += p->gaddr_hi - p->gaddr_lo;
   }
-  ckpt_cgroup_assign(pl->parts, pl->cnt, pl->cg_cnt, pl->cg_start, pl->order);
+  wksp_private_ckpt_cgroup_assign(pl->parts, pl->cnt, pl->cg_cnt, pl->cg_start, pl->order);
   return WKSP_SUCCESS;
 }
 
@@ -154,14 +154,16 @@ static int plan_build(plan_t *pl, wksp_t *w) {
  * Cgroup frames are encoded by the pool's threads, each with its own sink
  * writer, and reach the fd strictly in cgroup order: only the thread holding
  * the "head" (the lowest cgroup not yet fully written) writes to the fd; the
- * others buffer their frame's bytes, up to ckpt_par_buf_max (16 MiB) each, then wait for
- * their turn.  Tasks are handed out in increasing order, so the head's owner
- * never waits and the pipeline always progresses.  A frame's bytes do not
- * depend on its position (LZ4 history restarts at every frame), so the file
- * is byte-identical for every thread count.  Memory: threads x (16 MiB
- * + the frame writer's ~470 KiB), whatever the workspace size. */
+ * others buffer their frame's bytes, up to wksp_private_ckpt_par_buf_max
+ * each (64 MiB: a whole frame of 32 allocations of 2 MiB, so that workers
+ * rarely wait), then wait for their turn.  Tasks are handed out in
+ * increasing order, so the head's owner never waits and the pipeline always
+ * progresses.  A frame's bytes do not depend on its position (LZ4 history
+ * restarts at every frame), so the file is byte-identical for every thread
+ * count.  Memory: threads x (64 MiB + the frame writer's ~470 KiB),
+ * whatever the workspace size. */
 
-uint64_t ckpt_par_buf_max = 16ull << 20;
+uint64_t wksp_private_ckpt_par_buf_max = 64ull << 20;
 
 typedef struct {
   const plan_t *pl;
@@ -170,10 +172,15 @@ typedef struct {
   pthread_t caller;
   pthread_mutex_t lock;
   pthread_cond_t turn;
-  uint64_t head;     /* cgroup whose bytes go to the fd now */
-  uint64_t pos;      /* checkpoint offset of the next byte written to fd */
-  uint64_t done_sz;  /* allocation bytes of the cgroups written */
+  uint64_t head;    /* cgroup whose bytes go to the fd now */
+  uint64_t pos;     /* checkpoint offset of the next byte written to fd */
+  uint64_t done_sz; /* allocation bytes of the cgroups written */
   int failed;
+  /* Frame buffers of finished tasks, reused by the next ones (fresh memory
+   * would cost a page fault per 4 KiB for every frame). */
+  uint8_t *spare[WKSP_CHECKPT_THREADS_MAX];
+  uint64_t spare_cap[WKSP_CHECKPT_THREADS_MAX];
+  uint32_t spare_cnt;
 } par_t;
 
 typedef struct {
@@ -181,7 +188,7 @@ typedef struct {
   uint64_t g;
   uint8_t *buf; /* bytes waiting for the head */
   uint64_t buf_sz, buf_cap;
-  int is_head;  /* the head was reached: write straight to the fd */
+  int is_head; /* the head was reached: write straight to the fd */
 } cg_out_t;
 
 static int fd_writev(int fd, const struct iovec *iov0, int cnt) {
@@ -231,7 +238,7 @@ static int cg_sink(void *ctx, const struct iovec *iov, int cnt) {
     turn = c->par->head == c->g;
     pthread_mutex_unlock(&c->par->lock);
   }
-  if (!turn && c->buf_sz + total <= ckpt_par_buf_max) {
+  if (!turn && c->buf_sz + total <= wksp_private_ckpt_par_buf_max) {
     if (c->buf_sz + total > c->buf_cap) {
       uint64_t cap = c->buf_cap ? c->buf_cap : 1 << 20;
       while (cap < c->buf_sz + total) cap *= 2;
@@ -263,10 +270,10 @@ static int encode_cgroup(cg_out_t *c) {
   uint8_t cmd[CKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k < n; k++) {
     const wksp_part_t *p = &pl->parts[idx[k]];
-    ckpt_cmd_encode(cmd, p->tag, p->gaddr_lo, p->gaddr_hi);
+    wksp_private_ckpt_cmd_encode(cmd, p->tag, p->gaddr_lo, p->gaddr_hi);
     rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
   }
-  ckpt_cmd_encode(cmd, 0, UINT64_MAX, UINT64_MAX);
+  wksp_private_ckpt_cmd_encode(cmd, 0, UINT64_MAX, UINT64_MAX);
   if (!rc) rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
   for (uint64_t k = 0; !rc && k < n; k++) {
     const wksp_part_t *p = &pl->parts[idx[k]];
@@ -281,7 +288,16 @@ static int par_task(void *ctx, uint64_t g) {
   par_t *p = ctx;
   cg_out_t c = {.par = p, .g = g};
   int rc = WKSP_SUCCESS;
-  if (ckpt_test_fail_hook && ckpt_test_fail_hook(g))
+  pthread_mutex_lock(&p->lock);
+  int stop = p->failed; /* another cgroup failed: its error is the one */
+  if (!stop && p->spare_cnt) {
+    p->spare_cnt--;
+    c.buf = p->spare[p->spare_cnt];
+    c.buf_cap = p->spare_cap[p->spare_cnt];
+  }
+  pthread_mutex_unlock(&p->lock);
+  if (stop) return WKSP_SUCCESS;
+  if (wksp_private_ckpt_test_fail_hook && wksp_private_ckpt_test_fail_hook(g))
     rc = wksp_err(WKSP_ERR_FAIL, EIO, "injected failure at cgroup %llu", (unsigned long long)g);
   if (!rc) rc = encode_cgroup(&c);
   /* An empty-output frame cannot exist (the data command is 24 bytes), but
@@ -289,8 +305,12 @@ static int par_task(void *ctx, uint64_t g) {
   int e = !rc && !c.is_head ? wait_head(&c) : 0;
   int canceled = e == ECANCELED || (rc && wksp_errno() == ECANCELED);
   if (e && !canceled) rc = wksp_err(WKSP_ERR_FAIL, e, "cgroup %llu: write", (unsigned long long)g);
-  free(c.buf);
   pthread_mutex_lock(&p->lock);
+  if (c.buf && p->spare_cnt < WKSP_CHECKPT_THREADS_MAX) {
+    p->spare[p->spare_cnt] = c.buf;
+    p->spare_cap[p->spare_cnt++] = c.buf_cap;
+    c.buf = NULL;
+  }
   if (rc || canceled) p->failed = 1;
   else {
     const plan_t *pl = p->pl;
@@ -304,6 +324,7 @@ static int par_task(void *ctx, uint64_t g) {
   pthread_cond_broadcast(&p->turn);
   uint64_t done = p->done_sz;
   pthread_mutex_unlock(&p->lock);
+  free(c.buf);
   if (canceled) return WKSP_SUCCESS; /* another cgroup failed first: its error is the one */
   if (!rc && p->o->progress && pthread_equal(pthread_self(), p->caller))
     p->o->progress(done, p->pl->data_sz, p->o->progress_ctx);
@@ -317,7 +338,13 @@ static int write_cgroups(int fd, plan_t *pl, int fsc, uint64_t pos0, const wksp_
   pthread_mutex_init(&p.lock, NULL);
   pthread_cond_init(&p.turn, NULL);
   if (pl->C) pl->cg_off[0] = pos0;
-  int rc = ckpt_pool_run(o->threads ? o->threads : 1, pl->C, par_task, &p);
+  /* RAW frames are plain copies: more threads would only add a buffer
+   * copy for the frames waiting their turn, so they are written by one. */
+  uint32_t threads = fsc == WKSP_FRAME_RAW ? 1 : o->threads ? o->threads : 1;
+  int rc = wksp_private_ckpt_pool_run(threads, pl->C, par_task, &p);
+  for (uint32_t i = 0; i < p.spare_cnt; i++) free(p.spare[i]);
+  if (!rc && o->progress && p.done_sz < pl->data_sz) /* cgroups finished by other threads */
+    o->progress(pl->data_sz, pl->data_sz, o->progress_ctx);
   pthread_cond_destroy(&p.turn);
   pthread_mutex_destroy(&p.lock);
   *pos = p.pos;
@@ -329,12 +356,16 @@ static int write_cgroups(int fd, plan_t *pl, int fsc, uint64_t pos0, const wksp_
 static int write_head(int fd, const plan_t *pl, int fsc, const info_t *inf, ckpt_hdr_t *h,
                       uint64_t *end) {
   wksp_t *w = pl->w;
-  *h = (ckpt_hdr_t){.magic = CKPT_MAGIC, .style = 2, .frame_style = fsc, .seed = wksp_seed(w),
-                    .part_max = wksp_part_max(w), .data_max = wksp_data_max(w)};
+  *h = (ckpt_hdr_t){.magic = CKPT_MAGIC,
+                    .style = 2,
+                    .frame_style = fsc,
+                    .seed = wksp_seed(w),
+                    .part_max = wksp_part_max(w),
+                    .data_max = wksp_data_max(w)};
   strncpy(h->name, wksp_name(w), CKPT_NAME_MAX - 1); /* zero-fills the rest */
   uint8_t hdr[CKPT_HDR_SZ], info[CKPT_INFO_SZ];
-  ckpt_hdr_encode(hdr, h);
-  ckpt_info_encode(info, &inf->info);
+  wksp_private_ckpt_hdr_encode(hdr, h);
+  wksp_private_ckpt_info_encode(info, &inf->info);
   wksp_frame_writer_t *fw = NULL;
   int rc = wksp_frame_writer_init_fd(&fw, fd);
   if (!rc) rc = wksp_frame_writer_open(fw, WKSP_FRAME_RAW, NULL);
@@ -362,24 +393,32 @@ static int write_tail(int fd, const plan_t *pl, int fsc, const ckpt_hdr_t *h, ui
   int rc = wksp_frame_writer_init_fd(&fw, fd);
   if (!rc) rc = wksp_frame_writer_open(fw, fsc, &app_off);
   app_off += base;
-  ckpt_cmd_encode(cmd, 0, pl->C, 0);
+  wksp_private_ckpt_cmd_encode(cmd, 0, pl->C, 0);
   if (!rc) rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
   if (!rc) rc = wksp_frame_writer_data(fw, arr, 8 * pl->C);
   if (!rc) rc = wksp_frame_writer_data(fw, arr + 8 * pl->C, 8 * pl->C);
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
   if (!rc) rc = wksp_frame_writer_open(fw, fsc, &vol_off);
   vol_off += base;
-  ckpt_cmd_encode(cmd, 0, UINT64_MAX, app_off);
+  wksp_private_ckpt_cmd_encode(cmd, 0, UINT64_MAX, app_off);
   if (!rc) rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
   if (!rc) rc = wksp_frame_writer_open(fw, WKSP_FRAME_RAW, &ftr_off);
   ftr_off += base;
-  ckpt_ftr_t f = {.alloc_cnt = pl->cnt, .cgroup_cnt = pl->C, .volume_cnt = 1,
-                  .frame_off = vol_off, .checkpt_sz = ftr_off + CKPT_FTR_SZ,
-                  .data_max = h->data_max, .part_max = h->part_max, .seed = h->seed,
-                  .reserved = 0, .frame_style = h->frame_style, .style = 2, .unmagic = ~h->magic};
+  ckpt_ftr_t f = {.alloc_cnt = pl->cnt,
+                  .cgroup_cnt = pl->C,
+                  .volume_cnt = 1,
+                  .frame_off = vol_off,
+                  .checkpt_sz = ftr_off + CKPT_FTR_SZ,
+                  .data_max = h->data_max,
+                  .part_max = h->part_max,
+                  .seed = h->seed,
+                  .reserved = 0,
+                  .frame_style = h->frame_style,
+                  .style = 2,
+                  .unmagic = ~h->magic};
   memcpy(f.name, h->name, CKPT_NAME_MAX);
-  ckpt_ftr_encode(ftr, &f);
+  wksp_private_ckpt_ftr_encode(ftr, &f);
   if (!rc) rc = wksp_frame_writer_data(fw, ftr, sizeof ftr);
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
   int rc2 = wksp_frame_writer_fini(fw, NULL);
@@ -429,7 +468,7 @@ static int checkpt_to(wksp_t *w, int fd, ckpt_pub_t *pub, const char *label,
     rc = write_all(fd, &pl, fsc, &inf, o);
     if (rc == WKSP_ERR_FAIL) wksp_err_wrap(rc, "checkpt %s", label); /* I/O: name the target */
   }
-  if (!rc && pub) rc = ckpt_pub_commit(pub);
+  if (!rc && pub) rc = wksp_private_ckpt_pub_commit(pub);
   wksp_private_unlock(w);
 out:
   plan_fini(&pl);
@@ -451,9 +490,9 @@ int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts) {
   int rc = opts_check(opts, &fsc);
   if (rc) return rc;
   ckpt_pub_t pub;
-  rc = ckpt_pub_open(&pub, path, opts->mode ? opts->mode : 0600, opts->overwrite);
+  rc = wksp_private_ckpt_pub_open(&pub, path, opts->mode ? opts->mode : 0600, opts->overwrite);
   if (rc) return rc;
   rc = checkpt_to(w, pub.fd, &pub, path, opts);
-  ckpt_pub_abort(&pub);
+  wksp_private_ckpt_pub_abort(&pub);
   return rc;
 }

@@ -23,52 +23,78 @@ typedef struct {
 } ckpt_input_t;
 
 /* Opens path (fd < 0) or fd.  A regular file is mapped; anything else is a
- * stream unless `need_mem`, which spools it to an unnamed temporary file
+ * stream unless flags has CKPT_IN_NEED_MEM, which spools it to an unnamed temporary file
  * first.  A stream's first `pre_sz` bytes may already have been consumed
  * by the caller and are passed in `pre` to be spooled in front. */
-int ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label, int need_mem);
-int ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz);
-void ckpt_input_fini(ckpt_input_t *in);
+enum {
+  CKPT_IN_NEED_MEM = 1, /* spool streams so that everything is mapped */
+  CKPT_IN_POPULATE = 2  /* prefault the whole mapping */
+};
+int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label,
+                                 int flags);
+/* Prefaults [off, off+sz) of a mapped input before reading all of it (one
+ * call instead of a page fault per page). */
+void wksp_private_ckpt_input_populate(const ckpt_input_t *in, uint64_t off, uint64_t sz);
+int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz);
+void wksp_private_ckpt_input_fini(ckpt_input_t *in);
 
 /* Reads exactly sz bytes from fd (retrying EINTR / short reads).  Returns
  * the bytes read (< sz only at end of file) or -1 with errno. */
-long ckpt_read_full(int fd, void *buf, size_t sz);
+long wksp_private_ckpt_read_full(int fd, void *buf, size_t sz);
 
 /* ---- preview (preview.c) ------------------------------------------------- */
 #define CKPT_PREVIEW_MAX 165
-int ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out, const char *what);
-int ckpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out, const char *what);
+int wksp_private_ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out,
+                                 const char *what);
+int wksp_private_ckpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out,
+                                  const char *what);
 
 /* ---- scan (scan.c): the whole structure of a mapped checkpoint ----------- */
 typedef struct {
-  wksp_checkpt_info_t info;      /* the public description */
-  ckpt_hdr_t hdr;                /* v2 */
-  ckpt_ftr_t ftr;                /* v2 */
-  uint64_t *cg_next;             /* v2: where each cgroup frame must end */
-  uint64_t *cg_first;            /* index into file_parts of each cgroup's first allocation */
-  wksp_part_t *file_parts;       /* allocations in file order (cgroup by cgroup) */
-  uint64_t *v1_data_off;         /* v1: file offset of each allocation's bytes (file order) */
+  wksp_checkpt_info_t info; /* the public description */
+  ckpt_hdr_t hdr;           /* v2 */
+  ckpt_ftr_t ftr;           /* v2 */
+  uint64_t *cg_next;        /* v2: where each cgroup frame must end */
+  uint64_t *cg_first;       /* index into file_parts of each cgroup's first allocation */
+  wksp_part_t *file_parts;  /* allocations in file order (cgroup by cgroup) */
+  uint64_t *v1_data_off;    /* v1: file offset of each allocation's bytes (file order) */
 } ckpt_scan_t;
 
 /* Validates the whole structure of in->mem (v1 or v2) without decoding
  * allocation contents.  CORRUPT / NOMEM with the scan freed. */
-int ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in);
-void ckpt_scan_fini(ckpt_scan_t *s);
+int wksp_private_ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in);
+void wksp_private_ckpt_scan_fini(ckpt_scan_t *s);
 /* Helpers for the v1 and v2 scanners: copy the nine info strings (str[k] of
  * len[k] bytes, no NUL needed) into owned memory; sort the allocations into
  * info.parts and check they do not overlap (CORRUPT). */
-int ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT], const uint64_t len[CKPT_S_CNT]);
-int ckpt_scan_sort(ckpt_scan_t *s, const char *what);
+int wksp_private_ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT],
+                                   const uint64_t len[CKPT_S_CNT]);
+int wksp_private_ckpt_scan_sort(ckpt_scan_t *s, const char *what);
 
 /* ---- data phase (restore.c) ------------------------------------------------
  * Decodes every allocation of a scanned, mapped checkpoint over `threads`
  * threads: dest(ctx, p) says where p's bytes go, then done(ctx, p, bytes)
  * (optional) is called.  Each cgroup frame's commands must match the scan
- * and the frame must end where the next starts.  CORRUPT naming the frame. */
+ * and the frame must end where the next starts.  CORRUPT naming the frame.
+ * dest NULL (v2 only): decode everything into scratch memory and discard it
+ * (verification). */
 typedef void *(*ckpt_dest_fn_t)(void *ctx, const wksp_part_t *p);
 typedef int (*ckpt_done_fn_t)(void *ctx, const wksp_part_t *p, const void *bytes);
-int ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
-                  ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx);
+int wksp_private_ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
+                               ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx);
+
+/* ---- restore (restore.c, stream.c) ---------------------------------------- */
+
+/* Mapped path: validate, lock, check the fit, decode, replace (restore.c). */
+int wksp_private_ckpt_restore_mem(wksp_t *w, const ckpt_input_t *in, const wksp_restore_opts_t *o);
+/* Stream path (stream.c); may spool in and go to the mapped path. */
+int wksp_private_ckpt_restore_stream(wksp_t *w, ckpt_input_t *in, const wksp_restore_opts_t *o);
+/* FULL with advice when a range of parts[0..cnt) (ascending) lies outside
+ * w's data region. */
+int wksp_private_ckpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
+                                const char *what);
+/* Appends "(target reset to empty)" to the current message; returns rc. */
+int wksp_private_ckpt_after_reset(int rc);
 
 /* ---- thread pool (pool.c) ------------------------------------------------
  * Runs task(ctx, i) for i in [0, cnt) on `threads` threads (the caller is
@@ -77,34 +103,36 @@ int ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads
  * Returns SUCCESS or that code, with its message recorded on the calling
  * thread. */
 typedef int (*ckpt_task_fn_t)(void *ctx, uint64_t i);
-int ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t task, void *ctx);
+int wksp_private_ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t task, void *ctx);
 
 /* ---- publish (publish.c) ---------------------------------------------- */
 typedef struct {
-  int fd;             /* write the checkpoint here */
+  int fd; /* write the checkpoint here */
   int dir_fd;
-  char *path;         /* target path (copy) */
-  char *tmp_name;     /* fallback named temp (NULL with O_TMPFILE) */
+  char *path;     /* target path (copy) */
+  char *tmp_name; /* fallback named temp (NULL with O_TMPFILE) */
   uint32_t mode;
   int overwrite;
 } ckpt_pub_t;
 
 /* Creates the temporary file for `path`.  EXIST (unless overwrite), FAIL. */
-int ckpt_pub_open(ckpt_pub_t *p, const char *path, uint32_t mode, int overwrite);
+int wksp_private_ckpt_pub_open(ckpt_pub_t *p, const char *path, uint32_t mode, int overwrite);
 /* fchmod, fsync, link into place, fsync the directory, close. */
-int ckpt_pub_commit(ckpt_pub_t *p);
+int wksp_private_ckpt_pub_commit(ckpt_pub_t *p);
 /* Discards everything (idempotent; also after commit). */
-void ckpt_pub_abort(ckpt_pub_t *p);
+void wksp_private_ckpt_pub_abort(ckpt_pub_t *p);
 
 /* ---- v1 (v1.c) ----------------------------------------------------------- */
-int ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in);
+int wksp_private_ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in);
 
 /* ---- test hooks ---------------------------------------------------------- */
 /* When set, called by checkpoint workers before each cgroup; a non-zero
  * return makes that cgroup fail with FAIL (injected failure tests). */
-extern int (*ckpt_test_fail_hook)(uint64_t cgroup);
+extern int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
 /* Bytes a checkpoint worker may buffer while waiting for its frame's turn
- * (16 MiB; tests lower it to exercise the waiting path). */
-extern uint64_t ckpt_par_buf_max;
+ * (64 MiB; tests lower it to exercise the waiting path). */
+extern uint64_t wksp_private_ckpt_par_buf_max;
+/* Non-zero: publish as on a filesystem without O_TMPFILE (named temp). */
+extern int wksp_private_ckpt_test_no_tmpfile;
 
 #endif

@@ -7,7 +7,7 @@
 
 /* ---- records ---------------------------------------------------------------- */
 
-void ckpt_hdr_encode(uint8_t out[CKPT_HDR_SZ], const ckpt_hdr_t *h) {
+void wksp_private_ckpt_hdr_encode(uint8_t out[CKPT_HDR_SZ], const ckpt_hdr_t *h) {
   ckpt_st64(out + 0, h->magic);
   ckpt_st32(out + 8, (uint32_t)h->style);
   ckpt_st32(out + 12, (uint32_t)h->frame_style);
@@ -18,7 +18,7 @@ void ckpt_hdr_encode(uint8_t out[CKPT_HDR_SZ], const ckpt_hdr_t *h) {
   ckpt_st64(out + 72, h->data_max);
 }
 
-void ckpt_hdr_decode(ckpt_hdr_t *h, const uint8_t in[CKPT_HDR_SZ]) {
+void wksp_private_ckpt_hdr_decode(ckpt_hdr_t *h, const uint8_t in[CKPT_HDR_SZ]) {
   h->magic = ckpt_ld64(in + 0);
   h->style = (int32_t)ckpt_ld32(in + 8);
   h->frame_style = (int32_t)ckpt_ld32(in + 12);
@@ -29,14 +29,17 @@ void ckpt_hdr_decode(ckpt_hdr_t *h, const uint8_t in[CKPT_HDR_SZ]) {
   h->data_max = ckpt_ld64(in + 72);
 }
 
-void ckpt_info_encode(uint8_t out[CKPT_INFO_SZ], const ckpt_info_t *i) {
-  const uint64_t v[9] = {i->mode,     (uint64_t)i->wallclock, i->app_id, i->thread_id, i->host_id,
-                         i->cpu_id,   i->group_id,            i->tid,    i->user_id};
+void wksp_private_ckpt_info_encode(uint8_t out[CKPT_INFO_SZ], const ckpt_info_t *i) {
+  const uint64_t v[9] = {i->mode,     (uint64_t)i->wallclock,
+                         i->app_id,   i->thread_id,
+                         i->host_id,  i->cpu_id,
+                         i->group_id, i->tid,
+                         i->user_id};
   for (int k = 0; k < 9; k++) ckpt_st64(out + 8 * k, v[k]);
   for (int k = 0; k < CKPT_S_CNT; k++) ckpt_st64(out + 72 + 8 * k, i->sz[k]);
 }
 
-void ckpt_info_decode(ckpt_info_t *i, const uint8_t in[CKPT_INFO_SZ]) {
+void wksp_private_ckpt_info_decode(ckpt_info_t *i, const uint8_t in[CKPT_INFO_SZ]) {
   i->mode = ckpt_ld64(in + 0);
   i->wallclock = (int64_t)ckpt_ld64(in + 8);
   i->app_id = ckpt_ld64(in + 16);
@@ -49,19 +52,19 @@ void ckpt_info_decode(ckpt_info_t *i, const uint8_t in[CKPT_INFO_SZ]) {
   for (int k = 0; k < CKPT_S_CNT; k++) i->sz[k] = ckpt_ld64(in + 72 + 8 * k);
 }
 
-void ckpt_cmd_encode(uint8_t out[CKPT_CMD_SZ], uint64_t tag, uint64_t a, uint64_t b) {
+void wksp_private_ckpt_cmd_encode(uint8_t out[CKPT_CMD_SZ], uint64_t tag, uint64_t a, uint64_t b) {
   ckpt_st64(out + 0, tag);
   ckpt_st64(out + 8, a);
   ckpt_st64(out + 16, b);
 }
 
-void ckpt_cmd_decode(ckpt_cmd_t *c, const uint8_t in[CKPT_CMD_SZ]) {
+void wksp_private_ckpt_cmd_decode(ckpt_cmd_t *c, const uint8_t in[CKPT_CMD_SZ]) {
   c->tag = ckpt_ld64(in + 0);
   c->a = ckpt_ld64(in + 8);
   c->b = ckpt_ld64(in + 16);
 }
 
-void ckpt_ftr_encode(uint8_t out[CKPT_FTR_SZ], const ckpt_ftr_t *f) {
+void wksp_private_ckpt_ftr_encode(uint8_t out[CKPT_FTR_SZ], const ckpt_ftr_t *f) {
   ckpt_st64(out + 0, f->alloc_cnt);
   ckpt_st64(out + 8, f->cgroup_cnt);
   ckpt_st64(out + 16, f->volume_cnt);
@@ -77,7 +80,7 @@ void ckpt_ftr_encode(uint8_t out[CKPT_FTR_SZ], const ckpt_ftr_t *f) {
   ckpt_st64(out + 112, f->unmagic);
 }
 
-void ckpt_ftr_decode(ckpt_ftr_t *f, const uint8_t in[CKPT_FTR_SZ]) {
+void wksp_private_ckpt_ftr_decode(ckpt_ftr_t *f, const uint8_t in[CKPT_FTR_SZ]) {
   f->alloc_cnt = ckpt_ld64(in + 0);
   f->cgroup_cnt = ckpt_ld64(in + 8);
   f->volume_cnt = ckpt_ld64(in + 16);
@@ -95,7 +98,7 @@ void ckpt_ftr_decode(ckpt_ftr_t *f, const uint8_t in[CKPT_FTR_SZ]) {
 
 /* ---- validation -------------------------------------------------------------- */
 
-int ckpt_sizes_valid(uint64_t part_max, uint64_t data_max) {
+int wksp_private_ckpt_sizes_valid(uint64_t part_max, uint64_t data_max) {
   if (part_max < 1 || part_max > WKSP_PART_MAX_LIMIT || data_max < 1) return 0;
   uint64_t data_off = ckpt_gaddr_lo(part_max);
   return data_max <= UINT64_MAX - 128 - data_off;
@@ -106,7 +109,7 @@ static int name_char_ok(unsigned char c, int first) {
   return alnum || (!first && (c == '_' || c == '-' || c == '.'));
 }
 
-size_t ckpt_name_len(const char *name, size_t field_sz) {
+size_t wksp_private_ckpt_name_len(const char *name, size_t field_sz) {
   size_t n = 0;
   while (n < field_sz && name[n]) {
     if (!name_char_ok((unsigned char)name[n], n == 0)) return 0;
@@ -116,7 +119,7 @@ size_t ckpt_name_len(const char *name, size_t field_sz) {
   return n;
 }
 
-int ckpt_hdr_check(const ckpt_hdr_t *h, const char *what) {
+int wksp_private_ckpt_hdr_check(const ckpt_hdr_t *h, const char *what) {
   if (h->magic != CKPT_MAGIC)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header magic 0x%016llx, expected 0x%016llx", what,
                     (unsigned long long)h->magic, (unsigned long long)CKPT_MAGIC);
@@ -128,9 +131,9 @@ int ckpt_hdr_check(const ckpt_hdr_t *h, const char *what) {
   if (h->reserved)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header reserved field %u, expected 0", what,
                     (unsigned)h->reserved);
-  if (!ckpt_name_len(h->name, CKPT_NAME_MAX))
+  if (!wksp_private_ckpt_name_len(h->name, CKPT_NAME_MAX))
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header workspace name is not a valid name", what);
-  if (!ckpt_sizes_valid(h->part_max, h->data_max))
+  if (!wksp_private_ckpt_sizes_valid(h->part_max, h->data_max))
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header part_max %llu / data_max %llu are not valid",
                     what, (unsigned long long)h->part_max, (unsigned long long)h->data_max);
   return WKSP_SUCCESS;
@@ -145,7 +148,7 @@ static uint64_t info_str_max(int k) {
   return CKPT_LOG_NAME_MAX;
 }
 
-int ckpt_info_check(const ckpt_info_t *i, uint64_t *blob_sz, const char *what) {
+int wksp_private_ckpt_info_check(const ckpt_info_t *i, uint64_t *blob_sz, const char *what) {
   uint64_t sum = 0;
   for (int k = 0; k < CKPT_S_CNT; k++) {
     if (i->sz[k] < 1 || i->sz[k] > info_str_max(k))
@@ -161,19 +164,21 @@ int ckpt_info_check(const ckpt_info_t *i, uint64_t *blob_sz, const char *what) {
   return WKSP_SUCCESS;
 }
 
-int ckpt_info_blob_check(const ckpt_info_t *i, const uint8_t *blob, const char *what) {
+int wksp_private_ckpt_info_blob_check(const ckpt_info_t *i, const uint8_t *blob, const char *what) {
   const uint8_t *s = blob;
   for (int k = 0; k < CKPT_S_CNT; k++) {
     const uint8_t *nul = memchr(s, 0, i->sz[k]);
     if (nul != s + i->sz[k] - 1)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: info %s string is not NUL-terminated at its size %llu",
-                      what, info_str_name[k], (unsigned long long)i->sz[k]);
+      return wksp_err(WKSP_ERR_CORRUPT, 0,
+                      "%s: info %s string is not NUL-terminated at its size %llu", what,
+                      info_str_name[k], (unsigned long long)i->sz[k]);
     s += i->sz[k];
   }
   return WKSP_SUCCESS;
 }
 
-int ckpt_ftr_check(const ckpt_ftr_t *f, const ckpt_hdr_t *h, uint64_t checkpt_sz, const char *what) {
+int wksp_private_ckpt_ftr_check(const ckpt_ftr_t *f, const ckpt_hdr_t *h, uint64_t checkpt_sz,
+                                const char *what) {
   const char *bad = NULL;
   if (f->checkpt_sz != checkpt_sz) bad = "checkpt_sz";
   else if (f->data_max != h->data_max) bad = "data_max";
@@ -186,13 +191,14 @@ int ckpt_ftr_check(const ckpt_ftr_t *f, const ckpt_hdr_t *h, uint64_t checkpt_sz
   else if (f->unmagic != ~h->magic) bad = "unmagic";
   if (!bad) return WKSP_SUCCESS;
   if (f->checkpt_sz != checkpt_sz)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: footer checkpt_sz %llu, but the checkpoint is %llu bytes",
-                    what, (unsigned long long)f->checkpt_sz, (unsigned long long)checkpt_sz);
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: footer checkpt_sz %llu, but the checkpoint is %llu bytes", what,
+                    (unsigned long long)f->checkpt_sz, (unsigned long long)checkpt_sz);
   return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: footer %s does not match the header", what, bad);
 }
 
-int ckpt_meta_check(const ckpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi, uint64_t off,
-                    const char *what) {
+int wksp_private_ckpt_meta_check(const ckpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi,
+                                 uint64_t off, const char *what) {
   if (!c->tag)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: command at offset %llu is not an allocation (tag 0)",
                     what, (unsigned long long)off);
@@ -208,8 +214,8 @@ int ckpt_meta_check(const ckpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi, uint6
 
 /* ---- cgroup assignment --------------------------------------------------------- */
 
-void ckpt_cgroup_assign(const wksp_part_t *parts, uint64_t cnt, uint64_t *cg_cnt,
-                        uint64_t *cg_start, uint64_t *order) {
+void wksp_private_ckpt_cgroup_assign(const wksp_part_t *parts, uint64_t cnt, uint64_t *cg_cnt,
+                                     uint64_t *cg_start, uint64_t *order) {
   uint64_t C = ckpt_cgroup_cnt(cnt);
   if (!C) {
     cg_start[0] = 0;
@@ -256,7 +262,7 @@ void ckpt_cgroup_assign(const wksp_part_t *parts, uint64_t cnt, uint64_t *cg_cnt
 
 /* ---- SVW ------------------------------------------------------------------------ */
 
-size_t ckpt_svw_encode(uint8_t out[CKPT_SVW_MAX], uint64_t x) {
+size_t wksp_private_ckpt_svw_encode(uint8_t out[CKPT_SVW_MAX], uint64_t x) {
   uint64_t e;
   size_t w;
   if (x < (1ull << 6)) e = x << 1, w = 1;
@@ -280,7 +286,7 @@ size_t ckpt_svw_encode(uint8_t out[CKPT_SVW_MAX], uint64_t x) {
   return w;
 }
 
-size_t ckpt_svw_width(uint8_t b) {
+size_t wksp_private_ckpt_svw_width(uint8_t b) {
   if (!(b & 1)) return 1;
   if ((b & 7) == 1) return 2;
   if ((b & 7) == 5) return 3;
@@ -292,9 +298,9 @@ size_t ckpt_svw_width(uint8_t b) {
   }
 }
 
-size_t ckpt_svw_decode(const uint8_t *p, size_t avail, uint64_t *x) {
+size_t wksp_private_ckpt_svw_decode(const uint8_t *p, size_t avail, uint64_t *x) {
   if (!avail) return 0;
-  size_t w = ckpt_svw_width(p[0]);
+  size_t w = wksp_private_ckpt_svw_width(p[0]);
   if (w > avail) return 0;
   uint64_t e = 0;
   for (size_t i = 0; i < w && i < 8; i++) e |= (uint64_t)p[i] << (8 * i);

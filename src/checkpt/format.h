@@ -73,8 +73,18 @@ typedef struct {
   uint64_t sz[9]; /* app, thread, host, cpu, group, user, path, binfo, uinfo (incl. NUL) */
 } ckpt_info_t;
 
-enum { CKPT_S_APP, CKPT_S_THREAD, CKPT_S_HOST, CKPT_S_CPU, CKPT_S_GROUP, CKPT_S_USER,
-       CKPT_S_PATH, CKPT_S_BINFO, CKPT_S_UINFO, CKPT_S_CNT };
+enum {
+  CKPT_S_APP,
+  CKPT_S_THREAD,
+  CKPT_S_HOST,
+  CKPT_S_CPU,
+  CKPT_S_GROUP,
+  CKPT_S_USER,
+  CKPT_S_PATH,
+  CKPT_S_BINFO,
+  CKPT_S_UINFO,
+  CKPT_S_CNT
+};
 
 typedef struct {
   uint64_t tag, a, b;
@@ -90,14 +100,14 @@ typedef struct {
   uint64_t unmagic;
 } ckpt_ftr_t;
 
-void ckpt_hdr_encode(uint8_t out[CKPT_HDR_SZ], const ckpt_hdr_t *h);
-void ckpt_hdr_decode(ckpt_hdr_t *h, const uint8_t in[CKPT_HDR_SZ]);
-void ckpt_info_encode(uint8_t out[CKPT_INFO_SZ], const ckpt_info_t *i);
-void ckpt_info_decode(ckpt_info_t *i, const uint8_t in[CKPT_INFO_SZ]);
-void ckpt_cmd_encode(uint8_t out[CKPT_CMD_SZ], uint64_t tag, uint64_t a, uint64_t b);
-void ckpt_cmd_decode(ckpt_cmd_t *c, const uint8_t in[CKPT_CMD_SZ]);
-void ckpt_ftr_encode(uint8_t out[CKPT_FTR_SZ], const ckpt_ftr_t *f);
-void ckpt_ftr_decode(ckpt_ftr_t *f, const uint8_t in[CKPT_FTR_SZ]);
+void wksp_private_ckpt_hdr_encode(uint8_t out[CKPT_HDR_SZ], const ckpt_hdr_t *h);
+void wksp_private_ckpt_hdr_decode(ckpt_hdr_t *h, const uint8_t in[CKPT_HDR_SZ]);
+void wksp_private_ckpt_info_encode(uint8_t out[CKPT_INFO_SZ], const ckpt_info_t *i);
+void wksp_private_ckpt_info_decode(ckpt_info_t *i, const uint8_t in[CKPT_INFO_SZ]);
+void wksp_private_ckpt_cmd_encode(uint8_t out[CKPT_CMD_SZ], uint64_t tag, uint64_t a, uint64_t b);
+void wksp_private_ckpt_cmd_decode(ckpt_cmd_t *c, const uint8_t in[CKPT_CMD_SZ]);
+void wksp_private_ckpt_ftr_encode(uint8_t out[CKPT_FTR_SZ], const ckpt_ftr_t *f);
+void wksp_private_ckpt_ftr_decode(ckpt_ftr_t *f, const uint8_t in[CKPT_FTR_SZ]);
 
 /* Command kinds (FORMAT.md 3.4). */
 static inline int ckpt_cmd_is_meta(const ckpt_cmd_t *c) { return c->tag != 0; }
@@ -113,34 +123,35 @@ static inline int ckpt_cmd_is_volumes(const ckpt_cmd_t *c) {
 
 /* Workspace geometry of a checkpoint's source: 1 <= part_max <= 2^32-1,
  * data_max >= 1, and the footprint does not overflow (FORMAT.md 3.2). */
-int ckpt_sizes_valid(uint64_t part_max, uint64_t data_max);
+int wksp_private_ckpt_sizes_valid(uint64_t part_max, uint64_t data_max);
 static inline uint64_t ckpt_gaddr_lo(uint64_t part_max) { return 128 + 64 * part_max; }
 
 /* Name rule of FORMAT.md 1.2 on a 40-byte field: returns the length
  * (1..39) or 0 when invalid. */
-size_t ckpt_name_len(const char *name, size_t field_sz);
+size_t wksp_private_ckpt_name_len(const char *name, size_t field_sz);
 
 /* Header checks of FORMAT.md 4.2 (magic, style 2, frame style supported,
  * reserved 0, name, sizes).  WKSP_SUCCESS or CORRUPT with a message naming
  * the field (prefixed by `what`, e.g. the path). */
-int ckpt_hdr_check(const ckpt_hdr_t *h, const char *what);
+int wksp_private_ckpt_hdr_check(const ckpt_hdr_t *h, const char *what);
 
 /* Info checks: the nine sizes in range and their sum <= 64 KiB. *blob_sz
  * gets the sum.  CORRUPT naming the string. */
-int ckpt_info_check(const ckpt_info_t *i, uint64_t *blob_sz, const char *what);
+int wksp_private_ckpt_info_check(const ckpt_info_t *i, uint64_t *blob_sz, const char *what);
 
 /* Checks the strings of the info blob (each NUL-terminated exactly at its
  * size, no embedded NUL).  CORRUPT. */
-int ckpt_info_blob_check(const ckpt_info_t *i, const uint8_t *blob, const char *what);
+int wksp_private_ckpt_info_blob_check(const ckpt_info_t *i, const uint8_t *blob, const char *what);
 
 /* Footer against header (every copied field, unmagic) and the expected
  * checkpoint size.  CORRUPT naming the first field that differs. */
-int ckpt_ftr_check(const ckpt_ftr_t *f, const ckpt_hdr_t *h, uint64_t checkpt_sz, const char *what);
+int wksp_private_ckpt_ftr_check(const ckpt_ftr_t *f, const ckpt_hdr_t *h, uint64_t checkpt_sz,
+                                const char *what);
 
 /* Meta command check: tag > 0 and src_lo <= a < b <= src_hi (the source
  * data region of the header).  CORRUPT naming the command's file offset. */
-int ckpt_meta_check(const ckpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi, uint64_t off,
-                    const char *what);
+int wksp_private_ckpt_meta_check(const ckpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi,
+                                 uint64_t off, const char *what);
 
 /* ---- cgroup assignment (FORMAT.md 3.9) ----------------------------------- */
 
@@ -156,21 +167,21 @@ static inline uint64_t ckpt_cgroup_cnt(uint64_t alloc_cnt) {
  * parts, grouped by cgroup (cgroup g is order[cg_start[g] .. cg_start[g+1]))
  * and ascending inside each group.  Arrays are caller-allocated (C+1 /
  * cnt entries). */
-void ckpt_cgroup_assign(const wksp_part_t *parts, uint64_t cnt, uint64_t *cg_cnt,
-                        uint64_t *cg_start, uint64_t *order);
+void wksp_private_ckpt_cgroup_assign(const wksp_part_t *parts, uint64_t cnt, uint64_t *cg_cnt,
+                                     uint64_t *cg_start, uint64_t *order);
 
 /* ---- v1 SVW integers (FORMAT.md 5.1) ------------------------------------- */
 
 #define CKPT_SVW_MAX 9
 
 /* Encodes x at the smallest width; returns the byte count (1..9). */
-size_t ckpt_svw_encode(uint8_t out[CKPT_SVW_MAX], uint64_t x);
+size_t wksp_private_ckpt_svw_encode(uint8_t out[CKPT_SVW_MAX], uint64_t x);
 
 /* Width announced by the first byte (1, 2, 3, 4, 5, 8 or 9). */
-size_t ckpt_svw_width(uint8_t b0);
+size_t wksp_private_ckpt_svw_width(uint8_t b0);
 
 /* Decodes one integer from [p, p+avail); returns the bytes used, or 0 if
  * fewer than the announced width are available. */
-size_t ckpt_svw_decode(const uint8_t *p, size_t avail, uint64_t *x);
+size_t wksp_private_ckpt_svw_decode(const uint8_t *p, size_t avail, uint64_t *x);
 
 #endif

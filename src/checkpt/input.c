@@ -11,7 +11,7 @@
 #include "ckpt.h"
 #include "util/err.h"
 
-long ckpt_read_full(int fd, void *buf, size_t sz) {
+long wksp_private_ckpt_read_full(int fd, void *buf, size_t sz) {
   size_t got = 0;
   while (got < sz) {
     ssize_t n = read(fd, (uint8_t *)buf + got, sz - got);
@@ -35,7 +35,7 @@ static int write_full(int fd, const void *buf, size_t sz) {
 }
 
 /* Maps fd's bytes [pos, size) read-only. */
-static int map_fd(ckpt_input_t *in, int fd, uint64_t pos, uint64_t size) {
+static int map_fd(ckpt_input_t *in, int fd, uint64_t pos, uint64_t size, int populate) {
   if (pos > size) pos = size;
   in->sz = size - pos;
   if (!size) {
@@ -46,7 +46,9 @@ static int map_fd(ckpt_input_t *in, int fd, uint64_t pos, uint64_t size) {
   if (size > (uint64_t)SIZE_MAX)
     return wksp_err(WKSP_ERR_FAIL, 0, "%s: file of %llu bytes is too large to map", in->label,
                     (unsigned long long)size);
-  void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+  /* Prefaulting in one call is much cheaper than a fault per page when
+   * every byte will be read (restore); listings read only the commands. */
+  void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
   if (m == MAP_FAILED) return wksp_err(WKSP_ERR_FAIL, errno, "%s: mmap", in->label);
   in->map = m;
   in->map_sz = (size_t)size;
@@ -63,7 +65,7 @@ static int tmp_dir_open(int *out) {
   return WKSP_SUCCESS;
 }
 
-int ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz) {
+int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz) {
   int tfd = -1, rc = tmp_dir_open(&tfd);
   if (rc) return rc;
   enum { BUF = 1 << 20 };
@@ -93,7 +95,7 @@ int ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz) {
   }
   free(buf);
   buf = NULL;
-  rc = map_fd(in, tfd, 0, total);
+  rc = map_fd(in, tfd, 0, total, 1);
   if (rc) goto fail;
   if (in->own_fd >= 0) close(in->own_fd);
   in->own_fd = tfd;
@@ -104,7 +106,8 @@ fail:
   return rc;
 }
 
-int ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label, int need_mem) {
+int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label,
+                                 int flags) {
   memset(in, 0, sizeof *in);
   in->own_fd = -1;
   in->fd = fd;
@@ -123,20 +126,30 @@ int ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *labe
   if (S_ISREG(st.st_mode)) {
     off_t pos = path ? 0 : lseek(fd, 0, SEEK_CUR);
     if (pos < 0) pos = 0;
-    rc = map_fd(in, fd, (uint64_t)pos, (uint64_t)st.st_size);
+    rc = map_fd(in, fd, (uint64_t)pos, (uint64_t)st.st_size, flags & CKPT_IN_POPULATE);
     if (rc) goto fail;
     return WKSP_SUCCESS;
   }
-  if (!need_mem) return WKSP_SUCCESS;
-  rc = ckpt_input_spool(in, NULL, 0);
+  if (!(flags & CKPT_IN_NEED_MEM)) return WKSP_SUCCESS;
+  rc = wksp_private_ckpt_input_spool(in, NULL, 0);
   if (rc) goto fail;
   return WKSP_SUCCESS;
 fail:
-  ckpt_input_fini(in);
+  wksp_private_ckpt_input_fini(in);
   return rc;
 }
 
-void ckpt_input_fini(ckpt_input_t *in) {
+void wksp_private_ckpt_input_populate(const ckpt_input_t *in, uint64_t off, uint64_t sz) {
+  if (!in->map || !sz) return;
+  uintptr_t page = 4096, a = (uintptr_t)(in->mem + off) & ~(page - 1);
+  uintptr_t e = (uintptr_t)(in->mem + off + sz);
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14; older kernels refuse it: harmless */
+#endif
+  madvise((void *)a, e - a, MADV_POPULATE_READ);
+}
+
+void wksp_private_ckpt_input_fini(ckpt_input_t *in) {
   if (in->map) munmap(in->map, in->map_sz);
   if (in->own_fd >= 0) close(in->own_fd);
   in->map = NULL;

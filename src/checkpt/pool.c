@@ -1,6 +1,6 @@
 /* A minimal fork-join pool over pthreads: tasks [0, cnt) handed out by an
  * atomic counter; the calling thread works too.  Threads live only for one
- * ckpt_pool_run call, so none can be left behind. */
+ * wksp_private_ckpt_pool_run call, so none can be left behind. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -43,7 +43,7 @@ static void *pool_worker(void *arg) {
   return NULL;
 }
 
-int ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t task, void *ctx) {
+int wksp_private_ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t task, void *ctx) {
   pool_t p = {.task = task, .ctx = ctx, .cnt = cnt};
   atomic_init(&p.next, 0);
   atomic_init(&p.failed, 0);

@@ -7,13 +7,14 @@
 #include "ckpt.h"
 #include "util/err.h"
 
-int ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out, const char *what) {
+int wksp_private_ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out,
+                                 const char *what) {
   if (sz < CKPT_HDR_SZ)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %zu bytes, a v2 header needs %d", what, sz,
                     CKPT_HDR_SZ);
   ckpt_hdr_t h;
-  ckpt_hdr_decode(&h, p);
-  int rc = ckpt_hdr_check(&h, what);
+  wksp_private_ckpt_hdr_decode(&h, p);
+  int rc = wksp_private_ckpt_hdr_check(&h, what);
   if (rc) return rc;
   memset(out, 0, sizeof *out);
   out->style = 2;
@@ -31,7 +32,7 @@ static int preview_v1(const uint8_t *p, size_t sz, wksp_preview_t *out, const ch
   uint64_t v[14];
   size_t used = 0;
   for (int k = 0; k < 14; k++) {
-    size_t n = ckpt_svw_decode(p + used, sz - used, &v[k]);
+    size_t n = wksp_private_ckpt_svw_decode(p + used, sz - used, &v[k]);
     if (!n) return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated v1 preamble", what);
     used += n;
   }
@@ -43,15 +44,15 @@ static int preview_v1(const uint8_t *p, size_t sz, wksp_preview_t *out, const ch
   if (v[2] > UINT32_MAX)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 seed %llu does not fit 32 bits", what,
                     (unsigned long long)v[2]);
-  if (!ckpt_sizes_valid(v[3], v[4]))
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 part_max %llu / data_max %llu are not valid",
-                    what, (unsigned long long)v[3], (unsigned long long)v[4]);
+  if (!wksp_private_ckpt_sizes_valid(v[3], v[4]))
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 part_max %llu / data_max %llu are not valid", what,
+                    (unsigned long long)v[3], (unsigned long long)v[4]);
   uint64_t len = v[13];
   if (len < 1 || len > CKPT_NAME_MAX - 1 || len > sz - used)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 name length %llu", what, (unsigned long long)len);
   char name[CKPT_NAME_MAX] = {0};
   memcpy(name, p + used, len);
-  if (ckpt_name_len(name, CKPT_NAME_MAX) != len)
+  if (wksp_private_ckpt_name_len(name, CKPT_NAME_MAX) != len)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 workspace name is not a valid name", what);
   memset(out, 0, sizeof *out);
   out->style = 1;
@@ -62,24 +63,26 @@ static int preview_v1(const uint8_t *p, size_t sz, wksp_preview_t *out, const ch
   return WKSP_SUCCESS;
 }
 
-int ckpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out, const char *what) {
-  if (sz >= CKPT_HDR_SZ && ckpt_ld64(p) == CKPT_MAGIC) return ckpt_preview_v2(p, sz, out, what);
+int wksp_private_ckpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out,
+                                  const char *what) {
+  if (sz >= CKPT_HDR_SZ && ckpt_ld64(p) == CKPT_MAGIC)
+    return wksp_private_ckpt_preview_v2(p, sz, out, what);
   return preview_v1(p, sz, out, what);
 }
 
 int wksp_preview_mem(const void *buf, size_t sz, wksp_preview_t *out) {
   if (!buf || !out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_preview_mem: NULL argument");
   if (sz > CKPT_PREVIEW_MAX) sz = CKPT_PREVIEW_MAX;
-  return ckpt_preview_any(buf, sz, out, "preview");
+  return wksp_private_ckpt_preview_any(buf, sz, out, "preview");
 }
 
 static int preview_fd(int fd, wksp_preview_t *out, const char *what) {
   uint8_t buf[CKPT_PREVIEW_MAX];
-  long n = ckpt_read_full(fd, buf, sizeof buf);
+  long n = wksp_private_ckpt_read_full(fd, buf, sizeof buf);
   if (n < 0) return wksp_err(WKSP_ERR_FAIL, errno, "%s: read", what);
   if (n < 12)
     return wksp_err(WKSP_ERR_FAIL, 0, "%s: only %ld bytes, a checkpoint has at least 12", what, n);
-  return ckpt_preview_any(buf, (size_t)n, out, what);
+  return wksp_private_ckpt_preview_any(buf, (size_t)n, out, what);
 }
 
 int wksp_preview_fd(int fd, wksp_preview_t *out) {

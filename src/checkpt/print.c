@@ -69,21 +69,25 @@ static void print_summary(out_t *o, const wksp_checkpt_info_t *I) {
   uint64_t lo = ckpt_gaddr_lo(I->pv.part_max);
   out(o, "\tfile size   %llu bytes\n", (unsigned long long)I->file_sz);
   out(o, "\tallocations %llu, %llu bytes (%.2f%% of data_max)\n", (unsigned long long)I->alloc_cnt,
-      (unsigned long long)I->alloc_sz, I->pv.data_max ? 100.0 * (double)I->alloc_sz / (double)I->pv.data_max : 0.0);
+      (unsigned long long)I->alloc_sz,
+      I->pv.data_max ? 100.0 * (double)I->alloc_sz / (double)I->pv.data_max : 0.0);
   uint64_t largest = 0;
   for (uint64_t k = 0; k < I->alloc_cnt; k++) {
     uint64_t sz = I->parts[k].gaddr_hi - I->parts[k].gaddr_lo;
     if (sz > largest) largest = sz;
   }
-  out(o, "\tlargest     %llu bytes\n\tsource data region [%llu,%llu)\n", (unsigned long long)largest,
-      (unsigned long long)lo, (unsigned long long)(lo + I->pv.data_max));
+  out(o, "\tlargest     %llu bytes\n\tsource data region [%llu,%llu)\n",
+      (unsigned long long)largest, (unsigned long long)lo,
+      (unsigned long long)(lo + I->pv.data_max));
   if (I->pv.style != 2) return;
   out(o, "\tcgroups     %llu, volumes %llu\n", (unsigned long long)I->cgroup_cnt,
       (unsigned long long)I->volume_cnt);
   for (uint64_t g = 0; g < I->cgroup_cnt; g++) {
     const wksp_checkpt_cgroup_t *c = &I->cgroups[g];
     uint64_t fsz = c->end - c->off;
-    out(o, "\t\tcgroup %4llu at %12llu: %6llu allocations, %12llu bytes -> %12llu in file (ratio %.3f)\n",
+    out(o,
+        "\t\tcgroup %4llu at %12llu: %6llu allocations, %12llu bytes -> %12llu in file (ratio "
+        "%.3f)\n",
         (unsigned long long)g, (unsigned long long)c->off, (unsigned long long)c->alloc_cnt,
         (unsigned long long)c->data_sz, (unsigned long long)fsz,
         fsz ? (double)c->data_sz / (double)fsz : 0.0);
@@ -137,8 +141,9 @@ static int print_dump(out_t *o, const ckpt_input_t *in, const ckpt_scan_t *s) {
     if (sz > largest) largest = sz;
   }
   dump_t d = {.o = o, .buf = malloc(largest)};
-  if (!d.buf) return wksp_err(WKSP_ERR_NOMEM, 0, "print: %llu-byte buffer", (unsigned long long)largest);
-  int rc = ckpt_data_run(in, s, 1, dump_dest, dump_done, &d);
+  if (!d.buf)
+    return wksp_err(WKSP_ERR_NOMEM, 0, "print: %llu-byte buffer", (unsigned long long)largest);
+  int rc = wksp_private_ckpt_data_run(in, s, 1, dump_dest, dump_done, &d);
   free(d.buf);
   return rc;
 }
@@ -148,8 +153,9 @@ static int print_dump(out_t *o, const ckpt_input_t *in, const ckpt_scan_t *s) {
 static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
   wksp_preview_t pv;
   uint64_t n = in->sz < CKPT_PREVIEW_MAX ? in->sz : CKPT_PREVIEW_MAX;
-  int rc = n >= 12 ? ckpt_preview_any(in->mem, n, &pv, in->label)
-                   : wksp_err(WKSP_ERR_FAIL, 0, "%s: only %llu bytes", in->label, (unsigned long long)n);
+  int rc =
+      n >= 12 ? wksp_private_ckpt_preview_any(in->mem, n, &pv, in->label)
+              : wksp_err(WKSP_ERR_FAIL, 0, "%s: only %llu bytes", in->label, (unsigned long long)n);
   if (rc) {
     out(o, "\tinvalid or unsupported (%s)\n", wksp_errmsg());
     return rc;
@@ -159,7 +165,7 @@ static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
     return WKSP_SUCCESS;
   }
   ckpt_scan_t s;
-  rc = ckpt_scan(&s, in);
+  rc = wksp_private_ckpt_scan(&s, in);
   if (rc) {
     print_preview(o, &pv);
     out(o, "\tinvalid or unsupported (%s)\n", wksp_errmsg());
@@ -169,7 +175,8 @@ static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
   print_preview(o, &I->pv);
   print_ident(o, I);
   if (verbose >= 2) {
-    if (I->pv.style == 2) out(o, "\tmode      0%llo\n\tpath      %s\n", (unsigned long long)I->mode, I->path);
+    if (I->pv.style == 2)
+      out(o, "\tmode      0%llo\n\tpath      %s\n", (unsigned long long)I->mode, I->path);
     print_text(o, "binfo", I->binfo);
     print_text(o, "uinfo", I->uinfo);
   }
@@ -179,7 +186,7 @@ static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
     rc = print_dump(o, in, &s);
     if (rc) out(o, "\tinvalid data (%s)\n", wksp_errmsg());
   }
-  ckpt_scan_fini(&s);
+  wksp_private_ckpt_scan_fini(&s);
   return rc;
 }
 
@@ -188,11 +195,11 @@ static int print_any(int out_fd, const char *path, int in_fd, const char *label,
   out_t o = {.fd = out_fd};
   out(&o, "checkpt %s (verbose %d)\n", label, verbose);
   ckpt_input_t in;
-  int rc = ckpt_input_open(&in, path, in_fd, label, 1);
+  int rc = wksp_private_ckpt_input_open(&in, path, in_fd, label, CKPT_IN_NEED_MEM);
   if (rc) out(&o, "\tinvalid or unsupported (%s)\n", wksp_errmsg());
   else {
     rc = print_input(&o, &in, verbose);
-    ckpt_input_fini(&in);
+    wksp_private_ckpt_input_fini(&in);
   }
   if (o.bad) return wksp_err(WKSP_ERR_FAIL, o.bad, "print: write to fd %d", out_fd);
   return rc;

@@ -20,6 +20,8 @@
 #include "ckpt.h"
 #include "util/err.h"
 
+int wksp_private_ckpt_test_no_tmpfile;
+
 static const char *base_name(const char *path) {
   const char *s = strrchr(path, '/');
   return s ? s + 1 : path;
@@ -48,7 +50,7 @@ static char *tmp_name(const char *base) {
   return s;
 }
 
-int ckpt_pub_open(ckpt_pub_t *p, const char *path, uint32_t mode, int overwrite) {
+int wksp_private_ckpt_pub_open(ckpt_pub_t *p, const char *path, uint32_t mode, int overwrite) {
   memset(p, 0, sizeof *p);
   p->fd = p->dir_fd = -1;
   p->mode = mode;
@@ -67,7 +69,9 @@ int ckpt_pub_open(ckpt_pub_t *p, const char *path, uint32_t mode, int overwrite)
     rc = wksp_err(WKSP_ERR_EXIST, 0, "checkpt %s: file exists (overwrite not requested)", path);
     goto fail;
   }
-  p->fd = openat(p->dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  p->fd = wksp_private_ckpt_test_no_tmpfile
+              ? (errno = EOPNOTSUPP, -1)
+              : openat(p->dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (p->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
     p->tmp_name = tmp_name(base);
     if (!p->tmp_name) {
@@ -86,7 +90,7 @@ int ckpt_pub_open(ckpt_pub_t *p, const char *path, uint32_t mode, int overwrite)
   }
   return WKSP_SUCCESS;
 fail:
-  ckpt_pub_abort(p);
+  wksp_private_ckpt_pub_abort(p);
   return rc;
 }
 
@@ -96,10 +100,13 @@ static int link_as(ckpt_pub_t *p, const char *name) {
   if (p->tmp_name) return linkat(p->dir_fd, p->tmp_name, p->dir_fd, name, 0);
   char proc[64];
   snprintf(proc, sizeof proc, "/proc/self/fd/%d", p->fd);
-  return linkat(AT_FDCWD, proc, p->dir_fd, name, AT_SYMLINK_FOLLOW);
+  int r = linkat(AT_FDCWD, proc, p->dir_fd, name, AT_SYMLINK_FOLLOW);
+  /* Without /proc, AT_EMPTY_PATH does the same (it needs privileges). */
+  if (r && errno == ENOENT) r = linkat(p->fd, "", p->dir_fd, name, AT_EMPTY_PATH);
+  return r;
 }
 
-int ckpt_pub_commit(ckpt_pub_t *p) {
+int wksp_private_ckpt_pub_commit(ckpt_pub_t *p) {
   const char *base = base_name(p->path);
   int rc;
   if (fchmod(p->fd, p->mode)) {
@@ -112,10 +119,9 @@ int ckpt_pub_commit(ckpt_pub_t *p) {
   }
   if (!p->overwrite) {
     if (link_as(p, base)) {
-      rc = errno == EEXIST
-               ? wksp_err(WKSP_ERR_EXIST, 0, "checkpt %s: file exists (overwrite not requested)",
-                          p->path)
-               : wksp_err(WKSP_ERR_FAIL, errno, "checkpt %s: link", p->path);
+      rc = errno == EEXIST ? wksp_err(WKSP_ERR_EXIST, 0,
+                                      "checkpt %s: file exists (overwrite not requested)", p->path)
+                           : wksp_err(WKSP_ERR_FAIL, errno, "checkpt %s: link", p->path);
       goto fail;
     }
   } else {
@@ -156,11 +162,11 @@ int ckpt_pub_commit(ckpt_pub_t *p) {
   }
   rc = WKSP_SUCCESS;
 fail:
-  ckpt_pub_abort(p);
+  wksp_private_ckpt_pub_abort(p);
   return rc;
 }
 
-void ckpt_pub_abort(ckpt_pub_t *p) {
+void wksp_private_ckpt_pub_abort(ckpt_pub_t *p) {
   if (p->tmp_name && p->dir_fd >= 0) unlinkat(p->dir_fd, p->tmp_name, 0);
   free(p->tmp_name);
   p->tmp_name = NULL;

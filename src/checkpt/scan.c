@@ -11,7 +11,7 @@
 #include "util/err.h"
 #include "wksp/frame.h"
 
-void ckpt_scan_fini(ckpt_scan_t *s) {
+void wksp_private_ckpt_scan_fini(ckpt_scan_t *s) {
   free(s->info.parts);
   free(s->info.cgroups);
   free(s->info.priv_);
@@ -22,7 +22,8 @@ void ckpt_scan_fini(ckpt_scan_t *s) {
   memset(s, 0, sizeof *s);
 }
 
-int ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT], const uint64_t len[CKPT_S_CNT]) {
+int wksp_private_ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT],
+                                   const uint64_t len[CKPT_S_CNT]) {
   wksp_checkpt_info_t *I = &s->info;
   uint64_t total = 0;
   for (int k = CKPT_S_PATH; k < CKPT_S_CNT; k++) total += len[k] + 1;
@@ -51,7 +52,7 @@ static int cmp_part(const void *a, const void *b) {
   return x->gaddr_lo < y->gaddr_lo ? -1 : x->gaddr_lo > y->gaddr_lo;
 }
 
-int ckpt_scan_sort(ckpt_scan_t *s, const char *what) {
+int wksp_private_ckpt_scan_sort(ckpt_scan_t *s, const char *what) {
   uint64_t n = s->info.alloc_cnt;
   s->info.parts = malloc((n ? n : 1) * sizeof *s->info.parts);
   if (!s->info.parts) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: allocation list", what);
@@ -97,7 +98,7 @@ static int rd_fail(const v2_t *v, int rc, const char *where) {
 static int rd_cmd(wksp_frame_reader_t *r, ckpt_cmd_t *c) {
   uint8_t b[CKPT_CMD_SZ];
   int rc = wksp_frame_reader_meta(r, b, sizeof b);
-  if (!rc) ckpt_cmd_decode(c, b);
+  if (!rc) wksp_private_ckpt_cmd_decode(c, b);
   return rc;
 }
 
@@ -112,9 +113,9 @@ static int frame_cmd_at(v2_t *v, uint64_t off, ckpt_cmd_t *c, const char *where)
 static int v2_head(v2_t *v, uint64_t *info_end) {
   ckpt_scan_t *s = v->s;
   uint8_t hdr[CKPT_HDR_SZ], info[CKPT_INFO_SZ];
-  int rc = ckpt_preview_v2(v->mem, v->sz, &s->info.pv, v->what);
+  int rc = wksp_private_ckpt_preview_v2(v->mem, v->sz, &s->info.pv, v->what);
   if (rc) return rc;
-  ckpt_hdr_decode(&s->hdr, v->mem);
+  wksp_private_ckpt_hdr_decode(&s->hdr, v->mem);
   v->fsc = s->hdr.frame_style;
   if (v->sz <= CKPT_HDR_SZ + CKPT_FTR_SZ)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated: %llu bytes", v->what,
@@ -126,16 +127,16 @@ static int v2_head(v2_t *v, uint64_t *info_end) {
   if (!rc) rc = wksp_frame_reader_meta(v->r, info, sizeof info);
   if (rc) return rd_fail(v, rc, "info frame");
   ckpt_info_t I;
-  ckpt_info_decode(&I, info);
+  wksp_private_ckpt_info_decode(&I, info);
   uint64_t blob_sz = 0;
-  rc = ckpt_info_check(&I, &blob_sz, v->what);
+  rc = wksp_private_ckpt_info_check(&I, &blob_sz, v->what);
   if (rc) return rc;
   uint8_t *blob = malloc(blob_sz);
   if (!blob) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: info strings", v->what);
   rc = wksp_frame_reader_data(v->r, blob, blob_sz);
   if (!rc) rc = wksp_frame_reader_close(v->r, info_end);
   if (rc) rc = rd_fail(v, rc, "info strings");
-  if (!rc) rc = ckpt_info_blob_check(&I, blob, v->what);
+  if (!rc) rc = wksp_private_ckpt_info_blob_check(&I, blob, v->what);
   if (!rc) {
     const char *str[CKPT_S_CNT];
     uint64_t len[CKPT_S_CNT], at = 0;
@@ -144,7 +145,7 @@ static int v2_head(v2_t *v, uint64_t *info_end) {
       len[k] = I.sz[k] - 1;
       at += I.sz[k];
     }
-    rc = ckpt_scan_strings(s, str, len);
+    rc = wksp_private_ckpt_scan_strings(s, str, len);
   }
   free(blob);
   if (rc) return rc;
@@ -226,9 +227,9 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
       break;
     }
     if (end != hi) {
-      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix frame at %llu ends at %llu, expected %llu",
-                    v->what, (unsigned long long)A, (unsigned long long)end,
-                    (unsigned long long)hi);
+      rc =
+          wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix frame at %llu ends at %llu, expected %llu",
+                   v->what, (unsigned long long)A, (unsigned long long)end, (unsigned long long)hi);
       break;
     }
     /* This volume's cgroups go in front of the later volumes' ones. */
@@ -239,7 +240,11 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
     uint64_t next = A;
     for (uint64_t i = C; !rc && i-- > 0;) {
       uint64_t off = ckpt_ld64(raw + 8 * i), cnt = ckpt_ld64(raw + 8 * (C + i));
-      if (off >= next || cnt > alloc_rem)
+      /* Every command takes at least 4 bytes (LZ4: 3-byte size + a block)
+       * and 24 in RAW: a count the frame cannot hold is rejected before
+       * any table is sized by it. */
+      uint64_t min_cmd = v->fsc == WKSP_FRAME_RAW ? CKPT_CMD_SZ : 4;
+      if (off >= next || cnt > alloc_rem || cnt >= (next - off) / min_cmd)
         rc = wksp_err(WKSP_ERR_CORRUPT, 0,
                       "%s: appendix at %llu: cgroup %llu offset %llu / count %llu invalid", v->what,
                       (unsigned long long)A, (unsigned long long)i, (unsigned long long)off,
@@ -316,7 +321,7 @@ static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
                           v->what, (unsigned long long)at, (unsigned long long)cg[g].cnt);
         break;
       }
-      rc = ckpt_meta_check(&c, src_lo, src_hi, coff, v->what);
+      rc = wksp_private_ckpt_meta_check(&c, src_lo, src_hi, coff, v->what);
       if (rc) return rc;
       if (c.a < prev_hi)
         return wksp_err(WKSP_ERR_CORRUPT, 0,
@@ -351,8 +356,8 @@ static int v2_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
   int rc = wksp_frame_reader_init_mem(&v.r, v.mem, v.sz);
   if (!rc) rc = v2_head(&v, &info_end);
   if (rc) goto out;
-  ckpt_ftr_decode(&s->ftr, v.mem + v.sz - CKPT_FTR_SZ);
-  rc = ckpt_ftr_check(&s->ftr, &s->hdr, v.sz, v.what);
+  wksp_private_ckpt_ftr_decode(&s->ftr, v.mem + v.sz - CKPT_FTR_SZ);
+  rc = wksp_private_ckpt_ftr_check(&s->ftr, &s->hdr, v.sz, v.what);
   if (!rc) rc = v2_volumes(&v, info_end, &cg, &n);
   if (!rc) rc = v2_cgroups(&v, cg, n);
   if (rc) goto out;
@@ -360,21 +365,22 @@ static int v2_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
   s->info.alloc_cnt = s->ftr.alloc_cnt;
   s->info.cgroup_cnt = n;
   s->info.volume_cnt = s->ftr.volume_cnt;
-  rc = ckpt_scan_sort(s, v.what);
+  rc = wksp_private_ckpt_scan_sort(s, v.what);
 out:
   free(cg);
   wksp_frame_reader_fini(v.r);
   return rc;
 }
 
-int ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
+int wksp_private_ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
   memset(s, 0, sizeof *s);
   if (in->sz < 12) {
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: only %llu bytes, not a checkpoint", in->label,
                     (unsigned long long)in->sz);
   }
-  int rc = in->sz >= CKPT_HDR_SZ && ckpt_ld64(in->mem) == CKPT_MAGIC ? v2_scan(s, in)
-                                                                      : ckpt_v1_scan(s, in);
-  if (rc) ckpt_scan_fini(s);
+  int rc = in->sz >= CKPT_HDR_SZ && ckpt_ld64(in->mem) == CKPT_MAGIC
+               ? v2_scan(s, in)
+               : wksp_private_ckpt_v1_scan(s, in);
+  if (rc) wksp_private_ckpt_scan_fini(s);
   return rc;
 }

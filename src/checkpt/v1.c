@@ -17,7 +17,7 @@ typedef struct {
 } v1_rd_t;
 
 static int v1_int(v1_rd_t *r, uint64_t *x, const char *field) {
-  size_t n = ckpt_svw_decode(r->p + r->at, r->sz - r->at, x);
+  size_t n = wksp_private_ckpt_svw_decode(r->p + r->at, r->sz - r->at, x);
   if (!n)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 %s truncated at offset %llu", r->what, field,
                     (unsigned long long)r->at);
@@ -41,31 +41,34 @@ static int v1_str(v1_rd_t *r, const char **s, uint64_t *len, uint64_t max, const
 }
 
 static int v1_head(ckpt_scan_t *s, v1_rd_t *r) {
-  static const char *const iname[13] = {"magic",   "style",     "seed",    "part_max", "data_max",
-                                        "wallclock", "app_id",  "thread_id", "host_id",  "cpu_id",
-                                        "group_id", "tid",      "user_id"};
+  static const char *const iname[13] = {"magic",     "style",  "seed",      "part_max", "data_max",
+                                        "wallclock", "app_id", "thread_id", "host_id",  "cpu_id",
+                                        "group_id",  "tid",    "user_id"};
   uint64_t v[13];
   int rc = 0;
   for (int k = 0; !rc && k < 13; k++) rc = v1_int(r, &v[k], iname[k]);
   if (rc) return rc;
-  rc = ckpt_preview_any(r->p, r->sz < CKPT_PREVIEW_MAX ? r->sz : CKPT_PREVIEW_MAX, &s->info.pv,
-                        r->what);
+  rc = wksp_private_ckpt_preview_any(r->p, r->sz < CKPT_PREVIEW_MAX ? r->sz : CKPT_PREVIEW_MAX,
+                                     &s->info.pv, r->what);
   if (rc) return rc;
   if (s->info.pv.style != 1)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: not a v1 checkpoint", r->what);
-  static const char *const sname[9] = {"name", "app",  "thread", "host", "cpu",
+  static const char *const sname[9] = {"name",  "app",  "thread", "host", "cpu",
                                        "group", "user", "binfo",  "uinfo"};
   const char *str[9];
   uint64_t len[9];
   for (int k = 0; !rc && k < 9; k++) {
-    uint64_t max = k == 0 ? CKPT_NAME_MAX - 1 : k >= 7 ? CKPT_INFO_STR_MAX - 1 : CKPT_LOG_NAME_MAX - 1;
+    uint64_t max = k == 0   ? CKPT_NAME_MAX - 1
+                   : k >= 7 ? CKPT_INFO_STR_MAX - 1
+                            : CKPT_LOG_NAME_MAX - 1;
     rc = v1_str(r, &str[k], &len[k], max, sname[k]);
   }
   if (rc) return rc;
   /* Into the v2 order: app..user, path (none in v1), binfo, uinfo. */
-  const char *o_str[CKPT_S_CNT] = {str[1], str[2], str[3], str[4], str[5], str[6], "", str[7], str[8]};
+  const char *o_str[CKPT_S_CNT] = {str[1], str[2], str[3], str[4], str[5],
+                                   str[6], "",     str[7], str[8]};
   uint64_t o_len[CKPT_S_CNT] = {len[1], len[2], len[3], len[4], len[5], len[6], 0, len[7], len[8]};
-  rc = ckpt_scan_strings(s, o_str, o_len);
+  rc = wksp_private_ckpt_scan_strings(s, o_str, o_len);
   if (rc) return rc;
   wksp_checkpt_info_t *o = &s->info;
   o->wallclock = (int64_t)v[5];
@@ -91,7 +94,7 @@ static int v1_grow(ckpt_scan_t *s, uint64_t *cap, uint64_t n, const char *what) 
   return WKSP_SUCCESS;
 }
 
-int ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
+int wksp_private_ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
   v1_rd_t r = {.p = in->mem, .sz = in->sz, .what = in->label};
   int rc = v1_head(s, &r);
   if (rc) return rc;
@@ -124,5 +127,5 @@ int ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
   }
   s->info.file_sz = r.at; /* bytes after the terminator are not part of it */
   s->info.alloc_cnt = n;
-  return ckpt_scan_sort(s, r.what);
+  return wksp_private_ckpt_scan_sort(s, r.what);
 }

@@ -157,22 +157,26 @@ static void test_vectors_restore(void) {
         ws_free(w);
       }
     }
-    /* Through a pipe (the stream path for v2, spooled for v1). */
-    wksp_t *w = ws_new("target", 5, v.part_max, v.data_max);
+    /* Through a pipe: the sequential and the pipelined (3 threads) stream
+     * paths for v2, spooled for v1. */
     size_t sz;
     uint8_t *b = (uint8_t *)vec_slurp(v.ckpt, &sz);
-    int pfd[2];
-    CHECK(b && !pipe(pfd));
-    pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
-    pthread_t th;
-    CHECK(!pthread_create(&th, NULL, pump_main, &pm));
-    wksp_restore_opts_t ro = {.seed = 3};
-    int rc = wksp_restore_fd(w, pfd[0], v.name, &ro);
-    close(pfd[0]);
-    pthread_join(th, NULL);
-    CHECK_OK(rc);
-    CHECK(check_manifest(w, &v));
-    ws_free(w);
+    CHECK(b);
+    for (uint32_t t = 1; t <= 3; t += 2) {
+      wksp_t *w = ws_new("target", 5, v.part_max, v.data_max);
+      int pfd[2];
+      CHECK(!pipe(pfd));
+      pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
+      pthread_t th;
+      CHECK(!pthread_create(&th, NULL, pump_main, &pm));
+      wksp_restore_opts_t ro = {.seed = 3, .threads = t};
+      int rc = wksp_restore_fd(w, pfd[0], v.name, &ro);
+      close(pfd[0]);
+      pthread_join(th, NULL);
+      CHECK_OK(rc);
+      CHECK(check_manifest(w, &v));
+      ws_free(w);
+    }
     free(b);
   }
 }
@@ -258,8 +262,8 @@ static void test_byte_identity(void) {
       CHECK(!memcmp(a + v.cg_off[g], b + I.cgroups[g].off, end - v.cg_off[g]));
     }
     ckpt_ftr_t fa, fb;
-    ckpt_ftr_decode(&fa, a + asz - CKPT_FTR_SZ);
-    ckpt_ftr_decode(&fb, b + bsz - CKPT_FTR_SZ);
+    wksp_private_ckpt_ftr_decode(&fa, a + asz - CKPT_FTR_SZ);
+    wksp_private_ckpt_ftr_decode(&fb, b + bsz - CKPT_FTR_SZ);
     if (!v.cgroup_cnt) delta = bsz - asz;
     CHECK_EQ(bsz, asz + delta);
     CHECK_EQ(fb.frame_off, fa.frame_off + delta);
@@ -267,8 +271,8 @@ static void test_byte_identity(void) {
     fb.frame_off = fa.frame_off;
     fb.checkpt_sz = fa.checkpt_sz;
     uint8_t ea[CKPT_FTR_SZ], eb[CKPT_FTR_SZ];
-    ckpt_ftr_encode(ea, &fa);
-    ckpt_ftr_encode(eb, &fb);
+    wksp_private_ckpt_ftr_encode(ea, &fa);
+    wksp_private_ckpt_ftr_encode(eb, &fb);
     CHECK(!memcmp(ea, eb, CKPT_FTR_SZ));
     wksp_checkpt_info_free(&I);
     free(a);
@@ -278,7 +282,8 @@ static void test_byte_identity(void) {
   }
 }
 
-/* ---- publication ------------------------------------------------------------------------------ */
+/* ---- publication ------------------------------------------------------------------------------
+ */
 
 static void test_publish_exist_overwrite_mode(void) {
   wksp_t *w = ws_new("pub", 1, 64, 1 << 20);
@@ -317,6 +322,208 @@ static void test_publish_exist_overwrite_mode(void) {
   ws_free(w);
 }
 
+/* Without O_TMPFILE (forced): a named temporary file, gone after success,
+ * after an injected failure and after EXIST; overwrite works. */
+static int fail_at_1(uint64_t g) { return g == 1; }
+
+static void test_publish_fallback_named_temp(void) {
+  wksp_t *w = ws_new("pub", 1, 1024, 4 << 20);
+  CHECK(w);
+  uint64_t rng = 9;
+  ws_fill(w, 200, 5000, 1, &rng);
+  char path[512];
+  snprintf(path, sizeof path, "%s/named.ckpt", dir);
+  wksp_private_ckpt_test_no_tmpfile = 1;
+  wksp_private_ckpt_test_fail_hook = fail_at_1;
+  int rc1 = wksp_checkpt(w, path, NULL);
+  int n1 = dir_count();
+  wksp_private_ckpt_test_fail_hook = NULL;
+  int rc2 = wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.mode = 0640});
+  int n2 = dir_count();
+  int rc3 = wksp_checkpt(w, path, NULL);
+  int rc4 = wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.overwrite = 1});
+  int n4 = dir_count();
+  wksp_private_ckpt_test_no_tmpfile = 0;
+  CHECK_EQ(rc1, WKSP_ERR_FAIL);
+  CHECK_EQ(n1, 0);
+  CHECK_OK(rc2);
+  CHECK_EQ(n2, 1);
+  CHECK_EQ(rc3, WKSP_ERR_EXIST);
+  CHECK_OK(rc4);
+  CHECK_EQ(n4, 1);
+  struct stat st;
+  CHECK(!stat(path, &st));
+  CHECK_EQ(st.st_mode & 07777, 0600);
+  wksp_checkpt_info_t I;
+  CHECK_OK(wksp_checkpt_info(path, -1, &I));
+  wksp_checkpt_info_free(&I);
+  unlink(path);
+  ws_free(w);
+}
+
+/* fd variants on a regular file at a non-zero position: offsets are
+ * relative to the checkpoint's first byte; restore maps from there. */
+static void test_fd_at_offset(void) {
+  wksp_t *w = ws_new("fdoff", 1, 1024, 4 << 20), *d = ws_new("dst", 1, 1024, 4 << 20);
+  CHECK(w && d);
+  uint64_t rng = 10;
+  ws_fill(w, 100, 5000, 1, &rng);
+  char path[512];
+  snprintf(path, sizeof path, "%s/fdoff.bin", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  CHECK(fd >= 0);
+  CHECK_EQ(write(fd, "0123456789", 10), 10);
+  CHECK_OK(wksp_checkpt_fd(w, fd, "fdoff", &(wksp_checkpt_opts_t){.style = 3, .threads = 2}));
+  CHECK_EQ(lseek(fd, 10, SEEK_SET), 10);
+  wksp_preview_t pv;
+  CHECK_OK(wksp_preview_fd(fd, &pv));
+  CHECK(!strcmp(pv.name, "fdoff"));
+  CHECK_EQ(lseek(fd, 10, SEEK_SET), 10);
+  CHECK_OK(wksp_restore_fd(d, fd, "fdoff", &(wksp_restore_opts_t){.threads = 2}));
+  close(fd);
+  uint8_t a[32], b[32];
+  ws_digest(w, a);
+  ws_digest(d, b);
+  CHECK(!memcmp(a, b, 32));
+  unlink(path);
+  ws_free(w);
+  ws_free(d);
+}
+
+/* Two volumes (FORMAT.md 3.1: readers accept `volume*`; our writer, like
+ * the reference, writes one): a RAW checkpoint re-cut into two volumes, its
+ * cgroup frames copied verbatim, restores identically through the mapped,
+ * the sequential and the pipelined readers. */
+static uint8_t *two_volumes(const uint8_t *b, uint64_t sz, uint64_t *out_sz) {
+  ckpt_input_t in = {.mem = b, .sz = sz, .fd = -1, .own_fd = -1, .label = "x"};
+  ckpt_scan_t s;
+  if (wksp_private_ckpt_scan(&s, &in) || s.info.cgroup_cnt < 2) return NULL;
+  uint64_t C = s.info.cgroup_cnt, C1 = C / 2;
+  uint8_t *o = malloc(sz + 200);
+  uint64_t at = s.info.cgroups[0].off, app1 = 0, app2 = 0;
+  memcpy(o, b, at); /* header and info */
+  uint64_t off[2][64], cnt[2][64];
+  for (int v = 0; v < 2; v++) {
+    uint64_t g0 = v ? C1 : 0, g1 = v ? C : C1;
+    for (uint64_t g = g0; g < g1; g++) {
+      const wksp_checkpt_cgroup_t *c = &s.info.cgroups[g];
+      off[v][g - g0] = at;
+      cnt[v][g - g0] = c->alloc_cnt;
+      memcpy(o + at, b + c->off, c->end - c->off);
+      at += c->end - c->off;
+    }
+    if (v) app2 = at;
+    else app1 = at;
+    wksp_private_ckpt_cmd_encode(o + at, 0, g1 - g0, v ? app1 : 0);
+    at += CKPT_CMD_SZ;
+    for (uint64_t g = 0; g < g1 - g0; g++, at += 8) ckpt_st64(o + at, off[v][g]);
+    for (uint64_t g = 0; g < g1 - g0; g++, at += 8) ckpt_st64(o + at, cnt[v][g]);
+  }
+  uint64_t vol = at;
+  wksp_private_ckpt_cmd_encode(o + at, 0, UINT64_MAX, app2);
+  at += CKPT_CMD_SZ;
+  ckpt_ftr_t f = s.ftr;
+  f.volume_cnt = 2;
+  f.frame_off = vol;
+  f.checkpt_sz = at + CKPT_FTR_SZ;
+  wksp_private_ckpt_ftr_encode(o + at, &f);
+  *out_sz = at + CKPT_FTR_SZ;
+  wksp_private_ckpt_scan_fini(&s);
+  return o;
+}
+
+static void test_two_volumes(void) {
+  wksp_t *w = ws_new("vols", 1, 2048, 8 << 20);
+  CHECK(w);
+  uint64_t rng = 11;
+  ws_fill(w, 400, 30000, 1, &rng);
+  char path[512];
+  snprintf(path, sizeof path, "%s/vols.ckpt", dir);
+  CHECK_OK(wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.style = 2}));
+  size_t sz;
+  uint8_t *b = (uint8_t *)vec_slurp(path, &sz);
+  uint64_t sz2 = 0;
+  uint8_t *b2 = b ? two_volumes(b, sz, &sz2) : NULL;
+  CHECK(b2);
+  unlink(path);
+  FILE *f = fopen(path, "wb");
+  CHECK(f && fwrite(b2, 1, sz2, f) == sz2);
+  fclose(f);
+  wksp_checkpt_info_t I;
+  CHECK_OK(wksp_checkpt_info(path, -1, &I));
+  CHECK_EQ(I.volume_cnt, 2);
+  wksp_checkpt_info_free(&I);
+  uint8_t want[32], got[32];
+  ws_digest(w, want);
+  for (int mode = 0; mode < 3; mode++) {
+    wksp_t *d = ws_new("dst", 1, 2048, 8 << 20);
+    int rc;
+    if (!mode) {
+      rc = wksp_restore(d, path, NULL);
+    } else {
+      int pfd[2];
+      CHECK(!pipe(pfd));
+      pump_t pm = {.fd = pfd[1], .b = b2, .sz = sz2};
+      pthread_t th;
+      CHECK(!pthread_create(&th, NULL, pump_main, &pm));
+      rc = wksp_restore_fd(d, pfd[0], "pipe",
+                           &(wksp_restore_opts_t){.threads = (uint32_t)mode * 2 - 1});
+      close(pfd[0]);
+      pthread_join(th, NULL);
+    }
+    CHECK_OK(rc);
+    ws_digest(d, got);
+    CHECK(!memcmp(want, got, 32));
+    ws_free(d);
+  }
+  unlink(path);
+  free(b);
+  free(b2);
+  ws_free(w);
+}
+
+/* Progress: monotonic, from the calling thread, ending at done == total
+ * (also with 2 threads, where the other thread finishes some cgroups). */
+typedef struct {
+  uint64_t calls, last_done, last_total;
+  int bad;
+  pthread_t caller;
+} prog_t;
+
+static void prog_fn(uint64_t done, uint64_t total, void *ctx) {
+  prog_t *p = ctx;
+  if (done < p->last_done || !pthread_equal(pthread_self(), p->caller)) p->bad = 1;
+  p->calls++;
+  p->last_done = done;
+  p->last_total = total;
+}
+
+static void test_progress(void) {
+  wksp_t *w = ws_new("prog", 1, 2048, 8 << 20), *d = ws_new("dst", 1, 2048, 8 << 20);
+  CHECK(w && d);
+  uint64_t rng = 12;
+  ws_fill(w, 400, 30000, 1, &rng);
+  wksp_usage_t u;
+  CHECK_OK(wksp_usage(w, NULL, 0, &u));
+  char path[512];
+  snprintf(path, sizeof path, "%s/prog.ckpt", dir);
+  for (uint32_t t = 1; t <= 2; t++) {
+    prog_t c = {.caller = pthread_self()}, r = {.caller = pthread_self()};
+    wksp_checkpt_opts_t co = {.threads = t, .progress = prog_fn, .progress_ctx = &c};
+    CHECK_OK(wksp_checkpt(w, path, &co));
+    CHECK(c.calls > 0 && !c.bad);
+    CHECK_EQ(c.last_total, u.used_sz);
+    CHECK_EQ(c.last_done, u.used_sz);
+    wksp_restore_opts_t ro = {.threads = t, .progress = prog_fn, .progress_ctx = &r};
+    CHECK_OK(wksp_restore(d, path, &ro));
+    CHECK(r.calls > 0 && !r.bad);
+    CHECK_EQ(r.last_done, u.used_sz);
+    unlink(path);
+  }
+  ws_free(w);
+  ws_free(d);
+}
+
 /* An injected failure in the middle of writing leaves nothing behind. */
 static int fail_at_2(uint64_t g) { return g == 2; }
 
@@ -327,9 +534,9 @@ static void test_publish_failure_leaves_nothing(void) {
   ws_fill(w, 300, 5000, 1, &rng);
   char path[512];
   snprintf(path, sizeof path, "%s/fail.ckpt", dir);
-  ckpt_test_fail_hook = fail_at_2;
+  wksp_private_ckpt_test_fail_hook = fail_at_2;
   int rc = wksp_checkpt(w, path, NULL);
-  ckpt_test_fail_hook = NULL;
+  wksp_private_ckpt_test_fail_hook = NULL;
   CHECK_ERR(rc, WKSP_ERR_FAIL);
   CHECK(strstr(wksp_errmsg(), "injected"));
   CHECK_EQ(dir_count(), 0);
@@ -404,7 +611,6 @@ static void test_publish_sigkill(void) {
   ws_free(w);
 }
 
-
 /* ---- parallel checkpoint (issue 6) --------------------------------------------------------- */
 
 static int thread_count(void) {
@@ -426,14 +632,16 @@ static uint8_t *frames_of(const char *p, uint64_t *sz) {
   size_t n = 0;
   uint8_t *b = (uint8_t *)vec_slurp(p, &n);
   if (!b) return NULL;
-  uint64_t lo = I.cgroup_cnt ? I.cgroups[0].off : 0, hi = I.cgroup_cnt ? I.cgroups[I.cgroup_cnt - 1].end : 0;
+  uint64_t lo = I.cgroup_cnt ? I.cgroups[0].off : 0,
+           hi = I.cgroup_cnt ? I.cgroups[I.cgroup_cnt - 1].end : 0;
   ckpt_ftr_t f;
-  ckpt_ftr_decode(&f, b + n - CKPT_FTR_SZ);
+  wksp_private_ckpt_ftr_decode(&f, b + n - CKPT_FTR_SZ);
   f.frame_off = f.checkpt_sz = 0;
   uint8_t *out = malloc(hi - lo + CKPT_FTR_SZ + 8 * I.cgroup_cnt + 1);
   memcpy(out, b + lo, hi - lo);
-  ckpt_ftr_encode(out + (hi - lo), &f);
-  for (uint64_t g = 0; g < I.cgroup_cnt; g++) ckpt_st64(out + (hi - lo) + CKPT_FTR_SZ + 8 * g, I.cgroups[g].alloc_cnt);
+  wksp_private_ckpt_ftr_encode(out + (hi - lo), &f);
+  for (uint64_t g = 0; g < I.cgroup_cnt; g++)
+    ckpt_st64(out + (hi - lo) + CKPT_FTR_SZ + 8 * g, I.cgroups[g].alloc_cnt);
   *sz = hi - lo + CKPT_FTR_SZ + 8 * I.cgroup_cnt;
   wksp_checkpt_info_free(&I);
   free(b);
@@ -488,14 +696,14 @@ static void test_parallel_identity_small(void) {
 }
 static void test_parallel_identity_cap(void) { parallel_identity(131072, 8 << 20, 62000, 48); }
 
-/* Frames larger than the per-thread buffer (lowered from 16 MiB to 64 KiB
+/* Frames larger than the per-thread buffer (lowered from 64 MiB to 64 KiB
  * here): workers that wait for their turn block instead of growing memory,
  * and the file is still identical. */
 static void test_parallel_identity_big_frames(void) {
-  uint64_t old = ckpt_par_buf_max;
-  ckpt_par_buf_max = 65536;
+  uint64_t old = wksp_private_ckpt_par_buf_max;
+  wksp_private_ckpt_par_buf_max = 65536;
   parallel_identity(256, 12 << 20, 90, 250000);
-  ckpt_par_buf_max = old;
+  wksp_private_ckpt_par_buf_max = old;
 }
 
 /* Pipes: a checkpoint written to a pipe by 3 threads restores identically. */
@@ -535,9 +743,9 @@ static void test_parallel_failure(void) {
   snprintf(p, sizeof p, "%s/pfail.ckpt", dir);
   int before = thread_count();
   for (uint32_t t = 1; t <= 4; t++) {
-    ckpt_test_fail_hook = fail_at_5;
+    wksp_private_ckpt_test_fail_hook = fail_at_5;
     int rc = wksp_checkpt(w, p, &(wksp_checkpt_opts_t){.threads = t});
-    ckpt_test_fail_hook = NULL;
+    wksp_private_ckpt_test_fail_hook = NULL;
     CHECK_ERR(rc, WKSP_ERR_FAIL);
     CHECK(strstr(wksp_errmsg(), "injected failure at cgroup 5"));
     CHECK_EQ(dir_count(), 0);
@@ -559,6 +767,10 @@ int main(void) {
   TEST_RUN(test_byte_identity);
   TEST_RUN(test_publish_exist_overwrite_mode);
   TEST_RUN(test_publish_failure_leaves_nothing);
+  TEST_RUN(test_publish_fallback_named_temp);
+  TEST_RUN(test_fd_at_offset);
+  TEST_RUN(test_two_volumes);
+  TEST_RUN(test_progress);
   TEST_RUN(test_writer_corrupt_source);
   TEST_RUN(test_publish_sigkill);
   TEST_RUN(test_parallel_identity_small);

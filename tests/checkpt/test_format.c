@@ -6,6 +6,8 @@
 #include "vec.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void test_hash64(void) {
@@ -18,16 +20,16 @@ static void test_hash64(void) {
 static void test_svw_examples(void) {
   uint8_t b[CKPT_SVW_MAX];
   static const uint8_t magic[9] = {0x1f, 0x59, 0x1c, 0x73, 0xc3, 0xa2, 0xed, 0x17, 0xff};
-  CHECK_EQ(ckpt_svw_encode(b, CKPT_MAGIC), 9);
+  CHECK_EQ(wksp_private_ckpt_svw_encode(b, CKPT_MAGIC), 9);
   CHECK(!memcmp(b, magic, 9));
   static const uint8_t v1234[3] = {0x95, 0x26, 0xa0};
-  CHECK_EQ(ckpt_svw_encode(b, 1234), 3);
+  CHECK_EQ(wksp_private_ckpt_svw_encode(b, 1234), 3);
   CHECK(!memcmp(b, v1234, 3));
   uint64_t x;
-  CHECK_EQ(ckpt_svw_decode(magic, 9, &x), 9);
+  CHECK_EQ(wksp_private_ckpt_svw_decode(magic, 9, &x), 9);
   CHECK_EQ(x, CKPT_MAGIC);
-  CHECK_EQ(ckpt_svw_decode(magic, 8, &x), 0); /* truncated */
-  CHECK_EQ(ckpt_svw_decode(magic, 0, &x), 0);
+  CHECK_EQ(wksp_private_ckpt_svw_decode(magic, 8, &x), 0); /* truncated */
+  CHECK_EQ(wksp_private_ckpt_svw_decode(magic, 0, &x), 0);
 }
 
 static void test_svw_roundtrip(void) {
@@ -42,10 +44,10 @@ static void test_svw_roundtrip(void) {
     for (int k = 0; k < 4; k++) {
       uint8_t b[CKPT_SVW_MAX];
       uint64_t x = 0;
-      size_t n = ckpt_svw_encode(b, vals[k]);
+      size_t n = wksp_private_ckpt_svw_encode(b, vals[k]);
       CHECK_EQ(n, width[i]);
-      CHECK_EQ(ckpt_svw_width(b[0]), n);
-      CHECK_EQ(ckpt_svw_decode(b, n, &x), n);
+      CHECK_EQ(wksp_private_ckpt_svw_width(b[0]), n);
+      CHECK_EQ(wksp_private_ckpt_svw_decode(b, n, &x), n);
       CHECK_EQ(x, vals[k]);
     }
   }
@@ -58,39 +60,39 @@ static void test_records_roundtrip(void) {
   uint8_t *f = (uint8_t *)vec_slurp(v.ckpt, &sz);
   CHECK(f && sz == v.file_size);
   ckpt_hdr_t h;
-  ckpt_hdr_decode(&h, f);
-  CHECK_OK(ckpt_hdr_check(&h, "v3-text"));
+  wksp_private_ckpt_hdr_decode(&h, f);
+  CHECK_OK(wksp_private_ckpt_hdr_check(&h, "v3-text"));
   CHECK_EQ(h.part_max, v.part_max);
   CHECK_EQ(h.frame_style, 2);
   uint8_t b[CKPT_FTR_SZ];
-  ckpt_hdr_encode(b, &h);
+  wksp_private_ckpt_hdr_encode(b, &h);
   CHECK(!memcmp(b, f, CKPT_HDR_SZ));
   ckpt_ftr_t t;
-  ckpt_ftr_decode(&t, f + sz - CKPT_FTR_SZ);
-  CHECK_OK(ckpt_ftr_check(&t, &h, sz, "v3-text"));
+  wksp_private_ckpt_ftr_decode(&t, f + sz - CKPT_FTR_SZ);
+  CHECK_OK(wksp_private_ckpt_ftr_check(&t, &h, sz, "v3-text"));
   CHECK_EQ(t.frame_off, v.volumes_off);
-  ckpt_ftr_encode(b, &t);
+  wksp_private_ckpt_ftr_encode(b, &t);
   CHECK(!memcmp(b, f + sz - CKPT_FTR_SZ, CKPT_FTR_SZ));
   t.seed ^= 1;
-  CHECK_ERR(ckpt_ftr_check(&t, &h, sz, "x"), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_private_ckpt_ftr_check(&t, &h, sz, "x"), WKSP_ERR_CORRUPT);
   h.reserved = 1;
-  CHECK_ERR(ckpt_hdr_check(&h, "x"), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_private_ckpt_hdr_check(&h, "x"), WKSP_ERR_CORRUPT);
   free(f);
 }
 
 static void test_name_rule(void) {
   char n[40] = "a.b-c_9";
-  CHECK_EQ(ckpt_name_len(n, 40), 7);
+  CHECK_EQ(wksp_private_ckpt_name_len(n, 40), 7);
   n[0] = '.';
-  CHECK_EQ(ckpt_name_len(n, 40), 0);
+  CHECK_EQ(wksp_private_ckpt_name_len(n, 40), 0);
   memset(n, 'x', 40);
-  CHECK_EQ(ckpt_name_len(n, 40), 0); /* no NUL */
+  CHECK_EQ(wksp_private_ckpt_name_len(n, 40), 0); /* no NUL */
   n[39] = 0;
-  CHECK_EQ(ckpt_name_len(n, 40), 39);
-  CHECK(!ckpt_sizes_valid(0, 1));
-  CHECK(!ckpt_sizes_valid(1ull << 32, 1));
-  CHECK(ckpt_sizes_valid(1, 1));
-  CHECK(!ckpt_sizes_valid(1, UINT64_MAX - 128 - 192 + 1));
+  CHECK_EQ(wksp_private_ckpt_name_len(n, 40), 39);
+  CHECK(!wksp_private_ckpt_sizes_valid(0, 1));
+  CHECK(!wksp_private_ckpt_sizes_valid(1ull << 32, 1));
+  CHECK(wksp_private_ckpt_sizes_valid(1, 1));
+  CHECK(!wksp_private_ckpt_sizes_valid(1, UINT64_MAX - 128 - 192 + 1));
 }
 
 /* The assignment of FORMAT.md 3.9 reproduces each vector's cgroup frames:
@@ -106,18 +108,18 @@ static void test_cgroup_assign_vectors(void) {
     uint64_t C = ckpt_cgroup_cnt(v.alloc_cnt), cnt[VEC_CG_MAX], start[VEC_CG_MAX + 1];
     uint64_t *order = calloc(v.alloc_cnt + 1, sizeof *order);
     CHECK_EQ(C, v.cgroup_cnt);
-    ckpt_cgroup_assign(parts, v.alloc_cnt, cnt, start, order);
+    wksp_private_ckpt_cgroup_assign(parts, v.alloc_cnt, cnt, start, order);
     for (uint64_t g = 0; g < C; g++) CHECK_EQ(cnt[g], v.cg_cnt[g]);
     ckpt_input_t in;
-    CHECK_OK(ckpt_input_open(&in, v.ckpt, -1, NULL, 1));
+    CHECK_OK(wksp_private_ckpt_input_open(&in, v.ckpt, -1, NULL, 1));
     ckpt_scan_t s;
-    CHECK_OK(ckpt_scan(&s, &in));
+    CHECK_OK(wksp_private_ckpt_scan(&s, &in));
     for (uint64_t k = 0; k < v.alloc_cnt; k++) {
       CHECK_EQ(s.file_parts[k].gaddr_lo, parts[order[k]].gaddr_lo);
       CHECK_EQ(s.file_parts[k].tag, parts[order[k]].tag);
     }
-    ckpt_scan_fini(&s);
-    ckpt_input_fini(&in);
+    wksp_private_ckpt_scan_fini(&s);
+    wksp_private_ckpt_input_fini(&in);
     free(order);
     free(parts);
   }
@@ -130,7 +132,7 @@ static void test_cgroup_assign_cap(void) {
   uint64_t *order = calloc(n, sizeof *order), *cnt = calloc(1025, 8), *start = calloc(1025, 8);
   for (uint64_t k = 0; k < n; k++) p[k] = (wksp_part_t){1000 + 10 * k, 1005 + 10 * k, 1};
   CHECK_EQ(ckpt_cgroup_cnt(n), 1024);
-  ckpt_cgroup_assign(p, n, cnt, start, order);
+  wksp_private_ckpt_cgroup_assign(p, n, cnt, start, order);
   uint8_t *seen = calloc(n, 1);
   for (uint64_t g = 0; g < 1024; g++)
     for (uint64_t k = start[g]; k < start[g + 1]; k++) {
@@ -239,7 +241,54 @@ static void test_print_vectors(void) {
   close(fd);
 }
 
+/* Inputs from pipes: preview consumes the first bytes; info and print
+ * spool the stream. */
+static void test_pipes(void) {
+  for (size_t i = 0; i < VEC_CNT; i += 5) { /* v1-text, v3-text */
+    vec_t v;
+    CHECK(!vec_load(&v, i));
+    size_t sz;
+    char *b = vec_slurp(v.ckpt, &sz);
+    CHECK(b);
+    for (int what = 0; what < 3; what++) {
+      int p[2];
+      CHECK(!pipe(p));
+      pid_t pid = fork();
+      CHECK(pid >= 0);
+      if (!pid) {
+        close(p[0]);
+        size_t done = 0;
+        while (done < sz) {
+          ssize_t n = write(p[1], b + done, sz - done);
+          if (n <= 0) _exit(0);
+          done += (size_t)n;
+        }
+        _exit(0);
+      }
+      close(p[1]);
+      if (what == 0) {
+        wksp_preview_t pv;
+        CHECK_OK(wksp_preview_fd(p[0], &pv));
+        CHECK(!strcmp(pv.name, v.wname));
+      } else if (what == 1) {
+        wksp_checkpt_info_t I;
+        CHECK_OK(wksp_checkpt_info(NULL, p[0], &I));
+        CHECK_EQ(I.alloc_cnt, v.alloc_cnt);
+        wksp_checkpt_info_free(&I);
+      } else {
+        int null_fd = open("/dev/null", O_WRONLY);
+        CHECK_OK(wksp_checkpt_print_fd(null_fd, p[0], "pipe", 4));
+        close(null_fd);
+      }
+      close(p[0]);
+      waitpid(pid, NULL, 0);
+    }
+    free(b);
+  }
+}
+
 int main(void) {
+  signal(SIGPIPE, SIG_IGN);
   TEST_RUN(test_hash64);
   TEST_RUN(test_svw_examples);
   TEST_RUN(test_svw_roundtrip);
@@ -250,5 +299,6 @@ int main(void) {
   TEST_RUN(test_preview_vectors);
   TEST_RUN(test_info_vectors);
   TEST_RUN(test_print_vectors);
+  TEST_RUN(test_pipes);
   return test_done();
 }

@@ -8,6 +8,7 @@
 #include "vec.h"
 #include "../../src/checkpt/ckpt.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +29,8 @@ static int write_file(const uint8_t *b, uint64_t sz) {
 
 /* Restores b[0..sz) into w (pipe or file) and classifies the outcome;
  * returns 0 if the promise holds. */
+static int verify_first; /* restore_case passes it to every restore */
+
 static int restore_case(wksp_t *w, const uint8_t *b, uint64_t sz, int use_pipe, int must_fail,
                         tally_t *t) {
   uint8_t before[32], after[32];
@@ -35,14 +38,20 @@ static int restore_case(wksp_t *w, const uint8_t *b, uint64_t sz, int use_pipe, 
   int rc;
   if (!use_pipe) {
     if (write_file(b, sz)) return -1;
-    rc = wksp_restore(w, path, &(wksp_restore_opts_t){.seed = 11, .threads = 2});
+    rc = wksp_restore(
+        w, path, &(wksp_restore_opts_t){.seed = 11, .threads = 2, .verify_first = verify_first});
   } else {
     int pfd[2];
     if (pipe(pfd)) return -1;
     pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
     pthread_t th;
     pthread_create(&th, NULL, pump_main, &pm);
-    rc = wksp_restore_fd(w, pfd[0], "pipe", &(wksp_restore_opts_t){.seed = 11});
+    /* Alternately the sequential and the pipelined (2 threads) reader. */
+    static unsigned turn;
+    uint32_t threads = 1 + (turn++ & 1);
+    rc = wksp_restore_fd(w, pfd[0], "pipe",
+                         &(wksp_restore_opts_t){.seed = 11, .threads = threads,
+                                                .verify_first = verify_first});
     close(pfd[0]);
     pthread_join(th, NULL);
   }
@@ -103,10 +112,10 @@ static uint64_t trunc_points(const uint8_t *b, uint64_t sz, uint64_t *out) {
   for (size_t i = 0; i < 6; i++) out[n++] = fixed[i];
   ckpt_input_t in = {.mem = b, .sz = sz, .fd = -1, .own_fd = -1, .label = "x"};
   ckpt_scan_t s;
-  if (!ckpt_scan(&s, &in)) {
+  if (!wksp_private_ckpt_scan(&s, &in)) {
     for (uint64_t g = 0; g < s.info.cgroup_cnt && n < 200; g++)
       for (int d = -1; d <= 1; d++) out[n++] = s.info.cgroups[g].off + (uint64_t)d;
-    ckpt_scan_fini(&s);
+    wksp_private_ckpt_scan_fini(&s);
   }
   for (uint64_t i = 1; i < 40; i++) out[n++] = sz * i / 40;
   for (uint64_t i = 1; i <= 130; i += 7) out[n++] = sz - i;
@@ -170,7 +179,8 @@ static void corruptions(uint8_t *b, uint64_t sz, int flips, int need_reset, uint
     if (bad) fprintf(stderr, "flip at %llu by 0x%02x\n", (unsigned long long)at, x);
     CHECK(!bad);
   }
-  fprintf(stderr, "corruptions: file ok %d untouched %d reset %d; pipe ok %d untouched %d reset %d\n",
+  fprintf(stderr,
+          "corruptions: file ok %d untouched %d reset %d; pipe ok %d untouched %d reset %d\n",
           tf.ok, tf.untouched, tf.reset, tp.ok, tp.untouched, tp.reset);
   CHECK(tf.untouched > 0);
   if (need_reset) CHECK(tf.reset > 0);
@@ -186,12 +196,23 @@ static void test_truncate_v2(void) {
   free(b);
 }
 
+/* Threads of this process (restores must leave none behind). */
+static int thread_count(void) {
+  DIR *h = opendir("/proc/self/task");
+  struct dirent *e;
+  int n = 0;
+  while (h && (e = readdir(h))) n += e->d_name[0] != '.';
+  if (h) closedir(h);
+  return n;
+}
+
 static void test_truncate_v3(void) {
   uint64_t sz = 0;
   uint8_t *b = make_ckpt(3, &sz);
   CHECK(b);
   truncations(b, sz);
   free(b);
+  CHECK_EQ(thread_count(), 1); /* failed pipelined restores joined their workers */
 }
 
 static void test_corrupt_v2(void) {
@@ -207,6 +228,35 @@ static void test_corrupt_v3(void) {
   uint8_t *b = make_ckpt(3, &sz);
   CHECK(b);
   corruptions(b, sz, 250, 1, 1024, 4 << 20);
+  free(b);
+}
+
+/* verify_first: the same damaged v3 files, through files and pipes, never
+ * leave a changed target (all or nothing). */
+static void test_corrupt_v3_verify_first(void) {
+  uint64_t sz = 0;
+  uint8_t *b = make_ckpt(3, &sz);
+  CHECK(b);
+  wksp_t *w = ws_new("target", 1, 1024, 4 << 20);
+  refill(w);
+  uint64_t rng = test_seed();
+  tally_t t = {0};
+  verify_first = 1;
+  for (int i = 0; i < 120; i++) {
+    uint64_t at = test_rng(&rng) % sz;
+    uint8_t x = (uint8_t)(1 + test_rng(&rng) % 255), old = b[at];
+    b[at] ^= x;
+    int bad = restore_case(w, b, sz, i & 1, 0, &t);
+    refill(w);
+    b[at] = old;
+    if (bad) break;
+  }
+  verify_first = 0;
+  fprintf(stderr, "verify_first: ok %d untouched %d reset %d\n", t.ok, t.untouched, t.reset);
+  CHECK_EQ(t.reset, 0);
+  CHECK(t.untouched > 0);
+  unlink(path);
+  ws_free(w);
   free(b);
 }
 
@@ -240,12 +290,12 @@ static void test_overlap_detected_up_front(void) {
   CHECK(b);
   ckpt_input_t in = {.mem = b, .sz = sz, .fd = -1, .own_fd = -1, .label = "x"};
   ckpt_scan_t s;
-  CHECK_OK(ckpt_scan(&s, &in));
+  CHECK_OK(wksp_private_ckpt_scan(&s, &in));
   CHECK(s.info.cgroup_cnt >= 2);
   /* The first allocation of cgroup 1 gets the range of cgroup 0's first. */
   uint8_t *cmd1 = b + s.info.cgroups[1].off, *cmd0 = b + s.info.cgroups[0].off;
   uint64_t lo0 = ckpt_ld64(cmd0 + 8), lo1 = ckpt_ld64(cmd1 + 8), hi1 = ckpt_ld64(cmd1 + 16);
-  ckpt_scan_fini(&s);
+  wksp_private_ckpt_scan_fini(&s);
   uint64_t len = hi1 - lo1;
   ckpt_st64(cmd1 + 8, lo0);
   ckpt_st64(cmd1 + 16, lo0 + len);
@@ -266,6 +316,7 @@ int main(void) {
   TEST_RUN(test_truncate_v3);
   TEST_RUN(test_corrupt_v2);
   TEST_RUN(test_corrupt_v3);
+  TEST_RUN(test_corrupt_v3_verify_first);
   TEST_RUN(test_corrupt_vectors);
   TEST_RUN(test_overlap_detected_up_front);
   return test_done();

@@ -14,7 +14,8 @@
 #include "wksp/wksp.h"
 
 /* A workspace in private memory (freed by ws_free). */
-static inline wksp_t *ws_new(const char *name, uint32_t seed, uint64_t part_max, uint64_t data_max) {
+static inline wksp_t *ws_new(const char *name, uint32_t seed, uint64_t part_max,
+                             uint64_t data_max) {
   uint64_t fp = wksp_footprint(part_max, data_max);
   if (!fp) return NULL;
   void *mem = aligned_alloc(4096, (fp + 4095) & ~4095ull);

@@ -1,0 +1,692 @@
+/* Restore from a stream (pipes; FORMAT.md 4.4), more careful than the
+ * reference: header and info are checked before the target is touched, the
+ * target is reset at the first allocation byte written, and every later
+ * error resets it to empty again (with CORRUPT, FULL or FAIL and the note
+ * "(target reset to empty)").  Two readers: sequential on the calling
+ * thread, and pipelined over several threads.  A stream that is not a v2
+ * checkpoint, or whose source region may not fit the target, or when
+ * verify_first is asked, is spooled to an unnamed file and restored by the
+ * mapped path (restore.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "util/err.h"
+#include "wksp/frame.h"
+#include "wksp/wksp_private.h"
+
+/* ---- stream path ---------------------------------------------------------------- */
+
+typedef struct {
+  wksp_t *w;
+  wksp_frame_reader_t *r;
+  const char *what;
+  const wksp_restore_opts_t *o;
+  ckpt_hdr_t hdr;
+  int touched;        /* the target was reset */
+  wksp_part_t *parts; /* in file order */
+  uint64_t cnt, cap;
+  uint64_t *vol_off, *vol_cnt; /* this volume's cgroup offsets / counts */
+  uint64_t vol_n;
+  uint64_t cgroups, volumes, done_sz;
+  uint64_t base_off; /* checkpoint offset of the reader's offset 0 */
+  int pipelined;     /* st->r reads a window of the stream (pipeline.c) */
+  int short_read;    /* pipelined: the window ended before the frame */
+  struct pipe_state *pipe;
+} stream_t;
+
+#define STREAM_BASE CKPT_HDR_SZ /* the sequential reader starts after the header */
+
+static int st_fail(stream_t *st, int rc, const char *where) {
+  if (rc == WKSP_ERR_FAIL && wksp_errno() == 0) {
+    rc = WKSP_ERR_CORRUPT; /* truncated */
+    st->short_read = 1;
+  }
+  return wksp_err_wrap(rc, "%s: %s", st->what, where);
+}
+
+static int st_cmd(stream_t *st, ckpt_cmd_t *c) {
+  uint8_t b[CKPT_CMD_SZ];
+  int rc = wksp_frame_reader_meta(st->r, b, sizeof b);
+  if (rc) return st_fail(st, rc, "command");
+  wksp_private_ckpt_cmd_decode(c, b);
+  return WKSP_SUCCESS;
+}
+
+static int st_push(stream_t *st, const ckpt_cmd_t *c) {
+  if (st->cnt == st->cap) {
+    uint64_t n = st->cap ? 2 * st->cap : 256;
+    wksp_part_t *p = realloc(st->parts, n * sizeof *p);
+    if (!p) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: allocation list", st->what);
+    st->parts = p;
+    st->cap = n;
+  }
+  st->parts[st->cnt++] = (wksp_part_t){.gaddr_lo = c->a, .gaddr_hi = c->b, .tag = c->tag};
+  return WKSP_SUCCESS;
+}
+
+/* The allocation list of a cgroup frame whose first command c was read:
+ * checked and appended to st->parts, up to and including the data
+ * command. */
+static int st_metas(stream_t *st, ckpt_cmd_t c, uint64_t off) {
+  uint64_t src_lo = ckpt_gaddr_lo(st->hdr.part_max), src_hi = src_lo + st->hdr.data_max;
+  uint64_t tlo = wksp_gaddr_lo(st->w), thi = wksp_gaddr_hi(st->w), prev_hi = 0;
+  int rc = WKSP_SUCCESS;
+  if (st->vol_n == CKPT_CGROUP_MAX)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: more than %llu cgroup frames in a volume", st->what,
+                    (unsigned long long)CKPT_CGROUP_MAX);
+  while (!ckpt_cmd_is_data(&c)) {
+    rc = wksp_private_ckpt_meta_check(&c, src_lo, src_hi, off, st->what);
+    if (rc) return rc;
+    if (c.a < prev_hi)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: cgroup frame at %llu: allocations out of order",
+                      st->what, (unsigned long long)off);
+    if (c.a < tlo || c.b > thi)
+      return wksp_private_ckpt_fit_check(st->w, &(wksp_part_t){c.a, c.b, c.tag}, 1, st->what);
+    if (st->cnt >= wksp_part_max(st->w))
+      return wksp_err(WKSP_ERR_FULL, 0, "%s: more allocations than the target's part_max %llu",
+                      st->what, (unsigned long long)wksp_part_max(st->w));
+    prev_hi = c.b;
+    rc = st_push(st, &c);
+    if (!rc) rc = st_cmd(st, &c);
+    if (rc) return rc;
+  }
+  return WKSP_SUCCESS;
+}
+
+/* The first write into the target resets it. */
+static int st_touch(stream_t *st) {
+  if (st->touched) return WKSP_SUCCESS;
+  int rc = wksp_private_reset(st->w, st->o->seed);
+  if (rc) return wksp_err_wrap(rc, "%s: reset", st->what);
+  st->touched = 1;
+  return WKSP_SUCCESS;
+}
+
+/* Records a finished cgroup frame of this volume. */
+static void st_cgroup_done(stream_t *st, uint64_t off, uint64_t first) {
+  st->vol_off[st->vol_n] = off;
+  st->vol_cnt[st->vol_n] = st->cnt - first;
+  st->vol_n++;
+  st->cgroups++;
+}
+
+/* A cgroup frame whose first command c was already read. */
+static int st_cgroup(stream_t *st, ckpt_cmd_t c, uint64_t off) {
+  uint64_t first = st->cnt;
+  int rc = st_metas(st, c, off);
+  if (!rc) rc = st_touch(st);
+  if (rc) return rc;
+  for (uint64_t k = first; k < st->cnt; k++) {
+    const wksp_part_t *p = &st->parts[k];
+    rc = wksp_frame_reader_data(st->r, wksp_laddr(st->w, p->gaddr_lo), p->gaddr_hi - p->gaddr_lo);
+    if (rc) return st_fail(st, rc, "allocation bytes");
+    st->done_sz += p->gaddr_hi - p->gaddr_lo;
+  }
+  rc = wksp_frame_reader_close(st->r, NULL);
+  if (rc) return st_fail(st, rc, "close");
+  st_cgroup_done(st, off, first);
+  if (st->o->progress) st->o->progress(st->done_sz, 0, st->o->progress_ctx);
+  return WKSP_SUCCESS;
+}
+
+static int st_appendix(stream_t *st, const ckpt_cmd_t *c, uint64_t off, uint64_t *prev_app) {
+  if (c->b != *prev_app)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %llu links to %llu, expected %llu",
+                    st->what, (unsigned long long)off, (unsigned long long)c->b,
+                    (unsigned long long)*prev_app);
+  uint64_t n = st->vol_n;
+  if (c->a != n)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %llu counts %llu cgroups, saw %llu",
+                    st->what, (unsigned long long)off, (unsigned long long)c->a,
+                    (unsigned long long)n);
+  uint8_t *arr = malloc(16 * n + 1);
+  if (!arr) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: appendix", st->what);
+  int rc = wksp_frame_reader_data(st->r, arr, 8 * n); /* two buffers, see scan.c */
+  if (!rc) rc = wksp_frame_reader_data(st->r, arr + 8 * n, 8 * n);
+  if (!rc) rc = wksp_frame_reader_close(st->r, NULL);
+  if (rc) {
+    free(arr);
+    return st_fail(st, rc, "appendix");
+  }
+  for (uint64_t i = 0; !rc && i < n; i++)
+    if (ckpt_ld64(arr + 8 * i) != st->vol_off[i] || ckpt_ld64(arr + 8 * (n + i)) != st->vol_cnt[i])
+      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %llu disagrees with cgroup frame %llu",
+                    st->what, (unsigned long long)off, (unsigned long long)i);
+  free(arr);
+  *prev_app = off;
+  st->vol_n = 0;
+  st->volumes++;
+  return rc;
+}
+
+static int st_footer(stream_t *st, uint64_t vol_off) {
+  uint8_t b[CKPT_FTR_SZ];
+  uint64_t off = 0;
+  int rc = wksp_frame_reader_open(st->r, WKSP_FRAME_RAW, &off);
+  if (!rc) rc = wksp_frame_reader_data(st->r, b, sizeof b);
+  if (!rc) rc = wksp_frame_reader_close(st->r, NULL);
+  if (rc) return st_fail(st, rc, "footer");
+  off += st->base_off;
+  ckpt_ftr_t f;
+  wksp_private_ckpt_ftr_decode(&f, b);
+  rc = wksp_private_ckpt_ftr_check(&f, &st->hdr, off + CKPT_FTR_SZ, st->what);
+  if (rc) return rc;
+  if (f.alloc_cnt != st->cnt || f.cgroup_cnt != st->cgroups || f.volume_cnt != st->volumes ||
+      f.frame_off != vol_off)
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: footer counts or volumes offset disagree with the "
+                    "frames read",
+                    st->what);
+  return WKSP_SUCCESS;
+}
+
+static int cmp_part(const void *a, const void *b) {
+  const wksp_part_t *x = a, *y = b;
+  return x->gaddr_lo < y->gaddr_lo ? -1 : x->gaddr_lo > y->gaddr_lo;
+}
+
+/* The info frame, opened at the reader's position; *end (optional) gets
+ * the reader offset after it. */
+static int st_info(stream_t *st, uint64_t *end) {
+  uint8_t info[CKPT_INFO_SZ];
+  int rc = wksp_frame_reader_open(st->r, st->hdr.frame_style, NULL);
+  if (!rc) rc = wksp_frame_reader_meta(st->r, info, sizeof info);
+  if (rc) return st_fail(st, rc, "info frame");
+  ckpt_info_t I;
+  wksp_private_ckpt_info_decode(&I, info);
+  uint64_t blob_sz;
+  rc = wksp_private_ckpt_info_check(&I, &blob_sz, st->what);
+  if (rc) return rc;
+  uint8_t *blob = malloc(blob_sz);
+  if (!blob) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: info", st->what);
+  rc = wksp_frame_reader_data(st->r, blob, blob_sz);
+  if (!rc) rc = wksp_frame_reader_close(st->r, end);
+  if (rc) rc = st_fail(st, rc, "info strings");
+  if (!rc) rc = wksp_private_ckpt_info_blob_check(&I, blob, st->what);
+  free(blob);
+  return rc;
+}
+
+/* After the last frame: the allocations must not overlap and must fit;
+ * then they replace the target's. */
+static int st_finish(stream_t *st) {
+  if (st->cnt) qsort(st->parts, st->cnt, sizeof *st->parts, cmp_part);
+  for (uint64_t k = 1; k < st->cnt; k++)
+    if (st->parts[k].gaddr_lo < st->parts[k - 1].gaddr_hi)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: allocations at %llu and %llu overlap", st->what,
+                      (unsigned long long)st->parts[k - 1].gaddr_lo,
+                      (unsigned long long)st->parts[k].gaddr_lo);
+  if (!st->touched) {
+    int rc = wksp_private_replace_check(st->w, st->parts, st->cnt);
+    if (rc) return wksp_err_wrap(rc, "restore %s", st->what);
+    rc = st_touch(st);
+    if (rc) return rc;
+  }
+  return wksp_private_replace(st->w, st->parts, st->cnt, st->o->seed);
+}
+
+/* The volumes command c opened at off: it must point at the last appendix. */
+static int st_volumes(stream_t *st, const ckpt_cmd_t *c, uint64_t off, uint64_t prev_app) {
+  if (c->b != prev_app || st->vol_n)
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: volumes command at %llu does not follow the last "
+                    "appendix",
+                    st->what, (unsigned long long)off);
+  int rc = wksp_frame_reader_close(st->r, NULL);
+  return rc ? st_fail(st, rc, "volumes") : WKSP_SUCCESS;
+}
+
+/* Lock held; header checked.  Reads info, frames, footer, sequentially. */
+static int st_body(stream_t *st) {
+  int fsc = st->hdr.frame_style;
+  int rc = st_info(st, NULL);
+  uint64_t prev_app = 0;
+  for (;;) {
+    if (rc) return rc;
+    uint64_t off;
+    ckpt_cmd_t c;
+    rc = wksp_frame_reader_open(st->r, fsc, &off);
+    if (rc) return st_fail(st, rc, "frame");
+    off += STREAM_BASE;
+    rc = st_cmd(st, &c);
+    if (rc) return rc;
+    if (ckpt_cmd_is_volumes(&c)) {
+      rc = st_volumes(st, &c, off, prev_app);
+      if (!rc) rc = st_footer(st, off);
+      break;
+    }
+    if (ckpt_cmd_is_appendix(&c)) rc = st_appendix(st, &c, off, &prev_app);
+    else if (ckpt_cmd_is_meta(&c) || ckpt_cmd_is_data(&c)) rc = st_cgroup(st, c, off);
+    else
+      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: invalid command at %llu", st->what,
+                    (unsigned long long)off);
+  }
+  return rc ? rc : st_finish(st);
+}
+
+/* ---- pipelined stream path (threads >= 2) ------------------------------------------
+ *
+ * The calling thread reads the stream into a window and finds where each
+ * cgroup frame ends without decoding its data: it decodes the frame's
+ * commands (which give every allocation's size, hence the exact sequence of
+ * LZ4 chunk sizes) and then walks the 3-byte chunk headers.  The frame's
+ * bytes are handed to a worker that decodes them into the target while the
+ * calling thread goes on reading; when every worker is busy the calling
+ * thread decodes the oldest waiting frame itself.  Memory: about
+ * 2 x threads x the largest compressed cgroup frame (frames in the window,
+ * queued and being decoded).  The checks are those of the sequential path;
+ * the target is reset before the first frame is handed out. */
+
+typedef struct {
+  uint8_t *buf; /* owned; the frame is buf[at, at + len) */
+  uint64_t cap; /* buf's size */
+  uint64_t at, len, off;
+  wksp_part_t *parts; /* its allocations, owned */
+  uint64_t n;
+} pipe_job_t;
+
+#define PIPE_QUEUE_MAX WKSP_CHECKPT_THREADS_MAX
+
+struct pipe_state {
+  stream_t *st;
+  int fd, eof;
+  uint8_t *buf; /* window: checkpoint bytes [base, base + len) */
+  uint64_t cap, base, len;
+  pthread_mutex_t lock;
+  pthread_cond_t cv;
+  pipe_job_t q[PIPE_QUEUE_MAX];
+  uint64_t q_head, q_cnt, q_max;
+  int stop, err, err_errno;
+  char msg[1024];
+  /* Buffers of decoded frames, reused as windows (fresh memory would cost
+   * a page fault per 4 KiB of every frame). */
+  uint8_t *spare[PIPE_QUEUE_MAX];
+  uint64_t spare_cap[PIPE_QUEUE_MAX];
+  uint32_t spare_cnt;
+};
+
+/* Reads until the window holds checkpoint offset `want` (excluded) or the
+ * stream ends; reads whatever is available beyond. */
+static int win_fill(struct pipe_state *ps, uint64_t want) {
+  while (ps->base + ps->len < want && !ps->eof) {
+    uint64_t need = want - ps->base;
+    if (need > ps->cap) {
+      uint64_t cap = ps->cap * 2 > need ? ps->cap * 2 : need;
+      uint8_t *b = realloc(ps->buf, cap);
+      if (!b)
+        return wksp_err(WKSP_ERR_NOMEM, 0, "%s: %llu-byte window", ps->st->what,
+                        (unsigned long long)cap);
+      ps->buf = b;
+      ps->cap = cap;
+    }
+    ssize_t n = read(ps->fd, ps->buf + ps->len, ps->cap - ps->len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return wksp_err(WKSP_ERR_FAIL, errno, "%s: read", ps->st->what);
+    if (!n) ps->eof = 1;
+    ps->len += (uint64_t)n;
+  }
+  return WKSP_SUCCESS;
+}
+
+typedef int (*pipe_fn_t)(stream_t *st, uint64_t off, void *arg);
+
+/* Runs fn on a reader over the window from checkpoint offset off; when the
+ * window ends too early, reads more and runs it again from a snapshot of
+ * the bookkeeping. */
+static int pipe_probe(struct pipe_state *ps, uint64_t off, pipe_fn_t fn, void *arg) {
+  stream_t *st = ps->st, snap = *st;
+  for (;;) {
+    st->short_read = 0;
+    int rc =
+        wksp_frame_reader_init_mem(&st->r, ps->buf + (off - ps->base), ps->base + ps->len - off);
+    if (!rc) {
+      st->base_off = off;
+      rc = fn(st, off, arg);
+    }
+    wksp_frame_reader_fini(st->r);
+    st->r = NULL;
+    if (!rc || !st->short_read || ps->eof) return rc;
+    wksp_part_t *parts = st->parts; /* may have moved: keep the new array */
+    uint64_t cap = st->cap;
+    *st = snap;
+    st->parts = parts;
+    st->cap = cap;
+    rc = win_fill(ps, ps->base + ps->len + 65536);
+    if (rc) return rc;
+  }
+}
+
+static void pipe_err(struct pipe_state *ps, int rc) {
+  pthread_mutex_lock(&ps->lock);
+  if (!ps->err) {
+    ps->err = rc;
+    ps->err_errno = wksp_errno();
+    snprintf(ps->msg, sizeof ps->msg, "%s", wksp_errmsg());
+  }
+  pthread_mutex_unlock(&ps->lock);
+}
+
+/* Decodes a job's frame into the target (unless something already failed). */
+static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
+  stream_t *st = ps->st;
+  pthread_mutex_lock(&ps->lock);
+  int skip = ps->err != 0;
+  pthread_mutex_unlock(&ps->lock);
+  wksp_frame_reader_t *r = NULL;
+  int rc = skip ? WKSP_SUCCESS : wksp_frame_reader_init_mem(&r, j->buf + j->at, j->len);
+  if (!skip && !rc) rc = wksp_frame_reader_open(r, st->hdr.frame_style, NULL);
+  uint8_t b[CKPT_CMD_SZ];
+  for (uint64_t k = 0; !skip && !rc && k <= j->n; k++) rc = wksp_frame_reader_meta(r, b, sizeof b);
+  for (uint64_t k = 0; !skip && !rc && k < j->n; k++) {
+    const wksp_part_t *p = &j->parts[k];
+    rc = wksp_frame_reader_data(r, wksp_laddr(st->w, p->gaddr_lo), p->gaddr_hi - p->gaddr_lo);
+  }
+  uint64_t end = 0;
+  if (!skip && !rc) rc = wksp_frame_reader_close(r, &end);
+  if (!skip && !rc && end != j->len)
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "frame ends at %llu, expected %llu",
+                  (unsigned long long)(j->off + end), (unsigned long long)(j->off + j->len));
+  if (rc) {
+    if (rc == WKSP_ERR_FAIL) rc = WKSP_ERR_CORRUPT; /* the frame's bytes are all there */
+    wksp_err_wrap(rc, "%s: cgroup frame at %llu", st->what, (unsigned long long)j->off);
+    pipe_err(ps, rc);
+  }
+  wksp_frame_reader_fini(r);
+  pthread_mutex_lock(&ps->lock);
+  if (ps->spare_cnt < PIPE_QUEUE_MAX) {
+    ps->spare[ps->spare_cnt] = j->buf;
+    ps->spare_cap[ps->spare_cnt++] = j->cap;
+    j->buf = NULL;
+  }
+  pthread_mutex_unlock(&ps->lock);
+  free(j->buf);
+  free(j->parts);
+}
+
+static void *pipe_worker(void *arg) {
+  struct pipe_state *ps = arg;
+  pthread_mutex_lock(&ps->lock);
+  for (;;) {
+    while (!ps->q_cnt && !ps->stop) pthread_cond_wait(&ps->cv, &ps->lock);
+    if (!ps->q_cnt) break;
+    pipe_job_t j = ps->q[ps->q_head];
+    ps->q_head = (ps->q_head + 1) % PIPE_QUEUE_MAX;
+    ps->q_cnt--;
+    pthread_cond_broadcast(&ps->cv);
+    pthread_mutex_unlock(&ps->lock);
+    pipe_run(ps, &j);
+    pthread_mutex_lock(&ps->lock);
+  }
+  pthread_mutex_unlock(&ps->lock);
+  return NULL;
+}
+
+/* Queues a job; when the queue is full the caller decodes the oldest. */
+static void pipe_push(struct pipe_state *ps, const pipe_job_t *j) {
+  pthread_mutex_lock(&ps->lock);
+  while (ps->q_cnt >= ps->q_max) {
+    pipe_job_t old = ps->q[ps->q_head];
+    ps->q_head = (ps->q_head + 1) % PIPE_QUEUE_MAX;
+    ps->q_cnt--;
+    pthread_mutex_unlock(&ps->lock);
+    pipe_run(ps, &old);
+    pthread_mutex_lock(&ps->lock);
+  }
+  ps->q[(ps->q_head + ps->q_cnt) % PIPE_QUEUE_MAX] = *j;
+  ps->q_cnt++;
+  pthread_cond_broadcast(&ps->cv);
+  pthread_mutex_unlock(&ps->lock);
+}
+
+typedef struct {
+  uint64_t *prev_app;
+  int kind;       /* 0 cgroup, 1 appendix, 2 volumes */
+  uint64_t first; /* cgroup: first allocation index */
+  uint64_t data;  /* cgroup: offset of its data (after the data command) */
+  uint64_t end;   /* appendix / volumes / info: where the frame ends */
+} pipe_frame_t;
+
+static int pipe_info(stream_t *st, uint64_t off, void *arg) {
+  uint64_t end = 0;
+  int rc = st_info(st, &end);
+  *(uint64_t *)arg = off + end;
+  return rc;
+}
+
+/* One frame's commands (and for an appendix or the volumes frame, all of
+ * it) from the window. */
+static int pipe_frame(stream_t *st, uint64_t off, void *arg) {
+  pipe_frame_t *f = arg;
+  ckpt_cmd_t c;
+  int rc = wksp_frame_reader_open(st->r, st->hdr.frame_style, NULL);
+  if (rc) return st_fail(st, rc, "frame");
+  rc = st_cmd(st, &c);
+  if (rc) return rc;
+  if (ckpt_cmd_is_volumes(&c)) {
+    f->kind = 2;
+    rc = st_volumes(st, &c, off, *f->prev_app);
+  } else if (ckpt_cmd_is_appendix(&c)) {
+    f->kind = 1;
+    rc = st_appendix(st, &c, off, f->prev_app);
+  } else if (ckpt_cmd_is_meta(&c) || ckpt_cmd_is_data(&c)) {
+    f->kind = 0;
+    f->first = st->cnt;
+    rc = st_metas(st, c, off);
+    f->data = off + wksp_frame_reader_offset(st->r);
+    return rc;
+  } else {
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: invalid command at %llu", st->what,
+                    (unsigned long long)off);
+  }
+  f->end = off + wksp_frame_reader_offset(st->r);
+  return rc;
+}
+
+static int pipe_footer(stream_t *st, uint64_t off, void *arg) {
+  (void)off;
+  return st_footer(st, *(uint64_t *)arg);
+}
+
+/* Where the cgroup frame whose data starts at `at` ends: walks the chunk
+ * headers of allocations parts[first, cnt) (RAW: their sizes). */
+static int pipe_walk(struct pipe_state *ps, uint64_t first, uint64_t at, uint64_t *end) {
+  stream_t *st = ps->st;
+  int rc = WKSP_SUCCESS;
+  for (uint64_t k = first; !rc && k < st->cnt; k++) {
+    uint64_t sz = st->parts[k].gaddr_hi - st->parts[k].gaddr_lo;
+    if (st->hdr.frame_style == WKSP_FRAME_RAW) {
+      at += sz;
+      continue;
+    }
+    while (!rc && sz) {
+      uint64_t usz = sz < WKSP_FRAME_CHUNK_MAX ? sz : WKSP_FRAME_CHUNK_MAX;
+      rc = win_fill(ps, at + 3);
+      if (rc) break;
+      if (ps->base + ps->len < at + 3) break; /* truncated: found below */
+      const uint8_t *h = ps->buf + (at - ps->base);
+      uint64_t csz = (uint64_t)h[0] | (uint64_t)h[1] << 8 | (uint64_t)h[2] << 16;
+      if (csz < 1 || csz > usz + usz / 255 + 16)
+        rc = wksp_err(WKSP_ERR_CORRUPT, 0,
+                      "%s: LZ4 chunk at %llu has block size %llu for %llu "
+                      "bytes",
+                      st->what, (unsigned long long)at, (unsigned long long)csz,
+                      (unsigned long long)usz);
+      at += 3 + csz;
+      sz -= usz;
+    }
+  }
+  if (!rc) rc = win_fill(ps, at);
+  if (!rc && ps->base + ps->len < at)
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated at offset %llu (cgroup frame to %llu)",
+                  st->what, (unsigned long long)(ps->base + ps->len), (unsigned long long)at);
+  *end = at;
+  return rc;
+}
+
+/* Hands the frame [off, end) to the workers; the window keeps what follows. */
+static int pipe_dispatch(struct pipe_state *ps, uint64_t off, uint64_t end, uint64_t first) {
+  stream_t *st = ps->st;
+  uint64_t n = st->cnt - first, rest = ps->base + ps->len - end;
+  pipe_job_t j = {
+      .buf = ps->buf, .cap = ps->cap, .at = off - ps->base, .len = end - off, .off = off, .n = n};
+  j.parts = malloc((n ? n : 1) * sizeof *j.parts);
+  uint64_t cap = rest > (1u << 20) ? rest : 1u << 20;
+  uint8_t *nb = NULL;
+  pthread_mutex_lock(&ps->lock);
+  if (ps->spare_cnt && ps->spare_cap[ps->spare_cnt - 1] >= cap) {
+    nb = ps->spare[--ps->spare_cnt];
+    cap = ps->spare_cap[ps->spare_cnt];
+  }
+  pthread_mutex_unlock(&ps->lock);
+  if (!nb) nb = malloc(cap);
+  if (!j.parts || !nb) {
+    free(j.parts);
+    free(nb);
+    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: pipeline buffers", st->what);
+  }
+  if (n) memcpy(j.parts, st->parts + first, n * sizeof *j.parts);
+  memcpy(nb, ps->buf + (end - ps->base), rest);
+  ps->buf = nb;
+  ps->cap = cap;
+  ps->base = end;
+  ps->len = rest;
+  int rc = st_touch(st);
+  if (rc) {
+    free(j.buf);
+    free(j.parts);
+    return rc;
+  }
+  pipe_push(ps, &j);
+  st_cgroup_done(st, off, first);
+  return WKSP_SUCCESS;
+}
+
+static int pipe_frames(struct pipe_state *ps) {
+  stream_t *st = ps->st;
+  uint64_t off = STREAM_BASE, prev_app = 0;
+  int rc = pipe_probe(ps, off, pipe_info, &off);
+  while (!rc) {
+    pthread_mutex_lock(&ps->lock);
+    int failed = ps->err;
+    pthread_mutex_unlock(&ps->lock);
+    if (failed) break;
+    pipe_frame_t f = {.prev_app = &prev_app};
+    rc = pipe_probe(ps, off, pipe_frame, &f);
+    if (rc) break;
+    if (f.kind == 2) {
+      uint64_t vol = off;
+      rc = pipe_probe(ps, f.end, pipe_footer, &vol);
+      break;
+    }
+    if (f.kind == 1) {
+      off = f.end;
+      continue;
+    }
+    if (st->vol_n == CKPT_CGROUP_MAX)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: more than %llu cgroup frames in a volume", st->what,
+                      (unsigned long long)CKPT_CGROUP_MAX);
+    uint64_t end = 0;
+    rc = pipe_walk(ps, f.first, f.data, &end);
+    if (!rc) rc = pipe_dispatch(ps, off, end, f.first);
+    off = end;
+  }
+  return rc;
+}
+
+/* Lock held; header checked (the caller read it): the pipelined body. */
+static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
+  struct pipe_state *ps = calloc(1, sizeof *ps);
+  if (!ps) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: pipeline", st->what);
+  ps->st = st;
+  ps->fd = fd;
+  ps->base = STREAM_BASE;
+  ps->cap = 1 << 20;
+  ps->buf = malloc(ps->cap);
+  ps->q_max = threads - 1 < PIPE_QUEUE_MAX ? threads - 1 : PIPE_QUEUE_MAX;
+  st->pipelined = 1;
+  pthread_mutex_init(&ps->lock, NULL);
+  pthread_cond_init(&ps->cv, NULL);
+  pthread_t th[WKSP_CHECKPT_THREADS_MAX];
+  uint32_t started = 0;
+  for (uint32_t t = 1; ps->buf && t < threads && t < WKSP_CHECKPT_THREADS_MAX; t++)
+    if (!pthread_create(&th[started], NULL, pipe_worker, ps)) started++;
+  int rc = ps->buf ? pipe_frames(ps) : wksp_err(WKSP_ERR_NOMEM, 0, "%s: window", st->what);
+  if (rc) pipe_err(ps, rc); /* stops the decoding of queued frames */
+  /* Drain: the queued frames are decoded (or dropped after an error) here
+   * and by the workers, which then end. */
+  pthread_mutex_lock(&ps->lock);
+  while (ps->q_cnt) {
+    pipe_job_t j = ps->q[ps->q_head];
+    ps->q_head = (ps->q_head + 1) % PIPE_QUEUE_MAX;
+    ps->q_cnt--;
+    pthread_mutex_unlock(&ps->lock);
+    pipe_run(ps, &j);
+    pthread_mutex_lock(&ps->lock);
+  }
+  ps->stop = 1;
+  pthread_cond_broadcast(&ps->cv);
+  pthread_mutex_unlock(&ps->lock);
+  for (uint32_t t = 0; t < started; t++) pthread_join(th[t], NULL);
+  if (!rc && ps->err) rc = wksp_err(ps->err, ps->err_errno, "%s", ps->msg);
+  if (!rc) rc = st_finish(st);
+  pthread_cond_destroy(&ps->cv);
+  pthread_mutex_destroy(&ps->lock);
+  for (uint32_t i = 0; i < ps->spare_cnt; i++) free(ps->spare[i]);
+  free(ps->buf);
+  free(ps);
+  return rc;
+}
+
+int wksp_private_ckpt_restore_stream(wksp_t *w, ckpt_input_t *in, const wksp_restore_opts_t *o) {
+  /* A larger pipe buffer lets the writer run ahead while we decode (best
+   * effort: not a pipe, or above the system's limit, changes nothing). */
+  fcntl(in->fd, F_SETPIPE_SZ, 1 << 20);
+  uint8_t hdr[CKPT_HDR_SZ];
+  long n = wksp_private_ckpt_read_full(in->fd, hdr, sizeof hdr);
+  if (n < 0) return wksp_err(WKSP_ERR_FAIL, errno, "restore %s: read", in->label);
+  ckpt_hdr_t h;
+  if ((size_t)n == sizeof hdr) wksp_private_ckpt_hdr_decode(&h, hdr);
+  int spool = (size_t)n < sizeof hdr || h.magic != CKPT_MAGIC || o->verify_first;
+  if (!spool) {
+    int rc = wksp_private_ckpt_hdr_check(&h, in->label);
+    if (rc) return rc;
+    uint64_t slo = ckpt_gaddr_lo(h.part_max), shi = slo + h.data_max;
+    spool = slo < wksp_gaddr_lo(w) || shi > wksp_gaddr_hi(w); /* may not fit: check first */
+  }
+  if (spool) {
+    int rc = wksp_private_ckpt_input_spool(in, hdr, (size_t)n);
+    return rc ? rc : wksp_private_ckpt_restore_mem(w, in, o);
+  }
+  stream_t st = {.w = w, .what = in->label, .o = o, .hdr = h, .base_off = STREAM_BASE};
+  st.vol_off = malloc(2 * CKPT_CGROUP_MAX * sizeof *st.vol_off);
+  st.vol_cnt = st.vol_off ? st.vol_off + CKPT_CGROUP_MAX : NULL;
+  int pipelined = o->threads >= 2;
+  int rc = !st.vol_off ? wksp_err(WKSP_ERR_NOMEM, 0, "restore %s", in->label)
+           : pipelined ? WKSP_SUCCESS
+                       : wksp_frame_reader_init_fd(&st.r, in->fd);
+  if (!rc) {
+    rc = wksp_private_lock(w);
+    if (rc) {
+      wksp_err_wrap(rc, "restore %s: lock", in->label);
+    } else {
+      uint32_t threads =
+          o->threads > WKSP_CHECKPT_THREADS_MAX ? WKSP_CHECKPT_THREADS_MAX : o->threads;
+      rc = threads >= 2 ? st_body_pipelined(&st, in->fd, threads) : st_body(&st);
+      if (rc && st.touched) {
+        wksp_private_reset(w, o->seed);
+        rc = wksp_private_ckpt_after_reset(rc);
+      }
+      wksp_private_unlock(w);
+    }
+  }
+  wksp_frame_reader_fini(st.r);
+  free(st.vol_off);
+  free(st.parts);
+  return rc;
+}
