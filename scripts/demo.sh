@@ -44,6 +44,14 @@ say() { printf '%s\n' "$*"; }
 "$wksp" new "$A" "$size"
 data_max=$("$wksp" query "$A" --json | json_get 'd["data_max"]')
 say "== workspace \"$A\": $(human "$data_max") of data space, in ${WKSP_SHMEM_DIR:-/dev/shm}"
+# Three workspaces of this size must fit in the shared-memory filesystem
+# (tmpfs allocates pages as they are touched: about 3/4 of each).
+avail=$(( $(df -Pk "${WKSP_SHMEM_DIR:-/dev/shm}" | awk 'NR == 2 { print $4 }') * 1024 ))
+if [ "$avail" -lt $((data_max * 9 / 4)) ]; then
+  echo "demo: ${WKSP_SHMEM_DIR:-/dev/shm} has $(human "$avail") free; three workspaces need about $(human $((data_max * 9 / 4)));" \
+       "set WKSP_DEMO_SIZE lower (e.g. WKSP_DEMO_SIZE=256M)" >&2
+  exit 1
+fi
 
 # ---- 2. the data ----------------------------------------------------------------------
 # A plan (kind, size, offset into the kind's source file) and the source files
@@ -52,7 +60,7 @@ python3 - "$tmp" "$data_max" "$seed" <<'EOF'
 import random, struct, sys
 tmp, data_max, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(seed)
-max_sz = max(4096, min(16 << 20, data_max // 32))
+max_sz = max(4096, min(16 << 20, data_max // 8))
 src_sz = max_sz + max_sz // 2
 
 # Log-like text: timestamps, levels, key=value pairs, identifiers, numbers.
@@ -131,8 +139,17 @@ t0=$(now_us)
 t1=$(now_us)
 fsz=$(stat -c %s "$ckpt")
 ratio=$(awk -v a="$used" -v b="$fsz" 'BEGIN { printf "%.2f", a / b }')
-say "   $(human "$used") of allocations -> $(human "$fsz") file (compression ratio ${ratio}:1) in $(secs $((t1 - t0))) s: $(rate "$used" $((t1 - t0)))"
-"$wksp" info "$ckpt" -v 0 | sed 's/^/   /'
+t_ckpt=$((t1 - t0))
+say "   $(human "$used") of allocations -> $(human "$fsz") file (compression ratio ${ratio}:1) in $(secs $t_ckpt) s: $(rate "$used" $t_ckpt)"
+"$wksp" info "$ckpt" --json -v 3 >"$tmp/info.json"
+python3 - "$tmp/info.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+i = d["info"]
+frames = "LZ4" if d["frame_style"] == 2 else "raw"
+print(f"   wksp info: style {d['style']} with {frames} frames, {d['alloc_cnt']} allocations in "
+      f"{d['cgroup_cnt']} cgroup frames, written by {i['user']}@{i['host']}, info \"{i['uinfo']}\"")
+EOF
 
 # ---- 4. restore from the file ------------------------------------------------------------------
 "$wksp" new "$B" --from "$ckpt"
@@ -140,7 +157,8 @@ say "== restore \"$B\" <- $ckpt"
 t0=$(now_us)
 "$wksp" restore "$B" "$ckpt"
 t1=$(now_us)
-say "   $(human "$used") in $(secs $((t1 - t0))) s: $(rate "$used" $((t1 - t0)))"
+t_rest=$((t1 - t0))
+say "   $(human "$used") in $(secs $t_rest) s: $(rate "$used" $t_rest)"
 
 # ---- 5. restore through a pipe -----------------------------------------------------------------------
 "$wksp" new "$C" --from "$ckpt"
@@ -148,7 +166,8 @@ say "== wksp checkpt \"$A\" - | wksp restore \"$C\" -"
 t0=$(now_us)
 "$wksp" checkpt "$A" - --quiet | "$wksp" restore "$C" -
 t1=$(now_us)
-say "   $(human "$used") through the pipe in $(secs $((t1 - t0))) s: $(rate "$used" $((t1 - t0)))"
+t_pipe=$((t1 - t0))
+say "   $(human "$used") through the pipe in $(secs $t_pipe) s: $(rate "$used" $t_pipe)"
 
 # ---- 6. verify ---------------------------------------------------------------------------------------
 say "== verify"
@@ -173,4 +192,8 @@ done
 t1=$(now_us)
 "$wksp" verify "$B" >/dev/null && "$wksp" verify "$C" >/dev/null
 say "   every allocation of \"$B\" and \"$C\" equals \"$A\" byte for byte ($(human $((used * 2))) compared in $(secs $((t1 - t0))) s); metadata verified"
+say "== summary"
+say "   workspaces     3 x $(human "$data_max") of data space; $(human "$used") in $nalloc allocations each"
+say "   checkpoint     $(human "$fsz") (v3), compression ratio ${ratio}:1"
+say "   throughput     checkpt $(rate "$used" $t_ckpt), restore from file $(rate "$used" $t_rest), checkpt | restore $(rate "$used" $t_pipe)"
 say "== demo ok; cleaning up"

@@ -21,7 +21,7 @@ static const cli_opt_t *opt_find_short(const cli_opt_t *opts, char ch) {
   return NULL;
 }
 
-static void opt_store(cli_t *c, const cli_opt_t *o, const char *val) {
+static void opt_store(const cli_opt_t *o, const char *val) {
   switch (o->kind) {
   case CLI_OPT_FLAG: *(int *)o->out = 1; break;
   case CLI_OPT_ARG: *(const char **)o->out = val; break;
@@ -29,7 +29,6 @@ static void opt_store(cli_t *c, const cli_opt_t *o, const char *val) {
     cli_list_t *l = o->out;
     /* Room for every argument was reserved by cli_parse (l->v has argc slots). */
     l->v[l->n++] = val;
-    (void)c;
   }
   }
 }
@@ -67,7 +66,7 @@ static int parse_opt(cli_t *c, const cli_opt_t *opts, int *i) {
     if (*i + 1 >= c->argc) return cli_usage_err(c, "option %s needs a value", shown);
     val = c->argv[++*i];
   }
-  opt_store(c, o, val);
+  opt_store(o, val);
   return CLI_GO;
 }
 
@@ -155,7 +154,7 @@ void cli_free(cli_t *c) {
 /* ---- numbers ------------------------------------------------------------ */
 
 /* Parses the leading digits of s (decimal, or hex after "0x") into *out;
- * *end gets the first byte after them.  0 on success, else a reason. */
+ * *end gets the first byte after them.  NULL on success, else the reason. */
 static const char *parse_digits(const char *s, uint64_t *out, const char **end) {
   int base = 10;
   if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {

@@ -1,6 +1,7 @@
 /* Workspace commands: new, delete, list, check, verify, rebuild, reset. */
 #include "cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int cli_attach(cli_t *c, const char *name, int flags, wksp_t **out) {
@@ -70,38 +71,67 @@ int cmd_delete(cli_t *c) {
   return CLI_OK;
 }
 
+/* Regions collected by the walk, printed once it has succeeded (so that a
+ * failed walk prints no partial listing or partial JSON). */
 typedef struct {
-  int json, bytes, cnt;
+  wksp_shmem_info_t *v;
+  size_t n, cap;
+  int oom; /* the walk was stopped for lack of memory */
 } list_ctx_t;
 
 static int list_one(const wksp_shmem_info_t *info, void *arg) {
   list_ctx_t *l = arg;
-  if (l->json) {
-    printf("%s{\"name\":", l->cnt ? "," : "");
-    cli_json_str(stdout, info->name);
-    printf(",\"size\":%llu,\"page\":\"%s\",\"mode\":\"%04o\"}", (unsigned long long)info->sz,
-           cli_page_name(info->page), (unsigned)info->mode);
-  } else {
-    char h[CLI_HUMAN_MAX];
-    if (!l->cnt) printf("%-39s %12s %-8s %s\n", "NAME", "SIZE", "PAGE", "MODE");
-    printf("%-39s %12s %-8s %04o\n", info->name, cli_human(info->sz, l->bytes, h), cli_page_name(info->page),
-           (unsigned)info->mode);
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 64;
+    wksp_shmem_info_t *v = realloc(l->v, cap * sizeof *v);
+    if (!v) {
+      l->oom = 1;
+      return 1; /* stops the walk */
+    }
+    l->v = v;
+    l->cap = cap;
   }
-  l->cnt++;
+  l->v[l->n++] = *info;
   return 0;
 }
 
+static void list_print_json(const list_ctx_t *l) {
+  printf("{\"schema\":1,\"regions\":[");
+  for (size_t i = 0; i < l->n; i++) {
+    const wksp_shmem_info_t *r = &l->v[i];
+    printf("%s{\"name\":", i ? "," : "");
+    cli_json_str(stdout, r->name);
+    printf(",\"size\":%llu,\"page\":\"%s\",\"mode\":\"%04o\"}", (unsigned long long)r->sz, cli_page_name(r->page),
+           (unsigned)r->mode);
+  }
+  printf("]}\n");
+}
+
+static void list_print_text(const list_ctx_t *l, int bytes) {
+  int w = 4; /* strlen("NAME") */
+  for (size_t i = 0; i < l->n; i++)
+    if ((int)strlen(l->v[i].name) > w) w = (int)strlen(l->v[i].name);
+  if (l->n) printf("%-*s %12s %-8s %s\n", w, "NAME", "SIZE", "PAGE", "MODE");
+  for (size_t i = 0; i < l->n; i++) {
+    char h[CLI_HUMAN_MAX];
+    const wksp_shmem_info_t *r = &l->v[i];
+    printf("%-*s %12s %-8s %04o\n", w, r->name, cli_human(r->sz, bytes, h), cli_page_name(r->page), (unsigned)r->mode);
+  }
+}
+
 int cmd_list(cli_t *c) {
-  list_ctx_t l = {0, 0, 0};
-  const cli_opt_t opts[] = {{"json", 0, CLI_OPT_FLAG, &l.json}, {"bytes", 0, CLI_OPT_FLAG, &l.bytes}, {NULL, 0, 0, NULL}};
+  int json = 0, bytes = 0;
+  const cli_opt_t opts[] = {{"json", 0, CLI_OPT_FLAG, &json}, {"bytes", 0, CLI_OPT_FLAG, &bytes}, {NULL, 0, 0, NULL}};
   int rc = cli_parse(c, opts, 0, 0);
   if (rc != CLI_GO) return rc;
-  if (l.json) printf("{\"schema\":1,\"regions\":[");
-  /* The listing so far is printed even if the walk fails midway; the
-   * failure is then reported and the status says so. */
-  rc = wksp_shmem_list(list_one, &l) ? cli_lib_err(c, "listing regions") : CLI_OK;
-  if (l.json) printf("]}\n");
-  return cli_flush(c, rc);
+  list_ctx_t l = {NULL, 0, 0, 0};
+  int err = wksp_shmem_list(list_one, &l);
+  if (l.oom) rc = cli_fail(c, "listing regions: out of memory");
+  else if (err) rc = cli_lib_err(c, "listing regions");
+  else if (json) list_print_json(&l);
+  else list_print_text(&l, bytes);
+  free(l.v);
+  return cli_flush(c, err ? rc : CLI_OK);
 }
 
 int cmd_check(cli_t *c) {

@@ -81,7 +81,8 @@ char *cli_human(uint64_t sz, int exact, char buf[CLI_HUMAN_MAX]) {
   }
   int u = 0;
   double v = (double)sz;
-  while (v >= 1024.0 && u < 6) {
+  /* 1023.5 and up would print as "1024": show the next unit instead. */
+  while (v >= 1023.5 && u < 6) {
     v /= 1024.0;
     u++;
   }

@@ -92,4 +92,24 @@ err addr_no_colon 2 '^wksp: free: bad address "w1"' "$W" free w1
 err addr_bad_gaddr 2 '^wksp: tag: bad address "w1:zz"' "$W" tag w1:zz
 err addr_bad_name 2 '^wksp: read: bad address "a b:4096"' "$W" read "a b:4096"
 
+# ---- documentation and completion cover every command --------------------------------
+"$W" help | sed -n 's/^  \([a-z-]*\) .*/\1/p' >"$T/cmds"
+check help_lists_all [ "$(wc -l <"$T/cmds")" -eq 20 ]
+while read -r c; do
+  check "man_has_$c" grep -qF -- "\\fB${c//-/\\-}\\fR" "$ROOT/docs/wksp.1"
+  check "completion_has_$c" grep -Eq "(^|[ \"])$c([ \"]|\$)" <(sed -n '/local cmds=/,/"$/p' "$ROOT/completion/wksp.bash")
+done <"$T/cmds"
+
+# ---- bash completion ---------------------------------------------------------------
+complete_words() { # WORDS...: completions for the last word
+  bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _wksp; printf "%s\n" "${COMPREPLY[@]}"' \
+    _ "$ROOT/completion/wksp.bash" "$@" 2>&1 | sort | tr '\n' ' '
+}
+touch "$WKSP_SHMEM_DIR/alpha" "$WKSP_SHMEM_DIR/beta"
+check completion_commands [ "$(complete_words wksp che)" = "check checkpt " ]
+check completion_options [ "$(complete_words wksp checkpt alpha f --st)" = "--style " ]
+check completion_style [ "$(complete_words wksp checkpt alpha f --style "")" = "v2 v3 " ]
+check completion_names [ "$(complete_words wksp query "")" = "alpha beta " ]
+check completion_addr [ "$(complete_words wksp read al)" = "alpha: " ]
+
 done_tests

@@ -165,6 +165,28 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 chmod 0600 "$WKSP_SHMEM_DIR/w2"
 
+# ---- every workspace command on a missing workspace: exit 1, one line naming it ----------
+for c in "check nope" "verify nope" "rebuild nope" "reset nope" "usage nope" "query nope" "tag-free nope 1" \
+         "alloc nope 1K"; do
+  set -- $c
+  err "missing_wksp_$1" 1 "^wksp: $1: attaching workspace \"nope\": " "$W" "$@"
+done
+for c in free tag read write; do
+  err "missing_wksp_$c" 1 "^wksp: $c: attaching workspace \"nope\": " "$W" "$c" nope:4096
+done
+err missing_wksp_memset 1 '^wksp: memset: attaching workspace "nope": ' "$W" memset nope:4096 0
+err new_zero_size 1 '^wksp: new: creating workspace "w0": ' "$W" new w0 0
+check new_zero_size_nothing_left test ! -e "$WKSP_SHMEM_DIR/w0"
+err new_part_max_too_big 1 '^wksp: new: creating workspace "w0": ' "$W" new w0 64K --part-max 1M
+check new_part_max_nothing_left test ! -e "$WKSP_SHMEM_DIR/w0"
+run "$W" new wh 4M --page-size huge
+if [ "$RC" -eq 0 ]; then pass new_huge; "$W" delete wh
+elif [ "$RC" -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q '^wksp: new: creating workspace "wh": ' "$T/err"; then
+  pass new_huge
+else fail new_huge "status $RC"; fi
+WKSP_SHMEM_DIR=$T/no/such/dir err list_bad_dir 1 '^wksp: list: listing regions: ' "$W" list
+check list_bad_dir_json_not_started [ ! -s "$T/out" ]
+
 ok delete_all "$W" delete w1
 ok delete_w2 "$W" delete w2
 ok list_after "$W" list --json
