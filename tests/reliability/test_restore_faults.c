@@ -26,7 +26,6 @@
  *
  * Counts: WKSP_REL_FLIP_BITS (1 quick, 8 long), WKSP_REL_LARGE_FLIPS. */
 #include "rel.h"
-#include "../../src/checkpt/ckpt.h"
 #include "v1enc.h"
 
 #include <fcntl.h>
@@ -78,16 +77,18 @@ typedef struct {
   uint64_t n, off[1100], end[1100];
 } frames_t;
 
+static int write_file(const uint8_t *b, uint64_t sz);
+
+/* From the public listing (wksp_checkpt_info) of the file b. */
 static void frames_get(const uint8_t *b, uint64_t sz, frames_t *f) {
   f->n = 0;
-  ckpt_input_t in = {.mem = b, .sz = sz, .fd = -1, .own_fd = -1, .label = "x"};
-  ckpt_scan_t s;
-  if (ckpt_scan(&s, &in)) return;
-  for (uint64_t g = 0; g < s.info.cgroup_cnt && g < 1100; g++) {
-    f->off[f->n] = s.info.cgroups[g].off;
-    f->end[f->n++] = s.info.cgroups[g].end;
+  wksp_checkpt_info_t info;
+  if (write_file(b, sz) || wksp_checkpt_info(path, -1, &info)) return;
+  for (uint64_t g = 0; g < info.cgroup_cnt && g < 1100; g++) {
+    f->off[f->n] = info.cgroups[g].off;
+    f->end[f->n++] = info.cgroups[g].end;
   }
-  ckpt_scan_fini(&s);
+  wksp_checkpt_info_free(&info);
 }
 
 static int in_frames(const frames_t *f, uint64_t at) {
@@ -355,7 +356,8 @@ static void flips(wksp_t *src, wksp_t *w, uint8_t *b, uint64_t sz, int v1, uint6
                   int bits, uint64_t pipe_every, tally_t *tf, tally_t *tp) {
   frames_t *fr = calloc(1, sizeof *fr);
   if (!v1) frames_get(b, sz, fr);
-  int raw = !v1 && sz > 16 && ckpt_ld32(b + 12) == 1;
+  wksp_preview_t pv;
+  int raw = !v1 && !wksp_preview_mem(b, sz, &pv) && pv.frame_style == 1; /* RAW frames */
   for (uint64_t i = 0; i < noffs && !tf->bad && !tp->bad; i++) {
     uint64_t at = offs[i];
     for (int k = 0; k < bits; k++) {
