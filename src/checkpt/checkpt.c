@@ -174,7 +174,8 @@ typedef struct {
   pthread_cond_t turn;
   uint64_t head;    /* cgroup whose bytes go to the fd now */
   uint64_t pos;     /* checkpoint offset of the next byte written to fd */
-  uint64_t done_sz; /* allocation bytes of the cgroups written */
+  uint64_t done_sz;  /* allocation bytes of the cgroups written */
+  uint64_t reported; /* last done_sz given to the progress callback */
   int failed;
   /* Frame buffers of finished tasks, reused by the next ones (fresh memory
    * would cost a page fault per 4 KiB for every frame). */
@@ -326,8 +327,10 @@ static int par_task(void *ctx, uint64_t g) {
   pthread_mutex_unlock(&p->lock);
   free(c.buf);
   if (canceled) return WKSP_SUCCESS; /* another cgroup failed first: its error is the one */
-  if (!rc && p->o->progress && pthread_equal(pthread_self(), p->caller))
+  if (!rc && p->o->progress && pthread_equal(pthread_self(), p->caller)) {
+    p->reported = done; /* only the calling thread reads or writes it */
     p->o->progress(done, p->pl->data_sz, p->o->progress_ctx);
+  }
   return rc;
 }
 
@@ -343,7 +346,7 @@ static int write_cgroups(int fd, plan_t *pl, int fsc, uint64_t pos0, const wksp_
   uint32_t threads = fsc == WKSP_FRAME_RAW ? 1 : o->threads ? o->threads : 1;
   int rc = wksp_private_ckpt_pool_run(threads, pl->C, par_task, &p);
   for (uint32_t i = 0; i < p.spare_cnt; i++) free(p.spare[i]);
-  if (!rc && o->progress && p.done_sz < pl->data_sz) /* cgroups finished by other threads */
+  if (!rc && o->progress && p.reported < pl->data_sz) /* others finished the last cgroups */
     o->progress(pl->data_sz, pl->data_sz, o->progress_ctx);
   pthread_cond_destroy(&p.turn);
   pthread_mutex_destroy(&p.lock);
