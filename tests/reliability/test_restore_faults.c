@@ -469,7 +469,7 @@ static void test_bitflips_v1(void) {
 }
 
 static void test_bitflips_large(void) {
-  uint64_t n = rel_param("LARGE_FLIPS", 60, 3000);
+  uint64_t n = rel_param("LARGE_FLIPS", 60, 1000);
   wksp_t *w = ws_new("target", 1, wksp_part_max(src_large), wksp_data_max(src_large));
   CHECK(w);
   uint64_t sz;
@@ -509,7 +509,7 @@ int main(int argc, char **argv) {
   src_medium = ws_new("medium", 3, 256, 4 << 20);
   if (src_medium) ws_fill(src_medium, 40, 20000, 1, &rng);
   src_large = ws_new("large", 3, 2048, 32 << 20);
-  if (src_large) ws_fill(src_large, rel_param("LARGE_ALLOCS", 100, 600), 60000, 1, &rng);
+  if (src_large) ws_fill(src_large, rel_param("LARGE_ALLOCS", 100, 300), 60000, 1, &rng);
   TEST_RUN(test_read_faults);
   TEST_RUN(test_truncations);
   TEST_RUN(test_bitflips_small);
