@@ -18,7 +18,7 @@
  * the complete checkpoint (if the kill came after the link), which must
  * restore identically.
  *
- * Counts: WKSP_REL_KILLS (quick 24, long 300), WKSP_REL_FAULT_ALLOCS. */
+ * Counts: WKSP_REL_KILLS (quick 24, long 400), WKSP_REL_FAULT_ALLOCS. */
 #include "rel.h"
 
 #include <fcntl.h>
@@ -266,7 +266,7 @@ static void test_io_faults(void) {
 /* SIGKILL at random moments. */
 static void test_sigkill(void) {
   CHECK_OK(make_dir());
-  uint64_t trials = rel_param("KILLS", 24, 300);
+  uint64_t trials = rel_param("KILLS", 24, 400);
   wksp_t *src = make_src(400, 60000, 64 << 20);
   CHECK(src);
   /* The time one checkpoint takes, to spread the kills over it. */
@@ -281,7 +281,7 @@ static void test_sigkill(void) {
   for (uint64_t i = 0; i < trials && bad < 3; i++) {
     int overwrite = i % 4 == 3;
     if (overwrite) CHECK_OK(write_old());
-    double delay = dur * 1.3 * (double)(test_rng(&rng) % 10000) / 10000.0;
+    double delay = dur * 0.9 * (double)(test_rng(&rng) % 10000) / 10000.0;
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (!pid) {

@@ -349,9 +349,10 @@ static void test_truncations(void) {
 
 /* ---- bit flips -------------------------------------------------------------- */
 
-/* Flips bits of b at the offsets [from, to) stepping `step` (bits: every
- * bit if bits == 8, else bit (at % 8)).  Every flip goes through the file
- * path; every `pipe_every`-th also through the pipe. */
+/* Flips `bits` (1, 2, 4 or 8) distinct bits, one at a time, of each byte
+ * offs[0..noffs) of b (with 1 bit: bit at % 8, so that consecutive bytes
+ * rotate through the bits).  Every flip goes through the file path; every
+ * `pipe_every`-th also through the pipe. */
 static void flips(wksp_t *src, wksp_t *w, uint8_t *b, uint64_t sz, int v1, uint64_t *offs, uint64_t noffs,
                   int bits, uint64_t pipe_every, tally_t *tf, tally_t *tp) {
   frames_t *fr = calloc(1, sizeof *fr);
@@ -361,7 +362,7 @@ static void flips(wksp_t *src, wksp_t *w, uint8_t *b, uint64_t sz, int v1, uint6
   for (uint64_t i = 0; i < noffs && !tf->bad && !tp->bad; i++) {
     uint64_t at = offs[i];
     for (int k = 0; k < bits; k++) {
-      int bit = bits == 8 ? k : (int)(at % 8);
+      int bit = (int)((at + (uint64_t)k * (uint64_t)(8 / bits)) % 8);
       b[at] ^= (uint8_t)(1u << bit);
       char what[96];
       snprintf(what, sizeof what, "%s file of %llu bytes, bit %d of byte %llu flipped", v1 ? "v1" : raw ? "v2" : "v3",
