@@ -2,7 +2,8 @@
 # `make reliability`: the long versions of the reliability suite, one
 # figure (or more) per promise of docs/RELIABILITY.md.
 #   scripts/reliability.sh [BUILD_DIR]      (default: build, i.e. `make`'s)
-# Environment: REL_ONLY="1 2 ..." runs only those promises; WKSP_REL_*
+# Environment: REL_ONLY="1 2 ..." runs only those promises; REL_OUT=dir
+# writes the results there instead; WKSP_REL_*
 # counts override the long defaults of the test programs; FUZZ_RUNS,
 # FUZZ_MAX_TIME, FUZZ_JOBS tune the fuzzing (scripts/fuzz_campaign.sh).
 # Results: build/reliability/<promise>.{out,err} and figures.txt (the
@@ -11,7 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
-out=build/reliability
+out=${REL_OUT:-build/reliability}
 mkdir -p "$out"
 only=${REL_ONLY:-1 2 3 4 5 6}
 figs=$out/figures.txt
@@ -43,8 +44,8 @@ step() { # promise, command...
 
 for p in $only; do
   case $p in
-  1) step 1 "$build/tests/reliability/test_kill_points" ;;
-  2) step 2 "$build/tests/reliability/test_ckpt_faults" ;;
+  1) step 1 bash -c '"$0"/reliability/test_kill_points; a=$?; "$0"/wksp/test_wksp_kill && exit $a' "$build/tests" ;;
+  2) step 2 bash -c '"$0"/test_ckpt_faults; a=$?; "$0"/test_cli_faults && exit $a' "$build/tests/reliability" ;;
   3) step 3 "$build/tests/reliability/test_restore_faults" ;;
   4) step 4 scripts/fuzz_campaign.sh ;;
   5) step 5 "$build/tests/reliability/test_stress" ;;
