@@ -35,9 +35,7 @@ typedef struct {
   uint64_t vol_n;
   uint64_t cgroups, volumes, done_sz;
   uint64_t base_off; /* checkpoint offset of the reader's offset 0 */
-  int pipelined;     /* st->r reads a window of the stream (pipeline.c) */
-  int short_read;    /* pipelined: the window ended before the frame */
-  struct pipe_state *pipe;
+  int short_read;    /* pipelined reader: the window ended before the frame */
 } stream_t;
 
 #define STREAM_BASE CKPT_HDR_SZ /* the sequential reader starts after the header */
@@ -609,7 +607,6 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   ps->cap = 1 << 20;
   ps->buf = malloc(ps->cap);
   ps->q_max = threads - 1 < PIPE_QUEUE_MAX ? threads - 1 : PIPE_QUEUE_MAX;
-  st->pipelined = 1;
   pthread_mutex_init(&ps->lock, NULL);
   pthread_cond_init(&ps->cv, NULL);
   pthread_t th[WKSP_CHECKPT_THREADS_MAX];

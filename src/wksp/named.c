@@ -14,20 +14,6 @@
 #include "shmem/shmem_private.h"
 #include "util/err.h"
 
-/* The allocator (src/wksp/wksp.c, branch `alloc`) asks whether a workspace
- * is mapped read-only through a hook that this glue installs.  Until the
- * allocator is merged the hook does not exist; drop this #if then. */
-#if __has_include("wksp/wksp_private.h")
-#include "wksp/wksp_private.h"
-
-static int mapped_rdonly(const wksp_t *w) { return wksp_private_shmem_writable(w) == 0; }
-
-/* At load time, before any thread can be reading the hook. */
-__attribute__((constructor)) static void rdonly_hook_install(void) {
-  wksp_private_rdonly_fn = mapped_rdonly;
-}
-#endif
-
 #define TYPICAL_ALLOC_SZ (UINT64_C(64) << 10) /* part_max 0: sized for 64 KiB allocations */
 
 /* sz rounded up to a whole number of pages; 0 on overflow or bad page. */

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-int (*wksp_private_rdonly_fn)(const wksp_t *w);
 void (*wksp_private_test_hook)(int point);
 
 static inline uint64_t data_off(uint64_t part_max) {

@@ -80,6 +80,7 @@
 #include <stdint.h>
 
 #include "wksp/wksp.h"
+#include "shmem/shmem_private.h"
 
 #define WKSP_MAGIC 0xF17EDA2C3731C591ull
 #define WKSP_IDX_NULL 0xFFFFFFFFu
@@ -150,13 +151,12 @@ static inline uint64_t wksp_private_shadow_lo(const wksp_t *w, uint64_t i) {
 
 /* ---- read-only attachments ---------------------------------------------- */
 
-/* Set by the named-workspace glue (NULL: every workspace is writable).
- * Returns non-zero when w is mapped read-only in this process.  Mutating
- * calls then fail with PERM and queries run lock-free (see wksp.h). */
-extern int (*wksp_private_rdonly_fn)(const wksp_t *w);
-
+/* Non-zero when w lies in a region this process joined read-only (the
+ * shmem layer's join table knows; anonymous and unknown memory count as
+ * writable).  Mutating calls then fail with PERM and queries run lock-free
+ * (see wksp.h). */
 static inline int wksp_private_is_rdonly(const wksp_t *w) {
-  return wksp_private_rdonly_fn && wksp_private_rdonly_fn(w);
+  return wksp_private_shmem_writable(w) == 0;
 }
 
 /* ---- test-only crash points ------------------------------------------- */

@@ -9,92 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* ===== TEST-ONLY STAND-IN FOR THE ALLOCATOR =================================
- * The allocator (src/wksp/wksp.c etc., branch `alloc`) is written in
- * parallel.  Until it is in this tree, named.c is linked against the
- * minimal stand-in below, which only keeps the header fields the glue reads
- * (FORMAT.md section 6 offsets).  It is compiled only while
- * src/wksp/wksp_private.h (created by the allocator) does not exist, and
- * its symbols are weak as well, so the real allocator always wins.  It is
- * never part of the library. */
-#if !__has_include("../../src/wksp/wksp_private.h")
-#define FAKE_ALLOCATOR 1
-#define FAKE_MAGIC UINT64_C(0xF17EDA2C3731C591)
-
-typedef struct {
-  uint64_t magic, part_max, data_max, gaddr_lo, gaddr_hi;
-  char name[40];
-  uint32_t seed;
-} fake_hdr_t;
-
-#define WEAK __attribute__((weak))
-
-WEAK uint64_t wksp_footprint(uint64_t part_max, uint64_t data_max) {
-  if (!part_max || part_max > WKSP_PART_MAX_LIMIT || !data_max) return 0;
-  uint64_t off = 128 + 64 * part_max;
-  if (data_max > UINT64_MAX - 128 - off) return 0;
-  return (off + data_max + 1 + 127) & ~UINT64_C(127);
-}
-
-WEAK uint64_t wksp_part_max_est(uint64_t footprint, uint64_t sz_typical) {
-  footprint &= ~UINT64_C(127);
-  if (!sz_typical || footprint < 129) return 0;
-  uint64_t p = (footprint - 129) / (64 + sz_typical);
-  return p < WKSP_PART_MAX_LIMIT ? p : WKSP_PART_MAX_LIMIT;
-}
-
-WEAK uint64_t wksp_data_max_est(uint64_t footprint, uint64_t part_max) {
-  if (!part_max || part_max > WKSP_PART_MAX_LIMIT) return 0;
-  uint64_t fixed = 128 + 64 * part_max + 1;
-  footprint &= ~UINT64_C(127);
-  return footprint > fixed ? footprint - fixed : 0;
-}
-
-WEAK int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max, uint64_t data_max,
-                  wksp_t **out) {
-  if (!mem || !out || (uintptr_t)mem % WKSP_ALIGN || !wksp_footprint(part_max, data_max) ||
-      wksp_name_check(name))
-    return WKSP_ERR_INVAL;
-  fake_hdr_t *h = mem;
-  h->part_max = part_max;
-  h->data_max = data_max;
-  h->gaddr_lo = 128 + 64 * part_max;
-  h->gaddr_hi = h->gaddr_lo + data_max;
-  memset(h->name, 0, sizeof h->name);
-  memcpy(h->name, name, strlen(name));
-  h->seed = seed;
-  h->magic = FAKE_MAGIC;
-  *out = mem;
-  return WKSP_SUCCESS;
-}
-
-WEAK int wksp_join(void *mem, wksp_t **out) {
-  if (!mem || !out) return WKSP_ERR_INVAL;
-  if (((fake_hdr_t *)mem)->magic != FAKE_MAGIC) return WKSP_ERR_CORRUPT;
-  *out = mem;
-  return WKSP_SUCCESS;
-}
-
-WEAK int wksp_leave(wksp_t *w) { return w ? WKSP_SUCCESS : WKSP_ERR_INVAL; }
-
-WEAK int wksp_delete(void *mem) {
-  if (!mem || ((fake_hdr_t *)mem)->magic != FAKE_MAGIC) return WKSP_ERR_INVAL;
-  ((fake_hdr_t *)mem)->magic = 0;
-  return WKSP_SUCCESS;
-}
-
-WEAK const char *wksp_name(const wksp_t *w) { return ((const fake_hdr_t *)w)->name; }
-WEAK uint64_t wksp_part_max(const wksp_t *w) { return ((const fake_hdr_t *)w)->part_max; }
-WEAK uint64_t wksp_data_max(const wksp_t *w) { return ((const fake_hdr_t *)w)->data_max; }
-WEAK uint64_t wksp_gaddr_lo(const wksp_t *w) { return ((const fake_hdr_t *)w)->gaddr_lo; }
-WEAK uint64_t wksp_gaddr_hi(const wksp_t *w) { return ((const fake_hdr_t *)w)->gaddr_hi; }
-
-WEAK void *wksp_laddr(const wksp_t *w, uint64_t gaddr) {
-  const fake_hdr_t *h = (const fake_hdr_t *)w;
-  if (!gaddr || gaddr < h->gaddr_lo || gaddr > h->gaddr_hi) return NULL;
-  return (uint8_t *)w + gaddr;
-}
-#endif /* ===== end of the test-only stand-in ============================ */
 
 static char tmp_dir[64];
 
@@ -467,8 +381,7 @@ static void test_failures_log_once(void) {
   CHECK(c1 == 1 && c2 == 1 && c3 == 1);
 }
 
-#ifndef FAKE_ALLOCATOR
-/* With the real allocator: a read-only attachment refuses to mutate. */
+/* A read-only attachment refuses to mutate. */
 static void test_rdonly_alloc_perm(void) {
   wksp_t *rw, *ro;
   uint64_t g;
@@ -483,15 +396,11 @@ static void test_rdonly_alloc_perm(void) {
   CHECK_OK(wksp_detach(rw));
   CHECK_OK(wksp_delete_named("ro"));
 }
-#endif
 
 int main(void) {
   snprintf(tmp_dir, sizeof tmp_dir, "%s/wksp-test-XXXXXX", access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
   if (!mkdtemp(tmp_dir)) return 2;
   setenv("WKSP_SHMEM_DIR", tmp_dir, 1);
-#ifdef FAKE_ALLOCATOR
-  fprintf(stderr, "note: src/wksp/wksp_private.h absent: using the test-only allocator stand-in\n");
-#endif
 
   TEST_RUN(test_addr_format);
   TEST_RUN(test_addr_parse_good);
@@ -506,9 +415,7 @@ int main(void) {
   TEST_RUN(test_map_unmap);
   TEST_RUN(test_attach_across_fork);
   TEST_RUN(test_failures_log_once);
-#ifndef FAKE_ALLOCATOR
   TEST_RUN(test_rdonly_alloc_perm);
-#endif
 
   int left = dir_count(tmp_dir);
   if (left) printf("FAIL %s/cleanup: %d files left in %s\n", test_prog_name(), left, tmp_dir);

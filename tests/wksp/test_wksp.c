@@ -4,6 +4,7 @@
 #include "wksp/wksp_private.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 static void *map_sz;
 static size_t map_len;
@@ -481,37 +482,51 @@ static void test_rebuild_merges(void) {
   CHECK_OK(wksp_verify(w));
 }
 
-static int rdonly_all(const wksp_t *w) {
-  (void)w;
-  return 1;
+/* A named workspace attached twice: *rw writable and the result read-only
+ * (a PROT_READ mapping of its own, so any write would fault).  Regions live
+ * in a private temporary WKSP_SHMEM_DIR. */
+static char shm_dir[64];
+static wksp_t *rdonly_pair(const char *name, uint64_t part_max, wksp_t **rw) {
+  wksp_t *ro = NULL;
+  if (!shm_dir[0]) {
+    strcpy(shm_dir, "/tmp/wksp-test-XXXXXX");
+    if (!mkdtemp(shm_dir)) return NULL;
+    setenv("WKSP_SHMEM_DIR", shm_dir, 1);
+  }
+  if (wksp_new_named(name, 1 << 20, WKSP_PAGE_NORMAL, 0600, 1, part_max)) return NULL;
+  if (wksp_attach(name, 0, rw)) return NULL;
+  if (wksp_attach(name, WKSP_RDONLY, &ro)) return NULL;
+  return ro;
+}
+
+static void rdonly_pair_done(const char *name, wksp_t *rw, wksp_t *ro) {
+  wksp_detach(ro);
+  wksp_detach(rw);
+  wksp_delete_named(name);
 }
 
 static void test_rdonly(void) {
-  wksp_t *w = wksp_make(16, 1 << 16);
-  CHECK(w);
+  wksp_t *w, *ro = rdonly_pair("ro-test", 16, &w);
+  CHECK(ro && ro != w);
   uint64_t g;
   CHECK_OK(wksp_alloc(w, 0, 100, 9, &g));
-  CHECK_OK(mprotect(w, map_len, PROT_READ)); /* any write would fault */
-  wksp_private_rdonly_fn = rdonly_all;
   uint64_t g2, t;
-  int r1 = wksp_alloc(w, 0, 10, 1, &g2);
-  int r2 = wksp_free(w, g);
-  int r3 = wksp_tag_free(w, &t, 0);
-  int r4 = wksp_reset(w, 1);
-  int r5 = wksp_rebuild(w, 1);
-  int r6 = wksp_memset(w, g, 0);
-  int r7 = wksp_private_lock(w);
-  int r8 = wksp_delete(w);
-  int q1 = wksp_verify(w);
-  int q2 = wksp_tag(w, g, &t);
+  int r1 = wksp_alloc(ro, 0, 10, 1, &g2);
+  int r2 = wksp_free(ro, g);
+  int r3 = wksp_tag_free(ro, &t, 0);
+  int r4 = wksp_reset(ro, 1);
+  int r5 = wksp_rebuild(ro, 1);
+  int r6 = wksp_memset(ro, g, 0);
+  int r7 = wksp_private_lock(ro);
+  int r8 = wksp_delete(ro);
+  int q1 = wksp_verify(ro);
+  int q2 = wksp_tag(ro, g, &t);
   wksp_usage_t u;
-  int q3 = wksp_usage(w, NULL, 0, &u);
+  int q3 = wksp_usage(ro, NULL, 0, &u);
   size_t cnt;
   wksp_part_t parts[4];
-  int q4 = wksp_part_list(w, parts, 4, &cnt);
-  /* A writer that died leaves gen odd: read-only queries give up cleanly. */
-  wksp_private_rdonly_fn = NULL;
-  mprotect(w, map_len, PROT_READ | PROT_WRITE);
+  int q4 = wksp_part_list(ro, parts, 4, &cnt);
+  rdonly_pair_done("ro-test", w, ro);
   CHECK_ERR(r1, WKSP_ERR_PERM);
   CHECK_ERR(r2, WKSP_ERR_PERM);
   CHECK_ERR(r3, WKSP_ERR_PERM);
@@ -530,16 +545,19 @@ static void test_rdonly(void) {
 }
 
 static void test_rdonly_stuck_writer(void) {
-  wksp_t *w = wksp_make(4, 4096);
-  CHECK(w);
+  wksp_t *w, *ro = rdonly_pair("ro-stuck", 4, &w);
+  CHECK(ro);
   w->gen |= 1; /* as if a writer died mid-change */
-  wksp_private_rdonly_fn = rdonly_all;
-  int r = wksp_verify(w);
-  wksp_private_rdonly_fn = NULL;
+  int r = wksp_verify(ro);
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", wksp_errmsg());
+  int repaired = wksp_verify(w); /* a writable locker repairs */
+  uint64_t gen = w->gen;
+  rdonly_pair_done("ro-stuck", w, ro);
   CHECK_EQ(r, WKSP_ERR_CORRUPT);
-  CHECK(strstr(wksp_errmsg(), "consistent"));
-  CHECK_OK(wksp_verify(w)); /* a writable locker repairs */
-  CHECK_EQ(w->gen & 1, 0);
+  CHECK(strstr(msg, "consistent"));
+  CHECK_OK(repaired);
+  CHECK_EQ(gen & 1, 0);
 }
 
 static void test_private_interface(void) {
@@ -621,5 +639,6 @@ int main(void) {
   TEST_RUN(test_rdonly);
   TEST_RUN(test_rdonly_stuck_writer);
   TEST_RUN(test_private_interface);
+  if (shm_dir[0]) rmdir(shm_dir);
   return test_done();
 }

@@ -104,12 +104,27 @@ static int final_check(wksp_t *w, const result_t *res) {
   return 1;
 }
 
+/* A named workspace "mp" holding exactly DATA_MAX data bytes, in a private
+ * temporary WKSP_SHMEM_DIR; children inherit the attachment. */
+static char shm_dir[64];
 static wksp_t *shared_wksp(size_t *sz) {
+  if (!shm_dir[0]) {
+    strcpy(shm_dir, "/tmp/wksp-mp-XXXXXX");
+    if (!mkdtemp(shm_dir)) return NULL;
+    setenv("WKSP_SHMEM_DIR", shm_dir, 1);
+  }
   *sz = wksp_footprint(PART_MAX, DATA_MAX);
-  void *mem = mmap(NULL, *sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   wksp_t *w = NULL;
-  if (mem == MAP_FAILED || wksp_new(mem, "mp", 1, PART_MAX, DATA_MAX, &w)) return NULL;
+  if (wksp_new_named("mp", *sz, WKSP_PAGE_NORMAL, 0600, 1, PART_MAX) || wksp_attach("mp", 0, &w)) {
+    fprintf(stderr, "shared_wksp: %s\n", wksp_errmsg());
+    return NULL;
+  }
   return w;
+}
+
+static void shared_wksp_done(wksp_t *w) {
+  wksp_detach(w);
+  wksp_delete_named("mp");
 }
 
 static void test_processes(void) {
@@ -138,7 +153,7 @@ static void test_processes(void) {
   fprintf(stderr, "processes: %lu operations\n", ops);
   int ok = final_check(w, res);
   munmap(res, sizeof *res * WORKERS);
-  munmap(w, sz);
+  shared_wksp_done(w);
   CHECK_EQ(bad, 0);
   CHECK(ok);
   CHECK(ops > 1000);
@@ -169,21 +184,16 @@ static void test_threads(void) {
   }
   for (int i = 0; i < WORKERS; i++) pthread_join(th[i], NULL);
   int ok = final_check(w, res);
-  munmap(w, sz);
+  shared_wksp_done(w);
   CHECK(ok);
 }
 
-static int rdonly_all(const wksp_t *w) {
-  (void)w;
-  return 1;
-}
-
-/* A read-only reader (memory really mapped PROT_READ) queries while two
+/* A reader attached read-only (its own PROT_READ mapping) queries while two
  * writers work: it never crashes or writes, and every answer it gets is
  * consistent; it may only give up with "no consistent read". */
-static void reader(wksp_t *w, size_t sz, double seconds, result_t *res) {
-  wksp_private_rdonly_fn = rdonly_all;
-  if (mprotect(w, sz, PROT_READ)) {
+static void reader(double seconds, result_t *res) {
+  wksp_t *w;
+  if (wksp_attach("mp", WKSP_RDONLY, &w)) {
     res->errors++;
     return;
   }
@@ -191,7 +201,7 @@ static void reader(wksp_t *w, size_t sz, double seconds, result_t *res) {
   while (now() < end) {
     wksp_usage_t u;
     int r = wksp_usage(w, NULL, 0, &u);
-    if (!r && (u.used_sz + u.free_sz != DATA_MAX || u.total_cnt != u.used_cnt + u.free_cnt)) res->errors++;
+    if (!r && (u.used_sz + u.free_sz != wksp_data_max(w) || u.total_cnt != u.used_cnt + u.free_cnt)) res->errors++;
     int v = wksp_verify(w);
     for (int i = 0; i < 2; i++) {
       int e = i ? v : r;
@@ -217,7 +227,7 @@ static void test_rdonly_reader(void) {
     CHECK(pid[i] >= 0);
     if (!pid[i]) {
       if (i < 2) worker(w, i, 1.0, &res[i]);
-      else reader(w, sz, 1.0, &res[i]);
+      else reader(1.0, &res[i]);
       _exit(res[i].errors ? 1 : 0);
     }
   }
@@ -230,7 +240,7 @@ static void test_rdonly_reader(void) {
   fprintf(stderr, "reader: %lu consistent answers, %lu gave up\n", res[2].ops, res[2].full);
   int ok = res[2].ops > 0;
   munmap(res, sizeof *res * 3);
-  munmap(w, sz);
+  shared_wksp_done(w);
   CHECK_EQ(bad, 0);
   CHECK(ok);
 }
@@ -239,5 +249,6 @@ int main(void) {
   TEST_RUN(test_rdonly_reader);
   TEST_RUN(test_processes);
   TEST_RUN(test_threads);
+  if (shm_dir[0]) rmdir(shm_dir);
   return test_done();
 }
