@@ -59,14 +59,10 @@ one() { # target.c
 }
 
 status=0
-pids=()
+# Start the next target as soon as any running one ends.
 for t in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || status=1; done
   one "$t" &
-  pids+=($!)
-  if [ ${#pids[@]} -ge "$jobs" ]; then
-    wait "${pids[0]}" || status=1
-    pids=("${pids[@]:1}")
-  fi
 done
-for p in "${pids[@]}"; do wait "$p" || status=1; done
+while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || status=1; done
 exit $status
