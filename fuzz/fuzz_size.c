@@ -18,7 +18,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const cli_cmd_t fuzz_cmd = {"fuzz", NULL, "fuzz", "fuzz [A] [B] [C]", "options: --flag -f --val V --list L"};
+static const cli_cmd_t fuzz_cmd = {"fuzz", NULL, "fuzz", "fuzz [A] [B] [C]", "options: --flag -f --val V --list L\n"};
 
 /* Digits (decimal or 0x hex) at s; returns 1 with *v and *end, 0 if none
  * or more than 64 bits. */
