@@ -45,7 +45,7 @@ TEST_BIN      := $(TEST_SRC:tests/%.c=$(OUT)/build/tests/%)
 BENCH_BIN     := $(BENCH_SRC:bench/%.c=$(OUT)/build/bench/%)
 REPLAY_BIN    := $(FUZZ_SRC:fuzz/fuzz_%.c=$(OUT)/build/fuzz/replay_%)
 
-.PHONY: all deps test test-build bench demo fuzz install uninstall clean
+.PHONY: all deps test test-build bench demo fuzz install uninstall clean reliability tsan
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI_BIN)
 
 deps:
@@ -84,7 +84,14 @@ $(OUT)/build/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< fuzz/replay.c $(STATIC_LIB) $(LDLIBS_TEST)
 
-test-build: all $(TEST_BIN) $(REPLAY_BIN)
+# Fault-injection shim for the reliability tests (LD_PRELOAD; never
+# sanitized: it forwards to the sanitizer's interceptors).
+SHIM          := $(OUT)/build/shim/libfaultshim.so
+$(SHIM): tests/reliability/faultshim.c tests/reliability/faultshim.h
+	@mkdir -p $(@D)
+	$(CC) -std=c17 -O2 -g $(WARN) -fPIC -shared -D_GNU_SOURCE -o $@ $< -ldl
+
+test-build: all $(TEST_BIN) $(REPLAY_BIN) $(SHIM)
 
 test: deps
 	@$(MAKE) --no-print-directory test-build
@@ -93,6 +100,15 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+# Long versions of the reliability tests, fuzzing and ThreadSanitizer; one
+# figure per promise (docs/RELIABILITY.md).  FUZZ_RUNS / REL_* tune them.
+reliability: deps
+	@$(MAKE) --no-print-directory test-build
+	@scripts/reliability.sh $(OUT)/build
+
+tsan: deps
+	@scripts/tsan.sh
 
 # libFuzzer builds (clang): `make fuzz FUZZ_TIME=60` runs every target.
 FUZZ_TIME ?= 30

@@ -1,0 +1,174 @@
+/* tests/reliability/rel.h: helpers shared by the reliability tests.
+ *
+ * Every reliability test has a quick version (the default, run by
+ * `make test`) and a long one (WKSP_REL_LONG=1, run by `make reliability`).
+ * Single counts can be overridden with WKSP_REL_<NAME>=<n>.  Each program
+ * prints its measured figures as lines
+ *   FIGURE <promise> <key>: <text>
+ * on stdout; scripts/reliability.sh collects them. */
+#ifndef WKSP_TESTS_RELIABILITY_REL_H
+#define WKSP_TESTS_RELIABILITY_REL_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <stdarg.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../checkpt/vec.h"
+#include "../checkpt/ws.h"
+#include "faultshim.h"
+
+/* Count for this run: WKSP_REL_<name> if set, else the long or the quick
+ * default. */
+static inline uint64_t rel_param(const char *name, uint64_t quick, uint64_t long_run) {
+  char var[128];
+  snprintf(var, sizeof var, "WKSP_REL_%s", name);
+  const char *e = getenv(var);
+  if (e && *e) return strtoull(e, NULL, 0);
+  e = getenv("WKSP_REL_LONG");
+  return e && *e == '1' ? long_run : quick;
+}
+
+static inline int rel_long(void) {
+  const char *e = getenv("WKSP_REL_LONG");
+  return e && *e == '1';
+}
+
+static inline double rel_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static inline void rel_figure(const char *promise, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline void rel_figure(const char *promise, const char *key, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  printf("FIGURE %s %s: ", promise, key);
+  vprintf(fmt, ap);
+  printf("\n");
+  fflush(stdout);
+  va_end(ap);
+}
+
+/* Makes sure libfaultshim.so is preloaded: if it is not, re-executes the
+ * program with LD_PRELOAD set (once).  The shim is $FAULTSHIM_LIB, else
+ * build/shim/libfaultshim.so beside this program's build/tests/.
+ * Returns 0 with *s filled, or -1. */
+static inline int rel_shim(char **argv, faultshim_t *s) {
+  if (!faultshim_find(s)) {
+    unsetenv("LD_PRELOAD"); /* children need not inherit it */
+    return 0;
+  }
+  if (getenv("WKSP_REL_REEXEC")) return -1;
+  char exe[4096], lib[4200];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return -1;
+  exe[n] = 0;
+  const char *e = getenv("FAULTSHIM_LIB");
+  if (e && *e) snprintf(lib, sizeof lib, "%s", e);
+  else snprintf(lib, sizeof lib, "%s/../../shim/libfaultshim.so", dirname(exe));
+  if (access(lib, R_OK)) {
+    fprintf(stderr, "faultshim: %s: %s\n", lib, strerror(errno));
+    return -1;
+  }
+  setenv("LD_PRELOAD", lib, 1);
+  setenv("WKSP_REL_REEXEC", "1", 1);
+  /* The sanitizer runtime wants to be first; the shim forwards to it. */
+  char asan[1024];
+  const char *old = getenv("ASAN_OPTIONS");
+  snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0", old ? old : "", old && *old ? ":" : "");
+  setenv("ASAN_OPTIONS", asan, 1);
+  fflush(NULL);
+  execv("/proc/self/exe", argv);
+  fprintf(stderr, "faultshim: exec: %s\n", strerror(errno));
+  return -1;
+}
+
+/* Entries of dir other than . and .., as "a,b,c" (sorted) into out. */
+static inline int rel_dir_list(const char *dir, char *out, size_t out_sz) {
+  struct dirent **ents;
+  int n = scandir(dir, &ents, NULL, alphasort);
+  if (n < 0) return -1;
+  size_t len = 0;
+  int cnt = 0;
+  out[0] = 0;
+  for (int i = 0; i < n; i++) {
+    const char *d = ents[i]->d_name;
+    if (strcmp(d, ".") && strcmp(d, "..")) {
+      len += (size_t)snprintf(out + len, len < out_sz ? out_sz - len : 0, "%s%s", cnt ? "," : "", d);
+      cnt++;
+    }
+    free(ents[i]);
+  }
+  free(ents);
+  return cnt;
+}
+
+/* Entries of a /proc/self directory (fd or task). */
+static inline int rel_proc_count(const char *what) {
+  char dir[64], buf[8192];
+  snprintf(dir, sizeof dir, "/proc/self/%s", what);
+  return rel_dir_list(dir, buf, sizeof buf);
+}
+
+/* Removes every entry of dir (flat), then dir itself. */
+static inline void rel_rmdir(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  char p[4096];
+  while (d && (e = readdir(d)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+      unlink(p);
+    }
+  if (d) closedir(d);
+  rmdir(dir);
+}
+
+/* Feeds a buffer into a pipe from a thread with raw write system calls,
+ * which the fault shim does not see (rel_pump_main as the thread body). */
+typedef struct {
+  int fd;
+  const uint8_t *b;
+  uint64_t sz;
+} rel_pump_t;
+
+static inline void *rel_pump_main(void *arg) {
+  rel_pump_t *p = arg;
+  uint64_t done = 0;
+  while (done < p->sz) {
+    long n = syscall(SYS_write, p->fd, p->b + done, p->sz - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += (uint64_t)n;
+  }
+  close(p->fd);
+  return NULL;
+}
+
+/* True when a and b hold the same allocations (tags, ranges, bytes). */
+static inline int rel_same(wksp_t *a, wksp_t *b) {
+  uint8_t da[32], db[32];
+  ws_digest(a, da);
+  ws_digest(b, db);
+  return !memcmp(da, db, 32);
+}
+
+/* Restores the checkpoint at path into a fresh workspace shaped like src
+ * and compares; 1 if identical. */
+static inline int rel_restores_same(wksp_t *src, const char *path) {
+  wksp_t *w = ws_new("check", 7, wksp_part_max(src), wksp_data_max(src));
+  int same = w && !wksp_restore(w, path, &(wksp_restore_opts_t){.seed = 5, .threads = 2}) &&
+             !wksp_verify(w) && rel_same(src, w);
+  ws_free(w);
+  return same;
+}
+
+#endif

@@ -1,0 +1,529 @@
+/* Promise 3: restore never crashes and never hides damage it could see.
+ *
+ *  - Read faults (libfaultshim.so): every counted open / mmap / read /
+ *    write (spool) call of a restore from a file, from a pipe and from a
+ *    pipe with verify_first fails in turn with EIO, returns a short count,
+ *    or fails with EINTR.
+ *  - Every truncation offset of a small v2 and v3 file, through the mapped
+ *    and the pipe path.
+ *  - Single-bit flips: every byte of small v2 / v3 files (quick run: one
+ *    bit per byte, rotating; long run: all 8 bits) and of the v1 vector,
+ *    and sampled offsets of a large v3 file.
+ *
+ * Each case ends in one of these ways, counted and printed:
+ *   untouched   error, target unchanged
+ *   reset       error CORRUPT (or FAIL for a read error on a pipe), target
+ *               empty, message says "(target reset to empty)"
+ *   identical   success, target equals the source
+ *   undetectable success, same allocation ranges, but tags or bytes differ:
+ *               the format has no checksums (FORMAT.md 9.1); for RAW (v2)
+ *               files the difference must be exactly the flipped bit
+ * Violations: a crash (the test dies), a target that does not verify, an
+ * error that leaves a modified but not reset target, a reset on the mapped
+ * path caused by bytes outside the cgroup frames (a structure error found
+ * late), a success whose allocation ranges differ from the source's, a read
+ * fault reported as success.
+ *
+ * Counts: WKSP_REL_FLIP_BITS (1 quick, 8 long), WKSP_REL_LARGE_FLIPS. */
+#include "rel.h"
+#include "v1enc.h"
+
+#include <fcntl.h>
+#include <signal.h>
+
+static faultshim_t shim;
+static char path[256];
+static wksp_t *src_small, *src_medium, *src_large;
+
+enum { OUT_UNTOUCHED, OUT_RESET, OUT_IDENTICAL, OUT_UNDETECTABLE, OUT_CNT };
+
+typedef struct {
+  uint64_t n[OUT_CNT];
+  uint64_t cases, bad;
+} tally_t;
+
+static void tally_text(const tally_t *t, char *out, size_t sz) {
+  snprintf(out, sz, "%llu cases: untouched %llu, reset %llu, identical %llu, undetectable %llu, violations %llu",
+           (unsigned long long)t->cases, (unsigned long long)t->n[0], (unsigned long long)t->n[1],
+           (unsigned long long)t->n[2], (unsigned long long)t->n[3], (unsigned long long)t->bad);
+}
+
+/* ---- inputs ---------------------------------------------------------------- */
+
+static int write_file(const uint8_t *b, uint64_t sz) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return -1;
+  uint64_t done = 0;
+  while (done < sz) {
+    ssize_t n = write(fd, b + done, sz - done);
+    if (n <= 0) break;
+    done += (uint64_t)n;
+  }
+  close(fd);
+  return done == sz ? 0 : -1;
+}
+
+static uint8_t *make_ckpt(wksp_t *src, int style, uint64_t *sz) {
+  unlink(path);
+  uint8_t *b = NULL;
+  if (!wksp_checkpt(src, path, &(wksp_checkpt_opts_t){.style = style, .uinfo = "reliability"}))
+    b = (uint8_t *)vec_slurp(path, (size_t *)sz);
+  unlink(path);
+  return b;
+}
+
+/* The cgroup frames' byte ranges, from the structure scan. */
+typedef struct {
+  uint64_t n, off[1100], end[1100];
+} frames_t;
+
+static int write_file(const uint8_t *b, uint64_t sz);
+
+/* From the public listing (wksp_checkpt_info) of the file b. */
+static void frames_get(const uint8_t *b, uint64_t sz, frames_t *f) {
+  f->n = 0;
+  wksp_checkpt_info_t info;
+  if (write_file(b, sz) || wksp_checkpt_info(path, -1, &info)) return;
+  for (uint64_t g = 0; g < info.cgroup_cnt && g < 1100; g++) {
+    f->off[f->n] = info.cgroups[g].off;
+    f->end[f->n++] = info.cgroups[g].end;
+  }
+  wksp_checkpt_info_free(&info);
+}
+
+static int in_frames(const frames_t *f, uint64_t at) {
+  for (uint64_t i = 0; i < f->n; i++)
+    if (at >= f->off[i] && at < f->end[i]) return 1;
+  return 0;
+}
+
+/* ---- one restore and its classification -------------------------------- */
+
+/* Target contents before each case: a few allocations of its own. */
+static void refill(wksp_t *w) {
+  wksp_reset(w, 1);
+  uint64_t rng = 4242;
+  ws_fill(w, 8, 3000, 0, &rng);
+}
+
+enum { VIA_FILE, VIA_PIPE, VIA_PIPE_VERIFY };
+
+typedef struct {
+  int via;
+  const uint8_t *b;
+  uint64_t sz;
+  /* shim fault (calls NULL: none) */
+  const char *calls;
+  long nth;
+  int kind, err;
+  uint32_t threads; /* restore threads, 0 = 1 */
+} rcase_t;
+
+static int restore_run(wksp_t *w, const rcase_t *c, long *fired) {
+  int rc;
+  wksp_restore_opts_t o = {.seed = 9, .threads = c->threads ? c->threads : 1, .verify_first = c->via == VIA_PIPE_VERIFY};
+  *fired = 0;
+  if (c->via == VIA_FILE) {
+    if (write_file(c->b, c->sz)) return -100;
+    if (c->calls) shim.arm(c->calls, c->nth, c->kind, c->err, 0);
+    rc = wksp_restore(w, path, &o);
+  } else {
+    int p[2];
+    if (pipe(p)) return -100;
+    pthread_t th;
+    rel_pump_t pm = {.fd = p[1], .b = c->b, .sz = c->sz};
+    /* The pump's raw writes are invisible to the shim. */
+    pthread_create(&th, NULL, rel_pump_main, &pm);
+    if (c->calls) shim.arm(c->calls, c->nth, c->kind, c->err, 0);
+    rc = wksp_restore_fd(w, p[0], "pipe", &o);
+    if (c->calls) shim.disarm();
+    close(p[0]);
+    pthread_join(th, NULL);
+  }
+  if (c->calls) {
+    shim.disarm();
+    *fired = shim.fired();
+  }
+  return rc;
+}
+
+/* Same ranges as src; *bytes_diff / *tags_diff count differences. */
+static int same_ranges(wksp_t *src, wksp_t *w, uint64_t *bytes_diff, uint64_t *tags_diff) {
+  uint64_t na = 0, nb = 0;
+  wksp_part_t *a = ws_allocs(src, &na), *b = ws_allocs(w, &nb);
+  int same = a && b && na == nb;
+  *bytes_diff = *tags_diff = 0;
+  for (uint64_t i = 0; same && i < na; i++) {
+    if (a[i].gaddr_lo != b[i].gaddr_lo || a[i].gaddr_hi != b[i].gaddr_hi) {
+      same = 0;
+      break;
+    }
+    *tags_diff += a[i].tag != b[i].tag;
+    const uint8_t *pa = wksp_laddr(src, a[i].gaddr_lo), *pb = wksp_laddr(w, b[i].gaddr_lo);
+    for (uint64_t k = 0; k < a[i].gaddr_hi - a[i].gaddr_lo; k++) *bytes_diff += pa[k] != pb[k];
+  }
+  free(a);
+  free(b);
+  return same;
+}
+
+typedef struct {
+  int raw_single_flip;  /* v2 file with one flipped bit: at most one byte or tag may differ */
+  int ranges_may_change; /* v1: no redundancy protects addresses */
+  int must_fail;         /* e.g. truncations */
+  int reset_needs_frame; /* mapped path: a reset must come from cgroup-frame bytes */
+  int at_in_frame;
+} expect_t;
+
+/* Allocation count of w. */
+static uint64_t alloc_cnt(wksp_t *w) {
+  uint64_t n = 1;
+  free(ws_allocs(w, &n));
+  return n;
+}
+
+/* Classifies one restore into t (before: w's digest before it); returns 0
+ * if the promise holds. */
+static int classify(wksp_t *src, wksp_t *w, const uint8_t before[32], int rc, const char *msg, const expect_t *e,
+                    tally_t *t, const char *what) {
+  t->cases++;
+  uint8_t after[32];
+  ws_digest(w, after);
+  int bad = 0, out = -1;
+  if (wksp_verify(w)) {
+    bad = fprintf(stderr, "%s: target does not verify (rc %d)\n", what, rc);
+  } else if (rc) {
+    if (rc != WKSP_ERR_CORRUPT && rc != WKSP_ERR_FULL && rc != WKSP_ERR_FAIL)
+      bad = fprintf(stderr, "%s: unexpected code %d: %s\n", what, rc, msg);
+    else if (!memcmp(before, after, 32))
+      out = OUT_UNTOUCHED;
+    else if (strstr(msg, "(target reset to empty)") && alloc_cnt(w) == 0 &&
+             (rc == WKSP_ERR_CORRUPT || rc == WKSP_ERR_FAIL))
+      out = OUT_RESET;
+    else
+      bad = fprintf(stderr, "%s: rc %d left a modified target: %s\n", what, rc, msg);
+  } else if (e->must_fail) {
+    bad = fprintf(stderr, "%s: success where an error was due\n", what);
+  } else {
+    uint64_t bd = 0, td = 0;
+    if (rel_same(src, w)) {
+      out = OUT_IDENTICAL;
+    } else if (same_ranges(src, w, &bd, &td) || e->ranges_may_change) {
+      if (e->raw_single_flip && bd + td > 1)
+        bad = fprintf(stderr, "%s: one flipped bit changed %llu bytes and %llu tags\n", what,
+                      (unsigned long long)bd, (unsigned long long)td);
+      else
+        out = OUT_UNDETECTABLE;
+    } else {
+      bad = fprintf(stderr, "%s: success with allocation ranges that differ from the source\n", what);
+    }
+  }
+  if (out == OUT_RESET && e->reset_needs_frame && !e->at_in_frame)
+    bad = fprintf(stderr, "%s: target reset by a byte outside the cgroup frames (structure found late)\n", what);
+  if (out >= 0 && !bad) t->n[out]++;
+  t->bad += bad != 0;
+  return bad != 0;
+}
+
+/* Refills w, restores c into it and classifies the outcome. */
+static int one(wksp_t *src, wksp_t *w, const rcase_t *c, const expect_t *e, tally_t *t, const char *what,
+               long *fired) {
+  uint8_t before[32];
+  refill(w);
+  ws_digest(w, before);
+  long f = 0;
+  int rc = restore_run(w, c, &f);
+  if (fired) *fired = f;
+  if (rc == -100) return t->bad++, 1;
+  if (c->calls && !f) return 0; /* the fault was not reached: no case */
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", rc ? wksp_errmsg() : "");
+  return classify(src, w, before, rc, msg, e, t, what);
+}
+
+/* ---- read faults ------------------------------------------------------------ */
+
+static void test_read_faults(void) {
+  double t0 = rel_now();
+  static const struct {
+    const char *name;
+    int kind, err;
+  } faults[] = {{"EIO", FAULTSHIM_ERRNO, EIO}, {"short", FAULTSHIM_SHORT, EIO}, {"EINTR", FAULTSHIM_ERRNO, EINTR}};
+  static const char *const via_name[] = {"file", "pipe", "pipe+verify_first"};
+  const char *calls = "open,openat,read,readv,pread,mmap,write,writev";
+  wksp_t *w = ws_new("target", 1, wksp_part_max(src_medium), wksp_data_max(src_medium));
+  CHECK(w);
+  tally_t all = {0};
+  uint64_t fired_total = 0;
+  for (int style = 2; style <= 3; style++) {
+    uint64_t sz;
+    uint8_t *b = make_ckpt(src_medium, style, &sz);
+    CHECK(b);
+    for (int via = VIA_FILE; via <= VIA_PIPE_VERIFY; via++) {
+      /* Dry run: how many calls a restore makes. */
+      rcase_t c = {.via = via, .b = b, .sz = sz, .calls = calls, .nth = 0, .threads = 2};
+      long fired;
+      refill(w);
+      CHECK_OK(restore_run(w, &c, &fired));
+      long ncalls = shim.disarm(); /* the count survives the disarm */
+      CHECK(ncalls > 0 && ncalls <= 4096);
+      for (long k = 1; k <= ncalls; k++)
+        for (size_t f = 0; f < 3; f++) {
+          c.nth = k;
+          c.kind = faults[f].kind;
+          c.err = faults[f].err;
+          uint8_t before[32];
+          refill(w);
+          ws_digest(w, before);
+          int rc = restore_run(w, &c, &fired);
+          CHECK(rc != -100);
+          if (!fired) continue; /* this run made fewer calls */
+          fired_total++;
+          int eno = wksp_errno();
+          char msg[1024], what[128];
+          snprintf(msg, sizeof msg, "%s", rc ? wksp_errmsg() : "");
+          /* The call that got the fault in this very run (pipe reads vary
+           * in number from run to run). */
+          const char *call = shim.call_name(k);
+          int transfer = !strcmp(call, "read") || !strcmp(call, "readv") || !strcmp(call, "pread") ||
+                         !strcmp(call, "write") || !strcmp(call, "writev");
+          /* EIO is an error; a short transfer is normal (on other calls it
+           * is an EIO); EINTR may be retried or reported. */
+          expect_t e = {.must_fail = faults[f].err == EIO && (faults[f].kind == FAULTSHIM_ERRNO || !transfer)};
+          snprintf(what, sizeof what, "v%d %s, %s at call %ld (%s)", style, via_name[via], faults[f].name, k, call);
+          uint64_t ok_before = all.n[OUT_IDENTICAL];
+          classify(src_medium, w, before, rc, msg, &e, &all, what);
+          if (e.must_fail && rc && !(eno == EIO || strstr(msg, strerror(EIO)))) {
+            fprintf(stderr, "%s: the error does not name the injected EIO: %s\n", what, msg);
+            all.bad++;
+          }
+          if (faults[f].kind == FAULTSHIM_SHORT && transfer && all.n[OUT_IDENTICAL] == ok_before) {
+            fprintf(stderr, "%s: a short transfer was not absorbed (rc %d: %s)\n", what, rc, msg);
+            all.bad++;
+          }
+          CHECK(all.bad == 0);
+        }
+    }
+    free(b);
+  }
+  char txt[512];
+  tally_text(&all, txt, sizeof txt);
+  rel_figure("3", "read-faults", "%llu injected read-side faults (EIO, short, EINTR; file, pipe, pipe+verify_first; v2, v3): %s (%.1f s)",
+             (unsigned long long)fired_total, txt, rel_now() - t0);
+  CHECK_EQ(all.bad, 0);
+  CHECK(all.n[OUT_UNTOUCHED] > 0 && all.n[OUT_IDENTICAL] > 0);
+  unlink(path);
+  ws_free(w);
+}
+
+/* ---- truncations at every offset ----------------------------------------- */
+
+static void test_truncations(void) {
+  wksp_t *w = ws_new("target", 1, wksp_part_max(src_small), wksp_data_max(src_small));
+  CHECK(w);
+  tally_t tf = {0}, tp = {0};
+  uint64_t files = 0, bytes = 0;
+  for (int style = 2; style <= 3; style++) {
+    uint64_t sz;
+    uint8_t *b = make_ckpt(src_small, style, &sz);
+    CHECK(b);
+    files++;
+    bytes += sz;
+    for (uint64_t cut = 0; cut < sz; cut++) {
+      char what[96];
+      snprintf(what, sizeof what, "v%d truncated to %llu of %llu", style, (unsigned long long)cut,
+               (unsigned long long)sz);
+      expect_t e = {.must_fail = 1};
+      rcase_t c = {.via = VIA_FILE, .b = b, .sz = cut};
+      one(src_small, w, &c, &e, &tf, what, NULL);
+      c.via = VIA_PIPE;
+      one(src_small, w, &c, &e, &tp, what, NULL);
+      CHECK(tf.bad == 0 && tp.bad == 0);
+    }
+    free(b);
+  }
+  char a[512], p[512];
+  tally_text(&tf, a, sizeof a);
+  tally_text(&tp, p, sizeof p);
+  rel_figure("3", "truncations", "every offset of %llu small files (%llu bytes): file path %s; pipe path %s",
+             (unsigned long long)files, (unsigned long long)bytes, a, p);
+  CHECK_EQ(tf.n[OUT_RESET], 0); /* a truncated file is a structure error */
+  CHECK(tp.n[OUT_RESET] > 0);
+  unlink(path);
+  ws_free(w);
+}
+
+/* ---- bit flips -------------------------------------------------------------- */
+
+/* Flips `bits` (1, 2, 4 or 8) distinct bits, one at a time, of each byte
+ * offs[0..noffs) of b (with 1 bit: bit at % 8, so that consecutive bytes
+ * rotate through the bits).  Every flip goes through the file path; every
+ * `pipe_every`-th also through the pipe. */
+static void flips(wksp_t *src, wksp_t *w, uint8_t *b, uint64_t sz, int v1, uint64_t *offs, uint64_t noffs,
+                  int bits, uint64_t pipe_every, tally_t *tf, tally_t *tp) {
+  frames_t *fr = calloc(1, sizeof *fr);
+  if (!v1) frames_get(b, sz, fr);
+  wksp_preview_t pv;
+  int raw = !v1 && !wksp_preview_mem(b, sz, &pv) && pv.frame_style == 1; /* RAW frames */
+  for (uint64_t i = 0; i < noffs && !tf->bad && !tp->bad; i++) {
+    uint64_t at = offs[i];
+    for (int k = 0; k < bits; k++) {
+      int bit = (int)((at + (uint64_t)k * (uint64_t)(8 / bits)) % 8);
+      b[at] ^= (uint8_t)(1u << bit);
+      char what[96];
+      snprintf(what, sizeof what, "%s file of %llu bytes, bit %d of byte %llu flipped", v1 ? "v1" : raw ? "v2" : "v3",
+               (unsigned long long)sz, bit, (unsigned long long)at);
+      expect_t e = {.raw_single_flip = raw, .ranges_may_change = v1, .reset_needs_frame = !v1,
+                    .at_in_frame = in_frames(fr, at)};
+      /* The long run also takes the parallel path (slow to start threads
+       * on a loaded machine, so not in the quick run). */
+      rcase_t c = {.via = VIA_FILE, .b = b, .sz = sz, .threads = rel_long() && (k + (int)i) % 2 ? 2 : 1};
+      one(src, w, &c, &e, tf, what, NULL);
+      if (pipe_every && (i * (uint64_t)bits + (uint64_t)k) % pipe_every == 0) {
+        c.via = VIA_PIPE;
+        e.reset_needs_frame = 0; /* a pipe learns late by nature */
+        one(src, w, &c, &e, tp, what, NULL);
+      }
+      b[at] ^= (uint8_t)(1u << bit);
+    }
+  }
+  free(fr);
+}
+
+static void test_bitflips_small(void) {
+  int bits = (int)rel_param("FLIP_BITS", 1, 8);
+  wksp_t *w = ws_new("target", 1, wksp_part_max(src_small), wksp_data_max(src_small));
+  CHECK(w);
+  tally_t tf = {0}, tp = {0};
+  uint64_t bytes = 0;
+  for (int style = 2; style <= 3; style++) {
+    uint64_t sz;
+    uint8_t *b = make_ckpt(src_small, style, &sz);
+    CHECK(b);
+    bytes += sz;
+    uint64_t *offs = malloc(sz * sizeof *offs);
+    for (uint64_t i = 0; i < sz; i++) offs[i] = i;
+    flips(src_small, w, b, sz, 0, offs, sz, bits, 3, &tf, &tp);
+    free(offs);
+    free(b);
+    CHECK(tf.bad == 0 && tp.bad == 0);
+  }
+  char a[512], p[512];
+  tally_text(&tf, a, sizeof a);
+  tally_text(&tp, p, sizeof p);
+  rel_figure("3", "bitflips-small", "%d bit(s) of every byte of a v2 and a v3 file (%llu bytes): file path %s; pipe path (every 3rd) %s",
+             bits, (unsigned long long)bytes, a, p);
+  CHECK(tf.n[OUT_UNTOUCHED] > 0 && tf.n[OUT_IDENTICAL] > 0 && tf.n[OUT_UNDETECTABLE] > 0);
+  unlink(path);
+  ws_free(w);
+}
+
+/* v1: every byte of a small file written by v1enc.h, and sampled offsets
+ * of the reference vector. */
+static void test_bitflips_v1(void) {
+  int bits = (int)rel_param("FLIP_BITS", 1, 8);
+  uint64_t cnt = 0;
+  wksp_part_t *parts = ws_allocs(src_small, &cnt);
+  CHECK(parts);
+  v1buf_t v1 = v1_encode(src_small, parts, cnt);
+  free(parts);
+  wksp_t *w = ws_new("target", 1, wksp_part_max(src_small), wksp_data_max(src_small));
+  CHECK(w);
+  /* The encoder is right: the file restores identically. */
+  CHECK_OK(write_file(v1.b, v1.sz));
+  CHECK_OK(wksp_restore(w, path, NULL));
+  CHECK(rel_same(src_small, w));
+  uint64_t *offs = malloc(v1.sz * sizeof *offs);
+  for (uint64_t i = 0; i < v1.sz; i++) offs[i] = i;
+  tally_t tf = {0}, tp = {0};
+  flips(src_small, w, v1.b, v1.sz, 1, offs, v1.sz, bits, 3, &tf, &tp);
+  free(offs);
+  char a[512], p[512];
+  tally_text(&tf, a, sizeof a);
+  tally_text(&tp, p, sizeof p);
+  rel_figure("3", "bitflips-v1-small", "%d bit(s) of every byte of a small v1 file (%zu bytes): file path %s; pipe path (every 3rd) %s",
+             bits, v1.sz, a, p);
+  CHECK(tf.bad == 0 && tp.bad == 0);
+  ws_free(w);
+  free(v1.b);
+
+  vec_t v;
+  CHECK(!vec_load(&v, 0));
+  CHECK_EQ(v.style, 1);
+  size_t sz;
+  uint8_t *b = (uint8_t *)vec_slurp(v.ckpt, &sz);
+  CHECK(b);
+  wksp_t *src = ws_new("v1src", 1, v.part_max, v.data_max);
+  w = ws_new("target", 1, v.part_max, v.data_max);
+  CHECK(src && w);
+  CHECK_OK(wksp_restore(src, v.ckpt, NULL));
+  uint64_t n = rel_param("V1_FLIPS", 40, 2000), rng = test_seed() + 1;
+  offs = malloc(n * sizeof *offs);
+  for (uint64_t i = 0; i < n; i++) offs[i] = i & 1 ? test_rng(&rng) % sz : test_rng(&rng) % 2048 % sz;
+  memset(&tf, 0, sizeof tf);
+  memset(&tp, 0, sizeof tp);
+  flips(src, w, b, sz, 1, offs, n, 1, 4, &tf, &tp);
+  tally_text(&tf, a, sizeof a);
+  tally_text(&tp, p, sizeof p);
+  rel_figure("3", "bitflips-v1-vector", "%llu sampled offsets of %s (%zu bytes): file path %s; pipe path (every 4th) %s",
+             (unsigned long long)n, v.name, sz, a, p);
+  CHECK(tf.bad == 0 && tp.bad == 0);
+  free(offs);
+  free(b);
+  unlink(path);
+  ws_free(src);
+  ws_free(w);
+}
+
+static void test_bitflips_large(void) {
+  uint64_t n = rel_param("LARGE_FLIPS", 60, 1000);
+  wksp_t *w = ws_new("target", 1, wksp_part_max(src_large), wksp_data_max(src_large));
+  CHECK(w);
+  uint64_t sz;
+  uint8_t *b = make_ckpt(src_large, 3, &sz);
+  CHECK(b);
+  uint64_t rng = test_seed(), *offs = malloc(n * sizeof *offs);
+  /* Half anywhere, half in the structure-dense ends. */
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t r = test_rng(&rng);
+    offs[i] = i & 1 ? r % sz : r % 2 ? r / 2 % 4096 % sz : sz - 1 - r / 2 % 4096 % sz;
+  }
+  tally_t tf = {0}, tp = {0};
+  flips(src_large, w, b, sz, 0, offs, n, 1, 4, &tf, &tp);
+  char a[512], p[512];
+  tally_text(&tf, a, sizeof a);
+  tally_text(&tp, p, sizeof p);
+  rel_figure("3", "bitflips-large", "%llu sampled offsets of a %llu-byte v3 file: file path %s; pipe path (every 4th) %s",
+             (unsigned long long)n, (unsigned long long)sz, a, p);
+  CHECK(tf.bad == 0 && tp.bad == 0);
+  free(offs);
+  free(b);
+  unlink(path);
+  ws_free(w);
+}
+
+int main(int argc, char **argv) {
+  (void)argc;
+  if (rel_shim(argv, &shim)) {
+    printf("FAIL %s/faultshim (not loadable)\n", test_prog_name());
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  snprintf(path, sizeof path, "/tmp/wksp-rel-restore-%d.ckpt", (int)getpid());
+  uint64_t rng = 31337;
+  src_small = ws_new("small", 3, 64, 1 << 20);
+  if (src_small) ws_fill(src_small, 12, 300, 1, &rng);
+  src_medium = ws_new("medium", 3, 256, 4 << 20);
+  if (src_medium) ws_fill(src_medium, 40, 20000, 1, &rng);
+  src_large = ws_new("large", 3, 2048, 32 << 20);
+  if (src_large) ws_fill(src_large, rel_param("LARGE_ALLOCS", 100, 300), 60000, 1, &rng);
+  TEST_RUN(test_read_faults);
+  TEST_RUN(test_truncations);
+  TEST_RUN(test_bitflips_small);
+  TEST_RUN(test_bitflips_v1);
+  TEST_RUN(test_bitflips_large);
+  ws_free(src_small);
+  ws_free(src_medium);
+  ws_free(src_large);
+  return test_done();
+}
