@@ -61,5 +61,5 @@ int wksp_private_ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t ta
   for (uint32_t t = 0; t < started; t++) pthread_join(tid[t], NULL);
   pthread_mutex_destroy(&p.lock);
   if (!p.err) return WKSP_SUCCESS;
-  return wksp_err(p.err, 0, "%s", p.msg);
+  return wksp_err_again(p.err, p.err_errno, "%s", p.msg);
 }

@@ -27,7 +27,7 @@ static const char reset_note[] = "(target reset to empty)";
 int wksp_private_ckpt_after_reset(int rc) {
   char msg[1024];
   snprintf(msg, sizeof msg, "%s %s", wksp_errmsg(), reset_note);
-  return wksp_err(rc, 0, "%s", msg);
+  return wksp_err_again(rc, wksp_errno(), "%s", msg);
 }
 
 /* Every range must lie in the target's data region (FORMAT.md 4.5).  The

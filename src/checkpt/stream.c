@@ -635,7 +635,7 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   pthread_cond_broadcast(&ps->cv);
   pthread_mutex_unlock(&ps->lock);
   for (uint32_t t = 0; t < started; t++) pthread_join(th[t], NULL);
-  if (!rc && ps->err) rc = wksp_err(ps->err, ps->err_errno, "%s", ps->msg);
+  if (!rc && ps->err) rc = wksp_err_again(ps->err, ps->err_errno, "%s", ps->msg);
   if (!rc) rc = st_finish(st);
   pthread_cond_destroy(&ps->cv);
   pthread_mutex_destroy(&ps->lock);
