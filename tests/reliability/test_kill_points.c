@@ -18,14 +18,12 @@
  * range and bytes, unless the interrupted operation removed it, all or
  * nothing.  Printed: kills, recovery time (median, max), allocations lost. */
 #include "rel.h"
-#include "wksp/wksp_private.h"
+#include "../wksp/crash_points.h"
 
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 
-enum { OP_ALLOC, OP_FREE, OP_TAG_FREE, OP_RESET, OP_REBUILD, OP_REPLACE, OP_CNT };
-static const char *const op_name[OP_CNT] = {"alloc", "free", "tag_free", "reset", "rebuild", "replace"};
 enum { PART_MAX = 512, LIST_MAX = PART_MAX, NEW_TAG = 77, MINE_TAG = 99 };
 
 static char shm_dir[256];
@@ -225,29 +223,6 @@ static int check_outcome(int op, uint64_t arg, const alist_t *before, const alis
   return ok && !s->lost ? 0 : -1;
 }
 
-typedef struct {
-  int op, point;
-} scenario_t;
-
-static const scenario_t scenarios[] = {
-    {OP_ALLOC, WKSP_HOOK_ALLOC_BEGIN},      {OP_ALLOC, WKSP_HOOK_ALLOC_UNLINKED},
-    {OP_ALLOC, WKSP_HOOK_ALLOC_SPLIT},      {OP_ALLOC, WKSP_HOOK_ALLOC_COMMIT},
-    {OP_ALLOC, WKSP_HOOK_ALLOC_END},        {OP_FREE, WKSP_HOOK_FREE_BEGIN},
-    {OP_FREE, WKSP_HOOK_FREE_UNLINKED},     {OP_FREE, WKSP_HOOK_FREE_COMMIT},
-    {OP_FREE, WKSP_HOOK_FREE_MERGE_NEXT},   {OP_FREE, WKSP_HOOK_FREE_MERGE_PREV},
-    {OP_FREE, WKSP_HOOK_FREE_END},          {OP_TAG_FREE, WKSP_HOOK_BULK_SHADOW},
-    {OP_TAG_FREE, WKSP_HOOK_BULK_COMMIT},   {OP_TAG_FREE, WKSP_HOOK_BULK_APPLY},
-    {OP_TAG_FREE, WKSP_HOOK_BULK_APPLIED},  {OP_TAG_FREE, WKSP_HOOK_REBUILD_MERGE},
-    {OP_TAG_FREE, WKSP_HOOK_REBUILD_INDEX}, {OP_TAG_FREE, WKSP_HOOK_REBUILD_END},
-    {OP_RESET, WKSP_HOOK_BULK_SHADOW},      {OP_RESET, WKSP_HOOK_BULK_COMMIT},
-    {OP_RESET, WKSP_HOOK_BULK_APPLY},       {OP_RESET, WKSP_HOOK_BULK_APPLIED},
-    {OP_RESET, WKSP_HOOK_REBUILD_INDEX},    {OP_RESET, WKSP_HOOK_REBUILD_END},
-    {OP_REBUILD, WKSP_HOOK_REBUILD_INDEX},  {OP_REBUILD, WKSP_HOOK_REBUILD_END},
-    {OP_REPLACE, WKSP_HOOK_BULK_SHADOW},    {OP_REPLACE, WKSP_HOOK_BULK_COMMIT},
-    {OP_REPLACE, WKSP_HOOK_BULK_APPLY},     {OP_REPLACE, WKSP_HOOK_BULK_APPLIED},
-    {OP_REPLACE, WKSP_HOOK_REBUILD_INDEX},  {OP_REPLACE, WKSP_HOOK_REBUILD_END},
-};
-enum { SCEN_CNT = sizeof scenarios / sizeof scenarios[0] };
 
 static void print_stats(const char *key, const char *what, stats_t *s) {
   qsort(s->rec, s->nrec, sizeof *s->rec, cmp_d);

@@ -5,7 +5,7 @@
  * still there with its tag, extent and contents, and the interrupted
  * operation is either complete or absent (all or nothing for bulk ones). */
 #include "../test.h"
-#include "wksp/wksp_private.h"
+#include "crash_points.h"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -13,8 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { OP_ALLOC, OP_FREE, OP_TAG_FREE, OP_RESET, OP_REPLACE, OP_REBUILD };
-static const char *op_name[] = {"alloc", "free", "tag_free", "reset", "replace", "rebuild"};
 
 enum { PART_MAX = 64, DATA_MAX = 1 << 20, NEW_TAG = 5, LIST_MAX = PART_MAX };
 
@@ -160,9 +158,6 @@ static int outcome_ok(wksp_t *w, int op, const alist_t *before, const alist_t *a
   return ok;
 }
 
-typedef struct {
-  int op, point;
-} scenario_t;
 
 static void run_scenario(int op, int point, int then_recovery_point) {
   size_t sz = wksp_footprint(PART_MAX, DATA_MAX);
@@ -207,24 +202,6 @@ static void run_scenario(int op, int point, int then_recovery_point) {
   CHECK(ok);
 }
 
-static const scenario_t scenarios[] = {
-    {OP_ALLOC, WKSP_HOOK_ALLOC_BEGIN},     {OP_ALLOC, WKSP_HOOK_ALLOC_UNLINKED},
-    {OP_ALLOC, WKSP_HOOK_ALLOC_SPLIT},     {OP_ALLOC, WKSP_HOOK_ALLOC_COMMIT},
-    {OP_ALLOC, WKSP_HOOK_ALLOC_END},       {OP_FREE, WKSP_HOOK_FREE_BEGIN},
-    {OP_FREE, WKSP_HOOK_FREE_UNLINKED},    {OP_FREE, WKSP_HOOK_FREE_COMMIT},
-    {OP_FREE, WKSP_HOOK_FREE_MERGE_NEXT},  {OP_FREE, WKSP_HOOK_FREE_MERGE_PREV},
-    {OP_FREE, WKSP_HOOK_FREE_END},         {OP_TAG_FREE, WKSP_HOOK_BULK_SHADOW},
-    {OP_TAG_FREE, WKSP_HOOK_BULK_COMMIT},  {OP_TAG_FREE, WKSP_HOOK_BULK_APPLY},
-    {OP_TAG_FREE, WKSP_HOOK_BULK_APPLIED}, {OP_TAG_FREE, WKSP_HOOK_REBUILD_MERGE},
-    {OP_TAG_FREE, WKSP_HOOK_REBUILD_INDEX}, {OP_TAG_FREE, WKSP_HOOK_REBUILD_END},
-    {OP_RESET, WKSP_HOOK_BULK_SHADOW},     {OP_RESET, WKSP_HOOK_BULK_COMMIT},
-    {OP_RESET, WKSP_HOOK_BULK_APPLY},      {OP_RESET, WKSP_HOOK_BULK_APPLIED},
-    {OP_RESET, WKSP_HOOK_REBUILD_INDEX},   {OP_RESET, WKSP_HOOK_REBUILD_END},
-    {OP_REPLACE, WKSP_HOOK_BULK_SHADOW},   {OP_REPLACE, WKSP_HOOK_BULK_COMMIT},
-    {OP_REPLACE, WKSP_HOOK_BULK_APPLY},    {OP_REPLACE, WKSP_HOOK_BULK_APPLIED},
-    {OP_REPLACE, WKSP_HOOK_REBUILD_INDEX}, {OP_REPLACE, WKSP_HOOK_REBUILD_END},
-    {OP_REBUILD, WKSP_HOOK_REBUILD_INDEX}, {OP_REBUILD, WKSP_HOOK_REBUILD_END},
-};
 
 static void test_every_point(void) {
   int covered[WKSP_HOOK_CNT] = {0};
