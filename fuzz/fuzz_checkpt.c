@@ -13,40 +13,18 @@
 #include "wksp/checkpt.h"
 #include "wksp/wksp.h"
 
+#include "fuzz_util.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum { PART_MAX = 64, DATA_MAX = 2 << 20 };
 
-static wksp_t *target(void) {
-  static wksp_t *w;
-  if (!w) {
-    uint64_t fp = wksp_footprint(PART_MAX, DATA_MAX);
-    void *mem = aligned_alloc(4096, (fp + 4095) & ~4095ull);
-    if (!mem || wksp_new(mem, "fuzz", 1, PART_MAX, DATA_MAX, &w)) abort();
-    signal(SIGPIPE, SIG_IGN);
-  }
-  return w;
-}
-
-static int mem_fd(const uint8_t *data, size_t size) {
-  int fd = memfd_create("fuzz-checkpt", MFD_CLOEXEC);
-  if (fd < 0) abort();
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = write(fd, data + done, size - done);
-    if (n <= 0) abort();
-    done += (size_t)n;
-  }
-  lseek(fd, 0, SEEK_SET);
-  return fd;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  wksp_t *w = target();
+  wksp_t *w = fuzz_target("fuzz", PART_MAX, DATA_MAX);
   wksp_preview_t pv;
   wksp_preview_mem(data, size, &pv);
 
-  int fd = mem_fd(data, size);
+  int fd = fuzz_mem_fd(NULL, 0, data, size);
   wksp_checkpt_info_t info;
   int small = 0;
   if (!wksp_checkpt_info(NULL, fd, &info)) {

@@ -23,6 +23,8 @@
 #include "wksp/checkpt.h"
 #include "wksp/wksp.h"
 
+#include "fuzz_util.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The v1 target's shape is that of the seed files' source (fuzz/corpus/v1). */
@@ -30,17 +32,6 @@ enum { PART_MAX = 64, DATA_MAX = 1 << 20, LIST_MAX = 256 };
 
 /* SVW(magic 0xF17EDA2C3731C591) then SVW(1) (FORMAT.md 5.1). */
 static const uint8_t prefix[10] = {0x1f, 0x59, 0x1c, 0x73, 0xc3, 0xa2, 0xed, 0x17, 0xff, 0x02};
-
-static wksp_t *target(void) {
-  static wksp_t *w;
-  if (!w) {
-    uint64_t fp = wksp_footprint(PART_MAX, DATA_MAX);
-    void *mem = aligned_alloc(4096, (fp + 4095) & ~4095ull);
-    if (!mem || wksp_new(mem, "fuzzv1", 1, PART_MAX, DATA_MAX, &w)) abort();
-    signal(SIGPIPE, SIG_IGN);
-  }
-  return w;
-}
 
 /* The allocations of w and a hash of their bytes. */
 typedef struct {
@@ -67,19 +58,6 @@ static int state_eq(const state_t *a, const state_t *b) {
   return a->n == b->n && a->hash == b->hash && !memcmp(a->p, b->p, a->n * sizeof a->p[0]);
 }
 
-static int mem_fd(const uint8_t *data, size_t size) {
-  int fd = memfd_create("fuzz-v1", MFD_CLOEXEC);
-  if (fd < 0 || write(fd, prefix, sizeof prefix) != (ssize_t)sizeof prefix) abort();
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = write(fd, data + done, size - done);
-    if (n <= 0) abort();
-    done += (size_t)n;
-  }
-  lseek(fd, 0, SEEK_SET);
-  return fd;
-}
-
 /* Checks the outcome of one restore against the state before and the
  * info listing. */
 static void check(wksp_t *w, int rc, const state_t *before, const wksp_checkpt_info_t *info, int info_rc) {
@@ -96,7 +74,7 @@ static void check(wksp_t *w, int rc, const state_t *before, const wksp_checkpt_i
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  wksp_t *w = target();
+  wksp_t *w = fuzz_target("fuzzv1", PART_MAX, DATA_MAX);
   uint8_t *whole = malloc(size + sizeof prefix);
   if (!whole) abort();
   memcpy(whole, prefix, sizeof prefix);
@@ -104,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   wksp_preview_t pv;
   if (!wksp_preview_mem(whole, size + sizeof prefix, &pv) && pv.style != 1) abort();
 
-  int fd = mem_fd(data, size);
+  int fd = fuzz_mem_fd(prefix, sizeof prefix, data, size);
   wksp_checkpt_info_t info;
   int info_rc = wksp_checkpt_info(NULL, fd, &info);
   int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
