@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "frame/frame_private.h"
 #include "util/err.h"
 #include "wksp/frame.h"
 #include "wksp/wksp_private.h"
@@ -192,21 +193,12 @@ typedef struct {
   int is_head; /* the head was reached: write straight to the fd */
 } cg_out_t;
 
+/* The sink's iovecs are const and at most IOV_MAX (the frame writer's cap). */
 static int fd_writev(int fd, const struct iovec *iov0, int cnt) {
   struct iovec iov[1024];
+  if (cnt > 1024) return EINVAL;
   memcpy(iov, iov0, (size_t)cnt * sizeof *iov);
-  int i = 0;
-  while (i < cnt) {
-    ssize_t n = writev(fd, iov + i, cnt - i > 1024 ? 1024 : cnt - i);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno;
-    while (i < cnt && (size_t)n >= iov[i].iov_len) n -= (ssize_t)iov[i++].iov_len;
-    if (i < cnt) {
-      iov[i].iov_base = (uint8_t *)iov[i].iov_base + n;
-      iov[i].iov_len -= (size_t)n;
-    }
-  }
-  return 0;
+  return wksp_private_frame_writev_all(fd, iov, cnt);
 }
 
 /* Waits until this cgroup is the head (ECANCELED if another one failed),

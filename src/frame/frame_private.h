@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "wksp/frame.h"
 
@@ -25,6 +26,12 @@ static inline int frame_style_ok(int style) {
 static inline const char *frame_style_name(int style) {
   return style == WKSP_FRAME_LZ4 ? "LZ4" : "RAW";
 }
+
+/* Writes every byte of iov[0..cnt) (cnt <= IOV_MAX) to fd, continuing short
+ * writes and retrying EINTR; modifies iov.  Returns 0, or the errno of the
+ * writev that failed.  The one complete-write loop of the library: the frame
+ * writer's fd mode and the parallel checkpoint's ordered output use it. */
+int wksp_private_frame_writev_all(int fd, struct iovec *iov, int cnt);
 
 /* Tests: exact != 0 makes the writer copy every LZ4 chunk into the ring, as
  * the reference does, instead of compressing eligible chunks in place (the

@@ -87,18 +87,13 @@ static int writer_check_in_frame(const wksp_frame_writer_t *w, const char *fn) {
 
 /* ---- output ------------------------------------------------------------- */
 
-/* Writes every byte of iov[0..cnt) to fd, continuing short writes and
- * retrying EINTR.  Modifies iov. */
-static int writev_all(wksp_frame_writer_t *w, struct iovec *iov, int cnt) {
-  uint64_t at = w->delivered;
+int wksp_private_frame_writev_all(int fd, struct iovec *iov, int cnt) {
   while (cnt > 0) {
-    ssize_t n = writev(w->fd, iov, cnt);
+    ssize_t n = writev(fd, iov, cnt);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return wksp_err(WKSP_ERR_FAIL, errno, "frame writer: write to fd %d at offset %lu failed",
-                      w->fd, (unsigned long)at);
+      return errno;
     }
-    at += (uint64_t)n;
     while (cnt > 0 && (size_t)n >= iov->iov_len) {
       n -= (ssize_t)iov->iov_len;
       iov++;
@@ -109,6 +104,14 @@ static int writev_all(wksp_frame_writer_t *w, struct iovec *iov, int cnt) {
       iov->iov_len -= (size_t)n;
     }
   }
+  return 0;
+}
+
+static int writev_all(wksp_frame_writer_t *w, struct iovec *iov, int cnt) {
+  int e = wksp_private_frame_writev_all(w->fd, iov, cnt);
+  if (e)
+    return wksp_err(WKSP_ERR_FAIL, e, "frame writer: write to fd %d of the bytes from offset %lu failed", w->fd,
+                    (unsigned long)w->delivered);
   return 0;
 }
 
