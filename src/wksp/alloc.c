@@ -29,15 +29,11 @@ static inline int prio_above_p(uint32_t seed, uint32_t a, uint32_t b, uint32_t p
   return pa != pb ? pa > pb : a < b;
 }
 
-static inline uint32_t *root_of(wksp_t *w, int is_free) {
-  return is_free ? &w->free_root : &w->used_root;
-}
-
-/* The link that points at x: its parent's child slot, or the root. */
-static inline uint32_t *link_to(wksp_t *w, uint32_t x, int is_free) {
+/* The link that points at x: its parent's child slot, or *root. */
+static inline uint32_t *link_to(wksp_t *w, uint32_t x, uint32_t *root) {
   wksp_rec_t *rec = wksp_private_rec(w);
   uint32_t par = rec[x].parent;
-  if (par == NUL) return root_of(w, is_free);
+  if (par == NUL) return root;
   if (par >= w->part_max) return NULL;
   return rec[par].left == x ? &rec[par].left : rec[par].right == x ? &rec[par].right : NULL;
 }
@@ -81,10 +77,10 @@ static inline int treap_split_at(wksp_t *w, uint32_t x, uint32_t *link, uint32_t
  * of that subtree around x's key.  Every walk is bounded by part_max so that
  * a corrupted cycle gives CORRUPT instead of a hang.  x's priority is hashed
  * once, not at every level. */
-static inline int treap_insert(wksp_t *w, uint32_t x, int is_free) {
+static inline int treap_insert(wksp_t *w, uint32_t x, uint32_t *root, int is_free) {
   wksp_rec_t *rec = wksp_private_rec(w);
   uint32_t seed = w->seed, n = w->part_max, steps = 0, par = NUL, px = wksp_private_prio(seed, x);
-  uint32_t *link = root_of(w, is_free);
+  uint32_t *link = root;
   while (*link != NUL) {
     if (*link >= n || ++steps > n) return treap_corrupt(w, is_free);
     if (!prio_above_p(seed, *link, x, px)) break;
@@ -95,10 +91,10 @@ static inline int treap_insert(wksp_t *w, uint32_t x, int is_free) {
 }
 
 /* Replaces x by the merge of its subtrees, starting at x's parent link. */
-static inline int treap_remove(wksp_t *w, uint32_t x, int is_free) {
+static inline int treap_remove(wksp_t *w, uint32_t x, uint32_t *root, int is_free) {
   wksp_rec_t *rec = wksp_private_rec(w);
   uint32_t seed = w->seed, n = w->part_max, steps = 0;
-  uint32_t *link = link_to(w, x, is_free);
+  uint32_t *link = link_to(w, x, root);
   if (!link || *link != x) goto corrupt;
   uint32_t own = rec[x].parent, a = rec[x].left, b = rec[x].right;
   while (a != NUL && b != NUL) {
@@ -128,25 +124,172 @@ corrupt:
                   is_free ? "free" : "used", w->name, x);
 }
 
-/* ---- free index: size treap plus same-size lists ----------------------- */
+/* Lifts x above its parent (one rotation), keeping key order.  CORRUPT
+ * (nothing changed) when a link it follows is out of range or one-sided. */
+static int rotate_up(wksp_t *w, uint32_t x, uint32_t *root) {
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t n = w->part_max, p = rec[x].parent;
+  if (p >= n) return treap_corrupt(w, 0);
+  uint32_t g = rec[p].parent, left = rec[p].left == x, b = left ? rec[x].right : rec[x].left;
+  if ((g != NUL && g >= n) || (b != NUL && b >= n) || (!left && rec[p].right != x)) return treap_corrupt(w, 0);
+  uint32_t *gl = g == NUL ? root : rec[g].left == p ? &rec[g].left : rec[g].right == p ? &rec[g].right : NULL;
+  if (!gl) return treap_corrupt(w, 0);
+  if (left) {
+    rec[p].left = b;
+    rec[x].right = p;
+  } else {
+    rec[p].right = b;
+    rec[x].left = p;
+  }
+  if (b != NUL) rec[b].parent = p;
+  rec[p].parent = x;
+  rec[x].parent = g;
+  *gl = x;
+  return WKSP_SUCCESS;
+}
+
+/* Inserts allocated record x into the used treap given its neighbours in
+ * address order among allocated partitions (NUL: none).  Adjacent keys
+ * leave exactly one free slot between them (pred's right or succ's left
+ * child), so x goes there as a leaf and rotates up to its priority's place:
+ * expected O(1), no descent from the root.  Hints the treap contradicts
+ * fall back to the top-down insertion. */
+static int used_insert_between(wksp_t *w, uint32_t x, uint32_t pred, uint32_t succ) {
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t n = w->part_max, seed = w->seed, par, *link;
+  if (pred != NUL && (pred >= n || !rec[pred].tag)) pred = n; /* not a used record: no hint */
+  if (succ != NUL && (succ >= n || !rec[succ].tag)) succ = n;
+  if (pred != NUL && pred < n && rec[pred].right == NUL) {
+    par = pred;
+    link = &rec[pred].right;
+  } else if (succ != NUL && succ < n && rec[succ].left == NUL) {
+    par = succ;
+    link = &rec[succ].left;
+  } else if (pred == NUL && succ == NUL && w->used_root == NUL) {
+    par = NUL;
+    link = &w->used_root;
+  } else {
+    return treap_insert(w, x, &w->used_root, 0);
+  }
+  *link = x;
+  rec[x].parent = par;
+  rec[x].left = rec[x].right = NUL;
+  uint32_t px = wksp_private_prio(seed, x);
+  for (uint32_t steps = 0; par != NUL; steps++) {
+    if (par >= n || steps > n) return treap_corrupt(w, 0);
+    uint32_t pp = wksp_private_prio(seed, par);
+    if (px < pp || (px == pp && x > par)) break; /* par outranks x: heap order holds */
+    int r = rotate_up(w, x, &w->used_root);
+    if (r) return r;
+    par = rec[x].parent;
+  }
+  return WKSP_SUCCESS;
+}
+
+/* ---- free index: size bins, each a treap plus same-size lists ----------- */
 
 static int free_corrupt(const wksp_t *w, uint32_t x, const char *what) {
   return wksp_err(WKSP_ERR_CORRUPT, 0, "free index of \"%.39s\": record %u %s", w->name, x, what);
 }
 
-/* Adds free record x: at the head of the same-size list when its size is
- * already in the treap, else as a treap node.  One descent, without hashing
- * priorities (most inserts of small holes end in a list), remembers the
- * path; a new node then finds where its priority stops a top-down insertion
- * on that path and splits from there.  A path deeper than the buffer
- * (practically impossible with random priorities) descends again. */
+/* Root slot of bin c; NULL when the header's geometry is damaged so that
+ * it would lie outside the records. */
+static inline uint32_t *bin_root(wksp_t *w, uint64_t c) {
+  return (c >> 1) < w->part_max ? &wksp_private_rec(w)[c >> 1].bin[c & 1] : NULL;
+}
+
+static inline uint64_t bit(uint64_t i) { return UINT64_C(1) << (i & 63); }
+
+/* Bitmap word k of level 0, 1 or 2; NULL outside the records. */
+static inline uint64_t *bin_word(wksp_t *w, wksp_bins_t g, int level, uint64_t k) {
+  uint64_t i = level == 0 ? k : level == 1 ? g.w0 + k : g.w0 + g.w1;
+  return i < w->part_max ? &wksp_private_rec(w)[i].bits : NULL;
+}
+
+/* Records that bin c became non-empty (on) or empty (!on) in all three
+ * bitmap levels. */
+static void bin_mark(wksp_t *w, wksp_bins_t g, uint64_t c, int on) {
+  if (g.m == WKSP_BIN_SINGLE) return;
+  uint64_t *l0 = bin_word(w, g, 0, c >> 6), *l1 = bin_word(w, g, 1, c >> 12), *l2 = bin_word(w, g, 2, 0);
+  if (!l0 || !l1 || !l2) return; /* damaged geometry: verify reports it */
+  if (on) {
+    int was0 = *l0 != 0, was1 = *l1 != 0;
+    *l0 |= bit(c);
+    if (!was0) *l1 |= bit(c >> 6);
+    if (!was0 && !was1) *l2 |= bit(c >> 12);
+  } else {
+    *l0 &= ~bit(c);
+    if (!*l0) *l1 &= ~bit(c >> 6);
+    if (!*l0 && !*l1) *l2 &= ~bit(c >> 12);
+  }
+}
+
+/* First non-empty bin >= c per the bitmap, UINT64_MAX if none. */
+static uint64_t bin_next(wksp_t *w, wksp_bins_t g, uint64_t c) {
+  if (g.m == WKSP_BIN_SINGLE) {
+    uint32_t *root = bin_root(w, 0);
+    return c == 0 && root && *root != NUL ? 0 : UINT64_MAX;
+  }
+  uint64_t j = c >> 6, x;
+  if (j >= g.w0) return UINT64_MAX;
+  uint64_t *p = bin_word(w, g, 0, j);
+  if (p && (x = *p & (~UINT64_C(0) << (c & 63)))) return j << 6 | (uint64_t)__builtin_ctzll(x);
+  if (++j >= g.w0) return UINT64_MAX; /* next level-0 word to consider */
+  uint64_t k = j >> 6;
+  p = bin_word(w, g, 1, k);
+  x = p ? *p & (~UINT64_C(0) << (j & 63)) : 0;
+  if (!x) {
+    if (++k >= g.w1) return UINT64_MAX;
+    p = bin_word(w, g, 2, 0);
+    uint64_t y = p ? *p & (~UINT64_C(0) << k) : 0;
+    if (!y) return UINT64_MAX;
+    k = (uint64_t)__builtin_ctzll(y);
+    p = bin_word(w, g, 1, k);
+    x = p ? *p : 0;
+    if (!x) return UINT64_MAX;
+  }
+  j = k << 6 | (uint64_t)__builtin_ctzll(x);
+  p = bin_word(w, g, 0, j);
+  return p && *p ? j << 6 | (uint64_t)__builtin_ctzll(*p) : UINT64_MAX;
+}
+
+/* Last non-empty bin per the bitmap, UINT64_MAX if none. */
+static uint64_t bin_last(wksp_t *w, wksp_bins_t g) {
+  if (g.m == WKSP_BIN_SINGLE) return bin_next(w, g, 0);
+  uint64_t *p = bin_word(w, g, 2, 0);
+  if (!p || !*p) return UINT64_MAX;
+  uint64_t k = 63 - (uint64_t)__builtin_clzll(*p);
+  if (!(p = bin_word(w, g, 1, k)) || !*p) return UINT64_MAX;
+  uint64_t j = k << 6 | (63 - (uint64_t)__builtin_clzll(*p));
+  if (!(p = bin_word(w, g, 0, j)) || !*p) return UINT64_MAX;
+  return j << 6 | (63 - (uint64_t)__builtin_clzll(*p));
+}
+
+void wksp_private_bins_clear(wksp_t *w) {
+  wksp_rec_t *rec = wksp_private_rec(w);
+  w->bins = wksp_private_bins_pick(w->part_max, w->data_max);
+  for (uint64_t i = 0; i < w->part_max; i++) {
+    rec[i].bin[0] = rec[i].bin[1] = NUL;
+    rec[i].bits = 0;
+  }
+}
+
+/* Adds free record x to its bin: at the head of the same-size list when its
+ * size is already there, else as a treap node.  One descent, without
+ * hashing priorities (inserts of equal-size holes end in a list), remembers
+ * the path; a new node then finds where its priority stops a top-down
+ * insertion on that path and splits from there.  A path deeper than the
+ * buffer (practically impossible with random priorities) descends again. */
 enum { FREE_PATH_MAX = 64 };
 
 static int free_insert(wksp_t *w, uint32_t x) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  uint32_t n = w->part_max, seed = w->seed, depth = 0, path[FREE_PATH_MAX], *link = &w->free_root;
+  wksp_bins_t g = wksp_private_bins(w->bins);
+  uint64_t sz = part_sz(rec, x), c = wksp_private_bin_class(g.m, sz);
+  uint32_t n = w->part_max, seed = w->seed, depth = 0, path[FREE_PATH_MAX], *root = bin_root(w, c), *link = root;
   uint32_t *links[FREE_PATH_MAX];
-  uint64_t sz = part_sz(rec, x);
+  if (!root) return free_corrupt(w, x, "falls in a bin outside the records (bad geometry)");
+  if (*root == NUL) bin_mark(w, g, c, 1);
   for (uint32_t t = *link; t != NUL; t = *link) {
     if (t >= n || depth + 1 > n) return free_corrupt(w, t, "is a bad link or in a cycle");
     uint64_t tsz = part_sz(rec, t);
@@ -169,14 +312,15 @@ static int free_insert(wksp_t *w, uint32_t x) {
     link = sz < tsz ? &rec[t].left : &rec[t].right;
   }
   rec[x].same = NUL;
-  if (depth > FREE_PATH_MAX) return treap_insert(w, x, 1);
+  if (depth > FREE_PATH_MAX) return treap_insert(w, x, root, 1);
   uint32_t px = wksp_private_prio(seed, x), k = 0;
   while (k < depth && prio_above_p(seed, path[k], x, px)) k++;
   return treap_split_at(w, x, k < depth ? links[k] : link, k ? path[k - 1] : NUL, k, 1);
 }
 
-/* Removes free record x from the list or the treap; a removed node's list
- * head takes its place (re-inserted: priorities belong to records). */
+/* Removes free record x from its bin's list or treap; a removed node's list
+ * head takes its place (re-inserted: priorities belong to records).  x's
+ * size must be the one it was inserted with. */
 static int free_remove(wksp_t *w, uint32_t x) {
   wksp_rec_t *rec = wksp_private_rec(w);
   uint32_t n = w->part_max;
@@ -190,29 +334,48 @@ static int free_remove(wksp_t *w, uint32_t x) {
     rec[x].same = rec[x].left = rec[x].parent = NUL;
     return WKSP_SUCCESS;
   }
-  uint32_t h = rec[x].same;
+  wksp_bins_t g = wksp_private_bins(w->bins);
+  uint64_t c = wksp_private_bin_class(g.m, part_sz(rec, x));
+  uint32_t h = rec[x].same, *root = bin_root(w, c);
+  if (!root) return free_corrupt(w, x, "falls in a bin outside the records (bad geometry)");
   if (h != NUL && (h >= n || rec[h].same != h)) return free_corrupt(w, x, "has a bad same-size list");
-  int r = treap_remove(w, x, 1);
+  int r = treap_remove(w, x, root, 1);
   rec[x].same = NUL;
-  if (r || h == NUL) return r;
+  if (r) return r;
+  if (h == NUL) {
+    if (*root == NUL) bin_mark(w, g, c, 0);
+    return WKSP_SUCCESS;
+  }
   uint32_t rest = rec[h].left;
   if (rest != NUL && rest >= n) return free_corrupt(w, h, "has a bad same-size link");
   rec[h].same = rest;
   rec[h].left = rec[h].parent = NUL;
   if (rest != NUL) rec[rest].parent = h;
-  return treap_insert(w, h, 1);
+  return treap_insert(w, h, root, 1);
 }
 
 int wksp_private_treap_insert(wksp_t *w, uint32_t x, int is_free) {
-  return is_free ? free_insert(w, x) : treap_insert(w, x, 0);
+  return is_free ? free_insert(w, x) : treap_insert(w, x, &w->used_root, 0);
 }
 
-/* Best fit: the node of the smallest size >= need, or rather its same-size
- * list head if it has one (the reference's choice); NUL if none. */
-static uint32_t free_fit(const wksp_t *w, uint64_t need) {
+/* The same-size list head of node t if it has one (the reference's choice
+ * among equal sizes), else t. */
+static inline uint32_t list_head_or(const wksp_rec_t *rec, uint32_t t, uint32_t n) {
+  return rec[t].same != NUL && rec[t].same < n ? rec[t].same : t;
+}
+
+/* Best fit: among the free partitions of the smallest size >= need, the one
+ * the reference takes; NUL if none.  need's own bin may hold only smaller
+ * sizes; any later non-empty bin holds only larger ones, so its smallest
+ * (leftmost) node is the answer. */
+static uint32_t free_fit(wksp_t *w, uint64_t need) {
   const wksp_rec_t *rec = wksp_private_rec(w);
-  uint32_t best = NUL, t = w->free_root, n = w->part_max;
-  for (uint32_t steps = 0; t != NUL && t < n && steps <= n; steps++) {
+  wksp_bins_t g = wksp_private_bins(w->bins);
+  uint32_t n = w->part_max, best = NUL, steps = 0;
+  if (need > w->data_max) return NUL;
+  uint64_t c = wksp_private_bin_class(g.m, need);
+  uint32_t *root = bin_root(w, c);
+  for (uint32_t t = root ? *root : NUL; t != NUL && t < n && steps <= n; steps++) {
     if (part_sz(rec, t) >= need) {
       best = t;
       t = rec[t].left;
@@ -220,15 +383,21 @@ static uint32_t free_fit(const wksp_t *w, uint64_t need) {
       t = rec[t].right;
     }
   }
-  if (best != NUL && rec[best].same != NUL && rec[best].same < n) best = rec[best].same;
-  return best;
+  if (best != NUL) return list_head_or(rec, best, n);
+  c = bin_next(w, g, c + 1);
+  root = c != UINT64_MAX ? bin_root(w, c) : NULL;
+  for (uint32_t t = root ? *root : NUL; t != NUL && t < n && steps <= n; steps++) {
+    best = t;
+    t = rec[t].left;
+  }
+  return best != NUL ? list_head_or(rec, best, n) : NUL;
 }
 
-static uint64_t free_largest(const wksp_t *w) {
+static uint64_t free_largest(wksp_t *w) {
   const wksp_rec_t *rec = wksp_private_rec(w);
-  uint32_t t = w->free_root, n = w->part_max;
-  uint64_t sz = 0;
-  for (uint32_t steps = 0; t != NUL && t < n && steps <= n; steps++) {
+  uint64_t c = bin_last(w, wksp_private_bins(w->bins)), sz = 0;
+  uint32_t *root = c != UINT64_MAX ? bin_root(w, c) : NULL, n = w->part_max;
+  for (uint32_t steps = 0, t = root ? *root : NUL; t != NUL && t < n && steps <= n; steps++) {
     sz = rec[t].hi - rec[t].lo;
     t = rec[t].right;
   }
@@ -403,7 +572,7 @@ static int carve(wksp_t *w, uint32_t f, uint64_t align, uint64_t sz, uint64_t ta
   if (a != NUL && (r = idle_unlink(w, a))) return r;
   if (t != NUL && (r = idle_unlink(w, t))) return r;
   uint64_t ahi = t != NUL ? r1 : fhi;
-  uint32_t fnx = rec[f].next;
+  uint32_t fnx = rec[f].next, fpv = rec[f].prev; /* allocated (free neighbours are always merged) */
   if (fnx != NUL && fnx >= w->part_max) return bad_link(w, f, "next", fnx);
   if (t != NUL) {
     uint32_t nx = fnx;
@@ -435,7 +604,7 @@ static int carve(wksp_t *w, uint32_t f, uint64_t align, uint64_t sz, uint64_t ta
     __atomic_store_n(&rec[f].tag, tag, __ATOMIC_RELEASE); /* commit */
     wksp_private_hook(WKSP_HOOK_ALLOC_COMMIT);
   }
-  if ((r = treap_insert(w, u, 0))) return r;
+  if ((r = used_insert_between(w, u, fpv, fnx))) return r;
   if (t != NUL && (r = free_insert(w, t))) return r;
   *out_lo = rec[u].lo;
   *out_hi = ahi;
@@ -521,7 +690,7 @@ static int release(wksp_t *w, uint32_t u) {
   if (p != NUL && !rec[p].tag) prefetch_links(rec, p, w->part_max);
   if (n != NUL && !rec[n].tag) prefetch_links(rec, n, w->part_max);
   if (n != NUL && rec[n].next != NUL && rec[n].next >= w->part_max) return bad_link(w, n, "next", rec[n].next);
-  int r = treap_remove(w, u, 0);
+  int r = treap_remove(w, u, &w->used_root, 0);
   if (r) return r;
   wksp_private_hook(WKSP_HOOK_FREE_UNLINKED);
   __atomic_store_n(&rec[u].tag, 0, __ATOMIC_RELEASE); /* commit */

@@ -93,7 +93,8 @@ int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed) {
     p->hi = k + 1 < keep ? rec[idx[k + 1]].lo : ghi;
     p->left = p->right = p->parent = p->same = NUL;
   }
-  w->used_root = w->free_root = w->idle_top = NUL;
+  w->used_root = w->idle_top = NUL;
+  wksp_private_bins_clear(w);
   for (uint64_t i = w->part_max; i-- > 0;) {
     wksp_rec_t *p = &rec[i];
     if (p->lo) continue;
@@ -156,10 +157,14 @@ static int bulk_commit(wksp_t *w, uint32_t seed) {
     if (differs && !changed++) wksp_private_hook(WKSP_HOOK_BULK_APPLY);
   }
   w->seed = seed;
+  /* Applied: the rebuild overwrites the shadows (the free index lives
+   * there), so from here recovery rebuilds from the records, recomputing
+   * ends, instead of replaying (gen stays odd until write_end). */
+  __atomic_store_n(&w->gen, (w->gen & ~(uint32_t)WKSP_GEN_JOURNAL) | WKSP_GEN_APPLIED, __ATOMIC_RELEASE);
   wksp_private_hook(WKSP_HOOK_BULK_APPLIED);
   int r = wksp_private_rebuild(w, 1, seed);
-  if (r) return r; /* journal stays: the next lock replays and retries */
-  wksp_private_write_end(w); /* clears the journal bit */
+  if (r) return r; /* gen stays odd: the next lock rebuilds and retries */
+  wksp_private_write_end(w);
   return WKSP_SUCCESS;
 }
 

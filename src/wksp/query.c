@@ -67,70 +67,119 @@ static int same_check(const wksp_t *w, const char *who, uint32_t t, uint64_t sz,
   return WKSP_SUCCESS;
 }
 
-/* In-order walk of a treap with an explicit stack: keys strictly ascending,
- * heap order of priorities, right kind of partition, parent links, and (free
- * treap) the same-size lists; nodes and list members add up to expect. */
-static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_free, uint64_t expect) {
+/* In-order walk of one treap with an explicit stack (stack[0..cap)): keys
+ * strictly ascending, heap order of priorities, right kind of partition,
+ * parent links, and (free index) every node and list member in bin `bin`
+ * and the same-size lists; nodes and list members are counted into *seen,
+ * which must not pass expect. */
+static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_free, uint64_t bin, uint32_t *stack,
+                       uint64_t expect, uint64_t *seen) {
   const wksp_rec_t *rec = wksp_private_rec(w);
   const char *kind = is_free ? "free" : "used";
-  uint64_t n = w->part_max, cap = expect + 1, sp = 0, seen = 0, psz = 0, plo = 0;
-  uint32_t seed = ld32(&w->seed);
-  uint32_t *stack = malloc(cap * sizeof *stack);
-  if (!stack) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: no memory to check the %s treap", who, kind);
-  int r = WKSP_SUCCESS;
+  uint64_t n = w->part_max, cap = expect + 1, sp = 0, psz = 0, plo = 0, first = *seen;
+  uint32_t seed = ld32(&w->seed), m = wksp_private_bins(ld32(&w->bins)).m;
   uint32_t t = root;
   while (t != NUL || sp) {
     while (t != NUL) {
-      if (t >= n || sp == cap) {
-        r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": %s at record %u", who, kind, w->name,
-                     t >= n ? "link out of range" : "deeper than its node count (cycle)", t);
-        goto done;
-      }
+      if (t >= n || sp == cap)
+        return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": %s at record %u", who, kind, w->name,
+                        t >= n ? "link out of range" : "deeper than its node count (cycle)", t);
       stack[sp++] = t;
       t = ld32(&rec[t].left);
     }
     t = stack[--sp];
     uint64_t lo = ld64(&rec[t].lo), sz = ld64(&rec[t].hi) - lo, tag = ld64(&rec[t].tag);
     uint32_t kids[2] = {ld32(&rec[t].left), ld32(&rec[t].right)};
-    int bad_kind = !lo || (is_free ? tag != 0 : tag == 0);
-    int bad_order = seen && (is_free ? sz <= psz : lo <= plo);
-    if (bad_kind || bad_order || ++seen > expect) {
-      r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": record %u [%lu,+%lu) tag %lu %s", who, kind,
-                   w->name, t, (unsigned long)lo, (unsigned long)sz, (unsigned long)tag,
-                   bad_kind ? "does not belong in it" : bad_order ? "is out of key order" : "is one node too many");
-      goto done;
-    }
-    if (t == root && ld32(&rec[t].parent) != NUL) {
-      r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": root %u has parent %u", who, kind, w->name, t,
-                   ld32(&rec[t].parent));
-      goto done;
-    }
+    int bad_kind = !lo || (is_free ? tag != 0 || wksp_private_bin_class(m, sz) != bin : tag == 0);
+    int bad_order = *seen > first && (is_free ? sz <= psz : lo <= plo);
+    if (bad_kind || bad_order || ++*seen > expect)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": record %u [%lu,+%lu) tag %lu %s", who, kind,
+                      w->name, t, (unsigned long)lo, (unsigned long)sz, (unsigned long)tag,
+                      bad_kind ? "does not belong in it" : bad_order ? "is out of key order" : "is one node too many");
+    if (t == root && ld32(&rec[t].parent) != NUL)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": root %u has parent %u", who, kind, w->name, t,
+                      ld32(&rec[t].parent));
     for (int c = 0; c < 2; c++) {
       uint32_t k = kids[c];
       if (k == NUL || k >= n) continue;
-      if (ld32(&rec[k].parent) != t) {
-        r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": record %u's parent is %u, expected %u", who,
-                     kind, w->name, k, ld32(&rec[k].parent), t);
-        goto done;
-      }
+      if (ld32(&rec[k].parent) != t)
+        return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": record %u's parent is %u, expected %u", who,
+                        kind, w->name, k, ld32(&rec[k].parent), t);
       uint32_t pt = wksp_private_prio(seed, t), pk = wksp_private_prio(seed, k);
-      if (pk > pt || (pk == pt && k < t)) {
-        r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": child %u outranks parent %u", who, kind,
-                     w->name, k, t);
-        goto done;
-      }
+      if (pk > pt || (pk == pt && k < t))
+        return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": child %u outranks parent %u", who, kind,
+                        w->name, k, t);
     }
-    if (is_free && (r = same_check(w, who, t, sz, &seen, expect))) goto done;
+    if (is_free) {
+      int r = same_check(w, who, t, sz, seen, expect);
+      if (r) return r;
+    }
     psz = sz;
     plo = lo;
     t = kids[1];
   }
-  if (seen != expect)
-    r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s index of \"%.39s\" holds %lu partitions, expected %lu", who, kind, w->name,
-                 (unsigned long)seen, (unsigned long)expect);
-done:
+  return WKSP_SUCCESS;
+}
+
+static int index_count(const wksp_t *w, const char *who, const char *kind, uint64_t seen, uint64_t expect) {
+  if (seen == expect) return WKSP_SUCCESS;
+  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s index of \"%.39s\" holds %lu partitions, expected %lu", who, kind,
+                  w->name, (unsigned long)seen, (unsigned long)expect);
+}
+
+/* Bit i of a bitmap word as the index says it must be. */
+static int bits_check(const wksp_t *w, const char *who, uint64_t rec_i, uint64_t expect_word) {
+  uint64_t got = ld64(&wksp_private_rec(w)[rec_i].bits);
+  if (got == expect_word) return WKSP_SUCCESS;
+  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: free index bitmap word in record %lu of \"%.39s\" is 0x%016lx, "
+                  "expected 0x%016lx", who, (unsigned long)rec_i, w->name, (unsigned long)got,
+                  (unsigned long)expect_word);
+}
+
+/* The free index: geometry as derived from part_max and data_max, every
+ * bin's treap, roots only where bins exist, and every bitmap word equal to
+ * what the bins' emptiness makes it. */
+static int bins_check(const wksp_t *w, const char *who, uint64_t expect) {
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  uint64_t n = w->part_max, seen = 0;
+  uint32_t bins = ld32(&w->bins), want = wksp_private_bins_pick(n, w->data_max);
+  if (bins != want)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: free index geometry of \"%.39s\" is 0x%x, expected 0x%x", who, w->name,
+                    bins, want);
+  wksp_bins_t g = wksp_private_bins(bins);
+  int single = g.m == WKSP_BIN_SINGLE;
+  uint64_t cnt = single ? 1 : wksp_private_bin_class(g.m, w->data_max) + 1;
+  uint32_t *stack = malloc((expect + 1) * sizeof *stack);
+  if (!stack) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: no memory to check the free index", who);
+  int r = WKSP_SUCCESS;
+  uint64_t word = 0, l1 = 0, l2 = 0;
+  uint64_t end = single || 2 * n > 64 * (uint64_t)g.w0 ? 2 * n : 64 * (uint64_t)g.w0;
+  for (uint64_t c = 0; c < end && !r; c++) {
+    uint32_t root = c < 2 * n ? ld32(&rec[c >> 1].bin[c & 1]) : NUL;
+    if (c >= cnt && root != NUL) {
+      r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: free index of \"%.39s\" has a root %u for bin %lu, beyond its %lu bins",
+                   who, w->name, root, (unsigned long)c, (unsigned long)cnt);
+      break;
+    }
+    if (c < cnt) r = treap_check(w, who, root, 1, c, stack, expect, &seen);
+    if (single || r) continue;
+    /* Bitmap words are complete at the end of each group of 64 bins. */
+    if (c < cnt && root != NUL) word |= UINT64_C(1) << (c & 63);
+    if ((c & 63) == 63 && (c >> 6) < g.w0) {
+      r = bits_check(w, who, c >> 6, word);
+      if (word) l1 |= UINT64_C(1) << ((c >> 6) & 63);
+      if (((c >> 6) & 63) == 63 || (c >> 6) + 1 == g.w0) {
+        if (!r) r = bits_check(w, who, g.w0 + (c >> 12), l1);
+        if (l1) l2 |= UINT64_C(1) << (c >> 12);
+        l1 = 0;
+      }
+      word = 0;
+    }
+  }
+  if (!r && !single) r = bits_check(w, who, g.w0 + g.w1, l2);
+  for (uint64_t i = single ? 0 : g.w0 + g.w1 + 1; i < n && !r; i++) r = bits_check(w, who, i, 0);
   free(stack);
-  return r;
+  return r ? r : index_count(w, who, "free", seen, expect);
 }
 
 typedef struct {
@@ -177,9 +226,13 @@ int wksp_private_verify(const wksp_t *w, const char *who) {
   if (k != idle)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: idle stack of \"%.39s\" has %lu records, expected %lu", who, w->name,
                     (unsigned long)k, (unsigned long)idle);
-  r = treap_check(w, who, ld32(&w->used_root), 0, c.used);
-  if (!r) r = treap_check(w, who, ld32(&w->free_root), 1, c.free);
-  return r;
+  uint32_t *stack = malloc((c.used + 1) * sizeof *stack);
+  if (!stack) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: no memory to check the used treap", who);
+  uint64_t seen = 0;
+  r = treap_check(w, who, ld32(&w->used_root), 0, 0, stack, c.used, &seen);
+  free(stack);
+  if (!r) r = index_count(w, who, "used", seen, c.used);
+  return r ? r : bins_check(w, who, c.free);
 }
 
 static int verify_fn(const wksp_t *w, void *ctx) {

@@ -91,7 +91,6 @@ int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max, uint
   if (r) return r;
   w->gen = 0;
   w->used_root = WKSP_IDX_NULL;
-  w->free_root = 0;
   w->idle_top = part_max > 1 ? 1 : WKSP_IDX_NULL;
   wksp_rec_t *rec = wksp_private_rec(w);
   for (uint64_t i = 0; i < part_max; i++) {
@@ -104,6 +103,9 @@ int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max, uint
   rec[0].lo = wksp_gaddr_lo(w);
   rec[0].hi = wksp_gaddr_hi(w);
   rec[0].left = rec[0].right = WKSP_IDX_NULL;
+  /* The one free partition in an empty index (cannot fail: fresh links). */
+  wksp_private_bins_clear(w);
+  wksp_private_treap_insert(w, 0, 1);
   /* Joiners check the magic first: it goes in last. */
   __atomic_store_n(&w->magic, WKSP_MAGIC, __ATOMIC_RELEASE);
   *out = w;
@@ -184,7 +186,7 @@ void wksp_private_write_begin(wksp_t *w) {
 
 void wksp_private_write_end(wksp_t *w) {
   uint32_t g = w->gen;
-  __atomic_store_n(&w->gen, (g | WKSP_GEN_WRITING | WKSP_GEN_JOURNAL) + 1u, __ATOMIC_RELEASE);
+  __atomic_store_n(&w->gen, (g | WKSP_GEN_FLAGS) + 1u, __ATOMIC_RELEASE);
 }
 
 /* Repairs after a holder died or left gen odd: replays a committed bulk
@@ -193,14 +195,18 @@ void wksp_private_write_end(wksp_t *w) {
 static int recover(wksp_t *w) {
   wksp_private_write_begin(w);
   wksp_rec_t *rec = wksp_private_rec(w);
-  int replay = (w->gen & WKSP_GEN_JOURNAL) != 0;
+  int replay = (w->gen & WKSP_GEN_JOURNAL) != 0, applied = (w->gen & WKSP_GEN_APPLIED) != 0;
   if (replay) {
     for (uint64_t i = 0; i < w->part_max; i++) {
       __atomic_store_n(&rec[i].tag, rec[i].new_tag, __ATOMIC_RELAXED);
       __atomic_store_n(&rec[i].lo, wksp_private_shadow_lo(w, i), __ATOMIC_RELEASE);
     }
+    w->seed = (uint32_t)rec[0].new_lo;
+    /* Applied: the rebuild below overwrites the shadows (the free index
+     * lives there), so a crash from here must not replay them again. */
+    __atomic_store_n(&w->gen, (w->gen & ~(uint32_t)WKSP_GEN_JOURNAL) | WKSP_GEN_APPLIED, __ATOMIC_RELEASE);
   }
-  int r = wksp_private_rebuild(w, replay, replay ? (uint32_t)rec[0].new_lo : w->seed);
+  int r = wksp_private_rebuild(w, replay || applied, w->seed);
   if (r) return wksp_err_wrap(r, "wksp recovery of \"%.39s\"", w->name);
   r = wksp_private_verify(w, "wksp recovery");
   if (r) return r;
@@ -220,7 +226,7 @@ int wksp_private_lock(wksp_t *w) {
     return wksp_err(WKSP_ERR_INVAL, e, "workspace \"%.39s\": this thread already holds its lock", w->name);
   if (e && e != EOWNERDEAD)
     return wksp_err(WKSP_ERR_FAIL, e, "workspace \"%.39s\": pthread_mutex_lock", w->name);
-  if (e == EOWNERDEAD || (w->gen & (WKSP_GEN_WRITING | WKSP_GEN_JOURNAL))) {
+  if (e == EOWNERDEAD || (w->gen & WKSP_GEN_FLAGS)) {
     r = recover(w);
     /* Consistent even after a failed repair: gen stays odd, so the next
      * locker repairs again instead of finding the mutex unusable. */
@@ -252,7 +258,7 @@ int wksp_private_query(wksp_t *w, const char *who, int (*fn)(const wksp_t *w, vo
     if (i >= QUERY_SPIN_TRIES) nanosleep(&(struct timespec){0, 500000}, NULL);
     else if (i) sched_yield();
     g0 = __atomic_load_n(&w->gen, __ATOMIC_ACQUIRE);
-    if (g0 & (WKSP_GEN_WRITING | WKSP_GEN_JOURNAL)) continue;
+    if (g0 & WKSP_GEN_FLAGS) continue;
     r = fn(w, ctx);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if (__atomic_load_n(&w->gen, __ATOMIC_RELAXED) == g0) return r;

@@ -44,7 +44,10 @@
  * WKSP_GEN_JOURNAL in the header's gen, then copy the shadows over (lo,
  * tag), rebuild, and clear the bit.  Recovery replays the copy when the bit
  * is set (idempotent), otherwise ignores the shadows: the bulk operation is
- * all or nothing.  Record 0 always stays the lowest partition, so its
+ * all or nothing.  Once the copy is complete, WKSP_GEN_APPLIED replaces the
+ * journal bit before the rebuild: the rebuild reuses the shadows' space for
+ * the free index, and recovery must then rebuild (recomputing the ends of
+ * allocated partitions, which the copy does not set) instead of replaying.  Record 0 always stays the lowest partition, so its
  * shadow lo is implied (gaddr_lo) and its new_lo slot carries the seed the
  * bulk operation installs.  So the whole journal is one bit in the header
  * plus 16 bytes per record, and the invariant's 128 + 64 bytes hold.
@@ -61,20 +64,39 @@
  * in read-only memory), so their queries read optimistically and retry when
  * gen changed or was odd.
  *
- * ## Treaps
- * Free partitions: treap keyed by size; further free partitions of a size
- * already in the treap hang off that node in a same-size list (as in the
- * reference: a new one goes to the list head, best fit takes the list head
- * if there is one, else the node, and removing a node promotes the list
- * head).  A list member links next / prev through left / parent and holds
- * its own index in `same`.  This reproduces the reference's choices among
- * equal sizes exactly.  Allocated partitions: treap keyed by lo.  Priority
- * of record i: wksp_private_prio(seed, i), ties broken by index, so the
- * shape is a pure function of the keys, the seed and the list order.
- * Parent links make removal O(1) expected (no descent from the root).  Idle
- * records form a stack doubly linked through `left` (down) and `right` (up,
- * NUL at the top), so that alloc can take a partition's home slot (below)
- * out of the middle. */
+ * ## Free index: size bins
+ * Free partitions are grouped by size class ("bin", wksp_private_bin_class):
+ * exact sizes below 2^(m+1), then 2^m classes per power of two, so a bin
+ * holds few distinct sizes and best fit reads a bin or two instead of
+ * descending one tree over every free size.  Each bin is a treap keyed by
+ * size; further free partitions of a size already in it hang off that node
+ * in a same-size list (as in the reference: a new one goes to the list
+ * head, best fit takes the list head if there is one, else the node, and
+ * removing a node promotes the list head).  A list member links next /
+ * prev through left / parent and holds its own index in `same`.  This
+ * reproduces the reference's choices among equal sizes exactly.  A
+ * three-level bitmap (bit c: bin c is not empty; a level-1 bit per non-zero
+ * level-0 word, a level-2 bit per non-zero level-1 word) finds the next
+ * non-empty bin in three word reads.
+ *
+ * The bins' roots and the bitmap words live in the records' 16-byte bulk
+ * shadow (see wksp_rec_t): record i holds the roots of bins 2i and 2i+1 and
+ * bitmap word i.  The shadow is only meaningful inside a bulk operation,
+ * which rebuilds the index afterwards, so the two never overlap in time:
+ * bulk_commit and recovery clear the journal bit once the shadows are
+ * applied, before the rebuild overwrites them.  m and the bitmap geometry
+ * are derived from part_max and data_max (wksp_private_bins_pick; the
+ * header caches them in `bins`, checked by verify) so that the directory
+ * always fits in part_max records; a workspace too small for even m = 0
+ * keeps a single bin.
+ *
+ * Allocated partitions: treap keyed by lo.  Priority of record i:
+ * wksp_private_prio(seed, i), ties broken by index, so the shape is a pure
+ * function of the keys, the seed and the list order.  Parent links make
+ * removal O(1) expected (no descent from the root).  Idle records form a
+ * stack doubly linked through `left` (down) and `right` (up, NUL at the
+ * top), so that alloc can take a partition's home slot (below) out of the
+ * middle. */
 #ifndef WKSP_SRC_WKSP_PRIVATE_H
 #define WKSP_SRC_WKSP_PRIVATE_H
 
@@ -90,7 +112,9 @@
 /* Low bits of the header's gen; the rest counts completed changes. */
 enum {
   WKSP_GEN_WRITING = 1u, /* a change is in progress (or its writer died) */
-  WKSP_GEN_JOURNAL = 2u  /* bulk shadows committed: recovery must replay */
+  WKSP_GEN_JOURNAL = 2u, /* bulk shadows committed: recovery must replay */
+  WKSP_GEN_APPLIED = 4u, /* bulk shadows applied, ends (hi) not yet recomputed */
+  WKSP_GEN_FLAGS = 7u
 };
 
 /* Bytes reserved for the robust mutex: enough for glibc on x86-64 (40) and
@@ -109,7 +133,7 @@ struct wksp {
   } lock;
   uint32_t gen;       /* seqlock and journal bits (WKSP_GEN_*) */
   uint32_t used_root; /* treap of allocated partitions by lo */
-  uint32_t free_root; /* treap of free partitions by (size, lo) */
+  uint32_t bins;      /* free index geometry: m (bits 0-7) | level-0 words << 8 */
   uint32_t idle_top;  /* stack of idle records (linked via left) */
 };
 
@@ -123,8 +147,16 @@ typedef struct {
   uint32_t right;
   uint32_t parent;  /* treap parent */
   uint32_t same;    /* free treap node: head of its same-size list; list member: own index */
-  uint64_t new_lo;  /* bulk shadow of lo (record 0: the seed to install) */
-  uint64_t new_tag; /* bulk shadow of tag */
+  union {
+    struct {          /* inside a bulk operation: */
+      uint64_t new_lo;  /* shadow of lo (record 0: the seed to install) */
+      uint64_t new_tag; /* shadow of tag */
+    };
+    struct {            /* otherwise, free index directory: */
+      uint32_t bin[2];  /* roots of bins 2i and 2i+1 */
+      uint64_t bits;    /* bitmap word i (level 0, 1 or 2, see bins) */
+    };
+  };
 } wksp_rec_t;
 
 _Static_assert(sizeof(struct wksp) == WKSP_HDR_SZ, "header must be 128 bytes");
@@ -143,6 +175,43 @@ static inline uint32_t wksp_private_prio(uint32_t seed, uint32_t idx) {
   x *= 0x846ca68bu;
   x ^= x >> 16;
   return x;
+}
+
+/* ---- free index geometry (see "Free index" above) ------------------------ */
+
+enum {
+  WKSP_BIN_M_MAX = 12,     /* 4096 classes per power of two at most */
+  WKSP_BIN_SINGLE = 0xFFu  /* m of a workspace with one bin */
+};
+
+/* Bin of a free partition of sz >= 1 bytes: sz itself below 2^(m+1), then
+ * the power of two and the m bits below the leading one.  Monotonic in sz. */
+static inline uint64_t wksp_private_bin_class(uint32_t m, uint64_t sz) {
+  if (m == WKSP_BIN_SINGLE) return 0;
+  if (!(sz >> (m + 1))) return sz;
+  uint32_t e = 63u - (uint32_t)__builtin_clzll(sz);
+  return ((uint64_t)(e - m) << m) + (sz >> (e - m));
+}
+
+/* Decoded `bins`: m, and the bitmap's level-0 and level-1 word counts
+ * (level 0 at records [0, w0), level 1 at [w0, w0 + w1), level 2 at w0 + w1). */
+typedef struct {
+  uint32_t m, w0, w1;
+} wksp_bins_t;
+
+static inline wksp_bins_t wksp_private_bins(uint32_t bins) {
+  uint32_t w0 = bins >> 8;
+  return (wksp_bins_t){bins & 0xFFu, w0, (w0 + 63u) >> 6};
+}
+
+/* The finest geometry whose directory fits in part_max records (bins
+ * ceil(cnt / 2) records, bitmap w0 + w1 + 1), encoded for the header. */
+static inline uint32_t wksp_private_bins_pick(uint64_t part_max, uint64_t data_max) {
+  for (int m = WKSP_BIN_M_MAX; m >= 0; m--) {
+    uint64_t cnt = wksp_private_bin_class((uint32_t)m, data_max) + 1, w0 = (cnt + 63) >> 6, w1 = (w0 + 63) >> 6;
+    if ((cnt + 1) / 2 <= part_max && w0 + w1 + 1 <= part_max && w1 <= 64) return (uint32_t)m | (uint32_t)w0 << 8;
+  }
+  return WKSP_BIN_SINGLE;
 }
 
 /* Home slots (see alloc.c): a partition starting at lo preferably lives in
@@ -256,8 +325,12 @@ void wksp_private_write_end(wksp_t *w);
 int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed);
 
 /* Lock held, write_begin done: inserts active record x into the free
- * (is_free) or used treap.  CORRUPT on a bad link. */
+ * (is_free) or used index.  CORRUPT on a bad link. */
 int wksp_private_treap_insert(wksp_t *w, uint32_t x, int is_free);
+
+/* Lock held, write_begin done: an empty free index (every bin root NUL,
+ * every bitmap word 0) with the geometry for this part_max and data_max. */
+void wksp_private_bins_clear(wksp_t *w);
 
 /* The allocated record with the greatest lo <= gaddr (WKSP_IDX_NULL if none);
  * bounded and safe on read-only memory. */

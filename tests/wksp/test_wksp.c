@@ -315,7 +315,7 @@ static void test_verify_detects(void) {
     void *p;
     size_t sz;
   } f[] = {{&rec[1].hi, 8}, {&rec[2].next, 4}, {&rec[3].prev, 4}, {&w->used_root, 4},
-           {&w->free_root, 4}, {&w->idle_top, 4}, {&rec[2].left, 4}, {&rec[15].lo, 8}, {&rec[3].parent, 4}};
+           {&w->bins, 4}, {&w->idle_top, 4}, {&rec[2].left, 4}, {&rec[15].lo, 8}, {&rec[3].parent, 4}};
   for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
     uint8_t save[8];
     memcpy(save, f[k].p, f[k].sz);
@@ -504,6 +504,62 @@ static void test_part_find(void) {
   CHECK_OK(wksp_verify(w));
 }
 
+/* The free index's size bins: the geometry follows part_max, best fit
+ * crosses bitmap words at every level, and damage to a root or a bitmap
+ * word is found. */
+static void test_free_bins(void) {
+  wksp_t *w = wksp_make(3, 1 << 16);
+  CHECK(w);
+  CHECK_EQ(w->bins, WKSP_BIN_SINGLE);
+  uint64_t g;
+  CHECK_OK(wksp_alloc(w, 1, 100, 1, &g));
+  CHECK_OK(wksp_free(w, g));
+  CHECK_OK(wksp_verify(w));
+
+  /* 1 GiB (never touched) with room for the finest bins. */
+  w = wksp_make(40000, UINT64_C(1) << 30);
+  CHECK(w);
+  wksp_bins_t geo = wksp_private_bins(w->bins);
+  CHECK_EQ(geo.m, 12);
+  CHECK(geo.w0 > 64); /* level-1 words in use */
+  /* Holes of 100 B, 1 MiB and 100 MiB, kept apart by small allocations:
+   * their bins lie in different level-0 and level-1 words. */
+  uint64_t hole_sz[3] = {100, 1 << 20, 100 << 20}, hole[3], sep;
+  for (int i = 0; i < 3; i++) {
+    CHECK_OK(wksp_alloc(w, 1, hole_sz[i], 1, &hole[i]));
+    CHECK_OK(wksp_alloc(w, 1, 8, 2, &sep));
+  }
+  for (int i = 0; i < 3; i++) CHECK_OK(wksp_free(w, hole[i]));
+  CHECK_OK(wksp_verify(w));
+  uint64_t bin_hole1 = wksp_private_bin_class(geo.m, 1 << 20), bin_hole2 = wksp_private_bin_class(geo.m, 100 << 20);
+  CHECK((bin_hole1 >> 12) != (wksp_private_bin_class(geo.m, 200) >> 12));
+  CHECK((bin_hole2 >> 12) != (bin_hole1 >> 12));
+  CHECK_OK(wksp_alloc(w, 1, 200, 3, &g)); /* too big for the 100 B hole: next bin with space is 1 MiB */
+  CHECK_EQ(g, hole[1]);
+  CHECK_OK(wksp_alloc(w, 1, 2 << 20, 3, &g)); /* the 100 MiB hole, not the tail */
+  CHECK_EQ(g, hole[2]);
+  CHECK_OK(wksp_alloc(w, 1, 100, 3, &g)); /* exact fit */
+  CHECK_EQ(g, hole[0]);
+  CHECK_OK(wksp_verify(w));
+
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint64_t c = wksp_private_bin_class(geo.m, (1 << 20) - 200);
+  uint32_t save_root = rec[c >> 1].bin[c & 1];
+  CHECK(save_root != WKSP_IDX_NULL);
+  rec[c >> 1].bin[c & 1] = WKSP_IDX_NULL;
+  CHECK_ERR(wksp_verify(w), WKSP_ERR_CORRUPT);
+  rec[c >> 1].bin[c & 1] = save_root;
+  CHECK_OK(wksp_verify(w));
+  uint64_t *word = &rec[geo.w0 + (c >> 12)].bits, save = *word;
+  *word ^= 1;
+  CHECK_ERR(wksp_verify(w), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "bitmap"));
+  *word = save;
+  CHECK_OK(wksp_verify(w));
+  CHECK_OK(wksp_reset(w, 7));
+  CHECK_OK(wksp_verify(w));
+}
+
 static void test_rebuild(void) {
   wksp_t *w = wksp_make(32, 1 << 16);
   CHECK(w);
@@ -516,7 +572,7 @@ static void test_rebuild(void) {
   /* Scramble derived data; rebuild restores it without touching allocations. */
   wksp_rec_t *rec = wksp_private_rec(w);
   for (int i = 0; i < 32; i++) rec[i].left = rec[i].right = rec[i].prev = rec[i].next = 7;
-  w->used_root = w->free_root = w->idle_top = 3;
+  w->used_root = w->bins = w->idle_top = 3;
   CHECK_ERR(wksp_verify(w), WKSP_ERR_CORRUPT);
   CHECK_OK(wksp_rebuild(w, 1234));
   CHECK_EQ(wksp_seed(w), 1234);
@@ -724,6 +780,7 @@ int main(void) {
   TEST_RUN(test_same_size_list);
   TEST_RUN(test_self_repair);
   TEST_RUN(test_garbage_no_crash);
+  TEST_RUN(test_free_bins);
   TEST_RUN(test_rebuild);
   TEST_RUN(test_rebuild_merges);
   TEST_RUN(test_rdonly);

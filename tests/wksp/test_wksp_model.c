@@ -9,7 +9,7 @@
 
 #include <sys/mman.h>
 
-enum { MODEL_MAX = 4096, OPS = 120000, BATCH = 400 };
+enum { MODEL_MAX = 8192, OPS = 120000, BATCH = 400 };
 
 /* A partition of the model; free ones carry the reference's same-size
  * bookkeeping: the first indexed free partition of a size is the "node",
@@ -209,13 +209,16 @@ static model_t model;
 
 static void test_model(void) {
   uint64_t rng = test_seed();
-  static const uint64_t pmax[] = {3, 8, 32, 128, 1024};
+  /* part_max picks the free index's geometry: one bin (3, 8), coarse bins
+   * (32, 128, 1024), and (8192) a bitmap of more than 64 words, whose
+   * searches cross level-1 and level-2 words. */
+  static const uint64_t pmax[] = {3, 8, 32, 128, 1024, 8192};
   static const uint64_t dmax[] = {1 << 16, 1 << 18, 1 << 20, 3 << 20};
   uint64_t ops = 0, allocs = 0, fulls = 0, frees = 0, bad = 0;
   void *mem = NULL;
   size_t mem_sz = 0;
   while (ops < OPS) {
-    uint64_t part_max = pmax[test_rng(&rng) % 5], data_max = dmax[test_rng(&rng) % 4] + test_rng(&rng) % 999;
+    uint64_t part_max = pmax[test_rng(&rng) % 6], data_max = dmax[test_rng(&rng) % 4] + test_rng(&rng) % 999;
     if (mem) munmap(mem, mem_sz);
     mem_sz = wksp_footprint(part_max, data_max);
     mem = mmap(NULL, mem_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
