@@ -418,6 +418,16 @@ static inline void prefetch_links(const wksp_rec_t *rec, uint32_t i, uint32_t n)
   prefetch_rec(rec, rec[i].same, n);
 }
 
+/* The records free_insert will read for a partition of sz bytes: its bin's
+ * root and level-0 bitmap word (a hint, like prefetch_rec). */
+static inline void bin_prefetch(const wksp_t *w, uint64_t sz) {
+  wksp_bins_t g = wksp_private_bins(w->bins);
+  uint64_t c = wksp_private_bin_class(g.m, sz);
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  if ((c >> 1) < w->part_max) __builtin_prefetch(&rec[c >> 1], 1);
+  if ((c >> 6) < w->part_max) __builtin_prefetch(&rec[c >> 6], 1);
+}
+
 /* ---- home slots ---------------------------------------------------------
 
    A partition's record index does not matter to the layout (only to treap
@@ -687,8 +697,16 @@ static int release(wksp_t *w, uint32_t u) {
   prefetch_links(rec, u, w->part_max);
   if (n != NUL && n >= w->part_max) return bad_link(w, u, "next", n);
   if (p != NUL && p >= w->part_max) return bad_link(w, u, "prev", p);
-  if (p != NUL && !rec[p].tag) prefetch_links(rec, p, w->part_max);
-  if (n != NUL && !rec[n].tag) prefetch_links(rec, n, w->part_max);
+  uint64_t mlo = rec[u].lo, mhi = rec[u].hi; /* the free partition this free leaves */
+  if (p != NUL && !rec[p].tag) {
+    prefetch_links(rec, p, w->part_max);
+    mlo = rec[p].lo;
+  }
+  if (n != NUL && !rec[n].tag) {
+    prefetch_links(rec, n, w->part_max);
+    mhi = rec[n].hi;
+  }
+  bin_prefetch(w, mhi - mlo);
   if (n != NUL && rec[n].next != NUL && rec[n].next >= w->part_max) return bad_link(w, n, "next", rec[n].next);
   int r = treap_remove(w, u, &w->used_root, 0);
   if (r) return r;
