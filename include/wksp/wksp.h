@@ -304,9 +304,10 @@ WKSP_API int wksp_usage(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_us
 /* Full metadata check, without changing anything: header, address list
  * (tiles the data region exactly, back links, no adjacent free
  * partitions), every record active or on the idle stack exactly once, both
- * treaps (key order, heap order, parent links, node counts).  CORRUPT with a
- * message naming the record and what is wrong; NOMEM (scratch for the treap
- * walks).  On a writable attachment it takes the lock, so a workspace left
+ * indexes (the used treap and every free-size bin: key order, heap order,
+ * parent links, bin membership, node counts; the bins' bitmap word by
+ * word).  CORRUPT with a message naming the record and what is wrong; NOMEM
+ * (scratch for the treap walks).  On a writable attachment it takes the lock, so a workspace left
  * behind by a dead writer is repaired first and then checked.  Works on
  * read-only attachments (see above).  O(part_max). */
 WKSP_API int wksp_verify(wksp_t *w);
