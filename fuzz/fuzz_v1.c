@@ -85,17 +85,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int fd = fuzz_mem_fd(prefix, sizeof prefix, data, size);
   wksp_checkpt_info_t info;
   int info_rc = wksp_checkpt_info(NULL, fd, &info);
-  int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
   lseek(fd, 0, SEEK_SET);
-  wksp_checkpt_print_fd(null_fd, fd, "fuzz-v1", 4);
-  close(null_fd);
+  wksp_checkpt_print_fd(fuzz_null_fd(), fd, "fuzz-v1", 4);
 
   state_t before;
   state_get(w, &before);
   lseek(fd, 0, SEEK_SET);
   int rc = wksp_restore_fd(w, fd, "fuzz-v1", &(wksp_restore_opts_t){.seed = 2, .threads = 1});
   check(w, rc, &before, &info, info_rc);
-  close(fd);
 
   int p[2];
   if (size + sizeof prefix <= 60000 && !pipe(p)) {

@@ -378,6 +378,46 @@ static void test_many_small_buffers(void) {
 }
 
 
+/* The reader's LZ4 history starts small and grows on demand: small reads
+ * that outgrow it, a direct read (>= one chunk) while it is still small,
+ * small reads whose matches reach back into that direct read, a history
+ * that reaches its largest size and slides, and a second frame reusing the
+ * grown buffer.  Every buffer must come back exactly. */
+static void test_reader_history_growth(void) {
+  static const size_t szs[] = {100, 5000, 20000, 70000, 60000, 65535, 30000, 65535, 65535,
+                               65535, 1, 200000, 7, 40000, 0, 65535};
+  enum { N = sizeof szs / sizeof szs[0], SPLIT = 10 }; /* frame 2 starts at szs[SPLIT] */
+  uint8_t *bufs[N], *tmp = malloc(200000);
+  CHECK(tmp);
+  uint64_t s = g_seed;
+  for (int i = 0; i < N; i++) {
+    CHECK(bufs[i] = malloc(szs[i] + 1));
+    ftl_fill_text(bufs[i], szs[i], ftl_rng(&s) % 4); /* repeats across buffers: long matches */
+  }
+  ftl_buf_t out = { 0 };
+  wksp_frame_writer_t *w;
+  CHECK_OK(wksp_frame_writer_init_sink(&w, ftl_sink, &out));
+  for (int i = 0; i < N; i++) {
+    if (i == 0 || i == SPLIT) CHECK_OK(wksp_frame_writer_open(w, WKSP_FRAME_LZ4, NULL));
+    CHECK_OK(wksp_frame_writer_data(w, bufs[i], szs[i]));
+    if (i == SPLIT - 1 || i == N - 1) CHECK_OK(wksp_frame_writer_close(w, NULL));
+  }
+  CHECK_OK(wksp_frame_writer_fini(w, NULL));
+  wksp_frame_reader_t *r;
+  CHECK_OK(wksp_frame_reader_init_mem(&r, out.p, out.sz));
+  for (int i = 0; i < N; i++) {
+    if (i == 0 || i == SPLIT) CHECK_OK(wksp_frame_reader_open(r, WKSP_FRAME_LZ4, NULL));
+    CHECK_OK(wksp_frame_reader_data(r, tmp, szs[i]));
+    CHECK(!memcmp(tmp, bufs[i], szs[i]));
+    if (i == SPLIT - 1 || i == N - 1) CHECK_OK(wksp_frame_reader_close(r, NULL));
+  }
+  CHECK_EQ(wksp_frame_reader_offset(r), out.sz);
+  wksp_frame_reader_fini(r);
+  for (int i = 0; i < N; i++) free(bufs[i]);
+  free(tmp);
+  free(out.p);
+}
+
 /* The in-place LZ4 path gives exactly the bytes of the plain ring path (the
  * reference's algorithm) for random scripts and for patterns built to hit
  * every ring position: runs of large buffers after small ones of every
@@ -855,6 +895,7 @@ int main(void) {
   TEST_RUN(test_reader_corrupt);
   TEST_RUN(test_reader_seek_after_direct_reads);
   TEST_RUN(test_many_small_buffers);
+  TEST_RUN(test_reader_history_growth);
   TEST_RUN(test_lz4_in_place_identical);
   TEST_RUN(test_roundtrip_all_modes);
   TEST_RUN(test_writer_eintr);
