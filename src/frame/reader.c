@@ -12,10 +12,10 @@
  * previous full chunk right before it in the caller's buffer; at the end the
  * last 64 KiB are saved, since the caller may change its buffer after the
  * call.  Smaller reads decode into the history buffer and are copied out.
- * The history buffer grows on demand (doubling from 16 KiB to 256 KiB): most
- * LZ4 frames (info, volumes, small cgroups) decode to a few KiB, and a
- * reader is made per frame or per call, so a fixed 256 KiB would mostly be
- * allocated for nothing. */
+ * The history buffer grows on demand (16 KiB doubling to 64 KiB, then 256
+ * KiB): most LZ4 frames (info, volumes, small cgroups) decode to a few KiB,
+ * and a reader is made per frame or per call, so a fixed 256 KiB would
+ * mostly be allocated for nothing. */
 #include <errno.h>
 #include <lz4.h>
 #include <stdarg.h>
@@ -210,9 +210,11 @@ static size_t hist_dict_sz(const wksp_frame_reader_t *r) {
 static int hist_reserve(wksp_frame_reader_t *r, size_t need, size_t min_cap) {
   if (r->hist_cap - r->hist_len >= need && r->hist_cap >= min_cap) return 0;
   if (r->hist_cap < HIST_SZ) {
+    /* Doubling up to one chunk of history; a frame that outgrows that is
+     * a large one: straight to the largest size, one copy less. */
     size_t cap = 2 * r->hist_cap;
-    while (cap < HIST_SZ && (cap - r->hist_len < need || cap < min_cap)) cap *= 2;
-    if (cap > HIST_SZ) cap = HIST_SZ;
+    while (cap < FRAME_HIST && (cap - r->hist_len < need || cap < min_cap)) cap *= 2;
+    if (cap - r->hist_len < need || cap < min_cap || cap > FRAME_HIST) cap = HIST_SZ;
     uint8_t *h = realloc(r->hist, cap);
     if (!h)
       return wksp_err(WKSP_ERR_NOMEM, errno, "frame reader: cannot grow the LZ4 history to %zu bytes",
