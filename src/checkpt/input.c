@@ -81,8 +81,12 @@ static int tmp_dir_open(int *out) {
 int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz) {
   int tfd = -1, rc = tmp_dir_open(&tfd);
   if (rc) return rc;
-  enum { BUF = 1 << 20 };
-  uint8_t *buf = malloc(BUF);
+  /* The buffer starts at one default pipe capacity and doubles while reads
+   * fill it: a small input (the usual spooled v1 file) does not pay for a
+   * 1 MiB buffer, a large one still moves 1 MiB per system call. */
+  enum { BUF_MIN = 64 << 10, BUF_MAX = 1 << 20 };
+  size_t cap = BUF_MIN;
+  uint8_t *buf = malloc(cap);
   if (!buf) {
     rc = wksp_err(WKSP_ERR_NOMEM, 0, "%s: spool buffer", in->label);
     goto fail;
@@ -93,7 +97,7 @@ int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t p
   }
   uint64_t total = pre_sz;
   for (;;) {
-    ssize_t n = read(in->fd, buf, BUF);
+    ssize_t n = read(in->fd, buf, cap);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: read", in->label);
@@ -105,6 +109,14 @@ int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t p
       goto fail;
     }
     total += (uint64_t)n;
+    if ((size_t)n == cap && cap < BUF_MAX) { /* contents written out: no copy */
+      free(buf);
+      cap *= 2;
+      if (!(buf = malloc(cap))) {
+        rc = wksp_err(WKSP_ERR_NOMEM, 0, "%s: spool buffer", in->label);
+        goto fail;
+      }
+    }
   }
   free(buf);
   buf = NULL;

@@ -7,22 +7,65 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ckpt.h"
 #include "util/err.h"
 
+/* Output is gathered in buf and written when full and at the end: a
+ * listing is one line per allocation (or per 16 bytes at level 5), and a
+ * write (with dprintf, also an fstat, an ioctl and an lseek) per line made
+ * printing a large checkpoint system-call bound. */
 typedef struct {
   int fd;
-  int bad; /* errno of the first failed write, or 0 */
+  int bad;        /* errno of the first failed write, or 0 */
+  size_t len;     /* bytes waiting in buf */
+  char buf[8192];
 } out_t;
+
+static void out_write(out_t *o, const char *p, size_t n) {
+  while (n && !o->bad) {
+    ssize_t k = write(o->fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) {
+      o->bad = k < 0 && errno ? errno : EIO;
+      break;
+    }
+    p += k;
+    n -= (size_t)k;
+  }
+}
+
+static void out_flush(out_t *o) {
+  out_write(o, o->buf, o->len);
+  o->len = 0;
+}
 
 __attribute__((format(printf, 2, 3))) static void out(out_t *o, const char *fmt, ...) {
   if (o->bad) return;
-  va_list ap;
+  va_list ap, again;
   va_start(ap, fmt);
-  int n = vdprintf(o->fd, fmt, ap);
+  va_copy(again, ap);
+  size_t room = sizeof o->buf - o->len;
+  int n = vsnprintf(o->buf + o->len, room, fmt, ap);
+  if (n < 0) {
+    o->bad = EINVAL;
+  } else if ((size_t)n < room) {
+    o->len += (size_t)n;
+  } else { /* did not fit: make room, or write a long line on its own */
+    out_flush(o);
+    char *t = (size_t)n < sizeof o->buf ? o->buf : malloc((size_t)n + 1);
+    if (!t) {
+      o->bad = ENOMEM;
+    } else {
+      vsnprintf(t, (size_t)n + 1, fmt, again);
+      if (t == o->buf) o->len = (size_t)n;
+      else out_write(o, t, (size_t)n);
+      if (t != o->buf) free(t);
+    }
+  }
+  va_end(again);
   va_end(ap);
-  if (n < 0) o->bad = errno ? errno : EIO;
 }
 
 static void print_preview(out_t *o, const wksp_preview_t *pv) {
@@ -124,8 +167,12 @@ static int dump_done(void *ctx, const wksp_part_t *p, const void *bytes) {
   for (uint64_t at = 0; at < sz && !o->bad; at += 16) {
     char hex[16 * 3 + 1] = "", asc[17] = "";
     uint64_t n = sz - at < 16 ? sz - at : 16;
+    static const char digit[] = "0123456789abcdef";
     for (uint64_t i = 0; i < n; i++) {
-      snprintf(hex + 3 * i, 4, "%02x ", b[at + i]);
+      hex[3 * i] = digit[b[at + i] >> 4];
+      hex[3 * i + 1] = digit[b[at + i] & 15];
+      hex[3 * i + 2] = ' ';
+      hex[3 * i + 3] = 0;
       asc[i] = b[at + i] >= 32 && b[at + i] < 127 ? (char)b[at + i] : '.';
     }
     asc[n] = 0;
@@ -192,7 +239,10 @@ static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
 
 static int print_any(int out_fd, const char *path, int in_fd, const char *label, int verbose) {
   if (verbose < 0) return WKSP_SUCCESS;
-  out_t o = {.fd = out_fd};
+  out_t o; /* not zero-initialized: buf needs no clearing */
+  o.fd = out_fd;
+  o.bad = 0;
+  o.len = 0;
   out(&o, "checkpt %s (verbose %d)\n", label, verbose);
   ckpt_input_t in;
   int rc = wksp_private_ckpt_input_open(&in, path, in_fd, label, CKPT_IN_NEED_MEM);
@@ -201,6 +251,7 @@ static int print_any(int out_fd, const char *path, int in_fd, const char *label,
     rc = print_input(&o, &in, verbose);
     wksp_private_ckpt_input_fini(&in);
   }
+  out_flush(&o);
   if (o.bad) return wksp_err(WKSP_ERR_FAIL, o.bad, "print: write to fd %d", out_fd);
   return rc;
 }

@@ -11,7 +11,11 @@
  * uses the saved history as an external dictionary, every later chunk has the
  * previous full chunk right before it in the caller's buffer; at the end the
  * last 64 KiB are saved, since the caller may change its buffer after the
- * call.  Smaller reads decode into the history buffer and are copied out. */
+ * call.  Smaller reads decode into the history buffer and are copied out.
+ * The history buffer grows on demand (16 KiB doubling to 64 KiB, then 256
+ * KiB): most LZ4 frames (info, volumes, small cgroups) decode to a few KiB,
+ * and a reader is made per frame or per call, so a fixed 256 KiB would
+ * mostly be allocated for nothing. */
 #include <errno.h>
 #include <lz4.h>
 #include <stdarg.h>
@@ -26,7 +30,8 @@
 
 enum {
   RBUF_SZ = 256 * 1024,        /* fd read-ahead buffer; >= 3 + FRAME_CSZ_MAX */
-  HIST_SZ = 4 * FRAME_HIST,    /* history buffer: slides back to 64 KiB when full */
+  HIST_MIN = 16 * 1024,        /* history buffer's first size */
+  HIST_SZ = 4 * FRAME_HIST,    /* and its largest: slides back to 64 KiB when full */
   FAIL_MSG_MAX = 512
 };
 
@@ -47,7 +52,8 @@ struct wksp_frame_reader {
   int fail_errno;              /* and the errno behind it */
   char fail_msg[FAIL_MSG_MAX];
 
-  uint8_t *hist;               /* HIST_SZ bytes, allocated at the first LZ4 open */
+  uint8_t *hist;               /* hist_cap bytes, allocated at the first LZ4 open */
+  size_t hist_cap;             /* HIST_MIN..HIST_SZ */
   size_t hist_len;             /* the frame's decoded bytes end at hist + hist_len */
 };
 
@@ -198,16 +204,39 @@ static size_t hist_dict_sz(const wksp_frame_reader_t *r) {
   return r->hist_len < FRAME_HIST ? r->hist_len : FRAME_HIST;
 }
 
-/* A read of less than one chunk: decode into the history, copy out. */
-static int lz4_read_small(wksp_frame_reader_t *r, uint8_t *dst, size_t sz) {
-  if (HIST_SZ - r->hist_len < sz) { /* keep only the last 64 KiB */
+/* Makes room for `need` (<= FRAME_CHUNK) more bytes after the history and
+ * for at least min_cap (<= FRAME_HIST) bytes in all: grows the buffer
+ * (keeping its bytes) up to HIST_SZ, then keeps only the last 64 KiB. */
+static int hist_reserve(wksp_frame_reader_t *r, size_t need, size_t min_cap) {
+  if (r->hist_cap - r->hist_len >= need && r->hist_cap >= min_cap) return 0;
+  if (r->hist_cap < HIST_SZ) {
+    /* Doubling up to one chunk of history; a frame that outgrows that is
+     * a large one: straight to the largest size, one copy less. */
+    size_t cap = 2 * r->hist_cap;
+    while (cap < FRAME_HIST && (cap - r->hist_len < need || cap < min_cap)) cap *= 2;
+    if (cap - r->hist_len < need || cap < min_cap || cap > FRAME_HIST) cap = HIST_SZ;
+    uint8_t *h = realloc(r->hist, cap);
+    if (!h)
+      return wksp_err(WKSP_ERR_NOMEM, errno, "frame reader: cannot grow the LZ4 history to %zu bytes",
+                      cap);
+    r->hist = h;
+    r->hist_cap = cap;
+  }
+  if (r->hist_cap - r->hist_len < need) { /* keep only the last 64 KiB */
     size_t keep = hist_dict_sz(r);
     memmove(r->hist, r->hist + r->hist_len - keep, keep);
     r->hist_len = keep;
   }
+  return 0;
+}
+
+/* A read of less than one chunk: decode into the history, copy out. */
+static int lz4_read_small(wksp_frame_reader_t *r, uint8_t *dst, size_t sz) {
+  int rc = hist_reserve(r, sz, 0);
+  if (rc) return rc;
   size_t dsz = hist_dict_sz(r);
   uint8_t *at = r->hist + r->hist_len;
-  int rc = chunk_decode(r, at, sz, at - dsz, dsz);
+  rc = chunk_decode(r, at, sz, at - dsz, dsz);
   if (rc) return rc;
   memcpy(dst, at, sz);
   r->hist_len += sz;
@@ -216,8 +245,10 @@ static int lz4_read_small(wksp_frame_reader_t *r, uint8_t *dst, size_t sz) {
 
 /* A read of at least one chunk: decode straight into dst. */
 static int lz4_read_direct(wksp_frame_reader_t *r, uint8_t *dst, size_t sz) {
+  int rc = hist_reserve(r, 0, FRAME_HIST); /* room for the last 64 KiB at the end */
+  if (rc) return rc;
   size_t dsz = hist_dict_sz(r);
-  int rc = chunk_decode(r, dst, FRAME_CHUNK, r->hist + r->hist_len - dsz, dsz);
+  rc = chunk_decode(r, dst, FRAME_CHUNK, r->hist + r->hist_len - dsz, dsz);
   for (size_t pos = FRAME_CHUNK; !rc && pos < sz; pos += FRAME_CHUNK) {
     size_t usz = sz - pos < FRAME_CHUNK ? sz - pos : FRAME_CHUNK;
     rc = chunk_decode(r, dst + pos, usz, dst + pos - FRAME_HIST, FRAME_HIST);
@@ -335,9 +366,12 @@ int wksp_frame_reader_open(wksp_frame_reader_t *r, int style, uint64_t *off) {
   if (!frame_style_ok(style))
     return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_open: unknown frame style %d", style);
   if (style == WKSP_FRAME_LZ4) {
-    if (!r->hist && !(r->hist = malloc(HIST_SZ)))
-      return reader_set_failed(r, wksp_err(WKSP_ERR_NOMEM, errno,
-                                           "wksp_frame_reader_open: cannot allocate LZ4 history"));
+    if (!r->hist) {
+      if (!(r->hist = malloc(HIST_MIN)))
+        return reader_set_failed(r, wksp_err(WKSP_ERR_NOMEM, errno,
+                                             "wksp_frame_reader_open: cannot allocate LZ4 history"));
+      r->hist_cap = HIST_MIN;
+    }
     r->hist_len = 0;
   }
   r->style = style == WKSP_FRAME_LZ4 ? WKSP_FRAME_LZ4 : WKSP_FRAME_RAW;

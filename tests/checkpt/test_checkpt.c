@@ -181,6 +181,36 @@ static void test_vectors_restore(void) {
   }
 }
 
+/* A pipe spooled to a temporary file (verify_first) with several MiB of
+ * incompressible data: the spool buffer grows from 64 KiB to 1 MiB on the
+ * way, and every byte must still come out right. */
+static void test_spool_large_pipe(void) {
+  uint64_t rng = test_seed() + 5;
+  wksp_t *src = ws_new("src", 1, 256, 8 << 20);
+  CHECK(src);
+  ws_fill(src, 40, 300000, 0, &rng);
+  uint8_t want[32], got[32];
+  ws_digest(src, want);
+  wksp_t *dst = ws_new("dst", 9, 256, 8 << 20);
+  CHECK(dst);
+  int pfd[2];
+  CHECK(!pipe(pfd));
+  writer_t x = {.w = src, .fd = pfd[1], .o = {.style = 2}};
+  pthread_t th;
+  CHECK(!pthread_create(&th, NULL, writer_main, &x));
+  wksp_restore_opts_t ro = {.seed = 5, .verify_first = 1};
+  int rc = wksp_restore_fd(dst, pfd[0], "pipe", &ro);
+  close(pfd[0]);
+  pthread_join(th, NULL);
+  CHECK_OK(x.rc);
+  CHECK_OK(rc);
+  CHECK_OK(wksp_verify(dst));
+  ws_digest(dst, got);
+  CHECK(!memcmp(want, got, 32));
+  ws_free(dst);
+  ws_free(src);
+}
+
 /* A target whose data region misses the lowest addresses: FULL naming a
  * geometry that works, target untouched. */
 static void test_vectors_target_too_small(void) {
@@ -775,6 +805,7 @@ int main(void) {
   TEST_RUN(test_roundtrip_cap);
   TEST_RUN(test_vectors_restore);
   TEST_RUN(test_vectors_target_too_small);
+  TEST_RUN(test_spool_large_pipe);
   TEST_RUN(test_v1_first_alloc_not_fitting);
   TEST_RUN(test_byte_identity);
   TEST_RUN(test_publish_exist_overwrite_mode);

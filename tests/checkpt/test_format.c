@@ -5,6 +5,7 @@
 #include "../../src/checkpt/ckpt.h"
 #include "vec.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -241,6 +242,60 @@ static void test_print_vectors(void) {
   close(fd);
 }
 
+/* The listing is buffered: a line longer than the buffer (a 12000-byte
+ * uinfo line), a hex dump of known bytes spanning many buffers, and write
+ * failures (EBADF, EPIPE) reported as FAIL. */
+static void test_print_buffered(void) {
+  char dir[] = "/tmp/wksp-test-print.XXXXXX", path[64];
+  CHECK(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/p.ckpt", dir);
+  static uint8_t mem[1 << 20] __attribute__((aligned(4096)));
+  wksp_t *w;
+  CHECK_OK(wksp_new(mem, "print", 1, 16, 256 << 10, &w));
+  uint64_t g = 0, lo = 0, hi = 0;
+  CHECK_OK(wksp_alloc_at_least(w, 1, 100000, 7, &g, &lo, &hi));
+  uint8_t *b = wksp_laddr(w, lo);
+  for (uint64_t i = 0; i < hi - lo; i++) b[i] = (uint8_t)(i * 7 + 3);
+  char *uinfo = malloc(12001);
+  CHECK(uinfo);
+  for (int i = 0; i < 12000; i++) uinfo[i] = (char)('a' + i % 26);
+  uinfo[12000] = 0;
+  CHECK_OK(wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.style = 3, .uinfo = uinfo}));
+  FILE *f = tmpfile();
+  CHECK(f);
+  CHECK_OK(wksp_checkpt_print(fileno(f), path, 5));
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  char *text = calloc(1, (size_t)n + 1);
+  rewind(f);
+  CHECK_EQ(fread(text, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  CHECK(strstr(text, uinfo)); /* the long line, whole */
+  CHECK_EQ((uint64_t)count_lines(text, "0000"), (hi - lo + 15) / 16);
+  char line[128]; /* the last full 16 bytes, as dumped */
+  uint64_t at = (hi - lo - 16) & ~15ull;
+  int k = snprintf(line, sizeof line, "%016llx: ", (unsigned long long)(lo + at));
+  for (int i = 0; i < 16; i++) k += snprintf(line + k, sizeof line - (size_t)k, "%02x ", b[at + (uint64_t)i]);
+  CHECK(strstr(text, line));
+  free(text);
+  int rd = open("/dev/null", O_RDONLY); /* writes fail with EBADF */
+  CHECK(rd >= 0);
+  CHECK_ERR(wksp_checkpt_print(rd, path, 5), WKSP_ERR_FAIL);
+  CHECK_EQ(wksp_errno(), EBADF);
+  close(rd);
+  int p[2];
+  CHECK(!pipe(p));
+  close(p[0]);
+  void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+  CHECK_ERR(wksp_checkpt_print(p[1], path, 4), WKSP_ERR_FAIL);
+  CHECK_EQ(wksp_errno(), EPIPE);
+  signal(SIGPIPE, old);
+  close(p[1]);
+  free(uinfo);
+  unlink(path);
+  rmdir(dir);
+}
+
 /* Inputs from pipes: preview consumes the first bytes; info and print
  * spool the stream. */
 static void test_pipes(void) {
@@ -299,6 +354,7 @@ int main(void) {
   TEST_RUN(test_preview_vectors);
   TEST_RUN(test_info_vectors);
   TEST_RUN(test_print_vectors);
+  TEST_RUN(test_print_buffered);
   TEST_RUN(test_pipes);
   return test_done();
 }

@@ -378,6 +378,93 @@ static void test_many_small_buffers(void) {
 }
 
 
+/* The reader's LZ4 history starts small and grows on demand: small reads
+ * that outgrow it, a direct read (>= one chunk) while it is still small,
+ * small reads whose matches reach back into that direct read, a history
+ * that reaches its largest size and slides, and a second frame reusing the
+ * grown buffer.  Every buffer must come back exactly. */
+static void test_reader_history_growth(void) {
+  static const size_t szs[] = {100, 5000, 20000, 70000, 60000, 65535, 30000, 65535, 65535,
+                               65535, 1, 200000, 7, 40000, 0, 65535};
+  enum { N = sizeof szs / sizeof szs[0], SPLIT = 10 }; /* frame 2 starts at szs[SPLIT] */
+  uint8_t *bufs[N], *tmp = malloc(200000);
+  CHECK(tmp);
+  uint64_t s = g_seed;
+  for (int i = 0; i < N; i++) {
+    CHECK(bufs[i] = malloc(szs[i] + 1));
+    ftl_fill_text(bufs[i], szs[i], ftl_rng(&s) % 4); /* repeats across buffers: long matches */
+  }
+  ftl_buf_t out = { 0 };
+  wksp_frame_writer_t *w;
+  CHECK_OK(wksp_frame_writer_init_sink(&w, ftl_sink, &out));
+  for (int i = 0; i < N; i++) {
+    if (i == 0 || i == SPLIT) CHECK_OK(wksp_frame_writer_open(w, WKSP_FRAME_LZ4, NULL));
+    CHECK_OK(wksp_frame_writer_data(w, bufs[i], szs[i]));
+    if (i == SPLIT - 1 || i == N - 1) CHECK_OK(wksp_frame_writer_close(w, NULL));
+  }
+  CHECK_OK(wksp_frame_writer_fini(w, NULL));
+  wksp_frame_reader_t *r;
+  CHECK_OK(wksp_frame_reader_init_mem(&r, out.p, out.sz));
+  for (int i = 0; i < N; i++) {
+    if (i == 0 || i == SPLIT) CHECK_OK(wksp_frame_reader_open(r, WKSP_FRAME_LZ4, NULL));
+    CHECK_OK(wksp_frame_reader_data(r, tmp, szs[i]));
+    CHECK(!memcmp(tmp, bufs[i], szs[i]));
+    if (i == SPLIT - 1 || i == N - 1) CHECK_OK(wksp_frame_reader_close(r, NULL));
+  }
+  CHECK_EQ(wksp_frame_reader_offset(r), out.sz);
+  wksp_frame_reader_fini(r);
+  for (int i = 0; i < N; i++) free(bufs[i]);
+  free(tmp);
+  free(out.p);
+}
+
+/* The writer's gather buffer fills and is delivered many times: copied
+ * RAW buffers and compressed LZ4 chunks well past its 256 KiB through a
+ * sink (which sees the gather buffer) must give exactly the bytes that
+ * memory mode (which never gathers) gives, and read back unchanged. */
+static void test_writer_gather_refills(void) {
+  enum { N = 60, SZ = 12000, MEM = 4 << 20 }; /* 12000 <= the copy limit: gathered */
+  uint8_t *src = malloc((size_t)N * SZ), *mem = malloc(MEM), *back = malloc(SZ);
+  CHECK(src && mem && back);
+  ftl_fill_random(src, (size_t)N * SZ, g_seed); /* incompressible: LZ4 chunks stay large */
+  ftl_buf_t out = { 0 };
+  wksp_frame_writer_t *ws, *wm;
+  CHECK_OK(wksp_frame_writer_init_sink(&ws, ftl_sink, &out));
+  CHECK_OK(wksp_frame_writer_init_mem(&wm, mem, MEM));
+  for (int style = WKSP_FRAME_RAW; style <= WKSP_FRAME_LZ4; style++) {
+    CHECK_OK(wksp_frame_writer_open(ws, style, NULL));
+    CHECK_OK(wksp_frame_writer_open(wm, style, NULL));
+    for (int i = 0; i < N; i++) {
+      CHECK_OK(wksp_frame_writer_data(ws, src + (size_t)i * SZ, SZ));
+      CHECK_OK(wksp_frame_writer_data(wm, src + (size_t)i * SZ, SZ));
+    }
+    CHECK_OK(wksp_frame_writer_close(ws, NULL));
+    CHECK_OK(wksp_frame_writer_close(wm, NULL));
+  }
+  uint64_t ssz = 0, msz = 0;
+  CHECK_OK(wksp_frame_writer_fini(ws, &ssz));
+  CHECK_OK(wksp_frame_writer_fini(wm, &msz));
+  CHECK_EQ(ssz, msz);
+  CHECK_EQ(out.sz, ssz);
+  CHECK(ssz > 2 * (uint64_t)N * SZ);
+  CHECK(!memcmp(out.p, mem, ssz));
+  wksp_frame_reader_t *r;
+  CHECK_OK(wksp_frame_reader_init_mem(&r, out.p, out.sz));
+  for (int style = WKSP_FRAME_RAW; style <= WKSP_FRAME_LZ4; style++) {
+    CHECK_OK(wksp_frame_reader_open(r, style, NULL));
+    for (int i = 0; i < N; i++) {
+      CHECK_OK(wksp_frame_reader_data(r, back, SZ));
+      CHECK(!memcmp(back, src + (size_t)i * SZ, SZ));
+    }
+    CHECK_OK(wksp_frame_reader_close(r, NULL));
+  }
+  wksp_frame_reader_fini(r);
+  free(out.p);
+  free(src);
+  free(mem);
+  free(back);
+}
+
 /* The in-place LZ4 path gives exactly the bytes of the plain ring path (the
  * reference's algorithm) for random scripts and for patterns built to hit
  * every ring position: runs of large buffers after small ones of every
@@ -855,6 +942,8 @@ int main(void) {
   TEST_RUN(test_reader_corrupt);
   TEST_RUN(test_reader_seek_after_direct_reads);
   TEST_RUN(test_many_small_buffers);
+  TEST_RUN(test_reader_history_growth);
+  TEST_RUN(test_writer_gather_refills);
   TEST_RUN(test_lz4_in_place_identical);
   TEST_RUN(test_roundtrip_all_modes);
   TEST_RUN(test_writer_eintr);
