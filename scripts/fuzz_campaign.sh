@@ -4,7 +4,9 @@
 # FUZZ_RUNS executions (default 10^7) or FUZZ_MAX_TIME seconds (default
 # 0 = no limit), whichever comes first, on a copy of its seed corpus.
 #   scripts/fuzz_campaign.sh [fuzz/fuzz_a.c ...]    (default: all targets)
-# FUZZ_JOBS=N runs N targets at once (default 1).  FUZZ_MERGE=1 merges new
+# FUZZ_JOBS=N runs N targets at once (default 1).  FUZZ_TIMEOUT: seconds
+# (wall clock) after which one input counts as a hang (default 30; raise it
+# when the campaign may be paused with SIGSTOP, e.g. around benchmarks).  FUZZ_MERGE=1 merges new
 # coverage back into fuzz/corpus/<name>/.  Work files and crash artifacts:
 # build/fuzz-campaign/<name>/.  Prints one FIGURE line per target; exit
 # status 1 on any finding.
@@ -13,6 +15,7 @@ cd "$(dirname "$0")/.."
 runs=${FUZZ_RUNS:-10000000}
 max_time=${FUZZ_MAX_TIME:-0}
 jobs=${FUZZ_JOBS:-1}
+timeout=${FUZZ_TIMEOUT:-30}
 cc=${FUZZ_CC:-clang-14}
 out=build/fuzz-campaign
 mkdir -p "$out"
@@ -37,7 +40,7 @@ one() { # target.c
   fi
   [ -d "fuzz/corpus/$name" ] && cp -r "fuzz/corpus/$name/." "$work/corpus/"
   t0=$SECONDS
-  "$bin" -runs="$runs" -max_total_time="$max_time" -rss_limit_mb=2048 -timeout=30 -close_fd_mask=2 \
+  "$bin" -runs="$runs" -max_total_time="$max_time" -rss_limit_mb=2048 -timeout="$timeout" -close_fd_mask=2 \
     -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$work/corpus" >"$work/log" 2>&1
   rc=$?
   secs=$((SECONDS - t0))
