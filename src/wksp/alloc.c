@@ -551,14 +551,14 @@ static int bad_link(const wksp_t *w, uint32_t i, const char *field, uint32_t v) 
                   w->part_max);
 }
 
-/* Lock held.  The free partition the free treap offers must really be one
+/* Lock held.  The free partition the free index offers must really be one
  * and hold the request; anything else means damaged metadata. */
 static int fit_check(const wksp_t *w, uint32_t f, uint64_t align, uint64_t sz) {
   const wksp_rec_t *rec = wksp_private_rec(w);
   uint64_t lo = rec[f].lo, hi = rec[f].hi, r0 = (lo + align - 1) & ~(align - 1);
   if (rec[f].tag || lo < wksp_gaddr_lo(w) || hi <= lo || hi > wksp_gaddr_hi(w) || r0 < lo || r0 > hi ||
       hi - r0 < sz)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "free treap of \"%.39s\" offers record %u [%lu,%lu) tag %lu for %lu bytes",
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "free index of \"%.39s\" offers record %u [%lu,%lu) tag %lu for %lu bytes",
                     w->name, f, (unsigned long)lo, (unsigned long)hi, (unsigned long)rec[f].tag, (unsigned long)sz);
   return WKSP_SUCCESS;
 }

@@ -55,7 +55,7 @@ static int same_check(const wksp_t *w, const char *who, uint32_t t, uint64_t sz,
   const wksp_rec_t *rec = wksp_private_rec(w);
   uint64_t n = w->part_max;
   uint32_t prev = t, m = ld32(&rec[t].same);
-  if (m == t) return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: free treap node %u of \"%.39s\" is marked as a list member",
+  if (m == t) return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: free bin node %u of \"%.39s\" is marked as a list member",
                               who, t, w->name);
   for (; m != NUL; prev = m, m = ld32(&rec[m].left)) {
     uint64_t lo = m < n ? ld64(&rec[m].lo) : 0;

@@ -146,7 +146,7 @@ typedef struct {
   uint32_t left;    /* treap children; left is the idle-stack link */
   uint32_t right;
   uint32_t parent;  /* treap parent */
-  uint32_t same;    /* free treap node: head of its same-size list; list member: own index */
+  uint32_t same;    /* node of a free bin treap: head of its same-size list; list member: own index */
   union {
     struct {          /* inside a bulk operation: */
       uint64_t new_lo;  /* shadow of lo (record 0: the seed to install) */
@@ -249,7 +249,7 @@ static inline int wksp_private_is_rdonly(const wksp_t *w) {
  * rebuild (and recovery itself). */
 enum {
   WKSP_HOOK_ALLOC_BEGIN = 1, /* gen odd, nothing changed */
-  WKSP_HOOK_ALLOC_UNLINKED,  /* chosen free partition out of the free treap */
+  WKSP_HOOK_ALLOC_UNLINKED,  /* chosen free partition out of the free index */
   WKSP_HOOK_ALLOC_SPLIT,     /* free tail record activated (not committed) */
   WKSP_HOOK_ALLOC_COMMIT,    /* allocation committed, indexes not updated */
   WKSP_HOOK_ALLOC_END,       /* all done, gen still odd */
