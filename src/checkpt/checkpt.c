@@ -238,7 +238,7 @@ static int write_cgroups_seq(int fd, plan_t *pl, int fsc, uint64_t pos0,
  * worker, whatever the workspace size. */
 
 uint64_t wksp_private_ckpt_par_buf_max = 64ull << 20;
-int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos);
+int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
 
 enum {
   OUT_BLK_SZ = 2 << 20, /* output block (a multiple of the page size) */
@@ -386,9 +386,9 @@ static int par_task(void *ctx, uint64_t g) {
 
 /* Output thread: collects the full blocks from the head cgroup on (across
  * cgroups that are complete), writes them with one writev, frees them. */
-static int out_write(par_t *p, struct iovec *iov, int cnt, uint64_t at) {
+static int out_write(par_t *p, struct iovec *iov, int cnt, uint64_t at, uint64_t sz) {
   int e = 0;
-  if (wksp_private_ckpt_test_write_fail_hook) e = wksp_private_ckpt_test_write_fail_hook(at);
+  if (wksp_private_ckpt_test_write_fail_hook) e = wksp_private_ckpt_test_write_fail_hook(at, sz);
   if (!e) e = wksp_private_frame_writev_all(p->fd, iov, cnt);
   return e;
 }
@@ -427,7 +427,7 @@ static void *out_main(void *arg) {
     pthread_mutex_unlock(&p->lock);
     uint64_t n = 0;
     for (int i = 0; i < cnt; i++) n += batch[i]->used;
-    int e = out_write(p, iov, cnt, p->pos0 + pos);
+    int e = out_write(p, iov, cnt, p->pos0 + pos, n);
     pos += n;
     pthread_mutex_lock(&p->lock);
     for (int i = 0; i < cnt; i++) {

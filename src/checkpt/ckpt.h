@@ -136,9 +136,9 @@ extern int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
  * for its turn (64 MiB; tests lower it to exercise the waiting path). */
 extern uint64_t wksp_private_ckpt_par_buf_max;
 /* When set, called by the checkpoint's output thread before each write of
- * LZ4 cgroup frames at checkpoint offset pos; a non-zero return is taken as
- * that write's errno (injected output failure tests). */
-extern int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos);
+ * sz bytes of LZ4 cgroup frames at checkpoint offset pos; a non-zero return
+ * is taken as that write's errno (injected output failure tests). */
+extern int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
 /* Non-zero: publish as on a filesystem without O_TMPFILE (named temp). */
 extern int wksp_private_ckpt_test_no_tmpfile;
 

@@ -766,6 +766,70 @@ static void test_parallel_failure(void) {
   ws_free(w);
 }
 
+/* The output thread's write fails (EIO, ENOSPC injected at the first and
+ * at a later write; EPIPE from a real pipe whose reader is gone): FAIL with
+ * that errno, nothing at the path, no thread left behind, for 1-4 workers
+ * and with the per-worker buffer lowered so that workers are waiting for
+ * their turn when the failure comes. */
+static uint64_t g_write_fail_pos;
+static int g_write_fail_errno;
+static int write_fail_hook(uint64_t pos, uint64_t sz) {
+  return pos + sz > g_write_fail_pos ? g_write_fail_errno : 0; /* the write reaching that offset */
+}
+
+static void *read_some_main(void *arg) {
+  int fd = *(int *)arg;
+  static uint8_t buf[65536];
+  for (size_t got = 0; got < (1u << 20);) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  close(fd);
+  return NULL;
+}
+
+static void test_parallel_output_failure(void) {
+  wksp_t *w = ws_new("out", 1, 2048, 16 << 20);
+  CHECK(w);
+  uint64_t rng = 9;
+  ws_fill(w, 700, 40000, 1, &rng);
+  char p[512];
+  snprintf(p, sizeof p, "%s/ofail.ckpt", dir);
+  int before = thread_count();
+  uint64_t old = wksp_private_ckpt_par_buf_max;
+  for (int k = 0; k < 4; k++) {
+    g_write_fail_errno = k % 2 ? ENOSPC : EIO;
+    g_write_fail_pos = k < 2 ? 0 : 1u << 20;
+    wksp_private_ckpt_par_buf_max = k == 3 ? 65536 : old;
+    for (uint32_t t = 1; t <= 4; t++) {
+      wksp_private_ckpt_test_write_fail_hook = write_fail_hook;
+      int rc = wksp_checkpt(w, p, &(wksp_checkpt_opts_t){.style = 3, .threads = t});
+      wksp_private_ckpt_test_write_fail_hook = NULL;
+      CHECK_ERR(rc, WKSP_ERR_FAIL);
+      CHECK_EQ(wksp_errno(), g_write_fail_errno);
+      CHECK(strstr(wksp_errmsg(), "cgroup frames") && strstr(wksp_errmsg(), p));
+      CHECK_EQ(dir_count(), 0);
+      CHECK_EQ(thread_count(), before);
+    }
+  }
+  wksp_private_ckpt_par_buf_max = old;
+  for (uint32_t t = 1; t <= 2; t++) { /* SIGPIPE is ignored (main) */
+    int pfd[2];
+    CHECK(!pipe(pfd));
+    pthread_t th; /* the reader goes away after the header and some frames */
+    CHECK(!pthread_create(&th, NULL, read_some_main, &pfd[0]));
+    int rc = wksp_checkpt_fd(w, pfd[1], "gone", &(wksp_checkpt_opts_t){.style = 3, .threads = t});
+    pthread_join(th, NULL);
+    close(pfd[1]);
+    CHECK_ERR(rc, WKSP_ERR_FAIL);
+    CHECK_EQ(wksp_errno(), EPIPE);
+    CHECK_EQ(thread_count(), before);
+  }
+  CHECK_OK(wksp_verify(w));
+  ws_free(w);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* readers that stop early close their pipe */
   mkdir_tmp();
@@ -791,6 +855,7 @@ int main(void) {
   TEST_RUN(test_parallel_identity_big_frames);
   TEST_RUN(test_parallel_pipe);
   TEST_RUN(test_parallel_failure);
+  TEST_RUN(test_parallel_output_failure);
   rm_dir(dir);
   rmdir(dir);
   return test_done();
