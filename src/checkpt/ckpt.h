@@ -135,6 +135,9 @@ extern int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
 /* Output bytes each checkpoint worker but one may hold while its frame waits
  * for its turn (64 MiB; tests lower it to exercise the waiting path). */
 extern uint64_t wksp_private_ckpt_par_buf_max;
+/* Largest cgroup frame the pipelined pipe restore buffers whole (64 MiB;
+ * larger ones are decoded as they are read; tests lower it). */
+extern uint64_t wksp_private_ckpt_pipe_frame_max;
 /* When set, called by the checkpoint's output thread before each write of
  * sz bytes of LZ4 cgroup frames at checkpoint offset pos; a non-zero return
  * is taken as that write's errno (injected output failure tests). */

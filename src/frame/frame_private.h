@@ -51,6 +51,18 @@ typedef int (*wksp_private_frame_region_fn_t)(void *ctx, uint8_t *full, size_t u
 int wksp_private_frame_writer_init_regions(wksp_frame_writer_t **out,
                                            wksp_private_frame_region_fn_t fn, void *ctx);
 
+/* A reader on fd whose first pre_sz input bytes were already read from it
+ * into [pre, pre + pre_sz) (kept by the caller, unchanged, until fini):
+ * those are consumed first, then the fd.  Such a reader cannot seek.  As
+ * wksp_frame_reader_init_fd otherwise. */
+int wksp_private_frame_reader_init_fd_prefix(wksp_frame_reader_t **out, int fd, const void *pre,
+                                             size_t pre_sz);
+/* Input the reader holds but has not consumed (prefix remainder or its
+ * read-ahead): the bytes at offsets [offset, offset + *n) are at *p, valid
+ * until the next call on the reader. */
+void wksp_private_frame_reader_buffered(const wksp_frame_reader_t *r, const uint8_t **p,
+                                        size_t *n);
+
 /* Tests: exact != 0 makes the writer copy every LZ4 chunk into the ring, as
  * the reference does, instead of compressing eligible chunks in place (the
  * bytes must be the same either way). */
