@@ -190,7 +190,7 @@ typedef struct {
  * threads decode earlier frames; a frame that does not end within 64 MiB
  * is decoded by the calling thread as it arrives instead of being buffered.
  * Memory bound, whatever the workspace and frame sizes: about
- * 2 x threads x 65 MiB of buffered input, plus one cgroup's allocation list
+ * 3 x threads x 65 MiB of buffered input, plus one cgroup's allocation list
  * of commands).  Set verify_first to get the file behaviour.
  * A pipe whose header says the source data region is not inside w's is
  * spooled as with verify_first, so that the fit is checked before anything

@@ -281,11 +281,11 @@ static int st_body(stream_t *st) {
  * found within wksp_private_ckpt_pipe_frame_max (64 MiB) of the window's
  * start is not buffered whole: the calling thread decodes it as it reads
  * it (the window's bytes first, then the pipe), while the workers go on
- * with the frames queued before it.  Memory: at most 2 x threads buffers of
+ * with the frames queued before it.  Memory: at most 3 x threads buffers of
  * at most 64 MiB (+ 1 MiB of read slack) each (the window, frames queued and
- * being decoded), whatever the frame sizes.  The checks are those of the
- * sequential path; the target is reset before the first frame is handed
- * out. */
+ * being decoded, and up to `threads` spare buffers kept for reuse),
+ * whatever the frame sizes.  The checks are those of the sequential path;
+ * the target is reset before the first frame is handed out. */
 
 uint64_t wksp_private_ckpt_pipe_frame_max = 64ull << 20;
 
@@ -417,7 +417,7 @@ static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
   }
   wksp_frame_reader_fini(r);
   pthread_mutex_lock(&ps->lock);
-  if (ps->spare_cnt < PIPE_QUEUE_MAX) {
+  if (ps->spare_cnt < ps->q_max + 1) { /* part of the memory bound */
     ps->spare[ps->spare_cnt] = j->buf;
     ps->spare_cap[ps->spare_cnt++] = j->cap;
     j->buf = NULL;
