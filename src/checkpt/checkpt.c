@@ -228,9 +228,10 @@ static int write_cgroups_seq(int fd, plan_t *pl, int fsc, uint64_t pos0,
  * Memory bound (blocks in use: being filled, waiting, being written):
  *   - the head cgroup (the lowest one not fully written) may hold at most
  *     HEAD_BLKS blocks: its worker waits for the output thread beyond that;
- *   - the other cgroups, all together, at most
- *     (threads - 1) x wksp_private_ckpt_par_buf_max (64 MiB) of blocks: a
- *     worker ahead of the head waits for the output thread beyond that.
+ *   - the other cgroups, all together (and with the head's blocks beyond
+ *     HEAD_BLKS), at most (threads - 1) x wksp_private_ckpt_par_buf_max
+ *     (64 MiB) of blocks: a worker ahead of the head waits for the output
+ *     thread beyond that.
  * The head's worker never waits for another worker and the output thread
  * only for the head, so the pipeline always progresses.  Total: at most
  * HEAD_BLKS + max(1, (threads - 1) x 32) blocks, i.e. (threads - 1) x 64 MiB
@@ -239,6 +240,7 @@ static int write_cgroups_seq(int fd, plan_t *pl, int fsc, uint64_t pos0,
 
 uint64_t wksp_private_ckpt_par_buf_max = 64ull << 20;
 int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
+uint64_t wksp_private_ckpt_test_out_peak;
 
 enum {
   OUT_BLK_SZ = 2 << 20, /* output block (a multiple of the page size) */
@@ -272,6 +274,7 @@ typedef struct {
   cg_q_t *q;              /* one per cgroup */
   out_blk_t *free_blks;   /* written blocks, reused (fresh memory costs page faults) */
   uint64_t live;          /* blocks allocated and not freed */
+  uint64_t peak;          /* the most live blocks at once (tests check the bound) */
   uint64_t budget;        /* blocks the non-head cgroups may hold together */
   uint64_t head;          /* lowest cgroup not fully written */
   uint64_t done_sz;       /* allocation bytes of the cgroups written */
@@ -313,9 +316,14 @@ static void blk_publish_locked(par_t *p, out_blk_t *b, size_t used) {
   if (b->g == p->head) pthread_cond_signal(&p->out_cv);
 }
 
+/* A cgroup that becomes the head may hold more than HEAD_BLKS blocks (taken
+ * before, as a non-head one): the excess still counts against the budget
+ * of the others until it is written, which keeps the total within
+ * budget + HEAD_BLKS. */
 static int may_take_blk_locked(const par_t *p, uint64_t g) {
-  if (g == p->head) return p->q[g].live < HEAD_BLKS;
-  return p->live - p->q[p->head].live < p->budget;
+  uint64_t head_live = p->q[p->head].live;
+  if (g == p->head) return head_live < HEAD_BLKS;
+  return p->live - (head_live < HEAD_BLKS ? head_live : HEAD_BLKS) < p->budget;
 }
 
 /* The frame writer's region callback: hands the full block back to the
@@ -343,6 +351,7 @@ static int cg_region(void *ctx, uint8_t *full, size_t used, uint8_t **mem, size_
     b->g = c->g;
     p->q[c->g].live++;
     p->live++;
+    if (p->live > p->peak) p->peak = p->live;
     c->cur = b;
     *mem = b->mem;
     *sz = OUT_BLK_SZ;
@@ -491,6 +500,7 @@ static int write_cgroups_par(int fd, plan_t *pl, uint64_t pos0, const wksp_check
   if (rc) goto done;
   rc = wksp_private_ckpt_pool_run(threads, pl->C, par_task, &p);
   pthread_join(out, NULL);
+  wksp_private_ckpt_test_out_peak = p.peak * OUT_BLK_SZ;
   if (!rc && p.out_rc) rc = wksp_err_again(p.out_rc, p.out_errno, "%s", p.out_msg);
   if (rc) goto done;
   uint64_t at = pos0;

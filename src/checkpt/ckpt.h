@@ -135,6 +135,9 @@ extern int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
 /* Output bytes each checkpoint worker but one may hold while its frame waits
  * for its turn (64 MiB; tests lower it to exercise the waiting path). */
 extern uint64_t wksp_private_ckpt_par_buf_max;
+/* Set by every parallel (v3) checkpoint: the most bytes of output blocks it
+ * held at once (tests check the memory bound against it). */
+extern uint64_t wksp_private_ckpt_test_out_peak;
 /* Largest cgroup frame the pipelined pipe restore buffers whole (64 MiB;
  * larger ones are decoded as they are read; tests lower it). */
 extern uint64_t wksp_private_ckpt_pipe_frame_max;

@@ -797,6 +797,49 @@ static void test_parallel_pipe_big_frames(void) {
   ws_free(w);
 }
 
+/* Frames of many output blocks (random bytes: ~20 MiB per frame) with the
+ * per-thread budget lowered to 16 MiB: the output blocks held at once stay
+ * within the bound of checkpt.c, (threads - 1) x budget (at least one 2 MiB
+ * block) + 8 MiB, also when a frame that filled the budget while waiting
+ * becomes the head; the file is the same for 1-4 threads. */
+static void test_parallel_memory_bound(void) {
+  uint64_t rng = 5;
+  wksp_t *w = ws_new("mem", 1, 1024, 128 << 20);
+  CHECK(w);
+  ws_fill(w, 100, 2 << 20, 0, &rng);
+  uint64_t old = wksp_private_ckpt_par_buf_max;
+  wksp_private_ckpt_par_buf_max = 16 << 20;
+  char p[512];
+  snprintf(p, sizeof p, "%s/mem.ckpt", dir);
+  uint8_t *ref = NULL;
+  uint64_t ref_sz = 0;
+  for (uint32_t t = 1; t <= 4; t++) {
+    unlink(p);
+    CHECK_OK(wksp_checkpt(w, p, &(wksp_checkpt_opts_t){.style = 3, .threads = t, .uinfo = "m"}));
+    uint64_t budget = (t - 1) * (16ull << 20);
+    if (budget < (2u << 20)) budget = 2u << 20;
+    if (wksp_private_ckpt_test_out_peak > budget + (8u << 20))
+      fprintf(stderr, "%u threads: %llu bytes of output blocks at once\n", t,
+              (unsigned long long)wksp_private_ckpt_test_out_peak);
+    CHECK(wksp_private_ckpt_test_out_peak <= budget + (8u << 20));
+    CHECK(wksp_private_ckpt_test_out_peak >= (4u << 20)); /* frames of several blocks */
+    uint64_t sz;
+    uint8_t *b = frames_of(p, &sz);
+    CHECK(b);
+    if (!ref) {
+      ref = b;
+      ref_sz = sz;
+    } else {
+      CHECK(sz == ref_sz && !memcmp(b, ref, sz));
+      free(b);
+    }
+  }
+  free(ref);
+  unlink(p);
+  wksp_private_ckpt_par_buf_max = old;
+  ws_free(w);
+}
+
 static int fail_at_5(uint64_t g) { return g == 5; }
 
 /* A failing worker ends the checkpoint: no file, no thread left behind. */
@@ -911,6 +954,7 @@ int main(void) {
   TEST_RUN(test_parallel_pipe_big_frames);
   TEST_RUN(test_parallel_failure);
   TEST_RUN(test_parallel_output_failure);
+  TEST_RUN(test_parallel_memory_bound);
   rm_dir(dir);
   rmdir(dir);
   return test_done();
