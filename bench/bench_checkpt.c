@@ -5,7 +5,19 @@
  * Workspace: WKSP_BENCH_MB MiB of data region (default 1024), filled to 90%
  * with allocations of 64 KiB .. 4 MiB; contents text-like (LZ4 ~2:1) then
  * random.  Files go to $WKSP_BENCH_DIR (default /dev/shm, tmpfs).
- * WKSP_BENCH_REPS (default 3): best of that many runs per figure. */
+ * WKSP_BENCH_REPS (default 3): best of that many runs per figure.
+ * WKSP_BENCH_DATA=text|random: only one data set; WKSP_BENCH_STYLE=2|3: only
+ * one checkpoint style.
+ *
+ * On a shared machine wall-clock times mostly show the load; beside each
+ * checkpoint the CPU time of the whole process and of the calling thread
+ * (which compresses; v3 writes from another thread) are printed for the
+ * same best run, and the "cpu" ratios compare them with liblz4's CPU time:
+ * 1 thread: lz4 cpu / calling thread cpu (the compressing thread is the
+ * critical path when a second core takes the writes); 2 threads: lz4 cpu /
+ * (process cpu / 2) (the speed-up two fully used cores would give).  A
+ * second reference is liblz4 compressing the same chunks as one stream per
+ * 32 allocations (prefix mode), the history a cgroup frame has. */
 #include <fcntl.h>
 #include <lz4.h>
 #include <stdio.h>
@@ -29,8 +41,15 @@ static double cpu_now(void) {
 }
 
 /* CPU seconds of the best run of the last run_* call (so that a loaded
- * machine, where threads wait for a core, can still be read). */
-static double last_cpu;
+ * machine, where threads wait for a core, can still be read): the process,
+ * and the calling thread. */
+static double last_cpu, last_thread_cpu;
+
+static double thread_cpu_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static double now(void) {
   struct timespec t;
@@ -119,6 +138,7 @@ static void ws_content(ws_t *s, int text, uint64_t seed) {
 typedef struct {
   double lz4c, lz4d, memcpy_s, write_s;
   double lz4c_cpu, lz4d_cpu; /* CPU seconds of the same best runs */
+  double lz4s_cpu;           /* streaming compression (see limits), CPU seconds */
   uint64_t csz;
 } limits_t;
 
@@ -133,7 +153,8 @@ static void limits(const ws_t *s, const char *dir, int reps, limits_t *L) {
     at += sz;
   }
   memset(back, 1, s->bytes);
-  L->lz4c = L->lz4d = L->memcpy_s = L->write_s = 1e9;
+  L->lz4c = L->lz4d = L->memcpy_s = L->write_s = L->lz4s_cpu = 1e9;
+  LZ4_stream_t *stream = LZ4_createStream();
   uint32_t *csz = malloc((s->bytes / 65536 + 2) * sizeof *csz);
   for (int r = 0; r < reps; r++) {
     /* liblz4 on 64 KiB blocks (the frame layer's chunk size), each block
@@ -167,6 +188,24 @@ static void limits(const ws_t *s, const char *dir, int reps, limits_t *L) {
       L->lz4d = t1 - t0;
       L->lz4d_cpu = cpu_now() - c0;
     }
+    /* The same 64 KiB chunks as one LZ4 stream per 32 allocations (a cgroup
+     * frame's history, in prefix mode): what a format with history costs
+     * even without the reference's ring (whose wraps switch LZ4 to its
+     * slower external-dictionary mode). */
+    c0 = cpu_now();
+    out = 0; /* after the decompression: comp is free again */
+    uint64_t pos = 0;
+    for (uint64_t k = 0; k < s->cnt; k++) {
+      uint64_t sz = s->parts[k].gaddr_hi - s->parts[k].gaddr_lo;
+      if (k % 32 == 0) LZ4_resetStream_fast(stream);
+      for (uint64_t q = 0; q < sz; q += 65536) {
+        int n = (int)(sz - q < 65536 ? sz - q : 65536);
+        out += (uint64_t)LZ4_compress_fast_continue(stream, (const char *)flat + pos + q,
+                                                    (char *)comp + out, n, LZ4_compressBound(n), 1);
+      }
+      pos += sz;
+    }
+    if (cpu_now() - c0 < L->lz4s_cpu) L->lz4s_cpu = cpu_now() - c0;
     t0 = now();
     memcpy(back, flat, s->bytes);
     t1 = now();
@@ -187,6 +226,7 @@ static void limits(const ws_t *s, const char *dir, int reps, limits_t *L) {
     unlink(p);
     if (t1 - t0 < L->write_s) L->write_s = t1 - t0;
   }
+  LZ4_freeStream(stream);
   free(csz);
   free(flat);
   free(back);
@@ -201,7 +241,7 @@ static double run_checkpt(wksp_t *w, const char *path, int style, uint32_t threa
   for (int r = 0; r < reps; r++) {
     unlink(path);
     wksp_checkpt_opts_t o = {.style = style, .threads = threads};
-    double t0 = now(), c0 = cpu_now();
+    double t0 = now(), c0 = cpu_now(), tc0 = thread_cpu_now();
     if (wksp_checkpt(w, path, &o)) {
       fprintf(stderr, "bench: checkpt: %s\n", wksp_errmsg());
       exit(1);
@@ -210,6 +250,7 @@ static double run_checkpt(wksp_t *w, const char *path, int style, uint32_t threa
     if (t < best) {
       best = t;
       last_cpu = cpu_now() - c0;
+      last_thread_cpu = thread_cpu_now() - tc0;
     }
   }
   FILE *f = fopen(path, "rb");
@@ -292,28 +333,39 @@ int main(void) {
   char path[512];
   snprintf(path, sizeof path, "%s/wksp-bench.ckpt", dir);
   double gb = (double)s.bytes / 1e9;
+  const char *only_data = getenv("WKSP_BENCH_DATA"), *only_style = getenv("WKSP_BENCH_STYLE");
   for (int text = 1; text >= 0; text--) {
+    if (only_data && strcmp(only_data, text ? "text" : "random")) continue;
     ws_content(&s, text, text ? 1 : 2);
     limits_t L = {0};
     limits(&s, dir, reps, &L);
     printf(
         "\n%s contents: limits on the same bytes: liblz4 compress %.3f s (%.2f GB/s, ratio %.2f; "
-        "cpu %.3f s), decompress %.3f s (%.2f GB/s; cpu %.3f s), memcpy %.3f s (%.2f GB/s), one "
+        "cpu %.3f s; as 64 KiB chunks of one stream per 32 allocations: cpu %.3f s), decompress %.3f s (%.2f GB/s; cpu %.3f s), memcpy %.3f s (%.2f GB/s), one "
         "write(2) %.3f s (%.2f GB/s)\n",
         text ? "text-like" : "random", L.lz4c, gb / L.lz4c, (double)s.bytes / (double)L.csz,
-        L.lz4c_cpu, L.lz4d, gb / L.lz4d, L.lz4d_cpu, L.memcpy_s, gb / L.memcpy_s, L.write_s,
+        L.lz4c_cpu, L.lz4s_cpu, L.lz4d, gb / L.lz4d, L.lz4d_cpu, L.memcpy_s, gb / L.memcpy_s, L.write_s,
         gb / L.write_s);
     for (int style = 2; style <= 3; style++) {
+      if (only_style && atoi(only_style) != style) continue;
       for (uint32_t t = 1; t <= 2; t++) {
         uint64_t fsz = 0;
-        double c = run_checkpt(s.w, path, style, t, reps, &fsz), c_cpu = last_cpu;
+        double c = run_checkpt(s.w, path, style, t, reps, &fsz), c_cpu = last_cpu,
+               c_tcpu = last_thread_cpu;
         double r = run_restore(dst, path, t, reps), r_cpu = last_cpu;
         double climit = style == 3 ? L.lz4c : L.write_s, rlimit = style == 3 ? L.lz4d : L.memcpy_s;
-        printf("  v%d %u thread%s: checkpoint %.3f s (%.2f GB/s, %.2fx %s; cpu %.3f s), file %llu "
-               "bytes; restore %.3f s (%.2f GB/s, %.2fx %s; cpu %.3f s)\n",
+        printf("  v%d %u thread%s: checkpoint %.3f s (%.2f GB/s, %.2fx %s; cpu %.3f s, calling "
+               "thread %.3f s), file %llu bytes; restore %.3f s (%.2f GB/s, %.2fx %s; cpu %.3f s)\n",
                style, t, t > 1 ? "s" : " ", c, gb / c, climit / c,
-               style == 3 ? "lz4 compress" : "write(2)", c_cpu, (unsigned long long)fsz, r, gb / r,
-               rlimit / r, style == 3 ? "lz4 decompress" : "memcpy", r_cpu);
+               style == 3 ? "lz4 compress" : "write(2)", c_cpu, c_tcpu, (unsigned long long)fsz, r,
+               gb / r, rlimit / r, style == 3 ? "lz4 decompress" : "memcpy", r_cpu);
+        if (style == 3) {
+          double ref = t == 1 ? c_tcpu : c_cpu / 2;
+          printf("      v3 checkpoint by CPU time, %u thread%s: %.2fx lz4 compress cpu, %.2fx lz4 "
+                 "streaming cpu (%s)\n",
+                 t, t > 1 ? "s" : " ", L.lz4c_cpu / ref, L.lz4s_cpu / ref,
+                 t == 1 ? "lz4 cpu / calling thread cpu" : "lz4 cpu / (process cpu / 2)");
+        }
         if (style == 3) {
           double rp = run_restore_pipe(dst, path, t, reps);
           printf(

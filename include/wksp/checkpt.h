@@ -33,7 +33,9 @@
  * allocation contents: a checkpoint taken while the application writes into
  * its allocations captures those bytes in no particular order (as with the
  * reference).  Worker threads are created and joined inside each call;
- * none outlives it. */
+ * none outlives it, also after a failure.  A signal raised by a failing
+ * write (SIGPIPE) may be delivered to such a thread rather than the
+ * calling one. */
 #ifndef WKSP_CHECKPT_H
 #define WKSP_CHECKPT_H
 
@@ -68,12 +70,20 @@ typedef struct {
   int style;             /* WKSP_CHECKPT_STYLE_*: 0 = V3; V1 cannot be written (INVAL) */
   uint32_t mode;         /* permission bits of the new file, applied exactly (no umask);
                             0 = 0600; > 07777 is INVAL */
-  uint32_t threads;      /* threads encoding LZ4 cgroup frames in parallel (V2's RAW frames
-                            are plain copies, written by one); 0 = 1, at most
-                            WKSP_CHECKPT_THREADS_MAX.  The file is byte-identical for every
-                            count (frames are emitted in cgroup order).  Memory: about
-                            threads x 64.5 MiB (a frame waiting for its turn buffers at most
-                            64 MiB, then its thread waits), whatever the workspace size. */
+  uint32_t threads;      /* V3: threads compressing LZ4 cgroup frames in parallel (the
+                            calling thread is one of them); 0 = 1, at most
+                            WKSP_CHECKPT_THREADS_MAX.  One more thread, created and joined
+                            inside the call, writes the compressed frames to the file or
+                            fd in order while they are compressed, so a V3 checkpoint uses
+                            threads + 1 threads (for threads = 1: one compressing, one
+                            writing).  V2's RAW frames are plain copies, written by the
+                            calling thread alone whatever the count.  The file is
+                            byte-identical for every count (frames are emitted in cgroup
+                            order).  Memory bound, whatever the workspace size: compressed
+                            output waiting to be written is at most
+                            (threads - 1) x 64 MiB + 8 MiB (10 MiB for threads = 1), plus
+                            about 0.5 MiB of compression state per compressing thread; a
+                            thread whose frame is ahead of the writing waits beyond that. */
   int overwrite;         /* replace an existing file at the path (else EXIST) */
   const char *uinfo;     /* user info text, NULL = ""; truncated to 16383 bytes */
   wksp_progress_fn_t progress;
@@ -177,8 +187,11 @@ typedef struct {
  * cgroup frames are then restored as they arrive: on the calling thread for
  * threads <= 1, else pipelined (the calling thread reads ahead and finds
  * each frame's end from its commands and chunk headers while the other
- * threads decode earlier frames; memory about 2 x threads x the largest
- * compressed cgroup frame).  Set verify_first to get the file behaviour.
+ * threads decode earlier frames; a frame that does not end within 64 MiB
+ * is decoded by the calling thread as it arrives instead of being buffered.
+ * Memory bound, whatever the workspace and frame sizes: about
+ * 3 x threads x 65 MiB of buffered input, plus one cgroup's allocation list
+ * of commands).  Set verify_first to get the file behaviour.
  * A pipe whose header says the source data region is not inside w's is
  * spooled as with verify_first, so that the fit is checked before anything
  * changes.

@@ -150,116 +150,16 @@ static int plan_build(plan_t *pl, wksp_t *w) {
   return WKSP_SUCCESS;
 }
 
-/* ---- parallel cgroup frames ----------------------------------------------------
+/* ---- cgroup frames -------------------------------------------------------------
  *
- * Cgroup frames are encoded by the pool's threads, each with its own sink
- * writer, and reach the fd strictly in cgroup order: only the thread holding
- * the "head" (the lowest cgroup not yet fully written) writes to the fd; the
- * others buffer their frame's bytes, up to wksp_private_ckpt_par_buf_max
- * each (64 MiB: a whole frame of 32 allocations of 2 MiB, so that workers
- * rarely wait), then wait for their turn.  Tasks are handed out in
- * increasing order, so the head's owner never waits and the pipeline always
- * progresses.  A frame's bytes do not depend on its position (LZ4 history
- * restarts at every frame), so the file is byte-identical for every thread
- * count.  Memory: threads x (64 MiB + the frame writer's ~470 KiB),
- * whatever the workspace size. */
-
-uint64_t wksp_private_ckpt_par_buf_max = 64ull << 20;
-
-typedef struct {
-  const plan_t *pl;
-  int fd, fsc;
-  const wksp_checkpt_opts_t *o;
-  pthread_t caller;
-  pthread_mutex_t lock;
-  pthread_cond_t turn;
-  uint64_t head;    /* cgroup whose bytes go to the fd now */
-  uint64_t pos;     /* checkpoint offset of the next byte written to fd */
-  uint64_t done_sz;  /* allocation bytes of the cgroups written */
-  uint64_t reported; /* last done_sz given to the progress callback */
-  int failed;
-  /* Frame buffers of finished tasks, reused by the next ones (fresh memory
-   * would cost a page fault per 4 KiB for every frame). */
-  uint8_t *spare[WKSP_CHECKPT_THREADS_MAX];
-  uint64_t spare_cap[WKSP_CHECKPT_THREADS_MAX];
-  uint32_t spare_cnt;
-} par_t;
-
-typedef struct {
-  par_t *par;
-  uint64_t g;
-  uint8_t *buf; /* bytes waiting for the head */
-  uint64_t buf_sz, buf_cap;
-  int is_head; /* the head was reached: write straight to the fd */
-} cg_out_t;
-
-/* The sink's iovecs are const and at most IOV_MAX (the frame writer's cap). */
-static int fd_writev(int fd, const struct iovec *iov0, int cnt) {
-  struct iovec iov[1024];
-  if (cnt > 1024) return EINVAL;
-  memcpy(iov, iov0, (size_t)cnt * sizeof *iov);
-  return wksp_private_frame_writev_all(fd, iov, cnt);
-}
-
-/* Waits until this cgroup is the head (ECANCELED if another one failed),
- * then writes out what was buffered. */
-static int wait_head(cg_out_t *c) {
-  par_t *p = c->par;
-  pthread_mutex_lock(&p->lock);
-  while (p->head != c->g && !p->failed) pthread_cond_wait(&p->turn, &p->lock);
-  int failed = p->failed;
-  pthread_mutex_unlock(&p->lock);
-  if (failed) return ECANCELED;
-  c->is_head = 1;
-  int e = 0;
-  if (c->buf_sz) {
-    struct iovec v = {c->buf, c->buf_sz};
-    e = fd_writev(p->fd, &v, 1);
-    p->pos += c->buf_sz; /* only the head touches pos */
-    c->buf_sz = 0;
-  }
-  return e;
-}
-
-static int cg_sink(void *ctx, const struct iovec *iov, int cnt) {
-  cg_out_t *c = ctx;
-  uint64_t total = 0;
-  for (int i = 0; i < cnt; i++) total += iov[i].iov_len;
-  int turn = c->is_head;
-  if (!turn) {
-    pthread_mutex_lock(&c->par->lock);
-    turn = c->par->head == c->g;
-    pthread_mutex_unlock(&c->par->lock);
-  }
-  if (!turn && c->buf_sz + total <= wksp_private_ckpt_par_buf_max) {
-    if (c->buf_sz + total > c->buf_cap) {
-      uint64_t cap = c->buf_cap ? c->buf_cap : 1 << 20;
-      while (cap < c->buf_sz + total) cap *= 2;
-      uint8_t *b = realloc(c->buf, cap);
-      if (!b) return ENOMEM;
-      c->buf = b;
-      c->buf_cap = cap;
-    }
-    for (int i = 0; i < cnt; i++) {
-      memcpy(c->buf + c->buf_sz, iov[i].iov_base, iov[i].iov_len);
-      c->buf_sz += iov[i].iov_len;
-    }
-    return 0;
-  }
-  int e = c->is_head ? 0 : wait_head(c);
-  if (!e) e = fd_writev(c->par->fd, iov, cnt);
-  if (!e) c->par->pos += total;
-  return e;
-}
-
-/* Encodes cgroup g through a sink writer whose output is cg_sink. */
-static int encode_cgroup(cg_out_t *c) {
-  const plan_t *pl = c->par->pl;
-  wksp_frame_writer_t *fw = NULL;
-  int rc = wksp_frame_writer_init_sink(&fw, cg_sink, c);
-  if (!rc) rc = wksp_frame_writer_open(fw, c->par->fsc, NULL);
-  const uint64_t *idx = pl->order + pl->cg_start[c->g];
-  uint64_t n = pl->cg_cnt[c->g];
+ * A cgroup frame's commands and data, given the writer to encode them with
+ * (any output mode).  *sz gets the frame's size. */
+static int encode_cgroup(wksp_frame_writer_t *fw, const plan_t *pl, int fsc, uint64_t g,
+                         uint64_t *sz) {
+  uint64_t off0 = 0, end = 0;
+  int rc = wksp_frame_writer_open(fw, fsc, &off0);
+  const uint64_t *idx = pl->order + pl->cg_start[g];
+  uint64_t n = pl->cg_cnt[g];
   uint8_t cmd[CKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k < n; k++) {
     const wksp_part_t *p = &pl->parts[idx[k]];
@@ -272,78 +172,354 @@ static int encode_cgroup(cg_out_t *c) {
     const wksp_part_t *p = &pl->parts[idx[k]];
     rc = wksp_frame_writer_data(fw, wksp_laddr(pl->w, p->gaddr_lo), p->gaddr_hi - p->gaddr_lo);
   }
-  if (!rc) rc = wksp_frame_writer_close(fw, NULL);
+  if (!rc) rc = wksp_frame_writer_close(fw, &end);
+  *sz = end - off0;
+  return rc;
+}
+
+static uint64_t cgroup_data_sz(const plan_t *pl, uint64_t g) {
+  uint64_t sz = 0;
+  for (uint64_t k = 0; k < pl->cg_cnt[g]; k++) {
+    const wksp_part_t *q = &pl->parts[pl->order[pl->cg_start[g] + k]];
+    sz += q->gaddr_hi - q->gaddr_lo;
+  }
+  return sz;
+}
+
+static int test_fail(uint64_t g) {
+  if (wksp_private_ckpt_test_fail_hook && wksp_private_ckpt_test_fail_hook(g))
+    return wksp_err(WKSP_ERR_FAIL, EIO, "injected failure at cgroup %llu", (unsigned long long)g);
+  return WKSP_SUCCESS;
+}
+
+/* RAW frames (v2) are plain copies: written by the calling thread straight
+ * from the workspace (the fd writer references large data in place). */
+static int write_cgroups_seq(int fd, plan_t *pl, int fsc, uint64_t pos0,
+                             const wksp_checkpt_opts_t *o, uint64_t *pos) {
+  wksp_frame_writer_t *fw = NULL;
+  int rc = wksp_frame_writer_init_fd(&fw, fd);
+  uint64_t at = pos0, done = 0;
+  for (uint64_t g = 0; !rc && g < pl->C; g++) {
+    uint64_t sz = 0;
+    pl->cg_off[g] = at;
+    rc = test_fail(g);
+    if (!rc) rc = encode_cgroup(fw, pl, fsc, g, &sz);
+    at += sz;
+    done += cgroup_data_sz(pl, g);
+    if (!rc && o->progress) o->progress(done, pl->data_sz, o->progress_ctx);
+  }
   int rc2 = wksp_frame_writer_fini(fw, NULL);
+  *pos = at;
   return rc ? rc : rc2;
+}
+
+/* ---- parallel LZ4 cgroup frames ---------------------------------------------------
+ *
+ * `threads` workers (the pool: the calling thread and threads - 1 others)
+ * each encode whole cgroup frames, handed out in increasing order, with a
+ * frame writer in regions mode: LZ4 output goes straight into 2 MiB output
+ * blocks.  One more thread, the output thread, writes the blocks to the fd
+ * strictly in cgroup order, several per writev, as soon as they are full:
+ * compression and write(2) overlap, and nothing is copied between the
+ * compressor and the fd.  A frame's bytes do not depend on its position
+ * (LZ4 history restarts at every frame), so the file is byte-identical for
+ * every thread count.
+ *
+ * Memory bound (blocks in use: being filled, waiting, being written):
+ *   - the head cgroup (the lowest one not fully written) may hold at most
+ *     HEAD_BLKS blocks: its worker waits for the output thread beyond that;
+ *   - the other cgroups, all together (and with the head's blocks beyond
+ *     HEAD_BLKS), at most (threads - 1) x wksp_private_ckpt_par_buf_max
+ *     (64 MiB) of blocks: a worker ahead of the head waits for the output
+ *     thread beyond that.
+ * The head's worker never waits for another worker and the output thread
+ * only for the head, so the pipeline always progresses.  Total: at most
+ * HEAD_BLKS + max(1, (threads - 1) x 32) blocks, i.e. (threads - 1) x 64 MiB
+ * + 8 MiB (10 MiB for one worker), plus ~470 KiB of frame writer state per
+ * worker, whatever the workspace size. */
+
+uint64_t wksp_private_ckpt_par_buf_max = 64ull << 20;
+int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
+uint64_t wksp_private_ckpt_test_out_peak;
+
+enum {
+  OUT_BLK_SZ = 2 << 20, /* output block (a multiple of the page size) */
+  HEAD_BLKS = 4,        /* blocks the head cgroup may hold */
+  OUT_IOV_MAX = 1024    /* blocks per writev (IOV_MAX) */
+};
+
+typedef struct out_blk {
+  struct out_blk *next;
+  size_t used;
+  uint64_t g;
+  uint8_t mem[]; /* OUT_BLK_SZ bytes */
+} out_blk_t;
+
+typedef struct {
+  out_blk_t *first, *last; /* full blocks waiting for the output thread */
+  uint64_t live;           /* blocks of this cgroup not yet freed */
+  uint64_t sz;             /* frame size, once closed */
+  int closed;              /* its worker handed back its last block */
+} cg_q_t;
+
+typedef struct {
+  const plan_t *pl;
+  int fd;
+  uint64_t pos0; /* checkpoint offset of the first cgroup frame */
+  const wksp_checkpt_opts_t *o;
+  pthread_t caller;
+  pthread_mutex_t lock;
+  pthread_cond_t out_cv;  /* the output thread waits here for blocks */
+  pthread_cond_t room_cv; /* workers wait here for the output thread */
+  cg_q_t *q;              /* one per cgroup */
+  out_blk_t *free_blks;   /* written blocks, reused (fresh memory costs page faults) */
+  uint64_t live;          /* blocks allocated and not freed */
+  uint64_t peak;          /* the most live blocks at once (tests check the bound) */
+  uint64_t budget;        /* blocks the non-head cgroups may hold together */
+  uint64_t head;          /* lowest cgroup not fully written */
+  uint64_t done_sz;       /* allocation bytes of the cgroups written */
+  uint64_t reported;      /* last done_sz given to the progress callback (caller only) */
+  int failed;             /* a worker or the output thread failed: everyone stops */
+  int out_rc, out_errno;  /* the output thread's failure */
+  char out_msg[1024];
+} par_t;
+
+typedef struct {
+  par_t *par;
+  uint64_t g;
+  out_blk_t *cur;  /* block being filled (NULL before the first) */
+  uint64_t handed; /* output bytes of the blocks already handed back */
+} cg_out_t;
+
+static void par_fail_locked(par_t *p) {
+  p->failed = 1;
+  pthread_cond_broadcast(&p->room_cv);
+  pthread_cond_signal(&p->out_cv);
+}
+
+/* Queues a block of cgroup g for the output thread (an empty one is freed). */
+static void blk_publish_locked(par_t *p, out_blk_t *b, size_t used) {
+  cg_q_t *q = &p->q[b->g];
+  b->used = used;
+  b->next = NULL;
+  if (!used) {
+    q->live--;
+    p->live--;
+    b->next = p->free_blks;
+    p->free_blks = b;
+    pthread_cond_broadcast(&p->room_cv);
+    return;
+  }
+  if (q->last) q->last->next = b;
+  else q->first = b;
+  q->last = b;
+  if (b->g == p->head) pthread_cond_signal(&p->out_cv);
+}
+
+/* A cgroup that becomes the head may hold more than HEAD_BLKS blocks (taken
+ * before, as a non-head one): the excess still counts against the budget
+ * of the others until it is written, which keeps the total within
+ * budget + HEAD_BLKS. */
+static int may_take_blk_locked(const par_t *p, uint64_t g) {
+  uint64_t head_live = p->q[p->head].live;
+  if (g == p->head) return head_live < HEAD_BLKS;
+  return p->live - (head_live < HEAD_BLKS ? head_live : HEAD_BLKS) < p->budget;
+}
+
+/* The frame writer's region callback: hands the full block back to the
+ * output thread and takes a fresh one, waiting for room if needed. */
+static int cg_region(void *ctx, uint8_t *full, size_t used, uint8_t **mem, size_t *sz) {
+  cg_out_t *c = ctx;
+  par_t *p = c->par;
+  int e = 0;
+  pthread_mutex_lock(&p->lock);
+  if (c->cur) {
+    blk_publish_locked(p, c->cur, used);
+    c->handed += used;
+    c->cur = NULL;
+  }
+  (void)full; /* = c->cur->mem */
+  while (!p->failed && !may_take_blk_locked(p, c->g)) pthread_cond_wait(&p->room_cv, &p->lock);
+  out_blk_t *b = NULL;
+  if (p->failed) e = ECANCELED;
+  else if (p->free_blks) {
+    b = p->free_blks;
+    p->free_blks = b->next;
+  } else if (!(b = malloc(sizeof *b + OUT_BLK_SZ)))
+    e = ENOMEM;
+  if (b) {
+    b->g = c->g;
+    p->q[c->g].live++;
+    p->live++;
+    if (p->live > p->peak) p->peak = p->live;
+    c->cur = b;
+    *mem = b->mem;
+    *sz = OUT_BLK_SZ;
+  }
+  pthread_mutex_unlock(&p->lock);
+  return e;
 }
 
 static int par_task(void *ctx, uint64_t g) {
   par_t *p = ctx;
   cg_out_t c = {.par = p, .g = g};
-  int rc = WKSP_SUCCESS;
   pthread_mutex_lock(&p->lock);
-  int stop = p->failed; /* another cgroup failed: its error is the one */
-  if (!stop && p->spare_cnt) {
-    p->spare_cnt--;
-    c.buf = p->spare[p->spare_cnt];
-    c.buf_cap = p->spare_cap[p->spare_cnt];
-  }
+  int stop = p->failed; /* someone failed: their error is the one */
   pthread_mutex_unlock(&p->lock);
   if (stop) return WKSP_SUCCESS;
-  if (wksp_private_ckpt_test_fail_hook && wksp_private_ckpt_test_fail_hook(g))
-    rc = wksp_err(WKSP_ERR_FAIL, EIO, "injected failure at cgroup %llu", (unsigned long long)g);
-  if (!rc) rc = encode_cgroup(&c);
-  /* An empty-output frame cannot exist (the data command is 24 bytes), but
-   * the frame may still be fully buffered: write it out in turn. */
-  int e = !rc && !c.is_head ? wait_head(&c) : 0;
-  int canceled = e == ECANCELED || (rc && wksp_errno() == ECANCELED);
-  if (e && !canceled) rc = wksp_err(WKSP_ERR_FAIL, e, "cgroup %llu: write", (unsigned long long)g);
+  int rc = test_fail(g);
+  wksp_frame_writer_t *fw = NULL;
+  uint64_t sz = 0;
+  if (!rc) rc = wksp_private_frame_writer_init_regions(&fw, cg_region, &c);
+  if (!rc) rc = encode_cgroup(fw, p->pl, WKSP_FRAME_LZ4, g, &sz);
+  int rc2 = wksp_frame_writer_fini(fw, NULL);
+  if (!rc) rc = rc2;
+  int canceled = rc && wksp_errno() == ECANCELED;
   pthread_mutex_lock(&p->lock);
-  if (c.buf && p->spare_cnt < WKSP_CHECKPT_THREADS_MAX) {
-    p->spare[p->spare_cnt] = c.buf;
-    p->spare_cap[p->spare_cnt++] = c.buf_cap;
-    c.buf = NULL;
-  }
-  if (rc || canceled) p->failed = 1;
+  if (c.cur) blk_publish_locked(p, c.cur, rc ? 0 : sz - c.handed); /* every block goes back */
+  if (rc) par_fail_locked(p);
   else {
-    const plan_t *pl = p->pl;
-    for (uint64_t k = 0; k < pl->cg_cnt[g]; k++) {
-      const wksp_part_t *q = &pl->parts[pl->order[pl->cg_start[g] + k]];
-      p->done_sz += q->gaddr_hi - q->gaddr_lo;
-    }
-    p->head = g + 1;
-    if (g + 1 < pl->C) pl->cg_off[g + 1] = p->pos;
+    p->q[g].sz = sz;
+    p->q[g].closed = 1;
+    if (g == p->head) pthread_cond_signal(&p->out_cv);
   }
-  pthread_cond_broadcast(&p->turn);
   uint64_t done = p->done_sz;
   pthread_mutex_unlock(&p->lock);
-  free(c.buf);
-  if (canceled) return WKSP_SUCCESS; /* another cgroup failed first: its error is the one */
-  if (!rc && p->o->progress && pthread_equal(pthread_self(), p->caller)) {
+  if (canceled) return WKSP_SUCCESS; /* another thread failed first: its error is the one */
+  if (!rc && p->o->progress && pthread_equal(pthread_self(), p->caller) && done > p->reported) {
     p->reported = done; /* only the calling thread reads or writes it */
     p->o->progress(done, p->pl->data_sz, p->o->progress_ctx);
   }
   return rc;
 }
 
-/* Writes the cgroup frames at checkpoint offset pos0; *pos gets the end. */
+/* Output thread: collects the full blocks from the head cgroup on (across
+ * cgroups that are complete), writes them with one writev, frees them. */
+static int out_write(par_t *p, struct iovec *iov, int cnt, uint64_t at, uint64_t sz) {
+  int e = 0;
+  if (wksp_private_ckpt_test_write_fail_hook) e = wksp_private_ckpt_test_write_fail_hook(at, sz);
+  if (!e) e = wksp_private_frame_writev_all(p->fd, iov, cnt);
+  return e;
+}
+
+static void *out_main(void *arg) {
+  par_t *p = arg;
+  const plan_t *pl = p->pl;
+  struct iovec iov[OUT_IOV_MAX];
+  out_blk_t *batch[OUT_IOV_MAX];
+  uint64_t pos = 0;
+  pthread_mutex_lock(&p->lock);
+  for (;;) {
+    /* Cgroups complete and fully written: the head moves on. */
+    while (p->head < pl->C && p->q[p->head].closed && !p->q[p->head].first) {
+      p->done_sz += cgroup_data_sz(pl, p->head);
+      p->head++;
+      pthread_cond_broadcast(&p->room_cv);
+    }
+    if (p->failed || p->head == pl->C) break;
+    if (!p->q[p->head].first) {
+      pthread_cond_wait(&p->out_cv, &p->lock);
+      continue;
+    }
+    int cnt = 0;
+    for (uint64_t g = p->head; g < pl->C && cnt < OUT_IOV_MAX; g++) {
+      cg_q_t *q = &p->q[g];
+      while (q->first && cnt < OUT_IOV_MAX) {
+        out_blk_t *b = q->first;
+        q->first = b->next;
+        if (!q->first) q->last = NULL;
+        batch[cnt] = b;
+        iov[cnt++] = (struct iovec){b->mem, b->used};
+      }
+      if (!q->closed || q->first) break; /* later cgroups' bytes must wait */
+    }
+    pthread_mutex_unlock(&p->lock);
+    uint64_t n = 0;
+    for (int i = 0; i < cnt; i++) n += batch[i]->used;
+    int e = out_write(p, iov, cnt, p->pos0 + pos, n);
+    pos += n;
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < cnt; i++) {
+      p->q[batch[i]->g].live--;
+      p->live--;
+      batch[i]->next = p->free_blks;
+      p->free_blks = batch[i];
+    }
+    pthread_cond_broadcast(&p->room_cv);
+    if (e) {
+      p->out_rc = WKSP_ERR_FAIL;
+      p->out_errno = e;
+      snprintf(p->out_msg, sizeof p->out_msg,
+               "write of %llu bytes of cgroup frames at offset %llu failed: %s",
+               (unsigned long long)n, (unsigned long long)(p->pos0 + pos - n), strerror(e));
+      par_fail_locked(p);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&p->lock);
+  return NULL;
+}
+
+static void par_fini(par_t *p) {
+  for (uint64_t g = 0; p->q && g < p->pl->C; g++)
+    for (out_blk_t *b = p->q[g].first, *nx; b; b = nx) {
+      nx = b->next;
+      free(b);
+    }
+  for (out_blk_t *b = p->free_blks, *nx; b; b = nx) {
+    nx = b->next;
+    free(b);
+  }
+  free(p->q);
+  pthread_cond_destroy(&p->room_cv);
+  pthread_cond_destroy(&p->out_cv);
+  pthread_mutex_destroy(&p->lock);
+}
+
+/* Writes the LZ4 cgroup frames at checkpoint offset pos0; *pos gets the end. */
+static int write_cgroups_par(int fd, plan_t *pl, uint64_t pos0, const wksp_checkpt_opts_t *o,
+                             uint64_t *pos) {
+  uint32_t threads = o->threads ? o->threads : 1;
+  if (threads > WKSP_CHECKPT_THREADS_MAX) threads = WKSP_CHECKPT_THREADS_MAX;
+  par_t p = {.pl = pl, .fd = fd, .pos0 = pos0, .o = o, .caller = pthread_self()};
+  /* at least one block, so that with one worker the next cgroup can start
+   * while the last blocks of the previous one are written */
+  p.budget = (threads - 1) * (wksp_private_ckpt_par_buf_max / OUT_BLK_SZ);
+  if (!p.budget) p.budget = 1;
+  pthread_mutex_init(&p.lock, NULL);
+  pthread_cond_init(&p.out_cv, NULL);
+  pthread_cond_init(&p.room_cv, NULL);
+  *pos = pos0;
+  int rc = WKSP_SUCCESS;
+  pthread_t out;
+  p.q = calloc(pl->C, sizeof *p.q);
+  if (!p.q) rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt: output queues of %llu cgroups",
+                          (unsigned long long)pl->C);
+  int e = rc ? 0 : pthread_create(&out, NULL, out_main, &p);
+  if (e) rc = wksp_err(WKSP_ERR_NOMEM, e, "checkpt: cannot create the output thread");
+  if (rc) goto done;
+  rc = wksp_private_ckpt_pool_run(threads, pl->C, par_task, &p);
+  pthread_join(out, NULL);
+  wksp_private_ckpt_test_out_peak = p.peak * OUT_BLK_SZ;
+  if (!rc && p.out_rc) rc = wksp_err_again(p.out_rc, p.out_errno, "%s", p.out_msg);
+  if (rc) goto done;
+  uint64_t at = pos0;
+  for (uint64_t g = 0; g < pl->C; g++) {
+    pl->cg_off[g] = at;
+    at += p.q[g].sz;
+  }
+  *pos = at;
+  if (o->progress && p.reported < pl->data_sz) /* others finished the last cgroups */
+    o->progress(pl->data_sz, pl->data_sz, o->progress_ctx);
+done:
+  par_fini(&p);
+  return rc;
+}
+
 static int write_cgroups(int fd, plan_t *pl, int fsc, uint64_t pos0, const wksp_checkpt_opts_t *o,
                          uint64_t *pos) {
-  par_t p = {.pl = pl, .fd = fd, .fsc = fsc, .o = o, .caller = pthread_self(), .pos = pos0};
-  pthread_mutex_init(&p.lock, NULL);
-  pthread_cond_init(&p.turn, NULL);
-  if (pl->C) pl->cg_off[0] = pos0;
-  /* RAW frames are plain copies: more threads would only add a buffer
-   * copy for the frames waiting their turn, so they are written by one. */
-  uint32_t threads = fsc == WKSP_FRAME_RAW ? 1 : o->threads ? o->threads : 1;
-  int rc = wksp_private_ckpt_pool_run(threads, pl->C, par_task, &p);
-  for (uint32_t i = 0; i < p.spare_cnt; i++) free(p.spare[i]);
-  if (!rc && o->progress && p.reported < pl->data_sz) /* others finished the last cgroups */
-    o->progress(pl->data_sz, pl->data_sz, o->progress_ctx);
-  pthread_cond_destroy(&p.turn);
-  pthread_mutex_destroy(&p.lock);
-  *pos = p.pos;
-  return rc;
+  if (fsc == WKSP_FRAME_RAW || !pl->C) return write_cgroups_seq(fd, pl, fsc, pos0, o, pos);
+  return write_cgroups_par(fd, pl, pos0, o, pos);
 }
 
 /* ---- emission -------------------------------------------------------------------- */

@@ -132,9 +132,19 @@ int wksp_private_ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in);
 /* When set, called by checkpoint workers before each cgroup; a non-zero
  * return makes that cgroup fail with FAIL (injected failure tests). */
 extern int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
-/* Bytes a checkpoint worker may buffer while waiting for its frame's turn
- * (64 MiB; tests lower it to exercise the waiting path). */
+/* Output bytes each checkpoint worker but one may hold while its frame waits
+ * for its turn (64 MiB; tests lower it to exercise the waiting path). */
 extern uint64_t wksp_private_ckpt_par_buf_max;
+/* Set by every parallel (v3) checkpoint: the most bytes of output blocks it
+ * held at once (tests check the memory bound against it). */
+extern uint64_t wksp_private_ckpt_test_out_peak;
+/* Largest cgroup frame the pipelined pipe restore buffers whole (64 MiB;
+ * larger ones are decoded as they are read; tests lower it). */
+extern uint64_t wksp_private_ckpt_pipe_frame_max;
+/* When set, called by the checkpoint's output thread before each write of
+ * sz bytes of LZ4 cgroup frames at checkpoint offset pos; a non-zero return
+ * is taken as that write's errno (injected output failure tests). */
+extern int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
 /* Non-zero: publish as on a filesystem without O_TMPFILE (named temp). */
 extern int wksp_private_ckpt_test_no_tmpfile;
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "frame/frame_private.h"
 #include "util/err.h"
 #include "wksp/frame.h"
 #include "wksp/wksp_private.h"
@@ -276,10 +277,17 @@ static int st_body(stream_t *st) {
  * LZ4 chunk sizes) and then walks the 3-byte chunk headers.  The frame's
  * bytes are handed to a worker that decodes them into the target while the
  * calling thread goes on reading; when every worker is busy the calling
- * thread decodes the oldest waiting frame itself.  Memory: about
- * 2 x threads x the largest compressed cgroup frame (frames in the window,
- * queued and being decoded).  The checks are those of the sequential path;
+ * thread decodes the oldest waiting frame itself.  A frame whose end is not
+ * found within wksp_private_ckpt_pipe_frame_max (64 MiB) of the window's
+ * start is not buffered whole: the calling thread decodes it as it reads
+ * it (the window's bytes first, then the pipe), while the workers go on
+ * with the frames queued before it.  Memory: at most 3 x threads buffers of
+ * at most 64 MiB (+ 1 MiB of read slack) each (the window, frames queued and
+ * being decoded, and up to `threads` spare buffers kept for reuse),
+ * whatever the frame sizes.  The checks are those of the sequential path;
  * the target is reset before the first frame is handed out. */
+
+uint64_t wksp_private_ckpt_pipe_frame_max = 64ull << 20;
 
 typedef struct {
   uint8_t *buf; /* owned; the frame is buf[at, at + len) */
@@ -318,7 +326,8 @@ static int win_fill(struct pipe_state *ps, uint64_t want) {
   while (ps->base + ps->len < want && !ps->eof) {
     uint64_t need = want - ps->base;
     if (need > ps->cap) {
-      uint64_t cap = ps->cap * 2 > need ? ps->cap * 2 : need;
+      uint64_t cap = ps->cap * 2 > need ? ps->cap * 2 : need, lim = wksp_private_ckpt_pipe_frame_max;
+      if (cap > lim && need <= lim) cap = lim; /* the bound of the header comment */
       uint8_t *b = realloc(ps->buf, cap);
       if (!b)
         return wksp_err(WKSP_ERR_NOMEM, 0, "%s: %llu-byte window", ps->st->what,
@@ -373,22 +382,31 @@ static void pipe_err(struct pipe_state *ps, int rc) {
   pthread_mutex_unlock(&ps->lock);
 }
 
+/* Decodes the cgroup frame at r's position, whose n allocations are
+ * parts[0, n) (commands already checked), into the target; *end gets the
+ * reader's offset after it. */
+static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp_part_t *parts,
+                       uint64_t n, uint64_t *end) {
+  int rc = wksp_frame_reader_open(r, ps->frame_style, NULL);
+  uint8_t b[CKPT_CMD_SZ];
+  for (uint64_t k = 0; !rc && k <= n; k++) rc = wksp_frame_reader_meta(r, b, sizeof b);
+  for (uint64_t k = 0; !rc && k < n; k++) {
+    const wksp_part_t *p = &parts[k];
+    rc = wksp_frame_reader_data(r, wksp_laddr(ps->w, p->gaddr_lo), p->gaddr_hi - p->gaddr_lo);
+  }
+  if (!rc) rc = wksp_frame_reader_close(r, end);
+  return rc;
+}
+
 /* Decodes a job's frame into the target (unless something already failed). */
 static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
   pthread_mutex_lock(&ps->lock);
   int skip = ps->err != 0;
   pthread_mutex_unlock(&ps->lock);
   wksp_frame_reader_t *r = NULL;
-  int rc = skip ? WKSP_SUCCESS : wksp_frame_reader_init_mem(&r, j->buf + j->at, j->len);
-  if (!skip && !rc) rc = wksp_frame_reader_open(r, ps->frame_style, NULL);
-  uint8_t b[CKPT_CMD_SZ];
-  for (uint64_t k = 0; !skip && !rc && k <= j->n; k++) rc = wksp_frame_reader_meta(r, b, sizeof b);
-  for (uint64_t k = 0; !skip && !rc && k < j->n; k++) {
-    const wksp_part_t *p = &j->parts[k];
-    rc = wksp_frame_reader_data(r, wksp_laddr(ps->w, p->gaddr_lo), p->gaddr_hi - p->gaddr_lo);
-  }
   uint64_t end = 0;
-  if (!skip && !rc) rc = wksp_frame_reader_close(r, &end);
+  int rc = skip ? WKSP_SUCCESS : wksp_frame_reader_init_mem(&r, j->buf + j->at, j->len);
+  if (!skip && !rc) rc = pipe_decode(ps, r, j->parts, j->n, &end);
   if (!skip && !rc && end != j->len)
     rc = wksp_err(WKSP_ERR_CORRUPT, 0, "frame ends at %llu, expected %llu",
                   (unsigned long long)(j->off + end), (unsigned long long)(j->off + j->len));
@@ -399,7 +417,7 @@ static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
   }
   wksp_frame_reader_fini(r);
   pthread_mutex_lock(&ps->lock);
-  if (ps->spare_cnt < PIPE_QUEUE_MAX) {
+  if (ps->spare_cnt < ps->q_max + 1) { /* part of the memory bound */
     ps->spare[ps->spare_cnt] = j->buf;
     ps->spare_cap[ps->spare_cnt++] = j->cap;
     j->buf = NULL;
@@ -494,18 +512,24 @@ static int pipe_footer(stream_t *st, uint64_t off, void *arg) {
 }
 
 /* Where the cgroup frame whose data starts at `at` ends: walks the chunk
- * headers of allocations parts[first, cnt) (RAW: their sizes). */
+ * headers of allocations parts[first, cnt) (RAW: their sizes).  *end = 0
+ * (and SUCCESS) when the frame does not end within
+ * wksp_private_ckpt_pipe_frame_max bytes of the window's start. */
 static int pipe_walk(struct pipe_state *ps, uint64_t first, uint64_t at, uint64_t *end) {
   stream_t *st = ps->st;
+  uint64_t lim = ps->base + wksp_private_ckpt_pipe_frame_max;
   int rc = WKSP_SUCCESS;
+  *end = 0;
   for (uint64_t k = first; !rc && k < st->cnt; k++) {
     uint64_t sz = st->parts[k].gaddr_hi - st->parts[k].gaddr_lo;
     if (st->hdr.frame_style == WKSP_FRAME_RAW) {
       at += sz;
+      if (at > lim) return WKSP_SUCCESS;
       continue;
     }
     while (!rc && sz) {
       uint64_t usz = sz < WKSP_FRAME_CHUNK_MAX ? sz : WKSP_FRAME_CHUNK_MAX;
+      if (at + 3 > lim) return WKSP_SUCCESS;
       rc = win_fill(ps, at + 3);
       if (rc) break;
       if (ps->base + ps->len < at + 3) break; /* truncated: found below */
@@ -567,6 +591,38 @@ static int pipe_dispatch(struct pipe_state *ps, uint64_t off, uint64_t end, uint
   return WKSP_SUCCESS;
 }
 
+/* The cgroup frame at off, too large for the window, decoded by the calling
+ * thread as it is read: the window's bytes from off, then the pipe.  The
+ * window then holds what the reader read beyond the frame. */
+static int pipe_stream_frame(struct pipe_state *ps, uint64_t off, uint64_t first, uint64_t *end) {
+  stream_t *st = ps->st;
+  wksp_frame_reader_t *r = NULL;
+  uint64_t len = 0;
+  int rc = st_touch(st);
+  if (!rc)
+    rc = wksp_private_frame_reader_init_fd_prefix(&r, ps->fd, ps->buf + (off - ps->base),
+                                                  ps->base + ps->len - off);
+  if (!rc) rc = pipe_decode(ps, r, st->parts + first, st->cnt - first, &len);
+  if (!rc) {
+    const uint8_t *rest;
+    size_t n;
+    wksp_private_frame_reader_buffered(r, &rest, &n);
+    if (n > ps->cap) { /* cannot happen: read-ahead <= 256 KiB <= the window */
+      rc = wksp_err(WKSP_ERR_NOMEM, 0, "%s: window", st->what);
+    } else {
+      memmove(ps->buf, rest, n);
+      ps->base = off + len;
+      ps->len = n;
+      *end = off + len;
+      st_cgroup_done(st, off, first);
+    }
+  } else if (rc != WKSP_ERR_NOMEM) {
+    rc = st_fail(st, rc, "cgroup frame");
+  }
+  wksp_frame_reader_fini(r);
+  return rc;
+}
+
 static int pipe_frames(struct pipe_state *ps) {
   stream_t *st = ps->st;
   uint64_t off = STREAM_BASE, prev_app = 0;
@@ -593,7 +649,8 @@ static int pipe_frames(struct pipe_state *ps) {
                       (unsigned long long)CKPT_CGROUP_MAX);
     uint64_t end = 0;
     rc = pipe_walk(ps, f.first, f.data, &end);
-    if (!rc) rc = pipe_dispatch(ps, off, end, f.first);
+    if (!rc && end) rc = pipe_dispatch(ps, off, end, f.first);
+    else if (!rc) rc = pipe_stream_frame(ps, off, f.first, &end);
     off = end;
   }
   return rc;

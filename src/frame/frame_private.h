@@ -33,6 +33,36 @@ static inline const char *frame_style_name(int style) {
  * writer's fd mode and the parallel checkpoint's ordered output use it. */
 int wksp_private_frame_writev_all(int fd, struct iovec *iov, int cnt);
 
+/* Regions mode (the parallel checkpoint's output): the writer produces its
+ * bytes straight into memory regions supplied one after the other by fn, so
+ * that they can be written out elsewhere (another thread) without a copy.
+ * fn(ctx, full, used, &mem, &sz) is called when the current region cannot
+ * take the next piece: `full` (NULL at the first call) is the region handed
+ * back, holding `used` bytes of output (the rest of it is unused: an LZ4
+ * chunk is never split across regions, so up to FRAME_CHUNK_HDR +
+ * FRAME_CSZ_MAX - 1 bytes at a region's end can stay unused); fn returns 0
+ * with a new region of at least FRAME_CHUNK_HDR + FRAME_CSZ_MAX bytes in
+ * *mem, *sz, or a positive errno value, which fails the writer (FAIL).  The
+ * last region's used bytes are the writer's offset minus the bytes of the
+ * regions handed back.  The writer never frees a region.  Only the
+ * allocation can fail: NOMEM. */
+typedef int (*wksp_private_frame_region_fn_t)(void *ctx, uint8_t *full, size_t used, uint8_t **mem,
+                                              size_t *sz);
+int wksp_private_frame_writer_init_regions(wksp_frame_writer_t **out,
+                                           wksp_private_frame_region_fn_t fn, void *ctx);
+
+/* A reader on fd whose first pre_sz input bytes were already read from it
+ * into [pre, pre + pre_sz) (kept by the caller, unchanged, until fini):
+ * those are consumed first, then the fd.  Such a reader cannot seek.  As
+ * wksp_frame_reader_init_fd otherwise. */
+int wksp_private_frame_reader_init_fd_prefix(wksp_frame_reader_t **out, int fd, const void *pre,
+                                             size_t pre_sz);
+/* Input the reader holds but has not consumed (prefix remainder or its
+ * read-ahead): the bytes at offsets [offset, offset + *n) are at *p, valid
+ * until the next call on the reader. */
+void wksp_private_frame_reader_buffered(const wksp_frame_reader_t *r, const uint8_t **p,
+                                        size_t *n);
+
 /* Tests: exact != 0 makes the writer copy every LZ4 chunk into the ring, as
  * the reference does, instead of compressing eligible chunks in place (the
  * bytes must be the same either way). */

@@ -43,6 +43,8 @@ struct wksp_frame_reader {
   uint64_t fd_base;            /* fd position of checkpoint offset 0 */
   uint8_t *rbuf;               /* fd mode: bytes [rlo, rhi) are at offsets [off, ...) */
   size_t rlo, rhi;
+  const uint8_t *pre;          /* fd mode: input bytes read before, consumed first; */
+  size_t pre_len;              /* rbuf stays empty while pre_len > 0 */
 
   uint64_t off;                /* offset of the next byte to consume */
   int style;                   /* style of the open frame; 0 outside a frame */
@@ -101,6 +103,17 @@ static int peek(wksp_frame_reader_t *r, size_t n, const uint8_t **p) {
     *p = r->mem + r->off;
     return 0;
   }
+  if (r->pre_len) {
+    if (n <= r->pre_len) {
+      *p = r->pre;
+      return 0;
+    }
+    /* the piece spans the prefix's end: its remainder moves to the empty buffer */
+    memcpy(r->rbuf, r->pre, r->pre_len);
+    r->rlo = 0;
+    r->rhi = r->pre_len;
+    r->pre_len = 0;
+  }
   if (r->rhi - r->rlo < n) {
     if (RBUF_SZ - r->rlo < n) { /* not enough room behind: move the tail to the front */
       memmove(r->rbuf, r->rbuf + r->rlo, r->rhi - r->rlo);
@@ -120,7 +133,12 @@ static int peek(wksp_frame_reader_t *r, size_t n, const uint8_t **p) {
 
 static void consume(wksp_frame_reader_t *r, size_t n) {
   r->off += n;
-  if (r->fd >= 0) r->rlo += n;
+  if (r->pre_len) {
+    r->pre += n;
+    r->pre_len -= n;
+  } else if (r->fd >= 0) {
+    r->rlo += n;
+  }
 }
 
 /* Reads n raw bytes into dst: buffered bytes first, then large remainders
@@ -135,7 +153,14 @@ static int read_raw(wksp_frame_reader_t *r, uint8_t *dst, size_t n) {
     consume(r, n);
     return 0;
   }
-  size_t k = r->rhi - r->rlo < n ? r->rhi - r->rlo : n;
+  size_t k = r->pre_len < n ? r->pre_len : n;
+  if (k) { /* the prefix first */
+    memcpy(dst, r->pre, k);
+    consume(r, k);
+    dst += k;
+    n -= k;
+  }
+  k = r->rhi - r->rlo < n ? r->rhi - r->rlo : n;
   memcpy(dst, r->rbuf + r->rlo, k);
   consume(r, k);
   dst += k;
@@ -290,6 +315,23 @@ int wksp_frame_reader_init_fd(wksp_frame_reader_t **out, int fd) {
   (*out)->seekable = pos >= 0;
   (*out)->fd_base = pos >= 0 ? (uint64_t)pos : 0;
   return 0;
+}
+
+int wksp_private_frame_reader_init_fd_prefix(wksp_frame_reader_t **out, int fd, const void *pre,
+                                             size_t pre_sz) {
+  int rc = wksp_frame_reader_init_fd(out, fd);
+  if (!rc) {
+    (*out)->pre = pre;
+    (*out)->pre_len = pre_sz;
+    (*out)->seekable = 0; /* the prefix is not in the file */
+  }
+  return rc;
+}
+
+void wksp_private_frame_reader_buffered(const wksp_frame_reader_t *r, const uint8_t **p,
+                                        size_t *n) {
+  *p = r->pre_len ? r->pre : r->rbuf + r->rlo;
+  *n = r->pre_len ? r->pre_len : r->fd >= 0 ? r->rhi - r->rlo : 0;
 }
 
 int wksp_frame_reader_init_mem(wksp_frame_reader_t **out, const void *mem, size_t sz) {

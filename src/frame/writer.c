@@ -30,13 +30,16 @@ enum {
   FAIL_MSG_MAX = 512
 };
 
-enum { OUT_SINK, OUT_FD, OUT_MEM };
+enum { OUT_SINK, OUT_FD, OUT_MEM, OUT_REGIONS };
 
 struct wksp_frame_writer {
   int out_kind;
   int fd;                       /* OUT_FD */
-  uint8_t *mem;                 /* OUT_MEM */
+  uint8_t *mem;                 /* OUT_MEM, OUT_REGIONS (the current region) */
   size_t mem_sz;
+  uint64_t mem_at;              /* OUT_REGIONS: offset of the current region's first byte */
+  wksp_private_frame_region_fn_t region_fn; /* OUT_REGIONS */
+  void *region_ctx;
   wksp_frame_sink_fn_t sink;    /* OUT_SINK */
   void *sink_ctx;
 
@@ -121,7 +124,7 @@ static int deliver(wksp_frame_writer_t *w) {
   int rc = 0;
   switch (w->out_kind) {
   case OUT_FD: rc = writev_all(w, w->iov, w->iovcnt); break;
-  default: { /* OUT_SINK; OUT_MEM never has pending iovecs */
+  default: { /* OUT_SINK; OUT_MEM and OUT_REGIONS never have pending iovecs */
     int e = w->sink(w->sink_ctx, w->iov, w->iovcnt);
     if (e)
       rc = wksp_err(WKSP_ERR_FAIL, e > 0 ? e : EIO,
@@ -180,7 +183,46 @@ static void mem_put(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
   w->delivered = w->off;
 }
 
+/* Regions mode: hands the current region over with its bytes and gets the
+ * next one, which must hold at least `need` bytes. */
+static int region_next(wksp_frame_writer_t *w, size_t need) {
+  uint8_t *mem = NULL;
+  size_t sz = 0;
+  int e = w->region_fn(w->region_ctx, w->mem, (size_t)(w->off - w->mem_at), &mem, &sz);
+  if (!e && (!mem || sz < need)) e = EINVAL;
+  if (e)
+    return wksp_err(WKSP_ERR_FAIL, e,
+                    "frame writer: no output region of at least %zu bytes at offset %lu", need,
+                    (unsigned long)w->off);
+  w->mem = mem;
+  w->mem_sz = sz;
+  w->mem_at = w->off;
+  return 0;
+}
+
+static size_t region_room(const wksp_frame_writer_t *w) {
+  return w->mem_sz - (size_t)(w->off - w->mem_at);
+}
+
+/* Regions mode: copies n bytes, moving to new regions as they fill up. */
+static int region_put(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
+  while (n) {
+    if (!region_room(w)) {
+      int rc = region_next(w, 1);
+      if (rc) return rc;
+    }
+    size_t k = region_room(w) < n ? region_room(w) : n;
+    memcpy(w->mem + (w->off - w->mem_at), src, k);
+    w->off += k;
+    w->delivered = w->off;
+    src += k;
+    n -= k;
+  }
+  return 0;
+}
+
 static int append_copy(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
+  if (w->out_kind == OUT_REGIONS) return region_put(w, src, n);
   int rc = check_room(w, n);
   if (!rc && w->out_kind == OUT_MEM) {
     mem_put(w, src, n);
@@ -200,6 +242,7 @@ static int append_copy(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
 }
 
 static int append_ref(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
+  if (w->out_kind == OUT_REGIONS) return region_put(w, src, n);
   int rc = check_room(w, n);
   if (!rc && w->out_kind == OUT_MEM) {
     mem_put(w, src, n);
@@ -289,11 +332,15 @@ static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz, int
     in = w->ring + w->cursor;
   }
   size_t bound = frame_csz_bound(usz);
-  /* memory mode compresses straight into the region when the worst case fits */
-  int out_direct = w->out_kind == OUT_MEM && FRAME_CHUNK_HDR + bound <= w->mem_sz - w->off;
-  int rc = out_direct ? 0 : gather_reserve(w, FRAME_CHUNK_HDR + bound);
+  /* memory mode compresses straight into the region when the worst case
+   * fits; regions mode always, moving to the next region first if needed */
+  int rc = 0, out_direct = w->out_kind == OUT_REGIONS;
+  if (out_direct && region_room(w) < FRAME_CHUNK_HDR + bound)
+    rc = region_next(w, FRAME_CHUNK_HDR + FRAME_CSZ_MAX);
+  if (w->out_kind == OUT_MEM) out_direct = FRAME_CHUNK_HDR + bound <= w->mem_sz - w->off;
+  if (!rc && !out_direct) rc = gather_reserve(w, FRAME_CHUNK_HDR + bound);
   if (rc) return rc;
-  uint8_t *out = out_direct ? w->mem + w->off : w->gather + w->gather_used;
+  uint8_t *out = out_direct ? w->mem + (w->off - w->mem_at) : w->gather + w->gather_used;
   int csz = LZ4_compress_fast_continue(w->lz4, (const char *)in, (char *)out + FRAME_CHUNK_HDR,
                                        (int)usz, (int)bound, 1);
   if (csz <= 0)
@@ -392,6 +439,17 @@ int wksp_frame_writer_init_mem(wksp_frame_writer_t **out, void *mem, size_t sz) 
   if (!rc) {
     (*out)->mem = mem;
     (*out)->mem_sz = sz;
+  }
+  return rc;
+}
+
+int wksp_private_frame_writer_init_regions(wksp_frame_writer_t **out,
+                                           wksp_private_frame_region_fn_t fn, void *ctx) {
+  *out = NULL;
+  int rc = writer_new(out, OUT_REGIONS, "wksp_private_frame_writer_init_regions");
+  if (!rc) {
+    (*out)->region_fn = fn;
+    (*out)->region_ctx = ctx;
   }
   return rc;
 }

@@ -773,6 +773,103 @@ static void test_parallel_pipe(void) {
   ws_free(w);
 }
 
+/* Pipes with frames larger than the pipelined reader's buffer limit
+ * (lowered from 64 MiB to 64 KiB, and to 1 byte): those frames are decoded
+ * as they are read; the result is the same for 1-3 threads, v2 and v3.  A
+ * stream cut inside such a frame is CORRUPT with the target reset. */
+static void test_parallel_pipe_big_frames(void) {
+  uint64_t rng = 4;
+  wksp_t *w = ws_new("par", 1, 2048, 16 << 20);
+  CHECK(w);
+  ws_fill(w, 400, 120000, 1, &rng);
+  wksp_t *d = ws_new("dst", 1, 2048, 16 << 20);
+  uint8_t a[32], c[32];
+  ws_digest(w, a);
+  uint64_t old = wksp_private_ckpt_pipe_frame_max;
+  char p[512];
+  snprintf(p, sizeof p, "%s/big.ckpt", dir);
+  for (int style = 2; style <= 3; style++) {
+    unlink(p);
+    CHECK_OK(wksp_checkpt(w, p, &(wksp_checkpt_opts_t){.style = style, .threads = 2}));
+    size_t n = 0;
+    uint8_t *b = (uint8_t *)vec_slurp(p, &n);
+    CHECK(b);
+    for (int k = 0; k < 4; k++) {
+      wksp_private_ckpt_pipe_frame_max = k % 2 ? 1 : 65536;
+      size_t len = k < 2 ? n : n / 2; /* k >= 2: cut inside a large frame */
+      for (uint32_t t = 1; t <= 3; t++) {
+        int pfd[2];
+        CHECK(!pipe(pfd));
+        pump_t f = {.fd = pfd[1], .b = b, .sz = len};
+        pthread_t th;
+        CHECK(!pthread_create(&th, NULL, pump_main, &f));
+        int rc = wksp_restore_fd(d, pfd[0], "pipe", &(wksp_restore_opts_t){.seed = 2, .threads = t});
+        close(pfd[0]);
+        pthread_join(th, NULL);
+        if (k < 2) {
+          CHECK_OK(rc);
+          ws_digest(d, c);
+          CHECK(!memcmp(a, c, 32));
+        } else {
+          CHECK_ERR(rc, WKSP_ERR_CORRUPT);
+          CHECK(strstr(wksp_errmsg(), "(target reset to empty)"));
+          wksp_usage_t u;
+          CHECK_OK(wksp_usage(d, NULL, 0, &u));
+          CHECK_EQ(u.used_sz, 0);
+        }
+      }
+    }
+    free(b);
+  }
+  wksp_private_ckpt_pipe_frame_max = old;
+  unlink(p);
+  ws_free(d);
+  ws_free(w);
+}
+
+/* Frames of many output blocks (random bytes: ~20 MiB per frame) with the
+ * per-thread budget lowered to 16 MiB: the output blocks held at once stay
+ * within the bound of checkpt.c, (threads - 1) x budget (at least one 2 MiB
+ * block) + 8 MiB, also when a frame that filled the budget while waiting
+ * becomes the head; the file is the same for 1-4 threads. */
+static void test_parallel_memory_bound(void) {
+  uint64_t rng = 5;
+  wksp_t *w = ws_new("mem", 1, 1024, 128 << 20);
+  CHECK(w);
+  ws_fill(w, 100, 2 << 20, 0, &rng);
+  uint64_t old = wksp_private_ckpt_par_buf_max;
+  wksp_private_ckpt_par_buf_max = 16 << 20;
+  char p[512];
+  snprintf(p, sizeof p, "%s/mem.ckpt", dir);
+  uint8_t *ref = NULL;
+  uint64_t ref_sz = 0;
+  for (uint32_t t = 1; t <= 4; t++) {
+    unlink(p);
+    CHECK_OK(wksp_checkpt(w, p, &(wksp_checkpt_opts_t){.style = 3, .threads = t, .uinfo = "m"}));
+    uint64_t budget = (t - 1) * (16ull << 20);
+    if (budget < (2u << 20)) budget = 2u << 20;
+    if (wksp_private_ckpt_test_out_peak > budget + (8u << 20))
+      fprintf(stderr, "%u threads: %llu bytes of output blocks at once\n", t,
+              (unsigned long long)wksp_private_ckpt_test_out_peak);
+    CHECK(wksp_private_ckpt_test_out_peak <= budget + (8u << 20));
+    CHECK(wksp_private_ckpt_test_out_peak >= (4u << 20)); /* frames of several blocks */
+    uint64_t sz;
+    uint8_t *b = frames_of(p, &sz);
+    CHECK(b);
+    if (!ref) {
+      ref = b;
+      ref_sz = sz;
+    } else {
+      CHECK(sz == ref_sz && !memcmp(b, ref, sz));
+      free(b);
+    }
+  }
+  free(ref);
+  unlink(p);
+  wksp_private_ckpt_par_buf_max = old;
+  ws_free(w);
+}
+
 static int fail_at_5(uint64_t g) { return g == 5; }
 
 /* A failing worker ends the checkpoint: no file, no thread left behind. */
@@ -793,6 +890,70 @@ static void test_parallel_failure(void) {
     CHECK_EQ(dir_count(), 0);
     CHECK_EQ(thread_count(), before);
   }
+  ws_free(w);
+}
+
+/* The output thread's write fails (EIO, ENOSPC injected at the first and
+ * at a later write; EPIPE from a real pipe whose reader is gone): FAIL with
+ * that errno, nothing at the path, no thread left behind, for 1-4 workers
+ * and with the per-worker buffer lowered so that workers are waiting for
+ * their turn when the failure comes. */
+static uint64_t g_write_fail_pos;
+static int g_write_fail_errno;
+static int write_fail_hook(uint64_t pos, uint64_t sz) {
+  return pos + sz > g_write_fail_pos ? g_write_fail_errno : 0; /* the write reaching that offset */
+}
+
+static void *read_some_main(void *arg) {
+  int fd = *(int *)arg;
+  static uint8_t buf[65536];
+  for (size_t got = 0; got < (1u << 20);) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  close(fd);
+  return NULL;
+}
+
+static void test_parallel_output_failure(void) {
+  wksp_t *w = ws_new("out", 1, 2048, 16 << 20);
+  CHECK(w);
+  uint64_t rng = 9;
+  ws_fill(w, 700, 40000, 1, &rng);
+  char p[512];
+  snprintf(p, sizeof p, "%s/ofail.ckpt", dir);
+  int before = thread_count();
+  uint64_t old = wksp_private_ckpt_par_buf_max;
+  for (int k = 0; k < 4; k++) {
+    g_write_fail_errno = k % 2 ? ENOSPC : EIO;
+    g_write_fail_pos = k < 2 ? 0 : 1u << 20;
+    wksp_private_ckpt_par_buf_max = k == 3 ? 65536 : old;
+    for (uint32_t t = 1; t <= 4; t++) {
+      wksp_private_ckpt_test_write_fail_hook = write_fail_hook;
+      int rc = wksp_checkpt(w, p, &(wksp_checkpt_opts_t){.style = 3, .threads = t});
+      wksp_private_ckpt_test_write_fail_hook = NULL;
+      CHECK_ERR(rc, WKSP_ERR_FAIL);
+      CHECK_EQ(wksp_errno(), g_write_fail_errno);
+      CHECK(strstr(wksp_errmsg(), "cgroup frames") && strstr(wksp_errmsg(), p));
+      CHECK_EQ(dir_count(), 0);
+      CHECK_EQ(thread_count(), before);
+    }
+  }
+  wksp_private_ckpt_par_buf_max = old;
+  for (uint32_t t = 1; t <= 2; t++) { /* SIGPIPE is ignored (main) */
+    int pfd[2];
+    CHECK(!pipe(pfd));
+    pthread_t th; /* the reader goes away after the header and some frames */
+    CHECK(!pthread_create(&th, NULL, read_some_main, &pfd[0]));
+    int rc = wksp_checkpt_fd(w, pfd[1], "gone", &(wksp_checkpt_opts_t){.style = 3, .threads = t});
+    pthread_join(th, NULL);
+    close(pfd[1]);
+    CHECK_ERR(rc, WKSP_ERR_FAIL);
+    CHECK_EQ(wksp_errno(), EPIPE);
+    CHECK_EQ(thread_count(), before);
+  }
+  CHECK_OK(wksp_verify(w));
   ws_free(w);
 }
 
@@ -821,7 +982,10 @@ int main(void) {
   TEST_RUN(test_parallel_identity_large_allocs);
   TEST_RUN(test_parallel_identity_big_frames);
   TEST_RUN(test_parallel_pipe);
+  TEST_RUN(test_parallel_pipe_big_frames);
   TEST_RUN(test_parallel_failure);
+  TEST_RUN(test_parallel_output_failure);
+  TEST_RUN(test_parallel_memory_bound);
   rm_dir(dir);
   rmdir(dir);
   return test_done();

@@ -540,6 +540,78 @@ static void test_lz4_in_place_identical(void) {
 }
 
 
+/* Regions mode (the parallel checkpoint's output): the regions handed back,
+ * concatenated, are exactly the sink writer's bytes for random scripts of
+ * every style, with regions of the minimum size and of random sizes; a
+ * failing or too small supply of regions fails the writer with FAIL. */
+typedef struct {
+  ftl_buf_t out;    /* bytes of the regions handed back */
+  uint8_t *cur;     /* region being filled */
+  uint64_t s;       /* rng for the region sizes (0: always the minimum) */
+  int fail_at;      /* call number that fails (0 never) */
+  int calls;
+  size_t small;     /* non-zero: hand out regions of this (too small) size */
+} regions_t;
+
+static int regions_fn(void *ctx, uint8_t *full, size_t used, uint8_t **mem, size_t *sz) {
+  regions_t *r = ctx;
+  if (full != r->cur) return EFAULT; /* the writer hands back the region it was given */
+  if (full && ftl_buf_append(&r->out, full, used)) return ENOMEM;
+  free(r->cur);
+  r->cur = NULL;
+  if (++r->calls == r->fail_at) return ENOSPC;
+  size_t n = FRAME_CHUNK_HDR + FRAME_CSZ_MAX;
+  if (r->s) n += (size_t)(ftl_rng(&r->s) % 300000);
+  if (r->small) n = r->small;
+  r->cur = malloc(n);
+  *mem = r->cur;
+  *sz = n;
+  return 0;
+}
+
+static void test_writer_regions(void) {
+  ftl_buf_t ref = { 0 };
+  for (int i = 0; i < 24; i++) {
+    tscript_t sc = script_new(g_seed * 17 + (uint64_t)i, 4u << 20);
+    wksp_frame_writer_t *w;
+    ref.sz = 0;
+    CHECK_OK(wksp_frame_writer_init_sink(&w, ftl_sink, &ref));
+    CHECK(!script_write(w, &sc, 1));
+    CHECK_OK(wksp_frame_writer_fini(w, NULL));
+    regions_t r = { .s = i % 2 ? g_seed + (uint64_t)i : 0 };
+    CHECK_OK(wksp_private_frame_writer_init_regions(&w, regions_fn, &r));
+    CHECK(!script_write(w, &sc, 0));
+    uint64_t total = 0;
+    CHECK_OK(wksp_frame_writer_fini(w, &total));
+    if (r.cur) ftl_buf_append(&r.out, r.cur, (size_t)(total - r.out.sz));
+    CHECK_EQ(total, ref.sz);
+    CHECK(r.out.sz == ref.sz && !memcmp(r.out.p, ref.p, ref.sz));
+    free(r.cur);
+    free(r.out.p);
+    script_free(&sc);
+  }
+  free(ref.p);
+
+  /* failures: the supply fails (its errno), or offers too little room */
+  uint8_t *text = malloc(1u << 20);
+  ftl_fill_text(text, 1u << 20, 5);
+  for (int k = 0; k < 2; k++) {
+    regions_t r = { .fail_at = k ? 0 : 3, .small = k ? 100 : 0 };
+    wksp_frame_writer_t *w;
+    CHECK_OK(wksp_private_frame_writer_init_regions(&w, regions_fn, &r));
+    CHECK_OK(wksp_frame_writer_open(w, WKSP_FRAME_LZ4, NULL));
+    int rc = wksp_frame_writer_data(w, text, 1u << 20);
+    CHECK_ERR(rc, WKSP_ERR_FAIL);
+    CHECK_EQ(wksp_errno(), k ? EINVAL : ENOSPC);
+    CHECK(strstr(wksp_errmsg(), "output region"));
+    CHECK_ERR(wksp_frame_writer_close(w, NULL), WKSP_ERR_FAIL);
+    CHECK_ERR(wksp_frame_writer_fini(w, NULL), WKSP_ERR_FAIL);
+    free(r.cur);
+    free(r.out.p);
+  }
+  free(text);
+}
+
 /* Seeks on a file reader to arbitrary offsets after buffered and direct
  * (large RAW) reads: the bytes read after each seek are the file's. */
 static void test_reader_seek_after_direct_reads(void) {
@@ -945,6 +1017,7 @@ int main(void) {
   TEST_RUN(test_reader_history_growth);
   TEST_RUN(test_writer_gather_refills);
   TEST_RUN(test_lz4_in_place_identical);
+  TEST_RUN(test_writer_regions);
   TEST_RUN(test_roundtrip_all_modes);
   TEST_RUN(test_writer_eintr);
   TEST_RUN(test_reader_eintr);
