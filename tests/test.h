@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <unistd.h>
 
 static int test_cur_failed;
 static int test_n_failed;
@@ -89,6 +91,23 @@ static inline uint64_t test_seed(void) {
   uint64_t s = e ? strtoull(e, NULL, 0) : 0x5eed1234ull;
   fprintf(stderr, "%s: WKSP_TEST_SEED=%" PRIu64 "\n", test_prog_name(), s);
   return s;
+}
+
+/* Threads of this process; with want >= 0, given up to 1 s to come down to
+ * want: a thread pthread_join has reaped can stay listed in /proc/self/task
+ * for a moment while the kernel finishes its exit; one really left behind
+ * stays. */
+static inline int test_thread_count(int want) {
+  int n = -1;
+  for (int i = 0; i == 0 || (want >= 0 && n != want && i < 1000); i++) {
+    if (i) usleep(1000);
+    DIR *h = opendir("/proc/self/task");
+    struct dirent *e;
+    n = 0;
+    while (h && (e = readdir(h))) n += e->d_name[0] != '.';
+    if (h) closedir(h);
+  }
+  return n;
 }
 
 #endif

@@ -650,15 +650,6 @@ static void test_publish_sigkill(void) {
 
 /* ---- parallel checkpoint (issue 6) --------------------------------------------------------- */
 
-static int thread_count(void) {
-  DIR *h = opendir("/proc/self/task");
-  struct dirent *e;
-  int n = 0;
-  while (h && (e = readdir(h))) n += e->d_name[0] != '.';
-  if (h) closedir(h);
-  return n;
-}
-
 /* What must not depend on the thread count: the bytes of all cgroup frames
  * (one region, frames back to back), each frame's allocation count, and
  * the footer apart from the offsets that move with the info frame's
@@ -880,7 +871,7 @@ static void test_parallel_failure(void) {
   ws_fill(w, 600, 20000, 1, &rng);
   char p[512];
   snprintf(p, sizeof p, "%s/pfail.ckpt", dir);
-  int before = thread_count();
+  int before = test_thread_count(-1);
   for (uint32_t t = 1; t <= 4; t++) {
     wksp_private_ckpt_test_fail_hook = fail_at_5;
     int rc = wksp_checkpt(w, p, &(wksp_checkpt_opts_t){.threads = t});
@@ -888,7 +879,7 @@ static void test_parallel_failure(void) {
     CHECK_ERR(rc, WKSP_ERR_FAIL);
     CHECK(strstr(wksp_errmsg(), "injected failure at cgroup 5"));
     CHECK_EQ(dir_count(), 0);
-    CHECK_EQ(thread_count(), before);
+    CHECK_EQ(test_thread_count(before), before);
   }
   ws_free(w);
 }
@@ -923,7 +914,7 @@ static void test_parallel_output_failure(void) {
   ws_fill(w, 700, 40000, 1, &rng);
   char p[512];
   snprintf(p, sizeof p, "%s/ofail.ckpt", dir);
-  int before = thread_count();
+  int before = test_thread_count(-1);
   uint64_t old = wksp_private_ckpt_par_buf_max;
   for (int k = 0; k < 4; k++) {
     g_write_fail_errno = k % 2 ? ENOSPC : EIO;
@@ -937,7 +928,7 @@ static void test_parallel_output_failure(void) {
       CHECK_EQ(wksp_errno(), g_write_fail_errno);
       CHECK(strstr(wksp_errmsg(), "cgroup frames") && strstr(wksp_errmsg(), p));
       CHECK_EQ(dir_count(), 0);
-      CHECK_EQ(thread_count(), before);
+      CHECK_EQ(test_thread_count(before), before);
     }
   }
   wksp_private_ckpt_par_buf_max = old;
@@ -951,7 +942,7 @@ static void test_parallel_output_failure(void) {
     close(pfd[1]);
     CHECK_ERR(rc, WKSP_ERR_FAIL);
     CHECK_EQ(wksp_errno(), EPIPE);
-    CHECK_EQ(thread_count(), before);
+    CHECK_EQ(test_thread_count(before), before);
   }
   CHECK_OK(wksp_verify(w));
   ws_free(w);

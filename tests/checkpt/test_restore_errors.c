@@ -196,23 +196,13 @@ static void test_truncate_v2(void) {
   free(b);
 }
 
-/* Threads of this process (restores must leave none behind). */
-static int thread_count(void) {
-  DIR *h = opendir("/proc/self/task");
-  struct dirent *e;
-  int n = 0;
-  while (h && (e = readdir(h))) n += e->d_name[0] != '.';
-  if (h) closedir(h);
-  return n;
-}
-
 static void test_truncate_v3(void) {
   uint64_t sz = 0;
   uint8_t *b = make_ckpt(3, &sz);
   CHECK(b);
   truncations(b, sz);
   free(b);
-  CHECK_EQ(thread_count(), 1); /* failed pipelined restores joined their workers */
+  CHECK_EQ(test_thread_count(1), 1); /* failed pipelined restores joined their workers */
 }
 
 static void test_corrupt_v2(void) {

@@ -192,7 +192,8 @@ static int check_case(wksp_t *src, const config_t *c, int fi, long k, tally_t *t
   }
   if (c->target == TGT_PIPE) free(d.b);
   if (rel_proc_count("fd") != fds) bad = fprintf(stderr, "descriptor leak: %d -> %d\n", fds, rel_proc_count("fd"));
-  if (rel_proc_count("task") != tasks) bad = fprintf(stderr, "thread left: %d -> %d\n", tasks, rel_proc_count("task"));
+  int tasks_now = test_thread_count(tasks);
+  if (tasks_now != tasks) bad = fprintf(stderr, "thread left: %d -> %d\n", tasks, tasks_now);
   if (bad)
     fprintf(stderr, "  case: style %d threads %d target %d no_tmpfile %d, fault %s at call %ld (%s) of %ld: rc %d %s\n",
             c->style, c->threads, c->target, c->no_tmpfile, f->name, k, call ? call : "?", ncalls, rc, err_copy);
