@@ -191,7 +191,7 @@ static int region_next(wksp_frame_writer_t *w, size_t need) {
   int e = w->region_fn(w->region_ctx, w->mem, (size_t)(w->off - w->mem_at), &mem, &sz);
   if (!e && (!mem || sz < need)) e = EINVAL;
   if (e)
-    return wksp_err(WKSP_ERR_FAIL, e,
+    return wksp_err(e == ENOMEM ? WKSP_ERR_NOMEM : WKSP_ERR_FAIL, e,
                     "frame writer: no output region of at least %zu bytes at offset %lu", need,
                     (unsigned long)w->off);
   w->mem = mem;
