@@ -164,16 +164,7 @@ static void test_vectors_restore(void) {
     CHECK(b);
     for (uint32_t t = 1; t <= 3; t += 2) {
       wksp_t *w = ws_new("target", 5, v.part_max, v.data_max);
-      int pfd[2];
-      CHECK(!pipe(pfd));
-      pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
-      pthread_t th;
-      CHECK(!pthread_create(&th, NULL, pump_main, &pm));
-      wksp_restore_opts_t ro = {.seed = 3, .threads = t};
-      int rc = wksp_restore_fd(w, pfd[0], v.name, &ro);
-      close(pfd[0]);
-      pthread_join(th, NULL);
-      CHECK_OK(rc);
+      CHECK_OK(restore_piped(w, b, sz, v.name, &(wksp_restore_opts_t){.seed = 3, .threads = t}));
       CHECK(check_manifest(w, &v));
       ws_free(w);
     }
@@ -229,15 +220,8 @@ static void test_vectors_target_too_small(void) {
   /* Through a pipe too (spooled because the source region does not fit). */
   size_t sz;
   uint8_t *b = (uint8_t *)vec_slurp(v.ckpt, &sz);
-  int pfd[2];
-  CHECK(b && !pipe(pfd));
-  pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
-  pthread_t th;
-  CHECK(!pthread_create(&th, NULL, pump_main, &pm));
-  int rc = wksp_restore_fd(w, pfd[0], "pipe", NULL);
-  close(pfd[0]);
-  pthread_join(th, NULL);
-  CHECK_ERR(rc, WKSP_ERR_FULL);
+  CHECK(b);
+  CHECK_ERR(restore_piped(w, b, sz, "pipe", NULL), WKSP_ERR_FULL);
   ws_digest(w, after);
   CHECK(!memcmp(before, after, 32));
   free(b);
@@ -498,15 +482,7 @@ static void test_two_volumes(void) {
     if (!mode) {
       rc = wksp_restore(d, path, NULL);
     } else {
-      int pfd[2];
-      CHECK(!pipe(pfd));
-      pump_t pm = {.fd = pfd[1], .b = b2, .sz = sz2};
-      pthread_t th;
-      CHECK(!pthread_create(&th, NULL, pump_main, &pm));
-      rc = wksp_restore_fd(d, pfd[0], "pipe",
-                           &(wksp_restore_opts_t){.threads = (uint32_t)mode * 2 - 1});
-      close(pfd[0]);
-      pthread_join(th, NULL);
+      rc = restore_piped(d, b2, sz2, "pipe", &(wksp_restore_opts_t){.threads = (uint32_t)mode * 2 - 1});
     }
     CHECK_OK(rc);
     ws_digest(d, got);
@@ -789,14 +765,7 @@ static void test_parallel_pipe_big_frames(void) {
       wksp_private_ckpt_pipe_frame_max = k % 2 ? 1 : 65536;
       size_t len = k < 2 ? n : n / 2; /* k >= 2: cut inside a large frame */
       for (uint32_t t = 1; t <= 3; t++) {
-        int pfd[2];
-        CHECK(!pipe(pfd));
-        pump_t f = {.fd = pfd[1], .b = b, .sz = len};
-        pthread_t th;
-        CHECK(!pthread_create(&th, NULL, pump_main, &f));
-        int rc = wksp_restore_fd(d, pfd[0], "pipe", &(wksp_restore_opts_t){.seed = 2, .threads = t});
-        close(pfd[0]);
-        pthread_join(th, NULL);
+        int rc = restore_piped(d, b, len, "pipe", &(wksp_restore_opts_t){.seed = 2, .threads = t});
         if (k < 2) {
           CHECK_OK(rc);
           ws_digest(d, c);

@@ -41,19 +41,11 @@ static int restore_case(wksp_t *w, const uint8_t *b, uint64_t sz, int use_pipe, 
     rc = wksp_restore(
         w, path, &(wksp_restore_opts_t){.seed = 11, .threads = 2, .verify_first = verify_first});
   } else {
-    int pfd[2];
-    if (pipe(pfd)) return -1;
-    pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
-    pthread_t th;
-    pthread_create(&th, NULL, pump_main, &pm);
     /* Alternately the sequential and the pipelined (2 threads) reader. */
     static unsigned turn;
     uint32_t threads = 1 + (turn++ & 1);
-    rc = wksp_restore_fd(w, pfd[0], "pipe",
-                         &(wksp_restore_opts_t){.seed = 11, .threads = threads,
-                                                .verify_first = verify_first});
-    close(pfd[0]);
-    pthread_join(th, NULL);
+    rc = restore_piped(w, b, sz, "pipe",
+                       &(wksp_restore_opts_t){.seed = 11, .threads = threads, .verify_first = verify_first});
   }
   if (wksp_verify(w)) {
     fprintf(stderr, "target does not verify after rc %d: %s\n", rc, wksp_errmsg());

@@ -129,4 +129,23 @@ static inline void *pump_main(void *arg) {
   return NULL;
 }
 
+/* Restores b[0..sz) into w from a pipe that a thread fills: the stream
+ * path.  wksp_restore_fd's code, or WKSP_ERR_FAIL if no pipe or thread. */
+static inline int restore_piped(wksp_t *w, const uint8_t *b, uint64_t sz, const char *name,
+                                const wksp_restore_opts_t *o) {
+  int pfd[2];
+  if (pipe(pfd)) return WKSP_ERR_FAIL;
+  pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
+  pthread_t th;
+  if (pthread_create(&th, NULL, pump_main, &pm)) {
+    close(pfd[0]);
+    close(pfd[1]);
+    return WKSP_ERR_FAIL;
+  }
+  int rc = wksp_restore_fd(w, pfd[0], name, o);
+  close(pfd[0]);
+  pthread_join(th, NULL);
+  return rc;
+}
+
 #endif
