@@ -68,4 +68,58 @@ void wksp_private_frame_reader_buffered(const wksp_frame_reader_t *r, const uint
  * bytes must be the same either way). */
 void wksp_private_frame_writer_exact(wksp_frame_writer_t *w, int exact);
 
+/* ---- LZ4 history hand-over (the parallel checkpoint splits frames) --------
+ *
+ * The bytes of an LZ4 chunk depend only on its input and on the stream's
+ * history state before it.  That state, in the reference's terms (its
+ * dictionary always ends at its ring cursor), is: the ring cursor, LZ4's
+ * dictSize, whether dictSize < currentOffset (LZ4's small-dictionary
+ * test), and which earlier position each hash slot offers as a match
+ * candidate.  A slot whose position is more than 65535 bytes back can never
+ * be used again (LZ4 rejects it by distance before reading it), so slots
+ * are compared as distances, with every unusable one as 0.  Two writers
+ * whose states are equal produce identical bytes for identical input from
+ * there on, wherever their history came from: a second writer can start in
+ * the middle of a frame after re-compressing (warming up on) a little of
+ * the input before it, and its output continues the first writer's exactly
+ * when the states agree at the hand-over point. */
+enum { FRAME_LZ4_SLOTS = 4096 }; /* LZ4_HASH_SIZE_U32 at LZ4_MEMORY_USAGE 14 */
+
+typedef struct {
+  uint32_t cursor, dict_sz, small_ok, table_type;
+  uint32_t dist[FRAME_LZ4_SLOTS]; /* per slot: distance back (1..65535), 0 = unusable */
+} wksp_private_frame_lz4_state_t;
+
+/* Non-zero when the running liblz4's state layout is the one lz4.h
+ * describes, which the hand-over needs. */
+int wksp_private_frame_lz4_handover_ok(void);
+
+/* *st = the history state at the writer's position in its open LZ4 frame.
+ * Returns 0, or -1 when the running liblz4's state layout is not the one
+ * lz4.h describes or no LZ4 frame is open (no hand-over possible then). */
+int wksp_private_frame_writer_lz4_state(const wksp_frame_writer_t *w,
+                                        wksp_private_frame_lz4_state_t *st);
+
+/* The reference's ring cursor after a chunk of usz bytes placed at cursor. */
+static inline size_t frame_ring_next(size_t cursor, size_t usz) {
+  return (FRAME_RING - cursor < usz ? 0 : cursor) + usz;
+}
+
+/* Right after opening an LZ4 frame: the writer continues a frame whose
+ * earlier chunks left the reference's ring cursor at `cursor` (history
+ * empty until warm-up). */
+void wksp_private_frame_writer_set_cursor(wksp_frame_writer_t *w, size_t cursor);
+
+/* As wksp_frame_writer_data, but the chunks only build history: they are
+ * compressed into scratch memory and nothing is output (offset unchanged).
+ * cont: buf directly continues, in memory, the previous chunk fed to this
+ * writer (the data of one buffer fed in several calls); its first chunk
+ * then counts as a continuation, not as a buffer's first chunk (same
+ * bytes either way; a continuation may be compressed in place). */
+int wksp_private_frame_writer_warm(wksp_frame_writer_t *w, const void *buf, size_t sz, int cont);
+
+/* wksp_frame_writer_data with the `cont` of wksp_private_frame_writer_warm. */
+int wksp_private_frame_writer_data_cont(wksp_frame_writer_t *w, const void *buf, size_t sz,
+                                        int cont);
+
 #endif

@@ -64,6 +64,8 @@ struct wksp_frame_writer {
   int hist_in_caller;           /* the last chunk was compressed in place ... */
   const uint8_t *hist_end;      /* ... and ended here, in a data buffer of this frame */
   int exact;                    /* tests: every chunk through the ring, as the reference */
+  int warming;                  /* chunks only build history (wksp_private_frame_writer_warm) */
+  uint8_t *scratch;             /* their output, dropped (FRAME_CSZ_MAX bytes, on demand) */
 };
 
 /* Makes the writer failed with the error just recorded (the code rc). */
@@ -316,6 +318,20 @@ static void lz4_back_to_ring(wksp_frame_writer_t *w, size_t usz) {
   st->dictionary = w->ring + cur - dsz;
 }
 
+/* A warm-up chunk: compressed into scratch memory for its effect on the
+ * history only. */
+static int lz4_warm_chunk(wksp_frame_writer_t *w, const uint8_t *in, size_t usz) {
+  size_t bound = frame_csz_bound(usz);
+  int csz = LZ4_compress_fast_continue(w->lz4, (const char *)in, (char *)w->scratch, (int)usz,
+                                       (int)bound, 1);
+  if (csz <= 0)
+    return wksp_err(WKSP_ERR_FAIL, 0,
+                    "frame writer: LZ4 compression of a %zu-byte warm-up chunk failed (%d)", usz,
+                    csz);
+  w->cursor += usz;
+  return 0;
+}
+
 /* One chunk (usz <= FRAME_CHUNK).  first: the chunk starts its buffer. */
 static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz, int first) {
   const uint8_t *in;
@@ -332,6 +348,7 @@ static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz, int
     in = w->ring + w->cursor;
   }
   size_t bound = frame_csz_bound(usz);
+  if (w->warming) return lz4_warm_chunk(w, in, usz);
   /* memory mode compresses straight into the region when the worst case
    * fits; regions mode always, moving to the next region first if needed */
   int rc = 0, out_direct = w->out_kind == OUT_REGIONS;
@@ -367,9 +384,10 @@ static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz, int
   return rc;
 }
 
-static int lz4_buffer(wksp_frame_writer_t *w, const uint8_t *src, size_t sz, int is_meta) {
+static int lz4_buffer(wksp_frame_writer_t *w, const uint8_t *src, size_t sz, int is_meta,
+                      int cont) {
   int rc = 0;
-  for (int first = 1; !rc && sz; first = 0) {
+  for (int first = !cont; !rc && sz; first = 0) {
     size_t usz = sz < FRAME_CHUNK ? sz : FRAME_CHUNK;
     rc = lz4_chunk(w, src, usz, first || is_meta);
     src += usz;
@@ -466,6 +484,7 @@ int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
   LZ4_freeStream(w->lz4);
   free(w->ring);
   free(w->gather);
+  free(w->scratch);
   free(w);
   return rc;
 }
@@ -493,25 +512,25 @@ int wksp_frame_writer_open(wksp_frame_writer_t *w, int style, uint64_t *off) {
 }
 
 static int writer_append(wksp_frame_writer_t *w, const void *buf, size_t sz, int is_meta,
-                         const char *fn) {
+                         int cont, const char *fn) {
   int rc = writer_check_in_frame(w, fn);
   if (rc) return rc;
   if (!buf && sz) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL buffer of %zu bytes", fn, sz);
   if (is_meta && sz > WKSP_FRAME_META_MAX)
     return wksp_err(WKSP_ERR_INVAL, 0, "%s: meta buffer of %zu bytes exceeds %lu", fn, sz,
                     WKSP_FRAME_META_MAX);
-  if (w->style == WKSP_FRAME_LZ4) rc = lz4_buffer(w, buf, sz, is_meta);
+  if (w->style == WKSP_FRAME_LZ4) rc = lz4_buffer(w, buf, sz, is_meta, cont);
   else if (is_meta || sz <= GATHER_COPY_MAX) rc = append_copy(w, buf, sz);
   else rc = append_ref(w, buf, sz);
   return rc ? writer_set_failed(w, rc) : 0;
 }
 
 int wksp_frame_writer_meta(wksp_frame_writer_t *w, const void *buf, size_t sz) {
-  return writer_append(w, buf, sz, 1, "wksp_frame_writer_meta");
+  return writer_append(w, buf, sz, 1, 0, "wksp_frame_writer_meta");
 }
 
 int wksp_frame_writer_data(wksp_frame_writer_t *w, const void *buf, size_t sz) {
-  return writer_append(w, buf, sz, 0, "wksp_frame_writer_data");
+  return writer_append(w, buf, sz, 0, 0, "wksp_frame_writer_data");
 }
 
 int wksp_frame_writer_close(wksp_frame_writer_t *w, uint64_t *off) {
@@ -527,3 +546,54 @@ int wksp_frame_writer_close(wksp_frame_writer_t *w, uint64_t *off) {
 uint64_t wksp_frame_writer_offset(const wksp_frame_writer_t *w) { return w ? w->off : 0; }
 
 void wksp_private_frame_writer_exact(wksp_frame_writer_t *w, int exact) { w->exact = exact; }
+
+/* ---- LZ4 history hand-over (frame_private.h) ------------------------------ */
+
+int wksp_private_frame_writer_data_cont(wksp_frame_writer_t *w, const void *buf, size_t sz,
+                                        int cont) {
+  return writer_append(w, buf, sz, 0, cont, "wksp_private_frame_writer_data_cont");
+}
+
+int wksp_private_frame_writer_warm(wksp_frame_writer_t *w, const void *buf, size_t sz, int cont) {
+  const char *fn = "wksp_private_frame_writer_warm";
+  int rc = writer_check_in_frame(w, fn);
+  if (rc) return rc;
+  if (w->style != WKSP_FRAME_LZ4)
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s: the open frame is not an LZ4 frame", fn);
+  if (!w->scratch && !(w->scratch = malloc(FRAME_CSZ_MAX)))
+    return writer_set_failed(w, wksp_err(WKSP_ERR_NOMEM, errno, "%s: scratch buffer", fn));
+  w->warming = 1;
+  rc = writer_append(w, buf, sz, 0, cont, fn);
+  w->warming = 0;
+  return rc;
+}
+
+void wksp_private_frame_writer_set_cursor(wksp_frame_writer_t *w, size_t cursor) {
+  w->cursor = cursor < FRAME_RING ? cursor : FRAME_RING;
+}
+
+int wksp_private_frame_lz4_handover_ok(void) {
+  return lz4_layout_known() && LZ4_HASH_SIZE_U32 == FRAME_LZ4_SLOTS;
+}
+
+int wksp_private_frame_writer_lz4_state(const wksp_frame_writer_t *w,
+                                        wksp_private_frame_lz4_state_t *st) {
+  if (!w || w->style != WKSP_FRAME_LZ4 || !w->lz4 || !wksp_private_frame_lz4_handover_ok())
+    return -1;
+  const LZ4_stream_t_internal *s = &w->lz4->internal_donotuse;
+  if (s->dictCtx) return -1;
+  memset(st, 0, sizeof *st);
+  st->cursor = (uint32_t)w->cursor;
+  st->dict_sz = s->dictSize;
+  st->small_ok = s->dictSize < s->currentOffset;
+  st->table_type = s->tableType;
+  /* Distances at the next chunk's first byte; a slot this far back or
+   * farther is rejected at every later position too.  Counting a slot LZ4
+   * would reject for another reason (dictSmall) as usable only makes the
+   * comparison stricter. */
+  for (uint32_t i = 0; i < FRAME_LZ4_SLOTS; i++) {
+    uint32_t d = s->currentOffset - s->hashTable[i];
+    st->dist[i] = d >= 1 && d <= 65535 ? d : 0;
+  }
+  return 0;
+}
