@@ -77,9 +77,13 @@ typedef struct {
                             fd in order while they are compressed, so a V3 checkpoint uses
                             threads + 1 threads (for threads = 1: one compressing, one
                             writing).  V2's RAW frames are plain copies, written by the
-                            calling thread alone whatever the count.  The file is
+                            calling thread alone whatever the count.  Threads share
+                            frames too: one with no frame left to start takes the second
+                            half of a running one (with at least 8 MiB left), so a few
+                            large frames still keep every thread busy.  The file is
                             byte-identical for every count (frames are emitted in cgroup
-                            order).  Memory bound, whatever the workspace size: compressed
+                            order; a split frame's halves join exactly or the first
+                            thread compresses both).  Memory bound, whatever the workspace size: compressed
                             output waiting to be written is at most
                             (threads - 1) x 64 MiB + 8 MiB (10 MiB for threads = 1), plus
                             about 0.5 MiB of compression state per compressing thread; a

@@ -152,25 +152,39 @@ static int plan_build(plan_t *pl, wksp_t *w) {
 
 /* ---- cgroup frames -------------------------------------------------------------
  *
- * A cgroup frame's commands and data, given the writer to encode them with
- * (any output mode).  *sz gets the frame's size. */
+ * A cgroup frame is its allocations' commands, a data command, then their
+ * bytes (FORMAT.md 3.5). */
+
+/* Allocation k of cgroup g, in frame order. */
+static const wksp_part_t *cg_part(const plan_t *pl, uint64_t g, uint64_t k) {
+  return &pl->parts[pl->order[pl->cg_start[g] + k]];
+}
+
+static uint64_t part_sz(const wksp_part_t *q) { return q->gaddr_hi - q->gaddr_lo; }
+
+/* The frame's commands. */
+static int cgroup_commands(wksp_frame_writer_t *fw, const plan_t *pl, uint64_t g) {
+  uint8_t cmd[CKPT_CMD_SZ];
+  int rc = 0;
+  for (uint64_t k = 0; !rc && k < pl->cg_cnt[g]; k++) {
+    const wksp_part_t *q = cg_part(pl, g, k);
+    wksp_private_ckpt_cmd_encode(cmd, q->tag, q->gaddr_lo, q->gaddr_hi);
+    rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
+  }
+  wksp_private_ckpt_cmd_encode(cmd, 0, UINT64_MAX, UINT64_MAX);
+  return rc ? rc : wksp_frame_writer_meta(fw, cmd, sizeof cmd);
+}
+
+/* The whole frame, with the writer given (any output mode); *sz gets its
+ * size. */
 static int encode_cgroup(wksp_frame_writer_t *fw, const plan_t *pl, int fsc, uint64_t g,
                          uint64_t *sz) {
   uint64_t off0 = 0, end = 0;
   int rc = wksp_frame_writer_open(fw, fsc, &off0);
-  const uint64_t *idx = pl->order + pl->cg_start[g];
-  uint64_t n = pl->cg_cnt[g];
-  uint8_t cmd[CKPT_CMD_SZ];
-  for (uint64_t k = 0; !rc && k < n; k++) {
-    const wksp_part_t *p = &pl->parts[idx[k]];
-    wksp_private_ckpt_cmd_encode(cmd, p->tag, p->gaddr_lo, p->gaddr_hi);
-    rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
-  }
-  wksp_private_ckpt_cmd_encode(cmd, 0, UINT64_MAX, UINT64_MAX);
-  if (!rc) rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
-  for (uint64_t k = 0; !rc && k < n; k++) {
-    const wksp_part_t *p = &pl->parts[idx[k]];
-    rc = wksp_frame_writer_data(fw, wksp_laddr(pl->w, p->gaddr_lo), p->gaddr_hi - p->gaddr_lo);
+  if (!rc) rc = cgroup_commands(fw, pl, g);
+  for (uint64_t k = 0; !rc && k < pl->cg_cnt[g]; k++) {
+    const wksp_part_t *q = cg_part(pl, g, k);
+    rc = wksp_frame_writer_data(fw, wksp_laddr(pl->w, q->gaddr_lo), part_sz(q));
   }
   if (!rc) rc = wksp_frame_writer_close(fw, &end);
   *sz = end - off0;
@@ -179,10 +193,7 @@ static int encode_cgroup(wksp_frame_writer_t *fw, const plan_t *pl, int fsc, uin
 
 static uint64_t cgroup_data_sz(const plan_t *pl, uint64_t g) {
   uint64_t sz = 0;
-  for (uint64_t k = 0; k < pl->cg_cnt[g]; k++) {
-    const wksp_part_t *q = &pl->parts[pl->order[pl->cg_start[g] + k]];
-    sz += q->gaddr_hi - q->gaddr_lo;
-  }
+  for (uint64_t k = 0; k < pl->cg_cnt[g]; k++) sz += part_sz(cg_part(pl, g, k));
   return sz;
 }
 
@@ -216,51 +227,83 @@ static int write_cgroups_seq(int fd, plan_t *pl, int fsc, uint64_t pos0,
 /* ---- parallel LZ4 cgroup frames ---------------------------------------------------
  *
  * `threads` workers (the pool: the calling thread and threads - 1 others)
- * each encode whole cgroup frames, handed out in increasing order, with a
- * frame writer in regions mode: LZ4 output goes straight into 2 MiB output
- * blocks.  One more thread, the output thread, writes the blocks to the fd
- * strictly in cgroup order, several per writev, as soon as they are full:
- * compression and write(2) overlap, and nothing is copied between the
- * compressor and the fd.  A frame's bytes do not depend on its position
- * (LZ4 history restarts at every frame), so the file is byte-identical for
- * every thread count.
+ * encode cgroup frames, taken in increasing order, each with a frame writer
+ * in regions mode: LZ4 output goes straight into 2 MiB output blocks.  One
+ * more thread, the output thread, writes the blocks to the fd strictly in
+ * file order, several per writev, as soon as they are full: compression and
+ * write(2) overlap, and nothing is copied between compressor and fd.  A
+ * frame's bytes do not depend on its position (LZ4 history restarts at
+ * every frame), so the file is byte-identical for every thread count.
+ *
+ * Splitting frames.  Whole frames are too coarse to keep every core busy to
+ * the end (15 frames on 2 threads: one thread compresses 8, the other waits
+ * for the last one), and a workspace of a few huge allocations has fewer
+ * frames than cores.  So a worker with no frame left to start takes the
+ * second half of the running segment with the most input left (at a chunk
+ * boundary, if at least wksp_private_ckpt_split_min bytes remain): a new
+ * segment.  Its worker re-compresses up to wksp_private_ckpt_warm_sz bytes
+ * before the split point without output (warm-up), records the LZ4 history
+ * state it reached there, and goes on compressing its half.  The first
+ * worker, on reaching the split point, compares its own state with that
+ * record (frame_private.h: equal states give identical bytes from there
+ * on): equal, its part ends there and the second's bytes follow; not equal
+ * (rare: the warm-up did not reproduce the history), it takes the second
+ * half back and compresses it itself, and the second worker's output is
+ * dropped.  The file is the same either way.  A segment checks for a split
+ * point every SLICE bytes.
  *
  * Memory bound (blocks in use: being filled, waiting, being written):
- *   - the head cgroup (the lowest one not fully written) may hold at most
+ *   - the head segment (the first one not fully written) may hold at most
  *     HEAD_BLKS blocks: its worker waits for the output thread beyond that;
- *   - the other cgroups, all together (and with the head's blocks beyond
+ *   - the other segments, all together (and with the head's blocks beyond
  *     HEAD_BLKS), at most (threads - 1) x wksp_private_ckpt_par_buf_max
  *     (64 MiB) of blocks: a worker ahead of the head waits for the output
  *     thread beyond that.
- * The head's worker never waits for another worker and the output thread
- * only for the head, so the pipeline always progresses.  Total: at most
- * HEAD_BLKS + max(1, (threads - 1) x 32) blocks, i.e. (threads - 1) x 64 MiB
- * + 8 MiB (10 MiB for one worker), plus ~470 KiB of frame writer state per
- * worker, whatever the workspace size. */
+ * The head's worker waits for no other worker (except for a split-off
+ * half's warm-up, which waits for nothing) and the output thread only for
+ * the head, so the pipeline always progresses.  Total: at most HEAD_BLKS +
+ * max(1, (threads - 1) x 32) blocks, i.e. (threads - 1) x 64 MiB + 8 MiB
+ * (10 MiB for one worker), plus ~470 KiB of frame writer state per worker
+ * and 16 KiB per split not yet handed over, whatever the workspace size. */
 
 uint64_t wksp_private_ckpt_par_buf_max = 64ull << 20;
+uint64_t wksp_private_ckpt_split_min = 8ull << 20;
+uint64_t wksp_private_ckpt_warm_sz = 256ull << 10;
+uint64_t wksp_private_ckpt_test_splits[2];
 int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
 uint64_t wksp_private_ckpt_test_out_peak;
 
 enum {
   OUT_BLK_SZ = 2 << 20, /* output block (a multiple of the page size) */
-  HEAD_BLKS = 4,        /* blocks the head cgroup may hold */
-  OUT_IOV_MAX = 1024    /* blocks per writev (IOV_MAX) */
+  HEAD_BLKS = 4,        /* blocks the head segment may hold */
+  OUT_IOV_MAX = 1024,   /* blocks per writev (IOV_MAX) */
+  SLICE = 1 << 20       /* input bytes compressed between checks for a split */
 };
+
+typedef struct seg seg_t;
 
 typedef struct out_blk {
   struct out_blk *next;
   size_t used;
-  uint64_t g;
+  seg_t *seg;
   uint8_t mem[]; /* OUT_BLK_SZ bytes */
 } out_blk_t;
 
-typedef struct {
+enum { SEG_WARMING, SEG_RUNNING, SEG_DROPPED };
+
+/* A part of a cgroup frame: the frame's allocation bytes [lo, end). */
+struct seg {
+  seg_t *next;             /* the segment starting at end (NULL: end is the frame's end) */
+  seg_t *all;              /* every segment ever made, for freeing */
+  uint64_t g, lo, end;     /* end shrinks when split, grows when a split is undone */
+  uint64_t pos;            /* where its worker checks next for a split point */
+  int state;
+  int closed;              /* its worker is done: end, sz and the blocks are final */
   out_blk_t *first, *last; /* full blocks waiting for the output thread */
-  uint64_t live;           /* blocks of this cgroup not yet freed */
-  uint64_t sz;             /* frame size, once closed */
-  int closed;              /* its worker handed back its last block */
-} cg_q_t;
+  uint64_t live;           /* blocks not yet freed */
+  uint64_t sz;             /* output bytes, once closed */
+  wksp_private_frame_lz4_state_t *snap; /* split-off halves: the history state at lo */
+};
 
 typedef struct {
   const plan_t *pl;
@@ -271,14 +314,20 @@ typedef struct {
   pthread_mutex_t lock;
   pthread_cond_t out_cv;  /* the output thread waits here for blocks */
   pthread_cond_t room_cv; /* workers wait here for the output thread */
-  cg_q_t *q;              /* one per cgroup */
+  pthread_cond_t seg_cv;  /* a worker waits here for a split-off half's warm-up */
+  seg_t **cg;             /* per cgroup: its first segment, once started */
+  uint64_t *cg_sz;        /* per cgroup: allocation bytes */
+  uint64_t next_g;        /* next cgroup to start */
+  seg_t *all;
   out_blk_t *free_blks;   /* written blocks, reused (fresh memory costs page faults) */
   uint64_t live;          /* blocks allocated and not freed */
   uint64_t peak;          /* the most live blocks at once (tests check the bound) */
-  uint64_t budget;        /* blocks the non-head cgroups may hold together */
+  uint64_t budget;        /* blocks the non-head segments may hold together */
   uint64_t head;          /* lowest cgroup not fully written */
+  seg_t *head_seg;        /* its first segment not fully written (NULL: not started) */
   uint64_t done_sz;       /* allocation bytes of the cgroups written */
   uint64_t reported;      /* last done_sz given to the progress callback (caller only) */
+  int can_split;          /* the frame writer can hand LZ4 history over */
   int failed;             /* a worker or the output thread failed: everyone stops */
   int out_rc, out_errno;  /* the output thread's failure */
   char out_msg[1024];
@@ -286,70 +335,77 @@ typedef struct {
 
 typedef struct {
   par_t *par;
-  uint64_t g;
+  seg_t *seg;
   out_blk_t *cur;  /* block being filled (NULL before the first) */
   uint64_t handed; /* output bytes of the blocks already handed back */
-} cg_out_t;
+} seg_out_t;
 
 static void par_fail_locked(par_t *p) {
   p->failed = 1;
   pthread_cond_broadcast(&p->room_cv);
+  pthread_cond_broadcast(&p->seg_cv);
   pthread_cond_signal(&p->out_cv);
 }
 
-/* Queues a block of cgroup g for the output thread (an empty one is freed). */
+static void blk_free_locked(par_t *p, out_blk_t *b) {
+  b->seg->live--;
+  p->live--;
+  b->next = p->free_blks;
+  p->free_blks = b;
+  pthread_cond_broadcast(&p->room_cv);
+}
+
+/* Queues a block for the output thread (an empty one is freed). */
 static void blk_publish_locked(par_t *p, out_blk_t *b, size_t used) {
-  cg_q_t *q = &p->q[b->g];
+  seg_t *s = b->seg;
   b->used = used;
   b->next = NULL;
   if (!used) {
-    q->live--;
-    p->live--;
-    b->next = p->free_blks;
-    p->free_blks = b;
-    pthread_cond_broadcast(&p->room_cv);
+    blk_free_locked(p, b);
     return;
   }
-  if (q->last) q->last->next = b;
-  else q->first = b;
-  q->last = b;
-  if (b->g == p->head) pthread_cond_signal(&p->out_cv);
+  if (s->last) s->last->next = b;
+  else s->first = b;
+  s->last = b;
+  if (s == p->head_seg || !p->head_seg) pthread_cond_signal(&p->out_cv);
 }
 
-/* A cgroup that becomes the head may hold more than HEAD_BLKS blocks (taken
- * before, as a non-head one): the excess still counts against the budget
- * of the others until it is written, which keeps the total within
+/* A segment that becomes the head may hold more than HEAD_BLKS blocks
+ * (taken before, as a non-head one): the excess still counts against the
+ * budget of the others until it is written, which keeps the total within
  * budget + HEAD_BLKS. */
-static int may_take_blk_locked(const par_t *p, uint64_t g) {
-  uint64_t head_live = p->q[p->head].live;
-  if (g == p->head) return head_live < HEAD_BLKS;
+static int may_take_blk_locked(const par_t *p, const seg_t *s) {
+  uint64_t head_live = p->head_seg ? p->head_seg->live : 0;
+  if (s == p->head_seg) return head_live < HEAD_BLKS;
   return p->live - (head_live < HEAD_BLKS ? head_live : HEAD_BLKS) < p->budget;
 }
 
 /* The frame writer's region callback: hands the full block back to the
  * output thread and takes a fresh one, waiting for room if needed. */
-static int cg_region(void *ctx, uint8_t *full, size_t used, uint8_t **mem, size_t *sz) {
-  cg_out_t *c = ctx;
+static int seg_region(void *ctx, uint8_t *full, size_t used, uint8_t **mem, size_t *sz) {
+  seg_out_t *c = ctx;
   par_t *p = c->par;
+  seg_t *s = c->seg;
   int e = 0;
+  (void)full; /* = c->cur->mem */
   pthread_mutex_lock(&p->lock);
   if (c->cur) {
     blk_publish_locked(p, c->cur, used);
     c->handed += used;
     c->cur = NULL;
   }
-  (void)full; /* = c->cur->mem */
-  while (!p->failed && !may_take_blk_locked(p, c->g)) pthread_cond_wait(&p->room_cv, &p->lock);
+  while (!p->failed && s->state != SEG_DROPPED && !may_take_blk_locked(p, s))
+    pthread_cond_wait(&p->room_cv, &p->lock);
   out_blk_t *b = NULL;
-  if (p->failed) e = ECANCELED;
+  if (p->failed || s->state == SEG_DROPPED) e = ECANCELED;
   else if (p->free_blks) {
     b = p->free_blks;
     p->free_blks = b->next;
   } else if (!(b = malloc(sizeof *b + OUT_BLK_SZ)))
     e = ENOMEM;
   if (b) {
-    b->g = c->g;
-    p->q[c->g].live++;
+    b->seg = s;
+    s->live++;
     p->live++;
     if (p->live > p->peak) p->peak = p->live;
     c->cur = b;
@@ -360,46 +416,275 @@ static int cg_region(void *ctx, uint8_t *full, size_t used, uint8_t **mem, size_
   return e;
 }
 
-static int par_task(void *ctx, uint64_t g) {
-  par_t *p = ctx;
-  cg_out_t c = {.par = p, .g = g};
-  pthread_mutex_lock(&p->lock);
-  int stop = p->failed; /* someone failed: their error is the one */
-  pthread_mutex_unlock(&p->lock);
-  if (stop) return WKSP_SUCCESS;
-  int rc = test_fail(g);
-  wksp_frame_writer_t *fw = NULL;
-  uint64_t sz = 0;
-  if (!rc) rc = wksp_private_frame_writer_init_regions(&fw, cg_region, &c);
-  if (!rc) rc = encode_cgroup(fw, p->pl, WKSP_FRAME_LZ4, g, &sz);
-  int rc2 = wksp_frame_writer_fini(fw, NULL);
-  if (!rc) rc = rc2;
-  int canceled = rc && wksp_errno() == ECANCELED;
-  pthread_mutex_lock(&p->lock);
-  if (c.cur) blk_publish_locked(p, c.cur, rc ? 0 : sz - c.handed); /* every block goes back */
-  if (rc) par_fail_locked(p);
-  else {
-    p->q[g].sz = sz;
-    p->q[g].closed = 1;
-    if (g == p->head) pthread_cond_signal(&p->out_cv);
+static seg_t *seg_new_locked(par_t *p, uint64_t g, uint64_t lo, uint64_t end, int state) {
+  seg_t *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  *s = (seg_t){.g = g, .lo = lo, .end = end, .pos = lo, .state = state, .all = p->all};
+  p->all = s;
+  return s;
+}
+
+/* The allocation holding cgroup g's data byte x (x < the cgroup's bytes):
+ * its index, and x's offset in it. */
+static void cg_locate(const plan_t *pl, uint64_t g, uint64_t x, uint64_t *k, uint64_t *off) {
+  uint64_t at = 0, i = 0;
+  for (;; i++) {
+    const wksp_part_t *q = cg_part(pl, g, i);
+    if (x < at + part_sz(q)) break;
+    at += part_sz(q);
   }
-  uint64_t done = p->done_sz;
-  pthread_mutex_unlock(&p->lock);
-  if (canceled) return WKSP_SUCCESS; /* another thread failed first: its error is the one */
-  if (!rc && p->o->progress && pthread_equal(pthread_self(), p->caller) && done > p->reported) {
-    p->reported = done; /* only the calling thread reads or writes it */
-    p->o->progress(done, p->pl->data_sz, p->o->progress_ctx);
+  *k = i;
+  *off = x - at;
+}
+
+/* A split point in the second half of s's remaining input (a chunk
+ * boundary), or 0 when too little remains. */
+static uint64_t split_point_locked(const par_t *p, const seg_t *s) {
+  if (s->end - s->pos < wksp_private_ckpt_split_min || s->end - s->pos < 2 * FRAME_CHUNK) return 0;
+  uint64_t mid = s->pos + (s->end - s->pos) / 2, k, off;
+  cg_locate(p->pl, s->g, mid, &k, &off);
+  uint64_t m = mid - off + off / FRAME_CHUNK * FRAME_CHUNK;
+  return m > s->pos && m > s->lo ? m : 0;
+}
+
+/* Splits the running segment with the most input left; the new second
+ * half (state WARMING) is the caller's to compress, or NULL. */
+static seg_t *split_locked(par_t *p) {
+  if (!p->can_split) return NULL;
+  seg_t *v = NULL;
+  for (seg_t *s = p->all; s; s = s->all)
+    if (s->state == SEG_RUNNING && !s->closed && (!v || s->end - s->pos > v->end - v->pos)) v = s;
+  uint64_t m = v ? split_point_locked(p, v) : 0;
+  if (!m) return NULL;
+  seg_t *n = seg_new_locked(p, v->g, m, v->end, SEG_WARMING);
+  if (!n) return NULL; /* no memory for a split: the first worker just goes on */
+  n->next = v->next;
+  v->next = n;
+  v->end = m;
+  wksp_private_ckpt_test_splits[0]++;
+  return n;
+}
+
+/* A split-off half: sets the ring cursor the frame has where the warm-up
+ * starts (up to wksp_private_ckpt_warm_sz bytes before lo, at a chunk
+ * boundary, not before the first allocation), then re-compresses the bytes
+ * from there to lo as history only.  *warmed: some were. */
+static int seg_warm(const plan_t *pl, const seg_t *s, wksp_frame_writer_t *fw, int *warmed) {
+  uint64_t g = s->g, want = wksp_private_ckpt_warm_sz;
+  uint64_t from = s->lo > want ? s->lo - want : 0, k, off;
+  cg_locate(pl, g, from, &k, &off);
+  uint64_t x = from - off % FRAME_CHUNK;
+  off -= off % FRAME_CHUNK;
+  size_t cursor = 0; /* the commands, then every chunk before (k, off) */
+  for (uint64_t i = 0; i <= pl->cg_cnt[g]; i++) cursor = frame_ring_next(cursor, CKPT_CMD_SZ);
+  for (uint64_t i = 0; i <= k; i++) {
+    uint64_t sz = i < k ? part_sz(cg_part(pl, g, i)) : off;
+    for (uint64_t o = 0; o < sz; o += FRAME_CHUNK)
+      cursor = frame_ring_next(cursor, sz - o < FRAME_CHUNK ? sz - o : FRAME_CHUNK);
+  }
+  wksp_private_frame_writer_set_cursor(fw, cursor);
+  *warmed = x < s->lo;
+  int rc = 0;
+  for (; !rc && x < s->lo; k++, off = 0) {
+    const wksp_part_t *q = cg_part(pl, g, k);
+    uint64_t n = part_sz(q) - off < s->lo - x ? part_sz(q) - off : s->lo - x;
+    rc = wksp_private_frame_writer_warm(fw, (const uint8_t *)wksp_laddr(pl->w, q->gaddr_lo) + off,
+                                        n, 0);
+    x += n;
   }
   return rc;
 }
 
-/* Output thread: collects the full blocks from the head cgroup on (across
- * cgroups that are complete), writes them with one writev, frees them. */
+/* At s's split point: with the second half's warm-up done, compares the
+ * history states; equal: s ends here (returns 1); else takes the half back
+ * (its worker's output is dropped) and returns 0.  Lock held. */
+static int seg_hand_over_locked(par_t *p, seg_t *s, wksp_frame_writer_t *fw,
+                                wksp_private_frame_lz4_state_t *mine) {
+  seg_t *n = s->next;
+  /* s itself may be dropped meanwhile (by its own predecessor, which then
+   * owns n): then n is no longer s's business */
+  while (n->state == SEG_WARMING && !p->failed && s->state != SEG_DROPPED)
+    pthread_cond_wait(&p->seg_cv, &p->lock);
+  if (p->failed || s->state == SEG_DROPPED) return 0;
+  int same = n->state == SEG_RUNNING && mine && !wksp_private_frame_writer_lz4_state(fw, mine) &&
+             !memcmp(mine, n->snap, sizeof *mine);
+  free(n->snap); /* read only here */
+  n->snap = NULL;
+  if (same) return 1;
+  n->state = SEG_DROPPED;
+  pthread_cond_broadcast(&p->room_cv); /* its worker may wait for room ... */
+  pthread_cond_broadcast(&p->seg_cv);  /* ... or for its own second half */
+  s->end = n->end;
+  s->next = n->next;
+  wksp_private_ckpt_test_splits[1]++;
+  return 0;
+}
+
+/* Compresses s's allocation bytes from lo, slice by slice; at its end
+ * (which a split may have moved), hands over to the next segment or takes
+ * it back.  cont: lo continues the warm-up's last chunk. */
+static int seg_data(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int cont) {
+  const plan_t *pl = p->pl;
+  uint64_t x = s->lo, k = 0, off = 0;
+  if (x < p->cg_sz[s->g]) cg_locate(pl, s->g, x, &k, &off);
+  cont = cont && off; /* an allocation's first chunk is never a continuation */
+  wksp_private_frame_lz4_state_t *mine = p->can_split ? malloc(sizeof *mine) : NULL;
+  int rc = 0;
+  for (;;) {
+    pthread_mutex_lock(&p->lock);
+    int done = 0;
+    while (!done && x == s->end && s->next && !p->failed && s->state != SEG_DROPPED)
+      done = seg_hand_over_locked(p, s, fw, mine);
+    if (p->failed || s->state == SEG_DROPPED) {
+      pthread_mutex_unlock(&p->lock);
+      rc = wksp_err(WKSP_ERR_FAIL, ECANCELED, "checkpt: segment canceled");
+      break;
+    }
+    if (done || x == s->end) {
+      pthread_mutex_unlock(&p->lock);
+      break;
+    }
+    const wksp_part_t *q = cg_part(pl, s->g, k);
+    uint64_t n = part_sz(q) - off;
+    if (n > SLICE) n = SLICE;
+    if (n > s->end - x) n = s->end - x;
+    s->pos = x + n;
+    pthread_mutex_unlock(&p->lock);
+    rc = wksp_private_frame_writer_data_cont(
+        fw, (const uint8_t *)wksp_laddr(pl->w, q->gaddr_lo) + off, n, cont);
+    if (rc) break;
+    x += n;
+    off += n;
+    cont = 1;
+    if (off == part_sz(q)) {
+      k++;
+      off = 0;
+      cont = 0;
+    }
+  }
+  free(mine);
+  return rc;
+}
+
+/* Warm-up of a split-off half; publishes its history state (or drops the
+ * half when that fails: the first worker then compresses it). */
+static int seg_start_half(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int *cont) {
+  wksp_private_frame_lz4_state_t *snap = malloc(sizeof *snap);
+  int rc = snap ? seg_warm(p->pl, s, fw, cont) : WKSP_ERR_NOMEM;
+  if (!rc && wksp_private_frame_writer_lz4_state(fw, snap)) rc = WKSP_ERR_FAIL;
+  pthread_mutex_lock(&p->lock);
+  if (rc) {
+    s->state = SEG_DROPPED;
+    free(snap);
+  } else {
+    s->snap = snap;
+    s->state = SEG_RUNNING;
+  }
+  pthread_cond_broadcast(&p->seg_cv);
+  pthread_mutex_unlock(&p->lock);
+  return rc;
+}
+
+/* Compresses segment s into output blocks and hands them to the output
+ * thread; a dropped segment's blocks are freed. */
+static int seg_run(par_t *p, seg_t *s) {
+  seg_out_t c = {.par = p, .seg = s};
+  wksp_frame_writer_t *fw = NULL;
+  int cont = 0, rc = s->lo ? 0 : test_fail(s->g);
+  if (!rc) rc = wksp_private_frame_writer_init_regions(&fw, seg_region, &c);
+  if (!rc) rc = wksp_frame_writer_open(fw, WKSP_FRAME_LZ4, NULL);
+  if (!rc && s->lo && seg_start_half(p, s, fw, &cont)) {
+    wksp_frame_writer_fini(fw, NULL);
+    return WKSP_SUCCESS; /* not an error: the first worker takes the half back */
+  }
+  if (!rc && !s->lo) rc = cgroup_commands(fw, p->pl, s->g);
+  if (!rc) rc = seg_data(p, s, fw, cont);
+  if (!rc) rc = wksp_frame_writer_close(fw, NULL);
+  uint64_t sz = wksp_frame_writer_offset(fw);
+  int canceled = rc && wksp_errno() == ECANCELED;
+  pthread_mutex_lock(&p->lock);
+  int dropped = s->state == SEG_DROPPED;
+  if (rc || dropped) {
+    if (c.cur) blk_free_locked(p, c.cur);
+    while (s->first) {
+      out_blk_t *b = s->first;
+      s->first = b->next;
+      blk_free_locked(p, b);
+    }
+    s->last = NULL;
+    if (rc && !dropped) par_fail_locked(p);
+  } else {
+    if (c.cur) blk_publish_locked(p, c.cur, sz - c.handed);
+    s->sz = sz;
+    s->closed = 1;
+    pthread_cond_signal(&p->out_cv);
+  }
+  pthread_mutex_unlock(&p->lock);
+  wksp_frame_writer_fini(fw, NULL);
+  return rc && !canceled && !dropped ? rc : WKSP_SUCCESS;
+}
+
+/* A worker: starts the next cgroup frame, or splits a running segment when
+ * none is left, until there is nothing left to split. */
+static int par_worker(void *ctx, uint64_t unused) {
+  par_t *p = ctx;
+  (void)unused;
+  int rc = WKSP_SUCCESS;
+  while (!rc) {
+    pthread_mutex_lock(&p->lock);
+    seg_t *s = NULL;
+    if (!p->failed && p->next_g < p->pl->C) {
+      uint64_t g = p->next_g++;
+      if ((s = seg_new_locked(p, g, 0, p->cg_sz[g], SEG_RUNNING))) {
+        p->cg[g] = s;
+        pthread_cond_signal(&p->out_cv);
+      } else {
+        par_fail_locked(p);
+        rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt: segment of cgroup %llu", (unsigned long long)g);
+      }
+    } else if (!p->failed) {
+      s = split_locked(p);
+    }
+    uint64_t done = p->done_sz;
+    pthread_mutex_unlock(&p->lock);
+    if (!s) break;
+    rc = seg_run(p, s);
+    if (!rc && p->o->progress && pthread_equal(pthread_self(), p->caller) && done > p->reported) {
+      p->reported = done; /* only the calling thread reads or writes it */
+      p->o->progress(done, p->pl->data_sz, p->o->progress_ctx);
+    }
+  }
+  return rc;
+}
+
+/* Output thread: collects the full blocks from the head segment on (across
+ * segments that are complete), writes them with one writev, frees them. */
 static int out_write(par_t *p, struct iovec *iov, int cnt, uint64_t at, uint64_t sz) {
   int e = 0;
   if (wksp_private_ckpt_test_write_fail_hook) e = wksp_private_ckpt_test_write_fail_hook(at, sz);
   if (!e) e = wksp_private_frame_writev_all(p->fd, iov, cnt);
   return e;
+}
+
+/* Moves the head past the segments complete and fully written. */
+static void head_advance_locked(par_t *p) {
+  for (;;) {
+    if (p->head == p->pl->C) return;
+    if (!p->head_seg) {
+      if (!(p->head_seg = p->cg[p->head])) return;
+      pthread_cond_broadcast(&p->room_cv);
+    }
+    seg_t *h = p->head_seg;
+    if (!h->closed || h->first) return;
+    if (h->next) {
+      p->head_seg = h->next;
+    } else {
+      p->done_sz += p->cg_sz[p->head];
+      p->head++;
+      p->head_seg = NULL;
+    }
+    pthread_cond_broadcast(&p->room_cv);
+  }
 }
 
 static void *out_main(void *arg) {
@@ -410,28 +695,24 @@ static void *out_main(void *arg) {
   uint64_t pos = 0;
   pthread_mutex_lock(&p->lock);
   for (;;) {
-    /* Cgroups complete and fully written: the head moves on. */
-    while (p->head < pl->C && p->q[p->head].closed && !p->q[p->head].first) {
-      p->done_sz += cgroup_data_sz(pl, p->head);
-      p->head++;
-      pthread_cond_broadcast(&p->room_cv);
-    }
+    head_advance_locked(p);
     if (p->failed || p->head == pl->C) break;
-    if (!p->q[p->head].first) {
+    if (!p->head_seg || !p->head_seg->first) {
       pthread_cond_wait(&p->out_cv, &p->lock);
       continue;
     }
     int cnt = 0;
-    for (uint64_t g = p->head; g < pl->C && cnt < OUT_IOV_MAX; g++) {
-      cg_q_t *q = &p->q[g];
-      while (q->first && cnt < OUT_IOV_MAX) {
-        out_blk_t *b = q->first;
-        q->first = b->next;
-        if (!q->first) q->last = NULL;
+    uint64_t g = p->head;
+    for (seg_t *s = p->head_seg; s && cnt < OUT_IOV_MAX;) {
+      while (s->first && cnt < OUT_IOV_MAX) {
+        out_blk_t *b = s->first;
+        s->first = b->next;
+        if (!s->first) s->last = NULL;
         batch[cnt] = b;
         iov[cnt++] = (struct iovec){b->mem, b->used};
       }
-      if (!q->closed || q->first) break; /* later cgroups' bytes must wait */
+      if (!s->closed || s->first) break; /* later segments' bytes must wait */
+      s = s->next ? s->next : ++g < pl->C ? p->cg[g] : NULL;
     }
     pthread_mutex_unlock(&p->lock);
     uint64_t n = 0;
@@ -439,13 +720,7 @@ static void *out_main(void *arg) {
     int e = out_write(p, iov, cnt, p->pos0 + pos, n);
     pos += n;
     pthread_mutex_lock(&p->lock);
-    for (int i = 0; i < cnt; i++) {
-      p->q[batch[i]->g].live--;
-      p->live--;
-      batch[i]->next = p->free_blks;
-      p->free_blks = batch[i];
-    }
-    pthread_cond_broadcast(&p->room_cv);
+    for (int i = 0; i < cnt; i++) blk_free_locked(p, batch[i]);
     if (e) {
       p->out_rc = WKSP_ERR_FAIL;
       p->out_errno = e;
@@ -461,16 +736,22 @@ static void *out_main(void *arg) {
 }
 
 static void par_fini(par_t *p) {
-  for (uint64_t g = 0; p->q && g < p->pl->C; g++)
-    for (out_blk_t *b = p->q[g].first, *nx; b; b = nx) {
-      nx = b->next;
+  for (seg_t *s = p->all, *nx; s; s = nx) {
+    nx = s->all;
+    for (out_blk_t *b = s->first, *bn; b; b = bn) {
+      bn = b->next;
       free(b);
     }
+    free(s->snap);
+    free(s);
+  }
   for (out_blk_t *b = p->free_blks, *nx; b; b = nx) {
     nx = b->next;
     free(b);
   }
-  free(p->q);
+  free(p->cg);
+  free(p->cg_sz);
+  pthread_cond_destroy(&p->seg_cv);
   pthread_cond_destroy(&p->room_cv);
   pthread_cond_destroy(&p->out_cv);
   pthread_mutex_destroy(&p->lock);
@@ -486,19 +767,24 @@ static int write_cgroups_par(int fd, plan_t *pl, uint64_t pos0, const wksp_check
    * while the last blocks of the previous one are written */
   p.budget = (threads - 1) * (wksp_private_ckpt_par_buf_max / OUT_BLK_SZ);
   if (!p.budget) p.budget = 1;
+  p.can_split = threads > 1 && wksp_private_frame_lz4_handover_ok();
   pthread_mutex_init(&p.lock, NULL);
   pthread_cond_init(&p.out_cv, NULL);
   pthread_cond_init(&p.room_cv, NULL);
+  pthread_cond_init(&p.seg_cv, NULL);
   *pos = pos0;
   int rc = WKSP_SUCCESS;
   pthread_t out;
-  p.q = calloc(pl->C, sizeof *p.q);
-  if (!p.q) rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt: output queues of %llu cgroups",
-                          (unsigned long long)pl->C);
+  p.cg = calloc(pl->C, sizeof *p.cg);
+  p.cg_sz = calloc(pl->C, sizeof *p.cg_sz);
+  if (!p.cg || !p.cg_sz)
+    rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt: segment tables of %llu cgroups",
+                  (unsigned long long)pl->C);
+  for (uint64_t g = 0; !rc && g < pl->C; g++) p.cg_sz[g] = cgroup_data_sz(pl, g);
   int e = rc ? 0 : pthread_create(&out, NULL, out_main, &p);
   if (e) rc = wksp_err(WKSP_ERR_NOMEM, e, "checkpt: cannot create the output thread");
   if (rc) goto done;
-  rc = wksp_private_ckpt_pool_run(threads, pl->C, par_task, &p);
+  rc = wksp_private_ckpt_pool_run(threads, threads, par_worker, &p);
   pthread_join(out, NULL);
   wksp_private_ckpt_test_out_peak = p.peak * OUT_BLK_SZ;
   if (!rc && p.out_rc) rc = wksp_err_again(p.out_rc, p.out_errno, "%s", p.out_msg);
@@ -506,7 +792,7 @@ static int write_cgroups_par(int fd, plan_t *pl, uint64_t pos0, const wksp_check
   uint64_t at = pos0;
   for (uint64_t g = 0; g < pl->C; g++) {
     pl->cg_off[g] = at;
-    at += p.q[g].sz;
+    for (const seg_t *s = p.cg[g]; s; s = s->next) at += s->sz;
   }
   *pos = at;
   if (o->progress && p.reported < pl->data_sz) /* others finished the last cgroups */

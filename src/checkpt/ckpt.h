@@ -135,6 +135,14 @@ extern int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
 /* Output bytes each checkpoint worker but one may hold while its frame waits
  * for its turn (64 MiB; tests lower it to exercise the waiting path). */
 extern uint64_t wksp_private_ckpt_par_buf_max;
+/* Parallel (v3) checkpoint splitting (checkpt.c): a running segment is
+ * split only when at least split_min input bytes remain (8 MiB); the second
+ * half re-compresses warm_sz bytes before it (256 KiB).  Tests lower them,
+ * and read test_splits: [0] splits made, [1] splits undone (the warm-up did
+ * not reproduce the history), counted since the process started. */
+extern uint64_t wksp_private_ckpt_split_min;
+extern uint64_t wksp_private_ckpt_warm_sz;
+extern uint64_t wksp_private_ckpt_test_splits[2];
 /* Set by every parallel (v3) checkpoint: the most bytes of output blocks it
  * held at once (tests check the memory bound against it). */
 extern uint64_t wksp_private_ckpt_test_out_peak;
