@@ -79,7 +79,7 @@ typedef struct {
                             writing).  V2's RAW frames are plain copies, written by the
                             calling thread alone whatever the count.  Threads share
                             frames too: one with no frame left to start takes the second
-                            half of a running one (with at least 8 MiB left), so a few
+                            half of a running one (with at least 4 MiB left), so a few
                             large frames still keep every thread busy.  The file is
                             byte-identical for every count (frames are emitted in cgroup
                             order; a split frame's halves join exactly or the first

@@ -267,7 +267,7 @@ static int write_cgroups_seq(int fd, plan_t *pl, int fsc, uint64_t pos0,
  * and 16 KiB per split not yet handed over, whatever the workspace size. */
 
 uint64_t wksp_private_ckpt_par_buf_max = 64ull << 20;
-uint64_t wksp_private_ckpt_split_min = 8ull << 20;
+uint64_t wksp_private_ckpt_split_min = 4ull << 20;
 uint64_t wksp_private_ckpt_warm_sz = 256ull << 10;
 uint64_t wksp_private_ckpt_test_splits[2];
 int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);

@@ -136,7 +136,7 @@ extern int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
  * for its turn (64 MiB; tests lower it to exercise the waiting path). */
 extern uint64_t wksp_private_ckpt_par_buf_max;
 /* Parallel (v3) checkpoint splitting (checkpt.c): a running segment is
- * split only when at least split_min input bytes remain (8 MiB); the second
+ * split only when at least split_min input bytes remain (4 MiB); the second
  * half re-compresses warm_sz bytes before it (256 KiB).  Tests lower them,
  * and read test_splits: [0] splits made, [1] splits undone (the warm-up did
  * not reproduce the history), counted since the process started. */
