@@ -58,8 +58,9 @@ static int map_fd(ckpt_input_t *in, int fd, uint64_t pos, uint64_t size, int pop
   if (size > (uint64_t)SIZE_MAX)
     return wksp_err(WKSP_ERR_FAIL, 0, "%s: file of %llu bytes is too large to map", in->label,
                     (unsigned long long)size);
-  /* Prefaulting in one call is much cheaper than a fault per page when
-   * every byte will be read (restore); listings read only the commands. */
+  /* populate: a spooled stream, which is read whole (one call instead of
+   * a fault per page); files are mapped lazily (listings read only the
+   * commands; restores say MADV_SEQUENTIAL first). */
   void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
   if (m == MAP_FAILED) return wksp_err(WKSP_ERR_FAIL, errno, "%s: mmap", in->label);
   in->map = m;
@@ -165,14 +166,8 @@ fail:
   return rc;
 }
 
-void wksp_private_ckpt_input_populate(const ckpt_input_t *in, uint64_t off, uint64_t sz) {
-  if (!in->map || !sz) return;
-  uintptr_t page = 4096, a = (uintptr_t)(in->mem + off) & ~(page - 1);
-  uintptr_t e = (uintptr_t)(in->mem + off + sz);
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22 /* Linux 5.14; older kernels refuse it: harmless */
-#endif
-  madvise((void *)a, e - a, MADV_POPULATE_READ);
+void wksp_private_ckpt_input_sequential(const ckpt_input_t *in) {
+  if (in->map) madvise(in->map, in->map_sz, MADV_SEQUENTIAL); /* only a hint: errors ignored */
 }
 
 void wksp_private_ckpt_input_fini(ckpt_input_t *in) {

@@ -77,7 +77,6 @@ static int data_cgroup(void *ctx, uint64_t g) {
   const ckpt_scan_t *s = j->s;
   const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
   const wksp_part_t *p = s->file_parts + s->cg_first[g];
-  wksp_private_ckpt_input_populate(j->in, cg->off, cg->end - cg->off);
   wksp_frame_reader_t *r = NULL;
   uint8_t b[CKPT_CMD_SZ];
   uint64_t end = 0;
@@ -239,6 +238,7 @@ static int raw_run(const data_job_t *j, uint32_t threads) {
 int wksp_private_ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
                                ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx) {
   data_job_t j = {.in = in, .s = s, .dest = dest, .done = done, .ctx = ctx};
+  wksp_private_ckpt_input_sequential(in);
   if (s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_RAW && dest && !done &&
       in->map && in->map_fd >= 0)
     return raw_run(&j, threads);
