@@ -270,6 +270,7 @@ static void limits_merge(limits_t *best, const limits_t *l) {
  * file size), file restore and pipe restore (with their CPU times). */
 typedef struct {
   double c, c_cpu, c_tcpu, r, r_cpu, rp, rp_cpu;
+  double r2; /* restore from the same file again (its pages warm in the page cache) */
   uint64_t fsz;
 } fig_t;
 
@@ -386,7 +387,7 @@ int main(void) {
     limits_t L = {.lz4c = 1e9, .lz4d = 1e9, .memcpy_s = 1e9, .write_s = 1e9, .lz4s_cpu = 1e9};
     fig_t F[2][2];
     for (int i = 0; i < 4; i++)
-      F[i / 2][i % 2] = (fig_t){.c = 1e9, .r = 1e9, .rp = 1e9};
+      F[i / 2][i % 2] = (fig_t){.c = 1e9, .r = 1e9, .rp = 1e9, .r2 = 1e9};
     for (int rep = 0; rep < reps; rep++) {
       limits_t l = {0};
       limits(&s, &bufs, dir, &l);
@@ -397,9 +398,13 @@ int main(void) {
           fig_t *f = &F[style - 2][t - 1];
           uint64_t fsz = 0;
           double c = run_checkpt(s.w, path, style, t, 1, &fsz);
-          if (c < f->c) *f = (fig_t){c, last_cpu, last_thread_cpu, f->r, f->r_cpu, f->rp, f->rp_cpu, fsz};
+          if (c < f->c) f->c = c, f->c_cpu = last_cpu, f->c_tcpu = last_thread_cpu, f->fsz = fsz;
+          /* the first restore reads a file just written, as after a copy:
+           * the kernel's first touch of its page-cache pages costs more */
           double r = run_restore(dst, path, t, 1);
           if (r < f->r) f->r = r, f->r_cpu = last_cpu;
+          r = run_restore(dst, path, t, 1);
+          if (r < f->r2) f->r2 = r;
           if (style == 3) {
             double rp = run_restore_pipe(dst, path, t, 1);
             if (rp < f->rp) f->rp = rp, f->rp_cpu = last_cpu;
@@ -420,11 +425,12 @@ int main(void) {
         const fig_t *f = &F[style - 2][t - 1];
         double climit = style == 3 ? L.lz4c : L.write_s, rlimit = style == 3 ? L.lz4d : L.memcpy_s;
         printf("  v%d %u thread%s: checkpoint %.3f s (%.2f GB/s, %.2fx %s; cpu %.3f s, calling "
-               "thread %.3f s), file %llu bytes; restore %.3f s (%.2f GB/s, %.2fx %s; cpu %.3f s)\n",
+               "thread %.3f s), file %llu bytes; restore %.3f s (%.2f GB/s, %.2fx %s; cpu %.3f s; "
+               "from the same file again %.3f s, %.2fx)\n",
                style, t, t > 1 ? "s" : " ", f->c, gb / f->c, climit / f->c,
                style == 3 ? "lz4 compress" : "write(2)", f->c_cpu, f->c_tcpu,
                (unsigned long long)f->fsz, f->r, gb / f->r, rlimit / f->r,
-               style == 3 ? "lz4 decompress" : "memcpy", f->r_cpu);
+               style == 3 ? "lz4 decompress" : "memcpy", f->r_cpu, f->r2, rlimit / f->r2);
         if (style == 3) {
           double ref = t == 1 ? f->c_tcpu : f->c_cpu / 2;
           printf("      v3 checkpoint by CPU time, %u thread%s: %.2fx lz4 compress cpu, %.2fx lz4 "
