@@ -61,7 +61,8 @@ enum {
 
 /* Progress callback: done / total bytes of allocation contents so far
  * (total 0 when not known yet: restores from pipes).  Called from the
- * calling thread only, at most once per cgroup frame it handled, and (but
+ * calling thread only, at most once per cgroup frame (or part of one, when
+ * checkpoint threads split frames) it handled, done never decreasing, and (but
  * for pipelined pipe restores) with done == total at the end; it must not
  * call back into wksp on the same workspace (the lock is held). */
 typedef void (*wksp_progress_fn_t)(uint64_t done, uint64_t total, void *ctx);
