@@ -566,11 +566,12 @@ static int seg_data(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int cont) {
   return rc;
 }
 
-/* Warm-up of a split-off half; publishes its history state (or drops the
- * half when that fails: the first worker then compresses it). */
-static int seg_start_half(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int *cont) {
-  wksp_private_frame_lz4_state_t *snap = malloc(sizeof *snap);
-  int rc = snap ? seg_warm(p->pl, s, fw, cont) : WKSP_ERR_NOMEM;
+/* Warm-up of a split-off half (rc: its writer's set-up); publishes its
+ * history state, or drops the half when anything failed: the first worker
+ * then compresses it, a failure here is no error of the checkpoint. */
+static int seg_start_half(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int rc, int *cont) {
+  wksp_private_frame_lz4_state_t *snap = rc ? NULL : malloc(sizeof *snap);
+  if (!rc) rc = snap ? seg_warm(p->pl, s, fw, cont) : WKSP_ERR_NOMEM;
   if (!rc && wksp_private_frame_writer_lz4_state(fw, snap)) rc = WKSP_ERR_FAIL;
   pthread_mutex_lock(&p->lock);
   if (rc) {
@@ -593,9 +594,9 @@ static int seg_run(par_t *p, seg_t *s) {
   int cont = 0, rc = s->lo ? 0 : test_fail(s->g);
   if (!rc) rc = wksp_private_frame_writer_init_regions(&fw, seg_region, &c);
   if (!rc) rc = wksp_frame_writer_open(fw, WKSP_FRAME_LZ4, NULL);
-  if (!rc && s->lo && seg_start_half(p, s, fw, &cont)) {
+  if (s->lo && seg_start_half(p, s, fw, rc, &cont)) {
     wksp_frame_writer_fini(fw, NULL);
-    return WKSP_SUCCESS; /* not an error: the first worker takes the half back */
+    return WKSP_SUCCESS;
   }
   if (!rc && !s->lo) rc = cgroup_commands(fw, p->pl, s->g);
   if (!rc) rc = seg_data(p, s, fw, cont);
