@@ -654,11 +654,27 @@ static uint8_t *frames_of(const char *p, uint64_t *sz) {
   return out;
 }
 
-static void parallel_identity(uint64_t part_max, uint64_t data_max, uint64_t n, uint64_t max_sz) {
+/* Contents of the workspaces below: text, random bytes, or text with runs
+ * of zeros (every third allocation zeroed from a random offset on: long
+ * matches, few LZ4 hash insertions). */
+enum { FILL_TEXT, FILL_RANDOM, FILL_ZERO_RUNS };
+
+static void parallel_identity_of(uint64_t part_max, uint64_t data_max, uint64_t n, uint64_t max_sz,
+                                 int fill) {
   uint64_t rng = test_seed() ^ n;
   wksp_t *w = ws_new("par", 1, part_max, data_max);
   CHECK(w);
-  ws_fill(w, n, max_sz, 1, &rng);
+  ws_fill(w, n, max_sz, fill != FILL_RANDOM, &rng);
+  if (fill == FILL_ZERO_RUNS) {
+    uint64_t cnt = 0;
+    wksp_part_t *a = ws_allocs(w, &cnt);
+    CHECK(a);
+    for (uint64_t k = 0; k < cnt; k += 3) {
+      uint64_t sz = a[k].gaddr_hi - a[k].gaddr_lo, from = test_rng(&rng) % sz;
+      memset((uint8_t *)wksp_laddr(w, a[k].gaddr_lo) + from, 0, sz - from);
+    }
+    free(a);
+  }
   static const uint32_t th[] = {1, 2, 3, 4, 8};
   for (int style = 2; style <= 3; style++) {
     uint8_t *ref = NULL;
@@ -693,6 +709,10 @@ static void parallel_identity(uint64_t part_max, uint64_t data_max, uint64_t n, 
     free(ref);
   }
   ws_free(w);
+}
+
+static void parallel_identity(uint64_t part_max, uint64_t data_max, uint64_t n, uint64_t max_sz) {
+  parallel_identity_of(part_max, data_max, n, max_sz, FILL_TEXT);
 }
 
 static void test_parallel_identity_small(void) {
@@ -923,7 +943,8 @@ static void test_parallel_output_failure(void) {
  * second half of a running one; split_min lowered from 8 MiB to 128 KiB so
  * that these small workspaces split many times, down to 2-chunk halves):
  * files stay byte-identical to the 1-thread file for every thread count and
- * restore identically, one frame (9 allocations) or many.  With no warm-up
+ * restore identically, one frame (9 allocations; text, random bytes, runs
+ * of zeros) or many.  With no warm-up
  * the second half's history never matches, every split is undone (the
  * first worker compresses the half itself, the other's output is dropped),
  * and the file is still the same.  An output failure while frames are split
@@ -934,7 +955,8 @@ static void test_parallel_split(void) {
   for (int warm = 1; warm >= 0; warm--) {
     wksp_private_ckpt_warm_sz = warm ? old_warm : 0;
     uint64_t made = wksp_private_ckpt_test_splits[0], undone = wksp_private_ckpt_test_splits[1];
-    parallel_identity(256, 24 << 20, 9, 3 << 20);
+    for (int fill = FILL_TEXT; fill <= FILL_ZERO_RUNS; fill++)
+      parallel_identity_of(256, 24 << 20, 9, 3 << 20, fill);
     parallel_identity(2048, 16 << 20, 300, 200000);
     made = wksp_private_ckpt_test_splits[0] - made;
     undone = wksp_private_ckpt_test_splits[1] - undone;
