@@ -264,7 +264,8 @@ static int write_cgroups_seq(int fd, plan_t *pl, int fsc, uint64_t pos0,
  * the head, so the pipeline always progresses.  Total: at most HEAD_BLKS +
  * max(1, (threads - 1) x 32) blocks, i.e. (threads - 1) x 64 MiB + 8 MiB
  * (10 MiB for one worker), plus ~470 KiB of frame writer state per worker
- * and 16 KiB per split not yet handed over, whatever the workspace size. */
+ * and 16 KiB per split (a split needs an idle worker, so there are a few
+ * per thread), whatever the workspace size. */
 
 uint64_t wksp_private_ckpt_par_buf_max = 64ull << 20;
 uint64_t wksp_private_ckpt_split_min = 4ull << 20;
@@ -506,12 +507,21 @@ static int seg_hand_over_locked(par_t *p, seg_t *s, wksp_frame_writer_t *fw,
   while (n->state == SEG_WARMING && !p->failed && s->state != SEG_DROPPED)
     pthread_cond_wait(&p->seg_cv, &p->lock);
   if (p->failed || s->state == SEG_DROPPED) return 0;
-  int same = n->state == SEG_RUNNING && mine && !wksp_private_frame_writer_lz4_state(fw, mine) &&
-             !memcmp(mine, n->snap, sizeof *mine);
-  free(n->snap); /* read only here */
-  n->snap = NULL;
-  if (same) return 1;
+  /* n keeps its record until the end: if s is dropped later, s's own
+   * predecessor compares with it again (n may be closed by then, having
+   * handed over to its own second half, which stays valid) */
+  if (n->state == SEG_RUNNING && mine && !wksp_private_frame_writer_lz4_state(fw, mine) &&
+      !memcmp(mine, n->snap, sizeof *mine))
+    return 1;
   n->state = SEG_DROPPED;
+  if (n->closed) { /* its worker is gone: its blocks are freed here */
+    while (n->first) {
+      out_blk_t *b = n->first;
+      n->first = b->next;
+      blk_free_locked(p, b);
+    }
+    n->last = NULL;
+  }
   pthread_cond_broadcast(&p->room_cv); /* its worker may wait for room ... */
   pthread_cond_broadcast(&p->seg_cv);  /* ... or for its own second half */
   s->end = n->end;
