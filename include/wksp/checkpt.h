@@ -84,11 +84,12 @@ typedef struct {
                             large frames still keep every thread busy.  The file is
                             byte-identical for every count (frames are emitted in cgroup
                             order; a split frame's halves join exactly or the first
-                            thread compresses both).  Memory bound, whatever the workspace size: compressed
-                            output waiting to be written is at most
-                            (threads - 1) x 64 MiB + 8 MiB (10 MiB for threads = 1), plus
-                            about 0.5 MiB of compression state per compressing thread; a
-                            thread whose frame is ahead of the writing waits beyond that. */
+                            thread compresses both).  Memory bound, whatever the
+                            workspace size: compressed output waiting to be written is at
+                            most (threads - 1) x 64 MiB + 8 MiB (10 MiB for threads = 1),
+                            plus about 0.5 MiB of compression state per compressing
+                            thread and 16 KiB per split (a few per thread); a thread
+                            whose frame is ahead of the writing waits beyond that. */
   int overwrite;         /* replace an existing file at the path (else EXIST) */
   const char *uinfo;     /* user info text, NULL = ""; truncated to 16383 bytes */
   wksp_progress_fn_t progress;
