@@ -356,6 +356,16 @@ static void blk_free_locked(par_t *p, out_blk_t *b) {
   pthread_cond_broadcast(&p->room_cv);
 }
 
+/* Frees the blocks s has queued (a dropped or failed segment's). */
+static void seg_free_blocks_locked(par_t *p, seg_t *s) {
+  while (s->first) {
+    out_blk_t *b = s->first;
+    s->first = b->next;
+    blk_free_locked(p, b);
+  }
+  s->last = NULL;
+}
+
 /* Queues a block for the output thread (an empty one is freed). */
 static void blk_publish_locked(par_t *p, out_blk_t *b, size_t used) {
   seg_t *s = b->seg;
@@ -514,14 +524,7 @@ static int seg_hand_over_locked(par_t *p, seg_t *s, wksp_frame_writer_t *fw,
       !memcmp(mine, n->snap, sizeof *mine))
     return 1;
   n->state = SEG_DROPPED;
-  if (n->closed) { /* its worker is gone: its blocks are freed here */
-    while (n->first) {
-      out_blk_t *b = n->first;
-      n->first = b->next;
-      blk_free_locked(p, b);
-    }
-    n->last = NULL;
-  }
+  if (n->closed) seg_free_blocks_locked(p, n); /* its worker is gone */
   pthread_cond_broadcast(&p->room_cv); /* its worker may wait for room ... */
   pthread_cond_broadcast(&p->seg_cv);  /* ... or for its own second half */
   s->end = n->end;
@@ -617,12 +620,7 @@ static int seg_run(par_t *p, seg_t *s) {
   int dropped = s->state == SEG_DROPPED;
   if (rc || dropped) {
     if (c.cur) blk_free_locked(p, c.cur);
-    while (s->first) {
-      out_blk_t *b = s->first;
-      s->first = b->next;
-      blk_free_locked(p, b);
-    }
-    s->last = NULL;
+    seg_free_blocks_locked(p, s);
     if (rc && !dropped) par_fail_locked(p);
   } else {
     if (c.cur) blk_publish_locked(p, c.cur, sz - c.handed);
