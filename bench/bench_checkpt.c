@@ -185,7 +185,6 @@ static void limits(const ws_t *s, const lim_bufs_t *bufs, const char *dir, limit
   uint8_t *flat = bufs->flat, *back = bufs->back, *comp = bufs->comp;
   uint32_t *csz = bufs->csz;
   LZ4_stream_t *stream = bufs->stream;
-  L->lz4c = L->lz4d = L->memcpy_s = L->write_s = L->lz4s_cpu = 1e9;
   /* liblz4 on 64 KiB blocks (the frame layer's chunk size), each block
    * independent: the plain one-core speed of the library on these bytes. */
   double t0 = now(), c0 = cpu_now();
@@ -197,12 +196,9 @@ static void limits(const ws_t *s, const lim_bufs_t *bufs, const char *dir, limit
     csz[nb] = (uint32_t)c;
     out += (uint64_t)c;
   }
-  double t1 = now();
+  L->lz4c = now() - t0;
+  L->lz4c_cpu = cpu_now() - c0;
   L->csz = out;
-  if (t1 - t0 < L->lz4c) {
-    L->lz4c = t1 - t0;
-    L->lz4c_cpu = cpu_now() - c0;
-  }
   uint64_t in = 0;
   t0 = now();
   c0 = cpu_now();
@@ -212,11 +208,8 @@ static void limits(const ws_t *s, const lim_bufs_t *bufs, const char *dir, limit
     LZ4_decompress_safe((const char *)comp + in, (char *)back + off, (int)csz[nb], n);
     in += csz[nb];
   }
-  t1 = now();
-  if (t1 - t0 < L->lz4d) {
-    L->lz4d = t1 - t0;
-    L->lz4d_cpu = cpu_now() - c0;
-  }
+  L->lz4d = now() - t0;
+  L->lz4d_cpu = cpu_now() - c0;
   /* The same 64 KiB chunks as one LZ4 stream per 32 allocations (a cgroup
    * frame's history, in prefix mode): what a format with history costs
    * even without the reference's ring (whose wraps switch LZ4 to its
@@ -234,11 +227,10 @@ static void limits(const ws_t *s, const lim_bufs_t *bufs, const char *dir, limit
     }
     pos += sz;
   }
-  if (cpu_now() - c0 < L->lz4s_cpu) L->lz4s_cpu = cpu_now() - c0;
+  L->lz4s_cpu = cpu_now() - c0;
   t0 = now();
   memcpy(back, flat, s->bytes);
-  t1 = now();
-  if (t1 - t0 < L->memcpy_s) L->memcpy_s = t1 - t0;
+  L->memcpy_s = now() - t0;
   char p[512];
   snprintf(p, sizeof p, "%s/wksp-bench-write.bin", dir);
   unlink(p);
@@ -250,10 +242,9 @@ static void limits(const ws_t *s, const lim_bufs_t *bufs, const char *dir, limit
     if (n <= 0) break;
     done += (uint64_t)n;
   }
-  t1 = now();
+  L->write_s = now() - t0;
   close(fd);
   unlink(p);
-  if (t1 - t0 < L->write_s) L->write_s = t1 - t0;
 }
 
 /* The best of two measurements of the limits, each with its CPU time. */
