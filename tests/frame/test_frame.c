@@ -1024,9 +1024,9 @@ typedef struct {
 /* Feeds buffers [from, to) to w, as history only when warm. */
 static int handover_feed(wksp_frame_writer_t *w, const hbuf_t *b, hpos_t from, hpos_t to,
                          int warm, int cont0) {
-  for (int i = from.i; i <= to.i && i >= 0; i++) {
+  for (int i = from.i; i <= to.i; i++) {
     size_t lo = i == from.i ? from.o : 0, hi = i == to.i ? to.o : b[i].sz;
-    if (hi <= lo && !(b[i].sz == 0 && i != to.i)) continue;
+    if (hi <= lo) continue; /* an empty data buffer has no chunks: nothing to feed */
     int cont = lo > 0 && (i != from.i || cont0);
     int rc = b[i].meta ? wksp_frame_writer_meta(w, b[i].p, b[i].sz)
              : warm     ? wksp_private_frame_writer_warm(w, b[i].p + lo, hi - lo, cont)
