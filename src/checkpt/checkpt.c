@@ -270,9 +270,9 @@ static int write_cgroups_seq(int fd, plan_t *pl, int fsc, uint64_t pos0,
 uint64_t wksp_private_ckpt_par_buf_max = 64ull << 20;
 uint64_t wksp_private_ckpt_split_min = 4ull << 20;
 uint64_t wksp_private_ckpt_warm_sz = 256ull << 10;
-uint64_t wksp_private_ckpt_test_splits[2];
+_Atomic uint64_t wksp_private_ckpt_test_splits[2];
 int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
-uint64_t wksp_private_ckpt_test_out_peak;
+_Atomic uint64_t wksp_private_ckpt_test_out_peak;
 
 enum {
   OUT_BLK_SZ = 2 << 20, /* output block (a multiple of the page size) */
@@ -472,7 +472,7 @@ static seg_t *split_locked(par_t *p) {
   n->next = v->next;
   v->next = n;
   v->end = m;
-  wksp_private_ckpt_test_splits[0]++;
+  atomic_fetch_add_explicit(&wksp_private_ckpt_test_splits[0], 1, memory_order_relaxed);
   return n;
 }
 
@@ -529,7 +529,7 @@ static int seg_hand_over_locked(par_t *p, seg_t *s, wksp_frame_writer_t *fw,
   pthread_cond_broadcast(&p->seg_cv);  /* ... or for its own second half */
   s->end = n->end;
   s->next = n->next;
-  wksp_private_ckpt_test_splits[1]++;
+  atomic_fetch_add_explicit(&wksp_private_ckpt_test_splits[1], 1, memory_order_relaxed);
   return 0;
 }
 
@@ -795,7 +795,7 @@ static int write_cgroups_par(int fd, plan_t *pl, uint64_t pos0, const wksp_check
   if (rc) goto done;
   rc = wksp_private_ckpt_pool_run(threads, threads, par_worker, &p);
   pthread_join(out, NULL);
-  wksp_private_ckpt_test_out_peak = p.peak * OUT_BLK_SZ;
+  atomic_store_explicit(&wksp_private_ckpt_test_out_peak, p.peak * OUT_BLK_SZ, memory_order_relaxed);
   if (!rc && p.out_rc) rc = wksp_err_again(p.out_rc, p.out_errno, "%s", p.out_msg);
   if (rc) goto done;
   uint64_t at = pos0;

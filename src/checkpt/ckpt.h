@@ -2,6 +2,7 @@
 #ifndef WKSP_CHECKPT_CKPT_H
 #define WKSP_CHECKPT_CKPT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -141,13 +142,14 @@ extern uint64_t wksp_private_ckpt_par_buf_max;
  * split only when at least split_min input bytes remain (4 MiB); the second
  * half re-compresses warm_sz bytes before it (256 KiB).  Tests lower them,
  * and read test_splits: [0] splits made, [1] splits undone (the warm-up did
- * not reproduce the history), counted since the process started. */
+ * not reproduce the history), counted since the process started (atomic:
+ * checkpoints of other workspaces may run at the same time). */
 extern uint64_t wksp_private_ckpt_split_min;
 extern uint64_t wksp_private_ckpt_warm_sz;
-extern uint64_t wksp_private_ckpt_test_splits[2];
+extern _Atomic uint64_t wksp_private_ckpt_test_splits[2];
 /* Set by every parallel (v3) checkpoint: the most bytes of output blocks it
  * held at once (tests check the memory bound against it). */
-extern uint64_t wksp_private_ckpt_test_out_peak;
+extern _Atomic uint64_t wksp_private_ckpt_test_out_peak;
 /* Largest cgroup frame the pipelined pipe restore buffers whole (64 MiB;
  * larger ones are decoded as they are read; tests lower it). */
 extern uint64_t wksp_private_ckpt_pipe_frame_max;
