@@ -19,6 +19,7 @@
  * (process cpu / 2) (the speed-up two fully used cores would give).  A
  * second reference is liblz4 compressing the same chunks as one stream per
  * 32 allocations (prefix mode), the history a cgroup frame has. */
+#include <errno.h>
 #include <fcntl.h>
 #include <lz4.h>
 #include <stdio.h>
@@ -180,6 +181,32 @@ static void lim_bufs_fini(lim_bufs_t *b) {
   free(b->comp);
 }
 
+/* One write(2) of n bytes into a new file in dir, timed; the file is removed. */
+static double write_once(const uint8_t *buf, uint64_t n, const char *dir) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/wksp-bench-write.bin", dir);
+  unlink(p);
+  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) {
+    fprintf(stderr, "bench: %s: %s\n", p, strerror(errno));
+    exit(1);
+  }
+  double t0 = now();
+  uint64_t done = 0;
+  while (done < n) {
+    ssize_t k = write(fd, buf + done, n - done);
+    if (k <= 0) {
+      fprintf(stderr, "bench: write %s: %s\n", p, k ? strerror(errno) : "wrote nothing");
+      exit(1);
+    }
+    done += (uint64_t)k;
+  }
+  double t = now() - t0;
+  close(fd);
+  unlink(p);
+  return t;
+}
+
 /* One measurement of every limit. */
 static void limits(const ws_t *s, const lim_bufs_t *bufs, const char *dir, limits_t *L) {
   uint8_t *flat = bufs->flat, *back = bufs->back, *comp = bufs->comp;
@@ -231,20 +258,14 @@ static void limits(const ws_t *s, const lim_bufs_t *bufs, const char *dir, limit
   t0 = now();
   memcpy(back, flat, s->bytes);
   L->memcpy_s = now() - t0;
-  char p[512];
-  snprintf(p, sizeof p, "%s/wksp-bench-write.bin", dir);
-  unlink(p);
-  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  t0 = now();
-  uint64_t done = 0;
-  while (done < s->bytes) {
-    ssize_t n = write(fd, flat + done, s->bytes - done);
-    if (n <= 0) break;
-    done += (uint64_t)n;
-  }
-  L->write_s = now() - t0;
-  close(fd);
-  unlink(p);
+  L->write_s = write_once(flat, s->bytes, dir);
+  /* Twice: on this VM (virtio-balloon free page reporting) memory left free
+   * for a few seconds goes back to the host, and the first touch of such a
+   * page costs a host fault (the first write here took 1.4-3.2 s, the next
+   * 0.33 s).  Every checkpoint in the figures writes into the pages that the
+   * previous file, unlinked just before, gave back: so must the limit. */
+  double again = write_once(flat, s->bytes, dir);
+  if (again < L->write_s) L->write_s = again;
 }
 
 /* The best of two measurements of the limits, each with its CPU time. */
