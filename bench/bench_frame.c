@@ -13,7 +13,8 @@
  * MiB, each frame starting with one 24-byte meta command per partition.
  *
  *   bench_frame [MB]       size per data set; default $WKSP_BENCH_MB or 1024
- *   WKSP_BENCH_REPS=n      best of n runs per measurement (default 1)
+ *   WKSP_BENCH_REPS=n      best of n runs per measurement (default 3: one run alone
+ *                          catches the host returning freed pages, see bench_checkpt.c)
  *   WKSP_BENCH_DIR=dir     directory for the tmpfs file (default /dev/shm)
  *   WKSP_BENCH_DATA=text|random   only one data set
  *   WKSP_BENCH_CLOCK=wall  wall-clock instead of thread CPU time */
@@ -39,7 +40,7 @@ typedef struct {
   size_t *part_off, *part_sz;
 } dataset_t;
 
-static int g_reps = 1;
+static int g_reps = 3;
 static char g_path[512];
 
 /* Thread CPU time by default: the machine may be shared, and preemption
