@@ -1,5 +1,5 @@
-/* libFuzzer target: preview, info, print and restore (mapped and stream
- * paths, each with 1 or 2 threads as fuzz_hash picks) on arbitrary bytes.  Whatever the bytes, nothing may crash, hang
+/* libFuzzer target: preview, info, print, restore (mapped and stream
+ * paths, each with 1 or 2 threads as fuzz_hash picks) and diff on arbitrary bytes.  Whatever the bytes, nothing may crash, hang
  * or leak, and the target workspace must verify afterwards (restored, left
  * untouched, or reset to empty). */
 #include <fcntl.h>
@@ -40,8 +40,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * (thread start-up costs more than a small restore), else 1. */
   lseek(fd, 0, SEEK_SET);
   uint32_t threads = (h & 7) == 0 ? 2 : 1;
-  wksp_restore_fd(w, fd, "fuzz", &(wksp_restore_opts_t){.seed = 2, .threads = threads});
+  int rc = wksp_restore_fd(w, fd, "fuzz", &(wksp_restore_opts_t){.seed = 2, .threads = threads});
   if (wksp_verify(w)) abort();
+  /* Comparison: a checkpoint that restored compares equal to the workspace
+   * it made (and any other input gets a clean answer or error). */
+  lseek(fd, 0, SEEK_SET);
+  wksp_checkpt_diff_t d;
+  int drc = wksp_checkpt_diff(w, NULL, fd, threads, &d);
+  if (!rc && (drc || d.first_kind != WKSP_DIFF_NONE)) abort();
 
   /* Stream path: small inputs fit in a pipe's buffer.  Pipelined (2
    * threads) for one input in 8, else sequential.  An input without the

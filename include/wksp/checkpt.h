@@ -32,7 +32,7 @@
  * (from any process).  The lock does not stop application writes into
  * allocation contents: a checkpoint taken while the application writes into
  * its allocations captures those bytes in no particular order (as with the
- * reference).  Worker threads are created and joined inside each call;
+ * reference); the verify option detects that and publishes nothing then.  Worker threads are created and joined inside each call;
  * none outlives it, also after a failure.  A signal raised by a failing
  * write (SIGPIPE) may be delivered to such a thread rather than the
  * calling one. */
@@ -91,6 +91,15 @@ typedef struct {
                             thread and 16 KiB per split (a few per thread); a thread
                             whose frame is ahead of the writing waits beyond that. */
   int overwrite;         /* replace an existing file at the path (else EXIST) */
+  int verify;            /* before publishing, read the file back and compare it with the
+                            workspace (wksp_checkpt_diff, the lock still held): AGAIN if
+                            an allocation's bytes changed while the checkpoint was written
+                            (the application wrote into it), and nothing is published.
+                            On success the file holds every allocation as it was at one
+                            moment (when the writing ended), unless bytes were changed and
+                            changed back in between.  Costs one more read of the file
+                            (V3: a decompression, over `threads` threads) and a compare.
+                            wksp_checkpt only (the fd call cannot read a pipe back: INVAL) */
   const char *uinfo;     /* user info text, NULL = ""; truncated to 16383 bytes */
   wksp_progress_fn_t progress;
   void *progress_ctx;
@@ -108,7 +117,9 @@ typedef struct {
  *
  * Failure: INVAL (w or path NULL, style, mode), EXIST (path exists and no
  * overwrite; checked up front and again at the final link), CORRUPT
- * (workspace metadata), PERM (read-only attachment: taking the lock needs
+ * (workspace metadata), AGAIN (opts->verify: an allocation changed while
+ * it was written; the message names it and its first differing byte),
+ * PERM (read-only attachment: taking the lock needs
  * write access), FAIL (open/write/fsync/link error with errno and path;
  * e.g. ENOSPC), NOMEM.  After any failure, and even if the process is
  * killed at any moment, nothing new is left at `path` (an existing file
@@ -126,7 +137,8 @@ WKSP_API int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t
  * position; `path_label` (NULL = "-") is what the info frame records as the
  * path.  The caller owns fd (it is not closed, not fsynced).  opts->mode is
  * recorded in the info frame only; opts->overwrite is ignored.
- * Failure: as wksp_checkpt minus EXIST; after a failure the bytes already
+ * Failure: as wksp_checkpt minus EXIST and AGAIN (opts->verify is INVAL
+ * here); after a failure the bytes already
  * written to fd stay there (the caller must discard them).  A pipe whose
  * reader went away gives FAIL (EPIPE) only if SIGPIPE is ignored or
  * handled; otherwise the signal ends the process, as for any write. */
@@ -275,6 +287,43 @@ WKSP_API int wksp_checkpt_print(int out_fd, const char *path, int verbose);
 
 /* As wksp_checkpt_print reading from in_fd (label names it in the listing). */
 WKSP_API int wksp_checkpt_print_fd(int out_fd, int in_fd, const char *label, int verbose);
+
+/* ---- comparison ---------------------------------------------------------- */
+
+enum {
+  WKSP_DIFF_NONE = 0,      /* no difference */
+  WKSP_DIFF_BYTES = 1,     /* same range and tag on both sides, different bytes */
+  WKSP_DIFF_TAG = 2,       /* same range, different tag (bytes not compared) */
+  WKSP_DIFF_ONLY_CKPT = 3, /* a range in the checkpoint that the workspace does not have */
+  WKSP_DIFF_ONLY_WKSP = 4  /* a range in the workspace that the checkpoint does not have */
+};
+
+/* What wksp_checkpt_diff found.  Ranges match only when equal: an allocation
+ * moved or resized counts once on each side (ONLY_CKPT and ONLY_WKSP). */
+typedef struct {
+  uint64_t same;          /* allocations equal in range, tag and bytes */
+  uint64_t bytes, tag;    /* allocations per difference kind (WKSP_DIFF_*) */
+  uint64_t only_ckpt, only_wksp;
+  int first_kind;         /* kind of the lowest-addressed difference; WKSP_DIFF_NONE if none */
+  wksp_part_t first_ckpt; /* that allocation as the checkpoint has it (zero if it has none) */
+  wksp_part_t first_wksp; /* and as the workspace has it (zero if it has none) */
+  uint64_t first_off;     /* WKSP_DIFF_BYTES: offset of the first differing byte in it */
+} wksp_checkpt_diff_t;
+
+/* Compares the checkpoint at path (or, path NULL, read from fd; a pipe is
+ * spooled to an unnamed temporary file first) with the workspace w: which
+ * allocations are the same in range, tag and bytes, and which differ.  The
+ * checkpoint's structure is validated as by restore and its data decoded
+ * (over `threads` threads, 0 = 1); w is locked for the comparison (so its
+ * allocations do not change meanwhile; application writes into them are
+ * not stopped) and never modified.  Differences are a result, not an
+ * error: the call succeeds and *out says what differs.
+ * Failure: INVAL (NULL w or out, no path and fd < 0), FAIL (open, read),
+ * CORRUPT (checkpoint bytes that cannot be right, as restore), PERM
+ * (read-only attachment: the lock needs write access), NOMEM; *out is then
+ * zeroed. */
+WKSP_API int wksp_checkpt_diff(wksp_t *w, const char *path, int fd, uint32_t threads,
+                               wksp_checkpt_diff_t *out);
 
 #ifdef __cplusplus
 }

@@ -31,7 +31,9 @@ enum {
   WKSP_ERR_EXIST   = -6, /* the named region or the target file already exists */
   WKSP_ERR_NOENT   = -7, /* no region / file of that name */
   WKSP_ERR_PERM    = -8, /* not permitted: read-only join, file permissions */
-  WKSP_ERR_NOMEM   = -9  /* the process could not allocate private memory */
+  WKSP_ERR_NOMEM   = -9, /* the process could not allocate private memory */
+  WKSP_ERR_AGAIN   = -10 /* the data changed while it was read (a checkpoint with verify saw the
+                            application write into an allocation); trying again may succeed */
 };
 
 /* Short constant name of an error code ("success", "inval", "fail",

@@ -912,6 +912,40 @@ static int opts_check(const wksp_checkpt_opts_t *o, int *fsc) {
   return WKSP_SUCCESS;
 }
 
+/* ---- verify ---------------------------------------------------------------------- */
+
+void (*wksp_private_ckpt_test_verify_hook)(wksp_t *w);
+
+/* Lock held, the whole file written to fd (a path target's temporary file,
+ * from its offset 0): reads it back and compares it with w. */
+static int verify_written(wksp_t *w, int fd, const char *label, const wksp_checkpt_opts_t *o) {
+  if (wksp_private_ckpt_test_verify_hook) wksp_private_ckpt_test_verify_hook(w);
+  if (lseek(fd, 0, SEEK_SET) < 0) return wksp_err(WKSP_ERR_FAIL, errno, "checkpt %s: verify", label);
+  ckpt_input_t in;
+  int rc = wksp_private_ckpt_input_open(&in, NULL, fd, label, CKPT_IN_NEED_MEM);
+  if (rc) return wksp_err_wrap(rc, "checkpt %s: verify", label);
+  wksp_checkpt_diff_t d;
+  rc = wksp_private_ckpt_diff_locked(w, &in, o->threads, &d);
+  wksp_private_ckpt_input_fini(&in);
+  if (rc) return wksp_err_wrap(rc, "checkpt %s: verify", label);
+  const wksp_part_t *p = &d.first_ckpt;
+  if (d.first_kind == WKSP_DIFF_BYTES)
+    return wksp_err(WKSP_ERR_AGAIN, 0,
+                    "checkpt %s: verify: %llu allocation(s) changed while the checkpoint was "
+                    "written, the first [%llu,%llu) tag %llu at byte %llu (the application wrote "
+                    "into it); nothing was published",
+                    label, (unsigned long long)d.bytes, (unsigned long long)p->gaddr_lo,
+                    (unsigned long long)p->gaddr_hi, (unsigned long long)p->tag,
+                    (unsigned long long)d.first_off);
+  if (d.first_kind != WKSP_DIFF_NONE) /* the lock keeps ranges and tags: a writer bug */
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "checkpt %s: verify: the file's allocations are not the workspace's (%llu "
+                    "only in the file, %llu only in the workspace, %llu with another tag)",
+                    label, (unsigned long long)d.only_ckpt, (unsigned long long)d.only_wksp,
+                    (unsigned long long)d.tag);
+  return WKSP_SUCCESS;
+}
+
 /* Writes the checkpoint to fd; when pub is non-NULL, publishes it (the
  * commit happens with the workspace still locked so that the file shows a
  * state the lock protected). */
@@ -934,6 +968,7 @@ static int checkpt_to(wksp_t *w, int fd, ckpt_pub_t *pub, const char *label,
     rc = write_all(fd, &pl, fsc, &inf, o);
     if (rc == WKSP_ERR_FAIL) wksp_err_wrap(rc, "checkpt %s", label); /* I/O: name the target */
   }
+  if (!rc && pub && o->verify) rc = verify_written(w, fd, label, o);
   if (!rc && pub) rc = wksp_private_ckpt_pub_commit(pub);
   wksp_private_unlock(w);
 out:
@@ -946,6 +981,10 @@ static const wksp_checkpt_opts_t opts_default = {0};
 
 int wksp_checkpt_fd(wksp_t *w, int fd, const char *path_label, const wksp_checkpt_opts_t *opts) {
   if (!w || fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_fd: NULL workspace or bad fd");
+  if (opts && opts->verify)
+    return wksp_err(WKSP_ERR_INVAL, 0,
+                    "wksp_checkpt_fd: verify needs a path target (the file is read back before "
+                    "it is published)");
   return checkpt_to(w, fd, NULL, path_label ? path_label : "-", opts ? opts : &opts_default);
 }
 

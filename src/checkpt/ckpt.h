@@ -88,6 +88,20 @@ typedef void *(*ckpt_dest_fn_t)(void *ctx, const wksp_part_t *p);
 typedef int (*ckpt_done_fn_t)(void *ctx, const wksp_part_t *p, const void *bytes);
 int wksp_private_ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
                                ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx);
+/* The same without a destination: every allocation's bytes are handed to
+ * piece(ctx, p, at, bytes, n) in pieces of at most 64 KiB, in order within
+ * an allocation (bytes [at, at + n) of p), each allocation on one thread;
+ * pieces are only valid during the call.  A non-zero return stops the
+ * run with that code. */
+typedef int (*ckpt_piece_fn_t)(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *bytes,
+                               uint64_t n);
+int wksp_private_ckpt_data_pieces(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
+                                  ckpt_piece_fn_t piece, void *ctx);
+
+/* ---- diff (diff.c) --------------------------------------------------------
+ * Lock held: wksp_checkpt_diff of a mapped input (verify of wksp_checkpt). */
+int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t threads,
+                                  wksp_checkpt_diff_t *out);
 
 /* ---- restore (restore.c, stream.c) ---------------------------------------- */
 
@@ -157,6 +171,9 @@ extern uint64_t wksp_private_ckpt_pipe_frame_max;
  * sz bytes of LZ4 cgroup frames at checkpoint offset pos; a non-zero return
  * is taken as that write's errno (injected output failure tests). */
 extern int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
+/* When set, called by a checkpoint with verify after writing, before the
+ * file is read back (tests change the workspace there). */
+extern void (*wksp_private_ckpt_test_verify_hook)(wksp_t *w);
 /* Non-zero: publish as on a filesystem without O_TMPFILE (named temp). */
 extern int wksp_private_ckpt_test_no_tmpfile;
 

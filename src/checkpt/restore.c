@@ -64,6 +64,7 @@ typedef struct {
   const ckpt_scan_t *s;
   ckpt_dest_fn_t dest;
   ckpt_done_fn_t done;
+  ckpt_piece_fn_t piece;
   void *ctx;
 } data_job_t;
 
@@ -91,18 +92,21 @@ static int data_cgroup(void *ctx, uint64_t g) {
                                  : ckpt_cmd_is_data(&c);
     if (!rc && !same) rc = wksp_err(WKSP_ERR_CORRUPT, 0, "commands changed since validation");
   }
-  /* Verification only (no dest): each allocation is decoded in 64 KiB
-   * pieces into scratch memory.  Pieces of 64 KiB from a buffer's start are
-   * exactly the writer's LZ4 chunks, so this decodes the same blocks. */
+  /* No dest (verification, comparison): each allocation is decoded in 64
+   * KiB pieces into scratch memory and handed to piece(), if any.  Pieces of
+   * 64 KiB from a buffer's start are exactly the writer's LZ4 chunks, so
+   * this decodes the same blocks. */
   uint8_t *scratch = NULL;
   if (!rc && !j->dest && !(scratch = malloc(WKSP_FRAME_CHUNK_MAX)))
     rc = wksp_err(WKSP_ERR_NOMEM, 0, "verify buffer");
   for (uint64_t k = 0; !rc && k < cg->alloc_cnt; k++) {
     uint64_t sz = p[k].gaddr_hi - p[k].gaddr_lo;
     if (scratch) {
-      for (uint64_t at = 0; !rc && at < sz; at += WKSP_FRAME_CHUNK_MAX)
-        rc = wksp_frame_reader_data(
-            r, scratch, sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX);
+      for (uint64_t at = 0; !rc && at < sz; at += WKSP_FRAME_CHUNK_MAX) {
+        uint64_t n = sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX;
+        rc = wksp_frame_reader_data(r, scratch, n);
+        if (!rc && j->piece) rc = j->piece(j->ctx, &p[k], at, scratch, n);
+      }
       continue;
     }
     void *d = j->dest(j->ctx, &p[k]);
@@ -122,9 +126,17 @@ static int data_cgroup(void *ctx, uint64_t g) {
 static int data_v1(void *ctx, uint64_t k) {
   const data_job_t *j = ctx;
   const wksp_part_t *p = &j->s->file_parts[k];
-  void *d = j->dest(j->ctx, p);
   const uint8_t *src = j->in->mem + j->s->v1_data_off[k];
-  if (d != src) memcpy(d, src, p->gaddr_hi - p->gaddr_lo);
+  uint64_t sz = p->gaddr_hi - p->gaddr_lo;
+  if (!j->dest) {
+    int rc = WKSP_SUCCESS;
+    for (uint64_t at = 0; !rc && j->piece && at < sz; at += WKSP_FRAME_CHUNK_MAX)
+      rc = j->piece(j->ctx, p, at, src + at,
+                    sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX);
+    return rc;
+  }
+  void *d = j->dest(j->ctx, p);
+  if (d != src) memcpy(d, src, sz);
   return j->done ? j->done(j->ctx, p, d) : WKSP_SUCCESS;
 }
 
@@ -235,16 +247,27 @@ static int raw_run(const data_job_t *j, uint32_t threads) {
   return rc;
 }
 
+static int data_run_job(data_job_t *j, uint32_t threads) {
+  const ckpt_scan_t *s = j->s;
+  wksp_private_ckpt_input_sequential(j->in);
+  if (s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_RAW && j->dest && !j->done &&
+      j->in->map && j->in->map_fd >= 0)
+    return raw_run(j, threads);
+  if (s->info.pv.style == 1)
+    return wksp_private_ckpt_pool_run(threads, s->info.alloc_cnt, data_v1, j);
+  return wksp_private_ckpt_pool_run(threads, s->info.cgroup_cnt, data_cgroup, j);
+}
+
 int wksp_private_ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
                                ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx) {
   data_job_t j = {.in = in, .s = s, .dest = dest, .done = done, .ctx = ctx};
-  wksp_private_ckpt_input_sequential(in);
-  if (s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_RAW && dest && !done &&
-      in->map && in->map_fd >= 0)
-    return raw_run(&j, threads);
-  if (s->info.pv.style == 1)
-    return wksp_private_ckpt_pool_run(threads, s->info.alloc_cnt, data_v1, &j);
-  return wksp_private_ckpt_pool_run(threads, s->info.cgroup_cnt, data_cgroup, &j);
+  return data_run_job(&j, threads);
+}
+
+int wksp_private_ckpt_data_pieces(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
+                                  ckpt_piece_fn_t piece, void *ctx) {
+  data_job_t j = {.in = in, .s = s, .piece = piece, .ctx = ctx};
+  return data_run_job(&j, threads);
 }
 
 static void *dest_wksp(void *ctx, const wksp_part_t *p) { return wksp_laddr(ctx, p->gaddr_lo); }

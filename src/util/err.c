@@ -23,6 +23,7 @@ const char *wksp_strerror(int err) {
   case WKSP_ERR_NOENT: return "noent";
   case WKSP_ERR_PERM: return "perm";
   case WKSP_ERR_NOMEM: return "nomem";
+  case WKSP_ERR_AGAIN: return "again";
   default: return "unknown";
   }
 }

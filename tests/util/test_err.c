@@ -16,6 +16,8 @@ static void test_strerror(void) {
   CHECK(!strcmp(wksp_strerror(WKSP_ERR_INVAL), "inval"));
   CHECK(!strcmp(wksp_strerror(WKSP_ERR_FAIL), "fail"));
   CHECK(!strcmp(wksp_strerror(WKSP_ERR_CORRUPT), "corrupt"));
+  CHECK(!strcmp(wksp_strerror(WKSP_ERR_NOMEM), "nomem"));
+  CHECK(!strcmp(wksp_strerror(WKSP_ERR_AGAIN), "again"));
   CHECK(!strcmp(wksp_strerror(12345), "unknown"));
 }
 

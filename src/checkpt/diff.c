@@ -1,0 +1,149 @@
+/* Comparing a checkpoint with a workspace: wksp_checkpt_diff, and the
+ * verify option of wksp_checkpt (FORMAT.md 9.5: the workspace lock does not
+ * stop application writes, so a checkpoint can capture allocations at
+ * different moments; reading the file back and comparing it with the
+ * workspace, lock still held, tells whether that happened).
+ *
+ * The checkpoint's allocations (the scan's, ascending) and the workspace's
+ * (ascending) are merged by address.  Allocations with the same range and
+ * tag on both sides have their bytes compared: the checkpoint's are decoded
+ * over the threads in 64 KiB pieces, each compared with the workspace's
+ * bytes at once; the first differing offset is kept per allocation. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "util/err.h"
+#include "wksp/wksp_private.h"
+
+typedef struct {
+  wksp_t *w;
+  const wksp_part_t *cp; /* the checkpoint's allocations, ascending */
+  uint64_t cn;
+  const uint8_t *cand;   /* per cp[i]: w has the same range and tag, compare the bytes */
+  uint64_t *first;       /* per cp[i]: offset of the first differing byte, UINT64_MAX: none */
+} cmp_t;
+
+/* Index of the checkpoint allocation starting at lo (it exists: pieces
+ * come from the scanned allocations). */
+static uint64_t cp_index(const cmp_t *c, uint64_t lo) {
+  uint64_t a = 0, b = c->cn;
+  while (b - a > 1) {
+    uint64_t m = a + (b - a) / 2;
+    if (c->cp[m].gaddr_lo <= lo) a = m;
+    else b = m;
+  }
+  return a;
+}
+
+/* Each allocation's pieces come in order from one thread, so first[i] has
+ * one writer. */
+static int cmp_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *bytes,
+                     uint64_t n) {
+  cmp_t *c = ctx;
+  uint64_t i = cp_index(c, p->gaddr_lo);
+  if (!c->cand[i] || c->first[i] != UINT64_MAX) return WKSP_SUCCESS;
+  const uint8_t *have = (const uint8_t *)wksp_laddr(c->w, p->gaddr_lo) + at;
+  if (!memcmp(bytes, have, n)) return WKSP_SUCCESS;
+  uint64_t d = 0;
+  while (bytes[d] == have[d]) d++;
+  c->first[i] = at + d;
+  return WKSP_SUCCESS;
+}
+
+/* Records a difference in the counts and, if it is the first, in out. */
+static void diff_note(wksp_checkpt_diff_t *out, int kind, const wksp_part_t *c,
+                      const wksp_part_t *w, uint64_t off) {
+  switch (kind) {
+  case WKSP_DIFF_BYTES: out->bytes++; break;
+  case WKSP_DIFF_TAG: out->tag++; break;
+  case WKSP_DIFF_ONLY_CKPT: out->only_ckpt++; break;
+  default: out->only_wksp++; break;
+  }
+  if (out->first_kind != WKSP_DIFF_NONE) return;
+  out->first_kind = kind;
+  if (c) out->first_ckpt = *c;
+  if (w) out->first_wksp = *w;
+  out->first_off = off;
+}
+
+/* Walks both lists by address.  Without `first` (before the bytes are
+ * compared) it only marks the candidates; with it, it fills out. */
+static void diff_walk(const cmp_t *c, uint8_t *cand, const wksp_part_t *wp, uint64_t wn,
+                      wksp_checkpt_diff_t *out) {
+  uint64_t i = 0, k = 0;
+  while (i < c->cn || k < wn) {
+    const wksp_part_t *a = i < c->cn ? &c->cp[i] : NULL, *b = k < wn ? &wp[k] : NULL;
+    if (a && b && a->gaddr_lo == b->gaddr_lo && a->gaddr_hi == b->gaddr_hi) {
+      if (cand) cand[i] = a->tag == b->tag;
+      else if (a->tag != b->tag) diff_note(out, WKSP_DIFF_TAG, a, b, 0);
+      else if (c->first[i] != UINT64_MAX) diff_note(out, WKSP_DIFF_BYTES, a, b, c->first[i]);
+      else out->same++;
+      i++, k++;
+    } else if (a && (!b || a->gaddr_lo < b->gaddr_lo ||
+                     (a->gaddr_lo == b->gaddr_lo && a->gaddr_hi < b->gaddr_hi))) {
+      if (!cand) diff_note(out, WKSP_DIFF_ONLY_CKPT, a, NULL, 0);
+      i++;
+    } else {
+      if (!cand) diff_note(out, WKSP_DIFF_ONLY_WKSP, NULL, b, 0);
+      k++;
+    }
+  }
+}
+
+int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t threads,
+                                  wksp_checkpt_diff_t *out) {
+  memset(out, 0, sizeof *out);
+  ckpt_scan_t s;
+  int rc = wksp_private_ckpt_scan(&s, in);
+  if (rc) return rc;
+  wksp_part_t *wp = NULL;
+  uint64_t wn = 0;
+  cmp_t c = {.w = w, .cp = s.info.parts, .cn = s.info.alloc_cnt};
+  uint8_t *cand = calloc(c.cn + 1, 1);
+  c.first = malloc((c.cn + 1) * sizeof *c.first);
+  if (!cand || !c.first) {
+    rc = wksp_err(WKSP_ERR_NOMEM, 0, "diff %s: tables for %llu allocations", in->label,
+                  (unsigned long long)c.cn);
+    goto done;
+  }
+  rc = wksp_private_alloc_list(w, &wp, &wn);
+  if (rc) {
+    wksp_err_wrap(rc, "diff %s: workspace %s", in->label, wksp_name(w));
+    goto done;
+  }
+  for (uint64_t i = 0; i < c.cn; i++) c.first[i] = UINT64_MAX;
+  diff_walk(&c, cand, wp, wn, out);
+  c.cand = cand;
+  rc = wksp_private_ckpt_data_pieces(in, &s, threads ? threads : 1, cmp_piece, &c);
+  if (rc) goto done;
+  diff_walk(&c, NULL, wp, wn, out);
+done:
+  free(wp);
+  free(cand);
+  free(c.first);
+  wksp_private_ckpt_scan_fini(&s);
+  return rc;
+}
+
+int wksp_checkpt_diff(wksp_t *w, const char *path, int fd, uint32_t threads,
+                      wksp_checkpt_diff_t *out) {
+  if (out) memset(out, 0, sizeof *out);
+  if (!w || !out || (!path && fd < 0))
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_diff: NULL workspace or out, or no path / fd");
+  ckpt_input_t in;
+  int rc = wksp_private_ckpt_input_open(&in, path, path ? -1 : fd, path ? path : "-",
+                                        CKPT_IN_NEED_MEM);
+  if (rc) return rc;
+  rc = wksp_private_lock(w);
+  if (rc) {
+    wksp_err_wrap(rc, "diff %s: lock %s", in.label, wksp_name(w));
+  } else {
+    rc = wksp_private_ckpt_diff_locked(w, &in, threads, out);
+    wksp_private_unlock(w);
+  }
+  wksp_private_ckpt_input_fini(&in);
+  if (rc) memset(out, 0, sizeof *out);
+  return rc;
+}
