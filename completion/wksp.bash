@@ -22,7 +22,7 @@ _wksp() {
   fi
 
   local cmds="new delete list alloc free tag tag-free memset write read usage query check
-              verify rebuild reset checkpt restore info styles help"
+              verify rebuild reset checkpt restore info diff styles help"
   if [ "$cword" -eq 1 ]; then
     COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
     return
@@ -36,9 +36,10 @@ _wksp() {
     usage) opts="--tag --json --bytes" ;;
     query) opts="--json --bytes" ;;
     rebuild) opts="--seed" ;;
-    checkpt) opts="--style --threads --info --mode --force --quiet --verbose --bytes" ;;
+    checkpt) opts="--style --threads --info --mode --force --verify --quiet --verbose --bytes" ;;
     restore) opts="--seed --threads --verify-first --quiet --verbose --bytes" ;;
     info) opts="-v --json" ;;
+    diff) opts="--threads --json" ;;
     help) COMPREPLY=($(compgen -W "$cmds" -- "$cur")); return ;;
   esac
   opts+=" --help"
@@ -77,7 +78,7 @@ _wksp() {
       elif [ "$pos" -eq 2 ] && [[ $cmd == write || $cmd == read ]]; then
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
-    checkpt|restore)
+    checkpt|restore|diff)
       if [ "$pos" -eq 1 ]; then COMPREPLY=($(compgen -W "$(_wksp_names)" -- "$cur"))
       elif [ "$pos" -eq 2 ]; then COMPREPLY=($(compgen -f -- "$cur")); fi ;;
     info)

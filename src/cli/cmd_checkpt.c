@@ -101,17 +101,21 @@ static void checkpt_summary(const progress_t *p, const char *name, const char *p
 
 int cmd_checkpt(cli_t *c) {
   const char *style_s = NULL, *threads_s = NULL, *info = NULL, *mode_s = NULL;
-  int force = 0, quiet = 0, verbose = 0, bytes = 0;
+  int force = 0, quiet = 0, verbose = 0, bytes = 0, verify = 0;
   const cli_opt_t opts[] = {{"style", 0, CLI_OPT_ARG, &style_s},   {"threads", 0, CLI_OPT_ARG, &threads_s},
                             {"info", 0, CLI_OPT_ARG, &info},       {"mode", 0, CLI_OPT_ARG, &mode_s},
-                            {"force", 0, CLI_OPT_FLAG, &force},    {"quiet", 'q', CLI_OPT_FLAG, &quiet},
+                            {"force", 0, CLI_OPT_FLAG, &force},    {"verify", 0, CLI_OPT_FLAG, &verify},
+                            {"quiet", 'q', CLI_OPT_FLAG, &quiet},
                             {"verbose", 'v', CLI_OPT_FLAG, &verbose}, {"bytes", 0, CLI_OPT_FLAG, &bytes},
                             {NULL, 0, 0, NULL}};
   int rc = cli_parse(c, opts, 2, 2);
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0], *path = c->pos[1];
   int to_stdout = !strcmp(path, "-");
-  wksp_checkpt_opts_t o = {.style = WKSP_CHECKPT_STYLE_V3, .mode = 0600, .overwrite = force, .uinfo = info};
+  wksp_checkpt_opts_t o = {.style = WKSP_CHECKPT_STYLE_V3, .mode = 0600, .overwrite = force, .uinfo = info,
+                           .verify = verify};
+  if (verify && to_stdout)
+    return cli_usage_err(c, "--verify needs a PATH: a checkpoint written to standard output cannot be read back");
   if (style_s && (rc = parse_style(c, style_s, &o.style)) != CLI_GO) return rc;
   if (mode_s && (rc = cli_mode(c, "--mode", mode_s, &o.mode)) != CLI_GO) return rc;
   if ((rc = parse_threads(c, threads_s, &o.threads)) != CLI_GO) return rc;
@@ -278,6 +282,91 @@ int cmd_info(cli_t *c) {
    * and one error line say it failed. */
   if (err) return cli_lib_err(c, "reading checkpoint \"%s\"", path);
   return CLI_OK;
+}
+
+/* ---- diff ---------------------------------------------------------------- */
+
+static const char *diff_kind(int kind) {
+  switch (kind) {
+  case WKSP_DIFF_BYTES: return "bytes";
+  case WKSP_DIFF_TAG: return "tag";
+  case WKSP_DIFF_ONLY_CKPT: return "only_ckpt";
+  case WKSP_DIFF_ONLY_WKSP: return "only_wksp";
+  default: return "none";
+  }
+}
+
+static void print_diff_json(const wksp_checkpt_diff_t *d) {
+  printf("{\"schema\":1,\"same\":%llu,\"bytes\":%llu,\"tag\":%llu,\"only_ckpt\":%llu,\"only_wksp\":%llu",
+         (unsigned long long)d->same, (unsigned long long)d->bytes, (unsigned long long)d->tag,
+         (unsigned long long)d->only_ckpt, (unsigned long long)d->only_wksp);
+  if (d->first_kind != WKSP_DIFF_NONE) {
+    const wksp_part_t *p = d->first_kind == WKSP_DIFF_ONLY_WKSP ? &d->first_wksp : &d->first_ckpt;
+    printf(",\"first\":{\"kind\":\"%s\",\"gaddr_lo\":%llu,\"gaddr_hi\":%llu,\"tag_ckpt\":%llu,"
+           "\"tag_wksp\":%llu,\"off\":%llu}",
+           diff_kind(d->first_kind), (unsigned long long)p->gaddr_lo, (unsigned long long)p->gaddr_hi,
+           (unsigned long long)d->first_ckpt.tag, (unsigned long long)d->first_wksp.tag,
+           (unsigned long long)d->first_off);
+  }
+  printf("}\n");
+}
+
+static void print_diff_text(const wksp_checkpt_diff_t *d) {
+  printf("%llu allocations the same, %llu with other bytes, %llu with another tag, %llu only in the "
+         "checkpoint, %llu only in the workspace\n",
+         (unsigned long long)d->same, (unsigned long long)d->bytes, (unsigned long long)d->tag,
+         (unsigned long long)d->only_ckpt, (unsigned long long)d->only_wksp);
+  const wksp_part_t *c = &d->first_ckpt, *w = &d->first_wksp;
+  switch (d->first_kind) {
+  case WKSP_DIFF_BYTES:
+    printf("first difference: [%llu,%llu) tag %llu: bytes differ from offset %llu\n",
+           (unsigned long long)c->gaddr_lo, (unsigned long long)c->gaddr_hi, (unsigned long long)c->tag,
+           (unsigned long long)d->first_off);
+    break;
+  case WKSP_DIFF_TAG:
+    printf("first difference: [%llu,%llu): tag %llu in the checkpoint, %llu in the workspace\n",
+           (unsigned long long)c->gaddr_lo, (unsigned long long)c->gaddr_hi, (unsigned long long)c->tag,
+           (unsigned long long)w->tag);
+    break;
+  case WKSP_DIFF_ONLY_CKPT:
+    printf("first difference: [%llu,%llu) tag %llu: only in the checkpoint\n",
+           (unsigned long long)c->gaddr_lo, (unsigned long long)c->gaddr_hi, (unsigned long long)c->tag);
+    break;
+  case WKSP_DIFF_ONLY_WKSP:
+    printf("first difference: [%llu,%llu) tag %llu: only in the workspace\n",
+           (unsigned long long)w->gaddr_lo, (unsigned long long)w->gaddr_hi, (unsigned long long)w->tag);
+    break;
+  }
+}
+
+int cmd_diff(cli_t *c) {
+  const char *threads_s = NULL;
+  int json = 0;
+  const cli_opt_t opts[] = {{"threads", 0, CLI_OPT_ARG, &threads_s}, {"json", 0, CLI_OPT_FLAG, &json},
+                            {NULL, 0, 0, NULL}};
+  int rc = cli_parse(c, opts, 2, 2);
+  if (rc != CLI_GO) return rc;
+  const char *name = c->pos[0], *path = c->pos[1];
+  int from_stdin = !strcmp(path, "-");
+  uint32_t threads;
+  if ((rc = parse_threads(c, threads_s, &threads)) != CLI_GO) return rc;
+  if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
+  if (from_stdin && isatty(0))
+    return cli_fail(c, "reading a checkpoint from standard input: refusing to read from a terminal");
+  wksp_t *w;
+  /* The comparison takes the workspace lock, so it needs a writable join. */
+  if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
+  wksp_checkpt_diff_t d;
+  int err = wksp_checkpt_diff(w, from_stdin ? NULL : path, from_stdin ? 0 : -1, threads, &d);
+  wksp_detach(w);
+  const char *src = from_stdin ? "standard input" : path;
+  if (err) return cli_lib_err(c, "comparing \"%s\" with checkpoint \"%s\"", name, src);
+  if (json) print_diff_json(&d);
+  else print_diff_text(&d);
+  rc = cli_flush(c, CLI_OK);
+  if (rc == CLI_OK && d.first_kind != WKSP_DIFF_NONE)
+    rc = cli_fail(c, "workspace \"%s\" differs from checkpoint \"%s\"", name, src);
+  return rc;
 }
 
 /* ---- styles -------------------------------------------------------------- */

@@ -79,7 +79,8 @@ static const cli_cmd_t commands[] = {
     {"reset", cmd_reset, "free every allocation", "wksp reset NAME",
      "Frees every allocation of workspace NAME (the seed is kept).\n"},
     {"checkpt", cmd_checkpt, "write a checkpoint of a workspace",
-     "wksp checkpt NAME PATH|- [--style v2|v3] [--threads N] [--info TEXT] [--mode OCTAL] [--force]",
+     "wksp checkpt NAME PATH|- [--style v2|v3] [--threads N] [--info TEXT] [--mode OCTAL] [--force]\n"
+     "       [--verify]",
      "Writes a checkpoint of workspace NAME to PATH (published atomically) or, with\n"
      "\"-\", to standard output (refused when that is a terminal).  Progress is\n"
      "shown on standard error when it is a terminal.\n\n"
@@ -88,6 +89,9 @@ static const cli_cmd_t commands[] = {
      "  --info TEXT          user info text stored in the checkpoint\n"
      "  --mode OCTAL         permission bits of the file (default 0600)\n"
      "  --force              replace an existing file at PATH\n"
+     "  --verify             read the file back and compare it with the workspace\n"
+     "                       before publishing it; if the application wrote into an\n"
+     "                       allocation meanwhile, fail and publish nothing\n"
      "  -q, --quiet          no progress\n"
      "  -v, --verbose        print a summary line on standard error\n" OPT_BYTES},
     {"restore", cmd_restore, "restore a checkpoint into a workspace",
@@ -110,6 +114,13 @@ static const cli_cmd_t commands[] = {
      "frame and the totals; with -v 3 the cgroup frames, with -v 4 the\n"
      "allocations); it reads and checks the whole structure of the checkpoint.\n\n"
      "  -v, --verbose LEVEL  detail level 0..5 (default 1)\n" OPT_JSON},
+    {"diff", cmd_diff, "compare a workspace with a checkpoint", "wksp diff NAME PATH|- [--threads N] [--json]",
+     "Compares workspace NAME with the checkpoint at PATH (or read from standard\n"
+     "input): allocations with the same range, tag and bytes; with other bytes;\n"
+     "with another tag; only in one of them.  Prints the counts and the lowest\n"
+     "difference.  Exit status 0 when they are the same, 1 when they differ (with\n"
+     "one line on standard error) or the comparison failed.\n\n"
+     "  --threads N          worker threads (default: online CPUs)\n" OPT_JSON},
     {"styles", cmd_styles, "list checkpoint styles", "wksp styles",
      "Lists the checkpoint styles this build reads and writes.\n"},
 };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Checkpoint commands: checkpt (file, stdout, --force, styles, refusing a
-# terminal), restore (file, pipe, stdin file), info (levels, --json against
-# its schema, stdin), styles, new --from; restores of the shared reference
+# Checkpoint commands: checkpt (file, stdout, --force, --verify, styles,
+# refusing a terminal), restore (file, pipe, stdin file), info (levels, --json
+# against its schema, stdin), diff, styles, new --from; restores of the shared reference
 # vectors checked against their manifests (tags, ranges, SHA-256).
 . "$(dirname "$0")/lib.bash"
 
@@ -167,6 +167,32 @@ if command -v script >/dev/null; then
   script -qec "'$W' checkpt src '$T/q.ckpt' --quiet" /dev/null >"$T/tty" 2>&1
   check quiet_on_tty [ ! -s "$T/tty" ]
 fi
+
+# ---- diff and checkpt --verify ---------------------------------------------------------
+ok checkpt_verify "$W" checkpt src "$T/v.ckpt" --verify
+ok diff_same "$W" diff src "$T/v.ckpt"
+out_is diff_same_out "5 allocations the same, 0 with other bytes, 0 with another tag, 0 only in the checkpoint, 0 only in the workspace"
+ok diff_same_json "$W" diff src "$T/v.ckpt" --json --threads 2
+json diff_same_json_fields "assert d == {'schema': 1, 'same': 5, 'bytes': 0, 'tag': 0, 'only_ckpt': 0, 'only_wksp': 0}"
+"$W" new dcopy 4M --part-max 128 && "$W" restore dcopy "$T/v.ckpt" --quiet || fail setup "dcopy"
+"$W" memset "dcopy:${gaddrs[1]#*:}" 7
+run "$W" diff dcopy "$T/v.ckpt" --json
+check diff_bytes_status [ "$RC" -eq 1 ]
+check diff_bytes_err grep -Eq "^wksp: diff: workspace \"dcopy\" differs from checkpoint \"$T/v.ckpt\"\$" "$T/err"
+json diff_bytes_json "
+assert d['same'] == 4 and d['bytes'] == 1 and d['only_ckpt'] == d['only_wksp'] == d['tag'] == 0
+f = d['first']
+assert f['kind'] == 'bytes' and f['off'] == 0 and f['gaddr_lo'] == ${gaddrs[1]#*:}
+assert f['tag_ckpt'] == f['tag_wksp'] == 2"
+"$W" free "dcopy:${gaddrs[0]#*:}"
+RUN_STDIN=$T/v.ckpt run "$W" diff dcopy -
+check diff_stdin_status [ "$RC" -eq 1 ]
+out_has diff_stdin_counts '^3 allocations the same, 1 with other bytes, 0 with another tag, 1 only in the checkpoint, 0 only in the workspace$'
+out_has diff_stdin_first '^first difference: \[[0-9]+,[0-9]+\) tag 1: only in the checkpoint$'
+"$W" delete dcopy
+err diff_missing_file 1 "^wksp: diff: comparing \"src\" with checkpoint \"$T/nope\": " "$W" diff src "$T/nope"
+err diff_missing_wksp 1 '^wksp: diff: attaching workspace "nope": ' "$W" diff nope "$T/v.ckpt"
+err checkpt_verify_stdout 2 '--verify needs a PATH' "$W" checkpt src - --verify
 
 # ---- styles ----------------------------------------------------------------------------
 ok styles "$W" styles
