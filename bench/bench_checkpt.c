@@ -283,17 +283,18 @@ static void limits_merge(limits_t *best, const limits_t *l) {
 typedef struct {
   double c, c_cpu, c_tcpu, r, r_cpu, rp, rp_cpu;
   double r2; /* restore from the same file again (its pages warm in the page cache) */
+  double cv; /* checkpoint with verify (read back and compared before publishing) */
   uint64_t fsz;
 } fig_t;
 
 /* ---- checkpoint / restore ------------------------------------------------------------------ */
 
-static double run_checkpt(wksp_t *w, const char *path, int style, uint32_t threads, int reps,
-                          uint64_t *fsz) {
+static double run_checkpt(wksp_t *w, const char *path, int style, uint32_t threads, int verify,
+                          int reps, uint64_t *fsz) {
   double best = 1e9;
   for (int r = 0; r < reps; r++) {
     unlink(path);
-    wksp_checkpt_opts_t o = {.style = style, .threads = threads};
+    wksp_checkpt_opts_t o = {.style = style, .threads = threads, .verify = verify};
     double t0 = now(), c0 = cpu_now(), tc0 = thread_cpu_now();
     if (wksp_checkpt(w, path, &o)) {
       fprintf(stderr, "bench: checkpt: %s\n", wksp_errmsg());
@@ -399,7 +400,7 @@ int main(void) {
     limits_t L = {.lz4c = 1e9, .lz4d = 1e9, .memcpy_s = 1e9, .write_s = 1e9, .lz4s_cpu = 1e9};
     fig_t F[2][2];
     for (int i = 0; i < 4; i++)
-      F[i / 2][i % 2] = (fig_t){.c = 1e9, .r = 1e9, .rp = 1e9, .r2 = 1e9};
+      F[i / 2][i % 2] = (fig_t){.c = 1e9, .r = 1e9, .rp = 1e9, .r2 = 1e9, .cv = 1e9};
     for (int rep = 0; rep < reps; rep++) {
       limits_t l = {0};
       limits(&s, &bufs, dir, &l);
@@ -409,7 +410,7 @@ int main(void) {
         for (uint32_t t = 1; t <= 2; t++) {
           fig_t *f = &F[style - 2][t - 1];
           uint64_t fsz = 0;
-          double c = run_checkpt(s.w, path, style, t, 1, &fsz);
+          double c = run_checkpt(s.w, path, style, t, 0, 1, &fsz);
           if (c < f->c) f->c = c, f->c_cpu = last_cpu, f->c_tcpu = last_thread_cpu, f->fsz = fsz;
           /* the first restore reads a file just written, as after a copy:
            * the kernel's first touch of its page-cache pages costs more */
@@ -417,6 +418,11 @@ int main(void) {
           if (r < f->r) f->r = r, f->r_cpu = last_cpu;
           r = run_restore(dst, path, t, 1);
           if (r < f->r2) f->r2 = r;
+          if (t == 2) { /* the cost of verify, at the default thread count here */
+            uint64_t vsz;
+            double cv = run_checkpt(s.w, path, style, t, 1, 1, &vsz);
+            if (cv < f->cv) f->cv = cv;
+          }
           if (style == 3) {
             double rp = run_restore_pipe(dst, path, t, 1);
             if (rp < f->rp) f->rp = rp, f->rp_cpu = last_cpu;
@@ -443,6 +449,9 @@ int main(void) {
                style == 3 ? "lz4 compress" : "write(2)", f->c_cpu, f->c_tcpu,
                (unsigned long long)f->fsz, f->r, gb / f->r, rlimit / f->r,
                style == 3 ? "lz4 decompress" : "memcpy", f->r_cpu, f->r2, rlimit / f->r2);
+        if (t == 2)
+          printf("      v%d checkpoint with verify, %u threads: %.3f s (%.2fx the time without)\n", style,
+                 t, f->cv, f->cv / f->c);
         if (style == 3) {
           double ref = t == 1 ? f->c_tcpu : f->c_cpu / 2;
           printf("      v3 checkpoint by CPU time, %u thread%s: %.2fx lz4 compress cpu, %.2fx lz4 "
