@@ -192,6 +192,8 @@ done
 t1=$(now_us)
 "$wksp" verify "$B" >/dev/null && "$wksp" verify "$C" >/dev/null
 say "   every allocation of \"$B\" and \"$C\" equals \"$A\" byte for byte ($(human $((used * 2))) compared in $(secs $((t1 - t0))) s); metadata verified"
+say "== wksp diff \"$B\" $ckpt   (the library's own comparison: ranges, tags, bytes)"
+"$wksp" diff "$B" "$ckpt" | sed 's/^/   /'
 say "== summary"
 say "   workspaces     3 x $(human "$data_max") of data space; $(human "$used") in $nalloc allocations each"
 say "   checkpoint     $(human "$fsz") (v3), compression ratio ${ratio}:1"
