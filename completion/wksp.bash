@@ -39,7 +39,7 @@ _wksp() {
     checkpt) opts="--style --threads --info --mode --force --verify --quiet --verbose --bytes" ;;
     restore) opts="--seed --threads --verify-first --quiet --verbose --bytes" ;;
     info) opts="-v --json" ;;
-    diff) opts="--threads --json" ;;
+    diff) opts="--threads --verbose --json" ;;
     help) COMPREPLY=($(compgen -W "$cmds" -- "$cur")); return ;;
   esac
   opts+=" --help"

@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * it made (and any other input gets a clean answer or error). */
   lseek(fd, 0, SEEK_SET);
   wksp_checkpt_diff_t d;
-  int drc = wksp_checkpt_diff(w, NULL, fd, threads, &d);
+  int drc = wksp_checkpt_diff(w, NULL, fd, threads, NULL, NULL, &d);
   if (!rc && (drc || d.first_kind != WKSP_DIFF_NONE)) abort();
 
   /* Stream path: small inputs fit in a pipe's buffer.  Pipelined (2

@@ -310,6 +310,13 @@ typedef struct {
   uint64_t first_off;     /* WKSP_DIFF_BYTES: offset of the first differing byte in it */
 } wksp_checkpt_diff_t;
 
+/* One difference, as wksp_checkpt_diff reports it to its callback: its
+ * kind (WKSP_DIFF_*), the allocation as the checkpoint and as the workspace
+ * have it (all zero on the side that has none), and for WKSP_DIFF_BYTES the
+ * offset of the first differing byte in it. */
+typedef void (*wksp_diff_fn_t)(int kind, const wksp_part_t *ckpt, const wksp_part_t *wksp,
+                               uint64_t off, void *ctx);
+
 /* Compares the checkpoint at path (or, path NULL, read from fd; a pipe is
  * spooled to an unnamed temporary file first) with the workspace w: which
  * allocations are the same in range, tag and bytes, and which differ.  The
@@ -317,13 +324,16 @@ typedef struct {
  * (over `threads` threads, 0 = 1); w is locked for the comparison (so its
  * allocations do not change meanwhile; application writes into them are
  * not stopped) and never modified.  Differences are a result, not an
- * error: the call succeeds and *out says what differs.
+ * error: the call succeeds and *out says what differs.  each (optional) is
+ * called for every difference in address order, on the calling thread,
+ * after the comparison and with w still locked (it must not call wksp
+ * functions on w); only on success.
  * Failure: INVAL (NULL w or out, no path and fd < 0), FAIL (open, read),
  * CORRUPT (checkpoint bytes that cannot be right, as restore), PERM
  * (read-only attachment: the lock needs write access), NOMEM; *out is then
  * zeroed. */
 WKSP_API int wksp_checkpt_diff(wksp_t *w, const char *path, int fd, uint32_t threads,
-                               wksp_checkpt_diff_t *out);
+                               wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out);
 
 #ifdef __cplusplus
 }

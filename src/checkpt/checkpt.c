@@ -925,7 +925,7 @@ static int verify_written(wksp_t *w, int fd, const char *label, const wksp_check
   int rc = wksp_private_ckpt_input_open(&in, NULL, fd, label, CKPT_IN_NEED_MEM);
   if (rc) return wksp_err_wrap(rc, "checkpt %s: verify", label);
   wksp_checkpt_diff_t d;
-  rc = wksp_private_ckpt_diff_locked(w, &in, o->threads, &d);
+  rc = wksp_private_ckpt_diff_locked(w, &in, o->threads, NULL, NULL, &d);
   wksp_private_ckpt_input_fini(&in);
   if (rc) return wksp_err_wrap(rc, "checkpt %s: verify", label);
   const wksp_part_t *p = &d.first_ckpt;

@@ -101,7 +101,7 @@ int wksp_private_ckpt_data_pieces(const ckpt_input_t *in, const ckpt_scan_t *s, 
 /* ---- diff (diff.c) --------------------------------------------------------
  * Lock held: wksp_checkpt_diff of a mapped input (verify of wksp_checkpt). */
 int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t threads,
-                                  wksp_checkpt_diff_t *out);
+                                  wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out);
 
 /* ---- restore (restore.c, stream.c) ---------------------------------------- */
 

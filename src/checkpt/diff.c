@@ -52,9 +52,12 @@ static int cmp_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t
   return WKSP_SUCCESS;
 }
 
-/* Records a difference in the counts and, if it is the first, in out. */
+/* Records a difference in the counts and, if it is the first, in out;
+ * each(), if given, hears of every one. */
 static void diff_note(wksp_checkpt_diff_t *out, int kind, const wksp_part_t *c,
-                      const wksp_part_t *w, uint64_t off) {
+                      const wksp_part_t *w, uint64_t off, wksp_diff_fn_t each, void *ctx) {
+  static const wksp_part_t none;
+  if (each) each(kind, c ? c : &none, w ? w : &none, off, ctx);
   switch (kind) {
   case WKSP_DIFF_BYTES: out->bytes++; break;
   case WKSP_DIFF_TAG: out->tag++; break;
@@ -71,29 +74,30 @@ static void diff_note(wksp_checkpt_diff_t *out, int kind, const wksp_part_t *c,
 /* Walks both lists by address.  Without `first` (before the bytes are
  * compared) it only marks the candidates; with it, it fills out. */
 static void diff_walk(const cmp_t *c, uint8_t *cand, const wksp_part_t *wp, uint64_t wn,
-                      wksp_checkpt_diff_t *out) {
+                      wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out) {
   uint64_t i = 0, k = 0;
   while (i < c->cn || k < wn) {
     const wksp_part_t *a = i < c->cn ? &c->cp[i] : NULL, *b = k < wn ? &wp[k] : NULL;
     if (a && b && a->gaddr_lo == b->gaddr_lo && a->gaddr_hi == b->gaddr_hi) {
       if (cand) cand[i] = a->tag == b->tag;
-      else if (a->tag != b->tag) diff_note(out, WKSP_DIFF_TAG, a, b, 0);
-      else if (c->first[i] != UINT64_MAX) diff_note(out, WKSP_DIFF_BYTES, a, b, c->first[i]);
+      else if (a->tag != b->tag) diff_note(out, WKSP_DIFF_TAG, a, b, 0, each, ctx);
+      else if (c->first[i] != UINT64_MAX)
+        diff_note(out, WKSP_DIFF_BYTES, a, b, c->first[i], each, ctx);
       else out->same++;
       i++, k++;
     } else if (a && (!b || a->gaddr_lo < b->gaddr_lo ||
                      (a->gaddr_lo == b->gaddr_lo && a->gaddr_hi < b->gaddr_hi))) {
-      if (!cand) diff_note(out, WKSP_DIFF_ONLY_CKPT, a, NULL, 0);
+      if (!cand) diff_note(out, WKSP_DIFF_ONLY_CKPT, a, NULL, 0, each, ctx);
       i++;
     } else {
-      if (!cand) diff_note(out, WKSP_DIFF_ONLY_WKSP, NULL, b, 0);
+      if (!cand) diff_note(out, WKSP_DIFF_ONLY_WKSP, NULL, b, 0, each, ctx);
       k++;
     }
   }
 }
 
 int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t threads,
-                                  wksp_checkpt_diff_t *out) {
+                                  wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out) {
   memset(out, 0, sizeof *out);
   ckpt_scan_t s;
   int rc = wksp_private_ckpt_scan(&s, in);
@@ -114,11 +118,11 @@ int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t th
     goto done;
   }
   for (uint64_t i = 0; i < c.cn; i++) c.first[i] = UINT64_MAX;
-  diff_walk(&c, cand, wp, wn, out);
+  diff_walk(&c, cand, wp, wn, NULL, NULL, out);
   c.cand = cand;
   rc = wksp_private_ckpt_data_pieces(in, &s, threads ? threads : 1, cmp_piece, &c);
   if (rc) goto done;
-  diff_walk(&c, NULL, wp, wn, out);
+  diff_walk(&c, NULL, wp, wn, each, ctx, out);
 done:
   free(wp);
   free(cand);
@@ -127,8 +131,8 @@ done:
   return rc;
 }
 
-int wksp_checkpt_diff(wksp_t *w, const char *path, int fd, uint32_t threads,
-                      wksp_checkpt_diff_t *out) {
+int wksp_checkpt_diff(wksp_t *w, const char *path, int fd, uint32_t threads, wksp_diff_fn_t each,
+                      void *ctx, wksp_checkpt_diff_t *out) {
   if (out) memset(out, 0, sizeof *out);
   if (!w || !out || (!path && fd < 0))
     return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_diff: NULL workspace or out, or no path / fd");
@@ -140,7 +144,7 @@ int wksp_checkpt_diff(wksp_t *w, const char *path, int fd, uint32_t threads,
   if (rc) {
     wksp_err_wrap(rc, "diff %s: lock %s", in.label, wksp_name(w));
   } else {
-    rc = wksp_private_ckpt_diff_locked(w, &in, threads, out);
+    rc = wksp_private_ckpt_diff_locked(w, &in, threads, each, ctx, out);
     wksp_private_unlock(w);
   }
   wksp_private_ckpt_input_fini(&in);

@@ -296,54 +296,110 @@ static const char *diff_kind(int kind) {
   }
 }
 
-static void print_diff_json(const wksp_checkpt_diff_t *d) {
+/* One difference as the library reports it. */
+typedef struct {
+  int kind;
+  wksp_part_t c, w;
+  uint64_t off;
+} diff_item_t;
+
+typedef struct {
+  diff_item_t *v;
+  size_t n, cap;
+  int nomem;
+} diff_list_t;
+
+static void diff_collect(int kind, const wksp_part_t *c, const wksp_part_t *w, uint64_t off, void *ctx) {
+  diff_list_t *l = ctx;
+  if (l->nomem) return;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 64;
+    diff_item_t *v = realloc(l->v, cap * sizeof *v);
+    if (!v) {
+      l->nomem = 1;
+      return;
+    }
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = (diff_item_t){.kind = kind, .c = *c, .w = *w, .off = off};
+}
+
+/* The range of a difference: the checkpoint's, or the workspace's when the
+ * checkpoint has none. */
+static const wksp_part_t *diff_range(const diff_item_t *d) {
+  return d->kind == WKSP_DIFF_ONLY_WKSP ? &d->w : &d->c;
+}
+
+static void print_diff_item_json(const diff_item_t *d) {
+  const wksp_part_t *p = diff_range(d);
+  printf("{\"kind\":\"%s\",\"gaddr_lo\":%llu,\"gaddr_hi\":%llu,\"tag_ckpt\":%llu,\"tag_wksp\":%llu,"
+         "\"off\":%llu}",
+         diff_kind(d->kind), (unsigned long long)p->gaddr_lo, (unsigned long long)p->gaddr_hi,
+         (unsigned long long)d->c.tag, (unsigned long long)d->w.tag, (unsigned long long)d->off);
+}
+
+static void print_diff_json(const wksp_checkpt_diff_t *d, const diff_list_t *all) {
   printf("{\"schema\":1,\"same\":%llu,\"bytes\":%llu,\"tag\":%llu,\"only_ckpt\":%llu,\"only_wksp\":%llu",
          (unsigned long long)d->same, (unsigned long long)d->bytes, (unsigned long long)d->tag,
          (unsigned long long)d->only_ckpt, (unsigned long long)d->only_wksp);
   if (d->first_kind != WKSP_DIFF_NONE) {
-    const wksp_part_t *p = d->first_kind == WKSP_DIFF_ONLY_WKSP ? &d->first_wksp : &d->first_ckpt;
-    printf(",\"first\":{\"kind\":\"%s\",\"gaddr_lo\":%llu,\"gaddr_hi\":%llu,\"tag_ckpt\":%llu,"
-           "\"tag_wksp\":%llu,\"off\":%llu}",
-           diff_kind(d->first_kind), (unsigned long long)p->gaddr_lo, (unsigned long long)p->gaddr_hi,
-           (unsigned long long)d->first_ckpt.tag, (unsigned long long)d->first_wksp.tag,
-           (unsigned long long)d->first_off);
+    diff_item_t first = {.kind = d->first_kind, .c = d->first_ckpt, .w = d->first_wksp, .off = d->first_off};
+    printf(",\"first\":");
+    print_diff_item_json(&first);
+  }
+  if (all) {
+    printf(",\"differences\":[");
+    for (size_t i = 0; i < all->n; i++) {
+      if (i) putchar(',');
+      print_diff_item_json(&all->v[i]);
+    }
+    printf("]");
   }
   printf("}\n");
 }
 
-static void print_diff_text(const wksp_checkpt_diff_t *d) {
-  printf("%llu allocations the same, %llu with other bytes, %llu with another tag, %llu only in the "
-         "checkpoint, %llu only in the workspace\n",
-         (unsigned long long)d->same, (unsigned long long)d->bytes, (unsigned long long)d->tag,
-         (unsigned long long)d->only_ckpt, (unsigned long long)d->only_wksp);
-  const wksp_part_t *c = &d->first_ckpt, *w = &d->first_wksp;
-  switch (d->first_kind) {
+static void print_diff_item_text(const char *lead, const diff_item_t *d) {
+  const wksp_part_t *c = &d->c, *w = &d->w;
+  switch (d->kind) {
   case WKSP_DIFF_BYTES:
-    printf("first difference: [%llu,%llu) tag %llu: bytes differ from offset %llu\n",
-           (unsigned long long)c->gaddr_lo, (unsigned long long)c->gaddr_hi, (unsigned long long)c->tag,
-           (unsigned long long)d->first_off);
+    printf("%s[%llu,%llu) tag %llu: bytes differ from offset %llu\n", lead, (unsigned long long)c->gaddr_lo,
+           (unsigned long long)c->gaddr_hi, (unsigned long long)c->tag, (unsigned long long)d->off);
     break;
   case WKSP_DIFF_TAG:
-    printf("first difference: [%llu,%llu): tag %llu in the checkpoint, %llu in the workspace\n",
+    printf("%s[%llu,%llu): tag %llu in the checkpoint, %llu in the workspace\n", lead,
            (unsigned long long)c->gaddr_lo, (unsigned long long)c->gaddr_hi, (unsigned long long)c->tag,
            (unsigned long long)w->tag);
     break;
   case WKSP_DIFF_ONLY_CKPT:
-    printf("first difference: [%llu,%llu) tag %llu: only in the checkpoint\n",
-           (unsigned long long)c->gaddr_lo, (unsigned long long)c->gaddr_hi, (unsigned long long)c->tag);
+    printf("%s[%llu,%llu) tag %llu: only in the checkpoint\n", lead, (unsigned long long)c->gaddr_lo,
+           (unsigned long long)c->gaddr_hi, (unsigned long long)c->tag);
     break;
   case WKSP_DIFF_ONLY_WKSP:
-    printf("first difference: [%llu,%llu) tag %llu: only in the workspace\n",
-           (unsigned long long)w->gaddr_lo, (unsigned long long)w->gaddr_hi, (unsigned long long)w->tag);
+    printf("%s[%llu,%llu) tag %llu: only in the workspace\n", lead, (unsigned long long)w->gaddr_lo,
+           (unsigned long long)w->gaddr_hi, (unsigned long long)w->tag);
     break;
+  }
+}
+
+static void print_diff_text(const wksp_checkpt_diff_t *d, const diff_list_t *all) {
+  printf("%llu allocations the same, %llu with other bytes, %llu with another tag, %llu only in the "
+         "checkpoint, %llu only in the workspace\n",
+         (unsigned long long)d->same, (unsigned long long)d->bytes, (unsigned long long)d->tag,
+         (unsigned long long)d->only_ckpt, (unsigned long long)d->only_wksp);
+  if (all) {
+    for (size_t i = 0; i < all->n; i++) print_diff_item_text("", &all->v[i]);
+  } else if (d->first_kind != WKSP_DIFF_NONE) {
+    diff_item_t first = {.kind = d->first_kind, .c = d->first_ckpt, .w = d->first_wksp, .off = d->first_off};
+    print_diff_item_text("first difference: ", &first);
   }
 }
 
 int cmd_diff(cli_t *c) {
   const char *threads_s = NULL;
-  int json = 0;
-  const cli_opt_t opts[] = {{"threads", 0, CLI_OPT_ARG, &threads_s}, {"json", 0, CLI_OPT_FLAG, &json},
-                            {NULL, 0, 0, NULL}};
+  int json = 0, verbose = 0;
+  const cli_opt_t opts[] = {{"threads", 0, CLI_OPT_ARG, &threads_s}, {"verbose", 'v', CLI_OPT_FLAG, &verbose},
+                            {"json", 0, CLI_OPT_FLAG, &json},        {NULL, 0, 0, NULL}};
   int rc = cli_parse(c, opts, 2, 2);
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0], *path = c->pos[1];
@@ -357,15 +413,21 @@ int cmd_diff(cli_t *c) {
   /* The comparison takes the workspace lock, so it needs a writable join. */
   if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
   wksp_checkpt_diff_t d;
-  int err = wksp_checkpt_diff(w, from_stdin ? NULL : path, from_stdin ? 0 : -1, threads, &d);
+  diff_list_t all = {0};
+  int err = wksp_checkpt_diff(w, from_stdin ? NULL : path, from_stdin ? 0 : -1, threads,
+                              verbose ? diff_collect : NULL, &all, &d);
   wksp_detach(w);
   const char *src = from_stdin ? "standard input" : path;
-  if (err) return cli_lib_err(c, "comparing \"%s\" with checkpoint \"%s\"", name, src);
-  if (json) print_diff_json(&d);
-  else print_diff_text(&d);
-  rc = cli_flush(c, CLI_OK);
-  if (rc == CLI_OK && d.first_kind != WKSP_DIFF_NONE)
-    rc = cli_fail(c, "workspace \"%s\" differs from checkpoint \"%s\"", name, src);
+  if (err) rc = cli_lib_err(c, "comparing \"%s\" with checkpoint \"%s\"", name, src);
+  else if (all.nomem) rc = cli_fail(c, "listing the differences: out of memory");
+  if (!err && !all.nomem) {
+    if (json) print_diff_json(&d, verbose ? &all : NULL);
+    else print_diff_text(&d, verbose ? &all : NULL);
+    rc = cli_flush(c, CLI_OK);
+    if (rc == CLI_OK && d.first_kind != WKSP_DIFF_NONE)
+      rc = cli_fail(c, "workspace \"%s\" differs from checkpoint \"%s\"", name, src);
+  }
+  free(all.v);
   return rc;
 }
 

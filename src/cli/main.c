@@ -114,13 +114,15 @@ static const cli_cmd_t commands[] = {
      "frame and the totals; with -v 3 the cgroup frames, with -v 4 the\n"
      "allocations); it reads and checks the whole structure of the checkpoint.\n\n"
      "  -v, --verbose LEVEL  detail level 0..5 (default 1)\n" OPT_JSON},
-    {"diff", cmd_diff, "compare a workspace with a checkpoint", "wksp diff NAME PATH|- [--threads N] [--json]",
+    {"diff", cmd_diff, "compare a workspace with a checkpoint", "wksp diff NAME PATH|- [--threads N] [-v] [--json]",
      "Compares workspace NAME with the checkpoint at PATH (or read from standard\n"
      "input): allocations with the same range, tag and bytes; with other bytes;\n"
      "with another tag; only in one of them.  Prints the counts and the lowest\n"
-     "difference.  Exit status 0 when they are the same, 1 when they differ (with\n"
-     "one line on standard error) or the comparison failed.\n\n"
-     "  --threads N          worker threads (default: online CPUs)\n" OPT_JSON},
+     "difference (-v: every difference, in address order).  Exit status 0 when\n"
+     "they are the same, 1 when they differ (with one line on standard error) or\n"
+     "the comparison failed.\n\n"
+     "  --threads N          worker threads (default: online CPUs)\n"
+     "  -v, --verbose        list every difference\n" OPT_JSON},
     {"styles", cmd_styles, "list checkpoint styles", "wksp styles",
      "Lists the checkpoint styles this build reads and writes.\n"},
 };

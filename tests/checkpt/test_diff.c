@@ -52,7 +52,7 @@ static void test_diff_identical(void) {
     CHECK(cnt > 100);
     for (uint32_t t = 1; t <= 4; t *= 2) {
       wksp_checkpt_diff_t d;
-      CHECK_OK(wksp_checkpt_diff(w, path, -1, t, &d));
+      CHECK_OK(wksp_checkpt_diff(w, path, -1, t, NULL, NULL, &d));
       CHECK_EQ(d.same, cnt);
       CHECK_EQ(d.bytes + d.tag + d.only_ckpt + d.only_wksp, 0);
       CHECK_EQ(d.first_kind, WKSP_DIFF_NONE);
@@ -67,7 +67,7 @@ static void test_diff_identical(void) {
     pthread_t th;
     CHECK(!pthread_create(&th, NULL, pump_main, &pu));
     wksp_checkpt_diff_t d;
-    int rc = wksp_checkpt_diff(w, NULL, p[0], 2, &d);
+    int rc = wksp_checkpt_diff(w, NULL, p[0], 2, NULL, NULL, &d);
     close(p[0]);
     pthread_join(th, NULL);
     free(b);
@@ -89,6 +89,22 @@ static wksp_t *copy_of_path(void) {
   return d;
 }
 
+typedef struct {
+  int n, kind[4];
+  uint64_t lo[4], off[4];
+} seen_t;
+
+static void note_each(int kind, const wksp_part_t *c, const wksp_part_t *w, uint64_t off,
+                      void *ctx) {
+  seen_t *s = ctx;
+  if (s->n < 4) {
+    s->kind[s->n] = kind;
+    s->lo[s->n] = c->gaddr_lo ? c->gaddr_lo : w->gaddr_lo;
+    s->off[s->n] = off;
+  }
+  s->n++;
+}
+
 static void test_diff_each_kind(void) {
   for (int style = 2; style <= 3; style++) {
     wksp_t *w = filled(style, 11);
@@ -104,7 +120,7 @@ static void test_diff_each_kind(void) {
     const wksp_part_t *x = &a[cnt / 2];
     uint64_t off = (x->gaddr_hi - x->gaddr_lo) / 3;
     ((uint8_t *)wksp_laddr(c, x->gaddr_lo))[off] ^= 0x20;
-    CHECK_OK(wksp_checkpt_diff(c, path, -1, 3, &d));
+    CHECK_OK(wksp_checkpt_diff(c, path, -1, 3, NULL, NULL, &d));
     CHECK_EQ(d.bytes, 1);
     CHECK_EQ(d.same, cnt - 1);
     CHECK_EQ(d.first_kind, WKSP_DIFF_BYTES);
@@ -112,15 +128,23 @@ static void test_diff_each_kind(void) {
     CHECK_EQ(d.first_wksp.gaddr_hi, x->gaddr_hi);
     CHECK_EQ(d.first_off, off);
 
-    /* only in the checkpoint: a freed allocation, lower than the changed one */
+    /* only in the checkpoint: a freed allocation, lower than the changed
+     * one; the callback hears of both, in address order */
     CHECK_OK(wksp_free(c, a[3].gaddr_lo));
-    CHECK_OK(wksp_checkpt_diff(c, path, -1, 1, &d));
+    seen_t seen = {0};
+    CHECK_OK(wksp_checkpt_diff(c, path, -1, 1, note_each, &seen, &d));
     CHECK_EQ(d.only_ckpt, 1);
     CHECK_EQ(d.bytes, 1);
     CHECK_EQ(d.only_wksp + d.tag, 0);
     CHECK_EQ(d.first_kind, WKSP_DIFF_ONLY_CKPT);
     CHECK_EQ(d.first_ckpt.gaddr_lo, a[3].gaddr_lo);
     CHECK_EQ(d.first_wksp.gaddr_lo, 0);
+    CHECK_EQ(seen.n, 2);
+    CHECK_EQ(seen.kind[0], WKSP_DIFF_ONLY_CKPT);
+    CHECK_EQ(seen.lo[0], a[3].gaddr_lo);
+    CHECK_EQ(seen.kind[1], WKSP_DIFF_BYTES);
+    CHECK_EQ(seen.lo[1], x->gaddr_lo);
+    CHECK_EQ(seen.off[1], off);
     ws_free(c);
 
     /* only in the workspace: a new allocation */
@@ -128,7 +152,7 @@ static void test_diff_each_kind(void) {
     CHECK(c);
     uint64_t g = 0;
     CHECK_OK(wksp_alloc(c, 0, 5000, 77, &g));
-    CHECK_OK(wksp_checkpt_diff(c, path, -1, 2, &d));
+    CHECK_OK(wksp_checkpt_diff(c, path, -1, 2, NULL, NULL, &d));
     CHECK_EQ(d.only_wksp, 1);
     CHECK_EQ(d.same, cnt);
     CHECK_EQ(d.first_kind, WKSP_DIFF_ONLY_WKSP);
@@ -147,7 +171,7 @@ static void test_diff_each_kind(void) {
     int rc = wksp_private_replace(c, t, cnt, 1);
     wksp_private_unlock(c);
     CHECK_OK(rc);
-    CHECK_OK(wksp_checkpt_diff(c, path, -1, 2, &d));
+    CHECK_OK(wksp_checkpt_diff(c, path, -1, 2, NULL, NULL, &d));
     CHECK_EQ(d.tag, 1);
     CHECK_EQ(d.same, cnt - 1);
     CHECK_EQ(d.first_kind, WKSP_DIFF_TAG);
@@ -168,7 +192,7 @@ static void test_diff_vectors(void) {
     CHECK(w);
     CHECK_OK(wksp_restore(w, v.ckpt, &(wksp_restore_opts_t){.seed = 3}));
     wksp_checkpt_diff_t d;
-    CHECK_OK(wksp_checkpt_diff(w, v.ckpt, -1, 2, &d));
+    CHECK_OK(wksp_checkpt_diff(w, v.ckpt, -1, 2, NULL, NULL, &d));
     CHECK_EQ(d.first_kind, WKSP_DIFF_NONE);
     CHECK_EQ(d.same, v.alloc_cnt);
     ws_free(w);
@@ -179,12 +203,12 @@ static void test_diff_bad_input(void) {
   wksp_checkpt_diff_t d;
   wksp_t *w = ws_new("diff", 1, 64, 1 << 20);
   CHECK(w);
-  CHECK_ERR(wksp_checkpt_diff(NULL, path, -1, 1, &d), WKSP_ERR_INVAL);
-  CHECK_ERR(wksp_checkpt_diff(w, path, -1, 1, NULL), WKSP_ERR_INVAL);
-  CHECK_ERR(wksp_checkpt_diff(w, NULL, -1, 1, &d), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_diff(NULL, path, -1, 1, NULL, NULL, &d), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_diff(w, path, -1, 1, NULL, NULL, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_diff(w, NULL, -1, 1, NULL, NULL, &d), WKSP_ERR_INVAL);
   char missing[600];
   snprintf(missing, sizeof missing, "%s/missing.ckpt", dir);
-  CHECK_ERR(wksp_checkpt_diff(w, missing, -1, 1, &d), WKSP_ERR_FAIL);
+  CHECK_ERR(wksp_checkpt_diff(w, missing, -1, 1, NULL, NULL, &d), WKSP_ERR_FAIL);
   CHECK(strstr(wksp_errmsg(), "missing.ckpt"));
   /* a truncated checkpoint: CORRUPT, *out zeroed */
   wksp_t *f = filled(3, 5);
@@ -193,7 +217,7 @@ static void test_diff_bad_input(void) {
   CHECK(!stat(path, &st));
   CHECK(!truncate(path, st.st_size - 100));
   d.same = 99;
-  CHECK_ERR(wksp_checkpt_diff(f, path, -1, 2, &d), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_checkpt_diff(f, path, -1, 2, NULL, NULL, &d), WKSP_ERR_CORRUPT);
   CHECK_EQ(d.same, 0);
   ws_free(f);
   ws_free(w);

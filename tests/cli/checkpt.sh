@@ -189,6 +189,15 @@ RUN_STDIN=$T/v.ckpt run "$W" diff dcopy -
 check diff_stdin_status [ "$RC" -eq 1 ]
 out_has diff_stdin_counts '^3 allocations the same, 1 with other bytes, 0 with another tag, 1 only in the checkpoint, 0 only in the workspace$'
 out_has diff_stdin_first '^first difference: \[[0-9]+,[0-9]+\) tag 1: only in the checkpoint$'
+run "$W" diff dcopy "$T/v.ckpt" -v
+check diff_verbose_lines [ "$(wc -l <"$T/out")" -eq 3 ]
+out_has diff_verbose_only '^\[[0-9]+,[0-9]+\) tag 1: only in the checkpoint$'
+out_has diff_verbose_bytes '^\[[0-9]+,[0-9]+\) tag 2: bytes differ from offset 0$'
+run "$W" diff dcopy "$T/v.ckpt" -v --json
+json diff_verbose_json "
+assert [x['kind'] for x in d['differences']] == ['only_ckpt', 'bytes']
+assert d['differences'][0] == d['first'] and d['differences'][1]['gaddr_lo'] == ${gaddrs[1]#*:}
+assert d['differences'][0]['tag_wksp'] == 0 and d['differences'][0]['tag_ckpt'] == 1"
 "$W" delete dcopy
 err diff_missing_file 1 "^wksp: diff: comparing \"src\" with checkpoint \"$T/nope\": " "$W" diff src "$T/nope"
 err diff_missing_wksp 1 '^wksp: diff: attaching workspace "nope": ' "$W" diff nope "$T/v.ckpt"
