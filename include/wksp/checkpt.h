@@ -323,7 +323,7 @@ typedef void (*wksp_diff_fn_t)(int kind, const wksp_part_t *ckpt, const wksp_par
  * checkpoint's structure is validated as by restore and its data decoded
  * (over `threads` threads, 0 = 1); w is locked for the comparison (so its
  * allocations do not change meanwhile; application writes into them are
- * not stopped) and never modified.  Differences are a result, not an
+ * not stopped) and not modified (but for the lock, as by wksp_checkpt).  Differences are a result, not an
  * error: the call succeeds and *out says what differs.  each (optional) is
  * called for every difference in address order, on the calling thread,
  * after the comparison and with w still locked (it must not call wksp

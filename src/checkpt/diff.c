@@ -43,7 +43,11 @@ static int cmp_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t
                      uint64_t n) {
   cmp_t *c = ctx;
   uint64_t i = cp_index(c, p->gaddr_lo);
-  if (!c->cand[i] || c->first[i] != UINT64_MAX) return WKSP_SUCCESS;
+  /* (the range check only guards the workspace read below: the scan's
+   * allocations are p's, sorted, so cp[i] is p) */
+  if (c->cp[i].gaddr_lo != p->gaddr_lo || c->cp[i].gaddr_hi != p->gaddr_hi || !c->cand[i] ||
+      c->first[i] != UINT64_MAX)
+    return WKSP_SUCCESS;
   const uint8_t *have = (const uint8_t *)wksp_laddr(c->w, p->gaddr_lo) + at;
   if (!memcmp(bytes, have, n)) return WKSP_SUCCESS;
   uint64_t d = 0;
