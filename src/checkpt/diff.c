@@ -50,9 +50,11 @@ static int cmp_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t
     return WKSP_SUCCESS;
   const uint8_t *have = (const uint8_t *)wksp_laddr(c->w, p->gaddr_lo) + at;
   if (!memcmp(bytes, have, n)) return WKSP_SUCCESS;
+  /* bounded: the application may be writing these bytes right now (that is
+   * what verify looks for), so they may match again by the time of this scan */
   uint64_t d = 0;
-  while (bytes[d] == have[d]) d++;
-  c->first[i] = at + d;
+  while (d < n && bytes[d] == have[d]) d++;
+  c->first[i] = at + (d < n ? d : 0);
   return WKSP_SUCCESS;
 }
 
@@ -75,8 +77,8 @@ static void diff_note(wksp_checkpt_diff_t *out, int kind, const wksp_part_t *c,
   out->first_off = off;
 }
 
-/* Walks both lists by address.  Without `first` (before the bytes are
- * compared) it only marks the candidates; with it, it fills out. */
+/* Walks both lists by address.  With cand (before the bytes are compared)
+ * it only marks the candidates; without, it fills out and calls each. */
 static void diff_walk(const cmp_t *c, uint8_t *cand, const wksp_part_t *wp, uint64_t wn,
                       wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out) {
   uint64_t i = 0, k = 0;
