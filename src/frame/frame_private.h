@@ -68,6 +68,14 @@ void wksp_private_frame_reader_buffered(const wksp_frame_reader_t *r, const uint
  * bytes must be the same either way). */
 void wksp_private_frame_writer_exact(wksp_frame_writer_t *w, int exact);
 
+/* literal != 0: the LZ4 chunks written from now on are literal-only LZ4
+ * blocks (valid for any LZ4 reader, no compression): chunk k of a buffer of
+ * n bytes is then its 3-byte size, wksp_private_frame_literal_hdr_sz(its
+ * size) bytes, and its bytes verbatim, so they can be patched in place.
+ * The LZ4 history is not kept: set it for whole frames. */
+void wksp_private_frame_writer_literal(wksp_frame_writer_t *w, int literal);
+size_t wksp_private_frame_literal_hdr_sz(size_t n);
+
 /* ---- LZ4 history hand-over (the parallel checkpoint splits frames) --------
  *
  * The bytes of an LZ4 chunk depend only on its input and on the stream's

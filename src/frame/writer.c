@@ -64,6 +64,7 @@ struct wksp_frame_writer {
   int hist_in_caller;           /* the last chunk was compressed in place ... */
   const uint8_t *hist_end;      /* ... and ended here, in a data buffer of this frame */
   int exact;                    /* tests: every chunk through the ring, as the reference */
+  int literal;                  /* LZ4 chunks as literal-only blocks (patchable in place) */
   int warming;                  /* chunks only build history (wksp_private_frame_writer_warm) */
   uint8_t *scratch;             /* their output, dropped (FRAME_CSZ_MAX bytes, on demand) */
 };
@@ -332,10 +333,26 @@ static int lz4_warm_chunk(wksp_frame_writer_t *w, const uint8_t *in, size_t usz)
   return 0;
 }
 
+/* A valid LZ4 block that holds src as one run of literals (no match): its
+ * size depends only on n, and src's bytes appear verbatim at its end. */
+static int lz4_literal_block(uint8_t *out, const uint8_t *src, size_t n) {
+  uint8_t *o = out;
+  *o++ = (uint8_t)((n < 15 ? n : 15) << 4);
+  if (n >= 15) {
+    size_t rem = n - 15;
+    for (; rem >= 255; rem -= 255) *o++ = 255;
+    *o++ = (uint8_t)rem;
+  }
+  memcpy(o, src, n);
+  return (int)(o + n - out);
+}
+
 /* One chunk (usz <= FRAME_CHUNK).  first: the chunk starts its buffer. */
 static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz, int first) {
   const uint8_t *in;
-  if (!first && FRAME_RING - w->cursor >= usz && !w->exact && lz4_layout_known()) {
+  if (w->literal) {
+    in = src; /* no history: the stream is not used (it restarts at the next open) */
+  } else if (!first && FRAME_RING - w->cursor >= usz && !w->exact && lz4_layout_known()) {
     LZ4_stream_t_internal *st = lz4_state(w);
     st->dictionary = ptr_back(src, st->dictSize);
     in = src;
@@ -358,8 +375,10 @@ static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz, int
   if (!rc && !out_direct) rc = gather_reserve(w, FRAME_CHUNK_HDR + bound);
   if (rc) return rc;
   uint8_t *out = out_direct ? w->mem + (w->off - w->mem_at) : w->gather + w->gather_used;
-  int csz = LZ4_compress_fast_continue(w->lz4, (const char *)in, (char *)out + FRAME_CHUNK_HDR,
-                                       (int)usz, (int)bound, 1);
+  int csz = w->literal ? lz4_literal_block(out + FRAME_CHUNK_HDR, in, usz)
+                       : LZ4_compress_fast_continue(w->lz4, (const char *)in,
+                                                    (char *)out + FRAME_CHUNK_HDR, (int)usz,
+                                                    (int)bound, 1);
   if (csz <= 0)
     return wksp_err(WKSP_ERR_FAIL, 0,
                     "frame writer: LZ4 frame at offset %lu: LZ4 compression of a %zu-byte chunk "
@@ -546,6 +565,10 @@ int wksp_frame_writer_close(wksp_frame_writer_t *w, uint64_t *off) {
 uint64_t wksp_frame_writer_offset(const wksp_frame_writer_t *w) { return w ? w->off : 0; }
 
 void wksp_private_frame_writer_exact(wksp_frame_writer_t *w, int exact) { w->exact = exact; }
+
+void wksp_private_frame_writer_literal(wksp_frame_writer_t *w, int literal) { w->literal = literal; }
+
+size_t wksp_private_frame_literal_hdr_sz(size_t n) { return 1 + (n >= 15 ? (n - 15) / 255 + 1 : 0); }
 
 /* ---- LZ4 history hand-over (frame_private.h) ------------------------------ */
 
