@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lseek(fd, 0, SEEK_SET);
   wksp_checkpt_diff_t d;
   int drc = wksp_checkpt_diff(w, NULL, fd, threads, NULL, NULL, &d);
-  if (!rc && (drc || d.first_kind != WKSP_DIFF_NONE)) abort();
+  if (!rc && (drc || d.first_kind != WKSP_DIFF_NONE || d.seal == WKSP_SEAL_BROKEN)) abort();
 
   /* Stream path: small inputs fit in a pipe's buffer.  Pipelined (2
    * threads) for one input in 8, else sequential.  An input without the

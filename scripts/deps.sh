@@ -4,7 +4,7 @@
 # missing; otherwise says exactly what to install and fails.
 set -euo pipefail
 
-pkgs=(gcc make pkg-config liblz4-dev libssl-dev python3)
+pkgs=(gcc make pkg-config liblz4-dev libxxhash-dev libssl-dev python3)
 [ "${WKSP_DEPS_EXTRA:-}" ] && pkgs+=(${WKSP_DEPS_EXTRA})
 
 missing=()

@@ -5,8 +5,8 @@
  * or V3 (= v2 with LZ4 frames; the header says style 2).  For a workspace
  * holding the same allocations, the header, every cgroup frame and the
  * footer's fields are byte-identical to the reference writer's; only the
- * info frame (time, host, process...) and the offsets that follow from its
- * length differ.  Legacy v1 files (FORMAT.md 5) can be previewed, listed
+ * info frame (time, host, process..., and in sealed files a content digest,
+ * see opts.verify) and the offsets that follow from its length differ.  Legacy v1 files (FORMAT.md 5) can be previewed, listed
  * and restored, not written.
  *
  * Errors: every call returns WKSP_SUCCESS (0) or a negative WKSP_ERR_* code
@@ -97,8 +97,14 @@ typedef struct {
                             (the application wrote into it), and nothing is published.
                             On success the file holds every allocation as it was at one
                             moment (when the writing ended), unless bytes were changed and
-                            changed back in between.  Costs one more read of the file
-                            (V3: a decompression, over `threads` threads) and a compare.
+                            changed back in between, and it is sealed: a content digest of
+                            what was read back (XXH3-64 per 64 KiB piece and per record,
+                            summed) is written as the last line of the info frame's build
+                            info ("content digest xxh3-sum64 <hex>"; V3 then stores the info
+                            frame as literal LZ4 blocks), and every later restore or diff of
+                            the file checks it (FORMAT.md 9.1: the format has no checksum of
+                            its own).  Costs one more read of the file (V3: a
+                            decompression, over `threads` threads), a compare and a hash.
                             wksp_checkpt only (the fd call cannot read a pipe back: INVAL) */
   const char *uinfo;     /* user info text, NULL = ""; truncated to 16383 bytes */
   wksp_progress_fn_t progress;
@@ -226,9 +232,16 @@ typedef struct {
  *     empty (every allocation freed, seed opts->seed) and the code is
  *     CORRUPT (FAIL for a read error, FULL for a pipe checkpoint that turns
  *     out not to fit); the message ends with "(target reset to empty)".
- *   - Undetectable: a flipped bit inside RAW data, or inside LZ4 data that
- *     still decodes to the right size, restores "successfully" with wrong
- *     bytes (the format has no checksums, FORMAT.md 9.1).
+ *   - Sealed checkpoints (written with verify): the allocations restored
+ *     must match the recorded content digest, else CORRUPT naming both
+ *     digests; checked before anything changes with verify_first (one more
+ *     decoding pass), else once the bytes are in w (a mismatch then resets
+ *     w to empty, as any data error; the check costs one hashing pass over
+ *     the restored bytes, over the threads).
+ *   - Undetectable in files that are not sealed: a flipped bit inside RAW
+ *     data, or inside LZ4 data that still decodes to the right size,
+ *     restores "successfully" with wrong bytes (the format has no checksums,
+ *     FORMAT.md 9.1).
  *   - If w's own metadata is inconsistent when locked: CORRUPT, untouched. */
 WKSP_API int wksp_restore(wksp_t *w, const char *path, const wksp_restore_opts_t *opts);
 
@@ -308,7 +321,16 @@ typedef struct {
   wksp_part_t first_ckpt; /* that allocation as the checkpoint has it (zero if it has none) */
   wksp_part_t first_wksp; /* and as the workspace has it (zero if it has none) */
   uint64_t first_off;     /* WKSP_DIFF_BYTES: offset of the first differing byte in it */
+  uint64_t digest;        /* content digest of the checkpoint's allocations, as decoded */
+  int seal;               /* WKSP_SEAL_*: does the checkpoint record a digest, and match it
+                             (a broken seal is a result too: the call still succeeds) */
 } wksp_checkpt_diff_t;
+
+enum {
+  WKSP_SEAL_NONE = 0,   /* no content digest recorded (written without verify, or elsewhere) */
+  WKSP_SEAL_OK = 1,     /* the recorded digest matches the allocations decoded */
+  WKSP_SEAL_BROKEN = -1 /* it does not: the file was damaged after it was written */
+};
 
 /* One difference, as wksp_checkpt_diff reports it to its callback: its
  * kind (WKSP_DIFF_*), the allocation as the checkpoint and as the workspace

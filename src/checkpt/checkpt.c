@@ -31,6 +31,8 @@ typedef struct {
   ckpt_info_t info;
   uint8_t *blob; /* the nine strings, NULs included */
   uint64_t blob_sz;
+  uint64_t seal_at;  /* sealing: where the digest's hex digits are in the blob (else 0) */
+  uint64_t seal_off; /* and in the file, once the info frame is written */
 } info_t;
 
 /* Copies s into a log-name field: at most 39 bytes, never empty. */
@@ -39,7 +41,9 @@ static void log_name(char out[CKPT_LOG_NAME_MAX], const char *s) {
   snprintf(out, CKPT_LOG_NAME_MAX, "%s", s);
 }
 
-static int info_build(info_t *inf, const char *path, uint64_t mode, const char *uinfo) {
+/* seal: the build info ends with a content digest line (digest.c), its
+ * digits to be filled in once the file has been read back. */
+static int info_build(info_t *inf, const char *path, uint64_t mode, const char *uinfo, int seal) {
   char app[CKPT_LOG_NAME_MAX], thread[CKPT_LOG_NAME_MAX], host[CKPT_LOG_NAME_MAX];
   char cpu[CKPT_LOG_NAME_MAX], group[CKPT_LOG_NAME_MAX], user[CKPT_LOG_NAME_MAX];
   extern char *program_invocation_short_name;
@@ -62,8 +66,11 @@ static int info_build(info_t *inf, const char *path, uint64_t mode, const char *
   getpwuid_r(getuid(), &pw, pwbuf, sizeof pwbuf, &pwp);
   log_name(user, pwp ? pwp->pw_name : getenv("USER"));
 
-  char binfo[256];
-  snprintf(binfo, sizeof binfo, "wksp library %s\ncompiler %s\n", WKSP_VERSION, __VERSION__);
+  char binfo[512];
+  int bn = snprintf(binfo, sizeof binfo, "wksp library %s\ncompiler %.300s\n", WKSP_VERSION,
+                    __VERSION__);
+  size_t seal_in_binfo = (size_t)bn + wksp_private_ckpt_digest_hex_at();
+  if (seal) wksp_private_ckpt_digest_line(binfo + bn, sizeof binfo - (size_t)bn, 0);
   size_t path_len = strlen(path);
   if (path_len > CKPT_PATH_MAX - 1) path_len = CKPT_PATH_MAX - 1; /* keep the file readable */
   if (!uinfo) uinfo = "";
@@ -86,6 +93,11 @@ static int info_build(info_t *inf, const char *path, uint64_t mode, const char *
     b += len[k] + 1;
   }
   inf->blob_sz = total;
+  inf->seal_at = 0;
+  if (seal) {
+    inf->seal_at = seal_in_binfo;
+    for (int k = 0; k < CKPT_S_BINFO; k++) inf->seal_at += len[k] + 1;
+  }
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   inf->info.mode = mode;
@@ -819,7 +831,7 @@ static int write_cgroups(int fd, plan_t *pl, int fsc, uint64_t pos0, const wksp_
 
 /* ---- emission -------------------------------------------------------------------- */
 
-static int write_head(int fd, const plan_t *pl, int fsc, const info_t *inf, ckpt_hdr_t *h,
+static int write_head(int fd, const plan_t *pl, int fsc, info_t *inf, ckpt_hdr_t *h,
                       uint64_t *end) {
   wksp_t *w = pl->w;
   *h = (ckpt_hdr_t){.magic = CKPT_MAGIC,
@@ -837,10 +849,19 @@ static int write_head(int fd, const plan_t *pl, int fsc, const info_t *inf, ckpt
   if (!rc) rc = wksp_frame_writer_open(fw, WKSP_FRAME_RAW, NULL);
   if (!rc) rc = wksp_frame_writer_data(fw, hdr, sizeof hdr);
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
-  if (!rc) rc = wksp_frame_writer_open(fw, fsc, NULL);
+  uint64_t info_off = 0;
+  if (!rc) rc = wksp_frame_writer_open(fw, fsc, &info_off);
+  /* Sealing: an LZ4 info frame is written as literal blocks, so that the
+   * digest's digits sit at a known offset and can be filled in later. */
+  if (!rc && inf->seal_at && fsc == WKSP_FRAME_LZ4) wksp_private_frame_writer_literal(fw, 1);
   if (!rc) rc = wksp_frame_writer_meta(fw, info, sizeof info);
   if (!rc) rc = wksp_frame_writer_data(fw, inf->blob, inf->blob_sz);
   if (!rc) rc = wksp_frame_writer_close(fw, end);
+  if (inf->seal_at)
+    inf->seal_off = fsc == WKSP_FRAME_RAW
+                        ? info_off + sizeof info + inf->seal_at
+                        : info_off + 3 + wksp_private_frame_literal_hdr_sz(sizeof info) + sizeof info +
+                              3 + wksp_private_frame_literal_hdr_sz(inf->blob_sz) + inf->seal_at;
   int rc2 = wksp_frame_writer_fini(fw, NULL);
   return rc ? rc : rc2;
 }
@@ -892,7 +913,7 @@ static int write_tail(int fd, const plan_t *pl, int fsc, const ckpt_hdr_t *h, ui
   return rc ? rc : rc2;
 }
 
-static int write_all(int fd, plan_t *pl, int fsc, const info_t *inf, const wksp_checkpt_opts_t *o) {
+static int write_all(int fd, plan_t *pl, int fsc, info_t *inf, const wksp_checkpt_opts_t *o) {
   ckpt_hdr_t h;
   uint64_t pos = 0, end = 0;
   int rc = write_head(fd, pl, fsc, inf, &h, &pos);
@@ -917,8 +938,11 @@ static int opts_check(const wksp_checkpt_opts_t *o, int *fsc) {
 void (*wksp_private_ckpt_test_verify_hook)(wksp_t *w);
 
 /* Lock held, the whole file written to fd (a path target's temporary file,
- * from its offset 0): reads it back and compares it with w. */
-static int verify_written(wksp_t *w, int fd, const char *label, const wksp_checkpt_opts_t *o) {
+ * from its offset 0): reads it back and compares it with w; if they agree,
+ * seals it: the content digest of what was read goes into the info frame at
+ * seal_off. */
+static int verify_written(wksp_t *w, int fd, const char *label, const wksp_checkpt_opts_t *o,
+                          uint64_t seal_off) {
   if (wksp_private_ckpt_test_verify_hook) wksp_private_ckpt_test_verify_hook(w);
   if (lseek(fd, 0, SEEK_SET) < 0) return wksp_err(WKSP_ERR_FAIL, errno, "checkpt %s: verify", label);
   ckpt_input_t in;
@@ -943,6 +967,17 @@ static int verify_written(wksp_t *w, int fd, const char *label, const wksp_check
                     "only in the file, %llu only in the workspace, %llu with another tag)",
                     label, (unsigned long long)d.only_ckpt, (unsigned long long)d.only_wksp,
                     (unsigned long long)d.tag);
+  char line[64];
+  wksp_private_ckpt_digest_line(line, sizeof line, d.digest);
+  const char *hex = line + wksp_private_ckpt_digest_hex_at();
+  for (size_t done = 0; done < 16;) {
+    ssize_t n = pwrite(fd, hex + done, 16 - done, (off_t)(seal_off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      return wksp_err(WKSP_ERR_FAIL, n < 0 ? errno : EIO, "checkpt %s: writing the content digest",
+                      label);
+    done += (size_t)n;
+  }
   return WKSP_SUCCESS;
 }
 
@@ -956,7 +991,7 @@ static int checkpt_to(wksp_t *w, int fd, ckpt_pub_t *pub, const char *label,
   uint32_t mode = o->mode ? o->mode : 0600;
   info_t inf = {0};
   plan_t pl = {0};
-  rc = info_build(&inf, label, mode, o->uinfo);
+  rc = info_build(&inf, label, mode, o->uinfo, pub && o->verify);
   if (rc) goto out;
   rc = wksp_private_lock(w);
   if (rc) {
@@ -968,7 +1003,7 @@ static int checkpt_to(wksp_t *w, int fd, ckpt_pub_t *pub, const char *label,
     rc = write_all(fd, &pl, fsc, &inf, o);
     if (rc == WKSP_ERR_FAIL) wksp_err_wrap(rc, "checkpt %s", label); /* I/O: name the target */
   }
-  if (!rc && pub && o->verify) rc = verify_written(w, fd, label, o);
+  if (!rc && pub && o->verify) rc = verify_written(w, fd, label, o, inf.seal_off);
   if (!rc && pub) rc = wksp_private_ckpt_pub_commit(pub);
   wksp_private_unlock(w);
 out:

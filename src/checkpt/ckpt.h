@@ -98,6 +98,30 @@ typedef int (*ckpt_piece_fn_t)(void *ctx, const wksp_part_t *p, uint64_t at, con
 int wksp_private_ckpt_data_pieces(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
                                   ckpt_piece_fn_t piece, void *ctx);
 
+/* ---- content digest of sealed checkpoints (digest.c) ----------------------
+ * The digest is the sum of digest_record(p) for every allocation and of
+ * digest_piece(gaddr, bytes, n) for its bytes in pieces of
+ * CKPT_DIGEST_PIECE counted from its start (gaddr: the piece's address). */
+#define CKPT_DIGEST_PIECE 65536
+uint64_t wksp_private_ckpt_digest_piece(uint64_t gaddr, const uint8_t *b, uint64_t n);
+uint64_t wksp_private_ckpt_digest_record(const wksp_part_t *p);
+/* The build-info line carrying d (written into out, its length returned;
+ * the 16 hex digits start at digest_hex_at()). */
+size_t wksp_private_ckpt_digest_line(char *out, size_t cap, uint64_t d);
+size_t wksp_private_ckpt_digest_hex_at(void);
+/* 1 and *d if binfo (len bytes, no NUL needed) ends with a digest line. */
+int wksp_private_ckpt_digest_parse(const char *binfo, size_t len, uint64_t *d);
+/* The digest of w's bytes at parts[0..cnt) (a restore's result). */
+int wksp_private_ckpt_digest_of(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
+                                uint32_t threads, uint64_t *d);
+/* The digest of a scanned, mapped checkpoint's allocations (decoded). */
+int wksp_private_ckpt_digest_file(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
+                                  uint64_t *d);
+/* 1 and *d when the build info (NULL: none) records a digest. */
+int wksp_private_ckpt_sealed(const char *binfo, uint64_t *d);
+/* CORRUPT: the allocations do not match the recorded digest. */
+int wksp_private_ckpt_seal_mismatch(const char *what, uint64_t want, uint64_t got);
+
 /* ---- diff (diff.c) --------------------------------------------------------
  * Lock held: wksp_checkpt_diff of a mapped input (verify of wksp_checkpt). */
 int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t threads,

@@ -14,8 +14,11 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "wksp/frame.h"
 #include "util/err.h"
 #include "wksp/wksp_private.h"
+
+_Static_assert(CKPT_DIGEST_PIECE == WKSP_FRAME_CHUNK_MAX, "the digest's pieces are the data pieces");
 
 typedef struct {
   wksp_t *w;
@@ -23,6 +26,7 @@ typedef struct {
   uint64_t cn;
   const uint8_t *cand;   /* per cp[i]: w has the same range and tag, compare the bytes */
   uint64_t *first;       /* per cp[i]: offset of the first differing byte, UINT64_MAX: none */
+  _Atomic uint64_t digest; /* of the checkpoint's pieces (digest.c) */
 } cmp_t;
 
 /* Index of the checkpoint allocation starting at lo (it exists: pieces
@@ -42,6 +46,8 @@ static uint64_t cp_index(const cmp_t *c, uint64_t lo) {
 static int cmp_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *bytes,
                      uint64_t n) {
   cmp_t *c = ctx;
+  atomic_fetch_add_explicit(&c->digest, wksp_private_ckpt_digest_piece(p->gaddr_lo + at, bytes, n),
+                            memory_order_relaxed);
   uint64_t i = cp_index(c, p->gaddr_lo);
   /* (the range check only guards the workspace read below: the scan's
    * allocations are p's, sorted, so cp[i] is p) */
@@ -126,9 +132,15 @@ int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t th
   for (uint64_t i = 0; i < c.cn; i++) c.first[i] = UINT64_MAX;
   diff_walk(&c, cand, wp, wn, NULL, NULL, out);
   c.cand = cand;
+  atomic_init(&c.digest, 0);
   rc = wksp_private_ckpt_data_pieces(in, &s, threads ? threads : 1, cmp_piece, &c);
   if (rc) goto done;
   diff_walk(&c, NULL, wp, wn, each, ctx, out);
+  out->digest = atomic_load(&c.digest);
+  for (uint64_t i = 0; i < c.cn; i++) out->digest += wksp_private_ckpt_digest_record(&c.cp[i]);
+  uint64_t want;
+  if (s.info.binfo && wksp_private_ckpt_digest_parse(s.info.binfo, strlen(s.info.binfo), &want))
+    out->seal = want == out->digest ? WKSP_SEAL_OK : WKSP_SEAL_BROKEN;
 done:
   free(wp);
   free(cand);

@@ -281,15 +281,29 @@ static int restore_locked(wksp_t *w, const ckpt_input_t *in, const ckpt_scan_t *
   if (!rc) rc = wksp_private_replace_check(w, parts, cnt);
   if (rc) return wksp_err_wrap(rc, "restore %s", in->label);
   uint32_t threads = o->threads ? o->threads : 1;
+  /* A sealed checkpoint (written with verify) records a content digest:
+   * checked before anything changes with verify_first, else once the bytes
+   * are in the target (a mismatch then resets it, as any data error). */
+  uint64_t want = 0, got = 0;
+  int sealed = wksp_private_ckpt_sealed(s->info.binfo, &want);
   /* All or nothing: decode every LZ4 frame once before changing anything
-   * (RAW data has nothing to decode, its structure is all there is). */
-  if (o->verify_first && s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_LZ4) {
+   * (RAW data has nothing to decode, only a digest to check). */
+  if (o->verify_first && sealed) {
+    rc = wksp_private_ckpt_digest_file(in, s, threads, &got);
+    if (!rc && got != want) rc = wksp_private_ckpt_seal_mismatch(in->label, want, got);
+    if (rc) return wksp_err_wrap(rc, "restore %s: verify", in->label);
+    sealed = 0; /* checked */
+  } else if (o->verify_first && s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_LZ4) {
     rc = wksp_private_ckpt_data_run(in, s, threads, NULL, NULL, NULL);
     if (rc) return wksp_err_wrap(rc, "restore %s: verify", in->label);
   }
   rc = wksp_private_reset(w, o->seed);
   if (rc) return wksp_err_wrap(rc, "restore %s: reset", in->label);
   rc = wksp_private_ckpt_data_run(in, s, threads, dest_wksp, NULL, w);
+  if (!rc && sealed) {
+    rc = wksp_private_ckpt_digest_of(w, parts, cnt, threads, &got);
+    if (!rc && got != want) rc = wksp_private_ckpt_seal_mismatch(in->label, want, got);
+  }
   if (!rc) rc = wksp_private_replace(w, parts, cnt, o->seed);
   if (rc) {
     wksp_private_reset(w, o->seed); /* already empty unless replace half-failed */

@@ -37,6 +37,8 @@ typedef struct {
   uint64_t cgroups, volumes, done_sz;
   uint64_t base_off; /* checkpoint offset of the reader's offset 0 */
   int short_read;    /* pipelined reader: the window ended before the frame */
+  int sealed;        /* the info frame records a content digest (digest.c) */
+  uint64_t seal;
 } stream_t;
 
 #define STREAM_BASE CKPT_HDR_SZ /* the sequential reader starts after the header */
@@ -208,6 +210,12 @@ static int st_info(stream_t *st, uint64_t *end) {
   if (!rc) rc = wksp_frame_reader_close(st->r, end);
   if (rc) rc = st_fail(st, rc, "info strings");
   if (!rc) rc = wksp_private_ckpt_info_blob_check(&I, blob, st->what);
+  if (!rc) {
+    uint64_t at = 0; /* the build info: the eighth string, NUL included in its size */
+    for (int k = 0; k < CKPT_S_BINFO; k++) at += I.sz[k];
+    st->sealed = wksp_private_ckpt_digest_parse((const char *)blob + at, I.sz[CKPT_S_BINFO] - 1,
+                                                &st->seal);
+  }
   free(blob);
   return rc;
 }
@@ -225,6 +233,12 @@ static int st_finish(stream_t *st) {
     int rc = wksp_private_replace_check(st->w, st->parts, st->cnt);
     if (rc) return wksp_err_wrap(rc, "restore %s", st->what);
     rc = st_touch(st);
+    if (rc) return rc;
+  }
+  if (st->sealed) {
+    uint64_t got = 0;
+    int rc = wksp_private_ckpt_digest_of(st->w, st->parts, st->cnt, st->o->threads, &got);
+    if (!rc && got != st->seal) rc = wksp_private_ckpt_seal_mismatch(st->what, st->seal, got);
     if (rc) return rc;
   }
   return wksp_private_replace(st->w, st->parts, st->cnt, st->o->seed);
