@@ -339,10 +339,15 @@ static void print_diff_item_json(const diff_item_t *d) {
          (unsigned long long)d->c.tag, (unsigned long long)d->w.tag, (unsigned long long)d->off);
 }
 
+static const char *seal_name(int seal) {
+  return seal == WKSP_SEAL_OK ? "ok" : seal == WKSP_SEAL_BROKEN ? "broken" : "none";
+}
+
 static void print_diff_json(const wksp_checkpt_diff_t *d, const diff_list_t *all) {
   printf("{\"schema\":1,\"same\":%llu,\"bytes\":%llu,\"tag\":%llu,\"only_ckpt\":%llu,\"only_wksp\":%llu",
          (unsigned long long)d->same, (unsigned long long)d->bytes, (unsigned long long)d->tag,
          (unsigned long long)d->only_ckpt, (unsigned long long)d->only_wksp);
+  printf(",\"seal\":\"%s\",\"digest\":\"%016llx\"", seal_name(d->seal), (unsigned long long)d->digest);
   if (d->first_kind != WKSP_DIFF_NONE) {
     diff_item_t first = {.kind = d->first_kind, .c = d->first_ckpt, .w = d->first_wksp, .off = d->first_off};
     printf(",\"first\":");
@@ -387,6 +392,12 @@ static void print_diff_text(const wksp_checkpt_diff_t *d, const diff_list_t *all
          "checkpoint, %llu only in the workspace\n",
          (unsigned long long)d->same, (unsigned long long)d->bytes, (unsigned long long)d->tag,
          (unsigned long long)d->only_ckpt, (unsigned long long)d->only_wksp);
+  if (d->seal == WKSP_SEAL_OK)
+    printf("seal: the checkpoint's content digest %016llx matches what it holds\n", (unsigned long long)d->digest);
+  else if (d->seal == WKSP_SEAL_BROKEN)
+    printf("seal: BROKEN: the checkpoint holds content with digest %016llx, not the one it recorded "
+           "when written (the file was damaged)\n",
+           (unsigned long long)d->digest);
   if (all) {
     for (size_t i = 0; i < all->n; i++) print_diff_item_text("", &all->v[i]);
   } else if (d->first_kind != WKSP_DIFF_NONE) {
@@ -424,7 +435,9 @@ int cmd_diff(cli_t *c) {
     if (json) print_diff_json(&d, verbose ? &all : NULL);
     else print_diff_text(&d, verbose ? &all : NULL);
     rc = cli_flush(c, CLI_OK);
-    if (rc == CLI_OK && d.first_kind != WKSP_DIFF_NONE)
+    if (rc == CLI_OK && d.seal == WKSP_SEAL_BROKEN)
+      rc = cli_fail(c, "checkpoint \"%s\" is damaged: its content does not match the digest it recorded", src);
+    else if (rc == CLI_OK && d.first_kind != WKSP_DIFF_NONE)
       rc = cli_fail(c, "workspace \"%s\" differs from checkpoint \"%s\"", name, src);
   }
   free(all.v);

@@ -91,7 +91,8 @@ static const cli_cmd_t commands[] = {
      "  --force              replace an existing file at PATH\n"
      "  --verify             read the file back and compare it with the workspace\n"
      "                       before publishing it; if the application wrote into an\n"
-     "                       allocation meanwhile, fail and publish nothing\n"
+     "                       allocation meanwhile, fail and publish nothing; else\n"
+     "                       seal it with a content digest that restore and diff check\n"
      "  -q, --quiet          no progress\n"
      "  -v, --verbose        print a summary line on standard error\n" OPT_BYTES},
     {"restore", cmd_restore, "restore a checkpoint into a workspace",
@@ -101,8 +102,8 @@ static const cli_cmd_t commands[] = {
      "shown on standard error when it is a terminal.\n\n"
      "  --seed N             seed the workspace is rebuilt with (default: keep)\n"
      "  --threads N          worker threads (default: online CPUs)\n"
-     "  --verify-first       read and check the whole checkpoint before changing\n"
-     "                       the workspace\n"
+     "  --verify-first       read and check the whole checkpoint (and a sealed one's\n"
+     "                       content digest) before changing the workspace\n"
      "  -q, --quiet          no progress\n"
      "  -v, --verbose        print a summary line on standard error\n" OPT_BYTES},
     {"info", cmd_info, "describe a checkpoint", "wksp info PATH|- [-v LEVEL] [--json]",

@@ -171,9 +171,29 @@ fi
 # ---- diff and checkpt --verify ---------------------------------------------------------
 ok checkpt_verify "$W" checkpt src "$T/v.ckpt" --verify
 ok diff_same "$W" diff src "$T/v.ckpt"
-out_is diff_same_out "5 allocations the same, 0 with other bytes, 0 with another tag, 0 only in the checkpoint, 0 only in the workspace"
+out_has diff_same_out "^5 allocations the same, 0 with other bytes, 0 with another tag, 0 only in the checkpoint, 0 only in the workspace$"
+out_has diff_same_seal "^seal: the checkpoint's content digest [0-9a-f]{16} matches what it holds$"
 ok diff_same_json "$W" diff src "$T/v.ckpt" --json --threads 2
-json diff_same_json_fields "assert d == {'schema': 1, 'same': 5, 'bytes': 0, 'tag': 0, 'only_ckpt': 0, 'only_wksp': 0}"
+json diff_same_json_fields "
+assert {k: v for k, v in d.items() if k != 'digest'} == {'schema': 1, 'same': 5, 'bytes': 0, 'tag': 0, 'only_ckpt': 0, 'only_wksp': 0, 'seal': 'ok'}
+assert len(d['digest']) == 16 and int(d['digest'], 16) >= 0"
+ok info_sealed "$W" info "$T/v.ckpt" -v 2
+out_has info_sealed_line "content digest xxh3-sum64 [0-9a-f]{16}$"
+ok diff_unsealed_json "$W" diff src "$T/a.ckpt" --json
+json diff_unsealed_seal "assert d['seal'] == 'none' and d['same'] == 5"
+# a damaged sealed file (one byte of a v2 copy's data): diff and restore say so
+"$W" checkpt src "$T/v2.ckpt" --verify --style v2
+python3 -c "
+import sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[len(b) // 2] ^= 4; open(p, 'wb').write(b)" "$T/v2.ckpt"
+run "$W" diff src "$T/v2.ckpt"
+check diff_broken_status [ "$RC" -eq 1 ]
+out_has diff_broken_seal '^seal: BROKEN: '
+check diff_broken_err grep -q "^wksp: diff: checkpoint \"$T/v2.ckpt\" is damaged: " "$T/err"
+"$W" new dbad 4M --part-max 128
+err restore_broken_seal 1 "^wksp: restore: restoring \"dbad\" from \"$T/v2.ckpt\": .*content digest [0-9a-f]{16}, the checkpoint records [0-9a-f]{16}: .*[(]target reset to empty[)]$" \
+  "$W" restore dbad "$T/v2.ckpt"
+"$W" delete dbad
 "$W" new dcopy 4M --part-max 128 && "$W" restore dcopy "$T/v.ckpt" --quiet || fail setup "dcopy"
 "$W" memset "dcopy:${gaddrs[1]#*:}" 7
 run "$W" diff dcopy "$T/v.ckpt" --json
@@ -190,7 +210,7 @@ check diff_stdin_status [ "$RC" -eq 1 ]
 out_has diff_stdin_counts '^3 allocations the same, 1 with other bytes, 0 with another tag, 1 only in the checkpoint, 0 only in the workspace$'
 out_has diff_stdin_first '^first difference: \[[0-9]+,[0-9]+\) tag 1: only in the checkpoint$'
 run "$W" diff dcopy "$T/v.ckpt" -v
-check diff_verbose_lines [ "$(wc -l <"$T/out")" -eq 3 ]
+check diff_verbose_lines [ "$(wc -l <"$T/out")" -eq 4 ]
 out_has diff_verbose_only '^\[[0-9]+,[0-9]+\) tag 1: only in the checkpoint$'
 out_has diff_verbose_bytes '^\[[0-9]+,[0-9]+\) tag 2: bytes differ from offset 0$'
 run "$W" diff dcopy "$T/v.ckpt" -v --json
