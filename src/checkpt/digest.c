@@ -122,7 +122,7 @@ int wksp_private_ckpt_sealed(const char *binfo, uint64_t *d) {
 
 int wksp_private_ckpt_seal_mismatch(const char *what, uint64_t want, uint64_t got) {
   return wksp_err(WKSP_ERR_CORRUPT, 0,
-                  "%s: content digest %016llx, the checkpoint records %016llx: its allocation "
-                  "bytes or records were damaged after it was written",
+                  "%s: content digest %016llx, the checkpoint records %016llx: the file was "
+                  "damaged after it was written (its allocations, or the recorded digest)",
                   what, (unsigned long long)got, (unsigned long long)want);
 }
