@@ -17,7 +17,8 @@
  *   identical   success, target equals the source
  *   undetectable success, same allocation ranges, but tags or bytes differ:
  *               the format has no checksums (FORMAT.md 9.1); for RAW (v2)
- *               files the difference must be exactly the flipped bit
+ *               files the difference must be exactly the flipped bit; none
+ *               in sealed files (written with verify: a content digest)
  * Violations: a crash (the test dies), a target that does not verify, an
  * error that leaves a modified but not reset target, a reset on the mapped
  * path caused by bytes outside the cgroup frames (a structure error found
@@ -63,10 +64,13 @@ static int write_file(const uint8_t *b, uint64_t sz) {
   return done == sz ? 0 : -1;
 }
 
+static int g_sealed; /* make_ckpt writes sealed files (with verify) */
+
 static uint8_t *make_ckpt(wksp_t *src, int style, uint64_t *sz) {
   unlink(path);
   uint8_t *b = NULL;
-  if (!wksp_checkpt(src, path, &(wksp_checkpt_opts_t){.style = style, .uinfo = "reliability"}))
+  if (!wksp_checkpt(src, path,
+                    &(wksp_checkpt_opts_t){.style = style, .uinfo = "reliability", .verify = g_sealed}))
     b = (uint8_t *)vec_slurp(path, (size_t *)sz);
   unlink(path);
   return b;
@@ -373,7 +377,9 @@ static void flips(wksp_t *src, wksp_t *w, uint8_t *b, uint64_t sz, int v1, uint6
       char what[96];
       snprintf(what, sizeof what, "%s file of %llu bytes, bit %d of byte %llu flipped", v1 ? "v1" : raw ? "v2" : "v3",
                (unsigned long long)sz, bit, (unsigned long long)at);
-      expect_t e = {.raw_single_flip = raw, .ranges_may_change = v1, .reset_needs_frame = !v1,
+      /* sealed: damage anywhere (the digest's digits too) is found once the
+       * bytes are in, so a reset needs no flip inside a cgroup frame */
+      expect_t e = {.raw_single_flip = raw, .ranges_may_change = v1, .reset_needs_frame = !v1 && !g_sealed,
                     .at_in_frame = in_frames(fr, at)};
       /* The long run also takes the parallel path (slow to start threads
        * on a loaded machine, so not in the quick run). */
@@ -414,6 +420,39 @@ static void test_bitflips_small(void) {
   rel_figure("3", "bitflips-small", "%d bit(s) of every byte of a v2 and a v3 file (%llu bytes): file path %s; pipe path (every 3rd) %s",
              bits, (unsigned long long)bytes, a, p);
   CHECK(tf.n[OUT_UNTOUCHED] > 0 && tf.n[OUT_IDENTICAL] > 0 && tf.n[OUT_UNDETECTABLE] > 0);
+  unlink(path);
+  ws_free(w);
+}
+
+/* The same flips in sealed files (written with verify): the content digest
+ * they record must leave nothing undetectable. */
+static void test_bitflips_sealed(void) {
+  int bits = (int)rel_param("FLIP_BITS", 1, 8);
+  wksp_t *w = ws_new("target", 1, wksp_part_max(src_small), wksp_data_max(src_small));
+  CHECK(w);
+  tally_t tf = {0}, tp = {0};
+  uint64_t bytes = 0;
+  g_sealed = 1;
+  for (int style = 2; style <= 3; style++) {
+    uint64_t sz;
+    uint8_t *b = make_ckpt(src_small, style, &sz);
+    CHECK(b);
+    bytes += sz;
+    uint64_t *offs = malloc(sz * sizeof *offs);
+    for (uint64_t i = 0; i < sz; i++) offs[i] = i;
+    flips(src_small, w, b, sz, 0, offs, sz, bits, 3, &tf, &tp);
+    free(offs);
+    free(b);
+  }
+  g_sealed = 0;
+  CHECK(tf.bad == 0 && tp.bad == 0);
+  char a[512], p[512];
+  tally_text(&tf, a, sizeof a);
+  tally_text(&tp, p, sizeof p);
+  rel_figure("3", "bitflips-sealed", "%d bit(s) of every byte of a sealed v2 and v3 file (%llu bytes): file path %s; pipe path (every 3rd) %s",
+             bits, (unsigned long long)bytes, a, p);
+  CHECK_EQ(tf.n[OUT_UNDETECTABLE] + tp.n[OUT_UNDETECTABLE], 0);
+  CHECK(tf.n[OUT_RESET] > 0 && tf.n[OUT_IDENTICAL] > 0);
   unlink(path);
   ws_free(w);
 }
@@ -520,6 +559,7 @@ int main(int argc, char **argv) {
   TEST_RUN(test_read_faults);
   TEST_RUN(test_truncations);
   TEST_RUN(test_bitflips_small);
+  TEST_RUN(test_bitflips_sealed);
   TEST_RUN(test_bitflips_v1);
   TEST_RUN(test_bitflips_large);
   ws_free(src_small);
