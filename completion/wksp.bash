@@ -38,7 +38,7 @@ _wksp() {
     rebuild) opts="--seed" ;;
     checkpt) opts="--style --threads --info --mode --force --verify --quiet --verbose --bytes" ;;
     restore) opts="--seed --threads --verify-first --quiet --verbose --bytes" ;;
-    info) opts="-v --json" ;;
+    info) opts="-v --json --check --threads" ;;
     diff) opts="--threads --verbose --json" ;;
     help) COMPREPLY=($(compgen -W "$cmds" -- "$cur")); return ;;
   esac

@@ -1,5 +1,5 @@
 /* libFuzzer target: preview, info, print, restore (mapped and stream
- * paths, each with 1 or 2 threads as fuzz_hash picks) and diff on arbitrary bytes.  Whatever the bytes, nothing may crash, hang
+ * paths, each with 1 or 2 threads as fuzz_hash picks), diff and check on arbitrary bytes.  Whatever the bytes, nothing may crash, hang
  * or leak, and the target workspace must verify afterwards (restored, left
  * untouched, or reset to empty). */
 #include <fcntl.h>
@@ -48,6 +48,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   wksp_checkpt_diff_t d;
   int drc = wksp_checkpt_diff(w, NULL, fd, threads, NULL, NULL, &d);
   if (!rc && (drc || d.first_kind != WKSP_DIFF_NONE || d.seal == WKSP_SEAL_BROKEN)) abort();
+  /* A checkpoint that restored passes the file check too. */
+  lseek(fd, 0, SEEK_SET);
+  int seal;
+  if (wksp_checkpt_check(NULL, fd, threads, &seal) && !rc) abort();
 
   /* Stream path: small inputs fit in a pipe's buffer.  Pipelined (2
    * threads) for one input in 8, else sequential.  An input without the

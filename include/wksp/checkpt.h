@@ -285,6 +285,18 @@ typedef struct {
 WKSP_API int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out);
 WKSP_API void wksp_checkpt_info_free(wksp_checkpt_info_t *info);
 
+/* Checks the checkpoint at path (or read from fd; a pipe is spooled) as far
+ * as a file can be checked without a workspace: its whole structure (as
+ * wksp_checkpt_info), every allocation's data decoded (over `threads`
+ * threads, 0 = 1), and, for a sealed checkpoint (written with verify), its
+ * allocations against the content digest it records.  *seal (if not NULL)
+ * gets WKSP_SEAL_NONE, _OK or _BROKEN.  An unsealed file that passes can
+ * still hold flipped bits (FORMAT.md 9.1).
+ * Failure: INVAL (no path and fd < 0), FAIL (open, read), CORRUPT (the
+ * structure, a data error, or a broken seal: the message names both
+ * digests), NOMEM. */
+WKSP_API int wksp_checkpt_check(const char *path, int fd, uint32_t threads, int *seal);
+
 /* Human-readable listing of the checkpoint at path to out_fd (FORMAT.md 7):
  *   < 0 nothing; 0 the preview fields; 1 + writer identity (magic,
  *   wallclock, app, thread, host, cpu, group, tid, user, frame style);

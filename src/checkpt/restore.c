@@ -374,6 +374,32 @@ int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out) {
   return WKSP_SUCCESS;
 }
 
+int wksp_checkpt_check(const char *path, int fd, uint32_t threads, int *seal) {
+  if (seal) *seal = WKSP_SEAL_NONE;
+  if (!path && fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_check: no path / fd");
+  const char *label = path ? path : "-";
+  ckpt_input_t in;
+  int rc = wksp_private_ckpt_input_open(&in, path, path ? -1 : fd, label, CKPT_IN_NEED_MEM);
+  if (rc) return rc;
+  ckpt_scan_t s;
+  rc = wksp_private_ckpt_scan(&s, &in);
+  if (rc) goto done_in;
+  /* Decoding everything is the check of the data (LZ4 blocks that decode
+   * to their sizes, frames that end where they must); the digest, when
+   * recorded, is the check of the bytes themselves. */
+  uint64_t want = 0, got = 0;
+  int sealed = wksp_private_ckpt_sealed(s.info.binfo, &want);
+  rc = wksp_private_ckpt_digest_file(&in, &s, threads, &got);
+  if (!rc && sealed) {
+    if (seal) *seal = got == want ? WKSP_SEAL_OK : WKSP_SEAL_BROKEN;
+    if (got != want) rc = wksp_private_ckpt_seal_mismatch(label, want, got);
+  }
+  wksp_private_ckpt_scan_fini(&s);
+done_in:
+  wksp_private_ckpt_input_fini(&in);
+  return rc;
+}
+
 void wksp_checkpt_info_free(wksp_checkpt_info_t *info) {
   if (!info) return;
   free(info->parts);

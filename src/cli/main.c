@@ -106,7 +106,7 @@ static const cli_cmd_t commands[] = {
      "                       content digest) before changing the workspace\n"
      "  -q, --quiet          no progress\n"
      "  -v, --verbose        print a summary line on standard error\n" OPT_BYTES},
-    {"info", cmd_info, "describe a checkpoint", "wksp info PATH|- [-v LEVEL] [--json]",
+    {"info", cmd_info, "describe a checkpoint", "wksp info PATH|- [-v LEVEL] [--json] [--check [--threads N]]",
      "Prints what checkpoint PATH (or standard input) holds.  LEVEL 0: style,\n"
      "name, seed, part_max, data_max; 1 (default): and the writer's identity;\n"
      "2: and mode, path, build and user info; 3: and a summary of the\n"
@@ -114,7 +114,11 @@ static const cli_cmd_t commands[] = {
      "of every allocation.  --json gives the same fields (the header, the info\n"
      "frame and the totals; with -v 3 the cgroup frames, with -v 4 the\n"
      "allocations); it reads and checks the whole structure of the checkpoint.\n\n"
-     "  -v, --verbose LEVEL  detail level 0..5 (default 1)\n" OPT_JSON},
+     "  -v, --verbose LEVEL  detail level 0..5 (default 1)\n"
+     "  --check              instead, check the checkpoint as far as a file alone\n"
+     "                       can be: structure, every allocation decoded, and a\n"
+     "                       sealed one's content digest (see checkpt --verify)\n"
+     "  --threads N          threads decoding for --check (default: online CPUs)\n" OPT_JSON},
     {"diff", cmd_diff, "compare a workspace with a checkpoint", "wksp diff NAME PATH|- [--threads N] [-v] [--json]",
      "Compares workspace NAME with the checkpoint at PATH (or read from standard\n"
      "input): allocations with the same range, tag and bytes; with other bytes;\n"

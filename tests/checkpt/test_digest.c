@@ -183,12 +183,51 @@ static void test_seal_catches_damage(void) {
   ws_free(w);
 }
 
+/* wksp_checkpt_check: what a file alone can tell. */
+static void test_check(void) {
+  wksp_t *w = filled(5);
+  CHECK(w);
+  int seal = 99;
+  CHECK_OK(sealed_checkpt(w, 3, 2));
+  CHECK_OK(wksp_checkpt_check(path, -1, 2, &seal));
+  CHECK_EQ(seal, WKSP_SEAL_OK);
+  /* damage in the data: only the seal sees it (v2: RAW bytes) */
+  CHECK_OK(sealed_checkpt(w, 2, 1));
+  size_t sz;
+  uint8_t *b = slurp(path, &sz);
+  CHECK(b);
+  b[sz / 2] ^= 0x10;
+  CHECK(!put(path, b, sz));
+  CHECK_ERR(wksp_checkpt_check(path, -1, 1, &seal), WKSP_ERR_CORRUPT);
+  CHECK_EQ(seal, WKSP_SEAL_BROKEN);
+  CHECK(strstr(wksp_errmsg(), "content digest"));
+  /* unsealed: the same damage passes (FORMAT.md 9.1), the seal says none */
+  unlink(path);
+  CHECK_OK(wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.style = 2}));
+  free(b);
+  b = slurp(path, &sz);
+  CHECK(b);
+  b[sz / 2] ^= 0x10;
+  CHECK(!put(path, b, sz));
+  CHECK_OK(wksp_checkpt_check(path, -1, 1, &seal));
+  CHECK_EQ(seal, WKSP_SEAL_NONE);
+  /* truncated; missing; no input */
+  CHECK(!put(path, b, sz - 7));
+  CHECK_ERR(wksp_checkpt_check(path, -1, 1, &seal), WKSP_ERR_CORRUPT);
+  unlink(path);
+  CHECK_ERR(wksp_checkpt_check(path, -1, 1, NULL), WKSP_ERR_FAIL);
+  CHECK_ERR(wksp_checkpt_check(NULL, -1, 1, NULL), WKSP_ERR_INVAL);
+  free(b);
+  ws_free(w);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* restores that stop early close their pipe */
   mkdir_tmp();
   TEST_RUN(test_digest_line);
   TEST_RUN(test_seal_round_trip);
   TEST_RUN(test_seal_catches_damage);
+  TEST_RUN(test_check);
   unlink(path);
   rmdir(dir);
   return test_done();

@@ -194,6 +194,14 @@ check diff_broken_err grep -q "^wksp: diff: checkpoint \"$T/v2.ckpt\" is damaged
 err restore_broken_seal 1 "^wksp: restore: restoring \"dbad\" from \"$T/v2.ckpt\": .*content digest [0-9a-f]{16}, the checkpoint records [0-9a-f]{16}: .*[(]target reset to empty[)]$" \
   "$W" restore dbad "$T/v2.ckpt"
 "$W" delete dbad
+ok info_check_sealed "$W" info "$T/v.ckpt" --check
+out_is info_check_sealed_out "$T/v.ckpt: ok: structure valid, every allocation decoded; sealed, its content matches the digest it recorded"
+ok info_check_unsealed "$W" info "$T/a.ckpt" --check --threads 2
+out_has info_check_unsealed_out ': ok: structure valid, every allocation decoded; not sealed '
+RUN_STDIN=$T/v.ckpt ok info_check_stdin_json "$W" info - --check --json
+json info_check_stdin_json_fields "assert d == {'schema': 1, 'path': '-', 'check': 'ok', 'seal': 'ok'}"
+err info_check_broken 1 "^wksp: info: checking checkpoint \"$T/v2.ckpt\": .*content digest [0-9a-f]{16}, the checkpoint records [0-9a-f]{16}" \
+  "$W" info "$T/v2.ckpt" --check
 "$W" new dcopy 4M --part-max 128 && "$W" restore dcopy "$T/v.ckpt" --quiet || fail setup "dcopy"
 "$W" memset "dcopy:${gaddrs[1]#*:}" 7
 run "$W" diff dcopy "$T/v.ckpt" --json
