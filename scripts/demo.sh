@@ -4,7 +4,7 @@
 # Creates a workspace (1 GiB; WKSP_DEMO_SIZE overrides, e.g. 32M), fills it
 # through the CLI with a realistic mix of allocations (log-like text, binary
 # numeric tables, zeros, random bytes; some freed again to leave holes),
-# checkpoints it (v3, LZ4), restores the checkpoint into a second workspace
+# checkpoints it (v3, LZ4, verified and sealed), restores the checkpoint into a second workspace
 # from the file and into a third through a pipe (checkpt - | restore -),
 # verifies every allocation byte for byte, prints sizes, compression ratio
 # and throughputs, and removes everything it made, also when interrupted.
@@ -133,9 +133,9 @@ say "   filled $(human "$used") in $nalloc allocations ($per_kind; $nfreed freed
 # ---- 3. checkpoint -----------------------------------------------------------------------
 ckpt=$tmp/demo.ckpt
 threads=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
-say "== checkpt \"$A\" -> $ckpt (v3: LZ4 frames, $threads threads)"
+say "== checkpt \"$A\" -> $ckpt (v3: LZ4 frames, $threads threads; --verify: read back and sealed)"
 t0=$(now_us)
-"$wksp" checkpt "$A" "$ckpt" --style v3 --info "wksp demo"
+"$wksp" checkpt "$A" "$ckpt" --style v3 --info "wksp demo" --verify
 t1=$(now_us)
 fsz=$(stat -c %s "$ckpt")
 ratio=$(awk -v a="$used" -v b="$fsz" 'BEGIN { printf "%.2f", a / b }')
@@ -150,6 +150,8 @@ frames = "LZ4" if d["frame_style"] == 2 else "raw"
 print(f"   wksp info: style {d['style']} with {frames} frames, {d['alloc_cnt']} allocations in "
       f"{d['cgroup_cnt']} cgroup frames, written by {i['user']}@{i['host']}, info \"{i['uinfo']}\"")
 EOF
+
+"$wksp" info "$ckpt" --check | sed 's/^/   wksp info --check: /'
 
 # ---- 4. restore from the file ------------------------------------------------------------------
 "$wksp" new "$B" --from "$ckpt"
