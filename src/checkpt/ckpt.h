@@ -105,6 +105,7 @@ int wksp_private_ckpt_data_pieces(const ckpt_input_t *in, const ckpt_scan_t *s, 
 #define CKPT_DIGEST_PIECE 65536
 uint64_t wksp_private_ckpt_digest_piece(uint64_t gaddr, const uint8_t *b, uint64_t n);
 uint64_t wksp_private_ckpt_digest_record(const wksp_part_t *p);
+uint64_t wksp_private_ckpt_digest_records(const wksp_part_t *parts, uint64_t cnt); /* their sum */
 /* The build-info line carrying d (written into out, its length returned;
  * the 16 hex digits start at digest_hex_at()). */
 size_t wksp_private_ckpt_digest_line(char *out, size_t cap, uint64_t d);
@@ -114,9 +115,11 @@ int wksp_private_ckpt_digest_parse(const char *binfo, size_t len, uint64_t *d);
 /* The digest of w's bytes at parts[0..cnt) (a restore's result). */
 int wksp_private_ckpt_digest_of(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
                                 uint32_t threads, uint64_t *d);
-/* The digest of a scanned, mapped checkpoint's allocations (decoded). */
-int wksp_private_ckpt_digest_file(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
-                                  uint64_t *d);
+/* Decodes every allocation of a scanned, mapped checkpoint (a data check)
+ * and, when it is sealed, checks its content digest: CORRUPT on a
+ * mismatch.  *seal (if not NULL): WKSP_SEAL_NONE, _OK or _BROKEN. */
+int wksp_private_ckpt_check_data(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
+                                 int *seal);
 /* 1 and *d when the build info (NULL: none) records a digest. */
 int wksp_private_ckpt_sealed(const char *binfo, uint64_t *d);
 /* CORRUPT: the allocations do not match the recorded digest. */

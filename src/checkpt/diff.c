@@ -11,7 +11,6 @@
  * bytes at once; the first differing offset is kept per allocation. */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ckpt.h"
 #include "wksp/frame.h"
@@ -136,10 +135,9 @@ int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t th
   rc = wksp_private_ckpt_data_pieces(in, &s, threads ? threads : 1, cmp_piece, &c);
   if (rc) goto done;
   diff_walk(&c, NULL, wp, wn, each, ctx, out);
-  out->digest = atomic_load(&c.digest);
-  for (uint64_t i = 0; i < c.cn; i++) out->digest += wksp_private_ckpt_digest_record(&c.cp[i]);
+  out->digest = atomic_load(&c.digest) + wksp_private_ckpt_digest_records(c.cp, c.cn);
   uint64_t want;
-  if (s.info.binfo && wksp_private_ckpt_digest_parse(s.info.binfo, strlen(s.info.binfo), &want))
+  if (wksp_private_ckpt_sealed(s.info.binfo, &want))
     out->seal = want == out->digest ? WKSP_SEAL_OK : WKSP_SEAL_BROKEN;
 done:
   free(wp);

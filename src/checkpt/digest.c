@@ -43,6 +43,12 @@ uint64_t wksp_private_ckpt_digest_record(const wksp_part_t *p) {
   return XXH3_64bits(r, sizeof r);
 }
 
+uint64_t wksp_private_ckpt_digest_records(const wksp_part_t *parts, uint64_t cnt) {
+  uint64_t s = 0;
+  for (uint64_t k = 0; k < cnt; k++) s += wksp_private_ckpt_digest_record(&parts[k]);
+  return s;
+}
+
 size_t wksp_private_ckpt_digest_line(char *out, size_t cap, uint64_t d) {
   int n = snprintf(out, cap, "%s%016llx\n", digest_tag, (unsigned long long)d);
   return n < 0 ? 0 : (size_t)n;
@@ -105,15 +111,19 @@ static int file_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_
   return WKSP_SUCCESS;
 }
 
-int wksp_private_ckpt_digest_file(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
-                                  uint64_t *d) {
+int wksp_private_ckpt_check_data(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
+                                 int *seal) {
+  uint64_t want = 0;
+  int sealed = wksp_private_ckpt_sealed(s->info.binfo, &want);
   _Atomic uint64_t sum;
   atomic_init(&sum, 0);
-  int rc = wksp_private_ckpt_data_pieces(in, s, threads ? threads : 1, file_piece, &sum);
-  uint64_t v = atomic_load(&sum);
-  for (uint64_t k = 0; k < s->info.alloc_cnt; k++) v += wksp_private_ckpt_digest_record(&s->info.parts[k]);
-  *d = v;
-  return rc;
+  int rc = wksp_private_ckpt_data_pieces(in, s, threads ? threads : 1, sealed ? file_piece : NULL,
+                                         &sum);
+  if (seal) *seal = WKSP_SEAL_NONE;
+  if (rc || !sealed) return rc;
+  uint64_t got = atomic_load(&sum) + wksp_private_ckpt_digest_records(s->info.parts, s->info.alloc_cnt);
+  if (seal) *seal = got == want ? WKSP_SEAL_OK : WKSP_SEAL_BROKEN;
+  return got == want ? WKSP_SUCCESS : wksp_private_ckpt_seal_mismatch(in->label, want, got);
 }
 
 int wksp_private_ckpt_sealed(const char *binfo, uint64_t *d) {

@@ -287,15 +287,11 @@ static int restore_locked(wksp_t *w, const ckpt_input_t *in, const ckpt_scan_t *
   uint64_t want = 0, got = 0;
   int sealed = wksp_private_ckpt_sealed(s->info.binfo, &want);
   /* All or nothing: decode every LZ4 frame once before changing anything
-   * (RAW data has nothing to decode, only a digest to check). */
-  if (o->verify_first && sealed) {
-    rc = wksp_private_ckpt_digest_file(in, s, threads, &got);
-    if (!rc && got != want) rc = wksp_private_ckpt_seal_mismatch(in->label, want, got);
+   * (RAW data has nothing to decode, only a digest to check, if sealed). */
+  if (o->verify_first && (sealed || (s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_LZ4))) {
+    rc = wksp_private_ckpt_check_data(in, s, threads, NULL);
     if (rc) return wksp_err_wrap(rc, "restore %s: verify", in->label);
     sealed = 0; /* checked */
-  } else if (o->verify_first && s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_LZ4) {
-    rc = wksp_private_ckpt_data_run(in, s, threads, NULL, NULL, NULL);
-    if (rc) return wksp_err_wrap(rc, "restore %s: verify", in->label);
   }
   rc = wksp_private_reset(w, o->seed);
   if (rc) return wksp_err_wrap(rc, "restore %s: reset", in->label);
@@ -387,13 +383,7 @@ int wksp_checkpt_check(const char *path, int fd, uint32_t threads, int *seal) {
   /* Decoding everything is the check of the data (LZ4 blocks that decode
    * to their sizes, frames that end where they must); the digest, when
    * recorded, is the check of the bytes themselves. */
-  uint64_t want = 0, got = 0;
-  int sealed = wksp_private_ckpt_sealed(s.info.binfo, &want);
-  rc = wksp_private_ckpt_digest_file(&in, &s, threads, &got);
-  if (!rc && sealed) {
-    if (seal) *seal = got == want ? WKSP_SEAL_OK : WKSP_SEAL_BROKEN;
-    if (got != want) rc = wksp_private_ckpt_seal_mismatch(label, want, got);
-  }
+  rc = wksp_private_ckpt_check_data(&in, &s, threads, seal);
   wksp_private_ckpt_scan_fini(&s);
 done_in:
   wksp_private_ckpt_input_fini(&in);
