@@ -860,8 +860,9 @@ static int write_head(int fd, const plan_t *pl, int fsc, info_t *inf, ckpt_hdr_t
   if (inf->seal_at)
     inf->seal_off = fsc == WKSP_FRAME_RAW
                         ? info_off + sizeof info + inf->seal_at
-                        : info_off + 3 + wksp_private_frame_literal_hdr_sz(sizeof info) + sizeof info +
-                              3 + wksp_private_frame_literal_hdr_sz(inf->blob_sz) + inf->seal_at;
+                        : info_off + FRAME_CHUNK_HDR + wksp_private_frame_literal_hdr_sz(sizeof info) +
+                              sizeof info + FRAME_CHUNK_HDR +
+                              wksp_private_frame_literal_hdr_sz(inf->blob_sz) + inf->seal_at;
   int rc2 = wksp_frame_writer_fini(fw, NULL);
   return rc ? rc : rc2;
 }
@@ -969,16 +970,10 @@ static int verify_written(wksp_t *w, int fd, const char *label, const wksp_check
                     (unsigned long long)d.tag);
   char line[64];
   wksp_private_ckpt_digest_line(line, sizeof line, d.digest);
-  const char *hex = line + wksp_private_ckpt_digest_hex_at();
-  for (size_t done = 0; done < 16;) {
-    ssize_t n = pwrite(fd, hex + done, 16 - done, (off_t)(seal_off + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0)
-      return wksp_err(WKSP_ERR_FAIL, n < 0 ? errno : EIO, "checkpt %s: writing the content digest",
-                      label);
-    done += (size_t)n;
-  }
-  return WKSP_SUCCESS;
+  struct iovec hex = {line + wksp_private_ckpt_digest_hex_at(), 16};
+  int e = lseek(fd, (off_t)seal_off, SEEK_SET) < 0 ? errno : wksp_private_frame_writev_all(fd, &hex, 1);
+  return e ? wksp_err(WKSP_ERR_FAIL, e, "checkpt %s: writing the content digest", label)
+           : WKSP_SUCCESS;
 }
 
 /* Writes the checkpoint to fd; when pub is non-NULL, publishes it (the

@@ -30,7 +30,8 @@ static inline const char *frame_style_name(int style) {
 /* Writes every byte of iov[0..cnt) (cnt <= IOV_MAX) to fd, continuing short
  * writes and retrying EINTR; modifies iov.  Returns 0, or the errno of the
  * writev that failed.  The one complete-write loop of the library: the frame
- * writer's fd mode and the parallel checkpoint's ordered output use it. */
+ * writer's fd mode, the parallel checkpoint's ordered output and the seal of a
+ * verified checkpoint use it. */
 int wksp_private_frame_writev_all(int fd, struct iovec *iov, int cnt);
 
 /* Regions mode (the parallel checkpoint's output): the writer produces its
