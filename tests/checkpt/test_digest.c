@@ -3,6 +3,7 @@
  * and damage that the format alone cannot see being caught on restore, on
  * every path (file, verify_first, pipe sequential and pipelined). */
 #include "ws.h"
+#include "vec.h"
 #include "../../src/checkpt/ckpt.h"
 
 #include <fcntl.h>
@@ -98,20 +99,6 @@ static void test_seal_round_trip(void) {
   ws_free(w);
 }
 
-static uint8_t *slurp(const char *p, size_t *sz) {
-  int fd = open(p, O_RDONLY);
-  struct stat st;
-  if (fd < 0 || fstat(fd, &st)) return NULL;
-  uint8_t *b = malloc((size_t)st.st_size + 1);
-  if (b && read(fd, b, (size_t)st.st_size) != st.st_size) {
-    free(b);
-    b = NULL;
-  }
-  close(fd);
-  *sz = (size_t)st.st_size;
-  return b;
-}
-
 static int put(const char *p, const uint8_t *b, size_t sz) {
   int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return -1;
@@ -134,7 +121,7 @@ static void test_seal_catches_damage(void) {
   for (int style = 2; style <= 3; style++) {
     CHECK_OK(sealed_checkpt(w, style, 2));
     size_t sz;
-    uint8_t *b = slurp(path, &sz);
+    uint8_t *b = (uint8_t *)vec_slurp(path, &sz);
     CHECK(b);
     wksp_checkpt_info_t in;
     CHECK_OK(wksp_checkpt_info(path, -1, &in));
@@ -153,7 +140,7 @@ static void test_seal_catches_damage(void) {
       int rc;
       if (k % 4 == 3) {
         size_t n;
-        uint8_t *x = slurp(bad, &n);
+        uint8_t *x = (uint8_t *)vec_slurp(bad, &n);
         CHECK(x);
         rc = restore_piped(c, x, n, "bad", &o);
         free(x);
@@ -194,7 +181,7 @@ static void test_check(void) {
   /* damage in the data: only the seal sees it (v2: RAW bytes) */
   CHECK_OK(sealed_checkpt(w, 2, 1));
   size_t sz;
-  uint8_t *b = slurp(path, &sz);
+  uint8_t *b = (uint8_t *)vec_slurp(path, &sz);
   CHECK(b);
   b[sz / 2] ^= 0x10;
   CHECK(!put(path, b, sz));
@@ -205,7 +192,7 @@ static void test_check(void) {
   unlink(path);
   CHECK_OK(wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.style = 2}));
   free(b);
-  b = slurp(path, &sz);
+  b = (uint8_t *)vec_slurp(path, &sz);
   CHECK(b);
   b[sz / 2] ^= 0x10;
   CHECK(!put(path, b, sz));
