@@ -135,8 +135,9 @@ static void test_seal_catches_damage(void) {
       b[at] ^= bit;
       wksp_t *c = ws_new("copy", 1, 1024, 8 << 20);
       CHECK(c);
-      /* paths in turn: file, file + verify_first, pipe (1 and 2 threads) */
-      wksp_restore_opts_t o = {.seed = 2, .threads = 1 + (uint32_t)(k & 1), .verify_first = k % 3 == 0};
+      /* paths in turn: file, file + verify_first, pipe; 1 and 2 threads for each
+       * (k % 4 == 3 is a pipe, k / 4 alternates the thread count) */
+      wksp_restore_opts_t o = {.seed = 2, .threads = 1 + (uint32_t)((k >> 2) & 1), .verify_first = k % 3 == 0};
       int rc;
       if (k % 4 == 3) {
         size_t n;
