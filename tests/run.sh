@@ -4,8 +4,9 @@
 # one failure.  Last line: "N passed, N failed".  Exit status 1 on any failure.
 #   tests/run.sh BUILD_DIR     (BUILD_DIR holds tests/ and fuzz/ binaries)
 set -u
-build=${1:?usage: tests/run.sh BUILD_DIR}
+build=$(cd "${1:?usage: tests/run.sh BUILD_DIR}" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root" # the test programs find tests/vectors and fuzz corpora from here
 timeout_s=${WKSP_TEST_TIMEOUT:-600}
 passed=0 failed=0
 log=$(mktemp -d)

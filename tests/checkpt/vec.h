@@ -30,16 +30,11 @@ static const char *const vec_names[] = {"v1-text",   "v2-empty", "v2-random", "v
                                         "v3-single", "v3-text",  "v3-zeros"};
 #define VEC_CNT (sizeof vec_names / sizeof vec_names[0])
 
-/* $WKSP_VECTORS, else ../shared/vectors from the repo root (the tests run
- * there), else ../../shared/vectors (a worktree under /work/wt/). */
+/* $WKSP_VECTORS, else tests/vectors (the repo's copy; the tests run from the
+ * repo root, tests/run.sh sees to that). */
 static inline const char *vec_dir(void) {
-  static const char *const cand[] = {"../shared/vectors", "../../shared/vectors"};
   const char *e = getenv("WKSP_VECTORS");
-  if (e && *e) return e;
-  struct stat st;
-  for (size_t i = 0; i < 2; i++)
-    if (!stat(cand[i], &st)) return cand[i];
-  return cand[0];
+  return e && *e ? e : "tests/vectors";
 }
 
 static inline char *vec_slurp(const char *path, size_t *sz) {

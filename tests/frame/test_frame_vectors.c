@@ -1,5 +1,5 @@
-/* Frame layer against the reference vectors (/work/shared/vectors, found as
- * $WKSP_VECTORS or <repo>/../shared/vectors):
+/* Frame layer against the reference vectors (tests/vectors, or
+ * $WKSP_VECTORS):
  *  - every frame of every v2/v3 file decodes with the known buffer sequence
  *    (FORMAT.md 3.1), at the offsets of the manifest's layout, through the
  *    memory, file and pipe readers; partition contents match the manifest's
@@ -59,16 +59,10 @@ static int find_vectors(void) {
   }
   char root[PATH_MAX];
   if (find_repo_root(root, sizeof root)) return -1;
-  /* <repo>/../shared/vectors; a git worktree under <dir>/wt/<name> also
-   * finds <dir>/shared/vectors */
-  const char *rel[] = { "../shared/vectors", "../../shared/vectors" };
-  for (size_t i = 0; i < 2; i++) {
-    snprintf(g_vec_dir, sizeof g_vec_dir, "%s/%s", root, rel[i]);
-    char p[PATH_MAX + 64];
-    snprintf(p, sizeof p, "%s/README.md", g_vec_dir);
-    if (access(p, R_OK) == 0) return 0;
-  }
-  return -1;
+  snprintf(g_vec_dir, sizeof g_vec_dir, "%s/tests/vectors", root);
+  char p[PATH_MAX + 64];
+  snprintf(p, sizeof p, "%s/README.md", g_vec_dir);
+  return access(p, R_OK) == 0 ? 0 : -1;
 }
 
 static uint8_t *load(const char *name, size_t *sz) {
@@ -629,8 +623,8 @@ static int write_seeds(const char *dir) {
 
 int main(void) {
   if (find_vectors()) {
-    fprintf(stderr, "test_frame_vectors: reference vectors not found: set WKSP_VECTORS or put them "
-                    "at <repo>/../shared/vectors\n");
+    fprintf(stderr, "test_frame_vectors: reference vectors not found in "
+                    "<repo>/tests/vectors or $WKSP_VECTORS\n");
     printf("FAIL test_frame_vectors/find_vectors\n");
     return 1;
   }

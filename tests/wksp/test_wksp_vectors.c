@@ -14,8 +14,8 @@
  * exhaustion, merging, and the choice among free partitions of equal size
  * (same-size lists in the reference's order).
  *
- * Vectors: $WKSP_VECTORS, else ../shared/vectors, else ../../shared/vectors
- * (relative to the repository root, where the tests run). */
+ * Vectors: $WKSP_VECTORS, else tests/vectors (relative to the repository
+ * root, where the tests run). */
 #include "../test.h"
 #include "wksp/wksp.h"
 
@@ -41,19 +41,14 @@ static char *slurp(const char *path) {
 }
 
 static const char *vectors_dir(void) {
-  static const char *const cand[] = {"../shared/vectors", "../../shared/vectors"};
   const char *e = getenv("WKSP_VECTORS");
-  if (e) return e;
-  for (size_t i = 0; i < 2; i++) {
-    char p[256];
-    snprintf(p, sizeof p, "%s/README.md", cand[i]);
-    FILE *f = fopen(p, "r");
-    if (f) {
-      fclose(f);
-      return cand[i];
-    }
-  }
-  return NULL;
+  const char *d = e && *e ? e : "tests/vectors";
+  char p[4096];
+  snprintf(p, sizeof p, "%s/README.md", d);
+  FILE *f = fopen(p, "r");
+  if (!f) return NULL;
+  fclose(f);
+  return d;
 }
 
 /* The unsigned number after "key": at or after `from`. */
@@ -171,7 +166,7 @@ static void replay(const char *dir, const vector_t *v) {
 
 static void test_reference_layouts(void) {
   const char *dir = vectors_dir();
-  if (!dir) fprintf(stderr, "reference vectors not found: set WKSP_VECTORS\n");
+  if (!dir) fprintf(stderr, "reference vectors not found in tests/vectors (run from the repo root) or $WKSP_VECTORS\n");
   CHECK(dir);
   for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
     replay(dir, &vectors[i]);
