@@ -304,6 +304,13 @@ WKSP_API int wksp_checkpt_check(const char *path, int fd, uint32_t threads, int 
  *   bytes, cgroups, volumes, and per cgroup frame its offset, allocations,
  *   bytes and compression ratio); 4 + one line per allocation (range, size,
  *   tag); 5 + a hex dump of every allocation's bytes.
+ * The strings a checkpoint carries (app ... user, path, build and user
+ * info), the label and any error message are printed escaped, since a file
+ * may hold any byte: C-style \\, \n, \r, \t, \xNN for other control bytes
+ * (and 0x7f) and bytes that are not valid UTF-8, \uXXXX for C1 controls
+ * and invisible bidirectional or line-breaking characters; other UTF-8
+ * text passes.  Build and user info keep one listing line per line of
+ * text.  (wksp_checkpt_info returns the strings unchanged.)
  * An unreadable or invalid checkpoint is reported in the listing
  * ("invalid or unsupported (<message>)") and its code returned.
  * Returns WKSP_SUCCESS, the checkpoint's error code, or FAIL if writing to
