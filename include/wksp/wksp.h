@@ -307,9 +307,19 @@ WKSP_API int wksp_usage(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_us
  * indexes (the used treap and every free-size bin: key order, heap order,
  * parent links, bin membership, node counts; the bins' bitmap word by
  * word).  CORRUPT with a message naming the record and what is wrong; NOMEM
- * (scratch for the treap walks).  On a writable attachment it takes the lock, so a workspace left
- * behind by a dead writer is repaired first and then checked.  Works on
- * read-only attachments (see above).  O(part_max). */
+ * (scratch for the treap walks).  O(part_max).
+ * On a writable attachment it takes the lock, so a workspace left behind by
+ * a dead writer is repaired first and then checked.
+ * On a read-only attachment (read access to the region is all it needs) it
+ * writes nothing and takes no lock (the lock lives in the region and needs
+ * write access): it reads under the header's sequence counter, retrying
+ * while a change is in progress or when one completed during the read, so
+ * what it checks is the state between two completed changes, never a
+ * half-made one.  What it cannot do there is repair: a change left half
+ * done by a writer that died (or changes that never pause) makes it fail
+ * with CORRUPT after about 1 s, saying so, until a writable attachment
+ * (any locking call) has repaired the workspace.  Allocation contents are
+ * not metadata and are not checked either way. */
 WKSP_API int wksp_verify(wksp_t *w);
 
 /* Rebuilds every derived structure from the partition records with a new
