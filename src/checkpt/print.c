@@ -1,4 +1,4 @@
-/* Human-readable listing of a checkpoint (FORMAT.md 7), with the levels the
+/* Human-readable listing of a checkpoint (docs/FORMAT.md 7), with the levels the
  * reference leaves empty for v2 implemented: 3 summary, 4 allocations, 5
  * hex dump. */
 #include <errno.h>
