@@ -5,7 +5,7 @@
  * call and every large allocation is costly, so what does not depend on
  * the input is made once per process: the target workspace, the memory
  * file (refilled per input), the /dev/null fd for printing.  Pipe inputs
- * whose restore spools them (FORMAT.md 5 v1 files, garbage) spool into
+ * whose restore spools them (docs/FORMAT.md 5 v1 files, garbage) spool into
  * TMPDIR: the harness points it at /dev/shm (tmpfs) when the caller did
  * not set it, since O_TMPFILE on a disk filesystem costs more than the
  * whole restore. */

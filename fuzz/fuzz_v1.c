@@ -2,7 +2,7 @@
  * made a v1 checkpoint by prefixing the v1 magic and style (SVW-encoded,
  * 10 bytes), so all the fuzzing effort goes into the v1 stream after them:
  * the remaining header integers, the nine strings, the allocation records
- * and the terminator (FORMAT.md 5).
+ * and the terminator (docs/FORMAT.md 5).
  *
  * Each input goes through wksp_preview_mem, wksp_checkpt_info,
  * wksp_checkpt_print (level 4) and wksp_restore_fd on a memfd (mapped
@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The v1 target's shape is that of the seed files' source (fuzz/corpus/v1). */
 enum { PART_MAX = 64, DATA_MAX = 1 << 20, LIST_MAX = 256 };
 
-/* SVW(magic 0xF17EDA2C3731C591) then SVW(1) (FORMAT.md 5.1). */
+/* SVW(magic 0xF17EDA2C3731C591) then SVW(1) (docs/FORMAT.md 5.1). */
 static const uint8_t prefix[10] = {0x1f, 0x59, 0x1c, 0x73, 0xc3, 0xa2, 0xed, 0x17, 0xff, 0x02};
 
 /* The allocations of w and a hash of their bytes. */

@@ -1,13 +1,15 @@
 /* wksp/checkpt.h: checkpoint a workspace to a file or pipe; preview, inspect,
- * list and restore checkpoints (FORMAT.md sections 3-5 and 7).
+ * list and restore checkpoints (docs/FORMAT.md sections 3-5 and 7).
  *
  * Files are Firedancer fd_wksp "checkpoint v2" files: style V2 (RAW frames)
  * or V3 (= v2 with LZ4 frames; the header says style 2).  For a workspace
  * holding the same allocations, the header, every cgroup frame and the
  * footer's fields are byte-identical to the reference writer's; only the
  * info frame (time, host, process..., and in sealed files a content digest,
- * see opts.verify) and the offsets that follow from its length differ.  Legacy v1 files (FORMAT.md 5) can be previewed, listed
- * and restored, not written.
+ * see opts.verify) and the offsets that follow from its length differ.
+ * Legacy v1 files (docs/FORMAT.md 5) can be previewed, listed and restored,
+ * not written.  docs/FORMAT.md describes the format and says where wksp
+ * differs from the reference.
  *
  * Errors: every call returns WKSP_SUCCESS (0) or a negative WKSP_ERR_* code
  * and records one message (wksp_errmsg()) naming the path, the field or
@@ -102,7 +104,7 @@ typedef struct {
                             summed) is written as the last line of the info frame's build
                             info ("content digest xxh3-sum64 <hex>"; V3 then stores the info
                             frame as literal LZ4 blocks), and every later restore or diff of
-                            the file checks it (FORMAT.md 9.1: the format has no checksum of
+                            the file checks it (docs/FORMAT.md 9.1: the format has no checksum of
                             its own).  Costs one more read of the file (V3: a
                             decompression, over `threads` threads), a compare and a hash.
                             wksp_checkpt only (the fd call cannot read a pipe back: INVAL) */
@@ -194,7 +196,7 @@ typedef struct {
  *
  * A target of another size works when its data region contains every
  * restored range and its part_max covers the allocations plus the free gaps
- * between them (FORMAT.md 4.5).  This is checked before anything changes;
+ * between them (docs/FORMAT.md 4.5).  This is checked before anything changes;
  * the FULL message names the first range that does not fit and a part_max /
  * data_max that would work.
  *
@@ -241,7 +243,7 @@ typedef struct {
  *   - Undetectable in files that are not sealed: a flipped bit inside RAW
  *     data, or inside LZ4 data that still decodes to the right size,
  *     restores "successfully" with wrong bytes (the format has no checksums,
- *     FORMAT.md 9.1).
+ *     docs/FORMAT.md 9.1).
  *   - If w's own metadata is inconsistent when locked: CORRUPT, untouched. */
 WKSP_API int wksp_restore(wksp_t *w, const char *path, const wksp_restore_opts_t *opts);
 
@@ -291,19 +293,26 @@ WKSP_API void wksp_checkpt_info_free(wksp_checkpt_info_t *info);
  * threads, 0 = 1), and, for a sealed checkpoint (written with verify), its
  * allocations against the content digest it records.  *seal (if not NULL)
  * gets WKSP_SEAL_NONE, _OK or _BROKEN.  An unsealed file that passes can
- * still hold flipped bits (FORMAT.md 9.1).
+ * still hold flipped bits (docs/FORMAT.md 9.1).
  * Failure: INVAL (no path and fd < 0), FAIL (open, read), CORRUPT (the
  * structure, a data error, or a broken seal: the message names both
  * digests), NOMEM. */
 WKSP_API int wksp_checkpt_check(const char *path, int fd, uint32_t threads, int *seal);
 
-/* Human-readable listing of the checkpoint at path to out_fd (FORMAT.md 7):
+/* Human-readable listing of the checkpoint at path to out_fd (docs/FORMAT.md 7):
  *   < 0 nothing; 0 the preview fields; 1 + writer identity (magic,
  *   wallclock, app, thread, host, cpu, group, tid, user, frame style);
  *   2 + mode, path, build info, user info; 3 + summary (allocations,
  *   bytes, cgroups, volumes, and per cgroup frame its offset, allocations,
  *   bytes and compression ratio); 4 + one line per allocation (range, size,
  *   tag); 5 + a hex dump of every allocation's bytes.
+ * The strings a checkpoint carries (app ... user, path, build and user
+ * info), the label and any error message are printed escaped, since a file
+ * may hold any byte: C-style \\, \n, \r, \t, \xNN for other control bytes
+ * (and 0x7f) and bytes that are not valid UTF-8, \uXXXX for C1 controls
+ * and invisible bidirectional or line-breaking characters; other UTF-8
+ * text passes.  Build and user info keep one listing line per line of
+ * text.  (wksp_checkpt_info returns the strings unchanged.)
  * An unreadable or invalid checkpoint is reported in the listing
  * ("invalid or unsupported (<message>)") and its code returned.
  * Returns WKSP_SUCCESS, the checkpoint's error code, or FAIL if writing to

@@ -1,4 +1,4 @@
-/* wksp/frame.h: the frame stream layer (FORMAT.md section 2).
+/* wksp/frame.h: the frame stream layer (docs/FORMAT.md section 2).
  *
  * A checkpoint is a sequence of frames laid end to end, each RAW or LZ4,
  * with no headers, lengths or checksums of their own: a reader must ask for
@@ -14,7 +14,7 @@
  * LZ4 frames written here are byte-identical to the reference writer's
  * (Firedancer fd_checkpt: 64 KiB chunks, the 192 KiB gather ring and its wrap
  * rule, acceleration 1) when linked with Debian's liblz4 1.9.4 (also observed
- * identical with 1.10.0; other liblz4 versions may legally differ, FORMAT.md
+ * identical with 1.10.0; other liblz4 versions may legally differ, docs/FORMAT.md
  * 2.7).
  *
  * Offsets are relative to the first byte of the checkpoint: the position of

@@ -15,7 +15,7 @@
  * the directories of every page kind, normal first, and is unique across
  * them (create refuses a name that exists in any of them).
  *
- * Names follow FORMAT.md section 1.2: 1..39 bytes of [A-Za-z0-9_.-], the
+ * Names follow docs/FORMAT.md section 1.2: 1..39 bytes of [A-Za-z0-9_.-], the
  * first a letter or digit (at most 40 bytes of a name are ever read).
  *
  * Joins are reference counted per process and per mode: joining a name
@@ -78,7 +78,7 @@ typedef enum {
  * that is not a wksp_page_t.  Pure, never fails. */
 WKSP_API uint64_t wksp_page_sz(wksp_page_t page);
 
-/* Checks a region / workspace name against FORMAT.md section 1.2, reading
+/* Checks a region / workspace name against docs/FORMAT.md section 1.2, reading
  * at most WKSP_NAME_MAX bytes (so a 40-byte buffer without a NUL is safe).
  * WKSP_SUCCESS, or WKSP_ERR_INVAL with a message saying what is wrong: NULL,
  * empty, too long, or which byte (index and hex value) breaks the rule. */

@@ -1,7 +1,7 @@
 /* wksp/wksp.h: workspaces, a robust shared-memory allocator.
  *
  * A workspace lives at the start of a memory region (named or anonymous,
- * see wksp/shmem.h).  Its layout (FORMAT.md section 6 fixes the part that
+ * see wksp/shmem.h).  Its layout (docs/FORMAT.md section 6 fixes the part that
  * checkpoints depend on):
  *
  *   [0, 128)                       header
@@ -105,7 +105,7 @@ typedef struct {
 
 /* Bytes needed for a workspace: align_up(128 + 64*part_max + data_max + 1,
  * 128), or 0 if part_max is 0 or > 2^32-1, data_max is 0, or
- * data_max > 2^64-1 - 128 - (128 + 64*part_max) (FORMAT.md 3.2).  Pure. */
+ * data_max > 2^64-1 - 128 - (128 + 64*part_max) (docs/FORMAT.md 3.2).  Pure. */
 WKSP_API uint64_t wksp_footprint(uint64_t part_max, uint64_t data_max);
 
 /* A part_max suited to a region of `footprint` bytes whose allocations are
@@ -122,7 +122,7 @@ WKSP_API uint64_t wksp_data_max_est(uint64_t footprint, uint64_t part_max);
 
 /* Formats a new, empty workspace at `mem` (128-aligned, at least
  * wksp_footprint(part_max, data_max) writable bytes; the caller owns the
- * memory) named `name` (FORMAT.md 1.2) with treap seed `seed`, and sets *out
+ * memory) named `name` (docs/FORMAT.md 1.2) with treap seed `seed`, and sets *out
  * (== mem).  Writes the header and all part_max records (O(part_max)); the
  * data region is not touched.  The magic is written last, so a concurrent
  * wksp_join never sees a half-formatted workspace.  Not safe against other
@@ -307,9 +307,19 @@ WKSP_API int wksp_usage(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_us
  * indexes (the used treap and every free-size bin: key order, heap order,
  * parent links, bin membership, node counts; the bins' bitmap word by
  * word).  CORRUPT with a message naming the record and what is wrong; NOMEM
- * (scratch for the treap walks).  On a writable attachment it takes the lock, so a workspace left
- * behind by a dead writer is repaired first and then checked.  Works on
- * read-only attachments (see above).  O(part_max). */
+ * (scratch for the treap walks).  O(part_max).
+ * On a writable attachment it takes the lock, so a workspace left behind by
+ * a dead writer is repaired first and then checked.
+ * On a read-only attachment (read access to the region is all it needs) it
+ * writes nothing and takes no lock (the lock lives in the region and needs
+ * write access): it reads under the header's sequence counter, retrying
+ * while a change is in progress or when one completed during the read, so
+ * what it checks is the state between two completed changes, never a
+ * half-made one.  What it cannot do there is repair: a change left half
+ * done by a writer that died (or changes that never pause) makes it fail
+ * with CORRUPT after about 1 s, saying so, until a writable attachment
+ * (any locking call) has repaired the workspace.  Allocation contents are
+ * not metadata and are not checked either way. */
 WKSP_API int wksp_verify(wksp_t *w);
 
 /* Rebuilds every derived structure from the partition records with a new

@@ -1,4 +1,4 @@
-/* The v2/v3 writer (FORMAT.md 3.9): lock, validate and list the
+/* The v2/v3 writer (docs/FORMAT.md 3.9): lock, validate and list the
  * allocations, assign them to cgroups exactly as the reference writer, and
  * emit header, info, cgroup frames, appendix, volumes and footer. */
 #include <errno.h>
@@ -165,7 +165,7 @@ static int plan_build(plan_t *pl, wksp_t *w) {
 /* ---- cgroup frames -------------------------------------------------------------
  *
  * A cgroup frame is its allocations' commands, a data command, then their
- * bytes (FORMAT.md 3.5). */
+ * bytes (docs/FORMAT.md 3.5). */
 
 /* Allocation k of cgroup g, in frame order. */
 static const wksp_part_t *cg_part(const plan_t *pl, uint64_t g, uint64_t k) {

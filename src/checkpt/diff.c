@@ -1,5 +1,5 @@
 /* Comparing a checkpoint with a workspace: wksp_checkpt_diff, and the
- * verify option of wksp_checkpt (FORMAT.md 9.5: the workspace lock does not
+ * verify option of wksp_checkpt (docs/FORMAT.md 9.5: the workspace lock does not
  * stop application writes, so a checkpoint can capture allocations at
  * different moments; reading the file back and comparing it with the
  * workspace, lock still held, tells whether that happened).

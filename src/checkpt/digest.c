@@ -1,4 +1,4 @@
-/* Content digest of sealed checkpoints (FORMAT.md 9.1: the format has no
+/* Content digest of sealed checkpoints (docs/FORMAT.md 9.1: the format has no
  * checksums).
  *
  * A checkpoint written with verify is read back and compared with the

@@ -1,4 +1,4 @@
-/* Byte layouts of the checkpoint format (FORMAT.md sections 1, 3, 5):
+/* Byte layouts of the checkpoint format (docs/FORMAT.md sections 1, 3, 5):
  * encode / decode of the v2 header, info, command and footer records, their
  * validation, the 64-bit hash, the cgroup assignment of the reference writer
  * and the v1 SVW integer codec.  Pure functions on bytes: no I/O, no
@@ -43,7 +43,7 @@ static inline void ckpt_st32(uint8_t *p, uint32_t v) {
   for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* ---- hash (FORMAT.md 1.1) ------------------------------------------------ */
+/* ---- hash (docs/FORMAT.md 1.1) ------------------------------------------- */
 
 static inline uint64_t ckpt_hash64(uint64_t x) {
   x ^= x >> 33;
@@ -110,7 +110,7 @@ void wksp_private_ckpt_cmd_decode(ckpt_cmd_t *c, const uint8_t in[CKPT_CMD_SZ]);
 void wksp_private_ckpt_ftr_encode(uint8_t out[CKPT_FTR_SZ], const ckpt_ftr_t *f);
 void wksp_private_ckpt_ftr_decode(ckpt_ftr_t *f, const uint8_t in[CKPT_FTR_SZ]);
 
-/* Command kinds (FORMAT.md 3.4). */
+/* Command kinds (docs/FORMAT.md 3.4). */
 static inline int ckpt_cmd_is_meta(const ckpt_cmd_t *c) { return c->tag != 0; }
 static inline int ckpt_cmd_is_data(const ckpt_cmd_t *c) {
   return !c->tag && c->a == UINT64_MAX && c->b == UINT64_MAX;
@@ -123,11 +123,11 @@ static inline int ckpt_cmd_is_volumes(const ckpt_cmd_t *c) {
 }
 
 /* Workspace geometry of a checkpoint's source: 1 <= part_max <= 2^32-1,
- * data_max >= 1, and the footprint does not overflow (FORMAT.md 3.2). */
+ * data_max >= 1, and the footprint does not overflow (docs/FORMAT.md 3.2). */
 int wksp_private_ckpt_sizes_valid(uint64_t part_max, uint64_t data_max);
 static inline uint64_t ckpt_gaddr_lo(uint64_t part_max) { return 128 + 64 * part_max; }
 
-/* Header checks of FORMAT.md 4.2 (magic, style 2, frame style supported,
+/* Header checks of docs/FORMAT.md 4.2 (magic, style 2, frame style supported,
  * reserved 0, name, sizes).  WKSP_SUCCESS or CORRUPT with a message naming
  * the field (prefixed by `what`, e.g. the path). */
 int wksp_private_ckpt_hdr_check(const ckpt_hdr_t *h, const char *what);
@@ -150,7 +150,7 @@ int wksp_private_ckpt_ftr_check(const ckpt_ftr_t *f, const ckpt_hdr_t *h, uint64
 int wksp_private_ckpt_meta_check(const ckpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi,
                                  uint64_t off, const char *what);
 
-/* ---- cgroup assignment (FORMAT.md 3.9) ----------------------------------- */
+/* ---- cgroup assignment (docs/FORMAT.md 3.9) ------------------------------ */
 
 /* Number of cgroup frames for alloc_cnt allocations. */
 static inline uint64_t ckpt_cgroup_cnt(uint64_t alloc_cnt) {
@@ -167,7 +167,7 @@ static inline uint64_t ckpt_cgroup_cnt(uint64_t alloc_cnt) {
 void wksp_private_ckpt_cgroup_assign(const wksp_part_t *parts, uint64_t cnt, uint64_t *cg_cnt,
                                      uint64_t *cg_start, uint64_t *order);
 
-/* ---- v1 SVW integers (FORMAT.md 5.1) ------------------------------------- */
+/* ---- v1 SVW integers (docs/FORMAT.md 5.1) -------------------------------- */
 
 #define CKPT_SVW_MAX 9
 

@@ -1,4 +1,4 @@
-/* Preview (FORMAT.md 7): style, name, seed and sizes from the first bytes. */
+/* Preview (docs/FORMAT.md 7): style, name, seed and sizes from the first bytes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Human-readable listing of a checkpoint (FORMAT.md 7), with the levels the
+/* Human-readable listing of a checkpoint (docs/FORMAT.md 7), with the levels the
  * reference leaves empty for v2 implemented: 3 summary, 4 allocations, 5
  * hex dump. */
 #include <errno.h>
@@ -11,6 +11,7 @@
 
 #include "ckpt.h"
 #include "util/err.h"
+#include "util/esc.h"
 
 /* Output is gathered in buf and written when full and at the end: a
  * listing is one line per allocation (or per 16 bytes at level 5), and a
@@ -68,13 +69,35 @@ __attribute__((format(printf, 2, 3))) static void out(out_t *o, const char *fmt,
   va_end(ap);
 }
 
+/* Appends s[0..n) escaped (util/esc.h): the strings of a checkpoint are
+ * whatever its writer put there, and printed raw they could drive the
+ * terminal. */
+static void out_esc(out_t *o, const char *s, size_t n, wksp_esc_t style) {
+  for (size_t at = 0; at < n && !o->bad;) {
+    char unit[WKSP_ESC_UNIT_MAX];
+    size_t len;
+    at += wksp_private_esc_unit(s + at, n - at, style, unit, &len);
+    if (o->len + len > sizeof o->buf) out_flush(o);
+    memcpy(o->buf + o->len, unit, len);
+    o->len += len;
+  }
+}
+
+/* "\t<label><value>\n" with the value escaped. */
+static void out_field(out_t *o, const char *label, const char *value) {
+  out(o, "\t%s", label);
+  out_esc(o, value, strlen(value), WKSP_ESC_C);
+  out(o, "\n");
+}
+
 static void print_preview(out_t *o, const wksp_preview_t *pv) {
   out(o, "\tstyle    %d\n\tname     %s\n\tseed     %u\n\tpart_max %llu\n\tdata_max %llu\n",
       pv->style, pv->name, (unsigned)pv->seed, (unsigned long long)pv->part_max,
       (unsigned long long)pv->data_max);
 }
 
-/* Prints a text field that may hold newlines (binfo): indented lines. */
+/* Prints a text field that may hold newlines (binfo): one indented line
+ * per line of the text, each escaped. */
 static void print_text(out_t *o, const char *label, const char *s) {
   out(o, "\t%-8s", label);
   if (!*s) out(o, " \"\"\n");
@@ -83,10 +106,27 @@ static void print_text(out_t *o, const char *label, const char *s) {
   while (*p) {
     const char *e = strchr(p, '\n');
     size_t n = e ? (size_t)(e - p) : strlen(p);
-    out(o, "%s%.*s\n", first ? " " : "\t\t ", (int)n, p);
+    out(o, "%s", first ? " " : "\t\t ");
+    out_esc(o, p, n, WKSP_ESC_C);
+    out(o, "\n");
     first = 0;
     p += n + (e != NULL);
   }
+}
+
+/* "\t<label>   <id> (<name>)\n" with the name escaped. */
+static void print_id(out_t *o, const char *label, uint64_t id, const char *name) {
+  out(o, "\t%-9s %llu (", label, (unsigned long long)id);
+  out_esc(o, name, strlen(name), WKSP_ESC_C);
+  out(o, ")\n");
+}
+
+/* A failure message quotes paths and may quote file contents. */
+static void print_invalid(out_t *o, const char *what) {
+  const char *msg = wksp_errmsg();
+  out(o, "\t%s (", what);
+  out_esc(o, msg, strlen(msg), WKSP_ESC_LINE);
+  out(o, ")\n");
 }
 
 static void print_ident(out_t *o, const wksp_checkpt_info_t *I) {
@@ -96,13 +136,13 @@ static void print_ident(out_t *o, const wksp_checkpt_info_t *I) {
   if (gmtime_r(&sec, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
   out(o, "\tmagic     0x%016llx\n", (unsigned long long)CKPT_MAGIC);
   out(o, "\twallclock %lld (%s)\n", (long long)I->wallclock, when);
-  out(o, "\tapp       %llu (%s)\n", (unsigned long long)I->app_id, I->app);
-  out(o, "\tthread    %llu (%s)\n", (unsigned long long)I->thread_id, I->thread);
-  out(o, "\thost      %llu (%s)\n", (unsigned long long)I->host_id, I->host);
-  out(o, "\tcpu       %llu (%s)\n", (unsigned long long)I->cpu_id, I->cpu);
-  out(o, "\tgroup     %llu (%s)\n", (unsigned long long)I->group_id, I->group);
+  print_id(o, "app", I->app_id, I->app);
+  print_id(o, "thread", I->thread_id, I->thread);
+  print_id(o, "host", I->host_id, I->host);
+  print_id(o, "cpu", I->cpu_id, I->cpu);
+  print_id(o, "group", I->group_id, I->group);
   out(o, "\ttid       %llu\n", (unsigned long long)I->tid);
-  out(o, "\tuser      %llu (%s)\n", (unsigned long long)I->user_id, I->user);
+  print_id(o, "user", I->user_id, I->user);
   if (I->pv.style == 2)
     out(o, "\tframe_style_compressed %d (%s)\n", I->pv.frame_style,
         I->pv.frame_style == 2 ? "lz4" : "raw");
@@ -204,7 +244,7 @@ static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
       n >= 12 ? wksp_private_ckpt_preview_any(in->mem, n, &pv, in->label)
               : wksp_err(WKSP_ERR_FAIL, 0, "%s: only %llu bytes", in->label, (unsigned long long)n);
   if (rc) {
-    out(o, "\tinvalid or unsupported (%s)\n", wksp_errmsg());
+    print_invalid(o, "invalid or unsupported");
     return rc;
   }
   if (verbose < 1) {
@@ -215,15 +255,17 @@ static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
   rc = wksp_private_ckpt_scan(&s, in);
   if (rc) {
     print_preview(o, &pv);
-    out(o, "\tinvalid or unsupported (%s)\n", wksp_errmsg());
+    print_invalid(o, "invalid or unsupported");
     return rc;
   }
   const wksp_checkpt_info_t *I = &s.info;
   print_preview(o, &I->pv);
   print_ident(o, I);
   if (verbose >= 2) {
-    if (I->pv.style == 2)
-      out(o, "\tmode      0%llo\n\tpath      %s\n", (unsigned long long)I->mode, I->path);
+    if (I->pv.style == 2) {
+      out(o, "\tmode      0%llo\n", (unsigned long long)I->mode);
+      out_field(o, "path      ", I->path);
+    }
     print_text(o, "binfo", I->binfo);
     print_text(o, "uinfo", I->uinfo);
   }
@@ -231,7 +273,7 @@ static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
   if (verbose >= 4 && verbose < 5) print_allocs(o, I);
   if (verbose >= 5) {
     rc = print_dump(o, in, &s);
-    if (rc) out(o, "\tinvalid data (%s)\n", wksp_errmsg());
+    if (rc) print_invalid(o, "invalid data");
   }
   wksp_private_ckpt_scan_fini(&s);
   return rc;
@@ -243,10 +285,12 @@ static int print_any(int out_fd, const char *path, int in_fd, const char *label,
   o.fd = out_fd;
   o.bad = 0;
   o.len = 0;
-  out(&o, "checkpt %s (verbose %d)\n", label, verbose);
+  out(&o, "checkpt ");
+  out_esc(&o, label, strlen(label), WKSP_ESC_C);
+  out(&o, " (verbose %d)\n", verbose);
   ckpt_input_t in;
   int rc = wksp_private_ckpt_input_open(&in, path, in_fd, label, CKPT_IN_NEED_MEM);
-  if (rc) out(&o, "\tinvalid or unsupported (%s)\n", wksp_errmsg());
+  if (rc) print_invalid(&o, "invalid or unsupported");
   else {
     rc = print_input(&o, &in, verbose);
     wksp_private_ckpt_input_fini(&in);

@@ -1,4 +1,4 @@
-/* Atomic, durable publication of a new file (weakness 4 of FORMAT.md 9).
+/* Atomic, durable publication of a new file (weakness 4 of docs/FORMAT.md 9).
  *
  * The file is written as an unnamed O_TMPFILE in the target directory, so a
  * process killed at any moment leaves nothing behind; at commit its mode is

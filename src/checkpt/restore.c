@@ -1,4 +1,4 @@
-/* Restore (FORMAT.md 4, 5), transactional; the stream paths are in
+/* Restore (docs/FORMAT.md 4, 5), transactional; the stream paths are in
  * stream.c:
  *
  *   mapped input (files, spooled pipes): scan = validate the whole
@@ -30,7 +30,7 @@ int wksp_private_ckpt_after_reset(int rc) {
   return wksp_err_again(rc, wksp_errno(), "%s", msg);
 }
 
-/* Every range must lie in the target's data region (FORMAT.md 4.5).  The
+/* Every range must lie in the target's data region (docs/FORMAT.md 4.5).  The
  * FULL message names the first range that does not and a geometry that
  * works: the lowest address bounds part_max from above, the highest one
  * bounds data_max from below. */

@@ -1,4 +1,4 @@
-/* Whole-structure validation of a mapped v2 checkpoint (FORMAT.md 4.2,
+/* Whole-structure validation of a mapped v2 checkpoint (docs/FORMAT.md 4.2,
  * 4.3), stricter than the reference: frames must be back to back (as every
  * writer must produce them, and as the reference's streaming reader needs),
  * allocations must be ascending inside a cgroup and non-overlapping

@@ -1,4 +1,4 @@
-/* Restore from a stream (pipes; FORMAT.md 4.4), more careful than the
+/* Restore from a stream (pipes; docs/FORMAT.md 4.4), more careful than the
  * reference: header and info are checked before the target is touched, the
  * target is reset at the first allocation byte written, and every later
  * error resets it to empty again (with CORRUPT, FULL or FAIL and the note

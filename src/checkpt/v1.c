@@ -1,4 +1,4 @@
-/* Legacy v1 checkpoints (FORMAT.md 5): a stream of SVW integers and
+/* Legacy v1 checkpoints (docs/FORMAT.md 5): a stream of SVW integers and
  * strings followed by the allocations.  Only reading is supported.  The
  * whole stream is validated before a restore touches the target, which
  * also removes the reference's bug of 5.3 (a first allocation that does not

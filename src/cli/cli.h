@@ -129,6 +129,10 @@ char *cli_human(uint64_t sz, int exact, char buf[CLI_HUMAN_MAX]);
 
 /* Writes s as a JSON string (quotes and escapes included). */
 void cli_json_str(FILE *f, const char *s);
+/* Writes s for a person to read: C-style escapes for control bytes,
+ * invalid UTF-8 and the like (src/util/esc.h), no quotes.  For strings a
+ * file or the command line supplied. */
+void cli_text_str(FILE *f, const char *s);
 
 /* Name of a page kind ("normal", "huge", "gigantic"). */
 const char *cli_page_name(wksp_page_t page);

@@ -268,10 +268,12 @@ static int info_check(cli_t *c, const char *path, int from_stdin, uint32_t threa
     printf("{\"schema\":1,\"path\":");
     cli_json_str(stdout, path);
     printf(",\"check\":\"ok\",\"seal\":\"%s\"}\n", seal_name(seal));
-  } else
-    printf("%s: ok: structure valid, every allocation decoded; %s\n", path,
+  } else {
+    cli_text_str(stdout, path);
+    printf(": ok: structure valid, every allocation decoded; %s\n",
            seal == WKSP_SEAL_OK ? "sealed, its content matches the digest it recorded"
                                 : "not sealed (written without --verify: flipped bits in its data would not show)");
+  }
   return cli_flush(c, CLI_OK);
 }
 

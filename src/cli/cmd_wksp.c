@@ -154,8 +154,16 @@ int cmd_verify(cli_t *c) {
   if (rc != CLI_GO) return rc;
   wksp_t *w;
   const char *name = c->pos[0];
-  if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
-  if (wksp_verify(w)) rc = cli_lib_err(c, "verifying workspace \"%s\"", name);
+  /* Read-only: verify needs only read access and must change nothing, so
+   * it reads under the header's sequence counter instead of taking the
+   * lock (which would also repair a change a dead process left half done;
+   * check does that). */
+  if ((rc = cli_attach(c, name, WKSP_RDONLY, &w)) != CLI_GO) return rc;
+  int err = wksp_verify(w);
+  if (err == WKSP_ERR_CORRUPT)
+    rc = cli_lib_err(c, "verifying workspace \"%s\" (read-only; if a process died changing it, 'wksp check %s' "
+                        "repairs that)", name, name);
+  else if (err) rc = cli_lib_err(c, "verifying workspace \"%s\"", name);
   else rc = printf("%s: ok\n", name) < 0 ? CLI_FAIL : CLI_OK;
   wksp_detach(w);
   return cli_flush(c, rc);

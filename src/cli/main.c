@@ -71,7 +71,9 @@ static const cli_cmd_t commands[] = {
      "dead process.  Prints \"NAME: ok\".  See also `wksp verify`.\n"},
     {"verify", cmd_verify, "full metadata check", "wksp verify NAME",
      "Checks every metadata structure of workspace NAME.  Prints \"NAME: ok\", or\n"
-     "fails naming the first inconsistency.\n"},
+     "fails naming the first inconsistency.  Needs only read access and changes\n"
+     "nothing: a change left half done by a process that died is reported, not\n"
+     "repaired ('wksp check NAME' repairs it).\n"},
     {"rebuild", cmd_rebuild, "rebuild derived metadata", "wksp rebuild NAME [--seed N]",
      "Rebuilds every derived metadata structure of workspace NAME from its\n"
      "partition records.  Never changes an allocation.\n\n"

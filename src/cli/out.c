@@ -7,21 +7,29 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/esc.h"
+
 /* "wksp: <cmd>: " + formatted text + optional ": <why>" + newline, as one
- * write so that concurrent processes do not interleave lines. */
+ * write so that concurrent processes do not interleave lines.  The text
+ * quotes names, paths and messages that may hold any byte: the line is
+ * escaped (util/esc.h) so that none of them reaches the terminal raw. */
 static void say(const cli_t *c, const char *why, const char *fmt, va_list ap) {
-  char line[2048];
-  int n = snprintf(line, sizeof line, "wksp: %s: ", c->cmd ? c->cmd->name : "wksp");
+  char raw[2048], line[2048];
+  int n = snprintf(raw, sizeof raw, "wksp: %s: ", c->cmd ? c->cmd->name : "wksp");
   if (n < 0) return;
   size_t len = (size_t)n;
-  int m = vsnprintf(line + len, sizeof line - len, fmt, ap);
+  int m = vsnprintf(raw + len, sizeof raw - len, fmt, ap);
   if (m > 0) len += (size_t)m;
-  if (len > sizeof line - 2) len = sizeof line - 2;
+  if (len > sizeof raw - 1) len = sizeof raw - 1;
   if (why && *why) {
-    int k = snprintf(line + len, sizeof line - len, ": %s", why);
+    int k = snprintf(raw + len, sizeof raw - len, ": %s", why);
     if (k > 0) len += (size_t)k;
-    if (len > sizeof line - 2) len = sizeof line - 2;
+    if (len > sizeof raw - 1) len = sizeof raw - 1;
   }
+  /* One byte is kept for the newline; a line too long is cut between
+   * escapes. */
+  len = wksp_private_esc(line, sizeof line - 1, raw, len, WKSP_ESC_LINE);
+  if (len >= sizeof line - 1) len = strlen(line);
   line[len++] = '\n';
   fflush(stdout);
   ssize_t w = write(2, line, len);
@@ -91,47 +99,22 @@ char *cli_human(uint64_t sz, int exact, char buf[CLI_HUMAN_MAX]) {
   return buf;
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *p) {
-  size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-  if (!n || p[0] >= 0xf5) return 0;
-  for (size_t i = 1; i < n; i++)
-    if ((p[i] & 0xc0) != 0x80) return 0;
-  if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0))) return 0;
-  if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))) return 0;
-  return n;
+static void put_esc(FILE *f, const char *s, wksp_esc_t style) {
+  for (size_t at = 0, n = strlen(s); at < n;) {
+    char unit[WKSP_ESC_UNIT_MAX];
+    size_t len;
+    at += wksp_private_esc_unit(s + at, n - at, style, unit, &len);
+    fwrite(unit, 1, len, f);
+  }
 }
 
 void cli_json_str(FILE *f, const char *s) {
   fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    switch (*p) {
-    case '"': fputs("\\\"", f); continue;
-    case '\\': fputs("\\\\", f); continue;
-    case '\n': fputs("\\n", f); continue;
-    case '\r': fputs("\\r", f); continue;
-    case '\t': fputs("\\t", f); continue;
-    default: break;
-    }
-    if (*p < 0x20 || *p == 0x7f) {
-      fprintf(f, "\\u%04x", *p);
-    } else if (*p < 0x80) {
-      fputc(*p, f);
-    } else {
-      /* Text from a checkpoint may be any bytes: valid UTF-8 passes, any
-       * other byte is shown as the code point of the same value, so the
-       * output is always valid JSON. */
-      size_t n = utf8_len(p);
-      if (n) {
-        fwrite(p, 1, n, f);
-        p += n - 1;
-      } else {
-        fprintf(f, "\\u%04x", *p);
-      }
-    }
-  }
+  put_esc(f, s, WKSP_ESC_JSON);
   fputc('"', f);
 }
+
+void cli_text_str(FILE *f, const char *s) { put_esc(f, s, WKSP_ESC_C); }
 
 const char *cli_page_name(wksp_page_t page) {
   switch (page) {

@@ -1,4 +1,4 @@
-/* Constants shared by the frame writer and reader (FORMAT.md 1.3, 2.3-2.5). */
+/* Constants shared by the frame writer and reader (docs/FORMAT.md 1.3, 2.3-2.5). */
 #ifndef WKSP_FRAME_PRIVATE_H
 #define WKSP_FRAME_PRIVATE_H
 

@@ -1,10 +1,10 @@
-/* Frame reader (FORMAT.md 2).
+/* Frame reader (docs/FORMAT.md 2).
  *
  * Input: a memory region (bytes used in place) or an fd read through a
  * private buffer; large RAW reads from an fd go straight into the caller's
  * buffer.  Every size taken from the input is bounded before use.
  *
- * LZ4 history: instead of mirroring the writer's ring (FORMAT.md 2.5 says a
+ * LZ4 history: instead of mirroring the writer's ring (docs/FORMAT.md 2.5 says a
  * reader need not), the reader keeps the frame's last 64 KiB of decoded bytes
  * contiguous and decodes each block against them.  A read of at least one
  * chunk (64 KiB) decodes straight into the caller's buffer: its first chunk

@@ -1,4 +1,4 @@
-/* Frame writer (FORMAT.md 2).
+/* Frame writer (docs/FORMAT.md 2).
  *
  * Output model (fd and sink): everything the writer produces is described by
  * a list of iovecs, delivered in one go (writev or the sink) when a frame

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/esc.h"
 
 /* Regions above this size are refused: it keeps size + alignment and off_t
  * arithmetic far from overflow and is beyond any real machine. */
@@ -57,16 +58,10 @@ static int is_alnum(unsigned char c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-/* The first `max` bytes of s, printable, for error messages (a bad name may
+/* The first `max` bytes of s, escaped, for error messages (a bad name may
  * hold any byte). */
 static const char *printable(const char *s, size_t max, char *out, size_t out_sz) {
-  size_t o = 0;
-  for (size_t i = 0; i < max && s[i] && o + 5 < out_sz; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') out[o++] = (char)c;
-    else o += (size_t)snprintf(out + o, out_sz - o, "\\x%02x", c);
-  }
-  out[o] = 0;
+  wksp_private_esc(out, out_sz, s, strnlen(s, max), WKSP_ESC_C);
   return out;
 }
 

@@ -9,7 +9,7 @@
 
 #include "wksp/shmem.h"
 
-/* The one implementation of the name rule (FORMAT.md 1.2), without
+/* The one implementation of the name rule (docs/FORMAT.md 1.2), without
  * recording an error: the name's length (1..39) if the first 40 bytes at
  * name hold a valid NUL-terminated name, else 0.  Used wherever a name is
  * checked quietly (directory listings, checkpoint fields); wksp_name_check

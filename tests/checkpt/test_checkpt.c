@@ -235,7 +235,7 @@ static void test_vectors_target_too_small(void) {
   ws_free(w);
 }
 
-/* v1 fix of FORMAT.md 5.3: a first allocation that does not fit is an
+/* v1 fix of docs/FORMAT.md 5.3: a first allocation that does not fit is an
  * error (the reference returned success without restoring). */
 static void test_v1_first_alloc_not_fitting(void) {
   vec_t v;
@@ -413,7 +413,7 @@ static void test_fd_at_offset(void) {
   fd_at_offset(3);
 }
 
-/* Two volumes (FORMAT.md 3.1: readers accept `volume*`; our writer, like
+/* Two volumes (docs/FORMAT.md 3.1: readers accept `volume*`; our writer, like
  * the reference, writes one): a RAW checkpoint re-cut into two volumes, its
  * cgroup frames copied verbatim, restores identically through the mapped,
  * the sequential and the pipelined readers. */

@@ -189,7 +189,7 @@ static void test_check(void) {
   CHECK_ERR(wksp_checkpt_check(path, -1, 1, &seal), WKSP_ERR_CORRUPT);
   CHECK_EQ(seal, WKSP_SEAL_BROKEN);
   CHECK(strstr(wksp_errmsg(), "content digest"));
-  /* unsealed: the same damage passes (FORMAT.md 9.1), the seal says none */
+  /* unsealed: the same damage passes (docs/FORMAT.md 9.1), the seal says none */
   unlink(path);
   CHECK_OK(wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.style = 2}));
   free(b);

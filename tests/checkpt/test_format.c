@@ -1,5 +1,5 @@
 /* Byte layouts, hash, SVW, cgroup assignment, preview, info and print,
- * checked against FORMAT.md's examples and the reference vectors (no
+ * checked against docs/FORMAT.md's examples and the reference vectors (no
  * workspace needed). */
 #include "../test.h"
 #include "../../src/checkpt/ckpt.h"
@@ -96,7 +96,7 @@ static void test_name_rule(void) {
   CHECK(!wksp_private_ckpt_sizes_valid(1, UINT64_MAX - 128 - 192 + 1));
 }
 
-/* The assignment of FORMAT.md 3.9 reproduces each vector's cgroup frames:
+/* The assignment of docs/FORMAT.md 3.9 reproduces each vector's cgroup frames:
  * the per-frame counts of the manifest and, frame by frame, the exact
  * allocation lists found in the file. */
 static void test_cgroup_assign_vectors(void) {

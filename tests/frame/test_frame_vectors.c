@@ -1,7 +1,7 @@
 /* Frame layer against the reference vectors (tests/vectors, or
  * $WKSP_VECTORS):
  *  - every frame of every v2/v3 file decodes with the known buffer sequence
- *    (FORMAT.md 3.1), at the offsets of the manifest's layout, through the
+ *    (docs/FORMAT.md 3.1), at the offsets of the manifest's layout, through the
  *    memory, file and pipe readers; partition contents match the manifest's
  *    SHA-256;
  *  - re-encoding the same buffers with the writer gives every frame

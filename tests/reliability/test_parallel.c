@@ -8,7 +8,7 @@
  *    checkpoints it to a file (2 threads) and restores with 4 threads.
  *    Every copy verifies and holds only allocations of the allocator
  *    threads.  (The allocators do not write into their allocations: such
- *    writes race with a checkpoint by design, FORMAT.md 9.5, and would
+ *    writes race with a checkpoint by design, docs/FORMAT.md 9.5, and would
  *    hide the library's own races from the sanitizer; the stress test
  *    checks contents.)
  *  - Restores of one file with 1, 2, 3, 4 and 8 threads give identical

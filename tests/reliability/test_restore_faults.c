@@ -16,7 +16,7 @@
  *               empty, message says "(target reset to empty)"
  *   identical   success, target equals the source
  *   undetectable success, same allocation ranges, but tags or bytes differ:
- *               the format has no checksums (FORMAT.md 9.1); for RAW (v2)
+ *               the format has no checksums (docs/FORMAT.md 9.1); for RAW (v2)
  *               files the difference must be exactly the flipped bit; none
  *               in sealed files (written with verify: a content digest)
  * Violations: a crash (the test dies), a target that does not verify, an

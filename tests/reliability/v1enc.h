@@ -1,5 +1,5 @@
 /* tests/reliability/v1enc.h: a minimal writer of legacy v1 checkpoints
- * (FORMAT.md 5), written from the format text independently of the
+ * (docs/FORMAT.md 5), written from the format text independently of the
  * library's reader, for small v1 test files and fuzz seeds. */
 #ifndef WKSP_TESTS_RELIABILITY_V1ENC_H
 #define WKSP_TESTS_RELIABILITY_V1ENC_H
@@ -34,7 +34,7 @@ static inline void v1_le(v1buf_t *o, uint64_t e, size_t n) {
   v1_put(o, t, n);
 }
 
-/* SVW encoding (FORMAT.md 5.1), smallest width. */
+/* SVW encoding (docs/FORMAT.md 5.1), smallest width. */
 static inline void v1_svw(v1buf_t *o, uint64_t x) {
   uint8_t hi;
   if (x < (1ull << 6)) return v1_le(o, x << 1, 1);

@@ -117,7 +117,7 @@ static void test_name_invalid(void) {
   CHECK_ERR(wksp_name_check("ab:1"), WKSP_ERR_INVAL);
   CHECK(has(wksp_errmsg(), "byte 2 is 0x3a"));
   CHECK_ERR(wksp_name_check("a\nb"), WKSP_ERR_INVAL);
-  CHECK(has(wksp_errmsg(), "\"a\\x0ab\"")); /* shown escaped */
+  CHECK(has(wksp_errmsg(), "\"a\\nb\"")); /* shown escaped (util/esc.h) */
 }
 
 /* Every byte value in first and in later position. */
