@@ -157,8 +157,12 @@ WKSP_API int wksp_delete(void *mem);
  * unknown page kind, a size too small for part_max partitions and some
  * data, bad mode), and those of wksp_shmem_create (EXIST, UNSUP, PERM,
  * FAIL: ENOSPC) and wksp_new.  On failure nothing is left: a region this
- * call created is unlinked again, an existing one is untouched.  Process
- * safe: of racing creators of one name exactly one succeeds. */
+ * call created is removed again, an existing one is untouched.  Process
+ * safe: of racing creators of one name exactly one succeeds.  The workspace
+ * is formatted before the region gets its name, so the name never holds a
+ * region without a complete workspace: a creator killed at any point (even
+ * by SIGKILL) leaves the name free (see wksp/shmem.h for the hidden file
+ * the route without O_TMPFILE may leave). */
 WKSP_API int wksp_new_named(const char *name, uint64_t sz, wksp_page_t page, uint32_t mode,
                             uint32_t seed, uint64_t part_max);
 

@@ -269,6 +269,13 @@ enum {
   WKSP_HOOK_CNT
 };
 
+/* Points inside wksp_new_named (no lock is involved: a creator killed there
+ * must leave the name free). */
+enum {
+  WKSP_HOOK_NEW_REGION = 64, /* region created and sized, unnamed, not formatted */
+  WKSP_HOOK_NEW_FORMATTED    /* workspace formatted, region not yet named */
+};
+
 /* NULL in production.  Tests set it to stop or kill the process at a point. */
 extern void (*wksp_private_test_hook)(int point);
 

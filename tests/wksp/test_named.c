@@ -4,8 +4,10 @@
 #include "../test.h"
 #include "shmem/shmem_private.h"
 #include "wksp/wksp.h"
+#include "wksp/wksp_private.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -261,6 +263,95 @@ static void test_attach_not_workspace(void) {
   CHECK_ERR(wksp_delete_named("big"), WKSP_ERR_NOENT);
 }
 
+/* ---- a creator killed half-way --------------------------------------------- */
+
+static int stop_point;
+
+static void stop_hook(int point) {
+  if (point == stop_point) raise(SIGSTOP);
+}
+
+/* Removes the files of tmp_dir whose name starts with prefix; how many. */
+static int remove_prefixed(const char *prefix) {
+  DIR *d = opendir(tmp_dir);
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *e;
+  char path[sizeof tmp_dir + sizeof e->d_name + 1];
+  while ((e = readdir(d))) {
+    if (strncmp(e->d_name, prefix, strlen(prefix))) continue;
+    snprintf(path, sizeof path, "%s/%s", tmp_dir, e->d_name);
+    n += !unlink(path);
+  }
+  closedir(d);
+  return n;
+}
+
+/* A child creating workspace "k" stops at `point` and is SIGKILLed there.
+ * *during gets what wksp_attach said while it was stopped, *after what it
+ * says once it is dead.  1 if the child stopped at the point. */
+static int new_killed_at(int point, int *during, int *after) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (!pid) {
+    stop_point = point;
+    wksp_private_test_hook = stop_hook;
+    wksp_new_named("k", 1u << 20, WKSP_PAGE_NORMAL, 0600, 1, 0);
+    _exit(3); /* the point was never reached */
+  }
+  int st;
+  if (pid < 0 || waitpid(pid, &st, WUNTRACED) != pid) return 0;
+  int stopped = WIFSTOPPED(st);
+  wksp_t *w;
+  *during = wksp_attach("k", WKSP_RDONLY, &w);
+  if (!*during) wksp_detach(w);
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  *after = wksp_attach("k", WKSP_RDONLY, &w);
+  if (!*after) wksp_detach(w);
+  return stopped;
+}
+
+/* The name of a workspace being created is never visible before the
+ * workspace is complete: a creator SIGKILLed after creating the region and
+ * before (or after) formatting it leaves the name free, never a region whose
+ * magic is 0.  Both routes of the shmem layer: O_TMPFILE, and the hidden
+ * temporary name of file systems without it (which stays behind). */
+static void test_new_killed_midway(void) {
+  static const int points[] = {WKSP_HOOK_NEW_REGION, WKSP_HOOK_NEW_FORMATTED};
+  for (int route = 0; route < 2; route++) {
+    for (size_t k = 0; k < sizeof points / sizeof points[0]; k++) {
+      int during = 0, after = 0;
+      wksp_private_shmem_test_no_tmpfile = route;
+      int stopped = new_killed_at(points[k], &during, &after);
+      wksp_private_shmem_test_no_tmpfile = 0;
+      if (during != WKSP_ERR_NOENT || after != WKSP_ERR_NOENT)
+        fprintf(stderr, "route %d point %d: attach while stopped %d, after the kill %d (%s)\n", route, points[k],
+                during, after, wksp_errmsg());
+      CHECK(stopped);
+      CHECK_EQ(during, WKSP_ERR_NOENT);
+      CHECK_EQ(after, WKSP_ERR_NOENT);
+      CHECK_EQ(remove_prefixed(".k.wksp-new."), route);
+      CHECK_EQ(dir_count(tmp_dir), 0);
+    }
+    /* The name is free: a new creator succeeds and leaves one file. */
+    wksp_private_shmem_test_no_tmpfile = route;
+    int rc = wksp_new_named("k", 1u << 20, WKSP_PAGE_NORMAL, 0640, 1, 0);
+    int n = dir_count(tmp_dir);
+    wksp_private_shmem_test_no_tmpfile = 0;
+    CHECK_OK(rc);
+    CHECK_EQ(n, 1);
+    wksp_t *w;
+    CHECK_OK(wksp_attach("k", 0, &w));
+    CHECK_OK(wksp_verify(w));
+    CHECK_OK(wksp_detach(w));
+    wksp_shmem_info_t info;
+    CHECK_OK(wksp_shmem_stat("k", &info));
+    CHECK_EQ(info.mode, 0640);
+    CHECK_OK(wksp_delete_named("k"));
+  }
+}
+
 /* Deleting removes the name; an attachment keeps working until detached. */
 static void test_delete_while_attached(void) {
   wksp_t *w;
@@ -411,6 +502,7 @@ int main(void) {
   TEST_RUN(test_new_named_failures);
   TEST_RUN(test_attach_not_workspace);
   TEST_RUN(test_delete_while_attached);
+  TEST_RUN(test_new_killed_midway);
   TEST_RUN(test_anon_workspace);
   TEST_RUN(test_map_unmap);
   TEST_RUN(test_attach_across_fork);
