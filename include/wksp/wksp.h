@@ -204,8 +204,24 @@ WKSP_API int wksp_detach(wksp_t *w);
  * removed: processes still attached keep a working workspace until they
  * detach, when the memory is freed.  Errors: INVAL (name), NOENT, PERM
  * (cannot read the region, or cannot remove it from its directory),
- * CORRUPT (the region is not a workspace: it is left alone), FAIL. */
+ * CORRUPT (the region is not a workspace: it is left alone;
+ * wksp_delete_region removes it), FAIL. */
 WKSP_API int wksp_delete_named(const char *name);
+
+#define WKSP_NOTE_MAX 256 /* bytes that always hold a note (wksp_delete_region, wksp_check) */
+
+/* Removes named region `name` whatever it holds: a workspace (as
+ * wksp_delete_named) or not, such as a region whose workspace header is
+ * damaged or was never written (a creator killed by a version of wksp that
+ * named regions before formatting them).  The region is joined read-only
+ * first to see what it holds.  note[note_sz] (optional; WKSP_NOTE_MAX bytes
+ * hold any note) gets "" when it held a workspace, else why not, e.g.
+ * "held no workspace (bad magic 0x0000000000000000)"; written on success
+ * only.  A file that is not a region (its size is not a positive multiple of
+ * its page size) is left alone.  Errors: INVAL (name), NOENT, PERM (cannot
+ * read the region, or cannot remove it from its directory), CORRUPT (not a
+ * region: nothing removed), FAIL.  Processes attached keep their mapping. */
+WKSP_API int wksp_delete_region(const char *name, char *note, size_t note_sz);
 
 /* ---- accessors (no lock, never fail on a joined workspace) -------------- */
 /* The header fields: name (NUL-terminated, lives in the workspace), seed

@@ -67,7 +67,11 @@ int cmd_delete(cli_t *c) {
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0];
   if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
-  if (wksp_delete_named(name)) return cli_lib_err(c, "deleting workspace \"%s\"", name);
+  char note[WKSP_NOTE_MAX];
+  if (wksp_delete_region(name, note, sizeof note)) return cli_lib_err(c, "deleting workspace \"%s\"", name);
+  /* A region without a workspace (left by a creator of an older version
+   * killed mid-way, or damaged) is removed too, but not silently. */
+  if (note[0]) cli_note(c, "\"%s\" %s; removed the region", name, note);
   return CLI_OK;
 }
 

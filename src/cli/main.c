@@ -29,7 +29,8 @@ static const cli_cmd_t commands[] = {
      "  --from CKPT          size the workspace for checkpoint file CKPT\n"},
     {"delete", cmd_delete, "delete a named workspace", "wksp delete NAME",
      "Removes the named workspace.  Processes attached to it keep their mapping\n"
-     "until they detach.\n"},
+     "until they detach.  A region NAME that holds no workspace (its header is\n"
+     "missing or damaged) is removed too, with a note on standard error saying so.\n"},
     {"list", cmd_list, "list named shared-memory regions", "wksp list [--json] [--bytes]",
      "Lists every named region in the shared-memory directory ($WKSP_SHMEM_DIR,\n"
      "default /dev/shm) with its size, page kind and permission bits.\n\n" OPT_JSON OPT_BYTES},

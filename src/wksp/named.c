@@ -10,6 +10,7 @@
  * name never holds a region without one, whenever its creator dies. */
 #include "wksp/wksp.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "shmem/shmem_private.h"
@@ -172,6 +173,35 @@ int wksp_delete_named(const char *name) {
   if (rc) return wksp_err_wrap(rc, "%s", who);
   wksp_detach(w);
   return wksp_shmem_unlink(name);
+}
+
+/* Writes to note why the region joined at mem (sz bytes) holds no usable
+ * workspace, or "" when it holds one. */
+static void describe_content(const char *who, const char *name, void *mem, uint64_t sz, char *note, size_t note_sz) {
+  wksp_t *w = NULL;
+  uint64_t magic = __atomic_load_n((const uint64_t *)mem, __ATOMIC_ACQUIRE);
+  if (magic != WKSP_MAGIC) {
+    snprintf(note, note_sz, "held no workspace (bad magic 0x%016lx)", (unsigned long)magic);
+    return;
+  }
+  int rc = wksp_join(mem, &w);
+  if (!rc) rc = check_fits(who, name, w, sz);
+  if (rc) snprintf(note, note_sz, "held a damaged workspace (%s)", wksp_errmsg());
+}
+
+int wksp_delete_region(const char *name, char *note, size_t note_sz) {
+  static const char who[] = "wksp_delete_region";
+  char buf[WKSP_NOTE_MAX] = "";
+  void *mem = NULL;
+  uint64_t sz = 0;
+  if (note && note_sz) note[0] = 0;
+  int rc = wksp_shmem_join(name, 0, &mem, &sz);
+  if (rc) return wksp_err_wrap(rc, "%s", who);
+  describe_content(who, name, mem, sz, buf, sizeof buf);
+  wksp_shmem_leave(mem);
+  if ((rc = wksp_shmem_unlink(name))) return wksp_err_wrap(rc, "%s", who);
+  if (note && note_sz) snprintf(note, note_sz, "%s", buf);
+  return WKSP_SUCCESS;
 }
 
 /* ---- "name:gaddr" address strings ---------------------------------------- */

@@ -31,6 +31,30 @@ ok delete "$W" delete w3
 check delete_gone test ! -e "$WKSP_SHMEM_DIR/w3"
 err delete_missing 1 '^wksp: delete: deleting workspace "w3": ' "$W" delete w3
 err attach_missing 1 '^wksp: query: attaching workspace "nope": ' "$W" query nope
+
+# A region holding no workspace (what a `wksp new` killed before formatting
+# used to leave): check refuses it, delete removes it with a one-line note.
+head -c 1048576 /dev/zero >"$WKSP_SHMEM_DIR/zm"
+err check_no_workspace 1 '^wksp: check: attaching workspace "zm": .*not a workspace' "$W" check zm
+run "$W" delete zm
+check delete_no_workspace_status test "$RC" -eq 0 -a ! -s "$T/out"
+check delete_no_workspace_note \
+  [ "$(cat "$T/err")" = 'wksp: delete: "zm" held no workspace (bad magic 0x0000000000000000); removed the region' ]
+check delete_no_workspace_gone test ! -e "$WKSP_SHMEM_DIR/zm"
+printf 'abc' >"$WKSP_SHMEM_DIR/odd"
+err delete_not_region 1 '^wksp: delete: deleting workspace "odd": .*not a positive multiple' "$W" delete odd
+check delete_not_region_kept test -e "$WKSP_SHMEM_DIR/odd"
+rm -f "$WKSP_SHMEM_DIR/odd"
+
+# A `wksp new` SIGKILLed as soon as its name appears (formatting 1M partition
+# records takes a while): the name must already hold the complete workspace.
+"$W" new killed 96M --part-max 1M &
+pid=$!
+while [ ! -e "$WKSP_SHMEM_DIR/killed" ] && kill -0 "$pid" 2>/dev/null; do :; done
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+ok new_killed_complete "$W" verify killed
+"$W" delete killed
 printf 'not a workspace' >"$WKSP_SHMEM_DIR/junk"
 err attach_not_wksp 1 '^wksp: usage: attaching workspace "junk": ' "$W" usage junk
 

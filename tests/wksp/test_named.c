@@ -7,6 +7,7 @@
 #include "wksp/wksp_private.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -352,6 +353,54 @@ static void test_new_killed_midway(void) {
   }
 }
 
+/* wksp_delete_region removes a region whatever it holds, saying what that
+ * was; a file that is not a region is left alone. */
+static void test_delete_region(void) {
+  char note[WKSP_NOTE_MAX];
+  /* Zero-filled: what a creator killed before formatting used to leave. */
+  CHECK_OK(wksp_shmem_create("zero", 8192, WKSP_PAGE_NORMAL, 0600));
+  CHECK_ERR(wksp_delete_named("zero"), WKSP_ERR_CORRUPT);
+  CHECK_OK(wksp_delete_region("zero", note, sizeof note));
+  CHECK(!strcmp(note, "held no workspace (bad magic 0x0000000000000000)"));
+  CHECK_ERR(wksp_shmem_stat("zero", &(wksp_shmem_info_t){0}), WKSP_ERR_NOENT);
+
+  /* A good workspace: no note. */
+  CHECK_OK(wksp_new_named("good", 1u << 18, WKSP_PAGE_NORMAL, 0600, 1, 0));
+  strcpy(note, "stale");
+  CHECK_OK(wksp_delete_region("good", note, sizeof note));
+  CHECK(!strcmp(note, ""));
+
+  /* The magic is right but the header claims more than the region holds. */
+  CHECK_OK(wksp_new_named("dmg", 1u << 18, WKSP_PAGE_NORMAL, 0600, 1, 0));
+  void *mem;
+  CHECK_OK(wksp_shmem_join("dmg", 1, &mem, NULL));
+  ((struct wksp *)mem)->part_max += 1000;
+  CHECK_OK(wksp_shmem_leave(mem));
+  CHECK_OK(wksp_delete_region("dmg", note, 24)); /* truncated note */
+  CHECK_EQ(strlen(note), 23);
+  CHECK(has(note, "held a damaged"));
+  CHECK_OK(wksp_shmem_create("nonote", 4096, WKSP_PAGE_NORMAL, 0600));
+  CHECK_OK(wksp_delete_region("nonote", NULL, 0));
+
+  /* Not a region (size not a multiple of the page size): left alone. */
+  char path[256];
+  snprintf(path, sizeof path, "%s/odd", tmp_dir);
+  int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+  CHECK(fd >= 0);
+  CHECK_EQ(write(fd, "abc", 3), 3);
+  close(fd);
+  strcpy(note, "stale");
+  CHECK_ERR(wksp_delete_region("odd", note, sizeof note), WKSP_ERR_CORRUPT);
+  CHECK(has(wksp_errmsg(), "wksp_delete_region") && has(wksp_errmsg(), "not a positive multiple"));
+  CHECK(!strcmp(note, "")); /* cleared, nothing else */
+  CHECK(!access(path, F_OK));
+  unlink(path);
+
+  CHECK_ERR(wksp_delete_region("gone", note, sizeof note), WKSP_ERR_NOENT);
+  CHECK_ERR(wksp_delete_region("a/b", note, sizeof note), WKSP_ERR_INVAL);
+  CHECK_EQ(dir_count(tmp_dir), 0);
+}
+
 /* Deleting removes the name; an attachment keeps working until detached. */
 static void test_delete_while_attached(void) {
   wksp_t *w;
@@ -503,6 +552,7 @@ int main(void) {
   TEST_RUN(test_attach_not_workspace);
   TEST_RUN(test_delete_while_attached);
   TEST_RUN(test_new_killed_midway);
+  TEST_RUN(test_delete_region);
   TEST_RUN(test_anon_workspace);
   TEST_RUN(test_map_unmap);
   TEST_RUN(test_attach_across_fork);
