@@ -185,9 +185,11 @@ enum {
 };
 
 /* Bin of a free partition of sz >= 1 bytes: sz itself below 2^(m+1), then
- * the power of two and the m bits below the leading one.  Monotonic in sz. */
+ * the power of two and the m bits below the leading one.  Monotonic in sz.
+ * Defined for any m (a damaged header's included): an m beyond
+ * WKSP_BIN_M_MAX counts as WKSP_BIN_SINGLE. */
 static inline uint64_t wksp_private_bin_class(uint32_t m, uint64_t sz) {
-  if (m == WKSP_BIN_SINGLE) return 0;
+  if (m > WKSP_BIN_M_MAX) return 0;
   if (!(sz >> (m + 1))) return sz;
   uint32_t e = 63u - (uint32_t)__builtin_clzll(sz);
   return ((uint64_t)(e - m) << m) + (sz >> (e - m));
