@@ -63,7 +63,21 @@
  * that call fail with CORRUPT and flags the workspace, so the next call
  * rebuilds it from the records first; the failed change then counts as
  * interrupted (alloc: an allocation with that tag may exist; free: the
- * allocation may be freed), exactly as if its process had died there. */
+ * allocation may be freed), exactly as if its process had died there.
+ *
+ * Damaged header: every byte of the 128-byte header is either the truth or
+ * derived.  The truth (magic, data_max, part_max, name) cannot be rebuilt:
+ * damage there is CORRUPT, from wksp_attach / wksp_join (a bad magic or
+ * name, sizes beyond the region) or from the first locking call (part_max
+ * disagreeing with record 0, which always starts the data region; a data
+ * region ending before the last partition does), or is harmless (another
+ * valid name).  Derived fields (the free-index geometry, the roots of the
+ * used treap and of the idle stack, gen; the seed, which the treaps' shape
+ * must match) are checked at every lock before use and rebuilt from the
+ * records when wrong, so the call goes on as if nothing happened
+ * (wksp_check reports such repairs).  The mutex is the operating system's:
+ * a damaged mutex type is CORRUPT (glibc), and a value in its lock word
+ * reads as a live holder, which callers wait for. */
 #ifndef WKSP_WKSP_H
 #define WKSP_WKSP_H
 
@@ -327,10 +341,28 @@ WKSP_API int wksp_usage(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_us
  * indexes (the used treap and every free-size bin: key order, heap order,
  * parent links, bin membership, node counts; the bins' bitmap word by
  * word).  CORRUPT with a message naming the record and what is wrong; NOMEM
- * (scratch for the treap walks).  On a writable attachment it takes the lock, so a workspace left
- * behind by a dead writer is repaired first and then checked.  Works on
- * read-only attachments (see above).  O(part_max). */
+ * (scratch for the treap walks).  On a writable attachment it takes the
+ * lock, so a workspace left behind by a dead writer, or with a derived
+ * header field damaged, is repaired first and then checked (wksp_check
+ * repairs everything derived and says what).  Works on read-only
+ * attachments (see above), which repair nothing.  O(part_max). */
 WKSP_API int wksp_verify(wksp_t *w);
+
+/* Checks the workspace and repairs what the partition records allow: takes
+ * the lock (which recovers from a holder that died, and rebuilds derived
+ * header fields found wrong), verifies every structure as wksp_verify and,
+ * if that fails, rebuilds the derived state from the records with the
+ * current seed and verifies again.  Never changes an allocation.
+ * note[note_sz] (optional; WKSP_NOTE_MAX bytes hold it, longer is cut)
+ * gets "" when nothing needed repair, else what was wrong and repaired,
+ * e.g. "free index geometry 0x2ff, expected 0x202; rebuilt from the
+ * partition records"; written on success only.  Errors: INVAL (NULL),
+ * PERM (read-only attachment), CORRUPT (not a workspace, or damage the
+ * records cannot repair: a source of truth such as part_max, data_max or
+ * the records themselves disagree, or the lock is damaged; the message
+ * names what verify found and why the rebuild refused; nothing changed),
+ * NOMEM, FAIL.  Thread- and process-safe (it holds the lock throughout). */
+WKSP_API int wksp_check(wksp_t *w, char *note, size_t note_sz);
 
 /* Rebuilds every derived structure from the partition records with a new
  * seed, merging adjacent free partitions.  Never changes an allocation.
