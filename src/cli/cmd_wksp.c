@@ -144,10 +144,11 @@ int cmd_check(cli_t *c) {
   wksp_t *w;
   const char *name = c->pos[0];
   if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
-  /* Taking the lock (any metadata call does) is what recovers it from a
-   * dead holder; usage is the cheapest such call. */
-  wksp_usage_t u;
-  if (wksp_usage(w, NULL, 0, &u)) rc = cli_lib_err(c, "checking workspace \"%s\"", name);
+  /* A workspace whose derived state had to be rebuilt is not called ok:
+   * the note says what was wrong. */
+  char note[WKSP_NOTE_MAX];
+  if (wksp_check(w, note, sizeof note)) rc = cli_lib_err(c, "checking workspace \"%s\"", name);
+  else if (note[0]) rc = printf("%s: repaired: %s\n", name, note) < 0 ? CLI_FAIL : CLI_OK;
   else rc = printf("%s: ok\n", name) < 0 ? CLI_FAIL : CLI_OK;
   wksp_detach(w);
   return cli_flush(c, rc);

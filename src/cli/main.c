@@ -66,10 +66,14 @@ static const cli_cmd_t commands[] = {
     {"query", cmd_query, "list every partition", "wksp query NAME [--json] [--bytes]",
      "Prints the workspace's parameters and every partition, free ones (tag 0)\n"
      "included, in ascending address order.\n\n" OPT_JSON OPT_BYTES},
-    {"check", cmd_check, "quick health check", "wksp check NAME",
-     "Joins workspace NAME (checking its header) and takes its lock once, which\n"
+    {"check", cmd_check, "check and repair a workspace", "wksp check NAME",
+     "Joins workspace NAME (checking its header) and takes its lock, which\n"
      "recovers the lock and finishes or rolls back an operation interrupted by a\n"
-     "dead process.  Prints \"NAME: ok\".  See also `wksp verify`.\n"},
+     "dead process; then checks every metadata structure and rebuilds what is\n"
+     "derived from the partition records if it is damaged.  Prints \"NAME: ok\",\n"
+     "or \"NAME: repaired: WHAT\" when something had to be repaired; fails when\n"
+     "the damage cannot be repaired (the records or the header's sizes).\n"
+     "See also `wksp verify`.\n"},
     {"verify", cmd_verify, "full metadata check", "wksp verify NAME",
      "Checks every metadata structure of workspace NAME.  Prints \"NAME: ok\", or\n"
      "fails naming the first inconsistency.\n"},

@@ -174,6 +174,27 @@ ok rebuild_keep_seed "$W" rebuild w1
 ok verify_after_rebuild "$W" verify w1
 err verify_missing 1 '^wksp: verify: attaching workspace "nope": ' "$W" verify nope
 
+# One damaged byte of the header's free-index geometry (offset 120): the
+# next alloc repairs it first and works; check says what it repaired, and
+# "ok" only once nothing is wrong.  Damaged part_max (offset 16, the truth):
+# a clear error.
+poke() { printf "\\$(printf %o "$3")" | dd of="$WKSP_SHMEM_DIR/$1" bs=1 seek="$2" conv=notrunc status=none; }
+"$W" new hb 1M --part-max 64 && "$W" alloc hb 1000 >/dev/null
+poke hb 120 200
+ok alloc_after_damage "$W" alloc hb 4096
+poke hb 120 64
+ok check_repairs "$W" check hb
+out_has check_repairs_says '^hb: repaired: free index geometry 0x240, expected 0x[0-9a-f]+; rebuilt from the partition records$'
+ok check_after_repair "$W" check hb
+out_is check_after_repair_ok "hb: ok"
+poke hb 16 13
+err check_truth_damaged 1 '^wksp: check: checking workspace "hb": .*part_max 13 puts the data region at 960' "$W" check hb
+err alloc_truth_damaged 1 '^wksp: alloc: .*part_max 13' "$W" alloc hb 100
+poke hb 16 64
+ok check_truth_restored "$W" check hb
+out_is check_truth_restored_ok "hb: ok"
+"$W" delete hb
+
 # ---- free / tag-free / reset ----------------------------------------------------------
 ok free "$W" free "$a3"
 err free_twice 1 "^wksp: free: freeing $a3: " "$W" free "$a3"
