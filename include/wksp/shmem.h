@@ -46,9 +46,11 @@
  * then linked under its name, which fails if the name exists), so no
  * process ever sees a half-made region and a process killed inside create
  * leaves nothing.  (Where the file system has no O_TMPFILE or /proc is not
- * mounted, the file is created under its name with O_EXCL and removed
- * again on failure; a join racing such a create gets CORRUPT.)  Unlink only removes the name; mappings that exist stay
- * valid until they are left.
+ * mounted, the file is made under a hidden temporary name, ".NAME.wksp-new.
+ * PID.N", which is not a valid region name, and renamed into place without
+ * replacing anything; a process killed before the rename leaves that hidden
+ * file, never a half-made region under the name.)  Unlink only removes the
+ * name; mappings that exist stay valid until they are left.
  *
  * Errors: every call returns WKSP_SUCCESS or a WKSP_ERR_* code and records
  * a message (wksp_errmsg()) naming the call, the name or path and the

@@ -63,7 +63,21 @@
  * that call fail with CORRUPT and flags the workspace, so the next call
  * rebuilds it from the records first; the failed change then counts as
  * interrupted (alloc: an allocation with that tag may exist; free: the
- * allocation may be freed), exactly as if its process had died there. */
+ * allocation may be freed), exactly as if its process had died there.
+ *
+ * Damaged header: every byte of the 128-byte header is either the truth or
+ * derived.  The truth (magic, data_max, part_max, name) cannot be rebuilt:
+ * damage there is CORRUPT, from wksp_attach / wksp_join (a bad magic or
+ * name, sizes beyond the region) or from the first locking call (part_max
+ * disagreeing with record 0, which always starts the data region; a data
+ * region ending before the last partition does), or is harmless (another
+ * valid name).  Derived fields (the free-index geometry, the roots of the
+ * used treap and of the idle stack, gen; the seed, which the treaps' shape
+ * must match) are checked at every lock before use and rebuilt from the
+ * records when wrong, so the call goes on as if nothing happened
+ * (wksp_check reports such repairs).  The mutex is the operating system's:
+ * a damaged mutex type is CORRUPT (glibc), and a value in its lock word
+ * reads as a live holder, which callers wait for. */
 #ifndef WKSP_WKSP_H
 #define WKSP_WKSP_H
 
@@ -157,8 +171,12 @@ WKSP_API int wksp_delete(void *mem);
  * unknown page kind, a size too small for part_max partitions and some
  * data, bad mode), and those of wksp_shmem_create (EXIST, UNSUP, PERM,
  * FAIL: ENOSPC) and wksp_new.  On failure nothing is left: a region this
- * call created is unlinked again, an existing one is untouched.  Process
- * safe: of racing creators of one name exactly one succeeds. */
+ * call created is removed again, an existing one is untouched.  Process
+ * safe: of racing creators of one name exactly one succeeds.  The workspace
+ * is formatted before the region gets its name, so the name never holds a
+ * region without a complete workspace: a creator killed at any point (even
+ * by SIGKILL) leaves the name free (see wksp/shmem.h for the hidden file
+ * the route without O_TMPFILE may leave). */
 WKSP_API int wksp_new_named(const char *name, uint64_t sz, wksp_page_t page, uint32_t mode,
                             uint32_t seed, uint64_t part_max);
 
@@ -200,8 +218,24 @@ WKSP_API int wksp_detach(wksp_t *w);
  * removed: processes still attached keep a working workspace until they
  * detach, when the memory is freed.  Errors: INVAL (name), NOENT, PERM
  * (cannot read the region, or cannot remove it from its directory),
- * CORRUPT (the region is not a workspace: it is left alone), FAIL. */
+ * CORRUPT (the region is not a workspace: it is left alone;
+ * wksp_delete_region removes it), FAIL. */
 WKSP_API int wksp_delete_named(const char *name);
+
+#define WKSP_NOTE_MAX 256 /* bytes that always hold a note (wksp_delete_region, wksp_check) */
+
+/* Removes named region `name` whatever it holds: a workspace (as
+ * wksp_delete_named) or not, such as a region whose workspace header is
+ * damaged or was never written (a creator killed by a version of wksp that
+ * named regions before formatting them).  The region is joined read-only
+ * first to see what it holds.  note[note_sz] (optional; WKSP_NOTE_MAX bytes
+ * hold any note) gets "" when it held a workspace, else why not, e.g.
+ * "held no workspace (bad magic 0x0000000000000000)"; written on success
+ * only.  A file that is not a region (its size is not a positive multiple of
+ * its page size) is left alone.  Errors: INVAL (name), NOENT, PERM (cannot
+ * read the region, or cannot remove it from its directory), CORRUPT (not a
+ * region: nothing removed), FAIL.  Processes attached keep their mapping. */
+WKSP_API int wksp_delete_region(const char *name, char *note, size_t note_sz);
 
 /* ---- accessors (no lock, never fail on a joined workspace) -------------- */
 /* The header fields: name (NUL-terminated, lives in the workspace), seed
@@ -309,7 +343,8 @@ WKSP_API int wksp_usage(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_us
  * word).  CORRUPT with a message naming the record and what is wrong; NOMEM
  * (scratch for the treap walks).  O(part_max).
  * On a writable attachment it takes the lock, so a workspace left behind by
- * a dead writer is repaired first and then checked.
+ * a dead writer, or with a derived header field damaged, is repaired first
+ * and then checked (wksp_check repairs everything derived and says what).
  * On a read-only attachment (read access to the region is all it needs) it
  * writes nothing and takes no lock (the lock lives in the region and needs
  * write access): it reads under the header's sequence counter, retrying
@@ -321,6 +356,22 @@ WKSP_API int wksp_usage(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_us
  * (any locking call) has repaired the workspace.  Allocation contents are
  * not metadata and are not checked either way. */
 WKSP_API int wksp_verify(wksp_t *w);
+
+/* Checks the workspace and repairs what the partition records allow: takes
+ * the lock (which recovers from a holder that died, and rebuilds derived
+ * header fields found wrong), verifies every structure as wksp_verify and,
+ * if that fails, rebuilds the derived state from the records with the
+ * current seed and verifies again.  Never changes an allocation.
+ * note[note_sz] (optional; WKSP_NOTE_MAX bytes hold it, longer is cut)
+ * gets "" when nothing needed repair, else what was wrong and repaired,
+ * e.g. "free index geometry 0x2ff, expected 0x202; rebuilt from the
+ * partition records"; written on success only.  Errors: INVAL (NULL),
+ * PERM (read-only attachment), CORRUPT (not a workspace, or damage the
+ * records cannot repair: a source of truth such as part_max, data_max or
+ * the records themselves disagree, or the lock is damaged; the message
+ * names what verify found and why the rebuild refused; nothing changed),
+ * NOMEM, FAIL.  Thread- and process-safe (it holds the lock throughout). */
+WKSP_API int wksp_check(wksp_t *w, char *note, size_t note_sz);
 
 /* Rebuilds every derived structure from the partition records with a new
  * seed, merging adjacent free partitions.  Never changes an allocation.

@@ -116,6 +116,10 @@ int cli_os_err(cli_t *c, int errnum, const char *fmt, ...) __attribute__((format
 /* Prints "wksp: <cmd>: <message>" and returns CLI_FAIL. */
 int cli_fail(cli_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Prints "wksp: <cmd>: <message>" for a command that goes on (a note, not
+ * a failure). */
+void cli_note(cli_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Flushes stdout; CLI_FAIL with a message if any output was lost. */
 int cli_flush(cli_t *c, int rc);
 

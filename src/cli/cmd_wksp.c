@@ -67,7 +67,11 @@ int cmd_delete(cli_t *c) {
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0];
   if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
-  if (wksp_delete_named(name)) return cli_lib_err(c, "deleting workspace \"%s\"", name);
+  char note[WKSP_NOTE_MAX];
+  if (wksp_delete_region(name, note, sizeof note)) return cli_lib_err(c, "deleting workspace \"%s\"", name);
+  /* A region without a workspace (left by a creator of an older version
+   * killed mid-way, or damaged) is removed too, but not silently. */
+  if (note[0]) cli_note(c, "\"%s\" %s; removed the region", name, note);
   return CLI_OK;
 }
 
@@ -140,10 +144,11 @@ int cmd_check(cli_t *c) {
   wksp_t *w;
   const char *name = c->pos[0];
   if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
-  /* Taking the lock (any metadata call does) is what recovers it from a
-   * dead holder; usage is the cheapest such call. */
-  wksp_usage_t u;
-  if (wksp_usage(w, NULL, 0, &u)) rc = cli_lib_err(c, "checking workspace \"%s\"", name);
+  /* A workspace whose derived state had to be rebuilt is not called ok:
+   * the note says what was wrong. */
+  char note[WKSP_NOTE_MAX];
+  if (wksp_check(w, note, sizeof note)) rc = cli_lib_err(c, "checking workspace \"%s\"", name);
+  else if (note[0]) rc = printf("%s: repaired: %s\n", name, note) < 0 ? CLI_FAIL : CLI_OK;
   else rc = printf("%s: ok\n", name) < 0 ? CLI_FAIL : CLI_OK;
   wksp_detach(w);
   return cli_flush(c, rc);

@@ -29,7 +29,8 @@ static const cli_cmd_t commands[] = {
      "  --from CKPT          size the workspace for checkpoint file CKPT\n"},
     {"delete", cmd_delete, "delete a named workspace", "wksp delete NAME",
      "Removes the named workspace.  Processes attached to it keep their mapping\n"
-     "until they detach.\n"},
+     "until they detach.  A region NAME that holds no workspace (its header is\n"
+     "missing or damaged) is removed too, with a note on standard error saying so.\n"},
     {"list", cmd_list, "list named shared-memory regions", "wksp list [--json] [--bytes]",
      "Lists every named region in the shared-memory directory ($WKSP_SHMEM_DIR,\n"
      "default /dev/shm) with its size, page kind and permission bits.\n\n" OPT_JSON OPT_BYTES},
@@ -65,10 +66,14 @@ static const cli_cmd_t commands[] = {
     {"query", cmd_query, "list every partition", "wksp query NAME [--json] [--bytes]",
      "Prints the workspace's parameters and every partition, free ones (tag 0)\n"
      "included, in ascending address order.\n\n" OPT_JSON OPT_BYTES},
-    {"check", cmd_check, "quick health check", "wksp check NAME",
-     "Joins workspace NAME (checking its header) and takes its lock once, which\n"
+    {"check", cmd_check, "check and repair a workspace", "wksp check NAME",
+     "Joins workspace NAME (checking its header) and takes its lock, which\n"
      "recovers the lock and finishes or rolls back an operation interrupted by a\n"
-     "dead process.  Prints \"NAME: ok\".  See also `wksp verify`.\n"},
+     "dead process; then checks every metadata structure and rebuilds what is\n"
+     "derived from the partition records if it is damaged.  Prints \"NAME: ok\",\n"
+     "or \"NAME: repaired: WHAT\" when something had to be repaired; fails when\n"
+     "the damage cannot be repaired (the records or the header's sizes).\n"
+     "See also `wksp verify`.\n"},
     {"verify", cmd_verify, "full metadata check", "wksp verify NAME",
      "Checks every metadata structure of workspace NAME.  Prints \"NAME: ok\", or\n"
      "fails naming the first inconsistency.  Needs only read access and changes\n"

@@ -69,6 +69,13 @@ int cli_fail(cli_t *c, const char *fmt, ...) {
   return CLI_FAIL;
 }
 
+void cli_note(cli_t *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  say(c, NULL, fmt, ap);
+  va_end(ap);
+}
+
 int cli_flush(cli_t *c, int rc) {
   errno = 0;
   if (fflush(stdout) || ferror(stdout)) {

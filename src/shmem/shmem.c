@@ -2,8 +2,10 @@
  *
  * A named region is a regular file in the directory of its page kind
  * (shmem_dir.c).  It is created under no name (O_TMPFILE), sized, given its
- * mode and only then linked under its name, so no other process ever sees a
- * half-made region and a crash mid-create leaves nothing behind.
+ * mode, filled in by the creator's init callback and only then linked under
+ * its name, so no other process ever sees a half-made region and a crash
+ * mid-create leaves nothing behind.  Without O_TMPFILE (or /proc to link it)
+ * the same is done under a hidden temporary name that is renamed into place.
  *
  * Every mapping this process holds (named joins and anonymous regions) is a
  * slot of one static table.  A mutex serializes changes; the address range
@@ -406,7 +408,67 @@ static int link_tmpfile(const char *who, int fd, const char *path) {
   return wksp_err(WKSP_ERR_FAIL, errno, "%s: linking %s", who, path);
 }
 
-int wksp_shmem_create(const char *name, uint64_t sz, wksp_page_t page, uint32_t mode) {
+/* Moves the temporary file tmp to path unless path exists.  rename with
+ * RENAME_NOREPLACE leaves nothing behind whenever the process dies; file
+ * systems without it get link + unlink, where a death between the two
+ * leaves the temporary name as a second link. */
+static int publish_named(const char *who, const char *tmp, const char *path) {
+  int r = renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE);
+  if (r && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+    r = link(tmp, path);
+    if (!r) unlink(tmp);
+  }
+  if (!r) return WKSP_SUCCESS;
+  if (errno == EEXIST) return wksp_err(WKSP_ERR_EXIST, 0, "%s: region %s already exists", who, path);
+  return wksp_err(WKSP_ERR_FAIL, errno, "%s: renaming %s to %s", who, tmp, path);
+}
+
+int wksp_private_shmem_test_no_tmpfile;
+
+/* A new file for region `name` in dir, unnamed (O_TMPFILE) where /proc lets
+ * us link it later, else under a hidden temporary name (tmp[PATH_MAX], ""
+ * for the unnamed file) that is not a valid region name, so listings and
+ * joins never see it. */
+static int create_unpublished(const char *who, const char *dir, const char *name, char tmp[PATH_MAX], int *fd_out) {
+  static _Atomic unsigned tmp_seq;
+  int unnamed = !wksp_private_shmem_test_no_tmpfile && !access("/proc/self/fd", F_OK);
+  int fd = unnamed ? open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) : -1;
+  tmp[0] = 0;
+  if (!unnamed || (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL))) {
+    /* A name taken by a dead process of the same pid is skipped, not
+     * removed: in another pid namespace its creator may be alive. */
+    for (int tries = 0; fd < 0 && tries < 64; tries++) {
+      int n = snprintf(tmp, PATH_MAX, "%s/.%s.wksp-new.%ld.%u", dir, name, (long)getpid(),
+                       atomic_fetch_add(&tmp_seq, 1));
+      if (n < 0 || n >= PATH_MAX)
+        return wksp_err(WKSP_ERR_INVAL, 0, "%s: temporary path in %s is longer than %d bytes", who, dir,
+                        PATH_MAX - 1);
+      fd = open(tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (fd < 0 && errno != EEXIST) break;
+    }
+    if (fd < 0) tmp[0] = 0;
+  }
+  if (fd < 0) {
+    if (errno == EACCES || errno == EPERM) return wksp_err(WKSP_ERR_PERM, errno, "%s: creating in %s", who, dir);
+    return wksp_err(WKSP_ERR_FAIL, errno, "%s: creating region %s in directory %s", who, name, dir);
+  }
+  *fd_out = fd;
+  return WKSP_SUCCESS;
+}
+
+/* Maps the unpublished region and lets init fill it in. */
+static int run_init(const char *who, const char *name, int fd, uint64_t sz, wksp_page_t page,
+                    wksp_private_shmem_init_fn init, void *ctx) {
+  void *mem;
+  int e = map_aligned(fd, sz, wksp_page_sz(page), PROT_READ | PROT_WRITE, 0, &mem);
+  if (e) return wksp_err(WKSP_ERR_FAIL, e, "%s: mapping new region %s to initialize it", who, name);
+  int rc = init(mem, sz, ctx);
+  munmap(mem, (size_t)sz);
+  return rc;
+}
+
+int wksp_private_shmem_create(const char *name, uint64_t sz, wksp_page_t page, uint32_t mode,
+                              wksp_private_shmem_init_fn init, void *ctx) {
   static const char who[] = "wksp_shmem_create";
   int rc = wksp_name_check(name);
   if (rc) return wksp_err_wrap(rc, "%s", who);
@@ -419,34 +481,27 @@ int wksp_shmem_create(const char *name, uint64_t sz, wksp_page_t page, uint32_t 
   if ((rc = path_join(path, dir, name))) return rc;
 
   /* Names are unique across page kinds (join looks in every directory); the
-   * atomic check within the directory is the link below. */
+   * atomic check within the directory is the publication below. */
   char other[PATH_MAX];
   if (exists_anywhere(name, other))
     return wksp_err(WKSP_ERR_EXIST, 0, "%s: region %s already exists", who, other);
 
-  /* Unnamed until complete where /proc lets us link it; otherwise created
-   * under its name, exclusively, and removed again on failure. */
-  int named = access("/proc/self/fd", F_OK) != 0;
+  char tmp[PATH_MAX];
   int fd = -1;
-  if (!named) {
-    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) named = 1;
-  }
-  if (named) fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    if (errno == EEXIST) return wksp_err(WKSP_ERR_EXIST, 0, "%s: region %s already exists", who, path);
-    if (errno == EACCES || errno == EPERM) return wksp_err(WKSP_ERR_PERM, errno, "%s: creating in %s", who, dir);
-    return wksp_err(WKSP_ERR_FAIL, errno, "%s: creating region %s in directory %s", who, name, dir);
-  }
-
+  if ((rc = create_unpublished(who, dir, name, tmp, &fd))) return rc;
   /* fchmod rather than the umask: the mode must be exact and the umask is
    * process-wide state another thread may rely on. */
   if (fchmod(fd, (mode_t)mode)) rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: chmod %s", who, path);
   if (!rc) rc = back(who, dir, fd, sz, page);
-  if (!rc && !named) rc = link_tmpfile(who, fd, path);
-  if (rc && named) unlink(path);
+  if (!rc && init) rc = run_init(who, name, fd, sz, page, init, ctx);
+  if (!rc) rc = tmp[0] ? publish_named(who, tmp, path) : link_tmpfile(who, fd, path);
+  if (rc && tmp[0]) unlink(tmp);
   close(fd);
   return rc;
+}
+
+int wksp_shmem_create(const char *name, uint64_t sz, wksp_page_t page, uint32_t mode) {
+  return wksp_private_shmem_create(name, sz, page, mode, NULL, NULL);
 }
 
 int wksp_shmem_unlink(const char *name) {

@@ -16,6 +16,33 @@
  * is the same rule with a message. */
 size_t wksp_private_name_len(const char *name);
 
+/* Fills in a new region before it gets its name: mem is a read-write
+ * mapping of all sz bytes (zero-filled, aligned to the page size), valid
+ * during the call only.  Returns WKSP_SUCCESS, or an error code with its
+ * message recorded, which makes the create fail. */
+typedef int (*wksp_private_shmem_init_fn)(void *mem, uint64_t sz, void *ctx);
+
+/* wksp_shmem_create with an initializer: the region is created unnamed,
+ * sized and given its mode, then init(mem, sz, ctx) runs on a mapping of
+ * it (init NULL: nothing), and only if that succeeds is the region
+ * published under its name (atomically, failing with EXIST if the name was
+ * taken meanwhile).  So a name only ever holds a complete region: another
+ * process never sees one half initialized, and a creator that dies (even by
+ * SIGKILL) before the publication leaves the name free.  Errors: those of
+ * wksp_shmem_create, plus init's (the mapping failing is FAIL); on any
+ * failure nothing is left behind.  The one exception, file systems without
+ * O_TMPFILE (or without /proc to link the unnamed file): the region is
+ * built under a hidden name ".NAME.wksp-new.PID.N" in the same directory
+ * (not a valid region name: listings and joins ignore it) and renamed into
+ * place; a creator killed before that leaves the hidden file, which holds
+ * memory until it is removed by hand. */
+int wksp_private_shmem_create(const char *name, uint64_t sz, wksp_page_t page, uint32_t mode,
+                              wksp_private_shmem_init_fn init, void *ctx);
+
+/* Test seam: non-zero makes creates take the route of file systems without
+ * O_TMPFILE (the hidden temporary name). */
+extern int wksp_private_shmem_test_no_tmpfile;
+
 /* What this process has mapped at some address (see wksp_private_shmem_find). */
 typedef struct {
   void *mem;              /* first byte of the mapping (the address join / anon_new returned) */

@@ -57,6 +57,15 @@ static int active_sorted(const wksp_t *w, int recompute_hi, uint32_t **idx_out, 
       goto done;
     }
   }
+  /* Ends are only ever set from the data region's end, so the last one
+   * past it means the header's data_max shrank (or that end is damaged):
+   * the truth disagrees, and recomputing would cut the data region. */
+  const wksp_rec_t *last = &rec[idx[cnt - 1]];
+  if (last->hi > ghi)
+    r = wksp_err(WKSP_ERR_CORRUPT, 0,
+                 "rebuild: the last partition (record %u) ends at %lu, past the data region's end %lu: the "
+                 "header's data_max %lu or that record is damaged",
+                 idx[cnt - 1], (unsigned long)last->hi, (unsigned long)ghi, (unsigned long)w->data_max);
 done:
   if (r) free(idx);
   else {
@@ -131,12 +140,48 @@ int wksp_rebuild(wksp_t *w, uint32_t seed) {
 
 /* ---- journaled bulk operations ------------------------------------------ */
 
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
 /* Writes one record's shadow; the crash point sits halfway through. */
 static inline void shadow_set(wksp_t *w, uint64_t i, uint64_t lo, uint64_t tag) {
   wksp_rec_t *p = &wksp_private_rec(w)[i];
   p->new_lo = lo;
   p->new_tag = tag;
   if (i == w->part_max / 2) wksp_private_hook(WKSP_HOOK_BULK_SHADOW);
+}
+
+/* A committed journal always describes a valid layout: every shadow of
+ * records 1.. is idle (lo 0, tag 0) or starts a partition strictly inside
+ * the data region (record 0 keeps gaddr_lo), and no two start at the same
+ * address.  Outside a bulk operation the shadows hold the free index, which
+ * never passes this, so a journal bit set by damage is refused instead of
+ * replaying the free index over the records. */
+int wksp_private_journal_check(const wksp_t *w) {
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  uint64_t n = w->part_max, glo = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w), cnt = 0;
+  for (uint64_t i = 1; i < n; i++) {
+    uint64_t lo = rec[i].new_lo;
+    if (lo ? lo <= glo || lo >= ghi : rec[i].new_tag != 0)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "journal: shadow of record %lu is [%lu, tag %lu), not a partition of [%lu,%lu)",
+                      (unsigned long)i, (unsigned long)lo, (unsigned long)rec[i].new_tag, (unsigned long)glo,
+                      (unsigned long)ghi);
+    cnt += lo != 0;
+  }
+  if (!cnt) return WKSP_SUCCESS;
+  uint64_t *los = malloc(cnt * sizeof *los);
+  if (!los) return wksp_err(WKSP_ERR_NOMEM, 0, "journal: no memory for %lu shadow starts", (unsigned long)cnt);
+  for (uint64_t i = 1, k = 0; i < n; i++)
+    if (rec[i].new_lo) los[k++] = rec[i].new_lo;
+  qsort(los, cnt, sizeof *los, cmp_u64);
+  int r = WKSP_SUCCESS;
+  for (uint64_t k = 1; k < cnt && !r; k++)
+    if (los[k] == los[k - 1])
+      r = wksp_err(WKSP_ERR_CORRUPT, 0, "journal: two shadows start at %lu", (unsigned long)los[k]);
+  free(los);
+  return r;
 }
 
 /* Lock held, shadows written by the caller inside write_begin: commits,
@@ -181,11 +226,6 @@ int wksp_reset(wksp_t *w, uint32_t seed) {
   r = wksp_private_reset(w, seed);
   wksp_private_unlock(w);
   return r ? wksp_err_wrap(r, "wksp_reset") : r;
-}
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return (x > y) - (x < y);
 }
 
 int wksp_private_tagset_init(wksp_tagset_t *s, const uint64_t *tags, size_t cnt, const char *who) {

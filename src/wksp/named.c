@@ -5,13 +5,16 @@
  * A wksp_t * is the address of the region's first byte, so attachments are
  * counted by the shmem join table: attaching a name twice gives the same
  * handle and needs two detaches.  Every failure path undoes what the call
- * did (a region created by a failed wksp_new_named is unlinked again) and
- * keeps the first error's message. */
+ * did and keeps the first error's message.  A named workspace is formatted
+ * before its region gets its name (wksp_private_shmem_create's init), so a
+ * name never holds a region without one, whenever its creator dies. */
 #include "wksp/wksp.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "shmem/shmem_private.h"
+#include "wksp/wksp_private.h"
 #include "util/err.h"
 
 #define TYPICAL_ALLOC_SZ (UINT64_C(64) << 10) /* part_max 0: sized for 64 KiB allocations */
@@ -49,6 +52,24 @@ static int region_sz(const char *who, uint64_t sz, wksp_page_t page, uint64_t *o
   return WKSP_SUCCESS;
 }
 
+typedef struct {
+  const char *name;
+  uint32_t seed;
+  uint64_t part_max, data_max;
+} format_ctx_t;
+
+/* Formats the new region before wksp_private_shmem_create gives it its
+ * name, so that the name never holds a region without a workspace. */
+static int format_region(void *mem, uint64_t sz, void *vctx) {
+  const format_ctx_t *c = vctx;
+  wksp_t *w;
+  (void)sz;
+  wksp_private_hook(WKSP_HOOK_NEW_REGION);
+  int rc = wksp_new(mem, c->name, c->seed, c->part_max, c->data_max, &w);
+  if (!rc) wksp_private_hook(WKSP_HOOK_NEW_FORMATTED);
+  return rc;
+}
+
 int wksp_new_named(const char *name, uint64_t sz, wksp_page_t page, uint32_t mode, uint32_t seed,
                    uint64_t part_max) {
   static const char who[] = "wksp_new_named";
@@ -57,18 +78,9 @@ int wksp_new_named(const char *name, uint64_t sz, wksp_page_t page, uint32_t mod
   if (rc) return wksp_err_wrap(rc, "%s", who);
   if ((rc = region_sz(who, sz, page, &rsz))) return rc;
   if ((rc = size_parts(who, name, rsz, &part_max, &data_max))) return rc;
-  if ((rc = wksp_shmem_create(name, rsz, page, mode))) return rc;
-
-  void *mem = NULL;
-  wksp_t *w = NULL;
-  rc = wksp_shmem_join(name, 1, &mem, NULL);
-  if (!rc) rc = wksp_new(mem, name, seed, part_max, data_max, &w);
-  if (mem) wksp_shmem_leave(mem);
-  if (rc) {
-    rc = wksp_err_wrap(rc, "%s %s", who, name);
-    wksp_shmem_unlink(name); /* cannot fail but for a racing unlink: nothing to keep then */
-  }
-  return rc;
+  format_ctx_t c = {.name = name, .seed = seed, .part_max = part_max, .data_max = data_max};
+  rc = wksp_private_shmem_create(name, rsz, page, mode, format_region, &c);
+  return rc ? wksp_err_wrap(rc, "%s %s", who, name) : WKSP_SUCCESS;
 }
 
 int wksp_new_anon(const char *name, uint64_t sz, wksp_page_t page, uint32_t seed, uint64_t part_max,
@@ -161,6 +173,35 @@ int wksp_delete_named(const char *name) {
   if (rc) return wksp_err_wrap(rc, "%s", who);
   wksp_detach(w);
   return wksp_shmem_unlink(name);
+}
+
+/* Writes to note why the region joined at mem (sz bytes) holds no usable
+ * workspace, or "" when it holds one. */
+static void describe_content(const char *who, const char *name, void *mem, uint64_t sz, char *note, size_t note_sz) {
+  wksp_t *w = NULL;
+  uint64_t magic = __atomic_load_n((const uint64_t *)mem, __ATOMIC_ACQUIRE);
+  if (magic != WKSP_MAGIC) {
+    snprintf(note, note_sz, "held no workspace (bad magic 0x%016lx)", (unsigned long)magic);
+    return;
+  }
+  int rc = wksp_join(mem, &w);
+  if (!rc) rc = check_fits(who, name, w, sz);
+  if (rc) snprintf(note, note_sz, "held a damaged workspace (%s)", wksp_errmsg());
+}
+
+int wksp_delete_region(const char *name, char *note, size_t note_sz) {
+  static const char who[] = "wksp_delete_region";
+  char buf[WKSP_NOTE_MAX] = "";
+  void *mem = NULL;
+  uint64_t sz = 0;
+  if (note && note_sz) note[0] = 0;
+  int rc = wksp_shmem_join(name, 0, &mem, &sz);
+  if (rc) return wksp_err_wrap(rc, "%s", who);
+  describe_content(who, name, mem, sz, buf, sizeof buf);
+  wksp_shmem_leave(mem);
+  if ((rc = wksp_shmem_unlink(name))) return wksp_err_wrap(rc, "%s", who);
+  if (note && note_sz) snprintf(note, note_sz, "%s", buf);
+  return WKSP_SUCCESS;
 }
 
 /* ---- "name:gaddr" address strings ---------------------------------------- */

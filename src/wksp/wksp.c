@@ -5,6 +5,7 @@
 #include "util/err.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <sched.h>
 #include <string.h>
 #include <time.h>
@@ -189,36 +190,145 @@ void wksp_private_write_end(wksp_t *w) {
   __atomic_store_n(&w->gen, (g | WKSP_GEN_FLAGS) + 1u, __ATOMIC_RELEASE);
 }
 
-/* Repairs after a holder died or left gen odd: replays a committed bulk
- * journal, merges, rebuilds every derived structure and verifies.  On
- * failure gen stays odd so that the next locker tries again. */
-static int recover(wksp_t *w) {
-  wksp_private_write_begin(w);
-  wksp_rec_t *rec = wksp_private_rec(w);
-  int replay = (w->gen & WKSP_GEN_JOURNAL) != 0, applied = (w->gen & WKSP_GEN_APPLIED) != 0;
-  if (replay) {
-    for (uint64_t i = 0; i < w->part_max; i++) {
-      __atomic_store_n(&rec[i].tag, rec[i].new_tag, __ATOMIC_RELAXED);
-      __atomic_store_n(&rec[i].lo, wksp_private_shadow_lo(w, i), __ATOMIC_RELEASE);
-    }
-    w->seed = (uint32_t)rec[0].new_lo;
-    /* Applied: the rebuild below overwrites the shadows (the free index
-     * lives there), so a crash from here must not replay them again. */
-    __atomic_store_n(&w->gen, (w->gen & ~(uint32_t)WKSP_GEN_JOURNAL) | WKSP_GEN_APPLIED, __ATOMIC_RELEASE);
+/* ---- header checks at every lock --------------------------------------- */
+
+/* The header's part_max says where the records end and the data region
+ * begins; record 0 always starts the data region (nothing deactivates it),
+ * so the two must agree.  Neither can be rebuilt from the other: CORRUPT. */
+static int records_agree(const wksp_t *w) {
+  uint64_t lo0 = wksp_private_rec(w)[0].lo, glo = wksp_gaddr_lo(w);
+  if (lo0 == glo) return WKSP_SUCCESS;
+  return wksp_err(WKSP_ERR_CORRUPT, 0,
+                  "workspace \"%.39s\": its header's part_max %u puts the data region at %lu but record 0 (the "
+                  "lowest partition) starts at %lu: the header or record 0 is damaged",
+                  w->name, w->part_max, (unsigned long)glo, (unsigned long)lo0);
+}
+
+/* The data region must lie in the memory this process mapped (named and
+ * anonymous regions: the join table knows their size; other memory is the
+ * caller's business).  Checked at attach, and again before a recovery
+ * rebuild, which extends the last partition to the header's data end. */
+static int fits_mapping(const wksp_t *w) {
+  wksp_private_shmem_region_t reg;
+  if (wksp_private_shmem_find(w, &reg) || reg.mem != (const void *)w) return WKSP_SUCCESS;
+  uint64_t fp = wksp_footprint(w->part_max, w->data_max);
+  if (fp && fp <= reg.sz) return WKSP_SUCCESS;
+  return wksp_err(WKSP_ERR_CORRUPT, 0,
+                  "workspace \"%.39s\": its header's part_max %u and data_max %lu need %lu bytes, the region has "
+                  "%lu: the header is damaged",
+                  w->name, w->part_max, (unsigned long)w->data_max, (unsigned long)fp, (unsigned long)reg.sz);
+}
+
+/* Header fields derived from the records that the allocator indexes with or
+ * shifts by, checked before use (cheaply: the geometry is recomputed, each
+ * root's own record looked at).  Writes what is wrong to why and returns 1,
+ * else 0.  A wrong value that passes (e.g. a root of NUL) can only send an
+ * operation to an inconsistency it detects, or be found by verify. */
+static int derived_bad(const wksp_t *w, char *why, size_t why_sz) {
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t n = w->part_max, bins = w->bins, want = wksp_private_bins_pick(n, w->data_max);
+  uint32_t root = w->used_root, top = w->idle_top;
+  if (bins != want) {
+    snprintf(why, why_sz, "free index geometry 0x%x, expected 0x%x", bins, want);
+    return 1;
   }
-  int r = wksp_private_rebuild(w, replay || applied, w->seed);
+  if (root != WKSP_IDX_NULL && (root >= n || !rec[root].lo || !rec[root].tag || rec[root].parent != WKSP_IDX_NULL)) {
+    snprintf(why, why_sz, "used treap root %u is not an allocated record without a parent", root);
+    return 1;
+  }
+  if (top != WKSP_IDX_NULL && (top >= n || rec[top].lo || rec[top].right != WKSP_IDX_NULL)) {
+    snprintf(why, why_sz, "idle stack top %u is not an idle record at the top", top);
+    return 1;
+  }
+  return 0;
+}
+
+#ifdef __GLIBC__
+/* glibc keeps the mutex type in the lock itself; a damaged one makes
+ * pthread_mutex_lock fail, block or abort inside glibc, so it is compared
+ * with that of a mutex set up as lock_init does before every lock. */
+static int kind_want;
+static pthread_once_t kind_once = PTHREAD_ONCE_INIT;
+
+static void kind_init(void) {
+  wksp_t probe;
+  kind_want = lock_init(&probe) ? -1 : probe.lock.m.__data.__kind;
+  if (kind_want != -1) pthread_mutex_destroy(&probe.lock.m);
+}
+
+static int lock_kind_check(const wksp_t *w) {
+  pthread_once(&kind_once, kind_init);
+  int kind = __atomic_load_n(&w->lock.m.__data.__kind, __ATOMIC_RELAXED);
+  if (kind_want == -1 || kind == kind_want) return WKSP_SUCCESS;
+  return wksp_err(WKSP_ERR_CORRUPT, 0, "workspace \"%.39s\": its lock is damaged (mutex kind 0x%x, expected 0x%x)",
+                  w->name, (unsigned)kind, (unsigned)kind_want);
+}
+#else
+static int lock_kind_check(const wksp_t *w) {
+  (void)w;
+  return WKSP_SUCCESS;
+}
+#endif
+
+/* ---- recovery ------------------------------------------------------------ */
+
+/* Lock held, write_begin done.  Replays a committed bulk journal (when it
+ * is one: see wksp_private_journal_check), so that the bulk operation is
+ * complete; ignored otherwise.  Sets *replayed. */
+static int journal_replay(wksp_t *w, int *replayed) {
+  wksp_rec_t *rec = wksp_private_rec(w);
+  *replayed = 0;
+  if (!(w->gen & WKSP_GEN_JOURNAL)) return WKSP_SUCCESS;
+  int r = wksp_private_journal_check(w);
+  if (r == WKSP_ERR_CORRUPT) {
+    /* Never committed by a bulk operation: the bit itself is damage. */
+    __atomic_store_n(&w->gen, w->gen & ~(uint32_t)WKSP_GEN_JOURNAL, __ATOMIC_RELEASE);
+    return WKSP_SUCCESS;
+  }
+  if (r) return r;
+  for (uint64_t i = 0; i < w->part_max; i++) {
+    __atomic_store_n(&rec[i].tag, rec[i].new_tag, __ATOMIC_RELAXED);
+    __atomic_store_n(&rec[i].lo, wksp_private_shadow_lo(w, i), __ATOMIC_RELEASE);
+  }
+  w->seed = (uint32_t)rec[0].new_lo;
+  /* Applied: the rebuild overwrites the shadows (the free index lives
+   * there), so a crash from here must not replay them again. */
+  __atomic_store_n(&w->gen, (w->gen & ~(uint32_t)WKSP_GEN_JOURNAL) | WKSP_GEN_APPLIED, __ATOMIC_RELEASE);
+  *replayed = 1;
+  return WKSP_SUCCESS;
+}
+
+/* Repairs after a holder died or left gen odd, or a derived header field
+ * was found wrong (why says which): replays a committed bulk journal,
+ * merges, rebuilds every derived structure from the records and verifies.
+ * On failure gen stays odd so that the next locker tries again.  note
+ * (optional) gets what was repaired. */
+static int recover(wksp_t *w, const char *why, char *note, size_t note_sz) {
+  int r = fits_mapping(w);
+  if (r) return r;
+  wksp_private_write_begin(w);
+  int replayed = 0, applied = (w->gen & WKSP_GEN_APPLIED) != 0;
+  r = journal_replay(w, &replayed);
+  if (!r) r = wksp_private_rebuild(w, replayed || applied, w->seed);
   if (r) return wksp_err_wrap(r, "wksp recovery of \"%.39s\"", w->name);
   r = wksp_private_verify(w, "wksp recovery");
   if (r) return r;
   wksp_private_write_end(w);
+  if (note && note_sz)
+    snprintf(note, note_sz, "%s%s; rebuilt from the partition records", why,
+             replayed ? "; the interrupted bulk operation completed" : "");
   return WKSP_SUCCESS;
 }
 
-int wksp_private_lock(wksp_t *w) {
+/* wksp_private_lock, saying in note (optional, "" if nothing) what it
+ * repaired on the way. */
+static int lock_repair(wksp_t *w, char *note, size_t note_sz) {
+  if (note && note_sz) note[0] = 0;
   int r = handle_check(w, "wksp_private_lock");
   if (r) return r;
   if (wksp_private_is_rdonly(w))
     return wksp_err(WKSP_ERR_PERM, 0, "workspace \"%.39s\" is attached read-only", w->name);
+  if ((r = lock_kind_check(w))) return r;
   int e = pthread_mutex_lock(&w->lock.m);
   if (e == ENOTRECOVERABLE)
     return wksp_err(WKSP_ERR_CORRUPT, e, "workspace \"%.39s\": lock not recoverable", w->name);
@@ -226,13 +336,54 @@ int wksp_private_lock(wksp_t *w) {
     return wksp_err(WKSP_ERR_INVAL, e, "workspace \"%.39s\": this thread already holds its lock", w->name);
   if (e && e != EOWNERDEAD)
     return wksp_err(WKSP_ERR_FAIL, e, "workspace \"%.39s\": pthread_mutex_lock", w->name);
-  if (e == EOWNERDEAD || (w->gen & WKSP_GEN_FLAGS)) {
-    r = recover(w);
-    /* Consistent even after a failed repair: gen stays odd, so the next
-     * locker repairs again instead of finding the mutex unusable. */
-    if (e == EOWNERDEAD) pthread_mutex_consistent(&w->lock.m);
-    if (r) pthread_mutex_unlock(&w->lock.m);
+  char why[160] = "";
+  if (e == EOWNERDEAD) snprintf(why, sizeof why, "a process died holding the lock");
+  else if (w->gen & WKSP_GEN_FLAGS) snprintf(why, sizeof why, "a change was left unfinished (gen 0x%x)", w->gen);
+  r = records_agree(w);
+  if (!r && (why[0] || derived_bad(w, why, sizeof why))) r = recover(w, why, note, note_sz);
+  /* Consistent even after a failed repair: gen stays odd, so the next
+   * locker repairs again instead of finding the mutex unusable. */
+  if (e == EOWNERDEAD) pthread_mutex_consistent(&w->lock.m);
+  if (r) pthread_mutex_unlock(&w->lock.m);
+  return r;
+}
+
+int wksp_private_lock(wksp_t *w) { return lock_repair(w, NULL, 0); }
+
+/* Lock held.  Verifies; when that fails, rebuilds the derived state from
+ * the records (nothing changes if they cannot: CORRUPT naming both
+ * findings) and verifies again.  Appends what was repaired to note. */
+static int verify_or_rebuild(wksp_t *w, char *note, size_t note_sz) {
+  static const char who[] = "verify";
+  int r = wksp_private_verify(w, who);
+  if (r != WKSP_ERR_CORRUPT) return r;
+  char found[WKSP_NOTE_MAX];
+  snprintf(found, sizeof found, "%s", wksp_errmsg());
+  uint32_t gen = w->gen;
+  wksp_private_write_begin(w);
+  r = wksp_private_rebuild(w, 0, w->seed);
+  if (r) {
+    __atomic_store_n(&w->gen, gen, __ATOMIC_RELEASE); /* its checks failed before any change */
+    char why[WKSP_NOTE_MAX];
+    snprintf(why, sizeof why, "%s", wksp_errmsg());
+    return wksp_err(r, 0, "wksp_check: %s; the partition records cannot rebuild it: %s", found, why);
   }
+  wksp_private_write_end(w);
+  if ((r = wksp_private_verify(w, who))) return r;
+  size_t len = strlen(note);
+  int n = snprintf(note + len, note_sz - len, "%s%s; rebuilt from the partition records", len ? "; then " : "", found);
+  if (n < 0 || (size_t)n >= note_sz - len) note[note_sz - 1] = 0; /* cut: it is a description */
+  return WKSP_SUCCESS;
+}
+
+int wksp_check(wksp_t *w, char *note, size_t note_sz) {
+  char buf[WKSP_NOTE_MAX];
+  if (note && note_sz) note[0] = 0;
+  int r = lock_repair(w, buf, sizeof buf);
+  if (r) return wksp_err_wrap(r, "wksp_check");
+  r = verify_or_rebuild(w, buf, sizeof buf);
+  wksp_private_unlock(w);
+  if (!r && note && note_sz) snprintf(note, note_sz, "%s", buf);
   return r;
 }
 

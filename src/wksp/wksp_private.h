@@ -26,6 +26,18 @@
  * Every other field (prev/next address list, treap links, idle stack, the
  * roots in the header) is derived and recomputed by rebuild.
  *
+ * In the header, the truth is magic, data_max, part_max and name: nothing
+ * can rebuild them, so damage there must give CORRUPT (wksp_join, and at
+ * every lock: record 0's lo must be gaddr_lo; rebuild refuses a last
+ * partition ending past gaddr_hi; recovery refuses a footprint beyond the
+ * mapped region).  The seed is a parameter (any value is valid; the treaps
+ * follow it).  gen, used_root, bins and idle_top are derived: every lock
+ * checks bins against wksp_private_bins_pick and each root against its own
+ * record, and runs recovery when one is wrong, before anything uses them.
+ * The journal bit in gen is only believed when the shadows form a layout
+ * (wksp_private_journal_check): outside a bulk operation they hold the
+ * free index, and replaying that would overwrite every record.
+ *
  * ## Why a crash anywhere is recoverable
  *
  * Single operations (alloc, free) change the truth with single aligned
@@ -185,9 +197,11 @@ enum {
 };
 
 /* Bin of a free partition of sz >= 1 bytes: sz itself below 2^(m+1), then
- * the power of two and the m bits below the leading one.  Monotonic in sz. */
+ * the power of two and the m bits below the leading one.  Monotonic in sz.
+ * Defined for any m (a damaged header's included): an m beyond
+ * WKSP_BIN_M_MAX counts as WKSP_BIN_SINGLE. */
 static inline uint64_t wksp_private_bin_class(uint32_t m, uint64_t sz) {
-  if (m == WKSP_BIN_SINGLE) return 0;
+  if (m > WKSP_BIN_M_MAX) return 0;
   if (!(sz >> (m + 1))) return sz;
   uint32_t e = 63u - (uint32_t)__builtin_clzll(sz);
   return ((uint64_t)(e - m) << m) + (sz >> (e - m));
@@ -269,6 +283,13 @@ enum {
   WKSP_HOOK_CNT
 };
 
+/* Points inside wksp_new_named (no lock is involved: a creator killed there
+ * must leave the name free). */
+enum {
+  WKSP_HOOK_NEW_REGION = 64, /* region created and sized, unnamed, not formatted */
+  WKSP_HOOK_NEW_FORMATTED    /* workspace formatted, region not yet named */
+};
+
 /* NULL in production.  Tests set it to stop or kill the process at a point. */
 extern void (*wksp_private_test_hook)(int point);
 
@@ -323,6 +344,12 @@ void wksp_private_write_end(wksp_t *w);
  * hi disagrees with its successor is CORRUPT (overlap or gap).  All checks run
  * before the first change, so on failure nothing was changed.  CORRUPT, NOMEM. */
 int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed);
+
+/* Lock held.  Whether the shadows form a journal a bulk operation could
+ * have committed (every shadow of records 1.. idle or starting a partition
+ * strictly inside the data region, no two at the same address), checked
+ * before a replay.  CORRUPT saying which shadow is wrong, NOMEM. */
+int wksp_private_journal_check(const wksp_t *w);
 
 /* Lock held, write_begin done: inserts active record x into the free
  * (is_free) or used index.  CORRUPT on a bad link. */

@@ -149,7 +149,7 @@ kill -9 "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 exec 3<&-
 ok check_recovers_lock "$W" check src
-out_is check_recovers_lock_ok "src: ok"
+out_is check_recovers_lock_ok "src: repaired: a process died holding the lock; rebuilt from the partition records"
 g=$("$W" alloc src 10 --tag 99 2>"$T/err")
 check alloc_after_recovery [ -n "$g" ]
 ok free_after_recovery "$W" free "$g"

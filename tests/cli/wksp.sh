@@ -31,6 +31,30 @@ ok delete "$W" delete w3
 check delete_gone test ! -e "$WKSP_SHMEM_DIR/w3"
 err delete_missing 1 '^wksp: delete: deleting workspace "w3": ' "$W" delete w3
 err attach_missing 1 '^wksp: query: attaching workspace "nope": ' "$W" query nope
+
+# A region holding no workspace (what a `wksp new` killed before formatting
+# used to leave): check refuses it, delete removes it with a one-line note.
+head -c 1048576 /dev/zero >"$WKSP_SHMEM_DIR/zm"
+err check_no_workspace 1 '^wksp: check: attaching workspace "zm": .*not a workspace' "$W" check zm
+run "$W" delete zm
+check delete_no_workspace_status test "$RC" -eq 0 -a ! -s "$T/out"
+check delete_no_workspace_note \
+  [ "$(cat "$T/err")" = 'wksp: delete: "zm" held no workspace (bad magic 0x0000000000000000); removed the region' ]
+check delete_no_workspace_gone test ! -e "$WKSP_SHMEM_DIR/zm"
+printf 'abc' >"$WKSP_SHMEM_DIR/odd"
+err delete_not_region 1 '^wksp: delete: deleting workspace "odd": .*not a positive multiple' "$W" delete odd
+check delete_not_region_kept test -e "$WKSP_SHMEM_DIR/odd"
+rm -f "$WKSP_SHMEM_DIR/odd"
+
+# A `wksp new` SIGKILLed as soon as its name appears (formatting 1M partition
+# records takes a while): the name must already hold the complete workspace.
+"$W" new killed 96M --part-max 1M &
+pid=$!
+while [ ! -e "$WKSP_SHMEM_DIR/killed" ] && kill -0 "$pid" 2>/dev/null; do :; done
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+ok new_killed_complete "$W" verify killed
+"$W" delete killed
 printf 'not a workspace' >"$WKSP_SHMEM_DIR/junk"
 err attach_not_wksp 1 '^wksp: usage: attaching workspace "junk": ' "$W" usage junk
 
@@ -149,6 +173,27 @@ json rebuild_seed_value 'assert d["seed"] == 99 and sum(1 for x in d["partitions
 ok rebuild_keep_seed "$W" rebuild w1
 ok verify_after_rebuild "$W" verify w1
 err verify_missing 1 '^wksp: verify: attaching workspace "nope": ' "$W" verify nope
+
+# One damaged byte of the header's free-index geometry (offset 120): the
+# next alloc repairs it first and works; check says what it repaired, and
+# "ok" only once nothing is wrong.  Damaged part_max (offset 16, the truth):
+# a clear error.
+poke() { printf "\\$(printf %o "$3")" | dd of="$WKSP_SHMEM_DIR/$1" bs=1 seek="$2" conv=notrunc status=none; }
+"$W" new hb 1M --part-max 64 && "$W" alloc hb 1000 >/dev/null
+poke hb 120 200
+ok alloc_after_damage "$W" alloc hb 4096
+poke hb 120 64
+ok check_repairs "$W" check hb
+out_has check_repairs_says '^hb: repaired: free index geometry 0x240, expected 0x[0-9a-f]+; rebuilt from the partition records$'
+ok check_after_repair "$W" check hb
+out_is check_after_repair_ok "hb: ok"
+poke hb 16 13
+err check_truth_damaged 1 '^wksp: check: checking workspace "hb": .*part_max 13 puts the data region at 960' "$W" check hb
+err alloc_truth_damaged 1 '^wksp: alloc: .*part_max 13' "$W" alloc hb 100
+poke hb 16 64
+ok check_truth_restored "$W" check hb
+out_is check_truth_restored_ok "hb: ok"
+"$W" delete hb
 
 # ---- free / tag-free / reset ----------------------------------------------------------
 ok free "$W" free "$a3"

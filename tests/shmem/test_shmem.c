@@ -5,6 +5,7 @@
  * FAIL, when that is not possible. */
 #include "../test.h"
 #include "shmem/shmem_private.h"
+#include "util/err.h"
 #include "wksp/shmem.h"
 
 #include <dirent.h>
@@ -198,6 +199,91 @@ static void test_create_bad_args(void) {
   CHECK_ERR(wksp_shmem_create(NULL, 4096, WKSP_PAGE_NORMAL, 0600), WKSP_ERR_INVAL);
   CHECK_ERR(wksp_shmem_create("../x", 4096, WKSP_PAGE_NORMAL, 0600), WKSP_ERR_INVAL);
   CHECK(has(wksp_errmsg(), "wksp_shmem_create") && has(wksp_errmsg(), "first byte"));
+  CHECK_EQ(dir_count(tmp_dir), 0);
+}
+
+/* ---- create with an initializer ------------------------------------------ */
+
+typedef struct {
+  int calls, fail, race, named_during;
+  uint64_t sz;
+} init_ctx_t;
+
+/* Writes a pattern; may check that the name is still free, fail, or let
+ * another creator take the name meanwhile. */
+static int init_pattern(void *mem, uint64_t sz, void *vctx) {
+  init_ctx_t *c = vctx;
+  c->calls++;
+  c->sz = sz;
+  c->named_during = wksp_shmem_stat("ini", &(wksp_shmem_info_t){0}) != WKSP_ERR_NOENT;
+  uint8_t *b = mem;
+  int zero = 1;
+  for (uint64_t i = 0; i < sz; i++) zero &= b[i] == 0;
+  if (!zero) return wksp_err(WKSP_ERR_FAIL, 0, "init: region not zero-filled");
+  for (uint64_t i = 0; i < sz; i++) b[i] = (uint8_t)(i * 7 + 1);
+  if (c->race && wksp_shmem_create("ini", 4096, WKSP_PAGE_NORMAL, 0600)) return WKSP_ERR_FAIL;
+  return c->fail ? wksp_err(WKSP_ERR_CORRUPT, 0, "init: told to fail") : WKSP_SUCCESS;
+}
+
+/* Files of tmp_dir whose name starts with prefix. */
+static int dir_count_prefix(const char *prefix) {
+  DIR *d = opendir(tmp_dir);
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) n += !strncmp(e->d_name, prefix, strlen(prefix));
+  closedir(d);
+  return n;
+}
+
+/* The initializer runs before the name exists, on the whole zero-filled
+ * region; its bytes are what joiners see; a failing initializer or a name
+ * taken meanwhile leaves no file.  Both routes: O_TMPFILE and the hidden
+ * temporary name of file systems without it. */
+static void test_create_init(void) {
+  for (int route = 0; route < 2; route++) {
+    wksp_private_shmem_test_no_tmpfile = route;
+    init_ctx_t c = {0};
+    int rc = wksp_private_shmem_create("ini", 3 * 4096, WKSP_PAGE_NORMAL, 0640, init_pattern, &c);
+    int n_ok = dir_count(tmp_dir);
+    init_ctx_t f = {.fail = 1};
+    int rc_fail = wksp_private_shmem_create("fails", 4096, WKSP_PAGE_NORMAL, 0600, init_pattern, &f);
+    char msg_fail[256];
+    snprintf(msg_fail, sizeof msg_fail, "%s", wksp_errmsg());
+    int n_fail = dir_count(tmp_dir);
+    wksp_private_shmem_test_no_tmpfile = 0;
+    CHECK_OK(rc);
+    CHECK_EQ(c.calls, 1);
+    CHECK_EQ(c.sz, 3 * 4096);
+    CHECK(!c.named_during);
+    CHECK_EQ(n_ok, 1); /* no temporary left */
+    CHECK_EQ(rc_fail, WKSP_ERR_CORRUPT);
+    CHECK(has(msg_fail, "told to fail"));
+    CHECK_EQ(n_fail, 1);
+    wksp_shmem_info_t info;
+    CHECK_OK(wksp_shmem_stat("ini", &info));
+    CHECK_EQ(info.mode, 0640);
+    void *mem;
+    CHECK_OK(wksp_shmem_join("ini", 0, &mem, NULL));
+    int same = 1;
+    for (uint64_t i = 0; i < 3 * 4096; i++) same &= ((uint8_t *)mem)[i] == (uint8_t)(i * 7 + 1);
+    CHECK_OK(wksp_shmem_leave(mem));
+    CHECK(same);
+    CHECK_OK(wksp_shmem_unlink("ini"));
+
+    /* Another creator takes the name while this one initializes. */
+    wksp_private_shmem_test_no_tmpfile = route;
+    init_ctx_t r = {.race = 1};
+    rc = wksp_private_shmem_create("ini", 2 * 4096, WKSP_PAGE_NORMAL, 0600, init_pattern, &r);
+    int n_race = dir_count(tmp_dir), n_tmp = dir_count_prefix(".ini.");
+    wksp_private_shmem_test_no_tmpfile = 0;
+    CHECK_EQ(rc, WKSP_ERR_EXIST);
+    CHECK_EQ(n_race, 1);
+    CHECK_EQ(n_tmp, 0);
+    CHECK_OK(wksp_shmem_stat("ini", &info));
+    CHECK_EQ(info.sz, 4096); /* the other creator's region, untouched */
+    CHECK_OK(wksp_shmem_unlink("ini"));
+  }
   CHECK_EQ(dir_count(tmp_dir), 0);
 }
 
@@ -818,6 +904,7 @@ int main(void) {
   TEST_RUN(test_create_stat_unlink);
   TEST_RUN(test_create_mode_exact);
   TEST_RUN(test_create_bad_args);
+  TEST_RUN(test_create_init);
   TEST_RUN(test_dir_override);
   TEST_RUN(test_join_rw_ro);
   TEST_RUN(test_join_refcount);

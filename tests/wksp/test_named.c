@@ -4,8 +4,12 @@
 #include "../test.h"
 #include "shmem/shmem_private.h"
 #include "wksp/wksp.h"
+#include "wksp/wksp_private.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -261,6 +265,302 @@ static void test_attach_not_workspace(void) {
   CHECK_ERR(wksp_delete_named("big"), WKSP_ERR_NOENT);
 }
 
+/* ---- a creator killed half-way --------------------------------------------- */
+
+static int stop_point;
+
+static void stop_hook(int point) {
+  if (point == stop_point) raise(SIGSTOP);
+}
+
+/* Removes the files of tmp_dir whose name starts with prefix; how many. */
+static int remove_prefixed(const char *prefix) {
+  DIR *d = opendir(tmp_dir);
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *e;
+  char path[sizeof tmp_dir + sizeof e->d_name + 1];
+  while ((e = readdir(d))) {
+    if (strncmp(e->d_name, prefix, strlen(prefix))) continue;
+    snprintf(path, sizeof path, "%s/%s", tmp_dir, e->d_name);
+    n += !unlink(path);
+  }
+  closedir(d);
+  return n;
+}
+
+/* A child creating workspace "k" stops at `point` and is SIGKILLed there.
+ * *during gets what wksp_attach said while it was stopped, *after what it
+ * says once it is dead.  1 if the child stopped at the point. */
+static int new_killed_at(int point, int *during, int *after) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (!pid) {
+    stop_point = point;
+    wksp_private_test_hook = stop_hook;
+    wksp_new_named("k", 1u << 20, WKSP_PAGE_NORMAL, 0600, 1, 0);
+    _exit(3); /* the point was never reached */
+  }
+  int st;
+  if (pid < 0 || waitpid(pid, &st, WUNTRACED) != pid) return 0;
+  int stopped = WIFSTOPPED(st);
+  wksp_t *w;
+  *during = wksp_attach("k", WKSP_RDONLY, &w);
+  if (!*during) wksp_detach(w);
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  *after = wksp_attach("k", WKSP_RDONLY, &w);
+  if (!*after) wksp_detach(w);
+  return stopped;
+}
+
+/* The name of a workspace being created is never visible before the
+ * workspace is complete: a creator SIGKILLed after creating the region and
+ * before (or after) formatting it leaves the name free, never a region whose
+ * magic is 0.  Both routes of the shmem layer: O_TMPFILE, and the hidden
+ * temporary name of file systems without it (which stays behind). */
+static void test_new_killed_midway(void) {
+  static const int points[] = {WKSP_HOOK_NEW_REGION, WKSP_HOOK_NEW_FORMATTED};
+  for (int route = 0; route < 2; route++) {
+    for (size_t k = 0; k < sizeof points / sizeof points[0]; k++) {
+      int during = 0, after = 0;
+      wksp_private_shmem_test_no_tmpfile = route;
+      int stopped = new_killed_at(points[k], &during, &after);
+      wksp_private_shmem_test_no_tmpfile = 0;
+      if (during != WKSP_ERR_NOENT || after != WKSP_ERR_NOENT)
+        fprintf(stderr, "route %d point %d: attach while stopped %d, after the kill %d (%s)\n", route, points[k],
+                during, after, wksp_errmsg());
+      CHECK(stopped);
+      CHECK_EQ(during, WKSP_ERR_NOENT);
+      CHECK_EQ(after, WKSP_ERR_NOENT);
+      CHECK_EQ(remove_prefixed(".k.wksp-new."), route);
+      CHECK_EQ(dir_count(tmp_dir), 0);
+    }
+    /* The name is free: a new creator succeeds and leaves one file. */
+    wksp_private_shmem_test_no_tmpfile = route;
+    int rc = wksp_new_named("k", 1u << 20, WKSP_PAGE_NORMAL, 0640, 1, 0);
+    int n = dir_count(tmp_dir);
+    wksp_private_shmem_test_no_tmpfile = 0;
+    CHECK_OK(rc);
+    CHECK_EQ(n, 1);
+    wksp_t *w;
+    CHECK_OK(wksp_attach("k", 0, &w));
+    CHECK_OK(wksp_verify(w));
+    CHECK_OK(wksp_detach(w));
+    wksp_shmem_info_t info;
+    CHECK_OK(wksp_shmem_stat("k", &info));
+    CHECK_EQ(info.mode, 0640);
+    CHECK_OK(wksp_delete_named("k"));
+  }
+}
+
+/* wksp_delete_region removes a region whatever it holds, saying what that
+ * was; a file that is not a region is left alone. */
+static void test_delete_region(void) {
+  char note[WKSP_NOTE_MAX];
+  /* Zero-filled: what a creator killed before formatting used to leave. */
+  CHECK_OK(wksp_shmem_create("zero", 8192, WKSP_PAGE_NORMAL, 0600));
+  CHECK_ERR(wksp_delete_named("zero"), WKSP_ERR_CORRUPT);
+  CHECK_OK(wksp_delete_region("zero", note, sizeof note));
+  CHECK(!strcmp(note, "held no workspace (bad magic 0x0000000000000000)"));
+  CHECK_ERR(wksp_shmem_stat("zero", &(wksp_shmem_info_t){0}), WKSP_ERR_NOENT);
+
+  /* A good workspace: no note. */
+  CHECK_OK(wksp_new_named("good", 1u << 18, WKSP_PAGE_NORMAL, 0600, 1, 0));
+  strcpy(note, "stale");
+  CHECK_OK(wksp_delete_region("good", note, sizeof note));
+  CHECK(!strcmp(note, ""));
+
+  /* The magic is right but the header claims more than the region holds. */
+  CHECK_OK(wksp_new_named("dmg", 1u << 18, WKSP_PAGE_NORMAL, 0600, 1, 0));
+  void *mem;
+  CHECK_OK(wksp_shmem_join("dmg", 1, &mem, NULL));
+  ((struct wksp *)mem)->part_max += 1000;
+  CHECK_OK(wksp_shmem_leave(mem));
+  CHECK_OK(wksp_delete_region("dmg", note, 24)); /* truncated note */
+  CHECK_EQ(strlen(note), 23);
+  CHECK(has(note, "held a damaged"));
+  CHECK_OK(wksp_shmem_create("nonote", 4096, WKSP_PAGE_NORMAL, 0600));
+  CHECK_OK(wksp_delete_region("nonote", NULL, 0));
+
+  /* Not a region (size not a multiple of the page size): left alone. */
+  char path[256];
+  snprintf(path, sizeof path, "%s/odd", tmp_dir);
+  int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+  CHECK(fd >= 0);
+  CHECK_EQ(write(fd, "abc", 3), 3);
+  close(fd);
+  strcpy(note, "stale");
+  CHECK_ERR(wksp_delete_region("odd", note, sizeof note), WKSP_ERR_CORRUPT);
+  CHECK(has(wksp_errmsg(), "wksp_delete_region") && has(wksp_errmsg(), "not a positive multiple"));
+  CHECK(!strcmp(note, "")); /* cleared, nothing else */
+  CHECK(!access(path, F_OK));
+  unlink(path);
+
+  CHECK_ERR(wksp_delete_region("gone", note, sizeof note), WKSP_ERR_NOENT);
+  CHECK_ERR(wksp_delete_region("a/b", note, sizeof note), WKSP_ERR_INVAL);
+  CHECK_EQ(dir_count(tmp_dir), 0);
+}
+
+/* ---- one damaged header byte ----------------------------------------------- */
+
+enum { HDR_PART_MAX = 64, HDR_ALLOCS = 12 };
+
+/* Where header byte `off` lies: the truth (magic, data_max, part_max,
+ * name), which may only give a clear CORRUPT or be harmless; derived state
+ * (seed: the treaps' shape follows it; gen; the roots and the free index
+ * geometry), which the recovery path must repair; or the lock. */
+enum { HDR_TRUTH, HDR_DERIVED, HDR_LOCK };
+
+static int hdr_kind(size_t off) {
+  if (off >= offsetof(struct wksp, lock) && off < offsetof(struct wksp, gen)) return HDR_LOCK;
+  if (off < offsetof(struct wksp, seed) || (off >= offsetof(struct wksp, name) && off < offsetof(struct wksp, lock)))
+    return HDR_TRUTH;
+  return HDR_DERIVED;
+}
+
+typedef struct {
+  void *mem;      /* a read-write join of the region, for the damage */
+  uint8_t *image; /* the region as it was before */
+  uint64_t sz;
+  wksp_part_t allocs[HDR_PART_MAX];
+  size_t nallocs;
+} hdr_case_t;
+
+/* Every allocation of the image is there with its range, tag and bytes. */
+static int hdr_allocs_intact(wksp_t *w, const hdr_case_t *h) {
+  wksp_part_t now[HDR_PART_MAX];
+  size_t n = 0;
+  uint64_t tags[4] = {1, 2, 3, 4};
+  if (wksp_tag_query(w, tags, 4, now, HDR_PART_MAX, &n) || n != h->nallocs ||
+      memcmp(now, h->allocs, n * sizeof *now))
+    return 0;
+  return 1;
+}
+
+/* The bytes of every allocation are as in the image, whatever the calls
+ * said (no damage to data that was fine). */
+static int hdr_bytes_intact(const hdr_case_t *h) {
+  for (size_t i = 0; i < h->nallocs; i++) {
+    const wksp_part_t *p = &h->allocs[i];
+    if (memcmp((uint8_t *)h->mem + p->gaddr_lo, h->image + p->gaddr_lo, p->gaddr_hi - p->gaddr_lo)) return 0;
+  }
+  return 1;
+}
+
+/* Damage visible to a read-only verify (which repairs nothing)?  A gen left
+ * odd is visible by itself (and would make the read-only verify wait). */
+static int hdr_damage_visible(void) {
+  wksp_t *ro;
+  if (wksp_attach("hdr", WKSP_RDONLY, &ro)) return 1;
+  uint32_t gen = ((const struct wksp *)ro)->gen;
+  int bad = (gen & WKSP_GEN_FLAGS) || wksp_verify(ro);
+  wksp_detach(ro);
+  return bad;
+}
+
+/* Allocates and frees at once, as an application would after the damage;
+ * 0 if both worked, else the first error code. */
+static int hdr_alloc_free(wksp_t *w) {
+  uint64_t g;
+  int r = wksp_alloc(w, 64, 5000, 9, &g);
+  return r ? r : wksp_free(w, g);
+}
+
+static int documented(int r) { return r == 0 || r == WKSP_ERR_CORRUPT || r == WKSP_ERR_FULL || r == WKSP_ERR_INVAL; }
+
+/* One damaged byte, then either wksp_check first (check_first) or an
+ * allocation first.  Returns 0 if the outcome is allowed, else prints why. */
+static int hdr_one(hdr_case_t *h, size_t off, uint8_t v, int check_first) {
+  memcpy(h->mem, h->image, h->sz);
+  ((uint8_t *)h->mem)[off] = v;
+  int kind = hdr_kind(off), visible = check_first && hdr_damage_visible();
+  char note[WKSP_NOTE_MAX] = "", msg[512] = "";
+  wksp_t *w;
+  int ra = wksp_attach("hdr", 0, &w), rc = ra, first = 0, ok;
+  if (ra) {
+    snprintf(msg, sizeof msg, "%s", wksp_errmsg());
+    ok = ra == WKSP_ERR_CORRUPT && kind == HDR_TRUTH && msg[0];
+  } else {
+    if (!check_first) first = hdr_alloc_free(w);
+    rc = wksp_check(w, note, sizeof note);
+    snprintf(msg, sizeof msg, "%s", rc ? wksp_errmsg() : note);
+    if (!rc) {
+      /* Repaired (or harmless): complete, every allocation intact, and
+       * allocating works; the first allocation already did. */
+      ok = !first && (!visible || note[0]) && !wksp_verify(w) && hdr_allocs_intact(w, h) && !hdr_alloc_free(w) &&
+           !wksp_verify(w);
+    } else {
+      /* Not repairable: a clear CORRUPT, and every later call a documented
+       * code, never a crash. */
+      uint64_t t;
+      wksp_usage_t u;
+      int ra2 = hdr_alloc_free(w), rf = wksp_free(w, h->allocs[0].gaddr_lo), rv = wksp_verify(w);
+      int rt = wksp_tag(w, h->allocs[1].gaddr_lo, &t), ru = wksp_usage(w, NULL, 0, &u);
+      ok = rc == WKSP_ERR_CORRUPT && kind != HDR_DERIVED && msg[0] && documented(first) && documented(ra2) &&
+           (rf == WKSP_ERR_CORRUPT || rf == WKSP_ERR_INVAL) && rv == WKSP_ERR_CORRUPT &&
+           (rt == WKSP_ERR_CORRUPT || !rt) && (ru == WKSP_ERR_CORRUPT || !ru);
+    }
+    wksp_detach(w);
+  }
+  ok = ok && hdr_bytes_intact(h);
+  if (!ok)
+    fprintf(stderr, "header byte %zu (%s) = 0x%02x, %s first: attach %d, first alloc %d, check %d, damage %s: %s\n",
+            off, kind == HDR_TRUTH ? "truth" : kind == HDR_DERIVED ? "derived" : "lock", v,
+            check_first ? "check" : "alloc", ra, first, rc, visible ? "visible" : "not seen", msg);
+  return ok ? 0 : -1;
+}
+
+/* Every byte of the header, set to 0x00 and 0xff and with each of its bits
+ * flipped (skipping values it already has): no crash and no undefined
+ * behaviour (run under SAN=1 too); damage to derived state is repaired by
+ * the recovery path, whether the first call after it allocates (which must
+ * work) or is wksp_check (which says what it repaired, never "ok" for
+ * damage a read-only verify sees), with every allocation intact; damage to
+ * the truth gives a clear CORRUPT (or is harmless), never a silent change.  The lock word (the first 4 bytes of
+ * the mutex) is left out: a value there reads as a live holder, and
+ * pthread_mutex_lock waits for it as it would for one. */
+static void test_header_every_byte(void) {
+  hdr_case_t h = {0};
+  CHECK_OK(wksp_new_named("hdr", 1u << 20, WKSP_PAGE_NORMAL, 0600, 5, HDR_PART_MAX));
+  wksp_t *w;
+  CHECK_OK(wksp_attach("hdr", 0, &w));
+  uint64_t g[HDR_ALLOCS];
+  for (int i = 0; i < HDR_ALLOCS; i++) CHECK_OK(wksp_alloc(w, 64, 1000 + 300 * (uint64_t)i, 1 + (uint64_t)i % 4, &g[i]));
+  CHECK_OK(wksp_free(w, g[3]));
+  CHECK_OK(wksp_free(w, g[7]));
+  uint64_t tags[4] = {1, 2, 3, 4};
+  CHECK_OK(wksp_tag_query(w, tags, 4, h.allocs, HDR_PART_MAX, &h.nallocs));
+  for (size_t i = 0; i < h.nallocs; i++)
+    for (uint64_t a = h.allocs[i].gaddr_lo; a < h.allocs[i].gaddr_hi; a++) ((uint8_t *)w)[a] = (uint8_t)(a * 13 + i);
+  CHECK_OK(wksp_detach(w));
+  CHECK_OK(wksp_shmem_join("hdr", 1, &h.mem, &h.sz));
+  h.image = malloc(h.sz);
+  CHECK(h.image);
+  memcpy(h.image, h.mem, h.sz);
+  size_t lock_word = offsetof(struct wksp, lock), fails = 0, cases = 0;
+  for (size_t off = 0; off < WKSP_HDR_SZ; off++) {
+    if (off >= lock_word && off < lock_word + 4) continue;
+    uint8_t orig = h.image[off], vals[10] = {0x00, 0xff};
+    for (int b = 0; b < 8; b++) vals[2 + b] = (uint8_t)(orig ^ (1u << b));
+    for (int k = 0; k < 10; k++) {
+      if (vals[k] == orig) continue;
+      cases += 2;
+      fails += (hdr_one(&h, off, vals[k], 1) != 0) + (hdr_one(&h, off, vals[k], 0) != 0);
+    }
+  }
+  memcpy(h.mem, h.image, h.sz);
+  free(h.image);
+  CHECK_OK(wksp_shmem_leave(h.mem));
+  CHECK_OK(wksp_attach("hdr", 0, &w));
+  CHECK_OK(wksp_verify(w));
+  CHECK_OK(wksp_detach(w));
+  CHECK_OK(wksp_delete_named("hdr"));
+  if (fails) fprintf(stderr, "%zu of %zu damaged headers handled wrongly\n", fails, cases);
+  CHECK_EQ(fails, 0);
+  CHECK(cases > 2000);
+}
+
 /* Deleting removes the name; an attachment keeps working until detached. */
 static void test_delete_while_attached(void) {
   wksp_t *w;
@@ -411,6 +711,9 @@ int main(void) {
   TEST_RUN(test_new_named_failures);
   TEST_RUN(test_attach_not_workspace);
   TEST_RUN(test_delete_while_attached);
+  TEST_RUN(test_new_killed_midway);
+  TEST_RUN(test_delete_region);
+  TEST_RUN(test_header_every_byte);
   TEST_RUN(test_anon_workspace);
   TEST_RUN(test_map_unmap);
   TEST_RUN(test_attach_across_fork);

@@ -314,8 +314,8 @@ static void test_verify_detects(void) {
   struct {
     void *p;
     size_t sz;
-  } f[] = {{&rec[1].hi, 8}, {&rec[2].next, 4}, {&rec[3].prev, 4}, {&w->used_root, 4},
-           {&w->bins, 4}, {&w->idle_top, 4}, {&rec[2].left, 4}, {&rec[15].lo, 8}, {&rec[3].parent, 4}};
+  } f[] = {{&rec[1].hi, 8}, {&rec[2].next, 4}, {&rec[3].prev, 4}, {&rec[2].left, 4}, {&rec[15].lo, 8},
+           {&rec[3].parent, 4}};
   for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
     uint8_t save[8];
     memcpy(save, f[k].p, f[k].sz);
@@ -325,6 +325,95 @@ static void test_verify_detects(void) {
     memcpy(f[k].p, save, f[k].sz);
     CHECK_OK(wksp_verify(w));
   }
+  /* The header's derived fields are checked at every lock and rebuilt
+   * before use; wksp_check says which one it found wrong. */
+  struct {
+    uint32_t *p;
+    const char *what;
+  } hf[] = {{&w->used_root, "used treap root"}, {&w->bins, "free index geometry"}, {&w->idle_top, "idle stack top"}};
+  for (size_t k = 0; k < sizeof hf / sizeof hf[0]; k++) {
+    char note[WKSP_NOTE_MAX];
+    *hf[k].p = 0x17171717;
+    CHECK_OK(wksp_check(w, note, sizeof note));
+    CHECK(strstr(note, hf[k].what) && strstr(note, "rebuilt from the partition records"));
+    CHECK_OK(wksp_check(w, note, sizeof note));
+    CHECK(!strcmp(note, ""));
+    *hf[k].p = 0x17171717;
+    CHECK_OK(wksp_verify(w)); /* a writable verify locks: repaired first */
+  }
+}
+
+/* wksp_check repairs derived damage the lock does not see (the treaps'
+ * links, a seed they do not match) and says what it found; damage to the
+ * records themselves is CORRUPT, naming both findings, with nothing
+ * changed. */
+static void test_check_repairs(void) {
+  wksp_t *w = wksp_make(16, 1 << 16);
+  CHECK(w);
+  uint64_t g[5];
+  for (int i = 0; i < 5; i++) CHECK_OK(wksp_alloc(w, 64, 100 + (uint64_t)i, 1 + (uint64_t)i, &g[i]));
+  char note[WKSP_NOTE_MAX] = "stale";
+  CHECK_OK(wksp_check(w, note, sizeof note));
+  CHECK(!strcmp(note, ""));
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint32_t u = wksp_private_used_find(w, g[2]);
+  CHECK(u != WKSP_IDX_NULL);
+  rec[u].left = 9;
+  CHECK_OK(wksp_check(w, note, sizeof note));
+  CHECK(strstr(note, "verify: ") && strstr(note, "rebuilt from the partition records"));
+  CHECK_OK(wksp_verify(w));
+  CHECK_OK(wksp_check(w, NULL, 0));
+  /* A note longer than its buffer is cut. */
+  rec[u].left = 9;
+  CHECK_OK(wksp_check(w, note, 12));
+  CHECK_EQ(strlen(note), 11);
+
+  uint64_t t;
+  CHECK_OK(wksp_tag(w, g[2], &t));
+  CHECK_EQ(t, 3);
+  u = wksp_private_used_find(w, g[3]);
+  rec[u].hi += 8; /* overlaps the next partition: the truth is damaged */
+  size_t meta = wksp_gaddr_lo(w);
+  uint8_t *copy = malloc(meta);
+  CHECK(copy);
+  memcpy(copy, w, meta);
+  strcpy(note, "kept");
+  int r = wksp_check(w, note, sizeof note);
+  int same = !memcmp(copy, w, meta);
+  free(copy);
+  CHECK_EQ(r, WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "cannot rebuild it") && strstr(wksp_errmsg(), "overlaps"));
+  CHECK(!strcmp(note, "")); /* cleared, not filled on failure */
+  CHECK(same);
+  rec[u].hi -= 8;
+  CHECK_OK(wksp_check(w, note, sizeof note));
+  CHECK_ERR(wksp_check(NULL, note, sizeof note), WKSP_ERR_INVAL);
+}
+
+/* The journal bit set by damage (no bulk operation running) is not
+ * replayed: the shadows hold the free index then, and replaying it would
+ * overwrite every record.  (That a real committed journal still is: the
+ * kill tests, test_wksp_kill.c, at WKSP_HOOK_BULK_COMMIT and _APPLY.) */
+static void test_journal_bit_damage(void) {
+  wksp_t *w = wksp_make(32, 1 << 16);
+  CHECK(w);
+  uint64_t g[10];
+  for (int i = 0; i < 10; i++) CHECK_OK(wksp_alloc(w, 64, 300 + (uint64_t)i, 1 + (uint64_t)i % 3, &g[i]));
+  CHECK_OK(wksp_free(w, g[4]));
+  wksp_part_t before[32], after[32];
+  size_t nb, na;
+  CHECK_OK(wksp_part_list(w, before, 32, &nb));
+  for (uint32_t flags = WKSP_GEN_JOURNAL; flags <= WKSP_GEN_FLAGS; flags++) {
+    if (!(flags & WKSP_GEN_JOURNAL)) continue;
+    w->gen |= flags;
+    char note[WKSP_NOTE_MAX];
+    CHECK_OK(wksp_check(w, note, sizeof note));
+    CHECK(strstr(note, "left unfinished") && !strstr(note, "bulk operation completed"));
+    CHECK_OK(wksp_part_list(w, after, 32, &na));
+    CHECK_EQ(na, nb);
+    CHECK(!memcmp(before, after, nb * sizeof *before));
+  }
+  CHECK_OK(wksp_verify(w));
 }
 
 /* Equal-size holes share a same-size list; damage to it is found, and the
@@ -572,8 +661,8 @@ static void test_rebuild(void) {
   /* Scramble derived data; rebuild restores it without touching allocations. */
   wksp_rec_t *rec = wksp_private_rec(w);
   for (int i = 0; i < 32; i++) rec[i].left = rec[i].right = rec[i].prev = rec[i].next = 7;
+  CHECK_ERR(wksp_private_verify(w, "test"), WKSP_ERR_CORRUPT); /* without the lock, which would repair */
   w->used_root = w->bins = w->idle_top = 3;
-  CHECK_ERR(wksp_verify(w), WKSP_ERR_CORRUPT);
   CHECK_OK(wksp_rebuild(w, 1234));
   CHECK_EQ(wksp_seed(w), 1234);
   CHECK_OK(wksp_verify(w));
@@ -777,6 +866,8 @@ int main(void) {
   TEST_RUN(test_part_find);
   TEST_RUN(test_home_slots);
   TEST_RUN(test_verify_detects);
+  TEST_RUN(test_check_repairs);
+  TEST_RUN(test_journal_bit_damage);
   TEST_RUN(test_same_size_list);
   TEST_RUN(test_self_repair);
   TEST_RUN(test_garbage_no_crash);
