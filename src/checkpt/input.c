@@ -1,14 +1,17 @@
-/* Opening a checkpoint for reading: map regular files, spool pipes to an
- * unnamed temporary file when the caller needs random access. */
+/* Opening a checkpoint for reading.  A regular file is read with pread(2),
+ * never mapped: a file shortened while it is read must give an error, not
+ * SIGBUS, and copying from the page cache into buffers each thread reuses
+ * is cheaper than faulting the file in page by page.  A pipe that must be
+ * read at random is first spooled into an unnamed temporary file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "frame/frame_private.h"
 #include "util/err.h"
 
 long wksp_private_ckpt_read_full(int fd, void *buf, size_t sz) {
@@ -46,29 +49,50 @@ static int write_full(int fd, const void *buf, size_t sz) {
   return 0;
 }
 
-/* Maps fd's bytes [pos, size) read-only. */
-static int map_fd(ckpt_input_t *in, int fd, uint64_t pos, uint64_t size, int populate) {
-  if (pos > size) pos = size;
-  in->sz = size - pos;
-  if (!size) {
-    static const uint8_t empty[1];
-    in->mem = empty;
+/* ---- reading a random-access input ------------------------------------------------ */
+
+/* The message of a file that is now shorter than when it was opened. */
+static int shrank(const ckpt_input_t *in, uint64_t now) {
+  return wksp_err(WKSP_ERR_CORRUPT, 0,
+                  "file truncated while reading: %s is now %llu bytes, expected %llu", in->label,
+                  (unsigned long long)now, (unsigned long long)(in->base + in->sz));
+}
+
+int wksp_private_ckpt_input_changed(const ckpt_input_t *in, int rc) {
+  struct stat st;
+  if (!rc || in->rfd < 0 || fstat(in->rfd, &st) || (uint64_t)st.st_size >= in->base + in->sz)
+    return rc;
+  return shrank(in, (uint64_t)st.st_size);
+}
+
+int wksp_private_ckpt_input_read(const ckpt_input_t *in, void *buf, uint64_t n, uint64_t off) {
+  if (off > in->sz || n > in->sz - off)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated: %llu bytes at offset %llu, the file has %llu",
+                    in->label, (unsigned long long)n, (unsigned long long)off,
+                    (unsigned long long)in->sz);
+  if (in->mem) {
+    memcpy(buf, in->mem + off, n);
     return WKSP_SUCCESS;
   }
-  if (size > (uint64_t)SIZE_MAX)
-    return wksp_err(WKSP_ERR_FAIL, 0, "%s: file of %llu bytes is too large to map", in->label,
-                    (unsigned long long)size);
-  /* populate: a spooled stream, which is read whole (one call instead of
-   * a fault per page); files are mapped lazily (listings read only the
-   * commands; restores say MADV_SEQUENTIAL first). */
-  void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
-  if (m == MAP_FAILED) return wksp_err(WKSP_ERR_FAIL, errno, "%s: mmap", in->label);
-  in->map = m;
-  in->map_sz = (size_t)size;
-  in->map_fd = fd;
-  in->mem = (const uint8_t *)m + pos;
+  long got = wksp_private_ckpt_read_full_at(in->rfd, buf, n, in->base + off);
+  if (got < 0)
+    return wksp_err(WKSP_ERR_FAIL, errno, "%s: read of %llu bytes at offset %llu", in->label,
+                    (unsigned long long)n, (unsigned long long)off);
+  if ((uint64_t)got < n) return shrank(in, in->base + off + (uint64_t)got);
   return WKSP_SUCCESS;
 }
+
+int wksp_private_ckpt_input_reader(const ckpt_input_t *in, wksp_frame_reader_t **r) {
+  return in->mem ? wksp_frame_reader_init_mem(r, in->mem, in->sz)
+                 : wksp_private_frame_reader_init_pread(r, in->rfd, in->base, in->sz);
+}
+
+void wksp_private_ckpt_input_sequential(const ckpt_input_t *in) {
+  if (in->rfd >= 0) /* only a hint: errors ignored */
+    posix_fadvise(in->rfd, (off_t)in->base, (off_t)in->sz, POSIX_FADV_SEQUENTIAL);
+}
+
+/* ---- spooling a stream --------------------------------------------------------------- */
 
 static int tmp_dir_open(int *out) {
   const char *dir = getenv("TMPDIR");
@@ -120,11 +144,10 @@ int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t p
     }
   }
   free(buf);
-  buf = NULL;
-  rc = map_fd(in, tfd, 0, total, 1);
-  if (rc) goto fail;
   if (in->own_fd >= 0) close(in->own_fd);
-  in->own_fd = tfd;
+  in->own_fd = in->rfd = tfd;
+  in->base = 0;
+  in->sz = total;
   return WKSP_SUCCESS;
 fail:
   free(buf);
@@ -136,7 +159,7 @@ int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, con
                                  int flags) {
   memset(in, 0, sizeof *in);
   in->own_fd = -1;
-  in->map_fd = -1;
+  in->rfd = -1;
   in->fd = fd;
   in->label = label ? label : path ? path : "-";
   if (path) {
@@ -152,9 +175,10 @@ int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, con
   }
   if (S_ISREG(st.st_mode)) {
     off_t pos = path ? 0 : lseek(fd, 0, SEEK_CUR);
-    if (pos < 0) pos = 0;
-    rc = map_fd(in, fd, (uint64_t)pos, (uint64_t)st.st_size, flags & CKPT_IN_POPULATE);
-    if (rc) goto fail;
+    if (pos < 0 || pos > st.st_size) pos = pos < 0 ? 0 : st.st_size;
+    in->rfd = fd;
+    in->base = (uint64_t)pos;
+    in->sz = (uint64_t)(st.st_size - pos);
     return WKSP_SUCCESS;
   }
   if (!(flags & CKPT_IN_NEED_MEM)) return WKSP_SUCCESS;
@@ -166,15 +190,9 @@ fail:
   return rc;
 }
 
-void wksp_private_ckpt_input_sequential(const ckpt_input_t *in) {
-  if (in->map) madvise(in->map, in->map_sz, MADV_SEQUENTIAL); /* only a hint: errors ignored */
-}
-
 void wksp_private_ckpt_input_fini(ckpt_input_t *in) {
-  if (in->map) munmap(in->map, in->map_sz);
   if (in->own_fd >= 0) close(in->own_fd);
-  in->map = NULL;
-  in->mem = NULL;
   in->own_fd = -1;
-  in->map_fd = -1;
+  in->rfd = -1;
+  in->mem = NULL;
 }

@@ -734,7 +734,7 @@ int wksp_private_ckpt_restore_stream(wksp_t *w, ckpt_input_t *in, const wksp_res
   }
   if (spool) {
     int rc = wksp_private_ckpt_input_spool(in, hdr, (size_t)n);
-    return rc ? rc : wksp_private_ckpt_restore_mem(w, in, o);
+    return rc ? rc : wksp_private_ckpt_restore_random(w, in, o);
   }
   stream_t st = {.w = w, .what = in->label, .o = o, .hdr = h, .base_off = STREAM_BASE};
   st.vol_off = malloc(2 * CKPT_CGROUP_MAX * sizeof *st.vol_off);

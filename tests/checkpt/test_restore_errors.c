@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 
 static char path[256];
 
@@ -102,7 +104,7 @@ static uint64_t trunc_points(const uint8_t *b, uint64_t sz, uint64_t *out) {
   for (uint64_t i = 0; i <= 16; i++) out[n++] = i;
   static const uint64_t fixed[] = {79, 80, 81, 223, 224, 225};
   for (size_t i = 0; i < 6; i++) out[n++] = fixed[i];
-  ckpt_input_t in = {.mem = b, .sz = sz, .fd = -1, .own_fd = -1, .label = "x"};
+  ckpt_input_t in = ckpt_input_mem(b, sz, "x");
   ckpt_scan_t s;
   if (!wksp_private_ckpt_scan(&s, &in)) {
     for (uint64_t g = 0; g < s.info.cgroup_cnt && n < 200; g++)
@@ -270,7 +272,7 @@ static void test_overlap_detected_up_front(void) {
   uint64_t sz = 0;
   uint8_t *b = make_ckpt(2, &sz);
   CHECK(b);
-  ckpt_input_t in = {.mem = b, .sz = sz, .fd = -1, .own_fd = -1, .label = "x"};
+  ckpt_input_t in = ckpt_input_mem(b, sz, "x");
   ckpt_scan_t s;
   CHECK_OK(wksp_private_ckpt_scan(&s, &in));
   CHECK(s.info.cgroup_cnt >= 2);
@@ -292,6 +294,112 @@ static void test_overlap_detected_up_front(void) {
   free(b);
 }
 
+/* ---- a file truncated while it is read ------------------------------------------
+ *
+ * The file is truncated at a moment the test controls, after the structure
+ * was validated and before the data is read: a restore's first write into
+ * the target (taking its lock) hits a read-only header page, and the
+ * SIGSEGV handler truncates the file, makes the page writable and lets the
+ * write go on; a listing's first output reaches a thread that truncates
+ * the file before reading more.  Each runs in a child, whose death by a
+ * signal (SIGBUS when the file was mapped) is a failure. */
+
+static int trunc_fd = -1;
+static off_t trunc_to;
+static void *trunc_page;
+
+static void trunc_on_write(int sig, siginfo_t *si, void *uc) {
+  (void)sig, (void)uc;
+  uintptr_t a = (uintptr_t)si->si_addr, pg = (uintptr_t)trunc_page;
+  if (a < pg || a >= pg + 4096) abort(); /* a real fault */
+  if (ftruncate(trunc_fd, trunc_to) || mprotect(trunc_page, 4096, PROT_READ | PROT_WRITE)) abort();
+}
+
+static uint8_t *make_big_ckpt(int style, uint64_t *sz) {
+  wksp_t *src = ws_new("src", 1, 1024, 8 << 20);
+  uint64_t rng = 77;
+  /* random bytes (LZ4 cannot shrink them) in many cgroup frames */
+  for (int k = 0; k < 300; k++) {
+    uint64_t g, lo, hi;
+    if (wksp_alloc_at_least(src, 0, 4096 + test_rng(&rng) % 16384, 1 + k, &g, &lo, &hi)) break;
+    uint8_t *b = wksp_laddr(src, lo);
+    for (uint64_t i = 0; i < hi - lo; i++) b[i] = (uint8_t)test_rng(&rng);
+  }
+  snprintf(path, sizeof path, "/tmp/wksp-test-rerr-%d.ckpt", (int)getpid());
+  unlink(path);
+  uint8_t *b = NULL;
+  if (!wksp_checkpt(src, path, &(wksp_checkpt_opts_t){.style = style}))
+    b = (uint8_t *)vec_slurp(path, (size_t *)sz);
+  ws_free(src);
+  return b;
+}
+
+/* Child: restores path into a fresh target whose lock word's page is
+ * read-only; exits 0 when the restore failed cleanly because of the
+ * truncation. */
+static int child_restore(uint32_t threads) {
+  wksp_t *w = ws_new("target", 1, 1024, 8 << 20);
+  refill(w);
+  trunc_page = w; /* the header, where the lock is */
+  struct sigaction sa = {.sa_sigaction = trunc_on_write, .sa_flags = SA_SIGINFO};
+  if (!w || sigaction(SIGSEGV, &sa, NULL) || mprotect(trunc_page, 4096, PROT_READ)) return 2;
+  int rc = wksp_restore(w, path, &(wksp_restore_opts_t){.seed = 5, .threads = threads});
+  const char *msg = wksp_errmsg();
+  uint64_t n = 1;
+  free(ws_allocs(w, &n));
+  fprintf(stderr, "restore (%u thread(s)) of a file truncated while read: rc %d: %s\n", threads, rc, msg);
+  return !(rc == WKSP_ERR_CORRUPT && strstr(msg, "file truncated while reading") &&
+           strstr(msg, "(target reset to empty)") && !wksp_verify(w) && n == 0);
+}
+
+static void *trunc_on_output(void *arg) {
+  int fd = *(int *)arg;
+  char c;
+  if (read(fd, &c, 1) != 1 || ftruncate(trunc_fd, trunc_to)) abort();
+  while (read(fd, &c, 1) > 0) {
+  }
+  return NULL;
+}
+
+/* Child: prints path at level 5 into a pipe whose first byte of output
+ * truncates the file. */
+static int child_print(void) {
+  int p[2];
+  pthread_t th;
+  if (pipe(p) || pthread_create(&th, NULL, trunc_on_output, &p[0])) return 2;
+  int rc = wksp_checkpt_print(p[1], path, 5);
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", wksp_errmsg());
+  close(p[1]);
+  pthread_join(th, NULL);
+  fprintf(stderr, "print -v 5 of a file truncated while read: rc %d: %s\n", rc, msg);
+  return !(rc == WKSP_ERR_CORRUPT && strstr(msg, "file truncated while reading"));
+}
+
+static void test_truncated_while_reading(void) {
+  for (int style = 2; style <= 3; style++)
+    for (int what = 0; what < 3; what++) {
+      uint64_t sz = 0;
+      uint8_t *b = make_big_ckpt(style, &sz);
+      CHECK(b && sz > (2u << 20));
+      free(b);
+      trunc_fd = open(path, O_RDWR);
+      CHECK(trunc_fd >= 0);
+      trunc_to = (off_t)(sz / 3);
+      fflush(stderr);
+      pid_t pid = fork();
+      if (!pid) _exit(what == 2 ? child_print() : child_restore(1 + what));
+      int st = 0;
+      CHECK_EQ(waitpid(pid, &st, 0), pid);
+      close(trunc_fd);
+      unlink(path);
+      if (!WIFEXITED(st))
+        fprintf(stderr, "v%d %s: killed by signal %d\n", style, what == 2 ? "print" : "restore",
+                WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+      CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* readers that stop early close their pipe */
   TEST_RUN(test_truncate_v2);
@@ -301,5 +409,6 @@ int main(void) {
   TEST_RUN(test_corrupt_v3_verify_first);
   TEST_RUN(test_corrupt_vectors);
   TEST_RUN(test_overlap_detected_up_front);
+  TEST_RUN(test_truncated_while_reading);
   return test_done();
 }
