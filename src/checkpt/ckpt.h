@@ -40,9 +40,14 @@ enum {
 };
 int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label,
                                  int flags);
-/* Spools stream in->fd, whose first pre_sz bytes the caller already
- * consumed (pre), into an unnamed temporary file in $TMPDIR (else /tmp),
- * which becomes the input.  FAIL on read / write errors. */
+/* Spools stream in->fd, whose first pre_sz (<= CKPT_PREVIEW_MAX) bytes the
+ * caller already consumed (pre), into an unnamed temporary file in $TMPDIR
+ * (else /tmp), which becomes the input.  The head is checked first
+ * (wksp_private_ckpt_head: CORRUPT, nothing written, for what is not a
+ * checkpoint); v2: CORRUPT as soon as the stream is longer than its header
+ * allows; v1: reading stops there (what follows the terminator is never
+ * read).  FAIL (ENOSPC) before the spool would leave less than 1/32 of its
+ * filesystem (at most 64 MiB) free; FAIL on read / write errors. */
 int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz);
 void wksp_private_ckpt_input_fini(ckpt_input_t *in);
 /* Reads bytes [off, off + n) of a random-access input into buf.  CORRUPT
@@ -73,6 +78,30 @@ int wksp_private_ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *ou
                                  const char *what);
 int wksp_private_ckpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out,
                                   const char *what);
+/* The first n (<= CKPT_PREVIEW_MAX; fewer only if that is all there is)
+ * bytes p of a checkpoint: *pv as preview, and *max_sz the most bytes a
+ * checkpoint with that header can have (the ckpt_*_max_sz below).  CORRUPT
+ * naming `what`: "not a wksp checkpoint: bad magic 0x... (expected 0x...)",
+ * or the header field that is wrong. */
+int wksp_private_ckpt_head(const uint8_t *p, size_t n, const char *what, wksp_preview_t *pv,
+                           uint64_t *max_sz);
+
+/* ---- limits ------------------------------------------------------------------
+ * Beyond FORMAT.md, a checkpoint of source geometry (part_max, data_max)
+ * holds at most part_max allocations (each needs a partition record of
+ * the source) and at most ckpt_frames_max(part_max) cgroup frames in all
+ * and as many volumes (the reference writes one volume of at most 1024
+ * frames; a writer that splits volumes needs no more than a frame per
+ * allocation).  Readers enforce them (CORRUPT), and with them its size has
+ * a bound: the sizes of header, info (at most 64 KiB of strings), every
+ * command, data_max bytes of allocations, appendices and footer, with
+ * LZ4's worst-case expansion of each chunk (LZ4_COMPRESSBOUND) for v3.
+ * (Saturated at UINT64_MAX.) */
+static inline uint64_t ckpt_frames_max(uint64_t part_max) {
+  return part_max > CKPT_CGROUP_MAX ? part_max : CKPT_CGROUP_MAX;
+}
+uint64_t wksp_private_ckpt_v2_max_sz(uint64_t part_max, uint64_t data_max, int frame_style);
+uint64_t wksp_private_ckpt_v1_max_sz(uint64_t part_max, uint64_t data_max);
 
 /* ---- scan (scan.c): the whole structure of a random-access checkpoint ----------- */
 typedef struct {
@@ -153,7 +182,8 @@ int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t th
 /* ---- restore (restore.c, stream.c) ---------------------------------------- */
 
 /* Random-access path: validate, lock, check the fit, decode, replace (restore.c). */
-int wksp_private_ckpt_restore_random(wksp_t *w, const ckpt_input_t *in, const wksp_restore_opts_t *o);
+int wksp_private_ckpt_restore_random(wksp_t *w, const ckpt_input_t *in,
+                                     const wksp_restore_opts_t *o);
 /* Stream path (stream.c); may spool in and go to the random-access path. */
 int wksp_private_ckpt_restore_stream(wksp_t *w, ckpt_input_t *in, const wksp_restore_opts_t *o);
 /* FULL with advice when a range of parts[0..cnt) (ascending) lies outside

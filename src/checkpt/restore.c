@@ -360,13 +360,15 @@ static int restore_locked(wksp_t *w, const ckpt_input_t *in, const ckpt_scan_t *
   if (rc) {
     wksp_private_reset(w, o->seed); /* already empty unless replace half-failed */
     /* (FAIL with an errno is a read error; without, bad bytes) */
-    return wksp_private_ckpt_after_reset(rc == WKSP_ERR_FAIL && !wksp_errno() ? WKSP_ERR_CORRUPT : rc);
+    return wksp_private_ckpt_after_reset(rc == WKSP_ERR_FAIL && !wksp_errno() ? WKSP_ERR_CORRUPT
+                                                                              : rc);
   }
   if (o->progress) o->progress(s->info.alloc_sz, s->info.alloc_sz, o->progress_ctx);
   return WKSP_SUCCESS;
 }
 
-int wksp_private_ckpt_restore_random(wksp_t *w, const ckpt_input_t *in, const wksp_restore_opts_t *o) {
+int wksp_private_ckpt_restore_random(wksp_t *w, const ckpt_input_t *in,
+                                     const wksp_restore_opts_t *o) {
   ckpt_scan_t s;
   int rc = wksp_private_ckpt_scan(&s, in);
   if (rc) return rc;

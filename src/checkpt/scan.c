@@ -350,6 +350,20 @@ static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
   return WKSP_SUCCESS;
 }
 
+/* Footer counts within the limits of ckpt.h (the walk then checks that
+ * they are the real ones). */
+static int v2_limits(const v2_t *v) {
+  const ckpt_ftr_t *f = &v->s->ftr;
+  uint64_t pmax = v->s->hdr.part_max, fmax = ckpt_frames_max(pmax);
+  if (f->alloc_cnt <= pmax && f->cgroup_cnt <= fmax && f->volume_cnt <= fmax) return WKSP_SUCCESS;
+  return wksp_err(WKSP_ERR_CORRUPT, 0,
+                  "%s: footer counts %llu allocations, %llu cgroup frames, %llu volumes: at most "
+                  "part_max %llu allocations and %llu frames or volumes for this source",
+                  v->what, (unsigned long long)f->alloc_cnt, (unsigned long long)f->cgroup_cnt,
+                  (unsigned long long)f->volume_cnt, (unsigned long long)pmax,
+                  (unsigned long long)fmax);
+}
+
 static int v2_scan(ckpt_scan_t *s, const ckpt_input_t *in, const uint8_t head[CKPT_HDR_SZ]) {
   v2_t v = {.s = s, .in = in, .sz = in->sz, .what = in->label};
   cg_t *cg = NULL;
@@ -361,6 +375,7 @@ static int v2_scan(ckpt_scan_t *s, const ckpt_input_t *in, const uint8_t head[CK
   if (rc) goto out;
   wksp_private_ckpt_ftr_decode(&s->ftr, ftr);
   rc = wksp_private_ckpt_ftr_check(&s->ftr, &s->hdr, v.sz, v.what);
+  if (!rc) rc = v2_limits(&v);
   if (!rc) rc = v2_volumes(&v, info_end, &cg, &n);
   if (!rc) rc = v2_cgroups(&v, cg, n);
   if (rc) goto out;
@@ -378,14 +393,16 @@ out:
 int wksp_private_ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
   memset(s, 0, sizeof *s);
   uint8_t head[CKPT_PREVIEW_MAX];
-  uint64_t n = in->sz < sizeof head ? in->sz : sizeof head;
-  if (n < 12)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: only %llu bytes, not a checkpoint", in->label,
-                    (unsigned long long)in->sz);
+  uint64_t n = in->sz < sizeof head ? in->sz : sizeof head, max_sz = 0;
+  wksp_preview_t pv;
   int rc = wksp_private_ckpt_input_read(in, head, n, 0);
-  if (!rc)
-    rc = n >= CKPT_HDR_SZ && ckpt_ld64(head) == CKPT_MAGIC ? v2_scan(s, in, head)
-                                                            : wksp_private_ckpt_v1_scan(s, in);
+  if (!rc) rc = wksp_private_ckpt_head(head, (size_t)n, in->label, &pv, &max_sz);
+  /* (a v1 checkpoint ends at its terminator: what follows is not read) */
+  if (!rc && pv.style == 2 && in->sz > max_sz)
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0,
+                  "%s: longer than a checkpoint of this geometry can be (%llu bytes)", in->label,
+                  (unsigned long long)max_sz);
+  if (!rc) rc = pv.style == 2 ? v2_scan(s, in, head) : wksp_private_ckpt_v1_scan(s, in);
   if (rc) wksp_private_ckpt_scan_fini(s);
   return wksp_private_ckpt_input_changed(in, rc);
 }

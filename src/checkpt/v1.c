@@ -166,6 +166,10 @@ static int v1_allocs(ckpt_scan_t *s, v1_rd_t *r) {
     if (sz > r->sz - r->at)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 allocation at offset %llu truncated", r->what,
                       (unsigned long long)at);
+    if (n == s->info.pv.part_max) /* a limit of ckpt.h */
+      return wksp_err(WKSP_ERR_CORRUPT, 0,
+                      "%s: v1 allocation at offset %llu: more allocations than part_max %llu",
+                      r->what, (unsigned long long)at, (unsigned long long)s->info.pv.part_max);
     rc = v1_grow(s, &cap, n, r->what);
     if (rc) return rc;
     s->file_parts[n] = (wksp_part_t){.gaddr_lo = lo, .gaddr_hi = lo + sz, .tag = tag};

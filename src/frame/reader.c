@@ -446,7 +446,7 @@ static int seek_fd(wksp_frame_reader_t *r, uint64_t off) {
 static int seek_pread(wksp_frame_reader_t *r, uint64_t off) {
   if (off > r->src_sz)
     return wksp_err(WKSP_ERR_FAIL, 0,
-                    "wksp_frame_reader_seek: offset %lu is past the end of the checkpoint (%lu bytes)",
+                    "wksp_frame_reader_seek: offset %lu is past the end of the input (%lu bytes)",
                     (unsigned long)off, (unsigned long)r->src_sz);
   uint64_t buf_start = r->off - r->rlo;
   if (off >= buf_start && off <= r->off + (r->rhi - r->rlo)) {

@@ -88,11 +88,7 @@ static uint8_t *make_ckpt(int style, uint64_t *sz) {
   uint64_t rng = 1234;
   ws_fill(src, 150, 30000, 1, &rng);
   snprintf(path, sizeof path, "/tmp/wksp-test-rerr-%d.ckpt", (int)getpid());
-  unlink(path);
-  wksp_checkpt_opts_t o = {.style = style};
-  uint8_t *b = NULL;
-  if (!wksp_checkpt(src, path, &o)) b = (uint8_t *)vec_slurp(path, (size_t *)sz);
-  unlink(path);
+  uint8_t *b = ws_ckpt_bytes(src, style, path, sz);
   ws_free(src);
   return b;
 }
@@ -326,10 +322,7 @@ static uint8_t *make_big_ckpt(int style, uint64_t *sz) {
     for (uint64_t i = 0; i < hi - lo; i++) b[i] = (uint8_t)test_rng(&rng);
   }
   snprintf(path, sizeof path, "/tmp/wksp-test-rerr-%d.ckpt", (int)getpid());
-  unlink(path);
-  uint8_t *b = NULL;
-  if (!wksp_checkpt(src, path, &(wksp_checkpt_opts_t){.style = style}))
-    b = (uint8_t *)vec_slurp(path, (size_t *)sz);
+  uint8_t *b = ws_ckpt_bytes(src, style, path, sz);
   ws_free(src);
   return b;
 }
@@ -347,7 +340,8 @@ static int child_restore(uint32_t threads) {
   const char *msg = wksp_errmsg();
   uint64_t n = 1;
   free(ws_allocs(w, &n));
-  fprintf(stderr, "restore (%u thread(s)) of a file truncated while read: rc %d: %s\n", threads, rc, msg);
+  fprintf(stderr, "restore (%u thread(s)) of a file truncated while read: rc %d: %s\n", threads, rc,
+          msg);
   return !(rc == WKSP_ERR_CORRUPT && strstr(msg, "file truncated while reading") &&
            strstr(msg, "(target reset to empty)") && !wksp_verify(w) && n == 0);
 }
@@ -382,6 +376,7 @@ static void test_truncated_while_reading(void) {
       uint64_t sz = 0;
       uint8_t *b = make_big_ckpt(style, &sz);
       CHECK(b && sz > (2u << 20));
+      CHECK(!write_file(b, sz));
       free(b);
       trunc_fd = open(path, O_RDWR);
       CHECK(trunc_fd >= 0);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../test.h"
+#include "vec.h"
 #include "wksp/checkpt.h"
 #include "wksp/wksp.h"
 
@@ -108,6 +109,19 @@ static inline void sha256_hex(const void *b, uint64_t sz, char out[65]) {
   unsigned len = 32;
   EVP_Digest(b, sz, d, &len, EVP_sha256(), NULL);
   for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* The bytes (malloc'd, *sz of them) of a checkpoint of w in the given style,
+ * written to path and removed again; NULL on failure. */
+static inline uint8_t *ws_ckpt_bytes(wksp_t *w, int style, const char *path, uint64_t *sz) {
+  unlink(path);
+  size_t n = 0;
+  uint8_t *b = NULL;
+  if (!wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.style = style}))
+    b = (uint8_t *)vec_slurp(path, &n);
+  unlink(path);
+  *sz = n;
+  return b;
 }
 
 /* Pumps a buffer into a pipe from a thread (for pipe restores). */
