@@ -12,8 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 
 static char path[256];
 
@@ -291,25 +289,9 @@ static void test_overlap_detected_up_front(void) {
 }
 
 /* ---- a file truncated while it is read ------------------------------------------
- *
- * The file is truncated at a moment the test controls, after the structure
- * was validated and before the data is read: a restore's first write into
- * the target (taking its lock) hits a read-only header page, and the
- * SIGSEGV handler truncates the file, makes the page writable and lets the
- * write go on; a listing's first output reaches a thread that truncates
- * the file before reading more.  Each runs in a child, whose death by a
- * signal (SIGBUS when the file was mapped) is a failure. */
-
-static int trunc_fd = -1;
-static off_t trunc_to;
-static void *trunc_page;
-
-static void trunc_on_write(int sig, siginfo_t *si, void *uc) {
-  (void)sig, (void)uc;
-  uintptr_t a = (uintptr_t)si->si_addr, pg = (uintptr_t)trunc_page;
-  if (a < pg || a >= pg + 4096) abort(); /* a real fault */
-  if (ftruncate(trunc_fd, trunc_to) || mprotect(trunc_page, 4096, PROT_READ | PROT_WRITE)) abort();
-}
+ * (ws.h: after the structure was validated, before the data is read), in
+ * a child, whose death by a signal (SIGBUS when the file was mapped) is a
+ * failure. */
 
 static uint8_t *make_big_ckpt(int style, uint64_t *sz) {
   wksp_t *src = ws_new("src", 1, 1024, 8 << 20);
@@ -327,16 +309,15 @@ static uint8_t *make_big_ckpt(int style, uint64_t *sz) {
   return b;
 }
 
-/* Child: restores path into a fresh target whose lock word's page is
- * read-only; exits 0 when the restore failed cleanly because of the
- * truncation. */
+static off_t trunc_to;
+
+/* Child: restores path into a fresh target; 0 when the restore failed
+ * cleanly because of the truncation. */
 static int child_restore(uint32_t threads) {
   wksp_t *w = ws_new("target", 1, 1024, 8 << 20);
+  if (!w) return 2;
   refill(w);
-  trunc_page = w; /* the header, where the lock is */
-  struct sigaction sa = {.sa_sigaction = trunc_on_write, .sa_flags = SA_SIGINFO};
-  if (!w || sigaction(SIGSEGV, &sa, NULL) || mprotect(trunc_page, 4096, PROT_READ)) return 2;
-  int rc = wksp_restore(w, path, &(wksp_restore_opts_t){.seed = 5, .threads = threads});
+  int rc = ws_trunc_restore(w, path, trunc_to, &(wksp_restore_opts_t){.seed = 5, .threads = threads});
   const char *msg = wksp_errmsg();
   uint64_t n = 1;
   free(ws_allocs(w, &n));
@@ -346,28 +327,11 @@ static int child_restore(uint32_t threads) {
            strstr(msg, "(target reset to empty)") && !wksp_verify(w) && n == 0);
 }
 
-static void *trunc_on_output(void *arg) {
-  int fd = *(int *)arg;
-  char c;
-  if (read(fd, &c, 1) != 1 || ftruncate(trunc_fd, trunc_to)) abort();
-  while (read(fd, &c, 1) > 0) {
-  }
-  return NULL;
-}
-
-/* Child: prints path at level 5 into a pipe whose first byte of output
- * truncates the file. */
+/* Child: prints path at level 5, truncated at its first output. */
 static int child_print(void) {
-  int p[2];
-  pthread_t th;
-  if (pipe(p) || pthread_create(&th, NULL, trunc_on_output, &p[0])) return 2;
-  int rc = wksp_checkpt_print(p[1], path, 5);
-  char msg[1024];
-  snprintf(msg, sizeof msg, "%s", wksp_errmsg());
-  close(p[1]);
-  pthread_join(th, NULL);
-  fprintf(stderr, "print -v 5 of a file truncated while read: rc %d: %s\n", rc, msg);
-  return !(rc == WKSP_ERR_CORRUPT && strstr(msg, "file truncated while reading"));
+  int rc = ws_trunc_print(path, trunc_to, 5);
+  fprintf(stderr, "print -v 5 of a file truncated while read: rc %d: %s\n", rc, wksp_errmsg());
+  return !(rc == WKSP_ERR_CORRUPT && strstr(wksp_errmsg(), "file truncated while reading"));
 }
 
 static void test_truncated_while_reading(void) {
@@ -378,15 +342,12 @@ static void test_truncated_while_reading(void) {
       CHECK(b && sz > (2u << 20));
       CHECK(!write_file(b, sz));
       free(b);
-      trunc_fd = open(path, O_RDWR);
-      CHECK(trunc_fd >= 0);
       trunc_to = (off_t)(sz / 3);
       fflush(stderr);
       pid_t pid = fork();
       if (!pid) _exit(what == 2 ? child_print() : child_restore(1 + what));
       int st = 0;
       CHECK_EQ(waitpid(pid, &st, 0), pid);
-      close(trunc_fd);
       unlink(path);
       if (!WIFEXITED(st))
         fprintf(stderr, "v%d %s: killed by signal %d\n", style, what == 2 ? "print" : "restore",
