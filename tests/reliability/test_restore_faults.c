@@ -1,6 +1,6 @@
 /* Promise 3: restore never crashes and never hides damage it could see.
  *
- *  - Read faults (libfaultshim.so): every counted open / mmap / read /
+ *  - Read faults (libfaultshim.so): every counted open / pread / read /
  *    write (spool) call of a restore from a file, from a pipe and from a
  *    pipe with verify_first fails in turn with EIO, returns a short count,
  *    or fails with EINTR.
