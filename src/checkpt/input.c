@@ -181,7 +181,7 @@ int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t p
    * and the header bounds what is. */
   uint8_t head[CKPT_PREVIEW_MAX];
   size_t n = pre_sz < sizeof head ? pre_sz : sizeof head;
-  memcpy(head, pre, n);
+  if (n) memcpy(head, pre, n); /* (pre may be NULL) */
   long got = wksp_private_ckpt_read_full(in->fd, head + n, sizeof head - n);
   if (got < 0) return wksp_err(WKSP_ERR_FAIL, errno, "%s: read", in->label);
   n += (size_t)got;
