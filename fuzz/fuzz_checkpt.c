@@ -1,4 +1,4 @@
-/* libFuzzer target: preview, info, print, restore (mapped and stream
+/* libFuzzer target: preview, info, print, restore (file and stream
  * paths, each with 1 or 2 threads as fuzz_hash picks), diff and check on arbitrary bytes.  Whatever the bytes, nothing may crash, hang
  * or leak, and the target workspace must verify afterwards (restored, left
  * untouched, or reset to empty). */
@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lseek(fd, 0, SEEK_SET);
   wksp_checkpt_print_fd(fuzz_null_fd(), fd, "fuzz", small ? 5 : 4);
 
-  /* Mapped path (a memfd is a regular file): 2 threads for one input in 8
+  /* File path (a memfd is a regular file, read with pread): 2 threads for one input in 8
    * (thread start-up costs more than a small restore), else 1. */
   lseek(fd, 0, SEEK_SET);
   uint32_t threads = (h & 7) == 0 ? 2 : 1;
@@ -55,9 +55,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   /* Stream path: small inputs fit in a pipe's buffer.  Pipelined (2
    * threads) for one input in 8, else sequential.  An input without the
-   * v2 header's magic is spooled to a temporary file and restored by the
-   * very code of the mapped path just run (only the seed and the starting
-   * state differ): that is done for one such input in 4 only. */
+   * v2 header's magic is refused at its first bytes or, v1, spooled to a
+   * temporary file and restored by the very code of the file path just run
+   * (only the seed and the starting state differ): that is done for one
+   * such input in 4 only. */
   uint64_t magic = 0;
   for (size_t i = 0; i < 8 && i < size; i++) magic |= (uint64_t)data[i] << 8 * i;
   int spooled = size < CKPT_HDR_SZ || magic != CKPT_MAGIC;

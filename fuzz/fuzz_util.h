@@ -46,7 +46,7 @@ static inline void fuzz_pwrite_all(int fd, const uint8_t *p, size_t n, off_t at)
 }
 
 /* The process's memory file, refilled with prefix[0..prefix_sz) then
- * data[0..size) and positioned at offset 0: a seekable, mmap-able input for
+ * data[0..size) and positioned at offset 0: a seekable regular-file input for
  * the file paths.  The fd stays owned by this function (do not close it);
  * the next call replaces the contents. */
 static inline int fuzz_mem_fd(const uint8_t *prefix, size_t prefix_sz, const uint8_t *data,

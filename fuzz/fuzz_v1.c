@@ -5,10 +5,10 @@
  * and the terminator (docs/FORMAT.md 5).
  *
  * Each input goes through wksp_preview_mem, wksp_checkpt_info,
- * wksp_checkpt_print (level 4) and wksp_restore_fd on a memfd (mapped
+ * wksp_checkpt_print (level 4) and wksp_restore_fd on a memfd (file
  * path) and, for one small input in 4 (by fuzz_hash), through a pipe.  A v1
  * pipe is always spooled to a temporary file and then restored by the very
- * code of the mapped path (only the seed and the starting state differ), so
+ * code of the file path (only the seed and the starting state differ), so
  * running it for every input would double that cost for the spool alone.
  *
  * Checked beyond memory safety: the target verifies after every restore;

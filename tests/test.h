@@ -16,6 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int test_cur_failed;
@@ -108,6 +112,47 @@ static inline int test_thread_count(int want) {
     if (h) closedir(h);
   }
   return n;
+}
+
+/* ---- tests in a child process ------------------------------------------
+ * For what must not touch the test program itself (a private mount
+ * namespace, another uid, a death by a signal): fn runs in a child whose
+ * exit status is the result: 0 pass, 1 fail (CHILD_CHECK says why on
+ * stderr), CHILD_SKIP not possible here (the caller prints a SKIP line). */
+enum { CHILD_SKIP = 77 };
+
+#define CHILD_CHECK(c)                                                                  \
+  do {                                                                                  \
+    if (!(c)) {                                                                         \
+      fprintf(stderr, "%s:%d: child CHECK failed: %s (%s)\n", __FILE__, __LINE__, #c,    \
+              wksp_errmsg());                                                           \
+      return 1;                                                                         \
+    }                                                                                   \
+  } while (0)
+
+/* fn's result in a child; 1 if it could not run or did not exit. */
+static inline int test_run_child(int (*fn)(void)) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) _exit(fn());
+  int st;
+  if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return 1;
+  return WEXITSTATUS(st);
+}
+
+/* In a child: a private mount namespace with a new mount of `type` (opts)
+ * at parent/mnt (created), its path in dir.  0, CHILD_SKIP (not root, no
+ * namespaces, the mount refused) or 1. */
+static inline int test_private_mount(const char *type, const char *opts, const char *parent,
+                                     char *dir, size_t n) {
+  if (geteuid() != 0) return CHILD_SKIP;
+  if (unshare(CLONE_NEWNS)) return CHILD_SKIP;
+  /* Type and source are ignored for a propagation change; named for valgrind. */
+  if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL)) return CHILD_SKIP;
+  snprintf(dir, n, "%s/mnt", parent);
+  if (mkdir(dir, 0700)) return 1;
+  if (mount("none", dir, type, 0, opts)) return CHILD_SKIP;
+  return 0;
 }
 
 #endif

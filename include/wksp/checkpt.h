@@ -16,10 +16,14 @@
  * offset, and what was expected versus found.  The codes used here:
  *   INVAL   bad argument (NULL, unsupported style, mode > 07777, ...)
  *   FAIL    an OS or I/O call failed (errno in the message / wksp_errno())
- *   CORRUPT checkpoint bytes that cannot be right (bad magic, bad field,
+ *   CORRUPT checkpoint bytes that cannot be right (bad magic: "not a wksp
+ *           checkpoint: bad magic 0x... (expected 0x...)", bad field,
  *           inconsistent offsets, an LZ4 block that does not decode to its
- *           size, a truncated file or pipe), or source workspace metadata
- *           found inconsistent by the writer
+ *           size, a truncated file or pipe, more than a checkpoint of its
+ *           geometry can hold, see "Inputs" below), a file shortened while
+ *           it is read ("file truncated while reading: PATH is now N
+ *           bytes, expected M"), or source workspace metadata found
+ *           inconsistent by the writer
  *   FULL    the target workspace cannot hold the checkpoint (its data region
  *           misses some original global addresses, or it has too few
  *           partition records); the message says what part_max / data_max
@@ -37,7 +41,26 @@
  * reference); the verify option detects that and publishes nothing then.  Worker threads are created and joined inside each call;
  * none outlives it, also after a failure.  A signal raised by a failing
  * write (SIGPIPE) may be delivered to such a thread rather than the
- * calling one. */
+ * calling one.
+ *
+ * Inputs (restore, info, check, diff, print): a regular file is read with
+ * pread(2), never mapped, so a file shortened while it is read gives
+ * CORRUPT, not a signal.  Anything else (pipe, socket, character device)
+ * is a stream: its first bytes are checked at once (a stream that is not a
+ * checkpoint is refused before anything else is read), and what needs
+ * random access (info, check, diff, print, restore with verify_first or of
+ * a v1 checkpoint) spools it first to an unnamed temporary file in $TMPDIR
+ * (else /tmp).  No stream is read or spooled further than a checkpoint
+ * with its header can be: a checkpoint of source part_max P and data_max D
+ * holds at most P allocations, D bytes of them, and max(1024, P) cgroup
+ * frames and volumes (CORRUPT beyond; the reference writer stays
+ * inside), which bounds its size (v3: a little over D + D/255 + 62 bytes
+ * per allocation + 140 per frame + 66 KiB; v2 less); a longer v2 file or
+ * stream is CORRUPT "longer than a checkpoint of this geometry can be (N
+ * bytes)" (a v1 stream is not read past that size: the rest would follow
+ * its terminator, which readers ignore).  The spool also stops with FAIL
+ * (ENOSPC), naming the directory and the sizes, before it would leave
+ * less than 1/32 of the directory's filesystem (at most 64 MiB) free. */
 #ifndef WKSP_CHECKPT_H
 #define WKSP_CHECKPT_H
 
@@ -182,8 +205,8 @@ typedef struct {
   int verify_first;  /* all or nothing: check everything, LZ4 data included (one extra
                         decoding pass), before touching the target.  A pipe is first
                         spooled to an unnamed temporary file in $TMPDIR, else /tmp
-                        (needs that much disk).  RAW data carries no check: only its
-                        structure can be verified. */
+                        (needs that much disk; bounded, see "Inputs" above).  RAW data
+                        carries no check: only its structure can be verified. */
   wksp_progress_fn_t progress;
   void *progress_ctx;
 } wksp_restore_opts_t;
@@ -200,15 +223,16 @@ typedef struct {
  * the FULL message names the first range that does not fit and a part_max /
  * data_max that would work.
  *
- * Files (anything mmap-able: regular files, also from restore_fd) take the
- * random-access path: the whole structure (header, info, footer, volumes,
+ * Files (regular files, also from restore_fd; read with pread(2), over
+ * opts->threads threads, each reusing one buffer) take the random-access
+ * path: the whole structure (header, info, footer, volumes,
  * appendix, every cgroup's allocation list: tag > 0, range inside source and
  * target, ascending and non-overlapping, count within part_max) is
  * validated before the first byte of w changes; then the cgroup frames are
  * decoded in parallel over opts->threads threads straight into w (RAW
  * frames, v2: each frame's commands are checked again, then the data is
- * read with pread(2) in 1 MiB pieces shared by the threads; a read error
- * or a file shortened meanwhile is a data error as below).
+ * read straight into w in 1 MiB pieces shared by the threads; a read
+ * error or a file shortened meanwhile is a data error as below).
  * Pipes take the sequential path: header and info are checked first; the
  * cgroup frames are then restored as they arrive: on the calling thread for
  * threads <= 1, else pipelined (the calling thread reads ahead and finds
@@ -218,22 +242,28 @@ typedef struct {
  * Memory bound, whatever the workspace and frame sizes: about
  * 3 x threads x 65 MiB of buffered input, plus one cgroup's allocation list
  * of commands).  Set verify_first to get the file behaviour.
- * A pipe whose header says the source data region is not inside w's is
- * spooled as with verify_first, so that the fit is checked before anything
- * changes.
- * The input must not change while it is read.
+ * A pipe whose header says the source data region is not inside w's, or
+ * that holds a v1 checkpoint, is spooled as with verify_first, so that the
+ * fit is checked before anything changes.  A pipe that is not a checkpoint
+ * is refused at its first bytes; one that goes on beyond the limits of its
+ * header ("Inputs" above) is CORRUPT as soon as its commands say so.
+ * The input must not change while it is read; a file that shrinks is
+ * CORRUPT "file truncated while reading" (w untouched if it is found
+ * during validation, else reset as below).
  *
  * Failure and the state of w afterwards:
  *   - INVAL (NULL w or path), PERM (read-only attachment), NOMEM, FAIL
- *     (open/read/mmap error before any change), CORRUPT or FULL found during
- *     validation: w is untouched.
+ *     (open/read/spool error before any change; ENOSPC when the spool
+ *     directory lacks room), CORRUPT or FULL found during validation: w is
+ *     untouched.
  *   - After the first change (only data errors on files: an LZ4 block that
  *     does not decode to its size, a frame that does not end where the
- *     appendix says, none of which happens with verify_first; on pipes also
- *     a bad command, a truncated stream or a read error): w is reset to
- *     empty (every allocation freed, seed opts->seed) and the code is
- *     CORRUPT (FAIL for a read error, FULL for a pipe checkpoint that turns
- *     out not to fit); the message ends with "(target reset to empty)".
+ *     appendix says, none of which happens with verify_first, a read error
+ *     or the file shortened meanwhile; on pipes also a bad command, a
+ *     truncated stream or a read error): w is reset to empty (every
+ *     allocation freed, seed opts->seed) and the code is CORRUPT (FAIL for
+ *     a read error, FULL for a pipe checkpoint that turns out not to fit);
+ *     the message ends with "(target reset to empty)".
  *   - Sealed checkpoints (written with verify): the allocations restored
  *     must match the recorded content digest, else CORRUPT naming both
  *     digests; checked before anything changes with verify_first (one more
@@ -248,7 +278,8 @@ typedef struct {
 WKSP_API int wksp_restore(wksp_t *w, const char *path, const wksp_restore_opts_t *opts);
 
 /* As wksp_restore from fd's current position (the caller owns fd; a
- * regular file is mapped, anything else is read sequentially).  `label`
+ * regular file is read with pread(2) from there to its size at the call,
+ * anything else is read sequentially).  `label`
  * (NULL = "-") names the input in messages. */
 WKSP_API int wksp_restore_fd(wksp_t *w, int fd, const char *label, const wksp_restore_opts_t *opts);
 
@@ -279,10 +310,11 @@ typedef struct {
 
 /* Reads and validates the whole structure of the checkpoint at path (or fd
  * from its current position when path is NULL; a pipe is spooled to an
- * unnamed temporary file) and describes it.  The allocation contents are
+ * unnamed temporary file, bounded: see "Inputs" above) and describes it.  The allocation contents are
  * not decoded, so LZ4 data errors are not found here (restore finds them).
- * Failure: INVAL, FAIL, CORRUPT (as restore's validation), NOMEM; *out is
- * then zeroed (wksp_checkpt_info_free on it is harmless).  On success free
+ * Failure: INVAL, FAIL (open, read, spool: ENOSPC when its directory
+ * lacks room), CORRUPT (as restore's validation), NOMEM; *out is then
+ * zeroed (wksp_checkpt_info_free on it is harmless).  On success free
  * with wksp_checkpt_info_free. */
 WKSP_API int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out);
 WKSP_API void wksp_checkpt_info_free(wksp_checkpt_info_t *info);
@@ -294,9 +326,9 @@ WKSP_API void wksp_checkpt_info_free(wksp_checkpt_info_t *info);
  * allocations against the content digest it records.  *seal (if not NULL)
  * gets WKSP_SEAL_NONE, _OK or _BROKEN.  An unsealed file that passes can
  * still hold flipped bits (docs/FORMAT.md 9.1).
- * Failure: INVAL (no path and fd < 0), FAIL (open, read), CORRUPT (the
- * structure, a data error, or a broken seal: the message names both
- * digests), NOMEM. */
+ * Failure: INVAL (no path and fd < 0), FAIL (open, read, spool), CORRUPT
+ * (the structure, a data error, the file shortened meanwhile, or a broken
+ * seal: the message names both digests), NOMEM. */
 WKSP_API int wksp_checkpt_check(const char *path, int fd, uint32_t threads, int *seal);
 
 /* Human-readable listing of the checkpoint at path to out_fd (docs/FORMAT.md 7):
@@ -319,7 +351,8 @@ WKSP_API int wksp_checkpt_check(const char *path, int fd, uint32_t threads, int 
  * out_fd failed. */
 WKSP_API int wksp_checkpt_print(int out_fd, const char *path, int verbose);
 
-/* As wksp_checkpt_print reading from in_fd (label names it in the listing). */
+/* As wksp_checkpt_print reading from in_fd (label names it in the listing;
+ * a pipe is spooled, bounded: see "Inputs" above). */
 WKSP_API int wksp_checkpt_print_fd(int out_fd, int in_fd, const char *label, int verbose);
 
 /* ---- comparison ---------------------------------------------------------- */
@@ -371,8 +404,8 @@ typedef void (*wksp_diff_fn_t)(int kind, const wksp_part_t *ckpt, const wksp_par
  * called for every difference in address order, on the calling thread,
  * after the comparison and with w still locked (it must not call wksp
  * functions on w); only on success.
- * Failure: INVAL (NULL w or out, no path and fd < 0), FAIL (open, read),
- * CORRUPT (checkpoint bytes that cannot be right, as restore), PERM
+ * Failure: INVAL (NULL w or out, no path and fd < 0), FAIL (open, read,
+ * spool), CORRUPT (checkpoint bytes that cannot be right, as restore), PERM
  * (read-only attachment: the lock needs write access), NOMEM; *out is then
  * zeroed. */
 WKSP_API int wksp_checkpt_diff(wksp_t *w, const char *path, int fd, uint32_t threads,

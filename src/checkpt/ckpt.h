@@ -8,39 +8,63 @@
 
 #include "format.h"
 #include "wksp/checkpt.h"
+#include "wksp/frame.h"
 
 /* ---- input (input.c) -----------------------------------------------------
- * A checkpoint to read: either all of it in memory (a read-only mapping of
- * a regular file, or of an unnamed temporary file a pipe was spooled into)
+ * A checkpoint to read: random access (a regular file read with pread(2),
+ * an unnamed temporary file a pipe was spooled into, or bytes in memory)
  * or a sequential fd. */
 typedef struct {
-  const uint8_t *mem; /* checkpoint bytes when mapped (NULL: stream) */
-  uint64_t sz;        /* their count */
-  int fd;             /* stream fd (not owned) when mem is NULL */
-  void *map;          /* mapping to unmap (may start before mem) */
-  size_t map_sz;
-  int map_fd;         /* the mapped file, from its offset 0 (-1 none; not owned: see own_fd) */
+  const uint8_t *mem; /* the checkpoint in memory (tests), else NULL */
+  int rfd;            /* random access: the file, read with pread (-1 none) */
+  uint64_t base;      /* its file offset of checkpoint byte 0 */
+  uint64_t sz;        /* checkpoint bytes (mem or rfd): fixed at open */
+  int fd;             /* stream fd (not owned) when neither */
   int own_fd;         /* fd to close at fini (-1 none) */
   const char *label;  /* path or label for messages */
 } ckpt_input_t;
 
-/* Opens path (fd < 0) or fd.  A regular file is mapped; anything else is a
- * stream unless flags has CKPT_IN_NEED_MEM, which spools it to an unnamed temporary file
- * first.  A stream's first `pre_sz` bytes may already have been consumed
- * by the caller and are passed in `pre` to be spooled in front. */
+static inline int ckpt_input_random(const ckpt_input_t *in) { return in->mem || in->rfd >= 0; }
+
+/* An input over sz bytes at b (not copied). */
+static inline ckpt_input_t ckpt_input_mem(const void *b, uint64_t sz, const char *label) {
+  return (ckpt_input_t){.mem = b, .sz = sz, .rfd = -1, .fd = -1, .own_fd = -1, .label = label};
+}
+
+/* Opens path (fd < 0) or fd.  A regular file is random access from fd's
+ * current offset (path: 0) to its size now; anything else is a stream
+ * unless flags has CKPT_IN_NEED_MEM, which spools it (wksp_private_ckpt_
+ * input_spool). */
 enum {
-  CKPT_IN_NEED_MEM = 1, /* spool streams so that everything is mapped */
-  CKPT_IN_POPULATE = 2  /* prefault the whole mapping */
+  CKPT_IN_NEED_MEM = 1 /* spool streams so that everything is random access */
 };
 int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label,
                                  int flags);
-/* Before reading all of a mapped input: tells the kernel so.  Faults then
- * map pages without marking them for activation, which on a freshly
- * written tmpfs file costs more than the copy (measured: v3 restore 3-6%
- * faster than with a prefault per frame, fresh and warm files). */
-void wksp_private_ckpt_input_sequential(const ckpt_input_t *in);
+/* Spools stream in->fd, whose first pre_sz (<= CKPT_PREVIEW_MAX) bytes the
+ * caller already consumed (pre), into an unnamed temporary file in $TMPDIR
+ * (else /tmp), which becomes the input.  The head is checked first
+ * (wksp_private_ckpt_head: CORRUPT, nothing written, for what is not a
+ * checkpoint); v2: CORRUPT as soon as the stream is longer than its header
+ * allows; v1: reading stops there (what follows the terminator is never
+ * read).  FAIL (ENOSPC) before the spool would leave less than 1/32 of its
+ * filesystem (at most 64 MiB) free; FAIL on read / write errors. */
 int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz);
 void wksp_private_ckpt_input_fini(ckpt_input_t *in);
+/* Reads bytes [off, off + n) of a random-access input into buf.  CORRUPT
+ * past its size or when the file ended early (it shrank: "file truncated
+ * while reading ..."), FAIL with errno on a read error. */
+int wksp_private_ckpt_input_read(const ckpt_input_t *in, void *buf, uint64_t n, uint64_t off);
+/* A frame reader on a random-access input (pread for files). */
+int wksp_private_ckpt_input_reader(const ckpt_input_t *in, wksp_frame_reader_t **r);
+/* Before reading all of a file input: tells the kernel so
+ * (POSIX_FADV_SEQUENTIAL: larger read-ahead where the filesystem reads
+ * ahead). */
+void wksp_private_ckpt_input_sequential(const ckpt_input_t *in);
+/* rc, unless rc is an error and the file is now shorter than when it was
+ * opened: then CORRUPT "file truncated while reading: <label> is now N
+ * bytes, expected M", whatever the reading error was (a frame that seemed
+ * to end early, a short read). */
+int wksp_private_ckpt_input_changed(const ckpt_input_t *in, int rc);
 
 /* Reads exactly sz bytes from fd (retrying EINTR / short reads).  Returns
  * the bytes read (< sz only at end of file) or -1 with errno. */
@@ -54,8 +78,32 @@ int wksp_private_ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *ou
                                  const char *what);
 int wksp_private_ckpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out,
                                   const char *what);
+/* The first n (<= CKPT_PREVIEW_MAX; fewer only if that is all there is)
+ * bytes p of a checkpoint: *pv as preview, and *max_sz the most bytes a
+ * checkpoint with that header can have (the ckpt_*_max_sz below).  CORRUPT
+ * naming `what`: "not a wksp checkpoint: bad magic 0x... (expected 0x...)",
+ * or the header field that is wrong. */
+int wksp_private_ckpt_head(const uint8_t *p, size_t n, const char *what, wksp_preview_t *pv,
+                           uint64_t *max_sz);
 
-/* ---- scan (scan.c): the whole structure of a mapped checkpoint ----------- */
+/* ---- limits ------------------------------------------------------------------
+ * Beyond FORMAT.md, a checkpoint of source geometry (part_max, data_max)
+ * holds at most part_max allocations (each needs a partition record of
+ * the source) and at most ckpt_frames_max(part_max) cgroup frames in all
+ * and as many volumes (the reference writes one volume of at most 1024
+ * frames; a writer that splits volumes needs no more than a frame per
+ * allocation).  Readers enforce them (CORRUPT), and with them its size has
+ * a bound: the sizes of header, info (at most 64 KiB of strings), every
+ * command, data_max bytes of allocations, appendices and footer, with
+ * LZ4's worst-case expansion of each chunk (LZ4_COMPRESSBOUND) for v3.
+ * (Saturated at UINT64_MAX.) */
+static inline uint64_t ckpt_frames_max(uint64_t part_max) {
+  return part_max > CKPT_CGROUP_MAX ? part_max : CKPT_CGROUP_MAX;
+}
+uint64_t wksp_private_ckpt_v2_max_sz(uint64_t part_max, uint64_t data_max, int frame_style);
+uint64_t wksp_private_ckpt_v1_max_sz(uint64_t part_max, uint64_t data_max);
+
+/* ---- scan (scan.c): the whole structure of a random-access checkpoint ----------- */
 typedef struct {
   wksp_checkpt_info_t info; /* the public description */
   ckpt_hdr_t hdr;           /* v2 */
@@ -66,8 +114,9 @@ typedef struct {
   uint64_t *v1_data_off;    /* v1: file offset of each allocation's bytes (file order) */
 } ckpt_scan_t;
 
-/* Validates the whole structure of in->mem (v1 or v2) without decoding
- * allocation contents.  CORRUPT / NOMEM with the scan freed. */
+/* Validates the whole structure of a random-access input (v1 or v2) without
+ * decoding allocation contents.  CORRUPT / NOMEM (FAIL on a read error)
+ * with the scan freed. */
 int wksp_private_ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in);
 void wksp_private_ckpt_scan_fini(ckpt_scan_t *s);
 /* Helpers for the v1 and v2 scanners: copy the nine info strings (str[k] of
@@ -78,7 +127,7 @@ int wksp_private_ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_
 int wksp_private_ckpt_scan_sort(ckpt_scan_t *s, const char *what);
 
 /* ---- data phase (restore.c) ------------------------------------------------
- * Decodes every allocation of a scanned, mapped checkpoint over `threads`
+ * Decodes every allocation of a scanned, random-access checkpoint over `threads`
  * threads: dest(ctx, p) says where p's bytes go, then done(ctx, p, bytes)
  * (optional) is called.  Each cgroup frame's commands must match the scan
  * and the frame must end where the next starts.  CORRUPT naming the frame.
@@ -115,7 +164,7 @@ int wksp_private_ckpt_digest_parse(const char *binfo, size_t len, uint64_t *d);
 /* The digest of w's bytes at parts[0..cnt) (a restore's result). */
 int wksp_private_ckpt_digest_of(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
                                 uint32_t threads, uint64_t *d);
-/* Decodes every allocation of a scanned, mapped checkpoint (a data check)
+/* Decodes every allocation of a scanned, random-access checkpoint (a data check)
  * and, when it is sealed, checks its content digest: CORRUPT on a
  * mismatch.  *seal (if not NULL): WKSP_SEAL_NONE, _OK or _BROKEN. */
 int wksp_private_ckpt_check_data(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
@@ -126,15 +175,16 @@ int wksp_private_ckpt_sealed(const char *binfo, uint64_t *d);
 int wksp_private_ckpt_seal_mismatch(const char *what, uint64_t want, uint64_t got);
 
 /* ---- diff (diff.c) --------------------------------------------------------
- * Lock held: wksp_checkpt_diff of a mapped input (verify of wksp_checkpt). */
+ * Lock held: wksp_checkpt_diff of a random-access input (verify of wksp_checkpt). */
 int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t threads,
                                   wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out);
 
 /* ---- restore (restore.c, stream.c) ---------------------------------------- */
 
-/* Mapped path: validate, lock, check the fit, decode, replace (restore.c). */
-int wksp_private_ckpt_restore_mem(wksp_t *w, const ckpt_input_t *in, const wksp_restore_opts_t *o);
-/* Stream path (stream.c); may spool in and go to the mapped path. */
+/* Random-access path: validate, lock, check the fit, decode, replace (restore.c). */
+int wksp_private_ckpt_restore_random(wksp_t *w, const ckpt_input_t *in,
+                                     const wksp_restore_opts_t *o);
+/* Stream path (stream.c); may spool in and go to the random-access path. */
 int wksp_private_ckpt_restore_stream(wksp_t *w, ckpt_input_t *in, const wksp_restore_opts_t *o);
 /* FULL with advice when a range of parts[0..cnt) (ascending) lies outside
  * w's data region. */
@@ -151,6 +201,13 @@ int wksp_private_ckpt_after_reset(int rc);
  * thread. */
 typedef int (*ckpt_task_fn_t)(void *ctx, uint64_t i);
 int wksp_private_ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t task, void *ctx);
+/* The same with the running thread's slot: a number in [0, min(threads,
+ * cnt, WKSP_CHECKPT_THREADS_MAX)), distinct between the threads of the run,
+ * so that a task can keep per-thread state (buffers reused from task to
+ * task) in an array indexed by it. */
+typedef int (*ckpt_slot_task_fn_t)(void *ctx, uint64_t i, uint32_t slot);
+int wksp_private_ckpt_pool_run_slots(uint32_t threads, uint64_t cnt, ckpt_slot_task_fn_t task,
+                                     void *ctx);
 
 /* ---- publish (publish.c) ---------------------------------------------- */
 typedef struct {

@@ -102,7 +102,7 @@ int wksp_private_ckpt_digest_of(wksp_t *w, const wksp_part_t *parts, uint64_t cn
   return rc;
 }
 
-/* ---- the digest of a mapped checkpoint's allocations, decoded ---------------- */
+/* ---- the digest of a random-access checkpoint's allocations, decoded ---------------- */
 
 static int file_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *b, uint64_t n) {
   atomic_fetch_add_explicit((_Atomic uint64_t *)ctx,

@@ -1,14 +1,20 @@
-/* Opening a checkpoint for reading: map regular files, spool pipes to an
- * unnamed temporary file when the caller needs random access. */
+/* Opening a checkpoint for reading.  A regular file is read with pread(2),
+ * never mapped: a file shortened while it is read must give an error, not
+ * SIGBUS, and copying from the page cache into buffers each thread reuses
+ * is cheaper than faulting the file in page by page.  A pipe that must be
+ * read at random is first spooled into an unnamed temporary file, after
+ * its header has been checked and never beyond what a checkpoint with that
+ * header can hold or the spool directory has room for. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "frame/frame_private.h"
 #include "util/err.h"
 
 long wksp_private_ckpt_read_full(int fd, void *buf, size_t sz) {
@@ -46,97 +52,168 @@ static int write_full(int fd, const void *buf, size_t sz) {
   return 0;
 }
 
-/* Maps fd's bytes [pos, size) read-only. */
-static int map_fd(ckpt_input_t *in, int fd, uint64_t pos, uint64_t size, int populate) {
-  if (pos > size) pos = size;
-  in->sz = size - pos;
-  if (!size) {
-    static const uint8_t empty[1];
-    in->mem = empty;
+/* ---- reading a random-access input ------------------------------------------------ */
+
+/* The message of a file that is now shorter than when it was opened. */
+static int shrank(const ckpt_input_t *in, uint64_t now) {
+  return wksp_err(WKSP_ERR_CORRUPT, 0,
+                  "file truncated while reading: %s is now %llu bytes, expected %llu", in->label,
+                  (unsigned long long)now, (unsigned long long)(in->base + in->sz));
+}
+
+int wksp_private_ckpt_input_changed(const ckpt_input_t *in, int rc) {
+  struct stat st;
+  if (!rc || in->rfd < 0 || fstat(in->rfd, &st) || (uint64_t)st.st_size >= in->base + in->sz)
+    return rc;
+  return shrank(in, (uint64_t)st.st_size);
+}
+
+int wksp_private_ckpt_input_read(const ckpt_input_t *in, void *buf, uint64_t n, uint64_t off) {
+  if (off > in->sz || n > in->sz - off)
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: truncated: %llu bytes at offset %llu, the file has %llu", in->label,
+                    (unsigned long long)n, (unsigned long long)off, (unsigned long long)in->sz);
+  if (in->mem) {
+    memcpy(buf, in->mem + off, n);
     return WKSP_SUCCESS;
   }
-  if (size > (uint64_t)SIZE_MAX)
-    return wksp_err(WKSP_ERR_FAIL, 0, "%s: file of %llu bytes is too large to map", in->label,
-                    (unsigned long long)size);
-  /* populate: a spooled stream, which is read whole (one call instead of
-   * a fault per page); files are mapped lazily (listings read only the
-   * commands; restores say MADV_SEQUENTIAL first). */
-  void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
-  if (m == MAP_FAILED) return wksp_err(WKSP_ERR_FAIL, errno, "%s: mmap", in->label);
-  in->map = m;
-  in->map_sz = (size_t)size;
-  in->map_fd = fd;
-  in->mem = (const uint8_t *)m + pos;
+  long got = wksp_private_ckpt_read_full_at(in->rfd, buf, n, in->base + off);
+  if (got < 0)
+    return wksp_err(WKSP_ERR_FAIL, errno, "%s: read of %llu bytes at offset %llu", in->label,
+                    (unsigned long long)n, (unsigned long long)off);
+  if ((uint64_t)got < n) return shrank(in, in->base + off + (uint64_t)got);
   return WKSP_SUCCESS;
 }
 
-static int tmp_dir_open(int *out) {
+int wksp_private_ckpt_input_reader(const ckpt_input_t *in, wksp_frame_reader_t **r) {
+  return in->mem ? wksp_frame_reader_init_mem(r, in->mem, in->sz)
+                 : wksp_private_frame_reader_init_pread(r, in->rfd, in->base, in->sz);
+}
+
+void wksp_private_ckpt_input_sequential(const ckpt_input_t *in) {
+  if (in->rfd >= 0) /* only a hint: errors ignored */
+    posix_fadvise(in->rfd, (off_t)in->base, (off_t)in->sz, POSIX_FADV_SEQUENTIAL);
+}
+
+/* ---- spooling a stream --------------------------------------------------------------- */
+
+static const char *tmp_dir(void) {
   const char *dir = getenv("TMPDIR");
-  if (!dir || !*dir) dir = "/tmp";
-  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) return wksp_err(WKSP_ERR_FAIL, errno, "spool: temporary file in %s", dir);
-  *out = fd;
-  return WKSP_SUCCESS;
+  return dir && *dir ? dir : "/tmp";
 }
 
-int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz) {
-  int tfd = -1, rc = tmp_dir_open(&tfd);
-  if (rc) return rc;
+/* What the spool may write: at the start (and again when it reaches its
+ * limit) the spool directory's free space, less a margin that stays free
+ * (1/32 of the filesystem, at most 64 MiB), so that the spool fails before
+ * the disk is full instead of filling it. */
+typedef struct {
+  int fd;
+  uint64_t total, limit, max_sz;
+  int bounded; /* limit >= max_sz: no need to look again */
+} room_t;
+
+static void room_look(room_t *rm) {
+  struct statvfs v;
+  rm->limit = UINT64_MAX; /* unknown: write errors (ENOSPC) still end the spool */
+  if (fstatvfs(rm->fd, &v) || !v.f_frsize) return;
+  uint64_t fs = (uint64_t)v.f_blocks * v.f_frsize;
+  uint64_t margin = fs / 32 < (64u << 20) ? fs / 32 : 64u << 20;
+  uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize;
+  rm->limit = rm->total + (avail > margin ? avail - margin : 0);
+}
+
+/* Can n more bytes be spooled? */
+static int room_for(room_t *rm, uint64_t n, const char *label) {
+  if (rm->bounded || rm->total + n <= rm->limit) return WKSP_SUCCESS;
+  room_look(rm); /* space may have been freed meanwhile */
+  if (rm->total + n <= rm->limit) return WKSP_SUCCESS;
+  return wksp_err(WKSP_ERR_FAIL, ENOSPC,
+                  "%s: spooling to %s: room for %llu bytes (1/32 of the filesystem, at most 64 "
+                  "MiB, is kept free), %llu spooled, and a checkpoint with this header can be up "
+                  "to %llu bytes; set TMPDIR to a directory with more room",
+                  label, tmp_dir(), (unsigned long long)rm->limit, (unsigned long long)rm->total,
+                  (unsigned long long)rm->max_sz);
+}
+
+/* Spools the rest of in->fd into tfd after the head already written;
+ * stops at max_sz bytes (v1: what follows is never read) or fails beyond
+ * them (v2). */
+static int spool_rest(ckpt_input_t *in, room_t *rm, int v1) {
   /* The buffer starts at one default pipe capacity and doubles while reads
    * fill it: a small input (the usual spooled v1 file) does not pay for a
    * 1 MiB buffer, a large one still moves 1 MiB per system call. */
   enum { BUF_MIN = 64 << 10, BUF_MAX = 1 << 20 };
   size_t cap = BUF_MIN;
   uint8_t *buf = malloc(cap);
-  if (!buf) {
-    rc = wksp_err(WKSP_ERR_NOMEM, 0, "%s: spool buffer", in->label);
-    goto fail;
-  }
-  if (pre_sz && write_full(tfd, pre, pre_sz)) {
-    rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: spool write", in->label);
-    goto fail;
-  }
-  uint64_t total = pre_sz;
-  for (;;) {
-    ssize_t n = read(in->fd, buf, cap);
+  int rc = buf ? WKSP_SUCCESS : wksp_err(WKSP_ERR_NOMEM, 0, "%s: spool buffer", in->label);
+  while (!rc && !(v1 && rm->total == rm->max_sz)) {
+    size_t ask = cap;
+    if (v1 && rm->max_sz - rm->total < ask) ask = (size_t)(rm->max_sz - rm->total);
+    ssize_t n = read(in->fd, buf, ask);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: read", in->label);
-      goto fail;
+      break;
     }
     if (!n) break;
-    if (write_full(tfd, buf, (size_t)n)) {
-      rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: spool write", in->label);
-      goto fail;
+    if ((uint64_t)n > rm->max_sz - rm->total) {
+      rc = wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: longer than a checkpoint of this geometry can be (%llu bytes)", in->label,
+                    (unsigned long long)rm->max_sz);
+      break;
     }
-    total += (uint64_t)n;
-    if ((size_t)n == cap && cap < BUF_MAX) { /* contents written out: no copy */
+    rc = room_for(rm, (uint64_t)n, in->label);
+    if (!rc && write_full(rm->fd, buf, (size_t)n))
+      rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: spool write to %s", in->label, tmp_dir());
+    rm->total += rc ? 0 : (uint64_t)n;
+    if (!rc && (size_t)n == cap && cap < BUF_MAX) { /* contents written out: no copy */
       free(buf);
       cap *= 2;
-      if (!(buf = malloc(cap))) {
-        rc = wksp_err(WKSP_ERR_NOMEM, 0, "%s: spool buffer", in->label);
-        goto fail;
-      }
+      if (!(buf = malloc(cap))) rc = wksp_err(WKSP_ERR_NOMEM, 0, "%s: spool buffer", in->label);
     }
   }
   free(buf);
-  buf = NULL;
-  rc = map_fd(in, tfd, 0, total, 1);
-  if (rc) goto fail;
-  if (in->own_fd >= 0) close(in->own_fd);
-  in->own_fd = tfd;
-  return WKSP_SUCCESS;
-fail:
-  free(buf);
-  close(tfd);
   return rc;
+}
+
+int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz) {
+  /* The header first: nothing is spooled for what is not a checkpoint,
+   * and the header bounds what is. */
+  uint8_t head[CKPT_PREVIEW_MAX];
+  size_t n = pre_sz < sizeof head ? pre_sz : sizeof head;
+  if (n) memcpy(head, pre, n); /* (pre may be NULL) */
+  long got = wksp_private_ckpt_read_full(in->fd, head + n, sizeof head - n);
+  if (got < 0) return wksp_err(WKSP_ERR_FAIL, errno, "%s: read", in->label);
+  n += (size_t)got;
+  wksp_preview_t pv;
+  room_t rm = {.fd = -1};
+  int rc = wksp_private_ckpt_head(head, n, in->label, &pv, &rm.max_sz);
+  if (rc) return rc;
+  rm.fd = open(tmp_dir(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (rm.fd < 0) return wksp_err(WKSP_ERR_FAIL, errno, "spool: temporary file in %s", tmp_dir());
+  room_look(&rm);
+  rm.bounded = rm.limit >= rm.max_sz;
+  rc = room_for(&rm, n, in->label);
+  if (!rc && write_full(rm.fd, head, n))
+    rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: spool write to %s", in->label, tmp_dir());
+  rm.total = n;
+  if (!rc && n == sizeof head) rc = spool_rest(in, &rm, pv.style == 1);
+  if (rc) {
+    close(rm.fd);
+    return rc;
+  }
+  if (in->own_fd >= 0) close(in->own_fd);
+  in->own_fd = in->rfd = rm.fd;
+  in->base = 0;
+  in->sz = rm.total;
+  return WKSP_SUCCESS;
 }
 
 int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label,
                                  int flags) {
   memset(in, 0, sizeof *in);
   in->own_fd = -1;
-  in->map_fd = -1;
+  in->rfd = -1;
   in->fd = fd;
   in->label = label ? label : path ? path : "-";
   if (path) {
@@ -152,9 +229,10 @@ int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, con
   }
   if (S_ISREG(st.st_mode)) {
     off_t pos = path ? 0 : lseek(fd, 0, SEEK_CUR);
-    if (pos < 0) pos = 0;
-    rc = map_fd(in, fd, (uint64_t)pos, (uint64_t)st.st_size, flags & CKPT_IN_POPULATE);
-    if (rc) goto fail;
+    if (pos < 0 || pos > st.st_size) pos = pos < 0 ? 0 : st.st_size;
+    in->rfd = fd;
+    in->base = (uint64_t)pos;
+    in->sz = (uint64_t)(st.st_size - pos);
     return WKSP_SUCCESS;
   }
   if (!(flags & CKPT_IN_NEED_MEM)) return WKSP_SUCCESS;
@@ -166,15 +244,9 @@ fail:
   return rc;
 }
 
-void wksp_private_ckpt_input_sequential(const ckpt_input_t *in) {
-  if (in->map) madvise(in->map, in->map_sz, MADV_SEQUENTIAL); /* only a hint: errors ignored */
-}
-
 void wksp_private_ckpt_input_fini(ckpt_input_t *in) {
-  if (in->map) munmap(in->map, in->map_sz);
   if (in->own_fd >= 0) close(in->own_fd);
-  in->map = NULL;
-  in->mem = NULL;
   in->own_fd = -1;
-  in->map_fd = -1;
+  in->rfd = -1;
+  in->mem = NULL;
 }

@@ -10,10 +10,12 @@
 #include "util/err.h"
 
 typedef struct {
-  ckpt_task_fn_t task;
+  ckpt_task_fn_t task;         /* one of the two */
+  ckpt_slot_task_fn_t slot_task;
   void *ctx;
   uint64_t cnt;
   atomic_uint_fast64_t next;
+  atomic_uint slots;           /* slots handed to threads so far */
   atomic_int failed;
   pthread_mutex_t lock; /* guards the first error below */
   int err;
@@ -34,32 +36,45 @@ static void pool_fail(pool_t *p, int rc) {
 
 static void *pool_worker(void *arg) {
   pool_t *p = arg;
+  uint32_t slot = atomic_fetch_add(&p->slots, 1);
   while (!atomic_load(&p->failed)) {
     uint64_t i = atomic_fetch_add(&p->next, 1);
     if (i >= p->cnt) break;
-    int rc = p->task(p->ctx, i);
+    int rc = p->task ? p->task(p->ctx, i) : p->slot_task(p->ctx, i, slot);
     if (rc) pool_fail(p, rc);
   }
   return NULL;
 }
 
-int wksp_private_ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t task, void *ctx) {
-  pool_t p = {.task = task, .ctx = ctx, .cnt = cnt};
-  atomic_init(&p.next, 0);
-  atomic_init(&p.failed, 0);
-  pthread_mutex_init(&p.lock, NULL);
+/* Runs p's tasks (p set up but for the atomics and the lock). */
+static int pool_go(pool_t *p, uint32_t threads) {
+  atomic_init(&p->slots, 0);
+  atomic_init(&p->next, 0);
+  atomic_init(&p->failed, 0);
+  pthread_mutex_init(&p->lock, NULL);
   if (threads > WKSP_CHECKPT_THREADS_MAX) threads = WKSP_CHECKPT_THREADS_MAX;
-  if (threads > cnt) threads = (uint32_t)cnt;
+  if (threads > p->cnt) threads = (uint32_t)p->cnt;
   pthread_t tid[WKSP_CHECKPT_THREADS_MAX];
   uint32_t started = 0;
   /* A thread that cannot be created just means fewer workers. */
   for (uint32_t t = 1; t < threads; t++) {
-    if (pthread_create(&tid[started], NULL, pool_worker, &p)) break;
+    if (pthread_create(&tid[started], NULL, pool_worker, p)) break;
     started++;
   }
-  pool_worker(&p);
+  pool_worker(p);
   for (uint32_t t = 0; t < started; t++) pthread_join(tid[t], NULL);
-  pthread_mutex_destroy(&p.lock);
-  if (!p.err) return WKSP_SUCCESS;
-  return wksp_err_again(p.err, p.err_errno, "%s", p.msg);
+  pthread_mutex_destroy(&p->lock);
+  if (!p->err) return WKSP_SUCCESS;
+  return wksp_err_again(p->err, p->err_errno, "%s", p->msg);
+}
+
+int wksp_private_ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t task, void *ctx) {
+  pool_t p = {.task = task, .ctx = ctx, .cnt = cnt};
+  return pool_go(&p, threads);
+}
+
+int wksp_private_ckpt_pool_run_slots(uint32_t threads, uint64_t cnt, ckpt_slot_task_fn_t task,
+                                     void *ctx) {
+  pool_t p = {.slot_task = task, .ctx = ctx, .cnt = cnt};
+  return pool_go(&p, threads);
 }

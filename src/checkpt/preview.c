@@ -6,6 +6,7 @@
 
 #include "ckpt.h"
 #include "util/err.h"
+#include "wksp/frame.h"
 
 int wksp_private_ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out,
                                  const char *what) {
@@ -27,17 +28,25 @@ int wksp_private_ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *ou
   return WKSP_SUCCESS;
 }
 
+/* Neither the v2 magic nor the v1 one (an SVW integer) at the start. */
+static int bad_magic(const uint8_t *p, size_t sz, const char *what) {
+  if (sz < 8)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: only %zu bytes, not a wksp checkpoint", what, sz);
+  return wksp_err(WKSP_ERR_CORRUPT, 0,
+                  "%s: not a wksp checkpoint: bad magic 0x%016llx (expected 0x%016llx)", what,
+                  (unsigned long long)ckpt_ld64(p), (unsigned long long)CKPT_MAGIC);
+}
+
 /* v1 preamble: 13 SVW integers, then the name as SVW length + bytes. */
 static int preview_v1(const uint8_t *p, size_t sz, wksp_preview_t *out, const char *what) {
   uint64_t v[14];
   size_t used = 0;
   for (int k = 0; k < 14; k++) {
     size_t n = wksp_private_ckpt_svw_decode(p + used, sz - used, &v[k]);
+    if (!k && (!n || v[0] != CKPT_MAGIC)) return bad_magic(p, sz, what);
     if (!n) return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated v1 preamble", what);
     used += n;
   }
-  if (v[0] != CKPT_MAGIC)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: not a checkpoint (no v2 header or v1 magic)", what);
   if (v[1] != 1)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 style %llu, expected 1", what,
                     (unsigned long long)v[1]);
@@ -65,9 +74,65 @@ static int preview_v1(const uint8_t *p, size_t sz, wksp_preview_t *out, const ch
 
 int wksp_private_ckpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out,
                                   const char *what) {
-  if (sz >= CKPT_HDR_SZ && ckpt_ld64(p) == CKPT_MAGIC)
-    return wksp_private_ckpt_preview_v2(p, sz, out, what);
+  if (sz >= 8 && ckpt_ld64(p) == CKPT_MAGIC) return wksp_private_ckpt_preview_v2(p, sz, out, what);
   return preview_v1(p, sz, out, what);
+}
+
+/* ---- the most bytes a checkpoint can have (ckpt.h, limits) ------------------- */
+
+static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+static uint64_t sat_mul(uint64_t a, uint64_t b) {
+  return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+uint64_t wksp_private_ckpt_v2_max_sz(uint64_t part_max, uint64_t data_max, int frame_style) {
+  uint64_t A = part_max < data_max ? part_max : data_max; /* allocations: records, bytes */
+  uint64_t G = ckpt_frames_max(part_max);                   /* cgroup frames, and volumes */
+  /* Per frame kind: header, footer; the info struct and its strings (one
+   * buffer each); a command for every allocation, cgroup frame (its data
+   * command), volume (its appendix) and the volumes frame; the
+   * allocations' bytes; the appendices' two arrays (8 bytes per cgroup
+   * frame each). */
+  uint64_t sz = CKPT_HDR_SZ + CKPT_FTR_SZ;
+  uint64_t cmds = sat_add(sat_add(A, G), sat_add(G, 1));
+  if (frame_style == WKSP_FRAME_RAW) {
+    sz += CKPT_INFO_SZ + CKPT_INFO_BLOB_MAX;
+    sz = sat_add(sz, sat_mul(cmds, CKPT_CMD_SZ));
+    return sat_add(sat_add(sz, data_max), sat_mul(G, 16));
+  }
+  /* LZ4: a buffer of n bytes is cut into 64 KiB chunks, each stored in at
+   * most 3 + LZ4_COMPRESSBOUND(usz) = usz + usz / 255 + 19 bytes; the sum
+   * over buffers of total size S, k of them, is at most S + S / 255 +
+   * 19 * (S / 64 KiB + k). */
+  enum { CHUNK_OVER = 3 + 16 };
+  sz += CHUNK_OVER + CKPT_INFO_SZ + CKPT_INFO_SZ / 255;
+  sz += CHUNK_OVER + CKPT_INFO_BLOB_MAX + CKPT_INFO_BLOB_MAX / 255;
+  sz = sat_add(sz, sat_mul(cmds, CHUNK_OVER + CKPT_CMD_SZ));
+  uint64_t data = sat_add(sat_add(data_max, data_max / 255),
+                          sat_mul(CHUNK_OVER, sat_add(data_max / 65536, A)));
+  uint64_t arr = sat_mul(G, 16); /* bytes of the arrays; 2 per volume */
+  arr = sat_add(sat_add(arr, arr / 255), sat_mul(CHUNK_OVER, sat_mul(G, 2)));
+  return sat_add(sat_add(sz, data), arr);
+}
+
+uint64_t wksp_private_ckpt_v1_max_sz(uint64_t part_max, uint64_t data_max) {
+  uint64_t A = part_max < data_max ? part_max : data_max;
+  /* 13 integers; 9 strings with their lengths (name, six log names, build
+   * and user info); per allocation three integers and its bytes; the zero
+   * tag that ends the list. */
+  uint64_t head = 13 * CKPT_SVW_MAX + 9 * CKPT_SVW_MAX + (CKPT_NAME_MAX - 1) +
+                  6 * (CKPT_LOG_NAME_MAX - 1) + 2 * (CKPT_INFO_STR_MAX - 1) + CKPT_SVW_MAX;
+  return sat_add(sat_add(head, sat_mul(A, 3 * CKPT_SVW_MAX)), data_max);
+}
+
+int wksp_private_ckpt_head(const uint8_t *p, size_t n, const char *what, wksp_preview_t *pv,
+                           uint64_t *max_sz) {
+  int rc = wksp_private_ckpt_preview_any(p, n, pv, what);
+  if (rc) return rc;
+  *max_sz = pv->style == 2
+                ? wksp_private_ckpt_v2_max_sz(pv->part_max, pv->data_max, pv->frame_style)
+                : wksp_private_ckpt_v1_max_sz(pv->part_max, pv->data_max);
+  return WKSP_SUCCESS;
 }
 
 int wksp_preview_mem(const void *buf, size_t sz, wksp_preview_t *out) {

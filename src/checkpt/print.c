@@ -239,10 +239,12 @@ static int print_dump(out_t *o, const ckpt_input_t *in, const ckpt_scan_t *s) {
 
 static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
   wksp_preview_t pv;
+  uint8_t head[CKPT_PREVIEW_MAX];
   uint64_t n = in->sz < CKPT_PREVIEW_MAX ? in->sz : CKPT_PREVIEW_MAX;
-  int rc =
-      n >= 12 ? wksp_private_ckpt_preview_any(in->mem, n, &pv, in->label)
-              : wksp_err(WKSP_ERR_FAIL, 0, "%s: only %llu bytes", in->label, (unsigned long long)n);
+  int rc = n >= 12 ? wksp_private_ckpt_input_read(in, head, n, 0)
+                   : wksp_err(WKSP_ERR_FAIL, 0, "%s: only %llu bytes", in->label,
+                              (unsigned long long)n);
+  if (!rc) rc = wksp_private_ckpt_preview_any(head, n, &pv, in->label);
   if (rc) {
     print_invalid(o, "invalid or unsupported");
     return rc;

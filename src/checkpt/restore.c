@@ -1,11 +1,12 @@
 /* Restore (docs/FORMAT.md 4, 5), transactional; the stream paths are in
  * stream.c:
  *
- *   mapped input (files, spooled pipes): scan = validate the whole
- *   structure -> lock -> check the target can hold it -> reset -> decode the
- *   cgroup frames in parallel straight into the target -> replace the
- *   partition records -> unlock.  Until reset nothing has changed; a data
- *   error after it resets the target to empty and returns CORRUPT.
+ *   random-access input (files read with pread, spooled pipes): scan =
+ *   validate the whole structure -> lock -> check the target can hold it ->
+ *   reset -> decode the cgroup frames in parallel straight into the target
+ *   -> replace the partition records -> unlock.  Until reset nothing has
+ *   changed; a data error after it (or a file shortened meanwhile) resets
+ *   the target to empty and returns CORRUPT (FAIL for a read error).
  *
  *   stream input (pipes): header and info first, then frame by frame,
  *   writing allocation bytes as they come (the first write resets the
@@ -18,6 +19,7 @@
 
 #include "ckpt.h"
 #include "util/err.h"
+#include "frame/frame_private.h"
 #include "wksp/frame.h"
 #include "wksp/wksp_private.h"
 
@@ -55,10 +57,14 @@ int wksp_private_ckpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t cn
                   (unsigned long long)p, (unsigned long long)dmin);
 }
 
-/* ---- data phase of the mapped path --------------------------------------------- */
+/* ---- data phase -------------------------------------------------------------------
+ *
+ * Files are read with pread(2), never mapped (a file shortened meanwhile is
+ * an error, not SIGBUS): each thread has one frame reader, whose buffer it
+ * reuses from cgroup frame to cgroup frame and fills up to the frame's end
+ * in large reads (the page cache is copied into a buffer that stays in the
+ * cache, instead of the file being faulted in page by page). */
 
-/* Decodes cgroup frame g: its commands must be the scanned ones, the bytes
- * go where dest() says, and the frame must end where the next starts. */
 typedef struct {
   const ckpt_input_t *in;
   const ckpt_scan_t *s;
@@ -66,24 +72,47 @@ typedef struct {
   ckpt_done_fn_t done;
   ckpt_piece_fn_t piece;
   void *ctx;
+  /* per pool slot (pool.c), kept from task to task */
+  wksp_frame_reader_t *rd[WKSP_CHECKPT_THREADS_MAX];
+  uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX]; /* WKSP_FRAME_CHUNK_MAX bytes */
 } data_job_t;
 
+static void data_job_fini(data_job_t *j) {
+  for (uint32_t i = 0; i < WKSP_CHECKPT_THREADS_MAX; i++) {
+    wksp_frame_reader_fini(j->rd[i]);
+    free(j->scratch[i]);
+  }
+}
+
+/* A frame-layer failure means bad bytes (a frame running past the end of
+ * the file is truncation): CORRUPT; a read error (an errno) stays FAIL. */
 static int data_fail(const data_job_t *j, int rc, uint64_t off) {
-  if (rc == WKSP_ERR_FAIL) rc = WKSP_ERR_CORRUPT; /* truncation inside a mapped file */
+  if (rc == WKSP_ERR_FAIL && !wksp_errno()) rc = WKSP_ERR_CORRUPT;
   return wksp_err_wrap(rc, "%s: cgroup frame at %llu", j->in->label, (unsigned long long)off);
 }
 
-static int data_cgroup(void *ctx, uint64_t g) {
-  const data_job_t *j = ctx;
+/* The slot's scratch buffer for decoding without a destination. */
+static int data_scratch(data_job_t *j, uint32_t slot, uint8_t **out) {
+  if (!j->scratch[slot] && !(j->scratch[slot] = malloc(WKSP_FRAME_CHUNK_MAX)))
+    return wksp_err(WKSP_ERR_NOMEM, 0, "verify buffer");
+  *out = j->scratch[slot];
+  return WKSP_SUCCESS;
+}
+
+/* Opens cgroup frame g on the slot's reader and checks its commands against
+ * the scan. */
+static int data_open(data_job_t *j, uint64_t g, uint32_t slot) {
   const ckpt_scan_t *s = j->s;
   const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
   const wksp_part_t *p = s->file_parts + s->cg_first[g];
-  wksp_frame_reader_t *r = NULL;
-  uint8_t b[CKPT_CMD_SZ];
-  uint64_t end = 0;
-  int rc = wksp_frame_reader_init_mem(&r, j->in->mem, j->in->sz);
+  int rc = j->rd[slot] ? WKSP_SUCCESS : wksp_private_ckpt_input_reader(j->in, &j->rd[slot]);
+  wksp_frame_reader_t *r = j->rd[slot];
   if (!rc) rc = wksp_frame_reader_seek(r, cg->off);
-  if (!rc) rc = wksp_frame_reader_open(r, s->hdr.frame_style, NULL);
+  if (!rc) {
+    wksp_private_frame_reader_span(r, cg->end);
+    rc = wksp_frame_reader_open(r, s->hdr.frame_style, NULL);
+  }
+  uint8_t b[CKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k <= cg->alloc_cnt; k++) {
     rc = wksp_frame_reader_meta(r, b, sizeof b);
     ckpt_cmd_t c;
@@ -92,13 +121,25 @@ static int data_cgroup(void *ctx, uint64_t g) {
                                  : ckpt_cmd_is_data(&c);
     if (!rc && !same) rc = wksp_err(WKSP_ERR_CORRUPT, 0, "commands changed since validation");
   }
+  return rc;
+}
+
+/* Decodes cgroup frame g: its commands must be the scanned ones, the bytes
+ * go where dest() says, and the frame must end where the next starts. */
+static int data_cgroup(void *ctx, uint64_t g, uint32_t slot) {
+  data_job_t *j = ctx;
+  const ckpt_scan_t *s = j->s;
+  const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
+  const wksp_part_t *p = s->file_parts + s->cg_first[g];
+  uint64_t end = 0;
+  int rc = data_open(j, g, slot);
+  wksp_frame_reader_t *r = j->rd[slot];
   /* No dest (verification, comparison): each allocation is decoded in 64
    * KiB pieces into scratch memory and handed to piece(), if any.  Pieces of
    * 64 KiB from a buffer's start are exactly the writer's LZ4 chunks, so
    * this decodes the same blocks. */
   uint8_t *scratch = NULL;
-  if (!rc && !j->dest && !(scratch = malloc(WKSP_FRAME_CHUNK_MAX)))
-    rc = wksp_err(WKSP_ERR_NOMEM, 0, "verify buffer");
+  if (!rc && !j->dest) rc = data_scratch(j, slot, &scratch);
   for (uint64_t k = 0; !rc && k < cg->alloc_cnt; k++) {
     uint64_t sz = p[k].gaddr_hi - p[k].gaddr_lo;
     if (scratch) {
@@ -113,31 +154,36 @@ static int data_cgroup(void *ctx, uint64_t g) {
     rc = wksp_frame_reader_data(r, d, sz);
     if (!rc && j->done) rc = j->done(j->ctx, &p[k], d);
   }
-  free(scratch);
   if (!rc) rc = wksp_frame_reader_close(r, &end);
   if (!rc && end != cg->end)
     rc = wksp_err(WKSP_ERR_CORRUPT, 0, "frame ends at %llu, the next frame starts at %llu",
                   (unsigned long long)end, (unsigned long long)cg->end);
-  wksp_frame_reader_fini(r);
-  return rc ? data_fail(j, rc, cg->off) : WKSP_SUCCESS;
+  if (!rc) return WKSP_SUCCESS;
+  wksp_frame_reader_fini(r); /* failed or inside a frame: not reusable */
+  j->rd[slot] = NULL;
+  return data_fail(j, rc, cg->off);
 }
 
-/* v1: allocation k's bytes are verbatim in the file. */
-static int data_v1(void *ctx, uint64_t k) {
-  const data_job_t *j = ctx;
+/* v1: allocation k's bytes are verbatim in the file: read straight into
+ * the destination, or in 64 KiB pieces. */
+static int data_v1(void *ctx, uint64_t k, uint32_t slot) {
+  data_job_t *j = ctx;
   const wksp_part_t *p = &j->s->file_parts[k];
-  const uint8_t *src = j->in->mem + j->s->v1_data_off[k];
-  uint64_t sz = p->gaddr_hi - p->gaddr_lo;
-  if (!j->dest) {
-    int rc = WKSP_SUCCESS;
-    for (uint64_t at = 0; !rc && j->piece && at < sz; at += WKSP_FRAME_CHUNK_MAX)
-      rc = j->piece(j->ctx, p, at, src + at,
-                    sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX);
-    return rc;
+  uint64_t src = j->s->v1_data_off[k], sz = p->gaddr_hi - p->gaddr_lo;
+  int rc = WKSP_SUCCESS;
+  if (j->dest) {
+    void *d = j->dest(j->ctx, p);
+    rc = wksp_private_ckpt_input_read(j->in, d, sz, src);
+    return rc || !j->done ? rc : j->done(j->ctx, p, d);
   }
-  void *d = j->dest(j->ctx, p);
-  if (d != src) memcpy(d, src, sz);
-  return j->done ? j->done(j->ctx, p, d) : WKSP_SUCCESS;
+  uint8_t *b = NULL;
+  if (j->piece) rc = data_scratch(j, slot, &b);
+  for (uint64_t at = 0; !rc && j->piece && at < sz; at += WKSP_FRAME_CHUNK_MAX) {
+    uint64_t n = sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX;
+    rc = wksp_private_ckpt_input_read(j->in, b, n, src + at);
+    if (!rc) rc = j->piece(j->ctx, p, at, b, n);
+  }
+  return rc;
 }
 
 /* ---- v2 RAW frames: the bytes in pieces ---------------------------------------------
@@ -148,20 +194,39 @@ static int data_v1(void *ctx, uint64_t k) {
  * concatenated allocations (a piece may span small allocations, and large
  * ones span many pieces), so that the threads share the work evenly
  * instead of by whole 60 MiB cgroups.  Each piece is read with pread(2)
- * straight into the target: the kernel copies from the page cache, which
- * costs no page-table set-up and tear-down for the source as a mapping
- * does. */
+ * straight into the target. */
 
 #define RAW_PIECE (1ull << 20)
+#define RAW_CMDS 1024 /* commands read at once */
 
 typedef struct {
   const data_job_t *j;
   uint64_t *src; /* file offset of file_parts[k]'s bytes */
   uint64_t *sum; /* bytes of file_parts[0..k), k in [0, cnt] */
   uint64_t cnt, total;
-  int fd;
-  uint64_t fd_base; /* file offset of the checkpoint's first byte */
 } raw_job_t;
+
+/* Checks cgroup g's commands against the scan (read RAW_CMDS at a time). */
+static int raw_cmds(const data_job_t *j, uint64_t g) {
+  const ckpt_scan_t *s = j->s;
+  const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
+  const wksp_part_t *p = s->file_parts + s->cg_first[g];
+  uint64_t n = cg->alloc_cnt;
+  uint8_t b[RAW_CMDS * CKPT_CMD_SZ];
+  for (uint64_t k0 = 0; k0 <= n; k0 += RAW_CMDS) {
+    uint64_t m = n + 1 - k0 < RAW_CMDS ? n + 1 - k0 : RAW_CMDS;
+    int rc = wksp_private_ckpt_input_read(j->in, b, m * CKPT_CMD_SZ, cg->off + k0 * CKPT_CMD_SZ);
+    if (rc) return rc;
+    for (uint64_t i = 0, k = k0; i < m; i++, k++) {
+      ckpt_cmd_t c;
+      wksp_private_ckpt_cmd_decode(&c, b + i * CKPT_CMD_SZ);
+      int same = k < n ? c.tag == p[k].tag && c.a == p[k].gaddr_lo && c.b == p[k].gaddr_hi
+                       : ckpt_cmd_is_data(&c);
+      if (!same) return wksp_err(WKSP_ERR_CORRUPT, 0, "commands changed since validation");
+    }
+  }
+  return WKSP_SUCCESS;
+}
 
 /* Checks every cgroup's commands against the scan and records where each
  * allocation's bytes are. */
@@ -175,15 +240,8 @@ static int raw_plan(raw_job_t *rj) {
     uint64_t off = cg->off, n = cg->alloc_cnt;
     if (s->cg_first[g] != at || off > j->in->sz || (n + 1) > (j->in->sz - off) / CKPT_CMD_SZ)
       return data_fail(j, wksp_err(WKSP_ERR_CORRUPT, 0, "commands past the end"), cg->off);
-    for (uint64_t k = 0; k <= n; k++) {
-      ckpt_cmd_t c;
-      wksp_private_ckpt_cmd_decode(&c, j->in->mem + off + k * CKPT_CMD_SZ);
-      int same = k < n ? c.tag == p[k].tag && c.a == p[k].gaddr_lo && c.b == p[k].gaddr_hi
-                       : ckpt_cmd_is_data(&c);
-      if (!same)
-        return data_fail(j, wksp_err(WKSP_ERR_CORRUPT, 0, "commands changed since validation"),
-                         cg->off);
-    }
+    int rc = raw_cmds(j, g);
+    if (rc) return data_fail(j, rc, cg->off);
     off += (n + 1) * CKPT_CMD_SZ;
     for (uint64_t k = 0; k < n; k++, at++) {
       rj->src[at] = off;
@@ -217,15 +275,10 @@ static int raw_piece(void *ctx, uint64_t i) {
     const wksp_part_t *p = &j->s->file_parts[k];
     uint64_t in_k = lo - rj->sum[k], end = rj->sum[k + 1] < hi ? rj->sum[k + 1] : hi;
     uint8_t *d = (uint8_t *)j->dest(j->ctx, p) + in_k;
-    uint64_t want = end - lo;
-    long got = wksp_private_ckpt_read_full_at(rj->fd, d, want, rj->fd_base + rj->src[k] + in_k);
-    if (got < 0)
-      return wksp_err(WKSP_ERR_FAIL, errno, "%s: read of allocation [%llu,%llu)", j->in->label,
-                      (unsigned long long)p->gaddr_lo, (unsigned long long)p->gaddr_hi);
-    if ((uint64_t)got != want)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: file truncated inside allocation [%llu,%llu)",
-                      j->in->label, (unsigned long long)p->gaddr_lo,
-                      (unsigned long long)p->gaddr_hi);
+    int rc = wksp_private_ckpt_input_read(j->in, d, end - lo, rj->src[k] + in_k);
+    if (rc)
+      return wksp_err_wrap(rc, "allocation [%llu,%llu)", (unsigned long long)p->gaddr_lo,
+                           (unsigned long long)p->gaddr_hi);
     lo = end;
   }
   return WKSP_SUCCESS;
@@ -233,8 +286,7 @@ static int raw_piece(void *ctx, uint64_t i) {
 
 static int raw_run(const data_job_t *j, uint32_t threads) {
   uint64_t cnt = j->s->info.alloc_cnt;
-  raw_job_t rj = {.j = j, .cnt = cnt, .fd = j->in->map_fd,
-                  .fd_base = (uint64_t)(j->in->mem - (const uint8_t *)j->in->map)};
+  raw_job_t rj = {.j = j, .cnt = cnt};
   rj.src = malloc((cnt + 1) * sizeof *rj.src);
   rj.sum = malloc((cnt + 1) * sizeof *rj.sum);
   int rc = rj.src && rj.sum ? raw_plan(&rj)
@@ -249,13 +301,17 @@ static int raw_run(const data_job_t *j, uint32_t threads) {
 
 static int data_run_job(data_job_t *j, uint32_t threads) {
   const ckpt_scan_t *s = j->s;
+  int rc;
   wksp_private_ckpt_input_sequential(j->in);
   if (s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_RAW && j->dest && !j->done &&
-      j->in->map && j->in->map_fd >= 0)
-    return raw_run(j, threads);
-  if (s->info.pv.style == 1)
-    return wksp_private_ckpt_pool_run(threads, s->info.alloc_cnt, data_v1, j);
-  return wksp_private_ckpt_pool_run(threads, s->info.cgroup_cnt, data_cgroup, j);
+      j->in->rfd >= 0)
+    rc = raw_run(j, threads);
+  else if (s->info.pv.style == 1)
+    rc = wksp_private_ckpt_pool_run_slots(threads, s->info.alloc_cnt, data_v1, j);
+  else
+    rc = wksp_private_ckpt_pool_run_slots(threads, s->info.cgroup_cnt, data_cgroup, j);
+  data_job_fini(j);
+  return wksp_private_ckpt_input_changed(j->in, rc);
 }
 
 int wksp_private_ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
@@ -303,13 +359,16 @@ static int restore_locked(wksp_t *w, const ckpt_input_t *in, const ckpt_scan_t *
   if (!rc) rc = wksp_private_replace(w, parts, cnt, o->seed);
   if (rc) {
     wksp_private_reset(w, o->seed); /* already empty unless replace half-failed */
-    return wksp_private_ckpt_after_reset(rc == WKSP_ERR_FAIL ? WKSP_ERR_CORRUPT : rc);
+    /* (FAIL with an errno is a read error; without, bad bytes) */
+    return wksp_private_ckpt_after_reset(rc == WKSP_ERR_FAIL && !wksp_errno() ? WKSP_ERR_CORRUPT
+                                                                              : rc);
   }
   if (o->progress) o->progress(s->info.alloc_sz, s->info.alloc_sz, o->progress_ctx);
   return WKSP_SUCCESS;
 }
 
-int wksp_private_ckpt_restore_mem(wksp_t *w, const ckpt_input_t *in, const wksp_restore_opts_t *o) {
+int wksp_private_ckpt_restore_random(wksp_t *w, const ckpt_input_t *in,
+                                     const wksp_restore_opts_t *o) {
   ckpt_scan_t s;
   int rc = wksp_private_ckpt_scan(&s, in);
   if (rc) return rc;
@@ -334,7 +393,7 @@ static int restore_any(wksp_t *w, const char *path, int fd, const char *label,
   ckpt_input_t in;
   int rc = wksp_private_ckpt_input_open(&in, path, fd, label, 0);
   if (rc) return rc;
-  rc = in.mem ? wksp_private_ckpt_restore_mem(w, &in, o)
+  rc = ckpt_input_random(&in) ? wksp_private_ckpt_restore_random(w, &in, o)
               : wksp_private_ckpt_restore_stream(w, &in, o);
   wksp_private_ckpt_input_fini(&in);
   return rc;

@@ -1,9 +1,10 @@
-/* Whole-structure validation of a mapped v2 checkpoint (docs/FORMAT.md 4.2,
- * 4.3), stricter than the reference: frames must be back to back (as every
- * writer must produce them, and as the reference's streaming reader needs),
- * allocations must be ascending inside a cgroup and non-overlapping
- * overall, and every count must agree.  Nothing here decodes allocation
- * contents. */
+/* Whole-structure validation of a random-access v2 checkpoint (docs/FORMAT.md
+ * 4.2, 4.3), stricter than the reference: frames must be back to back (as
+ * every writer must produce them, and as the reference's streaming reader
+ * needs), allocations must be ascending inside a cgroup and non-overlapping
+ * overall, every count must agree and stay within the limits of ckpt.h.
+ * Nothing here decodes allocation contents; files are read with pread
+ * (one frame reader, its buffer reused from frame to frame). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,7 +82,7 @@ typedef struct {
 
 typedef struct {
   ckpt_scan_t *s;
-  const uint8_t *mem;
+  const ckpt_input_t *in;
   uint64_t sz;
   const char *what;
   int fsc;
@@ -89,9 +90,10 @@ typedef struct {
 } v2_t;
 
 /* A frame-layer failure while scanning means the bytes are bad (running
- * out of bytes inside a mapped file is truncation): CORRUPT. */
+ * out of bytes inside a file is truncation): CORRUPT; but a read error
+ * (FAIL with an errno) stays FAIL. */
 static int rd_fail(const v2_t *v, int rc, const char *where) {
-  if (rc == WKSP_ERR_FAIL) rc = WKSP_ERR_CORRUPT;
+  if (rc == WKSP_ERR_FAIL && !wksp_errno()) rc = WKSP_ERR_CORRUPT;
   return wksp_err_wrap(rc, "%s: %s", v->what, where);
 }
 
@@ -110,12 +112,13 @@ static int frame_cmd_at(v2_t *v, uint64_t off, ckpt_cmd_t *c, const char *where)
   return rc ? rd_fail(v, rc, where) : WKSP_SUCCESS;
 }
 
-static int v2_head(v2_t *v, uint64_t *info_end) {
+/* Header (its bytes already read: head) and info frame. */
+static int v2_head(v2_t *v, const uint8_t head[CKPT_HDR_SZ], uint64_t *info_end) {
   ckpt_scan_t *s = v->s;
   uint8_t hdr[CKPT_HDR_SZ], info[CKPT_INFO_SZ];
-  int rc = wksp_private_ckpt_preview_v2(v->mem, v->sz, &s->info.pv, v->what);
+  int rc = wksp_private_ckpt_preview_v2(head, CKPT_HDR_SZ, &s->info.pv, v->what);
   if (rc) return rc;
-  wksp_private_ckpt_hdr_decode(&s->hdr, v->mem);
+  wksp_private_ckpt_hdr_decode(&s->hdr, head);
   v->fsc = s->hdr.frame_style;
   if (v->sz <= CKPT_HDR_SZ + CKPT_FTR_SZ)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated: %llu bytes", v->what,
@@ -338,10 +341,8 @@ static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
                       "%s: RAW cgroup frame at %llu holds %llu bytes but spans %llu", v->what,
                       (unsigned long long)at, (unsigned long long)usz,
                       (unsigned long long)(cg[g].next - at));
-    wksp_frame_reader_fini(v->r); /* leave the frame: a fresh reader for the next */
-    v->r = NULL;
-    rc = wksp_frame_reader_init_mem(&v->r, v->mem, v->sz);
-    if (rc) return rc;
+    rc = wksp_frame_reader_close(v->r, NULL); /* leave the frame (its data is not read) */
+    if (rc) return rd_fail(v, rc, "cgroup frame");
     s->info.cgroups[g] = (wksp_checkpt_cgroup_t){
         .off = at, .end = cg[g].next, .alloc_cnt = cg[g].cnt, .data_sz = usz};
   }
@@ -349,15 +350,32 @@ static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
   return WKSP_SUCCESS;
 }
 
-static int v2_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
-  v2_t v = {.s = s, .mem = in->mem, .sz = in->sz, .what = in->label};
+/* Footer counts within the limits of ckpt.h (the walk then checks that
+ * they are the real ones). */
+static int v2_limits(const v2_t *v) {
+  const ckpt_ftr_t *f = &v->s->ftr;
+  uint64_t pmax = v->s->hdr.part_max, fmax = ckpt_frames_max(pmax);
+  if (f->alloc_cnt <= pmax && f->cgroup_cnt <= fmax && f->volume_cnt <= fmax) return WKSP_SUCCESS;
+  return wksp_err(WKSP_ERR_CORRUPT, 0,
+                  "%s: footer counts %llu allocations, %llu cgroup frames, %llu volumes: at most "
+                  "part_max %llu allocations and %llu frames or volumes for this source",
+                  v->what, (unsigned long long)f->alloc_cnt, (unsigned long long)f->cgroup_cnt,
+                  (unsigned long long)f->volume_cnt, (unsigned long long)pmax,
+                  (unsigned long long)fmax);
+}
+
+static int v2_scan(ckpt_scan_t *s, const ckpt_input_t *in, const uint8_t head[CKPT_HDR_SZ]) {
+  v2_t v = {.s = s, .in = in, .sz = in->sz, .what = in->label};
   cg_t *cg = NULL;
   uint64_t n = 0, info_end = 0;
-  int rc = wksp_frame_reader_init_mem(&v.r, v.mem, v.sz);
-  if (!rc) rc = v2_head(&v, &info_end);
+  uint8_t ftr[CKPT_FTR_SZ];
+  int rc = wksp_private_ckpt_input_reader(in, &v.r);
+  if (!rc) rc = v2_head(&v, head, &info_end);
+  if (!rc) rc = wksp_private_ckpt_input_read(in, ftr, CKPT_FTR_SZ, v.sz - CKPT_FTR_SZ);
   if (rc) goto out;
-  wksp_private_ckpt_ftr_decode(&s->ftr, v.mem + v.sz - CKPT_FTR_SZ);
+  wksp_private_ckpt_ftr_decode(&s->ftr, ftr);
   rc = wksp_private_ckpt_ftr_check(&s->ftr, &s->hdr, v.sz, v.what);
+  if (!rc) rc = v2_limits(&v);
   if (!rc) rc = v2_volumes(&v, info_end, &cg, &n);
   if (!rc) rc = v2_cgroups(&v, cg, n);
   if (rc) goto out;
@@ -374,13 +392,17 @@ out:
 
 int wksp_private_ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
   memset(s, 0, sizeof *s);
-  if (in->sz < 12) {
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: only %llu bytes, not a checkpoint", in->label,
-                    (unsigned long long)in->sz);
-  }
-  int rc = in->sz >= CKPT_HDR_SZ && ckpt_ld64(in->mem) == CKPT_MAGIC
-               ? v2_scan(s, in)
-               : wksp_private_ckpt_v1_scan(s, in);
+  uint8_t head[CKPT_PREVIEW_MAX];
+  uint64_t n = in->sz < sizeof head ? in->sz : sizeof head, max_sz = 0;
+  wksp_preview_t pv;
+  int rc = wksp_private_ckpt_input_read(in, head, n, 0);
+  if (!rc) rc = wksp_private_ckpt_head(head, (size_t)n, in->label, &pv, &max_sz);
+  /* (a v1 checkpoint ends at its terminator: what follows is not read) */
+  if (!rc && pv.style == 2 && in->sz > max_sz)
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0,
+                  "%s: longer than a checkpoint of this geometry can be (%llu bytes)", in->label,
+                  (unsigned long long)max_sz);
+  if (!rc) rc = pv.style == 2 ? v2_scan(s, in, head) : wksp_private_ckpt_v1_scan(s, in);
   if (rc) wksp_private_ckpt_scan_fini(s);
-  return rc;
+  return wksp_private_ckpt_input_changed(in, rc);
 }

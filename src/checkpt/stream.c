@@ -3,10 +3,15 @@
  * target is reset at the first allocation byte written, and every later
  * error resets it to empty again (with CORRUPT, FULL or FAIL and the note
  * "(target reset to empty)").  Two readers: sequential on the calling
- * thread, and pipelined over several threads.  A stream that is not a v2
- * checkpoint, or whose source region may not fit the target, or when
- * verify_first is asked, is spooled to an unnamed file and restored by the
- * mapped path (restore.c). */
+ * thread, and pipelined over several threads.  A stream that is not a
+ * checkpoint is refused at its first bytes.  A v1 stream, a v2 one whose
+ * source region may not fit the target, or any when verify_first is
+ * asked, is spooled to an unnamed file (bounded: input.c) and restored by
+ * the random-access path (restore.c).  A stream read as it comes is
+ * bounded by its header too: the limits of ckpt.h (part_max allocations
+ * of data_max bytes in all, frame and volume counts) are checked as the
+ * commands arrive, so no stream makes us read more than a checkpoint of
+ * its geometry can hold. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -35,6 +40,7 @@ typedef struct {
   uint64_t *vol_off, *vol_cnt; /* this volume's cgroup offsets / counts */
   uint64_t vol_n;
   uint64_t cgroups, volumes, done_sz;
+  uint64_t alloc_sz;  /* bytes of the allocations listed so far */
   uint64_t base_off; /* checkpoint offset of the reader's offset 0 */
   int short_read;    /* pipelined reader: the window ended before the frame */
   int sealed;        /* the info frame records a content digest (digest.c) */
@@ -81,12 +87,25 @@ static int st_metas(stream_t *st, ckpt_cmd_t c, uint64_t off) {
   if (st->vol_n == CKPT_CGROUP_MAX)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: more than %llu cgroup frames in a volume", st->what,
                     (unsigned long long)CKPT_CGROUP_MAX);
+  if (st->cgroups == ckpt_frames_max(st->hdr.part_max)) /* the limits of ckpt.h, */
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: cgroup frame at %llu: more than %llu cgroup frames",
+                    st->what, (unsigned long long)off, (unsigned long long)st->cgroups);
   while (!ckpt_cmd_is_data(&c)) {
     rc = wksp_private_ckpt_meta_check(&c, src_lo, src_hi, off, st->what);
     if (rc) return rc;
     if (c.a < prev_hi)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: cgroup frame at %llu: allocations out of order",
                       st->what, (unsigned long long)off);
+    /* which bound what a stream can make us read: allocations that do not
+     * overlap fit data_max (overlaps are found at the end) */
+    st->alloc_sz += c.b - c.a;
+    if (st->cnt == st->hdr.part_max || st->alloc_sz > st->hdr.data_max)
+      return wksp_err(WKSP_ERR_CORRUPT, 0,
+                      "%s: cgroup frame at %llu: more than part_max %llu allocations or data_max "
+                      "%llu bytes (%llu allocations of %llu bytes so far)",
+                      st->what, (unsigned long long)off, (unsigned long long)st->hdr.part_max,
+                      (unsigned long long)st->hdr.data_max, (unsigned long long)st->cnt + 1,
+                      (unsigned long long)st->alloc_sz);
     if (c.a < tlo || c.b > thi)
       return wksp_private_ckpt_fit_check(st->w, &(wksp_part_t){c.a, c.b, c.tag}, 1, st->what);
     if (st->cnt >= wksp_part_max(st->w))
@@ -142,6 +161,9 @@ static int st_appendix(stream_t *st, const ckpt_cmd_t *c, uint64_t off, uint64_t
                     st->what, (unsigned long long)off, (unsigned long long)c->b,
                     (unsigned long long)*prev_app);
   uint64_t n = st->vol_n;
+  if (st->volumes == ckpt_frames_max(st->hdr.part_max)) /* a limit of ckpt.h */
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %llu: more than %llu volumes", st->what,
+                    (unsigned long long)off, (unsigned long long)st->volumes);
   if (c->a != n)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %llu counts %llu cgroups, saw %llu",
                     st->what, (unsigned long long)off, (unsigned long long)c->a,
@@ -725,7 +747,15 @@ int wksp_private_ckpt_restore_stream(wksp_t *w, ckpt_input_t *in, const wksp_res
   if (n < 0) return wksp_err(WKSP_ERR_FAIL, errno, "restore %s: read", in->label);
   ckpt_hdr_t h;
   if ((size_t)n == sizeof hdr) wksp_private_ckpt_hdr_decode(&h, hdr);
-  int spool = (size_t)n < sizeof hdr || h.magic != CKPT_MAGIC || o->verify_first;
+  int v2 = (size_t)n == sizeof hdr && h.magic == CKPT_MAGIC;
+  uint64_t v1_magic = 0;
+  if (!v2 && !(wksp_private_ckpt_svw_decode(hdr, (size_t)n, &v1_magic) && v1_magic == CKPT_MAGIC)) {
+    wksp_preview_t pv; /* neither v2 nor v1: refused before anything is read or spooled */
+    uint64_t max_sz;
+    int rc = wksp_private_ckpt_head(hdr, (size_t)n, in->label, &pv, &max_sz);
+    return rc ? rc : wksp_err(WKSP_ERR_CORRUPT, 0, "%s: not a wksp checkpoint", in->label);
+  }
+  int spool = !v2 || o->verify_first;
   if (!spool) {
     int rc = wksp_private_ckpt_hdr_check(&h, in->label);
     if (rc) return rc;
@@ -734,7 +764,7 @@ int wksp_private_ckpt_restore_stream(wksp_t *w, ckpt_input_t *in, const wksp_res
   }
   if (spool) {
     int rc = wksp_private_ckpt_input_spool(in, hdr, (size_t)n);
-    return rc ? rc : wksp_private_ckpt_restore_mem(w, in, o);
+    return rc ? rc : wksp_private_ckpt_restore_random(w, in, o);
   }
   stream_t st = {.w = w, .what = in->label, .o = o, .hdr = h, .base_off = STREAM_BASE};
   st.vol_off = malloc(2 * CKPT_CGROUP_MAX * sizeof *st.vol_off);

@@ -10,14 +10,58 @@
 #include "ckpt.h"
 #include "util/err.h"
 
+/* A window on the input: bytes [win_at, win_at + win_len) are in win.
+ * Allocation bytes are skipped, not read; after a skip the window starts
+ * small (the next allocation's three integers), and grows while the reads
+ * are contiguous (many small allocations). */
+enum {
+  WIN_MIN = 4096,
+  WIN_MAX = 64 * 1024,
+  /* the most bytes before the first allocation: 13 integers, 9 strings */
+  V1_HEAD_MAX = 22 * CKPT_SVW_MAX + (CKPT_NAME_MAX - 1) + 6 * (CKPT_LOG_NAME_MAX - 1) +
+                2 * (CKPT_INFO_STR_MAX - 1)
+};
+_Static_assert(V1_HEAD_MAX <= WIN_MAX, "the v1 head fits one window");
+
 typedef struct {
-  const uint8_t *p;
+  const ckpt_input_t *in;
+  uint8_t *win;
+  uint64_t win_at, win_len, win_cap;
   uint64_t sz, at;
   const char *what;
 } v1_rd_t;
 
+/* Makes up to n bytes from r->at available at *p (fewer at the end of the
+ * input: *have). */
+static int v1_see(v1_rd_t *r, uint64_t n, const uint8_t **p, uint64_t *have) {
+  if (n > r->sz - r->at) n = r->sz - r->at;
+  if (r->at < r->win_at || r->at + n > r->win_at + r->win_len) {
+    uint64_t cap = r->at == r->win_at + r->win_len ? 2 * r->win_len : 0;
+    cap = cap < WIN_MIN ? WIN_MIN : cap > WIN_MAX ? WIN_MAX : cap;
+    if (cap < n) cap = n;
+    if (cap > r->win_cap) {
+      uint8_t *w = realloc(r->win, cap);
+      if (!w) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: v1 read buffer", r->what);
+      r->win = w;
+      r->win_cap = cap;
+    }
+    uint64_t len = r->sz - r->at < cap ? r->sz - r->at : cap;
+    int rc = wksp_private_ckpt_input_read(r->in, r->win, len, r->at);
+    if (rc) return rc;
+    r->win_at = r->at;
+    r->win_len = len;
+  }
+  *p = r->win + (r->at - r->win_at);
+  *have = n;
+  return WKSP_SUCCESS;
+}
+
 static int v1_int(v1_rd_t *r, uint64_t *x, const char *field) {
-  size_t n = wksp_private_ckpt_svw_decode(r->p + r->at, r->sz - r->at, x);
+  const uint8_t *p = NULL;
+  uint64_t have = 0;
+  int rc = v1_see(r, CKPT_SVW_MAX, &p, &have);
+  if (rc) return rc;
+  size_t n = wksp_private_ckpt_svw_decode(p, (size_t)have, x);
   if (!n)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 %s truncated at offset %llu", r->what, field,
                     (unsigned long long)r->at);
@@ -33,7 +77,11 @@ static int v1_str(v1_rd_t *r, const char **s, uint64_t *len, uint64_t max, const
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 %s length %llu (max %llu, %llu bytes left)",
                     r->what, field, (unsigned long long)*len, (unsigned long long)max,
                     (unsigned long long)(r->sz - r->at));
-  *s = (const char *)r->p + r->at;
+  const uint8_t *p = NULL;
+  uint64_t have = 0;
+  rc = v1_see(r, *len, &p, &have); /* inside the head's window: *s stays valid */
+  if (rc) return rc;
+  *s = (const char *)p;
   if (memchr(*s, 0, *len))
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 %s contains a NUL byte", r->what, field);
   r->at += *len;
@@ -44,11 +92,14 @@ static int v1_head(ckpt_scan_t *s, v1_rd_t *r) {
   static const char *const iname[13] = {"magic",     "style",  "seed",      "part_max", "data_max",
                                         "wallclock", "app_id", "thread_id", "host_id",  "cpu_id",
                                         "group_id",  "tid",    "user_id"};
-  uint64_t v[13];
-  int rc = 0;
+  /* The whole head in one window, so that the strings stay where they
+   * were read until they are copied. */
+  const uint8_t *p = NULL;
+  uint64_t v[13], have = 0;
+  int rc = v1_see(r, V1_HEAD_MAX, &p, &have);
   for (int k = 0; !rc && k < 13; k++) rc = v1_int(r, &v[k], iname[k]);
   if (rc) return rc;
-  rc = wksp_private_ckpt_preview_any(r->p, r->sz < CKPT_PREVIEW_MAX ? r->sz : CKPT_PREVIEW_MAX,
+  rc = wksp_private_ckpt_preview_any(p, have < CKPT_PREVIEW_MAX ? have : CKPT_PREVIEW_MAX,
                                      &s->info.pv, r->what);
   if (rc) return rc;
   if (s->info.pv.style != 1)
@@ -94,38 +145,47 @@ static int v1_grow(ckpt_scan_t *s, uint64_t *cap, uint64_t n, const char *what) 
   return WKSP_SUCCESS;
 }
 
-int wksp_private_ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
-  v1_rd_t r = {.p = in->mem, .sz = in->sz, .what = in->label};
-  int rc = v1_head(s, &r);
-  if (rc) return rc;
+static int v1_allocs(ckpt_scan_t *s, v1_rd_t *r) {
   uint64_t src_lo = ckpt_gaddr_lo(s->info.pv.part_max), src_hi = src_lo + s->info.pv.data_max;
   uint64_t n = 0, cap = 0;
   for (;;) {
-    uint64_t tag, lo, sz, at = r.at;
-    rc = v1_int(&r, &tag, "allocation tag");
+    uint64_t tag, lo, sz, at = r->at;
+    int rc = v1_int(r, &tag, "allocation tag");
     if (rc) return rc;
     if (!tag) break;
-    rc = v1_int(&r, &lo, "allocation gaddr");
-    if (!rc) rc = v1_int(&r, &sz, "allocation size");
+    rc = v1_int(r, &lo, "allocation gaddr");
+    if (!rc) rc = v1_int(r, &sz, "allocation size");
     if (rc) return rc;
     if (!(src_lo <= lo && sz && sz <= src_hi - lo))
       return wksp_err(WKSP_ERR_CORRUPT, 0,
                       "%s: v1 allocation at offset %llu: [%llu,+%llu) outside the source data "
                       "region [%llu,%llu)",
-                      r.what, (unsigned long long)at, (unsigned long long)lo,
+                      r->what, (unsigned long long)at, (unsigned long long)lo,
                       (unsigned long long)sz, (unsigned long long)src_lo,
                       (unsigned long long)src_hi);
-    if (sz > r.sz - r.at)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 allocation at offset %llu truncated", r.what,
+    if (sz > r->sz - r->at)
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 allocation at offset %llu truncated", r->what,
                       (unsigned long long)at);
-    rc = v1_grow(s, &cap, n, r.what);
+    if (n == s->info.pv.part_max) /* a limit of ckpt.h */
+      return wksp_err(WKSP_ERR_CORRUPT, 0,
+                      "%s: v1 allocation at offset %llu: more allocations than part_max %llu",
+                      r->what, (unsigned long long)at, (unsigned long long)s->info.pv.part_max);
+    rc = v1_grow(s, &cap, n, r->what);
     if (rc) return rc;
     s->file_parts[n] = (wksp_part_t){.gaddr_lo = lo, .gaddr_hi = lo + sz, .tag = tag};
-    s->v1_data_off[n] = r.at;
+    s->v1_data_off[n] = r->at;
     n++;
-    r.at += sz;
+    r->at += sz;
   }
-  s->info.file_sz = r.at; /* bytes after the terminator are not part of it */
+  s->info.file_sz = r->at; /* bytes after the terminator are not part of it */
   s->info.alloc_cnt = n;
-  return wksp_private_ckpt_scan_sort(s, r.what);
+  return WKSP_SUCCESS;
+}
+
+int wksp_private_ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
+  v1_rd_t r = {.in = in, .sz = in->sz, .what = in->label};
+  int rc = v1_head(s, &r);
+  if (!rc) rc = v1_allocs(s, &r);
+  free(r.win);
+  return rc ? rc : wksp_private_ckpt_scan_sort(s, r.what);
 }

@@ -58,6 +58,20 @@ int wksp_private_frame_writer_init_regions(wksp_frame_writer_t **out,
  * wksp_frame_reader_init_fd otherwise. */
 int wksp_private_frame_reader_init_fd_prefix(wksp_frame_reader_t **out, int fd, const void *pre,
                                              size_t pre_sz);
+/* A reader on the sz bytes of file fd at file offset base, read with
+ * pread(2) (the fd's offset is neither used nor changed, so readers on one
+ * fd may run on several threads).  Seekable within [0, sz]; reading past sz
+ * is truncation, as for memory; a file that ends before base + sz (it
+ * shrank) is FAIL with errno 0 and a message saying so.  INVAL: out NULL,
+ * fd < 0, or a range beyond INT64_MAX. */
+int wksp_private_frame_reader_init_pread(wksp_frame_reader_t **out, int fd, uint64_t base,
+                                         uint64_t sz);
+/* pread mode (else no-op): the caller will read up to offset end (the end of
+ * the frame it is about to read, known from elsewhere): read-ahead goes up
+ * to there in large reads and no further.  A hint only: reads past it still
+ * work.  Holds until the next seek. */
+void wksp_private_frame_reader_span(wksp_frame_reader_t *r, uint64_t end);
+
 /* Input the reader holds but has not consumed (prefix remainder or its
  * read-ahead): the bytes at offsets [offset, offset + *n) are at *p, valid
  * until the next call on the reader. */

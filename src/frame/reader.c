@@ -1,8 +1,18 @@
 /* Frame reader (docs/FORMAT.md 2).
  *
- * Input: a memory region (bytes used in place) or an fd read through a
- * private buffer; large RAW reads from an fd go straight into the caller's
- * buffer.  Every size taken from the input is bounded before use.
+ * Input: a memory region (bytes used in place), an fd read through a
+ * private buffer, or (private) a file of known size read with pread(2)
+ * through that buffer; large RAW reads from an fd go straight into the
+ * caller's buffer.  Every size taken from the input is bounded before use.
+ *
+ * The pread mode is how checkpoints are read from files: no mapping, so a
+ * file shortened meanwhile gives an error instead of SIGBUS, each reader has
+ * its own position (threads share the fd), and the bytes are copied from
+ * the page cache into a buffer reused frame after frame instead of being
+ * faulted in page by page.  Its read-ahead starts small after a seek (a
+ * listing reads only a frame's first commands) and doubles up to the
+ * buffer's size, or is told where the frame ends (span) and reads up to
+ * there at once.
  *
  * LZ4 history: instead of mirroring the writer's ring (docs/FORMAT.md 2.5 says a
  * reader need not), the reader keeps the frame's last 64 KiB of decoded bytes
@@ -30,6 +40,7 @@
 
 enum {
   RBUF_SZ = 256 * 1024,        /* fd read-ahead buffer; >= 3 + FRAME_CSZ_MAX */
+  RA_MIN = 16 * 1024,          /* pread mode: first read-ahead after a seek */
   HIST_MIN = 16 * 1024,        /* history buffer's first size */
   HIST_SZ = 4 * FRAME_HIST,    /* and its largest: slides back to 64 KiB when full */
   FAIL_MSG_MAX = 512
@@ -40,7 +51,11 @@ struct wksp_frame_reader {
   size_t mem_sz;
   int fd;                      /* fd mode */
   int seekable;
+  int positional;              /* pread mode: input is fd bytes [fd_base, fd_base + mem_sz) */
   uint64_t fd_base;            /* fd position of checkpoint offset 0 */
+  uint64_t src_sz;             /* pread mode: input bytes */
+  size_t ra;                   /* pread mode: next read-ahead (RA_MIN..RBUF_SZ) */
+  uint64_t ra_end;             /* pread mode: read-ahead stops here (span) */
   uint8_t *rbuf;               /* fd mode: bytes [rlo, rhi) are at offsets [off, ...) */
   size_t rlo, rhi;
   const uint8_t *pre;          /* fd mode: input bytes read before, consumed first; */
@@ -80,11 +95,12 @@ static int truncated(const wksp_frame_reader_t *r, size_t need, size_t have) {
 
 /* ---- input -------------------------------------------------------------- */
 
-/* read() into p, up to n bytes, retrying EINTR; returns bytes read (0 at
- * EOF) or -1 with a recorded error. */
+/* read() (pread at checkpoint offset `at` in pread mode) into p, up to n
+ * bytes, retrying EINTR; returns bytes read (0 at EOF) or -1 with a
+ * recorded error. */
 static ssize_t read_some(const wksp_frame_reader_t *r, uint8_t *p, size_t n, uint64_t at) {
   for (;;) {
-    ssize_t got = read(r->fd, p, n);
+    ssize_t got = r->positional ? pread(r->fd, p, n, (off_t)(r->fd_base + at)) : read(r->fd, p, n);
     if (got >= 0) return got;
     if (errno != EINTR) {
       wksp_err(WKSP_ERR_FAIL, errno, "frame reader: %s frame at offset %lu: read at offset %lu failed",
@@ -92,6 +108,24 @@ static ssize_t read_some(const wksp_frame_reader_t *r, uint8_t *p, size_t n, uin
       return -1;
     }
   }
+}
+
+/* pread mode: the file ended at `at`, inside the input it had at init. */
+static int shrunk(const wksp_frame_reader_t *r, uint64_t at) {
+  return wksp_err(WKSP_ERR_FAIL, 0,
+                  "frame reader: %s frame at offset %lu: the input file ends at offset %lu, "
+                  "%lu bytes short of its size when the reader was made (it shrank)",
+                  frame_style_name(r->style), (unsigned long)r->frame_off, (unsigned long)at,
+                  (unsigned long)(r->src_sz - at));
+}
+
+/* pread mode: how much to read at `at` when `need` more bytes must come and
+ * `room` fit: the read-ahead, up to the span's end if one is set ahead. */
+static size_t pread_ask(const wksp_frame_reader_t *r, size_t need, size_t room, uint64_t at) {
+  uint64_t end = r->ra_end > at ? r->ra_end : r->src_sz;
+  uint64_t ask = r->ra < end - at ? r->ra : end - at;
+  if (ask > room) ask = room;
+  return ask > need ? (size_t)ask : need;
 }
 
 /* Makes n (<= RBUF_SZ) bytes available contiguously at *p without
@@ -103,6 +137,7 @@ static int peek(wksp_frame_reader_t *r, size_t n, const uint8_t **p) {
     *p = r->mem + r->off;
     return 0;
   }
+  if (r->positional && r->src_sz - r->off < n) return truncated(r, n, r->src_sz - r->off);
   if (r->pre_len) {
     if (n <= r->pre_len) {
       *p = r->pre;
@@ -121,11 +156,15 @@ static int peek(wksp_frame_reader_t *r, size_t n, const uint8_t **p) {
       r->rlo = 0;
     }
     while (r->rhi - r->rlo < n) {
-      ssize_t got = read_some(r, r->rbuf + r->rhi, RBUF_SZ - r->rhi, r->off + (r->rhi - r->rlo));
+      uint64_t at = r->off + (r->rhi - r->rlo);
+      size_t room = RBUF_SZ - r->rhi;
+      size_t ask = r->positional ? pread_ask(r, n - (r->rhi - r->rlo), room, at) : room;
+      ssize_t got = read_some(r, r->rbuf + r->rhi, ask, at);
       if (got < 0) return WKSP_ERR_FAIL;
-      if (got == 0) return truncated(r, n, r->rhi - r->rlo);
+      if (got == 0) return r->positional ? shrunk(r, at) : truncated(r, n, r->rhi - r->rlo);
       r->rhi += (size_t)got;
     }
+    if (r->ra < RBUF_SZ) r->ra *= 2;
   }
   *p = r->rbuf + r->rlo;
   return 0;
@@ -153,6 +192,7 @@ static int read_raw(wksp_frame_reader_t *r, uint8_t *dst, size_t n) {
     consume(r, n);
     return 0;
   }
+  if (r->positional && r->src_sz - r->off < n) return truncated(r, n, r->src_sz - r->off);
   size_t k = r->pre_len < n ? r->pre_len : n;
   if (k) { /* the prefix first */
     memcpy(dst, r->pre, k);
@@ -169,7 +209,7 @@ static int read_raw(wksp_frame_reader_t *r, uint8_t *dst, size_t n) {
   while (n >= RBUF_SZ / 2) {
     ssize_t got = read_some(r, dst, n, r->off);
     if (got < 0) return WKSP_ERR_FAIL;
-    if (got == 0) return truncated(r, n, 0);
+    if (got == 0) return r->positional ? shrunk(r, r->off) : truncated(r, n, 0);
     r->off += (uint64_t)got;
     dst += got;
     n -= (size_t)got;
@@ -328,6 +368,30 @@ int wksp_private_frame_reader_init_fd_prefix(wksp_frame_reader_t **out, int fd, 
   return rc;
 }
 
+int wksp_private_frame_reader_init_pread(wksp_frame_reader_t **out, int fd, uint64_t base,
+                                         uint64_t sz) {
+  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_private_frame_reader_init_pread: NULL out");
+  *out = NULL;
+  if (fd < 0 || base > (uint64_t)INT64_MAX || sz > (uint64_t)INT64_MAX - base)
+    return wksp_err(WKSP_ERR_INVAL, 0,
+                    "wksp_private_frame_reader_init_pread: bad fd %d or range of %lu bytes at %lu",
+                    fd, (unsigned long)sz, (unsigned long)base);
+  int rc = reader_new(out, fd, "wksp_private_frame_reader_init_pread");
+  if (rc) return rc;
+  (*out)->positional = 1;
+  (*out)->seekable = 1;
+  (*out)->fd_base = base;
+  (*out)->src_sz = sz;
+  (*out)->ra = RA_MIN;
+  return 0;
+}
+
+void wksp_private_frame_reader_span(wksp_frame_reader_t *r, uint64_t end) {
+  if (!r || !r->positional) return;
+  r->ra_end = end;
+  r->ra = RBUF_SZ;
+}
+
 void wksp_private_frame_reader_buffered(const wksp_frame_reader_t *r, const uint8_t **p,
                                         size_t *n) {
   *p = r->pre_len ? r->pre : r->rbuf + r->rlo;
@@ -378,6 +442,24 @@ static int seek_fd(wksp_frame_reader_t *r, uint64_t off) {
   return 0;
 }
 
+/* pread mode: nothing to do but drop a buffer that does not hold off. */
+static int seek_pread(wksp_frame_reader_t *r, uint64_t off) {
+  if (off > r->src_sz)
+    return wksp_err(WKSP_ERR_FAIL, 0,
+                    "wksp_frame_reader_seek: offset %lu is past the end of the input (%lu bytes)",
+                    (unsigned long)off, (unsigned long)r->src_sz);
+  uint64_t buf_start = r->off - r->rlo;
+  if (off >= buf_start && off <= r->off + (r->rhi - r->rlo)) {
+    r->rlo = (size_t)(off - buf_start);
+  } else {
+    r->rlo = r->rhi = 0;
+    r->ra = RA_MIN;
+  }
+  r->ra_end = 0;
+  r->off = off;
+  return 0;
+}
+
 int wksp_frame_reader_seek(wksp_frame_reader_t *r, uint64_t off) {
   if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_seek: NULL reader");
   if (r->fail) return reader_refuse_failed(r, "wksp_frame_reader_seek");
@@ -389,7 +471,8 @@ int wksp_frame_reader_seek(wksp_frame_reader_t *r, uint64_t off) {
     return wksp_err(WKSP_ERR_UNSUP, 0,
                     "wksp_frame_reader_seek: fd %d is not seekable (pipe or socket)", r->fd);
   int rc = 0;
-  if (r->fd >= 0) rc = seek_fd(r, off);
+  if (r->positional) rc = seek_pread(r, off);
+  else if (r->fd >= 0) rc = seek_fd(r, off);
   else if (off > r->mem_sz)
     rc = wksp_err(WKSP_ERR_FAIL, 0,
                   "wksp_frame_reader_seek: offset %lu is past the end of the %zu-byte memory region",

@@ -418,7 +418,7 @@ static void test_fd_at_offset(void) {
  * cgroup frames copied verbatim, restores identically through the mapped,
  * the sequential and the pipelined readers. */
 static uint8_t *two_volumes(const uint8_t *b, uint64_t sz, uint64_t *out_sz) {
-  ckpt_input_t in = {.mem = b, .sz = sz, .fd = -1, .own_fd = -1, .label = "x"};
+  ckpt_input_t in = ckpt_input_mem(b, sz, "x");
   ckpt_scan_t s;
   if (wksp_private_ckpt_scan(&s, &in) || s.info.cgroup_cnt < 2) return NULL;
   uint64_t C = s.info.cgroup_cnt, C1 = C / 2;

@@ -86,11 +86,7 @@ static uint8_t *make_ckpt(int style, uint64_t *sz) {
   uint64_t rng = 1234;
   ws_fill(src, 150, 30000, 1, &rng);
   snprintf(path, sizeof path, "/tmp/wksp-test-rerr-%d.ckpt", (int)getpid());
-  unlink(path);
-  wksp_checkpt_opts_t o = {.style = style};
-  uint8_t *b = NULL;
-  if (!wksp_checkpt(src, path, &o)) b = (uint8_t *)vec_slurp(path, (size_t *)sz);
-  unlink(path);
+  uint8_t *b = ws_ckpt_bytes(src, style, path, sz);
   ws_free(src);
   return b;
 }
@@ -102,7 +98,7 @@ static uint64_t trunc_points(const uint8_t *b, uint64_t sz, uint64_t *out) {
   for (uint64_t i = 0; i <= 16; i++) out[n++] = i;
   static const uint64_t fixed[] = {79, 80, 81, 223, 224, 225};
   for (size_t i = 0; i < 6; i++) out[n++] = fixed[i];
-  ckpt_input_t in = {.mem = b, .sz = sz, .fd = -1, .own_fd = -1, .label = "x"};
+  ckpt_input_t in = ckpt_input_mem(b, sz, "x");
   ckpt_scan_t s;
   if (!wksp_private_ckpt_scan(&s, &in)) {
     for (uint64_t g = 0; g < s.info.cgroup_cnt && n < 200; g++)
@@ -270,7 +266,7 @@ static void test_overlap_detected_up_front(void) {
   uint64_t sz = 0;
   uint8_t *b = make_ckpt(2, &sz);
   CHECK(b);
-  ckpt_input_t in = {.mem = b, .sz = sz, .fd = -1, .own_fd = -1, .label = "x"};
+  ckpt_input_t in = ckpt_input_mem(b, sz, "x");
   ckpt_scan_t s;
   CHECK_OK(wksp_private_ckpt_scan(&s, &in));
   CHECK(s.info.cgroup_cnt >= 2);
@@ -292,6 +288,74 @@ static void test_overlap_detected_up_front(void) {
   free(b);
 }
 
+/* ---- a file truncated while it is read ------------------------------------------
+ * (ws.h: after the structure was validated, before the data is read), in
+ * a child, whose death by a signal (SIGBUS when the file was mapped) is a
+ * failure. */
+
+static uint8_t *make_big_ckpt(int style, uint64_t *sz) {
+  wksp_t *src = ws_new("src", 1, 1024, 8 << 20);
+  uint64_t rng = 77;
+  /* random bytes (LZ4 cannot shrink them) in many cgroup frames */
+  for (int k = 0; k < 300; k++) {
+    uint64_t g, lo, hi;
+    if (wksp_alloc_at_least(src, 0, 4096 + test_rng(&rng) % 16384, 1 + k, &g, &lo, &hi)) break;
+    uint8_t *b = wksp_laddr(src, lo);
+    for (uint64_t i = 0; i < hi - lo; i++) b[i] = (uint8_t)test_rng(&rng);
+  }
+  snprintf(path, sizeof path, "/tmp/wksp-test-rerr-%d.ckpt", (int)getpid());
+  uint8_t *b = ws_ckpt_bytes(src, style, path, sz);
+  ws_free(src);
+  return b;
+}
+
+static off_t trunc_to;
+
+/* Child: restores path into a fresh target; 0 when the restore failed
+ * cleanly because of the truncation. */
+static int child_restore(uint32_t threads) {
+  wksp_t *w = ws_new("target", 1, 1024, 8 << 20);
+  if (!w) return 2;
+  refill(w);
+  int rc = ws_trunc_restore(w, path, trunc_to, &(wksp_restore_opts_t){.seed = 5, .threads = threads});
+  const char *msg = wksp_errmsg();
+  uint64_t n = 1;
+  free(ws_allocs(w, &n));
+  fprintf(stderr, "restore (%u thread(s)) of a file truncated while read: rc %d: %s\n", threads, rc,
+          msg);
+  return !(rc == WKSP_ERR_CORRUPT && strstr(msg, "file truncated while reading") &&
+           strstr(msg, "(target reset to empty)") && !wksp_verify(w) && n == 0);
+}
+
+/* Child: prints path at level 5, truncated at its first output. */
+static int child_print(void) {
+  int rc = ws_trunc_print(path, trunc_to, 5);
+  fprintf(stderr, "print -v 5 of a file truncated while read: rc %d: %s\n", rc, wksp_errmsg());
+  return !(rc == WKSP_ERR_CORRUPT && strstr(wksp_errmsg(), "file truncated while reading"));
+}
+
+static void test_truncated_while_reading(void) {
+  for (int style = 2; style <= 3; style++)
+    for (int what = 0; what < 3; what++) {
+      uint64_t sz = 0;
+      uint8_t *b = make_big_ckpt(style, &sz);
+      CHECK(b && sz > (2u << 20));
+      CHECK(!write_file(b, sz));
+      free(b);
+      trunc_to = (off_t)(sz / 3);
+      fflush(stderr);
+      pid_t pid = fork();
+      if (!pid) _exit(what == 2 ? child_print() : child_restore(1 + what));
+      int st = 0;
+      CHECK_EQ(waitpid(pid, &st, 0), pid);
+      unlink(path);
+      if (!WIFEXITED(st))
+        fprintf(stderr, "v%d %s: killed by signal %d\n", style, what == 2 ? "print" : "restore",
+                WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+      CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* readers that stop early close their pipe */
   TEST_RUN(test_truncate_v2);
@@ -301,5 +365,6 @@ int main(void) {
   TEST_RUN(test_corrupt_v3_verify_first);
   TEST_RUN(test_corrupt_vectors);
   TEST_RUN(test_overlap_detected_up_front);
+  TEST_RUN(test_truncated_while_reading);
   return test_done();
 }

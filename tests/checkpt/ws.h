@@ -3,13 +3,17 @@
 #ifndef WKSP_TESTS_CHECKPT_WS_H
 #define WKSP_TESTS_CHECKPT_WS_H
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../test.h"
+#include "vec.h"
 #include "wksp/checkpt.h"
 #include "wksp/wksp.h"
 
@@ -108,6 +112,88 @@ static inline void sha256_hex(const void *b, uint64_t sz, char out[65]) {
   unsigned len = 32;
   EVP_Digest(b, sz, d, &len, EVP_sha256(), NULL);
   for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* The bytes (malloc'd, *sz of them) of a checkpoint of w in the given style,
+ * written to path and removed again; NULL on failure. */
+static inline uint8_t *ws_ckpt_bytes(wksp_t *w, int style, const char *path, uint64_t *sz) {
+  unlink(path);
+  size_t n = 0;
+  uint8_t *b = NULL;
+  if (!wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.style = style}))
+    b = (uint8_t *)vec_slurp(path, &n);
+  unlink(path);
+  *sz = n;
+  return b;
+}
+
+/* ---- a file truncated while it is read ------------------------------------------
+ * ws_trunc_restore restores path into w while the file is truncated to `to`
+ * bytes at a moment the test controls: when the restore first writes into
+ * w (taking its lock: after the structure was validated, before the data
+ * is read).  w's header page is made read-only; the SIGSEGV handler
+ * truncates the file, makes the page writable again and lets the write go
+ * on.  ws_trunc_print prints path at level `verbose` into a pipe whose first
+ * byte of output truncates the file before more is read.  Both return the
+ * call's code (-100: the set-up failed); run them in a child, as a death
+ * by a signal (SIGBUS from a mapped file) is what they look for. */
+typedef struct {
+  int fd;
+  off_t to;
+  void *page;
+} ws_trunc_t;
+
+static inline ws_trunc_t *ws_trunc_state(void) {
+  static ws_trunc_t t = {.fd = -1};
+  return &t;
+}
+
+static inline void ws_trunc_on_fault(int sig, siginfo_t *si, void *uc) {
+  (void)sig, (void)uc;
+  ws_trunc_t *t = ws_trunc_state();
+  uintptr_t a = (uintptr_t)si->si_addr, pg = (uintptr_t)t->page;
+  if (a < pg || a >= pg + 4096) abort(); /* a real fault */
+  if (ftruncate(t->fd, t->to) || mprotect(t->page, 4096, PROT_READ | PROT_WRITE)) abort();
+}
+
+static inline int ws_trunc_restore(wksp_t *w, const char *path, off_t to,
+                                   const wksp_restore_opts_t *o) {
+  ws_trunc_t *t = ws_trunc_state();
+  struct sigaction sa = {.sa_sigaction = ws_trunc_on_fault, .sa_flags = SA_SIGINFO};
+  t->fd = open(path, O_RDWR);
+  t->to = to;
+  t->page = w; /* the header, where the lock is (w is page-aligned: ws_new) */
+  if (t->fd < 0 || sigaction(SIGSEGV, &sa, NULL) || mprotect(t->page, 4096, PROT_READ))
+    return -100;
+  int rc = wksp_restore(w, path, o);
+  mprotect(t->page, 4096, PROT_READ | PROT_WRITE); /* not written: a failure before the lock */
+  close(t->fd);
+  return rc;
+}
+
+static inline void *ws_trunc_output(void *arg) {
+  int fd = *(int *)arg;
+  char c[65536];
+  ws_trunc_t *t = ws_trunc_state();
+  if (read(fd, c, 1) == 1 && ftruncate(t->fd, t->to)) abort();
+  while (read(fd, c, sizeof c) > 0) {
+  }
+  return NULL;
+}
+
+static inline int ws_trunc_print(const char *path, off_t to, int verbose) {
+  ws_trunc_t *t = ws_trunc_state();
+  int p[2];
+  pthread_t th;
+  t->fd = open(path, O_RDWR);
+  t->to = to;
+  if (t->fd < 0 || pipe(p) || pthread_create(&th, NULL, ws_trunc_output, &p[0])) return -100;
+  int rc = wksp_checkpt_print(p[1], path, verbose); /* (its message stays this thread's) */
+  close(p[1]);
+  pthread_join(th, NULL);
+  close(p[0]);
+  close(t->fd);
+  return rc;
 }
 
 /* Pumps a buffer into a pipe from a thread (for pipe restores). */

@@ -260,6 +260,11 @@ static void roundtrip_one(uint64_t seed) {
   CHECK_OK(wksp_frame_reader_init_fd(&r, fd));
   CHECK(!script_read(r, &sc));
   wksp_frame_reader_fini(r);
+  /* pread reader on the same file (the fd's offset is not used) */
+  CHECK_OK(wksp_private_frame_reader_init_pread(&r, fd, 0, sz));
+  CHECK(!script_read(r, &sc));
+  CHECK_EQ(wksp_frame_reader_offset(r), sz);
+  wksp_frame_reader_fini(r);
 
   /* memory -> stream: the bytes fed into a pipe in odd pieces */
   int p[2];
@@ -304,17 +309,21 @@ static void roundtrip_one(uint64_t seed) {
   wksp_frame_reader_fini(r);
   free(col.got.p);
 
-  /* random access: frames in a shuffled order, memory and file */
-  for (int mode = 0; mode < 2; mode++) {
-    if (mode) CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
-    if (mode) CHECK_OK(wksp_frame_reader_init_fd(&r, fd));
+  /* random access: frames in a shuffled order, memory, file, pread (with
+   * the frame's end as span for every other frame) */
+  for (int mode = 0; mode < 3; mode++) {
+    if (mode == 1) CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
+    if (mode == 1) CHECK_OK(wksp_frame_reader_init_fd(&r, fd));
+    else if (mode == 2) CHECK_OK(wksp_private_frame_reader_init_pread(&r, fd, 0, sz));
     else CHECK_OK(wksp_frame_reader_init_mem(&r, mem, sz));
     uint8_t *scratch = malloc(4u << 20);
     uint64_t s = seed ^ 0xabc;
     int bad = 0;
     for (int i = 0; i < 2 * sc.nframe && !bad; i++) {
       const tframe_t *fr = &sc.frames[ftl_rng(&s) % (uint64_t)sc.nframe];
-      bad = wksp_frame_reader_seek(r, fr->off) || frame_read_check(r, fr, scratch);
+      bad = wksp_frame_reader_seek(r, fr->off);
+      if (i & 1) wksp_private_frame_reader_span(r, fr->end);
+      bad = bad || frame_read_check(r, fr, scratch);
     }
     free(scratch);
     if (bad) fprintf(stderr, "random access (mode %d): %s\n", mode, wksp_errmsg());
@@ -614,14 +623,15 @@ static void test_writer_regions(void) {
 
 /* Seeks on a file reader to arbitrary offsets after buffered and direct
  * (large RAW) reads: the bytes read after each seek are the file's. */
-static void test_reader_seek_after_direct_reads(void) {
+static void seek_after_direct_reads(int pread_mode) {
   enum { N = 3u << 20 };
   uint8_t *file = malloc(N), *buf = malloc(N);
   ftl_fill_random(file, N, 4);
   int fd = memfd_with(file, N);
   CHECK(fd >= 0);
   wksp_frame_reader_t *r;
-  CHECK_OK(wksp_frame_reader_init_fd(&r, fd));
+  if (pread_mode) CHECK_OK(wksp_private_frame_reader_init_pread(&r, fd, 0, N));
+  else CHECK_OK(wksp_frame_reader_init_fd(&r, fd));
   uint64_t s = g_seed;
   for (int i = 0; i < 200; i++) {
     uint64_t at = ftl_rng(&s) % N;
@@ -652,6 +662,74 @@ static void test_reader_seek_after_direct_reads(void) {
   wksp_frame_reader_fini(r);
   close(fd);
   free(file);
+  free(buf);
+}
+
+static void test_reader_seek_after_direct_reads(void) {
+  seek_after_direct_reads(0);
+  if (!test_cur_failed) seek_after_direct_reads(1);
+}
+
+/* pread mode: a file that shrinks while it is read gives an error saying so
+ * (never a crash: nothing is mapped), in the buffered and in the direct
+ * read path, RAW and LZ4; reading past the size given at init is truncation
+ * as for memory, and the fd's own offset is not used. */
+static void test_reader_pread_shrink(void) {
+  enum { N = 2u << 20 };
+  uint8_t *data = malloc(N), *buf = malloc(N);
+  ftl_fill_text(data, N, 9);
+  ftl_buf_t out = {0};
+  wksp_frame_writer_t *w;
+  CHECK_OK(wksp_frame_writer_init_sink(&w, ftl_sink, &out));
+  uint64_t lz4_off = 0;
+  CHECK_OK(wksp_frame_writer_open(w, WKSP_FRAME_RAW, NULL));
+  CHECK_OK(wksp_frame_writer_data(w, data, N));
+  CHECK_OK(wksp_frame_writer_close(w, NULL));
+  CHECK_OK(wksp_frame_writer_open(w, WKSP_FRAME_LZ4, &lz4_off));
+  CHECK_OK(wksp_frame_writer_data(w, data, N));
+  CHECK_OK(wksp_frame_writer_close(w, NULL));
+  CHECK_OK(wksp_frame_writer_fini(w, NULL));
+  /* RAW: a buffered and a direct first read; LZ4 reads whole chunks (the
+   * sizes written) */
+  const size_t reads[] = {100, 1u << 20, 65536};
+  for (int style = WKSP_FRAME_RAW; style <= WKSP_FRAME_LZ4; style++)
+    for (int k = style == WKSP_FRAME_RAW ? 0 : 2; k < (style == WKSP_FRAME_RAW ? 2 : 3); k++) {
+      uint64_t at = style == WKSP_FRAME_RAW ? 0 : lz4_off;
+      int fd = memfd_with(out.p, out.sz);
+      CHECK(fd >= 0);
+      CHECK_EQ(lseek(fd, 7, SEEK_SET), 7);
+      wksp_frame_reader_t *r;
+      CHECK_OK(wksp_private_frame_reader_init_pread(&r, fd, 0, out.sz));
+      CHECK_OK(wksp_frame_reader_seek(r, at));
+      CHECK_OK(wksp_frame_reader_open(r, style, NULL));
+      CHECK_OK(wksp_frame_reader_data(r, buf, reads[k]));
+      CHECK(!memcmp(buf, data, reads[k]));
+      CHECK(!ftruncate(fd, (off_t)(at + 300000)));
+      int rc = wksp_frame_reader_data(r, buf, N - reads[k]);
+      if (rc != WKSP_ERR_FAIL || !strstr(wksp_errmsg(), "shrank"))
+        fprintf(stderr, "style %d read %zu: rc %d: %s\n", style, reads[k], rc, wksp_errmsg());
+      CHECK_EQ(rc, WKSP_ERR_FAIL);
+      CHECK(strstr(wksp_errmsg(), "shrank"));
+      wksp_frame_reader_fini(r);
+      /* a size past the file's end at init: the reader reads up to it */
+      CHECK_OK(wksp_private_frame_reader_init_pread(&r, fd, at, out.sz));
+      CHECK_OK(wksp_frame_reader_open(r, WKSP_FRAME_RAW, NULL));
+      CHECK_ERR(wksp_frame_reader_data(r, buf, 400000), WKSP_ERR_FAIL);
+      CHECK(strstr(wksp_errmsg(), "shrank"));
+      wksp_frame_reader_fini(r);
+      /* the size given at init ends the input, as memory */
+      CHECK_OK(wksp_private_frame_reader_init_pread(&r, fd, 1000, 5000));
+      CHECK_OK(wksp_frame_reader_open(r, WKSP_FRAME_RAW, NULL));
+      CHECK_OK(wksp_frame_reader_data(r, buf, 4000));
+      CHECK(!memcmp(buf, out.p + 1000, 4000));
+      CHECK_ERR(wksp_frame_reader_data(r, buf, 1001), WKSP_ERR_FAIL);
+      CHECK(strstr(wksp_errmsg(), "truncated"));
+      wksp_frame_reader_fini(r);
+      CHECK_EQ(lseek(fd, 0, SEEK_CUR), 7);
+      close(fd);
+    }
+  free(out.p);
+  free(data);
   free(buf);
 }
 
@@ -1179,6 +1257,7 @@ int main(void) {
   TEST_RUN(test_reader_misuse);
   TEST_RUN(test_reader_corrupt);
   TEST_RUN(test_reader_seek_after_direct_reads);
+  TEST_RUN(test_reader_pread_shrink);
   TEST_RUN(test_many_small_buffers);
   TEST_RUN(test_reader_history_growth);
   TEST_RUN(test_writer_gather_refills);

@@ -1,11 +1,12 @@
 /* Promise 3: restore never crashes and never hides damage it could see.
  *
- *  - Read faults (libfaultshim.so): every counted open / mmap / read /
+ *  - Read faults (libfaultshim.so): every counted open / pread / read /
  *    write (spool) call of a restore from a file, from a pipe and from a
  *    pipe with verify_first fails in turn with EIO, returns a short count,
  *    or fails with EINTR.
- *  - Every truncation offset of a small v2 and v3 file, through the mapped
- *    and the pipe path.
+ *  - Every truncation offset of a small v2 and v3 file, through the file
+ *    and the pipe path; and files truncated while a restore or a level-5
+ *    listing reads them (at spread offsets, after validation).
  *  - Single-bit flips: every byte of small v2 / v3 files (quick run: one
  *    bit per byte, rotating; long run: all 8 bits) and of the v1 vector,
  *    and sampled offsets of a large v3 file.
@@ -19,7 +20,8 @@
  *               the format has no checksums (docs/FORMAT.md 9.1); for RAW (v2)
  *               files the difference must be exactly the flipped bit; none
  *               in sealed files (written with verify: a content digest)
- * Violations: a crash (the test dies), a target that does not verify, an
+ * Violations: a crash (the test dies; for truncations while reading, a
+ * child killed by a signal), a target that does not verify, an
  * error that leaves a modified but not reset target, a reset on the mapped
  * path caused by bytes outside the cgroup frames (a structure error found
  * late), a success whose allocation ranges differ from the source's, a read
@@ -31,6 +33,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 static faultshim_t shim;
 static char path[256];
@@ -526,6 +529,84 @@ static void test_bitflips_large(void) {
   ws_free(w);
 }
 
+/* ---- files truncated while they are read ---------------------------------- */
+
+/* Child: one restore (threads 1 or 2) or level-5 listing (threads 0) of the
+ * file at path, truncated to `cut` bytes after validation (ws.h).  Exit
+ * status: the outcome (OUT_*), or 10 for a violation: a restore outcome
+ * classify() refuses, or an error that does not say the file shrank. */
+static int trunc_child(uint64_t cut, uint32_t threads, const char *what) {
+  int rc;
+  char msg[1024];
+  tally_t t = {0};
+  if (!threads) {
+    rc = ws_trunc_print(path, (off_t)cut, 5);
+    snprintf(msg, sizeof msg, "%s", rc ? wksp_errmsg() : "");
+    t.n[rc ? OUT_UNTOUCHED : OUT_IDENTICAL]++;
+  } else {
+    wksp_t *w = ws_new("target", 1, wksp_part_max(src_large), wksp_data_max(src_large));
+    if (!w) return 10;
+    uint8_t before[32];
+    refill(w);
+    ws_digest(w, before);
+    rc = ws_trunc_restore(w, path, (off_t)cut, &(wksp_restore_opts_t){.seed = 7, .threads = threads});
+    snprintf(msg, sizeof msg, "%s", rc ? wksp_errmsg() : "");
+    expect_t e = {0};
+    classify(src_large, w, before, rc, msg, &e, &t, what);
+  }
+  if (rc && !strstr(msg, "file truncated while reading"))
+    return fprintf(stderr, "%s: rc %d: %s\n", what, rc, msg), 10;
+  for (int k = 0; k < OUT_CNT; k++)
+    if (t.n[k]) return k;
+  return 10;
+}
+
+static void test_truncated_while_reading(void) {
+  double t0 = rel_now();
+  uint64_t cuts = rel_param("TRUNC_READS", 16, 200);
+  tally_t tr = {0}, tp = {0};
+  for (int style = 2; style <= 3; style++) {
+    uint64_t sz;
+    uint8_t *b = make_ckpt(src_large, style, &sz); /* larger than a listing reads ahead */
+    CHECK(b);
+    for (uint64_t i = 0; i < cuts; i++)
+      for (uint32_t threads = 0; threads <= 2; threads++) {
+        uint64_t cut = sz * i / cuts;
+        char what[128];
+        snprintf(what, sizeof what, "v%d %s truncated to %llu of %llu while read", style,
+                 threads ? threads == 1 ? "restore" : "restore (2 threads)" : "print -v 5",
+                 (unsigned long long)cut, (unsigned long long)sz);
+        CHECK(!write_file(b, sz));
+        fflush(NULL);
+        pid_t pid = fork();
+        if (!pid) _exit(trunc_child(cut, threads, what));
+        int st = 0;
+        CHECK_EQ(waitpid(pid, &st, 0), pid);
+        tally_t *t = threads ? &tr : &tp;
+        t->cases++;
+        if (WIFEXITED(st) && WEXITSTATUS(st) < OUT_CNT) {
+          t->n[WEXITSTATUS(st)]++;
+          continue;
+        }
+        if (WIFSIGNALED(st)) fprintf(stderr, "%s: killed by signal %d\n", what, WTERMSIG(st));
+        t->bad++;
+      }
+    free(b);
+  }
+  char r[512];
+  tally_text(&tr, r, sizeof r);
+  rel_figure("3", "truncated-while-read",
+             "%llu cuts of a v2 and a v3 file, each made after validation, before the data is read: "
+             "restore (1 and 2 threads) %s; print -v 5: %llu cases, %llu clean errors, %llu complete, "
+             "%llu violations (%.1f s)",
+             (unsigned long long)cuts, r, (unsigned long long)tp.cases,
+             (unsigned long long)tp.n[OUT_UNTOUCHED], (unsigned long long)tp.n[OUT_IDENTICAL],
+             (unsigned long long)tp.bad, rel_now() - t0);
+  CHECK(tr.bad == 0 && tp.bad == 0);
+  CHECK(tr.n[OUT_RESET] > 0 && tp.n[OUT_UNTOUCHED] > 0);
+  unlink(path);
+}
+
 int main(int argc, char **argv) {
   (void)argc;
   if (rel_shim(argv, &shim)) {
@@ -547,6 +628,7 @@ int main(int argc, char **argv) {
   TEST_RUN(test_bitflips_sealed);
   TEST_RUN(test_bitflips_v1);
   TEST_RUN(test_bitflips_large);
+  TEST_RUN(test_truncated_while_reading);
   ws_free(src_small);
   ws_free(src_medium);
   ws_free(src_large);

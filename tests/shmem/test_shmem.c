@@ -577,29 +577,10 @@ static void test_huge_unsupported(void) {
   CHECK_OK(wksp_shmem_unlink("n"));
 }
 
-/* Child-process tests that need a private mount namespace: exit status 0
- * pass, 1 fail (details on stderr), 77 not possible here. */
-enum { CHILD_SKIP = 77 };
-
+/* Child-process tests that need a private mount namespace (test.h). */
 static int private_mount(const char *type, const char *opts, char *dir, size_t n) {
-  if (geteuid() != 0) return CHILD_SKIP;
-  if (unshare(CLONE_NEWNS)) return CHILD_SKIP;
-  /* Type and source are ignored for a propagation change; named for valgrind. */
-  if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL)) return CHILD_SKIP;
-  snprintf(dir, n, "%s/mnt", tmp_dir);
-  if (mkdir(dir, 0700)) return 1;
-  if (mount("none", dir, type, 0, opts)) return CHILD_SKIP;
-  return 0;
+  return test_private_mount(type, opts, tmp_dir, dir, n);
 }
-
-#define CHILD_CHECK(c)                                                           \
-  do {                                                                           \
-    if (!(c)) {                                                                  \
-      fprintf(stderr, "%s:%d: child CHECK failed: %s (%s)\n", __FILE__, __LINE__, #c, \
-              wksp_errmsg());                                                    \
-      return 1;                                                                  \
-    }                                                                            \
-  } while (0)
 
 static int huge_child(void) {
   char dir[128];
@@ -640,15 +621,6 @@ static int enospc_child(void) {
   CHILD_CHECK(!wksp_shmem_create("small", 256u << 10, WKSP_PAGE_NORMAL, 0600));
   CHILD_CHECK(dir_count(dir) == 1);
   return 0;
-}
-
-static int run_child(int (*fn)(void)) {
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) _exit(fn());
-  int st;
-  if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return 1;
-  return WEXITSTATUS(st);
 }
 
 static int huge_result, enospc_result;
@@ -777,7 +749,7 @@ static void test_permissions(void) {
   CHECK(!chmod(tmp_dir, 0755));
   CHECK_OK(wksp_shmem_create("p600", 4096, WKSP_PAGE_NORMAL, 0600));
   CHECK_OK(wksp_shmem_create("p644", 4096, WKSP_PAGE_NORMAL, 0644));
-  int r = run_child(perm_child);
+  int r = test_run_child(perm_child);
   chmod(tmp_dir, 0700);
   CHECK_OK(wksp_shmem_unlink("p600"));
   CHECK_OK(wksp_shmem_unlink("p644"));
@@ -915,13 +887,13 @@ int main(void) {
   TEST_RUN(test_mounts_parse);
   TEST_RUN(test_huge_unsupported);
 
-  huge_result = run_child(huge_child);
+  huge_result = test_run_child(huge_child);
   if (huge_result == CHILD_SKIP) printf("SKIP %s/test_huge_mounted: cannot mount a private hugetlbfs here\n", test_prog_name());
   else TEST_RUN(test_huge_mounted);
   dir_remove(tmp_dir); /* the children's mount points */
   make_tmp_dir(tmp_dir, sizeof tmp_dir);
   setenv("WKSP_SHMEM_DIR", tmp_dir, 1);
-  enospc_result = run_child(enospc_child);
+  enospc_result = test_run_child(enospc_child);
   if (enospc_result == CHILD_SKIP) printf("SKIP %s/test_create_enospc: cannot mount a private tmpfs here\n", test_prog_name());
   else TEST_RUN(test_create_enospc);
   dir_remove(tmp_dir);
