@@ -87,7 +87,7 @@ int wksp_private_ckpt_head(const uint8_t *p, size_t n, const char *what, wksp_pr
                            uint64_t *max_sz);
 
 /* ---- limits ------------------------------------------------------------------
- * Beyond FORMAT.md, a checkpoint of source geometry (part_max, data_max)
+ * Beyond docs/FORMAT.md, a checkpoint of source geometry (part_max, data_max)
  * holds at most part_max allocations (each needs a partition record of
  * the source) and at most ckpt_frames_max(part_max) cgroup frames in all
  * and as many volumes (the reference writes one volume of at most 1024
