@@ -214,12 +214,13 @@ static int recover(wksp_t *w) {
   return WKSP_SUCCESS;
 }
 
-int wksp_private_lock(wksp_t *w) {
+int wksp_private_lock_wait(wksp_t *w, const wksp_private_waiter_t *wt) {
   int r = handle_check(w, "wksp_private_lock");
   if (r) return r;
   if (wksp_private_is_rdonly(w))
     return wksp_err(WKSP_ERR_PERM, 0, "workspace \"%.39s\" is attached read-only", w->name);
-  int e = pthread_mutex_lock(&w->lock.m);
+  int e = wt ? wksp_private_mutex_wait(w, wt, &r) : pthread_mutex_lock(&w->lock.m);
+  if (r) return r;
   if (e == ENOTRECOVERABLE)
     return wksp_err(WKSP_ERR_CORRUPT, e, "workspace \"%.39s\": lock not recoverable", w->name);
   if (e == EDEADLK)
@@ -235,6 +236,8 @@ int wksp_private_lock(wksp_t *w) {
   }
   return r;
 }
+
+int wksp_private_lock(wksp_t *w) { return wksp_private_lock_wait(w, NULL); }
 
 void wksp_private_unlock(wksp_t *w) { pthread_mutex_unlock(&w->lock.m); }
 
