@@ -294,9 +294,9 @@ void wksp_private_unlock(wksp_t *w);
  * calling thread when the lock is busy and then about every
  * WKSP_LOCK_NOTICE_NS while blocked, with the holder's pid (0 = not known)
  * and the time waited so far.  It returns 0 to keep waiting, > 0 to keep
- * waiting but hold back the done = 0 notice (it suspects the wait can
- * never end and is making sure), or a negative WKSP_ERR_* code, with its
- * message recorded, to give up. */
+ * waiting but hold back the done = 0 notice (the wait is expected to end
+ * soon or to be given up), or a negative WKSP_ERR_* code, with its message
+ * recorded, to give up. */
 typedef struct {
   wksp_lock_wait_fn_t notify;
   void *notify_ctx;

@@ -1,6 +1,7 @@
-/* A child process holding a workspace's lock (for the lock-wait tests):
- * it takes the lock, says so, holds it for hold_ms milliseconds or, with
- * hold_ms < 0, until holder_stop, then releases it and exits 0. */
+/* For the lock-wait tests: a child process holding a workspace's lock (it
+ * takes the lock, says so, holds it for hold_ms milliseconds or, with
+ * hold_ms < 0, until holder_stop, then releases it and exits 0), and a
+ * recorder of lock-wait events. */
 #ifndef WKSP_TESTS_WKSP_HOLDER_H
 #define WKSP_TESTS_WKSP_HOLDER_H
 
@@ -9,6 +10,20 @@
 #include <unistd.h>
 
 #include "wksp/wksp_private.h"
+
+enum { EV_MAX = 8 };
+
+/* The events a wksp_lock_wait_fn_t received (the first EV_MAX of them). */
+typedef struct {
+  int n;
+  wksp_lock_wait_t ev[EV_MAX];
+} events_t;
+
+static inline void events_record(const wksp_lock_wait_t *ev, void *ctx) {
+  events_t *e = ctx;
+  if (e->n < EV_MAX) e->ev[e->n] = *ev;
+  e->n++;
+}
 
 typedef struct {
   pid_t pid;

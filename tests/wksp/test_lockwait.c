@@ -10,19 +10,6 @@
 #include <pthread.h>
 #include <time.h>
 
-enum { EV_MAX = 8 };
-
-typedef struct {
-  int n;
-  wksp_lock_wait_t ev[EV_MAX];
-} events_t;
-
-static void record(const wksp_lock_wait_t *ev, void *ctx) {
-  events_t *e = ctx;
-  if (e->n < EV_MAX) e->ev[e->n] = *ev;
-  e->n++;
-}
-
 static wksp_t *anon(void) {
   wksp_t *w = NULL;
   if (wksp_new_anon("lockwait", 1 << 20, WKSP_PAGE_NORMAL, 7, 0, &w)) {
@@ -87,7 +74,7 @@ static void test_free_lock_reports_nothing(void) {
   wksp_t *w = anon();
   CHECK(w);
   events_t e = {0};
-  wksp_private_waiter_t wt = {.notify = record, .notify_ctx = &e};
+  wksp_private_waiter_t wt = {.notify = events_record, .notify_ctx = &e};
   CHECK_OK(wksp_private_lock_wait(w, &wt));
   wksp_private_unlock(w);
   CHECK_EQ(e.n, 0);
@@ -102,7 +89,7 @@ static void test_notice_once_with_pid(void) {
   holder_t h;
   CHECK(!holder_start(w, 800, &h));
   events_t e = {0};
-  wksp_private_waiter_t wt = {.notify = record, .notify_ctx = &e};
+  wksp_private_waiter_t wt = {.notify = events_record, .notify_ctx = &e};
   int rc = wksp_private_lock_wait(w, &wt);
   if (!rc) wksp_private_unlock(w);
   CHECK(!holder_stop(&h));
@@ -140,7 +127,7 @@ static void test_check_gives_up(void) {
   CHECK(!holder_start(w, -1, &h));
   events_t e = {0};
   check_t c = {0};
-  wksp_private_waiter_t wt = {record, &e, suspect_then_give_up, &c};
+  wksp_private_waiter_t wt = {events_record, &e, suspect_then_give_up, &c};
   int rc = wksp_private_lock_wait(w, &wt);
   int still_held = wksp_private_lock_owner(w) == h.pid;
   CHECK(!holder_stop(&h));
@@ -160,7 +147,7 @@ static void test_relock_same_thread(void) {
   wksp_t *w = anon();
   CHECK(w);
   events_t e = {0};
-  wksp_private_waiter_t wt = {.notify = record, .notify_ctx = &e};
+  wksp_private_waiter_t wt = {.notify = events_record, .notify_ctx = &e};
   CHECK_OK(wksp_private_lock(w));
   int rc = wksp_private_lock_wait(w, &wt);
   wksp_private_unlock(w);
