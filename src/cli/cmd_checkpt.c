@@ -199,7 +199,7 @@ int cmd_checkpt(cli_t *c) {
     rc = cli_fail(c, "writing checkpoint of \"%s\" to \"%s\": %s (use --force to replace it)", name, path,
                   wksp_errmsg());
   else if (err && to_stdout && wksp_errno() == EPIPE)
-    rc = cli_fail(c, "writing checkpoint of \"%s\" to standard output: the reader closed the pipe before the "
+    rc = cli_fail(c, "writing checkpoint of \"%s\" to \"standard output\": the reader closed the pipe before the "
                      "end (broken pipe); what it got is incomplete", name);
   else if (err)
     rc = cli_lib_err(c, "writing checkpoint of \"%s\" to \"%s\"", name, to_stdout ? "standard output" : path);

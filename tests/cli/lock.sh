@@ -39,7 +39,7 @@ self_feed() {
     ! grep -Eq '^wksp: restore: restoring "big" from "standard input": .*locked by process [0-9]+, which writes this restore.s input pipe.*cannot be restored from a pipe fed by a checkpoint of itself; write the checkpoint to a file first$' "$T/rs_err"
   then fail "$name" "restore said: $(cat "$T/rs_err")"
   elif [ "$(wc -l <"$T/ck_err")" -ne 1 ] ||
-    ! grep -Eq '^wksp: checkpt: writing checkpoint of "big" to standard output: the reader closed the pipe before the end \(broken pipe\)' "$T/ck_err"
+    ! grep -Eq '^wksp: checkpt: writing checkpoint of "big" to "standard output": the reader closed the pipe before the end \(broken pipe\)' "$T/ck_err"
   then fail "$name" "checkpt said: $(cat "$T/ck_err")"
   else pass "$name"; fi
   check "${name}_unchanged" unchanged
