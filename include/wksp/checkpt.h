@@ -31,11 +31,16 @@
  *   EXIST   the target path exists and overwrite was not asked for
  *   PERM    the workspace is attached read-only (the lock needs write access)
  *   NOMEM   private memory could not be allocated
+ *   DEADLK  a restore from a pipe found the target's lock held by the process
+ *           that writes the pipe and is blocked on it (a checkpoint of the
+ *           same workspace): the wait could never end (wksp_restore)
  *
  * Thread safety: every call may be made from any thread.  Checkpoint and
  * restore take the workspace lock for their whole duration, so they are
  * serialized with each other and with allocator calls on that workspace
- * (from any process).  The lock does not stop application writes into
+ * (from any process); one blocked on the lock behind another holder tells
+ * its opts->lock_wait callback who holds it (wksp/wksp.h, wksp_lock_wait_t).
+ * The lock does not stop application writes into
  * allocation contents: a checkpoint taken while the application writes into
  * its allocations captures those bytes in no particular order (as with the
  * reference); the verify option detects that and publishes nothing then.  Worker threads are created and joined inside each call;
@@ -134,6 +139,10 @@ typedef struct {
   const char *uinfo;     /* user info text, NULL = ""; truncated to 16383 bytes */
   wksp_progress_fn_t progress;
   void *progress_ctx;
+  wksp_lock_wait_fn_t lock_wait; /* optional: hears when the call is blocked on the workspace
+                                    lock and by whom, and how long the wait lasted
+                                    (wksp/wksp.h, wksp_lock_wait_t) */
+  void *lock_wait_ctx;
 } wksp_checkpt_opts_t;
 
 /* Writes a checkpoint of w to `path`.  opts NULL = defaults.
@@ -209,6 +218,9 @@ typedef struct {
                         carries no check: only its structure can be verified. */
   wksp_progress_fn_t progress;
   void *progress_ctx;
+  wksp_lock_wait_fn_t lock_wait; /* optional, as in wksp_checkpt_opts_t: the wait for the
+                                    target's lock (after the header was read) */
+  void *lock_wait_ctx;
 } wksp_restore_opts_t;
 
 /* Replaces every allocation of w by the checkpoint's: each at its original
@@ -251,10 +263,25 @@ typedef struct {
  * CORRUPT "file truncated while reading" (w untouched if it is found
  * during validation, else reset as below).
  *
+ * The lock: w is locked once the header is read (pipes) or the whole input
+ * validated (files, spooled pipes), and held to the end.  A restore from a
+ * pipe that a checkpoint of w itself writes (`wksp checkpt W - | wksp
+ * restore W -`) would wait forever: the writer holds the lock until it has
+ * written everything, and the restore reads no more until it has the lock.
+ * While blocked, the restore checks (first at once, then every 0.1 s)
+ * whether the lock's holder has the write end of its input pipe open
+ * (/proc/<pid>/fd) and the pipe is full; when that lasts 0.25 s it gives up
+ * with DEADLK naming the pid, w untouched.  A writer that is not blocked
+ * (the whole checkpoint fits in the pipe) is waited for without a notice
+ * to opts->lock_wait: it releases the lock once done.  Best effort:
+ * without access to the holder's /proc entries, or through a chain of
+ * pipes, the wait is only reported (opts->lock_wait).
+ *
  * Failure and the state of w afterwards:
  *   - INVAL (NULL w or path), PERM (read-only attachment), NOMEM, FAIL
  *     (open/read/spool error before any change; ENOSPC when the spool
- *     directory lacks room), CORRUPT or FULL found during validation: w is
+ *     directory lacks room), CORRUPT or FULL found during validation,
+ *     DEADLK (the pipe's writer holds w's lock, see above): w is
  *     untouched.
  *   - After the first change (only data errors on files: an LZ4 block that
  *     does not decode to its size, a frame that does not end where the

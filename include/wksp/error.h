@@ -32,8 +32,11 @@ enum {
   WKSP_ERR_NOENT   = -7, /* no region / file of that name */
   WKSP_ERR_PERM    = -8, /* not permitted: read-only join, file permissions */
   WKSP_ERR_NOMEM   = -9, /* the process could not allocate private memory */
-  WKSP_ERR_AGAIN   = -10 /* the data changed while it was read (a checkpoint with verify saw the
-                            application write into an allocation); trying again may succeed */
+  WKSP_ERR_AGAIN   = -10, /* the data changed while it was read (a checkpoint with verify saw the
+                             application write into an allocation); trying again may succeed */
+  WKSP_ERR_DEADLK  = -11  /* waiting would never end: the lock is held by a process that itself
+                             waits for this call (a restore reading a pipe that the lock's
+                             holder writes, see wksp/checkpt.h); nothing was changed */
 };
 
 /* Short constant name of an error code ("success", "inval", "fail",

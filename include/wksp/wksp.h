@@ -382,6 +382,36 @@ WKSP_API int wksp_check(wksp_t *w, char *note, size_t note_sz);
  * (scratch index, nothing changed), PERM.  O(part_max + n log n). */
 WKSP_API int wksp_rebuild(wksp_t *w, uint32_t seed);
 
+/* ---- waiting for the lock ------------------------------------------------ */
+
+/* Calls that hold the lock for long (checkpoint, restore: see the lock_wait
+ * options in wksp/checkpt.h) can tell their caller that they are blocked
+ * behind another holder, and who it is, through this callback.  It is
+ * called on the calling thread, never while the lock is held by the call,
+ * and only when the lock was not free at the first try:
+ *   - once with done = 0 when the call has waited WKSP_LOCK_NOTICE_NS (the
+ *     moment to tell a user; shorter waits, such as behind an allocator
+ *     call, raise nothing else);
+ *   - once with done = 1 when the wait ends (the lock taken, or the call
+ *     giving up), for every wait, short ones included: waited_ns is then
+ *     the whole wait (for a summary that keeps it apart from the transfer).
+ * pid is the process holding the lock when the event was raised, as its
+ * holder's thread recorded it in the lock word (the kernel's robust-futex
+ * protocol requires the owner's thread id there) mapped to its process
+ * through /proc; 0 when not known (no holder any more, or a C library
+ * that keeps it elsewhere).  A holder in another PID namespace shows its
+ * own namespace's id.  The callback must not call wksp functions on the
+ * workspace. */
+typedef struct {
+  int64_t pid;        /* process holding the lock; 0 = not known */
+  uint64_t waited_ns; /* time waited so far (done = 1: in total) */
+  int done;           /* 0: still blocked (the notice); 1: the wait ended */
+} wksp_lock_wait_t;
+
+typedef void (*wksp_lock_wait_fn_t)(const wksp_lock_wait_t *ev, void *ctx);
+
+#define WKSP_LOCK_NOTICE_NS 100000000ull /* 0.1 s: a wait this long raises done = 0 */
+
 /* ---- "name:gaddr" address strings ---------------------------------------- */
 
 #define WKSP_ADDR_MAX 64 /* bytes of a formatted address, NUL included */

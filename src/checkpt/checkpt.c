@@ -988,11 +988,8 @@ static int checkpt_to(wksp_t *w, int fd, ckpt_pub_t *pub, const char *label,
   plan_t pl = {0};
   rc = info_build(&inf, label, mode, o->uinfo, pub && o->verify);
   if (rc) goto out;
-  rc = wksp_private_lock(w);
-  if (rc) {
-    wksp_err_wrap(rc, "checkpt %s: lock", label);
-    goto out;
-  }
+  rc = wksp_private_ckpt_lock(w, o->lock_wait, o->lock_wait_ctx, -1, "checkpt", label);
+  if (rc) goto out;
   rc = plan_build(&pl, w);
   if (!rc) {
     rc = write_all(fd, &pl, fsc, &inf, o);

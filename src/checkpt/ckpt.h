@@ -179,6 +179,15 @@ int wksp_private_ckpt_seal_mismatch(const char *what, uint64_t want, uint64_t go
 int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t threads,
                                   wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out);
 
+/* ---- the workspace lock (lock.c) -------------------------------------------
+ * Takes w's lock for checkpt / restore, reporting a wait to fn (may be
+ * NULL).  feed_fd >= 0: a restore's input still being read (a pipe), whose
+ * writer may be the lock's holder: when it is, blocked on the full pipe,
+ * the wait cannot end and the call gives up with DEADLK.  Errors as
+ * wksp_private_lock, wrapped with "<verb> <label>: lock". */
+int wksp_private_ckpt_lock(wksp_t *w, wksp_lock_wait_fn_t fn, void *ctx, int feed_fd,
+                           const char *verb, const char *label);
+
 /* ---- restore (restore.c, stream.c) ---------------------------------------- */
 
 /* Random-access path: validate, lock, check the fit, decode, replace (restore.c). */

@@ -372,10 +372,9 @@ int wksp_private_ckpt_restore_random(wksp_t *w, const ckpt_input_t *in,
   ckpt_scan_t s;
   int rc = wksp_private_ckpt_scan(&s, in);
   if (rc) return rc;
-  rc = wksp_private_lock(w);
-  if (rc) {
-    wksp_err_wrap(rc, "restore %s: lock", in->label);
-  } else {
+  /* Read whole already (a file, or a spooled pipe): its writer is done. */
+  rc = wksp_private_ckpt_lock(w, o->lock_wait, o->lock_wait_ctx, -1, "restore", in->label);
+  if (!rc) {
     rc = restore_locked(w, in, &s, o);
     wksp_private_unlock(w);
   }

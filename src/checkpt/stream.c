@@ -774,10 +774,8 @@ int wksp_private_ckpt_restore_stream(wksp_t *w, ckpt_input_t *in, const wksp_res
            : pipelined ? WKSP_SUCCESS
                        : wksp_frame_reader_init_fd(&st.r, in->fd);
   if (!rc) {
-    rc = wksp_private_lock(w);
-    if (rc) {
-      wksp_err_wrap(rc, "restore %s: lock", in->label);
-    } else {
+    rc = wksp_private_ckpt_lock(w, o->lock_wait, o->lock_wait_ctx, in->fd, "restore", in->label);
+    if (!rc) {
       uint32_t threads =
           o->threads > WKSP_CHECKPT_THREADS_MAX ? WKSP_CHECKPT_THREADS_MAX : o->threads;
       rc = threads >= 2 ? st_body_pipelined(&st, in->fd, threads) : st_body(&st);

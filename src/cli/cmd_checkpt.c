@@ -64,6 +64,57 @@ static char *rate_str(uint64_t bytes, double dt, char buf[CLI_HUMAN_MAX]) {
   return buf;
 }
 
+/* ---- waiting for the workspace lock -------------------------------------- */
+
+/* A checkpoint or restore blocked behind another holder of the lock says
+ * so once (the library calls after WKSP_LOCK_NOTICE_NS), even with
+ * --quiet: a silent wait looks like a hang.  The wait's length is kept for
+ * the -v summary, apart from the transfer. */
+typedef struct {
+  cli_t *c;
+  const char *name;
+  double waited; /* seconds */
+} lock_wait_t;
+
+/* The process's name from /proc/<pid>/comm ("" if unreadable), printable. */
+static void proc_name(int64_t pid, char *buf, size_t sz) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%lld/comm", (long long)pid);
+  FILE *f = fopen(path, "re");
+  buf[0] = 0;
+  if (f && !fgets(buf, (int)sz, f)) buf[0] = 0;
+  if (f) fclose(f);
+  buf[strcspn(buf, "\n")] = 0;
+  for (char *p = buf; *p; p++)
+    if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) *p = '?';
+}
+
+static void lock_wait_cb(const wksp_lock_wait_t *ev, void *ctx) {
+  lock_wait_t *l = ctx;
+  if (ev->done) {
+    l->waited = (double)ev->waited_ns * 1e-9;
+    return;
+  }
+  char comm[64] = "";
+  if (ev->pid) proc_name(ev->pid, comm, sizeof comm);
+  fflush(stdout);
+  if (!ev->pid)
+    fprintf(stderr, "wksp: %s: waiting for the lock of \"%s\" (its holder is not known)\n", l->c->cmd->name,
+            l->name);
+  else
+    fprintf(stderr, "wksp: %s: waiting for the lock of \"%s\", held by pid %lld%s%s%s\n", l->c->cmd->name, l->name,
+            (long long)ev->pid, *comm ? " (" : "", comm, *comm ? ")" : "");
+  fflush(stderr);
+}
+
+/* " (and 1.234 s waiting for the lock)" after a summary when there was a
+ * wait; the transfer time is then the rest. */
+static const char *lock_note(const lock_wait_t *l, char *buf, size_t sz) {
+  buf[0] = 0;
+  if (l->waited > 0) snprintf(buf, sz, " (after %.3f s waiting for the lock)", l->waited);
+  return buf;
+}
+
 /* ---- checkpt ------------------------------------------------------------- */
 
 static int parse_style(cli_t *c, const char *s, int *style) {
@@ -84,9 +135,10 @@ static int parse_threads(cli_t *c, const char *s, uint32_t *out) {
   return rc;
 }
 
-static void checkpt_summary(const progress_t *p, const char *name, const char *path, int to_stdout) {
-  char a[CLI_HUMAN_MAX], b[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX], ratio[64] = "";
-  double dt = cli_now() - p->t0;
+static void checkpt_summary(const progress_t *p, const lock_wait_t *l, const char *name, const char *path,
+                            int to_stdout) {
+  char a[CLI_HUMAN_MAX], b[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX], ratio[64] = "", note[64];
+  double dt = cli_now() - p->t0 - l->waited;
   struct stat st;
   if (!to_stdout && !stat(path, &st)) {
     snprintf(ratio, sizeof ratio, " -> %s%s file", cli_human((uint64_t)st.st_size, p->bytes, b),
@@ -95,8 +147,8 @@ static void checkpt_summary(const progress_t *p, const char *name, const char *p
       snprintf(ratio + strlen(ratio), sizeof ratio - strlen(ratio), " (%.2f:1)",
                (double)p->done / (double)st.st_size);
   }
-  fprintf(stderr, "checkpt: %s: %s%s of allocations%s in %.3f s, %s\n", name, cli_human(p->done, p->bytes, a),
-          p->bytes ? " bytes" : "", ratio, dt, rate_str(p->done, dt, r));
+  fprintf(stderr, "checkpt: %s: %s%s of allocations%s in %.3f s, %s%s\n", name, cli_human(p->done, p->bytes, a),
+          p->bytes ? " bytes" : "", ratio, dt, rate_str(p->done, dt, r), lock_note(l, note, sizeof note));
 }
 
 int cmd_checkpt(cli_t *c) {
@@ -130,6 +182,9 @@ int cmd_checkpt(cli_t *c) {
   progress_init(&p, c, quiet, bytes);
   o.progress = progress_cb;
   o.progress_ctx = &p;
+  lock_wait_t l = {c, name, 0};
+  o.lock_wait = lock_wait_cb;
+  o.lock_wait_ctx = &l;
   int err;
   if (to_stdout) {
     /* A reader that goes away must surface as a write error (and the lock
@@ -143,11 +198,14 @@ int cmd_checkpt(cli_t *c) {
   if (err == WKSP_ERR_EXIST)
     rc = cli_fail(c, "writing checkpoint of \"%s\" to \"%s\": %s (use --force to replace it)", name, path,
                   wksp_errmsg());
+  else if (err && to_stdout && wksp_errno() == EPIPE)
+    rc = cli_fail(c, "writing checkpoint of \"%s\" to \"standard output\": the reader closed the pipe before the "
+                     "end (broken pipe); what it got is incomplete", name);
   else if (err)
     rc = cli_lib_err(c, "writing checkpoint of \"%s\" to \"%s\"", name, to_stdout ? "standard output" : path);
   else
     rc = CLI_OK;
-  if (!err && verbose) checkpt_summary(&p, name, path, to_stdout);
+  if (!err && verbose) checkpt_summary(&p, &l, name, path, to_stdout);
   wksp_detach(w);
   return rc;
 }
@@ -178,6 +236,9 @@ int cmd_restore(cli_t *c) {
   progress_init(&p, c, quiet, bytes);
   o.progress = progress_cb;
   o.progress_ctx = &p;
+  lock_wait_t l = {c, name, 0};
+  o.lock_wait = lock_wait_cb;
+  o.lock_wait_ctx = &l;
   int err = from_stdin ? wksp_restore_fd(w, 0, "-", &o) : wksp_restore(w, path, &o);
   progress_end(&p);
   if (err) {
@@ -185,10 +246,10 @@ int cmd_restore(cli_t *c) {
   } else {
     rc = CLI_OK;
     if (verbose) {
-      char a[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX];
-      double dt = cli_now() - p.t0;
-      fprintf(stderr, "restore: %s: %s%s of allocations in %.3f s, %s\n", name, cli_human(p.done, bytes, a),
-              bytes ? " bytes" : "", dt, rate_str(p.done, dt, r));
+      char a[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX], note[64];
+      double dt = cli_now() - p.t0 - l.waited;
+      fprintf(stderr, "restore: %s: %s%s of allocations in %.3f s, %s%s\n", name, cli_human(p.done, bytes, a),
+              bytes ? " bytes" : "", dt, rate_str(p.done, dt, r), lock_note(&l, note, sizeof note));
     }
   }
   wksp_detach(w);

@@ -24,6 +24,7 @@ const char *wksp_strerror(int err) {
   case WKSP_ERR_PERM: return "perm";
   case WKSP_ERR_NOMEM: return "nomem";
   case WKSP_ERR_AGAIN: return "again";
+  case WKSP_ERR_DEADLK: return "deadlk";
   default: return "unknown";
   }
 }

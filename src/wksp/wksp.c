@@ -320,16 +320,17 @@ static int recover(wksp_t *w, const char *why, char *note, size_t note_sz) {
   return WKSP_SUCCESS;
 }
 
-/* wksp_private_lock, saying in note (optional, "" if nothing) what it
+/* wksp_private_lock_wait, saying in note (optional, "" if nothing) what it
  * repaired on the way. */
-static int lock_repair(wksp_t *w, char *note, size_t note_sz) {
+static int lock_repair(wksp_t *w, const wksp_private_waiter_t *wt, char *note, size_t note_sz) {
   if (note && note_sz) note[0] = 0;
   int r = handle_check(w, "wksp_private_lock");
   if (r) return r;
   if (wksp_private_is_rdonly(w))
     return wksp_err(WKSP_ERR_PERM, 0, "workspace \"%.39s\" is attached read-only", w->name);
   if ((r = lock_kind_check(w))) return r;
-  int e = pthread_mutex_lock(&w->lock.m);
+  int e = wt ? wksp_private_mutex_wait(w, wt, &r) : pthread_mutex_lock(&w->lock.m);
+  if (r) return r;
   if (e == ENOTRECOVERABLE)
     return wksp_err(WKSP_ERR_CORRUPT, e, "workspace \"%.39s\": lock not recoverable", w->name);
   if (e == EDEADLK)
@@ -348,7 +349,11 @@ static int lock_repair(wksp_t *w, char *note, size_t note_sz) {
   return r;
 }
 
-int wksp_private_lock(wksp_t *w) { return lock_repair(w, NULL, 0); }
+int wksp_private_lock_wait(wksp_t *w, const wksp_private_waiter_t *wt) {
+  return lock_repair(w, wt, NULL, 0);
+}
+
+int wksp_private_lock(wksp_t *w) { return lock_repair(w, NULL, NULL, 0); }
 
 /* Lock held.  Verifies; when that fails, rebuilds the derived state from
  * the records (nothing changes if they cannot: CORRUPT naming both
@@ -379,7 +384,7 @@ static int verify_or_rebuild(wksp_t *w, char *note, size_t note_sz) {
 int wksp_check(wksp_t *w, char *note, size_t note_sz) {
   char buf[WKSP_NOTE_MAX];
   if (note && note_sz) note[0] = 0;
-  int r = lock_repair(w, buf, sizeof buf);
+  int r = lock_repair(w, NULL, buf, sizeof buf);
   if (r) return wksp_err_wrap(r, "wksp_check");
   r = verify_or_rebuild(w, buf, sizeof buf);
   wksp_private_unlock(w);

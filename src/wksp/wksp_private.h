@@ -310,6 +310,30 @@ static inline void wksp_private_hook(int point) {
 int wksp_private_lock(wksp_t *w);
 void wksp_private_unlock(wksp_t *w);
 
+/* How a caller waits for the lock (wksp_private_lock_wait): the public
+ * report (wksp_lock_wait_t, optional) and an optional check, run on the
+ * calling thread when the lock is busy and then about every
+ * WKSP_LOCK_NOTICE_NS while blocked, with the holder's pid (0 = not known)
+ * and the time waited so far.  It returns 0 to keep waiting, > 0 to keep
+ * waiting but hold back the done = 0 notice (the wait is expected to end
+ * soon or to be given up), or a negative WKSP_ERR_* code, with its message
+ * recorded, to give up. */
+typedef struct {
+  wksp_lock_wait_fn_t notify;
+  void *notify_ctx;
+  int (*check)(const wksp_t *w, int64_t pid, uint64_t waited_ns, void *ctx);
+  void *check_ctx;
+} wksp_private_waiter_t;
+
+/* wksp_private_lock, first trying the lock, then waiting as wt says (NULL:
+ * as wksp_private_lock).  Also the check's code when it gives up (the lock
+ * is not held then). */
+int wksp_private_lock_wait(wksp_t *w, const wksp_private_waiter_t *wt);
+
+/* The process holding w's lock, 0 if none or not known (see
+ * wksp_lock_wait_t).  A snapshot: the holder may change at once. */
+int64_t wksp_private_lock_owner(const wksp_t *w);
+
 /* Lock held.  Validates the metadata (wksp_verify's checks) and returns the
  * allocated partitions ascending in a malloc'd array (*parts = NULL when
  * *cnt == 0; caller free()s).  CORRUPT with a precise message, NOMEM. */
@@ -332,6 +356,11 @@ int wksp_private_reset(wksp_t *w, uint32_t seed);
 int wksp_private_replace(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, uint32_t seed);
 
 /* ---- internals shared between src/wksp/ files ------------------------------ */
+
+/* The robust mutex of w, tried first, then waited for as wt says (check and
+ * notify, lockwait.c): pthread_mutex_lock's result, or with *give_up set to
+ * the check's code when it gave up (the mutex is not held then). */
+int wksp_private_mutex_wait(wksp_t *w, const wksp_private_waiter_t *wt, int *give_up);
 
 /* Lock held.  Marks the start / end of a metadata change (gen odd / even). */
 void wksp_private_write_begin(wksp_t *w);

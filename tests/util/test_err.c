@@ -18,6 +18,7 @@ static void test_strerror(void) {
   CHECK(!strcmp(wksp_strerror(WKSP_ERR_CORRUPT), "corrupt"));
   CHECK(!strcmp(wksp_strerror(WKSP_ERR_NOMEM), "nomem"));
   CHECK(!strcmp(wksp_strerror(WKSP_ERR_AGAIN), "again"));
+  CHECK(!strcmp(wksp_strerror(WKSP_ERR_DEADLK), "deadlk"));
   CHECK(!strcmp(wksp_strerror(12345), "unknown"));
 }
 

@@ -1,0 +1,78 @@
+/* Waiting for the workspace lock with a report: who holds it (the lock
+ * word says), a notice for the caller once the wait is long enough to
+ * mention, and a caller's check that may give up a wait that cannot end
+ * (wksp_private.h, wksp_private_waiter_t). */
+#include "wksp/wksp_private.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The holder's thread id.  A robust mutex's futex word must hold it: the
+ * kernel releases the lock of a thread that dies by finding its id there
+ * (robust-futex ABI), so no field is needed in the header; glibc keeps
+ * that word first in pthread_mutex_t.  Another C library: not known. */
+static int64_t owner_tid(const wksp_t *w) {
+#ifdef __GLIBC__
+  return __atomic_load_n(&w->lock.m.__data.__lock, __ATOMIC_RELAXED) & FUTEX_TID_MASK;
+#else
+  (void)w;
+  return 0;
+#endif
+}
+
+int64_t wksp_private_lock_owner(const wksp_t *w) {
+  int64_t tid = owner_tid(w);
+  if (!tid) return 0;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%lld/status", (long long)tid);
+  FILE *f = fopen(path, "re");
+  if (!f) /* gone meanwhile (if /proc is there at all), else its id as recorded */
+    return access("/proc/self/status", F_OK) ? tid : 0;
+  long long tgid = 0;
+  char line[128];
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "Tgid: %lld", &tgid) == 1) break;
+  fclose(f);
+  return tgid > 0 ? tgid : tid;
+}
+
+int wksp_private_mutex_wait(wksp_t *w, const wksp_private_waiter_t *wt, int *give_up) {
+  *give_up = WKSP_SUCCESS;
+  int e = pthread_mutex_trylock(&w->lock.m);
+  if (e != EBUSY) return e;
+  uint64_t t0 = mono_ns();
+  wksp_lock_wait_t ev = {0};
+  int noticed = 0;
+  for (;;) {
+    uint64_t now = mono_ns();
+    int64_t pid = wksp_private_lock_owner(w);
+    if (pid) ev.pid = pid; /* the last holder seen, for the final report */
+    ev.waited_ns = now - t0;
+    int c = wt->check ? wt->check(w, pid, ev.waited_ns, wt->check_ctx) : 0;
+    if (c < 0) {
+      *give_up = c;
+      break;
+    }
+    if (!noticed && !c && ev.waited_ns >= WKSP_LOCK_NOTICE_NS && wt->notify) {
+      wt->notify(&ev, wt->notify_ctx);
+      noticed = 1;
+    }
+    uint64_t until = now + WKSP_LOCK_NOTICE_NS;
+    struct timespec ts = {(time_t)(until / 1000000000ull), (long)(until % 1000000000ull)};
+    e = pthread_mutex_clocklock(&w->lock.m, CLOCK_MONOTONIC, &ts);
+    if (e != ETIMEDOUT) break;
+  }
+  ev.done = 1;
+  ev.waited_ns = mono_ns() - t0;
+  if (wt->notify) wt->notify(&ev, wt->notify_ctx);
+  return e;
+}
