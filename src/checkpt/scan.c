@@ -382,5 +382,6 @@ int wksp_private_ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
                ? v2_scan(s, in)
                : wksp_private_ckpt_v1_scan(s, in);
   if (rc) wksp_private_ckpt_scan_fini(s);
+  else wksp_private_ckpt_seal_read(&s->seal, s->info.app_id, s->info.binfo, strlen(s->info.binfo));
   return rc;
 }

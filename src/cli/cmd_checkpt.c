@@ -262,7 +262,7 @@ static const char *seal_name(int seal) {
 /* info --check: everything a file alone can tell, one line. */
 static int info_check(cli_t *c, const char *path, int from_stdin, uint32_t threads, int json) {
   int seal = WKSP_SEAL_NONE;
-  if (wksp_checkpt_check(from_stdin ? NULL : path, from_stdin ? 0 : -1, threads, &seal))
+  if (wksp_checkpt_check(from_stdin ? NULL : path, from_stdin ? 0 : -1, threads, 0, &seal))
     return cli_lib_err(c, "checking checkpoint \"%s\"", path);
   if (json) {
     printf("{\"schema\":1,\"path\":");
