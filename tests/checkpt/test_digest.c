@@ -5,6 +5,7 @@
 #include "ws.h"
 #include "vec.h"
 #include "../../src/checkpt/ckpt.h"
+#include "seal_places.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -305,33 +306,12 @@ static int restore_into(wksp_t *c, const char *p, const uint8_t *b, size_t sz, i
   return rc;
 }
 
-/* The byte ranges of a sealed file that hold its seal: the mark and every
- * digest line (found by their bytes, verbatim in v2 and in v3's literal
- * info frame). */
-typedef struct {
-  uint64_t n, off[8], len[8];
-} places_t;
-
 /* A sealed checkpoint of w at `path`, its bytes (malloc'd, *sz) and its
  * seal places (NULL on failure). */
-static uint8_t *sealed_file(wksp_t *w, int style, size_t *sz, places_t *p) {
-  static const char tag[] = "content digest xxh3-sum64 ";
+static uint8_t *sealed_file(wksp_t *w, int style, size_t *sz, seal_places_t *p) {
   uint8_t *b = sealed_checkpt(w, style, 1) ? NULL : (uint8_t *)vec_slurp(path, sz);
   p->n = 0;
-  if (!b) return NULL;
-  uint8_t mark[8];
-  for (int i = 0; i < 8; i++) mark[i] = (uint8_t)(CKPT_SEAL_MARK >> 8 * i);
-  const uint8_t *m = memmem(b, *sz, mark, sizeof mark);
-  if (m) {
-    p->off[p->n] = (uint64_t)(m - b);
-    p->len[p->n++] = sizeof mark;
-  }
-  for (const uint8_t *at = b; p->n < 8; at++) {
-    at = memmem(at, *sz - (size_t)(at - b), tag, sizeof tag - 1);
-    if (!at) break;
-    p->off[p->n] = (uint64_t)(at - b);
-    p->len[p->n++] = wksp_private_ckpt_digest_line_sz();
-  }
+  if (b) seal_places(b, *sz, p);
   return b;
 }
 
@@ -343,7 +323,7 @@ static void test_require_seal(void) {
   for (int style = 2; style <= 3; style++)
     for (int sealed = 0; sealed <= 1; sealed++) {
       unlink(path);
-      places_t pl;
+      seal_places_t pl;
       size_t sz = 0;
       uint8_t *b = sealed ? sealed_file(w, style, &sz, &pl) : NULL;
       if (!sealed && !wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.style = style}))
@@ -389,7 +369,7 @@ static void test_seal_place_flips(void) {
   uint64_t flips = 0;
   for (int style = 2; style <= 3; style++) {
     size_t sz;
-    places_t pl;
+    seal_places_t pl;
     uint8_t *b = sealed_file(w, style, &sz, &pl);
     CHECK(b && pl.n >= 1);
     for (uint64_t k = 0; k < pl.n; k++)
@@ -428,7 +408,7 @@ static void test_seal_double_flips(void) {
   uint64_t rng = 99, cases = 0;
   for (int style = 2; style <= 3; style++) {
     size_t sz;
-    places_t pl;
+    seal_places_t pl;
     uint8_t *b = sealed_file(w, style, &sz, &pl);
     CHECK(b && pl.n >= 1);
     wksp_checkpt_info_t in;
