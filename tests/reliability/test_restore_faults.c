@@ -506,9 +506,11 @@ static void bitflips_small_files(int sealed, const char *name, tally_t *tf, tall
     for (uint64_t i = 0; i < sz; i++) offs[i] = i;
     flips(&f, w, offs, sz, bits);
     free(offs);
-    if (ndouble) {
-      flip_file_init(&f, src_small, b, sz, 0, 3, &df, &dp);
+    if (ndouble) { /* the same file, other tallies */
+      f.tf = &df;
+      f.tp = &dp;
       f.seal = &dst;
+      f.cases = 0;
       double_flips(&f, w, ndouble / 2, &rng);
     }
     free(f.fr);
