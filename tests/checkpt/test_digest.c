@@ -440,6 +440,45 @@ static void test_seal_double_flips(void) {
   ws_free(w);
 }
 
+/* A file sealed the way wksp did before the mark and the first line (the
+ * last line alone): still sealed, and its digest still checked. */
+static void test_line_only_seal(void) {
+  wksp_t *w = small_filled("dig"), *c = ws_new("copy", 1, 64, 1 << 20);
+  CHECK(w && c);
+  size_t sz;
+  seal_places_t pl;
+  uint8_t *b = sealed_file(w, 2, &sz, &pl); /* v2: the info frame is raw */
+  CHECK(b && pl.n == 3 && pl.len[0] == 8);
+  /* app id 0 and another first line of the same length: the older form */
+  memset(b + pl.off[0], 0, 8);
+  static const char line[] = "wksp library (before the seal mark) 0.0.00\n";
+  CHECK_EQ(sizeof line - 1, pl.len[1]);
+  memcpy(b + pl.off[1], line, pl.len[1]);
+  CHECK(!put(path, b, sz));
+  int seal = 99;
+  CHECK_OK(wksp_checkpt_check(path, -1, 1, WKSP_CHECK_REQUIRE_SEAL, &seal));
+  CHECK_EQ(seal, WKSP_SEAL_OK);
+  int untouched = 0;
+  wksp_restore_opts_t o = {.seed = 2, .require_seal = 1};
+  CHECK_OK(restore_into(c, path, b, sz, 0, &o, &untouched));
+  uint8_t x[32], y[32];
+  ws_digest(w, x);
+  ws_digest(c, y);
+  CHECK(!memcmp(x, y, 32));
+  /* a flipped data bit: the digest sees it */
+  wksp_checkpt_info_t in;
+  CHECK_OK(wksp_checkpt_info(path, -1, &in));
+  b[in.cgroups[0].end - 1] ^= 1; /* the last byte of the first frame's allocation bytes */
+  wksp_checkpt_info_free(&in);
+  CHECK(!put(path, b, sz));
+  CHECK_ERR(wksp_checkpt_check(path, -1, 1, 0, &seal), WKSP_ERR_CORRUPT);
+  CHECK_EQ(seal, WKSP_SEAL_BROKEN);
+  CHECK(strstr(wksp_errmsg(), "content digest"));
+  free(b);
+  ws_free(c);
+  ws_free(w);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* restores that stop early close their pipe */
   mkdir_tmp();
@@ -451,6 +490,7 @@ int main(void) {
   TEST_RUN(test_require_seal);
   TEST_RUN(test_seal_place_flips);
   TEST_RUN(test_seal_double_flips);
+  TEST_RUN(test_line_only_seal);
   unlink(path);
   rmdir(dir);
   return test_done();
