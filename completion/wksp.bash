@@ -37,9 +37,9 @@ _wksp() {
     query) opts="--json --bytes" ;;
     rebuild) opts="--seed" ;;
     checkpt) opts="--style --threads --info --mode --force --verify --quiet --verbose --bytes" ;;
-    restore) opts="--seed --threads --verify-first --quiet --verbose --bytes" ;;
-    info) opts="-v --json --check --threads" ;;
-    diff) opts="--threads --verbose --json" ;;
+    restore) opts="--seed --threads --verify-first --require-seal --quiet --verbose --bytes" ;;
+    info) opts="-v --json --check --threads --require-seal" ;;
+    diff) opts="--threads --verbose --json --require-seal" ;;
     help) COMPREPLY=($(compgen -W "$cmds" -- "$cur")); return ;;
   esac
   opts+=" --help"

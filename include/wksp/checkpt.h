@@ -5,7 +5,7 @@
  * or V3 (= v2 with LZ4 frames; the header says style 2).  For a workspace
  * holding the same allocations, the header, every cgroup frame and the
  * footer's fields are byte-identical to the reference writer's; only the
- * info frame (time, host, process..., and in sealed files a content digest,
+ * info frame (time, host, process..., and in sealed files the seal,
  * see opts.verify) and the offsets that follow from its length differ.
  * Legacy v1 files (docs/FORMAT.md 5) can be previewed, listed and restored,
  * not written.  docs/FORMAT.md describes the format and says where wksp
@@ -129,11 +129,14 @@ typedef struct {
                             moment (when the writing ended), unless bytes were changed and
                             changed back in between, and it is sealed: a content digest of
                             what was read back (XXH3-64 per 64 KiB piece and per record,
-                            summed) is written as the last line of the info frame's build
-                            info ("content digest xxh3-sum64 <hex>"; V3 then stores the info
-                            frame as literal LZ4 blocks), and every later restore or diff of
-                            the file checks it (docs/FORMAT.md 9.1: the format has no checksum of
-                            its own).  Costs one more read of the file (V3: a
+                            summed) is written as the first and the last line of the info
+                            frame's build info ("content digest xxh3-sum64 <hex>"), and the
+                            info's app id is set to a seal mark (V3 then stores the info
+                            frame as literal LZ4 blocks).  Three places, each of which alone
+                            shows the seal, so that flipped bits cannot make the file pass
+                            for unsealed (docs/FORMAT.md 12).  Every later restore, check or
+                            diff of the file checks the seal (docs/FORMAT.md 9.1: the format has
+                            no checksum of its own).  Costs one more read of the file (V3: a
                             decompression, over `threads` threads), a compare and a hash.
                             wksp_checkpt only (the fd call cannot read a pipe back: INVAL) */
   const char *uinfo;     /* user info text, NULL = ""; truncated to 16383 bytes */
@@ -216,6 +219,12 @@ typedef struct {
                         spooled to an unnamed temporary file in $TMPDIR, else /tmp
                         (needs that much disk; bounded, see "Inputs" above).  RAW data
                         carries no check: only its structure can be verified. */
+  int require_seal;  /* refuse a checkpoint that is not sealed (written without verify, or
+                        by another writer): UNSUP, the target untouched (known from the info
+                        frame, before anything changes, also on a pipe).  The seal's digest
+                        itself is checked as for any sealed file (see below): with
+                        verify_first before the target changes, else after (a mismatch then
+                        resets the target). */
   wksp_progress_fn_t progress;
   void *progress_ctx;
   wksp_lock_wait_fn_t lock_wait; /* optional, as in wksp_checkpt_opts_t: the wait for the
@@ -291,12 +300,17 @@ typedef struct {
  *     allocation freed, seed opts->seed) and the code is CORRUPT (FAIL for
  *     a read error, FULL for a pipe checkpoint that turns out not to fit);
  *     the message ends with "(target reset to empty)".
- *   - Sealed checkpoints (written with verify): the allocations restored
- *     must match the recorded content digest, else CORRUPT naming both
- *     digests; checked before anything changes with verify_first (one more
- *     decoding pass), else once the bytes are in w (a mismatch then resets
- *     w to empty, as any data error; the check costs one hashing pass over
- *     the restored bytes, over the threads).
+ *   - Sealed checkpoints (written with verify): a broken seal (any of its
+ *     three places showing a seal that is not intact: a flipped mark, a
+ *     digest line that does not parse, two digests that differ) is
+ *     CORRUPT, found with the info frame, w untouched.  Then the
+ *     allocations restored must match the recorded content digest, else
+ *     CORRUPT naming both digests; checked before anything changes with
+ *     verify_first (one more decoding pass), else once the bytes are in w
+ *     (a mismatch then resets w to empty, as any data error; the check
+ *     costs one hashing pass over the restored bytes, over the threads).
+ *   - opts->require_seal and the checkpoint is not sealed: UNSUP, w
+ *     untouched.
  *   - Undetectable in files that are not sealed: a flipped bit inside RAW
  *     data, or inside LZ4 data that still decodes to the right size,
  *     restores "successfully" with wrong bytes (the format has no checksums,
@@ -346,17 +360,27 @@ typedef struct {
 WKSP_API int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out);
 WKSP_API void wksp_checkpt_info_free(wksp_checkpt_info_t *info);
 
+enum {
+  WKSP_CHECK_REQUIRE_SEAL = 1 /* wksp_checkpt_check: fail unless the file is sealed */
+};
+
 /* Checks the checkpoint at path (or read from fd; a pipe is spooled) as far
  * as a file can be checked without a workspace: its whole structure (as
  * wksp_checkpt_info), every allocation's data decoded (over `threads`
  * threads, 0 = 1), and, for a sealed checkpoint (written with verify), its
- * allocations against the content digest it records.  *seal (if not NULL)
- * gets WKSP_SEAL_NONE, _OK or _BROKEN.  An unsealed file that passes can
- * still hold flipped bits (docs/FORMAT.md 9.1).
- * Failure: INVAL (no path and fd < 0), FAIL (open, read, spool), CORRUPT
- * (the structure, a data error, the file shortened meanwhile, or a broken
- * seal: the message names both digests), NOMEM. */
-WKSP_API int wksp_checkpt_check(const char *path, int fd, uint32_t threads, int *seal);
+ * seal and its allocations against the content digest it records.  flags:
+ * 0 or WKSP_CHECK_REQUIRE_SEAL.  *seal (if not NULL) gets WKSP_SEAL_NONE,
+ * _OK or _BROKEN (also on failure, as far as the file was read: NONE when
+ * its structure failed before the seal could be read).  An unsealed file
+ * that passes can still hold flipped bits (docs/FORMAT.md 9.1).
+ * Failure: INVAL (no path and fd < 0, unknown flags), FAIL (open, read, spool),
+ * CORRUPT (the structure, a data error, the file shortened meanwhile,
+ * or a broken seal: the message says
+ * which place of the seal is damaged, or names both digests), UNSUP
+ * (WKSP_CHECK_REQUIRE_SEAL and the file is not sealed; nothing decoded),
+ * NOMEM. */
+WKSP_API int wksp_checkpt_check(const char *path, int fd, uint32_t threads, uint32_t flags,
+                                int *seal);
 
 /* Human-readable listing of the checkpoint at path to out_fd (docs/FORMAT.md 7):
  *   < 0 nothing; 0 the preview fields; 1 + writer identity (magic,
@@ -403,14 +427,16 @@ typedef struct {
   wksp_part_t first_wksp; /* and as the workspace has it (zero if it has none) */
   uint64_t first_off;     /* WKSP_DIFF_BYTES: offset of the first differing byte in it */
   uint64_t digest;        /* content digest of the checkpoint's allocations, as decoded */
-  int seal;               /* WKSP_SEAL_*: does the checkpoint record a digest, and match it
+  int seal;               /* WKSP_SEAL_*: is the checkpoint sealed, and does its seal hold
                              (a broken seal is a result too: the call still succeeds) */
 } wksp_checkpt_diff_t;
 
 enum {
-  WKSP_SEAL_NONE = 0,   /* no content digest recorded (written without verify, or elsewhere) */
-  WKSP_SEAL_OK = 1,     /* the recorded digest matches the allocations decoded */
-  WKSP_SEAL_BROKEN = -1 /* it does not: the file was damaged after it was written */
+  WKSP_SEAL_NONE = 0,   /* no sign of a seal (written without verify, or elsewhere) */
+  WKSP_SEAL_OK = 1,     /* sealed, the seal intact, its digest matches the allocations */
+  WKSP_SEAL_BROKEN = -1 /* signs of a seal that does not hold (a place of it damaged, or a
+                           digest that does not match): the file was damaged after it was
+                           written */
 };
 
 /* One difference, as wksp_checkpt_diff reports it to its callback: its

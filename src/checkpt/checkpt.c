@@ -31,8 +31,8 @@ typedef struct {
   ckpt_info_t info;
   uint8_t *blob; /* the nine strings, NULs included */
   uint64_t blob_sz;
-  uint64_t seal_at;  /* sealing: where the digest's hex digits are in the blob (else 0) */
-  uint64_t seal_off; /* and in the file, once the info frame is written */
+  uint64_t seal_at[2];  /* sealing: where the digests' hex digits are in the blob (else 0) */
+  uint64_t seal_off[2]; /* and in the file, once the info frame is written */
 } info_t;
 
 /* Copies s into a log-name field: at most 39 bytes, never empty. */
@@ -41,8 +41,9 @@ static void log_name(char out[CKPT_LOG_NAME_MAX], const char *s) {
   snprintf(out, CKPT_LOG_NAME_MAX, "%s", s);
 }
 
-/* seal: the build info ends with a content digest line (digest.c), its
- * digits to be filled in once the file has been read back. */
+/* seal: the app id is the seal mark and the build info starts and ends with
+ * a content digest line (digest.c), their digits to be filled in once the
+ * file has been read back. */
 static int info_build(info_t *inf, const char *path, uint64_t mode, const char *uinfo, int seal) {
   char app[CKPT_LOG_NAME_MAX], thread[CKPT_LOG_NAME_MAX], host[CKPT_LOG_NAME_MAX];
   char cpu[CKPT_LOG_NAME_MAX], group[CKPT_LOG_NAME_MAX], user[CKPT_LOG_NAME_MAX];
@@ -67,10 +68,13 @@ static int info_build(info_t *inf, const char *path, uint64_t mode, const char *
   log_name(user, pwp ? pwp->pw_name : getenv("USER"));
 
   char binfo[512];
-  int bn = snprintf(binfo, sizeof binfo, "wksp library %s\ncompiler %.300s\n", WKSP_VERSION,
-                    __VERSION__);
-  size_t seal_in_binfo = (size_t)bn + wksp_private_ckpt_digest_hex_at();
-  if (seal) wksp_private_ckpt_digest_line(binfo + bn, sizeof binfo - (size_t)bn, 0);
+  size_t bn = seal ? wksp_private_ckpt_digest_line(binfo, sizeof binfo, 0) : 0;
+  int n = snprintf(binfo + bn, sizeof binfo - bn, "wksp library %s\ncompiler %.300s\n",
+                   WKSP_VERSION, __VERSION__);
+  bn += n < 0 ? 0 : (size_t)n;
+  size_t seal_in_binfo[2] = {wksp_private_ckpt_digest_hex_at(),
+                             bn + wksp_private_ckpt_digest_hex_at()};
+  if (seal) wksp_private_ckpt_digest_line(binfo + bn, sizeof binfo - bn, 0);
   size_t path_len = strlen(path);
   if (path_len > CKPT_PATH_MAX - 1) path_len = CKPT_PATH_MAX - 1; /* keep the file readable */
   if (!uinfo) uinfo = "";
@@ -93,16 +97,14 @@ static int info_build(info_t *inf, const char *path, uint64_t mode, const char *
     b += len[k] + 1;
   }
   inf->blob_sz = total;
-  inf->seal_at = 0;
-  if (seal) {
-    inf->seal_at = seal_in_binfo;
-    for (int k = 0; k < CKPT_S_BINFO; k++) inf->seal_at += len[k] + 1;
-  }
+  uint64_t binfo_at = 0;
+  for (int k = 0; k < CKPT_S_BINFO; k++) binfo_at += len[k] + 1;
+  for (int k = 0; k < 2; k++) inf->seal_at[k] = seal ? binfo_at + seal_in_binfo[k] : 0;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   inf->info.mode = mode;
   inf->info.wallclock = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-  inf->info.app_id = 0;
+  inf->info.app_id = seal ? CKPT_SEAL_MARK : 0; /* no application id of our own */
   inf->info.thread_id = (uint64_t)syscall(SYS_gettid);
   inf->info.host_id = (uint64_t)(uint32_t)gethostid();
   inf->info.cpu_id = c < 0 ? 0 : (uint64_t)c;
@@ -853,16 +855,18 @@ static int write_head(int fd, const plan_t *pl, int fsc, info_t *inf, ckpt_hdr_t
   if (!rc) rc = wksp_frame_writer_open(fw, fsc, &info_off);
   /* Sealing: an LZ4 info frame is written as literal blocks, so that the
    * digest's digits sit at a known offset and can be filled in later. */
-  if (!rc && inf->seal_at && fsc == WKSP_FRAME_LZ4) wksp_private_frame_writer_literal(fw, 1);
+  int sealing = inf->seal_at[0] != 0;
+  if (!rc && sealing && fsc == WKSP_FRAME_LZ4) wksp_private_frame_writer_literal(fw, 1);
   if (!rc) rc = wksp_frame_writer_meta(fw, info, sizeof info);
   if (!rc) rc = wksp_frame_writer_data(fw, inf->blob, inf->blob_sz);
   if (!rc) rc = wksp_frame_writer_close(fw, end);
-  if (inf->seal_at)
-    inf->seal_off = fsc == WKSP_FRAME_RAW
-                        ? info_off + sizeof info + inf->seal_at
-                        : info_off + FRAME_CHUNK_HDR + wksp_private_frame_literal_hdr_sz(sizeof info) +
-                              sizeof info + FRAME_CHUNK_HDR +
-                              wksp_private_frame_literal_hdr_sz(inf->blob_sz) + inf->seal_at;
+  /* where the blob's bytes are in the file */
+  uint64_t blob_off = fsc == WKSP_FRAME_RAW
+                          ? info_off + sizeof info
+                          : info_off + FRAME_CHUNK_HDR + wksp_private_frame_literal_hdr_sz(sizeof info) +
+                                sizeof info + FRAME_CHUNK_HDR +
+                                wksp_private_frame_literal_hdr_sz(inf->blob_sz);
+  for (int k = 0; k < 2 && sealing; k++) inf->seal_off[k] = blob_off + inf->seal_at[k];
   int rc2 = wksp_frame_writer_fini(fw, NULL);
   return rc ? rc : rc2;
 }
@@ -941,9 +945,9 @@ void (*wksp_private_ckpt_test_verify_hook)(wksp_t *w);
 /* Lock held, the whole file written to fd (a path target's temporary file,
  * from its offset 0): reads it back and compares it with w; if they agree,
  * seals it: the content digest of what was read goes into the info frame at
- * seal_off. */
+ * both seal_off. */
 static int verify_written(wksp_t *w, int fd, const char *label, const wksp_checkpt_opts_t *o,
-                          uint64_t seal_off) {
+                          const uint64_t seal_off[2]) {
   if (wksp_private_ckpt_test_verify_hook) wksp_private_ckpt_test_verify_hook(w);
   if (lseek(fd, 0, SEEK_SET) < 0) return wksp_err(WKSP_ERR_FAIL, errno, "checkpt %s: verify", label);
   ckpt_input_t in;
@@ -970,8 +974,11 @@ static int verify_written(wksp_t *w, int fd, const char *label, const wksp_check
                     (unsigned long long)d.tag);
   char line[64];
   wksp_private_ckpt_digest_line(line, sizeof line, d.digest);
-  struct iovec hex = {line + wksp_private_ckpt_digest_hex_at(), 16};
-  int e = lseek(fd, (off_t)seal_off, SEEK_SET) < 0 ? errno : wksp_private_frame_writev_all(fd, &hex, 1);
+  int e = 0;
+  for (int k = 0; k < 2 && !e; k++) {
+    struct iovec hex = {line + wksp_private_ckpt_digest_hex_at(), 16}; /* consumed by the write */
+    e = lseek(fd, (off_t)seal_off[k], SEEK_SET) < 0 ? errno : wksp_private_frame_writev_all(fd, &hex, 1);
+  }
   return e ? wksp_err(WKSP_ERR_FAIL, e, "checkpt %s: writing the content digest", label)
            : WKSP_SUCCESS;
 }

@@ -103,6 +103,18 @@ static inline uint64_t ckpt_frames_max(uint64_t part_max) {
 uint64_t wksp_private_ckpt_v2_max_sz(uint64_t part_max, uint64_t data_max, int frame_style);
 uint64_t wksp_private_ckpt_v1_max_sz(uint64_t part_max, uint64_t data_max);
 
+/* The seal (digest.c, docs/FORMAT.md 12): the info's app id holds the mark and
+ * the build info's first and last lines the digest.  A place within
+ * CKPT_SEAL_NEAR bits of its sealed form shows a seal. */
+#define CKPT_SEAL_MARK 0x4c41455350534b57ull /* "WKSPSEAL" on disk */
+#define CKPT_SEAL_NEAR 8
+typedef struct {
+  int state;       /* WKSP_SEAL_NONE (no sign of a seal), _OK (intact: the content must
+                      still match digest), _BROKEN (signs of a seal that does not hold) */
+  uint64_t digest; /* _OK: the recorded digest */
+  char why[128];   /* _BROKEN: what is wrong with it */
+} ckpt_seal_t;
+
 /* ---- scan (scan.c): the whole structure of a random-access checkpoint ----------- */
 typedef struct {
   wksp_checkpt_info_t info; /* the public description */
@@ -112,6 +124,7 @@ typedef struct {
   uint64_t *cg_first;       /* index into file_parts of each cgroup's first allocation */
   wksp_part_t *file_parts;  /* allocations in file order (cgroup by cgroup) */
   uint64_t *v1_data_off;    /* v1: file offset of each allocation's bytes (file order) */
+  ckpt_seal_t seal;         /* what the info says of a seal (digest.c) */
 } ckpt_scan_t;
 
 /* Validates the whole structure of a random-access input (v1 or v2) without
@@ -155,22 +168,27 @@ int wksp_private_ckpt_data_pieces(const ckpt_input_t *in, const ckpt_scan_t *s, 
 uint64_t wksp_private_ckpt_digest_piece(uint64_t gaddr, const uint8_t *b, uint64_t n);
 uint64_t wksp_private_ckpt_digest_record(const wksp_part_t *p);
 uint64_t wksp_private_ckpt_digest_records(const wksp_part_t *parts, uint64_t cnt); /* their sum */
-/* The build-info line carrying d (written into out, its length returned;
- * the 16 hex digits start at digest_hex_at()). */
+/* The build-info line carrying d (written into out, its length returned:
+ * digest_line_sz(); the 16 hex digits start at digest_hex_at()). */
 size_t wksp_private_ckpt_digest_line(char *out, size_t cap, uint64_t d);
 size_t wksp_private_ckpt_digest_hex_at(void);
+size_t wksp_private_ckpt_digest_line_sz(void);
 /* 1 and *d if binfo (len bytes, no NUL needed) ends with a digest line. */
 int wksp_private_ckpt_digest_parse(const char *binfo, size_t len, uint64_t *d);
 /* The digest of w's bytes at parts[0..cnt) (a restore's result). */
 int wksp_private_ckpt_digest_of(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
                                 uint32_t threads, uint64_t *d);
+
+void wksp_private_ckpt_seal_read(ckpt_seal_t *s, uint64_t app_id, const char *binfo, size_t len);
+/* CORRUPT for a broken seal; UNSUP for no seal when `require`; else SUCCESS.
+ * Messages start with `what`. */
+int wksp_private_ckpt_seal_gate(const ckpt_seal_t *s, int require, const char *what);
 /* Decodes every allocation of a scanned, random-access checkpoint (a data check)
- * and, when it is sealed, checks its content digest: CORRUPT on a
- * mismatch.  *seal (if not NULL): WKSP_SEAL_NONE, _OK or _BROKEN. */
+ * and, when it is sealed, checks its content digest: CORRUPT for a broken
+ * seal or a mismatch.  *seal (if not NULL): WKSP_SEAL_NONE, _OK or
+ * _BROKEN. */
 int wksp_private_ckpt_check_data(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
                                  int *seal);
-/* 1 and *d when the build info (NULL: none) records a digest. */
-int wksp_private_ckpt_sealed(const char *binfo, uint64_t *d);
 /* CORRUPT: the allocations do not match the recorded digest. */
 int wksp_private_ckpt_seal_mismatch(const char *what, uint64_t want, uint64_t got);
 

@@ -136,9 +136,8 @@ int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t th
   if (rc) goto done;
   diff_walk(&c, NULL, wp, wn, each, ctx, out);
   out->digest = atomic_load(&c.digest) + wksp_private_ckpt_digest_records(c.cp, c.cn);
-  uint64_t want;
-  if (wksp_private_ckpt_sealed(s.info.binfo, &want))
-    out->seal = want == out->digest ? WKSP_SEAL_OK : WKSP_SEAL_BROKEN;
+  out->seal = s.seal.state; /* a broken seal is a result too */
+  if (s.seal.state == WKSP_SEAL_OK && s.seal.digest != out->digest) out->seal = WKSP_SEAL_BROKEN;
 done:
   free(wp);
   free(cand);

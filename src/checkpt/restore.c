@@ -340,8 +340,8 @@ static int restore_locked(wksp_t *w, const ckpt_input_t *in, const ckpt_scan_t *
   /* A sealed checkpoint (written with verify) records a content digest:
    * checked before anything changes with verify_first, else once the bytes
    * are in the target (a mismatch then resets it, as any data error). */
-  uint64_t want = 0, got = 0;
-  int sealed = wksp_private_ckpt_sealed(s->info.binfo, &want);
+  uint64_t want = s->seal.digest, got = 0;
+  int sealed = s->seal.state == WKSP_SEAL_OK;
   /* All or nothing: decode every LZ4 frame once before changing anything
    * (RAW data has nothing to decode, only a digest to check, if sealed). */
   if (o->verify_first && (sealed || (s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_LZ4))) {
@@ -372,12 +372,16 @@ int wksp_private_ckpt_restore_random(wksp_t *w, const ckpt_input_t *in,
   ckpt_scan_t s;
   int rc = wksp_private_ckpt_scan(&s, in);
   if (rc) return rc;
+  /* A broken seal, or none when one is required, is known from the info
+   * alone: refused before anything changes. */
+  rc = wksp_private_ckpt_seal_gate(&s.seal, o->require_seal, in->label);
+  if (rc) goto done;
   /* Read whole already (a file, or a spooled pipe): its writer is done. */
   rc = wksp_private_ckpt_lock(w, o->lock_wait, o->lock_wait_ctx, -1, "restore", in->label);
-  if (!rc) {
-    rc = restore_locked(w, in, &s, o);
-    wksp_private_unlock(w);
-  }
+  if (rc) goto done;
+  rc = restore_locked(w, in, &s, o);
+  wksp_private_unlock(w);
+done:
   wksp_private_ckpt_scan_fini(&s);
   return rc;
 }
@@ -428,9 +432,11 @@ int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out) {
   return WKSP_SUCCESS;
 }
 
-int wksp_checkpt_check(const char *path, int fd, uint32_t threads, int *seal) {
+int wksp_checkpt_check(const char *path, int fd, uint32_t threads, uint32_t flags, int *seal) {
   if (seal) *seal = WKSP_SEAL_NONE;
   if (!path && fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_check: no path / fd");
+  if (flags & ~(uint32_t)WKSP_CHECK_REQUIRE_SEAL)
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_check: unknown flags %#x", flags);
   const char *label = path ? path : "-";
   ckpt_input_t in;
   int rc = wksp_private_ckpt_input_open(&in, path, path ? -1 : fd, label, CKPT_IN_NEED_MEM);
@@ -438,10 +444,12 @@ int wksp_checkpt_check(const char *path, int fd, uint32_t threads, int *seal) {
   ckpt_scan_t s;
   rc = wksp_private_ckpt_scan(&s, &in);
   if (rc) goto done_in;
+  if (seal) *seal = s.seal.state;
+  rc = wksp_private_ckpt_seal_gate(&s.seal, flags & WKSP_CHECK_REQUIRE_SEAL, label);
   /* Decoding everything is the check of the data (LZ4 blocks that decode
    * to their sizes, frames that end where they must); the digest, when
    * recorded, is the check of the bytes themselves. */
-  rc = wksp_private_ckpt_check_data(&in, &s, threads, seal);
+  if (!rc) rc = wksp_private_ckpt_check_data(&in, &s, threads, seal);
   wksp_private_ckpt_scan_fini(&s);
 done_in:
   wksp_private_ckpt_input_fini(&in);

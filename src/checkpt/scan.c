@@ -404,5 +404,6 @@ int wksp_private_ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
                   (unsigned long long)max_sz);
   if (!rc) rc = pv.style == 2 ? v2_scan(s, in, head) : wksp_private_ckpt_v1_scan(s, in);
   if (rc) wksp_private_ckpt_scan_fini(s);
+  else wksp_private_ckpt_seal_read(&s->seal, s->info.app_id, s->info.binfo, strlen(s->info.binfo));
   return wksp_private_ckpt_input_changed(in, rc);
 }

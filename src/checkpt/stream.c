@@ -43,8 +43,7 @@ typedef struct {
   uint64_t alloc_sz;  /* bytes of the allocations listed so far */
   uint64_t base_off; /* checkpoint offset of the reader's offset 0 */
   int short_read;    /* pipelined reader: the window ended before the frame */
-  int sealed;        /* the info frame records a content digest (digest.c) */
-  uint64_t seal;
+  ckpt_seal_t seal;  /* what the info frame says of a seal (digest.c) */
 } stream_t;
 
 #define STREAM_BASE CKPT_HDR_SZ /* the sequential reader starts after the header */
@@ -235,8 +234,10 @@ static int st_info(stream_t *st, uint64_t *end) {
   if (!rc) {
     uint64_t at = 0; /* the build info: the eighth string, NUL included in its size */
     for (int k = 0; k < CKPT_S_BINFO; k++) at += I.sz[k];
-    st->sealed = wksp_private_ckpt_digest_parse((const char *)blob + at, I.sz[CKPT_S_BINFO] - 1,
-                                                &st->seal);
+    wksp_private_ckpt_seal_read(&st->seal, I.app_id, (const char *)blob + at,
+                                I.sz[CKPT_S_BINFO] - 1);
+    /* before the target is touched, as on the mapped path */
+    rc = wksp_private_ckpt_seal_gate(&st->seal, st->o->require_seal, st->what);
   }
   free(blob);
   return rc;
@@ -257,10 +258,10 @@ static int st_finish(stream_t *st) {
     rc = st_touch(st);
     if (rc) return rc;
   }
-  if (st->sealed) {
-    uint64_t got = 0;
+  if (st->seal.state == WKSP_SEAL_OK) {
+    uint64_t got = 0, want = st->seal.digest;
     int rc = wksp_private_ckpt_digest_of(st->w, st->parts, st->cnt, st->o->threads, &got);
-    if (!rc && got != st->seal) rc = wksp_private_ckpt_seal_mismatch(st->what, st->seal, got);
+    if (!rc && got != want) rc = wksp_private_ckpt_seal_mismatch(st->what, want, got);
     if (rc) return rc;
   }
   return wksp_private_replace(st->w, st->parts, st->cnt, st->o->seed);

@@ -214,16 +214,17 @@ int cmd_checkpt(cli_t *c) {
 
 int cmd_restore(cli_t *c) {
   const char *seed_s = NULL, *threads_s = NULL;
-  int quiet = 0, verbose = 0, bytes = 0, verify_first = 0;
+  int quiet = 0, verbose = 0, bytes = 0, verify_first = 0, require_seal = 0;
   const cli_opt_t opts[] = {{"seed", 0, CLI_OPT_ARG, &seed_s},       {"threads", 0, CLI_OPT_ARG, &threads_s},
                             {"verify-first", 0, CLI_OPT_FLAG, &verify_first},
+                            {"require-seal", 0, CLI_OPT_FLAG, &require_seal},
                             {"quiet", 'q', CLI_OPT_FLAG, &quiet},     {"verbose", 'v', CLI_OPT_FLAG, &verbose},
                             {"bytes", 0, CLI_OPT_FLAG, &bytes},       {NULL, 0, 0, NULL}};
   int rc = cli_parse(c, opts, 2, 2);
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0], *path = c->pos[1];
   int from_stdin = !strcmp(path, "-");
-  wksp_restore_opts_t o = {.verify_first = verify_first};
+  wksp_restore_opts_t o = {.verify_first = verify_first, .require_seal = require_seal};
   if (seed_s && (rc = cli_u32(c, "--seed", seed_s, &o.seed)) != CLI_GO) return rc;
   if ((rc = parse_threads(c, threads_s, &o.threads)) != CLI_GO) return rc;
   if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
@@ -321,9 +322,11 @@ static const char *seal_name(int seal) {
 }
 
 /* info --check: everything a file alone can tell, one line. */
-static int info_check(cli_t *c, const char *path, int from_stdin, uint32_t threads, int json) {
+static int info_check(cli_t *c, const char *path, int from_stdin, uint32_t threads, int require_seal,
+                      int json) {
   int seal = WKSP_SEAL_NONE;
-  if (wksp_checkpt_check(from_stdin ? NULL : path, from_stdin ? 0 : -1, threads, &seal))
+  if (wksp_checkpt_check(from_stdin ? NULL : path, from_stdin ? 0 : -1, threads,
+                         require_seal ? WKSP_CHECK_REQUIRE_SEAL : 0, &seal))
     return cli_lib_err(c, "checking checkpoint \"%s\"", path);
   if (json) {
     printf("{\"schema\":1,\"path\":");
@@ -340,10 +343,10 @@ static int info_check(cli_t *c, const char *path, int from_stdin, uint32_t threa
 
 int cmd_info(cli_t *c) {
   const char *verbose_s = NULL, *threads_s = NULL;
-  int json = 0, check = 0;
+  int json = 0, check = 0, require_seal = 0;
   const cli_opt_t opts[] = {{"verbose", 'v', CLI_OPT_ARG, &verbose_s}, {"json", 0, CLI_OPT_FLAG, &json},
                             {"check", 0, CLI_OPT_FLAG, &check},       {"threads", 0, CLI_OPT_ARG, &threads_s},
-                            {NULL, 0, 0, NULL}};
+                            {"require-seal", 0, CLI_OPT_FLAG, &require_seal}, {NULL, 0, 0, NULL}};
   int rc = cli_parse(c, opts, 1, 1);
   if (rc != CLI_GO) return rc;
   const char *path = c->pos[0];
@@ -354,7 +357,8 @@ int cmd_info(cli_t *c) {
   if ((rc = parse_threads(c, threads_s, &threads)) != CLI_GO) return rc;
   if (from_stdin && isatty(0))
     return cli_fail(c, "reading a checkpoint from standard input: refusing to read from a terminal");
-  if (check) return info_check(c, path, from_stdin, threads, json);
+  if (require_seal && !check) return cli_usage_err(c, "--require-seal goes with --check");
+  if (check) return info_check(c, path, from_stdin, threads, require_seal, json);
   if (json) {
     wksp_checkpt_info_t in;
     if (wksp_checkpt_info(from_stdin ? NULL : path, from_stdin ? 0 : -1, &in))
@@ -478,8 +482,8 @@ static void print_diff_text(const wksp_checkpt_diff_t *d, const diff_list_t *all
   if (d->seal == WKSP_SEAL_OK)
     printf("seal: the checkpoint's content digest %016llx matches what it holds\n", (unsigned long long)d->digest);
   else if (d->seal == WKSP_SEAL_BROKEN)
-    printf("seal: BROKEN: the checkpoint holds content with digest %016llx, not the one it recorded "
-           "when written (the file was damaged)\n",
+    printf("seal: BROKEN: the checkpoint holds content with digest %016llx, and its seal does not "
+           "hold (damaged, or another digest recorded when written: the file was damaged)\n",
            (unsigned long long)d->digest);
   if (all) {
     for (size_t i = 0; i < all->n; i++) print_diff_item_text("", &all->v[i]);
@@ -491,9 +495,10 @@ static void print_diff_text(const wksp_checkpt_diff_t *d, const diff_list_t *all
 
 int cmd_diff(cli_t *c) {
   const char *threads_s = NULL;
-  int json = 0, verbose = 0;
+  int json = 0, verbose = 0, require_seal = 0;
   const cli_opt_t opts[] = {{"threads", 0, CLI_OPT_ARG, &threads_s}, {"verbose", 'v', CLI_OPT_FLAG, &verbose},
-                            {"json", 0, CLI_OPT_FLAG, &json},        {NULL, 0, 0, NULL}};
+                            {"json", 0, CLI_OPT_FLAG, &json},
+                            {"require-seal", 0, CLI_OPT_FLAG, &require_seal}, {NULL, 0, 0, NULL}};
   int rc = cli_parse(c, opts, 2, 2);
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0], *path = c->pos[1];
@@ -519,7 +524,9 @@ int cmd_diff(cli_t *c) {
     else print_diff_text(&d, verbose ? &all : NULL);
     rc = cli_flush(c, CLI_OK);
     if (rc == CLI_OK && d.seal == WKSP_SEAL_BROKEN)
-      rc = cli_fail(c, "checkpoint \"%s\" is damaged: its content does not match the digest it recorded", src);
+      rc = cli_fail(c, "checkpoint \"%s\" is damaged: its seal does not hold", src);
+    else if (rc == CLI_OK && require_seal && d.seal == WKSP_SEAL_NONE)
+      rc = cli_fail(c, "checkpoint \"%s\" is not sealed (written without --verify), and --require-seal was given", src);
     else if (rc == CLI_OK && d.first_kind != WKSP_DIFF_NONE)
       rc = cli_fail(c, "workspace \"%s\" differs from checkpoint \"%s\"", name, src);
   }

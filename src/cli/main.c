@@ -99,11 +99,12 @@ static const cli_cmd_t commands[] = {
      "  --verify             read the file back and compare it with the workspace\n"
      "                       before publishing it; if the application wrote into an\n"
      "                       allocation meanwhile, fail and publish nothing; else\n"
-     "                       seal it with a content digest that restore and diff check\n"
+     "                       seal it with a content digest that restore, info --check\n"
+     "                       and diff check\n"
      "  -q, --quiet          no progress\n"
      "  -v, --verbose        print a summary line on standard error\n" OPT_BYTES},
     {"restore", cmd_restore, "restore a checkpoint into a workspace",
-     "wksp restore NAME PATH|- [--seed N] [--threads N]",
+     "wksp restore NAME PATH|- [--seed N] [--threads N] [--verify-first] [--require-seal]",
      "Replaces every allocation of workspace NAME by those of the checkpoint at\n"
      "PATH or, with \"-\", read from standard input (a pipe or file).  Progress is\n"
      "shown on standard error when it is a terminal.\n\n"
@@ -111,9 +112,11 @@ static const cli_cmd_t commands[] = {
      "  --threads N          worker threads (default: online CPUs)\n"
      "  --verify-first       read and check the whole checkpoint (and a sealed one's\n"
      "                       content digest) before changing the workspace\n"
+     "  --require-seal       refuse a checkpoint that is not sealed (see checkpt\n"
+     "                       --verify), before changing the workspace\n"
      "  -q, --quiet          no progress\n"
      "  -v, --verbose        print a summary line on standard error\n" OPT_BYTES},
-    {"info", cmd_info, "describe a checkpoint", "wksp info PATH|- [-v LEVEL] [--json] [--check [--threads N]]",
+    {"info", cmd_info, "describe a checkpoint", "wksp info PATH|- [-v LEVEL] [--json] [--check [--threads N] [--require-seal]]",
      "Prints what checkpoint PATH (or standard input) holds.  LEVEL 0: style,\n"
      "name, seed, part_max, data_max; 1 (default): and the writer's identity;\n"
      "2: and mode, path, build and user info; 3: and a summary of the\n"
@@ -125,8 +128,9 @@ static const cli_cmd_t commands[] = {
      "  --check              instead, check the checkpoint as far as a file alone\n"
      "                       can be: structure, every allocation decoded, and a\n"
      "                       sealed one's content digest (see checkpt --verify)\n"
-     "  --threads N          threads decoding for --check (default: online CPUs)\n" OPT_JSON},
-    {"diff", cmd_diff, "compare a workspace with a checkpoint", "wksp diff NAME PATH|- [--threads N] [-v] [--json]",
+     "  --threads N          threads decoding for --check (default: online CPUs)\n"
+     "  --require-seal       with --check: fail unless the checkpoint is sealed\n" OPT_JSON},
+    {"diff", cmd_diff, "compare a workspace with a checkpoint", "wksp diff NAME PATH|- [--threads N] [-v] [--json] [--require-seal]",
      "Compares workspace NAME with the checkpoint at PATH (or read from standard\n"
      "input): allocations with the same range, tag and bytes; with other bytes;\n"
      "with another tag; only in one of them.  Prints the counts and the lowest\n"
@@ -134,7 +138,8 @@ static const cli_cmd_t commands[] = {
      "they are the same, 1 when they differ (with one line on standard error) or\n"
      "the comparison failed.\n\n"
      "  --threads N          worker threads (default: online CPUs)\n"
-     "  -v, --verbose        list every difference\n" OPT_JSON},
+     "  -v, --verbose        list every difference\n"
+     "  --require-seal       fail (exit status 1) unless the checkpoint is sealed\n" OPT_JSON},
     {"styles", cmd_styles, "list checkpoint styles", "wksp styles",
      "Lists the checkpoint styles this build reads and writes.\n"},
 };

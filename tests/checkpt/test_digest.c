@@ -5,6 +5,7 @@
 #include "ws.h"
 #include "vec.h"
 #include "../../src/checkpt/ckpt.h"
+#include "seal_places.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -41,10 +42,85 @@ static void test_digest_line(void) {
   CHECK(!wksp_private_ckpt_digest_parse("", 0, &d));
 }
 
+/* seal_read on the info of a file: app id and build info. */
+static int seal_of(uint64_t app_id, const char *binfo, uint64_t *d) {
+  ckpt_seal_t sl;
+  wksp_private_ckpt_seal_read(&sl, app_id, binfo, strlen(binfo));
+  if (d) *d = sl.digest;
+  if (sl.state == WKSP_SEAL_BROKEN && !sl.why[0]) return 99; /* a broken seal always says why */
+  return sl.state;
+}
+
+/* The three places (the mark, the first and the last digest line), their
+ * tolerance to flipped bits, and the line-only seal of older files. */
+static void test_seal_read(void) {
+  char line[64], other[64], b[512];
+  wksp_private_ckpt_digest_line(line, sizeof line, 0x0123456789abcdefull);
+  wksp_private_ckpt_digest_line(other, sizeof other, 0x0123456789abcdeeull);
+  const char *body = "wksp library x\ncompiler y\n";
+  const uint64_t mark = CKPT_SEAL_MARK;
+  uint64_t d = 0;
+  /* unsealed: nothing of a seal; app ids as other writers set them */
+  static const uint64_t ids[] = {0, 1, 2, 1000, UINT64_MAX, 0xffffffffull};
+  for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) CHECK_EQ(seal_of(ids[i], body, NULL), WKSP_SEAL_NONE);
+  CHECK_EQ(seal_of(0, "", NULL), WKSP_SEAL_NONE);
+  /* sealed: all three places */
+  snprintf(b, sizeof b, "%s%s%s", line, body, line);
+  CHECK_EQ(seal_of(mark, b, &d), WKSP_SEAL_OK);
+  CHECK_EQ(d, 0x0123456789abcdefull);
+  /* the line-only seal (before the mark): the last line alone */
+  snprintf(b, sizeof b, "%s%s", body, line);
+  CHECK_EQ(seal_of(0, b, &d), WKSP_SEAL_OK);
+  CHECK_EQ(d, 0x0123456789abcdefull);
+  /* one place damaged, or missing: broken */
+  snprintf(b, sizeof b, "%s%s%s", line, body, line);
+  for (int bit = 0; bit < 64; bit++) CHECK_EQ(seal_of(mark ^ 1ull << bit, b, NULL), WKSP_SEAL_BROKEN);
+  CHECK_EQ(seal_of(0, b, NULL), WKSP_SEAL_BROKEN);          /* no mark, both lines */
+  CHECK_EQ(seal_of(mark, body, NULL), WKSP_SEAL_BROKEN);    /* the mark alone */
+  snprintf(b, sizeof b, "%s%s", line, body);
+  CHECK_EQ(seal_of(mark, b, NULL), WKSP_SEAL_BROKEN);       /* no last line */
+  CHECK_EQ(seal_of(0, b, NULL), WKSP_SEAL_BROKEN);          /* the first line alone */
+  snprintf(b, sizeof b, "%s%s", body, line);
+  CHECK_EQ(seal_of(mark, b, NULL), WKSP_SEAL_BROKEN);       /* no first line */
+  snprintf(b, sizeof b, "%s%s%s", line, body, other);
+  CHECK_EQ(seal_of(mark, b, NULL), WKSP_SEAL_BROKEN);       /* two digests */
+  snprintf(b, sizeof b, "%s%s", line, line);
+  CHECK_EQ(seal_of(mark, b, &d), WKSP_SEAL_OK);             /* no body: still two places */
+  CHECK_EQ(seal_of(mark, line, NULL), WKSP_SEAL_BROKEN);    /* one line cannot be both */
+  /* every bit of either line flipped (but to NUL: a structure error) */
+  for (int which = 0; which < 2; which++)
+    for (size_t i = 0; i < strlen(line); i++)
+      for (int bit = 0; bit < 8; bit++) {
+        snprintf(b, sizeof b, "%s%s%s", line, body, line);
+        char *at = which ? b + strlen(b) - strlen(line) + i : b + i;
+        if (!(*at ^ (char)(1 << bit))) continue;
+        *at ^= (char)(1 << bit);
+        CHECK_EQ(seal_of(mark, b, NULL), WKSP_SEAL_BROKEN);
+        CHECK_EQ(seal_of(0, b, NULL), WKSP_SEAL_BROKEN); /* and the mark gone too */
+      }
+  /* CKPT_SEAL_NEAR bits off the tag still show a line; more do not */
+  snprintf(b, sizeof b, "%s%s", line, body);
+  for (int k = 0; k < CKPT_SEAL_NEAR; k++) b[k] ^= 0x04;
+  CHECK_EQ(seal_of(0, b, NULL), WKSP_SEAL_BROKEN);
+  b[CKPT_SEAL_NEAR] ^= 0x04;
+  CHECK_EQ(seal_of(0, b, NULL), WKSP_SEAL_NONE);
+  uint64_t near = mark ^ ((1ull << CKPT_SEAL_NEAR) - 1);
+  CHECK_EQ(seal_of(near, body, NULL), WKSP_SEAL_BROKEN);
+  CHECK_EQ(seal_of(near ^ 1ull << 63, body, NULL), WKSP_SEAL_NONE);
+}
+
 static wksp_t *filled(uint64_t seed) {
   wksp_t *w = ws_new("dig", 1, 1024, 8 << 20);
   uint64_t rng = seed;
   if (w) ws_fill(w, 300, 60000, 1, &rng);
+  return w;
+}
+
+/* A small workspace: the flip tests restore it once per flipped bit. */
+static wksp_t *small_filled(const char *name) {
+  wksp_t *w = ws_new(name, 1, 64, 1 << 20);
+  uint64_t rng = 11;
+  if (w) ws_fill(w, 12, 3000, 1, &rng);
   return w;
 }
 
@@ -67,9 +143,11 @@ static void test_seal_round_trip(void) {
       /* the line is in the info frame, verbatim (v3: literal blocks) */
       wksp_checkpt_info_t in;
       CHECK_OK(wksp_checkpt_info(path, -1, &in));
-      uint64_t d = 0;
-      CHECK(wksp_private_ckpt_sealed(in.binfo, &d));
-      CHECK_EQ(d, want); /* content only: the same for v2 and v3, any thread count */
+      ckpt_seal_t sl;
+      wksp_private_ckpt_seal_read(&sl, in.app_id, in.binfo, strlen(in.binfo));
+      CHECK_EQ(sl.state, WKSP_SEAL_OK);
+      CHECK_EQ(sl.digest, want); /* content only: the same for v2 and v3, any thread count */
+      CHECK_EQ(in.app_id, CKPT_SEAL_MARK);
       wksp_checkpt_info_free(&in);
       /* restores (file, verify_first) and compares */
       for (int vf = 0; vf <= 1; vf++) {
@@ -177,7 +255,7 @@ static void test_check(void) {
   CHECK(w);
   int seal = 99;
   CHECK_OK(sealed_checkpt(w, 3, 2));
-  CHECK_OK(wksp_checkpt_check(path, -1, 2, &seal));
+  CHECK_OK(wksp_checkpt_check(path, -1, 2, 0, &seal));
   CHECK_EQ(seal, WKSP_SEAL_OK);
   /* damage in the data: only the seal sees it (v2: RAW bytes) */
   CHECK_OK(sealed_checkpt(w, 2, 1));
@@ -186,7 +264,7 @@ static void test_check(void) {
   CHECK(b);
   b[sz / 2] ^= 0x10;
   CHECK(!put(path, b, sz));
-  CHECK_ERR(wksp_checkpt_check(path, -1, 1, &seal), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_checkpt_check(path, -1, 1, 0, &seal), WKSP_ERR_CORRUPT);
   CHECK_EQ(seal, WKSP_SEAL_BROKEN);
   CHECK(strstr(wksp_errmsg(), "content digest"));
   /* unsealed: the same damage passes (docs/FORMAT.md 9.1), the seal says none */
@@ -197,15 +275,207 @@ static void test_check(void) {
   CHECK(b);
   b[sz / 2] ^= 0x10;
   CHECK(!put(path, b, sz));
-  CHECK_OK(wksp_checkpt_check(path, -1, 1, &seal));
+  CHECK_OK(wksp_checkpt_check(path, -1, 1, 0, &seal));
   CHECK_EQ(seal, WKSP_SEAL_NONE);
   /* truncated; missing; no input */
   CHECK(!put(path, b, sz - 7));
-  CHECK_ERR(wksp_checkpt_check(path, -1, 1, &seal), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_checkpt_check(path, -1, 1, 0, &seal), WKSP_ERR_CORRUPT);
   unlink(path);
-  CHECK_ERR(wksp_checkpt_check(path, -1, 1, NULL), WKSP_ERR_FAIL);
-  CHECK_ERR(wksp_checkpt_check(NULL, -1, 1, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_check(path, -1, 1, 0, NULL), WKSP_ERR_FAIL);
+  CHECK_ERR(wksp_checkpt_check(NULL, -1, 1, 0, NULL), WKSP_ERR_INVAL);
   free(b);
+  ws_free(w);
+}
+
+
+/* ---- damage to the seal itself, and require_seal ------------------------------ */
+
+/* Restores the checkpoint b (sz bytes, also at file `p`) into c, filled with
+ * allocations of its own first: through the file, or the pipe when `pipe`.
+ * Returns the code; *untouched says whether c kept its allocations. */
+static int restore_into(wksp_t *c, const char *p, const uint8_t *b, size_t sz, int pipe,
+                        const wksp_restore_opts_t *o, int *untouched) {
+  wksp_reset(c, 1);
+  uint64_t rng = 5;
+  ws_fill(c, 6, 2000, 0, &rng);
+  uint8_t before[32], after[32];
+  ws_digest(c, before);
+  int rc = pipe ? restore_piped(c, b, sz, "piped", o) : wksp_restore(c, p, o);
+  ws_digest(c, after);
+  *untouched = !memcmp(before, after, 32);
+  return rc;
+}
+
+/* A sealed checkpoint of w at `path`, its bytes (malloc'd, *sz) and its
+ * seal places (NULL on failure). */
+static uint8_t *sealed_file(wksp_t *w, int style, size_t *sz, seal_places_t *p) {
+  uint8_t *b = sealed_checkpt(w, style, 1) ? NULL : (uint8_t *)vec_slurp(path, sz);
+  p->n = 0;
+  if (b) seal_places(b, *sz, p);
+  return b;
+}
+
+/* require_seal (restore) and WKSP_CHECK_REQUIRE_SEAL: an unsealed file is
+ * refused before anything changes, on every path; a sealed one passes. */
+static void test_require_seal(void) {
+  wksp_t *w = small_filled("dig"), *c = ws_new("copy", 1, 64, 1 << 20);
+  CHECK(w && c);
+  for (int style = 2; style <= 3; style++)
+    for (int sealed = 0; sealed <= 1; sealed++) {
+      unlink(path);
+      seal_places_t pl;
+      size_t sz = 0;
+      uint8_t *b = sealed ? sealed_file(w, style, &sz, &pl) : NULL;
+      if (!sealed && !wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.style = style}))
+        b = (uint8_t *)vec_slurp(path, &sz);
+      CHECK(b);
+      int seal = 99;
+      CHECK_ERR(wksp_checkpt_check(path, -1, 1, WKSP_CHECK_REQUIRE_SEAL, &seal),
+                sealed ? WKSP_SUCCESS : WKSP_ERR_UNSUP);
+      CHECK_EQ(seal, sealed ? WKSP_SEAL_OK : WKSP_SEAL_NONE);
+      CHECK(sealed || strstr(wksp_errmsg(), "not sealed"));
+      CHECK_ERR(wksp_checkpt_check(path, -1, 1, 2, &seal), WKSP_ERR_INVAL); /* unknown flag */
+      for (int via = 0; via < 4; via++) { /* file, file + verify_first, pipe 1 and 2 threads */
+        wksp_restore_opts_t o = {.seed = 2, .threads = via == 3 ? 2 : 1, .verify_first = via == 1,
+                                 .require_seal = 1};
+        int untouched = 0;
+        int rc = restore_into(c, path, b, sz, via >= 2, &o, &untouched);
+        if (sealed) {
+          CHECK_OK(rc);
+          uint8_t x[32], y[32];
+          ws_digest(w, x);
+          ws_digest(c, y);
+          CHECK(!memcmp(x, y, 32));
+        } else {
+          CHECK_EQ(rc, WKSP_ERR_UNSUP);
+          CHECK(strstr(wksp_errmsg(), "not sealed"));
+          CHECK(untouched);
+          o.require_seal = 0;
+          CHECK_OK(restore_into(c, path, b, sz, via >= 2, &o, &untouched));
+        }
+      }
+      free(b);
+    }
+  ws_free(c);
+  ws_free(w);
+}
+
+/* Every bit of every seal place flipped, one at a time: the file is never
+ * taken for unsealed; check says the seal is broken, and a restore fails
+ * before changing the target (file and pipe). */
+static void test_seal_place_flips(void) {
+  wksp_t *w = small_filled("dig"), *c = ws_new("copy", 1, 64, 1 << 20);
+  CHECK(w && c);
+  uint64_t flips = 0;
+  for (int style = 2; style <= 3; style++) {
+    size_t sz;
+    seal_places_t pl;
+    uint8_t *b = sealed_file(w, style, &sz, &pl);
+    CHECK(b && pl.n >= 1);
+    for (uint64_t k = 0; k < pl.n; k++)
+      for (uint64_t at = pl.off[k]; at < pl.off[k] + pl.len[k]; at++)
+        for (int bit = 0; bit < 8; bit++) {
+          b[at] ^= (uint8_t)(1u << bit);
+          CHECK(!put(path, b, sz));
+          int seal = 99;
+          int rc = wksp_checkpt_check(path, -1, 1, 0, &seal);
+          /* a NUL inside a string is a structure error, found before the seal */
+          int nul = b[at] == 0;
+          if (rc != WKSP_ERR_CORRUPT || (seal != WKSP_SEAL_BROKEN && !nul))
+            fprintf(stderr, "v%d: bit %d of byte %llu: check %d, seal %d (%s)\n", style, bit,
+                    (unsigned long long)at, rc, seal, wksp_errmsg());
+          CHECK_EQ(rc, WKSP_ERR_CORRUPT);
+          CHECK(seal == WKSP_SEAL_BROKEN || nul);
+          int untouched = 0, pipe = flips % 5 == 0;
+          wksp_restore_opts_t o = {.seed = 2, .threads = 1 + (uint32_t)(flips / 5 % 2)};
+          CHECK_ERR(restore_into(c, path, b, sz, pipe, &o, &untouched), WKSP_ERR_CORRUPT);
+          CHECK(untouched);
+          b[at] ^= (uint8_t)(1u << bit);
+          flips++;
+        }
+    free(b);
+  }
+  fprintf(stderr, "%llu flipped bits in seal places: every one a broken seal\n", (unsigned long long)flips);
+  ws_free(c);
+  ws_free(w);
+}
+
+/* Two flipped bits: one in a seal place, one in the allocations' bytes
+ * (cgroup frames).  No restore succeeds. */
+static void test_seal_double_flips(void) {
+  wksp_t *w = small_filled("dig"), *c = ws_new("copy", 1, 64, 1 << 20);
+  CHECK(w && c);
+  uint64_t rng = 99, cases = 0;
+  for (int style = 2; style <= 3; style++) {
+    size_t sz;
+    seal_places_t pl;
+    uint8_t *b = sealed_file(w, style, &sz, &pl);
+    CHECK(b && pl.n >= 1);
+    wksp_checkpt_info_t in;
+    CHECK_OK(wksp_checkpt_info(path, -1, &in));
+    uint64_t lo = in.cgroups[0].off, hi = in.cgroups[in.cgroup_cnt - 1].end;
+    wksp_checkpt_info_free(&in);
+    for (int k = 0; k < 200; k++) {
+      uint64_t p = test_rng(&rng) % pl.n;
+      uint64_t a1 = pl.off[p] + test_rng(&rng) % pl.len[p], a2 = lo + test_rng(&rng) % (hi - lo);
+      uint8_t m1 = (uint8_t)(1u << (test_rng(&rng) % 8)), m2 = (uint8_t)(1u << (test_rng(&rng) % 8));
+      b[a1] ^= m1;
+      b[a2] ^= m2;
+      CHECK(!put(path, b, sz));
+      wksp_restore_opts_t o = {.seed = 2, .threads = 1};
+      int untouched = 0, rc = restore_into(c, path, b, sz, k % 4 == 3, &o, &untouched);
+      b[a1] ^= m1;
+      b[a2] ^= m2;
+      if (!rc)
+        fprintf(stderr, "v%d: bytes %llu and %llu flipped: restored with success\n", style,
+                (unsigned long long)a1, (unsigned long long)a2);
+      CHECK(rc != WKSP_SUCCESS);
+      CHECK_OK(wksp_verify(c));
+      cases++;
+    }
+    free(b);
+  }
+  fprintf(stderr, "%llu double flips (seal place + data): none restored\n", (unsigned long long)cases);
+  ws_free(c);
+  ws_free(w);
+}
+
+/* A file sealed the way wksp did before the mark and the first line (the
+ * last line alone): still sealed, and its digest still checked. */
+static void test_line_only_seal(void) {
+  wksp_t *w = small_filled("dig"), *c = ws_new("copy", 1, 64, 1 << 20);
+  CHECK(w && c);
+  size_t sz;
+  seal_places_t pl;
+  uint8_t *b = sealed_file(w, 2, &sz, &pl); /* v2: the info frame is raw */
+  CHECK(b && pl.n == 3 && pl.len[0] == 8);
+  /* app id 0 and another first line of the same length: the older form */
+  memset(b + pl.off[0], 0, 8);
+  static const char line[] = "wksp library (before the seal mark) 0.0.00\n";
+  CHECK_EQ(sizeof line - 1, pl.len[1]);
+  memcpy(b + pl.off[1], line, pl.len[1]);
+  CHECK(!put(path, b, sz));
+  int seal = 99;
+  CHECK_OK(wksp_checkpt_check(path, -1, 1, WKSP_CHECK_REQUIRE_SEAL, &seal));
+  CHECK_EQ(seal, WKSP_SEAL_OK);
+  int untouched = 0;
+  wksp_restore_opts_t o = {.seed = 2, .require_seal = 1};
+  CHECK_OK(restore_into(c, path, b, sz, 0, &o, &untouched));
+  uint8_t x[32], y[32];
+  ws_digest(w, x);
+  ws_digest(c, y);
+  CHECK(!memcmp(x, y, 32));
+  /* a flipped data bit: the digest sees it */
+  wksp_checkpt_info_t in;
+  CHECK_OK(wksp_checkpt_info(path, -1, &in));
+  b[in.cgroups[0].end - 1] ^= 1; /* the last byte of the first frame's allocation bytes */
+  wksp_checkpt_info_free(&in);
+  CHECK(!put(path, b, sz));
+  CHECK_ERR(wksp_checkpt_check(path, -1, 1, 0, &seal), WKSP_ERR_CORRUPT);
+  CHECK_EQ(seal, WKSP_SEAL_BROKEN);
+  CHECK(strstr(wksp_errmsg(), "content digest"));
+  free(b);
+  ws_free(c);
   ws_free(w);
 }
 
@@ -213,9 +483,14 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN); /* restores that stop early close their pipe */
   mkdir_tmp();
   TEST_RUN(test_digest_line);
+  TEST_RUN(test_seal_read);
   TEST_RUN(test_seal_round_trip);
   TEST_RUN(test_seal_catches_damage);
   TEST_RUN(test_check);
+  TEST_RUN(test_require_seal);
+  TEST_RUN(test_seal_place_flips);
+  TEST_RUN(test_seal_double_flips);
+  TEST_RUN(test_line_only_seal);
   unlink(path);
   rmdir(dir);
   return test_done();

@@ -145,7 +145,7 @@ static int use_one(int kind, const char *path, int fd) {
       rc = wksp_checkpt_info(path, fd, &info);
       if (!rc) wksp_checkpt_info_free(&info);
       break;
-    case USE_CHECK: rc = wksp_checkpt_check(path, fd, 2, NULL); break;
+    case USE_CHECK: rc = wksp_checkpt_check(path, fd, 2, 0, NULL); break;
     case USE_DIFF: rc = wksp_checkpt_diff(target, path, fd, 2, NULL, NULL, &d); break;
     default:
       rc = path ? wksp_checkpt_print(null, path, 1) : wksp_checkpt_print_fd(null, fd, "-", 1);

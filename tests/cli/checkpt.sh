@@ -231,6 +231,68 @@ err diff_missing_file 1 "^wksp: diff: comparing \"src\" with checkpoint \"$T/nop
 err diff_missing_wksp 1 '^wksp: diff: attaching workspace "nope": ' "$W" diff nope "$T/v.ckpt"
 err checkpt_verify_stdout 2 '--verify needs a PATH' "$W" checkpt src - --verify
 
+# ---- the seal: damage to it, --require-seal ----------------------------------------------
+# flip FILE OUT [OFFSET MASK]...: OUT is FILE with those bits flipped; a
+# negative OFFSET -k is the k-th byte from the end of the last seal line
+# ("content digest xxh3-sum64 ...", the end of the build info).
+flip() {
+  python3 - "$@" <<'PY'
+import sys
+src, dst, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
+b = bytearray(open(src, 'rb').read())
+end = b.rfind(b'content digest xxh3-sum64 ') + 43
+assert end > 43
+for off, mask in zip(rest[::2], rest[1::2]):
+    off = int(off)
+    b[end + off if off < 0 else off] ^= int(mask)
+open(dst, 'wb').write(b)
+PY
+}
+"$W" new dflip 4M --part-max 128 && "$W" alloc dflip 1000 --tag 9 >/dev/null || fail setup "dflip"
+"$W" query dflip --json >"$T/flip_before"
+# every byte of the last seal line with one bit flipped (bits 0-4: never a NUL)
+broken=0 untouched=0
+for i in $(seq 1 43); do
+  flip "$T/v.ckpt" "$T/f.ckpt" "-$i" $((1 << (i % 5)))
+  "$W" info "$T/f.ckpt" --check >/dev/null 2>"$T/flip_err" || { grep -q 'broken seal' "$T/flip_err" && broken=$((broken + 1)); }
+  "$W" restore dflip "$T/f.ckpt" --quiet 2>/dev/null || { "$W" query dflip --json | cmp -s - "$T/flip_before" && untouched=$((untouched + 1)); }
+done
+check seal_line_flips_check_broken [ "$broken" -eq 43 ]
+check seal_line_flips_restore_untouched [ "$untouched" -eq 43 ]
+flip "$T/v.ckpt" "$T/f.ckpt" -20 4
+err seal_flip_check 1 "^wksp: info: checking checkpoint \"$T/f.ckpt\": $T/f.ckpt: broken seal: .*[(]the file was damaged after it was written[)]$" \
+  "$W" info "$T/f.ckpt" --check
+err seal_flip_restore 1 "^wksp: restore: restoring \"dflip\" from \"$T/f.ckpt\": .*broken seal: " \
+  "$W" restore dflip "$T/f.ckpt"
+check seal_flip_restore_untouched cmp -s <("$W" query dflip --json) "$T/flip_before"
+run "$W" diff src "$T/f.ckpt" --json
+check seal_flip_diff_status [ "$RC" -eq 1 ]
+json seal_flip_diff_broken "assert d['seal'] == 'broken' and d['same'] == 5"
+# and a second flip in the data (v2.ckpt: a raw data byte already flipped above): never restored
+for at in -1 -5 -30 -43; do
+  flip "$T/v2.ckpt" "$T/f.ckpt" "$at" 2
+  if "$W" restore dflip "$T/f.ckpt" --quiet 2>/dev/null; then fail "seal_double_flip_$at" "restored with success"
+  else pass "seal_double_flip_$at"; fi
+done
+"$W" delete dflip
+# --require-seal: an unsealed file is refused (before the target changes), a sealed one passes
+"$W" new dreq 4M --part-max 128
+err restore_require_seal_unsealed 1 "^wksp: restore: restoring \"dreq\" from \"$T/a.ckpt\": .*not sealed" \
+  "$W" restore dreq "$T/a.ckpt" --require-seal
+check restore_require_seal_untouched [ "$("$W" query dreq --json | python3 -c 'import json,sys; print(sum(1 for p in json.load(sys.stdin)["partitions"] if p["tag"]))')" = 0 ]
+RUN_STDIN=$T/a.ckpt err restore_require_seal_pipe 1 'not sealed' "$W" restore dreq - --require-seal --threads 2
+ok restore_require_seal_sealed "$W" restore dreq "$T/v.ckpt" --require-seal --quiet
+check restore_require_seal_result same_allocs src dreq
+"$W" delete dreq
+err info_check_require_seal_unsealed 1 "^wksp: info: checking checkpoint \"$T/a.ckpt\": .*not sealed" \
+  "$W" info "$T/a.ckpt" --check --require-seal
+ok info_check_require_seal_sealed "$W" info "$T/v.ckpt" --check --require-seal
+err info_require_seal_needs_check 2 'require-seal goes with --check' "$W" info "$T/v.ckpt" --require-seal
+run "$W" diff src "$T/a.ckpt" --require-seal # the comparison is printed, then refused
+check diff_require_seal_unsealed_status [ "$RC" -eq 1 ]
+check diff_require_seal_unsealed_err grep -q "^wksp: diff: checkpoint \"$T/a.ckpt\" is not sealed" "$T/err"
+ok diff_require_seal_sealed "$W" diff src "$T/v.ckpt" --require-seal
+
 # ---- styles ----------------------------------------------------------------------------
 ok styles "$W" styles
 out_has styles_v3 '^v3 +yes +yes'

@@ -9,7 +9,10 @@
  *    listing reads them (at spread offsets, after validation).
  *  - Single-bit flips: every byte of small v2 / v3 files (quick run: one
  *    bit per byte, rotating; long run: all 8 bits) and of the v1 vector,
- *    and sampled offsets of a large v3 file.
+ *    and sampled offsets of a large v3 file.  The small files again sealed
+ *    (written with verify), plus sampled pairs of flipped bits in them
+ *    (seal places included); every damaged sealed file is also checked
+ *    with wksp_checkpt_check, which must never take it for unsealed.
  *
  * Each case ends in one of these ways, counted and printed:
  *   untouched   error, target unchanged
@@ -25,11 +28,14 @@
  * error that leaves a modified but not reset target, a reset on the mapped
  * path caused by bytes outside the cgroup frames (a structure error found
  * late), a success whose allocation ranges differ from the source's, a read
- * fault reported as success.
+ * fault reported as success, a damaged sealed file that checks as unsealed
+ * ("lost").
  *
- * Counts: WKSP_REL_FLIP_BITS (1 quick, 8 long), WKSP_REL_LARGE_FLIPS. */
+ * Counts: WKSP_REL_FLIP_BITS (1 quick, 8 long), WKSP_REL_DOUBLE_FLIPS,
+ * WKSP_REL_LARGE_FLIPS. */
 #include "rel.h"
 #include "v1enc.h"
+#include "../checkpt/seal_places.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -362,70 +368,181 @@ static void test_truncations(void) {
 
 /* ---- bit flips -------------------------------------------------------------- */
 
-/* Flips `bits` (1, 2, 4 or 8) distinct bits, one at a time, of each byte
- * offs[0..noffs) of b (with 1 bit: bit at % 8, so that consecutive bytes
- * rotate through the bits).  Every flip goes through the file path; every
- * `pipe_every`-th also through the pipe. */
-static void flips(wksp_t *src, wksp_t *w, uint8_t *b, uint64_t sz, int v1, uint64_t *offs, uint64_t noffs,
-                  int bits, uint64_t pipe_every, tally_t *tf, tally_t *tp) {
-  frames_t *fr = calloc(1, sizeof *fr);
-  if (!v1) frames_get(b, sz, fr);
+/* What wksp_checkpt_check says of the seal of damaged sealed files. */
+typedef struct {
+  uint64_t ok, broken, structure, lost; /* lost: passes as unsealed (a violation) */
+} seal_tally_t;
+
+/* A file and what the flip cases need to know of it. */
+typedef struct {
+  wksp_t *src;
+  uint8_t *b;
+  uint64_t sz;
+  int v1, raw;
+  frames_t *fr;
+  uint64_t pipe_every;      /* every pipe_every-th case also through the pipe (0: never) */
+  tally_t *tf, *tp;
+  seal_tally_t *seal;       /* sealed files: check the seal of every case */
+  uint64_t cases;
+} flip_file_t;
+
+static void flip_file_init(flip_file_t *f, wksp_t *src, uint8_t *b, uint64_t sz, int v1,
+                           uint64_t pipe_every, tally_t *tf, tally_t *tp) {
+  *f = (flip_file_t){.src = src, .b = b, .sz = sz, .v1 = v1, .pipe_every = pipe_every, .tf = tf, .tp = tp};
+  f->fr = calloc(1, sizeof *f->fr);
+  if (!v1) frames_get(b, sz, f->fr);
   wksp_preview_t pv;
-  int raw = !v1 && !wksp_preview_mem(b, sz, &pv) && pv.frame_style == 1; /* RAW frames */
-  for (uint64_t i = 0; i < noffs && !tf->bad && !tp->bad; i++) {
-    uint64_t at = offs[i];
+  f->raw = !v1 && !wksp_preview_mem(b, sz, &pv) && pv.frame_style == 1; /* RAW frames */
+}
+
+/* The seal of the file at `path` (a damaged sealed file): never taken for
+ * unsealed. */
+static void seal_case(seal_tally_t *t, const char *what) {
+  int seal = WKSP_SEAL_NONE;
+  int rc = wksp_checkpt_check(path, -1, 1, 0, &seal);
+  if (!rc && seal == WKSP_SEAL_NONE) {
+    fprintf(stderr, "%s: a sealed file passes the check as unsealed\n", what);
+    t->lost++;
+  } else if (seal == WKSP_SEAL_BROKEN) {
+    t->broken++;
+  } else if (rc) {
+    t->structure++; /* refused before its seal was read */
+  } else {
+    t->ok++;
+  }
+}
+
+/* One case: the n bits mask[i] of bytes at[i] of f->b flipped (then
+ * flipped back), restored through the file and, every pipe_every-th case,
+ * the pipe.  Returns 0 while no violation was seen. */
+static int flip_case(flip_file_t *f, wksp_t *w, const uint64_t *at, const uint8_t *mask, int n, uint32_t threads) {
+  char what[160];
+  int len = snprintf(what, sizeof what, "%s file of %llu bytes, flipped", f->v1 ? "v1" : f->raw ? "v2" : "v3",
+                     (unsigned long long)f->sz);
+  int in_frame = 0;
+  for (int i = 0; i < n; i++) {
+    f->b[at[i]] ^= mask[i];
+    in_frame |= in_frames(f->fr, at[i]);
+    len += snprintf(what + len, sizeof what - (size_t)len, " byte %llu mask %#x", (unsigned long long)at[i], mask[i]);
+  }
+  /* sealed: damage anywhere (the digest's digits too) may be found once the
+   * bytes are in, so a reset needs no flip inside a cgroup frame */
+  expect_t e = {.raw_single_flip = f->raw && n == 1, .ranges_may_change = f->v1,
+                .reset_needs_frame = !f->v1 && !f->seal, .at_in_frame = in_frame};
+  rcase_t c = {.via = VIA_FILE, .b = f->b, .sz = f->sz, .threads = threads};
+  one(f->src, w, &c, &e, f->tf, what, NULL);
+  if (f->seal) seal_case(f->seal, what); /* the file path left the damaged file at `path` */
+  if (f->pipe_every && f->cases % f->pipe_every == 0) {
+    c.via = VIA_PIPE;
+    e.reset_needs_frame = 0; /* a pipe learns late by nature */
+    one(f->src, w, &c, &e, f->tp, what, NULL);
+  }
+  for (int i = 0; i < n; i++) f->b[at[i]] ^= mask[i];
+  f->cases++;
+  return f->tf->bad || f->tp->bad || (f->seal && f->seal->lost);
+}
+
+/* Flips `bits` (1, 2, 4 or 8) distinct bits, one at a time, of each byte
+ * offs[0..noffs) of f's file (with 1 bit: bit at % 8, so that consecutive
+ * bytes rotate through the bits). */
+static void flips(flip_file_t *f, wksp_t *w, const uint64_t *offs, uint64_t noffs, int bits) {
+  for (uint64_t i = 0; i < noffs; i++)
     for (int k = 0; k < bits; k++) {
-      int bit = (int)((at + (uint64_t)k * (uint64_t)(8 / bits)) % 8);
-      b[at] ^= (uint8_t)(1u << bit);
-      char what[96];
-      snprintf(what, sizeof what, "%s file of %llu bytes, bit %d of byte %llu flipped", v1 ? "v1" : raw ? "v2" : "v3",
-               (unsigned long long)sz, bit, (unsigned long long)at);
-      /* sealed: damage anywhere (the digest's digits too) is found once the
-       * bytes are in, so a reset needs no flip inside a cgroup frame */
-      expect_t e = {.raw_single_flip = raw, .ranges_may_change = v1, .reset_needs_frame = !v1 && !g_sealed,
-                    .at_in_frame = in_frames(fr, at)};
+      uint8_t mask = (uint8_t)(1u << (offs[i] + (uint64_t)k * (uint64_t)(8 / bits)) % 8);
       /* The long run also takes the parallel path (slow to start threads
        * on a loaded machine, so not in the quick run). */
-      rcase_t c = {.via = VIA_FILE, .b = b, .sz = sz, .threads = rel_long() && (k + (int)i) % 2 ? 2 : 1};
-      one(src, w, &c, &e, tf, what, NULL);
-      if (pipe_every && (i * (uint64_t)bits + (uint64_t)k) % pipe_every == 0) {
-        c.via = VIA_PIPE;
-        e.reset_needs_frame = 0; /* a pipe learns late by nature */
-        one(src, w, &c, &e, tp, what, NULL);
-      }
-      b[at] ^= (uint8_t)(1u << bit);
+      if (flip_case(f, w, &offs[i], &mask, 1, rel_long() && (k + (int)i) % 2 ? 2 : 1)) return;
     }
+}
+
+/* Where the info frame of f's file is: [80, its first cgroup frame). */
+static uint64_t info_end(const flip_file_t *f) { return f->fr->n ? f->fr->off[0] : CKPT_HDR_SZ; }
+
+/* Sampled pairs of flipped bits in a sealed file, in four kinds (a quarter
+ * each): a seal place + anywhere, a seal place + a cgroup frame, two seal
+ * places, anywhere + anywhere. */
+static void double_flips(flip_file_t *f, wksp_t *w, uint64_t n, uint64_t *rng) {
+  seal_places_t pl;
+  seal_places(f->b, f->sz, &pl);
+  CHECK(pl.n == 3);
+  uint64_t lo = f->fr->n ? f->fr->off[0] : 0, hi = f->fr->n ? f->fr->end[f->fr->n - 1] : f->sz;
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t r[4] = {test_rng(rng), test_rng(rng), test_rng(rng), test_rng(rng)};
+    uint64_t at[2];
+    uint8_t mask[2] = {(uint8_t)(1u << r[2] % 8), (uint8_t)(1u << r[3] % 8)};
+    switch (i % 4) {
+    case 0: at[0] = seal_places_at(&pl, r[0] % pl.bytes), at[1] = r[1] % f->sz; break;
+    case 1: at[0] = seal_places_at(&pl, r[0] % pl.bytes), at[1] = lo + r[1] % (hi - lo); break;
+    case 2: at[0] = seal_places_at(&pl, r[0] % pl.bytes), at[1] = seal_places_at(&pl, r[1] % pl.bytes); break;
+    default: at[0] = r[0] % f->sz, at[1] = r[1] % f->sz; break;
+    }
+    if (at[0] == at[1] && mask[0] == mask[1]) mask[1] = (uint8_t)(mask[1] << 1 | mask[1] >> 7); /* two bits */
+    if (flip_case(f, w, at, mask, 2, rel_long() && i % 2 ? 2 : 1)) return;
   }
-  free(fr);
 }
 
 /* Every byte of the small v2 and v3 files (sealed: written with verify),
- * flipped; the tallies go to tf / tp and a FIGURE line named `name`. */
+ * flipped; sealed files also get sampled double flips.  The tallies go to a
+ * FIGURE line named `name` (and `name`-double). */
 static void bitflips_small_files(int sealed, const char *name, tally_t *tf, tally_t *tp) {
   int bits = (int)rel_param("FLIP_BITS", 1, 8);
+  uint64_t ndouble = sealed ? rel_param("DOUBLE_FLIPS", 400, 40000) : 0, rng = test_seed() + 7;
   wksp_t *w = ws_new("target", 1, wksp_part_max(src_small), wksp_data_max(src_small));
   CHECK(w);
-  uint64_t bytes = 0;
+  uint64_t bytes = 0, info_bytes = 0, seal_bytes = 0;
+  seal_tally_t st = {0}, dst = {0};
+  tally_t df = {0}, dp = {0};
   g_sealed = sealed;
   for (int style = 2; style <= 3 && !tf->bad && !tp->bad; style++) {
     uint64_t sz;
     uint8_t *b = make_ckpt(src_small, style, &sz);
     if (!b) break;
     bytes += sz;
+    flip_file_t f;
+    flip_file_init(&f, src_small, b, sz, 0, 3, tf, tp);
+    f.seal = sealed ? &st : NULL;
+    info_bytes += info_end(&f) - CKPT_HDR_SZ;
+    seal_places_t pl;
+    seal_places(b, sz, &pl);
+    seal_bytes += pl.bytes;
     uint64_t *offs = malloc(sz * sizeof *offs);
     for (uint64_t i = 0; i < sz; i++) offs[i] = i;
-    flips(src_small, w, b, sz, 0, offs, sz, bits, 3, tf, tp);
+    flips(&f, w, offs, sz, bits);
     free(offs);
+    if (ndouble) { /* the same file, other tallies */
+      f.tf = &df;
+      f.tp = &dp;
+      f.seal = &dst;
+      f.cases = 0;
+      double_flips(&f, w, ndouble / 2, &rng);
+    }
+    free(f.fr);
     free(b);
   }
   g_sealed = 0;
   CHECK(bytes > 0);
-  CHECK(tf->bad == 0 && tp->bad == 0);
-  char a[512], p[512];
+  CHECK(tf->bad == 0 && tp->bad == 0 && df.bad == 0 && dp.bad == 0);
+  CHECK(st.lost == 0 && dst.lost == 0);
+  char a[512], p[512], sl[256] = "";
   tally_text(tf, a, sizeof a);
   tally_text(tp, p, sizeof p);
-  rel_figure("3", name, "%d bit(s) of every byte of a %sv2 and a v3 file (%llu bytes): file path %s; pipe path (every 3rd) %s",
-             bits, sealed ? "sealed " : "", (unsigned long long)bytes, a, p);
+  if (sealed)
+    snprintf(sl, sizeof sl, "; check of the seal: ok %llu, broken %llu, refused by structure %llu, lost %llu",
+             (unsigned long long)st.ok, (unsigned long long)st.broken, (unsigned long long)st.structure,
+             (unsigned long long)st.lost);
+  rel_figure("3", name, "%d bit(s) of every byte of a %sv2 and a v3 file (%llu bytes, %llu of them in the info frames, %llu in seal places): file path %s; pipe path (every 3rd) %s%s",
+             bits, sealed ? "sealed " : "", (unsigned long long)bytes, (unsigned long long)info_bytes,
+             (unsigned long long)seal_bytes, a, p, sl);
+  if (ndouble) {
+    char dname[64];
+    tally_text(&df, a, sizeof a);
+    tally_text(&dp, p, sizeof p);
+    snprintf(dname, sizeof dname, "%s-double", name);
+    rel_figure("3", dname, "%llu sampled pairs of flipped bits in the same files (a quarter each: seal place + anywhere, seal place + cgroup frame, two seal places, anywhere + anywhere): file path %s; pipe path (every 3rd) %s; check of the seal: ok %llu, broken %llu, refused by structure %llu, lost %llu",
+               (unsigned long long)ndouble, a, p, (unsigned long long)dst.ok, (unsigned long long)dst.broken,
+               (unsigned long long)dst.structure, (unsigned long long)dst.lost);
+    CHECK_EQ(df.n[OUT_UNDETECTABLE] + dp.n[OUT_UNDETECTABLE], 0);
+  }
   unlink(path);
   ws_free(w);
 }
@@ -436,8 +553,8 @@ static void test_bitflips_small(void) {
   CHECK(tf.n[OUT_UNTOUCHED] > 0 && tf.n[OUT_IDENTICAL] > 0 && tf.n[OUT_UNDETECTABLE] > 0);
 }
 
-/* The same flips in sealed files: the content digest they record must
- * leave nothing undetectable. */
+/* The same flips in sealed files, and sampled double flips: the seal they
+ * carry must leave nothing undetectable, and never pass for no seal. */
 static void test_bitflips_sealed(void) {
   tally_t tf = {0}, tp = {0};
   bitflips_small_files(1, "bitflips-sealed", &tf, &tp);
@@ -463,7 +580,10 @@ static void test_bitflips_v1(void) {
   uint64_t *offs = malloc(v1.sz * sizeof *offs);
   for (uint64_t i = 0; i < v1.sz; i++) offs[i] = i;
   tally_t tf = {0}, tp = {0};
-  flips(src_small, w, v1.b, v1.sz, 1, offs, v1.sz, bits, 3, &tf, &tp);
+  flip_file_t f;
+  flip_file_init(&f, src_small, v1.b, v1.sz, 1, 3, &tf, &tp);
+  flips(&f, w, offs, v1.sz, bits);
+  free(f.fr);
   free(offs);
   char a[512], p[512];
   tally_text(&tf, a, sizeof a);
@@ -489,7 +609,9 @@ static void test_bitflips_v1(void) {
   for (uint64_t i = 0; i < n; i++) offs[i] = i & 1 ? test_rng(&rng) % sz : test_rng(&rng) % 2048 % sz;
   memset(&tf, 0, sizeof tf);
   memset(&tp, 0, sizeof tp);
-  flips(src, w, b, sz, 1, offs, n, 1, 4, &tf, &tp);
+  flip_file_init(&f, src, b, sz, 1, 4, &tf, &tp);
+  flips(&f, w, offs, n, 1);
+  free(f.fr);
   tally_text(&tf, a, sizeof a);
   tally_text(&tp, p, sizeof p);
   rel_figure("3", "bitflips-v1-vector", "%llu sampled offsets of %s (%zu bytes): file path %s; pipe path (every 4th) %s",
@@ -516,7 +638,10 @@ static void test_bitflips_large(void) {
     offs[i] = i & 1 ? r % sz : r % 2 ? r / 2 % 4096 % sz : sz - 1 - r / 2 % 4096 % sz;
   }
   tally_t tf = {0}, tp = {0};
-  flips(src_large, w, b, sz, 0, offs, n, 1, 4, &tf, &tp);
+  flip_file_t f;
+  flip_file_init(&f, src_large, b, sz, 0, 4, &tf, &tp);
+  flips(&f, w, offs, n, 1);
+  free(f.fr);
   char a[512], p[512];
   tally_text(&tf, a, sizeof a);
   tally_text(&tp, p, sizeof p);
