@@ -5,6 +5,8 @@
 #include "util/err.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
 #include <time.h>
@@ -237,6 +239,41 @@ int wksp_private_lock(wksp_t *w) {
 }
 
 void wksp_private_unlock(wksp_t *w) { pthread_mutex_unlock(&w->lock.m); }
+
+/* glibc's robust mutex: the futex word holds the holder's tid, plus
+ * FUTEX_OWNER_DIED once the kernel found the holder dead (the tid is then
+ * cleared, but the mutex's owner field still names it); owner
+ * INT_MAX - 1 marks a mutex made not recoverable. */
+static void lock_read(const pthread_mutex_t *m, wksp_lock_info_t *out) {
+#ifdef __GLIBC__
+  uint32_t word = (uint32_t)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+  int owner = __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED);
+  if (owner == INT_MAX - 1) {
+    out->state = WKSP_LOCK_BROKEN;
+  } else if (word & FUTEX_OWNER_DIED) {
+    out->state = WKSP_LOCK_DEAD;
+    out->tid = owner > 0 && owner < INT_MAX - 1 ? (uint32_t)owner : 0;
+  } else if (word & FUTEX_TID_MASK) {
+    out->state = WKSP_LOCK_HELD;
+    out->tid = word & FUTEX_TID_MASK;
+  } else {
+    out->state = WKSP_LOCK_FREE;
+  }
+#else
+  (void)m;
+  out->state = WKSP_LOCK_UNKNOWN;
+#endif
+}
+
+int wksp_lock_info(wksp_t *w, wksp_lock_info_t *out) {
+  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_lock_info: NULL out");
+  *out = (wksp_lock_info_t){0};
+  int r = handle_check(w, "wksp_lock_info");
+  if (r) return r;
+  lock_read(&w->lock.m, out);
+  out->writing = (__atomic_load_n(&w->gen, __ATOMIC_ACQUIRE) & WKSP_GEN_WRITING) != 0;
+  return WKSP_SUCCESS;
+}
 
 /* ---- consistent reads -------------------------------------------------- */
 
