@@ -21,7 +21,7 @@ _wksp() {
     cword=$COMP_CWORD
   fi
 
-  local cmds="new delete list alloc free tag tag-free memset write read usage query check
+  local cmds="new delete list alloc free tag tag-free memset write read usage query map check
               verify rebuild reset checkpt restore info diff styles help"
   if [ "$cword" -eq 1 ]; then
     COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
@@ -31,10 +31,11 @@ _wksp() {
   local cmd=${words[1]} opts=""
   case $cmd in
     new) opts="--part-max --page-size --mode --seed --from" ;;
-    list) opts="--json --bytes" ;;
+    list) opts="--unused --json --bytes" ;;
     alloc) opts="--align --tag" ;;
     usage) opts="--tag --json --bytes" ;;
     query) opts="--json --bytes" ;;
+    map) opts="--width --rows --svg --color --no-color --bytes" ;;
     rebuild) opts="--seed" ;;
     checkpt) opts="--style --threads --info --mode --force --verify --quiet --verbose --bytes" ;;
     restore) opts="--seed --threads --verify-first --require-seal --quiet --verbose --bytes" ;;
@@ -48,8 +49,8 @@ _wksp() {
     --page-size) COMPREPLY=($(compgen -W "normal huge gigantic" -- "$cur")); return ;;
     --style) COMPREPLY=($(compgen -W "v2 v3" -- "$cur")); return ;;
     -v) COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur")); return ;;
-    --from) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --part-max|--mode|--seed|--align|--tag|--threads|--info) return ;;
+    --from|--svg) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --part-max|--mode|--seed|--align|--tag|--threads|--info|--width|--rows) return ;;
   esac
 
   if [[ $cur == -* ]]; then
@@ -61,7 +62,7 @@ _wksp() {
   local i pos=0
   for ((i = 2; i < cword; i++)); do
     case ${words[i]} in
-      --page-size|--style|-v|--from|--part-max|--mode|--seed|--align|--tag|--threads|--info) ((i++)) ;;
+      --page-size|--style|-v|--from|--part-max|--mode|--seed|--align|--tag|--threads|--info|--svg|--width|--rows) ((i++)) ;;
       -*) ;;
       *) ((pos++)) ;;
     esac
@@ -69,8 +70,11 @@ _wksp() {
   ((pos++))
 
   case $cmd in
-    new|delete|alloc|tag-free|usage|query|check|verify|rebuild|reset)
+    new|alloc|tag-free|usage|query|check|verify|rebuild|reset)
       [ "$pos" -eq 1 ] && COMPREPLY=($(compgen -W "$(_wksp_names)" -- "$cur")) ;;
+    delete) COMPREPLY=($(compgen -W "$(_wksp_names)" -- "$cur")) ;;
+    map) # a workspace, or a checkpoint file
+      [ "$pos" -eq 1 ] && COMPREPLY=($(compgen -W "$(_wksp_names)" -- "$cur") $(compgen -f -- "$cur")) ;;
     free|tag|memset|write|read)
       if [ "$pos" -eq 1 ]; then
         COMPREPLY=($(compgen -S : -W "$(_wksp_names)" -- "$cur"))

@@ -7,7 +7,8 @@
 # checkpoints it (v3, LZ4, verified and sealed), restores the checkpoint into a second workspace
 # from the file and into a third through a pipe (checkpt - | restore -),
 # verifies every allocation byte for byte, prints sizes, compression ratio
-# and throughputs, and removes everything it made, also when interrupted.
+# and throughputs, shows `wksp map` and `wksp list`, and removes everything
+# it made, also when interrupted.
 #
 # Environment: WKSP_DEMO_SIZE (workspace size, default 1G), WKSP_DEMO_SEED
 # (content seed, default 1), WKSP_SHMEM_DIR (where workspaces live), TMPDIR
@@ -129,6 +130,10 @@ for k in text table zeros random; do
   per_kind+="${per_kind:+, }$k $(human "$b")"
 done
 say "   filled $(human "$used") in $nalloc allocations ($per_kind; $nfreed freed again) in $(secs $((t1 - t0))) s"
+say "== wksp map \"$A\"   (each cell: the tag with the most bytes in it; tags 1 text, 2 table, 3 zeros, 4 random)"
+map_opts=(--rows 8)
+[ -t 1 ] && [ -z "${NO_COLOR:-}" ] && map_opts+=(--color) # indented through sed, still for a terminal
+"$wksp" map "$A" "${map_opts[@]}" | sed 's/^/   /'
 
 # ---- 3. checkpoint -----------------------------------------------------------------------
 ckpt=$tmp/demo.ckpt
@@ -194,6 +199,8 @@ done
 t1=$(now_us)
 "$wksp" verify "$B" >/dev/null && "$wksp" verify "$C" >/dev/null
 say "   every allocation of \"$B\" and \"$C\" equals \"$A\" byte for byte ($(human $((used * 2))) compared in $(secs $((t1 - t0))) s); metadata verified"
+say "== wksp list   (the demo's workspaces)"
+"$wksp" list | sed -n "1p; /^demo-$$-/p" | sed 's/^/   /'
 say "== wksp diff \"$B\" $ckpt   (the library's own comparison: ranges, tags, bytes)"
 "$wksp" diff "$B" "$ckpt" | sed 's/^/   /'
 say "== summary"

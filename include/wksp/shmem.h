@@ -92,6 +92,12 @@ typedef struct {
   uint64_t sz;       /* bytes */
   wksp_page_t page;  /* page kind */
   uint32_t mode;     /* permission bits */
+  int64_t mtime;     /* the file's modification time, ns since the epoch: set at
+                        create; a write through a mapping updates it only when
+                        it faults a page in, so it may be older than the last
+                        write */
+  int64_t btime;     /* the file's creation (birth) time, ns since the epoch; 0
+                        when the file system does not record one */
 } wksp_shmem_info_t;
 
 /* Creates region `name` of `sz` bytes, zero-filled, with permission bits
@@ -116,9 +122,9 @@ WKSP_API int wksp_shmem_create(const char *name, uint64_t sz, wksp_page_t page, 
  * region), PERM (directory permissions), FAIL. */
 WKSP_API int wksp_shmem_unlink(const char *name);
 
-/* Describes region `name` (size, page kind, permission bits).  Needs no
- * read permission on the region.  Errors: INVAL (name, info NULL), NOENT
- * (no such region, or a non-regular file of that name), FAIL. */
+/* Describes region `name` (size, page kind, permission bits, times).
+ * Needs no read permission on the region.  Errors: INVAL (name, info
+ * NULL), NOENT (no such region, or a non-regular file of that name), FAIL. */
 WKSP_API int wksp_shmem_stat(const char *name, wksp_shmem_info_t *info);
 
 /* Calls fn once per region: every regular file with a valid name in the
@@ -128,6 +134,35 @@ WKSP_API int wksp_shmem_stat(const char *name, wksp_shmem_info_t *info);
  * the walk and is returned as is.  Errors: INVAL (fn NULL), FAIL (a
  * directory cannot be read, e.g. $WKSP_SHMEM_DIR does not exist), NOMEM. */
 WKSP_API int wksp_shmem_list(int (*fn)(const wksp_shmem_info_t *info, void *ctx), void *ctx);
+
+/* A process that maps a named region (wksp_shmem_maps). */
+typedef struct {
+  char name[WKSP_NAME_MAX]; /* the region */
+  wksp_page_t page;         /* its page kind */
+  uint32_t pid;             /* the process (in this process's PID namespace) */
+  int writable;             /* 1 if one of its mappings of the region is shared and
+                               writable, 0 if all are read-only or private */
+} wksp_shmem_map_t;
+
+/* Which processes map which named regions, best effort: lists the regions
+ * (as wksp_shmem_list), then reads /proc/[pid]/maps of every process and
+ * matches each mapping to a region file by device and inode, so a region
+ * unlinked and created again under the same name is not confused with the
+ * old one, and mappings of an unlinked region are not reported.  Calls fn
+ * once per (region, process) pair, sorted by region as wksp_shmem_list,
+ * then by pid; the calling process is included like any other.  A process
+ * that only holds the file open without mapping it is not seen.  The scan
+ * is a snapshot: processes may map or unmap meanwhile.  fn is called with
+ * no lock held; a non-zero return stops the walk and is returned as is.
+ * *unreadable (optional) gets the number of processes whose maps could not
+ * be read (another user's processes, without privileges): when it is not 0
+ * the answer may be incomplete.  Processes hidden by /proc's hidepid
+ * option are not seen at all (and not counted).  Reads only /proc and the
+ * directories; changes nothing.
+ * Errors: INVAL (fn NULL), FAIL (/proc cannot be read, e.g. not mounted,
+ * or a directory cannot be read), NOMEM.  *unreadable is 0 on failure. */
+WKSP_API int wksp_shmem_maps(int (*fn)(const wksp_shmem_map_t *map, void *ctx), void *ctx,
+                             uint64_t *unreadable);
 
 /* Joins region `name`, read-write if `writable` is non-zero, else read-only
  * (PROT_READ: writes through it fault).  *mem gets the local address,

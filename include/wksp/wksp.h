@@ -26,7 +26,10 @@
  * free partitions, so an allocation takes at most 3 records.  When no spare
  * record is left for the slack (taken first) or the tail, that piece stays
  * inside the allocation instead, which wksp_alloc_at_least reports in
- * *lo / *hi.  This is the reference's policy (Firedancer fd_wksp): replaying
+ * *lo / *hi.  So once every record is in use (wksp_usage: total_cnt ==
+ * total_max) an allocation may be handed the whole free range it is cut
+ * from, however small the request, until a free returns records; a later
+ * FULL then names that cause.  This is the reference's policy (Firedancer fd_wksp): replaying
  * the allocation sequences of the reference vectors gives identical layouts
  * and usage figures (tests/wksp/test_wksp_vectors.c).
  *
@@ -113,6 +116,7 @@ typedef struct {
   uint64_t total_sz;  /* data_max */
   uint64_t free_cnt, free_sz; /* free partitions and their bytes */
   uint64_t used_cnt, used_sz; /* allocated partitions (matching the tag set) and bytes */
+  uint64_t free_max;          /* bytes of the largest free partition (0: none) */
 } wksp_usage_t;
 
 /* ---- sizing ------------------------------------------------------------ */
@@ -267,7 +271,9 @@ WKSP_API uint64_t wksp_gaddr(const wksp_t *w, const void *laddr);
  * size for shared-memory joins, see wksp/shmem.h).  On any failure *gaddr,
  * *lo, *hi are 0 and nothing changed.  Errors: INVAL (NULL, align not a
  * power of two, tag 0), PERM (read-only), FULL (no free partition of
- * sz + align - 1 bytes; the message gives the largest free one), CORRUPT (as
+ * sz + align - 1 bytes; the message gives the largest free one, and says
+ * "no partition record left (part_max N, all in use)" when every record
+ * is in use, see the policy above), CORRUPT (as
  * above: the metadata is left flagged and repaired by the next call).
  * wksp_alloc is the same without *lo / *hi. */
 WKSP_API int wksp_alloc_at_least(wksp_t *w, uint64_t align, uint64_t sz, uint64_t tag,
@@ -327,8 +333,9 @@ WKSP_API int wksp_memset(wksp_t *w, uint64_t gaddr, int c);
  * nothing under crashes.  O(part_max).  PERM, CORRUPT. */
 WKSP_API int wksp_reset(wksp_t *w, uint32_t seed);
 
-/* Usage figures: total_* and free_* for the whole workspace, used_* only
- * for allocations with a tag in tags[0..tag_cnt) (tag_cnt 0: all).
+/* Usage figures: total_* and free_* (free_max included) for the whole
+ * workspace, used_* only for allocations with a tag in tags[0..tag_cnt)
+ * (tag_cnt 0: all).  total_max - total_cnt records are idle.
  * O(partitions).  *out is zeroed on failure.  INVAL (NULL out, tags as
  * tag_query), NOMEM, CORRUPT.  Works on read-only attachments. */
 WKSP_API int wksp_usage(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_usage_t *out);
@@ -372,6 +379,33 @@ WKSP_API int wksp_verify(wksp_t *w);
  * names what verify found and why the rebuild refused; nothing changed),
  * NOMEM, FAIL.  Thread- and process-safe (it holds the lock throughout). */
 WKSP_API int wksp_check(wksp_t *w, char *note, size_t note_sz);
+
+/* State of the workspace lock (wksp_lock_info). */
+enum {
+  WKSP_LOCK_FREE = 0,   /* not held */
+  WKSP_LOCK_HELD = 1,   /* held by thread `tid` */
+  WKSP_LOCK_DEAD = 2,   /* its holder died holding it (thread `tid`, 0 if not recorded) */
+  WKSP_LOCK_BROKEN = 3, /* marked not recoverable (never done by wksp itself) */
+  WKSP_LOCK_UNKNOWN = 4 /* this build cannot read the C library's mutex */
+};
+
+typedef struct {
+  int state;     /* WKSP_LOCK_* */
+  uint32_t tid;  /* HELD: the holder; DEAD: the dead holder (0: unknown) */
+  int writing;   /* a metadata change is in progress, or was interrupted */
+} wksp_lock_info_t;
+
+/* A look at the lock without taking it: never blocks, writes nothing,
+ * works on read-only attachments.  The robust mutex records its holder's
+ * thread id, and the kernel marks it when that thread dies (even by
+ * SIGKILL), so DEAD is certain; tid is a thread id in the holder's PID
+ * namespace, which may not be the caller's.  DEAD and `writing` with a
+ * free lock are repaired by the next call that takes the lock on a
+ * writable attachment (e.g. wksp_usage or `wksp check`).  The answer is a
+ * snapshot.  Reads glibc's mutex fields (the futex word and owner); with
+ * another C library state is UNKNOWN.  *out is zeroed on failure.
+ * Errors: INVAL (NULL w or out), CORRUPT (not a workspace). */
+WKSP_API int wksp_lock_info(wksp_t *w, wksp_lock_info_t *out);
 
 /* Rebuilds every derived structure from the partition records with a new
  * seed, merging adjacent free partitions.  Never changes an allocation.

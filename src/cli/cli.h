@@ -105,6 +105,10 @@ int cli_addr(cli_t *c, const char *what, const char *s, char name[WKSP_NAME_MAX]
  * flags; prints the failure. */
 int cli_attach(cli_t *c, const char *name, int flags, wksp_t **out);
 
+/* Every partition of w (wksp_part_list) into a new array (freed by the
+ * caller); prints the failure. */
+int cli_list_parts(cli_t *c, wksp_t *w, wksp_part_t **parts, size_t *cnt);
+
 /* ---- messages ----------------------------------------------------------- */
 
 /* Prints "wksp: <cmd>: <what>: <why>" and returns CLI_USAGE. */
@@ -170,5 +174,6 @@ int cmd_restore(cli_t *c);
 int cmd_info(cli_t *c);
 int cmd_diff(cli_t *c);
 int cmd_styles(cli_t *c);
+int cmd_map(cli_t *c);
 
 #endif /* WKSP_CLI_CLI_H */

@@ -224,28 +224,42 @@ done:
   return rc;
 }
 
+/* 1 - largest free / free bytes, in tenths of a percent (rounded down), 0
+ * without free space: how much of the free space a single allocation
+ * cannot reach. */
+static unsigned frag_permille(const wksp_usage_t *u) {
+  if (!u->free_sz) return 0;
+  return (unsigned)((unsigned __int128)(u->free_sz - u->free_max) * 1000 / u->free_sz);
+}
+
 static void print_usage_json(const char *name, const uint64_t *tags, int ntags, const wksp_usage_t *u) {
   printf("{\"schema\":1,\"name\":");
   cli_json_str(stdout, name);
   printf(",\"tags\":[");
   for (int i = 0; i < ntags; i++) printf("%s%llu", i ? "," : "", (unsigned long long)tags[i]);
   printf("],\"total_max\":%llu,\"total_cnt\":%llu,\"total_sz\":%llu,\"free_cnt\":%llu,\"free_sz\":%llu,"
-         "\"used_cnt\":%llu,\"used_sz\":%llu}\n",
+         "\"used_cnt\":%llu,\"used_sz\":%llu,\"free_max\":%llu,\"records_left\":%llu,\"fragmentation\":%.6f}\n",
          (unsigned long long)u->total_max, (unsigned long long)u->total_cnt, (unsigned long long)u->total_sz,
          (unsigned long long)u->free_cnt, (unsigned long long)u->free_sz, (unsigned long long)u->used_cnt,
-         (unsigned long long)u->used_sz);
+         (unsigned long long)u->used_sz, (unsigned long long)u->free_max,
+         (unsigned long long)(u->total_max - u->total_cnt),
+         u->free_sz ? (double)(u->free_sz - u->free_max) / (double)u->free_sz : 0.0);
 }
 
 static void print_usage_text(const char *name, const uint64_t *tags, int ntags, const wksp_usage_t *u,
                              int bytes) {
-  char h[CLI_HUMAN_MAX];
-  printf("workspace   %s\n", name);
-  printf("partitions  %llu of %llu records in use\n", (unsigned long long)u->total_cnt,
-         (unsigned long long)u->total_max);
-  printf("data        %s\n", cli_human(u->total_sz, bytes, h));
-  printf("free        %s in %llu partition%s\n", cli_human(u->free_sz, bytes, h), (unsigned long long)u->free_cnt,
+  char h[CLI_HUMAN_MAX], hm[CLI_HUMAN_MAX];
+  unsigned frag = frag_permille(u);
+  printf("workspace     %s\n", name);
+  printf("partitions    %llu of %llu records in use%s\n", (unsigned long long)u->total_cnt,
+         (unsigned long long)u->total_max,
+         u->total_cnt < u->total_max ? "" : "; none left, so an allocation takes a whole free range");
+  printf("data          %s\n", cli_human(u->total_sz, bytes, h));
+  printf("free          %s in %llu partition%s", cli_human(u->free_sz, bytes, h), (unsigned long long)u->free_cnt,
          u->free_cnt == 1 ? "" : "s");
-  printf("used        %s in %llu allocation%s", cli_human(u->used_sz, bytes, h), (unsigned long long)u->used_cnt,
+  printf(u->free_cnt ? ", largest %s\n" : "\n", cli_human(u->free_max, bytes, hm));
+  printf("fragmentation %u.%u%%\n", frag / 10, frag % 10);
+  printf("used          %s in %llu allocation%s", cli_human(u->used_sz, bytes, h), (unsigned long long)u->used_cnt,
          u->used_cnt == 1 ? "" : "s");
   for (int i = 0; i < ntags; i++)
     printf("%s%llu", i ? ", " : ntags == 1 ? " with tag " : " with tags ", (unsigned long long)tags[i]);
@@ -280,8 +294,7 @@ done:
   return cli_flush(c, rc);
 }
 
-/* Every partition of w into a new array (freed by the caller). */
-static int list_parts(cli_t *c, wksp_t *w, wksp_part_t **parts, size_t *cnt) {
+int cli_list_parts(cli_t *c, wksp_t *w, wksp_part_t **parts, size_t *cnt) {
   size_t max = 0;
   *parts = NULL;
   for (;;) {
@@ -328,7 +341,7 @@ int cmd_query(cli_t *c) {
   wksp_part_t *parts = NULL;
   size_t cnt = 0;
   if ((rc = cli_attach(c, c->pos[0], WKSP_RDONLY, &w)) != CLI_GO) return rc;
-  if ((rc = list_parts(c, w, &parts, &cnt)) == CLI_GO) {
+  if ((rc = cli_list_parts(c, w, &parts, &cnt)) == CLI_GO) {
     if (json) print_query_json(w, parts, cnt);
     else print_query_text(w, parts, cnt, bytes);
     rc = CLI_OK;

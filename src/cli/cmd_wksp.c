@@ -1,4 +1,4 @@
-/* Workspace commands: new, delete, list, check, verify, rebuild, reset. */
+/* Workspace commands: new, delete, check, verify, rebuild, reset (list: cmd_list.c). */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -62,80 +62,26 @@ int cmd_new(cli_t *c) {
   return CLI_OK;
 }
 
+/* Every name is checked before the first deletion (a usage error deletes
+ * nothing); then each is deleted, a failure reported and the rest still
+ * deleted. */
 int cmd_delete(cli_t *c) {
-  int rc = cli_parse(c, NULL, 1, 1);
+  int rc = cli_parse(c, NULL, 1, c->argc);
   if (rc != CLI_GO) return rc;
-  const char *name = c->pos[0];
-  if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
-  char note[WKSP_NOTE_MAX];
-  if (wksp_delete_region(name, note, sizeof note)) return cli_lib_err(c, "deleting workspace \"%s\"", name);
-  /* A region without a workspace (left by a creator of an older version
-   * killed mid-way, or damaged) is removed too, but not silently. */
-  if (note[0]) cli_note(c, "\"%s\" %s; removed the region", name, note);
-  return CLI_OK;
-}
-
-/* Regions collected by the walk, printed once it has succeeded (so that a
- * failed walk prints no partial listing or partial JSON). */
-typedef struct {
-  wksp_shmem_info_t *v;
-  size_t n, cap;
-  int oom; /* the walk was stopped for lack of memory */
-} list_ctx_t;
-
-static int list_one(const wksp_shmem_info_t *info, void *arg) {
-  list_ctx_t *l = arg;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 64;
-    wksp_shmem_info_t *v = realloc(l->v, cap * sizeof *v);
-    if (!v) {
-      l->oom = 1;
-      return 1; /* stops the walk */
+  for (int i = 0; i < c->npos; i++)
+    if ((rc = cli_name(c, "NAME", c->pos[i])) != CLI_GO) return rc;
+  rc = CLI_OK;
+  for (int i = 0; i < c->npos; i++) {
+    char note[WKSP_NOTE_MAX];
+    if (wksp_delete_region(c->pos[i], note, sizeof note)) {
+      rc = cli_lib_err(c, "deleting workspace \"%s\"", c->pos[i]);
+      continue;
     }
-    l->v = v;
-    l->cap = cap;
+    /* A region without a workspace (left by a creator of an older version
+     * killed mid-way, or damaged) is removed too, but not silently. */
+    if (note[0]) cli_note(c, "\"%s\" %s; removed the region", c->pos[i], note);
   }
-  l->v[l->n++] = *info;
-  return 0;
-}
-
-static void list_print_json(const list_ctx_t *l) {
-  printf("{\"schema\":1,\"regions\":[");
-  for (size_t i = 0; i < l->n; i++) {
-    const wksp_shmem_info_t *r = &l->v[i];
-    printf("%s{\"name\":", i ? "," : "");
-    cli_json_str(stdout, r->name);
-    printf(",\"size\":%llu,\"page\":\"%s\",\"mode\":\"%04o\"}", (unsigned long long)r->sz, cli_page_name(r->page),
-           (unsigned)r->mode);
-  }
-  printf("]}\n");
-}
-
-static void list_print_text(const list_ctx_t *l, int bytes) {
-  int w = 4; /* strlen("NAME") */
-  for (size_t i = 0; i < l->n; i++)
-    if ((int)strlen(l->v[i].name) > w) w = (int)strlen(l->v[i].name);
-  if (l->n) printf("%-*s %12s %-8s %s\n", w, "NAME", "SIZE", "PAGE", "MODE");
-  for (size_t i = 0; i < l->n; i++) {
-    char h[CLI_HUMAN_MAX];
-    const wksp_shmem_info_t *r = &l->v[i];
-    printf("%-*s %12s %-8s %04o\n", w, r->name, cli_human(r->sz, bytes, h), cli_page_name(r->page), (unsigned)r->mode);
-  }
-}
-
-int cmd_list(cli_t *c) {
-  int json = 0, bytes = 0;
-  const cli_opt_t opts[] = {{"json", 0, CLI_OPT_FLAG, &json}, {"bytes", 0, CLI_OPT_FLAG, &bytes}, {NULL, 0, 0, NULL}};
-  int rc = cli_parse(c, opts, 0, 0);
-  if (rc != CLI_GO) return rc;
-  list_ctx_t l = {NULL, 0, 0, 0};
-  int err = wksp_shmem_list(list_one, &l);
-  if (l.oom) rc = cli_fail(c, "listing regions: out of memory");
-  else if (err) rc = cli_lib_err(c, "listing regions");
-  else if (json) list_print_json(&l);
-  else list_print_text(&l, bytes);
-  free(l.v);
-  return cli_flush(c, err ? rc : CLI_OK);
+  return rc;
 }
 
 int cmd_check(cli_t *c) {

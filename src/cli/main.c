@@ -27,13 +27,22 @@ static const cli_cmd_t commands[] = {
      "  --mode OCTAL         permission bits of the region (default 0600)\n"
      "  --seed N             heap-priority seed (default 0)\n"
      "  --from CKPT          size the workspace for checkpoint file CKPT\n"},
-    {"delete", cmd_delete, "delete a named workspace", "wksp delete NAME",
-     "Removes the named workspace.  Processes attached to it keep their mapping\n"
-     "until they detach.  A region NAME that holds no workspace (its header is\n"
-     "missing or damaged) is removed too, with a note on standard error saying so.\n"},
-    {"list", cmd_list, "list named shared-memory regions", "wksp list [--json] [--bytes]",
+    {"delete", cmd_delete, "delete named workspaces", "wksp delete NAME...",
+     "Removes each named workspace.  Processes attached to it keep their mapping\n"
+     "until they detach.  A failure is reported (one line each) and the others\n"
+     "are still deleted; the exit status is then 1.  A region NAME that holds no\n"
+     "workspace (its header is missing or damaged) is removed too, with a note on\n"
+     "standard error saying so.\n"},
+    {"list", cmd_list, "list named regions and the workspaces in them", "wksp list [--unused] [--json] [--bytes]",
      "Lists every named region in the shared-memory directory ($WKSP_SHMEM_DIR,\n"
-     "default /dev/shm) with its size, page kind and permission bits.\n\n" OPT_JSON OPT_BYTES},
+     "default /dev/shm): size, page kind, permission bits, age since created and\n"
+     "since modified (the file's birth time and mtime), and the processes that map\n"
+     "it (pids from /proc/*/maps; \"(ro)\" read-only; incomplete without the\n"
+     "permission to read other users' processes).  For a workspace: the share of\n"
+     "its data in allocations, the allocation count and the largest free range;\n"
+     "other regions are marked \"not a workspace\".  A lock whose holder died is\n"
+     "noted.  Regions are only read (attached read-only, the lock never taken).\n\n"
+     "  --unused             only workspaces that no process maps (leaks?)\n" OPT_JSON OPT_BYTES},
     {"alloc", cmd_alloc, "allocate; prints NAME:GADDR", "wksp alloc NAME SIZE [--align N] [--tag T]",
      "Allocates SIZE bytes in workspace NAME and prints the allocation's address\n"
      "as NAME:GADDR (GADDR is the global address, a byte offset valid in every\n"
@@ -66,6 +75,22 @@ static const cli_cmd_t commands[] = {
     {"query", cmd_query, "list every partition", "wksp query NAME [--json] [--bytes]",
      "Prints the workspace's parameters and every partition, free ones (tag 0)\n"
      "included, in ascending address order.\n\n" OPT_JSON OPT_BYTES},
+    {"map", cmd_map, "draw a workspace's or checkpoint's data region",
+     "wksp map NAME|FILE|- [--width N] [--rows N] [--svg FILE|-] [--color|--no-color] [--bytes]",
+     "Draws the data region of workspace NAME, or of the workspace checkpoint FILE\n"
+     "describes (\"-\": read from standard input), as a grid of cells of equal\n"
+     "size (the last may be shorter), with a legend of the largest tags.  Each cell\n"
+     "shows the tag with the most allocated bytes in it: plain, a letter per tag\n"
+     "(upper case: the cell is all allocated; lower case: partly free; '#' and '+'\n"
+     "for tags beyond the legend) and '.' for a free cell; in colour (on a\n"
+     "terminal, unless NO_COLOR is set), a block in the tag's colour, a lower block\n"
+     "for a partly free cell.  The argument is a file if it contains '/', else a\n"
+     "workspace if one has that name, else a file in the current directory.\n\n"
+     "  --width N            cells per row (default: the terminal's width, or 64)\n"
+     "  --rows N             rows at most (default 16)\n"
+     "  --svg FILE           write the picture as an SVG to FILE (\"-\": standard\n"
+     "                       output) instead\n"
+     "  --color, --no-color  colour or not, whatever the output is\n" OPT_BYTES},
     {"check", cmd_check, "check and repair a workspace", "wksp check NAME",
      "Joins workspace NAME (checking its header) and takes its lock, which\n"
      "recovers the lock and finishes or rolls back an operation interrupted by a\n"

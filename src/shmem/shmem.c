@@ -516,12 +516,25 @@ int wksp_shmem_unlink(const char *name) {
   return wksp_err(WKSP_ERR_FAIL, errno, "%s: %s", who, loc.path);
 }
 
-static void info_fill(wksp_shmem_info_t *info, const char *name, const struct stat *st, wksp_page_t page) {
-  memset(info, 0, sizeof *info);
+static int64_t ts_ns(struct statx_timestamp t) { return (int64_t)t.tv_sec * 1000000000 + (int64_t)t.tv_nsec; }
+
+static void info_fill(wksp_private_shmem_listed_t *out, const char *name, const struct statx *sx, wksp_page_t page) {
+  wksp_shmem_info_t *info = &out->info;
+  memset(out, 0, sizeof *out);
   memcpy(info->name, name, strnlen(name, WKSP_NAME_MAX - 1)); /* name is valid: NUL-terminated by the memset */
-  info->sz = (uint64_t)st->st_size;
+  info->sz = (uint64_t)sx->stx_size;
   info->page = page;
-  info->mode = (uint32_t)(st->st_mode & 07777);
+  info->mode = (uint32_t)(sx->stx_mode & 07777);
+  info->mtime = ts_ns(sx->stx_mtime);
+  info->btime = sx->stx_mask & STATX_BTIME ? ts_ns(sx->stx_btime) : 0;
+  out->dev_major = sx->stx_dev_major;
+  out->dev_minor = sx->stx_dev_minor;
+  out->ino = sx->stx_ino;
+}
+
+/* statx of a region file, not following a symbolic link. */
+static int region_statx(int dirfd, const char *path, struct statx *sx) {
+  return statx(dirfd, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, sx);
 }
 
 int wksp_shmem_stat(const char *name, wksp_shmem_info_t *info) {
@@ -531,18 +544,26 @@ int wksp_shmem_stat(const char *name, wksp_shmem_info_t *info) {
   if (!info) return wksp_err(WKSP_ERR_INVAL, 0, "%s: info is NULL", who);
   located_t loc;
   if ((rc = locate(who, name, &loc))) return rc;
-  info_fill(info, name, &loc.st, loc.page);
+  struct statx sx;
+  if (region_statx(AT_FDCWD, loc.path, &sx)) {
+    if (errno == ENOENT) return wksp_err(WKSP_ERR_NOENT, 0, "%s: region %s is gone", who, loc.path);
+    return wksp_err(WKSP_ERR_FAIL, errno, "%s: statx %s", who, loc.path);
+  }
+  wksp_private_shmem_listed_t l;
+  info_fill(&l, name, &sx, loc.page);
+  *info = l.info;
   return WKSP_SUCCESS;
 }
 
-static int info_cmp(const void *a, const void *b) {
-  const wksp_shmem_info_t *x = a, *y = b;
+static int listed_cmp(const void *a, const void *b) {
+  const wksp_shmem_info_t *x = &((const wksp_private_shmem_listed_t *)a)->info;
+  const wksp_shmem_info_t *y = &((const wksp_private_shmem_listed_t *)b)->info;
   int c = strcmp(x->name, y->name);
   return c ? c : (int)x->page - (int)y->page;
 }
 
 /* Appends the regions of directory `dir` to *v (n used, cap allocated). */
-static int list_dir(const char *dir, wksp_shmem_info_t **v, size_t *n, size_t *cap) {
+static int list_dir(const char *dir, wksp_private_shmem_listed_t **v, size_t *n, size_t *cap) {
   static const char who[] = "wksp_shmem_list";
   struct statfs sf;
   if (statfs(dir, &sf)) return wksp_err(WKSP_ERR_FAIL, errno, "%s: %s", who, dir);
@@ -553,12 +574,12 @@ static int list_dir(const char *dir, wksp_shmem_info_t **v, size_t *n, size_t *c
   int rc = WKSP_SUCCESS;
   struct dirent *e;
   while (!rc && (e = readdir(d))) {
-    struct stat st;
+    struct statx sx;
     if (!wksp_private_name_len(e->d_name)) continue;
-    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode)) continue;
+    if (region_statx(dirfd(d), e->d_name, &sx) || !S_ISREG(sx.stx_mode)) continue;
     if (*n == *cap) {
       size_t c = *cap ? 2 * *cap : 64;
-      wksp_shmem_info_t *nv = realloc(*v, c * sizeof *nv);
+      wksp_private_shmem_listed_t *nv = realloc(*v, c * sizeof *nv);
       if (!nv) {
         rc = wksp_err(WKSP_ERR_NOMEM, ENOMEM, "%s: listing %s", who, dir);
         break;
@@ -566,25 +587,38 @@ static int list_dir(const char *dir, wksp_shmem_info_t **v, size_t *n, size_t *c
       *v = nv;
       *cap = c;
     }
-    info_fill(&(*v)[(*n)++], e->d_name, &st, (wksp_page_t)page);
+    info_fill(&(*v)[(*n)++], e->d_name, &sx, (wksp_page_t)page);
   }
   closedir(d);
   return rc;
 }
 
-int wksp_shmem_list(int (*fn)(const wksp_shmem_info_t *info, void *ctx), void *ctx) {
-  if (!fn) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_shmem_list: fn is NULL");
+int wksp_private_shmem_regions(wksp_private_shmem_listed_t **out, size_t *cnt) {
   char dirs[3][PATH_MAX];
   dirs_known(dirs);
-  wksp_shmem_info_t *v = NULL;
+  wksp_private_shmem_listed_t *v = NULL;
   size_t n = 0, cap = 0;
   int rc = WKSP_SUCCESS;
   for (int k = 0; k < 3 && !rc; k++)
     if (dirs[k][0]) rc = list_dir(dirs[k], &v, &n, &cap);
-  if (!rc) {
-    if (n) qsort(v, n, sizeof *v, info_cmp);
-    for (size_t i = 0; i < n && !rc; i++) rc = fn(&v[i], ctx);
+  if (rc) {
+    free(v);
+    v = NULL;
+    n = 0;
+  } else if (n) {
+    qsort(v, n, sizeof *v, listed_cmp);
   }
+  *out = v;
+  *cnt = n;
+  return rc;
+}
+
+int wksp_shmem_list(int (*fn)(const wksp_shmem_info_t *info, void *ctx), void *ctx) {
+  if (!fn) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_shmem_list: fn is NULL");
+  wksp_private_shmem_listed_t *v;
+  size_t n;
+  int rc = wksp_private_shmem_regions(&v, &n);
+  for (size_t i = 0; i < n && !rc; i++) rc = fn(&v[i].info, ctx);
   free(v);
   return rc;
 }

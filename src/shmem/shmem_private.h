@@ -67,6 +67,20 @@ int wksp_private_shmem_writable(const void *addr);
  * the join-table mutex). */
 int wksp_private_shmem_find(const void *addr, wksp_private_shmem_region_t *out);
 
+/* A region as listed, with the identity of its file (what /proc/[pid]/maps
+ * shows of a mapping: device major:minor and inode). */
+typedef struct {
+  wksp_shmem_info_t info;
+  uint32_t dev_major, dev_minor;
+  uint64_t ino;
+} wksp_private_shmem_listed_t;
+
+/* Every region of every page kind's directory, sorted as wksp_shmem_list
+ * reports them, into a malloc'd array (*out = NULL when *cnt == 0; caller
+ * free()s).  Errors as wksp_shmem_list (FAIL, NOMEM); then *out = NULL and
+ * *cnt = 0. */
+int wksp_private_shmem_regions(wksp_private_shmem_listed_t **out, size_t *cnt);
+
 /* The directory holding regions of page kind `page`, written to
  * dir[dir_sz]: normal pages $WKSP_SHMEM_DIR (when set and not empty) else
  * /dev/shm; huge and gigantic pages $WKSP_SHMEM_HUGE_DIR /

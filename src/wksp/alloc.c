@@ -644,11 +644,17 @@ int wksp_alloc_at_least(wksp_t *w, uint64_t align, uint64_t sz, uint64_t tag, ui
   uint32_t f = free_fit(w, need);
   if (f == NUL) {
     uint64_t largest = free_largest(w);
+    /* Without an idle record, earlier allocations were handed whole free
+     * ranges (nothing to split them with): that, not the bytes, is the
+     * cause to name. */
+    char why[80] = "";
+    if (w->idle_top == NUL)
+      snprintf(why, sizeof why, "; no partition record left (part_max %u, all in use)", w->part_max);
     wksp_private_unlock(w);
     return wksp_err(WKSP_ERR_FULL, 0,
-                    "wksp_alloc: no free range of %lu bytes (size %lu, align %lu) in \"%.39s\"; largest free %lu",
+                    "wksp_alloc: no free range of %lu bytes (size %lu, align %lu) in \"%.39s\"; largest free %lu%s",
                     (unsigned long)need, (unsigned long)sz, (unsigned long)align, w->name,
-                    (unsigned long)largest);
+                    (unsigned long)largest, why);
   }
   wksp_private_write_begin(w); /* from here a failure leaves gen odd: repaired next lock */
   wksp_private_hook(WKSP_HOOK_ALLOC_BEGIN);

@@ -5,6 +5,7 @@
 #include "wksp/wksp_private.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <stdio.h>
 #include <time.h>
@@ -16,17 +17,39 @@ static uint64_t mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* glibc's robust mutex: the futex word holds the holder's tid, plus
+ * FUTEX_OWNER_DIED once the kernel found the holder dead (the tid is then
+ * cleared, but the mutex's owner field still names it); owner
+ * INT_MAX - 1 marks a mutex made not recoverable. */
+void wksp_private_lock_read(const wksp_t *w, wksp_lock_info_t *out) {
+  const pthread_mutex_t *m = &w->lock.m;
+#ifdef __GLIBC__
+  uint32_t word = (uint32_t)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+  int owner = __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED);
+  if (owner == INT_MAX - 1) {
+    out->state = WKSP_LOCK_BROKEN;
+  } else if (word & FUTEX_OWNER_DIED) {
+    out->state = WKSP_LOCK_DEAD;
+    out->tid = owner > 0 && owner < INT_MAX - 1 ? (uint32_t)owner : 0;
+  } else if (word & FUTEX_TID_MASK) {
+    out->state = WKSP_LOCK_HELD;
+    out->tid = word & FUTEX_TID_MASK;
+  } else {
+    out->state = WKSP_LOCK_FREE;
+  }
+#else
+  (void)m;
+  out->state = WKSP_LOCK_UNKNOWN;
+#endif
+}
+
 /* The holder's thread id.  A robust mutex's futex word must hold it: the
  * kernel releases the lock of a thread that dies by finding its id there
- * (robust-futex ABI), so no field is needed in the header; glibc keeps
- * that word first in pthread_mutex_t.  Another C library: not known. */
+ * (robust-futex ABI), so no field is needed in the header. */
 static int64_t owner_tid(const wksp_t *w) {
-#ifdef __GLIBC__
-  return __atomic_load_n(&w->lock.m.__data.__lock, __ATOMIC_RELAXED) & FUTEX_TID_MASK;
-#else
-  (void)w;
-  return 0;
-#endif
+  wksp_lock_info_t li = {0};
+  wksp_private_lock_read(w, &li);
+  return li.state == WKSP_LOCK_HELD ? li.tid : 0;
 }
 
 int64_t wksp_private_lock_owner(const wksp_t *w) {

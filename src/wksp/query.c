@@ -376,6 +376,7 @@ static int usage_visit(void *vctx, uint64_t lo, uint64_t hi, uint64_t tag) {
   if (!tag) {
     c->u.free_cnt++;
     c->u.free_sz += hi - lo;
+    if (hi - lo > c->u.free_max) c->u.free_max = hi - lo;
   } else if (!c->set->cnt || wksp_private_tagset_has(c->set, tag)) {
     c->u.used_cnt++;
     c->u.used_sz += hi - lo;

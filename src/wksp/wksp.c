@@ -394,6 +394,16 @@ int wksp_check(wksp_t *w, char *note, size_t note_sz) {
 
 void wksp_private_unlock(wksp_t *w) { pthread_mutex_unlock(&w->lock.m); }
 
+int wksp_lock_info(wksp_t *w, wksp_lock_info_t *out) {
+  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_lock_info: NULL out");
+  *out = (wksp_lock_info_t){0};
+  int r = handle_check(w, "wksp_lock_info");
+  if (r) return r;
+  wksp_private_lock_read(w, out);
+  out->writing = (__atomic_load_n(&w->gen, __ATOMIC_ACQUIRE) & WKSP_GEN_WRITING) != 0;
+  return WKSP_SUCCESS;
+}
+
 /* ---- consistent reads -------------------------------------------------- */
 
 enum { QUERY_TRIES = 2000, QUERY_SPIN_TRIES = 100 };

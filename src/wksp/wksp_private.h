@@ -333,6 +333,9 @@ int wksp_private_lock_wait(wksp_t *w, const wksp_private_waiter_t *wt);
 /* The process holding w's lock, 0 if none or not known (see
  * wksp_lock_wait_t).  A snapshot: the holder may change at once. */
 int64_t wksp_private_lock_owner(const wksp_t *w);
+/* The lock's state as its C library records it (the one place that reads
+ * glibc's mutex fields; wksp_lock_info without the checks; lockwait.c). */
+void wksp_private_lock_read(const wksp_t *w, wksp_lock_info_t *out);
 
 /* Lock held.  Validates the metadata (wksp_verify's checks) and returns the
  * allocated partitions ascending in a malloc'd array (*parts = NULL when

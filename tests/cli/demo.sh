@@ -14,6 +14,9 @@ out_has demo_same_layout '^   same [0-9]+ allocations \(tag and address range\) 
 out_has demo_verified 'byte for byte .*; metadata verified$'
 out_has demo_info '^   wksp info: style 2 with LZ4 frames, [0-9]+ allocations in [0-9]+ cgroup frames'
 out_has demo_summary '^   throughput     checkpt [0-9]+ MiB/s, restore from file [0-9]+ MiB/s, checkpt \| restore [0-9]+ MiB/s$'
+out_has demo_map '^   A tag [1-4]: .* in [0-9]+ allocations?$'
+out_has demo_map_grid '^ +[0-9]+ [A-Da-d#+.]{64}$'
+out_has demo_list "^   demo-[0-9]+-c +[0-9.]+ MiB +normal +0600 .*%"
 out_has demo_ok '^== demo ok; cleaning up$'
 check demo_no_workspaces_left [ -z "$(ls -A "$WKSP_SHMEM_DIR")" ]
 check demo_no_temp_left [ -z "$(ls -d "$T"/wksp-demo.* 2>/dev/null)" ]

@@ -14,16 +14,22 @@ ok new_suffix_mib "$W" new w2 4MiB
 ok new_default_part_max "$W" new w3 1M
 
 ok list "$W" list
-out_has list_header '^NAME +SIZE +PAGE +MODE$'
-out_has list_w1 '^w1 +8\.00 MiB +normal +0640$'
+out_has list_header '^NAME +SIZE +PAGE +MODE +CREATED +MODIFIED +USED +ALLOCS +LARGEST FREE +MAPPED BY$'
+out_has list_w1 '^w1 +8\.00 MiB +normal +0640 +[0-9]+s +[0-9]+s +0\.0% +0 +8\.00 MiB +-$'
 ok list_bytes "$W" list --bytes
-out_has list_bytes_exact '^w1 +8388608 +normal +0640$'
+out_has list_bytes_exact '^w1 +8388608 +normal +0640 +[0-9]+s +[0-9]+s +0\.0% +0 +8384383 +-$'
 ok list_json "$W" list --json
 json list_json_schema '
-assert d["schema"] == 1
+assert d["schema"] == 1 and isinstance(d["maps_unreadable"], int)
 r = {x["name"]: x for x in d["regions"]}
 assert set(r) == {"w1", "w2", "w3"}, r
-assert r["w1"] == {"name": "w1", "size": 8388608, "page": "normal", "mode": "0640"}, r["w1"]
+w1 = r["w1"]
+assert set(w1) == {"name", "size", "page", "mode", "mtime", "btime", "mapped_by", "workspace", "usage", "lock"}, w1
+assert {k: w1[k] for k in ("name", "size", "page", "mode", "mapped_by", "workspace")} == \
+  {"name": "w1", "size": 8388608, "page": "normal", "mode": "0640", "mapped_by": [], "workspace": True}, w1
+assert w1["usage"] == {"total_max": 64, "total_cnt": 1, "total_sz": 8384383, "free_cnt": 1, "free_sz": 8384383,
+                       "free_max": 8384383, "used_cnt": 0, "used_sz": 0}, w1["usage"]
+assert w1["lock"] == {"state": "free", "tid": 0, "writing": False}, w1["lock"]
 assert r["w2"]["size"] == 4 << 20 and r["w3"]["mode"] == "0600"
 assert [x["name"] for x in d["regions"]] == sorted(r)'
 

@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char tmp_dir[64]; /* the private WKSP_SHMEM_DIR of this program */
@@ -511,6 +512,137 @@ static void test_list(void) {
   CHECK_OK(wksp_shmem_unlink("c.1"));
 }
 
+/* stat and list report the file's times: mtime, and the birth time where
+ * the file system records one (tmpfs does since Linux 5.x; 0 otherwise). */
+static void test_times(void) {
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_REALTIME, &t0);
+  CHECK_OK(wksp_shmem_create("tm", 4096, WKSP_PAGE_NORMAL, 0600));
+  clock_gettime(CLOCK_REALTIME, &t1);
+  int64_t lo = (int64_t)t0.tv_sec * 1000000000 - 1000000000, hi = (int64_t)t1.tv_sec * 1000000000 + 1000000000;
+  wksp_shmem_info_t info;
+  CHECK_OK(wksp_shmem_stat("tm", &info));
+  CHECK(info.mtime >= lo && info.mtime <= hi);
+  CHECK(info.btime == 0 || (info.btime >= lo && info.btime <= hi));
+  char path[256];
+  snprintf(path, sizeof path, "%s/tm", tmp_dir);
+  struct stat st;
+  CHECK(!stat(path, &st));
+  CHECK_EQ(info.mtime, (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+  CHECK_OK(wksp_shmem_unlink("tm"));
+}
+
+typedef struct {
+  wksp_shmem_map_t m[16];
+  int n;
+} maps_ctx_t;
+
+static int maps_cb(const wksp_shmem_map_t *m, void *vctx) {
+  maps_ctx_t *c = vctx;
+  if (c->n < 16) c->m[c->n] = *m;
+  c->n++;
+  return 0;
+}
+
+/* The entry for (name, pid) in c, or NULL. */
+static const wksp_shmem_map_t *maps_find(const maps_ctx_t *c, const char *name, pid_t pid) {
+  for (int i = 0; i < c->n && i < 16; i++)
+    if (!strcmp(c->m[i].name, name) && c->m[i].pid == (uint32_t)pid) return &c->m[i];
+  return NULL;
+}
+
+/* A child that joins `name` read-only, says so on ready[1] and waits for
+ * go[1] to close. */
+static pid_t joined_child(const char *name, const int ready[2], const int go[2]) {
+  pid_t pid = fork();
+  if (pid) return pid;
+  close(go[1]);
+  int fd = ready[1];
+  void *m;
+  char b = wksp_shmem_join(name, 0, &m, NULL) ? 'n' : 'y';
+  if (write(fd, &b, 1) != 1) _exit(1);
+  (void)read(go[0], &b, 1);
+  _exit(0);
+}
+
+static void test_maps(void) {
+  void *m;
+  maps_ctx_t c = {0};
+  uint64_t unreadable = 99;
+  CHECK_OK(wksp_shmem_maps(maps_cb, &c, &unreadable));
+  CHECK_EQ(c.n, 0); /* no region yet */
+  CHECK_OK(wksp_shmem_create("mb", 4096, WKSP_PAGE_NORMAL, 0600));
+  CHECK_OK(wksp_shmem_create("ma", 4096, WKSP_PAGE_NORMAL, 0600));
+  int ready[2], go[2];
+  CHECK(!pipe(ready) && !pipe(go));
+  pid_t kid = joined_child("mb", ready, go); /* before the join below, which it would inherit */
+  char b = 0;
+  CHECK(kid > 0 && read(ready[0], &b, 1) == 1);
+  CHECK_OK(wksp_shmem_join("mb", 1, &m, NULL));
+  c.n = 0;
+  int rc = wksp_shmem_maps(maps_cb, &c, &unreadable);
+  close(go[1]);
+  waitpid(kid, NULL, 0);
+  close(ready[0]), close(ready[1]), close(go[0]);
+  CHECK_EQ(b, 'y');
+  CHECK_OK(rc);
+  const wksp_shmem_map_t *self = maps_find(&c, "mb", getpid()), *child = maps_find(&c, "mb", kid);
+  CHECK(self && child);
+  CHECK_EQ(self->writable, 1);
+  CHECK_EQ(child->writable, 0);
+  CHECK_EQ(self->page, WKSP_PAGE_NORMAL);
+  CHECK_EQ(c.n, 2); /* nobody maps "ma"; each pid once */
+  CHECK(kid > getpid() ? self == &c.m[0] : child == &c.m[0]); /* by pid */
+
+  /* An unlinked region is not reported, nor mistaken for a new one of the
+   * same name (matched by device and inode, not by path). */
+  CHECK_OK(wksp_shmem_unlink("mb"));
+  CHECK_OK(wksp_shmem_create("mb", 4096, WKSP_PAGE_NORMAL, 0600));
+  c.n = 0;
+  CHECK_OK(wksp_shmem_maps(maps_cb, &c, NULL));
+  CHECK_EQ(c.n, 0);
+  CHECK_OK(wksp_shmem_leave(m));
+  CHECK_OK(wksp_shmem_unlink("mb"));
+  CHECK_OK(wksp_shmem_unlink("ma"));
+  CHECK_ERR(wksp_shmem_maps(NULL, NULL, &unreadable), WKSP_ERR_INVAL);
+  CHECK_EQ(unreadable, 0);
+}
+
+/* Without privileges another user's maps cannot be read: counted, and the
+ * mapping it holds is not reported (root drops to nobody in a child). */
+static void test_maps_unreadable(void) {
+  if (geteuid() != 0) {
+    maps_ctx_t c = {0};
+    uint64_t unreadable = 0;
+    CHECK_OK(wksp_shmem_maps(maps_cb, &c, &unreadable));
+    return; /* whether pid 1 is readable depends on the machine */
+  }
+  char dir[128];
+  snprintf(dir, sizeof dir, "%s-pub", tmp_dir);
+  CHECK(!mkdir(dir, 0755));
+  setenv("WKSP_SHMEM_DIR", dir, 1);
+  void *m = NULL;
+  int rc = wksp_shmem_create("pub", 4096, WKSP_PAGE_NORMAL, 0644);
+  if (!rc) rc = wksp_shmem_join("pub", 1, &m, NULL);
+  pid_t kid = rc ? -1 : fork();
+  if (kid == 0) {
+    maps_ctx_t c = {0};
+    uint64_t unreadable = 0;
+    if (setgid(65534) || setuid(65534)) _exit(2);
+    if (wksp_shmem_maps(maps_cb, &c, &unreadable)) _exit(3);
+    _exit(unreadable == 0 ? 4 : maps_find(&c, "pub", getppid()) ? 5 : 0);
+  }
+  int status = -1;
+  if (kid > 0) waitpid(kid, &status, 0);
+  if (m) wksp_shmem_leave(m);
+  wksp_shmem_unlink("pub");
+  rmdir(dir);
+  setenv("WKSP_SHMEM_DIR", tmp_dir, 1);
+  CHECK_OK(rc);
+  CHECK(WIFEXITED(status));
+  CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
 /* ---- huge pages -------------------------------------------------------- */
 
 static void test_mounts_parse(void) {
@@ -884,6 +1016,9 @@ int main(void) {
   TEST_RUN(test_join_errors);
   TEST_RUN(test_unlink_while_joined);
   TEST_RUN(test_list);
+  TEST_RUN(test_times);
+  TEST_RUN(test_maps);
+  TEST_RUN(test_maps_unreadable);
   TEST_RUN(test_mounts_parse);
   TEST_RUN(test_huge_unsupported);
 

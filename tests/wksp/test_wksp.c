@@ -3,7 +3,9 @@
 #include "../test.h"
 #include "wksp/wksp_private.h"
 
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void *map_sz;
@@ -221,9 +223,36 @@ static void test_part_records_exhausted(void) {
   CHECK_EQ(lo, wksp_gaddr_lo(w)); /* the whole head slack */
   CHECK_EQ(hi, lo + 4096 - wksp_gaddr_lo(w) % 4096);
   CHECK_ERR(wksp_alloc(w, 1, 1, 1, &g), WKSP_ERR_FULL);
+  CHECK(strstr(wksp_errmsg(), "; no partition record left (part_max 2, all in use)"));
+  wksp_usage_t u;
+  CHECK_OK(wksp_usage(w, NULL, 0, &u));
+  CHECK_EQ(u.total_cnt, u.total_max); /* how a caller sees it coming */
   CHECK_OK(wksp_verify(w));
   CHECK_OK(wksp_free(w, lo));
   CHECK_OK(wksp_verify(w));
+}
+
+/* The case an operator meets (`wksp new x 1M --part-max 3`): the second
+ * 4 KiB allocation silently takes the whole tail; the third fails for lack
+ * of bytes, and the message names the cause: no record left.  A FULL with
+ * records to spare does not say so. */
+static void test_full_names_records(void) {
+  wksp_t *w = wksp_make(3, (1 << 20) - 320);
+  CHECK(w);
+  uint64_t g, lo, hi;
+  CHECK_OK(wksp_alloc_at_least(w, 0, 4096, 1, &g, &lo, &hi));
+  CHECK_EQ(hi - lo, 4096);
+  CHECK_OK(wksp_alloc_at_least(w, 0, 4096, 1, &g, &lo, &hi));
+  CHECK_EQ(hi, wksp_gaddr_hi(w)); /* handed the whole free range */
+  CHECK_ERR(wksp_alloc(w, 0, 4096, 1, &g), WKSP_ERR_FULL);
+  char want[160];
+  snprintf(want, sizeof want, "largest free %lu; no partition record left (part_max 3, all in use)",
+           (unsigned long)(4096 - wksp_gaddr_lo(w)));
+  CHECK(strstr(wksp_errmsg(), want));
+  wksp_t *roomy = wksp_make(64, 1 << 16);
+  CHECK(roomy);
+  CHECK_ERR(wksp_alloc(roomy, 0, 1 << 20, 1, &g), WKSP_ERR_FULL);
+  CHECK(!strstr(wksp_errmsg(), "partition record"));
 }
 
 static void test_tag_query_free_usage(void) {
@@ -267,6 +296,13 @@ static void test_tag_query_free_usage(void) {
   uint64_t want = 0;
   for (int i = 0; i < 12; i++) want += 100 + (uint64_t)i;
   CHECK_EQ(u.used_sz, want);
+  wksp_part_t all[32];
+  CHECK_OK(wksp_part_list(w, all, 32, &cnt));
+  uint64_t free_max = 0;
+  for (size_t i = 0; i < cnt; i++)
+    if (!all[i].tag && all[i].gaddr_hi - all[i].gaddr_lo > free_max) free_max = all[i].gaddr_hi - all[i].gaddr_lo;
+  CHECK(free_max > 0 && free_max < u.free_sz);
+  CHECK_EQ(u.free_max, free_max);
   CHECK_OK(wksp_usage(w, t13, 2, &u));
   CHECK_EQ(u.used_cnt, 8);
   CHECK_ERR(wksp_usage(w, NULL, 0, NULL), WKSP_ERR_INVAL);
@@ -286,6 +322,7 @@ static void test_tag_query_free_usage(void) {
   CHECK_OK(wksp_usage(w, NULL, 0, &u));
   CHECK_EQ(u.used_cnt, 0);
   CHECK_EQ(u.total_cnt, 1);
+  CHECK_EQ(u.free_max, 1 << 16);
   CHECK_OK(wksp_verify(w));
 }
 
@@ -793,6 +830,61 @@ static void test_rdonly_stuck_writer(void) {
   CHECK_EQ(gen & 1, 0);
 }
 
+/* wksp_lock_info on a lock that is free, held by another process, and
+ * left by a process killed holding it in the middle of an allocation;
+ * then repaired by the next writable call.  Read-only: never blocks. */
+static void test_lock_info(void) {
+  wksp_t *w = wksp_make(16, 1 << 16);
+  CHECK(w);
+  wksp_lock_info_t li;
+  CHECK_OK(wksp_lock_info(w, &li));
+  CHECK_EQ(li.state, WKSP_LOCK_FREE);
+  CHECK_EQ(li.tid, 0);
+  CHECK_EQ(li.writing, 0);
+  int held[2], dead[2];
+  CHECK(!pipe(held) && !pipe(dead));
+  pid_t kid = fork();
+  if (kid == 0) {
+    char b = 'h';
+    if (wksp_private_lock(w)) _exit(1);
+    if (write(held[1], &b, 1) != 1) _exit(1);
+    if (read(dead[0], &b, 1) != 1) _exit(1); /* then start a change and wait to be killed */
+    wksp_private_write_begin(w);
+    if (write(held[1], &b, 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  char b;
+  int ok = kid > 0 && read(held[0], &b, 1) == 1;
+  wksp_lock_info_t h = {0}, d = {0}, r = {0};
+  int rc_h = ok ? wksp_lock_info(w, &h) : -1;
+  ok = ok && write(dead[1], "w", 1) == 1 && read(held[0], &b, 1) == 1;
+  int rc_w = ok ? wksp_lock_info(w, &d) : -1;
+  if (kid > 0) kill(kid, SIGKILL), waitpid(kid, NULL, 0);
+  int rc_d = wksp_lock_info(w, &d);
+  wksp_usage_t u;
+  int rc_u = wksp_usage(w, NULL, 0, &u); /* takes the lock: recovers */
+  int rc_r = wksp_lock_info(w, &r);
+  close(held[0]), close(held[1]), close(dead[0]), close(dead[1]);
+  CHECK(ok);
+  CHECK_OK(rc_h);
+  CHECK_EQ(h.state, WKSP_LOCK_HELD);
+  CHECK_EQ(h.tid, (uint32_t)kid); /* its only thread */
+  CHECK_EQ(h.writing, 0);
+  CHECK_OK(rc_w);
+  CHECK_OK(rc_d);
+  CHECK_EQ(d.state, WKSP_LOCK_DEAD);
+  CHECK_EQ(d.tid, (uint32_t)kid);
+  CHECK_EQ(d.writing, 1);
+  CHECK_OK(rc_u);
+  CHECK_OK(rc_r);
+  CHECK_EQ(r.state, WKSP_LOCK_FREE);
+  CHECK_EQ(r.writing, 0);
+  CHECK_ERR(wksp_lock_info(w, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_lock_info(NULL, &li), WKSP_ERR_INVAL);
+  CHECK_EQ(li.state, 0);
+}
+
 static void test_private_interface(void) {
   wksp_t *w = wksp_make(8, 1 << 16);
   CHECK(w);
@@ -861,6 +953,7 @@ int main(void) {
   TEST_RUN(test_alloc_basic);
   TEST_RUN(test_alloc_large_align);
   TEST_RUN(test_part_records_exhausted);
+  TEST_RUN(test_full_names_records);
   TEST_RUN(test_tag_query_free_usage);
   TEST_RUN(test_memset);
   TEST_RUN(test_part_find);
@@ -876,6 +969,7 @@ int main(void) {
   TEST_RUN(test_rebuild_merges);
   TEST_RUN(test_rdonly);
   TEST_RUN(test_rdonly_stuck_writer);
+  TEST_RUN(test_lock_info);
   TEST_RUN(test_private_interface);
   if (shm_dir[0]) rmdir(shm_dir);
   return test_done();

@@ -176,6 +176,7 @@ static int model_check(const model_t *m, wksp_t *w, uint64_t *rng) {
     if (!m->e[i].p.tag) {
       want.free_cnt++;
       want.free_sz += s;
+      if (s > want.free_max) want.free_max = s;
     } else if (tag_in(m->e[i].p.tag, tags, tag_cnt)) {
       want.used_cnt++;
       want.used_sz += s;
