@@ -127,6 +127,10 @@ typedef struct {
  *   - a regular file, or a symlink to anything but a FIFO or character
  *     device: EXIST, or with overwrite atomically replaced (a symlink is
  *     replaced itself, never followed: the file it names is unchanged);
+ *     but a symlink naming an open file descriptor (its text starts
+ *     "/proc/" and holds "/fd/", as /dev/stdout's does, or it lies in a
+ *     /proc fd directory: /dev/fd/N) is INVAL when that descriptor is not
+ *     a FIFO or character device: replacing it would replace /dev/stdout;
  *   - a directory, socket or block device: INVAL ("is a block device, not
  *     a regular file"), with or without overwrite, nothing written.  This
  *     is checked up front and again just before the rename (rename itself

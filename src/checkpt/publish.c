@@ -26,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/file.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,7 +69,8 @@ enum {
   TGT_NONE,   /* nothing: a new file */
   TGT_FILE,   /* a regular file or a symlink: replaced (the symlink itself) with overwrite */
   TGT_STREAM, /* a FIFO or character device, or a symlink to one: written as a stream */
-  TGT_OTHER   /* a directory, socket or block device: refused */
+  TGT_OTHER,  /* a directory, socket or block device: refused */
+  TGT_FD      /* a symlink naming an open descriptor (/dev/stdout to a file): refused */
 };
 
 static const char *type_name(mode_t m) {
@@ -77,7 +80,21 @@ static const char *type_name(mode_t m) {
 
 static int is_stream(mode_t m) { return S_ISFIFO(m) || S_ISCHR(m); }
 
-/* Classifies base in dir_fd; *m gets the type of what is there. */
+/* 1 if the symlink base names an open file descriptor: /dev/stdout and
+ * the like point into /proc/<pid>/fd/, and /dev/fd/N is in it.  Replacing
+ * such a symlink would replace /dev/stdout itself. */
+static int fd_alias(int dir_fd, const char *base) {
+  struct statfs fs;
+  if (!fstatfs(dir_fd, &fs) && fs.f_type == PROC_SUPER_MAGIC) return 1;
+  char to[256];
+  ssize_t n = readlinkat(dir_fd, base, to, sizeof to - 1);
+  if (n <= 0) return 0;
+  to[n] = 0;
+  return !strncmp(to, "/proc/", 6) && strstr(to, "/fd/");
+}
+
+/* Classifies base in dir_fd; *m gets the type of what is there (for a
+ * symlink to a stream or an fd alias: of what it leads to). */
 static int target_kind(int dir_fd, const char *base, const char *path, int *kind, mode_t *m) {
   struct stat st;
   *m = 0;
@@ -90,8 +107,9 @@ static int target_kind(int dir_fd, const char *base, const char *path, int *kind
     /* Followed only to see whether it names a stream (/dev/stdout,
      * /dev/fd/N are symlinks); any other symlink is replaced, not followed. */
     struct stat to;
-    *kind = !fstatat(dir_fd, base, &to, 0) && is_stream(to.st_mode) ? TGT_STREAM : TGT_FILE;
-    if (*kind == TGT_STREAM) *m = to.st_mode;
+    int followed = !fstatat(dir_fd, base, &to, 0);
+    *kind = followed && is_stream(to.st_mode) ? TGT_STREAM : followed && fd_alias(dir_fd, base) ? TGT_FD : TGT_FILE;
+    if (*kind != TGT_FILE) *m = to.st_mode;
   } else {
     *kind = S_ISREG(st.st_mode) ? TGT_FILE : is_stream(st.st_mode) ? TGT_STREAM : TGT_OTHER;
   }
@@ -289,6 +307,11 @@ int wksp_private_ckpt_pub_open(ckpt_pub_t *p, const char *path, const wksp_check
   if (rc) goto fail;
   if (kind == TGT_OTHER) {
     rc = refuse_type(path, m, 1);
+  } else if (kind == TGT_FD) {
+    rc = wksp_err(WKSP_ERR_INVAL, 0,
+                  "checkpt %s: names an open file descriptor (now %s), which is never replaced; write to "
+                  "the descriptor itself (standard output: -) or name the file's own path",
+                  path, S_ISREG(m) ? "a regular file" : type_name(m));
   } else if (kind == TGT_STREAM) {
     rc = o->verify ? wksp_err(WKSP_ERR_INVAL, 0,
                               "checkpt %s: %s is written as a stream and cannot be read back: verify needs a "

@@ -292,6 +292,23 @@ static void test_target_symlink(void) {
   CHECK_OK(rc);
   CHECK_EQ(ltype(at("tofifo")), S_IFLNK);
   CHECK_EQ(ltype(at("fifo")), S_IFIFO);
+
+  /* A symlink like /dev/stdout (to /proc/self/fd/N) leading to a regular
+   * file is refused: replacing it would replace /dev/stdout itself. */
+  int out = open(at("out"), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  CHECK(out >= 0);
+  char fdlink[64];
+  snprintf(fdlink, sizeof fdlink, "/proc/self/fd/%d", out);
+  CHECK(!symlink(fdlink, at("stdout")));
+  for (int overwrite = 0; overwrite <= 1; overwrite++) {
+    CHECK_ERR(wksp_checkpt(src, at("stdout"), &(wksp_checkpt_opts_t){.overwrite = overwrite}), WKSP_ERR_INVAL);
+    CHECK(strstr(wksp_errmsg(), "open file descriptor"));
+    CHECK_ERR(wksp_checkpt(src, fdlink, &(wksp_checkpt_opts_t){.overwrite = overwrite}), WKSP_ERR_INVAL);
+  }
+  close(out);
+  CHECK_EQ(ltype(at("stdout")), S_IFLNK);
+  struct stat st;
+  CHECK(!stat(at("out"), &st) && st.st_size == 0);
 }
 
 /* ---- temporaries of dead writers ------------------------------------------------------------ */
