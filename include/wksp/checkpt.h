@@ -138,7 +138,8 @@ typedef struct {
                             diff of the file checks the seal (docs/FORMAT.md 9.1: the format has
                             no checksum of its own).  Costs one more read of the file (V3: a
                             decompression, over `threads` threads), a compare and a hash.
-                            wksp_checkpt only (the fd call cannot read a pipe back: INVAL) */
+                            wksp_checkpt to a file only (the fd call, or a FIFO or device
+                            path, cannot be read back: INVAL) */
   const char *uinfo;     /* user info text, NULL = ""; truncated to 16383 bytes */
   wksp_progress_fn_t progress;
   void *progress_ctx;
@@ -158,7 +159,34 @@ typedef struct {
  * opts->overwrite; then through a temporary name and rename(2)), and the
  * directory fsynced; the lock is released.
  *
- * Failure: INVAL (w or path NULL, style, mode), EXIST (path exists and no
+ * What is at `path` decides (the last component is looked at with lstat):
+ *   - nothing: a new file, as above;
+ *   - a regular file, or a symlink to anything but a FIFO or character
+ *     device: EXIST, or with overwrite atomically replaced (a symlink is
+ *     replaced itself, never followed: the file it names is unchanged);
+ *     but a symlink naming an open file descriptor (its text starts
+ *     "/proc/" and holds "/fd/", as /dev/stdout's does, or it lies in a
+ *     /proc fd directory: /dev/fd/N) is INVAL when that descriptor is not
+ *     a FIFO or character device: replacing it would replace /dev/stdout;
+ *   - a directory, socket or block device: INVAL ("is a block device, not
+ *     a regular file"), with or without overwrite, nothing written.  This
+ *     is checked up front and again just before the rename (rename itself
+ *     refuses a directory); only something created in the moment between
+ *     that last check and the rename could still be replaced;
+ *   - a FIFO or character device, or a symlink to one (/dev/null,
+ *     /dev/stdout, /dev/fd/N, a named pipe): a stream target, whatever
+ *     opts->overwrite says.  It is opened O_WRONLY (never created or
+ *     truncated: it stays what it is) and the checkpoint written to it as
+ *     by wksp_checkpt_fd: no temporary file, no fsync, nothing published;
+ *     after a failure the bytes already written stay there.  A FIFO with no
+ *     reader blocks in open until one opens it (as a shell redirection
+ *     does; the workspace is not locked yet).  A terminal is refused
+ *     (INVAL: a checkpoint is binary); opts->verify is INVAL (a stream
+ *     cannot be read back); /dev/full gives FAIL with ENOSPC.  The reader
+ *     of a FIFO going away raises SIGPIPE, as for wksp_checkpt_fd.
+ *
+ * Failure: INVAL (w or path NULL, style, mode; a target that is never
+ * replaced; a terminal; verify to a stream), EXIST (path exists and no
  * overwrite; checked up front and again at the final link), CORRUPT
  * (workspace metadata), AGAIN (opts->verify: an allocation changed while
  * it was written; the message names it and its first differing byte),
@@ -168,12 +196,21 @@ typedef struct {
  * killed at any moment, nothing new is left at `path` (an existing file
  * there is unchanged) and no temporary file remains, with three documented
  * exceptions: on a filesystem without O_TMPFILE a named temporary
- * ".<name>.wksp-tmp.*" is used, which a SIGKILL can leave behind; with
- * overwrite, a SIGKILL between the link and the rename can leave such a
- * name; with overwrite, if only the final directory fsync fails, the new
- * (complete) file has already replaced the old one.  The workspace is never
- * modified, apart from its lock word (released on every path; taking it may
- * first repair metadata left by a process that died holding it). */
+ * ".<name>.wksp-tmp.<pid>.<hex>" is used, which a SIGKILL can leave
+ * behind; with overwrite of an existing file, a SIGKILL between the link
+ * of such a name and the rename can leave it; with overwrite, if only the
+ * final directory fsync fails, the new (complete) file has already
+ * replaced the old one.  A temporary so left is removed by the next
+ * wksp_checkpt to a path in the same directory: a writer holds an flock on
+ * its temporary for the temporary's whole life, and a regular file
+ * named exactly ".<name>.wksp-tmp.<pid>.<hex>" whose lock is free is
+ * unlinked (never following a symlink, never opening another type of file,
+ * at most 32 per call among the directory's first 2^20 entries, not one
+ * named with the calling process's pid; best effort: errors are ignored;
+ * on a filesystem where flock does not work nothing is removed).  The
+ * workspace is never modified, apart from its lock word (released on
+ * every path; taking it may first repair metadata left by a process that
+ * died holding it). */
 WKSP_API int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts);
 
 /* Writes a checkpoint of w to fd (file, pipe, socket) from its current

@@ -1029,9 +1029,10 @@ int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts) {
   int rc = opts_check(opts, &fsc);
   if (rc) return rc;
   ckpt_pub_t pub;
-  rc = wksp_private_ckpt_pub_open(&pub, path, opts->mode ? opts->mode : 0600, opts->overwrite);
+  rc = wksp_private_ckpt_pub_open(&pub, path, opts);
   if (rc) return rc;
-  rc = checkpt_to(w, pub.fd, &pub, path, opts);
+  /* A stream target is written as an fd is: nothing to publish. */
+  rc = checkpt_to(w, pub.fd, pub.stream ? NULL : &pub, path, opts);
   wksp_private_ckpt_pub_abort(&pub);
   return rc;
 }

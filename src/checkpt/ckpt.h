@@ -241,13 +241,16 @@ typedef struct {
   int fd; /* write the checkpoint here */
   int dir_fd;
   char *path;     /* target path (copy) */
-  char *tmp_name; /* fallback named temp (NULL with O_TMPFILE) */
+  char *tmp_name; /* named temp: the fallback's, or the overwrite's link (NULL with O_TMPFILE) */
   uint32_t mode;
   int overwrite;
+  int stream;     /* the path is a FIFO or character device: fd writes to it, nothing to commit */
 } ckpt_pub_t;
 
-/* Creates the temporary file for `path`.  EXIST (unless overwrite), FAIL. */
-int wksp_private_ckpt_pub_open(ckpt_pub_t *p, const char *path, uint32_t mode, int overwrite);
+/* Creates the temporary file for `path` (o->mode, o->overwrite), or opens
+ * the stream at path (then p->stream).  EXIST (unless overwrite), INVAL
+ * (what is at path is never replaced; verify to a stream), FAIL. */
+int wksp_private_ckpt_pub_open(ckpt_pub_t *p, const char *path, const wksp_checkpt_opts_t *o);
 /* fchmod, fsync, link into place, fsync the directory, close. */
 int wksp_private_ckpt_pub_commit(ckpt_pub_t *p);
 /* Discards everything (idempotent; also after commit). */
@@ -287,5 +290,9 @@ extern int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
 extern void (*wksp_private_ckpt_test_verify_hook)(wksp_t *w);
 /* Non-zero: publish as on a filesystem without O_TMPFILE (named temp). */
 extern int wksp_private_ckpt_test_no_tmpfile;
+/* When set, called by an overwriting commit once the file has its
+ * temporary name, before the target is checked again and replaced (tests
+ * kill the process there, or change the target). */
+extern void (*wksp_private_ckpt_test_rename_hook)(const char *path, const char *tmp_name);
 
 #endif

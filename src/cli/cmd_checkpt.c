@@ -140,7 +140,7 @@ static void checkpt_summary(const progress_t *p, const lock_wait_t *l, const cha
   char a[CLI_HUMAN_MAX], b[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX], ratio[64] = "", note[64];
   double dt = cli_now() - p->t0 - l->waited;
   struct stat st;
-  if (!to_stdout && !stat(path, &st)) {
+  if (!to_stdout && !stat(path, &st) && S_ISREG(st.st_mode)) { /* not for a FIFO or device */
     snprintf(ratio, sizeof ratio, " -> %s%s file", cli_human((uint64_t)st.st_size, p->bytes, b),
              p->bytes ? " bytes" : "");
     if (st.st_size > 0)
@@ -186,14 +186,12 @@ int cmd_checkpt(cli_t *c) {
   o.lock_wait = lock_wait_cb;
   o.lock_wait_ctx = &l;
   int err;
-  if (to_stdout) {
-    /* A reader that goes away must surface as a write error (and the lock
-     * be released), not kill us in the middle. */
-    signal(SIGPIPE, SIG_IGN);
-    err = wksp_checkpt_fd(w, 1, "-", &o);
-  } else {
-    err = wksp_checkpt(w, path, &o);
-  }
+  /* A reader that goes away (of standard output, or of a FIFO named as
+   * PATH) must surface as a write error (and the lock be released), not
+   * kill us in the middle. */
+  signal(SIGPIPE, SIG_IGN);
+  if (to_stdout) err = wksp_checkpt_fd(w, 1, "-", &o);
+  else err = wksp_checkpt(w, path, &o);
   progress_end(&p);
   if (err == WKSP_ERR_EXIST)
     rc = cli_fail(c, "writing checkpoint of \"%s\" to \"%s\": %s (use --force to replace it)", name, path,

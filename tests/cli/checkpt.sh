@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checkpoint commands: checkpt (file, stdout, --force, --verify, styles,
-# refusing a terminal), restore (file, pipe, stdin file), info (levels, --json
+# refusing a terminal; FIFO, device, directory, socket, symlink targets), restore (file, pipe, stdin file), info (levels, --json
 # against its schema, stdin), diff, styles, new --from; restores of the shared reference
 # vectors checked against their manifests (tags, ranges, SHA-256).
 . "$(dirname "$0")/lib.bash"
@@ -136,6 +136,82 @@ check pipe_truncated_msg grep -q '^wksp: restore: restoring "piped" from "standa
 check checkpt_broken_pipe [ "${PIPESTATUS[0]}" = 1 ]
 check checkpt_broken_pipe_msg grep -q '^wksp: checkpt: writing checkpoint of "src" to "standard output": ' "$T/err"
 ok check_after_broken_pipe "$W" check src
+
+# ---- targets that are not regular files ----------------------------------------------------
+# FIFOs and character devices are written as streams (never replaced, with or
+# without --force); directories, sockets, block devices are refused without
+# a --force hint; a symlink is replaced, not followed. As root the device
+# nodes are copies made with mknod in the scratch directory.
+mkdir "$T/tg"
+# reap PID: waits up to 10 s for a background reader, then kills it (a FIFO
+# that was replaced leaves its reader waiting forever); sets RSTATUS.
+reap() {
+  local i
+  for i in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null
+  wait "$1"
+  RSTATUS=$?
+}
+mkfifo "$T/tg/fifo"
+for force in "" --force; do
+  c=checkpt_fifo${force:+_force}
+  "$W" reset piped
+  "$W" restore piped - <"$T/tg/fifo" 2>"$T/err2" &
+  rpid=$!
+  ok "$c" "$W" checkpt src "$T/tg/fifo" $force
+  reap "$rpid"
+  check "${c}_reader_restored" [ "$RSTATUS" = 0 ]
+  check "${c}_same" same_allocs src piped
+  check "${c}_still_fifo" [ -p "$T/tg/fifo" ]
+done
+"$W" reset piped
+"$W" checkpt src >("$W" restore piped - 2>"$T/err2")
+wait $!
+check checkpt_process_substitution same_allocs src piped
+"$W" checkpt src /dev/stdout --style v2 | "$W" restore piped -
+check checkpt_dev_stdout_pipe [ "${PIPESTATUS[*]}" = "0 0" ]
+err checkpt_fifo_verify 1 "to \"$T/tg/fifo\": .*verify needs a regular file" "$W" checkpt src "$T/tg/fifo" --verify
+err checkpt_dev_stdout_file 1 "names an open file descriptor \(now a regular file\), which is never replaced" \
+  "$W" checkpt src /dev/fd/3 --force 3>"$T/tg/fd3"
+check checkpt_dev_stdout_file_untouched [ ! -s "$T/tg/fd3" ]
+
+if mknod "$T/tg/null" c 1 3 2>/dev/null && mknod "$T/tg/full" c 1 7 2>/dev/null; then
+  nul=$T/tg/null full=$T/tg/full
+else
+  nul=/dev/null full=/dev/full
+fi
+for force in "" --force; do
+  c=${force:+_force}
+  ok "checkpt_null$c" "$W" checkpt src "$nul" $force
+  check "checkpt_null${c}_still_device" [ "$(stat -c %F:%t:%T "$nul")" = "character special file:1:3" ]
+  err "checkpt_full$c" 1 "^wksp: checkpt: writing checkpoint of \"src\" to \"$full\": .*No space left on device$" \
+    "$W" checkpt src "$full" $force
+  check "checkpt_full${c}_still_device" [ "$(stat -c %F:%t:%T "$full")" = "character special file:1:7" ]
+done
+
+mkdir "$T/tg/dir"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$T/tg/sock"
+mknod "$T/tg/blk" b 7 250 2>/dev/null # root only; never opened
+for x in "dir:a directory:directory" "sock:a socket:socket" "blk:a block device:block special file"; do
+  IFS=: read -r n what type <<<"$x"
+  [ -e "$T/tg/$n" ] || continue
+  for force in "" --force; do
+    c=checkpt_refuses_$n${force:+_force}
+    err "$c" 1 "^wksp: checkpt: writing checkpoint of \"src\" to \"$T/tg/$n\": .*is $what, not a regular file; nothing written$" \
+      "$W" checkpt src "$T/tg/$n" $force
+    check "${c}_no_force_hint" [ "$(grep -c -- --force "$T/err")" = 0 ]
+    check "${c}_unchanged" [ "$(stat -c %F "$T/tg/$n")" = "$type" ]
+  done
+done
+
+echo keep >"$T/tg/victim"
+ln -s victim "$T/tg/link"
+err checkpt_symlink_exists 1 "to \"$T/tg/link\": .*\(use --force to replace it\)$" "$W" checkpt src "$T/tg/link"
+ok checkpt_symlink_force "$W" checkpt src "$T/tg/link" --force
+check checkpt_symlink_replaced [ -f "$T/tg/link" -a ! -L "$T/tg/link" ]
+check checkpt_symlink_not_followed [ "$(cat "$T/tg/victim")" = keep ]
+ok checkpt_symlink_is_checkpoint "$W" info "$T/tg/link" -v 0
+check checkpt_targets_no_temporary [ -z "$(ls -A "$T/tg" | grep wksp-tmp)" ]
 
 # ---- a checkpt killed while it holds the workspace lock ---------------------------------
 # The writer blocks on a full pipe (nobody reads) with the lock held, and is
