@@ -24,6 +24,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/wksp-demo.XXXXXX")
 A=demo-$$-a B=demo-$$-b C=demo-$$-c
 cleanup() {
   local n
+  trap '' INT TERM HUP # a second ^C (or a supervisor's TERM to the whole group) must not cut the clean-up short
   for n in "$A" "$B" "$C"; do "$wksp" delete "$n" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
