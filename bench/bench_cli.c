@@ -429,7 +429,7 @@ static void cleanup(void) {
 }
 
 static wksp_t *named_make(const char *name, uint64_t part_max, uint64_t data_max) {
-  wksp_t *w;
+  wksp_t *w = NULL;
   if (wksp_new_named_exact(name, part_max, data_max, WKSP_PAGE_NORMAL, 0600, 1) || wksp_attach(name, 0, &w))
     die("creating the workspaces");
   memset(wksp_laddr(w, wksp_gaddr_lo(w)), 0, data_max); /* this process's mapping: pages present */
