@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "checkpt/format.h"
+#include "checkpt/format_private.h"
 #include "wksp/checkpt.h"
 #include "wksp/wksp.h"
 
@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * such input in 4 only. */
   uint64_t magic = 0;
   for (size_t i = 0; i < 8 && i < size; i++) magic |= (uint64_t)data[i] << 8 * i;
-  int spooled = size < CKPT_HDR_SZ || magic != CKPT_MAGIC;
+  int spooled = size < CHECKPT_HDR_SZ || magic != CHECKPT_MAGIC;
   int p[2];
   if ((!spooled || (h >> 6 & 3) == 0) && size <= 60000 && !pipe(p)) {
     if (write(p[1], data, size) != (ssize_t)size) abort();

@@ -13,13 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ckpt.h"
+#include "checkpt_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
 #include "wksp/frame.h"
 #include "wksp/wksp_private.h"
 
-int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
+int (*wksp_private_checkpt_test_fail_hook)(uint64_t cgroup);
 
 #ifndef WKSP_VERSION
 #define WKSP_VERSION "unknown"
@@ -28,7 +28,7 @@ int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
 /* ---- info frame ------------------------------------------------------------ */
 
 typedef struct {
-  ckpt_info_t info;
+  checkpt_info_t info;
   uint8_t *blob; /* the nine strings, NULs included */
   uint64_t blob_sz;
   uint64_t seal_at[2];  /* sealing: where the digests' hex digits are in the blob (else 0) */
@@ -36,17 +36,17 @@ typedef struct {
 } info_t;
 
 /* Copies s into a log-name field: at most 39 bytes, never empty. */
-static void log_name(char out[CKPT_LOG_NAME_MAX], const char *s) {
+static void log_name(char out[CHECKPT_LOG_NAME_MAX], const char *s) {
   if (!s || !*s) s = "?";
-  snprintf(out, CKPT_LOG_NAME_MAX, "%s", s);
+  snprintf(out, CHECKPT_LOG_NAME_MAX, "%s", s);
 }
 
 /* seal: the app id is the seal mark and the build info starts and ends with
  * a content digest line (digest.c), their digits to be filled in once the
  * file has been read back. */
 static int info_build(info_t *inf, const char *path, uint64_t mode, const char *uinfo, int seal) {
-  char app[CKPT_LOG_NAME_MAX], thread[CKPT_LOG_NAME_MAX], host[CKPT_LOG_NAME_MAX];
-  char cpu[CKPT_LOG_NAME_MAX], group[CKPT_LOG_NAME_MAX], user[CKPT_LOG_NAME_MAX];
+  char app[CHECKPT_LOG_NAME_MAX], thread[CHECKPT_LOG_NAME_MAX], host[CHECKPT_LOG_NAME_MAX];
+  char cpu[CHECKPT_LOG_NAME_MAX], group[CHECKPT_LOG_NAME_MAX], user[CHECKPT_LOG_NAME_MAX];
   extern char *program_invocation_short_name;
   log_name(app, program_invocation_short_name);
   char tname[64] = "";
@@ -68,43 +68,43 @@ static int info_build(info_t *inf, const char *path, uint64_t mode, const char *
   log_name(user, pwp ? pwp->pw_name : getenv("USER"));
 
   char binfo[512];
-  size_t bn = seal ? wksp_private_ckpt_digest_line(binfo, sizeof binfo, 0) : 0;
+  size_t bn = seal ? wksp_private_checkpt_digest_line(binfo, sizeof binfo, 0) : 0;
   int n = snprintf(binfo + bn, sizeof binfo - bn, "wksp library %s\ncompiler %.300s\n",
                    WKSP_VERSION, __VERSION__);
   bn += n < 0 ? 0 : (size_t)n;
-  size_t seal_in_binfo[2] = {wksp_private_ckpt_digest_hex_at(),
-                             bn + wksp_private_ckpt_digest_hex_at()};
-  if (seal) wksp_private_ckpt_digest_line(binfo + bn, sizeof binfo - bn, 0);
+  size_t seal_in_binfo[2] = {wksp_private_checkpt_digest_hex_at(),
+                             bn + wksp_private_checkpt_digest_hex_at()};
+  if (seal) wksp_private_checkpt_digest_line(binfo + bn, sizeof binfo - bn, 0);
   size_t path_len = strlen(path);
-  if (path_len > CKPT_PATH_MAX - 1) path_len = CKPT_PATH_MAX - 1; /* keep the file readable */
+  if (path_len > CHECKPT_PATH_MAX - 1) path_len = CHECKPT_PATH_MAX - 1; /* keep the file readable */
   if (!uinfo) uinfo = "";
   size_t uinfo_len = strnlen(uinfo, WKSP_CHECKPT_UINFO_MAX);
 
-  const char *str[CKPT_S_CNT] = {app, thread, host, cpu, group, user, path, binfo, uinfo};
-  size_t len[CKPT_S_CNT];
+  const char *str[CHECKPT_S_CNT] = {app, thread, host, cpu, group, user, path, binfo, uinfo};
+  size_t len[CHECKPT_S_CNT];
   uint64_t total = 0;
-  for (int k = 0; k < CKPT_S_CNT; k++) {
-    len[k] = k == CKPT_S_PATH ? path_len : k == CKPT_S_UINFO ? uinfo_len : strlen(str[k]);
+  for (int k = 0; k < CHECKPT_S_CNT; k++) {
+    len[k] = k == CHECKPT_S_PATH ? path_len : k == CHECKPT_S_UINFO ? uinfo_len : strlen(str[k]);
     inf->info.sz[k] = len[k] + 1;
     total += len[k] + 1;
   }
   inf->blob = malloc(total);
   if (!inf->blob) return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt: info strings");
   uint8_t *b = inf->blob;
-  for (int k = 0; k < CKPT_S_CNT; k++) {
+  for (int k = 0; k < CHECKPT_S_CNT; k++) {
     memcpy(b, str[k], len[k]);
     b[len[k]] = 0;
     b += len[k] + 1;
   }
   inf->blob_sz = total;
   uint64_t binfo_at = 0;
-  for (int k = 0; k < CKPT_S_BINFO; k++) binfo_at += len[k] + 1;
+  for (int k = 0; k < CHECKPT_S_BINFO; k++) binfo_at += len[k] + 1;
   for (int k = 0; k < 2; k++) inf->seal_at[k] = seal ? binfo_at + seal_in_binfo[k] : 0;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   inf->info.mode = mode;
   inf->info.wallclock = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-  inf->info.app_id = seal ? CKPT_SEAL_MARK : 0; /* no application id of our own */
+  inf->info.app_id = seal ? CHECKPT_SEAL_MARK : 0; /* no application id of our own */
   inf->info.thread_id = (uint64_t)syscall(SYS_gettid);
   inf->info.host_id = (uint64_t)(uint32_t)gethostid();
   inf->info.cpu_id = c < 0 ? 0 : (uint64_t)c;
@@ -121,7 +121,7 @@ typedef struct {
   wksp_part_t *parts; /* ascending */
   uint64_t cnt;
   uint64_t C;
-  uint64_t *cg_cnt, *cg_start, *order; /* see wksp_private_ckpt_cgroup_assign */
+  uint64_t *cg_cnt, *cg_start, *order; /* see wksp_private_checkpt_cgroup_assign */
   uint64_t *cg_off;                    /* frame offsets, then the counts (appendix arrays) */
   uint64_t data_sz;
 } plan_t;
@@ -139,7 +139,7 @@ static int plan_build(plan_t *pl, wksp_t *w) {
   pl->w = w;
   int rc = wksp_private_alloc_list(w, &pl->parts, &pl->cnt);
   if (rc) return wksp_err_wrap(rc, "checkpt %s", wksp_name(w));
-  pl->C = ckpt_cgroup_cnt(pl->cnt);
+  pl->C = checkpt_cgroup_cnt(pl->cnt);
   pl->cg_cnt = calloc(pl->C + 1, sizeof *pl->cg_cnt);
   pl->cg_start = calloc(pl->C + 1, sizeof *pl->cg_start);
   pl->order = calloc(pl->cnt + 1, sizeof *pl->order);
@@ -160,7 +160,7 @@ static int plan_build(plan_t *pl, wksp_t *w) {
     prev = p->gaddr_hi;
     pl->data_sz += p->gaddr_hi - p->gaddr_lo;
   }
-  wksp_private_ckpt_cgroup_assign(pl->parts, pl->cnt, pl->cg_cnt, pl->cg_start, pl->order);
+  wksp_private_checkpt_cgroup_assign(pl->parts, pl->cnt, pl->cg_cnt, pl->cg_start, pl->order);
   return WKSP_SUCCESS;
 }
 
@@ -178,14 +178,14 @@ static uint64_t part_sz(const wksp_part_t *q) { return q->gaddr_hi - q->gaddr_lo
 
 /* The frame's commands. */
 static int cgroup_commands(wksp_frame_writer_t *fw, const plan_t *pl, uint64_t g) {
-  uint8_t cmd[CKPT_CMD_SZ];
+  uint8_t cmd[CHECKPT_CMD_SZ];
   int rc = 0;
   for (uint64_t k = 0; !rc && k < pl->cg_cnt[g]; k++) {
     const wksp_part_t *q = cg_part(pl, g, k);
-    wksp_private_ckpt_cmd_encode(cmd, q->tag, q->gaddr_lo, q->gaddr_hi);
+    wksp_private_checkpt_cmd_encode(cmd, q->tag, q->gaddr_lo, q->gaddr_hi);
     rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
   }
-  wksp_private_ckpt_cmd_encode(cmd, 0, UINT64_MAX, UINT64_MAX);
+  wksp_private_checkpt_cmd_encode(cmd, 0, UINT64_MAX, UINT64_MAX);
   return rc ? rc : wksp_frame_writer_meta(fw, cmd, sizeof cmd);
 }
 
@@ -212,7 +212,7 @@ static uint64_t cgroup_data_sz(const plan_t *pl, uint64_t g) {
 }
 
 static int test_fail(uint64_t g) {
-  if (wksp_private_ckpt_test_fail_hook && wksp_private_ckpt_test_fail_hook(g))
+  if (wksp_private_checkpt_test_fail_hook && wksp_private_checkpt_test_fail_hook(g))
     return wksp_err(WKSP_ERR_FAIL, EIO, "injected failure at cgroup %llu", (unsigned long long)g);
   return WKSP_SUCCESS;
 }
@@ -254,8 +254,8 @@ static int write_cgroups_seq(int fd, plan_t *pl, int fsc, uint64_t pos0,
  * for the last one), and a workspace of a few huge allocations has fewer
  * frames than cores.  So a worker with no frame left to start takes the
  * second half of the running segment with the most input left (at a chunk
- * boundary, if at least wksp_private_ckpt_split_min bytes remain): a new
- * segment.  Its worker re-compresses up to wksp_private_ckpt_warm_sz bytes
+ * boundary, if at least wksp_private_checkpt_split_min bytes remain): a new
+ * segment.  Its worker re-compresses up to wksp_private_checkpt_warm_sz bytes
  * before the split point without output (warm-up), records the LZ4 history
  * state it reached there, and goes on compressing its half.  The first
  * worker, on reaching the split point, compares its own state with that
@@ -270,7 +270,7 @@ static int write_cgroups_seq(int fd, plan_t *pl, int fsc, uint64_t pos0,
  *   - the head segment (the first one not fully written) may hold at most
  *     HEAD_BLKS blocks: its worker waits for the output thread beyond that;
  *   - the other segments, all together (and with the head's blocks beyond
- *     HEAD_BLKS), at most (threads - 1) x wksp_private_ckpt_par_buf_max
+ *     HEAD_BLKS), at most (threads - 1) x wksp_private_checkpt_par_buf_max
  *     (64 MiB) of blocks: a worker ahead of the head waits for the output
  *     thread beyond that.
  * The head's worker waits for no other worker (except for a split-off
@@ -281,12 +281,12 @@ static int write_cgroups_seq(int fd, plan_t *pl, int fsc, uint64_t pos0,
  * and 16 KiB per split (a split needs an idle worker, so there are a few
  * per thread), whatever the workspace size. */
 
-uint64_t wksp_private_ckpt_par_buf_max = 64ull << 20;
-uint64_t wksp_private_ckpt_split_min = 4ull << 20;
-uint64_t wksp_private_ckpt_warm_sz = 256ull << 10;
-_Atomic uint64_t wksp_private_ckpt_test_splits[2];
-int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
-_Atomic uint64_t wksp_private_ckpt_test_out_peak;
+uint64_t wksp_private_checkpt_par_buf_max = 64ull << 20;
+uint64_t wksp_private_checkpt_split_min = 4ull << 20;
+uint64_t wksp_private_checkpt_warm_sz = 256ull << 10;
+_Atomic uint64_t wksp_private_checkpt_test_splits[2];
+int (*wksp_private_checkpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
+_Atomic uint64_t wksp_private_checkpt_test_out_peak;
 
 enum {
   OUT_BLK_SZ = 2 << 20, /* output block (a multiple of the page size) */
@@ -465,7 +465,7 @@ static void cg_locate(const plan_t *pl, uint64_t g, uint64_t x, uint64_t *k, uin
 /* A split point in the second half of s's remaining input (a chunk
  * boundary), or 0 when too little remains. */
 static uint64_t split_point_locked(const par_t *p, const seg_t *s) {
-  if (s->end - s->pos < wksp_private_ckpt_split_min || s->end - s->pos < 2 * FRAME_CHUNK) return 0;
+  if (s->end - s->pos < wksp_private_checkpt_split_min || s->end - s->pos < 2 * FRAME_CHUNK) return 0;
   uint64_t mid = s->pos + (s->end - s->pos) / 2, k, off;
   cg_locate(p->pl, s->g, mid, &k, &off);
   uint64_t m = mid - off + off / FRAME_CHUNK * FRAME_CHUNK;
@@ -486,22 +486,22 @@ static seg_t *split_locked(par_t *p) {
   n->next = v->next;
   v->next = n;
   v->end = m;
-  atomic_fetch_add_explicit(&wksp_private_ckpt_test_splits[0], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&wksp_private_checkpt_test_splits[0], 1, memory_order_relaxed);
   return n;
 }
 
 /* A split-off half: sets the ring cursor the frame has where the warm-up
- * starts (up to wksp_private_ckpt_warm_sz bytes before lo, at a chunk
+ * starts (up to wksp_private_checkpt_warm_sz bytes before lo, at a chunk
  * boundary, not before the first allocation), then re-compresses the bytes
  * from there to lo as history only.  *warmed: some were. */
 static int seg_warm(const plan_t *pl, const seg_t *s, wksp_frame_writer_t *fw, int *warmed) {
-  uint64_t g = s->g, want = wksp_private_ckpt_warm_sz;
+  uint64_t g = s->g, want = wksp_private_checkpt_warm_sz;
   uint64_t from = s->lo > want ? s->lo - want : 0, k, off;
   cg_locate(pl, g, from, &k, &off);
   uint64_t x = from - off % FRAME_CHUNK;
   off -= off % FRAME_CHUNK;
   size_t cursor = 0; /* the commands, then every chunk before (k, off) */
-  for (uint64_t i = 0; i <= pl->cg_cnt[g]; i++) cursor = frame_ring_next(cursor, CKPT_CMD_SZ);
+  for (uint64_t i = 0; i <= pl->cg_cnt[g]; i++) cursor = frame_ring_next(cursor, CHECKPT_CMD_SZ);
   for (uint64_t i = 0; i <= k; i++) {
     uint64_t sz = i < k ? part_sz(cg_part(pl, g, i)) : off;
     for (uint64_t o = 0; o < sz; o += FRAME_CHUNK)
@@ -543,7 +543,7 @@ static int seg_hand_over_locked(par_t *p, seg_t *s, wksp_frame_writer_t *fw,
   pthread_cond_broadcast(&p->seg_cv);  /* ... or for its own second half */
   s->end = n->end;
   s->next = n->next;
-  atomic_fetch_add_explicit(&wksp_private_ckpt_test_splits[1], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&wksp_private_checkpt_test_splits[1], 1, memory_order_relaxed);
   return 0;
 }
 
@@ -684,7 +684,7 @@ static int par_worker(void *ctx, uint64_t unused) {
  * segments that are complete), writes them with one writev, frees them. */
 static int out_write(par_t *p, struct iovec *iov, int cnt, uint64_t at, uint64_t sz) {
   int e = 0;
-  if (wksp_private_ckpt_test_write_fail_hook) e = wksp_private_ckpt_test_write_fail_hook(at, sz);
+  if (wksp_private_checkpt_test_write_fail_hook) e = wksp_private_checkpt_test_write_fail_hook(at, sz);
   if (!e) e = wksp_private_frame_writev_all(p->fd, iov, cnt);
   return e;
 }
@@ -788,7 +788,7 @@ static int write_cgroups_par(int fd, plan_t *pl, uint64_t pos0, const wksp_check
   par_t p = {.pl = pl, .fd = fd, .pos0 = pos0, .o = o, .caller = pthread_self()};
   /* at least one block, so that with one worker the next cgroup can start
    * while the last blocks of the previous one are written */
-  p.budget = (threads - 1) * (wksp_private_ckpt_par_buf_max / OUT_BLK_SZ);
+  p.budget = (threads - 1) * (wksp_private_checkpt_par_buf_max / OUT_BLK_SZ);
   if (!p.budget) p.budget = 1;
   p.can_split = threads > 1 && wksp_private_frame_lz4_handover_ok();
   pthread_mutex_init(&p.lock, NULL);
@@ -807,9 +807,9 @@ static int write_cgroups_par(int fd, plan_t *pl, uint64_t pos0, const wksp_check
   int e = rc ? 0 : pthread_create(&out, NULL, out_main, &p);
   if (e) rc = wksp_err(WKSP_ERR_NOMEM, e, "checkpt: cannot create the output thread");
   if (rc) goto done;
-  rc = wksp_private_ckpt_pool_run(threads, threads, par_worker, &p);
+  rc = wksp_private_checkpt_pool_run(threads, threads, par_worker, &p);
   pthread_join(out, NULL);
-  atomic_store_explicit(&wksp_private_ckpt_test_out_peak, p.peak * OUT_BLK_SZ, memory_order_relaxed);
+  atomic_store_explicit(&wksp_private_checkpt_test_out_peak, p.peak * OUT_BLK_SZ, memory_order_relaxed);
   if (!rc && p.out_rc) rc = wksp_err_again(p.out_rc, p.out_errno, "%s", p.out_msg);
   if (rc) goto done;
   uint64_t at = pos0;
@@ -833,19 +833,19 @@ static int write_cgroups(int fd, plan_t *pl, int fsc, uint64_t pos0, const wksp_
 
 /* ---- emission -------------------------------------------------------------------- */
 
-static int write_head(int fd, const plan_t *pl, int fsc, info_t *inf, ckpt_hdr_t *h,
+static int write_head(int fd, const plan_t *pl, int fsc, info_t *inf, checkpt_hdr_t *h,
                       uint64_t *end) {
   wksp_t *w = pl->w;
-  *h = (ckpt_hdr_t){.magic = CKPT_MAGIC,
+  *h = (checkpt_hdr_t){.magic = CHECKPT_MAGIC,
                     .style = 2,
                     .frame_style = fsc,
                     .seed = wksp_seed(w),
                     .part_max = wksp_part_max(w),
                     .data_max = wksp_data_max(w)};
-  strncpy(h->name, wksp_name(w), CKPT_NAME_MAX - 1); /* zero-fills the rest */
-  uint8_t hdr[CKPT_HDR_SZ], info[CKPT_INFO_SZ];
-  wksp_private_ckpt_hdr_encode(hdr, h);
-  wksp_private_ckpt_info_encode(info, &inf->info);
+  strncpy(h->name, wksp_name(w), CHECKPT_NAME_MAX - 1); /* zero-fills the rest */
+  uint8_t hdr[CHECKPT_HDR_SZ], info[CHECKPT_INFO_SZ];
+  wksp_private_checkpt_hdr_encode(hdr, h);
+  wksp_private_checkpt_info_encode(info, &inf->info);
   wksp_frame_writer_t *fw = NULL;
   int rc = wksp_frame_writer_init_fd(&fw, fd);
   if (!rc) rc = wksp_frame_writer_open(fw, WKSP_FRAME_RAW, NULL);
@@ -872,36 +872,36 @@ static int write_head(int fd, const plan_t *pl, int fsc, info_t *inf, ckpt_hdr_t
 }
 
 /* Appendix, volumes and footer, starting at checkpoint offset base. */
-static int write_tail(int fd, const plan_t *pl, int fsc, const ckpt_hdr_t *h, uint64_t base) {
-  uint8_t cmd[CKPT_CMD_SZ], ftr[CKPT_FTR_SZ];
+static int write_tail(int fd, const plan_t *pl, int fsc, const checkpt_hdr_t *h, uint64_t base) {
+  uint8_t cmd[CHECKPT_CMD_SZ], ftr[CHECKPT_FTR_SZ];
   uint8_t *arr = malloc(16 * pl->C + 1); /* data buffers: kept until close */
   if (!arr) return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt: appendix");
   for (uint64_t g = 0; g < pl->C; g++) {
-    ckpt_st64(arr + 8 * g, pl->cg_off[g]);
-    ckpt_st64(arr + 8 * (pl->C + g), pl->cg_cnt[g]);
+    checkpt_st64(arr + 8 * g, pl->cg_off[g]);
+    checkpt_st64(arr + 8 * (pl->C + g), pl->cg_cnt[g]);
   }
   wksp_frame_writer_t *fw = NULL;
   uint64_t app_off = 0, vol_off = 0, ftr_off = 0;
   int rc = wksp_frame_writer_init_fd(&fw, fd);
   if (!rc) rc = wksp_frame_writer_open(fw, fsc, &app_off);
   app_off += base;
-  wksp_private_ckpt_cmd_encode(cmd, 0, pl->C, 0);
+  wksp_private_checkpt_cmd_encode(cmd, 0, pl->C, 0);
   if (!rc) rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
   if (!rc) rc = wksp_frame_writer_data(fw, arr, 8 * pl->C);
   if (!rc) rc = wksp_frame_writer_data(fw, arr + 8 * pl->C, 8 * pl->C);
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
   if (!rc) rc = wksp_frame_writer_open(fw, fsc, &vol_off);
   vol_off += base;
-  wksp_private_ckpt_cmd_encode(cmd, 0, UINT64_MAX, app_off);
+  wksp_private_checkpt_cmd_encode(cmd, 0, UINT64_MAX, app_off);
   if (!rc) rc = wksp_frame_writer_meta(fw, cmd, sizeof cmd);
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
   if (!rc) rc = wksp_frame_writer_open(fw, WKSP_FRAME_RAW, &ftr_off);
   ftr_off += base;
-  ckpt_ftr_t f = {.alloc_cnt = pl->cnt,
+  checkpt_ftr_t f = {.alloc_cnt = pl->cnt,
                   .cgroup_cnt = pl->C,
                   .volume_cnt = 1,
                   .frame_off = vol_off,
-                  .checkpt_sz = ftr_off + CKPT_FTR_SZ,
+                  .checkpt_sz = ftr_off + CHECKPT_FTR_SZ,
                   .data_max = h->data_max,
                   .part_max = h->part_max,
                   .seed = h->seed,
@@ -909,8 +909,8 @@ static int write_tail(int fd, const plan_t *pl, int fsc, const ckpt_hdr_t *h, ui
                   .frame_style = h->frame_style,
                   .style = 2,
                   .unmagic = ~h->magic};
-  memcpy(f.name, h->name, CKPT_NAME_MAX);
-  wksp_private_ckpt_ftr_encode(ftr, &f);
+  memcpy(f.name, h->name, CHECKPT_NAME_MAX);
+  wksp_private_checkpt_ftr_encode(ftr, &f);
   if (!rc) rc = wksp_frame_writer_data(fw, ftr, sizeof ftr);
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
   int rc2 = wksp_frame_writer_fini(fw, NULL);
@@ -919,7 +919,7 @@ static int write_tail(int fd, const plan_t *pl, int fsc, const ckpt_hdr_t *h, ui
 }
 
 static int write_all(int fd, plan_t *pl, int fsc, info_t *inf, const wksp_checkpt_opts_t *o) {
-  ckpt_hdr_t h;
+  checkpt_hdr_t h;
   uint64_t pos = 0, end = 0;
   int rc = write_head(fd, pl, fsc, inf, &h, &pos);
   if (!rc) rc = write_cgroups(fd, pl, fsc, pos, o, &end);
@@ -940,7 +940,7 @@ static int opts_check(const wksp_checkpt_opts_t *o, int *fsc) {
 
 /* ---- verify ---------------------------------------------------------------------- */
 
-void (*wksp_private_ckpt_test_verify_hook)(wksp_t *w);
+void (*wksp_private_checkpt_test_verify_hook)(wksp_t *w);
 
 /* Lock held, the whole file written to fd (a path target's temporary file,
  * from its offset 0): reads it back and compares it with w; if they agree,
@@ -948,14 +948,14 @@ void (*wksp_private_ckpt_test_verify_hook)(wksp_t *w);
  * both seal_off. */
 static int verify_written(wksp_t *w, int fd, const char *label, const wksp_checkpt_opts_t *o,
                           const uint64_t seal_off[2]) {
-  if (wksp_private_ckpt_test_verify_hook) wksp_private_ckpt_test_verify_hook(w);
+  if (wksp_private_checkpt_test_verify_hook) wksp_private_checkpt_test_verify_hook(w);
   if (lseek(fd, 0, SEEK_SET) < 0) return wksp_err(WKSP_ERR_FAIL, errno, "checkpt %s: verify", label);
-  ckpt_input_t in;
-  int rc = wksp_private_ckpt_input_open(&in, NULL, fd, label, CKPT_IN_NEED_MEM);
+  checkpt_input_t in;
+  int rc = wksp_private_checkpt_input_open(&in, NULL, fd, label, CHECKPT_IN_NEED_MEM);
   if (rc) return wksp_err_wrap(rc, "checkpt %s: verify", label);
   wksp_checkpt_diff_t d;
-  rc = wksp_private_ckpt_diff_locked(w, &in, o->threads, NULL, NULL, &d);
-  wksp_private_ckpt_input_fini(&in);
+  rc = wksp_private_checkpt_diff_locked(w, &in, o->threads, NULL, NULL, &d);
+  wksp_private_checkpt_input_fini(&in);
   if (rc) return wksp_err_wrap(rc, "checkpt %s: verify", label);
   const wksp_part_t *p = &d.first_ckpt;
   if (d.first_kind == WKSP_DIFF_BYTES)
@@ -973,10 +973,10 @@ static int verify_written(wksp_t *w, int fd, const char *label, const wksp_check
                     label, (unsigned long long)d.only_ckpt, (unsigned long long)d.only_wksp,
                     (unsigned long long)d.tag);
   char line[64];
-  wksp_private_ckpt_digest_line(line, sizeof line, d.digest);
+  wksp_private_checkpt_digest_line(line, sizeof line, d.digest);
   int e = 0;
   for (int k = 0; k < 2 && !e; k++) {
-    struct iovec hex = {line + wksp_private_ckpt_digest_hex_at(), 16}; /* consumed by the write */
+    struct iovec hex = {line + wksp_private_checkpt_digest_hex_at(), 16}; /* consumed by the write */
     e = lseek(fd, (off_t)seal_off[k], SEEK_SET) < 0 ? errno : wksp_private_frame_writev_all(fd, &hex, 1);
   }
   return e ? wksp_err(WKSP_ERR_FAIL, e, "checkpt %s: writing the content digest", label)
@@ -986,7 +986,7 @@ static int verify_written(wksp_t *w, int fd, const char *label, const wksp_check
 /* Writes the checkpoint to fd; when pub is non-NULL, publishes it (the
  * commit happens with the workspace still locked so that the file shows a
  * state the lock protected). */
-static int checkpt_to(wksp_t *w, int fd, ckpt_pub_t *pub, const char *label,
+static int checkpt_to(wksp_t *w, int fd, checkpt_pub_t *pub, const char *label,
                       const wksp_checkpt_opts_t *o) {
   int fsc = 0, rc = opts_check(o, &fsc);
   if (rc) return rc;
@@ -995,7 +995,7 @@ static int checkpt_to(wksp_t *w, int fd, ckpt_pub_t *pub, const char *label,
   plan_t pl = {0};
   rc = info_build(&inf, label, mode, o->uinfo, pub && o->verify);
   if (rc) goto out;
-  rc = wksp_private_ckpt_lock(w, o->lock_wait, o->lock_wait_ctx, -1, "checkpt", label);
+  rc = wksp_private_checkpt_lock(w, o->lock_wait, o->lock_wait_ctx, -1, "checkpt", label);
   if (rc) goto out;
   rc = plan_build(&pl, w);
   if (!rc) {
@@ -1003,7 +1003,7 @@ static int checkpt_to(wksp_t *w, int fd, ckpt_pub_t *pub, const char *label,
     if (rc == WKSP_ERR_FAIL) wksp_err_wrap(rc, "checkpt %s", label); /* I/O: name the target */
   }
   if (!rc && pub && o->verify) rc = verify_written(w, fd, label, o, inf.seal_off);
-  if (!rc && pub) rc = wksp_private_ckpt_pub_commit(pub);
+  if (!rc && pub) rc = wksp_private_checkpt_pub_commit(pub);
   wksp_private_unlock(w);
 out:
   plan_fini(&pl);
@@ -1028,11 +1028,11 @@ int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts) {
   int fsc;
   int rc = opts_check(opts, &fsc);
   if (rc) return rc;
-  ckpt_pub_t pub;
-  rc = wksp_private_ckpt_pub_open(&pub, path, opts);
+  checkpt_pub_t pub;
+  rc = wksp_private_checkpt_pub_open(&pub, path, opts);
   if (rc) return rc;
   /* A stream target is written as an fd is: nothing to publish. */
   rc = checkpt_to(w, pub.fd, pub.stream ? NULL : &pub, path, opts);
-  wksp_private_ckpt_pub_abort(&pub);
+  wksp_private_checkpt_pub_abort(&pub);
   return rc;
 }

@@ -1,17 +1,17 @@
 /* A minimal fork-join pool over pthreads: tasks [0, cnt) handed out by an
  * atomic counter; the calling thread works too.  Threads live only for one
- * wksp_private_ckpt_pool_run call, so none can be left behind. */
+ * wksp_private_checkpt_pool_run call, so none can be left behind. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "ckpt.h"
+#include "checkpt_private.h"
 #include "util/err.h"
 
 typedef struct {
-  ckpt_task_fn_t task;         /* one of the two */
-  ckpt_slot_task_fn_t slot_task;
+  checkpt_task_fn_t task;         /* one of the two */
+  checkpt_slot_task_fn_t slot_task;
   void *ctx;
   uint64_t cnt;
   atomic_uint_fast64_t next;
@@ -68,12 +68,12 @@ static int pool_go(pool_t *p, uint32_t threads) {
   return wksp_err_again(p->err, p->err_errno, "%s", p->msg);
 }
 
-int wksp_private_ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t task, void *ctx) {
+int wksp_private_checkpt_pool_run(uint32_t threads, uint64_t cnt, checkpt_task_fn_t task, void *ctx) {
   pool_t p = {.task = task, .ctx = ctx, .cnt = cnt};
   return pool_go(&p, threads);
 }
 
-int wksp_private_ckpt_pool_run_slots(uint32_t threads, uint64_t cnt, ckpt_slot_task_fn_t task,
+int wksp_private_checkpt_pool_run_slots(uint32_t threads, uint64_t cnt, checkpt_slot_task_fn_t task,
                                      void *ctx) {
   pool_t p = {.slot_task = task, .ctx = ctx, .cnt = cnt};
   return pool_go(&p, threads);

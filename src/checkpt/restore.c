@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ckpt.h"
+#include "checkpt_private.h"
 #include "util/err.h"
 #include "frame/frame_private.h"
 #include "wksp/frame.h"
@@ -26,7 +26,7 @@
 static const char reset_note[] = "(target reset to empty)";
 
 /* Appends the reset note to the current message and returns rc. */
-int wksp_private_ckpt_after_reset(int rc) {
+int wksp_private_checkpt_after_reset(int rc) {
   char msg[1024];
   snprintf(msg, sizeof msg, "%s %s", wksp_errmsg(), reset_note);
   return wksp_err_again(rc, wksp_errno(), "%s", msg);
@@ -36,7 +36,7 @@ int wksp_private_ckpt_after_reset(int rc) {
  * FULL message names the first range that does not and a geometry that
  * works: the lowest address bounds part_max from above, the highest one
  * bounds data_max from below. */
-int wksp_private_ckpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
+int wksp_private_checkpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
                                 const char *what) {
   if (!cnt) return WKSP_SUCCESS;
   uint64_t lo = wksp_gaddr_lo(w), hi = wksp_gaddr_hi(w);
@@ -66,11 +66,11 @@ int wksp_private_ckpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t cn
  * cache, instead of the file being faulted in page by page). */
 
 typedef struct {
-  const ckpt_input_t *in;
-  const ckpt_scan_t *s;
-  ckpt_dest_fn_t dest;
-  ckpt_done_fn_t done;
-  ckpt_piece_fn_t piece;
+  const checkpt_input_t *in;
+  const checkpt_scan_t *s;
+  checkpt_dest_fn_t dest;
+  checkpt_done_fn_t done;
+  checkpt_piece_fn_t piece;
   void *ctx;
   /* per pool slot (pool.c), kept from task to task */
   wksp_frame_reader_t *rd[WKSP_CHECKPT_THREADS_MAX];
@@ -102,23 +102,23 @@ static int data_scratch(data_job_t *j, uint32_t slot, uint8_t **out) {
 /* Opens cgroup frame g on the slot's reader and checks its commands against
  * the scan. */
 static int data_open(data_job_t *j, uint64_t g, uint32_t slot) {
-  const ckpt_scan_t *s = j->s;
+  const checkpt_scan_t *s = j->s;
   const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
   const wksp_part_t *p = s->file_parts + s->cg_first[g];
-  int rc = j->rd[slot] ? WKSP_SUCCESS : wksp_private_ckpt_input_reader(j->in, &j->rd[slot]);
+  int rc = j->rd[slot] ? WKSP_SUCCESS : wksp_private_checkpt_input_reader(j->in, &j->rd[slot]);
   wksp_frame_reader_t *r = j->rd[slot];
   if (!rc) rc = wksp_frame_reader_seek(r, cg->off);
   if (!rc) {
     wksp_private_frame_reader_span(r, cg->end);
     rc = wksp_frame_reader_open(r, s->hdr.frame_style, NULL);
   }
-  uint8_t b[CKPT_CMD_SZ];
+  uint8_t b[CHECKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k <= cg->alloc_cnt; k++) {
     rc = wksp_frame_reader_meta(r, b, sizeof b);
-    ckpt_cmd_t c;
-    wksp_private_ckpt_cmd_decode(&c, b);
+    checkpt_cmd_t c;
+    wksp_private_checkpt_cmd_decode(&c, b);
     int same = k < cg->alloc_cnt ? c.tag == p[k].tag && c.a == p[k].gaddr_lo && c.b == p[k].gaddr_hi
-                                 : ckpt_cmd_is_data(&c);
+                                 : checkpt_cmd_is_data(&c);
     if (!rc && !same) rc = wksp_err(WKSP_ERR_CORRUPT, 0, "commands changed since validation");
   }
   return rc;
@@ -128,7 +128,7 @@ static int data_open(data_job_t *j, uint64_t g, uint32_t slot) {
  * go where dest() says, and the frame must end where the next starts. */
 static int data_cgroup(void *ctx, uint64_t g, uint32_t slot) {
   data_job_t *j = ctx;
-  const ckpt_scan_t *s = j->s;
+  const checkpt_scan_t *s = j->s;
   const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
   const wksp_part_t *p = s->file_parts + s->cg_first[g];
   uint64_t end = 0;
@@ -173,14 +173,14 @@ static int data_v1(void *ctx, uint64_t k, uint32_t slot) {
   int rc = WKSP_SUCCESS;
   if (j->dest) {
     void *d = j->dest(j->ctx, p);
-    rc = wksp_private_ckpt_input_read(j->in, d, sz, src);
+    rc = wksp_private_checkpt_input_read(j->in, d, sz, src);
     return rc || !j->done ? rc : j->done(j->ctx, p, d);
   }
   uint8_t *b = NULL;
   if (j->piece) rc = data_scratch(j, slot, &b);
   for (uint64_t at = 0; !rc && j->piece && at < sz; at += WKSP_FRAME_CHUNK_MAX) {
     uint64_t n = sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX;
-    rc = wksp_private_ckpt_input_read(j->in, b, n, src + at);
+    rc = wksp_private_checkpt_input_read(j->in, b, n, src + at);
     if (!rc) rc = j->piece(j->ctx, p, at, b, n);
   }
   return rc;
@@ -208,20 +208,20 @@ typedef struct {
 
 /* Checks cgroup g's commands against the scan (read RAW_CMDS at a time). */
 static int raw_cmds(const data_job_t *j, uint64_t g) {
-  const ckpt_scan_t *s = j->s;
+  const checkpt_scan_t *s = j->s;
   const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
   const wksp_part_t *p = s->file_parts + s->cg_first[g];
   uint64_t n = cg->alloc_cnt;
-  uint8_t b[RAW_CMDS * CKPT_CMD_SZ];
+  uint8_t b[RAW_CMDS * CHECKPT_CMD_SZ];
   for (uint64_t k0 = 0; k0 <= n; k0 += RAW_CMDS) {
     uint64_t m = n + 1 - k0 < RAW_CMDS ? n + 1 - k0 : RAW_CMDS;
-    int rc = wksp_private_ckpt_input_read(j->in, b, m * CKPT_CMD_SZ, cg->off + k0 * CKPT_CMD_SZ);
+    int rc = wksp_private_checkpt_input_read(j->in, b, m * CHECKPT_CMD_SZ, cg->off + k0 * CHECKPT_CMD_SZ);
     if (rc) return rc;
     for (uint64_t i = 0, k = k0; i < m; i++, k++) {
-      ckpt_cmd_t c;
-      wksp_private_ckpt_cmd_decode(&c, b + i * CKPT_CMD_SZ);
+      checkpt_cmd_t c;
+      wksp_private_checkpt_cmd_decode(&c, b + i * CHECKPT_CMD_SZ);
       int same = k < n ? c.tag == p[k].tag && c.a == p[k].gaddr_lo && c.b == p[k].gaddr_hi
-                       : ckpt_cmd_is_data(&c);
+                       : checkpt_cmd_is_data(&c);
       if (!same) return wksp_err(WKSP_ERR_CORRUPT, 0, "commands changed since validation");
     }
   }
@@ -232,17 +232,17 @@ static int raw_cmds(const data_job_t *j, uint64_t g) {
  * allocation's bytes are. */
 static int raw_plan(raw_job_t *rj) {
   const data_job_t *j = rj->j;
-  const ckpt_scan_t *s = j->s;
+  const checkpt_scan_t *s = j->s;
   uint64_t at = 0;
   for (uint64_t g = 0; g < s->info.cgroup_cnt; g++) {
     const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
     const wksp_part_t *p = s->file_parts + s->cg_first[g];
     uint64_t off = cg->off, n = cg->alloc_cnt;
-    if (s->cg_first[g] != at || off > j->in->sz || (n + 1) > (j->in->sz - off) / CKPT_CMD_SZ)
+    if (s->cg_first[g] != at || off > j->in->sz || (n + 1) > (j->in->sz - off) / CHECKPT_CMD_SZ)
       return data_fail(j, wksp_err(WKSP_ERR_CORRUPT, 0, "commands past the end"), cg->off);
     int rc = raw_cmds(j, g);
     if (rc) return data_fail(j, rc, cg->off);
-    off += (n + 1) * CKPT_CMD_SZ;
+    off += (n + 1) * CHECKPT_CMD_SZ;
     for (uint64_t k = 0; k < n; k++, at++) {
       rj->src[at] = off;
       rj->sum[at] = rj->total;
@@ -275,7 +275,7 @@ static int raw_piece(void *ctx, uint64_t i) {
     const wksp_part_t *p = &j->s->file_parts[k];
     uint64_t in_k = lo - rj->sum[k], end = rj->sum[k + 1] < hi ? rj->sum[k + 1] : hi;
     uint8_t *d = (uint8_t *)j->dest(j->ctx, p) + in_k;
-    int rc = wksp_private_ckpt_input_read(j->in, d, end - lo, rj->src[k] + in_k);
+    int rc = wksp_private_checkpt_input_read(j->in, d, end - lo, rj->src[k] + in_k);
     if (rc)
       return wksp_err_wrap(rc, "allocation [%llu,%llu)", (unsigned long long)p->gaddr_lo,
                            (unsigned long long)p->gaddr_hi);
@@ -293,35 +293,35 @@ static int raw_run(const data_job_t *j, uint32_t threads) {
                             : wksp_err(WKSP_ERR_NOMEM, 0, "%s: offsets of %llu allocations",
                                        j->in->label, (unsigned long long)cnt);
   if (!rc)
-    rc = wksp_private_ckpt_pool_run(threads, (rj.total + RAW_PIECE - 1) / RAW_PIECE, raw_piece, &rj);
+    rc = wksp_private_checkpt_pool_run(threads, (rj.total + RAW_PIECE - 1) / RAW_PIECE, raw_piece, &rj);
   free(rj.src);
   free(rj.sum);
   return rc;
 }
 
 static int data_run_job(data_job_t *j, uint32_t threads) {
-  const ckpt_scan_t *s = j->s;
+  const checkpt_scan_t *s = j->s;
   int rc;
-  wksp_private_ckpt_input_sequential(j->in);
+  wksp_private_checkpt_input_sequential(j->in);
   if (s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_RAW && j->dest && !j->done &&
       j->in->rfd >= 0)
     rc = raw_run(j, threads);
   else if (s->info.pv.style == 1)
-    rc = wksp_private_ckpt_pool_run_slots(threads, s->info.alloc_cnt, data_v1, j);
+    rc = wksp_private_checkpt_pool_run_slots(threads, s->info.alloc_cnt, data_v1, j);
   else
-    rc = wksp_private_ckpt_pool_run_slots(threads, s->info.cgroup_cnt, data_cgroup, j);
+    rc = wksp_private_checkpt_pool_run_slots(threads, s->info.cgroup_cnt, data_cgroup, j);
   data_job_fini(j);
-  return wksp_private_ckpt_input_changed(j->in, rc);
+  return wksp_private_checkpt_input_changed(j->in, rc);
 }
 
-int wksp_private_ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
-                               ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx) {
+int wksp_private_checkpt_data_run(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
+                               checkpt_dest_fn_t dest, checkpt_done_fn_t done, void *ctx) {
   data_job_t j = {.in = in, .s = s, .dest = dest, .done = done, .ctx = ctx};
   return data_run_job(&j, threads);
 }
 
-int wksp_private_ckpt_data_pieces(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
-                                  ckpt_piece_fn_t piece, void *ctx) {
+int wksp_private_checkpt_data_pieces(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
+                                  checkpt_piece_fn_t piece, void *ctx) {
   data_job_t j = {.in = in, .s = s, .piece = piece, .ctx = ctx};
   return data_run_job(&j, threads);
 }
@@ -329,11 +329,11 @@ int wksp_private_ckpt_data_pieces(const ckpt_input_t *in, const ckpt_scan_t *s, 
 static void *dest_wksp(void *ctx, const wksp_part_t *p) { return wksp_laddr(ctx, p->gaddr_lo); }
 
 /* Lock held, structure validated: everything from the target check on. */
-static int restore_locked(wksp_t *w, const ckpt_input_t *in, const ckpt_scan_t *s,
+static int restore_locked(wksp_t *w, const checkpt_input_t *in, const checkpt_scan_t *s,
                           const wksp_restore_opts_t *o) {
   const wksp_part_t *parts = s->info.parts;
   uint64_t cnt = s->info.alloc_cnt;
-  int rc = wksp_private_ckpt_fit_check(w, parts, cnt, in->label);
+  int rc = wksp_private_checkpt_fit_check(w, parts, cnt, in->label);
   if (!rc) rc = wksp_private_replace_check(w, parts, cnt);
   if (rc) return wksp_err_wrap(rc, "restore %s", in->label);
   uint32_t threads = o->threads ? o->threads : 1;
@@ -345,44 +345,44 @@ static int restore_locked(wksp_t *w, const ckpt_input_t *in, const ckpt_scan_t *
   /* All or nothing: decode every LZ4 frame once before changing anything
    * (RAW data has nothing to decode, only a digest to check, if sealed). */
   if (o->verify_first && (sealed || (s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_LZ4))) {
-    rc = wksp_private_ckpt_check_data(in, s, threads, NULL);
+    rc = wksp_private_checkpt_check_data(in, s, threads, NULL);
     if (rc) return wksp_err_wrap(rc, "restore %s: verify", in->label);
     sealed = 0; /* checked */
   }
   rc = wksp_private_reset(w, o->seed);
   if (rc) return wksp_err_wrap(rc, "restore %s: reset", in->label);
-  rc = wksp_private_ckpt_data_run(in, s, threads, dest_wksp, NULL, w);
+  rc = wksp_private_checkpt_data_run(in, s, threads, dest_wksp, NULL, w);
   if (!rc && sealed) {
-    rc = wksp_private_ckpt_digest_of(w, parts, cnt, threads, &got);
-    if (!rc && got != want) rc = wksp_private_ckpt_seal_mismatch(in->label, want, got);
+    rc = wksp_private_checkpt_digest_of(w, parts, cnt, threads, &got);
+    if (!rc && got != want) rc = wksp_private_checkpt_seal_mismatch(in->label, want, got);
   }
   if (!rc) rc = wksp_private_replace(w, parts, cnt, o->seed);
   if (rc) {
     wksp_private_reset(w, o->seed); /* already empty unless replace half-failed */
     /* (FAIL with an errno is a read error; without, bad bytes) */
-    return wksp_private_ckpt_after_reset(rc == WKSP_ERR_FAIL && !wksp_errno() ? WKSP_ERR_CORRUPT
+    return wksp_private_checkpt_after_reset(rc == WKSP_ERR_FAIL && !wksp_errno() ? WKSP_ERR_CORRUPT
                                                                               : rc);
   }
   if (o->progress) o->progress(s->info.alloc_sz, s->info.alloc_sz, o->progress_ctx);
   return WKSP_SUCCESS;
 }
 
-int wksp_private_ckpt_restore_random(wksp_t *w, const ckpt_input_t *in,
+int wksp_private_checkpt_restore_random(wksp_t *w, const checkpt_input_t *in,
                                      const wksp_restore_opts_t *o) {
-  ckpt_scan_t s;
-  int rc = wksp_private_ckpt_scan(&s, in);
+  checkpt_scan_t s;
+  int rc = wksp_private_checkpt_scan(&s, in);
   if (rc) return rc;
   /* A broken seal, or none when one is required, is known from the info
    * alone: refused before anything changes. */
-  rc = wksp_private_ckpt_seal_gate(&s.seal, o->require_seal, in->label);
+  rc = wksp_private_checkpt_seal_gate(&s.seal, o->require_seal, in->label);
   if (rc) goto done;
   /* Read whole already (a file, or a spooled pipe): its writer is done. */
-  rc = wksp_private_ckpt_lock(w, o->lock_wait, o->lock_wait_ctx, -1, "restore", in->label);
+  rc = wksp_private_checkpt_lock(w, o->lock_wait, o->lock_wait_ctx, -1, "restore", in->label);
   if (rc) goto done;
   rc = restore_locked(w, in, &s, o);
   wksp_private_unlock(w);
 done:
-  wksp_private_ckpt_scan_fini(&s);
+  wksp_private_checkpt_scan_fini(&s);
   return rc;
 }
 
@@ -393,12 +393,12 @@ static const wksp_restore_opts_t ropts_default = {0};
 static int restore_any(wksp_t *w, const char *path, int fd, const char *label,
                        const wksp_restore_opts_t *o) {
   if (!o) o = &ropts_default;
-  ckpt_input_t in;
-  int rc = wksp_private_ckpt_input_open(&in, path, fd, label, 0);
+  checkpt_input_t in;
+  int rc = wksp_private_checkpt_input_open(&in, path, fd, label, 0);
   if (rc) return rc;
-  rc = ckpt_input_random(&in) ? wksp_private_ckpt_restore_random(w, &in, o)
-              : wksp_private_ckpt_restore_stream(w, &in, o);
-  wksp_private_ckpt_input_fini(&in);
+  rc = checkpt_input_random(&in) ? wksp_private_checkpt_restore_random(w, &in, o)
+              : wksp_private_checkpt_restore_stream(w, &in, o);
+  wksp_private_checkpt_input_fini(&in);
   return rc;
 }
 
@@ -416,19 +416,19 @@ int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out) {
   if (out) memset(out, 0, sizeof *out);
   if (!out || (!path && fd < 0))
     return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_info: NULL out or no path / fd");
-  ckpt_input_t in;
+  checkpt_input_t in;
   int rc =
-      wksp_private_ckpt_input_open(&in, path, path ? -1 : fd, path ? path : "-", CKPT_IN_NEED_MEM);
+      wksp_private_checkpt_input_open(&in, path, path ? -1 : fd, path ? path : "-", CHECKPT_IN_NEED_MEM);
   if (rc) return rc;
-  ckpt_scan_t s;
-  rc = wksp_private_ckpt_scan(&s, &in);
-  wksp_private_ckpt_input_fini(&in);
+  checkpt_scan_t s;
+  rc = wksp_private_checkpt_scan(&s, &in);
+  wksp_private_checkpt_input_fini(&in);
   if (rc) return rc;
   *out = s.info;
   s.info.parts = NULL;
   s.info.cgroups = NULL;
   s.info.priv_ = NULL;
-  wksp_private_ckpt_scan_fini(&s);
+  wksp_private_checkpt_scan_fini(&s);
   return WKSP_SUCCESS;
 }
 
@@ -438,21 +438,21 @@ int wksp_checkpt_check(const char *path, int fd, uint32_t threads, uint32_t flag
   if (flags & ~(uint32_t)WKSP_CHECK_REQUIRE_SEAL)
     return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_check: unknown flags %#x", flags);
   const char *label = path ? path : "-";
-  ckpt_input_t in;
-  int rc = wksp_private_ckpt_input_open(&in, path, path ? -1 : fd, label, CKPT_IN_NEED_MEM);
+  checkpt_input_t in;
+  int rc = wksp_private_checkpt_input_open(&in, path, path ? -1 : fd, label, CHECKPT_IN_NEED_MEM);
   if (rc) return rc;
-  ckpt_scan_t s;
-  rc = wksp_private_ckpt_scan(&s, &in);
+  checkpt_scan_t s;
+  rc = wksp_private_checkpt_scan(&s, &in);
   if (rc) goto done_in;
   if (seal) *seal = s.seal.state;
-  rc = wksp_private_ckpt_seal_gate(&s.seal, flags & WKSP_CHECK_REQUIRE_SEAL, label);
+  rc = wksp_private_checkpt_seal_gate(&s.seal, flags & WKSP_CHECK_REQUIRE_SEAL, label);
   /* Decoding everything is the check of the data (LZ4 blocks that decode
    * to their sizes, frames that end where they must); the digest, when
    * recorded, is the check of the bytes themselves. */
-  if (!rc) rc = wksp_private_ckpt_check_data(&in, &s, threads, seal);
-  wksp_private_ckpt_scan_fini(&s);
+  if (!rc) rc = wksp_private_checkpt_check_data(&in, &s, threads, seal);
+  wksp_private_checkpt_scan_fini(&s);
 done_in:
-  wksp_private_ckpt_input_fini(&in);
+  wksp_private_checkpt_input_fini(&in);
   return rc;
 }
 

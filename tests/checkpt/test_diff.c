@@ -3,7 +3,7 @@
  * reference vectors, pipes, and torn snapshots caught before publishing. */
 #include "ws.h"
 #include "vec.h"
-#include "../../src/checkpt/ckpt.h"
+#include "../../src/checkpt/checkpt_private.h"
 #include "../../src/wksp/wksp_private.h"
 
 #include <fcntl.h>
@@ -250,17 +250,17 @@ static void test_verify_catches_change(void) {
       wksp_part_t *a = ws_allocs(w, &cnt);
       CHECK(a);
       g_flip_gaddr = a[cnt - 1].gaddr_lo;
-      wksp_private_ckpt_test_verify_hook = flip_hook;
+      wksp_private_checkpt_test_verify_hook = flip_hook;
       int rc = checkpt_to_path(w, style, t, 1);
-      wksp_private_ckpt_test_verify_hook = NULL;
+      wksp_private_checkpt_test_verify_hook = NULL;
       CHECK_ERR(rc, WKSP_ERR_AGAIN);
       CHECK(strstr(wksp_errmsg(), "changed while the checkpoint was written"));
       CHECK(strstr(wksp_errmsg(), "at byte 1"));
       CHECK(!path_exists());
       /* without verify the same change is published unnoticed */
-      wksp_private_ckpt_test_verify_hook = flip_hook;
+      wksp_private_checkpt_test_verify_hook = flip_hook;
       rc = checkpt_to_path(w, style, t, 0);
-      wksp_private_ckpt_test_verify_hook = NULL;
+      wksp_private_checkpt_test_verify_hook = NULL;
       CHECK_OK(rc);
       CHECK(path_exists());
       free(a);

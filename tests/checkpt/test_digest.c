@@ -4,7 +4,7 @@
  * every path (file, verify_first, pipe sequential and pipelined). */
 #include "ws.h"
 #include "vec.h"
-#include "../../src/checkpt/ckpt.h"
+#include "../../src/checkpt/checkpt_private.h"
 #include "seal_places.h"
 
 #include <fcntl.h>
@@ -21,31 +21,31 @@ static void mkdir_tmp(void) {
 
 static void test_digest_line(void) {
   char line[64];
-  size_t n = wksp_private_ckpt_digest_line(line, sizeof line, 0x0123456789abcdefull);
+  size_t n = wksp_private_checkpt_digest_line(line, sizeof line, 0x0123456789abcdefull);
   CHECK_EQ(n, strlen(line));
   CHECK(!strcmp(line, "content digest xxh3-sum64 0123456789abcdef\n"));
-  CHECK(!memcmp(line + wksp_private_ckpt_digest_hex_at(), "0123456789abcdef", 16));
+  CHECK(!memcmp(line + wksp_private_checkpt_digest_hex_at(), "0123456789abcdef", 16));
   uint64_t d = 0;
   char b[256];
   snprintf(b, sizeof b, "wksp library x\ncompiler y\n%s", line);
-  CHECK(wksp_private_ckpt_digest_parse(b, strlen(b), &d));
+  CHECK(wksp_private_checkpt_digest_parse(b, strlen(b), &d));
   CHECK_EQ(d, 0x0123456789abcdefull);
-  CHECK(wksp_private_ckpt_digest_parse(line, n, &d)); /* the whole text */
+  CHECK(wksp_private_checkpt_digest_parse(line, n, &d)); /* the whole text */
   /* not a seal: not the last line, no newline, not at a line start, bad digits */
   snprintf(b, sizeof b, "%sextra\n", line);
-  CHECK(!wksp_private_ckpt_digest_parse(b, strlen(b), &d));
-  CHECK(!wksp_private_ckpt_digest_parse(line, n - 1, &d));
+  CHECK(!wksp_private_checkpt_digest_parse(b, strlen(b), &d));
+  CHECK(!wksp_private_checkpt_digest_parse(line, n - 1, &d));
   snprintf(b, sizeof b, "x%s", line);
-  CHECK(!wksp_private_ckpt_digest_parse(b, strlen(b), &d));
+  CHECK(!wksp_private_checkpt_digest_parse(b, strlen(b), &d));
   snprintf(b, sizeof b, "content digest xxh3-sum64 0123456789abcdeF\n");
-  CHECK(!wksp_private_ckpt_digest_parse(b, strlen(b), &d));
-  CHECK(!wksp_private_ckpt_digest_parse("", 0, &d));
+  CHECK(!wksp_private_checkpt_digest_parse(b, strlen(b), &d));
+  CHECK(!wksp_private_checkpt_digest_parse("", 0, &d));
 }
 
 /* seal_read on the info of a file: app id and build info. */
 static int seal_of(uint64_t app_id, const char *binfo, uint64_t *d) {
-  ckpt_seal_t sl;
-  wksp_private_ckpt_seal_read(&sl, app_id, binfo, strlen(binfo));
+  checkpt_seal_t sl;
+  wksp_private_checkpt_seal_read(&sl, app_id, binfo, strlen(binfo));
   if (d) *d = sl.digest;
   if (sl.state == WKSP_SEAL_BROKEN && !sl.why[0]) return 99; /* a broken seal always says why */
   return sl.state;
@@ -55,10 +55,10 @@ static int seal_of(uint64_t app_id, const char *binfo, uint64_t *d) {
  * tolerance to flipped bits, and the line-only seal of older files. */
 static void test_seal_read(void) {
   char line[64], other[64], b[512];
-  wksp_private_ckpt_digest_line(line, sizeof line, 0x0123456789abcdefull);
-  wksp_private_ckpt_digest_line(other, sizeof other, 0x0123456789abcdeeull);
+  wksp_private_checkpt_digest_line(line, sizeof line, 0x0123456789abcdefull);
+  wksp_private_checkpt_digest_line(other, sizeof other, 0x0123456789abcdeeull);
   const char *body = "wksp library x\ncompiler y\n";
-  const uint64_t mark = CKPT_SEAL_MARK;
+  const uint64_t mark = CHECKPT_SEAL_MARK;
   uint64_t d = 0;
   /* unsealed: nothing of a seal; app ids as other writers set them */
   static const uint64_t ids[] = {0, 1, 2, 1000, UINT64_MAX, 0xffffffffull};
@@ -98,13 +98,13 @@ static void test_seal_read(void) {
         CHECK_EQ(seal_of(mark, b, NULL), WKSP_SEAL_BROKEN);
         CHECK_EQ(seal_of(0, b, NULL), WKSP_SEAL_BROKEN); /* and the mark gone too */
       }
-  /* CKPT_SEAL_NEAR bits off the tag still show a line; more do not */
+  /* CHECKPT_SEAL_NEAR bits off the tag still show a line; more do not */
   snprintf(b, sizeof b, "%s%s", line, body);
-  for (int k = 0; k < CKPT_SEAL_NEAR; k++) b[k] ^= 0x04;
+  for (int k = 0; k < CHECKPT_SEAL_NEAR; k++) b[k] ^= 0x04;
   CHECK_EQ(seal_of(0, b, NULL), WKSP_SEAL_BROKEN);
-  b[CKPT_SEAL_NEAR] ^= 0x04;
+  b[CHECKPT_SEAL_NEAR] ^= 0x04;
   CHECK_EQ(seal_of(0, b, NULL), WKSP_SEAL_NONE);
-  uint64_t near = mark ^ ((1ull << CKPT_SEAL_NEAR) - 1);
+  uint64_t near = mark ^ ((1ull << CHECKPT_SEAL_NEAR) - 1);
   CHECK_EQ(seal_of(near, body, NULL), WKSP_SEAL_BROKEN);
   CHECK_EQ(seal_of(near ^ 1ull << 63, body, NULL), WKSP_SEAL_NONE);
 }
@@ -136,18 +136,18 @@ static void test_seal_round_trip(void) {
   wksp_part_t *a = ws_allocs(w, &cnt);
   CHECK(a && cnt > 100);
   uint64_t want = 0;
-  CHECK_OK(wksp_private_ckpt_digest_of(w, a, cnt, 2, &want));
+  CHECK_OK(wksp_private_checkpt_digest_of(w, a, cnt, 2, &want));
   for (int style = 2; style <= 3; style++)
     for (uint32_t t = 1; t <= 2; t++) {
       CHECK_OK(sealed_checkpt(w, style, t));
       /* the line is in the info frame, verbatim (v3: literal blocks) */
       wksp_checkpt_info_t in;
       CHECK_OK(wksp_checkpt_info(path, -1, &in));
-      ckpt_seal_t sl;
-      wksp_private_ckpt_seal_read(&sl, in.app_id, in.binfo, strlen(in.binfo));
+      checkpt_seal_t sl;
+      wksp_private_checkpt_seal_read(&sl, in.app_id, in.binfo, strlen(in.binfo));
       CHECK_EQ(sl.state, WKSP_SEAL_OK);
       CHECK_EQ(sl.digest, want); /* content only: the same for v2 and v3, any thread count */
-      CHECK_EQ(in.app_id, CKPT_SEAL_MARK);
+      CHECK_EQ(in.app_id, CHECKPT_SEAL_MARK);
       wksp_checkpt_info_free(&in);
       /* restores (file, verify_first) and compares */
       for (int vf = 0; vf <= 1; vf++) {

@@ -14,7 +14,7 @@
  * unprivileged process cannot replace anyway). */
 #include "ws.h"
 #include "vec.h"
-#include "../../src/checkpt/ckpt.h"
+#include "../../src/checkpt/checkpt_private.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -247,11 +247,11 @@ static void test_target_race(void) {
       scratch_reset();
       CHECK_OK(wksp_checkpt(src, at("c.ckpt"), NULL));
       race_kind = kinds[i];
-      wksp_private_ckpt_test_rename_hook = race_hook;
-      wksp_private_ckpt_test_no_tmpfile = nt;
+      wksp_private_checkpt_test_rename_hook = race_hook;
+      wksp_private_checkpt_test_no_tmpfile = nt;
       int rc = wksp_checkpt(src, at("c.ckpt"), &(wksp_checkpt_opts_t){.overwrite = 1});
-      wksp_private_ckpt_test_rename_hook = NULL;
-      wksp_private_ckpt_test_no_tmpfile = 0;
+      wksp_private_checkpt_test_rename_hook = NULL;
+      wksp_private_checkpt_test_no_tmpfile = 0;
       CHECK_ERR(rc, WKSP_ERR_INVAL);
       CHECK(strstr(wksp_errmsg(), "became"));
       CHECK_EQ(ltype(at("c.ckpt")), type[i]);
@@ -324,8 +324,8 @@ static void kill_self(const char *path, const char *tmp) {
 static int leave_stale(const char *name, int no_tmpfile) {
   pid_t pid = fork();
   if (!pid) {
-    wksp_private_ckpt_test_rename_hook = kill_self;
-    wksp_private_ckpt_test_no_tmpfile = no_tmpfile;
+    wksp_private_checkpt_test_rename_hook = kill_self;
+    wksp_private_checkpt_test_no_tmpfile = no_tmpfile;
     wksp_checkpt(src, at(name), &(wksp_checkpt_opts_t){.overwrite = 1});
     _exit(0);
   }
@@ -348,9 +348,9 @@ static void test_stale_removed(void) {
       CHECK(leave_stale("c.ckpt", !nt));
       CHECK_EQ(names(ls, sizeof ls), 2);
       CHECK(strcmp(ls, first));
-      wksp_private_ckpt_test_no_tmpfile = nt;
+      wksp_private_checkpt_test_no_tmpfile = nt;
       int rc = wksp_checkpt(src, at("other.ckpt"), &(wksp_checkpt_opts_t){.overwrite = overwrite});
-      wksp_private_ckpt_test_no_tmpfile = 0;
+      wksp_private_checkpt_test_no_tmpfile = 0;
       CHECK_OK(rc);
       CHECK_EQ(names(ls, sizeof ls), 2);
       CHECK(!strcmp(ls, "c.ckpt,other.ckpt"));
@@ -376,8 +376,8 @@ static void test_live_temp_kept(void) {
     CHECK(!pipe(go_fd) && !pipe(wait_fd));
     pid_t pid = fork();
     if (!pid) {
-      wksp_private_ckpt_test_rename_hook = pause_hook;
-      wksp_private_ckpt_test_no_tmpfile = nt;
+      wksp_private_checkpt_test_rename_hook = pause_hook;
+      wksp_private_checkpt_test_no_tmpfile = nt;
       _exit(wksp_checkpt(src, at("c.ckpt"), &(wksp_checkpt_opts_t){.overwrite = 1, .mode = 0640}) ? 1 : 0);
     }
     close(wait_fd[1]); /* so that a child that dies is seen */

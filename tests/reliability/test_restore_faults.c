@@ -456,7 +456,7 @@ static void flips(flip_file_t *f, wksp_t *w, const uint64_t *offs, uint64_t noff
 }
 
 /* Where the info frame of f's file is: [80, its first cgroup frame). */
-static uint64_t info_end(const flip_file_t *f) { return f->fr->n ? f->fr->off[0] : CKPT_HDR_SZ; }
+static uint64_t info_end(const flip_file_t *f) { return f->fr->n ? f->fr->off[0] : CHECKPT_HDR_SZ; }
 
 /* Sampled pairs of flipped bits in a sealed file, in four kinds (a quarter
  * each): a seal place + anywhere, a seal place + a cgroup frame, two seal
@@ -501,7 +501,7 @@ static void bitflips_small_files(int sealed, const char *name, tally_t *tf, tall
     flip_file_t f;
     flip_file_init(&f, src_small, b, sz, 0, 3, tf, tp);
     f.seal = sealed ? &st : NULL;
-    info_bytes += info_end(&f) - CKPT_HDR_SZ;
+    info_bytes += info_end(&f) - CHECKPT_HDR_SZ;
     seal_places_t pl;
     seal_places(b, sz, &pl);
     seal_bytes += pl.bytes;

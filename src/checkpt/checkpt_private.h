@@ -1,12 +1,12 @@
 /* Internal interfaces shared by the checkpoint modules (not API). */
-#ifndef WKSP_CHECKPT_CKPT_H
-#define WKSP_CHECKPT_CKPT_H
+#ifndef WKSP_CHECKPT_PRIVATE_H
+#define WKSP_CHECKPT_PRIVATE_H
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "format.h"
+#include "format_private.h"
 #include "wksp/checkpt.h"
 #include "wksp/frame.h"
 
@@ -22,74 +22,74 @@ typedef struct {
   int fd;             /* stream fd (not owned) when neither */
   int own_fd;         /* fd to close at fini (-1 none) */
   const char *label;  /* path or label for messages */
-} ckpt_input_t;
+} checkpt_input_t;
 
-static inline int ckpt_input_random(const ckpt_input_t *in) { return in->mem || in->rfd >= 0; }
+static inline int checkpt_input_random(const checkpt_input_t *in) { return in->mem || in->rfd >= 0; }
 
 /* An input over sz bytes at b (not copied). */
-static inline ckpt_input_t ckpt_input_mem(const void *b, uint64_t sz, const char *label) {
-  return (ckpt_input_t){.mem = b, .sz = sz, .rfd = -1, .fd = -1, .own_fd = -1, .label = label};
+static inline checkpt_input_t checkpt_input_mem(const void *b, uint64_t sz, const char *label) {
+  return (checkpt_input_t){.mem = b, .sz = sz, .rfd = -1, .fd = -1, .own_fd = -1, .label = label};
 }
 
 /* Opens path (fd < 0) or fd.  A regular file is random access from fd's
  * current offset (path: 0) to its size now; anything else is a stream
- * unless flags has CKPT_IN_NEED_MEM, which spools it (wksp_private_ckpt_
+ * unless flags has CHECKPT_IN_NEED_MEM, which spools it (wksp_private_checkpt_
  * input_spool). */
 enum {
-  CKPT_IN_NEED_MEM = 1 /* spool streams so that everything is random access */
+  CHECKPT_IN_NEED_MEM = 1 /* spool streams so that everything is random access */
 };
-int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label,
+int wksp_private_checkpt_input_open(checkpt_input_t *in, const char *path, int fd, const char *label,
                                  int flags);
-/* Spools stream in->fd, whose first pre_sz (<= CKPT_PREVIEW_MAX) bytes the
+/* Spools stream in->fd, whose first pre_sz (<= CHECKPT_PREVIEW_MAX) bytes the
  * caller already consumed (pre), into an unnamed temporary file in $TMPDIR
  * (else /tmp), which becomes the input.  The head is checked first
- * (wksp_private_ckpt_head: CORRUPT, nothing written, for what is not a
+ * (wksp_private_checkpt_head: CORRUPT, nothing written, for what is not a
  * checkpoint); v2: CORRUPT as soon as the stream is longer than its header
  * allows; v1: reading stops there (what follows the terminator is never
  * read).  FAIL (ENOSPC) before the spool would leave less than 1/32 of its
  * filesystem (at most 64 MiB) free; FAIL on read / write errors. */
-int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz);
-void wksp_private_ckpt_input_fini(ckpt_input_t *in);
+int wksp_private_checkpt_input_spool(checkpt_input_t *in, const uint8_t *pre, size_t pre_sz);
+void wksp_private_checkpt_input_fini(checkpt_input_t *in);
 /* Reads bytes [off, off + n) of a random-access input into buf.  CORRUPT
  * past its size or when the file ended early (it shrank: "file truncated
  * while reading ..."), FAIL with errno on a read error. */
-int wksp_private_ckpt_input_read(const ckpt_input_t *in, void *buf, uint64_t n, uint64_t off);
+int wksp_private_checkpt_input_read(const checkpt_input_t *in, void *buf, uint64_t n, uint64_t off);
 /* A frame reader on a random-access input (pread for files). */
-int wksp_private_ckpt_input_reader(const ckpt_input_t *in, wksp_frame_reader_t **r);
+int wksp_private_checkpt_input_reader(const checkpt_input_t *in, wksp_frame_reader_t **r);
 /* Before reading all of a file input: tells the kernel so
  * (POSIX_FADV_SEQUENTIAL: larger read-ahead where the filesystem reads
  * ahead). */
-void wksp_private_ckpt_input_sequential(const ckpt_input_t *in);
+void wksp_private_checkpt_input_sequential(const checkpt_input_t *in);
 /* rc, unless rc is an error and the file is now shorter than when it was
  * opened: then CORRUPT "file truncated while reading: <label> is now N
  * bytes, expected M", whatever the reading error was (a frame that seemed
  * to end early, a short read). */
-int wksp_private_ckpt_input_changed(const ckpt_input_t *in, int rc);
+int wksp_private_checkpt_input_changed(const checkpt_input_t *in, int rc);
 
 /* Reads exactly sz bytes from fd (retrying EINTR / short reads).  Returns
  * the bytes read (< sz only at end of file) or -1 with errno. */
-long wksp_private_ckpt_read_full(int fd, void *buf, size_t sz);
+long wksp_private_checkpt_read_full(int fd, void *buf, size_t sz);
 /* The same with pread(2) at file offset off (the fd's offset is unchanged). */
-long wksp_private_ckpt_read_full_at(int fd, void *buf, size_t sz, uint64_t off);
+long wksp_private_checkpt_read_full_at(int fd, void *buf, size_t sz, uint64_t off);
 
 /* ---- preview (preview.c) ------------------------------------------------- */
-#define CKPT_PREVIEW_MAX 165
-int wksp_private_ckpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out,
+#define CHECKPT_PREVIEW_MAX 165
+int wksp_private_checkpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out,
                                  const char *what);
-int wksp_private_ckpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out,
+int wksp_private_checkpt_preview_any(const uint8_t *p, size_t sz, wksp_preview_t *out,
                                   const char *what);
-/* The first n (<= CKPT_PREVIEW_MAX; fewer only if that is all there is)
+/* The first n (<= CHECKPT_PREVIEW_MAX; fewer only if that is all there is)
  * bytes p of a checkpoint: *pv as preview, and *max_sz the most bytes a
- * checkpoint with that header can have (the ckpt_*_max_sz below).  CORRUPT
+ * checkpoint with that header can have (the checkpt_*_max_sz below).  CORRUPT
  * naming `what`: "not a wksp checkpoint: bad magic 0x... (expected 0x...)",
  * or the header field that is wrong. */
-int wksp_private_ckpt_head(const uint8_t *p, size_t n, const char *what, wksp_preview_t *pv,
+int wksp_private_checkpt_head(const uint8_t *p, size_t n, const char *what, wksp_preview_t *pv,
                            uint64_t *max_sz);
 
 /* ---- limits ------------------------------------------------------------------
  * Beyond docs/FORMAT.md, a checkpoint of source geometry (part_max, data_max)
  * holds at most part_max allocations (each needs a partition record of
- * the source) and at most ckpt_frames_max(part_max) cgroup frames in all
+ * the source) and at most checkpt_frames_max(part_max) cgroup frames in all
  * and as many volumes (the reference writes one volume of at most 1024
  * frames; a writer that splits volumes needs no more than a frame per
  * allocation).  Readers enforce them (CORRUPT), and with them its size has
@@ -97,47 +97,47 @@ int wksp_private_ckpt_head(const uint8_t *p, size_t n, const char *what, wksp_pr
  * command, data_max bytes of allocations, appendices and footer, with
  * LZ4's worst-case expansion of each chunk (LZ4_COMPRESSBOUND) for v3.
  * (Saturated at UINT64_MAX.) */
-static inline uint64_t ckpt_frames_max(uint64_t part_max) {
-  return part_max > CKPT_CGROUP_MAX ? part_max : CKPT_CGROUP_MAX;
+static inline uint64_t checkpt_frames_max(uint64_t part_max) {
+  return part_max > CHECKPT_CGROUP_MAX ? part_max : CHECKPT_CGROUP_MAX;
 }
-uint64_t wksp_private_ckpt_v2_max_sz(uint64_t part_max, uint64_t data_max, int frame_style);
-uint64_t wksp_private_ckpt_v1_max_sz(uint64_t part_max, uint64_t data_max);
+uint64_t wksp_private_checkpt_v2_max_sz(uint64_t part_max, uint64_t data_max, int frame_style);
+uint64_t wksp_private_checkpt_v1_max_sz(uint64_t part_max, uint64_t data_max);
 
 /* The seal (digest.c, docs/FORMAT.md 12): the info's app id holds the mark and
  * the build info's first and last lines the digest.  A place within
- * CKPT_SEAL_NEAR bits of its sealed form shows a seal. */
-#define CKPT_SEAL_MARK 0x4c41455350534b57ull /* "WKSPSEAL" on disk */
-#define CKPT_SEAL_NEAR 8
+ * CHECKPT_SEAL_NEAR bits of its sealed form shows a seal. */
+#define CHECKPT_SEAL_MARK 0x4c41455350534b57ull /* "WKSPSEAL" on disk */
+#define CHECKPT_SEAL_NEAR 8
 typedef struct {
   int state;       /* WKSP_SEAL_NONE (no sign of a seal), _OK (intact: the content must
                       still match digest), _BROKEN (signs of a seal that does not hold) */
   uint64_t digest; /* _OK: the recorded digest */
   char why[128];   /* _BROKEN: what is wrong with it */
-} ckpt_seal_t;
+} checkpt_seal_t;
 
 /* ---- scan (scan.c): the whole structure of a random-access checkpoint ----------- */
 typedef struct {
   wksp_checkpt_info_t info; /* the public description */
-  ckpt_hdr_t hdr;           /* v2 */
-  ckpt_ftr_t ftr;           /* v2 */
+  checkpt_hdr_t hdr;           /* v2 */
+  checkpt_ftr_t ftr;           /* v2 */
   uint64_t *cg_next;        /* v2: where each cgroup frame must end */
   uint64_t *cg_first;       /* index into file_parts of each cgroup's first allocation */
   wksp_part_t *file_parts;  /* allocations in file order (cgroup by cgroup) */
   uint64_t *v1_data_off;    /* v1: file offset of each allocation's bytes (file order) */
-  ckpt_seal_t seal;         /* what the info says of a seal (digest.c) */
-} ckpt_scan_t;
+  checkpt_seal_t seal;         /* what the info says of a seal (digest.c) */
+} checkpt_scan_t;
 
 /* Validates the whole structure of a random-access input (v1 or v2) without
  * decoding allocation contents.  CORRUPT / NOMEM (FAIL on a read error)
  * with the scan freed. */
-int wksp_private_ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in);
-void wksp_private_ckpt_scan_fini(ckpt_scan_t *s);
+int wksp_private_checkpt_scan(checkpt_scan_t *s, const checkpt_input_t *in);
+void wksp_private_checkpt_scan_fini(checkpt_scan_t *s);
 /* Helpers for the v1 and v2 scanners: copy the nine info strings (str[k] of
  * len[k] bytes, no NUL needed) into owned memory; sort the allocations into
  * info.parts and check they do not overlap (CORRUPT). */
-int wksp_private_ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT],
-                                   const uint64_t len[CKPT_S_CNT]);
-int wksp_private_ckpt_scan_sort(ckpt_scan_t *s, const char *what);
+int wksp_private_checkpt_scan_strings(checkpt_scan_t *s, const char *const str[CHECKPT_S_CNT],
+                                   const uint64_t len[CHECKPT_S_CNT]);
+int wksp_private_checkpt_scan_sort(checkpt_scan_t *s, const char *what);
 
 /* ---- data phase (restore.c) ------------------------------------------------
  * Decodes every allocation of a scanned, random-access checkpoint over `threads`
@@ -146,55 +146,55 @@ int wksp_private_ckpt_scan_sort(ckpt_scan_t *s, const char *what);
  * and the frame must end where the next starts.  CORRUPT naming the frame.
  * dest NULL (v2 only): decode everything into scratch memory and discard it
  * (verification). */
-typedef void *(*ckpt_dest_fn_t)(void *ctx, const wksp_part_t *p);
-typedef int (*ckpt_done_fn_t)(void *ctx, const wksp_part_t *p, const void *bytes);
-int wksp_private_ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
-                               ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx);
+typedef void *(*checkpt_dest_fn_t)(void *ctx, const wksp_part_t *p);
+typedef int (*checkpt_done_fn_t)(void *ctx, const wksp_part_t *p, const void *bytes);
+int wksp_private_checkpt_data_run(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
+                               checkpt_dest_fn_t dest, checkpt_done_fn_t done, void *ctx);
 /* The same without a destination: every allocation's bytes are handed to
  * piece(ctx, p, at, bytes, n) in pieces of at most 64 KiB, in order within
  * an allocation (bytes [at, at + n) of p), each allocation on one thread;
  * pieces are only valid during the call.  A non-zero return stops the
  * run with that code. */
-typedef int (*ckpt_piece_fn_t)(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *bytes,
+typedef int (*checkpt_piece_fn_t)(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *bytes,
                                uint64_t n);
-int wksp_private_ckpt_data_pieces(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
-                                  ckpt_piece_fn_t piece, void *ctx);
+int wksp_private_checkpt_data_pieces(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
+                                  checkpt_piece_fn_t piece, void *ctx);
 
 /* ---- content digest of sealed checkpoints (digest.c) ----------------------
  * The digest is the sum of digest_record(p) for every allocation and of
  * digest_piece(gaddr, bytes, n) for its bytes in pieces of
- * CKPT_DIGEST_PIECE counted from its start (gaddr: the piece's address). */
-#define CKPT_DIGEST_PIECE 65536
-uint64_t wksp_private_ckpt_digest_piece(uint64_t gaddr, const uint8_t *b, uint64_t n);
-uint64_t wksp_private_ckpt_digest_record(const wksp_part_t *p);
-uint64_t wksp_private_ckpt_digest_records(const wksp_part_t *parts, uint64_t cnt); /* their sum */
+ * CHECKPT_DIGEST_PIECE counted from its start (gaddr: the piece's address). */
+#define CHECKPT_DIGEST_PIECE 65536
+uint64_t wksp_private_checkpt_digest_piece(uint64_t gaddr, const uint8_t *b, uint64_t n);
+uint64_t wksp_private_checkpt_digest_record(const wksp_part_t *p);
+uint64_t wksp_private_checkpt_digest_records(const wksp_part_t *parts, uint64_t cnt); /* their sum */
 /* The build-info line carrying d (written into out, its length returned:
  * digest_line_sz(); the 16 hex digits start at digest_hex_at()). */
-size_t wksp_private_ckpt_digest_line(char *out, size_t cap, uint64_t d);
-size_t wksp_private_ckpt_digest_hex_at(void);
-size_t wksp_private_ckpt_digest_line_sz(void);
+size_t wksp_private_checkpt_digest_line(char *out, size_t cap, uint64_t d);
+size_t wksp_private_checkpt_digest_hex_at(void);
+size_t wksp_private_checkpt_digest_line_sz(void);
 /* 1 and *d if binfo (len bytes, no NUL needed) ends with a digest line. */
-int wksp_private_ckpt_digest_parse(const char *binfo, size_t len, uint64_t *d);
+int wksp_private_checkpt_digest_parse(const char *binfo, size_t len, uint64_t *d);
 /* The digest of w's bytes at parts[0..cnt) (a restore's result). */
-int wksp_private_ckpt_digest_of(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
+int wksp_private_checkpt_digest_of(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
                                 uint32_t threads, uint64_t *d);
 
-void wksp_private_ckpt_seal_read(ckpt_seal_t *s, uint64_t app_id, const char *binfo, size_t len);
+void wksp_private_checkpt_seal_read(checkpt_seal_t *s, uint64_t app_id, const char *binfo, size_t len);
 /* CORRUPT for a broken seal; UNSUP for no seal when `require`; else SUCCESS.
  * Messages start with `what`. */
-int wksp_private_ckpt_seal_gate(const ckpt_seal_t *s, int require, const char *what);
+int wksp_private_checkpt_seal_gate(const checkpt_seal_t *s, int require, const char *what);
 /* Decodes every allocation of a scanned, random-access checkpoint (a data check)
  * and, when it is sealed, checks its content digest: CORRUPT for a broken
  * seal or a mismatch.  *seal (if not NULL): WKSP_SEAL_NONE, _OK or
  * _BROKEN. */
-int wksp_private_ckpt_check_data(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
+int wksp_private_checkpt_check_data(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
                                  int *seal);
 /* CORRUPT: the allocations do not match the recorded digest. */
-int wksp_private_ckpt_seal_mismatch(const char *what, uint64_t want, uint64_t got);
+int wksp_private_checkpt_seal_mismatch(const char *what, uint64_t want, uint64_t got);
 
 /* ---- diff (diff.c) --------------------------------------------------------
  * Lock held: wksp_checkpt_diff of a random-access input (verify of wksp_checkpt). */
-int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t threads,
+int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint32_t threads,
                                   wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out);
 
 /* ---- the workspace lock (lock.c) -------------------------------------------
@@ -203,22 +203,22 @@ int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t th
  * writer may be the lock's holder: when it is, blocked on the full pipe,
  * the wait cannot end and the call gives up with DEADLK.  Errors as
  * wksp_private_lock, wrapped with "<verb> <label>: lock". */
-int wksp_private_ckpt_lock(wksp_t *w, wksp_lock_wait_fn_t fn, void *ctx, int feed_fd,
+int wksp_private_checkpt_lock(wksp_t *w, wksp_lock_wait_fn_t fn, void *ctx, int feed_fd,
                            const char *verb, const char *label);
 
 /* ---- restore (restore.c, stream.c) ---------------------------------------- */
 
 /* Random-access path: validate, lock, check the fit, decode, replace (restore.c). */
-int wksp_private_ckpt_restore_random(wksp_t *w, const ckpt_input_t *in,
+int wksp_private_checkpt_restore_random(wksp_t *w, const checkpt_input_t *in,
                                      const wksp_restore_opts_t *o);
 /* Stream path (stream.c); may spool in and go to the random-access path. */
-int wksp_private_ckpt_restore_stream(wksp_t *w, ckpt_input_t *in, const wksp_restore_opts_t *o);
+int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const wksp_restore_opts_t *o);
 /* FULL with advice when a range of parts[0..cnt) (ascending) lies outside
  * w's data region. */
-int wksp_private_ckpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
+int wksp_private_checkpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
                                 const char *what);
 /* Appends "(target reset to empty)" to the current message; returns rc. */
-int wksp_private_ckpt_after_reset(int rc);
+int wksp_private_checkpt_after_reset(int rc);
 
 /* ---- thread pool (pool.c) ------------------------------------------------
  * Runs task(ctx, i) for i in [0, cnt) on `threads` threads (the caller is
@@ -226,14 +226,14 @@ int wksp_private_ckpt_after_reset(int rc);
  * task's code and message win; tasks not yet started are then skipped.
  * Returns SUCCESS or that code, with its message recorded on the calling
  * thread. */
-typedef int (*ckpt_task_fn_t)(void *ctx, uint64_t i);
-int wksp_private_ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t task, void *ctx);
+typedef int (*checkpt_task_fn_t)(void *ctx, uint64_t i);
+int wksp_private_checkpt_pool_run(uint32_t threads, uint64_t cnt, checkpt_task_fn_t task, void *ctx);
 /* The same with the running thread's slot: a number in [0, min(threads,
  * cnt, WKSP_CHECKPT_THREADS_MAX)), distinct between the threads of the run,
  * so that a task can keep per-thread state (buffers reused from task to
  * task) in an array indexed by it. */
-typedef int (*ckpt_slot_task_fn_t)(void *ctx, uint64_t i, uint32_t slot);
-int wksp_private_ckpt_pool_run_slots(uint32_t threads, uint64_t cnt, ckpt_slot_task_fn_t task,
+typedef int (*checkpt_slot_task_fn_t)(void *ctx, uint64_t i, uint32_t slot);
+int wksp_private_checkpt_pool_run_slots(uint32_t threads, uint64_t cnt, checkpt_slot_task_fn_t task,
                                      void *ctx);
 
 /* ---- publish (publish.c) ---------------------------------------------- */
@@ -245,54 +245,54 @@ typedef struct {
   uint32_t mode;
   int overwrite;
   int stream;     /* the path is a FIFO or character device: fd writes to it, nothing to commit */
-} ckpt_pub_t;
+} checkpt_pub_t;
 
 /* Creates the temporary file for `path` (o->mode, o->overwrite), or opens
  * the stream at path (then p->stream).  EXIST (unless overwrite), INVAL
  * (what is at path is never replaced; verify to a stream), FAIL. */
-int wksp_private_ckpt_pub_open(ckpt_pub_t *p, const char *path, const wksp_checkpt_opts_t *o);
+int wksp_private_checkpt_pub_open(checkpt_pub_t *p, const char *path, const wksp_checkpt_opts_t *o);
 /* fchmod, fsync, link into place, fsync the directory, close. */
-int wksp_private_ckpt_pub_commit(ckpt_pub_t *p);
+int wksp_private_checkpt_pub_commit(checkpt_pub_t *p);
 /* Discards everything (idempotent; also after commit). */
-void wksp_private_ckpt_pub_abort(ckpt_pub_t *p);
+void wksp_private_checkpt_pub_abort(checkpt_pub_t *p);
 
 /* ---- v1 (v1.c) ----------------------------------------------------------- */
-int wksp_private_ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in);
+int wksp_private_checkpt_v1_scan(checkpt_scan_t *s, const checkpt_input_t *in);
 
 /* ---- test hooks ---------------------------------------------------------- */
 /* When set, called by checkpoint workers before each cgroup; a non-zero
  * return makes that cgroup fail with FAIL (injected failure tests). */
-extern int (*wksp_private_ckpt_test_fail_hook)(uint64_t cgroup);
+extern int (*wksp_private_checkpt_test_fail_hook)(uint64_t cgroup);
 /* Output bytes each checkpoint worker but one may hold while its frame waits
  * for its turn (64 MiB; tests lower it to exercise the waiting path). */
-extern uint64_t wksp_private_ckpt_par_buf_max;
+extern uint64_t wksp_private_checkpt_par_buf_max;
 /* Parallel (v3) checkpoint splitting (checkpt.c): a running segment is
  * split only when at least split_min input bytes remain (4 MiB); the second
  * half re-compresses warm_sz bytes before it (256 KiB).  Tests lower them,
  * and read test_splits: [0] splits made, [1] splits undone (the warm-up did
  * not reproduce the history), counted since the process started (atomic:
  * checkpoints of other workspaces may run at the same time). */
-extern uint64_t wksp_private_ckpt_split_min;
-extern uint64_t wksp_private_ckpt_warm_sz;
-extern _Atomic uint64_t wksp_private_ckpt_test_splits[2];
+extern uint64_t wksp_private_checkpt_split_min;
+extern uint64_t wksp_private_checkpt_warm_sz;
+extern _Atomic uint64_t wksp_private_checkpt_test_splits[2];
 /* Set by every parallel (v3) checkpoint: the most bytes of output blocks it
  * held at once (tests check the memory bound against it). */
-extern _Atomic uint64_t wksp_private_ckpt_test_out_peak;
+extern _Atomic uint64_t wksp_private_checkpt_test_out_peak;
 /* Largest cgroup frame the pipelined pipe restore buffers whole (64 MiB;
  * larger ones are decoded as they are read; tests lower it). */
-extern uint64_t wksp_private_ckpt_pipe_frame_max;
+extern uint64_t wksp_private_checkpt_pipe_frame_max;
 /* When set, called by the checkpoint's output thread before each write of
  * sz bytes of LZ4 cgroup frames at checkpoint offset pos; a non-zero return
  * is taken as that write's errno (injected output failure tests). */
-extern int (*wksp_private_ckpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
+extern int (*wksp_private_checkpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
 /* When set, called by a checkpoint with verify after writing, before the
  * file is read back (tests change the workspace there). */
-extern void (*wksp_private_ckpt_test_verify_hook)(wksp_t *w);
+extern void (*wksp_private_checkpt_test_verify_hook)(wksp_t *w);
 /* Non-zero: publish as on a filesystem without O_TMPFILE (named temp). */
-extern int wksp_private_ckpt_test_no_tmpfile;
+extern int wksp_private_checkpt_test_no_tmpfile;
 /* When set, called by an overwriting commit once the file has its
  * temporary name, before the target is checked again and replaced (tests
  * kill the process there, or change the target). */
-extern void (*wksp_private_ckpt_test_rename_hook)(const char *path, const char *tmp_name);
+extern void (*wksp_private_checkpt_test_rename_hook)(const char *path, const char *tmp_name);
 
 #endif
