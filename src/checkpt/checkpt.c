@@ -16,6 +16,7 @@
 #include "checkpt_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
+#include "util/io.h"
 #include "wksp/frame.h"
 #include "wksp/wksp_private.h"
 
@@ -344,8 +345,7 @@ typedef struct {
   uint64_t reported;      /* last done_sz given to the progress callback (caller only) */
   int can_split;          /* the frame writer can hand LZ4 history over */
   int failed;             /* a worker or the output thread failed: everyone stops */
-  int out_rc, out_errno;  /* the output thread's failure */
-  char out_msg[1024];
+  wksp_err_kept_t out_err; /* the output thread's failure */
 } par_t;
 
 typedef struct {
@@ -685,7 +685,7 @@ static int par_worker(void *ctx, uint64_t unused) {
 static int out_write(par_t *p, struct iovec *iov, int cnt, uint64_t at, uint64_t sz) {
   int e = 0;
   if (wksp_private_checkpt_test_write_fail_hook) e = wksp_private_checkpt_test_write_fail_hook(at, sz);
-  if (!e) e = wksp_private_frame_writev_all(p->fd, iov, cnt);
+  if (!e) e = wksp_private_writev_all(p->fd, iov, cnt);
   return e;
 }
 
@@ -745,11 +745,9 @@ static void *out_main(void *arg) {
     pthread_mutex_lock(&p->lock);
     for (int i = 0; i < cnt; i++) blk_free_locked(p, batch[i]);
     if (e) {
-      p->out_rc = WKSP_ERR_FAIL;
-      p->out_errno = e;
-      snprintf(p->out_msg, sizeof p->out_msg,
-               "write of %llu bytes of cgroup frames at offset %llu failed: %s",
-               (unsigned long long)n, (unsigned long long)(p->pos0 + pos - n), strerror(e));
+      wksp_err_keep(&p->out_err,
+                    wksp_err(WKSP_ERR_FAIL, e, "write of %llu bytes of cgroup frames at offset %llu failed",
+                             (unsigned long long)n, (unsigned long long)(p->pos0 + pos - n)));
       par_fail_locked(p);
       break;
     }
@@ -810,7 +808,7 @@ static int write_cgroups_par(int fd, plan_t *pl, uint64_t pos0, const wksp_check
   rc = wksp_private_checkpt_pool_run(threads, threads, par_worker, &p);
   pthread_join(out, NULL);
   atomic_store_explicit(&wksp_private_checkpt_test_out_peak, p.peak * OUT_BLK_SZ, memory_order_relaxed);
-  if (!rc && p.out_rc) rc = wksp_err_again(p.out_rc, p.out_errno, "%s", p.out_msg);
+  if (!rc) rc = wksp_err_kept(&p.out_err);
   if (rc) goto done;
   uint64_t at = pos0;
   for (uint64_t g = 0; g < pl->C; g++) {
@@ -977,7 +975,7 @@ static int verify_written(wksp_t *w, int fd, const char *label, const wksp_check
   int e = 0;
   for (int k = 0; k < 2 && !e; k++) {
     struct iovec hex = {line + wksp_private_checkpt_digest_hex_at(), 16}; /* consumed by the write */
-    e = lseek(fd, (off_t)seal_off[k], SEEK_SET) < 0 ? errno : wksp_private_frame_writev_all(fd, &hex, 1);
+    e = lseek(fd, (off_t)seal_off[k], SEEK_SET) < 0 ? errno : wksp_private_writev_all(fd, &hex, 1);
   }
   return e ? wksp_err(WKSP_ERR_FAIL, e, "checkpt %s: writing the content digest", label)
            : WKSP_SUCCESS;

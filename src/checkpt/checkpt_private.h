@@ -66,12 +66,6 @@ void wksp_private_checkpt_input_sequential(const checkpt_input_t *in);
  * to end early, a short read). */
 int wksp_private_checkpt_input_changed(const checkpt_input_t *in, int rc);
 
-/* Reads exactly sz bytes from fd (retrying EINTR / short reads).  Returns
- * the bytes read (< sz only at end of file) or -1 with errno. */
-long wksp_private_checkpt_read_full(int fd, void *buf, size_t sz);
-/* The same with pread(2) at file offset off (the fd's offset is unchanged). */
-long wksp_private_checkpt_read_full_at(int fd, void *buf, size_t sz, uint64_t off);
-
 /* ---- preview (preview.c) ------------------------------------------------- */
 #define CHECKPT_PREVIEW_MAX 165
 int wksp_private_checkpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out,

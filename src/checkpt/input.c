@@ -16,41 +16,7 @@
 #include "checkpt_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
-
-long wksp_private_checkpt_read_full(int fd, void *buf, size_t sz) {
-  size_t got = 0;
-  while (got < sz) {
-    ssize_t n = read(fd, (uint8_t *)buf + got, sz - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
-    if (!n) break;
-    got += (size_t)n;
-  }
-  return (long)got;
-}
-
-long wksp_private_checkpt_read_full_at(int fd, void *buf, size_t sz, uint64_t off) {
-  size_t got = 0;
-  while (got < sz) {
-    ssize_t n = pread(fd, (uint8_t *)buf + got, sz - got, (off_t)(off + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
-    if (!n) break;
-    got += (size_t)n;
-  }
-  return (long)got;
-}
-
-static int write_full(int fd, const void *buf, size_t sz) {
-  size_t done = 0;
-  while (done < sz) {
-    ssize_t n = write(fd, (const uint8_t *)buf + done, sz - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
-    done += (size_t)n;
-  }
-  return 0;
-}
+#include "util/io.h"
 
 /* ---- reading a random-access input ------------------------------------------------ */
 
@@ -77,7 +43,7 @@ int wksp_private_checkpt_input_read(const checkpt_input_t *in, void *buf, uint64
     memcpy(buf, in->mem + off, n);
     return WKSP_SUCCESS;
   }
-  long got = wksp_private_checkpt_read_full_at(in->rfd, buf, n, in->base + off);
+  long got = wksp_private_pread_full(in->rfd, buf, n, in->base + off);
   if (got < 0)
     return wksp_err(WKSP_ERR_FAIL, errno, "%s: read of %llu bytes at offset %llu", in->label,
                     (unsigned long long)n, (unsigned long long)off);
@@ -163,7 +129,7 @@ static int spool_rest(checkpt_input_t *in, room_t *rm, int v1) {
       break;
     }
     rc = room_for(rm, (uint64_t)n, in->label);
-    if (!rc && write_full(rm->fd, buf, (size_t)n))
+    if (!rc && wksp_private_write_full(rm->fd, buf, (size_t)n))
       rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: spool write to %s", in->label, tmp_dir());
     rm->total += rc ? 0 : (uint64_t)n;
     if (!rc && (size_t)n == cap && cap < BUF_MAX) { /* contents written out: no copy */
@@ -182,7 +148,7 @@ int wksp_private_checkpt_input_spool(checkpt_input_t *in, const uint8_t *pre, si
   uint8_t head[CHECKPT_PREVIEW_MAX];
   size_t n = pre_sz < sizeof head ? pre_sz : sizeof head;
   if (n) memcpy(head, pre, n); /* (pre may be NULL) */
-  long got = wksp_private_checkpt_read_full(in->fd, head + n, sizeof head - n);
+  long got = wksp_private_read_full(in->fd, head + n, sizeof head - n);
   if (got < 0) return wksp_err(WKSP_ERR_FAIL, errno, "%s: read", in->label);
   n += (size_t)got;
   wksp_preview_t pv;
@@ -194,7 +160,7 @@ int wksp_private_checkpt_input_spool(checkpt_input_t *in, const uint8_t *pre, si
   room_look(&rm);
   rm.bounded = rm.limit >= rm.max_sz;
   rc = room_for(&rm, n, in->label);
-  if (!rc && write_full(rm.fd, head, n))
+  if (!rc && wksp_private_write_full(rm.fd, head, n))
     rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: spool write to %s", in->label, tmp_dir());
   rm.total = n;
   if (!rc && n == sizeof head) rc = spool_rest(in, &rm, pv.style == 1);

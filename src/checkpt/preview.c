@@ -6,6 +6,7 @@
 
 #include "checkpt_private.h"
 #include "util/err.h"
+#include "util/io.h"
 #include "wksp/frame.h"
 
 int wksp_private_checkpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out,
@@ -143,7 +144,7 @@ int wksp_preview_mem(const void *buf, size_t sz, wksp_preview_t *out) {
 
 static int preview_fd(int fd, wksp_preview_t *out, const char *what) {
   uint8_t buf[CHECKPT_PREVIEW_MAX];
-  long n = wksp_private_checkpt_read_full(fd, buf, sizeof buf);
+  long n = wksp_private_read_full(fd, buf, sizeof buf);
   if (n < 0) return wksp_err(WKSP_ERR_FAIL, errno, "%s: read", what);
   if (n < 12)
     return wksp_err(WKSP_ERR_FAIL, 0, "%s: only %ld bytes, a checkpoint has at least 12", what, n);

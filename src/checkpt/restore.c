@@ -87,8 +87,7 @@ static void data_job_fini(data_job_t *j) {
 /* A frame-layer failure means bad bytes (a frame running past the end of
  * the file is truncation): CORRUPT; a read error (an errno) stays FAIL. */
 static int data_fail(const data_job_t *j, int rc, uint64_t off) {
-  if (rc == WKSP_ERR_FAIL && !wksp_errno()) rc = WKSP_ERR_CORRUPT;
-  return wksp_err_wrap(rc, "%s: cgroup frame at %llu", j->in->label, (unsigned long long)off);
+  return wksp_err_wrap(wksp_err_short_is_corrupt(rc), "%s: cgroup frame at %llu", j->in->label, (unsigned long long)off);
 }
 
 /* The slot's scratch buffer for decoding without a destination. */
@@ -359,9 +358,7 @@ static int restore_locked(wksp_t *w, const checkpt_input_t *in, const checkpt_sc
   if (!rc) rc = wksp_private_replace(w, parts, cnt, o->seed);
   if (rc) {
     wksp_private_reset(w, o->seed); /* already empty unless replace half-failed */
-    /* (FAIL with an errno is a read error; without, bad bytes) */
-    return wksp_private_checkpt_after_reset(rc == WKSP_ERR_FAIL && !wksp_errno() ? WKSP_ERR_CORRUPT
-                                                                              : rc);
+    return wksp_private_checkpt_after_reset(wksp_err_short_is_corrupt(rc));
   }
   if (o->progress) o->progress(s->info.alloc_sz, s->info.alloc_sz, o->progress_ctx);
   return WKSP_SUCCESS;

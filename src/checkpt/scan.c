@@ -93,8 +93,7 @@ typedef struct {
  * out of bytes inside a file is truncation): CORRUPT; but a read error
  * (FAIL with an errno) stays FAIL. */
 static int rd_fail(const v2_t *v, int rc, const char *where) {
-  if (rc == WKSP_ERR_FAIL && !wksp_errno()) rc = WKSP_ERR_CORRUPT;
-  return wksp_err_wrap(rc, "%s: %s", v->what, where);
+  return wksp_err_wrap(wksp_err_short_is_corrupt(rc), "%s: %s", v->what, where);
 }
 
 static int rd_cmd(wksp_frame_reader_t *r, checkpt_cmd_t *c) {

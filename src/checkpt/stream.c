@@ -23,6 +23,7 @@
 #include "checkpt_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
+#include "util/io.h"
 #include "wksp/frame.h"
 #include "wksp/wksp_private.h"
 
@@ -49,7 +50,7 @@ typedef struct {
 #define STREAM_BASE CHECKPT_HDR_SZ /* the sequential reader starts after the header */
 
 static int st_fail(stream_t *st, int rc, const char *where) {
-  if (rc == WKSP_ERR_FAIL && wksp_errno() == 0) {
+  if (wksp_err_short_is_corrupt(rc) != rc) {
     rc = WKSP_ERR_CORRUPT; /* truncated */
     st->short_read = 1;
   }
@@ -348,8 +349,8 @@ struct pipe_state {
   pthread_cond_t cv;
   pipe_job_t q[PIPE_QUEUE_MAX];
   uint64_t q_head, q_cnt, q_max;
-  int stop, err, err_errno;
-  char msg[1024];
+  int stop;
+  wksp_err_kept_t err; /* the first failure of a worker or the reader */
   /* Buffers of decoded frames, reused as windows (fresh memory would cost
    * a page fault per 4 KiB of every frame). */
   uint8_t *spare[PIPE_QUEUE_MAX];
@@ -411,11 +412,7 @@ static int pipe_probe(struct pipe_state *ps, uint64_t off, pipe_fn_t fn, void *a
 
 static void pipe_err(struct pipe_state *ps, int rc) {
   pthread_mutex_lock(&ps->lock);
-  if (!ps->err) {
-    ps->err = rc;
-    ps->err_errno = wksp_errno();
-    snprintf(ps->msg, sizeof ps->msg, "%s", wksp_errmsg());
-  }
+  wksp_err_keep(&ps->err, rc);
   pthread_mutex_unlock(&ps->lock);
 }
 
@@ -438,7 +435,7 @@ static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp
 /* Decodes a job's frame into the target (unless something already failed). */
 static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
   pthread_mutex_lock(&ps->lock);
-  int skip = ps->err != 0;
+  int skip = ps->err.rc != 0;
   pthread_mutex_unlock(&ps->lock);
   wksp_frame_reader_t *r = NULL;
   uint64_t end = 0;
@@ -448,7 +445,7 @@ static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
     rc = wksp_err(WKSP_ERR_CORRUPT, 0, "frame ends at %llu, expected %llu",
                   (unsigned long long)(j->off + end), (unsigned long long)(j->off + j->len));
   if (rc) {
-    if (rc == WKSP_ERR_FAIL) rc = WKSP_ERR_CORRUPT; /* the frame's bytes are all there */
+    rc = wksp_err_short_is_corrupt(rc); /* the frame's bytes are all there */
     wksp_err_wrap(rc, "%s: cgroup frame at %llu", ps->what, (unsigned long long)j->off);
     pipe_err(ps, rc);
   }
@@ -666,7 +663,7 @@ static int pipe_frames(struct pipe_state *ps) {
   int rc = pipe_probe(ps, off, pipe_info, &off);
   while (!rc) {
     pthread_mutex_lock(&ps->lock);
-    int failed = ps->err;
+    int failed = ps->err.rc;
     pthread_mutex_unlock(&ps->lock);
     if (failed) break;
     pipe_frame_t f = {.prev_app = &prev_app};
@@ -729,7 +726,7 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   pthread_cond_broadcast(&ps->cv);
   pthread_mutex_unlock(&ps->lock);
   for (uint32_t t = 0; t < started; t++) pthread_join(th[t], NULL);
-  if (!rc && ps->err) rc = wksp_err_again(ps->err, ps->err_errno, "%s", ps->msg);
+  if (!rc) rc = wksp_err_kept(&ps->err);
   if (!rc) rc = st_finish(st);
   pthread_cond_destroy(&ps->cv);
   pthread_mutex_destroy(&ps->lock);
@@ -744,7 +741,7 @@ int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const wk
    * effort: not a pipe, or above the system's limit, changes nothing). */
   fcntl(in->fd, F_SETPIPE_SZ, 1 << 20);
   uint8_t hdr[CHECKPT_HDR_SZ];
-  long n = wksp_private_checkpt_read_full(in->fd, hdr, sizeof hdr);
+  long n = wksp_private_read_full(in->fd, hdr, sizeof hdr);
   if (n < 0) return wksp_err(WKSP_ERR_FAIL, errno, "restore %s: read", in->label);
   checkpt_hdr_t h;
   if ((size_t)n == sizeof hdr) wksp_private_checkpt_hdr_decode(&h, hdr);

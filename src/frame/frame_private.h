@@ -27,13 +27,6 @@ static inline const char *frame_style_name(int style) {
   return style == WKSP_FRAME_LZ4 ? "LZ4" : "RAW";
 }
 
-/* Writes every byte of iov[0..cnt) (cnt <= IOV_MAX) to fd, continuing short
- * writes and retrying EINTR; modifies iov.  Returns 0, or the errno of the
- * writev that failed.  The one complete-write loop of the library: the frame
- * writer's fd mode, the parallel checkpoint's ordered output and the seal of a
- * verified checkpoint use it. */
-int wksp_private_frame_writev_all(int fd, struct iovec *iov, int cnt);
-
 /* Regions mode (the parallel checkpoint's output): the writer produces its
  * bytes straight into memory regions supplied one after the other by fn, so
  * that they can be written out elsewhere (another thread) without a copy.

@@ -22,12 +22,12 @@
 
 #include "frame/frame_private.h"
 #include "util/err.h"
+#include "util/io.h"
 
 enum {
   GATHER_SZ = 256 * 1024,   /* gather buffer; holds several compressed chunks */
   GATHER_COPY_MAX = 16384,  /* RAW data up to this size is copied, larger is referenced */
   IOV_CAP = 1024,           /* = IOV_MAX on Linux: one writev per delivery */
-  FAIL_MSG_MAX = 512
 };
 
 enum { OUT_SINK, OUT_FD, OUT_MEM, OUT_REGIONS };
@@ -48,9 +48,7 @@ struct wksp_frame_writer {
   uint64_t off;                 /* bytes accepted (delivered + pending) */
   uint64_t delivered;           /* bytes handed to the output */
 
-  int fail;                     /* sticky failure code; 0 while healthy */
-  int fail_errno;               /* and the errno behind it */
-  char fail_msg[FAIL_MSG_MAX];
+  wksp_err_kept_t fail;         /* sticky failure (rc 0 while healthy) */
 
   uint8_t *gather;              /* GATHER_SZ bytes */
   size_t gather_used;
@@ -71,20 +69,18 @@ struct wksp_frame_writer {
 
 /* Makes the writer failed with the error just recorded (the code rc). */
 static int writer_set_failed(wksp_frame_writer_t *w, int rc) {
-  w->fail = rc;
-  w->fail_errno = wksp_errno();
-  snprintf(w->fail_msg, sizeof w->fail_msg, "%s", wksp_errmsg());
-  return rc;
+  return wksp_err_keep(&w->fail, rc);
 }
 
 static int writer_refuse_failed(const wksp_frame_writer_t *w, const char *fn) {
-  return wksp_err_again(w->fail, w->fail_errno, "%s: writer failed earlier: %s", fn, w->fail_msg);
+  return wksp_err_again(w->fail.rc, w->fail.err_errno, "%s: writer failed earlier: %s", fn,
+                        w->fail.msg);
 }
 
 /* Common entry checks of the buffer calls and close. */
 static int writer_check_in_frame(const wksp_frame_writer_t *w, const char *fn) {
   if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL writer", fn);
-  if (w->fail) return writer_refuse_failed(w, fn);
+  if (w->fail.rc) return writer_refuse_failed(w, fn);
   if (!w->style)
     return wksp_err(WKSP_ERR_INVAL, 0, "%s: no frame is open (writer at offset %lu)", fn,
                     (unsigned long)w->off);
@@ -93,28 +89,8 @@ static int writer_check_in_frame(const wksp_frame_writer_t *w, const char *fn) {
 
 /* ---- output ------------------------------------------------------------- */
 
-int wksp_private_frame_writev_all(int fd, struct iovec *iov, int cnt) {
-  while (cnt > 0) {
-    ssize_t n = writev(fd, iov, cnt);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    while (cnt > 0 && (size_t)n >= iov->iov_len) {
-      n -= (ssize_t)iov->iov_len;
-      iov++;
-      cnt--;
-    }
-    if (cnt > 0) {
-      iov->iov_base = (uint8_t *)iov->iov_base + n;
-      iov->iov_len -= (size_t)n;
-    }
-  }
-  return 0;
-}
-
 static int writev_all(wksp_frame_writer_t *w, struct iovec *iov, int cnt) {
-  int e = wksp_private_frame_writev_all(w->fd, iov, cnt);
+  int e = wksp_private_writev_all(w->fd, iov, cnt);
   if (e)
     return wksp_err(WKSP_ERR_FAIL, e, "frame writer: write to fd %d of the bytes from offset %lu failed", w->fd,
                     (unsigned long)w->delivered);
@@ -493,7 +469,7 @@ int wksp_private_frame_writer_init_regions(wksp_frame_writer_t **out,
 
 int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
   if (!w) return 0;
-  int rc = w->fail;
+  int rc = w->fail.rc;
   if (rc) rc = writer_refuse_failed(w, "wksp_frame_writer_fini");
   else if (w->style)
     rc = wksp_err(WKSP_ERR_INVAL, 0,
@@ -510,7 +486,7 @@ int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
 
 int wksp_frame_writer_open(wksp_frame_writer_t *w, int style, uint64_t *off) {
   if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_open: NULL writer");
-  if (w->fail) return writer_refuse_failed(w, "wksp_frame_writer_open");
+  if (w->fail.rc) return writer_refuse_failed(w, "wksp_frame_writer_open");
   if (w->style)
     return wksp_err(WKSP_ERR_INVAL, 0,
                     "wksp_frame_writer_open: %s frame opened at offset %lu is still open",

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { MSG_MAX = 1024 };
+enum { MSG_MAX = WKSP_ERR_MSG_MAX };
 
 static _Thread_local char msg_buf[MSG_MAX];
 static _Thread_local int msg_errno;
@@ -80,4 +80,17 @@ int wksp_err_wrap(int err, const char *fmt, ...) {
   out[used] = 0;
   memcpy(msg_buf, out, used + 1);
   return err;
+}
+
+int wksp_err_keep(wksp_err_kept_t *k, int rc) {
+  if (!k->rc) {
+    k->rc = rc;
+    k->err_errno = msg_errno;
+    snprintf(k->msg, sizeof k->msg, "%s", msg_buf);
+  }
+  return rc;
+}
+
+int wksp_err_kept(const wksp_err_kept_t *k) {
+  return k->rc ? wksp_err_again(k->rc, k->err_errno, "%s", k->msg) : WKSP_SUCCESS;
 }
