@@ -1,12 +1,16 @@
-/* Internal interfaces shared by the checkpoint modules (not API). */
+/* The checkpoint layer's private interface: what its files share (not API;
+ * docs/ARCHITECTURE.md has the layout: one concern per file, calls going
+ * down its list).  Sections name the file that implements them. */
 #ifndef WKSP_CHECKPT_PRIVATE_H
 #define WKSP_CHECKPT_PRIVATE_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "format_private.h"
+#include "util/err.h"
 #include "wksp/checkpt.h"
 #include "wksp/frame.h"
 
@@ -66,7 +70,7 @@ void wksp_private_checkpt_input_sequential(const checkpt_input_t *in);
  * to end early, a short read). */
 int wksp_private_checkpt_input_changed(const checkpt_input_t *in, int rc);
 
-/* ---- preview (preview.c) ------------------------------------------------- */
+/* ---- the first bytes (head.c) --------------------------------------------- */
 #define CHECKPT_PREVIEW_MAX 165
 int wksp_private_checkpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out,
                                  const char *what);
@@ -109,7 +113,7 @@ typedef struct {
   char why[128];   /* _BROKEN: what is wrong with it */
 } checkpt_seal_t;
 
-/* ---- scan (scan.c): the whole structure of a random-access checkpoint ----------- */
+/* ---- scan (scan.c, v1.c, info.c): the whole structure of a random-access checkpoint */
 typedef struct {
   wksp_checkpt_info_t info; /* the public description */
   checkpt_hdr_t hdr;           /* v2 */
@@ -126,14 +130,14 @@ typedef struct {
  * with the scan freed. */
 int wksp_private_checkpt_scan(checkpt_scan_t *s, const checkpt_input_t *in);
 void wksp_private_checkpt_scan_fini(checkpt_scan_t *s);
-/* Helpers for the v1 and v2 scanners: copy the nine info strings (str[k] of
+/* info.c, for the v1 and v2 scanners: copy the nine info strings (str[k] of
  * len[k] bytes, no NUL needed) into owned memory; sort the allocations into
  * info.parts and check they do not overlap (CORRUPT). */
-int wksp_private_checkpt_scan_strings(checkpt_scan_t *s, const char *const str[CHECKPT_S_CNT],
+int wksp_private_checkpt_info_strings(checkpt_scan_t *s, const char *const str[CHECKPT_S_CNT],
                                    const uint64_t len[CHECKPT_S_CNT]);
-int wksp_private_checkpt_scan_sort(checkpt_scan_t *s, const char *what);
+int wksp_private_checkpt_info_parts(checkpt_scan_t *s, const char *what);
 
-/* ---- data phase (restore.c) ------------------------------------------------
+/* ---- decoding (decode.c) ---------------------------------------------------
  * Decodes every allocation of a scanned, random-access checkpoint over `threads`
  * threads: dest(ctx, p) says where p's bytes go, then done(ctx, p, bytes)
  * (optional) is called.  Each cgroup frame's commands must match the scan
@@ -154,7 +158,7 @@ typedef int (*checkpt_piece_fn_t)(void *ctx, const wksp_part_t *p, uint64_t at, 
 int wksp_private_checkpt_data_pieces(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
                                   checkpt_piece_fn_t piece, void *ctx);
 
-/* ---- content digest of sealed checkpoints (digest.c) ----------------------
+/* ---- content digest (digest.c) and seal (seal.c) ---------------------------
  * The digest is the sum of digest_record(p) for every allocation and of
  * digest_piece(gaddr, bytes, n) for its bytes in pieces of
  * CHECKPT_DIGEST_PIECE counted from its start (gaddr: the piece's address). */
@@ -162,7 +166,7 @@ int wksp_private_checkpt_data_pieces(const checkpt_input_t *in, const checkpt_sc
 uint64_t wksp_private_checkpt_digest_piece(uint64_t gaddr, const uint8_t *b, uint64_t n);
 uint64_t wksp_private_checkpt_digest_record(const wksp_part_t *p);
 uint64_t wksp_private_checkpt_digest_records(const wksp_part_t *parts, uint64_t cnt); /* their sum */
-/* The build-info line carrying d (written into out, its length returned:
+/* seal.c: the build-info line carrying d (written into out, its length returned:
  * digest_line_sz(); the 16 hex digits start at digest_hex_at()). */
 size_t wksp_private_checkpt_digest_line(char *out, size_t cap, uint64_t d);
 size_t wksp_private_checkpt_digest_hex_at(void);
@@ -177,7 +181,7 @@ void wksp_private_checkpt_seal_read(checkpt_seal_t *s, uint64_t app_id, const ch
 /* CORRUPT for a broken seal; UNSUP for no seal when `require`; else SUCCESS.
  * Messages start with `what`. */
 int wksp_private_checkpt_seal_gate(const checkpt_seal_t *s, int require, const char *what);
-/* Decodes every allocation of a scanned, random-access checkpoint (a data check)
+/* decode.c: decodes every allocation of a scanned, random-access checkpoint (a data check)
  * and, when it is sealed, checks its content digest: CORRUPT for a broken
  * seal or a mismatch.  *seal (if not NULL): WKSP_SEAL_NONE, _OK or
  * _BROKEN. */
@@ -185,6 +189,14 @@ int wksp_private_checkpt_check_data(const checkpt_input_t *in, const checkpt_sca
                                  int *seal);
 /* CORRUPT: the allocations do not match the recorded digest. */
 int wksp_private_checkpt_seal_mismatch(const char *what, uint64_t want, uint64_t got);
+/* The build info of a checkpoint written now: body, and with seal a
+ * placeholder digest line before and after it; hex_at[k] gets where digest
+ * k's 16 hex digits are in it (0 without seal).  Returns its length. */
+size_t wksp_private_checkpt_seal_binfo(char *out, size_t cap, const char *body, int seal,
+                                      uint64_t hex_at[2]);
+/* Fills in the digest d at the file offsets off[k] of the placeholders'
+ * digits (fd: the written file).  FAIL naming label. */
+int wksp_private_checkpt_seal_patch(int fd, const uint64_t off[2], uint64_t d, const char *label);
 
 /* ---- diff (diff.c) --------------------------------------------------------
  * Lock held: wksp_checkpt_diff of a random-access input (verify of wksp_checkpt). */
@@ -200,19 +212,33 @@ int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint3
 int wksp_private_checkpt_lock(wksp_t *w, wksp_lock_wait_fn_t fn, void *ctx, int feed_fd,
                            const char *verb, const char *label);
 
-/* ---- restore (restore.c, stream.c) ---------------------------------------- */
+/* ---- restore (stream.c, target.c) -------------------------------------------
+ * Options as resolved by wksp_restore: o->threads in 1..THREADS_MAX. */
 
-/* Random-access path: validate, lock, check the fit, decode, replace (restore.c). */
-int wksp_private_checkpt_restore_random(wksp_t *w, const checkpt_input_t *in,
-                                     const wksp_restore_opts_t *o);
-/* Stream path (stream.c); may spool in and go to the random-access path. */
-int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const wksp_restore_opts_t *o);
-/* FULL with advice when a range of parts[0..cnt) (ascending) lies outside
+/* Stream path: in is a stream whose header h (read, checked) says a v2
+ * checkpoint whose source data region lies inside w's: lock, then restore
+ * frame by frame as they arrive (on the calling thread for threads 1, else
+ * pipelined, pipe.c).  Any error after the first change resets w. */
+int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const checkpt_hdr_t *h,
+                                       const wksp_restore_opts_t *o);
+/* target.c: FULL with advice when a range of parts[0..cnt) (ascending) lies outside
  * w's data region. */
 int wksp_private_checkpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
                                 const char *what);
 /* Appends "(target reset to empty)" to the current message; returns rc. */
 int wksp_private_checkpt_after_reset(int rc);
+/* The restored bytes of parts[0..cnt) are in w: with seal (may be NULL) OK,
+ * they must match its digest (CORRUPT naming both, messages start with
+ * `what`); then the partition records are replaced (seed o->seed). */
+int wksp_private_checkpt_target_finish(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
+                                       const checkpt_seal_t *seal, const wksp_restore_opts_t *o,
+                                       const char *what);
+
+/* The thread count of an API call (0 = 1, clamped to the maximum): resolved
+ * once at the edge, taken as is everywhere below. */
+static inline uint32_t checkpt_threads(uint32_t threads) {
+  return !threads ? 1 : threads > WKSP_CHECKPT_THREADS_MAX ? WKSP_CHECKPT_THREADS_MAX : threads;
+}
 
 /* ---- thread pool (pool.c) ------------------------------------------------
  * Runs task(ctx, i) for i in [0, cnt) on `threads` threads (the caller is
@@ -253,10 +279,82 @@ void wksp_private_checkpt_pub_abort(checkpt_pub_t *p);
 /* ---- v1 (v1.c) ----------------------------------------------------------- */
 int wksp_private_checkpt_v1_scan(checkpt_scan_t *s, const checkpt_input_t *in);
 
+/* ---- the writer (checkpt.c, plan.c, pipeline.c, info.c) --------------------- */
+
+/* The allocations of the workspace being written and their cgroups. */
+typedef struct {
+  wksp_t *w;
+  wksp_part_t *parts;                  /* ascending */
+  uint64_t cnt;
+  uint64_t C;                          /* cgroup frames */
+  uint64_t *cg_cnt, *cg_start, *order; /* see wksp_private_checkpt_cgroup_assign */
+  uint64_t *cg_off;                    /* frame offsets, then the counts (appendix arrays) */
+  uint64_t data_sz;                    /* bytes of all allocations */
+} checkpt_plan_t;
+
+/* Lock held: lists w's allocations (checked again: CORRUPT for a list that
+ * would make an unreadable file) and assigns them to cgroups.  NOMEM. */
+int wksp_private_checkpt_plan_build(checkpt_plan_t *pl, wksp_t *w);
+void wksp_private_checkpt_plan_fini(checkpt_plan_t *pl);
+/* Allocation k of cgroup g, in frame order; its size. */
+static inline const wksp_part_t *checkpt_cg_part(const checkpt_plan_t *pl, uint64_t g, uint64_t k) {
+  return &pl->parts[pl->order[pl->cg_start[g] + k]];
+}
+static inline uint64_t checkpt_part_sz(const wksp_part_t *q) { return q->gaddr_hi - q->gaddr_lo; }
+/* Writes cgroup g's commands (its allocations', then the data command). */
+int wksp_private_checkpt_plan_commands(wksp_frame_writer_t *fw, const checkpt_plan_t *pl,
+                                       uint64_t g);
+/* The bytes of cgroup g's allocations. */
+uint64_t wksp_private_checkpt_plan_cgroup_sz(const checkpt_plan_t *pl, uint64_t g);
+/* The allocation holding cgroup g's data byte x (x < the cgroup's bytes):
+ * its index k in the frame, and x's offset in it. */
+void wksp_private_checkpt_plan_locate(const checkpt_plan_t *pl, uint64_t g, uint64_t x,
+                                      uint64_t *k, uint64_t *off);
+
+/* The info frame being written. */
+typedef struct {
+  checkpt_info_t info;
+  uint8_t *blob; /* the nine strings, NULs included */
+  uint64_t blob_sz;
+  uint64_t seal_at[2]; /* sealing: where the digests' hex digits are in the blob */
+} checkpt_info_frame_t;
+
+/* The info frame of a checkpoint to path, written now by this process
+ * (seal: with the seal's placeholders, seal.c).  NOMEM. */
+int wksp_private_checkpt_info_build(checkpt_info_frame_t *inf, const char *path, uint64_t mode,
+                                    const char *uinfo, int seal);
+
+/* A checkpoint being written: the options, resolved once by wksp_checkpt
+ * and wksp_checkpt_fd, and what the steps share. */
+typedef struct {
+  wksp_t *w;
+  int fd;             /* the output, from its current position */
+  const char *label;  /* the target's path or label (messages, the info frame) */
+  int frame_style;    /* WKSP_FRAME_RAW (v2) or WKSP_FRAME_LZ4 (v3) */
+  uint32_t mode;      /* the file's mode (0 resolved to 0600) */
+  uint32_t threads;   /* 1..WKSP_CHECKPT_THREADS_MAX */
+  int seal;           /* verify, then seal (a path target) */
+  const wksp_checkpt_opts_t *o; /* uinfo, progress, lock_wait */
+  checkpt_plan_t plan;
+  checkpt_info_frame_t info;
+  uint64_t seal_off[2]; /* sealing: where the digests' hex digits are in the file */
+} checkpt_writer_t;
+
+/* pipeline.c: writes the LZ4 cgroup frames of cw->plan (C > 0) at
+ * checkpoint offset pos0 over cw->threads compressing threads and one
+ * output thread; fills plan.cg_off, *pos gets the end.  FAIL (the write's
+ * errno), NOMEM, or the failure of a frame. */
+int wksp_private_checkpt_pipeline(checkpt_writer_t *cw, uint64_t pos0, uint64_t *pos);
+
 /* ---- test hooks ---------------------------------------------------------- */
 /* When set, called by checkpoint workers before each cgroup; a non-zero
  * return makes that cgroup fail with FAIL (injected failure tests). */
 extern int (*wksp_private_checkpt_test_fail_hook)(uint64_t cgroup);
+static inline int checkpt_test_fail(uint64_t g) {
+  if (wksp_private_checkpt_test_fail_hook && wksp_private_checkpt_test_fail_hook(g))
+    return wksp_err(WKSP_ERR_FAIL, EIO, "injected failure at cgroup %llu", (unsigned long long)g);
+  return WKSP_SUCCESS;
+}
 /* Output bytes each checkpoint worker but one may hold while its frame waits
  * for its turn (64 MiB; tests lower it to exercise the waiting path). */
 extern uint64_t wksp_private_checkpt_par_buf_max;

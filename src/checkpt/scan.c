@@ -23,56 +23,6 @@ void wksp_private_checkpt_scan_fini(checkpt_scan_t *s) {
   memset(s, 0, sizeof *s);
 }
 
-int wksp_private_checkpt_scan_strings(checkpt_scan_t *s, const char *const str[CHECKPT_S_CNT],
-                                   const uint64_t len[CHECKPT_S_CNT]) {
-  wksp_checkpt_info_t *I = &s->info;
-  uint64_t total = 0;
-  for (int k = CHECKPT_S_PATH; k < CHECKPT_S_CNT; k++) total += len[k] + 1;
-  char *own = malloc(total);
-  if (!own) return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt info strings");
-  free(I->priv_);
-  I->priv_ = own;
-  char *small[6] = {I->app, I->thread, I->host, I->cpu, I->group, I->user};
-  for (int k = 0; k < 6; k++) {
-    size_t n = len[k] < CHECKPT_LOG_NAME_MAX - 1 ? len[k] : CHECKPT_LOG_NAME_MAX - 1;
-    memcpy(small[k], str[k], n);
-    small[k][n] = 0;
-  }
-  const char **big[3] = {&I->path, &I->binfo, &I->uinfo};
-  for (int k = CHECKPT_S_PATH; k < CHECKPT_S_CNT; k++) {
-    memcpy(own, str[k], len[k]);
-    own[len[k]] = 0;
-    *big[k - CHECKPT_S_PATH] = own;
-    own += len[k] + 1;
-  }
-  return WKSP_SUCCESS;
-}
-
-static int cmp_part(const void *a, const void *b) {
-  const wksp_part_t *x = a, *y = b;
-  return x->gaddr_lo < y->gaddr_lo ? -1 : x->gaddr_lo > y->gaddr_lo;
-}
-
-int wksp_private_checkpt_scan_sort(checkpt_scan_t *s, const char *what) {
-  uint64_t n = s->info.alloc_cnt;
-  s->info.parts = malloc((n ? n : 1) * sizeof *s->info.parts);
-  if (!s->info.parts) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: allocation list", what);
-  if (n) memcpy(s->info.parts, s->file_parts, n * sizeof *s->info.parts);
-  qsort(s->info.parts, n, sizeof *s->info.parts, cmp_part);
-  s->info.alloc_sz = 0;
-  for (uint64_t k = 0; k < n; k++) {
-    const wksp_part_t *b = &s->info.parts[k];
-    s->info.alloc_sz += b->gaddr_hi - b->gaddr_lo;
-    if (!k) continue;
-    const wksp_part_t *a = b - 1;
-    if (b->gaddr_lo < a->gaddr_hi)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: allocations [%llu,%llu) and [%llu,%llu) overlap",
-                      what, (unsigned long long)a->gaddr_lo, (unsigned long long)a->gaddr_hi,
-                      (unsigned long long)b->gaddr_lo, (unsigned long long)b->gaddr_hi);
-  }
-  return WKSP_SUCCESS;
-}
-
 /* ---- v2 --------------------------------------------------------------------- */
 
 /* A cgroup frame as the appendix describes it. */
@@ -147,7 +97,7 @@ static int v2_head(v2_t *v, const uint8_t head[CHECKPT_HDR_SZ], uint64_t *info_e
       len[k] = I.sz[k] - 1;
       at += I.sz[k];
     }
-    rc = wksp_private_checkpt_scan_strings(s, str, len);
+    rc = wksp_private_checkpt_info_strings(s, str, len);
   }
   free(blob);
   if (rc) return rc;
@@ -382,7 +332,7 @@ static int v2_scan(checkpt_scan_t *s, const checkpt_input_t *in, const uint8_t h
   s->info.alloc_cnt = s->ftr.alloc_cnt;
   s->info.cgroup_cnt = n;
   s->info.volume_cnt = s->ftr.volume_cnt;
-  rc = wksp_private_checkpt_scan_sort(s, v.what);
+  rc = wksp_private_checkpt_info_parts(s, v.what);
 out:
   free(cg);
   wksp_frame_reader_fini(v.r);

@@ -3,15 +3,14 @@
  * target is reset at the first allocation byte written, and every later
  * error resets it to empty again (with CORRUPT, FULL or FAIL and the note
  * "(target reset to empty)").  Two readers: sequential on the calling
- * thread, and pipelined over several threads.  A stream that is not a
- * checkpoint is refused at its first bytes.  A v1 stream, a v2 one whose
- * source region may not fit the target, or any when verify_first is
- * asked, is spooled to an unnamed file (bounded: input.c) and restored by
- * the random-access path (restore.c).  A stream read as it comes is
- * bounded by its header too: the limits of checkpt_private.h (part_max allocations
- * of data_max bytes in all, frame and volume counts) are checked as the
- * commands arrive, so no stream makes us read more than a checkpoint of
- * its geometry can hold. */
+ * thread, and pipelined over several threads.  Whether a stream is read
+ * here at all is decided before, from its first bytes (restore.c: v1,
+ * verify_first, and a source region that may not fit are spooled and
+ * restored as files); nothing here goes back to that path.  A stream read
+ * as it comes is bounded by its header: the limits of checkpt_private.h
+ * (part_max allocations of data_max bytes in all, frame and volume counts)
+ * are checked as the commands arrive, so no stream makes us read more than
+ * a checkpoint of its geometry can hold. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -259,13 +258,7 @@ static int st_finish(stream_t *st) {
     rc = st_touch(st);
     if (rc) return rc;
   }
-  if (st->seal.state == WKSP_SEAL_OK) {
-    uint64_t got = 0, want = st->seal.digest;
-    int rc = wksp_private_checkpt_digest_of(st->w, st->parts, st->cnt, st->o->threads, &got);
-    if (!rc && got != want) rc = wksp_private_checkpt_seal_mismatch(st->what, want, got);
-    if (rc) return rc;
-  }
-  return wksp_private_replace(st->w, st->parts, st->cnt, st->o->seed);
+  return wksp_private_checkpt_target_finish(st->w, st->parts, st->cnt, &st->seal, st->o, st->what);
 }
 
 /* The volumes command c opened at off: it must point at the last appendix. */
@@ -736,35 +729,9 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   return rc;
 }
 
-int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const wksp_restore_opts_t *o) {
-  /* A larger pipe buffer lets the writer run ahead while we decode (best
-   * effort: not a pipe, or above the system's limit, changes nothing). */
-  fcntl(in->fd, F_SETPIPE_SZ, 1 << 20);
-  uint8_t hdr[CHECKPT_HDR_SZ];
-  long n = wksp_private_read_full(in->fd, hdr, sizeof hdr);
-  if (n < 0) return wksp_err(WKSP_ERR_FAIL, errno, "restore %s: read", in->label);
-  checkpt_hdr_t h;
-  if ((size_t)n == sizeof hdr) wksp_private_checkpt_hdr_decode(&h, hdr);
-  int v2 = (size_t)n == sizeof hdr && h.magic == CHECKPT_MAGIC;
-  uint64_t v1_magic = 0;
-  if (!v2 && !(wksp_private_checkpt_svw_decode(hdr, (size_t)n, &v1_magic) && v1_magic == CHECKPT_MAGIC)) {
-    wksp_preview_t pv; /* neither v2 nor v1: refused before anything is read or spooled */
-    uint64_t max_sz;
-    int rc = wksp_private_checkpt_head(hdr, (size_t)n, in->label, &pv, &max_sz);
-    return rc ? rc : wksp_err(WKSP_ERR_CORRUPT, 0, "%s: not a wksp checkpoint", in->label);
-  }
-  int spool = !v2 || o->verify_first;
-  if (!spool) {
-    int rc = wksp_private_checkpt_hdr_check(&h, in->label);
-    if (rc) return rc;
-    uint64_t slo = checkpt_gaddr_lo(h.part_max), shi = slo + h.data_max;
-    spool = slo < wksp_gaddr_lo(w) || shi > wksp_gaddr_hi(w); /* may not fit: check first */
-  }
-  if (spool) {
-    int rc = wksp_private_checkpt_input_spool(in, hdr, (size_t)n);
-    return rc ? rc : wksp_private_checkpt_restore_random(w, in, o);
-  }
-  stream_t st = {.w = w, .what = in->label, .o = o, .hdr = h, .base_off = STREAM_BASE};
+int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const checkpt_hdr_t *h,
+                                       const wksp_restore_opts_t *o) {
+  stream_t st = {.w = w, .what = in->label, .o = o, .hdr = *h, .base_off = STREAM_BASE};
   st.vol_off = malloc(2 * CHECKPT_CGROUP_MAX * sizeof *st.vol_off);
   st.vol_cnt = st.vol_off ? st.vol_off + CHECKPT_CGROUP_MAX : NULL;
   int pipelined = o->threads >= 2;
@@ -774,9 +741,7 @@ int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const wk
   if (!rc) {
     rc = wksp_private_checkpt_lock(w, o->lock_wait, o->lock_wait_ctx, in->fd, "restore", in->label);
     if (!rc) {
-      uint32_t threads =
-          o->threads > WKSP_CHECKPT_THREADS_MAX ? WKSP_CHECKPT_THREADS_MAX : o->threads;
-      rc = threads >= 2 ? st_body_pipelined(&st, in->fd, threads) : st_body(&st);
+      rc = pipelined ? st_body_pipelined(&st, in->fd, o->threads) : st_body(&st);
       if (rc && st.touched) {
         wksp_private_reset(w, o->seed);
         rc = wksp_private_checkpt_after_reset(rc);

@@ -119,7 +119,7 @@ static int v1_head(checkpt_scan_t *s, v1_rd_t *r) {
   const char *o_str[CHECKPT_S_CNT] = {str[1], str[2], str[3], str[4], str[5],
                                    str[6], "",     str[7], str[8]};
   uint64_t o_len[CHECKPT_S_CNT] = {len[1], len[2], len[3], len[4], len[5], len[6], 0, len[7], len[8]};
-  rc = wksp_private_checkpt_scan_strings(s, o_str, o_len);
+  rc = wksp_private_checkpt_info_strings(s, o_str, o_len);
   if (rc) return rc;
   wksp_checkpt_info_t *o = &s->info;
   o->wallclock = (int64_t)v[5];
@@ -187,5 +187,5 @@ int wksp_private_checkpt_v1_scan(checkpt_scan_t *s, const checkpt_input_t *in) {
   int rc = v1_head(s, &r);
   if (!rc) rc = v1_allocs(s, &r);
   free(r.win);
-  return rc ? rc : wksp_private_checkpt_scan_sort(s, r.what);
+  return rc ? rc : wksp_private_checkpt_info_parts(s, r.what);
 }

@@ -76,13 +76,16 @@ void wksp_private_frame_reader_buffered(const wksp_frame_reader_t *r, const uint
  * bytes must be the same either way). */
 void wksp_private_frame_writer_exact(wksp_frame_writer_t *w, int exact);
 
-/* literal != 0: the LZ4 chunks written from now on are literal-only LZ4
- * blocks (valid for any LZ4 reader, no compression): chunk k of a buffer of
- * n bytes is then its 3-byte size, wksp_private_frame_literal_hdr_sz(its
- * size) bytes, and its bytes verbatim, so they can be patched in place.
- * The LZ4 history is not kept: set it for whole frames. */
-void wksp_private_frame_writer_literal(wksp_frame_writer_t *w, int literal);
-size_t wksp_private_frame_literal_hdr_sz(size_t n);
+/* Patchable frames (the seal of a checkpoint): a frame opened with
+ * open_patchable stores every buffer verbatim (RAW as always; LZ4 as
+ * literal-only blocks, valid for any LZ4 reader, without compression or
+ * history), and data_at, as wksp_frame_writer_data for a buffer of at most
+ * WKSP_FRAME_CHUNK_MAX bytes, reports where it landed: its bytes are the
+ * output's [*at, *at + sz), to be patched in place once written.  data_at
+ * on a larger buffer, or in an LZ4 frame opened otherwise: INVAL. */
+int wksp_private_frame_writer_open_patchable(wksp_frame_writer_t *w, int style, uint64_t *off);
+int wksp_private_frame_writer_data_at(wksp_frame_writer_t *w, const void *buf, size_t sz,
+                                      uint64_t *at);
 
 /* ---- LZ4 history hand-over (the parallel checkpoint splits frames) --------
  *

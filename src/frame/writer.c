@@ -498,6 +498,7 @@ int wksp_frame_writer_open(wksp_frame_writer_t *w, int style, uint64_t *off) {
     if (rc) return writer_set_failed(w, rc);
     LZ4_resetStream_fast(w->lz4);
     w->cursor = 0;
+    w->literal = 0;
     w->hist_in_caller = 0;
   }
   w->style = style == WKSP_FRAME_LZ4 ? WKSP_FRAME_LZ4 : WKSP_FRAME_RAW;
@@ -542,9 +543,32 @@ uint64_t wksp_frame_writer_offset(const wksp_frame_writer_t *w) { return w ? w->
 
 void wksp_private_frame_writer_exact(wksp_frame_writer_t *w, int exact) { w->exact = exact; }
 
-void wksp_private_frame_writer_literal(wksp_frame_writer_t *w, int literal) { w->literal = literal; }
+/* ---- patchable frames (frame_private.h) ----------------------------------- */
 
-size_t wksp_private_frame_literal_hdr_sz(size_t n) { return 1 + (n >= 15 ? (n - 15) / 255 + 1 : 0); }
+/* The bytes before a literal-only block's copy of n bytes (lz4_literal_block). */
+static size_t literal_hdr_sz(size_t n) { return 1 + (n >= 15 ? (n - 15) / 255 + 1 : 0); }
+
+int wksp_private_frame_writer_open_patchable(wksp_frame_writer_t *w, int style, uint64_t *off) {
+  int rc = wksp_frame_writer_open(w, style, off);
+  if (!rc) w->literal = 1; /* the LZ4 history is not kept: the whole frame is literal */
+  return rc;
+}
+
+int wksp_private_frame_writer_data_at(wksp_frame_writer_t *w, const void *buf, size_t sz,
+                                      uint64_t *at) {
+  const char *fn = "wksp_private_frame_writer_data_at";
+  int rc = writer_check_in_frame(w, fn);
+  if (rc) return rc;
+  if (sz > FRAME_CHUNK || (w->style == WKSP_FRAME_LZ4 && !w->literal))
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s: %zu bytes in a%s frame (at most %d, patchable)", fn,
+                    sz, w->literal || w->style == WKSP_FRAME_RAW ? "" : " non-patchable",
+                    FRAME_CHUNK);
+  /* one chunk: its 3-byte size, the literal block's header, the bytes */
+  uint64_t pos = w->off + (w->style == WKSP_FRAME_LZ4 ? FRAME_CHUNK_HDR + literal_hdr_sz(sz) : 0);
+  rc = writer_append(w, buf, sz, 0, 0, fn);
+  if (!rc) *at = pos;
+  return rc;
+}
 
 /* ---- LZ4 history hand-over (frame_private.h) ------------------------------ */
 

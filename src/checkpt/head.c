@@ -1,12 +1,11 @@
-/* Preview (docs/FORMAT.md 7): style, name, seed and sizes from the first bytes. */
-#include <errno.h>
-#include <fcntl.h>
+/* The first bytes of a checkpoint (docs/FORMAT.md 4.2, 5.1, 7): v2 header or
+ * v1 preamble recognized and checked, the preview fields, and the most
+ * bytes a checkpoint with that header can have (the limits of
+ * checkpt_private.h).  Pure functions on bytes. */
 #include <string.h>
-#include <unistd.h>
 
 #include "checkpt_private.h"
 #include "util/err.h"
-#include "util/io.h"
 #include "wksp/frame.h"
 
 int wksp_private_checkpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out,
@@ -134,33 +133,4 @@ int wksp_private_checkpt_head(const uint8_t *p, size_t n, const char *what, wksp
                 ? wksp_private_checkpt_v2_max_sz(pv->part_max, pv->data_max, pv->frame_style)
                 : wksp_private_checkpt_v1_max_sz(pv->part_max, pv->data_max);
   return WKSP_SUCCESS;
-}
-
-int wksp_preview_mem(const void *buf, size_t sz, wksp_preview_t *out) {
-  if (!buf || !out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_preview_mem: NULL argument");
-  if (sz > CHECKPT_PREVIEW_MAX) sz = CHECKPT_PREVIEW_MAX;
-  return wksp_private_checkpt_preview_any(buf, sz, out, "preview");
-}
-
-static int preview_fd(int fd, wksp_preview_t *out, const char *what) {
-  uint8_t buf[CHECKPT_PREVIEW_MAX];
-  long n = wksp_private_read_full(fd, buf, sizeof buf);
-  if (n < 0) return wksp_err(WKSP_ERR_FAIL, errno, "%s: read", what);
-  if (n < 12)
-    return wksp_err(WKSP_ERR_FAIL, 0, "%s: only %ld bytes, a checkpoint has at least 12", what, n);
-  return wksp_private_checkpt_preview_any(buf, (size_t)n, out, what);
-}
-
-int wksp_preview_fd(int fd, wksp_preview_t *out) {
-  if (fd < 0 || !out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_preview_fd: bad fd or NULL out");
-  return preview_fd(fd, out, "preview");
-}
-
-int wksp_preview(const char *path, wksp_preview_t *out) {
-  if (!path || !out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_preview: NULL argument");
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return wksp_err(WKSP_ERR_FAIL, errno, "preview %s: open", path);
-  int rc = preview_fd(fd, out, path);
-  close(fd);
-  return rc;
 }
