@@ -16,8 +16,6 @@
 #include "wksp/frame.h"
 #include "wksp/wksp_private.h"
 
-int (*wksp_private_checkpt_test_fail_hook)(uint64_t cgroup);
-
 /* ---- RAW cgroup frames ---------------------------------------------------------- */
 
 /* The whole frame, with the writer given; *sz gets its size. */
@@ -46,7 +44,7 @@ static int write_cgroups_seq(checkpt_writer_t *cw, uint64_t pos0, uint64_t *pos)
   for (uint64_t g = 0; !rc && g < pl->C; g++) {
     uint64_t sz = 0;
     pl->cg_off[g] = at;
-    rc = checkpt_test_fail(g);
+    rc = checkpt_fail_point(g);
     if (!rc) rc = encode_cgroup(fw, pl, cw->frame_style, g, &sz);
     at += sz;
     done += wksp_private_checkpt_plan_cgroup_sz(pl, g);
@@ -162,8 +160,6 @@ static int write_all(checkpt_writer_t *cw) {
 
 /* ---- verify ---------------------------------------------------------------------- */
 
-void (*wksp_private_checkpt_test_verify_hook)(wksp_t *w);
-
 /* Lock held, the whole file written to fd (a path target's temporary file,
  * from its offset 0): reads it back and compares it with w; if they agree,
  * seals it: the content digest of what was read goes into the info frame at
@@ -172,7 +168,7 @@ static int verify_written(const checkpt_writer_t *cw) {
   wksp_t *w = cw->w;
   int fd = cw->fd;
   const char *label = cw->label;
-  if (wksp_private_checkpt_test_verify_hook) wksp_private_checkpt_test_verify_hook(w);
+  checkpt_hook(CHECKPT_HOOK_VERIFY, &(checkpt_hook_t){.w = w});
   if (lseek(fd, 0, SEEK_SET) < 0) return wksp_err(WKSP_ERR_FAIL, errno, "checkpt %s: verify", label);
   checkpt_input_t in;
   int rc = wksp_private_checkpt_input_open(&in, NULL, fd, label, CHECKPT_IN_NEED_MEM);

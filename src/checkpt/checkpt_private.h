@@ -346,45 +346,52 @@ typedef struct {
  * errno), NOMEM, or the failure of a frame. */
 int wksp_private_checkpt_pipeline(checkpt_writer_t *cw, uint64_t pos0, uint64_t *pos);
 
-/* ---- test hooks ---------------------------------------------------------- */
-/* When set, called by checkpoint workers before each cgroup; a non-zero
- * return makes that cgroup fail with FAIL (injected failure tests). */
-extern int (*wksp_private_checkpt_test_fail_hook)(uint64_t cgroup);
-static inline int checkpt_test_fail(uint64_t g) {
-  if (wksp_private_checkpt_test_fail_hook && wksp_private_checkpt_test_fail_hook(g))
+/* ---- the test seam (seam.c) ------------------------------------------------
+ * One per layer, as the allocator's wksp_private_test_hook: sizes that
+ * production leaves alone and tests lower to reach rare paths with small
+ * inputs, and one hook that tests set to see or steer what happens at
+ * these points.  Both are process-wide: set them before a call, not during
+ * one. */
+typedef struct {
+  uint64_t par_buf_max;    /* pipeline.c: output bytes each worker but one may hold (64 MiB) */
+  uint64_t split_min;      /* pipeline.c: input left for a segment to be split (4 MiB) */
+  uint64_t warm_sz;        /* pipeline.c: bytes a split-off half re-compresses (256 KiB) */
+  uint64_t pipe_frame_max; /* pipe.c: largest frame the pipelined restore buffers (64 MiB) */
+} checkpt_tuning_t;
+extern checkpt_tuning_t wksp_private_checkpt_tuning;
+
+enum {
+  CHECKPT_HOOK_CGROUP,  /* a checkpoint starts cgroup frame a: non-zero fails it (FAIL, EIO) */
+  CHECKPT_HOOK_WRITE,   /* pipeline.c writes b bytes at checkpoint offset a: non-zero is that
+                           write's errno */
+  CHECKPT_HOOK_VERIFY,  /* verify: the file is written, not yet read back (w) */
+  CHECKPT_HOOK_TMPFILE, /* publish: non-zero = as on a filesystem without O_TMPFILE */
+  CHECKPT_HOOK_RENAME,  /* an overwrite: the temporary has its name (name), the target (path)
+                           is about to be checked again and replaced */
+  CHECKPT_HOOK_SPLIT,   /* pipeline.c split a running segment (a = 1) or undid a split (a = 0:
+                           the warm-up did not reproduce the history) */
+  CHECKPT_HOOK_PEAK     /* a parallel checkpoint ends: a = the most output bytes it held */
+};
+typedef struct {
+  wksp_t *w;
+  uint64_t a, b;
+  const char *path, *name;
+} checkpt_hook_t;
+/* NULL in production; called from any thread of a call (it must be
+ * thread-safe). */
+extern int (*wksp_private_checkpt_test_hook)(int point, const checkpt_hook_t *h);
+
+static inline int checkpt_hook(int point, const checkpt_hook_t *h) {
+  if (__builtin_expect(wksp_private_checkpt_test_hook != 0, 0))
+    return wksp_private_checkpt_test_hook(point, h);
+  return 0;
+}
+
+/* CHECKPT_HOOK_CGROUP: FAIL (EIO) when the hook says so. */
+static inline int checkpt_fail_point(uint64_t g) {
+  if (checkpt_hook(CHECKPT_HOOK_CGROUP, &(checkpt_hook_t){.a = g}))
     return wksp_err(WKSP_ERR_FAIL, EIO, "injected failure at cgroup %llu", (unsigned long long)g);
   return WKSP_SUCCESS;
 }
-/* Output bytes each checkpoint worker but one may hold while its frame waits
- * for its turn (64 MiB; tests lower it to exercise the waiting path). */
-extern uint64_t wksp_private_checkpt_par_buf_max;
-/* Parallel (v3) checkpoint splitting (checkpt.c): a running segment is
- * split only when at least split_min input bytes remain (4 MiB); the second
- * half re-compresses warm_sz bytes before it (256 KiB).  Tests lower them,
- * and read test_splits: [0] splits made, [1] splits undone (the warm-up did
- * not reproduce the history), counted since the process started (atomic:
- * checkpoints of other workspaces may run at the same time). */
-extern uint64_t wksp_private_checkpt_split_min;
-extern uint64_t wksp_private_checkpt_warm_sz;
-extern _Atomic uint64_t wksp_private_checkpt_test_splits[2];
-/* Set by every parallel (v3) checkpoint: the most bytes of output blocks it
- * held at once (tests check the memory bound against it). */
-extern _Atomic uint64_t wksp_private_checkpt_test_out_peak;
-/* Largest cgroup frame the pipelined pipe restore buffers whole (64 MiB;
- * larger ones are decoded as they are read; tests lower it). */
-extern uint64_t wksp_private_checkpt_pipe_frame_max;
-/* When set, called by the checkpoint's output thread before each write of
- * sz bytes of LZ4 cgroup frames at checkpoint offset pos; a non-zero return
- * is taken as that write's errno (injected output failure tests). */
-extern int (*wksp_private_checkpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
-/* When set, called by a checkpoint with verify after writing, before the
- * file is read back (tests change the workspace there). */
-extern void (*wksp_private_checkpt_test_verify_hook)(wksp_t *w);
-/* Non-zero: publish as on a filesystem without O_TMPFILE (named temp). */
-extern int wksp_private_checkpt_test_no_tmpfile;
-/* When set, called by an overwriting commit once the file has its
- * temporary name, before the target is checked again and replaced (tests
- * kill the process there, or change the target). */
-extern void (*wksp_private_checkpt_test_rename_hook)(const char *path, const char *tmp_name);
 
 #endif

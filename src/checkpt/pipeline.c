@@ -14,8 +14,8 @@
  * for the last one), and a workspace of a few huge allocations has fewer
  * frames than cores.  So a worker with no frame left to start takes the
  * second half of the running segment with the most input left (at a chunk
- * boundary, if at least wksp_private_checkpt_split_min bytes remain): a new
- * segment.  Its worker re-compresses up to wksp_private_checkpt_warm_sz bytes
+ * boundary, if at least tuning.split_min bytes (4 MiB) remain): a new
+ * segment.  Its worker re-compresses up to tuning.warm_sz bytes (256 KiB)
  * before the split point without output (warm-up), records the LZ4 history
  * state it reached there, and goes on compressing its half.  The first
  * worker, on reaching the split point, compares its own state with that
@@ -30,7 +30,7 @@
  *   - the head segment (the first one not fully written) may hold at most
  *     HEAD_BLKS blocks: its worker waits for the output thread beyond that;
  *   - the other segments, all together (and with the head's blocks beyond
- *     HEAD_BLKS), at most (threads - 1) x wksp_private_checkpt_par_buf_max
+ *     HEAD_BLKS), at most (threads - 1) x tuning.par_buf_max
  *     (64 MiB) of blocks: a worker ahead of the head waits for the output
  *     thread beyond that.
  * The head's worker waits for no other worker (except for a split-off
@@ -54,12 +54,6 @@
 #include "util/io.h"
 #include "wksp/wksp_private.h"
 
-uint64_t wksp_private_checkpt_par_buf_max = 64ull << 20;
-uint64_t wksp_private_checkpt_split_min = 4ull << 20;
-uint64_t wksp_private_checkpt_warm_sz = 256ull << 10;
-_Atomic uint64_t wksp_private_checkpt_test_splits[2];
-int (*wksp_private_checkpt_test_write_fail_hook)(uint64_t pos, uint64_t sz);
-_Atomic uint64_t wksp_private_checkpt_test_out_peak;
 
 enum {
   OUT_BLK_SZ = 2 << 20, /* output block (a multiple of the page size) */
@@ -224,7 +218,7 @@ static seg_t *seg_new_locked(par_t *p, uint64_t g, uint64_t lo, uint64_t end, in
 /* A split point in the second half of s's remaining input (a chunk
  * boundary), or 0 when too little remains. */
 static uint64_t split_point_locked(const par_t *p, const seg_t *s) {
-  if (s->end - s->pos < wksp_private_checkpt_split_min || s->end - s->pos < 2 * FRAME_CHUNK) return 0;
+  if (s->end - s->pos < wksp_private_checkpt_tuning.split_min || s->end - s->pos < 2 * FRAME_CHUNK) return 0;
   uint64_t mid = s->pos + (s->end - s->pos) / 2, k, off;
   wksp_private_checkpt_plan_locate(p->pl, s->g, mid, &k, &off);
   uint64_t m = mid - off + off / FRAME_CHUNK * FRAME_CHUNK;
@@ -245,16 +239,16 @@ static seg_t *split_locked(par_t *p) {
   n->next = v->next;
   v->next = n;
   v->end = m;
-  atomic_fetch_add_explicit(&wksp_private_checkpt_test_splits[0], 1, memory_order_relaxed);
+  checkpt_hook(CHECKPT_HOOK_SPLIT, &(checkpt_hook_t){.a = 1});
   return n;
 }
 
 /* A split-off half: sets the ring cursor the frame has where the warm-up
- * starts (up to wksp_private_checkpt_warm_sz bytes before lo, at a chunk
+ * starts (up to tuning.warm_sz bytes before lo, at a chunk
  * boundary, not before the first allocation), then re-compresses the bytes
  * from there to lo as history only.  *warmed: some were. */
 static int seg_warm(const checkpt_plan_t *pl, const seg_t *s, wksp_frame_writer_t *fw, int *warmed) {
-  uint64_t g = s->g, want = wksp_private_checkpt_warm_sz;
+  uint64_t g = s->g, want = wksp_private_checkpt_tuning.warm_sz;
   uint64_t from = s->lo > want ? s->lo - want : 0, k, off;
   wksp_private_checkpt_plan_locate(pl, g, from, &k, &off);
   uint64_t x = from - off % FRAME_CHUNK;
@@ -302,7 +296,7 @@ static int seg_hand_over_locked(par_t *p, seg_t *s, wksp_frame_writer_t *fw,
   pthread_cond_broadcast(&p->seg_cv);  /* ... or for its own second half */
   s->end = n->end;
   s->next = n->next;
-  atomic_fetch_add_explicit(&wksp_private_checkpt_test_splits[1], 1, memory_order_relaxed);
+  checkpt_hook(CHECKPT_HOOK_SPLIT, &(checkpt_hook_t){.a = 0});
   return 0;
 }
 
@@ -377,7 +371,7 @@ static int seg_start_half(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int rc, i
 static int seg_run(par_t *p, seg_t *s) {
   seg_out_t c = {.par = p, .seg = s};
   wksp_frame_writer_t *fw = NULL;
-  int cont = 0, rc = s->lo ? 0 : checkpt_test_fail(s->g);
+  int cont = 0, rc = s->lo ? 0 : checkpt_fail_point(s->g);
   if (!rc) rc = wksp_private_frame_writer_init_regions(&fw, seg_region, &c);
   if (!rc) rc = wksp_frame_writer_open(fw, WKSP_FRAME_LZ4, NULL);
   if (s->lo && seg_start_half(p, s, fw, rc, &cont)) {
@@ -444,7 +438,7 @@ static int par_worker(void *ctx, uint64_t unused) {
  * segments that are complete), writes them with one writev, frees them. */
 static int out_write(par_t *p, struct iovec *iov, int cnt, uint64_t at, uint64_t sz) {
   int e = 0;
-  if (wksp_private_checkpt_test_write_fail_hook) e = wksp_private_checkpt_test_write_fail_hook(at, sz);
+  e = checkpt_hook(CHECKPT_HOOK_WRITE, &(checkpt_hook_t){.a = at, .b = sz});
   if (!e) e = wksp_private_writev_all(p->fd, iov, cnt);
   return e;
 }
@@ -545,7 +539,7 @@ int wksp_private_checkpt_pipeline(checkpt_writer_t *cw, uint64_t pos0, uint64_t 
   par_t p = {.pl = pl, .cw = cw, .fd = cw->fd, .pos0 = pos0, .caller = pthread_self()};
   /* at least one block, so that with one worker the next cgroup can start
    * while the last blocks of the previous one are written */
-  p.budget = (threads - 1) * (wksp_private_checkpt_par_buf_max / OUT_BLK_SZ);
+  p.budget = (threads - 1) * (wksp_private_checkpt_tuning.par_buf_max / OUT_BLK_SZ);
   if (!p.budget) p.budget = 1;
   p.can_split = threads > 1 && wksp_private_frame_lz4_handover_ok();
   pthread_mutex_init(&p.lock, NULL);
@@ -566,7 +560,7 @@ int wksp_private_checkpt_pipeline(checkpt_writer_t *cw, uint64_t pos0, uint64_t 
   if (rc) goto done;
   rc = wksp_private_checkpt_pool_run(threads, threads, par_worker, &p);
   pthread_join(out, NULL);
-  atomic_store_explicit(&wksp_private_checkpt_test_out_peak, p.peak * OUT_BLK_SZ, memory_order_relaxed);
+  checkpt_hook(CHECKPT_HOOK_PEAK, &(checkpt_hook_t){.a = p.peak * OUT_BLK_SZ});
   if (!rc) rc = wksp_err_kept(&p.out_err);
   if (rc) goto done;
   uint64_t at = pos0;

@@ -36,9 +36,6 @@
 #include "checkpt_private.h"
 #include "util/err.h"
 
-int wksp_private_checkpt_test_no_tmpfile;
-void (*wksp_private_checkpt_test_rename_hook)(const char *path, const char *tmp_name);
-
 /* fsync, retried when a signal interrupts it (POSIX allows EINTR). */
 static int fsync_full(int fd) {
   int r;
@@ -275,7 +272,7 @@ static int named_tmp_open(checkpt_pub_t *p, const char *base) {
 }
 
 static int tmp_open(checkpt_pub_t *p, const char *base) {
-  p->fd = wksp_private_checkpt_test_no_tmpfile ? (errno = EOPNOTSUPP, -1)
+  p->fd = checkpt_hook(CHECKPT_HOOK_TMPFILE, NULL) ? (errno = EOPNOTSUPP, -1)
                                             : openat(p->dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (p->fd >= 0) {
     tmp_lock(p->fd); /* nobody else can have it yet: it has no name */
@@ -346,7 +343,7 @@ static int link_as(checkpt_pub_t *p, const char *name) {
 /* Overwrite: the file (already under its temporary name) replaces what is
  * at the path, which must still be a regular file or a symlink. */
 static int rename_over(checkpt_pub_t *p, const char *base) {
-  if (wksp_private_checkpt_test_rename_hook) wksp_private_checkpt_test_rename_hook(p->path, p->tmp_name);
+  checkpt_hook(CHECKPT_HOOK_RENAME, &(checkpt_hook_t){.path = p->path, .name = p->tmp_name});
   /* Again, just before the rename: something else may have appeared at
    * the path since the first check (left: the moment between this check
    * and the rename). */

@@ -309,7 +309,7 @@ static int st_body(stream_t *st) {
  * bytes are handed to a worker that decodes them into the target while the
  * calling thread goes on reading; when every worker is busy the calling
  * thread decodes the oldest waiting frame itself.  A frame whose end is not
- * found within wksp_private_checkpt_pipe_frame_max (64 MiB) of the window's
+ * found within tuning.pipe_frame_max (64 MiB) of the window's
  * start is not buffered whole: the calling thread decodes it as it reads
  * it (the window's bytes first, then the pipe), while the workers go on
  * with the frames queued before it.  Memory: at most 3 x threads buffers of
@@ -317,8 +317,6 @@ static int st_body(stream_t *st) {
  * being decoded, and up to `threads` spare buffers kept for reuse),
  * whatever the frame sizes.  The checks are those of the sequential path;
  * the target is reset before the first frame is handed out. */
-
-uint64_t wksp_private_checkpt_pipe_frame_max = 64ull << 20;
 
 typedef struct {
   uint8_t *buf; /* owned; the frame is buf[at, at + len) */
@@ -357,7 +355,7 @@ static int win_fill(struct pipe_state *ps, uint64_t want) {
   while (ps->base + ps->len < want && !ps->eof) {
     uint64_t need = want - ps->base;
     if (need > ps->cap) {
-      uint64_t cap = ps->cap * 2 > need ? ps->cap * 2 : need, lim = wksp_private_checkpt_pipe_frame_max;
+      uint64_t cap = ps->cap * 2 > need ? ps->cap * 2 : need, lim = wksp_private_checkpt_tuning.pipe_frame_max;
       if (cap > lim && need <= lim) cap = lim; /* the bound of the header comment */
       uint8_t *b = realloc(ps->buf, cap);
       if (!b)
@@ -541,10 +539,10 @@ static int pipe_footer(stream_t *st, uint64_t off, void *arg) {
 /* Where the cgroup frame whose data starts at `at` ends: walks the chunk
  * headers of allocations parts[first, cnt) (RAW: their sizes).  *end = 0
  * (and SUCCESS) when the frame does not end within
- * wksp_private_checkpt_pipe_frame_max bytes of the window's start. */
+ * tuning.pipe_frame_max bytes of the window's start. */
 static int pipe_walk(struct pipe_state *ps, uint64_t first, uint64_t at, uint64_t *end) {
   stream_t *st = ps->st;
-  uint64_t lim = ps->base + wksp_private_checkpt_pipe_frame_max;
+  uint64_t lim = ps->base + wksp_private_checkpt_tuning.pipe_frame_max;
   int rc = WKSP_SUCCESS;
   *end = 0;
   for (uint64_t k = first; !rc && k < st->cnt; k++) {

@@ -20,6 +20,15 @@
 #define TEST_HAS_TSAN 0
 #endif
 
+
+/* The layer's test seam (checkpt_private.h): at CHECKPT_HOOK_VERIFY. */
+static void (*g_verify)(wksp_t *w);
+
+static int test_hook(int point, const checkpt_hook_t *h) {
+  if (point == CHECKPT_HOOK_VERIFY && g_verify) g_verify(h->w);
+  return 0;
+}
+
 static char dir[256], path[512];
 
 static void mkdir_tmp(void) {
@@ -250,17 +259,17 @@ static void test_verify_catches_change(void) {
       wksp_part_t *a = ws_allocs(w, &cnt);
       CHECK(a);
       g_flip_gaddr = a[cnt - 1].gaddr_lo;
-      wksp_private_checkpt_test_verify_hook = flip_hook;
+      g_verify = flip_hook;
       int rc = checkpt_to_path(w, style, t, 1);
-      wksp_private_checkpt_test_verify_hook = NULL;
+      g_verify = NULL;
       CHECK_ERR(rc, WKSP_ERR_AGAIN);
       CHECK(strstr(wksp_errmsg(), "changed while the checkpoint was written"));
       CHECK(strstr(wksp_errmsg(), "at byte 1"));
       CHECK(!path_exists());
       /* without verify the same change is published unnoticed */
-      wksp_private_checkpt_test_verify_hook = flip_hook;
+      g_verify = flip_hook;
       rc = checkpt_to_path(w, style, t, 0);
-      wksp_private_checkpt_test_verify_hook = NULL;
+      g_verify = NULL;
       CHECK_OK(rc);
       CHECK(path_exists());
       free(a);
@@ -335,6 +344,7 @@ static void test_verify_torn_snapshots(void) {
 }
 
 int main(void) {
+  wksp_private_checkpt_test_hook = test_hook;
   signal(SIGPIPE, SIG_IGN); /* restores that stop early close their pipe */
   mkdir_tmp();
   TEST_RUN(test_diff_identical);
