@@ -294,7 +294,7 @@ int wksp_private_checkpt_check_data(const checkpt_input_t *in, const checkpt_sca
   if (rc) return rc;
   _Atomic uint64_t sum;
   atomic_init(&sum, 0);
-  rc = wksp_private_checkpt_data_pieces(in, s, threads ? threads : 1, sealed ? file_piece : NULL, &sum);
+  rc = wksp_private_checkpt_data_pieces(in, s, threads, sealed ? file_piece : NULL, &sum);
   if (rc || !sealed) return rc;
   uint64_t want = s->seal.digest;
   uint64_t got = atomic_load(&sum) + wksp_private_checkpt_digest_records(s->info.parts, s->info.alloc_cnt);

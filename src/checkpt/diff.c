@@ -132,7 +132,7 @@ int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint3
   diff_walk(&c, cand, wp, wn, NULL, NULL, out);
   c.cand = cand;
   atomic_init(&c.digest, 0);
-  rc = wksp_private_checkpt_data_pieces(in, &s, threads ? threads : 1, cmp_piece, &c);
+  rc = wksp_private_checkpt_data_pieces(in, &s, threads, cmp_piece, &c);
   if (rc) goto done;
   diff_walk(&c, NULL, wp, wn, each, ctx, out);
   out->digest = atomic_load(&c.digest) + wksp_private_checkpt_digest_records(c.cp, c.cn);
@@ -146,23 +146,37 @@ done:
   return rc;
 }
 
-int wksp_checkpt_diff(wksp_t *w, const char *path, int fd, uint32_t threads, wksp_diff_fn_t each,
-                      void *ctx, wksp_checkpt_diff_t *out) {
-  if (out) memset(out, 0, sizeof *out);
-  if (!w || !out || (!path && fd < 0))
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_diff: NULL workspace or out, or no path / fd");
+static int diff_any(wksp_t *w, const char *path, int fd, const char *label,
+                    const wksp_diff_opts_t *opts, wksp_checkpt_diff_t *out) {
+  wksp_diff_opts_t o = opts ? *opts : (wksp_diff_opts_t){0};
   checkpt_input_t in;
-  int rc = wksp_private_checkpt_input_open(&in, path, path ? -1 : fd, path ? path : "-",
-                                        CHECKPT_IN_NEED_MEM);
+  int rc = wksp_private_checkpt_input_open(&in, path, fd, label, CHECKPT_IN_NEED_MEM);
   if (rc) return rc;
   rc = wksp_private_lock(w);
   if (rc) {
     wksp_err_wrap(rc, "diff %s: lock %s", in.label, wksp_name(w));
   } else {
-    rc = wksp_private_checkpt_diff_locked(w, &in, threads, each, ctx, out);
+    rc = wksp_private_checkpt_diff_locked(w, &in, checkpt_threads(o.threads), o.each, o.each_ctx,
+                                          out);
     wksp_private_unlock(w);
   }
   wksp_private_checkpt_input_fini(&in);
   if (rc) memset(out, 0, sizeof *out);
   return rc;
+}
+
+int wksp_checkpt_diff(wksp_t *w, const char *path, const wksp_diff_opts_t *opts,
+                      wksp_checkpt_diff_t *out) {
+  if (out) memset(out, 0, sizeof *out);
+  if (!w || !out || !path)
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_diff: NULL workspace, path or out");
+  return diff_any(w, path, -1, path, opts, out);
+}
+
+int wksp_checkpt_diff_fd(wksp_t *w, int fd, const char *label, const wksp_diff_opts_t *opts,
+                         wksp_checkpt_diff_t *out) {
+  if (out) memset(out, 0, sizeof *out);
+  if (!w || !out || fd < 0)
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_diff_fd: NULL workspace or out, or bad fd");
+  return diff_any(w, NULL, fd, label ? label : "-", opts, out);
 }

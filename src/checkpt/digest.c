@@ -56,7 +56,7 @@ int wksp_private_checkpt_digest_of(wksp_t *w, const wksp_part_t *parts, uint64_t
                                 uint32_t threads, uint64_t *d) {
   of_t o = {.w = w, .parts = parts};
   atomic_init(&o.sum, 0);
-  int rc = wksp_private_checkpt_pool_run(threads ? threads : 1, cnt, of_one, &o);
+  int rc = wksp_private_checkpt_pool_run(threads, cnt, of_one, &o);
   *d = atomic_load(&o.sum);
   return rc;
 }

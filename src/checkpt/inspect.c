@@ -26,9 +26,9 @@ static int preview_fd(int fd, wksp_preview_t *out, const char *what) {
   return wksp_private_checkpt_preview_any(buf, (size_t)n, out, what);
 }
 
-int wksp_preview_fd(int fd, wksp_preview_t *out) {
+int wksp_preview_fd(int fd, const char *label, wksp_preview_t *out) {
   if (fd < 0 || !out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_preview_fd: bad fd or NULL out");
-  return preview_fd(fd, out, "preview");
+  return preview_fd(fd, out, label ? label : "-");
 }
 
 int wksp_preview(const char *path, wksp_preview_t *out) {
@@ -40,13 +40,11 @@ int wksp_preview(const char *path, wksp_preview_t *out) {
   return rc;
 }
 
-int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out) {
-  if (out) memset(out, 0, sizeof *out);
-  if (!out || (!path && fd < 0))
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_info: NULL out or no path / fd");
+/* ---- info ---------------------------------------------------------------------------- */
+
+static int info_any(const char *path, int fd, const char *label, wksp_checkpt_info_t *out) {
   checkpt_input_t in;
-  int rc =
-      wksp_private_checkpt_input_open(&in, path, path ? -1 : fd, path ? path : "-", CHECKPT_IN_NEED_MEM);
+  int rc = wksp_private_checkpt_input_open(&in, path, fd, label, CHECKPT_IN_NEED_MEM);
   if (rc) return rc;
   checkpt_scan_t s;
   rc = wksp_private_checkpt_scan(&s, &in);
@@ -60,28 +58,52 @@ int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out) {
   return WKSP_SUCCESS;
 }
 
-int wksp_checkpt_check(const char *path, int fd, uint32_t threads, uint32_t flags, int *seal) {
-  if (seal) *seal = WKSP_SEAL_NONE;
-  if (!path && fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_check: no path / fd");
-  if (flags & ~(uint32_t)WKSP_CHECK_REQUIRE_SEAL)
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_check: unknown flags %#x", flags);
-  const char *label = path ? path : "-";
+int wksp_checkpt_info(const char *path, wksp_checkpt_info_t *out) {
+  if (out) memset(out, 0, sizeof *out);
+  if (!out || !path) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_info: NULL path or out");
+  return info_any(path, -1, path, out);
+}
+
+int wksp_checkpt_info_fd(int fd, const char *label, wksp_checkpt_info_t *out) {
+  if (out) memset(out, 0, sizeof *out);
+  if (!out || fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_info_fd: bad fd or NULL out");
+  return info_any(NULL, fd, label ? label : "-", out);
+}
+
+/* ---- check --------------------------------------------------------------------------- */
+
+static int check_any(const char *path, int fd, const char *label, const wksp_check_opts_t *opts,
+                     int *seal) {
+  wksp_check_opts_t o = opts ? *opts : (wksp_check_opts_t){0};
+  o.threads = checkpt_threads(o.threads);
   checkpt_input_t in;
-  int rc = wksp_private_checkpt_input_open(&in, path, path ? -1 : fd, label, CHECKPT_IN_NEED_MEM);
+  int rc = wksp_private_checkpt_input_open(&in, path, fd, label, CHECKPT_IN_NEED_MEM);
   if (rc) return rc;
   checkpt_scan_t s;
   rc = wksp_private_checkpt_scan(&s, &in);
   if (rc) goto done_in;
   if (seal) *seal = s.seal.state;
-  rc = wksp_private_checkpt_seal_gate(&s.seal, flags & WKSP_CHECK_REQUIRE_SEAL, label);
+  rc = wksp_private_checkpt_seal_gate(&s.seal, o.require_seal, label);
   /* Decoding everything is the check of the data (LZ4 blocks that decode
    * to their sizes, frames that end where they must); the digest, when
    * recorded, is the check of the bytes themselves. */
-  if (!rc) rc = wksp_private_checkpt_check_data(&in, &s, threads, seal);
+  if (!rc) rc = wksp_private_checkpt_check_data(&in, &s, o.threads, seal);
   wksp_private_checkpt_scan_fini(&s);
 done_in:
   wksp_private_checkpt_input_fini(&in);
   return rc;
+}
+
+int wksp_checkpt_check(const char *path, const wksp_check_opts_t *opts, int *seal) {
+  if (seal) *seal = WKSP_SEAL_NONE;
+  if (!path) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_check: NULL path");
+  return check_any(path, -1, path, opts, seal);
+}
+
+int wksp_checkpt_check_fd(int fd, const char *label, const wksp_check_opts_t *opts, int *seal) {
+  if (seal) *seal = WKSP_SEAL_NONE;
+  if (fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_check_fd: bad fd");
+  return check_any(NULL, fd, label ? label : "-", opts, seal);
 }
 
 void wksp_checkpt_info_free(wksp_checkpt_info_t *info) {

@@ -100,7 +100,7 @@ static void roundtrip(uint64_t part_max, uint64_t data_max, uint64_t n, uint64_t
     wksp_checkpt_opts_t o = {.style = style, .uinfo = "round trip"};
     CHECK_OK(wksp_checkpt(src, path, &o));
     wksp_checkpt_info_t I;
-    CHECK_OK(wksp_checkpt_info(path, -1, &I));
+    CHECK_OK(wksp_checkpt_info(path, &I));
     CHECK_EQ(I.alloc_cnt, cnt);
     CHECK_EQ(I.cgroup_cnt, checkpt_cgroup_cnt(cnt));
     CHECK_EQ(I.pv.frame_style, style == 2 ? 1 : 2);
@@ -290,7 +290,7 @@ static void test_byte_identity(void) {
     CHECK(a && b);
     CHECK(!memcmp(a, b, CHECKPT_HDR_SZ));
     wksp_checkpt_info_t I;
-    CHECK_OK(wksp_checkpt_info(path, -1, &I));
+    CHECK_OK(wksp_checkpt_info(path, &I));
     CHECK_EQ(I.cgroup_cnt, v.cgroup_cnt);
     uint64_t delta = I.cgroup_cnt ? I.cgroups[0].off - v.cg_off[0] : 0;
     for (uint64_t g = 0; g < v.cgroup_cnt; g++) {
@@ -391,7 +391,7 @@ static void test_publish_fallback_named_temp(void) {
   CHECK(!stat(path, &st));
   CHECK_EQ(st.st_mode & 07777, 0600);
   wksp_checkpt_info_t I;
-  CHECK_OK(wksp_checkpt_info(path, -1, &I));
+  CHECK_OK(wksp_checkpt_info(path, &I));
   wksp_checkpt_info_free(&I);
   unlink(path);
   ws_free(w);
@@ -414,7 +414,7 @@ static void fd_at_offset(int style) {
   CHECK_OK(wksp_checkpt_fd(w, fd, "fdoff", &(wksp_checkpt_opts_t){.style = style, .threads = 2}));
   CHECK_EQ(lseek(fd, 10, SEEK_SET), 10);
   wksp_preview_t pv;
-  CHECK_OK(wksp_preview_fd(fd, &pv));
+  CHECK_OK(wksp_preview_fd(fd, NULL, &pv));
   CHECK(!strcmp(pv.name, "fdoff"));
   CHECK_EQ(lseek(fd, 10, SEEK_SET), 10);
   CHECK_OK(wksp_restore_fd(d, fd, "fdoff", &(wksp_restore_opts_t){.threads = 2}));
@@ -493,7 +493,7 @@ static void test_two_volumes(void) {
   CHECK(f && fwrite(b2, 1, sz2, f) == sz2);
   fclose(f);
   wksp_checkpt_info_t I;
-  CHECK_OK(wksp_checkpt_info(path, -1, &I));
+  CHECK_OK(wksp_checkpt_info(path, &I));
   CHECK_EQ(I.volume_cnt, 2);
   wksp_checkpt_info_free(&I);
   uint8_t want[32], got[32];
@@ -631,7 +631,7 @@ static void test_publish_sigkill(void) {
     if (!stat(path, &st)) {
       CHECK_EQ(n, 1);
       wksp_checkpt_info_t I;
-      CHECK_OK(wksp_checkpt_info(path, -1, &I)); /* complete and valid */
+      CHECK_OK(wksp_checkpt_info(path, &I)); /* complete and valid */
       wksp_checkpt_info_free(&I);
       complete++;
       unlink(path);
@@ -652,7 +652,7 @@ static void test_publish_sigkill(void) {
  * length (its cpu name, for one, can change between runs). */
 static uint8_t *frames_of(const char *p, uint64_t *sz) {
   wksp_checkpt_info_t I;
-  if (wksp_checkpt_info(p, -1, &I)) return NULL;
+  if (wksp_checkpt_info(p, &I)) return NULL;
   size_t n = 0;
   uint8_t *b = (uint8_t *)vec_slurp(p, &n);
   if (!b) return NULL;

@@ -142,7 +142,7 @@ static void test_seal_round_trip(void) {
       CHECK_OK(sealed_checkpt(w, style, t));
       /* the line is in the info frame, verbatim (v3: literal blocks) */
       wksp_checkpt_info_t in;
-      CHECK_OK(wksp_checkpt_info(path, -1, &in));
+      CHECK_OK(wksp_checkpt_info(path, &in));
       checkpt_seal_t sl;
       wksp_private_checkpt_seal_read(&sl, in.app_id, in.binfo, strlen(in.binfo));
       CHECK_EQ(sl.state, WKSP_SEAL_OK);
@@ -159,7 +159,7 @@ static void test_seal_round_trip(void) {
         ws_digest(c, y);
         CHECK(!memcmp(x, y, 32));
         wksp_checkpt_diff_t df;
-        CHECK_OK(wksp_checkpt_diff(c, path, -1, t, NULL, NULL, &df));
+        CHECK_OK(wksp_checkpt_diff(c, path, &(wksp_diff_opts_t){.threads = t}, &df));
         CHECK_EQ(df.seal, WKSP_SEAL_OK);
         CHECK_EQ(df.digest, want);
         CHECK_EQ(df.first_kind, WKSP_DIFF_NONE);
@@ -170,7 +170,7 @@ static void test_seal_round_trip(void) {
   unlink(path);
   CHECK_OK(wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.style = 3}));
   wksp_checkpt_diff_t df;
-  CHECK_OK(wksp_checkpt_diff(w, path, -1, 1, NULL, NULL, &df));
+  CHECK_OK(wksp_checkpt_diff(w, path, &(wksp_diff_opts_t){.threads = 1}, &df));
   CHECK_EQ(df.seal, WKSP_SEAL_NONE);
   CHECK_EQ(df.digest, want);
   free(a);
@@ -202,7 +202,7 @@ static void test_seal_catches_damage(void) {
     uint8_t *b = (uint8_t *)vec_slurp(path, &sz);
     CHECK(b);
     wksp_checkpt_info_t in;
-    CHECK_OK(wksp_checkpt_info(path, -1, &in));
+    CHECK_OK(wksp_checkpt_info(path, &in));
     uint64_t lo = in.cgroups[0].off, hi = in.cgroups[in.cgroup_cnt - 1].end;
     wksp_checkpt_info_free(&in);
     for (int k = 0; k < 150; k++) {
@@ -255,7 +255,7 @@ static void test_check(void) {
   CHECK(w);
   int seal = 99;
   CHECK_OK(sealed_checkpt(w, 3, 2));
-  CHECK_OK(wksp_checkpt_check(path, -1, 2, 0, &seal));
+  CHECK_OK(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 2}, &seal));
   CHECK_EQ(seal, WKSP_SEAL_OK);
   /* damage in the data: only the seal sees it (v2: RAW bytes) */
   CHECK_OK(sealed_checkpt(w, 2, 1));
@@ -264,7 +264,7 @@ static void test_check(void) {
   CHECK(b);
   b[sz / 2] ^= 0x10;
   CHECK(!put(path, b, sz));
-  CHECK_ERR(wksp_checkpt_check(path, -1, 1, 0, &seal), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, &seal), WKSP_ERR_CORRUPT);
   CHECK_EQ(seal, WKSP_SEAL_BROKEN);
   CHECK(strstr(wksp_errmsg(), "content digest"));
   /* unsealed: the same damage passes (docs/FORMAT.md 9.1), the seal says none */
@@ -275,14 +275,15 @@ static void test_check(void) {
   CHECK(b);
   b[sz / 2] ^= 0x10;
   CHECK(!put(path, b, sz));
-  CHECK_OK(wksp_checkpt_check(path, -1, 1, 0, &seal));
+  CHECK_OK(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, &seal));
   CHECK_EQ(seal, WKSP_SEAL_NONE);
   /* truncated; missing; no input */
   CHECK(!put(path, b, sz - 7));
-  CHECK_ERR(wksp_checkpt_check(path, -1, 1, 0, &seal), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, &seal), WKSP_ERR_CORRUPT);
   unlink(path);
-  CHECK_ERR(wksp_checkpt_check(path, -1, 1, 0, NULL), WKSP_ERR_FAIL);
-  CHECK_ERR(wksp_checkpt_check(NULL, -1, 1, 0, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, NULL), WKSP_ERR_FAIL);
+  CHECK_ERR(wksp_checkpt_check(NULL, NULL, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_check_fd(-1, NULL, NULL, NULL), WKSP_ERR_INVAL);
   free(b);
   ws_free(w);
 }
@@ -330,11 +331,10 @@ static void test_require_seal(void) {
         b = (uint8_t *)vec_slurp(path, &sz);
       CHECK(b);
       int seal = 99;
-      CHECK_ERR(wksp_checkpt_check(path, -1, 1, WKSP_CHECK_REQUIRE_SEAL, &seal),
+      CHECK_ERR(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1, .require_seal = 1}, &seal),
                 sealed ? WKSP_SUCCESS : WKSP_ERR_UNSUP);
       CHECK_EQ(seal, sealed ? WKSP_SEAL_OK : WKSP_SEAL_NONE);
       CHECK(sealed || strstr(wksp_errmsg(), "not sealed"));
-      CHECK_ERR(wksp_checkpt_check(path, -1, 1, 2, &seal), WKSP_ERR_INVAL); /* unknown flag */
       for (int via = 0; via < 4; via++) { /* file, file + verify_first, pipe 1 and 2 threads */
         wksp_restore_opts_t o = {.seed = 2, .threads = via == 3 ? 2 : 1, .verify_first = via == 1,
                                  .require_seal = 1};
@@ -378,7 +378,7 @@ static void test_seal_place_flips(void) {
           b[at] ^= (uint8_t)(1u << bit);
           CHECK(!put(path, b, sz));
           int seal = 99;
-          int rc = wksp_checkpt_check(path, -1, 1, 0, &seal);
+          int rc = wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, &seal);
           /* a NUL inside a string is a structure error, found before the seal */
           int nul = b[at] == 0;
           if (rc != WKSP_ERR_CORRUPT || (seal != WKSP_SEAL_BROKEN && !nul))
@@ -412,7 +412,7 @@ static void test_seal_double_flips(void) {
     uint8_t *b = sealed_file(w, style, &sz, &pl);
     CHECK(b && pl.n >= 1);
     wksp_checkpt_info_t in;
-    CHECK_OK(wksp_checkpt_info(path, -1, &in));
+    CHECK_OK(wksp_checkpt_info(path, &in));
     uint64_t lo = in.cgroups[0].off, hi = in.cgroups[in.cgroup_cnt - 1].end;
     wksp_checkpt_info_free(&in);
     for (int k = 0; k < 200; k++) {
@@ -456,7 +456,7 @@ static void test_line_only_seal(void) {
   memcpy(b + pl.off[1], line, pl.len[1]);
   CHECK(!put(path, b, sz));
   int seal = 99;
-  CHECK_OK(wksp_checkpt_check(path, -1, 1, WKSP_CHECK_REQUIRE_SEAL, &seal));
+  CHECK_OK(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1, .require_seal = 1}, &seal));
   CHECK_EQ(seal, WKSP_SEAL_OK);
   int untouched = 0;
   wksp_restore_opts_t o = {.seed = 2, .require_seal = 1};
@@ -467,11 +467,11 @@ static void test_line_only_seal(void) {
   CHECK(!memcmp(x, y, 32));
   /* a flipped data bit: the digest sees it */
   wksp_checkpt_info_t in;
-  CHECK_OK(wksp_checkpt_info(path, -1, &in));
+  CHECK_OK(wksp_checkpt_info(path, &in));
   b[in.cgroups[0].end - 1] ^= 1; /* the last byte of the first frame's allocation bytes */
   wksp_checkpt_info_free(&in);
   CHECK(!put(path, b, sz));
-  CHECK_ERR(wksp_checkpt_check(path, -1, 1, 0, &seal), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, &seal), WKSP_ERR_CORRUPT);
   CHECK_EQ(seal, WKSP_SEAL_BROKEN);
   CHECK(strstr(wksp_errmsg(), "content digest"));
   free(b);

@@ -173,7 +173,7 @@ static void test_info_vectors(void) {
     vec_t v;
     CHECK(!vec_load(&v, i));
     wksp_checkpt_info_t I;
-    CHECK_OK(wksp_checkpt_info(v.ckpt, -1, &I));
+    CHECK_OK(wksp_checkpt_info(v.ckpt, &I));
     CHECK_EQ(I.alloc_cnt, v.alloc_cnt);
     if (v.style != 1) CHECK_EQ(I.file_sz, v.file_size);
     for (uint64_t k = 0; k < v.alloc_cnt; k++) {
@@ -323,11 +323,11 @@ static void test_pipes(void) {
       close(p[1]);
       if (what == 0) {
         wksp_preview_t pv;
-        CHECK_OK(wksp_preview_fd(p[0], &pv));
+        CHECK_OK(wksp_preview_fd(p[0], NULL, &pv));
         CHECK(!strcmp(pv.name, v.wname));
       } else if (what == 1) {
         wksp_checkpt_info_t I;
-        CHECK_OK(wksp_checkpt_info(NULL, p[0], &I));
+        CHECK_OK(wksp_checkpt_info_fd(p[0], NULL, &I));
         CHECK_EQ(I.alloc_cnt, v.alloc_cnt);
         wksp_checkpt_info_free(&I);
       } else {

@@ -142,11 +142,20 @@ static int use_one(int kind, const char *path, int fd) {
       rc = path ? wksp_restore(target, path, &o) : wksp_restore_fd(target, fd, "-", &o);
       break;
     case USE_INFO:
-      rc = wksp_checkpt_info(path, fd, &info);
+      rc = path ? wksp_checkpt_info(path, &info) : wksp_checkpt_info_fd(fd, NULL, &info);
       if (!rc) wksp_checkpt_info_free(&info);
       break;
-    case USE_CHECK: rc = wksp_checkpt_check(path, fd, 2, 0, NULL); break;
-    case USE_DIFF: rc = wksp_checkpt_diff(target, path, fd, 2, NULL, NULL, &d); break;
+    case USE_CHECK: {
+      const wksp_check_opts_t co = {.threads = 2};
+      rc = path ? wksp_checkpt_check(path, &co, NULL) : wksp_checkpt_check_fd(fd, NULL, &co, NULL);
+      break;
+    }
+    case USE_DIFF: {
+      const wksp_diff_opts_t dopt = {.threads = 2};
+      rc = path ? wksp_checkpt_diff(target, path, &dopt, &d)
+                : wksp_checkpt_diff_fd(target, fd, NULL, &dopt, &d);
+      break;
+    }
     default:
       rc = path ? wksp_checkpt_print(null, path, 1) : wksp_checkpt_print_fd(null, fd, "-", 1);
       break;
@@ -394,7 +403,7 @@ static void test_v1_bounded(void) {
 static int info_fd(int fd, void *ctx) {
   (void)ctx;
   wksp_checkpt_info_t info;
-  int rc = wksp_checkpt_info(NULL, fd, &info);
+  int rc = wksp_checkpt_info_fd(fd, NULL, &info);
   if (!rc) wksp_checkpt_info_free(&info);
   return rc;
 }

@@ -365,7 +365,7 @@ static void test_stale_removed(void) {
       CHECK_EQ(names(ls, sizeof ls), 2);
       CHECK(!strcmp(ls, "c.ckpt,other.ckpt"));
       wksp_checkpt_info_t I;
-      CHECK_OK(wksp_checkpt_info(at("c.ckpt"), -1, &I));
+      CHECK_OK(wksp_checkpt_info(at("c.ckpt"), &I));
       wksp_checkpt_info_free(&I);
     }
 }

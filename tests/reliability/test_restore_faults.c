@@ -96,7 +96,7 @@ static int write_file(const uint8_t *b, uint64_t sz);
 static void frames_get(const uint8_t *b, uint64_t sz, frames_t *f) {
   f->n = 0;
   wksp_checkpt_info_t info;
-  if (write_file(b, sz) || wksp_checkpt_info(path, -1, &info)) return;
+  if (write_file(b, sz) || wksp_checkpt_info(path, &info)) return;
   for (uint64_t g = 0; g < info.cgroup_cnt && g < 1100; g++) {
     f->off[f->n] = info.cgroups[g].off;
     f->end[f->n++] = info.cgroups[g].end;
@@ -399,7 +399,7 @@ static void flip_file_init(flip_file_t *f, wksp_t *src, uint8_t *b, uint64_t sz,
  * unsealed. */
 static void seal_case(seal_tally_t *t, const char *what) {
   int seal = WKSP_SEAL_NONE;
-  int rc = wksp_checkpt_check(path, -1, 1, 0, &seal);
+  int rc = wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, &seal);
   if (!rc && seal == WKSP_SEAL_NONE) {
     fprintf(stderr, "%s: a sealed file passes the check as unsealed\n", what);
     t->lost++;
