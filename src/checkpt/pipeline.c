@@ -111,7 +111,7 @@ typedef struct {
   uint64_t reported;      /* last done_sz given to the progress callback (caller only) */
   int can_split;          /* the frame writer can hand LZ4 history over */
   int failed;             /* a worker or the output thread failed: everyone stops */
-  wksp_err_kept_t out_err; /* the output thread's failure */
+  wksp_err_saved_t out_err; /* the output thread's failure */
 } par_t;
 
 typedef struct {

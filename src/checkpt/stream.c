@@ -341,7 +341,7 @@ struct pipe_state {
   pipe_job_t q[PIPE_QUEUE_MAX];
   uint64_t q_head, q_cnt, q_max;
   int stop;
-  wksp_err_kept_t err; /* the first failure of a worker or the reader */
+  wksp_err_saved_t err; /* the first failure of a worker or the reader */
   /* Buffers of decoded frames, reused as windows (fresh memory would cost
    * a page fault per 4 KiB of every frame). */
   uint8_t *spare[PIPE_QUEUE_MAX];
@@ -426,7 +426,7 @@ static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp
 /* Decodes a job's frame into the target (unless something already failed). */
 static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
   pthread_mutex_lock(&ps->lock);
-  int skip = ps->err.rc != 0;
+  int skip = ps->err.err != 0;
   pthread_mutex_unlock(&ps->lock);
   wksp_frame_reader_t *r = NULL;
   uint64_t end = 0;
@@ -654,7 +654,7 @@ static int pipe_frames(struct pipe_state *ps) {
   int rc = pipe_probe(ps, off, pipe_info, &off);
   while (!rc) {
     pthread_mutex_lock(&ps->lock);
-    int failed = ps->err.rc;
+    int failed = ps->err.err;
     pthread_mutex_unlock(&ps->lock);
     if (failed) break;
     pipe_frame_t f = {.prev_app = &prev_app};

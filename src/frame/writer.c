@@ -48,7 +48,7 @@ struct wksp_frame_writer {
   uint64_t off;                 /* bytes accepted (delivered + pending) */
   uint64_t delivered;           /* bytes handed to the output */
 
-  wksp_err_kept_t fail;         /* sticky failure (rc 0 while healthy) */
+  wksp_err_saved_t fail;        /* sticky failure (err 0 while healthy) */
 
   uint8_t *gather;              /* GATHER_SZ bytes */
   size_t gather_used;
@@ -73,14 +73,14 @@ static int writer_set_failed(wksp_frame_writer_t *w, int rc) {
 }
 
 static int writer_refuse_failed(const wksp_frame_writer_t *w, const char *fn) {
-  return wksp_err_again(w->fail.rc, w->fail.err_errno, "%s: writer failed earlier: %s", fn,
+  return wksp_err_again(w->fail.err, w->fail.errnum, "%s: writer failed earlier: %s", fn,
                         w->fail.msg);
 }
 
 /* Common entry checks of the buffer calls and close. */
 static int writer_check_in_frame(const wksp_frame_writer_t *w, const char *fn) {
   if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL writer", fn);
-  if (w->fail.rc) return writer_refuse_failed(w, fn);
+  if (w->fail.err) return writer_refuse_failed(w, fn);
   if (!w->style)
     return wksp_err(WKSP_ERR_INVAL, 0, "%s: no frame is open (writer at offset %lu)", fn,
                     (unsigned long)w->off);
@@ -469,7 +469,7 @@ int wksp_private_frame_writer_init_regions(wksp_frame_writer_t **out,
 
 int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
   if (!w) return 0;
-  int rc = w->fail.rc;
+  int rc = w->fail.err;
   if (rc) rc = writer_refuse_failed(w, "wksp_frame_writer_fini");
   else if (w->style)
     rc = wksp_err(WKSP_ERR_INVAL, 0,
@@ -486,7 +486,7 @@ int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
 
 int wksp_frame_writer_open(wksp_frame_writer_t *w, int style, uint64_t *off) {
   if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_open: NULL writer");
-  if (w->fail.rc) return writer_refuse_failed(w, "wksp_frame_writer_open");
+  if (w->fail.err) return writer_refuse_failed(w, "wksp_frame_writer_open");
   if (w->style)
     return wksp_err(WKSP_ERR_INVAL, 0,
                     "wksp_frame_writer_open: %s frame opened at offset %lu is still open",
