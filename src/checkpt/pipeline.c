@@ -1,4 +1,4 @@
-/* The parallel LZ4 cgroup frames of a checkpoint (checkpt.c writes the rest).
+/* The parallel LZ4 cgroup frames of a checkpoint (write.c writes the rest).
  *
  * `threads` workers (the pool: the calling thread and threads - 1 others)
  * encode cgroup frames, taken in increasing order, each with a frame writer

@@ -10,7 +10,13 @@
  * as it comes is bounded by its header: the limits of checkpt_private.h
  * (part_max allocations of data_max bytes in all, frame and volume counts)
  * are checked as the commands arrive, so no stream makes us read more than
- * a checkpoint of its geometry can hold. */
+ * a checkpoint of its geometry can hold.
+ *
+ * Length: about 750 lines, kept in one file on purpose.  The pipelined
+ * reader is not a second reader but a schedule of this one: it runs the same
+ * steps (st_info, st_metas, st_cgroup, st_appendix, st_footer) on the same
+ * stream_t and only moves the decoding of whole frames to other threads; a
+ * file of its own would have to export stream_t and every step. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
