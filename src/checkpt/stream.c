@@ -560,19 +560,18 @@ static int pipe_walk(struct pipe_state *ps, uint64_t first, uint64_t at, uint64_
     }
     while (!rc && sz) {
       uint64_t usz = sz < WKSP_FRAME_CHUNK_MAX ? sz : WKSP_FRAME_CHUNK_MAX;
-      if (at + 3 > lim) return WKSP_SUCCESS;
-      rc = win_fill(ps, at + 3);
+      if (at + FRAME_CHUNK_HDR > lim) return WKSP_SUCCESS;
+      rc = win_fill(ps, at + FRAME_CHUNK_HDR);
       if (rc) break;
-      if (ps->base + ps->len < at + 3) break; /* truncated: found below */
-      const uint8_t *h = ps->buf + (at - ps->base);
-      uint64_t csz = (uint64_t)h[0] | (uint64_t)h[1] << 8 | (uint64_t)h[2] << 16;
-      if (csz < 1 || csz > usz + usz / 255 + 16)
+      if (ps->base + ps->len < at + FRAME_CHUNK_HDR) break; /* truncated: found below */
+      uint64_t csz = frame_chunk_csz(ps->buf + (at - ps->base));
+      if (!frame_chunk_csz_ok(csz, usz))
         rc = wksp_err(WKSP_ERR_CORRUPT, 0,
                       "%s: LZ4 chunk at %llu has block size %llu for %llu "
                       "bytes",
                       st->what, (unsigned long long)at, (unsigned long long)csz,
                       (unsigned long long)usz);
-      at += 3 + csz;
+      at += FRAME_CHUNK_HDR + csz;
       sz -= usz;
     }
   }

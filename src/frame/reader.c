@@ -225,9 +225,9 @@ static int chunk_get(wksp_frame_reader_t *r, size_t usz, const uint8_t **blk, si
   const uint8_t *p = NULL;
   int rc = peek(r, FRAME_CHUNK_HDR, &p);
   if (rc) return rc;
-  size_t n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16;
+  size_t n = frame_chunk_csz(p);
   size_t bound = frame_csz_bound(usz);
-  if (n < 1 || n > bound)
+  if (!frame_chunk_csz_ok(n, usz))
     return wksp_err(WKSP_ERR_CORRUPT, 0,
                     "frame reader: LZ4 frame at offset %lu: chunk at offset %lu has block size %zu, "
                     "expected 1..%zu for a %zu-byte chunk",
