@@ -11,8 +11,8 @@
 
 #include "format_private.h"
 #include "util/err.h"
-#include "wksp/checkpt.h"
-#include "wksp/frame.h"
+#include <wksp/checkpt.h>
+#include <wksp/frame.h>
 
 /* ---- input (input.c) -----------------------------------------------------
  * A checkpoint to read: random access (a regular file read with pread(2),

@@ -11,7 +11,7 @@
 #include "checkpt_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
-#include "wksp/frame.h"
+#include <wksp/frame.h>
 
 void wksp_private_checkpt_scan_fini(checkpt_scan_t *s) {
   free(s->info.parts);

@@ -13,8 +13,8 @@
 #include "checkpt_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
-#include "wksp/frame.h"
-#include "wksp/wksp_private.h"
+#include <wksp/frame.h>
+#include "../wksp/wksp_private.h"
 
 /* ---- RAW cgroup frames ---------------------------------------------------------- */
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "wksp/frame.h"
+#include <wksp/frame.h>
 
 enum {
   FRAME_CHUNK = 65536,                       /* uncompressed bytes per LZ4 chunk */
