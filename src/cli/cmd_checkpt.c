@@ -151,10 +151,24 @@ static void checkpt_summary(const progress_t *p, const lock_wait_t *l, const cha
           p->bytes ? " bytes" : "", ratio, dt, rate_str(p->done, dt, r), lock_note(l, note, sizeof note));
 }
 
+/* A delta: the base note (the sidecar could not be used) unless quiet, and
+ * with -v its summary. */
+static void delta_summary(cli_t *c, const wksp_delta_stats_t *s, const progress_t *p, const char *name,
+                          const char *since, int quiet, int verbose) {
+  if (!quiet && s->base_note[0])
+    cli_note(c, "note: %s: read %s whole; `wksp index %s` writes the index", s->base_note, since, since);
+  if (!verbose) return;
+  char a[CLI_HUMAN_MAX], b[CLI_HUMAN_MAX];
+  fprintf(stderr, "delta of \"%s\" since %s: %llu of %llu pieces changed (%s), file %s, %.3f s\n", name, since,
+          (unsigned long long)s->changed_cnt, (unsigned long long)s->piece_cnt, cli_human(s->changed_sz, p->bytes, a),
+          cli_human(s->file_sz, p->bytes, b), cli_now() - p->t0);
+}
+
 int cmd_checkpt(cli_t *c) {
-  const char *style_s = NULL, *threads_s = NULL, *info = NULL, *mode_s = NULL;
-  int force = 0, quiet = 0, verbose = 0, bytes = 0, verify = 0;
+  const char *style_s = NULL, *threads_s = NULL, *info = NULL, *mode_s = NULL, *since = NULL;
+  int force = 0, quiet = 0, verbose = 0, bytes = 0, verify = 0, index = 0;
   const cli_opt_t opts[] = {{"style", 0, CLI_OPT_ARG, &style_s},   {"threads", 0, CLI_OPT_ARG, &threads_s},
+                            {"since", 0, CLI_OPT_ARG, &since},     {"index", 0, CLI_OPT_FLAG, &index},
                             {"info", 0, CLI_OPT_ARG, &info},       {"mode", 0, CLI_OPT_ARG, &mode_s},
                             {"force", 0, CLI_OPT_FLAG, &force},    {"verify", 0, CLI_OPT_FLAG, &verify},
                             {"quiet", 'q', CLI_OPT_FLAG, &quiet},
@@ -166,6 +180,10 @@ int cmd_checkpt(cli_t *c) {
   int to_stdout = !strcmp(path, "-");
   wksp_checkpt_opts_t o = {.style = WKSP_CHECKPT_STYLE_V3, .mode = 0600, .overwrite = force, .uinfo = info,
                            .verify = verify};
+  if (index && since) return cli_usage_err(c, "--index and --since exclude each other (a delta carries its index)");
+  verify |= index; /* the index is of the verified file */
+  o.verify = verify;
+  o.index = index;
   if (verify && to_stdout)
     return cli_usage_err(c, "--verify needs a PATH: a checkpoint written to standard output cannot be read back");
   if (style_s && (rc = parse_style(c, style_s, &o.style)) != CLI_GO) return rc;
@@ -190,7 +208,9 @@ int cmd_checkpt(cli_t *c) {
    * PATH) must surface as a write error (and the lock be released), not
    * kill us in the middle. */
   signal(SIGPIPE, SIG_IGN);
-  if (to_stdout) err = wksp_checkpt_fd(w, 1, "-", &o);
+  wksp_delta_stats_t ds;
+  if (since) err = to_stdout ? wksp_checkpt_delta_fd(w, 1, "-", since, &o, &ds) : wksp_checkpt_delta(w, path, since, &o, &ds);
+  else if (to_stdout) err = wksp_checkpt_fd(w, 1, "-", &o);
   else err = wksp_checkpt(w, path, &o);
   progress_end(&p);
   if (err == WKSP_ERR_EXIST)
@@ -203,7 +223,8 @@ int cmd_checkpt(cli_t *c) {
     rc = cli_lib_err(c, "writing checkpoint of \"%s\" to \"%s\"", name, to_stdout ? "standard output" : path);
   else
     rc = CLI_OK;
-  if (!err && verbose) checkpt_summary(&p, &l, name, path, to_stdout);
+  if (!err && since) delta_summary(c, &ds, &p, name, since, quiet, verbose);
+  else if (!err && verbose) checkpt_summary(&p, &l, name, path, to_stdout);
   wksp_detach(w);
   return rc;
 }
@@ -218,10 +239,12 @@ int cmd_restore(cli_t *c) {
                             {"require-seal", 0, CLI_OPT_FLAG, &require_seal},
                             {"quiet", 'q', CLI_OPT_FLAG, &quiet},     {"verbose", 'v', CLI_OPT_FLAG, &verbose},
                             {"bytes", 0, CLI_OPT_FLAG, &bytes},       {NULL, 0, 0, NULL}};
-  int rc = cli_parse(c, opts, 2, 2);
+  int rc = cli_parse(c, opts, 2, 1 << 20);
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0], *path = c->pos[1];
-  int from_stdin = !strcmp(path, "-");
+  int from_stdin = !strcmp(path, "-"), chain = c->npos > 2;
+  for (int k = 1; chain && k < c->npos; k++)
+    if (!strcmp(c->pos[k], "-")) return cli_usage_err(c, "\"-\" in a chain: every member must be a file");
   wksp_restore_opts_t o = {.verify_first = verify_first, .require_seal = require_seal};
   if (seed_s && (rc = cli_u32(c, "--seed", seed_s, &o.seed)) != CLI_GO) return rc;
   if ((rc = parse_threads(c, threads_s, &o.threads)) != CLI_GO) return rc;
@@ -238,7 +261,8 @@ int cmd_restore(cli_t *c) {
   lock_wait_t l = {c, name, 0};
   o.lock_wait = lock_wait_cb;
   o.lock_wait_ctx = &l;
-  int err = from_stdin ? wksp_restore_fd(w, 0, "-", &o) : wksp_restore(w, path, &o);
+  int err = chain ? wksp_restore_chain(w, (const char *const *)c->pos + 1, (size_t)c->npos - 1, &o)
+            : from_stdin ? wksp_restore_fd(w, 0, "-", &o) : wksp_restore(w, path, &o);
   progress_end(&p);
   if (err) {
     rc = cli_lib_err(c, "restoring \"%s\" from \"%s\"", name, from_stdin ? "standard input" : path);
@@ -542,4 +566,17 @@ int cmd_styles(cli_t *c) {
          "v2     yes    yes   framed, raw (uncompressed) frames\n"
          "v3     yes    yes   framed, LZ4 frames; the default (the file header says style 2)\n");
   return cli_flush(c, CLI_OK);
+}
+
+/* ---- index --------------------------------------------------------------- */
+
+int cmd_index(cli_t *c) {
+  const char *threads_s = NULL;
+  const cli_opt_t opts[] = {{"threads", 0, CLI_OPT_ARG, &threads_s}, {NULL, 0, 0, NULL}};
+  int rc = cli_parse(c, opts, 1, 1);
+  if (rc != CLI_GO) return rc;
+  uint32_t threads;
+  if ((rc = parse_threads(c, threads_s, &threads)) != CLI_GO) return rc;
+  if (wksp_checkpt_index(c->pos[0], threads)) return cli_lib_err(c, "writing the index of \"%s\"", c->pos[0]);
+  return CLI_OK;
 }

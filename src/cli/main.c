@@ -112,7 +112,7 @@ static const cli_cmd_t commands[] = {
      "Frees every allocation of workspace NAME (the seed is kept).\n"},
     {"checkpt", cmd_checkpt, "write a checkpoint of a workspace",
      "wksp checkpt NAME PATH|- [--style v2|v3] [--threads N] [--info TEXT] [--mode OCTAL] [--force]\n"
-     "       [--verify]",
+     "       [--verify] [--index | --since BASE]",
      "Writes a checkpoint of workspace NAME to PATH (published atomically) or, with\n"
      "\"-\", to standard output (refused when that is a terminal).  Progress is\n"
      "shown on standard error when it is a terminal.\n\n"
@@ -126,13 +126,21 @@ static const cli_cmd_t commands[] = {
      "                       allocation meanwhile, fail and publish nothing; else\n"
      "                       seal it with a content digest that restore, info --check\n"
      "                       and diff check\n"
+     "  --index              --verify, and write the index PATH.wkspidx beside it,\n"
+     "                       which later deltas since PATH read instead of PATH\n"
+     "  --since BASE         write a delta (incremental checkpoint): the allocation\n"
+     "                       table and the 64 KiB pieces that differ from BASE, a\n"
+     "                       sealed checkpoint or another delta; restore it with\n"
+     "                       'wksp restore NAME BASE DELTA...'\n"
      "  -q, --quiet          no progress\n"
      "  -v, --verbose        print a summary line on standard error\n" OPT_BYTES},
     {"restore", cmd_restore, "restore a checkpoint into a workspace",
-     "wksp restore NAME PATH|- [--seed N] [--threads N] [--verify-first] [--require-seal]",
+     "wksp restore NAME PATH|- [--seed N] [--threads N] [--verify-first] [--require-seal]\n"
+     "       wksp restore NAME BASE DELTA... [options]",
      "Replaces every allocation of workspace NAME by those of the checkpoint at\n"
      "PATH or, with \"-\", read from standard input (a pipe or file).  Progress is\n"
-     "shown on standard error when it is a terminal.\n\n"
+     "shown on standard error when it is a terminal.  With deltas: the chain BASE\n"
+     "DELTA... in order (files only), all of it checked before NAME changes.\n\n"
      "  --seed N             seed the workspace is rebuilt with (default: keep)\n"
      "  --threads N          worker threads (default: online CPUs)\n"
      "  --verify-first       read and check the whole checkpoint (and a sealed one's\n"
@@ -165,6 +173,11 @@ static const cli_cmd_t commands[] = {
      "  --threads N          worker threads (default: online CPUs)\n"
      "  -v, --verbose        list every difference\n"
      "  --require-seal       fail (exit status 1) unless the checkpoint is sealed\n" OPT_JSON},
+    {"index", cmd_index, "write the index sidecar of a sealed checkpoint",
+     "wksp index PATH [--threads N]",
+     "Decodes the sealed checkpoint at PATH, checks it against its seal and writes\n"
+     "PATH.wkspidx, which 'wksp checkpt --since PATH' reads instead of PATH.\n\n"
+     "  --threads N          decoding threads (default: online CPUs)\n"},
     {"styles", cmd_styles, "list checkpoint styles", "wksp styles",
      "Lists the checkpoint styles this build reads and writes.\n"},
 };
