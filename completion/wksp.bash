@@ -32,15 +32,17 @@ _wksp() {
   case $cmd in
     new) opts="--part-max --page-size --mode --seed --from" ;;
     list) opts="--unused --json --bytes" ;;
-    alloc) opts="--align --tag" ;;
+    alloc) opts="--align --tag --json" ;;
+    tag|styles) opts="--json" ;;
+    check|verify) opts="-q --quiet --json" ;;
     usage) opts="--tag --json --bytes" ;;
     query) opts="--json --bytes" ;;
     map) opts="--width --rows --svg --color --no-color --bytes" ;;
     rebuild) opts="--seed" ;;
-    checkpt) opts="--style --threads --info --mode --force --verify --quiet --verbose --bytes" ;;
-    restore) opts="--seed --threads --verify-first --require-seal --quiet --verbose --bytes" ;;
-    info) opts="-v --json --check --threads --require-seal" ;;
-    diff) opts="--threads --verbose --json --require-seal" ;;
+    checkpt) opts="--style --threads --info --mode --force --verify -q --quiet -v --verbose --json --bytes" ;;
+    restore) opts="--seed --threads --verify-first --require-seal -q --quiet -v --verbose --json --bytes" ;;
+    info) opts="-v --verbose --level --json --check --threads --require-seal" ;;
+    diff) opts="--threads -q --quiet -v --verbose --json --require-seal" ;;
     help) COMPREPLY=($(compgen -W "$cmds" -- "$cur")); return ;;
   esac
   opts+=" --help"
@@ -48,7 +50,9 @@ _wksp() {
   case $prev in
     --page-size) COMPREPLY=($(compgen -W "normal huge gigantic" -- "$cur")); return ;;
     --style) COMPREPLY=($(compgen -W "v2 v3" -- "$cur")); return ;;
-    -v) COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur")); return ;;
+    --level) COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur")); return ;;
+    -v|--verbose) # info's level is optional: offer levels and files
+      [ "$cmd" = info ] && [[ $cur != -* ]] && COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur") $(compgen -f -- "$cur")) && return ;;
     --from|--svg) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --part-max|--mode|--seed|--align|--tag|--threads|--info|--width|--rows) return ;;
   esac
@@ -62,7 +66,8 @@ _wksp() {
   local i pos=0
   for ((i = 2; i < cword; i++)); do
     case ${words[i]} in
-      --page-size|--style|-v|--from|--part-max|--mode|--seed|--align|--tag|--threads|--info|--svg|--width|--rows) ((i++)) ;;
+      --page-size|--style|--level|--from|--part-max|--mode|--seed|--align|--tag|--threads|--info|--svg|--width|--rows) ((i++)) ;;
+      -v|--verbose) [ "$cmd" = info ] && [[ ${words[i + 1]} =~ ^[0-9]+$ ]] && ((i++)) ;;
       -*) ;;
       *) ((pos++)) ;;
     esac

@@ -91,13 +91,14 @@ static void fuzz_parse(cli_t *c, const char *text, size_t n) {
     i += strlen(text + i) + 1;
   }
   argv[argc] = NULL;
-  int flag = 0;
+  int flag = 0, level = -1;
   const char *val = NULL;
   cli_list_t list = {0};
-  const cli_opt_t opts[] = {{"flag", 'f', CLI_OPT_FLAG, &flag},
-                            {"val", 'v', CLI_OPT_ARG, &val},
-                            {"list", 'l', CLI_OPT_LIST, &list},
-                            {NULL, 0, 0, NULL}};
+  const cli_opt_t opts[] = {{"flag", 'f', CLI_OPT_FLAG, &flag, NULL, "a flag"},
+                            {"val", 'v', CLI_OPT_ARG, &val, "V", "a value"},
+                            {"list", 'l', CLI_OPT_LIST, &list, "L", "values"},
+                            {"level", 'V', CLI_OPT_LEVEL, &level, "N", "a level"},
+                            {NULL, 0, 0, NULL, NULL, NULL}};
   c->argc = argc;
   c->argv = argv;
   int rc = cli_parse(c, opts, 0, 3);
@@ -108,6 +109,7 @@ static void fuzz_parse(cli_t *c, const char *text, size_t n) {
       if (!c->pos[i]) abort();
     for (int i = 0; i < list.n; i++)
       if (!list.v[i]) abort();
+    if (level < -1 || level > 999999999) abort(); /* at most 9 digits */
   }
   cli_free(c);
 }

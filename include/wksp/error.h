@@ -7,6 +7,18 @@
  * with wksp_errmsg() from the same thread until the next failing call on that
  * thread overwrites it.  The library never prints and never exits.
  *
+ * A message is a chain: the context that passed the failure up (the C
+ * functions and operations, "wksp_attach: wksp_shmem_join: "), then the
+ * cause, in words that name no function ("no region named "x" (looked in
+ * /dev/shm)").  wksp_errmsg() is the whole chain, for logs and
+ * programmers; wksp_errcause() is the cause alone, for a program that
+ * names the operation in its own terms: the wksp tool prints
+ *   wksp: delete: deleting workspace "x": no region named "x" (looked in /dev/shm)
+ * with its own context before wksp_errcause().  The cause still names
+ * what it is about (paths, fields, offsets, expected versus found values,
+ * errno text), so that it reads right after any context that names the
+ * operation and its subject.
+ *
  * Thread safety: the message buffer is thread-local; everything here is safe
  * to call from any thread.  wksp_log_set() should be called before threads
  * that use the library are started (the hook is read without a lock). */
@@ -47,6 +59,11 @@ WKSP_API const char *wksp_strerror(int err);
  * if none has failed yet.  The pointer stays valid for the thread's life;
  * its contents change at the next failure on this thread. */
 WKSP_API const char *wksp_errmsg(void);
+
+/* The cause part of wksp_errmsg(): the same text without the context
+ * (the chain of functions and operations before it), so always a suffix of
+ * wksp_errmsg() and "" when nothing has failed.  Same lifetime. */
+WKSP_API const char *wksp_errcause(void);
 
 /* The errno value behind the last failure on this thread (0 when the
  * failure was not caused by an OS call). */

@@ -279,7 +279,7 @@ void wksp_private_checkpt_pub_abort(checkpt_pub_t *p);
 /* ---- v1 (v1.c) ----------------------------------------------------------- */
 int wksp_private_checkpt_v1_scan(checkpt_scan_t *s, const checkpt_input_t *in);
 
-/* ---- the writer (checkpt.c, plan.c, pipeline.c, info.c) --------------------- */
+/* ---- the writer (write.c, plan.c, pipeline.c, info.c) ----------------------- */
 
 /* The allocations of the workspace being written and their cgroups. */
 typedef struct {

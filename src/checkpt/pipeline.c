@@ -1,4 +1,4 @@
-/* The parallel LZ4 cgroup frames of a checkpoint (checkpt.c writes the rest).
+/* The parallel LZ4 cgroup frames of a checkpoint (write.c writes the rest).
  *
  * `threads` workers (the pool: the calling thread and threads - 1 others)
  * encode cgroup frames, taken in increasing order, each with a frame writer
@@ -111,7 +111,7 @@ typedef struct {
   uint64_t reported;      /* last done_sz given to the progress callback (caller only) */
   int can_split;          /* the frame writer can hand LZ4 history over */
   int failed;             /* a worker or the output thread failed: everyone stops */
-  wksp_err_kept_t out_err; /* the output thread's failure */
+  wksp_err_saved_t out_err; /* the output thread's failure */
 } par_t;
 
 typedef struct {

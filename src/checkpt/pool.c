@@ -17,7 +17,7 @@ typedef struct {
   atomic_uint slots;           /* slots handed to threads so far */
   atomic_int failed;
   pthread_mutex_t lock; /* guards the first error below */
-  wksp_err_kept_t err;
+  wksp_err_saved_t err;
 } pool_t;
 
 static void pool_fail(pool_t *p, int rc) {

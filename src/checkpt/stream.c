@@ -10,7 +10,13 @@
  * as it comes is bounded by its header: the limits of checkpt_private.h
  * (part_max allocations of data_max bytes in all, frame and volume counts)
  * are checked as the commands arrive, so no stream makes us read more than
- * a checkpoint of its geometry can hold. */
+ * a checkpoint of its geometry can hold.
+ *
+ * Length: about 750 lines, kept in one file on purpose.  The pipelined
+ * reader is not a second reader but a schedule of this one: it runs the same
+ * steps (st_info, st_metas, st_cgroup, st_appendix, st_footer) on the same
+ * stream_t and only moves the decoding of whole frames to other threads; a
+ * file of its own would have to export stream_t and every step. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -341,7 +347,7 @@ struct pipe_state {
   pipe_job_t q[PIPE_QUEUE_MAX];
   uint64_t q_head, q_cnt, q_max;
   int stop;
-  wksp_err_kept_t err; /* the first failure of a worker or the reader */
+  wksp_err_saved_t err; /* the first failure of a worker or the reader */
   /* Buffers of decoded frames, reused as windows (fresh memory would cost
    * a page fault per 4 KiB of every frame). */
   uint8_t *spare[PIPE_QUEUE_MAX];
@@ -426,7 +432,7 @@ static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp
 /* Decodes a job's frame into the target (unless something already failed). */
 static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
   pthread_mutex_lock(&ps->lock);
-  int skip = ps->err.rc != 0;
+  int skip = ps->err.err != 0;
   pthread_mutex_unlock(&ps->lock);
   wksp_frame_reader_t *r = NULL;
   uint64_t end = 0;
@@ -554,19 +560,18 @@ static int pipe_walk(struct pipe_state *ps, uint64_t first, uint64_t at, uint64_
     }
     while (!rc && sz) {
       uint64_t usz = sz < WKSP_FRAME_CHUNK_MAX ? sz : WKSP_FRAME_CHUNK_MAX;
-      if (at + 3 > lim) return WKSP_SUCCESS;
-      rc = win_fill(ps, at + 3);
+      if (at + FRAME_CHUNK_HDR > lim) return WKSP_SUCCESS;
+      rc = win_fill(ps, at + FRAME_CHUNK_HDR);
       if (rc) break;
-      if (ps->base + ps->len < at + 3) break; /* truncated: found below */
-      const uint8_t *h = ps->buf + (at - ps->base);
-      uint64_t csz = (uint64_t)h[0] | (uint64_t)h[1] << 8 | (uint64_t)h[2] << 16;
-      if (csz < 1 || csz > usz + usz / 255 + 16)
+      if (ps->base + ps->len < at + FRAME_CHUNK_HDR) break; /* truncated: found below */
+      uint64_t csz = frame_chunk_csz(ps->buf + (at - ps->base));
+      if (!frame_chunk_csz_ok(csz, usz))
         rc = wksp_err(WKSP_ERR_CORRUPT, 0,
                       "%s: LZ4 chunk at %llu has block size %llu for %llu "
                       "bytes",
                       st->what, (unsigned long long)at, (unsigned long long)csz,
                       (unsigned long long)usz);
-      at += 3 + csz;
+      at += FRAME_CHUNK_HDR + csz;
       sz -= usz;
     }
   }
@@ -654,7 +659,7 @@ static int pipe_frames(struct pipe_state *ps) {
   int rc = pipe_probe(ps, off, pipe_info, &off);
   while (!rc) {
     pthread_mutex_lock(&ps->lock);
-    int failed = ps->err.rc;
+    int failed = ps->err.err;
     pthread_mutex_unlock(&ps->lock);
     if (failed) break;
     pipe_frame_t f = {.prev_app = &prev_app};

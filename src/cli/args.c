@@ -24,6 +24,7 @@ static const cli_opt_t *opt_find_short(const cli_opt_t *opts, char ch) {
 static void opt_store(const cli_opt_t *o, const char *val) {
   switch (o->kind) {
   case CLI_OPT_FLAG: *(int *)o->out = 1; break;
+  case CLI_OPT_LEVEL: *(int *)o->out = atoi(val); break; /* digits only, checked by parse_level */
   case CLI_OPT_ARG: *(const char **)o->out = val; break;
   default: {
     cli_list_t *l = o->out;
@@ -33,8 +34,81 @@ static void opt_store(const cli_opt_t *o, const char *val) {
   }
 }
 
-static void print_help(const cli_cmd_t *cmd) {
+enum { HELP_COL = 23 }; /* where option descriptions start */
+
+/* "  -v, --verbose LEVEL  text" lines; a description that does not fit
+ * beside its option starts on the next line. */
+static void print_opts(const cli_opt_t *opts) {
+  for (const cli_opt_t *o = opts; o->name; o++) {
+    char left[96], sh[8] = "";
+    const char *a = o->arg ? o->arg : "";
+    if (o->short_name) snprintf(sh, sizeof sh, "-%c, ", o->short_name);
+    if (o->kind == CLI_OPT_LEVEL) snprintf(left, sizeof left, "  %s--%s [%s]", sh, o->name, a);
+    else snprintf(left, sizeof left, "  %s--%s%s%s", sh, o->name, *a ? " " : "", a);
+    const char *h = o->help ? o->help : "";
+    int w = (int)strlen(left);
+    if (w >= HELP_COL - 1) printf("%s\n%*s", left, HELP_COL, "");
+    else printf("%-*s", HELP_COL, left);
+    for (const char *nl; (nl = strchr(h, '\n')); h = nl + 1) printf("%.*s\n%*s", (int)(nl - h), h, HELP_COL, "");
+    printf("%s\n", h);
+  }
+}
+
+static void print_help(const cli_cmd_t *cmd, const cli_opt_t *opts) {
   printf("usage: %s\n\n%s", cmd->usage, cmd->help);
+  if (opts->name) {
+    printf("\n");
+    print_opts(opts);
+  }
+}
+
+/* The options' long names, for cli_nearest. */
+static const char *opt_nearest(const cli_opt_t *opts, const char *word) {
+  const char *names[64];
+  size_t n = 0;
+  for (const cli_opt_t *o = opts; o->name && n < sizeof names / sizeof names[0]; o++) names[n++] = o->name;
+  return cli_nearest(word, names, n);
+}
+
+static int unknown_opt(cli_t *c, const cli_opt_t *opts, const char *shown) {
+  const char *near = shown[1] == '-' ? opt_nearest(opts, shown + 2) : NULL;
+  if (near)
+    return cli_usage_err(c, "unknown option \"%s\"; did you mean --%s? (see 'wksp %s --help')", shown, near,
+                         c->cmd->name);
+  return cli_usage_err(c, "unknown option \"%s\" (see 'wksp %s --help')", shown, c->cmd->name);
+}
+
+static int all_digits(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
+}
+
+/* A LEVEL option: "-vv..." counts v's, "-vN" and "--verbose=N" give N, a
+ * bare one takes a following number or means 1.  Returns the level's
+ * digits in *val (buf for a count; for opt_store) or a usage error. */
+static int parse_level(cli_t *c, const cli_opt_t *o, const char *shown, const char *attached, int *i,
+                       char buf[16], const char **val) {
+  if (attached) {
+    size_t k = 0;
+    while (shown[1] != '-' && attached[k] == o->short_name) k++;
+    if (k && !attached[k]) {
+      snprintf(buf, 16, "%zu", k + 1); /* "-vv": the first v is the option */
+      *val = buf;
+      return CLI_GO;
+    }
+    if (!all_digits(attached) || strlen(attached) > 9)
+      return cli_usage_err(c, "bad %s \"%s\": LEVEL is a number, or repeat the v (-vv)", shown, attached);
+    *val = attached;
+    return CLI_GO;
+  }
+  if (*i + 1 < c->argc && all_digits(c->argv[*i + 1]) && strlen(c->argv[*i + 1]) <= 9) {
+    *val = c->argv[++*i];
+    return CLI_GO;
+  }
+  *val = "1";
+  return CLI_GO;
 }
 
 /* Handles argv[*i], an option; advances *i past its value if it takes one. */
@@ -42,13 +116,13 @@ static int parse_opt(cli_t *c, const cli_opt_t *opts, int *i) {
   const char *arg = c->argv[*i];
   const cli_opt_t *o;
   const char *val = NULL;
-  char shown[64];
+  char shown[64], level[16];
   if (arg[1] == '-') {
     const char *name = arg + 2, *eq = strchr(name, '=');
     size_t len = eq ? (size_t)(eq - name) : strlen(name);
     o = opt_find_long(opts, name, len);
     snprintf(shown, sizeof shown, "--%.*s", (int)(len < 40 ? len : 40), name);
-    if (!o) return cli_usage_err(c, "unknown option \"%s\" (see 'wksp %s --help')", shown, c->cmd->name);
+    if (!o) return unknown_opt(c, opts, shown);
     if (eq) {
       if (o->kind == CLI_OPT_FLAG) return cli_usage_err(c, "option %s takes no value", shown);
       val = eq + 1;
@@ -56,11 +130,15 @@ static int parse_opt(cli_t *c, const cli_opt_t *opts, int *i) {
   } else {
     o = opt_find_short(opts, arg[1]);
     snprintf(shown, sizeof shown, "-%c", arg[1]);
-    if (!o) return cli_usage_err(c, "unknown option \"%s\" (see 'wksp %s --help')", shown, c->cmd->name);
+    if (!o) return unknown_opt(c, opts, shown);
     if (arg[2]) {
       if (o->kind == CLI_OPT_FLAG) return cli_usage_err(c, "option %s takes no value (got \"%s\")", shown, arg);
       val = arg + 2;
     }
+  }
+  if (o->kind == CLI_OPT_LEVEL) {
+    int rc = parse_level(c, o, shown, val, i, level, &val);
+    if (rc != CLI_GO) return rc;
   }
   if (o->kind != CLI_OPT_FLAG && !val) {
     if (*i + 1 >= c->argc) return cli_usage_err(c, "option %s needs a value", shown);
@@ -101,7 +179,7 @@ static const char *pos_name(const char *usage, int k, char out[64]) {
 }
 
 int cli_parse(cli_t *c, const cli_opt_t *opts, int pos_min, int pos_max) {
-  static const cli_opt_t none[] = {{NULL, 0, 0, NULL}};
+  static const cli_opt_t none[] = {{NULL, 0, 0, NULL, NULL, NULL}};
   if (!opts) opts = none;
   for (const cli_opt_t *o = opts; o->name; o++) {
     if (o->kind != CLI_OPT_LIST) continue;
@@ -127,7 +205,7 @@ int cli_parse(cli_t *c, const cli_opt_t *opts, int pos_min, int pos_max) {
       continue;
     }
     if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
-      print_help(c->cmd);
+      print_help(c->cmd, opts);
       return cli_flush(c, CLI_OK);
     }
     int rc = parse_opt(c, opts, &i);
@@ -142,6 +220,44 @@ int cli_parse(cli_t *c, const cli_opt_t *opts, int pos_min, int pos_max) {
     return cli_usage_err(c, "unexpected argument \"%s\" (usage: %s)", c->pos[pos_max],
                          usage_line(c->cmd->usage));
   return CLI_GO;
+}
+
+int cli_exclusive(cli_t *c, int a, const char *a_name, int b, const char *b_name) {
+  if (a && b) return cli_usage_err(c, "%s and %s exclude each other", a_name, b_name);
+  return CLI_GO;
+}
+
+/* Edit distance between a and b (insert, delete, replace, or swap two
+ * neighbours: 1 each), stopping at 3. */
+static size_t distance(const char *a, const char *b) {
+  enum { MAX = 64 };
+  size_t la = strlen(a), lb = strlen(b);
+  if (la >= MAX || lb >= MAX) return 3;
+  size_t d[MAX][MAX];
+  for (size_t i = 0; i <= la; i++) d[i][0] = i;
+  for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+  for (size_t i = 1; i <= la; i++)
+    for (size_t j = 1; j <= lb; j++) {
+      size_t v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+        v = d[i - 2][j - 2] + 1;
+      d[i][j] = v;
+    }
+  return d[la][lb] < 3 ? d[la][lb] : 3;
+}
+
+const char *cli_nearest(const char *word, const char *const *cand, size_t n) {
+  const char *best = NULL, *prefixed = NULL;
+  size_t best_d = 3, prefix_cnt = 0, len = strlen(word);
+  for (size_t i = 0; i < n; i++) {
+    size_t d = distance(word, cand[i]);
+    if (d < best_d && 2 * d < len) best_d = d, best = cand[i];
+    if (len && !strncmp(cand[i], word, len)) prefix_cnt++, prefixed = cand[i];
+  }
+  if (best) return best;
+  return prefix_cnt == 1 ? prefixed : NULL;
 }
 
 void cli_free(cli_t *c) {
@@ -244,12 +360,12 @@ int cli_page(cli_t *c, const char *what, const char *s, wksp_page_t *out) {
 }
 
 int cli_name(cli_t *c, const char *what, const char *s) {
-  if (wksp_name_check(s)) return cli_usage_err(c, "bad %s \"%s\": %s", what, s, wksp_errmsg());
+  if (wksp_name_check(s)) return cli_usage_err(c, "bad %s \"%s\": %s", what, s, wksp_errcause());
   return CLI_GO;
 }
 
 int cli_addr(cli_t *c, const char *what, const char *s, char name[WKSP_NAME_MAX], uint64_t *gaddr) {
   if (wksp_addr_parse(s, name, gaddr))
-    return cli_usage_err(c, "bad %s \"%s\": %s", what, s, wksp_errmsg());
+    return cli_usage_err(c, "bad %s \"%s\": %s", what, s, wksp_errcause());
   return CLI_GO;
 }

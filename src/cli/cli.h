@@ -8,9 +8,20 @@
  *   2 (CLI_USAGE)  the command line cannot be right (unknown command or
  *                  option, missing or extra argument, malformed number,
  *                  size, mode, tag, name or address)
- * Every failure prints exactly one line on stderr:
+ *   3 (CLI_TROUBLE) diff only, which keeps 1 for "they differ" (as cmp(1)
+ *                  and diff(1) do): the comparison failed
+ * Every failure prints exactly one line on stderr and nothing on stdout:
  *   wksp: <command>: <what failed>: <why>
- * where <why> is usually wksp_errmsg(). */
+ * where <what failed> names the operation and its subject in the tool's
+ * terms and <why> is usually wksp_errcause() (the library's cause, without
+ * the library's function names).
+ *
+ * Options mean the same in every command that takes them (cli_opt_*()
+ * below give them one name and one help text): -q/--quiet prints nothing
+ * but errors and warnings; -v/--verbose adds detail; --json prints the
+ * result as one JSON object; --bytes prints sizes as exact byte counts.
+ * Each command's option table is both what it accepts and what its --help
+ * lists, so the two cannot disagree. */
 #ifndef WKSP_CLI_CLI_H
 #define WKSP_CLI_CLI_H
 
@@ -22,7 +33,7 @@
 #include "wksp/shmem.h"
 #include "wksp/wksp.h"
 
-enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_TROUBLE = 3 };
 
 /* cli_parse() result meaning "arguments are fine, go on" (never an exit
  * status). */
@@ -47,12 +58,16 @@ struct cli_cmd {
   cli_fn_t fn;
   const char *summary; /* one line for `wksp help` */
   const char *usage;   /* synopsis lines, without the leading "usage: " */
-  const char *help;    /* description and options, for --help */
+  const char *help;    /* description, for --help (the options follow it,
+                          from the command's option table) */
 };
 
 /* ---- options ------------------------------------------------------------ */
 
-enum { CLI_OPT_FLAG, CLI_OPT_ARG, CLI_OPT_LIST };
+/* LEVEL: a detail level, int* out: "-v N", "-vN", "-vv" (2: the number of
+ * v's), "--verbose[=N]"; a bare -v or --verbose takes the next argument
+ * as its level if that is a number, else means 1. */
+enum { CLI_OPT_FLAG, CLI_OPT_ARG, CLI_OPT_LIST, CLI_OPT_LEVEL };
 
 /* Repeated option values, in command-line order (points into argv). */
 typedef struct {
@@ -65,13 +80,37 @@ typedef struct {
   char short_name;  /* 'v' for -v, or 0 */
   int kind;         /* CLI_OPT_* */
   void *out;        /* FLAG: int* (set to 1); ARG: const char** (last value
-                       wins); LIST: cli_list_t* (every value) */
+                       wins); LIST: cli_list_t* (every value); LEVEL: int* */
+  const char *arg;  /* the value's name in --help ("N", "v2|v3"); NULL for a flag */
+  const char *help; /* what it does, for --help ('\n' starts a continuation line) */
 } cli_opt_t;
+
+/* The options every command spells and explains the same way. */
+static inline cli_opt_t cli_opt_json(int *out) {
+  return (cli_opt_t){"json", 0, CLI_OPT_FLAG, out, NULL, "print one JSON object (\"schema\":1; exact integers)"};
+}
+static inline cli_opt_t cli_opt_bytes(int *out) {
+  return (cli_opt_t){"bytes", 0, CLI_OPT_FLAG, out, NULL, "print sizes as exact byte counts"};
+}
+static inline cli_opt_t cli_opt_quiet(int *out) {
+  return (cli_opt_t){"quiet", 'q', CLI_OPT_FLAG, out, NULL,
+                     "print nothing but errors and warnings (no progress,\nno report: the exit status tells)"};
+}
+/* -v as a flag; `more` says what it adds. */
+static inline cli_opt_t cli_opt_verbose(int *out, const char *more) {
+  return (cli_opt_t){"verbose", 'v', CLI_OPT_FLAG, out, NULL, more};
+}
+static inline cli_opt_t cli_opt_threads(const char **out) {
+  return (cli_opt_t){"threads", 0, CLI_OPT_ARG, out, "N", "worker threads (default: online CPUs)"};
+}
+static inline cli_opt_t cli_opt_end(void) { return (cli_opt_t){NULL, 0, 0, NULL, NULL, NULL}; }
 
 /* Parses c->argv against opts (a table ended by a NULL name): options and
  * positional arguments may be mixed; "--" ends options; "--opt=value",
  * "--opt value", "-x value" and "-xvalue" are accepted; a lone "-" is a
- * positional argument.  --help / -h prints the command's help on stdout.
+ * positional argument.  --help / -h prints the command's help on stdout:
+ * its usage, its description and an option list made from opts.  An
+ * unknown option gets a usage error naming the nearest known one.
  * Returns CLI_GO when the command should run (with pos_min <= npos <=
  * pos_max positional arguments in c->pos), CLI_OK after --help, or
  * CLI_USAGE after printing a usage error. */
@@ -79,6 +118,14 @@ int cli_parse(cli_t *c, const cli_opt_t *opts, int pos_min, int pos_max);
 
 /* Frees what cli_parse allocated. */
 void cli_free(cli_t *c);
+
+/* Usage error "A and B exclude each other" when both are set. */
+int cli_exclusive(cli_t *c, int a, const char *a_name, int b, const char *b_name);
+
+/* Of the n candidates, the one word is most likely a typo of (edit
+ * distance at most 2, a swap of neighbours counting 1, and less than half
+ * of word's length), or the only one that starts with word; else NULL. */
+const char *cli_nearest(const char *word, const char *const *cand, size_t n);
 
 /* ---- argument values (each prints a usage error and returns CLI_USAGE on
  * bad input, else CLI_GO) -------------------------------------------------- */
@@ -113,7 +160,7 @@ int cli_list_parts(cli_t *c, wksp_t *w, wksp_part_t **parts, size_t *cnt);
 
 /* Prints "wksp: <cmd>: <what>: <why>" and returns CLI_USAGE. */
 int cli_usage_err(cli_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prints "wksp: <cmd>: <what>: <wksp_errmsg()>" and returns CLI_FAIL. */
+/* Prints "wksp: <cmd>: <what>: <wksp_errcause()>" and returns CLI_FAIL. */
 int cli_lib_err(cli_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "wksp: <cmd>: <what>: <strerror(errnum)>" and returns CLI_FAIL. */
 int cli_os_err(cli_t *c, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -16,13 +16,21 @@ static int attach_addr(cli_t *c, const char *addr, int flags, wksp_t **w, uint64
   return cli_attach(c, name, flags, w);
 }
 
+/* An address outside the data region is an error for every command that
+ * takes one (free and memset hear it from the library). */
+static int in_data(cli_t *c, wksp_t *w, const char *addr, uint64_t gaddr) {
+  uint64_t lo = wksp_gaddr_lo(w), hi = wksp_gaddr_hi(w);
+  if (gaddr < lo || gaddr >= hi)
+    return cli_fail(c, "looking up %s: outside the data region [%llu,%llu) of \"%s\"", addr, (unsigned long long)lo,
+                    (unsigned long long)hi, wksp_name(w));
+  return CLI_GO;
+}
+
 /* The partition of the allocation containing gaddr (one O(log n) lookup,
  * consistent even while other processes allocate and free). */
 static int find_alloc(cli_t *c, wksp_t *w, const char *addr, uint64_t gaddr, wksp_part_t *out) {
-  uint64_t lo = wksp_gaddr_lo(w), hi = wksp_gaddr_hi(w);
-  if (gaddr < lo || gaddr >= hi)
-    return cli_fail(c, "looking up %s: not inside an allocation (outside the data region [%llu,%llu))", addr,
-                    (unsigned long long)lo, (unsigned long long)hi);
+  int rc = in_data(c, w, addr, gaddr);
+  if (rc != CLI_GO) return rc;
   if (wksp_part_find(w, gaddr, out)) return cli_lib_err(c, "looking up %s", addr);
   if (!out->tag) return cli_fail(c, "looking up %s: not inside an allocation", addr);
   return CLI_GO;
@@ -30,7 +38,10 @@ static int find_alloc(cli_t *c, wksp_t *w, const char *addr, uint64_t gaddr, wks
 
 int cmd_alloc(cli_t *c) {
   const char *align_s = NULL, *tag_s = NULL;
-  const cli_opt_t opts[] = {{"align", 0, CLI_OPT_ARG, &align_s}, {"tag", 0, CLI_OPT_ARG, &tag_s}, {NULL, 0, 0, NULL}};
+  int json = 0;
+  const cli_opt_t opts[] = {{"align", 0, CLI_OPT_ARG, &align_s, "N", "alignment, a power of two (default 4096)"},
+                            {"tag", 0, CLI_OPT_ARG, &tag_s, "T", "tag of the allocation, 1..2^64-1 (default 1)"},
+                            cli_opt_json(&json), cli_opt_end()};
   int rc = cli_parse(c, opts, 2, 2);
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0];
@@ -46,6 +57,13 @@ int cmd_alloc(cli_t *c) {
     rc = cli_lib_err(c, "allocating %llu bytes in \"%s\"", (unsigned long long)sz, name);
   else if (wksp_addr_format(name, gaddr, addr, sizeof addr))
     rc = cli_lib_err(c, "formatting the address");
+  else if (json) /* a valid name needs no JSON escape */
+    rc = printf("{\"schema\":1,\"name\":\"%s\",\"gaddr\":%llu,\"addr\":\"%s\",\"size\":%llu,\"align\":%llu,"
+                "\"tag\":%llu}\n",
+                name, (unsigned long long)gaddr, addr, (unsigned long long)sz,
+                (unsigned long long)(align ? align : WKSP_ALIGN_DEFAULT), (unsigned long long)tag) < 0
+             ? CLI_FAIL
+             : CLI_OK;
   else
     rc = printf("%s\n", addr) < 0 ? CLI_FAIL : CLI_OK;
   wksp_detach(w);
@@ -64,13 +82,25 @@ int cmd_free(cli_t *c) {
 }
 
 int cmd_tag(cli_t *c) {
-  int rc = cli_parse(c, NULL, 1, 1);
+  int json = 0;
+  const cli_opt_t opts[] = {cli_opt_json(&json), cli_opt_end()};
+  int rc = cli_parse(c, opts, 1, 1);
   if (rc != CLI_GO) return rc;
   wksp_t *w;
   uint64_t gaddr, tag;
   if ((rc = attach_addr(c, c->pos[0], WKSP_RDONLY, &w, &gaddr)) != CLI_GO) return rc;
-  if (wksp_tag(w, gaddr, &tag)) rc = cli_lib_err(c, "looking up %s", c->pos[0]);
-  else rc = printf("%llu\n", (unsigned long long)tag) < 0 ? CLI_FAIL : CLI_OK;
+  rc = in_data(c, w, c->pos[0], gaddr);
+  if (rc == CLI_GO && wksp_tag(w, gaddr, &tag)) {
+    rc = cli_lib_err(c, "looking up %s", c->pos[0]);
+  } else if (rc == CLI_GO) {
+    /* A valid workspace name needs no JSON escape. */
+    if (json)
+      printf("{\"schema\":1,\"name\":\"%s\",\"gaddr\":%llu,\"tag\":%llu}\n", wksp_name(w),
+             (unsigned long long)gaddr, (unsigned long long)tag);
+    else
+      printf("%llu\n", (unsigned long long)tag);
+    rc = CLI_OK;
+  }
   wksp_detach(w);
   return cli_flush(c, rc);
 }
@@ -269,10 +299,8 @@ static void print_usage_text(const char *name, const uint64_t *tags, int ntags, 
 int cmd_usage(cli_t *c) {
   int json = 0, bytes = 0;
   cli_list_t tag_l;
-  const cli_opt_t opts[] = {{"tag", 0, CLI_OPT_LIST, &tag_l},
-                            {"json", 0, CLI_OPT_FLAG, &json},
-                            {"bytes", 0, CLI_OPT_FLAG, &bytes},
-                            {NULL, 0, 0, NULL}};
+  const cli_opt_t opts[] = {{"tag", 0, CLI_OPT_LIST, &tag_l, "T", "count only allocations with tag T (repeatable)"},
+                            cli_opt_json(&json), cli_opt_bytes(&bytes), cli_opt_end()};
   int rc = cli_parse(c, opts, 1, 1);
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0];
@@ -334,7 +362,7 @@ static void print_query_text(wksp_t *w, const wksp_part_t *parts, size_t cnt, in
 
 int cmd_query(cli_t *c) {
   int json = 0, bytes = 0;
-  const cli_opt_t opts[] = {{"json", 0, CLI_OPT_FLAG, &json}, {"bytes", 0, CLI_OPT_FLAG, &bytes}, {NULL, 0, 0, NULL}};
+  const cli_opt_t opts[] = {cli_opt_json(&json), cli_opt_bytes(&bytes), cli_opt_end()};
   int rc = cli_parse(c, opts, 1, 1);
   if (rc != CLI_GO) return rc;
   wksp_t *w;

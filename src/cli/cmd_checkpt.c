@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,20 +136,46 @@ static int parse_threads(cli_t *c, const char *s, uint32_t *out) {
   return rc;
 }
 
+/* The size of the file written (-1: not a regular file: a FIFO or device). */
+static int64_t written_sz(const char *path, int to_stdout) {
+  struct stat st;
+  if (to_stdout || stat(path, &st) || !S_ISREG(st.st_mode)) return -1;
+  return (int64_t)st.st_size;
+}
+
 static void checkpt_summary(const progress_t *p, const lock_wait_t *l, const char *name, const char *path,
                             int to_stdout) {
   char a[CLI_HUMAN_MAX], b[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX], ratio[64] = "", note[64];
   double dt = cli_now() - p->t0 - l->waited;
-  struct stat st;
-  if (!to_stdout && !stat(path, &st) && S_ISREG(st.st_mode)) { /* not for a FIFO or device */
-    snprintf(ratio, sizeof ratio, " -> %s%s file", cli_human((uint64_t)st.st_size, p->bytes, b),
-             p->bytes ? " bytes" : "");
-    if (st.st_size > 0)
-      snprintf(ratio + strlen(ratio), sizeof ratio - strlen(ratio), " (%.2f:1)",
-               (double)p->done / (double)st.st_size);
+  int64_t fsz = written_sz(path, to_stdout);
+  if (fsz >= 0) {
+    snprintf(ratio, sizeof ratio, " -> %s%s file", cli_human((uint64_t)fsz, p->bytes, b), p->bytes ? " bytes" : "");
+    if (fsz > 0)
+      snprintf(ratio + strlen(ratio), sizeof ratio - strlen(ratio), " (%.2f:1)", (double)p->done / (double)fsz);
   }
   fprintf(stderr, "checkpt: %s: %s%s of allocations%s in %.3f s, %s%s\n", name, cli_human(p->done, p->bytes, a),
           p->bytes ? " bytes" : "", ratio, dt, rate_str(p->done, dt, r), lock_note(l, note, sizeof note));
+}
+
+/* "--json": the summary as one object on standard output ("seconds"
+ * without the wait for the lock, which is "lock_wait_seconds"). */
+static void summary_json(const progress_t *p, const lock_wait_t *l, const char *name, const char *path) {
+  printf("{\"schema\":1,\"name\":\"%s\",\"path\":", name); /* a valid name needs no JSON escape */
+  cli_json_str(stdout, path);
+  printf(",\"alloc_sz\":%llu,\"seconds\":%.6f,\"lock_wait_seconds\":%.6f", (unsigned long long)p->done,
+         cli_now() - p->t0 - l->waited, l->waited);
+}
+
+/* The options every command with a summary (checkpt, restore) takes and
+ * checks the same way. */
+typedef struct {
+  int quiet, verbose, json, bytes;
+} summary_opts_t;
+
+static int summary_opts_check(cli_t *c, const summary_opts_t *s) {
+  int rc = cli_exclusive(c, s->quiet, "--quiet", s->verbose, "--verbose");
+  if (rc == CLI_GO) rc = cli_exclusive(c, s->quiet, "--quiet", s->json, "--json");
+  return rc;
 }
 
 /* A delta: the base note (the sidecar could not be used) unless quiet, and
@@ -166,18 +193,35 @@ static void delta_summary(cli_t *c, const wksp_delta_stats_t *s, const progress_
 
 int cmd_checkpt(cli_t *c) {
   const char *style_s = NULL, *threads_s = NULL, *info = NULL, *mode_s = NULL, *since = NULL;
-  int force = 0, quiet = 0, verbose = 0, bytes = 0, verify = 0, index = 0;
-  const cli_opt_t opts[] = {{"style", 0, CLI_OPT_ARG, &style_s},   {"threads", 0, CLI_OPT_ARG, &threads_s},
-                            {"since", 0, CLI_OPT_ARG, &since},     {"index", 0, CLI_OPT_FLAG, &index},
-                            {"info", 0, CLI_OPT_ARG, &info},       {"mode", 0, CLI_OPT_ARG, &mode_s},
-                            {"force", 0, CLI_OPT_FLAG, &force},    {"verify", 0, CLI_OPT_FLAG, &verify},
-                            {"quiet", 'q', CLI_OPT_FLAG, &quiet},
-                            {"verbose", 'v', CLI_OPT_FLAG, &verbose}, {"bytes", 0, CLI_OPT_FLAG, &bytes},
-                            {NULL, 0, 0, NULL}};
+  int force = 0, verify = 0, index = 0;
+  summary_opts_t so = {0};
+  const cli_opt_t opts[] = {
+      {"style", 0, CLI_OPT_ARG, &style_s, "v2|v3", "v3 (default): LZ4-compressed frames; v2: raw frames"},
+      cli_opt_threads(&threads_s),
+      {"info", 0, CLI_OPT_ARG, &info, "TEXT", "user info text stored in the checkpoint"},
+      {"mode", 0, CLI_OPT_ARG, &mode_s, "OCTAL", "permission bits of the file (default 0600)"},
+      {"force", 0, CLI_OPT_FLAG, &force, NULL, "replace an existing file at PATH"},
+      {"verify", 0, CLI_OPT_FLAG, &verify, NULL,
+       "read the file back and compare it with the workspace\nbefore publishing it; if the application wrote into an\n"
+       "allocation meanwhile, fail and publish nothing; else\nseal it with a content digest that restore, info --check\n"
+       "and diff check"},
+      {"index", 0, CLI_OPT_FLAG, &index, NULL,
+       "--verify, and write the index PATH.wkspidx beside it,\nwhich later deltas since PATH read instead of PATH"},
+      {"since", 0, CLI_OPT_ARG, &since, "BASE",
+       "write a delta (incremental checkpoint): the allocation\ntable and the 64 KiB pieces that differ from BASE, a\n"
+       "sealed checkpoint or another delta; restore it with\n'wksp restore NAME BASE DELTA...'"},
+      cli_opt_quiet(&so.quiet),
+      cli_opt_verbose(&so.verbose, "print a summary line on standard error"),
+      cli_opt_json(&so.json),
+      cli_opt_bytes(&so.bytes),
+      cli_opt_end()};
   int rc = cli_parse(c, opts, 2, 2);
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0], *path = c->pos[1];
   int to_stdout = !strcmp(path, "-");
+  if ((rc = summary_opts_check(c, &so)) != CLI_GO) return rc;
+  if (so.json && to_stdout)
+    return cli_usage_err(c, "--json needs a PATH: standard output carries the checkpoint");
   wksp_checkpt_opts_t o = {.style = WKSP_CHECKPT_STYLE_V3, .mode = 0600, .overwrite = force, .uinfo = info,
                            .verify = verify};
   if (index && since) return cli_usage_err(c, "--index and --since exclude each other (a delta carries its index)");
@@ -197,7 +241,7 @@ int cmd_checkpt(cli_t *c) {
   /* Checkpointing takes the workspace lock, so it needs a writable join. */
   if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
   progress_t p;
-  progress_init(&p, c, quiet, bytes);
+  progress_init(&p, c, so.quiet, so.bytes);
   o.progress = progress_cb;
   o.progress_ctx = &p;
   lock_wait_t l = {c, name, 0};
@@ -215,7 +259,7 @@ int cmd_checkpt(cli_t *c) {
   progress_end(&p);
   if (err == WKSP_ERR_EXIST)
     rc = cli_fail(c, "writing checkpoint of \"%s\" to \"%s\": %s (use --force to replace it)", name, path,
-                  wksp_errmsg());
+                  wksp_errcause());
   else if (err && to_stdout && wksp_errno() == EPIPE)
     rc = cli_fail(c, "writing checkpoint of \"%s\" to \"standard output\": the reader closed the pipe before the "
                      "end (broken pipe); what it got is incomplete", name);
@@ -223,28 +267,65 @@ int cmd_checkpt(cli_t *c) {
     rc = cli_lib_err(c, "writing checkpoint of \"%s\" to \"%s\"", name, to_stdout ? "standard output" : path);
   else
     rc = CLI_OK;
-  if (!err && since) delta_summary(c, &ds, &p, name, since, quiet, verbose);
-  else if (!err && verbose) checkpt_summary(&p, &l, name, path, to_stdout);
+  if (!err && since) delta_summary(c, &ds, &p, name, since, so.quiet, so.verbose);
+  else if (!err && so.verbose) checkpt_summary(&p, &l, name, path, to_stdout);
+  if (!err && so.json) {
+    int64_t fsz = written_sz(path, to_stdout);
+    summary_json(&p, &l, name, path);
+    printf(",\"style\":\"%s\",\"file_sz\":", o.style == WKSP_CHECKPT_STYLE_V2 ? "v2" : "v3");
+    if (fsz >= 0) printf("%lld", (long long)fsz);
+    else printf("null");
+    printf(",\"sealed\":%s}\n", verify ? "true" : "false");
+    rc = cli_flush(c, rc);
+  }
   wksp_detach(w);
   return rc;
 }
 
 /* ---- restore ------------------------------------------------------------- */
 
+/* A checkpoint that does not fit the workspace (FULL): the library's cause,
+ * and how to make a workspace that fits, in the tool's terms.  The
+ * checkpoint's own geometry always fits (same data region, same record
+ * count): that is what `wksp new --from` creates. */
+static int restore_no_fit(cli_t *c, const char *name, const char *path, int from_stdin) {
+  char cause[1024];
+  wksp_preview_t pv;
+  snprintf(cause, sizeof cause, "%s", wksp_errcause());
+  if (from_stdin || wksp_preview(path, &pv))
+    return cli_fail(c, "checkpoint \"%s\" does not fit workspace \"%s\": %s; a workspace made by `wksp new NAME "
+                       "--from FILE` from a copy of it in a file fits",
+                    from_stdin ? "standard input" : path, name, cause);
+  uint64_t sz = wksp_footprint(pv.part_max, pv.data_max);
+  return cli_fail(c, "checkpoint \"%s\" does not fit workspace \"%s\": %s; `wksp new NAME --from %s` makes one "
+                     "that fits (or `wksp new NAME %lluK --part-max %llu`)",
+                  path, name, cause, path, (unsigned long long)((sz + 1023) / 1024),
+                  (unsigned long long)pv.part_max);
+}
+
 int cmd_restore(cli_t *c) {
   const char *seed_s = NULL, *threads_s = NULL;
-  int quiet = 0, verbose = 0, bytes = 0, verify_first = 0, require_seal = 0;
-  const cli_opt_t opts[] = {{"seed", 0, CLI_OPT_ARG, &seed_s},       {"threads", 0, CLI_OPT_ARG, &threads_s},
-                            {"verify-first", 0, CLI_OPT_FLAG, &verify_first},
-                            {"require-seal", 0, CLI_OPT_FLAG, &require_seal},
-                            {"quiet", 'q', CLI_OPT_FLAG, &quiet},     {"verbose", 'v', CLI_OPT_FLAG, &verbose},
-                            {"bytes", 0, CLI_OPT_FLAG, &bytes},       {NULL, 0, 0, NULL}};
+  int verify_first = 0, require_seal = 0;
+  summary_opts_t so = {0};
+  const cli_opt_t opts[] = {
+      {"seed", 0, CLI_OPT_ARG, &seed_s, "N", "seed the workspace is rebuilt with (default: keep)"},
+      cli_opt_threads(&threads_s),
+      {"verify-first", 0, CLI_OPT_FLAG, &verify_first, NULL,
+       "read and check the whole checkpoint (and a sealed one's\ncontent digest) before changing the workspace"},
+      {"require-seal", 0, CLI_OPT_FLAG, &require_seal, NULL,
+       "refuse a checkpoint that is not sealed (see checkpt\n--verify), before changing the workspace"},
+      cli_opt_quiet(&so.quiet),
+      cli_opt_verbose(&so.verbose, "print a summary line on standard error"),
+      cli_opt_json(&so.json),
+      cli_opt_bytes(&so.bytes),
+      cli_opt_end()};
   int rc = cli_parse(c, opts, 2, 1 << 20);
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0], *path = c->pos[1];
   int from_stdin = !strcmp(path, "-"), chain = c->npos > 2;
   for (int k = 1; chain && k < c->npos; k++)
     if (!strcmp(c->pos[k], "-")) return cli_usage_err(c, "\"-\" in a chain: every member must be a file");
+  if ((rc = summary_opts_check(c, &so)) != CLI_GO) return rc;
   wksp_restore_opts_t o = {.verify_first = verify_first, .require_seal = require_seal};
   if (seed_s && (rc = cli_u32(c, "--seed", seed_s, &o.seed)) != CLI_GO) return rc;
   if ((rc = parse_threads(c, threads_s, &o.threads)) != CLI_GO) return rc;
@@ -255,7 +336,7 @@ int cmd_restore(cli_t *c) {
   if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
   if (!seed_s) o.seed = wksp_seed(w);
   progress_t p;
-  progress_init(&p, c, quiet, bytes);
+  progress_init(&p, c, so.quiet, so.bytes);
   o.progress = progress_cb;
   o.progress_ctx = &p;
   lock_wait_t l = {c, name, 0};
@@ -264,15 +345,22 @@ int cmd_restore(cli_t *c) {
   int err = chain ? wksp_restore_chain(w, (const char *const *)c->pos + 1, (size_t)c->npos - 1, &o)
             : from_stdin ? wksp_restore_fd(w, 0, "-", &o) : wksp_restore(w, path, &o);
   progress_end(&p);
-  if (err) {
+  if (err == WKSP_ERR_FULL) {
+    rc = restore_no_fit(c, name, path, from_stdin);
+  } else if (err) {
     rc = cli_lib_err(c, "restoring \"%s\" from \"%s\"", name, from_stdin ? "standard input" : path);
   } else {
     rc = CLI_OK;
-    if (verbose) {
+    if (so.verbose) {
       char a[CLI_HUMAN_MAX], r[CLI_HUMAN_MAX], note[64];
       double dt = cli_now() - p.t0 - l.waited;
-      fprintf(stderr, "restore: %s: %s%s of allocations in %.3f s, %s%s\n", name, cli_human(p.done, bytes, a),
-              bytes ? " bytes" : "", dt, rate_str(p.done, dt, r), lock_note(&l, note, sizeof note));
+      fprintf(stderr, "restore: %s: %s%s of allocations in %.3f s, %s%s\n", name, cli_human(p.done, so.bytes, a),
+              so.bytes ? " bytes" : "", dt, rate_str(p.done, dt, r), lock_note(&l, note, sizeof note));
+    }
+    if (so.json) {
+      summary_json(&p, &l, name, path);
+      printf("}\n");
+      rc = cli_flush(c, rc);
     }
   }
   wksp_detach(w);
@@ -298,7 +386,8 @@ static void print_info_json(const char *path, const wksp_checkpt_info_t *in, int
   json_u64("seed", pv->seed);
   json_u64("part_max", pv->part_max);
   json_u64("data_max", pv->data_max);
-  printf(",\"info\":{\"mode\":%llu,\"wallclock\":%lld", (unsigned long long)in->mode, (long long)in->wallclock);
+  /* mode as every JSON of the tool gives it: octal digits in a string, as --mode takes them */
+  printf(",\"info\":{\"mode\":\"%04llo\",\"wallclock\":%lld", (unsigned long long)in->mode, (long long)in->wallclock);
   json_u64("app_id", in->app_id);
   json_u64("thread_id", in->thread_id);
   json_u64("host_id", in->host_id);
@@ -363,19 +452,75 @@ static int info_check(cli_t *c, const char *path, int from_stdin, uint32_t threa
   return cli_flush(c, CLI_OK);
 }
 
+/* An unnamed temporary file in $TMPDIR (else /tmp), where the library
+ * spools too; -1 with errno on failure. */
+static int tmp_fd(void) {
+  const char *dir = getenv("TMPDIR");
+  int fd = open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return fd;
+  FILE *f = tmpfile(); /* a file system without O_TMPFILE */
+  if (!f) return -1;
+  fd = dup(fileno(f));
+  fclose(f);
+  return fd;
+}
+
+/* Copies all of fd (from its start) to standard output. */
+static int copy_out(int fd) {
+  static char buf[1 << 16];
+  fflush(stdout);
+  for (off_t at = 0;;) {
+    ssize_t n = pread(fd, buf, sizeof buf, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : 0;
+    for (ssize_t done = 0; done < n;) {
+      ssize_t k = write(1, buf + done, (size_t)(n - done));
+      if (k < 0 && errno == EINTR) continue;
+      if (k < 0) return errno;
+      done += k;
+    }
+    at += n;
+  }
+}
+
+/* The text listing (wksp_checkpt_print).  It is written to a temporary
+ * file first and printed once the checkpoint has been read to its end: a
+ * damaged checkpoint prints its error and nothing on standard output. */
+static int info_text(cli_t *c, const char *path, int from_stdin, int level) {
+  int fd = tmp_fd();
+  if (fd < 0) return cli_os_err(c, errno, "reading checkpoint \"%s\": creating a temporary file", path);
+  int err = from_stdin ? wksp_checkpt_print_fd(fd, 0, "-", level) : wksp_checkpt_print(fd, path, level);
+  int rc = CLI_OK, e;
+  if (err) rc = cli_lib_err(c, "reading checkpoint \"%s\"", path);
+  else if ((e = copy_out(fd))) rc = cli_os_err(c, e, "writing to standard output");
+  close(fd);
+  return rc;
+}
+
 int cmd_info(cli_t *c) {
-  const char *verbose_s = NULL, *threads_s = NULL;
-  int json = 0, check = 0, require_seal = 0;
-  const cli_opt_t opts[] = {{"verbose", 'v', CLI_OPT_ARG, &verbose_s}, {"json", 0, CLI_OPT_FLAG, &json},
-                            {"check", 0, CLI_OPT_FLAG, &check},       {"threads", 0, CLI_OPT_ARG, &threads_s},
-                            {"require-seal", 0, CLI_OPT_FLAG, &require_seal}, {NULL, 0, 0, NULL}};
+  const char *level_s = NULL, *threads_s = NULL;
+  int level = -1, json = 0, check = 0, require_seal = 0;
+  const cli_opt_t opts[] = {
+      {"verbose", 'v', CLI_OPT_LEVEL, &level, "LEVEL", "detail level 0..5 (default 1; -vv is 2, -vvv 3, ...)"},
+      {"level", 0, CLI_OPT_ARG, &level_s, "LEVEL", "the same as -v LEVEL"},
+      cli_opt_json(&json),
+      {"check", 0, CLI_OPT_FLAG, &check, NULL,
+       "instead, check the checkpoint as far as a file alone\ncan be: structure, every allocation decoded, and a\n"
+       "sealed one's content digest (see checkpt --verify)"},
+      {"threads", 0, CLI_OPT_ARG, &threads_s, "N", "threads decoding for --check (default: online CPUs)"},
+      {"require-seal", 0, CLI_OPT_FLAG, &require_seal, NULL, "with --check: fail unless the checkpoint is sealed"},
+      cli_opt_end()};
   int rc = cli_parse(c, opts, 1, 1);
   if (rc != CLI_GO) return rc;
   const char *path = c->pos[0];
   int from_stdin = !strcmp(path, "-");
-  uint32_t verbose = 1, threads;
-  if (verbose_s && (rc = cli_u32(c, "-v", verbose_s, &verbose)) != CLI_GO) return rc;
-  if (verbose > 5) return cli_usage_err(c, "bad -v \"%s\": LEVEL is 0..5", verbose_s);
+  uint32_t threads, level_u;
+  if ((rc = cli_exclusive(c, level >= 0, "--verbose", level_s != NULL, "--level")) != CLI_GO) return rc;
+  if (level_s && (rc = cli_u32(c, "--level", level_s, &level_u)) != CLI_GO) return rc;
+  if (level_s) level = level_u > 5 ? 6 : (int)level_u;
+  if (level > 5 && level_s) return cli_usage_err(c, "bad --level \"%s\": LEVEL is 0..5", level_s);
+  if (level > 5) return cli_usage_err(c, "bad -v \"%d\": LEVEL is 0..5", level);
+  if (level < 0) level = 1;
   if ((rc = parse_threads(c, threads_s, &threads)) != CLI_GO) return rc;
   if (from_stdin && isatty(0))
     return cli_fail(c, "reading a checkpoint from standard input: refusing to read from a terminal");
@@ -385,16 +530,11 @@ int cmd_info(cli_t *c) {
     wksp_checkpt_info_t in;
     if (from_stdin ? wksp_checkpt_info_fd(0, "-", &in) : wksp_checkpt_info(path, &in))
       return cli_lib_err(c, "reading checkpoint \"%s\"", path);
-    print_info_json(path, &in, (int)verbose);
+    print_info_json(path, &in, level);
     wksp_checkpt_info_free(&in);
     return cli_flush(c, CLI_OK);
   }
-  fflush(stdout);
-  int err = from_stdin ? wksp_checkpt_print_fd(1, 0, "-", (int)verbose) : wksp_checkpt_print(1, path, (int)verbose);
-  /* The listing already shows an invalid checkpoint's reason; the status
-   * and one error line say it failed. */
-  if (err) return cli_lib_err(c, "reading checkpoint \"%s\"", path);
-  return CLI_OK;
+  return info_text(c, path, from_stdin, level);
 }
 
 /* ---- diff ---------------------------------------------------------------- */
@@ -497,16 +637,12 @@ static void print_diff_item_text(const char *lead, const diff_item_t *d) {
 }
 
 static void print_diff_text(const wksp_checkpt_diff_t *d, const diff_list_t *all) {
-  printf("%llu allocations the same, %llu with other bytes, %llu with another tag, %llu only in the "
+  printf("%llu allocation%s the same, %llu with other bytes, %llu with another tag, %llu only in the "
          "checkpoint, %llu only in the workspace\n",
-         (unsigned long long)d->same, (unsigned long long)d->bytes, (unsigned long long)d->tag,
-         (unsigned long long)d->only_ckpt, (unsigned long long)d->only_wksp);
+         (unsigned long long)d->same, d->same == 1 ? "" : "s", (unsigned long long)d->bytes,
+         (unsigned long long)d->tag, (unsigned long long)d->only_ckpt, (unsigned long long)d->only_wksp);
   if (d->seal == WKSP_SEAL_OK)
     printf("seal: the checkpoint's content digest %016llx matches what it holds\n", (unsigned long long)d->digest);
-  else if (d->seal == WKSP_SEAL_BROKEN)
-    printf("seal: BROKEN: the checkpoint holds content with digest %016llx, and its seal does not "
-           "hold (damaged, or another digest recorded when written: the file was damaged)\n",
-           (unsigned long long)d->digest);
   if (all) {
     for (size_t i = 0; i < all->n; i++) print_diff_item_text("", &all->v[i]);
   } else if (d->first_kind != WKSP_DIFF_NONE) {
@@ -515,18 +651,14 @@ static void print_diff_text(const wksp_checkpt_diff_t *d, const diff_list_t *all
   }
 }
 
-int cmd_diff(cli_t *c) {
-  const char *threads_s = NULL;
-  int json = 0, verbose = 0, require_seal = 0;
-  const cli_opt_t opts[] = {{"threads", 0, CLI_OPT_ARG, &threads_s}, {"verbose", 'v', CLI_OPT_FLAG, &verbose},
-                            {"json", 0, CLI_OPT_FLAG, &json},
-                            {"require-seal", 0, CLI_OPT_FLAG, &require_seal}, {NULL, 0, 0, NULL}};
-  int rc = cli_parse(c, opts, 2, 2);
-  if (rc != CLI_GO) return rc;
+/* The comparison itself; returns CLI_OK (*differ says whether they
+ * differ), or CLI_FAIL / CLI_USAGE after printing why.  A checkpoint whose
+ * seal is broken (or not sealed, with require_seal) is a failure: nothing
+ * is reported on standard output then. */
+static int diff_run(cli_t *c, int quiet, int verbose, int json, int require_seal, uint32_t threads, int *differ) {
   const char *name = c->pos[0], *path = c->pos[1];
-  int from_stdin = !strcmp(path, "-");
-  uint32_t threads;
-  if ((rc = parse_threads(c, threads_s, &threads)) != CLI_GO) return rc;
+  int from_stdin = !strcmp(path, "-"), rc;
+  const char *src = from_stdin ? "standard input" : path;
   if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
   if (from_stdin && isatty(0))
     return cli_fail(c, "reading a checkpoint from standard input: refusing to read from a terminal");
@@ -538,33 +670,74 @@ int cmd_diff(cli_t *c) {
   const wksp_diff_opts_t o = {.threads = threads, .each = verbose ? diff_collect : NULL, .each_ctx = &all};
   int err = from_stdin ? wksp_checkpt_diff_fd(w, 0, "-", &o, &d) : wksp_checkpt_diff(w, path, &o, &d);
   wksp_detach(w);
-  const char *src = from_stdin ? "standard input" : path;
-  if (err) rc = cli_lib_err(c, "comparing \"%s\" with checkpoint \"%s\"", name, src);
-  else if (all.nomem) rc = cli_fail(c, "listing the differences: out of memory");
-  if (!err && !all.nomem) {
+  if (err)
+    rc = cli_lib_err(c, "comparing \"%s\" with checkpoint \"%s\"", name, src);
+  else if (all.nomem)
+    rc = cli_fail(c, "listing the differences: out of memory");
+  else if (d.seal == WKSP_SEAL_BROKEN)
+    rc = cli_fail(c, "checkpoint \"%s\" is damaged: its seal does not hold (it holds content with digest %016llx, "
+                     "not what was recorded when it was written)", src, (unsigned long long)d.digest);
+  else if (require_seal && d.seal == WKSP_SEAL_NONE)
+    rc = cli_fail(c, "checkpoint \"%s\" is not sealed (written without --verify), and --require-seal was given", src);
+  else
+    rc = CLI_OK;
+  *differ = rc == CLI_OK && d.first_kind != WKSP_DIFF_NONE;
+  if (rc == CLI_OK && !quiet) {
     if (json) print_diff_json(&d, verbose ? &all : NULL);
     else print_diff_text(&d, verbose ? &all : NULL);
     rc = cli_flush(c, CLI_OK);
-    if (rc == CLI_OK && d.seal == WKSP_SEAL_BROKEN)
-      rc = cli_fail(c, "checkpoint \"%s\" is damaged: its seal does not hold", src);
-    else if (rc == CLI_OK && require_seal && d.seal == WKSP_SEAL_NONE)
-      rc = cli_fail(c, "checkpoint \"%s\" is not sealed (written without --verify), and --require-seal was given", src);
-    else if (rc == CLI_OK && d.first_kind != WKSP_DIFF_NONE)
-      rc = cli_fail(c, "workspace \"%s\" differs from checkpoint \"%s\"", name, src);
   }
   free(all.v);
   return rc;
 }
 
+int cmd_diff(cli_t *c) {
+  const char *threads_s = NULL;
+  int quiet = 0, verbose = 0, json = 0, require_seal = 0;
+  const cli_opt_t opts[] = {
+      cli_opt_threads(&threads_s),
+      cli_opt_quiet(&quiet),
+      cli_opt_verbose(&verbose, "list every difference"),
+      cli_opt_json(&json),
+      {"require-seal", 0, CLI_OPT_FLAG, &require_seal, NULL, "fail (exit status 3) unless the checkpoint is sealed"},
+      cli_opt_end()};
+  int rc = cli_parse(c, opts, 2, 2), differ = 0;
+  uint32_t threads = 0;
+  if (rc == CLI_GO) rc = cli_exclusive(c, quiet, "--quiet", verbose, "--verbose");
+  if (rc == CLI_GO) rc = cli_exclusive(c, quiet, "--quiet", json, "--json");
+  if (rc == CLI_GO) rc = parse_threads(c, threads_s, &threads);
+  if (rc == CLI_GO) rc = diff_run(c, quiet, verbose, json, require_seal, threads, &differ);
+  /* As cmp(1): 0 the same, 1 they differ, 2 (ours: 3) trouble; 2 is ours
+   * for usage errors, as everywhere. */
+  if (rc == CLI_FAIL) return CLI_TROUBLE;
+  return rc == CLI_OK && differ ? 1 : rc;
+}
+
 /* ---- styles -------------------------------------------------------------- */
 
 int cmd_styles(cli_t *c) {
-  int rc = cli_parse(c, NULL, 0, 0);
+  static const struct {
+    const char *name;
+    int write, dflt;
+    const char *what;
+  } styles[] = {{"v1", 0, 0, "legacy stream, no frames, no compression"},
+                {"v2", 1, 0, "framed, raw (uncompressed) frames"},
+                {"v3", 1, 1, "framed, LZ4 frames (the file header says style 2)"}};
+  int json = 0;
+  const cli_opt_t opts[] = {cli_opt_json(&json), cli_opt_end()};
+  int rc = cli_parse(c, opts, 0, 0);
   if (rc != CLI_GO) return rc;
-  printf("STYLE  WRITE  READ  DESCRIPTION\n"
-         "v1     no     yes   legacy stream, no frames, no compression\n"
-         "v2     yes    yes   framed, raw (uncompressed) frames\n"
-         "v3     yes    yes   framed, LZ4 frames; the default (the file header says style 2)\n");
+  if (!json) printf("STYLE  WRITE  READ  DESCRIPTION\n");
+  else printf("{\"schema\":1,\"styles\":[");
+  for (size_t i = 0; i < sizeof styles / sizeof styles[0]; i++) {
+    if (json)
+      printf("%s{\"name\":\"%s\",\"write\":%s,\"read\":true,\"default\":%s,\"description\":\"%s\"}", i ? "," : "",
+             styles[i].name, styles[i].write ? "true" : "false", styles[i].dflt ? "true" : "false", styles[i].what);
+    else
+      printf("%-6s %-6s yes   %s%s\n", styles[i].name, styles[i].write ? "yes" : "no", styles[i].what,
+             styles[i].dflt ? "; the default" : "");
+  }
+  if (json) printf("]}\n");
   return cli_flush(c, CLI_OK);
 }
 
@@ -572,7 +745,7 @@ int cmd_styles(cli_t *c) {
 
 int cmd_index(cli_t *c) {
   const char *threads_s = NULL;
-  const cli_opt_t opts[] = {{"threads", 0, CLI_OPT_ARG, &threads_s}, {NULL, 0, 0, NULL}};
+  const cli_opt_t opts[] = {cli_opt_threads(&threads_s), cli_opt_end()};
   int rc = cli_parse(c, opts, 1, 1);
   if (rc != CLI_GO) return rc;
   uint32_t threads;

@@ -89,12 +89,12 @@ static int row_examine(row_t *r) {
   if (rc == WKSP_ERR_NOENT) return 0;
   if (rc) {
     r->kind = rc == WKSP_ERR_CORRUPT ? KIND_OTHER : rc == WKSP_ERR_PERM ? KIND_UNREADABLE : KIND_ERROR;
-    note(r, wksp_errmsg());
+    note(r, wksp_errcause());
     return 1;
   }
   r->kind = KIND_WKSP;
   r->usage_ok = !wksp_usage(w, NULL, 0, &r->u);
-  if (!r->usage_ok) note(r, wksp_errmsg());
+  if (!r->usage_ok) note(r, wksp_errcause());
   if (wksp_lock_info(w, &r->lock)) r->lock.state = WKSP_LOCK_UNKNOWN;
   wksp_detach(w);
   return 1;
@@ -310,10 +310,8 @@ static void print_text(const list_t *l, char (*cells)[COL_CNT][CELL_MAX], int by
 
 int cmd_list(cli_t *c) {
   int json = 0, bytes = 0, unused = 0;
-  const cli_opt_t opts[] = {{"json", 0, CLI_OPT_FLAG, &json},
-                            {"bytes", 0, CLI_OPT_FLAG, &bytes},
-                            {"unused", 0, CLI_OPT_FLAG, &unused},
-                            {NULL, 0, 0, NULL}};
+  const cli_opt_t opts[] = {{"unused", 0, CLI_OPT_FLAG, &unused, NULL, "only workspaces that no process maps (leaks?)"},
+                            cli_opt_json(&json), cli_opt_bytes(&bytes), cli_opt_end()};
   int rc = cli_parse(c, opts, 0, 0);
   if (rc != CLI_GO) return rc;
   list_t l = {0};

@@ -321,13 +321,17 @@ static int want_color(int color, int no_color) {
 int cmd_map(cli_t *c) {
   const char *width_s = NULL, *rows_s = NULL, *svg = NULL;
   int color = 0, no_color = 0, bytes = 0;
-  const cli_opt_t opts[] = {{"width", 0, CLI_OPT_ARG, &width_s},   {"rows", 0, CLI_OPT_ARG, &rows_s},
-                            {"svg", 0, CLI_OPT_ARG, &svg},         {"color", 0, CLI_OPT_FLAG, &color},
-                            {"no-color", 0, CLI_OPT_FLAG, &no_color}, {"bytes", 0, CLI_OPT_FLAG, &bytes},
-                            {NULL, 0, 0, NULL}};
+  const cli_opt_t opts[] = {
+      {"width", 0, CLI_OPT_ARG, &width_s, "N", "cells per row (default: the terminal's width, or 64)"},
+      {"rows", 0, CLI_OPT_ARG, &rows_s, "N", "rows at most (default 16)"},
+      {"svg", 0, CLI_OPT_ARG, &svg, "FILE", "write the picture as an SVG to FILE (\"-\": standard\noutput) instead"},
+      {"color", 0, CLI_OPT_FLAG, &color, NULL, "colour, whatever the output is"},
+      {"no-color", 0, CLI_OPT_FLAG, &no_color, NULL, "no colour, whatever the output is"},
+      cli_opt_bytes(&bytes),
+      cli_opt_end()};
   int rc = cli_parse(c, opts, 1, 1);
   if (rc != CLI_GO) return rc;
-  if (color && no_color) return cli_usage_err(c, "--color and --no-color exclude each other");
+  if ((rc = cli_exclusive(c, color, "--color", no_color, "--no-color")) != CLI_GO) return rc;
   size_t width = 0, rows = ROWS_DEFAULT;
   if (width_s && (rc = side(c, "--width", width_s, &width)) != CLI_GO) return rc;
   if (rows_s && (rc = side(c, "--rows", rows_s, &rows)) != CLI_GO) return rc;

@@ -30,12 +30,14 @@ static int size_from_checkpt(cli_t *c, const char *path, uint64_t *sz, uint64_t 
 
 int cmd_new(cli_t *c) {
   const char *part_max_s = NULL, *page_s = NULL, *mode_s = NULL, *seed_s = NULL, *from = NULL;
-  const cli_opt_t opts[] = {{"part-max", 0, CLI_OPT_ARG, &part_max_s},
-                            {"page-size", 0, CLI_OPT_ARG, &page_s},
-                            {"mode", 0, CLI_OPT_ARG, &mode_s},
-                            {"seed", 0, CLI_OPT_ARG, &seed_s},
-                            {"from", 0, CLI_OPT_ARG, &from},
-                            {NULL, 0, 0, NULL}};
+  const cli_opt_t opts[] = {
+      {"part-max", 0, CLI_OPT_ARG, &part_max_s, "N",
+       "partition records (most allocations + free gaps);\ndefault: suited to 64 KiB allocations"},
+      {"page-size", 0, CLI_OPT_ARG, &page_s, "P", "normal (4 KiB, default), huge (2 MiB), gigantic (1 GiB)"},
+      {"mode", 0, CLI_OPT_ARG, &mode_s, "OCTAL", "permission bits of the region (default 0600)"},
+      {"seed", 0, CLI_OPT_ARG, &seed_s, "N", "heap-priority seed (default 0)"},
+      {"from", 0, CLI_OPT_ARG, &from, "CKPT", "size the workspace for checkpoint file CKPT"},
+      cli_opt_end()};
   int rc = cli_parse(c, opts, 1, 2);
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0];
@@ -84,8 +86,43 @@ int cmd_delete(cli_t *c) {
   return rc;
 }
 
+/* The options of check and verify, and their report: "NAME: ok" or
+ * "NAME: repaired: WHAT" (repaired NULL: ok). */
+typedef struct {
+  int quiet, json;
+} report_opts_t;
+
+static int parse_report(cli_t *c, report_opts_t *r) {
+  *r = (report_opts_t){0};
+  const cli_opt_t opts[] = {cli_opt_quiet(&r->quiet), cli_opt_json(&r->json), cli_opt_end()};
+  int rc = cli_parse(c, opts, 1, 1);
+  if (rc != CLI_GO) return rc;
+  return cli_exclusive(c, r->quiet, "--quiet", r->json, "--json");
+}
+
+static void print_report(const report_opts_t *r, const char *name, const char *repaired) {
+  if (r->quiet) return;
+  if (r->json) {
+    printf("{\"schema\":1,\"name\":");
+    cli_json_str(stdout, name);
+    printf(",\"result\":\"%s\"", repaired ? "repaired" : "ok");
+    if (repaired) {
+      printf(",\"repaired\":");
+      cli_json_str(stdout, repaired);
+    }
+    printf("}\n");
+  } else if (repaired) {
+    printf("%s: repaired: ", name);
+    cli_text_str(stdout, repaired);
+    printf("\n");
+  } else {
+    printf("%s: ok\n", name);
+  }
+}
+
 int cmd_check(cli_t *c) {
-  int rc = cli_parse(c, NULL, 1, 1);
+  report_opts_t r;
+  int rc = parse_report(c, &r);
   if (rc != CLI_GO) return rc;
   wksp_t *w;
   const char *name = c->pos[0];
@@ -93,15 +130,19 @@ int cmd_check(cli_t *c) {
   /* A workspace whose derived state had to be rebuilt is not called ok:
    * the note says what was wrong. */
   char note[WKSP_NOTE_MAX];
-  if (wksp_check(w, note, sizeof note)) rc = cli_lib_err(c, "checking workspace \"%s\"", name);
-  else if (note[0]) rc = printf("%s: repaired: %s\n", name, note) < 0 ? CLI_FAIL : CLI_OK;
-  else rc = printf("%s: ok\n", name) < 0 ? CLI_FAIL : CLI_OK;
+  if (wksp_check(w, note, sizeof note)) {
+    rc = cli_lib_err(c, "checking workspace \"%s\"", name);
+  } else {
+    print_report(&r, name, note[0] ? note : NULL);
+    rc = CLI_OK;
+  }
   wksp_detach(w);
   return cli_flush(c, rc);
 }
 
 int cmd_verify(cli_t *c) {
-  int rc = cli_parse(c, NULL, 1, 1);
+  report_opts_t r;
+  int rc = parse_report(c, &r);
   if (rc != CLI_GO) return rc;
   wksp_t *w;
   const char *name = c->pos[0];
@@ -111,18 +152,20 @@ int cmd_verify(cli_t *c) {
    * check does that). */
   if ((rc = cli_attach(c, name, WKSP_RDONLY, &w)) != CLI_GO) return rc;
   int err = wksp_verify(w);
+  rc = CLI_OK;
   if (err == WKSP_ERR_CORRUPT)
     rc = cli_lib_err(c, "verifying workspace \"%s\" (read-only; if a process died changing it, 'wksp check %s' "
                         "repairs that)", name, name);
   else if (err) rc = cli_lib_err(c, "verifying workspace \"%s\"", name);
-  else rc = printf("%s: ok\n", name) < 0 ? CLI_FAIL : CLI_OK;
+  else print_report(&r, name, NULL);
   wksp_detach(w);
   return cli_flush(c, rc);
 }
 
 int cmd_rebuild(cli_t *c) {
   const char *seed_s = NULL;
-  const cli_opt_t opts[] = {{"seed", 0, CLI_OPT_ARG, &seed_s}, {NULL, 0, 0, NULL}};
+  const cli_opt_t opts[] = {
+      {"seed", 0, CLI_OPT_ARG, &seed_s, "N", "new heap-priority seed (default: keep the current one)"}, cli_opt_end()};
   int rc = cli_parse(c, opts, 1, 1);
   if (rc != CLI_GO) return rc;
   uint32_t seed = 0;

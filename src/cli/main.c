@@ -1,6 +1,7 @@
 /* wksp: the command-line tool.  `wksp COMMAND [ARGS]`, git style; this file
- * holds the command table, the help texts and the dispatch.  See
- * docs/wksp.1 for the manual. */
+ * holds the command table (names, synopses, descriptions) and the
+ * dispatch; each command's options, with their help lines, are in its
+ * option table (cmd_*.c).  See docs/wksp.1 for the manual. */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -10,9 +11,6 @@
 #define WKSP_VERSION "unknown"
 #endif
 
-#define OPT_BYTES "  --bytes              print sizes as exact byte counts\n"
-#define OPT_JSON "  --json               print one JSON object (\"schema\":1; exact integers)\n"
-
 static const cli_cmd_t commands[] = {
     {"new", cmd_new, "create a named workspace",
      "wksp new NAME SIZE [--part-max N] [--page-size normal|huge|gigantic] [--mode OCTAL] [--seed N]\n"
@@ -20,19 +18,13 @@ static const cli_cmd_t commands[] = {
      "Creates the named shared-memory region NAME of SIZE bytes (rounded up to the\n"
      "page size) holding a new, empty workspace.  With --from, the workspace gets\n"
      "the partition count and data size of checkpoint CKPT (and its seed), so that\n"
-     "`wksp restore NAME CKPT` fits; nothing is restored.\n\n"
-     "  --part-max N         partition records (most allocations + free gaps);\n"
-     "                       default: suited to 64 KiB allocations\n"
-     "  --page-size P        normal (4 KiB, default), huge (2 MiB), gigantic (1 GiB)\n"
-     "  --mode OCTAL         permission bits of the region (default 0600)\n"
-     "  --seed N             heap-priority seed (default 0)\n"
-     "  --from CKPT          size the workspace for checkpoint file CKPT\n"},
+     "`wksp restore NAME CKPT` fits; nothing is restored.\n"},
     {"delete", cmd_delete, "delete named workspaces", "wksp delete NAME...",
      "Removes each named workspace.  Processes attached to it keep their mapping\n"
      "until they detach.  A failure is reported (one line each) and the others\n"
      "are still deleted; the exit status is then 1.  A region NAME that holds no\n"
-     "workspace (its header is missing or damaged) is removed too, with a note on\n"
-     "standard error saying so.\n"},
+     "workspace (its header is missing or damaged) is removed too, with a warning\n"
+     "on standard error saying so.\n"},
     {"list", cmd_list, "list named regions and the workspaces in them", "wksp list [--unused] [--json] [--bytes]",
      "Lists every named region in the shared-memory directory ($WKSP_SHMEM_DIR,\n"
      "default /dev/shm): size, page kind, permission bits, age since created and\n"
@@ -41,19 +33,16 @@ static const cli_cmd_t commands[] = {
      "permission to read other users' processes).  For a workspace: the share of\n"
      "its data in allocations, the allocation count and the largest free range;\n"
      "other regions are marked \"not a workspace\".  A lock whose holder died is\n"
-     "noted.  Regions are only read (attached read-only, the lock never taken).\n\n"
-     "  --unused             only workspaces that no process maps (leaks?)\n" OPT_JSON OPT_BYTES},
-    {"alloc", cmd_alloc, "allocate; prints NAME:GADDR", "wksp alloc NAME SIZE [--align N] [--tag T]",
+     "noted.  Regions are only read (attached read-only, the lock never taken).\n"},
+    {"alloc", cmd_alloc, "allocate; prints NAME:GADDR", "wksp alloc NAME SIZE [--align N] [--tag T] [--json]",
      "Allocates SIZE bytes in workspace NAME and prints the allocation's address\n"
      "as NAME:GADDR (GADDR is the global address, a byte offset valid in every\n"
-     "process).\n\n"
-     "  --align N            alignment, a power of two (default 4096)\n"
-     "  --tag T              tag of the allocation, 1..2^64-1 (default 1)\n"},
+     "process).\n"},
     {"free", cmd_free, "free an allocation", "wksp free NAME:GADDR",
      "Frees the allocation containing NAME:GADDR.\n"},
-    {"tag", cmd_tag, "print the tag of an allocation", "wksp tag NAME:GADDR",
-     "Prints the tag of the allocation containing NAME:GADDR, or 0 if the\n"
-     "address is not inside an allocation.\n"},
+    {"tag", cmd_tag, "print the tag of an allocation", "wksp tag NAME:GADDR [--json]",
+     "Prints the tag of the allocation containing NAME:GADDR, or 0 if the address\n"
+     "is in free space; an address outside the data region is an error.\n"},
     {"tag-free", cmd_tag_free, "free every allocation with the given tags", "wksp tag-free NAME TAG...",
      "Frees every allocation of workspace NAME whose tag is one of TAG...\n"},
     {"memset", cmd_memset, "fill an allocation with one byte", "wksp memset NAME:GADDR BYTE",
@@ -70,11 +59,10 @@ static const cli_cmd_t commands[] = {
     {"usage", cmd_usage, "print usage figures", "wksp usage NAME [--tag T]... [--json] [--bytes]",
      "Prints the partition and byte counts of workspace NAME: total, free and\n"
      "used.  With --tag (repeatable), \"used\" counts only allocations with one of\n"
-     "those tags.\n\n"
-     "  --tag T              count only allocations with tag T (repeatable)\n" OPT_JSON OPT_BYTES},
+     "those tags.\n"},
     {"query", cmd_query, "list every partition", "wksp query NAME [--json] [--bytes]",
      "Prints the workspace's parameters and every partition, free ones (tag 0)\n"
-     "included, in ascending address order.\n\n" OPT_JSON OPT_BYTES},
+     "included, in ascending address order.\n"},
     {"map", cmd_map, "draw a workspace's or checkpoint's data region",
      "wksp map NAME|FILE|- [--width N] [--rows N] [--svg FILE|-] [--color|--no-color] [--bytes]",
      "Draws the data region of workspace NAME, or of the workspace checkpoint FILE\n"
@@ -85,13 +73,8 @@ static const cli_cmd_t commands[] = {
      "for tags beyond the legend) and '.' for a free cell; in colour (on a\n"
      "terminal, unless NO_COLOR is set), a block in the tag's colour, a lower block\n"
      "for a partly free cell.  The argument is a file if it contains '/', else a\n"
-     "workspace if one has that name, else a file in the current directory.\n\n"
-     "  --width N            cells per row (default: the terminal's width, or 64)\n"
-     "  --rows N             rows at most (default 16)\n"
-     "  --svg FILE           write the picture as an SVG to FILE (\"-\": standard\n"
-     "                       output) instead\n"
-     "  --color, --no-color  colour or not, whatever the output is\n" OPT_BYTES},
-    {"check", cmd_check, "check and repair a workspace", "wksp check NAME",
+     "workspace if one has that name, else a file in the current directory.\n"},
+    {"check", cmd_check, "check and repair a workspace", "wksp check NAME [-q] [--json]",
      "Joins workspace NAME (checking its header) and takes its lock, which\n"
      "recovers the lock and finishes or rolls back an operation interrupted by a\n"
      "dead process; then checks every metadata structure and rebuilds what is\n"
@@ -99,86 +82,57 @@ static const cli_cmd_t commands[] = {
      "or \"NAME: repaired: WHAT\" when something had to be repaired; fails when\n"
      "the damage cannot be repaired (the records or the header's sizes).\n"
      "See also `wksp verify`.\n"},
-    {"verify", cmd_verify, "full metadata check", "wksp verify NAME",
+    {"verify", cmd_verify, "full metadata check", "wksp verify NAME [-q] [--json]",
      "Checks every metadata structure of workspace NAME.  Prints \"NAME: ok\", or\n"
      "fails naming the first inconsistency.  Needs only read access and changes\n"
      "nothing: a change left half done by a process that died is reported, not\n"
      "repaired ('wksp check NAME' repairs it).\n"},
     {"rebuild", cmd_rebuild, "rebuild derived metadata", "wksp rebuild NAME [--seed N]",
      "Rebuilds every derived metadata structure of workspace NAME from its\n"
-     "partition records.  Never changes an allocation.\n\n"
-     "  --seed N             new heap-priority seed (default: keep the current one)\n"},
+     "partition records.  Never changes an allocation.\n"},
     {"reset", cmd_reset, "free every allocation", "wksp reset NAME",
      "Frees every allocation of workspace NAME (the seed is kept).\n"},
     {"checkpt", cmd_checkpt, "write a checkpoint of a workspace",
      "wksp checkpt NAME PATH|- [--style v2|v3] [--threads N] [--info TEXT] [--mode OCTAL] [--force]\n"
-     "       [--verify] [--index | --since BASE]",
+     "       [--verify] [--index | --since BASE] [-q|-v] [--json] [--bytes]",
      "Writes a checkpoint of workspace NAME to PATH (published atomically) or, with\n"
      "\"-\", to standard output (refused when that is a terminal).  Progress is\n"
-     "shown on standard error when it is a terminal.\n\n"
-     "  --style v2|v3        v3 (default): LZ4-compressed frames; v2: raw frames\n"
-     "  --threads N          worker threads (default: online CPUs)\n"
-     "  --info TEXT          user info text stored in the checkpoint\n"
-     "  --mode OCTAL         permission bits of the file (default 0600)\n"
-     "  --force              replace an existing file at PATH\n"
-     "  --verify             read the file back and compare it with the workspace\n"
-     "                       before publishing it; if the application wrote into an\n"
-     "                       allocation meanwhile, fail and publish nothing; else\n"
-     "                       seal it with a content digest that restore, info --check\n"
-     "                       and diff check\n"
-     "  --index              --verify, and write the index PATH.wkspidx beside it,\n"
-     "                       which later deltas since PATH read instead of PATH\n"
-     "  --since BASE         write a delta (incremental checkpoint): the allocation\n"
-     "                       table and the 64 KiB pieces that differ from BASE, a\n"
-     "                       sealed checkpoint or another delta; restore it with\n"
-     "                       'wksp restore NAME BASE DELTA...'\n"
-     "  -q, --quiet          no progress\n"
-     "  -v, --verbose        print a summary line on standard error\n" OPT_BYTES},
+     "shown on standard error when it is a terminal.  If the checkpoint does not\n"
+     "fit a workspace it is later restored into, `wksp new NAME --from PATH`\n"
+     "makes one that does.\n"},
     {"restore", cmd_restore, "restore a checkpoint into a workspace",
-     "wksp restore NAME PATH|- [--seed N] [--threads N] [--verify-first] [--require-seal]\n"
+     "wksp restore NAME PATH|- [--seed N] [--threads N] [--verify-first] [--require-seal] [-q|-v]\n"
+     "       [--json] [--bytes]\n"
      "       wksp restore NAME BASE DELTA... [options]",
      "Replaces every allocation of workspace NAME by those of the checkpoint at\n"
-     "PATH or, with \"-\", read from standard input (a pipe or file).  Progress is\n"
-     "shown on standard error when it is a terminal.  With deltas: the chain BASE\n"
-     "DELTA... in order (files only), all of it checked before NAME changes.\n\n"
-     "  --seed N             seed the workspace is rebuilt with (default: keep)\n"
-     "  --threads N          worker threads (default: online CPUs)\n"
-     "  --verify-first       read and check the whole checkpoint (and a sealed one's\n"
-     "                       content digest) before changing the workspace\n"
-     "  --require-seal       refuse a checkpoint that is not sealed (see checkpt\n"
-     "                       --verify), before changing the workspace\n"
-     "  -q, --quiet          no progress\n"
-     "  -v, --verbose        print a summary line on standard error\n" OPT_BYTES},
-    {"info", cmd_info, "describe a checkpoint", "wksp info PATH|- [-v LEVEL] [--json] [--check [--threads N] [--require-seal]]",
+     "PATH or, with \"-\", read from standard input (a pipe or file).  With deltas\n"
+     "(incremental checkpoints): the chain BASE DELTA... in order, files only, all\n"
+     "of it checked before NAME changes.  Progress is\n"
+     "shown on standard error when it is a terminal.  NAME must hold the\n"
+     "checkpoint's addresses: `wksp new NAME --from PATH` makes a workspace that\n"
+     "does.\n"},
+    {"info", cmd_info, "describe a checkpoint",
+     "wksp info PATH|- [-v [LEVEL]|--level LEVEL] [--json] [--check [--threads N] [--require-seal]]",
      "Prints what checkpoint PATH (or standard input) holds.  LEVEL 0: style,\n"
      "name, seed, part_max, data_max; 1 (default): and the writer's identity;\n"
      "2: and mode, path, build and user info; 3: and a summary of the\n"
      "allocations and cgroup frames; 4: and every allocation; 5: and a hex dump\n"
-     "of every allocation.  --json gives the same fields (the header, the info\n"
-     "frame and the totals; with -v 3 the cgroup frames, with -v 4 the\n"
-     "allocations); it reads and checks the whole structure of the checkpoint.\n\n"
-     "  -v, --verbose LEVEL  detail level 0..5 (default 1)\n"
-     "  --check              instead, check the checkpoint as far as a file alone\n"
-     "                       can be: structure, every allocation decoded, and a\n"
-     "                       sealed one's content digest (see checkpt --verify)\n"
-     "  --threads N          threads decoding for --check (default: online CPUs)\n"
-     "  --require-seal       with --check: fail unless the checkpoint is sealed\n" OPT_JSON},
-    {"diff", cmd_diff, "compare a workspace with a checkpoint", "wksp diff NAME PATH|- [--threads N] [-v] [--json] [--require-seal]",
+     "of every allocation.  -vv is level 2, -vvv level 3, and so on.  --json gives\n"
+     "the same fields (the header, the info frame and the totals; from level 3 the\n"
+     "cgroup frames, from level 4 the allocations); it reads and checks the whole\n"
+     "structure of the checkpoint.\n"},
+    {"diff", cmd_diff, "compare a workspace with a checkpoint",
+     "wksp diff NAME PATH|- [--threads N] [-q|-v] [--json] [--require-seal]",
      "Compares workspace NAME with the checkpoint at PATH (or read from standard\n"
      "input): allocations with the same range, tag and bytes; with other bytes;\n"
      "with another tag; only in one of them.  Prints the counts and the lowest\n"
-     "difference (-v: every difference, in address order).  Exit status 0 when\n"
-     "they are the same, 1 when they differ (with one line on standard error) or\n"
-     "the comparison failed.\n\n"
-     "  --threads N          worker threads (default: online CPUs)\n"
-     "  -v, --verbose        list every difference\n"
-     "  --require-seal       fail (exit status 1) unless the checkpoint is sealed\n" OPT_JSON},
-    {"index", cmd_index, "write the index sidecar of a sealed checkpoint",
-     "wksp index PATH [--threads N]",
+     "difference (-v: every difference, in address order).  Exit status, as\n"
+     "cmp(1): 0 the same, 1 they differ, 2 usage error, 3 the comparison failed\n"
+     "(also a checkpoint whose seal is broken, or not sealed with --require-seal).\n"},
+    {"index", cmd_index, "write the index sidecar of a sealed checkpoint", "wksp index PATH [--threads N]",
      "Decodes the sealed checkpoint at PATH, checks it against its seal and writes\n"
-     "PATH.wkspidx, which 'wksp checkpt --since PATH' reads instead of PATH.\n\n"
-     "  --threads N          decoding threads (default: online CPUs)\n"},
-    {"styles", cmd_styles, "list checkpoint styles", "wksp styles",
+     "PATH.wkspidx, which 'wksp checkpt --since PATH' reads instead of PATH.\n"},
+    {"styles", cmd_styles, "list checkpoint styles", "wksp styles [--json]",
      "Lists the checkpoint styles this build reads and writes.\n"},
 };
 
@@ -192,7 +146,8 @@ static void print_overview(FILE *f) {
   for (int i = 0; i < CMD_CNT; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
   fprintf(f,
           "\n`wksp COMMAND --help` or `wksp help COMMAND` describes a command.\n"
-          "Exit status: 0 success, 1 failure, 2 usage error.\n"
+          "Exit status: 0 success, 1 failure, 2 usage error (diff: 1 they differ,\n"
+          "3 failure).\n"
           "Environment: WKSP_SHMEM_DIR, the directory of named regions (default /dev/shm).\n");
 }
 
@@ -202,8 +157,28 @@ static const cli_cmd_t *find(const char *name) {
   return NULL;
 }
 
+/* "unknown command "x"", with the command it is most likely a typo of. */
+static int unknown_command(cli_t *c, const char *name) {
+  const char *names[CMD_CNT + 1];
+  for (int i = 0; i < CMD_CNT; i++) names[i] = commands[i].name;
+  names[CMD_CNT] = "help";
+  const char *near = cli_nearest(name, names, CMD_CNT + 1);
+  if (near) return cli_usage_err(c, "unknown command \"%s\"; did you mean \"%s\"? (see 'wksp help')", name, near);
+  return cli_usage_err(c, "unknown command \"%s\" (see 'wksp help')", name);
+}
+
+/* Runs cmd with argv; the command parses them (cli_parse). */
+static int run(const cli_cmd_t *cmd, int argc, char **argv) {
+  cli_t c = {.cmd = cmd, .argc = argc, .argv = argv};
+  int rc = cmd->fn(&c);
+  cli_free(&c);
+  return rc;
+}
+
 static const cli_cmd_t help_cmd = {"help", NULL, "", "wksp help [COMMAND]", ""};
 
+/* `wksp help CMD` is `wksp CMD --help`: the command prints its help from
+ * its own option table. */
 static int cmd_help(int argc, char **argv) {
   cli_t c = {.cmd = &help_cmd};
   if (argc > 1) return cli_usage_err(&c, "unexpected argument \"%s\" (usage: %s)", argv[1], help_cmd.usage);
@@ -212,14 +187,14 @@ static int cmd_help(int argc, char **argv) {
     return cli_flush(&c, CLI_OK);
   }
   const cli_cmd_t *cmd = find(argv[0]);
-  if (!cmd) return cli_usage_err(&c, "unknown command \"%s\" (see 'wksp help')", argv[0]);
-  printf("usage: %s\n\n%s", cmd->usage, cmd->help);
-  return cli_flush(&c, CLI_OK);
+  if (!cmd) return unknown_command(&c, argv[0]);
+  static char help_arg[] = "--help";
+  char *help_argv[] = {help_arg, NULL};
+  return run(cmd, 1, help_argv);
 }
 
 int main(int argc, char **argv) {
-  static const cli_cmd_t top = {"wksp", NULL, "", "wksp COMMAND [ARGS]", ""};
-  cli_t c = {.cmd = &top};
+  cli_t c = {.cmd = NULL};
   if (argc < 2) {
     print_overview(stderr);
     return CLI_USAGE;
@@ -235,14 +210,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(name, "help")) return cmd_help(argc - 2, argv + 2);
   const cli_cmd_t *cmd = find(name);
-  if (!cmd) {
-    if (name[0] == '-') return cli_usage_err(&c, "unknown option \"%s\" (see 'wksp help')", name);
-    return cli_usage_err(&c, "unknown command \"%s\" (see 'wksp help')", name);
-  }
-  c.cmd = cmd;
-  c.argc = argc - 2;
-  c.argv = argv + 2;
-  int rc = cmd->fn(&c);
-  cli_free(&c);
-  return rc;
+  if (!cmd && name[0] == '-') return cli_usage_err(&c, "unknown option \"%s\" (see 'wksp help')", name);
+  if (!cmd) return unknown_command(&c, name);
+  return run(cmd, argc - 2, argv + 2);
 }

@@ -9,13 +9,13 @@
 
 #include "util/esc.h"
 
-/* "wksp: <cmd>: " + formatted text + optional ": <why>" + newline, as one
+/* "wksp: <cmd>: " ("wksp: " before a command is known) + formatted text + optional ": <why>" + newline, as one
  * write so that concurrent processes do not interleave lines.  The text
  * quotes names, paths and messages that may hold any byte: the line is
  * escaped (util/esc.h) so that none of them reaches the terminal raw. */
 static void say(const cli_t *c, const char *why, const char *fmt, va_list ap) {
   char raw[2048], line[2048];
-  int n = snprintf(raw, sizeof raw, "wksp: %s: ", c->cmd ? c->cmd->name : "wksp");
+  int n = c->cmd ? snprintf(raw, sizeof raw, "wksp: %s: ", c->cmd->name) : snprintf(raw, sizeof raw, "wksp: ");
   if (n < 0) return;
   size_t len = (size_t)n;
   int m = vsnprintf(raw + len, sizeof raw - len, fmt, ap);
@@ -45,7 +45,7 @@ int cli_usage_err(cli_t *c, const char *fmt, ...) {
 }
 
 int cli_lib_err(cli_t *c, const char *fmt, ...) {
-  const char *why = wksp_errmsg();
+  const char *why = wksp_errcause();
   va_list ap;
   va_start(ap, fmt);
   say(c, *why ? why : "unknown error", fmt, ap);

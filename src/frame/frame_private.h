@@ -19,6 +19,18 @@ enum {
 /* LZ4_COMPRESSBOUND for usz <= FRAME_CHUNK, without the macro's int casts. */
 static inline size_t frame_csz_bound(size_t usz) { return usz + usz / 255 + 16; }
 
+/* An LZ4 chunk as it lies in a frame: a FRAME_CHUNK_HDR-byte header (the
+ * block size, u24 LE) and the block.  The reader and the pipelined restore's
+ * look-ahead (which finds a buffered frame's end without decoding it) read
+ * chunk headers with these two calls. */
+static inline size_t frame_chunk_csz(const uint8_t *hdr) {
+  return (size_t)hdr[0] | (size_t)hdr[1] << 8 | (size_t)hdr[2] << 16;
+}
+/* Whether csz is a block size a chunk of usz uncompressed bytes can have. */
+static inline int frame_chunk_csz_ok(size_t csz, size_t usz) {
+  return csz >= 1 && csz <= frame_csz_bound(usz);
+}
+
 static inline int frame_style_ok(int style) {
   return style == WKSP_FRAME_DEFAULT || style == WKSP_FRAME_RAW || style == WKSP_FRAME_LZ4;
 }

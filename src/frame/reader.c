@@ -64,7 +64,7 @@ struct wksp_frame_reader {
   int style;                   /* style of the open frame; 0 outside a frame */
   uint64_t frame_off;
 
-  wksp_err_kept_t fail;         /* sticky failure (rc 0 while healthy) */
+  wksp_err_saved_t fail;       /* sticky failure (err 0 while healthy) */
 
   uint8_t *hist;               /* hist_cap bytes, allocated at the first LZ4 open */
   size_t hist_cap;             /* HIST_MIN..HIST_SZ */
@@ -76,7 +76,7 @@ static int reader_set_failed(wksp_frame_reader_t *r, int rc) {
 }
 
 static int reader_refuse_failed(const wksp_frame_reader_t *r, const char *fn) {
-  return wksp_err_again(r->fail.rc, r->fail.err_errno, "%s: reader failed earlier: %s", fn,
+  return wksp_err_again(r->fail.err, r->fail.errnum, "%s: reader failed earlier: %s", fn,
                         r->fail.msg);
 }
 
@@ -225,9 +225,9 @@ static int chunk_get(wksp_frame_reader_t *r, size_t usz, const uint8_t **blk, si
   const uint8_t *p = NULL;
   int rc = peek(r, FRAME_CHUNK_HDR, &p);
   if (rc) return rc;
-  size_t n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16;
+  size_t n = frame_chunk_csz(p);
   size_t bound = frame_csz_bound(usz);
-  if (n < 1 || n > bound)
+  if (!frame_chunk_csz_ok(n, usz))
     return wksp_err(WKSP_ERR_CORRUPT, 0,
                     "frame reader: LZ4 frame at offset %lu: chunk at offset %lu has block size %zu, "
                     "expected 1..%zu for a %zu-byte chunk",
@@ -457,7 +457,7 @@ static int seek_pread(wksp_frame_reader_t *r, uint64_t off) {
 
 int wksp_frame_reader_seek(wksp_frame_reader_t *r, uint64_t off) {
   if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_seek: NULL reader");
-  if (r->fail.rc) return reader_refuse_failed(r, "wksp_frame_reader_seek");
+  if (r->fail.err) return reader_refuse_failed(r, "wksp_frame_reader_seek");
   if (r->style)
     return wksp_err(WKSP_ERR_INVAL, 0,
                     "wksp_frame_reader_seek: %s frame opened at offset %lu is still open",
@@ -478,7 +478,7 @@ int wksp_frame_reader_seek(wksp_frame_reader_t *r, uint64_t off) {
 
 int wksp_frame_reader_open(wksp_frame_reader_t *r, int style, uint64_t *off) {
   if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_open: NULL reader");
-  if (r->fail.rc) return reader_refuse_failed(r, "wksp_frame_reader_open");
+  if (r->fail.err) return reader_refuse_failed(r, "wksp_frame_reader_open");
   if (r->style)
     return wksp_err(WKSP_ERR_INVAL, 0,
                     "wksp_frame_reader_open: %s frame opened at offset %lu is still open",
@@ -502,7 +502,7 @@ int wksp_frame_reader_open(wksp_frame_reader_t *r, int style, uint64_t *off) {
 
 static int reader_read(wksp_frame_reader_t *r, void *buf, size_t sz, int is_meta, const char *fn) {
   if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL reader", fn);
-  if (r->fail.rc) return reader_refuse_failed(r, fn);
+  if (r->fail.err) return reader_refuse_failed(r, fn);
   if (!r->style)
     return wksp_err(WKSP_ERR_INVAL, 0, "%s: no frame is open (reader at offset %lu)", fn,
                     (unsigned long)r->off);
@@ -524,7 +524,7 @@ int wksp_frame_reader_data(wksp_frame_reader_t *r, void *buf, size_t sz) {
 
 int wksp_frame_reader_close(wksp_frame_reader_t *r, uint64_t *off) {
   if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_close: NULL reader");
-  if (r->fail.rc) return reader_refuse_failed(r, "wksp_frame_reader_close");
+  if (r->fail.err) return reader_refuse_failed(r, "wksp_frame_reader_close");
   if (!r->style)
     return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_close: no frame is open (offset %lu)",
                     (unsigned long)r->off);

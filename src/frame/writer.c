@@ -11,7 +11,12 @@
  * LZ4: one LZ4 stream per frame, fed chunk by chunk exactly as the
  * reference feeds it from its 192 KiB gather ring, so that the bytes are
  * identical; most chunks of large data buffers are compressed in place
- * without changing them (see the LZ4 section). */
+ * without changing them (see the LZ4 section).
+ *
+ * Length: about 620 lines, one file because the three output modes and the
+ * LZ4 feeding share the writer's state (iovec list, gather buffer, ring,
+ * history) field by field; the reservations and the hand-over for split
+ * frames are short sections of it. */
 #include <errno.h>
 #include <lz4.h>
 #include <stdarg.h>
@@ -48,7 +53,7 @@ struct wksp_frame_writer {
   uint64_t off;                 /* bytes accepted (delivered + pending) */
   uint64_t delivered;           /* bytes handed to the output */
 
-  wksp_err_kept_t fail;         /* sticky failure (rc 0 while healthy) */
+  wksp_err_saved_t fail;        /* sticky failure (err 0 while healthy) */
 
   uint8_t *gather;              /* GATHER_SZ bytes */
   size_t gather_used;
@@ -73,14 +78,14 @@ static int writer_set_failed(wksp_frame_writer_t *w, int rc) {
 }
 
 static int writer_refuse_failed(const wksp_frame_writer_t *w, const char *fn) {
-  return wksp_err_again(w->fail.rc, w->fail.err_errno, "%s: writer failed earlier: %s", fn,
+  return wksp_err_again(w->fail.err, w->fail.errnum, "%s: writer failed earlier: %s", fn,
                         w->fail.msg);
 }
 
 /* Common entry checks of the buffer calls and close. */
 static int writer_check_in_frame(const wksp_frame_writer_t *w, const char *fn) {
   if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL writer", fn);
-  if (w->fail.rc) return writer_refuse_failed(w, fn);
+  if (w->fail.err) return writer_refuse_failed(w, fn);
   if (!w->style)
     return wksp_err(WKSP_ERR_INVAL, 0, "%s: no frame is open (writer at offset %lu)", fn,
                     (unsigned long)w->off);
@@ -469,7 +474,7 @@ int wksp_private_frame_writer_init_regions(wksp_frame_writer_t **out,
 
 int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
   if (!w) return 0;
-  int rc = w->fail.rc;
+  int rc = w->fail.err;
   if (rc) rc = writer_refuse_failed(w, "wksp_frame_writer_fini");
   else if (w->style)
     rc = wksp_err(WKSP_ERR_INVAL, 0,
@@ -486,7 +491,7 @@ int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
 
 int wksp_frame_writer_open(wksp_frame_writer_t *w, int style, uint64_t *off) {
   if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_open: NULL writer");
-  if (w->fail.rc) return writer_refuse_failed(w, "wksp_frame_writer_open");
+  if (w->fail.err) return writer_refuse_failed(w, "wksp_frame_writer_open");
   if (w->style)
     return wksp_err(WKSP_ERR_INVAL, 0,
                     "wksp_frame_writer_open: %s frame opened at offset %lu is still open",

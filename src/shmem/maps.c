@@ -65,7 +65,7 @@ static int hit_add(scan_t *s, uint32_t region, uint32_t pid, int writable) {
   if (s->hit_cnt == s->hit_cap) {
     size_t cap = s->hit_cap ? 2 * s->hit_cap : 64;
     hit_t *v = realloc(s->hits, cap * sizeof *v);
-    if (!v) return wksp_err(WKSP_ERR_NOMEM, ENOMEM, "wksp_shmem_maps: %zu mappings", cap);
+    if (!v) return wksp_err_in(WKSP_ERR_NOMEM, ENOMEM, "wksp_shmem_maps", "%zu mappings", cap);
     s->hits = v;
     s->hit_cap = cap;
   }
@@ -97,7 +97,7 @@ static int scan_pid(scan_t *s, int proc_fd, uint32_t pid, uint64_t *unreadable) 
   FILE *f = fdopen(fd, "r");
   if (!f) {
     close(fd);
-    return wksp_err(WKSP_ERR_NOMEM, errno, "wksp_shmem_maps: reading /proc/%u/maps", pid);
+    return wksp_err_in(WKSP_ERR_NOMEM, errno, "wksp_shmem_maps", "reading /proc/%u/maps", pid);
   }
   char *line = NULL;
   size_t cap = 0;
@@ -120,7 +120,7 @@ static uint32_t proc_pid(const char *name) {
 
 static int scan_proc(scan_t *s, uint64_t *unreadable) {
   DIR *d = opendir("/proc");
-  if (!d) return wksp_err(WKSP_ERR_FAIL, errno, "wksp_shmem_maps: cannot read /proc");
+  if (!d) return wksp_err_in(WKSP_ERR_FAIL, errno, "wksp_shmem_maps", "cannot read /proc");
   int rc = WKSP_SUCCESS;
   struct dirent *e;
   while (!rc && (e = readdir(d))) {
@@ -143,7 +143,7 @@ static int scan(scan_t *s, wksp_private_shmem_listed_t **regions, uint64_t *unre
   if (rc) return wksp_err_wrap(rc, "wksp_shmem_maps");
   s->regions = *regions;
   s->by_id = malloc((s->n + 1) * sizeof *s->by_id);
-  if (!s->by_id) return wksp_err(WKSP_ERR_NOMEM, ENOMEM, "wksp_shmem_maps: %zu regions", s->n);
+  if (!s->by_id) return wksp_err_in(WKSP_ERR_NOMEM, ENOMEM, "wksp_shmem_maps", "%zu regions", s->n);
   for (size_t i = 0; i < s->n; i++) s->by_id[i] = (uint32_t)i;
   qsort_r(s->by_id, s->n, sizeof *s->by_id, id_cmp, *regions);
   rc = scan_proc(s, unreadable);
@@ -155,7 +155,7 @@ int wksp_shmem_maps(int (*fn)(const wksp_shmem_map_t *map, void *ctx), void *ctx
   uint64_t dummy;
   if (!unreadable) unreadable = &dummy;
   *unreadable = 0;
-  if (!fn) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_shmem_maps: fn is NULL");
+  if (!fn) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_shmem_maps", "fn is NULL");
   wksp_private_shmem_listed_t *regions = NULL;
   scan_t s = {0};
   int rc = scan(&s, &regions, unreadable);

@@ -12,7 +12,9 @@
  * and writability of each slot are also published under a sequence lock so
  * that wksp_private_shmem_writable(), called by the allocator on every
  * operation, never blocks or takes a lock.  The table is static so that the
- * name pointer wksp_shmem_name() returns always points at valid memory. */
+ * name pointer wksp_shmem_name() returns always points at valid memory.
+ * About 780 lines in one file: the create / join / leave / unlink paths all
+ * work on that one static table under its mutex and sequence lock. */
 #include "shmem_private.h"
 
 #include <dirent.h>
@@ -307,16 +309,16 @@ static int locate_in(const char *who, const char *dir, const char *name, located
   if (rc) return rc;
   if (lstat(loc->path, &loc->st)) {
     if (errno == ENOENT) return 0;
-    return wksp_err(WKSP_ERR_FAIL, errno, "%s: lstat %s", who, loc->path);
+    return wksp_err_in(WKSP_ERR_FAIL, errno, who, "lstat %s", loc->path);
   }
   if (!S_ISREG(loc->st.st_mode))
-    return wksp_err(WKSP_ERR_NOENT, 0, "%s: %s is not a region (not a regular file)", who, loc->path);
+    return wksp_err_in(WKSP_ERR_NOENT, 0, who, "%s is not a region (not a regular file)", loc->path);
   struct statfs sf;
-  if (statfs(loc->path, &sf)) return wksp_err(WKSP_ERR_FAIL, errno, "%s: statfs %s", who, loc->path);
+  if (statfs(loc->path, &sf)) return wksp_err_in(WKSP_ERR_FAIL, errno, who, "statfs %s", loc->path);
   int page = fs_page(&sf);
   if (page < 0)
-    return wksp_err(WKSP_ERR_UNSUP, 0, "%s: %s is on hugetlbfs with %lu-byte pages, not 2 MiB or 1 GiB",
-                    who, loc->path, (unsigned long)sf.f_bsize);
+    return wksp_err_in(WKSP_ERR_UNSUP, 0, who, "%s is on hugetlbfs with %lu-byte pages, not 2 MiB or 1 GiB", loc->path,
+                       (unsigned long)sf.f_bsize);
   loc->page = (wksp_page_t)page;
   return 1;
 }
@@ -339,7 +341,7 @@ static int locate(const char *who, const char *name, located_t *loc) {
     size_t w = strlen(where);
     snprintf(where + w, sizeof where - w, "%s%s", w ? ", " : "", dirs[k]);
   }
-  return wksp_err(WKSP_ERR_NOENT, 0, "%s: no region named \"%s\" (looked in %s)", who, name, where);
+  return wksp_err_in(WKSP_ERR_NOENT, 0, who, "no region named \"%s\" (looked in %s)", name, where);
 }
 
 /* Is there a file `name` in the directory of any page kind?  Records no
@@ -365,37 +367,36 @@ static int exists_anywhere(const char *name, char path[PATH_MAX]) {
  * here rather than at the first join. */
 static int back(const char *who, const char *dir, int fd, uint64_t sz, wksp_page_t page) {
   struct statfs sf;
-  if (fstatfs(fd, &sf)) return wksp_err(WKSP_ERR_FAIL, errno, "%s: fstatfs in %s", who, dir);
+  if (fstatfs(fd, &sf)) return wksp_err_in(WKSP_ERR_FAIL, errno, who, "fstatfs in %s", dir);
   int fpage = fs_page(&sf);
   if (fpage != (int)page)
-    return wksp_err(WKSP_ERR_UNSUP, 0, "%s: %s is a %s with %lu-byte blocks, not suited to %s pages",
-                    who, dir, fpage == WKSP_PAGE_NORMAL ? "normal file system" : "hugetlbfs mount",
-                    (unsigned long)sf.f_bsize, page_label(page));
+    return wksp_err_in(WKSP_ERR_UNSUP, 0, who, "%s is a %s with %lu-byte blocks, not suited to %s pages", dir,
+                       fpage == WKSP_PAGE_NORMAL ? "normal file system" : "hugetlbfs mount", (unsigned long)sf.f_bsize,
+                       page_label(page));
   if (page == WKSP_PAGE_NORMAL) {
     int e = posix_fallocate(fd, 0, (off_t)sz);
-    if (e) return wksp_err(WKSP_ERR_FAIL, e, "%s: allocating %lu bytes in %s", who, (unsigned long)sz, dir);
+    if (e) return wksp_err_in(WKSP_ERR_FAIL, e, who, "allocating %lu bytes in %s", (unsigned long)sz, dir);
     return WKSP_SUCCESS;
   }
   if (ftruncate(fd, (off_t)sz))
-    return wksp_err(WKSP_ERR_FAIL, errno, "%s: sizing to %lu bytes in %s", who, (unsigned long)sz, dir);
+    return wksp_err_in(WKSP_ERR_FAIL, errno, who, "sizing to %lu bytes in %s", (unsigned long)sz, dir);
   if (fallocate(fd, 0, 0, (off_t)sz) && errno != EOPNOTSUPP)
-    return wksp_err(WKSP_ERR_FAIL, errno,
-                    "%s: reserving %lu bytes of %s pages in %s (free huge pages: see "
-                    "/sys/kernel/mm/hugepages/)",
-                    who, (unsigned long)sz, page_label(page), dir);
+    return wksp_err_in(WKSP_ERR_FAIL, errno, who,
+                       "reserving %lu bytes of %s pages in %s (free huge pages: see "
+                       "/sys/kernel/mm/hugepages/)",
+                       (unsigned long)sz, page_label(page), dir);
   return WKSP_SUCCESS;
 }
 
 static int check_size(const char *who, uint64_t sz, wksp_page_t page) {
   uint64_t psz = wksp_page_sz(page);
-  if (!psz) return wksp_err(WKSP_ERR_INVAL, 0, "%s: page kind %d is unknown", who, (int)page);
+  if (!psz) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "page kind %d is unknown", (int)page);
   if (!sz || sz % psz)
-    return wksp_err(WKSP_ERR_INVAL, 0,
-                    "%s: size %lu is not a positive multiple of the %s page size %lu", who,
-                    (unsigned long)sz, page_label(page), (unsigned long)psz);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "size %lu is not a positive multiple of the %s page size %lu",
+                       (unsigned long)sz, page_label(page), (unsigned long)psz);
   if (sz > REGION_SZ_MAX)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: size %lu is larger than the limit %lu", who,
-                    (unsigned long)sz, (unsigned long)REGION_SZ_MAX);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "size %lu is larger than the limit %lu", (unsigned long)sz,
+                       (unsigned long)REGION_SZ_MAX);
   return WKSP_SUCCESS;
 }
 
@@ -404,8 +405,8 @@ static int link_tmpfile(const char *who, int fd, const char *path) {
   char proc[64];
   snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
   if (!linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW)) return WKSP_SUCCESS;
-  if (errno == EEXIST) return wksp_err(WKSP_ERR_EXIST, 0, "%s: region %s already exists", who, path);
-  return wksp_err(WKSP_ERR_FAIL, errno, "%s: linking %s", who, path);
+  if (errno == EEXIST) return wksp_err_in(WKSP_ERR_EXIST, 0, who, "region %s already exists", path);
+  return wksp_err_in(WKSP_ERR_FAIL, errno, who, "linking %s", path);
 }
 
 /* Moves the temporary file tmp to path unless path exists.  rename with
@@ -419,8 +420,8 @@ static int publish_named(const char *who, const char *tmp, const char *path) {
     if (!r) unlink(tmp);
   }
   if (!r) return WKSP_SUCCESS;
-  if (errno == EEXIST) return wksp_err(WKSP_ERR_EXIST, 0, "%s: region %s already exists", who, path);
-  return wksp_err(WKSP_ERR_FAIL, errno, "%s: renaming %s to %s", who, tmp, path);
+  if (errno == EEXIST) return wksp_err_in(WKSP_ERR_EXIST, 0, who, "region %s already exists", path);
+  return wksp_err_in(WKSP_ERR_FAIL, errno, who, "renaming %s to %s", tmp, path);
 }
 
 int wksp_private_shmem_test_no_tmpfile;
@@ -441,16 +442,15 @@ static int create_unpublished(const char *who, const char *dir, const char *name
       int n = snprintf(tmp, PATH_MAX, "%s/.%s.wksp-new.%ld.%u", dir, name, (long)getpid(),
                        atomic_fetch_add(&tmp_seq, 1));
       if (n < 0 || n >= PATH_MAX)
-        return wksp_err(WKSP_ERR_INVAL, 0, "%s: temporary path in %s is longer than %d bytes", who, dir,
-                        PATH_MAX - 1);
+        return wksp_err_in(WKSP_ERR_INVAL, 0, who, "temporary path in %s is longer than %d bytes", dir, PATH_MAX - 1);
       fd = open(tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
       if (fd < 0 && errno != EEXIST) break;
     }
     if (fd < 0) tmp[0] = 0;
   }
   if (fd < 0) {
-    if (errno == EACCES || errno == EPERM) return wksp_err(WKSP_ERR_PERM, errno, "%s: creating in %s", who, dir);
-    return wksp_err(WKSP_ERR_FAIL, errno, "%s: creating region %s in directory %s", who, name, dir);
+    if (errno == EACCES || errno == EPERM) return wksp_err_in(WKSP_ERR_PERM, errno, who, "creating in %s", dir);
+    return wksp_err_in(WKSP_ERR_FAIL, errno, who, "creating region %s in directory %s", name, dir);
   }
   *fd_out = fd;
   return WKSP_SUCCESS;
@@ -461,7 +461,7 @@ static int run_init(const char *who, const char *name, int fd, uint64_t sz, wksp
                     wksp_private_shmem_init_fn init, void *ctx) {
   void *mem;
   int e = map_aligned(fd, sz, wksp_page_sz(page), PROT_READ | PROT_WRITE, 0, &mem);
-  if (e) return wksp_err(WKSP_ERR_FAIL, e, "%s: mapping new region %s to initialize it", who, name);
+  if (e) return wksp_err_in(WKSP_ERR_FAIL, e, who, "mapping new region %s to initialize it", name);
   int rc = init(mem, sz, ctx);
   munmap(mem, (size_t)sz);
   return rc;
@@ -474,7 +474,7 @@ int wksp_private_shmem_create(const char *name, uint64_t sz, wksp_page_t page, u
   if (rc) return wksp_err_wrap(rc, "%s", who);
   if ((rc = check_size(who, sz, page))) return rc;
   if (mode & ~UINT32_C(0777))
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: mode 0%o has bits outside 0777", who, (unsigned)mode);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "mode 0%o has bits outside 0777", (unsigned)mode);
 
   char dir[PATH_MAX], path[PATH_MAX];
   if ((rc = wksp_private_shmem_dir(page, dir, sizeof dir))) return wksp_err_wrap(rc, "%s %s", who, name);
@@ -483,15 +483,14 @@ int wksp_private_shmem_create(const char *name, uint64_t sz, wksp_page_t page, u
   /* Names are unique across page kinds (join looks in every directory); the
    * atomic check within the directory is the publication below. */
   char other[PATH_MAX];
-  if (exists_anywhere(name, other))
-    return wksp_err(WKSP_ERR_EXIST, 0, "%s: region %s already exists", who, other);
+  if (exists_anywhere(name, other)) return wksp_err_in(WKSP_ERR_EXIST, 0, who, "region %s already exists", other);
 
   char tmp[PATH_MAX];
   int fd = -1;
   if ((rc = create_unpublished(who, dir, name, tmp, &fd))) return rc;
   /* fchmod rather than the umask: the mode must be exact and the umask is
    * process-wide state another thread may rely on. */
-  if (fchmod(fd, (mode_t)mode)) rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: chmod %s", who, path);
+  if (fchmod(fd, (mode_t)mode)) rc = wksp_err_in(WKSP_ERR_FAIL, errno, who, "chmod %s", path);
   if (!rc) rc = back(who, dir, fd, sz, page);
   if (!rc && init) rc = run_init(who, name, fd, sz, page, init, ctx);
   if (!rc) rc = tmp[0] ? publish_named(who, tmp, path) : link_tmpfile(who, fd, path);
@@ -511,9 +510,9 @@ int wksp_shmem_unlink(const char *name) {
   located_t loc;
   if ((rc = locate(who, name, &loc))) return rc;
   if (!unlink(loc.path)) return WKSP_SUCCESS;
-  if (errno == ENOENT) return wksp_err(WKSP_ERR_NOENT, 0, "%s: region %s is gone", who, loc.path);
-  if (errno == EACCES || errno == EPERM) return wksp_err(WKSP_ERR_PERM, errno, "%s: %s", who, loc.path);
-  return wksp_err(WKSP_ERR_FAIL, errno, "%s: %s", who, loc.path);
+  if (errno == ENOENT) return wksp_err_in(WKSP_ERR_NOENT, 0, who, "region %s is gone", loc.path);
+  if (errno == EACCES || errno == EPERM) return wksp_err_in(WKSP_ERR_PERM, errno, who, "%s", loc.path);
+  return wksp_err_in(WKSP_ERR_FAIL, errno, who, "%s", loc.path);
 }
 
 static int64_t ts_ns(struct statx_timestamp t) { return (int64_t)t.tv_sec * 1000000000 + (int64_t)t.tv_nsec; }
@@ -541,13 +540,13 @@ int wksp_shmem_stat(const char *name, wksp_shmem_info_t *info) {
   static const char who[] = "wksp_shmem_stat";
   int rc = wksp_name_check(name);
   if (rc) return wksp_err_wrap(rc, "%s", who);
-  if (!info) return wksp_err(WKSP_ERR_INVAL, 0, "%s: info is NULL", who);
+  if (!info) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "info is NULL");
   located_t loc;
   if ((rc = locate(who, name, &loc))) return rc;
   struct statx sx;
   if (region_statx(AT_FDCWD, loc.path, &sx)) {
-    if (errno == ENOENT) return wksp_err(WKSP_ERR_NOENT, 0, "%s: region %s is gone", who, loc.path);
-    return wksp_err(WKSP_ERR_FAIL, errno, "%s: statx %s", who, loc.path);
+    if (errno == ENOENT) return wksp_err_in(WKSP_ERR_NOENT, 0, who, "region %s is gone", loc.path);
+    return wksp_err_in(WKSP_ERR_FAIL, errno, who, "statx %s", loc.path);
   }
   wksp_private_shmem_listed_t l;
   info_fill(&l, name, &sx, loc.page);
@@ -566,11 +565,11 @@ static int listed_cmp(const void *a, const void *b) {
 static int list_dir(const char *dir, wksp_private_shmem_listed_t **v, size_t *n, size_t *cap) {
   static const char who[] = "wksp_shmem_list";
   struct statfs sf;
-  if (statfs(dir, &sf)) return wksp_err(WKSP_ERR_FAIL, errno, "%s: %s", who, dir);
+  if (statfs(dir, &sf)) return wksp_err_in(WKSP_ERR_FAIL, errno, who, "%s", dir);
   int page = fs_page(&sf);
   if (page < 0) return WKSP_SUCCESS; /* hugetlbfs of a page size we do not use */
   DIR *d = opendir(dir);
-  if (!d) return wksp_err(WKSP_ERR_FAIL, errno, "%s: opendir %s", who, dir);
+  if (!d) return wksp_err_in(WKSP_ERR_FAIL, errno, who, "opendir %s", dir);
   int rc = WKSP_SUCCESS;
   struct dirent *e;
   while (!rc && (e = readdir(d))) {
@@ -581,7 +580,7 @@ static int list_dir(const char *dir, wksp_private_shmem_listed_t **v, size_t *n,
       size_t c = *cap ? 2 * *cap : 64;
       wksp_private_shmem_listed_t *nv = realloc(*v, c * sizeof *nv);
       if (!nv) {
-        rc = wksp_err(WKSP_ERR_NOMEM, ENOMEM, "%s: listing %s", who, dir);
+        rc = wksp_err_in(WKSP_ERR_NOMEM, ENOMEM, who, "listing %s", dir);
         break;
       }
       *v = nv;
@@ -614,7 +613,7 @@ int wksp_private_shmem_regions(wksp_private_shmem_listed_t **out, size_t *cnt) {
 }
 
 int wksp_shmem_list(int (*fn)(const wksp_shmem_info_t *info, void *ctx), void *ctx) {
-  if (!fn) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_shmem_list: fn is NULL");
+  if (!fn) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_shmem_list", "fn is NULL");
   wksp_private_shmem_listed_t *v;
   size_t n;
   int rc = wksp_private_shmem_regions(&v, &n);
@@ -643,20 +642,19 @@ static int join_open(const char *who, const char *name, int writable, located_t 
   if (rc) return rc;
   int fd = open(loc->path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
-    if (errno == ENOENT) return wksp_err(WKSP_ERR_NOENT, 0, "%s: region %s is gone", who, loc->path);
+    if (errno == ENOENT) return wksp_err_in(WKSP_ERR_NOENT, 0, who, "region %s is gone", loc->path);
     if (errno == EACCES || errno == EPERM)
-      return wksp_err(WKSP_ERR_PERM, errno, "%s: opening %s %s", who, loc->path,
-                      writable ? "read-write" : "read-only");
-    return wksp_err(WKSP_ERR_FAIL, errno, "%s: opening %s", who, loc->path);
+      return wksp_err_in(WKSP_ERR_PERM, errno, who, "opening %s %s", loc->path, writable ? "read-write" : "read-only");
+    return wksp_err_in(WKSP_ERR_FAIL, errno, who, "opening %s", loc->path);
   }
   /* The name may have been replaced since locate: trust only the fd. */
-  if (fstat(fd, &loc->st)) rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: fstat %s", who, loc->path);
+  if (fstat(fd, &loc->st)) rc = wksp_err_in(WKSP_ERR_FAIL, errno, who, "fstat %s", loc->path);
   uint64_t sz = (uint64_t)loc->st.st_size, psz = wksp_page_sz(loc->page);
   if (!rc && (!S_ISREG(loc->st.st_mode) || !sz || sz % psz || sz > REGION_SZ_MAX))
-    rc = wksp_err(WKSP_ERR_CORRUPT, 0,
-                  "%s: %s has %lu bytes, not a positive multiple of its %s page size %lu (not a "
-                  "region, or one still being created by a system without O_TMPFILE)",
-                  who, loc->path, (unsigned long)sz, page_label(loc->page), (unsigned long)psz);
+    rc = wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
+                     "%s has %lu bytes, not a positive multiple of its %s page size %lu (not a "
+                     "region, or one still being created by a system without O_TMPFILE)",
+                     loc->path, (unsigned long)sz, page_label(loc->page), (unsigned long)psz);
   if (rc) close(fd);
   else *fd_out = fd;
   return rc;
@@ -666,7 +664,7 @@ int wksp_shmem_join(const char *name, int writable, void **mem, uint64_t *sz) {
   static const char who[] = "wksp_shmem_join";
   int rc = wksp_name_check(name);
   if (rc) return wksp_err_wrap(rc, "%s", who);
-  if (!mem) return wksp_err(WKSP_ERR_INVAL, 0, "%s %s: mem is NULL", who, name);
+  if (!mem) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "mem is NULL");
   writable = !!writable;
 
   table_lock();
@@ -676,15 +674,17 @@ int wksp_shmem_join(const char *name, int writable, void **mem, uint64_t *sz) {
   region_t *r = rc ? NULL : slot_joined(name, writable, &loc.st);
   if (!rc && !r) {
     r = slot_alloc();
-    if (!r) rc = wksp_err(WKSP_ERR_FAIL, 0, "%s %s: this process holds %d regions already", who, name, REGION_MAX);
+    if (!r)
+      rc = wksp_err_wrap(wksp_err(WKSP_ERR_FAIL, 0, "this process holds %d regions already", REGION_MAX), "%s %s", who,
+                         name);
   }
   if (!rc && !r->refcnt) {
     void *m;
     uint64_t len = (uint64_t)loc.st.st_size;
     int e = map_aligned(fd, len, wksp_page_sz(loc.page), writable ? PROT_READ | PROT_WRITE : PROT_READ, 0, &m);
     if (e) {
-      rc = wksp_err(WKSP_ERR_FAIL, e, "%s: mapping %lu bytes of %s%s", who, (unsigned long)len, loc.path,
-                    e == ENOMEM && loc.page != WKSP_PAGE_NORMAL ? " (not enough free huge pages?)" : "");
+      rc = wksp_err_in(WKSP_ERR_FAIL, e, who, "mapping %lu bytes of %s%s", (unsigned long)len, loc.path,
+                       e == ENOMEM && loc.page != WKSP_PAGE_NORMAL ? " (not enough free huge pages?)" : "");
     } else {
       r->anon = 0;
       memcpy(r->name, name, strlen(name) + 1);
@@ -709,13 +709,12 @@ int wksp_shmem_join(const char *name, int writable, void **mem, uint64_t *sz) {
 static int slot_at(const char *who, void *mem, int anon, region_t **out) {
   region_t *r = slot_containing((uintptr_t)mem);
   const char *want = anon ? "an anonymous region" : "a joined region";
-  if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "%s: %p is not %s of this process", who, mem, want);
+  if (!r) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "%p is not %s of this process", mem, want);
   if (r->anon != anon)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: %p is not %s (it is %s%s)", who, mem, want,
-                    r->anon ? "anonymous" : "region ", r->anon ? "" : r->name);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "%p is not %s (it is %s%s)", mem, want,
+                       r->anon ? "anonymous" : "region ", r->anon ? "" : r->name);
   if (slot_lo(r) != (uintptr_t)mem)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: %p is inside %s at %p, pass its start", who, mem, want,
-                    (void *)slot_lo(r));
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "%p is inside %s at %p, pass its start", mem, want, (void *)slot_lo(r));
   *out = r;
   return WKSP_SUCCESS;
 }
@@ -742,7 +741,7 @@ int wksp_shmem_anon_new(uint64_t sz, wksp_page_t page, void **mem) {
   static const char who[] = "wksp_shmem_anon_new";
   int rc = check_size(who, sz, page);
   if (rc) return rc;
-  if (!mem) return wksp_err(WKSP_ERR_INVAL, 0, "%s: mem is NULL", who);
+  if (!mem) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "mem is NULL");
   int flags = MAP_ANONYMOUS;
   if (page != WKSP_PAGE_NORMAL)
     flags |= MAP_HUGETLB | (__builtin_ctzll(wksp_page_sz(page)) << MAP_HUGE_SHIFT);
@@ -750,15 +749,15 @@ int wksp_shmem_anon_new(uint64_t sz, wksp_page_t page, void **mem) {
   table_lock();
   region_t *r = slot_alloc();
   void *m = NULL;
-  if (!r) rc = wksp_err(WKSP_ERR_FAIL, 0, "%s: this process holds %d regions already", who, REGION_MAX);
+  if (!r) rc = wksp_err_in(WKSP_ERR_FAIL, 0, who, "this process holds %d regions already", REGION_MAX);
   int e = rc ? 0 : map_aligned(-1, sz, wksp_page_sz(page), PROT_READ | PROT_WRITE, flags, &m);
   if (e == EINVAL && page != WKSP_PAGE_NORMAL)
-    rc = wksp_err(WKSP_ERR_UNSUP, e, "%s: the kernel offers no %s pages", who, page_label(page));
+    rc = wksp_err_in(WKSP_ERR_UNSUP, e, who, "the kernel offers no %s pages", page_label(page));
   else if (e)
-    rc = wksp_err(WKSP_ERR_FAIL, e, "%s: mapping %lu bytes of %s pages%s", who, (unsigned long)sz,
-                  page_label(page),
-                  page != WKSP_PAGE_NORMAL ? " (are enough huge pages reserved? see "
-                                             "/sys/kernel/mm/hugepages/)" : "");
+    rc = wksp_err_in(WKSP_ERR_FAIL, e, who, "mapping %lu bytes of %s pages%s", (unsigned long)sz, page_label(page),
+                     page != WKSP_PAGE_NORMAL ? " (are enough huge pages reserved? see "
+                                                "/sys/kernel/mm/hugepages/)"
+                                              : "");
   if (!rc) {
     r->anon = 1;
     r->name[0] = 0;

@@ -7,6 +7,7 @@
 enum { MSG_MAX = WKSP_ERR_MSG_MAX };
 
 static _Thread_local char msg_buf[MSG_MAX];
+static _Thread_local size_t msg_cause; /* where the cause starts in msg_buf */
 static _Thread_local int msg_errno;
 static wksp_log_fn_t log_fn;
 static void *log_ctx;
@@ -31,6 +32,11 @@ const char *wksp_strerror(int err) {
 
 const char *wksp_errmsg(void) { return msg_buf; }
 
+const char *wksp_errcause(void) {
+  size_t len = strlen(msg_buf);
+  return msg_buf + (msg_cause < len ? msg_cause : len);
+}
+
 int wksp_errno(void) { return msg_errno; }
 
 void wksp_log_set(wksp_log_fn_t fn, void *ctx) {
@@ -38,59 +44,118 @@ void wksp_log_set(wksp_log_fn_t fn, void *ctx) {
   log_ctx = ctx;
 }
 
+/* Bytes a snprintf-style count n stands for in a buffer of room bytes. */
+static size_t fitted(int n, size_t room) {
+  if (n < 0 || !room) return 0;
+  return (size_t)n < room ? (size_t)n : room - 1;
+}
+
+static int record(int err, int errnum, const char *who, const char *fmt, va_list ap) {
+  size_t used = who ? fitted(snprintf(msg_buf, MSG_MAX, "%s: ", who), MSG_MAX) : 0;
+  msg_cause = used;
+  int n = vsnprintf(msg_buf + used, MSG_MAX - used, fmt, ap);
+  if (n < 0) msg_buf[used] = 0;
+  used += fitted(n, MSG_MAX - used);
+  if (errnum && used < MSG_MAX - 1) snprintf(msg_buf + used, MSG_MAX - used, ": %s", strerror(errnum));
+  msg_errno = errnum;
+  if (log_fn) log_fn(err, msg_buf, log_ctx);
+  return err;
+}
+
 int wksp_err(int err, int errnum, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(msg_buf, MSG_MAX, fmt, ap);
+  record(err, errnum, NULL, fmt, ap);
   va_end(ap);
-  if (errnum && n >= 0 && n < MSG_MAX)
-    snprintf(msg_buf + n, MSG_MAX - (size_t)n, ": %s", strerror(errnum));
-  msg_errno = errnum;
-  if (log_fn) log_fn(err, msg_buf, log_ctx);
+  return err;
+}
+
+int wksp_err_in(int err, int errnum, const char *who, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  record(err, errnum, who, fmt, ap);
+  va_end(ap);
   return err;
 }
 
 int wksp_err_again(int err, int errnum, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg_buf, MSG_MAX, fmt, ap);
+  if (vsnprintf(msg_buf, MSG_MAX, fmt, ap) < 0) msg_buf[0] = 0;
   va_end(ap);
+  msg_cause = 0;
   msg_errno = errnum;
   if (log_fn) log_fn(err, msg_buf, log_ctx);
   return err;
 }
 
+/* Inserts the formatted text and ": " at offset `at` of the message (cut
+ * at its end if it gets too long); returns the inserted length. */
+static size_t insert(size_t at, const char *fmt, va_list ap) {
+  char add[MSG_MAX];
+  size_t n = fitted(vsnprintf(add, MSG_MAX - 2, fmt, ap), MSG_MAX - 2);
+  memcpy(add + n, ": ", 2);
+  n += 2;
+  size_t old = strlen(msg_buf);
+  if (at > old) at = old;
+  if (n > MSG_MAX - 1 - at) n = MSG_MAX - 1 - at;
+  size_t keep = old - at; /* bytes after the insertion point that still fit */
+  if (keep > MSG_MAX - 1 - at - n) keep = MSG_MAX - 1 - at - n;
+  memmove(msg_buf + at + n, msg_buf + at, keep);
+  memcpy(msg_buf + at, add, n);
+  msg_buf[at + n + keep] = 0;
+  return n;
+}
+
 int wksp_err_wrap(int err, const char *fmt, ...) {
-  char out[MSG_MAX];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(out, MSG_MAX, fmt, ap);
+  msg_cause += insert(0, fmt, ap);
   va_end(ap);
-  if (n < 0) return err;
-  size_t used = (size_t)n < MSG_MAX ? (size_t)n : MSG_MAX - 1;
-  size_t room = MSG_MAX - 1 - used, old = strlen(msg_buf);
-  if (room >= 2) {
-    memcpy(out + used, ": ", 2);
-    used += 2;
-    room -= 2;
-    if (old > room) old = room;
-    memcpy(out + used, msg_buf, old);
-    used += old;
-  }
-  out[used] = 0;
-  memcpy(msg_buf, out, used + 1);
   return err;
 }
 
-int wksp_err_keep(wksp_err_kept_t *k, int rc) {
-  if (!k->rc) {
-    k->rc = rc;
-    k->err_errno = msg_errno;
-    snprintf(k->msg, sizeof k->msg, "%s", msg_buf);
-  }
-  return rc;
+int wksp_err_where(int err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  insert(msg_cause, fmt, ap);
+  va_end(ap);
+  return err;
 }
 
-int wksp_err_kept(const wksp_err_kept_t *k) {
-  return k->rc ? wksp_err_again(k->rc, k->err_errno, "%s", k->msg) : WKSP_SUCCESS;
+int wksp_err_append(int err, const char *fmt, ...) {
+  size_t used = strlen(msg_buf);
+  if (used < MSG_MAX - 2) {
+    msg_buf[used++] = ' ';
+    msg_buf[used] = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vsnprintf(msg_buf + used, MSG_MAX - used, fmt, ap) < 0) msg_buf[used] = 0;
+    va_end(ap);
+  }
+  return err;
+}
+
+void wksp_err_save(wksp_err_saved_t *s, int err) {
+  s->err = err;
+  s->errnum = msg_errno;
+  s->cause = (unsigned)(wksp_errcause() - msg_buf);
+  memcpy(s->msg, msg_buf, MSG_MAX);
+}
+
+int wksp_err_resume(const wksp_err_saved_t *s) {
+  memcpy(msg_buf, s->msg, MSG_MAX);
+  msg_buf[MSG_MAX - 1] = 0;
+  msg_cause = s->cause;
+  msg_errno = s->errnum;
+  return s->err;
+}
+
+int wksp_err_keep(wksp_err_saved_t *s, int err) {
+  if (!s->err) wksp_err_save(s, err);
+  return err;
+}
+
+int wksp_err_kept(const wksp_err_saved_t *s) {
+  return s->err ? wksp_err_resume(s) : WKSP_SUCCESS;
 }

@@ -1,5 +1,8 @@
 /* Allocation and free: the two treaps, the idle stack and the single-store
- * commit protocol described in wksp_private.h. */
+ * commit protocol described in wksp_private.h.  About 780 lines in one
+ * file on purpose: the treaps, size bins, home slots and idle stack are
+ * static (mostly inline) helpers of the alloc and free hot paths, which one
+ * translation unit lets the compiler inline (bench_alloc measures them). */
 #include "wksp/wksp_private.h"
 #include "util/err.h"
 
@@ -629,15 +632,15 @@ int wksp_alloc_at_least(wksp_t *w, uint64_t align, uint64_t sz, uint64_t tag, ui
   if (!hi) hi = &dummy_hi;
   if (gaddr) *gaddr = 0;
   *lo = *hi = 0;
-  if (!w || !gaddr) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_alloc: NULL %s", w ? "gaddr" : "workspace");
+  if (!w || !gaddr) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_alloc", "NULL %s", w ? "gaddr" : "workspace");
   if (!align) align = WKSP_ALIGN_DEFAULT;
   if (align & (align - 1))
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_alloc: align %lu is not a power of two", (unsigned long)align);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_alloc", "align %lu is not a power of two", (unsigned long)align);
   if (!sz) return WKSP_SUCCESS;
-  if (!tag) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_alloc: tag 0 is reserved for free space");
+  if (!tag) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_alloc", "tag 0 is reserved for free space");
   if (sz > UINT64_MAX - (align - 1))
-    return wksp_err(WKSP_ERR_FULL, 0, "wksp_alloc: %lu bytes aligned to %lu exceed the address space",
-                    (unsigned long)sz, (unsigned long)align);
+    return wksp_err_in(WKSP_ERR_FULL, 0, "wksp_alloc", "%lu bytes aligned to %lu exceed the address space",
+                       (unsigned long)sz, (unsigned long)align);
   uint64_t need = sz + (align - 1);
   int r = wksp_private_lock(w);
   if (r) return wksp_err_wrap(r, "wksp_alloc");
@@ -651,10 +654,10 @@ int wksp_alloc_at_least(wksp_t *w, uint64_t align, uint64_t sz, uint64_t tag, ui
     if (w->idle_top == NUL)
       snprintf(why, sizeof why, "; no partition record left (part_max %u, all in use)", w->part_max);
     wksp_private_unlock(w);
-    return wksp_err(WKSP_ERR_FULL, 0,
-                    "wksp_alloc: no free range of %lu bytes (size %lu, align %lu) in \"%.39s\"; largest free %lu%s",
-                    (unsigned long)need, (unsigned long)sz, (unsigned long)align, w->name,
-                    (unsigned long)largest, why);
+    return wksp_err_in(WKSP_ERR_FULL, 0, "wksp_alloc",
+                       "no free range of %lu bytes (size %lu, align %lu) in \"%.39s\"; largest free %lu%s",
+                       (unsigned long)need, (unsigned long)sz, (unsigned long)align, w->name, (unsigned long)largest,
+                       why);
   }
   wksp_private_write_begin(w); /* from here a failure leaves gen odd: repaired next lock */
   wksp_private_hook(WKSP_HOOK_ALLOC_BEGIN);
@@ -679,12 +682,12 @@ static int used_lookup(wksp_t *w, uint64_t gaddr, const char *who, uint32_t *out
   const wksp_rec_t *rec = wksp_private_rec(w);
   uint64_t glo = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w);
   if (gaddr < glo || gaddr >= ghi)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: gaddr %lu is outside the data region [%lu,%lu) of \"%.39s\"", who,
-                    (unsigned long)gaddr, (unsigned long)glo, (unsigned long)ghi, w->name);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "gaddr %lu is outside the data region [%lu,%lu) of \"%.39s\"",
+                       (unsigned long)gaddr, (unsigned long)glo, (unsigned long)ghi, w->name);
   uint32_t u = wksp_private_used_find(w, gaddr);
   if (u == NUL || gaddr >= rec[u].hi || !rec[u].tag)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: gaddr %lu of \"%.39s\" is not inside an allocation (free space)",
-                    who, (unsigned long)gaddr, w->name);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "gaddr %lu of \"%.39s\" is not inside an allocation (free space)",
+                       (unsigned long)gaddr, w->name);
   *out = u;
   return WKSP_SUCCESS;
 }
@@ -746,8 +749,8 @@ static int release(wksp_t *w, uint32_t u) {
 }
 
 int wksp_free(wksp_t *w, uint64_t gaddr) {
-  if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_free: NULL workspace");
-  if (!gaddr) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_free: gaddr 0 (NULL)");
+  if (!w) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_free", "NULL workspace");
+  if (!gaddr) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_free", "gaddr 0 (NULL)");
   int r = wksp_private_lock(w);
   if (r) return wksp_err_wrap(r, "wksp_free");
   uint32_t u;
@@ -766,8 +769,8 @@ int wksp_free(wksp_t *w, uint64_t gaddr) {
 /* ---- memset -------------------------------------------------------------- */
 
 int wksp_memset(wksp_t *w, uint64_t gaddr, int c) {
-  if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_memset: NULL workspace");
-  if (!gaddr) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_memset: gaddr 0 (NULL)");
+  if (!w) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_memset", "NULL workspace");
+  if (!gaddr) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_memset", "gaddr 0 (NULL)");
   int r = wksp_private_lock(w);
   if (r) return wksp_err_wrap(r, "wksp_memset");
   uint32_t u;

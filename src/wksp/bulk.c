@@ -23,37 +23,37 @@ static int active_sorted(const wksp_t *w, int recompute_hi, uint32_t **idx_out, 
   uint64_t n = w->part_max, glo = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w), cnt = 0;
   *idx_out = NULL;
   for (uint64_t i = 0; i < n; i++) cnt += rec[i].lo != 0;
-  if (!cnt || !rec[0].lo)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "rebuild: record 0 (the lowest partition) is idle");
+  if (!cnt || !rec[0].lo) return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild", "record 0 (the lowest partition) is idle");
   uint32_t *idx = malloc(cnt * sizeof *idx);
-  if (!idx) return wksp_err(WKSP_ERR_NOMEM, 0, "rebuild: no memory for %lu record indices", (unsigned long)cnt);
+  if (!idx) return wksp_err_in(WKSP_ERR_NOMEM, 0, "rebuild", "no memory for %lu record indices", (unsigned long)cnt);
   for (uint64_t i = 0, k = 0; i < n; i++)
     if (rec[i].lo) idx[k++] = (uint32_t)i;
   qsort_r(idx, cnt, sizeof *idx, cmp_lo, (void *)rec);
   int r = WKSP_SUCCESS;
   if (idx[0] != 0 || rec[0].lo != glo) {
-    r = wksp_err(WKSP_ERR_CORRUPT, 0, "rebuild: record 0 starts at %lu, the data region at %lu (lowest is record %u)",
-                 (unsigned long)rec[0].lo, (unsigned long)glo, idx[0]);
+    r = wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild",
+                    "record 0 starts at %lu, the data region at %lu (lowest is record %u)", (unsigned long)rec[0].lo,
+                    (unsigned long)glo, idx[0]);
     goto done;
   }
   for (uint64_t k = 0; k < cnt; k++) {
     const wksp_rec_t *p = &rec[idx[k]];
     uint64_t end = k + 1 < cnt ? rec[idx[k + 1]].lo : ghi;
     if (p->lo < glo || p->lo >= ghi) {
-      r = wksp_err(WKSP_ERR_CORRUPT, 0, "rebuild: record %u starts at %lu, outside the data region [%lu,%lu)",
-                   idx[k], (unsigned long)p->lo, (unsigned long)glo, (unsigned long)ghi);
+      r = wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild", "record %u starts at %lu, outside the data region [%lu,%lu)",
+                      idx[k], (unsigned long)p->lo, (unsigned long)glo, (unsigned long)ghi);
       goto done;
     }
     if (end == p->lo) {
-      r = wksp_err(WKSP_ERR_CORRUPT, 0, "rebuild: records %u and %u both start at %lu", idx[k], idx[k + 1],
-                   (unsigned long)p->lo);
+      r = wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild", "records %u and %u both start at %lu", idx[k], idx[k + 1],
+                      (unsigned long)p->lo);
       goto done;
     }
     if (!recompute_hi && p->tag && p->hi != end) {
-      r = wksp_err(WKSP_ERR_CORRUPT, 0,
-                   "rebuild: allocation record %u [%lu,%lu) tag %lu %s the next partition at %lu",
-                   idx[k], (unsigned long)p->lo, (unsigned long)p->hi, (unsigned long)p->tag,
-                   p->hi > end ? "overlaps" : "leaves a gap before", (unsigned long)end);
+      r = wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild",
+                      "allocation record %u [%lu,%lu) tag %lu %s the next partition at %lu", idx[k],
+                      (unsigned long)p->lo, (unsigned long)p->hi, (unsigned long)p->tag,
+                      p->hi > end ? "overlaps" : "leaves a gap before", (unsigned long)end);
       goto done;
     }
   }
@@ -62,10 +62,10 @@ static int active_sorted(const wksp_t *w, int recompute_hi, uint32_t **idx_out, 
    * the truth disagrees, and recomputing would cut the data region. */
   const wksp_rec_t *last = &rec[idx[cnt - 1]];
   if (last->hi > ghi)
-    r = wksp_err(WKSP_ERR_CORRUPT, 0,
-                 "rebuild: the last partition (record %u) ends at %lu, past the data region's end %lu: the "
-                 "header's data_max %lu or that record is damaged",
-                 idx[cnt - 1], (unsigned long)last->hi, (unsigned long)ghi, (unsigned long)w->data_max);
+    r = wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild",
+                    "the last partition (record %u) ends at %lu, past the data region's end %lu: the "
+                    "header's data_max %lu or that record is damaged",
+                    idx[cnt - 1], (unsigned long)last->hi, (unsigned long)ghi, (unsigned long)w->data_max);
 done:
   if (r) free(idx);
   else {
@@ -230,12 +230,12 @@ int wksp_reset(wksp_t *w, uint32_t seed) {
 
 int wksp_private_tagset_init(wksp_tagset_t *s, const uint64_t *tags, size_t cnt, const char *who) {
   *s = (wksp_tagset_t){.tags = tags, .cnt = cnt};
-  if (cnt && !tags) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL tags with tag_cnt %zu", who, cnt);
+  if (cnt && !tags) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "NULL tags with tag_cnt %zu", cnt);
   for (size_t i = 0; i < cnt; i++)
-    if (!tags[i]) return wksp_err(WKSP_ERR_INVAL, 0, "%s: tags[%zu] is 0 (free space has no tag)", who, i);
+    if (!tags[i]) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "tags[%zu] is 0 (free space has no tag)", i);
   if (cnt <= 8) return WKSP_SUCCESS;
   s->sorted = malloc(cnt * sizeof *s->sorted);
-  if (!s->sorted) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: no memory for %zu tags", who, cnt);
+  if (!s->sorted) return wksp_err_in(WKSP_ERR_NOMEM, 0, who, "no memory for %zu tags", cnt);
   for (size_t i = 0; i < cnt; i++) s->sorted[i] = tags[i];
   qsort(s->sorted, cnt, sizeof *s->sorted, cmp_u64);
   return WKSP_SUCCESS;
@@ -253,7 +253,7 @@ int wksp_private_tagset_has(const wksp_tagset_t *s, uint64_t tag) {
 }
 
 int wksp_tag_free(wksp_t *w, const uint64_t *tags, size_t tag_cnt) {
-  if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_tag_free: NULL workspace");
+  if (!w) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_tag_free", "NULL workspace");
   wksp_tagset_t s;
   int r = wksp_private_tagset_init(&s, tags, tag_cnt, "wksp_tag_free");
   if (r) return r;
@@ -281,33 +281,32 @@ int wksp_tag_free(wksp_t *w, const uint64_t *tags, size_t tag_cnt) {
 /* ---- replace (checkpoint restore) ---------------------------------------- */
 
 int wksp_private_replace_check(wksp_t *w, const wksp_part_t *parts, uint64_t cnt) {
-  if (cnt && !parts) return wksp_err(WKSP_ERR_INVAL, 0, "replace: NULL parts with cnt %lu", (unsigned long)cnt);
+  if (cnt && !parts) return wksp_err_in(WKSP_ERR_INVAL, 0, "replace", "NULL parts with cnt %lu", (unsigned long)cnt);
   uint64_t glo = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w), pos = glo, gaps = 0;
   for (uint64_t k = 0; k < cnt; k++) {
     const wksp_part_t *p = &parts[k];
     if (!p->tag)
-      return wksp_err(WKSP_ERR_INVAL, 0, "replace: partition %lu [%lu,%lu) has tag 0", (unsigned long)k,
-                      (unsigned long)p->gaddr_lo, (unsigned long)p->gaddr_hi);
+      return wksp_err_in(WKSP_ERR_INVAL, 0, "replace", "partition %lu [%lu,%lu) has tag 0", (unsigned long)k,
+                         (unsigned long)p->gaddr_lo, (unsigned long)p->gaddr_hi);
     if (p->gaddr_lo >= p->gaddr_hi)
-      return wksp_err(WKSP_ERR_INVAL, 0, "replace: partition %lu [%lu,%lu) is empty or reversed",
-                      (unsigned long)k, (unsigned long)p->gaddr_lo, (unsigned long)p->gaddr_hi);
+      return wksp_err_in(WKSP_ERR_INVAL, 0, "replace", "partition %lu [%lu,%lu) is empty or reversed", (unsigned long)k,
+                         (unsigned long)p->gaddr_lo, (unsigned long)p->gaddr_hi);
     if (p->gaddr_lo < pos)
-      return wksp_err(WKSP_ERR_INVAL, 0, "replace: partition %lu [%lu,%lu) %s %lu", (unsigned long)k,
-                      (unsigned long)p->gaddr_lo, (unsigned long)p->gaddr_hi,
-                      k ? "overlaps or precedes the previous one ending at" : "starts below the data region at",
-                      (unsigned long)pos);
+      return wksp_err_in(WKSP_ERR_INVAL, 0, "replace", "partition %lu [%lu,%lu) %s %lu", (unsigned long)k,
+                         (unsigned long)p->gaddr_lo, (unsigned long)p->gaddr_hi,
+                         k ? "overlaps or precedes the previous one ending at" : "starts below the data region at",
+                         (unsigned long)pos);
     if (p->gaddr_hi > ghi)
-      return wksp_err(WKSP_ERR_INVAL, 0, "replace: partition %lu [%lu,%lu) ends past the data region end %lu",
-                      (unsigned long)k, (unsigned long)p->gaddr_lo, (unsigned long)p->gaddr_hi,
-                      (unsigned long)ghi);
+      return wksp_err_in(WKSP_ERR_INVAL, 0, "replace", "partition %lu [%lu,%lu) ends past the data region end %lu",
+                         (unsigned long)k, (unsigned long)p->gaddr_lo, (unsigned long)p->gaddr_hi, (unsigned long)ghi);
     gaps += p->gaddr_lo > pos;
     pos = p->gaddr_hi;
   }
   gaps += pos < ghi;
   if (cnt + gaps > w->part_max)
-    return wksp_err(WKSP_ERR_FULL, 0,
-                    "replace: %lu allocations and %lu free gaps need %lu partition records, \"%.39s\" has part_max %u",
-                    (unsigned long)cnt, (unsigned long)gaps, (unsigned long)(cnt + gaps), w->name, w->part_max);
+    return wksp_err_in(WKSP_ERR_FULL, 0, "replace",
+                       "%lu allocations and %lu free gaps need %lu partition records, \"%.39s\" has part_max %u",
+                       (unsigned long)cnt, (unsigned long)gaps, (unsigned long)(cnt + gaps), w->name, w->part_max);
   return WKSP_SUCCESS;
 }
 

@@ -31,24 +31,25 @@ static int size_parts(const char *who, const char *name, uint64_t sz, uint64_t *
                       uint64_t *data_max) {
   if (!*part_max) *part_max = wksp_part_max_est(sz, TYPICAL_ALLOC_SZ);
   if (!*part_max)
-    return wksp_err(WKSP_ERR_INVAL, 0,
-                    "%s %s: %lu bytes are too few for the default part_max (sized for %lu-byte "
-                    "allocations); pass part_max or a larger size",
-                    who, name, (unsigned long)sz, (unsigned long)TYPICAL_ALLOC_SZ);
+    return wksp_err_wrap(wksp_err(WKSP_ERR_INVAL, 0,
+                                  "%lu bytes are too few for the default part_max (sized for %lu-byte "
+                                  "allocations); give a part_max or a larger size",
+                                  (unsigned long)sz, (unsigned long)TYPICAL_ALLOC_SZ),
+                         "%s %s", who, name);
   *data_max = wksp_data_max_est(sz, *part_max);
   if (!*data_max)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s %s: %lu bytes cannot hold %lu partitions and any data",
-                    who, name, (unsigned long)sz, (unsigned long)*part_max);
+    return wksp_err_wrap(wksp_err(WKSP_ERR_INVAL, 0, "%lu bytes cannot hold %lu partitions and any data",
+                                  (unsigned long)sz, (unsigned long)*part_max),
+                         "%s %s", who, name);
   return WKSP_SUCCESS;
 }
 
 /* Region bytes for a requested workspace size, with the reason on failure. */
 static int region_sz(const char *who, uint64_t sz, wksp_page_t page, uint64_t *out) {
-  if (!wksp_page_sz(page)) return wksp_err(WKSP_ERR_INVAL, 0, "%s: page kind %d is unknown", who, (int)page);
+  if (!wksp_page_sz(page)) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "page kind %d is unknown", (int)page);
   *out = round_to_page(sz, page);
   if (!sz || !*out)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: size %lu is not a usable workspace size", who,
-                    (unsigned long)sz);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "size %lu is not a usable workspace size", (unsigned long)sz);
   return WKSP_SUCCESS;
 }
 
@@ -89,7 +90,7 @@ int wksp_new_anon(const char *name, uint64_t sz, wksp_page_t page, uint32_t seed
   uint64_t rsz, data_max;
   int rc = wksp_name_check(name);
   if (rc) return wksp_err_wrap(rc, "%s", who);
-  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "%s %s: out is NULL", who, name);
+  if (!out) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "out is NULL");
   if ((rc = region_sz(who, sz, page, &rsz))) return rc;
   if ((rc = size_parts(who, name, rsz, &part_max, &data_max))) return rc;
 
@@ -106,7 +107,7 @@ int wksp_new_anon(const char *name, uint64_t sz, wksp_page_t page, uint32_t seed
 int wksp_delete_anon(wksp_t *w) {
   wksp_private_shmem_region_t reg;
   if (wksp_private_shmem_find(w, &reg) || !reg.anon || reg.mem != (void *)w)
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_delete_anon: %p is not a workspace from wksp_new_anon", (void *)w);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_delete_anon", "%p is not a workspace from wksp_new_anon", (void *)w);
   int rc = wksp_delete(w);
   if (rc) return wksp_err_wrap(rc, "wksp_delete_anon");
   return wksp_shmem_anon_delete(w);
@@ -118,11 +119,12 @@ static int check_fits(const char *who, const char *name, wksp_t *w, uint64_t sz)
   uint64_t part_max = wksp_part_max(w), data_max = wksp_data_max(w);
   uint64_t fp = wksp_footprint(part_max, data_max);
   if (!fp || fp > sz)
-    return wksp_err(WKSP_ERR_CORRUPT, 0,
-                    "%s %s: header says part_max %lu, data_max %lu (footprint %lu) but the region "
-                    "has %lu bytes",
-                    who, name, (unsigned long)part_max, (unsigned long)data_max, (unsigned long)fp,
-                    (unsigned long)sz);
+    return wksp_err_wrap(wksp_err(WKSP_ERR_CORRUPT, 0,
+                                  "header says part_max %lu, data_max %lu (footprint %lu) but the region "
+                                  "has %lu bytes",
+                                  (unsigned long)part_max, (unsigned long)data_max, (unsigned long)fp,
+                                  (unsigned long)sz),
+                         "%s %s", who, name);
   return WKSP_SUCCESS;
 }
 
@@ -130,9 +132,8 @@ int wksp_attach(const char *name, int flags, wksp_t **out) {
   static const char who[] = "wksp_attach";
   int rc = wksp_name_check(name);
   if (rc) return wksp_err_wrap(rc, "%s", who);
-  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "%s %s: out is NULL", who, name);
-  if (flags & ~WKSP_RDONLY)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s %s: unknown flags 0x%x", who, name, (unsigned)flags);
+  if (!out) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "out is NULL");
+  if (flags & ~WKSP_RDONLY) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "unknown flags 0x%x", (unsigned)flags);
 
   void *mem = NULL;
   uint64_t sz = 0;
@@ -149,9 +150,9 @@ int wksp_attach(const char *name, int flags, wksp_t **out) {
 /* The named join that starts at w, or INVAL. */
 static int named_join_at(const char *who, const void *w) {
   wksp_private_shmem_region_t reg;
-  if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "%s: workspace is NULL", who);
+  if (!w) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "workspace is NULL");
   if (wksp_private_shmem_find(w, &reg) || reg.anon || reg.mem != w)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: %p is not a workspace from wksp_attach", who, w);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "%p is not a workspace from wksp_attach", w);
   return WKSP_SUCCESS;
 }
 
@@ -186,7 +187,7 @@ static void describe_content(const char *who, const char *name, void *mem, uint6
   }
   int rc = wksp_join(mem, &w);
   if (!rc) rc = check_fits(who, name, w, sz);
-  if (rc) snprintf(note, note_sz, "held a damaged workspace (%s)", wksp_errmsg());
+  if (rc) snprintf(note, note_sz, "held a damaged workspace (%s)", wksp_errcause());
 }
 
 int wksp_delete_region(const char *name, char *note, size_t note_sz) {
@@ -210,11 +211,11 @@ int wksp_addr_format(const char *name, uint64_t gaddr, char *buf, size_t buf_sz)
   static const char who[] = "wksp_addr_format";
   int rc = wksp_name_check(name);
   if (rc) return wksp_err_wrap(rc, "%s", who);
-  if (!buf) return wksp_err(WKSP_ERR_INVAL, 0, "%s: buf is NULL", who);
+  if (!buf) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "buf is NULL");
   char tmp[WKSP_ADDR_MAX];
   int n = snprintf(tmp, sizeof tmp, "%s:%lu", name, (unsigned long)gaddr);
   if ((size_t)n + 1 > buf_sz)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: \"%s\" needs %d bytes, buf has %zu", who, tmp, n + 1, buf_sz);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "\"%s\" needs %d bytes, buf has %zu", tmp, n + 1, buf_sz);
   memcpy(buf, tmp, (size_t)n + 1);
   return WKSP_SUCCESS;
 }
@@ -233,14 +234,15 @@ static int parse_gaddr(const char *who, const char *addr, const char *s, uint64_
   const char *d = s + (hex ? 2 : 0);
   uint64_t base = hex ? 16 : 10, v = 0;
   if (!*d)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s \"%s\": the gaddr after ':' has no digits", who, addr);
+    return wksp_err_wrap(wksp_err(WKSP_ERR_INVAL, 0, "the gaddr after ':' has no digits"), "%s \"%s\"", who, addr);
   for (; *d; d++) {
     int dv = digit_val(*d, hex);
     if (dv < 0)
-      return wksp_err(WKSP_ERR_INVAL, 0, "%s \"%s\": byte 0x%02x in the gaddr is not a %s digit",
-                      who, addr, (unsigned char)*d, hex ? "hex" : "decimal");
+      return wksp_err_wrap(wksp_err(WKSP_ERR_INVAL, 0, "byte 0x%02x in the gaddr is not a %s digit", (unsigned char)*d,
+                                    hex ? "hex" : "decimal"),
+                           "%s \"%s\"", who, addr);
     if (v > (UINT64_MAX - (uint64_t)dv) / base)
-      return wksp_err(WKSP_ERR_INVAL, 0, "%s \"%s\": the gaddr does not fit in 64 bits", who, addr);
+      return wksp_err_wrap(wksp_err(WKSP_ERR_INVAL, 0, "the gaddr does not fit in 64 bits"), "%s \"%s\"", who, addr);
     v = v * base + (uint64_t)dv;
   }
   *out = v;
@@ -249,12 +251,13 @@ static int parse_gaddr(const char *who, const char *addr, const char *s, uint64_
 
 int wksp_addr_parse(const char *addr, char name[WKSP_NAME_MAX], uint64_t *gaddr) {
   static const char who[] = "wksp_addr_parse";
-  if (!addr || !name || !gaddr) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL argument", who);
+  if (!addr || !name || !gaddr) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "NULL argument");
   /* A name never holds ':', so the first one ends it; look no further
    * than a valid name could reach. */
   const char *colon = memchr(addr, ':', strnlen(addr, WKSP_NAME_MAX));
   if (!colon)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s \"%.48s\": no ':' after a name of 1 to 39 bytes", who, addr);
+    return wksp_err_wrap(wksp_err(WKSP_ERR_INVAL, 0, "no ':' after a name of 1 to 39 bytes"), "%s \"%.48s\"", who,
+                         addr);
   size_t len = (size_t)(colon - addr);
   char nm[WKSP_NAME_MAX];
   memcpy(nm, addr, len);
@@ -272,15 +275,15 @@ int wksp_map(const char *addr, void **laddr) {
   static const char who[] = "wksp_map";
   char name[WKSP_NAME_MAX];
   uint64_t gaddr;
-  if (!laddr) return wksp_err(WKSP_ERR_INVAL, 0, "%s: laddr is NULL", who);
+  if (!laddr) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "laddr is NULL");
   int rc = wksp_addr_parse(addr, name, &gaddr);
   if (rc) return wksp_err_wrap(rc, "%s", who);
   wksp_t *w;
   if ((rc = wksp_attach(name, 0, &w))) return wksp_err_wrap(rc, "%s", who);
   void *p = wksp_laddr(w, gaddr);
   if (!p) {
-    rc = wksp_err(WKSP_ERR_INVAL, 0, "%s %s: gaddr %lu is not inside workspace %s", who, addr,
-                  (unsigned long)gaddr, name);
+    rc = wksp_err_wrap(wksp_err(WKSP_ERR_INVAL, 0, "gaddr %lu is not inside workspace %s", (unsigned long)gaddr, name),
+                       "%s %s", who, addr);
     wksp_detach(w);
     return rc;
   }
@@ -291,6 +294,6 @@ int wksp_map(const char *addr, void **laddr) {
 int wksp_unmap(void *laddr) {
   wksp_private_shmem_region_t reg;
   if (!laddr || wksp_private_shmem_find(laddr, &reg) || reg.anon)
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_unmap: %p is not inside a mapped workspace", laddr);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_unmap", "%p is not inside a mapped workspace", laddr);
   return wksp_detach((wksp_t *)reg.mem);
 }

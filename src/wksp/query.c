@@ -24,17 +24,18 @@ static int walk(const wksp_t *w, const char *who, visit_fn visit, void *ctx) {
   uint32_t prev = NUL;
   for (uint32_t i = 0; i != NUL; steps++) {
     if (i >= n || steps >= n)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: address list of \"%.39s\" %s (record %u)", who, w->name,
-                      i >= n ? "links out of range" : "has a cycle", i);
+      return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "address list of \"%.39s\" %s (record %u)", w->name,
+                         i >= n ? "links out of range" : "has a cycle", i);
     uint64_t lo = ld64(&rec[i].lo), hi = ld64(&rec[i].hi), tag = ld64(&rec[i].tag);
     uint32_t back = ld32(&rec[i].prev);
     if (back != prev)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: record %u of \"%.39s\" links back to %u, expected %u", who, i,
-                      w->name, back, prev);
+      return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "record %u of \"%.39s\" links back to %u, expected %u", i, w->name,
+                         back, prev);
     if (lo != expect || hi <= lo || hi > ghi)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: record %u of \"%.39s\" is [%lu,%lu), expected to start at %lu "
-                      "and end by %lu", who, i, w->name, (unsigned long)lo, (unsigned long)hi,
-                      (unsigned long)expect, (unsigned long)ghi);
+      return wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
+                         "record %u of \"%.39s\" is [%lu,%lu), expected to start at %lu "
+                         "and end by %lu",
+                         i, w->name, (unsigned long)lo, (unsigned long)hi, (unsigned long)expect, (unsigned long)ghi);
     int r = visit(ctx, lo, hi, tag);
     if (r) return r;
     expect = hi;
@@ -42,8 +43,8 @@ static int walk(const wksp_t *w, const char *who, visit_fn visit, void *ctx) {
     i = ld32(&rec[i].next);
   }
   if (expect != ghi)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: partitions of \"%.39s\" end at %lu, the data region at %lu", who,
-                    w->name, (unsigned long)expect, (unsigned long)ghi);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "partitions of \"%.39s\" end at %lu, the data region at %lu", w->name,
+                       (unsigned long)expect, (unsigned long)ghi);
   return WKSP_SUCCESS;
 }
 
@@ -55,14 +56,17 @@ static int same_check(const wksp_t *w, const char *who, uint32_t t, uint64_t sz,
   const wksp_rec_t *rec = wksp_private_rec(w);
   uint64_t n = w->part_max;
   uint32_t prev = t, m = ld32(&rec[t].same);
-  if (m == t) return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: free bin node %u of \"%.39s\" is marked as a list member",
-                              who, t, w->name);
+  if (m == t)
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "free bin node %u of \"%.39s\" is marked as a list member", t,
+                       w->name);
   for (; m != NUL; prev = m, m = ld32(&rec[m].left)) {
     uint64_t lo = m < n ? ld64(&rec[m].lo) : 0;
     if (m >= n || ld32(&rec[m].same) != m || ld32(&rec[m].parent) != prev || !lo || ld64(&rec[m].tag) ||
         ld64(&rec[m].hi) - lo != sz || ++*seen > expect)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: same-size list of free node %u (size %lu) of \"%.39s\" has a bad "
-                      "member %u after %u", who, t, (unsigned long)sz, w->name, m, prev);
+      return wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
+                         "same-size list of free node %u (size %lu) of \"%.39s\" has a bad "
+                         "member %u after %u",
+                         t, (unsigned long)sz, w->name, m, prev);
   }
   return WKSP_SUCCESS;
 }
@@ -82,8 +86,8 @@ static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_f
   while (t != NUL || sp) {
     while (t != NUL) {
       if (t >= n || sp == cap)
-        return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": %s at record %u", who, kind, w->name,
-                        t >= n ? "link out of range" : "deeper than its node count (cycle)", t);
+        return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "%s treap of \"%.39s\": %s at record %u", kind, w->name,
+                           t >= n ? "link out of range" : "deeper than its node count (cycle)", t);
       stack[sp++] = t;
       t = ld32(&rec[t].left);
     }
@@ -93,22 +97,24 @@ static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_f
     int bad_kind = !lo || (is_free ? tag != 0 || wksp_private_bin_class(m, sz) != bin : tag == 0);
     int bad_order = *seen > first && (is_free ? sz <= psz : lo <= plo);
     if (bad_kind || bad_order || ++*seen > expect)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": record %u [%lu,+%lu) tag %lu %s", who, kind,
-                      w->name, t, (unsigned long)lo, (unsigned long)sz, (unsigned long)tag,
-                      bad_kind ? "does not belong in it" : bad_order ? "is out of key order" : "is one node too many");
+      return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "%s treap of \"%.39s\": record %u [%lu,+%lu) tag %lu %s", kind,
+                         w->name, t, (unsigned long)lo, (unsigned long)sz, (unsigned long)tag,
+                         bad_kind    ? "does not belong in it"
+                         : bad_order ? "is out of key order"
+                                     : "is one node too many");
     if (t == root && ld32(&rec[t].parent) != NUL)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": root %u has parent %u", who, kind, w->name, t,
-                      ld32(&rec[t].parent));
+      return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "%s treap of \"%.39s\": root %u has parent %u", kind, w->name, t,
+                         ld32(&rec[t].parent));
     for (int c = 0; c < 2; c++) {
       uint32_t k = kids[c];
       if (k == NUL || k >= n) continue;
       if (ld32(&rec[k].parent) != t)
-        return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": record %u's parent is %u, expected %u", who,
-                        kind, w->name, k, ld32(&rec[k].parent), t);
+        return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "%s treap of \"%.39s\": record %u's parent is %u, expected %u",
+                           kind, w->name, k, ld32(&rec[k].parent), t);
       uint32_t pt = wksp_private_prio(seed, t), pk = wksp_private_prio(seed, k);
       if (pk > pt || (pk == pt && k < t))
-        return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s treap of \"%.39s\": child %u outranks parent %u", who, kind,
-                        w->name, k, t);
+        return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "%s treap of \"%.39s\": child %u outranks parent %u", kind,
+                           w->name, k, t);
     }
     if (is_free) {
       int r = same_check(w, who, t, sz, seen, expect);
@@ -123,17 +129,18 @@ static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_f
 
 static int index_count(const wksp_t *w, const char *who, const char *kind, uint64_t seen, uint64_t expect) {
   if (seen == expect) return WKSP_SUCCESS;
-  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %s index of \"%.39s\" holds %lu partitions, expected %lu", who, kind,
-                  w->name, (unsigned long)seen, (unsigned long)expect);
+  return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "%s index of \"%.39s\" holds %lu partitions, expected %lu", kind,
+                     w->name, (unsigned long)seen, (unsigned long)expect);
 }
 
 /* Bit i of a bitmap word as the index says it must be. */
 static int bits_check(const wksp_t *w, const char *who, uint64_t rec_i, uint64_t expect_word) {
   uint64_t got = ld64(&wksp_private_rec(w)[rec_i].bits);
   if (got == expect_word) return WKSP_SUCCESS;
-  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: free index bitmap word in record %lu of \"%.39s\" is 0x%016lx, "
-                  "expected 0x%016lx", who, (unsigned long)rec_i, w->name, (unsigned long)got,
-                  (unsigned long)expect_word);
+  return wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
+                     "free index bitmap word in record %lu of \"%.39s\" is 0x%016lx, "
+                     "expected 0x%016lx",
+                     (unsigned long)rec_i, w->name, (unsigned long)got, (unsigned long)expect_word);
 }
 
 /* The free index: geometry as derived from part_max and data_max, every
@@ -144,21 +151,22 @@ static int bins_check(const wksp_t *w, const char *who, uint64_t expect) {
   uint64_t n = w->part_max, seen = 0;
   uint32_t bins = ld32(&w->bins), want = wksp_private_bins_pick(n, w->data_max);
   if (bins != want)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: free index geometry of \"%.39s\" is 0x%x, expected 0x%x", who, w->name,
-                    bins, want);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "free index geometry of \"%.39s\" is 0x%x, expected 0x%x", w->name,
+                       bins, want);
   wksp_bins_t g = wksp_private_bins(bins);
   int single = g.m == WKSP_BIN_SINGLE;
   uint64_t cnt = single ? 1 : wksp_private_bin_class(g.m, w->data_max) + 1;
   uint32_t *stack = malloc((expect + 1) * sizeof *stack);
-  if (!stack) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: no memory to check the free index", who);
+  if (!stack) return wksp_err_in(WKSP_ERR_NOMEM, 0, who, "no memory to check the free index");
   int r = WKSP_SUCCESS;
   uint64_t word = 0, l1 = 0, l2 = 0;
   uint64_t end = single || 2 * n > 64 * (uint64_t)g.w0 ? 2 * n : 64 * (uint64_t)g.w0;
   for (uint64_t c = 0; c < end && !r; c++) {
     uint32_t root = c < 2 * n ? ld32(&rec[c >> 1].bin[c & 1]) : NUL;
     if (c >= cnt && root != NUL) {
-      r = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: free index of \"%.39s\" has a root %u for bin %lu, beyond its %lu bins",
-                   who, w->name, root, (unsigned long)c, (unsigned long)cnt);
+      r = wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
+                      "free index of \"%.39s\" has a root %u for bin %lu, beyond its %lu bins", w->name, root,
+                      (unsigned long)c, (unsigned long)cnt);
       break;
     }
     if (c < cnt) r = treap_check(w, who, root, 1, c, stack, expect, &seen);
@@ -192,8 +200,9 @@ static int verify_visit(void *vctx, uint64_t lo, uint64_t hi, uint64_t tag) {
   verify_ctx_t *c = vctx;
   (void)hi;
   if (!tag && c->prev_free)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: free partitions at %lu and %lu of \"%.39s\" are adjacent (not merged)",
-                    c->who, (unsigned long)c->prev_lo, (unsigned long)lo, c->w->name);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, c->who,
+                       "free partitions at %lu and %lu of \"%.39s\" are adjacent (not merged)",
+                       (unsigned long)c->prev_lo, (unsigned long)lo, c->w->name);
   c->cnt++;
   c->used += tag != 0;
   c->free += tag == 0;
@@ -206,28 +215,32 @@ int wksp_private_verify(const wksp_t *w, const char *who) {
   const wksp_rec_t *rec = wksp_private_rec(w);
   uint64_t magic = ld64(&w->magic), n = w->part_max;
   if (magic != WKSP_MAGIC || !wksp_footprint(n, w->data_max))
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header is not a valid workspace (magic 0x%016lx, part_max %lu, "
-                    "data_max %lu)", who, (unsigned long)magic, (unsigned long)n, (unsigned long)w->data_max);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
+                       "header is not a valid workspace (magic 0x%016lx, part_max %lu, "
+                       "data_max %lu)",
+                       (unsigned long)magic, (unsigned long)n, (unsigned long)w->data_max);
   verify_ctx_t c = {.w = w, .who = who};
   int r = walk(w, who, verify_visit, &c);
   if (r) return r;
   uint64_t active = 0;
   for (uint64_t i = 0; i < n; i++) active += ld64(&rec[i].lo) != 0;
   if (active != c.cnt)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: \"%.39s\" has %lu active records but %lu on the address list", who,
-                    w->name, (unsigned long)active, (unsigned long)c.cnt);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "\"%.39s\" has %lu active records but %lu on the address list",
+                       w->name, (unsigned long)active, (unsigned long)c.cnt);
   uint64_t idle = n - active, k = 0;
   for (uint32_t i = ld32(&w->idle_top), up = NUL; i != NUL; up = i, i = ld32(&rec[i].left)) {
     if (i >= n || ld64(&rec[i].lo) || ++k > idle || ld32(&rec[i].right) != up)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: idle stack of \"%.39s\" holds record %u (%s)", who, w->name, i,
-                      i >= n ? "out of range" : k > idle ? "too many entries: cycle"
-                      : ld64(&rec[i].lo) ? "active record" : "back link does not lead to the record above");
+      return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "idle stack of \"%.39s\" holds record %u (%s)", w->name, i,
+                         i >= n             ? "out of range"
+                         : k > idle         ? "too many entries: cycle"
+                         : ld64(&rec[i].lo) ? "active record"
+                                            : "back link does not lead to the record above");
   }
   if (k != idle)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: idle stack of \"%.39s\" has %lu records, expected %lu", who, w->name,
-                    (unsigned long)k, (unsigned long)idle);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "idle stack of \"%.39s\" has %lu records, expected %lu", w->name,
+                       (unsigned long)k, (unsigned long)idle);
   uint32_t *stack = malloc((c.used + 1) * sizeof *stack);
-  if (!stack) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: no memory to check the used treap", who);
+  if (!stack) return wksp_err_in(WKSP_ERR_NOMEM, 0, who, "no memory to check the used treap");
   uint64_t seen = 0;
   r = treap_check(w, who, ld32(&w->used_root), 0, 0, stack, c.used, &seen);
   free(stack);
@@ -259,7 +272,7 @@ static int tag_fn(const wksp_t *w, void *vctx) {
 }
 
 int wksp_tag(wksp_t *w, uint64_t gaddr, uint64_t *tag) {
-  if (!tag) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_tag: NULL tag");
+  if (!tag) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_tag", "NULL tag");
   *tag = 0;
   tag_ctx_t c = {.gaddr = gaddr};
   int r = wksp_private_query(w, "wksp_tag", tag_fn, &c);
@@ -284,8 +297,9 @@ static int find_fn(const wksp_t *w, void *vctx) {
   const wksp_rec_t *rec = wksp_private_rec(w);
   uint64_t glo = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w);
   if (c->gaddr < glo || c->gaddr >= ghi)
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_part_find: gaddr %lu is outside the data region [%lu,%lu) of \"%.39s\"",
-                    (unsigned long)c->gaddr, (unsigned long)glo, (unsigned long)ghi, w->name);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_part_find",
+                       "gaddr %lu is outside the data region [%lu,%lu) of \"%.39s\"", (unsigned long)c->gaddr,
+                       (unsigned long)glo, (unsigned long)ghi, w->name);
   uint32_t n = w->part_max, u = wksp_private_used_find(w, c->gaddr);
   uint32_t i = u != NUL ? u : 0;
   for (uint32_t steps = 0; i < n && steps < n; steps++) {
@@ -297,14 +311,14 @@ static int find_fn(const wksp_t *w, void *vctx) {
     }
     i = ld32(&rec[i].next);
   }
-  return wksp_err(WKSP_ERR_CORRUPT, 0,
-                  "wksp_part_find: no partition of \"%.39s\" holds gaddr %lu (address list broken at record %u)",
-                  w->name, (unsigned long)c->gaddr, i);
+  return wksp_err_in(WKSP_ERR_CORRUPT, 0, "wksp_part_find",
+                     "no partition of \"%.39s\" holds gaddr %lu (address list broken at record %u)", w->name,
+                     (unsigned long)c->gaddr, i);
 }
 
 int wksp_part_find(wksp_t *w, uint64_t gaddr, wksp_part_t *out) {
   if (out) *out = (wksp_part_t){0};
-  if (!w || !out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_part_find: NULL %s", w ? "out" : "workspace");
+  if (!w || !out) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_part_find", "NULL %s", w ? "out" : "workspace");
   find_ctx_t c = {.gaddr = gaddr};
   int r = wksp_private_query(w, "wksp_part_find", find_fn, &c);
   if (!r) *out = c.part;
@@ -334,9 +348,9 @@ static int list_fn(const wksp_t *w, void *vctx) {
 }
 
 static int list_args(const char *who, wksp_part_t *out, size_t out_max, size_t *cnt) {
-  if (!cnt) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL cnt", who);
+  if (!cnt) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "NULL cnt");
   *cnt = 0;
-  if (out_max && !out) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL out with out_max %zu", who, out_max);
+  if (out_max && !out) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "NULL out with out_max %zu", out_max);
   return WKSP_SUCCESS;
 }
 
@@ -391,7 +405,7 @@ static int usage_fn(const wksp_t *w, void *vctx) {
 }
 
 int wksp_usage(wksp_t *w, const uint64_t *tags, size_t tag_cnt, wksp_usage_t *out) {
-  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_usage: NULL out");
+  if (!out) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_usage", "NULL out");
   *out = (wksp_usage_t){0};
   wksp_tagset_t set;
   int r = wksp_private_tagset_init(&set, tags, tag_cnt, "wksp_usage");
@@ -433,7 +447,7 @@ int wksp_private_alloc_list(wksp_t *w, wksp_part_t **parts, uint64_t *cnt) {
   if (!used) return WKSP_SUCCESS;
   alloc_list_ctx_t c = {.parts = malloc(used * sizeof *c.parts)};
   if (!c.parts)
-    return wksp_err(WKSP_ERR_NOMEM, 0, "alloc_list: no memory for %lu partitions", (unsigned long)used);
+    return wksp_err_in(WKSP_ERR_NOMEM, 0, "alloc_list", "no memory for %lu partitions", (unsigned long)used);
   walk(w, "alloc_list", alloc_list_visit, &c);
   *parts = c.parts;
   *cnt = c.cnt;

@@ -56,7 +56,7 @@ static int name_check(const char *name, const char *who) {
 static int lock_init(wksp_t *w) {
   pthread_mutexattr_t a;
   int r = pthread_mutexattr_init(&a);
-  if (r) return wksp_err(WKSP_ERR_FAIL, r, "wksp_new: pthread_mutexattr_init");
+  if (r) return wksp_err_in(WKSP_ERR_FAIL, r, "wksp_new", "pthread_mutexattr_init");
   r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
   if (!r) r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
   /* Error checking: a thread locking twice gets EDEADLK instead of hanging. */
@@ -64,23 +64,23 @@ static int lock_init(wksp_t *w) {
   memset(&w->lock, 0, sizeof w->lock);
   if (!r) r = pthread_mutex_init(&w->lock.m, &a);
   pthread_mutexattr_destroy(&a);
-  if (r) return wksp_err(WKSP_ERR_FAIL, r, "wksp_new: robust process-shared mutex init");
+  if (r) return wksp_err_in(WKSP_ERR_FAIL, r, "wksp_new", "robust process-shared mutex init");
   return WKSP_SUCCESS;
 }
 
 int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max, uint64_t data_max,
              wksp_t **out) {
-  if (!mem || !out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_new: NULL %s", mem ? "out" : "mem");
+  if (!mem || !out) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_new", "NULL %s", mem ? "out" : "mem");
   *out = NULL;
   if ((uintptr_t)mem % WKSP_ALIGN)
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_new: mem %p is not %d-byte aligned", mem, WKSP_ALIGN);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_new", "mem %p is not %d-byte aligned", mem, WKSP_ALIGN);
   int r = name_check(name, "wksp_new");
   if (r) return r;
   if (!wksp_footprint(part_max, data_max))
-    return wksp_err(WKSP_ERR_INVAL, 0,
-                    "wksp_new: part_max %lu / data_max %lu invalid (need 1 <= part_max <= %llu, "
-                    "data_max >= 1, footprint within 2^64)",
-                    (unsigned long)part_max, (unsigned long)data_max, WKSP_PART_MAX_LIMIT);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_new",
+                       "part_max %lu / data_max %lu invalid (need 1 <= part_max <= %llu, "
+                       "data_max >= 1, footprint within 2^64)",
+                       (unsigned long)part_max, (unsigned long)data_max, WKSP_PART_MAX_LIMIT);
   wksp_t *w = mem;
   __atomic_store_n(&w->magic, 0, __ATOMIC_RELEASE);
   w->data_max = data_max;
@@ -114,44 +114,44 @@ int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max, uint
 }
 
 int wksp_join(void *mem, wksp_t **out) {
-  if (!mem || !out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_join: NULL %s", mem ? "out" : "mem");
+  if (!mem || !out) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_join", "NULL %s", mem ? "out" : "mem");
   *out = NULL;
   if ((uintptr_t)mem % WKSP_ALIGN)
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_join: mem %p is not %d-byte aligned", mem, WKSP_ALIGN);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_join", "mem %p is not %d-byte aligned", mem, WKSP_ALIGN);
   const wksp_t *w = mem;
   uint64_t magic = __atomic_load_n(&w->magic, __ATOMIC_ACQUIRE);
   if (magic != WKSP_MAGIC)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "wksp_join: not a workspace (magic 0x%016lx, expected 0x%016llx)",
-                    (unsigned long)magic, WKSP_MAGIC);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, "wksp_join", "not a workspace (magic 0x%016lx, expected 0x%016llx)",
+                       (unsigned long)magic, WKSP_MAGIC);
   if (!wksp_footprint(w->part_max, w->data_max))
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "wksp_join: header has invalid part_max %u / data_max %lu",
-                    w->part_max, (unsigned long)w->data_max);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, "wksp_join", "header has invalid part_max %u / data_max %lu", w->part_max,
+                       (unsigned long)w->data_max);
   char name[WKSP_NAME_MAX];
   memcpy(name, w->name, sizeof name);
   name[WKSP_NAME_MAX - 1] = 0;
   if (memchr(w->name, 0, sizeof w->name) == NULL || name_check(name, "wksp_join"))
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "wksp_join: header holds an invalid name \"%.39s\"", name);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, "wksp_join", "header holds an invalid name \"%.39s\"", name);
   *out = mem;
   return WKSP_SUCCESS;
 }
 
 static int handle_check(const wksp_t *w, const char *who) {
-  if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL workspace", who);
+  if (!w) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "NULL workspace");
   uint64_t magic = __atomic_load_n(&w->magic, __ATOMIC_ACQUIRE);
   if (magic != WKSP_MAGIC)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: not a workspace (magic 0x%016lx)", who, (unsigned long)magic);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "not a workspace (magic 0x%016lx)", (unsigned long)magic);
   return WKSP_SUCCESS;
 }
 
 int wksp_leave(wksp_t *w) { return handle_check(w, "wksp_leave"); }
 
 int wksp_delete(void *mem) {
-  if (!mem) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_delete: NULL mem");
+  if (!mem) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_delete", "NULL mem");
   wksp_t *w = mem;
   int r = handle_check(w, "wksp_delete");
   if (r) return r;
   if (wksp_private_is_rdonly(w))
-    return wksp_err(WKSP_ERR_PERM, 0, "wksp_delete: workspace \"%s\" is attached read-only", w->name);
+    return wksp_err_in(WKSP_ERR_PERM, 0, "wksp_delete", "workspace \"%s\" is attached read-only", w->name);
   __atomic_store_n(&w->magic, 0, __ATOMIC_RELEASE);
   return WKSP_SUCCESS;
 }
@@ -363,15 +363,15 @@ static int verify_or_rebuild(wksp_t *w, char *note, size_t note_sz) {
   int r = wksp_private_verify(w, who);
   if (r != WKSP_ERR_CORRUPT) return r;
   char found[WKSP_NOTE_MAX];
-  snprintf(found, sizeof found, "%s", wksp_errmsg());
+  snprintf(found, sizeof found, "%s", wksp_errcause());
   uint32_t gen = w->gen;
   wksp_private_write_begin(w);
   r = wksp_private_rebuild(w, 0, w->seed);
   if (r) {
     __atomic_store_n(&w->gen, gen, __ATOMIC_RELEASE); /* its checks failed before any change */
     char why[WKSP_NOTE_MAX];
-    snprintf(why, sizeof why, "%s", wksp_errmsg());
-    return wksp_err(r, 0, "wksp_check: %s; the partition records cannot rebuild it: %s", found, why);
+    snprintf(why, sizeof why, "%s", wksp_errcause());
+    return wksp_err_in(r, 0, "wksp_check", "%s; the partition records cannot rebuild it: %s", found, why);
   }
   wksp_private_write_end(w);
   if ((r = wksp_private_verify(w, who))) return r;
@@ -395,7 +395,7 @@ int wksp_check(wksp_t *w, char *note, size_t note_sz) {
 void wksp_private_unlock(wksp_t *w) { pthread_mutex_unlock(&w->lock.m); }
 
 int wksp_lock_info(wksp_t *w, wksp_lock_info_t *out) {
-  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_lock_info: NULL out");
+  if (!out) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_lock_info", "NULL out");
   *out = (wksp_lock_info_t){0};
   int r = handle_check(w, "wksp_lock_info");
   if (r) return r;
@@ -429,9 +429,9 @@ int wksp_private_query(wksp_t *w, const char *who, int (*fn)(const wksp_t *w, vo
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if (__atomic_load_n(&w->gen, __ATOMIC_RELAXED) == g0) return r;
   }
-  return wksp_err(WKSP_ERR_CORRUPT, 0,
-                  "%s: no consistent read of read-only workspace \"%.39s\" after %d tries (gen %u%s)",
-                  who, w->name, QUERY_TRIES, g0,
-                  (g0 & 1u) ? ": a change is in progress or its writer died; a read-write attach repairs it"
-                            : ": changing constantly");
+  return wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
+                     "no consistent read of read-only workspace \"%.39s\" after %d tries (gen %u%s)", w->name,
+                     QUERY_TRIES, g0,
+                     (g0 & 1u) ? ": a change is in progress or its writer died; a read-write attach repairs it"
+                               : ": changing constantly");
 }

@@ -1,7 +1,7 @@
 /* Checkpoint / restore: round trips, reference vectors, byte identity,
  * publication (EXIST, overwrite, mode, SIGKILL), writer validation. */
-#include "ws.h"
-#include "vec.h"
+#include "../lib/ws.h"
+#include "../lib/vec.h"
 #include "../../src/checkpt/checkpt_private.h"
 
 #include <dirent.h>

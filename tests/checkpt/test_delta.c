@@ -2,7 +2,8 @@
  * exact change detection, random workloads whose every chain restores
  * identical to the live workspace, the sidecar index and its fallbacks,
  * chains refused before anything changes, damaged deltas, verify. */
-#include "ws.h"
+#include "../lib/ws.h"
+#include "../lib/vec.h"
 #include "../../src/checkpt/delta_private.h"
 #include "wksp/wksp_private.h"
 

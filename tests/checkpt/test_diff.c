@@ -1,8 +1,8 @@
 /* Comparing checkpoints with workspaces (wksp_checkpt_diff) and the verify
  * option of wksp_checkpt: identical states, every kind of difference, the
  * reference vectors, pipes, and torn snapshots caught before publishing. */
-#include "ws.h"
-#include "vec.h"
+#include "../lib/ws.h"
+#include "../lib/vec.h"
 #include "../../src/checkpt/checkpt_private.h"
 #include "../../src/wksp/wksp_private.h"
 

@@ -2,10 +2,10 @@
  * checkpoints with verify (v2 and v3, literal info frame patched in place),
  * and damage that the format alone cannot see being caught on restore, on
  * every path (file, verify_first, pipe sequential and pipelined). */
-#include "ws.h"
-#include "vec.h"
+#include "../lib/ws.h"
+#include "../lib/vec.h"
 #include "../../src/checkpt/checkpt_private.h"
-#include "seal_places.h"
+#include "../lib/seal_places.h"
 
 #include <fcntl.h>
 #include <signal.h>

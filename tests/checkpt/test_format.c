@@ -1,9 +1,9 @@
 /* Byte layouts, hash, SVW, cgroup assignment, preview, info and print,
  * checked against docs/FORMAT.md's examples and the reference vectors (no
  * workspace needed). */
-#include "../test.h"
+#include "../lib/test.h"
 #include "../../src/checkpt/checkpt_private.h"
-#include "vec.h"
+#include "../lib/vec.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,9 +6,9 @@
  * streams come from a thread that writes a prefix and then a generated
  * tail until the reader goes away; the bytes it managed to write bound
  * what was read. */
-#include "ws.h"
+#include "../lib/ws.h"
 #include "../../src/checkpt/checkpt_private.h"
-#include "../reliability/v1enc.h"
+#include "../lib/v1enc.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -12,8 +12,8 @@
  * Device nodes are copies made with mknod in a scratch directory when
  * running as root (else /dev/null and /dev/full themselves, which an
  * unprivileged process cannot replace anyway). */
-#include "ws.h"
-#include "vec.h"
+#include "../lib/ws.h"
+#include "../lib/vec.h"
 #include "../../src/checkpt/checkpt_private.h"
 
 #include <dirent.h>

@@ -4,8 +4,8 @@
  * and either an untouched target (structure errors; always on the mapped
  * path for truncation) or, for data errors, an empty target with CORRUPT
  * and a message saying it was reset. */
-#include "ws.h"
-#include "vec.h"
+#include "../lib/ws.h"
+#include "../lib/vec.h"
 #include "../../src/checkpt/checkpt_private.h"
 
 #include <dirent.h>

@@ -18,7 +18,7 @@ out_has help_flag_exit '^Exit status: 0 success, 1 failure, 2 usage error'
 ok help_command "$W" help alloc
 out_has help_command_usage '^usage: wksp alloc NAME SIZE'
 err help_unknown 2 "^wksp: help: unknown command \"frob\"" "$W" help frob
-err unknown_command 2 "^wksp: wksp: unknown command \"frob\"" "$W" frob
+err unknown_command 2 "^wksp: unknown command \"frob\" \\(see 'wksp help'\\)$" "$W" frob
 err unknown_top_option 2 "unknown option \"--frob\"" "$W" --frob
 
 # ---- --help on every command -------------------------------------------------
@@ -100,11 +100,53 @@ while read -r c; do
   check "completion_has_$c" grep -Eq "(^|[ \"])$c([ \"]|\$)" <(sed -n '/local cmds=/,/"$/p' "$ROOT/completion/wksp.bash")
 done <"$T/cmds"
 
-# ---- bash completion ---------------------------------------------------------------
 complete_words() { # WORDS...: completions for the last word
   bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _wksp; printf "%s\n" "${COMPREPLY[@]}"' \
     _ "$ROOT/completion/wksp.bash" "$@" 2>&1 | sort | tr '\n' ' '
 }
+
+# ---- every command's options: accepted = --help = synopsis = man page = completion ----
+# A command's --help lists its option table, which is what it accepts; each
+# option there must be accepted (never "unknown option"), appear in the
+# command's usage lines, in its SYNOPSIS line of the man page and among the
+# completions, and those must list no other option.
+# opts_check CASE HELP OTHER: the option words (-x, --xyz) in file OTHER,
+# short ones read as their long names, are exactly the long names of the
+# option lines ("  -x, --xyz ..." or "  --xyz ...") of file HELP.
+opts_check() {
+  if python3 - "$2" "$3" >"$T/opts_diff" <<'EOF'; then pass "$1"; else fail "$1" "$(cat "$T/opts_diff")"; fi
+import re, sys
+table, short = set(), {}
+for line in open(sys.argv[1]):
+    m = re.match(r"  (?:-([a-z]), )?--([a-z][a-z-]*)", line)
+    if m:
+        table.add(m.group(2))
+        if m.group(1): short[m.group(1)] = m.group(2)
+words = re.findall(r"(?:^|[\][ |])(--?)([a-z][a-z-]*)", open(sys.argv[2]).read())
+other = {w if d == "--" else short.get(w, "-" + w) for d, w in words} - {"help"}
+if other != table:
+    print("missing %s, extra %s" % (sorted(table - other), sorted(other - table)))
+    sys.exit(1)
+EOF
+}
+while read -r c; do
+  "$W" "$c" --help >"$T/help" 2>&1
+  sed -n '/^usage:/,/^$/p' "$T/help" >"$T/usage_lines"
+  opts_check "synopsis_lists_options_$c" "$T/help" "$T/usage_lines"
+  sed -n '/^\.SH SYNOPSIS/,/^\.SH /p' "$ROOT/docs/wksp.1" | grep -F -- "\\fBwksp ${c//-/\\-}\\fR" | sed -E 's/\\f[BIR]//g; s/\\-/-/g' >"$T/man_line"
+  check "man_synopsis_has_$c" [ -s "$T/man_line" ]
+  opts_check "man_synopsis_lists_options_$c" "$T/help" "$T/man_line"
+  complete_words wksp "$c" x -- >"$T/completion"
+  opts_check "completion_lists_options_$c" "$T/help" "$T/completion"
+  bad=""
+  for o in $(sed -nE 's/^  (-[a-z], )?(--[a-z][a-z-]*).*/\2/p' "$T/help"); do
+    "$W" "$c" "$o" >/dev/null 2>"$T/e" </dev/null
+    grep -q 'unknown option' "$T/e" && bad+=" $o"
+  done
+  check "options_accepted_$c" [ -z "$bad" ]
+done <"$T/cmds"
+
+# ---- bash completion ---------------------------------------------------------------
 touch "$WKSP_SHMEM_DIR/alpha" "$WKSP_SHMEM_DIR/beta"
 check completion_commands [ "$(complete_words wksp che)" = "check checkpt " ]
 check completion_options [ "$(complete_words wksp checkpt alpha f --st)" = "--style " ]

@@ -10,7 +10,7 @@ check demo_status [ "$RC" -eq 0 ]
 out_has demo_filled '^   filled .* in [0-9]+ allocations \(text .*, table .*, zeros .*, random .*; [0-9]+ freed again\)'
 out_has demo_ratio 'compression ratio [0-9.]+:1'
 out_has demo_pipe 'through the pipe in [0-9.]+ s: [0-9]+ MiB/s'
-out_has demo_same_layout '^   same [0-9]+ allocations \(tag and address range\) in all three workspaces$'
+out_has demo_same_layout '^   same [0-9]+ allocations \(tag, address range and bytes\) in all three workspaces$'
 out_has demo_verified 'byte for byte .*; metadata verified$'
 out_has demo_info '^   wksp info: style 2 with LZ4 frames, [0-9]+ allocations in [0-9]+ cgroup frames'
 out_has demo_summary '^   throughput     checkpt [0-9]+ MiB/s, restore from file [0-9]+ MiB/s, checkpt \| restore [0-9]+ MiB/s$'

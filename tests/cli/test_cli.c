@@ -4,7 +4,7 @@
  * files are compiled into this program; their usage errors go to stderr. */
 #include "../../src/cli/args.c"
 #include "../../src/cli/out.c"
-#include "../test.h"
+#include "../lib/test.h"
 
 static const cli_cmd_t test_cmd = {"t", NULL, "", "wksp t A B [--x N] [--flag] [--tag T]...", ""};
 
@@ -133,10 +133,10 @@ static void test_parse(void) {
   const char *x = NULL;
   int flag = 0;
   cli_list_t tags;
-  const cli_opt_t opts[] = {{"x", 'x', CLI_OPT_ARG, &x},
-                            {"flag", 0, CLI_OPT_FLAG, &flag},
-                            {"tag", 0, CLI_OPT_LIST, &tags},
-                            {NULL, 0, 0, NULL}};
+  const cli_opt_t opts[] = {{"x", 'x', CLI_OPT_ARG, &x, NULL, NULL},
+                            {"flag", 0, CLI_OPT_FLAG, &flag, NULL, NULL},
+                            {"tag", 0, CLI_OPT_LIST, &tags, NULL, NULL},
+                            {NULL, 0, 0, NULL, NULL, NULL}};
   CHECK_EQ(cli_parse(&c, opts, 2, 2), CLI_GO);
   CHECK_EQ(c.npos, 2);
   CHECK(!strcmp(c.pos[0], "a") && !strcmp(c.pos[1], "b"));

@@ -119,9 +119,9 @@ check write_at_offset_rest cmp -s <(tail -c +16 "$T/out") <(tail -c +16 "$T/data
 err write_missing_file 1 "^wksp: write: opening \"$T/nope\": No such file" "$W" write "$a1" "$T/nope"
 err read_free_space 1 "^wksp: read: looking up w1:[0-9]+: not inside an allocation" \
   "$W" read "w1:$(( ${a1#w1:} + 100000 ))"
-err read_outside_data 1 "^wksp: read: looking up w1:1: not inside an allocation \\(outside the data region" \
+err read_outside_data 1 "^wksp: read: looking up w1:1: outside the data region \\[4224,8388607\\) of \"w1\"$" \
   "$W" read "w1:1"
-err write_outside_data 1 "^wksp: write: looking up w1:1: not inside an allocation \\(outside the data region" \
+err write_outside_data 1 "^wksp: write: looking up w1:1: outside the data region \\[4224,8388607\\) of \"w1\"$" \
   "$W" write "w1:1" "$T/hello"
 err read_bad_dir 1 "^wksp: read: opening \"$T/nodir/x\": No such file" "$W" read "$a1" "$T/nodir/x"
 printf 'abc' | { "$W" write "$a3" - >"$T/out" 2>"$T/err"; echo $? >"$T/rc"; }

@@ -10,8 +10,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "../test.h"
-#include "frame_testlib.h"
+#include "../lib/test.h"
+#include "../lib/frame_testlib.h"
 #include "frame/frame_private.h"
 #include "wksp/frame.h"
 

@@ -15,7 +15,7 @@
  *    workspaces; checkpoints with those thread counts restore identically.
  *
  * Counts: WKSP_REL_PAR_CKPTS (quick 6, long 60) checkpoints per thread. */
-#include "rel.h"
+#include "../lib/rel.h"
 
 #include <signal.h>
 

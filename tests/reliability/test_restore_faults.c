@@ -33,9 +33,9 @@
  *
  * Counts: WKSP_REL_FLIP_BITS (1 quick, 8 long), WKSP_REL_DOUBLE_FLIPS,
  * WKSP_REL_LARGE_FLIPS. */
-#include "rel.h"
-#include "v1enc.h"
-#include "../checkpt/seal_places.h"
+#include "../lib/rel.h"
+#include "../lib/v1enc.h"
+#include "../lib/seal_places.h"
 
 #include <fcntl.h>
 #include <signal.h>

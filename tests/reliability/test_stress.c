@@ -18,7 +18,7 @@
  *
  * At the end the workspace verifies and its allocations are exactly the
  * union of the workers' own lists, bytes intact. */
-#include "rel.h"
+#include "../lib/rel.h"
 
 #include <signal.h>
 #include <sys/mman.h>

@@ -1,4 +1,4 @@
-/* Where a sealed checkpoint keeps its seal (src/checkpt/digest.c): the
+/* Where a sealed checkpoint keeps its seal (src/checkpt/seal.c): the
  * byte ranges of the seal mark and of every digest line, found by their
  * bytes (verbatim in v2 files and in v3's literal info frame).  For tests
  * that damage the seal. */
