@@ -70,7 +70,7 @@ int wksp_private_delta_emit_tail(delta_out_t *o, const delta_hdr_t *h, const uin
   uint64_t *ft = malloc((changed_cnt + 1) * sizeof *ft);
   if (!rc && !ft) rc = wksp_err(WKSP_ERR_NOMEM, 0, "%s: frame table", o->label);
   if (!rc) {
-    memcpy(ft, ftab, changed_cnt * sizeof *ft);
+    if (changed_cnt) memcpy(ft, ftab, changed_cnt * sizeof *ft); /* an index has no frame table */
     ft[changed_cnt] = f.index_off;
     rc = emit_words(o, ft, changed_cnt + 1);
   }
