@@ -77,7 +77,7 @@ $(OUT)/build/tests/%: tests/%.c tests/lib/test.h $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -MMD -MP -MF $@.d -o $@ $< $(STATIC_LIB) $(LDLIBS_TEST)
 
-$(OUT)/build/bench/%: bench/%.c $(STATIC_LIB)
+$(OUT)/build/bench/%: bench/%.c bench/bench_util.h $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -MMD -MP -MF $@.d -o $@ $< $(STATIC_LIB) $(LDLIBS_TEST)
 
@@ -102,7 +102,7 @@ test: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+	@for b in $(BENCH_BIN); do echo "== $$b"; WKSP_BIN=$(abspath $(CLI_BIN)) $$b || exit 1; done
 
 # Long versions of the reliability tests, fuzzing and ThreadSanitizer; one
 # figure per promise (docs/RELIABILITY.md).  FUZZ_RUNS / REL_* tune them.

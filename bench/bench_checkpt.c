@@ -19,84 +19,18 @@
  * (process cpu / 2) (the speed-up two fully used cores would give).  A
  * second reference is liblz4 compressing the same chunks as one stream per
  * 32 allocations (prefix mode), the history a cgroup frame has. */
-#include <errno.h>
-#include <fcntl.h>
 #include <lz4.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <spawn.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
+#include "bench_util.h"
 #include "wksp/checkpt.h"
 #include "wksp/wksp.h"
-
-/* CPU seconds used by this process (all threads) so far. */
-static double cpu_now(void) {
-  struct rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
 
 /* CPU seconds of the best run of the last run_* call (so that a loaded
  * machine, where threads wait for a core, can still be read): the process,
  * and the calling thread. */
 static double last_cpu, last_thread_cpu;
-
-static double thread_cpu_now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static uint64_t rng_next(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-static const char *const words[] = {
-    "slot",  "leader", "vote",   "bank",   "transaction", "shred",  "entry",   "block",
-    "fee",   "signer", "hash",   "parent", "root",        "epoch",  "stake",   "account",
-    "index", "replay", "gossip", "repair", "turbine",     "poh",    "tick",    "ledger",
-    "write", "read",   "lock",   "commit", "success",     "failed", "program", "readonly"};
-
-static void fill_text(uint8_t *p, uint64_t sz, uint64_t *rng) {
-  uint64_t i = 0;
-  while (i < sz) {
-    uint64_t r = rng_next(rng);
-    char tok[32];
-    int n = r % 5 == 0 ? snprintf(tok, sizeof tok, "%llu", (unsigned long long)(r >> 8) % 1000000)
-                       : snprintf(tok, sizeof tok, "%s", words[(r >> 8) % 32]);
-    char sep = (r >> 40) % 9 == 0 ? '\n' : (r >> 40) % 7 == 0 ? '=' : ' ';
-    for (int k = 0; k < n && i < sz; k++) p[i++] = (uint8_t)tok[k];
-    if (i < sz) p[i++] = (uint8_t)sep;
-  }
-}
-
-static void fill_random(uint8_t *p, uint64_t sz, uint64_t *rng) {
-  for (uint64_t i = 0; i < sz; i += 8) {
-    uint64_t x = rng_next(rng);
-    memcpy(p + i, &x, sz - i < 8 ? sz - i : 8);
-  }
-}
-
-typedef struct {
-  wksp_t *w;
-  wksp_part_t *parts;
-  uint64_t cnt, bytes;
-} ws_t;
 
 static wksp_t *ws_make(uint64_t data_max, uint64_t part_max) {
   uint64_t fp = wksp_footprint(part_max, data_max);
@@ -109,30 +43,6 @@ static wksp_t *ws_make(uint64_t data_max, uint64_t part_max) {
   }
   memset((uint8_t *)w + wksp_gaddr_lo(w), 0, data_max); /* fault the pages in */
   return w;
-}
-
-static void ws_fill(ws_t *s, uint64_t data_max, uint64_t *rng) {
-  uint64_t target = data_max / 10 * 9;
-  s->parts = calloc(data_max / 65536 + 16, sizeof *s->parts);
-  while (s->bytes < target) {
-    uint64_t sz = 65536 + rng_next(rng) % (4 * 1048576 - 65536 + 1);
-    if (sz > target - s->bytes) sz = target - s->bytes;
-    if (sz < 4096) break;
-    uint64_t g, lo, hi;
-    if (wksp_alloc_at_least(s->w, 0, sz, 1 + rng_next(rng) % 100, &g, &lo, &hi)) break;
-    s->parts[s->cnt++] = (wksp_part_t){lo, hi, 1};
-    s->bytes += hi - lo;
-  }
-}
-
-static void ws_content(ws_t *s, int text, uint64_t seed) {
-  uint64_t rng = seed;
-  for (uint64_t k = 0; k < s->cnt; k++) {
-    uint8_t *p = wksp_laddr(s->w, s->parts[k].gaddr_lo);
-    uint64_t sz = s->parts[k].gaddr_hi - s->parts[k].gaddr_lo;
-    if (text) fill_text(p, sz, &rng);
-    else fill_random(p, sz, &rng);
-  }
 }
 
 /* ---- limits ----------------------------------------------------------------------------- */
@@ -179,32 +89,6 @@ static void lim_bufs_fini(lim_bufs_t *b) {
   free(b->flat);
   free(b->back);
   free(b->comp);
-}
-
-/* One write(2) of n bytes into a new file in dir, timed; the file is removed. */
-static double write_once(const uint8_t *buf, uint64_t n, const char *dir) {
-  char p[512];
-  snprintf(p, sizeof p, "%s/wksp-bench-write.bin", dir);
-  unlink(p);
-  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0) {
-    fprintf(stderr, "bench: %s: %s\n", p, strerror(errno));
-    exit(1);
-  }
-  double t0 = now();
-  uint64_t done = 0;
-  while (done < n) {
-    ssize_t k = write(fd, buf + done, n - done);
-    if (k <= 0) {
-      fprintf(stderr, "bench: write %s: %s\n", p, k ? strerror(errno) : "wrote nothing");
-      exit(1);
-    }
-    done += (uint64_t)k;
-  }
-  double t = now() - t0;
-  close(fd);
-  unlink(p);
-  return t;
 }
 
 /* One measurement of every limit. */
@@ -258,14 +142,7 @@ static void limits(const ws_t *s, const lim_bufs_t *bufs, const char *dir, limit
   t0 = now();
   memcpy(back, flat, s->bytes);
   L->memcpy_s = now() - t0;
-  L->write_s = write_once(flat, s->bytes, dir);
-  /* Twice: on this VM (virtio-balloon free page reporting) memory left free
-   * for a few seconds goes back to the host, and the first touch of such a
-   * page costs a host fault (the first write here took 1.4-3.2 s, the next
-   * 0.33 s).  Every checkpoint in the figures writes into the pages that the
-   * previous file, unlinked just before, gave back: so must the limit. */
-  double again = write_once(flat, s->bytes, dir);
-  if (again < L->write_s) L->write_s = again;
+  L->write_s = write_best2(flat, s->bytes, dir);
 }
 
 /* The best of two measurements of the limits, each with its CPU time. */

@@ -184,6 +184,17 @@ WKSP_API int wksp_delete(void *mem);
 WKSP_API int wksp_new_named(const char *name, uint64_t sz, wksp_page_t page, uint32_t mode,
                             uint32_t seed, uint64_t part_max);
 
+/* As wksp_new_named, but the workspace has exactly `part_max` partitions
+ * and `data_max` data bytes (what a checkpoint records of its source:
+ * wksp_preview), in a region of wksp_footprint(part_max, data_max) bytes
+ * rounded up to the page size (the rounding stays unused).  Errors: INVAL
+ * (bad name, part_max / data_max with no valid footprint or one too large
+ * for the page size, unknown page kind, bad mode), and as wksp_new_named;
+ * on failure nothing is left, an existing region is untouched.  Process
+ * safe as wksp_new_named. */
+WKSP_API int wksp_new_named_exact(const char *name, uint64_t part_max, uint64_t data_max,
+                                  wksp_page_t page, uint32_t mode, uint32_t seed);
+
 /* Anonymous workspace (wksp_shmem_anon_new) of `sz` bytes rounded up to
  * the page size, sized as in wksp_new_named; *out gets its handle, which
  * is also the region's first byte (page-size aligned) and is valid in

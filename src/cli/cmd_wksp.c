@@ -11,19 +11,20 @@ int cli_attach(cli_t *c, const char *name, int flags, wksp_t **out) {
   return CLI_GO;
 }
 
-/* Sizes of a workspace that can hold checkpoint `path` (its part_max and
- * data_max, so that every restored address fits). */
-static int size_from_checkpt(cli_t *c, const char *path, uint64_t *sz, uint64_t *part_max,
+/* Sizes of a workspace that can hold checkpoint `path`: exactly its
+ * part_max and data_max, so that every restored address fits and a
+ * checkpoint of the restored workspace records the same sizes. */
+static int size_from_checkpt(cli_t *c, const char *path, uint64_t *data_max, uint64_t *part_max,
                              uint32_t *seed) {
   if (!strcmp(path, "-"))
     return cli_usage_err(c, "bad --from \"-\": needs a file (reading standard input would consume it)");
   wksp_preview_t pv;
   if (wksp_preview(path, &pv)) return cli_lib_err(c, "reading checkpoint \"%s\"", path);
-  *sz = wksp_footprint(pv.part_max, pv.data_max);
-  if (!*sz)
+  if (!wksp_footprint(pv.part_max, pv.data_max))
     return cli_fail(c, "sizing from checkpoint \"%s\": part_max %llu and data_max %llu give no valid workspace",
                     path, (unsigned long long)pv.part_max, (unsigned long long)pv.data_max);
   *part_max = pv.part_max;
+  *data_max = pv.data_max;
   *seed = pv.seed;
   return CLI_GO;
 }
@@ -41,7 +42,7 @@ int cmd_new(cli_t *c) {
   int rc = cli_parse(c, opts, 1, 2);
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0];
-  uint64_t sz = 0, part_max = 0;
+  uint64_t sz = 0, part_max = 0, data_max = 0;
   uint32_t mode = 0600, seed = 0;
   wksp_page_t page = WKSP_PAGE_NORMAL;
   if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
@@ -51,7 +52,7 @@ int cmd_new(cli_t *c) {
     if (c->npos > 1) return cli_usage_err(c, "SIZE \"%s\" and --from exclude each other", c->pos[1]);
     if (part_max_s || seed_s)
       return cli_usage_err(c, "%s comes from the checkpoint with --from", part_max_s ? "--part-max" : "--seed");
-    if ((rc = size_from_checkpt(c, from, &sz, &part_max, &seed)) != CLI_GO) return rc;
+    if ((rc = size_from_checkpt(c, from, &data_max, &part_max, &seed)) != CLI_GO) return rc;
   } else {
     if (c->npos < 2) return cli_usage_err(c, "missing argument SIZE (usage: wksp new NAME SIZE ...)");
     if ((rc = cli_size(c, "SIZE", c->pos[1], &sz)) != CLI_GO) return rc;
@@ -59,7 +60,8 @@ int cmd_new(cli_t *c) {
     if (part_max_s && !part_max) return cli_usage_err(c, "bad --part-max \"%s\": must be at least 1", part_max_s);
     if (seed_s && (rc = cli_u32(c, "--seed", seed_s, &seed)) != CLI_GO) return rc;
   }
-  if (wksp_new_named(name, sz, page, mode, seed, part_max))
+  if (from ? wksp_new_named_exact(name, part_max, data_max, page, mode, seed)
+           : wksp_new_named(name, sz, page, mode, seed, part_max))
     return cli_lib_err(c, "creating workspace \"%s\"", name);
   return CLI_OK;
 }

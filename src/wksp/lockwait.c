@@ -78,11 +78,6 @@ int wksp_private_mutex_wait(wksp_t *w, const wksp_private_waiter_t *wt, int *giv
   for (;;) {
     uint64_t now = mono_ns();
     int64_t pid = wksp_private_lock_owner(w);
-    if (!pid) { /* released just after the timed lock gave up: take it, do not report it */
-      e = pthread_mutex_trylock(&w->lock.m);
-      if (e != EBUSY) break;
-      pid = wksp_private_lock_owner(w);
-    }
     if (pid) ev.pid = pid; /* the last holder seen, for the final report */
     ev.waited_ns = now - t0;
     int c = wt->check ? wt->check(w, pid, ev.waited_ns, wt->check_ctx) : 0;
@@ -91,6 +86,11 @@ int wksp_private_mutex_wait(wksp_t *w, const wksp_private_waiter_t *wt, int *giv
       break;
     }
     if (!noticed && !c && ev.waited_ns >= WKSP_LOCK_NOTICE_NS && wt->notify) {
+      /* The holder may have let go while we looked (a pipe's writer: unlocked,
+       * then closed the pipe, so the check no longer saw it feed us): a
+       * notice only for a lock that is still held. */
+      e = pthread_mutex_trylock(&w->lock.m);
+      if (e != EBUSY) break;
       wt->notify(&ev, wt->notify_ctx);
       noticed = 1;
     }

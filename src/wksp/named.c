@@ -71,6 +71,15 @@ static int format_region(void *mem, uint64_t sz, void *vctx) {
   return rc;
 }
 
+/* Creates region `name` of rsz bytes holding a workspace of part_max and
+ * data_max (whose footprint fits in rsz). */
+static int create_named(const char *who, const char *name, uint64_t rsz, wksp_page_t page, uint32_t mode,
+                        uint32_t seed, uint64_t part_max, uint64_t data_max) {
+  format_ctx_t c = {.name = name, .seed = seed, .part_max = part_max, .data_max = data_max};
+  int rc = wksp_private_shmem_create(name, rsz, page, mode, format_region, &c);
+  return rc ? wksp_err_wrap(rc, "%s %s", who, name) : WKSP_SUCCESS;
+}
+
 int wksp_new_named(const char *name, uint64_t sz, wksp_page_t page, uint32_t mode, uint32_t seed,
                    uint64_t part_max) {
   static const char who[] = "wksp_new_named";
@@ -79,9 +88,25 @@ int wksp_new_named(const char *name, uint64_t sz, wksp_page_t page, uint32_t mod
   if (rc) return wksp_err_wrap(rc, "%s", who);
   if ((rc = region_sz(who, sz, page, &rsz))) return rc;
   if ((rc = size_parts(who, name, rsz, &part_max, &data_max))) return rc;
-  format_ctx_t c = {.name = name, .seed = seed, .part_max = part_max, .data_max = data_max};
-  rc = wksp_private_shmem_create(name, rsz, page, mode, format_region, &c);
-  return rc ? wksp_err_wrap(rc, "%s %s", who, name) : WKSP_SUCCESS;
+  return create_named(who, name, rsz, page, mode, seed, part_max, data_max);
+}
+
+/* The region is the footprint rounded up to the page size; the workspace
+ * keeps exactly data_max and leaves the rounding unused (wksp_attach only
+ * asks that the footprint fit in the region), so that a checkpoint of it
+ * describes the same sizes as the checkpoint it was made from. */
+int wksp_new_named_exact(const char *name, uint64_t part_max, uint64_t data_max, wksp_page_t page,
+                         uint32_t mode, uint32_t seed) {
+  static const char who[] = "wksp_new_named_exact";
+  uint64_t rsz;
+  int rc = wksp_name_check(name);
+  if (rc) return wksp_err_wrap(rc, "%s", who);
+  uint64_t fp = wksp_footprint(part_max, data_max);
+  if (!fp)
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s %s: part_max %lu and data_max %lu give no valid workspace", who,
+                    name, (unsigned long)part_max, (unsigned long)data_max);
+  if ((rc = region_sz(who, fp, page, &rsz))) return rc;
+  return create_named(who, name, rsz, page, mode, seed, part_max, data_max);
 }
 
 int wksp_new_anon(const char *name, uint64_t sz, wksp_page_t page, uint32_t seed, uint64_t part_max,

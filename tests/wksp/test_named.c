@@ -208,6 +208,41 @@ static void test_new_named_sizes(void) {
   CHECK_OK(wksp_delete_named("p"));
 }
 
+/* wksp_new_named_exact keeps part_max and data_max as given; the region is
+ * the footprint rounded up to the page size. */
+static void test_new_named_exact(void) {
+  uint64_t data_max = 1000003, part_max = 100;
+  CHECK_OK(wksp_new_named_exact("x", part_max, data_max, WKSP_PAGE_NORMAL, 0640, 9));
+  wksp_shmem_info_t info;
+  CHECK_OK(wksp_shmem_stat("x", &info));
+  CHECK_EQ(info.sz, (wksp_footprint(part_max, data_max) + 4095) & ~UINT64_C(4095));
+  CHECK(info.sz > wksp_footprint(part_max, data_max)); /* room the workspace leaves unused */
+  CHECK_EQ(info.mode, 0640);
+  wksp_t *w;
+  CHECK_OK(wksp_attach("x", 0, &w));
+  CHECK_EQ(wksp_data_max(w), data_max);
+  CHECK_EQ(wksp_part_max(w), part_max);
+  CHECK_EQ(wksp_seed(w), 9);
+  CHECK_OK(wksp_verify(w));
+  uint64_t g;
+  CHECK_OK(wksp_alloc(w, 1, data_max - 4096, 1, &g)); /* the whole data region is usable */
+  CHECK_OK(wksp_detach(w));
+  CHECK_ERR(wksp_new_named_exact("x", part_max, 4096, WKSP_PAGE_NORMAL, 0600, 1), WKSP_ERR_EXIST);
+  CHECK_OK(wksp_attach("x", WKSP_RDONLY, &w)); /* untouched */
+  CHECK_EQ(wksp_data_max(w), data_max);
+  CHECK_OK(wksp_detach(w));
+  CHECK_OK(wksp_delete_named("x"));
+
+  CHECK_ERR(wksp_new_named_exact("y", 0, 4096, WKSP_PAGE_NORMAL, 0600, 1), WKSP_ERR_INVAL);
+  CHECK(has(wksp_errmsg(), "wksp_new_named_exact y: part_max 0 and data_max 4096"));
+  CHECK_ERR(wksp_new_named_exact("y", 4, 0, WKSP_PAGE_NORMAL, 0600, 1), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new_named_exact("y", 4, UINT64_MAX - 4096, WKSP_PAGE_NORMAL, 0600, 1), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new_named_exact("y", 4, 4096, (wksp_page_t)4, 0600, 1), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new_named_exact("y", 4, 4096, WKSP_PAGE_NORMAL, 07777, 1), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_new_named_exact("y:1", 4, 4096, WKSP_PAGE_NORMAL, 0600, 1), WKSP_ERR_INVAL);
+  CHECK_EQ(dir_count(tmp_dir), 0);
+}
+
 /* Every failure leaves no region behind (and an existing one untouched). */
 static void test_new_named_failures(void) {
   CHECK_ERR(wksp_new_named("f", 0, WKSP_PAGE_NORMAL, 0600, 1, 0), WKSP_ERR_INVAL);
@@ -709,6 +744,7 @@ int main(void) {
   TEST_RUN(test_addr_roundtrip);
   TEST_RUN(test_new_attach_detach);
   TEST_RUN(test_new_named_sizes);
+  TEST_RUN(test_new_named_exact);
   TEST_RUN(test_new_named_failures);
   TEST_RUN(test_attach_not_workspace);
   TEST_RUN(test_delete_while_attached);
