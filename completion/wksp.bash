@@ -22,7 +22,7 @@ _wksp() {
   fi
 
   local cmds="new delete list alloc free tag tag-free memset write read usage query map check
-              verify rebuild reset checkpt restore info diff styles help"
+              verify rebuild reset checkpt restore info diff styles help index"
   if [ "$cword" -eq 1 ]; then
     COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
     return
@@ -39,9 +39,10 @@ _wksp() {
     query) opts="--json --bytes" ;;
     map) opts="--width --rows --svg --color --no-color --bytes" ;;
     rebuild) opts="--seed" ;;
-    checkpt) opts="--style --threads --info --mode --force --verify -q --quiet -v --verbose --json --bytes" ;;
+    checkpt) opts="--style --threads --info --mode --force --verify --index --since -q --quiet -v --verbose --json --bytes" ;;
     restore) opts="--seed --threads --verify-first --require-seal -q --quiet -v --verbose --json --bytes" ;;
     info) opts="-v --verbose --level --json --check --threads --require-seal" ;;
+    index) opts="--threads" ;;
     diff) opts="--threads -q --quiet -v --verbose --json --require-seal" ;;
     help) COMPREPLY=($(compgen -W "$cmds" -- "$cur")); return ;;
   esac

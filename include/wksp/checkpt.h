@@ -173,6 +173,9 @@ typedef struct {
                                     lock and by whom, and how long the wait lasted
                                     (wksp/wksp.h, wksp_lock_wait_t) */
   void *lock_wait_ctx;
+  int index;             /* also write the index sidecar PATH.wkspidx (docs/FORMAT.md 13.3),
+                            which lets a later wksp_checkpt_delta with this file as its base
+                            skip decoding it; needs verify (else INVAL) and a path target */
 } wksp_checkpt_opts_t;
 
 /* Writes a checkpoint of w to `path`.  opts NULL = defaults.
@@ -541,6 +544,108 @@ WKSP_API int wksp_checkpt_diff(wksp_t *w, const char *path, const wksp_diff_opts
  * room); INVAL for fd < 0. */
 WKSP_API int wksp_checkpt_diff_fd(wksp_t *w, int fd, const char *label,
                                   const wksp_diff_opts_t *opts, wksp_checkpt_diff_t *out);
+
+
+/* ---- incremental checkpoints (docs/FORMAT.md 13) -------------------------
+ *
+ * A delta records a workspace state relative to a base file (a sealed
+ * v2/v3 checkpoint, or another delta): the whole allocation table, the
+ * XXH3 hash of every 64 KiB piece of every allocation (its index), and
+ * the bytes of the pieces whose (address, length, hash) the base does not
+ * have.  Change detection is by content, so writes by any process are
+ * seen.  A delta carries its base's content digest and its own (the seal
+ * of docs/FORMAT.md 12): a chain BASE DELTA1 ... DELTAk restores only in
+ * order.  Hash collisions (2^-64 per piece) would go unseen, as for the
+ * seal: accidents, not an adversary writing crafted bytes. */
+
+enum { WKSP_FILE_CHECKPT = 0, WKSP_FILE_DELTA = 1, WKSP_FILE_INDEX = 2 };
+/* How a delta's writer learnt its base's piece hashes. */
+enum { WKSP_BASE_FROM_DELTA = 1, WKSP_BASE_FROM_INDEX = 2, WKSP_BASE_FROM_DECODE = 3 };
+
+typedef struct {
+  uint64_t alloc_cnt, piece_cnt; /* of the state written */
+  uint64_t changed_cnt;          /* pieces whose bytes the file holds */
+  uint64_t changed_sz;           /* their bytes (uncompressed) */
+  uint64_t file_sz;              /* bytes written */
+  uint64_t base_digest, digest;  /* content digests of the base and of this state */
+  int base_from;                 /* WKSP_BASE_FROM_* */
+  char base_note[256];           /* FROM_DECODE from a checkpoint: why the sidecar was not
+                                    used ("missing", "stale: ..."), else "" */
+} wksp_delta_stats_t;
+
+/* Writes a delta of w since `base` to `path` (docs/FORMAT.md 13).
+ *
+ * base: a sealed v2/v3 checkpoint or a delta.  Of a delta only its table
+ * and index are read (checked by its metadata digest); of a checkpoint its
+ * structure and seal, then its sidecar index base + ".wkspidx" if that is
+ * valid (a well-formed index whose digest is the checkpoint's seal digest
+ * and whose geometry is its), else the checkpoint is decoded once, its
+ * pieces hashed and checked against its seal (stats->base_from says which,
+ * base_note why the sidecar was not used; never an error).
+ *
+ * Steps, publication, what is at path, the temporaries, stream targets,
+ * the lock and the options are as for wksp_checkpt, with: opts->style the
+ * piece frames' style (V2 RAW, V3 or 0 LZ4); opts->threads hash and
+ * compress pieces (the file is the same for every count); opts->verify
+ * reads the written file back (every piece decoded and checked) and hashes
+ * every piece of w again, AGAIN if one differs from what was written
+ * (nothing published), and sets the file's verified flag; opts->index is
+ * INVAL.  Memory: about 4 x threads x 4.2 MiB of piece buffers, plus 8
+ * bytes per piece of w and of the base.
+ *
+ * Failure: INVAL (NULL argument; base is an index or v1 file, or path
+ * itself; the base's part_max / data_max differ from w's; opts->index),
+ * UNSUP (base unsealed; a delta of a newer version), CORRUPT (base damaged:
+ * its seal broken, its metadata digest, its decoded content not matching
+ * its seal; w's metadata), AGAIN, EXIST, PERM, FAIL, NOMEM.  After a
+ * failure nothing new is at path (as wksp_checkpt).  stats (optional) is
+ * filled on success.  w is not changed. */
+WKSP_API int wksp_checkpt_delta(wksp_t *w, const char *path, const char *base,
+                                const wksp_checkpt_opts_t *opts, wksp_delta_stats_t *stats);
+/* The same to fd from its current position (owned by the caller; a pipe
+ * works: the file is written front to back); label (NULL = "-") names it.
+ * No publication; opts->verify is INVAL. */
+WKSP_API int wksp_checkpt_delta_fd(wksp_t *w, int fd, const char *label, const char *base,
+                                   const wksp_checkpt_opts_t *opts, wksp_delta_stats_t *stats);
+
+/* Writes the index sidecar path + ".wkspidx" of the sealed v2/v3
+ * checkpoint at path (decoded over `threads` threads; its content must
+ * match its seal), published atomically as a checkpoint is, replacing an
+ * older index file there (anything else there: EXIST).  The repair for a
+ * missing or stale sidecar.  Failure: INVAL (NULL, a delta, index or v1
+ * file), UNSUP (not sealed), CORRUPT (damaged, or content not matching
+ * its seal), EXIST, FAIL, NOMEM; nothing new is left then. */
+WKSP_API int wksp_checkpt_index(const char *path, uint32_t threads);
+
+/* Restores the chain paths[0] (a sealed v2/v3 checkpoint) then paths[1 ..
+ * cnt) (deltas, in order) into w: w then holds the state of the last
+ * delta, as wksp_restore of a checkpoint of that state would leave it
+ * (seed opts->seed).  Files only (regular files).
+ *
+ * Before w is locked or changed, the whole chain is validated: the base's
+ * structure and seal, each delta's metadata (rules of docs/FORMAT.md
+ * 13.2), every delta's piece frames decoded and checked against its index,
+ * each delta's base digest against the digest of the state before it,
+ * and each link: every piece a delta does not carry exists with the same
+ * address, length and hash in the state before it (for the base: its
+ * address and length; with opts->verify_first also its hash, the base
+ * then decoded in advance).  The target must hold every range of the base
+ * and of the final state (FULL otherwise, nothing changed).  Then w is
+ * reset, the base decoded into it, each delta's pieces written in order,
+ * the result checked against the last delta's digest, and the partition
+ * records replaced.
+ *
+ * Failure and the state of w: INVAL (NULL, cnt 0, a delta first, an index
+ * in the chain, a full checkpoint after the first, an unsealed base,
+ * geometry differing, a base digest that does not match: "chain out of
+ * order, incomplete or of another base"), CORRUPT (a damaged file, a
+ * broken link), UNSUP, FULL, FAIL, NOMEM, PERM: w untouched.  After the
+ * reset (only base data errors, a result not matching the last digest, a
+ * read error; none but read errors with verify_first): w reset to empty,
+ * CORRUPT (FAIL for a read error), "(target reset to empty)".  cnt 1 is
+ * wksp_restore with require_seal. */
+WKSP_API int wksp_restore_chain(wksp_t *w, const char *const *paths, size_t cnt,
+                                const wksp_restore_opts_t *opts);
 
 #ifdef __cplusplus
 }

@@ -346,6 +346,7 @@ typedef struct {
   checkpt_plan_t plan;
   checkpt_info_frame_t info;
   uint64_t seal_off[2]; /* sealing: where the digests' hex digits are in the file */
+  uint64_t digest;      /* sealing: the content digest of what was read back */
 } checkpt_writer_t;
 
 /* pipeline.c: writes the LZ4 cgroup frames of cw->plan (C > 0) at

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "checkpt_private.h"
+#include "delta_private.h"
 #include "util/err.h"
 #include <wksp/frame.h>
 
@@ -32,6 +33,13 @@ int wksp_private_checkpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t 
 static int bad_magic(const uint8_t *p, size_t sz, const char *what) {
   if (sz < 8)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: only %zu bytes, not a wksp checkpoint", what, sz);
+  if (checkpt_ld64(p) == DELTA_MAGIC)
+    return wksp_err(WKSP_ERR_UNSUP, 0,
+                    "%s is a wksp delta (incremental checkpoint): restore it after its base "
+                    "(wksp restore NAME BASE DELTA..., wksp_restore_chain)", what);
+  if (checkpt_ld64(p) == INDEX_MAGIC)
+    return wksp_err(WKSP_ERR_UNSUP, 0,
+                    "%s is a wksp index (the sidecar of a checkpoint), not a checkpoint", what);
   return wksp_err(WKSP_ERR_CORRUPT, 0,
                   "%s: not a wksp checkpoint: bad magic 0x%016llx (expected 0x%016llx)", what,
                   (unsigned long long)checkpt_ld64(p), (unsigned long long)CHECKPT_MAGIC);

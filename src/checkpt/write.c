@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "checkpt_private.h"
+#include "delta_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
 #include <wksp/frame.h>
@@ -164,7 +165,7 @@ static int write_all(checkpt_writer_t *cw) {
  * from its offset 0): reads it back and compares it with w; if they agree,
  * seals it: the content digest of what was read goes into the info frame at
  * both seal_off. */
-static int verify_written(const checkpt_writer_t *cw) {
+static int verify_written(checkpt_writer_t *cw) {
   wksp_t *w = cw->w;
   int fd = cw->fd;
   const char *label = cw->label;
@@ -192,6 +193,7 @@ static int verify_written(const checkpt_writer_t *cw) {
                     "only in the file, %llu only in the workspace, %llu with another tag)",
                     label, (unsigned long long)d.only_ckpt, (unsigned long long)d.only_wksp,
                     (unsigned long long)d.tag);
+  cw->digest = d.digest;
   return wksp_private_checkpt_seal_patch(fd, cw->seal_off, d.digest, label);
 }
 
@@ -209,6 +211,8 @@ static int writer_init(checkpt_writer_t *cw, wksp_t *w, const char *label,
                     o->style);
   if (o->mode > 07777)
     return wksp_err(WKSP_ERR_INVAL, 0, "checkpt: mode %o has bits outside 07777", o->mode);
+  if (o->index && !o->verify)
+    return wksp_err(WKSP_ERR_INVAL, 0, "checkpt: index needs verify (the index is of the verified file)");
   cw->w = w;
   cw->fd = -1;
   cw->label = label;
@@ -235,7 +239,16 @@ static int checkpt_to(checkpt_writer_t *cw, checkpt_pub_t *pub) {
     if (rc == WKSP_ERR_FAIL) wksp_err_wrap(rc, "checkpt %s", label); /* I/O: name the target */
   }
   if (!rc && cw->seal) rc = verify_written(cw);
+  /* opts.index: the sidecar is published before the checkpoint, and
+   * removed again if the checkpoint's commit fails (docs/FORMAT.md 13.3). */
+  int indexed = 0;
+  if (!rc && pub && cw->o->index) {
+    rc = wksp_private_delta_index_of_wksp(cw->w, cw->plan.parts, cw->plan.cnt, cw->digest, cw->info.info.wallclock,
+                                          label, cw->mode, cw->threads);
+    indexed = !rc;
+  }
   if (!rc && pub) rc = wksp_private_checkpt_pub_commit(pub);
+  if (rc && indexed) wksp_private_delta_index_unlink(label);
   wksp_private_unlock(cw->w);
 out:
   wksp_private_checkpt_plan_fini(&cw->plan);
@@ -245,9 +258,9 @@ out:
 
 int wksp_checkpt_fd(wksp_t *w, int fd, const char *path_label, const wksp_checkpt_opts_t *opts) {
   if (!w || fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_fd: NULL workspace or bad fd");
-  if (opts && opts->verify)
+  if (opts && (opts->verify || opts->index))
     return wksp_err(WKSP_ERR_INVAL, 0,
-                    "wksp_checkpt_fd: verify needs a path target (the file is read back before "
+                    "wksp_checkpt_fd: verify (and index) needs a path target (the file is read back before "
                     "it is published)");
   checkpt_writer_t cw;
   int rc = writer_init(&cw, w, path_label ? path_label : "-", opts);

@@ -178,9 +178,22 @@ static int summary_opts_check(cli_t *c, const summary_opts_t *s) {
   return rc;
 }
 
+/* A delta: the base note (the sidecar could not be used) unless quiet, and
+ * with -v its summary. */
+static void delta_summary(cli_t *c, const wksp_delta_stats_t *s, const progress_t *p, const char *name,
+                          const char *since, int quiet, int verbose) {
+  if (!quiet && s->base_note[0])
+    cli_note(c, "note: %s: read %s whole; `wksp index %s` writes the index", s->base_note, since, since);
+  if (!verbose) return;
+  char a[CLI_HUMAN_MAX], b[CLI_HUMAN_MAX];
+  fprintf(stderr, "delta of \"%s\" since %s: %llu of %llu pieces changed (%s), file %s, %.3f s\n", name, since,
+          (unsigned long long)s->changed_cnt, (unsigned long long)s->piece_cnt, cli_human(s->changed_sz, p->bytes, a),
+          cli_human(s->file_sz, p->bytes, b), cli_now() - p->t0);
+}
+
 int cmd_checkpt(cli_t *c) {
-  const char *style_s = NULL, *threads_s = NULL, *info = NULL, *mode_s = NULL;
-  int force = 0, verify = 0;
+  const char *style_s = NULL, *threads_s = NULL, *info = NULL, *mode_s = NULL, *since = NULL;
+  int force = 0, verify = 0, index = 0;
   summary_opts_t so = {0};
   const cli_opt_t opts[] = {
       {"style", 0, CLI_OPT_ARG, &style_s, "v2|v3", "v3 (default): LZ4-compressed frames; v2: raw frames"},
@@ -192,6 +205,11 @@ int cmd_checkpt(cli_t *c) {
        "read the file back and compare it with the workspace\nbefore publishing it; if the application wrote into an\n"
        "allocation meanwhile, fail and publish nothing; else\nseal it with a content digest that restore, info --check\n"
        "and diff check"},
+      {"index", 0, CLI_OPT_FLAG, &index, NULL,
+       "--verify, and write the index PATH.wkspidx beside it,\nwhich later deltas since PATH read instead of PATH"},
+      {"since", 0, CLI_OPT_ARG, &since, "BASE",
+       "write a delta (incremental checkpoint): the allocation\ntable and the 64 KiB pieces that differ from BASE, a\n"
+       "sealed checkpoint or another delta; restore it with\n'wksp restore NAME BASE DELTA...'"},
       cli_opt_quiet(&so.quiet),
       cli_opt_verbose(&so.verbose, "print a summary line on standard error"),
       cli_opt_json(&so.json),
@@ -206,6 +224,10 @@ int cmd_checkpt(cli_t *c) {
     return cli_usage_err(c, "--json needs a PATH: standard output carries the checkpoint");
   wksp_checkpt_opts_t o = {.style = WKSP_CHECKPT_STYLE_V3, .mode = 0600, .overwrite = force, .uinfo = info,
                            .verify = verify};
+  if (index && since) return cli_usage_err(c, "--index and --since exclude each other (a delta carries its index)");
+  verify |= index; /* the index is of the verified file */
+  o.verify = verify;
+  o.index = index;
   if (verify && to_stdout)
     return cli_usage_err(c, "--verify needs a PATH: a checkpoint written to standard output cannot be read back");
   if (style_s && (rc = parse_style(c, style_s, &o.style)) != CLI_GO) return rc;
@@ -230,7 +252,9 @@ int cmd_checkpt(cli_t *c) {
    * PATH) must surface as a write error (and the lock be released), not
    * kill us in the middle. */
   signal(SIGPIPE, SIG_IGN);
-  if (to_stdout) err = wksp_checkpt_fd(w, 1, "-", &o);
+  wksp_delta_stats_t ds;
+  if (since) err = to_stdout ? wksp_checkpt_delta_fd(w, 1, "-", since, &o, &ds) : wksp_checkpt_delta(w, path, since, &o, &ds);
+  else if (to_stdout) err = wksp_checkpt_fd(w, 1, "-", &o);
   else err = wksp_checkpt(w, path, &o);
   progress_end(&p);
   if (err == WKSP_ERR_EXIST)
@@ -243,7 +267,8 @@ int cmd_checkpt(cli_t *c) {
     rc = cli_lib_err(c, "writing checkpoint of \"%s\" to \"%s\"", name, to_stdout ? "standard output" : path);
   else
     rc = CLI_OK;
-  if (!err && so.verbose) checkpt_summary(&p, &l, name, path, to_stdout);
+  if (!err && since) delta_summary(c, &ds, &p, name, since, so.quiet, so.verbose);
+  else if (!err && so.verbose) checkpt_summary(&p, &l, name, path, to_stdout);
   if (!err && so.json) {
     int64_t fsz = written_sz(path, to_stdout);
     summary_json(&p, &l, name, path);
@@ -294,10 +319,12 @@ int cmd_restore(cli_t *c) {
       cli_opt_json(&so.json),
       cli_opt_bytes(&so.bytes),
       cli_opt_end()};
-  int rc = cli_parse(c, opts, 2, 2);
+  int rc = cli_parse(c, opts, 2, 1 << 20);
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0], *path = c->pos[1];
-  int from_stdin = !strcmp(path, "-");
+  int from_stdin = !strcmp(path, "-"), chain = c->npos > 2;
+  for (int k = 1; chain && k < c->npos; k++)
+    if (!strcmp(c->pos[k], "-")) return cli_usage_err(c, "\"-\" in a chain: every member must be a file");
   if ((rc = summary_opts_check(c, &so)) != CLI_GO) return rc;
   wksp_restore_opts_t o = {.verify_first = verify_first, .require_seal = require_seal};
   if (seed_s && (rc = cli_u32(c, "--seed", seed_s, &o.seed)) != CLI_GO) return rc;
@@ -315,7 +342,8 @@ int cmd_restore(cli_t *c) {
   lock_wait_t l = {c, name, 0};
   o.lock_wait = lock_wait_cb;
   o.lock_wait_ctx = &l;
-  int err = from_stdin ? wksp_restore_fd(w, 0, "-", &o) : wksp_restore(w, path, &o);
+  int err = chain ? wksp_restore_chain(w, (const char *const *)c->pos + 1, (size_t)c->npos - 1, &o)
+            : from_stdin ? wksp_restore_fd(w, 0, "-", &o) : wksp_restore(w, path, &o);
   progress_end(&p);
   if (err == WKSP_ERR_FULL) {
     rc = restore_no_fit(c, name, path, from_stdin);
@@ -711,4 +739,17 @@ int cmd_styles(cli_t *c) {
   }
   if (json) printf("]}\n");
   return cli_flush(c, CLI_OK);
+}
+
+/* ---- index --------------------------------------------------------------- */
+
+int cmd_index(cli_t *c) {
+  const char *threads_s = NULL;
+  const cli_opt_t opts[] = {cli_opt_threads(&threads_s), cli_opt_end()};
+  int rc = cli_parse(c, opts, 1, 1);
+  if (rc != CLI_GO) return rc;
+  uint32_t threads;
+  if ((rc = parse_threads(c, threads_s, &threads)) != CLI_GO) return rc;
+  if (wksp_checkpt_index(c->pos[0], threads)) return cli_lib_err(c, "writing the index of \"%s\"", c->pos[0]);
+  return CLI_OK;
 }

@@ -94,7 +94,7 @@ static const cli_cmd_t commands[] = {
      "Frees every allocation of workspace NAME (the seed is kept).\n"},
     {"checkpt", cmd_checkpt, "write a checkpoint of a workspace",
      "wksp checkpt NAME PATH|- [--style v2|v3] [--threads N] [--info TEXT] [--mode OCTAL] [--force]\n"
-     "       [--verify] [-q|-v] [--json] [--bytes]",
+     "       [--verify] [--index | --since BASE] [-q|-v] [--json] [--bytes]",
      "Writes a checkpoint of workspace NAME to PATH (published atomically) or, with\n"
      "\"-\", to standard output (refused when that is a terminal).  Progress is\n"
      "shown on standard error when it is a terminal.  If the checkpoint does not\n"
@@ -102,9 +102,12 @@ static const cli_cmd_t commands[] = {
      "makes one that does.\n"},
     {"restore", cmd_restore, "restore a checkpoint into a workspace",
      "wksp restore NAME PATH|- [--seed N] [--threads N] [--verify-first] [--require-seal] [-q|-v]\n"
-     "       [--json] [--bytes]",
+     "       [--json] [--bytes]\n"
+     "       wksp restore NAME BASE DELTA... [options]",
      "Replaces every allocation of workspace NAME by those of the checkpoint at\n"
-     "PATH or, with \"-\", read from standard input (a pipe or file).  Progress is\n"
+     "PATH or, with \"-\", read from standard input (a pipe or file).  With deltas\n"
+     "(incremental checkpoints): the chain BASE DELTA... in order, files only, all\n"
+     "of it checked before NAME changes.  Progress is\n"
      "shown on standard error when it is a terminal.  NAME must hold the\n"
      "checkpoint's addresses: `wksp new NAME --from PATH` makes a workspace that\n"
      "does.\n"},
@@ -126,6 +129,9 @@ static const cli_cmd_t commands[] = {
      "difference (-v: every difference, in address order).  Exit status, as\n"
      "cmp(1): 0 the same, 1 they differ, 2 usage error, 3 the comparison failed\n"
      "(also a checkpoint whose seal is broken, or not sealed with --require-seal).\n"},
+    {"index", cmd_index, "write the index sidecar of a sealed checkpoint", "wksp index PATH [--threads N]",
+     "Decodes the sealed checkpoint at PATH, checks it against its seal and writes\n"
+     "PATH.wkspidx, which 'wksp checkpt --since PATH' reads instead of PATH.\n"},
     {"styles", cmd_styles, "list checkpoint styles", "wksp styles [--json]",
      "Lists the checkpoint styles this build reads and writes.\n"},
 };

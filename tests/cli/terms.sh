@@ -55,7 +55,7 @@ ok help_checkpt "$W" help checkpt
 cp "$T/out" "$T/help1"
 ok help_checkpt_flag "$W" checkpt --help
 check help_same cmp -s "$T/out" "$T/help1"
-out_has help_checkpt_synopsis '^       \[--verify\] \[-q\|-v\] \[--json\] \[--bytes\]$'
+out_has help_checkpt_synopsis '^       \[--verify\] \[--index \| --since BASE\] \[-q\|-v\] \[--json\] \[--bytes\]$'
 out_has help_checkpt_quiet '^  -q, --quiet          print nothing but errors and warnings \(no progress,$'
 
 # ---- -q, -v, --json mean the same everywhere -----------------------------------------

@@ -1,0 +1,230 @@
+/* Restoring a chain BASE DELTA1 ... DELTAk (docs/FORMAT.md 13.5):
+ * wksp_restore_chain.  Everything that can be checked without the target
+ * is checked before it is locked: the base's structure and seal, every
+ * delta's metadata and pieces, the digests linking each file to the state
+ * before it, and each link piece by piece.  Then, under the lock: fit,
+ * reset, the base decoded into the target, each delta's pieces written in
+ * order (within one delta in parallel: its pieces are disjoint), the
+ * result checked against the last digest, the records replaced. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "delta_private.h"
+#include "frame/frame_private.h"
+#include "util/err.h"
+#include "wksp/wksp_private.h"
+
+#define U(x) ((unsigned long long)(x))
+
+typedef struct {
+  checkpt_input_t in;
+  delta_file_t df;
+  int opened;
+} link_t;
+
+typedef struct {
+  wksp_t *w;
+  wksp_restore_opts_t o;
+  const char *const *paths;
+  size_t cnt;
+  checkpt_input_t bin; /* the base */
+  checkpt_scan_t bs;
+  int bin_open, bs_open;
+  uint64_t *bpstart, *bhash; /* bhash: with verify_first only */
+  link_t *d;                 /* cnt - 1 deltas */
+  /* applying delta k */
+  const link_t *cur;
+  uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX];
+} chain_t;
+
+static void chain_fini(chain_t *c) {
+  if (c->bs_open) wksp_private_checkpt_scan_fini(&c->bs);
+  if (c->bin_open) wksp_private_checkpt_input_fini(&c->bin);
+  for (size_t k = 0; c->d && k + 1 < c->cnt; k++) {
+    if (!c->d[k].opened) continue;
+    wksp_private_delta_fini(&c->d[k].df);
+    wksp_private_checkpt_input_fini(&c->d[k].in);
+  }
+  free(c->d);
+  free(c->bpstart);
+  free(c->bhash);
+  for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(c->scratch[t]);
+}
+
+/* Opens member path as a random-access input; *magic its first 8 bytes. */
+static int member_open(checkpt_input_t *in, const char *path, uint64_t *magic) {
+  int rc = wksp_private_checkpt_input_open(in, path, -1, path, 0);
+  if (rc) return rc;
+  uint8_t m[8] = {0};
+  if (!checkpt_input_random(in))
+    rc = wksp_err(WKSP_ERR_INVAL, 0, "%s: not a regular file (chain members are read at random)", path);
+  else if (in->sz >= 8)
+    rc = wksp_private_checkpt_input_read(in, m, 8, 0);
+  if (rc) wksp_private_checkpt_input_fini(in);
+  *magic = checkpt_ld64(m);
+  return rc;
+}
+
+/* Step 1: the base, a sealed v2/v3 checkpoint. */
+static int base_open(chain_t *c) {
+  const char *p = c->paths[0];
+  uint64_t m;
+  int rc = member_open(&c->bin, p, &m);
+  if (rc) return rc;
+  c->bin_open = 1;
+  if (delta_magic_any(m))
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s is a %s: a chain starts with a full checkpoint", p,
+                    m == DELTA_MAGIC ? "delta" : "index file");
+  if ((rc = wksp_private_checkpt_scan(&c->bs, &c->bin))) return rc;
+  c->bs_open = 1;
+  if (c->bs.info.pv.style != 2 || c->bs.seal.state == WKSP_SEAL_NONE)
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s is not sealed, so no delta can apply to it", p);
+  if ((rc = wksp_private_checkpt_seal_gate(&c->bs.seal, 1, p))) return rc;
+  if (c->o.verify_first) {
+    rc = wksp_private_delta_scan_hashes(&c->bin, &c->bs, c->o.threads, &c->bpstart, &c->bhash);
+    return rc ? wksp_err_wrap(rc, "verify") : rc;
+  }
+  return wksp_private_delta_pstart(c->bs.info.parts, c->bs.info.alloc_cnt, &c->bpstart);
+}
+
+/* The state before delta k (k >= 1): its table, pieces, hashes (NULL: the
+ * base without verify_first) and digest. */
+static void state_of(const chain_t *c, size_t k, const wksp_part_t **parts, uint64_t *cnt,
+                     const uint64_t **pstart, const uint64_t **hash, uint64_t *digest) {
+  if (k == 1) {
+    *parts = c->bs.info.parts;
+    *cnt = c->bs.info.alloc_cnt;
+    *pstart = c->bpstart;
+    *hash = c->bhash;
+    *digest = c->bs.seal.digest;
+    return;
+  }
+  const delta_file_t *df = &c->d[k - 2].df;
+  *parts = df->parts;
+  *cnt = df->h.alloc_cnt;
+  *pstart = df->pstart;
+  *hash = df->hash;
+  *digest = df->f.digest;
+}
+
+/* Step 3: every piece delta k does not carry is in the state before it
+ * with the same address, length (and, where known, hash). */
+static int link_check(const chain_t *c, size_t k) {
+  const delta_file_t *df = &c->d[k - 1].df;
+  const wksp_part_t *pp;
+  const uint64_t *ps, *ph;
+  uint64_t pc, pd, *m = NULL;
+  state_of(c, k, &pp, &pc, &ps, &ph, &pd);
+  int rc = wksp_private_delta_match(df->parts, df->pstart, df->h.alloc_cnt, pp, ps, pc, &m);
+  for (uint64_t i = 0; !rc && i < df->h.piece_cnt; i++) {
+    if (df->bits[i / 64] >> (i % 64) & 1) continue;
+    if (m[i] != UINT64_MAX && (!ph || ph[m[i]] == df->hash[i])) continue;
+    uint64_t a, n;
+    wksp_private_delta_piece_at(df->parts, df->pstart, df->h.alloc_cnt, i, &a, &n);
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0,
+                  "%s: piece [%llu,%llu) is not in the file, and the state before it (%s) has %s: broken link",
+                  c->paths[k], U(a), U(a + n), c->paths[k - 1],
+                  m[i] == UINT64_MAX ? "no such piece" : "other bytes there");
+  }
+  free(m);
+  return rc;
+}
+
+/* Step 2 and 4 for delta k. */
+static int delta_check(chain_t *c, size_t k) {
+  const char *p = c->paths[k];
+  link_t *l = &c->d[k - 1];
+  uint64_t m;
+  int rc = member_open(&l->in, p, &m);
+  if (rc) return rc;
+  l->opened = 1;
+  if (m == CHECKPT_MAGIC) {
+    wksp_private_checkpt_input_fini(&l->in);
+    l->opened = 0;
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s is a full checkpoint: only the first file of a chain is", p);
+  }
+  if ((rc = wksp_private_delta_open(&l->df, &l->in))) {
+    wksp_private_checkpt_input_fini(&l->in);
+    l->opened = 0;
+    return rc;
+  }
+  const delta_file_t *df = &l->df;
+  if (df->kind == WKSP_FILE_INDEX) return wksp_err(WKSP_ERR_INVAL, 0, "%s is an index, not a delta", p);
+  const checkpt_hdr_t *bh = &c->bs.hdr;
+  if (df->h.part_max != bh->part_max || df->h.data_max != bh->data_max)
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s: part_max %llu data_max %llu, the base %s has %llu / %llu", p,
+                    U(df->h.part_max), U(df->h.data_max), c->paths[0], U(bh->part_max), U(bh->data_max));
+  const wksp_part_t *pp;
+  const uint64_t *ps, *ph;
+  uint64_t pc, pd;
+  state_of(c, k, &pp, &pc, &ps, &ph, &pd);
+  if (df->h.base_digest != pd)
+    return wksp_err(WKSP_ERR_INVAL, 0,
+                    "%s applies to content digest %016llx; the state before it (%s%s) has %016llx: chain out of "
+                    "order, incomplete or of another base; nothing changed",
+                    p, U(df->h.base_digest), k == 1 ? "" : "after ", c->paths[k - 1], U(pd));
+  if ((rc = wksp_private_delta_pieces_check(df, &l->in, c->o.threads))) return rc;
+  return link_check(c, k);
+}
+
+/* ---- applying, lock held ---------------------------------------------------------- */
+
+static void *dest_wksp(void *ctx, const wksp_part_t *p) { return wksp_laddr(ctx, p->gaddr_lo); }
+
+static int apply_piece(void *ctx, uint64_t j, uint32_t slot) {
+  chain_t *c = ctx;
+  const delta_file_t *df = &c->cur->df;
+  if (!c->scratch[slot] && !(c->scratch[slot] = malloc(FRAME_CHUNK_HDR + frame_csz_bound(DELTA_PIECE))))
+    return wksp_err(WKSP_ERR_NOMEM, 0, "piece buffer");
+  uint64_t a, n;
+  wksp_private_delta_piece_at(df->parts, df->pstart, df->h.alloc_cnt, df->changed[j], &a, &n);
+  return wksp_private_delta_piece_read(df, &c->cur->in, j, wksp_laddr(c->w, a), c->scratch[slot]);
+}
+
+static int apply(chain_t *c) {
+  wksp_t *w = c->w;
+  const delta_file_t *last = &c->d[c->cnt - 2].df;
+  const char *what = c->paths[c->cnt - 1];
+  int rc = wksp_private_checkpt_fit_check(w, c->bs.info.parts, c->bs.info.alloc_cnt, c->paths[0]);
+  if (!rc) rc = wksp_private_checkpt_fit_check(w, last->parts, last->h.alloc_cnt, what);
+  if (!rc) rc = wksp_private_replace_check(w, last->parts, last->h.alloc_cnt);
+  if (rc) return rc;
+  if ((rc = wksp_private_reset(w, c->o.seed))) return wksp_err_wrap(rc, "reset");
+  rc = wksp_private_checkpt_data_run(&c->bin, &c->bs, c->o.threads, dest_wksp, NULL, w);
+  for (size_t k = 1; !rc && k < c->cnt; k++) {
+    c->cur = &c->d[k - 1];
+    rc = wksp_private_checkpt_pool_run_slots(c->o.threads, c->cur->df.f.changed_cnt, apply_piece, c);
+    rc = wksp_private_checkpt_input_changed(&c->cur->in, rc);
+  }
+  checkpt_seal_t seal = {.state = WKSP_SEAL_OK, .digest = last->f.digest};
+  if (!rc) rc = wksp_private_checkpt_target_finish(w, last->parts, last->h.alloc_cnt, &seal, &c->o, what);
+  if (rc) {
+    wksp_private_reset(w, c->o.seed);
+    return wksp_private_checkpt_after_reset(wksp_err_short_is_corrupt(rc));
+  }
+  if (c->o.progress) c->o.progress(last->data_sz, last->data_sz, c->o.progress_ctx);
+  return WKSP_SUCCESS;
+}
+
+int wksp_restore_chain(wksp_t *w, const char *const *paths, size_t cnt, const wksp_restore_opts_t *opts) {
+  if (!w || !paths || !cnt) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_restore_chain: NULL workspace or paths, or no file");
+  for (size_t k = 0; k < cnt; k++)
+    if (!paths[k]) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_restore_chain: path %zu is NULL", k);
+  chain_t c = {.w = w, .paths = paths, .cnt = cnt, .o = opts ? *opts : (wksp_restore_opts_t){0}};
+  c.o.threads = checkpt_threads(c.o.threads);
+  c.o.require_seal = 1;
+  if (cnt == 1) return wksp_restore(w, paths[0], &c.o);
+  const char *label = paths[cnt - 1];
+  int rc = base_open(&c);
+  if (!rc && !(c.d = calloc(cnt, sizeof *c.d))) rc = wksp_err(WKSP_ERR_NOMEM, 0, "chain of %zu files", cnt);
+  for (size_t k = 1; !rc && k < cnt; k++) rc = delta_check(&c, k);
+  if (!rc) {
+    rc = wksp_private_checkpt_lock(w, c.o.lock_wait, c.o.lock_wait_ctx, -1, "restore", label);
+    if (!rc) {
+      rc = apply(&c);
+      wksp_private_unlock(w);
+    }
+  }
+  chain_fini(&c);
+  return rc ? wksp_err_wrap(rc, "restore chain") : rc;
+}

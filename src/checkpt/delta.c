@@ -1,0 +1,318 @@
+/* The delta writer (docs/FORMAT.md 13.4): wksp_checkpt_delta and _fd.
+ *
+ * BASE's table and piece hashes are loaded first (index.c), the target
+ * opened (publish.c, as wksp_checkpt), the workspace locked and listed
+ * (plan.c), each live piece matched with BASE's piece of the same address
+ * and length (one merge walk), then the pieces are hashed in batches of 64
+ * over the pool: a piece whose hash is BASE's is unchanged; any other is
+ * copied, hashed again (the recorded hash is always that of the bytes
+ * written) and compressed into its batch's buffer.  Batches run in windows
+ * of 4 x threads; the calling thread writes a window's frames in order
+ * before the next window starts, so the bytes do not depend on the thread
+ * count and memory stays at 4 x threads batch buffers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "delta_private.h"
+#include "frame/frame_private.h"
+#include "util/err.h"
+#include "util/io.h"
+#include "wksp/frame.h"
+#include "wksp/wksp_private.h"
+
+#define U(x) ((unsigned long long)(x))
+
+/* ---- the writer --------------------------------------------------------------------- */
+
+enum { BATCH = 64 };
+#define FRAME_MAX (FRAME_CHUNK_HDR + frame_csz_bound(DELTA_PIECE))
+
+typedef struct {
+  uint8_t *buf;          /* BATCH * FRAME_MAX bytes once needed */
+  uint64_t nfr;
+  uint64_t fend[BATCH];  /* end of frame f in buf */
+  uint64_t fpiece[BATCH];
+} batch_t;
+
+typedef struct {
+  wksp_t *w;
+  const char *label, *base_path;
+  int style;
+  uint32_t threads;
+  int verify;
+  const wksp_checkpt_opts_t *o;
+  delta_base_t base;
+  checkpt_plan_t plan;
+  uint64_t *pstart, *bmatch, *hash, *bits, *ftab;
+  uint64_t P, C, csz, w0, win;
+  batch_t *bt;
+  uint8_t *copy[WKSP_CHECKPT_THREADS_MAX];
+  delta_hdr_t h;
+  delta_out_t out;
+  uint64_t digest;
+} dw_t;
+
+static void dw_fini(dw_t *d) {
+  wksp_private_delta_base_fini(&d->base);
+  wksp_private_checkpt_plan_fini(&d->plan);
+  free(d->pstart);
+  free(d->bmatch);
+  free(d->hash);
+  free(d->bits);
+  free(d->ftab);
+  for (uint64_t i = 0; d->bt && i < d->win; i++) free(d->bt[i].buf);
+  free(d->bt);
+  for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(d->copy[t]);
+}
+
+/* Piece p's frame into the batch's buffer (a frame writer per batch with a
+ * changed piece: every piece frame is one buffer, decodable alone). */
+static int batch_frame(dw_t *d, batch_t *bt, wksp_frame_writer_t **fw, const uint8_t *b, uint64_t n,
+                       uint64_t p) {
+  int rc = WKSP_SUCCESS;
+  if (!bt->buf && !(bt->buf = malloc(BATCH * FRAME_MAX)))
+    return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: piece buffer", d->label);
+  if (!*fw) rc = wksp_frame_writer_init_mem(fw, bt->buf, BATCH * FRAME_MAX);
+  if (!rc) rc = wksp_frame_writer_open(*fw, d->style, NULL);
+  if (!rc) rc = wksp_frame_writer_data(*fw, b, n);
+  if (!rc) rc = wksp_frame_writer_close(*fw, &bt->fend[bt->nfr]);
+  bt->fpiece[bt->nfr++] = p;
+  return rc;
+}
+
+static int batch_run(void *ctx, uint64_t i, uint32_t slot) {
+  dw_t *d = ctx;
+  uint64_t b = d->w0 + i, i1 = BATCH * b + BATCH < d->P ? BATCH * b + BATCH : d->P;
+  batch_t *bt = &d->bt[i];
+  wksp_frame_writer_t *fw = NULL;
+  uint64_t word = 0;
+  int rc = WKSP_SUCCESS;
+  bt->nfr = 0;
+  for (uint64_t p = BATCH * b; !rc && p < i1; p++) {
+    uint64_t a, n, m = d->bmatch[p];
+    wksp_private_delta_piece_at(d->plan.parts, d->pstart, d->plan.cnt, p, &a, &n);
+    const uint8_t *src = wksp_laddr(d->w, a);
+    uint64_t h = wksp_private_checkpt_digest_piece(a, src, n);
+    if (m != UINT64_MAX && d->base.hash[m] == h) {
+      d->hash[p] = h;
+      continue;
+    }
+    /* Changed: hashed and compressed from one private copy, so that the
+     * recorded hash is the hash of the bytes written whatever the
+     * application does meanwhile (written back: unchanged after all). */
+    if (!d->copy[slot] && !(d->copy[slot] = malloc(DELTA_PIECE)))
+      rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: piece buffer", d->label);
+    if (rc) break;
+    memcpy(d->copy[slot], src, n);
+    d->hash[p] = h = wksp_private_checkpt_digest_piece(a, d->copy[slot], n);
+    if (m != UINT64_MAX && d->base.hash[m] == h) continue;
+    word |= 1ull << (p % 64);
+    rc = batch_frame(d, bt, &fw, d->copy[slot], n, p);
+  }
+  d->bits[b] = word;
+  int rc2 = wksp_frame_writer_fini(fw, NULL);
+  return rc ? rc : rc2;
+}
+
+/* The window's frames, in piece order. */
+static int window_write(dw_t *d, uint64_t nb) {
+  int rc = WKSP_SUCCESS;
+  for (uint64_t i = 0; !rc && i < nb; i++) {
+    batch_t *bt = &d->bt[i];
+    for (uint64_t f = 0, at = 0; !rc && f < bt->nfr; at = bt->fend[f++]) {
+      uint64_t a, n;
+      wksp_private_delta_piece_at(d->plan.parts, d->pstart, d->plan.cnt, bt->fpiece[f], &a, &n);
+      d->ftab[d->C++] = d->out.pos;
+      d->csz += n;
+      rc = wksp_private_delta_emit(&d->out, bt->buf + at, bt->fend[f] - at, DELTA_SUM_PIECE);
+    }
+  }
+  return rc;
+}
+
+static int write_pieces(dw_t *d) {
+  uint64_t B = (d->P + BATCH - 1) / BATCH, done = 0;
+  d->win = 4ull * d->threads;
+  d->bt = calloc(d->win, sizeof *d->bt);
+  if (!d->bt) return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: batches", d->label);
+  int rc = WKSP_SUCCESS;
+  for (d->w0 = 0; !rc && d->w0 < B; d->w0 += d->win) {
+    uint64_t nb = B - d->w0 < d->win ? B - d->w0 : d->win;
+    rc = wksp_private_checkpt_pool_run_slots(d->threads, nb, batch_run, d);
+    if (!rc) rc = window_write(d, nb);
+    /* progress in whole pieces, exact at the end (short last pieces) */
+    uint64_t pe = (d->w0 + nb) * BATCH < d->P ? (d->w0 + nb) * BATCH : d->P;
+    done = pe == d->P || pe * DELTA_PIECE > d->plan.data_sz ? d->plan.data_sz : pe * DELTA_PIECE;
+    if (!rc && d->o->progress) d->o->progress(done, d->plan.data_sz, d->o->progress_ctx);
+  }
+  return rc;
+}
+
+/* Lock held: the arrays of the live state. */
+static int state_arrays(dw_t *d) {
+  const checkpt_plan_t *pl = &d->plan;
+  int rc = wksp_private_delta_pstart(pl->parts, pl->cnt, &d->pstart);
+  if (rc) return rc;
+  d->P = d->pstart[pl->cnt];
+  rc = wksp_private_delta_match(pl->parts, d->pstart, pl->cnt, d->base.parts, d->base.pstart, d->base.cnt,
+                                &d->bmatch);
+  if (rc) return rc;
+  d->hash = malloc((d->P + 1) * sizeof *d->hash);
+  d->bits = calloc(delta_bitmap_words(d->P) + 1, sizeof *d->bits);
+  d->ftab = malloc((d->P + 1) * sizeof *d->ftab);
+  if (!d->hash || !d->bits || !d->ftab)
+    return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: index of %llu pieces", d->label, U(d->P));
+  return WKSP_SUCCESS;
+}
+
+static void hdr_fill(dw_t *d) {
+  wksp_t *w = d->w;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  const char *ui = d->o->uinfo ? d->o->uinfo : "";
+  size_t hl = strlen(d->base_path), ul = strlen(ui);
+  d->h = (delta_hdr_t){.magic = DELTA_MAGIC, .version = DELTA_VERSION, .piece_style = (uint32_t)d->style,
+                       .piece_lg = DELTA_PIECE_LG, .flags = d->verify ? DELTA_FLAG_VERIFIED : 0,
+                       .seed = wksp_seed(w), .part_max = wksp_part_max(w), .data_max = wksp_data_max(w),
+                       .wallclock = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec,
+                       .base_digest = d->base.digest, .alloc_cnt = d->plan.cnt, .piece_cnt = d->P,
+                       .hint_sz = hl < DELTA_HINT_MAX ? hl : DELTA_HINT_MAX,
+                       .uinfo_sz = ul < DELTA_UINFO_MAX ? ul : DELTA_UINFO_MAX};
+  strncpy(d->h.name, wksp_name(w), CHECKPT_NAME_MAX - 1);
+}
+
+/* Verify: the file read back as a reader does, and every piece of w hashed
+ * again against the index written. */
+static int verify_written(dw_t *d, int fd) {
+  checkpt_hook(CHECKPT_HOOK_VERIFY, &(checkpt_hook_t){.w = d->w});
+  checkpt_input_t in;
+  delta_file_t df;
+  if (lseek(fd, 0, SEEK_SET) < 0) return wksp_err(WKSP_ERR_FAIL, errno, "verify");
+  int rc = wksp_private_checkpt_input_open(&in, NULL, fd, d->label, 0);
+  if (rc) return rc;
+  rc = wksp_private_delta_open(&df, &in);
+  if (!rc) {
+    rc = wksp_private_delta_pieces_check(&df, &in, d->threads);
+    if (!rc) rc = wksp_private_delta_hash_wksp(d->w, d->plan.parts, d->pstart, d->plan.cnt, d->threads, d->hash);
+    for (uint64_t i = 0; !rc && i < d->P; i++) {
+      if (d->hash[i] == df.hash[i]) continue;
+      uint64_t a, n, k = 0;
+      wksp_private_delta_piece_at(d->plan.parts, d->pstart, d->plan.cnt, i, &a, &n);
+      while (d->plan.parts[k].gaddr_hi <= a) k++;
+      const wksp_part_t *p = &d->plan.parts[k];
+      rc = wksp_err(WKSP_ERR_AGAIN, 0,
+                    "allocation [%llu,%llu) tag %llu changed at byte %llu while the delta was written (the "
+                    "application wrote into it); nothing was published",
+                    U(p->gaddr_lo), U(p->gaddr_hi), U(p->tag), U(a - p->gaddr_lo));
+    }
+    wksp_private_delta_fini(&df);
+  }
+  wksp_private_checkpt_input_fini(&in);
+  return rc ? wksp_err_wrap(rc, "verify") : rc;
+}
+
+static int write_all(dw_t *d) {
+  hdr_fill(d);
+  int rc = wksp_private_delta_emit_head(&d->out, &d->h, d->base_path, d->o->uinfo ? d->o->uinfo : "", d->plan.parts);
+  uint64_t pieces_off = d->out.pos, table_off = pieces_off - 24 * d->plan.cnt;
+  if (!rc) rc = write_pieces(d);
+  d->digest = wksp_private_delta_content_digest(d->plan.parts, d->plan.cnt, d->hash, d->P);
+  if (!rc)
+    rc = wksp_private_delta_emit_tail(&d->out, &d->h, d->hash, d->bits, d->ftab, d->C, d->csz, d->digest,
+                                      pieces_off, table_off);
+  return rc;
+}
+
+/* Locks, writes to fd, verifies, and with pub publishes (under the lock). */
+static int delta_locked(dw_t *d, int fd, checkpt_pub_t *pub) {
+  const wksp_checkpt_opts_t *o = d->o;
+  wksp_t *w = d->w;
+  int rc = wksp_private_checkpt_lock(w, o->lock_wait, o->lock_wait_ctx, -1, "checkpt", d->label);
+  if (rc) return rc;
+  rc = wksp_private_checkpt_plan_build(&d->plan, w);
+  if (!rc && (wksp_part_max(w) != d->base.h.part_max || wksp_data_max(w) != d->base.h.data_max))
+    rc = wksp_err(WKSP_ERR_INVAL, 0,
+                  "workspace \"%s\" has part_max %llu data_max %llu, its base %s has part_max %llu data_max "
+                  "%llu: a delta needs the same geometry",
+                  wksp_name(w), U(wksp_part_max(w)), U(wksp_data_max(w)), d->base_path, U(d->base.h.part_max),
+                  U(d->base.h.data_max));
+  if (!rc) rc = state_arrays(d);
+  d->out = (delta_out_t){.fd = fd, .label = d->label};
+  if (!rc) rc = write_all(d);
+  if (!rc && d->verify) rc = verify_written(d, fd);
+  if (!rc && pub) rc = wksp_private_checkpt_pub_commit(pub);
+  wksp_private_unlock(w);
+  return rc;
+}
+
+static void stats_fill(const dw_t *d, wksp_delta_stats_t *s) {
+  if (!s) return;
+  memset(s, 0, sizeof *s);
+  s->alloc_cnt = d->plan.cnt;
+  s->piece_cnt = d->P;
+  s->changed_cnt = d->C;
+  s->changed_sz = d->csz;
+  s->file_sz = d->out.pos;
+  s->base_digest = d->base.digest;
+  s->digest = d->digest;
+  s->base_from = d->base.from;
+  snprintf(s->base_note, sizeof s->base_note, "%s", d->base.note);
+}
+
+/* The options resolved once; then BASE loaded. */
+static int dw_init(dw_t *d, wksp_t *w, const char *label, const char *base, const wksp_checkpt_opts_t *o) {
+  static const wksp_checkpt_opts_t opts_default = {0};
+  memset(d, 0, sizeof *d);
+  if (!o) o = &opts_default;
+  d->o = o;
+  d->w = w;
+  d->label = label;
+  d->base_path = base;
+  if (o->style != WKSP_CHECKPT_STYLE_DEFAULT && o->style != WKSP_CHECKPT_STYLE_V2 && o->style != WKSP_CHECKPT_STYLE_V3)
+    return wksp_err(WKSP_ERR_INVAL, 0, "checkpt %s: style %d is not 0, 2 or 3", label, o->style);
+  if (o->mode > 07777) return wksp_err(WKSP_ERR_INVAL, 0, "checkpt %s: mode %o has bits outside 07777", label, o->mode);
+  if (o->index)
+    return wksp_err(WKSP_ERR_INVAL, 0, "checkpt %s: index: a delta carries its own index (no sidecar)", label);
+  d->style = o->style == WKSP_CHECKPT_STYLE_V2 ? WKSP_FRAME_RAW : WKSP_FRAME_LZ4;
+  d->threads = checkpt_threads(o->threads);
+  d->verify = o->verify;
+  int rc = wksp_private_delta_base_load(&d->base, base, d->threads, 0);
+  return rc ? wksp_err_wrap(rc, "checkpt %s: base", label) : rc;
+}
+
+int wksp_checkpt_delta_fd(wksp_t *w, int fd, const char *label, const char *base,
+                          const wksp_checkpt_opts_t *opts, wksp_delta_stats_t *stats) {
+  if (!w || fd < 0 || !base)
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_delta_fd: NULL workspace or base, or bad fd");
+  if (opts && opts->verify)
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_delta_fd: verify needs a path target");
+  dw_t d;
+  int rc = dw_init(&d, w, label ? label : "-", base, opts);
+  if (!rc) rc = delta_locked(&d, fd, NULL);
+  if (!rc) stats_fill(&d, stats);
+  dw_fini(&d);
+  return rc;
+}
+
+int wksp_checkpt_delta(wksp_t *w, const char *path, const char *base, const wksp_checkpt_opts_t *opts,
+                       wksp_delta_stats_t *stats) {
+  if (!w || !path || !base) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_delta: NULL workspace, path or base");
+  dw_t d;
+  int rc = dw_init(&d, w, path, base, opts);
+  struct stat st;
+  if (!rc && !stat(path, &st) && (uint64_t)st.st_dev == d.base.dev && (uint64_t)st.st_ino == d.base.ino)
+    rc = wksp_err(WKSP_ERR_INVAL, 0, "checkpt %s: is its own base %s (the chain would lose its link)", path, base);
+  checkpt_pub_t pub;
+  if (!rc) rc = wksp_private_checkpt_pub_open(&pub, path, d.o);
+  if (!rc) {
+    rc = delta_locked(&d, pub.fd, pub.stream ? NULL : &pub);
+    wksp_private_checkpt_pub_abort(&pub);
+  }
+  if (!rc) stats_fill(&d, stats);
+  dw_fini(&d);
+  return rc;
+}

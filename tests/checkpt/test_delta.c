@@ -1,0 +1,562 @@
+/* Incremental checkpoints (delta.c, delta_format.c, index.c, chain.c):
+ * exact change detection, random workloads whose every chain restores
+ * identical to the live workspace, the sidecar index and its fallbacks,
+ * chains refused before anything changes, damaged deltas, verify. */
+#include "../lib/ws.h"
+#include "../lib/vec.h"
+#include "../../src/checkpt/delta_private.h"
+#include "wksp/wksp_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+static char dir[256];
+static char dirs[16][256]; /* removed at the end */
+static int ndirs;
+
+#define PMAX 512
+#define DMAX (64ull << 20)
+
+static void mkdir_tmp(void) {
+  snprintf(dir, sizeof dir, "/tmp/wksp-test-delta.XXXXXX");
+  if (!mkdtemp(dir)) abort();
+  if (ndirs < 16) snprintf(dirs[ndirs++], sizeof dirs[0], "%s", dir);
+}
+
+static void rm_dirs(void) {
+  for (int i = 0; i < ndirs; i++) {
+    DIR *d = opendir(dirs[i]);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+      if (e->d_name[0] != '.' || (e->d_name[1] && strcmp(e->d_name, ".."))) unlinkat(dirfd(d), e->d_name, 0);
+    if (d) closedir(d);
+    rmdir(dirs[i]);
+  }
+}
+
+static char *tpath(const char *name) {
+  static char b[8][600];
+  static int i;
+  char *p = b[i++ % 8];
+  snprintf(p, 600, "%s/%s", dir, name);
+  return p;
+}
+
+static int exists(const char *p) { return !access(p, F_OK); }
+
+/* ---- workloads ------------------------------------------------------------------ */
+
+static void fill_text(uint8_t *p, uint64_t n, uint64_t *rng) {
+  static const char *const words[] = {"slot ", "leader ", "vote ", "bank ", "tx ", "shred\n"};
+  for (uint64_t i = 0; i < n;) {
+    const char *s = words[test_rng(rng) % 6];
+    for (; *s && i < n; s++) p[i++] = (uint8_t)*s;
+  }
+}
+
+static uint64_t rand_size(uint64_t *rng) {
+  switch (test_rng(rng) % 4) {
+    case 0: return 1 + test_rng(rng) % 300;
+    case 1: return 1 + test_rng(rng) % (300 << 10);
+    case 2: return 65536 - 1 + test_rng(rng) % 3;
+    default: return 1 + test_rng(rng) % (4 << 20);
+  }
+}
+
+/* Replaces w's table by parts (same bytes): retags and resizes. */
+static int set_table(wksp_t *w, const wksp_part_t *parts, uint64_t cnt) {
+  int rc = wksp_private_lock(w);
+  if (rc) return rc;
+  rc = wksp_private_replace(w, parts, cnt, wksp_seed(w));
+  wksp_private_unlock(w);
+  return rc;
+}
+
+/* One random change to w. */
+static void workload_op(wksp_t *w, uint64_t *rng) {
+  uint64_t cnt = 0;
+  wksp_part_t *p = ws_allocs(w, &cnt);
+  uint64_t op = test_rng(rng) % 8, k = cnt ? test_rng(rng) % cnt : 0;
+  if (!cnt || op == 0) {
+    uint64_t lo, hi, g, sz = rand_size(rng);
+    if (!wksp_alloc_at_least(w, 1, sz, 1 + test_rng(rng) % 1000, &g, &lo, &hi))
+      fill_text(wksp_laddr(w, lo), hi - lo, rng);
+  } else if (op == 1) {
+    wksp_free(w, p[k].gaddr_lo);
+  } else if (op == 2) { /* retag */
+    p[k].tag = 1 + test_rng(rng) % 1000;
+    set_table(w, p, cnt);
+  } else if (op == 3) { /* one byte */
+    uint8_t *b = wksp_laddr(w, p[k].gaddr_lo);
+    b[test_rng(rng) % (p[k].gaddr_hi - p[k].gaddr_lo)] ^= (uint8_t)(1 + test_rng(rng) % 255);
+  } else if (op == 4) { /* a span, crossing pieces where it can */
+    uint64_t sz = p[k].gaddr_hi - p[k].gaddr_lo, at = sz > 65536 ? 65536 - 100 : 0;
+    uint64_t n = sz - at < 300 ? sz - at : 300;
+    fill_text((uint8_t *)wksp_laddr(w, p[k].gaddr_lo) + at, n, rng);
+  } else if (op == 5) { /* old bytes written back */
+    uint8_t *b = wksp_laddr(w, p[k].gaddr_lo);
+    memmove(b, b, p[k].gaddr_hi - p[k].gaddr_lo);
+  } else if (op == 6 && p[k].gaddr_hi - p[k].gaddr_lo > 1) { /* shrink, same start */
+    p[k].gaddr_hi -= 1 + test_rng(rng) % ((p[k].gaddr_hi - p[k].gaddr_lo) - 1);
+    set_table(w, p, cnt);
+  } else {
+    uint64_t lo, hi, g;
+    if (!wksp_alloc_at_least(w, 4096, 65536 * (1 + test_rng(rng) % 4), 7, &g, &lo, &hi))
+      fill_text(wksp_laddr(w, lo), hi - lo, rng);
+  }
+  free(p);
+}
+
+/* Restores the chain into a fresh workspace and compares it with w. */
+static int chain_matches(wksp_t *w, const char *const *chain, size_t n, uint32_t threads, int vf) {
+  wksp_t *t = ws_new("target", 1, PMAX, DMAX);
+  if (!t) return 0;
+  wksp_restore_opts_t o = {.threads = threads, .verify_first = vf, .seed = 5};
+  int rc = wksp_restore_chain(t, chain, n, &o);
+  if (rc) fprintf(stderr, "restore_chain: %d %s\n", rc, wksp_errmsg());
+  uint8_t a[32], b[32];
+  ws_digest(w, a);
+  ws_digest(t, b);
+  int ok = !rc && !memcmp(a, b, 32) && !wksp_verify(t);
+  ws_free(t);
+  return ok;
+}
+
+static wksp_t *fresh_ws(uint64_t seed) {
+  wksp_t *w = ws_new("live", 3, PMAX, DMAX);
+  uint64_t rng = seed;
+  if (w) ws_fill(w, 60, 200000, 1, &rng);
+  return w;
+}
+
+/* ---- exact detection -------------------------------------------------------------- */
+
+static int delta_of(wksp_t *w, const char *path, const char *base, wksp_delta_stats_t *st) {
+  unlink(path);
+  return wksp_checkpt_delta(w, path, base, &(wksp_checkpt_opts_t){.threads = 2}, st);
+}
+
+static void test_delta_exact(void) {
+  mkdir_tmp();
+  wksp_t *w = ws_new("live", 3, PMAX, DMAX);
+  CHECK(w);
+  uint64_t rng = 42, g[3], lo[3], hi[3];
+  uint64_t sz[3] = {200 << 10, 3 * 65536, 5000};
+  for (int i = 0; i < 3; i++) {
+    CHECK_OK(wksp_alloc_at_least(w, 1, sz[i], 10 + i, &g[i], &lo[i], &hi[i]));
+    fill_text(wksp_laddr(w, lo[i]), hi[i] - lo[i], &rng);
+  }
+  const char *base = tpath("base"), *d = tpath("d");
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1}));
+  wksp_delta_stats_t st;
+  const char *chain[2] = {base, d};
+  /* nothing changed: an index, no pieces; the size follows from the counts */
+  CHECK_OK(delta_of(w, d, base, &st));
+  CHECK_EQ(st.changed_cnt, 0);
+  CHECK_EQ(st.base_from, WKSP_BASE_FROM_DECODE);
+  CHECK(strstr(st.base_note, "missing"));
+  uint64_t P = st.piece_cnt, A = st.alloc_cnt;
+  CHECK_EQ(A, 3);
+  struct stat sb;
+  CHECK(!stat(d, &sb));
+  CHECK_EQ((uint64_t)sb.st_size, 280 + strlen(base) + 24 * A + 8 * P + 8 * ((P + 63) / 64));
+  CHECK_EQ(st.digest, st.base_digest);
+  CHECK(chain_matches(w, chain, 2, 1, 0));
+  /* one byte -> one piece */
+  ((uint8_t *)wksp_laddr(w, lo[0]))[70000] ^= 1;
+  CHECK_OK(delta_of(w, d, base, &st));
+  CHECK_EQ(st.changed_cnt, 1);
+  CHECK_EQ(st.changed_sz, 65536);
+  CHECK(chain_matches(w, chain, 2, 2, 0));
+  ((uint8_t *)wksp_laddr(w, lo[0]))[70000] ^= 1;
+  /* a tag change alone -> no piece */
+  uint64_t cnt = 0;
+  wksp_part_t *p = ws_allocs(w, &cnt);
+  p[1].tag = 99;
+  CHECK_OK(set_table(w, p, cnt));
+  CHECK_OK(delta_of(w, d, base, &st));
+  CHECK_EQ(st.changed_cnt, 0);
+  CHECK(st.digest != st.base_digest);
+  CHECK(chain_matches(w, chain, 2, 2, 1));
+  /* freed and allocated again at the same start with the same bytes -> 0 */
+  CHECK_OK(set_table(w, p + 1, cnt - 1));
+  p[1].tag = 11;
+  CHECK_OK(set_table(w, p, cnt));
+  CHECK_OK(delta_of(w, d, base, &st));
+  CHECK_EQ(st.changed_cnt, 0);
+  CHECK_EQ(st.digest, st.base_digest);
+  /* resized with the same start: only the pieces whose length changed */
+  uint64_t h0 = p[0].gaddr_hi;
+  p[0].gaddr_hi = p[0].gaddr_lo + 150 * 1024; /* 64, 64, 22 KiB: the third piece changed */
+  CHECK_OK(set_table(w, p, cnt));
+  CHECK_OK(delta_of(w, d, base, &st));
+  CHECK_EQ(st.changed_cnt, 1);
+  CHECK_EQ(st.changed_sz, 150 * 1024 - 2 * 65536);
+  CHECK(chain_matches(w, chain, 2, 1, 1));
+  p[0].gaddr_hi = h0;
+  CHECK_OK(set_table(w, p, cnt));
+  /* moved content: every piece of it */
+  uint64_t g2, l2, x2;
+  CHECK_OK(wksp_alloc_at_least(w, 1, hi[1] - lo[1], 12, &g2, &l2, &x2));
+  memcpy(wksp_laddr(w, l2), wksp_laddr(w, lo[1]), hi[1] - lo[1]);
+  CHECK_OK(delta_of(w, d, base, &st));
+  CHECK_EQ(st.changed_cnt, delta_pieces_of(x2 - l2));
+  CHECK(chain_matches(w, chain, 2, 2, 0));
+  /* a delta is not a checkpoint: restore refuses it, nothing changed */
+  uint8_t before[32], after[32];
+  ws_digest(w, before);
+  int rc = wksp_restore(w, d, NULL);
+  CHECK_EQ(rc, WKSP_ERR_UNSUP);
+  CHECK(strstr(wksp_errmsg(), "delta"));
+  ws_digest(w, after);
+  CHECK(!memcmp(before, after, 32));
+  free(p);
+  ws_free(w);
+}
+
+/* ---- random workloads --------------------------------------------------------------- */
+
+static void test_delta_random(void) {
+  mkdir_tmp();
+  uint64_t rng = test_seed();
+  wksp_t *w = fresh_ws(rng);
+  CHECK(w);
+  static char base[600]; /* kept: tpath's buffers are reused */
+  snprintf(base, sizeof base, "%s", tpath("base"));
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1, .index = 1, .threads = 2}));
+  CHECK(exists(tpath("base.wkspidx")));
+  static char names[64][600];
+  const char *chain[64] = {base};
+  size_t n = 1;
+  for (int r = 1; r <= 30; r++) {
+    int ops = 1 + (int)(test_rng(&rng) % 8);
+    for (int i = 0; i < ops; i++) workload_op(w, &rng);
+    if (r % 7 == 0) n = 1; /* a star: since the full base */
+    if (r % 5 == 0) unlink(tpath("base.wkspidx"));
+    snprintf(names[r], sizeof names[r], "%s/d%d", dir, r);
+    wksp_checkpt_opts_t o = {.style = test_rng(&rng) % 2 ? WKSP_CHECKPT_STYLE_V2 : WKSP_CHECKPT_STYLE_V3,
+                             .threads = 1 + (uint32_t)(test_rng(&rng) % 2), .verify = (int)(test_rng(&rng) % 2)};
+    wksp_delta_stats_t st;
+    if (test_rng(&rng) % 4 == 0 && !o.verify) {
+      int fd = open(names[r], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      CHECK(fd >= 0);
+      CHECK_OK(wksp_checkpt_delta_fd(w, fd, names[r], chain[n - 1], &o, &st));
+      close(fd);
+    } else {
+      CHECK_OK(wksp_checkpt_delta(w, names[r], chain[n - 1], &o, &st));
+    }
+    CHECK_EQ(st.base_from, n == 1 ? (exists(tpath("base.wkspidx")) ? WKSP_BASE_FROM_INDEX : WKSP_BASE_FROM_DECODE)
+                                  : WKSP_BASE_FROM_DELTA);
+    chain[n++] = names[r];
+    if (!chain_matches(w, chain, n, 1 + (uint32_t)(r % 2), r % 3 == 0)) {
+      fprintf(stderr, "round %d: chain of %zu does not restore the live workspace\n", r, n);
+      CHECK(0);
+    }
+    if (r % 5 == 0) CHECK_OK(wksp_checkpt_index(base, 2));
+  }
+  ws_free(w);
+}
+
+/* The same state written with 1 and 2 threads, RAW and LZ4: the same
+ * bytes (but the wallclock and what covers it). */
+static void norm(uint8_t *b, uint64_t sz) {
+  memset(b + 88, 0, 8);
+  memset(b + sz - DELTA_FTR_SZ + 96, 0, 8);
+  memset(b + sz - DELTA_FTR_SZ + 112, 0, 8);
+}
+
+static void test_delta_threads(void) {
+  mkdir_tmp();
+  uint64_t rng = 7;
+  wksp_t *w = fresh_ws(rng);
+  CHECK(w);
+  const char *base = tpath("base");
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1}));
+  for (int i = 0; i < 20; i++) workload_op(w, &rng);
+  for (int style = 2; style <= 3; style++) {
+    uint8_t *b[3] = {0};
+    size_t sz[3] = {0};
+    for (uint32_t t = 1; t <= 3; t++) {
+      char *p = tpath(t == 1 ? "t1" : t == 2 ? "t2" : "t3");
+      unlink(p);
+      CHECK_OK(wksp_checkpt_delta(w, p, base, &(wksp_checkpt_opts_t){.style = style, .threads = t}, NULL));
+      b[t - 1] = (uint8_t *)vec_slurp(p, &sz[t - 1]);
+      CHECK(b[t - 1]);
+      norm(b[t - 1], sz[t - 1]);
+    }
+    CHECK_EQ(sz[0], sz[1]);
+    CHECK_EQ(sz[0], sz[2]);
+    CHECK(!memcmp(b[0], b[1], sz[0]));
+    CHECK(!memcmp(b[0], b[2], sz[0]));
+    for (int t = 0; t < 3; t++) free(b[t]);
+  }
+  ws_free(w);
+}
+
+/* ---- the sidecar index --------------------------------------------------------------- */
+
+static void test_delta_index(void) {
+  mkdir_tmp();
+  uint64_t rng = 9;
+  wksp_t *w = fresh_ws(rng);
+  CHECK(w);
+  const char *base = tpath("base"), *ix = tpath("base.wkspidx"), *d = tpath("d");
+  /* index needs verify; with it, the sidecar beside the checkpoint */
+  CHECK_ERR(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.index = 1}), WKSP_ERR_INVAL);
+  CHECK(!exists(base));
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1, .index = 1}));
+  CHECK(exists(ix));
+  /* the index is not a checkpoint: refused by restore and as a base */
+  CHECK_ERR(wksp_restore(w, ix, NULL), WKSP_ERR_UNSUP);
+  CHECK_ERR(wksp_checkpt_delta(w, d, ix, NULL, NULL), WKSP_ERR_INVAL);
+  CHECK(!exists(d));
+  for (int i = 0; i < 10; i++) workload_op(w, &rng);
+  wksp_delta_stats_t s0, s1;
+  CHECK_OK(delta_of(w, d, base, &s0));
+  CHECK_EQ(s0.base_from, WKSP_BASE_FROM_INDEX);
+  CHECK(!s0.base_note[0]);
+  /* damaged: a byte of its hashes flipped -> decoded instead, same delta */
+  size_t isz = 0;
+  uint8_t *ib = (uint8_t *)vec_slurp(ix, &isz);
+  CHECK(ib);
+  ib[isz - DELTA_FTR_SZ - 40] ^= 4;
+  int fd = open(ix, O_WRONLY | O_TRUNC);
+  CHECK(fd >= 0 && write(fd, ib, isz) == (ssize_t)isz);
+  close(fd);
+  free(ib);
+  CHECK_OK(delta_of(w, d, base, &s1));
+  CHECK_EQ(s1.base_from, WKSP_BASE_FROM_DECODE);
+  CHECK(strstr(s1.base_note, "damaged"));
+  CHECK_EQ(s1.digest, s0.digest);
+  CHECK_EQ(s1.changed_cnt, s0.changed_cnt);
+  CHECK_EQ(s1.file_sz, s0.file_sz);
+  /* repaired by wksp_checkpt_index */
+  CHECK_OK(wksp_checkpt_index(base, 1));
+  CHECK_OK(delta_of(w, d, base, &s1));
+  CHECK_EQ(s1.base_from, WKSP_BASE_FROM_INDEX);
+  /* stale: the checkpoint overwritten with other content */
+  const char *ix2 = tpath("other.wkspidx");
+  CHECK_OK(wksp_checkpt(w, tpath("other"), &(wksp_checkpt_opts_t){.verify = 1, .index = 1}));
+  CHECK(!rename(ix2, ix));
+  CHECK_OK(delta_of(w, d, base, &s1));
+  CHECK_EQ(s1.base_from, WKSP_BASE_FROM_DECODE);
+  CHECK(strstr(s1.base_note, "stale"));
+  CHECK_EQ(s1.digest, s0.digest);
+  CHECK_EQ(s1.changed_cnt, s0.changed_cnt);
+  /* missing */
+  unlink(ix);
+  CHECK_OK(delta_of(w, d, base, &s1));
+  CHECK_EQ(s1.base_from, WKSP_BASE_FROM_DECODE);
+  CHECK(strstr(s1.base_note, "missing"));
+  /* a file that is not an index at PATH.wkspidx is never replaced */
+  fd = open(ix, O_WRONLY | O_CREAT, 0600);
+  CHECK(fd >= 0 && write(fd, "precious", 8) == 8);
+  close(fd);
+  CHECK_ERR(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1, .index = 1, .overwrite = 1}), WKSP_ERR_EXIST);
+  CHECK_ERR(wksp_checkpt_index(base, 1), WKSP_ERR_EXIST);
+  size_t n = 0;
+  char *c = vec_slurp(ix, &n);
+  CHECK(c && n == 8 && !memcmp(c, "precious", 8));
+  free(c);
+  /* the base was not replaced either: its index, written again, is valid */
+  unlink(ix);
+  CHECK_OK(wksp_checkpt_index(base, 1));
+  CHECK_OK(delta_of(w, d, base, &s1));
+  CHECK_EQ(s1.base_from, WKSP_BASE_FROM_INDEX);
+  CHECK_EQ(s1.digest, s0.digest);
+  ws_free(w);
+}
+
+/* ---- refusals: nothing changes ------------------------------------------------------------ */
+
+static void test_delta_refusals(void) {
+  mkdir_tmp();
+  uint64_t rng = 11;
+  wksp_t *w = fresh_ws(rng);
+  CHECK(w);
+  const char *base = tpath("base"), *d1 = tpath("d1"), *d2 = tpath("d2"), *un = tpath("unsealed");
+  CHECK_OK(wksp_checkpt(w, un, NULL));
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1, .index = 1}));
+  /* base errors of the writer */
+  CHECK_ERR(wksp_checkpt_delta(w, d1, un, NULL, NULL), WKSP_ERR_UNSUP);
+  CHECK(strstr(wksp_errmsg(), "not sealed"));
+  CHECK_ERR(wksp_checkpt_delta(w, base, base, &(wksp_checkpt_opts_t){.overwrite = 1}, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_delta(w, d1, tpath("nothing"), NULL, NULL), WKSP_ERR_FAIL);
+  wksp_t *small = ws_new("small", 3, PMAX / 2, DMAX);
+  CHECK(small);
+  CHECK_ERR(wksp_checkpt_delta(small, d1, base, NULL, NULL), WKSP_ERR_INVAL);
+  CHECK(strstr(wksp_errmsg(), "geometry"));
+  ws_free(small);
+  CHECK(!exists(d1));
+  for (int i = 0; i < 6; i++) workload_op(w, &rng);
+  CHECK_OK(wksp_checkpt_delta(w, d1, base, NULL, NULL));
+  for (int i = 0; i < 6; i++) workload_op(w, &rng);
+  CHECK_OK(wksp_checkpt_delta(w, d2, d1, NULL, NULL));
+  /* a target with contents of its own, which every refusal must keep */
+  wksp_t *t = ws_new("target", 1, PMAX, DMAX);
+  uint64_t r2 = 5;
+  ws_fill(t, 30, 100000, 0, &r2);
+  uint8_t before[32], after[32];
+  ws_digest(t, before);
+  struct {
+    const char *c[4];
+    size_t n;
+    int rc;
+  } bad[] = {
+      {{base, d2}, 2, WKSP_ERR_INVAL},              /* skipped */
+      {{base, d2, d1}, 3, WKSP_ERR_INVAL},          /* swapped */
+      {{base, d1, d1}, 3, WKSP_ERR_INVAL},          /* duplicated */
+      {{d1, d2}, 2, WKSP_ERR_INVAL},                /* a delta first */
+      {{base, tpath("base.wkspidx")}, 2, WKSP_ERR_INVAL}, /* an index */
+      {{base, d1, base}, 3, WKSP_ERR_INVAL},        /* a checkpoint after the first */
+      {{un, d1}, 2, WKSP_ERR_INVAL},                /* unsealed base */
+      {{base, tpath("nothing")}, 2, WKSP_ERR_FAIL}, /* missing */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int rc = wksp_restore_chain(t, bad[i].c, bad[i].n, NULL);
+    if (rc != bad[i].rc) fprintf(stderr, "case %zu: %d (%s)\n", i, rc, wksp_errmsg());
+    CHECK_EQ(rc, bad[i].rc);
+    ws_digest(t, after);
+    CHECK(!memcmp(before, after, 32));
+  }
+  CHECK_ERR(wksp_restore_chain(t, (const char *[]){base, d2}, 2, NULL), WKSP_ERR_INVAL);
+  CHECK(strstr(wksp_errmsg(), "chain out of order"));
+  /* a target too small for the final ranges: FULL, untouched */
+  wksp_t *tiny = ws_new("tiny", 1, PMAX, 1 << 20);
+  CHECK(tiny);
+  uint8_t tb[32], ta[32];
+  ws_digest(tiny, tb);
+  CHECK_ERR(wksp_restore_chain(tiny, (const char *[]){base, d1, d2}, 3, NULL), WKSP_ERR_FULL);
+  ws_digest(tiny, ta);
+  CHECK(!memcmp(tb, ta, 32));
+  ws_free(tiny);
+  /* the right chain */
+  CHECK(chain_matches(w, (const char *[]){base, d1, d2}, 3, 2, 0));
+  ws_free(t);
+  ws_free(w);
+}
+
+/* ---- damage: every bit of a small delta, every truncation --------------------------------- */
+
+static void flip_all(const char *base, const char *d, wksp_t *t, int style) {
+  size_t sz = 0;
+  uint8_t *b = (uint8_t *)vec_slurp(d, &sz);
+  if (!b) abort();
+  const char *bad = tpath("bad");
+  uint8_t before[32], after[32];
+  ws_digest(t, before);
+  uint64_t missed = 0;
+  /* every byte of the metadata, every 11th of the pieces (one bit each,
+   * each bit position in turn): the sums cover the pieces alike */
+  delta_ftr_t f;
+  wksp_private_delta_ftr_decode(&f, b + sz - DELTA_FTR_SZ);
+  for (size_t off = 0; off < sz; off += off >= f.pieces_off && off < f.index_off ? 11 : 1) {
+    for (int bit = (int)(off % 8), once = 0; !once; once = 1) {
+      b[off] ^= (uint8_t)(1 << bit);
+      int fd = open(bad, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd < 0 || write(fd, b, sz) != (ssize_t)sz) abort();
+      close(fd);
+      b[off] ^= (uint8_t)(1 << bit);
+      int rc = wksp_restore_chain(t, (const char *[]){base, bad}, 2, NULL);
+      ws_digest(t, after);
+      if (!rc || memcmp(before, after, 32)) missed++;
+    }
+  }
+  for (size_t n = 0; n < sz; n += 1 + n / 4) { /* truncations */
+    if (truncate(bad, 0)) abort();
+    int fd = open(bad, O_WRONLY | O_TRUNC);
+    if (fd < 0 || write(fd, b, n) != (ssize_t)n) abort();
+    close(fd);
+    int rc = wksp_restore_chain(t, (const char *[]){base, bad}, 2, NULL);
+    ws_digest(t, after);
+    if (!rc || memcmp(before, after, 32)) missed++;
+  }
+  free(b);
+  if (missed) fprintf(stderr, "style %d: %llu damaged deltas not refused untouched\n", style, (unsigned long long)missed);
+  if (missed) test_cur_failed = 1;
+}
+
+static void test_delta_damage(void) {
+  mkdir_tmp();
+  wksp_t *w = ws_new("live", 3, 64, 1 << 20);
+  CHECK(w);
+  uint64_t rng = 3, g, lo, hi;
+  for (int i = 0; i < 4; i++) {
+    CHECK_OK(wksp_alloc_at_least(w, 1, 1000 + 23000 * (uint64_t)i, 1 + (uint64_t)i, &g, &lo, &hi));
+    fill_text(wksp_laddr(w, lo), hi - lo, &rng);
+  }
+  const char *base = tpath("base"), *d = tpath("d");
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1}));
+  uint64_t cnt;
+  wksp_part_t *p = ws_allocs(w, &cnt);
+  CHECK(p && cnt == 4);
+  ((uint8_t *)wksp_laddr(w, p[3].gaddr_lo))[100] ^= 1; /* 64 KiB + 5 KiB: a short piece changed */
+  ((uint8_t *)wksp_laddr(w, p[3].gaddr_lo))[66000] ^= 1;
+  p[1].tag = 77;
+  CHECK_OK(set_table(w, p + 1, cnt - 1)); /* p[0] freed, p[1] retagged */
+  free(p);
+  wksp_t *t = ws_new("target", 1, 64, 1 << 20);
+  CHECK(t);
+  uint64_t r2 = 1;
+  ws_fill(t, 5, 10000, 0, &r2);
+  for (int style = 2; style <= 3; style++) {
+    unlink(d);
+    CHECK_OK(wksp_checkpt_delta(w, d, base, &(wksp_checkpt_opts_t){.style = style}, NULL));
+    flip_all(base, d, t, style);
+    CHECK(!test_cur_failed);
+  }
+  ws_free(t);
+  ws_free(w);
+}
+
+/* ---- verify: the application writes while the delta is written ------------------------------ */
+
+/* The byte the hook changes (recorded before: the lock is held during the
+ * hook, so the workspace cannot be listed then). */
+static uint8_t *hook_byte;
+
+static int hook_writes(int point, const checkpt_hook_t *h) {
+  if (point == CHECKPT_HOOK_VERIFY && h->w && hook_byte) *hook_byte ^= 0x55;
+  return 0;
+}
+
+static void test_delta_verify(void) {
+  mkdir_tmp();
+  uint64_t rng = 13;
+  wksp_t *w = fresh_ws(rng);
+  CHECK(w);
+  const char *base = tpath("base"), *d = tpath("d");
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1}));
+  uint64_t cnt = 0;
+  wksp_part_t *p = ws_allocs(w, &cnt);
+  CHECK(p && cnt);
+  hook_byte = wksp_laddr(w, p[cnt - 1].gaddr_lo);
+  free(p);
+  wksp_private_checkpt_test_hook = hook_writes;
+  int rc = wksp_checkpt_delta(w, d, base, &(wksp_checkpt_opts_t){.verify = 1}, NULL);
+  /* the index hook: the checkpoint is verified, then written into */
+  int rc2 = wksp_checkpt(w, tpath("c"), &(wksp_checkpt_opts_t){.verify = 1, .index = 1});
+  wksp_private_checkpt_test_hook = NULL;
+  hook_byte = NULL;
+  CHECK_EQ(rc, WKSP_ERR_AGAIN);
+  CHECK(!exists(d));
+  CHECK_EQ(rc2, WKSP_ERR_AGAIN);
+  CHECK(!exists(tpath("c")));
+  CHECK(!exists(tpath("c.wkspidx")));
+  CHECK_OK(wksp_checkpt_delta(w, d, base, &(wksp_checkpt_opts_t){.verify = 1}, NULL));
+  CHECK(chain_matches(w, (const char *[]){base, d}, 2, 1, 0));
+  ws_free(w);
+}
+
+int main(void) {
+  TEST_RUN(test_delta_exact);
+  TEST_RUN(test_delta_random);
+  TEST_RUN(test_delta_threads);
+  TEST_RUN(test_delta_index);
+  TEST_RUN(test_delta_refusals);
+  TEST_RUN(test_delta_damage);
+  TEST_RUN(test_delta_verify);
+  rm_dirs();
+  return test_done();
+}
