@@ -17,7 +17,7 @@
  *     headers (malloc writes one into each block, wksp keeps its records
  *     apart from the data).
  *   make bench        (or build/bench/bench_alloc [rounds [allocations]]) */
-#include "wksp/wksp.h"
+#include <wksp/wksp.h>
 
 #include <malloc.h>
 #include <stdio.h>

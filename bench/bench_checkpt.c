@@ -24,8 +24,8 @@
 #include <sys/wait.h>
 
 #include "bench_util.h"
-#include "wksp/checkpt.h"
-#include "wksp/wksp.h"
+#include <wksp/checkpt.h>
+#include <wksp/wksp.h>
 
 /* CPU seconds of the best run of the last run_* call (so that a loaded
  * machine, where threads wait for a core, can still be read): the process,

@@ -39,8 +39,8 @@
 #include <sys/wait.h>
 
 #include "bench_util.h"
-#include "wksp/checkpt.h"
-#include "wksp/wksp.h"
+#include <wksp/checkpt.h>
+#include <wksp/wksp.h>
 
 extern char **environ;
 

@@ -29,7 +29,7 @@
 
 #include "../tests/lib/frame_testlib.h"
 #include "frame/frame_private.h"
-#include "wksp/frame.h"
+#include <wksp/frame.h>
 
 enum { PARTS_PER_FRAME = 32, CHUNK = 65536 };
 

@@ -3,7 +3,7 @@
  * anonymous region life cycles.  Regions live in a private temporary
  * WKSP_SHMEM_DIR. */
 #include "shmem/shmem_private.h"
-#include "wksp/shmem.h"
+#include <wksp/shmem.h>
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "wksp/wksp.h"
+#include <wksp/wksp.h>
 
 /* CPU seconds used by this process (all threads) so far. */
 static inline double cpu_now(void) {

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wksp/wksp.h"
+#include <wksp/wksp.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "checkpt/format_private.h"
-#include "wksp/checkpt.h"
-#include "wksp/wksp.h"
+#include <wksp/checkpt.h>
+#include <wksp/wksp.h>
 
 #include "fuzz_util.h"
 

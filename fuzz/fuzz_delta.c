@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "../src/checkpt/delta_private.h"
-#include "wksp/checkpt.h"
-#include "wksp/wksp.h"
+#include <wksp/checkpt.h>
+#include <wksp/wksp.h>
 
 #include "fuzz_util.h"
 

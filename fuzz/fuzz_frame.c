@@ -27,7 +27,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "wksp/frame.h"
+#include <wksp/frame.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define FUZZ_ASAN 1

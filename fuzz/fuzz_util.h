@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "wksp/wksp.h"
+#include <wksp/wksp.h>
 
 /* The target workspace, made once per process (anonymous, private). */
 static inline wksp_t *fuzz_target(const char *name, uint64_t part_max, uint64_t data_max) {

@@ -23,8 +23,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "wksp/checkpt.h"
-#include "wksp/wksp.h"
+#include <wksp/checkpt.h>
+#include <wksp/wksp.h>
 
 #include "fuzz_util.h"
 

@@ -12,7 +12,7 @@
 #include "delta_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
-#include "wksp/wksp_private.h"
+#include "../wksp/wksp_private.h"
 
 #define U(x) ((unsigned long long)(x))
 

@@ -11,8 +11,8 @@
 
 #include "format_private.h"
 #include "util/err.h"
-#include "wksp/checkpt.h"
-#include "wksp/frame.h"
+#include <wksp/checkpt.h>
+#include <wksp/frame.h>
 
 /* ---- input (input.c) -----------------------------------------------------
  * A checkpoint to read: random access (a regular file read with pread(2),
@@ -60,6 +60,14 @@ void wksp_private_checkpt_input_fini(checkpt_input_t *in);
 int wksp_private_checkpt_input_read(const checkpt_input_t *in, void *buf, uint64_t n, uint64_t off);
 /* A frame reader on a random-access input (pread for files). */
 int wksp_private_checkpt_input_reader(const checkpt_input_t *in, wksp_frame_reader_t **r);
+/* A failure rc of frame reader r while reading the checkpoint `what`,
+ * whose offset 0 is checkpoint offset base: when the input ended inside a
+ * read, CORRUPT "truncated at offset N (expected M bytes)" (checkpoint
+ * offsets: where the bytes stop, where the read in progress needed them
+ * to reach); otherwise rc wrapped with `where` (a FAIL without errno, bytes
+ * missing inside a complete input, becomes CORRUPT). */
+int wksp_private_checkpt_read_fail(const wksp_frame_reader_t *r, uint64_t base, int rc,
+                                   const char *what, const char *where);
 /* Before reading all of a file input: tells the kernel so
  * (POSIX_FADV_SEQUENTIAL: larger read-ahead where the filesystem reads
  * ahead). */

@@ -9,7 +9,7 @@
 #include "checkpt_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
-#include "wksp/frame.h"
+#include <wksp/frame.h>
 
 /* Files are read with pread(2), never mapped (a file shortened meanwhile is
  * an error, not SIGBUS): each thread has one frame reader, whose buffer it

@@ -21,8 +21,8 @@
 #include "frame/frame_private.h"
 #include "util/err.h"
 #include "util/io.h"
-#include "wksp/frame.h"
-#include "wksp/wksp_private.h"
+#include <wksp/frame.h>
+#include "../wksp/wksp_private.h"
 
 #define U(x) ((unsigned long long)(x))
 

@@ -11,7 +11,7 @@
 #include "delta_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
-#include "wksp/frame.h"
+#include <wksp/frame.h>
 
 /* ---- records ------------------------------------------------------------------ */
 

@@ -13,9 +13,9 @@
 #include <string.h>
 
 #include "checkpt_private.h"
-#include "wksp/frame.h"
+#include <wksp/frame.h>
 #include "util/err.h"
-#include "wksp/wksp_private.h"
+#include "../wksp/wksp_private.h"
 
 _Static_assert(CHECKPT_DIGEST_PIECE == WKSP_FRAME_CHUNK_MAX, "the digest's pieces are the data pieces");
 

@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shmem/shmem_private.h"
-#include "wksp/wksp.h"
+#include "shmem/name_private.h"
+#include <wksp/wksp.h>
 
 #define CHECKPT_MAGIC 0xF17EDA2C3731C591ull
 #define CHECKPT_HDR_SZ 80

@@ -7,7 +7,7 @@
 #include "checkpt_private.h"
 #include "delta_private.h"
 #include "util/err.h"
-#include "wksp/frame.h"
+#include <wksp/frame.h>
 
 int wksp_private_checkpt_preview_v2(const uint8_t *p, size_t sz, wksp_preview_t *out,
                                  const char *what) {

@@ -15,7 +15,7 @@
 #include "delta_private.h"
 #include "util/err.h"
 #include "util/io.h"
-#include "wksp/wksp_private.h"
+#include "../wksp/wksp_private.h"
 
 #define U(x) ((unsigned long long)(x))
 

@@ -18,7 +18,7 @@
 
 #include "checkpt_private.h"
 #include "util/err.h"
-#include "wksp/wksp_private.h"
+#include "../wksp/wksp_private.h"
 
 /* A writer that has just written its last byte (filling the pipe exactly)
  * releases the lock at once: so the state must last this long. */

@@ -52,7 +52,7 @@
 #include "frame/frame_private.h"
 #include "util/err.h"
 #include "util/io.h"
-#include "wksp/wksp_private.h"
+#include "../wksp/wksp_private.h"
 
 
 enum {

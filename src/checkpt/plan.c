@@ -6,7 +6,7 @@
 
 #include "checkpt_private.h"
 #include "util/err.h"
-#include "wksp/wksp_private.h"
+#include "../wksp/wksp_private.h"
 
 void wksp_private_checkpt_plan_fini(checkpt_plan_t *pl) {
   free(pl->parts);

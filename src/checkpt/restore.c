@@ -18,8 +18,8 @@
 #include "checkpt_private.h"
 #include "util/err.h"
 #include "util/io.h"
-#include "wksp/frame.h"
-#include "wksp/wksp_private.h"
+#include <wksp/frame.h>
+#include "../wksp/wksp_private.h"
 
 static void *dest_wksp(void *ctx, const wksp_part_t *p) { return wksp_laddr(ctx, p->gaddr_lo); }
 

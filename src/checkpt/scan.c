@@ -9,8 +9,9 @@
 #include <string.h>
 
 #include "checkpt_private.h"
+#include "frame/frame_private.h"
 #include "util/err.h"
-#include "wksp/frame.h"
+#include <wksp/frame.h>
 
 void wksp_private_checkpt_scan_fini(checkpt_scan_t *s) {
   free(s->info.parts);
@@ -43,7 +44,7 @@ typedef struct {
  * out of bytes inside a file is truncation): CORRUPT; but a read error
  * (FAIL with an errno) stays FAIL. */
 static int rd_fail(const v2_t *v, int rc, const char *where) {
-  return wksp_err_wrap(wksp_err_short_is_corrupt(rc), "%s: %s", v->what, where);
+  return wksp_private_checkpt_read_fail(v->r, 0, rc, v->what, where);
 }
 
 static int rd_cmd(wksp_frame_reader_t *r, checkpt_cmd_t *c) {
@@ -69,9 +70,6 @@ static int v2_head(v2_t *v, const uint8_t head[CHECKPT_HDR_SZ], uint64_t *info_e
   if (rc) return rc;
   wksp_private_checkpt_hdr_decode(&s->hdr, head);
   v->fsc = s->hdr.frame_style;
-  if (v->sz <= CHECKPT_HDR_SZ + CHECKPT_FTR_SZ)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated: %llu bytes", v->what,
-                    (unsigned long long)v->sz);
   rc = wksp_frame_reader_open(v->r, WKSP_FRAME_RAW, NULL);
   if (!rc) rc = wksp_frame_reader_data(v->r, hdr, sizeof hdr);
   if (!rc) rc = wksp_frame_reader_close(v->r, NULL);
@@ -299,6 +297,73 @@ static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
   return WKSP_SUCCESS;
 }
 
+/* The next frame, at the reader's position (seeked, no frame open),
+ * read through to its end as it lies in the file: cgroup frames through
+ * their allocation bytes (a chunk at a time into buf, WKSP_FRAME_CHUNK_MAX
+ * bytes, which reads LZ4 chunks as written), appendices through their
+ * arrays.  *volumes: it was the volumes frame.  A failure is the reader's
+ * (truncation among them) or, for a command no writer makes, CORRUPT. */
+static int walk_frame(v2_t *v, uint8_t *buf, int *volumes) {
+  uint64_t max = v->s->hdr.data_max, *sz = NULL, n = 0, cap = 0;
+  checkpt_cmd_t c;
+  int rc = wksp_frame_reader_open(v->r, v->fsc, NULL);
+  if (!rc) rc = rd_cmd(v->r, &c);
+  *volumes = !rc && checkpt_cmd_is_volumes(&c);
+  if (!rc && checkpt_cmd_is_appendix(&c)) {
+    if (c.a > CHECKPT_CGROUP_MAX) return WKSP_ERR_CORRUPT;
+    rc = wksp_frame_reader_data(v->r, buf, 8 * c.a);
+    if (!rc) rc = wksp_frame_reader_data(v->r, buf, 8 * c.a);
+  }
+  while (!rc && (checkpt_cmd_is_meta(&c) || checkpt_cmd_is_data(&c))) {
+    if (checkpt_cmd_is_data(&c)) break;
+    if (c.a >= c.b || c.b - c.a > max || n == v->s->hdr.part_max) rc = WKSP_ERR_CORRUPT;
+    if (!rc && n == cap) {
+      uint64_t *p = realloc(sz, (cap = cap ? 2 * cap : 64) * sizeof *p);
+      if (p) sz = p;
+      else rc = WKSP_ERR_NOMEM;
+    }
+    if (!rc) sz[n++] = c.b - c.a;
+    if (!rc) rc = rd_cmd(v->r, &c);
+  }
+  for (uint64_t k = 0; !rc && k < n; k++)
+    for (uint64_t left = sz[k]; !rc && left;) {
+      uint64_t piece = left < WKSP_FRAME_CHUNK_MAX ? left : WKSP_FRAME_CHUNK_MAX;
+      rc = wksp_frame_reader_data(v->r, buf, piece);
+      left -= piece;
+    }
+  free(sz);
+  if (!rc) rc = wksp_frame_reader_close(v->r, NULL);
+  return rc;
+}
+
+/* The footer check failed with rc: when the frames, walked forward from
+ * the info frame as a stream reader reads them, run past the end of the
+ * input (or leave no room for the footer), the file is truncated, and that
+ * is the error to report, with where its bytes stop and what the frame in
+ * progress needed (a cut file's last bytes are not a footer, so the
+ * footer's own fields say nothing useful).  Otherwise rc and its message
+ * stand. */
+static int v2_footer_fail(v2_t *v, uint64_t off, int rc) {
+  wksp_err_saved_t saved;
+  wksp_err_save(&saved, rc);
+  uint8_t *buf = malloc(WKSP_FRAME_CHUNK_MAX);
+  int volumes = 0, walk = buf ? WKSP_SUCCESS : WKSP_ERR_NOMEM;
+  while (!walk && !volumes) {
+    walk = wksp_frame_reader_seek(v->r, off);
+    if (!walk) walk = walk_frame(v, buf, &volumes);
+    off = wksp_frame_reader_offset(v->r);
+  }
+  free(buf);
+  uint64_t at, end;
+  if (walk && wksp_private_frame_reader_short(v->r, &at, &end))
+    return rd_fail(v, walk, "frames");
+  if (!walk && off + CHECKPT_FTR_SZ > v->sz)
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated at offset %llu (expected %llu bytes)",
+                    v->what, (unsigned long long)v->sz,
+                    (unsigned long long)(off + CHECKPT_FTR_SZ));
+  return wksp_err_resume(&saved);
+}
+
 /* Footer counts within the limits of checkpt_private.h (the walk then checks that
  * they are the real ones). */
 static int v2_limits(const v2_t *v) {
@@ -320,10 +385,16 @@ static int v2_scan(checkpt_scan_t *s, const checkpt_input_t *in, const uint8_t h
   uint8_t ftr[CHECKPT_FTR_SZ];
   int rc = wksp_private_checkpt_input_reader(in, &v.r);
   if (!rc) rc = v2_head(&v, head, &info_end);
-  if (!rc) rc = wksp_private_checkpt_input_read(in, ftr, CHECKPT_FTR_SZ, v.sz - CHECKPT_FTR_SZ);
   if (rc) goto out;
-  wksp_private_checkpt_ftr_decode(&s->ftr, ftr);
-  rc = wksp_private_checkpt_ftr_check(&s->ftr, &s->hdr, v.sz, v.what);
+  if (v.sz - info_end < CHECKPT_FTR_SZ) {
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: no room for a footer after the info frame", v.what);
+  } else {
+    rc = wksp_private_checkpt_input_read(in, ftr, CHECKPT_FTR_SZ, v.sz - CHECKPT_FTR_SZ);
+    if (rc) goto out;
+    wksp_private_checkpt_ftr_decode(&s->ftr, ftr);
+    rc = wksp_private_checkpt_ftr_check(&s->ftr, &s->hdr, v.sz, v.what);
+  }
+  if (rc) rc = v2_footer_fail(&v, info_end, rc);
   if (!rc) rc = v2_limits(&v);
   if (!rc) rc = v2_volumes(&v, info_end, &cg, &n);
   if (!rc) rc = v2_cgroups(&v, cg, n);

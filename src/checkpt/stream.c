@@ -29,8 +29,8 @@
 #include "frame/frame_private.h"
 #include "util/err.h"
 #include "util/io.h"
-#include "wksp/frame.h"
-#include "wksp/wksp_private.h"
+#include <wksp/frame.h>
+#include "../wksp/wksp_private.h"
 
 /* ---- stream path ---------------------------------------------------------------- */
 
@@ -54,12 +54,15 @@ typedef struct {
 
 #define STREAM_BASE CHECKPT_HDR_SZ /* the sequential reader starts after the header */
 
+/* A failure of reader r, whose offset 0 is checkpoint offset base. */
+static int st_fail_at(stream_t *st, const wksp_frame_reader_t *r, uint64_t base, int rc,
+                      const char *where) {
+  if (wksp_err_short_is_corrupt(rc) != rc) st->short_read = 1; /* truncated */
+  return wksp_private_checkpt_read_fail(r, base, rc, st->what, where);
+}
+
 static int st_fail(stream_t *st, int rc, const char *where) {
-  if (wksp_err_short_is_corrupt(rc) != rc) {
-    rc = WKSP_ERR_CORRUPT; /* truncated */
-    st->short_read = 1;
-  }
-  return wksp_err_wrap(rc, "%s: %s", st->what, where);
+  return st_fail_at(st, st->r, st->base_off, rc, where);
 }
 
 static int st_cmd(stream_t *st, checkpt_cmd_t *c) {
@@ -577,7 +580,7 @@ static int pipe_walk(struct pipe_state *ps, uint64_t first, uint64_t at, uint64_
   }
   if (!rc) rc = win_fill(ps, at);
   if (!rc && ps->base + ps->len < at)
-    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated at offset %llu (cgroup frame to %llu)",
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated at offset %llu (expected %llu bytes)",
                   st->what, (unsigned long long)(ps->base + ps->len), (unsigned long long)at);
   *end = at;
   return rc;
@@ -647,7 +650,7 @@ static int pipe_stream_frame(struct pipe_state *ps, uint64_t off, uint64_t first
       st_cgroup_done(st, off, first);
     }
   } else if (rc != WKSP_ERR_NOMEM) {
-    rc = st_fail(st, rc, "cgroup frame");
+    rc = st_fail_at(st, r, off, rc, "cgroup frame");
   }
   wksp_frame_reader_fini(r);
   return rc;

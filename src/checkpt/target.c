@@ -6,7 +6,7 @@
 
 #include "checkpt_private.h"
 #include "util/err.h"
-#include "wksp/wksp_private.h"
+#include "../wksp/wksp_private.h"
 
 static const char reset_note[] = "(target reset to empty)";
 

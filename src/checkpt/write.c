@@ -14,8 +14,8 @@
 #include "delta_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
-#include "wksp/frame.h"
-#include "wksp/wksp_private.h"
+#include <wksp/frame.h>
+#include "../wksp/wksp_private.h"
 
 /* ---- RAW cgroup frames ---------------------------------------------------------- */
 

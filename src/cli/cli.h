@@ -29,9 +29,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "wksp/checkpt.h"
-#include "wksp/shmem.h"
-#include "wksp/wksp.h"
+#include <wksp/checkpt.h>
+#include <wksp/shmem.h>
+#include <wksp/wksp.h>
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_TROUBLE = 3 };
 

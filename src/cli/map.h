@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wksp/wksp.h"
+#include <wksp/wksp.h>
 
 enum {
   MAP_LEGEND_MAX = 10,             /* tags with a symbol of their own */

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "wksp/frame.h"
+#include <wksp/frame.h>
 
 enum {
   FRAME_CHUNK = 65536,                       /* uncompressed bytes per LZ4 chunk */
@@ -82,6 +82,11 @@ void wksp_private_frame_reader_span(wksp_frame_reader_t *r, uint64_t end);
  * until the next call on the reader. */
 void wksp_private_frame_reader_buffered(const wksp_frame_reader_t *r, const uint8_t **p,
                                         size_t *n);
+
+/* Whether r failed because its input ended inside a read: then the input
+ * ended at offset *at (reader offsets) and the read needed the bytes up to
+ * *end.  0 (nothing stored) for a reader that did not fail so. */
+int wksp_private_frame_reader_short(const wksp_frame_reader_t *r, uint64_t *at, uint64_t *end);
 
 /* Tests: exact != 0 makes the writer copy every LZ4 chunk into the ring, as
  * the reference does, instead of compressing eligible chunks in place (the

@@ -65,6 +65,7 @@ struct wksp_frame_reader {
   uint64_t frame_off;
 
   wksp_err_saved_t fail;       /* sticky failure (err 0 while healthy) */
+  uint64_t short_at, short_end; /* the input ended at short_at, a read needed up to short_end */
 
   uint8_t *hist;               /* hist_cap bytes, allocated at the first LZ4 open */
   size_t hist_cap;             /* HIST_MIN..HIST_SZ */
@@ -80,7 +81,9 @@ static int reader_refuse_failed(const wksp_frame_reader_t *r, const char *fn) {
                         r->fail.msg);
 }
 
-static int truncated(const wksp_frame_reader_t *r, size_t need, size_t have) {
+static int truncated(wksp_frame_reader_t *r, size_t need, size_t have) {
+  r->short_at = r->off + have;
+  r->short_end = r->off + need;
   return wksp_err(WKSP_ERR_FAIL, 0,
                   "frame reader: %s frame at offset %lu truncated at offset %lu "
                   "(needed %zu bytes, input ended after %zu)",
@@ -531,6 +534,13 @@ int wksp_frame_reader_close(wksp_frame_reader_t *r, uint64_t *off) {
   r->style = 0;
   if (off) *off = r->off;
   return 0;
+}
+
+int wksp_private_frame_reader_short(const wksp_frame_reader_t *r, uint64_t *at, uint64_t *end) {
+  if (!r || !r->fail.err || !r->short_end) return 0;
+  *at = r->short_at;
+  *end = r->short_end;
+  return 1;
 }
 
 uint64_t wksp_frame_reader_offset(const wksp_frame_reader_t *r) { return r ? r->off : 0; }

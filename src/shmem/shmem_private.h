@@ -7,14 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "wksp/shmem.h"
-
-/* The one implementation of the name rule (docs/FORMAT.md 1.2), without
- * recording an error: the name's length (1..39) if the first 40 bytes at
- * name hold a valid NUL-terminated name, else 0.  Used wherever a name is
- * checked quietly (directory listings, checkpoint fields); wksp_name_check
- * is the same rule with a message. */
-size_t wksp_private_name_len(const char *name);
+#include "shmem/name_private.h"
+#include <wksp/shmem.h>
 
 /* Fills in a new region before it gets its name: mem is a read-write
  * mapping of all sz bytes (zero-filled, aligned to the page size), valid

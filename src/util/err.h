@@ -18,7 +18,7 @@
 #ifndef WKSP_UTIL_ERR_H
 #define WKSP_UTIL_ERR_H
 
-#include "wksp/error.h"
+#include <wksp/error.h>
 
 enum { WKSP_ERR_MSG_MAX = 1024 }; /* bytes of a message, NUL included */
 

@@ -3,7 +3,7 @@
  * file on purpose: the treaps, size bins, home slots and idle stack are
  * static (mostly inline) helpers of the alloc and free hot paths, which one
  * translation unit lets the compiler inline (bench_alloc measures them). */
-#include "wksp/wksp_private.h"
+#include "wksp_private.h"
 #include "util/err.h"
 
 #include <string.h>

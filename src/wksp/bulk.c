@@ -1,6 +1,6 @@
 /* Rebuild from the records, and the journaled bulk operations (tag_free,
  * reset, replace).  Design: wksp_private.h. */
-#include "wksp/wksp_private.h"
+#include "wksp_private.h"
 #include "util/err.h"
 
 #include <stdlib.h>

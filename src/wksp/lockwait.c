@@ -2,7 +2,7 @@
  * word says), a notice for the caller once the wait is long enough to
  * mention, and a caller's check that may give up a wait that cannot end
  * (wksp_private.h, wksp_private_waiter_t). */
-#include "wksp/wksp_private.h"
+#include "wksp_private.h"
 
 #include <errno.h>
 #include <limits.h>

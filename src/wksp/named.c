@@ -8,13 +8,13 @@
  * did and keeps the first error's message.  A named workspace is formatted
  * before its region gets its name (wksp_private_shmem_create's init), so a
  * name never holds a region without one, whenever its creator dies. */
-#include "wksp/wksp.h"
+#include <wksp/wksp.h>
 
 #include <stdio.h>
 #include <string.h>
 
 #include "shmem/shmem_private.h"
-#include "wksp/wksp_private.h"
+#include "wksp_private.h"
 #include "util/err.h"
 
 #define TYPICAL_ALLOC_SZ (UINT64_C(64) << 10) /* part_max 0: sized for 64 KiB allocations */

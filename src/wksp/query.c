@@ -2,7 +2,7 @@
  * must survive reading it while another process changes it (read-only
  * attachments read without the lock, see wksp_private_query): every value is
  * loaded once, every index bounds-checked, every walk bounded. */
-#include "wksp/wksp_private.h"
+#include "wksp_private.h"
 #include "util/err.h"
 
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Workspace sizing, formatting, joining, accessors, the robust lock and the
  * read paths for read-only attachments.  Layout and crash-safety design:
  * wksp_private.h. */
-#include "wksp/wksp_private.h"
+#include "wksp_private.h"
 #include "util/err.h"
 
 #include <errno.h>

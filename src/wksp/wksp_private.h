@@ -115,7 +115,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "wksp/wksp.h"
+#include <wksp/wksp.h>
 #include "shmem/shmem_private.h"
 
 #define WKSP_MAGIC 0xF17EDA2C3731C591ull

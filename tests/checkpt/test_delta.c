@@ -5,7 +5,7 @@
 #include "../lib/ws.h"
 #include "../lib/vec.h"
 #include "../../src/checkpt/delta_private.h"
-#include "wksp/wksp_private.h"
+#include "../../src/wksp/wksp_private.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,6 +14,7 @@
  * unprivileged process cannot replace anyway). */
 #include "../lib/ws.h"
 #include "../lib/vec.h"
+#include "../lib/ckpt_test.h"
 #include "../../src/checkpt/checkpt_private.h"
 
 #include <dirent.h>
@@ -34,9 +35,11 @@
 /* The layer's test seam (checkpt_private.h), steered by these. */
 static void (*g_rename)(const char *path, const char *tmp); /* at CHECKPT_HOOK_RENAME */
 static int g_no_tmpfile;                                    /* publish as without O_TMPFILE */
+static uint64_t g_fail_cgroup = UINT64_MAX;                 /* this cgroup frame fails */
 
 static int test_hook(int point, const checkpt_hook_t *h) {
   if (point == CHECKPT_HOOK_RENAME && g_rename) g_rename(h->path, h->name);
+  if (point == CHECKPT_HOOK_CGROUP) return h->a == g_fail_cgroup;
   return point == CHECKPT_HOOK_TMPFILE ? g_no_tmpfile : 0;
 }
 
@@ -460,6 +463,157 @@ static void test_stale_only_exact(void) {
   CHECK(access(at(".x.wksp-tmp.999999.f"), F_OK));
 }
 
+/* ---- publication ------------------------------------------------------------------------------
+ */
+
+static void test_publish_exist_overwrite_mode(void) {
+  wksp_t *w = ws_new("pub", 1, 64, 1 << 20);
+  CHECK(w);
+  uint64_t rng = 5;
+  ws_fill(w, 10, 1000, 1, &rng);
+  char path[512];
+  snprintf(path, sizeof path, "%s/pub.ckpt", dir);
+  mode_t old = umask(077);
+  wksp_checkpt_opts_t o = {.mode = 0644};
+  CHECK_OK(wksp_checkpt(w, path, &o));
+  CHECK_EQ(umask(077), 077); /* umask untouched */
+  struct stat st;
+  CHECK(!stat(path, &st));
+  CHECK_EQ(st.st_mode & 07777, 0644);
+  ino_t ino = st.st_ino;
+  CHECK_ERR(wksp_checkpt(w, path, &o), WKSP_ERR_EXIST);
+  CHECK(!stat(path, &st) && st.st_ino == ino);
+  o.overwrite = 1;
+  o.mode = 0400;
+  CHECK_OK(wksp_checkpt(w, path, &o));
+  CHECK(!stat(path, &st) && st.st_ino != ino);
+  CHECK_EQ(st.st_mode & 07777, 0400);
+  CHECK_EQ(dir_entries(dir), 1);
+  o.mode = 010000;
+  CHECK_ERR(wksp_checkpt(w, path, &o), WKSP_ERR_INVAL);
+  o.mode = 0;
+  o.style = 1;
+  CHECK_ERR(wksp_checkpt(w, path, &o), WKSP_ERR_INVAL);
+  char bad[600];
+  snprintf(bad, sizeof bad, "%s/nodir/x.ckpt", dir);
+  CHECK_ERR(wksp_checkpt(w, bad, NULL), WKSP_ERR_FAIL);
+  umask(old);
+  unlink(path);
+  CHECK_EQ(dir_entries(dir), 0);
+  ws_free(w);
+}
+
+/* Without O_TMPFILE (forced): a named temporary file, gone after success,
+ * after an injected failure and after EXIST; overwrite works. */
+static void test_publish_fallback_named_temp(void) {
+  wksp_t *w = ws_new("pub", 1, 1024, 4 << 20);
+  CHECK(w);
+  uint64_t rng = 9;
+  ws_fill(w, 200, 5000, 1, &rng);
+  char path[512];
+  snprintf(path, sizeof path, "%s/named.ckpt", dir);
+  g_no_tmpfile = 1;
+  g_fail_cgroup = 1;
+  int rc1 = wksp_checkpt(w, path, NULL);
+  int n1 = dir_entries(dir);
+  g_fail_cgroup = UINT64_MAX;
+  int rc2 = wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.mode = 0640});
+  int n2 = dir_entries(dir);
+  int rc3 = wksp_checkpt(w, path, NULL);
+  int rc4 = wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.overwrite = 1});
+  int n4 = dir_entries(dir);
+  g_no_tmpfile = 0;
+  CHECK_EQ(rc1, WKSP_ERR_FAIL);
+  CHECK_EQ(n1, 0);
+  CHECK_OK(rc2);
+  CHECK_EQ(n2, 1);
+  CHECK_EQ(rc3, WKSP_ERR_EXIST);
+  CHECK_OK(rc4);
+  CHECK_EQ(n4, 1);
+  struct stat st;
+  CHECK(!stat(path, &st));
+  CHECK_EQ(st.st_mode & 07777, 0600);
+  wksp_checkpt_info_t I;
+  CHECK_OK(wksp_checkpt_info(path, &I));
+  wksp_checkpt_info_free(&I);
+  unlink(path);
+  ws_free(w);
+}
+
+
+/* An injected failure in the middle of writing leaves nothing behind. */
+static void test_publish_failure_leaves_nothing(void) {
+  wksp_t *w = ws_new("pub", 1, 1024, 4 << 20);
+  CHECK(w);
+  uint64_t rng = 6;
+  ws_fill(w, 300, 5000, 1, &rng);
+  char path[512];
+  snprintf(path, sizeof path, "%s/fail.ckpt", dir);
+  g_fail_cgroup = 2;
+  int rc = wksp_checkpt(w, path, NULL);
+  g_fail_cgroup = UINT64_MAX;
+  CHECK_ERR(rc, WKSP_ERR_FAIL);
+  CHECK(strstr(wksp_errmsg(), "injected"));
+  CHECK_EQ(dir_entries(dir), 0);
+  CHECK_OK(wksp_verify(w));
+  ws_free(w);
+}
+
+
+/* SIGKILL at random moments during a checkpoint: the path holds either
+ * nothing or the complete file, and no temporary file is ever left. */
+static void test_publish_sigkill(void) {
+  wksp_t *w = ws_new("kill", 1, 4096, 48 << 20);
+  CHECK(w);
+  uint64_t rng = test_seed();
+  ws_fill(w, 600, 160000, 0, &rng);
+  char path[512];
+  snprintf(path, sizeof path, "%s/kill.ckpt", dir);
+  /* Time one checkpoint to aim the kills inside it. */
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  CHECK_OK(wksp_checkpt(w, path, NULL));
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  unlink(path);
+  long us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+  int complete = 0;
+  for (int i = 0; i < 12; i++) {
+    int go[2];
+    CHECK(!pipe(go));
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (!pid) {
+      close(go[0]);
+      if (write(go[1], "x", 1) != 1) _exit(3);
+      _exit(wksp_checkpt(w, path, NULL) ? 1 : 0);
+    }
+    close(go[1]);
+    char c;
+    CHECK_EQ(read(go[0], &c, 1), 1);
+    close(go[0]);
+    usleep((useconds_t)(test_rng(&rng) % (uint64_t)(us * 5 / 4 + 1)));
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    int n = dir_entries(dir);
+    struct stat st;
+    if (!stat(path, &st)) {
+      CHECK_EQ(n, 1);
+      wksp_checkpt_info_t I;
+      CHECK_OK(wksp_checkpt_info(path, &I)); /* complete and valid */
+      wksp_checkpt_info_free(&I);
+      complete++;
+      unlink(path);
+    } else {
+      CHECK_EQ(n, 0);
+    }
+  }
+  fprintf(stderr, "sigkill: %d of 12 checkpoints completed before the kill (one takes %ld us)\n",
+          complete, us);
+  ws_free(w);
+}
+
+
 int main(void) {
   wksp_private_checkpt_test_hook = test_hook;
   signal(SIGPIPE, SIG_IGN);
@@ -468,6 +622,11 @@ int main(void) {
   src = ws_new("pubsrc", 1, 512, 4 << 20);
   uint64_t rng = 11;
   if (!src || ws_fill(src, 150, 20000, 1, &rng) == 150) return 1;
+  /* first: these count the entries of the (still empty) scratch directory */
+  TEST_RUN(test_publish_exist_overwrite_mode);
+  TEST_RUN(test_publish_failure_leaves_nothing);
+  TEST_RUN(test_publish_fallback_named_temp);
+  TEST_RUN(test_publish_sigkill);
   TEST_RUN(test_target_fifo);
   TEST_RUN(test_target_char_devices);
   TEST_RUN(test_target_terminal);

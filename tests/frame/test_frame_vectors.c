@@ -25,7 +25,7 @@
 #include "../lib/test.h"
 #include "../lib/frame_testlib.h"
 #include "frame/frame_private.h"
-#include "wksp/frame.h"
+#include <wksp/frame.h>
 
 /* ---- locating and loading the vectors ----------------------------------- */
 

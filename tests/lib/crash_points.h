@@ -6,7 +6,7 @@
 #ifndef WKSP_TESTS_CRASH_POINTS_H
 #define WKSP_TESTS_CRASH_POINTS_H
 
-#include "wksp/wksp_private.h"
+#include "../../src/wksp/wksp_private.h"
 
 enum { OP_ALLOC, OP_FREE, OP_TAG_FREE, OP_RESET, OP_REBUILD, OP_REPLACE, OP_CNT };
 

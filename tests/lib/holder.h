@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "wksp/wksp_private.h"
+#include "../../src/wksp/wksp_private.h"
 
 enum { EV_MAX = 8 };
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wksp/wksp.h"
+#include <wksp/wksp.h>
 
 typedef struct {
   uint8_t *b;

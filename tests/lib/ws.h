@@ -14,8 +14,8 @@
 
 #include "test.h"
 #include "vec.h"
-#include "wksp/checkpt.h"
-#include "wksp/wksp.h"
+#include <wksp/checkpt.h>
+#include <wksp/wksp.h>
 
 /* A workspace in private memory (freed by ws_free). */
 static inline wksp_t *ws_new(const char *name, uint32_t seed, uint64_t part_max,

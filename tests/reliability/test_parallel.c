@@ -1,5 +1,5 @@
 /* Parallel checkpoint and restore under concurrency, for ThreadSanitizer
- * (promise 6: scripts/tsan.sh builds this and tests/checkpt/test_checkpt.c
+ * (promise 6: scripts/tsan.sh builds this and the checkpt tests
  * with clang -fsanitize=thread) and as a plain test.
  *
  *  - Threads of one process at once: two allocate / free / fill on the

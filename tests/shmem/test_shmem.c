@@ -6,7 +6,7 @@
 #include "../lib/test.h"
 #include "shmem/shmem_private.h"
 #include "util/err.h"
-#include "wksp/shmem.h"
+#include <wksp/shmem.h>
 
 #include <dirent.h>
 #include <errno.h>

@@ -3,8 +3,8 @@
  * wksp_map.  Regions live in a private temporary WKSP_SHMEM_DIR. */
 #include "../lib/test.h"
 #include "shmem/shmem_private.h"
-#include "wksp/wksp.h"
-#include "wksp/wksp_private.h"
+#include <wksp/wksp.h>
+#include "../../src/wksp/wksp_private.h"
 
 #include <dirent.h>
 #include <fcntl.h>

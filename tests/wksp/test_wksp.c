@@ -1,7 +1,7 @@
 /* Unit tests of the workspace allocator: every public call, good and bad
  * input, plus the checkpoint-facing private interface. */
 #include "../lib/test.h"
-#include "wksp/wksp_private.h"
+#include "../../src/wksp/wksp_private.h"
 
 #include <signal.h>
 #include <sys/mman.h>

@@ -5,7 +5,7 @@
  * after every batch the workspace's partitions, usage, tag queries and
  * wksp_verify must agree with it. */
 #include "../lib/test.h"
-#include "wksp/wksp_private.h"
+#include "../../src/wksp/wksp_private.h"
 
 #include <sys/mman.h>
 

@@ -4,7 +4,7 @@
  * damaged pattern.  Afterwards every allocation a worker still holds is
  * intact and owned by it (tag_query), and wksp_verify passes. */
 #include "../lib/test.h"
-#include "wksp/wksp_private.h"
+#include "../../src/wksp/wksp_private.h"
 
 #include <pthread.h>
 #include <sys/mman.h>
