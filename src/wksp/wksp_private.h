@@ -373,8 +373,12 @@ void wksp_private_write_end(wksp_t *w);
  * records with priority seed `seed` (stored in the header), merging adjacent
  * free partitions.  recompute_hi: trust the tiling of the active records also
  * for allocated ones (after a bulk apply); otherwise an allocated record whose
- * hi disagrees with its successor is CORRUPT (overlap or gap).  All checks run
- * before the first change, so on failure nothing was changed.  CORRUPT, NOMEM. */
+ * hi disagrees with its successor is CORRUPT (overlap or gap).  Without
+ * recompute_hi all checks run before the first change, so on failure nothing
+ * was changed.  With it the caller must leave gen odd on failure (the next
+ * lock rebuilds again): the one walk over all part_max records that finds
+ * the active ones also rewrites the idle records' links and the free index
+ * directory, so a failure can leave those half rewritten.  CORRUPT, NOMEM. */
 int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed);
 
 /* Lock held.  Whether the shadows form a journal a bulk operation could
@@ -390,6 +394,12 @@ int wksp_private_treap_insert(wksp_t *w, uint32_t x, int is_free);
 /* Lock held, write_begin done: an empty free index (every bin root NUL,
  * every bitmap word 0) with the geometry for this part_max and data_max. */
 void wksp_private_bins_clear(wksp_t *w);
+
+/* Record p's part of an empty free index directory (bins_clear per record). */
+static inline void wksp_private_bin_slot_clear(wksp_rec_t *p) {
+  p->bin[0] = p->bin[1] = WKSP_IDX_NULL;
+  p->bits = 0;
+}
 
 /* The allocated record with the greatest lo <= gaddr (WKSP_IDX_NULL if none);
  * bounded and safe on read-only memory. */
