@@ -70,13 +70,16 @@ $(CLI_BIN): $(CLI_OBJ) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDSAN) -o $@ $(CLI_OBJ) $(STATIC_LIB) $(LDLIBS_LIB)
 
-$(OUT)/build/tests/%: tests/%.c tests/test.h $(STATIC_LIB)
+# A test or bench program is rebuilt when any header it includes changes
+# (tests include internal headers and the helpers of tests/): -MMD writes
+# <program>.d, included at the end.
+$(OUT)/build/tests/%: tests/%.c tests/lib/test.h $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(STATIC_LIB) $(LDLIBS_TEST)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -MMD -MP -MF $@.d -o $@ $< $(STATIC_LIB) $(LDLIBS_TEST)
 
 $(OUT)/build/bench/%: bench/%.c bench/bench_util.h $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(STATIC_LIB) $(LDLIBS_TEST)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -MMD -MP -MF $@.d -o $@ $< $(STATIC_LIB) $(LDLIBS_TEST)
 
 # gcc replay driver: the libFuzzer target linked with fuzz/replay.c, which
 # feeds it every file of its corpus (fuzz/corpus/<name>/).
@@ -87,7 +90,7 @@ $(OUT)/build/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(STATIC_LIB)
 # Fault-injection shim for the reliability tests (LD_PRELOAD; never
 # sanitized: it forwards to the sanitizer's interceptors).
 SHIM          := $(OUT)/build/shim/libfaultshim.so
-$(SHIM): tests/reliability/faultshim.c tests/reliability/faultshim.h
+$(SHIM): tests/reliability/faultshim.c tests/lib/faultshim.h
 	@mkdir -p $(@D)
 	$(CC) -std=c17 -O2 -g $(WARN) -fPIC -shared -D_GNU_SOURCE -o $@ $< -ldl
 
@@ -155,4 +158,4 @@ uninstall:
 clean:
 	rm -rf build lib bin
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d)

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../tests/frame/frame_testlib.h"
+#include "../tests/lib/frame_testlib.h"
 #include "frame/frame_private.h"
 #include "wksp/frame.h"
 

@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "checkpt/format.h"
+#include "checkpt/format_private.h"
 #include "wksp/checkpt.h"
 #include "wksp/wksp.h"
 
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int fd = fuzz_mem_fd(NULL, 0, data, size);
   wksp_checkpt_info_t info;
   int small = 0;
-  if (!wksp_checkpt_info(NULL, fd, &info)) {
+  if (!wksp_checkpt_info_fd(fd, NULL, &info)) {
     small = info.alloc_sz <= (1u << 22);
     wksp_checkpt_info_free(&info);
   }
@@ -46,14 +46,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * it made (and any other input gets a clean answer or error). */
   lseek(fd, 0, SEEK_SET);
   wksp_checkpt_diff_t d;
-  int drc = wksp_checkpt_diff(w, NULL, fd, threads, NULL, NULL, &d);
+  int drc = wksp_checkpt_diff_fd(w, fd, NULL, &(wksp_diff_opts_t){.threads = threads}, &d);
   if (!rc && (drc || d.first_kind != WKSP_DIFF_NONE || d.seal == WKSP_SEAL_BROKEN)) abort();
   /* A checkpoint that restored passes the file check too (requiring a
    * seal, for one input in 2: unless it is not sealed). */
   lseek(fd, 0, SEEK_SET);
   int seal;
-  uint32_t require = h >> 9 & 1 ? WKSP_CHECK_REQUIRE_SEAL : 0;
-  int crc = wksp_checkpt_check(NULL, fd, threads, require, &seal);
+  int require = h >> 9 & 1;
+  int crc = wksp_checkpt_check_fd(fd, NULL, &(wksp_check_opts_t){.threads = threads, .require_seal = require}, &seal);
   if (!rc && crc && !(require && crc == WKSP_ERR_UNSUP && seal == WKSP_SEAL_NONE)) abort();
   if (!crc && require && seal != WKSP_SEAL_OK) abort();
 
@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * such input in 4 only. */
   uint64_t magic = 0;
   for (size_t i = 0; i < 8 && i < size; i++) magic |= (uint64_t)data[i] << 8 * i;
-  int spooled = size < CKPT_HDR_SZ || magic != CKPT_MAGIC;
+  int spooled = size < CHECKPT_HDR_SZ || magic != CHECKPT_MAGIC;
   int p[2];
   if ((!spooled || (h >> 6 & 3) == 0) && size <= 60000 && !pipe(p)) {
     if (write(p[1], data, size) != (ssize_t)size) abort();

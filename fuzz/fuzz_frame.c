@@ -148,10 +148,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int style = data[0] & 64 ? WKSP_FRAME_LZ4 : WKSP_FRAME_RAW;
   if (size < 1 + 4 * nops) return 0;
   const uint8_t *ops = data + 1, *ckpt = data + 1 + 4 * nops;
-  size_t ckpt_sz = size - 1 - 4 * nops;
+  size_t checkpt_sz = size - 1 - 4 * nops;
 
   wksp_frame_reader_t *r;
-  if (wksp_frame_reader_init_mem(&r, ckpt, ckpt_sz)) abort();
+  if (wksp_frame_reader_init_mem(&r, ckpt, checkpt_sz)) abort();
   arena_start();
   fbuf_t bufs[MAX_BUFS];
   int nbuf = 0, frame = 0, failed = 0;
@@ -172,7 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       rc = is_meta ? wksp_frame_reader_meta(r, p, sz) : wksp_frame_reader_data(r, p, sz);
       if (!rc) {
         uint64_t after = wksp_frame_reader_offset(r);
-        if (after < before || after > ckpt_sz) abort();
+        if (after < before || after > checkpt_sz) abort();
         if (style == WKSP_FRAME_RAW && (after - before != sz || memcmp(p, ckpt + before, sz))) abort();
         bufs[nbuf++] = (fbuf_t){ .frame = frame, .style = style, .is_meta = is_meta, .sz = sz, .p = p };
       }

@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   int fd = fuzz_mem_fd(prefix, sizeof prefix, data, size);
   wksp_checkpt_info_t info;
-  int info_rc = wksp_checkpt_info(NULL, fd, &info);
+  int info_rc = wksp_checkpt_info_fd(fd, NULL, &info);
   lseek(fd, 0, SEEK_SET);
   wksp_checkpt_print_fd(fuzz_null_fd(), fd, "fuzz-v1", 4);
 

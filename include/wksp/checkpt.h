@@ -14,7 +14,7 @@
  * Errors: every call returns WKSP_SUCCESS (0) or a negative WKSP_ERR_* code
  * and records one message (wksp_errmsg()) naming the path, the field or
  * offset, and what was expected versus found.  The codes used here:
- *   INVAL   bad argument (NULL, unsupported style, mode > 07777, ...)
+ *   INVAL   bad argument (NULL, bad fd, unsupported style, mode > 07777, ...)
  *   FAIL    an OS or I/O call failed (errno in the message / wksp_errno())
  *   CORRUPT checkpoint bytes that cannot be right (bad magic: "not a wksp
  *           checkpoint: bad magic 0x... (expected 0x...)", bad field,
@@ -31,9 +31,20 @@
  *   EXIST   the target path exists and overwrite was not asked for
  *   PERM    the workspace is attached read-only (the lock needs write access)
  *   NOMEM   private memory could not be allocated
+ *   AGAIN   wksp_checkpt with verify: an allocation changed while it was
+ *           written (the application wrote into it); nothing was published
+ *   UNSUP   a seal was required (require_seal) and the checkpoint has none
  *   DEADLK  a restore from a pipe found the target's lock held by the process
  *           that writes the pipe and is blocked on it (a checkpoint of the
  *           same workspace): the wait could never end (wksp_restore)
+ *
+ * Conventions: every call that reads or writes a checkpoint comes as a
+ * pair, X(..., path, ...) and X_fd(..., fd, label, ...): the fd (owned by
+ * the caller, used from its current position) and a label naming it in
+ * messages (NULL = "-"); wksp_preview_mem reads memory.  Thread counts,
+ * flags and callbacks are fields of the call's opts struct (NULL = all
+ * defaults); a thread count of 0 means 1, and counts above
+ * WKSP_CHECKPT_THREADS_MAX are clamped to it.
  *
  * Thread safety: every call may be made from any thread.  Checkpoint and
  * restore take the workspace lock for their whole duration, so they are
@@ -43,10 +54,9 @@
  * The lock does not stop application writes into
  * allocation contents: a checkpoint taken while the application writes into
  * its allocations captures those bytes in no particular order (as with the
- * reference); the verify option detects that and publishes nothing then.  Worker threads are created and joined inside each call;
- * none outlives it, also after a failure.  A signal raised by a failing
- * write (SIGPIPE) may be delivered to such a thread rather than the
- * calling one.
+ * reference); the verify option detects that and publishes nothing then.
+ * Worker threads are created and joined inside each call; none outlives
+ * it, also after a failure.
  *
  * Inputs (restore, info, check, diff, print): a regular file is read with
  * pread(2), never mapped, so a file shortened while it is read gives
@@ -65,7 +75,29 @@
  * bytes)" (a v1 stream is not read past that size: the rest would follow
  * its terminator, which readers ignore).  The spool also stops with FAIL
  * (ENOSPC), naming the directory and the sizes, before it would leave
- * less than 1/32 of the directory's filesystem (at most 64 MiB) free. */
+ * less than 1/32 of the directory's filesystem (at most 64 MiB) free.
+ *
+ * Caveats (the limits of the promises made below, in one place):
+ *   - The input must not change while it is read.  A file that shrinks is
+ *     found (CORRUPT "file truncated while reading"); bytes rewritten in
+ *     place are not, and are restored or reported as they were read.
+ *   - Without O_TMPFILE (some filesystems), wksp_checkpt writes a named
+ *     temporary ".<name>.wksp-tmp.<pid>.<hex>" in the target's directory,
+ *     which a SIGKILL can leave behind (as can one between the link and the
+ *     rename of an overwrite); the next wksp_checkpt into that directory
+ *     removes it (see wksp_checkpt).
+ *   - A write to a pipe whose reader went away raises SIGPIPE, which ends
+ *     the process unless it is ignored or handled (then FAIL, EPIPE), and
+ *     may be delivered to a worker thread of the call rather than the
+ *     calling one.
+ *   - Byte identity across thread counts and the in-place compression of
+ *     large buffers read two fields of liblz4's public stream struct; they
+ *     are used only when the running liblz4 is the version lz4.h describes
+ *     (else the output is the same, made more slowly: no frame is split
+ *     between threads and every chunk is copied first).
+ *   - The format has no checksums (docs/FORMAT.md 9.1): an unsealed file
+ *     with flipped bits inside its data can restore "successfully" with
+ *     wrong bytes; a sealed one (opts.verify) cannot. */
 #ifndef WKSP_CHECKPT_H
 #define WKSP_CHECKPT_H
 
@@ -109,17 +141,11 @@ typedef struct {
                             threads + 1 threads (for threads = 1: one compressing, one
                             writing).  V2's RAW frames are plain copies, written by the
                             calling thread alone whatever the count.  Threads share
-                            frames too: one with no frame left to start takes the second
-                            half of a running one (with at least 4 MiB left), so a few
-                            large frames still keep every thread busy.  The file is
-                            byte-identical for every count (frames are emitted in cgroup
-                            order; a split frame's halves join exactly or the first
-                            thread compresses both).  Memory bound, whatever the
-                            workspace size: compressed output waiting to be written is at
-                            most (threads - 1) x 64 MiB + 8 MiB (10 MiB for threads = 1),
-                            plus about 0.5 MiB of compression state per compressing
-                            thread and 16 KiB per split (a few per thread); a thread
-                            whose frame is ahead of the writing waits beyond that. */
+                            large frames too, so a few large frames still keep every
+                            thread busy.  The file is byte-identical for every count.
+                            Memory is bounded per thread, whatever the workspace size
+                            (a thread ahead of the writing waits; the figures are in
+                            docs/ARCHITECTURE.md). */
   int overwrite;         /* replace an existing file at the path (else EXIST) */
   int verify;            /* before publishing, read the file back and compare it with the
                             workspace (wksp_checkpt_diff, the lock still held): AGAIN if
@@ -242,9 +268,10 @@ typedef struct {
 WKSP_API int wksp_preview(const char *path, wksp_preview_t *out);
 WKSP_API int wksp_preview_mem(const void *buf, size_t sz, wksp_preview_t *out);
 
-/* As wksp_preview on an fd from its current position.  It reads (consumes)
- * up to 165 bytes: on a pipe those bytes are gone afterwards. */
-WKSP_API int wksp_preview_fd(int fd, wksp_preview_t *out);
+/* As wksp_preview on an fd from its current position (label, NULL = "-",
+ * names it in messages).  It reads (consumes) up to 165 bytes: on a pipe
+ * those bytes are gone afterwards. */
+WKSP_API int wksp_preview_fd(int fd, const char *label, wksp_preview_t *out);
 
 typedef struct {
   uint32_t seed;     /* seed the target is rebuilt with */
@@ -289,25 +316,24 @@ typedef struct {
  * validated before the first byte of w changes; then the cgroup frames are
  * decoded in parallel over opts->threads threads straight into w (RAW
  * frames, v2: each frame's commands are checked again, then the data is
- * read straight into w in 1 MiB pieces shared by the threads; a read
- * error or a file shortened meanwhile is a data error as below).
+ * read straight into w by all threads; a read error or a file shortened
+ * meanwhile is a data error as below).
  * Pipes take the sequential path: header and info are checked first; the
  * cgroup frames are then restored as they arrive: on the calling thread for
- * threads <= 1, else pipelined (the calling thread reads ahead and finds
- * each frame's end from its commands and chunk headers while the other
- * threads decode earlier frames; a frame that does not end within 64 MiB
- * is decoded by the calling thread as it arrives instead of being buffered.
- * Memory bound, whatever the workspace and frame sizes: about
- * 3 x threads x 65 MiB of buffered input, plus one cgroup's allocation list
- * of commands).  Set verify_first to get the file behaviour.
+ * threads <= 1, else pipelined (the calling thread reads ahead while the
+ * other threads decode earlier frames; a frame too large to buffer is
+ * decoded by the calling thread as it arrives).  Memory is bounded per
+ * thread, whatever the workspace and frame sizes (docs/ARCHITECTURE.md),
+ * plus one cgroup's allocation list.  Set verify_first to get the file
+ * behaviour.
  * A pipe whose header says the source data region is not inside w's, or
  * that holds a v1 checkpoint, is spooled as with verify_first, so that the
  * fit is checked before anything changes.  A pipe that is not a checkpoint
  * is refused at its first bytes; one that goes on beyond the limits of its
  * header ("Inputs" above) is CORRUPT as soon as its commands say so.
- * The input must not change while it is read; a file that shrinks is
- * CORRUPT "file truncated while reading" (w untouched if it is found
- * during validation, else reset as below).
+ * A file that shrinks while it is read is CORRUPT "file truncated while
+ * reading" (w untouched if it is found during validation, else reset as
+ * below; see "Caveats" above).
  *
  * The lock: w is locked once the header is read (pipes) or the whole input
  * validated (files, spooled pipes), and held to the end.  A restore from a
@@ -386,38 +412,44 @@ typedef struct {
   void *priv_;                   /* owned memory; released by wksp_checkpt_info_free */
 } wksp_checkpt_info_t;
 
-/* Reads and validates the whole structure of the checkpoint at path (or fd
- * from its current position when path is NULL; a pipe is spooled to an
- * unnamed temporary file, bounded: see "Inputs" above) and describes it.  The allocation contents are
- * not decoded, so LZ4 data errors are not found here (restore finds them).
- * Failure: INVAL, FAIL (open, read, spool: ENOSPC when its directory
- * lacks room), CORRUPT (as restore's validation), NOMEM; *out is then
- * zeroed (wksp_checkpt_info_free on it is harmless).  On success free
- * with wksp_checkpt_info_free. */
-WKSP_API int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out);
+/* Reads and validates the whole structure of the checkpoint at path and
+ * describes it.  The allocation contents are not decoded, so LZ4 data
+ * errors are not found here (restore finds them).
+ * Failure: INVAL (NULL path or out), FAIL (open, read), CORRUPT (as
+ * restore's validation), NOMEM; *out is then zeroed (wksp_checkpt_info_free
+ * on it is harmless).  On success free with wksp_checkpt_info_free. */
+WKSP_API int wksp_checkpt_info(const char *path, wksp_checkpt_info_t *out);
+/* The same from fd (a pipe is spooled to an unnamed temporary file,
+ * bounded: see "Inputs" above; FAIL, ENOSPC, when its directory lacks
+ * room); INVAL for fd < 0. */
+WKSP_API int wksp_checkpt_info_fd(int fd, const char *label, wksp_checkpt_info_t *out);
 WKSP_API void wksp_checkpt_info_free(wksp_checkpt_info_t *info);
 
-enum {
-  WKSP_CHECK_REQUIRE_SEAL = 1 /* wksp_checkpt_check: fail unless the file is sealed */
-};
+typedef struct {
+  uint32_t threads; /* threads decoding the allocations (0 = 1); the result is the same */
+  int require_seal; /* fail with UNSUP, nothing decoded, unless the file is sealed */
+} wksp_check_opts_t;
 
-/* Checks the checkpoint at path (or read from fd; a pipe is spooled) as far
- * as a file can be checked without a workspace: its whole structure (as
- * wksp_checkpt_info), every allocation's data decoded (over `threads`
- * threads, 0 = 1), and, for a sealed checkpoint (written with verify), its
- * seal and its allocations against the content digest it records.  flags:
- * 0 or WKSP_CHECK_REQUIRE_SEAL.  *seal (if not NULL) gets WKSP_SEAL_NONE,
- * _OK or _BROKEN (also on failure, as far as the file was read: NONE when
- * its structure failed before the seal could be read).  An unsealed file
- * that passes can still hold flipped bits (docs/FORMAT.md 9.1).
- * Failure: INVAL (no path and fd < 0, unknown flags), FAIL (open, read, spool),
- * CORRUPT (the structure, a data error, the file shortened meanwhile,
- * or a broken seal: the message says
- * which place of the seal is damaged, or names both digests), UNSUP
- * (WKSP_CHECK_REQUIRE_SEAL and the file is not sealed; nothing decoded),
- * NOMEM. */
-WKSP_API int wksp_checkpt_check(const char *path, int fd, uint32_t threads, uint32_t flags,
-                                int *seal);
+/* Checks the checkpoint at path as far as a file can be checked without a
+ * workspace: its whole structure (as wksp_checkpt_info), every
+ * allocation's data decoded, and, for a sealed checkpoint (written with
+ * verify), its seal and its allocations against the content digest it
+ * records.  opts NULL = defaults.  An unsealed file that passes can still
+ * hold flipped bits (docs/FORMAT.md 9.1).
+ * *seal (if not NULL) says what was found of a seal, also on failure:
+ * WKSP_SEAL_NONE until the structure has been read (bad arguments, an
+ * input that cannot be opened, a structure that fails before the info's
+ * seal is known), then the seal as the info frame shows it (NONE, OK or
+ * BROKEN), and BROKEN when the allocations do not match its digest.
+ * Failure: INVAL (NULL path), FAIL (open, read), CORRUPT (the structure, a
+ * data error, the file shortened meanwhile, or a broken seal: the message
+ * says which place of the seal is damaged, or names both digests), UNSUP
+ * (require_seal and the file is not sealed; nothing decoded), NOMEM. */
+WKSP_API int wksp_checkpt_check(const char *path, const wksp_check_opts_t *opts, int *seal);
+/* The same from fd (a pipe is spooled, as for wksp_checkpt_info_fd);
+ * INVAL for fd < 0. */
+WKSP_API int wksp_checkpt_check_fd(int fd, const char *label, const wksp_check_opts_t *opts,
+                                   int *seal);
 
 /* Human-readable listing of the checkpoint at path to out_fd (docs/FORMAT.md 7):
  *   < 0 nothing; 0 the preview fields; 1 + writer identity (magic,
@@ -483,23 +515,32 @@ enum {
 typedef void (*wksp_diff_fn_t)(int kind, const wksp_part_t *ckpt, const wksp_part_t *wksp,
                                uint64_t off, void *ctx);
 
-/* Compares the checkpoint at path (or, path NULL, read from fd; a pipe is
- * spooled to an unnamed temporary file first) with the workspace w: which
- * allocations are the same in range, tag and bytes, and which differ.  The
- * checkpoint's structure is validated as by restore and its data decoded
- * (over `threads` threads, 0 = 1); w is locked for the comparison (so its
- * allocations do not change meanwhile; application writes into them are
- * not stopped) and not modified (but for the lock, as by wksp_checkpt).  Differences are a result, not an
- * error: the call succeeds and *out says what differs.  each (optional) is
- * called for every difference in address order, on the calling thread,
- * after the comparison and with w still locked (it must not call wksp
- * functions on w); only on success.
- * Failure: INVAL (NULL w or out, no path and fd < 0), FAIL (open, read,
- * spool), CORRUPT (checkpoint bytes that cannot be right, as restore), PERM
- * (read-only attachment: the lock needs write access), NOMEM; *out is then
- * zeroed. */
-WKSP_API int wksp_checkpt_diff(wksp_t *w, const char *path, int fd, uint32_t threads,
-                               wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out);
+typedef struct {
+  uint32_t threads;    /* threads decoding the checkpoint (0 = 1); the result is the same */
+  wksp_diff_fn_t each; /* optional: hears of every difference, in address order, on the
+                          calling thread, after the comparison and with w still locked
+                          (it must not call wksp functions on w); only on success */
+  void *each_ctx;
+} wksp_diff_opts_t;
+
+/* Compares the checkpoint at path with the workspace w: which allocations
+ * are the same in range, tag and bytes, and which differ.  The
+ * checkpoint's structure is validated as by restore and its data decoded;
+ * w is locked for the comparison (so its allocations do not change
+ * meanwhile; application writes into them are not stopped) and not
+ * modified (but for the lock, as by wksp_checkpt).  Differences are a
+ * result, not an error: the call succeeds and *out says what differs.
+ * opts NULL = defaults.
+ * Failure: INVAL (NULL w, path or out), FAIL (open, read), CORRUPT
+ * (checkpoint bytes that cannot be right, as restore), PERM (read-only
+ * attachment: the lock needs write access), NOMEM; *out is then zeroed. */
+WKSP_API int wksp_checkpt_diff(wksp_t *w, const char *path, const wksp_diff_opts_t *opts,
+                               wksp_checkpt_diff_t *out);
+/* The same from fd (a pipe is spooled to an unnamed temporary file first,
+ * bounded: see "Inputs" above; FAIL, ENOSPC, when its directory lacks
+ * room); INVAL for fd < 0. */
+WKSP_API int wksp_checkpt_diff_fd(wksp_t *w, int fd, const char *label,
+                                  const wksp_diff_opts_t *opts, wksp_checkpt_diff_t *out);
 
 #ifdef __cplusplus
 }

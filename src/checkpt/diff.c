@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt.h"
+#include "checkpt_private.h"
 #include "wksp/frame.h"
 #include "util/err.h"
 #include "wksp/wksp_private.h"
 
-_Static_assert(CKPT_DIGEST_PIECE == WKSP_FRAME_CHUNK_MAX, "the digest's pieces are the data pieces");
+_Static_assert(CHECKPT_DIGEST_PIECE == WKSP_FRAME_CHUNK_MAX, "the digest's pieces are the data pieces");
 
 typedef struct {
   wksp_t *w;
@@ -45,7 +45,7 @@ static uint64_t cp_index(const cmp_t *c, uint64_t lo) {
 static int cmp_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *bytes,
                      uint64_t n) {
   cmp_t *c = ctx;
-  atomic_fetch_add_explicit(&c->digest, wksp_private_ckpt_digest_piece(p->gaddr_lo + at, bytes, n),
+  atomic_fetch_add_explicit(&c->digest, wksp_private_checkpt_digest_piece(p->gaddr_lo + at, bytes, n),
                             memory_order_relaxed);
   uint64_t i = cp_index(c, p->gaddr_lo);
   /* (the range check only guards the workspace read below: the scan's
@@ -107,11 +107,11 @@ static void diff_walk(const cmp_t *c, uint8_t *cand, const wksp_part_t *wp, uint
   }
 }
 
-int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t threads,
+int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint32_t threads,
                                   wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out) {
   memset(out, 0, sizeof *out);
-  ckpt_scan_t s;
-  int rc = wksp_private_ckpt_scan(&s, in);
+  checkpt_scan_t s;
+  int rc = wksp_private_checkpt_scan(&s, in);
   if (rc) return rc;
   wksp_part_t *wp = NULL;
   uint64_t wn = 0;
@@ -132,37 +132,51 @@ int wksp_private_ckpt_diff_locked(wksp_t *w, const ckpt_input_t *in, uint32_t th
   diff_walk(&c, cand, wp, wn, NULL, NULL, out);
   c.cand = cand;
   atomic_init(&c.digest, 0);
-  rc = wksp_private_ckpt_data_pieces(in, &s, threads ? threads : 1, cmp_piece, &c);
+  rc = wksp_private_checkpt_data_pieces(in, &s, threads, cmp_piece, &c);
   if (rc) goto done;
   diff_walk(&c, NULL, wp, wn, each, ctx, out);
-  out->digest = atomic_load(&c.digest) + wksp_private_ckpt_digest_records(c.cp, c.cn);
+  out->digest = atomic_load(&c.digest) + wksp_private_checkpt_digest_records(c.cp, c.cn);
   out->seal = s.seal.state; /* a broken seal is a result too */
   if (s.seal.state == WKSP_SEAL_OK && s.seal.digest != out->digest) out->seal = WKSP_SEAL_BROKEN;
 done:
   free(wp);
   free(cand);
   free(c.first);
-  wksp_private_ckpt_scan_fini(&s);
+  wksp_private_checkpt_scan_fini(&s);
   return rc;
 }
 
-int wksp_checkpt_diff(wksp_t *w, const char *path, int fd, uint32_t threads, wksp_diff_fn_t each,
-                      void *ctx, wksp_checkpt_diff_t *out) {
-  if (out) memset(out, 0, sizeof *out);
-  if (!w || !out || (!path && fd < 0))
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_diff: NULL workspace or out, or no path / fd");
-  ckpt_input_t in;
-  int rc = wksp_private_ckpt_input_open(&in, path, path ? -1 : fd, path ? path : "-",
-                                        CKPT_IN_NEED_MEM);
+static int diff_any(wksp_t *w, const char *path, int fd, const char *label,
+                    const wksp_diff_opts_t *opts, wksp_checkpt_diff_t *out) {
+  wksp_diff_opts_t o = opts ? *opts : (wksp_diff_opts_t){0};
+  checkpt_input_t in;
+  int rc = wksp_private_checkpt_input_open(&in, path, fd, label, CHECKPT_IN_NEED_MEM);
   if (rc) return rc;
   rc = wksp_private_lock(w);
   if (rc) {
     wksp_err_wrap(rc, "diff %s: lock %s", in.label, wksp_name(w));
   } else {
-    rc = wksp_private_ckpt_diff_locked(w, &in, threads, each, ctx, out);
+    rc = wksp_private_checkpt_diff_locked(w, &in, checkpt_threads(o.threads), o.each, o.each_ctx,
+                                          out);
     wksp_private_unlock(w);
   }
-  wksp_private_ckpt_input_fini(&in);
+  wksp_private_checkpt_input_fini(&in);
   if (rc) memset(out, 0, sizeof *out);
   return rc;
+}
+
+int wksp_checkpt_diff(wksp_t *w, const char *path, const wksp_diff_opts_t *opts,
+                      wksp_checkpt_diff_t *out) {
+  if (out) memset(out, 0, sizeof *out);
+  if (!w || !out || !path)
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_diff: NULL workspace, path or out");
+  return diff_any(w, path, -1, path, opts, out);
+}
+
+int wksp_checkpt_diff_fd(wksp_t *w, int fd, const char *label, const wksp_diff_opts_t *opts,
+                         wksp_checkpt_diff_t *out) {
+  if (out) memset(out, 0, sizeof *out);
+  if (!w || !out || fd < 0)
+    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_diff_fd: NULL workspace or out, or bad fd");
+  return diff_any(w, NULL, fd, label ? label : "-", opts, out);
 }

@@ -13,62 +13,28 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "ckpt.h"
+#include "checkpt_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
-
-long wksp_private_ckpt_read_full(int fd, void *buf, size_t sz) {
-  size_t got = 0;
-  while (got < sz) {
-    ssize_t n = read(fd, (uint8_t *)buf + got, sz - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
-    if (!n) break;
-    got += (size_t)n;
-  }
-  return (long)got;
-}
-
-long wksp_private_ckpt_read_full_at(int fd, void *buf, size_t sz, uint64_t off) {
-  size_t got = 0;
-  while (got < sz) {
-    ssize_t n = pread(fd, (uint8_t *)buf + got, sz - got, (off_t)(off + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
-    if (!n) break;
-    got += (size_t)n;
-  }
-  return (long)got;
-}
-
-static int write_full(int fd, const void *buf, size_t sz) {
-  size_t done = 0;
-  while (done < sz) {
-    ssize_t n = write(fd, (const uint8_t *)buf + done, sz - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
-    done += (size_t)n;
-  }
-  return 0;
-}
+#include "util/io.h"
 
 /* ---- reading a random-access input ------------------------------------------------ */
 
 /* The message of a file that is now shorter than when it was opened. */
-static int shrank(const ckpt_input_t *in, uint64_t now) {
+static int shrank(const checkpt_input_t *in, uint64_t now) {
   return wksp_err(WKSP_ERR_CORRUPT, 0,
                   "file truncated while reading: %s is now %llu bytes, expected %llu", in->label,
                   (unsigned long long)now, (unsigned long long)(in->base + in->sz));
 }
 
-int wksp_private_ckpt_input_changed(const ckpt_input_t *in, int rc) {
+int wksp_private_checkpt_input_changed(const checkpt_input_t *in, int rc) {
   struct stat st;
   if (!rc || in->rfd < 0 || fstat(in->rfd, &st) || (uint64_t)st.st_size >= in->base + in->sz)
     return rc;
   return shrank(in, (uint64_t)st.st_size);
 }
 
-int wksp_private_ckpt_input_read(const ckpt_input_t *in, void *buf, uint64_t n, uint64_t off) {
+int wksp_private_checkpt_input_read(const checkpt_input_t *in, void *buf, uint64_t n, uint64_t off) {
   if (off > in->sz || n > in->sz - off)
     return wksp_err(WKSP_ERR_CORRUPT, 0,
                     "%s: truncated: %llu bytes at offset %llu, the file has %llu", in->label,
@@ -77,7 +43,7 @@ int wksp_private_ckpt_input_read(const ckpt_input_t *in, void *buf, uint64_t n, 
     memcpy(buf, in->mem + off, n);
     return WKSP_SUCCESS;
   }
-  long got = wksp_private_ckpt_read_full_at(in->rfd, buf, n, in->base + off);
+  long got = wksp_private_pread_full(in->rfd, buf, n, in->base + off);
   if (got < 0)
     return wksp_err(WKSP_ERR_FAIL, errno, "%s: read of %llu bytes at offset %llu", in->label,
                     (unsigned long long)n, (unsigned long long)off);
@@ -85,12 +51,12 @@ int wksp_private_ckpt_input_read(const ckpt_input_t *in, void *buf, uint64_t n, 
   return WKSP_SUCCESS;
 }
 
-int wksp_private_ckpt_input_reader(const ckpt_input_t *in, wksp_frame_reader_t **r) {
+int wksp_private_checkpt_input_reader(const checkpt_input_t *in, wksp_frame_reader_t **r) {
   return in->mem ? wksp_frame_reader_init_mem(r, in->mem, in->sz)
                  : wksp_private_frame_reader_init_pread(r, in->rfd, in->base, in->sz);
 }
 
-void wksp_private_ckpt_input_sequential(const ckpt_input_t *in) {
+void wksp_private_checkpt_input_sequential(const checkpt_input_t *in) {
   if (in->rfd >= 0) /* only a hint: errors ignored */
     posix_fadvise(in->rfd, (off_t)in->base, (off_t)in->sz, POSIX_FADV_SEQUENTIAL);
 }
@@ -138,7 +104,7 @@ static int room_for(room_t *rm, uint64_t n, const char *label) {
 /* Spools the rest of in->fd into tfd after the head already written;
  * stops at max_sz bytes (v1: what follows is never read) or fails beyond
  * them (v2). */
-static int spool_rest(ckpt_input_t *in, room_t *rm, int v1) {
+static int spool_rest(checkpt_input_t *in, room_t *rm, int v1) {
   /* The buffer starts at one default pipe capacity and doubles while reads
    * fill it: a small input (the usual spooled v1 file) does not pay for a
    * 1 MiB buffer, a large one still moves 1 MiB per system call. */
@@ -163,7 +129,7 @@ static int spool_rest(ckpt_input_t *in, room_t *rm, int v1) {
       break;
     }
     rc = room_for(rm, (uint64_t)n, in->label);
-    if (!rc && write_full(rm->fd, buf, (size_t)n))
+    if (!rc && wksp_private_write_full(rm->fd, buf, (size_t)n))
       rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: spool write to %s", in->label, tmp_dir());
     rm->total += rc ? 0 : (uint64_t)n;
     if (!rc && (size_t)n == cap && cap < BUF_MAX) { /* contents written out: no copy */
@@ -176,25 +142,25 @@ static int spool_rest(ckpt_input_t *in, room_t *rm, int v1) {
   return rc;
 }
 
-int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t pre_sz) {
+int wksp_private_checkpt_input_spool(checkpt_input_t *in, const uint8_t *pre, size_t pre_sz) {
   /* The header first: nothing is spooled for what is not a checkpoint,
    * and the header bounds what is. */
-  uint8_t head[CKPT_PREVIEW_MAX];
+  uint8_t head[CHECKPT_PREVIEW_MAX];
   size_t n = pre_sz < sizeof head ? pre_sz : sizeof head;
   if (n) memcpy(head, pre, n); /* (pre may be NULL) */
-  long got = wksp_private_ckpt_read_full(in->fd, head + n, sizeof head - n);
+  long got = wksp_private_read_full(in->fd, head + n, sizeof head - n);
   if (got < 0) return wksp_err(WKSP_ERR_FAIL, errno, "%s: read", in->label);
   n += (size_t)got;
   wksp_preview_t pv;
   room_t rm = {.fd = -1};
-  int rc = wksp_private_ckpt_head(head, n, in->label, &pv, &rm.max_sz);
+  int rc = wksp_private_checkpt_head(head, n, in->label, &pv, &rm.max_sz);
   if (rc) return rc;
   rm.fd = open(tmp_dir(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (rm.fd < 0) return wksp_err(WKSP_ERR_FAIL, errno, "spool: temporary file in %s", tmp_dir());
   room_look(&rm);
   rm.bounded = rm.limit >= rm.max_sz;
   rc = room_for(&rm, n, in->label);
-  if (!rc && write_full(rm.fd, head, n))
+  if (!rc && wksp_private_write_full(rm.fd, head, n))
     rc = wksp_err(WKSP_ERR_FAIL, errno, "%s: spool write to %s", in->label, tmp_dir());
   rm.total = n;
   if (!rc && n == sizeof head) rc = spool_rest(in, &rm, pv.style == 1);
@@ -209,7 +175,7 @@ int wksp_private_ckpt_input_spool(ckpt_input_t *in, const uint8_t *pre, size_t p
   return WKSP_SUCCESS;
 }
 
-int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, const char *label,
+int wksp_private_checkpt_input_open(checkpt_input_t *in, const char *path, int fd, const char *label,
                                  int flags) {
   memset(in, 0, sizeof *in);
   in->own_fd = -1;
@@ -235,16 +201,16 @@ int wksp_private_ckpt_input_open(ckpt_input_t *in, const char *path, int fd, con
     in->sz = (uint64_t)(st.st_size - pos);
     return WKSP_SUCCESS;
   }
-  if (!(flags & CKPT_IN_NEED_MEM)) return WKSP_SUCCESS;
-  rc = wksp_private_ckpt_input_spool(in, NULL, 0);
+  if (!(flags & CHECKPT_IN_NEED_MEM)) return WKSP_SUCCESS;
+  rc = wksp_private_checkpt_input_spool(in, NULL, 0);
   if (rc) goto fail;
   return WKSP_SUCCESS;
 fail:
-  wksp_private_ckpt_input_fini(in);
+  wksp_private_checkpt_input_fini(in);
   return rc;
 }
 
-void wksp_private_ckpt_input_fini(ckpt_input_t *in) {
+void wksp_private_checkpt_input_fini(checkpt_input_t *in) {
   if (in->own_fd >= 0) close(in->own_fd);
   in->own_fd = -1;
   in->rfd = -1;

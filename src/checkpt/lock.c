@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ckpt.h"
+#include "checkpt_private.h"
 #include "util/err.h"
 #include "wksp/wksp_private.h"
 
@@ -102,7 +102,7 @@ static int feed_check(const wksp_t *w, int64_t pid, uint64_t waited_ns, void *ct
                   wksp_name(w), (long long)pid);
 }
 
-int wksp_private_ckpt_lock(wksp_t *w, wksp_lock_wait_fn_t fn, void *ctx, int feed_fd,
+int wksp_private_checkpt_lock(wksp_t *w, wksp_lock_wait_fn_t fn, void *ctx, int feed_fd,
                            const char *verb, const char *label) {
   feed_t f = {.fd = feed_fd};
   wksp_private_waiter_t wt = {.notify = fn, .notify_ctx = ctx};

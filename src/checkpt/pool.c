@@ -1,35 +1,28 @@
 /* A minimal fork-join pool over pthreads: tasks [0, cnt) handed out by an
  * atomic counter; the calling thread works too.  Threads live only for one
- * wksp_private_ckpt_pool_run call, so none can be left behind. */
+ * wksp_private_checkpt_pool_run call, so none can be left behind. */
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <string.h>
 
-#include "ckpt.h"
+#include "checkpt_private.h"
 #include "util/err.h"
 
 typedef struct {
-  ckpt_task_fn_t task;         /* one of the two */
-  ckpt_slot_task_fn_t slot_task;
+  checkpt_task_fn_t task;         /* one of the two */
+  checkpt_slot_task_fn_t slot_task;
   void *ctx;
   uint64_t cnt;
   atomic_uint_fast64_t next;
   atomic_uint slots;           /* slots handed to threads so far */
   atomic_int failed;
   pthread_mutex_t lock; /* guards the first error below */
-  int err;
-  int err_errno;
-  char msg[1024];
+  wksp_err_saved_t err;
 } pool_t;
 
 static void pool_fail(pool_t *p, int rc) {
   pthread_mutex_lock(&p->lock);
-  if (!p->err) {
-    p->err = rc;
-    p->err_errno = wksp_errno();
-    snprintf(p->msg, sizeof p->msg, "%s", wksp_errmsg());
-  }
+  wksp_err_keep(&p->err, rc);
   pthread_mutex_unlock(&p->lock);
   atomic_store(&p->failed, 1);
 }
@@ -64,16 +57,15 @@ static int pool_go(pool_t *p, uint32_t threads) {
   pool_worker(p);
   for (uint32_t t = 0; t < started; t++) pthread_join(tid[t], NULL);
   pthread_mutex_destroy(&p->lock);
-  if (!p->err) return WKSP_SUCCESS;
-  return wksp_err_again(p->err, p->err_errno, "%s", p->msg);
+  return wksp_err_kept(&p->err);
 }
 
-int wksp_private_ckpt_pool_run(uint32_t threads, uint64_t cnt, ckpt_task_fn_t task, void *ctx) {
+int wksp_private_checkpt_pool_run(uint32_t threads, uint64_t cnt, checkpt_task_fn_t task, void *ctx) {
   pool_t p = {.task = task, .ctx = ctx, .cnt = cnt};
   return pool_go(&p, threads);
 }
 
-int wksp_private_ckpt_pool_run_slots(uint32_t threads, uint64_t cnt, ckpt_slot_task_fn_t task,
+int wksp_private_checkpt_pool_run_slots(uint32_t threads, uint64_t cnt, checkpt_slot_task_fn_t task,
                                      void *ctx) {
   pool_t p = {.slot_task = task, .ctx = ctx, .cnt = cnt};
   return pool_go(&p, threads);

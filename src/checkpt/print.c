@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ckpt.h"
+#include "checkpt_private.h"
 #include "util/err.h"
 #include "util/esc.h"
 
@@ -134,7 +134,7 @@ static void print_ident(out_t *o, const wksp_checkpt_info_t *I) {
   time_t sec = (time_t)(I->wallclock / 1000000000);
   struct tm tm;
   if (gmtime_r(&sec, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  out(o, "\tmagic     0x%016llx\n", (unsigned long long)CKPT_MAGIC);
+  out(o, "\tmagic     0x%016llx\n", (unsigned long long)CHECKPT_MAGIC);
   out(o, "\twallclock %lld (%s)\n", (long long)I->wallclock, when);
   print_id(o, "app", I->app_id, I->app);
   print_id(o, "thread", I->thread_id, I->thread);
@@ -149,7 +149,7 @@ static void print_ident(out_t *o, const wksp_checkpt_info_t *I) {
 }
 
 static void print_summary(out_t *o, const wksp_checkpt_info_t *I) {
-  uint64_t lo = ckpt_gaddr_lo(I->pv.part_max);
+  uint64_t lo = checkpt_gaddr_lo(I->pv.part_max);
   out(o, "\tfile size   %llu bytes\n", (unsigned long long)I->file_sz);
   out(o, "\tallocations %llu, %llu bytes (%.2f%% of data_max)\n", (unsigned long long)I->alloc_cnt,
       (unsigned long long)I->alloc_sz,
@@ -221,7 +221,7 @@ static int dump_done(void *ctx, const wksp_part_t *p, const void *bytes) {
   return o->bad ? wksp_err(WKSP_ERR_FAIL, o->bad, "print: write") : WKSP_SUCCESS;
 }
 
-static int print_dump(out_t *o, const ckpt_input_t *in, const ckpt_scan_t *s) {
+static int print_dump(out_t *o, const checkpt_input_t *in, const checkpt_scan_t *s) {
   uint64_t largest = 1;
   for (uint64_t k = 0; k < s->info.alloc_cnt; k++) {
     uint64_t sz = s->info.parts[k].gaddr_hi - s->info.parts[k].gaddr_lo;
@@ -230,21 +230,21 @@ static int print_dump(out_t *o, const ckpt_input_t *in, const ckpt_scan_t *s) {
   dump_t d = {.o = o, .buf = malloc(largest)};
   if (!d.buf)
     return wksp_err(WKSP_ERR_NOMEM, 0, "print: %llu-byte buffer", (unsigned long long)largest);
-  int rc = wksp_private_ckpt_data_run(in, s, 1, dump_dest, dump_done, &d);
+  int rc = wksp_private_checkpt_data_run(in, s, 1, dump_dest, dump_done, &d);
   free(d.buf);
   return rc;
 }
 
 /* ---- entry points -------------------------------------------------------------------- */
 
-static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
+static int print_input(out_t *o, checkpt_input_t *in, int verbose) {
   wksp_preview_t pv;
-  uint8_t head[CKPT_PREVIEW_MAX];
-  uint64_t n = in->sz < CKPT_PREVIEW_MAX ? in->sz : CKPT_PREVIEW_MAX;
-  int rc = n >= 12 ? wksp_private_ckpt_input_read(in, head, n, 0)
+  uint8_t head[CHECKPT_PREVIEW_MAX];
+  uint64_t n = in->sz < CHECKPT_PREVIEW_MAX ? in->sz : CHECKPT_PREVIEW_MAX;
+  int rc = n >= 12 ? wksp_private_checkpt_input_read(in, head, n, 0)
                    : wksp_err(WKSP_ERR_FAIL, 0, "%s: only %llu bytes", in->label,
                               (unsigned long long)n);
-  if (!rc) rc = wksp_private_ckpt_preview_any(head, n, &pv, in->label);
+  if (!rc) rc = wksp_private_checkpt_preview_any(head, n, &pv, in->label);
   if (rc) {
     print_invalid(o, "invalid or unsupported");
     return rc;
@@ -253,8 +253,8 @@ static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
     print_preview(o, &pv);
     return WKSP_SUCCESS;
   }
-  ckpt_scan_t s;
-  rc = wksp_private_ckpt_scan(&s, in);
+  checkpt_scan_t s;
+  rc = wksp_private_checkpt_scan(&s, in);
   if (rc) {
     print_preview(o, &pv);
     print_invalid(o, "invalid or unsupported");
@@ -277,7 +277,7 @@ static int print_input(out_t *o, ckpt_input_t *in, int verbose) {
     rc = print_dump(o, in, &s);
     if (rc) print_invalid(o, "invalid data");
   }
-  wksp_private_ckpt_scan_fini(&s);
+  wksp_private_checkpt_scan_fini(&s);
   return rc;
 }
 
@@ -290,12 +290,12 @@ static int print_any(int out_fd, const char *path, int in_fd, const char *label,
   out(&o, "checkpt ");
   out_esc(&o, label, strlen(label), WKSP_ESC_C);
   out(&o, " (verbose %d)\n", verbose);
-  ckpt_input_t in;
-  int rc = wksp_private_ckpt_input_open(&in, path, in_fd, label, CKPT_IN_NEED_MEM);
+  checkpt_input_t in;
+  int rc = wksp_private_checkpt_input_open(&in, path, in_fd, label, CHECKPT_IN_NEED_MEM);
   if (rc) print_invalid(&o, "invalid or unsupported");
   else {
     rc = print_input(&o, &in, verbose);
-    wksp_private_ckpt_input_fini(&in);
+    wksp_private_checkpt_input_fini(&in);
   }
   out_flush(&o);
   if (o.bad) return wksp_err(WKSP_ERR_FAIL, o.bad, "print: write to fd %d", out_fd);

@@ -33,11 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ckpt.h"
+#include "checkpt_private.h"
 #include "util/err.h"
-
-int wksp_private_ckpt_test_no_tmpfile;
-void (*wksp_private_ckpt_test_rename_hook)(const char *path, const char *tmp_name);
 
 /* fsync, retried when a signal interrupts it (POSIX allows EINTR). */
 static int fsync_full(int fd) {
@@ -127,7 +124,7 @@ static int refuse_type(const char *path, mode_t m, int is) {
 
 /* Opens a FIFO or character device for writing, as a shell redirection
  * would but never creating or truncating anything. */
-static int stream_open(ckpt_pub_t *p, const char *base) {
+static int stream_open(checkpt_pub_t *p, const char *base) {
   int fd;
   /* Non-blocking first, so that a terminal or modem line cannot block the
    * open; a FIFO without a reader says ENXIO and is then opened blocking:
@@ -246,7 +243,7 @@ static int tmp_lock(int fd) {
 /* Without O_TMPFILE: a named temporary, created O_EXCL and locked.  A
  * cleaner may take the lock in the moment between the two; the name is then
  * checked to still be ours, else another is made. */
-static int named_tmp_open(ckpt_pub_t *p, const char *base) {
+static int named_tmp_open(checkpt_pub_t *p, const char *base) {
   for (int tries = 0; tries < 4; tries++) {
     p->tmp_name = tmp_name(base);
     if (!p->tmp_name) return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: temporary name", p->path);
@@ -274,8 +271,8 @@ static int named_tmp_open(ckpt_pub_t *p, const char *base) {
                   p->path);
 }
 
-static int tmp_open(ckpt_pub_t *p, const char *base) {
-  p->fd = wksp_private_ckpt_test_no_tmpfile ? (errno = EOPNOTSUPP, -1)
+static int tmp_open(checkpt_pub_t *p, const char *base) {
+  p->fd = checkpt_hook(CHECKPT_HOOK_TMPFILE, NULL) ? (errno = EOPNOTSUPP, -1)
                                             : openat(p->dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (p->fd >= 0) {
     tmp_lock(p->fd); /* nobody else can have it yet: it has no name */
@@ -287,7 +284,7 @@ static int tmp_open(ckpt_pub_t *p, const char *base) {
 
 /* ---- open, commit, abort ------------------------------------------------- */
 
-int wksp_private_ckpt_pub_open(ckpt_pub_t *p, const char *path, const wksp_checkpt_opts_t *o) {
+int wksp_private_checkpt_pub_open(checkpt_pub_t *p, const char *path, const wksp_checkpt_opts_t *o) {
   memset(p, 0, sizeof *p);
   p->fd = p->dir_fd = -1;
   p->mode = o->mode ? o->mode : 0600;
@@ -327,13 +324,13 @@ int wksp_private_ckpt_pub_open(ckpt_pub_t *p, const char *path, const wksp_check
   if (rc) goto fail;
   return WKSP_SUCCESS;
 fail:
-  wksp_private_ckpt_pub_abort(p);
+  wksp_private_checkpt_pub_abort(p);
   return rc;
 }
 
 /* Gives the written file a name in the directory (the final one, or a
  * temporary one for overwrite). */
-static int link_as(ckpt_pub_t *p, const char *name) {
+static int link_as(checkpt_pub_t *p, const char *name) {
   if (p->tmp_name) return linkat(p->dir_fd, p->tmp_name, p->dir_fd, name, 0);
   char proc[64];
   snprintf(proc, sizeof proc, "/proc/self/fd/%d", p->fd);
@@ -345,8 +342,8 @@ static int link_as(ckpt_pub_t *p, const char *name) {
 
 /* Overwrite: the file (already under its temporary name) replaces what is
  * at the path, which must still be a regular file or a symlink. */
-static int rename_over(ckpt_pub_t *p, const char *base) {
-  if (wksp_private_ckpt_test_rename_hook) wksp_private_ckpt_test_rename_hook(p->path, p->tmp_name);
+static int rename_over(checkpt_pub_t *p, const char *base) {
+  checkpt_hook(CHECKPT_HOOK_RENAME, &(checkpt_hook_t){.path = p->path, .name = p->tmp_name});
   /* Again, just before the rename: something else may have appeared at
    * the path since the first check (left: the moment between this check
    * and the rename). */
@@ -366,7 +363,7 @@ static int rename_over(ckpt_pub_t *p, const char *base) {
   return WKSP_SUCCESS;
 }
 
-int wksp_private_ckpt_pub_commit(ckpt_pub_t *p) {
+int wksp_private_checkpt_pub_commit(checkpt_pub_t *p) {
   const char *base = base_name(p->path);
   int rc = WKSP_SUCCESS, replaced = 0;
   if (fchmod(p->fd, p->mode)) {
@@ -417,11 +414,11 @@ int wksp_private_ckpt_pub_commit(ckpt_pub_t *p) {
     goto fail;
   }
 fail:
-  wksp_private_ckpt_pub_abort(p);
+  wksp_private_checkpt_pub_abort(p);
   return rc;
 }
 
-void wksp_private_ckpt_pub_abort(ckpt_pub_t *p) {
+void wksp_private_checkpt_pub_abort(checkpt_pub_t *p) {
   if (p->tmp_name && p->dir_fd >= 0) unlinkat(p->dir_fd, p->tmp_name, 0);
   free(p->tmp_name);
   p->tmp_name = NULL;

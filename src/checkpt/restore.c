@@ -1,5 +1,6 @@
-/* Restore (docs/FORMAT.md 4, 5), transactional; the stream paths are in
- * stream.c:
+/* Restore (docs/FORMAT.md 4, 5), transactional: the API, the choice of the
+ * path from the input's first bytes, and the random-access path (the stream
+ * paths are in stream.c and pipe.c):
  *
  *   random-access input (files read with pread, spooled pipes): scan =
  *   validate the whole structure -> lock -> check the target can hold it ->
@@ -12,393 +13,114 @@
  *   writing allocation bytes as they come (the first write resets the
  *   target); every later error resets the target to empty. */
 #include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+#include <fcntl.h>
 
-#include "ckpt.h"
+#include "checkpt_private.h"
 #include "util/err.h"
-#include "frame/frame_private.h"
+#include "util/io.h"
 #include "wksp/frame.h"
 #include "wksp/wksp_private.h"
-
-static const char reset_note[] = "(target reset to empty)";
-
-/* Appends the reset note to the current message and returns rc. */
-int wksp_private_ckpt_after_reset(int rc) {
-  char msg[1024];
-  snprintf(msg, sizeof msg, "%s %s", wksp_errmsg(), reset_note);
-  return wksp_err_again(rc, wksp_errno(), "%s", msg);
-}
-
-/* Every range must lie in the target's data region (docs/FORMAT.md 4.5).  The
- * FULL message names the first range that does not and a geometry that
- * works: the lowest address bounds part_max from above, the highest one
- * bounds data_max from below. */
-int wksp_private_ckpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
-                                const char *what) {
-  if (!cnt) return WKSP_SUCCESS;
-  uint64_t lo = wksp_gaddr_lo(w), hi = wksp_gaddr_hi(w);
-  uint64_t min_lo = parts[0].gaddr_lo, max_hi = parts[cnt - 1].gaddr_hi;
-  if (lo <= min_lo && max_hi <= hi) return WKSP_SUCCESS;
-  uint64_t pmax = (min_lo - WKSP_HDR_SZ) / WKSP_PART_SZ; /* largest part_max keeping min_lo */
-  uint64_t p = wksp_part_max(w) < pmax ? wksp_part_max(w) : pmax;
-  uint64_t dmin = max_hi - (WKSP_HDR_SZ + WKSP_PART_SZ * p);
-  const wksp_part_t *bad = min_lo < lo ? &parts[0] : &parts[cnt - 1];
-  return wksp_err(WKSP_ERR_FULL, 0,
-                  "%s: allocation [%llu,%llu) lies outside the target's data region [%llu,%llu) "
-                  "(part_max %llu, data_max %llu); a target with part_max <= %llu and data_max >= "
-                  "%llu - 64*part_max would hold every range, e.g. part_max %llu data_max %llu",
-                  what, (unsigned long long)bad->gaddr_lo, (unsigned long long)bad->gaddr_hi,
-                  (unsigned long long)lo, (unsigned long long)hi,
-                  (unsigned long long)wksp_part_max(w), (unsigned long long)wksp_data_max(w),
-                  (unsigned long long)pmax, (unsigned long long)(max_hi - WKSP_HDR_SZ),
-                  (unsigned long long)p, (unsigned long long)dmin);
-}
-
-/* ---- data phase -------------------------------------------------------------------
- *
- * Files are read with pread(2), never mapped (a file shortened meanwhile is
- * an error, not SIGBUS): each thread has one frame reader, whose buffer it
- * reuses from cgroup frame to cgroup frame and fills up to the frame's end
- * in large reads (the page cache is copied into a buffer that stays in the
- * cache, instead of the file being faulted in page by page). */
-
-typedef struct {
-  const ckpt_input_t *in;
-  const ckpt_scan_t *s;
-  ckpt_dest_fn_t dest;
-  ckpt_done_fn_t done;
-  ckpt_piece_fn_t piece;
-  void *ctx;
-  /* per pool slot (pool.c), kept from task to task */
-  wksp_frame_reader_t *rd[WKSP_CHECKPT_THREADS_MAX];
-  uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX]; /* WKSP_FRAME_CHUNK_MAX bytes */
-} data_job_t;
-
-static void data_job_fini(data_job_t *j) {
-  for (uint32_t i = 0; i < WKSP_CHECKPT_THREADS_MAX; i++) {
-    wksp_frame_reader_fini(j->rd[i]);
-    free(j->scratch[i]);
-  }
-}
-
-/* A frame-layer failure means bad bytes (a frame running past the end of
- * the file is truncation): CORRUPT; a read error (an errno) stays FAIL. */
-static int data_fail(const data_job_t *j, int rc, uint64_t off) {
-  if (rc == WKSP_ERR_FAIL && !wksp_errno()) rc = WKSP_ERR_CORRUPT;
-  return wksp_err_wrap(rc, "%s: cgroup frame at %llu", j->in->label, (unsigned long long)off);
-}
-
-/* The slot's scratch buffer for decoding without a destination. */
-static int data_scratch(data_job_t *j, uint32_t slot, uint8_t **out) {
-  if (!j->scratch[slot] && !(j->scratch[slot] = malloc(WKSP_FRAME_CHUNK_MAX)))
-    return wksp_err(WKSP_ERR_NOMEM, 0, "verify buffer");
-  *out = j->scratch[slot];
-  return WKSP_SUCCESS;
-}
-
-/* Opens cgroup frame g on the slot's reader and checks its commands against
- * the scan. */
-static int data_open(data_job_t *j, uint64_t g, uint32_t slot) {
-  const ckpt_scan_t *s = j->s;
-  const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
-  const wksp_part_t *p = s->file_parts + s->cg_first[g];
-  int rc = j->rd[slot] ? WKSP_SUCCESS : wksp_private_ckpt_input_reader(j->in, &j->rd[slot]);
-  wksp_frame_reader_t *r = j->rd[slot];
-  if (!rc) rc = wksp_frame_reader_seek(r, cg->off);
-  if (!rc) {
-    wksp_private_frame_reader_span(r, cg->end);
-    rc = wksp_frame_reader_open(r, s->hdr.frame_style, NULL);
-  }
-  uint8_t b[CKPT_CMD_SZ];
-  for (uint64_t k = 0; !rc && k <= cg->alloc_cnt; k++) {
-    rc = wksp_frame_reader_meta(r, b, sizeof b);
-    ckpt_cmd_t c;
-    wksp_private_ckpt_cmd_decode(&c, b);
-    int same = k < cg->alloc_cnt ? c.tag == p[k].tag && c.a == p[k].gaddr_lo && c.b == p[k].gaddr_hi
-                                 : ckpt_cmd_is_data(&c);
-    if (!rc && !same) rc = wksp_err(WKSP_ERR_CORRUPT, 0, "commands changed since validation");
-  }
-  return rc;
-}
-
-/* Decodes cgroup frame g: its commands must be the scanned ones, the bytes
- * go where dest() says, and the frame must end where the next starts. */
-static int data_cgroup(void *ctx, uint64_t g, uint32_t slot) {
-  data_job_t *j = ctx;
-  const ckpt_scan_t *s = j->s;
-  const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
-  const wksp_part_t *p = s->file_parts + s->cg_first[g];
-  uint64_t end = 0;
-  int rc = data_open(j, g, slot);
-  wksp_frame_reader_t *r = j->rd[slot];
-  /* No dest (verification, comparison): each allocation is decoded in 64
-   * KiB pieces into scratch memory and handed to piece(), if any.  Pieces of
-   * 64 KiB from a buffer's start are exactly the writer's LZ4 chunks, so
-   * this decodes the same blocks. */
-  uint8_t *scratch = NULL;
-  if (!rc && !j->dest) rc = data_scratch(j, slot, &scratch);
-  for (uint64_t k = 0; !rc && k < cg->alloc_cnt; k++) {
-    uint64_t sz = p[k].gaddr_hi - p[k].gaddr_lo;
-    if (scratch) {
-      for (uint64_t at = 0; !rc && at < sz; at += WKSP_FRAME_CHUNK_MAX) {
-        uint64_t n = sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX;
-        rc = wksp_frame_reader_data(r, scratch, n);
-        if (!rc && j->piece) rc = j->piece(j->ctx, &p[k], at, scratch, n);
-      }
-      continue;
-    }
-    void *d = j->dest(j->ctx, &p[k]);
-    rc = wksp_frame_reader_data(r, d, sz);
-    if (!rc && j->done) rc = j->done(j->ctx, &p[k], d);
-  }
-  if (!rc) rc = wksp_frame_reader_close(r, &end);
-  if (!rc && end != cg->end)
-    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "frame ends at %llu, the next frame starts at %llu",
-                  (unsigned long long)end, (unsigned long long)cg->end);
-  if (!rc) return WKSP_SUCCESS;
-  wksp_frame_reader_fini(r); /* failed or inside a frame: not reusable */
-  j->rd[slot] = NULL;
-  return data_fail(j, rc, cg->off);
-}
-
-/* v1: allocation k's bytes are verbatim in the file: read straight into
- * the destination, or in 64 KiB pieces. */
-static int data_v1(void *ctx, uint64_t k, uint32_t slot) {
-  data_job_t *j = ctx;
-  const wksp_part_t *p = &j->s->file_parts[k];
-  uint64_t src = j->s->v1_data_off[k], sz = p->gaddr_hi - p->gaddr_lo;
-  int rc = WKSP_SUCCESS;
-  if (j->dest) {
-    void *d = j->dest(j->ctx, p);
-    rc = wksp_private_ckpt_input_read(j->in, d, sz, src);
-    return rc || !j->done ? rc : j->done(j->ctx, p, d);
-  }
-  uint8_t *b = NULL;
-  if (j->piece) rc = data_scratch(j, slot, &b);
-  for (uint64_t at = 0; !rc && j->piece && at < sz; at += WKSP_FRAME_CHUNK_MAX) {
-    uint64_t n = sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX;
-    rc = wksp_private_ckpt_input_read(j->in, b, n, src + at);
-    if (!rc) rc = j->piece(j->ctx, p, at, b, n);
-  }
-  return rc;
-}
-
-/* ---- v2 RAW frames: the bytes in pieces ---------------------------------------------
- *
- * A RAW cgroup frame is its commands then its allocations' bytes verbatim,
- * so once the commands are checked every allocation's file offset is
- * known.  The data is then cut into pieces of RAW_PIECE bytes of the
- * concatenated allocations (a piece may span small allocations, and large
- * ones span many pieces), so that the threads share the work evenly
- * instead of by whole 60 MiB cgroups.  Each piece is read with pread(2)
- * straight into the target. */
-
-#define RAW_PIECE (1ull << 20)
-#define RAW_CMDS 1024 /* commands read at once */
-
-typedef struct {
-  const data_job_t *j;
-  uint64_t *src; /* file offset of file_parts[k]'s bytes */
-  uint64_t *sum; /* bytes of file_parts[0..k), k in [0, cnt] */
-  uint64_t cnt, total;
-} raw_job_t;
-
-/* Checks cgroup g's commands against the scan (read RAW_CMDS at a time). */
-static int raw_cmds(const data_job_t *j, uint64_t g) {
-  const ckpt_scan_t *s = j->s;
-  const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
-  const wksp_part_t *p = s->file_parts + s->cg_first[g];
-  uint64_t n = cg->alloc_cnt;
-  uint8_t b[RAW_CMDS * CKPT_CMD_SZ];
-  for (uint64_t k0 = 0; k0 <= n; k0 += RAW_CMDS) {
-    uint64_t m = n + 1 - k0 < RAW_CMDS ? n + 1 - k0 : RAW_CMDS;
-    int rc = wksp_private_ckpt_input_read(j->in, b, m * CKPT_CMD_SZ, cg->off + k0 * CKPT_CMD_SZ);
-    if (rc) return rc;
-    for (uint64_t i = 0, k = k0; i < m; i++, k++) {
-      ckpt_cmd_t c;
-      wksp_private_ckpt_cmd_decode(&c, b + i * CKPT_CMD_SZ);
-      int same = k < n ? c.tag == p[k].tag && c.a == p[k].gaddr_lo && c.b == p[k].gaddr_hi
-                       : ckpt_cmd_is_data(&c);
-      if (!same) return wksp_err(WKSP_ERR_CORRUPT, 0, "commands changed since validation");
-    }
-  }
-  return WKSP_SUCCESS;
-}
-
-/* Checks every cgroup's commands against the scan and records where each
- * allocation's bytes are. */
-static int raw_plan(raw_job_t *rj) {
-  const data_job_t *j = rj->j;
-  const ckpt_scan_t *s = j->s;
-  uint64_t at = 0;
-  for (uint64_t g = 0; g < s->info.cgroup_cnt; g++) {
-    const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
-    const wksp_part_t *p = s->file_parts + s->cg_first[g];
-    uint64_t off = cg->off, n = cg->alloc_cnt;
-    if (s->cg_first[g] != at || off > j->in->sz || (n + 1) > (j->in->sz - off) / CKPT_CMD_SZ)
-      return data_fail(j, wksp_err(WKSP_ERR_CORRUPT, 0, "commands past the end"), cg->off);
-    int rc = raw_cmds(j, g);
-    if (rc) return data_fail(j, rc, cg->off);
-    off += (n + 1) * CKPT_CMD_SZ;
-    for (uint64_t k = 0; k < n; k++, at++) {
-      rj->src[at] = off;
-      rj->sum[at] = rj->total;
-      off += p[k].gaddr_hi - p[k].gaddr_lo;
-      rj->total += p[k].gaddr_hi - p[k].gaddr_lo;
-    }
-    if (off != cg->end)
-      return data_fail(j,
-                       wksp_err(WKSP_ERR_CORRUPT, 0,
-                                "frame ends at %llu, the next frame starts at %llu",
-                                (unsigned long long)off, (unsigned long long)cg->end),
-                       cg->off);
-  }
-  rj->sum[at] = rj->total;
-  return WKSP_SUCCESS;
-}
-
-/* Reads piece i: bytes [i*RAW_PIECE, ...) of the concatenated allocations. */
-static int raw_piece(void *ctx, uint64_t i) {
-  const raw_job_t *rj = ctx;
-  const data_job_t *j = rj->j;
-  uint64_t lo = i * RAW_PIECE, hi = lo + RAW_PIECE < rj->total ? lo + RAW_PIECE : rj->total;
-  uint64_t a = 0, b = rj->cnt; /* the allocation holding byte lo: last k with sum[k] <= lo */
-  while (b - a > 1) {
-    uint64_t m = a + (b - a) / 2;
-    if (rj->sum[m] <= lo) a = m;
-    else b = m;
-  }
-  for (uint64_t k = a; lo < hi; k++) {
-    const wksp_part_t *p = &j->s->file_parts[k];
-    uint64_t in_k = lo - rj->sum[k], end = rj->sum[k + 1] < hi ? rj->sum[k + 1] : hi;
-    uint8_t *d = (uint8_t *)j->dest(j->ctx, p) + in_k;
-    int rc = wksp_private_ckpt_input_read(j->in, d, end - lo, rj->src[k] + in_k);
-    if (rc)
-      return wksp_err_wrap(rc, "allocation [%llu,%llu)", (unsigned long long)p->gaddr_lo,
-                           (unsigned long long)p->gaddr_hi);
-    lo = end;
-  }
-  return WKSP_SUCCESS;
-}
-
-static int raw_run(const data_job_t *j, uint32_t threads) {
-  uint64_t cnt = j->s->info.alloc_cnt;
-  raw_job_t rj = {.j = j, .cnt = cnt};
-  rj.src = malloc((cnt + 1) * sizeof *rj.src);
-  rj.sum = malloc((cnt + 1) * sizeof *rj.sum);
-  int rc = rj.src && rj.sum ? raw_plan(&rj)
-                            : wksp_err(WKSP_ERR_NOMEM, 0, "%s: offsets of %llu allocations",
-                                       j->in->label, (unsigned long long)cnt);
-  if (!rc)
-    rc = wksp_private_ckpt_pool_run(threads, (rj.total + RAW_PIECE - 1) / RAW_PIECE, raw_piece, &rj);
-  free(rj.src);
-  free(rj.sum);
-  return rc;
-}
-
-static int data_run_job(data_job_t *j, uint32_t threads) {
-  const ckpt_scan_t *s = j->s;
-  int rc;
-  wksp_private_ckpt_input_sequential(j->in);
-  if (s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_RAW && j->dest && !j->done &&
-      j->in->rfd >= 0)
-    rc = raw_run(j, threads);
-  else if (s->info.pv.style == 1)
-    rc = wksp_private_ckpt_pool_run_slots(threads, s->info.alloc_cnt, data_v1, j);
-  else
-    rc = wksp_private_ckpt_pool_run_slots(threads, s->info.cgroup_cnt, data_cgroup, j);
-  data_job_fini(j);
-  return wksp_private_ckpt_input_changed(j->in, rc);
-}
-
-int wksp_private_ckpt_data_run(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
-                               ckpt_dest_fn_t dest, ckpt_done_fn_t done, void *ctx) {
-  data_job_t j = {.in = in, .s = s, .dest = dest, .done = done, .ctx = ctx};
-  return data_run_job(&j, threads);
-}
-
-int wksp_private_ckpt_data_pieces(const ckpt_input_t *in, const ckpt_scan_t *s, uint32_t threads,
-                                  ckpt_piece_fn_t piece, void *ctx) {
-  data_job_t j = {.in = in, .s = s, .piece = piece, .ctx = ctx};
-  return data_run_job(&j, threads);
-}
 
 static void *dest_wksp(void *ctx, const wksp_part_t *p) { return wksp_laddr(ctx, p->gaddr_lo); }
 
 /* Lock held, structure validated: everything from the target check on. */
-static int restore_locked(wksp_t *w, const ckpt_input_t *in, const ckpt_scan_t *s,
+static int restore_locked(wksp_t *w, const checkpt_input_t *in, const checkpt_scan_t *s,
                           const wksp_restore_opts_t *o) {
   const wksp_part_t *parts = s->info.parts;
   uint64_t cnt = s->info.alloc_cnt;
-  int rc = wksp_private_ckpt_fit_check(w, parts, cnt, in->label);
+  int rc = wksp_private_checkpt_fit_check(w, parts, cnt, in->label);
   if (!rc) rc = wksp_private_replace_check(w, parts, cnt);
   if (rc) return wksp_err_wrap(rc, "restore %s", in->label);
-  uint32_t threads = o->threads ? o->threads : 1;
+  uint32_t threads = o->threads;
   /* A sealed checkpoint (written with verify) records a content digest:
    * checked before anything changes with verify_first, else once the bytes
    * are in the target (a mismatch then resets it, as any data error). */
-  uint64_t want = s->seal.digest, got = 0;
   int sealed = s->seal.state == WKSP_SEAL_OK;
   /* All or nothing: decode every LZ4 frame once before changing anything
    * (RAW data has nothing to decode, only a digest to check, if sealed). */
   if (o->verify_first && (sealed || (s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_LZ4))) {
-    rc = wksp_private_ckpt_check_data(in, s, threads, NULL);
+    rc = wksp_private_checkpt_check_data(in, s, threads, NULL);
     if (rc) return wksp_err_wrap(rc, "restore %s: verify", in->label);
     sealed = 0; /* checked */
   }
   rc = wksp_private_reset(w, o->seed);
   if (rc) return wksp_err_wrap(rc, "restore %s: reset", in->label);
-  rc = wksp_private_ckpt_data_run(in, s, threads, dest_wksp, NULL, w);
-  if (!rc && sealed) {
-    rc = wksp_private_ckpt_digest_of(w, parts, cnt, threads, &got);
-    if (!rc && got != want) rc = wksp_private_ckpt_seal_mismatch(in->label, want, got);
-  }
-  if (!rc) rc = wksp_private_replace(w, parts, cnt, o->seed);
+  rc = wksp_private_checkpt_data_run(in, s, threads, dest_wksp, NULL, w);
+  if (!rc) rc = wksp_private_checkpt_target_finish(w, parts, cnt, sealed ? &s->seal : NULL, o, in->label);
   if (rc) {
     wksp_private_reset(w, o->seed); /* already empty unless replace half-failed */
-    /* (FAIL with an errno is a read error; without, bad bytes) */
-    return wksp_private_ckpt_after_reset(rc == WKSP_ERR_FAIL && !wksp_errno() ? WKSP_ERR_CORRUPT
-                                                                              : rc);
+    return wksp_private_checkpt_after_reset(wksp_err_short_is_corrupt(rc));
   }
   if (o->progress) o->progress(s->info.alloc_sz, s->info.alloc_sz, o->progress_ctx);
   return WKSP_SUCCESS;
 }
 
-int wksp_private_ckpt_restore_random(wksp_t *w, const ckpt_input_t *in,
-                                     const wksp_restore_opts_t *o) {
-  ckpt_scan_t s;
-  int rc = wksp_private_ckpt_scan(&s, in);
+static int restore_random(wksp_t *w, const checkpt_input_t *in, const wksp_restore_opts_t *o) {
+  checkpt_scan_t s;
+  int rc = wksp_private_checkpt_scan(&s, in);
   if (rc) return rc;
   /* A broken seal, or none when one is required, is known from the info
    * alone: refused before anything changes. */
-  rc = wksp_private_ckpt_seal_gate(&s.seal, o->require_seal, in->label);
+  rc = wksp_private_checkpt_seal_gate(&s.seal, o->require_seal, in->label);
   if (rc) goto done;
   /* Read whole already (a file, or a spooled pipe): its writer is done. */
-  rc = wksp_private_ckpt_lock(w, o->lock_wait, o->lock_wait_ctx, -1, "restore", in->label);
+  rc = wksp_private_checkpt_lock(w, o->lock_wait, o->lock_wait_ctx, -1, "restore", in->label);
   if (rc) goto done;
   rc = restore_locked(w, in, &s, o);
   wksp_private_unlock(w);
 done:
-  wksp_private_ckpt_scan_fini(&s);
+  wksp_private_checkpt_scan_fini(&s);
   return rc;
+}
+
+/* ---- choosing the path -------------------------------------------------------------- */
+
+/* A stream's first bytes decide, before anything else is read: what is not
+ * a checkpoint is refused; v1 (its allocations may not fit), verify_first,
+ * and a v2 header whose source data region may not fit the target, spool
+ * the stream first, so that it is restored as a file (fit checked before
+ * anything changes); the rest is restored as it arrives. */
+static int restore_stream_or_spool(wksp_t *w, checkpt_input_t *in, const wksp_restore_opts_t *o) {
+  /* A larger pipe buffer lets the writer run ahead while we decode (best
+   * effort: not a pipe, or above the system's limit, changes nothing). */
+  fcntl(in->fd, F_SETPIPE_SZ, 1 << 20);
+  uint8_t hdr[CHECKPT_HDR_SZ];
+  long n = wksp_private_read_full(in->fd, hdr, sizeof hdr);
+  if (n < 0) return wksp_err(WKSP_ERR_FAIL, errno, "restore %s: read", in->label);
+  checkpt_hdr_t h;
+  if ((size_t)n == sizeof hdr) wksp_private_checkpt_hdr_decode(&h, hdr);
+  int v2 = (size_t)n == sizeof hdr && h.magic == CHECKPT_MAGIC;
+  uint64_t v1_magic = 0;
+  if (!v2 && !(wksp_private_checkpt_svw_decode(hdr, (size_t)n, &v1_magic) && v1_magic == CHECKPT_MAGIC)) {
+    wksp_preview_t pv; /* neither v2 nor v1: refused before anything is read or spooled */
+    uint64_t max_sz;
+    int rc = wksp_private_checkpt_head(hdr, (size_t)n, in->label, &pv, &max_sz);
+    return rc ? rc : wksp_err(WKSP_ERR_CORRUPT, 0, "%s: not a wksp checkpoint", in->label);
+  }
+  int spool = !v2 || o->verify_first;
+  if (!spool) {
+    int rc = wksp_private_checkpt_hdr_check(&h, in->label);
+    if (rc) return rc;
+    uint64_t slo = checkpt_gaddr_lo(h.part_max), shi = slo + h.data_max;
+    spool = slo < wksp_gaddr_lo(w) || shi > wksp_gaddr_hi(w); /* may not fit: check first */
+  }
+  if (!spool) return wksp_private_checkpt_restore_stream(w, in, &h, o);
+  int rc = wksp_private_checkpt_input_spool(in, hdr, (size_t)n);
+  return rc ? rc : restore_random(w, in, o);
 }
 
 /* ---- API --------------------------------------------------------------------------- */
 
-static const wksp_restore_opts_t ropts_default = {0};
-
 static int restore_any(wksp_t *w, const char *path, int fd, const char *label,
-                       const wksp_restore_opts_t *o) {
-  if (!o) o = &ropts_default;
-  ckpt_input_t in;
-  int rc = wksp_private_ckpt_input_open(&in, path, fd, label, 0);
+                       const wksp_restore_opts_t *opts) {
+  /* the options resolved once: what follows takes the thread count as is */
+  wksp_restore_opts_t o = opts ? *opts : (wksp_restore_opts_t){0};
+  o.threads = checkpt_threads(o.threads);
+  checkpt_input_t in;
+  int rc = wksp_private_checkpt_input_open(&in, path, fd, label, 0);
   if (rc) return rc;
-  rc = ckpt_input_random(&in) ? wksp_private_ckpt_restore_random(w, &in, o)
-              : wksp_private_ckpt_restore_stream(w, &in, o);
-  wksp_private_ckpt_input_fini(&in);
+  rc = checkpt_input_random(&in) ? restore_random(w, &in, &o) : restore_stream_or_spool(w, &in, &o);
+  wksp_private_checkpt_input_fini(&in);
   return rc;
 }
 
@@ -410,56 +132,4 @@ int wksp_restore(wksp_t *w, const char *path, const wksp_restore_opts_t *opts) {
 int wksp_restore_fd(wksp_t *w, int fd, const char *label, const wksp_restore_opts_t *opts) {
   if (!w || fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_restore_fd: NULL workspace or bad fd");
   return restore_any(w, NULL, fd, label ? label : "-", opts);
-}
-
-int wksp_checkpt_info(const char *path, int fd, wksp_checkpt_info_t *out) {
-  if (out) memset(out, 0, sizeof *out);
-  if (!out || (!path && fd < 0))
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_info: NULL out or no path / fd");
-  ckpt_input_t in;
-  int rc =
-      wksp_private_ckpt_input_open(&in, path, path ? -1 : fd, path ? path : "-", CKPT_IN_NEED_MEM);
-  if (rc) return rc;
-  ckpt_scan_t s;
-  rc = wksp_private_ckpt_scan(&s, &in);
-  wksp_private_ckpt_input_fini(&in);
-  if (rc) return rc;
-  *out = s.info;
-  s.info.parts = NULL;
-  s.info.cgroups = NULL;
-  s.info.priv_ = NULL;
-  wksp_private_ckpt_scan_fini(&s);
-  return WKSP_SUCCESS;
-}
-
-int wksp_checkpt_check(const char *path, int fd, uint32_t threads, uint32_t flags, int *seal) {
-  if (seal) *seal = WKSP_SEAL_NONE;
-  if (!path && fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_check: no path / fd");
-  if (flags & ~(uint32_t)WKSP_CHECK_REQUIRE_SEAL)
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_check: unknown flags %#x", flags);
-  const char *label = path ? path : "-";
-  ckpt_input_t in;
-  int rc = wksp_private_ckpt_input_open(&in, path, path ? -1 : fd, label, CKPT_IN_NEED_MEM);
-  if (rc) return rc;
-  ckpt_scan_t s;
-  rc = wksp_private_ckpt_scan(&s, &in);
-  if (rc) goto done_in;
-  if (seal) *seal = s.seal.state;
-  rc = wksp_private_ckpt_seal_gate(&s.seal, flags & WKSP_CHECK_REQUIRE_SEAL, label);
-  /* Decoding everything is the check of the data (LZ4 blocks that decode
-   * to their sizes, frames that end where they must); the digest, when
-   * recorded, is the check of the bytes themselves. */
-  if (!rc) rc = wksp_private_ckpt_check_data(&in, &s, threads, seal);
-  wksp_private_ckpt_scan_fini(&s);
-done_in:
-  wksp_private_ckpt_input_fini(&in);
-  return rc;
-}
-
-void wksp_checkpt_info_free(wksp_checkpt_info_t *info) {
-  if (!info) return;
-  free(info->parts);
-  free(info->cgroups);
-  free(info->priv_);
-  memset(info, 0, sizeof *info);
 }

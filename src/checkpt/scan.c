@@ -2,17 +2,17 @@
  * 4.2, 4.3), stricter than the reference: frames must be back to back (as
  * every writer must produce them, and as the reference's streaming reader
  * needs), allocations must be ascending inside a cgroup and non-overlapping
- * overall, every count must agree and stay within the limits of ckpt.h.
+ * overall, every count must agree and stay within the limits of checkpt_private.h.
  * Nothing here decodes allocation contents; files are read with pread
  * (one frame reader, its buffer reused from frame to frame). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt.h"
+#include "checkpt_private.h"
 #include "util/err.h"
 #include "wksp/frame.h"
 
-void wksp_private_ckpt_scan_fini(ckpt_scan_t *s) {
+void wksp_private_checkpt_scan_fini(checkpt_scan_t *s) {
   free(s->info.parts);
   free(s->info.cgroups);
   free(s->info.priv_);
@@ -23,56 +23,6 @@ void wksp_private_ckpt_scan_fini(ckpt_scan_t *s) {
   memset(s, 0, sizeof *s);
 }
 
-int wksp_private_ckpt_scan_strings(ckpt_scan_t *s, const char *const str[CKPT_S_CNT],
-                                   const uint64_t len[CKPT_S_CNT]) {
-  wksp_checkpt_info_t *I = &s->info;
-  uint64_t total = 0;
-  for (int k = CKPT_S_PATH; k < CKPT_S_CNT; k++) total += len[k] + 1;
-  char *own = malloc(total);
-  if (!own) return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt info strings");
-  free(I->priv_);
-  I->priv_ = own;
-  char *small[6] = {I->app, I->thread, I->host, I->cpu, I->group, I->user};
-  for (int k = 0; k < 6; k++) {
-    size_t n = len[k] < CKPT_LOG_NAME_MAX - 1 ? len[k] : CKPT_LOG_NAME_MAX - 1;
-    memcpy(small[k], str[k], n);
-    small[k][n] = 0;
-  }
-  const char **big[3] = {&I->path, &I->binfo, &I->uinfo};
-  for (int k = CKPT_S_PATH; k < CKPT_S_CNT; k++) {
-    memcpy(own, str[k], len[k]);
-    own[len[k]] = 0;
-    *big[k - CKPT_S_PATH] = own;
-    own += len[k] + 1;
-  }
-  return WKSP_SUCCESS;
-}
-
-static int cmp_part(const void *a, const void *b) {
-  const wksp_part_t *x = a, *y = b;
-  return x->gaddr_lo < y->gaddr_lo ? -1 : x->gaddr_lo > y->gaddr_lo;
-}
-
-int wksp_private_ckpt_scan_sort(ckpt_scan_t *s, const char *what) {
-  uint64_t n = s->info.alloc_cnt;
-  s->info.parts = malloc((n ? n : 1) * sizeof *s->info.parts);
-  if (!s->info.parts) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: allocation list", what);
-  if (n) memcpy(s->info.parts, s->file_parts, n * sizeof *s->info.parts);
-  qsort(s->info.parts, n, sizeof *s->info.parts, cmp_part);
-  s->info.alloc_sz = 0;
-  for (uint64_t k = 0; k < n; k++) {
-    const wksp_part_t *b = &s->info.parts[k];
-    s->info.alloc_sz += b->gaddr_hi - b->gaddr_lo;
-    if (!k) continue;
-    const wksp_part_t *a = b - 1;
-    if (b->gaddr_lo < a->gaddr_hi)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: allocations [%llu,%llu) and [%llu,%llu) overlap",
-                      what, (unsigned long long)a->gaddr_lo, (unsigned long long)a->gaddr_hi,
-                      (unsigned long long)b->gaddr_lo, (unsigned long long)b->gaddr_hi);
-  }
-  return WKSP_SUCCESS;
-}
-
 /* ---- v2 --------------------------------------------------------------------- */
 
 /* A cgroup frame as the appendix describes it. */
@@ -81,8 +31,8 @@ typedef struct {
 } cg_t;
 
 typedef struct {
-  ckpt_scan_t *s;
-  const ckpt_input_t *in;
+  checkpt_scan_t *s;
+  const checkpt_input_t *in;
   uint64_t sz;
   const char *what;
   int fsc;
@@ -93,19 +43,18 @@ typedef struct {
  * out of bytes inside a file is truncation): CORRUPT; but a read error
  * (FAIL with an errno) stays FAIL. */
 static int rd_fail(const v2_t *v, int rc, const char *where) {
-  if (rc == WKSP_ERR_FAIL && !wksp_errno()) rc = WKSP_ERR_CORRUPT;
-  return wksp_err_wrap(rc, "%s: %s", v->what, where);
+  return wksp_err_wrap(wksp_err_short_is_corrupt(rc), "%s: %s", v->what, where);
 }
 
-static int rd_cmd(wksp_frame_reader_t *r, ckpt_cmd_t *c) {
-  uint8_t b[CKPT_CMD_SZ];
+static int rd_cmd(wksp_frame_reader_t *r, checkpt_cmd_t *c) {
+  uint8_t b[CHECKPT_CMD_SZ];
   int rc = wksp_frame_reader_meta(r, b, sizeof b);
-  if (!rc) wksp_private_ckpt_cmd_decode(c, b);
+  if (!rc) wksp_private_checkpt_cmd_decode(c, b);
   return rc;
 }
 
 /* Opens a frame of the compressed style at off and reads one command. */
-static int frame_cmd_at(v2_t *v, uint64_t off, ckpt_cmd_t *c, const char *where) {
+static int frame_cmd_at(v2_t *v, uint64_t off, checkpt_cmd_t *c, const char *where) {
   int rc = wksp_frame_reader_seek(v->r, off);
   if (!rc) rc = wksp_frame_reader_open(v->r, v->fsc, NULL);
   if (!rc) rc = rd_cmd(v->r, c);
@@ -113,14 +62,14 @@ static int frame_cmd_at(v2_t *v, uint64_t off, ckpt_cmd_t *c, const char *where)
 }
 
 /* Header (its bytes already read: head) and info frame. */
-static int v2_head(v2_t *v, const uint8_t head[CKPT_HDR_SZ], uint64_t *info_end) {
-  ckpt_scan_t *s = v->s;
-  uint8_t hdr[CKPT_HDR_SZ], info[CKPT_INFO_SZ];
-  int rc = wksp_private_ckpt_preview_v2(head, CKPT_HDR_SZ, &s->info.pv, v->what);
+static int v2_head(v2_t *v, const uint8_t head[CHECKPT_HDR_SZ], uint64_t *info_end) {
+  checkpt_scan_t *s = v->s;
+  uint8_t hdr[CHECKPT_HDR_SZ], info[CHECKPT_INFO_SZ];
+  int rc = wksp_private_checkpt_preview_v2(head, CHECKPT_HDR_SZ, &s->info.pv, v->what);
   if (rc) return rc;
-  wksp_private_ckpt_hdr_decode(&s->hdr, head);
+  wksp_private_checkpt_hdr_decode(&s->hdr, head);
   v->fsc = s->hdr.frame_style;
-  if (v->sz <= CKPT_HDR_SZ + CKPT_FTR_SZ)
+  if (v->sz <= CHECKPT_HDR_SZ + CHECKPT_FTR_SZ)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated: %llu bytes", v->what,
                     (unsigned long long)v->sz);
   rc = wksp_frame_reader_open(v->r, WKSP_FRAME_RAW, NULL);
@@ -129,26 +78,26 @@ static int v2_head(v2_t *v, const uint8_t head[CKPT_HDR_SZ], uint64_t *info_end)
   if (!rc) rc = wksp_frame_reader_open(v->r, v->fsc, NULL);
   if (!rc) rc = wksp_frame_reader_meta(v->r, info, sizeof info);
   if (rc) return rd_fail(v, rc, "info frame");
-  ckpt_info_t I;
-  wksp_private_ckpt_info_decode(&I, info);
+  checkpt_info_t I;
+  wksp_private_checkpt_info_decode(&I, info);
   uint64_t blob_sz = 0;
-  rc = wksp_private_ckpt_info_check(&I, &blob_sz, v->what);
+  rc = wksp_private_checkpt_info_check(&I, &blob_sz, v->what);
   if (rc) return rc;
   uint8_t *blob = malloc(blob_sz);
   if (!blob) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: info strings", v->what);
   rc = wksp_frame_reader_data(v->r, blob, blob_sz);
   if (!rc) rc = wksp_frame_reader_close(v->r, info_end);
   if (rc) rc = rd_fail(v, rc, "info strings");
-  if (!rc) rc = wksp_private_ckpt_info_blob_check(&I, blob, v->what);
+  if (!rc) rc = wksp_private_checkpt_info_blob_check(&I, blob, v->what);
   if (!rc) {
-    const char *str[CKPT_S_CNT];
-    uint64_t len[CKPT_S_CNT], at = 0;
-    for (int k = 0; k < CKPT_S_CNT; k++) {
+    const char *str[CHECKPT_S_CNT];
+    uint64_t len[CHECKPT_S_CNT], at = 0;
+    for (int k = 0; k < CHECKPT_S_CNT; k++) {
       str[k] = (const char *)blob + at;
       len[k] = I.sz[k] - 1;
       at += I.sz[k];
     }
-    rc = wksp_private_ckpt_scan_strings(s, str, len);
+    rc = wksp_private_checkpt_info_strings(s, str, len);
   }
   free(blob);
   if (rc) return rc;
@@ -179,17 +128,17 @@ static int cg_reserve(v2_t *v, cg_t **cg, uint64_t *cap, uint64_t n) {
 
 /* Walks volumes -> appendix chain and fills cg[] (file order). */
 static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cnt) {
-  ckpt_scan_t *s = v->s;
-  const ckpt_ftr_t *f = &s->ftr;
-  uint64_t ftr_off = v->sz - CKPT_FTR_SZ, V = f->frame_off;
+  checkpt_scan_t *s = v->s;
+  const checkpt_ftr_t *f = &s->ftr;
+  uint64_t ftr_off = v->sz - CHECKPT_FTR_SZ, V = f->frame_off;
   if (V < info_end || V >= ftr_off)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: footer frame_off %llu outside [%llu,%llu)", v->what,
                     (unsigned long long)V, (unsigned long long)info_end,
                     (unsigned long long)ftr_off);
-  ckpt_cmd_t c;
+  checkpt_cmd_t c;
   uint64_t end;
   int rc = frame_cmd_at(v, V, &c, "volumes frame");
-  if (!rc && !ckpt_cmd_is_volumes(&c))
+  if (!rc && !checkpt_cmd_is_volumes(&c))
     rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: frame at %llu is not a volumes command", v->what,
                   (unsigned long long)V);
   if (!rc) rc = wksp_frame_reader_close(v->r, &end);
@@ -200,7 +149,7 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
   cg_t *cg = NULL;
   uint64_t cap = 0, n = 0, hi = V, A = c.b;
   uint64_t alloc_rem = f->alloc_cnt, cgroup_rem = f->cgroup_cnt, volume_rem = f->volume_cnt;
-  uint64_t *arr = malloc(16 * CKPT_CGROUP_MAX);
+  uint64_t *arr = malloc(16 * CHECKPT_CGROUP_MAX);
   if (!arr) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: appendix", v->what);
   while (!rc && A) {
     if (!volume_rem || A < info_end || A >= hi) {
@@ -213,11 +162,11 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
     rc = frame_cmd_at(v, A, &c, "appendix frame");
     if (rc) break;
     uint64_t C = c.a;
-    if (!ckpt_cmd_is_appendix(&c) || C > CKPT_CGROUP_MAX || C > cgroup_rem) {
+    if (!checkpt_cmd_is_appendix(&c) || C > CHECKPT_CGROUP_MAX || C > cgroup_rem) {
       rc = wksp_err(WKSP_ERR_CORRUPT, 0,
                     "%s: bad appendix command at %llu (cgroup count %llu, %llu left, max %llu)",
                     v->what, (unsigned long long)A, (unsigned long long)C,
-                    (unsigned long long)cgroup_rem, (unsigned long long)CKPT_CGROUP_MAX);
+                    (unsigned long long)cgroup_rem, (unsigned long long)CHECKPT_CGROUP_MAX);
       break;
     }
     uint8_t *raw = (uint8_t *)arr;
@@ -242,11 +191,11 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
     n += C;
     uint64_t next = A;
     for (uint64_t i = C; !rc && i-- > 0;) {
-      uint64_t off = ckpt_ld64(raw + 8 * i), cnt = ckpt_ld64(raw + 8 * (C + i));
+      uint64_t off = checkpt_ld64(raw + 8 * i), cnt = checkpt_ld64(raw + 8 * (C + i));
       /* Every command takes at least 4 bytes (LZ4: 3-byte size + a block)
        * and 24 in RAW: a count the frame cannot hold is rejected before
        * any table is sized by it. */
-      uint64_t min_cmd = v->fsc == WKSP_FRAME_RAW ? CKPT_CMD_SZ : 4;
+      uint64_t min_cmd = v->fsc == WKSP_FRAME_RAW ? CHECKPT_CMD_SZ : 4;
       if (off >= next || cnt > alloc_rem || cnt >= (next - off) / min_cmd)
         rc = wksp_err(WKSP_ERR_CORRUPT, 0,
                       "%s: appendix at %llu: cgroup %llu offset %llu / count %llu invalid", v->what,
@@ -294,8 +243,8 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
 /* Reads every cgroup's allocation list; RAW frames must also end exactly
  * where the next frame starts (LZ4 ones are checked when decoded). */
 static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
-  ckpt_scan_t *s = v->s;
-  uint64_t src_lo = ckpt_gaddr_lo(s->hdr.part_max), src_hi = src_lo + s->hdr.data_max;
+  checkpt_scan_t *s = v->s;
+  uint64_t src_lo = checkpt_gaddr_lo(s->hdr.part_max), src_hi = src_lo + s->hdr.data_max;
   uint64_t total = s->ftr.alloc_cnt;
   s->file_parts = malloc((total ? total : 1) * sizeof *s->file_parts);
   s->cg_first = malloc((n + 1) * sizeof *s->cg_first);
@@ -313,18 +262,18 @@ static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
     if (!rc) rc = wksp_frame_reader_open(v->r, v->fsc, NULL);
     if (rc) return rd_fail(v, rc, "cgroup frame");
     for (uint64_t i = 0; i <= cg[g].cnt; i++) {
-      ckpt_cmd_t c;
+      checkpt_cmd_t c;
       rc = rd_cmd(v->r, &c);
       if (rc) return rd_fail(v, rc, "cgroup commands");
-      uint64_t coff = at + CKPT_CMD_SZ * i; /* exact for RAW, the frame for LZ4 */
+      uint64_t coff = at + CHECKPT_CMD_SZ * i; /* exact for RAW, the frame for LZ4 */
       if (i == cg[g].cnt) {
-        if (!ckpt_cmd_is_data(&c))
+        if (!checkpt_cmd_is_data(&c))
           return wksp_err(WKSP_ERR_CORRUPT, 0,
                           "%s: cgroup frame at %llu: %llu allocations then no data command",
                           v->what, (unsigned long long)at, (unsigned long long)cg[g].cnt);
         break;
       }
-      rc = wksp_private_ckpt_meta_check(&c, src_lo, src_hi, coff, v->what);
+      rc = wksp_private_checkpt_meta_check(&c, src_lo, src_hi, coff, v->what);
       if (rc) return rc;
       if (c.a < prev_hi)
         return wksp_err(WKSP_ERR_CORRUPT, 0,
@@ -335,7 +284,7 @@ static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
       data += c.b - c.a;
       s->file_parts[k++] = (wksp_part_t){.gaddr_lo = c.a, .gaddr_hi = c.b, .tag = c.tag};
     }
-    uint64_t usz = CKPT_CMD_SZ * (cg[g].cnt + 1) + data;
+    uint64_t usz = CHECKPT_CMD_SZ * (cg[g].cnt + 1) + data;
     if (v->fsc == WKSP_FRAME_RAW && usz != cg[g].next - at)
       return wksp_err(WKSP_ERR_CORRUPT, 0,
                       "%s: RAW cgroup frame at %llu holds %llu bytes but spans %llu", v->what,
@@ -350,11 +299,11 @@ static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
   return WKSP_SUCCESS;
 }
 
-/* Footer counts within the limits of ckpt.h (the walk then checks that
+/* Footer counts within the limits of checkpt_private.h (the walk then checks that
  * they are the real ones). */
 static int v2_limits(const v2_t *v) {
-  const ckpt_ftr_t *f = &v->s->ftr;
-  uint64_t pmax = v->s->hdr.part_max, fmax = ckpt_frames_max(pmax);
+  const checkpt_ftr_t *f = &v->s->ftr;
+  uint64_t pmax = v->s->hdr.part_max, fmax = checkpt_frames_max(pmax);
   if (f->alloc_cnt <= pmax && f->cgroup_cnt <= fmax && f->volume_cnt <= fmax) return WKSP_SUCCESS;
   return wksp_err(WKSP_ERR_CORRUPT, 0,
                   "%s: footer counts %llu allocations, %llu cgroup frames, %llu volumes: at most "
@@ -364,17 +313,17 @@ static int v2_limits(const v2_t *v) {
                   (unsigned long long)fmax);
 }
 
-static int v2_scan(ckpt_scan_t *s, const ckpt_input_t *in, const uint8_t head[CKPT_HDR_SZ]) {
+static int v2_scan(checkpt_scan_t *s, const checkpt_input_t *in, const uint8_t head[CHECKPT_HDR_SZ]) {
   v2_t v = {.s = s, .in = in, .sz = in->sz, .what = in->label};
   cg_t *cg = NULL;
   uint64_t n = 0, info_end = 0;
-  uint8_t ftr[CKPT_FTR_SZ];
-  int rc = wksp_private_ckpt_input_reader(in, &v.r);
+  uint8_t ftr[CHECKPT_FTR_SZ];
+  int rc = wksp_private_checkpt_input_reader(in, &v.r);
   if (!rc) rc = v2_head(&v, head, &info_end);
-  if (!rc) rc = wksp_private_ckpt_input_read(in, ftr, CKPT_FTR_SZ, v.sz - CKPT_FTR_SZ);
+  if (!rc) rc = wksp_private_checkpt_input_read(in, ftr, CHECKPT_FTR_SZ, v.sz - CHECKPT_FTR_SZ);
   if (rc) goto out;
-  wksp_private_ckpt_ftr_decode(&s->ftr, ftr);
-  rc = wksp_private_ckpt_ftr_check(&s->ftr, &s->hdr, v.sz, v.what);
+  wksp_private_checkpt_ftr_decode(&s->ftr, ftr);
+  rc = wksp_private_checkpt_ftr_check(&s->ftr, &s->hdr, v.sz, v.what);
   if (!rc) rc = v2_limits(&v);
   if (!rc) rc = v2_volumes(&v, info_end, &cg, &n);
   if (!rc) rc = v2_cgroups(&v, cg, n);
@@ -383,27 +332,27 @@ static int v2_scan(ckpt_scan_t *s, const ckpt_input_t *in, const uint8_t head[CK
   s->info.alloc_cnt = s->ftr.alloc_cnt;
   s->info.cgroup_cnt = n;
   s->info.volume_cnt = s->ftr.volume_cnt;
-  rc = wksp_private_ckpt_scan_sort(s, v.what);
+  rc = wksp_private_checkpt_info_parts(s, v.what);
 out:
   free(cg);
   wksp_frame_reader_fini(v.r);
   return rc;
 }
 
-int wksp_private_ckpt_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
+int wksp_private_checkpt_scan(checkpt_scan_t *s, const checkpt_input_t *in) {
   memset(s, 0, sizeof *s);
-  uint8_t head[CKPT_PREVIEW_MAX];
+  uint8_t head[CHECKPT_PREVIEW_MAX];
   uint64_t n = in->sz < sizeof head ? in->sz : sizeof head, max_sz = 0;
   wksp_preview_t pv;
-  int rc = wksp_private_ckpt_input_read(in, head, n, 0);
-  if (!rc) rc = wksp_private_ckpt_head(head, (size_t)n, in->label, &pv, &max_sz);
+  int rc = wksp_private_checkpt_input_read(in, head, n, 0);
+  if (!rc) rc = wksp_private_checkpt_head(head, (size_t)n, in->label, &pv, &max_sz);
   /* (a v1 checkpoint ends at its terminator: what follows is not read) */
   if (!rc && pv.style == 2 && in->sz > max_sz)
     rc = wksp_err(WKSP_ERR_CORRUPT, 0,
                   "%s: longer than a checkpoint of this geometry can be (%llu bytes)", in->label,
                   (unsigned long long)max_sz);
-  if (!rc) rc = pv.style == 2 ? v2_scan(s, in, head) : wksp_private_ckpt_v1_scan(s, in);
-  if (rc) wksp_private_ckpt_scan_fini(s);
-  else wksp_private_ckpt_seal_read(&s->seal, s->info.app_id, s->info.binfo, strlen(s->info.binfo));
-  return wksp_private_ckpt_input_changed(in, rc);
+  if (!rc) rc = pv.style == 2 ? v2_scan(s, in, head) : wksp_private_checkpt_v1_scan(s, in);
+  if (rc) wksp_private_checkpt_scan_fini(s);
+  else wksp_private_checkpt_seal_read(&s->seal, s->info.app_id, s->info.binfo, strlen(s->info.binfo));
+  return wksp_private_checkpt_input_changed(in, rc);
 }

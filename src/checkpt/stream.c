@@ -3,15 +3,20 @@
  * target is reset at the first allocation byte written, and every later
  * error resets it to empty again (with CORRUPT, FULL or FAIL and the note
  * "(target reset to empty)").  Two readers: sequential on the calling
- * thread, and pipelined over several threads.  A stream that is not a
- * checkpoint is refused at its first bytes.  A v1 stream, a v2 one whose
- * source region may not fit the target, or any when verify_first is
- * asked, is spooled to an unnamed file (bounded: input.c) and restored by
- * the random-access path (restore.c).  A stream read as it comes is
- * bounded by its header too: the limits of ckpt.h (part_max allocations
- * of data_max bytes in all, frame and volume counts) are checked as the
- * commands arrive, so no stream makes us read more than a checkpoint of
- * its geometry can hold. */
+ * thread, and pipelined over several threads.  Whether a stream is read
+ * here at all is decided before, from its first bytes (restore.c: v1,
+ * verify_first, and a source region that may not fit are spooled and
+ * restored as files); nothing here goes back to that path.  A stream read
+ * as it comes is bounded by its header: the limits of checkpt_private.h
+ * (part_max allocations of data_max bytes in all, frame and volume counts)
+ * are checked as the commands arrive, so no stream makes us read more than
+ * a checkpoint of its geometry can hold.
+ *
+ * Length: about 750 lines, kept in one file on purpose.  The pipelined
+ * reader is not a second reader but a schedule of this one: it runs the same
+ * steps (st_info, st_metas, st_cgroup, st_appendix, st_footer) on the same
+ * stream_t and only moves the decoding of whole frames to other threads; a
+ * file of its own would have to export stream_t and every step. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -20,9 +25,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ckpt.h"
+#include "checkpt_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
+#include "util/io.h"
 #include "wksp/frame.h"
 #include "wksp/wksp_private.h"
 
@@ -33,7 +39,7 @@ typedef struct {
   wksp_frame_reader_t *r;
   const char *what;
   const wksp_restore_opts_t *o;
-  ckpt_hdr_t hdr;
+  checkpt_hdr_t hdr;
   int touched;        /* the target was reset */
   wksp_part_t *parts; /* in file order */
   uint64_t cnt, cap;
@@ -43,28 +49,28 @@ typedef struct {
   uint64_t alloc_sz;  /* bytes of the allocations listed so far */
   uint64_t base_off; /* checkpoint offset of the reader's offset 0 */
   int short_read;    /* pipelined reader: the window ended before the frame */
-  ckpt_seal_t seal;  /* what the info frame says of a seal (digest.c) */
+  checkpt_seal_t seal;  /* what the info frame says of a seal (digest.c) */
 } stream_t;
 
-#define STREAM_BASE CKPT_HDR_SZ /* the sequential reader starts after the header */
+#define STREAM_BASE CHECKPT_HDR_SZ /* the sequential reader starts after the header */
 
 static int st_fail(stream_t *st, int rc, const char *where) {
-  if (rc == WKSP_ERR_FAIL && wksp_errno() == 0) {
+  if (wksp_err_short_is_corrupt(rc) != rc) {
     rc = WKSP_ERR_CORRUPT; /* truncated */
     st->short_read = 1;
   }
   return wksp_err_wrap(rc, "%s: %s", st->what, where);
 }
 
-static int st_cmd(stream_t *st, ckpt_cmd_t *c) {
-  uint8_t b[CKPT_CMD_SZ];
+static int st_cmd(stream_t *st, checkpt_cmd_t *c) {
+  uint8_t b[CHECKPT_CMD_SZ];
   int rc = wksp_frame_reader_meta(st->r, b, sizeof b);
   if (rc) return st_fail(st, rc, "command");
-  wksp_private_ckpt_cmd_decode(c, b);
+  wksp_private_checkpt_cmd_decode(c, b);
   return WKSP_SUCCESS;
 }
 
-static int st_push(stream_t *st, const ckpt_cmd_t *c) {
+static int st_push(stream_t *st, const checkpt_cmd_t *c) {
   if (st->cnt == st->cap) {
     uint64_t n = st->cap ? 2 * st->cap : 256;
     wksp_part_t *p = realloc(st->parts, n * sizeof *p);
@@ -79,18 +85,18 @@ static int st_push(stream_t *st, const ckpt_cmd_t *c) {
 /* The allocation list of a cgroup frame whose first command c was read:
  * checked and appended to st->parts, up to and including the data
  * command. */
-static int st_metas(stream_t *st, ckpt_cmd_t c, uint64_t off) {
-  uint64_t src_lo = ckpt_gaddr_lo(st->hdr.part_max), src_hi = src_lo + st->hdr.data_max;
+static int st_metas(stream_t *st, checkpt_cmd_t c, uint64_t off) {
+  uint64_t src_lo = checkpt_gaddr_lo(st->hdr.part_max), src_hi = src_lo + st->hdr.data_max;
   uint64_t tlo = wksp_gaddr_lo(st->w), thi = wksp_gaddr_hi(st->w), prev_hi = 0;
   int rc = WKSP_SUCCESS;
-  if (st->vol_n == CKPT_CGROUP_MAX)
+  if (st->vol_n == CHECKPT_CGROUP_MAX)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: more than %llu cgroup frames in a volume", st->what,
-                    (unsigned long long)CKPT_CGROUP_MAX);
-  if (st->cgroups == ckpt_frames_max(st->hdr.part_max)) /* the limits of ckpt.h, */
+                    (unsigned long long)CHECKPT_CGROUP_MAX);
+  if (st->cgroups == checkpt_frames_max(st->hdr.part_max)) /* the limits of checkpt_private.h, */
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: cgroup frame at %llu: more than %llu cgroup frames",
                     st->what, (unsigned long long)off, (unsigned long long)st->cgroups);
-  while (!ckpt_cmd_is_data(&c)) {
-    rc = wksp_private_ckpt_meta_check(&c, src_lo, src_hi, off, st->what);
+  while (!checkpt_cmd_is_data(&c)) {
+    rc = wksp_private_checkpt_meta_check(&c, src_lo, src_hi, off, st->what);
     if (rc) return rc;
     if (c.a < prev_hi)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: cgroup frame at %llu: allocations out of order",
@@ -106,7 +112,7 @@ static int st_metas(stream_t *st, ckpt_cmd_t c, uint64_t off) {
                       (unsigned long long)st->hdr.data_max, (unsigned long long)st->cnt + 1,
                       (unsigned long long)st->alloc_sz);
     if (c.a < tlo || c.b > thi)
-      return wksp_private_ckpt_fit_check(st->w, &(wksp_part_t){c.a, c.b, c.tag}, 1, st->what);
+      return wksp_private_checkpt_fit_check(st->w, &(wksp_part_t){c.a, c.b, c.tag}, 1, st->what);
     if (st->cnt >= wksp_part_max(st->w))
       return wksp_err(WKSP_ERR_FULL, 0, "%s: more allocations than the target's part_max %llu",
                       st->what, (unsigned long long)wksp_part_max(st->w));
@@ -136,7 +142,7 @@ static void st_cgroup_done(stream_t *st, uint64_t off, uint64_t first) {
 }
 
 /* A cgroup frame whose first command c was already read. */
-static int st_cgroup(stream_t *st, ckpt_cmd_t c, uint64_t off) {
+static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   uint64_t first = st->cnt;
   int rc = st_metas(st, c, off);
   if (!rc) rc = st_touch(st);
@@ -154,13 +160,13 @@ static int st_cgroup(stream_t *st, ckpt_cmd_t c, uint64_t off) {
   return WKSP_SUCCESS;
 }
 
-static int st_appendix(stream_t *st, const ckpt_cmd_t *c, uint64_t off, uint64_t *prev_app) {
+static int st_appendix(stream_t *st, const checkpt_cmd_t *c, uint64_t off, uint64_t *prev_app) {
   if (c->b != *prev_app)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %llu links to %llu, expected %llu",
                     st->what, (unsigned long long)off, (unsigned long long)c->b,
                     (unsigned long long)*prev_app);
   uint64_t n = st->vol_n;
-  if (st->volumes == ckpt_frames_max(st->hdr.part_max)) /* a limit of ckpt.h */
+  if (st->volumes == checkpt_frames_max(st->hdr.part_max)) /* a limit of checkpt_private.h */
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %llu: more than %llu volumes", st->what,
                     (unsigned long long)off, (unsigned long long)st->volumes);
   if (c->a != n)
@@ -177,7 +183,7 @@ static int st_appendix(stream_t *st, const ckpt_cmd_t *c, uint64_t off, uint64_t
     return st_fail(st, rc, "appendix");
   }
   for (uint64_t i = 0; !rc && i < n; i++)
-    if (ckpt_ld64(arr + 8 * i) != st->vol_off[i] || ckpt_ld64(arr + 8 * (n + i)) != st->vol_cnt[i])
+    if (checkpt_ld64(arr + 8 * i) != st->vol_off[i] || checkpt_ld64(arr + 8 * (n + i)) != st->vol_cnt[i])
       rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %llu disagrees with cgroup frame %llu",
                     st->what, (unsigned long long)off, (unsigned long long)i);
   free(arr);
@@ -188,16 +194,16 @@ static int st_appendix(stream_t *st, const ckpt_cmd_t *c, uint64_t off, uint64_t
 }
 
 static int st_footer(stream_t *st, uint64_t vol_off) {
-  uint8_t b[CKPT_FTR_SZ];
+  uint8_t b[CHECKPT_FTR_SZ];
   uint64_t off = 0;
   int rc = wksp_frame_reader_open(st->r, WKSP_FRAME_RAW, &off);
   if (!rc) rc = wksp_frame_reader_data(st->r, b, sizeof b);
   if (!rc) rc = wksp_frame_reader_close(st->r, NULL);
   if (rc) return st_fail(st, rc, "footer");
   off += st->base_off;
-  ckpt_ftr_t f;
-  wksp_private_ckpt_ftr_decode(&f, b);
-  rc = wksp_private_ckpt_ftr_check(&f, &st->hdr, off + CKPT_FTR_SZ, st->what);
+  checkpt_ftr_t f;
+  wksp_private_checkpt_ftr_decode(&f, b);
+  rc = wksp_private_checkpt_ftr_check(&f, &st->hdr, off + CHECKPT_FTR_SZ, st->what);
   if (rc) return rc;
   if (f.alloc_cnt != st->cnt || f.cgroup_cnt != st->cgroups || f.volume_cnt != st->volumes ||
       f.frame_off != vol_off)
@@ -216,28 +222,28 @@ static int cmp_part(const void *a, const void *b) {
 /* The info frame, opened at the reader's position; *end (optional) gets
  * the reader offset after it. */
 static int st_info(stream_t *st, uint64_t *end) {
-  uint8_t info[CKPT_INFO_SZ];
+  uint8_t info[CHECKPT_INFO_SZ];
   int rc = wksp_frame_reader_open(st->r, st->hdr.frame_style, NULL);
   if (!rc) rc = wksp_frame_reader_meta(st->r, info, sizeof info);
   if (rc) return st_fail(st, rc, "info frame");
-  ckpt_info_t I;
-  wksp_private_ckpt_info_decode(&I, info);
+  checkpt_info_t I;
+  wksp_private_checkpt_info_decode(&I, info);
   uint64_t blob_sz;
-  rc = wksp_private_ckpt_info_check(&I, &blob_sz, st->what);
+  rc = wksp_private_checkpt_info_check(&I, &blob_sz, st->what);
   if (rc) return rc;
   uint8_t *blob = malloc(blob_sz);
   if (!blob) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: info", st->what);
   rc = wksp_frame_reader_data(st->r, blob, blob_sz);
   if (!rc) rc = wksp_frame_reader_close(st->r, end);
   if (rc) rc = st_fail(st, rc, "info strings");
-  if (!rc) rc = wksp_private_ckpt_info_blob_check(&I, blob, st->what);
+  if (!rc) rc = wksp_private_checkpt_info_blob_check(&I, blob, st->what);
   if (!rc) {
     uint64_t at = 0; /* the build info: the eighth string, NUL included in its size */
-    for (int k = 0; k < CKPT_S_BINFO; k++) at += I.sz[k];
-    wksp_private_ckpt_seal_read(&st->seal, I.app_id, (const char *)blob + at,
-                                I.sz[CKPT_S_BINFO] - 1);
+    for (int k = 0; k < CHECKPT_S_BINFO; k++) at += I.sz[k];
+    wksp_private_checkpt_seal_read(&st->seal, I.app_id, (const char *)blob + at,
+                                I.sz[CHECKPT_S_BINFO] - 1);
     /* before the target is touched, as on the mapped path */
-    rc = wksp_private_ckpt_seal_gate(&st->seal, st->o->require_seal, st->what);
+    rc = wksp_private_checkpt_seal_gate(&st->seal, st->o->require_seal, st->what);
   }
   free(blob);
   return rc;
@@ -258,17 +264,11 @@ static int st_finish(stream_t *st) {
     rc = st_touch(st);
     if (rc) return rc;
   }
-  if (st->seal.state == WKSP_SEAL_OK) {
-    uint64_t got = 0, want = st->seal.digest;
-    int rc = wksp_private_ckpt_digest_of(st->w, st->parts, st->cnt, st->o->threads, &got);
-    if (!rc && got != want) rc = wksp_private_ckpt_seal_mismatch(st->what, want, got);
-    if (rc) return rc;
-  }
-  return wksp_private_replace(st->w, st->parts, st->cnt, st->o->seed);
+  return wksp_private_checkpt_target_finish(st->w, st->parts, st->cnt, &st->seal, st->o, st->what);
 }
 
 /* The volumes command c opened at off: it must point at the last appendix. */
-static int st_volumes(stream_t *st, const ckpt_cmd_t *c, uint64_t off, uint64_t prev_app) {
+static int st_volumes(stream_t *st, const checkpt_cmd_t *c, uint64_t off, uint64_t prev_app) {
   if (c->b != prev_app || st->vol_n)
     return wksp_err(WKSP_ERR_CORRUPT, 0,
                     "%s: volumes command at %llu does not follow the last "
@@ -286,19 +286,19 @@ static int st_body(stream_t *st) {
   for (;;) {
     if (rc) return rc;
     uint64_t off;
-    ckpt_cmd_t c;
+    checkpt_cmd_t c;
     rc = wksp_frame_reader_open(st->r, fsc, &off);
     if (rc) return st_fail(st, rc, "frame");
     off += STREAM_BASE;
     rc = st_cmd(st, &c);
     if (rc) return rc;
-    if (ckpt_cmd_is_volumes(&c)) {
+    if (checkpt_cmd_is_volumes(&c)) {
       rc = st_volumes(st, &c, off, prev_app);
       if (!rc) rc = st_footer(st, off);
       break;
     }
-    if (ckpt_cmd_is_appendix(&c)) rc = st_appendix(st, &c, off, &prev_app);
-    else if (ckpt_cmd_is_meta(&c) || ckpt_cmd_is_data(&c)) rc = st_cgroup(st, c, off);
+    if (checkpt_cmd_is_appendix(&c)) rc = st_appendix(st, &c, off, &prev_app);
+    else if (checkpt_cmd_is_meta(&c) || checkpt_cmd_is_data(&c)) rc = st_cgroup(st, c, off);
     else
       rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: invalid command at %llu", st->what,
                     (unsigned long long)off);
@@ -315,7 +315,7 @@ static int st_body(stream_t *st) {
  * bytes are handed to a worker that decodes them into the target while the
  * calling thread goes on reading; when every worker is busy the calling
  * thread decodes the oldest waiting frame itself.  A frame whose end is not
- * found within wksp_private_ckpt_pipe_frame_max (64 MiB) of the window's
+ * found within tuning.pipe_frame_max (64 MiB) of the window's
  * start is not buffered whole: the calling thread decodes it as it reads
  * it (the window's bytes first, then the pipe), while the workers go on
  * with the frames queued before it.  Memory: at most 3 x threads buffers of
@@ -323,8 +323,6 @@ static int st_body(stream_t *st) {
  * being decoded, and up to `threads` spare buffers kept for reuse),
  * whatever the frame sizes.  The checks are those of the sequential path;
  * the target is reset before the first frame is handed out. */
-
-uint64_t wksp_private_ckpt_pipe_frame_max = 64ull << 20;
 
 typedef struct {
   uint8_t *buf; /* owned; the frame is buf[at, at + len) */
@@ -348,8 +346,8 @@ struct pipe_state {
   pthread_cond_t cv;
   pipe_job_t q[PIPE_QUEUE_MAX];
   uint64_t q_head, q_cnt, q_max;
-  int stop, err, err_errno;
-  char msg[1024];
+  int stop;
+  wksp_err_saved_t err; /* the first failure of a worker or the reader */
   /* Buffers of decoded frames, reused as windows (fresh memory would cost
    * a page fault per 4 KiB of every frame). */
   uint8_t *spare[PIPE_QUEUE_MAX];
@@ -363,7 +361,7 @@ static int win_fill(struct pipe_state *ps, uint64_t want) {
   while (ps->base + ps->len < want && !ps->eof) {
     uint64_t need = want - ps->base;
     if (need > ps->cap) {
-      uint64_t cap = ps->cap * 2 > need ? ps->cap * 2 : need, lim = wksp_private_ckpt_pipe_frame_max;
+      uint64_t cap = ps->cap * 2 > need ? ps->cap * 2 : need, lim = wksp_private_checkpt_tuning.pipe_frame_max;
       if (cap > lim && need <= lim) cap = lim; /* the bound of the header comment */
       uint8_t *b = realloc(ps->buf, cap);
       if (!b)
@@ -411,11 +409,7 @@ static int pipe_probe(struct pipe_state *ps, uint64_t off, pipe_fn_t fn, void *a
 
 static void pipe_err(struct pipe_state *ps, int rc) {
   pthread_mutex_lock(&ps->lock);
-  if (!ps->err) {
-    ps->err = rc;
-    ps->err_errno = wksp_errno();
-    snprintf(ps->msg, sizeof ps->msg, "%s", wksp_errmsg());
-  }
+  wksp_err_keep(&ps->err, rc);
   pthread_mutex_unlock(&ps->lock);
 }
 
@@ -425,7 +419,7 @@ static void pipe_err(struct pipe_state *ps, int rc) {
 static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp_part_t *parts,
                        uint64_t n, uint64_t *end) {
   int rc = wksp_frame_reader_open(r, ps->frame_style, NULL);
-  uint8_t b[CKPT_CMD_SZ];
+  uint8_t b[CHECKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k <= n; k++) rc = wksp_frame_reader_meta(r, b, sizeof b);
   for (uint64_t k = 0; !rc && k < n; k++) {
     const wksp_part_t *p = &parts[k];
@@ -438,7 +432,7 @@ static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp
 /* Decodes a job's frame into the target (unless something already failed). */
 static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
   pthread_mutex_lock(&ps->lock);
-  int skip = ps->err != 0;
+  int skip = ps->err.err != 0;
   pthread_mutex_unlock(&ps->lock);
   wksp_frame_reader_t *r = NULL;
   uint64_t end = 0;
@@ -448,7 +442,7 @@ static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
     rc = wksp_err(WKSP_ERR_CORRUPT, 0, "frame ends at %llu, expected %llu",
                   (unsigned long long)(j->off + end), (unsigned long long)(j->off + j->len));
   if (rc) {
-    if (rc == WKSP_ERR_FAIL) rc = WKSP_ERR_CORRUPT; /* the frame's bytes are all there */
+    rc = wksp_err_short_is_corrupt(rc); /* the frame's bytes are all there */
     wksp_err_wrap(rc, "%s: cgroup frame at %llu", ps->what, (unsigned long long)j->off);
     pipe_err(ps, rc);
   }
@@ -518,18 +512,18 @@ static int pipe_info(stream_t *st, uint64_t off, void *arg) {
  * it) from the window. */
 static int pipe_frame(stream_t *st, uint64_t off, void *arg) {
   pipe_frame_t *f = arg;
-  ckpt_cmd_t c;
+  checkpt_cmd_t c;
   int rc = wksp_frame_reader_open(st->r, st->hdr.frame_style, NULL);
   if (rc) return st_fail(st, rc, "frame");
   rc = st_cmd(st, &c);
   if (rc) return rc;
-  if (ckpt_cmd_is_volumes(&c)) {
+  if (checkpt_cmd_is_volumes(&c)) {
     f->kind = 2;
     rc = st_volumes(st, &c, off, *f->prev_app);
-  } else if (ckpt_cmd_is_appendix(&c)) {
+  } else if (checkpt_cmd_is_appendix(&c)) {
     f->kind = 1;
     rc = st_appendix(st, &c, off, f->prev_app);
-  } else if (ckpt_cmd_is_meta(&c) || ckpt_cmd_is_data(&c)) {
+  } else if (checkpt_cmd_is_meta(&c) || checkpt_cmd_is_data(&c)) {
     f->kind = 0;
     f->first = st->cnt;
     rc = st_metas(st, c, off);
@@ -551,10 +545,10 @@ static int pipe_footer(stream_t *st, uint64_t off, void *arg) {
 /* Where the cgroup frame whose data starts at `at` ends: walks the chunk
  * headers of allocations parts[first, cnt) (RAW: their sizes).  *end = 0
  * (and SUCCESS) when the frame does not end within
- * wksp_private_ckpt_pipe_frame_max bytes of the window's start. */
+ * tuning.pipe_frame_max bytes of the window's start. */
 static int pipe_walk(struct pipe_state *ps, uint64_t first, uint64_t at, uint64_t *end) {
   stream_t *st = ps->st;
-  uint64_t lim = ps->base + wksp_private_ckpt_pipe_frame_max;
+  uint64_t lim = ps->base + wksp_private_checkpt_tuning.pipe_frame_max;
   int rc = WKSP_SUCCESS;
   *end = 0;
   for (uint64_t k = first; !rc && k < st->cnt; k++) {
@@ -566,19 +560,18 @@ static int pipe_walk(struct pipe_state *ps, uint64_t first, uint64_t at, uint64_
     }
     while (!rc && sz) {
       uint64_t usz = sz < WKSP_FRAME_CHUNK_MAX ? sz : WKSP_FRAME_CHUNK_MAX;
-      if (at + 3 > lim) return WKSP_SUCCESS;
-      rc = win_fill(ps, at + 3);
+      if (at + FRAME_CHUNK_HDR > lim) return WKSP_SUCCESS;
+      rc = win_fill(ps, at + FRAME_CHUNK_HDR);
       if (rc) break;
-      if (ps->base + ps->len < at + 3) break; /* truncated: found below */
-      const uint8_t *h = ps->buf + (at - ps->base);
-      uint64_t csz = (uint64_t)h[0] | (uint64_t)h[1] << 8 | (uint64_t)h[2] << 16;
-      if (csz < 1 || csz > usz + usz / 255 + 16)
+      if (ps->base + ps->len < at + FRAME_CHUNK_HDR) break; /* truncated: found below */
+      uint64_t csz = frame_chunk_csz(ps->buf + (at - ps->base));
+      if (!frame_chunk_csz_ok(csz, usz))
         rc = wksp_err(WKSP_ERR_CORRUPT, 0,
                       "%s: LZ4 chunk at %llu has block size %llu for %llu "
                       "bytes",
                       st->what, (unsigned long long)at, (unsigned long long)csz,
                       (unsigned long long)usz);
-      at += 3 + csz;
+      at += FRAME_CHUNK_HDR + csz;
       sz -= usz;
     }
   }
@@ -666,7 +659,7 @@ static int pipe_frames(struct pipe_state *ps) {
   int rc = pipe_probe(ps, off, pipe_info, &off);
   while (!rc) {
     pthread_mutex_lock(&ps->lock);
-    int failed = ps->err;
+    int failed = ps->err.err;
     pthread_mutex_unlock(&ps->lock);
     if (failed) break;
     pipe_frame_t f = {.prev_app = &prev_app};
@@ -681,9 +674,9 @@ static int pipe_frames(struct pipe_state *ps) {
       off = f.end;
       continue;
     }
-    if (st->vol_n == CKPT_CGROUP_MAX)
+    if (st->vol_n == CHECKPT_CGROUP_MAX)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: more than %llu cgroup frames in a volume", st->what,
-                      (unsigned long long)CKPT_CGROUP_MAX);
+                      (unsigned long long)CHECKPT_CGROUP_MAX);
     uint64_t end = 0;
     rc = pipe_walk(ps, f.first, f.data, &end);
     if (!rc && end) rc = pipe_dispatch(ps, off, end, f.first);
@@ -729,7 +722,7 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   pthread_cond_broadcast(&ps->cv);
   pthread_mutex_unlock(&ps->lock);
   for (uint32_t t = 0; t < started; t++) pthread_join(th[t], NULL);
-  if (!rc && ps->err) rc = wksp_err_again(ps->err, ps->err_errno, "%s", ps->msg);
+  if (!rc) rc = wksp_err_kept(&ps->err);
   if (!rc) rc = st_finish(st);
   pthread_cond_destroy(&ps->cv);
   pthread_mutex_destroy(&ps->lock);
@@ -739,50 +732,22 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   return rc;
 }
 
-int wksp_private_ckpt_restore_stream(wksp_t *w, ckpt_input_t *in, const wksp_restore_opts_t *o) {
-  /* A larger pipe buffer lets the writer run ahead while we decode (best
-   * effort: not a pipe, or above the system's limit, changes nothing). */
-  fcntl(in->fd, F_SETPIPE_SZ, 1 << 20);
-  uint8_t hdr[CKPT_HDR_SZ];
-  long n = wksp_private_ckpt_read_full(in->fd, hdr, sizeof hdr);
-  if (n < 0) return wksp_err(WKSP_ERR_FAIL, errno, "restore %s: read", in->label);
-  ckpt_hdr_t h;
-  if ((size_t)n == sizeof hdr) wksp_private_ckpt_hdr_decode(&h, hdr);
-  int v2 = (size_t)n == sizeof hdr && h.magic == CKPT_MAGIC;
-  uint64_t v1_magic = 0;
-  if (!v2 && !(wksp_private_ckpt_svw_decode(hdr, (size_t)n, &v1_magic) && v1_magic == CKPT_MAGIC)) {
-    wksp_preview_t pv; /* neither v2 nor v1: refused before anything is read or spooled */
-    uint64_t max_sz;
-    int rc = wksp_private_ckpt_head(hdr, (size_t)n, in->label, &pv, &max_sz);
-    return rc ? rc : wksp_err(WKSP_ERR_CORRUPT, 0, "%s: not a wksp checkpoint", in->label);
-  }
-  int spool = !v2 || o->verify_first;
-  if (!spool) {
-    int rc = wksp_private_ckpt_hdr_check(&h, in->label);
-    if (rc) return rc;
-    uint64_t slo = ckpt_gaddr_lo(h.part_max), shi = slo + h.data_max;
-    spool = slo < wksp_gaddr_lo(w) || shi > wksp_gaddr_hi(w); /* may not fit: check first */
-  }
-  if (spool) {
-    int rc = wksp_private_ckpt_input_spool(in, hdr, (size_t)n);
-    return rc ? rc : wksp_private_ckpt_restore_random(w, in, o);
-  }
-  stream_t st = {.w = w, .what = in->label, .o = o, .hdr = h, .base_off = STREAM_BASE};
-  st.vol_off = malloc(2 * CKPT_CGROUP_MAX * sizeof *st.vol_off);
-  st.vol_cnt = st.vol_off ? st.vol_off + CKPT_CGROUP_MAX : NULL;
+int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const checkpt_hdr_t *h,
+                                       const wksp_restore_opts_t *o) {
+  stream_t st = {.w = w, .what = in->label, .o = o, .hdr = *h, .base_off = STREAM_BASE};
+  st.vol_off = malloc(2 * CHECKPT_CGROUP_MAX * sizeof *st.vol_off);
+  st.vol_cnt = st.vol_off ? st.vol_off + CHECKPT_CGROUP_MAX : NULL;
   int pipelined = o->threads >= 2;
   int rc = !st.vol_off ? wksp_err(WKSP_ERR_NOMEM, 0, "restore %s", in->label)
            : pipelined ? WKSP_SUCCESS
                        : wksp_frame_reader_init_fd(&st.r, in->fd);
   if (!rc) {
-    rc = wksp_private_ckpt_lock(w, o->lock_wait, o->lock_wait_ctx, in->fd, "restore", in->label);
+    rc = wksp_private_checkpt_lock(w, o->lock_wait, o->lock_wait_ctx, in->fd, "restore", in->label);
     if (!rc) {
-      uint32_t threads =
-          o->threads > WKSP_CHECKPT_THREADS_MAX ? WKSP_CHECKPT_THREADS_MAX : o->threads;
-      rc = threads >= 2 ? st_body_pipelined(&st, in->fd, threads) : st_body(&st);
+      rc = pipelined ? st_body_pipelined(&st, in->fd, o->threads) : st_body(&st);
       if (rc && st.touched) {
         wksp_private_reset(w, o->seed);
-        rc = wksp_private_ckpt_after_reset(rc);
+        rc = wksp_private_checkpt_after_reset(rc);
       }
       wksp_private_unlock(w);
     }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt.h"
+#include "checkpt_private.h"
 #include "util/err.h"
 
 /* A window on the input: bytes [win_at, win_at + win_len) are in win.
@@ -18,13 +18,13 @@ enum {
   WIN_MIN = 4096,
   WIN_MAX = 64 * 1024,
   /* the most bytes before the first allocation: 13 integers, 9 strings */
-  V1_HEAD_MAX = 22 * CKPT_SVW_MAX + (CKPT_NAME_MAX - 1) + 6 * (CKPT_LOG_NAME_MAX - 1) +
-                2 * (CKPT_INFO_STR_MAX - 1)
+  V1_HEAD_MAX = 22 * CHECKPT_SVW_MAX + (CHECKPT_NAME_MAX - 1) + 6 * (CHECKPT_LOG_NAME_MAX - 1) +
+                2 * (CHECKPT_INFO_STR_MAX - 1)
 };
 _Static_assert(V1_HEAD_MAX <= WIN_MAX, "the v1 head fits one window");
 
 typedef struct {
-  const ckpt_input_t *in;
+  const checkpt_input_t *in;
   uint8_t *win;
   uint64_t win_at, win_len, win_cap;
   uint64_t sz, at;
@@ -46,7 +46,7 @@ static int v1_see(v1_rd_t *r, uint64_t n, const uint8_t **p, uint64_t *have) {
       r->win_cap = cap;
     }
     uint64_t len = r->sz - r->at < cap ? r->sz - r->at : cap;
-    int rc = wksp_private_ckpt_input_read(r->in, r->win, len, r->at);
+    int rc = wksp_private_checkpt_input_read(r->in, r->win, len, r->at);
     if (rc) return rc;
     r->win_at = r->at;
     r->win_len = len;
@@ -59,9 +59,9 @@ static int v1_see(v1_rd_t *r, uint64_t n, const uint8_t **p, uint64_t *have) {
 static int v1_int(v1_rd_t *r, uint64_t *x, const char *field) {
   const uint8_t *p = NULL;
   uint64_t have = 0;
-  int rc = v1_see(r, CKPT_SVW_MAX, &p, &have);
+  int rc = v1_see(r, CHECKPT_SVW_MAX, &p, &have);
   if (rc) return rc;
-  size_t n = wksp_private_ckpt_svw_decode(p, (size_t)have, x);
+  size_t n = wksp_private_checkpt_svw_decode(p, (size_t)have, x);
   if (!n)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 %s truncated at offset %llu", r->what, field,
                     (unsigned long long)r->at);
@@ -88,7 +88,7 @@ static int v1_str(v1_rd_t *r, const char **s, uint64_t *len, uint64_t max, const
   return WKSP_SUCCESS;
 }
 
-static int v1_head(ckpt_scan_t *s, v1_rd_t *r) {
+static int v1_head(checkpt_scan_t *s, v1_rd_t *r) {
   static const char *const iname[13] = {"magic",     "style",  "seed",      "part_max", "data_max",
                                         "wallclock", "app_id", "thread_id", "host_id",  "cpu_id",
                                         "group_id",  "tid",    "user_id"};
@@ -99,7 +99,7 @@ static int v1_head(ckpt_scan_t *s, v1_rd_t *r) {
   int rc = v1_see(r, V1_HEAD_MAX, &p, &have);
   for (int k = 0; !rc && k < 13; k++) rc = v1_int(r, &v[k], iname[k]);
   if (rc) return rc;
-  rc = wksp_private_ckpt_preview_any(p, have < CKPT_PREVIEW_MAX ? have : CKPT_PREVIEW_MAX,
+  rc = wksp_private_checkpt_preview_any(p, have < CHECKPT_PREVIEW_MAX ? have : CHECKPT_PREVIEW_MAX,
                                      &s->info.pv, r->what);
   if (rc) return rc;
   if (s->info.pv.style != 1)
@@ -109,17 +109,17 @@ static int v1_head(ckpt_scan_t *s, v1_rd_t *r) {
   const char *str[9];
   uint64_t len[9];
   for (int k = 0; !rc && k < 9; k++) {
-    uint64_t max = k == 0   ? CKPT_NAME_MAX - 1
-                   : k >= 7 ? CKPT_INFO_STR_MAX - 1
-                            : CKPT_LOG_NAME_MAX - 1;
+    uint64_t max = k == 0   ? CHECKPT_NAME_MAX - 1
+                   : k >= 7 ? CHECKPT_INFO_STR_MAX - 1
+                            : CHECKPT_LOG_NAME_MAX - 1;
     rc = v1_str(r, &str[k], &len[k], max, sname[k]);
   }
   if (rc) return rc;
   /* Into the v2 order: app..user, path (none in v1), binfo, uinfo. */
-  const char *o_str[CKPT_S_CNT] = {str[1], str[2], str[3], str[4], str[5],
+  const char *o_str[CHECKPT_S_CNT] = {str[1], str[2], str[3], str[4], str[5],
                                    str[6], "",     str[7], str[8]};
-  uint64_t o_len[CKPT_S_CNT] = {len[1], len[2], len[3], len[4], len[5], len[6], 0, len[7], len[8]};
-  rc = wksp_private_ckpt_scan_strings(s, o_str, o_len);
+  uint64_t o_len[CHECKPT_S_CNT] = {len[1], len[2], len[3], len[4], len[5], len[6], 0, len[7], len[8]};
+  rc = wksp_private_checkpt_info_strings(s, o_str, o_len);
   if (rc) return rc;
   wksp_checkpt_info_t *o = &s->info;
   o->wallclock = (int64_t)v[5];
@@ -133,7 +133,7 @@ static int v1_head(ckpt_scan_t *s, v1_rd_t *r) {
   return WKSP_SUCCESS;
 }
 
-static int v1_grow(ckpt_scan_t *s, uint64_t *cap, uint64_t n, const char *what) {
+static int v1_grow(checkpt_scan_t *s, uint64_t *cap, uint64_t n, const char *what) {
   if (n < *cap) return WKSP_SUCCESS;
   uint64_t c = *cap ? 2 * *cap : 64;
   wksp_part_t *p = realloc(s->file_parts, c * sizeof *p);
@@ -145,8 +145,8 @@ static int v1_grow(ckpt_scan_t *s, uint64_t *cap, uint64_t n, const char *what) 
   return WKSP_SUCCESS;
 }
 
-static int v1_allocs(ckpt_scan_t *s, v1_rd_t *r) {
-  uint64_t src_lo = ckpt_gaddr_lo(s->info.pv.part_max), src_hi = src_lo + s->info.pv.data_max;
+static int v1_allocs(checkpt_scan_t *s, v1_rd_t *r) {
+  uint64_t src_lo = checkpt_gaddr_lo(s->info.pv.part_max), src_hi = src_lo + s->info.pv.data_max;
   uint64_t n = 0, cap = 0;
   for (;;) {
     uint64_t tag, lo, sz, at = r->at;
@@ -166,7 +166,7 @@ static int v1_allocs(ckpt_scan_t *s, v1_rd_t *r) {
     if (sz > r->sz - r->at)
       return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 allocation at offset %llu truncated", r->what,
                       (unsigned long long)at);
-    if (n == s->info.pv.part_max) /* a limit of ckpt.h */
+    if (n == s->info.pv.part_max) /* a limit of checkpt_private.h */
       return wksp_err(WKSP_ERR_CORRUPT, 0,
                       "%s: v1 allocation at offset %llu: more allocations than part_max %llu",
                       r->what, (unsigned long long)at, (unsigned long long)s->info.pv.part_max);
@@ -182,10 +182,10 @@ static int v1_allocs(ckpt_scan_t *s, v1_rd_t *r) {
   return WKSP_SUCCESS;
 }
 
-int wksp_private_ckpt_v1_scan(ckpt_scan_t *s, const ckpt_input_t *in) {
+int wksp_private_checkpt_v1_scan(checkpt_scan_t *s, const checkpt_input_t *in) {
   v1_rd_t r = {.in = in, .sz = in->sz, .what = in->label};
   int rc = v1_head(s, &r);
   if (!rc) rc = v1_allocs(s, &r);
   free(r.win);
-  return rc ? rc : wksp_private_ckpt_scan_sort(s, r.what);
+  return rc ? rc : wksp_private_checkpt_info_parts(s, r.what);
 }

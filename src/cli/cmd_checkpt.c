@@ -408,8 +408,8 @@ static const char *seal_name(int seal) {
 static int info_check(cli_t *c, const char *path, int from_stdin, uint32_t threads, int require_seal,
                       int json) {
   int seal = WKSP_SEAL_NONE;
-  if (wksp_checkpt_check(from_stdin ? NULL : path, from_stdin ? 0 : -1, threads,
-                         require_seal ? WKSP_CHECK_REQUIRE_SEAL : 0, &seal))
+  const wksp_check_opts_t o = {.threads = threads, .require_seal = require_seal};
+  if (from_stdin ? wksp_checkpt_check_fd(0, "-", &o, &seal) : wksp_checkpt_check(path, &o, &seal))
     return cli_lib_err(c, "checking checkpoint \"%s\"", path);
   if (json) {
     printf("{\"schema\":1,\"path\":");
@@ -500,7 +500,7 @@ int cmd_info(cli_t *c) {
   if (check) return info_check(c, path, from_stdin, threads, require_seal, json);
   if (json) {
     wksp_checkpt_info_t in;
-    if (wksp_checkpt_info(from_stdin ? NULL : path, from_stdin ? 0 : -1, &in))
+    if (from_stdin ? wksp_checkpt_info_fd(0, "-", &in) : wksp_checkpt_info(path, &in))
       return cli_lib_err(c, "reading checkpoint \"%s\"", path);
     print_info_json(path, &in, level);
     wksp_checkpt_info_free(&in);
@@ -639,8 +639,8 @@ static int diff_run(cli_t *c, int quiet, int verbose, int json, int require_seal
   if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
   wksp_checkpt_diff_t d;
   diff_list_t all = {0};
-  int err = wksp_checkpt_diff(w, from_stdin ? NULL : path, from_stdin ? 0 : -1, threads,
-                              verbose ? diff_collect : NULL, &all, &d);
+  const wksp_diff_opts_t o = {.threads = threads, .each = verbose ? diff_collect : NULL, .each_ctx = &all};
+  int err = from_stdin ? wksp_checkpt_diff_fd(w, 0, "-", &o, &d) : wksp_checkpt_diff(w, path, &o, &d);
   wksp_detach(w);
   if (err)
     rc = cli_lib_err(c, "comparing \"%s\" with checkpoint \"%s\"", name, src);

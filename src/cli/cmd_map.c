@@ -82,7 +82,7 @@ static int from_checkpt(cli_t *c, const char *path, src_t *s) {
   int from_stdin = !strcmp(path, "-");
   if (from_stdin && isatty(0))
     return cli_fail(c, "reading a checkpoint from standard input: refusing to read from a terminal");
-  if (wksp_checkpt_info(from_stdin ? NULL : path, from_stdin ? 0 : -1, &s->info))
+  if (from_stdin ? wksp_checkpt_info_fd(0, "-", &s->info) : wksp_checkpt_info(path, &s->info))
     return cli_lib_err(c, "reading checkpoint \"%s\"", path);
   s->has_info = 1;
   const wksp_preview_t *pv = &s->info.pv;

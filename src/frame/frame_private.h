@@ -19,6 +19,18 @@ enum {
 /* LZ4_COMPRESSBOUND for usz <= FRAME_CHUNK, without the macro's int casts. */
 static inline size_t frame_csz_bound(size_t usz) { return usz + usz / 255 + 16; }
 
+/* An LZ4 chunk as it lies in a frame: a FRAME_CHUNK_HDR-byte header (the
+ * block size, u24 LE) and the block.  The reader and the pipelined restore's
+ * look-ahead (which finds a buffered frame's end without decoding it) read
+ * chunk headers with these two calls. */
+static inline size_t frame_chunk_csz(const uint8_t *hdr) {
+  return (size_t)hdr[0] | (size_t)hdr[1] << 8 | (size_t)hdr[2] << 16;
+}
+/* Whether csz is a block size a chunk of usz uncompressed bytes can have. */
+static inline int frame_chunk_csz_ok(size_t csz, size_t usz) {
+  return csz >= 1 && csz <= frame_csz_bound(usz);
+}
+
 static inline int frame_style_ok(int style) {
   return style == WKSP_FRAME_DEFAULT || style == WKSP_FRAME_RAW || style == WKSP_FRAME_LZ4;
 }
@@ -26,13 +38,6 @@ static inline int frame_style_ok(int style) {
 static inline const char *frame_style_name(int style) {
   return style == WKSP_FRAME_LZ4 ? "LZ4" : "RAW";
 }
-
-/* Writes every byte of iov[0..cnt) (cnt <= IOV_MAX) to fd, continuing short
- * writes and retrying EINTR; modifies iov.  Returns 0, or the errno of the
- * writev that failed.  The one complete-write loop of the library: the frame
- * writer's fd mode, the parallel checkpoint's ordered output and the seal of a
- * verified checkpoint use it. */
-int wksp_private_frame_writev_all(int fd, struct iovec *iov, int cnt);
 
 /* Regions mode (the parallel checkpoint's output): the writer produces its
  * bytes straight into memory regions supplied one after the other by fn, so
@@ -83,13 +88,16 @@ void wksp_private_frame_reader_buffered(const wksp_frame_reader_t *r, const uint
  * bytes must be the same either way). */
 void wksp_private_frame_writer_exact(wksp_frame_writer_t *w, int exact);
 
-/* literal != 0: the LZ4 chunks written from now on are literal-only LZ4
- * blocks (valid for any LZ4 reader, no compression): chunk k of a buffer of
- * n bytes is then its 3-byte size, wksp_private_frame_literal_hdr_sz(its
- * size) bytes, and its bytes verbatim, so they can be patched in place.
- * The LZ4 history is not kept: set it for whole frames. */
-void wksp_private_frame_writer_literal(wksp_frame_writer_t *w, int literal);
-size_t wksp_private_frame_literal_hdr_sz(size_t n);
+/* Patchable frames (the seal of a checkpoint): a frame opened with
+ * open_patchable stores every buffer verbatim (RAW as always; LZ4 as
+ * literal-only blocks, valid for any LZ4 reader, without compression or
+ * history), and data_at, as wksp_frame_writer_data for a buffer of at most
+ * WKSP_FRAME_CHUNK_MAX bytes, reports where it landed: its bytes are the
+ * output's [*at, *at + sz), to be patched in place once written.  data_at
+ * on a larger buffer, or in an LZ4 frame opened otherwise: INVAL. */
+int wksp_private_frame_writer_open_patchable(wksp_frame_writer_t *w, int style, uint64_t *off);
+int wksp_private_frame_writer_data_at(wksp_frame_writer_t *w, const void *buf, size_t sz,
+                                      uint64_t *at);
 
 /* ---- LZ4 history hand-over (the parallel checkpoint splits frames) --------
  *

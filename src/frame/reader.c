@@ -42,8 +42,7 @@ enum {
   RBUF_SZ = 256 * 1024,        /* fd read-ahead buffer; >= 3 + FRAME_CSZ_MAX */
   RA_MIN = 16 * 1024,          /* pread mode: first read-ahead after a seek */
   HIST_MIN = 16 * 1024,        /* history buffer's first size */
-  HIST_SZ = 4 * FRAME_HIST,    /* and its largest: slides back to 64 KiB when full */
-  FAIL_MSG_MAX = 512
+  HIST_SZ = 4 * FRAME_HIST     /* and its largest: slides back to 64 KiB when full */
 };
 
 struct wksp_frame_reader {
@@ -65,9 +64,7 @@ struct wksp_frame_reader {
   int style;                   /* style of the open frame; 0 outside a frame */
   uint64_t frame_off;
 
-  int fail;                    /* sticky failure code; 0 while healthy */
-  int fail_errno;              /* and the errno behind it */
-  char fail_msg[FAIL_MSG_MAX];
+  wksp_err_saved_t fail;       /* sticky failure (err 0 while healthy) */
 
   uint8_t *hist;               /* hist_cap bytes, allocated at the first LZ4 open */
   size_t hist_cap;             /* HIST_MIN..HIST_SZ */
@@ -75,14 +72,12 @@ struct wksp_frame_reader {
 };
 
 static int reader_set_failed(wksp_frame_reader_t *r, int rc) {
-  r->fail = rc;
-  r->fail_errno = wksp_errno();
-  snprintf(r->fail_msg, sizeof r->fail_msg, "%s", wksp_errmsg());
-  return rc;
+  return wksp_err_keep(&r->fail, rc);
 }
 
 static int reader_refuse_failed(const wksp_frame_reader_t *r, const char *fn) {
-  return wksp_err_again(r->fail, r->fail_errno, "%s: reader failed earlier: %s", fn, r->fail_msg);
+  return wksp_err_again(r->fail.err, r->fail.errnum, "%s: reader failed earlier: %s", fn,
+                        r->fail.msg);
 }
 
 static int truncated(const wksp_frame_reader_t *r, size_t need, size_t have) {
@@ -230,9 +225,9 @@ static int chunk_get(wksp_frame_reader_t *r, size_t usz, const uint8_t **blk, si
   const uint8_t *p = NULL;
   int rc = peek(r, FRAME_CHUNK_HDR, &p);
   if (rc) return rc;
-  size_t n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16;
+  size_t n = frame_chunk_csz(p);
   size_t bound = frame_csz_bound(usz);
-  if (n < 1 || n > bound)
+  if (!frame_chunk_csz_ok(n, usz))
     return wksp_err(WKSP_ERR_CORRUPT, 0,
                     "frame reader: LZ4 frame at offset %lu: chunk at offset %lu has block size %zu, "
                     "expected 1..%zu for a %zu-byte chunk",
@@ -462,7 +457,7 @@ static int seek_pread(wksp_frame_reader_t *r, uint64_t off) {
 
 int wksp_frame_reader_seek(wksp_frame_reader_t *r, uint64_t off) {
   if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_seek: NULL reader");
-  if (r->fail) return reader_refuse_failed(r, "wksp_frame_reader_seek");
+  if (r->fail.err) return reader_refuse_failed(r, "wksp_frame_reader_seek");
   if (r->style)
     return wksp_err(WKSP_ERR_INVAL, 0,
                     "wksp_frame_reader_seek: %s frame opened at offset %lu is still open",
@@ -483,7 +478,7 @@ int wksp_frame_reader_seek(wksp_frame_reader_t *r, uint64_t off) {
 
 int wksp_frame_reader_open(wksp_frame_reader_t *r, int style, uint64_t *off) {
   if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_open: NULL reader");
-  if (r->fail) return reader_refuse_failed(r, "wksp_frame_reader_open");
+  if (r->fail.err) return reader_refuse_failed(r, "wksp_frame_reader_open");
   if (r->style)
     return wksp_err(WKSP_ERR_INVAL, 0,
                     "wksp_frame_reader_open: %s frame opened at offset %lu is still open",
@@ -507,7 +502,7 @@ int wksp_frame_reader_open(wksp_frame_reader_t *r, int style, uint64_t *off) {
 
 static int reader_read(wksp_frame_reader_t *r, void *buf, size_t sz, int is_meta, const char *fn) {
   if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL reader", fn);
-  if (r->fail) return reader_refuse_failed(r, fn);
+  if (r->fail.err) return reader_refuse_failed(r, fn);
   if (!r->style)
     return wksp_err(WKSP_ERR_INVAL, 0, "%s: no frame is open (reader at offset %lu)", fn,
                     (unsigned long)r->off);
@@ -529,7 +524,7 @@ int wksp_frame_reader_data(wksp_frame_reader_t *r, void *buf, size_t sz) {
 
 int wksp_frame_reader_close(wksp_frame_reader_t *r, uint64_t *off) {
   if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_close: NULL reader");
-  if (r->fail) return reader_refuse_failed(r, "wksp_frame_reader_close");
+  if (r->fail.err) return reader_refuse_failed(r, "wksp_frame_reader_close");
   if (!r->style)
     return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_close: no frame is open (offset %lu)",
                     (unsigned long)r->off);

@@ -11,7 +11,12 @@
  * LZ4: one LZ4 stream per frame, fed chunk by chunk exactly as the
  * reference feeds it from its 192 KiB gather ring, so that the bytes are
  * identical; most chunks of large data buffers are compressed in place
- * without changing them (see the LZ4 section). */
+ * without changing them (see the LZ4 section).
+ *
+ * Length: about 620 lines, one file because the three output modes and the
+ * LZ4 feeding share the writer's state (iovec list, gather buffer, ring,
+ * history) field by field; the reservations and the hand-over for split
+ * frames are short sections of it. */
 #include <errno.h>
 #include <lz4.h>
 #include <stdarg.h>
@@ -22,12 +27,12 @@
 
 #include "frame/frame_private.h"
 #include "util/err.h"
+#include "util/io.h"
 
 enum {
   GATHER_SZ = 256 * 1024,   /* gather buffer; holds several compressed chunks */
   GATHER_COPY_MAX = 16384,  /* RAW data up to this size is copied, larger is referenced */
   IOV_CAP = 1024,           /* = IOV_MAX on Linux: one writev per delivery */
-  FAIL_MSG_MAX = 512
 };
 
 enum { OUT_SINK, OUT_FD, OUT_MEM, OUT_REGIONS };
@@ -48,9 +53,7 @@ struct wksp_frame_writer {
   uint64_t off;                 /* bytes accepted (delivered + pending) */
   uint64_t delivered;           /* bytes handed to the output */
 
-  int fail;                     /* sticky failure code; 0 while healthy */
-  int fail_errno;               /* and the errno behind it */
-  char fail_msg[FAIL_MSG_MAX];
+  wksp_err_saved_t fail;        /* sticky failure (err 0 while healthy) */
 
   uint8_t *gather;              /* GATHER_SZ bytes */
   size_t gather_used;
@@ -71,20 +74,18 @@ struct wksp_frame_writer {
 
 /* Makes the writer failed with the error just recorded (the code rc). */
 static int writer_set_failed(wksp_frame_writer_t *w, int rc) {
-  w->fail = rc;
-  w->fail_errno = wksp_errno();
-  snprintf(w->fail_msg, sizeof w->fail_msg, "%s", wksp_errmsg());
-  return rc;
+  return wksp_err_keep(&w->fail, rc);
 }
 
 static int writer_refuse_failed(const wksp_frame_writer_t *w, const char *fn) {
-  return wksp_err_again(w->fail, w->fail_errno, "%s: writer failed earlier: %s", fn, w->fail_msg);
+  return wksp_err_again(w->fail.err, w->fail.errnum, "%s: writer failed earlier: %s", fn,
+                        w->fail.msg);
 }
 
 /* Common entry checks of the buffer calls and close. */
 static int writer_check_in_frame(const wksp_frame_writer_t *w, const char *fn) {
   if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL writer", fn);
-  if (w->fail) return writer_refuse_failed(w, fn);
+  if (w->fail.err) return writer_refuse_failed(w, fn);
   if (!w->style)
     return wksp_err(WKSP_ERR_INVAL, 0, "%s: no frame is open (writer at offset %lu)", fn,
                     (unsigned long)w->off);
@@ -93,28 +94,8 @@ static int writer_check_in_frame(const wksp_frame_writer_t *w, const char *fn) {
 
 /* ---- output ------------------------------------------------------------- */
 
-int wksp_private_frame_writev_all(int fd, struct iovec *iov, int cnt) {
-  while (cnt > 0) {
-    ssize_t n = writev(fd, iov, cnt);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    while (cnt > 0 && (size_t)n >= iov->iov_len) {
-      n -= (ssize_t)iov->iov_len;
-      iov++;
-      cnt--;
-    }
-    if (cnt > 0) {
-      iov->iov_base = (uint8_t *)iov->iov_base + n;
-      iov->iov_len -= (size_t)n;
-    }
-  }
-  return 0;
-}
-
 static int writev_all(wksp_frame_writer_t *w, struct iovec *iov, int cnt) {
-  int e = wksp_private_frame_writev_all(w->fd, iov, cnt);
+  int e = wksp_private_writev_all(w->fd, iov, cnt);
   if (e)
     return wksp_err(WKSP_ERR_FAIL, e, "frame writer: write to fd %d of the bytes from offset %lu failed", w->fd,
                     (unsigned long)w->delivered);
@@ -493,7 +474,7 @@ int wksp_private_frame_writer_init_regions(wksp_frame_writer_t **out,
 
 int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
   if (!w) return 0;
-  int rc = w->fail;
+  int rc = w->fail.err;
   if (rc) rc = writer_refuse_failed(w, "wksp_frame_writer_fini");
   else if (w->style)
     rc = wksp_err(WKSP_ERR_INVAL, 0,
@@ -510,7 +491,7 @@ int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
 
 int wksp_frame_writer_open(wksp_frame_writer_t *w, int style, uint64_t *off) {
   if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_open: NULL writer");
-  if (w->fail) return writer_refuse_failed(w, "wksp_frame_writer_open");
+  if (w->fail.err) return writer_refuse_failed(w, "wksp_frame_writer_open");
   if (w->style)
     return wksp_err(WKSP_ERR_INVAL, 0,
                     "wksp_frame_writer_open: %s frame opened at offset %lu is still open",
@@ -522,6 +503,7 @@ int wksp_frame_writer_open(wksp_frame_writer_t *w, int style, uint64_t *off) {
     if (rc) return writer_set_failed(w, rc);
     LZ4_resetStream_fast(w->lz4);
     w->cursor = 0;
+    w->literal = 0;
     w->hist_in_caller = 0;
   }
   w->style = style == WKSP_FRAME_LZ4 ? WKSP_FRAME_LZ4 : WKSP_FRAME_RAW;
@@ -566,9 +548,32 @@ uint64_t wksp_frame_writer_offset(const wksp_frame_writer_t *w) { return w ? w->
 
 void wksp_private_frame_writer_exact(wksp_frame_writer_t *w, int exact) { w->exact = exact; }
 
-void wksp_private_frame_writer_literal(wksp_frame_writer_t *w, int literal) { w->literal = literal; }
+/* ---- patchable frames (frame_private.h) ----------------------------------- */
 
-size_t wksp_private_frame_literal_hdr_sz(size_t n) { return 1 + (n >= 15 ? (n - 15) / 255 + 1 : 0); }
+/* The bytes before a literal-only block's copy of n bytes (lz4_literal_block). */
+static size_t literal_hdr_sz(size_t n) { return 1 + (n >= 15 ? (n - 15) / 255 + 1 : 0); }
+
+int wksp_private_frame_writer_open_patchable(wksp_frame_writer_t *w, int style, uint64_t *off) {
+  int rc = wksp_frame_writer_open(w, style, off);
+  if (!rc) w->literal = 1; /* the LZ4 history is not kept: the whole frame is literal */
+  return rc;
+}
+
+int wksp_private_frame_writer_data_at(wksp_frame_writer_t *w, const void *buf, size_t sz,
+                                      uint64_t *at) {
+  const char *fn = "wksp_private_frame_writer_data_at";
+  int rc = writer_check_in_frame(w, fn);
+  if (rc) return rc;
+  if (sz > FRAME_CHUNK || (w->style == WKSP_FRAME_LZ4 && !w->literal))
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s: %zu bytes in a%s frame (at most %d, patchable)", fn,
+                    sz, w->literal || w->style == WKSP_FRAME_RAW ? "" : " non-patchable",
+                    FRAME_CHUNK);
+  /* one chunk: its 3-byte size, the literal block's header, the bytes */
+  uint64_t pos = w->off + (w->style == WKSP_FRAME_LZ4 ? FRAME_CHUNK_HDR + literal_hdr_sz(sz) : 0);
+  rc = writer_append(w, buf, sz, 0, 0, fn);
+  if (!rc) *at = pos;
+  return rc;
+}
 
 /* ---- LZ4 history hand-over (frame_private.h) ------------------------------ */
 

@@ -12,7 +12,9 @@
  * and writability of each slot are also published under a sequence lock so
  * that wksp_private_shmem_writable(), called by the allocator on every
  * operation, never blocks or takes a lock.  The table is static so that the
- * name pointer wksp_shmem_name() returns always points at valid memory. */
+ * name pointer wksp_shmem_name() returns always points at valid memory.
+ * About 780 lines in one file: the create / join / leave / unlink paths all
+ * work on that one static table under its mutex and sequence lock. */
 #include "shmem_private.h"
 
 #include <dirent.h>

@@ -150,3 +150,12 @@ int wksp_err_resume(const wksp_err_saved_t *s) {
   msg_errno = s->errnum;
   return s->err;
 }
+
+int wksp_err_keep(wksp_err_saved_t *s, int err) {
+  if (!s->err) wksp_err_save(s, err);
+  return err;
+}
+
+int wksp_err_kept(const wksp_err_saved_t *s) {
+  return s->err ? wksp_err_resume(s) : WKSP_SUCCESS;
+}

@@ -74,4 +74,20 @@ int wksp_err_resume(const wksp_err_saved_t *s);
 int wksp_err_append(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Keeps the calling thread's current failure (code err) in *s unless *s
+ * already holds one: the first error wins (the caller serializes threads).
+ * Returns err. */
+int wksp_err_keep(wksp_err_saved_t *s, int err);
+/* Records the kept failure on the calling thread (as wksp_err_resume) and
+ * returns its code; WKSP_SUCCESS, recording nothing, when none was kept. */
+int wksp_err_kept(const wksp_err_saved_t *s);
+
+/* A frame-layer FAIL without an errno is input that ended early.  Inside an
+ * input known to be complete (a file of known size, a frame buffered
+ * whole) that means bad bytes: CORRUPT.  A FAIL with an errno (a read
+ * error) and every other code stay as they are. */
+static inline int wksp_err_short_is_corrupt(int rc) {
+  return rc == WKSP_ERR_FAIL && !wksp_errno() ? WKSP_ERR_CORRUPT : rc;
+}
+
 #endif

@@ -1,5 +1,8 @@
 /* Allocation and free: the two treaps, the idle stack and the single-store
- * commit protocol described in wksp_private.h. */
+ * commit protocol described in wksp_private.h.  About 780 lines in one
+ * file on purpose: the treaps, size bins, home slots and idle stack are
+ * static (mostly inline) helpers of the alloc and free hot paths, which one
+ * translation unit lets the compiler inline (bench_alloc measures them). */
 #include "wksp/wksp_private.h"
 #include "util/err.h"
 

@@ -297,7 +297,7 @@ static inline void wksp_private_hook(int point) {
   if (__builtin_expect(wksp_private_test_hook != 0, 0)) wksp_private_test_hook(point);
 }
 
-/* ---- interface for the checkpoint layer (see private_api.md) ------------ */
+/* ---- interface for the checkpoint layer ---------------------------------- */
 
 /* Takes the workspace lock (robust, process-shared; recovers a lock whose
  * owner died, repairing the metadata first; also repairs when a previous

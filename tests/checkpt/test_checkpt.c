@@ -1,8 +1,8 @@
 /* Checkpoint / restore: round trips, reference vectors, byte identity,
  * publication (EXIST, overwrite, mode, SIGKILL), writer validation. */
-#include "ws.h"
-#include "vec.h"
-#include "../../src/checkpt/ckpt.h"
+#include "../lib/ws.h"
+#include "../lib/vec.h"
+#include "../../src/checkpt/checkpt_private.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,6 +11,28 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+
+/* The layer's test seam (checkpt_private.h): one hook for the program,
+ * steered by these (its points come from several threads). */
+static uint64_t g_fail_cgroup = UINT64_MAX; /* this cgroup frame fails */
+static int g_no_tmpfile;                    /* publish as without O_TMPFILE */
+static uint64_t g_write_fail_pos;
+static int g_write_fail_errno;
+static int g_write_armed;
+static _Atomic uint64_t g_splits[2]; /* splits made, undone */
+static _Atomic uint64_t g_out_peak;  /* the last parallel checkpoint's peak output */
+
+static int test_hook(int point, const checkpt_hook_t *h) {
+  switch (point) {
+  case CHECKPT_HOOK_CGROUP: return h->a == g_fail_cgroup;
+  case CHECKPT_HOOK_TMPFILE: return g_no_tmpfile;
+  case CHECKPT_HOOK_WRITE: /* the write reaching that offset */
+    return g_write_armed && h->a + h->b > g_write_fail_pos ? g_write_fail_errno : 0;
+  case CHECKPT_HOOK_SPLIT: atomic_fetch_add(&g_splits[h->a ? 0 : 1], 1); return 0;
+  case CHECKPT_HOOK_PEAK: atomic_store(&g_out_peak, h->a); return 0;
+  default: return 0;
+  }
+}
 
 static char dir[256];
 
@@ -78,9 +100,9 @@ static void roundtrip(uint64_t part_max, uint64_t data_max, uint64_t n, uint64_t
     wksp_checkpt_opts_t o = {.style = style, .uinfo = "round trip"};
     CHECK_OK(wksp_checkpt(src, path, &o));
     wksp_checkpt_info_t I;
-    CHECK_OK(wksp_checkpt_info(path, -1, &I));
+    CHECK_OK(wksp_checkpt_info(path, &I));
     CHECK_EQ(I.alloc_cnt, cnt);
-    CHECK_EQ(I.cgroup_cnt, ckpt_cgroup_cnt(cnt));
+    CHECK_EQ(I.cgroup_cnt, checkpt_cgroup_cnt(cnt));
     CHECK_EQ(I.pv.frame_style, style == 2 ? 1 : 2);
     wksp_checkpt_info_free(&I);
     for (uint32_t t = 1; t <= 4; t *= 2) {
@@ -266,9 +288,9 @@ static void test_byte_identity(void) {
     size_t asz = 0, bsz = 0;
     uint8_t *a = (uint8_t *)vec_slurp(v.ckpt, &asz), *b = (uint8_t *)vec_slurp(path, &bsz);
     CHECK(a && b);
-    CHECK(!memcmp(a, b, CKPT_HDR_SZ));
+    CHECK(!memcmp(a, b, CHECKPT_HDR_SZ));
     wksp_checkpt_info_t I;
-    CHECK_OK(wksp_checkpt_info(path, -1, &I));
+    CHECK_OK(wksp_checkpt_info(path, &I));
     CHECK_EQ(I.cgroup_cnt, v.cgroup_cnt);
     uint64_t delta = I.cgroup_cnt ? I.cgroups[0].off - v.cg_off[0] : 0;
     for (uint64_t g = 0; g < v.cgroup_cnt; g++) {
@@ -277,19 +299,19 @@ static void test_byte_identity(void) {
       CHECK_EQ(I.cgroups[g].end - I.cgroups[g].off, end - v.cg_off[g]);
       CHECK(!memcmp(a + v.cg_off[g], b + I.cgroups[g].off, end - v.cg_off[g]));
     }
-    ckpt_ftr_t fa, fb;
-    wksp_private_ckpt_ftr_decode(&fa, a + asz - CKPT_FTR_SZ);
-    wksp_private_ckpt_ftr_decode(&fb, b + bsz - CKPT_FTR_SZ);
+    checkpt_ftr_t fa, fb;
+    wksp_private_checkpt_ftr_decode(&fa, a + asz - CHECKPT_FTR_SZ);
+    wksp_private_checkpt_ftr_decode(&fb, b + bsz - CHECKPT_FTR_SZ);
     if (!v.cgroup_cnt) delta = bsz - asz;
     CHECK_EQ(bsz, asz + delta);
     CHECK_EQ(fb.frame_off, fa.frame_off + delta);
     CHECK_EQ(fb.checkpt_sz, fa.checkpt_sz + delta);
     fb.frame_off = fa.frame_off;
     fb.checkpt_sz = fa.checkpt_sz;
-    uint8_t ea[CKPT_FTR_SZ], eb[CKPT_FTR_SZ];
-    wksp_private_ckpt_ftr_encode(ea, &fa);
-    wksp_private_ckpt_ftr_encode(eb, &fb);
-    CHECK(!memcmp(ea, eb, CKPT_FTR_SZ));
+    uint8_t ea[CHECKPT_FTR_SZ], eb[CHECKPT_FTR_SZ];
+    wksp_private_checkpt_ftr_encode(ea, &fa);
+    wksp_private_checkpt_ftr_encode(eb, &fb);
+    CHECK(!memcmp(ea, eb, CHECKPT_FTR_SZ));
     wksp_checkpt_info_free(&I);
     free(a);
     free(b);
@@ -340,8 +362,6 @@ static void test_publish_exist_overwrite_mode(void) {
 
 /* Without O_TMPFILE (forced): a named temporary file, gone after success,
  * after an injected failure and after EXIST; overwrite works. */
-static int fail_at_1(uint64_t g) { return g == 1; }
-
 static void test_publish_fallback_named_temp(void) {
   wksp_t *w = ws_new("pub", 1, 1024, 4 << 20);
   CHECK(w);
@@ -349,17 +369,17 @@ static void test_publish_fallback_named_temp(void) {
   ws_fill(w, 200, 5000, 1, &rng);
   char path[512];
   snprintf(path, sizeof path, "%s/named.ckpt", dir);
-  wksp_private_ckpt_test_no_tmpfile = 1;
-  wksp_private_ckpt_test_fail_hook = fail_at_1;
+  g_no_tmpfile = 1;
+  g_fail_cgroup = 1;
   int rc1 = wksp_checkpt(w, path, NULL);
   int n1 = dir_count();
-  wksp_private_ckpt_test_fail_hook = NULL;
+  g_fail_cgroup = UINT64_MAX;
   int rc2 = wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.mode = 0640});
   int n2 = dir_count();
   int rc3 = wksp_checkpt(w, path, NULL);
   int rc4 = wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.overwrite = 1});
   int n4 = dir_count();
-  wksp_private_ckpt_test_no_tmpfile = 0;
+  g_no_tmpfile = 0;
   CHECK_EQ(rc1, WKSP_ERR_FAIL);
   CHECK_EQ(n1, 0);
   CHECK_OK(rc2);
@@ -371,7 +391,7 @@ static void test_publish_fallback_named_temp(void) {
   CHECK(!stat(path, &st));
   CHECK_EQ(st.st_mode & 07777, 0600);
   wksp_checkpt_info_t I;
-  CHECK_OK(wksp_checkpt_info(path, -1, &I));
+  CHECK_OK(wksp_checkpt_info(path, &I));
   wksp_checkpt_info_free(&I);
   unlink(path);
   ws_free(w);
@@ -394,7 +414,7 @@ static void fd_at_offset(int style) {
   CHECK_OK(wksp_checkpt_fd(w, fd, "fdoff", &(wksp_checkpt_opts_t){.style = style, .threads = 2}));
   CHECK_EQ(lseek(fd, 10, SEEK_SET), 10);
   wksp_preview_t pv;
-  CHECK_OK(wksp_preview_fd(fd, &pv));
+  CHECK_OK(wksp_preview_fd(fd, NULL, &pv));
   CHECK(!strcmp(pv.name, "fdoff"));
   CHECK_EQ(lseek(fd, 10, SEEK_SET), 10);
   CHECK_OK(wksp_restore_fd(d, fd, "fdoff", &(wksp_restore_opts_t){.threads = 2}));
@@ -418,9 +438,9 @@ static void test_fd_at_offset(void) {
  * cgroup frames copied verbatim, restores identically through the mapped,
  * the sequential and the pipelined readers. */
 static uint8_t *two_volumes(const uint8_t *b, uint64_t sz, uint64_t *out_sz) {
-  ckpt_input_t in = ckpt_input_mem(b, sz, "x");
-  ckpt_scan_t s;
-  if (wksp_private_ckpt_scan(&s, &in) || s.info.cgroup_cnt < 2) return NULL;
+  checkpt_input_t in = checkpt_input_mem(b, sz, "x");
+  checkpt_scan_t s;
+  if (wksp_private_checkpt_scan(&s, &in) || s.info.cgroup_cnt < 2) return NULL;
   uint64_t C = s.info.cgroup_cnt, C1 = C / 2;
   uint8_t *o = malloc(sz + 200);
   uint64_t at = s.info.cgroups[0].off, app1 = 0, app2 = 0;
@@ -437,21 +457,21 @@ static uint8_t *two_volumes(const uint8_t *b, uint64_t sz, uint64_t *out_sz) {
     }
     if (v) app2 = at;
     else app1 = at;
-    wksp_private_ckpt_cmd_encode(o + at, 0, g1 - g0, v ? app1 : 0);
-    at += CKPT_CMD_SZ;
-    for (uint64_t g = 0; g < g1 - g0; g++, at += 8) ckpt_st64(o + at, off[v][g]);
-    for (uint64_t g = 0; g < g1 - g0; g++, at += 8) ckpt_st64(o + at, cnt[v][g]);
+    wksp_private_checkpt_cmd_encode(o + at, 0, g1 - g0, v ? app1 : 0);
+    at += CHECKPT_CMD_SZ;
+    for (uint64_t g = 0; g < g1 - g0; g++, at += 8) checkpt_st64(o + at, off[v][g]);
+    for (uint64_t g = 0; g < g1 - g0; g++, at += 8) checkpt_st64(o + at, cnt[v][g]);
   }
   uint64_t vol = at;
-  wksp_private_ckpt_cmd_encode(o + at, 0, UINT64_MAX, app2);
-  at += CKPT_CMD_SZ;
-  ckpt_ftr_t f = s.ftr;
+  wksp_private_checkpt_cmd_encode(o + at, 0, UINT64_MAX, app2);
+  at += CHECKPT_CMD_SZ;
+  checkpt_ftr_t f = s.ftr;
   f.volume_cnt = 2;
   f.frame_off = vol;
-  f.checkpt_sz = at + CKPT_FTR_SZ;
-  wksp_private_ckpt_ftr_encode(o + at, &f);
-  *out_sz = at + CKPT_FTR_SZ;
-  wksp_private_ckpt_scan_fini(&s);
+  f.checkpt_sz = at + CHECKPT_FTR_SZ;
+  wksp_private_checkpt_ftr_encode(o + at, &f);
+  *out_sz = at + CHECKPT_FTR_SZ;
+  wksp_private_checkpt_scan_fini(&s);
   return o;
 }
 
@@ -473,7 +493,7 @@ static void test_two_volumes(void) {
   CHECK(f && fwrite(b2, 1, sz2, f) == sz2);
   fclose(f);
   wksp_checkpt_info_t I;
-  CHECK_OK(wksp_checkpt_info(path, -1, &I));
+  CHECK_OK(wksp_checkpt_info(path, &I));
   CHECK_EQ(I.volume_cnt, 2);
   wksp_checkpt_info_free(&I);
   uint8_t want[32], got[32];
@@ -540,8 +560,6 @@ static void test_progress(void) {
 }
 
 /* An injected failure in the middle of writing leaves nothing behind. */
-static int fail_at_2(uint64_t g) { return g == 2; }
-
 static void test_publish_failure_leaves_nothing(void) {
   wksp_t *w = ws_new("pub", 1, 1024, 4 << 20);
   CHECK(w);
@@ -549,9 +567,9 @@ static void test_publish_failure_leaves_nothing(void) {
   ws_fill(w, 300, 5000, 1, &rng);
   char path[512];
   snprintf(path, sizeof path, "%s/fail.ckpt", dir);
-  wksp_private_ckpt_test_fail_hook = fail_at_2;
+  g_fail_cgroup = 2;
   int rc = wksp_checkpt(w, path, NULL);
-  wksp_private_ckpt_test_fail_hook = NULL;
+  g_fail_cgroup = UINT64_MAX;
   CHECK_ERR(rc, WKSP_ERR_FAIL);
   CHECK(strstr(wksp_errmsg(), "injected"));
   CHECK_EQ(dir_count(), 0);
@@ -613,7 +631,7 @@ static void test_publish_sigkill(void) {
     if (!stat(path, &st)) {
       CHECK_EQ(n, 1);
       wksp_checkpt_info_t I;
-      CHECK_OK(wksp_checkpt_info(path, -1, &I)); /* complete and valid */
+      CHECK_OK(wksp_checkpt_info(path, &I)); /* complete and valid */
       wksp_checkpt_info_free(&I);
       complete++;
       unlink(path);
@@ -634,21 +652,21 @@ static void test_publish_sigkill(void) {
  * length (its cpu name, for one, can change between runs). */
 static uint8_t *frames_of(const char *p, uint64_t *sz) {
   wksp_checkpt_info_t I;
-  if (wksp_checkpt_info(p, -1, &I)) return NULL;
+  if (wksp_checkpt_info(p, &I)) return NULL;
   size_t n = 0;
   uint8_t *b = (uint8_t *)vec_slurp(p, &n);
   if (!b) return NULL;
   uint64_t lo = I.cgroup_cnt ? I.cgroups[0].off : 0,
            hi = I.cgroup_cnt ? I.cgroups[I.cgroup_cnt - 1].end : 0;
-  ckpt_ftr_t f;
-  wksp_private_ckpt_ftr_decode(&f, b + n - CKPT_FTR_SZ);
+  checkpt_ftr_t f;
+  wksp_private_checkpt_ftr_decode(&f, b + n - CHECKPT_FTR_SZ);
   f.frame_off = f.checkpt_sz = 0;
-  uint8_t *out = malloc(hi - lo + CKPT_FTR_SZ + 8 * I.cgroup_cnt + 1);
+  uint8_t *out = malloc(hi - lo + CHECKPT_FTR_SZ + 8 * I.cgroup_cnt + 1);
   memcpy(out, b + lo, hi - lo);
-  wksp_private_ckpt_ftr_encode(out + (hi - lo), &f);
+  wksp_private_checkpt_ftr_encode(out + (hi - lo), &f);
   for (uint64_t g = 0; g < I.cgroup_cnt; g++)
-    ckpt_st64(out + (hi - lo) + CKPT_FTR_SZ + 8 * g, I.cgroups[g].alloc_cnt);
-  *sz = hi - lo + CKPT_FTR_SZ + 8 * I.cgroup_cnt;
+    checkpt_st64(out + (hi - lo) + CHECKPT_FTR_SZ + 8 * g, I.cgroups[g].alloc_cnt);
+  *sz = hi - lo + CHECKPT_FTR_SZ + 8 * I.cgroup_cnt;
   wksp_checkpt_info_free(&I);
   free(b);
   return out;
@@ -731,10 +749,10 @@ static void test_parallel_identity_large_allocs(void) {
  * here): workers that wait for their turn block instead of growing memory,
  * and the file is still identical. */
 static void test_parallel_identity_big_frames(void) {
-  uint64_t old = wksp_private_ckpt_par_buf_max;
-  wksp_private_ckpt_par_buf_max = 65536;
+  uint64_t old = wksp_private_checkpt_tuning.par_buf_max;
+  wksp_private_checkpt_tuning.par_buf_max = 65536;
   parallel_identity(256, 12 << 20, 90, 250000);
-  wksp_private_ckpt_par_buf_max = old;
+  wksp_private_checkpt_tuning.par_buf_max = old;
 }
 
 /* Pipes: a checkpoint written to a pipe by 3 threads restores identically. */
@@ -774,7 +792,7 @@ static void test_parallel_pipe_big_frames(void) {
   wksp_t *d = ws_new("dst", 1, 2048, 16 << 20);
   uint8_t a[32], c[32];
   ws_digest(w, a);
-  uint64_t old = wksp_private_ckpt_pipe_frame_max;
+  uint64_t old = wksp_private_checkpt_tuning.pipe_frame_max;
   char p[512];
   snprintf(p, sizeof p, "%s/big.ckpt", dir);
   for (int style = 2; style <= 3; style++) {
@@ -784,7 +802,7 @@ static void test_parallel_pipe_big_frames(void) {
     uint8_t *b = (uint8_t *)vec_slurp(p, &n);
     CHECK(b);
     for (int k = 0; k < 4; k++) {
-      wksp_private_ckpt_pipe_frame_max = k % 2 ? 1 : 65536;
+      wksp_private_checkpt_tuning.pipe_frame_max = k % 2 ? 1 : 65536;
       size_t len = k < 2 ? n : n / 2; /* k >= 2: cut inside a large frame */
       for (uint32_t t = 1; t <= 3; t++) {
         int rc = restore_piped(d, b, len, "pipe", &(wksp_restore_opts_t){.seed = 2, .threads = t});
@@ -803,7 +821,7 @@ static void test_parallel_pipe_big_frames(void) {
     }
     free(b);
   }
-  wksp_private_ckpt_pipe_frame_max = old;
+  wksp_private_checkpt_tuning.pipe_frame_max = old;
   unlink(p);
   ws_free(d);
   ws_free(w);
@@ -819,8 +837,8 @@ static void test_parallel_memory_bound(void) {
   wksp_t *w = ws_new("mem", 1, 1024, 128 << 20);
   CHECK(w);
   ws_fill(w, 100, 2 << 20, 0, &rng);
-  uint64_t old = wksp_private_ckpt_par_buf_max;
-  wksp_private_ckpt_par_buf_max = 16 << 20;
+  uint64_t old = wksp_private_checkpt_tuning.par_buf_max;
+  wksp_private_checkpt_tuning.par_buf_max = 16 << 20;
   char p[512];
   snprintf(p, sizeof p, "%s/mem.ckpt", dir);
   uint8_t *ref = NULL;
@@ -830,11 +848,11 @@ static void test_parallel_memory_bound(void) {
     CHECK_OK(wksp_checkpt(w, p, &(wksp_checkpt_opts_t){.style = 3, .threads = t, .uinfo = "m"}));
     uint64_t budget = (t - 1) * (16ull << 20);
     if (budget < (2u << 20)) budget = 2u << 20;
-    if (wksp_private_ckpt_test_out_peak > budget + (8u << 20))
+    if (g_out_peak > budget + (8u << 20))
       fprintf(stderr, "%u threads: %llu bytes of output blocks at once\n", t,
-              (unsigned long long)wksp_private_ckpt_test_out_peak);
-    CHECK(wksp_private_ckpt_test_out_peak <= budget + (8u << 20));
-    CHECK(wksp_private_ckpt_test_out_peak >= (4u << 20)); /* frames of several blocks */
+              (unsigned long long)g_out_peak);
+    CHECK(g_out_peak <= budget + (8u << 20));
+    CHECK(g_out_peak >= (4u << 20)); /* frames of several blocks */
     uint64_t sz;
     uint8_t *b = frames_of(p, &sz);
     CHECK(b);
@@ -848,11 +866,9 @@ static void test_parallel_memory_bound(void) {
   }
   free(ref);
   unlink(p);
-  wksp_private_ckpt_par_buf_max = old;
+  wksp_private_checkpt_tuning.par_buf_max = old;
   ws_free(w);
 }
-
-static int fail_at_5(uint64_t g) { return g == 5; }
 
 /* A failing worker ends the checkpoint: no file, no thread left behind. */
 static void test_parallel_failure(void) {
@@ -864,9 +880,9 @@ static void test_parallel_failure(void) {
   snprintf(p, sizeof p, "%s/pfail.ckpt", dir);
   int before = test_thread_count(-1);
   for (uint32_t t = 1; t <= 4; t++) {
-    wksp_private_ckpt_test_fail_hook = fail_at_5;
+    g_fail_cgroup = 5;
     int rc = wksp_checkpt(w, p, &(wksp_checkpt_opts_t){.threads = t});
-    wksp_private_ckpt_test_fail_hook = NULL;
+    g_fail_cgroup = UINT64_MAX;
     CHECK_ERR(rc, WKSP_ERR_FAIL);
     CHECK(strstr(wksp_errmsg(), "injected failure at cgroup 5"));
     CHECK_EQ(dir_count(), 0);
@@ -880,11 +896,6 @@ static void test_parallel_failure(void) {
  * that errno, nothing at the path, no thread left behind, for 1-4 workers
  * and with the per-worker buffer lowered so that workers are waiting for
  * their turn when the failure comes. */
-static uint64_t g_write_fail_pos;
-static int g_write_fail_errno;
-static int write_fail_hook(uint64_t pos, uint64_t sz) {
-  return pos + sz > g_write_fail_pos ? g_write_fail_errno : 0; /* the write reaching that offset */
-}
 
 static void *read_some_main(void *arg) {
   int fd = *(int *)arg;
@@ -906,15 +917,15 @@ static void test_parallel_output_failure(void) {
   char p[512];
   snprintf(p, sizeof p, "%s/ofail.ckpt", dir);
   int before = test_thread_count(-1);
-  uint64_t old = wksp_private_ckpt_par_buf_max;
+  uint64_t old = wksp_private_checkpt_tuning.par_buf_max;
   for (int k = 0; k < 4; k++) {
     g_write_fail_errno = k % 2 ? ENOSPC : EIO;
     g_write_fail_pos = k < 2 ? 0 : 1u << 20;
-    wksp_private_ckpt_par_buf_max = k == 3 ? 65536 : old;
+    wksp_private_checkpt_tuning.par_buf_max = k == 3 ? 65536 : old;
     for (uint32_t t = 1; t <= 4; t++) {
-      wksp_private_ckpt_test_write_fail_hook = write_fail_hook;
+      g_write_armed = 1;
       int rc = wksp_checkpt(w, p, &(wksp_checkpt_opts_t){.style = 3, .threads = t});
-      wksp_private_ckpt_test_write_fail_hook = NULL;
+      g_write_armed = 0;
       CHECK_ERR(rc, WKSP_ERR_FAIL);
       CHECK_EQ(wksp_errno(), g_write_fail_errno);
       CHECK(strstr(wksp_errmsg(), "cgroup frames") && strstr(wksp_errmsg(), p));
@@ -922,7 +933,7 @@ static void test_parallel_output_failure(void) {
       CHECK_EQ(test_thread_count(before), before);
     }
   }
-  wksp_private_ckpt_par_buf_max = old;
+  wksp_private_checkpt_tuning.par_buf_max = old;
   for (uint32_t t = 1; t <= 2; t++) { /* SIGPIPE is ignored (main) */
     int pfd[2];
     CHECK(!pipe(pfd));
@@ -950,24 +961,24 @@ static void test_parallel_output_failure(void) {
  * and the file is still the same.  An output failure while frames are split
  * leaves no file and no thread. */
 static void test_parallel_split(void) {
-  uint64_t old_min = wksp_private_ckpt_split_min, old_warm = wksp_private_ckpt_warm_sz;
-  wksp_private_ckpt_split_min = 128 << 10;
+  uint64_t old_min = wksp_private_checkpt_tuning.split_min, old_warm = wksp_private_checkpt_tuning.warm_sz;
+  wksp_private_checkpt_tuning.split_min = 128 << 10;
   for (int warm = 1; warm >= 0; warm--) {
-    wksp_private_ckpt_warm_sz = warm ? old_warm : 0;
-    uint64_t made = wksp_private_ckpt_test_splits[0], undone = wksp_private_ckpt_test_splits[1];
+    wksp_private_checkpt_tuning.warm_sz = warm ? old_warm : 0;
+    uint64_t made = g_splits[0], undone = g_splits[1];
     for (int fill = FILL_TEXT; fill <= FILL_ZERO_RUNS; fill++)
       parallel_identity_of(256, 24 << 20, 9, 3 << 20, fill);
     parallel_identity(2048, 16 << 20, 300, 200000);
-    made = wksp_private_ckpt_test_splits[0] - made;
-    undone = wksp_private_ckpt_test_splits[1] - undone;
+    made = g_splits[0] - made;
+    undone = g_splits[1] - undone;
     fprintf(stderr, "warm-up %llu bytes: %llu splits, %llu undone\n",
-            (unsigned long long)wksp_private_ckpt_warm_sz, (unsigned long long)made,
+            (unsigned long long)wksp_private_checkpt_tuning.warm_sz, (unsigned long long)made,
             (unsigned long long)undone);
     CHECK(made >= 8);
     if (warm) CHECK(undone * 4 <= made);
     else CHECK_EQ(undone, made);
   }
-  wksp_private_ckpt_warm_sz = old_warm;
+  wksp_private_checkpt_tuning.warm_sz = old_warm;
   wksp_t *w = ws_new("split", 1, 256, 24 << 20);
   CHECK(w);
   uint64_t rng = 11;
@@ -978,19 +989,20 @@ static void test_parallel_split(void) {
   for (int k = 0; k < 3; k++) {
     g_write_fail_errno = EIO;
     g_write_fail_pos = (uint64_t)k << 20;
-    wksp_private_ckpt_test_write_fail_hook = write_fail_hook;
+    g_write_armed = 1;
     int rc = wksp_checkpt(w, p, &(wksp_checkpt_opts_t){.style = 3, .threads = 2 + (uint32_t)k});
-    wksp_private_ckpt_test_write_fail_hook = NULL;
+    g_write_armed = 0;
     CHECK_ERR(rc, WKSP_ERR_FAIL);
     CHECK_EQ(wksp_errno(), EIO);
     CHECK_EQ(dir_count(), 0);
     CHECK_EQ(test_thread_count(before), before);
   }
-  wksp_private_ckpt_split_min = old_min;
+  wksp_private_checkpt_tuning.split_min = old_min;
   ws_free(w);
 }
 
 int main(void) {
+  wksp_private_checkpt_test_hook = test_hook;
   signal(SIGPIPE, SIG_IGN); /* readers that stop early close their pipe */
   mkdir_tmp();
   TEST_RUN(test_roundtrip_empty);

@@ -1,9 +1,9 @@
 /* Comparing checkpoints with workspaces (wksp_checkpt_diff) and the verify
  * option of wksp_checkpt: identical states, every kind of difference, the
  * reference vectors, pipes, and torn snapshots caught before publishing. */
-#include "ws.h"
-#include "vec.h"
-#include "../../src/checkpt/ckpt.h"
+#include "../lib/ws.h"
+#include "../lib/vec.h"
+#include "../../src/checkpt/checkpt_private.h"
 #include "../../src/wksp/wksp_private.h"
 
 #include <fcntl.h>
@@ -19,6 +19,15 @@
 #ifndef TEST_HAS_TSAN
 #define TEST_HAS_TSAN 0
 #endif
+
+
+/* The layer's test seam (checkpt_private.h): at CHECKPT_HOOK_VERIFY. */
+static void (*g_verify)(wksp_t *w);
+
+static int test_hook(int point, const checkpt_hook_t *h) {
+  if (point == CHECKPT_HOOK_VERIFY && g_verify) g_verify(h->w);
+  return 0;
+}
 
 static char dir[256], path[512];
 
@@ -62,7 +71,7 @@ static void test_diff_identical(void) {
     CHECK(cnt > 100);
     for (uint32_t t = 1; t <= 4; t *= 2) {
       wksp_checkpt_diff_t d;
-      CHECK_OK(wksp_checkpt_diff(w, path, -1, t, NULL, NULL, &d));
+      CHECK_OK(wksp_checkpt_diff(w, path, &(wksp_diff_opts_t){.threads = t}, &d));
       CHECK_EQ(d.same, cnt);
       CHECK_EQ(d.bytes + d.tag + d.only_ckpt + d.only_wksp, 0);
       CHECK_EQ(d.first_kind, WKSP_DIFF_NONE);
@@ -77,7 +86,7 @@ static void test_diff_identical(void) {
     pthread_t th;
     CHECK(!pthread_create(&th, NULL, pump_main, &pu));
     wksp_checkpt_diff_t d;
-    int rc = wksp_checkpt_diff(w, NULL, p[0], 2, NULL, NULL, &d);
+    int rc = wksp_checkpt_diff_fd(w, p[0], NULL, &(wksp_diff_opts_t){.threads = 2}, &d);
     close(p[0]);
     pthread_join(th, NULL);
     free(b);
@@ -130,7 +139,7 @@ static void test_diff_each_kind(void) {
     const wksp_part_t *x = &a[cnt / 2];
     uint64_t off = (x->gaddr_hi - x->gaddr_lo) / 3;
     ((uint8_t *)wksp_laddr(c, x->gaddr_lo))[off] ^= 0x20;
-    CHECK_OK(wksp_checkpt_diff(c, path, -1, 3, NULL, NULL, &d));
+    CHECK_OK(wksp_checkpt_diff(c, path, &(wksp_diff_opts_t){.threads = 3}, &d));
     CHECK_EQ(d.bytes, 1);
     CHECK_EQ(d.same, cnt - 1);
     CHECK_EQ(d.first_kind, WKSP_DIFF_BYTES);
@@ -142,7 +151,7 @@ static void test_diff_each_kind(void) {
      * one; the callback hears of both, in address order */
     CHECK_OK(wksp_free(c, a[3].gaddr_lo));
     seen_t seen = {0};
-    CHECK_OK(wksp_checkpt_diff(c, path, -1, 1, note_each, &seen, &d));
+    CHECK_OK(wksp_checkpt_diff(c, path, &(wksp_diff_opts_t){.threads = 1, .each = note_each, .each_ctx = &seen}, &d));
     CHECK_EQ(d.only_ckpt, 1);
     CHECK_EQ(d.bytes, 1);
     CHECK_EQ(d.only_wksp + d.tag, 0);
@@ -162,7 +171,7 @@ static void test_diff_each_kind(void) {
     CHECK(c);
     uint64_t g = 0;
     CHECK_OK(wksp_alloc(c, 0, 5000, 77, &g));
-    CHECK_OK(wksp_checkpt_diff(c, path, -1, 2, NULL, NULL, &d));
+    CHECK_OK(wksp_checkpt_diff(c, path, &(wksp_diff_opts_t){.threads = 2}, &d));
     CHECK_EQ(d.only_wksp, 1);
     CHECK_EQ(d.same, cnt);
     CHECK_EQ(d.first_kind, WKSP_DIFF_ONLY_WKSP);
@@ -181,7 +190,7 @@ static void test_diff_each_kind(void) {
     int rc = wksp_private_replace(c, t, cnt, 1);
     wksp_private_unlock(c);
     CHECK_OK(rc);
-    CHECK_OK(wksp_checkpt_diff(c, path, -1, 2, NULL, NULL, &d));
+    CHECK_OK(wksp_checkpt_diff(c, path, &(wksp_diff_opts_t){.threads = 2}, &d));
     CHECK_EQ(d.tag, 1);
     CHECK_EQ(d.same, cnt - 1);
     CHECK_EQ(d.first_kind, WKSP_DIFF_TAG);
@@ -202,7 +211,7 @@ static void test_diff_vectors(void) {
     CHECK(w);
     CHECK_OK(wksp_restore(w, v.ckpt, &(wksp_restore_opts_t){.seed = 3}));
     wksp_checkpt_diff_t d;
-    CHECK_OK(wksp_checkpt_diff(w, v.ckpt, -1, 2, NULL, NULL, &d));
+    CHECK_OK(wksp_checkpt_diff(w, v.ckpt, &(wksp_diff_opts_t){.threads = 2}, &d));
     CHECK_EQ(d.first_kind, WKSP_DIFF_NONE);
     CHECK_EQ(d.same, v.alloc_cnt);
     ws_free(w);
@@ -213,12 +222,13 @@ static void test_diff_bad_input(void) {
   wksp_checkpt_diff_t d;
   wksp_t *w = ws_new("diff", 1, 64, 1 << 20);
   CHECK(w);
-  CHECK_ERR(wksp_checkpt_diff(NULL, path, -1, 1, NULL, NULL, &d), WKSP_ERR_INVAL);
-  CHECK_ERR(wksp_checkpt_diff(w, path, -1, 1, NULL, NULL, NULL), WKSP_ERR_INVAL);
-  CHECK_ERR(wksp_checkpt_diff(w, NULL, -1, 1, NULL, NULL, &d), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_diff(NULL, path, &(wksp_diff_opts_t){.threads = 1}, &d), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_diff(w, path, &(wksp_diff_opts_t){.threads = 1}, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_diff(w, NULL, NULL, &d), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_diff_fd(w, -1, NULL, NULL, &d), WKSP_ERR_INVAL);
   char missing[600];
   snprintf(missing, sizeof missing, "%s/missing.ckpt", dir);
-  CHECK_ERR(wksp_checkpt_diff(w, missing, -1, 1, NULL, NULL, &d), WKSP_ERR_FAIL);
+  CHECK_ERR(wksp_checkpt_diff(w, missing, &(wksp_diff_opts_t){.threads = 1}, &d), WKSP_ERR_FAIL);
   CHECK(strstr(wksp_errmsg(), "missing.ckpt"));
   /* a truncated checkpoint: CORRUPT, *out zeroed */
   wksp_t *f = filled(3, 5);
@@ -227,7 +237,7 @@ static void test_diff_bad_input(void) {
   CHECK(!stat(path, &st));
   CHECK(!truncate(path, st.st_size - 100));
   d.same = 99;
-  CHECK_ERR(wksp_checkpt_diff(f, path, -1, 2, NULL, NULL, &d), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_checkpt_diff(f, path, &(wksp_diff_opts_t){.threads = 2}, &d), WKSP_ERR_CORRUPT);
   CHECK_EQ(d.same, 0);
   ws_free(f);
   ws_free(w);
@@ -250,17 +260,17 @@ static void test_verify_catches_change(void) {
       wksp_part_t *a = ws_allocs(w, &cnt);
       CHECK(a);
       g_flip_gaddr = a[cnt - 1].gaddr_lo;
-      wksp_private_ckpt_test_verify_hook = flip_hook;
+      g_verify = flip_hook;
       int rc = checkpt_to_path(w, style, t, 1);
-      wksp_private_ckpt_test_verify_hook = NULL;
+      g_verify = NULL;
       CHECK_ERR(rc, WKSP_ERR_AGAIN);
       CHECK(strstr(wksp_errmsg(), "changed while the checkpoint was written"));
       CHECK(strstr(wksp_errmsg(), "at byte 1"));
       CHECK(!path_exists());
       /* without verify the same change is published unnoticed */
-      wksp_private_ckpt_test_verify_hook = flip_hook;
+      g_verify = flip_hook;
       rc = checkpt_to_path(w, style, t, 0);
-      wksp_private_ckpt_test_verify_hook = NULL;
+      g_verify = NULL;
       CHECK_OK(rc);
       CHECK(path_exists());
       free(a);
@@ -335,6 +345,7 @@ static void test_verify_torn_snapshots(void) {
 }
 
 int main(void) {
+  wksp_private_checkpt_test_hook = test_hook;
   signal(SIGPIPE, SIG_IGN); /* restores that stop early close their pipe */
   mkdir_tmp();
   TEST_RUN(test_diff_identical);

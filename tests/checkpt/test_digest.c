@@ -2,10 +2,10 @@
  * checkpoints with verify (v2 and v3, literal info frame patched in place),
  * and damage that the format alone cannot see being caught on restore, on
  * every path (file, verify_first, pipe sequential and pipelined). */
-#include "ws.h"
-#include "vec.h"
-#include "../../src/checkpt/ckpt.h"
-#include "seal_places.h"
+#include "../lib/ws.h"
+#include "../lib/vec.h"
+#include "../../src/checkpt/checkpt_private.h"
+#include "../lib/seal_places.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -21,31 +21,31 @@ static void mkdir_tmp(void) {
 
 static void test_digest_line(void) {
   char line[64];
-  size_t n = wksp_private_ckpt_digest_line(line, sizeof line, 0x0123456789abcdefull);
+  size_t n = wksp_private_checkpt_digest_line(line, sizeof line, 0x0123456789abcdefull);
   CHECK_EQ(n, strlen(line));
   CHECK(!strcmp(line, "content digest xxh3-sum64 0123456789abcdef\n"));
-  CHECK(!memcmp(line + wksp_private_ckpt_digest_hex_at(), "0123456789abcdef", 16));
+  CHECK(!memcmp(line + wksp_private_checkpt_digest_hex_at(), "0123456789abcdef", 16));
   uint64_t d = 0;
   char b[256];
   snprintf(b, sizeof b, "wksp library x\ncompiler y\n%s", line);
-  CHECK(wksp_private_ckpt_digest_parse(b, strlen(b), &d));
+  CHECK(wksp_private_checkpt_digest_parse(b, strlen(b), &d));
   CHECK_EQ(d, 0x0123456789abcdefull);
-  CHECK(wksp_private_ckpt_digest_parse(line, n, &d)); /* the whole text */
+  CHECK(wksp_private_checkpt_digest_parse(line, n, &d)); /* the whole text */
   /* not a seal: not the last line, no newline, not at a line start, bad digits */
   snprintf(b, sizeof b, "%sextra\n", line);
-  CHECK(!wksp_private_ckpt_digest_parse(b, strlen(b), &d));
-  CHECK(!wksp_private_ckpt_digest_parse(line, n - 1, &d));
+  CHECK(!wksp_private_checkpt_digest_parse(b, strlen(b), &d));
+  CHECK(!wksp_private_checkpt_digest_parse(line, n - 1, &d));
   snprintf(b, sizeof b, "x%s", line);
-  CHECK(!wksp_private_ckpt_digest_parse(b, strlen(b), &d));
+  CHECK(!wksp_private_checkpt_digest_parse(b, strlen(b), &d));
   snprintf(b, sizeof b, "content digest xxh3-sum64 0123456789abcdeF\n");
-  CHECK(!wksp_private_ckpt_digest_parse(b, strlen(b), &d));
-  CHECK(!wksp_private_ckpt_digest_parse("", 0, &d));
+  CHECK(!wksp_private_checkpt_digest_parse(b, strlen(b), &d));
+  CHECK(!wksp_private_checkpt_digest_parse("", 0, &d));
 }
 
 /* seal_read on the info of a file: app id and build info. */
 static int seal_of(uint64_t app_id, const char *binfo, uint64_t *d) {
-  ckpt_seal_t sl;
-  wksp_private_ckpt_seal_read(&sl, app_id, binfo, strlen(binfo));
+  checkpt_seal_t sl;
+  wksp_private_checkpt_seal_read(&sl, app_id, binfo, strlen(binfo));
   if (d) *d = sl.digest;
   if (sl.state == WKSP_SEAL_BROKEN && !sl.why[0]) return 99; /* a broken seal always says why */
   return sl.state;
@@ -55,10 +55,10 @@ static int seal_of(uint64_t app_id, const char *binfo, uint64_t *d) {
  * tolerance to flipped bits, and the line-only seal of older files. */
 static void test_seal_read(void) {
   char line[64], other[64], b[512];
-  wksp_private_ckpt_digest_line(line, sizeof line, 0x0123456789abcdefull);
-  wksp_private_ckpt_digest_line(other, sizeof other, 0x0123456789abcdeeull);
+  wksp_private_checkpt_digest_line(line, sizeof line, 0x0123456789abcdefull);
+  wksp_private_checkpt_digest_line(other, sizeof other, 0x0123456789abcdeeull);
   const char *body = "wksp library x\ncompiler y\n";
-  const uint64_t mark = CKPT_SEAL_MARK;
+  const uint64_t mark = CHECKPT_SEAL_MARK;
   uint64_t d = 0;
   /* unsealed: nothing of a seal; app ids as other writers set them */
   static const uint64_t ids[] = {0, 1, 2, 1000, UINT64_MAX, 0xffffffffull};
@@ -98,13 +98,13 @@ static void test_seal_read(void) {
         CHECK_EQ(seal_of(mark, b, NULL), WKSP_SEAL_BROKEN);
         CHECK_EQ(seal_of(0, b, NULL), WKSP_SEAL_BROKEN); /* and the mark gone too */
       }
-  /* CKPT_SEAL_NEAR bits off the tag still show a line; more do not */
+  /* CHECKPT_SEAL_NEAR bits off the tag still show a line; more do not */
   snprintf(b, sizeof b, "%s%s", line, body);
-  for (int k = 0; k < CKPT_SEAL_NEAR; k++) b[k] ^= 0x04;
+  for (int k = 0; k < CHECKPT_SEAL_NEAR; k++) b[k] ^= 0x04;
   CHECK_EQ(seal_of(0, b, NULL), WKSP_SEAL_BROKEN);
-  b[CKPT_SEAL_NEAR] ^= 0x04;
+  b[CHECKPT_SEAL_NEAR] ^= 0x04;
   CHECK_EQ(seal_of(0, b, NULL), WKSP_SEAL_NONE);
-  uint64_t near = mark ^ ((1ull << CKPT_SEAL_NEAR) - 1);
+  uint64_t near = mark ^ ((1ull << CHECKPT_SEAL_NEAR) - 1);
   CHECK_EQ(seal_of(near, body, NULL), WKSP_SEAL_BROKEN);
   CHECK_EQ(seal_of(near ^ 1ull << 63, body, NULL), WKSP_SEAL_NONE);
 }
@@ -136,18 +136,18 @@ static void test_seal_round_trip(void) {
   wksp_part_t *a = ws_allocs(w, &cnt);
   CHECK(a && cnt > 100);
   uint64_t want = 0;
-  CHECK_OK(wksp_private_ckpt_digest_of(w, a, cnt, 2, &want));
+  CHECK_OK(wksp_private_checkpt_digest_of(w, a, cnt, 2, &want));
   for (int style = 2; style <= 3; style++)
     for (uint32_t t = 1; t <= 2; t++) {
       CHECK_OK(sealed_checkpt(w, style, t));
       /* the line is in the info frame, verbatim (v3: literal blocks) */
       wksp_checkpt_info_t in;
-      CHECK_OK(wksp_checkpt_info(path, -1, &in));
-      ckpt_seal_t sl;
-      wksp_private_ckpt_seal_read(&sl, in.app_id, in.binfo, strlen(in.binfo));
+      CHECK_OK(wksp_checkpt_info(path, &in));
+      checkpt_seal_t sl;
+      wksp_private_checkpt_seal_read(&sl, in.app_id, in.binfo, strlen(in.binfo));
       CHECK_EQ(sl.state, WKSP_SEAL_OK);
       CHECK_EQ(sl.digest, want); /* content only: the same for v2 and v3, any thread count */
-      CHECK_EQ(in.app_id, CKPT_SEAL_MARK);
+      CHECK_EQ(in.app_id, CHECKPT_SEAL_MARK);
       wksp_checkpt_info_free(&in);
       /* restores (file, verify_first) and compares */
       for (int vf = 0; vf <= 1; vf++) {
@@ -159,7 +159,7 @@ static void test_seal_round_trip(void) {
         ws_digest(c, y);
         CHECK(!memcmp(x, y, 32));
         wksp_checkpt_diff_t df;
-        CHECK_OK(wksp_checkpt_diff(c, path, -1, t, NULL, NULL, &df));
+        CHECK_OK(wksp_checkpt_diff(c, path, &(wksp_diff_opts_t){.threads = t}, &df));
         CHECK_EQ(df.seal, WKSP_SEAL_OK);
         CHECK_EQ(df.digest, want);
         CHECK_EQ(df.first_kind, WKSP_DIFF_NONE);
@@ -170,7 +170,7 @@ static void test_seal_round_trip(void) {
   unlink(path);
   CHECK_OK(wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.style = 3}));
   wksp_checkpt_diff_t df;
-  CHECK_OK(wksp_checkpt_diff(w, path, -1, 1, NULL, NULL, &df));
+  CHECK_OK(wksp_checkpt_diff(w, path, &(wksp_diff_opts_t){.threads = 1}, &df));
   CHECK_EQ(df.seal, WKSP_SEAL_NONE);
   CHECK_EQ(df.digest, want);
   free(a);
@@ -202,7 +202,7 @@ static void test_seal_catches_damage(void) {
     uint8_t *b = (uint8_t *)vec_slurp(path, &sz);
     CHECK(b);
     wksp_checkpt_info_t in;
-    CHECK_OK(wksp_checkpt_info(path, -1, &in));
+    CHECK_OK(wksp_checkpt_info(path, &in));
     uint64_t lo = in.cgroups[0].off, hi = in.cgroups[in.cgroup_cnt - 1].end;
     wksp_checkpt_info_free(&in);
     for (int k = 0; k < 150; k++) {
@@ -255,7 +255,7 @@ static void test_check(void) {
   CHECK(w);
   int seal = 99;
   CHECK_OK(sealed_checkpt(w, 3, 2));
-  CHECK_OK(wksp_checkpt_check(path, -1, 2, 0, &seal));
+  CHECK_OK(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 2}, &seal));
   CHECK_EQ(seal, WKSP_SEAL_OK);
   /* damage in the data: only the seal sees it (v2: RAW bytes) */
   CHECK_OK(sealed_checkpt(w, 2, 1));
@@ -264,7 +264,7 @@ static void test_check(void) {
   CHECK(b);
   b[sz / 2] ^= 0x10;
   CHECK(!put(path, b, sz));
-  CHECK_ERR(wksp_checkpt_check(path, -1, 1, 0, &seal), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, &seal), WKSP_ERR_CORRUPT);
   CHECK_EQ(seal, WKSP_SEAL_BROKEN);
   CHECK(strstr(wksp_errmsg(), "content digest"));
   /* unsealed: the same damage passes (docs/FORMAT.md 9.1), the seal says none */
@@ -275,14 +275,15 @@ static void test_check(void) {
   CHECK(b);
   b[sz / 2] ^= 0x10;
   CHECK(!put(path, b, sz));
-  CHECK_OK(wksp_checkpt_check(path, -1, 1, 0, &seal));
+  CHECK_OK(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, &seal));
   CHECK_EQ(seal, WKSP_SEAL_NONE);
   /* truncated; missing; no input */
   CHECK(!put(path, b, sz - 7));
-  CHECK_ERR(wksp_checkpt_check(path, -1, 1, 0, &seal), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, &seal), WKSP_ERR_CORRUPT);
   unlink(path);
-  CHECK_ERR(wksp_checkpt_check(path, -1, 1, 0, NULL), WKSP_ERR_FAIL);
-  CHECK_ERR(wksp_checkpt_check(NULL, -1, 1, 0, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, NULL), WKSP_ERR_FAIL);
+  CHECK_ERR(wksp_checkpt_check(NULL, NULL, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_check_fd(-1, NULL, NULL, NULL), WKSP_ERR_INVAL);
   free(b);
   ws_free(w);
 }
@@ -330,11 +331,10 @@ static void test_require_seal(void) {
         b = (uint8_t *)vec_slurp(path, &sz);
       CHECK(b);
       int seal = 99;
-      CHECK_ERR(wksp_checkpt_check(path, -1, 1, WKSP_CHECK_REQUIRE_SEAL, &seal),
+      CHECK_ERR(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1, .require_seal = 1}, &seal),
                 sealed ? WKSP_SUCCESS : WKSP_ERR_UNSUP);
       CHECK_EQ(seal, sealed ? WKSP_SEAL_OK : WKSP_SEAL_NONE);
       CHECK(sealed || strstr(wksp_errmsg(), "not sealed"));
-      CHECK_ERR(wksp_checkpt_check(path, -1, 1, 2, &seal), WKSP_ERR_INVAL); /* unknown flag */
       for (int via = 0; via < 4; via++) { /* file, file + verify_first, pipe 1 and 2 threads */
         wksp_restore_opts_t o = {.seed = 2, .threads = via == 3 ? 2 : 1, .verify_first = via == 1,
                                  .require_seal = 1};
@@ -378,7 +378,7 @@ static void test_seal_place_flips(void) {
           b[at] ^= (uint8_t)(1u << bit);
           CHECK(!put(path, b, sz));
           int seal = 99;
-          int rc = wksp_checkpt_check(path, -1, 1, 0, &seal);
+          int rc = wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, &seal);
           /* a NUL inside a string is a structure error, found before the seal */
           int nul = b[at] == 0;
           if (rc != WKSP_ERR_CORRUPT || (seal != WKSP_SEAL_BROKEN && !nul))
@@ -412,7 +412,7 @@ static void test_seal_double_flips(void) {
     uint8_t *b = sealed_file(w, style, &sz, &pl);
     CHECK(b && pl.n >= 1);
     wksp_checkpt_info_t in;
-    CHECK_OK(wksp_checkpt_info(path, -1, &in));
+    CHECK_OK(wksp_checkpt_info(path, &in));
     uint64_t lo = in.cgroups[0].off, hi = in.cgroups[in.cgroup_cnt - 1].end;
     wksp_checkpt_info_free(&in);
     for (int k = 0; k < 200; k++) {
@@ -456,7 +456,7 @@ static void test_line_only_seal(void) {
   memcpy(b + pl.off[1], line, pl.len[1]);
   CHECK(!put(path, b, sz));
   int seal = 99;
-  CHECK_OK(wksp_checkpt_check(path, -1, 1, WKSP_CHECK_REQUIRE_SEAL, &seal));
+  CHECK_OK(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1, .require_seal = 1}, &seal));
   CHECK_EQ(seal, WKSP_SEAL_OK);
   int untouched = 0;
   wksp_restore_opts_t o = {.seed = 2, .require_seal = 1};
@@ -467,11 +467,11 @@ static void test_line_only_seal(void) {
   CHECK(!memcmp(x, y, 32));
   /* a flipped data bit: the digest sees it */
   wksp_checkpt_info_t in;
-  CHECK_OK(wksp_checkpt_info(path, -1, &in));
+  CHECK_OK(wksp_checkpt_info(path, &in));
   b[in.cgroups[0].end - 1] ^= 1; /* the last byte of the first frame's allocation bytes */
   wksp_checkpt_info_free(&in);
   CHECK(!put(path, b, sz));
-  CHECK_ERR(wksp_checkpt_check(path, -1, 1, 0, &seal), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, &seal), WKSP_ERR_CORRUPT);
   CHECK_EQ(seal, WKSP_SEAL_BROKEN);
   CHECK(strstr(wksp_errmsg(), "content digest"));
   free(b);

@@ -1,9 +1,9 @@
 /* Byte layouts, hash, SVW, cgroup assignment, preview, info and print,
  * checked against docs/FORMAT.md's examples and the reference vectors (no
  * workspace needed). */
-#include "../test.h"
-#include "../../src/checkpt/ckpt.h"
-#include "vec.h"
+#include "../lib/test.h"
+#include "../../src/checkpt/checkpt_private.h"
+#include "../lib/vec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,25 +12,25 @@
 #include <unistd.h>
 
 static void test_hash64(void) {
-  CHECK_EQ(ckpt_hash64(0), 0);
-  CHECK_EQ(ckpt_hash64(1), 0xb456bcfc34c2cb2cull);
-  CHECK_EQ(ckpt_hash64(0x10080), 0x541c881dfbdf965cull);
-  CHECK_EQ(ckpt_hash64(0xdeadbeef), 0xd24bd59f862a1dacull);
+  CHECK_EQ(checkpt_hash64(0), 0);
+  CHECK_EQ(checkpt_hash64(1), 0xb456bcfc34c2cb2cull);
+  CHECK_EQ(checkpt_hash64(0x10080), 0x541c881dfbdf965cull);
+  CHECK_EQ(checkpt_hash64(0xdeadbeef), 0xd24bd59f862a1dacull);
 }
 
 static void test_svw_examples(void) {
-  uint8_t b[CKPT_SVW_MAX];
+  uint8_t b[CHECKPT_SVW_MAX];
   static const uint8_t magic[9] = {0x1f, 0x59, 0x1c, 0x73, 0xc3, 0xa2, 0xed, 0x17, 0xff};
-  CHECK_EQ(wksp_private_ckpt_svw_encode(b, CKPT_MAGIC), 9);
+  CHECK_EQ(wksp_private_checkpt_svw_encode(b, CHECKPT_MAGIC), 9);
   CHECK(!memcmp(b, magic, 9));
   static const uint8_t v1234[3] = {0x95, 0x26, 0xa0};
-  CHECK_EQ(wksp_private_ckpt_svw_encode(b, 1234), 3);
+  CHECK_EQ(wksp_private_checkpt_svw_encode(b, 1234), 3);
   CHECK(!memcmp(b, v1234, 3));
   uint64_t x;
-  CHECK_EQ(wksp_private_ckpt_svw_decode(magic, 9, &x), 9);
-  CHECK_EQ(x, CKPT_MAGIC);
-  CHECK_EQ(wksp_private_ckpt_svw_decode(magic, 8, &x), 0); /* truncated */
-  CHECK_EQ(wksp_private_ckpt_svw_decode(magic, 0, &x), 0);
+  CHECK_EQ(wksp_private_checkpt_svw_decode(magic, 9, &x), 9);
+  CHECK_EQ(x, CHECKPT_MAGIC);
+  CHECK_EQ(wksp_private_checkpt_svw_decode(magic, 8, &x), 0); /* truncated */
+  CHECK_EQ(wksp_private_checkpt_svw_decode(magic, 0, &x), 0);
 }
 
 static void test_svw_roundtrip(void) {
@@ -43,12 +43,12 @@ static void test_svw_roundtrip(void) {
     uint64_t bot = i ? (1ull << bits[i - 1]) : 0;
     uint64_t vals[4] = {bot, top, bot + (test_rng(&s) % (top - bot)), top - 1};
     for (int k = 0; k < 4; k++) {
-      uint8_t b[CKPT_SVW_MAX];
+      uint8_t b[CHECKPT_SVW_MAX];
       uint64_t x = 0;
-      size_t n = wksp_private_ckpt_svw_encode(b, vals[k]);
+      size_t n = wksp_private_checkpt_svw_encode(b, vals[k]);
       CHECK_EQ(n, width[i]);
-      CHECK_EQ(wksp_private_ckpt_svw_width(b[0]), n);
-      CHECK_EQ(wksp_private_ckpt_svw_decode(b, n, &x), n);
+      CHECK_EQ(wksp_private_checkpt_svw_width(b[0]), n);
+      CHECK_EQ(wksp_private_checkpt_svw_decode(b, n, &x), n);
       CHECK_EQ(x, vals[k]);
     }
   }
@@ -60,24 +60,24 @@ static void test_records_roundtrip(void) {
   size_t sz;
   uint8_t *f = (uint8_t *)vec_slurp(v.ckpt, &sz);
   CHECK(f && sz == v.file_size);
-  ckpt_hdr_t h;
-  wksp_private_ckpt_hdr_decode(&h, f);
-  CHECK_OK(wksp_private_ckpt_hdr_check(&h, "v3-text"));
+  checkpt_hdr_t h;
+  wksp_private_checkpt_hdr_decode(&h, f);
+  CHECK_OK(wksp_private_checkpt_hdr_check(&h, "v3-text"));
   CHECK_EQ(h.part_max, v.part_max);
   CHECK_EQ(h.frame_style, 2);
-  uint8_t b[CKPT_FTR_SZ];
-  wksp_private_ckpt_hdr_encode(b, &h);
-  CHECK(!memcmp(b, f, CKPT_HDR_SZ));
-  ckpt_ftr_t t;
-  wksp_private_ckpt_ftr_decode(&t, f + sz - CKPT_FTR_SZ);
-  CHECK_OK(wksp_private_ckpt_ftr_check(&t, &h, sz, "v3-text"));
+  uint8_t b[CHECKPT_FTR_SZ];
+  wksp_private_checkpt_hdr_encode(b, &h);
+  CHECK(!memcmp(b, f, CHECKPT_HDR_SZ));
+  checkpt_ftr_t t;
+  wksp_private_checkpt_ftr_decode(&t, f + sz - CHECKPT_FTR_SZ);
+  CHECK_OK(wksp_private_checkpt_ftr_check(&t, &h, sz, "v3-text"));
   CHECK_EQ(t.frame_off, v.volumes_off);
-  wksp_private_ckpt_ftr_encode(b, &t);
-  CHECK(!memcmp(b, f + sz - CKPT_FTR_SZ, CKPT_FTR_SZ));
+  wksp_private_checkpt_ftr_encode(b, &t);
+  CHECK(!memcmp(b, f + sz - CHECKPT_FTR_SZ, CHECKPT_FTR_SZ));
   t.seed ^= 1;
-  CHECK_ERR(wksp_private_ckpt_ftr_check(&t, &h, sz, "x"), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_private_checkpt_ftr_check(&t, &h, sz, "x"), WKSP_ERR_CORRUPT);
   h.reserved = 1;
-  CHECK_ERR(wksp_private_ckpt_hdr_check(&h, "x"), WKSP_ERR_CORRUPT);
+  CHECK_ERR(wksp_private_checkpt_hdr_check(&h, "x"), WKSP_ERR_CORRUPT);
   free(f);
 }
 
@@ -90,10 +90,10 @@ static void test_name_rule(void) {
   CHECK_EQ(wksp_private_name_len(n), 0); /* no NUL */
   n[39] = 0;
   CHECK_EQ(wksp_private_name_len(n), 39);
-  CHECK(!wksp_private_ckpt_sizes_valid(0, 1));
-  CHECK(!wksp_private_ckpt_sizes_valid(1ull << 32, 1));
-  CHECK(wksp_private_ckpt_sizes_valid(1, 1));
-  CHECK(!wksp_private_ckpt_sizes_valid(1, UINT64_MAX - 128 - 192 + 1));
+  CHECK(!wksp_private_checkpt_sizes_valid(0, 1));
+  CHECK(!wksp_private_checkpt_sizes_valid(1ull << 32, 1));
+  CHECK(wksp_private_checkpt_sizes_valid(1, 1));
+  CHECK(!wksp_private_checkpt_sizes_valid(1, UINT64_MAX - 128 - 192 + 1));
 }
 
 /* The assignment of docs/FORMAT.md 3.9 reproduces each vector's cgroup frames:
@@ -106,21 +106,21 @@ static void test_cgroup_assign_vectors(void) {
     wksp_part_t *parts = calloc(v.alloc_cnt + 1, sizeof *parts);
     for (uint64_t k = 0; k < v.alloc_cnt; k++)
       parts[k] = (wksp_part_t){v.part[k].lo, v.part[k].hi, v.part[k].tag};
-    uint64_t C = ckpt_cgroup_cnt(v.alloc_cnt), cnt[VEC_CG_MAX], start[VEC_CG_MAX + 1];
+    uint64_t C = checkpt_cgroup_cnt(v.alloc_cnt), cnt[VEC_CG_MAX], start[VEC_CG_MAX + 1];
     uint64_t *order = calloc(v.alloc_cnt + 1, sizeof *order);
     CHECK_EQ(C, v.cgroup_cnt);
-    wksp_private_ckpt_cgroup_assign(parts, v.alloc_cnt, cnt, start, order);
+    wksp_private_checkpt_cgroup_assign(parts, v.alloc_cnt, cnt, start, order);
     for (uint64_t g = 0; g < C; g++) CHECK_EQ(cnt[g], v.cg_cnt[g]);
-    ckpt_input_t in;
-    CHECK_OK(wksp_private_ckpt_input_open(&in, v.ckpt, -1, NULL, 1));
-    ckpt_scan_t s;
-    CHECK_OK(wksp_private_ckpt_scan(&s, &in));
+    checkpt_input_t in;
+    CHECK_OK(wksp_private_checkpt_input_open(&in, v.ckpt, -1, NULL, 1));
+    checkpt_scan_t s;
+    CHECK_OK(wksp_private_checkpt_scan(&s, &in));
     for (uint64_t k = 0; k < v.alloc_cnt; k++) {
       CHECK_EQ(s.file_parts[k].gaddr_lo, parts[order[k]].gaddr_lo);
       CHECK_EQ(s.file_parts[k].tag, parts[order[k]].tag);
     }
-    wksp_private_ckpt_scan_fini(&s);
-    wksp_private_ckpt_input_fini(&in);
+    wksp_private_checkpt_scan_fini(&s);
+    wksp_private_checkpt_input_fini(&in);
     free(order);
     free(parts);
   }
@@ -132,8 +132,8 @@ static void test_cgroup_assign_cap(void) {
   wksp_part_t *p = calloc(n, sizeof *p);
   uint64_t *order = calloc(n, sizeof *order), *cnt = calloc(1025, 8), *start = calloc(1025, 8);
   for (uint64_t k = 0; k < n; k++) p[k] = (wksp_part_t){1000 + 10 * k, 1005 + 10 * k, 1};
-  CHECK_EQ(ckpt_cgroup_cnt(n), 1024);
-  wksp_private_ckpt_cgroup_assign(p, n, cnt, start, order);
+  CHECK_EQ(checkpt_cgroup_cnt(n), 1024);
+  wksp_private_checkpt_cgroup_assign(p, n, cnt, start, order);
   uint8_t *seen = calloc(n, 1);
   for (uint64_t g = 0; g < 1024; g++)
     for (uint64_t k = start[g]; k < start[g + 1]; k++) {
@@ -173,7 +173,7 @@ static void test_info_vectors(void) {
     vec_t v;
     CHECK(!vec_load(&v, i));
     wksp_checkpt_info_t I;
-    CHECK_OK(wksp_checkpt_info(v.ckpt, -1, &I));
+    CHECK_OK(wksp_checkpt_info(v.ckpt, &I));
     CHECK_EQ(I.alloc_cnt, v.alloc_cnt);
     if (v.style != 1) CHECK_EQ(I.file_sz, v.file_size);
     for (uint64_t k = 0; k < v.alloc_cnt; k++) {
@@ -323,11 +323,11 @@ static void test_pipes(void) {
       close(p[1]);
       if (what == 0) {
         wksp_preview_t pv;
-        CHECK_OK(wksp_preview_fd(p[0], &pv));
+        CHECK_OK(wksp_preview_fd(p[0], NULL, &pv));
         CHECK(!strcmp(pv.name, v.wname));
       } else if (what == 1) {
         wksp_checkpt_info_t I;
-        CHECK_OK(wksp_checkpt_info(NULL, p[0], &I));
+        CHECK_OK(wksp_checkpt_info_fd(p[0], NULL, &I));
         CHECK_EQ(I.alloc_cnt, v.alloc_cnt);
         wksp_checkpt_info_free(&I);
       } else {

@@ -6,9 +6,9 @@
  * streams come from a thread that writes a prefix and then a generated
  * tail until the reader goes away; the bytes it managed to write bound
  * what was read. */
-#include "ws.h"
-#include "../../src/checkpt/ckpt.h"
-#include "../reliability/v1enc.h"
+#include "../lib/ws.h"
+#include "../../src/checkpt/checkpt_private.h"
+#include "../lib/v1enc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,16 +56,16 @@ static size_t tail_piece(feed_t *f, uint8_t *b, size_t cap, uint64_t *rng, uint6
       }
       break;
     case TAIL_VOLUMES:
-      while (n + CKPT_CMD_SZ <= cap) {
-        wksp_private_ckpt_cmd_encode(b + n, 0, 0, *prev);
+      while (n + CHECKPT_CMD_SZ <= cap) {
+        wksp_private_checkpt_cmd_encode(b + n, 0, 0, *prev);
         *prev = f->at + n;
-        n += CKPT_CMD_SZ;
+        n += CHECKPT_CMD_SZ;
       }
       break;
     default: /* TAIL_FRAMES: one allocation per frame, the data then zeros */
-      wksp_private_ckpt_cmd_encode(b, 1, f->lo, f->hi);
-      wksp_private_ckpt_cmd_encode(b + CKPT_CMD_SZ, 0, UINT64_MAX, UINT64_MAX);
-      n = 2 * CKPT_CMD_SZ;
+      wksp_private_checkpt_cmd_encode(b, 1, f->lo, f->hi);
+      wksp_private_checkpt_cmd_encode(b + CHECKPT_CMD_SZ, 0, UINT64_MAX, UINT64_MAX);
+      n = 2 * CHECKPT_CMD_SZ;
       break;
   }
   f->at += n;
@@ -142,11 +142,20 @@ static int use_one(int kind, const char *path, int fd) {
       rc = path ? wksp_restore(target, path, &o) : wksp_restore_fd(target, fd, "-", &o);
       break;
     case USE_INFO:
-      rc = wksp_checkpt_info(path, fd, &info);
+      rc = path ? wksp_checkpt_info(path, &info) : wksp_checkpt_info_fd(fd, NULL, &info);
       if (!rc) wksp_checkpt_info_free(&info);
       break;
-    case USE_CHECK: rc = wksp_checkpt_check(path, fd, 2, 0, NULL); break;
-    case USE_DIFF: rc = wksp_checkpt_diff(target, path, fd, 2, NULL, NULL, &d); break;
+    case USE_CHECK: {
+      const wksp_check_opts_t co = {.threads = 2};
+      rc = path ? wksp_checkpt_check(path, &co, NULL) : wksp_checkpt_check_fd(fd, NULL, &co, NULL);
+      break;
+    }
+    case USE_DIFF: {
+      const wksp_diff_opts_t dopt = {.threads = 2};
+      rc = path ? wksp_checkpt_diff(target, path, &dopt, &d)
+                : wksp_checkpt_diff_fd(target, fd, NULL, &dopt, &d);
+      break;
+    }
     default:
       rc = path ? wksp_checkpt_print(null, path, 1) : wksp_checkpt_print_fd(null, fd, "-", 1);
       break;
@@ -228,18 +237,18 @@ static uint8_t *empty_ckpt(int style, uint64_t part_max, uint64_t data_max, uint
   ws_free(w);
   if (!b) return NULL;
   wksp_frame_reader_t *r = NULL;
-  uint8_t info[CKPT_INFO_SZ], *blob = malloc(CKPT_INFO_BLOB_MAX);
-  ckpt_info_t I;
+  uint8_t info[CHECKPT_INFO_SZ], *blob = malloc(CHECKPT_INFO_BLOB_MAX);
+  checkpt_info_t I;
   uint64_t blob_sz = 0;
   int fsc = style == 2 ? WKSP_FRAME_RAW : WKSP_FRAME_LZ4;
-  if (wksp_frame_reader_init_mem(&r, b + CKPT_HDR_SZ, *sz - CKPT_HDR_SZ) ||
+  if (wksp_frame_reader_init_mem(&r, b + CHECKPT_HDR_SZ, *sz - CHECKPT_HDR_SZ) ||
       wksp_frame_reader_open(r, fsc, NULL) || wksp_frame_reader_meta(r, info, sizeof info))
     abort();
-  wksp_private_ckpt_info_decode(&I, info);
-  if (wksp_private_ckpt_info_check(&I, &blob_sz, "x") || wksp_frame_reader_data(r, blob, blob_sz) ||
+  wksp_private_checkpt_info_decode(&I, info);
+  if (wksp_private_checkpt_info_check(&I, &blob_sz, "x") || wksp_frame_reader_data(r, blob, blob_sz) ||
       wksp_frame_reader_close(r, info_end))
     abort();
-  *info_end += CKPT_HDR_SZ;
+  *info_end += CHECKPT_HDR_SZ;
   wksp_frame_reader_fini(r);
   free(blob);
   return b;
@@ -254,7 +263,7 @@ static void test_endless_after_header(void) {
     uint8_t *b = empty_ckpt(style, pmax, dmax, &sz, &info_end);
     CHECK(b);
     uint64_t bound =
-        wksp_private_ckpt_v2_max_sz(pmax, dmax, style == 2 ? WKSP_FRAME_RAW : WKSP_FRAME_LZ4);
+        wksp_private_checkpt_v2_max_sz(pmax, dmax, style == 2 ? WKSP_FRAME_RAW : WKSP_FRAME_LZ4);
     CHECK(sz <= bound && bound < 4 * dmax);
     char longer[128];
     snprintf(longer, sizeof longer,
@@ -287,7 +296,7 @@ static void test_endless_structure(void) {
   uint64_t sz, info_end, pmax = 16, dmax = 1u << 20;
   uint8_t *b = empty_ckpt(2, pmax, dmax, &sz, &info_end);
   CHECK(b);
-  uint64_t bound = wksp_private_ckpt_v2_max_sz(pmax, dmax, WKSP_FRAME_RAW);
+  uint64_t bound = wksp_private_checkpt_v2_max_sz(pmax, dmax, WKSP_FRAME_RAW);
   static const char *const want[2] = {"more than 1024 volumes",
                                       "more than part_max 16 allocations or data_max"};
   for (int t = 0; t < 2; t++)
@@ -296,8 +305,8 @@ static void test_endless_structure(void) {
       feed_t f = {.pre = b,
                   .pre_sz = info_end,
                   .tail = t ? TAIL_FRAMES : TAIL_VOLUMES,
-                  .lo = ckpt_gaddr_lo(pmax),
-                  .hi = ckpt_gaddr_lo(pmax) + dmax};
+                  .lo = checkpt_gaddr_lo(pmax),
+                  .hi = checkpt_gaddr_lo(pmax) + dmax};
       int rc = fed(&f, use_fd, &kind);
       int spooled = kind >= USE_VERIFY_FIRST;
       CHECK(refused(rc, spooled ? "longer than a checkpoint of this geometry" : want[t],
@@ -329,24 +338,24 @@ static void test_bound_and_limits(void) {
     uint8_t *b = ws_ckpt_bytes(w, style, p, &n);
     CHECK(b);
     uint64_t bound =
-        wksp_private_ckpt_v2_max_sz(64, 1u << 20, style == 2 ? WKSP_FRAME_RAW : WKSP_FRAME_LZ4);
+        wksp_private_checkpt_v2_max_sz(64, 1u << 20, style == 2 ? WKSP_FRAME_RAW : WKSP_FRAME_LZ4);
     fprintf(stderr, "v%d: full checkpoint of %llu bytes, bound %llu\n", style,
             (unsigned long long)n, (unsigned long long)bound);
     CHECK(n <= bound);
     /* the footer of a file may not claim more than the limits */
-    ckpt_ftr_t f;
-    wksp_private_ckpt_ftr_decode(&f, b + n - CKPT_FTR_SZ);
+    checkpt_ftr_t f;
+    wksp_private_checkpt_ftr_decode(&f, b + n - CHECKPT_FTR_SZ);
     f.volume_cnt = 1025;
-    wksp_private_ckpt_ftr_encode(b + n - CKPT_FTR_SZ, &f);
-    ckpt_input_t in = ckpt_input_mem(b, n, "x");
-    ckpt_scan_t s;
-    CHECK_ERR(wksp_private_ckpt_scan(&s, &in), WKSP_ERR_CORRUPT);
+    wksp_private_checkpt_ftr_encode(b + n - CHECKPT_FTR_SZ, &f);
+    checkpt_input_t in = checkpt_input_mem(b, n, "x");
+    checkpt_scan_t s;
+    CHECK_ERR(wksp_private_checkpt_scan(&s, &in), WKSP_ERR_CORRUPT);
     CHECK(strstr(wksp_errmsg(), "1025 volumes: at most part_max 64 allocations and 1024 frames"));
     /* a file longer than its header allows */
     uint8_t *big = calloc(1, bound + 1);
-    memcpy(big, b, CKPT_HDR_SZ);
-    in = ckpt_input_mem(big, bound + 1, "x");
-    CHECK_ERR(wksp_private_ckpt_scan(&s, &in), WKSP_ERR_CORRUPT);
+    memcpy(big, b, CHECKPT_HDR_SZ);
+    in = checkpt_input_mem(big, bound + 1, "x");
+    CHECK_ERR(wksp_private_checkpt_scan(&s, &in), WKSP_ERR_CORRUPT);
     CHECK(strstr(wksp_errmsg(), "longer than a checkpoint of this geometry can be"));
     free(big);
     free(b);
@@ -362,7 +371,7 @@ static void test_v1_bounded(void) {
   CHECK(w);
   v1buf_t v = v1_encode(w, NULL, 0);
   CHECK(v.sz > 2);
-  uint64_t bound = wksp_private_ckpt_v1_max_sz(8, 1u << 16);
+  uint64_t bound = wksp_private_checkpt_v1_max_sz(8, 1u << 16);
   for (int kind = USE_VERIFY_FIRST; kind < USE_CNT; kind++) {
     feed_t f = {.pre = v.b, .pre_sz = v.sz, .tail = TAIL_RANDOM};
     refill();
@@ -372,7 +381,7 @@ static void test_v1_bounded(void) {
   }
   /* a terminator that never comes: 9 allocations of part_max 8 */
   v.sz--; /* drop it */
-  uint64_t lo = ckpt_gaddr_lo(8);
+  uint64_t lo = checkpt_gaddr_lo(8);
   for (int k = 0; k < 9; k++) {
     uint8_t byte = (uint8_t)k;
     v1_svw(&v, 1);
@@ -394,7 +403,7 @@ static void test_v1_bounded(void) {
 static int info_fd(int fd, void *ctx) {
   (void)ctx;
   wksp_checkpt_info_t info;
-  int rc = wksp_checkpt_info(NULL, fd, &info);
+  int rc = wksp_checkpt_info_fd(fd, NULL, &info);
   if (!rc) wksp_checkpt_info_free(&info);
   return rc;
 }

@@ -10,8 +10,8 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include "../wksp/holder.h"
-#include "ws.h"
+#include "../lib/holder.h"
+#include "../lib/ws.h"
 
 static char dir[64];
 

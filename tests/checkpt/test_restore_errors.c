@@ -4,9 +4,9 @@
  * and either an untouched target (structure errors; always on the mapped
  * path for truncation) or, for data errors, an empty target with CORRUPT
  * and a message saying it was reset. */
-#include "ws.h"
-#include "vec.h"
-#include "../../src/checkpt/ckpt.h"
+#include "../lib/ws.h"
+#include "../lib/vec.h"
+#include "../../src/checkpt/checkpt_private.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -98,12 +98,12 @@ static uint64_t trunc_points(const uint8_t *b, uint64_t sz, uint64_t *out) {
   for (uint64_t i = 0; i <= 16; i++) out[n++] = i;
   static const uint64_t fixed[] = {79, 80, 81, 223, 224, 225};
   for (size_t i = 0; i < 6; i++) out[n++] = fixed[i];
-  ckpt_input_t in = ckpt_input_mem(b, sz, "x");
-  ckpt_scan_t s;
-  if (!wksp_private_ckpt_scan(&s, &in)) {
+  checkpt_input_t in = checkpt_input_mem(b, sz, "x");
+  checkpt_scan_t s;
+  if (!wksp_private_checkpt_scan(&s, &in)) {
     for (uint64_t g = 0; g < s.info.cgroup_cnt && n < 200; g++)
       for (int d = -1; d <= 1; d++) out[n++] = s.info.cgroups[g].off + (uint64_t)d;
-    wksp_private_ckpt_scan_fini(&s);
+    wksp_private_checkpt_scan_fini(&s);
   }
   for (uint64_t i = 1; i < 40; i++) out[n++] = sz * i / 40;
   for (uint64_t i = 1; i <= 130; i += 7) out[n++] = sz - i;
@@ -156,7 +156,7 @@ static void corruptions(uint8_t *b, uint64_t sz, int flips, int need_reset, uint
     }
     uint8_t x = (uint8_t)(1 + test_rng(&rng) % 255), old = b[at];
     b[at] ^= x;
-    int edge = at < CKPT_HDR_SZ || at >= sz - CKPT_FTR_SZ; /* header and footer are cross-checked */
+    int edge = at < CHECKPT_HDR_SZ || at >= sz - CHECKPT_FTR_SZ; /* header and footer are cross-checked */
     int bad = restore_case(w, b, sz, 0, edge, &tf);
     refill(w);
     if (!bad && i % 4 == 0) {
@@ -266,17 +266,17 @@ static void test_overlap_detected_up_front(void) {
   uint64_t sz = 0;
   uint8_t *b = make_ckpt(2, &sz);
   CHECK(b);
-  ckpt_input_t in = ckpt_input_mem(b, sz, "x");
-  ckpt_scan_t s;
-  CHECK_OK(wksp_private_ckpt_scan(&s, &in));
+  checkpt_input_t in = checkpt_input_mem(b, sz, "x");
+  checkpt_scan_t s;
+  CHECK_OK(wksp_private_checkpt_scan(&s, &in));
   CHECK(s.info.cgroup_cnt >= 2);
   /* The first allocation of cgroup 1 gets the range of cgroup 0's first. */
   uint8_t *cmd1 = b + s.info.cgroups[1].off, *cmd0 = b + s.info.cgroups[0].off;
-  uint64_t lo0 = ckpt_ld64(cmd0 + 8), lo1 = ckpt_ld64(cmd1 + 8), hi1 = ckpt_ld64(cmd1 + 16);
-  wksp_private_ckpt_scan_fini(&s);
+  uint64_t lo0 = checkpt_ld64(cmd0 + 8), lo1 = checkpt_ld64(cmd1 + 8), hi1 = checkpt_ld64(cmd1 + 16);
+  wksp_private_checkpt_scan_fini(&s);
   uint64_t len = hi1 - lo1;
-  ckpt_st64(cmd1 + 8, lo0);
-  ckpt_st64(cmd1 + 16, lo0 + len);
+  checkpt_st64(cmd1 + 8, lo0);
+  checkpt_st64(cmd1 + 16, lo0 + len);
   wksp_t *w = ws_new("target", 1, 1024, 4 << 20);
   refill(w);
   tally_t t = {0};

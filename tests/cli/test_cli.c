@@ -4,7 +4,7 @@
  * files are compiled into this program; their usage errors go to stderr. */
 #include "../../src/cli/args.c"
 #include "../../src/cli/out.c"
-#include "../test.h"
+#include "../lib/test.h"
 
 static const cli_cmd_t test_cmd = {"t", NULL, "", "wksp t A B [--x N] [--flag] [--tag T]...", ""};
 

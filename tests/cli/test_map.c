@@ -3,7 +3,7 @@
  * partial cells, the legend ranking and its overflow, free-range figures,
  * limits and bad input. */
 #include "../../src/cli/map.c"
-#include "../test.h"
+#include "../lib/test.h"
 
 #include <errno.h>
 

@@ -10,8 +10,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "../test.h"
-#include "frame_testlib.h"
+#include "../lib/test.h"
+#include "../lib/frame_testlib.h"
 #include "frame/frame_private.h"
 #include "wksp/frame.h"
 
@@ -768,42 +768,60 @@ static void test_layout(void) {
   CHECK(!memcmp(dec, a, 200));
 }
 
-/* Literal mode: every chunk a literal-only LZ4 block (sizes 1, 14, 15,
- * 269, 270 around the length-byte steps, and a full chunk); liblz4 and our
- * reader decode them, and each chunk's bytes sit verbatim where
- * frame_literal_hdr_sz says. */
-static void test_literal_mode(void) {
+/* Patchable frames: every chunk a literal-only LZ4 block (sizes 1, 14, 15,
+ * 269, 270 around the length-byte steps, and a full chunk), after a meta
+ * buffer; liblz4 and our reader decode them, and each buffer's bytes sit
+ * verbatim where data_at says. */
+static void test_patchable(void) {
   static const size_t sizes[] = {1, 14, 15, 269, 270, 1000, 65536};
   enum { N = sizeof sizes / sizeof sizes[0] };
   static uint8_t src[65536], out[80000 * N], back[65536];
+  uint8_t meta[144];
   uint64_t rng = g_seed;
   for (size_t i = 0; i < sizeof src; i++) src[i] = (uint8_t)test_rng(&rng);
+  for (size_t i = 0; i < sizeof meta; i++) meta[i] = (uint8_t)test_rng(&rng);
   for (size_t k = 0; k < N; k++) {
     size_t n = sizes[k];
     wksp_frame_writer_t *w;
-    uint64_t end;
+    uint64_t end, at = 0, m_at = 0;
     CHECK_OK(wksp_frame_writer_init_mem(&w, out, sizeof out));
-    wksp_private_frame_writer_literal(w, 1);
-    CHECK_OK(wksp_frame_writer_open(w, WKSP_FRAME_LZ4, NULL));
-    CHECK_OK(wksp_frame_writer_data(w, src, n));
+    CHECK_OK(wksp_private_frame_writer_open_patchable(w, WKSP_FRAME_LZ4, NULL));
+    CHECK_OK(wksp_private_frame_writer_data_at(w, meta, sizeof meta, &m_at));
+    CHECK_OK(wksp_private_frame_writer_data_at(w, src, n, &at));
     CHECK_OK(wksp_frame_writer_close(w, &end));
     CHECK_OK(wksp_frame_writer_fini(w, NULL));
-    size_t hdr = wksp_private_frame_literal_hdr_sz(n);
-    size_t csz = (size_t)out[0] | (size_t)out[1] << 8 | (size_t)out[2] << 16;
-    CHECK_EQ(csz, hdr + n);
-    CHECK_EQ(end, 3 + hdr + n);
-    CHECK(!memcmp(out + 3 + hdr, src, n));
-    CHECK_EQ(LZ4_decompress_safe((const char *)out + 3, (char *)back, (int)csz, (int)n), (int)n);
+    CHECK(!memcmp(out + m_at, meta, sizeof meta));
+    size_t c0 = m_at + sizeof meta; /* the second chunk's header */
+    size_t csz = (size_t)out[c0] | (size_t)out[c0 + 1] << 8 | (size_t)out[c0 + 2] << 16;
+    CHECK(at > c0 + 3);
+    CHECK_EQ(csz, at - (c0 + 3) + n);
+    CHECK_EQ(end, at + n);
+    CHECK(!memcmp(out + at, src, n));
+    CHECK_EQ(LZ4_decompress_safe((const char *)out + c0 + 3, (char *)back, (int)csz, (int)n), (int)n);
     CHECK(!memcmp(back, src, n));
     wksp_frame_reader_t *r;
     memset(back, 0, n);
     CHECK_OK(wksp_frame_reader_init_mem(&r, out, end));
     CHECK_OK(wksp_frame_reader_open(r, WKSP_FRAME_LZ4, NULL));
+    CHECK_OK(wksp_frame_reader_data(r, back, sizeof meta));
+    CHECK(!memcmp(back, meta, sizeof meta));
     CHECK_OK(wksp_frame_reader_data(r, back, n));
     CHECK_OK(wksp_frame_reader_close(r, NULL));
     wksp_frame_reader_fini(r);
     CHECK(!memcmp(back, src, n));
   }
+  /* RAW: verbatim anyway, at the writer's offset; more than a chunk refused */
+  wksp_frame_writer_t *w;
+  uint64_t at = 0;
+  CHECK_OK(wksp_frame_writer_init_mem(&w, out, sizeof out));
+  CHECK_OK(wksp_private_frame_writer_open_patchable(w, WKSP_FRAME_RAW, NULL));
+  CHECK_OK(wksp_private_frame_writer_data_at(w, meta, sizeof meta, &at));
+  CHECK_EQ(at, 0);
+  CHECK_OK(wksp_private_frame_writer_data_at(w, src, 100, &at));
+  CHECK_EQ(at, sizeof meta);
+  CHECK_ERR(wksp_private_frame_writer_data_at(w, src, 65537, &at), WKSP_ERR_INVAL);
+  CHECK_OK(wksp_frame_writer_close(w, NULL));
+  CHECK_OK(wksp_frame_writer_fini(w, NULL));
 }
 
 /* ---- writer failures ---------------------------------------------------- */
@@ -1249,7 +1267,7 @@ static void test_lz4_handover(void) {
 int main(void) {
   g_seed = test_seed();
   TEST_RUN(test_layout);
-  TEST_RUN(test_literal_mode);
+  TEST_RUN(test_patchable);
   TEST_RUN(test_writer_misuse);
   TEST_RUN(test_writer_mem_full);
   TEST_RUN(test_writer_io_errors);

@@ -22,8 +22,8 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-#include "../test.h"
-#include "frame_testlib.h"
+#include "../lib/test.h"
+#include "../lib/frame_testlib.h"
 #include "frame/frame_private.h"
 #include "wksp/frame.h"
 

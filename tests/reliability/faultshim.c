@@ -5,7 +5,7 @@
  *
  * Why an interposer and not hooks in the library: the code under test stays
  * exactly the production code, and the same shim drives the CLI binary. */
-#include "faultshim.h"
+#include "../lib/faultshim.h"
 
 #include <errno.h>
 #include <fcntl.h>

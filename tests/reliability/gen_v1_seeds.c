@@ -5,8 +5,8 @@
  * build; run by hand:
  *   gcc -Iinclude -Isrc -D_GNU_SOURCE -o /tmp/gen tests/reliability/gen_v1_seeds.c lib/libwksp.a -llz4 -lcrypto -pthread
  *   /tmp/gen fuzz/corpus/v1 */
-#include "../test.h"
-#include "v1enc.h"
+#include "../lib/test.h"
+#include "../lib/v1enc.h"
 
 #include <stdio.h>
 

@@ -25,7 +25,7 @@
  * into the directory.
  *
  * Counts: WKSP_REL_KILLS (quick 24, long 400), WKSP_REL_FAULT_ALLOCS. */
-#include "rel.h"
+#include "../lib/rel.h"
 
 #include <fcntl.h>
 #include <signal.h>

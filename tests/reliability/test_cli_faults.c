@@ -8,7 +8,7 @@
  *
  * The binary is $WKSP_BIN (set by tests/run.sh), else bin/wksp beside this
  * program's build tree. */
-#include "rel.h"
+#include "../lib/rel.h"
 
 #include <fcntl.h>
 #include <sys/wait.h>

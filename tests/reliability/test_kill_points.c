@@ -17,8 +17,8 @@
  * before the kill (or logged as completed) is still there with its tag,
  * range and bytes, unless the interrupted operation removed it, all or
  * nothing.  Printed: kills, recovery time (median, max), allocations lost. */
-#include "rel.h"
-#include "../wksp/crash_points.h"
+#include "../lib/rel.h"
+#include "../lib/crash_points.h"
 
 #include <signal.h>
 #include <sys/mman.h>

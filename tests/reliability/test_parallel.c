@@ -15,7 +15,7 @@
  *    workspaces; checkpoints with those thread counts restore identically.
  *
  * Counts: WKSP_REL_PAR_CKPTS (quick 6, long 60) checkpoints per thread. */
-#include "rel.h"
+#include "../lib/rel.h"
 
 #include <signal.h>
 
@@ -55,7 +55,7 @@ static int copy_ok(wksp_t *r) {
 typedef struct {
   int via_pipe, fails;
   uint64_t rounds, done;
-} ckpt_thread_t;
+} checkpt_thread_t;
 
 typedef struct {
   int fd, rc;
@@ -68,8 +68,8 @@ static void *pipe_writer_main(void *arg) {
   return NULL;
 }
 
-static void *ckpt_main(void *arg) {
-  ckpt_thread_t *c = arg;
+static void *checkpt_main(void *arg) {
+  checkpt_thread_t *c = arg;
   wksp_t *r = ws_new("copy", 1, wksp_part_max(src), wksp_data_max(src));
   char my_path[300];
   snprintf(my_path, sizeof my_path, "%s.%d", path, c->via_pipe);
@@ -107,10 +107,10 @@ static void test_concurrent(void) {
   src = ws_new("par", 1, 4096, 16 << 20);
   CHECK(src);
   pthread_t a[ALLOCATORS], c[2];
-  ckpt_thread_t ct[2] = {{.via_pipe = 1, .rounds = rounds}, {.via_pipe = 0, .rounds = rounds}};
+  checkpt_thread_t ct[2] = {{.via_pipe = 1, .rounds = rounds}, {.via_pipe = 0, .rounds = rounds}};
   stop_alloc = 0;
   for (int i = 0; i < ALLOCATORS; i++) pthread_create(&a[i], NULL, alloc_main, (void *)(uintptr_t)i);
-  for (int i = 0; i < 2; i++) pthread_create(&c[i], NULL, ckpt_main, &ct[i]);
+  for (int i = 0; i < 2; i++) pthread_create(&c[i], NULL, checkpt_main, &ct[i]);
   for (int i = 0; i < 2; i++) pthread_join(c[i], NULL);
   __atomic_store_n(&stop_alloc, 1, __ATOMIC_RELEASE);
   for (int i = 0; i < ALLOCATORS; i++) pthread_join(a[i], NULL);

@@ -33,9 +33,9 @@
  *
  * Counts: WKSP_REL_FLIP_BITS (1 quick, 8 long), WKSP_REL_DOUBLE_FLIPS,
  * WKSP_REL_LARGE_FLIPS. */
-#include "rel.h"
-#include "v1enc.h"
-#include "../checkpt/seal_places.h"
+#include "../lib/rel.h"
+#include "../lib/v1enc.h"
+#include "../lib/seal_places.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -96,7 +96,7 @@ static int write_file(const uint8_t *b, uint64_t sz);
 static void frames_get(const uint8_t *b, uint64_t sz, frames_t *f) {
   f->n = 0;
   wksp_checkpt_info_t info;
-  if (write_file(b, sz) || wksp_checkpt_info(path, -1, &info)) return;
+  if (write_file(b, sz) || wksp_checkpt_info(path, &info)) return;
   for (uint64_t g = 0; g < info.cgroup_cnt && g < 1100; g++) {
     f->off[f->n] = info.cgroups[g].off;
     f->end[f->n++] = info.cgroups[g].end;
@@ -399,7 +399,7 @@ static void flip_file_init(flip_file_t *f, wksp_t *src, uint8_t *b, uint64_t sz,
  * unsealed. */
 static void seal_case(seal_tally_t *t, const char *what) {
   int seal = WKSP_SEAL_NONE;
-  int rc = wksp_checkpt_check(path, -1, 1, 0, &seal);
+  int rc = wksp_checkpt_check(path, &(wksp_check_opts_t){.threads = 1}, &seal);
   if (!rc && seal == WKSP_SEAL_NONE) {
     fprintf(stderr, "%s: a sealed file passes the check as unsealed\n", what);
     t->lost++;
@@ -456,7 +456,7 @@ static void flips(flip_file_t *f, wksp_t *w, const uint64_t *offs, uint64_t noff
 }
 
 /* Where the info frame of f's file is: [80, its first cgroup frame). */
-static uint64_t info_end(const flip_file_t *f) { return f->fr->n ? f->fr->off[0] : CKPT_HDR_SZ; }
+static uint64_t info_end(const flip_file_t *f) { return f->fr->n ? f->fr->off[0] : CHECKPT_HDR_SZ; }
 
 /* Sampled pairs of flipped bits in a sealed file, in four kinds (a quarter
  * each): a seal place + anywhere, a seal place + a cgroup frame, two seal
@@ -501,7 +501,7 @@ static void bitflips_small_files(int sealed, const char *name, tally_t *tf, tall
     flip_file_t f;
     flip_file_init(&f, src_small, b, sz, 0, 3, tf, tp);
     f.seal = sealed ? &st : NULL;
-    info_bytes += info_end(&f) - CKPT_HDR_SZ;
+    info_bytes += info_end(&f) - CHECKPT_HDR_SZ;
     seal_places_t pl;
     seal_places(b, sz, &pl);
     seal_bytes += pl.bytes;

@@ -18,7 +18,7 @@
  *
  * At the end the workspace verifies and its allocations are exactly the
  * union of the workers' own lists, bytes intact. */
-#include "rel.h"
+#include "../lib/rel.h"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -34,12 +34,12 @@ typedef struct {
     uint64_t ops, allocs, frees, full, n;
     wksp_part_t live[LIVE_MAX];
   } w[WORKERS];
-  uint64_t ckpts, ckpt_allocs, inflight, max_allocs, ckpt_bad;
-  double ckpt_time, restore_time;
+  uint64_t ckpts, checkpt_allocs, inflight, max_allocs, checkpt_bad;
+  double checkpt_time, restore_time;
 } shared_t;
 
 static shared_t *sh;
-static char shm_dir[256], ckpt_path[300];
+static char shm_dir[256], checkpt_path[300];
 
 static inline uint64_t mix(uint64_t x) {
   x ^= x >> 33;
@@ -163,7 +163,7 @@ static int check_copy(wksp_t *r) {
     if (!intact(base, p[i].gaddr_lo, p[i].gaddr_hi, p[i].tag)) bad_per[id]++;
   }
   free(p);
-  sh->ckpt_allocs += n;
+  sh->checkpt_allocs += n;
   if (n > sh->max_allocs) sh->max_allocs = n;
   for (int id = 0; id < WORKERS; id++) {
     sh->inflight += (uint64_t)bad_per[id];
@@ -208,26 +208,26 @@ static int checkpointer(void) {
       rc = x.rc;
       t1 = t0;
     } else {
-      unlink(ckpt_path);
-      rc = wksp_checkpt(w, ckpt_path, &o);
+      unlink(checkpt_path);
+      rc = wksp_checkpt(w, checkpt_path, &o);
       t1 = rel_now();
-      rrc = rc ? 0 : wksp_restore(r, ckpt_path, &ro);
+      rrc = rc ? 0 : wksp_restore(r, checkpt_path, &ro);
     }
     if (rc || rrc) {
       fprintf(stderr, "checkpointer: checkpoint %llu: checkpt %d restore %d: %s\n", (unsigned long long)i, rc, rrc,
               wksp_errmsg());
-      sh->ckpt_bad++;
+      sh->checkpt_bad++;
       return 1;
     }
-    sh->ckpt_time += t1 - t0;
+    sh->checkpt_time += t1 - t0;
     sh->restore_time += rel_now() - t1;
     if (check_copy(r)) {
-      sh->ckpt_bad++;
+      sh->checkpt_bad++;
       return 1;
     }
     sh->ckpts++;
   }
-  unlink(ckpt_path);
+  unlink(checkpt_path);
   ws_free(r);
   wksp_detach(w);
   return 0;
@@ -254,7 +254,7 @@ static void test_stress(void) {
   }
   double dt = rel_now() - t0;
   /* At least one checkpoint, even if the workers were quicker. */
-  while (!sh->ckpts && !sh->ckpt_bad) usleep(1000);
+  while (!sh->ckpts && !sh->checkpt_bad) usleep(1000);
   sh->stop = 1;
   int st;
   waitpid(pids[WORKERS], &st, 0);
@@ -289,8 +289,8 @@ static void test_stress(void) {
              "failures; at the end %llu allocations held, %llu in the workspace, %llu lost, %llu damaged (%.1f s)",
              WORKERS, (unsigned long long)ops, (unsigned long long)total_ops, (double)total_ops / dt,
              (unsigned long long)allocs, (unsigned long long)full, (unsigned long long)sh->ckpts,
-             (unsigned long long)sh->max_allocs, (unsigned long long)sh->ckpt_allocs,
-             (unsigned long long)sh->inflight, (unsigned long long)sh->ckpt_bad, (unsigned long long)want,
+             (unsigned long long)sh->max_allocs, (unsigned long long)sh->checkpt_allocs,
+             (unsigned long long)sh->inflight, (unsigned long long)sh->checkpt_bad, (unsigned long long)want,
              (unsigned long long)n, (unsigned long long)lost, (unsigned long long)damaged, dt);
   CHECK_EQ(total_ops, WORKERS * ops);
   CHECK_EQ(lost, 0);
@@ -306,7 +306,7 @@ int main(void) {
   snprintf(shm_dir, sizeof shm_dir, "/tmp/wksp-rel-stress-%d-XXXXXX", (int)getpid());
   if (!mkdtemp(shm_dir)) return 1;
   setenv("WKSP_SHMEM_DIR", shm_dir, 1);
-  snprintf(ckpt_path, sizeof ckpt_path, "/tmp/wksp-rel-stress-%d.ckpt", (int)getpid());
+  snprintf(checkpt_path, sizeof checkpt_path, "/tmp/wksp-rel-stress-%d.ckpt", (int)getpid());
   signal(SIGPIPE, SIG_IGN);
   TEST_RUN(test_stress);
   rel_rmdir(shm_dir);

@@ -3,7 +3,7 @@
  * Tests that need root and a private mount namespace (a hugetlbfs or a tiny
  * tmpfs mount) run in a child process and print a SKIP line, never PASS or
  * FAIL, when that is not possible. */
-#include "../test.h"
+#include "../lib/test.h"
 #include "shmem/shmem_private.h"
 #include "util/err.h"
 #include "wksp/shmem.h"

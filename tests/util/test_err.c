@@ -1,4 +1,4 @@
-#include "../test.h"
+#include "../lib/test.h"
 #include "../../src/util/err.h"
 
 #include <errno.h>

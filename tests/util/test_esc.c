@@ -1,4 +1,4 @@
-#include "../test.h"
+#include "../lib/test.h"
 #include "../../src/util/esc.h"
 
 /* s (n bytes) escaped in `style`, in a static buffer. */

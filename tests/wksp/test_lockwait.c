@@ -3,8 +3,8 @@
  * WKSP_LOCK_NOTICE_NS with that pid, the done = 1 report with the wait's
  * length, nothing when the lock is free, and a check that holds back the
  * notice or gives up.  Holders are forked children (holder.h) or a thread. */
-#include "../test.h"
-#include "holder.h"
+#include "../lib/test.h"
+#include "../lib/holder.h"
 #include "util/err.h"
 
 #include <pthread.h>

@@ -1,7 +1,7 @@
 /* Tests of the named-workspace glue (src/wksp/named.c): wksp_new_named,
  * attach / detach, delete, anonymous workspaces, "name:gaddr" strings and
  * wksp_map.  Regions live in a private temporary WKSP_SHMEM_DIR. */
-#include "../test.h"
+#include "../lib/test.h"
 #include "shmem/shmem_private.h"
 #include "wksp/wksp.h"
 #include "wksp/wksp_private.h"

@@ -1,6 +1,6 @@
 /* Unit tests of the workspace allocator: every public call, good and bad
  * input, plus the checkpoint-facing private interface. */
-#include "../test.h"
+#include "../lib/test.h"
 #include "wksp/wksp_private.h"
 
 #include <signal.h>

@@ -4,8 +4,8 @@
  * repaired), wksp_verify must pass, every allocation that existed before is
  * still there with its tag, extent and contents, and the interrupted
  * operation is either complete or absent (all or nothing for bulk ones). */
-#include "../test.h"
-#include "crash_points.h"
+#include "../lib/test.h"
+#include "../lib/crash_points.h"
 
 #include <signal.h>
 #include <sys/mman.h>

@@ -4,7 +4,7 @@
  * model predicts every result exactly (address, extent, FULL, INVAL), and
  * after every batch the workspace's partitions, usage, tag queries and
  * wksp_verify must agree with it. */
-#include "../test.h"
+#include "../lib/test.h"
 #include "wksp/wksp_private.h"
 
 #include <sys/mman.h>

@@ -3,7 +3,7 @@
  * of seconds.  Any overlap between two workers' allocations shows up as a
  * damaged pattern.  Afterwards every allocation a worker still holds is
  * intact and owned by it (tag_query), and wksp_verify passes. */
-#include "../test.h"
+#include "../lib/test.h"
 #include "wksp/wksp_private.h"
 
 #include <pthread.h>

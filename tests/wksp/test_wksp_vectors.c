@@ -16,7 +16,7 @@
  *
  * Vectors: $WKSP_VECTORS, else tests/vectors (relative to the repository
  * root, where the tests run). */
-#include "../test.h"
+#include "../lib/test.h"
 #include "wksp/wksp.h"
 
 #include <sys/mman.h>

@@ -1,4 +1,4 @@
-/* tests/test.h: the whole test framework.  A test program is a set of
+/* tests/lib/test.h: the whole test framework.  A test program is a set of
  * static void functions run by TEST_RUN(); each prints one line
  *   PASS <program>/<test>      or      FAIL <program>/<test>
  * which tests/run.sh counts.  CHECK stops the current test at its first

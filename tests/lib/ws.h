@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../test.h"
+#include "test.h"
 #include "vec.h"
 #include "wksp/checkpt.h"
 #include "wksp/wksp.h"

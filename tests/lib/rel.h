@@ -1,4 +1,4 @@
-/* tests/reliability/rel.h: helpers shared by the reliability tests.
+/* tests/lib/rel.h: helpers shared by the reliability tests.
  *
  * Every reliability test has a quick version (the default, run by
  * `make test`) and a long one (WKSP_REL_LONG=1, run by `make reliability`).
@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../checkpt/vec.h"
-#include "../checkpt/ws.h"
+#include "vec.h"
+#include "ws.h"
 #include "faultshim.h"
 
 /* Count for this run: WKSP_REL_<name> if set, else the long or the quick

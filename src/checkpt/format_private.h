@@ -4,8 +4,8 @@
  * and the v1 SVW integer codec.  Pure functions on bytes: no I/O, no
  * workspace, no locking, so everything here is usable from any thread and
  * from the fuzzer. */
-#ifndef WKSP_CHECKPT_FORMAT_H
-#define WKSP_CHECKPT_FORMAT_H
+#ifndef WKSP_CHECKPT_FORMAT_PRIVATE_H
+#define WKSP_CHECKPT_FORMAT_PRIVATE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -13,39 +13,39 @@
 #include "shmem/shmem_private.h"
 #include "wksp/wksp.h"
 
-#define CKPT_MAGIC 0xF17EDA2C3731C591ull
-#define CKPT_HDR_SZ 80
-#define CKPT_INFO_SZ 144
-#define CKPT_CMD_SZ 24
-#define CKPT_FTR_SZ 120
-#define CKPT_CGROUP_MAX 1024ull
-#define CKPT_CGROUP_ALLOCS 32ull /* target allocations per cgroup frame */
-#define CKPT_LOG_NAME_MAX 40ull  /* app/thread/host/cpu/group/user incl. NUL */
-#define CKPT_PATH_MAX 4096ull
-#define CKPT_INFO_STR_MAX 16384ull /* binfo / uinfo incl. NUL */
-#define CKPT_INFO_BLOB_MAX 65536ull
-#define CKPT_NAME_MAX 40
+#define CHECKPT_MAGIC 0xF17EDA2C3731C591ull
+#define CHECKPT_HDR_SZ 80
+#define CHECKPT_INFO_SZ 144
+#define CHECKPT_CMD_SZ 24
+#define CHECKPT_FTR_SZ 120
+#define CHECKPT_CGROUP_MAX 1024ull
+#define CHECKPT_CGROUP_ALLOCS 32ull /* target allocations per cgroup frame */
+#define CHECKPT_LOG_NAME_MAX 40ull  /* app/thread/host/cpu/group/user incl. NUL */
+#define CHECKPT_PATH_MAX 4096ull
+#define CHECKPT_INFO_STR_MAX 16384ull /* binfo / uinfo incl. NUL */
+#define CHECKPT_INFO_BLOB_MAX 65536ull
+#define CHECKPT_NAME_MAX 40
 
 /* ---- little-endian loads and stores (the file is LE on every host) ---- */
 
-static inline uint64_t ckpt_ld64(const uint8_t *p) {
+static inline uint64_t checkpt_ld64(const uint8_t *p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
   return v;
 }
-static inline uint32_t ckpt_ld32(const uint8_t *p) {
+static inline uint32_t checkpt_ld32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static inline void ckpt_st64(uint8_t *p, uint64_t v) {
+static inline void checkpt_st64(uint8_t *p, uint64_t v) {
   for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
-static inline void ckpt_st32(uint8_t *p, uint32_t v) {
+static inline void checkpt_st32(uint8_t *p, uint32_t v) {
   for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* ---- hash (docs/FORMAT.md 1.1) ------------------------------------------- */
 
-static inline uint64_t ckpt_hash64(uint64_t x) {
+static inline uint64_t checkpt_hash64(uint64_t x) {
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdull;
   x ^= x >> 33;
@@ -61,124 +61,124 @@ typedef struct {
   int32_t style;       /* 2 on disk */
   int32_t frame_style; /* frame_style_compressed: 1 RAW, 2 LZ4 */
   uint32_t reserved;
-  char name[CKPT_NAME_MAX]; /* all 40 bytes as on disk */
+  char name[CHECKPT_NAME_MAX]; /* all 40 bytes as on disk */
   uint32_t seed;
   uint64_t part_max;
   uint64_t data_max;
-} ckpt_hdr_t;
+} checkpt_hdr_t;
 
 typedef struct {
   uint64_t mode;
   int64_t wallclock;
   uint64_t app_id, thread_id, host_id, cpu_id, group_id, tid, user_id;
   uint64_t sz[9]; /* app, thread, host, cpu, group, user, path, binfo, uinfo (incl. NUL) */
-} ckpt_info_t;
+} checkpt_info_t;
 
 enum {
-  CKPT_S_APP,
-  CKPT_S_THREAD,
-  CKPT_S_HOST,
-  CKPT_S_CPU,
-  CKPT_S_GROUP,
-  CKPT_S_USER,
-  CKPT_S_PATH,
-  CKPT_S_BINFO,
-  CKPT_S_UINFO,
-  CKPT_S_CNT
+  CHECKPT_S_APP,
+  CHECKPT_S_THREAD,
+  CHECKPT_S_HOST,
+  CHECKPT_S_CPU,
+  CHECKPT_S_GROUP,
+  CHECKPT_S_USER,
+  CHECKPT_S_PATH,
+  CHECKPT_S_BINFO,
+  CHECKPT_S_UINFO,
+  CHECKPT_S_CNT
 };
 
 typedef struct {
   uint64_t tag, a, b;
-} ckpt_cmd_t;
+} checkpt_cmd_t;
 
 typedef struct {
   uint64_t alloc_cnt, cgroup_cnt, volume_cnt, frame_off, checkpt_sz;
   uint64_t data_max, part_max;
   uint32_t seed;
-  char name[CKPT_NAME_MAX];
+  char name[CHECKPT_NAME_MAX];
   uint32_t reserved;
   int32_t frame_style, style;
   uint64_t unmagic;
-} ckpt_ftr_t;
+} checkpt_ftr_t;
 
-void wksp_private_ckpt_hdr_encode(uint8_t out[CKPT_HDR_SZ], const ckpt_hdr_t *h);
-void wksp_private_ckpt_hdr_decode(ckpt_hdr_t *h, const uint8_t in[CKPT_HDR_SZ]);
-void wksp_private_ckpt_info_encode(uint8_t out[CKPT_INFO_SZ], const ckpt_info_t *i);
-void wksp_private_ckpt_info_decode(ckpt_info_t *i, const uint8_t in[CKPT_INFO_SZ]);
-void wksp_private_ckpt_cmd_encode(uint8_t out[CKPT_CMD_SZ], uint64_t tag, uint64_t a, uint64_t b);
-void wksp_private_ckpt_cmd_decode(ckpt_cmd_t *c, const uint8_t in[CKPT_CMD_SZ]);
-void wksp_private_ckpt_ftr_encode(uint8_t out[CKPT_FTR_SZ], const ckpt_ftr_t *f);
-void wksp_private_ckpt_ftr_decode(ckpt_ftr_t *f, const uint8_t in[CKPT_FTR_SZ]);
+void wksp_private_checkpt_hdr_encode(uint8_t out[CHECKPT_HDR_SZ], const checkpt_hdr_t *h);
+void wksp_private_checkpt_hdr_decode(checkpt_hdr_t *h, const uint8_t in[CHECKPT_HDR_SZ]);
+void wksp_private_checkpt_info_encode(uint8_t out[CHECKPT_INFO_SZ], const checkpt_info_t *i);
+void wksp_private_checkpt_info_decode(checkpt_info_t *i, const uint8_t in[CHECKPT_INFO_SZ]);
+void wksp_private_checkpt_cmd_encode(uint8_t out[CHECKPT_CMD_SZ], uint64_t tag, uint64_t a, uint64_t b);
+void wksp_private_checkpt_cmd_decode(checkpt_cmd_t *c, const uint8_t in[CHECKPT_CMD_SZ]);
+void wksp_private_checkpt_ftr_encode(uint8_t out[CHECKPT_FTR_SZ], const checkpt_ftr_t *f);
+void wksp_private_checkpt_ftr_decode(checkpt_ftr_t *f, const uint8_t in[CHECKPT_FTR_SZ]);
 
 /* Command kinds (docs/FORMAT.md 3.4). */
-static inline int ckpt_cmd_is_meta(const ckpt_cmd_t *c) { return c->tag != 0; }
-static inline int ckpt_cmd_is_data(const ckpt_cmd_t *c) {
+static inline int checkpt_cmd_is_meta(const checkpt_cmd_t *c) { return c->tag != 0; }
+static inline int checkpt_cmd_is_data(const checkpt_cmd_t *c) {
   return !c->tag && c->a == UINT64_MAX && c->b == UINT64_MAX;
 }
-static inline int ckpt_cmd_is_appendix(const ckpt_cmd_t *c) {
+static inline int checkpt_cmd_is_appendix(const checkpt_cmd_t *c) {
   return !c->tag && c->a != UINT64_MAX && c->b != UINT64_MAX;
 }
-static inline int ckpt_cmd_is_volumes(const ckpt_cmd_t *c) {
+static inline int checkpt_cmd_is_volumes(const checkpt_cmd_t *c) {
   return !c->tag && c->a == UINT64_MAX && c->b != UINT64_MAX;
 }
 
 /* Workspace geometry of a checkpoint's source: 1 <= part_max <= 2^32-1,
  * data_max >= 1, and the footprint does not overflow (docs/FORMAT.md 3.2). */
-int wksp_private_ckpt_sizes_valid(uint64_t part_max, uint64_t data_max);
-static inline uint64_t ckpt_gaddr_lo(uint64_t part_max) { return 128 + 64 * part_max; }
+int wksp_private_checkpt_sizes_valid(uint64_t part_max, uint64_t data_max);
+static inline uint64_t checkpt_gaddr_lo(uint64_t part_max) { return 128 + 64 * part_max; }
 
 /* Header checks of docs/FORMAT.md 4.2 (magic, style 2, frame style supported,
  * reserved 0, name, sizes).  WKSP_SUCCESS or CORRUPT with a message naming
  * the field (prefixed by `what`, e.g. the path). */
-int wksp_private_ckpt_hdr_check(const ckpt_hdr_t *h, const char *what);
+int wksp_private_checkpt_hdr_check(const checkpt_hdr_t *h, const char *what);
 
 /* Info checks: the nine sizes in range and their sum <= 64 KiB. *blob_sz
  * gets the sum.  CORRUPT naming the string. */
-int wksp_private_ckpt_info_check(const ckpt_info_t *i, uint64_t *blob_sz, const char *what);
+int wksp_private_checkpt_info_check(const checkpt_info_t *i, uint64_t *blob_sz, const char *what);
 
 /* Checks the strings of the info blob (each NUL-terminated exactly at its
  * size, no embedded NUL).  CORRUPT. */
-int wksp_private_ckpt_info_blob_check(const ckpt_info_t *i, const uint8_t *blob, const char *what);
+int wksp_private_checkpt_info_blob_check(const checkpt_info_t *i, const uint8_t *blob, const char *what);
 
 /* Footer against header (every copied field, unmagic) and the expected
  * checkpoint size.  CORRUPT naming the first field that differs. */
-int wksp_private_ckpt_ftr_check(const ckpt_ftr_t *f, const ckpt_hdr_t *h, uint64_t checkpt_sz,
+int wksp_private_checkpt_ftr_check(const checkpt_ftr_t *f, const checkpt_hdr_t *h, uint64_t checkpt_sz,
                                 const char *what);
 
 /* Meta command check: tag > 0 and src_lo <= a < b <= src_hi (the source
  * data region of the header).  CORRUPT naming the command's file offset. */
-int wksp_private_ckpt_meta_check(const ckpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi,
+int wksp_private_checkpt_meta_check(const checkpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi,
                                  uint64_t off, const char *what);
 
 /* ---- cgroup assignment (docs/FORMAT.md 3.9) ------------------------------ */
 
 /* Number of cgroup frames for alloc_cnt allocations. */
-static inline uint64_t ckpt_cgroup_cnt(uint64_t alloc_cnt) {
-  uint64_t c = (alloc_cnt + CKPT_CGROUP_ALLOCS - 1) / CKPT_CGROUP_ALLOCS;
-  return c < CKPT_CGROUP_MAX ? c : CKPT_CGROUP_MAX;
+static inline uint64_t checkpt_cgroup_cnt(uint64_t alloc_cnt) {
+  uint64_t c = (alloc_cnt + CHECKPT_CGROUP_ALLOCS - 1) / CHECKPT_CGROUP_ALLOCS;
+  return c < CHECKPT_CGROUP_MAX ? c : CHECKPT_CGROUP_MAX;
 }
 
-/* Assigns parts[0..cnt) (ascending gaddr_lo) to C = ckpt_cgroup_cnt(cnt)
+/* Assigns parts[0..cnt) (ascending gaddr_lo) to C = checkpt_cgroup_cnt(cnt)
  * cgroups exactly as the reference writer.  Output: cg_cnt[0..C) allocations
  * per cgroup, cg_start[0..C] prefix sums, and order[0..cnt) = indices into
  * parts, grouped by cgroup (cgroup g is order[cg_start[g] .. cg_start[g+1]))
  * and ascending inside each group.  Arrays are caller-allocated (C+1 /
  * cnt entries). */
-void wksp_private_ckpt_cgroup_assign(const wksp_part_t *parts, uint64_t cnt, uint64_t *cg_cnt,
+void wksp_private_checkpt_cgroup_assign(const wksp_part_t *parts, uint64_t cnt, uint64_t *cg_cnt,
                                      uint64_t *cg_start, uint64_t *order);
 
 /* ---- v1 SVW integers (docs/FORMAT.md 5.1) -------------------------------- */
 
-#define CKPT_SVW_MAX 9
+#define CHECKPT_SVW_MAX 9
 
 /* Encodes x at the smallest width; returns the byte count (1..9). */
-size_t wksp_private_ckpt_svw_encode(uint8_t out[CKPT_SVW_MAX], uint64_t x);
+size_t wksp_private_checkpt_svw_encode(uint8_t out[CHECKPT_SVW_MAX], uint64_t x);
 
 /* Width announced by the first byte (1, 2, 3, 4, 5, 8 or 9). */
-size_t wksp_private_ckpt_svw_width(uint8_t b0);
+size_t wksp_private_checkpt_svw_width(uint8_t b0);
 
 /* Decodes one integer from [p, p+avail); returns the bytes used, or 0 if
  * fewer than the announced width are available. */
-size_t wksp_private_ckpt_svw_decode(const uint8_t *p, size_t avail, uint64_t *x);
+size_t wksp_private_checkpt_svw_decode(const uint8_t *p, size_t avail, uint64_t *x);
 
 #endif

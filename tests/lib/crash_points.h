@@ -1,4 +1,4 @@
-/* tests/wksp/crash_points.h: which of the allocator's crash points
+/* tests/lib/crash_points.h: which of the allocator's crash points
  * (WKSP_HOOK_*, src/wksp/wksp_private.h) each mutating operation passes.
  * The one list both kill tests (tests/wksp/test_wksp_kill.c and
  * tests/reliability/test_kill_points.c) walk: a crash point added to the

@@ -1,4 +1,4 @@
-/* tests/reliability/v1enc.h: a minimal writer of legacy v1 checkpoints
+/* tests/lib/v1enc.h: a minimal writer of legacy v1 checkpoints
  * (docs/FORMAT.md 5), written from the format text independently of the
  * library's reader, for small v1 test files and fuzz seeds. */
 #ifndef WKSP_TESTS_RELIABILITY_V1ENC_H

@@ -1,4 +1,4 @@
-/* tests/reliability/faultshim.h: control interface of libfaultshim.so, an
+/* tests/lib/faultshim.h: control interface of libfaultshim.so, an
  * LD_PRELOAD library that makes chosen libc I/O calls fail, so that the
  * library's reaction to disk-full, I/O errors, short transfers and EINTR is
  * tested without touching the library's code.

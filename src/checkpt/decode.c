@@ -1,0 +1,304 @@
+/* The decoding engine that restore, verify, diff, check and print share:
+ * every allocation's bytes of a scanned, random-access checkpoint (v1, v2
+ * RAW or LZ4), decoded over threads, either straight to where a caller
+ * wants them or in 64 KiB pieces into scratch memory. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpt_private.h"
+#include "frame/frame_private.h"
+#include "util/err.h"
+#include "wksp/frame.h"
+
+/* Files are read with pread(2), never mapped (a file shortened meanwhile is
+ * an error, not SIGBUS): each thread has one frame reader, whose buffer it
+ * reuses from cgroup frame to cgroup frame and fills up to the frame's end
+ * in large reads (the page cache is copied into a buffer that stays in the
+ * cache, instead of the file being faulted in page by page). */
+
+typedef struct {
+  const checkpt_input_t *in;
+  const checkpt_scan_t *s;
+  checkpt_dest_fn_t dest;
+  checkpt_done_fn_t done;
+  checkpt_piece_fn_t piece;
+  void *ctx;
+  /* per pool slot (pool.c), kept from task to task */
+  wksp_frame_reader_t *rd[WKSP_CHECKPT_THREADS_MAX];
+  uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX]; /* WKSP_FRAME_CHUNK_MAX bytes */
+} data_job_t;
+
+static void data_job_fini(data_job_t *j) {
+  for (uint32_t i = 0; i < WKSP_CHECKPT_THREADS_MAX; i++) {
+    wksp_frame_reader_fini(j->rd[i]);
+    free(j->scratch[i]);
+  }
+}
+
+/* A frame-layer failure means bad bytes (a frame running past the end of
+ * the file is truncation): CORRUPT; a read error (an errno) stays FAIL. */
+static int data_fail(const data_job_t *j, int rc, uint64_t off) {
+  return wksp_err_wrap(wksp_err_short_is_corrupt(rc), "%s: cgroup frame at %llu", j->in->label, (unsigned long long)off);
+}
+
+/* The slot's scratch buffer for decoding without a destination. */
+static int data_scratch(data_job_t *j, uint32_t slot, uint8_t **out) {
+  if (!j->scratch[slot] && !(j->scratch[slot] = malloc(WKSP_FRAME_CHUNK_MAX)))
+    return wksp_err(WKSP_ERR_NOMEM, 0, "verify buffer");
+  *out = j->scratch[slot];
+  return WKSP_SUCCESS;
+}
+
+/* Opens cgroup frame g on the slot's reader and checks its commands against
+ * the scan. */
+static int data_open(data_job_t *j, uint64_t g, uint32_t slot) {
+  const checkpt_scan_t *s = j->s;
+  const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
+  const wksp_part_t *p = s->file_parts + s->cg_first[g];
+  int rc = j->rd[slot] ? WKSP_SUCCESS : wksp_private_checkpt_input_reader(j->in, &j->rd[slot]);
+  wksp_frame_reader_t *r = j->rd[slot];
+  if (!rc) rc = wksp_frame_reader_seek(r, cg->off);
+  if (!rc) {
+    wksp_private_frame_reader_span(r, cg->end);
+    rc = wksp_frame_reader_open(r, s->hdr.frame_style, NULL);
+  }
+  uint8_t b[CHECKPT_CMD_SZ];
+  for (uint64_t k = 0; !rc && k <= cg->alloc_cnt; k++) {
+    rc = wksp_frame_reader_meta(r, b, sizeof b);
+    checkpt_cmd_t c;
+    wksp_private_checkpt_cmd_decode(&c, b);
+    int same = k < cg->alloc_cnt ? c.tag == p[k].tag && c.a == p[k].gaddr_lo && c.b == p[k].gaddr_hi
+                                 : checkpt_cmd_is_data(&c);
+    if (!rc && !same) rc = wksp_err(WKSP_ERR_CORRUPT, 0, "commands changed since validation");
+  }
+  return rc;
+}
+
+/* Decodes cgroup frame g: its commands must be the scanned ones, the bytes
+ * go where dest() says, and the frame must end where the next starts. */
+static int data_cgroup(void *ctx, uint64_t g, uint32_t slot) {
+  data_job_t *j = ctx;
+  const checkpt_scan_t *s = j->s;
+  const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
+  const wksp_part_t *p = s->file_parts + s->cg_first[g];
+  uint64_t end = 0;
+  int rc = data_open(j, g, slot);
+  wksp_frame_reader_t *r = j->rd[slot];
+  /* No dest (verification, comparison): each allocation is decoded in 64
+   * KiB pieces into scratch memory and handed to piece(), if any.  Pieces of
+   * 64 KiB from a buffer's start are exactly the writer's LZ4 chunks, so
+   * this decodes the same blocks. */
+  uint8_t *scratch = NULL;
+  if (!rc && !j->dest) rc = data_scratch(j, slot, &scratch);
+  for (uint64_t k = 0; !rc && k < cg->alloc_cnt; k++) {
+    uint64_t sz = p[k].gaddr_hi - p[k].gaddr_lo;
+    if (scratch) {
+      for (uint64_t at = 0; !rc && at < sz; at += WKSP_FRAME_CHUNK_MAX) {
+        uint64_t n = sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX;
+        rc = wksp_frame_reader_data(r, scratch, n);
+        if (!rc && j->piece) rc = j->piece(j->ctx, &p[k], at, scratch, n);
+      }
+      continue;
+    }
+    void *d = j->dest(j->ctx, &p[k]);
+    rc = wksp_frame_reader_data(r, d, sz);
+    if (!rc && j->done) rc = j->done(j->ctx, &p[k], d);
+  }
+  if (!rc) rc = wksp_frame_reader_close(r, &end);
+  if (!rc && end != cg->end)
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "frame ends at %llu, the next frame starts at %llu",
+                  (unsigned long long)end, (unsigned long long)cg->end);
+  if (!rc) return WKSP_SUCCESS;
+  wksp_frame_reader_fini(r); /* failed or inside a frame: not reusable */
+  j->rd[slot] = NULL;
+  return data_fail(j, rc, cg->off);
+}
+
+/* v1: allocation k's bytes are verbatim in the file: read straight into
+ * the destination, or in 64 KiB pieces. */
+static int data_v1(void *ctx, uint64_t k, uint32_t slot) {
+  data_job_t *j = ctx;
+  const wksp_part_t *p = &j->s->file_parts[k];
+  uint64_t src = j->s->v1_data_off[k], sz = p->gaddr_hi - p->gaddr_lo;
+  int rc = WKSP_SUCCESS;
+  if (j->dest) {
+    void *d = j->dest(j->ctx, p);
+    rc = wksp_private_checkpt_input_read(j->in, d, sz, src);
+    return rc || !j->done ? rc : j->done(j->ctx, p, d);
+  }
+  uint8_t *b = NULL;
+  if (j->piece) rc = data_scratch(j, slot, &b);
+  for (uint64_t at = 0; !rc && j->piece && at < sz; at += WKSP_FRAME_CHUNK_MAX) {
+    uint64_t n = sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX;
+    rc = wksp_private_checkpt_input_read(j->in, b, n, src + at);
+    if (!rc) rc = j->piece(j->ctx, p, at, b, n);
+  }
+  return rc;
+}
+
+/* ---- v2 RAW frames: the bytes in pieces ---------------------------------------------
+ *
+ * A RAW cgroup frame is its commands then its allocations' bytes verbatim,
+ * so once the commands are checked every allocation's file offset is
+ * known.  The data is then cut into pieces of RAW_PIECE bytes of the
+ * concatenated allocations (a piece may span small allocations, and large
+ * ones span many pieces), so that the threads share the work evenly
+ * instead of by whole 60 MiB cgroups.  Each piece is read with pread(2)
+ * straight into the target. */
+
+#define RAW_PIECE (1ull << 20)
+#define RAW_CMDS 1024 /* commands read at once */
+
+typedef struct {
+  const data_job_t *j;
+  uint64_t *src; /* file offset of file_parts[k]'s bytes */
+  uint64_t *sum; /* bytes of file_parts[0..k), k in [0, cnt] */
+  uint64_t cnt, total;
+} raw_job_t;
+
+/* Checks cgroup g's commands against the scan (read RAW_CMDS at a time). */
+static int raw_cmds(const data_job_t *j, uint64_t g) {
+  const checkpt_scan_t *s = j->s;
+  const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
+  const wksp_part_t *p = s->file_parts + s->cg_first[g];
+  uint64_t n = cg->alloc_cnt;
+  uint8_t b[RAW_CMDS * CHECKPT_CMD_SZ];
+  for (uint64_t k0 = 0; k0 <= n; k0 += RAW_CMDS) {
+    uint64_t m = n + 1 - k0 < RAW_CMDS ? n + 1 - k0 : RAW_CMDS;
+    int rc = wksp_private_checkpt_input_read(j->in, b, m * CHECKPT_CMD_SZ, cg->off + k0 * CHECKPT_CMD_SZ);
+    if (rc) return rc;
+    for (uint64_t i = 0, k = k0; i < m; i++, k++) {
+      checkpt_cmd_t c;
+      wksp_private_checkpt_cmd_decode(&c, b + i * CHECKPT_CMD_SZ);
+      int same = k < n ? c.tag == p[k].tag && c.a == p[k].gaddr_lo && c.b == p[k].gaddr_hi
+                       : checkpt_cmd_is_data(&c);
+      if (!same) return wksp_err(WKSP_ERR_CORRUPT, 0, "commands changed since validation");
+    }
+  }
+  return WKSP_SUCCESS;
+}
+
+/* Checks every cgroup's commands against the scan and records where each
+ * allocation's bytes are. */
+static int raw_plan(raw_job_t *rj) {
+  const data_job_t *j = rj->j;
+  const checkpt_scan_t *s = j->s;
+  uint64_t at = 0;
+  for (uint64_t g = 0; g < s->info.cgroup_cnt; g++) {
+    const wksp_checkpt_cgroup_t *cg = &s->info.cgroups[g];
+    const wksp_part_t *p = s->file_parts + s->cg_first[g];
+    uint64_t off = cg->off, n = cg->alloc_cnt;
+    if (s->cg_first[g] != at || off > j->in->sz || (n + 1) > (j->in->sz - off) / CHECKPT_CMD_SZ)
+      return data_fail(j, wksp_err(WKSP_ERR_CORRUPT, 0, "commands past the end"), cg->off);
+    int rc = raw_cmds(j, g);
+    if (rc) return data_fail(j, rc, cg->off);
+    off += (n + 1) * CHECKPT_CMD_SZ;
+    for (uint64_t k = 0; k < n; k++, at++) {
+      rj->src[at] = off;
+      rj->sum[at] = rj->total;
+      off += p[k].gaddr_hi - p[k].gaddr_lo;
+      rj->total += p[k].gaddr_hi - p[k].gaddr_lo;
+    }
+    if (off != cg->end)
+      return data_fail(j,
+                       wksp_err(WKSP_ERR_CORRUPT, 0,
+                                "frame ends at %llu, the next frame starts at %llu",
+                                (unsigned long long)off, (unsigned long long)cg->end),
+                       cg->off);
+  }
+  rj->sum[at] = rj->total;
+  return WKSP_SUCCESS;
+}
+
+/* Reads piece i: bytes [i*RAW_PIECE, ...) of the concatenated allocations. */
+static int raw_piece(void *ctx, uint64_t i) {
+  const raw_job_t *rj = ctx;
+  const data_job_t *j = rj->j;
+  uint64_t lo = i * RAW_PIECE, hi = lo + RAW_PIECE < rj->total ? lo + RAW_PIECE : rj->total;
+  uint64_t a = 0, b = rj->cnt; /* the allocation holding byte lo: last k with sum[k] <= lo */
+  while (b - a > 1) {
+    uint64_t m = a + (b - a) / 2;
+    if (rj->sum[m] <= lo) a = m;
+    else b = m;
+  }
+  for (uint64_t k = a; lo < hi; k++) {
+    const wksp_part_t *p = &j->s->file_parts[k];
+    uint64_t in_k = lo - rj->sum[k], end = rj->sum[k + 1] < hi ? rj->sum[k + 1] : hi;
+    uint8_t *d = (uint8_t *)j->dest(j->ctx, p) + in_k;
+    int rc = wksp_private_checkpt_input_read(j->in, d, end - lo, rj->src[k] + in_k);
+    if (rc)
+      return wksp_err_wrap(rc, "allocation [%llu,%llu)", (unsigned long long)p->gaddr_lo,
+                           (unsigned long long)p->gaddr_hi);
+    lo = end;
+  }
+  return WKSP_SUCCESS;
+}
+
+static int raw_run(const data_job_t *j, uint32_t threads) {
+  uint64_t cnt = j->s->info.alloc_cnt;
+  raw_job_t rj = {.j = j, .cnt = cnt};
+  rj.src = malloc((cnt + 1) * sizeof *rj.src);
+  rj.sum = malloc((cnt + 1) * sizeof *rj.sum);
+  int rc = rj.src && rj.sum ? raw_plan(&rj)
+                            : wksp_err(WKSP_ERR_NOMEM, 0, "%s: offsets of %llu allocations",
+                                       j->in->label, (unsigned long long)cnt);
+  if (!rc)
+    rc = wksp_private_checkpt_pool_run(threads, (rj.total + RAW_PIECE - 1) / RAW_PIECE, raw_piece, &rj);
+  free(rj.src);
+  free(rj.sum);
+  return rc;
+}
+
+static int data_run_job(data_job_t *j, uint32_t threads) {
+  const checkpt_scan_t *s = j->s;
+  int rc;
+  wksp_private_checkpt_input_sequential(j->in);
+  if (s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_RAW && j->dest && !j->done &&
+      j->in->rfd >= 0)
+    rc = raw_run(j, threads);
+  else if (s->info.pv.style == 1)
+    rc = wksp_private_checkpt_pool_run_slots(threads, s->info.alloc_cnt, data_v1, j);
+  else
+    rc = wksp_private_checkpt_pool_run_slots(threads, s->info.cgroup_cnt, data_cgroup, j);
+  data_job_fini(j);
+  return wksp_private_checkpt_input_changed(j->in, rc);
+}
+
+int wksp_private_checkpt_data_run(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
+                               checkpt_dest_fn_t dest, checkpt_done_fn_t done, void *ctx) {
+  data_job_t j = {.in = in, .s = s, .dest = dest, .done = done, .ctx = ctx};
+  return data_run_job(&j, threads);
+}
+
+int wksp_private_checkpt_data_pieces(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
+                                  checkpt_piece_fn_t piece, void *ctx) {
+  data_job_t j = {.in = in, .s = s, .piece = piece, .ctx = ctx};
+  return data_run_job(&j, threads);
+}
+
+/* ---- check: decoding everything, and the digest of what was decoded --------------- */
+
+static int file_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *b, uint64_t n) {
+  atomic_fetch_add_explicit((_Atomic uint64_t *)ctx,
+                            wksp_private_checkpt_digest_piece(p->gaddr_lo + at, b, n),
+                            memory_order_relaxed);
+  return WKSP_SUCCESS;
+}
+
+int wksp_private_checkpt_check_data(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
+                                 int *seal) {
+  int sealed = s->seal.state == WKSP_SEAL_OK;
+  if (seal) *seal = s->seal.state;
+  int rc = wksp_private_checkpt_seal_gate(&s->seal, 0, in->label);
+  if (rc) return rc;
+  _Atomic uint64_t sum;
+  atomic_init(&sum, 0);
+  rc = wksp_private_checkpt_data_pieces(in, s, threads, sealed ? file_piece : NULL, &sum);
+  if (rc || !sealed) return rc;
+  uint64_t want = s->seal.digest;
+  uint64_t got = atomic_load(&sum) + wksp_private_checkpt_digest_records(s->info.parts, s->info.alloc_cnt);
+  if (seal) *seal = got == want ? WKSP_SEAL_OK : WKSP_SEAL_BROKEN;
+  return got == want ? WKSP_SUCCESS : wksp_private_checkpt_seal_mismatch(in->label, want, got);
+}
+
