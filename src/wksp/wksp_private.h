@@ -358,6 +358,17 @@ int wksp_private_reset(wksp_t *w, uint32_t seed);
  * under crashes (old or new contents after recovery). */
 int wksp_private_replace(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, uint32_t seed);
 
+/* Pre-faults the pages of w's mapping holding [gaddr_lo, gaddr_hi) (clamped
+ * to the data region's end) in one call, instead of one fault per page at
+ * first touch: writable for a range about to be written whole (write != 0:
+ * MADV_POPULATE_WRITE; only on a writable attachment), readable for one
+ * about to be read (MADV_POPULATE_READ; read-only attachments too).  Never
+ * changes a byte.  A hint: returns 1 when the pages were populated, 0 when
+ * not (kernels before 5.14 say EINVAL, or any other failure, e.g. no memory
+ * now), and the caller goes on either way: each page then faults at first
+ * touch as without it.  Thread-safe; no lock needed. */
+int wksp_private_prefault(const wksp_t *w, uint64_t gaddr_lo, uint64_t gaddr_hi, int write);
+
 /* ---- internals shared between src/wksp/ files ------------------------------ */
 
 /* The robust mutex of w, tried first, then waited for as wt says (check and
