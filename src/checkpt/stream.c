@@ -752,6 +752,8 @@ int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const ch
         rc = wksp_private_checkpt_after_reset(rc);
       }
       wksp_private_unlock(w);
+      /* The pipelined path's workers do not report: the total, at least. */
+      if (!rc && o->progress) o->progress(st.alloc_sz, st.alloc_sz, o->progress_ctx);
     }
   }
   wksp_frame_reader_fini(st.r);
