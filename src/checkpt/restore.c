@@ -45,6 +45,7 @@ static int restore_locked(wksp_t *w, const checkpt_input_t *in, const checkpt_sc
   }
   rc = wksp_private_reset(w, o->seed);
   if (rc) return wksp_err_wrap(rc, "restore %s: reset", in->label);
+  wksp_private_checkpt_prefault(w, parts, cnt, 1); /* one fault per page costs more than the copy */
   rc = wksp_private_checkpt_data_run(in, s, threads, dest_wksp, NULL, w);
   if (!rc) rc = wksp_private_checkpt_target_finish(w, parts, cnt, sealed ? &s->seal : NULL, o, in->label);
   if (rc) {

@@ -150,6 +150,7 @@ static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   int rc = st_metas(st, c, off);
   if (!rc) rc = st_touch(st);
   if (rc) return rc;
+  wksp_private_checkpt_prefault(st->w, st->parts + first, st->cnt - first, 1);
   for (uint64_t k = first; k < st->cnt; k++) {
     const wksp_part_t *p = &st->parts[k];
     rc = wksp_frame_reader_data(st->r, wksp_laddr(st->w, p->gaddr_lo), p->gaddr_hi - p->gaddr_lo);
@@ -424,6 +425,7 @@ static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp
   int rc = wksp_frame_reader_open(r, ps->frame_style, NULL);
   uint8_t b[CHECKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k <= n; k++) rc = wksp_frame_reader_meta(r, b, sizeof b);
+  if (!rc) wksp_private_checkpt_prefault(ps->w, parts, n, 1);
   for (uint64_t k = 0; !rc && k < n; k++) {
     const wksp_part_t *p = &parts[k];
     rc = wksp_frame_reader_data(r, wksp_laddr(ps->w, p->gaddr_lo), p->gaddr_hi - p->gaddr_lo);
@@ -753,6 +755,8 @@ int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const ch
         rc = wksp_private_checkpt_after_reset(rc);
       }
       wksp_private_unlock(w);
+      /* The pipelined path's workers do not report: the total, at least. */
+      if (!rc && o->progress) o->progress(st.alloc_sz, st.alloc_sz, o->progress_ctx);
     }
   }
   wksp_frame_reader_fini(st.r);

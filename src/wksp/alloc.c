@@ -271,10 +271,7 @@ static uint64_t bin_last(wksp_t *w, wksp_bins_t g) {
 void wksp_private_bins_clear(wksp_t *w) {
   wksp_rec_t *rec = wksp_private_rec(w);
   w->bins = wksp_private_bins_pick(w->part_max, w->data_max);
-  for (uint64_t i = 0; i < w->part_max; i++) {
-    rec[i].bin[0] = rec[i].bin[1] = NUL;
-    rec[i].bits = 0;
-  }
+  for (uint64_t i = 0; i < w->part_max; i++) wksp_private_bin_slot_clear(&rec[i]);
 }
 
 /* Adds free record x to its bin: at the head of the same-size list when its

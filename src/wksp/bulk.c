@@ -15,76 +15,110 @@ static int cmp_lo(const void *a, const void *b, void *ctx) {
   return (x > y) - (x < y);
 }
 
-/* The active records sorted by lo, checked: in range, distinct, record 0
- * first at gaddr_lo, and (unless recompute_hi) allocated records ending
- * exactly where their successor starts.  *idx is malloc'd. */
-static int active_sorted(const wksp_t *w, int recompute_hi, uint32_t **idx_out, uint64_t *cnt_out) {
-  const wksp_rec_t *rec = wksp_private_rec(w);
-  uint64_t n = w->part_max, glo = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w), cnt = 0;
-  *idx_out = NULL;
-  for (uint64_t i = 0; i < n; i++) cnt += rec[i].lo != 0;
-  if (!cnt || !rec[0].lo) return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild", "record 0 (the lowest partition) is idle");
-  uint32_t *idx = malloc(cnt * sizeof *idx);
-  if (!idx) return wksp_err_in(WKSP_ERR_NOMEM, 0, "rebuild", "no memory for %lu record indices", (unsigned long)cnt);
-  for (uint64_t i = 0, k = 0; i < n; i++)
-    if (rec[i].lo) idx[k++] = (uint32_t)i;
-  qsort_r(idx, cnt, sizeof *idx, cmp_lo, (void *)rec);
-  int r = WKSP_SUCCESS;
-  if (idx[0] != 0 || rec[0].lo != glo) {
-    r = wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild",
-                    "record 0 starts at %lu, the data region at %lu (lowest is record %u)", (unsigned long)rec[0].lo,
-                    (unsigned long)glo, idx[0]);
-    goto done;
+/* The active records' indices in index order (malloc'd, grown as found). */
+typedef struct {
+  uint32_t *idx;
+  uint64_t cnt, cap;
+} actives_t;
+
+static int actives_add(actives_t *a, uint32_t i) {
+  if (a->cnt == a->cap) {
+    uint64_t cap = a->cap ? 2 * a->cap : 1024;
+    uint32_t *idx = realloc(a->idx, cap * sizeof *idx);
+    if (!idx) return wksp_err_in(WKSP_ERR_NOMEM, 0, "rebuild", "no memory for %lu record indices", (unsigned long)cap);
+    a->idx = idx;
+    a->cap = cap;
   }
+  a->idx[a->cnt++] = i;
+  return WKSP_SUCCESS;
+}
+
+/* Idle stack being built in one ascending walk: the top is the lowest idle
+ * record and each `left` leads to the next higher one (as a descending walk
+ * pushing every idle record would leave it). */
+typedef struct {
+  wksp_t *w;
+  uint32_t last;
+} idle_chain_t;
+
+static void idle_chain_add(idle_chain_t *c, uint32_t i) {
+  wksp_rec_t *rec = wksp_private_rec(c->w), *p = &rec[i];
+  p->tag = p->hi = 0;
+  p->prev = p->next = p->left = p->parent = p->same = NUL;
+  p->right = c->last;
+  if (c->last == NUL) c->w->idle_top = i;
+  else rec[c->last].left = i;
+  c->last = i;
+}
+
+/* One walk over every record: with `a`, collects the active ones; with
+ * `derive`, also writes what each record's derived state is regardless of
+ * the others (an empty free index slot; an idle record's idle stack links).
+ * Touching each record once matters: part_max records may be far more than
+ * the partitions in use (64 bytes each, e.g. 256 MiB for 4 M). */
+static int records_walk(wksp_t *w, actives_t *a, int derive) {
+  wksp_rec_t *rec = wksp_private_rec(w);
+  idle_chain_t c = {w, NUL};
+  if (derive) {
+    w->idle_top = NUL;
+    w->bins = wksp_private_bins_pick(w->part_max, w->data_max);
+  }
+  for (uint64_t i = 0; i < w->part_max; i++) {
+    if (derive) wksp_private_bin_slot_clear(&rec[i]);
+    if (rec[i].lo) {
+      if (a && actives_add(a, (uint32_t)i)) return WKSP_ERR_NOMEM;
+    } else if (derive) {
+      idle_chain_add(&c, (uint32_t)i);
+    }
+  }
+  return WKSP_SUCCESS;
+}
+
+/* a's records (the active ones) sorted by lo, checked: in range, distinct,
+ * record 0 first at gaddr_lo, and (unless recompute_hi) allocated records
+ * ending exactly where their successor starts. */
+static int actives_check(const wksp_t *w, int recompute_hi, actives_t *a) {
+  const wksp_rec_t *rec = wksp_private_rec(w);
+  uint64_t glo = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w), cnt = a->cnt;
+  uint32_t *idx = a->idx;
+  if (!cnt || !rec[0].lo) return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild", "record 0 (the lowest partition) is idle");
+  qsort_r(idx, cnt, sizeof *idx, cmp_lo, (void *)rec);
+  if (idx[0] != 0 || rec[0].lo != glo)
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild",
+                       "record 0 starts at %lu, the data region at %lu (lowest is record %u)", (unsigned long)rec[0].lo,
+                       (unsigned long)glo, idx[0]);
   for (uint64_t k = 0; k < cnt; k++) {
     const wksp_rec_t *p = &rec[idx[k]];
     uint64_t end = k + 1 < cnt ? rec[idx[k + 1]].lo : ghi;
-    if (p->lo < glo || p->lo >= ghi) {
-      r = wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild", "record %u starts at %lu, outside the data region [%lu,%lu)",
-                      idx[k], (unsigned long)p->lo, (unsigned long)glo, (unsigned long)ghi);
-      goto done;
-    }
-    if (end == p->lo) {
-      r = wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild", "records %u and %u both start at %lu", idx[k], idx[k + 1],
-                      (unsigned long)p->lo);
-      goto done;
-    }
-    if (!recompute_hi && p->tag && p->hi != end) {
-      r = wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild",
-                      "allocation record %u [%lu,%lu) tag %lu %s the next partition at %lu", idx[k],
-                      (unsigned long)p->lo, (unsigned long)p->hi, (unsigned long)p->tag,
-                      p->hi > end ? "overlaps" : "leaves a gap before", (unsigned long)end);
-      goto done;
-    }
+    if (p->lo < glo || p->lo >= ghi)
+      return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild", "record %u starts at %lu, outside the data region [%lu,%lu)",
+                         idx[k], (unsigned long)p->lo, (unsigned long)glo, (unsigned long)ghi);
+    if (end == p->lo)
+      return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild", "records %u and %u both start at %lu", idx[k], idx[k + 1],
+                         (unsigned long)p->lo);
+    if (!recompute_hi && p->tag && p->hi != end)
+      return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild",
+                         "allocation record %u [%lu,%lu) tag %lu %s the next partition at %lu", idx[k],
+                         (unsigned long)p->lo, (unsigned long)p->hi, (unsigned long)p->tag,
+                         p->hi > end ? "overlaps" : "leaves a gap before", (unsigned long)end);
   }
   /* Ends are only ever set from the data region's end, so the last one
    * past it means the header's data_max shrank (or that end is damaged):
    * the truth disagrees, and recomputing would cut the data region. */
   const wksp_rec_t *last = &rec[idx[cnt - 1]];
   if (last->hi > ghi)
-    r = wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild",
-                    "the last partition (record %u) ends at %lu, past the data region's end %lu: the "
-                    "header's data_max %lu or that record is damaged",
-                    idx[cnt - 1], (unsigned long)last->hi, (unsigned long)ghi, (unsigned long)w->data_max);
-done:
-  if (r) free(idx);
-  else {
-    *idx_out = idx;
-    *cnt_out = cnt;
-  }
-  return r;
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild",
+                       "the last partition (record %u) ends at %lu, past the data region's end %lu: the "
+                       "header's data_max %lu or that record is damaged",
+                       idx[cnt - 1], (unsigned long)last->hi, (unsigned long)ghi, (unsigned long)w->data_max);
+  return WKSP_SUCCESS;
 }
 
-int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed) {
-  uint32_t *idx = NULL;
-  uint64_t cnt = 0;
-  int r = active_sorted(w, recompute_hi, &idx, &cnt);
-  if (r) return r;
-  /* From here on nothing can fail. */
+/* Merges adjacent free partitions (deactivating all but the first of each
+ * run) and returns how many records remain in idx. */
+static uint64_t merge_free(wksp_t *w, uint32_t *idx, uint64_t cnt) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  w->seed = seed;
-  uint64_t keep = 0;
-  int merged = 0;
+  uint64_t keep = 0, merged = 0;
   for (uint64_t k = 0; k < cnt; k++) {
     uint32_t i = idx[k];
     if (keep && !rec[i].tag && !rec[idx[keep - 1]].tag) {
@@ -94,31 +128,48 @@ int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed) {
     }
     idx[keep++] = i;
   }
+  return keep;
+}
+
+/* Rechains the idle stack over every idle record (after merges made more). */
+static void idle_rechain(wksp_t *w) {
+  wksp_rec_t *rec = wksp_private_rec(w);
+  idle_chain_t c = {w, NUL};
+  w->idle_top = NUL;
+  for (uint64_t i = 0; i < w->part_max; i++)
+    if (!rec[i].lo) idle_chain_add(&c, (uint32_t)i);
+}
+
+int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed) {
+  actives_t a = {0};
+  /* After a bulk apply the caller leaves gen odd on failure (the next lock
+   * rebuilds again), so the walk that finds the active records may write
+   * the derived state as it goes; otherwise nothing may change before the
+   * checks pass, and the derived writes take a second walk. */
+  int r = records_walk(w, &a, recompute_hi);
+  if (!r) r = actives_check(w, recompute_hi, &a);
+  if (r) goto done;
+  /* From here on nothing can fail. */
+  if (!recompute_hi) records_walk(w, NULL, 1);
+  wksp_rec_t *rec = wksp_private_rec(w);
+  w->seed = seed;
+  uint64_t keep = merge_free(w, a.idx, a.cnt);
+  if (keep != a.cnt) idle_rechain(w);
   uint64_t ghi = wksp_gaddr_hi(w);
   for (uint64_t k = 0; k < keep; k++) {
-    wksp_rec_t *p = &rec[idx[k]];
-    p->prev = k ? idx[k - 1] : NUL;
-    p->next = k + 1 < keep ? idx[k + 1] : NUL;
-    p->hi = k + 1 < keep ? rec[idx[k + 1]].lo : ghi;
+    wksp_rec_t *p = &rec[a.idx[k]];
+    p->prev = k ? a.idx[k - 1] : NUL;
+    p->next = k + 1 < keep ? a.idx[k + 1] : NUL;
+    p->hi = k + 1 < keep ? rec[a.idx[k + 1]].lo : ghi;
     p->left = p->right = p->parent = p->same = NUL;
   }
-  w->used_root = w->idle_top = NUL;
-  wksp_private_bins_clear(w);
-  for (uint64_t i = w->part_max; i-- > 0;) {
-    wksp_rec_t *p = &rec[i];
-    if (p->lo) continue;
-    p->tag = p->hi = 0;
-    p->prev = p->next = p->right = p->parent = p->same = NUL;
-    p->left = w->idle_top;
-    if (w->idle_top != NUL) rec[w->idle_top].right = (uint32_t)i;
-    w->idle_top = (uint32_t)i;
-  }
+  w->used_root = NUL;
   wksp_private_hook(WKSP_HOOK_REBUILD_INDEX);
-  for (uint64_t k = 0; k < keep && !r; k++) r = wksp_private_treap_insert(w, idx[k], !rec[idx[k]].tag);
-  free(idx);
-  if (r) return r;
-  wksp_private_hook(WKSP_HOOK_REBUILD_END);
-  return WKSP_SUCCESS;
+  for (uint64_t k = 0; k < keep && !r; k++) r = wksp_private_treap_insert(w, a.idx[k], !rec[a.idx[k]].tag);
+  if (!r) wksp_private_hook(WKSP_HOOK_REBUILD_END);
+done:
+  free(a.idx);
+  return r;
 }
 
 int wksp_rebuild(wksp_t *w, uint32_t seed) {

@@ -358,6 +358,17 @@ int wksp_private_reset(wksp_t *w, uint32_t seed);
  * under crashes (old or new contents after recovery). */
 int wksp_private_replace(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, uint32_t seed);
 
+/* Pre-faults the pages of w's mapping holding [gaddr_lo, gaddr_hi) (clamped
+ * to the data region's end) in one call, instead of one fault per page at
+ * first touch: writable for a range about to be written whole (write != 0:
+ * MADV_POPULATE_WRITE; only on a writable attachment), readable for one
+ * about to be read (MADV_POPULATE_READ; read-only attachments too).  Never
+ * changes a byte.  A hint: returns 1 when the pages were populated, 0 when
+ * not (kernels before 5.14 say EINVAL, or any other failure, e.g. no memory
+ * now), and the caller goes on either way: each page then faults at first
+ * touch as without it.  Thread-safe; no lock needed. */
+int wksp_private_prefault(const wksp_t *w, uint64_t gaddr_lo, uint64_t gaddr_hi, int write);
+
 /* ---- internals shared between src/wksp/ files ------------------------------ */
 
 /* The robust mutex of w, tried first, then waited for as wt says (check and
@@ -373,8 +384,12 @@ void wksp_private_write_end(wksp_t *w);
  * records with priority seed `seed` (stored in the header), merging adjacent
  * free partitions.  recompute_hi: trust the tiling of the active records also
  * for allocated ones (after a bulk apply); otherwise an allocated record whose
- * hi disagrees with its successor is CORRUPT (overlap or gap).  All checks run
- * before the first change, so on failure nothing was changed.  CORRUPT, NOMEM. */
+ * hi disagrees with its successor is CORRUPT (overlap or gap).  Without
+ * recompute_hi all checks run before the first change, so on failure nothing
+ * was changed.  With it the caller must leave gen odd on failure (the next
+ * lock rebuilds again): the one walk over all part_max records that finds
+ * the active ones also rewrites the idle records' links and the free index
+ * directory, so a failure can leave those half rewritten.  CORRUPT, NOMEM. */
 int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed);
 
 /* Lock held.  Whether the shadows form a journal a bulk operation could
@@ -390,6 +405,12 @@ int wksp_private_treap_insert(wksp_t *w, uint32_t x, int is_free);
 /* Lock held, write_begin done: an empty free index (every bin root NUL,
  * every bitmap word 0) with the geometry for this part_max and data_max. */
 void wksp_private_bins_clear(wksp_t *w);
+
+/* Record p's part of an empty free index directory (bins_clear per record). */
+static inline void wksp_private_bin_slot_clear(wksp_rec_t *p) {
+  p->bin[0] = p->bin[1] = WKSP_IDX_NULL;
+  p->bits = 0;
+}
 
 /* The allocated record with the greatest lo <= gaddr (WKSP_IDX_NULL if none);
  * bounded and safe on read-only memory. */

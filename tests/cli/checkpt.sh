@@ -124,6 +124,10 @@ st=("${PIPESTATUS[@]}")
 check pipe_status [ "${st[0]}${st[1]}" = 00 ]
 check pipe_quiet [ ! -s "$T/err1" -a ! -s "$T/err2" ]
 check pipe_same same_allocs src piped
+for t in 1 2; do # both stream paths (sequential, pipelined) count what they restored
+  "$W" checkpt src - | "$W" restore piped - -v --threads $t 2>"$T/err2"
+  check pipe_verbose_bytes_t$t grep -Eq '^restore: piped: 460 KiB of allocations in [0-9.]+ s, ' "$T/err2"
+done
 "$W" reset piped
 "$W" checkpt src - --style v2 | "$W" restore piped - --verify-first
 check pipe_v2_verify_first same_allocs src piped
