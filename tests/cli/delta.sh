@@ -46,4 +46,27 @@ err index_unsealed 1 'not sealed' "$W" index "$T/unsealed"
 err index_and_since 2 'exclude each other' "$W" checkpt src "$T/d5" --index --since "$T/base"
 run "$W" diff dst "$T/before"
 check target_untouched test "$RC" -eq 0
+
+# a swapped chain and a damaged base: refused before the target changes
+err chain_swapped 1 'd2 applies to content digest [0-9a-f]+; the state before it \(.*base\) has [0-9a-f]+: chain out of order' \
+  "$W" restore dst "$T/base" "$T/d2" "$T/d1"
+python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); d[len(d) // 2] ^= 4; open(sys.argv[2], "wb").write(d)' \
+  "$T/base" "$T/bad"
+err chain_damaged_base 1 'bad does not match its seal' "$W" restore dst "$T/bad" "$T/d1" "$T/d2" --verify-first
+run "$W" diff dst "$T/before"
+check target_untouched_after_swap_and_damage test "$RC" -eq 0
+
+# new --from a chain: sized and restored; a refused chain leaves no workspace
+ok new_from_chain "$W" new fresh --from "$T/base" "$T/d1" "$T/d2"
+run "$W" diff fresh "$T/now"
+check new_from_chain_is_live test "$RC" -eq 0
+err new_from_swapped 1 '^wksp: new: restoring "sw" from the chain .*: .*d2 applies to content digest .*chain out of order' \
+  "$W" new sw --from "$T/base" "$T/d2" "$T/d1"
+run "$W" query sw
+check new_from_swapped_nothing_left test "$RC" -ne 0
+err new_from_damaged_base 1 'bad does not match its seal' "$W" new dmg --from "$T/bad" "$T/d1" "$T/d2"
+run "$W" query dmg
+check new_from_damaged_nothing_left test "$RC" -ne 0
+err new_from_chain_stdin 2 'every member must be a file' "$W" new s2 --from "$T/base" -
+err new_size_and_from 2 'SIZE "1M" and --from exclude each other' "$W" new s3 1M --from "$T/base"
 done_tests
