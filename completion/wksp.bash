@@ -76,7 +76,10 @@ _wksp() {
   ((pos++))
 
   case $cmd in
-    new|alloc|tag-free|usage|query|check|verify|rebuild|reset)
+    new) # NAME, then the deltas of a chain after --from
+      if [ "$pos" -eq 1 ]; then COMPREPLY=($(compgen -W "$(_wksp_names)" -- "$cur"))
+      else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+    alloc|tag-free|usage|query|check|verify|rebuild|reset)
       [ "$pos" -eq 1 ] && COMPREPLY=($(compgen -W "$(_wksp_names)" -- "$cur")) ;;
     delete) COMPREPLY=($(compgen -W "$(_wksp_names)" -- "$cur")) ;;
     map) # a workspace, or a checkpoint file
@@ -90,7 +93,7 @@ _wksp() {
       fi ;;
     checkpt|restore|diff)
       if [ "$pos" -eq 1 ]; then COMPREPLY=($(compgen -W "$(_wksp_names)" -- "$cur"))
-      elif [ "$pos" -eq 2 ]; then COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+      elif [ "$pos" -ge 2 ]; then COMPREPLY=($(compgen -f -- "$cur")); fi ;; # restore, diff: a chain
     info)
       [ "$pos" -eq 1 ] && COMPREPLY=($(compgen -f -- "$cur")) ;;
   esac

@@ -468,6 +468,13 @@ WKSP_API int wksp_checkpt_check_fd(int fd, const char *label, const wksp_check_o
  * and invisible bidirectional or line-breaking characters; other UTF-8
  * text passes.  Build and user info keep one listing line per line of
  * text.  (wksp_checkpt_info returns the strings unchanged.)
+ * A delta or index file (docs/FORMAT.md 13) is listed from its metadata,
+ * checked by every rule but the piece frames' contents: 0 kind (delta,
+ * index), version, name, seed, part_max, data_max; 1 + wallclock, base
+ * digest, its own content digest, piece style, flags; 2 + the base hint
+ * and user info; 3 + allocations (table size), pieces, changed pieces
+ * (count, bytes, bytes in the file), file size; 4 + per allocation its
+ * changed-piece count (5 = 4).
  * An unreadable or invalid checkpoint is reported in the listing
  * ("invalid or unsupported (<message>)") and its code returned.
  * Returns WKSP_SUCCESS, the checkpoint's error code, or FAIL if writing to

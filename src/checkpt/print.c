@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "checkpt_private.h"
+#include "delta_private.h"
 #include "util/err.h"
 #include "util/esc.h"
 
@@ -235,6 +236,53 @@ static int print_dump(out_t *o, const checkpt_input_t *in, const checkpt_scan_t 
   return rc;
 }
 
+/* ---- deltas and indexes (docs/FORMAT.md 13): their metadata, checked -------------- */
+
+#define U(x) ((unsigned long long)(x))
+
+static void print_delta_file(out_t *o, const delta_file_t *df, int verbose) {
+  const delta_hdr_t *h = &df->h;
+  out(o, "\tkind     %s\n\tversion  %u\n\tname     ", df->kind == WKSP_FILE_DELTA ? "delta" : "index",
+      (unsigned)h->version);
+  out_esc(o, h->name, strnlen(h->name, sizeof h->name), WKSP_ESC_C);
+  out(o, "\n\tseed     %u\n\tpart_max %llu\n\tdata_max %llu\n", (unsigned)h->seed, U(h->part_max), U(h->data_max));
+  if (verbose < 1) return;
+  out(o, "\twallclock   %lld\n\tbase digest %016llx\n\tdigest      %016llx\n\tpiece style %u (%s)\n",
+      (long long)h->wallclock, U(h->base_digest), U(df->f.digest), (unsigned)h->piece_style,
+      h->piece_style == 2 ? "lz4" : "raw");
+  out(o, "\tflags       %u%s\n", (unsigned)h->flags, h->flags & DELTA_FLAG_VERIFIED ? " (verified)" : "");
+  if (verbose >= 2) {
+    out_field(o, "hint      ", df->hint);
+    print_text(o, "uinfo", df->uinfo);
+  }
+  if (verbose < 3) return;
+  out(o, "\tallocations %llu, %llu bytes (table %llu bytes)\n", U(h->alloc_cnt), U(df->data_sz),
+      U(24 * h->alloc_cnt));
+  out(o, "\tpieces      %llu, changed %llu (%llu bytes, %llu in file)\n", U(h->piece_cnt),
+      U(df->f.changed_cnt), U(df->f.changed_sz), U(df->f.index_off - df->f.pieces_off));
+  out(o, "\tfile size   %llu bytes\n", U(df->f.file_sz));
+  for (uint64_t k = 0; verbose >= 4 && k < h->alloc_cnt; k++) {
+    uint64_t changed = 0;
+    for (uint64_t i = df->pstart[k]; i < df->pstart[k + 1]; i++) changed += df->bits[i / 64] >> (i % 64) & 1;
+    const wksp_part_t *p = &df->parts[k];
+    out(o, "\t\t[%llu,%llu) tag %llu: %llu of %llu pieces changed\n", U(p->gaddr_lo), U(p->gaddr_hi), U(p->tag),
+        U(changed), U(df->pstart[k + 1] - df->pstart[k]));
+  }
+}
+
+/* A delta's or index's metadata, every rule of 13.2 but the pieces' bytes checked. */
+static int print_delta(out_t *o, const checkpt_input_t *in, int verbose) {
+  delta_file_t df;
+  int rc = wksp_private_delta_open(&df, in);
+  if (rc) {
+    print_invalid(o, "invalid or unsupported");
+    return rc;
+  }
+  print_delta_file(o, &df, verbose);
+  wksp_private_delta_fini(&df);
+  return WKSP_SUCCESS;
+}
+
 /* ---- entry points -------------------------------------------------------------------- */
 
 static int print_input(out_t *o, checkpt_input_t *in, int verbose) {
@@ -244,6 +292,7 @@ static int print_input(out_t *o, checkpt_input_t *in, int verbose) {
   int rc = n >= 12 ? wksp_private_checkpt_input_read(in, head, n, 0)
                    : wksp_err(WKSP_ERR_FAIL, 0, "%s: only %llu bytes", in->label,
                               (unsigned long long)n);
+  if (!rc && delta_magic_any(checkpt_ld64(head))) return print_delta(o, in, verbose);
   if (!rc) rc = wksp_private_checkpt_preview_any(head, n, &pv, in->label);
   if (rc) {
     print_invalid(o, "invalid or unsupported");

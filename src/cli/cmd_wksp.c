@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cli_attach(cli_t *c, const char *name, int flags, wksp_t **out) {
   int rc = cli_name(c, "workspace name", name);
@@ -29,6 +30,30 @@ static int size_from_checkpt(cli_t *c, const char *path, uint64_t *data_max, uin
   return CLI_GO;
 }
 
+/* `new NAME --from BASE DELTA...`: the workspace just made from BASE's
+ * geometry (a chain has one geometry) gets the chain's final state.  On
+ * any failure the workspace is deleted again, so a refused chain leaves
+ * nothing behind, as a refused restore leaves its target untouched. */
+static int new_restore_chain(cli_t *c, const char *name, const char *base, uint32_t seed) {
+  size_t cnt = (size_t)c->npos;
+  const char **paths = malloc(cnt * sizeof *paths);
+  if (!paths) return cli_fail(c, "out of memory for a chain of %zu files", cnt);
+  paths[0] = base;
+  for (size_t k = 1; k < cnt; k++) paths[k] = c->pos[k];
+  wksp_t *w;
+  int rc = cli_attach(c, name, 0, &w);
+  if (rc == CLI_GO) {
+    wksp_restore_opts_t o = {.seed = seed, .verify_first = 1}; /* the base checked before use */
+    rc = wksp_restore_chain(w, paths, cnt, &o)
+             ? cli_lib_err(c, "restoring \"%s\" from the chain %s ... %s", name, paths[0], paths[cnt - 1])
+             : CLI_OK;
+    wksp_detach(w);
+  }
+  if (rc != CLI_OK) wksp_delete_named(name);
+  free(paths);
+  return rc;
+}
+
 int cmd_new(cli_t *c) {
   const char *part_max_s = NULL, *page_s = NULL, *mode_s = NULL, *seed_s = NULL, *from = NULL;
   const cli_opt_t opts[] = {
@@ -37,9 +62,10 @@ int cmd_new(cli_t *c) {
       {"page-size", 0, CLI_OPT_ARG, &page_s, "P", "normal (4 KiB, default), huge (2 MiB), gigantic (1 GiB)"},
       {"mode", 0, CLI_OPT_ARG, &mode_s, "OCTAL", "permission bits of the region (default 0600)"},
       {"seed", 0, CLI_OPT_ARG, &seed_s, "N", "heap-priority seed (default 0)"},
-      {"from", 0, CLI_OPT_ARG, &from, "CKPT", "size the workspace for checkpoint file CKPT"},
+      {"from", 0, CLI_OPT_ARG, &from, "CKPT",
+       "size the workspace for checkpoint file CKPT; with\nDELTA... after NAME, restore the chain CKPT DELTA..."},
       cli_opt_end()};
-  int rc = cli_parse(c, opts, 1, 2);
+  int rc = cli_parse(c, opts, 1, 1 << 20);
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0];
   uint64_t sz = 0, part_max = 0, data_max = 0;
@@ -48,8 +74,14 @@ int cmd_new(cli_t *c) {
   if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
   if (page_s && (rc = cli_page(c, "--page-size", page_s, &page)) != CLI_GO) return rc;
   if (mode_s && (rc = cli_mode(c, "--mode", mode_s, &mode)) != CLI_GO) return rc;
+  if (!from && c->npos > 2)
+    return cli_usage_err(c, "unexpected argument \"%s\" (usage: wksp new NAME SIZE ...)", c->pos[2]);
+  for (int k = 1; from && k < c->npos; k++)
+    if (!strcmp(c->pos[k], "-")) return cli_usage_err(c, "\"-\" in a chain: every member must be a file");
   if (from) {
-    if (c->npos > 1) return cli_usage_err(c, "SIZE \"%s\" and --from exclude each other", c->pos[1]);
+    /* A number that names no file is a SIZE, not a delta. */
+    if (c->npos == 2 && c->pos[1][0] >= '0' && c->pos[1][0] <= '9' && access(c->pos[1], F_OK))
+      return cli_usage_err(c, "SIZE \"%s\" and --from exclude each other", c->pos[1]);
     if (part_max_s || seed_s)
       return cli_usage_err(c, "%s comes from the checkpoint with --from", part_max_s ? "--part-max" : "--seed");
     if ((rc = size_from_checkpt(c, from, &data_max, &part_max, &seed)) != CLI_GO) return rc;
@@ -63,7 +95,7 @@ int cmd_new(cli_t *c) {
   if (from ? wksp_new_named_exact(name, part_max, data_max, page, mode, seed)
            : wksp_new_named(name, sz, page, mode, seed, part_max))
     return cli_lib_err(c, "creating workspace \"%s\"", name);
-  return CLI_OK;
+  return from && c->npos > 1 ? new_restore_chain(c, name, from, seed) : CLI_OK;
 }
 
 /* Every name is checked before the first deletion (a usage error deletes

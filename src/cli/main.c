@@ -14,11 +14,13 @@
 static const cli_cmd_t commands[] = {
     {"new", cmd_new, "create a named workspace",
      "wksp new NAME SIZE [--part-max N] [--page-size normal|huge|gigantic] [--mode OCTAL] [--seed N]\n"
-     "       wksp new NAME --from CKPT [--page-size normal|huge|gigantic] [--mode OCTAL]",
+     "       wksp new NAME --from CKPT [DELTA...] [--page-size normal|huge|gigantic] [--mode OCTAL]",
      "Creates the named shared-memory region NAME of SIZE bytes (rounded up to the\n"
      "page size) holding a new, empty workspace.  With --from, the workspace gets\n"
      "the partition count and data size of checkpoint CKPT (and its seed), so that\n"
-     "`wksp restore NAME CKPT` fits; nothing is restored.\n"},
+     "`wksp restore NAME CKPT` fits; nothing is restored.  With deltas after NAME,\n"
+     "the chain CKPT DELTA... (see checkpt --since) is restored into it; a chain\n"
+     "refused (out of order, damaged) leaves no workspace NAME behind.\n"},
     {"delete", cmd_delete, "delete named workspaces", "wksp delete NAME...",
      "Removes each named workspace.  Processes attached to it keep their mapping\n"
      "until they detach.  A failure is reported (one line each) and the others\n"

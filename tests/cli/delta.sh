@@ -46,4 +46,48 @@ err index_unsealed 1 'not sealed' "$W" index "$T/unsealed"
 err index_and_since 2 'exclude each other' "$W" checkpt src "$T/d5" --index --since "$T/base"
 run "$W" diff dst "$T/before"
 check target_untouched test "$RC" -eq 0
+
+# a swapped chain and a damaged base: refused before the target changes
+err chain_swapped 1 'd2 applies to content digest [0-9a-f]+; the state before it \(.*base\) has [0-9a-f]+: chain out of order' \
+  "$W" restore dst "$T/base" "$T/d2" "$T/d1"
+python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); d[len(d) // 2] ^= 4; open(sys.argv[2], "wb").write(d)' \
+  "$T/base" "$T/bad"
+err chain_damaged_base 1 'bad does not match its seal' "$W" restore dst "$T/bad" "$T/d1" "$T/d2" --verify-first
+run "$W" diff dst "$T/before"
+check target_untouched_after_swap_and_damage test "$RC" -eq 0
+
+# new --from a chain: sized and restored; a refused chain leaves no workspace
+ok new_from_chain "$W" new fresh --from "$T/base" "$T/d1" "$T/d2"
+run "$W" diff fresh "$T/now"
+check new_from_chain_is_live test "$RC" -eq 0
+err new_from_swapped 1 '^wksp: new: restoring "sw" from the chain .*: .*d2 applies to content digest .*chain out of order' \
+  "$W" new sw --from "$T/base" "$T/d2" "$T/d1"
+run "$W" query sw
+check new_from_swapped_nothing_left test "$RC" -ne 0
+err new_from_damaged_base 1 'bad does not match its seal' "$W" new dmg --from "$T/bad" "$T/d1" "$T/d2"
+run "$W" query dmg
+check new_from_damaged_nothing_left test "$RC" -ne 0
+err new_from_chain_stdin 2 'every member must be a file' "$W" new s2 --from "$T/base" -
+err new_size_and_from 2 'SIZE "1M" and --from exclude each other' "$W" new s3 1M --from "$T/base"
+
+# info of a delta and of an index: kind, digests linking the chain, counts
+digest_of() { sed -n "s/^\t$2 *\([0-9a-f]*\)\$/\1/p" "$1"; }
+"$W" info "$T/base" -v 2 | sed -n 's/.*content digest xxh3-sum64 \([0-9a-f]*\)$/\1/p' | head -n 1 >"$T/base_digest"
+ok info_d1 "$W" info "$T/d1" -v 4
+cp "$T/out" "$T/info_d1"
+check info_d1_kind grep -q "$(printf '^\tkind     delta$')" "$T/info_d1"
+check info_d1_base_is_base test "$(digest_of "$T/info_d1" 'base digest')" = "$(cat "$T/base_digest")"
+check info_d1_changed grep -Eq 'pieces      6, changed 1 \(65536 bytes, [0-9]+ in file\)' "$T/info_d1"
+check info_d1_per_alloc grep -q 'tag 1: 1 of 5 pieces changed' "$T/info_d1"
+ok info_d2 "$W" info "$T/d2" -v 3
+d1_digest=$(digest_of "$T/info_d1" 'digest')
+check info_d2_links_d1 test -n "$d1_digest" -a "$(digest_of "$T/out" 'base digest')" = "$d1_digest"
+check info_d2_freed grep -q 'allocations 1, 300000 bytes (table 24 bytes)' "$T/out"
+ok info_index "$W" info "$T/base.wkspidx" -v 1
+check info_index_kind grep -q "$(printf '^\tkind     index$')" "$T/out"
+python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); d[30] ^= 1; open(sys.argv[2], "wb").write(d)' \
+  "$T/d1" "$T/d1bad"
+run "$W" info "$T/d1bad"
+check info_damaged_delta_status test "$RC" -eq 1
+check info_damaged_delta_says grep -q 'd1bad: delta name field not zero-filled' "$T/err"
 done_tests
