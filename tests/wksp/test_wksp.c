@@ -860,6 +860,20 @@ static long minor_faults(void) {
   return getrusage(RUSAGE_SELF, &ru) ? -1 : ru.ru_minflt;
 }
 
+static int under_asan(void) {
+#if defined(__SANITIZE_ADDRESS__)
+  return 1;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return 1;
+#else
+  return 0;
+#endif
+#else
+  return 0;
+#endif
+}
+
 /* Compares w's bytes [lo, hi) with want, counting the faults of the reads. */
 static int same_bytes(const wksp_t *w, uint64_t lo, uint64_t hi, const uint8_t *want, long *faults) {
   long f0 = minor_faults();
@@ -895,9 +909,14 @@ static void test_prefault(void) {
   CHECK(same_r);
   CHECK(pages > 200);
   if (!done_w || !done_r) fprintf(stderr, "test_prefault: this kernel does not populate (write %d, read %d)\n", done_w, done_r);
-  /* Without it: a fault per page, or per 16 with the kernel's fault-around. */
-  if (done_w) CHECK((uint64_t)fw < pages / 32);
-  if (done_r) CHECK((uint64_t)fr < pages / 32);
+  /* Without it: a fault per page, or per 16 with the kernel's fault-around.
+   * Under ASan every read also touches its shadow memory, whose first-touch
+   * faults the same counter counts (one per 8 pages of a mapping never
+   * read before): there only the bytes are checked. */
+  if (!under_asan()) {
+    if (done_w) CHECK((uint64_t)fw < pages / 32);
+    if (done_r) CHECK((uint64_t)fr < pages / 32);
+  }
 }
 
 static void test_rdonly_stuck_writer(void) {
