@@ -395,7 +395,8 @@ WKSP_API int wksp_check(wksp_t *w, char *note, size_t note_sz);
 enum {
   WKSP_LOCK_FREE = 0,   /* not held */
   WKSP_LOCK_HELD = 1,   /* held by thread `tid` */
-  WKSP_LOCK_DEAD = 2,   /* its holder died holding it (thread `tid`, 0 if not recorded) */
+  WKSP_LOCK_DEAD = 2,   /* its holder died holding it (thread `tid`, 0 if not recorded), or
+                         * its word is damaged in a way no holder leaves (tid 0) */
   WKSP_LOCK_BROKEN = 3, /* marked not recoverable (never done by wksp itself) */
   WKSP_LOCK_UNKNOWN = 4 /* this build cannot read the C library's mutex */
 };

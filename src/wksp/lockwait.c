@@ -17,10 +17,26 @@ static uint64_t mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+#ifdef __GLIBC__
+/* The kernel's largest thread id (PID_MAX_LIMIT on 64-bit Linux). */
+#define TID_LIMIT (4u << 20)
+
+/* A futex word that neither glibc nor the kernel leaves behind: waiters
+ * but no holder (an unlock clears the whole word), or a holder id no
+ * thread can have.  Only damage writes one, and every locker would sleep
+ * on it for ever. */
+static int word_impossible(uint32_t word) {
+  uint32_t tid = word & FUTEX_TID_MASK;
+  return !(word & FUTEX_OWNER_DIED) && ((tid == 0 && word != 0) || tid > TID_LIMIT);
+}
+#endif
+
 /* glibc's robust mutex: the futex word holds the holder's tid, plus
  * FUTEX_OWNER_DIED once the kernel found the holder dead (the tid is then
  * cleared, but the mutex's owner field still names it); owner
- * INT_MAX - 1 marks a mutex made not recoverable. */
+ * INT_MAX - 1 marks a mutex made not recoverable.  An impossible word
+ * reads as a dead holder: the next locker repairs it as one
+ * (wksp_private_lock_word_repair). */
 void wksp_private_lock_read(const wksp_t *w, wksp_lock_info_t *out) {
   const pthread_mutex_t *m = &w->lock.m;
 #ifdef __GLIBC__
@@ -28,6 +44,8 @@ void wksp_private_lock_read(const wksp_t *w, wksp_lock_info_t *out) {
   int owner = __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED);
   if (owner == INT_MAX - 1) {
     out->state = WKSP_LOCK_BROKEN;
+  } else if (word_impossible(word)) {
+    out->state = WKSP_LOCK_DEAD;
   } else if (word & FUTEX_OWNER_DIED) {
     out->state = WKSP_LOCK_DEAD;
     out->tid = owner > 0 && owner < INT_MAX - 1 ? (uint32_t)owner : 0;
@@ -40,6 +58,24 @@ void wksp_private_lock_read(const wksp_t *w, wksp_lock_info_t *out) {
 #else
   (void)m;
   out->state = WKSP_LOCK_UNKNOWN;
+#endif
+}
+
+int wksp_private_lock_word_repair(wksp_t *w, uint32_t *was) {
+#ifdef __GLIBC__
+  int *word = &w->lock.m.__data.__lock;
+  int seen = __atomic_load_n(word, __ATOMIC_RELAXED);
+  *was = (uint32_t)seen;
+  if (!word_impossible((uint32_t)seen)) return 0;
+  /* No locker can change an impossible word (none can take it), so the
+   * swap races only with another repair.  The waiters bit stays: the
+   * unlock after the recovery wakes whoever sleeps on the word. */
+  int dead = (int)(FUTEX_OWNER_DIED | ((uint32_t)seen & FUTEX_WAITERS));
+  return __atomic_compare_exchange_n(word, &seen, dead, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+#else
+  (void)w;
+  *was = 0;
+  return 0;
 #endif
 }
 

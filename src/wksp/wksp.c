@@ -329,6 +329,8 @@ static int lock_repair(wksp_t *w, const wksp_private_waiter_t *wt, char *note, s
   if (wksp_private_is_rdonly(w))
     return wksp_err(WKSP_ERR_PERM, 0, "workspace \"%.39s\" is attached read-only", w->name);
   if ((r = lock_kind_check(w))) return r;
+  uint32_t word;
+  int word_bad = wksp_private_lock_word_repair(w, &word);
   int e = wt ? wksp_private_mutex_wait(w, wt, &r) : pthread_mutex_lock(&w->lock.m);
   if (r) return r;
   if (e == ENOTRECOVERABLE)
@@ -338,7 +340,8 @@ static int lock_repair(wksp_t *w, const wksp_private_waiter_t *wt, char *note, s
   if (e && e != EOWNERDEAD)
     return wksp_err(WKSP_ERR_FAIL, e, "workspace \"%.39s\": pthread_mutex_lock", w->name);
   char why[160] = "";
-  if (e == EOWNERDEAD) snprintf(why, sizeof why, "a process died holding the lock");
+  if (e == EOWNERDEAD && word_bad) snprintf(why, sizeof why, "the lock word was damaged (0x%08x)", word);
+  else if (e == EOWNERDEAD) snprintf(why, sizeof why, "a process died holding the lock");
   else if (w->gen & WKSP_GEN_FLAGS) snprintf(why, sizeof why, "a change was left unfinished (gen 0x%x)", w->gen);
   r = records_agree(w);
   if (!r && (why[0] || derived_bad(w, why, sizeof why))) r = recover(w, why, note, note_sz);

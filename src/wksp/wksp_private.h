@@ -336,6 +336,11 @@ int64_t wksp_private_lock_owner(const wksp_t *w);
 /* The lock's state as its C library records it (the one place that reads
  * glibc's mutex fields; wksp_lock_info without the checks; lockwait.c). */
 void wksp_private_lock_read(const wksp_t *w, wksp_lock_info_t *out);
+/* A damaged lock word that no holder could have left (waiters without a
+ * holder, a thread id above the kernel's limit) is marked as left by a
+ * dead holder, so that taking the lock returns EOWNERDEAD and recovers
+ * instead of sleeping for ever.  1 if it did (*was: the word found). */
+int wksp_private_lock_word_repair(wksp_t *w, uint32_t *was);
 
 /* Lock held.  Validates the metadata (wksp_verify's checks) and returns the
  * allocated partitions ascending in a malloc'd array (*parts = NULL when

@@ -547,15 +547,62 @@ static int hdr_one(hdr_case_t *h, size_t off, uint8_t v, int check_first) {
   return ok ? 0 : -1;
 }
 
+/* A damaged lock word that names a thread (the lock reads as held). */
+static int hdr_lock_names_holder(hdr_case_t *h, size_t off, uint8_t v) {
+  memcpy(h->mem, h->image, h->sz);
+  ((uint8_t *)h->mem)[off] = v;
+  wksp_t *w;
+  wksp_lock_info_t li = {0};
+  if (wksp_attach("hdr", WKSP_RDONLY, &w)) return 0;
+  int held = !wksp_lock_info(w, &li) && li.state == WKSP_LOCK_HELD;
+  wksp_detach(w);
+  return held;
+}
+
+static int hdr_give_up(const wksp_t *w, int64_t pid, uint64_t waited_ns, void *ctx) {
+  (void)w, (void)pid, (void)waited_ns;
+  ++*(int *)ctx;
+  return WKSP_ERR_DEADLK;
+}
+
+/* A lock word naming thread tid reads as that live holder: wksp_lock_info
+ * names it and a waiter is asked (its check runs, which may give up)
+ * instead of the lock being taken; no byte changes.  (Our own tid in it
+ * fails at once: the mutex checks errors.) */
+static int hdr_lock_held(hdr_case_t *h, size_t off, uint8_t v) {
+  memcpy(h->mem, h->image, h->sz);
+  ((uint8_t *)h->mem)[off] = v;
+  uint32_t word;
+  memcpy(&word, (uint8_t *)h->mem + offsetof(struct wksp, lock), 4);
+  wksp_t *w;
+  wksp_lock_info_t li = {0};
+  int asked = 0, ok = !wksp_attach("hdr", 0, &w);
+  if (ok) {
+    wksp_private_waiter_t wt = {.check = hdr_give_up, .check_ctx = &asked};
+    int named = !wksp_lock_info(w, &li) && li.state == WKSP_LOCK_HELD && li.tid == (word & 0x3fffffffu);
+    int r = wksp_private_lock_wait(w, &wt);
+    ok = named && (r == WKSP_ERR_DEADLK ? asked == 1 : li.tid == (uint32_t)getpid() && r < 0);
+    if (!r) wksp_private_unlock(w);
+    wksp_detach(w);
+  }
+  ok = ok && !memcmp((uint8_t *)h->mem + offsetof(struct wksp, lock) + 4, h->image + offsetof(struct wksp, lock) + 4,
+                     h->sz - offsetof(struct wksp, lock) - 4) &&
+       !memcmp(h->mem, h->image, offsetof(struct wksp, lock));
+  if (!ok) fprintf(stderr, "header byte %zu (lock) = 0x%02x: lock word 0x%08x, state %d, tid %u, check asked %d times\n", off, v, word, (int)li.state, li.tid, asked);
+  return ok ? 0 : -1;
+}
+
 /* Every byte of the header, set to 0x00 and 0xff and with each of its bits
  * flipped (skipping values it already has): no crash and no undefined
  * behaviour (run under SAN=1 too); damage to derived state is repaired by
  * the recovery path, whether the first call after it allocates (which must
  * work) or is wksp_check (which says what it repaired, never "ok" for
  * damage a read-only verify sees), with every allocation intact; damage to
- * the truth gives a clear CORRUPT (or is harmless), never a silent change.  The lock word (the first 4 bytes of
- * the mutex) is left out: a value there reads as a live holder, and
- * pthread_mutex_lock waits for it as it would for one. */
+ * the truth gives a clear CORRUPT (or is harmless), never a silent change.
+ * The lock word (the first 4 bytes of the mutex) too: a value that reads as
+ * free or as a dead holder is recovered as above; one that names a thread
+ * reads as a live holder, which is waited for as any holder is
+ * (hdr_lock_held). */
 static void test_header_every_byte(void) {
   hdr_case_t h = {0};
   CHECK_OK(wksp_new_named("hdr", 1u << 20, WKSP_PAGE_NORMAL, 0600, 5, HDR_PART_MAX));
@@ -576,13 +623,15 @@ static void test_header_every_byte(void) {
   memcpy(h.image, h.mem, h.sz);
   size_t lock_word = offsetof(struct wksp, lock), fails = 0, cases = 0;
   for (size_t off = 0; off < WKSP_HDR_SZ; off++) {
-    if (off >= lock_word && off < lock_word + 4) continue;
     uint8_t orig = h.image[off], vals[10] = {0x00, 0xff};
     for (int b = 0; b < 8; b++) vals[2 + b] = (uint8_t)(orig ^ (1u << b));
     for (int k = 0; k < 10; k++) {
       if (vals[k] == orig) continue;
       cases += 2;
-      fails += (hdr_one(&h, off, vals[k], 1) != 0) + (hdr_one(&h, off, vals[k], 0) != 0);
+      if (off >= lock_word && off < lock_word + 4 && hdr_lock_names_holder(&h, off, vals[k]))
+        fails += 2 * (hdr_lock_held(&h, off, vals[k]) != 0);
+      else
+        fails += (hdr_one(&h, off, vals[k], 1) != 0) + (hdr_one(&h, off, vals[k], 0) != 0);
     }
   }
   memcpy(h.mem, h.image, h.sz);
