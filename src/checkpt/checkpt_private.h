@@ -68,6 +68,10 @@ int wksp_private_checkpt_input_reader(const checkpt_input_t *in, wksp_frame_read
  * missing inside a complete input, becomes CORRUPT). */
 int wksp_private_checkpt_read_fail(const wksp_frame_reader_t *r, uint64_t base, int rc,
                                    const char *what, const char *where);
+/* The message of every truncated checkpoint: CORRUPT "<what>: truncated at
+ * offset <at> (expected <end> bytes)", at where its bytes stop and end
+ * where the read in progress needed them to reach (checkpoint offsets). */
+int wksp_private_checkpt_truncated(const char *what, uint64_t at, uint64_t end);
 /* Before reading all of a file input: tells the kernel so
  * (POSIX_FADV_SEQUENTIAL: larger read-ahead where the filesystem reads
  * ahead). */

@@ -357,9 +357,7 @@ static int v2_footer_fail(v2_t *v, uint64_t off, int rc) {
   if (walk && wksp_private_frame_reader_short(v->r, &at, &end))
     return rd_fail(v, walk, "frames");
   if (!walk && off + CHECKPT_FTR_SZ > v->sz)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated at offset %llu (expected %llu bytes)",
-                    v->what, (unsigned long long)v->sz,
-                    (unsigned long long)(off + CHECKPT_FTR_SZ));
+    return wksp_private_checkpt_truncated(v->what, v->sz, off + CHECKPT_FTR_SZ);
   return wksp_err_resume(&saved);
 }
 

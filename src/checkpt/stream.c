@@ -582,8 +582,7 @@ static int pipe_walk(struct pipe_state *ps, uint64_t first, uint64_t at, uint64_
   }
   if (!rc) rc = win_fill(ps, at);
   if (!rc && ps->base + ps->len < at)
-    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated at offset %llu (expected %llu bytes)",
-                  st->what, (unsigned long long)(ps->base + ps->len), (unsigned long long)at);
+    rc = wksp_private_checkpt_truncated(st->what, ps->base + ps->len, at);
   *end = at;
   return rc;
 }
