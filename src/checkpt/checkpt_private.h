@@ -230,7 +230,7 @@ int wksp_private_checkpt_lock(wksp_t *w, wksp_lock_wait_fn_t fn, void *ctx, int 
 /* Stream path: in is a stream whose header h (read, checked) says a v2
  * checkpoint whose source data region lies inside w's: lock, then restore
  * frame by frame as they arrive (on the calling thread for threads 1, else
- * pipelined, pipe.c).  Any error after the first change resets w. */
+ * pipelined, also in stream.c).  Any error after the first change resets w. */
 int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const checkpt_hdr_t *h,
                                        const wksp_restore_opts_t *o);
 /* target.c: FULL with advice when a range of parts[0..cnt) (ascending) lies outside
@@ -374,7 +374,7 @@ typedef struct {
   uint64_t par_buf_max;    /* pipeline.c: output bytes each worker but one may hold (64 MiB) */
   uint64_t split_min;      /* pipeline.c: input left for a segment to be split (4 MiB) */
   uint64_t warm_sz;        /* pipeline.c: bytes a split-off half re-compresses (256 KiB) */
-  uint64_t pipe_frame_max; /* pipe.c: largest frame the pipelined restore buffers (64 MiB) */
+  uint64_t pipe_frame_max; /* stream.c: largest frame the pipelined restore buffers (64 MiB) */
 } checkpt_tuning_t;
 extern checkpt_tuning_t wksp_private_checkpt_tuning;
 

@@ -246,7 +246,7 @@ static int st_info(stream_t *st, uint64_t *end) {
     for (int k = 0; k < CHECKPT_S_BINFO; k++) at += I.sz[k];
     wksp_private_checkpt_seal_read(&st->seal, I.app_id, (const char *)blob + at,
                                 I.sz[CHECKPT_S_BINFO] - 1);
-    /* before the target is touched, as on the mapped path */
+    /* before the target is touched, as on the file path */
     rc = wksp_private_checkpt_seal_gate(&st->seal, st->o->require_seal, st->what);
   }
   free(blob);

@@ -1,7 +1,7 @@
-/* What both restore paths (restore.c for files, stream.c and pipe.c for
- * pipes) do to the target: check that it can hold the checkpoint's ranges,
- * note that a failure reset it, and finish: check a sealed checkpoint's
- * digest against the restored bytes and replace the partition records. */
+/* What both restore paths (restore.c for files, stream.c for pipes) do
+ * to the target: check that it can hold the checkpoint's ranges, note
+ * that a failure reset it, and finish: check a sealed checkpoint's digest
+ * against the restored bytes and replace the partition records. */
 #include <stdio.h>
 
 #include "checkpt_private.h"
