@@ -64,8 +64,9 @@ int wksp_private_checkpt_input_reader(const checkpt_input_t *in, wksp_frame_read
  * whose offset 0 is checkpoint offset base: when the input ended inside a
  * read, CORRUPT "truncated at offset N (expected M bytes)" (checkpoint
  * offsets: where the bytes stop, where the read in progress needed them
- * to reach); otherwise rc wrapped with `where` (a FAIL without errno, bytes
- * missing inside a complete input, becomes CORRUPT). */
+ * to reach); otherwise rc with "<what>: <where>: " at the start of its
+ * cause (a FAIL without errno, bytes missing inside a complete input,
+ * becomes CORRUPT). */
 int wksp_private_checkpt_read_fail(const wksp_frame_reader_t *r, uint64_t base, int rc,
                                    const char *what, const char *where);
 /* The message of every truncated checkpoint: CORRUPT "<what>: truncated at
@@ -242,7 +243,8 @@ int wksp_private_checkpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t
  * write for restore targets about to be written whole, read for checkpoint
  * sources.  A hint: nothing changes and nothing fails. */
 void wksp_private_checkpt_prefault(const wksp_t *w, const wksp_part_t *parts, uint64_t cnt, int write);
-/* Appends "(target reset to empty)" to the current message; returns rc. */
+/* Appends " (target reset to empty)" to the current message (its cause
+ * too; wksp_err_append); returns rc. */
 int wksp_private_checkpt_after_reset(int rc);
 /* The restored bytes of parts[0..cnt) are in w: with seal (may be NULL) OK,
  * they must match its digest (CORRUPT naming both, messages start with

@@ -66,7 +66,7 @@ int wksp_private_checkpt_read_fail(const wksp_frame_reader_t *r, uint64_t base, 
   uint64_t at, end;
   if (wksp_err_short_is_corrupt(rc) != rc && wksp_private_frame_reader_short(r, &at, &end))
     return wksp_private_checkpt_truncated(what, base + at, base + end);
-  return wksp_err_wrap(wksp_err_short_is_corrupt(rc), "%s: %s", what, where);
+  return wksp_err_where(wksp_err_short_is_corrupt(rc), "%s: %s", what, where);
 }
 
 void wksp_private_checkpt_input_sequential(const checkpt_input_t *in) {

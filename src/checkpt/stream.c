@@ -448,7 +448,7 @@ static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
                   (unsigned long long)(j->off + end), (unsigned long long)(j->off + j->len));
   if (rc) {
     rc = wksp_err_short_is_corrupt(rc); /* the frame's bytes are all there */
-    wksp_err_wrap(rc, "%s: cgroup frame at %llu", ps->what, (unsigned long long)j->off);
+    wksp_err_where(rc, "%s: cgroup frame at %llu", ps->what, (unsigned long long)j->off);
     pipe_err(ps, rc);
   }
   wksp_frame_reader_fini(r);
