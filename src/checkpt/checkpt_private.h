@@ -64,10 +64,15 @@ int wksp_private_checkpt_input_reader(const checkpt_input_t *in, wksp_frame_read
  * whose offset 0 is checkpoint offset base: when the input ended inside a
  * read, CORRUPT "truncated at offset N (expected M bytes)" (checkpoint
  * offsets: where the bytes stop, where the read in progress needed them
- * to reach); otherwise rc wrapped with `where` (a FAIL without errno, bytes
- * missing inside a complete input, becomes CORRUPT). */
+ * to reach); otherwise rc with "<what>: <where>: " at the start of its
+ * cause (a FAIL without errno, bytes missing inside a complete input,
+ * becomes CORRUPT). */
 int wksp_private_checkpt_read_fail(const wksp_frame_reader_t *r, uint64_t base, int rc,
                                    const char *what, const char *where);
+/* The message of every truncated checkpoint: CORRUPT "<what>: truncated at
+ * offset <at> (expected <end> bytes)", at where its bytes stop and end
+ * where the read in progress needed them to reach (checkpoint offsets). */
+int wksp_private_checkpt_truncated(const char *what, uint64_t at, uint64_t end);
 /* Before reading all of a file input: tells the kernel so
  * (POSIX_FADV_SEQUENTIAL: larger read-ahead where the filesystem reads
  * ahead). */
@@ -226,7 +231,7 @@ int wksp_private_checkpt_lock(wksp_t *w, wksp_lock_wait_fn_t fn, void *ctx, int 
 /* Stream path: in is a stream whose header h (read, checked) says a v2
  * checkpoint whose source data region lies inside w's: lock, then restore
  * frame by frame as they arrive (on the calling thread for threads 1, else
- * pipelined, pipe.c).  Any error after the first change resets w. */
+ * pipelined, also in stream.c).  Any error after the first change resets w. */
 int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const checkpt_hdr_t *h,
                                        const wksp_restore_opts_t *o);
 /* target.c: FULL with advice when a range of parts[0..cnt) (ascending) lies outside
@@ -238,7 +243,8 @@ int wksp_private_checkpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t
  * write for restore targets about to be written whole, read for checkpoint
  * sources.  A hint: nothing changes and nothing fails. */
 void wksp_private_checkpt_prefault(const wksp_t *w, const wksp_part_t *parts, uint64_t cnt, int write);
-/* Appends "(target reset to empty)" to the current message; returns rc. */
+/* Appends " (target reset to empty)" to the current message (its cause
+ * too; wksp_err_append); returns rc. */
 int wksp_private_checkpt_after_reset(int rc);
 /* The restored bytes of parts[0..cnt) are in w: with seal (may be NULL) OK,
  * they must match its digest (CORRUPT naming both, messages start with
@@ -370,7 +376,7 @@ typedef struct {
   uint64_t par_buf_max;    /* pipeline.c: output bytes each worker but one may hold (64 MiB) */
   uint64_t split_min;      /* pipeline.c: input left for a segment to be split (4 MiB) */
   uint64_t warm_sz;        /* pipeline.c: bytes a split-off half re-compresses (256 KiB) */
-  uint64_t pipe_frame_max; /* pipe.c: largest frame the pipelined restore buffers (64 MiB) */
+  uint64_t pipe_frame_max; /* stream.c: largest frame the pipelined restore buffers (64 MiB) */
 } checkpt_tuning_t;
 extern checkpt_tuning_t wksp_private_checkpt_tuning;
 

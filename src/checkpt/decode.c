@@ -37,9 +37,11 @@ static void data_job_fini(data_job_t *j) {
 }
 
 /* A frame-layer failure means bad bytes (a frame running past the end of
- * the file is truncation): CORRUPT; a read error (an errno) stays FAIL. */
+ * the file is truncation): CORRUPT; a read error (an errno) stays FAIL.
+ * Which frame is part of the cause (the frame reader's own offsets are
+ * those of the frame's reader). */
 static int data_fail(const data_job_t *j, int rc, uint64_t off) {
-  return wksp_err_wrap(wksp_err_short_is_corrupt(rc), "%s: cgroup frame at %llu", j->in->label, (unsigned long long)off);
+  return wksp_err_where(wksp_err_short_is_corrupt(rc), "%s: cgroup frame at %llu", j->in->label, (unsigned long long)off);
 }
 
 /* The slot's scratch buffer for decoding without a destination. */
@@ -228,7 +230,7 @@ static int raw_piece(void *ctx, uint64_t i) {
     uint8_t *d = (uint8_t *)j->dest(j->ctx, p) + in_k;
     int rc = wksp_private_checkpt_input_read(j->in, d, end - lo, rj->src[k] + in_k);
     if (rc)
-      return wksp_err_wrap(rc, "allocation [%llu,%llu)", (unsigned long long)p->gaddr_lo,
+      return wksp_err_where(rc, "allocation [%llu,%llu)", (unsigned long long)p->gaddr_lo,
                            (unsigned long long)p->gaddr_hi);
     lo = end;
   }

@@ -381,7 +381,7 @@ int wksp_private_delta_piece_read(const delta_file_t *df, const checkpt_input_t 
     if (!rc) rc = wksp_frame_reader_close(r, &end);
     wksp_frame_reader_fini(r);
     if (!rc && end != fs) rc = BAD("the frame has %llu bytes after its piece", U(fs - end));
-    if (rc) rc = wksp_err_wrap(wksp_err_short_is_corrupt(rc), "%s: piece frame %llu at %llu", in->label, U(j), U(off));
+    if (rc) rc = wksp_err_where(wksp_err_short_is_corrupt(rc), "%s: piece frame %llu at %llu", in->label, U(j), U(off));
   }
   if (!rc && wksp_private_checkpt_digest_piece(a, buf, n) != df->hash[i])
     rc = BAD("%s: piece frame %llu at %llu (piece [%llu,%llu)) does not match its hash %016llx", in->label,

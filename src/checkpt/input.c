@@ -56,13 +56,17 @@ int wksp_private_checkpt_input_reader(const checkpt_input_t *in, wksp_frame_read
                  : wksp_private_frame_reader_init_pread(r, in->rfd, in->base, in->sz);
 }
 
+int wksp_private_checkpt_truncated(const char *what, uint64_t at, uint64_t end) {
+  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated at offset %llu (expected %llu bytes)", what,
+                  (unsigned long long)at, (unsigned long long)end);
+}
+
 int wksp_private_checkpt_read_fail(const wksp_frame_reader_t *r, uint64_t base, int rc,
                                    const char *what, const char *where) {
   uint64_t at, end;
   if (wksp_err_short_is_corrupt(rc) != rc && wksp_private_frame_reader_short(r, &at, &end))
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated at offset %llu (expected %llu bytes)", what,
-                    (unsigned long long)(base + at), (unsigned long long)(base + end));
-  return wksp_err_wrap(wksp_err_short_is_corrupt(rc), "%s: %s", what, where);
+    return wksp_private_checkpt_truncated(what, base + at, base + end);
+  return wksp_err_where(wksp_err_short_is_corrupt(rc), "%s: %s", what, where);
 }
 
 void wksp_private_checkpt_input_sequential(const checkpt_input_t *in) {

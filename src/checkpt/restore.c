@@ -1,6 +1,6 @@
 /* Restore (docs/FORMAT.md 4, 5), transactional: the API, the choice of the
  * path from the input's first bytes, and the random-access path (the stream
- * paths are in stream.c and pipe.c):
+ * paths, sequential and pipelined, are in stream.c):
  *
  *   random-access input (files read with pread, spooled pipes): scan =
  *   validate the whole structure -> lock -> check the target can hold it ->

@@ -62,17 +62,16 @@ static int frame_cmd_at(v2_t *v, uint64_t off, checkpt_cmd_t *c, const char *whe
   return rc ? rd_fail(v, rc, where) : WKSP_SUCCESS;
 }
 
-/* Header (its bytes already read: head) and info frame. */
+/* Header (its bytes already read: head, so the reader starts after it)
+ * and info frame. */
 static int v2_head(v2_t *v, const uint8_t head[CHECKPT_HDR_SZ], uint64_t *info_end) {
   checkpt_scan_t *s = v->s;
-  uint8_t hdr[CHECKPT_HDR_SZ], info[CHECKPT_INFO_SZ];
+  uint8_t info[CHECKPT_INFO_SZ];
   int rc = wksp_private_checkpt_preview_v2(head, CHECKPT_HDR_SZ, &s->info.pv, v->what);
   if (rc) return rc;
   wksp_private_checkpt_hdr_decode(&s->hdr, head);
   v->fsc = s->hdr.frame_style;
-  rc = wksp_frame_reader_open(v->r, WKSP_FRAME_RAW, NULL);
-  if (!rc) rc = wksp_frame_reader_data(v->r, hdr, sizeof hdr);
-  if (!rc) rc = wksp_frame_reader_close(v->r, NULL);
+  rc = wksp_frame_reader_seek(v->r, CHECKPT_HDR_SZ); /* a RAW frame: nothing but its bytes */
   if (!rc) rc = wksp_frame_reader_open(v->r, v->fsc, NULL);
   if (!rc) rc = wksp_frame_reader_meta(v->r, info, sizeof info);
   if (rc) return rd_fail(v, rc, "info frame");
@@ -358,9 +357,7 @@ static int v2_footer_fail(v2_t *v, uint64_t off, int rc) {
   if (walk && wksp_private_frame_reader_short(v->r, &at, &end))
     return rd_fail(v, walk, "frames");
   if (!walk && off + CHECKPT_FTR_SZ > v->sz)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated at offset %llu (expected %llu bytes)",
-                    v->what, (unsigned long long)v->sz,
-                    (unsigned long long)(off + CHECKPT_FTR_SZ));
+    return wksp_private_checkpt_truncated(v->what, v->sz, off + CHECKPT_FTR_SZ);
   return wksp_err_resume(&saved);
 }
 

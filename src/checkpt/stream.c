@@ -246,7 +246,7 @@ static int st_info(stream_t *st, uint64_t *end) {
     for (int k = 0; k < CHECKPT_S_BINFO; k++) at += I.sz[k];
     wksp_private_checkpt_seal_read(&st->seal, I.app_id, (const char *)blob + at,
                                 I.sz[CHECKPT_S_BINFO] - 1);
-    /* before the target is touched, as on the mapped path */
+    /* before the target is touched, as on the file path */
     rc = wksp_private_checkpt_seal_gate(&st->seal, st->o->require_seal, st->what);
   }
   free(blob);
@@ -448,7 +448,7 @@ static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
                   (unsigned long long)(j->off + end), (unsigned long long)(j->off + j->len));
   if (rc) {
     rc = wksp_err_short_is_corrupt(rc); /* the frame's bytes are all there */
-    wksp_err_wrap(rc, "%s: cgroup frame at %llu", ps->what, (unsigned long long)j->off);
+    wksp_err_where(rc, "%s: cgroup frame at %llu", ps->what, (unsigned long long)j->off);
     pipe_err(ps, rc);
   }
   wksp_frame_reader_fini(r);
@@ -582,8 +582,7 @@ static int pipe_walk(struct pipe_state *ps, uint64_t first, uint64_t at, uint64_
   }
   if (!rc) rc = win_fill(ps, at);
   if (!rc && ps->base + ps->len < at)
-    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated at offset %llu (expected %llu bytes)",
-                  st->what, (unsigned long long)(ps->base + ps->len), (unsigned long long)at);
+    rc = wksp_private_checkpt_truncated(st->what, ps->base + ps->len, at);
   *end = at;
   return rc;
 }

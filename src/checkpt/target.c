@@ -1,21 +1,14 @@
-/* What both restore paths (restore.c for files, stream.c and pipe.c for
- * pipes) do to the target: check that it can hold the checkpoint's ranges,
- * note that a failure reset it, and finish: check a sealed checkpoint's
- * digest against the restored bytes and replace the partition records. */
-#include <stdio.h>
-
+/* What both restore paths (restore.c for files, stream.c for pipes) do
+ * to the target: check that it can hold the checkpoint's ranges, note
+ * that a failure reset it, and finish: check a sealed checkpoint's digest
+ * against the restored bytes and replace the partition records. */
 #include "checkpt_private.h"
 #include "util/err.h"
 #include "../wksp/wksp_private.h"
 
-static const char reset_note[] = "(target reset to empty)";
-
-/* Appends the reset note to the current message and returns rc. */
-int wksp_private_checkpt_after_reset(int rc) {
-  char msg[1024];
-  snprintf(msg, sizeof msg, "%s %s", wksp_errmsg(), reset_note);
-  return wksp_err_again(rc, wksp_errno(), "%s", msg);
-}
+/* A note on what was done about the failure: the cause (what the CLI
+ * prints) and the context stay apart, and nothing is logged again. */
+int wksp_private_checkpt_after_reset(int rc) { return wksp_err_append(rc, "(target reset to empty)"); }
 
 /* Every range must lie in the target's data region (docs/FORMAT.md 4.5).  The
  * FULL message names the first range that does not and a geometry that

@@ -238,6 +238,57 @@ static void test_corrupt_v3_verify_first(void) {
   free(b);
 }
 
+/* A data error found after the reset: the CLI prints wksp_errcause(), so
+ * the cause names the cgroup frame and ends with the reset note, the same
+ * as for the error found before any change (verify_first); and the failure
+ * is logged once (the note is appended, not recorded again). */
+static int g_logged;
+static void count_log(int err, const char *msg, void *ctx) {
+  (void)err, (void)msg, (void)ctx;
+  g_logged++;
+}
+
+static void test_data_error_cause(void) {
+  uint64_t sz = 0;
+  uint8_t *b = make_ckpt(3, &sz);
+  CHECK(b && !write_file(b, sz));
+  wksp_checkpt_info_t info;
+  CHECK(!wksp_checkpt_info(path, &info) && info.cgroup_cnt > 0);
+  const wksp_checkpt_cgroup_t *cg = &info.cgroups[0];
+  wksp_t *w = ws_new("target", 1, 1024, 4 << 20);
+  refill(w);
+  wksp_restore_opts_t o = {.seed = 11, .threads = 1};
+  int rc = WKSP_SUCCESS;
+  char frame[320];
+  snprintf(frame, sizeof frame, "%s: cgroup frame at %llu: ", path, (unsigned long long)cg->off);
+  /* 0xff over a block's bytes (from the frame's second half on, past its
+   * commands): the first place that makes LZ4 fail */
+  for (uint64_t at = cg->off + (cg->end - cg->off) / 2; rc != WKSP_ERR_CORRUPT && at + 4 < cg->end; at++) {
+    memcpy(b + at, "\xff\xff\xff\xff", 4);
+    CHECK(!write_file(b, sz));
+    g_logged = 0;
+    wksp_log_set(count_log, NULL);
+    rc = wksp_restore(w, path, &o);
+    wksp_log_set(NULL, NULL);
+    if (rc != WKSP_ERR_CORRUPT) refill(w); /* undetected (literals): more damage */
+  }
+  CHECK_EQ(rc, WKSP_ERR_CORRUPT);
+  const char *cause = wksp_errcause(), *note = "(target reset to empty)";
+  fprintf(stderr, "after the reset: %s\n", cause);
+  CHECK(!strncmp(cause, frame, strlen(frame)));
+  CHECK(strlen(cause) > strlen(note) && !strcmp(cause + strlen(cause) - strlen(note), note));
+  CHECK_EQ(g_logged, 1);
+  refill(w);
+  o.verify_first = 1;
+  CHECK_EQ(wksp_restore(w, path, &o), WKSP_ERR_CORRUPT);
+  fprintf(stderr, "verify_first: %s\n", wksp_errcause());
+  CHECK(!strncmp(wksp_errcause(), frame, strlen(frame)));
+  wksp_checkpt_info_free(&info);
+  unlink(path);
+  ws_free(w);
+  free(b);
+}
+
 static void test_corrupt_vectors(void) {
   for (size_t i = 0; i < VEC_CNT; i++) {
     vec_t v;
@@ -363,6 +414,7 @@ int main(void) {
   TEST_RUN(test_corrupt_v2);
   TEST_RUN(test_corrupt_v3);
   TEST_RUN(test_corrupt_v3_verify_first);
+  TEST_RUN(test_data_error_cause);
   TEST_RUN(test_corrupt_vectors);
   TEST_RUN(test_overlap_detected_up_front);
   TEST_RUN(test_truncated_while_reading);
