@@ -433,6 +433,23 @@ static void test_delta_refusals(void) {
   ws_free(tiny);
   /* the right chain */
   CHECK(chain_matches(w, (const char *[]){base, d1, d2}, 3, 2, 0));
+  /* a BASE damaged in its bytes, without verify_first: found by the
+   * result's digest after the reset, and BASE named, not the last delta */
+  const char *b2 = tpath("b2"), *e1 = tpath("e1");
+  CHECK_OK(wksp_checkpt(w, b2, &(wksp_checkpt_opts_t){.verify = 1, .style = WKSP_CHECKPT_STYLE_V2}));
+  workload_op(w, &rng);
+  CHECK_OK(wksp_checkpt_delta(w, e1, b2, NULL, NULL));
+  size_t bsz = 0;
+  uint8_t *bb = (uint8_t *)vec_slurp(b2, &bsz);
+  CHECK(bb);
+  bb[bsz / 2] ^= 4; /* allocation bytes (RAW): the seal's digest, not the structure */
+  int fd = open(b2, O_WRONLY | O_TRUNC);
+  CHECK(fd >= 0 && write(fd, bb, bsz) == (ssize_t)bsz);
+  close(fd);
+  free(bb);
+  CHECK_ERR(wksp_restore_chain(t, (const char *[]){b2, e1}, 2, NULL), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "b2 does not match its seal"));
+  CHECK(!strstr(wksp_errmsg(), "e1"));
   ws_free(t);
   ws_free(w);
 }
