@@ -649,7 +649,9 @@ WKSP_API int wksp_checkpt_index(const char *path, uint32_t threads);
  * broken link), UNSUP, FULL, FAIL, NOMEM, PERM: w untouched.  After the
  * reset (only base data errors, a result not matching the last digest, a
  * read error; none but read errors with verify_first): w reset to empty,
- * CORRUPT (FAIL for a read error), "(target reset to empty)".  cnt 1 is
+ * CORRUPT (FAIL for a read error), "(target reset to empty)"; a result
+ * not matching the last digest names the base ("does not match its
+ * seal", the base decoded once more to tell) when that is the cause.  cnt 1 is
  * wksp_restore with require_seal. */
 WKSP_API int wksp_restore_chain(wksp_t *w, const char *const *paths, size_t cnt,
                                 const wksp_restore_opts_t *opts);

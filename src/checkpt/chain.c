@@ -181,6 +181,23 @@ static int apply_piece(void *ctx, uint64_t j, uint32_t slot) {
   return wksp_private_delta_piece_read(df, &c->cur->in, j, wksp_laddr(c->w, a), c->scratch[slot]);
 }
 
+/* A failure after the reset, without verify_first: every delta was checked
+ * whole before the target changed, but BASE's bytes were not checked
+ * against its seal, so a result that misses the last digest most likely
+ * comes from a damaged BASE.  Only on this failure path BASE is decoded
+ * once more, to name it ("does not match its seal") instead of the last
+ * delta; else the failure stays as it was. */
+static int blame_base(chain_t *c, int rc) {
+  if (rc != WKSP_ERR_CORRUPT || c->o.verify_first) return rc;
+  wksp_err_saved_t first;
+  wksp_err_save(&first, rc);
+  uint64_t *ps = NULL, *h = NULL;
+  int brc = wksp_private_delta_scan_hashes(&c->bin, &c->bs, c->o.threads, &ps, &h);
+  free(ps);
+  free(h);
+  return brc == WKSP_ERR_CORRUPT ? brc : wksp_err_resume(&first);
+}
+
 static int apply(chain_t *c) {
   wksp_t *w = c->w;
   const delta_file_t *last = &c->d[c->cnt - 2].df;
@@ -200,7 +217,7 @@ static int apply(chain_t *c) {
   if (!rc) rc = wksp_private_checkpt_target_finish(w, last->parts, last->h.alloc_cnt, &seal, &c->o, what);
   if (rc) {
     wksp_private_reset(w, c->o.seed);
-    return wksp_private_checkpt_after_reset(wksp_err_short_is_corrupt(rc));
+    return wksp_private_checkpt_after_reset(blame_base(c, wksp_err_short_is_corrupt(rc)));
   }
   if (c->o.progress) c->o.progress(last->data_sz, last->data_sz, c->o.progress_ctx);
   return WKSP_SUCCESS;

@@ -212,9 +212,13 @@ size_t wksp_private_checkpt_seal_binfo(char *out, size_t cap, const char *body, 
 int wksp_private_checkpt_seal_patch(int fd, const uint64_t off[2], uint64_t d, const char *label);
 
 /* ---- diff (diff.c) --------------------------------------------------------
- * Lock held: wksp_checkpt_diff of a random-access input (verify of wksp_checkpt). */
+ * Lock held: wksp_checkpt_diff of a random-access input (verify of wksp_checkpt).
+ * piece_hash (may be NULL): on success a malloc'd array of the hash of
+ * every 64 KiB piece of the file's allocations, in piece order (the index
+ * of docs/FORMAT.md 13), from the decoding the digest needs anyway. */
 int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint32_t threads,
-                                  wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out);
+                                  wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out,
+                                  uint64_t **piece_hash);
 
 /* ---- the workspace lock (lock.c) -------------------------------------------
  * Takes w's lock for checkpt / restore, reporting a wait to fn (may be
@@ -358,6 +362,7 @@ typedef struct {
   checkpt_info_frame_t info;
   uint64_t seal_off[2]; /* sealing: where the digests' hex digits are in the file */
   uint64_t digest;      /* sealing: the content digest of what was read back */
+  uint64_t *piece_hash; /* opts.index: the hashes of the pieces read back (diff_locked) */
 } checkpt_writer_t;
 
 /* pipeline.c: writes the LZ4 cgroup frames of cw->plan (C > 0) at

@@ -185,6 +185,18 @@ static void hdr_fill(dw_t *d) {
   strncpy(d->h.name, wksp_name(w), CHECKPT_NAME_MAX - 1);
 }
 
+/* Verify: batch b of w's live pieces hashed again, into d->hash. */
+static int rehash_batch(void *ctx, uint64_t b) {
+  dw_t *d = ctx;
+  uint64_t i1 = BATCH * b + BATCH < d->P ? BATCH * b + BATCH : d->P;
+  for (uint64_t i = BATCH * b; i < i1; i++) {
+    uint64_t a, n;
+    wksp_private_delta_piece_at(d->plan.parts, d->pstart, d->plan.cnt, i, &a, &n);
+    d->hash[i] = wksp_private_checkpt_digest_piece(a, wksp_laddr(d->w, a), n);
+  }
+  return WKSP_SUCCESS;
+}
+
 /* Verify: the file read back as a reader does, and every piece of w hashed
  * again against the index written. */
 static int verify_written(dw_t *d, int fd) {
@@ -197,7 +209,7 @@ static int verify_written(dw_t *d, int fd) {
   rc = wksp_private_delta_open(&df, &in);
   if (!rc) {
     rc = wksp_private_delta_pieces_check(&df, &in, d->threads);
-    if (!rc) rc = wksp_private_delta_hash_wksp(d->w, d->plan.parts, d->pstart, d->plan.cnt, d->threads, d->hash);
+    if (!rc) rc = wksp_private_checkpt_pool_run(d->threads, (d->P + BATCH - 1) / BATCH, rehash_batch, d);
     for (uint64_t i = 0; !rc && i < d->P; i++) {
       if (d->hash[i] == df.hash[i]) continue;
       uint64_t a, n, k = 0;

@@ -1,6 +1,5 @@
-/* Writing a delta or index file's frames (docs/FORMAT.md 13.2) and hashing
- * a workspace's pieces: what the delta writer (delta.c) and the sidecar's
- * writer (index.c) share. */
+/* Writing a delta or index file's frames (docs/FORMAT.md 13.2): what the
+ * delta writer (delta.c) and the sidecar's writer (index.c) share. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,31 +81,4 @@ int wksp_private_delta_emit_tail(delta_out_t *o, const delta_hdr_t *h, const uin
   wksp_private_delta_ftr_encode(fb, &f);
   if (!rc) rc = wksp_private_delta_emit(o, fb, sizeof fb, DELTA_SUM_NONE);
   return rc;
-}
-
-/* ---- hashing a workspace's pieces -------------------------------------------------- */
-
-typedef struct {
-  wksp_t *w;
-  const wksp_part_t *parts;
-  const uint64_t *pstart;
-  uint64_t cnt, P;
-  uint64_t *hash;
-} hw_t;
-
-static int hw_batch(void *ctx, uint64_t b) {
-  hw_t *h = ctx;
-  uint64_t i1 = 64 * b + 64 < h->P ? 64 * b + 64 : h->P;
-  for (uint64_t i = 64 * b; i < i1; i++) {
-    uint64_t a, n;
-    wksp_private_delta_piece_at(h->parts, h->pstart, h->cnt, i, &a, &n);
-    h->hash[i] = wksp_private_checkpt_digest_piece(a, wksp_laddr(h->w, a), n);
-  }
-  return WKSP_SUCCESS;
-}
-
-int wksp_private_delta_hash_wksp(wksp_t *w, const wksp_part_t *parts, const uint64_t *pstart,
-                                 uint64_t cnt, uint32_t threads, uint64_t *hash) {
-  hw_t h = {w, parts, pstart, cnt, pstart[cnt], hash};
-  return wksp_private_checkpt_pool_run(threads, (h.P + 63) / 64, hw_batch, &h);
 }

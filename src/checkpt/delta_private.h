@@ -101,7 +101,7 @@ int wksp_private_delta_pieces_check(const delta_file_t *df, const checkpt_input_
 uint64_t wksp_private_delta_content_digest(const wksp_part_t *parts, uint64_t cnt,
                                            const uint64_t *hash, uint64_t piece_cnt);
 
-/* ---- writing one (delta.c) ---------------------------------------------------
+/* ---- writing one (delta_out.c) -----------------------------------------------
  * Everything of the file but its piece frames, in the writer's terms. */
 typedef struct {
   int fd;
@@ -146,20 +146,17 @@ void wksp_private_delta_base_fini(delta_base_t *b);
 int wksp_private_delta_scan_hashes(const checkpt_input_t *in, const checkpt_scan_t *s,
                                    uint32_t threads, uint64_t **pstart, uint64_t **hash);
 /* Writes path + ".wkspidx" for a state (name, seed, geometry, wallclock,
- * table, hashes, digest) and publishes it (replacing only an index file).
- * committed: *committed = 1 once it is in place. */
+ * table, hashes, digest) and publishes it (replacing only an index file). */
 int wksp_private_delta_index_write(const char *path, const delta_hdr_t *h, const wksp_part_t *parts,
                                    const uint64_t *hash, uint64_t digest, uint32_t mode);
-/* opts.index of wksp_checkpt (lock held, the checkpoint at path verified
- * with content digest `digest`, not yet committed): w's pieces hashed
- * again (AGAIN when they no longer make digest) and the sidecar written
- * and published.  index_unlink: the sidecar removed again (best effort),
- * when the checkpoint's own commit fails. */
-int wksp_private_delta_index_of_wksp(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, uint64_t digest,
-                                     int64_t wallclock, const char *path, uint32_t mode, uint32_t threads);
+/* opts.index of wksp_checkpt (lock held, the checkpoint at path verified,
+ * not yet committed): the sidecar of w's table parts (the file's, as the
+ * verify found) with hash, the hashes of the file's pieces read back by
+ * the verify, and its content digest, written and published.
+ * index_unlink: the sidecar removed again (best effort), when the
+ * checkpoint's own commit fails. */
+int wksp_private_delta_index_of_wksp(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, const uint64_t *hash,
+                                     uint64_t digest, int64_t wallclock, const char *path, uint32_t mode);
 void wksp_private_delta_index_unlink(const char *path);
-/* The hashes of w's pieces of parts (lock held), over threads. */
-int wksp_private_delta_hash_wksp(wksp_t *w, const wksp_part_t *parts, const uint64_t *pstart,
-                                 uint64_t cnt, uint32_t threads, uint64_t *hash);
 
 #endif

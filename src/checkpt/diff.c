@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "checkpt_private.h"
+#include "delta_private.h"
 #include <wksp/frame.h>
 #include "util/err.h"
 #include "../wksp/wksp_private.h"
@@ -26,6 +27,8 @@ typedef struct {
   const uint8_t *cand;   /* per cp[i]: w has the same range and tag, compare the bytes */
   uint64_t *first;       /* per cp[i]: offset of the first differing byte, UINT64_MAX: none */
   _Atomic uint64_t digest; /* of the checkpoint's pieces (digest.c) */
+  const uint64_t *pstart;  /* with hash: piece number of cp[i]'s first piece */
+  uint64_t *hash;          /* optional: each piece's hash, in piece order (the index, FORMAT.md 13) */
 } cmp_t;
 
 /* Index of the checkpoint allocation starting at lo (it exists: pieces
@@ -45,9 +48,10 @@ static uint64_t cp_index(const cmp_t *c, uint64_t lo) {
 static int cmp_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *bytes,
                      uint64_t n) {
   cmp_t *c = ctx;
-  atomic_fetch_add_explicit(&c->digest, wksp_private_checkpt_digest_piece(p->gaddr_lo + at, bytes, n),
-                            memory_order_relaxed);
+  uint64_t h = wksp_private_checkpt_digest_piece(p->gaddr_lo + at, bytes, n);
+  atomic_fetch_add_explicit(&c->digest, h, memory_order_relaxed);
   uint64_t i = cp_index(c, p->gaddr_lo);
+  if (c->hash) c->hash[c->pstart[i] + at / CHECKPT_DIGEST_PIECE] = h;
   /* (the range check only guards the workspace read below: the scan's
    * allocations are p's, sorted, so cp[i] is p) */
   if (c->cp[i].gaddr_lo != p->gaddr_lo || c->cp[i].gaddr_hi != p->gaddr_hi || !c->cand[i] ||
@@ -108,13 +112,15 @@ static void diff_walk(const cmp_t *c, uint8_t *cand, const wksp_part_t *wp, uint
 }
 
 int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint32_t threads,
-                                  wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out) {
+                                  wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out,
+                                  uint64_t **piece_hash) {
   memset(out, 0, sizeof *out);
+  if (piece_hash) *piece_hash = NULL;
   checkpt_scan_t s;
   int rc = wksp_private_checkpt_scan(&s, in);
   if (rc) return rc;
   wksp_part_t *wp = NULL;
-  uint64_t wn = 0;
+  uint64_t wn = 0, *pstart = NULL;
   cmp_t c = {.w = w, .cp = s.info.parts, .cn = s.info.alloc_cnt};
   uint8_t *cand = calloc(c.cn + 1, 1);
   c.first = malloc((c.cn + 1) * sizeof *c.first);
@@ -122,6 +128,15 @@ int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint3
     rc = wksp_err(WKSP_ERR_NOMEM, 0, "diff %s: tables for %llu allocations", in->label,
                   (unsigned long long)c.cn);
     goto done;
+  }
+  if (piece_hash) {
+    if ((rc = wksp_private_delta_pstart(c.cp, c.cn, &pstart))) goto done;
+    c.pstart = pstart;
+    if (!(c.hash = malloc((pstart[c.cn] + 1) * sizeof *c.hash))) {
+      rc = wksp_err(WKSP_ERR_NOMEM, 0, "diff %s: hashes of %llu pieces", in->label,
+                    (unsigned long long)pstart[c.cn]);
+      goto done;
+    }
   }
   rc = wksp_private_alloc_list(w, &wp, &wn);
   if (rc) {
@@ -138,10 +153,13 @@ int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint3
   out->digest = atomic_load(&c.digest) + wksp_private_checkpt_digest_records(c.cp, c.cn);
   out->seal = s.seal.state; /* a broken seal is a result too */
   if (s.seal.state == WKSP_SEAL_OK && s.seal.digest != out->digest) out->seal = WKSP_SEAL_BROKEN;
+  if (piece_hash) *piece_hash = c.hash, c.hash = NULL;
 done:
   free(wp);
   free(cand);
   free(c.first);
+  free(c.hash);
+  free(pstart);
   wksp_private_checkpt_scan_fini(&s);
   return rc;
 }
@@ -157,7 +175,7 @@ static int diff_any(wksp_t *w, const char *path, int fd, const char *label,
     wksp_err_wrap(rc, "diff %s: lock %s", in.label, wksp_name(w));
   } else {
     rc = wksp_private_checkpt_diff_locked(w, &in, checkpt_threads(o.threads), o.each, o.each_ctx,
-                                          out);
+                                          out, NULL);
     wksp_private_unlock(w);
   }
   wksp_private_checkpt_input_fini(&in);

@@ -258,20 +258,10 @@ void wksp_private_delta_index_unlink(const char *path) {
   free(ip);
 }
 
-int wksp_private_delta_index_of_wksp(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, uint64_t digest,
-                                     int64_t wallclock, const char *path, uint32_t mode, uint32_t threads) {
-  uint64_t *ps = NULL, *hash = NULL;
+int wksp_private_delta_index_of_wksp(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, const uint64_t *hash,
+                                     uint64_t digest, int64_t wallclock, const char *path, uint32_t mode) {
+  uint64_t *ps = NULL;
   int rc = wksp_private_delta_pstart(parts, cnt, &ps);
-  if (!rc && !(hash = malloc((ps[cnt] + 1) * sizeof *hash)))
-    rc = wksp_err(WKSP_ERR_NOMEM, 0, "%s: index of %llu pieces", path, U(ps[cnt]));
-  if (!rc) rc = wksp_private_delta_hash_wksp(w, parts, ps, cnt, threads, hash);
-  /* Hashed again after the verify: equal to the sealed file's content
-   * unless the application wrote in between (then the index would not be
-   * the file's: nothing is published). */
-  if (!rc && wksp_private_delta_content_digest(parts, cnt, hash, ps[cnt]) != digest)
-    rc = wksp_err(WKSP_ERR_AGAIN, 0,
-                  "%s: index: an allocation changed after the checkpoint was verified (the application wrote "
-                  "into it); nothing was published", path);
   if (!rc) {
     delta_hdr_t h = {.seed = wksp_seed(w), .part_max = wksp_part_max(w), .data_max = wksp_data_max(w),
                      .wallclock = wallclock, .alloc_cnt = cnt, .piece_cnt = ps[cnt]};
@@ -279,7 +269,6 @@ int wksp_private_delta_index_of_wksp(wksp_t *w, const wksp_part_t *parts, uint64
     rc = wksp_private_delta_index_write(path, &h, parts, hash, digest, mode);
   }
   free(ps);
-  free(hash);
   return rc;
 }
 

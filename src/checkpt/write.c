@@ -175,7 +175,8 @@ static int verify_written(checkpt_writer_t *cw) {
   int rc = wksp_private_checkpt_input_open(&in, NULL, fd, label, CHECKPT_IN_NEED_MEM);
   if (rc) return wksp_err_wrap(rc, "checkpt %s: verify", label);
   wksp_checkpt_diff_t d;
-  rc = wksp_private_checkpt_diff_locked(w, &in, cw->threads, NULL, NULL, &d);
+  rc = wksp_private_checkpt_diff_locked(w, &in, cw->threads, NULL, NULL, &d,
+                                        cw->o->index ? &cw->piece_hash : NULL);
   wksp_private_checkpt_input_fini(&in);
   if (rc) return wksp_err_wrap(rc, "checkpt %s: verify", label);
   const wksp_part_t *p = &d.first_ckpt;
@@ -239,12 +240,13 @@ static int checkpt_to(checkpt_writer_t *cw, checkpt_pub_t *pub) {
     if (rc == WKSP_ERR_FAIL) wksp_err_wrap(rc, "checkpt %s", label); /* I/O: name the target */
   }
   if (!rc && cw->seal) rc = verify_written(cw);
-  /* opts.index: the sidecar is published before the checkpoint, and
-   * removed again if the checkpoint's commit fails (docs/FORMAT.md 13.3). */
+  /* opts.index: the sidecar, from the hashes of the file read back, is
+   * published before the checkpoint, and removed again if the checkpoint's
+   * commit fails (docs/FORMAT.md 13.3). */
   int indexed = 0;
   if (!rc && pub && cw->o->index) {
-    rc = wksp_private_delta_index_of_wksp(cw->w, cw->plan.parts, cw->plan.cnt, cw->digest, cw->info.info.wallclock,
-                                          label, cw->mode, cw->threads);
+    rc = wksp_private_delta_index_of_wksp(cw->w, cw->plan.parts, cw->plan.cnt, cw->piece_hash, cw->digest,
+                                          cw->info.info.wallclock, label, cw->mode);
     indexed = !rc;
   }
   if (!rc && pub) rc = wksp_private_checkpt_pub_commit(pub);
@@ -253,6 +255,7 @@ static int checkpt_to(checkpt_writer_t *cw, checkpt_pub_t *pub) {
 out:
   wksp_private_checkpt_plan_fini(&cw->plan);
   free(cw->info.blob);
+  free(cw->piece_hash);
   return rc;
 }
 

@@ -307,6 +307,15 @@ static void test_delta_index(void) {
   CHECK(!exists(base));
   CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1, .index = 1}));
   CHECK(exists(ix));
+  /* made from the verify's hashes: the same bytes as the file decoded makes */
+  size_t xsz = 0, ysz = 0;
+  char *x = vec_slurp(ix, &xsz);
+  unlink(ix);
+  CHECK_OK(wksp_checkpt_index(base, 2));
+  char *y = vec_slurp(ix, &ysz);
+  CHECK(x && y && xsz == ysz && !memcmp(x, y, xsz));
+  free(x);
+  free(y);
   /* the index is not a checkpoint: refused by restore and as a base */
   CHECK_ERR(wksp_restore(w, ix, NULL), WKSP_ERR_UNSUP);
   CHECK_ERR(wksp_checkpt_delta(w, d, ix, NULL, NULL), WKSP_ERR_INVAL);
@@ -433,6 +442,23 @@ static void test_delta_refusals(void) {
   ws_free(tiny);
   /* the right chain */
   CHECK(chain_matches(w, (const char *[]){base, d1, d2}, 3, 2, 0));
+  /* a BASE damaged in its bytes, without verify_first: found by the
+   * result's digest after the reset, and BASE named, not the last delta */
+  const char *b2 = tpath("b2"), *e1 = tpath("e1");
+  CHECK_OK(wksp_checkpt(w, b2, &(wksp_checkpt_opts_t){.verify = 1, .style = WKSP_CHECKPT_STYLE_V2}));
+  workload_op(w, &rng);
+  CHECK_OK(wksp_checkpt_delta(w, e1, b2, NULL, NULL));
+  size_t bsz = 0;
+  uint8_t *bb = (uint8_t *)vec_slurp(b2, &bsz);
+  CHECK(bb);
+  bb[bsz / 2] ^= 4; /* allocation bytes (RAW): the seal's digest, not the structure */
+  int fd = open(b2, O_WRONLY | O_TRUNC);
+  CHECK(fd >= 0 && write(fd, bb, bsz) == (ssize_t)bsz);
+  close(fd);
+  free(bb);
+  CHECK_ERR(wksp_restore_chain(t, (const char *[]){b2, e1}, 2, NULL), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "b2 does not match its seal"));
+  CHECK(!strstr(wksp_errmsg(), e1));
   ws_free(t);
   ws_free(w);
 }
@@ -535,7 +561,7 @@ static void test_delta_verify(void) {
   free(p);
   wksp_private_checkpt_test_hook = hook_writes;
   int rc = wksp_checkpt_delta(w, d, base, &(wksp_checkpt_opts_t){.verify = 1}, NULL);
-  /* the index hook: the checkpoint is verified, then written into */
+  /* with index: the verify finds the write, neither file nor sidecar is published */
   int rc2 = wksp_checkpt(w, tpath("c"), &(wksp_checkpt_opts_t){.verify = 1, .index = 1});
   wksp_private_checkpt_test_hook = NULL;
   hook_byte = NULL;

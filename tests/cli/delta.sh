@@ -55,6 +55,9 @@ python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); d[len(d) 
 err chain_damaged_base 1 'bad does not match its seal' "$W" restore dst "$T/bad" "$T/d1" "$T/d2" --verify-first
 run "$W" diff dst "$T/before"
 check target_untouched_after_swap_and_damage test "$RC" -eq 0
+# without --verify-first BASE is checked by the result's digest: still named
+err chain_damaged_base_after_reset 1 'bad does not match its seal.*target reset to empty' \
+  "$W" restore dst "$T/bad" "$T/d1" "$T/d2"
 
 # new --from a chain: sized and restored; a refused chain leaves no workspace
 ok new_from_chain "$W" new fresh --from "$T/base" "$T/d1" "$T/d2"
