@@ -124,6 +124,21 @@ ok list_recovered "$W" list --json
 json list_recovered_free "assert {x['name']: x for x in d['regions']}['big']['lock']['state'] == 'free'"
 err list_extra_arg 2 '^wksp: list: ' "$W" list big
 
+# Two processes map one region (and none the regions around it): both are
+# listed, in pid order, and only there.
+holder idle ro >"$T/pid_i1"
+holder idle ro >"$T/pid_i2"
+check holders_idle_started wait_pid "$T/pid_i1"
+check holders_idle_started_2 wait_pid "$T/pid_i2"
+i1=$(cat "$T/pid_i1") i2=$(cat "$T/pid_i2")
+ok list_two_mappers "$W" list --json
+json list_two_mappers_fields "
+r = {x['name']: x for x in d['regions']}
+assert r['idle']['mapped_by'] == sorted([{'pid': $i1, 'writable': False}, {'pid': $i2, 'writable': False}], key=lambda m: m['pid']), r['idle']
+assert all(r[n]['mapped_by'] == [] for n in r if n != 'idle'), r"
+kill -9 "$i1" "$i2"
+wait "$i1" "$i2" 2>/dev/null
+
 # ---- delete several --------------------------------------------------------------------
 run "$W" delete idle nope ckpt rom
 check delete_many_status [ "$RC" -eq 1 ]
