@@ -136,8 +136,7 @@ json list_two_mappers_fields "
 r = {x['name']: x for x in d['regions']}
 assert r['idle']['mapped_by'] == sorted([{'pid': $i1, 'writable': False}, {'pid': $i2, 'writable': False}], key=lambda m: m['pid']), r['idle']
 assert all(r[n]['mapped_by'] == [] for n in r if n != 'idle'), r"
-kill -9 "$i1" "$i2"
-wait "$i1" "$i2" 2>/dev/null
+{ kill -9 "$i1" "$i2"; wait "$i1" "$i2"; } 2>/dev/null
 
 # ---- delete several --------------------------------------------------------------------
 run "$W" delete idle nope ckpt rom
