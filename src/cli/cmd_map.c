@@ -180,7 +180,8 @@ static void print_legend(const pic_t *p) {
 static void print_text(const pic_t *p) {
   const map_t *m = &p->m;
   char h[CLI_HUMAN_MAX], h2[CLI_HUMAN_MAX];
-  printf("%s: data [%llu, %llu), %s; %zu cell%s of %s, %zu per row\n", p->what, (unsigned long long)m->lo,
+  cli_text_str(stdout, p->what); /* a path from the command line may hold any byte */
+  printf(": data [%llu, %llu), %s; %zu cell%s of %s, %zu per row\n", (unsigned long long)m->lo,
          (unsigned long long)m->hi, cli_human(m->hi - m->lo, p->bytes, h), m->cell_cnt, m->cell_cnt == 1 ? "" : "s",
          cli_human(m->cell_sz, p->bytes, h2), p->width);
   int lw = digits(m->cells[(m->cell_cnt - 1) / p->width * p->width].lo), color = -1;
@@ -197,19 +198,6 @@ static void print_text(const pic_t *p) {
 /* ---- SVG -------------------------------------------------------------- */
 
 enum { CELL_PX = 10, PITCH_PX = 12, CHAR_PX = 7, LINE_PX = 16 };
-
-/* s with XML's special characters escaped. */
-static void svg_str(FILE *f, const char *s) {
-  for (; *s; s++) {
-    switch (*s) {
-    case '<': fputs("&lt;", f); break;
-    case '>': fputs("&gt;", f); break;
-    case '&': fputs("&amp;", f); break;
-    case '"': fputs("&quot;", f); break;
-    default: fputc(*s, f);
-    }
-  }
-}
 
 static void svg_cell(FILE *f, const map_cell_t *cell, int x, int y) {
   fprintf(f,
@@ -231,7 +219,7 @@ static void svg_key(FILE *f, int sym, int y, const char *text) {
   fprintf(f, "<rect class=\"key\" x=\"4\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>", y, CELL_PX, CELL_PX,
           svg_color[sym]);
   fprintf(f, "<text x=\"%d\" y=\"%d\">", 4 + PITCH_PX, y + CELL_PX - 1);
-  svg_str(f, text);
+  cli_xml_str(f, text);
   fprintf(f, "</text>\n");
 }
 
@@ -254,9 +242,9 @@ static void svg_write(FILE *f, const pic_t *p) {
   fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
              "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
              "font-family=\"monospace\" font-size=\"11\">\n<title>wksp map: ", wpx, hpx, wpx, hpx);
-  svg_str(f, p->what);
+  cli_xml_str(f, p->what);
   fprintf(f, "</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n<text x=\"4\" y=\"%d\">", LINE_PX);
-  svg_str(f, p->what);
+  cli_xml_str(f, p->what);
   fprintf(f, ": data [%llu, %llu), %s; %zu cells of %s, %zu per row</text>\n<g class=\"grid\">\n",
           (unsigned long long)m->lo, (unsigned long long)m->hi, cli_human(m->hi - m->lo, p->bytes, h), m->cell_cnt,
           cli_human(m->cell_sz, p->bytes, h2), p->width);

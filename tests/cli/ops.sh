@@ -273,4 +273,18 @@ out_has map_dot_slash_title '^checkpoint \./mp\.ckpt \(workspace mp\): '
 printf 'not a checkpoint' >"$T/bad.ckpt"
 err map_bad_ckpt 1 "^wksp: map: reading checkpoint \"$T/bad.ckpt\": " "$W" map "$T/bad.ckpt"
 
+# A path may hold any byte: the title shows it escaped (a control byte and
+# one that is not UTF-8), never raw, and the SVG stays well-formed XML.
+odd="$T/a"$'\001'"b"$'\377'"<&.ckpt"
+cp "$T/mp.ckpt" "$odd"
+ok map_odd_path "$W" map "$odd" --width 16 --rows 4
+out_has map_odd_path_title '^checkpoint .*/a\\x01b\\xff<&\.ckpt \(workspace mp\): data '
+check map_odd_path_not_raw bash -c "! grep -q \$'\\001' '$T/out'"
+ok map_odd_path_svg "$W" map "$odd" --width 16 --rows 4 --svg -
+check map_odd_path_svg_xml python3 -c '
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+title = root.find("{http://www.w3.org/2000/svg}title").text
+assert title.endswith("/a\\x01b\\xff<&.ckpt (workspace mp)"), title' "$T/out"
+
 done_tests
