@@ -54,7 +54,7 @@ _wksp() {
     --level) COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur")); return ;;
     -v|--verbose) # info's level is optional: offer levels and files
       [ "$cmd" = info ] && [[ $cur != -* ]] && COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur") $(compgen -f -- "$cur")) && return ;;
-    --from|--svg) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --from|--svg|--since) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --part-max|--mode|--seed|--align|--tag|--threads|--info|--width|--rows) return ;;
   esac
 
@@ -67,7 +67,7 @@ _wksp() {
   local i pos=0
   for ((i = 2; i < cword; i++)); do
     case ${words[i]} in
-      --page-size|--style|--level|--from|--part-max|--mode|--seed|--align|--tag|--threads|--info|--svg|--width|--rows) ((i++)) ;;
+      --page-size|--style|--level|--from|--since|--part-max|--mode|--seed|--align|--tag|--threads|--info|--svg|--width|--rows) ((i++)) ;;
       -v|--verbose) [ "$cmd" = info ] && [[ ${words[i + 1]} =~ ^[0-9]+$ ]] && ((i++)) ;;
       -*) ;;
       *) ((pos++)) ;;

@@ -188,6 +188,10 @@ void cli_json_str(FILE *f, const char *s);
  * invalid UTF-8 and the like (src/util/esc.h), no quotes.  For strings a
  * file or the command line supplied. */
 void cli_text_str(FILE *f, const char *s);
+/* Writes s as XML character data or attribute value contents: escaped as
+ * for a person (control bytes, invalid UTF-8), then <, >, & and " as
+ * entities, so that any bytes give well-formed XML. */
+void cli_xml_str(FILE *f, const char *s);
 
 /* Name of a page kind ("normal", "huge", "gigantic"). */
 const char *cli_page_name(wksp_page_t page);

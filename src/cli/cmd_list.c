@@ -17,18 +17,13 @@
 enum { KIND_WKSP, KIND_OTHER, KIND_UNREADABLE, KIND_ERROR };
 
 typedef struct {
-  uint32_t pid;
-  int writable;
-} mapper_t;
-
-typedef struct {
   wksp_shmem_info_t r;
   int kind;
   char why[512];    /* what the library said when the region could not be examined */
   int usage_ok;     /* workspace: u holds figures (else why says why not) */
   wksp_usage_t u;
   wksp_lock_info_t lock;
-  mapper_t *maps;   /* processes mapping it (owned) */
+  const wksp_shmem_map_t *maps; /* processes mapping it: its run of list_t's scan */
   size_t nmaps;
 } row_t;
 
@@ -66,17 +61,24 @@ static int map_cb(const wksp_shmem_map_t *m, void *arg) {
   return 0;
 }
 
-/* The scan's entries for row r's region (both lists are sorted by name). */
-static int row_maps(row_t *r, const list_t *l) {
-  for (size_t i = 0; i < l->nmaps; i++) {
-    const wksp_shmem_map_t *m = &l->maps[i];
-    if (m->page != r->r.page || strcmp(m->name, r->r.name)) continue;
-    mapper_t *v = realloc(r->maps, (r->nmaps + 1) * sizeof *v);
-    if (!v) return 1;
-    r->maps = v;
-    r->maps[r->nmaps++] = (mapper_t){m->pid, m->writable};
+/* The order both the regions and the scan come in (wksp/shmem.h): by
+ * name, then page kind. */
+static int region_cmp(const wksp_shmem_map_t *m, const wksp_shmem_info_t *r) {
+  int c = strcmp(m->name, r->name);
+  return c ? c : (int)m->page - (int)r->page;
+}
+
+/* Points each row at the scan's entries for its region, which are
+ * contiguous: one merge of the two sorted lists (a region in only one of
+ * them, created or deleted between the two listings, just has none). */
+static void rows_maps(list_t *l) {
+  size_t j = 0;
+  for (size_t i = 0; i < l->n; i++) {
+    row_t *r = &l->v[i];
+    while (j < l->nmaps && region_cmp(&l->maps[j], &r->r) < 0) j++;
+    r->maps = &l->maps[j];
+    while (j < l->nmaps && !region_cmp(&l->maps[j], &r->r)) j++, r->nmaps++;
   }
-  return 0;
 }
 
 static void note(row_t *r, const char *why) { snprintf(r->why, sizeof r->why, "%s", why); }
@@ -101,7 +103,6 @@ static int row_examine(row_t *r) {
 }
 
 static void rows_free(list_t *l) {
-  for (size_t i = 0; i < l->n; i++) free(l->v[i].maps);
   free(l->v);
   free(l->maps);
 }
@@ -116,19 +117,11 @@ static int gather(cli_t *c, list_t *l, int unused) {
   if (l->oom) return cli_fail(c, "finding the processes that map regions: out of memory");
   l->maps_ok = !err;
   if (err && unused) return cli_lib_err(c, "--unused: finding the processes that map regions");
+  rows_maps(l);
   size_t keep = 0;
   for (size_t i = 0; i < l->n; i++) {
     row_t r = l->v[i];
-    if (row_maps(&r, l)) {
-      free(r.maps);
-      l->n = keep; /* the rows kept so far own their maps */
-      return cli_fail(c, "listing regions: out of memory");
-    }
-    if (!row_examine(&r) || (unused && (r.kind != KIND_WKSP || r.nmaps))) {
-      free(r.maps);
-      continue;
-    }
-    l->v[keep++] = r;
+    if (row_examine(&r) && !(unused && (r.kind != KIND_WKSP || r.nmaps))) l->v[keep++] = r;
   }
   l->n = keep; /* rows past it were dropped or moved down */
   return CLI_GO;

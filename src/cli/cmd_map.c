@@ -97,6 +97,41 @@ static int from_checkpt(cli_t *c, const char *path, src_t *s) {
   return CLI_GO;
 }
 
+/* ---- legend ----------------------------------------------------------- */
+
+/* A line per legend tag, one for the other tags (if any), one for free
+ * space: the same text for the terminal and the SVG. */
+enum { LEGEND_LINES = MAP_LEGEND_MAX + 2 };
+
+typedef struct {
+  int sym;
+  char text[256];
+} legend_line_t;
+
+static size_t legend_build(const pic_t *p, legend_line_t out[LEGEND_LINES]) {
+  const map_t *m = &p->m;
+  char h[CLI_HUMAN_MAX], h2[CLI_HUMAN_MAX];
+  size_t shown = m->tag_cnt < MAP_LEGEND_MAX ? m->tag_cnt : MAP_LEGEND_MAX, n = 0;
+  for (; n < shown; n++) {
+    out[n].sym = (int)n;
+    snprintf(out[n].text, sizeof out[n].text, "tag %llu: %s in %llu allocation%s", (unsigned long long)m->tags[n].tag,
+             cli_human(m->tags[n].sz, p->bytes, h), (unsigned long long)m->tags[n].cnt, m->tags[n].cnt == 1 ? "" : "s");
+  }
+  if (m->tag_cnt > shown) {
+    uint64_t sz = 0, cnt = 0;
+    for (size_t i = shown; i < m->tag_cnt; i++) sz += m->tags[i].sz, cnt += m->tags[i].cnt;
+    out[n].sym = MAP_SYM_OTHER;
+    snprintf(out[n++].text, sizeof out[0].text, "%zu other tag%s: %s in %llu allocation%s", m->tag_cnt - shown,
+             m->tag_cnt - shown == 1 ? "" : "s", cli_human(sz, p->bytes, h), (unsigned long long)cnt,
+             cnt == 1 ? "" : "s");
+  }
+  out[n].sym = MAP_SYM_FREE;
+  snprintf(out[n++].text, sizeof out[0].text, "free: %s in %llu range%s%s%s", cli_human(m->free_sz, p->bytes, h),
+           (unsigned long long)m->free_cnt, m->free_cnt == 1 ? "" : "s", m->free_cnt ? ", largest " : "",
+           m->free_cnt ? cli_human(m->free_max, p->bytes, h2) : "");
+  return n;
+}
+
 /* ---- text ------------------------------------------------------------- */
 
 static int digits(uint64_t v) {
@@ -132,25 +167,12 @@ static void put_key(const pic_t *p, int sym) {
 }
 
 static void print_legend(const pic_t *p) {
-  const map_t *m = &p->m;
-  char h[CLI_HUMAN_MAX], h2[CLI_HUMAN_MAX];
-  size_t shown = m->tag_cnt < MAP_LEGEND_MAX ? m->tag_cnt : MAP_LEGEND_MAX;
-  for (size_t i = 0; i < shown; i++) {
-    put_key(p, (int)i);
-    printf(" tag %llu: %s in %llu allocation%s\n", (unsigned long long)m->tags[i].tag,
-           cli_human(m->tags[i].sz, p->bytes, h), (unsigned long long)m->tags[i].cnt, m->tags[i].cnt == 1 ? "" : "s");
+  legend_line_t lines[LEGEND_LINES];
+  size_t n = legend_build(p, lines);
+  for (size_t i = 0; i < n; i++) {
+    put_key(p, lines[i].sym);
+    printf(" %s\n", lines[i].text);
   }
-  if (m->tag_cnt > shown) {
-    uint64_t sz = 0, cnt = 0;
-    for (size_t i = shown; i < m->tag_cnt; i++) sz += m->tags[i].sz, cnt += m->tags[i].cnt;
-    put_key(p, MAP_SYM_OTHER);
-    printf(" %zu other tag%s: %s in %llu allocation%s\n", m->tag_cnt - shown, m->tag_cnt - shown == 1 ? "" : "s",
-           cli_human(sz, p->bytes, h), (unsigned long long)cnt, cnt == 1 ? "" : "s");
-  }
-  put_key(p, MAP_SYM_FREE);
-  printf(" free: %s in %llu range%s", cli_human(m->free_sz, p->bytes, h), (unsigned long long)m->free_cnt,
-         m->free_cnt == 1 ? "" : "s");
-  printf(m->free_cnt ? ", largest %s\n" : "\n", cli_human(m->free_max, p->bytes, h2));
   printf(p->color ? "a cell shows the tag with the most bytes in it; a lower block: partly free\n"
                   : "a cell shows the tag with the most bytes in it; lower case (+ for #): partly free\n");
 }
@@ -158,7 +180,8 @@ static void print_legend(const pic_t *p) {
 static void print_text(const pic_t *p) {
   const map_t *m = &p->m;
   char h[CLI_HUMAN_MAX], h2[CLI_HUMAN_MAX];
-  printf("%s: data [%llu, %llu), %s; %zu cell%s of %s, %zu per row\n", p->what, (unsigned long long)m->lo,
+  cli_text_str(stdout, p->what); /* a path from the command line may hold any byte */
+  printf(": data [%llu, %llu), %s; %zu cell%s of %s, %zu per row\n", (unsigned long long)m->lo,
          (unsigned long long)m->hi, cli_human(m->hi - m->lo, p->bytes, h), m->cell_cnt, m->cell_cnt == 1 ? "" : "s",
          cli_human(m->cell_sz, p->bytes, h2), p->width);
   int lw = digits(m->cells[(m->cell_cnt - 1) / p->width * p->width].lo), color = -1;
@@ -175,19 +198,6 @@ static void print_text(const pic_t *p) {
 /* ---- SVG -------------------------------------------------------------- */
 
 enum { CELL_PX = 10, PITCH_PX = 12, CHAR_PX = 7, LINE_PX = 16 };
-
-/* s with XML's special characters escaped. */
-static void svg_str(FILE *f, const char *s) {
-  for (; *s; s++) {
-    switch (*s) {
-    case '<': fputs("&lt;", f); break;
-    case '>': fputs("&gt;", f); break;
-    case '&': fputs("&amp;", f); break;
-    case '"': fputs("&quot;", f); break;
-    default: fputc(*s, f);
-    }
-  }
-}
 
 static void svg_cell(FILE *f, const map_cell_t *cell, int x, int y) {
   fprintf(f,
@@ -209,40 +219,21 @@ static void svg_key(FILE *f, int sym, int y, const char *text) {
   fprintf(f, "<rect class=\"key\" x=\"4\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>", y, CELL_PX, CELL_PX,
           svg_color[sym]);
   fprintf(f, "<text x=\"%d\" y=\"%d\">", 4 + PITCH_PX, y + CELL_PX - 1);
-  svg_str(f, text);
+  cli_xml_str(f, text);
   fprintf(f, "</text>\n");
 }
 
-static void svg_legend(FILE *f, const pic_t *p, int y) {
-  const map_t *m = &p->m;
-  char line[256], h[CLI_HUMAN_MAX], h2[CLI_HUMAN_MAX];
-  size_t shown = m->tag_cnt < MAP_LEGEND_MAX ? m->tag_cnt : MAP_LEGEND_MAX;
+static void svg_legend(FILE *f, const legend_line_t *lines, size_t n, int y) {
   fprintf(f, "<g class=\"legend\">\n");
-  for (size_t i = 0; i < shown; i++, y += LINE_PX) {
-    snprintf(line, sizeof line, "tag %llu: %s in %llu allocation%s", (unsigned long long)m->tags[i].tag,
-             cli_human(m->tags[i].sz, p->bytes, h), (unsigned long long)m->tags[i].cnt, m->tags[i].cnt == 1 ? "" : "s");
-    svg_key(f, (int)i, y, line);
-  }
-  if (m->tag_cnt > shown) {
-    uint64_t sz = 0, cnt = 0;
-    for (size_t i = shown; i < m->tag_cnt; i++) sz += m->tags[i].sz, cnt += m->tags[i].cnt;
-    snprintf(line, sizeof line, "%zu other tag%s: %s in %llu allocation%s", m->tag_cnt - shown,
-             m->tag_cnt - shown == 1 ? "" : "s", cli_human(sz, p->bytes, h), (unsigned long long)cnt,
-             cnt == 1 ? "" : "s");
-    svg_key(f, MAP_SYM_OTHER, y, line);
-    y += LINE_PX;
-  }
-  snprintf(line, sizeof line, "free: %s in %llu range%s%s%s", cli_human(m->free_sz, p->bytes, h),
-           (unsigned long long)m->free_cnt, m->free_cnt == 1 ? "" : "s", m->free_cnt ? ", largest " : "",
-           m->free_cnt ? cli_human(m->free_max, p->bytes, h2) : "");
-  svg_key(f, MAP_SYM_FREE, y, line);
+  for (size_t i = 0; i < n; i++, y += LINE_PX) svg_key(f, lines[i].sym, y, lines[i].text);
   fprintf(f, "</g>\n");
 }
 
 static void svg_write(FILE *f, const pic_t *p) {
   const map_t *m = &p->m;
   size_t rows = (m->cell_cnt + p->width - 1) / p->width;
-  size_t legend = (m->tag_cnt < MAP_LEGEND_MAX ? m->tag_cnt : MAP_LEGEND_MAX) + (m->tag_cnt > MAP_LEGEND_MAX) + 1;
+  legend_line_t lines[LEGEND_LINES];
+  size_t legend = legend_build(p, lines);
   int lw = digits(m->cells[(rows - 1) * p->width].lo) * CHAR_PX + 8;
   int grid_y = 2 * LINE_PX, legend_y = grid_y + (int)rows * PITCH_PX + LINE_PX / 2;
   int wpx = lw + (int)p->width * PITCH_PX + 4, hpx = legend_y + (int)legend * LINE_PX + 4;
@@ -251,9 +242,9 @@ static void svg_write(FILE *f, const pic_t *p) {
   fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
              "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
              "font-family=\"monospace\" font-size=\"11\">\n<title>wksp map: ", wpx, hpx, wpx, hpx);
-  svg_str(f, p->what);
+  cli_xml_str(f, p->what);
   fprintf(f, "</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n<text x=\"4\" y=\"%d\">", LINE_PX);
-  svg_str(f, p->what);
+  cli_xml_str(f, p->what);
   fprintf(f, ": data [%llu, %llu), %s; %zu cells of %s, %zu per row</text>\n<g class=\"grid\">\n",
           (unsigned long long)m->lo, (unsigned long long)m->hi, cli_human(m->hi - m->lo, p->bytes, h), m->cell_cnt,
           cli_human(m->cell_sz, p->bytes, h2), p->width);
@@ -265,7 +256,7 @@ static void svg_write(FILE *f, const pic_t *p) {
       svg_cell(f, &m->cells[k], lw + (int)(k - r * p->width) * PITCH_PX, y);
   }
   fprintf(f, "</g>\n");
-  svg_legend(f, p, legend_y);
+  svg_legend(f, lines, legend, legend_y);
   fprintf(f, "</svg>\n");
 }
 

@@ -106,22 +106,42 @@ char *cli_human(uint64_t sz, int exact, char buf[CLI_HUMAN_MAX]) {
   return buf;
 }
 
-static void put_esc(FILE *f, const char *s, wksp_esc_t style) {
+/* XML's spelling of byte c, or NULL when it stands for itself. */
+static const char *xml_entity(char c) {
+  switch (c) {
+  case '<': return "&lt;";
+  case '>': return "&gt;";
+  case '&': return "&amp;";
+  case '"': return "&quot;";
+  default: return NULL;
+  }
+}
+
+/* s escaped in `style`; with xml, the escaped text's markup characters as
+ * entities too. */
+static void put_esc(FILE *f, const char *s, wksp_esc_t style, int xml) {
   for (size_t at = 0, n = strlen(s); at < n;) {
     char unit[WKSP_ESC_UNIT_MAX];
     size_t len;
     at += wksp_private_esc_unit(s + at, n - at, style, unit, &len);
-    fwrite(unit, 1, len, f);
+    for (size_t i = 0; xml && i < len; i++) {
+      const char *e = xml_entity(unit[i]);
+      if (e) fputs(e, f);
+      else fputc(unit[i], f);
+    }
+    if (!xml) fwrite(unit, 1, len, f);
   }
 }
 
 void cli_json_str(FILE *f, const char *s) {
   fputc('"', f);
-  put_esc(f, s, WKSP_ESC_JSON);
+  put_esc(f, s, WKSP_ESC_JSON, 0);
   fputc('"', f);
 }
 
-void cli_text_str(FILE *f, const char *s) { put_esc(f, s, WKSP_ESC_C); }
+void cli_text_str(FILE *f, const char *s) { put_esc(f, s, WKSP_ESC_C, 0); }
+
+void cli_xml_str(FILE *f, const char *s) { put_esc(f, s, WKSP_ESC_LINE, 1); }
 
 const char *cli_page_name(wksp_page_t page) {
   switch (page) {

@@ -235,13 +235,8 @@ int wksp_private_journal_check(const wksp_t *w) {
   return r;
 }
 
-/* Lock held, shadows written by the caller inside write_begin: commits,
- * applies, rebuilds, clears the journal. */
-static int bulk_commit(wksp_t *w, uint32_t seed) {
+void wksp_private_journal_apply(wksp_t *w) {
   wksp_rec_t *rec = wksp_private_rec(w);
-  rec[0].new_lo = seed; /* record 0's shadow lo is implied: gaddr_lo */
-  __atomic_store_n(&w->gen, w->gen | WKSP_GEN_JOURNAL, __ATOMIC_RELEASE);
-  wksp_private_hook(WKSP_HOOK_BULK_COMMIT);
   int changed = 0;
   for (uint64_t i = 0; i < w->part_max; i++) {
     wksp_rec_t *p = &rec[i];
@@ -252,11 +247,20 @@ static int bulk_commit(wksp_t *w, uint32_t seed) {
     /* The crash point: right after the first real change. */
     if (differs && !changed++) wksp_private_hook(WKSP_HOOK_BULK_APPLY);
   }
-  w->seed = seed;
+  w->seed = (uint32_t)rec[0].new_lo;
   /* Applied: the rebuild overwrites the shadows (the free index lives
    * there), so from here recovery rebuilds from the records, recomputing
    * ends, instead of replaying (gen stays odd until write_end). */
   __atomic_store_n(&w->gen, (w->gen & ~(uint32_t)WKSP_GEN_JOURNAL) | WKSP_GEN_APPLIED, __ATOMIC_RELEASE);
+}
+
+/* Lock held, shadows written by the caller inside write_begin: commits,
+ * applies, rebuilds, clears the journal. */
+static int bulk_commit(wksp_t *w, uint32_t seed) {
+  wksp_private_rec(w)[0].new_lo = seed; /* record 0's shadow lo is implied: gaddr_lo */
+  __atomic_store_n(&w->gen, w->gen | WKSP_GEN_JOURNAL, __ATOMIC_RELEASE);
+  wksp_private_hook(WKSP_HOOK_BULK_COMMIT);
+  wksp_private_journal_apply(w);
   wksp_private_hook(WKSP_HOOK_BULK_APPLIED);
   int r = wksp_private_rebuild(w, 1, seed);
   if (r) return r; /* gen stays odd: the next lock rebuilds and retries */

@@ -88,20 +88,24 @@ static int64_t owner_tid(const wksp_t *w) {
   return li.state == WKSP_LOCK_HELD ? li.tid : 0;
 }
 
-int64_t wksp_private_lock_owner(const wksp_t *w) {
-  int64_t tid = owner_tid(w);
-  if (!tid) return 0;
+/* The process of thread tid, through /proc; tid itself where /proc is
+ * missing, 0 when the thread is gone meanwhile. */
+static int64_t tid_pid(int64_t tid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%lld/status", (long long)tid);
   FILE *f = fopen(path, "re");
-  if (!f) /* gone meanwhile (if /proc is there at all), else its id as recorded */
-    return access("/proc/self/status", F_OK) ? tid : 0;
+  if (!f) return access("/proc/self/status", F_OK) ? tid : 0;
   long long tgid = 0;
   char line[128];
   while (fgets(line, sizeof line, f))
     if (sscanf(line, "Tgid: %lld", &tgid) == 1) break;
   fclose(f);
   return tgid > 0 ? tgid : tid;
+}
+
+int64_t wksp_private_lock_owner(const wksp_t *w) {
+  int64_t tid = owner_tid(w);
+  return tid ? tid_pid(tid) : 0;
 }
 
 int wksp_private_mutex_wait(wksp_t *w, const wksp_private_waiter_t *wt, int *give_up) {
@@ -111,9 +115,14 @@ int wksp_private_mutex_wait(wksp_t *w, const wksp_private_waiter_t *wt, int *giv
   uint64_t t0 = mono_ns();
   wksp_lock_wait_t ev = {0};
   int noticed = 0;
+  int64_t tid = 0, pid = 0;
   for (;;) {
     uint64_t now = mono_ns();
-    int64_t pid = wksp_private_lock_owner(w);
+    /* The lock word is read each time (the holder may change); /proc only
+     * when it names another thread, as a thread's process never changes. */
+    int64_t t = owner_tid(w);
+    if (t != tid || !pid) pid = t ? tid_pid(t) : 0;
+    tid = t;
     if (pid) ev.pid = pid; /* the last holder seen, for the final report */
     ev.waited_ns = now - t0;
     int c = wt->check ? wt->check(w, pid, ev.waited_ns, wt->check_ctx) : 0;

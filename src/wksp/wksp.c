@@ -276,7 +276,6 @@ static int lock_kind_check(const wksp_t *w) {
  * is one: see wksp_private_journal_check), so that the bulk operation is
  * complete; ignored otherwise.  Sets *replayed. */
 static int journal_replay(wksp_t *w, int *replayed) {
-  wksp_rec_t *rec = wksp_private_rec(w);
   *replayed = 0;
   if (!(w->gen & WKSP_GEN_JOURNAL)) return WKSP_SUCCESS;
   int r = wksp_private_journal_check(w);
@@ -286,14 +285,7 @@ static int journal_replay(wksp_t *w, int *replayed) {
     return WKSP_SUCCESS;
   }
   if (r) return r;
-  for (uint64_t i = 0; i < w->part_max; i++) {
-    __atomic_store_n(&rec[i].tag, rec[i].new_tag, __ATOMIC_RELAXED);
-    __atomic_store_n(&rec[i].lo, wksp_private_shadow_lo(w, i), __ATOMIC_RELEASE);
-  }
-  w->seed = (uint32_t)rec[0].new_lo;
-  /* Applied: the rebuild overwrites the shadows (the free index lives
-   * there), so a crash from here must not replay them again. */
-  __atomic_store_n(&w->gen, (w->gen & ~(uint32_t)WKSP_GEN_JOURNAL) | WKSP_GEN_APPLIED, __ATOMIC_RELEASE);
+  wksp_private_journal_apply(w);
   *replayed = 1;
   return WKSP_SUCCESS;
 }

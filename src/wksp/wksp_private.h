@@ -403,6 +403,13 @@ int wksp_private_rebuild(wksp_t *w, int recompute_hi, uint32_t seed);
  * before a replay.  CORRUPT saying which shadow is wrong, NOMEM. */
 int wksp_private_journal_check(const wksp_t *w);
 
+/* Lock held, write_begin done, the journal committed (WKSP_GEN_JOURNAL):
+ * copies every record's shadow over its truth (lo, tag), installs the seed
+ * record 0's shadow carries and replaces the journal bit by
+ * WKSP_GEN_APPLIED.  Idempotent until then: a bulk operation's commit and
+ * recovery's replay both run it.  The caller rebuilds next. */
+void wksp_private_journal_apply(wksp_t *w);
+
 /* Lock held, write_begin done: inserts active record x into the free
  * (is_free) or used index.  CORRUPT on a bad link. */
 int wksp_private_treap_insert(wksp_t *w, uint32_t x, int is_free);

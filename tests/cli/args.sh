@@ -153,5 +153,9 @@ check completion_options [ "$(complete_words wksp checkpt alpha f --st)" = "--st
 check completion_style [ "$(complete_words wksp checkpt alpha f --style "")" = "v2 v3 " ]
 check completion_names [ "$(complete_words wksp query "")" = "alpha beta " ]
 check completion_addr [ "$(complete_words wksp read al)" = "alpha: " ]
+# --since takes a file: the word after it is not the NAME
+touch "$T/al.ckpt"
+check completion_since_value [ "$(cd "$T" && complete_words wksp checkpt --since al)" = "al.ckpt " ]
+check completion_after_since [ "$(cd / && complete_words wksp checkpt --since base al)" = "alpha " ]
 
 done_tests

@@ -124,6 +124,20 @@ ok list_recovered "$W" list --json
 json list_recovered_free "assert {x['name']: x for x in d['regions']}['big']['lock']['state'] == 'free'"
 err list_extra_arg 2 '^wksp: list: ' "$W" list big
 
+# Two processes map one region (and none the regions around it): both are
+# listed, in pid order, and only there.
+holder idle ro >"$T/pid_i1"
+holder idle ro >"$T/pid_i2"
+check holders_idle_started wait_pid "$T/pid_i1"
+check holders_idle_started_2 wait_pid "$T/pid_i2"
+i1=$(cat "$T/pid_i1") i2=$(cat "$T/pid_i2")
+ok list_two_mappers "$W" list --json
+json list_two_mappers_fields "
+r = {x['name']: x for x in d['regions']}
+assert r['idle']['mapped_by'] == sorted([{'pid': $i1, 'writable': False}, {'pid': $i2, 'writable': False}], key=lambda m: m['pid']), r['idle']
+assert all(r[n]['mapped_by'] == [] for n in r if n != 'idle'), r"
+{ kill -9 "$i1" "$i2"; wait "$i1" "$i2"; } 2>/dev/null
+
 # ---- delete several --------------------------------------------------------------------
 run "$W" delete idle nope ckpt rom
 check delete_many_status [ "$RC" -eq 1 ]
@@ -258,5 +272,19 @@ ok map_dot_slash bash -c "cd '$T' && '$W' map ./mp.ckpt --width 16 --rows 4"
 out_has map_dot_slash_title '^checkpoint \./mp\.ckpt \(workspace mp\): '
 printf 'not a checkpoint' >"$T/bad.ckpt"
 err map_bad_ckpt 1 "^wksp: map: reading checkpoint \"$T/bad.ckpt\": " "$W" map "$T/bad.ckpt"
+
+# A path may hold any byte: the title shows it escaped (a control byte and
+# one that is not UTF-8), never raw, and the SVG stays well-formed XML.
+odd="$T/a"$'\001'"b"$'\377'"<&.ckpt"
+cp "$T/mp.ckpt" "$odd"
+ok map_odd_path "$W" map "$odd" --width 16 --rows 4
+out_has map_odd_path_title '^checkpoint .*/a\\x01b\\xff<&\.ckpt \(workspace mp\): data '
+check map_odd_path_not_raw bash -c "! grep -q \$'\\001' '$T/out'"
+ok map_odd_path_svg "$W" map "$odd" --width 16 --rows 4 --svg -
+check map_odd_path_svg_xml python3 -c '
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+title = root.find("{http://www.w3.org/2000/svg}title").text
+assert title.endswith("/a\\x01b\\xff<&.ckpt (workspace mp)"), title' "$T/out"
 
 done_tests

@@ -142,6 +142,46 @@ static void test_check_gives_up(void) {
   wksp_delete_anon(w);
 }
 
+/* The lock passes to another process during the wait: the check is given
+ * the new holder, not the one first seen. */
+typedef struct {
+  wksp_t *w;
+  holder_t h;
+  int calls, handed;
+  int64_t pid[3];
+} handover_t;
+
+static int hand_over(const wksp_t *w, int64_t pid, uint64_t waited_ns, void *ctx) {
+  (void)w;
+  (void)waited_ns;
+  handover_t *o = ctx;
+  o->pid[o->calls++] = pid;
+  if (o->calls == 1) /* the first holder lets go and a second takes the lock */
+    o->handed = !holder_stop(&o->h) && !holder_start(o->w, -1, &o->h);
+  if (!o->handed || o->calls == 3) return wksp_err(WKSP_ERR_DEADLK, 0, "test: given up");
+  return 1;
+}
+
+static void test_check_sees_new_holder(void) {
+  wksp_t *w = anon();
+  CHECK(w);
+  handover_t o = {.w = w};
+  CHECK(!holder_start(w, -1, &o.h));
+  int64_t first = o.h.pid;
+  wksp_private_waiter_t wt = {.check = hand_over, .check_ctx = &o};
+  int rc = wksp_private_lock_wait(w, &wt);
+  int64_t second = o.h.pid;
+  CHECK(o.handed);
+  CHECK(!holder_stop(&o.h));
+  CHECK_ERR(rc, WKSP_ERR_DEADLK);
+  CHECK_EQ(o.calls, 3);
+  CHECK_EQ(o.pid[0], first);
+  CHECK(second != first);
+  CHECK_EQ(o.pid[1], second);
+  CHECK_EQ(o.pid[2], second);
+  wksp_delete_anon(w);
+}
+
 /* The thread holding the lock asking again: INVAL, not a hang. */
 static void test_relock_same_thread(void) {
   wksp_t *w = anon();
@@ -162,6 +202,7 @@ int main(void) {
   TEST_RUN(test_free_lock_reports_nothing);
   TEST_RUN(test_notice_once_with_pid);
   TEST_RUN(test_check_gives_up);
+  TEST_RUN(test_check_sees_new_holder);
   TEST_RUN(test_relock_same_thread);
   return test_done();
 }

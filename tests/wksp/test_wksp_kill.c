@@ -219,13 +219,20 @@ static void test_every_point(void) {
 
 /* A crash inside recovery: the first child dies after splitting (leaving
  * two adjacent free partitions), the second dies while its recovery merges
- * them or rebuilds; the parent's recovery still succeeds. */
+ * them or rebuilds; or the first dies just after committing a bulk
+ * journal and the second halfway through replaying it (the replay is the
+ * commit's own apply, with its crash point).  The parent's recovery still
+ * succeeds. */
 static void test_crash_in_recovery(void) {
   run_scenario(OP_ALLOC, WKSP_HOOK_ALLOC_SPLIT, WKSP_HOOK_REBUILD_MERGE);
   if (test_cur_failed) return;
   run_scenario(OP_TAG_FREE, WKSP_HOOK_BULK_APPLY, WKSP_HOOK_REBUILD_INDEX);
   if (test_cur_failed) return;
   run_scenario(OP_FREE, WKSP_HOOK_FREE_COMMIT, WKSP_HOOK_REBUILD_END);
+  if (test_cur_failed) return;
+  run_scenario(OP_TAG_FREE, WKSP_HOOK_BULK_COMMIT, WKSP_HOOK_BULK_APPLY);
+  if (test_cur_failed) return;
+  run_scenario(OP_REPLACE, WKSP_HOOK_BULK_COMMIT, WKSP_HOOK_BULK_APPLY);
 }
 
 /* A process that dies holding the lock outside any change (e.g. a
