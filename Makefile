@@ -70,7 +70,7 @@ $(CLI_BIN): $(CLI_OBJ) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDSAN) -o $@ $(CLI_OBJ) $(STATIC_LIB) $(LDLIBS_LIB)
 
-# A test or bench program is rebuilt when any header it includes changes
+# A test, bench or replay program is rebuilt when any header it includes changes
 # (tests include internal headers and the helpers of tests/): -MMD writes
 # <program>.d, included at the end.
 $(OUT)/build/tests/%: tests/%.c tests/lib/test.h $(STATIC_LIB)
@@ -85,7 +85,7 @@ $(OUT)/build/bench/%: bench/%.c bench/bench_util.h $(STATIC_LIB)
 # feeds it every file of its corpus (fuzz/corpus/<name>/).
 $(OUT)/build/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< fuzz/replay.c $(STATIC_LIB) $(LDLIBS_TEST)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -MMD -MP -MF $@.d -o $@ fuzz/replay.c $< $(STATIC_LIB) $(LDLIBS_TEST)
 
 # Fault-injection shim for the reliability tests (LD_PRELOAD; never
 # sanitized: it forwards to the sanitizer's interceptors).
@@ -158,4 +158,4 @@ uninstall:
 clean:
 	rm -rf build lib bin
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d) $(REPLAY_BIN:=.d)

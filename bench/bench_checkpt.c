@@ -263,7 +263,7 @@ int main(void) {
          (unsigned long long)mb, (unsigned long long)s.cnt, (unsigned long long)s.bytes,
          100.0 * (double)s.bytes / (double)data_max, dir, reps);
   char path[512];
-  snprintf(path, sizeof path, "%s/wksp-bench.ckpt", dir);
+  snprintf(path, sizeof path, "%s/wksp-bench.%d.ckpt", dir, (int)getpid()); /* per process: two runs at once */
   double gb = (double)s.bytes / 1e9;
   const char *only_data = getenv("WKSP_BENCH_DATA"), *only_style = getenv("WKSP_BENCH_STYLE");
   for (int text = 1; text >= 0; text--) {

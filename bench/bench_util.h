@@ -107,7 +107,7 @@ static inline void ws_content(ws_t *s, int text, uint64_t seed) {
 /* One write(2) of n bytes into a new file in dir, timed; the file is removed. */
 static inline double write_once(const uint8_t *buf, uint64_t n, const char *dir) {
   char p[512];
-  snprintf(p, sizeof p, "%s/wksp-bench-write.bin", dir);
+  snprintf(p, sizeof p, "%s/wksp-bench-write.%d.bin", dir, (int)getpid()); /* per process: two runs at once */
   unlink(p);
   int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) {

@@ -29,6 +29,8 @@
 
 #include <wksp/frame.h>
 
+#include "../tests/lib/frame_testlib.h"
+
 #if defined(__SANITIZE_ADDRESS__)
 #define FUZZ_ASAN 1
 #elif defined(__has_feature)
@@ -87,37 +89,15 @@ typedef struct {
   uint8_t *p;
 } fbuf_t;
 
-typedef struct {
-  uint8_t *p;
-  size_t sz, cap;
-} out_t;
-
-static int sink(void *ctx, const struct iovec *iov, int iovcnt) {
-  out_t *o = ctx;
-  for (int i = 0; i < iovcnt; i++) {
-    if (o->cap - o->sz < iov[i].iov_len) {
-      size_t cap = o->cap ? o->cap : 4096;
-      while (cap - o->sz < iov[i].iov_len) cap *= 2;
-      uint8_t *q = realloc(o->p, cap);
-      if (!q) return 12;
-      o->p = q;
-      o->cap = cap;
-    }
-    memcpy(o->p + o->sz, iov[i].iov_base, iov[i].iov_len);
-    o->sz += iov[i].iov_len;
-  }
-  return 0;
-}
-
 static uint32_t u24(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16; }
 
 /* Re-encodes the decoded buffers frame by frame, reads them back and
  * compares. */
 static void roundtrip(const fbuf_t *b, int n) {
-  static out_t o; /* kept across inputs: its capacity only grows */
+  static ftl_buf_t o; /* kept across inputs: its capacity only grows */
   o.sz = 0;
   wksp_frame_writer_t *w;
-  if (wksp_frame_writer_init_sink(&w, sink, &o)) abort();
+  if (wksp_frame_writer_init_sink(&w, ftl_sink, &o)) abort();
   for (int i = 0; i < n; i++) {
     if ((i == 0 || b[i].frame != b[i - 1].frame) && wksp_frame_writer_open(w, b[i].style, NULL)) abort();
     int rc = b[i].is_meta ? wksp_frame_writer_meta(w, b[i].p, b[i].sz) : wksp_frame_writer_data(w, b[i].p, b[i].sz);

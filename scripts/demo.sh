@@ -178,30 +178,11 @@ say "   $(human "$used") through the pipe in $(secs $t_pipe) s: $(rate "$used" $
 
 # ---- 6. verify ---------------------------------------------------------------------------------------
 say "== verify"
-# The bytes are compared in the regions themselves (a global address is an
-# offset into the region file), not through the library that restored them.
+# The bytes are compared in the regions themselves, not through the library
+# that restored them (scripts/demo_compare.py).
 for n in "$A" "$B" "$C"; do "$wksp" query "$n" --json >"$tmp/$n.json"; done
 t0=$(now_us)
-python3 - "${WKSP_SHMEM_DIR:-/dev/shm}" "$tmp/$A.json" "$tmp/$B.json" "$tmp/$C.json" <<'EOF'
-import json, mmap, os, sys
-shm = sys.argv[1]
-a, b, c = (json.load(open(p)) for p in sys.argv[2:5])
-alloc = lambda d: [x for x in d["partitions"] if x["tag"]]
-for d in (b, c):
-    if alloc(d) != alloc(a):
-        sys.exit(f"demo: FAILED: allocations of {d['name']} differ from {a['name']}")
-def region(d):
-    with open(os.path.join(shm, d["name"]), "rb") as f:
-        return mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
-ma, mb, mc = region(a), region(b), region(c)
-for x in alloc(a):
-    lo, hi = x["gaddr_lo"], x["gaddr_hi"]
-    ref = ma[lo:hi]
-    for d, m in ((b, mb), (c, mc)):
-        if m[lo:hi] != ref:
-            sys.exit(f"demo: FAILED: bytes of {d['name']}:0x{lo:x} differ from {a['name']}")
-print(f"   same {len(alloc(a))} allocations (tag, address range and bytes) in all three workspaces")
-EOF
+python3 "$(dirname "$0")/demo_compare.py" "${WKSP_SHMEM_DIR:-/dev/shm}" "$tmp/$A.json" "$tmp/$B.json" "$tmp/$C.json"
 t1=$(now_us)
 "$wksp" verify "$B" >/dev/null && "$wksp" verify "$C" >/dev/null
 say "   every allocation of \"$B\" and \"$C\" equals \"$A\" byte for byte ($(human $((used * 2))) compared in $(secs $((t1 - t0))) s); metadata verified"

@@ -34,7 +34,7 @@ run_one() { # name, command...
 for t in $(find "$build/tests" -type f -perm -u+x 2>/dev/null | sort); do
   run_one "${t#$build/}" "$t"
 done
-for t in $(find "$build/fuzz" -name 'replay_*' -type f 2>/dev/null | sort); do
+for t in $(find "$build/fuzz" -name 'replay_*' -type f -perm -u+x 2>/dev/null | sort); do
   n=${t##*/replay_}
   run_one "fuzz/replay_$n" "$t" "$root/fuzz/corpus/$n"
 done

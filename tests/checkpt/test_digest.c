@@ -154,10 +154,7 @@ static void test_seal_round_trip(void) {
         wksp_t *c = ws_new("copy", 1, 1024, 8 << 20);
         CHECK(c);
         CHECK_OK(wksp_restore(c, path, &(wksp_restore_opts_t){.seed = 2, .threads = t, .verify_first = vf}));
-        uint8_t x[32], y[32];
-        ws_digest(w, x);
-        ws_digest(c, y);
-        CHECK(!memcmp(x, y, 32));
+        CHECK(ws_same(w, c));
         wksp_checkpt_diff_t df;
         CHECK_OK(wksp_checkpt_diff(c, path, &(wksp_diff_opts_t){.threads = t}, &df));
         CHECK_EQ(df.seal, WKSP_SEAL_OK);
@@ -342,10 +339,7 @@ static void test_require_seal(void) {
         int rc = restore_into(c, path, b, sz, via >= 2, &o, &untouched);
         if (sealed) {
           CHECK_OK(rc);
-          uint8_t x[32], y[32];
-          ws_digest(w, x);
-          ws_digest(c, y);
-          CHECK(!memcmp(x, y, 32));
+          CHECK(ws_same(w, c));
         } else {
           CHECK_EQ(rc, WKSP_ERR_UNSUP);
           CHECK(strstr(wksp_errmsg(), "not sealed"));
@@ -461,10 +455,7 @@ static void test_line_only_seal(void) {
   int untouched = 0;
   wksp_restore_opts_t o = {.seed = 2, .require_seal = 1};
   CHECK_OK(restore_into(c, path, b, sz, 0, &o, &untouched));
-  uint8_t x[32], y[32];
-  ws_digest(w, x);
-  ws_digest(c, y);
-  CHECK(!memcmp(x, y, 32));
+  CHECK(ws_same(w, c));
   /* a flipped data bit: the digest sees it */
   wksp_checkpt_info_t in;
   CHECK_OK(wksp_checkpt_info(path, &in));

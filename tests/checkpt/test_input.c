@@ -369,11 +369,11 @@ static void test_bound_and_limits(void) {
 static void test_v1_bounded(void) {
   wksp_t *w = ws_new("v1src", 1, 8, 1u << 16);
   CHECK(w);
-  v1buf_t v = v1_encode(w, NULL, 0);
+  ftl_buf_t v = v1_encode(w, NULL, 0);
   CHECK(v.sz > 2);
   uint64_t bound = wksp_private_checkpt_v1_max_sz(8, 1u << 16);
   for (int kind = USE_VERIFY_FIRST; kind < USE_CNT; kind++) {
-    feed_t f = {.pre = v.b, .pre_sz = v.sz, .tail = TAIL_RANDOM};
+    feed_t f = {.pre = v.p, .pre_sz = v.sz, .tail = TAIL_RANDOM};
     refill();
     int rc = fed(&f, use_fd, &kind);
     CHECK(rc == WKSP_SUCCESS || kind == USE_DIFF);
@@ -390,11 +390,11 @@ static void test_v1_bounded(void) {
     v1_put(&v, &byte, 1);
   }
   int kind = USE_INFO;
-  feed_t f = {.pre = v.b, .pre_sz = v.sz, .tail = TAIL_ZERO};
+  feed_t f = {.pre = v.p, .pre_sz = v.sz, .tail = TAIL_ZERO};
   CHECK_ERR(fed(&f, use_fd, &kind), WKSP_ERR_CORRUPT);
   CHECK(strstr(wksp_errmsg(), "more allocations than part_max 8"));
   CHECK(f.written <= bound + PIPE_SLACK);
-  free(v.b);
+  free(v.p);
   ws_free(w);
 }
 

@@ -4,7 +4,7 @@
  * workspace, which waited forever before, gives up with DEADLK naming the
  * writer, the workspace untouched, and the writer fails with EPIPE; a
  * holder that writes the pipe without filling it is waited for.  Holders
- * are forked children (../wksp/holder.h) on anonymous workspaces. */
+ * are forked children (tests/lib/holder.h) on anonymous workspaces. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -45,8 +45,8 @@ static void test_checkpt_reports_wait(void) {
   char path[96];
   snprintf(path, sizeof path, "%s/a.ckpt", dir);
   holder_t h;
-  CHECK(!holder_start(w, 800, &h));
-  events_t e = {0};
+  CHECK(!holder_start(w, 0, &h));
+  events_t e = {.release = &h};
   wksp_checkpt_opts_t o = {.lock_wait = events_record, .lock_wait_ctx = &e};
   int rc = wksp_checkpt(w, path, &o);
   CHECK(!holder_stop(&h));
@@ -67,8 +67,8 @@ static void test_restore_reports_wait(void) {
   ws_digest(w, before);
   for (int piped = 0; piped < 2; piped++) {
     holder_t h;
-    CHECK(!holder_start(w, 800, &h));
-    events_t e = {0};
+    CHECK(!holder_start(w, 0, &h));
+    events_t e = {.release = &h};
     wksp_restore_opts_t o = {.seed = 5, .threads = 2, .lock_wait = events_record, .lock_wait_ctx = &e};
     int rc;
     if (!piped) {

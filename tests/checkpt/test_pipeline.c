@@ -109,10 +109,7 @@ static void parallel_identity_of(uint64_t part_max, uint64_t data_max, uint64_t 
       /* Restores with every thread count give the same workspace. */
       wksp_t *d = ws_new("dst", 1, part_max, data_max);
       CHECK_OK(wksp_restore(d, p, &(wksp_restore_opts_t){.seed = 5, .threads = th[i]}));
-      uint8_t a[32], c[32];
-      ws_digest(w, a);
-      ws_digest(d, c);
-      CHECK(!memcmp(a, c, 32));
+      CHECK(ws_same(w, d));
       ws_free(d);
       unlink(p);
     }
@@ -206,7 +203,7 @@ static void test_parallel_failure(void) {
     g_fail_cgroup = UINT64_MAX;
     CHECK_ERR(rc, WKSP_ERR_FAIL);
     CHECK(strstr(wksp_errmsg(), "injected failure at cgroup 5"));
-    CHECK_EQ(dir_entries(dir), 0);
+    CHECK_EQ(test_dir_entries(dir), 0);
     CHECK_EQ(test_thread_count(before), before);
   }
   ws_free(w);
@@ -250,7 +247,7 @@ static void test_parallel_output_failure(void) {
       CHECK_ERR(rc, WKSP_ERR_FAIL);
       CHECK_EQ(wksp_errno(), g_write_fail_errno);
       CHECK(strstr(wksp_errmsg(), "cgroup frames") && strstr(wksp_errmsg(), p));
-      CHECK_EQ(dir_entries(dir), 0);
+      CHECK_EQ(test_dir_entries(dir), 0);
       CHECK_EQ(test_thread_count(before), before);
     }
   }
@@ -315,7 +312,7 @@ static void test_parallel_split(void) {
     g_write_armed = 0;
     CHECK_ERR(rc, WKSP_ERR_FAIL);
     CHECK_EQ(wksp_errno(), EIO);
-    CHECK_EQ(dir_entries(dir), 0);
+    CHECK_EQ(test_dir_entries(dir), 0);
     CHECK_EQ(test_thread_count(before), before);
   }
   wksp_private_checkpt_tuning.split_min = old_min;
@@ -335,6 +332,6 @@ int main(void) {
   TEST_RUN(test_parallel_output_failure);
   TEST_RUN(test_parallel_split);
   TEST_RUN(test_parallel_memory_bound);
-  ckpt_test_dir_remove(dir);
+  test_rmdir(dir);
   return test_done();
 }

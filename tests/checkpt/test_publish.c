@@ -119,10 +119,7 @@ static pid_t fifo_reader(const char *fifo, int delay_ms) {
   wksp_t *w = ws_new("fiforead", 3, wksp_part_max(src), wksp_data_max(src));
   if (fd < 0 || !w) _exit(2);
   int rc = wksp_restore_fd(w, fd, "fifo", &(wksp_restore_opts_t){.threads = 2});
-  uint8_t a[32], b[32];
-  ws_digest(src, a);
-  ws_digest(w, b);
-  _exit(rc ? 3 : memcmp(a, b, 32) ? 4 : 0);
+  _exit(rc ? 3 : !ws_same(src, w) ? 4 : 0);
 }
 
 /* Waits for a reader; kills it if it is still blocked after 10 s (a FIFO
@@ -488,7 +485,7 @@ static void test_publish_exist_overwrite_mode(void) {
   CHECK_OK(wksp_checkpt(w, path, &o));
   CHECK(!stat(path, &st) && st.st_ino != ino);
   CHECK_EQ(st.st_mode & 07777, 0400);
-  CHECK_EQ(dir_entries(dir), 1);
+  CHECK_EQ(test_dir_entries(dir), 1);
   o.mode = 010000;
   CHECK_ERR(wksp_checkpt(w, path, &o), WKSP_ERR_INVAL);
   o.mode = 0;
@@ -499,7 +496,7 @@ static void test_publish_exist_overwrite_mode(void) {
   CHECK_ERR(wksp_checkpt(w, bad, NULL), WKSP_ERR_FAIL);
   umask(old);
   unlink(path);
-  CHECK_EQ(dir_entries(dir), 0);
+  CHECK_EQ(test_dir_entries(dir), 0);
   ws_free(w);
 }
 
@@ -515,13 +512,13 @@ static void test_publish_fallback_named_temp(void) {
   g_no_tmpfile = 1;
   g_fail_cgroup = 1;
   int rc1 = wksp_checkpt(w, path, NULL);
-  int n1 = dir_entries(dir);
+  int n1 = test_dir_entries(dir);
   g_fail_cgroup = UINT64_MAX;
   int rc2 = wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.mode = 0640});
-  int n2 = dir_entries(dir);
+  int n2 = test_dir_entries(dir);
   int rc3 = wksp_checkpt(w, path, NULL);
   int rc4 = wksp_checkpt(w, path, &(wksp_checkpt_opts_t){.overwrite = 1});
-  int n4 = dir_entries(dir);
+  int n4 = test_dir_entries(dir);
   g_no_tmpfile = 0;
   CHECK_EQ(rc1, WKSP_ERR_FAIL);
   CHECK_EQ(n1, 0);
@@ -554,7 +551,7 @@ static void test_publish_failure_leaves_nothing(void) {
   g_fail_cgroup = UINT64_MAX;
   CHECK_ERR(rc, WKSP_ERR_FAIL);
   CHECK(strstr(wksp_errmsg(), "injected"));
-  CHECK_EQ(dir_entries(dir), 0);
+  CHECK_EQ(test_dir_entries(dir), 0);
   CHECK_OK(wksp_verify(w));
   ws_free(w);
 }
@@ -595,7 +592,7 @@ static void test_publish_sigkill(void) {
     kill(pid, SIGKILL);
     int status;
     waitpid(pid, &status, 0);
-    int n = dir_entries(dir);
+    int n = test_dir_entries(dir);
     struct stat st;
     if (!stat(path, &st)) {
       CHECK_EQ(n, 1);

@@ -206,6 +206,6 @@ int main(void) {
   TEST_RUN(test_vectors_target_too_small);
   TEST_RUN(test_v1_first_alloc_not_fitting);
   TEST_RUN(test_two_volumes);
-  ckpt_test_dir_remove(dir);
+  test_rmdir(dir);
   return test_done();
 }

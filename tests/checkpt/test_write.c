@@ -52,16 +52,9 @@ static void roundtrip(uint64_t part_max, uint64_t data_max, uint64_t n, uint64_t
         if (!pipe_mode) {
           CHECK_OK(wksp_restore(dst, path, &ro));
         } else {
-          int pfd[2];
-          CHECK(!pipe(pfd));
-          writer_t x = {.w = src, .fd = pfd[1], .o = o};
-          pthread_t th;
-          CHECK(!pthread_create(&th, NULL, writer_main, &x));
-          int rc = wksp_restore_fd(dst, pfd[0], "pipe", &ro);
-          close(pfd[0]);
-          pthread_join(th, NULL);
-          CHECK_OK(x.rc);
-          CHECK_OK(rc);
+          int crc;
+          CHECK_OK(ws_pipe_copy(src, &o, dst, &ro, &crc));
+          CHECK_OK(crc);
         }
         CHECK_OK(wksp_verify(dst));
         CHECK_EQ(wksp_seed(dst), 77 + t);
@@ -153,10 +146,7 @@ static void fd_at_offset(int style) {
   CHECK_EQ(lseek(fd, 10, SEEK_SET), 10);
   CHECK_OK(wksp_restore_fd(d, fd, "fdoff", &(wksp_restore_opts_t){.threads = 2}));
   close(fd);
-  uint8_t a[32], b[32];
-  ws_digest(w, a);
-  ws_digest(d, b);
-  CHECK(!memcmp(a, b, 32));
+  CHECK(ws_same(w, d));
   unlink(path);
   ws_free(w);
   ws_free(d);
@@ -221,7 +211,7 @@ static void test_writer_corrupt_source(void) {
   char path[512];
   snprintf(path, sizeof path, "%s/bad.ckpt", dir);
   CHECK_ERR(wksp_checkpt(w, path, NULL), WKSP_ERR_CORRUPT);
-  CHECK_EQ(dir_entries(dir), 0);
+  CHECK_EQ(test_dir_entries(dir), 0);
   free(w); /* not a valid workspace any more */
 }
 
@@ -237,6 +227,6 @@ int main(void) {
   TEST_RUN(test_fd_at_offset);
   TEST_RUN(test_progress);
   TEST_RUN(test_writer_corrupt_source);
-  ckpt_test_dir_remove(dir);
+  test_rmdir(dir);
   return test_done();
 }

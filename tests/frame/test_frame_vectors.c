@@ -388,25 +388,6 @@ static int same_walk(const walk_t *a, const walk_t *b) {
   return 1;
 }
 
-typedef struct {
-  int fd;
-  const uint8_t *p;
-  size_t n;
-} feed_t;
-
-static void *feed(void *arg) {
-  feed_t *f = arg;
-  uint64_t s = 3;
-  for (size_t i = 0; i < f->n;) {
-    size_t k = 1 + ftl_rng(&s) % 9000;
-    if (k > f->n - i) k = f->n - i;
-    if (ftl_write_all(f->fd, f->p + i, k)) break;
-    i += k;
-  }
-  close(f->fd);
-  return NULL;
-}
-
 static void test_vectors_fd_and_pipe(void) {
   for (size_t v = 0; v < sizeof g_files / sizeof g_files[0]; v++) {
     char name[PATH_MAX + 64];
@@ -437,8 +418,8 @@ static void test_vectors_fd_and_pipe(void) {
     int p[2];
     pthread_t t;
     CHECK(!pipe(p));
-    feed_t fa = { .fd = p[1], .p = file, .n = n };
-    CHECK(!pthread_create(&t, NULL, feed, &fa));
+    ftl_feed_t fa = { .fd = p[1], .p = file, .n = n, .piece = 9000, .seed = 3 };
+    CHECK(!pthread_create(&t, NULL, ftl_feed_main, &fa));
     CHECK_OK(wksp_frame_reader_init_fd(&r, p[0]));
     int rc = walk(r, &g_wk2);
     wksp_frame_reader_fini(r);
@@ -489,8 +470,8 @@ static void test_truncation_every_length(void) {
     int p[2];
     pthread_t t;
     CHECK(!pipe(p));
-    feed_t fa = { .fd = p[1], .p = file, .n = len };
-    CHECK(!pthread_create(&t, NULL, feed, &fa));
+    ftl_feed_t fa = { .fd = p[1], .p = file, .n = len, .piece = 9000, .seed = 3 };
+    CHECK(!pthread_create(&t, NULL, ftl_feed_main, &fa));
     wksp_frame_reader_t *r;
     CHECK_OK(wksp_frame_reader_init_fd(&r, p[0]));
     int rc = walk(r, &g_wk);

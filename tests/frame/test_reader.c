@@ -59,8 +59,8 @@ static void roundtrip_one(uint64_t seed) {
   int p[2];
   pthread_t t;
   CHECK(!pipe(p));
-  job_t feed = { .fd = p[1], .bytes = mem, .n = sz };
-  CHECK(!pthread_create(&t, NULL, job_feed_bytes, &feed));
+  ftl_feed_t feed = { .fd = p[1], .p = mem, .n = sz, .piece = 100000, .seed = 77 };
+  CHECK(!pthread_create(&t, NULL, ftl_feed_main, &feed));
   CHECK_OK(wksp_frame_reader_init_fd(&r, p[0]));
   int rrc = script_read(r, &sc);
   wksp_frame_reader_fini(r);

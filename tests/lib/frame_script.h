@@ -177,8 +177,6 @@ static inline int memfd_with(const void *p, size_t n) {
 typedef struct {
   int fd;
   tscript_t *sc;
-  const uint8_t *bytes; /* raw feeder: bytes to copy in odd pieces */
-  size_t n;
   int rc;
   ftl_buf_t got;        /* collector */
 } job_t;
@@ -189,21 +187,6 @@ static inline void *job_write_script(void *arg) {
   uint64_t sz;
   j->rc = wksp_frame_writer_init_fd(&w, j->fd) || script_write(w, j->sc, 0) ||
           wksp_frame_writer_fini(w, &sz);
-  close(j->fd);
-  return NULL;
-}
-
-static inline void *job_feed_bytes(void *arg) {
-  job_t *j = arg;
-  uint64_t s = 77;
-  size_t i = 0;
-  j->rc = 0;
-  while (!j->rc && i < j->n) {
-    size_t k = 1 + ftl_rng(&s) % 100000;
-    if (k > j->n - i) k = j->n - i;
-    j->rc = ftl_write_all(j->fd, j->bytes + i, k);
-    i += k;
-  }
   close(j->fd);
   return NULL;
 }

@@ -112,4 +112,29 @@ static inline int ftl_write_all(int fd, const void *p, size_t n) {
   return 0;
 }
 
+/* Feeds p[0..n) into fd in pieces of 1..piece bytes (sizes drawn from
+ * seed), then closes fd; rc 0, or -1 if a write failed.  ftl_feed_main is
+ * the thread body. */
+typedef struct {
+  int fd;
+  const uint8_t *p;
+  size_t n, piece;
+  uint64_t seed;
+  int rc;
+} ftl_feed_t;
+
+static inline void *ftl_feed_main(void *arg) {
+  ftl_feed_t *f = arg;
+  uint64_t s = f->seed;
+  f->rc = 0;
+  for (size_t i = 0; !f->rc && i < f->n;) {
+    size_t k = 1 + ftl_rng(&s) % f->piece;
+    if (k > f->n - i) k = f->n - i;
+    f->rc = ftl_write_all(f->fd, f->p + i, k);
+    i += k;
+  }
+  close(f->fd);
+  return NULL;
+}
+
 #endif

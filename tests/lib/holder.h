@@ -1,10 +1,15 @@
 /* For the lock-wait tests: a child process holding a workspace's lock (it
- * takes the lock, says so, holds it for hold_ms milliseconds or, with
- * hold_ms < 0, until holder_stop, then releases it and exits 0), and a
- * recorder of lock-wait events. */
+ * takes the lock, says so, holds it until holder_release or holder_stop and
+ * hold_ms milliseconds more, then releases it and exits 0; never longer
+ * than 10 s + hold_ms, so a waiter that misses its notice fails rather than
+ * hangs), and a recorder of lock-wait events that can release a holder when
+ * the waiter's notice (done = 0) comes: a wait is then always long enough
+ * for its notice, however late the waiter starts, and at least hold_ms
+ * longer. */
 #ifndef WKSP_TESTS_WKSP_HOLDER_H
 #define WKSP_TESTS_WKSP_HOLDER_H
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,22 +18,31 @@
 
 enum { EV_MAX = 8 };
 
-/* The events a wksp_lock_wait_fn_t received (the first EV_MAX of them). */
+typedef struct {
+  pid_t pid;
+  int go; /* closing it releases the holder (-1 once closed) */
+} holder_t;
+
+/* Lets the holder go (it releases the lock hold_ms later). */
+static inline void holder_release(holder_t *h) {
+  if (h->go >= 0) close(h->go);
+  h->go = -1;
+}
+
+/* The events a wksp_lock_wait_fn_t received (the first EV_MAX of them);
+ * with release set, the notice releases that holder. */
 typedef struct {
   int n;
   wksp_lock_wait_t ev[EV_MAX];
+  holder_t *release;
 } events_t;
 
 static inline void events_record(const wksp_lock_wait_t *ev, void *ctx) {
   events_t *e = ctx;
   if (e->n < EV_MAX) e->ev[e->n] = *ev;
   e->n++;
+  if (!ev->done && e->release) holder_release(e->release);
 }
-
-typedef struct {
-  pid_t pid;
-  int go; /* closing it releases a holder with hold_ms < 0 */
-} holder_t;
 
 /* 0 once the child holds w's lock, -1 on failure. */
 static inline int holder_start(wksp_t *w, int hold_ms, holder_t *h) {
@@ -46,8 +60,9 @@ static inline int holder_start(wksp_t *w, int hold_ms, holder_t *h) {
     if (wksp_private_lock(w)) _exit(1);
     char b = 'x';
     if (write(ready[1], &b, 1) != 1) _exit(2);
-    if (hold_ms >= 0) usleep((useconds_t)hold_ms * 1000);
-    else while (read(go[0], &b, 1) > 0) {}
+    struct pollfd pf = {.fd = go[0], .events = POLLIN};
+    while (poll(&pf, 1, 10000) > 0 && read(go[0], &b, 1) > 0) {}
+    if (hold_ms > 0) usleep((useconds_t)hold_ms * 1000);
     wksp_private_unlock(w);
     _exit(0);
   }
@@ -67,7 +82,7 @@ static inline int holder_start(wksp_t *w, int hold_ms, holder_t *h) {
 
 /* Releases the holder (if still holding) and reaps it: 0 if it exited 0. */
 static inline int holder_stop(holder_t *h) {
-  close(h->go);
+  holder_release(h);
   int st = 0;
   if (waitpid(h->pid, &st, 0) != h->pid) return -1;
   return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;

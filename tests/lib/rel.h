@@ -118,55 +118,12 @@ static inline int rel_proc_count(const char *what) {
   return rel_dir_list(dir, buf, sizeof buf);
 }
 
-/* Removes every entry of dir (flat), then dir itself. */
-static inline void rel_rmdir(const char *dir) {
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  char p[4096];
-  while (d && (e = readdir(d)))
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-      unlink(p);
-    }
-  if (d) closedir(d);
-  rmdir(dir);
-}
-
-/* Feeds a buffer into a pipe from a thread with raw write system calls,
- * which the fault shim does not see (rel_pump_main as the thread body). */
-typedef struct {
-  int fd;
-  const uint8_t *b;
-  uint64_t sz;
-} rel_pump_t;
-
-static inline void *rel_pump_main(void *arg) {
-  rel_pump_t *p = arg;
-  uint64_t done = 0;
-  while (done < p->sz) {
-    long n = syscall(SYS_write, p->fd, p->b + done, p->sz - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += (uint64_t)n;
-  }
-  close(p->fd);
-  return NULL;
-}
-
-/* True when a and b hold the same allocations (tags, ranges, bytes). */
-static inline int rel_same(wksp_t *a, wksp_t *b) {
-  uint8_t da[32], db[32];
-  ws_digest(a, da);
-  ws_digest(b, db);
-  return !memcmp(da, db, 32);
-}
-
 /* Restores the checkpoint at path into a fresh workspace shaped like src
  * and compares; 1 if identical. */
 static inline int rel_restores_same(wksp_t *src, const char *path) {
   wksp_t *w = ws_new("check", 7, wksp_part_max(src), wksp_data_max(src));
   int same = w && !wksp_restore(w, path, &(wksp_restore_opts_t){.seed = 5, .threads = 2}) &&
-             !wksp_verify(w) && rel_same(src, w);
+             !wksp_verify(w) && ws_same(src, w);
   ws_free(w);
   return same;
 }

@@ -97,6 +97,31 @@ static inline uint64_t test_seed(void) {
   return s;
 }
 
+/* Entries of directory d other than . and .. (-1 if it cannot be read). */
+static inline int test_dir_entries(const char *d) {
+  DIR *h = opendir(d);
+  struct dirent *e;
+  int n = 0;
+  if (!h) return -1;
+  while ((e = readdir(h))) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+  closedir(h);
+  return n;
+}
+
+/* Removes every entry of directory d (flat), then d itself. */
+static inline void test_rmdir(const char *d) {
+  DIR *h = opendir(d);
+  struct dirent *e;
+  char p[4096];
+  while (h && (e = readdir(h)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+      snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+      unlink(p);
+    }
+  if (h) closedir(h);
+  rmdir(d);
+}
+
 /* Threads of this process; with want >= 0, given up to 1 s to come down to
  * want: a thread pthread_join has reaped can stay listed in /proc/self/task
  * for a moment while the kernel finishes its exit; one really left behind
@@ -105,11 +130,7 @@ static inline int test_thread_count(int want) {
   int n = -1;
   for (int i = 0; i == 0 || (want >= 0 && n != want && i < 1000); i++) {
     if (i) usleep(1000);
-    DIR *h = opendir("/proc/self/task");
-    struct dirent *e;
-    n = 0;
-    while (h && (e = readdir(h))) n += e->d_name[0] != '.';
-    if (h) closedir(h);
+    n = test_dir_entries("/proc/self/task");
   }
   return n;
 }

@@ -10,32 +10,20 @@
 
 #include <wksp/wksp.h>
 
-typedef struct {
-  uint8_t *b;
-  size_t sz, cap;
-} v1buf_t;
+#include "frame_testlib.h"
 
-static inline void v1_put(v1buf_t *o, const void *p, size_t n) {
-  if (o->cap - o->sz < n) {
-    size_t cap = o->cap ? o->cap : 4096;
-    while (cap - o->sz < n) cap *= 2;
-    uint8_t *q = realloc(o->b, cap);
-    if (!q) abort();
-    o->b = q;
-    o->cap = cap;
-  }
-  memcpy(o->b + o->sz, p, n);
-  o->sz += n;
+static inline void v1_put(ftl_buf_t *o, const void *p, size_t n) {
+  if (ftl_buf_append(o, p, n)) abort();
 }
 
-static inline void v1_le(v1buf_t *o, uint64_t e, size_t n) {
+static inline void v1_le(ftl_buf_t *o, uint64_t e, size_t n) {
   uint8_t t[8];
   for (size_t i = 0; i < n; i++) t[i] = (uint8_t)(e >> (8 * i));
   v1_put(o, t, n);
 }
 
 /* SVW encoding (docs/FORMAT.md 5.1), smallest width. */
-static inline void v1_svw(v1buf_t *o, uint64_t x) {
+static inline void v1_svw(ftl_buf_t *o, uint64_t x) {
   uint8_t hi;
   if (x < (1ull << 6)) return v1_le(o, x << 1, 1);
   if (x < (1ull << 10)) return v1_le(o, 0x8001u | x << 3, 2);
@@ -56,14 +44,14 @@ static inline void v1_svw(v1buf_t *o, uint64_t x) {
   v1_put(o, &hi, 1);
 }
 
-static inline void v1_str(v1buf_t *o, const char *s) {
+static inline void v1_str(ftl_buf_t *o, const char *s) {
   v1_svw(o, strlen(s));
   v1_put(o, s, strlen(s));
 }
 
-/* A v1 checkpoint of the allocations parts[0..cnt) of w (bytes from w). */
-static inline v1buf_t v1_encode(wksp_t *w, const wksp_part_t *parts, uint64_t cnt) {
-  v1buf_t o = {0};
+/* A v1 checkpoint (bytes at .p, .sz of them; free .p) of the allocations parts[0..cnt) of w (bytes from w). */
+static inline ftl_buf_t v1_encode(wksp_t *w, const wksp_part_t *parts, uint64_t cnt) {
+  ftl_buf_t o = {0};
   const uint64_t head[13] = {0xF17EDA2C3731C591ull, 1, wksp_seed(w), wksp_part_max(w), wksp_data_max(w),
                              1700000000000000000ull, 1, 2, 3, 4, 1234, 1235, 1000};
   for (int i = 0; i < 13; i++) v1_svw(&o, head[i]);

@@ -3,11 +3,13 @@
 #ifndef WKSP_TESTS_CHECKPT_WS_H
 #define WKSP_TESTS_CHECKPT_WS_H
 
+#include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -107,6 +109,14 @@ static inline void ws_digest(wksp_t *w, uint8_t out[32]) {
   free(p);
 }
 
+/* True when a and b hold the same allocations (tags, ranges, bytes). */
+static inline int ws_same(wksp_t *a, wksp_t *b) {
+  uint8_t da[32], db[32];
+  ws_digest(a, da);
+  ws_digest(b, db);
+  return !memcmp(da, db, 32);
+}
+
 static inline void sha256_hex(const void *b, uint64_t sz, char out[65]) {
   uint8_t d[32];
   unsigned len = 32;
@@ -196,7 +206,30 @@ static inline int ws_trunc_print(const char *path, off_t to, int verbose) {
   return rc;
 }
 
-/* Pumps a buffer into a pipe from a thread (for pipe restores). */
+/* Restores into w from a pipe that feed(arg), on a thread of its own,
+ * fills and closes; *feed_fd is set to the pipe's write end before the
+ * thread starts.  wksp_restore_fd's code, or WKSP_ERR_FAIL if no pipe or
+ * thread. */
+static inline int ws_restore_fed(wksp_t *w, const char *name, const wksp_restore_opts_t *o,
+                                 void *(*feed)(void *), void *arg, int *feed_fd) {
+  int pfd[2];
+  if (pipe(pfd)) return WKSP_ERR_FAIL;
+  *feed_fd = pfd[1];
+  pthread_t th;
+  if (pthread_create(&th, NULL, feed, arg)) {
+    close(pfd[0]);
+    close(pfd[1]);
+    return WKSP_ERR_FAIL;
+  }
+  int rc = wksp_restore_fd(w, pfd[0], name, o);
+  close(pfd[0]);
+  pthread_join(th, NULL);
+  return rc;
+}
+
+/* Pumps a buffer into a pipe from a thread (pump_main as the thread body)
+ * with raw write system calls, which the fault shim of the reliability
+ * tests does not see: faults go to the reader only. */
 typedef struct {
   int fd;
   const uint8_t *b;
@@ -207,7 +240,8 @@ static inline void *pump_main(void *arg) {
   pump_t *p = arg;
   uint64_t done = 0;
   while (done < p->sz) {
-    ssize_t n = write(p->fd, p->b + done, p->sz - done);
+    long n = syscall(SYS_write, p->fd, p->b + done, p->sz - done);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     done += (uint64_t)n;
   }
@@ -219,18 +253,34 @@ static inline void *pump_main(void *arg) {
  * path.  wksp_restore_fd's code, or WKSP_ERR_FAIL if no pipe or thread. */
 static inline int restore_piped(wksp_t *w, const uint8_t *b, uint64_t sz, const char *name,
                                 const wksp_restore_opts_t *o) {
-  int pfd[2];
-  if (pipe(pfd)) return WKSP_ERR_FAIL;
-  pump_t pm = {.fd = pfd[1], .b = b, .sz = sz};
-  pthread_t th;
-  if (pthread_create(&th, NULL, pump_main, &pm)) {
-    close(pfd[0]);
-    close(pfd[1]);
-    return WKSP_ERR_FAIL;
-  }
-  int rc = wksp_restore_fd(w, pfd[0], name, o);
-  close(pfd[0]);
-  pthread_join(th, NULL);
+  pump_t pm = {.b = b, .sz = sz};
+  return ws_restore_fed(w, name, o, pump_main, &pm, &pm.fd);
+}
+
+/* A checkpoint of src written to a pipe (closed after) by a thread of its
+ * own (writer_main as the thread body); rc is wksp_checkpt_fd's code. */
+typedef struct {
+  wksp_t *w;
+  int fd;
+  const wksp_checkpt_opts_t *o;
+  int rc;
+} writer_t;
+
+static inline void *writer_main(void *arg) {
+  writer_t *x = arg;
+  x->rc = wksp_checkpt_fd(x->w, x->fd, "pipe", x->o);
+  close(x->fd);
+  return NULL;
+}
+
+/* src checkpointed (options o) through a pipe straight into dst (options
+ * ro): the stream path on both sides.  The restore's code (WKSP_ERR_FAIL if
+ * no pipe or thread); the checkpoint's goes to *ckpt_rc. */
+static inline int ws_pipe_copy(wksp_t *src, const wksp_checkpt_opts_t *o, wksp_t *dst,
+                               const wksp_restore_opts_t *ro, int *ckpt_rc) {
+  writer_t x = {.w = src, .o = o, .rc = WKSP_ERR_FAIL};
+  int rc = ws_restore_fed(dst, "pipe", ro, writer_main, &x, &x.fd);
+  *ckpt_rc = x.rc;
   return rc;
 }
 

@@ -17,13 +17,13 @@ static void emit(const char *dir, const char *name, wksp_t *w) {
   uint64_t k = 0;
   for (size_t i = 0; i < n; i++)
     if (all[i].tag) used[k++] = all[i];
-  v1buf_t b = v1_encode(w, used, k);
+  ftl_buf_t b = v1_encode(w, used, k);
   char path[512];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   FILE *f = fopen(path, "wb");
-  if (!f || fwrite(b.b + 10, 1, b.sz - 10, f) != b.sz - 10) exit(1);
+  if (!f || fwrite(b.p + 10, 1, b.sz - 10, f) != b.sz - 10) exit(1);
   fclose(f);
-  free(b.b);
+  free(b.p);
 }
 
 int main(int argc, char **argv) {

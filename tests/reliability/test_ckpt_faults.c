@@ -268,7 +268,7 @@ static void test_io_faults(void) {
   CHECK_EQ(failures, 0);
   CHECK(t.cases > 0 && t.failed_clean > 0 && t.ok_identical > 0);
   ws_free(src);
-  rel_rmdir(dir);
+  test_rmdir(dir);
 }
 
 /* How long an overwriting checkpoint takes in a child, fork and the
@@ -362,7 +362,7 @@ static void test_sigkill(void) {
         bad += fprintf(stderr, "trial %llu: the next checkpoint left \"%s\"\n", (unsigned long long)i, ls) > 0;
       }
     }
-    rel_rmdir(dir);
+    test_rmdir(dir);
     CHECK(mkdir(dir, 0700) == 0);
   }
   rel_figure("2", "sigkill",
@@ -377,7 +377,7 @@ static void test_sigkill(void) {
   CHECK_EQ(bad, 0);
   CHECK(nothing > 0);
   ws_free(src);
-  rel_rmdir(dir);
+  test_rmdir(dir);
 }
 
 int main(int argc, char **argv) {

@@ -144,8 +144,8 @@ static void test_cli_faults(void) {
   wksp_detach(w);
   wksp_delete_named("clisrc");
   wksp_delete_named("clidst");
-  rel_rmdir(ckdir);
-  rel_rmdir(dir);
+  test_rmdir(ckdir);
+  test_rmdir(dir);
 }
 
 int main(void) {

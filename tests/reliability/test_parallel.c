@@ -57,17 +57,6 @@ typedef struct {
   uint64_t rounds, done;
 } checkpt_thread_t;
 
-typedef struct {
-  int fd, rc;
-} pipe_writer_t;
-
-static void *pipe_writer_main(void *arg) {
-  pipe_writer_t *x = arg;
-  x->rc = wksp_checkpt_fd(src, x->fd, "pipe", &(wksp_checkpt_opts_t){.style = 3, .threads = 3});
-  close(x->fd);
-  return NULL;
-}
-
 static void *checkpt_main(void *arg) {
   checkpt_thread_t *c = arg;
   wksp_t *r = ws_new("copy", 1, wksp_part_max(src), wksp_data_max(src));
@@ -76,15 +65,8 @@ static void *checkpt_main(void *arg) {
   for (uint64_t i = 0; r && i < c->rounds; i++) {
     int rc, rrc;
     if (c->via_pipe) {
-      int p[2];
-      if (pipe(p)) break;
-      pipe_writer_t x = {.fd = p[1]};
-      pthread_t th;
-      pthread_create(&th, NULL, pipe_writer_main, &x);
-      rrc = wksp_restore_fd(r, p[0], "pipe", &(wksp_restore_opts_t){.seed = 3, .threads = 2});
-      close(p[0]);
-      pthread_join(th, NULL);
-      rc = x.rc;
+      rrc = ws_pipe_copy(src, &(wksp_checkpt_opts_t){.style = 3, .threads = 3}, r,
+                         &(wksp_restore_opts_t){.seed = 3, .threads = 2}, &rc);
     } else {
       unlink(my_path);
       rc = wksp_checkpt(src, my_path, &(wksp_checkpt_opts_t){.style = 2 + (int)(i & 1), .threads = 2});
@@ -136,7 +118,7 @@ static void test_thread_counts(void) {
     for (size_t j = 0; j < 5; j++) {
       CHECK_OK(wksp_restore(r, path, &(wksp_restore_opts_t){.seed = 1, .threads = counts[j]}));
       CHECK_OK(wksp_verify(r));
-      CHECK(rel_same(s, r));
+      CHECK(ws_same(s, r));
     }
     unlink(path);
   }

@@ -144,9 +144,9 @@ static int restore_run(wksp_t *w, const rcase_t *c, long *fired) {
     int p[2];
     if (pipe(p)) return -100;
     pthread_t th;
-    rel_pump_t pm = {.fd = p[1], .b = c->b, .sz = c->sz};
+    pump_t pm = {.fd = p[1], .b = c->b, .sz = c->sz};
     /* The pump's raw writes are invisible to the shim. */
-    pthread_create(&th, NULL, rel_pump_main, &pm);
+    pthread_create(&th, NULL, pump_main, &pm);
     if (c->calls) shim.arm(c->calls, c->nth, c->kind, c->err, 0);
     rc = wksp_restore_fd(w, p[0], "pipe", &o);
     if (c->calls) shim.disarm();
@@ -219,7 +219,7 @@ static int classify(wksp_t *src, wksp_t *w, const uint8_t before[32], int rc, co
     bad = fprintf(stderr, "%s: success where an error was due\n", what);
   } else {
     uint64_t bd = 0, td = 0;
-    if (rel_same(src, w)) {
+    if (ws_same(src, w)) {
       out = OUT_IDENTICAL;
     } else if (same_ranges(src, w, &bd, &td) || e->ranges_may_change) {
       if (e->raw_single_flip && bd + td > 1)
@@ -569,19 +569,19 @@ static void test_bitflips_v1(void) {
   uint64_t cnt = 0;
   wksp_part_t *parts = ws_allocs(src_small, &cnt);
   CHECK(parts);
-  v1buf_t v1 = v1_encode(src_small, parts, cnt);
+  ftl_buf_t v1 = v1_encode(src_small, parts, cnt);
   free(parts);
   wksp_t *w = ws_new("target", 1, wksp_part_max(src_small), wksp_data_max(src_small));
   CHECK(w);
   /* The encoder is right: the file restores identically. */
-  CHECK_OK(write_file(v1.b, v1.sz));
+  CHECK_OK(write_file(v1.p, v1.sz));
   CHECK_OK(wksp_restore(w, path, NULL));
-  CHECK(rel_same(src_small, w));
+  CHECK(ws_same(src_small, w));
   uint64_t *offs = malloc(v1.sz * sizeof *offs);
   for (uint64_t i = 0; i < v1.sz; i++) offs[i] = i;
   tally_t tf = {0}, tp = {0};
   flip_file_t f;
-  flip_file_init(&f, src_small, v1.b, v1.sz, 1, 3, &tf, &tp);
+  flip_file_init(&f, src_small, v1.p, v1.sz, 1, 3, &tf, &tp);
   flips(&f, w, offs, v1.sz, bits);
   free(f.fr);
   free(offs);
@@ -592,7 +592,7 @@ static void test_bitflips_v1(void) {
              bits, v1.sz, a, p);
   CHECK(tf.bad == 0 && tp.bad == 0);
   ws_free(w);
-  free(v1.b);
+  free(v1.p);
 
   vec_t v;
   CHECK(!vec_load(&v, 0));

@@ -173,19 +173,6 @@ static int check_copy(wksp_t *r) {
   return 0;
 }
 
-typedef struct {
-  wksp_t *w;
-  int fd, rc;
-  wksp_checkpt_opts_t o;
-} writer_t;
-
-static void *writer_main(void *arg) {
-  writer_t *x = arg;
-  x->rc = wksp_checkpt_fd(x->w, x->fd, "pipe", &x->o);
-  close(x->fd);
-  return NULL;
-}
-
 static int checkpointer(void) {
   wksp_t *w, *r;
   if (wksp_attach(WS_NAME, 0, &w)) return fprintf(stderr, "checkpointer: attach: %s\n", wksp_errmsg()), 1;
@@ -197,15 +184,7 @@ static int checkpointer(void) {
     int rc, rrc;
     double t0 = rel_now(), t1;
     if (i % 3 == 2) {
-      int p[2];
-      if (pipe(p)) return 1;
-      writer_t x = {.w = w, .fd = p[1], .o = o};
-      pthread_t th;
-      pthread_create(&th, NULL, writer_main, &x);
-      rrc = wksp_restore_fd(r, p[0], "pipe", &ro);
-      close(p[0]);
-      pthread_join(th, NULL);
-      rc = x.rc;
+      rrc = ws_pipe_copy(w, &o, r, &ro, &rc);
       t1 = t0;
     } else {
       unlink(checkpt_path);
@@ -309,6 +288,6 @@ int main(void) {
   snprintf(checkpt_path, sizeof checkpt_path, "/tmp/wksp-rel-stress-%d.ckpt", (int)getpid());
   signal(SIGPIPE, SIG_IGN);
   TEST_RUN(test_stress);
-  rel_rmdir(shm_dir);
+  test_rmdir(shm_dir);
   return test_done();
 }
