@@ -76,16 +76,17 @@ static int reader_set_failed(wksp_frame_reader_t *r, int rc) {
   return wksp_err_keep(&r->fail, rc);
 }
 
+/* The kept failure again, its cause unchanged (a user reads why the input
+ * failed, not that a later call was refused); the refusal is context. */
 static int reader_refuse_failed(const wksp_frame_reader_t *r, const char *fn) {
-  return wksp_err_again(r->fail.err, r->fail.errnum, "%s: reader failed earlier: %s", fn,
-                        r->fail.msg);
+  return wksp_err_wrap(wksp_err_resume(&r->fail), "%s: reader failed earlier", fn);
 }
 
 static int truncated(wksp_frame_reader_t *r, size_t need, size_t have) {
   r->short_at = r->off + have;
   r->short_end = r->off + need;
-  return wksp_err(WKSP_ERR_FAIL, 0,
-                  "frame reader: %s frame at offset %lu truncated at offset %lu "
+  return wksp_err_in(WKSP_ERR_FAIL, 0, "frame reader",
+                  "%s frame at offset %lu truncated at offset %lu "
                   "(needed %zu bytes, input ended after %zu)",
                   frame_style_name(r->style), (unsigned long)r->frame_off,
                   (unsigned long)(r->off + have), need, have);
@@ -101,7 +102,7 @@ static ssize_t read_some(const wksp_frame_reader_t *r, uint8_t *p, size_t n, uin
     ssize_t got = r->positional ? pread(r->fd, p, n, (off_t)(r->fd_base + at)) : read(r->fd, p, n);
     if (got >= 0) return got;
     if (errno != EINTR) {
-      wksp_err(WKSP_ERR_FAIL, errno, "frame reader: %s frame at offset %lu: read at offset %lu failed",
+      wksp_err_in(WKSP_ERR_FAIL, errno, "frame reader", "%s frame at offset %lu: read at offset %lu failed",
                frame_style_name(r->style), (unsigned long)r->frame_off, (unsigned long)at);
       return -1;
     }
@@ -110,8 +111,8 @@ static ssize_t read_some(const wksp_frame_reader_t *r, uint8_t *p, size_t n, uin
 
 /* pread mode: the file ended at `at`, inside the input it had at init. */
 static int shrunk(const wksp_frame_reader_t *r, uint64_t at) {
-  return wksp_err(WKSP_ERR_FAIL, 0,
-                  "frame reader: %s frame at offset %lu: the input file ends at offset %lu, "
+  return wksp_err_in(WKSP_ERR_FAIL, 0, "frame reader",
+                  "%s frame at offset %lu: the input file ends at offset %lu, "
                   "%lu bytes short of its size when the reader was made (it shrank)",
                   frame_style_name(r->style), (unsigned long)r->frame_off, (unsigned long)at,
                   (unsigned long)(r->src_sz - at));
@@ -231,8 +232,8 @@ static int chunk_get(wksp_frame_reader_t *r, size_t usz, const uint8_t **blk, si
   size_t n = frame_chunk_csz(p);
   size_t bound = frame_csz_bound(usz);
   if (!frame_chunk_csz_ok(n, usz))
-    return wksp_err(WKSP_ERR_CORRUPT, 0,
-                    "frame reader: LZ4 frame at offset %lu: chunk at offset %lu has block size %zu, "
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, "frame reader",
+                    "LZ4 frame at offset %lu: chunk at offset %lu has block size %zu, "
                     "expected 1..%zu for a %zu-byte chunk",
                     (unsigned long)r->frame_off, (unsigned long)r->off, n, bound, usz);
   rc = peek(r, FRAME_CHUNK_HDR + n, &p);
@@ -253,8 +254,8 @@ static int chunk_decode(wksp_frame_reader_t *r, uint8_t *dst, size_t usz, const 
   int got = LZ4_decompress_safe_usingDict((const char *)blk, (char *)dst, (int)csz, (int)usz,
                                           (const char *)dict, (int)dsz);
   if (got != (int)usz)
-    return wksp_err(WKSP_ERR_CORRUPT, 0,
-                    "frame reader: LZ4 frame at offset %lu: chunk at offset %lu: %zu-byte LZ4 block %s "
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, "frame reader",
+                    "LZ4 frame at offset %lu: chunk at offset %lu: %zu-byte LZ4 block %s "
                     "(expected exactly %zu bytes)",
                     (unsigned long)r->frame_off, (unsigned long)r->off, csz,
                     got < 0 ? "is not valid LZ4 for this frame's history" : "decodes to fewer bytes",
@@ -280,7 +281,7 @@ static int hist_reserve(wksp_frame_reader_t *r, size_t need, size_t min_cap) {
     if (cap - r->hist_len < need || cap < min_cap || cap > FRAME_HIST) cap = HIST_SZ;
     uint8_t *h = realloc(r->hist, cap);
     if (!h)
-      return wksp_err(WKSP_ERR_NOMEM, errno, "frame reader: cannot grow the LZ4 history to %zu bytes",
+      return wksp_err_in(WKSP_ERR_NOMEM, errno, "frame reader", "cannot grow the LZ4 history to %zu bytes",
                       cap);
     r->hist = h;
     r->hist_cap = cap;
@@ -335,7 +336,7 @@ static int reader_new(wksp_frame_reader_t **out, int fd, const char *fn) {
   if (!r || (fd >= 0 && !b)) {
     free(r);
     free(b);
-    return wksp_err(WKSP_ERR_NOMEM, errno, "%s: cannot allocate the reader", fn);
+    return wksp_err_in(WKSP_ERR_NOMEM, errno, fn, "cannot allocate the reader");
   }
   r->fd = fd;
   r->rbuf = b;
@@ -344,9 +345,9 @@ static int reader_new(wksp_frame_reader_t **out, int fd, const char *fn) {
 }
 
 int wksp_frame_reader_init_fd(wksp_frame_reader_t **out, int fd) {
-  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_init_fd: NULL out");
+  if (!out) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_init_fd", "NULL out");
   *out = NULL;
-  if (fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_init_fd: bad fd %d", fd);
+  if (fd < 0) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_init_fd", "bad fd %d", fd);
   int rc = reader_new(out, fd, "wksp_frame_reader_init_fd");
   if (rc) return rc;
   off_t pos = lseek(fd, 0, SEEK_CUR);
@@ -368,11 +369,11 @@ int wksp_private_frame_reader_init_fd_prefix(wksp_frame_reader_t **out, int fd, 
 
 int wksp_private_frame_reader_init_pread(wksp_frame_reader_t **out, int fd, uint64_t base,
                                          uint64_t sz) {
-  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_private_frame_reader_init_pread: NULL out");
+  if (!out) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_private_frame_reader_init_pread", "NULL out");
   *out = NULL;
   if (fd < 0 || base > (uint64_t)INT64_MAX || sz > (uint64_t)INT64_MAX - base)
-    return wksp_err(WKSP_ERR_INVAL, 0,
-                    "wksp_private_frame_reader_init_pread: bad fd %d or range of %lu bytes at %lu",
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_private_frame_reader_init_pread",
+                    "bad fd %d or range of %lu bytes at %lu",
                     fd, (unsigned long)sz, (unsigned long)base);
   int rc = reader_new(out, fd, "wksp_private_frame_reader_init_pread");
   if (rc) return rc;
@@ -397,10 +398,10 @@ void wksp_private_frame_reader_buffered(const wksp_frame_reader_t *r, const uint
 }
 
 int wksp_frame_reader_init_mem(wksp_frame_reader_t **out, const void *mem, size_t sz) {
-  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_init_mem: NULL out");
+  if (!out) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_init_mem", "NULL out");
   *out = NULL;
   if (!mem && sz)
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_init_mem: NULL memory of %zu bytes", sz);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_init_mem", "NULL memory of %zu bytes", sz);
   int rc = reader_new(out, -1, "wksp_frame_reader_init_mem");
   if (rc) return rc;
   static const uint8_t empty[1];
@@ -428,12 +429,12 @@ static int seek_fd(wksp_frame_reader_t *r, uint64_t off) {
   struct stat st;
   if (!fstat(r->fd, &st) && S_ISREG(st.st_mode) &&
       (uint64_t)st.st_size - r->fd_base < off)
-    return wksp_err(WKSP_ERR_FAIL, 0,
-                    "wksp_frame_reader_seek: offset %lu is past the end of the checkpoint (%lu bytes)",
+    return wksp_err_in(WKSP_ERR_FAIL, 0, "wksp_frame_reader_seek",
+                    "offset %lu is past the end of the checkpoint (%lu bytes)",
                     (unsigned long)off, (unsigned long)((uint64_t)st.st_size - r->fd_base));
   if (off > (uint64_t)INT64_MAX - r->fd_base ||
       lseek(r->fd, (off_t)(r->fd_base + off), SEEK_SET) < 0)
-    return wksp_err(WKSP_ERR_FAIL, errno, "wksp_frame_reader_seek: lseek to offset %lu failed",
+    return wksp_err_in(WKSP_ERR_FAIL, errno, "wksp_frame_reader_seek", "lseek to offset %lu failed",
                     (unsigned long)off);
   r->rlo = r->rhi = 0;
   r->off = off;
@@ -443,8 +444,8 @@ static int seek_fd(wksp_frame_reader_t *r, uint64_t off) {
 /* pread mode: nothing to do but drop a buffer that does not hold off. */
 static int seek_pread(wksp_frame_reader_t *r, uint64_t off) {
   if (off > r->src_sz)
-    return wksp_err(WKSP_ERR_FAIL, 0,
-                    "wksp_frame_reader_seek: offset %lu is past the end of the input (%lu bytes)",
+    return wksp_err_in(WKSP_ERR_FAIL, 0, "wksp_frame_reader_seek",
+                    "offset %lu is past the end of the input (%lu bytes)",
                     (unsigned long)off, (unsigned long)r->src_sz);
   uint64_t buf_start = r->off - r->rlo;
   if (off >= buf_start && off <= r->off + (r->rhi - r->rlo)) {
@@ -459,40 +460,40 @@ static int seek_pread(wksp_frame_reader_t *r, uint64_t off) {
 }
 
 int wksp_frame_reader_seek(wksp_frame_reader_t *r, uint64_t off) {
-  if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_seek: NULL reader");
+  if (!r) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_seek", "NULL reader");
   if (r->fail.err) return reader_refuse_failed(r, "wksp_frame_reader_seek");
   if (r->style)
-    return wksp_err(WKSP_ERR_INVAL, 0,
-                    "wksp_frame_reader_seek: %s frame opened at offset %lu is still open",
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_seek",
+                    "%s frame opened at offset %lu is still open",
                     frame_style_name(r->style), (unsigned long)r->frame_off);
   if (r->fd >= 0 && !r->seekable)
-    return wksp_err(WKSP_ERR_UNSUP, 0,
-                    "wksp_frame_reader_seek: fd %d is not seekable (pipe or socket)", r->fd);
+    return wksp_err_in(WKSP_ERR_UNSUP, 0, "wksp_frame_reader_seek",
+                    "fd %d is not seekable (pipe or socket)", r->fd);
   int rc = 0;
   if (r->positional) rc = seek_pread(r, off);
   else if (r->fd >= 0) rc = seek_fd(r, off);
   else if (off > r->mem_sz)
-    rc = wksp_err(WKSP_ERR_FAIL, 0,
-                  "wksp_frame_reader_seek: offset %lu is past the end of the %zu-byte memory region",
+    rc = wksp_err_in(WKSP_ERR_FAIL, 0, "wksp_frame_reader_seek",
+                  "offset %lu is past the end of the %zu-byte memory region",
                   (unsigned long)off, r->mem_sz);
   else r->off = off;
   return rc ? reader_set_failed(r, rc) : 0;
 }
 
 int wksp_frame_reader_open(wksp_frame_reader_t *r, int style, uint64_t *off) {
-  if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_open: NULL reader");
+  if (!r) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_open", "NULL reader");
   if (r->fail.err) return reader_refuse_failed(r, "wksp_frame_reader_open");
   if (r->style)
-    return wksp_err(WKSP_ERR_INVAL, 0,
-                    "wksp_frame_reader_open: %s frame opened at offset %lu is still open",
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_open",
+                    "%s frame opened at offset %lu is still open",
                     frame_style_name(r->style), (unsigned long)r->frame_off);
   if (!frame_style_ok(style))
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_open: unknown frame style %d", style);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_open", "unknown frame style %d", style);
   if (style == WKSP_FRAME_LZ4) {
     if (!r->hist) {
       if (!(r->hist = malloc(HIST_MIN)))
-        return reader_set_failed(r, wksp_err(WKSP_ERR_NOMEM, errno,
-                                             "wksp_frame_reader_open: cannot allocate LZ4 history"));
+        return reader_set_failed(r, wksp_err_in(WKSP_ERR_NOMEM, errno, "wksp_frame_reader_open",
+                                             "cannot allocate LZ4 history"));
       r->hist_cap = HIST_MIN;
     }
     r->hist_len = 0;
@@ -504,14 +505,14 @@ int wksp_frame_reader_open(wksp_frame_reader_t *r, int style, uint64_t *off) {
 }
 
 static int reader_read(wksp_frame_reader_t *r, void *buf, size_t sz, int is_meta, const char *fn) {
-  if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL reader", fn);
+  if (!r) return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "NULL reader");
   if (r->fail.err) return reader_refuse_failed(r, fn);
   if (!r->style)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: no frame is open (reader at offset %lu)", fn,
+    return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "no frame is open (reader at offset %lu)",
                     (unsigned long)r->off);
-  if (!buf && sz) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL buffer of %zu bytes", fn, sz);
+  if (!buf && sz) return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "NULL buffer of %zu bytes", sz);
   if (is_meta && sz > WKSP_FRAME_META_MAX)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: meta buffer of %zu bytes exceeds %lu", fn, sz,
+    return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "meta buffer of %zu bytes exceeds %lu", sz,
                     WKSP_FRAME_META_MAX);
   int rc = r->style == WKSP_FRAME_LZ4 ? lz4_read(r, buf, sz) : read_raw(r, buf, sz);
   return rc ? reader_set_failed(r, rc) : 0;
@@ -526,10 +527,10 @@ int wksp_frame_reader_data(wksp_frame_reader_t *r, void *buf, size_t sz) {
 }
 
 int wksp_frame_reader_close(wksp_frame_reader_t *r, uint64_t *off) {
-  if (!r) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_close: NULL reader");
+  if (!r) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_close", "NULL reader");
   if (r->fail.err) return reader_refuse_failed(r, "wksp_frame_reader_close");
   if (!r->style)
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_reader_close: no frame is open (offset %lu)",
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_close", "no frame is open (offset %lu)",
                     (unsigned long)r->off);
   r->style = 0;
   if (off) *off = r->off;

@@ -77,17 +77,18 @@ static int writer_set_failed(wksp_frame_writer_t *w, int rc) {
   return wksp_err_keep(&w->fail, rc);
 }
 
+/* The kept failure again, its cause unchanged (a user reads why the write
+ * failed, not that a later call was refused); the refusal is context. */
 static int writer_refuse_failed(const wksp_frame_writer_t *w, const char *fn) {
-  return wksp_err_again(w->fail.err, w->fail.errnum, "%s: writer failed earlier: %s", fn,
-                        w->fail.msg);
+  return wksp_err_wrap(wksp_err_resume(&w->fail), "%s: writer failed earlier", fn);
 }
 
 /* Common entry checks of the buffer calls and close. */
 static int writer_check_in_frame(const wksp_frame_writer_t *w, const char *fn) {
-  if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL writer", fn);
+  if (!w) return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "NULL writer");
   if (w->fail.err) return writer_refuse_failed(w, fn);
   if (!w->style)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: no frame is open (writer at offset %lu)", fn,
+    return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "no frame is open (writer at offset %lu)",
                     (unsigned long)w->off);
   return 0;
 }
@@ -96,10 +97,10 @@ static int writer_check_in_frame(const wksp_frame_writer_t *w, const char *fn) {
 
 static int writev_all(wksp_frame_writer_t *w, struct iovec *iov, int cnt) {
   int e = wksp_private_writev_all(w->fd, iov, cnt);
-  if (e)
-    return wksp_err(WKSP_ERR_FAIL, e, "frame writer: write to fd %d of the bytes from offset %lu failed", w->fd,
+  if (!e) return 0;
+  int rc = wksp_err(WKSP_ERR_FAIL, e, "write of the bytes from offset %lu failed",
                     (unsigned long)w->delivered);
-  return 0;
+  return wksp_err_wrap(rc, "frame writer: fd %d", w->fd);
 }
 
 static int deliver(wksp_frame_writer_t *w) {
@@ -111,8 +112,8 @@ static int deliver(wksp_frame_writer_t *w) {
   default: { /* OUT_SINK; OUT_MEM and OUT_REGIONS never have pending iovecs */
     int e = w->sink(w->sink_ctx, w->iov, w->iovcnt);
     if (e)
-      rc = wksp_err(WKSP_ERR_FAIL, e > 0 ? e : EIO,
-                    "frame writer: sink failed on %zu bytes at offset %lu", total,
+      rc = wksp_err_in(WKSP_ERR_FAIL, e > 0 ? e : EIO, "frame writer",
+                    "sink failed on %zu bytes at offset %lu", total,
                     (unsigned long)w->delivered);
     break;
   }
@@ -134,8 +135,8 @@ static int flush(wksp_frame_writer_t *w) {
 /* Memory mode: refuses bytes that would not fit the region. */
 static int check_room(const wksp_frame_writer_t *w, size_t n) {
   if (w->out_kind != OUT_MEM || n <= w->mem_sz - w->off) return 0;
-  return wksp_err(WKSP_ERR_FAIL, ENOSPC,
-                  "frame writer: memory region of %zu bytes is full: %s frame at offset %lu "
+  return wksp_err_in(WKSP_ERR_FAIL, ENOSPC, "frame writer",
+                  "memory region of %zu bytes is full: %s frame at offset %lu "
                   "needs %zu bytes at offset %lu",
                   w->mem_sz, frame_style_name(w->style), (unsigned long)w->frame_off, n,
                   (unsigned long)w->off);
@@ -175,8 +176,8 @@ static int region_next(wksp_frame_writer_t *w, size_t need) {
   int e = w->region_fn(w->region_ctx, w->mem, (size_t)(w->off - w->mem_at), &mem, &sz);
   if (!e && (!mem || sz < need)) e = EINVAL;
   if (e)
-    return wksp_err(e == ENOMEM ? WKSP_ERR_NOMEM : WKSP_ERR_FAIL, e,
-                    "frame writer: no output region of at least %zu bytes at offset %lu", need,
+    return wksp_err_in(e == ENOMEM ? WKSP_ERR_NOMEM : WKSP_ERR_FAIL, e, "frame writer",
+                    "no output region of at least %zu bytes at offset %lu", need,
                     (unsigned long)w->off);
   w->mem = mem;
   w->mem_sz = sz;
@@ -307,8 +308,8 @@ static int lz4_warm_chunk(wksp_frame_writer_t *w, const uint8_t *in, size_t usz)
   int csz = LZ4_compress_fast_continue(w->lz4, (const char *)in, (char *)w->scratch, (int)usz,
                                        (int)bound, 1);
   if (csz <= 0)
-    return wksp_err(WKSP_ERR_FAIL, 0,
-                    "frame writer: LZ4 compression of a %zu-byte warm-up chunk failed (%d)", usz,
+    return wksp_err_in(WKSP_ERR_FAIL, 0, "frame writer",
+                    "LZ4 compression of a %zu-byte warm-up chunk failed (%d)", usz,
                     csz);
   w->cursor += usz;
   return 0;
@@ -361,8 +362,8 @@ static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz, int
                                                     (char *)out + FRAME_CHUNK_HDR, (int)usz,
                                                     (int)bound, 1);
   if (csz <= 0)
-    return wksp_err(WKSP_ERR_FAIL, 0,
-                    "frame writer: LZ4 frame at offset %lu: LZ4 compression of a %zu-byte chunk "
+    return wksp_err_in(WKSP_ERR_FAIL, 0, "frame writer",
+                    "LZ4 frame at offset %lu: LZ4 compression of a %zu-byte chunk "
                     "at offset %lu failed (%d)",
                     (unsigned long)w->frame_off, usz, (unsigned long)w->off, csz);
   out[0] = (uint8_t)csz;
@@ -405,7 +406,7 @@ static int lz4_alloc(wksp_frame_writer_t *w) {
   LZ4_freeStream(w->lz4);
   w->ring = NULL;
   w->lz4 = NULL;
-  return wksp_err(WKSP_ERR_NOMEM, errno, "wksp_frame_writer_open: cannot allocate the LZ4 state");
+  return wksp_err_in(WKSP_ERR_NOMEM, errno, "wksp_frame_writer_open", "cannot allocate the LZ4 state");
 }
 
 /* ---- public ------------------------------------------------------------- */
@@ -417,7 +418,7 @@ static int writer_new(wksp_frame_writer_t **out, int kind, const char *fn) {
     free(w);
     free(g);
     *out = NULL;
-    return wksp_err(WKSP_ERR_NOMEM, errno, "%s: cannot allocate the writer", fn);
+    return wksp_err_in(WKSP_ERR_NOMEM, errno, fn, "cannot allocate the writer");
   }
   w->out_kind = kind;
   w->fd = -1;
@@ -428,9 +429,9 @@ static int writer_new(wksp_frame_writer_t **out, int kind, const char *fn) {
 
 int wksp_frame_writer_init_sink(wksp_frame_writer_t **out, wksp_frame_sink_fn_t write_fn,
                                 void *ctx) {
-  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_sink: NULL out");
+  if (!out) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_sink", "NULL out");
   *out = NULL;
-  if (!write_fn) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_sink: NULL write_fn");
+  if (!write_fn) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_sink", "NULL write_fn");
   int rc = writer_new(out, OUT_SINK, "wksp_frame_writer_init_sink");
   if (!rc) {
     (*out)->sink = write_fn;
@@ -440,19 +441,19 @@ int wksp_frame_writer_init_sink(wksp_frame_writer_t **out, wksp_frame_sink_fn_t 
 }
 
 int wksp_frame_writer_init_fd(wksp_frame_writer_t **out, int fd) {
-  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_fd: NULL out");
+  if (!out) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_fd", "NULL out");
   *out = NULL;
-  if (fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_fd: bad fd %d", fd);
+  if (fd < 0) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_fd", "bad fd %d", fd);
   int rc = writer_new(out, OUT_FD, "wksp_frame_writer_init_fd");
   if (!rc) (*out)->fd = fd;
   return rc;
 }
 
 int wksp_frame_writer_init_mem(wksp_frame_writer_t **out, void *mem, size_t sz) {
-  if (!out) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_mem: NULL out");
+  if (!out) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_mem", "NULL out");
   *out = NULL;
   if (!mem && sz)
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_mem: NULL memory of %zu bytes", sz);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_writer_init_mem", "NULL memory of %zu bytes", sz);
   int rc = writer_new(out, OUT_MEM, "wksp_frame_writer_init_mem");
   if (!rc) {
     (*out)->mem = mem;
@@ -477,8 +478,8 @@ int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
   int rc = w->fail.err;
   if (rc) rc = writer_refuse_failed(w, "wksp_frame_writer_fini");
   else if (w->style)
-    rc = wksp_err(WKSP_ERR_INVAL, 0,
-                  "wksp_frame_writer_fini: %s frame opened at offset %lu was never closed",
+    rc = wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_writer_fini",
+                  "%s frame opened at offset %lu was never closed",
                   frame_style_name(w->style), (unsigned long)w->frame_off);
   if (sz) *sz = w->delivered;
   LZ4_freeStream(w->lz4);
@@ -490,14 +491,14 @@ int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
 }
 
 int wksp_frame_writer_open(wksp_frame_writer_t *w, int style, uint64_t *off) {
-  if (!w) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_open: NULL writer");
+  if (!w) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_writer_open", "NULL writer");
   if (w->fail.err) return writer_refuse_failed(w, "wksp_frame_writer_open");
   if (w->style)
-    return wksp_err(WKSP_ERR_INVAL, 0,
-                    "wksp_frame_writer_open: %s frame opened at offset %lu is still open",
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_writer_open",
+                    "%s frame opened at offset %lu is still open",
                     frame_style_name(w->style), (unsigned long)w->frame_off);
   if (!frame_style_ok(style))
-    return wksp_err(WKSP_ERR_INVAL, 0, "wksp_frame_writer_open: unknown frame style %d", style);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_writer_open", "unknown frame style %d", style);
   if (style == WKSP_FRAME_LZ4) {
     int rc = lz4_alloc(w);
     if (rc) return writer_set_failed(w, rc);
@@ -516,9 +517,9 @@ static int writer_append(wksp_frame_writer_t *w, const void *buf, size_t sz, int
                          int cont, const char *fn) {
   int rc = writer_check_in_frame(w, fn);
   if (rc) return rc;
-  if (!buf && sz) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL buffer of %zu bytes", fn, sz);
+  if (!buf && sz) return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "NULL buffer of %zu bytes", sz);
   if (is_meta && sz > WKSP_FRAME_META_MAX)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: meta buffer of %zu bytes exceeds %lu", fn, sz,
+    return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "meta buffer of %zu bytes exceeds %lu", sz,
                     WKSP_FRAME_META_MAX);
   if (w->style == WKSP_FRAME_LZ4) rc = lz4_buffer(w, buf, sz, is_meta, cont);
   else if (is_meta || sz <= GATHER_COPY_MAX) rc = append_copy(w, buf, sz);
@@ -565,7 +566,7 @@ int wksp_private_frame_writer_data_at(wksp_frame_writer_t *w, const void *buf, s
   int rc = writer_check_in_frame(w, fn);
   if (rc) return rc;
   if (sz > FRAME_CHUNK || (w->style == WKSP_FRAME_LZ4 && !w->literal))
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: %zu bytes in a%s frame (at most %d, patchable)", fn,
+    return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "%zu bytes in a%s frame (at most %d, patchable)",
                     sz, w->literal || w->style == WKSP_FRAME_RAW ? "" : " non-patchable",
                     FRAME_CHUNK);
   /* one chunk: its 3-byte size, the literal block's header, the bytes */
@@ -587,9 +588,9 @@ int wksp_private_frame_writer_warm(wksp_frame_writer_t *w, const void *buf, size
   int rc = writer_check_in_frame(w, fn);
   if (rc) return rc;
   if (w->style != WKSP_FRAME_LZ4)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: the open frame is not an LZ4 frame", fn);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "the open frame is not an LZ4 frame");
   if (!w->scratch && !(w->scratch = malloc(FRAME_CSZ_MAX)))
-    return writer_set_failed(w, wksp_err(WKSP_ERR_NOMEM, errno, "%s: scratch buffer", fn));
+    return writer_set_failed(w, wksp_err_in(WKSP_ERR_NOMEM, errno, fn, "scratch buffer"));
   w->warming = 1;
   rc = writer_append(w, buf, sz, 0, cont, fn);
   w->warming = 0;

@@ -78,17 +78,6 @@ int wksp_err_in(int err, int errnum, const char *who, const char *fmt, ...) {
   return err;
 }
 
-int wksp_err_again(int err, int errnum, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  if (vsnprintf(msg_buf, MSG_MAX, fmt, ap) < 0) msg_buf[0] = 0;
-  va_end(ap);
-  msg_cause = 0;
-  msg_errno = errnum;
-  if (log_fn) log_fn(err, msg_buf, log_ctx);
-  return err;
-}
-
 /* Inserts the formatted text and ": " at offset `at` of the message (cut
  * at its end if it gets too long); returns the inserted length. */
 static size_t insert(size_t at, const char *fmt, va_list ap) {

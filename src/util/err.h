@@ -44,14 +44,6 @@ int wksp_err_wrap(int err, const char *fmt, ...)
 int wksp_err_where(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Re-records a failure remembered from earlier (message text already
- * complete, errnum the errno it had): unlike wksp_err, nothing is appended
- * to the message, but wksp_errno() reports errnum again.  The whole text
- * is the cause (to keep the context apart, use wksp_err_save/_resume).
- * Returns err. */
-int wksp_err_again(int err, int errnum, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* A failure kept to be reported later or on another thread (a worker's
  * error re-recorded by the thread that returns it): the message, where
  * its cause starts, and the errno. */

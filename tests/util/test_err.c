@@ -52,8 +52,6 @@ static void test_cause(void) {
   CHECK(wksp_errcause() == wksp_errmsg());
   wksp_err_in(WKSP_ERR_FAIL, EIO, NULL, "read");
   CHECK(!strcmp(wksp_errcause(), "read: Input/output error"));
-  wksp_err_again(WKSP_ERR_FAIL, EIO, "w: %s", "x");
-  CHECK(wksp_errcause() == wksp_errmsg());
 }
 
 /* A cause longer than the buffer, behind a long context: the cause
@@ -95,10 +93,17 @@ static void test_save_resume(void) {
   CHECK(!strcmp(wksp_errcause(), "frame at 8: Input/output error (target reset to empty)"));
 }
 
-static void test_again_keeps_errno(void) {
-  CHECK_EQ(wksp_err_again(WKSP_ERR_FAIL, EIO, "earlier: %s", "write: Input/output error"), WKSP_ERR_FAIL);
-  CHECK(!strcmp(wksp_errmsg(), "earlier: write: Input/output error"));
-  CHECK_EQ(wksp_errno(), EIO);
+/* A failure kept and reported again by a later call (a writer refusing
+ * work after a failed write): the later call is context, the cause and
+ * the errno are the first failure's. */
+static void test_resume_then_wrap(void) {
+  wksp_err_saved_t kept = {0};
+  CHECK_EQ(wksp_err_keep(&kept, wksp_err(WKSP_ERR_FAIL, ENOSPC, "write at %d", 0)), WKSP_ERR_FAIL);
+  wksp_err(WKSP_ERR_INVAL, 0, "something else");
+  CHECK_EQ(wksp_err_wrap(wksp_err_kept(&kept), "%s: failed earlier", "fini"), WKSP_ERR_FAIL);
+  CHECK(!strcmp(wksp_errmsg(), "fini: failed earlier: write at 0: No space left on device"));
+  CHECK(!strcmp(wksp_errcause(), "write at 0: No space left on device"));
+  CHECK_EQ(wksp_errno(), ENOSPC);
 }
 
 static void test_long_message_truncated(void) {
@@ -125,7 +130,7 @@ int main(void) {
   TEST_RUN(test_cause);
   TEST_RUN(test_cause_truncated);
   TEST_RUN(test_save_resume);
-  TEST_RUN(test_again_keeps_errno);
+  TEST_RUN(test_resume_then_wrap);
   TEST_RUN(test_long_message_truncated);
   TEST_RUN(test_log_hook);
   return test_done();
