@@ -122,11 +122,16 @@ enum {
 #define WKSP_CHECKPT_THREADS_MAX 256 /* larger thread counts are clamped to this */
 
 /* Progress callback: done / total bytes of allocation contents so far
- * (total 0 when not known yet: restores from pipes).  Called from the
- * calling thread only, at most once per cgroup frame (or part of one, when
- * checkpoint threads split frames) it handled, done never decreasing, and (but
- * for pipelined pipe restores) with done == total at the end; it must not
- * call back into wksp on the same workspace (the lock is held). */
+ * (total 0 until the end when not known: restores from pipes).  Called
+ * from the calling thread only, done never decreasing, last with done ==
+ * total when the call succeeds.  Within large allocations too: with one
+ * thread at least every 4 MiB; with more, each time the calling thread
+ * finishes 4 MiB of its own work or, with none left, another thread
+ * passes a 4 MiB mark (so how often depends on scheduling).  V3
+ * checkpoints count bytes compressed, which run ahead of the bytes
+ * written by up to the output buffers.  It must not call back into wksp
+ * on the same workspace (the lock is held), and it runs on the path of
+ * the work: keep it short (print, or note the figure). */
 typedef void (*wksp_progress_fn_t)(uint64_t done, uint64_t total, void *ctx);
 
 typedef struct {

@@ -207,7 +207,7 @@ static int apply(chain_t *c) {
   if (!rc) rc = wksp_private_replace_check(w, last->parts, last->h.alloc_cnt);
   if (rc) return rc;
   if ((rc = wksp_private_reset(w, c->o.seed))) return wksp_err_wrap(rc, "reset");
-  rc = wksp_private_checkpt_data_run(&c->bin, &c->bs, c->o.threads, dest_wksp, NULL, w);
+  rc = wksp_private_checkpt_data_run(&c->bin, &c->bs, c->o.threads, dest_wksp, NULL, w, NULL);
   for (size_t k = 1; !rc && k < c->cnt; k++) {
     c->cur = &c->d[k - 1];
     rc = wksp_private_checkpt_pool_run_slots(c->o.threads, c->cur->df.f.changed_cnt, apply_piece, c);

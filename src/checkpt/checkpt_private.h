@@ -5,6 +5,7 @@
 #define WKSP_CHECKPT_PRIVATE_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -150,17 +151,57 @@ int wksp_private_checkpt_info_strings(checkpt_scan_t *s, const char *const str[C
                                    const uint64_t len[CHECKPT_S_CNT]);
 int wksp_private_checkpt_info_parts(checkpt_scan_t *s, const char *what);
 
+/* ---- progress (progress.c) ------------------------------------------------
+ * The progress of one call, for wksp_progress_fn_t: any thread counts the
+ * allocation bytes it handled (add; undo when work is thrown away to be
+ * redone), and the calling thread alone calls the callback: from add and
+ * tick, with the count when it grew (never past total, never backwards),
+ * and from end.  Work is done in steps of at most CHECKPT_PROGRESS_STEP
+ * bytes (a multiple of the LZ4 chunk, so that a buffer read in steps
+ * decodes the writer's chunks) so that the caller reports at least that
+ * often while it works itself; once it has nothing left to do, it waits
+ * for the workers in progress_wait, which reports each time a worker
+ * crosses a step boundary.  m NULL or without a callback: nothing. */
+enum { CHECKPT_PROGRESS_STEP = 4 << 20 };
+typedef struct {
+  wksp_progress_fn_t fn;
+  void *ctx;
+  uint64_t total;       /* 0 when not known (pipes) */
+  _Atomic uint64_t done;
+  uint64_t reported;    /* the calling thread's only */
+  pthread_t caller;
+  int idle;             /* the caller waits in progress_wait (lock held) */
+  pthread_mutex_t lock;
+  pthread_cond_t cv;
+} checkpt_progress_t;
+
+void wksp_private_checkpt_progress_init(checkpt_progress_t *m, wksp_progress_fn_t fn, void *ctx,
+                                        uint64_t total);
+void wksp_private_checkpt_progress_fini(checkpt_progress_t *m);
+void wksp_private_checkpt_progress_add(checkpt_progress_t *m, uint64_t n);
+void wksp_private_checkpt_progress_undo(checkpt_progress_t *m, uint64_t n);
+void wksp_private_checkpt_progress_tick(checkpt_progress_t *m);
+/* The last report: done (the call's whole work; also the total when it
+ * was not known), on the calling thread. */
+void wksp_private_checkpt_progress_end(checkpt_progress_t *m, uint64_t done);
+/* Waits until finished(arg), which a worker makes true and then announces
+ * with progress_wake, reporting the count whenever a worker wakes it. */
+void wksp_private_checkpt_progress_wait(checkpt_progress_t *m, int (*finished)(void *), void *arg);
+void wksp_private_checkpt_progress_wake(checkpt_progress_t *m);
+
 /* ---- decoding (decode.c) ---------------------------------------------------
  * Decodes every allocation of a scanned, random-access checkpoint over `threads`
  * threads: dest(ctx, p) says where p's bytes go, then done(ctx, p, bytes)
  * (optional) is called.  Each cgroup frame's commands must match the scan
  * and the frame must end where the next starts.  CORRUPT naming the frame.
  * dest NULL (v2 only): decode everything into scratch memory and discard it
- * (verification). */
+ * (verification).  m (may be NULL): the bytes placed at dest are added to
+ * it, and the caller reports them while it waits for the other threads. */
 typedef void *(*checkpt_dest_fn_t)(void *ctx, const wksp_part_t *p);
 typedef int (*checkpt_done_fn_t)(void *ctx, const wksp_part_t *p, const void *bytes);
 int wksp_private_checkpt_data_run(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
-                               checkpt_dest_fn_t dest, checkpt_done_fn_t done, void *ctx);
+                               checkpt_dest_fn_t dest, checkpt_done_fn_t done, void *ctx,
+                               checkpt_progress_t *m);
 /* The same without a destination: every allocation's bytes are handed to
  * piece(ctx, p, at, bytes, n) in pieces of at most 64 KiB, in order within
  * an allocation (bytes [at, at + n) of p), each allocation on one thread;
@@ -278,6 +319,10 @@ int wksp_private_checkpt_pool_run(uint32_t threads, uint64_t cnt, checkpt_task_f
 typedef int (*checkpt_slot_task_fn_t)(void *ctx, uint64_t i, uint32_t slot);
 int wksp_private_checkpt_pool_run_slots(uint32_t threads, uint64_t cnt, checkpt_slot_task_fn_t task,
                                      void *ctx);
+/* The same, with the progress m of the call reported while the calling
+ * thread, out of tasks, waits for the others (progress_wait). */
+int wksp_private_checkpt_pool_run_watched(uint32_t threads, uint64_t cnt, checkpt_slot_task_fn_t task,
+                                        void *ctx, checkpt_progress_t *m);
 
 /* ---- publish (publish.c) ---------------------------------------------- */
 typedef struct {

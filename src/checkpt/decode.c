@@ -24,6 +24,7 @@ typedef struct {
   checkpt_done_fn_t done;
   checkpt_piece_fn_t piece;
   void *ctx;
+  checkpt_progress_t *m; /* bytes placed at dest; NULL = not reported */
   /* per pool slot (pool.c), kept from task to task */
   wksp_frame_reader_t *rd[WKSP_CHECKPT_THREADS_MAX];
   uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX]; /* WKSP_FRAME_CHUNK_MAX bytes */
@@ -103,8 +104,14 @@ static int data_cgroup(void *ctx, uint64_t g, uint32_t slot) {
       }
       continue;
     }
-    void *d = j->dest(j->ctx, &p[k]);
-    rc = wksp_frame_reader_data(r, d, sz);
+    /* in progress steps: a multiple of the writer's LZ4 chunks, so the
+     * same blocks are decoded however the reads are cut */
+    uint8_t *d = j->dest(j->ctx, &p[k]);
+    for (uint64_t at = 0; !rc && at < sz; at += CHECKPT_PROGRESS_STEP) {
+      uint64_t n = sz - at < CHECKPT_PROGRESS_STEP ? sz - at : CHECKPT_PROGRESS_STEP;
+      rc = wksp_frame_reader_data(r, d + at, n);
+      if (!rc) wksp_private_checkpt_progress_add(j->m, n);
+    }
     if (!rc && j->done) rc = j->done(j->ctx, &p[k], d);
   }
   if (!rc) rc = wksp_frame_reader_close(r, &end);
@@ -127,6 +134,7 @@ static int data_v1(void *ctx, uint64_t k, uint32_t slot) {
   if (j->dest) {
     void *d = j->dest(j->ctx, p);
     rc = wksp_private_checkpt_input_read(j->in, d, sz, src);
+    if (!rc) wksp_private_checkpt_progress_add(j->m, sz);
     return rc || !j->done ? rc : j->done(j->ctx, p, d);
   }
   uint8_t *b = NULL;
@@ -232,9 +240,15 @@ static int raw_piece(void *ctx, uint64_t i) {
     if (rc)
       return wksp_err_where(rc, "allocation [%llu,%llu)", (unsigned long long)p->gaddr_lo,
                            (unsigned long long)p->gaddr_hi);
+    wksp_private_checkpt_progress_add(j->m, end - lo);
     lo = end;
   }
   return WKSP_SUCCESS;
+}
+
+static int raw_piece_slot(void *ctx, uint64_t i, uint32_t slot) {
+  (void)slot;
+  return raw_piece(ctx, i);
 }
 
 static int raw_run(const data_job_t *j, uint32_t threads) {
@@ -246,7 +260,8 @@ static int raw_run(const data_job_t *j, uint32_t threads) {
                             : wksp_err(WKSP_ERR_NOMEM, 0, "%s: offsets of %llu allocations",
                                        j->in->label, (unsigned long long)cnt);
   if (!rc)
-    rc = wksp_private_checkpt_pool_run(threads, (rj.total + RAW_PIECE - 1) / RAW_PIECE, raw_piece, &rj);
+    rc = wksp_private_checkpt_pool_run_watched(threads, (rj.total + RAW_PIECE - 1) / RAW_PIECE,
+                                               raw_piece_slot, &rj, j->m);
   free(rj.src);
   free(rj.sum);
   return rc;
@@ -260,16 +275,17 @@ static int data_run_job(data_job_t *j, uint32_t threads) {
       j->in->rfd >= 0)
     rc = raw_run(j, threads);
   else if (s->info.pv.style == 1)
-    rc = wksp_private_checkpt_pool_run_slots(threads, s->info.alloc_cnt, data_v1, j);
+    rc = wksp_private_checkpt_pool_run_watched(threads, s->info.alloc_cnt, data_v1, j, j->m);
   else
-    rc = wksp_private_checkpt_pool_run_slots(threads, s->info.cgroup_cnt, data_cgroup, j);
+    rc = wksp_private_checkpt_pool_run_watched(threads, s->info.cgroup_cnt, data_cgroup, j, j->m);
   data_job_fini(j);
   return wksp_private_checkpt_input_changed(j->in, rc);
 }
 
 int wksp_private_checkpt_data_run(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
-                               checkpt_dest_fn_t dest, checkpt_done_fn_t done, void *ctx) {
-  data_job_t j = {.in = in, .s = s, .dest = dest, .done = done, .ctx = ctx};
+                               checkpt_dest_fn_t dest, checkpt_done_fn_t done, void *ctx,
+                               checkpt_progress_t *m) {
+  data_job_t j = {.in = in, .s = s, .dest = dest, .done = done, .ctx = ctx, .m = m};
   return data_run_job(&j, threads);
 }
 

@@ -84,6 +84,7 @@ struct seg {
   out_blk_t *first, *last; /* full blocks waiting for the output thread */
   uint64_t live;           /* blocks not yet freed */
   uint64_t sz;             /* output bytes, once closed */
+  uint64_t counted;        /* allocation bytes it added to the progress (undone if dropped) */
   wksp_private_frame_lz4_state_t *snap; /* split-off halves: the history state at lo */
 };
 
@@ -92,7 +93,7 @@ typedef struct {
   const checkpt_writer_t *cw;
   int fd;
   uint64_t pos0; /* checkpoint offset of the first cgroup frame */
-  pthread_t caller;
+  checkpt_progress_t m;    /* bytes compressed, reported by the calling thread */
   pthread_mutex_t lock;
   pthread_cond_t out_cv;  /* the output thread waits here for blocks */
   pthread_cond_t room_cv; /* workers wait here for the output thread */
@@ -107,8 +108,6 @@ typedef struct {
   uint64_t budget;        /* blocks the non-head segments may hold together */
   uint64_t head;          /* lowest cgroup not fully written */
   seg_t *head_seg;        /* its first segment not fully written (NULL: not started) */
-  uint64_t done_sz;       /* allocation bytes of the cgroups written */
-  uint64_t reported;      /* last done_sz given to the progress callback (caller only) */
   int can_split;          /* the frame writer can hand LZ4 history over */
   int failed;             /* a worker or the output thread failed: everyone stops */
   wksp_err_saved_t out_err; /* the output thread's failure */
@@ -291,6 +290,7 @@ static int seg_hand_over_locked(par_t *p, seg_t *s, wksp_frame_writer_t *fw,
       !memcmp(mine, n->snap, sizeof *mine))
     return 1;
   n->state = SEG_DROPPED;
+  wksp_private_checkpt_progress_undo(&p->m, n->counted); /* s compresses them again */
   if (n->closed) seg_free_blocks_locked(p, n); /* its worker is gone */
   pthread_cond_broadcast(&p->room_cv); /* its worker may wait for room ... */
   pthread_cond_broadcast(&p->seg_cv);  /* ... or for its own second half */
@@ -310,8 +310,12 @@ static int seg_data(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int cont) {
   cont = cont && off; /* an allocation's first chunk is never a continuation */
   wksp_private_frame_lz4_state_t *mine = p->can_split ? malloc(sizeof *mine) : NULL;
   int rc = 0;
+  uint64_t fresh = 0; /* compressed since the last lock: counted unless dropped */
   for (;;) {
     pthread_mutex_lock(&p->lock);
+    uint64_t add = s->state == SEG_DROPPED ? 0 : fresh;
+    s->counted += add;
+    fresh = 0;
     int done = 0;
     while (!done && x == s->end && s->next && !p->failed && s->state != SEG_DROPPED)
       done = seg_hand_over_locked(p, s, fw, mine);
@@ -322,6 +326,7 @@ static int seg_data(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int cont) {
     }
     if (done || x == s->end) {
       pthread_mutex_unlock(&p->lock);
+      wksp_private_checkpt_progress_add(&p->m, add);
       break;
     }
     const wksp_part_t *q = checkpt_cg_part(pl, s->g, k);
@@ -330,9 +335,11 @@ static int seg_data(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int cont) {
     if (n > s->end - x) n = s->end - x;
     s->pos = x + n;
     pthread_mutex_unlock(&p->lock);
+    wksp_private_checkpt_progress_add(&p->m, add);
     rc = wksp_private_frame_writer_data_cont(
         fw, (const uint8_t *)wksp_laddr(pl->w, q->gaddr_lo) + off, n, cont);
     if (rc) break;
+    fresh = n;
     x += n;
     off += n;
     cont = 1;
@@ -421,17 +428,16 @@ static int par_worker(void *ctx, uint64_t unused) {
     } else if (!p->failed) {
       s = split_locked(p);
     }
-    uint64_t done = p->done_sz;
     pthread_mutex_unlock(&p->lock);
     if (!s) break;
     rc = seg_run(p, s);
-    const wksp_checkpt_opts_t *o = p->cw->o;
-    if (!rc && o->progress && pthread_equal(pthread_self(), p->caller) && done > p->reported) {
-      p->reported = done; /* only the calling thread reads or writes it */
-      o->progress(done, p->pl->data_sz, o->progress_ctx);
-    }
   }
   return rc;
+}
+
+static int par_worker_slot(void *ctx, uint64_t i, uint32_t slot) {
+  (void)slot;
+  return par_worker(ctx, i);
 }
 
 /* Output thread: collects the full blocks from the head segment on (across
@@ -456,7 +462,6 @@ static void head_advance_locked(par_t *p) {
     if (h->next) {
       p->head_seg = h->next;
     } else {
-      p->done_sz += p->cg_sz[p->head];
       p->head++;
       p->head_seg = NULL;
     }
@@ -530,18 +535,20 @@ static void par_fini(par_t *p) {
   pthread_cond_destroy(&p->room_cv);
   pthread_cond_destroy(&p->out_cv);
   pthread_mutex_destroy(&p->lock);
+  wksp_private_checkpt_progress_fini(&p->m);
 }
 
 int wksp_private_checkpt_pipeline(checkpt_writer_t *cw, uint64_t pos0, uint64_t *pos) {
   checkpt_plan_t *pl = &cw->plan;
   const wksp_checkpt_opts_t *o = cw->o;
   uint32_t threads = cw->threads;
-  par_t p = {.pl = pl, .cw = cw, .fd = cw->fd, .pos0 = pos0, .caller = pthread_self()};
+  par_t p = {.pl = pl, .cw = cw, .fd = cw->fd, .pos0 = pos0};
   /* at least one block, so that with one worker the next cgroup can start
    * while the last blocks of the previous one are written */
   p.budget = (threads - 1) * (wksp_private_checkpt_tuning.par_buf_max / OUT_BLK_SZ);
   if (!p.budget) p.budget = 1;
   p.can_split = threads > 1 && wksp_private_frame_lz4_handover_ok();
+  wksp_private_checkpt_progress_init(&p.m, o->progress, o->progress_ctx, pl->data_sz);
   pthread_mutex_init(&p.lock, NULL);
   pthread_cond_init(&p.out_cv, NULL);
   pthread_cond_init(&p.room_cv, NULL);
@@ -558,7 +565,7 @@ int wksp_private_checkpt_pipeline(checkpt_writer_t *cw, uint64_t pos0, uint64_t 
   int e = rc ? 0 : pthread_create(&out, NULL, out_main, &p);
   if (e) rc = wksp_err(WKSP_ERR_NOMEM, e, "checkpt: cannot create the output thread");
   if (rc) goto done;
-  rc = wksp_private_checkpt_pool_run(threads, threads, par_worker, &p);
+  rc = wksp_private_checkpt_pool_run_watched(threads, threads, par_worker_slot, &p, &p.m);
   pthread_join(out, NULL);
   checkpt_hook(CHECKPT_HOOK_PEAK, &(checkpt_hook_t){.a = p.peak * OUT_BLK_SZ});
   if (!rc) rc = wksp_err_kept(&p.out_err);
@@ -569,8 +576,7 @@ int wksp_private_checkpt_pipeline(checkpt_writer_t *cw, uint64_t pos0, uint64_t 
     for (const seg_t *s = p.cg[g]; s; s = s->next) at += s->sz;
   }
   *pos = at;
-  if (o->progress && p.reported < pl->data_sz) /* others finished the last cgroups */
-    o->progress(pl->data_sz, pl->data_sz, o->progress_ctx);
+  wksp_private_checkpt_progress_end(&p.m, pl->data_sz);
 done:
   par_fini(&p);
   return rc;

@@ -15,6 +15,8 @@ typedef struct {
   uint64_t cnt;
   atomic_uint_fast64_t next;
   atomic_uint slots;           /* slots handed to threads so far */
+  atomic_uint left;            /* worker threads that returned */
+  checkpt_progress_t *m;       /* reported while the caller waits; NULL = none */
   atomic_int failed;
   pthread_mutex_t lock; /* guards the first error below */
   wksp_err_saved_t err;
@@ -39,11 +41,30 @@ static void *pool_worker(void *arg) {
   return NULL;
 }
 
+static void *pool_thread(void *arg) {
+  pool_t *p = arg;
+  pool_worker(p);
+  atomic_fetch_add(&p->left, 1);
+  if (p->m) wksp_private_checkpt_progress_wake(p->m);
+  return NULL;
+}
+
+typedef struct {
+  pool_t *p;
+  uint32_t started;
+} pool_wait_t;
+
+static int pool_all_left(void *arg) {
+  const pool_wait_t *x = arg;
+  return atomic_load(&x->p->left) == x->started;
+}
+
 /* Runs p's tasks (p set up but for the atomics and the lock). */
 static int pool_go(pool_t *p, uint32_t threads) {
   atomic_init(&p->slots, 0);
   atomic_init(&p->next, 0);
   atomic_init(&p->failed, 0);
+  atomic_init(&p->left, 0);
   pthread_mutex_init(&p->lock, NULL);
   if (threads > WKSP_CHECKPT_THREADS_MAX) threads = WKSP_CHECKPT_THREADS_MAX;
   if (threads > p->cnt) threads = (uint32_t)p->cnt;
@@ -51,10 +72,11 @@ static int pool_go(pool_t *p, uint32_t threads) {
   uint32_t started = 0;
   /* A thread that cannot be created just means fewer workers. */
   for (uint32_t t = 1; t < threads; t++) {
-    if (pthread_create(&tid[started], NULL, pool_worker, p)) break;
+    if (pthread_create(&tid[started], NULL, pool_thread, p)) break;
     started++;
   }
   pool_worker(p);
+  if (p->m && started) wksp_private_checkpt_progress_wait(p->m, pool_all_left, &(pool_wait_t){p, started});
   for (uint32_t t = 0; t < started; t++) pthread_join(tid[t], NULL);
   pthread_mutex_destroy(&p->lock);
   return wksp_err_kept(&p->err);
@@ -68,5 +90,11 @@ int wksp_private_checkpt_pool_run(uint32_t threads, uint64_t cnt, checkpt_task_f
 int wksp_private_checkpt_pool_run_slots(uint32_t threads, uint64_t cnt, checkpt_slot_task_fn_t task,
                                      void *ctx) {
   pool_t p = {.slot_task = task, .ctx = ctx, .cnt = cnt};
+  return pool_go(&p, threads);
+}
+
+int wksp_private_checkpt_pool_run_watched(uint32_t threads, uint64_t cnt, checkpt_slot_task_fn_t task,
+                                        void *ctx, checkpt_progress_t *m) {
+  pool_t p = {.slot_task = task, .ctx = ctx, .cnt = cnt, .m = m};
   return pool_go(&p, threads);
 }

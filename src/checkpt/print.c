@@ -231,7 +231,7 @@ static int print_dump(out_t *o, const checkpt_input_t *in, const checkpt_scan_t 
   dump_t d = {.o = o, .buf = malloc(largest)};
   if (!d.buf)
     return wksp_err(WKSP_ERR_NOMEM, 0, "print: %llu-byte buffer", (unsigned long long)largest);
-  int rc = wksp_private_checkpt_data_run(in, s, 1, dump_dest, dump_done, &d);
+  int rc = wksp_private_checkpt_data_run(in, s, 1, dump_dest, dump_done, &d, NULL);
   free(d.buf);
   return rc;
 }

@@ -46,13 +46,16 @@ static int restore_locked(wksp_t *w, const checkpt_input_t *in, const checkpt_sc
   rc = wksp_private_reset(w, o->seed);
   if (rc) return wksp_err_wrap(rc, "restore %s: reset", in->label);
   wksp_private_checkpt_prefault(w, parts, cnt, 1); /* one fault per page costs more than the copy */
-  rc = wksp_private_checkpt_data_run(in, s, threads, dest_wksp, NULL, w);
+  checkpt_progress_t m;
+  wksp_private_checkpt_progress_init(&m, o->progress, o->progress_ctx, s->info.alloc_sz);
+  rc = wksp_private_checkpt_data_run(in, s, threads, dest_wksp, NULL, w, &m);
   if (!rc) rc = wksp_private_checkpt_target_finish(w, parts, cnt, sealed ? &s->seal : NULL, o, in->label);
+  if (!rc) wksp_private_checkpt_progress_end(&m, s->info.alloc_sz);
+  wksp_private_checkpt_progress_fini(&m);
   if (rc) {
     wksp_private_reset(w, o->seed); /* already empty unless replace half-failed */
     return wksp_private_checkpt_after_reset(wksp_err_short_is_corrupt(rc));
   }
-  if (o->progress) o->progress(s->info.alloc_sz, s->info.alloc_sz, o->progress_ctx);
   return WKSP_SUCCESS;
 }
 

@@ -45,7 +45,8 @@ typedef struct {
   uint64_t cnt, cap;
   uint64_t *vol_off, *vol_cnt; /* this volume's cgroup offsets / counts */
   uint64_t vol_n;
-  uint64_t cgroups, volumes, done_sz;
+  uint64_t cgroups, volumes;
+  checkpt_progress_t m; /* allocation bytes restored (the total is known at the end) */
   uint64_t alloc_sz;  /* bytes of the allocations listed so far */
   uint64_t base_off; /* checkpoint offset of the reader's offset 0 */
   int short_read;    /* pipelined reader: the window ended before the frame */
@@ -144,6 +145,23 @@ static void st_cgroup_done(stream_t *st, uint64_t off, uint64_t first) {
   st->cgroups++;
 }
 
+/* Reads the bytes of allocations parts[0, n) into the target, in progress
+ * steps (multiples of the writer's LZ4 chunks: the same blocks decode), so
+ * that a huge allocation shows progress. */
+static int st_data(stream_t *st, wksp_frame_reader_t *r, const wksp_part_t *parts, uint64_t n) {
+  int rc = WKSP_SUCCESS;
+  for (uint64_t k = 0; !rc && k < n; k++) {
+    uint8_t *d = wksp_laddr(st->w, parts[k].gaddr_lo);
+    uint64_t sz = parts[k].gaddr_hi - parts[k].gaddr_lo;
+    for (uint64_t at = 0; !rc && at < sz; at += CHECKPT_PROGRESS_STEP) {
+      uint64_t step = sz - at < CHECKPT_PROGRESS_STEP ? sz - at : CHECKPT_PROGRESS_STEP;
+      rc = wksp_frame_reader_data(r, d + at, step);
+      if (!rc) wksp_private_checkpt_progress_add(&st->m, step);
+    }
+  }
+  return rc;
+}
+
 /* A cgroup frame whose first command c was already read. */
 static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   uint64_t first = st->cnt;
@@ -151,16 +169,11 @@ static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   if (!rc) rc = st_touch(st);
   if (rc) return rc;
   wksp_private_checkpt_prefault(st->w, st->parts + first, st->cnt - first, 1);
-  for (uint64_t k = first; k < st->cnt; k++) {
-    const wksp_part_t *p = &st->parts[k];
-    rc = wksp_frame_reader_data(st->r, wksp_laddr(st->w, p->gaddr_lo), p->gaddr_hi - p->gaddr_lo);
-    if (rc) return st_fail(st, rc, "allocation bytes");
-    st->done_sz += p->gaddr_hi - p->gaddr_lo;
-  }
+  rc = st_data(st, st->r, st->parts + first, st->cnt - first);
+  if (rc) return st_fail(st, rc, "allocation bytes");
   rc = wksp_frame_reader_close(st->r, NULL);
   if (rc) return st_fail(st, rc, "close");
   st_cgroup_done(st, off, first);
-  if (st->o->progress) st->o->progress(st->done_sz, 0, st->o->progress_ctx);
   return WKSP_SUCCESS;
 }
 
@@ -351,6 +364,7 @@ struct pipe_state {
   pipe_job_t q[PIPE_QUEUE_MAX];
   uint64_t q_head, q_cnt, q_max;
   int stop;
+  uint32_t left; /* workers that returned */
   wksp_err_saved_t err; /* the first failure of a worker or the reader */
   /* Buffers of decoded frames, reused as windows (fresh memory would cost
    * a page fault per 4 KiB of every frame). */
@@ -426,10 +440,7 @@ static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp
   uint8_t b[CHECKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k <= n; k++) rc = wksp_frame_reader_meta(r, b, sizeof b);
   if (!rc) wksp_private_checkpt_prefault(ps->w, parts, n, 1);
-  for (uint64_t k = 0; !rc && k < n; k++) {
-    const wksp_part_t *p = &parts[k];
-    rc = wksp_frame_reader_data(r, wksp_laddr(ps->w, p->gaddr_lo), p->gaddr_hi - p->gaddr_lo);
-  }
+  if (!rc) rc = st_data(ps->st, r, parts, n);
   if (!rc) rc = wksp_frame_reader_close(r, end);
   return rc;
 }
@@ -477,8 +488,23 @@ static void *pipe_worker(void *arg) {
     pipe_run(ps, &j);
     pthread_mutex_lock(&ps->lock);
   }
+  ps->left++;
   pthread_mutex_unlock(&ps->lock);
+  wksp_private_checkpt_progress_wake(&ps->st->m);
   return NULL;
+}
+
+typedef struct {
+  struct pipe_state *ps;
+  uint32_t started;
+} pipe_wait_t;
+
+static int pipe_all_left(void *arg) {
+  const pipe_wait_t *x = arg;
+  pthread_mutex_lock(&x->ps->lock);
+  int all = x->ps->left == x->started;
+  pthread_mutex_unlock(&x->ps->lock);
+  return all;
 }
 
 /* Queues a job; when the queue is full the caller decodes the oldest. */
@@ -725,6 +751,7 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   ps->stop = 1;
   pthread_cond_broadcast(&ps->cv);
   pthread_mutex_unlock(&ps->lock);
+  wksp_private_checkpt_progress_wait(&st->m, pipe_all_left, &(pipe_wait_t){ps, started});
   for (uint32_t t = 0; t < started; t++) pthread_join(th[t], NULL);
   if (!rc) rc = wksp_err_kept(&ps->err);
   if (!rc) rc = st_finish(st);
@@ -742,6 +769,7 @@ int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const ch
   st.vol_off = malloc(2 * CHECKPT_CGROUP_MAX * sizeof *st.vol_off);
   st.vol_cnt = st.vol_off ? st.vol_off + CHECKPT_CGROUP_MAX : NULL;
   int pipelined = o->threads >= 2;
+  wksp_private_checkpt_progress_init(&st.m, o->progress, o->progress_ctx, 0);
   int rc = !st.vol_off ? wksp_err(WKSP_ERR_NOMEM, 0, "restore %s", in->label)
            : pipelined ? WKSP_SUCCESS
                        : wksp_frame_reader_init_fd(&st.r, in->fd);
@@ -754,10 +782,10 @@ int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const ch
         rc = wksp_private_checkpt_after_reset(rc);
       }
       wksp_private_unlock(w);
-      /* The pipelined path's workers do not report: the total, at least. */
-      if (!rc && o->progress) o->progress(st.alloc_sz, st.alloc_sz, o->progress_ctx);
+      if (!rc) wksp_private_checkpt_progress_end(&st.m, st.alloc_sz); /* the total, now known */
     }
   }
+  wksp_private_checkpt_progress_fini(&st.m);
   wksp_frame_reader_fini(st.r);
   free(st.vol_off);
   free(st.parts);

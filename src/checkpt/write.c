@@ -19,15 +19,23 @@
 
 /* ---- RAW cgroup frames ---------------------------------------------------------- */
 
-/* The whole frame, with the writer given; *sz gets its size. */
+/* The whole frame, with the writer given; *sz gets its size.  RAW data is
+ * handed over in progress steps (the bytes are the same however they are
+ * cut), so that a huge allocation shows progress. */
 static int encode_cgroup(wksp_frame_writer_t *fw, const checkpt_plan_t *pl, int fsc, uint64_t g,
-                         uint64_t *sz) {
+                         checkpt_progress_t *m, uint64_t *sz) {
   uint64_t off0 = 0, end = 0;
   int rc = wksp_frame_writer_open(fw, fsc, &off0);
   if (!rc) rc = wksp_private_checkpt_plan_commands(fw, pl, g);
   for (uint64_t k = 0; !rc && k < pl->cg_cnt[g]; k++) {
     const wksp_part_t *q = checkpt_cg_part(pl, g, k);
-    rc = wksp_frame_writer_data(fw, wksp_laddr(pl->w, q->gaddr_lo), checkpt_part_sz(q));
+    const uint8_t *b = wksp_laddr(pl->w, q->gaddr_lo);
+    uint64_t n = checkpt_part_sz(q);
+    for (uint64_t at = 0; !rc && at < n; at += CHECKPT_PROGRESS_STEP) {
+      uint64_t step = n - at < CHECKPT_PROGRESS_STEP ? n - at : CHECKPT_PROGRESS_STEP;
+      rc = wksp_frame_writer_data(fw, b + at, step);
+      if (!rc) wksp_private_checkpt_progress_add(m, step);
+    }
   }
   if (!rc) rc = wksp_frame_writer_close(fw, &end);
   *sz = end - off0;
@@ -39,19 +47,21 @@ static int encode_cgroup(wksp_frame_writer_t *fw, const checkpt_plan_t *pl, int 
 static int write_cgroups_seq(checkpt_writer_t *cw, uint64_t pos0, uint64_t *pos) {
   checkpt_plan_t *pl = &cw->plan;
   const wksp_checkpt_opts_t *o = cw->o;
+  checkpt_progress_t m;
+  wksp_private_checkpt_progress_init(&m, o->progress, o->progress_ctx, pl->data_sz);
   wksp_frame_writer_t *fw = NULL;
   int rc = wksp_frame_writer_init_fd(&fw, cw->fd);
-  uint64_t at = pos0, done = 0;
+  uint64_t at = pos0;
   for (uint64_t g = 0; !rc && g < pl->C; g++) {
     uint64_t sz = 0;
     pl->cg_off[g] = at;
     rc = checkpt_fail_point(g);
-    if (!rc) rc = encode_cgroup(fw, pl, cw->frame_style, g, &sz);
+    if (!rc) rc = encode_cgroup(fw, pl, cw->frame_style, g, &m, &sz);
     at += sz;
-    done += wksp_private_checkpt_plan_cgroup_sz(pl, g);
-    if (!rc && o->progress) o->progress(done, pl->data_sz, o->progress_ctx);
   }
   int rc2 = wksp_frame_writer_fini(fw, NULL);
+  if (!rc && !rc2 && pl->C) wksp_private_checkpt_progress_end(&m, pl->data_sz);
+  wksp_private_checkpt_progress_fini(&m);
   *pos = at;
   return rc ? rc : rc2;
 }

@@ -201,6 +201,75 @@ static void test_progress(void) {
 }
 
 
+/* Progress within large allocations: an operator watching a workspace of
+ * a few huge allocations sees it move within them, on every path (file and
+ * pipe, v2 and v3, 1 and 2 threads), and not only when a whole cgroup
+ * frame is done.  One thread: at least every 4 MiB (the library's step).
+ * Two: the other thread's bytes are reported when the calling thread gets
+ * to it, which depends on scheduling: several reports inside the work. */
+typedef struct {
+  uint64_t last, gap, calls, inside, end;
+  int bad;
+  pthread_t caller;
+} gap_t;
+
+static void gap_fn(uint64_t done, uint64_t total, void *ctx) {
+  gap_t *p = ctx;
+  (void)total;
+  if (done < p->last || !pthread_equal(pthread_self(), p->caller)) p->bad = 1;
+  if (done - p->last > p->gap) p->gap = done - p->last;
+  if (done && done < p->end) p->inside++;
+  p->last = done;
+  p->calls++;
+}
+
+static void test_progress_large(void) {
+  const uint64_t big = 24 << 20, step = 4 << 20;
+  wksp_t *w = ws_new("big", 1, 64, 64 << 20), *d = ws_new("dst", 1, 64, 64 << 20);
+  CHECK(w && d);
+  uint64_t rng = 5;
+  for (int k = 0; k < 2; k++) {
+    uint64_t g = 0;
+    CHECK_OK(wksp_alloc(w, 0, big, 7, &g));
+    uint8_t *p = wksp_laddr(w, g);
+    for (uint64_t i = 0; i < big; i += 8) { uint64_t x = test_rng(&rng) % 64; memcpy(p + i, &x, 8); }
+  }
+  char path[512];
+  snprintf(path, sizeof path, "%s/big.ckpt", dir);
+  int large_ok = 1;
+  for (int style = 2; style <= 3; style++) {
+    for (uint32_t t = 1; t <= 2; t++) {
+      gap_t c = {.caller = pthread_self(), .end = 2 * big}, r = c, s = c;
+      wksp_checkpt_opts_t co = {.style = style, .threads = t, .progress = gap_fn, .progress_ctx = &c};
+      CHECK_OK(wksp_checkpt(w, path, &co));
+      wksp_restore_opts_t ro = {.threads = t, .progress = gap_fn, .progress_ctx = &r};
+      CHECK_OK(wksp_restore(d, path, &ro));
+      wksp_checkpt_opts_t po = {.style = style, .threads = t};
+      wksp_restore_opts_t so = {.threads = t, .progress = gap_fn, .progress_ctx = &s};
+      int crc = WKSP_ERR_FAIL;
+      CHECK_OK(ws_pipe_copy(w, &po, d, &so, &crc));
+      CHECK_OK(crc);
+      CHECK(ws_same(w, d));
+      unlink(path);
+      gap_t *all[3] = {&c, &r, &s};
+      for (int k = 0; k < 3; k++) {
+        int ok = (t == 1 ? all[k]->gap <= step : all[k]->inside >= 3) && !all[k]->bad &&
+                 all[k]->last == 2 * big;
+        if (!ok)
+          fprintf(stderr, "progress v%d threads %u %s: largest step %" PRIu64 ", %" PRIu64 " calls, %" PRIu64
+                  " inside, last %" PRIu64 "%s\n",
+                  style, t, k == 0 ? "checkpt" : k == 1 ? "restore file" : "restore pipe", all[k]->gap,
+                  all[k]->calls, all[k]->inside, all[k]->last,
+                  all[k]->bad ? " (not monotonic or not the caller)" : "");
+        large_ok &= ok;
+      }
+    }
+  }
+  ws_free(w);
+  ws_free(d);
+  CHECK(large_ok);
+}
+
 /* The source's metadata is inconsistent: CORRUPT, no file. */
 static void test_writer_corrupt_source(void) {
   wksp_t *w = ws_new("bad", 1, 64, 1 << 20);
@@ -226,6 +295,7 @@ int main(void) {
   TEST_RUN(test_byte_identity);
   TEST_RUN(test_fd_at_offset);
   TEST_RUN(test_progress);
+  TEST_RUN(test_progress_large);
   TEST_RUN(test_writer_corrupt_source);
   test_rmdir(dir);
   return test_done();
