@@ -67,17 +67,23 @@ void wksp_private_checkpt_progress_end(checkpt_progress_t *m, uint64_t done) {
   m->fn(done, m->total, m->ctx);
 }
 
+/* The count is checked under the lock before each wait: a worker that
+ * passes a mark after that check finds the caller idle and wakes it, one
+ * that passed it before is reported without waiting. */
 void wksp_private_checkpt_progress_wait(checkpt_progress_t *m, int (*finished)(void *), void *arg) {
   pthread_mutex_lock(&m->lock);
-  while (!finished(arg)) {
-    m->idle = 1;
-    pthread_cond_wait(&m->cv, &m->lock);
-    m->idle = 0;
+  for (;;) {
+    int fin = finished(arg);
+    if (!fin && !(m->fn && counted(m) > m->reported)) {
+      m->idle = 1;
+      pthread_cond_wait(&m->cv, &m->lock);
+      m->idle = 0;
+    }
     pthread_mutex_unlock(&m->lock);
     wksp_private_checkpt_progress_tick(m);
+    if (fin) return;
     pthread_mutex_lock(&m->lock);
   }
-  pthread_mutex_unlock(&m->lock);
 }
 
 void wksp_private_checkpt_progress_wake(checkpt_progress_t *m) {

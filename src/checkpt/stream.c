@@ -46,7 +46,8 @@ typedef struct {
   uint64_t *vol_off, *vol_cnt; /* this volume's cgroup offsets / counts */
   uint64_t vol_n;
   uint64_t cgroups, volumes;
-  checkpt_progress_t m; /* allocation bytes restored (the total is known at the end) */
+  checkpt_progress_t *m; /* allocation bytes restored (the pipelined path's workers use
+                            pipe_state's copy: st is snapshot and restored while they run) */
   uint64_t alloc_sz;  /* bytes of the allocations listed so far */
   uint64_t base_off; /* checkpoint offset of the reader's offset 0 */
   int short_read;    /* pipelined reader: the window ended before the frame */
@@ -148,15 +149,16 @@ static void st_cgroup_done(stream_t *st, uint64_t off, uint64_t first) {
 /* Reads the bytes of allocations parts[0, n) into the target, in progress
  * steps (multiples of the writer's LZ4 chunks: the same blocks decode), so
  * that a huge allocation shows progress. */
-static int st_data(stream_t *st, wksp_frame_reader_t *r, const wksp_part_t *parts, uint64_t n) {
+static int st_data(wksp_t *w, checkpt_progress_t *m, wksp_frame_reader_t *r, const wksp_part_t *parts,
+                   uint64_t n) {
   int rc = WKSP_SUCCESS;
   for (uint64_t k = 0; !rc && k < n; k++) {
-    uint8_t *d = wksp_laddr(st->w, parts[k].gaddr_lo);
+    uint8_t *d = wksp_laddr(w, parts[k].gaddr_lo);
     uint64_t sz = parts[k].gaddr_hi - parts[k].gaddr_lo;
     for (uint64_t at = 0; !rc && at < sz; at += CHECKPT_PROGRESS_STEP) {
       uint64_t step = sz - at < CHECKPT_PROGRESS_STEP ? sz - at : CHECKPT_PROGRESS_STEP;
       rc = wksp_frame_reader_data(r, d + at, step);
-      if (!rc) wksp_private_checkpt_progress_add(&st->m, step);
+      if (!rc) wksp_private_checkpt_progress_add(m, step);
     }
   }
   return rc;
@@ -169,7 +171,7 @@ static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   if (!rc) rc = st_touch(st);
   if (rc) return rc;
   wksp_private_checkpt_prefault(st->w, st->parts + first, st->cnt - first, 1);
-  rc = st_data(st, st->r, st->parts + first, st->cnt - first);
+  rc = st_data(st->w, st->m, st->r, st->parts + first, st->cnt - first);
   if (rc) return st_fail(st, rc, "allocation bytes");
   rc = wksp_frame_reader_close(st->r, NULL);
   if (rc) return st_fail(st, rc, "close");
@@ -365,6 +367,7 @@ struct pipe_state {
   uint64_t q_head, q_cnt, q_max;
   int stop;
   uint32_t left; /* workers that returned */
+  checkpt_progress_t *m; /* the call's progress (set before the workers start) */
   wksp_err_saved_t err; /* the first failure of a worker or the reader */
   /* Buffers of decoded frames, reused as windows (fresh memory would cost
    * a page fault per 4 KiB of every frame). */
@@ -440,7 +443,7 @@ static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp
   uint8_t b[CHECKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k <= n; k++) rc = wksp_frame_reader_meta(r, b, sizeof b);
   if (!rc) wksp_private_checkpt_prefault(ps->w, parts, n, 1);
-  if (!rc) rc = st_data(ps->st, r, parts, n);
+  if (!rc) rc = st_data(ps->w, ps->m, r, parts, n);
   if (!rc) rc = wksp_frame_reader_close(r, end);
   return rc;
 }
@@ -490,7 +493,7 @@ static void *pipe_worker(void *arg) {
   }
   ps->left++;
   pthread_mutex_unlock(&ps->lock);
-  wksp_private_checkpt_progress_wake(&ps->st->m);
+  wksp_private_checkpt_progress_wake(ps->m);
   return NULL;
 }
 
@@ -722,6 +725,7 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   if (!ps) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: pipeline", st->what);
   ps->st = st;
   ps->w = st->w;
+  ps->m = st->m;
   ps->frame_style = st->hdr.frame_style;
   ps->what = st->what;
   ps->fd = fd;
@@ -751,7 +755,7 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   ps->stop = 1;
   pthread_cond_broadcast(&ps->cv);
   pthread_mutex_unlock(&ps->lock);
-  wksp_private_checkpt_progress_wait(&st->m, pipe_all_left, &(pipe_wait_t){ps, started});
+  wksp_private_checkpt_progress_wait(ps->m, pipe_all_left, &(pipe_wait_t){ps, started});
   for (uint32_t t = 0; t < started; t++) pthread_join(th[t], NULL);
   if (!rc) rc = wksp_err_kept(&ps->err);
   if (!rc) rc = st_finish(st);
@@ -769,7 +773,9 @@ int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const ch
   st.vol_off = malloc(2 * CHECKPT_CGROUP_MAX * sizeof *st.vol_off);
   st.vol_cnt = st.vol_off ? st.vol_off + CHECKPT_CGROUP_MAX : NULL;
   int pipelined = o->threads >= 2;
-  wksp_private_checkpt_progress_init(&st.m, o->progress, o->progress_ctx, 0);
+  checkpt_progress_t m;
+  wksp_private_checkpt_progress_init(&m, o->progress, o->progress_ctx, 0);
+  st.m = &m;
   int rc = !st.vol_off ? wksp_err(WKSP_ERR_NOMEM, 0, "restore %s", in->label)
            : pipelined ? WKSP_SUCCESS
                        : wksp_frame_reader_init_fd(&st.r, in->fd);
@@ -782,10 +788,10 @@ int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const ch
         rc = wksp_private_checkpt_after_reset(rc);
       }
       wksp_private_unlock(w);
-      if (!rc) wksp_private_checkpt_progress_end(&st.m, st.alloc_sz); /* the total, now known */
+      if (!rc) wksp_private_checkpt_progress_end(&m, st.alloc_sz); /* the total, now known */
     }
   }
-  wksp_private_checkpt_progress_fini(&st.m);
+  wksp_private_checkpt_progress_fini(&m);
   wksp_frame_reader_fini(st.r);
   free(st.vol_off);
   free(st.parts);

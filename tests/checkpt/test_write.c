@@ -206,7 +206,10 @@ static void test_progress(void) {
  * pipe, v2 and v3, 1 and 2 threads), and not only when a whole cgroup
  * frame is done.  One thread: at least every 4 MiB (the library's step).
  * Two: the other thread's bytes are reported when the calling thread gets
- * to it, which depends on scheduling: several reports inside the work. */
+ * to it, which depends on scheduling (under ThreadSanitizer a pipe restore
+ * was once reported only at its end), so only the order, the thread and
+ * the end are checked here; test_progress checks that a waiting caller
+ * reports every mark a worker passes. */
 typedef struct {
   uint64_t last, gap, calls, inside, end;
   int bad;
@@ -253,8 +256,7 @@ static void test_progress_large(void) {
       unlink(path);
       gap_t *all[3] = {&c, &r, &s};
       for (int k = 0; k < 3; k++) {
-        int ok = (t == 1 ? all[k]->gap <= step : all[k]->inside >= 3) && !all[k]->bad &&
-                 all[k]->last == 2 * big;
+        int ok = (t > 1 || all[k]->gap <= step) && !all[k]->bad && all[k]->last == 2 * big;
         if (!ok)
           fprintf(stderr, "progress v%d threads %u %s: largest step %" PRIu64 ", %" PRIu64 " calls, %" PRIu64
                   " inside, last %" PRIu64 "%s\n",
