@@ -440,7 +440,8 @@ enum {
                            is about to be checked again and replaced */
   CHECKPT_HOOK_SPLIT,   /* pipeline.c split a running segment (a = 1) or undid a split (a = 0:
                            the warm-up did not reproduce the history) */
-  CHECKPT_HOOK_PEAK     /* a parallel checkpoint ends: a = the most output bytes it held */
+  CHECKPT_HOOK_PEAK,    /* a parallel checkpoint ends: a = the most output bytes it held */
+  CHECKPT_HOOK_DECODE   /* decode.c starts cgroup frame a as the b-th frame handed out */
 };
 typedef struct {
   wksp_t *w;

@@ -25,6 +25,7 @@ typedef struct {
   checkpt_piece_fn_t piece;
   void *ctx;
   checkpt_progress_t *m; /* bytes placed at dest; NULL = not reported */
+  uint64_t *order;       /* cgroup frames in the order handed out (cgroups_run) */
   /* per pool slot (pool.c), kept from task to task */
   wksp_frame_reader_t *rd[WKSP_CHECKPT_THREADS_MAX];
   uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX]; /* WKSP_FRAME_CHUNK_MAX bytes */
@@ -267,6 +268,41 @@ static int raw_run(const data_job_t *j, uint32_t threads) {
   return rc;
 }
 
+/* ---- cgroup frames, largest first --------------------------------------------------
+ *
+ * A frame cannot be split between threads (its LZ4 history runs through
+ * it), so with several threads the last frame handed out sets the tail:
+ * in file order that may be a large one, started last, while the other
+ * threads idle.  Handing frames out largest first leaves the small ones
+ * for the end.  One thread keeps file order (and so reports the first
+ * damaged frame of the file). */
+
+static int by_size_desc(const void *a, const void *b, void *ctx) {
+  const wksp_checkpt_cgroup_t *cg = ctx;
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  uint64_t sx = cg[x].end - cg[x].off, sy = cg[y].end - cg[y].off;
+  return sx != sy ? (sx < sy ? 1 : -1) : (x > y) - (x < y);
+}
+
+static int data_cgroup_ordered(void *ctx, uint64_t i, uint32_t slot) {
+  data_job_t *j = ctx;
+  checkpt_hook(CHECKPT_HOOK_DECODE, &(checkpt_hook_t){.a = j->order[i], .b = i});
+  return data_cgroup(ctx, j->order[i], slot);
+}
+
+static int cgroups_run(data_job_t *j, uint32_t threads) {
+  const checkpt_scan_t *s = j->s;
+  uint64_t n = s->info.cgroup_cnt;
+  j->order = malloc((n ? n : 1) * sizeof *j->order);
+  if (!j->order) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: order of %llu frames", j->in->label, (unsigned long long)n);
+  for (uint64_t g = 0; g < n; g++) j->order[g] = g;
+  if (threads > 1) qsort_r(j->order, n, sizeof *j->order, by_size_desc, s->info.cgroups);
+  int rc = wksp_private_checkpt_pool_run_watched(threads, n, data_cgroup_ordered, j, j->m);
+  free(j->order);
+  j->order = NULL;
+  return rc;
+}
+
 static int data_run_job(data_job_t *j, uint32_t threads) {
   const checkpt_scan_t *s = j->s;
   int rc;
@@ -277,7 +313,7 @@ static int data_run_job(data_job_t *j, uint32_t threads) {
   else if (s->info.pv.style == 1)
     rc = wksp_private_checkpt_pool_run_watched(threads, s->info.alloc_cnt, data_v1, j, j->m);
   else
-    rc = wksp_private_checkpt_pool_run_watched(threads, s->info.cgroup_cnt, data_cgroup, j, j->m);
+    rc = cgroups_run(j, threads);
   data_job_fini(j);
   return wksp_private_checkpt_input_changed(j->in, rc);
 }

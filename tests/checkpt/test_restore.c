@@ -1,5 +1,6 @@
 /* Restore from files (src/checkpt/restore.c): the reference vectors, a
- * target too small, v1's first allocation, two volumes. */
+ * target too small, v1's first allocation, two volumes, the order in which
+ * frames are decoded. */
 #include "../lib/ws.h"
 #include "../lib/vec.h"
 #include "../lib/ckpt_test.h"
@@ -199,6 +200,62 @@ static void test_two_volumes(void) {
 }
 
 
+/* ---- the order frames are decoded in --------------------------------------------------- */
+
+/* Frames cannot be shared between threads, so with several the largest go
+ * first and the small ones fill the tail; one thread keeps file order.
+ * The seam records which frame the b-th task decoded. */
+static uint64_t g_order[1024], g_seen;
+
+static int order_hook(int point, const checkpt_hook_t *h) {
+  if (point == CHECKPT_HOOK_DECODE && h->b < 1024) {
+    g_order[h->b] = h->a;
+    __atomic_fetch_add(&g_seen, 1, __ATOMIC_RELAXED);
+  }
+  return 0;
+}
+
+static void test_largest_frames_first(void) {
+  wksp_t *w = ws_new("order", 1, 4096, 32 << 20), *d = ws_new("order-d", 1, 4096, 32 << 20);
+  CHECK(w && d);
+  uint64_t rng = test_seed();
+  ws_fill(w, 600, 40000, 1, &rng);
+  char path[512];
+  snprintf(path, sizeof path, "%s/order.ckpt", dir);
+  wksp_checkpt_opts_t o = {.style = WKSP_CHECKPT_STYLE_V3};
+  CHECK_OK(wksp_checkpt(w, path, &o));
+  wksp_checkpt_info_t I;
+  CHECK_OK(wksp_checkpt_info(path, &I));
+  uint64_t n = I.cgroup_cnt;
+  CHECK(n >= 3 && n <= 1024);
+  int file_order = 1, size_order = 1, every = 1;
+  for (uint32_t t = 1; t <= 2; t++) {
+    memset(g_order, 0xff, sizeof g_order);
+    g_seen = 0;
+    wksp_private_checkpt_test_hook = order_hook;
+    wksp_restore_opts_t ro = {.threads = t};
+    int rc = wksp_restore(d, path, &ro);
+    wksp_private_checkpt_test_hook = NULL;
+    CHECK_OK(rc);
+    every &= g_seen == n;
+    for (uint64_t i = 0; i < n; i++) {
+      if (t == 1) file_order &= g_order[i] == i;
+      if (t == 2 && i && g_order[i] < n && g_order[i - 1] < n) {
+        const wksp_checkpt_cgroup_t *a = &I.cgroups[g_order[i - 1]], *b = &I.cgroups[g_order[i]];
+        size_order &= a->end - a->off >= b->end - b->off;
+      }
+    }
+  }
+  wksp_checkpt_info_free(&I);
+  CHECK(ws_same(w, d));
+  unlink(path);
+  ws_free(w);
+  ws_free(d);
+  CHECK(every);
+  CHECK(file_order);
+  CHECK(size_order);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* readers that stop early close their pipe */
   ckpt_test_dir(dir, sizeof dir);
@@ -206,6 +263,7 @@ int main(void) {
   TEST_RUN(test_vectors_target_too_small);
   TEST_RUN(test_v1_first_alloc_not_fitting);
   TEST_RUN(test_two_volumes);
+  TEST_RUN(test_largest_frames_first);
   test_rmdir(dir);
   return test_done();
 }
