@@ -31,6 +31,7 @@
  * is command time / in-process time.  Targets are those of the issue that
  * asked for this section; "-" where there is none (the ratio is shown for
  * information). */
+#include <inttypes.h>
 #include <limits.h>
 #include <lz4.h>
 #include <pthread.h>
@@ -74,7 +75,7 @@ static void blocks_init(blocks_t *bl, const ws_t *s, wksp_t *dst) {
   bl->b = calloc(cnt, sizeof *bl->b);
   uint8_t *comp = malloc(cnt * slot);
   if (!bl->b || !comp) {
-    fprintf(stderr, "bench_cli: no memory for %llu compressed blocks\n", (unsigned long long)cnt);
+    fprintf(stderr, "bench_cli: no memory for %" PRIu64 " compressed blocks\n", cnt);
     exit(1);
   }
   memset(comp, 1, cnt * slot); /* its page faults are not the limit's */
@@ -475,9 +476,9 @@ int main(void) {
   ws_fill(&s, data_max, &rng);
   blocks_t bl;
   blocks_init(&bl, &s, dst);
-  printf("workspaces: %llu MiB data region, %llu allocations (64 KiB..4 MiB), %llu bytes used; in %s; "
-         "command %s; best of %d\n",
-         (unsigned long long)mb, (unsigned long long)s.cnt, (unsigned long long)s.bytes, dir, wksp_bin, reps);
+  printf("workspaces: %" PRIu64 " MiB data region, %" PRIu64 " allocations (64 KiB..4 MiB), %" PRIu64
+         " bytes used; in %s; command %s; best of %d\n",
+         mb, s.cnt, s.bytes, dir, wksp_bin, reps);
   printf("ratio: limit time / figure time (>= target), or CLI time / in-process time (<= target)\n");
   load("at the start");
   for (int text = 1; text >= 0; text--) {

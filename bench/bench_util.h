@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,7 @@ static inline void fill_text(uint8_t *p, uint64_t sz, uint64_t *rng) {
   while (i < sz) {
     uint64_t r = rng_next(rng);
     char tok[32];
-    int n = r % 5 == 0 ? snprintf(tok, sizeof tok, "%llu", (unsigned long long)(r >> 8) % 1000000)
+    int n = r % 5 == 0 ? snprintf(tok, sizeof tok, "%" PRIu64, (r >> 8) % 1000000)
                        : snprintf(tok, sizeof tok, "%s", words[(r >> 8) % 32]);
     char sep = (r >> 40) % 9 == 0 ? '\n' : (r >> 40) % 7 == 0 ? '=' : ' ';
     for (int k = 0; k < n && i < sz; k++) p[i++] = (uint8_t)tok[k];

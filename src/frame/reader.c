@@ -27,6 +27,7 @@
  * and a reader is made per frame or per call, so a fixed 256 KiB would
  * mostly be allocated for nothing. */
 #include <errno.h>
+#include <inttypes.h>
 #include <lz4.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -86,10 +87,10 @@ static int truncated(wksp_frame_reader_t *r, size_t need, size_t have) {
   r->short_at = r->off + have;
   r->short_end = r->off + need;
   return wksp_err_in(WKSP_ERR_FAIL, 0, "frame reader",
-                  "%s frame at offset %lu truncated at offset %lu "
+                  "%s frame at offset %" PRIu64 " truncated at offset %" PRIu64 " "
                   "(needed %zu bytes, input ended after %zu)",
-                  frame_style_name(r->style), (unsigned long)r->frame_off,
-                  (unsigned long)(r->off + have), need, have);
+                  frame_style_name(r->style), r->frame_off,
+                  r->off + have, need, have);
 }
 
 /* ---- input -------------------------------------------------------------- */
@@ -102,8 +103,9 @@ static ssize_t read_some(const wksp_frame_reader_t *r, uint8_t *p, size_t n, uin
     ssize_t got = r->positional ? pread(r->fd, p, n, (off_t)(r->fd_base + at)) : read(r->fd, p, n);
     if (got >= 0) return got;
     if (errno != EINTR) {
-      wksp_err_in(WKSP_ERR_FAIL, errno, "frame reader", "%s frame at offset %lu: read at offset %lu failed",
-               frame_style_name(r->style), (unsigned long)r->frame_off, (unsigned long)at);
+      wksp_err_in(WKSP_ERR_FAIL, errno, "frame reader",
+                  "%s frame at offset %" PRIu64 ": read at offset %" PRIu64 " failed", frame_style_name(r->style),
+                  r->frame_off, at);
       return -1;
     }
   }
@@ -112,10 +114,10 @@ static ssize_t read_some(const wksp_frame_reader_t *r, uint8_t *p, size_t n, uin
 /* pread mode: the file ended at `at`, inside the input it had at init. */
 static int shrunk(const wksp_frame_reader_t *r, uint64_t at) {
   return wksp_err_in(WKSP_ERR_FAIL, 0, "frame reader",
-                  "%s frame at offset %lu: the input file ends at offset %lu, "
-                  "%lu bytes short of its size when the reader was made (it shrank)",
-                  frame_style_name(r->style), (unsigned long)r->frame_off, (unsigned long)at,
-                  (unsigned long)(r->src_sz - at));
+                  "%s frame at offset %" PRIu64 ": the input file ends at offset %" PRIu64 ", "
+                  "%" PRIu64 " bytes short of its size when the reader was made (it shrank)",
+                  frame_style_name(r->style), r->frame_off, at,
+                  r->src_sz - at);
 }
 
 /* pread mode: how much to read at `at` when `need` more bytes must come and
@@ -233,9 +235,9 @@ static int chunk_get(wksp_frame_reader_t *r, size_t usz, const uint8_t **blk, si
   size_t bound = frame_csz_bound(usz);
   if (!frame_chunk_csz_ok(n, usz))
     return wksp_err_in(WKSP_ERR_CORRUPT, 0, "frame reader",
-                    "LZ4 frame at offset %lu: chunk at offset %lu has block size %zu, "
+                    "LZ4 frame at offset %" PRIu64 ": chunk at offset %" PRIu64 " has block size %zu, "
                     "expected 1..%zu for a %zu-byte chunk",
-                    (unsigned long)r->frame_off, (unsigned long)r->off, n, bound, usz);
+                    r->frame_off, r->off, n, bound, usz);
   rc = peek(r, FRAME_CHUNK_HDR + n, &p);
   if (rc) return rc;
   *blk = p + FRAME_CHUNK_HDR;
@@ -255,9 +257,9 @@ static int chunk_decode(wksp_frame_reader_t *r, uint8_t *dst, size_t usz, const 
                                           (const char *)dict, (int)dsz);
   if (got != (int)usz)
     return wksp_err_in(WKSP_ERR_CORRUPT, 0, "frame reader",
-                    "LZ4 frame at offset %lu: chunk at offset %lu: %zu-byte LZ4 block %s "
+                    "LZ4 frame at offset %" PRIu64 ": chunk at offset %" PRIu64 ": %zu-byte LZ4 block %s "
                     "(expected exactly %zu bytes)",
-                    (unsigned long)r->frame_off, (unsigned long)r->off, csz,
+                    r->frame_off, r->off, csz,
                     got < 0 ? "is not valid LZ4 for this frame's history" : "decodes to fewer bytes",
                     usz);
   consume(r, FRAME_CHUNK_HDR + csz);
@@ -373,8 +375,8 @@ int wksp_private_frame_reader_init_pread(wksp_frame_reader_t **out, int fd, uint
   *out = NULL;
   if (fd < 0 || base > (uint64_t)INT64_MAX || sz > (uint64_t)INT64_MAX - base)
     return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_private_frame_reader_init_pread",
-                    "bad fd %d or range of %lu bytes at %lu",
-                    fd, (unsigned long)sz, (unsigned long)base);
+                    "bad fd %d or range of %" PRIu64 " bytes at %" PRIu64,
+                    fd, sz, base);
   int rc = reader_new(out, fd, "wksp_private_frame_reader_init_pread");
   if (rc) return rc;
   (*out)->positional = 1;
@@ -430,12 +432,12 @@ static int seek_fd(wksp_frame_reader_t *r, uint64_t off) {
   if (!fstat(r->fd, &st) && S_ISREG(st.st_mode) &&
       (uint64_t)st.st_size - r->fd_base < off)
     return wksp_err_in(WKSP_ERR_FAIL, 0, "wksp_frame_reader_seek",
-                    "offset %lu is past the end of the checkpoint (%lu bytes)",
-                    (unsigned long)off, (unsigned long)((uint64_t)st.st_size - r->fd_base));
+                    "offset %" PRIu64 " is past the end of the checkpoint (%" PRIu64 " bytes)",
+                    off, (uint64_t)st.st_size - r->fd_base);
   if (off > (uint64_t)INT64_MAX - r->fd_base ||
       lseek(r->fd, (off_t)(r->fd_base + off), SEEK_SET) < 0)
-    return wksp_err_in(WKSP_ERR_FAIL, errno, "wksp_frame_reader_seek", "lseek to offset %lu failed",
-                    (unsigned long)off);
+    return wksp_err_in(WKSP_ERR_FAIL, errno, "wksp_frame_reader_seek", "lseek to offset %" PRIu64 " failed",
+                    off);
   r->rlo = r->rhi = 0;
   r->off = off;
   return 0;
@@ -445,8 +447,8 @@ static int seek_fd(wksp_frame_reader_t *r, uint64_t off) {
 static int seek_pread(wksp_frame_reader_t *r, uint64_t off) {
   if (off > r->src_sz)
     return wksp_err_in(WKSP_ERR_FAIL, 0, "wksp_frame_reader_seek",
-                    "offset %lu is past the end of the input (%lu bytes)",
-                    (unsigned long)off, (unsigned long)r->src_sz);
+                    "offset %" PRIu64 " is past the end of the input (%" PRIu64 " bytes)",
+                    off, r->src_sz);
   uint64_t buf_start = r->off - r->rlo;
   if (off >= buf_start && off <= r->off + (r->rhi - r->rlo)) {
     r->rlo = (size_t)(off - buf_start);
@@ -464,8 +466,8 @@ int wksp_frame_reader_seek(wksp_frame_reader_t *r, uint64_t off) {
   if (r->fail.err) return reader_refuse_failed(r, "wksp_frame_reader_seek");
   if (r->style)
     return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_seek",
-                    "%s frame opened at offset %lu is still open",
-                    frame_style_name(r->style), (unsigned long)r->frame_off);
+                    "%s frame opened at offset %" PRIu64 " is still open",
+                    frame_style_name(r->style), r->frame_off);
   if (r->fd >= 0 && !r->seekable)
     return wksp_err_in(WKSP_ERR_UNSUP, 0, "wksp_frame_reader_seek",
                     "fd %d is not seekable (pipe or socket)", r->fd);
@@ -474,8 +476,8 @@ int wksp_frame_reader_seek(wksp_frame_reader_t *r, uint64_t off) {
   else if (r->fd >= 0) rc = seek_fd(r, off);
   else if (off > r->mem_sz)
     rc = wksp_err_in(WKSP_ERR_FAIL, 0, "wksp_frame_reader_seek",
-                  "offset %lu is past the end of the %zu-byte memory region",
-                  (unsigned long)off, r->mem_sz);
+                  "offset %" PRIu64 " is past the end of the %zu-byte memory region",
+                  off, r->mem_sz);
   else r->off = off;
   return rc ? reader_set_failed(r, rc) : 0;
 }
@@ -485,8 +487,8 @@ int wksp_frame_reader_open(wksp_frame_reader_t *r, int style, uint64_t *off) {
   if (r->fail.err) return reader_refuse_failed(r, "wksp_frame_reader_open");
   if (r->style)
     return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_open",
-                    "%s frame opened at offset %lu is still open",
-                    frame_style_name(r->style), (unsigned long)r->frame_off);
+                    "%s frame opened at offset %" PRIu64 " is still open",
+                    frame_style_name(r->style), r->frame_off);
   if (!frame_style_ok(style))
     return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_open", "unknown frame style %d", style);
   if (style == WKSP_FRAME_LZ4) {
@@ -508,8 +510,8 @@ static int reader_read(wksp_frame_reader_t *r, void *buf, size_t sz, int is_meta
   if (!r) return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "NULL reader");
   if (r->fail.err) return reader_refuse_failed(r, fn);
   if (!r->style)
-    return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "no frame is open (reader at offset %lu)",
-                    (unsigned long)r->off);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "no frame is open (reader at offset %" PRIu64 ")",
+                    r->off);
   if (!buf && sz) return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "NULL buffer of %zu bytes", sz);
   if (is_meta && sz > WKSP_FRAME_META_MAX)
     return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "meta buffer of %zu bytes exceeds %lu", sz,
@@ -530,8 +532,8 @@ int wksp_frame_reader_close(wksp_frame_reader_t *r, uint64_t *off) {
   if (!r) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_close", "NULL reader");
   if (r->fail.err) return reader_refuse_failed(r, "wksp_frame_reader_close");
   if (!r->style)
-    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_close", "no frame is open (offset %lu)",
-                    (unsigned long)r->off);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_reader_close", "no frame is open (offset %" PRIu64 ")",
+                    r->off);
   r->style = 0;
   if (off) *off = r->off;
   return 0;

@@ -18,6 +18,7 @@
  * history) field by field; the reservations and the hand-over for split
  * frames are short sections of it. */
 #include <errno.h>
+#include <inttypes.h>
 #include <lz4.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -88,8 +89,8 @@ static int writer_check_in_frame(const wksp_frame_writer_t *w, const char *fn) {
   if (!w) return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "NULL writer");
   if (w->fail.err) return writer_refuse_failed(w, fn);
   if (!w->style)
-    return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "no frame is open (writer at offset %lu)",
-                    (unsigned long)w->off);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "no frame is open (writer at offset %" PRIu64 ")",
+                    w->off);
   return 0;
 }
 
@@ -98,8 +99,8 @@ static int writer_check_in_frame(const wksp_frame_writer_t *w, const char *fn) {
 static int writev_all(wksp_frame_writer_t *w, struct iovec *iov, int cnt) {
   int e = wksp_private_writev_all(w->fd, iov, cnt);
   if (!e) return 0;
-  int rc = wksp_err(WKSP_ERR_FAIL, e, "write of the bytes from offset %lu failed",
-                    (unsigned long)w->delivered);
+  int rc = wksp_err(WKSP_ERR_FAIL, e, "write of the bytes from offset %" PRIu64 " failed",
+                    w->delivered);
   return wksp_err_wrap(rc, "frame writer: fd %d", w->fd);
 }
 
@@ -113,8 +114,8 @@ static int deliver(wksp_frame_writer_t *w) {
     int e = w->sink(w->sink_ctx, w->iov, w->iovcnt);
     if (e)
       rc = wksp_err_in(WKSP_ERR_FAIL, e > 0 ? e : EIO, "frame writer",
-                    "sink failed on %zu bytes at offset %lu", total,
-                    (unsigned long)w->delivered);
+                    "sink failed on %zu bytes at offset %" PRIu64, total,
+                    w->delivered);
     break;
   }
   }
@@ -136,10 +137,10 @@ static int flush(wksp_frame_writer_t *w) {
 static int check_room(const wksp_frame_writer_t *w, size_t n) {
   if (w->out_kind != OUT_MEM || n <= w->mem_sz - w->off) return 0;
   return wksp_err_in(WKSP_ERR_FAIL, ENOSPC, "frame writer",
-                  "memory region of %zu bytes is full: %s frame at offset %lu "
-                  "needs %zu bytes at offset %lu",
-                  w->mem_sz, frame_style_name(w->style), (unsigned long)w->frame_off, n,
-                  (unsigned long)w->off);
+                  "memory region of %zu bytes is full: %s frame at offset %" PRIu64 " "
+                  "needs %zu bytes at offset %" PRIu64,
+                  w->mem_sz, frame_style_name(w->style), w->frame_off, n,
+                  w->off);
 }
 
 /* Makes room for n contiguous gather bytes plus one iovec slot. */
@@ -177,8 +178,8 @@ static int region_next(wksp_frame_writer_t *w, size_t need) {
   if (!e && (!mem || sz < need)) e = EINVAL;
   if (e)
     return wksp_err_in(e == ENOMEM ? WKSP_ERR_NOMEM : WKSP_ERR_FAIL, e, "frame writer",
-                    "no output region of at least %zu bytes at offset %lu", need,
-                    (unsigned long)w->off);
+                    "no output region of at least %zu bytes at offset %" PRIu64, need,
+                    w->off);
   w->mem = mem;
   w->mem_sz = sz;
   w->mem_at = w->off;
@@ -363,9 +364,9 @@ static int lz4_chunk(wksp_frame_writer_t *w, const uint8_t *src, size_t usz, int
                                                     (int)bound, 1);
   if (csz <= 0)
     return wksp_err_in(WKSP_ERR_FAIL, 0, "frame writer",
-                    "LZ4 frame at offset %lu: LZ4 compression of a %zu-byte chunk "
-                    "at offset %lu failed (%d)",
-                    (unsigned long)w->frame_off, usz, (unsigned long)w->off, csz);
+                    "LZ4 frame at offset %" PRIu64 ": LZ4 compression of a %zu-byte chunk "
+                    "at offset %" PRIu64 " failed (%d)",
+                    w->frame_off, usz, w->off, csz);
   out[0] = (uint8_t)csz;
   out[1] = (uint8_t)(csz >> 8);
   out[2] = (uint8_t)(csz >> 16);
@@ -479,8 +480,8 @@ int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
   if (rc) rc = writer_refuse_failed(w, "wksp_frame_writer_fini");
   else if (w->style)
     rc = wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_writer_fini",
-                  "%s frame opened at offset %lu was never closed",
-                  frame_style_name(w->style), (unsigned long)w->frame_off);
+                  "%s frame opened at offset %" PRIu64 " was never closed",
+                  frame_style_name(w->style), w->frame_off);
   if (sz) *sz = w->delivered;
   LZ4_freeStream(w->lz4);
   free(w->ring);
@@ -495,8 +496,8 @@ int wksp_frame_writer_open(wksp_frame_writer_t *w, int style, uint64_t *off) {
   if (w->fail.err) return writer_refuse_failed(w, "wksp_frame_writer_open");
   if (w->style)
     return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_writer_open",
-                    "%s frame opened at offset %lu is still open",
-                    frame_style_name(w->style), (unsigned long)w->frame_off);
+                    "%s frame opened at offset %" PRIu64 " is still open",
+                    frame_style_name(w->style), w->frame_off);
   if (!frame_style_ok(style))
     return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_frame_writer_open", "unknown frame style %d", style);
   if (style == WKSP_FRAME_LZ4) {

@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/magic.h>
 #include <pthread.h>
 #include <sched.h>
@@ -375,16 +376,16 @@ static int back(const char *who, const char *dir, int fd, uint64_t sz, wksp_page
                        page_label(page));
   if (page == WKSP_PAGE_NORMAL) {
     int e = posix_fallocate(fd, 0, (off_t)sz);
-    if (e) return wksp_err_in(WKSP_ERR_FAIL, e, who, "allocating %lu bytes in %s", (unsigned long)sz, dir);
+    if (e) return wksp_err_in(WKSP_ERR_FAIL, e, who, "allocating %" PRIu64 " bytes in %s", sz, dir);
     return WKSP_SUCCESS;
   }
   if (ftruncate(fd, (off_t)sz))
-    return wksp_err_in(WKSP_ERR_FAIL, errno, who, "sizing to %lu bytes in %s", (unsigned long)sz, dir);
+    return wksp_err_in(WKSP_ERR_FAIL, errno, who, "sizing to %" PRIu64 " bytes in %s", sz, dir);
   if (fallocate(fd, 0, 0, (off_t)sz) && errno != EOPNOTSUPP)
     return wksp_err_in(WKSP_ERR_FAIL, errno, who,
-                       "reserving %lu bytes of %s pages in %s (free huge pages: see "
+                       "reserving %" PRIu64 " bytes of %s pages in %s (free huge pages: see "
                        "/sys/kernel/mm/hugepages/)",
-                       (unsigned long)sz, page_label(page), dir);
+                       sz, page_label(page), dir);
   return WKSP_SUCCESS;
 }
 
@@ -392,11 +393,12 @@ static int check_size(const char *who, uint64_t sz, wksp_page_t page) {
   uint64_t psz = wksp_page_sz(page);
   if (!psz) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "page kind %d is unknown", (int)page);
   if (!sz || sz % psz)
-    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "size %lu is not a positive multiple of the %s page size %lu",
-                       (unsigned long)sz, page_label(page), (unsigned long)psz);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who,
+                       "size %" PRIu64 " is not a positive multiple of the %s page size %" PRIu64, sz, page_label(page),
+                       psz);
   if (sz > REGION_SZ_MAX)
-    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "size %lu is larger than the limit %lu", (unsigned long)sz,
-                       (unsigned long)REGION_SZ_MAX);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "size %" PRIu64 " is larger than the limit %" PRIu64, sz,
+                       REGION_SZ_MAX);
   return WKSP_SUCCESS;
 }
 
@@ -652,9 +654,9 @@ static int join_open(const char *who, const char *name, int writable, located_t 
   uint64_t sz = (uint64_t)loc->st.st_size, psz = wksp_page_sz(loc->page);
   if (!rc && (!S_ISREG(loc->st.st_mode) || !sz || sz % psz || sz > REGION_SZ_MAX))
     rc = wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
-                     "%s has %lu bytes, not a positive multiple of its %s page size %lu (not a "
+                     "%s has %" PRIu64 " bytes, not a positive multiple of its %s page size %" PRIu64 " (not a "
                      "region, or one still being created by a system without O_TMPFILE)",
-                     loc->path, (unsigned long)sz, page_label(loc->page), (unsigned long)psz);
+                     loc->path, sz, page_label(loc->page), psz);
   if (rc) close(fd);
   else *fd_out = fd;
   return rc;
@@ -683,7 +685,7 @@ int wksp_shmem_join(const char *name, int writable, void **mem, uint64_t *sz) {
     uint64_t len = (uint64_t)loc.st.st_size;
     int e = map_aligned(fd, len, wksp_page_sz(loc.page), writable ? PROT_READ | PROT_WRITE : PROT_READ, 0, &m);
     if (e) {
-      rc = wksp_err_in(WKSP_ERR_FAIL, e, who, "mapping %lu bytes of %s%s", (unsigned long)len, loc.path,
+      rc = wksp_err_in(WKSP_ERR_FAIL, e, who, "mapping %" PRIu64 " bytes of %s%s", len, loc.path,
                        e == ENOMEM && loc.page != WKSP_PAGE_NORMAL ? " (not enough free huge pages?)" : "");
     } else {
       r->anon = 0;
@@ -754,7 +756,7 @@ int wksp_shmem_anon_new(uint64_t sz, wksp_page_t page, void **mem) {
   if (e == EINVAL && page != WKSP_PAGE_NORMAL)
     rc = wksp_err_in(WKSP_ERR_UNSUP, e, who, "the kernel offers no %s pages", page_label(page));
   else if (e)
-    rc = wksp_err_in(WKSP_ERR_FAIL, e, who, "mapping %lu bytes of %s pages%s", (unsigned long)sz, page_label(page),
+    rc = wksp_err_in(WKSP_ERR_FAIL, e, who, "mapping %" PRIu64 " bytes of %s pages%s", sz, page_label(page),
                      page != WKSP_PAGE_NORMAL ? " (are enough huge pages reserved? see "
                                                 "/sys/kernel/mm/hugepages/)"
                                               : "");

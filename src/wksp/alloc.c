@@ -6,6 +6,7 @@
 #include "wksp_private.h"
 #include "util/err.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #define NUL WKSP_IDX_NULL
@@ -558,8 +559,10 @@ static int fit_check(const wksp_t *w, uint32_t f, uint64_t align, uint64_t sz) {
   uint64_t lo = rec[f].lo, hi = rec[f].hi, r0 = (lo + align - 1) & ~(align - 1);
   if (rec[f].tag || lo < wksp_gaddr_lo(w) || hi <= lo || hi > wksp_gaddr_hi(w) || r0 < lo || r0 > hi ||
       hi - r0 < sz)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "free index of \"%.39s\" offers record %u [%lu,%lu) tag %lu for %lu bytes",
-                    w->name, f, (unsigned long)lo, (unsigned long)hi, (unsigned long)rec[f].tag, (unsigned long)sz);
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "free index of \"%.39s\" offers record %u [%" PRIu64 ",%" PRIu64 ") tag %" PRIu64 " for %" PRIu64
+                    " bytes",
+                    w->name, f, lo, hi, rec[f].tag, sz);
   return WKSP_SUCCESS;
 }
 
@@ -632,12 +635,12 @@ int wksp_alloc_at_least(wksp_t *w, uint64_t align, uint64_t sz, uint64_t tag, ui
   if (!w || !gaddr) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_alloc", "NULL %s", w ? "gaddr" : "workspace");
   if (!align) align = WKSP_ALIGN_DEFAULT;
   if (align & (align - 1))
-    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_alloc", "align %lu is not a power of two", (unsigned long)align);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_alloc", "align %" PRIu64 " is not a power of two", align);
   if (!sz) return WKSP_SUCCESS;
   if (!tag) return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_alloc", "tag 0 is reserved for free space");
   if (sz > UINT64_MAX - (align - 1))
-    return wksp_err_in(WKSP_ERR_FULL, 0, "wksp_alloc", "%lu bytes aligned to %lu exceed the address space",
-                       (unsigned long)sz, (unsigned long)align);
+    return wksp_err_in(WKSP_ERR_FULL, 0, "wksp_alloc",
+                       "%" PRIu64 " bytes aligned to %" PRIu64 " exceed the address space", sz, align);
   uint64_t need = sz + (align - 1);
   int r = wksp_private_lock(w);
   if (r) return wksp_err_wrap(r, "wksp_alloc");
@@ -652,9 +655,9 @@ int wksp_alloc_at_least(wksp_t *w, uint64_t align, uint64_t sz, uint64_t tag, ui
       snprintf(why, sizeof why, "; no partition record left (part_max %u, all in use)", w->part_max);
     wksp_private_unlock(w);
     return wksp_err_in(WKSP_ERR_FULL, 0, "wksp_alloc",
-                       "no free range of %lu bytes (size %lu, align %lu) in \"%.39s\"; largest free %lu%s",
-                       (unsigned long)need, (unsigned long)sz, (unsigned long)align, w->name, (unsigned long)largest,
-                       why);
+                       "no free range of %" PRIu64 " bytes (size %" PRIu64 ", align %" PRIu64
+                       ") in \"%.39s\"; largest free %" PRIu64 "%s",
+                       need, sz, align, w->name, largest, why);
   }
   wksp_private_write_begin(w); /* from here a failure leaves gen odd: repaired next lock */
   wksp_private_hook(WKSP_HOOK_ALLOC_BEGIN);
@@ -679,12 +682,13 @@ static int used_lookup(wksp_t *w, uint64_t gaddr, const char *who, uint32_t *out
   const wksp_rec_t *rec = wksp_private_rec(w);
   uint64_t glo = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w);
   if (gaddr < glo || gaddr >= ghi)
-    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "gaddr %lu is outside the data region [%lu,%lu) of \"%.39s\"",
-                       (unsigned long)gaddr, (unsigned long)glo, (unsigned long)ghi, w->name);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who,
+                       "gaddr %" PRIu64 " is outside the data region [%" PRIu64 ",%" PRIu64 ") of \"%.39s\"", gaddr,
+                       glo, ghi, w->name);
   uint32_t u = wksp_private_used_find(w, gaddr);
   if (u == NUL || gaddr >= rec[u].hi || !rec[u].tag)
-    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "gaddr %lu of \"%.39s\" is not inside an allocation (free space)",
-                       (unsigned long)gaddr, w->name);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who,
+                       "gaddr %" PRIu64 " of \"%.39s\" is not inside an allocation (free space)", gaddr, w->name);
   *out = u;
   return WKSP_SUCCESS;
 }

@@ -3,6 +3,7 @@
 #include "wksp_private.h"
 #include "util/err.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 
 #define NUL WKSP_IDX_NULL
@@ -25,7 +26,7 @@ static int actives_add(actives_t *a, uint32_t i) {
   if (a->cnt == a->cap) {
     uint64_t cap = a->cap ? 2 * a->cap : 1024;
     uint32_t *idx = realloc(a->idx, cap * sizeof *idx);
-    if (!idx) return wksp_err_in(WKSP_ERR_NOMEM, 0, "rebuild", "no memory for %lu record indices", (unsigned long)cap);
+    if (!idx) return wksp_err_in(WKSP_ERR_NOMEM, 0, "rebuild", "no memory for %" PRIu64 " record indices", cap);
     a->idx = idx;
     a->cap = cap;
   }
@@ -85,22 +86,23 @@ static int actives_check(const wksp_t *w, int recompute_hi, actives_t *a) {
   qsort_r(idx, cnt, sizeof *idx, cmp_lo, (void *)rec);
   if (idx[0] != 0 || rec[0].lo != glo)
     return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild",
-                       "record 0 starts at %lu, the data region at %lu (lowest is record %u)", (unsigned long)rec[0].lo,
-                       (unsigned long)glo, idx[0]);
+                       "record 0 starts at %" PRIu64 ", the data region at %" PRIu64 " (lowest is record %u)",
+                       rec[0].lo, glo, idx[0]);
   for (uint64_t k = 0; k < cnt; k++) {
     const wksp_rec_t *p = &rec[idx[k]];
     uint64_t end = k + 1 < cnt ? rec[idx[k + 1]].lo : ghi;
     if (p->lo < glo || p->lo >= ghi)
-      return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild", "record %u starts at %lu, outside the data region [%lu,%lu)",
-                         idx[k], (unsigned long)p->lo, (unsigned long)glo, (unsigned long)ghi);
+      return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild",
+                         "record %u starts at %" PRIu64 ", outside the data region [%" PRIu64 ",%" PRIu64 ")", idx[k],
+                         p->lo, glo, ghi);
     if (end == p->lo)
-      return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild", "records %u and %u both start at %lu", idx[k], idx[k + 1],
-                         (unsigned long)p->lo);
+      return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild", "records %u and %u both start at %" PRIu64, idx[k], idx[k + 1],
+                         p->lo);
     if (!recompute_hi && p->tag && p->hi != end)
       return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild",
-                         "allocation record %u [%lu,%lu) tag %lu %s the next partition at %lu", idx[k],
-                         (unsigned long)p->lo, (unsigned long)p->hi, (unsigned long)p->tag,
-                         p->hi > end ? "overlaps" : "leaves a gap before", (unsigned long)end);
+                         "allocation record %u [%" PRIu64 ",%" PRIu64 ") tag %" PRIu64
+                         " %s the next partition at %" PRIu64,
+                         idx[k], p->lo, p->hi, p->tag, p->hi > end ? "overlaps" : "leaves a gap before", end);
   }
   /* Ends are only ever set from the data region's end, so the last one
    * past it means the header's data_max shrank (or that end is damaged):
@@ -108,9 +110,9 @@ static int actives_check(const wksp_t *w, int recompute_hi, actives_t *a) {
   const wksp_rec_t *last = &rec[idx[cnt - 1]];
   if (last->hi > ghi)
     return wksp_err_in(WKSP_ERR_CORRUPT, 0, "rebuild",
-                       "the last partition (record %u) ends at %lu, past the data region's end %lu: the "
-                       "header's data_max %lu or that record is damaged",
-                       idx[cnt - 1], (unsigned long)last->hi, (unsigned long)ghi, (unsigned long)w->data_max);
+                       "the last partition (record %u) ends at %" PRIu64 ", past the data region's end %" PRIu64
+                       ": the header's data_max %" PRIu64 " or that record is damaged",
+                       idx[cnt - 1], last->hi, ghi, w->data_max);
   return WKSP_SUCCESS;
 }
 
@@ -216,21 +218,22 @@ int wksp_private_journal_check(const wksp_t *w) {
   for (uint64_t i = 1; i < n; i++) {
     uint64_t lo = rec[i].new_lo;
     if (lo ? lo <= glo || lo >= ghi : rec[i].new_tag != 0)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "journal: shadow of record %lu is [%lu, tag %lu), not a partition of [%lu,%lu)",
-                      (unsigned long)i, (unsigned long)lo, (unsigned long)rec[i].new_tag, (unsigned long)glo,
-                      (unsigned long)ghi);
+      return wksp_err(WKSP_ERR_CORRUPT, 0,
+                      "journal: shadow of record %" PRIu64 " is [%" PRIu64 ", tag %" PRIu64
+                      "), not a partition of [%" PRIu64 ",%" PRIu64 ")",
+                      i, lo, rec[i].new_tag, glo, ghi);
     cnt += lo != 0;
   }
   if (!cnt) return WKSP_SUCCESS;
   uint64_t *los = malloc(cnt * sizeof *los);
-  if (!los) return wksp_err(WKSP_ERR_NOMEM, 0, "journal: no memory for %lu shadow starts", (unsigned long)cnt);
+  if (!los) return wksp_err(WKSP_ERR_NOMEM, 0, "journal: no memory for %" PRIu64 " shadow starts", cnt);
   for (uint64_t i = 1, k = 0; i < n; i++)
     if (rec[i].new_lo) los[k++] = rec[i].new_lo;
   qsort(los, cnt, sizeof *los, cmp_u64);
   int r = WKSP_SUCCESS;
   for (uint64_t k = 1; k < cnt && !r; k++)
     if (los[k] == los[k - 1])
-      r = wksp_err(WKSP_ERR_CORRUPT, 0, "journal: two shadows start at %lu", (unsigned long)los[k]);
+      r = wksp_err(WKSP_ERR_CORRUPT, 0, "journal: two shadows start at %" PRIu64, los[k]);
   free(los);
   return r;
 }
@@ -336,32 +339,35 @@ int wksp_tag_free(wksp_t *w, const uint64_t *tags, size_t tag_cnt) {
 /* ---- replace (checkpoint restore) ---------------------------------------- */
 
 int wksp_private_replace_check(wksp_t *w, const wksp_part_t *parts, uint64_t cnt) {
-  if (cnt && !parts) return wksp_err_in(WKSP_ERR_INVAL, 0, "replace", "NULL parts with cnt %lu", (unsigned long)cnt);
+  if (cnt && !parts) return wksp_err_in(WKSP_ERR_INVAL, 0, "replace", "NULL parts with cnt %" PRIu64, cnt);
   uint64_t glo = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w), pos = glo, gaps = 0;
   for (uint64_t k = 0; k < cnt; k++) {
     const wksp_part_t *p = &parts[k];
     if (!p->tag)
-      return wksp_err_in(WKSP_ERR_INVAL, 0, "replace", "partition %lu [%lu,%lu) has tag 0", (unsigned long)k,
-                         (unsigned long)p->gaddr_lo, (unsigned long)p->gaddr_hi);
+      return wksp_err_in(WKSP_ERR_INVAL, 0, "replace", "partition %" PRIu64 " [%" PRIu64 ",%" PRIu64 ") has tag 0", k,
+                         p->gaddr_lo, p->gaddr_hi);
     if (p->gaddr_lo >= p->gaddr_hi)
-      return wksp_err_in(WKSP_ERR_INVAL, 0, "replace", "partition %lu [%lu,%lu) is empty or reversed", (unsigned long)k,
-                         (unsigned long)p->gaddr_lo, (unsigned long)p->gaddr_hi);
+      return wksp_err_in(WKSP_ERR_INVAL, 0, "replace",
+                         "partition %" PRIu64 " [%" PRIu64 ",%" PRIu64 ") is empty or reversed", k, p->gaddr_lo,
+                         p->gaddr_hi);
     if (p->gaddr_lo < pos)
-      return wksp_err_in(WKSP_ERR_INVAL, 0, "replace", "partition %lu [%lu,%lu) %s %lu", (unsigned long)k,
-                         (unsigned long)p->gaddr_lo, (unsigned long)p->gaddr_hi,
+      return wksp_err_in(WKSP_ERR_INVAL, 0, "replace", "partition %" PRIu64 " [%" PRIu64 ",%" PRIu64 ") %s %" PRIu64, k,
+                         p->gaddr_lo, p->gaddr_hi,
                          k ? "overlaps or precedes the previous one ending at" : "starts below the data region at",
-                         (unsigned long)pos);
+                         pos);
     if (p->gaddr_hi > ghi)
-      return wksp_err_in(WKSP_ERR_INVAL, 0, "replace", "partition %lu [%lu,%lu) ends past the data region end %lu",
-                         (unsigned long)k, (unsigned long)p->gaddr_lo, (unsigned long)p->gaddr_hi, (unsigned long)ghi);
+      return wksp_err_in(WKSP_ERR_INVAL, 0, "replace",
+                         "partition %" PRIu64 " [%" PRIu64 ",%" PRIu64 ") ends past the data region end %" PRIu64, k,
+                         p->gaddr_lo, p->gaddr_hi, ghi);
     gaps += p->gaddr_lo > pos;
     pos = p->gaddr_hi;
   }
   gaps += pos < ghi;
   if (cnt + gaps > w->part_max)
     return wksp_err_in(WKSP_ERR_FULL, 0, "replace",
-                       "%lu allocations and %lu free gaps need %lu partition records, \"%.39s\" has part_max %u",
-                       (unsigned long)cnt, (unsigned long)gaps, (unsigned long)(cnt + gaps), w->name, w->part_max);
+                       "%" PRIu64 " allocations and %" PRIu64 " free gaps need %" PRIu64
+                       " partition records, \"%.39s\" has part_max %u",
+                       cnt, gaps, cnt + gaps, w->name, w->part_max);
   return WKSP_SUCCESS;
 }
 

@@ -5,6 +5,7 @@
 #include "wksp_private.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdio.h>
@@ -92,7 +93,7 @@ static int64_t owner_tid(const wksp_t *w) {
  * missing, 0 when the thread is gone meanwhile. */
 static int64_t tid_pid(int64_t tid) {
   char path[64];
-  snprintf(path, sizeof path, "/proc/%lld/status", (long long)tid);
+  snprintf(path, sizeof path, "/proc/%" PRId64 "/status", tid);
   FILE *f = fopen(path, "re");
   if (!f) return access("/proc/self/status", F_OK) ? tid : 0;
   long long tgid = 0;

@@ -10,6 +10,7 @@
  * name never holds a region without one, whenever its creator dies. */
 #include <wksp/wksp.h>
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,15 +33,15 @@ static int size_parts(const char *who, const char *name, uint64_t sz, uint64_t *
   if (!*part_max) *part_max = wksp_part_max_est(sz, TYPICAL_ALLOC_SZ);
   if (!*part_max)
     return wksp_err_wrap(wksp_err(WKSP_ERR_INVAL, 0,
-                                  "%lu bytes are too few for the default part_max (sized for %lu-byte "
+                                  "%" PRIu64 " bytes are too few for the default part_max (sized for %" PRIu64 "-byte "
                                   "allocations); give a part_max or a larger size",
-                                  (unsigned long)sz, (unsigned long)TYPICAL_ALLOC_SZ),
+                                  sz, TYPICAL_ALLOC_SZ),
                          "%s %s", who, name);
   *data_max = wksp_data_max_est(sz, *part_max);
   if (!*data_max)
-    return wksp_err_wrap(wksp_err(WKSP_ERR_INVAL, 0, "%lu bytes cannot hold %lu partitions and any data",
-                                  (unsigned long)sz, (unsigned long)*part_max),
-                         "%s %s", who, name);
+    return wksp_err_wrap(
+        wksp_err(WKSP_ERR_INVAL, 0, "%" PRIu64 " bytes cannot hold %" PRIu64 " partitions and any data", sz, *part_max),
+        "%s %s", who, name);
   return WKSP_SUCCESS;
 }
 
@@ -49,7 +50,7 @@ static int region_sz(const char *who, uint64_t sz, wksp_page_t page, uint64_t *o
   if (!wksp_page_sz(page)) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "page kind %d is unknown", (int)page);
   *out = round_to_page(sz, page);
   if (!sz || !*out)
-    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "size %lu is not a usable workspace size", (unsigned long)sz);
+    return wksp_err_in(WKSP_ERR_INVAL, 0, who, "size %" PRIu64 " is not a usable workspace size", sz);
   return WKSP_SUCCESS;
 }
 
@@ -103,8 +104,8 @@ int wksp_new_named_exact(const char *name, uint64_t part_max, uint64_t data_max,
   if (rc) return wksp_err_wrap(rc, "%s", who);
   uint64_t fp = wksp_footprint(part_max, data_max);
   if (!fp)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s %s: part_max %lu and data_max %lu give no valid workspace", who,
-                    name, (unsigned long)part_max, (unsigned long)data_max);
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s %s: part_max %" PRIu64 " and data_max %" PRIu64 " give no valid workspace",
+                    who, name, part_max, data_max);
   if ((rc = region_sz(who, fp, page, &rsz))) return rc;
   return create_named(who, name, rsz, page, mode, seed, part_max, data_max);
 }
@@ -144,12 +145,12 @@ static int check_fits(const char *who, const char *name, wksp_t *w, uint64_t sz)
   uint64_t part_max = wksp_part_max(w), data_max = wksp_data_max(w);
   uint64_t fp = wksp_footprint(part_max, data_max);
   if (!fp || fp > sz)
-    return wksp_err_wrap(wksp_err(WKSP_ERR_CORRUPT, 0,
-                                  "header says part_max %lu, data_max %lu (footprint %lu) but the region "
-                                  "has %lu bytes",
-                                  (unsigned long)part_max, (unsigned long)data_max, (unsigned long)fp,
-                                  (unsigned long)sz),
-                         "%s %s", who, name);
+    return wksp_err_wrap(
+        wksp_err(WKSP_ERR_CORRUPT, 0,
+                 "header says part_max %" PRIu64 ", data_max %" PRIu64 " (footprint %" PRIu64 ") but the region "
+                 "has %" PRIu64 " bytes",
+                 part_max, data_max, fp, sz),
+        "%s %s", who, name);
   return WKSP_SUCCESS;
 }
 
@@ -207,7 +208,7 @@ static void describe_content(const char *who, const char *name, void *mem, uint6
   wksp_t *w = NULL;
   uint64_t magic = __atomic_load_n((const uint64_t *)mem, __ATOMIC_ACQUIRE);
   if (magic != WKSP_MAGIC) {
-    snprintf(note, note_sz, "held no workspace (bad magic 0x%016lx)", (unsigned long)magic);
+    snprintf(note, note_sz, "held no workspace (bad magic 0x%016" PRIx64 ")", magic);
     return;
   }
   int rc = wksp_join(mem, &w);
@@ -238,7 +239,7 @@ int wksp_addr_format(const char *name, uint64_t gaddr, char *buf, size_t buf_sz)
   if (rc) return wksp_err_wrap(rc, "%s", who);
   if (!buf) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "buf is NULL");
   char tmp[WKSP_ADDR_MAX];
-  int n = snprintf(tmp, sizeof tmp, "%s:%lu", name, (unsigned long)gaddr);
+  int n = snprintf(tmp, sizeof tmp, "%s:%" PRIu64, name, gaddr);
   if ((size_t)n + 1 > buf_sz)
     return wksp_err_in(WKSP_ERR_INVAL, 0, who, "\"%s\" needs %d bytes, buf has %zu", tmp, n + 1, buf_sz);
   memcpy(buf, tmp, (size_t)n + 1);
@@ -307,7 +308,7 @@ int wksp_map(const char *addr, void **laddr) {
   if ((rc = wksp_attach(name, 0, &w))) return wksp_err_wrap(rc, "%s", who);
   void *p = wksp_laddr(w, gaddr);
   if (!p) {
-    rc = wksp_err_wrap(wksp_err(WKSP_ERR_INVAL, 0, "gaddr %lu is not inside workspace %s", (unsigned long)gaddr, name),
+    rc = wksp_err_wrap(wksp_err(WKSP_ERR_INVAL, 0, "gaddr %" PRIu64 " is not inside workspace %s", gaddr, name),
                        "%s %s", who, addr);
     wksp_detach(w);
     return rc;

@@ -5,6 +5,7 @@
 #include "wksp_private.h"
 #include "util/err.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 
 #define NUL WKSP_IDX_NULL
@@ -33,9 +34,9 @@ static int walk(const wksp_t *w, const char *who, visit_fn visit, void *ctx) {
                          back, prev);
     if (lo != expect || hi <= lo || hi > ghi)
       return wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
-                         "record %u of \"%.39s\" is [%lu,%lu), expected to start at %lu "
-                         "and end by %lu",
-                         i, w->name, (unsigned long)lo, (unsigned long)hi, (unsigned long)expect, (unsigned long)ghi);
+                         "record %u of \"%.39s\" is [%" PRIu64 ",%" PRIu64 "), expected to start at %" PRIu64 " "
+                         "and end by %" PRIu64,
+                         i, w->name, lo, hi, expect, ghi);
     int r = visit(ctx, lo, hi, tag);
     if (r) return r;
     expect = hi;
@@ -43,8 +44,8 @@ static int walk(const wksp_t *w, const char *who, visit_fn visit, void *ctx) {
     i = ld32(&rec[i].next);
   }
   if (expect != ghi)
-    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "partitions of \"%.39s\" end at %lu, the data region at %lu", w->name,
-                       (unsigned long)expect, (unsigned long)ghi);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
+                       "partitions of \"%.39s\" end at %" PRIu64 ", the data region at %" PRIu64, w->name, expect, ghi);
   return WKSP_SUCCESS;
 }
 
@@ -64,9 +65,9 @@ static int same_check(const wksp_t *w, const char *who, uint32_t t, uint64_t sz,
     if (m >= n || ld32(&rec[m].same) != m || ld32(&rec[m].parent) != prev || !lo || ld64(&rec[m].tag) ||
         ld64(&rec[m].hi) - lo != sz || ++*seen > expect)
       return wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
-                         "same-size list of free node %u (size %lu) of \"%.39s\" has a bad "
+                         "same-size list of free node %u (size %" PRIu64 ") of \"%.39s\" has a bad "
                          "member %u after %u",
-                         t, (unsigned long)sz, w->name, m, prev);
+                         t, sz, w->name, m, prev);
   }
   return WKSP_SUCCESS;
 }
@@ -97,8 +98,9 @@ static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_f
     int bad_kind = !lo || (is_free ? tag != 0 || wksp_private_bin_class(m, sz) != bin : tag == 0);
     int bad_order = *seen > first && (is_free ? sz <= psz : lo <= plo);
     if (bad_kind || bad_order || ++*seen > expect)
-      return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "%s treap of \"%.39s\": record %u [%lu,+%lu) tag %lu %s", kind,
-                         w->name, t, (unsigned long)lo, (unsigned long)sz, (unsigned long)tag,
+      return wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
+                         "%s treap of \"%.39s\": record %u [%" PRIu64 ",+%" PRIu64 ") tag %" PRIu64 " %s", kind,
+                         w->name, t, lo, sz, tag,
                          bad_kind    ? "does not belong in it"
                          : bad_order ? "is out of key order"
                                      : "is one node too many");
@@ -129,8 +131,8 @@ static int treap_check(const wksp_t *w, const char *who, uint32_t root, int is_f
 
 static int index_count(const wksp_t *w, const char *who, const char *kind, uint64_t seen, uint64_t expect) {
   if (seen == expect) return WKSP_SUCCESS;
-  return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "%s index of \"%.39s\" holds %lu partitions, expected %lu", kind,
-                     w->name, (unsigned long)seen, (unsigned long)expect);
+  return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "%s index of \"%.39s\" holds %" PRIu64 " partitions, expected %" PRIu64,
+                     kind, w->name, seen, expect);
 }
 
 /* Bit i of a bitmap word as the index says it must be. */
@@ -138,9 +140,9 @@ static int bits_check(const wksp_t *w, const char *who, uint64_t rec_i, uint64_t
   uint64_t got = ld64(&wksp_private_rec(w)[rec_i].bits);
   if (got == expect_word) return WKSP_SUCCESS;
   return wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
-                     "free index bitmap word in record %lu of \"%.39s\" is 0x%016lx, "
-                     "expected 0x%016lx",
-                     (unsigned long)rec_i, w->name, (unsigned long)got, (unsigned long)expect_word);
+                     "free index bitmap word in record %" PRIu64 " of \"%.39s\" is 0x%016" PRIx64 ", "
+                     "expected 0x%016" PRIx64,
+                     rec_i, w->name, got, expect_word);
 }
 
 /* The free index: geometry as derived from part_max and data_max, every
@@ -165,8 +167,8 @@ static int bins_check(const wksp_t *w, const char *who, uint64_t expect) {
     uint32_t root = c < 2 * n ? ld32(&rec[c >> 1].bin[c & 1]) : NUL;
     if (c >= cnt && root != NUL) {
       r = wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
-                      "free index of \"%.39s\" has a root %u for bin %lu, beyond its %lu bins", w->name, root,
-                      (unsigned long)c, (unsigned long)cnt);
+                      "free index of \"%.39s\" has a root %u for bin %" PRIu64 ", beyond its %" PRIu64 " bins", w->name,
+                      root, c, cnt);
       break;
     }
     if (c < cnt) r = treap_check(w, who, root, 1, c, stack, expect, &seen);
@@ -201,8 +203,8 @@ static int verify_visit(void *vctx, uint64_t lo, uint64_t hi, uint64_t tag) {
   (void)hi;
   if (!tag && c->prev_free)
     return wksp_err_in(WKSP_ERR_CORRUPT, 0, c->who,
-                       "free partitions at %lu and %lu of \"%.39s\" are adjacent (not merged)",
-                       (unsigned long)c->prev_lo, (unsigned long)lo, c->w->name);
+                       "free partitions at %" PRIu64 " and %" PRIu64 " of \"%.39s\" are adjacent (not merged)",
+                       c->prev_lo, lo, c->w->name);
   c->cnt++;
   c->used += tag != 0;
   c->free += tag == 0;
@@ -216,17 +218,18 @@ int wksp_private_verify(const wksp_t *w, const char *who) {
   uint64_t magic = ld64(&w->magic), n = w->part_max;
   if (magic != WKSP_MAGIC || !wksp_footprint(n, w->data_max))
     return wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
-                       "header is not a valid workspace (magic 0x%016lx, part_max %lu, "
-                       "data_max %lu)",
-                       (unsigned long)magic, (unsigned long)n, (unsigned long)w->data_max);
+                       "header is not a valid workspace (magic 0x%016" PRIx64 ", part_max %" PRIu64 ", "
+                       "data_max %" PRIu64 ")",
+                       magic, n, w->data_max);
   verify_ctx_t c = {.w = w, .who = who};
   int r = walk(w, who, verify_visit, &c);
   if (r) return r;
   uint64_t active = 0;
   for (uint64_t i = 0; i < n; i++) active += ld64(&rec[i].lo) != 0;
   if (active != c.cnt)
-    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "\"%.39s\" has %lu active records but %lu on the address list",
-                       w->name, (unsigned long)active, (unsigned long)c.cnt);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who,
+                       "\"%.39s\" has %" PRIu64 " active records but %" PRIu64 " on the address list", w->name, active,
+                       c.cnt);
   uint64_t idle = n - active, k = 0;
   for (uint32_t i = ld32(&w->idle_top), up = NUL; i != NUL; up = i, i = ld32(&rec[i].left)) {
     if (i >= n || ld64(&rec[i].lo) || ++k > idle || ld32(&rec[i].right) != up)
@@ -237,8 +240,8 @@ int wksp_private_verify(const wksp_t *w, const char *who) {
                                             : "back link does not lead to the record above");
   }
   if (k != idle)
-    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "idle stack of \"%.39s\" has %lu records, expected %lu", w->name,
-                       (unsigned long)k, (unsigned long)idle);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "idle stack of \"%.39s\" has %" PRIu64 " records, expected %" PRIu64,
+                       w->name, k, idle);
   uint32_t *stack = malloc((c.used + 1) * sizeof *stack);
   if (!stack) return wksp_err_in(WKSP_ERR_NOMEM, 0, who, "no memory to check the used treap");
   uint64_t seen = 0;
@@ -298,8 +301,8 @@ static int find_fn(const wksp_t *w, void *vctx) {
   uint64_t glo = wksp_gaddr_lo(w), ghi = wksp_gaddr_hi(w);
   if (c->gaddr < glo || c->gaddr >= ghi)
     return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_part_find",
-                       "gaddr %lu is outside the data region [%lu,%lu) of \"%.39s\"", (unsigned long)c->gaddr,
-                       (unsigned long)glo, (unsigned long)ghi, w->name);
+                       "gaddr %" PRIu64 " is outside the data region [%" PRIu64 ",%" PRIu64 ") of \"%.39s\"", c->gaddr,
+                       glo, ghi, w->name);
   uint32_t n = w->part_max, u = wksp_private_used_find(w, c->gaddr);
   uint32_t i = u != NUL ? u : 0;
   for (uint32_t steps = 0; i < n && steps < n; steps++) {
@@ -312,8 +315,8 @@ static int find_fn(const wksp_t *w, void *vctx) {
     i = ld32(&rec[i].next);
   }
   return wksp_err_in(WKSP_ERR_CORRUPT, 0, "wksp_part_find",
-                     "no partition of \"%.39s\" holds gaddr %lu (address list broken at record %u)", w->name,
-                     (unsigned long)c->gaddr, i);
+                     "no partition of \"%.39s\" holds gaddr %" PRIu64 " (address list broken at record %u)", w->name,
+                     c->gaddr, i);
 }
 
 int wksp_part_find(wksp_t *w, uint64_t gaddr, wksp_part_t *out) {
@@ -447,7 +450,7 @@ int wksp_private_alloc_list(wksp_t *w, wksp_part_t **parts, uint64_t *cnt) {
   if (!used) return WKSP_SUCCESS;
   alloc_list_ctx_t c = {.parts = malloc(used * sizeof *c.parts)};
   if (!c.parts)
-    return wksp_err_in(WKSP_ERR_NOMEM, 0, "alloc_list", "no memory for %lu partitions", (unsigned long)used);
+    return wksp_err_in(WKSP_ERR_NOMEM, 0, "alloc_list", "no memory for %" PRIu64 " partitions", used);
   walk(w, "alloc_list", alloc_list_visit, &c);
   *parts = c.parts;
   *cnt = c.cnt;

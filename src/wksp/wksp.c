@@ -5,6 +5,7 @@
 #include "util/err.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <sched.h>
 #include <string.h>
@@ -78,9 +79,9 @@ int wksp_new(void *mem, const char *name, uint32_t seed, uint64_t part_max, uint
   if (r) return r;
   if (!wksp_footprint(part_max, data_max))
     return wksp_err_in(WKSP_ERR_INVAL, 0, "wksp_new",
-                       "part_max %lu / data_max %lu invalid (need 1 <= part_max <= %llu, "
+                       "part_max %" PRIu64 " / data_max %" PRIu64 " invalid (need 1 <= part_max <= %llu, "
                        "data_max >= 1, footprint within 2^64)",
-                       (unsigned long)part_max, (unsigned long)data_max, WKSP_PART_MAX_LIMIT);
+                       part_max, data_max, WKSP_PART_MAX_LIMIT);
   wksp_t *w = mem;
   __atomic_store_n(&w->magic, 0, __ATOMIC_RELEASE);
   w->data_max = data_max;
@@ -121,11 +122,11 @@ int wksp_join(void *mem, wksp_t **out) {
   const wksp_t *w = mem;
   uint64_t magic = __atomic_load_n(&w->magic, __ATOMIC_ACQUIRE);
   if (magic != WKSP_MAGIC)
-    return wksp_err_in(WKSP_ERR_CORRUPT, 0, "wksp_join", "not a workspace (magic 0x%016lx, expected 0x%016llx)",
-                       (unsigned long)magic, WKSP_MAGIC);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, "wksp_join", "not a workspace (magic 0x%016" PRIx64 ", expected 0x%016llx)",
+                       magic, WKSP_MAGIC);
   if (!wksp_footprint(w->part_max, w->data_max))
-    return wksp_err_in(WKSP_ERR_CORRUPT, 0, "wksp_join", "header has invalid part_max %u / data_max %lu", w->part_max,
-                       (unsigned long)w->data_max);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, "wksp_join", "header has invalid part_max %u / data_max %" PRIu64,
+                       w->part_max, w->data_max);
   char name[WKSP_NAME_MAX];
   memcpy(name, w->name, sizeof name);
   name[WKSP_NAME_MAX - 1] = 0;
@@ -139,7 +140,7 @@ static int handle_check(const wksp_t *w, const char *who) {
   if (!w) return wksp_err_in(WKSP_ERR_INVAL, 0, who, "NULL workspace");
   uint64_t magic = __atomic_load_n(&w->magic, __ATOMIC_ACQUIRE);
   if (magic != WKSP_MAGIC)
-    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "not a workspace (magic 0x%016lx)", (unsigned long)magic);
+    return wksp_err_in(WKSP_ERR_CORRUPT, 0, who, "not a workspace (magic 0x%016" PRIx64 ")", magic);
   return WKSP_SUCCESS;
 }
 
@@ -199,9 +200,9 @@ static int records_agree(const wksp_t *w) {
   uint64_t lo0 = wksp_private_rec(w)[0].lo, glo = wksp_gaddr_lo(w);
   if (lo0 == glo) return WKSP_SUCCESS;
   return wksp_err(WKSP_ERR_CORRUPT, 0,
-                  "workspace \"%.39s\": its header's part_max %u puts the data region at %lu but record 0 (the "
-                  "lowest partition) starts at %lu: the header or record 0 is damaged",
-                  w->name, w->part_max, (unsigned long)glo, (unsigned long)lo0);
+                  "workspace \"%.39s\": its header's part_max %u puts the data region at %" PRIu64 " but record 0 (the "
+                  "lowest partition) starts at %" PRIu64 ": the header or record 0 is damaged",
+                  w->name, w->part_max, glo, lo0);
 }
 
 /* The data region must lie in the memory this process mapped (named and
@@ -214,9 +215,9 @@ static int fits_mapping(const wksp_t *w) {
   uint64_t fp = wksp_footprint(w->part_max, w->data_max);
   if (fp && fp <= reg.sz) return WKSP_SUCCESS;
   return wksp_err(WKSP_ERR_CORRUPT, 0,
-                  "workspace \"%.39s\": its header's part_max %u and data_max %lu need %lu bytes, the region has "
-                  "%lu: the header is damaged",
-                  w->name, w->part_max, (unsigned long)w->data_max, (unsigned long)fp, (unsigned long)reg.sz);
+                  "workspace \"%.39s\": its header's part_max %u and data_max %" PRIu64 " need %" PRIu64
+                  " bytes, the region has %" PRIu64 ": the header is damaged",
+                  w->name, w->part_max, w->data_max, fp, reg.sz);
 }
 
 /* Header fields derived from the records that the allocator indexes with or

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stddef.h>
 #include <openssl/sha.h>
@@ -290,8 +291,8 @@ static int reencode_frame_mode(const walk_t *wk, int f, const uint8_t *file, int
   bad = bad || wksp_frame_writer_close(w, &end) || end != n;
   bad = wksp_frame_writer_fini(w, &sz) || bad;
   bad = bad || memcmp(out, file + fr->off, n);
-  if (bad) fprintf(stderr, "frame %d at offset %lu (%zu bytes) re-encodes differently (exact %d): %s\n",
-                   f, (unsigned long)fr->off, n, exact, wksp_errmsg());
+  if (bad) fprintf(stderr, "frame %d at offset %" PRIu64 " (%zu bytes) re-encodes differently (exact %d): %s\n",
+                   f, fr->off, n, exact, wksp_errmsg());
   free(out);
   return bad;
 }
@@ -334,7 +335,7 @@ static int check_manifest(const walk_t *wk, const char *json, size_t file_sz) {
     if (!wk->part_lo[b]) continue;
     nparts++;
     char key[64];
-    snprintf(key, sizeof key, "\"gaddr_lo\": %lu,", (unsigned long)wk->part_lo[b]);
+    snprintf(key, sizeof key, "\"gaddr_lo\": %" PRIu64 ",", wk->part_lo[b]);
     const char *p = parts ? strstr(parts, key) : NULL;
     const char *h = p ? strstr(p, "\"sha256\": \"") : NULL;
     if (!h) return -9;
@@ -343,7 +344,7 @@ static int check_manifest(const walk_t *wk, const char *json, size_t file_sz) {
     SHA256(wk->bufs[b], wk->szs[b], d);
     hex(d, got);
     if (strncmp(h + 11, got, 64)) {
-      fprintf(stderr, "partition at gaddr %lu: sha256 %s differs\n", (unsigned long)wk->part_lo[b], got);
+      fprintf(stderr, "partition at gaddr %" PRIu64 ": sha256 %s differs\n", wk->part_lo[b], got);
       return -10;
     }
   }

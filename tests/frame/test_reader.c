@@ -133,11 +133,11 @@ static void test_roundtrip_all_modes(void) {
     total += sc.total;
     script_free(&sc);
   }
-  fprintf(stderr, "round trips: 10 scripts, %lu bytes of buffers each way\n", (unsigned long)total);
+  fprintf(stderr, "round trips: 10 scripts, %" PRIu64 " bytes of buffers each way\n", total);
   for (int i = 0; i < 10 && !test_cur_failed; i++) {
     uint64_t seed = g_seed + (uint64_t)i * 1000003u;
     roundtrip_one(seed);
-    if (test_cur_failed) fprintf(stderr, "roundtrip failed for script seed %lu\n", (unsigned long)seed);
+    if (test_cur_failed) fprintf(stderr, "roundtrip failed for script seed %" PRIu64 "\n", seed);
   }
 }
 

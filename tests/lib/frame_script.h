@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <lz4.h>
 #include <pthread.h>
 #include <signal.h>
@@ -129,8 +130,8 @@ static inline int script_write(wksp_frame_writer_t *w, tscript_t *sc, int record
       fr->off = off;
       fr->end = end;
     } else if (fr->off != off || fr->end != end) {
-      fprintf(stderr, "frame %d: offsets %lu..%lu, first run %lu..%lu\n", f, (unsigned long)off,
-              (unsigned long)end, (unsigned long)fr->off, (unsigned long)fr->end);
+      fprintf(stderr, "frame %d: offsets %" PRIu64 "..%" PRIu64 ", first run %" PRIu64 "..%" PRIu64 "\n", f, off,
+              end, fr->off, fr->end);
       return -1;
     }
     if (f && fr->off != sc->frames[f - 1].end) return -1;
@@ -147,7 +148,7 @@ static inline int frame_read_check(wksp_frame_reader_t *r, const tframe_t *fr, u
                          : wksp_frame_reader_data(r, scratch, tb->sz);
     if (rc) return -1;
     if (memcmp(scratch, tb->buf, tb->sz)) {
-      fprintf(stderr, "frame at %lu buffer %d (%zu bytes) differs\n", (unsigned long)fr->off, b,
+      fprintf(stderr, "frame at %" PRIu64 " buffer %d (%zu bytes) differs\n", fr->off, b,
               tb->sz);
       return -1;
     }

@@ -28,6 +28,7 @@
 #include "../lib/rel.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -255,16 +256,12 @@ static void test_io_faults(void) {
       for (int fi = 0; fi < FAULT_CNT; fi++) failures += check_case(src, &cfg[i], fi, k, &t) != 0;
   }
   rel_figure("2", "io-faults",
-             "%llu injected faults over %d configurations (ENOSPC %llu, EIO %llu, short+ENOSPC %llu, "
-             "short %llu, EINTR %llu): %llu failed cleanly (FAIL, injected errno, nothing left), %llu absorbed "
-             "(identical checkpoint), %llu overwrites replaced at the final directory fsync (documented), "
-             "%llu violations",
-             (unsigned long long)t.cases, n, (unsigned long long)t.by_fault[0],
-             (unsigned long long)t.by_fault[1], (unsigned long long)t.by_fault[2],
-             (unsigned long long)t.by_fault[3], (unsigned long long)t.by_fault[4],
-             (unsigned long long)t.failed_clean, (unsigned long long)t.ok_identical,
-             (unsigned long long)t.replaced_at_dir_fsync,
-             (unsigned long long)failures);
+             "%" PRIu64 " injected faults over %d configurations (ENOSPC %" PRIu64 ", EIO %" PRIu64
+             ", short+ENOSPC %" PRIu64 ", short %" PRIu64 ", EINTR %" PRIu64 "): %" PRIu64
+             " failed cleanly (FAIL, injected errno, nothing left), %" PRIu64 " absorbed (identical checkpoint), %"
+             PRIu64 " overwrites replaced at the final directory fsync (documented), %d violations",
+             t.cases, n, t.by_fault[0], t.by_fault[1], t.by_fault[2], t.by_fault[3], t.by_fault[4], t.failed_clean,
+             t.ok_identical, t.replaced_at_dir_fsync, failures);
   CHECK_EQ(failures, 0);
   CHECK(t.cases > 0 && t.failed_clean > 0 && t.ok_identical > 0);
   ws_free(src);
@@ -330,7 +327,7 @@ static void test_sigkill(void) {
     char ls[1024];
     int n = rel_dir_list(dir, ls, sizeof ls);
     int exited = WIFEXITED(st);
-    if (exited && WEXITSTATUS(st)) bad += fprintf(stderr, "trial %llu: checkpoint failed\n", (unsigned long long)i) > 0;
+    if (exited && WEXITSTATUS(st)) bad += fprintf(stderr, "trial %" PRIu64 ": checkpoint failed\n", i) > 0;
     if (n == 0 && !overwrite) {
       nothing += !exited;
       bad += exited;
@@ -342,14 +339,14 @@ static void test_sigkill(void) {
         complete_killed += !exited;
         complete_exited += exited;
       } else {
-        bad += fprintf(stderr, "trial %llu: a partial checkpoint at the path\n", (unsigned long long)i) > 0;
+        bad += fprintf(stderr, "trial %" PRIu64 ": a partial checkpoint at the path\n", i) > 0;
       }
     } else if (overwrite && n == 2 && strstr(ls, ".wksp-tmp.")) {
       /* Documented window between the link of the temporary name and the
        * rename; the target itself is old or complete. */
       overwrite_tmp_left++;
     } else {
-      bad += fprintf(stderr, "trial %llu (overwrite %d): directory holds \"%s\"\n", (unsigned long long)i,
+      bad += fprintf(stderr, "trial %" PRIu64 " (overwrite %d): directory holds \"%s\"\n", i,
                      overwrite, ls) > 0;
     }
     if (strstr(ls, ".wksp-tmp.")) {
@@ -359,21 +356,19 @@ static void test_sigkill(void) {
       rel_dir_list(dir, ls, sizeof ls);
       if (strstr(ls, ".wksp-tmp.")) {
         tmp_after_next++;
-        bad += fprintf(stderr, "trial %llu: the next checkpoint left \"%s\"\n", (unsigned long long)i, ls) > 0;
+        bad += fprintf(stderr, "trial %" PRIu64 ": the next checkpoint left \"%s\"\n", i, ls) > 0;
       }
     }
     test_rmdir(dir);
     CHECK(mkdir(dir, 0700) == 0);
   }
   rel_figure("2", "sigkill",
-             "%llu checkpoints SIGKILLed at random times (one takes %.1f ms; overwrites, a quarter, near their "
-             "end): %llu left nothing (or the old "
-             "file), %llu were killed after publishing a complete file, %llu completed, %llu left a temporary "
-             "name (overwrite window, documented), %llu temporaries still there after the next checkpoint "
-             "into the directory, %llu violations",
-             (unsigned long long)trials, dur * 1e3, (unsigned long long)nothing,
-             (unsigned long long)complete_killed, (unsigned long long)complete_exited,
-             (unsigned long long)overwrite_tmp_left, (unsigned long long)tmp_after_next, (unsigned long long)bad);
+             "%" PRIu64 " checkpoints SIGKILLed at random times (one takes %.1f ms; overwrites, a quarter, near "
+             "their end): %" PRIu64 " left nothing (or the old file), %" PRIu64 " were killed after publishing a "
+             "complete file, %" PRIu64 " completed, %" PRIu64 " left a temporary name (overwrite window, "
+             "documented), %" PRIu64 " temporaries still there after the next checkpoint into the directory, %"
+             PRIu64 " violations",
+             trials, dur * 1e3, nothing, complete_killed, complete_exited, overwrite_tmp_left, tmp_after_next, bad);
   CHECK_EQ(bad, 0);
   CHECK(nothing > 0);
   ws_free(src);

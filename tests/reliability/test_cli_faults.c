@@ -11,6 +11,7 @@
 #include "../lib/rel.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sys/wait.h>
 
 static char bin[4200], shim[4200], dir[256], path[400], errf[300];
@@ -137,9 +138,9 @@ static void test_cli_faults(void) {
     CHECK_OK(wksp_verify(d));
     cases++;
   }
-  rel_figure("2", "cli", "bin/wksp: %llu runs with one injected fault (checkpt: each of %ld calls x ENOSPC/EIO; "
+  rel_figure("2", "cli", "bin/wksp: %" PRIu64 " runs with one injected fault (checkpt: each of %ld calls x ENOSPC/EIO; "
              "restore: each of %ld calls x EIO): every one exited 1 with one line naming the error, nothing left",
-             (unsigned long long)cases, nw, nr);
+             cases, nw, nr);
   wksp_detach(d);
   wksp_detach(w);
   wksp_delete_named("clisrc");

@@ -20,6 +20,7 @@
 #include "../lib/rel.h"
 #include "../lib/crash_points.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -228,11 +229,10 @@ static void print_stats(const char *key, const char *what, stats_t *s) {
   qsort(s->rec, s->nrec, sizeof *s->rec, cmp_d);
   double med = s->nrec ? s->rec[s->nrec / 2] : 0, max = s->nrec ? s->rec[s->nrec - 1] : 0;
   rel_figure("1", key,
-             "%llu %s: recovery (first allocation after the kill) median %.1f us, max %.1f us; %llu allocations "
-             "lost, %llu damaged, %llu not all-or-nothing, %llu verify failures, %llu failed allocations",
-             (unsigned long long)s->kills, what, med * 1e6, max * 1e6, (unsigned long long)s->lost,
-             (unsigned long long)s->damaged, (unsigned long long)s->partial, (unsigned long long)s->verify_fail,
-             (unsigned long long)s->alloc_fail);
+             "%" PRIu64 " %s: recovery (first allocation after the kill) median %.1f us, max %.1f us; %" PRIu64
+             " allocations lost, %" PRIu64 " damaged, %" PRIu64 " not all-or-nothing, %" PRIu64
+             " verify failures, %" PRIu64 " failed allocations",
+             s->kills, what, med * 1e6, max * 1e6, s->lost, s->damaged, s->partial, s->verify_fail, s->alloc_fail);
 }
 
 static void test_hook_kills(void) {
@@ -272,14 +272,14 @@ static void test_hook_kills(void) {
       if (bad) fprintf(stderr, "  after a kill in %s at point %d\n", op_name[op], point);
       CHECK(!bad);
     }
-    if (done < reps) fprintf(stderr, "%s point %d reached %llu of %llu times\n", op_name[op], point,
-                             (unsigned long long)done, (unsigned long long)reps);
+    if (done < reps) fprintf(stderr, "%s point %d reached %" PRIu64 " of %" PRIu64 " times\n", op_name[op], point,
+                             done, reps);
     CHECK(done == reps);
   }
   for (int p = 1; p < WKSP_HOOK_CNT; p++) CHECK(covered[p]);
   char what[128];
-  snprintf(what, sizeof what, "kills at all %d crash points of 6 operations (%llu each)", WKSP_HOOK_CNT - 1,
-           (unsigned long long)reps);
+  snprintf(what, sizeof what, "kills at all %d crash points of 6 operations (%" PRIu64 " each)", WKSP_HOOK_CNT - 1,
+           reps);
   print_stats("hook-kills", what, &s);
   CHECK(s.nrec && s.rec[s.nrec - 1] < 1.0);
   free(s.rec);
@@ -388,14 +388,14 @@ static void test_random_kills(void) {
       for (uint64_t j = 0; j < n && !known; j++) known = log->e[j].kind == 1 && log->e[j].p.gaddr_lo == after.p[i].gaddr_lo;
       orphans += !known;
     }
-    if (s.lost || s.damaged) fprintf(stderr, "trial %llu: %llu lost, %llu damaged\n", (unsigned long long)t,
-                                     (unsigned long long)s.lost, (unsigned long long)s.damaged);
+    if (s.lost || s.damaged) fprintf(stderr, "trial %" PRIu64 ": %" PRIu64 " lost, %" PRIu64 " damaged\n", t,
+                                     s.lost, s.damaged);
     CHECK(!s.lost && !s.damaged);
   }
   char what[256];
-  snprintf(what, sizeof what, "SIGKILLs at random times of a process doing alloc/free/tag_free (%llu inside a "
-           "metadata change; %llu operations logged, %llu completed allocations not yet logged)",
-           (unsigned long long)in_change, (unsigned long long)logged, (unsigned long long)orphans);
+  snprintf(what, sizeof what, "SIGKILLs at random times of a process doing alloc/free/tag_free (%" PRIu64 " inside a "
+           "metadata change; %" PRIu64 " operations logged, %" PRIu64 " completed allocations not yet logged)",
+           in_change, logged, orphans);
   print_stats("random-kills", what, &s);
   CHECK(s.nrec && s.rec[s.nrec - 1] < 1.0);
   free(s.rec);

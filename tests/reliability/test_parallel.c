@@ -17,6 +17,7 @@
  * Counts: WKSP_REL_PAR_CKPTS (quick 6, long 60) checkpoints per thread. */
 #include "../lib/rel.h"
 
+#include <inttypes.h>
 #include <signal.h>
 
 enum { ALLOCATORS = 2, LIVE = 300 };
@@ -73,7 +74,7 @@ static void *checkpt_main(void *arg) {
       rrc = rc ? -1 : wksp_restore(r, my_path, &(wksp_restore_opts_t){.seed = 4, .threads = 4});
     }
     if (rc || rrc || !copy_ok(r)) {
-      fprintf(stderr, "checkpoint thread (pipe %d) round %llu: %d %d %s\n", c->via_pipe, (unsigned long long)i, rc,
+      fprintf(stderr, "checkpoint thread (pipe %d) round %" PRIu64 ": %d %d %s\n", c->via_pipe, i, rc,
               rrc, wksp_errmsg());
       c->fails++;
     }
@@ -97,9 +98,9 @@ static void test_concurrent(void) {
   __atomic_store_n(&stop_alloc, 1, __ATOMIC_RELEASE);
   for (int i = 0; i < ALLOCATORS; i++) pthread_join(a[i], NULL);
   CHECK_OK(wksp_verify(src));
-  rel_figure("6", "concurrent", "%llu + %llu checkpoints (pipe with 3 writer threads, file with 2) of a workspace "
-             "two threads were changing, each restored (2 and 4 threads) and checked: %d failures",
-             (unsigned long long)ct[0].done, (unsigned long long)ct[1].done, ct[0].fails + ct[1].fails);
+  rel_figure("6", "concurrent", "%" PRIu64 " + %" PRIu64 " checkpoints (pipe with 3 writer threads, file with 2) "
+             "of a workspace two threads were changing, each restored (2 and 4 threads) and checked: %d failures",
+             ct[0].done, ct[1].done, ct[0].fails + ct[1].fails);
   CHECK_EQ(ct[0].fails + ct[1].fails, 0);
   CHECK_EQ(ct[0].done + ct[1].done, 2 * rounds);
   ws_free(src);

@@ -38,6 +38,7 @@
 #include "../lib/seal_places.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -53,9 +54,10 @@ typedef struct {
 } tally_t;
 
 static void tally_text(const tally_t *t, char *out, size_t sz) {
-  snprintf(out, sz, "%llu cases: untouched %llu, reset %llu, identical %llu, undetectable %llu, violations %llu",
-           (unsigned long long)t->cases, (unsigned long long)t->n[0], (unsigned long long)t->n[1],
-           (unsigned long long)t->n[2], (unsigned long long)t->n[3], (unsigned long long)t->bad);
+  snprintf(out, sz,
+           "%" PRIu64 " cases: untouched %" PRIu64 ", reset %" PRIu64 ", identical %" PRIu64 ", undetectable %" PRIu64
+           ", violations %" PRIu64,
+           t->cases, t->n[0], t->n[1], t->n[2], t->n[3], t->bad);
 }
 
 /* ---- inputs ---------------------------------------------------------------- */
@@ -223,8 +225,8 @@ static int classify(wksp_t *src, wksp_t *w, const uint8_t before[32], int rc, co
       out = OUT_IDENTICAL;
     } else if (same_ranges(src, w, &bd, &td) || e->ranges_may_change) {
       if (e->raw_single_flip && bd + td > 1)
-        bad = fprintf(stderr, "%s: one flipped bit changed %llu bytes and %llu tags\n", what,
-                      (unsigned long long)bd, (unsigned long long)td);
+        bad = fprintf(stderr, "%s: one flipped bit changed %" PRIu64 " bytes and %" PRIu64 " tags\n", what,
+                      bd, td);
       else
         out = OUT_UNDETECTABLE;
     } else {
@@ -321,8 +323,10 @@ static void test_read_faults(void) {
   }
   char txt[512];
   tally_text(&all, txt, sizeof txt);
-  rel_figure("3", "read-faults", "%llu injected read-side faults (EIO, short, EINTR; file, pipe, pipe+verify_first; v2, v3): %s (%.1f s)",
-             (unsigned long long)fired_total, txt, rel_now() - t0);
+  rel_figure("3", "read-faults",
+             "%" PRIu64 " injected read-side faults (EIO, short, EINTR; file, pipe, pipe+verify_first; v2, v3): "
+             "%s (%.1f s)",
+             fired_total, txt, rel_now() - t0);
   CHECK_EQ(all.bad, 0);
   CHECK(all.n[OUT_UNTOUCHED] > 0 && all.n[OUT_IDENTICAL] > 0);
   unlink(path);
@@ -344,8 +348,7 @@ static void test_truncations(void) {
     bytes += sz;
     for (uint64_t cut = 0; cut < sz; cut++) {
       char what[96];
-      snprintf(what, sizeof what, "v%d truncated to %llu of %llu", style, (unsigned long long)cut,
-               (unsigned long long)sz);
+      snprintf(what, sizeof what, "v%d truncated to %" PRIu64 " of %" PRIu64, style, cut, sz);
       expect_t e = {.must_fail = 1};
       rcase_t c = {.via = VIA_FILE, .b = b, .sz = cut};
       one(src_small, w, &c, &e, &tf, what, NULL);
@@ -358,8 +361,9 @@ static void test_truncations(void) {
   char a[512], p[512];
   tally_text(&tf, a, sizeof a);
   tally_text(&tp, p, sizeof p);
-  rel_figure("3", "truncations", "every offset of %llu small files (%llu bytes): file path %s; pipe path %s",
-             (unsigned long long)files, (unsigned long long)bytes, a, p);
+  rel_figure("3", "truncations",
+             "every offset of %" PRIu64 " small files (%" PRIu64 " bytes): file path %s; pipe path %s", files, bytes, a,
+             p);
   CHECK_EQ(tf.n[OUT_RESET], 0); /* a truncated file is a structure error */
   CHECK(tp.n[OUT_RESET] > 0);
   unlink(path);
@@ -417,13 +421,13 @@ static void seal_case(seal_tally_t *t, const char *what) {
  * the pipe.  Returns 0 while no violation was seen. */
 static int flip_case(flip_file_t *f, wksp_t *w, const uint64_t *at, const uint8_t *mask, int n, uint32_t threads) {
   char what[160];
-  int len = snprintf(what, sizeof what, "%s file of %llu bytes, flipped", f->v1 ? "v1" : f->raw ? "v2" : "v3",
-                     (unsigned long long)f->sz);
+  int len = snprintf(what, sizeof what, "%s file of %" PRIu64 " bytes, flipped", f->v1 ? "v1" : f->raw ? "v2" : "v3",
+                     f->sz);
   int in_frame = 0;
   for (int i = 0; i < n; i++) {
     f->b[at[i]] ^= mask[i];
     in_frame |= in_frames(f->fr, at[i]);
-    len += snprintf(what + len, sizeof what - (size_t)len, " byte %llu mask %#x", (unsigned long long)at[i], mask[i]);
+    len += snprintf(what + len, sizeof what - (size_t)len, " byte %" PRIu64 " mask %#x", at[i], mask[i]);
   }
   /* sealed: damage anywhere (the digest's digits too) may be found once the
    * bytes are in, so a reset needs no flip inside a cgroup frame */
@@ -527,20 +531,23 @@ static void bitflips_small_files(int sealed, const char *name, tally_t *tf, tall
   tally_text(tf, a, sizeof a);
   tally_text(tp, p, sizeof p);
   if (sealed)
-    snprintf(sl, sizeof sl, "; check of the seal: ok %llu, broken %llu, refused by structure %llu, lost %llu",
-             (unsigned long long)st.ok, (unsigned long long)st.broken, (unsigned long long)st.structure,
-             (unsigned long long)st.lost);
-  rel_figure("3", name, "%d bit(s) of every byte of a %sv2 and a v3 file (%llu bytes, %llu of them in the info frames, %llu in seal places): file path %s; pipe path (every 3rd) %s%s",
-             bits, sealed ? "sealed " : "", (unsigned long long)bytes, (unsigned long long)info_bytes,
-             (unsigned long long)seal_bytes, a, p, sl);
+    snprintf(sl, sizeof sl,
+             "; check of the seal: ok %" PRIu64 ", broken %" PRIu64 ", refused by structure %" PRIu64 ", lost %" PRIu64,
+             st.ok, st.broken, st.structure, st.lost);
+  rel_figure("3", name,
+             "%d bit(s) of every byte of a %sv2 and a v3 file (%" PRIu64 " bytes, %" PRIu64
+             " of them in the info frames, %" PRIu64 " in seal places): file path %s; pipe path (every 3rd) %s%s",
+             bits, sealed ? "sealed " : "", bytes, info_bytes, seal_bytes, a, p, sl);
   if (ndouble) {
     char dname[64];
     tally_text(&df, a, sizeof a);
     tally_text(&dp, p, sizeof p);
     snprintf(dname, sizeof dname, "%s-double", name);
-    rel_figure("3", dname, "%llu sampled pairs of flipped bits in the same files (a quarter each: seal place + anywhere, seal place + cgroup frame, two seal places, anywhere + anywhere): file path %s; pipe path (every 3rd) %s; check of the seal: ok %llu, broken %llu, refused by structure %llu, lost %llu",
-               (unsigned long long)ndouble, a, p, (unsigned long long)dst.ok, (unsigned long long)dst.broken,
-               (unsigned long long)dst.structure, (unsigned long long)dst.lost);
+    rel_figure("3", dname,
+               "%" PRIu64 " sampled pairs of flipped bits in the same files (a quarter each: seal place + "
+               "anywhere, seal place + cgroup frame, two seal places, anywhere + anywhere): file path %s; pipe path (every 3rd) %s; check of "
+               "the seal: ok %" PRIu64 ", broken %" PRIu64 ", refused by structure %" PRIu64 ", lost %" PRIu64,
+               ndouble, a, p, dst.ok, dst.broken, dst.structure, dst.lost);
     CHECK_EQ(df.n[OUT_UNDETECTABLE] + dp.n[OUT_UNDETECTABLE], 0);
   }
   unlink(path);
@@ -614,8 +621,9 @@ static void test_bitflips_v1(void) {
   free(f.fr);
   tally_text(&tf, a, sizeof a);
   tally_text(&tp, p, sizeof p);
-  rel_figure("3", "bitflips-v1-vector", "%llu sampled offsets of %s (%zu bytes): file path %s; pipe path (every 4th) %s",
-             (unsigned long long)n, v.name, sz, a, p);
+  rel_figure("3", "bitflips-v1-vector",
+             "%" PRIu64 " sampled offsets of %s (%zu bytes): file path %s; pipe path (every 4th) %s", n, v.name, sz, a,
+             p);
   CHECK(tf.bad == 0 && tp.bad == 0);
   free(offs);
   free(b);
@@ -645,8 +653,9 @@ static void test_bitflips_large(void) {
   char a[512], p[512];
   tally_text(&tf, a, sizeof a);
   tally_text(&tp, p, sizeof p);
-  rel_figure("3", "bitflips-large", "%llu sampled offsets of a %llu-byte v3 file: file path %s; pipe path (every 4th) %s",
-             (unsigned long long)n, (unsigned long long)sz, a, p);
+  rel_figure("3", "bitflips-large",
+             "%" PRIu64 " sampled offsets of a %" PRIu64 "-byte v3 file: file path %s; pipe path (every 4th) %s", n, sz,
+             a, p);
   CHECK(tf.bad == 0 && tp.bad == 0);
   free(offs);
   free(b);
@@ -698,9 +707,9 @@ static void test_truncated_while_reading(void) {
       for (uint32_t threads = 0; threads <= 2; threads++) {
         uint64_t cut = sz * i / cuts;
         char what[128];
-        snprintf(what, sizeof what, "v%d %s truncated to %llu of %llu while read", style,
+        snprintf(what, sizeof what, "v%d %s truncated to %" PRIu64 " of %" PRIu64 " while read", style,
                  threads ? threads == 1 ? "restore" : "restore (2 threads)" : "print -v 5",
-                 (unsigned long long)cut, (unsigned long long)sz);
+                 cut, sz);
         CHECK(!write_file(b, sz));
         fflush(NULL);
         pid_t pid = fork();
@@ -721,12 +730,10 @@ static void test_truncated_while_reading(void) {
   char r[512];
   tally_text(&tr, r, sizeof r);
   rel_figure("3", "truncated-while-read",
-             "%llu cuts of a v2 and a v3 file, each made after validation, before the data is read: "
-             "restore (1 and 2 threads) %s; print -v 5: %llu cases, %llu clean errors, %llu complete, "
-             "%llu violations (%.1f s)",
-             (unsigned long long)cuts, r, (unsigned long long)tp.cases,
-             (unsigned long long)tp.n[OUT_UNTOUCHED], (unsigned long long)tp.n[OUT_IDENTICAL],
-             (unsigned long long)tp.bad, rel_now() - t0);
+             "%" PRIu64 " cuts of a v2 and a v3 file, each made after validation, before the data is read: "
+             "restore (1 and 2 threads) %s; print -v 5: %" PRIu64 " cases, %" PRIu64 " clean errors, %" PRIu64
+             " complete, %" PRIu64 " violations (%.1f s)",
+             cuts, r, tp.cases, tp.n[OUT_UNTOUCHED], tp.n[OUT_IDENTICAL], tp.bad, rel_now() - t0);
   CHECK(tr.bad == 0 && tp.bad == 0);
   CHECK(tr.n[OUT_RESET] > 0 && tp.n[OUT_UNTOUCHED] > 0);
   unlink(path);

@@ -20,6 +20,7 @@
  * union of the workers' own lists, bytes intact. */
 #include "../lib/rel.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -101,8 +102,8 @@ static int worker(int id, uint64_t ops) {
     } else if (r < 80) {
       uint64_t k = test_rng(&rng) % n;
       if (!intact(base, live[k].gaddr_lo, live[k].gaddr_hi, live[k].tag))
-        return FAILW("allocation [%llu,%llu) damaged before free", (unsigned long long)live[k].gaddr_lo,
-                     (unsigned long long)live[k].gaddr_hi);
+        return FAILW("allocation [%" PRIu64 ",%" PRIu64 ") damaged before free", live[k].gaddr_lo,
+                     live[k].gaddr_hi);
       if (wksp_free(w, live[k].gaddr_lo + (live[k].gaddr_hi - live[k].gaddr_lo - 1) / 2))
         return FAILW("free: %s", wksp_errmsg());
       live[k] = live[--n];
@@ -110,8 +111,8 @@ static int worker(int id, uint64_t ops) {
     } else if (r < 90) {
       uint64_t k = test_rng(&rng) % n, tag;
       if (wksp_tag(w, live[k].gaddr_hi - 1, &tag) || tag != live[k].tag)
-        return FAILW("tag of [%llu,%llu) is %llu, want %llu", (unsigned long long)live[k].gaddr_lo,
-                     (unsigned long long)live[k].gaddr_hi, (unsigned long long)tag, (unsigned long long)live[k].tag);
+        return FAILW("tag of [%" PRIu64 ",%" PRIu64 ") is %" PRIu64 ", want %" PRIu64, live[k].gaddr_lo,
+                     live[k].gaddr_hi, tag, live[k].tag);
       if (!intact(base, live[k].gaddr_lo, live[k].gaddr_hi, live[k].tag)) return FAILW("allocation damaged");
     } else if (r < 91) {
       uint64_t tag = tag_of(id, test_rng(&rng));
@@ -125,15 +126,14 @@ static int worker(int id, uint64_t ops) {
       if (wksp_usage(w, tags, 4, &u)) return FAILW("usage: %s", wksp_errmsg());
       for (uint64_t k = 0; k < n; k++) want += live[k].gaddr_hi - live[k].gaddr_lo;
       if (u.used_cnt != n || u.used_sz != want)
-        return FAILW("usage says %llu allocations / %llu bytes, the worker holds %llu / %llu",
-                     (unsigned long long)u.used_cnt, (unsigned long long)u.used_sz, (unsigned long long)n,
-                     (unsigned long long)want);
+        return FAILW("usage says %" PRIu64 " allocations / %" PRIu64 " bytes, the worker holds %" PRIu64 " / %" PRIu64,
+                     u.used_cnt, u.used_sz, n, want);
     } else {
       uint64_t tag = tag_of(id, test_rng(&rng)), want = 0;
       size_t cnt = 0;
       for (uint64_t k = 0; k < n; k++) want += live[k].tag == tag;
       if (wksp_tag_query(w, &tag, 1, NULL, 0, &cnt) || cnt != want)
-        return FAILW("tag_query %llu: %zu, want %llu (%s)", (unsigned long long)tag, cnt, (unsigned long long)want,
+        return FAILW("tag_query %" PRIu64 ": %zu, want %" PRIu64 " (%s)", tag, cnt, want,
                      wksp_errmsg());
     }
     sh->w[id].ops = i + 1;
@@ -156,7 +156,7 @@ static int check_copy(wksp_t *r) {
   for (uint64_t i = 0; i < n; i++) {
     int id = worker_of(p[i].tag);
     if (id < 0) {
-      fprintf(stderr, "checkpointer: restored tag %llu belongs to no worker\n", (unsigned long long)p[i].tag);
+      fprintf(stderr, "checkpointer: restored tag %" PRIu64 " belongs to no worker\n", p[i].tag);
       free(p);
       return 1;
     }
@@ -193,7 +193,7 @@ static int checkpointer(void) {
       rrc = rc ? 0 : wksp_restore(r, checkpt_path, &ro);
     }
     if (rc || rrc) {
-      fprintf(stderr, "checkpointer: checkpoint %llu: checkpt %d restore %d: %s\n", (unsigned long long)i, rc, rrc,
+      fprintf(stderr, "checkpointer: checkpoint %" PRIu64 ": checkpt %d restore %d: %s\n", i, rc, rrc,
               wksp_errmsg());
       sh->checkpt_bad++;
       return 1;
@@ -262,15 +262,14 @@ static void test_stress(void) {
   }
   free(p);
   rel_figure("5", "stress",
-             "%d processes x %llu mixed operations (%llu total, %.0f ops/s, %llu allocations, %llu refused FULL) with "
-             "a 5th process checkpointing: %llu checkpoints taken, each restored and verified (up to %llu "
-             "allocations each; %llu allocations checked byte for byte, %llu caught mid-fill), %llu checkpoint "
-             "failures; at the end %llu allocations held, %llu in the workspace, %llu lost, %llu damaged (%.1f s)",
-             WORKERS, (unsigned long long)ops, (unsigned long long)total_ops, (double)total_ops / dt,
-             (unsigned long long)allocs, (unsigned long long)full, (unsigned long long)sh->ckpts,
-             (unsigned long long)sh->max_allocs, (unsigned long long)sh->checkpt_allocs,
-             (unsigned long long)sh->inflight, (unsigned long long)sh->checkpt_bad, (unsigned long long)want,
-             (unsigned long long)n, (unsigned long long)lost, (unsigned long long)damaged, dt);
+             "%d processes x %" PRIu64 " mixed operations (%" PRIu64 " total, %.0f ops/s, %" PRIu64
+             " allocations, %" PRIu64 " refused FULL) with a 5th process checkpointing: %" PRIu64
+             " checkpoints taken, each restored and verified (up to %" PRIu64 " allocations each; %" PRIu64
+             " allocations checked byte for byte, %" PRIu64 " caught mid-fill), %" PRIu64 " checkpoint failures; "
+             "at the end %" PRIu64 " allocations held, %" PRIu64 " in the workspace, %" PRIu64 " lost, %" PRIu64
+             " damaged (%.1f s)",
+             WORKERS, ops, total_ops, (double)total_ops / dt, allocs, full, sh->ckpts, sh->max_allocs,
+             sh->checkpt_allocs, sh->inflight, sh->checkpt_bad, want, n, lost, damaged, dt);
   CHECK_EQ(total_ops, WORKERS * ops);
   CHECK_EQ(lost, 0);
   CHECK_EQ(damaged, 0);

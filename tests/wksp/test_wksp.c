@@ -3,6 +3,7 @@
 #include "../lib/test.h"
 #include "../../src/wksp/wksp_private.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -247,8 +248,8 @@ static void test_full_names_records(void) {
   CHECK_EQ(hi, wksp_gaddr_hi(w)); /* handed the whole free range */
   CHECK_ERR(wksp_alloc(w, 0, 4096, 1, &g), WKSP_ERR_FULL);
   char want[160];
-  snprintf(want, sizeof want, "largest free %lu; no partition record left (part_max 3, all in use)",
-           (unsigned long)(4096 - wksp_gaddr_lo(w)));
+  snprintf(want, sizeof want, "largest free %" PRIu64 "; no partition record left (part_max 3, all in use)",
+           4096 - wksp_gaddr_lo(w));
   CHECK(strstr(wksp_errmsg(), want));
   wksp_t *roomy = wksp_make(64, 1 << 16);
   CHECK(roomy);

@@ -162,8 +162,10 @@ static int model_check(const model_t *m, wksp_t *w, uint64_t *rng) {
     return fprintf(stderr, "part_list: %zu partitions, model %zu\n", cnt, m->n), 0;
   for (size_t i = 0; i < cnt; i++)
     if (memcmp(&got[i], &m->e[i].p, sizeof got[i]))
-      return fprintf(stderr, "partition %zu: [%lu,%lu) tag %lu, model [%lu,%lu) tag %lu\n", i,
-                     got[i].gaddr_lo, got[i].gaddr_hi, got[i].tag, m->e[i].p.gaddr_lo, m->e[i].p.gaddr_hi,
+      return fprintf(stderr,
+                     "partition %zu: [%" PRIu64 ",%" PRIu64 ") tag %" PRIu64 ", model [%" PRIu64 ",%" PRIu64
+                     ") tag %" PRIu64 "\n",
+                     i, got[i].gaddr_lo, got[i].gaddr_hi, got[i].tag, m->e[i].p.gaddr_lo, m->e[i].p.gaddr_hi,
                      m->e[i].p.tag), 0;
   uint64_t tags[3] = {1 + test_rng(rng) % 6, 1 + test_rng(rng) % 6, 1 + test_rng(rng) % 6};
   size_t tag_cnt = 1 + test_rng(rng) % 3;
@@ -236,8 +238,10 @@ static void test_model(void) {
           int want = model_alloc(&model, align, sz, tag, &eg, &elo, &ehi);
           int got_r = wksp_alloc_at_least(w, align, sz, tag, &g, &lo, &hi);
           if (got_r != want || (!want && (g != eg || lo != elo || hi != ehi)))
-            fprintf(stderr, "op %lu: alloc(align %lu, sz %lu) = %d [%lu %lu,%lu), model %d [%lu %lu,%lu)\n", ops,
-                    align, sz, got_r, g, lo, hi, want, eg, elo, ehi);
+            fprintf(stderr,
+                    "op %" PRIu64 ": alloc(align %" PRIu64 ", sz %" PRIu64 ") = %d [%" PRIu64 " %" PRIu64 ",%" PRIu64
+                    "), model %d [%" PRIu64 " %" PRIu64 ",%" PRIu64 ")\n",
+                    ops, align, sz, got_r, g, lo, hi, want, eg, elo, ehi);
           CHECK_EQ(got_r, want);
           if (!want) CHECK(g == eg && lo == elo && hi == ehi);
           allocs += !want;
@@ -282,8 +286,8 @@ static void test_model(void) {
     }
   }
   munmap(mem, mem_sz);
-  fprintf(stderr, "model: %lu ops, %lu allocs, %lu FULL, %lu frees, %lu bad frees\n", ops, allocs, fulls, frees,
-          bad);
+  fprintf(stderr, "model: %" PRIu64 " ops, %" PRIu64 " allocs, %" PRIu64 " FULL, %" PRIu64 " frees, %" PRIu64
+          " bad frees\n", ops, allocs, fulls, frees, bad);
   CHECK(allocs > OPS / 4 && fulls > 100 && frees > OPS / 5 && bad > 100);
 }
 

@@ -69,7 +69,8 @@ static void worker(wksp_t *w, int id, double seconds, result_t *res) {
         uint64_t t = 0;
         wksp_tag(w, h.gaddr + h.sz - 1, &t);
         if (!pattern_ok(w, h, tag) || t != tag) {
-          fprintf(stderr, "worker %d: allocation %lu+%lu damaged (tag %lu)\n", id, h.gaddr, h.sz, t);
+          fprintf(stderr, "worker %d: allocation %" PRIu64 "+%" PRIu64 " damaged (tag %" PRIu64 ")\n", id, h.gaddr,
+                  h.sz, t);
           res->errors++;
         }
         if (wksp_free(w, h.gaddr + test_rng(&rng) % h.sz)) {
@@ -150,7 +151,7 @@ static void test_processes(void) {
   }
   uint64_t ops = 0;
   for (int i = 0; i < WORKERS; i++) ops += res[i].ops;
-  fprintf(stderr, "processes: %lu operations\n", ops);
+  fprintf(stderr, "processes: %" PRIu64 " operations\n", ops);
   int ok = final_check(w, res);
   munmap(res, sizeof *res * WORKERS);
   shared_wksp_done(w);
@@ -237,7 +238,7 @@ static void test_rdonly_reader(void) {
     waitpid(pid[i], &st, 0);
     bad += !WIFEXITED(st) || WEXITSTATUS(st);
   }
-  fprintf(stderr, "reader: %lu consistent answers, %lu gave up\n", res[2].ops, res[2].full);
+  fprintf(stderr, "reader: %" PRIu64 " consistent answers, %" PRIu64 " gave up\n", res[2].ops, res[2].full);
   int ok = res[2].ops > 0;
   munmap(res, sizeof *res * 3);
   shared_wksp_done(w);
