@@ -1,5 +1,5 @@
 /* Folding a chain BASE DELTA... into one full checkpoint (wksp_checkpt_fold,
- * docs/FORMAT.md 13.4).  No writer of its own: the chain is checked whole
+ * docs/FORMAT.md 13.4.1).  No writer of its own: the chain is checked whole
  * (chain.c), its final state restored into a private workspace of BASE's
  * geometry named and seeded as the chain's last member records, and that
  * workspace checkpointed by the ordinary writer (write.c, which also
