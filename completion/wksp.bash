@@ -22,7 +22,7 @@ _wksp() {
   fi
 
   local cmds="new delete list alloc free tag tag-free memset write read usage query map check
-              verify rebuild reset checkpt restore info diff styles help index"
+              verify rebuild reset checkpt restore info diff styles help index fold"
   if [ "$cword" -eq 1 ]; then
     COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
     return
@@ -43,6 +43,7 @@ _wksp() {
     restore) opts="--seed --threads --verify-first --require-seal -q --quiet -v --verbose --json --bytes" ;;
     info) opts="-v --verbose --level --json --check --threads --require-seal" ;;
     index) opts="--threads" ;;
+    fold) opts="-o --output --style --threads --info --mode --force --index -q --quiet -v --verbose --bytes" ;;
     diff) opts="--threads -q --quiet -v --verbose --json --require-seal" ;;
     help) COMPREPLY=($(compgen -W "$cmds" -- "$cur")); return ;;
   esac
@@ -54,7 +55,7 @@ _wksp() {
     --level) COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur")); return ;;
     -v|--verbose) # info's level is optional: offer levels and files
       [ "$cmd" = info ] && [[ $cur != -* ]] && COMPREPLY=($(compgen -W "0 1 2 3 4 5" -- "$cur") $(compgen -f -- "$cur")) && return ;;
-    --from|--svg|--since) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --from|--svg|--since|-o|--output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --part-max|--mode|--seed|--align|--tag|--threads|--info|--width|--rows) return ;;
   esac
 
@@ -67,7 +68,7 @@ _wksp() {
   local i pos=0
   for ((i = 2; i < cword; i++)); do
     case ${words[i]} in
-      --page-size|--style|--level|--from|--since|--part-max|--mode|--seed|--align|--tag|--threads|--info|--svg|--width|--rows) ((i++)) ;;
+      --page-size|--style|--level|--from|--since|-o|--output|--part-max|--mode|--seed|--align|--tag|--threads|--info|--svg|--width|--rows) ((i++)) ;;
       -v|--verbose) [ "$cmd" = info ] && [[ ${words[i + 1]} =~ ^[0-9]+$ ]] && ((i++)) ;;
       -*) ;;
       *) ((pos++)) ;;
@@ -96,6 +97,7 @@ _wksp() {
       elif [ "$pos" -ge 2 ]; then COMPREPLY=($(compgen -f -- "$cur")); fi ;; # restore, diff: a chain
     info)
       [ "$pos" -eq 1 ] && COMPREPLY=($(compgen -f -- "$cur")) ;;
+    fold) COMPREPLY=($(compgen -f -- "$cur")) ;; # BASE DELTA...
   esac
 }
 complete -F _wksp wksp

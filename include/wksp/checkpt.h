@@ -661,6 +661,61 @@ WKSP_API int wksp_checkpt_index(const char *path, uint32_t threads);
 WKSP_API int wksp_restore_chain(wksp_t *w, const char *const *paths, size_t cnt,
                                 const wksp_restore_opts_t *opts);
 
+/* Folds the chain paths[0] (a sealed v2/v3 checkpoint) then paths[1 ..
+ * cnt) (deltas, in order; cnt 1: BASE alone) into one ordinary full
+ * checkpoint at `path`: the chain's final state, as wksp_checkpt of a
+ * workspace holding it writes it.  The header, every cgroup frame and the
+ * footer's fields are byte-identical to that checkpoint's (only the info
+ * frame and the offsets that follow from its length differ), so the
+ * reference reads it.  That workspace: BASE's part_max and data_max (every
+ * member has them) and the name and seed the last member records (the
+ * workspace its state was written from).
+ *
+ * Steps: the whole chain is checked as wksp_restore_chain checks it before
+ * its target changes (same rules, same errors); the target is opened as by
+ * wksp_checkpt; the final state is restored into a private workspace (an
+ * anonymous private mapping of this process, never named, never seen by
+ * others); that is checkpointed to path and the mapping released.
+ *
+ * opts (NULL = defaults) as for wksp_checkpt, with: style 0 = BASE's style
+ * (V2 for a BASE of RAW frames, else V3); verify is implied: a file target
+ * is always read back and sealed (so the file can be the base of further
+ * deltas), a stream target (FIFO, character device: see wksp_checkpt) is
+ * written unsealed; index also writes path + ".wkspidx" (a file target
+ * only: INVAL for a stream); lock_wait is never called (nobody else holds
+ * the private workspace's lock); progress hears the writing.
+ *
+ * Memory: the private mapping is made without reserving memory
+ * (MAP_NORESERVE); only what the restore writes takes pages: 64 bytes per
+ * partition record of BASE's part_max, the bytes allocated in BASE and in
+ * the final state (BASE is decoded whole, then each delta's pieces written
+ * over it), released before the call returns; plus the chain restore's
+ * and the writer's per-thread buffers and tables (as wksp_restore_chain
+ * and wksp_checkpt).  If the machine runs out of memory while the mapping
+ * is filled, the kernel's out-of-memory handling applies, as for any
+ * memory the process touches.
+ *
+ * Failure: INVAL (NULL paths or path, cnt 0, and the chain refusals of
+ * wksp_restore_chain: a delta first, an index, a full checkpoint after the
+ * first, an unsealed base, geometry differing, a base digest that does not
+ * match: "chain out of order, incomplete or of another base"; bad style or
+ * mode; a target never replaced; index to a stream), CORRUPT (a damaged
+ * member, a broken link, BASE's bytes not matching its seal), UNSUP (a
+ * delta of a newer version), EXIST (path exists, no overwrite), FAIL
+ * (open, read, write, fsync, link; the private mapping, e.g. ENOMEM: the
+ * address space), NOMEM.  Messages start with "fold: ".  After any
+ * failure nothing new is at path and no temporary remains, as for
+ * wksp_checkpt (its exceptions included); no member file and no
+ * workspace is changed. */
+WKSP_API int wksp_checkpt_fold(const char *const *paths, size_t cnt, const char *path,
+                               const wksp_checkpt_opts_t *opts);
+/* The same to fd from its current position (owned by the caller; a pipe
+ * works), unsealed; label (NULL = "-") is the path the info frame records.
+ * opts->index is INVAL; no publication: after a failure the bytes already
+ * written stay there (the caller must discard them). */
+WKSP_API int wksp_checkpt_fold_fd(const char *const *paths, size_t cnt, int fd, const char *label,
+                                  const wksp_checkpt_opts_t *opts);
+
 #ifdef __cplusplus
 }
 #endif

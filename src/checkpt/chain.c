@@ -22,7 +22,7 @@ typedef struct {
   int opened;
 } link_t;
 
-typedef struct {
+struct chain {
   wksp_t *w;
   wksp_restore_opts_t o;
   const char *const *paths;
@@ -35,9 +35,10 @@ typedef struct {
   /* applying delta k */
   const link_t *cur;
   uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX];
-} chain_t;
+};
 
-static void chain_fini(chain_t *c) {
+void wksp_private_chain_close(chain_t *c) {
+  if (!c) return;
   if (c->bs_open) wksp_private_checkpt_scan_fini(&c->bs);
   if (c->bin_open) wksp_private_checkpt_input_fini(&c->bin);
   for (size_t k = 0; c->d && k + 1 < c->cnt; k++) {
@@ -49,6 +50,7 @@ static void chain_fini(chain_t *c) {
   free(c->bpstart);
   free(c->bhash);
   for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(c->scratch[t]);
+  free(c);
 }
 
 /* Opens member path as a random-access input; *magic its first 8 bytes. */
@@ -87,8 +89,9 @@ static int base_open(chain_t *c) {
   return wksp_private_delta_pstart(c->bs.info.parts, c->bs.info.alloc_cnt, &c->bpstart);
 }
 
-/* The state before delta k (k >= 1): its table, pieces, hashes (NULL: the
- * base without verify_first) and digest. */
+/* The state before delta k (1 <= k <= cnt; k = cnt: the final state): its
+ * table, pieces, hashes (NULL: the base without verify_first) and
+ * digest. */
 static void state_of(const chain_t *c, size_t k, const wksp_part_t **parts, uint64_t *cnt,
                      const uint64_t **pstart, const uint64_t **hash, uint64_t *digest) {
   if (k == 1) {
@@ -200,11 +203,14 @@ static int blame_base(chain_t *c, int rc) {
 
 static int apply(chain_t *c) {
   wksp_t *w = c->w;
-  const delta_file_t *last = &c->d[c->cnt - 2].df;
+  const wksp_part_t *fp;
+  const uint64_t *ps, *ph;
+  uint64_t fc, fd;
+  state_of(c, c->cnt, &fp, &fc, &ps, &ph, &fd);
   const char *what = c->paths[c->cnt - 1];
   int rc = wksp_private_checkpt_fit_check(w, c->bs.info.parts, c->bs.info.alloc_cnt, c->paths[0]);
-  if (!rc) rc = wksp_private_checkpt_fit_check(w, last->parts, last->h.alloc_cnt, what);
-  if (!rc) rc = wksp_private_replace_check(w, last->parts, last->h.alloc_cnt);
+  if (!rc) rc = wksp_private_checkpt_fit_check(w, fp, fc, what);
+  if (!rc) rc = wksp_private_replace_check(w, fp, fc);
   if (rc) return rc;
   if ((rc = wksp_private_reset(w, c->o.seed))) return wksp_err_wrap(rc, "reset");
   rc = wksp_private_checkpt_data_run(&c->bin, &c->bs, c->o.threads, dest_wksp, NULL, w, NULL);
@@ -213,35 +219,65 @@ static int apply(chain_t *c) {
     rc = wksp_private_checkpt_pool_run_slots(c->o.threads, c->cur->df.f.changed_cnt, apply_piece, c);
     rc = wksp_private_checkpt_input_changed(&c->cur->in, rc);
   }
-  checkpt_seal_t seal = {.state = WKSP_SEAL_OK, .digest = last->f.digest};
-  if (!rc) rc = wksp_private_checkpt_target_finish(w, last->parts, last->h.alloc_cnt, &seal, &c->o, what);
+  checkpt_seal_t seal = {.state = WKSP_SEAL_OK, .digest = fd};
+  if (!rc) rc = wksp_private_checkpt_target_finish(w, fp, fc, &seal, &c->o, what);
   if (rc) {
     wksp_private_reset(w, c->o.seed);
     return wksp_private_checkpt_after_reset(blame_base(c, wksp_err_short_is_corrupt(rc)));
   }
-  if (c->o.progress) c->o.progress(last->data_sz, last->data_sz, c->o.progress_ctx);
+  uint64_t sz = c->cnt > 1 ? c->d[c->cnt - 2].df.data_sz : c->bs.info.alloc_sz;
+  if (c->o.progress) c->o.progress(sz, sz, c->o.progress_ctx);
   return WKSP_SUCCESS;
+}
+
+/* ---- the steps, for wksp_restore_chain and fold.c ---------------------------------- */
+
+int wksp_private_chain_open(chain_t **out, const char *const *paths, size_t cnt, const wksp_restore_opts_t *o) {
+  chain_t *c = calloc(1, sizeof *c);
+  *out = NULL;
+  if (!c) return wksp_err(WKSP_ERR_NOMEM, 0, "chain of %zu files", cnt);
+  *c = (chain_t){.paths = paths, .cnt = cnt, .o = o ? *o : (wksp_restore_opts_t){0}};
+  c->o.threads = checkpt_threads(c->o.threads);
+  c->o.require_seal = 1;
+  int rc = base_open(c);
+  if (!rc && !(c->d = calloc(cnt, sizeof *c->d))) rc = wksp_err(WKSP_ERR_NOMEM, 0, "chain of %zu files", cnt);
+  for (size_t k = 1; !rc && k < cnt; k++) rc = delta_check(c, k);
+  if (rc) wksp_private_chain_close(c);
+  else *out = c;
+  return rc;
+}
+
+void wksp_private_chain_final(const chain_t *c, chain_final_t *f) {
+  const char *name = c->cnt > 1 ? c->d[c->cnt - 2].df.h.name : c->bs.hdr.name;
+  *f = (chain_final_t){.seed = c->cnt > 1 ? c->d[c->cnt - 2].df.h.seed : c->bs.hdr.seed,
+                       .part_max = c->bs.hdr.part_max,
+                       .data_max = c->bs.hdr.data_max,
+                       .frame_style = c->bs.hdr.frame_style};
+  memcpy(f->name, name, CHECKPT_NAME_MAX);
+}
+
+int wksp_private_chain_apply(chain_t *c, wksp_t *w, uint32_t seed) {
+  c->w = w;
+  c->o.seed = seed;
+  int rc = wksp_private_checkpt_lock(w, c->o.lock_wait, c->o.lock_wait_ctx, -1, "restore", c->paths[c->cnt - 1]);
+  if (rc) return rc;
+  rc = apply(c);
+  wksp_private_unlock(w);
+  return rc;
 }
 
 int wksp_restore_chain(wksp_t *w, const char *const *paths, size_t cnt, const wksp_restore_opts_t *opts) {
   if (!w || !paths || !cnt) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_restore_chain: NULL workspace or paths, or no file");
   for (size_t k = 0; k < cnt; k++)
     if (!paths[k]) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_restore_chain: path %zu is NULL", k);
-  chain_t c = {.w = w, .paths = paths, .cnt = cnt, .o = opts ? *opts : (wksp_restore_opts_t){0}};
-  c.o.threads = checkpt_threads(c.o.threads);
-  c.o.require_seal = 1;
-  if (cnt == 1) return wksp_restore(w, paths[0], &c.o);
-  const char *label = paths[cnt - 1];
-  int rc = base_open(&c);
-  if (!rc && !(c.d = calloc(cnt, sizeof *c.d))) rc = wksp_err(WKSP_ERR_NOMEM, 0, "chain of %zu files", cnt);
-  for (size_t k = 1; !rc && k < cnt; k++) rc = delta_check(&c, k);
-  if (!rc) {
-    rc = wksp_private_checkpt_lock(w, c.o.lock_wait, c.o.lock_wait_ctx, -1, "restore", label);
-    if (!rc) {
-      rc = apply(&c);
-      wksp_private_unlock(w);
-    }
+  if (cnt == 1) {
+    wksp_restore_opts_t o = opts ? *opts : (wksp_restore_opts_t){0};
+    o.require_seal = 1;
+    return wksp_restore(w, paths[0], &o);
   }
-  chain_fini(&c);
+  chain_t *c;
+  int rc = wksp_private_chain_open(&c, paths, cnt, opts);
+  if (!rc) rc = wksp_private_chain_apply(c, w, c->o.seed);
+  wksp_private_chain_close(c);
   return rc ? wksp_err_wrap(rc, "restore chain") : rc;
 }

@@ -344,6 +344,15 @@ int wksp_private_checkpt_pub_commit(checkpt_pub_t *p);
 /* Discards everything (idempotent; also after commit). */
 void wksp_private_checkpt_pub_abort(checkpt_pub_t *p);
 
+/* write.c: wksp_checkpt to path of a workspace that make(ctx, &w) makes
+ * once the target is open (a target refused costs nothing; the workspace
+ * stays the caller's, ctx's).  opts->verify seals a file target only: a
+ * stream target is written unsealed, not refused; opts->index with a
+ * stream target is INVAL.  Errors as wksp_checkpt's and make's; nothing
+ * new at path after a failure. */
+typedef int (*checkpt_make_fn_t)(void *ctx, wksp_t **w);
+int wksp_private_checkpt_made(const char *path, const wksp_checkpt_opts_t *opts, checkpt_make_fn_t make, void *ctx);
+
 /* ---- v1 (v1.c) ----------------------------------------------------------- */
 int wksp_private_checkpt_v1_scan(checkpt_scan_t *s, const checkpt_input_t *in);
 

@@ -159,4 +159,29 @@ int wksp_private_delta_index_of_wksp(wksp_t *w, const wksp_part_t *parts, uint64
                                      uint64_t digest, int64_t wallclock, const char *path, uint32_t mode);
 void wksp_private_delta_index_unlink(const char *path);
 
+/* ---- a chain BASE DELTA... (chain.c) ----------------------------------------------
+ * wksp_restore_chain in two steps, so that a caller can make the target
+ * from what the checked chain says (fold.c). */
+typedef struct chain chain_t;
+/* Everything wksp_restore_chain checks before it locks its target, for
+ * paths[0 .. cnt) (cnt >= 1; BASE alone: its structure and seal), with its
+ * errors; o as its opts (NULL: defaults; threads resolved here, a seal
+ * required).  *out is NULL after a failure; the paths are not copied. */
+int wksp_private_chain_open(chain_t **out, const char *const *paths, size_t cnt, const wksp_restore_opts_t *o);
+/* What a workspace holding the chain's final state is, for a checkpoint
+ * of it to record: BASE's geometry (every member has it) and the name and
+ * seed the last member records (the workspace that state was written
+ * from), and BASE's frame style. */
+typedef struct {
+  char name[CHECKPT_NAME_MAX]; /* NUL-terminated (checked when the member was read) */
+  uint32_t seed;
+  uint64_t part_max, data_max;
+  int frame_style;
+} chain_final_t;
+void wksp_private_chain_final(const chain_t *c, chain_final_t *f);
+/* The rest of wksp_restore_chain: locks w, applies the chain, w rebuilt
+ * with seed (w's state after a failure as there), unlocks. */
+int wksp_private_chain_apply(chain_t *c, wksp_t *w, uint32_t seed);
+void wksp_private_chain_close(chain_t *c); /* NULL: nothing */
+
 #endif

@@ -282,17 +282,35 @@ int wksp_checkpt_fd(wksp_t *w, int fd, const char *path_label, const wksp_checkp
   return checkpt_to(&cw, NULL);
 }
 
-int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts) {
-  if (!w || !path) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt: NULL workspace or path");
+/* The target is opened before the workspace is made (make NULL: w as
+ * given), so that a target refused (EXIST, INVAL) costs nothing. */
+static int checkpt_path(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts, checkpt_make_fn_t make,
+                        void *ctx) {
   checkpt_writer_t cw;
   int rc = writer_init(&cw, w, path, opts);
   if (rc) return rc;
+  /* A made workspace is sealed on a file target only: a stream target is
+   * written unsealed instead of refused. */
+  wksp_checkpt_opts_t po = *cw.o;
+  po.verify &= !make;
   checkpt_pub_t pub;
-  rc = wksp_private_checkpt_pub_open(&pub, path, cw.o);
+  rc = wksp_private_checkpt_pub_open(&pub, path, &po);
   if (rc) return rc;
+  if (pub.stream && cw.o->index)
+    rc = wksp_err(WKSP_ERR_INVAL, 0, "checkpt %s: a stream: the index needs a file target", path);
+  if (!rc && make) rc = make(ctx, &cw.w);
   /* A stream target is written as an fd is: nothing to publish. */
   cw.fd = pub.fd;
-  rc = checkpt_to(&cw, pub.stream ? NULL : &pub);
+  if (!rc) rc = checkpt_to(&cw, pub.stream ? NULL : &pub);
   wksp_private_checkpt_pub_abort(&pub);
   return rc;
+}
+
+int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts) {
+  if (!w || !path) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt: NULL workspace or path");
+  return checkpt_path(w, path, opts, NULL, NULL);
+}
+
+int wksp_private_checkpt_made(const char *path, const wksp_checkpt_opts_t *opts, checkpt_make_fn_t make, void *ctx) {
+  return checkpt_path(NULL, path, opts, make, ctx);
 }

@@ -223,6 +223,7 @@ int cmd_reset(cli_t *c);
 int cmd_checkpt(cli_t *c);
 int cmd_restore(cli_t *c);
 int cmd_index(cli_t *c);
+int cmd_fold(cli_t *c);
 int cmd_info(cli_t *c);
 int cmd_diff(cli_t *c);
 int cmd_styles(cli_t *c);

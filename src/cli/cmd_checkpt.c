@@ -153,7 +153,7 @@ static void checkpt_summary(const progress_t *p, const lock_wait_t *l, const cha
     if (fsz > 0)
       snprintf(ratio + strlen(ratio), sizeof ratio - strlen(ratio), " (%.2f:1)", (double)p->done / (double)fsz);
   }
-  fprintf(stderr, "checkpt: %s: %s%s of allocations%s in %.3f s, %s%s\n", name, cli_human(p->done, p->bytes, a),
+  fprintf(stderr, "%s: %s: %s%s of allocations%s in %.3f s, %s%s\n", p->c->cmd->name, name, cli_human(p->done, p->bytes, a),
           p->bytes ? " bytes" : "", ratio, dt, rate_str(p->done, dt, r), lock_note(l, note, sizeof note));
 }
 
@@ -279,6 +279,67 @@ int cmd_checkpt(cli_t *c) {
     rc = cli_flush(c, rc);
   }
   wksp_detach(w);
+  return rc;
+}
+
+/* ---- fold --------------------------------------------------------------- */
+
+int cmd_fold(cli_t *c) {
+  const char *out = NULL, *style_s = NULL, *threads_s = NULL, *info = NULL, *mode_s = NULL;
+  int force = 0, index = 0;
+  summary_opts_t so = {0};
+  const cli_opt_t opts[] = {
+      {"output", 'o', CLI_OPT_ARG, &out, "PATH", "the checkpoint to write (required); - for standard output"},
+      {"style", 0, CLI_OPT_ARG, &style_s, "v2|v3", "default: the style of BASE"},
+      cli_opt_threads(&threads_s),
+      {"info", 0, CLI_OPT_ARG, &info, "TEXT", "user info text stored in the checkpoint"},
+      {"mode", 0, CLI_OPT_ARG, &mode_s, "OCTAL", "permission bits of the file (default 0600)"},
+      {"force", 0, CLI_OPT_FLAG, &force, NULL, "replace an existing file at PATH"},
+      {"index", 0, CLI_OPT_FLAG, &index, NULL, "also write the index PATH.wkspidx (see checkpt --index)"},
+      cli_opt_quiet(&so.quiet),
+      cli_opt_verbose(&so.verbose, "print a summary line on standard error"),
+      cli_opt_bytes(&so.bytes),
+      cli_opt_end()};
+  int rc = cli_parse(c, opts, 1, 1 << 20);
+  if (rc != CLI_GO) return rc;
+  if (!out) return cli_usage_err(c, "-o PATH is required: where the folded checkpoint goes (- for standard output)");
+  for (int k = 0; k < c->npos; k++)
+    if (!strcmp(c->pos[k], "-")) return cli_usage_err(c, "\"-\" in a chain: every member must be a file");
+  int to_stdout = !strcmp(out, "-");
+  if ((rc = summary_opts_check(c, &so)) != CLI_GO) return rc;
+  wksp_checkpt_opts_t o = {.mode = 0600, .overwrite = force, .uinfo = info, .index = index};
+  if (index && to_stdout)
+    return cli_usage_err(c, "--index needs a PATH: it is written beside the checkpoint");
+  if (style_s && (rc = parse_style(c, style_s, &o.style)) != CLI_GO) return rc;
+  if (mode_s && (rc = cli_mode(c, "--mode", mode_s, &o.mode)) != CLI_GO) return rc;
+  if ((rc = parse_threads(c, threads_s, &o.threads)) != CLI_GO) return rc;
+  /* The chain in messages: "BASE ... LAST", or BASE alone. */
+  const char *first = c->pos[0], *last = c->npos > 1 ? c->pos[c->npos - 1] : "", *dots = c->npos > 1 ? " ... " : "";
+  if (to_stdout && isatty(1))
+    return cli_fail(c, "writing the fold of %s%s%s to standard output: refusing to write to a terminal "
+                       "(redirect it to a file or pipe)", first, dots, last);
+  progress_t p;
+  progress_init(&p, c, so.quiet, so.bytes);
+  o.progress = progress_cb;
+  o.progress_ctx = &p;
+  signal(SIGPIPE, SIG_IGN); /* a reader that goes away: a write error, as for checkpt */
+  const char *const *chain = (const char *const *)c->pos;
+  size_t cnt = (size_t)c->npos;
+  int err = to_stdout ? wksp_checkpt_fold_fd(chain, cnt, 1, "-", &o) : wksp_checkpt_fold(chain, cnt, out, &o);
+  progress_end(&p);
+  const char *where = to_stdout ? "standard output" : out;
+  if (err == WKSP_ERR_EXIST)
+    rc = cli_fail(c, "folding %s%s%s into \"%s\": %s (use --force to replace it)", first, dots, last, out,
+                  wksp_errcause());
+  else if (err && to_stdout && wksp_errno() == EPIPE)
+    rc = cli_fail(c, "folding %s%s%s into standard output: the reader closed the pipe before the end (broken "
+                     "pipe); what it got is incomplete", first, dots, last);
+  else if (err)
+    rc = cli_lib_err(c, "folding %s%s%s into \"%s\"", first, dots, last, where);
+  else
+    rc = CLI_OK;
+  lock_wait_t l = {c, out, 0};
+  if (!err && so.verbose) checkpt_summary(&p, &l, where, out, to_stdout);
   return rc;
 }
 

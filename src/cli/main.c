@@ -134,6 +134,17 @@ static const cli_cmd_t commands[] = {
     {"index", cmd_index, "write the index sidecar of a sealed checkpoint", "wksp index PATH [--threads N]",
      "Decodes the sealed checkpoint at PATH, checks it against its seal and writes\n"
      "PATH.wkspidx, which 'wksp checkpt --since PATH' reads instead of PATH.\n"},
+    {"fold", cmd_fold, "write a chain of deltas as one full checkpoint",
+     "wksp fold BASE DELTA... -o PATH|- [--style v2|v3] [--threads N] [--info TEXT] [--mode OCTAL]\n"
+     "       [--force] [--index] [-q|-v] [--bytes]",
+     "Writes the final state of the chain BASE DELTA... (a sealed checkpoint and its\n"
+     "deltas, in order, all of it checked first as restore checks a chain) as one\n"
+     "ordinary checkpoint at PATH (published atomically, sealed) or, with \"-\", to\n"
+     "standard output (unsealed): the file a checkpoint of a workspace holding that\n"
+     "state would be, but for its info frame, so other readers read it.  It\n"
+     "records BASE's sizes and the name and seed of the last file's workspace.\n"
+     "The style is BASE's unless --style says otherwise.  No workspace is needed:\n"
+     "the state is built in private memory (about the allocated bytes).\n"},
     {"styles", cmd_styles, "list checkpoint styles", "wksp styles [--json]",
      "Lists the checkpoint styles this build reads and writes.\n"},
 };

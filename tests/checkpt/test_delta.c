@@ -1,9 +1,12 @@
-/* Incremental checkpoints (delta.c, delta_format.c, index.c, chain.c):
- * exact change detection, random workloads whose every chain restores
- * identical to the live workspace, the sidecar index and its fallbacks,
- * chains refused before anything changes, damaged deltas, verify. */
+/* Incremental checkpoints (delta.c, delta_format.c, index.c, chain.c,
+ * fold.c): exact change detection, random workloads whose every chain
+ * restores identical to the live workspace, the sidecar index and its
+ * fallbacks, chains refused before anything changes, damaged deltas,
+ * verify; folds byte-identical (outside the info frame) to a direct
+ * checkpoint, and refused leaving nothing. */
 #include "../lib/ws.h"
 #include "../lib/vec.h"
+#include "../lib/ckpt_test.h"
 #include "../../src/checkpt/delta_private.h"
 #include "../../src/wksp/wksp_private.h"
 
@@ -575,6 +578,217 @@ static void test_delta_verify(void) {
   ws_free(w);
 }
 
+
+/* ---- fold: a chain written as one full checkpoint ------------------------------------------ */
+
+/* The frames of two checkpoints (ckpt_frames_of) are equal. */
+static int same_frames(const char *a, const char *b) {
+  uint64_t na = 0, nb = 0;
+  uint8_t *x = ckpt_frames_of(a, &na), *y = ckpt_frames_of(b, &nb);
+  int same = x && y && na == nb && !memcmp(x, y, na);
+  free(x);
+  free(y);
+  return same;
+}
+
+/* The checkpoint at p restores equal to w, and is sealed. */
+static int restores_as(wksp_t *w, const char *p) {
+  wksp_t *t = ws_new("target", 1, PMAX, DMAX);
+  int seal = WKSP_SEAL_NONE;
+  int ok = t && !wksp_restore(t, p, &(wksp_restore_opts_t){.threads = 2, .require_seal = 1}) && ws_same(w, t) &&
+           !wksp_checkpt_check(p, NULL, &seal) && seal == WKSP_SEAL_OK;
+  ws_free(t);
+  return ok;
+}
+
+/* Folds of the chain in every style and thread count, each compared with
+ * a direct checkpoint of w in its style. */
+static int fold_matches(wksp_t *w, const char *const *chain, size_t n) {
+  int ok = 1;
+  for (int style = WKSP_CHECKPT_STYLE_V2; style <= WKSP_CHECKPT_STYLE_V3; style++) {
+    const char *direct = tpath("direct"), *fold = tpath("fold");
+    unlink(direct);
+    if (wksp_checkpt(w, direct, &(wksp_checkpt_opts_t){.style = style, .verify = 1})) return 0;
+    for (uint32_t t = 1; t <= 2; t++) {
+      unlink(fold);
+      int rc = wksp_checkpt_fold(chain, n, fold, &(wksp_checkpt_opts_t){.style = style, .threads = t});
+      if (rc) fprintf(stderr, "fold of %zu: %d %s\n", n, rc, wksp_errmsg());
+      int same = !rc && same_frames(fold, direct), back = !rc && restores_as(w, fold);
+      if (!same || !back)
+        fprintf(stderr, "fold of %zu, style %d, %u threads: %s\n", n, style, t,
+                !same ? "frames differ from a direct checkpoint" : "does not restore the live workspace");
+      ok &= same && back;
+    }
+  }
+  return ok;
+}
+
+static void test_fold_random(void) {
+  mkdir_tmp();
+  uint64_t rng = test_seed() ^ 0xf01d;
+  wksp_t *w = fresh_ws(rng);
+  CHECK(w);
+  static char base[600], names[16][600];
+  snprintf(base, sizeof base, "%s", tpath("base"));
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1, .threads = 2}));
+  const char *chain[16] = {base};
+  CHECK(fold_matches(w, chain, 1)); /* BASE alone */
+  for (size_t r = 1; r <= 8; r++) {
+    int ops = 1 + (int)(test_rng(&rng) % 8);
+    for (int i = 0; i < ops; i++) workload_op(w, &rng);
+    snprintf(names[r], sizeof names[r], "%s/d%zu", dir, r);
+    wksp_checkpt_opts_t o = {.style = test_rng(&rng) % 2 ? WKSP_CHECKPT_STYLE_V2 : WKSP_CHECKPT_STYLE_V3,
+                             .threads = 1 + (uint32_t)(test_rng(&rng) % 2)};
+    CHECK_OK(wksp_checkpt_delta(w, names[r], chain[r - 1], &o, NULL));
+    chain[r] = names[r];
+    if (!fold_matches(w, chain, r + 1)) {
+      fprintf(stderr, "round %zu: a fold differs from the live workspace's checkpoint\n", r);
+      CHECK(0);
+    }
+  }
+  ws_free(w);
+}
+
+/* The style of BASE by default; the name and seed of the last member
+ * (the workspace the final state was written from); fd; the index. */
+static void test_fold_defaults(void) {
+  mkdir_tmp();
+  uint64_t rng = 21;
+  wksp_t *w = fresh_ws(rng);
+  CHECK(w);
+  const char *b2 = tpath("b2"), *b3 = tpath("b3"), *f = tpath("f"), *d = tpath("d");
+  CHECK_OK(wksp_checkpt(w, b2, &(wksp_checkpt_opts_t){.style = WKSP_CHECKPT_STYLE_V2, .verify = 1}));
+  CHECK_OK(wksp_checkpt(w, b3, &(wksp_checkpt_opts_t){.style = WKSP_CHECKPT_STYLE_V3, .verify = 1}));
+  wksp_preview_t pv;
+  for (int k = 0; k < 2; k++) {
+    unlink(f);
+    CHECK_OK(wksp_checkpt_fold((const char *[]){k ? b3 : b2}, 1, f, NULL));
+    CHECK_OK(wksp_preview(f, &pv));
+    CHECK_EQ(pv.frame_style, k ? WKSP_FRAME_LZ4 : WKSP_FRAME_RAW);
+    CHECK(same_frames(f, k ? b3 : b2));
+  }
+  /* the chain continued in another workspace, restored from BASE */
+  wksp_t *o = ws_new("other", 77, PMAX, DMAX);
+  CHECK(o);
+  CHECK_OK(wksp_restore(o, b2, &(wksp_restore_opts_t){.seed = 77}));
+  for (int i = 0; i < 10; i++) workload_op(o, &rng);
+  CHECK_OK(wksp_checkpt_delta(o, d, b2, NULL, NULL));
+  unlink(f);
+  CHECK_OK(wksp_checkpt_fold((const char *[]){b2, d}, 2, f, NULL));
+  CHECK_OK(wksp_preview(f, &pv));
+  CHECK(!strcmp(pv.name, "other"));
+  CHECK_EQ(pv.seed, 77);
+  const char *direct = tpath("direct");
+  CHECK_OK(wksp_checkpt(o, direct, &(wksp_checkpt_opts_t){.style = WKSP_CHECKPT_STYLE_V2, .verify = 1}));
+  CHECK(same_frames(f, direct));
+  /* to an fd: unsealed, the same frames */
+  const char *g = tpath("g");
+  int fd = open(g, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  CHECK(fd >= 0);
+  CHECK_OK(wksp_checkpt_fold_fd((const char *[]){b2, d}, 2, fd, "g", NULL));
+  close(fd);
+  CHECK(same_frames(g, direct));
+  int seal = WKSP_SEAL_OK;
+  CHECK_OK(wksp_checkpt_check(g, NULL, &seal));
+  CHECK_EQ(seal, WKSP_SEAL_NONE);
+  /* a stream path: written unsealed, not refused; with index: INVAL */
+  CHECK_OK(wksp_checkpt_fold((const char *[]){b2, d}, 2, "/dev/null", NULL));
+  CHECK_ERR(wksp_checkpt_fold((const char *[]){b2, d}, 2, "/dev/null", &(wksp_checkpt_opts_t){.index = 1}),
+            WKSP_ERR_INVAL);
+  /* the index: a delta since the fold reads it */
+  unlink(f);
+  CHECK_OK(wksp_checkpt_fold((const char *[]){b2, d}, 2, f, &(wksp_checkpt_opts_t){.index = 1}));
+  CHECK(exists(tpath("f.wkspidx")));
+  workload_op(o, &rng);
+  wksp_delta_stats_t st;
+  CHECK_OK(delta_of(o, tpath("e"), f, &st));
+  CHECK_EQ(st.base_from, WKSP_BASE_FROM_INDEX);
+  CHECK(chain_matches(o, (const char *[]){f, tpath("e")}, 2, 2, 0));
+  ws_free(o);
+  ws_free(w);
+}
+
+/* Entries of dir (temporaries included). */
+static int dir_entries(void) {
+  DIR *dd = opendir(dir);
+  int n = 0;
+  while (dd && readdir(dd)) n++;
+  if (dd) closedir(dd);
+  return n;
+}
+
+static void test_fold_refusals(void) {
+  mkdir_tmp();
+  uint64_t rng = 23;
+  wksp_t *w = fresh_ws(rng);
+  CHECK(w);
+  const char *base = tpath("base"), *d1 = tpath("d1"), *d2 = tpath("d2"), *un = tpath("unsealed");
+  const char *out = tpath("out"), *bad = tpath("bad");
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1}));
+  CHECK_OK(wksp_checkpt(w, un, NULL));
+  for (int i = 0; i < 6; i++) workload_op(w, &rng);
+  CHECK_OK(wksp_checkpt_delta(w, d1, base, NULL, NULL));
+  for (int i = 0; i < 6; i++) workload_op(w, &rng);
+  CHECK_OK(wksp_checkpt_delta(w, d2, d1, &(wksp_checkpt_opts_t){.style = WKSP_CHECKPT_STYLE_V2}, NULL));
+  /* d2 with one byte of a piece flipped (RAW: the bytes are in the file) */
+  size_t sz = 0;
+  uint8_t *b = (uint8_t *)vec_slurp(d2, &sz);
+  CHECK(b);
+  delta_ftr_t f;
+  wksp_private_delta_ftr_decode(&f, b + sz - DELTA_FTR_SZ);
+  CHECK(f.index_off > f.pieces_off);
+  b[(f.pieces_off + f.index_off) / 2] ^= 0x10;
+  int fd = open(bad, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  CHECK(fd >= 0 && write(fd, b, sz) == (ssize_t)sz);
+  close(fd);
+  free(b);
+  struct {
+    const char *c[4];
+    size_t n;
+    int rc;
+    const char *says;
+  } cases[] = {
+      {{base, d2}, 2, WKSP_ERR_INVAL, "chain out of order"},     /* skipped */
+      {{base, d2, d1}, 3, WKSP_ERR_INVAL, "chain out of order"}, /* swapped */
+      {{base, d1, bad}, 3, WKSP_ERR_CORRUPT, "bad"},             /* damaged */
+      {{d1, d2}, 2, WKSP_ERR_INVAL, "starts with a full checkpoint"},
+      {{un, d1}, 2, WKSP_ERR_INVAL, "not sealed"},
+      {{base, tpath("nothing")}, 2, WKSP_ERR_FAIL, "nothing"},
+  };
+  int entries = dir_entries();
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int rc = wksp_checkpt_fold(cases[i].c, cases[i].n, out, NULL);
+    if (rc != cases[i].rc || !strstr(wksp_errmsg(), cases[i].says))
+      fprintf(stderr, "case %zu: %d (%s)\n", i, rc, wksp_errmsg());
+    CHECK_EQ(rc, cases[i].rc);
+    CHECK(strstr(wksp_errmsg(), cases[i].says));
+    CHECK(!strncmp(wksp_errmsg(), "fold: ", 6));
+    CHECK(!exists(out));
+    CHECK_EQ(dir_entries(), entries);
+  }
+  CHECK_ERR(wksp_checkpt_fold((const char *[]){base}, 0, out, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_fold(NULL, 1, out, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_fold((const char *[]){base}, 1, NULL, NULL), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_fold_fd((const char *[]){base}, 1, -1, NULL, NULL), WKSP_ERR_INVAL);
+  CHECK(!exists(out));
+  /* PATH exists: EXIST without overwrite, the file unchanged; replaced with */
+  fd = open(out, O_WRONLY | O_CREAT, 0600);
+  CHECK(fd >= 0 && write(fd, "precious", 8) == 8);
+  close(fd);
+  CHECK_ERR(wksp_checkpt_fold((const char *[]){base, d1, d2}, 3, out, NULL), WKSP_ERR_EXIST);
+  size_t n = 0;
+  char *c = vec_slurp(out, &n);
+  CHECK(c && n == 8 && !memcmp(c, "precious", 8));
+  free(c);
+  CHECK_EQ(dir_entries(), entries + 1);
+  CHECK_OK(wksp_checkpt_fold((const char *[]){base, d1, d2}, 3, out, &(wksp_checkpt_opts_t){.overwrite = 1}));
+  CHECK(restores_as(w, out));
+  /* a directory is never replaced */
+  CHECK_ERR(wksp_checkpt_fold((const char *[]){base, d1, d2}, 3, dir, &(wksp_checkpt_opts_t){.overwrite = 1}),
+            WKSP_ERR_INVAL);
+  ws_free(w);
+}
+
 int main(void) {
   TEST_RUN(test_delta_exact);
   TEST_RUN(test_delta_random);
@@ -583,6 +797,9 @@ int main(void) {
   TEST_RUN(test_delta_refusals);
   TEST_RUN(test_delta_damage);
   TEST_RUN(test_delta_verify);
+  TEST_RUN(test_fold_random);
+  TEST_RUN(test_fold_defaults);
+  TEST_RUN(test_fold_refusals);
   rm_dirs();
   return test_done();
 }

@@ -38,32 +38,6 @@ static char dir[256]; /* scratch directory */
 
 /* ---- parallel checkpoint (issue 6) --------------------------------------------------------- */
 
-/* What must not depend on the thread count: the bytes of all cgroup frames
- * (one region, frames back to back), each frame's allocation count, and
- * the footer apart from the offsets that move with the info frame's
- * length (its cpu name, for one, can change between runs). */
-static uint8_t *frames_of(const char *p, uint64_t *sz) {
-  wksp_checkpt_info_t I;
-  if (wksp_checkpt_info(p, &I)) return NULL;
-  size_t n = 0;
-  uint8_t *b = (uint8_t *)vec_slurp(p, &n);
-  if (!b) return NULL;
-  uint64_t lo = I.cgroup_cnt ? I.cgroups[0].off : 0,
-           hi = I.cgroup_cnt ? I.cgroups[I.cgroup_cnt - 1].end : 0;
-  checkpt_ftr_t f;
-  wksp_private_checkpt_ftr_decode(&f, b + n - CHECKPT_FTR_SZ);
-  f.frame_off = f.checkpt_sz = 0;
-  uint8_t *out = malloc(hi - lo + CHECKPT_FTR_SZ + 8 * I.cgroup_cnt + 1);
-  memcpy(out, b + lo, hi - lo);
-  wksp_private_checkpt_ftr_encode(out + (hi - lo), &f);
-  for (uint64_t g = 0; g < I.cgroup_cnt; g++)
-    checkpt_st64(out + (hi - lo) + CHECKPT_FTR_SZ + 8 * g, I.cgroups[g].alloc_cnt);
-  *sz = hi - lo + CHECKPT_FTR_SZ + 8 * I.cgroup_cnt;
-  wksp_checkpt_info_free(&I);
-  free(b);
-  return out;
-}
-
 /* Contents of the workspaces below: text, random bytes, or text with runs
  * of zeros (every third allocation zeroed from a random offset on: long
  * matches, few LZ4 hash insertions). */
@@ -96,7 +70,7 @@ static void parallel_identity_of(uint64_t part_max, uint64_t data_max, uint64_t 
       wksp_checkpt_opts_t o = {.style = style, .threads = th[i], .uinfo = "par"};
       CHECK_OK(wksp_checkpt(w, p, &o));
       uint64_t sz;
-      uint8_t *b = frames_of(p, &sz);
+      uint8_t *b = ckpt_frames_of(p, &sz);
       CHECK(b);
       if (!ref) {
         ref = b;
@@ -172,7 +146,7 @@ static void test_parallel_memory_bound(void) {
     CHECK(g_out_peak <= budget + (8u << 20));
     CHECK(g_out_peak >= (4u << 20)); /* frames of several blocks */
     uint64_t sz;
-    uint8_t *b = frames_of(p, &sz);
+    uint8_t *b = ckpt_frames_of(p, &sz);
     CHECK(b);
     if (!ref) {
       ref = b;

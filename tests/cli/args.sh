@@ -23,7 +23,7 @@ err unknown_top_option 2 "unknown option \"--frob\"" "$W" --frob
 
 # ---- --help on every command -------------------------------------------------
 for c in new delete list alloc free tag tag-free memset write read usage query check verify \
-         rebuild reset checkpt restore info styles; do
+         rebuild reset checkpt restore info styles fold; do
   ok "help_$c" "$W" "$c" --help
   out_has "help_${c}_usage" "^usage: wksp $c"
 done
@@ -94,7 +94,7 @@ err addr_bad_name 2 '^wksp: read: bad address "a b:4096"' "$W" read "a b:4096"
 
 # ---- documentation and completion cover every command --------------------------------
 "$W" help | sed -n 's/^  \([a-z-]*\) .*/\1/p' >"$T/cmds"
-check help_lists_all [ "$(wc -l <"$T/cmds")" -eq 23 ]
+check help_lists_all [ "$(wc -l <"$T/cmds")" -eq 24 ]
 while read -r c; do
   check "man_has_$c" grep -qF -- "\\fB${c//-/\\-}\\fR" "$ROOT/docs/wksp.1"
   check "completion_has_$c" grep -Eq "(^|[ \"])$c([ \"]|\$)" <(sed -n '/local cmds=/,/"$/p' "$ROOT/completion/wksp.bash")

@@ -420,21 +420,6 @@ assert [(x['tag'], x['gaddr_lo'], x['gaddr_hi']) for x in d['allocations']] == \
 fi
 
 # ---- new --from gives the checkpoint's exact sizes ------------------------------------------
-# same_frames A B: the header, every cgroup frame and the footer's fields
-# other than offsets (the info frames differ: time, host, user) are
-# byte-identical.
-same_frames() {
-  "$W" info "$1" --json -v 4 >"$T/ia" && "$W" info "$2" --json -v 4 >"$T/ib" || return 1
-  python3 - "$1" "$2" "$T/ia" "$T/ib" <<'EOF'
-import json, sys
-fa, fb = (open(p, 'rb').read() for p in sys.argv[1:3])
-ia, ib = (json.load(open(p)) for p in sys.argv[3:5])
-def frames(f, i):
-    return [f[:80], f[-120:-96], f[-80:]] + [f[c['off']:c['end']] for c in i['cgroups']]
-sys.exit(0 if frames(fa, ia) == frames(fb, ib) else 1)
-EOF
-}
-
 # A checkpoint whose data_max leaves most of its last page unused, as one
 # of a workspace made by another writer: a.ckpt with another name and a
 # smaller data_max, in the header and the footer (docs/FORMAT.md 3.2, 3.8).

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Incremental checkpoints from the command line: checkpt --index, --since
 # (file and standard output, the note when BASE is read whole), index,
-# restore of a chain (every member checked before the target changes), the
-# errors in one line.
+# restore of a chain (every member checked before the target changes),
+# fold, the errors in one line.
 . "$(dirname "$0")/lib.bash"
 
 "$W" new src 8M --part-max 128 --seed 3 || { fail setup "new src"; done_tests; }
@@ -72,6 +72,43 @@ run "$W" query dmg
 check new_from_damaged_nothing_left test "$RC" -ne 0
 err new_from_chain_stdin 2 'every member must be a file' "$W" new s2 --from "$T/base" -
 err new_size_and_from 2 'SIZE "1M" and --from exclude each other' "$W" new s3 1M --from "$T/base"
+
+# fold: the chain as one full checkpoint, the same frames as a direct one
+# of the live state ("now"), sealed; refusals leave nothing at PATH and
+# print nothing on standard output
+ok fold_chain "$W" fold "$T/base" "$T/d1" "$T/d2" -o "$T/folded" -q
+check fold_same_frames same_frames "$T/folded" "$T/now"
+ok fold_restores_sealed "$W" restore dst "$T/folded" --require-seal -q
+run "$W" diff dst "$T/now"
+check fold_restores_live test "$RC" -eq 0
+"$W" checkpt src "$T/now2" --style v2 --verify -q
+ok fold_v2 "$W" fold "$T/base" "$T/d1" "$T/d2" -o "$T/folded2" --style v2 --threads 2
+check fold_v2_same_frames same_frames "$T/folded2" "$T/now2"
+run "$W" fold "$T/base" "$T/d1" "$T/d2" -o - --threads 1
+check fold_stdout test "$RC" -eq 0 -a ! -s "$T/err"
+cp "$T/out" "$T/folded_stdout"
+check fold_stdout_same_frames same_frames "$T/folded_stdout" "$T/now"
+cp "$T/folded" "$T/folded_before"
+err fold_exists 1 '^wksp: fold: folding .*base \.\.\. .*d2 into ".*folded": .*file exists.*\(use --force to replace it\)$' \
+  "$W" fold "$T/base" "$T/d1" "$T/d2" -o "$T/folded"
+check fold_exists_unchanged cmp -s "$T/folded" "$T/folded_before"
+ok fold_force "$W" fold "$T/base" "$T/d1" "$T/d2" -o "$T/folded" --force
+check fold_force_same_frames same_frames "$T/folded" "$T/now"
+err fold_swapped 1 'd2 applies to content digest [0-9a-f]+; .*chain out of order' \
+  "$W" fold "$T/base" "$T/d2" "$T/d1" -o "$T/fx"
+err fold_skipped 1 'chain out of order' "$W" fold "$T/base" "$T/d2" -o "$T/fx"
+err fold_delta_first 1 'starts with a full checkpoint' "$W" fold "$T/d1" "$T/d2" -o "$T/fx"
+err fold_damaged_base 1 'bad does not match its seal' "$W" fold "$T/bad" "$T/d1" "$T/d2" -o "$T/fx"
+python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); d[len(d) // 2] ^= 4; open(sys.argv[2], "wb").write(d)' \
+  "$T/d1" "$T/d1flip"
+err fold_damaged_delta 1 '^wksp: fold: folding .*: .*d1flip' "$W" fold "$T/base" "$T/d1flip" "$T/d2" -o "$T/fx"
+err fold_stdout_refused 1 'chain out of order' "$W" fold "$T/base" "$T/d2" -o -
+check fold_refusals_nothing_at_path test ! -e "$T/fx"
+err fold_no_output 2 '^wksp: fold: -o PATH is required' "$W" fold "$T/base" "$T/d1"
+err fold_stdin_member 2 'every member must be a file' "$W" fold "$T/base" - -o "$T/fx"
+err fold_index_stdout 2 '^wksp: fold: --index needs a PATH' "$W" fold "$T/base" "$T/d1" -o - --index
+err fold_bad_style 2 'bad --style "v1"' "$W" fold "$T/base" "$T/d1" -o "$T/fx" --style v1
+check fold_usage_nothing_at_path test ! -e "$T/fx"
 
 # info of a delta and of an index: kind, digests linking the chain, counts
 digest_of() { sed -n "s/^\t$2 *\([0-9a-f]*\)\$/\1/p" "$1"; }
