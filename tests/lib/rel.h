@@ -128,4 +128,36 @@ static inline int rel_restores_same(wksp_t *src, const char *path) {
   return same;
 }
 
+/* Restores the chain paths[0..n) (a sealed checkpoint, then deltas) into
+ * a fresh workspace shaped like src and compares; 1 if identical. */
+static inline int rel_chain_restores_same(wksp_t *src, const char *const *paths, size_t n) {
+  wksp_t *w = ws_new("check", 7, wksp_part_max(src), wksp_data_max(src));
+  int same = w && !wksp_restore_chain(w, paths, n, &(wksp_restore_opts_t){.seed = 5, .threads = 2}) &&
+             !wksp_verify(w) && ws_same(src, w);
+  ws_free(w);
+  return same;
+}
+
+/* SHA-256 (hex) of the names and bytes of the regular files of dir: one
+ * value to see that nothing there changed. */
+static inline void rel_dir_digest(const char *dir, char out[65]) {
+  char ls[4096], p[4400], *save = NULL;
+  int n = rel_dir_list(dir, ls, sizeof ls);
+  size_t cap = 0, len = 0;
+  char *all = NULL;
+  for (char *e = n > 0 ? strtok_r(ls, ",", &save) : NULL; e; e = strtok_r(NULL, ",", &save)) {
+    size_t sz = 0;
+    snprintf(p, sizeof p, "%s/%s", dir, e);
+    char *b = vec_slurp(p, &sz);
+    size_t need = len + strlen(e) + 1 + sz;
+    if (need > cap && !(all = realloc(all, cap = 2 * need))) abort();
+    memcpy(all + len, e, strlen(e) + 1);
+    len += strlen(e) + 1;
+    if (b) memcpy(all + len, b, sz), len += sz;
+    free(b);
+  }
+  sha256_hex(all ? all : "", len, out);
+  free(all);
+}
+
 #endif
