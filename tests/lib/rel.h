@@ -128,6 +128,21 @@ static inline int rel_restores_same(wksp_t *src, const char *path) {
   return same;
 }
 
+/* A few allocations of w changed, for deltas: a span of bytes rewritten
+ * in five, one freed, one new of new_sz bytes. */
+static inline void rel_mutate(wksp_t *w, uint64_t *rng, uint64_t new_sz) {
+  uint64_t cnt = 0, g, lo, hi;
+  wksp_part_t *p = ws_allocs(w, &cnt);
+  for (int i = 0; p && i < 5 && cnt; i++) {
+    const wksp_part_t *a = &p[test_rng(rng) % cnt];
+    uint64_t sz = a->gaddr_hi - a->gaddr_lo, at = test_rng(rng) % sz;
+    memset((uint8_t *)wksp_laddr(w, a->gaddr_lo) + at, 'A' + i, sz - at < 500 ? sz - at : 500);
+  }
+  if (p && cnt > 1) wksp_free(w, p[test_rng(rng) % cnt].gaddr_lo);
+  if (!wksp_alloc_at_least(w, 1, new_sz, 9, &g, &lo, &hi)) memset(wksp_laddr(w, lo), 'z', hi - lo);
+  free(p);
+}
+
 /* Restores the chain paths[0..n) (a sealed checkpoint, then deltas) into
  * a fresh workspace shaped like src and compares; 1 if identical. */
 static inline int rel_chain_restores_same(wksp_t *src, const char *const *paths, size_t n) {

@@ -336,21 +336,6 @@ static int make_dir(void) {
   return 0;
 }
 
-/* A few allocations of w changed: a span of bytes rewritten in five, one
- * freed, one new of two pieces. */
-static void mutate(wksp_t *w, uint64_t *rng) {
-  uint64_t cnt = 0, g, lo, hi;
-  wksp_part_t *p = ws_allocs(w, &cnt);
-  for (int i = 0; p && i < 5 && cnt; i++) {
-    const wksp_part_t *a = &p[test_rng(rng) % cnt];
-    uint64_t sz = a->gaddr_hi - a->gaddr_lo, at = test_rng(rng) % sz;
-    memset((uint8_t *)wksp_laddr(w, a->gaddr_lo) + at, 'A' + i, sz - at < 500 ? sz - at : 500);
-  }
-  if (p && cnt > 1) wksp_free(w, p[test_rng(rng) % cnt].gaddr_lo);
-  if (!wksp_alloc_at_least(w, 1, 70000, 9, &g, &lo, &hi)) memset(wksp_laddr(w, lo), 'z', hi - lo);
-  free(p);
-}
-
 /* The bases of the delta cases, from src's state then: a sealed checkpoint
  * with its sidecar, one without, and (src changed) a delta of the first;
  * then src changed again: the state the deltas under test write. */
@@ -368,9 +353,9 @@ static int make_bases(wksp_t *src) {
   if (wksp_checkpt(src, base_ckpt, &(wksp_checkpt_opts_t){.verify = 1, .index = 1}) ||
       wksp_checkpt(src, plain_ckpt, &(wksp_checkpt_opts_t){.verify = 1}))
     return -1;
-  mutate(src, &rng);
+  rel_mutate(src, &rng, 70000);
   if (wksp_checkpt_delta(src, base_delta, base_ckpt, NULL, NULL)) return -1;
-  mutate(src, &rng);
+  rel_mutate(src, &rng, 70000);
   rel_dir_digest(basedir, base_sum);
   return 0;
 }
