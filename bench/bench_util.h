@@ -104,6 +104,21 @@ static inline void ws_content(ws_t *s, int text, uint64_t seed) {
   }
 }
 
+/* A workspace in private memory with every page of its data region
+ * touched (a first touch must not be measured). */
+static inline wksp_t *ws_make(uint64_t data_max, uint64_t part_max) {
+  uint64_t fp = wksp_footprint(part_max, data_max);
+  void *mem = aligned_alloc(4096, (fp + 4095) & ~4095ull);
+  wksp_t *w = NULL;
+  if (!mem || wksp_new(mem, "bench", 1, part_max, data_max, &w)) {
+    fprintf(stderr, "bench: cannot create a %llu-byte workspace: %s\n", (unsigned long long)fp,
+            wksp_errmsg());
+    exit(1);
+  }
+  memset((uint8_t *)w + wksp_gaddr_lo(w), 0, data_max); /* fault the pages in */
+  return w;
+}
+
 /* One write(2) of n bytes into a new file in dir, timed; the file is removed. */
 static inline double write_once(const uint8_t *buf, uint64_t n, const char *dir) {
   char p[512];
