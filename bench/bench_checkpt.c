@@ -233,22 +233,18 @@ static double run_restore_pipe(wksp_t *dst, const char *path, uint32_t threads, 
 }
 
 int main(void) {
-  const char *e = getenv("WKSP_BENCH_MB");
-  uint64_t mb = e ? strtoull(e, NULL, 0) : 1024;
-  e = getenv("WKSP_BENCH_REPS");
-  int reps = e ? atoi(e) : 3;
-  const char *dir = getenv("WKSP_BENCH_DIR");
-  if (!dir) dir = "/dev/shm";
-  uint64_t data_max = mb << 20, part_max = data_max / 65536 * 2 + 64;
-  ws_t s = {.w = ws_make(data_max, part_max)};
-  wksp_t *dst = ws_make(data_max, part_max);
-  uint64_t rng = 12345;
-  ws_fill(&s, data_max, &rng);
+  bench_env_t env;
+  ws_t s;
+  wksp_t *dst;
+  bench_setup(&env, &s, &dst);
+  uint64_t mb = env.mb;
+  int reps = env.reps;
+  const char *dir = env.dir;
   printf("workspace: %llu MiB data region, %llu allocations (64 KiB..4 MiB), %llu bytes used "
          "(%.0f%%); "
          "files in %s; best of %d\n",
          (unsigned long long)mb, (unsigned long long)s.cnt, (unsigned long long)s.bytes,
-         100.0 * (double)s.bytes / (double)data_max, dir, reps);
+         100.0 * (double)s.bytes / (double)(mb << 20), dir, reps);
   char path[512];
   snprintf(path, sizeof path, "%s/wksp-bench.%d.ckpt", dir, (int)getpid()); /* per process: two runs at once */
   double gb = (double)s.bytes / 1e9;

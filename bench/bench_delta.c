@@ -136,17 +136,12 @@ static void ratio_line(const char *what, const fig_t *f, const fig_t *lim, const
 }
 
 int main(void) {
-  const char *e = getenv("WKSP_BENCH_MB");
-  uint64_t mb = e ? strtoull(e, NULL, 0) : 1024;
-  e = getenv("WKSP_BENCH_REPS");
-  int reps = e ? atoi(e) : 3;
-  const char *dir = getenv("WKSP_BENCH_DIR");
-  if (!dir) dir = "/dev/shm";
-  uint64_t data_max = mb << 20, part_max = data_max / 65536 * 2 + 64;
-  ws_t s = {.w = ws_make(data_max, part_max)};
-  wksp_t *dst = ws_make(data_max, part_max);
-  uint64_t rng = 12345;
-  ws_fill(&s, data_max, &rng);
+  bench_env_t env;
+  ws_t s;
+  wksp_t *dst;
+  bench_setup(&env, &s, &dst);
+  uint64_t rng = 777; /* the changes */
+  const char *dir = env.dir;
   ws_content(&s, 1, 1);
   char base[512], full[512], sealed[512], delta[512], delta0[512];
   int pid = (int)getpid(); /* per process: two runs at once */
@@ -166,12 +161,12 @@ int main(void) {
   printf("workspace: %llu MiB data region, %llu allocations (64 KiB..4 MiB), %llu bytes used, text-like; "
          "%llu of %llu pieces changed since the base (sealed v3 with index, written in %.3f s); %u threads; "
          "files in %s; best of %d\n",
-         (unsigned long long)mb, (unsigned long long)s.cnt, (unsigned long long)s.bytes,
-         (unsigned long long)changed, (unsigned long long)pieces, tb, THREADS, dir, reps);
+         (unsigned long long)env.mb, (unsigned long long)s.cnt, (unsigned long long)s.bytes,
+         (unsigned long long)changed, (unsigned long long)pieces, tb, THREADS, dir, env.reps);
   fig_t full_c = {1e9, 0}, delta_c = {1e9, 0}, rest_full = {1e9, 0}, rest_sealed = {1e9, 0}, rest_chain = {1e9, 0};
   fig_t delta0_c = {1e9, 0}, xxh = {1e9, 0};
   const char *chain[2] = {base, delta}, *one_full[1] = {full}, *one_sealed[1] = {sealed};
-  for (int r = 0; r < reps; r++) {
+  for (int r = 0; r < env.reps; r++) {
     double t = run_checkpt(s.w, full, NULL, 0, 0, &cpu);
     fig_best(&full_c, t, cpu);
     t = run_checkpt(s.w, delta, base, 0, 0, &cpu);
