@@ -34,9 +34,8 @@
  * base instead; the sidecar path holds nothing, the old sidecar, or a
  * complete index file (stale when its checkpoint was not published).
  *
- * Counts: WKSP_REL_KILLS (quick 24, long 400), WKSP_REL_DELTA_KILLS (quick
- * 16, long 400, half deltas, half checkpoints with index),
- * WKSP_REL_FAULT_ALLOCS. */
+ * Counts: WKSP_REL_KILLS (quick 24, long 400), WKSP_REL_DELTA_KILLS and
+ * WKSP_REL_INDEX_KILLS (quick 16, long 400 each), WKSP_REL_FAULT_ALLOCS. */
 #include "../lib/rel.h"
 
 #include <fcntl.h>
