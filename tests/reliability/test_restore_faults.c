@@ -776,7 +776,8 @@ static int make_delta_chains(void) {
   ws_fill(src_delta, 24, 600, 1, &rng);
   for (int s = 0; s < 2; s++) {
     snprintf(dch[s].base, sizeof dch[s].base, "%s/base-v%d.ckpt", ddir, s + 2);
-    snprintf(dch[s].side, sizeof dch[s].side, "%.299s.wkspidx", dch[s].base);
+    /* base + ".wkspidx", made from ddir (from dch[s].base, gcc -O1 -Werror=restrict sees an overlap) */
+    snprintf(dch[s].side, sizeof dch[s].side, "%s/base-v%d.ckpt.wkspidx", ddir, s + 2);
     snprintf(dch[s].d1, sizeof dch[s].d1, "%s/d1-v%d.delta", ddir, s + 2);
     snprintf(dch[s].d2, sizeof dch[s].d2, "%s/d2-v%d.delta", ddir, s + 2);
     if (wksp_checkpt(src_delta, dch[s].base, &(wksp_checkpt_opts_t){.style = s + 2, .verify = 1, .index = 1}))
