@@ -19,7 +19,6 @@
  * (process cpu / 2) (the speed-up two fully used cores would give).  A
  * second reference is liblz4 compressing the same chunks as one stream per
  * 32 allocations (prefix mode), the history a cgroup frame has. */
-#include <inttypes.h>
 #include <lz4.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -32,19 +31,6 @@
  * machine, where threads wait for a core, can still be read): the process,
  * and the calling thread. */
 static double last_cpu, last_thread_cpu;
-
-static wksp_t *ws_make(uint64_t data_max, uint64_t part_max) {
-  uint64_t fp = wksp_footprint(part_max, data_max);
-  void *mem = aligned_alloc(4096, (fp + 4095) & ~4095ull);
-  wksp_t *w = NULL;
-  if (!mem || wksp_new(mem, "bench", 1, part_max, data_max, &w)) {
-    fprintf(stderr, "bench: cannot create a %" PRIu64 "-byte workspace: %s\n", fp,
-            wksp_errmsg());
-    exit(1);
-  }
-  memset((uint8_t *)w + wksp_gaddr_lo(w), 0, data_max); /* fault the pages in */
-  return w;
-}
 
 /* ---- limits ----------------------------------------------------------------------------- */
 
@@ -247,22 +233,18 @@ static double run_restore_pipe(wksp_t *dst, const char *path, uint32_t threads, 
 }
 
 int main(void) {
-  const char *e = getenv("WKSP_BENCH_MB");
-  uint64_t mb = e ? strtoull(e, NULL, 0) : 1024;
-  e = getenv("WKSP_BENCH_REPS");
-  int reps = e ? atoi(e) : 3;
-  const char *dir = getenv("WKSP_BENCH_DIR");
-  if (!dir) dir = "/dev/shm";
-  uint64_t data_max = mb << 20, part_max = data_max / 65536 * 2 + 64;
-  ws_t s = {.w = ws_make(data_max, part_max)};
-  wksp_t *dst = ws_make(data_max, part_max);
-  uint64_t rng = 12345;
-  ws_fill(&s, data_max, &rng);
-  printf("workspace: %" PRIu64 " MiB data region, %" PRIu64 " allocations (64 KiB..4 MiB), %" PRIu64 " bytes used "
+  bench_env_t env;
+  ws_t s;
+  wksp_t *dst;
+  bench_setup(&env, &s, &dst);
+  uint64_t mb = env.mb;
+  int reps = env.reps;
+  const char *dir = env.dir;
+  printf("workspace: %llu MiB data region, %llu allocations (64 KiB..4 MiB), %llu bytes used "
          "(%.0f%%); "
          "files in %s; best of %d\n",
-         mb, s.cnt, s.bytes,
-         100.0 * (double)s.bytes / (double)data_max, dir, reps);
+         (unsigned long long)mb, (unsigned long long)s.cnt, (unsigned long long)s.bytes,
+         100.0 * (double)s.bytes / (double)(mb << 20), dir, reps);
   char path[512];
   snprintf(path, sizeof path, "%s/wksp-bench.%d.ckpt", dir, (int)getpid()); /* per process: two runs at once */
   double gb = (double)s.bytes / 1e9;
@@ -325,11 +307,11 @@ int main(void) {
         const fig_t *f = &F[style - 2][t - 1];
         double climit = style == 3 ? L.lz4c : L.write_s, rlimit = style == 3 ? L.lz4d : L.memcpy_s;
         printf("  v%d %u thread%s: checkpoint %.3f s (%.2f GB/s, %.2fx %s; cpu %.3f s, calling "
-               "thread %.3f s), file %" PRIu64 " bytes; restore %.3f s (%.2f GB/s, %.2fx %s; cpu %.3f s; "
+               "thread %.3f s), file %llu bytes; restore %.3f s (%.2f GB/s, %.2fx %s; cpu %.3f s; "
                "from the same file again %.3f s, %.2fx)\n",
                style, t, t > 1 ? "s" : " ", f->c, gb / f->c, climit / f->c,
                style == 3 ? "lz4 compress" : "write(2)", f->c_cpu, f->c_tcpu,
-               f->fsz, f->r, gb / f->r, rlimit / f->r,
+               (unsigned long long)f->fsz, f->r, gb / f->r, rlimit / f->r,
                style == 3 ? "lz4 decompress" : "memcpy", f->r_cpu, f->r2, rlimit / f->r2);
         if (t == 2)
           printf("      v%d checkpoint with verify, %u threads: %.3f s (%.2fx the time without); restore "

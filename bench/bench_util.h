@@ -105,6 +105,45 @@ static inline void ws_content(ws_t *s, int text, uint64_t seed) {
   }
 }
 
+/* A workspace in private memory with every page of its data region
+ * touched (a first touch must not be measured). */
+static inline wksp_t *ws_make(uint64_t data_max, uint64_t part_max) {
+  uint64_t fp = wksp_footprint(part_max, data_max);
+  void *mem = aligned_alloc(4096, (fp + 4095) & ~4095ull);
+  wksp_t *w = NULL;
+  if (!mem || wksp_new(mem, "bench", 1, part_max, data_max, &w)) {
+    fprintf(stderr, "bench: cannot create a %llu-byte workspace: %s\n", (unsigned long long)fp,
+            wksp_errmsg());
+    exit(1);
+  }
+  memset((uint8_t *)w + wksp_gaddr_lo(w), 0, data_max); /* fault the pages in */
+  return w;
+}
+
+/* The knobs the checkpoint benchmarks share: WKSP_BENCH_MB (data region,
+ * default 1024 MiB), WKSP_BENCH_REPS (default 3), WKSP_BENCH_DIR (default
+ * /dev/shm). */
+typedef struct {
+  uint64_t mb;
+  int reps;
+  const char *dir;
+} bench_env_t;
+
+/* Reads the knobs, makes the source workspace (filled by ws_fill, contents
+ * not yet written) and a target of the same geometry. */
+static inline void bench_setup(bench_env_t *b, ws_t *s, wksp_t **dst) {
+  const char *e = getenv("WKSP_BENCH_MB");
+  b->mb = e ? strtoull(e, NULL, 0) : 1024;
+  e = getenv("WKSP_BENCH_REPS");
+  b->reps = e ? atoi(e) : 3;
+  b->dir = getenv("WKSP_BENCH_DIR");
+  if (!b->dir) b->dir = "/dev/shm";
+  uint64_t data_max = b->mb << 20, part_max = data_max / 65536 * 2 + 64, rng = 12345;
+  *s = (ws_t){.w = ws_make(data_max, part_max)};
+  *dst = ws_make(data_max, part_max);
+  ws_fill(s, data_max, &rng);
+}
+
 /* One write(2) of n bytes into a new file in dir, timed; the file is removed. */
 static inline double write_once(const uint8_t *buf, uint64_t n, const char *dir) {
   char p[512];

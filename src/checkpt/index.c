@@ -199,15 +199,23 @@ done:
 
 /* ---- writing the sidecar ------------------------------------------------------------- */
 
-/* May the sidecar replace what is at ip?  Nothing there, or an index file. */
+/* May the sidecar replace what is at ip?  Nothing there, or an index file.
+ * A regular file that cannot be opened or read is FAIL with its errno (an
+ * I/O error, not proof that it is something else). */
 static int sidecar_target(const char *ip, int *overwrite) {
   struct stat st;
   *overwrite = 0;
   if (lstat(ip, &st)) return errno == ENOENT ? WKSP_SUCCESS : wksp_err(WKSP_ERR_FAIL, errno, "%s: stat", ip);
   uint8_t m[8] = {0};
-  int fd = S_ISREG(st.st_mode) ? open(ip, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
-  long n = fd >= 0 ? wksp_private_read_full(fd, m, 8) : -1;
-  if (fd >= 0) close(fd);
+  long n = -1;
+  if (S_ISREG(st.st_mode)) {
+    int fd = open(ip, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return wksp_err(WKSP_ERR_FAIL, errno, "%s: open, to see that it is an index file", ip);
+    n = wksp_private_read_full(fd, m, 8);
+    int e = errno;
+    close(fd);
+    if (n < 0) return wksp_err(WKSP_ERR_FAIL, e, "%s: read, to see that it is an index file", ip);
+  }
   if (n != 8 || checkpt_ld64(m) != INDEX_MAGIC)
     return wksp_err(WKSP_ERR_EXIST, 0, "%s exists and is not a wksp index file; not replaced", ip);
   *overwrite = 1;

@@ -128,4 +128,51 @@ static inline int rel_restores_same(wksp_t *src, const char *path) {
   return same;
 }
 
+/* A few allocations of w changed, for deltas: a span of bytes rewritten
+ * in five, one freed, one new of new_sz bytes. */
+static inline void rel_mutate(wksp_t *w, uint64_t *rng, uint64_t new_sz) {
+  uint64_t cnt = 0, g, lo, hi;
+  wksp_part_t *p = ws_allocs(w, &cnt);
+  for (int i = 0; p && i < 5 && cnt; i++) {
+    const wksp_part_t *a = &p[test_rng(rng) % cnt];
+    uint64_t sz = a->gaddr_hi - a->gaddr_lo, at = test_rng(rng) % sz;
+    memset((uint8_t *)wksp_laddr(w, a->gaddr_lo) + at, 'A' + i, sz - at < 500 ? sz - at : 500);
+  }
+  if (p && cnt > 1) wksp_free(w, p[test_rng(rng) % cnt].gaddr_lo);
+  if (!wksp_alloc_at_least(w, 1, new_sz, 9, &g, &lo, &hi)) memset(wksp_laddr(w, lo), 'z', hi - lo);
+  free(p);
+}
+
+/* Restores the chain paths[0..n) (a sealed checkpoint, then deltas) into
+ * a fresh workspace shaped like src and compares; 1 if identical. */
+static inline int rel_chain_restores_same(wksp_t *src, const char *const *paths, size_t n) {
+  wksp_t *w = ws_new("check", 7, wksp_part_max(src), wksp_data_max(src));
+  int same = w && !wksp_restore_chain(w, paths, n, &(wksp_restore_opts_t){.seed = 5, .threads = 2}) &&
+             !wksp_verify(w) && ws_same(src, w);
+  ws_free(w);
+  return same;
+}
+
+/* SHA-256 (hex) of the names and bytes of the regular files of dir: one
+ * value to see that nothing there changed. */
+static inline void rel_dir_digest(const char *dir, char out[65]) {
+  char ls[4096], p[4400], *save = NULL;
+  int n = rel_dir_list(dir, ls, sizeof ls);
+  size_t cap = 0, len = 0;
+  char *all = NULL;
+  for (char *e = n > 0 ? strtok_r(ls, ",", &save) : NULL; e; e = strtok_r(NULL, ",", &save)) {
+    size_t sz = 0;
+    snprintf(p, sizeof p, "%s/%s", dir, e);
+    char *b = vec_slurp(p, &sz);
+    size_t need = len + strlen(e) + 1 + sz;
+    if (need > cap && !(all = realloc(all, cap = 2 * need))) abort();
+    memcpy(all + len, e, strlen(e) + 1);
+    len += strlen(e) + 1;
+    if (b) memcpy(all + len, b, sz), len += sz;
+    free(b);
+  }
+  sha256_hex(all ? all : "", len, out);
+  free(all);
+}
+
 #endif

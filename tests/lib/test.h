@@ -69,7 +69,22 @@ static inline const char *test_prog_name(void) {
   return program_invocation_short_name;
 }
 
+/* WKSP_TEST_ONLY=a,b,...: run only the tests whose name contains one of
+ * these words (e.g. the delta sections of a reliability program). */
+static inline int test_selected(const char *name) {
+  const char *e = getenv("WKSP_TEST_ONLY");
+  if (!e || !*e) return 1;
+  for (const char *w = e; *w;) {
+    size_t n = strcspn(w, ",");
+    for (const char *p = name; n && *p; p++)
+      if (!strncmp(p, w, n)) return 1;
+    w += n + (w[n] == ',');
+  }
+  return 0;
+}
+
 static inline void test_run_one(const char *name, void (*fn)(void)) {
+  if (!test_selected(name)) return;
   test_cur_failed = 0;
   fn();
   if (test_cur_failed) test_n_failed++; else test_n_passed++;
