@@ -240,11 +240,11 @@ int main(void) {
   uint64_t mb = env.mb;
   int reps = env.reps;
   const char *dir = env.dir;
-  printf("workspace: %llu MiB data region, %llu allocations (64 KiB..4 MiB), %llu bytes used "
+  printf("workspace: %" PRIu64 " MiB data region, %" PRIu64 " allocations (64 KiB..4 MiB), %" PRIu64
+         " bytes used "
          "(%.0f%%); "
          "files in %s; best of %d\n",
-         (unsigned long long)mb, (unsigned long long)s.cnt, (unsigned long long)s.bytes,
-         100.0 * (double)s.bytes / (double)(mb << 20), dir, reps);
+         mb, s.cnt, s.bytes, 100.0 * (double)s.bytes / (double)(mb << 20), dir, reps);
   char path[512];
   snprintf(path, sizeof path, "%s/wksp-bench.%d.ckpt", dir, (int)getpid()); /* per process: two runs at once */
   double gb = (double)s.bytes / 1e9;
@@ -307,12 +307,11 @@ int main(void) {
         const fig_t *f = &F[style - 2][t - 1];
         double climit = style == 3 ? L.lz4c : L.write_s, rlimit = style == 3 ? L.lz4d : L.memcpy_s;
         printf("  v%d %u thread%s: checkpoint %.3f s (%.2f GB/s, %.2fx %s; cpu %.3f s, calling "
-               "thread %.3f s), file %llu bytes; restore %.3f s (%.2f GB/s, %.2fx %s; cpu %.3f s; "
+               "thread %.3f s), file %" PRIu64 " bytes; restore %.3f s (%.2f GB/s, %.2fx %s; cpu %.3f s; "
                "from the same file again %.3f s, %.2fx)\n",
                style, t, t > 1 ? "s" : " ", f->c, gb / f->c, climit / f->c,
-               style == 3 ? "lz4 compress" : "write(2)", f->c_cpu, f->c_tcpu,
-               (unsigned long long)f->fsz, f->r, gb / f->r, rlimit / f->r,
-               style == 3 ? "lz4 decompress" : "memcpy", f->r_cpu, f->r2, rlimit / f->r2);
+               style == 3 ? "lz4 compress" : "write(2)", f->c_cpu, f->c_tcpu, f->fsz, f->r, gb / f->r,
+               rlimit / f->r, style == 3 ? "lz4 decompress" : "memcpy", f->r_cpu, f->r2, rlimit / f->r2);
         if (t == 2)
           printf("      v%d checkpoint with verify, %u threads: %.3f s (%.2fx the time without); restore "
                  "of that sealed file (digest checked) %.3f s (%.2fx an unsealed one, both read again)\n",

@@ -158,11 +158,12 @@ int main(void) {
   run_checkpt(s.w, sealed, NULL, 1, 0, &cpu);
   uint64_t pieces = 0;
   for (uint64_t k = 0; k < s.cnt; k++) pieces += (s.parts[k].gaddr_hi - s.parts[k].gaddr_lo + PIECE - 1) / PIECE;
-  printf("workspace: %llu MiB data region, %llu allocations (64 KiB..4 MiB), %llu bytes used, text-like; "
-         "%llu of %llu pieces changed since the base (sealed v3 with index, written in %.3f s); %u threads; "
+  printf("workspace: %" PRIu64 " MiB data region, %" PRIu64 " allocations (64 KiB..4 MiB), %" PRIu64
+         " bytes used, text-like; "
+         "%" PRIu64 " of %" PRIu64
+         " pieces changed since the base (sealed v3 with index, written in %.3f s); %u threads; "
          "files in %s; best of %d\n",
-         (unsigned long long)env.mb, (unsigned long long)s.cnt, (unsigned long long)s.bytes,
-         (unsigned long long)changed, (unsigned long long)pieces, tb, THREADS, dir, env.reps);
+         env.mb, s.cnt, s.bytes, changed, pieces, tb, THREADS, dir, env.reps);
   fig_t full_c = {1e9, 0}, delta_c = {1e9, 0}, rest_full = {1e9, 0}, rest_sealed = {1e9, 0}, rest_chain = {1e9, 0};
   fig_t delta0_c = {1e9, 0}, xxh = {1e9, 0};
   const char *chain[2] = {base, delta}, *one_full[1] = {full}, *one_sealed[1] = {sealed};
@@ -187,12 +188,13 @@ int main(void) {
   printf("\ndelta checkpoints, text-like contents, %u threads:\n", THREADS);
   ratio_line("(a) delta checkpoint, 1% of pieces changed", &delta_c, &full_c, "full v3 checkpoint", 0.1);
   double sr = (double)dsz / (double)fsz;
-  printf("  (a) delta file %llu bytes / full v3 file %llu bytes = %.4fx (target <= 0.02x: %s)\n",
-         (unsigned long long)dsz, (unsigned long long)fsz, sr, sr <= 0.02 ? "met" : "MISSED");
+  printf("  (a) delta file %" PRIu64 " bytes / full v3 file %" PRIu64
+         " bytes = %.4fx (target <= 0.02x: %s)\n",
+         dsz, fsz, sr, sr <= 0.02 ? "met" : "MISSED");
   ratio_line("(b) restore base + delta", &rest_chain, &rest_sealed, "restore of a sealed full file", 1.15);
   ratio_line("(b) restore base + delta", &rest_chain, &rest_full, "restore of an unsealed full file", 1.15);
   ratio_line("(c) delta checkpoint, nothing changed", &delta0_c, &xxh, "XXH3 over the same bytes", 1.0);
-  printf("      (XXH3 limit: %.2f GB/s; the unchanged delta is %llu bytes)\n", gb / xxh.t, (unsigned long long)d0sz);
+  printf("      (XXH3 limit: %.2f GB/s; the unchanged delta is %" PRIu64 " bytes)\n", gb / xxh.t, d0sz);
   fflush(stdout);
   unlink(base);
   char side[600];

@@ -112,8 +112,7 @@ static inline wksp_t *ws_make(uint64_t data_max, uint64_t part_max) {
   void *mem = aligned_alloc(4096, (fp + 4095) & ~4095ull);
   wksp_t *w = NULL;
   if (!mem || wksp_new(mem, "bench", 1, part_max, data_max, &w)) {
-    fprintf(stderr, "bench: cannot create a %llu-byte workspace: %s\n", (unsigned long long)fp,
-            wksp_errmsg());
+    fprintf(stderr, "bench: cannot create a %" PRIu64 "-byte workspace: %s\n", fp, wksp_errmsg());
     exit(1);
   }
   memset((uint8_t *)w + wksp_gaddr_lo(w), 0, data_max); /* fault the pages in */

@@ -410,22 +410,25 @@ static void io_faults(int kind) {
   }
   char extra[256] = "";
   if (kind == KIND_DELTA)
-    snprintf(extra, sizeof extra, "; %llu of the absorbed: the base's sidecar could not be opened, the base decoded instead (documented)",
-             (unsigned long long)t.sidecar_fallback);
+    snprintf(
+        extra, sizeof extra,
+        "; %" PRIu64
+        " of the absorbed: the base's sidecar could not be opened, the base decoded instead (documented)",
+        t.sidecar_fallback);
   if (kind == KIND_INDEX)
-    snprintf(extra, sizeof extra, "; %llu left a complete sidecar of the unpublished checkpoint (stale, documented)",
-             (unsigned long long)t.stale_index);
+    snprintf(extra, sizeof extra,
+             "; %" PRIu64 " left a complete sidecar of the unpublished checkpoint (stale, documented)",
+             t.stale_index);
   rel_figure("2", names[kind],
-             "%llu injected faults over %d configurations (ENOSPC %llu, EIO %llu, short+ENOSPC %llu, "
-             "short %llu, EINTR %llu): %llu failed cleanly (FAIL, injected errno, nothing left), %llu absorbed "
-             "(identical checkpoint), %llu overwrites replaced at the final directory fsync (documented), "
-             "%llu violations%s",
-             (unsigned long long)t.cases, n, (unsigned long long)t.by_fault[0],
-             (unsigned long long)t.by_fault[1], (unsigned long long)t.by_fault[2],
-             (unsigned long long)t.by_fault[3], (unsigned long long)t.by_fault[4],
-             (unsigned long long)t.failed_clean, (unsigned long long)t.ok_identical,
-             (unsigned long long)t.replaced_at_dir_fsync,
-             (unsigned long long)failures, extra);
+             "%" PRIu64 " injected faults over %d configurations (ENOSPC %" PRIu64 ", EIO %" PRIu64
+             ", short+ENOSPC %" PRIu64 ", "
+             "short %" PRIu64 ", EINTR %" PRIu64 "): %" PRIu64
+             " failed cleanly (FAIL, injected errno, nothing left), %" PRIu64 " absorbed "
+             "(identical checkpoint), %" PRIu64
+             " overwrites replaced at the final directory fsync (documented), "
+             "%d violations%s",
+             t.cases, n, t.by_fault[0], t.by_fault[1], t.by_fault[2], t.by_fault[3], t.by_fault[4],
+             t.failed_clean, t.ok_identical, t.replaced_at_dir_fsync, failures, extra);
   CHECK_EQ(failures, 0);
   CHECK(t.cases > 0 && t.failed_clean > 0 && t.ok_identical > 0);
   ws_free(src);
@@ -488,9 +491,11 @@ static void kill_check(wksp_t *src, int kind, uint64_t i, int overwrite, int exi
   uint64_t bad = 0;
   int complete = 0;
   if (others || (tmps && !overwrite)) {
-    bad += fprintf(stderr, "trial %llu (overwrite %d): directory holds \"%s\"\n", (unsigned long long)i, overwrite, ls) > 0;
+    bad +=
+        fprintf(stderr, "trial %" PRIu64 " (overwrite %d): directory holds \"%s\"\n", i, overwrite, ls) > 0;
   } else if (!has_path || (overwrite && path_holds_old())) {
-    if (!has_path && overwrite) bad += fprintf(stderr, "trial %llu: the old file is gone\n", (unsigned long long)i) > 0;
+    if (!has_path && overwrite)
+      bad += fprintf(stderr, "trial %" PRIu64 ": the old file is gone\n", i) > 0;
     t->nothing += !exited;
     bad += exited;
   } else if (restores_same(src, &c)) {
@@ -498,18 +503,19 @@ static void kill_check(wksp_t *src, int kind, uint64_t i, int overwrite, int exi
     t->complete_killed += !exited;
     t->complete_exited += exited;
   } else {
-    bad += fprintf(stderr, "trial %llu: a partial file at the path\n", (unsigned long long)i) > 0;
+    bad += fprintf(stderr, "trial %" PRIu64 ": a partial file at the path\n", i) > 0;
   }
   /* Documented window between the link of a temporary name and the
    * rename; the target itself is old or complete. */
   t->overwrite_tmp_left += tmps && overwrite;
   if (has_side && !(overwrite && file_holds(side, old_index, sizeof old_index))) {
-    if (!sidecar_complete()) bad += fprintf(stderr, "trial %llu: a partial sidecar\n", (unsigned long long)i) > 0;
+    if (!sidecar_complete())
+      bad += fprintf(stderr, "trial %" PRIu64 ": a partial sidecar\n", i) > 0;
     else if (complete && !sidecar_fresh(src)) t->stale_index++; /* killed between the two publications */
     else if (!complete) t->stale_index++;
   }
   if (kind == KIND_INDEX && exited && !bad && !(has_side && sidecar_fresh(src)))
-    bad += fprintf(stderr, "trial %llu: finished without its sidecar\n", (unsigned long long)i) > 0;
+    bad += fprintf(stderr, "trial %" PRIu64 ": finished without its sidecar\n", i) > 0;
   if (strstr(ls, ".wksp-tmp.")) {
     /* The next checkpoint into the directory (from another process than
      * the killed writer) removes what it left: its lock died with it. */
@@ -519,13 +525,14 @@ static void kill_check(wksp_t *src, int kind, uint64_t i, int overwrite, int exi
     rel_dir_list(dir, ls, sizeof ls);
     if (strstr(ls, ".wksp-tmp.")) {
       t->tmp_after_next++;
-      bad += fprintf(stderr, "trial %llu: the next checkpoint left \"%s\"\n", (unsigned long long)i, ls) > 0;
+      bad += fprintf(stderr, "trial %" PRIu64 ": the next checkpoint left \"%s\"\n", i, ls) > 0;
     }
   }
   if (kind == KIND_DELTA) {
     char sum[65];
     rel_dir_digest(basedir, sum);
-    if (strcmp(sum, base_sum)) bad += fprintf(stderr, "trial %llu: the base's directory changed\n", (unsigned long long)i) > 0;
+    if (strcmp(sum, base_sum))
+      bad += fprintf(stderr, "trial %" PRIu64 ": the base's directory changed\n", i) > 0;
   }
   t->bad += bad;
 }
@@ -569,25 +576,27 @@ static void sigkill(int kind) {
     int st;
     CHECK(waitpid(pid, &st, 0) == pid);
     int exited = WIFEXITED(st);
-    if (exited && WEXITSTATUS(st)) t.bad += fprintf(stderr, "trial %llu: checkpoint failed\n", (unsigned long long)i) > 0;
+    if (exited && WEXITSTATUS(st))
+      t.bad += fprintf(stderr, "trial %" PRIu64 ": checkpoint failed\n", i) > 0;
     kill_check(src, kind, i, overwrite, exited, &t);
     test_rmdir(dir);
     CHECK(mkdir(dir, 0700) == 0);
   }
   char extra[160] = "";
   if (kind == KIND_INDEX)
-    snprintf(extra, sizeof extra, ", %llu left a complete sidecar beside no checkpoint of it (stale, documented)",
-             (unsigned long long)t.stale_index);
+    snprintf(extra, sizeof extra,
+             ", %" PRIu64 " left a complete sidecar beside no checkpoint of it (stale, documented)",
+             t.stale_index);
   rel_figure("2", names[kind],
-             "%llu %s SIGKILLed at random times (one takes %.1f ms; overwrites, a quarter, near their "
-             "end): %llu left nothing (or the old "
-             "file), %llu were killed after publishing a complete file, %llu completed, %llu left a temporary "
-             "name (overwrite window, documented), %llu temporaries still there after the next checkpoint "
-             "into the directory%s, %llu violations",
-             (unsigned long long)trials, what[kind], dur * 1e3, (unsigned long long)t.nothing,
-             (unsigned long long)t.complete_killed, (unsigned long long)t.complete_exited,
-             (unsigned long long)t.overwrite_tmp_left, (unsigned long long)t.tmp_after_next, extra,
-             (unsigned long long)t.bad);
+             "%" PRIu64 " %s SIGKILLed at random times (one takes %.1f ms; overwrites, a quarter, near their "
+             "end): %" PRIu64 " left nothing (or the old "
+             "file), %" PRIu64 " were killed after publishing a complete file, %" PRIu64
+             " completed, %" PRIu64 " left a temporary "
+             "name (overwrite window, documented), %" PRIu64
+             " temporaries still there after the next checkpoint "
+             "into the directory%s, %" PRIu64 " violations",
+             trials, what[kind], dur * 1e3, t.nothing, t.complete_killed, t.complete_exited,
+             t.overwrite_tmp_left, t.tmp_after_next, extra, t.bad);
   CHECK_EQ(t.bad, 0);
   CHECK(t.nothing > 0);
   ws_free(src);

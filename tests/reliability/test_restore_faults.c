@@ -868,13 +868,16 @@ static void test_delta_read_faults(void) {
   char txt[512];
   tally_text(&all, txt, sizeof txt);
   rel_figure("3", "read-faults-delta",
-             "%llu injected read-side faults (EIO, short, EINTR) in restores of a chain base + 2 deltas (v2, v3 "
-             "pieces; with and without verify_first): %s; %llu in the delta writer's reading of its base (a "
-             "checkpoint with its sidecar, a delta): %llu failed cleanly (FAIL, injected errno, nothing left), "
-             "%llu wrote a delta that restores identically (%llu of them after an EIO on the sidecar, the base "
-             "decoded instead), %llu violations (%.1f s)",
-             (unsigned long long)fired_total, txt, (unsigned long long)wcases, (unsigned long long)wfailed,
-             (unsigned long long)wok, (unsigned long long)wfallback, (unsigned long long)wbad, rel_now() - t0);
+             "%" PRIu64
+             " injected read-side faults (EIO, short, EINTR) in restores of a chain base + 2 deltas (v2, v3 "
+             "pieces; with and without verify_first): %s; %" PRIu64
+             " in the delta writer's reading of its base (a "
+             "checkpoint with its sidecar, a delta): %" PRIu64
+             " failed cleanly (FAIL, injected errno, nothing left), "
+             "%" PRIu64 " wrote a delta that restores identically (%" PRIu64
+             " of them after an EIO on the sidecar, the base "
+             "decoded instead), %" PRIu64 " violations (%.1f s)",
+             fired_total, txt, wcases, wfailed, wok, wfallback, wbad, rel_now() - t0);
   CHECK_EQ(all.bad + wbad, 0);
   CHECK(all.n[OUT_UNTOUCHED] > 0 && all.n[OUT_IDENTICAL] > 0 && wfailed > 0 && wfallback > 0);
   unlink(path);
@@ -889,10 +892,10 @@ static int delta_flip_case(wksp_t *w, int s, int which, uint8_t *b, uint64_t sz,
   const char *chain[3] = {dch[s].base, dch[s].d1, dch[s].d2};
   chain[which] = path;
   char what[160];
-  int len = snprintf(what, sizeof what, "v%d d%d of %llu bytes, flipped", s + 2, which, (unsigned long long)sz);
+  int len = snprintf(what, sizeof what, "v%d d%d of %" PRIu64 " bytes, flipped", s + 2, which, sz);
   for (int k = 0; k < n; k++) {
     b[at[k]] ^= mask[k];
-    len += snprintf(what + len, sizeof what - (size_t)len, " byte %llu mask %#x", (unsigned long long)at[k], mask[k]);
+    len += snprintf(what + len, sizeof what - (size_t)len, " byte %" PRIu64 " mask %#x", at[k], mask[k]);
   }
   /* every byte of a delta is under a sum (docs/FORMAT.md 13.2): refused */
   expect_t e = {.must_fail = 1, .refusal_any = 1};
@@ -945,11 +948,12 @@ static void test_delta_bitflips(void) {
   tally_text(&ts, a, sizeof a);
   tally_text(&td, d, sizeof d);
   rel_figure("3", "bitflips-delta",
-             "%d bit(s) of every byte (quick run: of d2's metadata, and of every 7th byte elsewhere) of 4 deltas (d1 and d2 "
-             "of a chain, v2 and v3 pieces; %llu bytes, %llu of them in piece frames), each restored as a member "
-             "of its chain: %s; %llu sampled pairs of flipped bits: %s (%.1f s)",
-             bits, (unsigned long long)bytes, (unsigned long long)piece_bytes, a,
-             (unsigned long long)(ndouble / 4 * 4), d, rel_now() - t0);
+             "%d bit(s) of every byte (quick run: of d2's metadata, and of every 7th byte elsewhere) of 4 "
+             "deltas (d1 and d2 "
+             "of a chain, v2 and v3 pieces; %" PRIu64 " bytes, %" PRIu64
+             " of them in piece frames), each restored as a member "
+             "of its chain: %s; %" PRIu64 " sampled pairs of flipped bits: %s (%.1f s)",
+             bits, bytes, piece_bytes, a, (ndouble / 4 * 4), d, rel_now() - t0);
   CHECK_EQ(ts.bad + td.bad, 0);
   CHECK_EQ(ts.n[OUT_IDENTICAL] + ts.n[OUT_UNDETECTABLE] + td.n[OUT_IDENTICAL] + td.n[OUT_UNDETECTABLE], 0);
   unlink(path);
@@ -1011,11 +1015,11 @@ static void test_sidecar_bitflips(void) {
   CHECK_EQ(st.base_from, WKSP_BASE_FROM_INDEX);
   unlink(out);
   rel_figure("3", "bitflips-sidecar",
-             "%d bit(s) of every byte of a %zu-byte index sidecar (%llu cases) and %llu sampled pairs: every "
+             "%d bit(s) of every byte of a %zu-byte index sidecar (%" PRIu64 " cases) and %" PRIu64
+             " sampled pairs: every "
              "damaged sidecar seen by the delta writer (the base decoded instead, the delta restores "
-             "identically): %llu used while damaged, %llu violations (%.1f s)",
-             bits, sz, (unsigned long long)cases, (unsigned long long)dcases, (unsigned long long)used,
-             (unsigned long long)bad, rel_now() - t0);
+             "identically): %" PRIu64 " used while damaged, %" PRIu64 " violations (%.1f s)",
+             bits, sz, cases, dcases, used, bad, rel_now() - t0);
   CHECK_EQ(bad, 0);
   free(b);
 }
