@@ -656,6 +656,26 @@ WKSP_API int wksp_checkpt_index(const char *path, uint32_t threads);
 WKSP_API int wksp_restore_chain(wksp_t *w, const char *const *paths, size_t cnt,
                                 const wksp_restore_opts_t *opts);
 
+/* Compares the final state of the chain paths[0] (a sealed v2/v3
+ * checkpoint) then paths[1 .. cnt) (deltas, in order) with w, as
+ * wksp_checkpt_diff compares a full checkpoint of that state: the same
+ * counts, first difference, each() calls (same rules), digest (of the
+ * final state as decoded) and seal (OK when that digest is the last
+ * delta's, BROKEN when not: the base's bytes are damaged, as every delta
+ * piece is checked against its hash).  Files only (regular files).
+ * The chain is checked first as wksp_restore_chain checks it before the
+ * lock (base digests, links, every delta's pieces), nothing locked; then w
+ * is locked, the base decoded once and every final piece a delta carries
+ * decoded from the last delta that carries it.  w is not modified (but
+ * for the lock).  cnt 1 is wksp_checkpt_diff.
+ * Failure: INVAL (NULL w, paths, a path or out, cnt 0, and the chain's
+ * INVAL cases of wksp_restore_chain: "chain out of order, incomplete or of
+ * another base" ...), CORRUPT (a damaged file, a broken link, a base whose
+ * data does not decode), UNSUP, FAIL (open, read), PERM (read-only
+ * attachment), NOMEM; *out is then zeroed. */
+WKSP_API int wksp_checkpt_diff_chain(wksp_t *w, const char *const *paths, size_t cnt,
+                                     const wksp_diff_opts_t *opts, wksp_checkpt_diff_t *out);
+
 #ifdef __cplusplus
 }
 #endif

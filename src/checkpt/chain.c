@@ -17,27 +17,15 @@
 #define U(x) ((unsigned long long)(x))
 
 typedef struct {
-  checkpt_input_t in;
-  delta_file_t df;
-  int opened;
-} link_t;
-
-typedef struct {
   wksp_t *w;
   wksp_restore_opts_t o;
-  const char *const *paths;
-  size_t cnt;
-  checkpt_input_t bin; /* the base */
-  checkpt_scan_t bs;
-  int bin_open, bs_open;
-  uint64_t *bpstart, *bhash; /* bhash: with verify_first only */
-  link_t *d;                 /* cnt - 1 deltas */
+  delta_chain_t ch;
   /* applying delta k */
-  const link_t *cur;
+  const delta_link_t *cur;
   uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX];
 } chain_t;
 
-static void chain_fini(chain_t *c) {
+void wksp_private_chain_fini(delta_chain_t *c) {
   if (c->bs_open) wksp_private_checkpt_scan_fini(&c->bs);
   if (c->bin_open) wksp_private_checkpt_input_fini(&c->bin);
   for (size_t k = 0; c->d && k + 1 < c->cnt; k++) {
@@ -48,7 +36,7 @@ static void chain_fini(chain_t *c) {
   free(c->d);
   free(c->bpstart);
   free(c->bhash);
-  for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(c->scratch[t]);
+  memset(c, 0, sizeof *c);
 }
 
 /* Opens member path as a random-access input; *magic its first 8 bytes. */
@@ -66,7 +54,7 @@ static int member_open(checkpt_input_t *in, const char *path, uint64_t *magic) {
 }
 
 /* Step 1: the base, a sealed v2/v3 checkpoint. */
-static int base_open(chain_t *c) {
+static int base_open(delta_chain_t *c) {
   const char *p = c->paths[0];
   uint64_t m;
   int rc = member_open(&c->bin, p, &m);
@@ -80,8 +68,8 @@ static int base_open(chain_t *c) {
   if (c->bs.info.pv.style != 2 || c->bs.seal.state == WKSP_SEAL_NONE)
     return wksp_err(WKSP_ERR_INVAL, 0, "%s is not sealed, so no delta can apply to it", p);
   if ((rc = wksp_private_checkpt_seal_gate(&c->bs.seal, 1, p))) return rc;
-  if (c->o.verify_first) {
-    rc = wksp_private_delta_scan_hashes(&c->bin, &c->bs, c->o.threads, &c->bpstart, &c->bhash);
+  if (c->verify_first) {
+    rc = wksp_private_delta_scan_hashes(&c->bin, &c->bs, c->threads, &c->bpstart, &c->bhash);
     return rc ? wksp_err_wrap(rc, "verify") : rc;
   }
   return wksp_private_delta_pstart(c->bs.info.parts, c->bs.info.alloc_cnt, &c->bpstart);
@@ -89,7 +77,7 @@ static int base_open(chain_t *c) {
 
 /* The state before delta k (k >= 1): its table, pieces, hashes (NULL: the
  * base without verify_first) and digest. */
-static void state_of(const chain_t *c, size_t k, const wksp_part_t **parts, uint64_t *cnt,
+static void state_of(const delta_chain_t *c, size_t k, const wksp_part_t **parts, uint64_t *cnt,
                      const uint64_t **pstart, const uint64_t **hash, uint64_t *digest) {
   if (k == 1) {
     *parts = c->bs.info.parts;
@@ -109,7 +97,7 @@ static void state_of(const chain_t *c, size_t k, const wksp_part_t **parts, uint
 
 /* Step 3: every piece delta k does not carry is in the state before it
  * with the same address, length (and, where known, hash). */
-static int link_check(const chain_t *c, size_t k) {
+static int link_check(const delta_chain_t *c, size_t k) {
   const delta_file_t *df = &c->d[k - 1].df;
   const wksp_part_t *pp;
   const uint64_t *ps, *ph;
@@ -131,9 +119,9 @@ static int link_check(const chain_t *c, size_t k) {
 }
 
 /* Step 2 and 4 for delta k. */
-static int delta_check(chain_t *c, size_t k) {
+static int delta_check(delta_chain_t *c, size_t k) {
   const char *p = c->paths[k];
-  link_t *l = &c->d[k - 1];
+  delta_link_t *l = &c->d[k - 1];
   uint64_t m;
   int rc = member_open(&l->in, p, &m);
   if (rc) return rc;
@@ -163,7 +151,7 @@ static int delta_check(chain_t *c, size_t k) {
                     "%s applies to content digest %016llx; the state before it (%s%s) has %016llx: chain out of "
                     "order, incomplete or of another base; nothing changed",
                     p, U(df->h.base_digest), k == 1 ? "" : "after ", c->paths[k - 1], U(pd));
-  if ((rc = wksp_private_delta_pieces_check(df, &l->in, c->o.threads))) return rc;
+  if ((rc = wksp_private_delta_pieces_check(df, &l->in, c->threads))) return rc;
   return link_check(c, k);
 }
 
@@ -192,7 +180,7 @@ static int blame_base(chain_t *c, int rc) {
   wksp_err_saved_t first;
   wksp_err_save(&first, rc);
   uint64_t *ps = NULL, *h = NULL;
-  int brc = wksp_private_delta_scan_hashes(&c->bin, &c->bs, c->o.threads, &ps, &h);
+  int brc = wksp_private_delta_scan_hashes(&c->ch.bin, &c->ch.bs, c->o.threads, &ps, &h);
   free(ps);
   free(h);
   return brc == WKSP_ERR_CORRUPT ? brc : wksp_err_resume(&first);
@@ -200,16 +188,17 @@ static int blame_base(chain_t *c, int rc) {
 
 static int apply(chain_t *c) {
   wksp_t *w = c->w;
-  const delta_file_t *last = &c->d[c->cnt - 2].df;
-  const char *what = c->paths[c->cnt - 1];
-  int rc = wksp_private_checkpt_fit_check(w, c->bs.info.parts, c->bs.info.alloc_cnt, c->paths[0]);
+  const delta_chain_t *ch = &c->ch;
+  const delta_file_t *last = &ch->d[ch->cnt - 2].df;
+  const char *what = ch->paths[ch->cnt - 1];
+  int rc = wksp_private_checkpt_fit_check(w, ch->bs.info.parts, ch->bs.info.alloc_cnt, ch->paths[0]);
   if (!rc) rc = wksp_private_checkpt_fit_check(w, last->parts, last->h.alloc_cnt, what);
   if (!rc) rc = wksp_private_replace_check(w, last->parts, last->h.alloc_cnt);
   if (rc) return rc;
   if ((rc = wksp_private_reset(w, c->o.seed))) return wksp_err_wrap(rc, "reset");
-  rc = wksp_private_checkpt_data_run(&c->bin, &c->bs, c->o.threads, dest_wksp, NULL, w);
-  for (size_t k = 1; !rc && k < c->cnt; k++) {
-    c->cur = &c->d[k - 1];
+  rc = wksp_private_checkpt_data_run(&ch->bin, &ch->bs, c->o.threads, dest_wksp, NULL, w);
+  for (size_t k = 1; !rc && k < ch->cnt; k++) {
+    c->cur = &ch->d[k - 1];
     rc = wksp_private_checkpt_pool_run_slots(c->o.threads, c->cur->df.f.changed_cnt, apply_piece, c);
     rc = wksp_private_checkpt_input_changed(&c->cur->in, rc);
   }
@@ -223,25 +212,40 @@ static int apply(chain_t *c) {
   return WKSP_SUCCESS;
 }
 
-int wksp_restore_chain(wksp_t *w, const char *const *paths, size_t cnt, const wksp_restore_opts_t *opts) {
-  if (!w || !paths || !cnt) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_restore_chain: NULL workspace or paths, or no file");
+int wksp_private_chain_open(delta_chain_t *c, const char *const *paths, size_t cnt, uint32_t threads,
+                            int verify_first) {
+  *c = (delta_chain_t){.paths = paths, .cnt = cnt, .threads = threads, .verify_first = verify_first};
+  int rc = base_open(c);
+  if (!rc && !(c->d = calloc(cnt, sizeof *c->d))) rc = wksp_err(WKSP_ERR_NOMEM, 0, "chain of %zu files", cnt);
+  for (size_t k = 1; !rc && k < cnt; k++) rc = delta_check(c, k);
+  if (rc) wksp_private_chain_fini(c);
+  return rc;
+}
+
+int wksp_private_chain_args(const char *fn, const void *w, const char *const *paths, size_t cnt) {
+  if (!w || !paths || !cnt) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL workspace or paths, or no file", fn);
   for (size_t k = 0; k < cnt; k++)
-    if (!paths[k]) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_restore_chain: path %zu is NULL", k);
-  chain_t c = {.w = w, .paths = paths, .cnt = cnt, .o = opts ? *opts : (wksp_restore_opts_t){0}};
+    if (!paths[k]) return wksp_err(WKSP_ERR_INVAL, 0, "%s: path %zu is NULL", fn, k);
+  return WKSP_SUCCESS;
+}
+
+int wksp_restore_chain(wksp_t *w, const char *const *paths, size_t cnt, const wksp_restore_opts_t *opts) {
+  int rc = wksp_private_chain_args("wksp_restore_chain", w, paths, cnt);
+  if (rc) return rc;
+  chain_t c = {.w = w, .o = opts ? *opts : (wksp_restore_opts_t){0}};
   c.o.threads = checkpt_threads(c.o.threads);
   c.o.require_seal = 1;
   if (cnt == 1) return wksp_restore(w, paths[0], &c.o);
   const char *label = paths[cnt - 1];
-  int rc = base_open(&c);
-  if (!rc && !(c.d = calloc(cnt, sizeof *c.d))) rc = wksp_err(WKSP_ERR_NOMEM, 0, "chain of %zu files", cnt);
-  for (size_t k = 1; !rc && k < cnt; k++) rc = delta_check(&c, k);
+  rc = wksp_private_chain_open(&c.ch, paths, cnt, c.o.threads, c.o.verify_first);
   if (!rc) {
     rc = wksp_private_checkpt_lock(w, c.o.lock_wait, c.o.lock_wait_ctx, -1, "restore", label);
     if (!rc) {
       rc = apply(&c);
       wksp_private_unlock(w);
     }
+    wksp_private_chain_fini(&c.ch);
   }
-  chain_fini(&c);
+  for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(c.scratch[t]);
   return rc ? wksp_err_wrap(rc, "restore chain") : rc;
 }

@@ -110,14 +110,19 @@ int wksp_private_delta_pstart(const wksp_part_t *parts, uint64_t cnt, uint64_t *
   return WKSP_SUCCESS;
 }
 
-void wksp_private_delta_piece_at(const wksp_part_t *parts, const uint64_t *pstart, uint64_t cnt,
-                                 uint64_t i, uint64_t *a, uint64_t *n) {
+uint64_t wksp_private_delta_alloc_of(const uint64_t *pstart, uint64_t cnt, uint64_t i) {
   uint64_t lo = 0, hi = cnt; /* the last k with pstart[k] <= i */
   while (hi - lo > 1) {
     uint64_t m = lo + (hi - lo) / 2;
     if (pstart[m] <= i) lo = m;
     else hi = m;
   }
+  return lo;
+}
+
+void wksp_private_delta_piece_at(const wksp_part_t *parts, const uint64_t *pstart, uint64_t cnt,
+                                 uint64_t i, uint64_t *a, uint64_t *n) {
+  uint64_t lo = wksp_private_delta_alloc_of(pstart, cnt, i);
   *a = parts[lo].gaddr_lo + (i - pstart[lo]) * DELTA_PIECE;
   uint64_t left = parts[lo].gaddr_hi - *a;
   *n = left < DELTA_PIECE ? left : DELTA_PIECE;

@@ -59,6 +59,8 @@ static inline uint64_t delta_pieces_of(uint64_t sz) { return (sz + DELTA_PIECE -
  * pstart[k] = piece number of allocation k's first piece, pstart[cnt] =
  * the piece count. */
 int wksp_private_delta_pstart(const wksp_part_t *parts, uint64_t cnt, uint64_t **pstart);
+/* The allocation of piece i (binary search). */
+uint64_t wksp_private_delta_alloc_of(const uint64_t *pstart, uint64_t cnt, uint64_t i);
 /* Piece i's address and length (k: its allocation, found by binary search). */
 void wksp_private_delta_piece_at(const wksp_part_t *parts, const uint64_t *pstart, uint64_t cnt,
                                  uint64_t i, uint64_t *a, uint64_t *n);
@@ -158,5 +160,34 @@ int wksp_private_delta_index_write(const char *path, const delta_hdr_t *h, const
 int wksp_private_delta_index_of_wksp(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, const uint64_t *hash,
                                      uint64_t digest, int64_t wallclock, const char *path, uint32_t mode);
 void wksp_private_delta_index_unlink(const char *path);
+
+/* ---- a chain BASE DELTA... opened and checked (chain.c) -------------------------- */
+typedef struct {
+  checkpt_input_t in;
+  delta_file_t df;
+  int opened;
+} delta_link_t;
+
+typedef struct {
+  const char *const *paths;
+  size_t cnt;
+  uint32_t threads;
+  int verify_first;
+  checkpt_input_t bin; /* the base */
+  checkpt_scan_t bs;
+  int bin_open, bs_open;
+  uint64_t *bpstart, *bhash; /* bhash: with verify_first only */
+  delta_link_t *d;           /* cnt - 1 deltas */
+} delta_chain_t;
+
+/* The argument checks every chain call makes (INVAL naming fn). */
+int wksp_private_chain_args(const char *fn, const void *w, const char *const *paths, size_t cnt);
+/* Steps 1-4 of docs/FORMAT.md 13.4, nothing locked (cnt >= 2): the base's
+ * structure and seal (with verify_first its pieces hashed too), each
+ * delta's metadata and pieces, every base digest and every link.  Errors
+ * as wksp_restore_chain's before the lock; c is then freed. */
+int wksp_private_chain_open(delta_chain_t *c, const char *const *paths, size_t cnt, uint32_t threads,
+                            int verify_first);
+void wksp_private_chain_fini(delta_chain_t *c);
 
 #endif

@@ -657,8 +657,10 @@ static void print_diff_text(const wksp_checkpt_diff_t *d, const diff_list_t *all
  * is reported on standard output then. */
 static int diff_run(cli_t *c, int quiet, int verbose, int json, int require_seal, uint32_t threads, int *differ) {
   const char *name = c->pos[0], *path = c->pos[1];
-  int from_stdin = !strcmp(path, "-"), rc;
+  int from_stdin = !strcmp(path, "-"), rc, chain = c->npos > 2;
   const char *src = from_stdin ? "standard input" : path;
+  for (int k = 1; chain && k < c->npos; k++)
+    if (!strcmp(c->pos[k], "-")) return cli_usage_err(c, "\"-\" in a chain: every member must be a file");
   if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
   if (from_stdin && isatty(0))
     return cli_fail(c, "reading a checkpoint from standard input: refusing to read from a terminal");
@@ -668,12 +670,16 @@ static int diff_run(cli_t *c, int quiet, int verbose, int json, int require_seal
   wksp_checkpt_diff_t d;
   diff_list_t all = {0};
   const wksp_diff_opts_t o = {.threads = threads, .each = verbose ? diff_collect : NULL, .each_ctx = &all};
-  int err = from_stdin ? wksp_checkpt_diff_fd(w, 0, "-", &o, &d) : wksp_checkpt_diff(w, path, &o, &d);
+  int err = chain ? wksp_checkpt_diff_chain(w, (const char *const *)c->pos + 1, (size_t)c->npos - 1, &o, &d)
+            : from_stdin ? wksp_checkpt_diff_fd(w, 0, "-", &o, &d) : wksp_checkpt_diff(w, path, &o, &d);
   wksp_detach(w);
   if (err)
-    rc = cli_lib_err(c, "comparing \"%s\" with checkpoint \"%s\"", name, src);
+    rc = cli_lib_err(c, "comparing \"%s\" with %s \"%s\"", name, chain ? "the chain starting at" : "checkpoint", src);
   else if (all.nomem)
     rc = cli_fail(c, "listing the differences: out of memory");
+  else if (d.seal == WKSP_SEAL_BROKEN && chain) /* every delta piece was checked against its hash */
+    rc = cli_fail(c, "the chain's base \"%s\" is damaged: the chain's final state holds content with digest "
+                     "%016llx, not the last delta's", src, (unsigned long long)d.digest);
   else if (d.seal == WKSP_SEAL_BROKEN)
     rc = cli_fail(c, "checkpoint \"%s\" is damaged: its seal does not hold (it holds content with digest %016llx, "
                      "not what was recorded when it was written)", src, (unsigned long long)d.digest);
@@ -701,7 +707,7 @@ int cmd_diff(cli_t *c) {
       cli_opt_json(&json),
       {"require-seal", 0, CLI_OPT_FLAG, &require_seal, NULL, "fail (exit status 3) unless the checkpoint is sealed"},
       cli_opt_end()};
-  int rc = cli_parse(c, opts, 2, 2), differ = 0;
+  int rc = cli_parse(c, opts, 2, 1 << 20), differ = 0;
   uint32_t threads = 0;
   if (rc == CLI_GO) rc = cli_exclusive(c, quiet, "--quiet", verbose, "--verbose");
   if (rc == CLI_GO) rc = cli_exclusive(c, quiet, "--quiet", json, "--json");

@@ -124,11 +124,14 @@ static const cli_cmd_t commands[] = {
      "cgroup frames, from level 4 the allocations); it reads and checks the whole\n"
      "structure of the checkpoint.\n"},
     {"diff", cmd_diff, "compare a workspace with a checkpoint",
-     "wksp diff NAME PATH|- [--threads N] [-q|-v] [--json] [--require-seal]",
+     "wksp diff NAME PATH|- [--threads N] [-q|-v] [--json] [--require-seal]\n"
+     "       wksp diff NAME BASE DELTA... [options]",
      "Compares workspace NAME with the checkpoint at PATH (or read from standard\n"
      "input): allocations with the same range, tag and bytes; with other bytes;\n"
-     "with another tag; only in one of them.  Prints the counts and the lowest\n"
-     "difference (-v: every difference, in address order).  Exit status, as\n"
+     "with another tag; only in one of them.  With deltas after BASE, with the\n"
+     "final state of the chain (see checkpt --since), as with a full checkpoint\n"
+     "of that state; a chain out of order is refused.  Prints the counts and the\n"
+     "lowest difference (-v: every difference, in address order).  Exit status, as\n"
      "cmp(1): 0 the same, 1 they differ, 2 usage error, 3 the comparison failed\n"
      "(also a checkpoint whose seal is broken, or not sealed with --require-seal).\n"},
     {"index", cmd_index, "write the index sidecar of a sealed checkpoint", "wksp index PATH [--threads N]",

@@ -258,6 +258,100 @@ static void test_delta_random(void) {
   ws_free(w);
 }
 
+/* ---- diff of a chain: what diff of a full checkpoint of that state says ------------- */
+
+typedef struct {
+  int kind;
+  wksp_part_t c, w;
+  uint64_t off;
+} diff_rec_t;
+
+typedef struct {
+  diff_rec_t v[64];
+  int n;
+} diff_recs_t;
+
+static void diff_rec(int kind, const wksp_part_t *c, const wksp_part_t *w, uint64_t off, void *ctx) {
+  diff_recs_t *r = ctx;
+  if (r->n < 64) r->v[r->n++] = (diff_rec_t){kind, *c, *w, off};
+}
+
+static int parts_eq(const wksp_part_t *a, const wksp_part_t *b) {
+  return a->gaddr_lo == b->gaddr_lo && a->gaddr_hi == b->gaddr_hi && a->tag == b->tag;
+}
+
+/* Diffs w with the chain and with a fresh sealed full checkpoint of the
+ * chain's state (full, written before w changed): the same results, every
+ * difference the same.  Returns the chain's first kind, -1 on a mismatch. */
+static int diff_both(wksp_t *w, const char *const *chain, size_t n, const char *full, uint32_t threads) {
+  diff_recs_t rc_ = {0}, rf = {0};
+  wksp_checkpt_diff_t dc, df;
+  int e1 = wksp_checkpt_diff_chain(w, chain, n, &(wksp_diff_opts_t){threads, diff_rec, &rc_}, &dc);
+  if (e1) fprintf(stderr, "diff_chain: %s\n", wksp_errmsg());
+  int e2 = wksp_checkpt_diff(w, full, &(wksp_diff_opts_t){threads, diff_rec, &rf}, &df);
+  int same = !e1 && !e2 && dc.same == df.same && dc.bytes == df.bytes && dc.tag == df.tag &&
+             dc.only_ckpt == df.only_ckpt && dc.only_wksp == df.only_wksp && dc.first_kind == df.first_kind &&
+             parts_eq(&dc.first_ckpt, &df.first_ckpt) && parts_eq(&dc.first_wksp, &df.first_wksp) &&
+             dc.first_off == df.first_off && dc.digest == df.digest && dc.seal == WKSP_SEAL_OK &&
+             df.seal == WKSP_SEAL_OK && rc_.n == rf.n;
+  for (int i = 0; same && i < rc_.n; i++)
+    same = rc_.v[i].kind == rf.v[i].kind && parts_eq(&rc_.v[i].c, &rf.v[i].c) && parts_eq(&rc_.v[i].w, &rf.v[i].w) &&
+           rc_.v[i].off == rf.v[i].off;
+  return same ? dc.first_kind : -1;
+}
+
+static void test_delta_diff(void) {
+  mkdir_tmp();
+  uint64_t rng = test_seed() + 1;
+  wksp_t *w = fresh_ws(rng);
+  CHECK(w);
+  static char base[600], full[600], names[32][600];
+  snprintf(base, sizeof base, "%s", tpath("base"));
+  snprintf(full, sizeof full, "%s", tpath("full"));
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1, .threads = 2}));
+  const char *chain[32] = {base};
+  size_t n = 1;
+  for (int r = 1; r <= 12; r++) {
+    for (int i = 0, ops = 1 + (int)(test_rng(&rng) % 8); i < ops; i++) workload_op(w, &rng);
+    if (r == 7) n = 1;
+    snprintf(names[r], sizeof names[r], "%s/d%d", dir, r);
+    wksp_checkpt_opts_t o = {.style = r % 2 ? WKSP_CHECKPT_STYLE_V2 : WKSP_CHECKPT_STYLE_V3, .threads = 2};
+    CHECK_OK(wksp_checkpt_delta(w, names[r], chain[n - 1], &o, NULL));
+    chain[n++] = names[r];
+    unlink(full);
+    CHECK_OK(wksp_checkpt(w, full, &(wksp_checkpt_opts_t){.verify = 1}));
+    CHECK_EQ(diff_both(w, chain, n, full, 1 + (uint32_t)(r % 2)), WKSP_DIFF_NONE);
+    /* one change of each kind, each found as the full checkpoint finds it */
+    uint64_t cnt = 0;
+    wksp_part_t *p = ws_allocs(w, &cnt);
+    CHECK(cnt > 2);
+    uint64_t k = test_rng(&rng) % cnt, sz = p[k].gaddr_hi - p[k].gaddr_lo;
+    uint8_t *b = (uint8_t *)wksp_laddr(w, p[k].gaddr_lo) + test_rng(&rng) % sz;
+    *b ^= 0x20;
+    CHECK_EQ(diff_both(w, chain, n, full, 2), WKSP_DIFF_BYTES);
+    *b ^= 0x20;
+    p[k].tag += 1;
+    CHECK_OK(set_table(w, p, cnt));
+    CHECK_EQ(diff_both(w, chain, n, full, 2), WKSP_DIFF_TAG);
+    p[k].tag -= 1;
+    CHECK_OK(set_table(w, p, cnt));
+    CHECK_EQ(diff_both(w, chain, n, full, 1), WKSP_DIFF_NONE);
+    if (r % 3 == 0) { /* freed for good: the workload goes on without it */
+      CHECK_OK(wksp_free(w, p[k].gaddr_lo));
+      CHECK_EQ(diff_both(w, chain, n, full, 2), WKSP_DIFF_ONLY_CKPT);
+    }
+    free(p);
+  }
+  /* out of order: refused, nothing compared */
+  wksp_checkpt_diff_t d;
+  CHECK_ERR(wksp_checkpt_diff_chain(w, (const char *[]){base, names[2], names[1]}, 3, NULL, &d), WKSP_ERR_INVAL);
+  CHECK(strstr(wksp_errmsg(), "chain out of order"));
+  CHECK_EQ(d.same, 0);
+  CHECK_ERR(wksp_checkpt_diff_chain(w, (const char *[]){names[1], names[2]}, 2, NULL, &d), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_diff_chain(w, NULL, 2, NULL, &d), WKSP_ERR_INVAL);
+  ws_free(w);
+}
+
 /* The same state written with 1 and 2 threads, RAW and LZ4: the same
  * bytes (but the wallclock and what covers it). */
 static void norm(uint8_t *b, uint64_t sz) {
@@ -578,6 +672,7 @@ static void test_delta_verify(void) {
 int main(void) {
   TEST_RUN(test_delta_exact);
   TEST_RUN(test_delta_random);
+  TEST_RUN(test_delta_diff);
   TEST_RUN(test_delta_threads);
   TEST_RUN(test_delta_index);
   TEST_RUN(test_delta_refusals);

@@ -33,6 +33,34 @@ ok index_repair "$W" index "$T/base"
 run "$W" checkpt src "$T/d3" --since "$T/base"
 check no_note_with_index test "$RC" -eq 0 -a ! -s "$T/err"
 
+# diff of a chain: what diff of a full checkpoint of the same state says
+ok diff_chain_same "$W" diff src "$T/base" "$T/d1" "$T/d2"
+cp "$T/out" "$T/dc"
+"$W" diff src "$T/now" >"$T/df"
+check diff_chain_as_full cmp -s "$T/dc" "$T/df"
+check diff_chain_seal grep -q '^seal: .* matches what it holds' "$T/dc"
+printf 'Z' | "$W" write "$a" -
+run "$W" diff src "$T/base" "$T/d1" "$T/d2" -v
+check diff_chain_byte test "$RC" -eq 1
+check diff_chain_byte_says grep -Eq '^\[[0-9]+,[0-9]+\) tag 1: bytes differ from offset 0$' "$T/out"
+cp "$T/out" "$T/dc"
+"$W" diff src "$T/now" -v >"$T/df"
+check diff_chain_byte_as_full cmp -s "$T/dc" "$T/df"
+printf 'X' | "$W" write "$a" -
+"$W" alloc src 1000 --tag 9 >/dev/null
+"$W" free "$a"
+run "$W" diff src "$T/base" "$T/d1" "$T/d2" --json -v
+check diff_chain_freed test "$RC" -eq 1
+check diff_chain_freed_says grep -q '"only_ckpt":1,"only_wksp":1' "$T/out"
+cp "$T/out" "$T/dc"
+"$W" diff src "$T/now" --json -v >"$T/df"
+check diff_chain_freed_as_full cmp -s "$T/dc" "$T/df"
+err diff_chain_swapped 3 'd2 applies to content digest [0-9a-f]+; the state before it .* chain out of order' \
+  "$W" diff src "$T/base" "$T/d2" "$T/d1"
+err diff_chain_delta_first 3 'starts with a full checkpoint' "$W" diff src "$T/d1" "$T/d2"
+err diff_chain_stdin 2 'every member must be a file' "$W" diff src "$T/base" -
+ok diff_chain_restored "$W" restore src "$T/base" "$T/d1" "$T/d2" -q
+
 # refused, the target unchanged
 "$W" checkpt dst "$T/before" --verify -q
 err chain_order 1 'chain out of order' "$W" restore dst "$T/base" "$T/d2"
