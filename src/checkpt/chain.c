@@ -43,13 +43,12 @@ void wksp_private_chain_fini(delta_chain_t *c) {
 static int member_open(checkpt_input_t *in, const char *path, uint64_t *magic) {
   int rc = wksp_private_checkpt_input_open(in, path, -1, path, 0);
   if (rc) return rc;
-  uint8_t m[8] = {0};
+  *magic = 0;
   if (!checkpt_input_random(in))
     rc = wksp_err(WKSP_ERR_INVAL, 0, "%s: not a regular file (chain members are read at random)", path);
-  else if (in->sz >= 8)
-    rc = wksp_private_checkpt_input_read(in, m, 8, 0);
+  else
+    rc = wksp_private_delta_magic_read(in, magic);
   if (rc) wksp_private_checkpt_input_fini(in);
-  *magic = checkpt_ld64(m);
   return rc;
 }
 

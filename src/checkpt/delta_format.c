@@ -99,6 +99,13 @@ uint64_t wksp_private_delta_content_digest(const wksp_part_t *parts, uint64_t cn
   return d;
 }
 
+int wksp_private_delta_magic_read(const checkpt_input_t *in, uint64_t *magic) {
+  uint8_t m[8] = {0};
+  int rc = in->sz >= 8 ? wksp_private_checkpt_input_read(in, m, 8, 0) : WKSP_SUCCESS;
+  *magic = checkpt_ld64(m);
+  return rc;
+}
+
 /* ---- the pieces of a state ------------------------------------------------------- */
 
 int wksp_private_delta_pstart(const wksp_part_t *parts, uint64_t cnt, uint64_t **pstart) {

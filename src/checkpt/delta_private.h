@@ -22,6 +22,8 @@
 
 /* 1 for the first 8 bytes of a delta or index file. */
 static inline int delta_magic_any(uint64_t m) { return m == DELTA_MAGIC || m == INDEX_MAGIC; }
+/* The first 8 bytes of a random-access input as a u64 (0 when shorter). */
+int wksp_private_delta_magic_read(const checkpt_input_t *in, uint64_t *magic);
 
 typedef struct {
   uint64_t magic;

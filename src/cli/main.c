@@ -114,7 +114,8 @@ static const cli_cmd_t commands[] = {
      "checkpoint's addresses: `wksp new NAME --from PATH` makes a workspace that\n"
      "does.\n"},
     {"info", cmd_info, "describe a checkpoint",
-     "wksp info PATH|- [-v [LEVEL]|--level LEVEL] [--json] [--check [--threads N] [--require-seal]]",
+     "wksp info PATH|- [-v [LEVEL]|--level LEVEL] [--json] [--check [--threads N] [--require-seal]]\n"
+     "       wksp info BASE DELTA... [-v LEVEL] [--json] [--check [--threads N]]",
      "Prints what checkpoint PATH (or standard input) holds.  LEVEL 0: style,\n"
      "name, seed, part_max, data_max; 1 (default): and the writer's identity;\n"
      "2: and mode, path, build and user info; 3: and a summary of the\n"
@@ -122,7 +123,10 @@ static const cli_cmd_t commands[] = {
      "of every allocation.  -vv is level 2, -vvv level 3, and so on.  --json gives\n"
      "the same fields (the header, the info frame and the totals; from level 3 the\n"
      "cgroup frames, from level 4 the allocations); it reads and checks the whole\n"
-     "structure of the checkpoint.\n"},
+     "structure of the checkpoint.  With several files (a chain BASE DELTA...),\n"
+     "each file, whether its base digest is the digest of the file before it,\n"
+     "and the final state; --check then checks the whole chain as restore\n"
+     "--verify-first does, without a workspace (a delta alone: every piece).\n"},
     {"diff", cmd_diff, "compare a workspace with a checkpoint",
      "wksp diff NAME PATH|- [--threads N] [-q|-v] [--json] [--require-seal]\n"
      "       wksp diff NAME BASE DELTA... [options]",

@@ -121,4 +121,37 @@ python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); d[30] ^= 
 run "$W" info "$T/d1bad"
 check info_damaged_delta_status test "$RC" -eq 1
 check info_damaged_delta_says grep -q 'd1bad: delta name field not zero-filled' "$T/err"
+# info of a chain: each link, whether it applies after the one before, the final state
+ok info_chain "$W" info "$T/base" "$T/d1" "$T/d2"
+check info_chain_linked grep -q '^chain of 3 files: every link holds$' "$T/out"
+check info_chain_link2 grep -Eq "^2 .*d1: delta, base digest $(cat "$T/base_digest") = digest of 1, digest $d1_digest, .* 1 of 6 pieces held \(65536 bytes\)" "$T/out"
+check info_chain_final grep -Eq '^final state: 1 allocation, 300000 bytes, 5 pieces, content digest [0-9a-f]{16}$' "$T/out"
+ok info_chain_swapped "$W" info "$T/base" "$T/d2" "$T/d1"
+check info_chain_swapped_says grep -q '^chain of 3 files: does not link at file 2$' "$T/out"
+check info_chain_swapped_link grep -Eq '^2 .*d2: delta, base digest [0-9a-f]+ != digest of 1, .*; does not apply here$' "$T/out"
+check info_chain_swapped_no_final test "$(grep -c '^final state' "$T/out")" -eq 0
+# --json of a delta and of a chain
+ok info_json_delta "$W" info "$T/d1" --json
+json info_json_delta_fields 'assert d["kind"] == "delta" and d["base_digest"] == "'"$(cat "$T/base_digest")"'" and d["digest"] == "'"$d1_digest"'" and d["changed_cnt"] == 1 and d["changed_sz"] == 65536 and d["piece_cnt"] == 6 and d["seal"] == "ok"'
+ok info_json_chain "$W" info "$T/base" "$T/d1" "$T/d2" --json -v 4
+json info_json_chain_fields 'assert d["linked"] and [l["kind"] for l in d["links"]] == ["checkpoint", "delta", "delta"] and d["links"][2]["base_digest"] == d["links"][1]["digest"] and d["final"]["alloc_cnt"] == 1 and d["links"][2]["allocations"][0]["tag"] == 1'
+ok info_json_checkpt_unchanged "$W" info "$T/base" --json
+json info_json_checkpt_fields 'assert "cgroup_cnt" in d and d["style"] == 2'
+# --check of a delta and of a chain: everything files alone can tell
+ok info_check_delta "$W" info --check "$T/d1"
+ok info_check_chain "$W" info --check "$T/base" "$T/d1" "$T/d2" --json
+json info_check_chain_json 'assert d["check"] == "ok" and len(d["paths"]) == 3'
+err info_check_chain_swapped 1 'd2 applies to content digest .*chain out of order' "$W" info --check "$T/base" "$T/d2" "$T/d1"
+err info_check_chain_damaged_base 1 'bad does not match its seal' "$W" info --check "$T/bad" "$T/d1" "$T/d2"
+python3 - "$T/d1" "$T/d1piece" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+pieces_off, index_off = struct.unpack_from("<QQ", d, len(d) - 128 + 32)
+d[(pieces_off + index_off) // 2] ^= 1
+open(sys.argv[2], "wb").write(d)
+PY
+ok info_piece_damage_unseen "$W" info "$T/base" "$T/d1piece"
+err info_check_delta_piece 1 'd1piece' "$W" info --check "$T/d1piece"
+err info_check_chain_piece 1 'd1piece' "$W" info --check "$T/base" "$T/d1piece"
+err info_chain_stdin 2 'every member must be a file' "$W" info "$T/base" -
 done_tests
