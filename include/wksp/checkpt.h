@@ -630,7 +630,10 @@ WKSP_API int wksp_checkpt_index(const char *path, uint32_t threads);
 /* Restores the chain paths[0] (a sealed v2/v3 checkpoint) then paths[1 ..
  * cnt) (deltas, in order) into w: w then holds the state of the last
  * delta, as wksp_restore of a checkpoint of that state would leave it
- * (seed opts->seed).  Files only (regular files).
+ * (seed opts->seed).  A member that is not a regular file (a pipe, e.g.
+ * "/dev/stdin") is spooled to an unnamed temporary file first, bounded as
+ * in "Inputs" above (a delta: by the most bytes its header's counts
+ * allow), since a chain is checked whole before the target changes.
  *
  * Before w is locked or changed, the whole chain is validated: the base's
  * structure and seal, each delta's metadata (rules of docs/FORMAT.md
@@ -665,7 +668,8 @@ WKSP_API int wksp_restore_chain(wksp_t *w, const char *const *paths, size_t cnt,
  * counts, first difference, each() calls (same rules), digest (of the
  * final state as decoded) and seal (OK when that digest is the last
  * delta's, BROKEN when not: the base's bytes are damaged, as every delta
- * piece is checked against its hash).  Files only (regular files).
+ * piece is checked against its hash).  A member that is not a regular
+ * file is spooled, as for wksp_restore_chain.
  * The chain is checked first as wksp_restore_chain checks it before the
  * lock (base digests, links, every delta's pieces), nothing locked; then w
  * is locked, the base decoded once and every final piece a delta carries

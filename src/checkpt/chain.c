@@ -39,16 +39,12 @@ void wksp_private_chain_fini(delta_chain_t *c) {
   memset(c, 0, sizeof *c);
 }
 
-/* Opens member path as a random-access input; *magic its first 8 bytes. */
+/* Opens member path as a random-access input (a stream spooled); *magic its first 8 bytes. */
 static int member_open(checkpt_input_t *in, const char *path, uint64_t *magic) {
-  int rc = wksp_private_checkpt_input_open(in, path, -1, path, 0);
+  /* a stream is spooled: a chain's members are read at random */
+  int rc = wksp_private_checkpt_input_open(in, path, -1, path, CHECKPT_IN_NEED_MEM);
   if (rc) return rc;
-  *magic = 0;
-  if (!checkpt_input_random(in))
-    rc = wksp_err(WKSP_ERR_INVAL, 0, "%s: not a regular file (chain members are read at random)", path);
-  else
-    rc = wksp_private_delta_magic_read(in, magic);
-  if (rc) wksp_private_checkpt_input_fini(in);
+  if ((rc = wksp_private_delta_magic_read(in, magic))) wksp_private_checkpt_input_fini(in);
   return rc;
 }
 

@@ -211,6 +211,16 @@ static int hdr_check(const delta_hdr_t *h, uint64_t file_sz, const char *what) {
   return WKSP_SUCCESS;
 }
 
+int wksp_private_delta_head(const uint8_t *p, size_t n, const char *what, uint64_t *max_sz) {
+  if (n < DELTA_HDR_SZ)
+    return BAD("%s: truncated: %zu bytes, a delta's header alone has %u", what, n, DELTA_HDR_SZ);
+  delta_hdr_t h;
+  wksp_private_delta_hdr_decode(&h, p);
+  int rc = hdr_check(&h, 0, what);
+  *max_sz = rc ? 0 : wksp_private_delta_max_sz(h.alloc_cnt, h.piece_cnt);
+  return rc;
+}
+
 /* The footer against the header and the file: copies, and the frames back
  * to back from the counts (the piece frames' end is the index's offset). */
 static int ftr_check(const delta_ftr_t *f, const delta_hdr_t *h, uint64_t file_sz, const char *what) {

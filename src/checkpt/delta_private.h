@@ -51,6 +51,11 @@ void wksp_private_delta_ftr_encode(uint8_t out[DELTA_FTR_SZ], delta_ftr_t *f);
 void wksp_private_delta_ftr_decode(delta_ftr_t *f, const uint8_t in[DELTA_FTR_SZ]);
 /* XXH3 of a frame's bytes seeded with its offset (13.2, integrity). */
 uint64_t wksp_private_delta_frame_hash(const void *b, uint64_t n, uint64_t off);
+/* The first n bytes p of a delta or index read from a stream: its header
+ * checked (rule 2's header fields; CORRUPT, UNSUP naming what) and *max_sz
+ * the most bytes a file with that header can have (rule 1): what a spool
+ * of it may hold. */
+int wksp_private_delta_head(const uint8_t *p, size_t n, const char *what, uint64_t *max_sz);
 /* The most bytes a file with these counts can have (rule 1; saturated). */
 uint64_t wksp_private_delta_max_sz(uint64_t alloc_cnt, uint64_t piece_cnt);
 /* Bytes of a piece frame of n bytes: RAW exactly n, LZ4 in [4, 3 + bound(n)]. */

@@ -303,6 +303,19 @@ static int restore_no_fit(cli_t *c, const char *name, const char *path, int from
                   (unsigned long long)pv.part_max);
 }
 
+int cli_chain_stdin(cli_t *c, int first) {
+  int at = -1;
+  for (int k = first; k < c->npos; k++) {
+    if (strcmp(c->pos[k], "-")) continue;
+    if (at >= 0) return cli_usage_err(c, "\"-\" twice in a chain: standard input can be read once");
+    at = k;
+  }
+  if (at < 0) return CLI_GO;
+  if (isatty(0)) return cli_fail(c, "reading a chain member from standard input: refusing to read from a terminal");
+  c->pos[at] = (char *)"/dev/stdin"; /* the library spools a stream (only the array is owned) */
+  return CLI_GO;
+}
+
 int cmd_restore(cli_t *c) {
   const char *seed_s = NULL, *threads_s = NULL;
   int verify_first = 0, require_seal = 0;
@@ -323,8 +336,7 @@ int cmd_restore(cli_t *c) {
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0], *path = c->pos[1];
   int from_stdin = !strcmp(path, "-"), chain = c->npos > 2;
-  for (int k = 1; chain && k < c->npos; k++)
-    if (!strcmp(c->pos[k], "-")) return cli_usage_err(c, "\"-\" in a chain: every member must be a file");
+  if (chain && (rc = cli_chain_stdin(c, 1)) != CLI_GO) return rc;
   if ((rc = summary_opts_check(c, &so)) != CLI_GO) return rc;
   wksp_restore_opts_t o = {.verify_first = verify_first, .require_seal = require_seal};
   if (seed_s && (rc = cli_u32(c, "--seed", seed_s, &o.seed)) != CLI_GO) return rc;
@@ -649,8 +661,7 @@ int cmd_info(cli_t *c) {
   if (rc != CLI_GO) return rc;
   const char *path = c->pos[0];
   int from_stdin = !strcmp(path, "-"), chain = c->npos > 1;
-  for (int k = 0; chain && k < c->npos; k++)
-    if (!strcmp(c->pos[k], "-")) return cli_usage_err(c, "\"-\" in a chain: every member must be a file");
+  if (chain && (rc = cli_chain_stdin(c, 0)) != CLI_GO) return rc;
   uint32_t threads, level_u;
   if ((rc = cli_exclusive(c, level >= 0, "--verbose", level_s != NULL, "--level")) != CLI_GO) return rc;
   if (level_s && (rc = cli_u32(c, "--level", level_s, &level_u)) != CLI_GO) return rc;
@@ -803,8 +814,7 @@ static int diff_run(cli_t *c, int quiet, int verbose, int json, int require_seal
   const char *name = c->pos[0], *path = c->pos[1];
   int from_stdin = !strcmp(path, "-"), rc, chain = c->npos > 2;
   const char *src = from_stdin ? "standard input" : path;
-  for (int k = 1; chain && k < c->npos; k++)
-    if (!strcmp(c->pos[k], "-")) return cli_usage_err(c, "\"-\" in a chain: every member must be a file");
+  if (chain && (rc = cli_chain_stdin(c, 1)) != CLI_GO) return rc;
   if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
   if (from_stdin && isatty(0))
     return cli_fail(c, "reading a checkpoint from standard input: refusing to read from a terminal");

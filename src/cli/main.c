@@ -108,8 +108,8 @@ static const cli_cmd_t commands[] = {
      "       wksp restore NAME BASE DELTA... [options]",
      "Replaces every allocation of workspace NAME by those of the checkpoint at\n"
      "PATH or, with \"-\", read from standard input (a pipe or file).  With deltas\n"
-     "(incremental checkpoints): the chain BASE DELTA... in order, files only, all\n"
-     "of it checked before NAME changes.  Progress is\n"
+     "(incremental checkpoints): the chain BASE DELTA... in order, all of it\n"
+     "checked before NAME changes (one member may be \"-\": spooled first).  Progress is\n"
      "shown on standard error when it is a terminal.  NAME must hold the\n"
      "checkpoint's addresses: `wksp new NAME --from PATH` makes a workspace that\n"
      "does.\n"},

@@ -9,7 +9,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static char dir[256];
 static char dirs[16][256]; /* removed at the end */
@@ -450,6 +452,87 @@ static void test_delta_chain_info(void) {
   ws_free(w);
 }
 
+/* ---- a chain member read from a pipe: spooled, bounded by its header ---------------- */
+
+/* A pipe a child fills with the bytes of path (then extra bytes of 'x');
+ * returns its read end, *pid the child. */
+static int pipe_of(const char *path, size_t extra, pid_t *pid) {
+  int fds[2];
+  if (pipe(fds)) return -1;
+  if (!(*pid = fork())) {
+    close(fds[0]);
+    size_t sz = 0;
+    char *b = vec_slurp(path, &sz);
+    int ok = b && write(fds[1], b, sz) == (ssize_t)sz;
+    for (size_t i = 0; ok && i < extra; i++) ok = write(fds[1], "x", 1) == 1;
+    _exit(ok ? 0 : 1);
+  }
+  close(fds[1]);
+  return fds[0];
+}
+
+static void test_delta_pipe_member(void) {
+  mkdir_tmp();
+  uint64_t rng = 31;
+  wksp_t *w = fresh_ws(rng);
+  CHECK(w);
+  static char base[600], d1[600], d2[600], via[64];
+  snprintf(base, sizeof base, "%s", tpath("base"));
+  snprintf(d1, sizeof d1, "%s", tpath("d1"));
+  snprintf(d2, sizeof d2, "%s", tpath("d2"));
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1}));
+  for (int i = 0; i < 8; i++) workload_op(w, &rng);
+  CHECK_OK(wksp_checkpt_delta(w, d1, base, NULL, NULL));
+  for (int i = 0; i < 8; i++) workload_op(w, &rng);
+  CHECK_OK(wksp_checkpt_delta(w, d2, d1, NULL, NULL));
+  wksp_t *t = ws_new("target", 1, PMAX, DMAX);
+  CHECK(t);
+  pid_t pid;
+  int st;
+  /* the middle delta from a pipe: restored, compared, checked */
+  int fd = pipe_of(d1, 0, &pid);
+  snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
+  CHECK_OK(wksp_restore_chain(t, (const char *[]){base, via, d2}, 3, &(wksp_restore_opts_t){.threads = 2}));
+  close(fd);
+  waitpid(pid, &st, 0);
+  uint8_t a[32], b[32];
+  ws_digest(w, a);
+  ws_digest(t, b);
+  CHECK(!memcmp(a, b, 32));
+  wksp_checkpt_diff_t d;
+  fd = pipe_of(d2, 0, &pid);
+  snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
+  CHECK_OK(wksp_checkpt_diff_chain(w, (const char *[]){base, d1, via}, 3, NULL, &d));
+  CHECK_EQ(d.first_kind, WKSP_DIFF_NONE);
+  CHECK_EQ(d.seal, WKSP_SEAL_OK);
+  close(fd);
+  waitpid(pid, &st, 0);
+  int seal = 0;
+  fd = pipe_of(d1, 0, &pid);
+  CHECK_OK(wksp_checkpt_check_fd(fd, "pipe", NULL, &seal));
+  CHECK_EQ(seal, WKSP_SEAL_OK);
+  close(fd);
+  waitpid(pid, &st, 0);
+  /* a pipe longer than its header allows: refused while spooling */
+  struct stat sb;
+  CHECK(!stat(d1, &sb));
+  delta_hdr_t h;
+  uint8_t hb[DELTA_HDR_SZ];
+  int rfd = open(d1, O_RDONLY);
+  CHECK(rfd >= 0 && read(rfd, hb, sizeof hb) == (ssize_t)sizeof hb);
+  close(rfd);
+  wksp_private_delta_hdr_decode(&h, hb);
+  uint64_t max = wksp_private_delta_max_sz(h.alloc_cnt, h.piece_cnt);
+  fd = pipe_of(d1, (size_t)(max - (uint64_t)sb.st_size + 1), &pid);
+  CHECK_ERR(wksp_checkpt_check_fd(fd, "pipe", NULL, NULL), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "longer than"));
+  close(fd);
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  ws_free(t);
+  ws_free(w);
+}
+
 /* The same state written with 1 and 2 threads, RAW and LZ4: the same
  * bytes (but the wallclock and what covers it). */
 static void norm(uint8_t *b, uint64_t sz) {
@@ -772,6 +855,7 @@ int main(void) {
   TEST_RUN(test_delta_random);
   TEST_RUN(test_delta_diff);
   TEST_RUN(test_delta_chain_info);
+  TEST_RUN(test_delta_pipe_member);
   TEST_RUN(test_delta_threads);
   TEST_RUN(test_delta_index);
   TEST_RUN(test_delta_refusals);

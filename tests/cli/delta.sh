@@ -58,14 +58,17 @@ check diff_chain_freed_as_full cmp -s "$T/dc" "$T/df"
 err diff_chain_swapped 3 'd2 applies to content digest [0-9a-f]+; the state before it .* chain out of order' \
   "$W" diff src "$T/base" "$T/d2" "$T/d1"
 err diff_chain_delta_first 3 'starts with a full checkpoint' "$W" diff src "$T/d1" "$T/d2"
-err diff_chain_stdin 2 'every member must be a file' "$W" diff src "$T/base" -
+RUN_STDIN="$T/d1" run "$W" diff src "$T/base" - "$T/d2" -v
+check diff_chain_stdin_member test "$RC" -eq 1
+"$W" diff src "$T/base" "$T/d1" "$T/d2" -v >"$T/dc_v"
+check diff_chain_stdin_as_file cmp -s "$T/out" "$T/dc_v"
 ok diff_chain_restored "$W" restore src "$T/base" "$T/d1" "$T/d2" -q
 
 # refused, the target unchanged
 "$W" checkpt dst "$T/before" --verify -q
 err chain_order 1 'chain out of order' "$W" restore dst "$T/base" "$T/d2"
 err chain_delta_first 1 'starts with a full checkpoint' "$W" restore dst "$T/d1" "$T/d2"
-err chain_stdin 2 'every member must be a file' "$W" restore dst "$T/base" -
+err chain_stdin_twice 2 '"-" twice in a chain' "$W" restore dst "$T/base" - -
 err restore_delta 1 'is a wksp delta' "$W" restore dst "$T/d1"
 "$W" checkpt src "$T/unsealed" -q
 err since_unsealed 1 'not sealed' "$W" checkpt src "$T/d4" --since "$T/unsealed"
@@ -98,7 +101,11 @@ check new_from_swapped_nothing_left test "$RC" -ne 0
 err new_from_damaged_base 1 'bad does not match its seal' "$W" new dmg --from "$T/bad" "$T/d1" "$T/d2"
 run "$W" query dmg
 check new_from_damaged_nothing_left test "$RC" -ne 0
-err new_from_chain_stdin 2 'every member must be a file' "$W" new s2 --from "$T/base" -
+cat "$T/d2" | "$W" new s2 --from "$T/base" "$T/d1" -
+run "$W" diff s2 "$T/now"
+check new_from_chain_stdin test "$RC" -eq 0
+"$W" delete s2
+err new_from_chain_stdin_twice 2 '"-" twice in a chain' "$W" new s2 --from "$T/base" - -
 err new_size_and_from 2 'SIZE "1M" and --from exclude each other' "$W" new s3 1M --from "$T/base"
 
 # info of a delta and of an index: kind, digests linking the chain, counts
@@ -153,5 +160,24 @@ PY
 ok info_piece_damage_unseen "$W" info "$T/base" "$T/d1piece"
 err info_check_delta_piece 1 'd1piece' "$W" info --check "$T/d1piece"
 err info_check_chain_piece 1 'd1piece' "$W" info --check "$T/base" "$T/d1piece"
-err info_chain_stdin 2 'every member must be a file' "$W" info "$T/base" -
+# "-" as a chain member: a pipe, spooled (bounded by the delta's header)
+cat "$T/d1" | "$W" info "$T/base" - "$T/d2" >"$T/out" 2>"$T/err"
+check info_chain_stdin grep -q '^chain of 3 files: every link holds$' "$T/out"
+cat "$T/d1" | "$W" info --check "$T/base" - "$T/d2" >"$T/out" 2>"$T/err"
+check info_check_chain_stdin grep -q '^chain of 3 files: ok' "$T/out"
+cat "$T/d1" | "$W" info --check - >"$T/out" 2>"$T/err"
+check info_check_delta_stdin grep -q '^-: ok' "$T/out"
+cat "$T/d1piece" | "$W" info --check - >"$T/out" 2>"$T/err"
+check info_check_delta_stdin_damaged grep -q 'pieces damaged\|does not hash\|hash' "$T/err"
+head -c 400 "$T/d1" | "$W" info --check "$T/base" - >"$T/out" 2>"$T/err"
+check info_check_chain_stdin_truncated test "$?" -eq 1 -a ! -s "$T/out"
+(cat "$T/d1"; printf 'x') | "$W" info --check "$T/base" - >"$T/out" 2>"$T/err"
+check info_check_chain_stdin_trailing grep -q '/dev/stdin: footer unmagic' "$T/err"
+"$W" new dst2 8M --part-max 128 --seed 4
+cat "$T/d1" | "$W" restore dst2 "$T/base" - "$T/d2" -q
+run "$W" diff dst2 "$T/now"
+check restore_chain_stdin_member test "$RC" -eq 0
+cat "$T/base" | "$W" restore dst2 - "$T/d1" -q
+run "$W" diff dst2 "$T/base" "$T/d1"
+check restore_chain_stdin_base test "$RC" -eq 0
 done_tests
