@@ -105,7 +105,7 @@ int wksp_chain_info(const char *const *paths, size_t cnt, wksp_chain_info_t *out
   out->first_unlinked = cnt;
   for (size_t k = 0; !rc && k < cnt; k++) {
     wksp_chain_link_t *l = &out->links[k], *p = k ? &out->links[k - 1] : NULL;
-    l->linked = !k ? l->kind == WKSP_FILE_CHECKPT && l->version == 2 && l->seal != WKSP_SEAL_NONE
+    l->linked = !k ? l->kind == WKSP_FILE_CHECKPT && l->version == 2 && l->seal == WKSP_SEAL_OK
                    : l->kind == WKSP_FILE_DELTA && p->digest && l->base_digest == p->digest &&
                          l->part_max == p->part_max && l->data_max == p->data_max;
     if (!l->linked && out->first_unlinked == cnt) out->first_unlinked = k;

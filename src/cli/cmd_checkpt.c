@@ -676,7 +676,8 @@ int cmd_info(cli_t *c) {
   if (require_seal && chain) return cli_usage_err(c, "--require-seal is for one file (a chain's base is always sealed)");
   if (check && chain) return chain_check(c, threads, json);
   if (check) return info_check(c, path, from_stdin, threads, require_seal, json);
-  if (chain || (json && !from_stdin)) {
+  struct stat st; /* one file: a delta's JSON; read twice if a checkpoint, so a file, not a stream */
+  if (chain || (json && !from_stdin && !stat(path, &st) && S_ISREG(st.st_mode))) {
     int done;
     rc = info_chain(c, json, level, &done);
     if (done) return rc;

@@ -143,6 +143,11 @@ json info_json_delta_fields 'assert d["kind"] == "delta" and d["base_digest"] ==
 ok info_json_chain "$W" info "$T/base" "$T/d1" "$T/d2" --json -v 4
 json info_json_chain_fields 'assert d["linked"] and [l["kind"] for l in d["links"]] == ["checkpoint", "delta", "delta"] and d["links"][2]["base_digest"] == d["links"][1]["digest"] and d["final"]["alloc_cnt"] == 1 and d["links"][2]["allocations"][0]["tag"] == 1'
 ok info_json_checkpt_unchanged "$W" info "$T/base" --json
+mkfifo "$T/fifo"
+timeout 20 cat "$T/base" >"$T/fifo" &
+ok info_json_checkpt_fifo timeout 20 "$W" info "$T/fifo" --json
+wait
+json info_json_checkpt_fifo_fields 'assert "cgroup_cnt" in d and d["style"] == 2'
 json info_json_checkpt_fields 'assert "cgroup_cnt" in d and d["style"] == 2'
 # --check of a delta and of a chain: everything files alone can tell
 ok info_check_delta "$W" info --check "$T/d1"
