@@ -95,8 +95,8 @@ _wksp() {
     checkpt|restore|diff)
       if [ "$pos" -eq 1 ]; then COMPREPLY=($(compgen -W "$(_wksp_names)" -- "$cur"))
       elif [ "$pos" -ge 2 ]; then COMPREPLY=($(compgen -f -- "$cur")); fi ;; # restore, diff: a chain
-    info)
-      [ "$pos" -eq 1 ] && COMPREPLY=($(compgen -f -- "$cur")) ;;
+    info) # a file, or a chain BASE DELTA...
+      [ "$pos" -ge 1 ] && COMPREPLY=($(compgen -f -- "$cur")) ;;
     fold) COMPREPLY=($(compgen -f -- "$cur")) ;; # BASE DELTA...
   esac
 }

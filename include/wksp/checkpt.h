@@ -443,7 +443,10 @@ typedef struct {
  * allocation's data decoded, and, for a sealed checkpoint (written with
  * verify), its seal and its allocations against the content digest it
  * records.  opts NULL = defaults.  An unsealed file that passes can still
- * hold flipped bits (docs/FORMAT.md 9.1).
+ * hold flipped bits (docs/FORMAT.md 9.1).  A delta or index file
+ * (docs/FORMAT.md 13) is checked by rules 1-5 of 13.2 (its metadata digest,
+ * every piece decoded and checked against its hash, its piece digest);
+ * *seal is then WKSP_SEAL_OK when it passes (a delta is always sealed).
  * *seal (if not NULL) says what was found of a seal, also on failure:
  * WKSP_SEAL_NONE until the structure has been read (bad arguments, an
  * input that cannot be opened, a structure that fails before the info's
@@ -632,7 +635,10 @@ WKSP_API int wksp_checkpt_index(const char *path, uint32_t threads);
 /* Restores the chain paths[0] (a sealed v2/v3 checkpoint) then paths[1 ..
  * cnt) (deltas, in order) into w: w then holds the state of the last
  * delta, as wksp_restore of a checkpoint of that state would leave it
- * (seed opts->seed).  Files only (regular files).
+ * (seed opts->seed).  A member that is not a regular file (a pipe, e.g.
+ * "/dev/stdin") is spooled to an unnamed temporary file first, bounded as
+ * in "Inputs" above (a delta: by the most bytes its header's counts
+ * allow), since a chain is checked whole before the target changes.
  *
  * Before w is locked or changed, the whole chain is validated: the base's
  * structure and seal, each delta's metadata (rules of docs/FORMAT.md
@@ -715,6 +721,93 @@ WKSP_API int wksp_checkpt_fold(const char *const *paths, size_t cnt, const char 
  * written stay there (the caller must discard them). */
 WKSP_API int wksp_checkpt_fold_fd(const char *const *paths, size_t cnt, int fd, const char *label,
                                   const wksp_checkpt_opts_t *opts);
+
+/* Compares the final state of the chain paths[0] (a sealed v2/v3
+ * checkpoint) then paths[1 .. cnt) (deltas, in order) with w, as
+ * wksp_checkpt_diff compares a full checkpoint of that state: the same
+ * counts, first difference, each() calls (same rules), digest (of the
+ * final state as decoded) and seal (OK when that digest is the last
+ * delta's, BROKEN when not: the base's bytes are damaged, as every delta
+ * piece is checked against its hash).  A member that is not a regular
+ * file is spooled, as for wksp_restore_chain.
+ * The chain is checked first as wksp_restore_chain checks it before the
+ * lock (base digests, links, every delta's pieces), nothing locked; then w
+ * is locked, the base decoded once and every final piece a delta carries
+ * decoded from the last delta that carries it.  w is not modified (but
+ * for the lock).  cnt 1 is wksp_checkpt_diff.
+ * Failure: INVAL (NULL w, paths, a path or out, cnt 0, and the chain's
+ * INVAL cases of wksp_restore_chain: "chain out of order, incomplete or of
+ * another base" ...), CORRUPT (a damaged file, a broken link, a base whose
+ * data does not decode), UNSUP, FAIL (open, read), PERM (read-only
+ * attachment), NOMEM; *out is then zeroed. */
+WKSP_API int wksp_checkpt_diff_chain(wksp_t *w, const char *const *paths, size_t cnt,
+                                     const wksp_diff_opts_t *opts, wksp_checkpt_diff_t *out);
+
+/* One file of a chain as wksp_chain_info describes it. */
+typedef struct {
+  const char *path;          /* as given (owned by the caller) */
+  int kind;                  /* WKSP_FILE_* */
+  int seal;                  /* a checkpoint: WKSP_SEAL_* as its info frame shows it (the bytes are
+                                not decoded); a delta or index: WKSP_SEAL_OK (every delta is
+                                sealed; its metadata digest was checked) */
+  int linked;                /* the first file: a sealed v2/v3 checkpoint (a delta can apply to
+                                it); a later one: a delta whose base_digest is the digest of the
+                                file before it */
+  char name[WKSP_NAME_MAX];  /* workspace name at writing */
+  uint32_t seed;
+  uint32_t version;          /* a checkpoint: its style (1, 2); a delta or index: its version */
+  uint32_t piece_style;      /* a checkpoint: its frame style; a delta: its pieces' (1 RAW, 2 LZ4) */
+  uint32_t flags;            /* a delta: bit 0 = written with verify */
+  uint64_t part_max, data_max;
+  int64_t wallclock;         /* ns since the epoch */
+  uint64_t base_digest;      /* a delta: the content digest of the state it applies to (else 0) */
+  uint64_t digest;           /* its own content digest (a checkpoint's seal digest; 0 unsealed) */
+  uint64_t alloc_cnt, alloc_sz;  /* the state it records: allocations and their bytes */
+  uint64_t piece_cnt;        /* 64 KiB pieces of that state */
+  uint64_t changed_cnt, changed_sz; /* pieces (and their bytes) the file holds: a checkpoint all */
+  uint64_t file_sz;
+  const char *hint, *uinfo;  /* a delta: the base path it was written with, the user info (else "") */
+  const wksp_part_t *parts;  /* alloc_cnt, ascending */
+  const uint64_t *changed;   /* alloc_cnt: pieces of each allocation the file holds */
+} wksp_chain_link_t;
+
+typedef struct {
+  size_t cnt;
+  wksp_chain_link_t *links;  /* cnt */
+  int linked;                /* every link's `linked`: the files form a chain that restores */
+  size_t first_unlinked;     /* the first link that does not (cnt if linked) */
+  void *priv_;               /* owned memory; released by wksp_chain_info_free */
+} wksp_chain_info_t;
+
+/* Describes the files paths[0 .. cnt) (checkpoints, deltas, index files,
+ * in any order) from their metadata, each checked as far as wksp_checkpt_info
+ * checks a checkpoint (a delta: rules 1-4 of docs/FORMAT.md 13.2, its
+ * piece frames not decoded), and says whether they link as a chain: a
+ * mismatched link is a result (linked 0), not an error.  Files or streams
+ * (a stream is spooled, bounded as for wksp_checkpt_info_fd; "-" is not
+ * special here: pass "/dev/stdin").
+ * Failure: INVAL (NULL paths or out, a NULL path, cnt 0), FAIL (open,
+ * read; ENOSPC spooling), CORRUPT (a damaged file, named), UNSUP (a delta
+ * of another version), NOMEM; *out is then zeroed (free is harmless).  On
+ * success free with wksp_chain_info_free. */
+WKSP_API int wksp_chain_info(const char *const *paths, size_t cnt, wksp_chain_info_t *out);
+WKSP_API void wksp_chain_info_free(wksp_chain_info_t *info);
+
+/* Checks a file or a chain as far as files can be checked without a
+ * workspace, stopping at the first problem.  cnt 1: a checkpoint as
+ * wksp_checkpt_check; a delta: rules 1-5 of docs/FORMAT.md 13.2 (metadata
+ * digest, every piece decoded and checked against its hash, the piece
+ * digest); an index: rules 1-4.  cnt > 1: the chain as wksp_restore_chain
+ * with verify_first checks it before changing anything (the base decoded
+ * and checked against its seal, every delta, every base digest and every
+ * link piece by piece).  *seal (if not NULL): as for wksp_checkpt_check
+ * for a single checkpoint; WKSP_SEAL_OK for a delta, index or chain that
+ * passes; WKSP_SEAL_NONE otherwise.
+ * Failure: INVAL (NULL paths, a NULL path, cnt 0; a chain's INVAL cases:
+ * "chain out of order ...", a delta first, an unsealed base), CORRUPT (the
+ * first damage found, naming the file), UNSUP (require_seal and an
+ * unsealed checkpoint; another delta version), FAIL, NOMEM. */
+WKSP_API int wksp_chain_check(const char *const *paths, size_t cnt, const wksp_check_opts_t *opts, int *seal);
 
 #ifdef __cplusplus
 }

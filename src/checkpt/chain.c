@@ -1,5 +1,6 @@
 /* Restoring a chain BASE DELTA1 ... DELTAk (docs/FORMAT.md 13.5):
- * wksp_restore_chain.  Everything that can be checked without the target
+ * wksp_restore_chain, in steps that fold.c (into a private workspace),
+ * chain_diff.c and chain_info.c share.  Everything that can be checked without the target
  * is checked before it is locked: the base's structure and seal, every
  * delta's metadata and pieces, the digests linking each file to the state
  * before it, and each link piece by piece.  Then, under the lock: fit,
@@ -17,28 +18,15 @@
 #define U(x) ((unsigned long long)(x))
 
 typedef struct {
-  checkpt_input_t in;
-  delta_file_t df;
-  int opened;
-} link_t;
-
-struct chain {
   wksp_t *w;
   wksp_restore_opts_t o;
-  const char *const *paths;
-  size_t cnt;
-  checkpt_input_t bin; /* the base */
-  checkpt_scan_t bs;
-  int bin_open, bs_open;
-  uint64_t *bpstart, *bhash; /* bhash: with verify_first only */
-  link_t *d;                 /* cnt - 1 deltas */
+  const delta_chain_t *ch;
   /* applying delta k */
-  const link_t *cur;
+  const delta_link_t *cur;
   uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX];
-};
+} chain_t;
 
-void wksp_private_chain_close(chain_t *c) {
-  if (!c) return;
+void wksp_private_chain_fini(delta_chain_t *c) {
   if (c->bs_open) wksp_private_checkpt_scan_fini(&c->bs);
   if (c->bin_open) wksp_private_checkpt_input_fini(&c->bin);
   for (size_t k = 0; c->d && k + 1 < c->cnt; k++) {
@@ -49,26 +37,20 @@ void wksp_private_chain_close(chain_t *c) {
   free(c->d);
   free(c->bpstart);
   free(c->bhash);
-  for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(c->scratch[t]);
-  free(c);
+  memset(c, 0, sizeof *c);
 }
 
-/* Opens member path as a random-access input; *magic its first 8 bytes. */
+/* Opens member path as a random-access input (a stream spooled); *magic its first 8 bytes. */
 static int member_open(checkpt_input_t *in, const char *path, uint64_t *magic) {
-  int rc = wksp_private_checkpt_input_open(in, path, -1, path, 0);
+  /* a stream is spooled: a chain's members are read at random */
+  int rc = wksp_private_checkpt_input_open(in, path, -1, path, CHECKPT_IN_NEED_MEM);
   if (rc) return rc;
-  uint8_t m[8] = {0};
-  if (!checkpt_input_random(in))
-    rc = wksp_err(WKSP_ERR_INVAL, 0, "%s: not a regular file (chain members are read at random)", path);
-  else if (in->sz >= 8)
-    rc = wksp_private_checkpt_input_read(in, m, 8, 0);
-  if (rc) wksp_private_checkpt_input_fini(in);
-  *magic = checkpt_ld64(m);
+  if ((rc = wksp_private_delta_magic_read(in, magic))) wksp_private_checkpt_input_fini(in);
   return rc;
 }
 
 /* Step 1: the base, a sealed v2/v3 checkpoint. */
-static int base_open(chain_t *c) {
+static int base_open(delta_chain_t *c) {
   const char *p = c->paths[0];
   uint64_t m;
   int rc = member_open(&c->bin, p, &m);
@@ -82,8 +64,8 @@ static int base_open(chain_t *c) {
   if (c->bs.info.pv.style != 2 || c->bs.seal.state == WKSP_SEAL_NONE)
     return wksp_err(WKSP_ERR_INVAL, 0, "%s is not sealed, so no delta can apply to it", p);
   if ((rc = wksp_private_checkpt_seal_gate(&c->bs.seal, 1, p))) return rc;
-  if (c->o.verify_first) {
-    rc = wksp_private_delta_scan_hashes(&c->bin, &c->bs, c->o.threads, &c->bpstart, &c->bhash);
+  if (c->verify_first) {
+    rc = wksp_private_delta_scan_hashes(&c->bin, &c->bs, c->threads, &c->bpstart, &c->bhash);
     return rc ? wksp_err_wrap(rc, "verify") : rc;
   }
   return wksp_private_delta_pstart(c->bs.info.parts, c->bs.info.alloc_cnt, &c->bpstart);
@@ -92,7 +74,7 @@ static int base_open(chain_t *c) {
 /* The state before delta k (1 <= k <= cnt; k = cnt: the final state): its
  * table, pieces, hashes (NULL: the base without verify_first) and
  * digest. */
-static void state_of(const chain_t *c, size_t k, const wksp_part_t **parts, uint64_t *cnt,
+static void state_of(const delta_chain_t *c, size_t k, const wksp_part_t **parts, uint64_t *cnt,
                      const uint64_t **pstart, const uint64_t **hash, uint64_t *digest) {
   if (k == 1) {
     *parts = c->bs.info.parts;
@@ -112,7 +94,7 @@ static void state_of(const chain_t *c, size_t k, const wksp_part_t **parts, uint
 
 /* Step 3: every piece delta k does not carry is in the state before it
  * with the same address, length (and, where known, hash). */
-static int link_check(const chain_t *c, size_t k) {
+static int link_check(const delta_chain_t *c, size_t k) {
   const delta_file_t *df = &c->d[k - 1].df;
   const wksp_part_t *pp;
   const uint64_t *ps, *ph;
@@ -134,9 +116,9 @@ static int link_check(const chain_t *c, size_t k) {
 }
 
 /* Step 2 and 4 for delta k. */
-static int delta_check(chain_t *c, size_t k) {
+static int delta_check(delta_chain_t *c, size_t k) {
   const char *p = c->paths[k];
-  link_t *l = &c->d[k - 1];
+  delta_link_t *l = &c->d[k - 1];
   uint64_t m;
   int rc = member_open(&l->in, p, &m);
   if (rc) return rc;
@@ -166,7 +148,7 @@ static int delta_check(chain_t *c, size_t k) {
                     "%s applies to content digest %016llx; the state before it (%s%s) has %016llx: chain out of "
                     "order, incomplete or of another base; nothing changed",
                     p, U(df->h.base_digest), k == 1 ? "" : "after ", c->paths[k - 1], U(pd));
-  if ((rc = wksp_private_delta_pieces_check(df, &l->in, c->o.threads))) return rc;
+  if ((rc = wksp_private_delta_pieces_check(df, &l->in, c->threads))) return rc;
   return link_check(c, k);
 }
 
@@ -195,7 +177,7 @@ static int blame_base(chain_t *c, int rc) {
   wksp_err_saved_t first;
   wksp_err_save(&first, rc);
   uint64_t *ps = NULL, *h = NULL;
-  int brc = wksp_private_delta_scan_hashes(&c->bin, &c->bs, c->o.threads, &ps, &h);
+  int brc = wksp_private_delta_scan_hashes(&c->ch->bin, &c->ch->bs, c->o.threads, &ps, &h);
   free(ps);
   free(h);
   return brc == WKSP_ERR_CORRUPT ? brc : wksp_err_resume(&first);
@@ -203,19 +185,20 @@ static int blame_base(chain_t *c, int rc) {
 
 static int apply(chain_t *c) {
   wksp_t *w = c->w;
-  const wksp_part_t *fp;
+  const delta_chain_t *ch = c->ch;
+  const char *what = ch->paths[ch->cnt - 1];
+  const wksp_part_t *fp; /* the final state (the base's for a chain of one) */
   const uint64_t *ps, *ph;
   uint64_t fc, fd;
-  state_of(c, c->cnt, &fp, &fc, &ps, &ph, &fd);
-  const char *what = c->paths[c->cnt - 1];
-  int rc = wksp_private_checkpt_fit_check(w, c->bs.info.parts, c->bs.info.alloc_cnt, c->paths[0]);
+  state_of(ch, ch->cnt, &fp, &fc, &ps, &ph, &fd);
+  int rc = wksp_private_checkpt_fit_check(w, ch->bs.info.parts, ch->bs.info.alloc_cnt, ch->paths[0]);
   if (!rc) rc = wksp_private_checkpt_fit_check(w, fp, fc, what);
   if (!rc) rc = wksp_private_replace_check(w, fp, fc);
   if (rc) return rc;
   if ((rc = wksp_private_reset(w, c->o.seed))) return wksp_err_wrap(rc, "reset");
-  rc = wksp_private_checkpt_data_run(&c->bin, &c->bs, c->o.threads, dest_wksp, NULL, w, NULL);
-  for (size_t k = 1; !rc && k < c->cnt; k++) {
-    c->cur = &c->d[k - 1];
+  rc = wksp_private_checkpt_data_run(&ch->bin, &ch->bs, c->o.threads, dest_wksp, NULL, w, NULL);
+  for (size_t k = 1; !rc && k < ch->cnt; k++) {
+    c->cur = &ch->d[k - 1];
     rc = wksp_private_checkpt_pool_run_slots(c->o.threads, c->cur->df.f.changed_cnt, apply_piece, c);
     rc = wksp_private_checkpt_input_changed(&c->cur->in, rc);
   }
@@ -225,59 +208,61 @@ static int apply(chain_t *c) {
     wksp_private_reset(w, c->o.seed);
     return wksp_private_checkpt_after_reset(blame_base(c, wksp_err_short_is_corrupt(rc)));
   }
-  uint64_t sz = c->cnt > 1 ? c->d[c->cnt - 2].df.data_sz : c->bs.info.alloc_sz;
+  uint64_t sz = ch->cnt > 1 ? ch->d[ch->cnt - 2].df.data_sz : ch->bs.info.alloc_sz;
   if (c->o.progress) c->o.progress(sz, sz, c->o.progress_ctx);
   return WKSP_SUCCESS;
 }
 
-/* ---- the steps, for wksp_restore_chain and fold.c ---------------------------------- */
-
-int wksp_private_chain_open(chain_t **out, const char *const *paths, size_t cnt, const wksp_restore_opts_t *o) {
-  chain_t *c = calloc(1, sizeof *c);
-  *out = NULL;
-  if (!c) return wksp_err(WKSP_ERR_NOMEM, 0, "chain of %zu files", cnt);
-  *c = (chain_t){.paths = paths, .cnt = cnt, .o = o ? *o : (wksp_restore_opts_t){0}};
-  c->o.threads = checkpt_threads(c->o.threads);
-  c->o.require_seal = 1;
-  int rc = base_open(c);
-  if (!rc && !(c->d = calloc(cnt, sizeof *c->d))) rc = wksp_err(WKSP_ERR_NOMEM, 0, "chain of %zu files", cnt);
-  for (size_t k = 1; !rc && k < cnt; k++) rc = delta_check(c, k);
-  if (rc) wksp_private_chain_close(c);
-  else *out = c;
+int wksp_private_chain_apply(const delta_chain_t *ch, wksp_t *w, const wksp_restore_opts_t *o) {
+  chain_t c = {.w = w, .o = *o, .ch = ch};
+  c.o.threads = checkpt_threads(c.o.threads);
+  int rc = wksp_private_checkpt_lock(w, c.o.lock_wait, c.o.lock_wait_ctx, -1, "restore", ch->paths[ch->cnt - 1]);
+  if (!rc) {
+    rc = apply(&c);
+    wksp_private_unlock(w);
+  }
+  for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(c.scratch[t]);
   return rc;
 }
 
-void wksp_private_chain_final(const chain_t *c, chain_final_t *f) {
-  const char *name = c->cnt > 1 ? c->d[c->cnt - 2].df.h.name : c->bs.hdr.name;
-  *f = (chain_final_t){.seed = c->cnt > 1 ? c->d[c->cnt - 2].df.h.seed : c->bs.hdr.seed,
-                       .part_max = c->bs.hdr.part_max,
-                       .data_max = c->bs.hdr.data_max,
-                       .frame_style = c->bs.hdr.frame_style};
+void wksp_private_chain_final(const delta_chain_t *ch, chain_final_t *f) {
+  const char *name = ch->cnt > 1 ? ch->d[ch->cnt - 2].df.h.name : ch->bs.hdr.name;
+  *f = (chain_final_t){.seed = ch->cnt > 1 ? ch->d[ch->cnt - 2].df.h.seed : ch->bs.hdr.seed,
+                       .part_max = ch->bs.hdr.part_max,
+                       .data_max = ch->bs.hdr.data_max,
+                       .frame_style = ch->bs.hdr.frame_style};
   memcpy(f->name, name, CHECKPT_NAME_MAX);
 }
 
-int wksp_private_chain_apply(chain_t *c, wksp_t *w, uint32_t seed) {
-  c->w = w;
-  c->o.seed = seed;
-  int rc = wksp_private_checkpt_lock(w, c->o.lock_wait, c->o.lock_wait_ctx, -1, "restore", c->paths[c->cnt - 1]);
-  if (rc) return rc;
-  rc = apply(c);
-  wksp_private_unlock(w);
+int wksp_private_chain_open(delta_chain_t *c, const char *const *paths, size_t cnt, uint32_t threads,
+                            int verify_first) {
+  *c = (delta_chain_t){.paths = paths, .cnt = cnt, .threads = threads, .verify_first = verify_first};
+  int rc = base_open(c);
+  if (!rc && !(c->d = calloc(cnt, sizeof *c->d))) rc = wksp_err(WKSP_ERR_NOMEM, 0, "chain of %zu files", cnt);
+  for (size_t k = 1; !rc && k < cnt; k++) rc = delta_check(c, k);
+  if (rc) wksp_private_chain_fini(c);
   return rc;
 }
 
-int wksp_restore_chain(wksp_t *w, const char *const *paths, size_t cnt, const wksp_restore_opts_t *opts) {
-  if (!w || !paths || !cnt) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_restore_chain: NULL workspace or paths, or no file");
+int wksp_private_chain_args(const char *fn, const void *w, const char *const *paths, size_t cnt) {
+  if (!w || !paths || !cnt) return wksp_err(WKSP_ERR_INVAL, 0, "%s: NULL workspace or paths, or no file", fn);
   for (size_t k = 0; k < cnt; k++)
-    if (!paths[k]) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_restore_chain: path %zu is NULL", k);
-  if (cnt == 1) {
-    wksp_restore_opts_t o = opts ? *opts : (wksp_restore_opts_t){0};
-    o.require_seal = 1;
-    return wksp_restore(w, paths[0], &o);
+    if (!paths[k]) return wksp_err(WKSP_ERR_INVAL, 0, "%s: path %zu is NULL", fn, k);
+  return WKSP_SUCCESS;
+}
+
+int wksp_restore_chain(wksp_t *w, const char *const *paths, size_t cnt, const wksp_restore_opts_t *opts) {
+  int rc = wksp_private_chain_args("wksp_restore_chain", w, paths, cnt);
+  if (rc) return rc;
+  wksp_restore_opts_t o = opts ? *opts : (wksp_restore_opts_t){0};
+  o.threads = checkpt_threads(o.threads);
+  o.require_seal = 1;
+  if (cnt == 1) return wksp_restore(w, paths[0], &o);
+  delta_chain_t ch;
+  rc = wksp_private_chain_open(&ch, paths, cnt, o.threads, o.verify_first);
+  if (!rc) {
+    rc = wksp_private_chain_apply(&ch, w, &o);
+    wksp_private_chain_fini(&ch);
   }
-  chain_t *c;
-  int rc = wksp_private_chain_open(&c, paths, cnt, opts);
-  if (!rc) rc = wksp_private_chain_apply(c, w, c->o.seed);
-  wksp_private_chain_close(c);
   return rc ? wksp_err_wrap(rc, "restore chain") : rc;
 }

@@ -260,6 +260,17 @@ int wksp_private_checkpt_seal_patch(int fd, const uint64_t off[2], uint64_t d, c
 int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint32_t threads,
                                   wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out,
                                   uint64_t **piece_hash);
+/* The offset of the first byte where bytes and have (n bytes, have in a
+ * workspace the application may be writing) differ, UINT64_MAX if none. */
+uint64_t wksp_private_diff_bytes(const uint8_t *bytes, const uint8_t *have, uint64_t n);
+/* Merges a file's allocations cp (cn, ascending) with a workspace's wp (wn,
+ * ascending) by range.  With cand: only marks cand[i] = cp[i] has w's range
+ * and tag (its bytes are to be compared).  Without: counts every
+ * difference in out and tells each (first[i]: cp[i]'s first differing
+ * byte, UINT64_MAX none). */
+void wksp_private_diff_walk(const wksp_part_t *cp, uint64_t cn, const uint64_t *first, uint8_t *cand,
+                            const wksp_part_t *wp, uint64_t wn, wksp_diff_fn_t each, void *ctx,
+                            wksp_checkpt_diff_t *out);
 
 /* ---- the workspace lock (lock.c) -------------------------------------------
  * Takes w's lock for checkpt / restore, reporting a wait to fn (may be
@@ -378,6 +389,17 @@ static inline const wksp_part_t *checkpt_cg_part(const checkpt_plan_t *pl, uint6
   return &pl->parts[pl->order[pl->cg_start[g] + k]];
 }
 static inline uint64_t checkpt_part_sz(const wksp_part_t *q) { return q->gaddr_hi - q->gaddr_lo; }
+/* The last k with p[k].gaddr_lo <= lo in p[0 .. n) (ascending, n > 0):
+ * the allocation starting at lo when there is one. */
+static inline uint64_t checkpt_part_find(const wksp_part_t *p, uint64_t n, uint64_t lo) {
+  uint64_t a = 0, b = n;
+  while (b - a > 1) {
+    uint64_t m = a + (b - a) / 2;
+    if (p[m].gaddr_lo <= lo) a = m;
+    else b = m;
+  }
+  return a;
+}
 /* Writes cgroup g's commands (its allocations', then the data command). */
 int wksp_private_checkpt_plan_commands(wksp_frame_writer_t *fw, const checkpt_plan_t *pl,
                                        uint64_t g);

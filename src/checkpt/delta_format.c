@@ -99,6 +99,13 @@ uint64_t wksp_private_delta_content_digest(const wksp_part_t *parts, uint64_t cn
   return d;
 }
 
+int wksp_private_delta_magic_read(const checkpt_input_t *in, uint64_t *magic) {
+  uint8_t m[8] = {0};
+  int rc = in->sz >= 8 ? wksp_private_checkpt_input_read(in, m, 8, 0) : WKSP_SUCCESS;
+  *magic = checkpt_ld64(m);
+  return rc;
+}
+
 /* ---- the pieces of a state ------------------------------------------------------- */
 
 int wksp_private_delta_pstart(const wksp_part_t *parts, uint64_t cnt, uint64_t **pstart) {
@@ -110,14 +117,19 @@ int wksp_private_delta_pstart(const wksp_part_t *parts, uint64_t cnt, uint64_t *
   return WKSP_SUCCESS;
 }
 
-void wksp_private_delta_piece_at(const wksp_part_t *parts, const uint64_t *pstart, uint64_t cnt,
-                                 uint64_t i, uint64_t *a, uint64_t *n) {
+uint64_t wksp_private_delta_alloc_of(const uint64_t *pstart, uint64_t cnt, uint64_t i) {
   uint64_t lo = 0, hi = cnt; /* the last k with pstart[k] <= i */
   while (hi - lo > 1) {
     uint64_t m = lo + (hi - lo) / 2;
     if (pstart[m] <= i) lo = m;
     else hi = m;
   }
+  return lo;
+}
+
+void wksp_private_delta_piece_at(const wksp_part_t *parts, const uint64_t *pstart, uint64_t cnt,
+                                 uint64_t i, uint64_t *a, uint64_t *n) {
+  uint64_t lo = wksp_private_delta_alloc_of(pstart, cnt, i);
   *a = parts[lo].gaddr_lo + (i - pstart[lo]) * DELTA_PIECE;
   uint64_t left = parts[lo].gaddr_hi - *a;
   *n = left < DELTA_PIECE ? left : DELTA_PIECE;
@@ -197,6 +209,16 @@ static int hdr_check(const delta_hdr_t *h, uint64_t file_sz, const char *what) {
     return BAD("%s: %llu bytes, longer than a %s of %llu allocations and %llu pieces can be (%llu)", what,
                U(file_sz), k, U(h->alloc_cnt), U(h->piece_cnt), U(max));
   return WKSP_SUCCESS;
+}
+
+int wksp_private_delta_head(const uint8_t *p, size_t n, const char *what, uint64_t *max_sz) {
+  if (n < DELTA_HDR_SZ)
+    return BAD("%s: truncated: %zu bytes, a delta's header alone has %u", what, n, DELTA_HDR_SZ);
+  delta_hdr_t h;
+  wksp_private_delta_hdr_decode(&h, p);
+  int rc = hdr_check(&h, 0, what);
+  *max_sz = rc ? 0 : wksp_private_delta_max_sz(h.alloc_cnt, h.piece_cnt);
+  return rc;
 }
 
 /* The footer against the header and the file: copies, and the frames back

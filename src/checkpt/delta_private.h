@@ -22,6 +22,8 @@
 
 /* 1 for the first 8 bytes of a delta or index file. */
 static inline int delta_magic_any(uint64_t m) { return m == DELTA_MAGIC || m == INDEX_MAGIC; }
+/* The first 8 bytes of a random-access input as a u64 (0 when shorter). */
+int wksp_private_delta_magic_read(const checkpt_input_t *in, uint64_t *magic);
 
 typedef struct {
   uint64_t magic;
@@ -49,6 +51,11 @@ void wksp_private_delta_ftr_encode(uint8_t out[DELTA_FTR_SZ], delta_ftr_t *f);
 void wksp_private_delta_ftr_decode(delta_ftr_t *f, const uint8_t in[DELTA_FTR_SZ]);
 /* XXH3 of a frame's bytes seeded with its offset (13.2, integrity). */
 uint64_t wksp_private_delta_frame_hash(const void *b, uint64_t n, uint64_t off);
+/* The first n bytes p of a delta or index read from a stream: its header
+ * checked (rule 2's header fields; CORRUPT, UNSUP naming what) and *max_sz
+ * the most bytes a file with that header can have (rule 1): what a spool
+ * of it may hold. */
+int wksp_private_delta_head(const uint8_t *p, size_t n, const char *what, uint64_t *max_sz);
 /* The most bytes a file with these counts can have (rule 1; saturated). */
 uint64_t wksp_private_delta_max_sz(uint64_t alloc_cnt, uint64_t piece_cnt);
 /* Bytes of a piece frame of n bytes: RAW exactly n, LZ4 in [4, 3 + bound(n)]. */
@@ -59,6 +66,8 @@ static inline uint64_t delta_pieces_of(uint64_t sz) { return (sz + DELTA_PIECE -
  * pstart[k] = piece number of allocation k's first piece, pstart[cnt] =
  * the piece count. */
 int wksp_private_delta_pstart(const wksp_part_t *parts, uint64_t cnt, uint64_t **pstart);
+/* The allocation of piece i (binary search). */
+uint64_t wksp_private_delta_alloc_of(const uint64_t *pstart, uint64_t cnt, uint64_t i);
 /* Piece i's address and length (k: its allocation, found by binary search). */
 void wksp_private_delta_piece_at(const wksp_part_t *parts, const uint64_t *pstart, uint64_t cnt,
                                  uint64_t i, uint64_t *a, uint64_t *n);
@@ -159,29 +168,48 @@ int wksp_private_delta_index_of_wksp(wksp_t *w, const wksp_part_t *parts, uint64
                                      uint64_t digest, int64_t wallclock, const char *path, uint32_t mode);
 void wksp_private_delta_index_unlink(const char *path);
 
-/* ---- a chain BASE DELTA... (chain.c) ----------------------------------------------
- * wksp_restore_chain in two steps, so that a caller can make the target
- * from what the checked chain says (fold.c). */
-typedef struct chain chain_t;
-/* Everything wksp_restore_chain checks before it locks its target, for
- * paths[0 .. cnt) (cnt >= 1; BASE alone: its structure and seal), with its
- * errors; o as its opts (NULL: defaults; threads resolved here, a seal
- * required).  *out is NULL after a failure; the paths are not copied. */
-int wksp_private_chain_open(chain_t **out, const char *const *paths, size_t cnt, const wksp_restore_opts_t *o);
+/* ---- a chain BASE DELTA... opened and checked (chain.c) -------------------------- */
+typedef struct {
+  checkpt_input_t in;
+  delta_file_t df;
+  int opened;
+} delta_link_t;
+
+typedef struct {
+  const char *const *paths;
+  size_t cnt;
+  uint32_t threads;
+  int verify_first;
+  checkpt_input_t bin; /* the base */
+  checkpt_scan_t bs;
+  int bin_open, bs_open;
+  uint64_t *bpstart, *bhash; /* bhash: with verify_first only */
+  delta_link_t *d;           /* cnt - 1 deltas */
+} delta_chain_t;
+
+/* The argument checks every chain call makes (INVAL naming fn). */
+int wksp_private_chain_args(const char *fn, const void *w, const char *const *paths, size_t cnt);
+/* Steps 1-4 of docs/FORMAT.md 13.4, nothing locked (cnt >= 1): the base's
+ * structure and seal (with verify_first its pieces hashed too), each
+ * delta's metadata and pieces, every base digest and every link.  Errors
+ * as wksp_restore_chain's before the lock; c is then freed. */
+int wksp_private_chain_open(delta_chain_t *c, const char *const *paths, size_t cnt, uint32_t threads,
+                            int verify_first);
+void wksp_private_chain_fini(delta_chain_t *c);
 /* What a workspace holding the chain's final state is, for a checkpoint
- * of it to record: BASE's geometry (every member has it) and the name and
- * seed the last member records (the workspace that state was written
- * from), and BASE's frame style. */
+ * of it to record (fold.c): BASE's geometry (every member has it), the
+ * name and seed the last member records (the workspace that state was
+ * written from) and BASE's frame style. */
 typedef struct {
   char name[CHECKPT_NAME_MAX]; /* NUL-terminated (checked when the member was read) */
   uint32_t seed;
   uint64_t part_max, data_max;
   int frame_style;
 } chain_final_t;
-void wksp_private_chain_final(const chain_t *c, chain_final_t *f);
-/* The rest of wksp_restore_chain: locks w, applies the chain, w rebuilt
- * with seed (w's state after a failure as there), unlocks. */
-int wksp_private_chain_apply(chain_t *c, wksp_t *w, uint32_t seed);
-void wksp_private_chain_close(chain_t *c); /* NULL: nothing */
+void wksp_private_chain_final(const delta_chain_t *c, chain_final_t *f);
+/* The rest of wksp_restore_chain for an opened chain (cnt >= 1): locks w,
+ * applies the chain (o as wksp_restore_chain's opts, seed the records'),
+ * unlocks; w's state after a failure as there. */
+int wksp_private_chain_apply(const delta_chain_t *c, wksp_t *w, const wksp_restore_opts_t *o);
 
 #endif

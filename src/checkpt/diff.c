@@ -31,16 +31,13 @@ typedef struct {
   uint64_t *hash;          /* optional: each piece's hash, in piece order (the index, FORMAT.md 13) */
 } cmp_t;
 
-/* Index of the checkpoint allocation starting at lo (it exists: pieces
- * come from the scanned allocations). */
-static uint64_t cp_index(const cmp_t *c, uint64_t lo) {
-  uint64_t a = 0, b = c->cn;
-  while (b - a > 1) {
-    uint64_t m = a + (b - a) / 2;
-    if (c->cp[m].gaddr_lo <= lo) a = m;
-    else b = m;
-  }
-  return a;
+uint64_t wksp_private_diff_bytes(const uint8_t *bytes, const uint8_t *have, uint64_t n) {
+  if (!memcmp(bytes, have, n)) return UINT64_MAX;
+  /* bounded: the application may be writing these bytes right now (that is
+   * what verify looks for), so they may match again by the time of this scan */
+  uint64_t d = 0;
+  while (d < n && bytes[d] == have[d]) d++;
+  return d < n ? d : 0;
 }
 
 /* Each allocation's pieces come in order from one thread, so first[i] has
@@ -50,20 +47,15 @@ static int cmp_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t
   cmp_t *c = ctx;
   uint64_t h = wksp_private_checkpt_digest_piece(p->gaddr_lo + at, bytes, n);
   atomic_fetch_add_explicit(&c->digest, h, memory_order_relaxed);
-  uint64_t i = cp_index(c, p->gaddr_lo);
+  uint64_t i = checkpt_part_find(c->cp, c->cn, p->gaddr_lo);
   if (c->hash) c->hash[c->pstart[i] + at / CHECKPT_DIGEST_PIECE] = h;
   /* (the range check only guards the workspace read below: the scan's
    * allocations are p's, sorted, so cp[i] is p) */
   if (c->cp[i].gaddr_lo != p->gaddr_lo || c->cp[i].gaddr_hi != p->gaddr_hi || !c->cand[i] ||
       c->first[i] != UINT64_MAX)
     return WKSP_SUCCESS;
-  const uint8_t *have = (const uint8_t *)wksp_laddr(c->w, p->gaddr_lo) + at;
-  if (!memcmp(bytes, have, n)) return WKSP_SUCCESS;
-  /* bounded: the application may be writing these bytes right now (that is
-   * what verify looks for), so they may match again by the time of this scan */
-  uint64_t d = 0;
-  while (d < n && bytes[d] == have[d]) d++;
-  c->first[i] = at + (d < n ? d : 0);
+  uint64_t d = wksp_private_diff_bytes(bytes, (const uint8_t *)wksp_laddr(c->w, p->gaddr_lo) + at, n);
+  if (d != UINT64_MAX) c->first[i] = at + d;
   return WKSP_SUCCESS;
 }
 
@@ -86,18 +78,17 @@ static void diff_note(wksp_checkpt_diff_t *out, int kind, const wksp_part_t *c,
   out->first_off = off;
 }
 
-/* Walks both lists by address.  With cand (before the bytes are compared)
- * it only marks the candidates; without, it fills out and calls each. */
-static void diff_walk(const cmp_t *c, uint8_t *cand, const wksp_part_t *wp, uint64_t wn,
-                      wksp_diff_fn_t each, void *ctx, wksp_checkpt_diff_t *out) {
+void wksp_private_diff_walk(const wksp_part_t *cp, uint64_t cn, const uint64_t *first, uint8_t *cand,
+                            const wksp_part_t *wp, uint64_t wn, wksp_diff_fn_t each, void *ctx,
+                            wksp_checkpt_diff_t *out) {
   uint64_t i = 0, k = 0;
-  while (i < c->cn || k < wn) {
-    const wksp_part_t *a = i < c->cn ? &c->cp[i] : NULL, *b = k < wn ? &wp[k] : NULL;
+  while (i < cn || k < wn) {
+    const wksp_part_t *a = i < cn ? &cp[i] : NULL, *b = k < wn ? &wp[k] : NULL;
     if (a && b && a->gaddr_lo == b->gaddr_lo && a->gaddr_hi == b->gaddr_hi) {
       if (cand) cand[i] = a->tag == b->tag;
       else if (a->tag != b->tag) diff_note(out, WKSP_DIFF_TAG, a, b, 0, each, ctx);
-      else if (c->first[i] != UINT64_MAX)
-        diff_note(out, WKSP_DIFF_BYTES, a, b, c->first[i], each, ctx);
+      else if (first[i] != UINT64_MAX)
+        diff_note(out, WKSP_DIFF_BYTES, a, b, first[i], each, ctx);
       else out->same++;
       i++, k++;
     } else if (a && (!b || a->gaddr_lo < b->gaddr_lo ||
@@ -144,12 +135,12 @@ int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint3
     goto done;
   }
   for (uint64_t i = 0; i < c.cn; i++) c.first[i] = UINT64_MAX;
-  diff_walk(&c, cand, wp, wn, NULL, NULL, out);
+  wksp_private_diff_walk(c.cp, c.cn, c.first, cand, wp, wn, NULL, NULL, out);
   c.cand = cand;
   atomic_init(&c.digest, 0);
   rc = wksp_private_checkpt_data_pieces(in, &s, threads, cmp_piece, &c);
   if (rc) goto done;
-  diff_walk(&c, NULL, wp, wn, each, ctx, out);
+  wksp_private_diff_walk(c.cp, c.cn, c.first, NULL, wp, wn, each, ctx, out);
   out->digest = atomic_load(&c.digest) + wksp_private_checkpt_digest_records(c.cp, c.cn);
   out->seal = s.seal.state; /* a broken seal is a result too */
   if (s.seal.state == WKSP_SEAL_OK && s.seal.digest != out->digest) out->seal = WKSP_SEAL_BROKEN;

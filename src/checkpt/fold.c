@@ -16,7 +16,8 @@
 #include "util/err.h"
 
 typedef struct {
-  chain_t *chain;
+  delta_chain_t chain;
+  int opened;
   chain_final_t fin;
   void *mem;
   uint64_t sz;
@@ -38,14 +39,14 @@ static int fold_make(void *ctx, wksp_t **out) {
   f->mem = m;
   wksp_t *w;
   int rc = wksp_new(m, fin->name, fin->seed, fin->part_max, fin->data_max, &w);
-  if (!rc) rc = wksp_private_chain_apply(f->chain, w, fin->seed);
+  if (!rc) rc = wksp_private_chain_apply(&f->chain, w, &(wksp_restore_opts_t){.threads = f->chain.threads, .seed = fin->seed});
   if (!rc) *out = w;
   return rc;
 }
 
 static void fold_fini(fold_t *f) {
   if (f->mem) munmap(f->mem, (size_t)f->sz);
-  wksp_private_chain_close(f->chain);
+  if (f->opened) wksp_private_chain_fini(&f->chain);
 }
 
 /* The chain checked, and the options as the writer takes them: style 0
@@ -56,9 +57,10 @@ static int fold_open(fold_t *f, const char *const *paths, size_t cnt, const wksp
   if (!paths || !cnt) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_fold: NULL paths, or no file");
   for (size_t k = 0; k < cnt; k++)
     if (!paths[k]) return wksp_err(WKSP_ERR_INVAL, 0, "wksp_checkpt_fold: path %zu is NULL", k);
-  int rc = wksp_private_chain_open(&f->chain, paths, cnt, &(wksp_restore_opts_t){.threads = o->threads});
+  int rc = wksp_private_chain_open(&f->chain, paths, cnt, checkpt_threads(o->threads), 0);
   if (rc) return rc;
-  wksp_private_chain_final(f->chain, &f->fin);
+  f->opened = 1;
+  wksp_private_chain_final(&f->chain, &f->fin);
   if (o->style == WKSP_CHECKPT_STYLE_DEFAULT)
     o->style = f->fin.frame_style == WKSP_FRAME_RAW ? WKSP_CHECKPT_STYLE_V2 : WKSP_CHECKPT_STYLE_V3;
   o->verify = 1;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "checkpt_private.h"
+#include "delta_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
 #include "util/io.h"
@@ -166,8 +167,12 @@ int wksp_private_checkpt_input_spool(checkpt_input_t *in, const uint8_t *pre, si
   n += (size_t)got;
   wksp_preview_t pv;
   room_t rm = {.fd = -1};
-  int rc = wksp_private_checkpt_head(head, n, in->label, &pv, &rm.max_sz);
+  /* a delta (docs/FORMAT.md 13.2) is bounded by the counts in its header */
+  int delta = n >= 8 && delta_magic_any(checkpt_ld64(head));
+  int rc = delta ? wksp_private_delta_head(head, n, in->label, &rm.max_sz)
+                 : wksp_private_checkpt_head(head, n, in->label, &pv, &rm.max_sz);
   if (rc) return rc;
+  if (delta) pv.style = 2;
   rm.fd = open(tmp_dir(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (rm.fd < 0) return wksp_err(WKSP_ERR_FAIL, errno, "spool: temporary file in %s", tmp_dir());
   room_look(&rm);

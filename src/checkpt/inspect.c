@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "checkpt_private.h"
+#include "delta_private.h"
 #include "util/err.h"
 #include "util/io.h"
 
@@ -72,6 +73,16 @@ int wksp_checkpt_info_fd(int fd, const char *label, wksp_checkpt_info_t *out) {
 
 /* ---- check --------------------------------------------------------------------------- */
 
+/* A delta or index file: rules 1-5 of docs/FORMAT.md 13.2 (an index has no pieces). */
+static int check_delta(const checkpt_input_t *in, uint32_t threads) {
+  delta_file_t df;
+  int rc = wksp_private_delta_open(&df, in);
+  if (rc) return rc;
+  rc = wksp_private_delta_pieces_check(&df, in, threads);
+  wksp_private_delta_fini(&df);
+  return rc;
+}
+
 static int check_any(const char *path, int fd, const char *label, const wksp_check_opts_t *opts,
                      int *seal) {
   wksp_check_opts_t o = opts ? *opts : (wksp_check_opts_t){0};
@@ -79,6 +90,13 @@ static int check_any(const char *path, int fd, const char *label, const wksp_che
   checkpt_input_t in;
   int rc = wksp_private_checkpt_input_open(&in, path, fd, label, CHECKPT_IN_NEED_MEM);
   if (rc) return rc;
+  uint64_t m;
+  if ((rc = wksp_private_delta_magic_read(&in, &m))) goto done_in;
+  if (delta_magic_any(m)) {
+    rc = check_delta(&in, o.threads);
+    if (!rc && seal) *seal = WKSP_SEAL_OK;
+    goto done_in;
+  }
   checkpt_scan_t s;
   rc = wksp_private_checkpt_scan(&s, &in);
   if (rc) goto done_in;

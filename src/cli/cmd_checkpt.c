@@ -364,6 +364,19 @@ static int restore_no_fit(cli_t *c, const char *name, const char *path, int from
                   (unsigned long long)pv.part_max);
 }
 
+int cli_chain_stdin(cli_t *c, int first) {
+  int at = -1;
+  for (int k = first; k < c->npos; k++) {
+    if (strcmp(c->pos[k], "-")) continue;
+    if (at >= 0) return cli_usage_err(c, "\"-\" twice in a chain: standard input can be read once");
+    at = k;
+  }
+  if (at < 0) return CLI_GO;
+  if (isatty(0)) return cli_fail(c, "reading a chain member from standard input: refusing to read from a terminal");
+  c->pos[at] = (char *)"/dev/stdin"; /* the library spools a stream (only the array is owned) */
+  return CLI_GO;
+}
+
 int cmd_restore(cli_t *c) {
   const char *seed_s = NULL, *threads_s = NULL;
   int verify_first = 0, require_seal = 0;
@@ -384,8 +397,7 @@ int cmd_restore(cli_t *c) {
   if (rc != CLI_GO) return rc;
   const char *name = c->pos[0], *path = c->pos[1];
   int from_stdin = !strcmp(path, "-"), chain = c->npos > 2;
-  for (int k = 1; chain && k < c->npos; k++)
-    if (!strcmp(c->pos[k], "-")) return cli_usage_err(c, "\"-\" in a chain: every member must be a file");
+  if (chain && (rc = cli_chain_stdin(c, 1)) != CLI_GO) return rc;
   if ((rc = summary_opts_check(c, &so)) != CLI_GO) return rc;
   wksp_restore_opts_t o = {.verify_first = verify_first, .require_seal = require_seal};
   if (seed_s && (rc = cli_u32(c, "--seed", seed_s, &o.seed)) != CLI_GO) return rc;
@@ -493,6 +505,141 @@ static const char *seal_name(int seal) {
   return seal == WKSP_SEAL_OK ? "ok" : seal == WKSP_SEAL_BROKEN ? "broken" : "none";
 }
 
+/* ---- info of deltas and chains (wksp_chain_info) ---- */
+
+static const char *file_kind(int kind) {
+  return kind == WKSP_FILE_DELTA ? "delta" : kind == WKSP_FILE_INDEX ? "index" : "checkpoint";
+}
+
+static void json_hex(const char *key, uint64_t v) { printf(",\"%s\":\"%016llx\"", key, (unsigned long long)v); }
+
+/* One file's fields, as info --json of a checkpoint names them where they
+ * are the same; without the braces. */
+static void print_link_json(const wksp_chain_link_t *l, int verbose) {
+  printf("\"path\":");
+  cli_json_str(stdout, l->path);
+  printf(",\"kind\":\"%s\"", file_kind(l->kind));
+  json_u64("file_sz", l->file_sz);
+  json_u64("version", l->version);
+  json_u64("piece_style", l->piece_style);
+  json_u64("flags", l->flags);
+  json_str_field("name", l->name);
+  json_u64("seed", l->seed);
+  json_u64("part_max", l->part_max);
+  json_u64("data_max", l->data_max);
+  printf(",\"wallclock\":%lld,\"seal\":\"%s\"", (long long)l->wallclock, seal_name(l->seal));
+  json_hex("base_digest", l->base_digest);
+  json_hex("digest", l->digest);
+  json_str_field("hint", l->hint);
+  json_str_field("uinfo", l->uinfo);
+  json_u64("alloc_cnt", l->alloc_cnt);
+  json_u64("alloc_sz", l->alloc_sz);
+  json_u64("piece_cnt", l->piece_cnt);
+  json_u64("changed_cnt", l->changed_cnt);
+  json_u64("changed_sz", l->changed_sz);
+  if (verbose < 4) return;
+  printf(",\"allocations\":[");
+  for (uint64_t i = 0; i < l->alloc_cnt; i++)
+    printf("%s{\"gaddr_lo\":%llu,\"gaddr_hi\":%llu,\"tag\":%llu,\"changed\":%llu}", i ? "," : "",
+           (unsigned long long)l->parts[i].gaddr_lo, (unsigned long long)l->parts[i].gaddr_hi,
+           (unsigned long long)l->parts[i].tag, (unsigned long long)l->changed[i]);
+  printf("]");
+}
+
+static void print_chain_json(const wksp_chain_info_t *ci, int verbose) {
+  printf("{\"schema\":1");
+  if (ci->cnt == 1) {
+    putchar(',');
+    print_link_json(&ci->links[0], verbose);
+    printf("}\n");
+    return;
+  }
+  printf(",\"linked\":%s", ci->linked ? "true" : "false");
+  if (!ci->linked) json_u64("first_unlinked", ci->first_unlinked);
+  printf(",\"links\":[");
+  for (size_t k = 0; k < ci->cnt; k++) {
+    printf("%s{", k ? "," : "");
+    print_link_json(&ci->links[k], verbose);
+    printf(",\"linked\":%s}", ci->links[k].linked ? "true" : "false");
+  }
+  const wksp_chain_link_t *f = &ci->links[ci->cnt - 1];
+  if (!ci->linked) {
+    printf("]}\n");
+    return;
+  }
+  printf("],\"final\":{\"alloc_cnt\":%llu,\"alloc_sz\":%llu,\"piece_cnt\":%llu,\"digest\":\"%016llx\"}}\n",
+         (unsigned long long)f->alloc_cnt, (unsigned long long)f->alloc_sz, (unsigned long long)f->piece_cnt,
+         (unsigned long long)f->digest);
+}
+
+/* Why link k does (not) apply after the one before it. */
+static void print_link_text(const wksp_chain_info_t *ci, size_t k) {
+  const wksp_chain_link_t *l = &ci->links[k];
+  printf("%zu ", k + 1);
+  cli_text_str(stdout, l->path);
+  printf(": %s", file_kind(l->kind));
+  if (l->kind == WKSP_FILE_CHECKPT)
+    printf(" (v%u, %s)", l->version + (l->version == 2 && l->piece_style == 2), seal_name(l->seal));
+  if (l->kind == WKSP_FILE_DELTA) {
+    printf(", base digest %016llx", (unsigned long long)l->base_digest);
+    if (k) printf(" %s digest of %zu", l->linked ? "=" : "!=", k);
+  }
+  printf(", digest %016llx, %llu allocation%s (%llu bytes), %llu of %llu pieces held (%llu bytes), file %llu bytes",
+         (unsigned long long)l->digest, (unsigned long long)l->alloc_cnt, l->alloc_cnt == 1 ? "" : "s",
+         (unsigned long long)l->alloc_sz, (unsigned long long)l->changed_cnt, (unsigned long long)l->piece_cnt,
+         (unsigned long long)l->changed_sz, (unsigned long long)l->file_sz);
+  if (!l->linked)
+    printf(k ? "; does not apply here" : "; cannot start a chain (a sealed v2/v3 checkpoint can)");
+  putchar('\n');
+}
+
+static void print_chain_text(const wksp_chain_info_t *ci, int verbose) {
+  printf("chain of %zu files: ", ci->cnt);
+  if (ci->linked) printf("every link holds\n");
+  else printf("does not link at file %zu\n", ci->first_unlinked + 1);
+  for (size_t k = 0; k < ci->cnt; k++) print_link_text(ci, k);
+  const wksp_chain_link_t *f = &ci->links[ci->cnt - 1];
+  if (!ci->linked) return; /* no final state */
+  printf("final state: %llu allocation%s, %llu bytes, %llu pieces, content digest %016llx\n",
+         (unsigned long long)f->alloc_cnt, f->alloc_cnt == 1 ? "" : "s", (unsigned long long)f->alloc_sz,
+         (unsigned long long)f->piece_cnt, (unsigned long long)f->digest);
+  for (uint64_t i = 0; verbose >= 4 && i < f->alloc_cnt; i++)
+    printf("\t[%llu,%llu) tag %llu\n", (unsigned long long)f->parts[i].gaddr_lo,
+           (unsigned long long)f->parts[i].gaddr_hi, (unsigned long long)f->parts[i].tag);
+}
+
+/* info of several files, or --json of one that may be a delta; *done 0:
+ * a single full checkpoint, left to the checkpoint listing. */
+static int info_chain(cli_t *c, int json, int level, int *done) {
+  wksp_chain_info_t ci;
+  *done = 1;
+  if (wksp_chain_info((const char *const *)c->pos, (size_t)c->npos, &ci))
+    return cli_lib_err(c, "reading %s \"%s\"", c->npos > 1 ? "the chain starting at" : "checkpoint", c->pos[0]);
+  if (c->npos == 1 && ci.links[0].kind == WKSP_FILE_CHECKPT) *done = 0;
+  else if (json) print_chain_json(&ci, level);
+  else print_chain_text(&ci, level);
+  wksp_chain_info_free(&ci);
+  return *done ? cli_flush(c, CLI_OK) : CLI_OK;
+}
+
+static int chain_check(cli_t *c, uint32_t threads, int json) {
+  const wksp_check_opts_t o = {.threads = threads};
+  if (wksp_chain_check((const char *const *)c->pos, (size_t)c->npos, &o, NULL))
+    return cli_lib_err(c, "checking the chain starting at \"%s\"", c->pos[0]);
+  if (json) {
+    printf("{\"schema\":1,\"paths\":[");
+    for (int k = 0; k < c->npos; k++) {
+      if (k) putchar(',');
+      cli_json_str(stdout, c->pos[k]);
+    }
+    printf("],\"check\":\"ok\",\"seal\":\"ok\"}\n");
+  } else {
+    printf("chain of %d files: ok: the base decoded and matching its seal, every delta's pieces decoded and "
+           "checked, every link holds\n", c->npos);
+  }
+  return cli_flush(c, CLI_OK);
+}
+
 /* info --check: everything a file alone can tell, one line. */
 static int info_check(cli_t *c, const char *path, int from_stdin, uint32_t threads, int require_seal,
                       int json) {
@@ -571,10 +718,11 @@ int cmd_info(cli_t *c) {
       {"threads", 0, CLI_OPT_ARG, &threads_s, "N", "threads decoding for --check (default: online CPUs)"},
       {"require-seal", 0, CLI_OPT_FLAG, &require_seal, NULL, "with --check: fail unless the checkpoint is sealed"},
       cli_opt_end()};
-  int rc = cli_parse(c, opts, 1, 1);
+  int rc = cli_parse(c, opts, 1, 1 << 20);
   if (rc != CLI_GO) return rc;
   const char *path = c->pos[0];
-  int from_stdin = !strcmp(path, "-");
+  int from_stdin = !strcmp(path, "-"), chain = c->npos > 1;
+  if (chain && (rc = cli_chain_stdin(c, 0)) != CLI_GO) return rc;
   uint32_t threads, level_u;
   if ((rc = cli_exclusive(c, level >= 0, "--verbose", level_s != NULL, "--level")) != CLI_GO) return rc;
   if (level_s && (rc = cli_u32(c, "--level", level_s, &level_u)) != CLI_GO) return rc;
@@ -586,7 +734,15 @@ int cmd_info(cli_t *c) {
   if (from_stdin && isatty(0))
     return cli_fail(c, "reading a checkpoint from standard input: refusing to read from a terminal");
   if (require_seal && !check) return cli_usage_err(c, "--require-seal goes with --check");
+  if (require_seal && chain) return cli_usage_err(c, "--require-seal is for one file (a chain's base is always sealed)");
+  if (check && chain) return chain_check(c, threads, json);
   if (check) return info_check(c, path, from_stdin, threads, require_seal, json);
+  struct stat st; /* one file: a delta's JSON; read twice if a checkpoint, so a file, not a stream */
+  if (chain || (json && !from_stdin && !stat(path, &st) && S_ISREG(st.st_mode))) {
+    int done;
+    rc = info_chain(c, json, level, &done);
+    if (done) return rc;
+  }
   if (json) {
     wksp_checkpt_info_t in;
     if (from_stdin ? wksp_checkpt_info_fd(0, "-", &in) : wksp_checkpt_info(path, &in))
@@ -718,8 +874,9 @@ static void print_diff_text(const wksp_checkpt_diff_t *d, const diff_list_t *all
  * is reported on standard output then. */
 static int diff_run(cli_t *c, int quiet, int verbose, int json, int require_seal, uint32_t threads, int *differ) {
   const char *name = c->pos[0], *path = c->pos[1];
-  int from_stdin = !strcmp(path, "-"), rc;
+  int from_stdin = !strcmp(path, "-"), rc, chain = c->npos > 2;
   const char *src = from_stdin ? "standard input" : path;
+  if (chain && (rc = cli_chain_stdin(c, 1)) != CLI_GO) return rc;
   if ((rc = cli_name(c, "NAME", name)) != CLI_GO) return rc;
   if (from_stdin && isatty(0))
     return cli_fail(c, "reading a checkpoint from standard input: refusing to read from a terminal");
@@ -729,12 +886,16 @@ static int diff_run(cli_t *c, int quiet, int verbose, int json, int require_seal
   wksp_checkpt_diff_t d;
   diff_list_t all = {0};
   const wksp_diff_opts_t o = {.threads = threads, .each = verbose ? diff_collect : NULL, .each_ctx = &all};
-  int err = from_stdin ? wksp_checkpt_diff_fd(w, 0, "-", &o, &d) : wksp_checkpt_diff(w, path, &o, &d);
+  int err = chain ? wksp_checkpt_diff_chain(w, (const char *const *)c->pos + 1, (size_t)c->npos - 1, &o, &d)
+            : from_stdin ? wksp_checkpt_diff_fd(w, 0, "-", &o, &d) : wksp_checkpt_diff(w, path, &o, &d);
   wksp_detach(w);
   if (err)
-    rc = cli_lib_err(c, "comparing \"%s\" with checkpoint \"%s\"", name, src);
+    rc = cli_lib_err(c, "comparing \"%s\" with %s \"%s\"", name, chain ? "the chain starting at" : "checkpoint", src);
   else if (all.nomem)
     rc = cli_fail(c, "listing the differences: out of memory");
+  else if (d.seal == WKSP_SEAL_BROKEN && chain) /* every delta piece was checked against its hash */
+    rc = cli_fail(c, "the chain's base \"%s\" is damaged: the chain's final state holds content with digest "
+                     "%016llx, not the last delta's", src, (unsigned long long)d.digest);
   else if (d.seal == WKSP_SEAL_BROKEN)
     rc = cli_fail(c, "checkpoint \"%s\" is damaged: its seal does not hold (it holds content with digest %016llx, "
                      "not what was recorded when it was written)", src, (unsigned long long)d.digest);
@@ -762,7 +923,7 @@ int cmd_diff(cli_t *c) {
       cli_opt_json(&json),
       {"require-seal", 0, CLI_OPT_FLAG, &require_seal, NULL, "fail (exit status 3) unless the checkpoint is sealed"},
       cli_opt_end()};
-  int rc = cli_parse(c, opts, 2, 2), differ = 0;
+  int rc = cli_parse(c, opts, 2, 1 << 20), differ = 0;
   uint32_t threads = 0;
   if (rc == CLI_GO) rc = cli_exclusive(c, quiet, "--quiet", verbose, "--verbose");
   if (rc == CLI_GO) rc = cli_exclusive(c, quiet, "--quiet", json, "--json");

@@ -79,8 +79,7 @@ int cmd_new(cli_t *c) {
   if (mode_s && (rc = cli_mode(c, "--mode", mode_s, &mode)) != CLI_GO) return rc;
   if (!from && c->npos > 2)
     return cli_usage_err(c, "unexpected argument \"%s\" (usage: wksp new NAME SIZE ...)", c->pos[2]);
-  for (int k = 1; from && k < c->npos; k++)
-    if (!strcmp(c->pos[k], "-")) return cli_usage_err(c, "\"-\" in a chain: every member must be a file");
+  if (from && (rc = cli_chain_stdin(c, 1)) != CLI_GO) return rc;
   if (from) {
     /* A number that names no file is a SIZE, not a delta. */
     if (c->npos == 2 && c->pos[1][0] >= '0' && c->pos[1][0] <= '9' && access(c->pos[1], F_OK))

@@ -108,13 +108,14 @@ static const cli_cmd_t commands[] = {
      "       wksp restore NAME BASE DELTA... [options]",
      "Replaces every allocation of workspace NAME by those of the checkpoint at\n"
      "PATH or, with \"-\", read from standard input (a pipe or file).  With deltas\n"
-     "(incremental checkpoints): the chain BASE DELTA... in order, files only, all\n"
-     "of it checked before NAME changes.  Progress is\n"
+     "(incremental checkpoints): the chain BASE DELTA... in order, all of it\n"
+     "checked before NAME changes (one member may be \"-\": spooled first).  Progress is\n"
      "shown on standard error when it is a terminal.  NAME must hold the\n"
      "checkpoint's addresses: `wksp new NAME --from PATH` makes a workspace that\n"
      "does.\n"},
     {"info", cmd_info, "describe a checkpoint",
-     "wksp info PATH|- [-v [LEVEL]|--level LEVEL] [--json] [--check [--threads N] [--require-seal]]",
+     "wksp info PATH|- [-v [LEVEL]|--level LEVEL] [--json] [--check [--threads N] [--require-seal]]\n"
+     "       wksp info BASE DELTA... [-v LEVEL] [--json] [--check [--threads N]]",
      "Prints what checkpoint PATH (or standard input) holds.  LEVEL 0: style,\n"
      "name, seed, part_max, data_max; 1 (default): and the writer's identity;\n"
      "2: and mode, path, build and user info; 3: and a summary of the\n"
@@ -122,13 +123,19 @@ static const cli_cmd_t commands[] = {
      "of every allocation.  -vv is level 2, -vvv level 3, and so on.  --json gives\n"
      "the same fields (the header, the info frame and the totals; from level 3 the\n"
      "cgroup frames, from level 4 the allocations); it reads and checks the whole\n"
-     "structure of the checkpoint.\n"},
+     "structure of the checkpoint.  With several files (a chain BASE DELTA...),\n"
+     "each file, whether its base digest is the digest of the file before it,\n"
+     "and the final state; --check then checks the whole chain as restore\n"
+     "--verify-first does, without a workspace (a delta alone: every piece).\n"},
     {"diff", cmd_diff, "compare a workspace with a checkpoint",
-     "wksp diff NAME PATH|- [--threads N] [-q|-v] [--json] [--require-seal]",
+     "wksp diff NAME PATH|- [--threads N] [-q|-v] [--json] [--require-seal]\n"
+     "       wksp diff NAME BASE DELTA... [options]",
      "Compares workspace NAME with the checkpoint at PATH (or read from standard\n"
      "input): allocations with the same range, tag and bytes; with other bytes;\n"
-     "with another tag; only in one of them.  Prints the counts and the lowest\n"
-     "difference (-v: every difference, in address order).  Exit status, as\n"
+     "with another tag; only in one of them.  With deltas after BASE, with the\n"
+     "final state of the chain (see checkpt --since), as with a full checkpoint\n"
+     "of that state; a chain out of order is refused.  Prints the counts and the\n"
+     "lowest difference (-v: every difference, in address order).  Exit status, as\n"
      "cmp(1): 0 the same, 1 they differ, 2 usage error, 3 the comparison failed\n"
      "(also a checkpoint whose seal is broken, or not sealed with --require-seal).\n"},
     {"index", cmd_index, "write the index sidecar of a sealed checkpoint", "wksp index PATH [--threads N]",

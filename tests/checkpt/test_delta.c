@@ -12,7 +12,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static char dir[256];
 static char dirs[16][256]; /* removed at the end */
@@ -258,6 +260,279 @@ static void test_delta_random(void) {
     }
     if (r % 5 == 0) CHECK_OK(wksp_checkpt_index(base, 2));
   }
+  ws_free(w);
+}
+
+/* ---- diff of a chain: what diff of a full checkpoint of that state says ------------- */
+
+typedef struct {
+  int kind;
+  wksp_part_t c, w;
+  uint64_t off;
+} diff_rec_t;
+
+typedef struct {
+  diff_rec_t v[64];
+  int n;
+} diff_recs_t;
+
+static void diff_rec(int kind, const wksp_part_t *c, const wksp_part_t *w, uint64_t off, void *ctx) {
+  diff_recs_t *r = ctx;
+  if (r->n < 64) r->v[r->n++] = (diff_rec_t){kind, *c, *w, off};
+}
+
+static int parts_eq(const wksp_part_t *a, const wksp_part_t *b) {
+  return a->gaddr_lo == b->gaddr_lo && a->gaddr_hi == b->gaddr_hi && a->tag == b->tag;
+}
+
+/* Diffs w with the chain and with a fresh sealed full checkpoint of the
+ * chain's state (full, written before w changed): the same results, every
+ * difference the same.  Returns the chain's first kind, -1 on a mismatch. */
+static int diff_both(wksp_t *w, const char *const *chain, size_t n, const char *full, uint32_t threads) {
+  diff_recs_t rc_ = {0}, rf = {0};
+  wksp_checkpt_diff_t dc, df;
+  int e1 = wksp_checkpt_diff_chain(w, chain, n, &(wksp_diff_opts_t){threads, diff_rec, &rc_}, &dc);
+  if (e1) fprintf(stderr, "diff_chain: %s\n", wksp_errmsg());
+  int e2 = wksp_checkpt_diff(w, full, &(wksp_diff_opts_t){threads, diff_rec, &rf}, &df);
+  int same = !e1 && !e2 && dc.same == df.same && dc.bytes == df.bytes && dc.tag == df.tag &&
+             dc.only_ckpt == df.only_ckpt && dc.only_wksp == df.only_wksp && dc.first_kind == df.first_kind &&
+             parts_eq(&dc.first_ckpt, &df.first_ckpt) && parts_eq(&dc.first_wksp, &df.first_wksp) &&
+             dc.first_off == df.first_off && dc.digest == df.digest && dc.seal == WKSP_SEAL_OK &&
+             df.seal == WKSP_SEAL_OK && rc_.n == rf.n;
+  for (int i = 0; same && i < rc_.n; i++)
+    same = rc_.v[i].kind == rf.v[i].kind && parts_eq(&rc_.v[i].c, &rf.v[i].c) && parts_eq(&rc_.v[i].w, &rf.v[i].w) &&
+           rc_.v[i].off == rf.v[i].off;
+  return same ? dc.first_kind : -1;
+}
+
+static void test_delta_diff(void) {
+  mkdir_tmp();
+  uint64_t rng = test_seed() + 1;
+  wksp_t *w = fresh_ws(rng);
+  CHECK(w);
+  static char base[600], full[600], names[32][600];
+  snprintf(base, sizeof base, "%s", tpath("base"));
+  snprintf(full, sizeof full, "%s", tpath("full"));
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1, .threads = 2}));
+  const char *chain[32] = {base};
+  size_t n = 1;
+  for (int r = 1; r <= 12; r++) {
+    for (int i = 0, ops = 1 + (int)(test_rng(&rng) % 8); i < ops; i++) workload_op(w, &rng);
+    if (r == 7) n = 1;
+    snprintf(names[r], sizeof names[r], "%s/d%d", dir, r);
+    wksp_checkpt_opts_t o = {.style = r % 2 ? WKSP_CHECKPT_STYLE_V2 : WKSP_CHECKPT_STYLE_V3, .threads = 2};
+    CHECK_OK(wksp_checkpt_delta(w, names[r], chain[n - 1], &o, NULL));
+    chain[n++] = names[r];
+    unlink(full);
+    CHECK_OK(wksp_checkpt(w, full, &(wksp_checkpt_opts_t){.verify = 1}));
+    CHECK_EQ(diff_both(w, chain, n, full, 1 + (uint32_t)(r % 2)), WKSP_DIFF_NONE);
+    /* one change of each kind, each found as the full checkpoint finds it */
+    uint64_t cnt = 0;
+    wksp_part_t *p = ws_allocs(w, &cnt);
+    CHECK(cnt > 2);
+    uint64_t k = test_rng(&rng) % cnt, sz = p[k].gaddr_hi - p[k].gaddr_lo;
+    uint8_t *b = (uint8_t *)wksp_laddr(w, p[k].gaddr_lo) + test_rng(&rng) % sz;
+    *b ^= 0x20;
+    CHECK_EQ(diff_both(w, chain, n, full, 2), WKSP_DIFF_BYTES);
+    *b ^= 0x20;
+    p[k].tag += 1;
+    CHECK_OK(set_table(w, p, cnt));
+    CHECK_EQ(diff_both(w, chain, n, full, 2), WKSP_DIFF_TAG);
+    p[k].tag -= 1;
+    CHECK_OK(set_table(w, p, cnt));
+    CHECK_EQ(diff_both(w, chain, n, full, 1), WKSP_DIFF_NONE);
+    if (r % 3 == 0) { /* freed for good: the workload goes on without it */
+      CHECK_OK(wksp_free(w, p[k].gaddr_lo));
+      CHECK_EQ(diff_both(w, chain, n, full, 2), WKSP_DIFF_ONLY_CKPT);
+    }
+    free(p);
+  }
+  /* out of order: refused, nothing compared */
+  wksp_checkpt_diff_t d;
+  CHECK_ERR(wksp_checkpt_diff_chain(w, (const char *[]){base, names[2], names[1]}, 3, NULL, &d), WKSP_ERR_INVAL);
+  CHECK(strstr(wksp_errmsg(), "chain out of order"));
+  CHECK_EQ(d.same, 0);
+  CHECK_ERR(wksp_checkpt_diff_chain(w, (const char *[]){names[1], names[2]}, 2, NULL, &d), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_checkpt_diff_chain(w, NULL, 2, NULL, &d), WKSP_ERR_INVAL);
+  ws_free(w);
+}
+
+/* ---- info and check of deltas and chains, without a workspace ------------------------- */
+
+/* A copy of src at dst with byte `at` flipped. */
+static void flip_copy(const char *src, const char *dst, uint64_t at) {
+  size_t sz = 0;
+  uint8_t *b = (uint8_t *)vec_slurp(src, &sz);
+  CHECK(b && at < sz);
+  if (!b || at >= sz) return;
+  b[at] ^= 0x10;
+  int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  CHECK(fd >= 0 && write(fd, b, sz) == (ssize_t)sz);
+  close(fd);
+  free(b);
+}
+
+static void test_delta_chain_info(void) {
+  mkdir_tmp();
+  uint64_t rng = 23;
+  wksp_t *w = fresh_ws(rng);
+  CHECK(w);
+  static char base[600], d1[600], d2[600];
+  snprintf(base, sizeof base, "%s", tpath("base"));
+  snprintf(d1, sizeof d1, "%s", tpath("d1"));
+  snprintf(d2, sizeof d2, "%s", tpath("d2"));
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1, .style = WKSP_CHECKPT_STYLE_V2}));
+  for (int i = 0; i < 6; i++) workload_op(w, &rng);
+  wksp_delta_stats_t s1, s2;
+  CHECK_OK(wksp_checkpt_delta(w, d1, base, NULL, &s1));
+  for (int i = 0; i < 6; i++) workload_op(w, &rng);
+  CHECK_OK(wksp_checkpt_delta(w, d2, d1, &(wksp_checkpt_opts_t){.style = WKSP_CHECKPT_STYLE_V2}, &s2));
+  wksp_chain_info_t ci;
+  CHECK_OK(wksp_chain_info((const char *[]){base, d1, d2}, 3, &ci));
+  CHECK(ci.linked && ci.first_unlinked == 3 && ci.cnt == 3);
+  CHECK_EQ(ci.links[0].kind, WKSP_FILE_CHECKPT);
+  CHECK_EQ(ci.links[0].seal, WKSP_SEAL_OK);
+  CHECK_EQ(ci.links[0].digest, s1.base_digest);
+  CHECK_EQ(ci.links[1].kind, WKSP_FILE_DELTA);
+  CHECK_EQ(ci.links[1].digest, s1.digest);
+  CHECK_EQ(ci.links[2].base_digest, s1.digest);
+  CHECK_EQ(ci.links[2].digest, s2.digest);
+  CHECK_EQ(ci.links[2].changed_cnt, s2.changed_cnt);
+  CHECK_EQ(ci.links[2].changed_sz, s2.changed_sz);
+  CHECK_EQ(ci.links[2].piece_cnt, s2.piece_cnt);
+  CHECK_EQ(ci.links[2].alloc_cnt, s2.alloc_cnt);
+  uint64_t held = 0, cnt = 0;
+  for (uint64_t k = 0; k < ci.links[2].alloc_cnt; k++) held += ci.links[2].changed[k];
+  CHECK_EQ(held, s2.changed_cnt);
+  wksp_part_t *p = ws_allocs(w, &cnt);
+  CHECK_EQ(cnt, ci.links[2].alloc_cnt);
+  CHECK(cnt && !memcmp(p, ci.links[2].parts, cnt * sizeof *p));
+  free(p);
+  wksp_chain_info_free(&ci);
+  /* out of order: described, not refused; the first link that fails named */
+  CHECK_OK(wksp_chain_info((const char *[]){base, d2, d1}, 3, &ci));
+  CHECK(!ci.linked && ci.first_unlinked == 1 && ci.links[0].linked && !ci.links[1].linked && !ci.links[2].linked);
+  wksp_chain_info_free(&ci);
+  CHECK_OK(wksp_chain_info((const char *[]){d1}, 1, &ci));
+  CHECK(!ci.linked && ci.first_unlinked == 0);
+  wksp_chain_info_free(&ci);
+  /* check: the whole chain, then the first problem */
+  int seal = 0;
+  CHECK_OK(wksp_chain_check((const char *[]){base, d1, d2}, 3, NULL, &seal));
+  CHECK_EQ(seal, WKSP_SEAL_OK);
+  CHECK_OK(wksp_checkpt_check(d2, NULL, &seal));
+  CHECK_EQ(seal, WKSP_SEAL_OK);
+  CHECK_ERR(wksp_chain_check((const char *[]){base, d2, d1}, 3, NULL, &seal), WKSP_ERR_INVAL);
+  CHECK(strstr(wksp_errmsg(), "chain out of order"));
+  CHECK_EQ(seal, WKSP_SEAL_NONE);
+  /* a flipped byte inside a piece frame: info still describes it, check refuses it */
+  checkpt_input_t in;
+  delta_file_t df;
+  CHECK_OK(wksp_private_checkpt_input_open(&in, d2, -1, d2, 0));
+  CHECK_OK(wksp_private_delta_open(&df, &in));
+  uint64_t at = df.f.pieces_off + (df.f.index_off - df.f.pieces_off) / 2;
+  CHECK(df.f.changed_cnt > 0);
+  wksp_private_delta_fini(&df);
+  wksp_private_checkpt_input_fini(&in);
+  const char *bad = tpath("d2bad"), *badbase = tpath("basebad");
+  flip_copy(d2, bad, at);
+  CHECK_OK(wksp_chain_info((const char *[]){base, d1, bad}, 3, &ci));
+  CHECK(ci.linked);
+  wksp_chain_info_free(&ci);
+  CHECK_ERR(wksp_checkpt_check(bad, NULL, NULL), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "d2bad"));
+  CHECK_ERR(wksp_chain_check((const char *[]){base, d1, bad}, 3, NULL, NULL), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "d2bad"));
+  /* a base damaged in its bytes: found by its seal, without a workspace */
+  struct stat sb;
+  CHECK(!stat(base, &sb));
+  flip_copy(base, badbase, (uint64_t)sb.st_size / 2);
+  CHECK_ERR(wksp_chain_check((const char *[]){badbase, d1, d2}, 3, &(wksp_check_opts_t){.threads = 2}, NULL),
+            WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "basebad does not match its seal"));
+  CHECK_ERR(wksp_chain_info(NULL, 1, &ci), WKSP_ERR_INVAL);
+  CHECK_ERR(wksp_chain_check((const char *[]){base, NULL}, 2, NULL, NULL), WKSP_ERR_INVAL);
+  ws_free(w);
+}
+
+/* ---- a chain member read from a pipe: spooled, bounded by its header ---------------- */
+
+/* A pipe a child fills with the bytes of path (then extra bytes of 'x');
+ * returns its read end, *pid the child. */
+static int pipe_of(const char *path, size_t extra, pid_t *pid) {
+  int fds[2];
+  if (pipe(fds)) return -1;
+  if (!(*pid = fork())) {
+    close(fds[0]);
+    size_t sz = 0;
+    char *b = vec_slurp(path, &sz);
+    int ok = b && write(fds[1], b, sz) == (ssize_t)sz;
+    for (size_t i = 0; ok && i < extra; i++) ok = write(fds[1], "x", 1) == 1;
+    _exit(ok ? 0 : 1);
+  }
+  close(fds[1]);
+  return fds[0];
+}
+
+static void test_delta_pipe_member(void) {
+  mkdir_tmp();
+  uint64_t rng = 31;
+  wksp_t *w = fresh_ws(rng);
+  CHECK(w);
+  static char base[600], d1[600], d2[600], via[64];
+  snprintf(base, sizeof base, "%s", tpath("base"));
+  snprintf(d1, sizeof d1, "%s", tpath("d1"));
+  snprintf(d2, sizeof d2, "%s", tpath("d2"));
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1}));
+  for (int i = 0; i < 8; i++) workload_op(w, &rng);
+  CHECK_OK(wksp_checkpt_delta(w, d1, base, NULL, NULL));
+  for (int i = 0; i < 8; i++) workload_op(w, &rng);
+  CHECK_OK(wksp_checkpt_delta(w, d2, d1, NULL, NULL));
+  wksp_t *t = ws_new("target", 1, PMAX, DMAX);
+  CHECK(t);
+  pid_t pid;
+  int st;
+  /* the middle delta from a pipe: restored, compared, checked */
+  int fd = pipe_of(d1, 0, &pid);
+  snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
+  CHECK_OK(wksp_restore_chain(t, (const char *[]){base, via, d2}, 3, &(wksp_restore_opts_t){.threads = 2}));
+  close(fd);
+  waitpid(pid, &st, 0);
+  uint8_t a[32], b[32];
+  ws_digest(w, a);
+  ws_digest(t, b);
+  CHECK(!memcmp(a, b, 32));
+  wksp_checkpt_diff_t d;
+  fd = pipe_of(d2, 0, &pid);
+  snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
+  CHECK_OK(wksp_checkpt_diff_chain(w, (const char *[]){base, d1, via}, 3, NULL, &d));
+  CHECK_EQ(d.first_kind, WKSP_DIFF_NONE);
+  CHECK_EQ(d.seal, WKSP_SEAL_OK);
+  close(fd);
+  waitpid(pid, &st, 0);
+  int seal = 0;
+  fd = pipe_of(d1, 0, &pid);
+  CHECK_OK(wksp_checkpt_check_fd(fd, "pipe", NULL, &seal));
+  CHECK_EQ(seal, WKSP_SEAL_OK);
+  close(fd);
+  waitpid(pid, &st, 0);
+  /* a pipe longer than its header allows: refused while spooling */
+  struct stat sb;
+  CHECK(!stat(d1, &sb));
+  delta_hdr_t h;
+  uint8_t hb[DELTA_HDR_SZ];
+  int rfd = open(d1, O_RDONLY);
+  CHECK(rfd >= 0 && read(rfd, hb, sizeof hb) == (ssize_t)sizeof hb);
+  close(rfd);
+  wksp_private_delta_hdr_decode(&h, hb);
+  uint64_t max = wksp_private_delta_max_sz(h.alloc_cnt, h.piece_cnt);
+  fd = pipe_of(d1, (size_t)(max - (uint64_t)sb.st_size + 1), &pid);
+  CHECK_ERR(wksp_checkpt_check_fd(fd, "pipe", NULL, NULL), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "longer than"));
+  close(fd);
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  ws_free(t);
   ws_free(w);
 }
 
@@ -792,6 +1067,9 @@ static void test_fold_refusals(void) {
 int main(void) {
   TEST_RUN(test_delta_exact);
   TEST_RUN(test_delta_random);
+  TEST_RUN(test_delta_diff);
+  TEST_RUN(test_delta_chain_info);
+  TEST_RUN(test_delta_pipe_member);
   TEST_RUN(test_delta_threads);
   TEST_RUN(test_delta_index);
   TEST_RUN(test_delta_refusals);
