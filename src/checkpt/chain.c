@@ -7,6 +7,7 @@
  * reset, the base decoded into the target, each delta's pieces written in
  * order (within one delta in parallel: its pieces are disjoint), the
  * result checked against the last digest, the records replaced. */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,8 +108,9 @@ static int link_check(const delta_chain_t *c, size_t k) {
     uint64_t a, n;
     wksp_private_delta_piece_at(df->parts, df->pstart, df->h.alloc_cnt, i, &a, &n);
     rc = wksp_err(WKSP_ERR_CORRUPT, 0,
-                  "%s: piece [%llu,%llu) is not in the file, and the state before it (%s) has %s: broken link",
-                  c->paths[k], U(a), U(a + n), c->paths[k - 1],
+                  "%s: piece [%" PRIu64 ",%" PRIu64
+                  ") is not in the file, and the state before it (%s) has %s: broken link",
+                  c->paths[k], a, a + n, c->paths[k - 1],
                   m[i] == UINT64_MAX ? "no such piece" : "other bytes there");
   }
   free(m);
@@ -137,8 +139,9 @@ static int delta_check(delta_chain_t *c, size_t k) {
   if (df->kind == WKSP_FILE_INDEX) return wksp_err(WKSP_ERR_INVAL, 0, "%s is an index, not a delta", p);
   const checkpt_hdr_t *bh = &c->bs.hdr;
   if (df->h.part_max != bh->part_max || df->h.data_max != bh->data_max)
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: part_max %llu data_max %llu, the base %s has %llu / %llu", p,
-                    U(df->h.part_max), U(df->h.data_max), c->paths[0], U(bh->part_max), U(bh->data_max));
+    return wksp_err(WKSP_ERR_INVAL, 0,
+                    "%s: part_max %" PRIu64 " data_max %" PRIu64 ", the base %s has %" PRIu64 " / %" PRIu64,
+                    p, df->h.part_max, df->h.data_max, c->paths[0], bh->part_max, bh->data_max);
   const wksp_part_t *pp;
   const uint64_t *ps, *ph;
   uint64_t pc, pd;

@@ -8,6 +8,7 @@
  * decoded over the threads; every final piece is compared with the
  * workspace's bytes and hashed, so the result, digest and seal included,
  * is what wksp_checkpt_diff reports for a full checkpoint of that state. */
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ static void cdiff_fini(cdiff_t *d) {
 }
 
 static int nomem(uint64_t n) {
-  return wksp_err(WKSP_ERR_NOMEM, 0, "diff of a chain: tables for %llu pieces", (unsigned long long)n);
+  return wksp_err(WKSP_ERR_NOMEM, 0, "diff of a chain: tables for %" PRIu64 " pieces", n);
 }
 
 /* The pieces of state k: the base's (k = 0) or delta k's. */
@@ -74,8 +75,8 @@ static int sources_step(cdiff_t *d, size_t k) {
   }
   for (uint64_t j = 0; !rc && j < df->f.changed_cnt; j++) nk[df->changed[j]] = (uint32_t)k, nj[df->changed[j]] = j;
   for (uint64_t i = 0; !rc && i < P; i++) /* (the links were checked: cannot happen) */
-    if (nk[i] == UINT32_MAX) rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: piece %llu has no source", d->ch->paths[k],
-                                           (unsigned long long)i);
+    if (nk[i] == UINT32_MAX)
+      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: piece %" PRIu64 " has no source", d->ch->paths[k], i);
   free(m);
   free(d->src_k), free(d->src_j);
   d->src_k = nk, d->src_j = nj;

@@ -4,6 +4,7 @@
  * first).  A chain that does not link is a result of info (what info is
  * for: finding out which file is missing or out of order) but an error of
  * check. */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,8 +43,7 @@ static int link_delta(held_t *h, wksp_chain_link_t *l) {
   h->df_open = 1;
   const delta_file_t *df = &h->df;
   if (!(h->changed = calloc(df->h.alloc_cnt + 1, sizeof *h->changed)))
-    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: table of %llu allocations", h->in.label,
-                    (unsigned long long)df->h.alloc_cnt);
+    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: table of %" PRIu64 " allocations", h->in.label, df->h.alloc_cnt);
   for (uint64_t k = 0; k < df->h.alloc_cnt; k++)
     for (uint64_t i = df->pstart[k]; i < df->pstart[k + 1]; i++) h->changed[k] += df->bits[i / 64] >> (i % 64) & 1;
   l->kind = df->kind;
@@ -67,8 +67,7 @@ static int link_checkpt(held_t *h, wksp_chain_link_t *l) {
   const wksp_checkpt_info_t *i = &h->s.info;
   if ((rc = wksp_private_delta_pstart(i->parts, i->alloc_cnt, &h->pstart))) return rc;
   if (!(h->changed = malloc((i->alloc_cnt + 1) * sizeof *h->changed)))
-    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: table of %llu allocations", h->in.label,
-                    (unsigned long long)i->alloc_cnt);
+    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: table of %" PRIu64 " allocations", h->in.label, i->alloc_cnt);
   for (uint64_t k = 0; k < i->alloc_cnt; k++) h->changed[k] = h->pstart[k + 1] - h->pstart[k];
   l->kind = WKSP_FILE_CHECKPT;
   l->seal = h->s.seal.state;

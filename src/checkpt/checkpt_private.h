@@ -5,6 +5,7 @@
 #define WKSP_CHECKPT_PRIVATE_H
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -492,7 +493,7 @@ static inline int checkpt_hook(int point, const checkpt_hook_t *h) {
 /* CHECKPT_HOOK_CGROUP: FAIL (EIO) when the hook says so. */
 static inline int checkpt_fail_point(uint64_t g) {
   if (checkpt_hook(CHECKPT_HOOK_CGROUP, &(checkpt_hook_t){.a = g}))
-    return wksp_err(WKSP_ERR_FAIL, EIO, "injected failure at cgroup %llu", (unsigned long long)g);
+    return wksp_err(WKSP_ERR_FAIL, EIO, "injected failure at cgroup %" PRIu64, g);
   return WKSP_SUCCESS;
 }
 

@@ -2,6 +2,7 @@
  * every allocation's bytes of a scanned, random-access checkpoint (v1, v2
  * RAW or LZ4), decoded over threads, either straight to where a caller
  * wants them or in 64 KiB pieces into scratch memory. */
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ static void data_job_fini(data_job_t *j) {
  * Which frame is part of the cause (the frame reader's own offsets are
  * those of the frame's reader). */
 static int data_fail(const data_job_t *j, int rc, uint64_t off) {
-  return wksp_err_where(wksp_err_short_is_corrupt(rc), "%s: cgroup frame at %llu", j->in->label, (unsigned long long)off);
+  return wksp_err_where(wksp_err_short_is_corrupt(rc), "%s: cgroup frame at %" PRIu64, j->in->label, off);
 }
 
 /* The slot's scratch buffer for decoding without a destination. */
@@ -117,8 +118,8 @@ static int data_cgroup(void *ctx, uint64_t g, uint32_t slot) {
   }
   if (!rc) rc = wksp_frame_reader_close(r, &end);
   if (!rc && end != cg->end)
-    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "frame ends at %llu, the next frame starts at %llu",
-                  (unsigned long long)end, (unsigned long long)cg->end);
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "frame ends at %" PRIu64 ", the next frame starts at %" PRIu64, end,
+                  cg->end);
   if (!rc) return WKSP_SUCCESS;
   wksp_frame_reader_fini(r); /* failed or inside a frame: not reusable */
   j->rd[slot] = NULL;
@@ -214,8 +215,7 @@ static int raw_plan(raw_job_t *rj) {
     if (off != cg->end)
       return data_fail(j,
                        wksp_err(WKSP_ERR_CORRUPT, 0,
-                                "frame ends at %llu, the next frame starts at %llu",
-                                (unsigned long long)off, (unsigned long long)cg->end),
+                                "frame ends at %" PRIu64 ", the next frame starts at %" PRIu64, off, cg->end),
                        cg->off);
   }
   rj->sum[at] = rj->total;
@@ -239,8 +239,7 @@ static int raw_piece(void *ctx, uint64_t i) {
     uint8_t *d = (uint8_t *)j->dest(j->ctx, p) + in_k;
     int rc = wksp_private_checkpt_input_read(j->in, d, end - lo, rj->src[k] + in_k);
     if (rc)
-      return wksp_err_where(rc, "allocation [%llu,%llu)", (unsigned long long)p->gaddr_lo,
-                           (unsigned long long)p->gaddr_hi);
+      return wksp_err_where(rc, "allocation [%" PRIu64 ",%" PRIu64 ")", p->gaddr_lo, p->gaddr_hi);
     wksp_private_checkpt_progress_add(j->m, end - lo);
     lo = end;
   }
@@ -257,9 +256,9 @@ static int raw_run(const data_job_t *j, uint32_t threads) {
   raw_job_t rj = {.j = j, .cnt = cnt};
   rj.src = malloc((cnt + 1) * sizeof *rj.src);
   rj.sum = malloc((cnt + 1) * sizeof *rj.sum);
-  int rc = rj.src && rj.sum ? raw_plan(&rj)
-                            : wksp_err(WKSP_ERR_NOMEM, 0, "%s: offsets of %llu allocations",
-                                       j->in->label, (unsigned long long)cnt);
+  int rc = rj.src && rj.sum
+               ? raw_plan(&rj)
+               : wksp_err(WKSP_ERR_NOMEM, 0, "%s: offsets of %" PRIu64 " allocations", j->in->label, cnt);
   if (!rc)
     rc = wksp_private_checkpt_pool_run_watched(threads, (rj.total + RAW_PIECE - 1) / RAW_PIECE,
                                                raw_piece_slot, &rj, j->m);
@@ -294,7 +293,8 @@ static int cgroups_run(data_job_t *j, uint32_t threads) {
   const checkpt_scan_t *s = j->s;
   uint64_t n = s->info.cgroup_cnt;
   j->order = malloc((n ? n : 1) * sizeof *j->order);
-  if (!j->order) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: order of %llu frames", j->in->label, (unsigned long long)n);
+  if (!j->order)
+    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: order of %" PRIu64 " frames", j->in->label, n);
   for (uint64_t g = 0; g < n; g++) j->order[g] = g;
   if (threads > 1) qsort_r(j->order, n, sizeof *j->order, by_size_desc, s->info.cgroups);
   int rc = wksp_private_checkpt_pool_run_watched(threads, n, data_cgroup_ordered, j, j->m);

@@ -11,6 +11,7 @@
  * before the next window starts, so the bytes do not depend on the thread
  * count and memory stays at 4 x threads batch buffers. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -165,7 +166,7 @@ static int state_arrays(dw_t *d) {
   d->bits = calloc(delta_bitmap_words(d->P) + 1, sizeof *d->bits);
   d->ftab = malloc((d->P + 1) * sizeof *d->ftab);
   if (!d->hash || !d->bits || !d->ftab)
-    return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: index of %llu pieces", d->label, U(d->P));
+    return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: index of %" PRIu64 " pieces", d->label, d->P);
   return WKSP_SUCCESS;
 }
 
@@ -217,9 +218,10 @@ static int verify_written(dw_t *d, int fd) {
       while (d->plan.parts[k].gaddr_hi <= a) k++;
       const wksp_part_t *p = &d->plan.parts[k];
       rc = wksp_err(WKSP_ERR_AGAIN, 0,
-                    "allocation [%llu,%llu) tag %llu changed at byte %llu while the delta was written (the "
+                    "allocation [%" PRIu64 ",%" PRIu64 ") tag %" PRIu64 " changed at byte %" PRIu64
+                    " while the delta was written (the "
                     "application wrote into it); nothing was published",
-                    U(p->gaddr_lo), U(p->gaddr_hi), U(p->tag), U(a - p->gaddr_lo));
+                    p->gaddr_lo, p->gaddr_hi, p->tag, a - p->gaddr_lo);
     }
     wksp_private_delta_fini(&df);
   }
@@ -248,10 +250,11 @@ static int delta_locked(dw_t *d, int fd, checkpt_pub_t *pub) {
   rc = wksp_private_checkpt_plan_build(&d->plan, w);
   if (!rc && (wksp_part_max(w) != d->base.h.part_max || wksp_data_max(w) != d->base.h.data_max))
     rc = wksp_err(WKSP_ERR_INVAL, 0,
-                  "workspace \"%s\" has part_max %llu data_max %llu, its base %s has part_max %llu data_max "
-                  "%llu: a delta needs the same geometry",
-                  wksp_name(w), U(wksp_part_max(w)), U(wksp_data_max(w)), d->base_path, U(d->base.h.part_max),
-                  U(d->base.h.data_max));
+                  "workspace \"%s\" has part_max %" PRIu64 " data_max %" PRIu64
+                  ", its base %s has part_max %" PRIu64 " data_max "
+                  "%" PRIu64 ": a delta needs the same geometry",
+                  wksp_name(w), wksp_part_max(w), wksp_data_max(w), d->base_path, d->base.h.part_max,
+                  d->base.h.data_max);
   if (!rc) rc = state_arrays(d);
   d->out = (delta_out_t){.fd = fd, .label = d->label};
   if (!rc) rc = write_all(d);

@@ -1,6 +1,7 @@
 /* The delta and index file (docs/FORMAT.md 13.2): header and footer
  * records, the integrity sums, the pieces of a state, and the reader that
  * checks a file's metadata (rules 1-4) and its piece frames (rule 5). */
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +111,8 @@ int wksp_private_delta_magic_read(const checkpt_input_t *in, uint64_t *magic) {
 
 int wksp_private_delta_pstart(const wksp_part_t *parts, uint64_t cnt, uint64_t **pstart) {
   uint64_t *ps = malloc((cnt + 1) * sizeof *ps);
-  if (!ps) return wksp_err(WKSP_ERR_NOMEM, 0, "piece table of %llu allocations", (unsigned long long)cnt);
+  if (!ps)
+    return wksp_err(WKSP_ERR_NOMEM, 0, "piece table of %" PRIu64 " allocations", cnt);
   ps[0] = 0;
   for (uint64_t k = 0; k < cnt; k++) ps[k + 1] = ps[k] + delta_pieces_of(parts[k].gaddr_hi - parts[k].gaddr_lo);
   *pstart = ps;
@@ -140,7 +142,8 @@ int wksp_private_delta_match(const wksp_part_t *parts, const uint64_t *pstart, u
                              uint64_t **out) {
   uint64_t P = pstart[cnt];
   uint64_t *m = malloc((P + 1) * sizeof *m);
-  if (!m) return wksp_err(WKSP_ERR_NOMEM, 0, "piece match of %llu pieces", (unsigned long long)P);
+  if (!m)
+    return wksp_err(WKSP_ERR_NOMEM, 0, "piece match of %" PRIu64 " pieces", P);
   uint64_t j = 0;
   for (uint64_t k = 0; k < cnt; k++) {
     const wksp_part_t *p = &parts[k];
@@ -195,19 +198,22 @@ static int hdr_check(const delta_hdr_t *h, uint64_t file_sz, const char *what) {
   for (size_t i = nl; i < CHECKPT_NAME_MAX; i++)
     if (h->name[i]) return BAD("%s: %s name field not zero-filled", what, k);
   if (!wksp_private_checkpt_sizes_valid(h->part_max, h->data_max))
-    return BAD("%s: %s part_max %llu / data_max %llu are not valid", what, k, U(h->part_max), U(h->data_max));
+    return BAD("%s: %s part_max %" PRIu64 " / data_max %" PRIu64 " are not valid", what, k, h->part_max,
+               h->data_max);
   if (h->alloc_cnt > h->part_max)
-    return BAD("%s: %s alloc_cnt %llu > part_max %llu", what, k, U(h->alloc_cnt), U(h->part_max));
+    return BAD("%s: %s alloc_cnt %" PRIu64 " > part_max %" PRIu64, what, k, h->alloc_cnt, h->part_max);
   if (h->piece_cnt > h->alloc_cnt + h->data_max / DELTA_PIECE)
-    return BAD("%s: %s piece_cnt %llu: more than %llu allocations of %llu bytes can have", what, k,
-               U(h->piece_cnt), U(h->alloc_cnt), U(h->data_max));
+    return BAD("%s: %s piece_cnt %" PRIu64 ": more than %" PRIu64 " allocations of %" PRIu64
+               " bytes can have",
+               what, k, h->piece_cnt, h->alloc_cnt, h->data_max);
   if (h->hint_sz > DELTA_HINT_MAX || h->uinfo_sz > DELTA_UINFO_MAX)
-    return BAD("%s: %s hint_sz %llu / uinfo_sz %llu (at most %llu / %llu)", what, k, U(h->hint_sz),
-               U(h->uinfo_sz), U(DELTA_HINT_MAX), U(DELTA_UINFO_MAX));
+    return BAD("%s: %s hint_sz %" PRIu64 " / uinfo_sz %" PRIu64 " (at most %" PRIu64 " / %" PRIu64 ")", what,
+               k, h->hint_sz, h->uinfo_sz, (uint64_t)DELTA_HINT_MAX, (uint64_t)DELTA_UINFO_MAX);
   uint64_t max = wksp_private_delta_max_sz(h->alloc_cnt, h->piece_cnt);
   if (file_sz > max)
-    return BAD("%s: %llu bytes, longer than a %s of %llu allocations and %llu pieces can be (%llu)", what,
-               U(file_sz), k, U(h->alloc_cnt), U(h->piece_cnt), U(max));
+    return BAD("%s: %" PRIu64 " bytes, longer than a %s of %" PRIu64 " allocations and %" PRIu64
+               " pieces can be (%" PRIu64 ")",
+               what, file_sz, k, h->alloc_cnt, h->piece_cnt, max);
   return WKSP_SUCCESS;
 }
 
@@ -234,27 +240,32 @@ static int ftr_check(const delta_ftr_t *f, const delta_hdr_t *h, uint64_t file_s
   if (f->alloc_cnt != h->alloc_cnt || f->piece_cnt != h->piece_cnt || f->base_digest != h->base_digest)
     return BAD("%s: footer alloc_cnt / piece_cnt / base_digest differ from the header's", what);
   if (f->file_sz != file_sz)
-    return BAD("%s: footer file_sz %llu, the file has %llu bytes", what, U(f->file_sz), U(file_sz));
+    return BAD("%s: footer file_sz %" PRIu64 ", the file has %" PRIu64 " bytes", what, f->file_sz, file_sz);
   uint64_t P = h->piece_cnt, C = f->changed_cnt;
-  if (C > P) return BAD("%s: changed_cnt %llu > piece_cnt %llu", what, U(C), U(P));
+  if (C > P)
+    return BAD("%s: changed_cnt %" PRIu64 " > piece_cnt %" PRIu64, what, C, P);
   if (h->magic == INDEX_MAGIC && (C || f->changed_sz || f->digest != h->base_digest))
     return BAD("%s: an index with changed pieces or base_digest != digest", what);
   uint64_t t = DELTA_HDR_SZ + h->hint_sz + h->uinfo_sz;
   if (f->table_off != t || f->pieces_off != t + 24 * h->alloc_cnt || f->index_off < f->pieces_off ||
       f->bitmap_off != f->index_off + 8 * P || f->ftab_off != f->bitmap_off + 8 * delta_bitmap_words(P) ||
       f->ftab_off > file_sz || (file_sz - f->ftab_off) != 8 * (C + 1) + DELTA_FTR_SZ)
-    return BAD("%s: footer offsets (table %llu, pieces %llu, index %llu, bitmap %llu, frame table %llu) are "
-               "not back to back for %llu allocations, %llu pieces, %llu changed in %llu bytes",
-               what, U(f->table_off), U(f->pieces_off), U(f->index_off), U(f->bitmap_off), U(f->ftab_off),
-               U(h->alloc_cnt), U(P), U(C), U(file_sz));
-  if (f->changed_sz > C * DELTA_PIECE) return BAD("%s: changed_sz %llu > %llu pieces", what, U(f->changed_sz), U(C));
+    return BAD("%s: footer offsets (table %" PRIu64 ", pieces %" PRIu64 ", index %" PRIu64 ", bitmap %" PRIu64
+               ", frame table %" PRIu64 ") are "
+               "not back to back for %" PRIu64 " allocations, %" PRIu64 " pieces, %" PRIu64
+               " changed in %" PRIu64 " bytes",
+               what, f->table_off, f->pieces_off, f->index_off, f->bitmap_off, f->ftab_off, h->alloc_cnt, P,
+               C, file_sz);
+  if (f->changed_sz > C * DELTA_PIECE)
+    return BAD("%s: changed_sz %" PRIu64 " > %" PRIu64 " pieces", what, f->changed_sz, C);
   return WKSP_SUCCESS;
 }
 
 /* Reads the meta frame at [off, off + n) into a new buffer; adds its hash. */
 static int meta_read(const checkpt_input_t *in, uint64_t off, uint64_t n, uint8_t **out, uint64_t *sum) {
   uint8_t *b = malloc(n + 1);
-  if (!b) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: %llu bytes of metadata", in->label, U(n));
+  if (!b)
+    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: %" PRIu64 " bytes of metadata", in->label, n);
   int rc = wksp_private_checkpt_input_read(in, b, n, off);
   if (rc) {
     free(b);
@@ -282,8 +293,10 @@ static int table_check(delta_file_t *df, const uint8_t *t, const char *what) {
     p->gaddr_hi = checkpt_ld64(t + 24 * k + 8);
     p->tag = checkpt_ld64(t + 24 * k + 16);
     if (!p->tag || p->gaddr_lo < prev || p->gaddr_lo >= p->gaddr_hi || p->gaddr_hi > hi)
-      return BAD("%s: table entry %llu [%llu,%llu) tag %llu: zero tag, empty, out of [%llu,%llu) or not "
-                 "ascending and disjoint", what, U(k), U(p->gaddr_lo), U(p->gaddr_hi), U(p->tag), U(prev), U(hi));
+      return BAD("%s: table entry %" PRIu64 " [%" PRIu64 ",%" PRIu64 ") tag %" PRIu64
+                 ": zero tag, empty, out of [%" PRIu64 ",%" PRIu64 ") or not "
+                 "ascending and disjoint",
+                 what, k, p->gaddr_lo, p->gaddr_hi, p->tag, prev, hi);
     prev = p->gaddr_hi;
     df->data_sz += p->gaddr_hi - p->gaddr_lo;
   }
@@ -296,32 +309,38 @@ static int pieces_meta_check(delta_file_t *df, const char *what) {
   const delta_ftr_t *f = &df->f;
   uint64_t P = h->piece_cnt, C = f->changed_cnt, W = delta_bitmap_words(P);
   if (df->pstart[h->alloc_cnt] != P)
-    return BAD("%s: piece_cnt %llu, the table has %llu pieces", what, U(P), U(df->pstart[h->alloc_cnt]));
+    return BAD("%s: piece_cnt %" PRIu64 ", the table has %" PRIu64 " pieces", what, P,
+               df->pstart[h->alloc_cnt]);
   if (P % 64 && W && df->bits[W - 1] >> (P % 64))
-    return BAD("%s: bitmap marks a piece >= piece_cnt %llu", what, U(P));
+    return BAD("%s: bitmap marks a piece >= piece_cnt %" PRIu64, what, P);
   df->changed = malloc((C + 1) * sizeof *df->changed);
   if (!df->changed) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: changed pieces", what);
   uint64_t c = 0, sz = 0;
   for (uint64_t i = 0; i < P; i++) {
     if (!(df->bits[i / 64] >> (i % 64) & 1)) continue;
-    if (c == C) return BAD("%s: bitmap marks more than changed_cnt %llu pieces", what, U(C));
+    if (c == C)
+      return BAD("%s: bitmap marks more than changed_cnt %" PRIu64 " pieces", what, C);
     uint64_t a, n;
     wksp_private_delta_piece_at(df->parts, df->pstart, h->alloc_cnt, i, &a, &n);
     uint64_t fs = df->ftab[c + 1] - df->ftab[c];
     int ok = df->ftab[c + 1] > df->ftab[c] &&
              (h->piece_style == WKSP_FRAME_RAW ? fs == n : fs >= 4 && fs <= FRAME_CHUNK_HDR + frame_csz_bound(n));
     if (!ok)
-      return BAD("%s: piece frame %llu at %llu is %lld bytes, a %s frame of piece %llu (%llu bytes) cannot be",
-                 what, U(c), U(df->ftab[c]), (long long)(df->ftab[c + 1] - df->ftab[c]),
-                 frame_style_name((int)h->piece_style), U(i), U(n));
+      return BAD("%s: piece frame %" PRIu64 " at %" PRIu64 " is %" PRId64
+                 " bytes, a %s frame of piece %" PRIu64 " (%" PRIu64 " bytes) cannot be",
+                 what, c, df->ftab[c], (df->ftab[c + 1] - df->ftab[c]), frame_style_name((int)h->piece_style),
+                 i, n);
     df->changed[c++] = i;
     sz += n;
   }
-  if (c != C) return BAD("%s: bitmap marks %llu pieces, changed_cnt is %llu", what, U(c), U(C));
+  if (c != C)
+    return BAD("%s: bitmap marks %" PRIu64 " pieces, changed_cnt is %" PRIu64, what, c, C);
   if (df->ftab[0] != f->pieces_off || df->ftab[C] != f->index_off)
-    return BAD("%s: frame table runs [%llu,%llu), the pieces are at [%llu,%llu)", what, U(df->ftab[0]),
-               U(df->ftab[C]), U(f->pieces_off), U(f->index_off));
-  if (sz != f->changed_sz) return BAD("%s: changed_sz %llu, the marked pieces have %llu bytes", what, U(f->changed_sz), U(sz));
+    return BAD("%s: frame table runs [%" PRIu64 ",%" PRIu64 "), the pieces are at [%" PRIu64 ",%" PRIu64 ")",
+               what, df->ftab[0], df->ftab[C], f->pieces_off, f->index_off);
+  if (sz != f->changed_sz)
+    return BAD("%s: changed_sz %" PRIu64 ", the marked pieces have %" PRIu64 " bytes", what, f->changed_sz,
+               sz);
   uint64_t d = wksp_private_delta_content_digest(df->parts, h->alloc_cnt, df->hash, P);
   if (d != f->digest)
     return BAD("%s: content digest %016llx, its table and index make %016llx", what, U(f->digest), U(d));
@@ -333,7 +352,7 @@ static int delta_open(delta_file_t *df, const checkpt_input_t *in) {
   uint64_t sz = in->sz, sum = 0;
   uint8_t hb[DELTA_HDR_SZ], fb[DELTA_FTR_SZ];
   if (sz < DELTA_HDR_SZ + DELTA_FTR_SZ + 8)
-    return BAD("%s: %llu bytes, a delta has at least %d", what, U(sz), DELTA_HDR_SZ + DELTA_FTR_SZ + 8);
+    return BAD("%s: %" PRIu64 " bytes, a delta has at least %d", what, sz, DELTA_HDR_SZ + DELTA_FTR_SZ + 8);
   int rc = wksp_private_checkpt_input_read(in, hb, sizeof hb, 0);
   if (rc) return rc;
   wksp_private_delta_hdr_decode(&df->h, hb);
@@ -402,12 +421,16 @@ int wksp_private_delta_piece_read(const delta_file_t *df, const checkpt_input_t 
     if (!rc) rc = wksp_frame_reader_data(r, buf, n);
     if (!rc) rc = wksp_frame_reader_close(r, &end);
     wksp_frame_reader_fini(r);
-    if (!rc && end != fs) rc = BAD("the frame has %llu bytes after its piece", U(fs - end));
-    if (rc) rc = wksp_err_where(wksp_err_short_is_corrupt(rc), "%s: piece frame %llu at %llu", in->label, U(j), U(off));
+    if (!rc && end != fs)
+      rc = BAD("the frame has %" PRIu64 " bytes after its piece", fs - end);
+    if (rc)
+      rc = wksp_err_where(wksp_err_short_is_corrupt(rc), "%s: piece frame %" PRIu64 " at %" PRIu64, in->label,
+                          j, off);
   }
   if (!rc && wksp_private_checkpt_digest_piece(a, buf, n) != df->hash[i])
-    rc = BAD("%s: piece frame %llu at %llu (piece [%llu,%llu)) does not match its hash %016llx", in->label,
-             U(j), U(off), U(a), U(a + n), U(df->hash[i]));
+    rc = BAD("%s: piece frame %" PRIu64 " at %" PRIu64 " (piece [%" PRIu64 ",%" PRIu64
+             ")) does not match its hash %016" PRIx64,
+             in->label, j, off, a, a + n, df->hash[i]);
   return rc;
 }
 

@@ -1,6 +1,7 @@
 /* Writing a delta or index file's frames (docs/FORMAT.md 13.2): what the
  * delta writer (delta.c) and the sidecar's writer (index.c) share. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,7 @@
 int wksp_private_delta_emit(delta_out_t *o, const void *b, uint64_t n, int sum) {
   uint64_t h = wksp_private_delta_frame_hash(b, n, o->pos);
   if (n && wksp_private_write_full(o->fd, b, n))
-    return wksp_err(WKSP_ERR_FAIL, errno, "%s: write of %llu bytes at %llu", o->label, U(n), U(o->pos));
+    return wksp_err(WKSP_ERR_FAIL, errno, "%s: write of %" PRIu64 " bytes at %" PRIu64, o->label, n, o->pos);
   if (sum == DELTA_SUM_META) o->meta_sum += h;
   if (sum == DELTA_SUM_PIECE) o->piece_sum += h;
   o->pos += n;
@@ -25,7 +26,8 @@ int wksp_private_delta_emit(delta_out_t *o, const void *b, uint64_t n, int sum) 
 /* n words as one meta frame. */
 static int emit_words(delta_out_t *o, const uint64_t *w, uint64_t n) {
   uint8_t *b = malloc(8 * n + 1);
-  if (!b) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: %llu words", o->label, U(n));
+  if (!b)
+    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: %" PRIu64 " words", o->label, n);
   for (uint64_t i = 0; i < n; i++) checkpt_st64(b + 8 * i, w[i]);
   int rc = wksp_private_delta_emit(o, b, 8 * n, DELTA_SUM_META);
   free(b);
@@ -38,7 +40,8 @@ int wksp_private_delta_emit_head(delta_out_t *o, const delta_hdr_t *h, const cha
   wksp_private_delta_hdr_encode(hb, h);
   uint64_t A = h->alloc_cnt, tn = h->hint_sz + h->uinfo_sz;
   uint8_t *t = malloc(tn + 24 * A + 1);
-  if (!t) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: table of %llu allocations", o->label, U(A));
+  if (!t)
+    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: table of %" PRIu64 " allocations", o->label, A);
   memcpy(t, hint, h->hint_sz);
   memcpy(t + h->hint_sz, uinfo, h->uinfo_sz);
   for (uint64_t k = 0; k < A; k++) {

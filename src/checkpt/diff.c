@@ -9,6 +9,7 @@
  * tag on both sides have their bytes compared: the checkpoint's are decoded
  * over the threads in 64 KiB pieces, each compared with the workspace's
  * bytes at once; the first differing offset is kept per allocation. */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,16 +117,14 @@ int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint3
   uint8_t *cand = calloc(c.cn + 1, 1);
   c.first = malloc((c.cn + 1) * sizeof *c.first);
   if (!cand || !c.first) {
-    rc = wksp_err(WKSP_ERR_NOMEM, 0, "diff %s: tables for %llu allocations", in->label,
-                  (unsigned long long)c.cn);
+    rc = wksp_err(WKSP_ERR_NOMEM, 0, "diff %s: tables for %" PRIu64 " allocations", in->label, c.cn);
     goto done;
   }
   if (piece_hash) {
     if ((rc = wksp_private_delta_pstart(c.cp, c.cn, &pstart))) goto done;
     c.pstart = pstart;
     if (!(c.hash = malloc((pstart[c.cn] + 1) * sizeof *c.hash))) {
-      rc = wksp_err(WKSP_ERR_NOMEM, 0, "diff %s: hashes of %llu pieces", in->label,
-                    (unsigned long long)pstart[c.cn]);
+      rc = wksp_err(WKSP_ERR_NOMEM, 0, "diff %s: hashes of %" PRIu64 " pieces", in->label, pstart[c.cn]);
       goto done;
     }
   }

@@ -10,6 +10,7 @@
  * reserving memory (MAP_NORESERVE): only the pages the restore writes, the
  * records and the allocated bytes, cost memory, and they go at munmap. */
 #include <errno.h>
+#include <inttypes.h>
 #include <sys/mman.h>
 
 #include "delta_private.h"
@@ -29,13 +30,14 @@ static int fold_make(void *ctx, wksp_t **out) {
   const chain_final_t *fin = &f->fin;
   f->sz = wksp_footprint(fin->part_max, fin->data_max);
   if (!f->sz) /* the scan checked the geometry: not reached */
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "part_max %llu data_max %llu: no valid workspace",
-                    (unsigned long long)fin->part_max, (unsigned long long)fin->data_max);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "part_max %" PRIu64 " data_max %" PRIu64 ": no valid workspace",
+                    fin->part_max, fin->data_max);
   void *m = mmap(NULL, (size_t)f->sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (m == MAP_FAILED)
-    return wksp_err(WKSP_ERR_FAIL, errno, "mapping a private workspace of %llu bytes (part_max %llu, data_max %llu)",
-                    (unsigned long long)f->sz, (unsigned long long)fin->part_max,
-                    (unsigned long long)fin->data_max);
+    return wksp_err(WKSP_ERR_FAIL, errno,
+                    "mapping a private workspace of %" PRIu64 " bytes (part_max %" PRIu64
+                    ", data_max %" PRIu64 ")",
+                    f->sz, fin->part_max, fin->data_max);
   f->mem = m;
   wksp_t *w;
   int rc = wksp_new(m, fin->name, fin->seed, fin->part_max, fin->data_max, &w);

@@ -1,5 +1,6 @@
 #include "format_private.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,8 +120,9 @@ int wksp_private_checkpt_hdr_check(const checkpt_hdr_t *h, const char *what) {
   if (!wksp_private_name_len(h->name))
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header workspace name is not a valid name", what);
   if (!wksp_private_checkpt_sizes_valid(h->part_max, h->data_max))
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header part_max %llu / data_max %llu are not valid",
-                    what, (unsigned long long)h->part_max, (unsigned long long)h->data_max);
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: header part_max %" PRIu64 " / data_max %" PRIu64 " are not valid", what, h->part_max,
+                    h->data_max);
   return WKSP_SUCCESS;
 }
 
@@ -137,14 +139,13 @@ int wksp_private_checkpt_info_check(const checkpt_info_t *i, uint64_t *blob_sz, 
   uint64_t sum = 0;
   for (int k = 0; k < CHECKPT_S_CNT; k++) {
     if (i->sz[k] < 1 || i->sz[k] > info_str_max(k))
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: info %s size %llu, expected 1..%llu", what,
-                      info_str_name[k], (unsigned long long)i->sz[k],
-                      (unsigned long long)info_str_max(k));
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: info %s size %" PRIu64 ", expected 1..%" PRIu64, what,
+                      info_str_name[k], i->sz[k], info_str_max(k));
     sum += i->sz[k];
   }
   if (sum > CHECKPT_INFO_BLOB_MAX)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: info strings total %llu bytes, limit %llu", what,
-                    (unsigned long long)sum, (unsigned long long)CHECKPT_INFO_BLOB_MAX);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: info strings total %" PRIu64 " bytes, limit %" PRIu64, what,
+                    sum, (uint64_t)CHECKPT_INFO_BLOB_MAX);
   *blob_sz = sum;
   return WKSP_SUCCESS;
 }
@@ -154,9 +155,8 @@ int wksp_private_checkpt_info_blob_check(const checkpt_info_t *i, const uint8_t 
   for (int k = 0; k < CHECKPT_S_CNT; k++) {
     const uint8_t *nul = memchr(s, 0, i->sz[k]);
     if (nul != s + i->sz[k] - 1)
-      return wksp_err(WKSP_ERR_CORRUPT, 0,
-                      "%s: info %s string is not NUL-terminated at its size %llu", what,
-                      info_str_name[k], (unsigned long long)i->sz[k]);
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: info %s string is not NUL-terminated at its size %" PRIu64,
+                      what, info_str_name[k], i->sz[k]);
     s += i->sz[k];
   }
   return WKSP_SUCCESS;
@@ -177,23 +177,22 @@ int wksp_private_checkpt_ftr_check(const checkpt_ftr_t *f, const checkpt_hdr_t *
   if (!bad) return WKSP_SUCCESS;
   if (f->checkpt_sz != checkpt_sz)
     return wksp_err(WKSP_ERR_CORRUPT, 0,
-                    "%s: footer checkpt_sz %llu, but the checkpoint is %llu bytes", what,
-                    (unsigned long long)f->checkpt_sz, (unsigned long long)checkpt_sz);
+                    "%s: footer checkpt_sz %" PRIu64 ", but the checkpoint is %" PRIu64 " bytes", what,
+                    f->checkpt_sz, checkpt_sz);
   return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: footer %s does not match the header", what, bad);
 }
 
 int wksp_private_checkpt_meta_check(const checkpt_cmd_t *c, uint64_t src_lo, uint64_t src_hi,
                                  uint64_t off, const char *what) {
   if (!c->tag)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: command at offset %llu is not an allocation (tag 0)",
-                    what, (unsigned long long)off);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: command at offset %" PRIu64 " is not an allocation (tag 0)",
+                    what, off);
   if (!(src_lo <= c->a && c->a < c->b && c->b <= src_hi))
     return wksp_err(WKSP_ERR_CORRUPT, 0,
-                    "%s: allocation at offset %llu has range [%llu,%llu) outside the source data "
-                    "region [%llu,%llu)",
-                    what, (unsigned long long)off, (unsigned long long)c->a,
-                    (unsigned long long)c->b, (unsigned long long)src_lo,
-                    (unsigned long long)src_hi);
+                    "%s: allocation at offset %" PRIu64 " has range [%" PRIu64 ",%" PRIu64
+                    ") outside the source data "
+                    "region [%" PRIu64 ",%" PRIu64 ")",
+                    what, off, c->a, c->b, src_lo, src_hi);
   return WKSP_SUCCESS;
 }
 

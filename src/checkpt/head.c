@@ -2,6 +2,7 @@
  * v1 preamble recognized and checked, the preview fields, and the most
  * bytes a checkpoint with that header can have (the limits of
  * checkpt_private.h).  Pure functions on bytes. */
+#include <inttypes.h>
 #include <string.h>
 
 #include "checkpt_private.h"
@@ -56,17 +57,15 @@ static int preview_v1(const uint8_t *p, size_t sz, wksp_preview_t *out, const ch
     used += n;
   }
   if (v[1] != 1)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 style %llu, expected 1", what,
-                    (unsigned long long)v[1]);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 style %" PRIu64 ", expected 1", what, v[1]);
   if (v[2] > UINT32_MAX)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 seed %llu does not fit 32 bits", what,
-                    (unsigned long long)v[2]);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 seed %" PRIu64 " does not fit 32 bits", what, v[2]);
   if (!wksp_private_checkpt_sizes_valid(v[3], v[4]))
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 part_max %llu / data_max %llu are not valid", what,
-                    (unsigned long long)v[3], (unsigned long long)v[4]);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 part_max %" PRIu64 " / data_max %" PRIu64 " are not valid",
+                    what, v[3], v[4]);
   uint64_t len = v[13];
   if (len < 1 || len > CHECKPT_NAME_MAX - 1 || len > sz - used)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 name length %llu", what, (unsigned long long)len);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 name length %" PRIu64, what, len);
   char name[CHECKPT_NAME_MAX] = {0};
   memcpy(name, p + used, len);
   if (wksp_private_name_len(name) != len)

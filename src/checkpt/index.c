@@ -6,6 +6,7 @@
  * with opts.index, and wksp_checkpt_index. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,8 @@ int wksp_private_delta_scan_hashes(const checkpt_input_t *in, const checkpt_scan
   if (rc) return rc;
   uint64_t P = (*pstart)[cnt];
   sh_t sh = {parts, cnt, *pstart, *hash = calloc(P + 1, sizeof **hash)};
-  if (!sh.hash) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: %llu piece hashes", in->label, U(P));
+  if (!sh.hash)
+    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: %" PRIu64 " piece hashes", in->label, P);
   rc = wksp_private_checkpt_data_pieces(in, s, threads, sh_piece, &sh);
   if (rc) return rc;
   uint64_t d = wksp_private_delta_content_digest(parts, cnt, sh.hash, P);

@@ -2,6 +2,7 @@
  * (who wrote it, where, when, the seal's placeholders), and the public
  * description readers build (wksp_checkpt_info_t: its strings, its
  * allocations sorted and checked for overlaps). */
+#include <inttypes.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
@@ -141,9 +142,9 @@ int wksp_private_checkpt_info_parts(checkpt_scan_t *s, const char *what) {
     if (!k) continue;
     const wksp_part_t *a = b - 1;
     if (b->gaddr_lo < a->gaddr_hi)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: allocations [%llu,%llu) and [%llu,%llu) overlap",
-                      what, (unsigned long long)a->gaddr_lo, (unsigned long long)a->gaddr_hi,
-                      (unsigned long long)b->gaddr_lo, (unsigned long long)b->gaddr_hi);
+      return wksp_err(WKSP_ERR_CORRUPT, 0,
+                      "%s: allocations [%" PRIu64 ",%" PRIu64 ") and [%" PRIu64 ",%" PRIu64 ") overlap", what,
+                      a->gaddr_lo, a->gaddr_hi, b->gaddr_lo, b->gaddr_hi);
   }
   return WKSP_SUCCESS;
 }

@@ -7,6 +7,7 @@
  * header can hold or the spool directory has room for. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,8 +25,8 @@
 /* The message of a file that is now shorter than when it was opened. */
 static int shrank(const checkpt_input_t *in, uint64_t now) {
   return wksp_err(WKSP_ERR_CORRUPT, 0,
-                  "file truncated while reading: %s is now %llu bytes, expected %llu", in->label,
-                  (unsigned long long)now, (unsigned long long)(in->base + in->sz));
+                  "file truncated while reading: %s is now %" PRIu64 " bytes, expected %" PRIu64, in->label,
+                  now, (in->base + in->sz));
 }
 
 int wksp_private_checkpt_input_changed(const checkpt_input_t *in, int rc) {
@@ -38,16 +39,16 @@ int wksp_private_checkpt_input_changed(const checkpt_input_t *in, int rc) {
 int wksp_private_checkpt_input_read(const checkpt_input_t *in, void *buf, uint64_t n, uint64_t off) {
   if (off > in->sz || n > in->sz - off)
     return wksp_err(WKSP_ERR_CORRUPT, 0,
-                    "%s: truncated: %llu bytes at offset %llu, the file has %llu", in->label,
-                    (unsigned long long)n, (unsigned long long)off, (unsigned long long)in->sz);
+                    "%s: truncated: %" PRIu64 " bytes at offset %" PRIu64 ", the file has %" PRIu64,
+                    in->label, n, off, in->sz);
   if (in->mem) {
     memcpy(buf, in->mem + off, n);
     return WKSP_SUCCESS;
   }
   long got = wksp_private_pread_full(in->rfd, buf, n, in->base + off);
   if (got < 0)
-    return wksp_err(WKSP_ERR_FAIL, errno, "%s: read of %llu bytes at offset %llu", in->label,
-                    (unsigned long long)n, (unsigned long long)off);
+    return wksp_err(WKSP_ERR_FAIL, errno, "%s: read of %" PRIu64 " bytes at offset %" PRIu64, in->label, n,
+                    off);
   if ((uint64_t)got < n) return shrank(in, in->base + off + (uint64_t)got);
   return WKSP_SUCCESS;
 }
@@ -58,8 +59,8 @@ int wksp_private_checkpt_input_reader(const checkpt_input_t *in, wksp_frame_read
 }
 
 int wksp_private_checkpt_truncated(const char *what, uint64_t at, uint64_t end) {
-  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated at offset %llu (expected %llu bytes)", what,
-                  (unsigned long long)at, (unsigned long long)end);
+  return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: truncated at offset %" PRIu64 " (expected %" PRIu64 " bytes)",
+                  what, at, end);
 }
 
 int wksp_private_checkpt_read_fail(const wksp_frame_reader_t *r, uint64_t base, int rc,
@@ -108,11 +109,10 @@ static int room_for(room_t *rm, uint64_t n, const char *label) {
   room_look(rm); /* space may have been freed meanwhile */
   if (rm->total + n <= rm->limit) return WKSP_SUCCESS;
   return wksp_err(WKSP_ERR_FAIL, ENOSPC,
-                  "%s: spooling to %s: room for %llu bytes (1/32 of the filesystem, at most 64 "
-                  "MiB, is kept free), %llu spooled, and a checkpoint with this header can be up "
-                  "to %llu bytes; set TMPDIR to a directory with more room",
-                  label, tmp_dir(), (unsigned long long)rm->limit, (unsigned long long)rm->total,
-                  (unsigned long long)rm->max_sz);
+                  "%s: spooling to %s: room for %" PRIu64 " bytes (1/32 of the filesystem, at most 64 "
+                  "MiB, is kept free), %" PRIu64 " spooled, and a checkpoint with this header can be up "
+                  "to %" PRIu64 " bytes; set TMPDIR to a directory with more room",
+                  label, tmp_dir(), rm->limit, rm->total, rm->max_sz);
 }
 
 /* Spools the rest of in->fd into tfd after the head already written;
@@ -138,8 +138,8 @@ static int spool_rest(checkpt_input_t *in, room_t *rm, int v1) {
     if (!n) break;
     if ((uint64_t)n > rm->max_sz - rm->total) {
       rc = wksp_err(WKSP_ERR_CORRUPT, 0,
-                    "%s: longer than a checkpoint of this geometry can be (%llu bytes)", in->label,
-                    (unsigned long long)rm->max_sz);
+                    "%s: longer than a checkpoint of this geometry can be (%" PRIu64 " bytes)", in->label,
+                    rm->max_sz);
       break;
     }
     rc = room_for(rm, (uint64_t)n, in->label);

@@ -11,6 +11,7 @@
  * chain of pipes, the wait is only reported. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -62,9 +63,9 @@ static int writes_pipe(int64_t pid, int fd) {
   struct stat me, st;
   if (fstat(fd, &me) || !S_ISFIFO(me.st_mode)) return 0;
   char path[64];
-  snprintf(path, sizeof path, "/proc/%lld/fdinfo", (long long)pid);
+  snprintf(path, sizeof path, "/proc/%" PRId64 "/fdinfo", pid);
   int info = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  snprintf(path, sizeof path, "/proc/%lld/fd", (long long)pid);
+  snprintf(path, sizeof path, "/proc/%" PRId64 "/fd", pid);
   DIR *d = info >= 0 ? opendir(path) : NULL;
   int found = 0;
   struct dirent *e;
@@ -95,11 +96,11 @@ static int feed_check(const wksp_t *w, int64_t pid, uint64_t waited_ns, void *ct
   }
   if (waited_ns - f->since < SELF_FEED_CONFIRM_NS) return 1;
   return wksp_err(WKSP_ERR_DEADLK, 0,
-                  "workspace \"%.39s\" is locked by process %lld, which writes this restore's "
+                  "workspace \"%.39s\" is locked by process %" PRId64 ", which writes this restore's "
                   "input pipe and is blocked on it (the pipe is full and the restore reads on "
                   "only once it has the lock): a workspace cannot be restored from a pipe fed "
                   "by a checkpoint of itself; write the checkpoint to a file first",
-                  wksp_name(w), (long long)pid);
+                  wksp_name(w), pid);
 }
 
 int wksp_private_checkpt_lock(wksp_t *w, wksp_lock_wait_fn_t fn, void *ctx, int feed_fd,

@@ -42,6 +42,7 @@
  * per thread), whatever the workspace size. */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -423,7 +424,7 @@ static int par_worker(void *ctx, uint64_t unused) {
         pthread_cond_signal(&p->out_cv);
       } else {
         par_fail_locked(p);
-        rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt: segment of cgroup %llu", (unsigned long long)g);
+        rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt: segment of cgroup %" PRIu64, g);
       }
     } else if (!p->failed) {
       s = split_locked(p);
@@ -505,8 +506,9 @@ static void *out_main(void *arg) {
     for (int i = 0; i < cnt; i++) blk_free_locked(p, batch[i]);
     if (e) {
       wksp_err_keep(&p->out_err,
-                    wksp_err(WKSP_ERR_FAIL, e, "write of %llu bytes of cgroup frames at offset %llu failed",
-                             (unsigned long long)n, (unsigned long long)(p->pos0 + pos - n)));
+                    wksp_err(WKSP_ERR_FAIL, e,
+                             "write of %" PRIu64 " bytes of cgroup frames at offset %" PRIu64 " failed", n,
+                             (p->pos0 + pos - n)));
       par_fail_locked(p);
       break;
     }
@@ -559,8 +561,7 @@ int wksp_private_checkpt_pipeline(checkpt_writer_t *cw, uint64_t pos0, uint64_t 
   p.cg = calloc(pl->C, sizeof *p.cg);
   p.cg_sz = calloc(pl->C, sizeof *p.cg_sz);
   if (!p.cg || !p.cg_sz)
-    rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt: segment tables of %llu cgroups",
-                  (unsigned long long)pl->C);
+    rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt: segment tables of %" PRIu64 " cgroups", pl->C);
   for (uint64_t g = 0; !rc && g < pl->C; g++) p.cg_sz[g] = wksp_private_checkpt_plan_cgroup_sz(pl, g);
   int e = rc ? 0 : pthread_create(&out, NULL, out_main, &p);
   if (e) rc = wksp_err(WKSP_ERR_NOMEM, e, "checkpt: cannot create the output thread");

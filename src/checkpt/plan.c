@@ -1,6 +1,7 @@
 /* The writer's plan (docs/FORMAT.md 3.9): the workspace's allocations,
  * checked, and their cgroups exactly as the reference writer assigns them;
  * a cgroup frame's commands; where a byte of a cgroup's data lies. */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,8 +29,8 @@ int wksp_private_checkpt_plan_build(checkpt_plan_t *pl, wksp_t *w) {
   pl->order = calloc(pl->cnt + 1, sizeof *pl->order);
   pl->cg_off = calloc(2 * pl->C + 1, sizeof *pl->cg_off);
   if (!pl->cg_cnt || !pl->cg_start || !pl->order || !pl->cg_off)
-    return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: cgroup tables for %llu allocations",
-                    wksp_name(w), (unsigned long long)pl->cnt);
+    return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: cgroup tables for %" PRIu64 " allocations", wksp_name(w),
+                    pl->cnt);
   /* alloc_list promised a validated list; re-check what the format needs
    * so that a bad list can never produce an unreadable file. */
   uint64_t lo = wksp_gaddr_lo(w), hi = wksp_gaddr_hi(w), prev = lo;
@@ -37,9 +38,9 @@ int wksp_private_checkpt_plan_build(checkpt_plan_t *pl, wksp_t *w) {
     const wksp_part_t *p = &pl->parts[k];
     if (!p->tag || p->gaddr_lo < prev || p->gaddr_lo >= p->gaddr_hi || p->gaddr_hi > hi)
       return wksp_err(WKSP_ERR_CORRUPT, 0,
-                      "checkpt %s: allocation %llu [%llu,%llu) tag %llu is out of order or range",
-                      wksp_name(w), (unsigned long long)k, (unsigned long long)p->gaddr_lo,
-                      (unsigned long long)p->gaddr_hi, (unsigned long long)p->tag);
+                      "checkpt %s: allocation %" PRIu64 " [%" PRIu64 ",%" PRIu64 ") tag %" PRIu64
+                      " is out of order or range",
+                      wksp_name(w), k, p->gaddr_lo, p->gaddr_hi, p->tag);
     prev = p->gaddr_hi;
     pl->data_sz += p->gaddr_hi - p->gaddr_lo;
   }

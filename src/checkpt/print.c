@@ -2,6 +2,7 @@
  * reference leaves empty for v2 implemented: 3 summary, 4 allocations, 5
  * hex dump. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,9 +93,8 @@ static void out_field(out_t *o, const char *label, const char *value) {
 }
 
 static void print_preview(out_t *o, const wksp_preview_t *pv) {
-  out(o, "\tstyle    %d\n\tname     %s\n\tseed     %u\n\tpart_max %llu\n\tdata_max %llu\n",
-      pv->style, pv->name, (unsigned)pv->seed, (unsigned long long)pv->part_max,
-      (unsigned long long)pv->data_max);
+  out(o, "\tstyle    %d\n\tname     %s\n\tseed     %u\n\tpart_max %" PRIu64 "\n\tdata_max %" PRIu64 "\n",
+      pv->style, pv->name, (unsigned)pv->seed, pv->part_max, pv->data_max);
 }
 
 /* Prints a text field that may hold newlines (binfo): one indented line
@@ -117,7 +117,7 @@ static void print_text(out_t *o, const char *label, const char *s) {
 
 /* "\t<label>   <id> (<name>)\n" with the name escaped. */
 static void print_id(out_t *o, const char *label, uint64_t id, const char *name) {
-  out(o, "\t%-9s %llu (", label, (unsigned long long)id);
+  out(o, "\t%-9s %" PRIu64 " (", label, id);
   out_esc(o, name, strlen(name), WKSP_ESC_C);
   out(o, ")\n");
 }
@@ -136,13 +136,13 @@ static void print_ident(out_t *o, const wksp_checkpt_info_t *I) {
   struct tm tm;
   if (gmtime_r(&sec, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
   out(o, "\tmagic     0x%016llx\n", (unsigned long long)CHECKPT_MAGIC);
-  out(o, "\twallclock %lld (%s)\n", (long long)I->wallclock, when);
+  out(o, "\twallclock %" PRId64 " (%s)\n", I->wallclock, when);
   print_id(o, "app", I->app_id, I->app);
   print_id(o, "thread", I->thread_id, I->thread);
   print_id(o, "host", I->host_id, I->host);
   print_id(o, "cpu", I->cpu_id, I->cpu);
   print_id(o, "group", I->group_id, I->group);
-  out(o, "\ttid       %llu\n", (unsigned long long)I->tid);
+  out(o, "\ttid       %" PRIu64 "\n", I->tid);
   print_id(o, "user", I->user_id, I->user);
   if (I->pv.style == 2)
     out(o, "\tframe_style_compressed %d (%s)\n", I->pv.frame_style,
@@ -151,21 +151,18 @@ static void print_ident(out_t *o, const wksp_checkpt_info_t *I) {
 
 static void print_summary(out_t *o, const wksp_checkpt_info_t *I) {
   uint64_t lo = checkpt_gaddr_lo(I->pv.part_max);
-  out(o, "\tfile size   %llu bytes\n", (unsigned long long)I->file_sz);
-  out(o, "\tallocations %llu, %llu bytes (%.2f%% of data_max)\n", (unsigned long long)I->alloc_cnt,
-      (unsigned long long)I->alloc_sz,
+  out(o, "\tfile size   %" PRIu64 " bytes\n", I->file_sz);
+  out(o, "\tallocations %" PRIu64 ", %" PRIu64 " bytes (%.2f%% of data_max)\n", I->alloc_cnt, I->alloc_sz,
       I->pv.data_max ? 100.0 * (double)I->alloc_sz / (double)I->pv.data_max : 0.0);
   uint64_t largest = 0;
   for (uint64_t k = 0; k < I->alloc_cnt; k++) {
     uint64_t sz = I->parts[k].gaddr_hi - I->parts[k].gaddr_lo;
     if (sz > largest) largest = sz;
   }
-  out(o, "\tlargest     %llu bytes\n\tsource data region [%llu,%llu)\n",
-      (unsigned long long)largest, (unsigned long long)lo,
-      (unsigned long long)(lo + I->pv.data_max));
+  out(o, "\tlargest     %" PRIu64 " bytes\n\tsource data region [%" PRIu64 ",%" PRIu64 ")\n", largest, lo,
+      (lo + I->pv.data_max));
   if (I->pv.style != 2) return;
-  out(o, "\tcgroups     %llu, volumes %llu\n", (unsigned long long)I->cgroup_cnt,
-      (unsigned long long)I->volume_cnt);
+  out(o, "\tcgroups     %" PRIu64 ", volumes %" PRIu64 "\n", I->cgroup_cnt, I->volume_cnt);
   for (uint64_t g = 0; g < I->cgroup_cnt; g++) {
     const wksp_checkpt_cgroup_t *c = &I->cgroups[g];
     uint64_t fsz = c->end - c->off;
@@ -181,9 +178,8 @@ static void print_summary(out_t *o, const wksp_checkpt_info_t *I) {
 static void print_allocs(out_t *o, const wksp_checkpt_info_t *I) {
   for (uint64_t k = 0; k < I->alloc_cnt; k++) {
     const wksp_part_t *p = &I->parts[k];
-    out(o, "\t\tpartition [%llu,%llu) sz %llu tag %llu\n", (unsigned long long)p->gaddr_lo,
-        (unsigned long long)p->gaddr_hi, (unsigned long long)(p->gaddr_hi - p->gaddr_lo),
-        (unsigned long long)p->tag);
+    out(o, "\t\tpartition [%" PRIu64 ",%" PRIu64 ") sz %" PRIu64 " tag %" PRIu64 "\n", p->gaddr_lo,
+        p->gaddr_hi, (p->gaddr_hi - p->gaddr_lo), p->tag);
   }
 }
 
@@ -203,8 +199,7 @@ static int dump_done(void *ctx, const wksp_part_t *p, const void *bytes) {
   out_t *o = ((dump_t *)ctx)->o;
   const uint8_t *b = bytes;
   uint64_t sz = p->gaddr_hi - p->gaddr_lo;
-  out(o, "\t\tpartition [%llu,%llu) tag %llu\n", (unsigned long long)p->gaddr_lo,
-      (unsigned long long)p->gaddr_hi, (unsigned long long)p->tag);
+  out(o, "\t\tpartition [%" PRIu64 ",%" PRIu64 ") tag %" PRIu64 "\n", p->gaddr_lo, p->gaddr_hi, p->tag);
   for (uint64_t at = 0; at < sz && !o->bad; at += 16) {
     char hex[16 * 3 + 1] = "", asc[17] = "";
     uint64_t n = sz - at < 16 ? sz - at : 16;
@@ -230,7 +225,7 @@ static int print_dump(out_t *o, const checkpt_input_t *in, const checkpt_scan_t 
   }
   dump_t d = {.o = o, .buf = malloc(largest)};
   if (!d.buf)
-    return wksp_err(WKSP_ERR_NOMEM, 0, "print: %llu-byte buffer", (unsigned long long)largest);
+    return wksp_err(WKSP_ERR_NOMEM, 0, "print: %" PRIu64 "-byte buffer", largest);
   int rc = wksp_private_checkpt_data_run(in, s, 1, dump_dest, dump_done, &d, NULL);
   free(d.buf);
   return rc;
@@ -245,10 +240,13 @@ static void print_delta_file(out_t *o, const delta_file_t *df, int verbose) {
   out(o, "\tkind     %s\n\tversion  %u\n\tname     ", df->kind == WKSP_FILE_DELTA ? "delta" : "index",
       (unsigned)h->version);
   out_esc(o, h->name, strnlen(h->name, sizeof h->name), WKSP_ESC_C);
-  out(o, "\n\tseed     %u\n\tpart_max %llu\n\tdata_max %llu\n", (unsigned)h->seed, U(h->part_max), U(h->data_max));
+  out(o, "\n\tseed     %u\n\tpart_max %" PRIu64 "\n\tdata_max %" PRIu64 "\n", (unsigned)h->seed, h->part_max,
+      h->data_max);
   if (verbose < 1) return;
-  out(o, "\twallclock   %lld\n\tbase digest %016llx\n\tdigest      %016llx\n\tpiece style %u (%s)\n",
-      (long long)h->wallclock, U(h->base_digest), U(df->f.digest), (unsigned)h->piece_style,
+  out(o,
+      "\twallclock   %" PRId64 "\n\tbase digest %016" PRIx64 "\n\tdigest      %016" PRIx64
+      "\n\tpiece style %u (%s)\n",
+      h->wallclock, h->base_digest, df->f.digest, (unsigned)h->piece_style,
       h->piece_style == 2 ? "lz4" : "raw");
   out(o, "\tflags       %u%s\n", (unsigned)h->flags, h->flags & DELTA_FLAG_VERIFIED ? " (verified)" : "");
   if (verbose >= 2) {
@@ -256,17 +254,17 @@ static void print_delta_file(out_t *o, const delta_file_t *df, int verbose) {
     print_text(o, "uinfo", df->uinfo);
   }
   if (verbose < 3) return;
-  out(o, "\tallocations %llu, %llu bytes (table %llu bytes)\n", U(h->alloc_cnt), U(df->data_sz),
-      U(24 * h->alloc_cnt));
-  out(o, "\tpieces      %llu, changed %llu (%llu bytes, %llu in file)\n", U(h->piece_cnt),
-      U(df->f.changed_cnt), U(df->f.changed_sz), U(df->f.index_off - df->f.pieces_off));
-  out(o, "\tfile size   %llu bytes\n", U(df->f.file_sz));
+  out(o, "\tallocations %" PRIu64 ", %" PRIu64 " bytes (table %" PRIu64 " bytes)\n", h->alloc_cnt,
+      df->data_sz, 24 * h->alloc_cnt);
+  out(o, "\tpieces      %" PRIu64 ", changed %" PRIu64 " (%" PRIu64 " bytes, %" PRIu64 " in file)\n",
+      h->piece_cnt, df->f.changed_cnt, df->f.changed_sz, df->f.index_off - df->f.pieces_off);
+  out(o, "\tfile size   %" PRIu64 " bytes\n", df->f.file_sz);
   for (uint64_t k = 0; verbose >= 4 && k < h->alloc_cnt; k++) {
     uint64_t changed = 0;
     for (uint64_t i = df->pstart[k]; i < df->pstart[k + 1]; i++) changed += df->bits[i / 64] >> (i % 64) & 1;
     const wksp_part_t *p = &df->parts[k];
-    out(o, "\t\t[%llu,%llu) tag %llu: %llu of %llu pieces changed\n", U(p->gaddr_lo), U(p->gaddr_hi), U(p->tag),
-        U(changed), U(df->pstart[k + 1] - df->pstart[k]));
+    out(o, "\t\t[%" PRIu64 ",%" PRIu64 ") tag %" PRIu64 ": %" PRIu64 " of %" PRIu64 " pieces changed\n",
+        p->gaddr_lo, p->gaddr_hi, p->tag, changed, df->pstart[k + 1] - df->pstart[k]);
   }
 }
 
@@ -290,8 +288,7 @@ static int print_input(out_t *o, checkpt_input_t *in, int verbose) {
   uint8_t head[CHECKPT_PREVIEW_MAX];
   uint64_t n = in->sz < CHECKPT_PREVIEW_MAX ? in->sz : CHECKPT_PREVIEW_MAX;
   int rc = n >= 12 ? wksp_private_checkpt_input_read(in, head, n, 0)
-                   : wksp_err(WKSP_ERR_FAIL, 0, "%s: only %llu bytes", in->label,
-                              (unsigned long long)n);
+                   : wksp_err(WKSP_ERR_FAIL, 0, "%s: only %" PRIu64 " bytes", in->label, n);
   if (!rc && delta_magic_any(checkpt_ld64(head))) return print_delta(o, in, verbose);
   if (!rc) rc = wksp_private_checkpt_preview_any(head, n, &pv, in->label);
   if (rc) {

@@ -5,6 +5,7 @@
  * overall, every count must agree and stay within the limits of checkpt_private.h.
  * Nothing here decodes allocation contents; files are read with pread
  * (one frame reader, its buffer reused from frame to frame). */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,20 +130,18 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
   const checkpt_ftr_t *f = &s->ftr;
   uint64_t ftr_off = v->sz - CHECKPT_FTR_SZ, V = f->frame_off;
   if (V < info_end || V >= ftr_off)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: footer frame_off %llu outside [%llu,%llu)", v->what,
-                    (unsigned long long)V, (unsigned long long)info_end,
-                    (unsigned long long)ftr_off);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: footer frame_off %" PRIu64 " outside [%" PRIu64 ",%" PRIu64 ")",
+                    v->what, V, info_end, ftr_off);
   checkpt_cmd_t c;
   uint64_t end;
   int rc = frame_cmd_at(v, V, &c, "volumes frame");
   if (!rc && !checkpt_cmd_is_volumes(&c))
-    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: frame at %llu is not a volumes command", v->what,
-                  (unsigned long long)V);
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: frame at %" PRIu64 " is not a volumes command", v->what, V);
   if (!rc) rc = wksp_frame_reader_close(v->r, &end);
   if (rc) return rc;
   if (end != ftr_off)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: volumes frame ends at %llu, the footer is at %llu",
-                    v->what, (unsigned long long)end, (unsigned long long)ftr_off);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: volumes frame ends at %" PRIu64 ", the footer is at %" PRIu64,
+                    v->what, end, ftr_off);
   cg_t *cg = NULL;
   uint64_t cap = 0, n = 0, hi = V, A = c.b;
   uint64_t alloc_rem = f->alloc_cnt, cgroup_rem = f->cgroup_cnt, volume_rem = f->volume_cnt;
@@ -151,9 +150,9 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
   while (!rc && A) {
     if (!volume_rem || A < info_end || A >= hi) {
       rc = wksp_err(WKSP_ERR_CORRUPT, 0,
-                    "%s: appendix offset %llu invalid (range [%llu,%llu), %llu volumes left)",
-                    v->what, (unsigned long long)A, (unsigned long long)info_end,
-                    (unsigned long long)hi, (unsigned long long)volume_rem);
+                    "%s: appendix offset %" PRIu64 " invalid (range [%" PRIu64 ",%" PRIu64 "), %" PRIu64
+                    " volumes left)",
+                    v->what, A, info_end, hi, volume_rem);
       break;
     }
     rc = frame_cmd_at(v, A, &c, "appendix frame");
@@ -161,9 +160,9 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
     uint64_t C = c.a;
     if (!checkpt_cmd_is_appendix(&c) || C > CHECKPT_CGROUP_MAX || C > cgroup_rem) {
       rc = wksp_err(WKSP_ERR_CORRUPT, 0,
-                    "%s: bad appendix command at %llu (cgroup count %llu, %llu left, max %llu)",
-                    v->what, (unsigned long long)A, (unsigned long long)C,
-                    (unsigned long long)cgroup_rem, (unsigned long long)CHECKPT_CGROUP_MAX);
+                    "%s: bad appendix command at %" PRIu64 " (cgroup count %" PRIu64 ", %" PRIu64
+                    " left, max %" PRIu64 ")",
+                    v->what, A, C, cgroup_rem, (uint64_t)CHECKPT_CGROUP_MAX);
       break;
     }
     uint8_t *raw = (uint8_t *)arr;
@@ -176,9 +175,9 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
       break;
     }
     if (end != hi) {
-      rc =
-          wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix frame at %llu ends at %llu, expected %llu",
-                   v->what, (unsigned long long)A, (unsigned long long)end, (unsigned long long)hi);
+      rc = wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: appendix frame at %" PRIu64 " ends at %" PRIu64 ", expected %" PRIu64, v->what, A,
+                    end, hi);
       break;
     }
     /* This volume's cgroups go in front of the later volumes' ones. */
@@ -195,9 +194,9 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
       uint64_t min_cmd = v->fsc == WKSP_FRAME_RAW ? CHECKPT_CMD_SZ : 4;
       if (off >= next || cnt > alloc_rem || cnt >= (next - off) / min_cmd)
         rc = wksp_err(WKSP_ERR_CORRUPT, 0,
-                      "%s: appendix at %llu: cgroup %llu offset %llu / count %llu invalid", v->what,
-                      (unsigned long long)A, (unsigned long long)i, (unsigned long long)off,
-                      (unsigned long long)cnt);
+                      "%s: appendix at %" PRIu64 ": cgroup %" PRIu64 " offset %" PRIu64 " / count %" PRIu64
+                      " invalid",
+                      v->what, A, i, off, cnt);
       alloc_rem -= rc ? 0 : cnt;
       cg[i] = (cg_t){.off = off, .cnt = cnt, .next = next};
       next = off;
@@ -208,9 +207,8 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
      * a later one right after the previous appendix frame (checked when
      * that appendix's end is compared with its `hi`). */
     if (prev ? prev >= first : first != info_end) {
-      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: volume at %llu does not follow %s at %llu", v->what,
-                    (unsigned long long)first, prev ? "the previous appendix" : "the info frame",
-                    (unsigned long long)(prev ? prev : info_end));
+      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: volume at %" PRIu64 " does not follow %s at %" PRIu64, v->what,
+                    first, prev ? "the previous appendix" : "the info frame", (prev ? prev : info_end));
       break;
     }
     cgroup_rem -= C;
@@ -220,14 +218,14 @@ static int v2_volumes(v2_t *v, uint64_t info_end, cg_t **cg_out, uint64_t *cg_cn
   }
   free(arr);
   if (!rc && hi != info_end)
-    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %llu bytes between the info frame and the volumes",
-                  v->what, (unsigned long long)(hi - info_end));
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: %" PRIu64 " bytes between the info frame and the volumes",
+                  v->what, (hi - info_end));
   if (!rc && (alloc_rem || cgroup_rem || volume_rem))
     rc = wksp_err(WKSP_ERR_CORRUPT, 0,
-                  "%s: footer counts disagree with the appendices (%llu allocations, %llu cgroups, "
-                  "%llu volumes unaccounted for)",
-                  v->what, (unsigned long long)alloc_rem, (unsigned long long)cgroup_rem,
-                  (unsigned long long)volume_rem);
+                  "%s: footer counts disagree with the appendices (%" PRIu64 " allocations, %" PRIu64
+                  " cgroups, "
+                  "%" PRIu64 " volumes unaccounted for)",
+                  v->what, alloc_rem, cgroup_rem, volume_rem);
   if (rc) {
     free(cg);
     return rc;
@@ -248,8 +246,7 @@ static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
   s->cg_next = malloc((n ? n : 1) * sizeof *s->cg_next);
   s->info.cgroups = calloc(n ? n : 1, sizeof *s->info.cgroups);
   if (!s->file_parts || !s->cg_first || !s->cg_next || !s->info.cgroups)
-    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: tables for %llu allocations", v->what,
-                    (unsigned long long)total);
+    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: tables for %" PRIu64 " allocations", v->what, total);
   uint64_t k = 0;
   for (uint64_t g = 0; g < n; g++) {
     s->cg_first[g] = k;
@@ -266,17 +263,17 @@ static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
       if (i == cg[g].cnt) {
         if (!checkpt_cmd_is_data(&c))
           return wksp_err(WKSP_ERR_CORRUPT, 0,
-                          "%s: cgroup frame at %llu: %llu allocations then no data command",
-                          v->what, (unsigned long long)at, (unsigned long long)cg[g].cnt);
+                          "%s: cgroup frame at %" PRIu64 ": %" PRIu64 " allocations then no data command",
+                          v->what, at, cg[g].cnt);
         break;
       }
       rc = wksp_private_checkpt_meta_check(&c, src_lo, src_hi, coff, v->what);
       if (rc) return rc;
       if (c.a < prev_hi)
         return wksp_err(WKSP_ERR_CORRUPT, 0,
-                        "%s: cgroup frame at %llu: allocation [%llu,%llu) not above the previous",
-                        v->what, (unsigned long long)at, (unsigned long long)c.a,
-                        (unsigned long long)c.b);
+                        "%s: cgroup frame at %" PRIu64 ": allocation [%" PRIu64 ",%" PRIu64
+                        ") not above the previous",
+                        v->what, at, c.a, c.b);
       prev_hi = c.b;
       data += c.b - c.a;
       s->file_parts[k++] = (wksp_part_t){.gaddr_lo = c.a, .gaddr_hi = c.b, .tag = c.tag};
@@ -284,9 +281,8 @@ static int v2_cgroups(v2_t *v, const cg_t *cg, uint64_t n) {
     uint64_t usz = CHECKPT_CMD_SZ * (cg[g].cnt + 1) + data;
     if (v->fsc == WKSP_FRAME_RAW && usz != cg[g].next - at)
       return wksp_err(WKSP_ERR_CORRUPT, 0,
-                      "%s: RAW cgroup frame at %llu holds %llu bytes but spans %llu", v->what,
-                      (unsigned long long)at, (unsigned long long)usz,
-                      (unsigned long long)(cg[g].next - at));
+                      "%s: RAW cgroup frame at %" PRIu64 " holds %" PRIu64 " bytes but spans %" PRIu64,
+                      v->what, at, usz, (cg[g].next - at));
     rc = wksp_frame_reader_close(v->r, NULL); /* leave the frame (its data is not read) */
     if (rc) return rd_fail(v, rc, "cgroup frame");
     s->info.cgroups[g] = (wksp_checkpt_cgroup_t){
@@ -368,11 +364,10 @@ static int v2_limits(const v2_t *v) {
   uint64_t pmax = v->s->hdr.part_max, fmax = checkpt_frames_max(pmax);
   if (f->alloc_cnt <= pmax && f->cgroup_cnt <= fmax && f->volume_cnt <= fmax) return WKSP_SUCCESS;
   return wksp_err(WKSP_ERR_CORRUPT, 0,
-                  "%s: footer counts %llu allocations, %llu cgroup frames, %llu volumes: at most "
-                  "part_max %llu allocations and %llu frames or volumes for this source",
-                  v->what, (unsigned long long)f->alloc_cnt, (unsigned long long)f->cgroup_cnt,
-                  (unsigned long long)f->volume_cnt, (unsigned long long)pmax,
-                  (unsigned long long)fmax);
+                  "%s: footer counts %" PRIu64 " allocations, %" PRIu64 " cgroup frames, %" PRIu64
+                  " volumes: at most "
+                  "part_max %" PRIu64 " allocations and %" PRIu64 " frames or volumes for this source",
+                  v->what, f->alloc_cnt, f->cgroup_cnt, f->volume_cnt, pmax, fmax);
 }
 
 static int v2_scan(checkpt_scan_t *s, const checkpt_input_t *in, const uint8_t head[CHECKPT_HDR_SZ]) {
@@ -417,8 +412,8 @@ int wksp_private_checkpt_scan(checkpt_scan_t *s, const checkpt_input_t *in) {
   /* (a v1 checkpoint ends at its terminator: what follows is not read) */
   if (!rc && pv.style == 2 && in->sz > max_sz)
     rc = wksp_err(WKSP_ERR_CORRUPT, 0,
-                  "%s: longer than a checkpoint of this geometry can be (%llu bytes)", in->label,
-                  (unsigned long long)max_sz);
+                  "%s: longer than a checkpoint of this geometry can be (%" PRIu64 " bytes)", in->label,
+                  max_sz);
   if (!rc) rc = pv.style == 2 ? v2_scan(s, in, head) : wksp_private_checkpt_v1_scan(s, in);
   if (rc) wksp_private_checkpt_scan_fini(s);
   else wksp_private_checkpt_seal_read(&s->seal, s->info.app_id, s->info.binfo, strlen(s->info.binfo));

@@ -19,6 +19,7 @@
  * file of its own would have to export stream_t and every step. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,32 +96,32 @@ static int st_metas(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   uint64_t tlo = wksp_gaddr_lo(st->w), thi = wksp_gaddr_hi(st->w), prev_hi = 0;
   int rc = WKSP_SUCCESS;
   if (st->vol_n == CHECKPT_CGROUP_MAX)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: more than %llu cgroup frames in a volume", st->what,
-                    (unsigned long long)CHECKPT_CGROUP_MAX);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: more than %" PRIu64 " cgroup frames in a volume", st->what,
+                    (uint64_t)CHECKPT_CGROUP_MAX);
   if (st->cgroups == checkpt_frames_max(st->hdr.part_max)) /* the limits of checkpt_private.h, */
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: cgroup frame at %llu: more than %llu cgroup frames",
-                    st->what, (unsigned long long)off, (unsigned long long)st->cgroups);
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: cgroup frame at %" PRIu64 ": more than %" PRIu64 " cgroup frames", st->what, off,
+                    st->cgroups);
   while (!checkpt_cmd_is_data(&c)) {
     rc = wksp_private_checkpt_meta_check(&c, src_lo, src_hi, off, st->what);
     if (rc) return rc;
     if (c.a < prev_hi)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: cgroup frame at %llu: allocations out of order",
-                      st->what, (unsigned long long)off);
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: cgroup frame at %" PRIu64 ": allocations out of order",
+                      st->what, off);
     /* which bound what a stream can make us read: allocations that do not
      * overlap fit data_max (overlaps are found at the end) */
     st->alloc_sz += c.b - c.a;
     if (st->cnt == st->hdr.part_max || st->alloc_sz > st->hdr.data_max)
       return wksp_err(WKSP_ERR_CORRUPT, 0,
-                      "%s: cgroup frame at %llu: more than part_max %llu allocations or data_max "
-                      "%llu bytes (%llu allocations of %llu bytes so far)",
-                      st->what, (unsigned long long)off, (unsigned long long)st->hdr.part_max,
-                      (unsigned long long)st->hdr.data_max, (unsigned long long)st->cnt + 1,
-                      (unsigned long long)st->alloc_sz);
+                      "%s: cgroup frame at %" PRIu64 ": more than part_max %" PRIu64
+                      " allocations or data_max "
+                      "%" PRIu64 " bytes (%" PRIu64 " allocations of %" PRIu64 " bytes so far)",
+                      st->what, off, st->hdr.part_max, st->hdr.data_max, st->cnt + 1, st->alloc_sz);
     if (c.a < tlo || c.b > thi)
       return wksp_private_checkpt_fit_check(st->w, &(wksp_part_t){c.a, c.b, c.tag}, 1, st->what);
     if (st->cnt >= wksp_part_max(st->w))
-      return wksp_err(WKSP_ERR_FULL, 0, "%s: more allocations than the target's part_max %llu",
-                      st->what, (unsigned long long)wksp_part_max(st->w));
+      return wksp_err(WKSP_ERR_FULL, 0, "%s: more allocations than the target's part_max %" PRIu64, st->what,
+                      wksp_part_max(st->w));
     prev_hi = c.b;
     rc = st_push(st, &c);
     if (!rc) rc = st_cmd(st, &c);
@@ -181,17 +182,17 @@ static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
 
 static int st_appendix(stream_t *st, const checkpt_cmd_t *c, uint64_t off, uint64_t *prev_app) {
   if (c->b != *prev_app)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %llu links to %llu, expected %llu",
-                    st->what, (unsigned long long)off, (unsigned long long)c->b,
-                    (unsigned long long)*prev_app);
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: appendix at %" PRIu64 " links to %" PRIu64 ", expected %" PRIu64, st->what, off,
+                    c->b, *prev_app);
   uint64_t n = st->vol_n;
   if (st->volumes == checkpt_frames_max(st->hdr.part_max)) /* a limit of checkpt_private.h */
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %llu: more than %llu volumes", st->what,
-                    (unsigned long long)off, (unsigned long long)st->volumes);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %" PRIu64 ": more than %" PRIu64 " volumes",
+                    st->what, off, st->volumes);
   if (c->a != n)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %llu counts %llu cgroups, saw %llu",
-                    st->what, (unsigned long long)off, (unsigned long long)c->a,
-                    (unsigned long long)n);
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: appendix at %" PRIu64 " counts %" PRIu64 " cgroups, saw %" PRIu64, st->what, off,
+                    c->a, n);
   uint8_t *arr = malloc(16 * n + 1);
   if (!arr) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: appendix", st->what);
   int rc = wksp_frame_reader_data(st->r, arr, 8 * n); /* two buffers, see scan.c */
@@ -203,8 +204,8 @@ static int st_appendix(stream_t *st, const checkpt_cmd_t *c, uint64_t off, uint6
   }
   for (uint64_t i = 0; !rc && i < n; i++)
     if (checkpt_ld64(arr + 8 * i) != st->vol_off[i] || checkpt_ld64(arr + 8 * (n + i)) != st->vol_cnt[i])
-      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %llu disagrees with cgroup frame %llu",
-                    st->what, (unsigned long long)off, (unsigned long long)i);
+      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: appendix at %" PRIu64 " disagrees with cgroup frame %" PRIu64,
+                    st->what, off, i);
   free(arr);
   *prev_app = off;
   st->vol_n = 0;
@@ -274,9 +275,8 @@ static int st_finish(stream_t *st) {
   if (st->cnt) qsort(st->parts, st->cnt, sizeof *st->parts, cmp_part);
   for (uint64_t k = 1; k < st->cnt; k++)
     if (st->parts[k].gaddr_lo < st->parts[k - 1].gaddr_hi)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: allocations at %llu and %llu overlap", st->what,
-                      (unsigned long long)st->parts[k - 1].gaddr_lo,
-                      (unsigned long long)st->parts[k].gaddr_lo);
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: allocations at %" PRIu64 " and %" PRIu64 " overlap", st->what,
+                      st->parts[k - 1].gaddr_lo, st->parts[k].gaddr_lo);
   if (!st->touched) {
     int rc = wksp_private_replace_check(st->w, st->parts, st->cnt);
     if (rc) return wksp_err_wrap(rc, "restore %s", st->what);
@@ -290,9 +290,9 @@ static int st_finish(stream_t *st) {
 static int st_volumes(stream_t *st, const checkpt_cmd_t *c, uint64_t off, uint64_t prev_app) {
   if (c->b != prev_app || st->vol_n)
     return wksp_err(WKSP_ERR_CORRUPT, 0,
-                    "%s: volumes command at %llu does not follow the last "
+                    "%s: volumes command at %" PRIu64 " does not follow the last "
                     "appendix",
-                    st->what, (unsigned long long)off);
+                    st->what, off);
   int rc = wksp_frame_reader_close(st->r, NULL);
   return rc ? st_fail(st, rc, "volumes") : WKSP_SUCCESS;
 }
@@ -319,8 +319,7 @@ static int st_body(stream_t *st) {
     if (checkpt_cmd_is_appendix(&c)) rc = st_appendix(st, &c, off, &prev_app);
     else if (checkpt_cmd_is_meta(&c) || checkpt_cmd_is_data(&c)) rc = st_cgroup(st, c, off);
     else
-      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: invalid command at %llu", st->what,
-                    (unsigned long long)off);
+      rc = wksp_err(WKSP_ERR_CORRUPT, 0, "%s: invalid command at %" PRIu64, st->what, off);
   }
   return rc ? rc : st_finish(st);
 }
@@ -386,8 +385,7 @@ static int win_fill(struct pipe_state *ps, uint64_t want) {
       if (cap > lim && need <= lim) cap = lim; /* the bound of the header comment */
       uint8_t *b = realloc(ps->buf, cap);
       if (!b)
-        return wksp_err(WKSP_ERR_NOMEM, 0, "%s: %llu-byte window", ps->st->what,
-                        (unsigned long long)cap);
+        return wksp_err(WKSP_ERR_NOMEM, 0, "%s: %" PRIu64 "-byte window", ps->st->what, cap);
       ps->buf = b;
       ps->cap = cap;
     }
@@ -458,11 +456,11 @@ static void pipe_run(struct pipe_state *ps, pipe_job_t *j) {
   int rc = skip ? WKSP_SUCCESS : wksp_frame_reader_init_mem(&r, j->buf + j->at, j->len);
   if (!skip && !rc) rc = pipe_decode(ps, r, j->parts, j->n, &end);
   if (!skip && !rc && end != j->len)
-    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "frame ends at %llu, expected %llu",
-                  (unsigned long long)(j->off + end), (unsigned long long)(j->off + j->len));
+    rc = wksp_err(WKSP_ERR_CORRUPT, 0, "frame ends at %" PRIu64 ", expected %" PRIu64, (j->off + end),
+                  (j->off + j->len));
   if (rc) {
     rc = wksp_err_short_is_corrupt(rc); /* the frame's bytes are all there */
-    wksp_err_where(rc, "%s: cgroup frame at %llu", ps->what, (unsigned long long)j->off);
+    wksp_err_where(rc, "%s: cgroup frame at %" PRIu64, ps->what, j->off);
     pipe_err(ps, rc);
   }
   wksp_frame_reader_fini(r);
@@ -564,8 +562,7 @@ static int pipe_frame(stream_t *st, uint64_t off, void *arg) {
     f->data = off + wksp_frame_reader_offset(st->r);
     return rc;
   } else {
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: invalid command at %llu", st->what,
-                    (unsigned long long)off);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: invalid command at %" PRIu64, st->what, off);
   }
   f->end = off + wksp_frame_reader_offset(st->r);
   return rc;
@@ -601,10 +598,9 @@ static int pipe_walk(struct pipe_state *ps, uint64_t first, uint64_t at, uint64_
       uint64_t csz = frame_chunk_csz(ps->buf + (at - ps->base));
       if (!frame_chunk_csz_ok(csz, usz))
         rc = wksp_err(WKSP_ERR_CORRUPT, 0,
-                      "%s: LZ4 chunk at %llu has block size %llu for %llu "
+                      "%s: LZ4 chunk at %" PRIu64 " has block size %" PRIu64 " for %" PRIu64 " "
                       "bytes",
-                      st->what, (unsigned long long)at, (unsigned long long)csz,
-                      (unsigned long long)usz);
+                      st->what, at, csz, usz);
       at += FRAME_CHUNK_HDR + csz;
       sz -= usz;
     }
@@ -708,8 +704,8 @@ static int pipe_frames(struct pipe_state *ps) {
       continue;
     }
     if (st->vol_n == CHECKPT_CGROUP_MAX)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: more than %llu cgroup frames in a volume", st->what,
-                      (unsigned long long)CHECKPT_CGROUP_MAX);
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: more than %" PRIu64 " cgroup frames in a volume", st->what,
+                      (uint64_t)CHECKPT_CGROUP_MAX);
     uint64_t end = 0;
     rc = pipe_walk(ps, f.first, f.data, &end);
     if (!rc && end) rc = pipe_dispatch(ps, off, end, f.first);

@@ -2,6 +2,8 @@
  * to the target: check that it can hold the checkpoint's ranges, note
  * that a failure reset it, and finish: check a sealed checkpoint's digest
  * against the restored bytes and replace the partition records. */
+#include <inttypes.h>
+
 #include "checkpt_private.h"
 #include "util/err.h"
 #include "../wksp/wksp_private.h"
@@ -24,15 +26,14 @@ int wksp_private_checkpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t
   uint64_t p = wksp_part_max(w) < pmax ? wksp_part_max(w) : pmax;
   uint64_t dmin = max_hi - (WKSP_HDR_SZ + WKSP_PART_SZ * p);
   const wksp_part_t *bad = min_lo < lo ? &parts[0] : &parts[cnt - 1];
-  return wksp_err(WKSP_ERR_FULL, 0,
-                  "%s: allocation [%llu,%llu) lies outside the target's data region [%llu,%llu) "
-                  "(part_max %llu, data_max %llu); a target with part_max <= %llu and data_max >= "
-                  "%llu - 64*part_max would hold every range, e.g. part_max %llu data_max %llu",
-                  what, (unsigned long long)bad->gaddr_lo, (unsigned long long)bad->gaddr_hi,
-                  (unsigned long long)lo, (unsigned long long)hi,
-                  (unsigned long long)wksp_part_max(w), (unsigned long long)wksp_data_max(w),
-                  (unsigned long long)pmax, (unsigned long long)(max_hi - WKSP_HDR_SZ),
-                  (unsigned long long)p, (unsigned long long)dmin);
+  return wksp_err(
+      WKSP_ERR_FULL, 0,
+      "%s: allocation [%" PRIu64 ",%" PRIu64 ") lies outside the target's data region [%" PRIu64 ",%" PRIu64
+      ") "
+      "(part_max %" PRIu64 ", data_max %" PRIu64 "); a target with part_max <= %" PRIu64 " and data_max >= "
+      "%" PRIu64 " - 64*part_max would hold every range, e.g. part_max %" PRIu64 " data_max %" PRIu64,
+      what, bad->gaddr_lo, bad->gaddr_hi, lo, hi, wksp_part_max(w), wksp_data_max(w), pmax,
+      (max_hi - WKSP_HDR_SZ), p, dmin);
 }
 
 /* Gaps up to this are populated with their neighbours: one call instead of

@@ -4,6 +4,7 @@
  * also removes the reference's bug of 5.3 (a first allocation that does not
  * fit the target made it return success without restoring anything): here
  * such a checkpoint is a FULL error with the target untouched. */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,8 +64,7 @@ static int v1_int(v1_rd_t *r, uint64_t *x, const char *field) {
   if (rc) return rc;
   size_t n = wksp_private_checkpt_svw_decode(p, (size_t)have, x);
   if (!n)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 %s truncated at offset %llu", r->what, field,
-                    (unsigned long long)r->at);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 %s truncated at offset %" PRIu64, r->what, field, r->at);
   r->at += n;
   return WKSP_SUCCESS;
 }
@@ -74,9 +74,9 @@ static int v1_str(v1_rd_t *r, const char **s, uint64_t *len, uint64_t max, const
   int rc = v1_int(r, len, field);
   if (rc) return rc;
   if (*len > max || *len > r->sz - r->at)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 %s length %llu (max %llu, %llu bytes left)",
-                    r->what, field, (unsigned long long)*len, (unsigned long long)max,
-                    (unsigned long long)(r->sz - r->at));
+    return wksp_err(WKSP_ERR_CORRUPT, 0,
+                    "%s: v1 %s length %" PRIu64 " (max %" PRIu64 ", %" PRIu64 " bytes left)", r->what, field,
+                    *len, max, (r->sz - r->at));
   const uint8_t *p = NULL;
   uint64_t have = 0;
   rc = v1_see(r, *len, &p, &have); /* inside the head's window: *s stays valid */
@@ -158,18 +158,16 @@ static int v1_allocs(checkpt_scan_t *s, v1_rd_t *r) {
     if (rc) return rc;
     if (!(src_lo <= lo && sz && sz <= src_hi - lo))
       return wksp_err(WKSP_ERR_CORRUPT, 0,
-                      "%s: v1 allocation at offset %llu: [%llu,+%llu) outside the source data "
-                      "region [%llu,%llu)",
-                      r->what, (unsigned long long)at, (unsigned long long)lo,
-                      (unsigned long long)sz, (unsigned long long)src_lo,
-                      (unsigned long long)src_hi);
+                      "%s: v1 allocation at offset %" PRIu64 ": [%" PRIu64 ",+%" PRIu64
+                      ") outside the source data "
+                      "region [%" PRIu64 ",%" PRIu64 ")",
+                      r->what, at, lo, sz, src_lo, src_hi);
     if (sz > r->sz - r->at)
-      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 allocation at offset %llu truncated", r->what,
-                      (unsigned long long)at);
+      return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: v1 allocation at offset %" PRIu64 " truncated", r->what, at);
     if (n == s->info.pv.part_max) /* a limit of checkpt_private.h */
       return wksp_err(WKSP_ERR_CORRUPT, 0,
-                      "%s: v1 allocation at offset %llu: more allocations than part_max %llu",
-                      r->what, (unsigned long long)at, (unsigned long long)s->info.pv.part_max);
+                      "%s: v1 allocation at offset %" PRIu64 ": more allocations than part_max %" PRIu64,
+                      r->what, at, s->info.pv.part_max);
     rc = v1_grow(s, &cap, n, r->what);
     if (rc) return rc;
     s->file_parts[n] = (wksp_part_t){.gaddr_lo = lo, .gaddr_hi = lo + sz, .tag = tag};

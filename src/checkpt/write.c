@@ -6,6 +6,7 @@
  * pipeline.c), appendix, volumes and footer; with verify the file is read
  * back, compared (diff.c) and sealed (seal.c), and published (publish.c). */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -192,18 +193,16 @@ static int verify_written(checkpt_writer_t *cw) {
   const wksp_part_t *p = &d.first_ckpt;
   if (d.first_kind == WKSP_DIFF_BYTES)
     return wksp_err(WKSP_ERR_AGAIN, 0,
-                    "checkpt %s: verify: %llu allocation(s) changed while the checkpoint was "
-                    "written, the first [%llu,%llu) tag %llu at byte %llu (the application wrote "
+                    "checkpt %s: verify: %" PRIu64 " allocation(s) changed while the checkpoint was "
+                    "written, the first [%" PRIu64 ",%" PRIu64 ") tag %" PRIu64 " at byte %" PRIu64
+                    " (the application wrote "
                     "into it); nothing was published",
-                    label, (unsigned long long)d.bytes, (unsigned long long)p->gaddr_lo,
-                    (unsigned long long)p->gaddr_hi, (unsigned long long)p->tag,
-                    (unsigned long long)d.first_off);
+                    label, d.bytes, p->gaddr_lo, p->gaddr_hi, p->tag, d.first_off);
   if (d.first_kind != WKSP_DIFF_NONE) /* the lock keeps ranges and tags: a writer bug */
     return wksp_err(WKSP_ERR_CORRUPT, 0,
-                    "checkpt %s: verify: the file's allocations are not the workspace's (%llu "
-                    "only in the file, %llu only in the workspace, %llu with another tag)",
-                    label, (unsigned long long)d.only_ckpt, (unsigned long long)d.only_wksp,
-                    (unsigned long long)d.tag);
+                    "checkpt %s: verify: the file's allocations are not the workspace's (%" PRIu64 " "
+                    "only in the file, %" PRIu64 " only in the workspace, %" PRIu64 " with another tag)",
+                    label, d.only_ckpt, d.only_wksp, d.tag);
   cw->digest = d.digest;
   return wksp_private_checkpt_seal_patch(fd, cw->seal_off, d.digest, label);
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,8 +22,8 @@ static int attach_addr(cli_t *c, const char *addr, int flags, wksp_t **w, uint64
 static int in_data(cli_t *c, wksp_t *w, const char *addr, uint64_t gaddr) {
   uint64_t lo = wksp_gaddr_lo(w), hi = wksp_gaddr_hi(w);
   if (gaddr < lo || gaddr >= hi)
-    return cli_fail(c, "looking up %s: outside the data region [%llu,%llu) of \"%s\"", addr, (unsigned long long)lo,
-                    (unsigned long long)hi, wksp_name(w));
+    return cli_fail(c, "looking up %s: outside the data region [%" PRIu64 ",%" PRIu64 ") of \"%s\"", addr, lo,
+                    hi, wksp_name(w));
   return CLI_GO;
 }
 
@@ -54,14 +55,14 @@ int cmd_alloc(cli_t *c) {
   if ((rc = cli_attach(c, name, 0, &w)) != CLI_GO) return rc;
   char addr[WKSP_ADDR_MAX];
   if (wksp_alloc(w, align, sz, tag, &gaddr))
-    rc = cli_lib_err(c, "allocating %llu bytes in \"%s\"", (unsigned long long)sz, name);
+    rc = cli_lib_err(c, "allocating %" PRIu64 " bytes in \"%s\"", sz, name);
   else if (wksp_addr_format(name, gaddr, addr, sizeof addr))
     rc = cli_lib_err(c, "formatting the address");
   else if (json) /* a valid name needs no JSON escape */
-    rc = printf("{\"schema\":1,\"name\":\"%s\",\"gaddr\":%llu,\"addr\":\"%s\",\"size\":%llu,\"align\":%llu,"
-                "\"tag\":%llu}\n",
-                name, (unsigned long long)gaddr, addr, (unsigned long long)sz,
-                (unsigned long long)(align ? align : WKSP_ALIGN_DEFAULT), (unsigned long long)tag) < 0
+    rc = printf("{\"schema\":1,\"name\":\"%s\",\"gaddr\":%" PRIu64 ",\"addr\":\"%s\",\"size\":%" PRIu64
+                ",\"align\":%" PRIu64 ","
+                "\"tag\":%" PRIu64 "}\n",
+                name, gaddr, addr, sz, (align ? align : WKSP_ALIGN_DEFAULT), tag) < 0
              ? CLI_FAIL
              : CLI_OK;
   else
@@ -95,10 +96,10 @@ int cmd_tag(cli_t *c) {
   } else if (rc == CLI_GO) {
     /* A valid workspace name needs no JSON escape. */
     if (json)
-      printf("{\"schema\":1,\"name\":\"%s\",\"gaddr\":%llu,\"tag\":%llu}\n", wksp_name(w),
-             (unsigned long long)gaddr, (unsigned long long)tag);
+      printf("{\"schema\":1,\"name\":\"%s\",\"gaddr\":%" PRIu64 ",\"tag\":%" PRIu64 "}\n", wksp_name(w),
+             gaddr, tag);
     else
-      printf("%llu\n", (unsigned long long)tag);
+      printf("%" PRIu64 "\n", tag);
     rc = CLI_OK;
   }
   wksp_detach(w);
@@ -205,8 +206,10 @@ int cmd_write(cli_t *c) {
     goto done;
   }
   if (sz > room) {
-    rc = cli_fail(c, "writing to %s: input \"%s\" is longer than the %llu bytes from %llu to the end of the allocation",
-                  addr, path, (unsigned long long)room, (unsigned long long)gaddr);
+    rc = cli_fail(c,
+                  "writing to %s: input \"%s\" is longer than the %" PRIu64 " bytes from %" PRIu64
+                  " to the end of the allocation",
+                  addr, path, room, gaddr);
     goto done;
   }
   if (sz) memcpy(wksp_laddr(w, gaddr), buf, sz);
@@ -266,13 +269,14 @@ static void print_usage_json(const char *name, const uint64_t *tags, int ntags, 
   printf("{\"schema\":1,\"name\":");
   cli_json_str(stdout, name);
   printf(",\"tags\":[");
-  for (int i = 0; i < ntags; i++) printf("%s%llu", i ? "," : "", (unsigned long long)tags[i]);
-  printf("],\"total_max\":%llu,\"total_cnt\":%llu,\"total_sz\":%llu,\"free_cnt\":%llu,\"free_sz\":%llu,"
-         "\"used_cnt\":%llu,\"used_sz\":%llu,\"free_max\":%llu,\"records_left\":%llu,\"fragmentation\":%.6f}\n",
-         (unsigned long long)u->total_max, (unsigned long long)u->total_cnt, (unsigned long long)u->total_sz,
-         (unsigned long long)u->free_cnt, (unsigned long long)u->free_sz, (unsigned long long)u->used_cnt,
-         (unsigned long long)u->used_sz, (unsigned long long)u->free_max,
-         (unsigned long long)(u->total_max - u->total_cnt),
+  for (int i = 0; i < ntags; i++)
+    printf("%s%" PRIu64, i ? "," : "", tags[i]);
+  printf("],\"total_max\":%" PRIu64 ",\"total_cnt\":%" PRIu64 ",\"total_sz\":%" PRIu64
+         ",\"free_cnt\":%" PRIu64 ",\"free_sz\":%" PRIu64 ","
+         "\"used_cnt\":%" PRIu64 ",\"used_sz\":%" PRIu64 ",\"free_max\":%" PRIu64 ",\"records_left\":%" PRIu64
+         ",\"fragmentation\":%.6f}\n",
+         u->total_max, u->total_cnt, u->total_sz, u->free_cnt, u->free_sz, u->used_cnt, u->used_sz,
+         u->free_max, (u->total_max - u->total_cnt),
          u->free_sz ? (double)(u->free_sz - u->free_max) / (double)u->free_sz : 0.0);
 }
 
@@ -281,18 +285,17 @@ static void print_usage_text(const char *name, const uint64_t *tags, int ntags, 
   char h[CLI_HUMAN_MAX], hm[CLI_HUMAN_MAX];
   unsigned frag = frag_permille(u);
   printf("workspace     %s\n", name);
-  printf("partitions    %llu of %llu records in use%s\n", (unsigned long long)u->total_cnt,
-         (unsigned long long)u->total_max,
+  printf("partitions    %" PRIu64 " of %" PRIu64 " records in use%s\n", u->total_cnt, u->total_max,
          u->total_cnt < u->total_max ? "" : "; none left, so an allocation takes a whole free range");
   printf("data          %s\n", cli_human(u->total_sz, bytes, h));
-  printf("free          %s in %llu partition%s", cli_human(u->free_sz, bytes, h), (unsigned long long)u->free_cnt,
+  printf("free          %s in %" PRIu64 " partition%s", cli_human(u->free_sz, bytes, h), u->free_cnt,
          u->free_cnt == 1 ? "" : "s");
   printf(u->free_cnt ? ", largest %s\n" : "\n", cli_human(u->free_max, bytes, hm));
   printf("fragmentation %u.%u%%\n", frag / 10, frag % 10);
-  printf("used          %s in %llu allocation%s", cli_human(u->used_sz, bytes, h), (unsigned long long)u->used_cnt,
+  printf("used          %s in %" PRIu64 " allocation%s", cli_human(u->used_sz, bytes, h), u->used_cnt,
          u->used_cnt == 1 ? "" : "s");
   for (int i = 0; i < ntags; i++)
-    printf("%s%llu", i ? ", " : ntags == 1 ? " with tag " : " with tags ", (unsigned long long)tags[i]);
+    printf("%s%" PRIu64, i ? ", " : ntags == 1 ? " with tag " : " with tags ", tags[i]);
   printf("\n");
 }
 
@@ -338,21 +341,20 @@ int cli_list_parts(cli_t *c, wksp_t *w, wksp_part_t **parts, size_t *cnt) {
 static void print_query_json(wksp_t *w, const wksp_part_t *parts, size_t cnt) {
   printf("{\"schema\":1,\"name\":");
   cli_json_str(stdout, wksp_name(w));
-  printf(",\"seed\":%u,\"part_max\":%llu,\"data_max\":%llu,\"gaddr_lo\":%llu,\"gaddr_hi\":%llu,\"partitions\":[",
-         (unsigned)wksp_seed(w), (unsigned long long)wksp_part_max(w), (unsigned long long)wksp_data_max(w),
-         (unsigned long long)wksp_gaddr_lo(w), (unsigned long long)wksp_gaddr_hi(w));
+  printf(",\"seed\":%u,\"part_max\":%" PRIu64 ",\"data_max\":%" PRIu64 ",\"gaddr_lo\":%" PRIu64
+         ",\"gaddr_hi\":%" PRIu64 ",\"partitions\":[",
+         (unsigned)wksp_seed(w), wksp_part_max(w), wksp_data_max(w), wksp_gaddr_lo(w), wksp_gaddr_hi(w));
   for (size_t i = 0; i < cnt; i++)
-    printf("%s{\"gaddr_lo\":%llu,\"gaddr_hi\":%llu,\"tag\":%llu}", i ? "," : "",
-           (unsigned long long)parts[i].gaddr_lo, (unsigned long long)parts[i].gaddr_hi,
-           (unsigned long long)parts[i].tag);
+    printf("%s{\"gaddr_lo\":%" PRIu64 ",\"gaddr_hi\":%" PRIu64 ",\"tag\":%" PRIu64 "}", i ? "," : "",
+           parts[i].gaddr_lo, parts[i].gaddr_hi, parts[i].tag);
   printf("]}\n");
 }
 
 static void print_query_text(wksp_t *w, const wksp_part_t *parts, size_t cnt, int bytes) {
   char h[CLI_HUMAN_MAX];
-  printf("workspace %s: seed %u, part_max %llu, data_max %s, data [%llu, %llu)\n", wksp_name(w),
-         (unsigned)wksp_seed(w), (unsigned long long)wksp_part_max(w), cli_human(wksp_data_max(w), bytes, h),
-         (unsigned long long)wksp_gaddr_lo(w), (unsigned long long)wksp_gaddr_hi(w));
+  printf("workspace %s: seed %u, part_max %" PRIu64 ", data_max %s, data [%" PRIu64 ", %" PRIu64 ")\n",
+         wksp_name(w), (unsigned)wksp_seed(w), wksp_part_max(w), cli_human(wksp_data_max(w), bytes, h),
+         wksp_gaddr_lo(w), wksp_gaddr_hi(w));
   printf("%20s %20s %12s %20s\n", "GADDR_LO", "GADDR_HI", "SIZE", "TAG (0 = free)");
   for (size_t i = 0; i < cnt; i++)
     printf("%20llu %20llu %12s %20llu\n", (unsigned long long)parts[i].gaddr_lo,

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,7 @@ typedef struct {
 /* The process's name from /proc/<pid>/comm ("" if unreadable), printable. */
 static void proc_name(int64_t pid, char *buf, size_t sz) {
   char path[64];
-  snprintf(path, sizeof path, "/proc/%lld/comm", (long long)pid);
+  snprintf(path, sizeof path, "/proc/%" PRId64 "/comm", pid);
   FILE *f = fopen(path, "re");
   buf[0] = 0;
   if (f && !fgets(buf, (int)sz, f)) buf[0] = 0;
@@ -103,8 +104,8 @@ static void lock_wait_cb(const wksp_lock_wait_t *ev, void *ctx) {
     fprintf(stderr, "wksp: %s: waiting for the lock of \"%s\" (its holder is not known)\n", l->c->cmd->name,
             l->name);
   else
-    fprintf(stderr, "wksp: %s: waiting for the lock of \"%s\", held by pid %lld%s%s%s\n", l->c->cmd->name, l->name,
-            (long long)ev->pid, *comm ? " (" : "", comm, *comm ? ")" : "");
+    fprintf(stderr, "wksp: %s: waiting for the lock of \"%s\", held by pid %" PRId64 "%s%s%s\n",
+            l->c->cmd->name, l->name, ev->pid, *comm ? " (" : "", comm, *comm ? ")" : "");
   fflush(stderr);
 }
 
@@ -162,7 +163,7 @@ static void checkpt_summary(const progress_t *p, const lock_wait_t *l, const cha
 static void summary_json(const progress_t *p, const lock_wait_t *l, const char *name, const char *path) {
   printf("{\"schema\":1,\"name\":\"%s\",\"path\":", name); /* a valid name needs no JSON escape */
   cli_json_str(stdout, path);
-  printf(",\"alloc_sz\":%llu,\"seconds\":%.6f,\"lock_wait_seconds\":%.6f", (unsigned long long)p->done,
+  printf(",\"alloc_sz\":%" PRIu64 ",\"seconds\":%.6f,\"lock_wait_seconds\":%.6f", p->done,
          cli_now() - p->t0 - l->waited, l->waited);
 }
 
@@ -186,8 +187,9 @@ static void delta_summary(cli_t *c, const wksp_delta_stats_t *s, const progress_
     cli_note(c, "note: %s: read %s whole; `wksp index %s` writes the index", s->base_note, since, since);
   if (!verbose) return;
   char a[CLI_HUMAN_MAX], b[CLI_HUMAN_MAX];
-  fprintf(stderr, "delta of \"%s\" since %s: %llu of %llu pieces changed (%s), file %s, %.3f s\n", name, since,
-          (unsigned long long)s->changed_cnt, (unsigned long long)s->piece_cnt, cli_human(s->changed_sz, p->bytes, a),
+  fprintf(stderr,
+          "delta of \"%s\" since %s: %" PRIu64 " of %" PRIu64 " pieces changed (%s), file %s, %.3f s\n", name,
+          since, s->changed_cnt, s->piece_cnt, cli_human(s->changed_sz, p->bytes, a),
           cli_human(s->file_sz, p->bytes, b), cli_now() - p->t0);
 }
 
@@ -273,7 +275,8 @@ int cmd_checkpt(cli_t *c) {
     int64_t fsz = written_sz(path, to_stdout);
     summary_json(&p, &l, name, path);
     printf(",\"style\":\"%s\",\"file_sz\":", o.style == WKSP_CHECKPT_STYLE_V2 ? "v2" : "v3");
-    if (fsz >= 0) printf("%lld", (long long)fsz);
+    if (fsz >= 0)
+      printf("%" PRId64, fsz);
     else printf("null");
     printf(",\"sealed\":%s}\n", verify ? "true" : "false");
     rc = cli_flush(c, rc);
@@ -358,10 +361,10 @@ static int restore_no_fit(cli_t *c, const char *name, const char *path, int from
                        "--from FILE` from a copy of it in a file fits",
                     from_stdin ? "standard input" : path, name, cause);
   uint64_t sz = wksp_footprint(pv.part_max, pv.data_max);
-  return cli_fail(c, "checkpoint \"%s\" does not fit workspace \"%s\": %s; `wksp new NAME --from %s` makes one "
-                     "that fits (or `wksp new NAME %lluK --part-max %llu`)",
-                  path, name, cause, path, (unsigned long long)((sz + 1023) / 1024),
-                  (unsigned long long)pv.part_max);
+  return cli_fail(c,
+                  "checkpoint \"%s\" does not fit workspace \"%s\": %s; `wksp new NAME --from %s` makes one "
+                  "that fits (or `wksp new NAME %" PRIu64 "K --part-max %" PRIu64 "`)",
+                  path, name, cause, path, ((sz + 1023) / 1024), pv.part_max);
 }
 
 int cli_chain_stdin(cli_t *c, int first) {
@@ -442,7 +445,7 @@ int cmd_restore(cli_t *c) {
 
 /* ---- info ---------------------------------------------------------------- */
 
-static void json_u64(const char *key, uint64_t v) { printf(",\"%s\":%llu", key, (unsigned long long)v); }
+static void json_u64(const char *key, uint64_t v) { printf(",\"%s\":%" PRIu64, key, v); }
 
 static void json_str_field(const char *key, const char *v) {
   printf(",\"%s\":", key);
@@ -460,7 +463,8 @@ static void print_info_json(const char *path, const wksp_checkpt_info_t *in, int
   json_u64("part_max", pv->part_max);
   json_u64("data_max", pv->data_max);
   /* mode as every JSON of the tool gives it: octal digits in a string, as --mode takes them */
-  printf(",\"info\":{\"mode\":\"%04llo\",\"wallclock\":%lld", (unsigned long long)in->mode, (long long)in->wallclock);
+  printf(",\"info\":{\"mode\":\"%04llo\",\"wallclock\":%" PRId64, (unsigned long long)in->mode,
+         in->wallclock);
   json_u64("app_id", in->app_id);
   json_u64("thread_id", in->thread_id);
   json_u64("host_id", in->host_id);
@@ -485,17 +489,16 @@ static void print_info_json(const char *path, const wksp_checkpt_info_t *in, int
   if (verbose >= 3) {
     printf(",\"cgroups\":[");
     for (uint64_t i = 0; i < in->cgroup_cnt; i++)
-      printf("%s{\"off\":%llu,\"end\":%llu,\"alloc_cnt\":%llu,\"data_sz\":%llu}", i ? "," : "",
-             (unsigned long long)in->cgroups[i].off, (unsigned long long)in->cgroups[i].end,
-             (unsigned long long)in->cgroups[i].alloc_cnt, (unsigned long long)in->cgroups[i].data_sz);
+      printf("%s{\"off\":%" PRIu64 ",\"end\":%" PRIu64 ",\"alloc_cnt\":%" PRIu64 ",\"data_sz\":%" PRIu64 "}",
+             i ? "," : "", in->cgroups[i].off, in->cgroups[i].end, in->cgroups[i].alloc_cnt,
+             in->cgroups[i].data_sz);
     printf("]");
   }
   if (verbose >= 4) {
     printf(",\"allocations\":[");
     for (uint64_t i = 0; i < in->alloc_cnt; i++)
-      printf("%s{\"gaddr_lo\":%llu,\"gaddr_hi\":%llu,\"tag\":%llu}", i ? "," : "",
-             (unsigned long long)in->parts[i].gaddr_lo, (unsigned long long)in->parts[i].gaddr_hi,
-             (unsigned long long)in->parts[i].tag);
+      printf("%s{\"gaddr_lo\":%" PRIu64 ",\"gaddr_hi\":%" PRIu64 ",\"tag\":%" PRIu64 "}", i ? "," : "",
+             in->parts[i].gaddr_lo, in->parts[i].gaddr_hi, in->parts[i].tag);
     printf("]");
   }
   printf("}\n");
@@ -527,7 +530,7 @@ static void print_link_json(const wksp_chain_link_t *l, int verbose) {
   json_u64("seed", l->seed);
   json_u64("part_max", l->part_max);
   json_u64("data_max", l->data_max);
-  printf(",\"wallclock\":%lld,\"seal\":\"%s\"", (long long)l->wallclock, seal_name(l->seal));
+  printf(",\"wallclock\":%" PRId64 ",\"seal\":\"%s\"", l->wallclock, seal_name(l->seal));
   json_hex("base_digest", l->base_digest);
   json_hex("digest", l->digest);
   json_str_field("hint", l->hint);
@@ -540,9 +543,9 @@ static void print_link_json(const wksp_chain_link_t *l, int verbose) {
   if (verbose < 4) return;
   printf(",\"allocations\":[");
   for (uint64_t i = 0; i < l->alloc_cnt; i++)
-    printf("%s{\"gaddr_lo\":%llu,\"gaddr_hi\":%llu,\"tag\":%llu,\"changed\":%llu}", i ? "," : "",
-           (unsigned long long)l->parts[i].gaddr_lo, (unsigned long long)l->parts[i].gaddr_hi,
-           (unsigned long long)l->parts[i].tag, (unsigned long long)l->changed[i]);
+    printf("%s{\"gaddr_lo\":%" PRIu64 ",\"gaddr_hi\":%" PRIu64 ",\"tag\":%" PRIu64 ",\"changed\":%" PRIu64
+           "}",
+           i ? "," : "", l->parts[i].gaddr_lo, l->parts[i].gaddr_hi, l->parts[i].tag, l->changed[i]);
   printf("]");
 }
 
@@ -567,9 +570,9 @@ static void print_chain_json(const wksp_chain_info_t *ci, int verbose) {
     printf("]}\n");
     return;
   }
-  printf("],\"final\":{\"alloc_cnt\":%llu,\"alloc_sz\":%llu,\"piece_cnt\":%llu,\"digest\":\"%016llx\"}}\n",
-         (unsigned long long)f->alloc_cnt, (unsigned long long)f->alloc_sz, (unsigned long long)f->piece_cnt,
-         (unsigned long long)f->digest);
+  printf("],\"final\":{\"alloc_cnt\":%" PRIu64 ",\"alloc_sz\":%" PRIu64 ",\"piece_cnt\":%" PRIu64
+         ",\"digest\":\"%016" PRIx64 "\"}}\n",
+         f->alloc_cnt, f->alloc_sz, f->piece_cnt, f->digest);
 }
 
 /* Why link k does (not) apply after the one before it. */
@@ -584,10 +587,10 @@ static void print_link_text(const wksp_chain_info_t *ci, size_t k) {
     printf(", base digest %016llx", (unsigned long long)l->base_digest);
     if (k) printf(" %s digest of %zu", l->linked ? "=" : "!=", k);
   }
-  printf(", digest %016llx, %llu allocation%s (%llu bytes), %llu of %llu pieces held (%llu bytes), file %llu bytes",
-         (unsigned long long)l->digest, (unsigned long long)l->alloc_cnt, l->alloc_cnt == 1 ? "" : "s",
-         (unsigned long long)l->alloc_sz, (unsigned long long)l->changed_cnt, (unsigned long long)l->piece_cnt,
-         (unsigned long long)l->changed_sz, (unsigned long long)l->file_sz);
+  printf(", digest %016" PRIx64 ", %" PRIu64 " allocation%s (%" PRIu64 " bytes), %" PRIu64 " of %" PRIu64
+         " pieces held (%" PRIu64 " bytes), file %" PRIu64 " bytes",
+         l->digest, l->alloc_cnt, l->alloc_cnt == 1 ? "" : "s", l->alloc_sz, l->changed_cnt, l->piece_cnt,
+         l->changed_sz, l->file_sz);
   if (!l->linked)
     printf(k ? "; does not apply here" : "; cannot start a chain (a sealed v2/v3 checkpoint can)");
   putchar('\n');
@@ -600,12 +603,12 @@ static void print_chain_text(const wksp_chain_info_t *ci, int verbose) {
   for (size_t k = 0; k < ci->cnt; k++) print_link_text(ci, k);
   const wksp_chain_link_t *f = &ci->links[ci->cnt - 1];
   if (!ci->linked) return; /* no final state */
-  printf("final state: %llu allocation%s, %llu bytes, %llu pieces, content digest %016llx\n",
-         (unsigned long long)f->alloc_cnt, f->alloc_cnt == 1 ? "" : "s", (unsigned long long)f->alloc_sz,
-         (unsigned long long)f->piece_cnt, (unsigned long long)f->digest);
+  printf("final state: %" PRIu64 " allocation%s, %" PRIu64 " bytes, %" PRIu64
+         " pieces, content digest %016" PRIx64 "\n",
+         f->alloc_cnt, f->alloc_cnt == 1 ? "" : "s", f->alloc_sz, f->piece_cnt, f->digest);
   for (uint64_t i = 0; verbose >= 4 && i < f->alloc_cnt; i++)
-    printf("\t[%llu,%llu) tag %llu\n", (unsigned long long)f->parts[i].gaddr_lo,
-           (unsigned long long)f->parts[i].gaddr_hi, (unsigned long long)f->parts[i].tag);
+    printf("\t[%" PRIu64 ",%" PRIu64 ") tag %" PRIu64 "\n", f->parts[i].gaddr_lo, f->parts[i].gaddr_hi,
+           f->parts[i].tag);
 }
 
 /* info of several files, or --json of one that may be a delta; *done 0:
@@ -803,16 +806,16 @@ static const wksp_part_t *diff_range(const diff_item_t *d) {
 
 static void print_diff_item_json(const diff_item_t *d) {
   const wksp_part_t *p = diff_range(d);
-  printf("{\"kind\":\"%s\",\"gaddr_lo\":%llu,\"gaddr_hi\":%llu,\"tag_ckpt\":%llu,\"tag_wksp\":%llu,"
-         "\"off\":%llu}",
-         diff_kind(d->kind), (unsigned long long)p->gaddr_lo, (unsigned long long)p->gaddr_hi,
-         (unsigned long long)d->c.tag, (unsigned long long)d->w.tag, (unsigned long long)d->off);
+  printf("{\"kind\":\"%s\",\"gaddr_lo\":%" PRIu64 ",\"gaddr_hi\":%" PRIu64 ",\"tag_ckpt\":%" PRIu64
+         ",\"tag_wksp\":%" PRIu64 ","
+         "\"off\":%" PRIu64 "}",
+         diff_kind(d->kind), p->gaddr_lo, p->gaddr_hi, d->c.tag, d->w.tag, d->off);
 }
 
 static void print_diff_json(const wksp_checkpt_diff_t *d, const diff_list_t *all) {
-  printf("{\"schema\":1,\"same\":%llu,\"bytes\":%llu,\"tag\":%llu,\"only_ckpt\":%llu,\"only_wksp\":%llu",
-         (unsigned long long)d->same, (unsigned long long)d->bytes, (unsigned long long)d->tag,
-         (unsigned long long)d->only_ckpt, (unsigned long long)d->only_wksp);
+  printf("{\"schema\":1,\"same\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"tag\":%" PRIu64 ",\"only_ckpt\":%" PRIu64
+         ",\"only_wksp\":%" PRIu64,
+         d->same, d->bytes, d->tag, d->only_ckpt, d->only_wksp);
   printf(",\"seal\":\"%s\",\"digest\":\"%016llx\"", seal_name(d->seal), (unsigned long long)d->digest);
   if (d->first_kind != WKSP_DIFF_NONE) {
     diff_item_t first = {.kind = d->first_kind, .c = d->first_ckpt, .w = d->first_wksp, .off = d->first_off};
@@ -834,30 +837,29 @@ static void print_diff_item_text(const char *lead, const diff_item_t *d) {
   const wksp_part_t *c = &d->c, *w = &d->w;
   switch (d->kind) {
   case WKSP_DIFF_BYTES:
-    printf("%s[%llu,%llu) tag %llu: bytes differ from offset %llu\n", lead, (unsigned long long)c->gaddr_lo,
-           (unsigned long long)c->gaddr_hi, (unsigned long long)c->tag, (unsigned long long)d->off);
+    printf("%s[%" PRIu64 ",%" PRIu64 ") tag %" PRIu64 ": bytes differ from offset %" PRIu64 "\n", lead,
+           c->gaddr_lo, c->gaddr_hi, c->tag, d->off);
     break;
   case WKSP_DIFF_TAG:
-    printf("%s[%llu,%llu): tag %llu in the checkpoint, %llu in the workspace\n", lead,
-           (unsigned long long)c->gaddr_lo, (unsigned long long)c->gaddr_hi, (unsigned long long)c->tag,
-           (unsigned long long)w->tag);
+    printf("%s[%" PRIu64 ",%" PRIu64 "): tag %" PRIu64 " in the checkpoint, %" PRIu64 " in the workspace\n",
+           lead, c->gaddr_lo, c->gaddr_hi, c->tag, w->tag);
     break;
   case WKSP_DIFF_ONLY_CKPT:
-    printf("%s[%llu,%llu) tag %llu: only in the checkpoint\n", lead, (unsigned long long)c->gaddr_lo,
-           (unsigned long long)c->gaddr_hi, (unsigned long long)c->tag);
+    printf("%s[%" PRIu64 ",%" PRIu64 ") tag %" PRIu64 ": only in the checkpoint\n", lead, c->gaddr_lo,
+           c->gaddr_hi, c->tag);
     break;
   case WKSP_DIFF_ONLY_WKSP:
-    printf("%s[%llu,%llu) tag %llu: only in the workspace\n", lead, (unsigned long long)w->gaddr_lo,
-           (unsigned long long)w->gaddr_hi, (unsigned long long)w->tag);
+    printf("%s[%" PRIu64 ",%" PRIu64 ") tag %" PRIu64 ": only in the workspace\n", lead, w->gaddr_lo,
+           w->gaddr_hi, w->tag);
     break;
   }
 }
 
 static void print_diff_text(const wksp_checkpt_diff_t *d, const diff_list_t *all) {
-  printf("%llu allocation%s the same, %llu with other bytes, %llu with another tag, %llu only in the "
-         "checkpoint, %llu only in the workspace\n",
-         (unsigned long long)d->same, d->same == 1 ? "" : "s", (unsigned long long)d->bytes,
-         (unsigned long long)d->tag, (unsigned long long)d->only_ckpt, (unsigned long long)d->only_wksp);
+  printf("%" PRIu64 " allocation%s the same, %" PRIu64 " with other bytes, %" PRIu64
+         " with another tag, %" PRIu64 " only in the "
+         "checkpoint, %" PRIu64 " only in the workspace\n",
+         d->same, d->same == 1 ? "" : "s", d->bytes, d->tag, d->only_ckpt, d->only_wksp);
   if (d->seal == WKSP_SEAL_OK)
     printf("seal: the checkpoint's content digest %016llx matches what it holds\n", (unsigned long long)d->digest);
   if (all) {

@@ -9,6 +9,7 @@
  * repairs (changes) a workspace a dead process left behind; it reports it. */
 #include "cli.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -142,9 +143,10 @@ static const char *lock_state_name(int state) {
 static void json_row(const row_t *r, int maps_ok) {
   printf("{\"name\":");
   cli_json_str(stdout, r->r.name);
-  printf(",\"size\":%llu,\"page\":\"%s\",\"mode\":\"%04o\",\"mtime\":%lld,\"btime\":", (unsigned long long)r->r.sz,
-         cli_page_name(r->r.page), (unsigned)r->r.mode, (long long)r->r.mtime);
-  if (r->r.btime) printf("%lld", (long long)r->r.btime);
+  printf(",\"size\":%" PRIu64 ",\"page\":\"%s\",\"mode\":\"%04o\",\"mtime\":%" PRId64 ",\"btime\":", r->r.sz,
+         cli_page_name(r->r.page), (unsigned)r->r.mode, r->r.mtime);
+  if (r->r.btime)
+    printf("%" PRId64, r->r.btime);
   else printf("null");
   printf(",\"mapped_by\":");
   if (maps_ok) {
@@ -160,11 +162,11 @@ static void json_row(const row_t *r, int maps_ok) {
     const wksp_usage_t *u = &r->u;
     printf(",\"usage\":");
     if (r->usage_ok)
-      printf("{\"total_max\":%llu,\"total_cnt\":%llu,\"total_sz\":%llu,\"free_cnt\":%llu,\"free_sz\":%llu,"
-             "\"free_max\":%llu,\"used_cnt\":%llu,\"used_sz\":%llu}",
-             (unsigned long long)u->total_max, (unsigned long long)u->total_cnt, (unsigned long long)u->total_sz,
-             (unsigned long long)u->free_cnt, (unsigned long long)u->free_sz, (unsigned long long)u->free_max,
-             (unsigned long long)u->used_cnt, (unsigned long long)u->used_sz);
+      printf("{\"total_max\":%" PRIu64 ",\"total_cnt\":%" PRIu64 ",\"total_sz\":%" PRIu64
+             ",\"free_cnt\":%" PRIu64 ",\"free_sz\":%" PRIu64 ","
+             "\"free_max\":%" PRIu64 ",\"used_cnt\":%" PRIu64 ",\"used_sz\":%" PRIu64 "}",
+             u->total_max, u->total_cnt, u->total_sz, u->free_cnt, u->free_sz, u->free_max, u->used_cnt,
+             u->used_sz);
     else
       printf("null");
     printf(",\"lock\":{\"state\":\"%s\",\"tid\":%u,\"writing\":%s}", lock_state_name(r->lock.state), r->lock.tid,
@@ -184,7 +186,8 @@ static void print_json(const list_t *l) {
     json_row(&l->v[i], l->maps_ok);
   }
   printf("],\"maps_unreadable\":");
-  if (l->maps_ok) printf("%llu}\n", (unsigned long long)l->unreadable);
+  if (l->maps_ok)
+    printf("%" PRIu64 "}\n", l->unreadable);
   else printf("null}\n");
 }
 
@@ -203,10 +206,14 @@ static void age(char out[CELL_MAX], int64_t t, int64_t now) {
     return;
   }
   int64_t s = now > t ? (now - t) / 1000000000 : 0;
-  if (s < 120) snprintf(out, CELL_MAX, "%llds", (long long)s);
-  else if (s < 2 * 3600) snprintf(out, CELL_MAX, "%lldm", (long long)(s / 60));
-  else if (s < 2 * 86400) snprintf(out, CELL_MAX, "%lldh", (long long)(s / 3600));
-  else snprintf(out, CELL_MAX, "%lldd", (long long)(s / 86400));
+  if (s < 120)
+    snprintf(out, CELL_MAX, "%" PRId64 "s", s);
+  else if (s < 2 * 3600)
+    snprintf(out, CELL_MAX, "%" PRId64 "m", (s / 60));
+  else if (s < 2 * 86400)
+    snprintf(out, CELL_MAX, "%" PRId64 "h", (s / 3600));
+  else
+    snprintf(out, CELL_MAX, "%" PRId64 "d", (s / 86400));
 }
 
 static void mappers(char out[CELL_MAX], const row_t *r, int maps_ok) {
@@ -252,7 +259,7 @@ static void row_cells(char cell[COL_CNT][CELL_MAX], const row_t *r, int maps_ok,
     const wksp_usage_t *u = &r->u;
     unsigned pm = u->total_sz ? (unsigned)((unsigned __int128)u->used_sz * 1000 / u->total_sz) : 0;
     snprintf(cell[6], CELL_MAX, "%u.%u%%", pm / 10, pm % 10);
-    snprintf(cell[7], CELL_MAX, "%llu", (unsigned long long)u->used_cnt);
+    snprintf(cell[7], CELL_MAX, "%" PRIu64, u->used_cnt);
     snprintf(cell[8], CELL_MAX, "%s", cli_human(u->free_max, bytes, h));
   }
   mappers(cell[9], r, maps_ok);
@@ -296,8 +303,9 @@ static void print_text(const list_t *l, char (*cells)[COL_CNT][CELL_MAX], int by
   print_line(NULL, col_head, w, ncol);
   for (size_t i = 0; i < l->n; i++) print_line(cells[i], NULL, w, ncol);
   if (l->maps_ok && l->unreadable)
-    printf("note: the maps of %llu process%s could not be read (permission); MAPPED BY may be incomplete\n",
-           (unsigned long long)l->unreadable, l->unreadable == 1 ? "" : "es");
+    printf("note: the maps of %" PRIu64
+           " process%s could not be read (permission); MAPPED BY may be incomplete\n",
+           l->unreadable, l->unreadable == 1 ? "" : "es");
   if (!l->maps_ok) printf("note: /proc could not be read; MAPPED BY is unknown (?)\n");
 }
 

@@ -13,6 +13,7 @@
 #include "map.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -87,8 +88,9 @@ static int from_checkpt(cli_t *c, const char *path, src_t *s) {
   s->has_info = 1;
   const wksp_preview_t *pv = &s->info.pv;
   if (!wksp_footprint(pv->part_max, pv->data_max))
-    return cli_fail(c, "mapping checkpoint \"%s\": part_max %llu and data_max %llu give no valid workspace", path,
-                    (unsigned long long)pv->part_max, (unsigned long long)pv->data_max);
+    return cli_fail(
+        c, "mapping checkpoint \"%s\": part_max %" PRIu64 " and data_max %" PRIu64 " give no valid workspace",
+        path, pv->part_max, pv->data_max);
   s->parts = s->info.parts;
   s->cnt = (size_t)s->info.alloc_cnt;
   s->lo = WKSP_HDR_SZ + WKSP_PART_SZ * pv->part_max;
@@ -114,21 +116,22 @@ static size_t legend_build(const pic_t *p, legend_line_t out[LEGEND_LINES]) {
   size_t shown = m->tag_cnt < MAP_LEGEND_MAX ? m->tag_cnt : MAP_LEGEND_MAX, n = 0;
   for (; n < shown; n++) {
     out[n].sym = (int)n;
-    snprintf(out[n].text, sizeof out[n].text, "tag %llu: %s in %llu allocation%s", (unsigned long long)m->tags[n].tag,
-             cli_human(m->tags[n].sz, p->bytes, h), (unsigned long long)m->tags[n].cnt, m->tags[n].cnt == 1 ? "" : "s");
+    snprintf(out[n].text, sizeof out[n].text, "tag %" PRIu64 ": %s in %" PRIu64 " allocation%s",
+             m->tags[n].tag, cli_human(m->tags[n].sz, p->bytes, h), m->tags[n].cnt,
+             m->tags[n].cnt == 1 ? "" : "s");
   }
   if (m->tag_cnt > shown) {
     uint64_t sz = 0, cnt = 0;
     for (size_t i = shown; i < m->tag_cnt; i++) sz += m->tags[i].sz, cnt += m->tags[i].cnt;
     out[n].sym = MAP_SYM_OTHER;
-    snprintf(out[n++].text, sizeof out[0].text, "%zu other tag%s: %s in %llu allocation%s", m->tag_cnt - shown,
-             m->tag_cnt - shown == 1 ? "" : "s", cli_human(sz, p->bytes, h), (unsigned long long)cnt,
+    snprintf(out[n++].text, sizeof out[0].text, "%zu other tag%s: %s in %" PRIu64 " allocation%s",
+             m->tag_cnt - shown, m->tag_cnt - shown == 1 ? "" : "s", cli_human(sz, p->bytes, h), cnt,
              cnt == 1 ? "" : "s");
   }
   out[n].sym = MAP_SYM_FREE;
-  snprintf(out[n++].text, sizeof out[0].text, "free: %s in %llu range%s%s%s", cli_human(m->free_sz, p->bytes, h),
-           (unsigned long long)m->free_cnt, m->free_cnt == 1 ? "" : "s", m->free_cnt ? ", largest " : "",
-           m->free_cnt ? cli_human(m->free_max, p->bytes, h2) : "");
+  snprintf(out[n++].text, sizeof out[0].text, "free: %s in %" PRIu64 " range%s%s%s",
+           cli_human(m->free_sz, p->bytes, h), m->free_cnt, m->free_cnt == 1 ? "" : "s",
+           m->free_cnt ? ", largest " : "", m->free_cnt ? cli_human(m->free_max, p->bytes, h2) : "");
   return n;
 }
 
@@ -181,8 +184,8 @@ static void print_text(const pic_t *p) {
   const map_t *m = &p->m;
   char h[CLI_HUMAN_MAX], h2[CLI_HUMAN_MAX];
   cli_text_str(stdout, p->what); /* a path from the command line may hold any byte */
-  printf(": data [%llu, %llu), %s; %zu cell%s of %s, %zu per row\n", (unsigned long long)m->lo,
-         (unsigned long long)m->hi, cli_human(m->hi - m->lo, p->bytes, h), m->cell_cnt, m->cell_cnt == 1 ? "" : "s",
+  printf(": data [%" PRIu64 ", %" PRIu64 "), %s; %zu cell%s of %s, %zu per row\n", m->lo, m->hi,
+         cli_human(m->hi - m->lo, p->bytes, h), m->cell_cnt, m->cell_cnt == 1 ? "" : "s",
          cli_human(m->cell_sz, p->bytes, h2), p->width);
   int lw = digits(m->cells[(m->cell_cnt - 1) / p->width * p->width].lo), color = -1;
   for (size_t i = 0; i < m->cell_cnt; i += p->width) {
@@ -201,14 +204,16 @@ enum { CELL_PX = 10, PITCH_PX = 12, CHAR_PX = 7, LINE_PX = 16 };
 
 static void svg_cell(FILE *f, const map_cell_t *cell, int x, int y) {
   fprintf(f,
-          "<rect class=\"cell\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" data-lo=\"%llu\" "
-          "data-hi=\"%llu\" data-used=\"%llu\" data-tag=\"%llu\"><title>[%llu, %llu): ",
-          x, y, CELL_PX, CELL_PX, svg_color[MAP_SYM_FREE], (unsigned long long)cell->lo, (unsigned long long)cell->hi,
-          (unsigned long long)cell->used, (unsigned long long)cell->tag, (unsigned long long)cell->lo,
-          (unsigned long long)cell->hi);
-  if (cell->used) fprintf(f, "tag %llu, ", (unsigned long long)cell->tag);
-  fprintf(f, "%llu of %llu bytes allocated</title></rect>\n", (unsigned long long)cell->used,
-          (unsigned long long)(cell->hi - cell->lo));
+          "<rect class=\"cell\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" data-lo=\"%" PRIu64
+          "\" "
+          "data-hi=\"%" PRIu64 "\" data-used=\"%" PRIu64 "\" data-tag=\"%" PRIu64 "\"><title>[%" PRIu64
+          ", %" PRIu64 "): ",
+          x, y, CELL_PX, CELL_PX, svg_color[MAP_SYM_FREE], cell->lo, cell->hi, cell->used, cell->tag,
+          cell->lo, cell->hi);
+  if (cell->used)
+    fprintf(f, "tag %" PRIu64 ", ", cell->tag);
+  fprintf(f, "%" PRIu64 " of %" PRIu64 " bytes allocated</title></rect>\n", cell->used,
+          (cell->hi - cell->lo));
   if (!cell->used) return;
   double h = (double)CELL_PX * (double)cell->used / (double)(cell->hi - cell->lo);
   fprintf(f, "<rect class=\"fill\" x=\"%d\" y=\"%.3f\" width=\"%d\" height=\"%.3f\" fill=\"%s\" pointer-events=\"none\"/>\n",
@@ -245,13 +250,14 @@ static void svg_write(FILE *f, const pic_t *p) {
   cli_xml_str(f, p->what);
   fprintf(f, "</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n<text x=\"4\" y=\"%d\">", LINE_PX);
   cli_xml_str(f, p->what);
-  fprintf(f, ": data [%llu, %llu), %s; %zu cells of %s, %zu per row</text>\n<g class=\"grid\">\n",
-          (unsigned long long)m->lo, (unsigned long long)m->hi, cli_human(m->hi - m->lo, p->bytes, h), m->cell_cnt,
+  fprintf(f,
+          ": data [%" PRIu64 ", %" PRIu64 "), %s; %zu cells of %s, %zu per row</text>\n<g class=\"grid\">\n",
+          m->lo, m->hi, cli_human(m->hi - m->lo, p->bytes, h), m->cell_cnt,
           cli_human(m->cell_sz, p->bytes, h2), p->width);
   for (size_t r = 0; r < rows; r++) {
     int y = grid_y + (int)r * PITCH_PX;
-    fprintf(f, "<text class=\"label\" x=\"%d\" y=\"%d\" text-anchor=\"end\">%llu</text>\n", lw - 6, y + CELL_PX - 1,
-            (unsigned long long)m->cells[r * p->width].lo);
+    fprintf(f, "<text class=\"label\" x=\"%d\" y=\"%d\" text-anchor=\"end\">%" PRIu64 "</text>\n", lw - 6,
+            y + CELL_PX - 1, m->cells[r * p->width].lo);
     for (size_t k = r * p->width; k < (r + 1) * p->width && k < m->cell_cnt; k++)
       svg_cell(f, &m->cells[k], lw + (int)(k - r * p->width) * PITCH_PX, y);
   }

@@ -1,6 +1,7 @@
 /* Workspace commands: new, delete, check, verify, rebuild, reset (list: cmd_list.c). */
 #include "cli.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,8 +23,10 @@ static int size_from_checkpt(cli_t *c, const char *path, uint64_t *data_max, uin
   wksp_preview_t pv;
   if (wksp_preview(path, &pv)) return cli_lib_err(c, "reading checkpoint \"%s\"", path);
   if (!wksp_footprint(pv.part_max, pv.data_max))
-    return cli_fail(c, "sizing from checkpoint \"%s\": part_max %llu and data_max %llu give no valid workspace",
-                    path, (unsigned long long)pv.part_max, (unsigned long long)pv.data_max);
+    return cli_fail(c,
+                    "sizing from checkpoint \"%s\": part_max %" PRIu64 " and data_max %" PRIu64
+                    " give no valid workspace",
+                    path, pv.part_max, pv.data_max);
   *part_max = pv.part_max;
   *data_max = pv.data_max;
   *seed = pv.seed;

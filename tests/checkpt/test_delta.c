@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -777,7 +778,8 @@ static void flip_all(const char *base, const char *d, wksp_t *t, int style) {
     if (!rc || memcmp(before, after, 32)) missed++;
   }
   free(b);
-  if (missed) fprintf(stderr, "style %d: %llu damaged deltas not refused untouched\n", style, (unsigned long long)missed);
+  if (missed)
+    fprintf(stderr, "style %d: %" PRIu64 " damaged deltas not refused untouched\n", style, missed);
   if (missed) test_cur_failed = 1;
 }
 

@@ -8,6 +8,7 @@
 #include "../lib/seal_places.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -238,9 +239,10 @@ static void test_seal_catches_damage(void) {
     }
     free(b);
   }
-  fprintf(stderr, "300 bit flips in sealed files: %llu caught by the digest, %llu by the format, "
-                  "%llu harmless\n",
-          (unsigned long long)by_seal, (unsigned long long)other, (unsigned long long)same);
+  fprintf(stderr,
+          "300 bit flips in sealed files: %" PRIu64 " caught by the digest, %" PRIu64 " by the format, "
+          "%" PRIu64 " harmless\n",
+          by_seal, other, same);
   CHECK(by_seal > 100); /* RAW data has no other check */
   unlink(bad);
   ws_free(w);
@@ -376,8 +378,8 @@ static void test_seal_place_flips(void) {
           /* a NUL inside a string is a structure error, found before the seal */
           int nul = b[at] == 0;
           if (rc != WKSP_ERR_CORRUPT || (seal != WKSP_SEAL_BROKEN && !nul))
-            fprintf(stderr, "v%d: bit %d of byte %llu: check %d, seal %d (%s)\n", style, bit,
-                    (unsigned long long)at, rc, seal, wksp_errmsg());
+            fprintf(stderr, "v%d: bit %d of byte %" PRIu64 ": check %d, seal %d (%s)\n", style, bit, at, rc,
+                    seal, wksp_errmsg());
           CHECK_EQ(rc, WKSP_ERR_CORRUPT);
           CHECK(seal == WKSP_SEAL_BROKEN || nul);
           int untouched = 0, pipe = flips % 5 == 0;
@@ -389,7 +391,7 @@ static void test_seal_place_flips(void) {
         }
     free(b);
   }
-  fprintf(stderr, "%llu flipped bits in seal places: every one a broken seal\n", (unsigned long long)flips);
+  fprintf(stderr, "%" PRIu64 " flipped bits in seal places: every one a broken seal\n", flips);
   ws_free(c);
   ws_free(w);
 }
@@ -421,15 +423,15 @@ static void test_seal_double_flips(void) {
       b[a1] ^= m1;
       b[a2] ^= m2;
       if (!rc)
-        fprintf(stderr, "v%d: bytes %llu and %llu flipped: restored with success\n", style,
-                (unsigned long long)a1, (unsigned long long)a2);
+        fprintf(stderr, "v%d: bytes %" PRIu64 " and %" PRIu64 " flipped: restored with success\n", style, a1,
+                a2);
       CHECK(rc != WKSP_SUCCESS);
       CHECK_OK(wksp_verify(c));
       cases++;
     }
     free(b);
   }
-  fprintf(stderr, "%llu double flips (seal place + data): none restored\n", (unsigned long long)cases);
+  fprintf(stderr, "%" PRIu64 " double flips (seal place + data): none restored\n", cases);
   ws_free(c);
   ws_free(w);
 }

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/statvfs.h>
 
@@ -266,9 +267,8 @@ static void test_endless_after_header(void) {
         wksp_private_checkpt_v2_max_sz(pmax, dmax, style == 2 ? WKSP_FRAME_RAW : WKSP_FRAME_LZ4);
     CHECK(sz <= bound && bound < 4 * dmax);
     char longer[128];
-    snprintf(longer, sizeof longer,
-             "-: longer than a checkpoint of this geometry can be (%llu bytes)",
-             (unsigned long long)bound);
+    snprintf(longer, sizeof longer, "-: longer than a checkpoint of this geometry can be (%" PRIu64 " bytes)",
+             bound);
     for (int tail = TAIL_ZERO; tail <= TAIL_RANDOM; tail++)
       for (int kind = 0; kind < USE_CNT; kind++) {
         refill();
@@ -339,8 +339,7 @@ static void test_bound_and_limits(void) {
     CHECK(b);
     uint64_t bound =
         wksp_private_checkpt_v2_max_sz(64, 1u << 20, style == 2 ? WKSP_FRAME_RAW : WKSP_FRAME_LZ4);
-    fprintf(stderr, "v%d: full checkpoint of %llu bytes, bound %llu\n", style,
-            (unsigned long long)n, (unsigned long long)bound);
+    fprintf(stderr, "v%d: full checkpoint of %" PRIu64 " bytes, bound %" PRIu64 "\n", style, n, bound);
     CHECK(n <= bound);
     /* the footer of a file may not claim more than the limits */
     checkpt_ftr_t f;

@@ -7,6 +7,7 @@
  * are forked children (tests/lib/holder.h) on anonymous workspaces. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/stat.h>
 

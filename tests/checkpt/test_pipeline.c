@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -141,8 +142,7 @@ static void test_parallel_memory_bound(void) {
     uint64_t budget = (t - 1) * (16ull << 20);
     if (budget < (2u << 20)) budget = 2u << 20;
     if (g_out_peak > budget + (8u << 20))
-      fprintf(stderr, "%u threads: %llu bytes of output blocks at once\n", t,
-              (unsigned long long)g_out_peak);
+      fprintf(stderr, "%u threads: %" PRIu64 " bytes of output blocks at once\n", t, g_out_peak);
     CHECK(g_out_peak <= budget + (8u << 20));
     CHECK(g_out_peak >= (4u << 20)); /* frames of several blocks */
     uint64_t sz;
@@ -263,9 +263,8 @@ static void test_parallel_split(void) {
     parallel_identity(2048, 16 << 20, 300, 200000);
     made = g_splits[0] - made;
     undone = g_splits[1] - undone;
-    fprintf(stderr, "warm-up %llu bytes: %llu splits, %llu undone\n",
-            (unsigned long long)wksp_private_checkpt_tuning.warm_sz, (unsigned long long)made,
-            (unsigned long long)undone);
+    fprintf(stderr, "warm-up %" PRIu64 " bytes: %" PRIu64 " splits, %" PRIu64 " undone\n",
+            wksp_private_checkpt_tuning.warm_sz, made, undone);
     CHECK(made >= 8);
     if (warm) CHECK(undone * 4 <= made);
     else CHECK_EQ(undone, made);

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -28,7 +29,8 @@ static int check_manifest(wksp_t *w, const vec_t *v) {
     sha256_hex(wksp_laddr(w, p[k].gaddr_lo), p[k].gaddr_hi - p[k].gaddr_lo, hex);
     ok = p[k].tag == v->part[k].tag && p[k].gaddr_lo == v->part[k].lo &&
          p[k].gaddr_hi == v->part[k].hi && !strcmp(hex, v->part[k].sha);
-    if (!ok) fprintf(stderr, "%s: partition %llu differs\n", v->name, (unsigned long long)k);
+    if (!ok)
+      fprintf(stderr, "%s: partition %" PRIu64 " differs\n", v->name, k);
   }
   free(p);
   return ok;

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 
 static char path[256];
@@ -120,12 +121,12 @@ static void truncations(const uint8_t *b, uint64_t sz) {
   for (uint64_t i = 0; i < n; i++) {
     if (pts[i] >= sz) continue;
     if (restore_case(w, b, pts[i], 0, 1, &tf)) {
-      fprintf(stderr, "file truncated to %llu\n", (unsigned long long)pts[i]);
+      fprintf(stderr, "file truncated to %" PRIu64 "\n", pts[i]);
       CHECK(0);
     }
     refill(w);
     if (restore_case(w, b, pts[i], 1, 1, &tp)) {
-      fprintf(stderr, "pipe truncated to %llu\n", (unsigned long long)pts[i]);
+      fprintf(stderr, "pipe truncated to %" PRIu64 "\n", pts[i]);
       CHECK(0);
     }
     refill(w);
@@ -164,7 +165,8 @@ static void corruptions(uint8_t *b, uint64_t sz, int flips, int need_reset, uint
       refill(w);
     }
     b[at] = old;
-    if (bad) fprintf(stderr, "flip at %llu by 0x%02x\n", (unsigned long long)at, x);
+    if (bad)
+      fprintf(stderr, "flip at %" PRIu64 " by 0x%02x\n", at, x);
     CHECK(!bad);
   }
   fprintf(stderr,
@@ -260,7 +262,7 @@ static void test_data_error_cause(void) {
   wksp_restore_opts_t o = {.seed = 11, .threads = 1};
   int rc = WKSP_SUCCESS;
   char frame[320];
-  snprintf(frame, sizeof frame, "%s: cgroup frame at %llu: ", path, (unsigned long long)cg->off);
+  snprintf(frame, sizeof frame, "%s: cgroup frame at %" PRIu64 ": ", path, cg->off);
   /* 0xff over a block's bytes (from the frame's second half on, past its
    * commands): the first place that makes LZ4 fail */
   for (uint64_t at = cg->off + (cg->end - cg->off) / 2; rc != WKSP_ERR_CORRUPT && at + 4 < cg->end; at++) {
