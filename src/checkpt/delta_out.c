@@ -1,5 +1,5 @@
 /* Writing a delta or index file's frames (docs/FORMAT.md 13.2): what the
- * delta writer (delta.c) and the sidecar's writer (index.c) share. */
+ * delta writer (delta_write.c) and the sidecar's writer (index.c) share. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* Incremental checkpoints (docs/FORMAT.md 13): what delta_format.c,
- * delta.c, index.c and chain.c share.  A delta file and an index file have
+ * delta_write.c, index.c and chain.c share.  A delta file and an index file have
  * one layout (section 13.2) and one parser. */
 #ifndef WKSP_CHECKPT_DELTA_PRIVATE_H
 #define WKSP_CHECKPT_DELTA_PRIVATE_H
@@ -44,14 +44,18 @@ typedef struct {
   uint64_t meta_digest, piece_digest, footer_check, unmagic;
 } delta_ftr_t;
 
+/* The header (delta_head.c). */
 void wksp_private_delta_hdr_encode(uint8_t out[DELTA_HDR_SZ], const delta_hdr_t *h);
 void wksp_private_delta_hdr_decode(delta_hdr_t *h, const uint8_t in[DELTA_HDR_SZ]);
+/* Rule 2's header fields, and a file of file_sz bytes (0: not known yet)
+ * not longer than the header allows: CORRUPT or UNSUP naming what. */
+int wksp_private_delta_hdr_check(const delta_hdr_t *h, uint64_t file_sz, const char *what);
 /* Fills footer_check from the other bytes (encoding computes it). */
 void wksp_private_delta_ftr_encode(uint8_t out[DELTA_FTR_SZ], delta_ftr_t *f);
 void wksp_private_delta_ftr_decode(delta_ftr_t *f, const uint8_t in[DELTA_FTR_SZ]);
 /* XXH3 of a frame's bytes seeded with its offset (13.2, integrity). */
 uint64_t wksp_private_delta_frame_hash(const void *b, uint64_t n, uint64_t off);
-/* The first n bytes p of a delta or index read from a stream: its header
+/* (delta_head.c) The first n bytes p of a delta or index read from a stream: its header
  * checked (rule 2's header fields; CORRUPT, UNSUP naming what) and *max_sz
  * the most bytes a file with that header can have (rule 1): what a spool
  * of it may hold. */

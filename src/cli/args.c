@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -367,5 +368,20 @@ int cli_name(cli_t *c, const char *what, const char *s) {
 int cli_addr(cli_t *c, const char *what, const char *s, char name[WKSP_NAME_MAX], uint64_t *gaddr) {
   if (wksp_addr_parse(s, name, gaddr))
     return cli_usage_err(c, "bad %s \"%s\": %s", what, s, wksp_errcause());
+  return CLI_GO;
+}
+
+/* ---- chains -------------------------------------------------------------- */
+
+int cli_chain_stdin(cli_t *c, int first) {
+  int at = -1;
+  for (int k = first; k < c->npos; k++) {
+    if (strcmp(c->pos[k], "-")) continue;
+    if (at >= 0) return cli_usage_err(c, "\"-\" twice in a chain: standard input can be read once");
+    at = k;
+  }
+  if (at < 0) return CLI_GO;
+  if (isatty(0)) return cli_fail(c, "reading a chain member from standard input: refusing to read from a terminal");
+  c->pos[at] = (char *)"/dev/stdin"; /* the library spools a stream (only the array is owned) */
   return CLI_GO;
 }

@@ -156,6 +156,11 @@ int cli_attach(cli_t *c, const char *name, int flags, wksp_t **out);
  * caller); prints the failure. */
 int cli_list_parts(cli_t *c, wksp_t *w, wksp_part_t **parts, size_t *cnt);
 
+/* The members pos[first ..] of a chain BASE DELTA...: "-" (at most once,
+ * else a usage error; not a terminal) becomes "/dev/stdin", which the
+ * library spools (a chain is read at random). */
+int cli_chain_stdin(cli_t *c, int first);
+
 /* ---- messages ----------------------------------------------------------- */
 
 /* Prints "wksp: <cmd>: <what>: <why>" and returns CLI_USAGE. */
@@ -221,10 +226,6 @@ int cmd_verify(cli_t *c);
 int cmd_rebuild(cli_t *c);
 int cmd_reset(cli_t *c);
 int cmd_checkpt(cli_t *c);
-/* The members pos[first ..] of a chain BASE DELTA...: "-" (at most once,
- * else a usage error; not a terminal) becomes "/dev/stdin", which the
- * library spools (a chain is read at random). */
-int cli_chain_stdin(cli_t *c, int first);
 int cmd_restore(cli_t *c);
 int cmd_index(cli_t *c);
 int cmd_fold(cli_t *c);

@@ -367,19 +367,6 @@ static int restore_no_fit(cli_t *c, const char *name, const char *path, int from
                   path, name, cause, path, ((sz + 1023) / 1024), pv.part_max);
 }
 
-int cli_chain_stdin(cli_t *c, int first) {
-  int at = -1;
-  for (int k = first; k < c->npos; k++) {
-    if (strcmp(c->pos[k], "-")) continue;
-    if (at >= 0) return cli_usage_err(c, "\"-\" twice in a chain: standard input can be read once");
-    at = k;
-  }
-  if (at < 0) return CLI_GO;
-  if (isatty(0)) return cli_fail(c, "reading a chain member from standard input: refusing to read from a terminal");
-  c->pos[at] = (char *)"/dev/stdin"; /* the library spools a stream (only the array is owned) */
-  return CLI_GO;
-}
-
 int cmd_restore(cli_t *c) {
   const char *seed_s = NULL, *threads_s = NULL;
   int verify_first = 0, require_seal = 0;
