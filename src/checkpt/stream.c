@@ -12,7 +12,7 @@
  * are checked as the commands arrive, so no stream makes us read more than
  * a checkpoint of its geometry can hold.
  *
- * Length: about 750 lines, kept in one file on purpose.  The pipelined
+ * Length: about 800 lines, kept in one file on purpose.  The pipelined
  * reader is not a second reader but a schedule of this one: it runs the same
  * steps (st_info, st_metas, st_cgroup, st_appendix, st_footer) on the same
  * stream_t and only moves the decoding of whole frames to other threads; a

@@ -371,6 +371,18 @@ int cli_addr(cli_t *c, const char *what, const char *s, char name[WKSP_NAME_MAX]
   return CLI_GO;
 }
 
+/* ---- threads ------------------------------------------------------------- */
+
+int cli_threads(cli_t *c, const char *s, uint32_t *out) {
+  if (!s) {
+    *out = cli_ncpu();
+    return CLI_GO;
+  }
+  int rc = cli_u32(c, "--threads", s, out);
+  if (rc == CLI_GO && !*out) return cli_usage_err(c, "bad --threads \"%s\": must be at least 1", s);
+  return rc;
+}
+
 /* ---- chains -------------------------------------------------------------- */
 
 int cli_chain_stdin(cli_t *c, int first) {

@@ -156,6 +156,9 @@ int cli_attach(cli_t *c, const char *name, int flags, wksp_t **out);
  * caller); prints the failure. */
 int cli_list_parts(cli_t *c, wksp_t *w, wksp_part_t **parts, size_t *cnt);
 
+/* --threads S (NULL: the number of CPUs); at least 1. */
+int cli_threads(cli_t *c, const char *s, uint32_t *out);
+
 /* The members pos[first ..] of a chain BASE DELTA...: "-" (at most once,
  * else a usage error; not a terminal) becomes "/dev/stdin", which the
  * library spools (a chain is read at random). */
