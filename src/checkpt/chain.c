@@ -16,7 +16,6 @@
 #include "util/err.h"
 #include "../wksp/wksp_private.h"
 
-#define U(x) ((unsigned long long)(x))
 
 typedef struct {
   wksp_t *w;
@@ -148,9 +147,9 @@ static int delta_check(delta_chain_t *c, size_t k) {
   state_of(c, k, &pp, &pc, &ps, &ph, &pd);
   if (df->h.base_digest != pd)
     return wksp_err(WKSP_ERR_INVAL, 0,
-                    "%s applies to content digest %016llx; the state before it (%s%s) has %016llx: chain out of "
+                    "%s applies to content digest %016" PRIx64 "; the state before it (%s%s) has %016" PRIx64 ": chain out of "
                     "order, incomplete or of another base; nothing changed",
-                    p, U(df->h.base_digest), k == 1 ? "" : "after ", c->paths[k - 1], U(pd));
+                    p, df->h.base_digest, k == 1 ? "" : "after ", c->paths[k - 1], pd);
   if ((rc = wksp_private_delta_pieces_check(df, &l->in, c->threads))) return rc;
   return link_check(c, k);
 }

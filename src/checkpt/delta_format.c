@@ -122,7 +122,6 @@ void wksp_private_delta_fini(delta_file_t *df) {
 }
 
 #define BAD(...) wksp_err(WKSP_ERR_CORRUPT, 0, __VA_ARGS__)
-#define U(x) ((unsigned long long)(x))
 
 /* The footer against the header and the file: copies, and the frames back
  * to back from the counts (the piece frames' end is the index's offset). */
@@ -130,10 +129,10 @@ static int ftr_check(const delta_ftr_t *f, const delta_hdr_t *h, uint64_t file_s
   uint8_t raw[DELTA_FTR_SZ];
   delta_ftr_t g = *f;
   wksp_private_delta_ftr_encode(raw, &g);
-  if (f->unmagic != ~h->magic) return BAD("%s: footer unmagic 0x%016llx, expected 0x%016llx", what, U(f->unmagic), U(~h->magic));
+  if (f->unmagic != ~h->magic) return BAD("%s: footer unmagic 0x%016" PRIx64 ", expected 0x%016" PRIx64, what, f->unmagic, ~h->magic);
   if (g.footer_check != f->footer_check)
-    return BAD("%s: footer damaged: check 0x%016llx, the footer's bytes hash to 0x%016llx", what,
-               U(f->footer_check), U(g.footer_check));
+    return BAD("%s: footer damaged: check 0x%016" PRIx64 ", the footer's bytes hash to 0x%016" PRIx64, what,
+               f->footer_check, g.footer_check);
   if (f->alloc_cnt != h->alloc_cnt || f->piece_cnt != h->piece_cnt || f->base_digest != h->base_digest)
     return BAD("%s: footer alloc_cnt / piece_cnt / base_digest differ from the header's", what);
   if (f->file_sz != file_sz)
@@ -240,7 +239,7 @@ static int pieces_meta_check(delta_file_t *df, const char *what) {
                sz);
   uint64_t d = wksp_private_delta_content_digest(df->parts, h->alloc_cnt, df->hash, P);
   if (d != f->digest)
-    return BAD("%s: content digest %016llx, its table and index make %016llx", what, U(f->digest), U(d));
+    return BAD("%s: content digest %016" PRIx64 ", its table and index make %016" PRIx64, what, f->digest, d);
   return WKSP_SUCCESS;
 }
 
@@ -269,8 +268,8 @@ static int delta_open(delta_file_t *df, const checkpt_input_t *in) {
   if (!rc) rc = meta_read(in, f->bitmap_off, 8 * delta_bitmap_words(P), &bm, &sum);
   if (!rc) rc = meta_read(in, f->ftab_off, 8 * (C + 1), &ft, &sum);
   if (!rc && sum != f->meta_digest)
-    rc = BAD("%s: %s metadata damaged: meta digest %016llx, the footer records %016llx (damaged after it "
-             "was written)", what, df->kind == WKSP_FILE_INDEX ? "index" : "delta", U(sum), U(f->meta_digest));
+    rc = BAD("%s: %s metadata damaged: meta digest %016" PRIx64 ", the footer records %016" PRIx64 " (damaged after it "
+             "was written)", what, df->kind == WKSP_FILE_INDEX ? "index" : "delta", sum, f->meta_digest);
   if (!rc) {
     df->hint = strndup((char *)text, h->hint_sz);
     df->uinfo = strdup((char *)text + h->hint_sz);
@@ -361,7 +360,7 @@ int wksp_private_delta_pieces_check(const delta_file_t *df, const checkpt_input_
   int rc = wksp_private_checkpt_pool_run_slots(threads, df->f.changed_cnt, pcheck_one, &c);
   for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(c.buf[t]);
   if (!rc && atomic_load(&c.sum) != df->f.piece_digest)
-    rc = BAD("%s: delta pieces damaged: piece digest %016llx, the footer records %016llx", in->label,
-             U(atomic_load(&c.sum)), U(df->f.piece_digest));
+    rc = BAD("%s: delta pieces damaged: piece digest %016" PRIx64 ", the footer records %016" PRIx64, in->label,
+             atomic_load(&c.sum), df->f.piece_digest);
   return wksp_private_checkpt_input_changed(in, rc);
 }

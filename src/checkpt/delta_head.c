@@ -72,12 +72,11 @@ uint64_t wksp_private_delta_max_sz(uint64_t A, uint64_t P) {
 /* ---- the header's check -------------------------------------------------------- */
 
 #define BAD(...) wksp_err(WKSP_ERR_CORRUPT, 0, __VA_ARGS__)
-#define U(x) ((unsigned long long)(x))
 
 int wksp_private_delta_hdr_check(const delta_hdr_t *h, uint64_t file_sz, const char *what) {
   const char *k = h->magic == INDEX_MAGIC ? "index" : "delta";
   if (!delta_magic_any(h->magic))
-    return BAD("%s: not a wksp delta: bad magic 0x%016llx", what, U(h->magic));
+    return BAD("%s: not a wksp delta: bad magic 0x%016" PRIx64, what, h->magic);
   if (h->version != DELTA_VERSION)
     return wksp_err(WKSP_ERR_UNSUP, 0, "%s: %s version %u; this wksp reads %u", what, k, h->version,
                     DELTA_VERSION);

@@ -9,7 +9,6 @@
 #include "util/err.h"
 #include "util/io.h"
 
-#define U(x) ((unsigned long long)(x))
 
 /* ---- output --------------------------------------------------------------------- */
 

@@ -25,7 +25,6 @@
 #include <wksp/frame.h>
 #include "../wksp/wksp_private.h"
 
-#define U(x) ((unsigned long long)(x))
 
 /* ---- the writer --------------------------------------------------------------------- */
 

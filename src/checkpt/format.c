@@ -107,8 +107,8 @@ int wksp_private_checkpt_sizes_valid(uint64_t part_max, uint64_t data_max) {
 
 int wksp_private_checkpt_hdr_check(const checkpt_hdr_t *h, const char *what) {
   if (h->magic != CHECKPT_MAGIC)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header magic 0x%016llx, expected 0x%016llx", what,
-                    (unsigned long long)h->magic, (unsigned long long)CHECKPT_MAGIC);
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header magic 0x%016" PRIx64 ", expected 0x%016" PRIx64, what,
+                    h->magic, (uint64_t)CHECKPT_MAGIC);
   if (h->style != 2)
     return wksp_err(WKSP_ERR_CORRUPT, 0, "%s: header style %d, expected 2", what, (int)h->style);
   if (h->frame_style != 1 && h->frame_style != 2)

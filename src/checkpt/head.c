@@ -42,8 +42,8 @@ static int bad_magic(const uint8_t *p, size_t sz, const char *what) {
     return wksp_err(WKSP_ERR_UNSUP, 0,
                     "%s is a wksp index (the sidecar of a checkpoint), not a checkpoint", what);
   return wksp_err(WKSP_ERR_CORRUPT, 0,
-                  "%s: not a wksp checkpoint: bad magic 0x%016llx (expected 0x%016llx)", what,
-                  (unsigned long long)checkpt_ld64(p), (unsigned long long)CHECKPT_MAGIC);
+                  "%s: not a wksp checkpoint: bad magic 0x%016" PRIx64 " (expected 0x%016" PRIx64 ")", what,
+                  checkpt_ld64(p), (uint64_t)CHECKPT_MAGIC);
 }
 
 /* v1 preamble: 13 SVW integers, then the name as SVW length + bytes. */

@@ -18,7 +18,6 @@
 #include "util/io.h"
 #include "../wksp/wksp_private.h"
 
-#define U(x) ((unsigned long long)(x))
 
 void wksp_private_delta_base_fini(delta_base_t *b) {
   free(b->parts);
@@ -63,8 +62,8 @@ int wksp_private_delta_scan_hashes(const checkpt_input_t *in, const checkpt_scan
   if (rc) return rc;
   uint64_t d = wksp_private_delta_content_digest(parts, cnt, sh.hash, P);
   if (d != s->seal.digest)
-    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s does not match its seal: content digest %016llx, the seal records %016llx",
-                    in->label, U(d), U(s->seal.digest));
+    return wksp_err(WKSP_ERR_CORRUPT, 0, "%s does not match its seal: content digest %016" PRIx64 ", the seal records %016" PRIx64,
+                    in->label, d, s->seal.digest);
   return WKSP_SUCCESS;
 }
 
@@ -99,8 +98,8 @@ static void sidecar_try(delta_base_t *b, const char *path) {
       if (df.kind != WKSP_FILE_INDEX)
         snprintf(b->note, sizeof b->note, "%s: not an index file", ip);
       else if (df.f.digest != b->digest)
-        snprintf(b->note, sizeof b->note, "%s: stale (digest %016llx, the checkpoint's %016llx)", ip,
-                 U(df.f.digest), U(b->digest));
+        snprintf(b->note, sizeof b->note, "%s: stale (digest %016" PRIx64 ", the checkpoint's %016" PRIx64 ")", ip,
+                 df.f.digest, b->digest);
       else if (df.h.part_max != b->h.part_max || df.h.data_max != b->h.data_max || df.h.alloc_cnt != b->cnt)
         snprintf(b->note, sizeof b->note, "%s: stale (another geometry)", ip);
       else {

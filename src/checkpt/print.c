@@ -135,7 +135,7 @@ static void print_ident(out_t *o, const wksp_checkpt_info_t *I) {
   time_t sec = (time_t)(I->wallclock / 1000000000);
   struct tm tm;
   if (gmtime_r(&sec, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  out(o, "\tmagic     0x%016llx\n", (unsigned long long)CHECKPT_MAGIC);
+  out(o, "\tmagic     0x%016" PRIx64 "\n", (uint64_t)CHECKPT_MAGIC);
   out(o, "\twallclock %" PRId64 " (%s)\n", I->wallclock, when);
   print_id(o, "app", I->app_id, I->app);
   print_id(o, "thread", I->thread_id, I->thread);
@@ -167,10 +167,10 @@ static void print_summary(out_t *o, const wksp_checkpt_info_t *I) {
     const wksp_checkpt_cgroup_t *c = &I->cgroups[g];
     uint64_t fsz = c->end - c->off;
     out(o,
-        "\t\tcgroup %4llu at %12llu: %6llu allocations, %12llu bytes -> %12llu in file (ratio "
+        "\t\tcgroup %4" PRIu64 " at %12" PRIu64 ": %6" PRIu64 " allocations, %12" PRIu64 " bytes -> %12" PRIu64 " in file (ratio "
         "%.3f)\n",
-        (unsigned long long)g, (unsigned long long)c->off, (unsigned long long)c->alloc_cnt,
-        (unsigned long long)c->data_sz, (unsigned long long)fsz,
+        g, c->off, c->alloc_cnt,
+        c->data_sz, fsz,
         fsz ? (double)c->data_sz / (double)fsz : 0.0);
   }
 }
@@ -212,7 +212,7 @@ static int dump_done(void *ctx, const wksp_part_t *p, const void *bytes) {
       asc[i] = b[at + i] >= 32 && b[at + i] < 127 ? (char)b[at + i] : '.';
     }
     asc[n] = 0;
-    out(o, "\t\t%016llx: %-48s |%s|\n", (unsigned long long)(p->gaddr_lo + at), hex, asc);
+    out(o, "\t\t%016" PRIx64 ": %-48s |%s|\n", (p->gaddr_lo + at), hex, asc);
   }
   return o->bad ? wksp_err(WKSP_ERR_FAIL, o->bad, "print: write") : WKSP_SUCCESS;
 }
@@ -233,7 +233,6 @@ static int print_dump(out_t *o, const checkpt_input_t *in, const checkpt_scan_t 
 
 /* ---- deltas and indexes (docs/FORMAT.md 13): their metadata, checked -------------- */
 
-#define U(x) ((unsigned long long)(x))
 
 static void print_delta_file(out_t *o, const delta_file_t *df, int verbose) {
   const delta_hdr_t *h = &df->h;
@@ -311,7 +310,7 @@ static int print_input(out_t *o, checkpt_input_t *in, int verbose) {
   print_ident(o, I);
   if (verbose >= 2) {
     if (I->pv.style == 2) {
-      out(o, "\tmode      0%llo\n", (unsigned long long)I->mode);
+      out(o, "\tmode      0%" PRIo64 "\n", I->mode);
       out_field(o, "path      ", I->path);
     }
     print_text(o, "binfo", I->binfo);

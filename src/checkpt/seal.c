@@ -38,7 +38,7 @@
 static const char digest_tag[] = "content digest xxh3-sum64 ";
 
 size_t wksp_private_checkpt_digest_line(char *out, size_t cap, uint64_t d) {
-  int n = snprintf(out, cap, "%s%016llx\n", digest_tag, (unsigned long long)d);
+  int n = snprintf(out, cap, "%s%016" PRIx64 "\n", digest_tag, d);
   return n < 0 ? 0 : (size_t)n;
 }
 
@@ -92,14 +92,14 @@ void wksp_private_checkpt_seal_read(checkpt_seal_t *s, uint64_t app_id, const ch
     s->state = WKSP_SEAL_OK; /* line-only seal */
     s->digest = last;
   } else if (app_id != CHECKPT_SEAL_MARK) {
-    snprintf(s->why, sizeof s->why, "the seal mark (the info's app id) is %016llx, not %016llx",
-             (unsigned long long)app_id, (unsigned long long)CHECKPT_SEAL_MARK);
+    snprintf(s->why, sizeof s->why, "the seal mark (the info's app id) is %016" PRIx64 ", not %016" PRIx64,
+             app_id, (uint64_t)CHECKPT_SEAL_MARK);
   } else if (!first_ok || !last_ok) {
     snprintf(s->why, sizeof s->why, "the build info's %s line is not a digest line",
              first_ok ? "last" : "first");
   } else if (first != last) {
-    snprintf(s->why, sizeof s->why, "the build info's two digests differ: %016llx and %016llx",
-             (unsigned long long)first, (unsigned long long)last);
+    snprintf(s->why, sizeof s->why, "the build info's two digests differ: %016" PRIx64 " and %016" PRIx64,
+             first, last);
   } else {
     s->state = WKSP_SEAL_OK;
     s->digest = first;
@@ -143,7 +143,7 @@ int wksp_private_checkpt_seal_patch(int fd, const uint64_t off[2], uint64_t dige
 
 int wksp_private_checkpt_seal_mismatch(const char *what, uint64_t want, uint64_t got) {
   return wksp_err(WKSP_ERR_CORRUPT, 0,
-                  "%s: content digest %016llx, the checkpoint records %016llx: the file was "
+                  "%s: content digest %016" PRIx64 ", the checkpoint records %016" PRIx64 ": the file was "
                   "damaged after it was written (its allocations, or the recorded digest)",
-                  what, (unsigned long long)got, (unsigned long long)want);
+                  what, got, want);
 }

@@ -357,9 +357,9 @@ static void print_query_text(wksp_t *w, const wksp_part_t *parts, size_t cnt, in
          wksp_gaddr_lo(w), wksp_gaddr_hi(w));
   printf("%20s %20s %12s %20s\n", "GADDR_LO", "GADDR_HI", "SIZE", "TAG (0 = free)");
   for (size_t i = 0; i < cnt; i++)
-    printf("%20llu %20llu %12s %20llu\n", (unsigned long long)parts[i].gaddr_lo,
-           (unsigned long long)parts[i].gaddr_hi, cli_human(parts[i].gaddr_hi - parts[i].gaddr_lo, bytes, h),
-           (unsigned long long)parts[i].tag);
+    printf("%20" PRIu64 " %20" PRIu64 " %12s %20" PRIu64 "\n", parts[i].gaddr_lo,
+           parts[i].gaddr_hi, cli_human(parts[i].gaddr_hi - parts[i].gaddr_lo, bytes, h),
+           parts[i].tag);
 }
 
 int cmd_query(cli_t *c) {

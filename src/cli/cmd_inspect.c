@@ -30,7 +30,7 @@ static void print_info_json(const char *path, const wksp_checkpt_info_t *in, int
   json_u64("part_max", pv->part_max);
   json_u64("data_max", pv->data_max);
   /* mode as every JSON of the tool gives it: octal digits in a string, as --mode takes them */
-  printf(",\"info\":{\"mode\":\"%04llo\",\"wallclock\":%" PRId64, (unsigned long long)in->mode,
+  printf(",\"info\":{\"mode\":\"%04" PRIo64 "\",\"wallclock\":%" PRId64, in->mode,
          in->wallclock);
   json_u64("app_id", in->app_id);
   json_u64("thread_id", in->thread_id);
@@ -81,7 +81,7 @@ static const char *file_kind(int kind) {
   return kind == WKSP_FILE_DELTA ? "delta" : kind == WKSP_FILE_INDEX ? "index" : "checkpoint";
 }
 
-static void json_hex(const char *key, uint64_t v) { printf(",\"%s\":\"%016llx\"", key, (unsigned long long)v); }
+static void json_hex(const char *key, uint64_t v) { printf(",\"%s\":\"%016" PRIx64 "\"", key, v); }
 
 /* One file's fields, as info --json of a checkpoint names them where they
  * are the same; without the braces. */
@@ -151,7 +151,7 @@ static void print_link_text(const wksp_chain_info_t *ci, size_t k) {
   if (l->kind == WKSP_FILE_CHECKPT)
     printf(" (v%u, %s)", l->version + (l->version == 2 && l->piece_style == 2), seal_name(l->seal));
   if (l->kind == WKSP_FILE_DELTA) {
-    printf(", base digest %016llx", (unsigned long long)l->base_digest);
+    printf(", base digest %016" PRIx64, l->base_digest);
     if (k) printf(" %s digest of %zu", l->linked ? "=" : "!=", k);
   }
   printf(", digest %016" PRIx64 ", %" PRIu64 " allocation%s (%" PRIu64 " bytes), %" PRIu64 " of %" PRIu64
@@ -383,7 +383,7 @@ static void print_diff_json(const wksp_checkpt_diff_t *d, const diff_list_t *all
   printf("{\"schema\":1,\"same\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"tag\":%" PRIu64 ",\"only_ckpt\":%" PRIu64
          ",\"only_wksp\":%" PRIu64,
          d->same, d->bytes, d->tag, d->only_ckpt, d->only_wksp);
-  printf(",\"seal\":\"%s\",\"digest\":\"%016llx\"", seal_name(d->seal), (unsigned long long)d->digest);
+  printf(",\"seal\":\"%s\",\"digest\":\"%016" PRIx64 "\"", seal_name(d->seal), d->digest);
   if (d->first_kind != WKSP_DIFF_NONE) {
     diff_item_t first = {.kind = d->first_kind, .c = d->first_ckpt, .w = d->first_wksp, .off = d->first_off};
     printf(",\"first\":");
@@ -428,7 +428,7 @@ static void print_diff_text(const wksp_checkpt_diff_t *d, const diff_list_t *all
          "checkpoint, %" PRIu64 " only in the workspace\n",
          d->same, d->same == 1 ? "" : "s", d->bytes, d->tag, d->only_ckpt, d->only_wksp);
   if (d->seal == WKSP_SEAL_OK)
-    printf("seal: the checkpoint's content digest %016llx matches what it holds\n", (unsigned long long)d->digest);
+    printf("seal: the checkpoint's content digest %016" PRIx64 " matches what it holds\n", d->digest);
   if (all) {
     for (size_t i = 0; i < all->n; i++) print_diff_item_text("", &all->v[i]);
   } else if (d->first_kind != WKSP_DIFF_NONE) {
@@ -464,10 +464,10 @@ static int diff_run(cli_t *c, int quiet, int verbose, int json, int require_seal
     rc = cli_fail(c, "listing the differences: out of memory");
   else if (d.seal == WKSP_SEAL_BROKEN && chain) /* every delta piece was checked against its hash */
     rc = cli_fail(c, "the chain's base \"%s\" is damaged: the chain's final state holds content with digest "
-                     "%016llx, not the last delta's", src, (unsigned long long)d.digest);
+                     "%016" PRIx64 ", not the last delta's", src, d.digest);
   else if (d.seal == WKSP_SEAL_BROKEN)
-    rc = cli_fail(c, "checkpoint \"%s\" is damaged: its seal does not hold (it holds content with digest %016llx, "
-                     "not what was recorded when it was written)", src, (unsigned long long)d.digest);
+    rc = cli_fail(c, "checkpoint \"%s\" is damaged: its seal does not hold (it holds content with digest %016" PRIx64 ", "
+                     "not what was recorded when it was written)", src, d.digest);
   else if (require_seal && d.seal == WKSP_SEAL_NONE)
     rc = cli_fail(c, "checkpoint \"%s\" is not sealed (written without --verify), and --require-seal was given", src);
   else

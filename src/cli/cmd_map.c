@@ -189,7 +189,7 @@ static void print_text(const pic_t *p) {
          cli_human(m->cell_sz, p->bytes, h2), p->width);
   int lw = digits(m->cells[(m->cell_cnt - 1) / p->width * p->width].lo), color = -1;
   for (size_t i = 0; i < m->cell_cnt; i += p->width) {
-    printf("%*llu ", lw, (unsigned long long)m->cells[i].lo);
+    printf("%*" PRIu64 " ", lw, m->cells[i].lo);
     for (size_t k = i; k < i + p->width && k < m->cell_cnt; k++) put_cell_text(p, &m->cells[k], &color);
     if (color >= 0) printf("\033[0m");
     color = -1;

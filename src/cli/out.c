@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -91,7 +92,7 @@ int cli_flush(cli_t *c, int rc) {
 char *cli_human(uint64_t sz, int exact, char buf[CLI_HUMAN_MAX]) {
   static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   if (exact || sz < 1024) {
-    snprintf(buf, CLI_HUMAN_MAX, exact ? "%llu" : "%llu B", (unsigned long long)sz);
+    snprintf(buf, CLI_HUMAN_MAX, exact ? "%" PRIu64 : "%" PRIu64 " B", sz);
     return buf;
   }
   int u = 0;

@@ -274,7 +274,7 @@ static void test_print_buffered(void) {
   CHECK_EQ((uint64_t)count_lines(text, "0000"), (hi - lo + 15) / 16);
   char line[128]; /* the last full 16 bytes, as dumped */
   uint64_t at = (hi - lo - 16) & ~15ull;
-  int k = snprintf(line, sizeof line, "%016llx: ", (unsigned long long)(lo + at));
+  int k = snprintf(line, sizeof line, "%016" PRIx64 ": ", (lo + at));
   for (int i = 0; i < 16; i++) k += snprintf(line + k, sizeof line - (size_t)k, "%02x ", b[at + (uint64_t)i]);
   CHECK(strstr(text, line));
   free(text);
