@@ -74,16 +74,24 @@ static void test_unknown_total(void) {
   CHECK_EQ(r.totals[1], 7 << 20);
 }
 
+/* Without a callback the meter still counts (a waiting caller must not
+ * spin on a count it never reports), reports nothing, and a NULL meter is
+ * no meter. */
 static void test_no_callback(void) {
   checkpt_progress_t m;
   wksp_private_checkpt_progress_init(&m, NULL, NULL, 10);
   wksp_private_checkpt_progress_add(&m, 5);
   wksp_private_checkpt_progress_tick(&m);
+  uint64_t counted = atomic_load(&m.done), reported = m.reported;
   wksp_private_checkpt_progress_end(&m, 10);
+  uint64_t reported_end = m.reported;
   wksp_private_checkpt_progress_fini(&m);
   wksp_private_checkpt_progress_add(NULL, 5);
   wksp_private_checkpt_progress_tick(NULL);
   wksp_private_checkpt_progress_end(NULL, 5);
+  CHECK_EQ(counted, 5);
+  CHECK_EQ(reported, 0);
+  CHECK_EQ(reported_end, 0);
 }
 
 /* ---- a worker, the caller waiting ---------------------------------------- */
