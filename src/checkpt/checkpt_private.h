@@ -295,11 +295,6 @@ int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const ch
  * w's data region. */
 int wksp_private_checkpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
                                 const char *what);
-/* target.c: pre-faults the pages of w holding parts[0..cnt) (ascending) in
- * a few calls (wksp_private_prefault; ranges less than 64 KiB apart in one):
- * write for restore targets about to be written whole, read for checkpoint
- * sources.  A hint: nothing changes and nothing fails. */
-void wksp_private_checkpt_prefault(const wksp_t *w, const wksp_part_t *parts, uint64_t cnt, int write);
 /* Appends " (target reset to empty)" to the current message (its cause
  * too; wksp_err_append); returns rc. */
 int wksp_private_checkpt_after_reset(int rc);

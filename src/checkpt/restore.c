@@ -45,7 +45,7 @@ static int restore_locked(wksp_t *w, const checkpt_input_t *in, const checkpt_sc
   }
   rc = wksp_private_reset(w, o->seed);
   if (rc) return wksp_err_wrap(rc, "restore %s: reset", in->label);
-  wksp_private_checkpt_prefault(w, parts, cnt, 1); /* one fault per page costs more than the copy */
+  wksp_private_prefault_parts(w, parts, cnt, 1); /* one fault per page costs more than the copy */
   checkpt_progress_t m;
   wksp_private_checkpt_progress_init(&m, o->progress, o->progress_ctx, s->info.alloc_sz);
   rc = wksp_private_checkpt_data_run(in, s, threads, dest_wksp, NULL, w, &m);

@@ -171,7 +171,7 @@ static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   int rc = st_metas(st, c, off);
   if (!rc) rc = st_touch(st);
   if (rc) return rc;
-  wksp_private_checkpt_prefault(st->w, st->parts + first, st->cnt - first, 1);
+  wksp_private_prefault_parts(st->w, st->parts + first, st->cnt - first, 1);
   rc = st_data(st->w, st->m, st->r, st->parts + first, st->cnt - first);
   if (rc) return st_fail(st, rc, "allocation bytes");
   rc = wksp_frame_reader_close(st->r, NULL);
@@ -440,7 +440,7 @@ static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp
   int rc = wksp_frame_reader_open(r, ps->frame_style, NULL);
   uint8_t b[CHECKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k <= n; k++) rc = wksp_frame_reader_meta(r, b, sizeof b);
-  if (!rc) wksp_private_checkpt_prefault(ps->w, parts, n, 1);
+  if (!rc) wksp_private_prefault_parts(ps->w, parts, n, 1);
   if (!rc) rc = st_data(ps->w, ps->m, r, parts, n);
   if (!rc) rc = wksp_frame_reader_close(r, end);
   return rc;

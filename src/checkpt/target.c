@@ -36,24 +36,6 @@ int wksp_private_checkpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t
       (max_hi - WKSP_HDR_SZ), p, dmin);
 }
 
-/* Gaps up to this are populated with their neighbours: one call instead of
- * two, at the cost of a few pages that may be free space. */
-#define PREFAULT_GAP_MAX (64u << 10)
-
-void wksp_private_checkpt_prefault(const wksp_t *w, const wksp_part_t *parts, uint64_t cnt, int write) {
-  uint64_t lo = 0, hi = 0;
-  for (uint64_t k = 0; k < cnt; k++) {
-    if (hi && parts[k].gaddr_lo - hi <= PREFAULT_GAP_MAX && parts[k].gaddr_lo >= hi) {
-      hi = parts[k].gaddr_hi;
-      continue;
-    }
-    if (hi) wksp_private_prefault(w, lo, hi, write);
-    lo = parts[k].gaddr_lo;
-    hi = parts[k].gaddr_hi;
-  }
-  if (hi) wksp_private_prefault(w, lo, hi, write);
-}
-
 int wksp_private_checkpt_target_finish(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
                                        const checkpt_seal_t *seal, const wksp_restore_opts_t *o,
                                        const char *what) {

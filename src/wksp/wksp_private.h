@@ -374,6 +374,14 @@ int wksp_private_replace(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, uint
  * touch as without it.  Thread-safe; no lock needed. */
 int wksp_private_prefault(const wksp_t *w, uint64_t gaddr_lo, uint64_t gaddr_hi, int write);
 
+/* wksp_private_prefault over the pages holding parts[0..cnt) (ascending),
+ * in a few calls: ranges less than 64 KiB apart in one.  Chunks of 2 MiB
+ * this process maps already (one page of each asked of /proc/self/pagemap)
+ * are skipped (prefault.c says why).  Write for restore targets about to be
+ * written whole, read for checkpoint sources.  A hint: nothing changes and
+ * nothing fails.  Thread-safe; no lock needed. */
+void wksp_private_prefault_parts(const wksp_t *w, const wksp_part_t *parts, uint64_t cnt, int write);
+
 /* ---- internals shared between src/wksp/ files ------------------------------ */
 
 /* The robust mutex of w, tried first, then waited for as wt says (check and

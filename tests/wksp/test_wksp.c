@@ -791,13 +791,18 @@ static void test_rebuild_paths_agree(void) {
  * (a PROT_READ mapping of its own, so any write would fault).  Regions live
  * in a private temporary WKSP_SHMEM_DIR. */
 static char shm_dir[64];
+/* Named workspaces of these tests live in a directory of their own. */
+static int shm_dir_init(void) {
+  if (shm_dir[0]) return 1;
+  strcpy(shm_dir, "/tmp/wksp-test-XXXXXX");
+  if (!mkdtemp(shm_dir)) return 0;
+  setenv("WKSP_SHMEM_DIR", shm_dir, 1);
+  return 1;
+}
+
 static wksp_t *rdonly_pair(const char *name, uint64_t part_max, wksp_t **rw) {
   wksp_t *ro = NULL;
-  if (!shm_dir[0]) {
-    strcpy(shm_dir, "/tmp/wksp-test-XXXXXX");
-    if (!mkdtemp(shm_dir)) return NULL;
-    setenv("WKSP_SHMEM_DIR", shm_dir, 1);
-  }
+  if (!shm_dir_init()) return NULL;
   if (wksp_new_named(name, 1 << 20, WKSP_PAGE_NORMAL, 0600, 1, part_max)) return NULL;
   if (wksp_attach(name, 0, rw)) return NULL;
   if (wksp_attach(name, WKSP_RDONLY, &ro)) return NULL;
@@ -931,6 +936,60 @@ static void test_prefault(void) {
   } else {
     fprintf(stderr, "test_prefault: this kernel does not populate page tables: only the bytes are checked\n");
   }
+}
+
+/* A range some of whose 2 MiB chunks this process maps and some not (page
+ * table entries dropped): wksp_private_prefault_parts skips the mapped ones
+ * (asks pagemap) and must still populate every dropped one, in allocations
+ * that span chunks, start inside one, or sit in one. */
+static void test_prefault_parts(void) {
+  const char *name = "prefault-parts";
+  wksp_t *w = NULL;
+  int made = shm_dir_init() && !wksp_new_named(name, 24 << 20, WKSP_PAGE_NORMAL, 0600, 1, 64) && !wksp_attach(name, 0, &w);
+  CHECK(made);
+  if (!made) return;
+  uint64_t sizes[] = {5 << 20, 300 << 10, 1 << 20, 7 << 20, 4096, 3 << 20};
+  wksp_part_t parts[6];
+  uint64_t rng = test_seed();
+  for (int k = 0; k < 6; k++) {
+    CHECK_OK(wksp_alloc(w, 0, sizes[k], (uint64_t)k + 1, &parts[k].gaddr_lo));
+    parts[k].gaddr_hi = parts[k].gaddr_lo + sizes[k];
+    parts[k].tag = (uint64_t)k + 1;
+  }
+  /* ascending, as the checkpoint code passes them */
+  for (int i = 1; i < 6; i++)
+    for (int j = i; j > 0 && parts[j].gaddr_lo < parts[j - 1].gaddr_lo; j--) {
+      wksp_part_t t = parts[j];
+      parts[j] = parts[j - 1];
+      parts[j - 1] = t;
+    }
+  uint64_t lo = parts[0].gaddr_lo, hi = parts[5].gaddr_hi, sz = hi - lo;
+  uint8_t *want = malloc(sz);
+  CHECK(want);
+  if (!want) return;
+  for (uint64_t i = 0; i < sz; i++) want[i] = (uint8_t)test_rng(&rng);
+  memcpy((uint8_t *)w + lo, want, sz);
+  long f;
+  int same_first = same_bytes(w, lo, hi, want, &f);
+  /* every other 2 MiB chunk of the mapping dropped (the bytes stay) */
+  uintptr_t chunk = 2u << 20, a = ((uintptr_t)w + lo) & ~(chunk - 1), dropped_pages = 0;
+  int dropped = 1;
+  for (uintptr_t c = a; c < (uintptr_t)w + hi; c += 2 * chunk) {
+    uintptr_t c0 = c < (uintptr_t)w + wksp_gaddr_lo(w) ? (((uintptr_t)w + wksp_gaddr_lo(w) + 4095) & ~(uintptr_t)4095) : c;
+    dropped &= !madvise((void *)c0, c + chunk - c0, MADV_DONTNEED);
+    dropped_pages += (c + chunk - c0) / 4096;
+  }
+  wksp_private_prefault_parts(w, parts, 6, 0);
+  long fr = 0;
+  int same = same_bytes(w, lo, hi, want, &fr);
+  wksp_detach(w);
+  wksp_delete_named(name);
+  free(want);
+  CHECK(same_first);
+  CHECK(dropped);
+  CHECK(same);
+  CHECK(dropped_pages > 1000);
+  if (kernel_populates()) CHECK((uint64_t)fr < dropped_pages / 32);
 }
 
 static void test_rdonly_stuck_writer(void) {
@@ -1089,6 +1148,7 @@ int main(void) {
   TEST_RUN(test_rebuild_paths_agree);
   TEST_RUN(test_rdonly);
   TEST_RUN(test_prefault);
+  TEST_RUN(test_prefault_parts);
   TEST_RUN(test_rdonly_stuck_writer);
   TEST_RUN(test_lock_info);
   TEST_RUN(test_private_interface);
