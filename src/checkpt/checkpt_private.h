@@ -453,7 +453,7 @@ typedef struct {
   uint64_t par_buf_max;    /* pipeline.c: output bytes each worker but one may hold (64 MiB) */
   uint64_t split_min;      /* pipeline.c: input left for a segment to be split (4 MiB) */
   uint64_t warm_sz;        /* pipeline.c: bytes a split-off half re-compresses (256 KiB) */
-  uint64_t pipe_frame_max; /* stream.c: largest frame the pipelined restore buffers (64 MiB) */
+  uint64_t pipe_frame_max; /* stream.c: largest frame the pipelined restore buffers (8 MiB) */
 } checkpt_tuning_t;
 extern checkpt_tuning_t wksp_private_checkpt_tuning;
 
