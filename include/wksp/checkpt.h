@@ -284,7 +284,7 @@ WKSP_API int wksp_preview_fd(int fd, const char *label, wksp_preview_t *out);
 typedef struct {
   uint32_t seed;     /* seed the target is rebuilt with */
   uint32_t threads;  /* threads; 0 = 1, at most WKSP_CHECKPT_THREADS_MAX: files decode
-                        cgroup frames in parallel, pipes use the pipelined reader.
+                        cgroup frames in parallel, v3 pipes use the pipelined reader.
                         The result is the same for every count. */
   int verify_first;  /* all or nothing: check everything, LZ4 data included (one extra
                         decoding pass), before touching the target.  A pipe is first
@@ -328,9 +328,10 @@ typedef struct {
  * meanwhile is a data error as below).
  * Pipes take the sequential path: header and info are checked first; the
  * cgroup frames are then restored as they arrive: on the calling thread for
- * threads <= 1, else pipelined (the calling thread reads ahead while the
- * other threads decode earlier frames; a frame too large to buffer is
- * decoded by the calling thread as it arrives).  Memory is bounded per
+ * threads <= 1 and for every v2 pipe (read straight into w: one copy, which
+ * no other thread can speed up), else pipelined (the calling thread reads
+ * ahead while the other threads decode earlier frames; a frame over 8 MiB
+ * is decoded by the calling thread as it arrives).  Memory is bounded per
  * thread, whatever the workspace and frame sizes (docs/ARCHITECTURE.md),
  * plus one cgroup's allocation list.  Set verify_first to get the file
  * behaviour.
