@@ -8,6 +8,9 @@
  *   link linkat rename renameat renameat2 unlink unlinkat
  *   open openat read readv pread mmap (file-backed only)
  * Writes to fd 2 are never counted nor failed (diagnostics must get out).
+ * Nor are opens of /proc/... and reads of descriptors so opened: the
+ * library reads there only hints about this process (which pages it maps,
+ * who holds a lock), whose failure changes nothing the caller sees.
  *
  * Only calls made while the shim is armed and whose name is in the armed
  * list are counted (1, 2, 3, ... in call order, across threads).  The

@@ -63,6 +63,19 @@ static void *next_fn(void **cache, const char *name) {
   return f;
 }
 
+/* Descriptors opened on /proc/...: not counted (faultshim.h says why). */
+enum { PROC_FD_MAX = 4096 };
+static atomic_uchar proc_fd[PROC_FD_MAX];
+
+static int is_proc_path(const char *path) { return path && !strncmp(path, "/proc/", 6); }
+
+static int proc_opened(int fd) {
+  if (fd >= 0 && fd < PROC_FD_MAX) atomic_store(&proc_fd[fd], 1);
+  return fd;
+}
+
+static int is_proc_fd(int fd) { return fd >= 0 && fd < PROC_FD_MAX && atomic_load(&proc_fd[fd]); }
+
 /* Counts the call if armed and listed; returns 1 if it must fail. */
 static int should_fail(int id) {
   if (!atomic_load(&S.armed) || !(atomic_load(&S.mask) >> id & 1)) return 0;
@@ -180,7 +193,7 @@ static int iov_half(const struct iovec *iov, int iovcnt, struct iovec *out, size
 static void *next_write, *next_writev, *next_pwrite, *next_pwrite64, *next_pwritev, *next_pwritev64,
     *next_fsync, *next_fdatasync, *next_fchmod, *next_ftruncate, *next_ftruncate64, *next_link,
     *next_linkat, *next_rename, *next_renameat, *next_renameat2, *next_unlink, *next_unlinkat,
-    *next_open, *next_open64, *next_openat, *next_openat64, *next_read, *next_readv, *next_pread,
+    *next_open, *next_open64, *next_openat, *next_openat64, *next_read, *next_readv, *next_pread, *next_close,
     *next_pread64, *next_mmap, *next_mmap64;
 
 typedef ssize_t (*write_fn)(int, const void *, size_t);
@@ -251,19 +264,25 @@ ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off_t off) {
 
 ssize_t read(int fd, void *buf, size_t n) {
   read_fn f = NEXT(read_fn, read);
-  if (!should_fail(C_READ)) return f(fd, buf, n);
+  if (is_proc_fd(fd) || !should_fail(C_READ)) return f(fd, buf, n);
   size_t k = short_len(n);
   return k ? f(fd, buf, k) : fail_errno();
 }
 
 static ssize_t do_pread(pread_fn f, int fd, void *buf, size_t n, off_t off) {
-  if (!should_fail(C_PREAD)) return f(fd, buf, n, off);
+  if (is_proc_fd(fd) || !should_fail(C_PREAD)) return f(fd, buf, n, off);
   size_t k = short_len(n);
   return k ? f(fd, buf, k, off) : fail_errno();
 }
 ssize_t pread(int fd, void *buf, size_t n, off_t off) { return do_pread(NEXT(pread_fn, pread), fd, buf, n, off); }
 ssize_t pread64(int fd, void *buf, size_t n, off_t off) {
   return do_pread(NEXT(pread_fn, pread64), fd, buf, n, off);
+}
+
+typedef int (*close_fn)(int);
+int close(int fd) {
+  if (fd >= 0 && fd < PROC_FD_MAX) atomic_store(&proc_fd[fd], 0);
+  return NEXT(close_fn, close)(fd);
 }
 
 int fsync(int fd) { return should_fail(C_FSYNC) ? fail_errno() : NEXT(fd_fn, fsync)(fd); }
@@ -311,6 +330,7 @@ int open(const char *path, int flags, ...) {
   mode_t m = open_mode(flags, ap);
   va_end(ap);
   if (no_tmpfile(flags)) return -1;
+  if (is_proc_path(path)) return proc_opened(NEXT(open_fn, open)(path, flags, m));
   return should_fail(C_OPEN) ? fail_errno() : NEXT(open_fn, open)(path, flags, m);
 }
 int open64(const char *path, int flags, ...) {
@@ -319,6 +339,7 @@ int open64(const char *path, int flags, ...) {
   mode_t m = open_mode(flags, ap);
   va_end(ap);
   if (no_tmpfile(flags)) return -1;
+  if (is_proc_path(path)) return proc_opened(NEXT(open_fn, open64)(path, flags, m));
   return should_fail(C_OPEN) ? fail_errno() : NEXT(open_fn, open64)(path, flags, m);
 }
 int openat(int dfd, const char *path, int flags, ...) {
@@ -327,6 +348,7 @@ int openat(int dfd, const char *path, int flags, ...) {
   mode_t m = open_mode(flags, ap);
   va_end(ap);
   if (no_tmpfile(flags)) return -1;
+  if (is_proc_path(path)) return proc_opened(NEXT(openat_fn, openat)(dfd, path, flags, m));
   return should_fail(C_OPENAT) ? fail_errno() : NEXT(openat_fn, openat)(dfd, path, flags, m);
 }
 int openat64(int dfd, const char *path, int flags, ...) {
@@ -335,6 +357,7 @@ int openat64(int dfd, const char *path, int flags, ...) {
   mode_t m = open_mode(flags, ap);
   va_end(ap);
   if (no_tmpfile(flags)) return -1;
+  if (is_proc_path(path)) return proc_opened(NEXT(openat_fn, openat64)(dfd, path, flags, m));
   return should_fail(C_OPENAT) ? fail_errno() : NEXT(openat_fn, openat64)(dfd, path, flags, m);
 }
 
