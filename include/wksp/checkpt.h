@@ -652,7 +652,9 @@ WKSP_API int wksp_checkpt_index(const char *path, uint32_t threads);
  * and of the final state (FULL otherwise, nothing changed).  Then w is
  * reset, the base decoded into it, each delta's pieces written in order,
  * the result checked against the last delta's digest, and the partition
- * records replaced.
+ * records replaced.  opts->progress counts the bytes written: the base's
+ * allocation bytes, then each delta's changed pieces (total: their sum,
+ * which is more than the final state's size), as restore reports them.
  *
  * Failure and the state of w: INVAL (NULL, cnt 0, a delta first, an index
  * in the chain, a full checkpoint after the first, an unsealed base,

@@ -24,6 +24,10 @@ typedef struct {
   /* applying delta k */
   const delta_link_t *cur;
   uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX];
+  /* Bytes written: the base's, then each delta's changed pieces.  The
+   * final state's size would be the other choice, but a chain writes more
+   * than that and progress must reach its total without going back. */
+  checkpt_progress_t m;
 } chain_t;
 
 void wksp_private_chain_fini(delta_chain_t *c) {
@@ -165,7 +169,9 @@ static int apply_piece(void *ctx, uint64_t j, uint32_t slot) {
     return wksp_err(WKSP_ERR_NOMEM, 0, "piece buffer");
   uint64_t a, n;
   wksp_private_delta_piece_at(df->parts, df->pstart, df->h.alloc_cnt, df->changed[j], &a, &n);
-  return wksp_private_delta_piece_read(df, &c->cur->in, j, wksp_laddr(c->w, a), c->scratch[slot]);
+  int rc = wksp_private_delta_piece_read(df, &c->cur->in, j, wksp_laddr(c->w, a), c->scratch[slot]);
+  if (!rc) wksp_private_checkpt_progress_add(&c->m, n);
+  return rc;
 }
 
 /* A failure after the reset, without verify_first: every delta was checked
@@ -198,10 +204,10 @@ static int apply(chain_t *c) {
   if (!rc) rc = wksp_private_replace_check(w, fp, fc);
   if (rc) return rc;
   if ((rc = wksp_private_reset(w, c->o.seed))) return wksp_err_wrap(rc, "reset");
-  rc = wksp_private_checkpt_data_run(&ch->bin, &ch->bs, c->o.threads, dest_wksp, NULL, w, NULL);
+  rc = wksp_private_checkpt_data_run(&ch->bin, &ch->bs, c->o.threads, dest_wksp, NULL, w, &c->m);
   for (size_t k = 1; !rc && k < ch->cnt; k++) {
     c->cur = &ch->d[k - 1];
-    rc = wksp_private_checkpt_pool_run_slots(c->o.threads, c->cur->df.f.changed_cnt, apply_piece, c);
+    rc = wksp_private_checkpt_pool_run_watched(c->o.threads, c->cur->df.f.changed_cnt, apply_piece, c, &c->m);
     rc = wksp_private_checkpt_input_changed(&c->cur->in, rc);
   }
   checkpt_seal_t seal = {.state = WKSP_SEAL_OK, .digest = fd};
@@ -210,20 +216,23 @@ static int apply(chain_t *c) {
     wksp_private_reset(w, c->o.seed);
     return wksp_private_checkpt_after_reset(blame_base(c, wksp_err_short_is_corrupt(rc)));
   }
-  uint64_t sz = ch->cnt > 1 ? ch->d[ch->cnt - 2].df.data_sz : ch->bs.info.alloc_sz;
-  if (c->o.progress) c->o.progress(sz, sz, c->o.progress_ctx);
+  wksp_private_checkpt_progress_end(&c->m, c->m.total);
   return WKSP_SUCCESS;
 }
 
 int wksp_private_chain_apply(const delta_chain_t *ch, wksp_t *w, const wksp_restore_opts_t *o) {
   chain_t c = {.w = w, .o = *o, .ch = ch};
   c.o.threads = checkpt_threads(c.o.threads);
+  uint64_t total = ch->bs.info.alloc_sz;
+  for (size_t k = 1; k < ch->cnt; k++) total += ch->d[k - 1].df.f.changed_sz;
+  wksp_private_checkpt_progress_init(&c.m, c.o.progress, c.o.progress_ctx, total);
   int rc = wksp_private_checkpt_lock(w, c.o.lock_wait, c.o.lock_wait_ctx, -1, "restore", ch->paths[ch->cnt - 1]);
   if (!rc) {
     rc = apply(&c);
     wksp_private_unlock(w);
   }
   for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(c.scratch[t]);
+  wksp_private_checkpt_progress_fini(&c.m);
   return rc;
 }
 

@@ -11,6 +11,7 @@
 #include "../../src/wksp/wksp_private.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -218,6 +219,57 @@ static void test_delta_exact(void) {
   ws_digest(w, after);
   CHECK(!memcmp(before, after, 32));
   free(p);
+  ws_free(w);
+}
+
+/* Progress of a chain restore: the bytes written (the base's, then each
+ * delta's changed pieces), in order, from the calling thread, within the
+ * base's large allocation (at least every 4 MiB on one thread), ending at
+ * done == total == their sum. */
+typedef struct {
+  uint64_t calls, last, total, gap;
+  int bad;
+  pthread_t caller;
+} chain_prog_t;
+
+static void chain_prog_fn(uint64_t done, uint64_t total, void *ctx) {
+  chain_prog_t *p = ctx;
+  if (done < p->last || done > total || !pthread_equal(pthread_self(), p->caller)) p->bad = 1;
+  if (done - p->last > p->gap) p->gap = done - p->last;
+  p->calls++;
+  p->last = done;
+  p->total = total;
+}
+
+static void test_delta_chain_progress(void) {
+  mkdir_tmp();
+  wksp_t *w = ws_new("live", 3, PMAX, DMAX), *d = ws_new("dst", 3, PMAX, DMAX);
+  CHECK(w && d);
+  uint64_t rng = 7, g, lo, hi, big = 20 << 20;
+  CHECK_OK(wksp_alloc_at_least(w, 1, big, 5, &g, &lo, &hi));
+  fill_text(wksp_laddr(w, lo), hi - lo, &rng);
+  const char *base = tpath("base"), *d1 = tpath("d1"), *d2 = tpath("d2");
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1}));
+  wksp_delta_stats_t s1, s2;
+  ((uint8_t *)wksp_laddr(w, lo))[100] ^= 1;
+  CHECK_OK(delta_of(w, d1, base, &s1));
+  ((uint8_t *)wksp_laddr(w, lo))[5 << 20] ^= 1;
+  ((uint8_t *)wksp_laddr(w, lo))[9 << 20] ^= 1;
+  CHECK_OK(delta_of(w, d2, d1, &s2));
+  CHECK_EQ(s1.changed_cnt + s2.changed_cnt, 3);
+  const char *chain[3] = {base, d1, d2};
+  for (uint32_t t = 1; t <= 2; t++) {
+    chain_prog_t p = {.caller = pthread_self()};
+    wksp_restore_opts_t o = {.threads = t, .progress = chain_prog_fn, .progress_ctx = &p};
+    CHECK_OK(wksp_restore_chain(d, chain, 3, &o));
+    CHECK(ws_same(w, d));
+    CHECK(!p.bad);
+    CHECK_EQ(p.total, (hi - lo) + s1.changed_sz + s2.changed_sz);
+    CHECK_EQ(p.last, p.total);
+    CHECK(p.calls >= 2);
+    if (t == 1) CHECK(p.gap <= (4u << 20));
+  }
+  ws_free(d);
   ws_free(w);
 }
 
@@ -1071,6 +1123,7 @@ int main(void) {
   TEST_RUN(test_delta_random);
   TEST_RUN(test_delta_diff);
   TEST_RUN(test_delta_chain_info);
+  TEST_RUN(test_delta_chain_progress);
   TEST_RUN(test_delta_pipe_member);
   TEST_RUN(test_delta_threads);
   TEST_RUN(test_delta_index);
