@@ -364,20 +364,22 @@ int wksp_private_reset(wksp_t *w, uint32_t seed);
 int wksp_private_replace(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, uint32_t seed);
 
 /* Pre-faults the pages of w's mapping holding [gaddr_lo, gaddr_hi) (clamped
- * to the data region's end) in one call, instead of one fault per page at
+ * to the data region's end) in bulk, instead of one fault per page at
  * first touch: writable for a range about to be written whole (write != 0:
  * MADV_POPULATE_WRITE; only on a writable attachment), readable for one
- * about to be read (MADV_POPULATE_READ; read-only attachments too).  Never
- * changes a byte.  A hint: returns 1 when the pages were populated, 0 when
- * not (kernels before 5.14 say EINVAL, or any other failure, e.g. no memory
- * now), and the caller goes on either way: each page then faults at first
- * touch as without it.  Thread-safe; no lock needed. */
+ * about to be read (MADV_POPULATE_READ; read-only attachments too).  2 MiB
+ * chunks this process maps already (three pages of each asked of
+ * /proc/self/pagemap) are left alone; prefault.c says why.  Never changes a
+ * byte.  A hint: returns 1 when the pages are mapped now (populated, or
+ * found mapped), 0 for an empty range or when a populate call failed
+ * (kernels before 5.14 say EINVAL, or e.g. no memory now), and the caller
+ * goes on either way: each page then faults at first touch as without it.
+ * Opens /proc/self/pagemap for the call.  Thread-safe; no lock needed. */
 int wksp_private_prefault(const wksp_t *w, uint64_t gaddr_lo, uint64_t gaddr_hi, int write);
 
 /* wksp_private_prefault over the pages holding parts[0..cnt) (ascending),
- * in a few calls: ranges less than 64 KiB apart in one.  Chunks of 2 MiB
- * this process maps already (one page of each asked of /proc/self/pagemap)
- * are skipped (prefault.c says why).  Write for restore targets about to be
+ * in a few calls: ranges less than 64 KiB apart in one, pagemap opened
+ * once.  Write for restore targets about to be
  * written whole, read for checkpoint sources.  A hint: nothing changes and
  * nothing fails.  Thread-safe; no lock needed. */
 void wksp_private_prefault_parts(const wksp_t *w, const wksp_part_t *parts, uint64_t cnt, int write);
