@@ -330,6 +330,18 @@ int wksp_private_checkpt_pool_run_slots(uint32_t threads, uint64_t cnt, checkpt_
  * thread, out of tasks, waits for the others (progress_wait). */
 int wksp_private_checkpt_pool_run_watched(uint32_t threads, uint64_t cnt, checkpt_slot_task_fn_t task,
                                         void *ctx, checkpt_progress_t *m);
+/* The same (m may be NULL), and commit(ctx, i) called for every task in
+ * task order, one at a time, on whichever thread finds task i done and
+ * committed up to it: a result consumed in order (written to a file)
+ * without a barrier between tasks.  Task i starts only once i < (tasks
+ * committed) + ahead, so a caller keeps `ahead` result slots and task i
+ * uses slot i % ahead.  A failing task or commit ends the run as above;
+ * commits stop at the first failure.  NOMEM if the ring's flags cannot be
+ * had (nothing ran). */
+typedef int (*checkpt_commit_fn_t)(void *ctx, uint64_t i);
+int wksp_private_checkpt_pool_run_ordered(uint32_t threads, uint64_t cnt, uint64_t ahead,
+                                          checkpt_slot_task_fn_t task, checkpt_commit_fn_t commit, void *ctx,
+                                          checkpt_progress_t *m);
 
 /* ---- publish (publish.c) ---------------------------------------------- */
 typedef struct {

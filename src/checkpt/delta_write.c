@@ -36,6 +36,7 @@ typedef struct {
   uint64_t nfr;
   uint64_t fend[BATCH];  /* end of frame f in buf */
   uint64_t fpiece[BATCH];
+  uint64_t sz;           /* bytes of the batch's pieces */
 } batch_t;
 
 typedef struct {
@@ -48,7 +49,9 @@ typedef struct {
   delta_base_t base;
   checkpt_plan_t plan;
   uint64_t *pstart, *bmatch, *hash, *bits, *ftab;
-  uint64_t P, C, csz, w0, win;
+  uint64_t P, C, csz, win;
+  int pagemap; /* /proc/self/pagemap for the batches' pre-faults, or -1 */
+  checkpt_progress_t m;
   batch_t *bt;
   uint8_t *copy[WKSP_CHECKPT_THREADS_MAX];
   delta_hdr_t h;
@@ -84,17 +87,36 @@ static int batch_frame(dw_t *d, batch_t *bt, wksp_frame_writer_t **fw, const uin
   return rc;
 }
 
-static int batch_run(void *ctx, uint64_t i, uint32_t slot) {
+/* Pieces [p0, p1)'s pages pre-faulted by the thread about to hash them
+ * (prefault.c: chunks this process maps already cost a pagemap read
+ * each), so that the asking and populating run in parallel and overlap
+ * the hashing instead of preceding it. */
+static void batch_prefault(const dw_t *d, uint64_t p0, uint64_t p1) {
+  wksp_part_t r[BATCH];
+  uint64_t n = 0;
+  for (uint64_t p = p0; p < p1; p++) {
+    uint64_t a, len;
+    wksp_private_delta_piece_at(d->plan.parts, d->pstart, d->plan.cnt, p, &a, &len);
+    if (n && r[n - 1].gaddr_hi == a) r[n - 1].gaddr_hi = a + len; /* same allocation */
+    else r[n++] = (wksp_part_t){.gaddr_lo = a, .gaddr_hi = a + len};
+  }
+  wksp_private_prefault_parts_with(d->w, d->pagemap, r, n, 0);
+}
+
+static int batch_run(void *ctx, uint64_t b, uint32_t slot) {
   dw_t *d = ctx;
-  uint64_t b = d->w0 + i, i1 = BATCH * b + BATCH < d->P ? BATCH * b + BATCH : d->P;
-  batch_t *bt = &d->bt[i];
+  uint64_t i1 = BATCH * b + BATCH < d->P ? BATCH * b + BATCH : d->P;
+  batch_t *bt = &d->bt[b % d->win];
   wksp_frame_writer_t *fw = NULL;
   uint64_t word = 0;
   int rc = WKSP_SUCCESS;
   bt->nfr = 0;
+  bt->sz = 0;
+  batch_prefault(d, BATCH * b, i1);
   for (uint64_t p = BATCH * b; !rc && p < i1; p++) {
     uint64_t a, n, m = d->bmatch[p];
     wksp_private_delta_piece_at(d->plan.parts, d->pstart, d->plan.cnt, p, &a, &n);
+    bt->sz += n;
     const uint8_t *src = wksp_laddr(d->w, a);
     uint64_t h = wksp_private_checkpt_digest_piece(a, src, n);
     if (m != UINT64_MAX && d->base.hash[m] == h) {
@@ -118,37 +140,36 @@ static int batch_run(void *ctx, uint64_t i, uint32_t slot) {
   return rc ? rc : rc2;
 }
 
-/* The window's frames, in piece order. */
-static int window_write(dw_t *d, uint64_t nb) {
+/* Batch b's frames, in piece order (the pool commits batches in order). */
+static int batch_write(void *ctx, uint64_t b) {
+  dw_t *d = ctx;
+  batch_t *bt = &d->bt[b % d->win];
   int rc = WKSP_SUCCESS;
-  for (uint64_t i = 0; !rc && i < nb; i++) {
-    batch_t *bt = &d->bt[i];
-    for (uint64_t f = 0, at = 0; !rc && f < bt->nfr; at = bt->fend[f++]) {
-      uint64_t a, n;
-      wksp_private_delta_piece_at(d->plan.parts, d->pstart, d->plan.cnt, bt->fpiece[f], &a, &n);
-      d->ftab[d->C++] = d->out.pos;
-      d->csz += n;
-      rc = wksp_private_delta_emit(&d->out, bt->buf + at, bt->fend[f] - at, DELTA_SUM_PIECE);
-    }
+  for (uint64_t f = 0, at = 0; !rc && f < bt->nfr; at = bt->fend[f++]) {
+    uint64_t a, n;
+    wksp_private_delta_piece_at(d->plan.parts, d->pstart, d->plan.cnt, bt->fpiece[f], &a, &n);
+    d->ftab[d->C++] = d->out.pos;
+    d->csz += n;
+    rc = wksp_private_delta_emit(&d->out, bt->buf + at, bt->fend[f] - at, DELTA_SUM_PIECE);
   }
+  if (!rc) wksp_private_checkpt_progress_add(&d->m, bt->sz);
   return rc;
 }
 
+/* One pool over every batch; a ring of 4 x threads batch buffers between
+ * the hashing and the (ordered) writing. */
 static int write_pieces(dw_t *d) {
-  uint64_t B = (d->P + BATCH - 1) / BATCH, done = 0;
+  uint64_t B = (d->P + BATCH - 1) / BATCH;
   d->win = 4ull * d->threads;
   d->bt = calloc(d->win, sizeof *d->bt);
   if (!d->bt) return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: batches", d->label);
-  int rc = WKSP_SUCCESS;
-  for (d->w0 = 0; !rc && d->w0 < B; d->w0 += d->win) {
-    uint64_t nb = B - d->w0 < d->win ? B - d->w0 : d->win;
-    rc = wksp_private_checkpt_pool_run_slots(d->threads, nb, batch_run, d);
-    if (!rc) rc = window_write(d, nb);
-    /* progress in whole pieces, exact at the end (short last pieces) */
-    uint64_t pe = (d->w0 + nb) * BATCH < d->P ? (d->w0 + nb) * BATCH : d->P;
-    done = pe == d->P || pe * DELTA_PIECE > d->plan.data_sz ? d->plan.data_sz : pe * DELTA_PIECE;
-    if (!rc && d->o->progress) d->o->progress(done, d->plan.data_sz, d->o->progress_ctx);
-  }
+  d->pagemap = wksp_private_prefault_open();
+  wksp_private_checkpt_progress_init(&d->m, d->o->progress, d->o->progress_ctx, d->plan.data_sz);
+  int rc = wksp_private_checkpt_pool_run_ordered(d->threads, B, d->win, batch_run, batch_write, d, &d->m);
+  if (!rc) wksp_private_checkpt_progress_end(&d->m, d->plan.data_sz);
+  wksp_private_checkpt_progress_fini(&d->m);
+  wksp_private_prefault_close(d->pagemap);
+  d->pagemap = -1;
   return rc;
 }
 
@@ -281,6 +302,7 @@ static void stats_fill(const dw_t *d, wksp_delta_stats_t *s) {
 static int dw_init(dw_t *d, wksp_t *w, const char *label, const char *base, const wksp_checkpt_opts_t *o) {
   static const wksp_checkpt_opts_t opts_default = {0};
   memset(d, 0, sizeof *d);
+  d->pagemap = -1;
   if (!o) o = &opts_default;
   d->o = o;
   d->w = w;

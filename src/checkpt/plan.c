@@ -45,7 +45,6 @@ int wksp_private_checkpt_plan_build(checkpt_plan_t *pl, wksp_t *w) {
     pl->data_sz += p->gaddr_hi - p->gaddr_lo;
   }
   wksp_private_checkpt_cgroup_assign(pl->parts, pl->cnt, pl->cg_cnt, pl->cg_start, pl->order);
-  wksp_private_prefault_parts(w, pl->parts, pl->cnt, 0); /* every byte is read: no fault per page */
   return WKSP_SUCCESS;
 }
 

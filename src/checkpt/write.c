@@ -244,6 +244,8 @@ static int checkpt_to(checkpt_writer_t *cw, checkpt_pub_t *pub) {
   rc = wksp_private_checkpt_lock(cw->w, cw->o->lock_wait, cw->o->lock_wait_ctx, -1, "checkpt", label);
   if (rc) goto out;
   rc = wksp_private_checkpt_plan_build(&cw->plan, cw->w);
+  /* every byte is read: no fault per page */
+  if (!rc) wksp_private_prefault_parts(cw->w, cw->plan.parts, cw->plan.cnt, 0);
   if (!rc) {
     rc = write_all(cw);
     if (rc == WKSP_ERR_FAIL) wksp_err_wrap(rc, "checkpt %s", label); /* I/O: name the target */

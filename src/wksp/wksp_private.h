@@ -368,7 +368,7 @@ int wksp_private_replace(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, uint
  * first touch: writable for a range about to be written whole (write != 0:
  * MADV_POPULATE_WRITE; only on a writable attachment), readable for one
  * about to be read (MADV_POPULATE_READ; read-only attachments too).  2 MiB
- * chunks this process maps already (three pages of each asked of
+ * chunks this process maps already (the middle page of each asked of
  * /proc/self/pagemap) are left alone; prefault.c says why.  Never changes a
  * byte.  A hint: returns 1 when the pages are mapped now (populated, or
  * found mapped), 0 for an empty range or when a populate call failed
@@ -383,6 +383,16 @@ int wksp_private_prefault(const wksp_t *w, uint64_t gaddr_lo, uint64_t gaddr_hi,
  * written whole, read for checkpoint sources.  A hint: nothing changes and
  * nothing fails.  Thread-safe; no lock needed. */
 void wksp_private_prefault_parts(const wksp_t *w, const wksp_part_t *parts, uint64_t cnt, int write);
+
+/* The same with a /proc/self/pagemap descriptor the caller keeps for many
+ * calls (threads may share it: the reads are preads): from
+ * wksp_private_prefault_open, which returns -1 when it cannot be opened
+ * (then every chunk is populated), closed by wksp_private_prefault_close
+ * (-1 is fine). */
+int wksp_private_prefault_open(void);
+void wksp_private_prefault_close(int pagemap);
+void wksp_private_prefault_parts_with(const wksp_t *w, int pagemap, const wksp_part_t *parts, uint64_t cnt,
+                                      int write);
 
 /* ---- internals shared between src/wksp/ files ------------------------------ */
 

@@ -273,6 +273,37 @@ static void test_delta_chain_progress(void) {
   ws_free(w);
 }
 
+/* Progress of a delta checkpoint: the live bytes hashed and written, in
+ * order, from the calling thread, at least every 4 MiB on one thread,
+ * ending at done == total == the allocated bytes (the pool commits each
+ * batch of pieces in order on whichever thread, and the caller reports). */
+static void test_delta_progress(void) {
+  mkdir_tmp();
+  wksp_t *w = ws_new("live", 3, PMAX, DMAX);
+  CHECK(w);
+  uint64_t rng = 8, g, lo, hi, g2, lo2, hi2;
+  CHECK_OK(wksp_alloc_at_least(w, 1, 20 << 20, 5, &g, &lo, &hi));
+  CHECK_OK(wksp_alloc_at_least(w, 1, 100000, 6, &g2, &lo2, &hi2));
+  fill_text(wksp_laddr(w, lo), hi - lo, &rng);
+  const char *base = tpath("base"), *d1 = tpath("d1");
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1}));
+  ((uint8_t *)wksp_laddr(w, lo))[7 << 20] ^= 1;
+  for (uint32_t t = 1; t <= 3; t++) {
+    chain_prog_t p = {.caller = pthread_self()};
+    wksp_checkpt_opts_t o = {.threads = t, .progress = chain_prog_fn, .progress_ctx = &p};
+    wksp_delta_stats_t st;
+    unlink(d1);
+    CHECK_OK(wksp_checkpt_delta(w, d1, base, &o, &st));
+    CHECK_EQ(st.changed_cnt, 1);
+    CHECK(!p.bad);
+    CHECK_EQ(p.total, (hi - lo) + (hi2 - lo2));
+    CHECK_EQ(p.last, p.total);
+    CHECK(p.calls >= 2);
+    if (t == 1) CHECK(p.gap <= (4u << 20));
+  }
+  ws_free(w);
+}
+
 /* ---- random workloads --------------------------------------------------------------- */
 
 static void test_delta_random(void) {
@@ -1124,6 +1155,7 @@ int main(void) {
   TEST_RUN(test_delta_diff);
   TEST_RUN(test_delta_chain_info);
   TEST_RUN(test_delta_chain_progress);
+  TEST_RUN(test_delta_progress);
   TEST_RUN(test_delta_pipe_member);
   TEST_RUN(test_delta_threads);
   TEST_RUN(test_delta_index);
