@@ -103,6 +103,8 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; WKSP_BIN=$(abspath $(CLI_BIN)) $$b || exit 1; done
+	@echo "== $(OUT)/build/bench/bench_cli on 2 MiB pages (skipped without a hugetlbfs mount and free huge pages)"
+	@WKSP_BIN=$(abspath $(CLI_BIN)) WKSP_BENCH_PAGE=huge $(OUT)/build/bench/bench_cli
 
 # Long versions of the reliability tests, fuzzing and ThreadSanitizer; one
 # figure per promise (docs/RELIABILITY.md).  FUZZ_RUNS / REL_* tune them.

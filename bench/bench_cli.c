@@ -23,6 +23,13 @@
  * pages freed a moment before (the previous file is unlinked just before),
  * as does the write(2) limit (bench_util.h, write_best2).
  * WKSP_BENCH_DATA=text|random and WKSP_BENCH_STYLE=2|3 restrict the run.
+ * WKSP_BENCH_PAGE=huge puts both workspaces on 2 MiB pages, in a private
+ * directory of the first hugetlbfs mount of 2 MiB pages (or of
+ * WKSP_BENCH_HUGE_DIR); without such a mount or free huge pages for both,
+ * it says so and measures nothing (exit 0).  Why huge pages: a command maps
+ * the workspace afresh, and with 4 KiB pages that is 262144 page-table
+ * entries a GiB, which cost the command 1.5 s or more a GiB on the test
+ * machine (bench/FINDINGS.md); with 2 MiB pages, 512.
  * WKSP_BIN names the command (default: bin/wksp of this build tree).
  *
  * Each line: the work, the figure, the limit it is compared with, the
@@ -37,6 +44,7 @@
 #include <pthread.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 
 #include "bench_util.h"
@@ -418,23 +426,67 @@ static void report(const fig_t *f, const limits_t *L, int text, int style, uint3
 
 /* ---- setup ------------------------------------------------------------------------------ */
 
-static char shm_dir[PATH_MAX], ckpt_path[PATH_MAX + 32], v2_path[PATH_MAX + 32];
+static char shm_dir[PATH_MAX], huge_dir[PATH_MAX], ckpt_path[PATH_MAX + 32], v2_path[PATH_MAX + 32];
+static wksp_page_t page = WKSP_PAGE_NORMAL;
+static int made; /* workspaces this run made: only those are deleted (a name may resolve outside the private directories) */
 
 static void cleanup(void) {
-  wksp_delete_named("src");
-  wksp_delete_named("dst");
+  if (made > 0) wksp_delete_named("src");
+  if (made > 1) wksp_delete_named("dst");
   unlink(ckpt_path);
   unlink(v2_path);
   unlink(err_path);
   rmdir(shm_dir);
+  if (huge_dir[0]) rmdir(huge_dir);
 }
 
 static wksp_t *named_make(const char *name, uint64_t part_max, uint64_t data_max) {
   wksp_t *w = NULL;
-  if (wksp_new_named_exact(name, part_max, data_max, WKSP_PAGE_NORMAL, 0600, 1) || wksp_attach(name, 0, &w))
-    die("creating the workspaces");
+  int rc = wksp_new_named_exact(name, part_max, data_max, page, 0600, 1);
+  if (!rc) made++;
+  if (!rc) rc = wksp_attach(name, 0, &w);
+  if (rc && page == WKSP_PAGE_NORMAL) die("creating the workspaces");
+  if (rc) {
+    printf("bench_cli: huge pages: skipped, the workspaces cannot be made: %s\n"
+           "  (two of %" PRIu64 " MiB need about %" PRIu64 " free 2 MiB pages: echo N > /proc/sys/vm/nr_hugepages)\n",
+           wksp_errmsg(), data_max >> 20, 2 * (data_max >> 21) + 16);
+    exit(0);
+  }
   memset(wksp_laddr(w, wksp_gaddr_lo(w)), 0, data_max); /* this process's mapping: pages present */
   return w;
+}
+
+/* WKSP_BENCH_PAGE=huge: WKSP_SHMEM_HUGE_DIR set to a new directory in
+ * WKSP_BENCH_HUGE_DIR or the first hugetlbfs mount of 2 MiB pages; 0 when
+ * there is none (said on stdout). */
+static int huge_setup(void) {
+  char mnt[PATH_MAX] = "";
+  const char *e = getenv("WKSP_BENCH_HUGE_DIR");
+  if (e) snprintf(mnt, sizeof mnt, "%s", e);
+  FILE *f = e ? NULL : fopen("/proc/mounts", "r");
+  char dev[256], at[PATH_MAX], type[64];
+  while (f && fscanf(f, "%255s %4095s %63s %*[^\n]", dev, at, type) == 3) {
+    struct statfs sf;
+    if (!strcmp(type, "hugetlbfs") && !statfs(at, &sf) && (uint64_t)sf.f_bsize == wksp_page_sz(WKSP_PAGE_HUGE)) {
+      snprintf(mnt, sizeof mnt, "%s", at);
+      break;
+    }
+  }
+  if (f) fclose(f);
+  if (!mnt[0]) {
+    printf("bench_cli: huge pages: skipped, no hugetlbfs mount of 2 MiB pages (mount -t hugetlbfs -o "
+           "pagesize=2M none /dev/hugepages, or set WKSP_BENCH_HUGE_DIR)\n");
+    return 0;
+  }
+  snprintf(huge_dir, sizeof huge_dir, "%s/wksp-bench-cli.XXXXXX", mnt);
+  if (!mkdtemp(huge_dir)) {
+    printf("bench_cli: huge pages: skipped, mkdtemp %s: %s\n", huge_dir, strerror(errno));
+    huge_dir[0] = 0;
+    return 0;
+  }
+  setenv("WKSP_SHMEM_HUGE_DIR", huge_dir, 1);
+  page = WKSP_PAGE_HUGE;
+  return 1;
 }
 
 static void load(const char *when) {
@@ -464,10 +516,16 @@ int main(void) {
     return 1;
   }
   setenv("WKSP_SHMEM_DIR", shm_dir, 1); /* the commands inherit it */
+  atexit(cleanup);
+  e = getenv("WKSP_BENCH_PAGE");
+  if (e && strcmp(e, "huge") && strcmp(e, "normal")) {
+    fprintf(stderr, "bench_cli: WKSP_BENCH_PAGE is normal or huge, not \"%s\"\n", e);
+    return 1;
+  }
+  if (e && !strcmp(e, "huge") && !huge_setup()) return 0;
   snprintf(ckpt_path, sizeof ckpt_path, "%s/bench.ckpt", shm_dir);
   snprintf(v2_path, sizeof v2_path, "%s/limit-v2.ckpt", shm_dir);
   snprintf(err_path, sizeof err_path, "%s/stderr", shm_dir);
-  atexit(cleanup);
 
   uint64_t data_max = mb << 20, part_max = data_max / BLOCK * 2 + 64;
   ws_t s = {.w = named_make("src", part_max, data_max)};
@@ -477,8 +535,10 @@ int main(void) {
   blocks_t bl;
   blocks_init(&bl, &s, dst);
   printf("workspaces: %" PRIu64 " MiB data region, %" PRIu64 " allocations (64 KiB..4 MiB), %" PRIu64
-         " bytes used; in %s; command %s; best of %d\n",
-         mb, s.cnt, s.bytes, dir, wksp_bin, reps);
+         " bytes used; in %s; %s; command %s; best of %d\n",
+         mb, s.cnt, s.bytes, page == WKSP_PAGE_HUGE ? huge_dir : dir,
+         page == WKSP_PAGE_HUGE ? "2 MiB pages (checkpoint files on the other directory)" : "4 KiB pages", wksp_bin,
+         reps);
   printf("ratio: limit time / figure time (>= target), or CLI time / in-process time (<= target)\n");
   load("at the start");
   for (int text = 1; text >= 0; text--) {
