@@ -30,6 +30,13 @@ CFLAGS        += -std=c17 $(OPT) -g $(WARN) -fPIC -fvisibility=hidden -pthread
 LDLIBS_LIB    := -llz4 -pthread
 LDLIBS_TEST   := -lcrypto -llz4 -pthread
 
+# x86-64: the content digest's XXH3 also compiled for AVX2, used on CPUs
+# that have it (src/checkpt/digest_avx2.c says why).
+ifneq ($(findstring x86_64,$(shell $(CC) -dumpmachine)),)
+CPPFLAGS      += -DWKSP_DIGEST_AVX2
+$(OBJ)/src/checkpt/digest_avx2.o: CFLAGS += -mavx2
+endif
+
 LIB_SRC       := $(sort $(wildcard src/util/*.c src/shmem/*.c src/wksp/*.c src/frame/*.c src/checkpt/*.c))
 CLI_SRC       := $(sort $(wildcard src/cli/*.c))
 TEST_SRC      := $(sort $(wildcard tests/*/test_*.c))

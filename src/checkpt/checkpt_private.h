@@ -219,6 +219,14 @@ int wksp_private_checkpt_data_pieces(const checkpt_input_t *in, const checkpt_sc
  * CHECKPT_DIGEST_PIECE counted from its start (gaddr: the piece's address). */
 #define CHECKPT_DIGEST_PIECE 65536
 uint64_t wksp_private_checkpt_digest_piece(uint64_t gaddr, const uint8_t *b, uint64_t n);
+/* Which XXH3 code digest_piece runs on this CPU ("XXH3, AVX2", "XXH3,
+ * SSE2", ...), for benchmarks.  With WKSP_DIGEST_AVX2 (x86-64 builds, the
+ * Makefile) digest_avx2.c's XXH3 compiled for AVX2 is used on CPUs that
+ * have it: the same values, about twice as fast as SSE2. */
+const char *wksp_private_checkpt_digest_impl(void);
+#if defined(WKSP_DIGEST_AVX2)
+uint64_t wksp_private_checkpt_xxh3_avx2(const uint8_t *b, uint64_t n, uint64_t seed);
+#endif
 uint64_t wksp_private_checkpt_digest_record(const wksp_part_t *p);
 uint64_t wksp_private_checkpt_digest_records(const wksp_part_t *parts, uint64_t cnt); /* their sum */
 /* seal.c: the build-info line carrying d (written into out, its length returned:

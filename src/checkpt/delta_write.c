@@ -6,10 +6,13 @@
  * and length (one merge walk), then the pieces are hashed in batches of 64
  * over the pool: a piece whose hash is BASE's is unchanged; any other is
  * copied, hashed again (the recorded hash is always that of the bytes
- * written) and compressed into its batch's buffer.  Batches run in windows
- * of 4 x threads; the calling thread writes a window's frames in order
- * before the next window starts, so the bytes do not depend on the thread
- * count and memory stays at 4 x threads batch buffers. */
+ * written) and compressed into its batch's buffer.  One pool runs every
+ * batch with ordered commit (pool.c): whichever thread finds the next
+ * batch done writes its frames, and a batch starts only while fewer than
+ * 4 x threads wait, so the bytes do not depend on the thread count and
+ * memory stays at 4 x threads batch buffers.  Windows with a barrier each
+ * (the first version) left a thread idle at every window's end and
+ * started a pool per 32 MiB. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>

@@ -14,8 +14,32 @@
 
 #include "checkpt_private.h"
 
+/* The vector code xxhash.h chose for this file (the build's baseline). */
+#if XXH_VECTOR == XXH_AVX512
+#define XXH3_IMPL_NAME "AVX-512"
+#elif XXH_VECTOR == XXH_AVX2
+#define XXH3_IMPL_NAME "AVX2"
+#elif XXH_VECTOR == XXH_SSE2
+#define XXH3_IMPL_NAME "SSE2"
+#elif XXH_VECTOR == XXH_NEON
+#define XXH3_IMPL_NAME "NEON"
+#else
+#define XXH3_IMPL_NAME "scalar"
+#endif
+
 uint64_t wksp_private_checkpt_digest_piece(uint64_t gaddr, const uint8_t *b, uint64_t n) {
+#if defined(WKSP_DIGEST_AVX2)
+  /* __builtin_cpu_supports reads what libgcc found at start-up: a load and a test */
+  if (__builtin_cpu_supports("avx2")) return wksp_private_checkpt_xxh3_avx2(b, n, gaddr);
+#endif
   return XXH3_64bits_withSeed(b, (size_t)n, gaddr);
+}
+
+const char *wksp_private_checkpt_digest_impl(void) {
+#if defined(WKSP_DIGEST_AVX2)
+  if (__builtin_cpu_supports("avx2")) return "XXH3, AVX2";
+#endif
+  return "XXH3, " XXH3_IMPL_NAME;
 }
 
 uint64_t wksp_private_checkpt_digest_record(const wksp_part_t *p) {

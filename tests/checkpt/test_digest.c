@@ -7,6 +7,12 @@
 #include "../../src/checkpt/checkpt_private.h"
 #include "../lib/seal_places.h"
 
+/* The reference for the piece hash: xxhash.h's scalar code, independent of
+ * the vector code the library runs (SSE2, AVX2, NEON). */
+#define XXH_INLINE_ALL
+#define XXH_VECTOR XXH_SCALAR
+#include <xxhash.h>
+
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -472,10 +478,40 @@ static void test_line_only_seal(void) {
   ws_free(w);
 }
 
+/* The piece hash is XXH3-64 whatever code computes it: the dispatching
+ * digest_piece and (x86-64 with AVX2) the AVX2 build against the scalar
+ * code, over every length class of XXH3 (0-16, 17-128, 129-240, long with
+ * and without a partial stripe) and seeds that are piece addresses. */
+static void test_piece_hash_impls(void) {
+  enum { N = 65536 + 97 };
+  static uint8_t b[N];
+  uint64_t rng = 99;
+  for (size_t i = 0; i < N; i++) b[i] = (uint8_t)(test_rng(&rng) >> 24);
+  CHECK_EQ(XXH3_64bits_withSeed("", 0, 0), UINT64_C(0x2D06800538D394C2)); /* XXH3's published empty hash */
+  static const uint64_t lens[] = {0, 1, 3, 4, 8, 9, 16, 17, 64, 128, 129, 200, 240, 241, 255, 256, 1000,
+                                  1024, 4096, 65535, 65536, N};
+  for (size_t k = 0; k < sizeof lens / sizeof *lens; k++)
+    for (uint64_t seed = 0; seed < (UINT64_C(1) << 40); seed = seed * 3 + 65536) {
+      const uint8_t *p = b + (lens[k] < N ? seed % (N - lens[k] + 1) : 0);
+      uint64_t want = XXH3_64bits_withSeed(p, lens[k], seed);
+      CHECK_EQ(wksp_private_checkpt_digest_piece(seed, p, lens[k]), want);
+#if defined(WKSP_DIGEST_AVX2)
+      if (__builtin_cpu_supports("avx2")) CHECK_EQ(wksp_private_checkpt_xxh3_avx2(p, lens[k], seed), want);
+#endif
+    }
+  const char *impl = wksp_private_checkpt_digest_impl();
+  CHECK(!strncmp(impl, "XXH3, ", 6));
+#if defined(WKSP_DIGEST_AVX2)
+  if (__builtin_cpu_supports("avx2")) CHECK(!strcmp(impl, "XXH3, AVX2"));
+  else fprintf(stderr, "test_piece_hash_impls: this CPU has no AVX2: only %s was checked\n", impl);
+#endif
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* restores that stop early close their pipe */
   mkdir_tmp();
   TEST_RUN(test_digest_line);
+  TEST_RUN(test_piece_hash_impls);
   TEST_RUN(test_seal_read);
   TEST_RUN(test_seal_round_trip);
   TEST_RUN(test_seal_catches_damage);
