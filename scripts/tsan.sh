@@ -15,7 +15,7 @@ lib_src=$(ls src/util/*.c src/shmem/*.c src/wksp/*.c src/frame/*.c src/checkpt/*
 version=$(sed -n 's/^VERSION *:= *//p' Makefile)
 flags=(-std=c17 -g -O1 -fno-omit-frame-pointer -fsanitize=thread -Iinclude -Isrc -D_GNU_SOURCE
        "-DWKSP_VERSION=\"$version\"" -pthread)
-tests=${TSAN_TESTS:-tests/reliability/test_parallel.c tests/checkpt/test_progress.c tests/checkpt/test_restore.c tests/checkpt/test_write.c tests/checkpt/test_stream.c tests/checkpt/test_pipeline.c tests/checkpt/test_diff.c tests/checkpt/test_digest.c}
+tests=${TSAN_TESTS:-tests/reliability/test_parallel.c tests/checkpt/test_pool.c tests/checkpt/test_progress.c tests/checkpt/test_restore.c tests/checkpt/test_write.c tests/checkpt/test_stream.c tests/checkpt/test_pipeline.c tests/checkpt/test_diff.c tests/checkpt/test_digest.c}
 status=0 passed=0 failed=0 reports=0 progs=0
 t0=$SECONDS
 for t in $tests; do
