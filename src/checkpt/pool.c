@@ -29,7 +29,7 @@ typedef struct {
   atomic_uint left;            /* worker threads that returned */
   checkpt_progress_t *m;       /* reported while the caller waits; NULL = none */
   atomic_int failed;
-  pthread_mutex_t lock; /* guards the first error below */
+  pthread_mutex_t lock; /* guards the first error and the ordered-commit state below */
   wksp_err_saved_t err;
   /* ordered commit: commit == NULL for the plain pool */
   checkpt_commit_fn_t commit;
