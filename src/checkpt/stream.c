@@ -53,6 +53,7 @@ typedef struct {
   uint64_t base_off; /* checkpoint offset of the reader's offset 0 */
   int short_read;    /* pipelined reader: the window ended before the frame */
   checkpt_seal_t seal;  /* what the info frame says of a seal (digest.c) */
+  int pagemap;          /* for the frames' pre-faults, opened once per call (prefault.c), or -1 */
 } stream_t;
 
 #define STREAM_BASE CHECKPT_HDR_SZ /* the sequential reader starts after the header */
@@ -171,7 +172,7 @@ static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   int rc = st_metas(st, c, off);
   if (!rc) rc = st_touch(st);
   if (rc) return rc;
-  wksp_private_prefault_parts(st->w, st->parts + first, st->cnt - first, 1);
+  wksp_private_prefault_parts_with(st->w, st->pagemap, st->parts + first, st->cnt - first, 1);
   rc = st_data(st->w, st->m, st->r, st->parts + first, st->cnt - first);
   if (rc) return st_fail(st, rc, "allocation bytes");
   rc = wksp_frame_reader_close(st->r, NULL);
@@ -367,7 +368,7 @@ typedef struct {
 struct pipe_state {
   stream_t *st; /* the reading thread's; workers use only the copies below */
   wksp_t *w;    /* copies of st's fields that never change, for the workers */
-  int frame_style;
+  int frame_style, pagemap;
   const char *what;
   int fd, eof;
   uint8_t *buf; /* window: checkpoint bytes [base, base + len) */
@@ -452,7 +453,7 @@ static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp
   int rc = wksp_frame_reader_open(r, ps->frame_style, NULL);
   uint8_t b[CHECKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k <= n; k++) rc = wksp_frame_reader_meta(r, b, sizeof b);
-  if (!rc) wksp_private_prefault_parts(ps->w, parts, n, 1);
+  if (!rc) wksp_private_prefault_parts_with(ps->w, ps->pagemap, parts, n, 1);
   if (!rc) rc = st_data(ps->w, ps->m, r, parts, n);
   if (!rc) rc = wksp_frame_reader_close(r, end);
   return rc;
@@ -728,6 +729,7 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   if (!ps) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: pipeline", st->what);
   ps->st = st;
   ps->w = st->w;
+  ps->pagemap = st->pagemap;
   ps->m = st->m;
   ps->frame_style = st->hdr.frame_style;
   ps->what = st->what;
@@ -772,7 +774,8 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
 
 int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const checkpt_hdr_t *h,
                                        const wksp_restore_opts_t *o) {
-  stream_t st = {.w = w, .what = in->label, .o = o, .hdr = *h, .base_off = STREAM_BASE};
+  stream_t st = {.w = w, .what = in->label, .o = o, .hdr = *h, .base_off = STREAM_BASE,
+                 .pagemap = wksp_private_prefault_open()};
   st.vol_off = malloc(2 * CHECKPT_CGROUP_MAX * sizeof *st.vol_off);
   st.vol_cnt = st.vol_off ? st.vol_off + CHECKPT_CGROUP_MAX : NULL;
   int pipelined = o->threads >= 2 && h->frame_style == WKSP_FRAME_LZ4; /* why: the pipelined path's comment */
@@ -796,6 +799,7 @@ int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const ch
   }
   wksp_private_checkpt_progress_fini(&m);
   wksp_frame_reader_fini(st.r);
+  wksp_private_prefault_close(st.pagemap);
   free(st.vol_off);
   free(st.parts);
   return rc;
