@@ -54,15 +54,20 @@ static int ord_commit(void *ctx, uint64_t i) {
   return rc;
 }
 
-static int ord_run(ord_t *o, uint32_t threads) {
+/* One run of cnt tasks over `threads`, o reset first; UINT64_MAX: nothing fails. */
+static int ord_run(ord_t *o, uint32_t threads, uint64_t cnt, uint64_t ahead, uint64_t fail_task,
+                   uint64_t fail_commit, uint64_t seed) {
+  *o = (ord_t){.cnt = cnt, .ahead = ahead, .fail_task = fail_task, .fail_commit = fail_commit, .seed = seed};
   atomic_init(&o->committed, 0);
   atomic_init(&o->started, 0);
   atomic_init(&o->in_commit, 0);
   atomic_init(&o->bad_room, 0);
   atomic_init(&o->bad_slot, 0);
   atomic_init(&o->bad_overlap, 0);
-  return wksp_private_checkpt_pool_run_ordered(threads, o->cnt, o->ahead, ord_task, ord_commit, o, NULL);
+  return wksp_private_checkpt_pool_run_ordered(threads, cnt, ahead, ord_task, ord_commit, o, NULL);
 }
+
+static ord_t o; /* 5 KiB: static */
 
 static void test_ordered_commits_in_order(void) {
   static const uint64_t cnts[] = {0, 1, 2, 7, 64, 599};
@@ -70,13 +75,8 @@ static void test_ordered_commits_in_order(void) {
   for (uint32_t threads = 1; threads <= 4; threads++)
     for (size_t a = 0; a < sizeof aheads / sizeof *aheads; a++)
       for (size_t c = 0; c < sizeof cnts / sizeof *cnts; c++) {
-        static ord_t o;
-        memset(&o, 0, sizeof o);
-        o.cnt = cnts[c];
-        o.ahead = aheads[a];
-        o.fail_task = o.fail_commit = UINT64_MAX;
-        o.seed = threads * 1000 + a * 10 + c;
-        CHECK_ERR(ord_run(&o, threads), WKSP_SUCCESS);
+        CHECK_ERR(ord_run(&o, threads, cnts[c], aheads[a], UINT64_MAX, UINT64_MAX, threads * 1000 + a * 10 + c),
+                  WKSP_SUCCESS);
         CHECK_EQ(atomic_load(&o.committed), o.cnt);
         for (uint64_t i = 0; i < o.cnt; i++) CHECK_EQ(o.order[i], i);
         CHECK(!atomic_load(&o.bad_room));
@@ -87,14 +87,7 @@ static void test_ordered_commits_in_order(void) {
 
 static void test_ordered_task_failure(void) {
   for (uint32_t threads = 1; threads <= 3; threads++) {
-    static ord_t o;
-    memset(&o, 0, sizeof o);
-    o.cnt = 300;
-    o.ahead = 4;
-    o.fail_task = 123;
-    o.fail_commit = UINT64_MAX;
-    o.seed = threads;
-    CHECK_ERR(ord_run(&o, threads), WKSP_ERR_CORRUPT);
+    CHECK_ERR(ord_run(&o, threads, 300, 4, 123, UINT64_MAX, threads), WKSP_ERR_CORRUPT);
     CHECK(strstr(wksp_errmsg(), "task 123 failed") != NULL);
     /* commits stop before the failed task: nothing after it is committed */
     CHECK(atomic_load(&o.committed) <= 123);
@@ -106,14 +99,7 @@ static void test_ordered_task_failure(void) {
 
 static void test_ordered_commit_failure(void) {
   for (uint32_t threads = 1; threads <= 3; threads++) {
-    static ord_t o;
-    memset(&o, 0, sizeof o);
-    o.cnt = 300;
-    o.ahead = 5;
-    o.fail_task = UINT64_MAX;
-    o.fail_commit = 77;
-    o.seed = threads + 50;
-    CHECK_ERR(ord_run(&o, threads), WKSP_ERR_FAIL);
+    CHECK_ERR(ord_run(&o, threads, 300, 5, UINT64_MAX, 77, threads + 50), WKSP_ERR_FAIL);
     CHECK(strstr(wksp_errmsg(), "commit 77 failed") != NULL);
     CHECK_EQ(atomic_load(&o.committed), 77);
     CHECK(atomic_load(&o.started) <= 78 + o.ahead + threads);
