@@ -399,6 +399,10 @@ typedef struct {
 /* Lock held: lists w's allocations (checked again: CORRUPT for a list that
  * would make an unreadable file) and assigns them to cgroups.  NOMEM. */
 int wksp_private_checkpt_plan_build(checkpt_plan_t *pl, wksp_t *w);
+/* The list alone (parts, cnt, data_sz; no cgroup tables), from the
+ * address list without wksp_private_verify (wksp_private_alloc_walk): the
+ * delta writer's plan; it verifies on its own while hashing. */
+int wksp_private_checkpt_plan_list(checkpt_plan_t *pl, wksp_t *w);
 void wksp_private_checkpt_plan_fini(checkpt_plan_t *pl);
 /* Allocation k of cgroup g, in frame order; its size. */
 static inline const wksp_part_t *checkpt_cg_part(const checkpt_plan_t *pl, uint64_t g, uint64_t k) {

@@ -53,7 +53,7 @@ typedef struct {
   checkpt_plan_t plan;
   uint64_t *pstart, *bmatch, *hash, *bits, *ftab;
   uint64_t P, C, csz, win;
-  int pagemap; /* /proc/self/pagemap for the batches' pre-faults, or -1 */
+  wksp_prefault_t pf; /* the batches' pre-faults: pagemap, and what the survey found */
   checkpt_progress_t m;
   batch_t *bt;
   uint8_t *copy[WKSP_CHECKPT_THREADS_MAX];
@@ -91,19 +91,21 @@ static int batch_frame(dw_t *d, batch_t *bt, wksp_frame_writer_t **fw, const uin
 }
 
 /* Pieces [p0, p1)'s pages pre-faulted by the thread about to hash them
- * (prefault.c: chunks this process maps already cost a pagemap read
- * each), so that the asking and populating run in parallel and overlap
- * the hashing instead of preceding it. */
+ * (prefault.c; write_pieces surveyed the whole list), so that the asking
+ * and populating run in parallel and overlap the hashing instead of
+ * preceding it. */
 static void batch_prefault(const dw_t *d, uint64_t p0, uint64_t p1) {
+  if (d->pf.mode == WKSP_PREFAULT_SKIP) return;
   wksp_part_t r[BATCH];
   uint64_t n = 0;
+  delta_cursor_t c = delta_cursor(d->plan.parts, d->pstart, d->plan.cnt, p0);
   for (uint64_t p = p0; p < p1; p++) {
     uint64_t a, len;
-    wksp_private_delta_piece_at(d->plan.parts, d->pstart, d->plan.cnt, p, &a, &len);
+    delta_cursor_at(&c, p, &a, &len);
     if (n && r[n - 1].gaddr_hi == a) r[n - 1].gaddr_hi = a + len; /* same allocation */
     else r[n++] = (wksp_part_t){.gaddr_lo = a, .gaddr_hi = a + len};
   }
-  wksp_private_prefault_parts_with(d->w, d->pagemap, r, n, 0);
+  wksp_private_prefault_parts_with(d->w, &d->pf, r, n, 0);
 }
 
 static int batch_run(void *ctx, uint64_t b, uint32_t slot) {
@@ -115,10 +117,17 @@ static int batch_run(void *ctx, uint64_t b, uint32_t slot) {
   int rc = WKSP_SUCCESS;
   bt->nfr = 0;
   bt->sz = 0;
+  /* The plan's list came from the address list alone (its ranges checked);
+   * the derived structures are verified here, by whichever thread takes
+   * batch 0, while the other hashes (cold, for 32k records, 0.5 ms that
+   * were serial before the hashing).  A failure ends the run: nothing is
+   * published. */
+  if (b == 0 && (rc = wksp_private_verify(d->w, "alloc_list"))) return wksp_err_wrap(rc, "checkpt %s", wksp_name(d->w));
   batch_prefault(d, BATCH * b, i1);
+  delta_cursor_t c = delta_cursor(d->plan.parts, d->pstart, d->plan.cnt, BATCH * b);
   for (uint64_t p = BATCH * b; !rc && p < i1; p++) {
     uint64_t a, n, m = d->bmatch[p];
-    wksp_private_delta_piece_at(d->plan.parts, d->pstart, d->plan.cnt, p, &a, &n);
+    delta_cursor_at(&c, p, &a, &n);
     bt->sz += n;
     const uint8_t *src = wksp_laddr(d->w, a);
     uint64_t h = wksp_private_checkpt_digest_piece(a, src, n);
@@ -148,9 +157,10 @@ static int batch_write(void *ctx, uint64_t b) {
   dw_t *d = ctx;
   batch_t *bt = &d->bt[b % d->win];
   int rc = WKSP_SUCCESS;
+  delta_cursor_t c = delta_cursor(d->plan.parts, d->pstart, d->plan.cnt, BATCH * b);
   for (uint64_t f = 0, at = 0; !rc && f < bt->nfr; at = bt->fend[f++]) {
     uint64_t a, n;
-    wksp_private_delta_piece_at(d->plan.parts, d->pstart, d->plan.cnt, bt->fpiece[f], &a, &n);
+    delta_cursor_at(&c, bt->fpiece[f], &a, &n);
     d->ftab[d->C++] = d->out.pos;
     d->csz += n;
     rc = wksp_private_delta_emit(&d->out, bt->buf + at, bt->fend[f] - at, DELTA_SUM_PIECE);
@@ -162,17 +172,17 @@ static int batch_write(void *ctx, uint64_t b) {
 /* One pool over every batch; a ring of 4 x threads batch buffers between
  * the hashing and the (ordered) writing. */
 static int write_pieces(dw_t *d) {
-  uint64_t B = (d->P + BATCH - 1) / BATCH;
+  uint64_t B = d->P ? (d->P + BATCH - 1) / BATCH : 1; /* batch 0 verifies, even with no pieces */
   d->win = 4ull * d->threads;
   d->bt = calloc(d->win, sizeof *d->bt);
   if (!d->bt) return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: batches", d->label);
-  d->pagemap = wksp_private_prefault_open();
+  wksp_private_prefault_open(&d->pf);
+  wksp_private_prefault_survey(&d->pf, d->w, d->plan.parts, d->plan.cnt);
   wksp_private_checkpt_progress_init(&d->m, d->o->progress, d->o->progress_ctx, d->plan.data_sz);
   int rc = wksp_private_checkpt_pool_run_ordered(d->threads, B, d->win, batch_run, batch_write, d, &d->m);
   if (!rc) wksp_private_checkpt_progress_end(&d->m, d->plan.data_sz);
   wksp_private_checkpt_progress_fini(&d->m);
-  wksp_private_prefault_close(d->pagemap);
-  d->pagemap = -1;
+  wksp_private_prefault_close(&d->pf);
   return rc;
 }
 
@@ -213,9 +223,10 @@ static void hdr_fill(dw_t *d) {
 static int rehash_batch(void *ctx, uint64_t b) {
   dw_t *d = ctx;
   uint64_t i1 = BATCH * b + BATCH < d->P ? BATCH * b + BATCH : d->P;
+  delta_cursor_t c = delta_cursor(d->plan.parts, d->pstart, d->plan.cnt, BATCH * b);
   for (uint64_t i = BATCH * b; i < i1; i++) {
     uint64_t a, n;
-    wksp_private_delta_piece_at(d->plan.parts, d->pstart, d->plan.cnt, i, &a, &n);
+    delta_cursor_at(&c, i, &a, &n);
     d->hash[i] = wksp_private_checkpt_digest_piece(a, wksp_laddr(d->w, a), n);
   }
   return WKSP_SUCCESS;
@@ -270,7 +281,7 @@ static int delta_locked(dw_t *d, int fd, checkpt_pub_t *pub) {
   wksp_t *w = d->w;
   int rc = wksp_private_checkpt_lock(w, o->lock_wait, o->lock_wait_ctx, -1, "checkpt", d->label);
   if (rc) return rc;
-  rc = wksp_private_checkpt_plan_build(&d->plan, w);
+  rc = wksp_private_checkpt_plan_list(&d->plan, w);
   if (!rc && (wksp_part_max(w) != d->base.h.part_max || wksp_data_max(w) != d->base.h.data_max))
     rc = wksp_err(WKSP_ERR_INVAL, 0,
                   "workspace \"%s\" has part_max %" PRIu64 " data_max %" PRIu64
@@ -305,7 +316,7 @@ static void stats_fill(const dw_t *d, wksp_delta_stats_t *s) {
 static int dw_init(dw_t *d, wksp_t *w, const char *label, const char *base, const wksp_checkpt_opts_t *o) {
   static const wksp_checkpt_opts_t opts_default = {0};
   memset(d, 0, sizeof *d);
-  d->pagemap = -1;
+  d->pf.pagemap = -1;
   if (!o) o = &opts_default;
   d->o = o;
   d->w = w;

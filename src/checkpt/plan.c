@@ -18,21 +18,13 @@ void wksp_private_checkpt_plan_fini(checkpt_plan_t *pl) {
   memset(pl, 0, sizeof *pl);
 }
 
-int wksp_private_checkpt_plan_build(checkpt_plan_t *pl, wksp_t *w) {
+int wksp_private_checkpt_plan_list(checkpt_plan_t *pl, wksp_t *w) {
   memset(pl, 0, sizeof *pl);
   pl->w = w;
-  int rc = wksp_private_alloc_list(w, &pl->parts, &pl->cnt);
+  int rc = wksp_private_alloc_walk(w, &pl->parts, &pl->cnt);
   if (rc) return wksp_err_wrap(rc, "checkpt %s", wksp_name(w));
-  pl->C = checkpt_cgroup_cnt(pl->cnt);
-  pl->cg_cnt = calloc(pl->C + 1, sizeof *pl->cg_cnt);
-  pl->cg_start = calloc(pl->C + 1, sizeof *pl->cg_start);
-  pl->order = calloc(pl->cnt + 1, sizeof *pl->order);
-  pl->cg_off = calloc(2 * pl->C + 1, sizeof *pl->cg_off);
-  if (!pl->cg_cnt || !pl->cg_start || !pl->order || !pl->cg_off)
-    return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: cgroup tables for %" PRIu64 " allocations", wksp_name(w),
-                    pl->cnt);
-  /* alloc_list promised a validated list; re-check what the format needs
-   * so that a bad list can never produce an unreadable file. */
+  /* alloc_walk promised a checked list; re-check what the format needs so
+   * that a bad list can never produce an unreadable file. */
   uint64_t lo = wksp_gaddr_lo(w), hi = wksp_gaddr_hi(w), prev = lo;
   for (uint64_t k = 0; k < pl->cnt; k++) {
     const wksp_part_t *p = &pl->parts[k];
@@ -44,6 +36,22 @@ int wksp_private_checkpt_plan_build(checkpt_plan_t *pl, wksp_t *w) {
     prev = p->gaddr_hi;
     pl->data_sz += p->gaddr_hi - p->gaddr_lo;
   }
+  return WKSP_SUCCESS;
+}
+
+int wksp_private_checkpt_plan_build(checkpt_plan_t *pl, wksp_t *w) {
+  memset(pl, 0, sizeof *pl); /* for plan_fini after a failed verify */
+  int rc = wksp_private_verify(w, "alloc_list");
+  if (rc) return wksp_err_wrap(rc, "checkpt %s", wksp_name(w));
+  if ((rc = wksp_private_checkpt_plan_list(pl, w))) return rc;
+  pl->C = checkpt_cgroup_cnt(pl->cnt);
+  pl->cg_cnt = calloc(pl->C + 1, sizeof *pl->cg_cnt);
+  pl->cg_start = calloc(pl->C + 1, sizeof *pl->cg_start);
+  pl->order = calloc(pl->cnt + 1, sizeof *pl->order);
+  pl->cg_off = calloc(2 * pl->C + 1, sizeof *pl->cg_off);
+  if (!pl->cg_cnt || !pl->cg_start || !pl->order || !pl->cg_off)
+    return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: cgroup tables for %" PRIu64 " allocations", wksp_name(w),
+                    pl->cnt);
   wksp_private_checkpt_cgroup_assign(pl->parts, pl->cnt, pl->cg_cnt, pl->cg_start, pl->order);
   return WKSP_SUCCESS;
 }

@@ -53,7 +53,7 @@ typedef struct {
   uint64_t base_off; /* checkpoint offset of the reader's offset 0 */
   int short_read;    /* pipelined reader: the window ended before the frame */
   checkpt_seal_t seal;  /* what the info frame says of a seal (digest.c) */
-  int pagemap;          /* for the frames' pre-faults, opened once per call (prefault.c), or -1 */
+  wksp_prefault_t pf;   /* for the frames' pre-faults, pagemap opened once per call (prefault.c) */
 } stream_t;
 
 #define STREAM_BASE CHECKPT_HDR_SZ /* the sequential reader starts after the header */
@@ -172,7 +172,7 @@ static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   int rc = st_metas(st, c, off);
   if (!rc) rc = st_touch(st);
   if (rc) return rc;
-  wksp_private_prefault_parts_with(st->w, st->pagemap, st->parts + first, st->cnt - first, 1);
+  wksp_private_prefault_parts_with(st->w, &st->pf, st->parts + first, st->cnt - first, 1);
   rc = st_data(st->w, st->m, st->r, st->parts + first, st->cnt - first);
   if (rc) return st_fail(st, rc, "allocation bytes");
   rc = wksp_frame_reader_close(st->r, NULL);
@@ -368,7 +368,8 @@ typedef struct {
 struct pipe_state {
   stream_t *st; /* the reading thread's; workers use only the copies below */
   wksp_t *w;    /* copies of st's fields that never change, for the workers */
-  int frame_style, pagemap;
+  int frame_style;
+  const wksp_prefault_t *pf;
   const char *what;
   int fd, eof;
   uint8_t *buf; /* window: checkpoint bytes [base, base + len) */
@@ -453,7 +454,7 @@ static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp
   int rc = wksp_frame_reader_open(r, ps->frame_style, NULL);
   uint8_t b[CHECKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k <= n; k++) rc = wksp_frame_reader_meta(r, b, sizeof b);
-  if (!rc) wksp_private_prefault_parts_with(ps->w, ps->pagemap, parts, n, 1);
+  if (!rc) wksp_private_prefault_parts_with(ps->w, ps->pf, parts, n, 1);
   if (!rc) rc = st_data(ps->w, ps->m, r, parts, n);
   if (!rc) rc = wksp_frame_reader_close(r, end);
   return rc;
@@ -729,7 +730,7 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   if (!ps) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: pipeline", st->what);
   ps->st = st;
   ps->w = st->w;
-  ps->pagemap = st->pagemap;
+  ps->pf = &st->pf;
   ps->m = st->m;
   ps->frame_style = st->hdr.frame_style;
   ps->what = st->what;
@@ -774,8 +775,8 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
 
 int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const checkpt_hdr_t *h,
                                        const wksp_restore_opts_t *o) {
-  stream_t st = {.w = w, .what = in->label, .o = o, .hdr = *h, .base_off = STREAM_BASE,
-                 .pagemap = wksp_private_prefault_open()};
+  stream_t st = {.w = w, .what = in->label, .o = o, .hdr = *h, .base_off = STREAM_BASE};
+  wksp_private_prefault_open(&st.pf);
   st.vol_off = malloc(2 * CHECKPT_CGROUP_MAX * sizeof *st.vol_off);
   st.vol_cnt = st.vol_off ? st.vol_off + CHECKPT_CGROUP_MAX : NULL;
   int pipelined = o->threads >= 2 && h->frame_style == WKSP_FRAME_LZ4; /* why: the pipelined path's comment */
@@ -799,7 +800,7 @@ int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const ch
   }
   wksp_private_checkpt_progress_fini(&m);
   wksp_frame_reader_fini(st.r);
-  wksp_private_prefault_close(st.pagemap);
+  wksp_private_prefault_close(&st.pf);
   free(st.vol_off);
   free(st.parts);
   return rc;

@@ -346,6 +346,12 @@ int wksp_private_lock_word_repair(wksp_t *w, uint32_t *was);
  * allocated partitions ascending in a malloc'd array (*parts = NULL when
  * *cnt == 0; caller free()s).  CORRUPT with a precise message, NOMEM. */
 int wksp_private_alloc_list(wksp_t *w, wksp_part_t **parts, uint64_t *cnt);
+/* The same from the address list alone: its links, order and ranges are
+ * checked (so every part lies in the data region), the derived structures
+ * (treaps, idle stack, free bins) are not; a caller that must refuse a
+ * workspace whose derived state is damaged runs wksp_private_verify too
+ * (the delta writer does so while its other thread hashes). */
+int wksp_private_alloc_walk(wksp_t *w, wksp_part_t **parts, uint64_t *cnt);
 
 /* Lock held.  Checks, without changing anything, that parts[0..cnt)
  * (ascending, non-overlapping, tag > 0, lo < hi, inside the data region)
@@ -379,20 +385,39 @@ int wksp_private_prefault(const wksp_t *w, uint64_t gaddr_lo, uint64_t gaddr_hi,
 
 /* wksp_private_prefault over the pages holding parts[0..cnt) (ascending),
  * in a few calls: ranges less than 64 KiB apart in one, pagemap opened
- * once.  Write for restore targets about to be
- * written whole, read for checkpoint sources.  A hint: nothing changes and
- * nothing fails.  Thread-safe; no lock needed. */
+ * once, and the list surveyed first (wksp_private_prefault_survey).  Write
+ * for restore targets about to be written whole, read for checkpoint
+ * sources.  A hint: nothing changes and nothing fails.  Thread-safe; no
+ * lock needed. */
 void wksp_private_prefault_parts(const wksp_t *w, const wksp_part_t *parts, uint64_t cnt, int write);
 
-/* The same with a /proc/self/pagemap descriptor the caller keeps for many
- * calls (threads may share it: the reads are preads): from
- * wksp_private_prefault_open, which returns -1 when it cannot be opened
- * (then every chunk is populated), closed by wksp_private_prefault_close
- * (-1 is fine). */
-int wksp_private_prefault_open(void);
-void wksp_private_prefault_close(int pagemap);
-void wksp_private_prefault_parts_with(const wksp_t *w, int pagemap, const wksp_part_t *parts, uint64_t cnt,
-                                      int write);
+/* The same for a caller that pre-faults a list piece by piece, on many
+ * threads: a /proc/self/pagemap descriptor kept for its call (threads may
+ * share it: the reads are preads) and what a survey found. */
+typedef enum {
+  WKSP_PREFAULT_ASK,  /* each 2 MiB chunk asked of pagemap (mixed, or not surveyed) */
+  WKSP_PREFAULT_SKIP, /* every sampled page mapped: nothing done */
+  WKSP_PREFAULT_ALL,  /* no sampled page mapped: everything populated, nothing asked */
+} wksp_prefault_mode_t;
+
+typedef struct {
+  int pagemap; /* -1 when it cannot be opened: every chunk is populated */
+  wksp_prefault_mode_t mode;
+} wksp_prefault_t;
+
+/* Opens pagemap (mode ASK); close with wksp_private_prefault_close, which
+ * takes a failed open too. */
+void wksp_private_prefault_open(wksp_prefault_t *pf);
+void wksp_private_prefault_close(wksp_prefault_t *pf);
+
+/* Sets pf's mode from 16 pages spread evenly over the bytes of
+ * parts[0..cnt) (16 pagemap reads; prefault.c says why): SKIP, ALL or ASK.
+ * Without pagemap or bytes the mode stays. */
+void wksp_private_prefault_survey(wksp_prefault_t *pf, const wksp_t *w, const wksp_part_t *parts, uint64_t cnt);
+
+/* Pre-faults parts[0..cnt) (ascending) as pf's mode says. */
+void wksp_private_prefault_parts_with(const wksp_t *w, const wksp_prefault_t *pf, const wksp_part_t *parts,
+                                      uint64_t cnt, int write);
 
 /* ---- internals shared between src/wksp/ files ------------------------------ */
 

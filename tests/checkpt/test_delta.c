@@ -866,6 +866,39 @@ static void flip_all(const char *base, const char *d, wksp_t *t, int style) {
   if (missed) test_cur_failed = 1;
 }
 
+/* A workspace whose derived structures are damaged (an idle record lost:
+ * the lock's cheap checks pass, verify does not): a delta is refused with
+ * CORRUPT on 1 and 2 threads, with allocations and without (no pieces: the
+ * verifying batch still runs), and nothing is left at the target; the
+ * full writer refuses it too.  The delta verifies in its first batch,
+ * taken by either thread. */
+static void test_delta_corrupt_source(void) {
+  mkdir_tmp();
+  for (int empty = 0; empty < 2; empty++) {
+    wksp_t *w = empty ? ws_new("live", 3, PMAX, DMAX) : fresh_ws(17);
+    CHECK(w);
+    if (!w) continue;
+    const char *base = tpath(empty ? "cbase0" : "cbase1"), *d = tpath(empty ? "cd0" : "cd1");
+    CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1}));
+    wksp_rec_t *rec = wksp_private_rec(w);
+    uint32_t top = w->idle_top, below = rec[top].left;
+    CHECK(below != WKSP_IDX_NULL);
+    w->idle_top = below;
+    rec[below].right = WKSP_IDX_NULL;
+    for (uint32_t th = 1; th <= 2; th++) {
+      CHECK_ERR(wksp_checkpt_delta(w, d, base, &(wksp_checkpt_opts_t){.threads = th}, NULL), WKSP_ERR_CORRUPT);
+      CHECK(strstr(wksp_errmsg(), "idle stack"));
+      CHECK(!exists(d));
+    }
+    CHECK_ERR(wksp_checkpt(w, d, NULL), WKSP_ERR_CORRUPT);
+    CHECK(!exists(d));
+    w->idle_top = top;
+    rec[below].right = top;
+    CHECK_OK(wksp_checkpt_delta(w, d, base, NULL, NULL));
+    ws_free(w);
+  }
+}
+
 static void test_delta_damage(void) {
   mkdir_tmp();
   wksp_t *w = ws_new("live", 3, 64, 1 << 20);
@@ -1161,6 +1194,7 @@ int main(void) {
   TEST_RUN(test_delta_index);
   TEST_RUN(test_delta_refusals);
   TEST_RUN(test_delta_damage);
+  TEST_RUN(test_delta_corrupt_source);
   TEST_RUN(test_delta_verify);
   TEST_RUN(test_fold_random);
   TEST_RUN(test_fold_defaults);

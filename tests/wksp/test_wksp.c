@@ -587,6 +587,42 @@ static void test_home_slots(void) {
   CHECK_OK(wksp_verify(w));
 }
 
+/* Every record is on the address list or the idle stack: verify counts
+ * the two instead of scanning every record, so a record dropped from the
+ * idle stack (idle, or made active off the list) must still be found, as
+ * must an active record on the stack.  wksp_private_verify itself: taking
+ * the lock (wksp_verify) would repair the stack first. */
+static void test_verify_lost_record(void) {
+  wksp_t *w = wksp_make(64, 1 << 18);
+  CHECK(w);
+  if (!w) return;
+  wksp_rec_t *rec = wksp_private_rec(w);
+  uint64_t g;
+  CHECK_OK(wksp_alloc(w, 0, 1000, 3, &g));
+  CHECK_OK(wksp_private_verify(w, "t"));
+  uint32_t top = w->idle_top, below = rec[top].left;
+  CHECK(below != WKSP_IDX_NULL);
+  /* the top popped without being used: lost */
+  w->idle_top = below;
+  rec[below].right = WKSP_IDX_NULL;
+  CHECK_ERR(wksp_private_verify(w, "t"), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "lost or active off the list"));
+  /* ... and made active, off the address list: the same */
+  rec[top].lo = wksp_gaddr_hi(w) - 64;
+  rec[top].hi = wksp_gaddr_hi(w);
+  rec[top].tag = 9;
+  CHECK_ERR(wksp_private_verify(w, "t"), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "lost or active off the list"));
+  /* pushed back while active */
+  w->idle_top = top;
+  rec[below].right = top;
+  CHECK_ERR(wksp_private_verify(w, "t"), WKSP_ERR_CORRUPT);
+  CHECK(strstr(wksp_errmsg(), "active record"));
+  rec[top].lo = rec[top].hi = rec[top].tag = 0;
+  CHECK_OK(wksp_private_verify(w, "t"));
+  CHECK_OK(wksp_verify(w));
+}
+
 /* wksp_part_find against the full partition list, at every partition's
  * first and last byte and at random addresses, while random allocations and
  * frees change the layout; then the bad inputs. */
@@ -939,10 +975,13 @@ static void test_prefault(void) {
 }
 
 /* A range some of whose 2 MiB chunks this process maps and some not (page
- * table entries dropped): wksp_private_prefault_parts skips the mapped ones
- * (asks pagemap) and must still populate every dropped one, in allocations
- * that span chunks, start inside one, or sit in one. */
-static void test_prefault_parts(void) {
+ * table entries dropped; step 2: every other chunk, so the survey finds a
+ * mix and each chunk is asked) or none (step 1: the survey finds nothing
+ * mapped and everything is populated without asking):
+ * wksp_private_prefault_parts skips the mapped ones and must still
+ * populate every dropped one, in allocations that span chunks, start
+ * inside one, or sit in one. */
+static void prefault_parts_case(int step) {
   const char *name = "prefault-parts";
   wksp_t *w = NULL;
   int made = shm_dir_init() && !wksp_new_named(name, 24 << 20, WKSP_PAGE_NORMAL, 0600, 1, 64) && !wksp_attach(name, 0, &w);
@@ -971,15 +1010,24 @@ static void test_prefault_parts(void) {
   memcpy((uint8_t *)w + lo, want, sz);
   long f;
   int same_first = same_bytes(w, lo, hi, want, &f);
-  /* every other 2 MiB chunk of the mapping dropped (the bytes stay) */
+  /* every step-th 2 MiB chunk of the mapping dropped (the bytes stay) */
   uintptr_t chunk = 2u << 20, a = ((uintptr_t)w + lo) & ~(chunk - 1), dropped_pages = 0;
   int dropped = 1;
-  for (uintptr_t c = a; c < (uintptr_t)w + hi; c += 2 * chunk) {
+  for (uintptr_t c = a; c < (uintptr_t)w + hi; c += (uintptr_t)step * chunk) {
     uintptr_t c0 = c < (uintptr_t)w + wksp_gaddr_lo(w) ? (((uintptr_t)w + wksp_gaddr_lo(w) + 4095) & ~(uintptr_t)4095) : c;
     dropped &= !madvise((void *)c0, c + chunk - c0, MADV_DONTNEED);
     dropped_pages += (c + chunk - c0) / 4096;
   }
+  wksp_prefault_t pf;
+  wksp_private_prefault_open(&pf);
+  wksp_private_prefault_survey(&pf, w, parts, 6);
+  wksp_prefault_mode_t found = pf.mode;
   wksp_private_prefault_parts(w, parts, 6, 0);
+  pf.mode = WKSP_PREFAULT_ASK;
+  wksp_private_prefault_survey(&pf, w, parts, 6);
+  wksp_prefault_mode_t after = pf.mode;
+  int asked = pf.pagemap >= 0;
+  wksp_private_prefault_close(&pf);
   long fr = 0;
   int same = same_bytes(w, lo, hi, want, &fr);
   wksp_detach(w);
@@ -990,6 +1038,15 @@ static void test_prefault_parts(void) {
   CHECK(same);
   CHECK(dropped_pages > 1000);
   if (kernel_populates()) CHECK((uint64_t)fr < dropped_pages / 32);
+  if (asked && kernel_populates()) {
+    CHECK_EQ(found, step == 1 ? WKSP_PREFAULT_ALL : WKSP_PREFAULT_ASK);
+    CHECK_EQ(after, WKSP_PREFAULT_SKIP);
+  }
+}
+
+static void test_prefault_parts(void) {
+  prefault_parts_case(2);
+  prefault_parts_case(1);
 }
 
 static void test_rdonly_stuck_writer(void) {
@@ -1145,6 +1202,7 @@ int main(void) {
   TEST_RUN(test_free_bins);
   TEST_RUN(test_rebuild);
   TEST_RUN(test_rebuild_merges);
+  TEST_RUN(test_verify_lost_record);
   TEST_RUN(test_rebuild_paths_agree);
   TEST_RUN(test_rdonly);
   TEST_RUN(test_prefault);
