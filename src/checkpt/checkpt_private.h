@@ -182,6 +182,9 @@ void wksp_private_checkpt_progress_fini(checkpt_progress_t *m);
 void wksp_private_checkpt_progress_add(checkpt_progress_t *m, uint64_t n);
 void wksp_private_checkpt_progress_undo(checkpt_progress_t *m, uint64_t n);
 void wksp_private_checkpt_progress_tick(checkpt_progress_t *m);
+/* tick when called on the calling thread, else nothing: for code that
+ * runs on any thread (a pool's task loop). */
+void wksp_private_checkpt_progress_poll(checkpt_progress_t *m);
 /* The last report: done (the call's whole work; also the total when it
  * was not known), on the calling thread. */
 void wksp_private_checkpt_progress_end(checkpt_progress_t *m, uint64_t done);
@@ -334,8 +337,9 @@ int wksp_private_checkpt_pool_run(uint32_t threads, uint64_t cnt, checkpt_task_f
 typedef int (*checkpt_slot_task_fn_t)(void *ctx, uint64_t i, uint32_t slot);
 int wksp_private_checkpt_pool_run_slots(uint32_t threads, uint64_t cnt, checkpt_slot_task_fn_t task,
                                      void *ctx);
-/* The same, with the progress m of the call reported while the calling
- * thread, out of tasks, waits for the others (progress_wait). */
+/* The same, with the progress m of the call reported by the calling
+ * thread after each of its tasks (progress_poll) and, out of tasks, while
+ * it waits for the others (progress_wait). */
 int wksp_private_checkpt_pool_run_watched(uint32_t threads, uint64_t cnt, checkpt_slot_task_fn_t task,
                                         void *ctx, checkpt_progress_t *m);
 /* The same (m may be NULL), and commit(ctx, i) called for every task in

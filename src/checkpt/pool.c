@@ -101,6 +101,10 @@ static void *pool_worker(void *arg) {
     } else if (p->commit) {
       order_done(p, i);
     }
+    /* The count may have grown by other threads' commits: the calling
+     * thread reports it after each of its tasks, so that its reports do
+     * not depend on which thread commits. */
+    wksp_private_checkpt_progress_poll(p->m);
   }
   return NULL;
 }

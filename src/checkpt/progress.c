@@ -59,6 +59,10 @@ void wksp_private_checkpt_progress_tick(checkpt_progress_t *m) {
   m->fn(d, m->total, m->ctx);
 }
 
+void wksp_private_checkpt_progress_poll(checkpt_progress_t *m) {
+  if (m && pthread_equal(pthread_self(), m->caller)) wksp_private_checkpt_progress_tick(m);
+}
+
 void wksp_private_checkpt_progress_end(checkpt_progress_t *m, uint64_t done) {
   if (!m || !m->fn) return;
   if (done < m->reported) done = m->reported; /* never backwards */
