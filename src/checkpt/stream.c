@@ -369,7 +369,7 @@ struct pipe_state {
   stream_t *st; /* the reading thread's; workers use only the copies below */
   wksp_t *w;    /* copies of st's fields that never change, for the workers */
   int frame_style;
-  const wksp_prefault_t *pf;
+  wksp_prefault_t pf; /* a copy: the reading thread snapshots and restores *st */
   const char *what;
   int fd, eof;
   uint8_t *buf; /* window: checkpoint bytes [base, base + len) */
@@ -454,7 +454,7 @@ static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp
   int rc = wksp_frame_reader_open(r, ps->frame_style, NULL);
   uint8_t b[CHECKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k <= n; k++) rc = wksp_frame_reader_meta(r, b, sizeof b);
-  if (!rc) wksp_private_prefault_parts_with(ps->w, ps->pf, parts, n, 1);
+  if (!rc) wksp_private_prefault_parts_with(ps->w, &ps->pf, parts, n, 1);
   if (!rc) rc = st_data(ps->w, ps->m, r, parts, n);
   if (!rc) rc = wksp_frame_reader_close(r, end);
   return rc;
@@ -730,7 +730,7 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   if (!ps) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: pipeline", st->what);
   ps->st = st;
   ps->w = st->w;
-  ps->pf = &st->pf;
+  ps->pf = st->pf;
   ps->m = st->m;
   ps->frame_style = st->hdr.frame_style;
   ps->what = st->what;
