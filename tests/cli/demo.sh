@@ -61,7 +61,9 @@ for n in a b c; do "$W" delete "cmp-$n"; done
 # Interrupted early (SIGTERM, as from a supervisor, and SIGINT as from ^C):
 # still nothing left.
 for sig in TERM INT; do
-  timeout -s "$sig" 2 env WKSP_DEMO_SIZE=24M bash "$ROOT/scripts/demo.sh" "$W" >"$T/out" 2>"$T/err"
+  # -k: a demo that does not end within 30 s of the signal is killed (and
+  # then fails the clean-up check) instead of hanging the run.
+  timeout -k 30 -s "$sig" 2 env WKSP_DEMO_SIZE=24M bash "$ROOT/scripts/demo.sh" "$W" >"$T/out" 2>"$T/err"
   RC=$?
   check "demo_interrupted_$sig" [ "$RC" -ne 0 ]
   check "demo_interrupted_${sig}_clean" [ -z "$(ls -A "$WKSP_SHMEM_DIR")" -a -z "$(ls -d "$T"/wksp-demo.* 2>/dev/null)" ]
