@@ -115,10 +115,13 @@ while read -r kind sz off; do
   # forks of `producer | wksp write` leaves bash waiting for ever for a
   # producer whose reader was never started (seen once in CI).
   case $kind in
-    text|table) dd if="$tmp/$kind.src" of="$tmp/chunk" bs=1M iflag=skip_bytes,count_bytes skip="$off" count="$sz" \
-                  status=none && "$wksp" write "$g" "$tmp/chunk" ;;
+    text|table)
+      dd if="$tmp/$kind.src" of="$tmp/chunk" bs=1M iflag=skip_bytes,count_bytes skip="$off" count="$sz" status=none
+      "$wksp" write "$g" "$tmp/chunk" ;;
     zeros) "$wksp" memset "$g" 0 ;;
-    random) head -c "$sz" /dev/urandom >"$tmp/chunk" && "$wksp" write "$g" "$tmp/chunk" ;;
+    random)
+      head -c "$sz" /dev/urandom >"$tmp/chunk"
+      "$wksp" write "$g" "$tmp/chunk" ;;
   esac
   n=$((n + 1))
   if [ $((n % 10)) -eq 0 ]; then "$wksp" free "$g"; nfreed=$((nfreed + 1)); fi
