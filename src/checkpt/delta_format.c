@@ -78,10 +78,8 @@ uint64_t wksp_private_delta_alloc_of(const uint64_t *pstart, uint64_t cnt, uint6
 
 void wksp_private_delta_piece_at(const wksp_part_t *parts, const uint64_t *pstart, uint64_t cnt,
                                  uint64_t i, uint64_t *a, uint64_t *n) {
-  uint64_t lo = wksp_private_delta_alloc_of(pstart, cnt, i);
-  *a = parts[lo].gaddr_lo + (i - pstart[lo]) * DELTA_PIECE;
-  uint64_t left = parts[lo].gaddr_hi - *a;
-  *n = left < DELTA_PIECE ? left : DELTA_PIECE;
+  delta_cursor_t c = delta_cursor(parts, pstart, cnt, i);
+  delta_cursor_at(&c, i, a, n);
 }
 
 int wksp_private_delta_match(const wksp_part_t *parts, const uint64_t *pstart, uint64_t cnt,
