@@ -88,6 +88,21 @@ void wksp_private_frame_reader_buffered(const wksp_frame_reader_t *r, const uint
  * *end.  0 (nothing stored) for a reader that did not fail so. */
 int wksp_private_frame_reader_short(const wksp_frame_reader_t *r, uint64_t *at, uint64_t *end);
 
+/* An fd writer's source file: data buffers it references in place (RAW
+ * data larger than the gather copies) that lie inside [mem, mem + sz) are
+ * the bytes of file fd from offset off on (mem maps it): they are copied
+ * from the file by the kernel (sendfile(2)) instead of written from
+ * memory, so that a process that has not touched that mapping takes no
+ * page fault for it.  The output bytes are the same; buffers must still
+ * stay unchanged until delivered.  Where the kernel cannot copy between
+ * the two files (EINVAL, ENOSYS, EOPNOTSUPP or EXDEV before any byte), the
+ * writer writes from memory, for that buffer and for the rest of its
+ * life.  The writer does not own fd, which must stay open until fini.  For
+ * regular output files only: through a pipe the kernel could hand over
+ * the source's pages by reference, and a reader would see later changes.
+ * Other writer kinds ignore it. */
+void wksp_private_frame_writer_source(wksp_frame_writer_t *w, int fd, const void *mem, uint64_t sz, uint64_t off);
+
 /* Tests: exact != 0 makes the writer copy every LZ4 chunk into the ring, as
  * the reference does, instead of compressing eligible chunks in place (the
  * bytes must be the same either way). */

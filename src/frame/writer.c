@@ -41,6 +41,9 @@ enum { OUT_SINK, OUT_FD, OUT_MEM, OUT_REGIONS };
 struct wksp_frame_writer {
   int out_kind;
   int fd;                       /* OUT_FD */
+  int src_fd;                   /* OUT_FD: referenced bytes in [src_lo, src_hi) are copied from */
+  const uint8_t *src_lo, *src_hi; /* this file, at src_off + (p - src_lo); -1: none */
+  uint64_t src_off;
   uint8_t *mem;                 /* OUT_MEM, OUT_REGIONS (the current region) */
   size_t mem_sz;
   uint64_t mem_at;              /* OUT_REGIONS: offset of the current region's first byte */
@@ -96,12 +99,54 @@ static int writer_check_in_frame(const wksp_frame_writer_t *w, const char *fn) {
 
 /* ---- output ------------------------------------------------------------- */
 
-static int writev_all(wksp_frame_writer_t *w, struct iovec *iov, int cnt) {
+static int writev_all(wksp_frame_writer_t *w, struct iovec *iov, int cnt, uint64_t at) {
   int e = wksp_private_writev_all(w->fd, iov, cnt);
   if (!e) return 0;
-  int rc = wksp_err(WKSP_ERR_FAIL, e, "write of the bytes from offset %" PRIu64 " failed",
-                    w->delivered);
+  int rc = wksp_err(WKSP_ERR_FAIL, e, "write of the bytes from offset %" PRIu64 " failed", at);
   return wksp_err_wrap(rc, "frame writer: fd %d", w->fd);
+}
+
+/* Whether iov is referenced bytes of the source file (not gather bytes). */
+static int from_source(const wksp_frame_writer_t *w, const struct iovec *iov) {
+  const uint8_t *p = iov->iov_base;
+  return w->src_fd >= 0 && p >= w->src_lo && p < w->src_hi && iov->iov_len <= (size_t)(w->src_hi - p);
+}
+
+/* One referenced buffer of the source file, copied by the kernel; when the
+ * two files cannot be copied between (a kernel or file system without it:
+ * nothing was written), from memory, and so on for the rest of the writer. */
+static int send_source(wksp_frame_writer_t *w, struct iovec *iov, uint64_t at) {
+  const uint8_t *p = iov->iov_base;
+  size_t done = 0;
+  int e = wksp_private_sendfile_all(w->fd, w->src_fd, w->src_off + (uint64_t)(p - w->src_lo), iov->iov_len, &done);
+  if (e && !done && wksp_private_sendfile_unsupported(e)) {
+    w->src_fd = -1;
+    return writev_all(w, iov, 1, at);
+  }
+  if (!e) return 0;
+  int rc = wksp_err(WKSP_ERR_FAIL, e, "copy of the bytes from offset %" PRIu64 " failed", at + done);
+  return wksp_err_wrap(rc, "frame writer: fd %d", w->fd);
+}
+
+/* The pending iovecs to the fd: runs of them with one writev, referenced
+ * bytes of the source file by the kernel. */
+static int deliver_fd(wksp_frame_writer_t *w) {
+  uint64_t at = w->delivered;
+  int rc = 0;
+  for (int i = 0; !rc && i < w->iovcnt;) {
+    int j = i;
+    while (j < w->iovcnt && !from_source(w, &w->iov[j])) j++;
+    size_t run = 0;
+    for (int k = i; k < j; k++) run += w->iov[k].iov_len;
+    if (j > i) rc = writev_all(w, w->iov + i, j - i, at);
+    at += run;
+    if (!rc && j < w->iovcnt) {
+      rc = send_source(w, &w->iov[j], at);
+      at += w->iov[j++].iov_len;
+    }
+    i = j;
+  }
+  return rc;
 }
 
 static int deliver(wksp_frame_writer_t *w) {
@@ -109,7 +154,7 @@ static int deliver(wksp_frame_writer_t *w) {
   for (int i = 0; i < w->iovcnt; i++) total += w->iov[i].iov_len;
   int rc = 0;
   switch (w->out_kind) {
-  case OUT_FD: rc = writev_all(w, w->iov, w->iovcnt); break;
+  case OUT_FD: rc = deliver_fd(w); break;
   default: { /* OUT_SINK; OUT_MEM and OUT_REGIONS never have pending iovecs */
     int e = w->sink(w->sink_ctx, w->iov, w->iovcnt);
     if (e)
@@ -423,6 +468,7 @@ static int writer_new(wksp_frame_writer_t **out, int kind, const char *fn) {
   }
   w->out_kind = kind;
   w->fd = -1;
+  w->src_fd = -1;
   w->gather = g;
   *out = w;
   return 0;
@@ -448,6 +494,14 @@ int wksp_frame_writer_init_fd(wksp_frame_writer_t **out, int fd) {
   int rc = writer_new(out, OUT_FD, "wksp_frame_writer_init_fd");
   if (!rc) (*out)->fd = fd;
   return rc;
+}
+
+void wksp_private_frame_writer_source(wksp_frame_writer_t *w, int fd, const void *mem, uint64_t sz, uint64_t off) {
+  if (w->out_kind != OUT_FD || fd < 0) return;
+  w->src_fd = fd;
+  w->src_lo = mem;
+  w->src_hi = (const uint8_t *)mem + sz;
+  w->src_off = off;
 }
 
 int wksp_frame_writer_init_mem(wksp_frame_writer_t **out, void *mem, size_t sz) {

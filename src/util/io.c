@@ -1,6 +1,7 @@
 #include "io.h"
 
 #include <errno.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 long wksp_private_read_full(int fd, void *buf, size_t sz) {
@@ -36,6 +37,34 @@ int wksp_private_write_full(int fd, const void *buf, size_t sz) {
     done += (size_t)n;
   }
   return 0;
+}
+
+int wksp_private_pwrite_full(int fd, const void *buf, size_t sz, uint64_t off) {
+  size_t done = 0;
+  while (done < sz) {
+    ssize_t n = pwrite(fd, (const uint8_t *)buf + done, sz - done, (off_t)(off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+int wksp_private_sendfile_all(int out, int in, uint64_t off, size_t sz, size_t *done) {
+  *done = 0;
+  while (*done < sz) {
+    off_t at = (off_t)(off + *done);
+    ssize_t n = sendfile(out, in, &at, sz - *done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (!n) return EIO;
+    *done += (size_t)n;
+  }
+  return 0;
+}
+
+int wksp_private_sendfile_unsupported(int e) {
+  return e == EINVAL || e == ENOSYS || e == EOPNOTSUPP || e == EXDEV;
 }
 
 int wksp_private_writev_all(int fd, struct iovec *iov, int cnt) {

@@ -552,6 +552,100 @@ static void test_lz4_handover(void) {
 
 static void test_writer_eintr(void) { interrupted_pipe(1); }
 
+/* ---- a source file (wksp_private_frame_writer_source) ----------------------- */
+
+/* A file of sz bytes of pattern seed, open read-write, unlinked. */
+static int source_file(size_t sz, uint64_t seed) {
+  char p[] = "/tmp/wksp-test-src-XXXXXX";
+  int fd = mkstemp(p);
+  if (fd < 0) return -1;
+  unlink(p);
+  uint8_t *b = malloc(sz);
+  ftl_fill_random(b, sz, seed);
+  int ok = b && write(fd, b, sz) == (ssize_t)sz;
+  free(b);
+  if (!ok) close(fd);
+  return ok ? fd : -1;
+}
+
+/* Frames over the mapping m of sz bytes: large buffers in it (referenced),
+ * small ones (gathered), a large one outside it, an LZ4 frame.  With src
+ * >= 0 the writer is told that m holds file src's bytes (src_off 4096). */
+static int source_frames(int out, const uint8_t *m, size_t sz, int src, const uint8_t *other) {
+  wksp_frame_writer_t *w;
+  int rc = wksp_frame_writer_init_fd(&w, out);
+  if (rc) return rc;
+  if (src >= 0) wksp_private_frame_writer_source(w, src, m + 4096, sz - 4096, 4096);
+  uint32_t tag = 7;
+  if (!rc) rc = wksp_frame_writer_open(w, WKSP_FRAME_RAW, NULL);
+  for (size_t at = 4096, k = 0; !rc && at + 300000 <= sz; at += 300000, k++) {
+    rc = wksp_frame_writer_meta(w, &tag, sizeof tag);
+    if (!rc) rc = wksp_frame_writer_data(w, m + at, k % 3 ? 200000 : 1000); /* referenced, gathered */
+    if (!rc && k == 2) rc = wksp_frame_writer_data(w, other, 100000);    /* referenced, not the file's */
+  }
+  if (!rc) rc = wksp_frame_writer_data(w, m, 50000); /* straddles the source's start: from memory */
+  if (!rc) rc = wksp_frame_writer_close(w, NULL);
+  if (!rc) rc = wksp_frame_writer_open(w, WKSP_FRAME_LZ4, NULL);
+  if (!rc) rc = wksp_frame_writer_data(w, m + 8192, 200000);
+  if (!rc) rc = wksp_frame_writer_close(w, NULL);
+  int rc2 = wksp_frame_writer_fini(w, NULL);
+  return rc ? rc : rc2;
+}
+
+static uint8_t *slurp_fd(int fd, size_t *sz) {
+  off_t n = lseek(fd, 0, SEEK_END);
+  uint8_t *b = n > 0 ? malloc((size_t)n) : NULL;
+  if (b && pread(fd, b, (size_t)n, 0) != n) b = (free(b), NULL);
+  *sz = b ? (size_t)n : 0;
+  return b;
+}
+
+/* Referenced buffers inside the source's range come from the source file,
+ * everything else from memory: shown with a source file that differs from
+ * the mapping (Y's bytes must appear where the mapping holds X's); an
+ * O_APPEND output (sendfile says EINVAL) falls back to memory. */
+static void test_writer_source(void) {
+  enum { SZ = 3 << 20 };
+  int x = source_file(SZ, 1), y = source_file(SZ, 2);
+  CHECK(x >= 0 && y >= 0);
+  uint8_t *mx = mmap(NULL, SZ, PROT_READ, MAP_SHARED, x, 0), *my = mmap(NULL, SZ, PROT_READ, MAP_SHARED, y, 0);
+  CHECK(mx != MAP_FAILED && my != MAP_FAILED);
+  static uint8_t other[100000];
+  ftl_fill_random(other, sizeof other, 3);
+  FILE *f[4];
+  for (int i = 0; i < 4; i++) CHECK((f[i] = tmpfile()));
+  /* 0: mapping X, told its file is Y; 1: Y's bytes written from Y's mapping where 0 used Y's file */
+  CHECK_OK(source_frames(fileno(f[0]), mx, SZ, y, other));
+  size_t n0, n1, n2, n3;
+  uint8_t *b0 = slurp_fd(fileno(f[0]), &n0);
+  /* The expected bytes: referenced in-range buffers are Y's, the rest X's.
+   * Built from a mapping of a file holding exactly that mix. */
+  uint8_t *mix = malloc(SZ);
+  CHECK(mix);
+  memcpy(mix, mx, SZ);
+  for (size_t at = 4096, k = 0; at + 300000 <= SZ; at += 300000, k++)
+    if (k % 3) memcpy(mix + at, my + at, 200000);
+  CHECK_OK(source_frames(fileno(f[1]), mix, SZ, -1, other));
+  uint8_t *b1 = slurp_fd(fileno(f[1]), &n1);
+  CHECK(b0 && b1 && n0 == n1 && !memcmp(b0, b1, n0));
+  /* without a source, or with an O_APPEND output: X's bytes throughout */
+  CHECK_OK(source_frames(fileno(f[2]), mx, SZ, -1, other));
+  uint8_t *b2 = slurp_fd(fileno(f[2]), &n2);
+  char lp[64];
+  snprintf(lp, sizeof lp, "/proc/self/fd/%d", fileno(f[3]));
+  int app = open(lp, O_WRONLY | O_APPEND);
+  CHECK(app >= 0);
+  CHECK_OK(source_frames(app, mx, SZ, y, other));
+  close(app);
+  uint8_t *b3 = slurp_fd(fileno(f[3]), &n3);
+  CHECK(b2 && b3 && n2 == n3 && n2 == n0 && !memcmp(b2, b3, n2));
+  CHECK(memcmp(b0, b2, n0)); /* the two sources do differ in the output */
+  free(b0), free(b1), free(b2), free(b3), free(mix);
+  for (int i = 0; i < 4; i++) fclose(f[i]);
+  munmap(mx, SZ), munmap(my, SZ);
+  close(x), close(y);
+}
+
 int main(void) {
   g_seed = test_seed();
   TEST_RUN(test_layout);
@@ -565,5 +659,6 @@ int main(void) {
   TEST_RUN(test_lz4_handover);
   TEST_RUN(test_writer_regions);
   TEST_RUN(test_writer_eintr);
+  TEST_RUN(test_writer_source);
   return test_done();
 }
