@@ -244,7 +244,20 @@ typedef struct {
  * on a filesystem where flock does not work nothing is removed).  The
  * workspace is never modified, apart from its lock word (released on
  * every path; taking it may first repair metadata left by a process that
- * died holding it). */
+ * died holding it).
+ *
+ * How the bytes move (speed only: the file is the same either way).  A
+ * process that has not touched most of w's mapping (a fresh `wksp`
+ * command) would fault each page in, one at a time, and on some machines
+ * that costs more than the copy (bench/FINDINGS.md, "The region file").
+ * So, when a sample of 16 of the allocations' pages shows that this
+ * process does not map them all: v2 data going to a regular file from a
+ * named workspace on normal pages is copied by the kernel from the
+ * region's file (sendfile(2); where the two files cannot be copied between,
+ * from memory after all); everything else is read through the mapping,
+ * pre-faulted in bulk (MADV_POPULATE_READ, where the kernel has it).  A
+ * process that maps all of w reads it from memory.  Never through a pipe:
+ * the kernel may pass a file's pages to a pipe by reference. */
 WKSP_API int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts);
 
 /* Writes a checkpoint of w to fd (file, pipe, socket) from its current
@@ -387,7 +400,17 @@ typedef struct {
  *     data, or inside LZ4 data that still decodes to the right size,
  *     restores "successfully" with wrong bytes (the format has no checksums,
  *     docs/FORMAT.md 9.1).
- *   - If w's own metadata is inconsistent when locked: CORRUPT, untouched. */
+ *   - If w's own metadata is inconsistent when locked: CORRUPT, untouched.
+ *
+ * How the bytes move (as for wksp_checkpt): when this process does not map
+ * all of the target's pages that the allocations will occupy, a v2 file
+ * (read with pread) restored into a named workspace on normal pages is
+ * copied into the region's file (pread into a 1 MiB buffer per thread,
+ * pwrite(2) into the region file; the mapping shows the same bytes), unless
+ * a seal's digest is still to be computed from w; otherwise the bytes are
+ * written through the mapping, pre-faulted in bulk (MADV_POPULATE_WRITE).
+ * A failed write into the region file is FAIL with its errno, w reset as
+ * above. */
 WKSP_API int wksp_restore(wksp_t *w, const char *path, const wksp_restore_opts_t *opts);
 
 /* As wksp_restore from fd's current position (the caller owns fd; a

@@ -206,6 +206,16 @@ typedef int (*checkpt_done_fn_t)(void *ctx, const wksp_part_t *p, const void *by
 int wksp_private_checkpt_data_run(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
                                checkpt_dest_fn_t dest, checkpt_done_fn_t done, void *ctx,
                                checkpt_progress_t *m);
+/* v2 RAW files read with pread: whether data_run copies them by ranges
+ * (then wksp_private_checkpt_data_run_file can too). */
+int wksp_private_checkpt_data_raw(const checkpt_input_t *in, const checkpt_scan_t *s);
+/* data_run for such an input (data_raw true, else INVAL) with every
+ * allocation's bytes written to file fd at offset off0 + gaddr (a region's
+ * file: wksp_private_bytes_route), read through a 1 MiB buffer per
+ * thread, never through a mapping.  Errors as data_run; a write that
+ * fails is FAIL with its errno. */
+int wksp_private_checkpt_data_run_file(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads, int fd,
+                                       uint64_t off0, checkpt_progress_t *m);
 /* The same without a destination: every allocation's bytes are handed to
  * piece(ctx, p, at, bytes, n) in pieces of at most 64 KiB, in order within
  * an allocation (bytes [at, at + n) of p), each allocation on one thread;
@@ -457,6 +467,8 @@ typedef struct {
   uint32_t mode;      /* the file's mode (0 resolved to 0600) */
   uint32_t threads;   /* 1..WKSP_CHECKPT_THREADS_MAX */
   int seal;           /* verify, then seal (a path target) */
+  int src_fd;         /* RAW frames: the region's file, data copied from it (-1: from memory) */
+  uint64_t src_off;   /* its file offset of gaddr 0 */
   const wksp_checkpt_opts_t *o; /* uinfo, progress, lock_wait */
   checkpt_plan_t plan;
   checkpt_info_frame_t info;

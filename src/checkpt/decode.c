@@ -2,6 +2,7 @@
  * every allocation's bytes of a scanned, random-access checkpoint (v1, v2
  * RAW or LZ4), decoded over threads, either straight to where a caller
  * wants them or in 64 KiB pieces into scratch memory. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "checkpt_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
+#include "util/io.h"
 #include <wksp/frame.h>
 
 /* Files are read with pread(2), never mapped (a file shortened meanwhile is
@@ -27,15 +29,19 @@ typedef struct {
   void *ctx;
   checkpt_progress_t *m; /* bytes placed at dest; NULL = not reported */
   uint64_t *order;       /* cgroup frames in the order handed out (cgroups_run) */
+  int dest_fd;           /* raw_run: bytes go to this file at dest_off + gaddr (-1: dest) */
+  uint64_t dest_off;
   /* per pool slot (pool.c), kept from task to task */
   wksp_frame_reader_t *rd[WKSP_CHECKPT_THREADS_MAX];
   uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX]; /* WKSP_FRAME_CHUNK_MAX bytes */
+  uint8_t *bounce[WKSP_CHECKPT_THREADS_MAX];  /* RAW_PIECE bytes (dest_fd) */
 } data_job_t;
 
 static void data_job_fini(data_job_t *j) {
   for (uint32_t i = 0; i < WKSP_CHECKPT_THREADS_MAX; i++) {
     wksp_frame_reader_fini(j->rd[i]);
     free(j->scratch[i]);
+    free(j->bounce[i]);
   }
 }
 
@@ -157,7 +163,8 @@ static int data_v1(void *ctx, uint64_t k, uint32_t slot) {
  * concatenated allocations (a piece may span small allocations, and large
  * ones span many pieces), so that the threads share the work evenly
  * instead of by whole 60 MiB cgroups.  Each piece is read with pread(2)
- * straight into the target. */
+ * straight into the target, or, to a file target (dest_fd), into the
+ * thread's buffer and written from there with pwrite(2). */
 
 #define RAW_PIECE (1ull << 20)
 #define RAW_CMDS 1024 /* commands read at once */
@@ -222,8 +229,20 @@ static int raw_plan(raw_job_t *rj) {
   return WKSP_SUCCESS;
 }
 
+/* Bytes [at, at + n) of allocation p (file offset src) to the file target,
+ * through the slot's buffer (n <= RAW_PIECE). */
+static int raw_to_file(const data_job_t *j, uint32_t slot, const wksp_part_t *p, uint64_t at, uint64_t n,
+                       uint64_t src) {
+  uint8_t *b = j->bounce[slot];
+  int rc = wksp_private_checkpt_input_read(j->in, b, n, src);
+  if (!rc && wksp_private_pwrite_full(j->dest_fd, b, n, j->dest_off + p->gaddr_lo + at))
+    rc = wksp_err(WKSP_ERR_FAIL, errno, "writing %" PRIu64 " bytes into the workspace's file at offset %" PRIu64, n,
+                  j->dest_off + p->gaddr_lo + at);
+  return rc;
+}
+
 /* Reads piece i: bytes [i*RAW_PIECE, ...) of the concatenated allocations. */
-static int raw_piece(void *ctx, uint64_t i) {
+static int raw_piece(void *ctx, uint64_t i, uint32_t slot) {
   const raw_job_t *rj = ctx;
   const data_job_t *j = rj->j;
   uint64_t lo = i * RAW_PIECE, hi = lo + RAW_PIECE < rj->total ? lo + RAW_PIECE : rj->total;
@@ -236,8 +255,10 @@ static int raw_piece(void *ctx, uint64_t i) {
   for (uint64_t k = a; lo < hi; k++) {
     const wksp_part_t *p = &j->s->file_parts[k];
     uint64_t in_k = lo - rj->sum[k], end = rj->sum[k + 1] < hi ? rj->sum[k + 1] : hi;
-    uint8_t *d = (uint8_t *)j->dest(j->ctx, p) + in_k;
-    int rc = wksp_private_checkpt_input_read(j->in, d, end - lo, rj->src[k] + in_k);
+    int rc = j->dest_fd >= 0
+                 ? raw_to_file(j, slot, p, in_k, end - lo, rj->src[k] + in_k)
+                 : wksp_private_checkpt_input_read(j->in, (uint8_t *)j->dest(j->ctx, p) + in_k, end - lo,
+                                                   rj->src[k] + in_k);
     if (rc)
       return wksp_err_where(rc, "allocation [%" PRIu64 ",%" PRIu64 ")", p->gaddr_lo, p->gaddr_hi);
     wksp_private_checkpt_progress_add(j->m, end - lo);
@@ -246,22 +267,20 @@ static int raw_piece(void *ctx, uint64_t i) {
   return WKSP_SUCCESS;
 }
 
-static int raw_piece_slot(void *ctx, uint64_t i, uint32_t slot) {
-  (void)slot;
-  return raw_piece(ctx, i);
-}
-
-static int raw_run(const data_job_t *j, uint32_t threads) {
+static int raw_run(data_job_t *j, uint32_t threads) {
   uint64_t cnt = j->s->info.alloc_cnt;
   raw_job_t rj = {.j = j, .cnt = cnt};
   rj.src = malloc((cnt + 1) * sizeof *rj.src);
   rj.sum = malloc((cnt + 1) * sizeof *rj.sum);
-  int rc = rj.src && rj.sum
+  int bounced = 1;
+  for (uint32_t t = 0; j->dest_fd >= 0 && t < threads && t < WKSP_CHECKPT_THREADS_MAX; t++) bounced &= !!(j->bounce[t] = malloc(RAW_PIECE));
+  int rc = rj.src && rj.sum && bounced
                ? raw_plan(&rj)
-               : wksp_err(WKSP_ERR_NOMEM, 0, "%s: offsets of %" PRIu64 " allocations", j->in->label, cnt);
+               : wksp_err(WKSP_ERR_NOMEM, 0, "%s: offsets of %" PRIu64 " allocations and %u copy buffers",
+                          j->in->label, cnt, j->dest_fd >= 0 ? threads : 0);
   if (!rc)
     rc = wksp_private_checkpt_pool_run_watched(threads, (rj.total + RAW_PIECE - 1) / RAW_PIECE,
-                                               raw_piece_slot, &rj, j->m);
+                                               raw_piece, &rj, j->m);
   free(rj.src);
   free(rj.sum);
   return rc;
@@ -303,12 +322,15 @@ static int cgroups_run(data_job_t *j, uint32_t threads) {
   return rc;
 }
 
+int wksp_private_checkpt_data_raw(const checkpt_input_t *in, const checkpt_scan_t *s) {
+  return s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_RAW && in->rfd >= 0;
+}
+
 static int data_run_job(data_job_t *j, uint32_t threads) {
   const checkpt_scan_t *s = j->s;
   int rc;
   wksp_private_checkpt_input_sequential(j->in);
-  if (s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_RAW && j->dest && !j->done &&
-      j->in->rfd >= 0)
+  if (wksp_private_checkpt_data_raw(j->in, s) && (j->dest_fd >= 0 || (j->dest && !j->done)))
     rc = raw_run(j, threads);
   else if (s->info.pv.style == 1)
     rc = wksp_private_checkpt_pool_run_watched(threads, s->info.alloc_cnt, data_v1, j, j->m);
@@ -321,13 +343,21 @@ static int data_run_job(data_job_t *j, uint32_t threads) {
 int wksp_private_checkpt_data_run(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
                                checkpt_dest_fn_t dest, checkpt_done_fn_t done, void *ctx,
                                checkpt_progress_t *m) {
-  data_job_t j = {.in = in, .s = s, .dest = dest, .done = done, .ctx = ctx, .m = m};
+  data_job_t j = {.in = in, .s = s, .dest = dest, .done = done, .ctx = ctx, .m = m, .dest_fd = -1};
+  return data_run_job(&j, threads);
+}
+
+int wksp_private_checkpt_data_run_file(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads, int fd,
+                                       uint64_t off0, checkpt_progress_t *m) {
+  if (fd < 0 || !wksp_private_checkpt_data_raw(in, s))
+    return wksp_err(WKSP_ERR_INVAL, 0, "%s: only v2 files are copied to a file", in->label);
+  data_job_t j = {.in = in, .s = s, .m = m, .dest_fd = fd, .dest_off = off0};
   return data_run_job(&j, threads);
 }
 
 int wksp_private_checkpt_data_pieces(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
                                   checkpt_piece_fn_t piece, void *ctx) {
-  data_job_t j = {.in = in, .s = s, .piece = piece, .ctx = ctx};
+  data_job_t j = {.in = in, .s = s, .piece = piece, .ctx = ctx, .dest_fd = -1};
   return data_run_job(&j, threads);
 }
 

@@ -14,6 +14,7 @@
  *   target); every later error resets the target to empty. */
 #include <errno.h>
 #include <fcntl.h>
+#include <unistd.h>
 
 #include "checkpt_private.h"
 #include "util/err.h"
@@ -45,10 +46,18 @@ static int restore_locked(wksp_t *w, const checkpt_input_t *in, const checkpt_sc
   }
   rc = wksp_private_reset(w, o->seed);
   if (rc) return wksp_err_wrap(rc, "restore %s: reset", in->label);
-  wksp_private_prefault_parts(w, parts, cnt, 1); /* one fault per page costs more than the copy */
+  /* One fault per page costs more than the copy: the mapping is pre-faulted,
+   * or v2 bytes go to the region's file (wksp_private_bytes_route) unless
+   * a digest is still to be computed from the target. */
+  int fd = -1;
+  uint64_t off0 = 0;
+  int file_ok = !sealed && wksp_private_checkpt_data_raw(in, s);
+  int to_file = wksp_private_bytes_route(w, parts, cnt, 1, file_ok, &fd, &off0);
   checkpt_progress_t m;
   wksp_private_checkpt_progress_init(&m, o->progress, o->progress_ctx, s->info.alloc_sz);
-  rc = wksp_private_checkpt_data_run(in, s, threads, dest_wksp, NULL, w, &m);
+  rc = to_file ? wksp_private_checkpt_data_run_file(in, s, threads, fd, off0, &m)
+               : wksp_private_checkpt_data_run(in, s, threads, dest_wksp, NULL, w, &m);
+  if (fd >= 0) close(fd);
   if (!rc) rc = wksp_private_checkpt_target_finish(w, parts, cnt, sealed ? &s->seal : NULL, o, in->label);
   if (!rc) wksp_private_checkpt_progress_end(&m, s->info.alloc_sz);
   wksp_private_checkpt_progress_fini(&m);

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpt_private.h"
@@ -44,7 +45,8 @@ static int encode_cgroup(wksp_frame_writer_t *fw, const checkpt_plan_t *pl, int 
 }
 
 /* RAW frames (v2) are plain copies: written by the calling thread straight
- * from the workspace (the fd writer references large data in place). */
+ * from the workspace (the fd writer references large data in place), or
+ * copied by the kernel from the region's file (source_choose). */
 static int write_cgroups_seq(checkpt_writer_t *cw, uint64_t pos0, uint64_t *pos) {
   checkpt_plan_t *pl = &cw->plan;
   const wksp_checkpt_opts_t *o = cw->o;
@@ -52,6 +54,8 @@ static int write_cgroups_seq(checkpt_writer_t *cw, uint64_t pos0, uint64_t *pos)
   wksp_private_checkpt_progress_init(&m, o->progress, o->progress_ctx, pl->data_sz);
   wksp_frame_writer_t *fw = NULL;
   int rc = wksp_frame_writer_init_fd(&fw, cw->fd);
+  if (!rc && cw->src_fd >= 0)
+    wksp_private_frame_writer_source(fw, cw->src_fd, cw->w, wksp_gaddr_hi(cw->w), cw->src_off);
   uint64_t at = pos0;
   for (uint64_t g = 0; !rc && g < pl->C; g++) {
     uint64_t sz = 0;
@@ -207,6 +211,18 @@ static int verify_written(checkpt_writer_t *cw) {
   return wksp_private_checkpt_seal_patch(fd, cw->seal_off, d.digest, label);
 }
 
+/* How the data will be read (wksp_private_bytes_route): RAW frames into a
+ * regular file from a process that does not map the workspace's bytes
+ * (the CLI) are copied from the region's file by the kernel; everything
+ * else is read from the mapping, pre-faulted.  Not through a pipe: the
+ * kernel may pass the region's pages to it by reference, and its reader
+ * would see changes made after the checkpoint. */
+static void source_choose(checkpt_writer_t *cw) {
+  struct stat st;
+  int file_ok = cw->frame_style == WKSP_FRAME_RAW && !fstat(cw->fd, &st) && S_ISREG(st.st_mode);
+  wksp_private_bytes_route(cw->w, cw->plan.parts, cw->plan.cnt, 0, file_ok, &cw->src_fd, &cw->src_off);
+}
+
 /* ---- API --------------------------------------------------------------------------- */
 
 /* The options, resolved once: INVAL for a style or mode that cannot be. */
@@ -225,6 +241,7 @@ static int writer_init(checkpt_writer_t *cw, wksp_t *w, const char *label,
     return wksp_err(WKSP_ERR_INVAL, 0, "checkpt: index needs verify (the index is of the verified file)");
   cw->w = w;
   cw->fd = -1;
+  cw->src_fd = -1;
   cw->label = label;
   cw->frame_style = o->style == WKSP_CHECKPT_STYLE_V2 ? WKSP_FRAME_RAW : WKSP_FRAME_LZ4;
   cw->mode = o->mode ? o->mode : 0600;
@@ -244,8 +261,7 @@ static int checkpt_to(checkpt_writer_t *cw, checkpt_pub_t *pub) {
   rc = wksp_private_checkpt_lock(cw->w, cw->o->lock_wait, cw->o->lock_wait_ctx, -1, "checkpt", label);
   if (rc) goto out;
   rc = wksp_private_checkpt_plan_build(&cw->plan, cw->w);
-  /* every byte is read: no fault per page */
-  if (!rc) wksp_private_prefault_parts(cw->w, cw->plan.parts, cw->plan.cnt, 0);
+  if (!rc) source_choose(cw); /* every byte is read: no fault per page */
   if (!rc) {
     rc = write_all(cw);
     if (rc == WKSP_ERR_FAIL) wksp_err_wrap(rc, "checkpt %s", label); /* I/O: name the target */
@@ -264,6 +280,8 @@ static int checkpt_to(checkpt_writer_t *cw, checkpt_pub_t *pub) {
   if (rc && indexed) wksp_private_delta_index_unlink(label);
   wksp_private_unlock(cw->w);
 out:
+  if (cw->src_fd >= 0) close(cw->src_fd);
+  cw->src_fd = -1;
   wksp_private_checkpt_plan_fini(&cw->plan);
   free(cw->info.blob);
   free(cw->piece_hash);

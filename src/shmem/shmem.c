@@ -121,6 +121,7 @@ typedef struct {
   ino_t ino;
   wksp_page_t page;
   uint64_t refcnt;
+  int fd; /* joins: the region file, kept open for wksp_private_shmem_file; else -1 */
 } region_t;
 
 static region_t table[REGION_MAX];
@@ -168,6 +169,7 @@ static region_t *slot_alloc(void) {
     if (slot_hi(&table[i])) continue;
     if (i >= atomic_load_explicit(&table_hwm, memory_order_relaxed))
       atomic_store_explicit(&table_hwm, i + 1, memory_order_release);
+    table[i].fd = -1;
     return &table[i];
   }
   return NULL;
@@ -188,6 +190,8 @@ static void slot_free(region_t *r) {
   publish_end();
   r->name[0] = 0;
   r->refcnt = 0;
+  if (r->fd >= 0) close(r->fd);
+  r->fd = -1;
 }
 
 /* Table_mu held.  The slot whose mapping contains addr. */
@@ -235,6 +239,19 @@ int wksp_private_shmem_find(const void *addr, wksp_private_shmem_region_t *out) 
   if (r) slot_describe(r, out);
   table_unlock();
   return r ? WKSP_SUCCESS : WKSP_ERR_INVAL;
+}
+
+int wksp_private_shmem_file(const void *addr, int *fd, uint64_t *off) {
+  *fd = -1;
+  table_lock();
+  region_t *r = slot_containing((uintptr_t)addr);
+  int ok = r && !r->anon && r->fd >= 0 && r->page == WKSP_PAGE_NORMAL;
+  if (ok) {
+    *fd = fcntl(r->fd, F_DUPFD_CLOEXEC, 0);
+    *off = (uint64_t)((uintptr_t)addr - slot_lo(r));
+  }
+  table_unlock();
+  return *fd >= 0 ? WKSP_SUCCESS : WKSP_ERR_INVAL;
 }
 
 const char *wksp_shmem_name(const void *mem) {
@@ -689,6 +706,8 @@ int wksp_shmem_join(const char *name, int writable, void **mem, uint64_t *sz) {
                        e == ENOMEM && loc.page != WKSP_PAGE_NORMAL ? " (not enough free huge pages?)" : "");
     } else {
       r->anon = 0;
+      r->fd = fd; /* the slot owns it now */
+      fd = -1;
       memcpy(r->name, name, strlen(name) + 1);
       r->dev = loc.st.st_dev;
       r->ino = loc.st.st_ino;
@@ -762,6 +781,7 @@ int wksp_shmem_anon_new(uint64_t sz, wksp_page_t page, void **mem) {
                                               : "");
   if (!rc) {
     r->anon = 1;
+    r->fd = -1;
     r->name[0] = 0;
     r->dev = 0;
     r->ino = 0;

@@ -61,6 +61,23 @@ int wksp_private_shmem_writable(const void *addr);
  * the join-table mutex). */
 int wksp_private_shmem_find(const void *addr, wksp_private_shmem_region_t *out);
 
+/* The file behind the joined region containing addr, for moving its bytes
+ * with file I/O instead of through this process's mapping: *fd gets a new
+ * descriptor of it (O_CLOEXEC, opened in the join's mode; the caller
+ * closes it) and *off the file offset of addr.  A fresh process pays one
+ * page fault per 4 KiB page it touches in a mapping, which costs more
+ * than the copy itself on some machines (bench/FINDINGS.md, "CLI"), while
+ * read(2) and write(2) on the file do not fault.  The mapping and the file
+ * show the same bytes (one page cache).
+ *
+ * SUCCESS, or INVAL (*fd = -1) when addr is in no joined region of this
+ * process, in an anonymous one, in one on huge pages (hugetlbfs files
+ * cannot be written with write(2)), or when the descriptor cannot be
+ * duplicated (EMFILE).  Records no error: callers fall back to the
+ * mapping.  The region's own descriptor is kept open while it is joined
+ * (one per joined region).  Thread-safe (takes the join-table mutex). */
+int wksp_private_shmem_file(const void *addr, int *fd, uint64_t *off);
+
 /* A region as listed, with the identity of its file (what /proc/[pid]/maps
  * shows of a mapping: device major:minor and inode). */
 typedef struct {

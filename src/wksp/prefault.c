@@ -27,6 +27,7 @@
  * nothing is done; none mapped, everything is populated without asking;
  * a mix, each chunk is asked as above. */
 #include "wksp/wksp_private.h"
+#include "shmem/shmem_private.h"
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -154,4 +155,22 @@ void wksp_private_prefault_parts(const wksp_t *w, const wksp_part_t *parts, uint
   wksp_private_prefault_survey(&pf, w, parts, cnt);
   wksp_private_prefault_parts_with(w, &pf, parts, cnt, write);
   wksp_private_prefault_close(&pf);
+}
+
+/* ---- the route: the mapping or the file ---------------------------------- */
+
+int wksp_private_bytes_route_force;
+
+int wksp_private_bytes_route(const wksp_t *w, const wksp_part_t *parts, uint64_t cnt, int write, int file_ok, int *fd,
+                             uint64_t *off0) {
+  int force = wksp_private_bytes_route_force;
+  wksp_prefault_t pf;
+  wksp_private_prefault_open(&pf);
+  wksp_private_prefault_survey(&pf, w, parts, cnt);
+  *fd = -1;
+  int file = file_ok && force >= 0 && (force > 0 || pf.mode != WKSP_PREFAULT_SKIP) &&
+             wksp_private_shmem_file(w, fd, off0) == WKSP_SUCCESS;
+  if (!file) wksp_private_prefault_parts_with(w, &pf, parts, cnt, write);
+  wksp_private_prefault_close(&pf);
+  return file;
 }

@@ -419,6 +419,28 @@ void wksp_private_prefault_survey(wksp_prefault_t *pf, const wksp_t *w, const wk
 void wksp_private_prefault_parts_with(const wksp_t *w, const wksp_prefault_t *pf, const wksp_part_t *parts,
                                       uint64_t cnt, int write);
 
+/* How a call that moves every byte of parts[0..cnt) (ascending) reaches
+ * them: through this process's mapping, or through the region's file with
+ * read(2)/write(2)-like calls that never touch the mapping.  A fresh
+ * process (the CLI) maps none of a workspace, and on some machines its
+ * first touch of each 4 KiB page costs more than the copy (bench/FINDINGS.md,
+ * "CLI": 1.6 s against 0.15 s a GiB here); a process that works on its
+ * own workspace maps all of it, and copies from memory fastest.  So the
+ * list is surveyed (wksp_private_prefault_survey): when not all of it is
+ * mapped, file_ok is set and the region has a file on normal pages
+ * (wksp_private_shmem_file), returns 1 with *fd (a new descriptor, the
+ * caller closes it) and *off0 (the file offset of gaddr 0: gaddr g is at
+ * *off0 + g); otherwise pre-faults the list as wksp_private_prefault_parts
+ * would and returns 0 (*fd = -1).  Nothing fails: the route is a choice
+ * of speed, both give the same bytes.  Thread-safe; no lock needed. */
+int wksp_private_bytes_route(const wksp_t *w, const wksp_part_t *parts, uint64_t cnt, int write, int file_ok, int *fd,
+                             uint64_t *off0);
+
+/* Test seam of wksp_private_bytes_route: 0 chooses as above, 1 takes the
+ * file whenever there is one, -1 never.  Process-wide: set it between
+ * calls. */
+extern int wksp_private_bytes_route_force;
+
 /* ---- internals shared between src/wksp/ files ------------------------------ */
 
 /* The robust mutex of w, tried first, then waited for as wt says (check and

@@ -6,7 +6,7 @@
  * Intercepted calls (each has a name used in the `calls` lists below):
  *   write writev pwrite pwritev fsync fdatasync fchmod ftruncate
  *   link linkat rename renameat renameat2 unlink unlinkat
- *   open openat read readv pread mmap (file-backed only)
+ *   open openat read readv pread mmap (file-backed only) sendfile
  * Writes to fd 2 are never counted nor failed (diagnostics must get out).
  * Nor are opens of /proc/... and reads of descriptors so opened: the
  * library reads there only hints about this process (which pages it maps,
@@ -21,7 +21,7 @@
  *   FAULTSHIM_ERRNO  the call fails (-1 / MAP_FAILED) with errno `err`,
  *                    nothing is done
  *   FAULTSHIM_SHORT  a data transfer (write, writev, pwrite, pwritev, read,
- *                    readv, pread) moves only half of its bytes (at least
+ *                    readv, pread, sendfile) moves only half of its bytes (at least
  *                    1) and succeeds; other calls, and transfers of <= 1
  *                    byte, then fail with `err` instead
  *

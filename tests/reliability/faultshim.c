@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -30,13 +31,13 @@ void faultshim_no_tmpfile(int on);
 enum {
   C_WRITE, C_WRITEV, C_PWRITE, C_PWRITEV, C_FSYNC, C_FDATASYNC, C_FCHMOD, C_FTRUNCATE,
   C_LINK, C_LINKAT, C_RENAME, C_RENAMEAT, C_RENAMEAT2, C_UNLINK, C_UNLINKAT,
-  C_OPEN, C_OPENAT, C_READ, C_READV, C_PREAD, C_MMAP, C_CNT
+  C_OPEN, C_OPENAT, C_READ, C_READV, C_PREAD, C_MMAP, C_SENDFILE, C_CNT
 };
 
 static const char *const call_names[C_CNT] = {
     "write", "writev", "pwrite", "pwritev", "fsync", "fdatasync", "fchmod", "ftruncate",
     "link", "linkat", "rename", "renameat", "renameat2", "unlink", "unlinkat",
-    "open", "openat", "read", "readv", "pread", "mmap"};
+    "open", "openat", "read", "readv", "pread", "mmap", "sendfile"};
 
 enum { TRACE_MAX = 4096 };
 
@@ -194,7 +195,7 @@ static void *next_write, *next_writev, *next_pwrite, *next_pwrite64, *next_pwrit
     *next_fsync, *next_fdatasync, *next_fchmod, *next_ftruncate, *next_ftruncate64, *next_link,
     *next_linkat, *next_rename, *next_renameat, *next_renameat2, *next_unlink, *next_unlinkat,
     *next_open, *next_open64, *next_openat, *next_openat64, *next_read, *next_readv, *next_pread, *next_close,
-    *next_pread64, *next_mmap, *next_mmap64;
+    *next_pread64, *next_mmap, *next_mmap64, *next_sendfile, *next_sendfile64;
 
 typedef ssize_t (*write_fn)(int, const void *, size_t);
 typedef ssize_t (*iov_fn)(int, const struct iovec *, int);
@@ -214,6 +215,7 @@ typedef int (*unlinkat_fn)(int, const char *, int);
 typedef int (*open_fn)(const char *, int, ...);
 typedef int (*openat_fn)(int, const char *, int, ...);
 typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
+typedef ssize_t (*sendfile_fn)(int, int, off_t *, size_t);
 
 static ssize_t do_write(write_fn f, int fd, const void *buf, size_t n) {
   if (fd == 2 || !should_fail(C_WRITE)) return f(fd, buf, n);
@@ -277,6 +279,18 @@ static ssize_t do_pread(pread_fn f, int fd, void *buf, size_t n, off_t off) {
 ssize_t pread(int fd, void *buf, size_t n, off_t off) { return do_pread(NEXT(pread_fn, pread), fd, buf, n, off); }
 ssize_t pread64(int fd, void *buf, size_t n, off_t off) {
   return do_pread(NEXT(pread_fn, pread64), fd, buf, n, off);
+}
+
+static ssize_t do_sendfile(sendfile_fn f, int out, int in, off_t *off, size_t n) {
+  if (!should_fail(C_SENDFILE)) return f(out, in, off, n);
+  size_t k = short_len(n);
+  return k ? f(out, in, off, k) : fail_errno();
+}
+ssize_t sendfile(int out, int in, off_t *off, size_t n) {
+  return do_sendfile(NEXT(sendfile_fn, sendfile), out, in, off, n);
+}
+ssize_t sendfile64(int out, int in, off_t *off, size_t n) {
+  return do_sendfile(NEXT(sendfile_fn, sendfile64), out, in, off, n);
 }
 
 typedef int (*close_fn)(int);

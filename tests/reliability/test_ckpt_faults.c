@@ -56,7 +56,7 @@ static char base_sum[65];
 
 static const char *const write_calls =
     "write,writev,pwrite,pwritev,fsync,fdatasync,fchmod,ftruncate,link,linkat,rename,renameat,renameat2,"
-    "open,openat";
+    "open,openat,sendfile";
 
 typedef struct {
   const char *name;
@@ -77,6 +77,7 @@ enum { TGT_PATH, TGT_OVERWRITE, TGT_PIPE };
 
 typedef struct {
   int style, threads, target, no_tmpfile, kind, base;
+  int region_file; /* v2 data copied from a named source's region file (what the CLI does) */
 } config_t;
 
 typedef struct {
@@ -108,7 +109,7 @@ static int file_holds(const char *p, const void *want, size_t n) {
 
 static int is_data_call(const char *name) {
   return name && (!strcmp(name, "write") || !strcmp(name, "writev") || !strcmp(name, "pwrite") ||
-                  !strcmp(name, "pwritev"));
+                  !strcmp(name, "pwritev") || !strcmp(name, "sendfile"));
 }
 
 /* The old file at path (and, for a checkpoint with index, an old sidecar). */
@@ -178,6 +179,8 @@ static int ckpt_call(wksp_t *src, const config_t *c, int fd, const wksp_checkpt_
   return fd >= 0 ? wksp_checkpt_fd(src, fd, "pipe", o) : wksp_checkpt(src, path, o);
 }
 
+extern int wksp_private_bytes_route_force;
+
 /* Runs one checkpoint with fault f at counted call k (0 = none).
  * Returns the code; *fired, *call say whether and where the fault hit. */
 static int run_ckpt(wksp_t *src, const config_t *c, const fault_t *f, long k, long *ncalls, long *fired,
@@ -198,11 +201,13 @@ static int run_ckpt(wksp_t *src, const config_t *c, const fault_t *f, long k, lo
     pthread_create(&th, NULL, drain_main, d);
   }
   shim.no_tmpfile(c->no_tmpfile);
+  wksp_private_bytes_route_force = c->region_file ? 1 : -1;
   shim.arm(c->target == TGT_PIPE ? "write,writev" : write_calls, k, f ? f->kind : 0, f ? f->err : 0,
            f ? f->sticky : 0);
   memset(st, 0, sizeof *st);
   rc = ckpt_call(src, c, c->target == TGT_PIPE ? p[1] : -1, &o, st);
   *ncalls = shim.disarm();
+  wksp_private_bytes_route_force = 0;
   shim.no_tmpfile(0);
   *fired = shim.fired();
   *call = k ? shim.call_name(k) : NULL;
@@ -327,6 +332,32 @@ static wksp_t *make_src(uint64_t allocs, uint64_t max_sz, uint64_t data_max) {
   return w;
 }
 
+/* The same content in a named workspace (a region file under a private
+ * WKSP_SHMEM_DIR), for the region-file configurations. */
+static char named_dir[128], named_name[64];
+
+static wksp_t *make_named(uint64_t allocs) {
+  snprintf(named_dir, sizeof named_dir, "/tmp/wksp-rel-named-%d-XXXXXX", (int)getpid());
+  if (!mkdtemp(named_dir)) return NULL;
+  setenv("WKSP_SHMEM_DIR", named_dir, 1);
+  snprintf(named_name, sizeof named_name, "relsrc%d", (int)getpid());
+  wksp_t *w = NULL;
+  if (wksp_new_named_exact(named_name, 4 * allocs + 64, 64 << 20, WKSP_PAGE_NORMAL, 0600, 1) ||
+      wksp_attach(named_name, 0, &w))
+    return NULL;
+  uint64_t rng = 77;
+  ws_fill(w, allocs, 40000, 1, &rng);
+  return w;
+}
+
+static void named_free(wksp_t *w) {
+  if (w) wksp_detach(w);
+  if (named_name[0]) wksp_delete_named(named_name);
+  unsetenv("WKSP_SHMEM_DIR");
+  if (named_dir[0]) test_rmdir(named_dir);
+  named_dir[0] = named_name[0] = 0;
+}
+
 static int make_dir(void) {
   snprintf(dir, sizeof dir, "/tmp/wksp-rel-ckpt-%d-XXXXXX", (int)getpid());
   if (!mkdtemp(dir)) return -1;
@@ -377,8 +408,13 @@ static int io_configs(int kind, config_t *cfg) {
           else /* deltas: each target once, each from another base; index: over an old one, and not */
             keep |= kind == KIND_DELTA ? !nt && style == 3 - tgt % 2 && th == 1 + (tgt == TGT_OVERWRITE)
                                        : !nt && style == th + 1 && tgt == style - 2;
-          if (keep) cfg[n++] = (config_t){style, th, tgt, nt, kind, rel_long() ? j % BASE_CNT : tgt};
+          if (keep) cfg[n++] = (config_t){style, th, tgt, nt, kind, rel_long() ? j % BASE_CNT : tgt, 0};
         }
+  /* v2 from a named workspace's region file, as the CLI writes it */
+  if (kind == KIND_FULL) {
+    cfg[n++] = (config_t){2, 1, TGT_PATH, 0, kind, 0, 1};
+    cfg[n++] = (config_t){2, 1, TGT_OVERWRITE, 1, kind, 0, 1};
+  }
   return n;
 }
 
@@ -390,24 +426,33 @@ static void io_faults(int kind) {
   wksp_t *src = make_src(kind == KIND_FULL ? allocs : allocs / 2, 40000, 64 << 20);
   CHECK(src);
   if (kind != KIND_FULL) CHECK_OK(make_bases(src));
-  config_t cfg[40];
+  config_t cfg[42];
   int n = io_configs(kind, cfg);
   tally_t t = {0};
   int failures = 0;
+  wksp_t *named = kind == KIND_FULL ? make_named(allocs) : NULL;
+  CHECK(kind != KIND_FULL || named);
+  long sendfiles = 0;
   for (int i = 0; i < n && failures < 5; i++) {
     long ncalls, fired;
     const char *call;
     drain_t d;
     wksp_delta_stats_t st;
+    wksp_t *s = cfg[i].region_file ? named : src;
     if (cfg[i].target == TGT_OVERWRITE) CHECK_OK(write_old_kind(kind));
-    CHECK_OK(run_ckpt(src, &cfg[i], NULL, 0, &ncalls, &fired, &call, &d, &st));
+    CHECK_OK(run_ckpt(s, &cfg[i], NULL, 0, &ncalls, &fired, &call, &d, &st));
+    for (long k = 1; k <= ncalls; k++) sendfiles += shim.call_name(k) && !strcmp(shim.call_name(k), "sendfile");
     if (cfg[i].target == TGT_PIPE) free(d.b);
     unlink(path);
     unlink(side);
     CHECK(ncalls > 0);
     for (long k = 1; k <= ncalls + 1; k++)
-      for (int fi = 0; fi < FAULT_CNT; fi++) failures += check_case(src, &cfg[i], fi, k, &t) != 0;
+      for (int fi = 0; fi < FAULT_CNT; fi++) failures += check_case(s, &cfg[i], fi, k, &t) != 0;
   }
+  /* the region-file configurations copied with sendfile, the others never */
+  CHECK(kind != KIND_FULL || sendfiles > 0);
+  CHECK(kind == KIND_FULL || sendfiles == 0);
+  named_free(named);
   char extra[256] = "";
   if (kind == KIND_DELTA)
     snprintf(

@@ -63,7 +63,20 @@ static long count_lines(const char *file) {
   return n;
 }
 
-static void test_cli_faults(void) {
+/* Whether the report of the last dry run lists the call name. */
+static int report_has(const char *report, const char *name) {
+  size_t sz = 0;
+  char *s = vec_slurp(report, &sz), want[64];
+  snprintf(want, sizeof want, "\n%s\n", name);
+  int has = s && (!strncmp(s, want + 1, strlen(want + 1)) || strstr(s, want));
+  free(s);
+  return has;
+}
+
+/* v2 (--style v2): a fresh process copies the data between the region's
+ * file and the checkpoint (sendfile, pread + pwrite), never through its
+ * mapping: those calls are in the lists and must be seen in the dry runs. */
+static void cli_faults(int v2) {
   snprintf(dir, sizeof dir, "/tmp/wksp-rel-cli-%d-XXXXXX", (int)getpid());
   CHECK(mkdtemp(dir));
   setenv("WKSP_SHMEM_DIR", dir, 1);
@@ -82,9 +95,12 @@ static void test_cli_faults(void) {
   uint64_t rng = 1;
   ws_fill(w, 60, 30000, 1, &rng);
 
-  static const char *const wcalls = "FAULTSHIM_CALLS=write,writev,pwrite,fsync,fdatasync,fchmod,linkat,renameat,open,openat";
-  static const char *const rcalls = "FAULTSHIM_CALLS=open,openat,read,readv,pread,mmap";
-  char *ck_argv[] = {bin, "checkpt", "clisrc", path, "--threads", "2", "--quiet", NULL};
+  const char *const wcalls =
+      v2 ? "FAULTSHIM_CALLS=write,writev,pwrite,fsync,fdatasync,fchmod,linkat,renameat,open,openat,sendfile"
+         : "FAULTSHIM_CALLS=write,writev,pwrite,fsync,fdatasync,fchmod,linkat,renameat,open,openat";
+  const char *const rcalls =
+      v2 ? "FAULTSHIM_CALLS=open,openat,read,readv,pread,mmap,pwrite" : "FAULTSHIM_CALLS=open,openat,read,readv,pread,mmap";
+  char *ck_argv[] = {bin, "checkpt", "clisrc", path, "--threads", "2", "--quiet", "--style", v2 ? "v2" : "v3", NULL};
   char *rs_argv[] = {bin, "restore", "clidst", path, "--threads", "2", "--quiet", NULL};
 
   /* Dry runs: how many calls each command makes. */
@@ -94,11 +110,13 @@ static void test_cli_faults(void) {
   unlink(report);
   CHECK_EQ(run(ck_argv, dry_w), 0);
   long nw = count_lines(report);
+  CHECK(!v2 || report_has(report, "sendfile"));
   const char *dry_r[] = {rcalls, rep_env, NULL};
   unlink(report);
   CHECK_EQ(run(rs_argv, dry_r), 0);
   long nr = count_lines(report);
   CHECK(nw > 0 && nr > 0);
+  CHECK(!v2 || report_has(report, "pwrite"));
 
   uint64_t cases = 0;
   static const char *const errs[] = {"ENOSPC", "EIO"};
@@ -138,9 +156,10 @@ static void test_cli_faults(void) {
     CHECK_OK(wksp_verify(d));
     cases++;
   }
-  rel_figure("2", "cli", "bin/wksp: %" PRIu64 " runs with one injected fault (checkpt: each of %ld calls x ENOSPC/EIO; "
+  rel_figure("2", v2 ? "cli-v2" : "cli",
+             "bin/wksp%s: %" PRIu64 " runs with one injected fault (checkpt: each of %ld calls x ENOSPC/EIO; "
              "restore: each of %ld calls x EIO): every one exited 1 with one line naming the error, nothing left",
-             cases, nw, nr);
+             v2 ? " --style v2 (data through the region file: sendfile, pwrite)" : "", cases, nw, nr);
   wksp_detach(d);
   wksp_detach(w);
   wksp_delete_named("clisrc");
@@ -148,6 +167,9 @@ static void test_cli_faults(void) {
   test_rmdir(ckdir);
   test_rmdir(dir);
 }
+
+static void test_cli_faults(void) { cli_faults(0); }
+static void test_cli_faults_v2(void) { cli_faults(1); }
 
 int main(void) {
   char exe[4096];
@@ -164,5 +186,6 @@ int main(void) {
     return 1;
   }
   TEST_RUN(test_cli_faults);
+  TEST_RUN(test_cli_faults_v2);
   return test_done();
 }

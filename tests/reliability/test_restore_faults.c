@@ -270,12 +270,12 @@ static const struct {
   const char *name;
   int kind, err;
 } read_faults[] = {{"EIO", FAULTSHIM_ERRNO, EIO}, {"short", FAULTSHIM_SHORT, EIO}, {"EINTR", FAULTSHIM_ERRNO, EINTR}};
-static const char *const read_calls = "open,openat,read,readv,pread,mmap,write,writev";
+static const char *const read_calls = "open,openat,read,readv,pread,mmap,write,writev,pwrite";
 
 /* Is the counted call a data transfer? */
 static int is_transfer(const char *call) {
   return !strcmp(call, "read") || !strcmp(call, "readv") || !strcmp(call, "pread") || !strcmp(call, "write") ||
-         !strcmp(call, "writev");
+         !strcmp(call, "writev") || !strcmp(call, "pwrite");
 }
 
 /* Every read-side call of the restore c, counted in a dry run, gets each
@@ -356,6 +356,60 @@ static void test_read_faults(void) {
   CHECK(all.n[OUT_UNTOUCHED] > 0 && all.n[OUT_IDENTICAL] > 0);
   unlink(path);
   ws_free(w);
+}
+
+/* The same faults for a v2 restore into a named workspace through its
+ * region file (wksp_private_bytes_route: what a CLI process does), plus
+ * its writes into that file (pwrite: EIO, short, EINTR). */
+extern int wksp_private_bytes_route_force;
+
+static void test_read_faults_region_file(void) {
+  double t0 = rel_now();
+  char dir[128], name[64];
+  snprintf(dir, sizeof dir, "/tmp/wksp-rel-route-%d-XXXXXX", (int)getpid());
+  CHECK(mkdtemp(dir));
+  setenv("WKSP_SHMEM_DIR", dir, 1);
+  snprintf(name, sizeof name, "route%d", (int)getpid());
+  wksp_t *w = NULL;
+  CHECK_OK(wksp_new_named_exact(name, wksp_part_max(src_medium), wksp_data_max(src_medium), WKSP_PAGE_NORMAL, 0600,
+                                1));
+  CHECK_OK(wksp_attach(name, 0, &w));
+  uint64_t sz;
+  uint8_t *b = make_ckpt(src_medium, 2, &sz);
+  CHECK(b);
+  wksp_private_bytes_route_force = 1;
+  tally_t all = {0};
+  uint64_t fired_total = 0;
+  long pwrites = 0;
+  for (uint32_t th = 1; th <= 2; th++) {
+    rcase_t c = {.via = VIA_FILE, .b = b, .sz = sz, .threads = th, .calls = "pread,pwrite"};
+    long fired;
+    refill(w);
+    CHECK_OK(restore_run(w, &c, &fired));
+    long n = shim.disarm();
+    for (long k = 1; k <= n; k++) pwrites += shim.call_name(k) && !strcmp(shim.call_name(k), "pwrite");
+    char label[64];
+    snprintf(label, sizeof label, "v2 file into the region file, %u threads", th);
+    fired_total += read_fault_cases(src_medium, w, (rcase_t){.via = VIA_FILE, .b = b, .sz = sz, .threads = th}, label,
+                                    &all);
+    CHECK(all.bad == 0);
+  }
+  wksp_private_bytes_route_force = 0;
+  char txt[512];
+  tally_text(&all, txt, sizeof txt);
+  rel_figure("3", "read-faults-region-file",
+             "%" PRIu64 " injected faults (EIO, short, EINTR; every open, read and pread of the file and every pwrite "
+             "into the region file: %ld pwrites a restore) in v2 restores through the region file: %s (%.1f s)",
+             fired_total, pwrites / 2, txt, rel_now() - t0);
+  CHECK(pwrites > 0); /* the route was taken */
+  CHECK_EQ(all.bad, 0);
+  CHECK(all.n[OUT_RESET] > 0 && all.n[OUT_IDENTICAL] > 0);
+  free(b);
+  unlink(path);
+  wksp_detach(w);
+  wksp_delete_named(name);
+  unsetenv("WKSP_SHMEM_DIR");
+  test_rmdir(dir);
 }
 
 /* ---- truncations at every offset ----------------------------------------- */
@@ -1040,6 +1094,7 @@ int main(int argc, char **argv) {
   src_large = ws_new("large", 3, 2048, 32 << 20);
   if (src_large) ws_fill(src_large, rel_param("LARGE_ALLOCS", 100, 300), 60000, 1, &rng);
   TEST_RUN(test_read_faults);
+  TEST_RUN(test_read_faults_region_file);
   TEST_RUN(test_truncations);
   TEST_RUN(test_bitflips_small);
   TEST_RUN(test_bitflips_sealed);
