@@ -251,13 +251,14 @@ typedef struct {
  * command) would fault each page in, one at a time, and on some machines
  * that costs more than the copy (bench/FINDINGS.md, "The region file").
  * So, when a sample of 16 of the allocations' pages shows that this
- * process does not map them all: v2 data going to a regular file from a
- * named workspace on normal pages is copied by the kernel from the
- * region's file (sendfile(2); where the two files cannot be copied between,
- * from memory after all); everything else is read through the mapping,
- * pre-faulted in bulk (MADV_POPULATE_READ, where the kernel has it).  A
- * process that maps all of w reads it from memory.  Never through a pipe:
- * the kernel may pass a file's pages to a pipe by reference. */
+ * process does not map them all, v2 data of a named workspace on normal
+ * pages is read from the region's file: copied by the kernel into a
+ * regular file (sendfile(2); where the two files cannot be copied between,
+ * from memory after all), through a 1 MiB buffer into anything else (a
+ * pipe: the kernel could hand the file's pages to it by reference, and its
+ * reader would see later changes); everything else is read through the
+ * mapping, pre-faulted in bulk (MADV_POPULATE_READ, where the kernel has
+ * it).  A process that maps all of w reads it from memory. */
 WKSP_API int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts);
 
 /* Writes a checkpoint of w to fd (file, pipe, socket) from its current
@@ -403,13 +404,13 @@ typedef struct {
  *   - If w's own metadata is inconsistent when locked: CORRUPT, untouched.
  *
  * How the bytes move (as for wksp_checkpt): when this process does not map
- * all of the target's pages that the allocations will occupy, a v2 file
- * (read with pread) restored into a named workspace on normal pages is
- * copied into the region's file (pread into a 1 MiB buffer per thread,
- * pwrite(2) into the region file; the mapping shows the same bytes), unless
- * a seal's digest is still to be computed from w; otherwise the bytes are
- * written through the mapping, pre-faulted in bulk (MADV_POPULATE_WRITE).
- * A failed write into the region file is FAIL with its errno, w reset as
+ * all of the target's pages that the allocations will occupy, v2 data
+ * restored into a named workspace on normal pages is written into the
+ * region's file (read into a 1 MiB buffer per thread, from a file or a
+ * pipe, then pwrite(2); the mapping shows the same bytes), unless a seal's
+ * digest is still to be computed from w; otherwise the bytes are written
+ * through the mapping, pre-faulted in bulk (MADV_POPULATE_WRITE).  A
+ * failed write into the region file is FAIL with its errno, w reset as
  * above. */
 WKSP_API int wksp_restore(wksp_t *w, const char *path, const wksp_restore_opts_t *opts);
 

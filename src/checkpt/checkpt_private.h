@@ -206,14 +206,11 @@ typedef int (*checkpt_done_fn_t)(void *ctx, const wksp_part_t *p, const void *by
 int wksp_private_checkpt_data_run(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
                                checkpt_dest_fn_t dest, checkpt_done_fn_t done, void *ctx,
                                checkpt_progress_t *m);
-/* v2 RAW files read with pread: whether data_run copies them by ranges
- * (then wksp_private_checkpt_data_run_file can too). */
-int wksp_private_checkpt_data_raw(const checkpt_input_t *in, const checkpt_scan_t *s);
-/* data_run for such an input (data_raw true, else INVAL) with every
- * allocation's bytes written to file fd at offset off0 + gaddr (a region's
- * file: wksp_private_bytes_route), read through a 1 MiB buffer per
- * thread, never through a mapping.  Errors as data_run; a write that
- * fails is FAIL with its errno. */
+/* data_run with every allocation's bytes written to file fd at offset
+ * off0 + gaddr (a region's file: wksp_private_bytes_route) instead of to
+ * a destination in memory: read or decoded into a 1 MiB buffer per thread,
+ * then pwrite(2), never through a mapping.  Errors as data_run; a write
+ * that fails is FAIL with its errno. */
 int wksp_private_checkpt_data_run_file(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads, int fd,
                                        uint64_t off0, checkpt_progress_t *m);
 /* The same without a destination: every allocation's bytes are handed to

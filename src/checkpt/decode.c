@@ -34,8 +34,12 @@ typedef struct {
   /* per pool slot (pool.c), kept from task to task */
   wksp_frame_reader_t *rd[WKSP_CHECKPT_THREADS_MAX];
   uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX]; /* WKSP_FRAME_CHUNK_MAX bytes */
-  uint8_t *bounce[WKSP_CHECKPT_THREADS_MAX];  /* RAW_PIECE bytes (dest_fd) */
+  uint8_t *bounce[WKSP_CHECKPT_THREADS_MAX];  /* DATA_BOUNCE bytes (dest_fd) */
 } data_job_t;
+
+/* A file target's bytes go through buffers of this size: a multiple of the
+ * writer's LZ4 chunks, so that the same blocks decode however reads are cut. */
+#define DATA_BOUNCE (1ull << 20)
 
 static void data_job_fini(data_job_t *j) {
   for (uint32_t i = 0; i < WKSP_CHECKPT_THREADS_MAX; i++) {
@@ -59,6 +63,22 @@ static int data_scratch(data_job_t *j, uint32_t slot, uint8_t **out) {
     return wksp_err(WKSP_ERR_NOMEM, 0, "verify buffer");
   *out = j->scratch[slot];
   return WKSP_SUCCESS;
+}
+
+/* The slot's buffer for bytes on their way to the file target (dest_fd). */
+static int data_bounce(data_job_t *j, uint32_t slot, uint8_t **out) {
+  if (!j->bounce[slot] && !(j->bounce[slot] = malloc(DATA_BOUNCE)))
+    return wksp_err(WKSP_ERR_NOMEM, 0, "copy buffer");
+  *out = j->bounce[slot];
+  return WKSP_SUCCESS;
+}
+
+/* Bytes b[0, n) of allocation p from its offset at on, to the file target. */
+static int data_put(const data_job_t *j, const wksp_part_t *p, uint64_t at, const uint8_t *b, uint64_t n) {
+  uint64_t off = j->dest_off + p->gaddr_lo + at;
+  if (!wksp_private_pwrite_full(j->dest_fd, b, n, off)) return WKSP_SUCCESS;
+  return wksp_err(WKSP_ERR_FAIL, errno, "writing %" PRIu64 " bytes into the workspace's file at offset %" PRIu64, n,
+                  off);
 }
 
 /* Opens cgroup frame g on the slot's reader and checks its commands against
@@ -100,10 +120,20 @@ static int data_cgroup(void *ctx, uint64_t g, uint32_t slot) {
    * KiB pieces into scratch memory and handed to piece(), if any.  Pieces of
    * 64 KiB from a buffer's start are exactly the writer's LZ4 chunks, so
    * this decodes the same blocks. */
-  uint8_t *scratch = NULL;
-  if (!rc && !j->dest) rc = data_scratch(j, slot, &scratch);
+  uint8_t *scratch = NULL, *bounce = NULL;
+  if (!rc && j->dest_fd >= 0) rc = data_bounce(j, slot, &bounce);
+  else if (!rc && !j->dest) rc = data_scratch(j, slot, &scratch);
   for (uint64_t k = 0; !rc && k < cg->alloc_cnt; k++) {
     uint64_t sz = p[k].gaddr_hi - p[k].gaddr_lo;
+    if (bounce) {
+      for (uint64_t at = 0; !rc && at < sz; at += DATA_BOUNCE) {
+        uint64_t n = sz - at < DATA_BOUNCE ? sz - at : DATA_BOUNCE;
+        rc = wksp_frame_reader_data(r, bounce, n);
+        if (!rc) rc = data_put(j, &p[k], at, bounce, n);
+        if (!rc) wksp_private_checkpt_progress_add(j->m, n);
+      }
+      continue;
+    }
     if (scratch) {
       for (uint64_t at = 0; !rc && at < sz; at += WKSP_FRAME_CHUNK_MAX) {
         uint64_t n = sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX;
@@ -139,6 +169,17 @@ static int data_v1(void *ctx, uint64_t k, uint32_t slot) {
   const wksp_part_t *p = &j->s->file_parts[k];
   uint64_t src = j->s->v1_data_off[k], sz = p->gaddr_hi - p->gaddr_lo;
   int rc = WKSP_SUCCESS;
+  if (j->dest_fd >= 0) {
+    uint8_t *b = NULL;
+    rc = data_bounce(j, slot, &b);
+    for (uint64_t at = 0; !rc && at < sz; at += DATA_BOUNCE) {
+      uint64_t n = sz - at < DATA_BOUNCE ? sz - at : DATA_BOUNCE;
+      rc = wksp_private_checkpt_input_read(j->in, b, n, src + at);
+      if (!rc) rc = data_put(j, p, at, b, n);
+      if (!rc) wksp_private_checkpt_progress_add(j->m, n);
+    }
+    return rc;
+  }
   if (j->dest) {
     void *d = j->dest(j->ctx, p);
     rc = wksp_private_checkpt_input_read(j->in, d, sz, src);
@@ -170,7 +211,7 @@ static int data_v1(void *ctx, uint64_t k, uint32_t slot) {
 #define RAW_CMDS 1024 /* commands read at once */
 
 typedef struct {
-  const data_job_t *j;
+  data_job_t *j;
   uint64_t *src; /* file offset of file_parts[k]'s bytes */
   uint64_t *sum; /* bytes of file_parts[0..k), k in [0, cnt] */
   uint64_t cnt, total;
@@ -230,21 +271,19 @@ static int raw_plan(raw_job_t *rj) {
 }
 
 /* Bytes [at, at + n) of allocation p (file offset src) to the file target,
- * through the slot's buffer (n <= RAW_PIECE). */
-static int raw_to_file(const data_job_t *j, uint32_t slot, const wksp_part_t *p, uint64_t at, uint64_t n,
-                       uint64_t src) {
-  uint8_t *b = j->bounce[slot];
-  int rc = wksp_private_checkpt_input_read(j->in, b, n, src);
-  if (!rc && wksp_private_pwrite_full(j->dest_fd, b, n, j->dest_off + p->gaddr_lo + at))
-    rc = wksp_err(WKSP_ERR_FAIL, errno, "writing %" PRIu64 " bytes into the workspace's file at offset %" PRIu64, n,
-                  j->dest_off + p->gaddr_lo + at);
+ * through the slot's buffer (n <= RAW_PIECE = DATA_BOUNCE). */
+static int raw_to_file(data_job_t *j, uint32_t slot, const wksp_part_t *p, uint64_t at, uint64_t n, uint64_t src) {
+  uint8_t *b = NULL;
+  int rc = data_bounce(j, slot, &b);
+  if (!rc) rc = wksp_private_checkpt_input_read(j->in, b, n, src);
+  if (!rc) rc = data_put(j, p, at, b, n);
   return rc;
 }
 
 /* Reads piece i: bytes [i*RAW_PIECE, ...) of the concatenated allocations. */
 static int raw_piece(void *ctx, uint64_t i, uint32_t slot) {
   const raw_job_t *rj = ctx;
-  const data_job_t *j = rj->j;
+  data_job_t *j = rj->j;
   uint64_t lo = i * RAW_PIECE, hi = lo + RAW_PIECE < rj->total ? lo + RAW_PIECE : rj->total;
   uint64_t a = 0, b = rj->cnt; /* the allocation holding byte lo: last k with sum[k] <= lo */
   while (b - a > 1) {
@@ -272,12 +311,9 @@ static int raw_run(data_job_t *j, uint32_t threads) {
   raw_job_t rj = {.j = j, .cnt = cnt};
   rj.src = malloc((cnt + 1) * sizeof *rj.src);
   rj.sum = malloc((cnt + 1) * sizeof *rj.sum);
-  int bounced = 1;
-  for (uint32_t t = 0; j->dest_fd >= 0 && t < threads && t < WKSP_CHECKPT_THREADS_MAX; t++) bounced &= !!(j->bounce[t] = malloc(RAW_PIECE));
-  int rc = rj.src && rj.sum && bounced
+  int rc = rj.src && rj.sum
                ? raw_plan(&rj)
-               : wksp_err(WKSP_ERR_NOMEM, 0, "%s: offsets of %" PRIu64 " allocations and %u copy buffers",
-                          j->in->label, cnt, j->dest_fd >= 0 ? threads : 0);
+               : wksp_err(WKSP_ERR_NOMEM, 0, "%s: offsets of %" PRIu64 " allocations", j->in->label, cnt);
   if (!rc)
     rc = wksp_private_checkpt_pool_run_watched(threads, (rj.total + RAW_PIECE - 1) / RAW_PIECE,
                                                raw_piece, &rj, j->m);
@@ -322,7 +358,10 @@ static int cgroups_run(data_job_t *j, uint32_t threads) {
   return rc;
 }
 
-int wksp_private_checkpt_data_raw(const checkpt_input_t *in, const checkpt_scan_t *s) {
+_Static_assert(RAW_PIECE <= DATA_BOUNCE, "a RAW piece must fit a copy buffer");
+
+/* v2 RAW files read with pread: copied by ranges (raw_run). */
+static int data_raw(const checkpt_input_t *in, const checkpt_scan_t *s) {
   return s->info.pv.style == 2 && s->hdr.frame_style == WKSP_FRAME_RAW && in->rfd >= 0;
 }
 
@@ -330,7 +369,7 @@ static int data_run_job(data_job_t *j, uint32_t threads) {
   const checkpt_scan_t *s = j->s;
   int rc;
   wksp_private_checkpt_input_sequential(j->in);
-  if (wksp_private_checkpt_data_raw(j->in, s) && (j->dest_fd >= 0 || (j->dest && !j->done)))
+  if (data_raw(j->in, s) && (j->dest_fd >= 0 || (j->dest && !j->done)))
     rc = raw_run(j, threads);
   else if (s->info.pv.style == 1)
     rc = wksp_private_checkpt_pool_run_watched(threads, s->info.alloc_cnt, data_v1, j, j->m);
@@ -349,8 +388,7 @@ int wksp_private_checkpt_data_run(const checkpt_input_t *in, const checkpt_scan_
 
 int wksp_private_checkpt_data_run_file(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads, int fd,
                                        uint64_t off0, checkpt_progress_t *m) {
-  if (fd < 0 || !wksp_private_checkpt_data_raw(in, s))
-    return wksp_err(WKSP_ERR_INVAL, 0, "%s: only v2 files are copied to a file", in->label);
+  if (fd < 0) return wksp_err(WKSP_ERR_INVAL, 0, "%s: no file to write to", in->label);
   data_job_t j = {.in = in, .s = s, .m = m, .dest_fd = fd, .dest_off = off0};
   return data_run_job(&j, threads);
 }

@@ -54,7 +54,14 @@ typedef struct {
   int short_read;    /* pipelined reader: the window ended before the frame */
   checkpt_seal_t seal;  /* what the info frame says of a seal (digest.c) */
   wksp_prefault_t pf;   /* for the frames' pre-faults, pagemap opened once per call (prefault.c) */
+  int route;            /* where allocation bytes go: ROUTE_* (decided at the first frame) */
+  int route_fd;         /* ROUTE_FILE: the region's file, bytes at route_off + gaddr */
+  uint64_t route_off;
+  uint8_t *bounce;      /* ROUTE_FILE: ROUTE_BOUNCE bytes */
 } stream_t;
+
+enum { ROUTE_UNDECIDED, ROUTE_MAPPING, ROUTE_FILE };
+#define ROUTE_BOUNCE (1u << 20)
 
 #define STREAM_BASE CHECKPT_HDR_SZ /* the sequential reader starts after the header */
 
@@ -166,14 +173,54 @@ static int st_data(wksp_t *w, checkpt_progress_t *m, wksp_frame_reader_t *r, con
   return rc;
 }
 
+/* The same through the region's file (ROUTE_FILE): each step read into
+ * the bounce buffer and written with pwrite(2).  ROUTE_BOUNCE is a
+ * multiple of the writer's LZ4 chunks: the same blocks decode. */
+static int st_data_file(stream_t *st, const wksp_part_t *parts, uint64_t n) {
+  int rc = WKSP_SUCCESS;
+  for (uint64_t k = 0; !rc && k < n; k++) {
+    uint64_t sz = parts[k].gaddr_hi - parts[k].gaddr_lo, dst = st->route_off + parts[k].gaddr_lo;
+    for (uint64_t at = 0; !rc && at < sz; at += ROUTE_BOUNCE) {
+      uint64_t step = sz - at < ROUTE_BOUNCE ? sz - at : ROUTE_BOUNCE;
+      rc = wksp_frame_reader_data(st->r, st->bounce, step);
+      if (!rc && wksp_private_pwrite_full(st->route_fd, st->bounce, step, dst + at))
+        rc = wksp_err(WKSP_ERR_FAIL, errno, "writing %" PRIu64 " bytes into the workspace's file at offset %" PRIu64,
+                      step, dst + at);
+      if (!rc) wksp_private_checkpt_progress_add(st->m, step);
+    }
+  }
+  return rc;
+}
+
+/* Gets parts[0, n) of the target ready to take their bytes.  The first
+ * frame decides, for the whole stream, whether they go through the
+ * mapping (pre-faulted frame by frame) or, in a process that does not map
+ * the target (wksp_private_bytes_route) and with no seal's digest to
+ * compute from the target, through the region's file.  (The pipelined
+ * reader decodes into the mapping.) */
+static void st_route(stream_t *st, const wksp_part_t *parts, uint64_t n) {
+  if (st->route == ROUTE_MAPPING) {
+    wksp_private_prefault_parts_with(st->w, &st->pf, parts, n, 1);
+  } else if (st->route == ROUTE_UNDECIDED) {
+    int file_ok = st->seal.state != WKSP_SEAL_OK;
+    st->route = ROUTE_MAPPING;
+    if (wksp_private_bytes_route(st->w, parts, n, 1, file_ok, &st->route_fd, &st->route_off)) {
+      st->bounce = malloc(ROUTE_BOUNCE);
+      if (st->bounce) st->route = ROUTE_FILE;
+      else wksp_private_prefault_parts_with(st->w, &st->pf, parts, n, 1); /* no memory: the mapping */
+    }
+  }
+}
+
 /* A cgroup frame whose first command c was already read. */
 static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   uint64_t first = st->cnt;
   int rc = st_metas(st, c, off);
   if (!rc) rc = st_touch(st);
   if (rc) return rc;
-  wksp_private_prefault_parts_with(st->w, &st->pf, st->parts + first, st->cnt - first, 1);
-  rc = st_data(st->w, st->m, st->r, st->parts + first, st->cnt - first);
+  st_route(st, st->parts + first, st->cnt - first);
+  rc = st->route == ROUTE_FILE ? st_data_file(st, st->parts + first, st->cnt - first)
+                               : st_data(st->w, st->m, st->r, st->parts + first, st->cnt - first);
   if (rc) return st_fail(st, rc, "allocation bytes");
   rc = wksp_frame_reader_close(st->r, NULL);
   if (rc) return st_fail(st, rc, "close");
@@ -775,7 +822,7 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
 
 int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const checkpt_hdr_t *h,
                                        const wksp_restore_opts_t *o) {
-  stream_t st = {.w = w, .what = in->label, .o = o, .hdr = *h, .base_off = STREAM_BASE};
+  stream_t st = {.w = w, .what = in->label, .o = o, .hdr = *h, .base_off = STREAM_BASE, .route_fd = -1};
   wksp_private_prefault_open(&st.pf);
   st.vol_off = malloc(2 * CHECKPT_CGROUP_MAX * sizeof *st.vol_off);
   st.vol_cnt = st.vol_off ? st.vol_off + CHECKPT_CGROUP_MAX : NULL;
@@ -801,6 +848,8 @@ int wksp_private_checkpt_restore_stream(wksp_t *w, checkpt_input_t *in, const ch
   wksp_private_checkpt_progress_fini(&m);
   wksp_frame_reader_fini(st.r);
   wksp_private_prefault_close(&st.pf);
+  if (st.route_fd >= 0) close(st.route_fd);
+  free(st.bounce);
   free(st.vol_off);
   free(st.parts);
   return rc;

@@ -9,7 +9,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpt_private.h"
@@ -211,15 +210,13 @@ static int verify_written(checkpt_writer_t *cw) {
   return wksp_private_checkpt_seal_patch(fd, cw->seal_off, d.digest, label);
 }
 
-/* How the data will be read (wksp_private_bytes_route): RAW frames into a
- * regular file from a process that does not map the workspace's bytes
- * (the CLI) are copied from the region's file by the kernel; everything
- * else is read from the mapping, pre-faulted.  Not through a pipe: the
- * kernel may pass the region's pages to it by reference, and its reader
- * would see changes made after the checkpoint. */
+/* How the data will be read (wksp_private_bytes_route): RAW frames from a
+ * process that does not map the workspace's bytes (the CLI) are copied
+ * from the region's file (by the kernel into a regular file, through a
+ * buffer into a pipe: wksp_private_frame_writer_source); everything else
+ * is read from the mapping, pre-faulted. */
 static void source_choose(checkpt_writer_t *cw) {
-  struct stat st;
-  int file_ok = cw->frame_style == WKSP_FRAME_RAW && !fstat(cw->fd, &st) && S_ISREG(st.st_mode);
+  int file_ok = cw->frame_style == WKSP_FRAME_RAW;
   wksp_private_bytes_route(cw->w, cw->plan.parts, cw->plan.cnt, 0, file_ok, &cw->src_fd, &cw->src_off);
 }
 

@@ -97,10 +97,12 @@ int wksp_private_frame_reader_short(const wksp_frame_reader_t *r, uint64_t *at, 
  * stay unchanged until delivered.  Where the kernel cannot copy between
  * the two files (EINVAL, ENOSYS, EOPNOTSUPP or EXDEV before any byte), the
  * writer writes from memory, for that buffer and for the rest of its
- * life.  The writer does not own fd, which must stay open until fini.  For
- * regular output files only: through a pipe the kernel could hand over
- * the source's pages by reference, and a reader would see later changes.
- * Other writer kinds ignore it. */
+ * life.  An output that is not a regular file (a pipe, a socket) gets the
+ * bytes read from the source file into a 1 MiB buffer and written from
+ * there (pread, write): the kernel could hand a file's pages to a pipe by
+ * reference, and its reader would see changes made after the call; a read
+ * error of the source file is FAIL with its errno.  The writer does not own
+ * fd, which must stay open until fini.  Other writer kinds ignore it. */
 void wksp_private_frame_writer_source(wksp_frame_writer_t *w, int fd, const void *mem, uint64_t sz, uint64_t off);
 
 /* Tests: exact != 0 makes the writer copy every LZ4 chunk into the ring, as

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "frame/frame_private.h"
@@ -34,6 +35,7 @@ enum {
   GATHER_SZ = 256 * 1024,   /* gather buffer; holds several compressed chunks */
   GATHER_COPY_MAX = 16384,  /* RAW data up to this size is copied, larger is referenced */
   IOV_CAP = 1024,           /* = IOV_MAX on Linux: one writev per delivery */
+  SRC_BOUNCE = 1 << 20,     /* a source file's bytes copied to a pipe at a time */
 };
 
 enum { OUT_SINK, OUT_FD, OUT_MEM, OUT_REGIONS };
@@ -44,6 +46,7 @@ struct wksp_frame_writer {
   int src_fd;                   /* OUT_FD: referenced bytes in [src_lo, src_hi) are copied from */
   const uint8_t *src_lo, *src_hi; /* this file, at src_off + (p - src_lo); -1: none */
   uint64_t src_off;
+  uint8_t *bounce;              /* not a regular output: SRC_BOUNCE bytes, or NULL: sendfile */
   uint8_t *mem;                 /* OUT_MEM, OUT_REGIONS (the current region) */
   size_t mem_sz;
   uint64_t mem_at;              /* OUT_REGIONS: offset of the current region's first byte */
@@ -112,10 +115,32 @@ static int from_source(const wksp_frame_writer_t *w, const struct iovec *iov) {
   return w->src_fd >= 0 && p >= w->src_lo && p < w->src_hi && iov->iov_len <= (size_t)(w->src_hi - p);
 }
 
-/* One referenced buffer of the source file, copied by the kernel; when the
- * two files cannot be copied between (a kernel or file system without it:
- * nothing was written), from memory, and so on for the rest of the writer. */
+/* One referenced buffer of the source file through the bounce buffer. */
+static int bounce_source(wksp_frame_writer_t *w, const struct iovec *iov, uint64_t at) {
+  uint64_t src = w->src_off + (uint64_t)((const uint8_t *)iov->iov_base - w->src_lo);
+  for (size_t done = 0; done < iov->iov_len;) {
+    size_t n = iov->iov_len - done < SRC_BOUNCE ? iov->iov_len - done : SRC_BOUNCE;
+    long got = wksp_private_pread_full(w->src_fd, w->bounce, n, src + done);
+    if (got != (long)n) {
+      int rc = wksp_err(WKSP_ERR_FAIL, got < 0 ? errno : EIO, "read of the source file at offset %" PRIu64 " failed",
+                        src + done);
+      return wksp_err_wrap(rc, "frame writer: fd %d", w->src_fd);
+    }
+    if (wksp_private_write_full(w->fd, w->bounce, n)) {
+      int rc = wksp_err(WKSP_ERR_FAIL, errno, "write of the bytes from offset %" PRIu64 " failed", at + done);
+      return wksp_err_wrap(rc, "frame writer: fd %d", w->fd);
+    }
+    done += n;
+  }
+  return 0;
+}
+
+/* One referenced buffer of the source file, copied by the kernel (or
+ * through the bounce buffer); when the two files cannot be copied between
+ * (a kernel or file system without it: nothing was written), from memory,
+ * and so on for the rest of the writer. */
 static int send_source(wksp_frame_writer_t *w, struct iovec *iov, uint64_t at) {
+  if (w->bounce) return bounce_source(w, iov, at);
   const uint8_t *p = iov->iov_base;
   size_t done = 0;
   int e = wksp_private_sendfile_all(w->fd, w->src_fd, w->src_off + (uint64_t)(p - w->src_lo), iov->iov_len, &done);
@@ -498,6 +523,10 @@ int wksp_frame_writer_init_fd(wksp_frame_writer_t **out, int fd) {
 
 void wksp_private_frame_writer_source(wksp_frame_writer_t *w, int fd, const void *mem, uint64_t sz, uint64_t off) {
   if (w->out_kind != OUT_FD || fd < 0) return;
+  struct stat st;
+  if (fstat(w->fd, &st) || !S_ISREG(st.st_mode)) {
+    if (!w->bounce && !(w->bounce = malloc(SRC_BOUNCE))) return; /* no memory: from memory */
+  }
   w->src_fd = fd;
   w->src_lo = mem;
   w->src_hi = (const uint8_t *)mem + sz;
@@ -541,6 +570,7 @@ int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
   free(w->ring);
   free(w->gather);
   free(w->scratch);
+  free(w->bounce);
   free(w);
   return rc;
 }

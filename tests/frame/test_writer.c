@@ -592,6 +592,19 @@ static int source_frames(int out, const uint8_t *m, size_t sz, int src, const ui
   return rc ? rc : rc2;
 }
 
+/* Reads a pipe to its end into got (the reader of a pipe output). */
+typedef struct {
+  int fd;
+  ftl_buf_t got;
+} drain_t;
+
+static void *drain_main(void *arg) {
+  drain_t *d = arg;
+  uint8_t b[65536];
+  for (ssize_t n; (n = read(d->fd, b, sizeof b)) > 0;) ftl_buf_append(&d->got, b, (size_t)n);
+  return NULL;
+}
+
 static uint8_t *slurp_fd(int fd, size_t *sz) {
   off_t n = lseek(fd, 0, SEEK_END);
   uint8_t *b = n > 0 ? malloc((size_t)n) : NULL;
@@ -602,8 +615,9 @@ static uint8_t *slurp_fd(int fd, size_t *sz) {
 
 /* Referenced buffers inside the source's range come from the source file,
  * everything else from memory: shown with a source file that differs from
- * the mapping (Y's bytes must appear where the mapping holds X's); an
- * O_APPEND output (sendfile says EINVAL) falls back to memory. */
+ * the mapping (Y's bytes must appear where the mapping holds X's), to a
+ * regular file (sendfile) and to a pipe (the bounce buffer); an O_APPEND
+ * output (sendfile says EINVAL) falls back to memory. */
 static void test_writer_source(void) {
   enum { SZ = 3 << 20 };
   int x = source_file(SZ, 1), y = source_file(SZ, 2);
@@ -640,6 +654,18 @@ static void test_writer_source(void) {
   uint8_t *b3 = slurp_fd(fileno(f[3]), &n3);
   CHECK(b2 && b3 && n2 == n3 && n2 == n0 && !memcmp(b2, b3, n2));
   CHECK(memcmp(b0, b2, n0)); /* the two sources do differ in the output */
+  /* a pipe output: the source file's bytes through the bounce buffer (Y's, as by sendfile) */
+  int p[2];
+  CHECK(!pipe(p));
+  drain_t dr = {.fd = p[0]};
+  pthread_t th;
+  CHECK(!pthread_create(&th, NULL, drain_main, &dr));
+  CHECK_OK(source_frames(p[1], mx, SZ, y, other));
+  close(p[1]);
+  pthread_join(th, NULL);
+  close(p[0]);
+  CHECK(dr.got.sz == n1 && !memcmp(dr.got.p, b1, n1));
+  free(dr.got.p);
   free(b0), free(b1), free(b2), free(b3), free(mix);
   for (int i = 0; i < 4; i++) fclose(f[i]);
   munmap(mx, SZ), munmap(my, SZ);

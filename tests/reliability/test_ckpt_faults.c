@@ -414,6 +414,7 @@ static int io_configs(int kind, config_t *cfg) {
   if (kind == KIND_FULL) {
     cfg[n++] = (config_t){2, 1, TGT_PATH, 0, kind, 0, 1};
     cfg[n++] = (config_t){2, 1, TGT_OVERWRITE, 1, kind, 0, 1};
+    cfg[n++] = (config_t){2, 1, TGT_PIPE, 0, kind, 0, 1};
   }
   return n;
 }
@@ -426,7 +427,7 @@ static void io_faults(int kind) {
   wksp_t *src = make_src(kind == KIND_FULL ? allocs : allocs / 2, 40000, 64 << 20);
   CHECK(src);
   if (kind != KIND_FULL) CHECK_OK(make_bases(src));
-  config_t cfg[42];
+  config_t cfg[43];
   int n = io_configs(kind, cfg);
   tally_t t = {0};
   int failures = 0;

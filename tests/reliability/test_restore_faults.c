@@ -374,37 +374,44 @@ static void test_read_faults_region_file(void) {
   CHECK_OK(wksp_new_named_exact(name, wksp_part_max(src_medium), wksp_data_max(src_medium), WKSP_PAGE_NORMAL, 0600,
                                 1));
   CHECK_OK(wksp_attach(name, 0, &w));
-  uint64_t sz;
-  uint8_t *b = make_ckpt(src_medium, 2, &sz);
-  CHECK(b);
   wksp_private_bytes_route_force = 1;
   tally_t all = {0};
   uint64_t fired_total = 0;
-  long pwrites = 0;
-  for (uint32_t th = 1; th <= 2; th++) {
-    rcase_t c = {.via = VIA_FILE, .b = b, .sz = sz, .threads = th, .calls = "pread,pwrite"};
-    long fired;
-    refill(w);
-    CHECK_OK(restore_run(w, &c, &fired));
-    long n = shim.disarm();
-    for (long k = 1; k <= n; k++) pwrites += shim.call_name(k) && !strcmp(shim.call_name(k), "pwrite");
-    char label[64];
-    snprintf(label, sizeof label, "v2 file into the region file, %u threads", th);
-    fired_total += read_fault_cases(src_medium, w, (rcase_t){.via = VIA_FILE, .b = b, .sz = sz, .threads = th}, label,
-                                    &all);
-    CHECK(all.bad == 0);
+  long pwrites = 0, runs = 0;
+  for (int style = 2; style <= 3; style++) {
+    uint64_t sz;
+    uint8_t *b = make_ckpt(src_medium, style, &sz);
+    CHECK(b);
+    for (int via = VIA_FILE; via <= VIA_PIPE; via++)
+      for (uint32_t th = 1; th <= 2; th++) {
+        if (via == VIA_PIPE && style == 3 && th == 2) continue; /* the pipelined reader: the mapping */
+        rcase_t c = {.via = via, .b = b, .sz = sz, .threads = th, .calls = "pwrite"};
+        long fired, n0 = pwrites;
+        refill(w);
+        CHECK_OK(restore_run(w, &c, &fired));
+        long n = shim.disarm();
+        for (long k = 1; k <= n; k++) pwrites += shim.call_name(k) && !strcmp(shim.call_name(k), "pwrite");
+        CHECK(pwrites > n0); /* the route was taken */
+        runs++;
+        char label[64];
+        snprintf(label, sizeof label, "v%d %s into the region file, %u threads", style, via == VIA_FILE ? "file" : "pipe",
+                 th);
+        fired_total += read_fault_cases(src_medium, w, (rcase_t){.via = via, .b = b, .sz = sz, .threads = th}, label,
+                                        &all);
+        CHECK(all.bad == 0);
+      }
+    free(b);
   }
   wksp_private_bytes_route_force = 0;
   char txt[512];
   tally_text(&all, txt, sizeof txt);
   rel_figure("3", "read-faults-region-file",
-             "%" PRIu64 " injected faults (EIO, short, EINTR; every open, read and pread of the file and every pwrite "
-             "into the region file: %ld pwrites a restore) in v2 restores through the region file: %s (%.1f s)",
-             fired_total, pwrites / 2, txt, rel_now() - t0);
-  CHECK(pwrites > 0); /* the route was taken */
+             "%" PRIu64 " injected faults (EIO, short, EINTR; every open, read and pread of the input and every "
+             "pwrite into the region file: %ld pwrites a restore) in v2 and v3 restores from a file and a pipe, 1 "
+             "and 2 threads, through the region file: %s (%.1f s)",
+             fired_total, pwrites / runs, txt, rel_now() - t0);
   CHECK_EQ(all.bad, 0);
   CHECK(all.n[OUT_RESET] > 0 && all.n[OUT_IDENTICAL] > 0);
-  free(b);
   unlink(path);
   wksp_detach(w);
   wksp_delete_named(name);
