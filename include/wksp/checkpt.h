@@ -251,14 +251,17 @@ typedef struct {
  * command) would fault each page in, one at a time, and on some machines
  * that costs more than the copy (bench/FINDINGS.md, "The region file").
  * So, when a sample of 16 of the allocations' pages shows that this
- * process does not map them all, v2 data of a named workspace on normal
- * pages is read from the region's file: copied by the kernel into a
- * regular file (sendfile(2); where the two files cannot be copied between,
- * from memory after all), through a 1 MiB buffer into anything else (a
- * pipe: the kernel could hand the file's pages to it by reference, and its
- * reader would see later changes); everything else is read through the
- * mapping, pre-faulted in bulk (MADV_POPULATE_READ, where the kernel has
- * it).  A process that maps all of w reads it from memory. */
+ * process does not map them all, the data of a named workspace on normal
+ * pages is read from the region's file: v2 data copied by the kernel into
+ * a regular file (sendfile(2); where the two files cannot be copied
+ * between, from memory after all) or through a 1 MiB buffer into anything
+ * else (a pipe: the kernel could hand the file's pages to it by reference,
+ * and its reader would see later changes); v3 data read with pread(2)
+ * into a 1 MiB buffer per compressing thread (the bytes written are the
+ * same).  Otherwise (anonymous or huge-page workspaces, or a process that
+ * maps part of them) the mapping is read, pre-faulted in bulk
+ * (MADV_POPULATE_READ, where the kernel has it).  A process that maps all
+ * of w reads it from memory. */
 WKSP_API int wksp_checkpt(wksp_t *w, const char *path, const wksp_checkpt_opts_t *opts);
 
 /* Writes a checkpoint of w to fd (file, pipe, socket) from its current

@@ -253,7 +253,37 @@ static seg_t *split_locked(par_t *p) {
  * starts (up to tuning.warm_sz bytes before lo, at a chunk
  * boundary, not before the first allocation), then re-compresses the bytes
  * from there to lo as history only.  *warmed: some were. */
-static int seg_warm(const checkpt_plan_t *pl, const seg_t *s, wksp_frame_writer_t *fw, int *warmed) {
+/* Where a segment's worker reads allocation bytes: the mapping, or (a
+ * process that does not map the workspace: write.c source_choose) the
+ * region's file, read into a buffer of SLICE bytes.  Through the buffer
+ * the frame writer runs in exact mode (every chunk through its ring, as
+ * the reference), so that it never keeps a pointer into the buffer once a
+ * call returns: the bytes are the same (frame_private.h), and pieces of
+ * SLICE bytes (a multiple of the chunk) from a chunk boundary cut the
+ * data into the same chunks. */
+typedef struct {
+  const checkpt_plan_t *pl;
+  int fd;        /* -1: the mapping */
+  uint64_t off0; /* file offset of gaddr 0 */
+  uint8_t *buf;  /* SLICE bytes (fd >= 0) */
+} seg_src_t;
+
+/* n <= SLICE bytes of allocation q from its offset off on. */
+static int seg_src_get(seg_src_t *src, const wksp_part_t *q, uint64_t off, uint64_t n, const uint8_t **out) {
+  if (src->fd < 0) {
+    *out = (const uint8_t *)wksp_laddr(src->pl->w, q->gaddr_lo) + off;
+    return WKSP_SUCCESS;
+  }
+  uint64_t at = src->off0 + q->gaddr_lo + off;
+  long got = wksp_private_pread_full(src->fd, src->buf, n, at);
+  *out = src->buf;
+  if (got == (long)n) return WKSP_SUCCESS;
+  return wksp_err(WKSP_ERR_FAIL, got < 0 ? errno : EIO, "reading %" PRIu64 " bytes of the workspace's file at offset %" PRIu64,
+                  n, at);
+}
+
+static int seg_warm(seg_src_t *src, const seg_t *s, wksp_frame_writer_t *fw, int *warmed) {
+  const checkpt_plan_t *pl = src->pl;
   uint64_t g = s->g, want = wksp_private_checkpt_tuning.warm_sz;
   uint64_t from = s->lo > want ? s->lo - want : 0, k, off;
   wksp_private_checkpt_plan_locate(pl, g, from, &k, &off);
@@ -272,8 +302,12 @@ static int seg_warm(const checkpt_plan_t *pl, const seg_t *s, wksp_frame_writer_
   for (; !rc && x < s->lo; k++, off = 0) {
     const wksp_part_t *q = checkpt_cg_part(pl, g, k);
     uint64_t n = checkpt_part_sz(q) - off < s->lo - x ? checkpt_part_sz(q) - off : s->lo - x;
-    rc = wksp_private_frame_writer_warm(fw, (const uint8_t *)wksp_laddr(pl->w, q->gaddr_lo) + off,
-                                        n, 0);
+    for (uint64_t at = 0; !rc && at < n; at += SLICE) { /* SLICE: a multiple of the chunk */
+      uint64_t m = n - at < SLICE ? n - at : SLICE;
+      const uint8_t *b = NULL;
+      rc = seg_src_get(src, q, off + at, m, &b);
+      if (!rc) rc = wksp_private_frame_writer_warm(fw, b, m, at > 0);
+    }
     x += n;
   }
   return rc;
@@ -310,7 +344,7 @@ static int seg_hand_over_locked(par_t *p, seg_t *s, wksp_frame_writer_t *fw,
 /* Compresses s's allocation bytes from lo, slice by slice; at its end
  * (which a split may have moved), hands over to the next segment or takes
  * it back.  cont: lo continues the warm-up's last chunk. */
-static int seg_data(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int cont) {
+static int seg_data(par_t *p, seg_t *s, seg_src_t *src, wksp_frame_writer_t *fw, int cont) {
   const checkpt_plan_t *pl = p->pl;
   uint64_t x = s->lo, k = 0, off = 0;
   if (x < p->cg_sz[s->g]) wksp_private_checkpt_plan_locate(pl, s->g, x, &k, &off);
@@ -343,8 +377,9 @@ static int seg_data(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int cont) {
     s->pos = x + n;
     pthread_mutex_unlock(&p->lock);
     wksp_private_checkpt_progress_add(&p->m, add);
-    rc = wksp_private_frame_writer_data_cont(
-        fw, (const uint8_t *)wksp_laddr(pl->w, q->gaddr_lo) + off, n, cont);
+    const uint8_t *b = NULL;
+    rc = seg_src_get(src, q, off, n, &b);
+    if (!rc) rc = wksp_private_frame_writer_data_cont(fw, b, n, cont);
     if (rc) break;
     fresh = n;
     x += n;
@@ -363,9 +398,9 @@ static int seg_data(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int cont) {
 /* Warm-up of a split-off half (rc: its writer's set-up); publishes its
  * history state, or drops the half when anything failed: the first worker
  * then compresses it, a failure here is no error of the checkpoint. */
-static int seg_start_half(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int rc, int *cont) {
+static int seg_start_half(par_t *p, seg_t *s, seg_src_t *src, wksp_frame_writer_t *fw, int rc, int *cont) {
   wksp_private_frame_lz4_state_t *snap = rc ? NULL : malloc(sizeof *snap);
-  if (!rc) rc = snap ? seg_warm(p->pl, s, fw, cont) : WKSP_ERR_NOMEM;
+  if (!rc) rc = snap ? seg_warm(src, s, fw, cont) : WKSP_ERR_NOMEM;
   if (!rc && wksp_private_frame_writer_lz4_state(fw, snap)) rc = WKSP_ERR_FAIL;
   pthread_mutex_lock(&p->lock);
   if (rc) {
@@ -384,16 +419,20 @@ static int seg_start_half(par_t *p, seg_t *s, wksp_frame_writer_t *fw, int rc, i
  * thread; a dropped segment's blocks are freed. */
 static int seg_run(par_t *p, seg_t *s) {
   seg_out_t c = {.par = p, .seg = s};
+  seg_src_t src = {.pl = p->pl, .fd = p->cw->src_fd, .off0 = p->cw->src_off};
   wksp_frame_writer_t *fw = NULL;
   int cont = 0, rc = s->lo ? 0 : checkpt_fail_point(s->g);
+  if (!rc && src.fd >= 0 && !(src.buf = malloc(SLICE))) rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt: read buffer");
   if (!rc) rc = wksp_private_frame_writer_init_regions(&fw, seg_region, &c);
+  if (!rc && src.fd >= 0) wksp_private_frame_writer_exact(fw, 1);
   if (!rc) rc = wksp_frame_writer_open(fw, WKSP_FRAME_LZ4, NULL);
-  if (s->lo && seg_start_half(p, s, fw, rc, &cont)) {
+  if (s->lo && seg_start_half(p, s, &src, fw, rc, &cont)) {
     wksp_frame_writer_fini(fw, NULL);
+    free(src.buf);
     return WKSP_SUCCESS;
   }
   if (!rc && !s->lo) rc = wksp_private_checkpt_plan_commands(fw, p->pl, s->g);
-  if (!rc) rc = seg_data(p, s, fw, cont);
+  if (!rc) rc = seg_data(p, s, &src, fw, cont);
   if (!rc) rc = wksp_frame_writer_close(fw, NULL);
   uint64_t sz = wksp_frame_writer_offset(fw);
   int canceled = rc && wksp_errno() == ECANCELED;
@@ -410,7 +449,13 @@ static int seg_run(par_t *p, seg_t *s) {
     pthread_cond_signal(&p->out_cv);
   }
   pthread_mutex_unlock(&p->lock);
+  /* fini of a writer left inside its frame by a failure from outside it
+   * (a read of the region file) records a complaint of its own: keep ours */
+  wksp_err_saved_t cause;
+  if (rc) wksp_err_save(&cause, rc);
   wksp_frame_writer_fini(fw, NULL);
+  if (rc) wksp_err_resume(&cause);
+  free(src.buf);
   return rc && !canceled && !dropped ? rc : WKSP_SUCCESS;
 }
 

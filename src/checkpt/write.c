@@ -210,14 +210,15 @@ static int verify_written(checkpt_writer_t *cw) {
   return wksp_private_checkpt_seal_patch(fd, cw->seal_off, d.digest, label);
 }
 
-/* How the data will be read (wksp_private_bytes_route): RAW frames from a
- * process that does not map the workspace's bytes (the CLI) are copied
- * from the region's file (by the kernel into a regular file, through a
- * buffer into a pipe: wksp_private_frame_writer_source); everything else
- * is read from the mapping, pre-faulted. */
+/* How the data will be read (wksp_private_bytes_route): a process that
+ * does not map the workspace's bytes (the CLI) reads them from the
+ * region's file: RAW frames copied by the kernel into a regular file or
+ * through a buffer into a pipe (wksp_private_frame_writer_source), LZ4
+ * frames compressed from buffers read with pread (pipeline.c); a process
+ * that maps them reads the mapping (pre-faulted where it does not map
+ * all of it). */
 static void source_choose(checkpt_writer_t *cw) {
-  int file_ok = cw->frame_style == WKSP_FRAME_RAW;
-  wksp_private_bytes_route(cw->w, cw->plan.parts, cw->plan.cnt, 0, file_ok, &cw->src_fd, &cw->src_off);
+  wksp_private_bytes_route(cw->w, cw->plan.parts, cw->plan.cnt, 0, 1, &cw->src_fd, &cw->src_off);
 }
 
 /* ---- API --------------------------------------------------------------------------- */

@@ -5,6 +5,7 @@
 #include "../lib/vec.h"
 #include "../lib/ckpt_test.h"
 #include "../../src/checkpt/checkpt_private.h"
+#include "../../src/wksp/wksp_private.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -44,10 +45,34 @@ static char dir[256]; /* scratch directory */
  * matches, few LZ4 hash insertions). */
 enum { FILL_TEXT, FILL_RANDOM, FILL_ZERO_RUNS };
 
+/* g_named: the source is a named workspace (a region file in a private
+ * WKSP_SHMEM_DIR), and every thread count is written twice, from the
+ * mapping and from the region file (wksp_private_bytes_route: what a CLI
+ * process does); all must give the same bytes. */
+static int g_named;
+static char g_shm[300];
+
+static wksp_t *par_src(uint64_t part_max, uint64_t data_max) {
+  if (!g_named) return ws_new("par", 1, part_max, data_max);
+  wksp_t *w = NULL;
+  if (wksp_new_named_exact("par", part_max, data_max, WKSP_PAGE_NORMAL, 0600, 1) || wksp_attach("par", 0, &w))
+    return NULL;
+  return w;
+}
+
+static void par_src_free(wksp_t *w) {
+  if (!g_named) {
+    ws_free(w);
+  } else {
+    if (w) wksp_detach(w);
+    wksp_delete_named("par");
+  }
+}
+
 static void parallel_identity_of(uint64_t part_max, uint64_t data_max, uint64_t n, uint64_t max_sz,
                                  int fill) {
   uint64_t rng = test_seed() ^ n;
-  wksp_t *w = ws_new("par", 1, part_max, data_max);
+  wksp_t *w = par_src(part_max, data_max);
   CHECK(w);
   ws_fill(w, n, max_sz, fill != FILL_RANDOM, &rng);
   if (fill == FILL_ZERO_RUNS) {
@@ -64,12 +89,15 @@ static void parallel_identity_of(uint64_t part_max, uint64_t data_max, uint64_t 
   for (int style = 2; style <= 3; style++) {
     uint8_t *ref = NULL;
     uint64_t ref_sz = 0;
-    for (size_t i = 0; i < 5; i++) {
+    for (size_t i = 0; i < (g_named ? 10u : 5u); i++) {
       char p[512];
       snprintf(p, sizeof p, "%s/par-%d.ckpt", dir, style);
       unlink(p);
-      wksp_checkpt_opts_t o = {.style = style, .threads = th[i], .uinfo = "par"};
-      CHECK_OK(wksp_checkpt(w, p, &o));
+      wksp_checkpt_opts_t o = {.style = style, .threads = th[i % 5], .uinfo = "par"};
+      wksp_private_bytes_route_force = !g_named ? 0 : i < 5 ? -1 : 1;
+      int rc = wksp_checkpt(w, p, &o);
+      wksp_private_bytes_route_force = 0;
+      CHECK_OK(rc);
       uint64_t sz;
       uint8_t *b = ckpt_frames_of(p, &sz);
       CHECK(b);
@@ -83,14 +111,14 @@ static void parallel_identity_of(uint64_t part_max, uint64_t data_max, uint64_t 
       }
       /* Restores with every thread count give the same workspace. */
       wksp_t *d = ws_new("dst", 1, part_max, data_max);
-      CHECK_OK(wksp_restore(d, p, &(wksp_restore_opts_t){.seed = 5, .threads = th[i]}));
+      CHECK_OK(wksp_restore(d, p, &(wksp_restore_opts_t){.seed = 5, .threads = th[i % 5]}));
       CHECK(ws_same(w, d));
       ws_free(d);
       unlink(p);
     }
     free(ref);
   }
-  ws_free(w);
+  par_src_free(w);
 }
 
 static void parallel_identity(uint64_t part_max, uint64_t data_max, uint64_t n, uint64_t max_sz) {
@@ -293,6 +321,30 @@ static void test_parallel_split(void) {
 }
 
 
+/* The same identities (frames split between workers, with and without the
+ * warm-up) with the data read from the region file instead of the mapping:
+ * through read buffers the frame writer runs in exact mode. */
+static void test_parallel_identity_region_file(void) {
+  snprintf(g_shm, sizeof g_shm, "%s-shm-XXXXXX", dir);
+  CHECK(mkdtemp(g_shm));
+  setenv("WKSP_SHMEM_DIR", g_shm, 1);
+  g_named = 1;
+  uint64_t old_min = wksp_private_checkpt_tuning.split_min, old_warm = wksp_private_checkpt_tuning.warm_sz;
+  wksp_private_checkpt_tuning.split_min = 128 << 10;
+  uint64_t made = g_splits[0];
+  for (int warm = 1; warm >= 0; warm--) {
+    wksp_private_checkpt_tuning.warm_sz = warm ? old_warm : 0;
+    for (int fill = FILL_TEXT; fill <= FILL_ZERO_RUNS; fill++) parallel_identity_of(256, 24 << 20, 9, 3 << 20, fill);
+    parallel_identity(2048, 16 << 20, 300, 200000);
+  }
+  wksp_private_checkpt_tuning.warm_sz = old_warm;
+  wksp_private_checkpt_tuning.split_min = old_min;
+  g_named = 0;
+  unsetenv("WKSP_SHMEM_DIR");
+  test_rmdir(g_shm);
+  CHECK(g_splits[0] - made >= 8);
+}
+
 int main(void) {
   wksp_private_checkpt_test_hook = test_hook;
   signal(SIGPIPE, SIG_IGN); /* readers that stop early close their pipe */
@@ -304,6 +356,7 @@ int main(void) {
   TEST_RUN(test_parallel_failure);
   TEST_RUN(test_parallel_output_failure);
   TEST_RUN(test_parallel_split);
+  TEST_RUN(test_parallel_identity_region_file);
   TEST_RUN(test_parallel_memory_bound);
   test_rmdir(dir);
   return test_done();

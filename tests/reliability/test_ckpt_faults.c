@@ -57,6 +57,9 @@ static char base_sum[65];
 static const char *const write_calls =
     "write,writev,pwrite,pwritev,fsync,fdatasync,fchmod,ftruncate,link,linkat,rename,renameat,renameat2,"
     "open,openat,sendfile";
+static const char *const write_calls_src =
+    "write,writev,pwrite,pwritev,fsync,fdatasync,fchmod,ftruncate,link,linkat,rename,renameat,renameat2,"
+    "open,openat,sendfile,pread";
 
 typedef struct {
   const char *name;
@@ -109,7 +112,7 @@ static int file_holds(const char *p, const void *want, size_t n) {
 
 static int is_data_call(const char *name) {
   return name && (!strcmp(name, "write") || !strcmp(name, "writev") || !strcmp(name, "pwrite") ||
-                  !strcmp(name, "pwritev") || !strcmp(name, "sendfile"));
+                  !strcmp(name, "pwritev") || !strcmp(name, "sendfile") || !strcmp(name, "pread"));
 }
 
 /* The old file at path (and, for a checkpoint with index, an old sidecar). */
@@ -202,8 +205,11 @@ static int run_ckpt(wksp_t *src, const config_t *c, const fault_t *f, long k, lo
   }
   shim.no_tmpfile(c->no_tmpfile);
   wksp_private_bytes_route_force = c->region_file ? 1 : -1;
-  shim.arm(c->target == TGT_PIPE ? "write,writev" : write_calls, k, f ? f->kind : 0, f ? f->err : 0,
-           f ? f->sticky : 0);
+  /* from the region file: its reads too (pread; 1-thread path targets only, so that no read-back counts) */
+  const char *calls = c->target == TGT_PIPE ? (c->region_file ? "write,writev,pread" : "write,writev")
+                      : c->region_file      ? write_calls_src
+                                            : write_calls;
+  shim.arm(calls, k, f ? f->kind : 0, f ? f->err : 0, f ? f->sticky : 0);
   memset(st, 0, sizeof *st);
   rc = ckpt_call(src, c, c->target == TGT_PIPE ? p[1] : -1, &o, st);
   *ncalls = shim.disarm();
@@ -415,6 +421,8 @@ static int io_configs(int kind, config_t *cfg) {
     cfg[n++] = (config_t){2, 1, TGT_PATH, 0, kind, 0, 1};
     cfg[n++] = (config_t){2, 1, TGT_OVERWRITE, 1, kind, 0, 1};
     cfg[n++] = (config_t){2, 1, TGT_PIPE, 0, kind, 0, 1};
+    cfg[n++] = (config_t){3, 1, TGT_PATH, 0, kind, 0, 1};
+    cfg[n++] = (config_t){3, 2, TGT_PIPE, 0, kind, 0, 1};
   }
   return n;
 }
@@ -427,13 +435,13 @@ static void io_faults(int kind) {
   wksp_t *src = make_src(kind == KIND_FULL ? allocs : allocs / 2, 40000, 64 << 20);
   CHECK(src);
   if (kind != KIND_FULL) CHECK_OK(make_bases(src));
-  config_t cfg[43];
+  config_t cfg[45];
   int n = io_configs(kind, cfg);
   tally_t t = {0};
   int failures = 0;
   wksp_t *named = kind == KIND_FULL ? make_named(allocs) : NULL;
   CHECK(kind != KIND_FULL || named);
-  long sendfiles = 0;
+  long sendfiles = 0, v3_preads = 0;
   for (int i = 0; i < n && failures < 5; i++) {
     long ncalls, fired;
     const char *call;
@@ -442,7 +450,11 @@ static void io_faults(int kind) {
     wksp_t *s = cfg[i].region_file ? named : src;
     if (cfg[i].target == TGT_OVERWRITE) CHECK_OK(write_old_kind(kind));
     CHECK_OK(run_ckpt(s, &cfg[i], NULL, 0, &ncalls, &fired, &call, &d, &st));
-    for (long k = 1; k <= ncalls; k++) sendfiles += shim.call_name(k) && !strcmp(shim.call_name(k), "sendfile");
+    for (long k = 1; k <= ncalls; k++) {
+      const char *nm = shim.call_name(k);
+      sendfiles += nm && !strcmp(nm, "sendfile");
+      v3_preads += nm && cfg[i].style == 3 && cfg[i].region_file && !strcmp(nm, "pread");
+    }
     if (cfg[i].target == TGT_PIPE) free(d.b);
     unlink(path);
     unlink(side);
@@ -451,7 +463,7 @@ static void io_faults(int kind) {
       for (int fi = 0; fi < FAULT_CNT; fi++) failures += check_case(s, &cfg[i], fi, k, &t) != 0;
   }
   /* the region-file configurations copied with sendfile, the others never */
-  CHECK(kind != KIND_FULL || sendfiles > 0);
+  CHECK(kind != KIND_FULL || (sendfiles > 0 && v3_preads > 0));
   CHECK(kind == KIND_FULL || sendfiles == 0);
   named_free(named);
   char extra[256] = "";
