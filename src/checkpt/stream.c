@@ -173,20 +173,22 @@ static int st_data(wksp_t *w, checkpt_progress_t *m, wksp_frame_reader_t *r, con
   return rc;
 }
 
-/* The same through the region's file (ROUTE_FILE): each step read into
- * the bounce buffer and written with pwrite(2).  ROUTE_BOUNCE is a
- * multiple of the writer's LZ4 chunks: the same blocks decode. */
-static int st_data_file(stream_t *st, const wksp_part_t *parts, uint64_t n) {
+/* The same through a region's file (ROUTE_FILE: fd, gaddr g at off0 + g):
+ * each step read into buf (ROUTE_BOUNCE bytes) and written with pwrite(2).
+ * ROUTE_BOUNCE is a multiple of the writer's LZ4 chunks: the same blocks
+ * decode. */
+static int data_to_file(wksp_frame_reader_t *r, int fd, uint64_t off0, uint8_t *buf, checkpt_progress_t *m,
+                        const wksp_part_t *parts, uint64_t n) {
   int rc = WKSP_SUCCESS;
   for (uint64_t k = 0; !rc && k < n; k++) {
-    uint64_t sz = parts[k].gaddr_hi - parts[k].gaddr_lo, dst = st->route_off + parts[k].gaddr_lo;
+    uint64_t sz = parts[k].gaddr_hi - parts[k].gaddr_lo, dst = off0 + parts[k].gaddr_lo;
     for (uint64_t at = 0; !rc && at < sz; at += ROUTE_BOUNCE) {
       uint64_t step = sz - at < ROUTE_BOUNCE ? sz - at : ROUTE_BOUNCE;
-      rc = wksp_frame_reader_data(st->r, st->bounce, step);
-      if (!rc && wksp_private_pwrite_full(st->route_fd, st->bounce, step, dst + at))
+      rc = wksp_frame_reader_data(r, buf, step);
+      if (!rc && wksp_private_pwrite_full(fd, buf, step, dst + at))
         rc = wksp_err(WKSP_ERR_FAIL, errno, "writing %" PRIu64 " bytes into the workspace's file at offset %" PRIu64,
                       step, dst + at);
-      if (!rc) wksp_private_checkpt_progress_add(st->m, step);
+      if (!rc) wksp_private_checkpt_progress_add(m, step);
     }
   }
   return rc;
@@ -197,7 +199,8 @@ static int st_data_file(stream_t *st, const wksp_part_t *parts, uint64_t n) {
  * mapping (pre-faulted frame by frame) or, in a process that does not map
  * the target (wksp_private_bytes_route) and with no seal's digest to
  * compute from the target, through the region's file.  (The pipelined
- * reader decodes into the mapping.) */
+ * reader decides at its first frame too, and its workers take the
+ * decision from pipe_state.) */
 static void st_route(stream_t *st, const wksp_part_t *parts, uint64_t n) {
   if (st->route == ROUTE_MAPPING) {
     wksp_private_prefault_parts_with(st->w, &st->pf, parts, n, 1);
@@ -219,8 +222,9 @@ static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   if (!rc) rc = st_touch(st);
   if (rc) return rc;
   st_route(st, st->parts + first, st->cnt - first);
-  rc = st->route == ROUTE_FILE ? st_data_file(st, st->parts + first, st->cnt - first)
-                               : st_data(st->w, st->m, st->r, st->parts + first, st->cnt - first);
+  rc = st->route == ROUTE_FILE
+           ? data_to_file(st->r, st->route_fd, st->route_off, st->bounce, st->m, st->parts + first, st->cnt - first)
+           : st_data(st->w, st->m, st->r, st->parts + first, st->cnt - first);
   if (rc) return st_fail(st, rc, "allocation bytes");
   rc = wksp_frame_reader_close(st->r, NULL);
   if (rc) return st_fail(st, rc, "close");
@@ -434,6 +438,12 @@ struct pipe_state {
   uint8_t *spare[PIPE_QUEUE_MAX];
   uint64_t spare_cap[PIPE_QUEUE_MAX];
   uint32_t spare_cnt;
+  /* st's route, copied once decided (before the first frame is handed
+   * out), and ROUTE_BOUNCE buffers for the threads decoding, reused */
+  int route, route_fd;
+  uint64_t route_off;
+  uint8_t *bounce[WKSP_CHECKPT_THREADS_MAX];
+  uint32_t bounce_cnt;
 };
 
 /* Reads until the window holds checkpoint offset `want` (excluded) or the
@@ -493,6 +503,21 @@ static void pipe_err(struct pipe_state *ps, int rc) {
   pthread_mutex_unlock(&ps->lock);
 }
 
+/* ROUTE_FILE: the bytes through a bounce buffer taken from the pool (one
+ * per decoding thread at most) and given back. */
+static int pipe_data_file(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp_part_t *parts, uint64_t n) {
+  pthread_mutex_lock(&ps->lock);
+  uint8_t *b = ps->bounce_cnt ? ps->bounce[--ps->bounce_cnt] : NULL;
+  pthread_mutex_unlock(&ps->lock);
+  if (!b && !(b = malloc(ROUTE_BOUNCE))) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: copy buffer", ps->what);
+  int rc = data_to_file(r, ps->route_fd, ps->route_off, b, ps->m, parts, n);
+  pthread_mutex_lock(&ps->lock);
+  if (ps->bounce_cnt < WKSP_CHECKPT_THREADS_MAX) ps->bounce[ps->bounce_cnt++] = b, b = NULL;
+  pthread_mutex_unlock(&ps->lock);
+  free(b);
+  return rc;
+}
+
 /* Decodes the cgroup frame at r's position, whose n allocations are
  * parts[0, n) (commands already checked), into the target; *end gets the
  * reader's offset after it. */
@@ -501,8 +526,12 @@ static int pipe_decode(struct pipe_state *ps, wksp_frame_reader_t *r, const wksp
   int rc = wksp_frame_reader_open(r, ps->frame_style, NULL);
   uint8_t b[CHECKPT_CMD_SZ];
   for (uint64_t k = 0; !rc && k <= n; k++) rc = wksp_frame_reader_meta(r, b, sizeof b);
-  if (!rc) wksp_private_prefault_parts_with(ps->w, &ps->pf, parts, n, 1);
-  if (!rc) rc = st_data(ps->w, ps->m, r, parts, n);
+  if (!rc && ps->route == ROUTE_FILE) {
+    rc = pipe_data_file(ps, r, parts, n);
+  } else {
+    if (!rc) wksp_private_prefault_parts_with(ps->w, &ps->pf, parts, n, 1);
+    if (!rc) rc = st_data(ps->w, ps->m, r, parts, n);
+  }
   if (!rc) rc = wksp_frame_reader_close(r, end);
   return rc;
 }
@@ -764,6 +793,12 @@ static int pipe_frames(struct pipe_state *ps) {
                       (uint64_t)CHECKPT_CGROUP_MAX);
     uint64_t end = 0;
     rc = pipe_walk(ps, f.first, f.data, &end);
+    if (!rc && !ps->route) { /* the first cgroup frame: no job is out yet */
+      st_route(st, st->parts + f.first, st->cnt - f.first);
+      ps->route = st->route;
+      ps->route_fd = st->route_fd;
+      ps->route_off = st->route_off;
+    }
     if (!rc && end) rc = pipe_dispatch(ps, off, end, f.first);
     else if (!rc) rc = pipe_stream_frame(ps, off, f.first, &end);
     off = end;
@@ -815,6 +850,7 @@ static int st_body_pipelined(stream_t *st, int fd, uint32_t threads) {
   pthread_cond_destroy(&ps->cv);
   pthread_mutex_destroy(&ps->lock);
   for (uint32_t i = 0; i < ps->spare_cnt; i++) free(ps->spare[i]);
+  for (uint32_t i = 0; i < ps->bounce_cnt; i++) free(ps->bounce[i]);
   free(ps->buf);
   free(ps);
   return rc;

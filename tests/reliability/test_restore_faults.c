@@ -384,7 +384,6 @@ static void test_read_faults_region_file(void) {
     CHECK(b);
     for (int via = VIA_FILE; via <= VIA_PIPE; via++)
       for (uint32_t th = 1; th <= 2; th++) {
-        if (via == VIA_PIPE && style == 3 && th == 2) continue; /* the pipelined reader: the mapping */
         rcase_t c = {.via = via, .b = b, .sz = sz, .threads = th, .calls = "pwrite"};
         long fired, n0 = pwrites;
         refill(w);
