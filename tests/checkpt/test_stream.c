@@ -4,6 +4,7 @@
 #include "../lib/vec.h"
 #include "../lib/ckpt_test.h"
 #include "../../src/checkpt/checkpt_private.h"
+#include "../../src/wksp/wksp_private.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -55,12 +56,11 @@ static void test_parallel_pipe(void) {
  * (lowered from 64 MiB to 64 KiB, and to 1 byte): those frames are decoded
  * as they are read; the result is the same for 1-3 threads, v2 and v3.  A
  * stream cut inside such a frame is CORRUPT with the target reset. */
-static void test_parallel_pipe_big_frames(void) {
+static void pipe_big_frames(wksp_t *d) {
   uint64_t rng = 4;
   wksp_t *w = ws_new("par", 1, 2048, 16 << 20);
   CHECK(w);
   ws_fill(w, 400, 120000, 1, &rng);
-  wksp_t *d = ws_new("dst", 1, 2048, 16 << 20);
   uint8_t a[32], c[32];
   ws_digest(w, a);
   uint64_t old = wksp_private_checkpt_tuning.pipe_frame_max;
@@ -94,8 +94,33 @@ static void test_parallel_pipe_big_frames(void) {
   }
   wksp_private_checkpt_tuning.pipe_frame_max = old;
   unlink(p);
-  ws_free(d);
   ws_free(w);
+}
+
+static void test_parallel_pipe_big_frames(void) {
+  wksp_t *d = ws_new("dst", 1, 2048, 16 << 20);
+  CHECK(d);
+  pipe_big_frames(d);
+  ws_free(d);
+}
+
+/* The same into a named workspace through its region file (what a CLI
+ * process does: wksp_private_bytes_route), sequential and pipelined. */
+static void test_parallel_pipe_region_file(void) {
+  char shm[300];
+  snprintf(shm, sizeof shm, "%s-shm-XXXXXX", dir);
+  CHECK(mkdtemp(shm));
+  setenv("WKSP_SHMEM_DIR", shm, 1);
+  wksp_t *d = NULL;
+  CHECK_OK(wksp_new_named_exact("dst", 2048, 16 << 20, WKSP_PAGE_NORMAL, 0600, 1));
+  CHECK_OK(wksp_attach("dst", 0, &d));
+  wksp_private_bytes_route_force = 1;
+  pipe_big_frames(d);
+  wksp_private_bytes_route_force = 0;
+  wksp_detach(d);
+  wksp_delete_named("dst");
+  unsetenv("WKSP_SHMEM_DIR");
+  test_rmdir(shm);
 }
 
 
@@ -105,6 +130,7 @@ int main(void) {
   TEST_RUN(test_spool_large_pipe);
   TEST_RUN(test_parallel_pipe);
   TEST_RUN(test_parallel_pipe_big_frames);
+  TEST_RUN(test_parallel_pipe_region_file);
   test_rmdir(dir);
   return test_done();
 }
