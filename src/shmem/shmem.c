@@ -245,10 +245,17 @@ int wksp_private_shmem_file(const void *addr, int *fd, uint64_t *off) {
   *fd = -1;
   table_lock();
   region_t *r = slot_containing((uintptr_t)addr);
-  int ok = r && !r->anon && r->fd >= 0 && r->page == WKSP_PAGE_NORMAL;
-  if (ok) {
-    *fd = fcntl(r->fd, F_DUPFD_CLOEXEC, 0);
-    *off = (uint64_t)((uintptr_t)addr - slot_lo(r));
+  if (r && !r->anon && r->fd >= 0 && r->page == WKSP_PAGE_NORMAL) {
+    /* The descriptor may no longer be ours: a forked child that closed
+     * every descriptor and opened other files.  Only the file it was. */
+    struct stat st;
+    int d = fcntl(r->fd, F_DUPFD_CLOEXEC, 0);
+    if (d >= 0 && !fstat(d, &st) && st.st_dev == r->dev && st.st_ino == r->ino) {
+      *fd = d;
+      *off = (uint64_t)((uintptr_t)addr - slot_lo(r));
+    } else if (d >= 0) {
+      close(d);
+    }
   }
   table_unlock();
   return *fd >= 0 ? WKSP_SUCCESS : WKSP_ERR_INVAL;

@@ -72,8 +72,10 @@ int wksp_private_shmem_find(const void *addr, wksp_private_shmem_region_t *out);
  *
  * SUCCESS, or INVAL (*fd = -1) when addr is in no joined region of this
  * process, in an anonymous one, in one on huge pages (hugetlbfs files
- * cannot be written with write(2)), or when the descriptor cannot be
- * duplicated (EMFILE).  Records no error: callers fall back to the
+ * cannot be written with write(2)), when the descriptor cannot be
+ * duplicated (EMFILE), or when it no longer names the region's file
+ * (device and inode recorded at the join: a forked child may have closed
+ * it and opened something else under its number).  Records no error: callers fall back to the
  * mapping.  The region's own descriptor is kept open while it is joined
  * (one per joined region).  Thread-safe (takes the join-table mutex). */
 int wksp_private_shmem_file(const void *addr, int *fd, uint64_t *off);

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -378,6 +379,59 @@ static void test_join_refcount(void) {
   CHECK(wksp_shmem_name(a) == NULL);
   CHECK_ERR(wksp_shmem_leave(a), WKSP_ERR_INVAL);
   CHECK_OK(wksp_shmem_unlink("rc"));
+}
+
+/* The descriptor a join keeps (wksp_private_shmem_file): the region's own
+ * file at the offset of the address asked about, a new descriptor each
+ * time, gone at the last leave; none for anonymous regions; and none when
+ * the kept number was closed and reused for another file (a forked child
+ * closing its descriptors), instead of the wrong file. */
+static int kept_fd(const char *path) {
+  DIR *d = opendir("/proc/self/fd");
+  int found = -1;
+  for (struct dirent *e; d && (e = readdir(d));) {
+    char l[300], t[PATH_MAX];
+    snprintf(l, sizeof l, "/proc/self/fd/%s", e->d_name);
+    ssize_t n = readlink(l, t, sizeof t - 1);
+    if (n > 0 && (t[n] = 0, !strcmp(t, path))) found = atoi(e->d_name);
+  }
+  if (d) closedir(d);
+  return found;
+}
+
+static void test_join_file(void) {
+  void *m;
+  CHECK_OK(wksp_shmem_create("jf", 3 * 4096, WKSP_PAGE_NORMAL, 0600));
+  CHECK_OK(wksp_shmem_join("jf", 1, &m, NULL));
+  memset((uint8_t *)m + 4096, 0x5a, 4096);
+  int fd = -1;
+  uint64_t off = 0;
+  CHECK_OK(wksp_private_shmem_file((uint8_t *)m + 4096 + 10, &fd, &off));
+  CHECK(fd >= 0 && off == 4096 + 10);
+  uint8_t b[4];
+  CHECK(pread(fd, b, sizeof b, (off_t)off) == 4 && b[0] == 0x5a && b[3] == 0x5a);
+  close(fd);
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/jf", tmp_dir);
+  int k = kept_fd(path);
+  CHECK(k >= 0);
+  /* the number reused for another file: refused, not the wrong file */
+  int other = open("/dev/null", O_RDONLY);
+  CHECK(other >= 0 && dup2(other, k) == k);
+  close(other);
+  CHECK_ERR(wksp_private_shmem_file(m, &fd, &off), WKSP_ERR_INVAL);
+  CHECK_EQ(fd, -1);
+  CHECK_OK(wksp_shmem_leave(m)); /* closes k (now /dev/null): harmless */
+  CHECK_OK(wksp_shmem_join("jf", 1, &m, NULL));
+  CHECK(kept_fd(path) >= 0);
+  CHECK_OK(wksp_shmem_leave(m));
+  CHECK_EQ(kept_fd(path), -1); /* closed at the last leave */
+  CHECK_ERR(wksp_private_shmem_file(m, &fd, &off), WKSP_ERR_INVAL);
+  void *a;
+  CHECK_OK(wksp_shmem_anon_new(4096, WKSP_PAGE_NORMAL, &a));
+  CHECK_ERR(wksp_private_shmem_file(a, &fd, &off), WKSP_ERR_INVAL);
+  CHECK_OK(wksp_shmem_anon_delete(a));
+  CHECK_OK(wksp_shmem_unlink("jf"));
 }
 
 /* Many sizes, each mapping page aligned; fresh joins get distinct ranges. */
@@ -1010,6 +1064,7 @@ int main(void) {
   TEST_RUN(test_dir_override);
   TEST_RUN(test_join_rw_ro);
   TEST_RUN(test_join_refcount);
+  TEST_RUN(test_join_file);
   TEST_RUN(test_join_alignment);
   TEST_RUN(test_join_errors);
   TEST_RUN(test_unlink_while_joined);
