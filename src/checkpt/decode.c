@@ -29,7 +29,7 @@ typedef struct {
   void *ctx;
   checkpt_progress_t *m; /* bytes placed at dest; NULL = not reported */
   uint64_t *order;       /* cgroup frames in the order handed out (cgroups_run) */
-  int dest_fd;           /* raw_run: bytes go to this file at dest_off + gaddr (-1: dest) */
+  int dest_fd;           /* the bytes go to this file at dest_off + gaddr (-1: to dest) */
   uint64_t dest_off;
   /* per pool slot (pool.c), kept from task to task */
   wksp_frame_reader_t *rd[WKSP_CHECKPT_THREADS_MAX];
@@ -79,6 +79,16 @@ static int data_put(const data_job_t *j, const wksp_part_t *p, uint64_t at, cons
   if (!wksp_private_pwrite_full(j->dest_fd, b, n, off)) return WKSP_SUCCESS;
   return wksp_err(WKSP_ERR_FAIL, errno, "writing %" PRIu64 " bytes into the workspace's file at offset %" PRIu64, n,
                   off);
+}
+
+/* Verbatim bytes [at, at + n) of allocation p, at input offset src, to the
+ * file target through the slot's buffer (n <= DATA_BOUNCE; v1 and RAW). */
+static int data_copy(data_job_t *j, uint32_t slot, const wksp_part_t *p, uint64_t at, uint64_t n, uint64_t src) {
+  uint8_t *b = NULL;
+  int rc = data_bounce(j, slot, &b);
+  if (!rc) rc = wksp_private_checkpt_input_read(j->in, b, n, src);
+  if (!rc) rc = data_put(j, p, at, b, n);
+  return rc;
 }
 
 /* Opens cgroup frame g on the slot's reader and checks its commands against
@@ -170,12 +180,9 @@ static int data_v1(void *ctx, uint64_t k, uint32_t slot) {
   uint64_t src = j->s->v1_data_off[k], sz = p->gaddr_hi - p->gaddr_lo;
   int rc = WKSP_SUCCESS;
   if (j->dest_fd >= 0) {
-    uint8_t *b = NULL;
-    rc = data_bounce(j, slot, &b);
     for (uint64_t at = 0; !rc && at < sz; at += DATA_BOUNCE) {
       uint64_t n = sz - at < DATA_BOUNCE ? sz - at : DATA_BOUNCE;
-      rc = wksp_private_checkpt_input_read(j->in, b, n, src + at);
-      if (!rc) rc = data_put(j, p, at, b, n);
+      rc = data_copy(j, slot, p, at, n, src + at);
       if (!rc) wksp_private_checkpt_progress_add(j->m, n);
     }
     return rc;
@@ -270,16 +277,6 @@ static int raw_plan(raw_job_t *rj) {
   return WKSP_SUCCESS;
 }
 
-/* Bytes [at, at + n) of allocation p (file offset src) to the file target,
- * through the slot's buffer (n <= RAW_PIECE = DATA_BOUNCE). */
-static int raw_to_file(data_job_t *j, uint32_t slot, const wksp_part_t *p, uint64_t at, uint64_t n, uint64_t src) {
-  uint8_t *b = NULL;
-  int rc = data_bounce(j, slot, &b);
-  if (!rc) rc = wksp_private_checkpt_input_read(j->in, b, n, src);
-  if (!rc) rc = data_put(j, p, at, b, n);
-  return rc;
-}
-
 /* Reads piece i: bytes [i*RAW_PIECE, ...) of the concatenated allocations. */
 static int raw_piece(void *ctx, uint64_t i, uint32_t slot) {
   const raw_job_t *rj = ctx;
@@ -295,7 +292,7 @@ static int raw_piece(void *ctx, uint64_t i, uint32_t slot) {
     const wksp_part_t *p = &j->s->file_parts[k];
     uint64_t in_k = lo - rj->sum[k], end = rj->sum[k + 1] < hi ? rj->sum[k + 1] : hi;
     int rc = j->dest_fd >= 0
-                 ? raw_to_file(j, slot, p, in_k, end - lo, rj->src[k] + in_k)
+                 ? data_copy(j, slot, p, in_k, end - lo, rj->src[k] + in_k)
                  : wksp_private_checkpt_input_read(j->in, (uint8_t *)j->dest(j->ctx, p) + in_k, end - lo,
                                                    rj->src[k] + in_k);
     if (rc)

@@ -57,7 +57,7 @@ typedef struct {
   int route;            /* where allocation bytes go: ROUTE_* (decided at the first frame) */
   int route_fd;         /* ROUTE_FILE: the region's file, bytes at route_off + gaddr */
   uint64_t route_off;
-  uint8_t *bounce;      /* ROUTE_FILE: ROUTE_BOUNCE bytes */
+  uint8_t *bounce;      /* ROUTE_FILE, sequential reader: ROUTE_BOUNCE bytes */
 } stream_t;
 
 enum { ROUTE_UNDECIDED, ROUTE_MAPPING, ROUTE_FILE };
@@ -206,12 +206,8 @@ static void st_route(stream_t *st, const wksp_part_t *parts, uint64_t n) {
     wksp_private_prefault_parts_with(st->w, &st->pf, parts, n, 1);
   } else if (st->route == ROUTE_UNDECIDED) {
     int file_ok = st->seal.state != WKSP_SEAL_OK;
-    st->route = ROUTE_MAPPING;
-    if (wksp_private_bytes_route(st->w, parts, n, 1, file_ok, &st->route_fd, &st->route_off)) {
-      st->bounce = malloc(ROUTE_BOUNCE);
-      if (st->bounce) st->route = ROUTE_FILE;
-      else wksp_private_prefault_parts_with(st->w, &st->pf, parts, n, 1); /* no memory: the mapping */
-    }
+    st->route = wksp_private_bytes_route(st->w, parts, n, 1, file_ok, &st->route_fd, &st->route_off) ? ROUTE_FILE
+                                                                                                   : ROUTE_MAPPING;
   }
 }
 
@@ -222,6 +218,8 @@ static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   if (!rc) rc = st_touch(st);
   if (rc) return rc;
   st_route(st, st->parts + first, st->cnt - first);
+  if (st->route == ROUTE_FILE && !st->bounce && !(st->bounce = malloc(ROUTE_BOUNCE)))
+    return wksp_err(WKSP_ERR_NOMEM, 0, "%s: copy buffer", st->what);
   rc = st->route == ROUTE_FILE
            ? data_to_file(st->r, st->route_fd, st->route_off, st->bounce, st->m, st->parts + first, st->cnt - first)
            : st_data(st->w, st->m, st->r, st->parts + first, st->cnt - first);
