@@ -206,6 +206,18 @@ typedef int (*checkpt_done_fn_t)(void *ctx, const wksp_part_t *p, const void *by
 int wksp_private_checkpt_data_run(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
                                checkpt_dest_fn_t dest, checkpt_done_fn_t done, void *ctx,
                                checkpt_progress_t *m);
+/* Bytes on their way to a region's file (wksp_private_bytes_route) go
+ * through buffers of this size: a multiple of the writer's LZ4 chunks, so
+ * that the same blocks decode however the reads are cut. */
+#define CHECKPT_COPY_BUF (1ull << 20)
+
+/* The bytes of allocations parts[0, n), in order, from frame reader r (at
+ * the first one's bytes) into file fd at off0 + gaddr, through buf
+ * (CHECKPT_COPY_BUF bytes) and pwrite(2); each step added to m (may be
+ * NULL).  The reader's failure, or FAIL with the errno of a write. */
+int wksp_private_checkpt_frame_to_file(wksp_frame_reader_t *r, int fd, uint64_t off0, uint8_t *buf,
+                                       checkpt_progress_t *m, const wksp_part_t *parts, uint64_t n);
+
 /* data_run with every allocation's bytes written to file fd at offset
  * off0 + gaddr (a region's file: wksp_private_bytes_route) instead of to
  * a destination in memory: read or decoded into a 1 MiB buffer per thread,

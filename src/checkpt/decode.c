@@ -34,12 +34,8 @@ typedef struct {
   /* per pool slot (pool.c), kept from task to task */
   wksp_frame_reader_t *rd[WKSP_CHECKPT_THREADS_MAX];
   uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX]; /* WKSP_FRAME_CHUNK_MAX bytes */
-  uint8_t *bounce[WKSP_CHECKPT_THREADS_MAX];  /* DATA_BOUNCE bytes (dest_fd) */
+  uint8_t *bounce[WKSP_CHECKPT_THREADS_MAX];  /* CHECKPT_COPY_BUF bytes (dest_fd) */
 } data_job_t;
-
-/* A file target's bytes go through buffers of this size: a multiple of the
- * writer's LZ4 chunks, so that the same blocks decode however reads are cut. */
-#define DATA_BOUNCE (1ull << 20)
 
 static void data_job_fini(data_job_t *j) {
   for (uint32_t i = 0; i < WKSP_CHECKPT_THREADS_MAX; i++) {
@@ -67,27 +63,41 @@ static int data_scratch(data_job_t *j, uint32_t slot, uint8_t **out) {
 
 /* The slot's buffer for bytes on their way to the file target (dest_fd). */
 static int data_bounce(data_job_t *j, uint32_t slot, uint8_t **out) {
-  if (!j->bounce[slot] && !(j->bounce[slot] = malloc(DATA_BOUNCE)))
+  if (!j->bounce[slot] && !(j->bounce[slot] = malloc(CHECKPT_COPY_BUF)))
     return wksp_err(WKSP_ERR_NOMEM, 0, "copy buffer");
   *out = j->bounce[slot];
   return WKSP_SUCCESS;
 }
 
-/* Bytes b[0, n) of allocation p from its offset at on, to the file target. */
-static int data_put(const data_job_t *j, const wksp_part_t *p, uint64_t at, const uint8_t *b, uint64_t n) {
-  uint64_t off = j->dest_off + p->gaddr_lo + at;
-  if (!wksp_private_pwrite_full(j->dest_fd, b, n, off)) return WKSP_SUCCESS;
+/* b[0, n) to file fd at offset off. */
+static int file_put(int fd, uint64_t off, const uint8_t *b, uint64_t n) {
+  if (!wksp_private_pwrite_full(fd, b, n, off)) return WKSP_SUCCESS;
   return wksp_err(WKSP_ERR_FAIL, errno, "writing %" PRIu64 " bytes into the workspace's file at offset %" PRIu64, n,
                   off);
 }
 
+int wksp_private_checkpt_frame_to_file(wksp_frame_reader_t *r, int fd, uint64_t off0, uint8_t *buf,
+                                       checkpt_progress_t *m, const wksp_part_t *parts, uint64_t n) {
+  int rc = WKSP_SUCCESS;
+  for (uint64_t k = 0; !rc && k < n; k++) {
+    uint64_t sz = parts[k].gaddr_hi - parts[k].gaddr_lo, dst = off0 + parts[k].gaddr_lo;
+    for (uint64_t at = 0; !rc && at < sz; at += CHECKPT_COPY_BUF) {
+      uint64_t step = sz - at < CHECKPT_COPY_BUF ? sz - at : CHECKPT_COPY_BUF;
+      rc = wksp_frame_reader_data(r, buf, step);
+      if (!rc) rc = file_put(fd, dst + at, buf, step);
+      if (!rc) wksp_private_checkpt_progress_add(m, step);
+    }
+  }
+  return rc;
+}
+
 /* Verbatim bytes [at, at + n) of allocation p, at input offset src, to the
- * file target through the slot's buffer (n <= DATA_BOUNCE; v1 and RAW). */
+ * file target through the slot's buffer (n <= CHECKPT_COPY_BUF; v1 and RAW). */
 static int data_copy(data_job_t *j, uint32_t slot, const wksp_part_t *p, uint64_t at, uint64_t n, uint64_t src) {
   uint8_t *b = NULL;
   int rc = data_bounce(j, slot, &b);
   if (!rc) rc = wksp_private_checkpt_input_read(j->in, b, n, src);
-  if (!rc) rc = data_put(j, p, at, b, n);
+  if (!rc) rc = file_put(j->dest_fd, j->dest_off + p->gaddr_lo + at, b, n);
   return rc;
 }
 
@@ -133,17 +143,9 @@ static int data_cgroup(void *ctx, uint64_t g, uint32_t slot) {
   uint8_t *scratch = NULL, *bounce = NULL;
   if (!rc && j->dest_fd >= 0) rc = data_bounce(j, slot, &bounce);
   else if (!rc && !j->dest) rc = data_scratch(j, slot, &scratch);
-  for (uint64_t k = 0; !rc && k < cg->alloc_cnt; k++) {
+  if (!rc && bounce) rc = wksp_private_checkpt_frame_to_file(r, j->dest_fd, j->dest_off, bounce, j->m, p, cg->alloc_cnt);
+  for (uint64_t k = 0; !rc && !bounce && k < cg->alloc_cnt; k++) {
     uint64_t sz = p[k].gaddr_hi - p[k].gaddr_lo;
-    if (bounce) {
-      for (uint64_t at = 0; !rc && at < sz; at += DATA_BOUNCE) {
-        uint64_t n = sz - at < DATA_BOUNCE ? sz - at : DATA_BOUNCE;
-        rc = wksp_frame_reader_data(r, bounce, n);
-        if (!rc) rc = data_put(j, &p[k], at, bounce, n);
-        if (!rc) wksp_private_checkpt_progress_add(j->m, n);
-      }
-      continue;
-    }
     if (scratch) {
       for (uint64_t at = 0; !rc && at < sz; at += WKSP_FRAME_CHUNK_MAX) {
         uint64_t n = sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX;
@@ -180,8 +182,8 @@ static int data_v1(void *ctx, uint64_t k, uint32_t slot) {
   uint64_t src = j->s->v1_data_off[k], sz = p->gaddr_hi - p->gaddr_lo;
   int rc = WKSP_SUCCESS;
   if (j->dest_fd >= 0) {
-    for (uint64_t at = 0; !rc && at < sz; at += DATA_BOUNCE) {
-      uint64_t n = sz - at < DATA_BOUNCE ? sz - at : DATA_BOUNCE;
+    for (uint64_t at = 0; !rc && at < sz; at += CHECKPT_COPY_BUF) {
+      uint64_t n = sz - at < CHECKPT_COPY_BUF ? sz - at : CHECKPT_COPY_BUF;
       rc = data_copy(j, slot, p, at, n, src + at);
       if (!rc) wksp_private_checkpt_progress_add(j->m, n);
     }
@@ -355,7 +357,7 @@ static int cgroups_run(data_job_t *j, uint32_t threads) {
   return rc;
 }
 
-_Static_assert(RAW_PIECE <= DATA_BOUNCE, "a RAW piece must fit a copy buffer");
+_Static_assert(RAW_PIECE <= CHECKPT_COPY_BUF, "a RAW piece must fit a copy buffer");
 
 /* v2 RAW files read with pread: copied by ranges (raw_run). */
 static int data_raw(const checkpt_input_t *in, const checkpt_scan_t *s) {

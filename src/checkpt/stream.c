@@ -57,11 +57,10 @@ typedef struct {
   int route;            /* where allocation bytes go: ROUTE_* (decided at the first frame) */
   int route_fd;         /* ROUTE_FILE: the region's file, bytes at route_off + gaddr */
   uint64_t route_off;
-  uint8_t *bounce;      /* ROUTE_FILE, sequential reader: ROUTE_BOUNCE bytes */
+  uint8_t *bounce;      /* ROUTE_FILE, sequential reader: CHECKPT_COPY_BUF bytes */
 } stream_t;
 
 enum { ROUTE_UNDECIDED, ROUTE_MAPPING, ROUTE_FILE };
-#define ROUTE_BOUNCE (1u << 20)
 
 #define STREAM_BASE CHECKPT_HDR_SZ /* the sequential reader starts after the header */
 
@@ -173,27 +172,6 @@ static int st_data(wksp_t *w, checkpt_progress_t *m, wksp_frame_reader_t *r, con
   return rc;
 }
 
-/* The same through a region's file (ROUTE_FILE: fd, gaddr g at off0 + g):
- * each step read into buf (ROUTE_BOUNCE bytes) and written with pwrite(2).
- * ROUTE_BOUNCE is a multiple of the writer's LZ4 chunks: the same blocks
- * decode. */
-static int data_to_file(wksp_frame_reader_t *r, int fd, uint64_t off0, uint8_t *buf, checkpt_progress_t *m,
-                        const wksp_part_t *parts, uint64_t n) {
-  int rc = WKSP_SUCCESS;
-  for (uint64_t k = 0; !rc && k < n; k++) {
-    uint64_t sz = parts[k].gaddr_hi - parts[k].gaddr_lo, dst = off0 + parts[k].gaddr_lo;
-    for (uint64_t at = 0; !rc && at < sz; at += ROUTE_BOUNCE) {
-      uint64_t step = sz - at < ROUTE_BOUNCE ? sz - at : ROUTE_BOUNCE;
-      rc = wksp_frame_reader_data(r, buf, step);
-      if (!rc && wksp_private_pwrite_full(fd, buf, step, dst + at))
-        rc = wksp_err(WKSP_ERR_FAIL, errno, "writing %" PRIu64 " bytes into the workspace's file at offset %" PRIu64,
-                      step, dst + at);
-      if (!rc) wksp_private_checkpt_progress_add(m, step);
-    }
-  }
-  return rc;
-}
-
 /* Gets parts[0, n) of the target ready to take their bytes.  The first
  * frame decides, for the whole stream, whether they go through the
  * mapping (pre-faulted frame by frame) or, in a process that does not map
@@ -218,11 +196,13 @@ static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   if (!rc) rc = st_touch(st);
   if (rc) return rc;
   st_route(st, st->parts + first, st->cnt - first);
-  if (st->route == ROUTE_FILE && !st->bounce && !(st->bounce = malloc(ROUTE_BOUNCE)))
+  if (st->route == ROUTE_FILE && !st->bounce && !(st->bounce = malloc(CHECKPT_COPY_BUF)))
     return wksp_err(WKSP_ERR_NOMEM, 0, "%s: copy buffer", st->what);
+  const wksp_part_t *parts = st->parts + first;
+  uint64_t n = st->cnt - first;
   rc = st->route == ROUTE_FILE
-           ? data_to_file(st->r, st->route_fd, st->route_off, st->bounce, st->m, st->parts + first, st->cnt - first)
-           : st_data(st->w, st->m, st->r, st->parts + first, st->cnt - first);
+           ? wksp_private_checkpt_frame_to_file(st->r, st->route_fd, st->route_off, st->bounce, st->m, parts, n)
+           : st_data(st->w, st->m, st->r, parts, n);
   if (rc) return st_fail(st, rc, "allocation bytes");
   rc = wksp_frame_reader_close(st->r, NULL);
   if (rc) return st_fail(st, rc, "close");
@@ -437,7 +417,7 @@ struct pipe_state {
   uint64_t spare_cap[PIPE_QUEUE_MAX];
   uint32_t spare_cnt;
   /* st's route, copied once decided (before the first frame is handed
-   * out), and ROUTE_BOUNCE buffers for the threads decoding, reused */
+   * out), and CHECKPT_COPY_BUF buffers for the threads decoding, reused */
   int route, route_fd;
   uint64_t route_off;
   uint8_t *bounce[WKSP_CHECKPT_THREADS_MAX];
@@ -507,8 +487,8 @@ static int pipe_data_file(struct pipe_state *ps, wksp_frame_reader_t *r, const w
   pthread_mutex_lock(&ps->lock);
   uint8_t *b = ps->bounce_cnt ? ps->bounce[--ps->bounce_cnt] : NULL;
   pthread_mutex_unlock(&ps->lock);
-  if (!b && !(b = malloc(ROUTE_BOUNCE))) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: copy buffer", ps->what);
-  int rc = data_to_file(r, ps->route_fd, ps->route_off, b, ps->m, parts, n);
+  if (!b && !(b = malloc(CHECKPT_COPY_BUF))) return wksp_err(WKSP_ERR_NOMEM, 0, "%s: copy buffer", ps->what);
+  int rc = wksp_private_checkpt_frame_to_file(r, ps->route_fd, ps->route_off, b, ps->m, parts, n);
   pthread_mutex_lock(&ps->lock);
   if (ps->bounce_cnt < WKSP_CHECKPT_THREADS_MAX) ps->bounce[ps->bounce_cnt++] = b, b = NULL;
   pthread_mutex_unlock(&ps->lock);
