@@ -427,7 +427,7 @@ static int seg_run(par_t *p, seg_t *s) {
   if (!rc && src.fd >= 0) wksp_private_frame_writer_exact(fw, 1);
   if (!rc) rc = wksp_frame_writer_open(fw, WKSP_FRAME_LZ4, NULL);
   if (s->lo && seg_start_half(p, s, &src, fw, rc, &cont)) {
-    wksp_frame_writer_fini(fw, NULL);
+    wksp_private_frame_writer_drop(fw);
     free(src.buf);
     return WKSP_SUCCESS;
   }
@@ -449,12 +449,7 @@ static int seg_run(par_t *p, seg_t *s) {
     pthread_cond_signal(&p->out_cv);
   }
   pthread_mutex_unlock(&p->lock);
-  /* fini of a writer left inside its frame by a failure from outside it
-   * (a read of the region file) records a complaint of its own: keep ours */
-  wksp_err_saved_t cause;
-  if (rc) wksp_err_save(&cause, rc);
-  wksp_frame_writer_fini(fw, NULL);
-  if (rc) wksp_err_resume(&cause);
+  wksp_private_frame_writer_drop(fw); /* written out, or given up: nothing to report */
   free(src.buf);
   return rc && !canceled && !dropped ? rc : WKSP_SUCCESS;
 }

@@ -88,6 +88,12 @@ void wksp_private_frame_reader_buffered(const wksp_frame_reader_t *r, const uint
  * *end.  0 (nothing stored) for a reader that did not fail so. */
 int wksp_private_frame_reader_short(const wksp_frame_reader_t *r, uint64_t *at, uint64_t *end);
 
+/* Frees a writer its caller gives up on (its output is discarded), open
+ * frame or not, recording nothing: the caller's own failure stays the one
+ * reported (wksp_frame_writer_fini would record "never closed" over it).
+ * NULL is fine. */
+void wksp_private_frame_writer_drop(wksp_frame_writer_t *w);
+
 /* An fd writer's source file: data buffers it references in place (RAW
  * data larger than the gather copies) that lie inside [mem, mem + sz) are
  * the bytes of file fd from offset off on (mem maps it): they are copied

@@ -557,6 +557,15 @@ int wksp_private_frame_writer_init_regions(wksp_frame_writer_t **out,
   return rc;
 }
 
+static void writer_free(wksp_frame_writer_t *w) {
+  LZ4_freeStream(w->lz4);
+  free(w->ring);
+  free(w->gather);
+  free(w->scratch);
+  free(w->bounce);
+  free(w);
+}
+
 int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
   if (!w) return 0;
   int rc = w->fail.err;
@@ -566,13 +575,12 @@ int wksp_frame_writer_fini(wksp_frame_writer_t *w, uint64_t *sz) {
                   "%s frame opened at offset %" PRIu64 " was never closed",
                   frame_style_name(w->style), w->frame_off);
   if (sz) *sz = w->delivered;
-  LZ4_freeStream(w->lz4);
-  free(w->ring);
-  free(w->gather);
-  free(w->scratch);
-  free(w->bounce);
-  free(w);
+  writer_free(w);
   return rc;
+}
+
+void wksp_private_frame_writer_drop(wksp_frame_writer_t *w) {
+  if (w) writer_free(w);
 }
 
 int wksp_frame_writer_open(wksp_frame_writer_t *w, int style, uint64_t *off) {
