@@ -499,7 +499,7 @@ int wksp_private_checkpt_pipeline(checkpt_writer_t *cw, uint64_t pos0, uint64_t 
  * these points.  Both are process-wide: set them before a call, not during
  * one. */
 typedef struct {
-  uint64_t par_buf_max;    /* pipeline.c: output bytes each worker but one may hold (16 MiB) */
+  uint64_t par_buf_max;    /* pipeline.c: output bytes each worker but one may hold (32 MiB) */
   uint64_t split_min;      /* pipeline.c: input left for a segment to be split (4 MiB) */
   uint64_t warm_sz;        /* pipeline.c: bytes a split-off half re-compresses (256 KiB) */
   uint64_t pipe_frame_max; /* stream.c: largest frame the pipelined restore buffers (8 MiB) */

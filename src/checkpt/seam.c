@@ -3,7 +3,7 @@
 #include "checkpt_private.h"
 
 checkpt_tuning_t wksp_private_checkpt_tuning = {
-    .par_buf_max = 16ull << 20,
+    .par_buf_max = 32ull << 20,
     .split_min = 4ull << 20,
     .warm_sz = 256ull << 10,
     .pipe_frame_max = 8ull << 20,
