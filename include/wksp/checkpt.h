@@ -634,7 +634,10 @@ typedef struct {
  * every piece of w again, AGAIN if one differs from what was written
  * (nothing published), and sets the file's verified flag; opts->index is
  * INVAL.  Memory: about 4 x threads x 4.2 MiB of piece buffers, plus 8
- * bytes per piece of w and of the base.
+ * bytes per piece of w and of the base.  A process that does not map w's
+ * bytes (a fresh CLI process: as for wksp_checkpt's region file) reads the
+ * pieces from the region's file into a 4 MiB buffer per thread instead of
+ * touching every page of its mapping; the file is the same either way.
  *
  * Failure: INVAL (NULL argument; base is an index or v1 file, or path
  * itself; the base's part_max / data_max differ from w's; opts->index),

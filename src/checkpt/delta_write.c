@@ -12,7 +12,13 @@
  * 4 x threads wait, so the bytes do not depend on the thread count and
  * memory stays at 4 x threads batch buffers.  Windows with a barrier each
  * (the first version) left a thread idle at every window's end and
- * started a pool per 32 MiB. */
+ * started a pool per 32 MiB.
+ *
+ * A process that does not map the workspace's bytes (the CLI) reads each
+ * batch's pieces from the region's file into its thread's buffer instead
+ * (wksp_private_bytes_route_with): a first touch of every page costs more
+ * than the read on some machines (bench/FINDINGS.md, "The region file"),
+ * and the buffer is already the private copy a changed piece needs. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -54,6 +60,9 @@ typedef struct {
   uint64_t *pstart, *bmatch, *hash, *bits, *ftab;
   uint64_t P, C, csz, win;
   wksp_prefault_t pf; /* the batches' pre-faults: pagemap, and what the survey found */
+  int src_fd;         /* >= 0: pieces read from the region's file (off0 + gaddr) */
+  uint64_t src_off0;
+  uint8_t *rbuf[WKSP_CHECKPT_THREADS_MAX]; /* per thread: a batch's pieces read from src_fd */
   checkpt_progress_t m;
   batch_t *bt;
   uint8_t *copy[WKSP_CHECKPT_THREADS_MAX];
@@ -72,7 +81,36 @@ static void dw_fini(dw_t *d) {
   free(d->ftab);
   for (uint64_t i = 0; d->bt && i < d->win; i++) free(d->bt[i].buf);
   free(d->bt);
-  for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(d->copy[t]);
+  for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(d->copy[t]), free(d->rbuf[t]);
+  if (d->src_fd >= 0) close(d->src_fd);
+}
+
+/* Batch b's pieces [p0, p1) read from the region's file into the slot's
+ * buffer, back to back (a run of one allocation's pieces in one pread). */
+static int batch_read(dw_t *d, uint64_t p0, uint64_t p1, uint32_t slot) {
+  if (!d->rbuf[slot] && !(d->rbuf[slot] = malloc(BATCH * DELTA_PIECE)))
+    return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: read buffer", d->label);
+  delta_cursor_t c = delta_cursor(d->plan.parts, d->pstart, d->plan.cnt, p0);
+  uint64_t lo = 0, hi = 0, at = 0; /* the run [lo, hi) goes to rbuf + at */
+  for (uint64_t p = p0; p <= p1; p++) {
+    uint64_t a = 0, n = 0;
+    if (p < p1) delta_cursor_at(&c, p, &a, &n);
+    if (p < p1 && hi > lo && a == hi) { /* contiguous in the file too */
+      hi += n;
+      continue;
+    }
+    if (hi > lo) {
+      uint64_t off = d->src_off0 + lo;
+      long got = wksp_private_pread_full(d->src_fd, d->rbuf[slot] + at, hi - lo, off);
+      if (got != (long)(hi - lo))
+        return wksp_err(WKSP_ERR_FAIL, got < 0 ? errno : EIO,
+                        "checkpt %s: reading %" PRIu64 " bytes of the workspace's file at offset %" PRIu64, d->label,
+                        hi - lo, off);
+      at += hi - lo;
+    }
+    lo = a, hi = a + n;
+  }
+  return WKSP_SUCCESS;
 }
 
 /* Piece p's frame into the batch's buffer (a frame writer per batch with a
@@ -95,7 +133,7 @@ static int batch_frame(dw_t *d, batch_t *bt, wksp_frame_writer_t **fw, const uin
  * and populating run in parallel and overlap the hashing instead of
  * preceding it. */
 static void batch_prefault(const dw_t *d, uint64_t p0, uint64_t p1) {
-  if (d->pf.mode == WKSP_PREFAULT_SKIP) return;
+  if (d->pf.mode == WKSP_PREFAULT_SKIP || d->src_fd >= 0) return;
   wksp_part_t r[BATCH];
   uint64_t n = 0;
   delta_cursor_t c = delta_cursor(d->plan.parts, d->pstart, d->plan.cnt, p0);
@@ -124,28 +162,32 @@ static int batch_run(void *ctx, uint64_t b, uint32_t slot) {
    * published. */
   if (b == 0 && (rc = wksp_private_verify(d->w, "alloc_list"))) return wksp_err_wrap(rc, "checkpt %s", wksp_name(d->w));
   batch_prefault(d, BATCH * b, i1);
+  int file = d->src_fd >= 0;
+  if (!rc && file) rc = batch_read(d, BATCH * b, i1, slot);
   delta_cursor_t c = delta_cursor(d->plan.parts, d->pstart, d->plan.cnt, BATCH * b);
   for (uint64_t p = BATCH * b; !rc && p < i1; p++) {
     uint64_t a, n, m = d->bmatch[p];
     delta_cursor_at(&c, p, &a, &n);
+    const uint8_t *src = file ? d->rbuf[slot] + bt->sz : wksp_laddr(d->w, a);
     bt->sz += n;
-    const uint8_t *src = wksp_laddr(d->w, a);
     uint64_t h = wksp_private_checkpt_digest_piece(a, src, n);
-    if (m != UINT64_MAX && d->base.hash[m] == h) {
-      d->hash[p] = h;
-      continue;
-    }
-    /* Changed: hashed and compressed from one private copy, so that the
-     * recorded hash is the hash of the bytes written whatever the
-     * application does meanwhile (written back: unchanged after all). */
-    if (!d->copy[slot] && !(d->copy[slot] = malloc(DELTA_PIECE)))
-      rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: piece buffer", d->label);
-    if (rc) break;
-    memcpy(d->copy[slot], src, n);
-    d->hash[p] = h = wksp_private_checkpt_digest_piece(a, d->copy[slot], n);
+    d->hash[p] = h;
     if (m != UINT64_MAX && d->base.hash[m] == h) continue;
+    if (!file) {
+      /* Changed: hashed and compressed from one private copy, so that the
+       * recorded hash is the hash of the bytes written whatever the
+       * application does meanwhile (written back: unchanged after all).
+       * Read from the file, src is such a copy already. */
+      if (!d->copy[slot] && !(d->copy[slot] = malloc(DELTA_PIECE)))
+        rc = wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: piece buffer", d->label);
+      if (rc) break;
+      memcpy(d->copy[slot], src, n);
+      src = d->copy[slot];
+      d->hash[p] = h = wksp_private_checkpt_digest_piece(a, src, n);
+      if (m != UINT64_MAX && d->base.hash[m] == h) continue;
+    }
     word |= 1ull << (p % 64);
-    rc = batch_frame(d, bt, &fw, d->copy[slot], n, p);
+    rc = batch_frame(d, bt, &fw, src, n, p);
   }
   d->bits[b] = word;
   int rc2 = wksp_frame_writer_fini(fw, NULL);
@@ -178,6 +220,7 @@ static int write_pieces(dw_t *d) {
   if (!d->bt) return wksp_err(WKSP_ERR_NOMEM, 0, "checkpt %s: batches", d->label);
   wksp_private_prefault_open(&d->pf);
   wksp_private_prefault_survey(&d->pf, d->w, d->plan.parts, d->plan.cnt);
+  wksp_private_bytes_route_with(d->w, &d->pf, 1, &d->src_fd, &d->src_off0);
   wksp_private_checkpt_progress_init(&d->m, d->o->progress, d->o->progress_ctx, d->plan.data_sz);
   int rc = wksp_private_checkpt_pool_run_ordered(d->threads, B, d->win, batch_run, batch_write, d, &d->m);
   if (!rc) wksp_private_checkpt_progress_end(&d->m, d->plan.data_sz);
@@ -219,17 +262,21 @@ static void hdr_fill(dw_t *d) {
   strncpy(d->h.name, wksp_name(w), CHECKPT_NAME_MAX - 1);
 }
 
-/* Verify: batch b of w's live pieces hashed again, into d->hash. */
-static int rehash_batch(void *ctx, uint64_t b) {
+/* Verify: batch b of w's live pieces hashed again, into d->hash (read as
+ * the writer read them: from the mapping or the region's file). */
+static int rehash_batch(void *ctx, uint64_t b, uint32_t slot) {
   dw_t *d = ctx;
-  uint64_t i1 = BATCH * b + BATCH < d->P ? BATCH * b + BATCH : d->P;
+  uint64_t i1 = BATCH * b + BATCH < d->P ? BATCH * b + BATCH : d->P, at = 0;
+  int rc = d->src_fd >= 0 ? batch_read(d, BATCH * b, i1, slot) : WKSP_SUCCESS;
   delta_cursor_t c = delta_cursor(d->plan.parts, d->pstart, d->plan.cnt, BATCH * b);
-  for (uint64_t i = BATCH * b; i < i1; i++) {
+  for (uint64_t i = BATCH * b; !rc && i < i1; i++) {
     uint64_t a, n;
     delta_cursor_at(&c, i, &a, &n);
-    d->hash[i] = wksp_private_checkpt_digest_piece(a, wksp_laddr(d->w, a), n);
+    const uint8_t *src = d->src_fd >= 0 ? d->rbuf[slot] + at : wksp_laddr(d->w, a);
+    d->hash[i] = wksp_private_checkpt_digest_piece(a, src, n);
+    at += n;
   }
-  return WKSP_SUCCESS;
+  return rc;
 }
 
 /* Verify: the file read back as a reader does, and every piece of w hashed
@@ -244,7 +291,7 @@ static int verify_written(dw_t *d, int fd) {
   rc = wksp_private_delta_open(&df, &in);
   if (!rc) {
     rc = wksp_private_delta_pieces_check(&df, &in, d->threads);
-    if (!rc) rc = wksp_private_checkpt_pool_run(d->threads, (d->P + BATCH - 1) / BATCH, rehash_batch, d);
+    if (!rc) rc = wksp_private_checkpt_pool_run_slots(d->threads, (d->P + BATCH - 1) / BATCH, rehash_batch, d);
     for (uint64_t i = 0; !rc && i < d->P; i++) {
       if (d->hash[i] == df.hash[i]) continue;
       uint64_t a, n, k = 0;
@@ -317,6 +364,7 @@ static int dw_init(dw_t *d, wksp_t *w, const char *label, const char *base, cons
   static const wksp_checkpt_opts_t opts_default = {0};
   memset(d, 0, sizeof *d);
   d->pf.pagemap = -1;
+  d->src_fd = -1;
   if (!o) o = &opts_default;
   d->o = o;
   d->w = w;

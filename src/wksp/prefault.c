@@ -161,15 +161,19 @@ void wksp_private_prefault_parts(const wksp_t *w, const wksp_part_t *parts, uint
 
 int wksp_private_bytes_route_force;
 
+int wksp_private_bytes_route_with(const wksp_t *w, const wksp_prefault_t *pf, int file_ok, int *fd, uint64_t *off0) {
+  int force = wksp_private_bytes_route_force;
+  *fd = -1;
+  return file_ok && force >= 0 && (force > 0 || pf->mode != WKSP_PREFAULT_SKIP) &&
+         wksp_private_shmem_file(w, fd, off0) == WKSP_SUCCESS;
+}
+
 int wksp_private_bytes_route(const wksp_t *w, const wksp_part_t *parts, uint64_t cnt, int write, int file_ok, int *fd,
                              uint64_t *off0) {
-  int force = wksp_private_bytes_route_force;
   wksp_prefault_t pf;
   wksp_private_prefault_open(&pf);
   wksp_private_prefault_survey(&pf, w, parts, cnt);
-  *fd = -1;
-  int file = file_ok && force >= 0 && (force > 0 || pf.mode != WKSP_PREFAULT_SKIP) &&
-             wksp_private_shmem_file(w, fd, off0) == WKSP_SUCCESS;
+  int file = wksp_private_bytes_route_with(w, &pf, file_ok, fd, off0);
   if (!file) wksp_private_prefault_parts_with(w, &pf, parts, cnt, write);
   wksp_private_prefault_close(&pf);
   return file;

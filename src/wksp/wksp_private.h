@@ -436,6 +436,11 @@ void wksp_private_prefault_parts_with(const wksp_t *w, const wksp_prefault_t *pf
 int wksp_private_bytes_route(const wksp_t *w, const wksp_part_t *parts, uint64_t cnt, int write, int file_ok, int *fd,
                              uint64_t *off0);
 
+/* The same choice from a survey the caller made (pf, of the same list),
+ * without pre-faulting: for a caller that pre-faults piece by piece on its
+ * own threads (the delta writer). */
+int wksp_private_bytes_route_with(const wksp_t *w, const wksp_prefault_t *pf, int file_ok, int *fd, uint64_t *off0);
+
 /* Test seam of wksp_private_bytes_route: 0 chooses as above, 1 takes the
  * file whenever there is one, -1 never.  Process-wide: set it between
  * calls. */

@@ -15,11 +15,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 static char dir[256];
-static char dirs[16][256]; /* removed at the end */
+static char dirs[32][256]; /* removed at the end */
 static int ndirs;
 
 #define PMAX 512
@@ -28,7 +29,7 @@ static int ndirs;
 static void mkdir_tmp(void) {
   snprintf(dir, sizeof dir, "/tmp/wksp-test-delta.XXXXXX");
   if (!mkdtemp(dir)) abort();
-  if (ndirs < 16) snprintf(dirs[ndirs++], sizeof dirs[0], "%s", dir);
+  if (ndirs < 32) snprintf(dirs[ndirs++], sizeof dirs[0], "%s", dir);
 }
 
 static void rm_dirs(void) {
@@ -656,6 +657,65 @@ static void test_delta_threads(void) {
   ws_free(w);
 }
 
+/* A process that does not map the bytes (the CLI) reads the pieces from
+ * the region's file (wksp_private_bytes_route_with): a named workspace
+ * whose data pages this process cannot read (PROT_NONE: a read through the
+ * mapping would crash the test) gives, with the route forced to the file,
+ * the same delta as through the mapping, for RAW and LZ4 pieces, 1 and 2
+ * threads, with verify (which hashes the workspace again the same way). */
+static void test_delta_region_file(void) {
+  mkdir_tmp();
+  char shm[300];
+  snprintf(shm, sizeof shm, "%s/shm", dir);
+  CHECK(!mkdir(shm, 0700));
+  setenv("WKSP_SHMEM_DIR", shm, 1);
+  wksp_t *w = NULL;
+  CHECK_OK(wksp_new_named_exact("dlive", PMAX, DMAX, WKSP_PAGE_NORMAL, 0600, 1));
+  CHECK_OK(wksp_attach("dlive", 0, &w));
+  uint64_t rng = 11;
+  ws_fill(w, 60, 200000, 1, &rng);
+  char base[600];
+  snprintf(base, sizeof base, "%s", tpath("base"));
+  CHECK_OK(wksp_checkpt(w, base, &(wksp_checkpt_opts_t){.verify = 1}));
+  for (int i = 0; i < 20; i++) workload_op(w, &rng);
+  uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t lo = ((uintptr_t)wksp_laddr(w, wksp_gaddr_lo(w)) + pg - 1) & ~(pg - 1);
+  uintptr_t hi = (uintptr_t)wksp_laddr(w, wksp_gaddr_hi(w)) & ~(pg - 1);
+  for (int style = 2; style <= 3; style++)
+    for (uint32_t t = 1; t <= 2; t++) {
+      uint8_t *b[2] = {0};
+      size_t sz[2] = {0};
+      wksp_delta_stats_t st[2];
+      for (int file = 0; file < 2; file++) {
+        char *p = tpath(file ? "file" : "map");
+        unlink(p);
+        wksp_private_bytes_route_force = file ? 1 : -1;
+        if (file) CHECK(!mprotect((void *)lo, hi - lo, PROT_NONE));
+        int rc = wksp_checkpt_delta(w, p, base, &(wksp_checkpt_opts_t){.style = style, .threads = t, .verify = 1},
+                                    &st[file]);
+        if (file) CHECK(!mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE));
+        wksp_private_bytes_route_force = 0;
+        CHECK_OK(rc);
+        b[file] = (uint8_t *)vec_slurp(p, &sz[file]);
+        CHECK(b[file]);
+        norm(b[file], sz[file]);
+      }
+      CHECK(st[0].changed_cnt > 0 && st[0].changed_cnt < st[0].piece_cnt);
+      CHECK_EQ(st[0].changed_cnt, st[1].changed_cnt);
+      CHECK_EQ(st[0].digest, st[1].digest);
+      CHECK_EQ(sz[0], sz[1]);
+      CHECK(!memcmp(b[0], b[1], sz[0]));
+      free(b[0]);
+      free(b[1]);
+    }
+  const char *chain[2] = {base, tpath("file")};
+  CHECK(chain_matches(w, chain, 2, 2, 0));
+  wksp_detach(w);
+  wksp_delete_named("dlive");
+  unsetenv("WKSP_SHMEM_DIR");
+  rmdir(shm);
+}
+
 /* ---- the sidecar index --------------------------------------------------------------- */
 
 static void test_delta_index(void) {
@@ -1191,6 +1251,7 @@ int main(void) {
   TEST_RUN(test_delta_progress);
   TEST_RUN(test_delta_pipe_member);
   TEST_RUN(test_delta_threads);
+  TEST_RUN(test_delta_region_file);
   TEST_RUN(test_delta_index);
   TEST_RUN(test_delta_refusals);
   TEST_RUN(test_delta_damage);
