@@ -356,6 +356,25 @@ static wksp_t *make_named(uint64_t allocs) {
   return w;
 }
 
+/* A named workspace holding src's state (its geometry, allocations and
+ * bytes, restored from a checkpoint of it), for the deltas from a region
+ * file: the bases were written from src. */
+static wksp_t *make_named_like(wksp_t *src) {
+  snprintf(named_dir, sizeof named_dir, "/tmp/wksp-rel-named-%d-XXXXXX", (int)getpid());
+  if (!mkdtemp(named_dir)) return NULL;
+  setenv("WKSP_SHMEM_DIR", named_dir, 1);
+  snprintf(named_name, sizeof named_name, "relsrc%d", (int)getpid());
+  char copy[300];
+  snprintf(copy, sizeof copy, "%s/state.ckpt", named_dir);
+  wksp_t *w = NULL;
+  int rc = wksp_checkpt(src, copy, &(wksp_checkpt_opts_t){.style = WKSP_CHECKPT_STYLE_V2});
+  if (!rc) rc = wksp_new_named_exact(named_name, wksp_part_max(src), wksp_data_max(src), WKSP_PAGE_NORMAL, 0600, 1);
+  if (!rc) rc = wksp_attach(named_name, 0, &w);
+  if (!rc) rc = wksp_restore(w, copy, &(wksp_restore_opts_t){.seed = wksp_seed(src)});
+  unlink(copy);
+  return rc ? NULL : w;
+}
+
 static void named_free(wksp_t *w) {
   if (w) wksp_detach(w);
   if (named_name[0]) wksp_delete_named(named_name);
@@ -424,6 +443,11 @@ static int io_configs(int kind, config_t *cfg) {
     cfg[n++] = (config_t){3, 1, TGT_PATH, 0, kind, 0, 1};
     cfg[n++] = (config_t){3, 2, TGT_PIPE, 0, kind, 0, 1};
   }
+  /* deltas whose pieces are read from the region file (checkpt --since) */
+  if (kind == KIND_DELTA) {
+    cfg[n++] = (config_t){3, 1, TGT_PATH, 0, kind, BASE_DELTA, 1};
+    cfg[n++] = (config_t){2, 2, TGT_PIPE, 0, kind, BASE_PLAIN, 1};
+  }
   return n;
 }
 
@@ -439,8 +463,8 @@ static void io_faults(int kind) {
   int n = io_configs(kind, cfg);
   tally_t t = {0};
   int failures = 0;
-  wksp_t *named = kind == KIND_FULL ? make_named(allocs) : NULL;
-  CHECK(kind != KIND_FULL || named);
+  wksp_t *named = kind == KIND_FULL ? make_named(allocs) : kind == KIND_DELTA ? make_named_like(src) : NULL;
+  CHECK(kind == KIND_INDEX || named);
   long sendfiles = 0, v3_preads = 0;
   for (int i = 0; i < n && failures < 5; i++) {
     long ncalls, fired;
