@@ -407,14 +407,14 @@ typedef struct {
  *   - If w's own metadata is inconsistent when locked: CORRUPT, untouched.
  *
  * How the bytes move (as for wksp_checkpt): when this process does not map
- * all of the target's pages that the allocations will occupy, v2 data
+ * all of the target's pages that the allocations will occupy, the data
  * restored into a named workspace on normal pages is written into the
- * region's file (read into a 1 MiB buffer per thread, from a file or a
- * pipe, then pwrite(2); the mapping shows the same bytes), unless a seal's
- * digest is still to be computed from w; otherwise the bytes are written
- * through the mapping, pre-faulted in bulk (MADV_POPULATE_WRITE).  A
- * failed write into the region file is FAIL with its errno, w reset as
- * above. */
+ * region's file (decoded into a 1 MiB buffer per thread, from a file or a
+ * pipe, then pwrite(2); the mapping shows the same bytes), and a seal's
+ * digest is computed from the file read back (pread into a 1 MiB buffer per
+ * thread); otherwise the bytes are written and hashed through the mapping,
+ * pre-faulted in bulk (MADV_POPULATE_WRITE).  A failed write into or read
+ * of the region file is FAIL with its errno, w reset as above. */
 WKSP_API int wksp_restore(wksp_t *w, const char *path, const wksp_restore_opts_t *opts);
 
 /* As wksp_restore from fd's current position (the caller owns fd; a

@@ -211,7 +211,7 @@ static int apply(chain_t *c) {
     rc = wksp_private_checkpt_input_changed(&c->cur->in, rc);
   }
   checkpt_seal_t seal = {.state = WKSP_SEAL_OK, .digest = fd};
-  if (!rc) rc = wksp_private_checkpt_target_finish(w, fp, fc, &seal, &c->o, what);
+  if (!rc) rc = wksp_private_checkpt_target_finish(w, fp, fc, &seal, &c->o, -1, 0, what);
   if (rc) {
     wksp_private_reset(w, c->o.seed);
     return wksp_private_checkpt_after_reset(blame_base(c, wksp_err_short_is_corrupt(rc)));

@@ -258,9 +258,12 @@ size_t wksp_private_checkpt_digest_hex_at(void);
 size_t wksp_private_checkpt_digest_line_sz(void);
 /* 1 and *d if binfo (len bytes, no NUL needed) ends with a digest line. */
 int wksp_private_checkpt_digest_parse(const char *binfo, size_t len, uint64_t *d);
-/* The digest of w's bytes at parts[0..cnt) (a restore's result). */
-int wksp_private_checkpt_digest_of(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
-                                uint32_t threads, uint64_t *d);
+/* The digest of w's bytes at parts[0..cnt) (a restore's result), read
+ * through the mapping (fd < 0) or from the region's file fd (gaddr g at
+ * off0 + g; a CHECKPT_COPY_BUF buffer per thread): FAIL with errno if a
+ * read fails. */
+int wksp_private_checkpt_digest_of(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, uint32_t threads, int fd,
+                                   uint64_t off0, uint64_t *d);
 
 void wksp_private_checkpt_seal_read(checkpt_seal_t *s, uint64_t app_id, const char *binfo, size_t len);
 /* CORRUPT for a broken seal; UNSUP for no seal when `require`; else SUCCESS.
@@ -330,10 +333,12 @@ int wksp_private_checkpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t
 int wksp_private_checkpt_after_reset(int rc);
 /* The restored bytes of parts[0..cnt) are in w: with seal (may be NULL) OK,
  * they must match its digest (CORRUPT naming both, messages start with
- * `what`); then the partition records are replaced (seed o->seed). */
+ * `what`), read back from the region's file fd (off0 as for
+ * wksp_private_bytes_route) when they went there, else from the mapping
+ * (fd -1); then the partition records are replaced (seed o->seed). */
 int wksp_private_checkpt_target_finish(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
-                                       const checkpt_seal_t *seal, const wksp_restore_opts_t *o,
-                                       const char *what);
+                                       const checkpt_seal_t *seal, const wksp_restore_opts_t *o, int fd,
+                                       uint64_t off0, const char *what);
 
 /* The thread count of an API call (0 = 1, clamped to the maximum): resolved
  * once at the edge, taken as is everywhere below. */

@@ -7,12 +7,17 @@
  * the position seed makes moved or swapped pieces count.  It detects
  * accidental damage (a flipped bit changes it with probability 1 - 2^-64);
  * it is no defence against someone who rewrites the file on purpose. */
+#include <errno.h>
+#include <inttypes.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "checkpt_private.h"
+#include "util/err.h"
+#include "util/io.h"
 
 /* The vector code xxhash.h chose for this file (the build's baseline). */
 #if XXH_VECTOR == XXH_AVX512
@@ -61,27 +66,52 @@ uint64_t wksp_private_checkpt_digest_records(const wksp_part_t *parts, uint64_t 
 typedef struct {
   wksp_t *w;
   const wksp_part_t *parts;
+  int fd;        /* >= 0: the bytes read from the region's file */
+  uint64_t off0; /* its offset of gaddr 0 */
+  uint8_t *buf[WKSP_CHECKPT_THREADS_MAX]; /* per thread: CHECKPT_COPY_BUF bytes read */
   _Atomic uint64_t sum;
 } of_t;
 
-static int of_one(void *ctx, uint64_t k) {
-  of_t *o = ctx;
-  const wksp_part_t *p = &o->parts[k];
-  const uint8_t *b = wksp_laddr(o->w, p->gaddr_lo);
-  uint64_t sz = p->gaddr_hi - p->gaddr_lo, s = wksp_private_checkpt_digest_record(p);
-  for (uint64_t at = 0; at < sz; at += CHECKPT_DIGEST_PIECE)
-    s += wksp_private_checkpt_digest_piece(p->gaddr_lo + at, b + at,
-                                        sz - at < CHECKPT_DIGEST_PIECE ? sz - at : CHECKPT_DIGEST_PIECE);
-  atomic_fetch_add_explicit(&o->sum, s, memory_order_relaxed);
-  return WKSP_SUCCESS;
+/* n bytes of allocation p at offset at, from the mapping or read. */
+static int of_bytes(of_t *o, const wksp_part_t *p, uint64_t at, uint64_t n, uint32_t slot, const uint8_t **b) {
+  if (o->fd < 0) {
+    *b = (const uint8_t *)wksp_laddr(o->w, p->gaddr_lo) + at;
+    return WKSP_SUCCESS;
+  }
+  if (!o->buf[slot] && !(o->buf[slot] = malloc(CHECKPT_COPY_BUF)))
+    return wksp_err(WKSP_ERR_NOMEM, 0, "digest: read buffer");
+  uint64_t off = o->off0 + p->gaddr_lo + at;
+  long got = wksp_private_pread_full(o->fd, o->buf[slot], n, off);
+  *b = o->buf[slot];
+  if (got == (long)n) return WKSP_SUCCESS;
+  return wksp_err(WKSP_ERR_FAIL, got < 0 ? errno : EIO,
+                  "reading %" PRIu64 " bytes of the workspace's file at offset %" PRIu64, n, off);
 }
 
-int wksp_private_checkpt_digest_of(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
-                                uint32_t threads, uint64_t *d) {
-  of_t o = {.w = w, .parts = parts};
-  atomic_init(&o.sum, 0);
-  int rc = wksp_private_checkpt_pool_run(threads, cnt, of_one, &o);
-  *d = atomic_load(&o.sum);
+static int of_one(void *ctx, uint64_t k, uint32_t slot) {
+  of_t *o = ctx;
+  const wksp_part_t *p = &o->parts[k];
+  uint64_t sz = p->gaddr_hi - p->gaddr_lo, s = wksp_private_checkpt_digest_record(p);
+  int rc = WKSP_SUCCESS;
+  /* in steps of CHECKPT_COPY_BUF, a multiple of the piece: pieces stay whole */
+  for (uint64_t at = 0; !rc && at < sz; at += CHECKPT_COPY_BUF) {
+    uint64_t n = sz - at < CHECKPT_COPY_BUF ? sz - at : CHECKPT_COPY_BUF;
+    const uint8_t *b = NULL;
+    rc = of_bytes(o, p, at, n, slot, &b);
+    for (uint64_t i = 0; !rc && i < n; i += CHECKPT_DIGEST_PIECE)
+      s += wksp_private_checkpt_digest_piece(p->gaddr_lo + at + i, b + i,
+                                             n - i < CHECKPT_DIGEST_PIECE ? n - i : CHECKPT_DIGEST_PIECE);
+  }
+  atomic_fetch_add_explicit(&o->sum, s, memory_order_relaxed);
   return rc;
 }
 
+int wksp_private_checkpt_digest_of(wksp_t *w, const wksp_part_t *parts, uint64_t cnt, uint32_t threads, int fd,
+                                   uint64_t off0, uint64_t *d) {
+  of_t o = {.w = w, .parts = parts, .fd = fd, .off0 = off0};
+  atomic_init(&o.sum, 0);
+  int rc = wksp_private_checkpt_pool_run_slots(threads, cnt, of_one, &o);
+  *d = atomic_load(&o.sum);
+  for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(o.buf[t]);
+  return rc;
+}

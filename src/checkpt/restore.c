@@ -47,17 +47,18 @@ static int restore_locked(wksp_t *w, const checkpt_input_t *in, const checkpt_sc
   rc = wksp_private_reset(w, o->seed);
   if (rc) return wksp_err_wrap(rc, "restore %s: reset", in->label);
   /* One fault per page costs more than the copy: the mapping is pre-faulted,
-   * or the bytes go to the region's file (wksp_private_bytes_route) unless
-   * a digest is still to be computed from the target. */
+   * or the bytes go to the region's file (wksp_private_bytes_route), from
+   * which a seal's digest then reads them back. */
   int fd = -1;
   uint64_t off0 = 0;
-  int to_file = wksp_private_bytes_route(w, parts, cnt, 1, !sealed, &fd, &off0);
+  int to_file = wksp_private_bytes_route(w, parts, cnt, 1, 1, &fd, &off0);
   checkpt_progress_t m;
   wksp_private_checkpt_progress_init(&m, o->progress, o->progress_ctx, s->info.alloc_sz);
   rc = to_file ? wksp_private_checkpt_data_run_file(in, s, threads, fd, off0, &m)
                : wksp_private_checkpt_data_run(in, s, threads, dest_wksp, NULL, w, &m);
+  if (!rc)
+    rc = wksp_private_checkpt_target_finish(w, parts, cnt, sealed ? &s->seal : NULL, o, fd, off0, in->label);
   if (fd >= 0) close(fd);
-  if (!rc) rc = wksp_private_checkpt_target_finish(w, parts, cnt, sealed ? &s->seal : NULL, o, in->label);
   if (!rc) wksp_private_checkpt_progress_end(&m, s->info.alloc_sz);
   wksp_private_checkpt_progress_fini(&m);
   if (rc) {

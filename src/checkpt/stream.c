@@ -175,17 +175,16 @@ static int st_data(wksp_t *w, checkpt_progress_t *m, wksp_frame_reader_t *r, con
 /* Gets parts[0, n) of the target ready to take their bytes.  The first
  * frame decides, for the whole stream, whether they go through the
  * mapping (pre-faulted frame by frame) or, in a process that does not map
- * the target (wksp_private_bytes_route) and with no seal's digest to
- * compute from the target, through the region's file.  (The pipelined
+ * the target (wksp_private_bytes_route), through the region's file (from
+ * which a seal's digest then reads them back).  (The pipelined
  * reader decides at its first frame too, and its workers take the
  * decision from pipe_state.) */
 static void st_route(stream_t *st, const wksp_part_t *parts, uint64_t n) {
   if (st->route == ROUTE_MAPPING) {
     wksp_private_prefault_parts_with(st->w, &st->pf, parts, n, 1);
   } else if (st->route == ROUTE_UNDECIDED) {
-    int file_ok = st->seal.state != WKSP_SEAL_OK;
-    st->route = wksp_private_bytes_route(st->w, parts, n, 1, file_ok, &st->route_fd, &st->route_off) ? ROUTE_FILE
-                                                                                                   : ROUTE_MAPPING;
+    st->route = wksp_private_bytes_route(st->w, parts, n, 1, 1, &st->route_fd, &st->route_off) ? ROUTE_FILE
+                                                                                            : ROUTE_MAPPING;
   }
 }
 
@@ -313,7 +312,9 @@ static int st_finish(stream_t *st) {
     rc = st_touch(st);
     if (rc) return rc;
   }
-  return wksp_private_checkpt_target_finish(st->w, st->parts, st->cnt, &st->seal, st->o, st->what);
+  int file = st->route == ROUTE_FILE;
+  return wksp_private_checkpt_target_finish(st->w, st->parts, st->cnt, &st->seal, st->o, file ? st->route_fd : -1,
+                                            st->route_off, st->what);
 }
 
 /* The volumes command c opened at off: it must point at the last appendix. */

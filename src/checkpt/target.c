@@ -37,11 +37,12 @@ int wksp_private_checkpt_fit_check(wksp_t *w, const wksp_part_t *parts, uint64_t
 }
 
 int wksp_private_checkpt_target_finish(wksp_t *w, const wksp_part_t *parts, uint64_t cnt,
-                                       const checkpt_seal_t *seal, const wksp_restore_opts_t *o,
-                                       const char *what) {
+                                       const checkpt_seal_t *seal, const wksp_restore_opts_t *o, int fd,
+                                       uint64_t off0, const char *what) {
   if (seal && seal->state == WKSP_SEAL_OK) {
     uint64_t got = 0, want = seal->digest;
-    int rc = wksp_private_checkpt_digest_of(w, parts, cnt, o->threads, &got);
+    int rc = wksp_private_checkpt_digest_of(w, parts, cnt, o->threads, fd, off0, &got);
+    if (rc) rc = wksp_err_wrap(rc, "%s: content digest", what);
     if (!rc && got != want) rc = wksp_private_checkpt_seal_mismatch(what, want, got);
     if (rc) return rc;
   }

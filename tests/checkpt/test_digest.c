@@ -143,7 +143,7 @@ static void test_seal_round_trip(void) {
   wksp_part_t *a = ws_allocs(w, &cnt);
   CHECK(a && cnt > 100);
   uint64_t want = 0;
-  CHECK_OK(wksp_private_checkpt_digest_of(w, a, cnt, 2, &want));
+  CHECK_OK(wksp_private_checkpt_digest_of(w, a, cnt, 2, -1, 0, &want));
   for (int style = 2; style <= 3; style++)
     for (uint32_t t = 1; t <= 2; t++) {
       CHECK_OK(sealed_checkpt(w, style, t));
