@@ -256,9 +256,11 @@ typedef struct {
  * a regular file (sendfile(2); where the two files cannot be copied
  * between, from memory after all) or through a 1 MiB buffer into anything
  * else (a pipe: the kernel could hand the file's pages to it by reference,
- * and its reader would see later changes); v3 data read with pread(2)
- * into a 1 MiB buffer per compressing thread (the bytes written are the
- * same).  Otherwise (anonymous or huge-page workspaces, or a process that
+ * and its reader would see later changes), allocations of 16 KiB or less
+ * read with pread(2); v3 data read with pread(2) into a 1 MiB buffer per
+ * compressing thread (the bytes written are the same); opts->verify then
+ * compares the file read back with the region's file, piece by piece.
+ * Otherwise (anonymous or huge-page workspaces, or a process that
  * maps part of them) the mapping is read, pre-faulted in bulk
  * (MADV_POPULATE_READ, where the kernel has it).  A process that maps all
  * of w reads it from memory. */
@@ -576,8 +578,11 @@ typedef struct {
  * meanwhile; application writes into them are not stopped) and not
  * modified (but for the lock, as by wksp_checkpt).  Differences are a
  * result, not an error: the call succeeds and *out says what differs.
- * opts NULL = defaults.
- * Failure: INVAL (NULL w, path or out), FAIL (open, read), CORRUPT
+ * opts NULL = defaults.  A process that does not map w's bytes (a fresh
+ * `wksp` command: as for wksp_checkpt) reads them from the region's file,
+ * 64 KiB at a time, instead of touching every page of its mapping.
+ * Failure: INVAL (NULL w, path or out), FAIL (open, read; of the region's
+ * file too), CORRUPT
  * (checkpoint bytes that cannot be right, as restore), PERM (read-only
  * attachment: the lock needs write access), NOMEM; *out is then zeroed. */
 WKSP_API int wksp_checkpt_diff(wksp_t *w, const char *path, const wksp_diff_opts_t *opts,
@@ -685,6 +690,9 @@ WKSP_API int wksp_checkpt_index(const char *path, uint32_t threads);
  * records replaced.  opts->progress counts the bytes written: the base's
  * allocation bytes, then each delta's changed pieces (total: their sum,
  * which is more than the final state's size), as restore reports them.
+ * The bytes move as for wksp_restore: a process that does not map the
+ * target (a fresh `wksp` command) writes the base's data and each piece
+ * into the region's file (pwrite) and reads them back for the digest.
  *
  * Failure and the state of w: INVAL (NULL, cnt 0, a delta first, an index
  * in the chain, a full checkpoint after the first, an unsealed base,

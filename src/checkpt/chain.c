@@ -7,13 +7,16 @@
  * reset, the base decoded into the target, each delta's pieces written in
  * order (within one delta in parallel: its pieces are disjoint), the
  * result checked against the last digest, the records replaced. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "delta_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
+#include "util/io.h"
 #include "../wksp/wksp_private.h"
 
 
@@ -24,6 +27,12 @@ typedef struct {
   /* applying delta k */
   const delta_link_t *cur;
   uint8_t *scratch[WKSP_CHECKPT_THREADS_MAX];
+  /* A process that does not map the target (the CLI) writes the bytes into
+   * the region's file (wksp_private_bytes_route): a piece is decoded into
+   * its thread's buffer, then pwritten. */
+  int fd;        /* >= 0: the region's file, gaddr g at off0 + g */
+  uint64_t off0;
+  uint8_t *piece[WKSP_CHECKPT_THREADS_MAX]; /* DELTA_PIECE bytes each */
   /* Bytes written: the base's, then each delta's changed pieces.  The
    * final state's size would be the other choice, but a chain writes more
    * than that and progress must reach its total without going back. */
@@ -167,9 +176,15 @@ static int apply_piece(void *ctx, uint64_t j, uint32_t slot) {
   const delta_file_t *df = &c->cur->df;
   if (!c->scratch[slot] && !(c->scratch[slot] = malloc(FRAME_CHUNK_HDR + frame_csz_bound(DELTA_PIECE))))
     return wksp_err(WKSP_ERR_NOMEM, 0, "piece buffer");
+  if (c->fd >= 0 && !c->piece[slot] && !(c->piece[slot] = malloc(DELTA_PIECE)))
+    return wksp_err(WKSP_ERR_NOMEM, 0, "piece buffer");
   uint64_t a, n;
   wksp_private_delta_piece_at(df->parts, df->pstart, df->h.alloc_cnt, df->changed[j], &a, &n);
-  int rc = wksp_private_delta_piece_read(df, &c->cur->in, j, wksp_laddr(c->w, a), c->scratch[slot]);
+  uint8_t *dst = c->fd >= 0 ? c->piece[slot] : wksp_laddr(c->w, a);
+  int rc = wksp_private_delta_piece_read(df, &c->cur->in, j, dst, c->scratch[slot]);
+  if (!rc && c->fd >= 0 && wksp_private_pwrite_full(c->fd, dst, n, c->off0 + a))
+    rc = wksp_err(WKSP_ERR_FAIL, errno, "writing %" PRIu64 " bytes into the workspace's file at offset %" PRIu64, n,
+                  c->off0 + a);
   if (!rc) wksp_private_checkpt_progress_add(&c->m, n);
   return rc;
 }
@@ -204,14 +219,18 @@ static int apply(chain_t *c) {
   if (!rc) rc = wksp_private_replace_check(w, fp, fc);
   if (rc) return rc;
   if ((rc = wksp_private_reset(w, c->o.seed))) return wksp_err_wrap(rc, "reset");
-  rc = wksp_private_checkpt_data_run(&ch->bin, &ch->bs, c->o.threads, dest_wksp, NULL, w, &c->m);
+  const wksp_part_t *bp = ch->bs.info.parts;
+  if (wksp_private_bytes_route(w, bp, ch->bs.info.alloc_cnt, 1, 1, &c->fd, &c->off0))
+    rc = wksp_private_checkpt_data_run_file(&ch->bin, &ch->bs, c->o.threads, c->fd, c->off0, &c->m);
+  else
+    rc = wksp_private_checkpt_data_run(&ch->bin, &ch->bs, c->o.threads, dest_wksp, NULL, w, &c->m);
   for (size_t k = 1; !rc && k < ch->cnt; k++) {
     c->cur = &ch->d[k - 1];
     rc = wksp_private_checkpt_pool_run_watched(c->o.threads, c->cur->df.f.changed_cnt, apply_piece, c, &c->m);
     rc = wksp_private_checkpt_input_changed(&c->cur->in, rc);
   }
   checkpt_seal_t seal = {.state = WKSP_SEAL_OK, .digest = fd};
-  if (!rc) rc = wksp_private_checkpt_target_finish(w, fp, fc, &seal, &c->o, -1, 0, what);
+  if (!rc) rc = wksp_private_checkpt_target_finish(w, fp, fc, &seal, &c->o, c->fd, c->off0, what);
   if (rc) {
     wksp_private_reset(w, c->o.seed);
     return wksp_private_checkpt_after_reset(blame_base(c, wksp_err_short_is_corrupt(rc)));
@@ -221,7 +240,7 @@ static int apply(chain_t *c) {
 }
 
 int wksp_private_chain_apply(const delta_chain_t *ch, wksp_t *w, const wksp_restore_opts_t *o) {
-  chain_t c = {.w = w, .o = *o, .ch = ch};
+  chain_t c = {.w = w, .o = *o, .ch = ch, .fd = -1};
   c.o.threads = checkpt_threads(c.o.threads);
   uint64_t total = ch->bs.info.alloc_sz;
   for (size_t k = 1; k < ch->cnt; k++) total += ch->d[k - 1].df.f.changed_sz;
@@ -231,7 +250,8 @@ int wksp_private_chain_apply(const delta_chain_t *ch, wksp_t *w, const wksp_rest
     rc = apply(&c);
     wksp_private_unlock(w);
   }
-  for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(c.scratch[t]);
+  for (uint32_t t = 0; t < WKSP_CHECKPT_THREADS_MAX; t++) free(c.scratch[t]), free(c.piece[t]);
+  if (c.fd >= 0) close(c.fd);
   wksp_private_checkpt_progress_fini(&c.m);
   return rc;
 }

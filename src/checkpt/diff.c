@@ -8,15 +8,22 @@
  * (ascending) are merged by address.  Allocations with the same range and
  * tag on both sides have their bytes compared: the checkpoint's are decoded
  * over the threads in 64 KiB pieces, each compared with the workspace's
- * bytes at once; the first differing offset is kept per allocation. */
+ * bytes at once; the first differing offset is kept per allocation.  A
+ * process that does not map the workspace's bytes (the CLI's diff and
+ * checkpt --verify) reads them from the region's file piece by piece
+ * instead of touching every page of its mapping
+ * (wksp_private_bytes_route). */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkpt_private.h"
 #include "delta_private.h"
 #include <wksp/frame.h>
 #include "util/err.h"
+#include "util/io.h"
 #include "../wksp/wksp_private.h"
 
 _Static_assert(CHECKPT_DIGEST_PIECE == WKSP_FRAME_CHUNK_MAX, "the digest's pieces are the data pieces");
@@ -30,6 +37,8 @@ typedef struct {
   _Atomic uint64_t digest; /* of the checkpoint's pieces (digest.c) */
   const uint64_t *pstart;  /* with hash: piece number of cp[i]'s first piece */
   uint64_t *hash;          /* optional: each piece's hash, in piece order (the index, FORMAT.md 13) */
+  int fd;                  /* >= 0: the workspace's bytes read from its region's file */
+  uint64_t off0;           /* the file offset of gaddr 0 */
 } cmp_t;
 
 uint64_t wksp_private_diff_bytes(const uint8_t *bytes, const uint8_t *have, uint64_t n) {
@@ -55,9 +64,22 @@ static int cmp_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t
   if (c->cp[i].gaddr_lo != p->gaddr_lo || c->cp[i].gaddr_hi != p->gaddr_hi || !c->cand[i] ||
       c->first[i] != UINT64_MAX)
     return WKSP_SUCCESS;
-  uint64_t d = wksp_private_diff_bytes(bytes, (const uint8_t *)wksp_laddr(c->w, p->gaddr_lo) + at, n);
+  if (c->fd < 0) {
+    uint64_t d = wksp_private_diff_bytes(bytes, (const uint8_t *)wksp_laddr(c->w, p->gaddr_lo) + at, n);
+    if (d != UINT64_MAX) c->first[i] = at + d;
+    return WKSP_SUCCESS;
+  }
+  uint8_t *have = malloc(n); /* a piece: at most 64 KiB */
+  if (!have) return wksp_err(WKSP_ERR_NOMEM, 0, "diff: piece buffer");
+  uint64_t off = c->off0 + p->gaddr_lo + at;
+  long got = wksp_private_pread_full(c->fd, have, n, off);
+  int rc = got == (long)n ? WKSP_SUCCESS
+                          : wksp_err(WKSP_ERR_FAIL, got < 0 ? errno : EIO,
+                                     "reading %" PRIu64 " bytes of the workspace's file at offset %" PRIu64, n, off);
+  uint64_t d = rc ? UINT64_MAX : wksp_private_diff_bytes(bytes, have, n);
   if (d != UINT64_MAX) c->first[i] = at + d;
-  return WKSP_SUCCESS;
+  free(have);
+  return rc;
 }
 
 /* Records a difference in the counts and, if it is the first, in out;
@@ -113,7 +135,7 @@ int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint3
   if (rc) return rc;
   wksp_part_t *wp = NULL;
   uint64_t wn = 0, *pstart = NULL;
-  cmp_t c = {.w = w, .cp = s.info.parts, .cn = s.info.alloc_cnt};
+  cmp_t c = {.w = w, .cp = s.info.parts, .cn = s.info.alloc_cnt, .fd = -1};
   uint8_t *cand = calloc(c.cn + 1, 1);
   c.first = malloc((c.cn + 1) * sizeof *c.first);
   if (!cand || !c.first) {
@@ -137,6 +159,7 @@ int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint3
   wksp_private_diff_walk(c.cp, c.cn, c.first, cand, wp, wn, NULL, NULL, out);
   c.cand = cand;
   atomic_init(&c.digest, 0);
+  wksp_private_bytes_route(w, wp, wn, 0, 1, &c.fd, &c.off0);
   rc = wksp_private_checkpt_data_pieces(in, &s, threads, cmp_piece, &c);
   if (rc) goto done;
   wksp_private_diff_walk(c.cp, c.cn, c.first, NULL, wp, wn, each, ctx, out);
@@ -145,6 +168,7 @@ int wksp_private_checkpt_diff_locked(wksp_t *w, const checkpt_input_t *in, uint3
   if (s.seal.state == WKSP_SEAL_OK && s.seal.digest != out->digest) out->seal = WKSP_SEAL_BROKEN;
   if (piece_hash) *piece_hash = c.hash, c.hash = NULL;
 done:
+  if (c.fd >= 0) close(c.fd);
   free(wp);
   free(cand);
   free(c.first);

@@ -99,14 +99,15 @@ void wksp_private_frame_writer_drop(wksp_frame_writer_t *w);
  * the bytes of file fd from offset off on (mem maps it): they are copied
  * from the file by the kernel (sendfile(2)) instead of written from
  * memory, so that a process that has not touched that mapping takes no
- * page fault for it.  The output bytes are the same; buffers must still
- * stay unchanged until delivered.  Where the kernel cannot copy between
- * the two files (EINVAL, ENOSYS, EOPNOTSUPP or EXDEV before any byte), the
- * writer writes from memory, for that buffer and for the rest of its
- * life.  An output that is not a regular file (a pipe, a socket) gets the
- * bytes read from the source file into a 1 MiB buffer and written from
- * there (pread, write): the kernel could hand a file's pages to a pipe by
- * reference, and its reader would see changes made after the call; a read
+ * page fault for it; smaller RAW data in that range is read from the file
+ * into the gather buffer (pread).  The output bytes are the same; buffers
+ * must still stay unchanged until delivered.  Where the kernel cannot copy
+ * between the two files (EINVAL, ENOSYS, EOPNOTSUPP or EXDEV before any
+ * byte), and for an output that is not a regular file (a pipe, a socket:
+ * the kernel could hand a file's pages to a pipe by reference, and its
+ * reader would see changes made after the call), the bytes are read from
+ * the source file into a 1 MiB buffer and written from there (pread,
+ * write); only if that buffer cannot be allocated, from memory.  A read
  * error of the source file is FAIL with its errno.  The writer does not own
  * fd, which must stay open until fini.  Other writer kinds ignore it. */
 void wksp_private_frame_writer_source(wksp_frame_writer_t *w, int fd, const void *mem, uint64_t sz, uint64_t off);

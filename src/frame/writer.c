@@ -109,10 +109,19 @@ static int writev_all(wksp_frame_writer_t *w, struct iovec *iov, int cnt, uint64
   return wksp_err_wrap(rc, "frame writer: fd %d", w->fd);
 }
 
-/* Whether iov is referenced bytes of the source file (not gather bytes). */
+/* Whether [p, p + n) are bytes of the source file (not gather bytes). */
+static int in_source(const wksp_frame_writer_t *w, const void *p, size_t n) {
+  const uint8_t *b = p;
+  return w->src_fd >= 0 && b >= w->src_lo && b < w->src_hi && n <= (size_t)(w->src_hi - b);
+}
+
 static int from_source(const wksp_frame_writer_t *w, const struct iovec *iov) {
-  const uint8_t *p = iov->iov_base;
-  return w->src_fd >= 0 && p >= w->src_lo && p < w->src_hi && iov->iov_len <= (size_t)(w->src_hi - p);
+  return in_source(w, iov->iov_base, iov->iov_len);
+}
+
+static int source_read_failed(const wksp_frame_writer_t *w, long got, uint64_t at) {
+  int rc = wksp_err(WKSP_ERR_FAIL, got < 0 ? errno : EIO, "read of the source file at offset %" PRIu64 " failed", at);
+  return wksp_err_wrap(rc, "frame writer: fd %d", w->src_fd);
 }
 
 /* One referenced buffer of the source file through the bounce buffer. */
@@ -121,11 +130,7 @@ static int bounce_source(wksp_frame_writer_t *w, const struct iovec *iov, uint64
   for (size_t done = 0; done < iov->iov_len;) {
     size_t n = iov->iov_len - done < SRC_BOUNCE ? iov->iov_len - done : SRC_BOUNCE;
     long got = wksp_private_pread_full(w->src_fd, w->bounce, n, src + done);
-    if (got != (long)n) {
-      int rc = wksp_err(WKSP_ERR_FAIL, got < 0 ? errno : EIO, "read of the source file at offset %" PRIu64 " failed",
-                        src + done);
-      return wksp_err_wrap(rc, "frame writer: fd %d", w->src_fd);
-    }
+    if (got != (long)n) return source_read_failed(w, got, src + done);
     if (wksp_private_write_full(w->fd, w->bounce, n)) {
       int rc = wksp_err(WKSP_ERR_FAIL, errno, "write of the bytes from offset %" PRIu64 " failed", at + done);
       return wksp_err_wrap(rc, "frame writer: fd %d", w->fd);
@@ -145,6 +150,9 @@ static int send_source(wksp_frame_writer_t *w, struct iovec *iov, uint64_t at) {
   size_t done = 0;
   int e = wksp_private_sendfile_all(w->fd, w->src_fd, w->src_off + (uint64_t)(p - w->src_lo), iov->iov_len, &done);
   if (e && !done && wksp_private_sendfile_unsupported(e)) {
+    /* the files cannot be copied between: through the buffer from now on,
+     * or, without memory for it, from the mapping */
+    if ((w->bounce = malloc(SRC_BOUNCE))) return bounce_source(w, iov, at);
     w->src_fd = -1;
     return writev_all(w, iov, 1, at);
   }
@@ -292,6 +300,26 @@ static int append_copy(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
     memcpy(w->gather + w->gather_used, src, k);
     gather_commit(w, k);
     src += k;
+    n -= k;
+  }
+  return rc;
+}
+
+/* Small RAW data of the source file, read from it into the gather buffer:
+ * a process that gave a source does not touch its mapping (the first
+ * touch of a page can cost more than the copy). */
+static int append_read(wksp_frame_writer_t *w, const uint8_t *src, size_t n) {
+  uint64_t at = w->src_off + (uint64_t)(src - w->src_lo);
+  int rc = check_room(w, n);
+  while (!rc && n) {
+    rc = gather_reserve(w, 1);
+    if (rc) break;
+    size_t k = GATHER_SZ - w->gather_used;
+    if (k > n) k = n;
+    long got = wksp_private_pread_full(w->src_fd, w->gather + w->gather_used, k, at);
+    if (got != (long)k) return source_read_failed(w, got, at);
+    gather_commit(w, k);
+    at += k;
     n -= k;
   }
   return rc;
@@ -615,6 +643,7 @@ static int writer_append(wksp_frame_writer_t *w, const void *buf, size_t sz, int
     return wksp_err_in(WKSP_ERR_INVAL, 0, fn, "meta buffer of %zu bytes exceeds %lu", sz,
                     WKSP_FRAME_META_MAX);
   if (w->style == WKSP_FRAME_LZ4) rc = lz4_buffer(w, buf, sz, is_meta, cont);
+  else if ((is_meta || sz <= GATHER_COPY_MAX) && in_source(w, buf, sz)) rc = append_read(w, buf, sz);
   else if (is_meta || sz <= GATHER_COPY_MAX) rc = append_copy(w, buf, sz);
   else rc = append_ref(w, buf, sz);
   return rc ? writer_set_failed(w, rc) : 0;

@@ -710,6 +710,25 @@ static void test_delta_region_file(void) {
     }
   const char *chain[2] = {base, tpath("file")};
   CHECK(chain_matches(w, chain, 2, 2, 0));
+  /* the chain restored into a named workspace through its region file
+   * (the target's data pages unreadable), base and pieces written there,
+   * the final digest read back from it */
+  wksp_t *t = NULL;
+  CHECK_OK(wksp_new_named_exact("dtgt", PMAX, DMAX, WKSP_PAGE_NORMAL, 0600, 1));
+  CHECK_OK(wksp_attach("dtgt", 0, &t));
+  uintptr_t tlo = ((uintptr_t)wksp_laddr(t, wksp_gaddr_lo(t)) + pg - 1) & ~(pg - 1);
+  uintptr_t thi = (uintptr_t)wksp_laddr(t, wksp_gaddr_hi(t)) & ~(pg - 1);
+  for (uint32_t th = 1; th <= 2; th++) {
+    wksp_private_bytes_route_force = 1;
+    CHECK(!mprotect((void *)tlo, thi - tlo, PROT_NONE));
+    int rc = wksp_restore_chain(t, chain, 2, &(wksp_restore_opts_t){.threads = th, .seed = 5});
+    CHECK(!mprotect((void *)tlo, thi - tlo, PROT_READ | PROT_WRITE));
+    wksp_private_bytes_route_force = 0;
+    CHECK_OK(rc);
+    CHECK(ws_same(w, t));
+  }
+  wksp_detach(t);
+  wksp_delete_named("dtgt");
   wksp_detach(w);
   wksp_delete_named("dlive");
   unsetenv("WKSP_SHMEM_DIR");

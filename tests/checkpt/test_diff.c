@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #if defined(__has_feature)
@@ -287,6 +288,79 @@ static void test_verify_catches_change(void) {
   ws_free(w);
 }
 
+/* A process that does not map the workspace's bytes (the CLI) compares
+ * them read from the region's file (wksp_private_bytes_route): a named
+ * workspace whose data pages are PROT_NONE here (a read through the mapping
+ * would crash the test) is checkpointed with verify, found equal to the
+ * file, then found different at the byte the test changed; a change made
+ * while the checkpoint is written (the hook opens the pages for the write
+ * only) is caught by verify. */
+static uintptr_t g_lo, g_hi;
+
+static void prot(int on) { CHECK(!mprotect((void *)g_lo, g_hi - g_lo, on ? PROT_READ | PROT_WRITE : PROT_NONE)); }
+
+static void flip_prot_hook(wksp_t *w) {
+  prot(1);
+  flip_hook(w);
+  prot(0);
+}
+
+static void test_region_file(void) {
+  char shm[300];
+  snprintf(shm, sizeof shm, "%s/shm", dir);
+  CHECK(!mkdir(shm, 0700));
+  setenv("WKSP_SHMEM_DIR", shm, 1);
+  wksp_t *w = NULL;
+  CHECK_OK(wksp_new_named_exact("rdiff", 1024, 8 << 20, WKSP_PAGE_NORMAL, 0600, 1));
+  CHECK_OK(wksp_attach("rdiff", 0, &w));
+  uint64_t rng = 17, cnt = 0;
+  ws_fill(w, 300, 60000, 1, &rng);
+  wksp_part_t *a = ws_allocs(w, &cnt);
+  CHECK(a && cnt > 100);
+  uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+  g_lo = ((uintptr_t)wksp_laddr(w, wksp_gaddr_lo(w)) + pg - 1) & ~(pg - 1);
+  g_hi = (uintptr_t)wksp_laddr(w, wksp_gaddr_hi(w)) & ~(pg - 1);
+  g_flip_gaddr = a[cnt - 1].gaddr_lo;
+  wksp_private_bytes_route_force = 1;
+  for (int style = 2; style <= 3; style++)
+    for (uint32_t t = 1; t <= 2; t++) {
+      prot(0);
+      int rc = checkpt_to_path(w, style, t, 1);
+      wksp_checkpt_diff_t d;
+      int rc2 = wksp_checkpt_diff(w, path, &(wksp_diff_opts_t){.threads = t}, &d);
+      prot(1);
+      CHECK_OK(rc);
+      CHECK_OK(rc2);
+      CHECK_EQ(d.same, cnt);
+      CHECK_EQ(d.first_kind, WKSP_DIFF_NONE);
+      flip_hook(w); /* one byte changed since the checkpoint */
+      prot(0);
+      rc = wksp_checkpt_diff(w, path, &(wksp_diff_opts_t){.threads = t}, &d);
+      prot(1);
+      flip_hook(w);
+      CHECK_OK(rc);
+      CHECK_EQ(d.bytes, 1);
+      CHECK_EQ(d.first_kind, WKSP_DIFF_BYTES);
+      CHECK_EQ(d.first_off, 1);
+      CHECK_EQ(d.first_ckpt.gaddr_lo, g_flip_gaddr);
+      g_verify = flip_prot_hook; /* changed while written: verify sees it in the file read back */
+      prot(0);
+      rc = checkpt_to_path(w, style, t, 1);
+      prot(1);
+      g_verify = NULL;
+      flip_hook(w);
+      CHECK_ERR(rc, WKSP_ERR_AGAIN);
+      CHECK(strstr(wksp_errmsg(), "at byte 1"));
+      CHECK(!path_exists());
+    }
+  wksp_private_bytes_route_force = 0;
+  free(a);
+  wksp_detach(w);
+  wksp_delete_named("rdiff");
+  unsetenv("WKSP_SHMEM_DIR");
+  rmdir(shm);
+}
+
 /* An application thread keeps two far-apart words equal: it writes v to the
  * first, then v to the second, v = 1, 2, ...  At every moment first ==
  * second or first == second + 1.  A checkpoint that captures them at
@@ -353,6 +427,7 @@ int main(void) {
   TEST_RUN(test_diff_vectors);
   TEST_RUN(test_diff_bad_input);
   TEST_RUN(test_verify_catches_change);
+  TEST_RUN(test_region_file);
   /* The application thread there races with the checkpoint on purpose:
    * ThreadSanitizer runs (scripts/tsan.sh) leave it out. */
 #if !defined(__SANITIZE_THREAD__) && !TEST_HAS_TSAN

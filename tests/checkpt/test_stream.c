@@ -105,9 +105,10 @@ static void test_parallel_pipe_big_frames(void) {
   ws_free(d);
 }
 
-/* The same into a named workspace through its region file (what a CLI
- * process does: wksp_private_bytes_route), sequential and pipelined. */
-static void test_parallel_pipe_region_file(void) {
+/* fn(d) with d a named workspace (in a private WKSP_SHMEM_DIR) whose bytes
+ * go through its region file (what a CLI process does:
+ * wksp_private_bytes_route, forced). */
+static void with_named_dst(void (*fn)(wksp_t *d)) {
   char shm[300];
   snprintf(shm, sizeof shm, "%s-shm-XXXXXX", dir);
   CHECK(mkdtemp(shm));
@@ -116,7 +117,7 @@ static void test_parallel_pipe_region_file(void) {
   CHECK_OK(wksp_new_named_exact("dst", 2048, 16 << 20, WKSP_PAGE_NORMAL, 0600, 1));
   CHECK_OK(wksp_attach("dst", 0, &d));
   wksp_private_bytes_route_force = 1;
-  pipe_big_frames(d);
+  fn(d);
   wksp_private_bytes_route_force = 0;
   wksp_detach(d);
   wksp_delete_named("dst");
@@ -124,6 +125,9 @@ static void test_parallel_pipe_region_file(void) {
   test_rmdir(shm);
 }
 
+/* The same into a named workspace through its region file, sequential and
+ * pipelined. */
+static void test_parallel_pipe_region_file(void) { with_named_dst(pipe_big_frames); }
 
 /* Sealed checkpoints into a named workspace through its region file (what
  * a CLI process does): the digest is computed from the file read back, not
@@ -192,22 +196,7 @@ static void sealed_region_file(wksp_t *d) {
   ws_free(w);
 }
 
-static void test_sealed_region_file(void) {
-  char shm[300];
-  snprintf(shm, sizeof shm, "%s-shm-XXXXXX", dir);
-  CHECK(mkdtemp(shm));
-  setenv("WKSP_SHMEM_DIR", shm, 1);
-  wksp_t *d = NULL;
-  CHECK_OK(wksp_new_named_exact("dst", 2048, 16 << 20, WKSP_PAGE_NORMAL, 0600, 1));
-  CHECK_OK(wksp_attach("dst", 0, &d));
-  wksp_private_bytes_route_force = 1;
-  sealed_region_file(d);
-  wksp_private_bytes_route_force = 0;
-  wksp_detach(d);
-  wksp_delete_named("dst");
-  unsetenv("WKSP_SHMEM_DIR");
-  test_rmdir(shm);
-}
+static void test_sealed_region_file(void) { with_named_dst(sealed_region_file); }
 
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* readers that stop early close their pipe */
