@@ -182,9 +182,7 @@ static int apply_piece(void *ctx, uint64_t j, uint32_t slot) {
   wksp_private_delta_piece_at(df->parts, df->pstart, df->h.alloc_cnt, df->changed[j], &a, &n);
   uint8_t *dst = c->fd >= 0 ? c->piece[slot] : wksp_laddr(c->w, a);
   int rc = wksp_private_delta_piece_read(df, &c->cur->in, j, dst, c->scratch[slot]);
-  if (!rc && c->fd >= 0 && wksp_private_pwrite_full(c->fd, dst, n, c->off0 + a))
-    rc = wksp_err(WKSP_ERR_FAIL, errno, "writing %" PRIu64 " bytes into the workspace's file at offset %" PRIu64, n,
-                  c->off0 + a);
+  if (!rc && c->fd >= 0) rc = wksp_private_region_put(c->fd, c->off0 + a, dst, n);
   if (!rc) wksp_private_checkpt_progress_add(&c->m, n);
   return rc;
 }

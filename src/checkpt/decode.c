@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "checkpt_private.h"
+#include "../wksp/wksp_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
 #include "util/io.h"
@@ -69,13 +70,6 @@ static int data_bounce(data_job_t *j, uint32_t slot, uint8_t **out) {
   return WKSP_SUCCESS;
 }
 
-/* b[0, n) to file fd at offset off. */
-static int file_put(int fd, uint64_t off, const uint8_t *b, uint64_t n) {
-  if (!wksp_private_pwrite_full(fd, b, n, off)) return WKSP_SUCCESS;
-  return wksp_err(WKSP_ERR_FAIL, errno, "writing %" PRIu64 " bytes into the workspace's file at offset %" PRIu64, n,
-                  off);
-}
-
 int wksp_private_checkpt_frame_to_file(wksp_frame_reader_t *r, int fd, uint64_t off0, uint8_t *buf,
                                        checkpt_progress_t *m, const wksp_part_t *parts, uint64_t n) {
   int rc = WKSP_SUCCESS;
@@ -84,7 +78,7 @@ int wksp_private_checkpt_frame_to_file(wksp_frame_reader_t *r, int fd, uint64_t 
     for (uint64_t at = 0; !rc && at < sz; at += CHECKPT_COPY_BUF) {
       uint64_t step = sz - at < CHECKPT_COPY_BUF ? sz - at : CHECKPT_COPY_BUF;
       rc = wksp_frame_reader_data(r, buf, step);
-      if (!rc) rc = file_put(fd, dst + at, buf, step);
+      if (!rc) rc = wksp_private_region_put(fd, dst + at, buf, step);
       if (!rc) wksp_private_checkpt_progress_add(m, step);
     }
   }
@@ -97,7 +91,7 @@ static int data_copy(data_job_t *j, uint32_t slot, const wksp_part_t *p, uint64_
   uint8_t *b = NULL;
   int rc = data_bounce(j, slot, &b);
   if (!rc) rc = wksp_private_checkpt_input_read(j->in, b, n, src);
-  if (!rc) rc = file_put(j->dest_fd, j->dest_off + p->gaddr_lo + at, b, n);
+  if (!rc) rc = wksp_private_region_put(j->dest_fd, j->dest_off + p->gaddr_lo + at, b, n);
   return rc;
 }
 

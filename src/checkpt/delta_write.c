@@ -100,12 +100,8 @@ static int batch_read(dw_t *d, uint64_t p0, uint64_t p1, uint32_t slot) {
       continue;
     }
     if (hi > lo) {
-      uint64_t off = d->src_off0 + lo;
-      long got = wksp_private_pread_full(d->src_fd, d->rbuf[slot] + at, hi - lo, off);
-      if (got != (long)(hi - lo))
-        return wksp_err(WKSP_ERR_FAIL, got < 0 ? errno : EIO,
-                        "checkpt %s: reading %" PRIu64 " bytes of the workspace's file at offset %" PRIu64, d->label,
-                        hi - lo, off);
+      int rc = wksp_private_region_get(d->src_fd, d->src_off0 + lo, d->rbuf[slot] + at, hi - lo);
+      if (rc) return wksp_err_wrap(rc, "checkpt %s", d->label);
       at += hi - lo;
     }
     lo = a, hi = a + n;

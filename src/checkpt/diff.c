@@ -71,11 +71,7 @@ static int cmp_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t
   }
   uint8_t *have = malloc(n); /* a piece: at most 64 KiB */
   if (!have) return wksp_err(WKSP_ERR_NOMEM, 0, "diff: piece buffer");
-  uint64_t off = c->off0 + p->gaddr_lo + at;
-  long got = wksp_private_pread_full(c->fd, have, n, off);
-  int rc = got == (long)n ? WKSP_SUCCESS
-                          : wksp_err(WKSP_ERR_FAIL, got < 0 ? errno : EIO,
-                                     "reading %" PRIu64 " bytes of the workspace's file at offset %" PRIu64, n, off);
+  int rc = wksp_private_region_get(c->fd, c->off0 + p->gaddr_lo + at, have, n);
   uint64_t d = rc ? UINT64_MAX : wksp_private_diff_bytes(bytes, have, n);
   if (d != UINT64_MAX) c->first[i] = at + d;
   free(have);

@@ -16,6 +16,7 @@
 #include <xxhash.h>
 
 #include "checkpt_private.h"
+#include "../wksp/wksp_private.h"
 #include "util/err.h"
 #include "util/io.h"
 
@@ -80,12 +81,8 @@ static int of_bytes(of_t *o, const wksp_part_t *p, uint64_t at, uint64_t n, uint
   }
   if (!o->buf[slot] && !(o->buf[slot] = malloc(CHECKPT_COPY_BUF)))
     return wksp_err(WKSP_ERR_NOMEM, 0, "digest: read buffer");
-  uint64_t off = o->off0 + p->gaddr_lo + at;
-  long got = wksp_private_pread_full(o->fd, o->buf[slot], n, off);
   *b = o->buf[slot];
-  if (got == (long)n) return WKSP_SUCCESS;
-  return wksp_err(WKSP_ERR_FAIL, got < 0 ? errno : EIO,
-                  "reading %" PRIu64 " bytes of the workspace's file at offset %" PRIu64, n, off);
+  return wksp_private_region_get(o->fd, o->off0 + p->gaddr_lo + at, o->buf[slot], n);
 }
 
 static int of_one(void *ctx, uint64_t k, uint32_t slot) {

@@ -301,12 +301,8 @@ static int seg_src_get(seg_src_t *src, const wksp_part_t *q, uint64_t off, uint6
     *out = (const uint8_t *)wksp_laddr(src->pl->w, q->gaddr_lo) + off;
     return WKSP_SUCCESS;
   }
-  uint64_t at = src->off0 + q->gaddr_lo + off;
-  long got = wksp_private_pread_full(src->fd, src->buf, n, at);
   *out = src->buf;
-  if (got == (long)n) return WKSP_SUCCESS;
-  return wksp_err(WKSP_ERR_FAIL, got < 0 ? errno : EIO, "reading %" PRIu64 " bytes of the workspace's file at offset %" PRIu64,
-                  n, at);
+  return wksp_private_region_get(src->fd, src->off0 + q->gaddr_lo + off, src->buf, n);
 }
 
 static int seg_warm(seg_src_t *src, const seg_t *s, wksp_frame_writer_t *fw, int *warmed) {

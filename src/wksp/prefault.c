@@ -28,8 +28,12 @@
  * a mix, each chunk is asked as above. */
 #include "wksp/wksp_private.h"
 #include "shmem/shmem_private.h"
+#include "util/err.h"
+#include "util/io.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -177,4 +181,17 @@ int wksp_private_bytes_route(const wksp_t *w, const wksp_part_t *parts, uint64_t
   if (!file) wksp_private_prefault_parts_with(w, &pf, parts, cnt, write);
   wksp_private_prefault_close(&pf);
   return file;
+}
+
+int wksp_private_region_get(int fd, uint64_t off, void *b, uint64_t n) {
+  long got = wksp_private_pread_full(fd, b, n, off);
+  if (got == (long)n) return WKSP_SUCCESS;
+  return wksp_err(WKSP_ERR_FAIL, got < 0 ? errno : EIO,
+                  "reading %" PRIu64 " bytes of the workspace's file at offset %" PRIu64, n, off);
+}
+
+int wksp_private_region_put(int fd, uint64_t off, const void *b, uint64_t n) {
+  if (!wksp_private_pwrite_full(fd, b, n, off)) return WKSP_SUCCESS;
+  return wksp_err(WKSP_ERR_FAIL, errno, "writing %" PRIu64 " bytes into the workspace's file at offset %" PRIu64, n,
+                  off);
 }

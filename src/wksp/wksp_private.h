@@ -441,6 +441,12 @@ int wksp_private_bytes_route(const wksp_t *w, const wksp_part_t *parts, uint64_t
  * own threads (the delta writer). */
 int wksp_private_bytes_route_with(const wksp_t *w, const wksp_prefault_t *pf, int file_ok, int *fd, uint64_t *off0);
 
+/* n bytes of the region's file fd (from wksp_private_bytes_route) at file
+ * offset off, read into b / written from b: FAIL with errno (EIO for a
+ * file that ends early), the message naming size and offset. */
+int wksp_private_region_get(int fd, uint64_t off, void *b, uint64_t n);
+int wksp_private_region_put(int fd, uint64_t off, const void *b, uint64_t n);
+
 /* Test seam of wksp_private_bytes_route: 0 chooses as above, 1 takes the
  * file whenever there is one, -1 never.  Process-wide: set it between
  * calls. */
