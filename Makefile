@@ -1,7 +1,8 @@
 # wksp: GNU Make build.  `make` builds lib/libwksp.a, lib/libwksp.so (with
 # SONAME) and bin/wksp inside the tree.  `make test` installs missing build
 # dependencies, builds and runs every test; `make test SAN=1` runs the same
-# suite under ASan+UBSan (built into build/san/).  See README.md.
+# suite under ASan+UBSan (built into build/san/; build/san-clang/ with
+# CC=clang-14).  See README.md.
 
 VERSION       := 0.1.0
 SOVERSION     := 0
@@ -13,8 +14,13 @@ ifeq ($(origin CC),default)
 CC            := gcc
 endif
 
+# A clang build of the sanitized suite (`make test SAN=1 CC=clang-14`, run by
+# .ci/run) has its own tree: its UBSan finds what gcc's does not (a zero
+# offset applied to a null pointer).
+SANTAG        := $(if $(findstring clang,$(notdir $(CC))),-clang,)
+
 ifeq ($(SAN),1)
-OUT           := build/san
+OUT           := build/san$(SANTAG)
 OPT           := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LDSAN         := -fsanitize=address,undefined
 else
@@ -22,7 +28,7 @@ OUT           := .
 OPT           := -O2
 LDSAN         :=
 endif
-OBJ           := build/$(if $(filter 1,$(SAN)),san,rel)/obj
+OBJ           := build/$(if $(filter 1,$(SAN)),san$(SANTAG),rel)/obj
 
 WARN          := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS      += -Iinclude -Isrc -D_GNU_SOURCE -DWKSP_VERSION='"$(VERSION)"'

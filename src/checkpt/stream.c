@@ -172,6 +172,12 @@ static int st_data(wksp_t *w, checkpt_progress_t *m, wksp_frame_reader_t *r, con
   return rc;
 }
 
+/* The allocations listed since the first `first` (NULL when there are
+ * none: a frame may list none, and st->parts stays NULL until one is). */
+static const wksp_part_t *st_parts_since(const stream_t *st, uint64_t first) {
+  return st->cnt > first ? st->parts + first : NULL;
+}
+
 /* Gets parts[0, n) of the target ready to take their bytes.  The first
  * frame decides, for the whole stream, whether they go through the
  * mapping (pre-faulted frame by frame) or, in a process that does not map
@@ -194,11 +200,11 @@ static int st_cgroup(stream_t *st, checkpt_cmd_t c, uint64_t off) {
   int rc = st_metas(st, c, off);
   if (!rc) rc = st_touch(st);
   if (rc) return rc;
-  st_route(st, st->parts + first, st->cnt - first);
+  const wksp_part_t *parts = st_parts_since(st, first);
+  uint64_t n = st->cnt - first;
+  st_route(st, parts, n);
   if (st->route == ROUTE_FILE && !st->bounce && !(st->bounce = malloc(CHECKPT_COPY_BUF)))
     return wksp_err(WKSP_ERR_NOMEM, 0, "%s: copy buffer", st->what);
-  const wksp_part_t *parts = st->parts + first;
-  uint64_t n = st->cnt - first;
   rc = st->route == ROUTE_FILE
            ? wksp_private_checkpt_frame_to_file(st->r, st->route_fd, st->route_off, st->bounce, st->m, parts, n)
            : st_data(st->w, st->m, st->r, parts, n);
@@ -725,7 +731,7 @@ static int pipe_stream_frame(struct pipe_state *ps, uint64_t off, uint64_t first
   if (!rc)
     rc = wksp_private_frame_reader_init_fd_prefix(&r, ps->fd, ps->buf + (off - ps->base),
                                                   ps->base + ps->len - off);
-  if (!rc) rc = pipe_decode(ps, r, st->parts + first, st->cnt - first, &len);
+  if (!rc) rc = pipe_decode(ps, r, st_parts_since(st, first), st->cnt - first, &len);
   if (!rc) {
     const uint8_t *rest;
     size_t n;
@@ -773,7 +779,7 @@ static int pipe_frames(struct pipe_state *ps) {
     uint64_t end = 0;
     rc = pipe_walk(ps, f.first, f.data, &end);
     if (!rc && !ps->route) { /* the first cgroup frame: no job is out yet */
-      st_route(st, st->parts + f.first, st->cnt - f.first);
+      st_route(st, st_parts_since(st, f.first), st->cnt - f.first);
       ps->route = st->route;
       ps->route_fd = st->route_fd;
       ps->route_off = st->route_off;

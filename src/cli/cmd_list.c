@@ -77,7 +77,7 @@ static void rows_maps(list_t *l) {
   for (size_t i = 0; i < l->n; i++) {
     row_t *r = &l->v[i];
     while (j < l->nmaps && region_cmp(&l->maps[j], &r->r) < 0) j++;
-    r->maps = &l->maps[j];
+    r->maps = l->maps ? &l->maps[j] : NULL; /* no process maps anything: no scan array */
     while (j < l->nmaps && !region_cmp(&l->maps[j], &r->r)) j++, r->nmaps++;
   }
 }
