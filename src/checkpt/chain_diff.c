@@ -121,7 +121,9 @@ static void final_piece(cdiff_t *d, uint64_t i, const uint8_t *bytes, uint64_t n
 }
 
 /* A piece of the base, as it is decoded: compared if it is still final. */
-static int base_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *bytes, uint64_t n) {
+static int base_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *bytes, uint64_t n,
+                      uint32_t slot) {
+  (void)slot;
   cdiff_t *d = ctx;
   const checkpt_scan_t *bs = &d->ch->bs;
   uint64_t b = d->ch->bpstart[checkpt_part_find(bs->info.parts, bs->info.alloc_cnt, p->gaddr_lo)] + at / DELTA_PIECE;

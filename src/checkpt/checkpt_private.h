@@ -226,12 +226,13 @@ int wksp_private_checkpt_frame_to_file(wksp_frame_reader_t *r, int fd, uint64_t 
 int wksp_private_checkpt_data_run_file(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads, int fd,
                                        uint64_t off0, checkpt_progress_t *m);
 /* The same without a destination: every allocation's bytes are handed to
- * piece(ctx, p, at, bytes, n) in pieces of at most 64 KiB, in order within
- * an allocation (bytes [at, at + n) of p), each allocation on one thread;
- * pieces are only valid during the call.  A non-zero return stops the
- * run with that code. */
+ * piece(ctx, p, at, bytes, n, slot) in pieces of at most 64 KiB, in order
+ * within an allocation (bytes [at, at + n) of p), each allocation on one
+ * thread, whose pool slot (< WKSP_CHECKPT_THREADS_MAX) is `slot`; pieces
+ * are only valid during the call.  A non-zero return stops the run with
+ * that code. */
 typedef int (*checkpt_piece_fn_t)(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *bytes,
-                               uint64_t n);
+                               uint64_t n, uint32_t slot);
 int wksp_private_checkpt_data_pieces(const checkpt_input_t *in, const checkpt_scan_t *s, uint32_t threads,
                                   checkpt_piece_fn_t piece, void *ctx);
 

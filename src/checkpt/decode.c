@@ -144,7 +144,7 @@ static int data_cgroup(void *ctx, uint64_t g, uint32_t slot) {
       for (uint64_t at = 0; !rc && at < sz; at += WKSP_FRAME_CHUNK_MAX) {
         uint64_t n = sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX;
         rc = wksp_frame_reader_data(r, scratch, n);
-        if (!rc && j->piece) rc = j->piece(j->ctx, &p[k], at, scratch, n);
+        if (!rc && j->piece) rc = j->piece(j->ctx, &p[k], at, scratch, n, slot);
       }
       continue;
     }
@@ -194,7 +194,7 @@ static int data_v1(void *ctx, uint64_t k, uint32_t slot) {
   for (uint64_t at = 0; !rc && j->piece && at < sz; at += WKSP_FRAME_CHUNK_MAX) {
     uint64_t n = sz - at < WKSP_FRAME_CHUNK_MAX ? sz - at : WKSP_FRAME_CHUNK_MAX;
     rc = wksp_private_checkpt_input_read(j->in, b, n, src + at);
-    if (!rc) rc = j->piece(j->ctx, p, at, b, n);
+    if (!rc) rc = j->piece(j->ctx, p, at, b, n, slot);
   }
   return rc;
 }
@@ -394,7 +394,8 @@ int wksp_private_checkpt_data_pieces(const checkpt_input_t *in, const checkpt_sc
 
 /* ---- check: decoding everything, and the digest of what was decoded --------------- */
 
-static int file_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *b, uint64_t n) {
+static int file_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *b, uint64_t n, uint32_t slot) {
+  (void)slot;
   atomic_fetch_add_explicit((_Atomic uint64_t *)ctx,
                             wksp_private_checkpt_digest_piece(p->gaddr_lo + at, b, n),
                             memory_order_relaxed);

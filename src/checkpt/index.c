@@ -35,7 +35,8 @@ typedef struct {
   uint64_t *hash;
 } sh_t;
 
-static int sh_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *b, uint64_t n) {
+static int sh_piece(void *ctx, const wksp_part_t *p, uint64_t at, const uint8_t *b, uint64_t n, uint32_t slot) {
+  (void)slot;
   sh_t *s = ctx;
   uint64_t lo = 0, hi = s->cnt; /* the allocation: parts[lo].gaddr_lo == p->gaddr_lo */
   while (hi - lo > 1) {
