@@ -361,6 +361,57 @@ static void test_region_file(void) {
   rmdir(shm);
 }
 
+/* The file route reads 1 MiB of an allocation at a time per thread: a
+ * difference past the first window, in a window cut short by the
+ * allocation's end, and in the last (partial) piece is found at its own
+ * offset, for both styles and 1 and 2 threads (the data pages PROT_NONE
+ * here, as above). */
+static void test_region_file_windows(void) {
+  char shm[300];
+  snprintf(shm, sizeof shm, "%s/shmw", dir);
+  CHECK(!mkdir(shm, 0700));
+  setenv("WKSP_SHMEM_DIR", shm, 1);
+  wksp_t *w = NULL;
+  CHECK_OK(wksp_new_named_exact("rwin", 64, 16 << 20, WKSP_PAGE_NORMAL, 0600, 1));
+  CHECK_OK(wksp_attach("rwin", 0, &w));
+  uint64_t sz = (5u << 19) + 777, g[3], rng = 5; /* 2.5 MiB + 777: three windows, the last short */
+  for (int k = 0; k < 3; k++) {
+    CHECK_OK(wksp_alloc(w, 4096, sz, 9 + (uint64_t)k, &g[k]));
+    uint8_t *b = wksp_laddr(w, g[k]);
+    for (uint64_t i = 0; i < sz; i++) b[i] = (uint8_t)((rng = rng * 6364136223846793005ull + 1442695040888963407ull) >> 56);
+  }
+  uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+  g_lo = ((uintptr_t)wksp_laddr(w, wksp_gaddr_lo(w)) + pg - 1) & ~(pg - 1);
+  g_hi = (uintptr_t)wksp_laddr(w, wksp_gaddr_hi(w)) & ~(pg - 1);
+  const uint64_t where[3] = {(1u << 20) + 3 * 65536 + 5, (2u << 20) + 100, sz - 1}; /* per allocation */
+  wksp_private_bytes_route_force = 1;
+  for (int style = 2; style <= 3; style++)
+    for (uint32_t t = 1; t <= 2; t++)
+      for (int k = 0; k < 3; k++) {
+        prot(0);
+        int rc = checkpt_to_path(w, style, t, 1);
+        prot(1);
+        CHECK_OK(rc);
+        uint8_t *b = wksp_laddr(w, g[k]);
+        b[where[k]] ^= 0x40;
+        wksp_checkpt_diff_t d;
+        prot(0);
+        rc = wksp_checkpt_diff(w, path, &(wksp_diff_opts_t){.threads = t}, &d);
+        prot(1);
+        b[where[k]] ^= 0x40;
+        CHECK_OK(rc);
+        CHECK_EQ(d.same, 2);
+        CHECK_EQ(d.bytes, 1);
+        CHECK_EQ(d.first_ckpt.gaddr_lo, g[k]);
+        CHECK_EQ(d.first_off, where[k]);
+      }
+  wksp_private_bytes_route_force = 0;
+  wksp_detach(w);
+  wksp_delete_named("rwin");
+  unsetenv("WKSP_SHMEM_DIR");
+  rmdir(shm);
+}
+
 /* An application thread keeps two far-apart words equal: it writes v to the
  * first, then v to the second, v = 1, 2, ...  At every moment first ==
  * second or first == second + 1.  A checkpoint that captures them at
@@ -428,6 +479,7 @@ int main(void) {
   TEST_RUN(test_diff_bad_input);
   TEST_RUN(test_verify_catches_change);
   TEST_RUN(test_region_file);
+  TEST_RUN(test_region_file_windows);
   /* The application thread there races with the checkpoint on purpose:
    * ThreadSanitizer runs (scripts/tsan.sh) leave it out. */
 #if !defined(__SANITIZE_THREAD__) && !TEST_HAS_TSAN
