@@ -7,7 +7,6 @@
  * reset, the base decoded into the target, each delta's pieces written in
  * order (within one delta in parallel: its pieces are disjoint), the
  * result checked against the last digest, the records replaced. */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +15,6 @@
 #include "delta_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
-#include "util/io.h"
 #include "../wksp/wksp_private.h"
 
 

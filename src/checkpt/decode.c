@@ -2,7 +2,6 @@
  * every allocation's bytes of a scanned, random-access checkpoint (v1, v2
  * RAW or LZ4), decoded over threads, either straight to where a caller
  * wants them or in 64 KiB pieces into scratch memory. */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -12,7 +11,6 @@
 #include "../wksp/wksp_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
-#include "util/io.h"
 #include <wksp/frame.h>
 
 /* Files are read with pread(2), never mapped (a file shortened meanwhile is

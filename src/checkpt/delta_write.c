@@ -30,7 +30,6 @@
 #include "delta_private.h"
 #include "frame/frame_private.h"
 #include "util/err.h"
-#include "util/io.h"
 #include <wksp/frame.h>
 #include "../wksp/wksp_private.h"
 

@@ -14,7 +14,6 @@
  * every page of its mapping (wksp_private_bytes_route), 1 MiB of an
  * allocation at a time per thread: a read per 64 KiB piece was 16k
  * system calls a GiB. */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +23,6 @@
 #include "delta_private.h"
 #include <wksp/frame.h>
 #include "util/err.h"
-#include "util/io.h"
 #include "../wksp/wksp_private.h"
 
 _Static_assert(CHECKPT_DIGEST_PIECE == WKSP_FRAME_CHUNK_MAX, "the digest's pieces are the data pieces");

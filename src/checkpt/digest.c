@@ -7,7 +7,6 @@
  * the position seed makes moved or swapped pieces count.  It detects
  * accidental damage (a flipped bit changes it with probability 1 - 2^-64);
  * it is no defence against someone who rewrites the file on purpose. */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -18,7 +17,6 @@
 #include "checkpt_private.h"
 #include "../wksp/wksp_private.h"
 #include "util/err.h"
-#include "util/io.h"
 
 /* The vector code xxhash.h chose for this file (the build's baseline). */
 #if XXH_VECTOR == XXH_AVX512
