@@ -305,23 +305,47 @@ static void flip_prot_hook(wksp_t *w) {
   prot(0);
 }
 
-static void test_region_file(void) {
+/* The region-file tests' workspace: named, in a directory of its own
+ * (WKSP_SHMEM_DIR), its whole data pages in [g_lo, g_hi) for prot(), and
+ * the file route forced until region_close. */
+typedef struct {
   char shm[300];
-  snprintf(shm, sizeof shm, "%s/shm", dir);
-  CHECK(!mkdir(shm, 0700));
-  setenv("WKSP_SHMEM_DIR", shm, 1);
-  wksp_t *w = NULL;
-  CHECK_OK(wksp_new_named_exact("rdiff", 1024, 8 << 20, WKSP_PAGE_NORMAL, 0600, 1));
-  CHECK_OK(wksp_attach("rdiff", 0, &w));
+  const char *name;
+  wksp_t *w;
+} region_t;
+
+static void region_open(region_t *r, const char *name, uint64_t part_max, uint64_t data_max) {
+  r->w = NULL; /* stays NULL when a step fails: the caller stops */
+  snprintf(r->shm, sizeof r->shm, "%s/shm-%s", dir, name);
+  CHECK(!mkdir(r->shm, 0700));
+  setenv("WKSP_SHMEM_DIR", r->shm, 1);
+  r->name = name;
+  CHECK_OK(wksp_new_named_exact(name, part_max, data_max, WKSP_PAGE_NORMAL, 0600, 1));
+  CHECK_OK(wksp_attach(name, 0, &r->w));
+  uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+  g_lo = ((uintptr_t)wksp_laddr(r->w, wksp_gaddr_lo(r->w)) + pg - 1) & ~(pg - 1);
+  g_hi = (uintptr_t)wksp_laddr(r->w, wksp_gaddr_hi(r->w)) & ~(pg - 1);
+  wksp_private_bytes_route_force = 1;
+}
+
+static void region_close(region_t *r) {
+  wksp_private_bytes_route_force = 0;
+  wksp_detach(r->w);
+  wksp_delete_named(r->name);
+  unsetenv("WKSP_SHMEM_DIR");
+  rmdir(r->shm);
+}
+
+static void test_region_file(void) {
+  region_t r;
+  region_open(&r, "rdiff", 1024, 8 << 20);
+  wksp_t *w = r.w;
+  if (!w) return;
   uint64_t rng = 17, cnt = 0;
   ws_fill(w, 300, 60000, 1, &rng);
   wksp_part_t *a = ws_allocs(w, &cnt);
   CHECK(a && cnt > 100);
-  uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-  g_lo = ((uintptr_t)wksp_laddr(w, wksp_gaddr_lo(w)) + pg - 1) & ~(pg - 1);
-  g_hi = (uintptr_t)wksp_laddr(w, wksp_gaddr_hi(w)) & ~(pg - 1);
   g_flip_gaddr = a[cnt - 1].gaddr_lo;
-  wksp_private_bytes_route_force = 1;
   for (int style = 2; style <= 3; style++)
     for (uint32_t t = 1; t <= 2; t++) {
       prot(0);
@@ -353,12 +377,8 @@ static void test_region_file(void) {
       CHECK(strstr(wksp_errmsg(), "at byte 1"));
       CHECK(!path_exists());
     }
-  wksp_private_bytes_route_force = 0;
   free(a);
-  wksp_detach(w);
-  wksp_delete_named("rdiff");
-  unsetenv("WKSP_SHMEM_DIR");
-  rmdir(shm);
+  region_close(&r);
 }
 
 /* The file route reads 1 MiB of an allocation at a time per thread: a
@@ -367,31 +387,24 @@ static void test_region_file(void) {
  * offset, for both styles and 1 and 2 threads (the data pages PROT_NONE
  * here, as above). */
 static void test_region_file_windows(void) {
-  char shm[300];
-  snprintf(shm, sizeof shm, "%s/shmw", dir);
-  CHECK(!mkdir(shm, 0700));
-  setenv("WKSP_SHMEM_DIR", shm, 1);
-  wksp_t *w = NULL;
-  CHECK_OK(wksp_new_named_exact("rwin", 64, 16 << 20, WKSP_PAGE_NORMAL, 0600, 1));
-  CHECK_OK(wksp_attach("rwin", 0, &w));
+  region_t r;
+  region_open(&r, "rwin", 64, 16 << 20);
+  wksp_t *w = r.w;
+  if (!w) return;
   uint64_t sz = (5u << 19) + 777, g[3], rng = 5; /* 2.5 MiB + 777: three windows, the last short */
   for (int k = 0; k < 3; k++) {
     CHECK_OK(wksp_alloc(w, 4096, sz, 9 + (uint64_t)k, &g[k]));
     uint8_t *b = wksp_laddr(w, g[k]);
     for (uint64_t i = 0; i < sz; i++) b[i] = (uint8_t)((rng = rng * 6364136223846793005ull + 1442695040888963407ull) >> 56);
   }
-  uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-  g_lo = ((uintptr_t)wksp_laddr(w, wksp_gaddr_lo(w)) + pg - 1) & ~(pg - 1);
-  g_hi = (uintptr_t)wksp_laddr(w, wksp_gaddr_hi(w)) & ~(pg - 1);
   const uint64_t where[3] = {(1u << 20) + 3 * 65536 + 5, (2u << 20) + 100, sz - 1}; /* per allocation */
-  wksp_private_bytes_route_force = 1;
   for (int style = 2; style <= 3; style++)
-    for (uint32_t t = 1; t <= 2; t++)
-      for (int k = 0; k < 3; k++) {
-        prot(0);
-        int rc = checkpt_to_path(w, style, t, 1);
-        prot(1);
-        CHECK_OK(rc);
+    for (uint32_t t = 1; t <= 2; t++) {
+      prot(0);
+      int rc = checkpt_to_path(w, style, t, 1);
+      prot(1);
+      CHECK_OK(rc);
+      for (int k = 0; k < 3; k++) { /* each change undone before the next */
         uint8_t *b = wksp_laddr(w, g[k]);
         b[where[k]] ^= 0x40;
         wksp_checkpt_diff_t d;
@@ -405,11 +418,8 @@ static void test_region_file_windows(void) {
         CHECK_EQ(d.first_ckpt.gaddr_lo, g[k]);
         CHECK_EQ(d.first_off, where[k]);
       }
-  wksp_private_bytes_route_force = 0;
-  wksp_detach(w);
-  wksp_delete_named("rwin");
-  unsetenv("WKSP_SHMEM_DIR");
-  rmdir(shm);
+    }
+  region_close(&r);
 }
 
 /* An application thread keeps two far-apart words equal: it writes v to the
