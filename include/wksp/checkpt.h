@@ -391,6 +391,13 @@ typedef struct {
  *     allocation freed, seed opts->seed) and the code is CORRUPT (FAIL for
  *     a read error, FULL for a pipe checkpoint that turns out not to fit);
  *     the message ends with "(target reset to empty)".
+ *   - The restoring process killed at any instant (SIGKILL, the OOM
+ *     killer): w is as it was (killed before the reset), empty (after it;
+ *     its data region's bytes partly overwritten), or the whole
+ *     checkpoint (once the records' replacement is committed, the last
+ *     step); never old records over new bytes.  The next process to take
+ *     w's lock (any changing call, `wksp check`) recovers the lock and
+ *     finishes or rolls back that replacement (wksp.h).
  *   - Sealed checkpoints (written with verify): a broken seal (any of its
  *     three places showing a seal that is not intact: a flipped mark, a
  *     digest line that does not parse, two digests that differ) is

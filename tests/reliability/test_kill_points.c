@@ -12,6 +12,12 @@
  * and logs every completed operation in shared memory; it is SIGKILLed
  * after a random delay (WKSP_REL_RANDOM_KILLS: quick 20, long 400).
  *
+ * Restore kills: a child restores a checkpoint of other allocations (v2,
+ * v3, sealed v3; from the file and through a pipe; 1 and 2 threads) into
+ * the workspace in a random state and is SIGKILLed at a random instant
+ * (WKSP_REL_RESTORE_KILLS: quick 48, long 800).  The workspace must then
+ * be as it was (records and bytes), empty, or the whole checkpoint.
+ *
  * After every kill the parent allocates at once (timed: the recovery
  * time), wksp_verify must pass, and every allocation that was complete
  * before the kill (or logged as completed) is still there with its tag,
@@ -402,6 +408,158 @@ static void test_random_kills(void) {
   munmap(log, sizeof *log);
 }
 
+/* ---- restores killed at random instants ---------------------------------- */
+
+/* The checkpoint's allocations: tags 20..23 (never a random state's 1..4),
+ * bytes of another pattern, so that an outcome is recognized by its
+ * records and checked byte by byte. */
+static uint8_t pattern_ckpt(uint64_t g) { return (uint8_t)(g * 37 + (g >> 9) + 11); }
+
+static int ckpt_source(wksp_t *src, uint64_t *rng, alist_t *out) {
+  uint64_t n = 20 + test_rng(rng) % 100;
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t g, sz = 1 + test_rng(rng) % (test_rng(rng) % 4 ? 4000 : 40000);
+    if (wksp_alloc(src, 1ull << (test_rng(rng) % 13), sz, 20 + test_rng(rng) % 4, &g)) continue;
+  }
+  size_t np = 0;
+  static wksp_part_t all[LIST_MAX];
+  if (wksp_part_list(src, all, LIST_MAX, &np)) return -1;
+  out->n = 0;
+  for (size_t i = 0; i < np && i < LIST_MAX; i++) {
+    if (!all[i].tag) continue;
+    uint8_t *b = wksp_laddr(src, all[i].gaddr_lo);
+    for (uint64_t g = all[i].gaddr_lo; g < all[i].gaddr_hi; g++) b[g - all[i].gaddr_lo] = pattern_ckpt(g);
+    out->p[out->n++] = all[i];
+  }
+  return 0;
+}
+
+/* The target holds exactly the checkpoint's allocations and bytes. */
+static int is_restored(const alist_t *after, const alist_t *ck) {
+  if (after->n != ck->n || memcmp(after->p, ck->p, ck->n * sizeof *ck->p)) return 0;
+  const uint8_t *b = (const uint8_t *)w;
+  for (size_t i = 0; i < ck->n; i++)
+    for (uint64_t g = ck->p[i].gaddr_lo; g < ck->p[i].gaddr_hi; g++)
+      if (b[g] != pattern_ckpt(g)) return 0;
+  return 1;
+}
+
+/* The child: one restore of file f (or of its bytes through a pipe). */
+static void restore_child(const char *f, const uint8_t *bytes, uint64_t sz, int piped, uint32_t threads) {
+  wksp_restore_opts_t o = {.threads = threads, .seed = 5};
+  int rc = piped ? restore_piped(w, bytes, sz, "pipe", &o) : wksp_restore(w, f, &o);
+  _exit(rc ? 1 : 0);
+}
+
+/* Runs one restore in a child and SIGKILLs it after delay_us (0: lets it
+ * finish).  The child's wall time goes to *took; 1 if it was killed. */
+static int restore_killed(const char *f, const uint8_t *bytes, uint64_t sz, int piped, uint32_t threads,
+                          uint64_t delay_us, double *took) {
+  fflush(NULL);
+  double t0 = rel_now();
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (!pid) restore_child(f, bytes, sz, piped, threads);
+  if (delay_us) {
+    struct timespec ts = {(time_t)(delay_us / 1000000), (long)(delay_us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+  }
+  int st;
+  if (waitpid(pid, &st, 0) != pid) return -1;
+  *took = rel_now() - t0;
+  if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) return 1;
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* A restore killed at any instant leaves the target as it was (killed
+ * before the reset), empty (after it: the bytes partly overwritten), or
+ * holding the whole checkpoint (the records' replacement committed): never
+ * old records over new bytes, never new records over missing bytes.  The
+ * next process to lock it recovers at once and it verifies. */
+static void test_restore_kills(void) {
+  uint64_t trials = rel_param("RESTORE_KILLS", 48, 800), rng = test_seed() ^ 0x5e5707e;
+  wksp_t *src = ws_new("relsrc", 9, PART_MAX, 2 << 20);
+  CHECK(src != NULL);
+  if (!src) return;
+  static alist_t ck;
+  CHECK_OK(ckpt_source(src, &rng, &ck));
+  enum { FILES = 3 };
+  static const struct { int style, verify; const char *name; } kinds[FILES] = {
+      {WKSP_CHECKPT_STYLE_V2, 0, "v2"}, {WKSP_CHECKPT_STYLE_V3, 0, "v3"}, {WKSP_CHECKPT_STYLE_V3, 1, "v3 sealed"}};
+  char path[FILES][300];
+  uint8_t *bytes[FILES] = {0};
+  uint64_t sz[FILES] = {0};
+  double full[FILES][2][2] = {{{0}}}; /* a whole restore's time, per file, path, threads */
+  for (int k = 0; k < FILES; k++) {
+    snprintf(path[k], sizeof path[k], "%s/ckpt-%d", shm_dir, k);
+    wksp_checkpt_opts_t o = {.style = kinds[k].style, .verify = kinds[k].verify};
+    CHECK_OK(wksp_checkpt(src, path[k], &o));
+    size_t n = 0;
+    bytes[k] = (uint8_t *)vec_slurp(path[k], &n);
+    sz[k] = n;
+    CHECK(bytes[k] != NULL);
+    if (!bytes[k]) goto done;
+    for (int piped = 0; piped < 2; piped++)
+      for (int t = 0; t < 2; t++)
+        for (int rep = 0; rep < 3; rep++) { /* the fastest of 3 whole restores */
+          double took;
+          CHECK_OK(random_state(&rng));
+          CHECK(restore_killed(path[k], bytes[k], sz[k], piped, 1 + (uint32_t)t, 0, &took) == 0);
+          if (!rep || took < full[k][piped][t]) full[k][piped][t] = took;
+          alist_t after;
+          CHECK_OK(alist_get(&after, 0));
+          CHECK(is_restored(&after, &ck));
+        }
+  }
+  stats_t s = {0};
+  uint64_t outcome[3] = {0}, completed = 0; /* untouched, empty, restored */
+  for (uint64_t i = 0; i < trials; i++) {
+    int k = (int)(i % FILES), piped = (int)(i / FILES % 2), t = (int)(i / (2 * FILES) % 2);
+    CHECK_OK(random_state(&rng));
+    alist_t before, after;
+    CHECK_OK(alist_get(&before, 0));
+    /* Anywhere from the fork to a little past the end of a whole restore. */
+    uint64_t span = (uint64_t)(full[k][piped][t] * 1.1e6) + 1;
+    double took;
+    int r = restore_killed(path[k], bytes[k], sz[k], piped, 1 + (uint32_t)t, 1 + test_rng(&rng) % span, &took);
+    CHECK(r >= 0);
+    if (r < 0) break;
+    completed += !r;
+    s.kills += r == 1;
+    int bad = recover(&s);
+    if (!bad) {
+      CHECK_OK(alist_get(&after, 0));
+      int untouched = after.n == before.n && !memcmp(after.p, before.p, before.n * sizeof *before.p);
+      for (size_t j = 0; untouched && j < before.n; j++) untouched = intact(before.p[j]);
+      int o = untouched ? 0 : !after.n ? 1 : is_restored(&after, &ck) ? 2 : -1;
+      if (o < 0) {
+        s.partial++;
+        fprintf(stderr, "%s %s %d threads: %zu allocations before, %zu after, neither untouched, empty nor "
+                "the checkpoint's\n", kinds[k].name, piped ? "pipe" : "file", t + 1, before.n, after.n);
+        bad = 1;
+      } else {
+        outcome[o]++;
+      }
+    }
+    CHECK(!bad);
+    if (bad) break;
+  }
+  char what[320];
+  snprintf(what, sizeof what, "restores SIGKILLed at random times (v2, v3, sealed v3; file and pipe; 1 and 2 "
+           "threads; %" PRIu64 " finished first): %" PRIu64 " left the target untouched, %" PRIu64 " empty, %" PRIu64
+           " restored", completed, outcome[0], outcome[1], outcome[2]);
+  print_stats("restore-kills", what, &s);
+  CHECK(s.nrec && s.rec[s.nrec - 1] < 1.0);
+  free(s.rec);
+done:
+  for (int k = 0; k < FILES; k++) {
+    free(bytes[k]);
+    unlink(path[k]);
+  }
+  ws_free(src);
+}
+
 int main(void) {
   snprintf(shm_dir, sizeof shm_dir, "/tmp/wksp-rel-kill-%d-XXXXXX", (int)getpid());
   if (!mkdtemp(shm_dir)) return 1;
@@ -414,6 +572,7 @@ int main(void) {
   }
   TEST_RUN(test_hook_kills);
   TEST_RUN(test_random_kills);
+  TEST_RUN(test_restore_kills);
   wksp_detach(w);
   wksp_delete_named("relkill");
   rmdir(shm_dir);
