@@ -13,7 +13,8 @@
  * after a random delay (WKSP_REL_RANDOM_KILLS: quick 20, long 400).
  *
  * Restore kills: a child restores a checkpoint of other allocations (v2,
- * v3, sealed v3; from the file and through a pipe; 1 and 2 threads) into
+ * v3, sealed v3: from the file and through a pipe; a chain of a sealed v3
+ * base and a delta; 1 and 2 threads) into
  * the workspace in a random state and is SIGKILLed at a random instant
  * (WKSP_REL_RESTORE_KILLS: quick 48, long 800).  The workspace must then
  * be as it was (records and bytes), empty, or the whole checkpoint.
@@ -444,10 +445,16 @@ static int is_restored(const alist_t *after, const alist_t *ck) {
   return 1;
 }
 
-/* The child: one restore of file f (or of its bytes through a pipe). */
+/* The child: one restore of file f (or of its bytes through a pipe), or of
+ * the chain f + delta when delta is not NULL. */
+static const char *chain_delta;
+
 static void restore_child(const char *f, const uint8_t *bytes, uint64_t sz, int piped, uint32_t threads) {
   wksp_restore_opts_t o = {.threads = threads, .seed = 5};
-  int rc = piped ? restore_piped(w, bytes, sz, "pipe", &o) : wksp_restore(w, f, &o);
+  const char *chain[2] = {f, chain_delta};
+  int rc = chain_delta ? wksp_restore_chain(w, chain, 2, &o)
+           : piped     ? restore_piped(w, bytes, sz, "pipe", &o)
+                       : wksp_restore(w, f, &o);
   _exit(rc ? 1 : 0);
 }
 
@@ -484,17 +491,24 @@ static void test_restore_kills(void) {
   if (!src) return;
   static alist_t ck;
   CHECK_OK(ckpt_source(src, &rng, &ck));
-  enum { FILES = 3 };
+  /* The chain's base: the same allocations, every third one's first byte
+   * different (the delta puts it back). */
+  enum { FILES = 4, CHAIN = 3 };
   static const struct { int style, verify; const char *name; } kinds[FILES] = {
-      {WKSP_CHECKPT_STYLE_V2, 0, "v2"}, {WKSP_CHECKPT_STYLE_V3, 0, "v3"}, {WKSP_CHECKPT_STYLE_V3, 1, "v3 sealed"}};
-  char path[FILES][300];
+      {WKSP_CHECKPT_STYLE_V2, 0, "v2"}, {WKSP_CHECKPT_STYLE_V3, 0, "v3"}, {WKSP_CHECKPT_STYLE_V3, 1, "v3 sealed"},
+      {WKSP_CHECKPT_STYLE_V3, 1, "v3 base + delta"}};
+  char path[FILES][300], delta[300];
+  snprintf(delta, sizeof delta, "%s/ckpt-delta", shm_dir);
   uint8_t *bytes[FILES] = {0};
   uint64_t sz[FILES] = {0};
   double full[FILES][2][2] = {{{0}}}; /* a whole restore's time, per file, path, threads */
   for (int k = 0; k < FILES; k++) {
     snprintf(path[k], sizeof path[k], "%s/ckpt-%d", shm_dir, k);
-    wksp_checkpt_opts_t o = {.style = kinds[k].style, .verify = kinds[k].verify};
+    wksp_checkpt_opts_t o = {.style = kinds[k].style, .verify = kinds[k].verify, .index = k == CHAIN};
+    for (size_t j = 0; k == CHAIN && j < ck.n; j += 3) *(uint8_t *)wksp_laddr(src, ck.p[j].gaddr_lo) ^= 0x5a;
     CHECK_OK(wksp_checkpt(src, path[k], &o));
+    for (size_t j = 0; k == CHAIN && j < ck.n; j += 3) *(uint8_t *)wksp_laddr(src, ck.p[j].gaddr_lo) ^= 0x5a;
+    if (k == CHAIN) CHECK_OK(wksp_checkpt_delta(src, delta, path[k], &(wksp_checkpt_opts_t){0}, NULL));
     size_t n = 0;
     bytes[k] = (uint8_t *)vec_slurp(path[k], &n);
     sz[k] = n;
@@ -505,6 +519,7 @@ static void test_restore_kills(void) {
         for (int rep = 0; rep < 3; rep++) { /* the fastest of 3 whole restores */
           double took;
           CHECK_OK(random_state(&rng));
+          chain_delta = k == CHAIN ? delta : NULL;
           CHECK(restore_killed(path[k], bytes[k], sz[k], piped, 1 + (uint32_t)t, 0, &took) == 0);
           if (!rep || took < full[k][piped][t]) full[k][piped][t] = took;
           alist_t after;
@@ -522,6 +537,7 @@ static void test_restore_kills(void) {
     /* Anywhere from the fork to a little past the end of a whole restore. */
     uint64_t span = (uint64_t)(full[k][piped][t] * 1.1e6) + 1;
     double took;
+    chain_delta = k == CHAIN ? delta : NULL;
     int r = restore_killed(path[k], bytes[k], sz[k], piped, 1 + (uint32_t)t, 1 + test_rng(&rng) % span, &took);
     CHECK(r >= 0);
     if (r < 0) break;
@@ -536,7 +552,7 @@ static void test_restore_kills(void) {
       if (o < 0) {
         s.partial++;
         fprintf(stderr, "%s %s %d threads: %zu allocations before, %zu after, neither untouched, empty nor "
-                "the checkpoint's\n", kinds[k].name, piped ? "pipe" : "file", t + 1, before.n, after.n);
+                "the checkpoint's\n", kinds[k].name, k == CHAIN ? "files" : piped ? "pipe" : "file", t + 1, before.n, after.n);
         bad = 1;
       } else {
         outcome[o]++;
@@ -546,17 +562,15 @@ static void test_restore_kills(void) {
     if (bad) break;
   }
   char what[320];
-  snprintf(what, sizeof what, "restores SIGKILLed at random times (v2, v3, sealed v3; file and pipe; 1 and 2 "
-           "threads; %" PRIu64 " finished first): %" PRIu64 " left the target untouched, %" PRIu64 " empty, %" PRIu64
+  snprintf(what, sizeof what, "restores SIGKILLed at random times (v2, v3, sealed v3: file and pipe; a sealed v3 "
+           "base + a delta; 1 and 2 threads; %" PRIu64 " finished first): %" PRIu64 " left the target untouched, %" PRIu64 " empty, %" PRIu64
            " restored", completed, outcome[0], outcome[1], outcome[2]);
   print_stats("restore-kills", what, &s);
   CHECK(s.nrec && s.rec[s.nrec - 1] < 1.0);
   free(s.rec);
-done:
-  for (int k = 0; k < FILES; k++) {
-    free(bytes[k]);
-    unlink(path[k]);
-  }
+done: /* the files go with shm_dir (main) */
+  for (int k = 0; k < FILES; k++) free(bytes[k]);
+  chain_delta = NULL;
   ws_free(src);
 }
 
@@ -575,6 +589,6 @@ int main(void) {
   TEST_RUN(test_restore_kills);
   wksp_detach(w);
   wksp_delete_named("relkill");
-  rmdir(shm_dir);
+  test_rmdir(shm_dir); /* with what a failed test left there */
   return test_done();
 }
