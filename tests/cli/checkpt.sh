@@ -227,21 +227,23 @@ check checkpt_targets_no_temporary [ -z "$(ls -A "$T/tg" | grep wksp-tmp)" ]
 # ---- a checkpt killed while it holds the workspace lock ---------------------------------
 # The writer blocks on a full pipe (nobody reads) with the lock held, and is
 # killed; `check` recovers the lock and the workspace works as before.
-mkfifo "$T/fifo"
-"$W" checkpt src - >"$T/fifo" 2>/dev/null &
-pid=$!
-exec 3<"$T/fifo"
-sleep 0.5
-kill -9 "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
-exec 3<&-
-ok check_recovers_lock "$W" check src
-out_is check_recovers_lock_ok "src: repaired: a process died holding the lock; rebuilt from the partition records"
-g=$("$W" alloc src 10 --tag 99 2>"$T/err")
-check alloc_after_recovery [ -n "$g" ]
-ok free_after_recovery "$W" free "$g"
-ok verify_after_recovery "$W" verify src
-check same_after_recovery same_allocs src dst
+if ! skipping killed_holding_lock; then
+  mkfifo "$T/fifo"
+  "$W" checkpt src - >"$T/fifo" 2>/dev/null &
+  pid=$!
+  exec 3<"$T/fifo"
+  sleep 0.5
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  exec 3<&-
+  ok check_recovers_lock "$W" check src
+  out_is check_recovers_lock_ok "src: repaired: a process died holding the lock; rebuilt from the partition records"
+  g=$("$W" alloc src 10 --tag 99 2>"$T/err")
+  check alloc_after_recovery [ -n "$g" ]
+  ok free_after_recovery "$W" free "$g"
+  ok verify_after_recovery "$W" verify src
+  check same_after_recovery same_allocs src dst
+fi
 
 # ---- terminals: refuse, and show progress -------------------------------------------------
 if command -v script >/dev/null; then

@@ -8,6 +8,9 @@
 set -u
 : "${WKSP_BIN:?WKSP_BIN must name the wksp binary}"
 W=$WKSP_BIN
+# The name the kernel gives a running wksp (/proc/PID/comm), as the lock
+# notices print it: the emulator's under qemu-user (scripts/cross.sh).
+COMM=${WKSP_TEST_COMM:-wksp}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TESTNAME=$(basename "$0" .sh)
 shm_parent=/tmp
@@ -19,6 +22,14 @@ trap 'rm -rf "$WKSP_SHMEM_DIR" "$T"' EXIT
 NFAIL=0
 
 pass() { echo "PASS cli_$TESTNAME/$1"; }
+# skipping SECTION: true (with a SKIP line) when WKSP_TEST_SKIP names
+# cli_<file>/SECTION: a section this platform cannot hold (scripts/cross.sh).
+skipping() {
+  case ",${WKSP_TEST_SKIP:-}," in
+  *",cli_$TESTNAME/$1,"*) echo "SKIP cli_$TESTNAME/$1"; return 0 ;;
+  esac
+  return 1
+}
 fail() {
   echo "FAIL cli_$TESTNAME/$1: $2"
   NFAIL=$((NFAIL + 1))

@@ -94,7 +94,7 @@ waits() {
   local cmd=$2
   if [ "$RC" -ne 0 ]; then fail "$name" "exit status $RC"
   elif [ "$(grep -c '^wksp: .*waiting for the lock' "$T/err")" -ne 1 ] ||
-    ! grep -Eq "^wksp: $cmd: waiting for the lock of \"big\", held by pid $HP \\(wksp\\)\$" "$T/err"
+    ! grep -Eq "^wksp: $cmd: waiting for the lock of \"big\", held by pid $HP \\($COMM\\)\$" "$T/err"
   then fail "$name" "no single notice naming pid $HP ($cmd)"
   elif ! grep -Eq "^$cmd: big: .* in [0-9.]+ s, .*/s \\(after [0-9.]+ s waiting for the lock\\)\$" "$T/err"
   then fail "$name" "the -v summary does not give the wait apart"
@@ -112,7 +112,7 @@ if hold_lock 1.5; then
   rc=$?
   wait "$HP" "$RP"
   check restore_pipe_status [ "$rc" -eq 0 ]
-  check restore_pipe_waits grep -Eq "^wksp: restore: waiting for the lock of \"big\", held by pid $HP \\(wksp\\)\$" "$T/err"
+  check restore_pipe_waits grep -Eq "^wksp: restore: waiting for the lock of \"big\", held by pid $HP \\($COMM\\)\$" "$T/err"
 else
   fail restore_pipe_waits "no lock holder"
 fi
