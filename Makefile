@@ -2,7 +2,8 @@
 # SONAME) and bin/wksp inside the tree.  `make test` installs missing build
 # dependencies, builds and runs every test; `make test SAN=1` runs the same
 # suite under ASan+UBSan (built into build/san/; build/san-clang/ with
-# CC=clang-14).  See README.md.
+# CC=clang-14); `make test-aarch64` cross-builds into build/aarch64/ and
+# runs the suite under qemu-user.  See README.md.
 
 VERSION       := 0.1.0
 SOVERSION     := 0
@@ -29,6 +30,14 @@ OPT           := -O2
 LDSAN         :=
 endif
 OBJ           := build/$(if $(filter 1,$(SAN)),san$(SANTAG),rel)/obj
+
+# A cross build (CC=aarch64-linux-gnu-gcc, as `make test-aarch64` runs it)
+# has its own tree, build/<arch>/, whatever SAN says.
+ARCH          := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))
+ifneq ($(ARCH),$(shell uname -m))
+OUT           := build/$(ARCH)
+OBJ           := build/$(ARCH)/obj
+endif
 
 WARN          := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS      += -Iinclude -Isrc -D_GNU_SOURCE -DWKSP_VERSION='"$(VERSION)"'
@@ -58,7 +67,7 @@ TEST_BIN      := $(TEST_SRC:tests/%.c=$(OUT)/build/tests/%)
 BENCH_BIN     := $(BENCH_SRC:bench/%.c=$(OUT)/build/bench/%)
 REPLAY_BIN    := $(FUZZ_SRC:fuzz/fuzz_%.c=$(OUT)/build/fuzz/replay_%)
 
-.PHONY: all deps test test-build bench demo fuzz install uninstall clean reliability tsan
+.PHONY: all deps test test-build test-aarch64 bench demo fuzz install uninstall clean reliability tsan
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI_BIN)
 
 deps:
@@ -112,6 +121,15 @@ test-build: all $(TEST_BIN) $(REPLAY_BIN) $(SHIM)
 test: deps
 	@$(MAKE) --no-print-directory test-build
 	@WKSP_BIN=$(abspath $(CLI_BIN)) tests/run.sh $(OUT)/build
+
+# Linux aarch64 on this machine: the library, the tool and the tests
+# cross-built into build/aarch64/ and run under qemu-user, as CI does
+# (scripts/cross.sh: what is installed, and which tests the emulator cannot
+# hold).  On an aarch64 machine `make test` is the real thing.
+test-aarch64:
+	@WKSP_DEPS_EXTRA="gcc-aarch64-linux-gnu qemu-user libc6:arm64 liblz4-dev:arm64 libssl-dev:arm64" scripts/deps.sh
+	@$(MAKE) --no-print-directory test-build CC=aarch64-linux-gnu-gcc
+	@scripts/cross.sh aarch64
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)

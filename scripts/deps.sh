@@ -23,5 +23,18 @@ else
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Packages of another architecture (NAME:arm64, for `make test-aarch64`)
+# need that architecture known to dpkg first.
+for p in "${missing[@]}"; do
+  case $p in
+  *:*)
+    a=${p##*:}
+    if [ "$a" != "$(dpkg --print-architecture)" ] && ! dpkg --print-foreign-architectures | grep -qx "$a"; then
+      echo "deps: adding the $a architecture to dpkg" >&2
+      "${sudo[@]}" dpkg --add-architecture "$a"
+    fi
+    ;;
+  esac
+done
 "${sudo[@]}" apt-get update -qq >&2 || true
 "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
